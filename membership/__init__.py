@@ -1,0 +1,46 @@
+"""membership: member ledger, goal banner and paywall prompts for independent newsrooms."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask
+
+from membership.config import Settings, load_settings
+from membership.runtime import EXTENSION, Runtime
+from membership.store import Keys, connect, resolve_url
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
+    """Build the WSGI app.
+
+    `config` is either ready Settings or overrides by Settings field name (tests
+    pass e.g. {"redis_url": ...}); the environment supplies the rest. A bad
+    setting raises ConfigError before anything starts.
+    """
+    settings = config if isinstance(config, Settings) else load_settings(overrides=config)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.json.sort_keys = False
+
+    url, embedded = resolve_url(settings)
+    app.extensions[EXTENSION] = Runtime(
+        settings=settings,
+        redis=connect(url),
+        keys=Keys(settings.redis_prefix),
+        redis_url=url,
+        embedded=embedded,
+    )
+
+    from membership import errors, health
+
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,3 @@
+from membership.cli import main
+
+main()

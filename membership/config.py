@@ -1,0 +1,256 @@
+"""Settings, read once from the environment and validated before anything starts.
+
+A bad value stops start-up with one line that names the variable and what was
+expected (`ConfigError`), so a deploy fails loudly instead of serving wrong numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from marshmallow import EXCLUDE, Schema, ValidationError, validate
+from marshmallow import fields as mf
+
+# Every status Stripe gives a subscription; MEMBER_STATUSES must be a subset.
+SUBSCRIPTION_STATUSES = (
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "unpaid",
+    "canceled",
+    "paused",
+)
+DEFAULT_MEMBER_STATUSES = ("active", "trialing", "past_due")
+SUPPORTED_LOCALES = ("en", "uk")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class _RedisUrl(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValidationError("expected a redis://, rediss:// or unix:// URL")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValidationError("expected unix:///path/to/redis.sock")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValidationError("expected a host, as in redis://host:6379/0")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValidationError("expected a numeric port, as in redis://host:6379/0") from None
+        return url
+
+
+class _WebhookSecrets(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = _csv(super()._deserialize(value, attr, data, **kwargs))
+        bad = [s for s in items if not re.fullmatch(r"whsec_[A-Za-z0-9+/=_-]+", s)]
+        if bad:
+            raise ValidationError("expected one or more whsec_... secrets separated by commas")
+        return tuple(items)
+
+
+class _Origins(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        origins = []
+        for item in _csv(super()._deserialize(value, attr, data, **kwargs)):
+            parts = urlsplit(item)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path
+                not in (
+                    "",
+                    "/",
+                )
+            ):
+                raise ValidationError(
+                    f"expected origins like https://example.org separated by commas, got {item!r}"
+                )
+            origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return tuple(origins)
+
+
+class _Statuses(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = tuple(_csv(super()._deserialize(value, attr, data, **kwargs)))
+        unknown = [s for s in items if s not in SUBSCRIPTION_STATUSES]
+        if not items or unknown:
+            raise ValidationError(
+                "expected Stripe subscription statuses separated by commas, from: "
+                + ",".join(SUBSCRIPTION_STATUSES)
+            )
+        return items
+
+
+class _HttpUrl(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("expected an http:// or https:// URL")
+        return url
+
+
+class _EnvSchema(Schema):
+    """Maps environment variables (their exact names) to validated values."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    REDIS_URL = _RedisUrl(load_default=None)
+    REDIS_PREFIX = mf.String(
+        load_default="membership",
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.:-]{1,64}$", error="expected 1-64 of A-Z a-z 0-9 _ . : -"
+        ),
+    )
+    MEMBERSHIP_DATA_DIR = mf.String(load_default="./var", validate=validate.Length(min=1))
+    STRIPE_WEBHOOK_SECRET = _WebhookSecrets(load_default=())
+    STRIPE_WEBHOOK_TOLERANCE = mf.Integer(
+        load_default=300,
+        strict=False,
+        validate=validate.Range(min=1, max=86400, error="expected seconds between 1 and 86400"),
+        error_messages={"invalid": "expected a whole number of seconds"},
+    )
+    STRIPE_API_KEY = mf.String(
+        load_default=None,
+        validate=validate.Regexp(r"^(sk|rk)_(test|live)_\w+$", error="expected sk_... or rk_..."),
+    )
+    STRIPE_API_BASE = _HttpUrl(load_default=None)
+    SECRET_KEY = mf.String(
+        load_default=None,
+        validate=validate.Length(min=16, error="expected at least 16 characters"),
+    )
+    ALLOWED_ORIGINS = _Origins(load_default=())
+    PUBLICATION_NAME = mf.String(
+        load_default="our newsroom", validate=validate.Length(min=1, max=200)
+    )
+    MEMBER_STATUSES = _Statuses(load_default=DEFAULT_MEMBER_STATUSES)
+    JOIN_URL = _HttpUrl(load_default="https://example.org/membership")
+    BANNER_MAX_AGE = mf.Integer(
+        load_default=30,
+        strict=False,
+        validate=validate.Range(min=0, max=86400, error="expected seconds between 0 and 86400"),
+        error_messages={"invalid": "expected a whole number of seconds"},
+    )
+    LOG_LEVEL = mf.String(
+        load_default="INFO",
+        validate=validate.OneOf(
+            ["DEBUG", "INFO", "WARNING", "ERROR"], error="expected DEBUG, INFO, WARNING or ERROR"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    redis_prefix: str = "membership"
+    data_dir: Path = Path("./var")
+    stripe_webhook_secrets: tuple[str, ...] = ()
+    stripe_webhook_tolerance: int = 300
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
+    secret_key: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    publication_name: str = "our newsroom"
+    member_statuses: tuple[str, ...] = DEFAULT_MEMBER_STATUSES
+    join_url: str = "https://example.org/membership"
+    banner_max_age: int = 30
+    log_level: str = "INFO"
+    # Not from the environment: lets tests and tools tune the app further.
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+
+# Environment variable -> Settings field.
+_ENV_TO_FIELD = {
+    "REDIS_URL": "redis_url",
+    "REDIS_PREFIX": "redis_prefix",
+    "MEMBERSHIP_DATA_DIR": "data_dir",
+    "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secrets",
+    "STRIPE_WEBHOOK_TOLERANCE": "stripe_webhook_tolerance",
+    "STRIPE_API_KEY": "stripe_api_key",
+    "STRIPE_API_BASE": "stripe_api_base",
+    "SECRET_KEY": "secret_key",
+    "ALLOWED_ORIGINS": "allowed_origins",
+    "PUBLICATION_NAME": "publication_name",
+    "MEMBER_STATUSES": "member_statuses",
+    "JOIN_URL": "join_url",
+    "BANNER_MAX_AGE": "banner_max_age",
+    "LOG_LEVEL": "log_level",
+}
+ENV_VARS = tuple(_ENV_TO_FIELD)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
+) -> Settings:
+    """Validate the environment (blank values count as unset), then apply overrides.
+
+    `overrides` uses Settings field names (e.g. {"redis_url": ...}); unknown keys
+    land in `extra` so tests can pass app-level knobs through create_app(config).
+    """
+    environ = os.environ if environ is None else environ
+    raw = {name: environ[name] for name in ENV_VARS if environ.get(name, "").strip() != ""}
+    try:
+        loaded = _EnvSchema().load(raw)
+    except ValidationError as exc:
+        name, problems = next(iter(sorted(exc.messages.items())))
+        message = problems[0] if isinstance(problems, list) else problems
+        raise ConfigError(f"{name}: {message}") from None
+
+    values = {_ENV_TO_FIELD[name]: value for name, value in loaded.items()}
+    values["data_dir"] = Path(values["data_dir"])
+    known = {f.name for f in fields(Settings)}
+    extra = {}
+    for key, value in (overrides or {}).items():
+        if key in known:
+            values[key] = Path(value) if key == "data_dir" else value
+        else:
+            extra[key] = value
+    values["extra"] = extra
+    if not values.get("secret_key"):
+        values["secret_key"] = _persistent_dev_secret(values["data_dir"])
+    return Settings(**values)
+
+
+def _persistent_dev_secret(data_dir: Path) -> str:
+    """Without SECRET_KEY, keep a random one in the data dir so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip() or _write_secret(path)
+    except FileNotFoundError:
+        return _write_secret(path)
+
+
+def _write_secret(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # O_EXCL: when two workers race, the loser reads the winner's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

@@ -1,0 +1,92 @@
+"""Every error is an answer: JSON `{"error": {"code", "message"}}` with the right status.
+
+Routes raise `ApiError` (or let werkzeug raise its HTTP errors); this module turns
+all of them, and Redis outages, into the same JSON shape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from membership.store import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """An error a client should see: status, a stable machine code and a sentence."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None):
+    response = jsonify(error={"code": code, "message": message})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _code_for(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def init_app(app: Flask) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.before_request
+    def _refuse_large_bodies():
+        # Refuse by the declared length before any handler runs; werkzeug's
+        # MAX_CONTENT_LENGTH still guards chunked bodies that declare none.
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge()
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        messages = {
+            404: f"no such endpoint: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"request body is larger than {MAX_BODY_BYTES} bytes",
+        }
+        response = error_response(
+            exc.code or 500, _code_for(exc), messages.get(exc.code, exc.description or exc.name)
+        )
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    def _redis_down(exc):
+        log.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
+        return error_response(
+            503,
+            "redis_unavailable",
+            "the data store is unreachable; try again shortly",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for exc_class in UNAVAILABLE:
+        app.register_error_handler(exc_class, _redis_down)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):  # pragma: no cover - handled above
+            return _http_error(exc)
+        log.exception("unhandled error during %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "an unexpected error occurred")

@@ -1,0 +1,31 @@
+"""What a running app holds: its settings, its Redis client and the key names.
+
+Built once per process by create_app() and stored on the app, so request
+handlers and CLI commands reach Redis the same way (`runtime()`), and tests
+can build as many independent apps as they like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app
+
+from membership.config import Settings
+from membership.store import EmbeddedRedis, Keys
+
+EXTENSION = "membership"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    keys: Keys
+    redis_url: str
+    embedded: EmbeddedRedis | None = None  # set when REDIS_URL is unset
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return (app or current_app).extensions[EXTENSION]

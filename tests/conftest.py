@@ -1,0 +1,73 @@
+"""Shared fixtures: one real redis-server per test session, flushed before each test."""
+
+from __future__ import annotations
+
+import pytest
+
+from membership import create_app
+from membership.config import ENV_VARS
+from tests.processes import RedisServer
+
+WEBHOOK_SECRET = "whsec_test_secret_for_membership"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """The host's settings never leak into a test."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    if redis_server.process.poll() is not None:  # a test killed it: bring it back
+        redis_server.start()
+    redis_server.client().flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis():
+    """A private redis-server for tests that kill or restart it."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_app(tmp_path, redis_url):
+    def make(**overrides):
+        config = {
+            "redis_url": redis_url,
+            "data_dir": tmp_path / "var",
+            "stripe_webhook_secrets": (WEBHOOK_SECRET,),
+            "secret_key": "test-secret-key-0123456789",
+        }
+        config.update(overrides)
+        app = create_app(config)
+        app.testing = True
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    return redis_server.client()

@@ -1,0 +1,104 @@
+from pathlib import Path
+
+import pytest
+
+from membership import create_app
+from membership.config import DEFAULT_MEMBER_STATUSES, ConfigError, load_settings
+
+
+def test_defaults_when_nothing_is_set(tmp_path):
+    settings = load_settings({"MEMBERSHIP_DATA_DIR": str(tmp_path)})
+    assert settings.redis_url is None
+    assert settings.uses_embedded_redis
+    assert settings.redis_prefix == "membership"
+    assert settings.stripe_webhook_secrets == ()
+    assert settings.stripe_webhook_tolerance == 300
+    assert settings.member_statuses == DEFAULT_MEMBER_STATUSES
+    assert settings.banner_max_age == 30
+
+
+def test_values_are_parsed(tmp_path):
+    settings = load_settings(
+        {
+            "REDIS_URL": "rediss://:pw@redis.internal:6380/2",
+            "STRIPE_WEBHOOK_SECRET": "whsec_new, whsec_old",
+            "STRIPE_WEBHOOK_TOLERANCE": "120",
+            "STRIPE_API_KEY": "sk_test_abc123",
+            "SECRET_KEY": "x" * 32,
+            "ALLOWED_ORIGINS": "https://kyivindependent.com, https://www.KyivIndependent.com",
+            "PUBLICATION_NAME": "The Kyiv Independent",
+            "MEMBER_STATUSES": "active,trialing",
+            "MEMBERSHIP_DATA_DIR": str(tmp_path),
+        }
+    )
+    assert settings.redis_url == "rediss://:pw@redis.internal:6380/2"
+    assert settings.stripe_webhook_secrets == ("whsec_new", "whsec_old")
+    assert settings.stripe_webhook_tolerance == 120
+    assert settings.allowed_origins == (
+        "https://kyivindependent.com",
+        "https://www.kyivindependent.com",
+    )
+    assert settings.member_statuses == ("active", "trialing")
+    assert settings.data_dir == Path(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("REDIS_URL", "http://localhost:6379", "redis://, rediss:// or unix://"),
+        ("REDIS_URL", "redis://", "expected a host"),
+        ("REDIS_URL", "redis://localhost:notaport/0", "numeric port"),
+        ("REDIS_URL", "unix://", "unix:///path"),
+        ("STRIPE_WEBHOOK_SECRET", "sk_live_oops", "whsec_"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_ok,not-a-secret", "whsec_"),
+        ("STRIPE_WEBHOOK_TOLERANCE", "soon", "whole number"),
+        ("STRIPE_WEBHOOK_TOLERANCE", "0", "between 1 and 86400"),
+        ("STRIPE_API_KEY", "pk_test_123", "sk_... or rk_..."),
+        ("SECRET_KEY", "short", "at least 16"),
+        ("ALLOWED_ORIGINS", "kyivindependent.com", "origins like https://"),
+        ("ALLOWED_ORIGINS", "https://site.org/path", "origins like https://"),
+        ("MEMBER_STATUSES", "active,member", "Stripe subscription statuses"),
+        ("REDIS_PREFIX", "has space", "A-Z a-z"),
+        ("BANNER_MAX_AGE", "-1", "between 0 and 86400"),
+        ("JOIN_URL", "ftp://example.org", "http:// or https://"),
+        ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, name, value, expected):
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: value, "MEMBERSHIP_DATA_DIR": str(tmp_path)})
+    message = str(info.value)
+    assert message.startswith(f"{name}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_blank_values_count_as_unset(tmp_path):
+    settings = load_settings({"REDIS_URL": "  ", "MEMBERSHIP_DATA_DIR": str(tmp_path)})
+    assert settings.redis_url is None
+
+
+def test_create_app_refuses_a_bad_environment(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "mysql://db")
+    with pytest.raises(ConfigError, match=r"^REDIS_URL: "):
+        create_app()
+
+
+def test_dev_secret_key_is_generated_once_and_kept(tmp_path):
+    first = load_settings({"MEMBERSHIP_DATA_DIR": str(tmp_path)}).secret_key
+    second = load_settings({"MEMBERSHIP_DATA_DIR": str(tmp_path)}).secret_key
+    assert len(first) >= 32
+    assert first == second
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_cli_reports_a_bad_setting_in_one_line(monkeypatch):
+    from click.testing import CliRunner
+
+    from membership.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve"], env={"STRIPE_WEBHOOK_TOLERANCE": "x"})
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "configuration error: STRIPE_WEBHOOK_TOLERANCE: expected a whole number of seconds"
+    )

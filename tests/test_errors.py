@@ -1,0 +1,55 @@
+import redis
+
+
+def _error(response):
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    return body["error"]
+
+
+def test_unknown_path_is_a_json_404(client):
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.is_json
+    assert _error(response) == {"code": "not_found", "message": "no such endpoint: /no/such/thing"}
+
+
+def test_wrong_method_is_a_json_405_with_allow(client):
+    response = client.delete("/healthz")
+    assert response.status_code == 405
+    assert _error(response)["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_body_over_one_mib_is_a_json_413(client):
+    response = client.post("/healthz", data=b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert _error(response)["code"] == "request_entity_too_large"
+
+
+def test_body_of_exactly_one_mib_is_not_refused_for_size(client):
+    response = client.post("/healthz", data=b"x" * (1024 * 1024))
+    assert response.status_code == 405  # refused for the method, not the size
+
+
+def test_redis_outage_inside_a_handler_is_a_503_with_retry_after(app):
+    @app.get("/_test/boom")
+    def boom():
+        raise redis.exceptions.ConnectionError("gone")
+
+    response = app.test_client().get("/_test/boom")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert _error(response)["code"] == "redis_unavailable"
+
+
+def test_unexpected_error_is_a_json_500_without_details(app):
+    @app.get("/_test/bug")
+    def bug():
+        raise RuntimeError("secret internals")
+
+    app.testing = False  # let the error handler run instead of propagating
+    response = app.test_client().get("/_test/bug")
+    assert response.status_code == 500
+    assert _error(response) == {"code": "internal_error", "message": "an unexpected error occurred"}
