@@ -264,25 +264,36 @@ _STATUSES = (
 )
 
 
-def random_world(rng: random.Random, customers: int, *, t0: int = T0) -> tuple[list, list]:
+def random_world(
+    rng: random.Random,
+    customers: int,
+    *,
+    t0: int = T0,
+    subscriptions: tuple[int, ...] = (1, 1, 1, 2),
+    steps: int = 5,
+    tag: str = "",
+) -> tuple[list, list]:
     """(events in delivery order by `created`, offline member emails) for a random newsroom.
 
     Same-second events are frequent (to exercise the tie rules), emails collide
     between customers and offline members (and differ in case), some customers
     are deleted, some readers also give one-time contributions and get refunds.
+    Each customer has `rng.choice(subscriptions)` subscriptions of 1..`steps`
+    events; many subscriptions and steps make "hot" customers whose events
+    collide when delivered concurrently. `tag` keeps ids of two worlds apart.
     """
     emails = [f"reader{i}@example.org" for i in range(max(2, customers))]
     events: list[dict] = []
     for c in range(customers):
-        cus = f"cus_{c:05d}_{rng.getrandbits(24):06x}"
+        cus = f"cus_{tag}{c:05d}_{rng.getrandbits(24):06x}"
         t = t0 + rng.randint(0, 20)
         if rng.random() < 0.7:
             email = rng.choice(emails)
             email = email.upper() if rng.random() < 0.2 else email
             events.append(checkout_subscription(cus, email, created=t + rng.randint(0, 3)))
         last = t
-        for s in range(rng.choice((1, 1, 1, 2))):
-            sub_id = f"sub_{c:05d}_{s}_{rng.getrandbits(24):06x}"
+        for s in range(rng.choice(subscriptions)):
+            sub_id = f"sub_{tag}{c:05d}_{s}_{rng.getrandbits(24):06x}"
             p = price(
                 id=f"price_{s}",
                 amount=rng.choice((300, 500, 1200)),
@@ -290,7 +301,7 @@ def random_world(rng: random.Random, customers: int, *, t0: int = T0) -> tuple[l
                 nickname=None,
             )
             tt = t
-            for step in range(rng.randint(1, 5)):
+            for step in range(rng.randint(1, steps)):
                 tt += rng.choice((0, 0, 1, 2, 60))
                 status = "active" if step == 0 and rng.random() < 0.6 else rng.choice(_STATUSES)
                 sub = subscription(sub_id, cus, status, prices=[p], start=t)
@@ -307,7 +318,7 @@ def random_world(rng: random.Random, customers: int, *, t0: int = T0) -> tuple[l
                 refunded = rng.choice((amount // 2, amount))
                 events.append(charge_refunded(pi, amount, refunded, created=t + 5))
         if rng.random() < 0.2:
-            events.append(invoice("invoice.paid", cus, f"sub_{c:05d}_0", created=t))
+            events.append(invoice("invoice.paid", cus, f"sub_{tag}{c:05d}_0", created=t))
         if rng.random() < 0.1:
             events.append(event("customer.updated", {"id": cus, "object": "customer"}, created=t))
     events.sort(key=lambda e: e["created"])

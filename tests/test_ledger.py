@@ -368,7 +368,8 @@ def test_events_filter_and_limit(ledger):
 
 
 def test_threads_applying_the_same_events_lose_and_double_nothing(ledger, redis_url, keys):
-    events, offline = sp.random_world(__import__("random").Random(7), 40)
+    rng = __import__("random").Random(7)
+    events, offline = sp.random_world(rng, 10, subscriptions=(4, 8), steps=6)
     truth = sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES)
     errors = []
 
