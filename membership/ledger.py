@@ -90,6 +90,10 @@ return count
 """
 
 
+class _AlreadyDone(Exception):
+    """The event id was processed before: answer `duplicate`."""
+
+
 class LedgerBusy(Exception):
     """Too many concurrent writers on the same records; retry later (answer 503)."""
 
@@ -527,31 +531,42 @@ class Ledger:
         (raw,) = self._watch_read(pipe, ("hgetall", self.keys.ledger_email(email)))
         return EmailBucket(email, int(raw.get("live") or 0), raw.get("offline") == "1")
 
-    def _apply_event(self, pipe, event: Mapping, meta: _Event) -> Outcome:
-        event_key = self.keys.ledger_event(meta.id)
-        (done,) = self._watch_read(pipe, ("hget", event_key, "outcome"))
+    def _first_read(self, pipe, meta: _Event | None, *reads: tuple) -> list:
+        """The command's first reads, with the event's dedupe mark in the same round
+        trip; raises _AlreadyDone when the event id was processed before."""
+        if meta is None:
+            return self._watch_read(pipe, *reads) if reads else []
+        done, *values = self._watch_read(
+            pipe, ("hget", self.keys.ledger_event(meta.id), "outcome"), *reads
+        )
         if done in _DONE:
-            pipe.multi()
-            return self._finish(pipe, meta, _Result("duplicate", detail=f"already {done}"))
-        command = stripe_events.to_command(event)
-        return self._apply_command(pipe, command, meta)
+            raise _AlreadyDone(done)
+        return values
+
+    def _apply_event(self, pipe, event: Mapping, meta: _Event) -> Outcome:
+        return self._apply_command(pipe, stripe_events.to_command(event), meta)
 
     def _apply_command(self, pipe, command: Command, meta: _Event | None = None) -> Outcome:
-        if isinstance(command, ApplySubscription):
-            result = self._subscription(pipe, command.sub)
-        elif isinstance(command, DeleteCustomer):
-            result = self._delete_customer(pipe, command)
-        elif isinstance(command, LinkCustomer):
-            result = self._link(pipe, command)
-        elif isinstance(command, RecordContribution | RecordRefund):
-            result = self._contribution(pipe, command)
-        elif isinstance(command, AddTimeline):
-            result = self._timeline(pipe, command)
-        elif isinstance(command, Ignore):
+        try:
+            if isinstance(command, ApplySubscription):
+                result = self._subscription(pipe, command.sub, meta)
+            elif isinstance(command, DeleteCustomer):
+                result = self._delete_customer(pipe, command, meta)
+            elif isinstance(command, LinkCustomer):
+                result = self._link(pipe, command, meta)
+            elif isinstance(command, RecordContribution | RecordRefund):
+                result = self._contribution(pipe, command, meta)
+            elif isinstance(command, AddTimeline):
+                result = self._timeline(pipe, command, meta)
+            elif isinstance(command, Ignore):
+                self._first_read(pipe, meta)
+                pipe.multi()
+                result = _Result("ignored", detail=command.reason)
+            else:  # pragma: no cover - every command type is handled above
+                raise TypeError(f"unknown command {command!r}")
+        except _AlreadyDone as done:
             pipe.multi()
-            result = _Result("ignored", detail=command.reason)
-        else:  # pragma: no cover - every command type is handled above
-            raise TypeError(f"unknown command {command!r}")
+            result = _Result("duplicate", detail=f"already {done}")
         return self._finish(pipe, meta, result)
 
     def _finish(self, pipe, meta: _Event | None, result: _Result) -> Outcome:
@@ -623,21 +638,25 @@ class Ledger:
         def body(pipe):
             (done,) = self._watch_read(pipe, ("hget", event_key, "outcome"))
             pipe.multi()
-            if done not in _DONE:  # never overwrite a concurrent success
-                pipe.hset(
-                    event_key,
-                    mapping={
-                        "type": meta.type,
-                        "created": meta.created,
-                        "received": _iso(meta.received),
-                        "outcome": "failed",
-                        "error": error[:2000],
-                        "detail": "",
-                        "payload": meta.raw,
-                    },
-                )
-                pipe.expire(event_key, self.failed_event_ttl)
-                pipe.zadd(self.keys.ledger_failed_events, {meta.id: meta.received})
+            if done in _DONE:  # processed before (or concurrently): it stays processed
+                self._log(pipe, meta, "duplicate", detail=f"already {done}")
+                pipe.get(self.keys.member_count)
+                count = int(pipe.execute()[-1] or 0)
+                return Outcome("duplicate", meta.id, meta.type, None, count, count)
+            pipe.hset(
+                event_key,
+                mapping={
+                    "type": meta.type,
+                    "created": meta.created,
+                    "received": _iso(meta.received),
+                    "outcome": "failed",
+                    "error": error[:2000],
+                    "detail": "",
+                    "payload": meta.raw,
+                },
+            )
+            pipe.expire(event_key, self.failed_event_ttl)
+            pipe.zadd(self.keys.ledger_failed_events, {meta.id: meta.received})
             self._log(pipe, meta, "failed", error=error[:2000])
             pipe.get(self.keys.member_count)
             count = int(pipe.execute()[-1] or 0)
@@ -670,10 +689,11 @@ class Ledger:
             pipe.hincrby(k.ledger_email(bucket.email), "live", bucket_delta)
         return delta
 
-    def _subscription(self, pipe, sub: Subscription) -> _Result:
+    def _subscription(self, pipe, sub: Subscription, meta: _Event | None) -> _Result:
         k = self.keys
-        sub_raw, customer_raw = self._watch_read(
+        sub_raw, customer_raw = self._first_read(
             pipe,
+            meta,
             ("hgetall", k.ledger_subscription(sub.id)),
             ("hgetall", k.ledger_customer(sub.customer)),
         )
@@ -693,10 +713,11 @@ class Ledger:
         before = old.status if old else "(new)"
         return _Result("applied", delta, f"{sub.id}: {before} -> {change.record.status}")
 
-    def _delete_customer(self, pipe, cmd: DeleteCustomer) -> _Result:
+    def _delete_customer(self, pipe, cmd: DeleteCustomer, meta: _Event | None) -> _Result:
         k = self.keys
-        customer_raw, sub_ids = self._watch_read(
+        customer_raw, sub_ids = self._first_read(
             pipe,
+            meta,
             ("hgetall", k.ledger_customer(cmd.customer)),
             ("smembers", k.ledger_customer_subscriptions(cmd.customer)),
         )
@@ -716,9 +737,9 @@ class Ledger:
         delta = self._queue_sub_changes(pipe, customer, bucket, changes)
         return _Result("applied", delta, f"{cmd.customer} deleted, {len(changes)} subscriptions")
 
-    def _link(self, pipe, cmd: LinkCustomer) -> _Result:
+    def _link(self, pipe, cmd: LinkCustomer, meta: _Event | None) -> _Result:
         k = self.keys
-        (raw,) = self._watch_read(pipe, ("hgetall", k.ledger_customer(cmd.customer)))
+        (raw,) = self._first_read(pipe, meta, ("hgetall", k.ledger_customer(cmd.customer)))
         customer = _customer_from_hash(cmd.customer, raw)
         if not takes_email(customer, cmd.email, cmd.created):
             pipe.multi()
@@ -749,9 +770,11 @@ class Ledger:
         pipe.sadd(k.ledger_customers, cmd.customer)
         return _Result("applied", delta, f"{cmd.customer}: email {email}")
 
-    def _contribution(self, pipe, cmd: RecordContribution | RecordRefund) -> _Result:
+    def _contribution(
+        self, pipe, cmd: RecordContribution | RecordRefund, meta: _Event | None
+    ) -> _Result:
         k = self.keys
-        (raw,) = self._watch_read(pipe, ("hgetall", k.ledger_contribution(cmd.key)))
+        (raw,) = self._first_read(pipe, meta, ("hgetall", k.ledger_contribution(cmd.key)))
         old = _contribution_from_hash(raw)
         if isinstance(cmd, RecordContribution):
             new = record_payment(old, cmd)
@@ -778,8 +801,9 @@ class Ledger:
             pipe.hincrby(k.ledger_contribution_totals, "contributors", contributors)
         return _Result("applied", 0, f"contribution {cmd.key}: net {new.net} {new.currency}")
 
-    def _timeline(self, pipe, cmd: AddTimeline) -> _Result:
+    def _timeline(self, pipe, cmd: AddTimeline, meta: _Event | None) -> _Result:
         k = self.keys
+        self._first_read(pipe, meta)
         customer = cmd.customer
         if not customer and cmd.payment_intent:
             customer = self.redis.hget(k.ledger_contribution(cmd.payment_intent), "customer")

@@ -407,3 +407,16 @@ def test_every_ledger_key_shares_the_hash_tag():
         attr = getattr(keys, name)
         key = attr("x@y.org") if callable(attr) else attr
         assert key.startswith("{kyiv}:ledger:"), key
+
+
+def test_a_processed_event_stays_a_duplicate_even_if_its_handler_now_fails(ledger, monkeypatch):
+    e = sub_event("sub_1", "cus_1", "active", 10)
+    assert ledger.apply_event(e).outcome == "applied"
+
+    def broken(obj, event):
+        raise RuntimeError("a regression")
+
+    monkeypatch.setitem(stripe_events.HANDLERS, "customer.subscription.updated", broken)
+    assert ledger.apply_event(e).outcome == "duplicate"
+    assert ledger.event_outcome(e["id"]) == "applied"
+    assert ledger.failed_event_ids() == []
