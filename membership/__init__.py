@@ -43,4 +43,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
+
+    # --- Ledger ---
+    from membership import webhooks
+
+    app.register_blueprint(webhooks.bp)
     return app

@@ -38,10 +38,15 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 
 
 class RedisServer:
-    """A throwaway redis-server on a free TCP port; kill() and start() keep the port."""
+    """A throwaway redis-server on a free TCP port; kill() and start() keep the port.
 
-    def __init__(self, port: int | None = None) -> None:
+    `persistent=True` turns on the append-only file with fsync on every write, so
+    a kill() loses nothing Redis acknowledged and start() brings it all back.
+    """
+
+    def __init__(self, port: int | None = None, *, persistent: bool = False) -> None:
         self.port = port or free_port()
+        self.persistent = persistent
         self.dir = Path(tempfile.mkdtemp(prefix="membership-redis-"))
         self.process: subprocess.Popen | None = None
 
@@ -65,7 +70,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--daemonize",
                 "no",
                 "--loglevel",

@@ -26,3 +26,97 @@ class Keys:
     def count_changed_at(self) -> str:
         """ISO-8601 UTC time the member count last changed (written with the count)."""
         return self._key("count", "changed_at")
+
+    # --- Ledger ------------------------------------------------------------
+    # The rest of the ledger (membership/ledger.py). Per-id keys are methods.
+    def ledger_subscription(self, subscription_id: str) -> str:
+        """Hash: one subscription's standing state and effective status."""
+        return self._key("ledger", "sub", subscription_id)
+
+    @property
+    def ledger_subscriptions(self) -> str:
+        """Set: every subscription id the ledger knows."""
+        return self._key("ledger", "subs")
+
+    def ledger_customer(self, customer_id: str) -> str:
+        """Hash: a Stripe customer's email, name, metadata, deleted_at, live subscriptions."""
+        return self._key("ledger", "customer", customer_id)
+
+    def ledger_customer_subscriptions(self, customer_id: str) -> str:
+        """Set: the customer's subscription ids."""
+        return self._key("ledger", "customer", customer_id, "subs")
+
+    def ledger_customer_timeline(self, customer_id: str) -> str:
+        """List (capped, newest first): the customer's invoices and disputes, as JSON."""
+        return self._key("ledger", "customer", customer_id, "timeline")
+
+    @property
+    def ledger_customers(self) -> str:
+        """Set: every Stripe customer id the ledger knows."""
+        return self._key("ledger", "customers")
+
+    @property
+    def ledger_unlinked_timeline(self) -> str:
+        """List (capped): timeline entries whose customer is unknown (e.g. some disputes)."""
+        return self._key("ledger", "timeline", "unlinked")
+
+    def ledger_email(self, email: str) -> str:
+        """Hash: one normalized email's member customers (`live`) and offline member fields."""
+        return self._key("ledger", "email", email)
+
+    @property
+    def ledger_offline_members(self) -> str:
+        """Set: emails of offline (staff-added) members."""
+        return self._key("ledger", "offline")
+
+    @property
+    def ledger_audit(self) -> str:
+        """Stream (capped): staff changes to offline members, with their reason."""
+        return self._key("ledger", "audit")
+
+    def ledger_event(self, event_id: str) -> str:
+        """Hash (expiring): a received event's outcome, error and raw payload; the dedupe mark."""
+        return self._key("ledger", "event", event_id)
+
+    @property
+    def ledger_event_log(self) -> str:
+        """Stream (capped): one entry per delivery: id, type, received, outcome, error."""
+        return self._key("ledger", "events")
+
+    @property
+    def ledger_failed_events(self) -> str:
+        """Sorted set: ids of events whose last outcome is `failed`, by time received."""
+        return self._key("ledger", "events", "failed")
+
+    def ledger_contribution(self, key: str) -> str:
+        """Hash: a one-time contribution (by payment intent): amount, refunded, person."""
+        return self._key("ledger", "contribution", key)
+
+    def ledger_contributor(self, person: str) -> str:
+        """Integer: a contributor's number of contributions not fully refunded."""
+        return self._key("ledger", "contributor", person)
+
+    @property
+    def ledger_contribution_totals(self) -> str:
+        """Hash: `contributors`, `sum:<currency>` (net minor units), `count:<currency>`."""
+        return self._key("ledger", "contributions")
+
+    @property
+    def ledger_mrr(self) -> str:
+        """Hash: currency -> monthly recurring revenue in minor units."""
+        return self._key("ledger", "mrr")
+
+    @property
+    def ledger_history_count(self) -> str:
+        """Hash: UTC day (YYYY-MM-DD) -> the member count at that day's last change."""
+        return self._key("ledger", "history", "count")
+
+    @property
+    def ledger_history_joins(self) -> str:
+        """Hash: UTC day -> members gained that day."""
+        return self._key("ledger", "history", "joins")
+
+    @property
+    def ledger_history_leaves(self) -> str:
+        """Hash: UTC day -> members lost that day."""
+        return self._key("ledger", "history", "leaves")

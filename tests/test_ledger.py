@@ -1,0 +1,422 @@
+"""The Redis-backed ledger, on a real redis-server."""
+
+import json
+import re
+import threading
+from datetime import date
+
+import pytest
+
+from membership import stripe_events
+from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.ledger import Ledger
+from membership.ledger_rules import LedgerInputError
+from membership.store import Keys, connect
+from tests import stripe_payloads as sp
+
+NOW = 1_795_600_000  # 2026-11-25T...Z
+
+
+class Clock:
+    def __init__(self, now=NOW):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def keys():
+    return Keys("test")
+
+
+@pytest.fixture
+def ledger(redis_url, keys, clock):
+    client = connect(redis_url)
+    yield Ledger(client, keys, DEFAULT_MEMBER_STATUSES, clock=clock)
+    client.close()
+
+
+def sub_event(sub_id, customer, status, created, **kw):
+    return sp.subscription_event(sp.subscription(sub_id, customer, status, **kw), created=created)
+
+
+def test_a_subscription_lifecycle(ledger, keys, redis_client):
+    out = ledger.apply_event(sub_event("sub_1", "cus_1", "trialing", 10))
+    assert (out.outcome, out.count_before, out.count_after) == ("applied", 0, 1)
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "active", 20)).count_after == 1
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "past_due", 30)).count_after == 1
+    out = ledger.apply_event(sub_event("sub_1", "cus_1", "unpaid", 40))
+    assert (out.count_before, out.count_after) == (1, 0)
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "active", 35)).outcome == "stale"
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "active", 50)).count_after == 1
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 60)).count_after == 0
+    # canceled is final, even against a newer event
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "active", 70)).outcome == "stale"
+    assert ledger.count() == 0
+    assert redis_client.get(keys.member_count) == "0"
+    record = ledger.subscription("sub_1")
+    assert (record.status, record.sub.status, record.sub.created) == ("canceled", "canceled", 60)
+
+
+def test_the_count_key_and_its_change_time_are_written_together(ledger, keys, clock, redis_client):
+    assert redis_client.get(keys.count_changed_at) is None
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    assert redis_client.get(keys.member_count) == "1"
+    changed = redis_client.get(keys.count_changed_at)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", changed)
+    assert changed == "2026-11-25T09:46:40Z"
+    clock.now += 3600
+    ledger.apply_event(sub_event("sub_1", "cus_1", "past_due", 20))  # still a member
+    assert redis_client.get(keys.count_changed_at) == changed
+    ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 30))
+    assert redis_client.get(keys.count_changed_at) == "2026-11-25T10:46:40Z"
+
+
+def test_same_second_later_stage_wins_in_any_order(ledger):
+    a = sub_event("sub_1", "cus_1", "active", 10)
+    b = sub_event("sub_1", "cus_1", "unpaid", 10)
+    assert ledger.apply_event(b).outcome == "applied"
+    assert ledger.apply_event(a).outcome == "stale"
+    assert ledger.subscription("sub_1").status == "unpaid"
+    assert ledger.count() == 0
+
+
+def test_a_customer_with_two_subscriptions_counts_once(ledger):
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    ledger.apply_event(sub_event("sub_2", "cus_1", "trialing", 10))
+    assert ledger.count() == 1
+    ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 20))
+    assert ledger.count() == 1
+    ledger.apply_event(sub_event("sub_2", "cus_1", "incomplete_expired", 20))
+    assert ledger.count() == 0
+    assert ledger.customer("cus_1").live == 0
+
+
+def test_customer_deleted_ends_its_subscriptions_for_good(ledger):
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    ledger.apply_event(sub_event("sub_2", "cus_1", "past_due", 10))
+    ledger.apply_event(sub_event("sub_3", "cus_2", "active", 10))
+    out = ledger.apply_event(sp.customer_deleted("cus_1", created=20))
+    assert (out.outcome, out.count_before, out.count_after) == ("applied", 2, 1)
+    # a late or newer event of a deleted customer's subscription cannot revive it
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "active", 30)).count_after == 1
+    assert ledger.apply_event(sub_event("sub_4", "cus_1", "active", 5)).count_after == 1
+    statuses = {r.id: r.status for r in ledger.subscriptions()}
+    assert statuses == {
+        "sub_1": "canceled",
+        "sub_2": "canceled",
+        "sub_3": "active",
+        "sub_4": "canceled",
+    }
+    assert ledger.subscription("sub_1").sub.status == "active"  # what Stripe said
+    assert ledger.apply_event(sp.customer_deleted("cus_1", created=25)).outcome == "stale"
+
+
+def test_a_redelivered_event_is_a_duplicate(ledger):
+    e = sub_event("sub_1", "cus_1", "active", 10)
+    assert ledger.apply_event(e).outcome == "applied"
+    again = ledger.apply_event(e)
+    assert (again.outcome, again.count_after) == ("duplicate", 1)
+    assert ledger.event_outcome(e["id"]) == "applied"
+    assert [x["outcome"] for x in ledger.events()] == ["duplicate", "applied"]
+
+
+def test_offline_members_and_the_one_person_rule(ledger):
+    assert ledger.add_offline_member(" Reader@Example.org", "bank transfer").count_after == 1
+    assert ledger.add_offline_member("reader@example.org", "again").outcome == "unchanged"
+    # a Stripe subscription with no known email is someone else, as far as we know
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    assert ledger.count() == 2
+    # the checkout tells us it is the same person: counted once
+    out = ledger.apply_event(sp.checkout_subscription("cus_1", "READER@example.org", created=11))
+    assert (out.outcome, out.count_after) == ("applied", 1)
+    assert ledger.offline_members()[0]["also_in_stripe"] is True
+    # the Stripe membership ends: the offline membership still counts
+    assert ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 20)).count_after == 1
+    assert ledger.remove_offline_member("READER@example.org", "paid in Stripe now").count_after == 0
+    assert ledger.remove_offline_member("reader@example.org", "twice").outcome == "unchanged"
+    assert ledger.recount() == ledger.count() == 0
+
+
+def test_an_email_change_moves_the_person(ledger):
+    ledger.add_offline_member("a@x.org", "gift")
+    ledger.add_offline_member("b@x.org", "gift")
+    ledger.apply_event(sp.checkout_subscription("cus_1", "a@x.org", created=10))
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    assert ledger.count() == 2  # cus_1 is a@x.org; b@x.org offline
+    ledger.apply_event(sp.checkout_subscription("cus_1", "b@x.org", created=12))
+    assert ledger.count() == 2  # now cus_1 is b@x.org; a@x.org offline
+    assert ledger.customer("cus_1").email == "b@x.org"
+    # an older checkout does not take the email back
+    out = ledger.apply_event(sp.checkout_subscription("cus_1", "c@x.org", created=11))
+    assert out.outcome == "stale"
+    ledger.remove_offline_member("b@x.org", "test")
+    assert ledger.count() == 2  # cus_1 still counts, as does a@x.org
+    assert ledger.recount() == 2
+
+
+def test_offline_input_errors(ledger):
+    with pytest.raises(LedgerInputError, match="email"):
+        ledger.add_offline_member("not-an-email", "gift")
+    with pytest.raises(LedgerInputError, match="reason"):
+        ledger.add_offline_member("a@x.org", "  ")
+    assert ledger.count() == 0
+
+
+def test_offline_changes_are_audited(ledger, keys, redis_client):
+    ledger.add_offline_member("a@x.org", "bank transfer", name="Olena")
+    ledger.remove_offline_member("a@x.org", "stopped paying")
+    entries = [fields for _, fields in redis_client.xrange(keys.ledger_audit)]
+    assert [(e["action"], e["reason"]) for e in entries] == [
+        ("offline_member_added", "bank transfer"),
+        ("offline_member_removed", "stopped paying"),
+    ]
+    assert entries[0]["name"] == "Olena"
+
+
+def test_mrr_per_currency(ledger):
+    monthly = sp.price(amount=500, currency="eur")
+    yearly = sp.price(id="price_y", amount=6000, currency="eur", interval="year")
+    uah = sp.price(id="price_uah", amount=10000, currency="uah")
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10, prices=[monthly]))
+    ledger.apply_event(sub_event("sub_2", "cus_2", "past_due", 10, prices=[yearly]))
+    ledger.apply_event(sub_event("sub_3", "cus_3", "active", 10, prices=[uah], quantity=2))
+    ledger.apply_event(sub_event("sub_4", "cus_4", "trialing", 10, prices=[monthly]))
+    assert ledger.stats()["mrr"] == {"eur": 1000, "uah": 20000}
+    ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 20, prices=[monthly]))
+    ledger.apply_event(sub_event("sub_4", "cus_4", "active", 20, prices=[yearly]))
+    assert ledger.stats()["mrr"] == {"eur": 1000, "uah": 20000}
+    ledger.apply_event(sp.customer_deleted("cus_3", created=30))
+    assert ledger.stats()["mrr"] == {"eur": 1000}
+
+
+def test_one_time_contributions_and_refunds(ledger):
+    ledger.apply_event(sp.checkout_payment("pi_1", 1000, customer="cus_1", created=10))
+    ledger.apply_event(sp.checkout_payment("pi_2", 2500, email="x@y.org", created=10))
+    ledger.apply_event(sp.checkout_payment("pi_3", 700, currency="usd", email="x@Y.org"))
+    assert ledger.stats()["contributions"] == {
+        "contributors": 2,  # cus_1, and x@y.org (twice)
+        "sum": {"eur": 3500, "usd": 700},
+        "count": {"eur": 2, "usd": 1},
+    }
+    ledger.apply_event(sp.charge_refunded("pi_2", 2500, 500))
+    ledger.apply_event(sp.charge_refunded("pi_1", 1000, 1000))  # full refund
+    # an older refund event of pi_2 arriving late changes nothing
+    assert ledger.apply_event(sp.charge_refunded("pi_2", 2500, 200)).outcome == "stale"
+    assert ledger.stats()["contributions"] == {
+        "contributors": 1,
+        "sum": {"eur": 2000, "usd": 700},
+        "count": {"eur": 1, "usd": 1},
+    }
+    assert ledger.count() == 0  # contributions are not memberships
+
+
+def test_a_refund_before_its_payment(ledger):
+    ledger.apply_event(sp.charge_refunded("pi_1", 1000, 1000))
+    assert ledger.stats()["contributions"]["contributors"] == 0
+    ledger.apply_event(sp.checkout_payment("pi_1", 1000))
+    assert ledger.stats()["contributions"] == {"contributors": 0, "sum": {}, "count": {}}
+
+
+def test_async_payment_succeeded_after_completed_is_the_same_payment(ledger):
+    ledger.apply_event(sp.checkout_payment("pi_1", 1000, paid=False))
+    ledger.apply_event(
+        sp.checkout_payment("pi_1", 1000, type_="checkout.session.async_payment_succeeded")
+    )
+    ledger.apply_event(sp.checkout_payment("pi_1", 1000))
+    assert ledger.stats()["contributions"]["sum"] == {"eur": 1000}
+
+
+def test_timeline(ledger):
+    ledger.apply_event(sp.invoice("invoice.paid", "cus_1", "sub_1", amount=500, created=10))
+    ledger.apply_event(sp.invoice("invoice.payment_failed", "cus_1", "sub_1", created=11))
+    ledger.apply_event(sp.checkout_payment("pi_1", 1000, customer="cus_2"))
+    ledger.apply_event(sp.dispute("pi_1", 1000))
+    ledger.apply_event(sp.dispute("pi_unknown", 300))
+    kinds = [(e["kind"], e["amount"]) for e in ledger.timeline("cus_1")]
+    assert kinds == [("invoice.payment_failed", 500), ("invoice.paid", 500)]
+    assert [e["kind"] for e in ledger.timeline("cus_2")] == ["charge.dispute.created"]
+    assert [e["amount"] for e in ledger.timeline(None)] == [300]
+    assert ledger.count() == 0
+
+
+def test_other_event_types_are_ignored_but_logged(ledger):
+    out = ledger.apply_event(sp.event("customer.updated", {"id": "cus_1"}))
+    assert out.outcome == "ignored"
+    assert ledger.events()[0]["outcome"] == "ignored"
+    assert (
+        ledger.apply_event(sp.event("customer.updated", {"id": "cus_1"}, id=out.event_id)).outcome
+        == "duplicate"
+    )
+
+
+def test_a_failed_event_is_logged_kept_and_can_be_replayed(ledger, monkeypatch):
+    e = sub_event("sub_1", "cus_1", "active", 10)
+    handler = stripe_events.HANDLERS["customer.subscription.updated"]
+
+    def broken(obj, event):
+        raise RuntimeError("bug in a handler")
+
+    monkeypatch.setitem(stripe_events.HANDLERS, "customer.subscription.updated", broken)
+    out = ledger.apply_event(e)
+    assert out.outcome == "failed" and "bug in a handler" in out.error
+    assert ledger.count() == 0
+    assert ledger.event_outcome(e["id"]) == "failed"  # not marked as applied
+    assert ledger.failed_event_ids() == [e["id"]]
+    logged = ledger.events(outcome="failed")
+    assert len(logged) == 1 and "bug in a handler" in logged[0]["error"]
+    assert ledger.stored_event(e["id"]) == e
+
+    monkeypatch.setitem(stripe_events.HANDLERS, "customer.subscription.updated", handler)
+    out = ledger.apply_event(ledger.stored_event(e["id"]), replay=True)
+    assert (out.outcome, out.count_after) == ("applied", 1)
+    assert ledger.failed_event_ids() == []
+    assert ledger.events(limit=1)[0]["replay"] == "1"
+    assert ledger.apply_event(e).outcome == "duplicate"
+
+
+def test_an_unreadable_event_fails_with_its_reason(ledger):
+    obj = sp.subscription("sub_1", "cus_1", "active")
+    obj["status"] = "lapsed"
+    out = ledger.apply_event(sp.subscription_event(obj))
+    assert out.outcome == "failed" and "unknown status 'lapsed'" in out.error
+
+
+def test_event_records_expire(ledger, keys, redis_client):
+    e = sub_event("sub_1", "cus_1", "active", 10)
+    ledger.apply_event(e)
+    ttl = redis_client.ttl(keys.ledger_event(e["id"]))
+    assert 6 * 86400 < ttl <= 7 * 86400
+    assert json.loads(redis_client.hget(keys.ledger_event(e["id"]), "payload")) == e
+
+
+def test_a_snapshot_does_not_overwrite_a_newer_webhook(ledger):
+    ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 100))
+    listing = sp.subscription("sub_1", "cus_1", "active")
+    assert ledger.apply_subscription_snapshot(listing, observed_at=50).outcome == "stale"
+    ledger.apply_event(sub_event("sub_2", "cus_2", "active", 100))
+    ended = sp.subscription("sub_2", "cus_2", "unpaid")
+    assert ledger.apply_subscription_snapshot(ended, observed_at=90).outcome == "stale"
+    out = ledger.apply_subscription_snapshot(ended, observed_at=110)
+    assert (out.outcome, out.count_before, out.count_after) == ("applied", 1, 0)
+    assert ledger.subscription("sub_2").sub.source == "sync@110"
+    # a missed subscription
+    new = sp.subscription("sub_3", "cus_3", "active")
+    assert ledger.apply_subscription_snapshot(new, observed_at=120).count_after == 1
+    # snapshots are not Stripe events: nothing in the event log
+    assert all(e["id"].startswith("evt_") for e in ledger.events())
+
+
+def test_link_customer_for_a_sync(ledger):
+    ledger.add_offline_member("r@x.org", "comp")
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    assert ledger.count() == 2
+    assert ledger.link_customer("cus_1", "R@x.org", observed_at=20).count_after == 1
+
+
+def test_history_by_day(ledger, clock):
+    clock.now = 1_795_500_000  # 2026-11-24
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    ledger.apply_event(sub_event("sub_2", "cus_2", "active", 10))
+    clock.now += 86400  # 2026-11-25
+    ledger.apply_event(sub_event("sub_1", "cus_1", "canceled", 20))
+    ledger.apply_event(sub_event("sub_3", "cus_3", "active", 20))
+    ledger.apply_event(sub_event("sub_4", "cus_4", "active", 20))
+    rows = ledger.history(days=4, today=date(2026, 11, 26))
+    assert rows == [
+        {"day": "2026-11-23", "count": 0, "joins": 0, "leaves": 0},
+        {"day": "2026-11-24", "count": 2, "joins": 2, "leaves": 0},
+        {"day": "2026-11-25", "count": 3, "joins": 2, "leaves": 1},
+        {"day": "2026-11-26", "count": 3, "joins": 0, "leaves": 0},
+    ]
+    assert ledger.history(days=1, today=date(2026, 11, 26))[0]["count"] == 3
+
+
+def test_stats(ledger):
+    gold = sp.price(id="price_gold", amount=1000, nickname="Gold")
+    ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10, prices=[gold]))
+    ledger.apply_event(sub_event("sub_2", "cus_2", "trialing", 10))
+    ledger.apply_event(sub_event("sub_3", "cus_3", "canceled", 10))
+    ledger.add_offline_member("o@x.org", "comp")
+    stats = ledger.stats()
+    assert stats["members"] == 3
+    assert stats["stripe_members"] == 2 and stats["offline_members"] == 1
+    assert stats["subscriptions_by_status"] == {"active": 1, "canceled": 1, "trialing": 1}
+    assert stats["members_by_plan"] == {"Gold": 1, "Monthly": 1}
+    assert stats["mrr"] == {"eur": 1000}
+    assert stats["count_changed_at"].endswith("Z")
+    json.dumps(stats)  # the CLI prints it as JSON
+
+
+def test_events_filter_and_limit(ledger):
+    for i in range(5):
+        ledger.apply_event(sub_event(f"sub_{i}", "cus_1", "active", 10))
+    e = sub_event("sub_9", "cus_9", "active", 10)
+    ledger.apply_event(e)
+    ledger.apply_event(e)
+    assert len(ledger.events(limit=3)) == 3
+    assert [x["id"] for x in ledger.events(outcome="duplicate")] == [e["id"]]
+    assert len(ledger.events(outcome="applied", limit=100)) == 6
+    with pytest.raises(LedgerInputError):
+        ledger.events(outcome="weird")
+
+
+def test_threads_applying_the_same_events_lose_and_double_nothing(ledger, redis_url, keys):
+    rng = __import__("random").Random(7)
+    events, offline = sp.random_world(rng, 10, subscriptions=(4, 8), steps=6)
+    truth = sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES)
+    errors = []
+
+    def worker(seed):
+        import random
+
+        client = connect(redis_url)
+        mine = Ledger(client, keys, DEFAULT_MEMBER_STATUSES)
+        try:
+            for e in sp.shuffled_with_duplicates(random.Random(seed), events, 0.5):
+                assert mine.apply_event(e).outcome != "failed"
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for email in offline:
+        ledger.add_offline_member(email, "comp")
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert ledger.count() == truth.count == ledger.recount()
+    assert {r.id: r.status for r in ledger.subscriptions()} == truth.statuses()
+    assert sum(1 for x in ledger.events(outcome="applied", limit=10_000)) <= len(events)
+
+
+def test_every_ledger_key_shares_the_hash_tag():
+    keys = Keys("kyiv")
+    names = [n for n in dir(Keys) if n.startswith("ledger_")]
+    assert len(names) > 15
+    for name in names:
+        attr = getattr(keys, name)
+        key = attr("x@y.org") if callable(attr) else attr
+        assert key.startswith("{kyiv}:ledger:"), key
+
+
+def test_a_processed_event_stays_a_duplicate_even_if_its_handler_now_fails(ledger, monkeypatch):
+    e = sub_event("sub_1", "cus_1", "active", 10)
+    assert ledger.apply_event(e).outcome == "applied"
+
+    def broken(obj, event):
+        raise RuntimeError("a regression")
+
+    monkeypatch.setitem(stripe_events.HANDLERS, "customer.subscription.updated", broken)
+    assert ledger.apply_event(e).outcome == "duplicate"
+    assert ledger.event_outcome(e["id"]) == "applied"
+    assert ledger.failed_event_ids() == []

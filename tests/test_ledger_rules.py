@@ -1,0 +1,224 @@
+"""The counting rules as plain functions: no Redis."""
+
+import pytest
+
+from membership.ledger_rules import (
+    ApplySubscription,
+    Contribution,
+    Customer,
+    DeleteCustomer,
+    EmailBucket,
+    LedgerInputError,
+    LinkCustomer,
+    MemoryLedger,
+    RecordContribution,
+    RecordRefund,
+    SubRecord,
+    Subscription,
+    bucket_count,
+    change_contribution,
+    change_subscription,
+    contributor_of,
+    contributors_delta,
+    count_members,
+    effective_status,
+    member_delta,
+    monthly_amount,
+    normalize_email,
+    record_payment,
+    record_refund,
+    stands_over,
+    takes_email,
+    valid_email,
+)
+
+MEMBER = ("active", "trialing", "past_due")
+
+
+def sub(status, created, **kw):
+    kw.setdefault("id", "sub_1")
+    kw.setdefault("customer", "cus_1")
+    return Subscription(status=status, created=created, **kw)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (None, sub("active", 5), True),
+        (sub("active", 5), sub("past_due", 6), True),  # newer wins
+        (sub("past_due", 6), sub("active", 5), False),  # older loses
+        (sub("past_due", 5), sub("active", 5), False),  # same second: later stage wins
+        (sub("active", 5), sub("past_due", 5), True),
+        (sub("incomplete", 5), sub("trialing", 5), True),
+        (sub("unpaid", 5), sub("paused", 5), True),
+        (sub("paused", 5), sub("unpaid", 5), False),
+        (sub("active", 5, amount=1), sub("active", 5, amount=2), True),  # same stage: last wins
+        (sub("canceled", 5), sub("active", 9), False),  # final sticks against newer
+        (sub("incomplete_expired", 5), sub("active", 9), False),
+        (sub("active", 9), sub("canceled", 5), True),  # final wins against newer too
+        (sub("canceled", 5), sub("incomplete_expired", 5), False),
+        (sub("incomplete_expired", 5), sub("canceled", 5), True),
+        (sub("canceled", 5), sub("incomplete_expired", 6), True),
+    ],
+)
+def test_which_state_stands(old, new, expected):
+    assert stands_over(new, old) is expected
+
+
+def test_a_deleted_customers_subscriptions_are_canceled_unless_already_final():
+    assert effective_status("active", True) == "canceled"
+    assert effective_status("trialing", True) == "canceled"
+    assert effective_status("incomplete_expired", True) == "incomplete_expired"
+    assert effective_status("active", False) == "active"
+
+
+@pytest.mark.parametrize(
+    ("amount", "interval", "count", "monthly"),
+    [
+        (500, "month", 1, 500),
+        (6000, "year", 1, 500),
+        (1500, "month", 3, 500),
+        (100, "week", 1, 433),
+        (10, "day", 1, 304),
+        (0, "month", 1, 0),
+        (500, "", 1, 0),
+    ],
+)
+def test_monthly_normalization(amount, interval, count, monthly):
+    assert monthly_amount(amount, interval, count) == monthly
+
+
+def test_mrr_counts_active_and_past_due_only():
+    s = sub("active", 1, amount=6000, currency="eur", interval="year")
+    live = change_subscription(None, s, False, MEMBER)
+    assert live.mrr == (("eur", 500),)
+    trial = change_subscription(None, sub("trialing", 1, amount=500, currency="eur"), False, MEMBER)
+    assert trial.mrr == ()
+    ended = change_subscription(live.record, sub("canceled", 2, amount=6000), False, MEMBER)
+    assert ended.mrr == (("eur", -500),)
+
+
+def test_change_subscription_reports_liveness_and_staleness():
+    first = change_subscription(None, sub("active", 5), False, MEMBER)
+    assert (first.was_live, first.is_live) == (False, True)
+    assert change_subscription(first.record, sub("trialing", 4), False, MEMBER) is None
+    unpaid = change_subscription(first.record, sub("unpaid", 6), False, MEMBER)
+    assert (unpaid.was_live, unpaid.is_live) == (True, False)
+    # a later event naming another customer does not move the subscription
+    moved = change_subscription(first.record, sub("active", 7, customer="cus_2"), False, MEMBER)
+    assert moved.record.sub.customer == "cus_1"
+    deleted = change_subscription(None, sub("active", 5), True, MEMBER)
+    assert deleted.record.status == "canceled" and not deleted.is_live
+    assert deleted.record.sub.status == "active"  # Stripe's own status is kept
+
+
+def test_emails_match_trimmed_and_case_insensitively_only():
+    assert normalize_email("  Reader@Example.ORG ") == "reader@example.org"
+    assert normalize_email("r.eader+x@example.org") == "r.eader+x@example.org"
+    assert normalize_email("") is None
+    assert valid_email("A@B.org") == "a@b.org"
+    for bad in ("", "no-at-sign", "two@@example.org", "sp ace@example.org", None):
+        with pytest.raises(LedgerInputError):
+            valid_email(bad)
+
+
+def test_an_email_counts_its_member_customers_or_one_offline_member():
+    assert bucket_count(0, False) == 0
+    assert bucket_count(0, True) == 1
+    assert bucket_count(1, True) == 1  # the person counts once
+    assert bucket_count(2, True) == 2  # two Stripe customers are two members
+    assert member_delta(False, True, None) == (1, 0)
+    assert member_delta(False, True, EmailBucket("a@x.org", 0, True)) == (0, 1)
+    assert member_delta(True, False, EmailBucket("a@x.org", 1, True)) == (0, -1)
+    assert member_delta(True, False, EmailBucket("a@x.org", 2, False)) == (-1, -1)
+    assert member_delta(True, True, EmailBucket("a@x.org", 1, True)) == (0, 0)
+
+
+def test_count_from_scratch():
+    customers = [
+        ("a@x.org", True),
+        ("A@x.org ", True),  # another customer, same email: two members
+        ("b@x.org", False),
+        (None, True),
+        (None, False),
+    ]
+    assert count_members(customers, []) == 3
+    assert count_members(customers, ["a@x.org", "b@x.org", "c@x.org"]) == 5
+
+
+def test_a_newer_checkout_email_wins_and_ties_do_not_depend_on_order():
+    c = Customer("cus_1", email="old@x.org", email_created=10)
+    assert takes_email(c, "new@x.org", 11)
+    assert not takes_email(c, "new@x.org", 9)
+    assert not takes_email(c, "OLD@x.org", 20)  # the same address
+    assert takes_email(c, "z@x.org", 10) and not takes_email(c, "a@x.org", 10)
+    assert takes_email(Customer("cus_2"), "first@x.org", 0)
+    assert not takes_email(c, None, 99)
+
+
+def test_contributions_pay_then_refund_in_either_order():
+    pay = RecordContribution("pi_1", 1000, "eur", "cus_1", "d@x.org", {}, 5)
+    refund = RecordRefund("pi_1", 300, "eur", 9)
+    a = record_refund(record_payment(None, pay), refund)
+    b = record_payment(record_refund(None, refund), pay)
+    assert a == b
+    assert a.net == 700 and a.active
+    full = record_refund(a, RecordRefund("pi_1", 1000, "eur", 10))
+    assert full.net == 0 and not full.active
+    # refunds are cumulative: an older, smaller refund event changes nothing
+    assert record_refund(full, refund) == full
+    # the second checkout event of one payment changes nothing
+    assert record_payment(a, pay) == a
+
+
+def test_contribution_changes_and_contributors():
+    pay = RecordContribution("pi_1", 1000, "eur", None, "D@x.org", {}, 5)
+    new = record_payment(None, pay)
+    change = change_contribution(None, new)
+    assert change.sums == (("eur", 1000),) and change.counts == (("eur", 1),)
+    assert change.person_delta == 1
+    assert new.person == "email:d@x.org"
+    refunded = record_refund(new, RecordRefund("pi_1", 1000, "eur", 6))
+    change = change_contribution(new, refunded)
+    assert change.sums == (("eur", -1000),) and change.person_delta == -1
+    assert change_contribution(new, new) is None
+    unpaid = record_refund(None, RecordRefund("pi_2", 500, "eur", 1))
+    assert change_contribution(None, unpaid).sums == ()
+    assert contributors_delta(0, 1) == 1
+    assert contributors_delta(1, 1) == 0
+    assert contributors_delta(1, -1) == -1
+    assert contributor_of(None, None, "pi_9") == "payment:pi_9"
+    assert Contribution("k", paid=False, amount=5).net == 0
+
+
+def test_memory_ledger_counts_a_person_once():
+    model = MemoryLedger(MEMBER)
+    model.add_offline("reader@x.org")
+    assert model.count == 1
+    model.apply(ApplySubscription(sub("active", 5)))
+    assert model.count == 2  # no email known yet: a different person as far as we know
+    model.apply(LinkCustomer("cus_1", "READER@x.org", "R", {}, 6))
+    assert model.count == 1
+    model.apply(ApplySubscription(sub("canceled", 7)))
+    assert model.count == 1  # still an offline member
+    assert model.remove_offline("reader@x.org")
+    assert model.count == 0
+    assert model.recount() == 0
+
+
+def test_memory_ledger_customer_deletion_is_final():
+    model = MemoryLedger(MEMBER)
+    model.apply(ApplySubscription(sub("active", 5)))
+    model.apply(ApplySubscription(sub("active", 5, id="sub_2")))
+    assert model.count == 1
+    assert model.apply(DeleteCustomer("cus_1", 9)) == "applied"
+    assert model.count == 0
+    assert model.apply(ApplySubscription(sub("active", 20))) == "applied"
+    assert model.statuses() == {"sub_1": "canceled", "sub_2": "canceled"}
+    assert model.apply(DeleteCustomer("cus_1", 12)) == "stale"
+    assert model.count == model.recount() == 0
+
+
+def test_subrecord_keeps_both_statuses():
+    record = SubRecord(sub("active", 1), "canceled")
+    assert record.id == "sub_1" and record.sub.status == "active"
