@@ -72,3 +72,74 @@ def collect(
         if progress is not None and n % every == 0:
             progress(n)
     return listed
+
+
+# A ledger state set this close to the listing's start may postdate the listing
+# (Stripe lists newest first), so it is never judged "extra" on this run.
+EXTRA_GRACE_SECONDS = 60
+
+
+def run(
+    ledger,
+    listing: Iterable[dict],
+    *,
+    observed_at: int,
+    apply: bool,
+    progress: Callable[[int], None] | None = None,
+) -> SyncResult:
+    """Compare the ledger with a full listing taken from `observed_at`; repair it when `apply`.
+
+    Missing and differing subscriptions are applied as snapshots observed at
+    `observed_at`, so the ledger's rules keep any newer webhook state. An extra
+    subscription (unknown to Stripe) is ended only if its state predates the
+    listing by a margin; otherwise it may simply be newer than the listing.
+    """
+    listed = collect(listing, progress)
+    # An ended subscription Stripe no longer lists is history, not drift: it counts for nothing.
+    records = {
+        record.id: record
+        for record in ledger.subscriptions()
+        if record.id in listed or not record.sub.final
+    }
+    drift = compare(
+        {sid: record.sub.status for sid, record in records.items()},
+        {sid: sub["status"] for sid, sub in listed.items()},
+    )
+    result = SyncResult(drift=drift, listed=len(listed))
+    if not apply:
+        return result
+
+    for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
+        subscription = listed[sid]
+        _link_customer(ledger, subscription.get("customer"), observed_at)
+        outcome = ledger.apply_subscription_snapshot(subscription, observed_at)
+        (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
+
+    for sid in drift.extra:
+        record = records[sid]
+        if record.sub.created >= observed_at - EXTRA_GRACE_SECONDS:
+            result.kept_newer.append(sid)
+            continue
+        gone = {
+            "id": sid,
+            "object": "subscription",
+            "customer": record.sub.customer,
+            "status": "canceled",
+            "ended_at": observed_at,
+            "items": {"data": []},
+        }
+        outcome = ledger.apply_subscription_snapshot(gone, observed_at)
+        (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
+    return result
+
+
+def _link_customer(ledger, customer, observed_at: int) -> None:
+    """An expanded customer carries the email that matches offline members; keep it."""
+    if isinstance(customer, Mapping) and customer.get("email") and not customer.get("deleted"):
+        ledger.link_customer(
+            customer["id"],
+            customer["email"],
+            name=customer.get("name"),
+            metadata=customer.get("metadata") or {},
+            observed_at=observed_at,
+        )

@@ -51,9 +51,13 @@ def with_app(command):
 
 
 def _register() -> None:
-    from membership.cli import serve
+    from membership.cli import events, members, serve, stats, sync
 
     cli.add_command(serve.serve)
+    cli.add_command(members.members)
+    cli.add_command(events.events)
+    cli.add_command(stats.stats)
+    cli.add_command(sync.sync)
 
 
 _register()

@@ -1,0 +1,63 @@
+"""`membership events`: the webhook event log, and replaying events that failed."""
+
+from __future__ import annotations
+
+import click
+
+from membership.cli import with_app
+from membership.cli._output import echo_json, echo_table
+from membership.ledger import OUTCOMES, ledger_for
+from membership.runtime import runtime
+
+
+@click.group()
+def events() -> None:
+    """The Stripe webhook event log."""
+
+
+@events.command("list")
+@click.option("--outcome", type=click.Choice(OUTCOMES), help="Only events with this outcome.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def list_(outcome: str | None, limit: int, as_json: bool) -> None:
+    """Recent events, newest first."""
+    rows = ledger_for(runtime()).events(outcome=outcome, limit=limit)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["received", "id", "type", "outcome", "error"])
+
+
+@events.command("replay")
+@click.argument("event_id", required=False)
+@click.option(
+    "--failed", "all_failed", is_flag=True, help="Replay every event whose last try failed."
+)
+@with_app
+def replay(event_id: str | None, all_failed: bool) -> None:
+    """Apply a stored event again (EVENT_ID), or all failed ones (--failed).
+
+    The exactly-once rule holds: an event already applied answers `duplicate`.
+    Exits non-zero when any event still fails.
+    """
+    if bool(event_id) == all_failed:
+        raise click.UsageError("give either an EVENT_ID or --failed")
+    ledger = ledger_for(runtime())
+    ids = ledger.failed_event_ids() if all_failed else [event_id]
+    if not ids:
+        click.echo("no failed events to replay")
+        return
+    still_failing = 0
+    for eid in ids:
+        event = ledger.stored_event(eid)
+        if event is None:
+            click.echo(f"{eid}: no stored payload (unknown id, or expired)", err=True)
+            still_failing += 1
+            continue
+        outcome = ledger.apply_event(event, replay=True)
+        suffix = f" ({outcome.error})" if outcome.error else ""
+        click.echo(f"{eid}: {outcome.outcome}{suffix}")
+        still_failing += outcome.outcome == "failed"
+    if still_failing:
+        raise click.ClickException(f"{still_failing} event(s) could not be applied")

@@ -1,0 +1,44 @@
+"""`membership stats`: the count and what it is made of."""
+
+from __future__ import annotations
+
+import click
+
+from membership.cli import with_app
+from membership.cli._output import echo_json
+from membership.ledger import ledger_for
+from membership.runtime import runtime
+
+
+def _money(per_currency: dict[str, int]) -> str:
+    if not per_currency:
+        return "-"
+    return ", ".join(f"{amount / 100:,.2f} {cur.upper()}" for cur, amount in per_currency.items())
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object; `members` is the count.")
+@with_app
+def stats(as_json: bool) -> None:
+    """Members, members by status and plan, monthly recurring revenue, contributions."""
+    data = ledger_for(runtime()).stats()
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"members: {data['members']:,}")
+    click.echo(
+        f"  through Stripe: {data['stripe_members']:,}; offline: {data['offline_members']:,}"
+        f" ({data['offline_also_in_stripe']:,} of them also pay through Stripe)"
+    )
+    click.echo("subscriptions by status:")
+    for status, n in data["subscriptions_by_status"].items():
+        click.echo(f"  {status}: {n:,}")
+    click.echo("members by plan:")
+    for plan, n in data["members_by_plan"].items():
+        click.echo(f"  {plan}: {n:,}")
+    click.echo(f"monthly recurring revenue: {_money(data['mrr'])}")
+    contributions = data["contributions"]
+    click.echo(
+        f"one-time contributions: {contributions['contributors']:,} contributors,"
+        f" {_money(contributions['sum'])}"
+    )

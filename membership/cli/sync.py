@@ -1,0 +1,73 @@
+"""`membership sync`: compare the ledger with Stripe's API and, with --apply, repair it."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from membership import sync as reconcile
+from membership.cli import with_app
+from membership.cli._output import echo_json
+from membership.ledger import ledger_for
+from membership.runtime import runtime
+from membership.stripe_api import iter_subscriptions, make_client
+
+
+@click.command()
+@click.option("--apply", "apply_", is_flag=True, help="Make the ledger match Stripe.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@with_app
+def sync(apply_: bool, as_json: bool) -> None:
+    """List every subscription from Stripe and report (or repair) the drift.
+
+    Safe while webhooks keep arriving: a webhook newer than the listing wins.
+    """
+    rt = runtime()
+    client = make_client(rt.settings)
+    ledger = ledger_for(rt)
+    count_before = ledger.count()
+    observed_at = int(time.time())
+    result = reconcile.run(
+        ledger,
+        iter_subscriptions(client),
+        observed_at=observed_at,
+        apply=apply_,
+        progress=lambda n: click.echo(f"listed {n:,} subscriptions...", err=True),
+    )
+    count_after = ledger.count()
+    if as_json:
+        echo_json(
+            {
+                "listed": result.listed,
+                "drift": result.drift.as_dict(),
+                "applied": result.applied,
+                "kept_newer": result.kept_newer,
+                "members_before": count_before,
+                "members_after": count_after,
+            }
+        )
+        return
+    drift = result.drift
+    click.echo(f"listed {result.listed:,} subscriptions from Stripe")
+    if drift.clean:
+        click.echo("no drift: the ledger matches Stripe")
+    click.echo(f"missing from the ledger: {len(drift.missing)}")
+    for sid in drift.missing:
+        click.echo(f"  {sid}")
+    click.echo(f"in the ledger but unknown to Stripe: {len(drift.extra)}")
+    for sid in drift.extra:
+        click.echo(f"  {sid}")
+    click.echo(f"status differs: {len(drift.status_differs)}")
+    for change in drift.status_differs:
+        click.echo(
+            f"  {change.subscription_id}: ledger {change.ledger_status}, "
+            f"Stripe {change.stripe_status}"
+        )
+    if apply_:
+        click.echo(
+            f"applied {len(result.applied)}; kept {len(result.kept_newer)} newer states; "
+            f"members {count_before:,} -> {count_after:,}"
+        )
+    elif not drift.clean:
+        click.echo("run with --apply to make the ledger match Stripe")
