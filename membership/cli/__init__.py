@@ -55,6 +55,11 @@ def _register() -> None:
 
     cli.add_command(serve.serve)
 
+    # --- Goals and banner ---
+    from membership.cli import goals
+
+    cli.add_command(goals.goals)
+
 
 _register()
 

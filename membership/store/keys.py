@@ -26,3 +26,24 @@ class Keys:
     def count_changed_at(self) -> str:
         """ISO-8601 UTC time the member count last changed (written with the count)."""
         return self._key("count", "changed_at")
+
+    # --- Goals and banner ---------------------------------------------------
+    @property
+    def goals(self) -> str:
+        """Hash: goal id -> the goal as JSON (target, deadline, name, copy, created_at)."""
+        return self._key("goals")
+
+    @property
+    def goals_reached(self) -> str:
+        """Hash: goal id -> ISO-8601 UTC time it was reached; only ever added to."""
+        return self._key("goals", "reached")
+
+    @property
+    def goals_pending(self) -> str:
+        """Sorted set: ids of goals not reached yet, scored by target (cheap mark_reached)."""
+        return self._key("goals", "pending")
+
+    @property
+    def goals_next_id(self) -> str:
+        """Integer: the last goal id handed out."""
+        return self._key("goals", "next_id")
