@@ -43,4 +43,11 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
+
+    # --- Goals and banner ---
+    from membership import banner, widget
+
+    app.register_blueprint(banner.bp)
+    app.register_blueprint(widget.bp)
+
     return app
