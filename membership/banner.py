@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from flask import Blueprint, Response, current_app, request
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
+from werkzeug.http import parse_etags
 
 from membership import goals, i18n
 from membership.banner_cache import (
@@ -135,44 +136,79 @@ def parse_query(query_string: bytes) -> tuple[str | None, str | None]:
 
 
 @bp.record_once
-def _attach_cache(state) -> None:
+def _attach(state) -> None:
     rt = runtime(state.app)
     extra = rt.settings.extra
-    state.app.extensions[CACHE_EXTENSION] = BannerCache(
+    cache = BannerCache(
         rt.redis,
         rt.keys,
         LastGood(rt.settings.data_dir, rt.keys.prefix),
         refresh_seconds=float(extra.get("banner_refresh_seconds", REFRESH_SECONDS)),
         retry_seconds=float(extra.get("banner_retry_seconds", RETRY_SECONDS)),
     )
+    state.app.extensions[CACHE_EXTENSION] = _Endpoint(cache, rt.settings)
+
+
+class _Endpoint:
+    """What the handler needs, looked up once per request: the cache and the settings it uses."""
+
+    def __init__(self, cache: BannerCache, settings) -> None:
+        self.cache = cache
+        self.publication = settings.publication_name
+        self.join_url = settings.join_url
+        self.allowed_origins = frozenset(settings.allowed_origins)
+        self.cache_control = (
+            f"public, max-age={settings.banner_max_age}, "
+            f"stale-while-revalidate={STALE_WHILE_REVALIDATE}, stale-if-error={STALE_IF_ERROR}"
+        )
+
+    def rendered(self, state: State, locale: str) -> tuple[bytes, str, list, list]:
+        """Body, ETag and the 200 and 304 headers for this state and locale, built once."""
+        found = state.rendered.get(locale)
+        if found is None:
+            body, etag = serialize(
+                view(
+                    state.snapshot,
+                    locale,
+                    publication=self.publication,
+                    join_url=self.join_url,
+                    stale=state.stale,
+                )
+            )
+            common = [
+                ("Cache-Control", self.cache_control),
+                ("ETag", etag),
+                ("Vary", "Origin"),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
+            found = (body, etag, [("Content-Type", "application/json"), *common], common)
+            # Racing threads compute the same bytes; the last assignment wins harmlessly.
+            state.rendered[locale] = found
+        return found
+
+    def allowed(self, origin: str | None) -> bool:
+        return bool(origin) and origin.lower() in self.allowed_origins
 
 
 def cache() -> BannerCache:
-    return current_app.extensions[CACHE_EXTENSION]
+    return current_app.extensions[CACHE_EXTENSION].cache
 
 
-def _rendered(state: State, locale: str) -> tuple[bytes, str]:
-    found = state.rendered.get(locale)
-    if found is None:
-        settings = runtime().settings
-        body = view(
-            state.snapshot,
-            locale,
-            publication=settings.publication_name,
-            join_url=settings.join_url,
-            stale=state.stale,
-        )
-        # Racing threads compute the same bytes; the last assignment wins harmlessly.
-        found = state.rendered[locale] = serialize(body)
-    return found
+def _not_modified(if_none_match: str, etag: str) -> bool:
+    if if_none_match == etag:  # what browsers and CDNs send back: skip parsing
+        return True
+    return parse_etags(if_none_match).contains_weak(etag.strip('"'))
 
 
 @bp.get("/v1/banner", provide_automatic_options=False)
 def get_banner():
-    locale, problem = parse_query(request.query_string)
+    # The hot path: plain environ reads, headers prepared once per data change.
+    endpoint: _Endpoint = current_app.extensions[CACHE_EXTENSION]
+    environ = request.environ
+    locale, problem = parse_query(environ.get("QUERY_STRING", "").encode("latin-1"))
     if problem is not None:
         raise ApiError(400, "invalid_query", problem)
-    state = cache().get()
+    state = endpoint.cache.get()
     if state is None or state.snapshot is None:
         raise ApiError(
             503,
@@ -180,18 +216,17 @@ def get_banner():
             "the member count cannot be read right now and none was seen before; try again shortly",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
         )
-    body, etag = _rendered(state, locale)
-    max_age = runtime().settings.banner_max_age
-    headers = {
-        "Cache-Control": f"public, max-age={max_age}, "
-        f"stale-while-revalidate={STALE_WHILE_REVALIDATE}, stale-if-error={STALE_IF_ERROR}",
-        "ETag": etag,
-        "X-Content-Type-Options": "nosniff",
-    }
-    inm = request.if_none_match if "If-None-Match" in request.headers else None
-    if inm and inm.contains_weak(etag.strip('"')):
-        return Response(status=304, headers=headers)
-    return Response(body, status=200, headers=headers, content_type="application/json")
+    body, etag, headers, headers_304 = endpoint.rendered(state, locale)
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None and _not_modified(if_none_match, etag):
+        response = Response(status=304, headers=headers_304)
+    else:
+        response = Response(body, headers=headers)
+    origin = environ.get("HTTP_ORIGIN")
+    if endpoint.allowed(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+    response.cors_done = True
+    return response
 
 
 @bp.route("/v1/banner", methods=["OPTIONS"])
@@ -207,14 +242,14 @@ def preflight():
 
 def _allowed_origin() -> str | None:
     origin = request.headers.get("Origin")
-    if origin and origin.lower() in runtime().settings.allowed_origins:
-        return origin
-    return None
+    return origin if current_app.extensions[CACHE_EXTENSION].allowed(origin) else None
 
 
 @bp.after_request
 def _cors(response: Response) -> Response:
-    # Every answer here depends on Origin (CORS), so shared caches must key on it.
+    """Errors and preflights: every answer here depends on Origin, so caches must key on it."""
+    if getattr(response, "cors_done", False):
+        return response
     response.vary.add("Origin")
     origin = _allowed_origin()
     if origin is not None:

@@ -199,7 +199,10 @@ class BannerCache:
         if not goals.newly_reached(snapshot.goals, snapshot.count):
             return snapshot
         at = snapshot.changed_at or goals.utc_now()
-        goals.mark_reached(self.client, self.keys, snapshot.count, at)
+        try:
+            goals.mark_reached(self.client, self.keys, snapshot.count, at)
+        except redis_lib.RedisError as exc:  # e.g. a read-only replica: the read still stands
+            log.warning("banner: could not mark reached goals: %s", exc)
         return Snapshot(
             snapshot.count,
             snapshot.changed_at,

@@ -19,7 +19,8 @@ def _hgetall_calls(client) -> int:
 
 
 def _cache(app):
-    return app.extensions[banner.CACHE_EXTENSION]
+    with app.app_context():
+        return banner.cache()
 
 
 def test_many_requests_cost_one_redis_read(make_app, redis_client):
