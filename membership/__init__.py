@@ -48,4 +48,11 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     from membership import webhooks
 
     app.register_blueprint(webhooks.bp)
+
+    # --- Goals and banner ---
+    from membership import banner, widget
+
+    app.register_blueprint(banner.bp)
+    app.register_blueprint(widget.bp)
+
     return app

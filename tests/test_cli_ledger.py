@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 from click.testing import CliRunner
-from membership.ledger import Ledger
 
 from membership.cli import cli
+from membership.ledger import Ledger
 from membership.store import Keys
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe

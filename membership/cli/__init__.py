@@ -59,6 +59,11 @@ def _register() -> None:
     cli.add_command(stats.stats)
     cli.add_command(sync.sync)
 
+    # --- Goals and banner ---
+    from membership.cli import goals
+
+    cli.add_command(goals.goals)
+
 
 _register()
 

@@ -120,3 +120,24 @@ class Keys:
     def ledger_history_leaves(self) -> str:
         """Hash: UTC day -> members lost that day."""
         return self._key("ledger", "history", "leaves")
+
+    # --- Goals and banner ---------------------------------------------------
+    @property
+    def goals(self) -> str:
+        """Hash: goal id -> the goal as JSON (target, deadline, name, copy, created_at)."""
+        return self._key("goals")
+
+    @property
+    def goals_reached(self) -> str:
+        """Hash: goal id -> ISO-8601 UTC time it was reached; only ever added to."""
+        return self._key("goals", "reached")
+
+    @property
+    def goals_pending(self) -> str:
+        """Sorted set: ids of goals not reached yet, scored by target (cheap mark_reached)."""
+        return self._key("goals", "pending")
+
+    @property
+    def goals_next_id(self) -> str:
+        """Integer: the last goal id handed out."""
+        return self._key("goals", "next_id")

@@ -1,0 +1,102 @@
+"""`membership goals add|list|remove`: set the targets the banner counts toward."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from membership.cli import with_app
+
+
+@click.group()
+def goals() -> None:
+    """Member-count goals shown on the banner."""
+
+
+@goals.command("add")
+@click.argument("target")
+@click.option("--deadline", metavar="YYYY-MM-DD", help="Optional date to reach it by.")
+@click.option("--name", metavar="TEXT", help="Optional campaign name.")
+@click.option(
+    "--copy",
+    "copy_options",
+    multiple=True,
+    metavar="LOCALE.FIELD[.FORM]=TEMPLATE",
+    help="Override the banner copy while this goal is current (or the milestone), e.g. "
+    "'en.message=Only {remaining} to go' or 'uk.headline.many={count} читачів'. "
+    "Fields: headline, message, thanks, cta; placeholders {count} {goal} {remaining} "
+    "{publication}. Repeatable.",
+)
+@with_app
+def add(target: str, deadline: str | None, name: str | None, copy_options: tuple[str, ...]):
+    """Add a goal of TARGET members (reached at once if the count is already there)."""
+    from membership import goals as goals_mod
+    from membership.runtime import runtime
+
+    rt = runtime()
+    try:
+        copy = goals_mod.parse_copy_options(copy_options)
+        new = goals_mod.parse_goal(
+            {"target": target, "deadline": deadline, "name": name, "copy": copy}
+        )
+        goal = goals_mod.add(rt.redis, rt.keys, new)
+    except goals_mod.GoalError as exc:
+        raise click.UsageError(str(exc)) from None
+    state = f"reached at once ({goal.reached_at})" if goal.reached_at else "not reached yet"
+    click.echo(f"added goal {goal.id}: {goal.target} members, {state}")
+
+
+@goals.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_app
+def list_(as_json: bool):
+    """List goals by target, with their state."""
+    from membership import goals as goals_mod
+    from membership.runtime import runtime
+
+    rt = runtime()
+    all_goals = goals_mod.load(rt.redis, rt.keys)
+    raw = rt.redis.get(rt.keys.member_count)
+    count = int(raw) if raw is not None else 0
+    selection = goals_mod.select(all_goals, count)
+
+    def state(g):
+        if g.reached_at:
+            return "milestone" if g == selection.milestone else "reached"
+        if g == selection.current:
+            return "current"
+        return "reached" if g.target <= count else "upcoming"
+
+    if as_json:
+        rows = [
+            {"id": g.id, **g.record(), "reached_at": g.reached_at, "state": state(g)}
+            for g in all_goals
+        ]
+        click.echo(json.dumps({"count": count, "goals": rows}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"members now: {count}")
+    if not all_goals:
+        click.echo("no goals yet: add one with `membership goals add TARGET`")
+        return
+    header = f"{'ID':>4}  {'TARGET':>11}  {'STATE':<9}  {'DEADLINE':<10}  {'REACHED AT':<20}  NAME"
+    click.echo(header)
+    for g in all_goals:
+        click.echo(
+            f"{g.id:>4}  {g.target:>11,}  {state(g):<9}  {g.deadline or '-':<10}  "
+            f"{g.reached_at or '-':<20}  {g.name or '-'}"
+        )
+
+
+@goals.command("remove")
+@click.argument("goal_id", metavar="ID", type=click.IntRange(min=1))
+@with_app
+def remove(goal_id: int):
+    """Remove the goal with this ID."""
+    from membership import goals as goals_mod
+    from membership.runtime import runtime
+
+    rt = runtime()
+    if not goals_mod.remove(rt.redis, rt.keys, goal_id):
+        raise click.ClickException(f"no goal with id {goal_id} (see `membership goals list`)")
+    click.echo(f"removed goal {goal_id}")

@@ -1,0 +1,324 @@
+"""Goals: member-count targets, which one is current, which one is the milestone.
+
+A goal is a target member count with an optional deadline, name and copy
+overrides. When the count first reaches a goal's target the goal is marked
+reached, with the time, and it stays reached even if the count falls again; a
+goal added at or below the count is reached at once.
+
+- current goal: the unreached goal with the smallest target (ties: lowest id)
+- milestone: the reached goal with the largest target (ties: lowest id)
+
+The rules are pure functions over plain data (`select`, `apply_count`,
+`plan_add`); the Redis part below them only reads and writes atomically:
+
+- `keys.goals`          hash  id -> goal JSON (never changes after `add`)
+- `keys.goals_reached`  hash  id -> reached-at time (HSETNX: only ever set once)
+- `keys.goals_pending`  zset  unreached ids scored by target, so `mark_reached`
+                        is one ZRANGEBYSCORE when no goal is crossed
+- `keys.goals_next_id`  counter for ids
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import redis as redis_lib
+from marshmallow import Schema, ValidationError, validate, validates
+from marshmallow import fields as mf
+
+from membership import i18n
+from membership.config import SUPPORTED_LOCALES
+from membership.store import Keys
+
+MAX_TARGET = 1_000_000_000
+MAX_NAME = 100
+
+
+class GoalError(ValueError):
+    """A goal request that cannot be honoured; the message says why, naming the field."""
+
+
+@dataclass(frozen=True)
+class Goal:
+    id: int
+    target: int
+    deadline: str | None = None  # YYYY-MM-DD
+    name: str | None = None
+    copy: Mapping[str, Mapping[str, i18n.Template]] = field(default_factory=dict)
+    created_at: str | None = None
+    reached_at: str | None = None
+
+    def record(self) -> dict:
+        """What is stored in `keys.goals` (the id is the hash field; reached_at lives apart)."""
+        return {
+            "target": self.target,
+            "deadline": self.deadline,
+            "name": self.name,
+            "copy": self.copy,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_record(cls, goal_id: int, data: Mapping, reached_at: str | None) -> Goal:
+        return cls(
+            id=goal_id,
+            target=int(data["target"]),
+            deadline=data.get("deadline"),
+            name=data.get("name"),
+            copy=data.get("copy") or {},
+            created_at=data.get("created_at"),
+            reached_at=reached_at,
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    current: Goal | None
+    milestone: Goal | None
+
+
+# --- Rules (pure) ------------------------------------------------------------
+
+
+def is_reached(goal: Goal, count: int) -> bool:
+    """Reached once marked, or as soon as the count is at its target (not marked yet)."""
+    return goal.reached_at is not None or goal.target <= count
+
+
+def newly_reached(goals: Iterable[Goal], count: int) -> list[Goal]:
+    """Goals the count has reached that are not marked yet."""
+    return [g for g in goals if g.reached_at is None and g.target <= count]
+
+
+def apply_count(goals: Iterable[Goal], count: int, at: str) -> list[Goal]:
+    """The goals after the count became `count` at `at` (the model of `mark_reached`)."""
+    return [
+        replace(g, reached_at=at) if g.reached_at is None and g.target <= count else g
+        for g in goals
+    ]
+
+
+def select(goals: Iterable[Goal], count: int) -> Selection:
+    current = milestone = None
+    for g in goals:
+        if is_reached(g, count):
+            if milestone is None or (g.target, -g.id) > (milestone.target, -milestone.id):
+                milestone = g
+        elif current is None or (g.target, g.id) < (current.target, current.id):
+            current = g
+    return Selection(current=current, milestone=milestone)
+
+
+def plan_add(goals: Sequence[Goal], count: int, new: Goal, now: str) -> Goal:
+    """The goal as it will be stored: refused if its target is taken, reached at once if due."""
+    for g in goals:
+        if g.target == new.target:
+            raise GoalError(f"target: goal {g.id} already has the target {g.target}")
+    return replace(new, created_at=now, reached_at=now if new.target <= count else None)
+
+
+# --- Input (validation) ------------------------------------------------------
+
+
+def utc_now() -> str:
+    return iso(dt.datetime.now(dt.UTC))
+
+
+def iso(at: dt.datetime | str) -> str:
+    """ISO-8601 UTC with a Z, to the second: "2026-11-25T19:00:00Z"."""
+    if isinstance(at, str):
+        return at
+    if at.tzinfo is None:
+        raise GoalError("at: expected a timezone-aware time")
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GoalInput(Schema):
+    target = mf.Integer(
+        required=True,
+        strict=False,
+        validate=validate.Range(min=1, max=MAX_TARGET, error=f"expected 1 to {MAX_TARGET:,}"),
+        error_messages={"invalid": "expected a whole number of members"},
+    )
+    deadline = mf.Date(
+        format="%Y-%m-%d",
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": "expected a date as YYYY-MM-DD"},
+    )
+    name = mf.String(load_default=None, allow_none=True)
+    copy = mf.Dict(load_default=dict)
+
+    @validates("deadline")
+    def _future(self, value, **_):
+        if value is not None and value < dt.datetime.now(dt.UTC).date():
+            raise ValidationError(f"{value.isoformat()} is in the past")
+
+    @validates("name")
+    def _name(self, value, **_):
+        if value is None:
+            return
+        if not value.strip() or len(value) > MAX_NAME:
+            raise ValidationError(f"expected 1 to {MAX_NAME} characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValidationError("control characters are not allowed")
+
+    @validates("copy")
+    def _copy(self, value, **_):
+        try:
+            check_copy(value)
+        except i18n.CopyError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def check_copy(copy: Mapping) -> None:
+    """Raise CopyError unless `copy` is {locale: {field: template or {plural form: template}}}."""
+    for locale, fields_ in copy.items():
+        if locale not in SUPPORTED_LOCALES:
+            raise i18n.CopyError(f"unsupported locale {locale!r}; expected one of en, uk")
+        for name, template in fields_.items():
+            if isinstance(template, str):
+                i18n.check_template(name, template)
+            elif isinstance(template, Mapping) and template:
+                i18n.check_plural_forms(locale, name, template)
+            else:
+                raise i18n.CopyError(f"{locale}.{name}: expected a template")
+
+
+_COPY_OPTION = re.compile(
+    r"(?P<locale>[a-z]{2})\.(?P<field>[a-z]+)(?:\.(?P<form>[a-z]+))?=(?P<t>.*)"
+)
+
+
+def parse_copy_options(options: Iterable[str]) -> dict:
+    """["uk.message=...", "en.headline.one=..."] -> the copy mapping (validated later)."""
+    copy: dict[str, dict] = {}
+    for option in options:
+        m = _COPY_OPTION.fullmatch(option)
+        if not m:
+            raise GoalError(
+                f"copy: expected LOCALE.FIELD=TEMPLATE or LOCALE.FIELD.FORM=TEMPLATE, "
+                f"got {option!r}"
+            )
+        fields_ = copy.setdefault(m["locale"], {})
+        if m["form"]:
+            existing = fields_.setdefault(m["field"], {})
+            if isinstance(existing, str):
+                raise GoalError(f"copy: {m['locale']}.{m['field']} is given both plain and plural")
+            existing[m["form"]] = m["t"]
+        else:
+            if m["field"] in fields_:
+                raise GoalError(f"copy: {m['locale']}.{m['field']} is given twice")
+            fields_[m["field"]] = m["t"]
+    return copy
+
+
+def parse_goal(data: Mapping) -> Goal:
+    """Validate `{target, deadline?, name?, copy?}`; GoalError names the first bad field."""
+    try:
+        loaded = GoalInput().load(dict(data))
+    except ValidationError as exc:
+        name, problems = next(iter(sorted(exc.messages.items())))
+        message = problems[0] if isinstance(problems, list) else problems
+        raise GoalError(f"{name}: {message}") from None
+    deadline = loaded["deadline"]
+    name = loaded["name"].strip() if loaded["name"] else None
+    return Goal(
+        id=0,
+        target=loaded["target"],
+        deadline=deadline.isoformat() if deadline else None,
+        name=name,
+        copy=loaded["copy"],
+    )
+
+
+# --- Storage (Redis) ---------------------------------------------------------
+
+# Marks every pending goal with target <= count as reached at ARGV[2]; returns their ids.
+_MARK_REACHED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, id in ipairs(ids) do
+  redis.call('HSETNX', KEYS[2], id, ARGV[2])
+  redis.call('ZREM', KEYS[1], id)
+end
+return ids
+"""
+
+
+def mark_reached(
+    redis: redis_lib.Redis, keys: Keys, count: int, at: dt.datetime | str
+) -> list[int]:
+    """Mark every unreached goal with target <= count as reached at `at`; returns their ids.
+
+    Idempotent and atomic (one Lua script); when no goal is crossed it costs one
+    O(log n) ZRANGEBYSCORE. The ledger calls it whenever the count changes.
+    """
+    script = redis.register_script(_MARK_REACHED)
+    ids = script(keys=[keys.goals_pending, keys.goals_reached], args=[int(count), iso(at)])
+    return [int(i) for i in ids]
+
+
+def queue_load(pipe, keys: Keys) -> None:
+    """Queue the two reads `goals_from` needs on a pipeline (for one-round-trip snapshots)."""
+    pipe.hgetall(keys.goals)
+    pipe.hgetall(keys.goals_reached)
+
+
+def goals_from(raw_goals: Mapping[str, str], raw_reached: Mapping[str, str]) -> list[Goal]:
+    goals = [
+        Goal.from_record(int(goal_id), json.loads(data), raw_reached.get(goal_id))
+        for goal_id, data in raw_goals.items()
+    ]
+    return sorted(goals, key=lambda g: (g.target, g.id))
+
+
+def load(redis: redis_lib.Redis, keys: Keys) -> list[Goal]:
+    pipe = redis.pipeline(transaction=True)
+    queue_load(pipe, keys)
+    raw_goals, raw_reached = pipe.execute()
+    return goals_from(raw_goals, raw_reached)
+
+
+def _count(raw: str | None) -> int:
+    return int(raw) if raw is not None else 0
+
+
+def add(redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None) -> Goal:
+    """Store a validated goal (see parse_goal); reached at once when the count is at its target.
+
+    WATCH/MULTI over the goals and the count, so a count change or another add in
+    between makes it decide again on fresh data.
+    """
+    now = now or utc_now()
+    goal_id = int(redis.incr(keys.goals_next_id))
+    with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(keys.goals, keys.goals_reached, keys.member_count)
+                existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
+                count = _count(pipe.get(keys.member_count))
+                goal = plan_add(existing, count, replace(new, id=goal_id), now)
+                pipe.multi()
+                pipe.hset(keys.goals, str(goal.id), json.dumps(goal.record(), ensure_ascii=False))
+                if goal.reached_at is not None:
+                    pipe.hset(keys.goals_reached, str(goal.id), goal.reached_at)
+                else:
+                    pipe.zadd(keys.goals_pending, {str(goal.id): goal.target})
+                pipe.execute()
+                return goal
+            except redis_lib.WatchError:
+                continue
+
+
+def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int) -> bool:
+    """Delete a goal; False when there is no goal with that id."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.hdel(keys.goals, str(goal_id))
+    pipe.hdel(keys.goals_reached, str(goal_id))
+    pipe.zrem(keys.goals_pending, str(goal_id))
+    removed, _, _ = pipe.execute()
+    return bool(removed)

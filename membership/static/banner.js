@@ -1,0 +1,117 @@
+/* membership banner widget. Embed:
+ *   <div data-membership-banner data-locale="uk"></div>
+ *   <script src="https://MEMBERSHIP-HOST/static/banner.js" async></script>
+ * It fetches /v1/banner from the origin it was loaded from (2 s timeout) and renders
+ * headline, message, progress bar and call to action into every such element. Space is
+ * reserved by CSS before the data arrives; on any failure the box stays empty. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  var base = new URL(me ? me.src : "/", location.href).origin;
+  var SEL = "[data-membership-banner]";
+  var CSS =
+    SEL + "{display:flex;min-height:12rem;box-sizing:border-box}" +
+    "@media (max-width:30rem){" + SEL + "{min-height:15rem}}" +
+    ".mb{flex:1;display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;" +
+    "padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;color:#16140f;" +
+    "font:1rem/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
+    ".mb-h{margin:0 0 .25rem;font-size:1.375rem;line-height:1.25;font-weight:750}" +
+    ".mb-m{margin:0 0 .75rem}" +
+    ".mb-bar{height:.5rem;margin:0 0 1rem;border-radius:.25rem;background:#e8dfba;overflow:hidden}" +
+    ".mb-fill{height:100%;background:#16140f;transform-origin:0 0}" +
+    ".mb-cta{align-self:flex-start;padding:.55rem 1.1rem;border-radius:.25rem;background:#16140f;" +
+    "color:#fff;font-weight:650;text-decoration:none}" +
+    ".mb-cta:hover,.mb-cta:focus-visible{background:#3a352a;outline-offset:2px}";
+  var pending = {};
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    e.className = cls;
+    if (text) e.textContent = text;
+    return e;
+  }
+
+  function str(s) {
+    return typeof s == "string" && s.length > 0;
+  }
+
+  function ok(d) {
+    return d && typeof d.count == "number" && d.count >= 0 && str(d.headline) && str(d.message) &&
+      d.cta && str(d.cta.label) && /^https?:\/\//.test(d.cta.url);
+  }
+
+  function render(box, d) {
+    var root = el("div", "mb"), g = d.goal;
+    root.appendChild(el("p", "mb-h", d.headline));
+    root.appendChild(el("p", "mb-m", d.message));
+    if (g && g.target > 0 && typeof g.progress == "number") {
+      var bar = el("div", "mb-bar"), fill = el("div", "mb-fill");
+      bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-valuemin", "0");
+      bar.setAttribute("aria-valuemax", String(g.target));
+      bar.setAttribute("aria-valuenow", String(Math.min(d.count, g.target)));
+      if (str(d.count_display) && str(g.target_display))
+        bar.setAttribute("aria-valuetext", d.count_display + " / " + g.target_display);
+      bar.setAttribute("aria-label", d.message);
+      fill.style.transform = "scaleX(" + Math.max(0, Math.min(1, g.progress)) + ")";
+      bar.appendChild(fill);
+      root.appendChild(bar);
+    }
+    var a = el("a", "mb-cta", d.cta.label);
+    a.href = d.cta.url;
+    root.appendChild(a);
+    box.appendChild(root);
+    box.setAttribute("data-state", "ready");
+  }
+
+  function fetchBanner(locale) {
+    if (!pending[locale]) {
+      var ctl = window.AbortController ? new AbortController() : null;
+      var timer;
+      pending[locale] = Promise.race([
+        fetch(base + "/v1/banner?locale=" + encodeURIComponent(locale), {
+          credentials: "omit",
+          signal: ctl ? ctl.signal : undefined
+        }).then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        }),
+        new Promise(function (_, reject) {
+          timer = setTimeout(function () {
+            if (ctl) ctl.abort();
+            reject(new Error("timeout"));
+          }, 2000);
+        })
+      ]).then(function (d) {
+        clearTimeout(timer);
+        if (!ok(d)) throw new Error("bad banner");
+        return d;
+      });
+    }
+    return pending[locale];
+  }
+
+  function start() {
+    if (!document.getElementById("mb-css")) {
+      var s = el("style", "");
+      s.id = "mb-css";
+      s.textContent = CSS;
+      document.head.appendChild(s);
+    }
+    var boxes = document.querySelectorAll(SEL);
+    Array.prototype.forEach.call(boxes, function (box) {
+      if (box.getAttribute("data-state")) return;
+      box.setAttribute("data-state", "loading");
+      var locale = box.getAttribute("data-locale") || document.documentElement.lang || "en";
+      if (!/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$/.test(locale)) locale = "en";
+      fetchBanner(locale).then(function (d) {
+        render(box, d);
+      }, function () {
+        box.setAttribute("data-state", "error"); // nothing shown; the reserved space stays
+      });
+    });
+  }
+
+  if (document.readyState == "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
