@@ -235,7 +235,9 @@ class Ledger:
     `Ledger(redis, keys, member_statuses)`; everything else is optional:
     `clock` (epoch seconds, for the event log and the daily history),
     `event_ttl` / `failed_event_ttl` (seconds a processed / failed event's dedupe
-    mark and payload are kept), `max_attempts` (transaction retries under contention).
+    mark and payload are kept), `max_attempts` (transaction retries under contention),
+    `on_count_up` (called with the new count and the time whenever the count rises:
+    the app marks goals reached with it).
 
     Writes: `apply_event`, `apply_subscription_snapshot`, `link_customer`,
     `add_offline_member`, `remove_offline_member`. Reads: `count`, `stats`,
@@ -253,6 +255,7 @@ class Ledger:
         event_ttl: int = EVENT_TTL,
         failed_event_ttl: int = FAILED_EVENT_TTL,
         max_attempts: int = 64,
+        on_count_up: Callable[[int, float], None] | None = None,
     ) -> None:
         self.redis = client
         self.keys = keys
@@ -261,6 +264,7 @@ class Ledger:
         self.event_ttl = event_ttl
         self.failed_event_ttl = failed_event_ttl
         self.max_attempts = max_attempts
+        self.on_count_up = on_count_up  # (new count, epoch seconds) after a rise
 
     # --- writes ---------------------------------------------------------------
 
@@ -511,9 +515,13 @@ class Ledger:
         for attempt in range(self.max_attempts):
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    return body(pipe)
+                    outcome = body(pipe)
                 except redis.WatchError:
                     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
+            if self.on_count_up is not None and outcome.count_after > outcome.count_before:
+                # After the commit: a crash here is mended by the banner's own check.
+                self.on_count_up(outcome.count_after, self.clock())
+            return outcome
         raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
     def _watch_read(self, pipe, *reads: tuple) -> list:
@@ -894,5 +902,13 @@ def _per_currency(totals: Mapping[str, str], prefix: str) -> dict[str, int]:
 
 
 def ledger_for(runtime) -> Ledger:
-    """The ledger of a running app (`membership.runtime.runtime()`)."""
-    return Ledger(runtime.redis, runtime.keys, runtime.settings.member_statuses)
+    """The ledger of a running app (`membership.runtime.runtime()`): a rise in the
+    count marks the goals it reaches."""
+    from membership import goals
+
+    def reach_goals(count: int, at: float) -> None:
+        goals.mark_reached(runtime.redis, runtime.keys, count, datetime.fromtimestamp(at, UTC))
+
+    return Ledger(
+        runtime.redis, runtime.keys, runtime.settings.member_statuses, on_count_up=reach_goals
+    )

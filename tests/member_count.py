@@ -1,7 +1,8 @@
-"""The one place tests set the member count, standing in for the ledger until it lands.
+"""The one place banner tests set the member count directly.
 
-Switch this function to the real ledger (issue 3) when it is merged; every banner
-test goes through it.
+The ledger writes these two keys (membership/ledger.py); banner tests need counts
+like 25,012 that would take 25,012 real members to build, so they write the keys
+as the ledger does. tests/test_end_to_end.py drives the real path, webhook to banner.
 """
 
 from __future__ import annotations
