@@ -420,3 +420,36 @@ def test_a_processed_event_stays_a_duplicate_even_if_its_handler_now_fails(ledge
     assert ledger.apply_event(e).outcome == "duplicate"
     assert ledger.event_outcome(e["id"]) == "applied"
     assert ledger.failed_event_ids() == []
+
+
+def test_a_conflicting_writer_makes_the_transaction_retry_then_give_up(
+    redis_url, keys, redis_client
+):
+    from membership.ledger import LedgerBusy
+
+    client = connect(redis_url)
+    ledger = Ledger(client, keys, DEFAULT_MEMBER_STATUSES, max_attempts=3)
+    original = ledger._watch_read
+    attempts = []
+
+    def interfering(pipe, *reads):
+        values = original(pipe, *reads)
+        attempts.append(1)
+        redis_client.hset(reads[-1][1], "touched", "by another process")  # after WATCH
+        return values
+
+    ledger._watch_read = interfering
+    with pytest.raises(LedgerBusy):
+        ledger.apply_event(sub_event("sub_1", "cus_1", "active", 10))
+    assert len(attempts) >= 3
+    assert redis_client.get(keys.member_count) is None
+    assert redis_client.xlen(keys.ledger_event_log) == 0
+
+    # one conflict, then a clean attempt: applied once
+    attempts.clear()
+    ledger._watch_read = lambda pipe, *reads: (
+        interfering(pipe, *reads) if not attempts else original(pipe, *reads)
+    )
+    assert ledger.apply_event(sub_event("sub_2", "cus_2", "active", 10)).outcome == "applied"
+    assert ledger.count() == 1 and redis_client.xlen(keys.ledger_event_log) == 1
+    client.close()

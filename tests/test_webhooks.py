@@ -182,3 +182,16 @@ def test_only_post(client):
     response = client.get(URL)
     assert response.status_code == 405
     assert json.loads(response.data)["error"]["code"] == "method_not_allowed"
+
+
+def test_a_too_contended_ledger_is_503(client, monkeypatch, redis_client):
+    from membership.ledger import Ledger, LedgerBusy
+
+    def busy(self, event, **kw):
+        raise LedgerBusy("gave up")
+
+    monkeypatch.setattr(Ledger, "apply_event", busy)
+    response = post(client, active())
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "ledger_busy"
+    assert response.headers["Retry-After"]
