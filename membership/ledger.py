@@ -518,6 +518,7 @@ class Ledger:
                     outcome = body(pipe)
                 except redis.WatchError:
                     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
+                    continue
             if self.on_count_up is not None and outcome.count_after > outcome.count_before:
                 # After the commit: a crash here is mended by the banner's own check.
                 self.on_count_up(outcome.count_after, self.clock())
