@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 # AF_UNIX paths are limited to about 107 bytes; past that the socket lives in /tmp.
 _MAX_SOCKET_PATH = 100
@@ -56,7 +58,9 @@ class EmbeddedRedis:
     def is_running(self) -> bool:
         if not self.socket.exists():
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1.0)
+        client = redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=1.0, retry=Retry(NoBackoff(), 0)
+        )
         try:
             return bool(client.ping())
         except redis.exceptions.RedisError:
@@ -74,7 +78,11 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Shut the server down, saving its data; a no-op when it is not running."""
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5.0)
+        # No retries: the connection dropping is how a successful SHUTDOWN answers,
+        # and redis-py's default retry would back off for seconds reconnecting.
+        client = redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
+        )
         try:
             client.shutdown(save=True)
         except redis.exceptions.ConnectionError:
