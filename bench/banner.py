@@ -21,9 +21,7 @@ import http.client
 import json
 import multiprocessing
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from membership import goals  # noqa: E402
 from membership.store import Keys  # noqa: E402
 from tests.member_count import set_member_count  # noqa: E402
-from tests.processes import RedisServer, ServiceProcess, free_port, wait_until  # noqa: E402
+from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
 
 WORKERS, THREADS = 2, 4
 
@@ -77,49 +75,6 @@ def _round(pool, clients, port, path, headers, duration, redis_client):
     return len(latencies) / duration, latencies, redis_cmds / duration
 
 
-def _start_bare(body_file: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = dict(os.environ, BENCH_BODY_FILE=str(body_file))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(WORKERS),
-            "--threads",
-            str(THREADS),
-            "--keep-alive",
-            "5",
-            "--timeout",
-            "30",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "bench.bare_app:app",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-    def up() -> bool:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/healthz")
-            return c.getresponse().status == 200
-        except OSError:
-            return False
-
-    wait_until(up, 30, "the bare Flask server")
-    return process, port
-
-
 def _pct(values: list[int], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
@@ -159,7 +114,10 @@ def main() -> None:
         etag = response.getheader("ETag")
         body_file = tmp / "body.json"
         body_file.write_bytes(banner_body)
-        bare, bare_port = _start_bare(body_file)
+        bare = BareFlaskProcess(
+            {"BENCH_BODY_FILE": str(body_file)}, workers=WORKERS, threads=THREADS
+        ).start()
+        bare_port = bare.port
         c = http.client.HTTPConnection("127.0.0.1", bare_port, timeout=5)
         c.request("GET", "/bare")
         bare_body = c.getresponse().read()
@@ -209,12 +167,8 @@ def main() -> None:
             "(INFO commandstats delta / round time), whatever the request rate."
         )
     finally:
-        if bare is not None and bare.poll() is None:
-            bare.send_signal(signal.SIGTERM)
-            try:
-                bare.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(bare.pid, signal.SIGKILL)
+        if bare is not None:
+            bare.stop()
         if service is not None:
             service.stop()
         redis.stop()

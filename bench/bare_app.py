@@ -33,3 +33,18 @@ def healthz():
 def webhook():
     body = request.get_data()
     return jsonify(received=len(body))
+
+
+if __name__ == "__main__":
+    # Served exactly as `membership serve` serves the app: same gunicorn options.
+    import argparse
+
+    from membership.cli.serve import WsgiServer, gunicorn_options
+
+    parser = argparse.ArgumentParser(description="the benchmarks' bare Flask baseline")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    options = gunicorn_options("127.0.0.1", args.port, args.workers, args.threads)
+    WsgiServer(lambda: app, {**options, "loglevel": "warning"}).run()

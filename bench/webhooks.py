@@ -19,9 +19,7 @@ import http.client
 import multiprocessing
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,68 +31,9 @@ sys.path.insert(0, str(REPO))
 
 from membership.store import Keys, connect  # noqa: E402
 from tests import stripe_payloads as sp  # noqa: E402
-from tests.processes import RedisServer, ServiceProcess, free_port, wait_until  # noqa: E402
+from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
 
 PREFIX = "bench"
-# The options `membership serve` gives gunicorn (membership/cli/serve.py), for the baseline.
-GUNICORN_OPTIONS = ["--worker-class", "gthread", "--timeout", "30", "--keep-alive", "5"]
-
-
-class BareService:
-    """bench/bare_app.py under gunicorn with the same settings as `membership serve`."""
-
-    def __init__(self, workers: int, threads: int) -> None:
-        self.port = free_port()
-        self.workers = workers
-        self.threads = threads
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> BareService:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
-                *GUNICORN_OPTIONS,
-                "--log-level",
-                "warning",
-                "--chdir",
-                str(REPO / "bench"),
-                "bare_app:app",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_until(self._healthy, 30, "the bare app")
-        return self
-
-    def _healthy(self) -> bool:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-            conn.request("GET", "/healthz")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
 
 
 def _client(url: str, requests: list[tuple[str, str]], start_at: float, deadline: float):
@@ -179,7 +118,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     real = ServiceProcess(env, workers=args.workers, threads=args.threads)
-    bare = BareService(args.workers, args.threads)
+    bare = BareFlaskProcess({}, workers=args.workers, threads=args.threads)
     client = connect(redis_server.url)
     results: dict[str, list[dict]] = {"bare": [], "real": []}
     try:

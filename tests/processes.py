@@ -106,8 +106,10 @@ class RedisServer:
                 self.process.wait(10)
 
 
-class ServiceProcess:
-    """`membership serve` in a subprocess, on a free port, with the given environment."""
+class ServerProcess:
+    """A gunicorn server in a subprocess on a free 127.0.0.1 port, stopped by its PID."""
+
+    name = "server"
 
     def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 4) -> None:
         self.port = free_port()
@@ -115,43 +117,33 @@ class ServiceProcess:
         self.workers = workers
         self.threads = threads
         self.process: subprocess.Popen | None = None
-        self.log = Path(tempfile.mkstemp(prefix="membership-serve-", suffix=".log")[1])
+        self.log = Path(tempfile.mkstemp(prefix=f"membership-{self.name}-", suffix=".log")[1])
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> ServiceProcess:
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "STRIPE_"))}
         env.update(self.env)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "membership.cli",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                    "--threads",
-                    str(self.threads),
-                ],
+                [sys.executable, *self.command()],
                 env=env,
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until(self._healthy, timeout, f"the service on port {self.port}")
+        wait_until(self._healthy, timeout, f"the {self.name} on port {self.port}")
         return self
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"service exited early:\n{self.log.read_text()[-3000:]}")
+            raise RuntimeError(f"{self.name} exited early:\n{self.log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
                 return response.status == 200
@@ -166,3 +158,29 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+
+
+class ServiceProcess(ServerProcess):
+    """`membership serve` with the given environment."""
+
+    name = "service"
+
+    def command(self) -> list[str]:
+        return [
+            "-m", "membership.cli", "serve",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(self.workers), "--threads", str(self.threads),
+        ]  # fmt: skip
+
+
+class BareFlaskProcess(ServerProcess):
+    """The benchmarks' baseline (bench/bare_app.py) under the same gunicorn settings."""
+
+    name = "bare-flask"
+
+    def command(self) -> list[str]:
+        return [
+            str(REPO / "bench" / "bare_app.py"),
+            "--port", str(self.port),
+            "--workers", str(self.workers), "--threads", str(self.threads),
+        ]  # fmt: skip

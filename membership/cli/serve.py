@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from gunicorn.app.base import BaseApplication
 
@@ -9,9 +11,11 @@ from membership.config import load_settings
 from membership.store import EmbeddedRedis
 
 
-class _Gunicorn(BaseApplication):
-    def __init__(self, settings, options: dict) -> None:
-        self._settings = settings
+class WsgiServer(BaseApplication):
+    """gunicorn, in-process, around what `load()` returns: the app, or a bench baseline."""
+
+    def __init__(self, load: Callable[[], object], options: dict) -> None:
+        self._load = load
         self._options = options
         super().__init__()
 
@@ -21,9 +25,34 @@ class _Gunicorn(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
-        from membership import create_app
+        return self._load()
 
-        return create_app(self._settings)
+
+def gunicorn_options(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    *,
+    access_log: bool = False,
+    log_level: str = "info",
+) -> dict:
+    """The server settings `membership serve` uses; benchmarks give their baselines the same."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "loglevel": log_level,
+        "proc_name": "membership",
+        # Several servers on one host would fight over one shared control socket.
+        "control_socket_disable": True,
+    }
 
 
 @click.command()
@@ -53,23 +82,17 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
         embedded = EmbeddedRedis(settings.data_dir)
         embedded.ensure_running()
         click.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})", err=True)
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": "-" if access_log else None,
-        "errorlog": "-",
-        "loglevel": settings.log_level.lower(),
-        "proc_name": "membership",
-        # Several servers on one host would fight over one shared control socket.
-        "control_socket_disable": True,
-    }
+    options = gunicorn_options(
+        host, port, workers, threads, access_log=access_log, log_level=settings.log_level.lower()
+    )
     try:
-        _Gunicorn(settings, options).run()
+        WsgiServer(lambda: _create_app(settings), options).run()
     finally:
         if embedded is not None and embedded.started_here:
             embedded.stop()
+
+
+def _create_app(settings):
+    from membership import create_app
+
+    return create_app(settings)
