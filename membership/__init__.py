@@ -9,6 +9,7 @@ from flask import Flask
 
 from membership.config import Settings, load_settings
 from membership.runtime import EXTENSION, Runtime
+from membership.sessions import LazySessionInterface
 from membership.store import Keys, connect, resolve_url
 
 __all__ = ["create_app"]
@@ -28,6 +29,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key
+    app.session_interface = LazySessionInterface()
     app.json.sort_keys = False
 
     url, embedded = resolve_url(settings)

@@ -51,6 +51,8 @@ def init_app(app: Flask) -> None:
     def _refuse_large_bodies():
         # Refuse by the declared length before any handler runs; werkzeug's
         # MAX_CONTENT_LENGTH still guards chunked bodies that declare none.
+        if "CONTENT_LENGTH" not in request.environ:  # GETs: nothing to parse, on the hot path
+            return
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
 
