@@ -62,7 +62,11 @@ class Snapshot:
 
 
 def _parse_count(raw) -> int:
-    count = 0 if raw is None else int(raw)
+    # No count key is not zero members: it is a new or emptied Redis (a lost volume,
+    # a wrong REDIS_URL). Treat it as unreadable, so the last good value is served.
+    if raw is None:
+        raise ValueError("Redis holds no member count (a new or emptied Redis)")
+    count = int(raw)
     if count < 0:
         raise ValueError(f"the member count is negative: {count}")
     return count

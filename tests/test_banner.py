@@ -225,8 +225,10 @@ def test_cache_control_and_strong_etag(site, make_app):
     assert other.get("/v1/banner?locale=uk").headers["ETag"] != etag
 
 
-def test_banner_max_age_is_configurable(make_app):
-    client = make_app(banner_max_age=5).test_client()
+def test_banner_max_age_is_configurable(make_app, redis_client):
+    app = make_app(banner_max_age=5)
+    set_member_count(redis_client, runtime(app).keys, 7)
+    client = app.test_client()
     assert client.get("/v1/banner").headers["Cache-Control"].startswith("public, max-age=5,")
 
 
@@ -289,10 +291,16 @@ def test_cors_preflight(site):
     assert "Access-Control-Allow-Methods" not in refused.headers
 
 
-def test_empty_ledger_is_a_genuine_zero(make_app):
-    body = make_app().test_client().get("/v1/banner").get_json()
+def test_no_count_in_redis_is_unknown_not_zero(make_app, redis_client):
+    app = make_app(banner_refresh_seconds=0, banner_retry_seconds=0)
+    client = app.test_client()
+    missing = client.get("/v1/banner")
+    assert missing.status_code == 503  # a new or emptied Redis: never print "0 members"
+    assert missing.get_json()["error"]["code"] == "banner_unavailable"
+
+    set_member_count(redis_client, runtime(app).keys, 0)  # the ledger counted down to zero
+    body = client.get("/v1/banner").get_json()
     assert body["count"] == 0
-    assert body["updated_at"] is None
     assert body["stale"] is False
 
 

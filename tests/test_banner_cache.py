@@ -97,7 +97,10 @@ def test_stale_when_redis_dies_then_fresh_again(make_app, own_redis):
     assert stale.headers["ETag"] != fresh.headers["ETag"]
     assert "stale-if-error=86400" in stale.headers["Cache-Control"]
 
-    own_redis.start()  # an empty Redis now: the ledger's count is genuinely gone
+    own_redis.start()  # back, but empty (a lost volume): still the last good count
+    emptied = client.get("/v1/banner?locale=uk").get_json()
+    assert (emptied["count"], emptied["stale"]) == (25012, True)
+
     set_member_count(own_redis.client(), runtime(app).keys, 25013)
     again = client.get("/v1/banner?locale=uk").get_json()
     assert again["stale"] is False
