@@ -27,7 +27,8 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    app = Flask(__name__)
+    # No implicit /static route: the widget serves its one file with its own caching.
+    app = Flask(__name__, static_folder=None)
     app.config["SECRET_KEY"] = settings.secret_key
     app.session_interface = LazySessionInterface()
     app.json.sort_keys = False
@@ -41,10 +42,11 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         embedded=embedded,
     )
 
-    from membership import errors, health
+    from membership import errors, health, openapi
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
 
     # --- Ledger ---
     from membership import webhooks

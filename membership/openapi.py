@@ -1,0 +1,248 @@
+"""The OpenAPI document of every HTTP endpoint, served at GET /openapi.json.
+
+Written by hand, next to nothing else: tests/test_openapi.py checks that it is a
+valid OpenAPI 3.1 document and that its paths and methods are exactly the app's
+routes, so it cannot drift from what the service answers.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from membership.config import SUPPORTED_LOCALES
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _error(description: str, *, retry: bool = False) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+    if retry:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return response
+
+
+_LOCALE = {
+    "name": "locale",
+    "in": "query",
+    "required": False,
+    "description": "Language of the copy; an unsupported one gets English.",
+    "schema": {"type": "string", "default": "en", "examples": list(SUPPORTED_LOCALES)},
+}
+
+_SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "examples": ["invalid_signature"]},
+                    "message": {"type": "string"},
+                },
+            }
+        },
+    },
+    "Banner": {
+        "type": "object",
+        "required": [
+            "count", "count_display", "locale", "headline", "message", "cta", "goal",
+            "milestone", "stale", "updated_at",
+        ],
+        "properties": {
+            "count": {"type": "integer", "minimum": 0},
+            "count_display": {"type": "string", "examples": ["25,012", "25\u00a0012"]},
+            "locale": {"type": "string", "enum": list(SUPPORTED_LOCALES)},
+            "headline": {"type": "string"},
+            "message": {"type": "string"},
+            "cta": {
+                "type": "object",
+                "required": ["label", "url"],
+                "properties": {"label": {"type": "string"}, "url": {"type": "string"}},
+            },
+            "goal": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["target", "target_display", "progress", "remaining"],
+                        "properties": {
+                            "target": {"type": "integer"},
+                            "target_display": {"type": "string"},
+                            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                            "remaining": {"type": "integer", "minimum": 0},
+                            "deadline": {"type": ["string", "null"], "format": "date"},
+                            "name": {"type": ["string", "null"]},
+                        },
+                    },
+                ]
+            },
+            "milestone": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["target", "reached_at"],
+                        "properties": {
+                            "target": {"type": "integer"},
+                            "reached_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                ]
+            },
+            "stale": {
+                "type": "boolean",
+                "description": "True when Redis could not be read: the last good value.",
+            },
+            "updated_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the count last changed.",
+            },
+        },
+    },
+}  # fmt: skip
+
+_PATHS = {
+    "/healthz": {
+        "get": {
+            "summary": "Liveness: the process is up",
+            "responses": {"200": {"description": "Up"}},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness: Redis answers",
+            "responses": {
+                "200": {"description": "Ready"},
+                "503": _error("Redis is unreachable", retry=True),
+            },
+        }
+    },
+    "/webhooks/stripe": {
+        "post": {
+            "summary": "Stripe webhook: verified, applied to the member ledger exactly once",
+            "parameters": [
+                {
+                    "name": "Stripe-Signature",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "Applied, stale, duplicate or ignored",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "outcome": {
+                                        "type": "string",
+                                        "enum": ["applied", "stale", "duplicate", "ignored"],
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": _error("Missing, forged or stale signature; not JSON; not an event"),
+                "413": _error("Body over 1 MiB"),
+                "500": _error("The event could not be applied; logged as failed for replay"),
+                "503": _error("Redis unreachable, or no webhook secret configured", retry=True),
+            },
+        }
+    },
+    "/v1/banner": {
+        "get": {
+            "summary": "The member banner: count, goal, progress and localized copy",
+            "parameters": [
+                _LOCALE,
+                {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The banner (cacheable; `stale` when Redis is down)",
+                    "headers": {
+                        "ETag": {"schema": {"type": "string"}},
+                        "Cache-Control": {"schema": {"type": "string"}},
+                    },
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Banner"}}
+                    },
+                },
+                "304": {"description": "Not modified"},
+                "400": _error("Unknown or malformed query parameter"),
+                "503": _error("No count was ever seen on this host", retry=True),
+            },
+        },
+        "options": {
+            "summary": "CORS preflight (origins in ALLOWED_ORIGINS only)",
+            "responses": {"204": {"description": "Preflight answer"}},
+        },
+    },
+    "/static/banner.js": {
+        "get": {
+            "summary": "The embeddable banner widget",
+            "responses": {
+                "200": {
+                    "description": "JavaScript",
+                    "content": {"text/javascript": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "Not modified"},
+            },
+        }
+    },
+    "/demo/article": {
+        "get": {
+            "summary": "An example article with the widget embedded",
+            "parameters": [_LOCALE],
+            "responses": {
+                "200": {
+                    "description": "HTML",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "400": _error("Unknown or malformed query parameter"),
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+        }
+    },
+}
+
+
+def document(version: str) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "membership",
+            "version": version,
+            "description": "Member ledger, goal banner and paywall prompts for newsrooms.",
+        },
+        "paths": _PATHS,
+        "components": {"schemas": _SCHEMAS},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        current = version("membership")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        current = "0"
+    return jsonify(document(current))
