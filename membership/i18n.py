@@ -75,7 +75,7 @@ DEFAULT_COPY: dict[str, dict[str, Template]] = {
 }
 
 # A locale tag as browsers and people write it: "uk", "en-GB", "uk_UA", "zh-Hant-TW".
-_LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
 
 
 class CopyError(ValueError):
@@ -89,7 +89,7 @@ def resolve_locale(raw: str | None) -> str:
     """
     if raw is None or raw == "":
         return DEFAULT_LOCALE
-    if len(raw) > 35 or not _LOCALE_TAG.fullmatch(raw):
+    if len(raw) > 35 or not LOCALE_TAG.fullmatch(raw):
         raise CopyError("expected a locale tag such as en or uk")
     language = re.split(r"[-_]", raw, maxsplit=1)[0].lower()
     return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE

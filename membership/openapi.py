@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from membership.config import SUPPORTED_LOCALES
+from membership.i18n import LOCALE_TAG
 
 bp = Blueprint("openapi", __name__)
 
@@ -28,7 +29,13 @@ _LOCALE = {
     "in": "query",
     "required": False,
     "description": "Language of the copy; an unsupported one gets English.",
-    "schema": {"type": "string", "default": "en", "examples": list(SUPPORTED_LOCALES)},
+    "schema": {
+        "type": "string",
+        "default": "en",
+        "pattern": f"^(?:{LOCALE_TAG.pattern})?$",
+        "maxLength": 35,
+        "examples": list(SUPPORTED_LOCALES),
+    },
 }
 
 _SCHEMAS = {
@@ -130,7 +137,8 @@ _PATHS = {
                     "name": "Stripe-Signature",
                     "in": "header",
                     "required": True,
-                    "schema": {"type": "string"},
+                    "description": "t=<unix time>,v1=<HMAC-SHA256 of t.body>, as Stripe signs",
+                    "schema": {"type": "string", "minLength": 1},
                 }
             ],
             "requestBody": {
