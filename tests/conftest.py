@@ -7,8 +7,7 @@ import pytest
 from membership import create_app
 from membership.config import ENV_VARS
 from tests.processes import RedisServer
-
-WEBHOOK_SECRET = "whsec_test_secret_for_membership"
+from tests.stripe_payloads import WEBHOOK_SECRET  # the secret every test app is configured with
 
 
 @pytest.fixture(autouse=True)

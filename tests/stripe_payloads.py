@@ -21,7 +21,7 @@ import urllib.request
 from membership.ledger_rules import MemoryLedger
 from membership.stripe_events import to_command
 
-WEBHOOK_SECRET = "whsec_test_secret_for_membership"  # the one tests/conftest.py configures
+WEBHOOK_SECRET = "whsec_test_secret_for_membership"  # tests/conftest.py configures apps with it
 API_VERSION = "2025-10-29.clover"
 T0 = 1_780_000_000  # 2026-05-28, a fixed clock for event `created` values
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from membership.cli import cli
 from tests import stripe_payloads as sp
-from tests.conftest import WEBHOOK_SECRET
 from tests.processes import ServiceProcess
+from tests.stripe_payloads import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.slow
 

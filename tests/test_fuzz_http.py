@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WEBHOOK_SECRET
 from tests.member_count import set_member_count
 from tests.processes import ServiceProcess
+from tests.stripe_payloads import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.slow
 

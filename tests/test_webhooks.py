@@ -7,7 +7,7 @@ import pytest
 
 from membership import stripe_events
 from tests import stripe_payloads as sp
-from tests.conftest import WEBHOOK_SECRET
+from tests.stripe_payloads import WEBHOOK_SECRET
 
 URL = "/webhooks/stripe"
 
