@@ -53,12 +53,12 @@ from membership.ledger_rules import (
     contributors_delta,
     count_members,
     end_for_deleted_customer,
+    link_stands,
     member_delta,
     mrr_of,
     normalize_email,
     record_payment,
     record_refund,
-    takes_email,
     valid_email,
 )
 from membership.store import UNAVAILABLE, Keys
@@ -750,15 +750,16 @@ class Ledger:
         k = self.keys
         (raw,) = self._first_read(pipe, meta, ("hgetall", k.ledger_customer(cmd.customer)))
         customer = _customer_from_hash(cmd.customer, raw)
-        if not takes_email(customer, cmd.email, cmd.created):
+        if not link_stands(customer, cmd.email, cmd.created):
             pipe.multi()
-            return _Result("stale", detail=f"{cmd.customer}: email unchanged")
+            return _Result("stale", detail=f"{cmd.customer}: a newer link stands")
         email = normalize_email(cmd.email)
-        old_bucket = self._watch_bucket(pipe, customer.email)
-        new_bucket = self._watch_bucket(pipe, email)
+        moves = customer.member and email != customer.email
+        old_bucket = self._watch_bucket(pipe, customer.email) if moves else None
+        new_bucket = self._watch_bucket(pipe, email) if moves else None
         delta = 0
         pipe.multi()
-        if customer.member:
+        if moves:
             out, d_old = member_delta(True, False, old_bucket)
             into, d_new = member_delta(False, True, new_bucket)
             delta = out + into

@@ -352,11 +352,13 @@ def end_for_deleted_customer(old: SubRecord, member_statuses: Iterable[str]) -> 
     )
 
 
-def takes_email(customer: Customer, email: str | None, created: int) -> bool:
-    """Whether a checkout's email replaces the stored one: newer wins; same second,
-    the greater address (so the result never depends on delivery order)."""
+def link_stands(customer: Customer, email: str | None, created: int) -> bool:
+    """Whether a checkout's (email, time) replaces the stored link: newer wins; same
+    second, the greater address. The same address arriving later still stands (it
+    moves the link's clock, so an older checkout with another address cannot then
+    replace it): the result never depends on delivery order."""
     email = normalize_email(email)
-    if not email or email == customer.email:
+    if not email:
         return False
     if customer.email is None:
         return True
@@ -543,10 +545,10 @@ class MemoryLedger:
 
     def _link(self, cmd: LinkCustomer) -> str:
         customer = self._customer(cmd.customer)
-        if not takes_email(customer, cmd.email, cmd.created):
+        if not link_stands(customer, cmd.email, cmd.created):
             return "stale"
         email = normalize_email(cmd.email)
-        if customer.member:
+        if customer.member and email != customer.email:
             out, _ = member_delta(True, False, self.bucket(customer.email))
             self.customers[customer.id] = replace(customer, live=0)
             into, _ = member_delta(False, True, self.bucket(email))

@@ -277,6 +277,7 @@ def random_world(
 
     Same-second events are frequent (to exercise the tie rules), emails collide
     between customers and offline members (and differ in case), some customers
+    check out several times with the same or another address, some customers
     are deleted, some readers also give one-time contributions and get refunds.
     Each customer has `rng.choice(subscriptions)` subscriptions of 1..`steps`
     events; many subscriptions and steps make "hot" customers whose events
@@ -288,9 +289,13 @@ def random_world(
         cus = f"cus_{tag}{c:05d}_{rng.getrandbits(24):06x}"
         t = t0 + rng.randint(0, 20)
         if rng.random() < 0.7:
+            # Sometimes several checkouts: the same address again, or another one,
+            # earlier, later or in the same second (the link's order rules).
             email = rng.choice(emails)
-            email = email.upper() if rng.random() < 0.2 else email
-            events.append(checkout_subscription(cus, email, created=t + rng.randint(0, 3)))
+            for _ in range(rng.choice((1, 1, 2, 3, 3))):
+                email = rng.choice((email, email, rng.choice(emails)))
+                email = email.upper() if rng.random() < 0.2 else email
+                events.append(checkout_subscription(cus, email, created=t + rng.randint(0, 6)))
         last = t
         for s in range(rng.choice(subscriptions)):
             sub_id = f"sub_{tag}{c:05d}_{s}_{rng.getrandbits(24):06x}"

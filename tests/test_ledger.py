@@ -1,5 +1,6 @@
 """The Redis-backed ledger, on a real redis-server."""
 
+import itertools
 import json
 import re
 import threading
@@ -453,3 +454,20 @@ def test_a_conflicting_writer_makes_the_transaction_retry_then_give_up(
     assert ledger.apply_event(sub_event("sub_2", "cus_2", "active", 10)).outcome == "applied"
     assert ledger.count() == 1 and redis_client.xlen(keys.ledger_event_log) == 1
     client.close()
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations("ABC")))
+def test_a_repeated_checkout_address_keeps_its_place_in_any_order(ledger, order):
+    """Found in review: a later checkout with the same address must still outrank an
+    older one with another address, or the count depended on delivery order."""
+    ledger.apply_event(sp.subscription_event(sp.subscription("sub_x", "cus_x", "active")))
+    ledger.add_offline_member("a@x.org", "comp")
+    checkouts = {
+        "A": sp.checkout_subscription("cus_x", "a@x.org", created=sp.T0),
+        "B": sp.checkout_subscription("cus_x", "a@x.org", created=sp.T0 + 10),
+        "C": sp.checkout_subscription("cus_x", "b@x.org", created=sp.T0 + 5),
+    }
+    for name in order:
+        ledger.apply_event(checkouts[name])
+    assert ledger.customer("cus_x").email == "a@x.org"
+    assert ledger.count() == ledger.recount() == 1  # the offline member is this customer

@@ -80,7 +80,7 @@ def scatter(rng, offline, n):
     return positions
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     rng=st.randoms(use_true_random=False),
     customers=st.integers(1, 12),

@@ -22,13 +22,13 @@ from membership.ledger_rules import (
     contributors_delta,
     count_members,
     effective_status,
+    link_stands,
     member_delta,
     monthly_amount,
     normalize_email,
     record_payment,
     record_refund,
     stands_over,
-    takes_email,
     valid_email,
 )
 
@@ -148,12 +148,13 @@ def test_count_from_scratch():
 
 def test_a_newer_checkout_email_wins_and_ties_do_not_depend_on_order():
     c = Customer("cus_1", email="old@x.org", email_created=10)
-    assert takes_email(c, "new@x.org", 11)
-    assert not takes_email(c, "new@x.org", 9)
-    assert not takes_email(c, "OLD@x.org", 20)  # the same address
-    assert takes_email(c, "z@x.org", 10) and not takes_email(c, "a@x.org", 10)
-    assert takes_email(Customer("cus_2"), "first@x.org", 0)
-    assert not takes_email(c, None, 99)
+    assert link_stands(c, "new@x.org", 11)
+    assert not link_stands(c, "new@x.org", 9)
+    assert link_stands(c, "OLD@x.org", 20)  # the same address, later: moves the link's clock
+    assert not link_stands(c, "old@x.org", 9)
+    assert link_stands(c, "z@x.org", 10) and not link_stands(c, "a@x.org", 10)
+    assert link_stands(Customer("cus_2"), "first@x.org", 0)
+    assert not link_stands(c, None, 99)
 
 
 def test_contributions_pay_then_refund_in_either_order():
