@@ -53,6 +53,8 @@ def verify(payload: str, header: str | None, secrets: tuple[str, ...], tolerance
         except stripe.SignatureVerificationError as exc:
             stale = stale or "tolerance" in str(exc)
             continue
+        except (TypeError, ValueError):  # e.g. non-ASCII in the header: hmac refuses to compare
+            continue
         signed_at = _signed_timestamp(header)
         if signed_at is not None and signed_at > time.time() + tolerance:
             raise ApiError(
@@ -92,7 +94,7 @@ def stripe_webhook():
     )
     try:
         event = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested beyond the parser's depth
         raise ApiError(400, "invalid_json", "the body is not JSON") from None
     problems = envelope_errors(event)
     if problems:

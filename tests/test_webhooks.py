@@ -56,6 +56,7 @@ def test_ignored_and_stale_events_answer_200(client):
         ("future", "stale_signature"),
         ("garbled_header", "invalid_signature"),
         ("wrong_scheme", "invalid_signature"),
+        ("non_ascii_header", "invalid_signature"),  # found in review: was a 500
     ],
 )
 def test_unverified_requests_are_refused_and_change_nothing(client, redis_client, kind, code):
@@ -76,6 +77,8 @@ def test_unverified_requests_are_refused_and_change_nothing(client, redis_client
         header = "t=notanumber,v1=abc"
     elif kind == "wrong_scheme":
         header = header.replace("v1=", "v0=")
+    elif kind == "non_ascii_header":
+        header = header.split(",v1=")[0] + ",v1=\u00e9\u00e9"
     response = post(client, payload, header=header)
     assert response.status_code == 400
     assert response.json["error"]["code"] == code
@@ -102,6 +105,7 @@ def test_every_configured_secret_is_tried(make_app):
     ("payload", "code"),
     [
         ("not json at all", "invalid_json"),
+        ("[" * 100_000, "invalid_json"),  # deeper than the parser goes: was a 500
         ("[1, 2, 3]", "not_an_event"),
         ('{"id": "evt_1", "object": "event", "created": 1}', "not_an_event"),
         (
