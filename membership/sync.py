@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from membership.ledger_rules import normalize_email
+
 
 @dataclass(frozen=True)
 class StatusChange:
@@ -60,6 +62,8 @@ class SyncResult:
     listed: int
     applied: list[str] = field(default_factory=list)
     kept_newer: list[str] = field(default_factory=list)  # a newer webhook already stands
+    unrepairable: list[str] = field(default_factory=list)  # final in the ledger, not in Stripe
+    linked: list[str] = field(default_factory=list)  # customers whose email was linked
 
 
 def collect(
@@ -77,6 +81,29 @@ def collect(
 # A ledger state set this close to the listing's start may postdate the listing
 # (Stripe lists newest first), so it is never judged "extra" on this run.
 EXTRA_GRACE_SECONDS = 60
+# Ending subscriptions is final, so a listing that would end many is suspect: the
+# wrong account or mode (a test key), or a key that cannot see them all.
+PRUNE_LIMIT_SHARE = 0.25
+PRUNE_LIMIT_FLOOR = 10
+
+
+class SyncRefused(Exception):
+    """The listing looks incomplete; nothing was changed. The message says why."""
+
+
+def prune_refusal(extras: int, open_in_ledger: int, listed: int) -> str | None:
+    """Why ending `extras` subscriptions would be unsafe, or None when it is fine."""
+    if extras and listed == 0:
+        return (
+            f"Stripe listed no subscriptions, but the ledger has {open_in_ledger} open ones: "
+            "is STRIPE_API_KEY for this account and mode (live/test)?"
+        )
+    if extras > PRUNE_LIMIT_FLOOR and extras > PRUNE_LIMIT_SHARE * open_in_ledger:
+        return (
+            f"{extras} of the ledger's {open_in_ledger} open subscriptions are unknown to "
+            "Stripe; ending them cannot be undone. Check STRIPE_API_KEY, or pass --force"
+        )
+    return None
 
 
 def run(
@@ -85,14 +112,17 @@ def run(
     *,
     observed_at: int,
     apply: bool,
+    force: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SyncResult:
     """Compare the ledger with a full listing taken from `observed_at`; repair it when `apply`.
 
     Missing and differing subscriptions are applied as snapshots observed at
-    `observed_at`, so the ledger's rules keep any newer webhook state. An extra
+    `observed_at`, so the ledger's rules keep any newer webhook state; every listed
+    customer's email is linked (it is what matches offline members). An extra
     subscription (unknown to Stripe) is ended only if its state predates the
-    listing by a margin; otherwise it may simply be newer than the listing.
+    listing by a margin, and only if not too many are (`prune_refusal`, unless
+    `force`): ending is final. Raises SyncRefused, having changed nothing.
     """
     listed = collect(listing, progress)
     # An ended subscription Stripe no longer lists is history, not drift: it counts for nothing.
@@ -106,13 +136,26 @@ def run(
         {sid: sub["status"] for sid, sub in listed.items()},
     )
     result = SyncResult(drift=drift, listed=len(listed))
+    # A final status stands against every later state, a listing's too (the counting rules).
+    result.unrepairable = [
+        c.subscription_id for c in drift.status_differs if records[c.subscription_id].sub.final
+    ]
     if not apply:
         return result
 
+    open_in_ledger = sum(1 for r in records.values() if not r.sub.final)
+    refusal = prune_refusal(len(drift.extra), open_in_ledger, len(listed))
+    if refusal and not force:
+        raise SyncRefused(refusal)
+
+    emails = {c.id: c.email for c in ledger.customers()}
+    for subscription in listed.values():
+        customer = subscription.get("customer")
+        if _link_customer(ledger, customer, emails, observed_at):
+            result.linked.append(customer["id"])
+
     for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
-        subscription = listed[sid]
-        _link_customer(ledger, subscription.get("customer"), observed_at)
-        outcome = ledger.apply_subscription_snapshot(subscription, observed_at)
+        outcome = ledger.apply_subscription_snapshot(listed[sid], observed_at)
         (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
 
     for sid in drift.extra:
@@ -133,13 +176,17 @@ def run(
     return result
 
 
-def _link_customer(ledger, customer, observed_at: int) -> None:
-    """An expanded customer carries the email that matches offline members; keep it."""
-    if isinstance(customer, Mapping) and customer.get("email") and not customer.get("deleted"):
-        ledger.link_customer(
-            customer["id"],
-            customer["email"],
-            name=customer.get("name"),
-            metadata=customer.get("metadata") or {},
-            observed_at=observed_at,
-        )
+def _link_customer(ledger, customer, known: Mapping[str, str | None], observed_at: int) -> bool:
+    """Link an expanded customer's email when the ledger does not have it yet."""
+    if not isinstance(customer, Mapping) or customer.get("deleted") or not customer.get("email"):
+        return False
+    if known.get(customer["id"]) == normalize_email(customer["email"]):
+        return False
+    outcome = ledger.link_customer(
+        customer["id"],
+        customer["email"],
+        name=customer.get("name"),
+        metadata=customer.get("metadata") or {},
+        observed_at=observed_at,
+    )
+    return outcome.outcome == "applied"

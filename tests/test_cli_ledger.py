@@ -249,3 +249,62 @@ def test_cli_shares_the_embedded_redis_with_a_running_server(tmp_path):
         assert json.loads(membership("stats", "--json").stdout)["members"] == 2
     finally:
         service.stop()
+
+
+def test_sync_refuses_to_end_everything_on_an_empty_listing(env, ledger, fake_stripe):
+    old = int(time.time()) - 3600
+    for i in range(3):
+        sub = sp.subscription(f"sub_{i}", f"cus_{i}", "active")
+        ledger.apply_event(sp.subscription_event(sub, created=old))
+    env = {**env, "STRIPE_API_KEY": "sk_test_other_account", "STRIPE_API_BASE": fake_stripe.url}
+    result = run(env, "sync", "--apply")
+    assert result.exit_code == 1
+    assert "refusing to apply, nothing was changed" in result.output
+    assert "listed no subscriptions" in result.output
+    assert ledger.count() == 3
+
+
+def test_sync_refuses_to_end_many_unless_forced(env, ledger, fake_stripe):
+    old = int(time.time()) - 3600
+    for i in range(20):
+        sub = sp.subscription(f"sub_{i:02d}", f"cus_{i:02d}", "active")
+        ledger.apply_event(sp.subscription_event(sub, created=old))
+        if i < 5:
+            fake_stripe.add(sub)
+    env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
+    refused = run(env, "sync", "--apply")
+    assert refused.exit_code == 1
+    assert "15 of the ledger's 20 open subscriptions are unknown" in refused.output
+    assert ledger.count() == 20
+
+    forced = run(env, "sync", "--apply", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert ledger.count() == 5
+
+
+def test_sync_links_emails_even_where_statuses_agree(env, ledger, fake_stripe):
+    """A missed checkout webhook leaves a paying offline member counted twice; sync mends it."""
+    old = int(time.time()) - 3600
+    sub = sp.subscription("sub_1", "cus_1", "active")
+    ledger.apply_event(sp.subscription_event(sub, created=old))
+    ledger.add_offline_member("reader@example.org", "bank transfer, then joined online")
+    assert ledger.count() == 2
+    fake_stripe.add(sub, {"id": "cus_1", "object": "customer", "email": "Reader@example.org"})
+    env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
+    result = json.loads(run(env, "sync", "--apply", "--json").output)
+    assert result["drift"] == {"missing": [], "extra": [], "status_differs": []}
+    assert result["linked_customers"] == ["cus_1"]
+    assert ledger.count() == 1
+    again = json.loads(run(env, "sync", "--apply", "--json").output)
+    assert again["linked_customers"] == []  # already linked: no write
+
+
+def test_sync_reports_what_the_rules_keep_final(env, ledger, fake_stripe):
+    ledger.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "canceled")))
+    fake_stripe.add(sp.subscription("sub_1", "cus_1", "active"))
+    env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
+    text = run(env, "sync").output
+    assert "final in the ledger, so a listing cannot change them: 1" in text
+    result = json.loads(run(env, "sync", "--apply", "--json").output)
+    assert result["unrepairable"] == ["sub_1"]
+    assert ledger.subscription("sub_1").sub.status == "canceled"

@@ -39,3 +39,13 @@ def test_collect_reports_progress():
     listed = collect(({"id": f"sub_{i}"} for i in range(1200)), progress=seen.append, every=500)
     assert len(listed) == 1200
     assert seen == [500, 1000]
+
+
+def test_prune_refusal():
+    from membership.sync import prune_refusal
+
+    assert prune_refusal(0, 100, 0) is None  # nothing to end
+    assert "listed no subscriptions" in prune_refusal(1, 100, 0)
+    assert prune_refusal(10, 20, 10) is None  # a few stragglers: fine
+    assert prune_refusal(11, 100, 100) is None  # many, but a small share
+    assert "26 of the ledger's 100" in prune_refusal(26, 100, 74)

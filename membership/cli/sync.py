@@ -16,9 +16,14 @@ from membership.stripe_api import iter_subscriptions, make_client
 
 @click.command()
 @click.option("--apply", "apply_", is_flag=True, help="Make the ledger match Stripe.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --apply: end subscriptions unknown to Stripe even when very many are.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @with_app
-def sync(apply_: bool, as_json: bool) -> None:
+def sync(apply_: bool, force: bool, as_json: bool) -> None:
     """List every subscription from Stripe and report (or repair) the drift.
 
     Safe while webhooks keep arriving: a webhook newer than the listing wins.
@@ -28,13 +33,17 @@ def sync(apply_: bool, as_json: bool) -> None:
     ledger = ledger_for(rt)
     count_before = ledger.count()
     observed_at = int(time.time())
-    result = reconcile.run(
-        ledger,
-        iter_subscriptions(client),
-        observed_at=observed_at,
-        apply=apply_,
-        progress=lambda n: click.echo(f"listed {n:,} subscriptions...", err=True),
-    )
+    try:
+        result = reconcile.run(
+            ledger,
+            iter_subscriptions(client),
+            observed_at=observed_at,
+            apply=apply_,
+            force=force,
+            progress=lambda n: click.echo(f"listed {n:,} subscriptions...", err=True),
+        )
+    except reconcile.SyncRefused as exc:
+        raise click.ClickException(f"refusing to apply, nothing was changed: {exc}") from None
     count_after = ledger.count()
     if as_json:
         echo_json(
@@ -43,6 +52,8 @@ def sync(apply_: bool, as_json: bool) -> None:
                 "drift": result.drift.as_dict(),
                 "applied": result.applied,
                 "kept_newer": result.kept_newer,
+                "unrepairable": result.unrepairable,
+                "linked_customers": result.linked,
                 "members_before": count_before,
                 "members_after": count_after,
             }
@@ -64,9 +75,16 @@ def sync(apply_: bool, as_json: bool) -> None:
             f"  {change.subscription_id}: ledger {change.ledger_status}, "
             f"Stripe {change.stripe_status}"
         )
+    if result.unrepairable:
+        click.echo(
+            f"final in the ledger, so a listing cannot change them: {len(result.unrepairable)}"
+        )
+        for sid in result.unrepairable:
+            click.echo(f"  {sid}")
     if apply_:
         click.echo(
             f"applied {len(result.applied)}; kept {len(result.kept_newer)} newer states; "
+            f"linked {len(result.linked)} customer emails; "
             f"members {count_before:,} -> {count_after:,}"
         )
     elif not drift.clean:
