@@ -155,6 +155,8 @@ def _sub_to_hash(record: SubRecord) -> dict[str, str | int]:
     values["status"] = record.status
     values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
     values["mrr"] = mrr_of(sub, record.status)[1]
+    if record.live is not None:
+        values["live"] = int(record.live)
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 
@@ -180,7 +182,8 @@ def _sub_from_hash(raw: Mapping[str, str]) -> SubRecord | None:
         current_period_end=_opt_int(raw.get("current_period_end")),
         source=raw.get("source", ""),
     )
-    return SubRecord(sub, raw["status"])
+    live = raw.get("live")
+    return SubRecord(sub, raw["status"], live=None if live in (None, "") else live == "1")
 
 
 def _customer_from_hash(customer_id: str, raw: Mapping[str, str]) -> Customer:
@@ -414,10 +417,10 @@ class Ledger:
         MRR per currency (minor units, monthly), one-time contributions. O(subscriptions)."""
         by_status: Counter[str] = Counter()
         by_plan: Counter[str] = Counter()
-        statuses = set(self.member_statuses)
+        statuses = frozenset(self.member_statuses)
         for record in self.subscriptions():
             by_status[record.status] += 1
-            if record.status in statuses:
+            if record.was_live(statuses):
                 by_plan[record.sub.plan or record.sub.price or "(none)"] += 1
         stripe_members = sum(1 for c in self.customers() if c.member)
         offline = self.offline_members()

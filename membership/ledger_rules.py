@@ -125,10 +125,17 @@ class SubRecord:
 
     sub: Subscription
     status: str  # effective status
+    # Whether it was counted when stored. The count was built with the member
+    # statuses of that moment; leaving it we must undo exactly that, whatever
+    # MEMBER_STATUSES says now. None: stored before the flag existed.
+    live: bool | None = None
 
     @property
     def id(self) -> str:
         return self.sub.id
+
+    def was_live(self, statuses: frozenset[str]) -> bool:
+        return self.live if self.live is not None else self.status in statuses
 
 
 # --- Customers, emails, offline members ------------------------------------
@@ -331,11 +338,12 @@ def change_subscription(
     if old is not None:  # a subscription never changes customer
         new_sub = replace(new_sub, customer=old.sub.customer)
     statuses = frozenset(member_statuses)
-    record = SubRecord(new_sub, effective_status(new_sub.status, customer_deleted))
+    status = effective_status(new_sub.status, customer_deleted)
+    record = SubRecord(new_sub, status, live=status in statuses)
     return SubChange(
         record=record,
-        was_live=old is not None and old.status in statuses,
-        is_live=record.status in statuses,
+        was_live=old is not None and old.was_live(statuses),
+        is_live=record.live,
         mrr=_mrr_change(old, record),
     )
 
@@ -343,11 +351,12 @@ def change_subscription(
 def end_for_deleted_customer(old: SubRecord, member_statuses: Iterable[str]) -> SubChange:
     """The change a `customer.deleted` makes to one of the customer's subscriptions."""
     statuses = frozenset(member_statuses)
-    record = SubRecord(old.sub, effective_status(old.sub.status, True))
+    status = effective_status(old.sub.status, True)
+    record = SubRecord(old.sub, status, live=status in statuses)
     return SubChange(
         record=record,
-        was_live=old.status in statuses,
-        is_live=record.status in statuses,
+        was_live=old.was_live(statuses),
+        is_live=record.live,
         mrr=_mrr_change(old, record),
     )
 

@@ -471,3 +471,20 @@ def test_a_repeated_checkout_address_keeps_its_place_in_any_order(ledger, order)
         ledger.apply_event(checkouts[name])
     assert ledger.customer("cus_x").email == "a@x.org"
     assert ledger.count() == ledger.recount() == 1  # the offline member is this customer
+
+
+def test_changing_member_statuses_never_corrupts_the_count(redis_url, keys, clock):
+    """Found in review: leaving was judged by today's MEMBER_STATUSES, not by how the
+    subscription was counted, so a past_due member who cancelled after the setting
+    dropped past_due stayed counted forever."""
+    client = connect(redis_url)
+    before = Ledger(client, keys, ("active", "trialing", "past_due"), clock=clock)
+    before.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "past_due")))
+    assert before.count() == 1
+
+    after = Ledger(client, keys, ("active",), clock=clock)
+    ended = sp.subscription("sub_1", "cus_1", "canceled")
+    after.apply_event(sp.subscription_event(ended, created=sp.T0 + 60))
+    assert after.count() == after.recount() == 0
+    assert after.customer("cus_1").live == 0
+    client.close()
