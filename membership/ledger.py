@@ -494,8 +494,15 @@ class Ledger:
         return out
 
     def failed_event_ids(self) -> list[str]:
-        """Ids of events whose latest outcome is `failed` (not yet applied), oldest first."""
-        return list(self.redis.zrange(self.keys.ledger_failed_events, 0, -1))
+        """Ids of events whose latest outcome is `failed` (not yet applied), oldest first.
+
+        Ids whose record (and payload) has expired are dropped first: they can no
+        longer be replayed, only re-sent by Stripe or repaired by `sync`."""
+        key = self.keys.ledger_failed_events
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", f"({self.clock() - self.failed_event_ttl}")
+        pipe.zrange(key, 0, -1)
+        return list(pipe.execute()[1])
 
     def stored_event(self, event_id: str) -> dict | None:
         """The event as received (parsed JSON), while its record is kept; for replay."""

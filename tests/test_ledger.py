@@ -289,6 +289,20 @@ def test_an_unreadable_event_fails_with_its_reason(ledger):
     assert out.outcome == "failed" and "unknown status 'lapsed'" in out.error
 
 
+def test_failed_ids_leave_the_replay_list_when_their_record_expires(ledger, clock):
+    """Found in review: the list kept ids whose payload had expired, so
+    `events replay --failed` failed forever."""
+    obj = sp.subscription("sub_1", "cus_1", "active")
+    obj["status"] = "lapsed"
+    e = sp.subscription_event(obj)
+    assert ledger.apply_event(e).outcome == "failed"
+    assert ledger.failed_event_ids() == [e["id"]]
+    clock.now += ledger.failed_event_ttl - 1
+    assert ledger.failed_event_ids() == [e["id"]]
+    clock.now += 2
+    assert ledger.failed_event_ids() == []
+
+
 def test_event_records_expire(ledger, keys, redis_client):
     e = sub_event("sub_1", "cus_1", "active", 10)
     ledger.apply_event(e)
