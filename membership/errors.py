@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -85,6 +86,18 @@ def init_app(app: Flask) -> None:
 
     for exc_class in UNAVAILABLE:
         app.register_error_handler(exc_class, _redis_down)
+
+    def _redis_refused(exc):
+        # READONLY after a failover, OOM, MISCONF: the store, not the request, is at fault.
+        log.error("Redis refused during %s %s: %s", request.method, request.path, exc)
+        return error_response(
+            503,
+            "redis_error",
+            "the data store refused the operation; try again shortly",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    app.register_error_handler(redis.exceptions.RedisError, _redis_refused)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

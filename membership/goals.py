@@ -296,7 +296,7 @@ def add(redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None) -
     now = now or utc_now()
     goal_id = int(redis.incr(keys.goals_next_id))
     with redis.pipeline(transaction=True) as pipe:
-        while True:
+        for _ in range(_MAX_ATTEMPTS):
             try:
                 pipe.watch(keys.goals, keys.goals_reached, keys.member_count)
                 existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
@@ -312,6 +312,10 @@ def add(redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None) -
                 return goal
             except redis_lib.WatchError:
                 continue
+    raise GoalError("the goals kept changing under this request; try again")
+
+
+_MAX_ATTEMPTS = 50
 
 
 def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int) -> bool:

@@ -296,8 +296,8 @@ class Ledger:
         )
         try:
             return self._transaction(lambda pipe: self._apply_event(pipe, event, meta))
-        except RETRYABLE:
-            raise
+        except (*RETRYABLE, redis.RedisError):
+            raise  # the store's trouble (down, read-only, out of memory), not the event's
         except Exception as exc:
             if not isinstance(exc, stripe_events.EventError):
                 log.exception("event %s (%s) failed", meta.id, meta.type)

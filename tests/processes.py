@@ -6,7 +6,9 @@ bounded in time, so nothing outlives the test run that made it.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +60,7 @@ class RedisServer:
         return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
 
     def start(self) -> RedisServer:
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
                 redis_server_binary(),
@@ -104,6 +107,7 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class ServerProcess:
@@ -118,6 +122,7 @@ class ServerProcess:
         self.threads = threads
         self.process: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix=f"membership-{self.name}-", suffix=".log")[1])
+        atexit.register(self.log.unlink, missing_ok=True)  # tests read it after stop()
 
     @property
     def url(self) -> str:

@@ -95,7 +95,7 @@ def test_stats_text_and_json(env, ledger):
     assert data["mrr"] == {"eur": 500}
     text = run(env, "stats").output
     assert "members: 1" in text
-    assert "5.00 EUR" in text
+    assert "€5.00" in text
 
 
 def test_events_list_and_replay(env, ledger):

@@ -182,6 +182,21 @@ def test_redis_down_is_503_with_retry_after(make_app, own_redis):
     assert post(client, active()).status_code == 200
 
 
+def test_a_redis_that_refuses_writes_is_503_not_a_failed_event(make_app, own_redis):
+    """OOM (as here, a real one), READONLY after a failover: retry later, log nothing as failed."""
+    client = make_app(redis_url=own_redis.url).test_client()
+    admin = own_redis.client()
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    event = active()
+    response = post(client, event)
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "redis_error"
+    assert response.headers["Retry-After"]
+    admin.config_set("maxmemory", 0)
+    assert post(client, event).json["outcome"] == "applied"  # Stripe's retry succeeds
+
+
 def test_only_post(client):
     response = client.get(URL)
     assert response.status_code == 405

@@ -81,6 +81,7 @@ def service_never_saw_redis(tmp_path_factory):
     ).start()
     yield service
     service.stop()
+    redis.stop()  # its data dir
 
 
 def _page(browser, viewport=DESKTOP):

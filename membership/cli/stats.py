@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from babel.numbers import format_currency, get_currency_precision
 
 from membership.cli import with_app
 from membership.cli._output import echo_json
@@ -11,9 +12,15 @@ from membership.runtime import runtime
 
 
 def _money(per_currency: dict[str, int]) -> str:
+    """Minor units as money: 12345 eur -> "€123.45", 500 jpy -> "¥500" (Babel knows the digits)."""
     if not per_currency:
         return "-"
-    return ", ".join(f"{amount / 100:,.2f} {cur.upper()}" for cur, amount in per_currency.items())
+    parts = []
+    for cur, amount in per_currency.items():
+        code = cur.upper()
+        digits = get_currency_precision(code)
+        parts.append(format_currency(amount / 10**digits, code, locale="en"))
+    return ", ".join(parts)
 
 
 @click.command()
