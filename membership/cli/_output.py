@@ -13,6 +13,9 @@ def echo_json(value) -> None:
 
 def echo_table(rows: list[dict], columns: list[str]) -> None:
     """Rows as left-aligned columns with a header; '-' for empty cells."""
+    if not rows:
+        click.echo("(none)")
+        return
     cells = [
         [str(row.get(c) if row.get(c) not in (None, "") else "-") for c in columns] for row in rows
     ]

@@ -37,12 +37,13 @@ def stats(as_json: bool) -> None:
         f"  through Stripe: {data['stripe_members']:,}; offline: {data['offline_members']:,}"
         f" ({data['offline_also_in_stripe']:,} of them also pay through Stripe)"
     )
-    click.echo("subscriptions by status:")
-    for status, n in data["subscriptions_by_status"].items():
-        click.echo(f"  {status}: {n:,}")
-    click.echo("members by plan:")
-    for plan, n in data["members_by_plan"].items():
-        click.echo(f"  {plan}: {n:,}")
+    for title, counts in (
+        ("subscriptions by status", data["subscriptions_by_status"]),
+        ("members by plan", data["members_by_plan"]),
+    ):
+        click.echo(f"{title}:" + ("" if counts else " -"))
+        for name, n in counts.items():
+            click.echo(f"  {name}: {n:,}")
     click.echo(f"monthly recurring revenue: {_money(data['mrr'])}")
     contributions = data["contributions"]
     click.echo(
