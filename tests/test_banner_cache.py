@@ -46,8 +46,11 @@ def test_a_change_shows_within_one_second(make_app, redis_client):
     assert client.get("/v1/banner").get_json()["count"] == 100
     set_member_count(redis_client, keys, 101, "2026-11-25T19:01:00Z")
     changed = time.monotonic()
-    while client.get("/v1/banner").get_json()["count"] != 101:
-        assert time.monotonic() - changed < 1.0, "the change did not show within a second"
+    while True:
+        began = time.monotonic() - changed  # judge a request by when it began, not ended
+        if client.get("/v1/banner").get_json()["count"] == 101:
+            break
+        assert began < 1.0, f"a request {began:.2f} s after the change still had the old count"
         time.sleep(0.01)
     assert client.get("/v1/banner").get_json()["updated_at"] == "2026-11-25T19:01:00Z"
 
