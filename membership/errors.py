@@ -17,6 +17,11 @@ from membership.store import UNAVAILABLE
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# Redis trouble by "is it down?": (error code, what the store did, log level).
+_STORE_ERRORS = {
+    True: ("redis_unavailable", "is unreachable", logging.WARNING),
+    False: ("redis_error", "refused the operation", logging.ERROR),
+}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -75,29 +80,20 @@ def init_app(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
-    def _redis_down(exc):
-        log.warning("Redis unavailable during %s %s: %s", request.method, request.path, exc)
+    def _redis_error(exc):
+        # Down or timing out; or refusing (READONLY after a failover, OOM, MISCONF). Either
+        # way the store, not the request, is at fault: 503, and the client retries.
+        down = isinstance(exc, UNAVAILABLE)
+        code, what, level = _STORE_ERRORS[down]
+        log.log(level, "Redis %s during %s %s: %s", what, request.method, request.path, exc)
         return error_response(
             503,
-            "redis_unavailable",
-            "the data store is unreachable; try again shortly",
+            code,
+            f"the data store {what}; try again shortly",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
-    for exc_class in UNAVAILABLE:
-        app.register_error_handler(exc_class, _redis_down)
-
-    def _redis_refused(exc):
-        # READONLY after a failover, OOM, MISCONF: the store, not the request, is at fault.
-        log.error("Redis refused during %s %s: %s", request.method, request.path, exc)
-        return error_response(
-            503,
-            "redis_error",
-            "the data store refused the operation; try again shortly",
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-
-    app.register_error_handler(redis.exceptions.RedisError, _redis_refused)
+    app.register_error_handler(redis.exceptions.RedisError, _redis_error)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
