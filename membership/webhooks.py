@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import stripe
@@ -27,6 +28,7 @@ from membership.runtime import runtime
 from membership.stripe_events import envelope_errors
 
 bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
 
 _RETRY = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
@@ -107,6 +109,16 @@ def stripe_webhook():
         return error_response(
             503, "ledger_busy", "too many concurrent updates; try again shortly", _RETRY
         )
+    log.info(
+        "stripe %s %s: %s%s%s",
+        outcome.event_type,
+        outcome.event_id,
+        outcome.outcome,
+        f" ({outcome.detail})" if outcome.detail else "",
+        f"; members {outcome.count_before} -> {outcome.count_after}"
+        if outcome.count_after != outcome.count_before
+        else "",
+    )
     if outcome.outcome == "failed":
         return error_response(
             500,

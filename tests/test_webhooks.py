@@ -214,3 +214,14 @@ def test_a_too_contended_ledger_is_503(client, monkeypatch, redis_client):
     assert response.status_code == 503
     assert response.json["error"]["code"] == "ledger_busy"
     assert response.headers["Retry-After"]
+
+
+def test_each_event_is_logged_with_its_outcome(client, caplog):
+    caplog.set_level("INFO", logger="membership.webhooks")
+    e = active()
+    post(client, e)
+    post(client, e)
+    lines = [r.getMessage() for r in caplog.records if r.name == "membership.webhooks"]
+    assert lines[0].startswith(f"stripe customer.subscription.updated {e['id']}: applied")
+    assert lines[0].endswith("members 0 -> 1")
+    assert lines[1].startswith(f"stripe customer.subscription.updated {e['id']}: duplicate")
