@@ -25,7 +25,8 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime, timedelta
 
 import redis
@@ -148,9 +149,14 @@ def _opt_int(value: str | None) -> int | None:
     return None if value in (None, "") else int(value)
 
 
+def _fields_of(record) -> dict:
+    """A flat dataclass's fields; asdict() would deep-copy every value, on the hot path."""
+    return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
+
+
 def _sub_to_hash(record: SubRecord) -> dict[str, str | int]:
     sub = record.sub
-    values = asdict(sub)
+    values = _fields_of(sub)
     values["stripe_status"] = values.pop("status")
     values["status"] = record.status
     values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
@@ -199,7 +205,7 @@ def _customer_from_hash(customer_id: str, raw: Mapping[str, str]) -> Customer:
 
 
 def _contribution_to_hash(c: Contribution) -> dict[str, str | int]:
-    values = asdict(c)
+    values = _fields_of(c)
     values["paid"] = int(c.paid)
     return {k: ("" if v is None else v) for k, v in values.items()}
 
