@@ -5,6 +5,7 @@ Screenshots land in test-artifacts/ (gitignored) for a human to look at.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -184,7 +185,7 @@ def test_api_down_for_real_shows_nothing(browser, service_never_saw_redis):
     page.close()
 
 
-@pytest.mark.parametrize("failure", ["503", "network", "garbage", "zero-fields"])
+@pytest.mark.parametrize("failure", ["503", "network", "garbage", "zero-fields", "zero-members"])
 def test_failures_show_nothing(browser, service, failure):
     page = _page(browser)
 
@@ -195,8 +196,16 @@ def test_failures_show_nothing(browser, service, failure):
             route.abort("connectionrefused")
         elif failure == "garbage":
             route.fulfill(status=200, content_type="application/json", body="<html>oops")
-        else:  # a 200 that lacks what the widget needs
+        elif failure == "zero-fields":  # a 200 that lacks what the widget needs
             route.fulfill(status=200, content_type="application/json", body='{"count":0}')
+        else:  # a complete banner whose count is 0: never print "0 members on board"
+            body = {
+                "count": 0, "count_display": "0", "locale": "en",
+                "headline": "0 members on board", "message": "Join us",
+                "cta": {"label": "Become a member", "url": "https://example.org/join"},
+                "goal": None, "milestone": None, "stale": False, "updated_at": None,
+            }  # fmt: skip
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     page.route("**/v1/banner*", handle)
     page.goto(service.url + "/demo/article")

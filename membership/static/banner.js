@@ -36,7 +36,8 @@
   }
 
   function ok(d) {
-    return d && typeof d.count == "number" && d.count >= 0 && str(d.headline) && str(d.message) &&
+    // count > 0: "0 members on board" is never worth printing, true or not.
+    return d && typeof d.count == "number" && d.count > 0 && str(d.headline) && str(d.message) &&
       d.cta && str(d.cta.label) && /^https?:\/\//.test(d.cta.url);
   }
 
