@@ -38,7 +38,6 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         settings=settings,
         redis=connect(url),
         keys=Keys(settings.redis_prefix),
-        redis_url=url,
         embedded=embedded,
     )
 

@@ -120,10 +120,6 @@ class Outcome:
     count_after: int = 0
     detail: str = ""
 
-    @property
-    def changed(self) -> bool:
-        return self.outcome == "applied"
-
 
 @dataclass(frozen=True)
 class _Event:

@@ -23,7 +23,6 @@ class Runtime:
     settings: Settings
     redis: redis.Redis
     keys: Keys
-    redis_url: str
     embedded: EmbeddedRedis | None = None  # set when REDIS_URL is unset
 
 
