@@ -93,8 +93,12 @@ def main() -> None:
     rc = redis.client()
     keys = Keys()
     set_member_count(rc, keys, 25012)
-    goals.add(rc, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z")
-    goals.add(rc, keys, goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}))
+    goals.add(
+        rc, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z", actor="bench"
+    )
+    goals.add(
+        rc, keys, goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}), actor="bench"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="membership-bench-"))
     service = bare = None
     try:

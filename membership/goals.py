@@ -30,7 +30,7 @@ import redis as redis_lib
 from marshmallow import Schema, ValidationError, validate, validates
 from marshmallow import fields as mf
 
-from membership import i18n
+from membership import audit, i18n
 from membership.config import SUPPORTED_LOCALES
 from membership.store import Keys
 
@@ -287,12 +287,16 @@ def _count(raw: str | None) -> int:
     return int(raw) if raw is not None else 0
 
 
-def add(redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None) -> Goal:
+def add(
+    redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None, *, actor: str
+) -> Goal:
     """Store a validated goal (see parse_goal); reached at once when the count is at its target.
 
     WATCH/MULTI over the goals and the count, so a count change or another add in
-    between makes it decide again on fresh data.
+    between makes it decide again on fresh data. The audit entry (`goal_added`, by
+    `actor`) commits in the same transaction.
     """
+    actor = audit.check_actor(actor)
     now = now or utc_now()
     goal_id = int(redis.incr(keys.goals_next_id))
     with redis.pipeline(transaction=True) as pipe:
@@ -308,6 +312,14 @@ def add(redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None) -
                     pipe.hset(keys.goals_reached, str(goal.id), goal.reached_at)
                 else:
                     pipe.zadd(keys.goals_pending, {str(goal.id): goal.target})
+                audit.queue(
+                    pipe,
+                    keys,
+                    actor=actor,
+                    action="goal_added",
+                    target=f"goal {goal.id}",
+                    after={"id": goal.id, **goal.record(), "reached_at": goal.reached_at},
+                )
                 pipe.execute()
                 return goal
             except redis_lib.WatchError:
@@ -318,11 +330,38 @@ def add(redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None) -
 _MAX_ATTEMPTS = 50
 
 
-def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int) -> bool:
-    """Delete a goal; False when there is no goal with that id."""
-    pipe = redis.pipeline(transaction=True)
-    pipe.hdel(keys.goals, str(goal_id))
-    pipe.hdel(keys.goals_reached, str(goal_id))
-    pipe.zrem(keys.goals_pending, str(goal_id))
-    removed, _, _ = pipe.execute()
-    return bool(removed)
+def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> bool:
+    """Delete a goal; False when there is no goal with that id (and nothing is audited).
+
+    WATCH/read/MULTI, so the audit entry (`goal_removed`, by `actor`) holds the goal
+    exactly as it was, and commits in the same transaction as the delete.
+    """
+    actor = audit.check_actor(actor)
+    field_ = str(goal_id)
+    with redis.pipeline(transaction=True) as pipe:
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                pipe.watch(keys.goals, keys.goals_reached)
+                raw = pipe.hget(keys.goals, field_)
+                if raw is None:
+                    return False
+                goal = Goal.from_record(
+                    int(goal_id), json.loads(raw), pipe.hget(keys.goals_reached, field_)
+                )
+                pipe.multi()
+                pipe.hdel(keys.goals, field_)
+                pipe.hdel(keys.goals_reached, field_)
+                pipe.zrem(keys.goals_pending, field_)
+                audit.queue(
+                    pipe,
+                    keys,
+                    actor=actor,
+                    action="goal_removed",
+                    target=f"goal {goal.id}",
+                    before={"id": goal.id, **goal.record(), "reached_at": goal.reached_at},
+                )
+                pipe.execute()
+                return True
+            except redis_lib.WatchError:
+                continue
+    raise GoalError("the goals kept changing under this request; try again")

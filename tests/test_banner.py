@@ -145,8 +145,19 @@ def site(make_app, redis_client):
     )
     keys = runtime(app).keys
     set_member_count(redis_client, keys, 25012)
-    goals.add(redis_client, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z")
-    goals.add(redis_client, keys, goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}))
+    goals.add(
+        redis_client,
+        keys,
+        goals.parse_goal({"target": 25000}),
+        now="2026-11-20T10:00:00Z",
+        actor="test",
+    )
+    goals.add(
+        redis_client,
+        keys,
+        goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}),
+        actor="test",
+    )
     return app
 
 

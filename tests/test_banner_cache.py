@@ -145,7 +145,7 @@ def test_a_new_process_serves_the_last_good_value_while_redis_is_down(make_app, 
     first = make_app(redis_url=own_redis.url)
     keys = runtime(first).keys
     set_member_count(own_redis.client(), keys, 25012)
-    goals.add(own_redis.client(), keys, goals.parse_goal({"target": 30000}))
+    goals.add(own_redis.client(), keys, goals.parse_goal({"target": 30000}), actor="test")
     assert first.test_client().get("/v1/banner").status_code == 200
     own_redis.kill()
 

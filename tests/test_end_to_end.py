@@ -88,7 +88,7 @@ def test_the_ledger_marks_goals_the_moment_the_count_rises(app, redis_client):
     from membership.runtime import runtime
 
     rt = runtime(app)
-    goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 2}))
+    goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 2}), actor="test")
     ledger = ledger_for(rt)
     ledger.clock = lambda: 1_790_000_000.0  # 2026-09-21T14:13:20Z
     ledger.add_offline_member("a@example.org", "comp")

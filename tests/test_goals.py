@@ -1,12 +1,13 @@
 import datetime as dt
 import json
+import threading
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from membership import goals
+from membership import audit, goals
 from membership.cli import cli
 from membership.goals import Goal
 from membership.store import Keys
@@ -147,30 +148,32 @@ def r(redis_client):
 
 def test_add_list_remove(r):
     set_member_count(r, KEYS, 25012)
-    reached = goals.add(r, KEYS, goals.parse_goal({"target": 25000}), now=AT)
-    pending = goals.add(r, KEYS, goals.parse_goal({"target": 30000, "name": "Winter"}), now=AT)
+    reached = goals.add(r, KEYS, goals.parse_goal({"target": 25000}), now=AT, actor="test")
+    pending = goals.add(
+        r, KEYS, goals.parse_goal({"target": 30000, "name": "Winter"}), now=AT, actor="test"
+    )
     assert reached.reached_at == AT  # at or below the count: reached at once
     assert pending.reached_at is None
     assert [(g.id, g.target, g.reached_at) for g in goals.load(r, KEYS)] == [
         (reached.id, 25000, AT),
         (pending.id, 30000, None),
     ]
-    assert goals.remove(r, KEYS, pending.id) is True
-    assert goals.remove(r, KEYS, pending.id) is False
+    assert goals.remove(r, KEYS, pending.id, actor="test") is True
+    assert goals.remove(r, KEYS, pending.id, actor="test") is False
     assert [g.id for g in goals.load(r, KEYS)] == [reached.id]
     assert r.zcard(KEYS.goals_pending) == 0
 
 
 def test_add_refuses_a_duplicate_target(r):
-    goals.add(r, KEYS, goals.parse_goal({"target": 500}))
+    goals.add(r, KEYS, goals.parse_goal({"target": 500}), actor="test")
     with pytest.raises(goals.GoalError, match="already has the target 500"):
-        goals.add(r, KEYS, goals.parse_goal({"target": 500}))
+        goals.add(r, KEYS, goals.parse_goal({"target": 500}), actor="test")
     assert len(goals.load(r, KEYS)) == 1
 
 
 def test_mark_reached_is_idempotent_and_keeps_the_first_time(r):
     for target in (10, 20, 30):
-        goals.add(r, KEYS, goals.parse_goal({"target": target}))
+        goals.add(r, KEYS, goals.parse_goal({"target": target}), actor="test")
     assert goals.mark_reached(r, KEYS, 20, "2026-11-25T19:00:00Z") == [1, 2]
     assert goals.mark_reached(r, KEYS, 20, "2026-11-25T19:05:00Z") == []
     assert goals.mark_reached(r, KEYS, 5, "2026-11-25T19:06:00Z") == []  # falling changes nothing
@@ -193,7 +196,7 @@ def test_storage_agrees_with_the_pure_model(redis_server, targets, counts):
     r.flushall()
     model: list[Goal] = []
     for target in targets:  # added while the count is 0
-        model.append(goals.add(r, KEYS, Goal(id=0, target=target), now=AT))
+        model.append(goals.add(r, KEYS, Goal(id=0, target=target), now=AT, actor="test"))
     for i, count in enumerate(counts):
         at = f"2026-11-25T20:00:{i:02d}Z"
         set_member_count(r, KEYS, count, at)
@@ -203,6 +206,86 @@ def test_storage_agrees_with_the_pure_model(redis_server, targets, counts):
     assert stored == {g.id: g.reached_at for g in model}
     pending = {int(i) for i in r.zrange(KEYS.goals_pending, 0, -1)}
     assert pending == {g.id for g in model if g.reached_at is None}
+
+
+# --- Audit ----------------------------------------------------------------------
+
+
+def test_add_and_remove_are_audited_with_the_stored_goal(r):
+    set_member_count(r, KEYS, 150)
+    reached = goals.add(
+        r, KEYS, goals.parse_goal({"target": 100, "name": "Стати учасником"}), actor="olena"
+    )
+    pending = goals.add(r, KEYS, goals.parse_goal({"target": 200}), now=AT, actor="taras")
+    goals.mark_reached(r, KEYS, 250, "2026-11-25T20:00:00Z")  # after the add, before remove
+    assert goals.remove(r, KEYS, pending.id, actor="  olena ") is True
+
+    removed, added_2, added_1 = audit.entries(r, KEYS)
+    assert (added_1["actor"], added_1["action"], added_1["target"]) == (
+        "olena",
+        "goal_added",
+        f"goal {reached.id}",
+    )
+    assert added_1["before"] is None
+    assert added_1["after"] == {
+        "id": reached.id,
+        "target": 100,
+        "deadline": None,
+        "name": "Стати учасником",
+        "copy": {},
+        "created_at": reached.created_at,
+        "reached_at": reached.created_at,  # at or below the count: reached at once
+    }
+    assert added_2["actor"] == "taras"
+    assert added_2["after"]["reached_at"] is None
+    assert (removed["actor"], removed["action"], removed["target"]) == (
+        "olena",
+        "goal_removed",
+        f"goal {pending.id}",
+    )
+    assert removed["before"] == {**added_2["after"], "reached_at": "2026-11-25T20:00:00Z"}
+    assert removed["after"] is None
+
+
+def test_removing_an_unknown_goal_audits_nothing(r):
+    assert goals.remove(r, KEYS, 42, actor="olena") is False
+    assert audit.entries(r, KEYS) == []
+
+
+@pytest.mark.parametrize("actor", ["", "x" * 101, "\x1b[31m", "a\nb"])
+def test_a_bad_actor_changes_nothing(r, actor):
+    with pytest.raises(audit.AuditInputError, match=r"^actor: "):
+        goals.add(r, KEYS, goals.parse_goal({"target": 100}), actor=actor)
+    assert r.exists(KEYS.goals, KEYS.goals_pending, KEYS.goals_next_id, KEYS.audit) == 0
+    kept = goals.add(r, KEYS, goals.parse_goal({"target": 100}), actor="olena")
+    with pytest.raises(audit.AuditInputError, match=r"^actor: "):
+        goals.remove(r, KEYS, kept.id, actor=actor)
+    assert [g.id for g in goals.load(r, KEYS)] == [kept.id]
+    assert len(audit.entries(r, KEYS)) == 1
+
+
+def test_concurrent_removes_audit_each_goal_once(redis_server, r):
+    """WATCH/read/MULTI: of many removers racing for a goal, one removes it and audits it."""
+    ids = [goals.add(r, KEYS, Goal(id=0, target=t), actor="setup").id for t in range(1, 31)]
+    wins: list[tuple[int, str]] = []
+    start = threading.Barrier(6)
+
+    def remover(name: str) -> None:
+        client = redis_server.client()
+        start.wait()
+        for goal_id in ids:
+            if goals.remove(client, KEYS, goal_id, actor=name):
+                wins.append((goal_id, name))
+
+    threads = [threading.Thread(target=remover, args=(f"staff{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(goal_id for goal_id, _ in wins) == ids
+    removals = [e for e in audit.entries(r, KEYS, limit=1000) if e["action"] == "goal_removed"]
+    assert sorted((int(e["target"].split()[1]), e["actor"]) for e in removals) == sorted(wins)
+    assert goals.load(r, KEYS) == []
 
 
 # --- CLI -------------------------------------------------------------------------
@@ -264,6 +347,18 @@ def test_cli_refuses_bad_input_clearly(run, args, problem):
     assert result.exit_code == 2
     assert problem in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_add_and_remove_record_the_actor(run, r):
+    assert run("add", "100", "--actor", "olena").exit_code == 0
+    assert run("remove", "1", "--actor", "taras").exit_code == 0
+    assert [(e["actor"], e["action"]) for e in audit.entries(r, KEYS)] == [
+        ("taras", "goal_removed"),
+        ("olena", "goal_added"),
+    ]
+    bad = run("remove", "1", "--actor", "\x1b[31m")
+    assert bad.exit_code == 2
+    assert "actor: control characters" in bad.output
 
 
 def test_cli_list_when_empty(run):

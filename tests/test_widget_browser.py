@@ -57,8 +57,10 @@ def service(tmp_path_factory):
     client = redis.client()
     keys = Keys()
     set_member_count(client, keys, 25012)
-    goals.add(client, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z")
-    goals.add(client, keys, goals.parse_goal({"target": 30000, "name": "Winter"}))
+    goals.add(
+        client, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z", actor="test"
+    )
+    goals.add(client, keys, goals.parse_goal({"target": 30000, "name": "Winter"}), actor="test")
     service = ServiceProcess(
         {
             "REDIS_URL": redis.url,

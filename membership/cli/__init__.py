@@ -64,6 +64,11 @@ def _register() -> None:
 
     cli.add_command(goals.goals)
 
+    # --- Audit ---
+    from membership.cli import audit
+
+    cli.add_command(audit.audit)
+
 
 _register()
 

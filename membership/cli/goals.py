@@ -7,6 +7,7 @@ import json
 import click
 
 from membership.cli import with_app
+from membership.cli._actor import actor_option
 
 
 @click.group()
@@ -28,8 +29,15 @@ def goals() -> None:
     "Fields: headline, message, thanks, cta; placeholders {count} {goal} {remaining} "
     "{publication}. Repeatable.",
 )
+@actor_option
 @with_app
-def add(target: str, deadline: str | None, name: str | None, copy_options: tuple[str, ...]):
+def add(
+    target: str,
+    deadline: str | None,
+    name: str | None,
+    copy_options: tuple[str, ...],
+    actor: str,
+):
     """Add a goal of TARGET members (reached at once if the count is already there)."""
     from membership import goals as goals_mod
     from membership.runtime import runtime
@@ -40,7 +48,7 @@ def add(target: str, deadline: str | None, name: str | None, copy_options: tuple
         new = goals_mod.parse_goal(
             {"target": target, "deadline": deadline, "name": name, "copy": copy}
         )
-        goal = goals_mod.add(rt.redis, rt.keys, new)
+        goal = goals_mod.add(rt.redis, rt.keys, new, actor=actor)
     except goals_mod.GoalError as exc:
         raise click.UsageError(str(exc)) from None
     state = f"reached at once ({goal.reached_at})" if goal.reached_at else "not reached yet"
@@ -90,13 +98,14 @@ def list_(as_json: bool):
 
 @goals.command("remove")
 @click.argument("goal_id", metavar="ID", type=click.IntRange(min=1))
+@actor_option
 @with_app
-def remove(goal_id: int):
+def remove(goal_id: int, actor: str):
     """Remove the goal with this ID."""
     from membership import goals as goals_mod
     from membership.runtime import runtime
 
     rt = runtime()
-    if not goals_mod.remove(rt.redis, rt.keys, goal_id):
+    if not goals_mod.remove(rt.redis, rt.keys, goal_id, actor=actor):
         raise click.ClickException(f"no goal with id {goal_id} (see `membership goals list`)")
     click.echo(f"removed goal {goal_id}")

@@ -141,3 +141,9 @@ class Keys:
     def goals_next_id(self) -> str:
         """Integer: the last goal id handed out."""
         return self._key("goals", "next_id")
+
+    # --- Audit ---------------------------------------------------------------
+    @property
+    def audit(self) -> str:
+        """Stream (capped): every staff change: at, actor, action, target, before/after JSON."""
+        return self._key("audit")
