@@ -51,9 +51,10 @@ def with_app(command):
 
 
 def _register() -> None:
-    from membership.cli import events, members, serve, stats, sync
+    from membership.cli import dev, events, members, serve, stats, sync
 
     cli.add_command(serve.serve)
+    cli.add_command(dev.dev)
     cli.add_command(members.members)
     cli.add_command(events.events)
     cli.add_command(stats.stats)
