@@ -53,7 +53,10 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
 
     # --- Goals and banner ---
-    from membership import banner, widget
+    from membership import banner, goals, widget
+
+    rt = app.extensions[EXTENSION]
+    rt.ledger_subscribers.append(goals.reach_goals(rt.redis, rt.keys))
 
     app.register_blueprint(banner.bp)
     app.register_blueprint(widget.bp)

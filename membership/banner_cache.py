@@ -29,6 +29,8 @@ from pathlib import Path
 import redis as redis_lib
 
 from membership import goals
+from membership.ledger import queries as ledger_queries
+from membership.ledger.codec import CorruptRecord
 from membership.store import Keys
 
 log = logging.getLogger(__name__)
@@ -62,25 +64,24 @@ class Snapshot:
 
 
 def _parse_count(raw) -> int:
-    # No count key is not zero members: it is a new or emptied Redis (a lost volume,
-    # a wrong REDIS_URL). Treat it as unreadable, so the last good value is served.
-    if raw is None:
-        raise ValueError("Redis holds no member count (a new or emptied Redis)")
-    count = int(raw)
-    if count < 0:
-        raise ValueError(f"the member count is negative: {count}")
-    return count
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError(f"a member count must be a whole number of at least 0, got {raw!r}")
+    return raw
 
 
 def read_snapshot(client: redis_lib.Redis, keys: Keys) -> Snapshot:
-    """One consistent read: the ledger's count keys (read only) and the goals."""
+    """One consistent read: the ledger's count (through its queries) and the goals."""
     pipe = client.pipeline(transaction=True)
-    pipe.get(keys.member_count)
-    pipe.get(keys.count_changed_at)
+    ledger_queries.queue_count(pipe, keys)
     goals.queue_load(pipe, keys)
     raw_count, changed_at, raw_goals, raw_reached = pipe.execute()
+    count = ledger_queries.count_from(keys, raw_count)
+    # No count is not zero members: it is a new or emptied Redis (a lost volume, a
+    # wrong REDIS_URL). Treat it as unreadable, so the last good value is served.
+    if count is None:
+        raise ValueError("Redis holds no member count (a new or emptied Redis)")
     return Snapshot(
-        count=_parse_count(raw_count),
+        count=count,
         changed_at=changed_at,
         goals=tuple(goals.goals_from(raw_goals, raw_reached)),
     )
@@ -182,8 +183,7 @@ class BannerCache:
         self.reads += 1
         try:
             snapshot = read_snapshot(self.client, self.keys)
-            snapshot = self._mark_due_goals(snapshot)
-        except (redis_lib.RedisError, ValueError, KeyError, TypeError) as exc:
+        except (redis_lib.RedisError, CorruptRecord, ValueError, KeyError, TypeError) as exc:
             return self._fallback(previous, exc)
         if snapshot != self._saved:
             try:
@@ -197,21 +197,6 @@ class BannerCache:
             else {}
         )
         return State(snapshot, False, self.clock() + self.refresh_seconds, seen_at, rendered)
-
-    def _mark_due_goals(self, snapshot: Snapshot) -> Snapshot:
-        """Safety net: a goal the count has reached but nobody marked yet is marked now."""
-        if not goals.newly_reached(snapshot.goals, snapshot.count):
-            return snapshot
-        at = snapshot.changed_at or goals.utc_now()
-        try:
-            goals.mark_reached(self.client, self.keys, snapshot.count, at)
-        except redis_lib.RedisError as exc:  # e.g. a read-only replica: the read still stands
-            log.warning("banner: could not mark reached goals: %s", exc)
-        return Snapshot(
-            snapshot.count,
-            snapshot.changed_at,
-            tuple(goals.apply_count(snapshot.goals, snapshot.count, at)),
-        )
 
     def _fallback(self, previous: State | None, exc: Exception) -> State:
         if previous is None or not previous.stale:

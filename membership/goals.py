@@ -32,6 +32,7 @@ from marshmallow import fields as mf
 
 from membership import audit, i18n
 from membership.config import SUPPORTED_LOCALES
+from membership.ledger import queries as ledger_queries
 from membership.store import Keys
 
 MAX_TARGET = 1_000_000_000
@@ -255,11 +256,26 @@ def mark_reached(
     """Mark every unreached goal with target <= count as reached at `at`; returns their ids.
 
     Idempotent and atomic (one Lua script); when no goal is crossed it costs one
-    O(log n) ZRANGEBYSCORE. The ledger calls it whenever the count changes.
+    O(log n) ZRANGEBYSCORE. `reach_goals` calls it after the ledger's count rises.
     """
     script = redis.register_script(_MARK_REACHED)
     ids = script(keys=[keys.goals_pending, keys.goals_reached], args=[int(count), iso(at)])
     return [int(i) for i in ids]
+
+
+def reach_goals(redis: redis_lib.Redis, keys: Keys):
+    """A subscriber to the ledger's writer: a rise in the count (or a rebuild, which
+    also mends a mark lost to a crash after a commit) marks the goals it reaches."""
+
+    def on_ledger_outcome(outcome) -> None:
+        after, before = outcome.count_after, outcome.count_before
+        if after is None:
+            return
+        if outcome.outcome == "rebuilt" or before is None or after > before:
+            at = dt.datetime.fromtimestamp(outcome.at, dt.UTC) if outcome.at else utc_now()
+            mark_reached(redis, keys, after, at)
+
+    return on_ledger_outcome
 
 
 def queue_load(pipe, keys: Keys) -> None:
@@ -283,10 +299,6 @@ def load(redis: redis_lib.Redis, keys: Keys) -> list[Goal]:
     return goals_from(raw_goals, raw_reached)
 
 
-def _count(raw: str | None) -> int:
-    return int(raw) if raw is not None else 0
-
-
 def add(
     redis: redis_lib.Redis, keys: Keys, new: Goal, now: str | None = None, *, actor: str
 ) -> Goal:
@@ -302,9 +314,10 @@ def add(
     with redis.pipeline(transaction=True) as pipe:
         for _ in range(_MAX_ATTEMPTS):
             try:
-                pipe.watch(keys.goals, keys.goals_reached, keys.member_count)
+                pipe.watch(keys.goals, keys.goals_reached, *ledger_queries.count_keys(keys))
                 existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
-                count = _count(pipe.get(keys.member_count))
+                # An unknown count (no member counted yet) reaches nothing.
+                count = ledger_queries.count(pipe, keys) or 0
                 goal = plan_add(existing, count, replace(new, id=goal_id), now)
                 pipe.multi()
                 pipe.hset(keys.goals, str(goal.id), json.dumps(goal.record(), ensure_ascii=False))

@@ -7,7 +7,8 @@ can build as many independent apps as they like.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
 from flask import Flask, current_app
@@ -24,6 +25,8 @@ class Runtime:
     redis: redis.Redis
     keys: Keys
     embedded: EmbeddedRedis | None = None  # set when REDIS_URL is unset
+    # Called with each committed ledger Outcome; registered at app start (goals, ...).
+    ledger_subscribers: list[Callable] = field(default_factory=list)
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from membership.ledger_rules import normalize_email
+from membership.ledger import Ledger
+from membership.ledger.commands import ApplySubscription, LinkCustomer
+from membership.ledger.model import normalize_email
+from membership.stripe_events import subscription_from_object
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def prune_refusal(extras: int, open_in_ledger: int, listed: int) -> str | None:
 
 
 def run(
-    ledger,
+    ledger: Ledger,
     listing: Iterable[dict],
     *,
     observed_at: int,
@@ -128,7 +131,7 @@ def run(
     # An ended subscription Stripe no longer lists is history, not drift: it counts for nothing.
     records = {
         record.id: record
-        for record in ledger.subscriptions()
+        for record in ledger.queries.subscriptions()
         if record.id in listed or not record.sub.final
     }
     drift = compare(
@@ -148,14 +151,14 @@ def run(
     if refusal and not force:
         raise SyncRefused(refusal)
 
-    emails = {c.id: c.email for c in ledger.customers()}
+    emails = {c.id: c.email for c in ledger.queries.customers()}
     for subscription in listed.values():
         customer = subscription.get("customer")
         if _link_customer(ledger, customer, emails, observed_at):
             result.linked.append(customer["id"])
 
     for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
-        outcome = ledger.apply_subscription_snapshot(listed[sid], observed_at)
+        outcome = _apply_snapshot(ledger, listed[sid], observed_at)
         (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
 
     for sid in drift.extra:
@@ -171,22 +174,35 @@ def run(
             "ended_at": observed_at,
             "items": {"data": []},
         }
-        outcome = ledger.apply_subscription_snapshot(gone, observed_at)
+        outcome = _apply_snapshot(ledger, gone, observed_at)
         (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
     return result
 
 
-def _link_customer(ledger, customer, known: Mapping[str, str | None], observed_at: int) -> bool:
+def _apply_snapshot(ledger: Ledger, subscription: Mapping, observed_at: int):
+    """Apply a subscription as the listing showed it at `observed_at`: it competes with
+    webhook events by the same rules, as if it were an event created then, so a webhook
+    newer than the listing is not overwritten (`stale`)."""
+    sub = subscription_from_object(
+        subscription, created=int(observed_at), source=f"sync@{int(observed_at)}"
+    )
+    return ledger.writer.apply(ApplySubscription(sub))
+
+
+def _link_customer(
+    ledger: Ledger, customer, known: Mapping[str, str | None], observed_at: int
+) -> bool:
     """Link an expanded customer's email when the ledger does not have it yet."""
     if not isinstance(customer, Mapping) or customer.get("deleted") or not customer.get("email"):
         return False
     if known.get(customer["id"]) == normalize_email(customer["email"]):
         return False
-    outcome = ledger.link_customer(
+    command = LinkCustomer(
         customer["id"],
         customer["email"],
-        name=customer.get("name"),
-        metadata=customer.get("metadata") or {},
-        observed_at=observed_at,
+        customer.get("name"),
+        dict(customer.get("metadata") or {}),
+        int(observed_at),
     )
+    outcome = ledger.writer.apply(command)
     return outcome.outcome == "applied"

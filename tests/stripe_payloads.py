@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from membership.ledger_rules import MemoryLedger
+from membership.ledger.reference import MemoryLedger
 from membership.stripe_events import to_command
 
 WEBHOOK_SECRET = "whsec_test_secret_for_membership"  # tests/conftest.py configures apps with it
@@ -302,26 +302,35 @@ def random_world(
             p = price(
                 id=f"price_{s}",
                 amount=rng.choice((300, 500, 1200)),
-                interval=rng.choice(("month", "month", "year")),
+                currency=rng.choice(("eur", "eur", "uah", "usd")),
+                interval=rng.choice(("month", "month", "year", "week")),
+                interval_count=rng.choice((1, 1, 1, 3)),
                 nickname=None,
             )
+            quantity = rng.choice((1, 1, 1, 2))
             tt = t
             for step in range(rng.randint(1, steps)):
                 tt += rng.choice((0, 0, 1, 2, 60))
                 status = "active" if step == 0 and rng.random() < 0.6 else rng.choice(_STATUSES)
-                sub = subscription(sub_id, cus, status, prices=[p], start=t)
+                sub = subscription(sub_id, cus, status, prices=[p], start=t, quantity=quantity)
                 kind = "customer.subscription.created" if step == 0 else None
                 events.append(subscription_event(sub, created=tt, type_=kind))
             last = max(last, tt)
         if rng.random() < 0.08:
             events.append(customer_deleted(cus, created=last + rng.randint(-3, 10)))
-        if rng.random() < 0.25:
+        for _ in range(rng.choice((0, 0, 0, 1, 2))):
+            # A one-time gift, from the customer or only an email (a donor may give twice);
+            # refunds are cumulative and may arrive in any order, even before the payment.
             pi = new_id("pi")
-            amount = rng.choice((1000, 2500))
-            events.append(checkout_payment(pi, amount, customer=cus, created=t))
-            if rng.random() < 0.4:
-                refunded = rng.choice((amount // 2, amount))
-                events.append(charge_refunded(pi, amount, refunded, created=t + 5))
+            amount = rng.choice((1000, 2500, 777))
+            currency = rng.choice(("eur", "uah"))
+            donor = {"customer": cus} if rng.random() < 0.5 else {"email": rng.choice(emails)}
+            events.append(checkout_payment(pi, amount, currency=currency, created=t, **donor))
+            for refunded in sorted(
+                rng.sample((amount // 3, amount // 2, amount), rng.randint(0, 2))
+            ):
+                at = t + rng.randint(-2, 8)
+                events.append(charge_refunded(pi, amount, refunded, currency=currency, created=at))
         if rng.random() < 0.2:
             events.append(invoice("invoice.paid", cus, f"sub_{tag}{c:05d}_0", created=t))
         if rng.random() < 0.1:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from membership import banner, goals
 from membership.banner_cache import Snapshot
 from membership.goals import Goal
+from membership.ledger import Outcome
 from membership.runtime import runtime
 from tests.member_count import CHANGED_AT, set_member_count
 
@@ -315,17 +316,24 @@ def test_no_count_in_redis_is_unknown_not_zero(make_app, redis_client):
     assert body["stale"] is False
 
 
-def test_a_goal_reached_but_not_yet_marked_is_marked_by_the_banner(site, redis_client):
+def test_the_banner_reads_and_never_writes_a_goal_the_count_reached(site, redis_client):
+    """Marking goals is the ledger writer's (and `ledger rebuild`'s) job: no read writes.
+    A goal the count reached but nobody marked (a crash after a commit) still shows as
+    the milestone, without a reached time; `ledger rebuild` marks it."""
     keys = runtime(site).keys
     set_member_count(redis_client, keys, 30001, "2026-11-26T08:00:00Z")
+    before = redis_client.hgetall(keys.goals_reached)
     body = site.test_client().get("/v1/banner").get_json()
     assert body["goal"] is None
-    assert body["milestone"] == {"target": 30000, "reached_at": "2026-11-26T08:00:00Z"}
+    assert body["milestone"] == {"target": 30000, "reached_at": None}
+    assert redis_client.hgetall(keys.goals_reached) == before
+
+    reach = goals.reach_goals(redis_client, keys)  # what the app subscribes to the writer
+    reach(Outcome("applied", count_before=30001, count_after=30001))  # no rise: no mark
+    assert redis_client.hgetall(keys.goals_reached) == before
+    reach(Outcome("rebuilt", count_before=30001, count_after=30001))
     stored = {g.target: g.reached_at for g in goals.load(redis_client, keys)}
-    assert stored[30000] == "2026-11-26T08:00:00Z"
-    set_member_count(redis_client, keys, 29000, "2026-11-26T09:00:00Z")
-    body = site.test_client().get("/v1/banner").get_json()
-    assert body["milestone"]["target"] == 30000  # stays reached
+    assert stored[30000] is not None
 
 
 def test_corrupt_count_is_not_served_as_a_number(make_app, redis_client):

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from membership.cli import cli
 from tests import stripe_payloads as sp
+from tests.ledger_helpers import add_offline
 from tests.processes import ServiceProcess
 from tests.stripe_payloads import WEBHOOK_SECRET
 
@@ -84,15 +85,20 @@ def test_webhooks_move_the_banner_and_reach_goals(redis_url, tmp_path):
 
 def test_the_ledger_marks_goals_the_moment_the_count_rises(app, redis_client):
     from membership import goals
-    from membership.ledger import ledger_for
+    from membership.ledger import Ledger
     from membership.runtime import runtime
 
     rt = runtime(app)
     goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 2}), actor="test")
-    ledger = ledger_for(rt)
-    ledger.clock = lambda: 1_790_000_000.0  # 2026-09-21T14:13:20Z
-    ledger.add_offline_member("a@example.org", "comp")
+    ledger = Ledger.on(
+        rt.redis,
+        rt.keys,
+        rt.settings.member_statuses,
+        clock=lambda: 1_790_000_000.0,  # 2026-09-21T14:13:20Z
+        subscribers=rt.ledger_subscribers,  # what ledger_for(rt) wires: goals
+    )
+    add_offline(ledger, "a@example.org", "comp")
     assert goals.load(rt.redis, rt.keys)[0].reached_at is None
-    ledger.add_offline_member("b@example.org", "comp")
+    add_offline(ledger, "b@example.org", "comp")
     # No banner was read: the ledger itself marked it, at the time of the rise.
     assert goals.load(rt.redis, rt.keys)[0].reached_at == "2026-09-21T14:13:20Z"

@@ -2,37 +2,53 @@
 
 import pytest
 
-from membership.ledger_rules import (
+from membership.ledger.commands import (
     ApplySubscription,
-    Contribution,
-    Customer,
     DeleteCustomer,
-    EmailBucket,
-    LedgerInputError,
     LinkCustomer,
-    MemoryLedger,
     RecordContribution,
     RecordRefund,
+)
+from membership.ledger.model import (
+    Contribution,
+    Contributor,
+    Customer,
+    EmailBucket,
+    LedgerInputError,
+    Offline,
     SubRecord,
     Subscription,
+    normalize_email,
+    valid_email,
+)
+from membership.ledger.reference import MemoryLedger
+from membership.ledger.rules import (
+    Loaded,
     bucket_count,
-    change_contribution,
-    change_subscription,
     contributor_of,
-    contributors_delta,
     count_members,
+    decide,
+    deltas,
     effective_status,
     link_stands,
-    member_delta,
     monthly_amount,
-    normalize_email,
     record_payment,
     record_refund,
     stands_over,
-    valid_email,
 )
 
 MEMBER = ("active", "trialing", "past_due")
+STATUSES = frozenset(MEMBER)
+
+
+def decided(command, **loaded):
+    """(decision, count delta, counter deltas) for `command` over the given records."""
+    decision = decide(command, Loaded(**loaded), STATUSES)
+    return (decision, *deltas(decision.changes, STATUSES))
+
+
+def stored(decision, kind):
+    return [new for _, new in decision.changes if isinstance(new, kind)]
 
 
 def sub(status, created, **kw):
@@ -89,27 +105,39 @@ def test_monthly_normalization(amount, interval, count, monthly):
 
 
 def test_mrr_counts_active_and_past_due_only():
-    s = sub("active", 1, amount=6000, currency="eur", interval="year")
-    live = change_subscription(None, s, False, MEMBER)
-    assert live.mrr == (("eur", 500),)
-    trial = change_subscription(None, sub("trialing", 1, amount=500, currency="eur"), False, MEMBER)
-    assert trial.mrr == ()
-    ended = change_subscription(live.record, sub("canceled", 2, amount=6000), False, MEMBER)
-    assert ended.mrr == (("eur", -500),)
+    cus = Customer("cus_1")
+    s_ = sub("active", 1, amount=6000, currency="eur", interval="year")
+    live, _, counters = decided(ApplySubscription(s_), customer=cus)
+    assert counters["mrr:eur"] == 500
+    (record,) = stored(live, SubRecord)
+    trial = sub("trialing", 1, amount=500, currency="eur", interval="month")
+    assert "mrr:eur" not in decided(ApplySubscription(trial), customer=cus)[2]
+    ended = sub("canceled", 2, amount=6000, currency="eur", interval="year")
+    customer = Customer("cus_1", live=1)
+    assert decided(ApplySubscription(ended), sub=record, customer=customer)[2]["mrr:eur"] == -500
 
 
-def test_change_subscription_reports_liveness_and_staleness():
-    first = change_subscription(None, sub("active", 5), False, MEMBER)
-    assert (first.was_live, first.is_live) == (False, True)
-    assert change_subscription(first.record, sub("trialing", 4), False, MEMBER) is None
-    unpaid = change_subscription(first.record, sub("unpaid", 6), False, MEMBER)
-    assert (unpaid.was_live, unpaid.is_live) == (True, False)
+def test_a_subscription_decision_reports_liveness_and_staleness():
+    first, delta, counters = decided(
+        ApplySubscription(sub("active", 5)), customer=Customer("cus_1")
+    )
+    (record,) = stored(first, SubRecord)
+    assert record.live and delta == 1 and counters["stripe_members"] == 1
+    member = Customer("cus_1", live=1)
+    stale = decided(ApplySubscription(sub("trialing", 4)), sub=record, customer=member)
+    assert stale[0].outcome == "stale" and stale[0].changes == () and stale[1] == 0
+    unpaid, delta, _ = decided(ApplySubscription(sub("unpaid", 6)), sub=record, customer=member)
+    assert not stored(unpaid, SubRecord)[0].live and delta == -1
     # a later event naming another customer does not move the subscription
-    moved = change_subscription(first.record, sub("active", 7, customer="cus_2"), False, MEMBER)
-    assert moved.record.sub.customer == "cus_1"
-    deleted = change_subscription(None, sub("active", 5), True, MEMBER)
-    assert deleted.record.status == "canceled" and not deleted.is_live
-    assert deleted.record.sub.status == "active"  # Stripe's own status is kept
+    moved, _, _ = decided(
+        ApplySubscription(sub("active", 7, customer="cus_2")), sub=record, customer=member
+    )
+    assert stored(moved, SubRecord)[0].sub.customer == "cus_1"
+    gone = Customer("cus_1", deleted_at=3)
+    deleted, delta, _ = decided(ApplySubscription(sub("active", 5)), customer=gone)
+    (record,) = stored(deleted, SubRecord)
+    assert record.status == "canceled" and not record.live and delta == 0
+    assert record.sub.status == "active"  # Stripe's own status is kept
 
 
 def test_emails_match_trimmed_and_case_insensitively_only():
@@ -127,11 +155,17 @@ def test_an_email_counts_its_member_customers_or_one_offline_member():
     assert bucket_count(0, True) == 1
     assert bucket_count(1, True) == 1  # the person counts once
     assert bucket_count(2, True) == 2  # two Stripe customers are two members
-    assert member_delta(False, True, None) == (1, 0)
-    assert member_delta(False, True, EmailBucket("a@x.org", 0, True)) == (0, 1)
-    assert member_delta(True, False, EmailBucket("a@x.org", 1, True)) == (0, -1)
-    assert member_delta(True, False, EmailBucket("a@x.org", 2, False)) == (-1, -1)
-    assert member_delta(True, True, EmailBucket("a@x.org", 1, True)) == (0, 0)
+    # a customer with this email becomes a member: the email's count moves only
+    # when no offline member already stood for the person
+    comp = Offline(reason="comp")
+    for live, offline, expected in ((0, None, 1), (0, comp, 0), (1, comp, 1), (2, None, 1)):
+        bucket = EmailBucket("a@x.org", live, offline)
+        customer = Customer("cus_1", email="a@x.org")
+        decision, delta, _ = decided(
+            ApplySubscription(sub("active", 5)), customer=customer, buckets={"a@x.org": bucket}
+        )
+        assert delta == expected
+        assert stored(decision, EmailBucket) == [EmailBucket("a@x.org", live + 1, offline)]
 
 
 def test_count_from_scratch():
@@ -174,20 +208,21 @@ def test_contributions_pay_then_refund_in_either_order():
 
 def test_contribution_changes_and_contributors():
     pay = RecordContribution("pi_1", 1000, "eur", None, "D@x.org", {}, 5)
-    new = record_payment(None, pay)
-    change = change_contribution(None, new)
-    assert change.sums == (("eur", 1000),) and change.counts == (("eur", 1),)
-    assert change.person_delta == 1
+    person = Contributor("email:d@x.org")
+    paid, _, counters = decided(pay, contributor=person)
+    assert counters == {"contrib_count:eur": 1, "contrib_sum:eur": 1000, "contributors": 1}
+    (new,) = stored(paid, Contribution)
     assert new.person == "email:d@x.org"
-    refunded = record_refund(new, RecordRefund("pi_1", 1000, "eur", 6))
-    change = change_contribution(new, refunded)
-    assert change.sums == (("eur", -1000),) and change.person_delta == -1
-    assert change_contribution(new, new) is None
-    unpaid = record_refund(None, RecordRefund("pi_2", 500, "eur", 1))
-    assert change_contribution(None, unpaid).sums == ()
-    assert contributors_delta(0, 1) == 1
-    assert contributors_delta(1, 1) == 0
-    assert contributors_delta(1, -1) == -1
+    assert stored(paid, Contributor) == [Contributor("email:d@x.org", 1)]
+    refund = RecordRefund("pi_1", 1000, "eur", 6)
+    _, _, counters = decided(refund, contribution=new, contributor=Contributor(new.person, 1))
+    assert counters == {"contrib_count:eur": -1, "contrib_sum:eur": -1000, "contributors": -1}
+    # the same person's second active contribution is not a second contributor
+    other = RecordContribution("pi_2", 300, "eur", None, "d@x.org", {}, 7)
+    assert "contributors" not in decided(other, contributor=Contributor(new.person, 1))[2]
+    assert decided(pay, contribution=new, contributor=person)[0].outcome == "stale"
+    early, _, counters = decided(RecordRefund("pi_2", 500, "eur", 1))
+    assert stored(early, Contribution)[0].net == 0 and "contributors" not in counters
     assert contributor_of(None, None, "pi_9") == "payment:pi_9"
     assert Contribution("k", paid=False, amount=5).net == 0
 

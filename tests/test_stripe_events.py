@@ -2,7 +2,7 @@
 
 import pytest
 
-from membership.ledger_rules import (
+from membership.ledger.commands import (
     AddTimeline,
     ApplySubscription,
     DeleteCustomer,

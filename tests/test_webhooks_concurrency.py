@@ -12,6 +12,7 @@ from membership.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.store import Keys, connect
 from tests import stripe_payloads as sp
+from tests.ledger_helpers import add_offline, recount
 from tests.processes import RedisServer, ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
@@ -51,11 +52,13 @@ def executor(n):
 
 
 def assert_exact(ledger, events, truth):
-    assert ledger.count() == truth.count
-    assert ledger.recount() == truth.count
-    assert {r.id: r.status for r in ledger.subscriptions()} == truth.statuses()
+    assert ledger.queries.count() == truth.count
+    assert recount(ledger) == truth.count
+    assert {r.id: r.status for r in ledger.queries.subscriptions()} == truth.statuses()
     # exactly once: one processed record per event id, however many deliveries
-    done = Counter(e["id"] for e in ledger.events(limit=1_000_000) if e["outcome"] != "duplicate")
+    done = Counter(
+        e["id"] for e in ledger.events.recent(limit=1_000_000) if e["outcome"] != "duplicate"
+    )
     assert set(done) == {e["id"] for e in events}
     failed_then_done = [i for i, n in done.items() if n > 1]
     assert failed_then_done == []
@@ -70,7 +73,7 @@ def test_several_processes_deliver_shuffled_duplicated_events_at_once(redis_serv
 
     client = connect(redis_server.url)
     client.flushall()
-    ledger = Ledger(client, Keys(PREFIX), DEFAULT_MEMBER_STATUSES)
+    ledger = Ledger.on(client, Keys(PREFIX), DEFAULT_MEMBER_STATUSES)
     service = start_service(redis_server.url, tmp_path)
     try:
         url = service.url + "/webhooks/stripe"
@@ -78,7 +81,7 @@ def test_several_processes_deliver_shuffled_duplicated_events_at_once(redis_serv
         with executor(DELIVERERS) as pool:
             futures = [pool.submit(sp.deliver, url, part) for part in parts]
             for email in offline:  # staff at work while Stripe delivers
-                ledger.add_offline_member(email, "bank transfer")
+                add_offline(ledger, email, "bank transfer")
             results = [f.result(timeout=240) for f in futures]
         elapsed = time.monotonic() - started
     finally:
@@ -102,9 +105,9 @@ def test_redis_killed_mid_stream_then_retries_make_the_count_exact(tmp_path):
 
     server = RedisServer(persistent=True).start()
     client = connect(server.url)
-    ledger = Ledger(client, Keys(PREFIX), DEFAULT_MEMBER_STATUSES)
+    ledger = Ledger.on(client, Keys(PREFIX), DEFAULT_MEMBER_STATUSES)
     for email in offline:
-        ledger.add_offline_member(email, "gift")
+        add_offline(ledger, email, "gift")
     service = start_service(server.url, tmp_path)
     try:
         url = service.url + "/webhooks/stripe"
@@ -135,7 +138,7 @@ def test_redis_killed_mid_stream_then_retries_make_the_count_exact(tmp_path):
         client.close()
     try:
         client = connect(server.url)
-        assert_exact(Ledger(client, Keys(PREFIX), DEFAULT_MEMBER_STATUSES), events, truth)
+        assert_exact(Ledger.on(client, Keys(PREFIX), DEFAULT_MEMBER_STATUSES), events, truth)
         client.close()
     finally:
         server.stop()

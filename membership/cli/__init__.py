@@ -51,7 +51,7 @@ def with_app(command):
 
 
 def _register() -> None:
-    from membership.cli import dev, events, members, serve, stats, sync
+    from membership.cli import dev, events, ledger, members, serve, stats, sync
 
     cli.add_command(serve.serve)
     cli.add_command(dev.dev)
@@ -59,6 +59,7 @@ def _register() -> None:
     cli.add_command(events.events)
     cli.add_command(stats.stats)
     cli.add_command(sync.sync)
+    cli.add_command(ledger.ledger)
 
     # --- Goals and banner ---
     from membership.cli import goals

@@ -21,6 +21,7 @@ import redis
 from membership import dev_events
 from membership.cli import with_app
 from membership.config import SUBSCRIPTION_STATUSES
+from membership.ledger import queries as ledger_queries
 from membership.runtime import runtime
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/stripe"
@@ -60,8 +61,7 @@ def _new_id(prefix: str) -> str:
 
 def _member_count() -> int | None:
     rt = runtime()
-    raw = rt.redis.get(rt.keys.member_count)
-    return None if raw is None else int(raw)
+    return ledger_queries.count(rt.redis, rt.keys)
 
 
 def _count_or_unknown() -> int | None:
@@ -175,7 +175,12 @@ def send_event(event_type, url, customer, subscription, payment_intent, email, s
         raise click.UsageError(problem)
     # The command's own lines are its report; the store's start-up note would only
     # push an error off its one line.
-    logging.getLogger("membership").setLevel(logging.WARNING)
-    code = _send(event_type, url, given, status, mode or "subscription")
+    logger = logging.getLogger("membership")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        code = _send(event_type, url, given, status, mode or "subscription")
+    finally:
+        logger.setLevel(level)
     if not 200 <= code < 300:
         raise click.exceptions.Exit(1)

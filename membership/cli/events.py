@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from membership.cli import with_app
+from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
-from membership.ledger import OUTCOMES, ledger_for
+from membership.ledger import OUTCOMES, RETRYABLE, LedgerWriteFailed, ledger_for
 from membership.runtime import runtime
+from membership.stripe_events import InvalidEvent
 
 
 @click.group()
@@ -22,7 +24,7 @@ def events() -> None:
 @with_app
 def list_(outcome: str | None, limit: int, as_json: bool) -> None:
     """Recent events, newest first."""
-    rows = ledger_for(runtime()).events(outcome=outcome, limit=limit)
+    rows = ledger_for(runtime()).events.recent(outcome=outcome, limit=limit)
     if as_json:
         echo_json(rows)
     else:
@@ -34,8 +36,9 @@ def list_(outcome: str | None, limit: int, as_json: bool) -> None:
 @click.option(
     "--failed", "all_failed", is_flag=True, help="Replay every event whose last try failed."
 )
+@actor_option
 @with_app
-def replay(event_id: str | None, all_failed: bool) -> None:
+def replay(event_id: str | None, all_failed: bool, actor: str) -> None:
     """Apply a stored event again (EVENT_ID), or all failed ones (--failed).
 
     The exactly-once rule holds: an event already applied answers `duplicate`.
@@ -44,18 +47,23 @@ def replay(event_id: str | None, all_failed: bool) -> None:
     if bool(event_id) == all_failed:
         raise click.UsageError("give either an EVENT_ID or --failed")
     ledger = ledger_for(runtime())
-    ids = ledger.failed_event_ids() if all_failed else [event_id]
+    ids = ledger.events.failed_ids() if all_failed else [event_id]
     if not ids:
         click.echo("no failed events to replay")
         return
     still_failing = 0
     for eid in ids:
-        event = ledger.stored_event(eid)
+        event = ledger.events.stored(eid)
         if event is None:
             click.echo(f"{eid}: no stored payload (unknown id, or expired)", err=True)
             still_failing += 1
             continue
-        outcome = ledger.apply_event(event, replay=True)
+        try:
+            outcome = ledger.writer.apply_event(event, replay=True, actor=actor)
+        except (InvalidEvent, *RETRYABLE, LedgerWriteFailed) as exc:
+            click.echo(f"{eid}: not applied ({type(exc).__name__}: {exc})", err=True)
+            still_failing += 1
+            continue
         suffix = f" ({outcome.error})" if outcome.error else ""
         click.echo(f"{eid}: {outcome.outcome}{suffix}")
         still_failing += outcome.outcome == "failed"

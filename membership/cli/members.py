@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from membership.cli import with_app
+from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
-from membership.ledger import ledger_for
-from membership.ledger_rules import LedgerInputError
+from membership.ledger import LedgerInputError, ledger_for
 from membership.runtime import runtime
 
 
@@ -20,11 +20,13 @@ def members() -> None:
 @click.argument("email")
 @click.option("--reason", required=True, help="Why, e.g. 'bank transfer, invoice 2026-114'.")
 @click.option("--name", default=None, help="The member's name, if known.")
+@actor_option
 @with_app
-def add(email: str, reason: str, name: str | None) -> None:
+def add(email: str, reason: str, name: str | None, actor: str) -> None:
     """Add EMAIL as a member outside Stripe; it counts like a paying member."""
     try:
-        outcome = ledger_for(runtime()).add_offline_member(email, reason, name=name)
+        writer = ledger_for(runtime()).writer
+        outcome = writer.add_offline_member(email, reason, name=name, actor=actor)
     except LedgerInputError as exc:
         raise click.UsageError(str(exc)) from None
     if outcome.outcome == "applied":
@@ -36,11 +38,12 @@ def add(email: str, reason: str, name: str | None) -> None:
 @members.command("remove")
 @click.argument("email")
 @click.option("--reason", required=True, help="Why the membership ends.")
+@actor_option
 @with_app
-def remove(email: str, reason: str) -> None:
+def remove(email: str, reason: str, actor: str) -> None:
     """Remove the offline member EMAIL (a Stripe subscription, if any, still counts)."""
     try:
-        outcome = ledger_for(runtime()).remove_offline_member(email, reason)
+        outcome = ledger_for(runtime()).writer.remove_offline_member(email, reason, actor=actor)
     except LedgerInputError as exc:
         raise click.UsageError(str(exc)) from None
     if outcome.outcome == "applied":
@@ -54,7 +57,7 @@ def remove(email: str, reason: str) -> None:
 @with_app
 def list_(as_json: bool) -> None:
     """The offline members, and whether each also pays through Stripe."""
-    rows = ledger_for(runtime()).offline_members()
+    rows = ledger_for(runtime()).queries.offline_members()
     if as_json:
         echo_json(rows)
     else:

@@ -28,11 +28,12 @@ def _money(per_currency: dict[str, int]) -> str:
 @with_app
 def stats(as_json: bool) -> None:
     """Members, members by status and plan, monthly recurring revenue, contributions."""
-    data = ledger_for(runtime()).stats()
+    data = ledger_for(runtime()).queries.stats()
     if as_json:
         echo_json(data)
         return
-    click.echo(f"members: {data['members']:,}")
+    members = data["members"]
+    click.echo(f"members: {'unknown (none counted yet)' if members is None else f'{members:,}'}")
     click.echo(
         f"  through Stripe: {data['stripe_members']:,}; offline: {data['offline_members']:,}"
         f" ({data['offline_also_in_stripe']:,} of them also pay through Stripe)"
@@ -50,3 +51,8 @@ def stats(as_json: bool) -> None:
         f"one-time contributions: {contributions['contributors']:,} contributors,"
         f" {_money(contributions['sum'])}"
     )
+    if data["needs_rebuild"]:
+        click.echo(
+            f"NEEDS REBUILD: {data['needs_rebuild'].get('reason', '')};"
+            " run `membership ledger rebuild`"
+        )

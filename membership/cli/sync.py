@@ -6,8 +6,10 @@ import time
 
 import click
 
+from membership import audit
 from membership import sync as reconcile
 from membership.cli import with_app
+from membership.cli._actor import actor_option
 from membership.cli._output import echo_json
 from membership.ledger import ledger_for
 from membership.runtime import runtime
@@ -22,8 +24,9 @@ from membership.stripe_api import iter_subscriptions, make_client
     help="With --apply: end subscriptions unknown to Stripe even when very many are.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@actor_option
 @with_app
-def sync(apply_: bool, force: bool, as_json: bool) -> None:
+def sync(apply_: bool, force: bool, as_json: bool, actor: str) -> None:
     """List every subscription from Stripe and report (or repair) the drift.
 
     Safe while webhooks keep arriving: a webhook newer than the listing wins.
@@ -31,7 +34,7 @@ def sync(apply_: bool, force: bool, as_json: bool) -> None:
     rt = runtime()
     client = make_client(rt.settings)
     ledger = ledger_for(rt)
-    count_before = ledger.count()
+    count_before = ledger.queries.count()
     observed_at = int(time.time())
     try:
         result = reconcile.run(
@@ -44,7 +47,22 @@ def sync(apply_: bool, force: bool, as_json: bool) -> None:
         )
     except reconcile.SyncRefused as exc:
         raise click.ClickException(f"refusing to apply, nothing was changed: {exc}") from None
-    count_after = ledger.count()
+    count_after = ledger.queries.count()
+    if apply_:
+        audit.record(
+            rt.redis,
+            rt.keys,
+            actor=actor,
+            action="sync_applied",
+            target="stripe",
+            before={"members": count_before},
+            after={
+                "members": count_after,
+                "applied": len(result.applied),
+                "kept_newer": len(result.kept_newer),
+                "linked_customers": len(result.linked),
+            },
+        )
     if as_json:
         echo_json(
             {
@@ -85,7 +103,11 @@ def sync(apply_: bool, force: bool, as_json: bool) -> None:
         click.echo(
             f"applied {len(result.applied)}; kept {len(result.kept_newer)} newer states; "
             f"linked {len(result.linked)} customer emails; "
-            f"members {count_before:,} -> {count_after:,}"
+            f"members {_count(count_before)} -> {_count(count_after)}"
         )
     elif not drift.clean:
         click.echo("run with --apply to make the ledger match Stripe")
+
+
+def _count(count: int | None) -> str:
+    return "unknown" if count is None else f"{count:,}"

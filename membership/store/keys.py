@@ -65,14 +65,14 @@ class Keys:
         return self._key("ledger", "email", email)
 
     @property
+    def ledger_pattern(self) -> str:
+        """SCAN pattern matching every ledger key (`ledger rebuild` finds records by it)."""
+        return self._key("ledger", "*")
+
+    @property
     def ledger_offline_members(self) -> str:
         """Set: emails of offline (staff-added) members."""
         return self._key("ledger", "offline")
-
-    @property
-    def ledger_audit(self) -> str:
-        """Stream (capped): staff changes to offline members, with their reason."""
-        return self._key("ledger", "audit")
 
     def ledger_event(self, event_id: str) -> str:
         """Hash (expiring): a received event's outcome, error and raw payload; the dedupe mark."""
@@ -82,6 +82,10 @@ class Keys:
     def ledger_event_log(self) -> str:
         """Stream (capped): one entry per delivery: id, type, received, outcome, error."""
         return self._key("ledger", "events")
+
+    def ledger_event_log_by_outcome(self, outcome: str) -> str:
+        """Stream (capped): the event log's entries with one outcome (`events list --outcome`)."""
+        return self._key("ledger", "events", "by-outcome", outcome)
 
     @property
     def ledger_failed_events(self) -> str:
@@ -97,14 +101,25 @@ class Keys:
         return self._key("ledger", "contributor", person)
 
     @property
-    def ledger_contribution_totals(self) -> str:
-        """Hash: `contributors`, `sum:<currency>` (net minor units), `count:<currency>`."""
-        return self._key("ledger", "contributions")
+    def ledger_counters(self) -> str:
+        """Hash: the `stats` counters (`subs:<status>`, `plan:<plan>`, `mrr:<currency>`,
+        `contrib_sum:<currency>`, ...), kept by the writer with every change; O(1) to read."""
+        return self._key("ledger", "counters")
 
     @property
-    def ledger_mrr(self) -> str:
-        """Hash: currency -> monthly recurring revenue in minor units."""
-        return self._key("ledger", "mrr")
+    def ledger_version(self) -> str:
+        """Integer: incremented by every committed ledger change (rebuild compares it)."""
+        return self._key("ledger", "version")
+
+    @property
+    def ledger_rebuild_lock(self) -> str:
+        """String (expiring): set while `ledger rebuild` commits; writers wait it out (503)."""
+        return self._key("ledger", "rebuild", "lock")
+
+    @property
+    def ledger_needs_rebuild(self) -> str:
+        """Hash: why and since when the counters may be wrong (cleared by `ledger rebuild`)."""
+        return self._key("ledger", "rebuild", "needed")
 
     @property
     def ledger_history_count(self) -> str:

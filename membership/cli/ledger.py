@@ -1,0 +1,71 @@
+"""`membership ledger rebuild`: recompute the count and the counters from the records."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from membership.cli import with_app
+from membership.cli._actor import actor_option
+from membership.cli._output import echo_json
+from membership.ledger import LedgerBusy
+from membership.ledger.codec import CorruptRecord
+from membership.ledger.rebuild import rebuild as rebuild_ledger
+from membership.runtime import runtime
+
+
+@click.group()
+def ledger() -> None:
+    """The member ledger as a whole."""
+
+
+@ledger.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@actor_option
+@with_app
+def rebuild(as_json: bool, actor: str) -> None:
+    """Recompute the count and every counter from the stored records.
+
+    Run it after changing MEMBER_STATUSES, after a restore, when `stats` says the
+    ledger needs it, or just to check: a correct ledger is left as it is. Safe while
+    webhooks arrive.
+    """
+    rt = runtime()
+    client = rt.redis
+    total = client.scard(rt.keys.ledger_subscriptions) + client.scard(rt.keys.ledger_customers)
+    try:
+        with click.progressbar(length=total, label="reading records", file=sys.stderr) as bar:
+            report = rebuild_ledger(
+                client,
+                rt.keys,
+                rt.settings.member_statuses,
+                actor=actor,
+                progress=bar.update,
+                subscribers=rt.ledger_subscribers,
+            )
+    except (LedgerBusy, CorruptRecord) as exc:
+        raise click.ClickException(f"nothing was changed: {exc}") from None
+    if as_json:
+        echo_json(
+            {
+                "unchanged": report.unchanged,
+                "records": report.records,
+                "rewritten": report.differed,
+                "counters": {n: {"was": b, "now": a} for n, (b, a) in report.counters.items()},
+                "members_before": report.count_before,
+                "members_after": report.count_after,
+                "writers_waited": report.locked,
+            }
+        )
+        return
+    click.echo(f"read {report.records:,} records")
+    if report.unchanged:
+        click.echo(f"nothing differed: the ledger was right ({report.count_after:,} members)")
+        return
+    for kind, n in sorted(report.differed.items()):
+        click.echo(f"rewrote {n:,} {kind} record(s)")
+    for name, (was, now) in report.counters.items():
+        click.echo(f"  {name}: {was if was is not None else '-'} -> {now}")
+    before = "unknown" if report.count_before is None else f"{report.count_before:,}"
+    click.echo(f"members: {before} -> {report.count_after:,}")

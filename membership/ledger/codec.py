@@ -1,0 +1,209 @@
+"""Records <-> the flat string hashes Redis stores them in.
+
+Reading is strict: a stored value that is not what the writer would have
+written (a count that is not a whole number, a hash missing its id) raises
+`CorruptRecord`, so the writer refuses the change before it queues anything
+rather than half-committing it. Absent fields read as their defaults, so
+records stored by earlier versions still load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields as dataclass_fields
+
+from membership.ledger.model import (
+    Contribution,
+    Contributor,
+    Customer,
+    EmailBucket,
+    Offline,
+    SubRecord,
+    Subscription,
+)
+from membership.ledger.rules import mrr_of
+
+# Redis integers are signed 64-bit; every counter must stay inside.
+INT64_MAX = 2**63 - 1
+_OFFLINE_FIELDS = ("offline", "offline_name", "offline_reason", "offline_added_at")
+
+
+class CorruptRecord(Exception):
+    """A stored value the ledger cannot have written; `ledger rebuild` or a restore mends it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+def whole(key: str, name: str, raw: str | None, default: int | None = 0) -> int | None:
+    """A stored whole number (absent or empty: `default`); CorruptRecord for anything else."""
+    if raw is None or raw == "":
+        return default
+    text = raw.strip()
+    digits = text[1:] if text[:1] == "-" else text
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 19:
+        raise CorruptRecord(key, f"{name} is {raw!r}, not a whole number")
+    value = int(text)
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise CorruptRecord(key, f"{name} is {raw!r}, outside a 64-bit integer")
+    return value
+
+
+def _fields_of(record) -> dict:
+    """A flat dataclass's fields; asdict() would deep-copy every value, on the hot path."""
+    return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
+
+
+def _text(values: Mapping) -> dict[str, str | int]:
+    return {k: ("" if v is None else v) for k, v in values.items()}
+
+
+def _required(key: str, raw: Mapping[str, str], name: str) -> str:
+    value = raw.get(name)
+    if not value:
+        raise CorruptRecord(key, f"the stored record has no {name}")
+    return value
+
+
+# --- subscriptions -----------------------------------------------------------
+
+
+def sub_to_hash(record: SubRecord) -> dict[str, str | int]:
+    sub = record.sub
+    values = _fields_of(sub)
+    values["stripe_status"] = values.pop("status")
+    values["status"] = record.status
+    values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
+    values["mrr"] = mrr_of(sub, record.status)[1]
+    if record.live is not None:
+        values["live"] = int(record.live)
+    return _text(values)
+
+
+def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
+    if not raw:
+        return None
+    sub = Subscription(
+        id=_required(key, raw, "id"),
+        customer=_required(key, raw, "customer"),
+        status=_required(key, raw, "stripe_status"),
+        created=whole(key, "created", _required(key, raw, "created")),
+        price=raw.get("price", ""),
+        plan=raw.get("plan", ""),
+        amount=whole(key, "amount", raw.get("amount")),
+        currency=raw.get("currency", ""),
+        interval=raw.get("interval", ""),
+        interval_count=whole(key, "interval_count", raw.get("interval_count"), 1),
+        quantity=whole(key, "quantity", raw.get("quantity"), 1),
+        started=whole(key, "started", raw.get("started"), None),
+        canceled_at=whole(key, "canceled_at", raw.get("canceled_at"), None),
+        ended_at=whole(key, "ended_at", raw.get("ended_at"), None),
+        cancel_at_period_end=raw.get("cancel_at_period_end") == "1",
+        current_period_end=whole(key, "current_period_end", raw.get("current_period_end"), None),
+        source=raw.get("source", ""),
+    )
+    live = raw.get("live")
+    return SubRecord(
+        sub, _required(key, raw, "status"), live=None if live in (None, "") else live == "1"
+    )
+
+
+# --- customers -----------------------------------------------------------------
+
+
+def customer_to_hash(customer: Customer) -> dict[str, str | int]:
+    return _text({**_fields_of(customer), "source": "stripe"})
+
+
+def customer_from_hash(key: str, customer_id: str, raw: Mapping[str, str]) -> Customer:
+    """The stored customer, or an empty one (no email, not a member) when none is stored."""
+    live = whole(key, "live", raw.get("live"))
+    if live < 0:
+        raise CorruptRecord(key, f"live is {live}, below zero")
+    return Customer(
+        id=customer_id,
+        email=raw.get("email") or None,
+        email_created=whole(key, "email_created", raw.get("email_created")),
+        name=raw.get("name") or None,
+        metadata=raw.get("metadata", ""),
+        deleted_at=whole(key, "deleted_at", raw.get("deleted_at"), None),
+        live=live,
+    )
+
+
+# --- emails: member customers and offline members ------------------------------
+
+
+def bucket_to_hash(bucket: EmailBucket) -> tuple[dict[str, str | int], tuple[str, ...]]:
+    """(fields to set, fields to delete)."""
+    values: dict[str, str | int] = {"live": bucket.live}
+    if bucket.offline is None:
+        return values, _OFFLINE_FIELDS
+    values.update(
+        offline=1,
+        offline_name=bucket.offline.name or "",
+        offline_reason=bucket.offline.reason,
+        offline_added_at=bucket.offline.added_at,
+    )
+    return values, ()
+
+
+def bucket_from_hash(key: str, email: str, raw: Mapping[str, str]) -> EmailBucket:
+    live = whole(key, "live", raw.get("live"))
+    if live < 0:
+        raise CorruptRecord(key, f"live is {live}, below zero")
+    offline = None
+    if raw.get("offline") == "1":
+        offline = Offline(
+            reason=raw.get("offline_reason", ""),
+            name=raw.get("offline_name") or None,
+            added_at=raw.get("offline_added_at", ""),
+        )
+    return EmailBucket(email, live, offline)
+
+
+# --- one-time contributions ------------------------------------------------------
+
+
+def contribution_to_hash(c: Contribution) -> dict[str, str | int]:
+    return _text({**_fields_of(c), "paid": int(c.paid)})
+
+
+def contribution_from_hash(key: str, raw: Mapping[str, str]) -> Contribution | None:
+    if not raw:
+        return None
+    return Contribution(
+        key=_required(key, raw, "key"),
+        paid=raw.get("paid") == "1",
+        amount=whole(key, "amount", raw.get("amount")),
+        currency=raw.get("currency", ""),
+        refunded=whole(key, "refunded", raw.get("refunded")),
+        person=raw.get("person", ""),
+        customer=raw.get("customer") or None,
+        email=raw.get("email") or None,
+        created=whole(key, "created", raw.get("created")),
+        metadata=raw.get("metadata", ""),
+    )
+
+
+def contributor_from(key: str, person: str, raw: str | None) -> Contributor:
+    active = whole(key, "active contributions", raw)
+    if active < 0:
+        raise CorruptRecord(key, f"active contributions is {active}, below zero")
+    return Contributor(person, active)
+
+
+# --- the count and the counters --------------------------------------------------
+
+
+def count_from(key: str, raw: str | None) -> int | None:
+    """The member count (None: Redis holds none, which is unknown, not zero)."""
+    count = whole(key, "the member count", raw, None)
+    if count is not None and count < 0:
+        raise CorruptRecord(key, f"the member count is {count}, below zero")
+    return count
+
+
+def counters_from(key: str, raw: Mapping[str, str]) -> dict[str, int]:
+    return {name: whole(key, name, value) for name, value in raw.items()}

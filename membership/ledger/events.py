@@ -1,0 +1,158 @@
+"""The webhook event log: dedupe marks, the log stream, failed events and their replay.
+
+Every delivery leaves one log entry (in the main stream and in its outcome's
+stream, so `events list --outcome X` never scans the rest). An event's record
+(its outcome, error and raw payload) is the dedupe mark: a redelivery of an
+event whose record says applied, stale or ignored is a duplicate. A failed
+event's record is kept longer and its id sits in the failed set until a
+replay applies it.
+
+Writes are queued on the caller's pipeline, inside the writer's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+from membership.ledger.model import LedgerInputError
+from membership.store import Keys
+
+OUTCOMES = ("applied", "duplicate", "stale", "ignored", "failed")
+# Outcomes that mean "this event id has been dealt with": a redelivery is a duplicate.
+DONE = frozenset({"applied", "stale", "ignored"})
+
+EVENT_TTL = 7 * 86400  # dedupe marks and payloads: Stripe retries for up to 3 days
+FAILED_EVENT_TTL = 30 * 86400  # failed events wait this long for a replay
+EVENT_LOG_MAX = 100_000  # entries in the event log streams (approximate cap)
+ERROR_MAX = 2000
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day(ts: float) -> str:
+    """The UTC day of `ts`, as the history keys it: "2026-11-26"."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    """One delivery of a Stripe event, as the log records it."""
+
+    id: str
+    type: str
+    created: int
+    raw: str  # the body as received, for replay
+    received: float
+    replay: bool = False
+
+
+class EventLog:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        clock: Callable[[], float] = time.time,
+        event_ttl: int = EVENT_TTL,
+        failed_event_ttl: int = FAILED_EVENT_TTL,
+    ) -> None:
+        self.redis = client
+        self.keys = keys
+        self.clock = clock
+        self.event_ttl = event_ttl
+        self.failed_event_ttl = failed_event_ttl
+
+    def mark_key(self, event_id: str) -> str:
+        """The key whose `outcome` field is the event's dedupe mark (WATCHed by the writer)."""
+        return self.keys.ledger_event(event_id)
+
+    # --- writes, queued inside the caller's MULTI ------------------------------
+
+    def queue_outcome(self, pipe, meta: EventMeta, outcome: str, detail: str = "") -> None:
+        """Record how the event was dealt with (a duplicate leaves its record alone)."""
+        if outcome != "duplicate":
+            self._queue_record(pipe, meta, outcome, "", detail, self.event_ttl)
+            pipe.zrem(self.keys.ledger_failed_events, meta.id)
+        self._queue_entry(pipe, meta, outcome, detail=detail)
+
+    def queue_failure(self, pipe, meta: EventMeta, error: str) -> None:
+        """Keep the event, its error and its payload for replay."""
+        error = error[:ERROR_MAX]
+        self._queue_record(pipe, meta, "failed", error, "", self.failed_event_ttl)
+        pipe.zadd(self.keys.ledger_failed_events, {meta.id: meta.received})
+        self._queue_entry(pipe, meta, "failed", error=error)
+
+    def _queue_record(self, pipe, meta, outcome, error, detail, ttl) -> None:
+        key = self.mark_key(meta.id)
+        pipe.hset(
+            key,
+            mapping={
+                "type": meta.type,
+                "created": meta.created,
+                "received": iso(meta.received),
+                "outcome": outcome,
+                "error": error,
+                "detail": detail,
+                "payload": meta.raw,
+            },
+        )
+        pipe.expire(key, ttl)
+
+    def _queue_entry(self, pipe, meta: EventMeta, outcome: str, *, error="", detail="") -> None:
+        entry = {
+            "id": meta.id,
+            "type": meta.type,
+            "created": meta.created,
+            "received": iso(meta.received),
+            "outcome": outcome,
+            "error": error,
+            "replay": int(meta.replay),
+            "detail": detail,
+        }
+        for key in (self.keys.ledger_event_log, self.keys.ledger_event_log_by_outcome(outcome)):
+            pipe.xadd(key, entry, maxlen=EVENT_LOG_MAX, approximate=True)
+
+    # --- reads -----------------------------------------------------------------
+
+    def recent(self, outcome: str | None = None, limit: int = 50) -> list[dict]:
+        """Log entries, newest first: {entry, id, type, created, received, outcome,
+        error, replay, detail}; only those with `outcome` when given (its own stream)."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise LedgerInputError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        key = (
+            self.keys.ledger_event_log
+            if outcome is None
+            else self.keys.ledger_event_log_by_outcome(outcome)
+        )
+        return [
+            {"entry": entry_id, **fields}
+            for entry_id, fields in self.redis.xrevrange(key, "+", "-", count=limit)
+        ]
+
+    def failed_ids(self) -> list[str]:
+        """Ids of events whose latest outcome is `failed` (not yet applied), oldest first.
+
+        Ids whose record (and payload) has expired are dropped first: they can no
+        longer be replayed, only re-sent by Stripe or repaired by `sync`."""
+        key = self.keys.ledger_failed_events
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", f"({self.clock() - self.failed_event_ttl}")
+        pipe.zrange(key, 0, -1)
+        return list(pipe.execute()[1])
+
+    def stored(self, event_id: str) -> dict | None:
+        """The event as received (parsed JSON), while its record is kept; for replay."""
+        raw = self.redis.hget(self.mark_key(event_id), "payload")
+        return json.loads(raw) if raw else None
+
+    def outcome_of(self, event_id: str) -> str | None:
+        """The recorded outcome of an event id (None: never seen, or expired)."""
+        return self.redis.hget(self.mark_key(event_id), "outcome")

@@ -1,0 +1,332 @@
+"""`ledger rebuild`: the count and every counter recomputed from the stored records.
+
+For after a change of MEMBER_STATUSES, after a restore, or to check. It reads
+every record, derives what the writer would have kept (each subscription's
+effective status and whether it counts, each customer's and email's member
+subscriptions, each contributor's active contributions, the counters and the
+count, all by the rules' own `count_of` / `counters_of`), and writes only what
+differs, in one transaction. A rebuild of a correct ledger writes nothing.
+
+Safe while webhooks arrive: the read happens under a WATCH of the ledger's
+version, which every committed change increments, so a change during the read
+makes the commit fail and the rebuild read again. After `OPTIMISTIC_TRIES`
+such conflicts it takes the rebuild lock: writers then answer 503 (Stripe
+retries) for the few seconds the last read and the commit take.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import redis
+
+from membership import audit
+from membership.ledger import codec, rules
+from membership.ledger.events import day, iso
+from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
+from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
+from membership.ledger.writer import LedgerBusy, Outcome
+from membership.store import Keys
+
+OPTIMISTIC_TRIES = 3
+LOCK_SECONDS = 300
+BATCH = 1000
+
+
+@dataclass
+class Plan:
+    """What the stored records say the derived values should be, and what differs."""
+
+    records: int = 0
+    writes: list[tuple[str, object]] = field(default_factory=list)  # (kind, record) to store
+    offline_index: tuple[set[str], set[str]] = (set(), set())  # (add, remove)
+    counters: dict[str, int] = field(default_factory=dict)
+    counters_before: dict[str, str] = field(default_factory=dict)
+    count: int = 0
+    count_before: str | None = None
+    differed: Counter = field(default_factory=Counter)
+
+    @property
+    def counters_differ(self) -> dict[str, tuple[str | None, int]]:
+        names = sorted(set(self.counters) | set(self.counters_before))
+        return {
+            n: (self.counters_before.get(n), self.counters.get(n, 0))
+            for n in names
+            if self.counters_before.get(n) != str(self.counters.get(n, 0))
+            and not (n not in self.counters_before and self.counters.get(n, 0) == 0)
+        }
+
+    @property
+    def count_differs(self) -> bool:
+        return self.count_before != str(self.count)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.writes or any(self.offline_index) or self.counters_differ) and (
+            not self.count_differs
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    unchanged: bool
+    records: int
+    differed: dict[str, int]  # kind of record -> how many were rewritten
+    counters: dict[str, tuple[str | None, int]]  # counter -> (stored, recomputed)
+    count_before: int | None
+    count_after: int
+    locked: bool  # whether writers had to wait (the optimistic tries kept conflicting)
+
+
+def rebuild(
+    client: redis.Redis,
+    keys: Keys,
+    member_statuses: Iterable[str],
+    *,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+    subscribers: Iterable[Callable[[Outcome], None]] = (),
+    clock: Callable[[], float] = time.time,
+) -> Report:
+    """Recompute and store the derived values; raises LedgerBusy if another rebuild holds
+    the lock, codec.CorruptRecord if a record cannot be read at all (nothing written)."""
+    audit.check_actor(actor)
+    statuses = frozenset(member_statuses)
+    for _ in range(OPTIMISTIC_TRIES):
+        with client.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.ledger_version)
+            plan = _plan(client, keys, statuses, progress)
+            try:
+                _commit(pipe, keys, plan, actor, clock())
+            except redis.WatchError:
+                continue
+        return _finish(plan, False, subscribers, clock())
+    token = secrets.token_hex(8)
+    if not client.set(keys.ledger_rebuild_lock, token, nx=True, ex=LOCK_SECONDS):
+        raise LedgerBusy("another ledger rebuild is running")
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.ledger_rebuild_lock)
+            plan = _plan(client, keys, statuses, progress)
+            if pipe.get(keys.ledger_rebuild_lock) != token:
+                raise LedgerBusy("the rebuild lock expired before the commit")
+            _commit(pipe, keys, plan, actor, clock(), release_lock=True)
+    finally:
+        if client.get(keys.ledger_rebuild_lock) == token:
+            client.delete(keys.ledger_rebuild_lock)
+    return _finish(plan, True, subscribers, clock())
+
+
+def _finish(plan: Plan, locked: bool, subscribers, at: float) -> Report:
+    try:
+        before = codec.count_from("count", plan.count_before)
+    except codec.CorruptRecord:  # a garbled count is what a rebuild mends
+        before = None
+    report = Report(
+        unchanged=plan.unchanged,
+        records=plan.records,
+        differed=dict(plan.differed),
+        counters=plan.counters_differ,
+        count_before=before,
+        count_after=plan.count,
+        locked=locked,
+    )
+    outcome = Outcome("rebuilt", count_before=before, count_after=plan.count, at=at)
+    for subscriber in subscribers:
+        subscriber(outcome)
+    return report
+
+
+# --- reading --------------------------------------------------------------------
+
+
+def _batches(items: Iterator[str], size: int = BATCH) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _hashes(client, keys: list[str]) -> list[dict]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    return pipe.execute()
+
+
+def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict, dict]:
+    """Every subscription, customer, email, contribution and contributor as stored.
+    Values the rebuild derives anew (live counts) are read leniently: a corrupt one
+    is replaced, not fatal."""
+    subs: dict[str, tuple[str, SubRecord]] = {}
+    for ids in _batches(client.sscan_iter(keys.ledger_subscriptions, count=BATCH)):
+        names = [keys.ledger_subscription(s) for s in ids]
+        for name, raw in zip(names, _hashes(client, names), strict=True):
+            record = codec.sub_from_hash(name, raw)
+            if record is not None:
+                subs[record.id] = (raw.get("live", ""), record)
+        progress(len(ids))
+    customers: dict[str, tuple[str, Customer]] = {}
+    for ids in _batches(client.sscan_iter(keys.ledger_customers, count=BATCH)):
+        names = [keys.ledger_customer(c) for c in ids]
+        for cid, name, raw in zip(ids, names, _hashes(client, names), strict=True):
+            customers[cid] = (raw.get("live", ""), _customer(name, cid, raw))
+        progress(len(ids))
+    email_prefix = keys.ledger_email("")
+    contribution_prefix = keys.ledger_contribution("")
+    contributor_prefix = keys.ledger_contributor("")
+    emails, contributions, contributors = {}, {}, {}
+    for names in _batches(client.scan_iter(match=keys.ledger_pattern, count=BATCH)):
+        hashes = [n for n in names if n.startswith((email_prefix, contribution_prefix))]
+        raws = dict(zip(hashes, _hashes(client, hashes), strict=True))
+        people = [n for n in names if n.startswith(contributor_prefix)]
+        actives = dict(zip(people, client.mget(people), strict=True)) if people else {}
+        for name in names:
+            if name.startswith(email_prefix):
+                email = name[len(email_prefix) :]
+                raw = raws[name]
+                emails[email] = (raw.get("live", ""), _bucket(name, email, raw))
+            elif name.startswith(contribution_prefix):
+                record = codec.contribution_from_hash(name, raws[name])
+                if record is not None:
+                    contributions[record.key] = record
+            elif name.startswith(contributor_prefix):
+                contributors[name[len(contributor_prefix) :]] = actives[name]
+    return subs, customers, emails, contributions, contributors
+
+
+def _customer(name: str, cid: str, raw: dict) -> Customer:
+    return codec.customer_from_hash(name, cid, {**raw, "live": ""})
+
+
+def _bucket(name: str, email: str, raw: dict) -> EmailBucket:
+    return codec.bucket_from_hash(name, email, {**raw, "live": ""})
+
+
+# --- deciding ---------------------------------------------------------------------
+
+
+def _plan(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
+    plan = Plan()
+    stored_subs, stored_customers, stored_emails, contributions, stored_people = _read_records(
+        client, keys, progress or (lambda n: None)
+    )
+    customers = {cid: c for cid, (_, c) in stored_customers.items()}
+    live_by_customer: Counter[str] = Counter()
+    targets: list[rules.Record] = []
+    for stored_live, record in stored_subs.values():
+        owner = customers.get(record.sub.customer) or Customer(record.sub.customer)
+        target = rules.sub_record(record.sub, owner.deleted_at is not None, statuses)
+        live_by_customer[record.sub.customer] += int(target.live)
+        if target.status != record.status or stored_live != str(int(target.live)):
+            plan.writes.append(("subscription", target))
+        targets.append(target)
+    live_by_email: Counter[str] = Counter()
+    for cid in set(customers) | set(live_by_customer):
+        stored_live, customer = stored_customers.get(cid, ("", Customer(cid)))
+        target = replace(customer, live=live_by_customer[cid])
+        if target.member and target.email:
+            live_by_email[target.email] += 1
+        if stored_live != str(target.live):
+            plan.writes.append(("customer", target))
+        targets.append(target)
+    # The offline flag lives in the email's hash; the set is its index.
+    indexed = set(client.smembers(keys.ledger_offline_members))
+    offline = set()
+    for email in set(stored_emails) | set(live_by_email):
+        stored_live, bucket = stored_emails.get(email, ("", EmailBucket(email)))
+        target = replace(bucket, live=live_by_email[email])
+        if stored_live != str(target.live) and (stored_live or target.live):
+            plan.writes.append(("email", target))
+        targets.append(target)
+        if target.is_offline:
+            offline.add(email)
+    plan.offline_index = (offline - indexed, indexed - offline)
+    active_by_person: Counter[str] = Counter()
+    for record in contributions.values():
+        targets.append(record)
+        if record.person:
+            active_by_person[record.person] += int(record.active)
+    for person in set(stored_people) | set(active_by_person):
+        target = Contributor(person, active_by_person[person])
+        if stored_people.get(person) != str(target.active) and (
+            stored_people.get(person) or target.active
+        ):
+            plan.writes.append(("contributor", target))
+        targets.append(target)
+    plan.differed.update(kind for kind, _ in plan.writes)
+    if any(plan.offline_index):
+        plan.differed["offline index"] = sum(len(s) for s in plan.offline_index)
+    counters: Counter[str] = Counter()
+    for record in targets:
+        counters.update(rules.counters_of(record, statuses))
+        plan.count += rules.count_of(record)
+    plan.counters = {n: v for n, v in sorted(counters.items()) if v}
+    plan.counters[SCHEMA_FIELD] = SCHEMA
+    plan.records = (
+        len(stored_subs) + len(stored_customers) + len(stored_emails) + len(contributions)
+    )
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.ledger_counters)
+    pipe.get(keys.member_count)
+    plan.counters_before, plan.count_before = pipe.execute()
+    return plan
+
+
+# --- writing -----------------------------------------------------------------------
+
+
+def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=False) -> None:
+    differ = plan.counters_differ
+    pipe.multi()
+    for kind, record in plan.writes:
+        if kind == "subscription":
+            pipe.hset(keys.ledger_subscription(record.id), mapping=codec.sub_to_hash(record))
+        elif kind == "customer":
+            pipe.hset(keys.ledger_customer(record.id), "live", record.live)
+        elif kind == "email":
+            pipe.hset(keys.ledger_email(record.email), "live", record.live)
+        elif kind == "contributor":
+            pipe.set(keys.ledger_contributor(record.person), record.active)
+    added, removed = plan.offline_index
+    if added:
+        pipe.sadd(keys.ledger_offline_members, *sorted(added))
+    if removed:
+        pipe.srem(keys.ledger_offline_members, *sorted(removed))
+    if differ:
+        pipe.delete(keys.ledger_counters)
+        pipe.hset(keys.ledger_counters, mapping=plan.counters)
+    if plan.count_differs:
+        pipe.set(keys.member_count, plan.count)
+        pipe.set(keys.count_changed_at, iso(now))
+        pipe.hset(keys.ledger_history_count, day(now), plan.count)
+    pipe.delete(keys.ledger_needs_rebuild)
+    if not plan.unchanged:
+        pipe.incr(keys.ledger_version)
+    if release_lock:
+        pipe.delete(keys.ledger_rebuild_lock)
+    audit.queue(
+        pipe,
+        keys,
+        actor=actor,
+        action="ledger_rebuilt",
+        target="ledger",
+        before={"count": plan.count_before, "counters": {n: b for n, (b, _) in differ.items()}},
+        after={
+            "count": plan.count,
+            "counters": {n: a for n, (_, a) in differ.items()},
+            "rewritten": dict(plan.differed),
+        },
+        at=now,
+    )
+    errors = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+    if errors:
+        raise redis.ResponseError(f"ledger rebuild: {len(errors)} write(s) failed: {errors[0]}")

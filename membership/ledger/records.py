@@ -1,0 +1,139 @@
+"""The ledger's records in Redis: read under WATCH, written whole inside MULTI.
+
+`RedisReader` is the writer's `rules.Reader`: every key it reads is WATCHed
+first, so a concurrent change makes the transaction fail and the command is
+decided again. `queue_records` writes what a decision stores. Key names come
+from the Ledger section of `membership.store.keys`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import redis
+
+from membership.ledger import codec, rules
+from membership.ledger.commands import (
+    AddOffline,
+    ApplySubscription,
+    Command,
+    DeleteCustomer,
+    LinkCustomer,
+    RecordContribution,
+    RecordRefund,
+    RemoveOffline,
+)
+from membership.ledger.model import (
+    Contribution,
+    Contributor,
+    Customer,
+    EmailBucket,
+    SubRecord,
+)
+from membership.store import Keys
+
+TIMELINE_MAX = 200  # entries per customer timeline
+
+
+class RedisReader:
+    """`rules.Reader` over Redis: WATCH each key, then read it (several in one round trip)."""
+
+    def __init__(self, client: redis.Redis, pipe, keys: Keys) -> None:
+        self.redis, self.pipe, self.keys = client, pipe, keys
+        self.cache: dict[tuple, object] = {}
+
+    def read(self, watched: Sequence[tuple], unwatched: Sequence[tuple] = ()) -> list:
+        """WATCH the keys of `watched`, then read both lists in one round trip (on another
+        connection: the WATCH, set first, still catches every change after it)."""
+        todo = [r for r in watched if r not in self.cache]
+        if todo:
+            self.pipe.watch(*{r[1] for r in todo})
+        if todo or unwatched:
+            reader = self.redis.pipeline(transaction=False)
+            for method, *args in (*todo, *unwatched):
+                getattr(reader, method)(*args)
+            values = reader.execute()
+            self.cache.update(zip(todo, values, strict=False))
+            extra = values[len(todo) :]
+        else:
+            extra = []
+        return [self.cache[r] for r in watched] + extra
+
+    def _one(self, read: tuple):
+        return self.read([read])[0]
+
+    def subscription(self, sub_id: str) -> SubRecord | None:
+        key = self.keys.ledger_subscription(sub_id)
+        return codec.sub_from_hash(key, self._one(("hgetall", key)))
+
+    def customer(self, customer_id: str) -> Customer:
+        key = self.keys.ledger_customer(customer_id)
+        return codec.customer_from_hash(key, customer_id, self._one(("hgetall", key)))
+
+    def customer_subscriptions(self, customer_id: str) -> list[SubRecord]:
+        ids = sorted(self._one(("smembers", self.keys.ledger_customer_subscriptions(customer_id))))
+        keys = [self.keys.ledger_subscription(s) for s in ids]
+        raws = self.read([("hgetall", key) for key in keys]) if keys else []
+        records = (codec.sub_from_hash(k, raw) for k, raw in zip(keys, raws, strict=True))
+        return [r for r in records if r is not None]
+
+    def bucket(self, email: str) -> EmailBucket:
+        key = self.keys.ledger_email(email)
+        return codec.bucket_from_hash(key, email, self._one(("hgetall", key)))
+
+    def contribution(self, key_: str) -> Contribution | None:
+        key = self.keys.ledger_contribution(key_)
+        return codec.contribution_from_hash(key, self._one(("hgetall", key)))
+
+    def contributor(self, person: str) -> Contributor:
+        key = self.keys.ledger_contributor(person)
+        return codec.contributor_from(key, person, self._one(("get", key)))
+
+
+def first_reads(command: Command, keys: Keys) -> list[tuple]:
+    """The reads `rules.load` starts with, fetched with the guards in the first round trip."""
+    if isinstance(command, ApplySubscription):
+        sub = command.sub
+        return [
+            ("hgetall", keys.ledger_subscription(sub.id)),
+            ("hgetall", keys.ledger_customer(sub.customer)),
+        ]
+    if isinstance(command, DeleteCustomer | LinkCustomer):
+        return [("hgetall", keys.ledger_customer(command.customer))]
+    if isinstance(command, RecordContribution | RecordRefund):
+        return [("hgetall", keys.ledger_contribution(command.key))]
+    if isinstance(command, AddOffline | RemoveOffline):
+        return [("hgetall", keys.ledger_email(command.email))]
+    return []
+
+
+def queue_records(pipe, k: Keys, decision: rules.Decision) -> None:
+    """Queue the decision's records (and timeline entry) onto `pipe`, inside MULTI."""
+    for old, new in decision.changes:
+        if isinstance(new, SubRecord):
+            pipe.hset(k.ledger_subscription(new.id), mapping=codec.sub_to_hash(new))
+            pipe.sadd(k.ledger_subscriptions, new.id)
+            pipe.sadd(k.ledger_customer_subscriptions(new.sub.customer), new.id)
+        elif isinstance(new, Customer):
+            pipe.hset(k.ledger_customer(new.id), mapping=codec.customer_to_hash(new))
+            pipe.sadd(k.ledger_customers, new.id)
+        elif isinstance(new, EmailBucket):
+            values, cleared = codec.bucket_to_hash(new)
+            key = k.ledger_email(new.email)
+            pipe.hset(key, mapping=values)
+            if old is not None and old.is_offline != new.is_offline:
+                if cleared:
+                    pipe.hdel(key, *cleared)
+                    pipe.srem(k.ledger_offline_members, new.email)
+                else:
+                    pipe.sadd(k.ledger_offline_members, new.email)
+        elif isinstance(new, Contribution):
+            pipe.hset(k.ledger_contribution(new.key), mapping=codec.contribution_to_hash(new))
+        elif isinstance(new, Contributor):
+            pipe.set(k.ledger_contributor(new.person), new.active)
+    if decision.timeline is not None:
+        customer, entry = decision.timeline
+        key = k.ledger_customer_timeline(customer) if customer else k.ledger_unlinked_timeline
+        pipe.lpush(key, json.dumps(entry, sort_keys=True))
+        pipe.ltrim(key, 0, TIMELINE_MAX - 1)

@@ -1,0 +1,422 @@
+"""The ledger's write side: load, decide, write the effects in one MULTI/EXEC.
+
+The only writer of the member count. For each command it WATCHes and reads the
+records the command touches (`rules.load`, through `records.RedisReader`), asks the
+pure rules what changes (`rules.decide`), checks that every write can succeed,
+and queues all of it, the records, the count, the counters behind `stats`,
+the event log entry and the audit entry, in one transaction. A concurrent
+writer that touched any of those records makes EXEC fail, and the command is
+decided again from the new state, so any number of processes may write at once.
+
+Redis does not roll back a transaction whose commands fail inside it, so
+nothing that can fail is left to EXEC: records are parsed strictly on read
+(`codec.CorruptRecord`) and every counter is checked for room before anything
+is queued. Every reply of EXEC is still checked; an error there is logged,
+marks the ledger as needing `membership ledger rebuild`, and is raised as
+`LedgerWriteFailed` with the event kept for replay.
+
+The client must decode responses (`decode_responses=True`, as
+`membership.store.connect` makes it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from membership import audit, stripe_events
+from membership.ledger import codec, rules
+from membership.ledger.commands import (
+    AddOffline,
+    Command,
+    RemoveOffline,
+)
+from membership.ledger.events import DONE, EventLog, EventMeta, day, iso
+from membership.ledger.model import (
+    LedgerInputError,
+    valid_email,
+)
+from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
+from membership.ledger.records import RedisReader, first_reads, queue_records
+from membership.store import UNAVAILABLE, Keys
+
+log = logging.getLogger(__name__)
+
+REASON_MAX = 500
+NAME_MAX = 200
+
+# The count, its change time, the day's closing count and joins/leaves, together:
+# the day's count must be the count after this change, whatever others did since.
+_BUMP = """
+local delta = tonumber(ARGV[1])
+local count = redis.call('INCRBY', KEYS[1], delta)
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], count)
+if delta > 0 then
+  redis.call('HINCRBY', KEYS[4], ARGV[3], delta)
+else
+  redis.call('HINCRBY', KEYS[5], ARGV[3], -delta)
+end
+return count
+"""
+
+
+class LedgerBusy(Exception):
+    """Too many concurrent writers, or a rebuild committing; retry later (answer 503)."""
+
+
+class LedgerCorrupt(Exception):
+    """A stored value the change depends on is corrupt; nothing was written (answer 503)."""
+
+
+class LedgerWriteFailed(Exception):
+    """EXEC reported an error: part of the change may be committed. The ledger is marked
+    as needing a rebuild and the event is kept for replay (answer 500)."""
+
+    def __init__(self, event_id: str | None, errors: Sequence[Exception]) -> None:
+        super().__init__(f"{len(errors)} command(s) of the transaction failed: {errors[0]}")
+        self.event_id = event_id
+
+
+# Errors after which the caller should retry the whole delivery: nothing was recorded.
+RETRYABLE = (*UNAVAILABLE, LedgerBusy, LedgerCorrupt)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one apply did: what subscribers to the writer are handed.
+
+    `outcome` is applied | duplicate | stale | ignored | failed for events, and
+    applied | stale | unchanged for other commands. `count_before` and
+    `count_after` bracket this change (equal when it did not move the count;
+    None while Redis holds no count).
+    """
+
+    outcome: str
+    event_id: str | None = None
+    event_type: str | None = None
+    error: str | None = None
+    count_before: int | None = None
+    count_after: int | None = None
+    detail: str = ""
+    at: float | None = None  # epoch seconds of the change
+
+
+Subscriber = Callable[[Outcome], None]
+
+
+def check_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise LedgerInputError("a reason is required (e.g. 'bank transfer, invoice 2026-114')")
+    _check_text("reason", reason, REASON_MAX)
+    return reason
+
+
+def _check_text(name: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise LedgerInputError(f"{name}: at most {limit} characters")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise LedgerInputError(f"{name}: control characters are not allowed")
+
+
+class Writer:
+    """The member ledger's write side on one Redis.
+
+    `Writer(redis, keys, member_statuses)`; optional: `clock` (epoch seconds),
+    `log` (the event log; built from the same client and keys by default),
+    `max_attempts` (transaction retries under contention), `subscribers`
+    (called with every committed Outcome, e.g. goals, metrics).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        member_statuses: Iterable[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        log: EventLog | None = None,
+        max_attempts: int = 64,
+        subscribers: Iterable[Subscriber] = (),
+    ) -> None:
+        self.redis = client
+        self.keys = keys
+        self.statuses = frozenset(member_statuses)
+        self.clock = clock
+        self.log = log or EventLog(client, keys, clock=clock)
+        self.max_attempts = max_attempts
+        self.subscribers = tuple(subscribers)
+
+    # --- the doors -------------------------------------------------------------
+
+    def apply_event(
+        self,
+        event: Mapping,
+        *,
+        raw: str | None = None,
+        replay: bool = False,
+        actor: str | None = None,
+    ) -> Outcome:
+        """Apply one Stripe event (a verified envelope: id, type, created, data.object).
+
+        At most once per event id: a redelivery answers `duplicate`. `raw` is the
+        body as received (kept for replay). `replay=True` marks the log entry as a
+        replay (`membership events replay`, audited under `actor`).
+
+        Returns `failed` (with `error`) when the event cannot be handled: it is
+        logged with its error and kept for replay. Raises `stripe_events.InvalidEvent`
+        for values Stripe never sends (nothing is stored), `RETRYABLE` errors when
+        nothing was recorded and the delivery should be retried, and
+        `LedgerWriteFailed` when EXEC reported an error.
+        """
+        meta = EventMeta(
+            id=str(event["id"]),
+            type=str(event["type"]),
+            created=int(event["created"]),
+            raw=raw if raw is not None else json.dumps(event, separators=(",", ":")),
+            received=self.clock(),
+            replay=replay,
+        )
+        if actor is not None:
+            audit.check_actor(actor)
+        try:
+            command = stripe_events.to_command(event)
+            return self._run(command, meta, actor)
+        except stripe_events.InvalidEvent:
+            raise
+        except stripe_events.EventError as exc:
+            return self._record_failure(meta, f"EventError: {exc}")
+        except (*RETRYABLE, LedgerWriteFailed, redis.RedisError):
+            raise  # the store's trouble (down, read-only, corrupt), not the event's
+        except Exception as exc:
+            log.exception("event %s (%s) failed", meta.id, meta.type)
+            return self._record_failure(meta, f"{type(exc).__name__}: {exc}")
+
+    def apply(self, command: Command, *, actor: str | None = None) -> Outcome:
+        """Apply a command that is not a Stripe event (a sync's snapshot, a staff change)."""
+        if actor is not None:
+            audit.check_actor(actor)
+        return self._run(command, None, actor)
+
+    def add_offline_member(
+        self, email: str, reason: str, *, name: str | None = None, actor: str
+    ) -> Outcome:
+        """Add a member outside Stripe (bank transfer, gift, comp): `applied`, or
+        `unchanged` when the email already is one. Raises LedgerInputError on a bad
+        email, name or reason. Audited under `actor`, with the reason."""
+        name = (name or "").strip() or None
+        if name is not None:
+            _check_text("name", name, NAME_MAX)
+        command = AddOffline(valid_email(email), check_reason(reason), name, iso(self.clock()))
+        return self.apply(command, actor=actor)
+
+    def remove_offline_member(self, email: str, reason: str, *, actor: str) -> Outcome:
+        """Remove an offline member: `applied`, or `unchanged` when there is none."""
+        return self.apply(RemoveOffline(valid_email(email), check_reason(reason)), actor=actor)
+
+    # --- one transaction ----------------------------------------------------------
+
+    def _run(self, command: Command, meta: EventMeta | None, actor: str | None) -> Outcome:
+        for attempt in range(self.max_attempts):
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    outcome = self._attempt(pipe, command, meta, actor)
+                except redis.WatchError:
+                    time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
+                    continue
+                except codec.CorruptRecord as exc:
+                    log.error("ledger: refusing %s: corrupt record %s", _what(meta, command), exc)
+                    raise LedgerCorrupt(str(exc)) from exc
+            self._notify(outcome)
+            return outcome
+        raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
+
+    def _attempt(self, pipe, command: Command, meta: EventMeta | None, actor) -> Outcome:
+        k = self.keys
+        now = meta.received if meta else self.clock()
+        today = day(now)
+        reader = RedisReader(self.redis, pipe, k)
+        guards = [("get", k.ledger_rebuild_lock)]
+        if meta is not None:
+            guards.append(("hget", self.log.mark_key(meta.id), "outcome"))
+        values = reader.read(
+            [*guards, *first_reads(command, k)],
+            [
+                ("get", k.member_count),
+                ("hgetall", k.ledger_counters),
+                ("hget", k.ledger_history_joins, today),
+                ("hget", k.ledger_history_leaves, today),
+            ],
+        )
+        lock, done = values[0], values[1] if meta is not None else None
+        raw_count, raw_counters, joins, leaves = values[-4:]
+        if done in DONE:
+            pipe.multi()
+            self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}")
+            count = self._exec(pipe, meta)
+            return _outcome(meta, "duplicate", count, count, f"already {done}", now)
+        if lock:
+            raise LedgerBusy("a ledger rebuild is committing; try again shortly")
+        count = codec.count_from(k.member_count, raw_count)
+        counters = codec.counters_from(k.ledger_counters, raw_counters)
+        history = {
+            "joins": codec.whole(k.ledger_history_joins, today, joins),
+            "leaves": codec.whole(k.ledger_history_leaves, today, leaves),
+        }
+
+        decision = rules.decide(command, rules.load(command, reader), self.statuses)
+        count_delta, counter_deltas = rules.deltas(decision.changes, self.statuses)
+        _check_room(k, count, count_delta, history, counters, counter_deltas)
+
+        pipe.multi()
+        queue_records(pipe, k, decision)
+        if count_delta:
+            pipe.eval(
+                _BUMP,
+                5,
+                k.member_count,
+                k.count_changed_at,
+                k.ledger_history_count,
+                k.ledger_history_joins,
+                k.ledger_history_leaves,
+                count_delta,
+                iso(now),
+                today,
+            )
+        elif count is None and decision.changes:
+            # Once the ledger holds records its count is known, even when it is zero.
+            pipe.set(k.member_count, 0, nx=True)
+        if not raw_counters and count is None:  # a new ledger: its counters start right
+            pipe.hsetnx(k.ledger_counters, SCHEMA_FIELD, SCHEMA)
+        for name, delta in counter_deltas.items():
+            pipe.hincrby(k.ledger_counters, name, delta)
+        if decision.changes or decision.timeline:
+            pipe.incr(k.ledger_version)
+        if meta is not None:
+            self.log.queue_outcome(pipe, meta, decision.outcome, decision.detail)
+        _queue_audit(pipe, k, decision, meta, done, actor, now)
+        after = self._exec(pipe, meta)
+        before = None if after is None else after - count_delta
+        return _outcome(meta, decision.outcome, before, after, decision.detail, now)
+
+    def _exec(self, pipe, meta: EventMeta | None) -> int | None:
+        """EXEC, check every reply, and return the count read last in the transaction."""
+        pipe.get(self.keys.member_count)
+        replies = pipe.execute(raise_on_error=False)
+        errors = [r for r in replies if isinstance(r, Exception)]
+        if errors:
+            self._half_committed(meta, errors)
+        return codec.count_from(self.keys.member_count, replies[-1])
+
+    def _half_committed(self, meta: EventMeta | None, errors: list[Exception]) -> None:
+        what = f"event {meta.id} ({meta.type})" if meta else "a staff change"
+        log.error(
+            "ledger: %s was only partly written (%s); run `membership ledger rebuild`",
+            what,
+            "; ".join(str(e) for e in errors),
+        )
+        try:
+            self.redis.hset(
+                self.keys.ledger_needs_rebuild,
+                mapping={"since": iso(self.clock()), "reason": f"a write failed in {what}"},
+            )
+            if meta is not None:  # replayable: its record must not say applied
+                with self.redis.pipeline(transaction=True) as pipe:
+                    self.log.queue_failure(pipe, meta, f"partly written: {errors[0]}")
+                    pipe.execute()
+        except redis.RedisError:
+            log.exception("ledger: could not record the failed write of %s", what)
+        raise LedgerWriteFailed(meta.id if meta else None, errors)
+
+    def _record_failure(self, meta: EventMeta, error: str) -> Outcome:
+        def attempt(pipe) -> Outcome:
+            pipe.watch(self.log.mark_key(meta.id))
+            done = self.redis.hget(self.log.mark_key(meta.id), "outcome")
+            pipe.multi()
+            if done in DONE:  # processed before (or concurrently): it stays processed
+                self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}")
+                count = self._exec(pipe, meta)
+                return _outcome(meta, "duplicate", count, count, f"already {done}", meta.received)
+            self.log.queue_failure(pipe, meta, error)
+            count = self._exec(pipe, meta)
+            return Outcome("failed", meta.id, meta.type, error, count, count, at=meta.received)
+
+        for _ in range(self.max_attempts):
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    return attempt(pipe)
+                except redis.WatchError:
+                    continue
+        raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
+
+    def _notify(self, outcome: Outcome) -> None:
+        for subscriber in self.subscribers:
+            try:
+                subscriber(outcome)
+            except Exception:  # committed already: a subscriber's trouble is its own
+                log.exception("ledger subscriber %r failed on %s", subscriber, outcome)
+
+
+def _queue_audit(pipe, keys: Keys, decision, meta, done, actor, now) -> None:
+    """The audit entries of a staff change, and of a replay, in the change's transaction."""
+    if actor is None:
+        return
+    if decision.audit is not None:
+        a = decision.audit
+        audit.queue(
+            pipe,
+            keys,
+            actor=actor,
+            action=a.action,
+            target=a.target,
+            before=a.before,
+            after=a.after,
+            at=now,
+        )
+    if meta is not None and meta.replay:
+        audit.queue(
+            pipe,
+            keys,
+            actor=actor,
+            action="event_replayed",
+            target=meta.id,
+            before={"outcome": done},
+            after={"outcome": decision.outcome, "detail": decision.detail},
+            at=now,
+        )
+
+
+def _check_room(keys, count, count_delta, history, counters, counter_deltas) -> None:
+    """CorruptRecord unless every increment the transaction will make fits in Redis."""
+    room = [(keys.member_count, "count", (count or 0) + count_delta)]
+    if count_delta > 0:
+        room.append((keys.ledger_history_joins, "joins", history["joins"] + count_delta))
+    elif count_delta < 0:
+        room.append((keys.ledger_history_leaves, "leaves", history["leaves"] - count_delta))
+    room += [(keys.ledger_counters, n, counters.get(n, 0) + d) for n, d in counter_deltas.items()]
+    for key, name, value in room:
+        if abs(value) > codec.INT64_MAX:
+            raise codec.CorruptRecord(key, f"{name} would leave a 64-bit integer ({value})")
+
+
+def _outcome(meta, outcome, before, after, detail, at) -> Outcome:
+    return Outcome(
+        outcome=outcome,
+        event_id=meta.id if meta else None,
+        event_type=meta.type if meta else None,
+        count_before=before,
+        count_after=after,
+        detail=detail,
+        at=at,
+    )
+
+
+def _what(meta: EventMeta | None, command: Command) -> str:
+    return f"event {meta.id} ({meta.type})" if meta else type(command).__name__

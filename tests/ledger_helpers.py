@@ -1,0 +1,34 @@
+"""Short ways for tests to drive the ledger's doors (the writer, the queries, the log)."""
+
+from __future__ import annotations
+
+from membership.ledger import Ledger
+from membership.ledger.commands import ApplySubscription, LinkCustomer
+from membership.ledger.rules import count_members
+from membership.stripe_events import subscription_from_object
+
+ACTOR = "test-staff"
+
+
+def add_offline(ledger: Ledger, email: str, reason: str, **kwargs):
+    return ledger.writer.add_offline_member(email, reason, actor=ACTOR, **kwargs)
+
+
+def remove_offline(ledger: Ledger, email: str, reason: str):
+    return ledger.writer.remove_offline_member(email, reason, actor=ACTOR)
+
+
+def snapshot(ledger: Ledger, subscription: dict, observed_at: int):
+    """Apply a subscription as an API listing showed it (what `sync` does)."""
+    sub = subscription_from_object(subscription, created=observed_at, source=f"sync@{observed_at}")
+    return ledger.writer.apply(ApplySubscription(sub))
+
+
+def link(ledger: Ledger, customer: str, email: str, *, observed_at: int, name=None):
+    return ledger.writer.apply(LinkCustomer(customer, email, name, {}, observed_at))
+
+
+def recount(ledger: Ledger) -> int:
+    """The count from scratch, from every stored customer and offline member (O(n))."""
+    customers = [(c.email, c.member) for c in ledger.queries.customers()]
+    return count_members(customers, [m["email"] for m in ledger.queries.offline_members()])
