@@ -124,7 +124,21 @@ _PATHS = {
         "get": {
             "summary": "Readiness: Redis answers",
             "responses": {
-                "200": {"description": "Ready"},
+                "200": {
+                    "description": "Ready; `ledger` is `needs_rebuild` after a failed write",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"const": "ready"},
+                                    "redis": {"const": "ok"},
+                                    "ledger": {"enum": ["ok", "needs_rebuild"]},
+                                },
+                            }
+                        }
+                    },
+                },
                 "503": _error("Redis is unreachable", retry=True),
             },
         }
@@ -163,10 +177,17 @@ _PATHS = {
                         }
                     },
                 },
-                "400": _error("Missing, forged or stale signature; not JSON; not an event"),
+                "400": _error(
+                    "Missing, forged or stale signature; not UTF-8 JSON; not an event; created "
+                    "after it was signed; a value Stripe never sends (nothing stored)"
+                ),
                 "413": _error("Body over 1 MiB"),
-                "500": _error("The event could not be applied; logged as failed for replay"),
-                "503": _error("Redis unreachable, or no webhook secret configured", retry=True),
+                "500": _error("The event could not be applied whole; logged as failed for replay"),
+                "503": _error(
+                    "Redis unreachable, no webhook secret configured, the ledger busy or "
+                    "rebuilding, or a stored record corrupt (nothing recorded)",
+                    retry=True,
+                ),
             },
         }
     },

@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from membership import audit
 from membership.cli import cli
 from membership.ledger import Ledger
 from membership.store import Keys
@@ -115,10 +116,24 @@ def test_events_list_and_replay(env, ledger):
     assert again.exit_code == 0
     assert f"{good['id']}: duplicate" in again.output
 
-    retried = run(env, "events", "replay", "--failed")
+    retried = run(env, "events", "replay", "--failed", "--actor", "olena")
     assert retried.exit_code == 1
     assert f"{bad['id']}: failed" in retried.output
     assert members_count(env) == 1
+
+    # a replay that applies is audited, with who did it and what changed
+    fixed = dict(bad)
+    fixed["data"] = {"object": {**bad["data"]["object"], "status": "active"}}
+    ledger.queries.redis.hset(Keys().ledger_event(bad["id"]), "payload", sp.body(fixed))
+    assert (
+        f"{bad['id']}: applied"
+        in run(env, "events", "replay", "--failed", "--actor", "olena").output
+    )
+    entries = audit.entries(ledger.queries.redis, Keys())
+    (entry,) = [e for e in entries if e["action"] == "event_replayed"]
+    assert (entry["actor"], entry["target"]) == ("olena", bad["id"])
+    assert entry["before"] == {"outcome": "failed"} and entry["after"]["outcome"] == "applied"
+    assert members_count(env) == 2
 
     unknown = run(env, "events", "replay", "evt_unknown")
     assert unknown.exit_code == 1
@@ -172,9 +187,12 @@ def test_sync_reports_then_repairs_drift(env, ledger, fake_stripe):
     assert fake_stripe.requests[0]["authorization"] == "Bearer sk_test_fake"
     assert fake_stripe.requests[0]["query"]["status"] == ["all"]
 
-    repaired = run(env, "sync", "--apply")
+    repaired = run(env, "sync", "--apply", "--actor", "ops")
     assert repaired.exit_code == 0, repaired.output
     assert "members 3 -> 2" in repaired.output
+    (entry,) = audit.entries(ledger.queries.redis, Keys())
+    assert (entry["action"], entry["actor"]) == ("sync_applied", "ops")
+    assert entry["before"] == {"members": 3} and entry["after"]["members"] == 2
     assert ledger.queries.count() == 2  # sub_same + sub_new
     assert ledger.queries.customer("cus_new").email == "new@example.org"
 

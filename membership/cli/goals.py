@@ -8,6 +8,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli._actor import actor_option
+from membership.ledger import queries as ledger_queries
 
 
 @click.group()
@@ -65,8 +66,8 @@ def list_(as_json: bool):
 
     rt = runtime()
     all_goals = goals_mod.load(rt.redis, rt.keys)
-    raw = rt.redis.get(rt.keys.member_count)
-    count = int(raw) if raw is not None else 0
+    known = ledger_queries.count(rt.redis, rt.keys)
+    count = known or 0  # unknown (no member counted yet) reaches nothing
     selection = goals_mod.select(all_goals, count)
 
     def state(g):
@@ -81,9 +82,9 @@ def list_(as_json: bool):
             {"id": g.id, **g.record(), "reached_at": g.reached_at, "state": state(g)}
             for g in all_goals
         ]
-        click.echo(json.dumps({"count": count, "goals": rows}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"count": known, "goals": rows}, ensure_ascii=False, indent=2))
         return
-    click.echo(f"members now: {count}")
+    click.echo(f"members now: {'unknown (none counted yet)' if known is None else known}")
     if not all_goals:
         click.echo("no goals yet: add one with `membership goals add TARGET`")
         return
