@@ -103,7 +103,7 @@ def test_a_rebuild_applies_a_new_member_statuses_list(client, keys):
     assert rebuild(client, keys, narrow, actor=ACTOR).unchanged
 
 
-def test_a_rebuild_mends_corrupt_and_drifted_values(client, keys):
+def test_a_rebuild_mends_corrupt_and_drifted_values(client, keys, redis_url, tmp_path):
     ledger = make(client, keys)
     events, offline = fill(ledger, seed=4)
     customer = next(c for c in ledger.queries.customers() if c.member)
@@ -115,6 +115,10 @@ def test_a_rebuild_mends_corrupt_and_drifted_values(client, keys):
     client.set(keys.ledger_contributor("email:nobody@example.org"), "-3")
     with pytest.raises(Exception, match="member count"):
         ledger.queries.stats()
+    env = {"REDIS_URL": redis_url, "REDIS_PREFIX": PREFIX, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    shown = CliRunner().invoke(cli, ["stats"], env=env)
+    assert shown.exit_code == 1 and "membership ledger rebuild" in shown.output
+    assert "Traceback" not in shown.output
 
     report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.count_before is None  # "lots" is no count

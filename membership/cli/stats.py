@@ -8,6 +8,7 @@ from babel.numbers import format_currency, get_currency_precision
 from membership.cli import with_app
 from membership.cli._output import echo_json
 from membership.ledger import ledger_for
+from membership.ledger.codec import CorruptRecord
 from membership.runtime import runtime
 
 
@@ -28,7 +29,12 @@ def _money(per_currency: dict[str, int]) -> str:
 @with_app
 def stats(as_json: bool) -> None:
     """Members, members by status and plan, monthly recurring revenue, contributions."""
-    data = ledger_for(runtime()).queries.stats()
+    try:
+        data = ledger_for(runtime()).queries.stats()
+    except CorruptRecord as exc:
+        raise click.ClickException(
+            f"a stored counter is corrupt ({exc}); run `membership ledger rebuild`"
+        ) from None
     if as_json:
         echo_json(data)
         return

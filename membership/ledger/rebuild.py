@@ -43,7 +43,7 @@ class Plan:
 
     records: int = 0
     writes: list[tuple[str, object]] = field(default_factory=list)  # (kind, record) to store
-    offline_index: tuple[set[str], set[str]] = (set(), set())  # (add, remove)
+    offline_index: tuple[set[str], set[str]] = field(default_factory=lambda: (set(), set()))
     counters: dict[str, int] = field(default_factory=dict)
     counters_before: dict[str, str] = field(default_factory=dict)
     count: int = 0
@@ -292,6 +292,7 @@ def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=F
             pipe.hset(keys.ledger_subscription(record.id), mapping=codec.sub_to_hash(record))
         elif kind == "customer":
             pipe.hset(keys.ledger_customer(record.id), "live", record.live)
+            pipe.sadd(keys.ledger_customers, record.id)  # one only a subscription named
         elif kind == "email":
             pipe.hset(keys.ledger_email(record.email), "live", record.live)
         elif kind == "contributor":
