@@ -49,7 +49,7 @@ class Snapshot:
         return {
             "count": self.count,
             "changed_at": self.changed_at,
-            "goals": [{"id": g.id, **g.record(), "reached_at": g.reached_at} for g in self.goals],
+            "goals": [g.as_dict() for g in self.goals],
         }
 
     @classmethod

@@ -63,6 +63,10 @@ class Goal:
             "created_at": self.created_at,
         }
 
+    def as_dict(self) -> dict:
+        """The whole goal, id and reached time included (the audit log's before/after)."""
+        return {"id": self.id, **self.record(), "reached_at": self.reached_at}
+
     @classmethod
     def from_record(cls, goal_id: int, data: Mapping, reached_at: str | None) -> Goal:
         return cls(
@@ -331,7 +335,7 @@ def add(
                     actor=actor,
                     action="goal_added",
                     target=f"goal {goal.id}",
-                    after={"id": goal.id, **goal.record(), "reached_at": goal.reached_at},
+                    after=goal.as_dict(),
                 )
                 pipe.execute()
                 return goal
@@ -371,7 +375,7 @@ def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> b
                     actor=actor,
                     action="goal_removed",
                     target=f"goal {goal.id}",
-                    before={"id": goal.id, **goal.record(), "reached_at": goal.reached_at},
+                    before=goal.as_dict(),
                 )
                 pipe.execute()
                 return True

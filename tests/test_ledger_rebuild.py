@@ -17,7 +17,6 @@ from membership.ledger import rebuild as rebuild_module
 from membership.ledger.rebuild import rebuild
 from membership.ledger.reference import MemoryLedger
 from membership.store import Keys, connect
-from membership.stripe_events import to_command
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import ACTOR, add_offline, recount
 
@@ -50,15 +49,6 @@ def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
     return events, offline
 
 
-def model_of(events, offline, statuses) -> MemoryLedger:
-    model = MemoryLedger(tuple(statuses))
-    for e in events:
-        model.apply_event(e["id"], to_command(e))
-    for email in offline:
-        model.add_offline(email)
-    return model
-
-
 def dump(client, keys):
     return {k: client.dump(k) for k in sorted(client.scan_iter(match=keys.ledger_pattern))}
 
@@ -83,7 +73,7 @@ def test_a_rebuild_of_a_correct_ledger_changes_nothing_and_says_so(client, keys)
     assert report.unchanged and report.differed == {} and report.counters == {}
     assert report.count_before == report.count_after == ledger.queries.count()
     assert dump(client, keys) == before  # not one ledger key written
-    assert_matches(ledger, model_of(events, offline, DEFAULT_MEMBER_STATUSES))
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
     (entry,) = [e for e in audit.entries(client, keys) if e["action"] == "ledger_rebuilt"]
     assert entry["actor"] == ACTOR and entry["after"]["rewritten"] == {}
 
@@ -94,12 +84,12 @@ def test_a_rebuild_applies_a_new_member_statuses_list(client, keys):
     report = rebuild(client, keys, narrow, actor=ACTOR)
     assert not report.unchanged and report.differed["subscription"] > 0
     ledger = make(client, keys, narrow)
-    assert_matches(ledger, model_of(events, offline, narrow))
+    assert_matches(ledger, sp.ground_truth(events, offline, narrow))
     # and the writer carries on from there under the new list
     more, _ = sp.random_world(random.Random(3), 15, tag="more")
     for e in more:
         ledger.writer.apply_event(e)
-    assert_matches(ledger, model_of(events + more, offline, narrow))
+    assert_matches(ledger, sp.ground_truth(events + more, offline, narrow))
     assert rebuild(client, keys, narrow, actor=ACTOR).unchanged
 
 
@@ -125,7 +115,7 @@ def test_a_rebuild_mends_corrupt_and_drifted_values(client, keys, redis_url, tmp
     assert report.differed["customer"] >= 1 and report.differed["email"] >= 1
     assert report.differed["offline index"] == 1 and report.differed["contributor"] == 1
     assert report.counters["subs:active"][0] == "x" and report.counters["mrr:zzz"] == ("5", 0)
-    assert_matches(ledger, model_of(events, offline, DEFAULT_MEMBER_STATUSES))
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
     assert ledger.queries.stats()["needs_rebuild"] is None
     assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
 
@@ -138,7 +128,7 @@ def test_a_ledger_without_counters_says_it_needs_a_rebuild(client, keys):
     assert ledger.queries.stats()["needs_rebuild"]["reason"]
     rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert ledger.queries.stats()["needs_rebuild"] is None
-    assert_matches(ledger, model_of(events, offline, DEFAULT_MEMBER_STATUSES))
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
 
 
 def test_a_rebuild_while_webhooks_arrive_loses_nothing(client, keys, redis_url):
@@ -174,7 +164,7 @@ def test_a_rebuild_while_webhooks_arrive_loses_nothing(client, keys, redis_url):
     ledger = make(client, keys)
     for email in offline:
         add_offline(ledger, email, "comp")
-    assert_matches(ledger, model_of(events, offline, DEFAULT_MEMBER_STATUSES))
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
     assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
 
 

@@ -78,10 +78,7 @@ def list_(as_json: bool):
         return "reached" if g.target <= count else "upcoming"
 
     if as_json:
-        rows = [
-            {"id": g.id, **g.record(), "reached_at": g.reached_at, "state": state(g)}
-            for g in all_goals
-        ]
+        rows = [{**g.as_dict(), "state": state(g)} for g in all_goals]
         click.echo(json.dumps({"count": known, "goals": rows}, ensure_ascii=False, indent=2))
         return
     click.echo(f"members now: {'unknown (none counted yet)' if known is None else known}")
