@@ -16,6 +16,7 @@ retries) for the few seconds the last read and the commit take.
 
 from __future__ import annotations
 
+import gc
 import secrets
 import time
 from collections import Counter
@@ -215,6 +216,18 @@ def _bucket(name: str, email: str, raw: dict) -> EmailBucket:
 
 
 def _plan(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
+    # Hundreds of thousands of small records and no cycles among them: the cyclic
+    # collector would only rescan them (about 40% of a 200k rebuild, measured).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan_all(client, keys, statuses, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
     plan = Plan()
     stored_subs, stored_customers, stored_emails, contributions, stored_people = _read_records(
         client, keys, progress or (lambda n: None)
