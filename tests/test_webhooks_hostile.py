@@ -94,12 +94,14 @@ def test_an_event_id_that_is_not_stripe_shaped_is_400(client, redis_client, keys
     assert_nothing_stored(redis_client, keys)
 
 
-def test_a_corrupt_count_is_503_and_nothing_is_written(client, redis_client, keys):
+def test_a_corrupt_count_is_503_and_nothing_is_written(client, redis_client, keys, caplog):
     redis_client.set(keys.member_count, "lots")
     e = active()
     response = post(client, e)
     assert response.status_code == 503
     assert response.json["error"]["code"] == "ledger_corrupt"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any(keys.member_count in r.getMessage() and e["id"] in r.getMessage() for r in errors)
     assert response.headers["Retry-After"]
     assert ledger_keys(redis_client, keys) == []  # no event record, no subscription, no log
     redis_client.set(keys.member_count, "0")  # an operator mends it; Stripe's retry applies
