@@ -6,6 +6,7 @@ expected (`ConfigError`), so a deploy fails loudly instead of serving wrong numb
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -108,6 +109,31 @@ class _HttpUrl(mf.String):
         return url
 
 
+DEFAULT_METRICS_ALLOW = ("127.0.0.0/8", "::1/128")
+
+
+def parse_networks(value: str | tuple | list) -> tuple[ipaddress._BaseNetwork, ...]:
+    """CIDRs (comma-separated, or a sequence) -> networks; ValueError names the bad one."""
+    items = _csv(value) if isinstance(value, str) else list(value)
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"expected CIDRs like 10.0.0.0/8 separated by commas, got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
+class _Networks(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_networks(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class _EnvSchema(Schema):
     """Maps environment variables (their exact names) to validated values."""
 
@@ -156,6 +182,17 @@ class _EnvSchema(Schema):
             ["DEBUG", "INFO", "WARNING", "ERROR"], error="expected DEBUG, INFO, WARNING or ERROR"
         ),
     )
+    LOG_FORMAT = mf.String(
+        load_default="text",
+        validate=validate.OneOf(["text", "json"], error="expected text or json"),
+    )
+    METRICS_ALLOW = _Networks(load_default=parse_networks(DEFAULT_METRICS_ALLOW))
+    METRICS_TOKEN = mf.String(
+        load_default=None,
+        validate=validate.Regexp(
+            r"^[\x21-\x7e]{16,512}$", error="expected 16-512 visible ASCII characters, no spaces"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -174,6 +211,9 @@ class Settings:
     join_url: str = "https://example.org/membership"
     banner_max_age: int = 30
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_allow: tuple = parse_networks(DEFAULT_METRICS_ALLOW)
+    metrics_token: str | None = None
     # Not from the environment: lets tests and tools tune the app further.
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -198,6 +238,9 @@ _ENV_TO_FIELD = {
     "JOIN_URL": "join_url",
     "BANNER_MAX_AGE": "banner_max_age",
     "LOG_LEVEL": "log_level",
+    "LOG_FORMAT": "log_format",
+    "METRICS_ALLOW": "metrics_allow",
+    "METRICS_TOKEN": "metrics_token",
 }
 ENV_VARS = tuple(_ENV_TO_FIELD)
 
