@@ -19,7 +19,7 @@ from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 from werkzeug.http import parse_etags
 
-from membership import goals, i18n
+from membership import goals, i18n, metrics
 from membership.banner_cache import (
     REFRESH_SECONDS,
     RETRY_SECONDS,
@@ -37,6 +37,12 @@ CACHE_EXTENSION = "membership.banner"
 STALE_WHILE_REVALIDATE = 300
 STALE_IF_ERROR = 86400
 PREFLIGHT_MAX_AGE = 86400
+
+# The 503 before any count was seen says what is true (State.reason).
+UNAVAILABLE_MESSAGES = {
+    "no_count": "no member has been counted yet; the banner appears once the first one is",
+    None: "the member count cannot be read right now and none was seen before; try again shortly",
+}
 
 
 # --- View model (pure) -------------------------------------------------------
@@ -213,9 +219,11 @@ def get_banner():
         raise ApiError(
             503,
             "banner_unavailable",
-            "the member count cannot be read right now and none was seen before; try again shortly",
+            UNAVAILABLE_MESSAGES.get(state.reason if state else None, UNAVAILABLE_MESSAGES[None]),
             headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
         )
+    if state.stale:
+        metrics.banner_served_stale()
     body, etag, headers, headers_304 = endpoint.rendered(state, locale)
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None and _not_modified(if_none_match, etag):

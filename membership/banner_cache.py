@@ -11,6 +11,13 @@ host is served as stale: each process writes the snapshots it sees to
 `MEMBERSHIP_DATA_DIR/banner-<prefix>.json` (temp file + rename, under a lock,
 never replacing a newer one), and reads it back when Redis fails, so other
 workers and a process restarted while Redis is down serve it too.
+
+"Newer" is the data's own order, never the wall clock: every change of the count
+or the goals increments `keys.banner_version` in the same transaction or script,
+the snapshot reads it with the rest, and the highest version wins. A clock
+stepped back, or a data directory copied from elsewhere, cannot make an old
+count win. The file is checked field by field when read; a corrupt one is
+ignored with a warning.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from pathlib import Path
 
 import redis as redis_lib
 
-from membership import goals
+from membership import goals, i18n
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
 from membership.store import Keys
@@ -37,6 +44,13 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 0.9
 RETRY_SECONDS = 1.0
+MAX_WHOLE = 2**63 - 1  # Redis's integers: a count or version beyond it is not real
+MAX_TEXT = 64  # a time stamp or date in the file
+
+
+class NoCount(ValueError):
+    """Redis answers but holds no member count: no member was counted yet (a new install),
+    or the Redis lost its data. Unknown, not zero."""
 
 
 @dataclass(frozen=True)
@@ -44,47 +58,118 @@ class Snapshot:
     count: int
     changed_at: str | None
     goals: tuple[goals.Goal, ...] = ()
+    version: int = 0  # keys.banner_version when read: orders snapshots (higher is newer)
 
     def to_json(self) -> dict:
         return {
+            "version": self.version,
             "count": self.count,
             "changed_at": self.changed_at,
             "goals": [g.as_dict() for g in self.goals],
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> Snapshot:
+    def from_json(cls, data) -> Snapshot:
+        """The snapshot in a last-good file, every field checked; ValueError names the first
+        bad one (a file may be truncated, hand-edited or written by something else)."""
+        data = _mapping("snapshot", data)
+        raw_goals = data.get("goals")
+        if not isinstance(raw_goals, list):
+            raise ValueError(f"goals: expected a list, got {type(raw_goals).__name__}")
         return cls(
-            count=_parse_count(data["count"]),
-            changed_at=data.get("changed_at"),
-            goals=tuple(
-                goals.Goal.from_record(int(g["id"]), g, g.get("reached_at")) for g in data["goals"]
-            ),
+            count=_whole("count", data.get("count")),
+            changed_at=_text("changed_at", data.get("changed_at")),
+            goals=tuple(_goal(i, g) for i, g in enumerate(raw_goals)),
+            version=_whole("version", data.get("version")),
         )
 
 
-def _parse_count(raw) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise ValueError(f"a member count must be a whole number of at least 0, got {raw!r}")
+def _mapping(name: str, raw) -> dict:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{name}: expected an object, got {type(raw).__name__}")
     return raw
 
 
+def _whole(name: str, raw, minimum: int = 0, maximum: int = MAX_WHOLE) -> int:
+    """A JSON integer in range: not a string ("12"), a boolean, a fraction (1.9) or 1e999."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or not minimum <= raw <= maximum:
+        raise ValueError(
+            f"{name}: expected a whole number from {minimum} to {maximum}, got {raw!r}"[:200]
+        )
+    return raw
+
+
+def _show(raw) -> str:
+    text = repr(raw) if not isinstance(raw, int) or abs(raw) < 10**30 else "a huge number"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(name: str, raw, limit: int = MAX_TEXT) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > limit or not raw.isprintable():
+        raise ValueError(f"{name}: expected a short line of text, got {_show(raw)}")
+    return raw
+
+
+def _goal(index: int, raw) -> goals.Goal:
+    where = f"goals[{index}]"
+    raw = _mapping(where, raw)
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > goals.MAX_NAME):
+        raise ValueError(f"{where}.name: expected text of at most {goals.MAX_NAME} characters")
+    copy = _mapping(f"{where}.copy", raw.get("copy") or {})
+    try:
+        for fields_ in copy.values():
+            _mapping(f"{where}.copy", fields_)
+        goals.check_copy(copy)  # every template text, checked as `goals add` checks it
+    except (i18n.CopyError, AttributeError, TypeError) as exc:
+        raise ValueError(f"{where}.copy: {exc}") from None
+    return goals.Goal(
+        id=_whole(f"{where}.id", raw.get("id"), 1),
+        target=_whole(f"{where}.target", raw.get("target"), 1, goals.MAX_TARGET),
+        deadline=_text(f"{where}.deadline", raw.get("deadline")),
+        name=name,
+        copy=copy,
+        created_at=_text(f"{where}.created_at", raw.get("created_at")),
+        reached_at=_text(f"{where}.reached_at", raw.get("reached_at")),
+    )
+
+
 def read_snapshot(client: redis_lib.Redis, keys: Keys) -> Snapshot:
-    """One consistent read: the ledger's count (through its queries) and the goals."""
+    """One consistent read: the ledger's count (through its queries), the goals, and the
+    banner's version, in one MULTI."""
     pipe = client.pipeline(transaction=True)
     ledger_queries.queue_count(pipe, keys)
     goals.queue_load(pipe, keys)
-    raw_count, changed_at, raw_goals, raw_reached = pipe.execute()
+    pipe.get(keys.banner_version)
+    raw_count, changed_at, raw_goals, raw_reached, raw_version = pipe.execute()
     count = ledger_queries.count_from(keys, raw_count)
-    # No count is not zero members: it is a new or emptied Redis (a lost volume, a
-    # wrong REDIS_URL). Treat it as unreadable, so the last good value is served.
+    # No count is not zero members: it is a new install (no member counted yet) or an
+    # emptied Redis (a lost volume, a wrong REDIS_URL). Unknown: the last good value is
+    # served, or a 503 that says so.
     if count is None:
-        raise ValueError("Redis holds no member count (a new or emptied Redis)")
+        raise NoCount("Redis holds no member count yet (no member has been counted)")
+    try:
+        version = int(raw_version or 0)
+    except ValueError:
+        raise CorruptRecord(f"{keys.banner_version} holds {raw_version!r}, not a number") from None
     return Snapshot(
         count=count,
         changed_at=changed_at,
         goals=tuple(goals.goals_from(raw_goals, raw_reached)),
+        version=version,
     )
+
+
+def newest(*snapshots: Snapshot | None) -> Snapshot | None:
+    """The snapshot with the highest version; the first of equals (callers put their own
+    memory first). Never by when it was read: clocks step and directories are copied."""
+    best = None
+    for snapshot in snapshots:
+        if snapshot is not None and (best is None or snapshot.version > best.version):
+            best = snapshot
+    return best
 
 
 @dataclass
@@ -94,8 +179,11 @@ class State:
     snapshot: Snapshot | None
     stale: bool
     expires: float  # monotonic
-    seen_at: float = 0.0  # wall clock time the snapshot was read from Redis
+    seen_at: float = 0.0  # wall clock time the snapshot was read from Redis (information only)
     rendered: dict = field(default_factory=dict)
+    # With no snapshot: why. "no_count" (Redis answers, no member counted yet) or
+    # "unreadable" (Redis cannot be read, or holds something corrupt).
+    reason: str | None = None
 
 
 class LastGood:
@@ -105,25 +193,30 @@ class LastGood:
         self.path = Path(data_dir) / f"banner-{prefix}.json"
         self._lock_path = Path(data_dir) / f"banner-{prefix}.lock"
 
-    def load(self) -> tuple[Snapshot, float] | None:
+    def load(self) -> Snapshot | None:
+        """The file's snapshot; None (with a warning) when it is missing or corrupt in any way."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return Snapshot.from_json(data["snapshot"]), float(data["seen_at"])
+            text = self.path.read_text(encoding="utf-8")
+            data = json.loads(text, parse_constant=_refuse_constant)
+            return Snapshot.from_json(_mapping("file", data).get("snapshot"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             log.warning("ignoring unreadable last good banner %s: %s", self.path, exc)
             return None
 
-    def save(self, snapshot: Snapshot, seen_at: float) -> None:
+    def save(self, snapshot: Snapshot, seen_at: float | None = None) -> None:
+        """Write `snapshot` unless the file holds a newer version (another process saw it)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             existing = self.load()
-            if existing is not None and existing[1] > seen_at and existing[0] != snapshot:
+            if existing is not None and existing.version > snapshot.version:
                 return  # another process saw a newer value; keep it
             payload = json.dumps(
-                {"seen_at": seen_at, "snapshot": snapshot.to_json()}, ensure_ascii=False
+                {"seen_at": seen_at, "snapshot": snapshot.to_json()},
+                ensure_ascii=False,
+                allow_nan=False,
             )
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".")
             try:
@@ -183,7 +276,14 @@ class BannerCache:
         self.reads += 1
         try:
             snapshot = read_snapshot(self.client, self.keys)
-        except (redis_lib.RedisError, CorruptRecord, ValueError, KeyError, TypeError) as exc:
+        except (
+            redis_lib.RedisError,
+            CorruptRecord,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:
             return self._fallback(previous, exc)
         if snapshot != self._saved:
             try:
@@ -199,20 +299,36 @@ class BannerCache:
         return State(snapshot, False, self.clock() + self.refresh_seconds, seen_at, rendered)
 
     def _fallback(self, previous: State | None, exc: Exception) -> State:
-        if previous is None or not previous.stale:
-            log.warning("banner: cannot read Redis, serving the last good value: %s", exc)
-        best: tuple[Snapshot, float] | None = None
-        if previous is not None and previous.snapshot is not None:
-            best = (previous.snapshot, previous.seen_at)
+        reason = "no_count" if isinstance(exc, NoCount) else "unreadable"
+        mine = previous.snapshot if previous is not None else None
         shared = self.last_good.load()
-        if shared is not None and (best is None or shared[1] > best[1]):
-            best = shared
+        best = newest(mine, shared)  # own memory first: it wins a tie
+        if mine is not None and best is mine and shared != mine:
+            # The file is older (a copied data directory) or corrupt: mend it for the
+            # other workers, and for a process started while Redis is down.
+            try:
+                self.last_good.save(mine, previous.seen_at)
+            except OSError as save_error:
+                log.warning("could not save the last good banner: %s", save_error)
+        # Logged when this changes (fresh -> stale, or why there is nothing), not per request.
+        if previous is None or not previous.stale or previous.reason != reason:
+            if best is None and reason == "no_count":
+                log.warning("banner: no member has been counted yet; answering 503 until one is")
+            elif best is None:
+                log.warning("banner: cannot read Redis and no count was seen before: %s", exc)
+            else:
+                log.warning("banner: cannot read Redis, serving the last good value: %s", exc)
         expires = self.clock() + self.retry_seconds
         if best is None:
-            return State(None, True, expires)
+            return State(None, True, expires, reason=reason)
         rendered = (
             previous.rendered
-            if previous is not None and previous.stale and previous.snapshot == best[0]
+            if previous is not None and previous.stale and previous.snapshot == best
             else {}
         )
-        return State(best[0], True, expires, best[1], rendered)
+        seen_at = previous.seen_at if previous is not None and best is mine else 0.0
+        return State(best, True, expires, seen_at, rendered, reason=reason)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")

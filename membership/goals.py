@@ -15,7 +15,10 @@ The rules are pure functions over plain data (`select`, `apply_count`,
 - `keys.goals_reached`  hash  id -> reached-at time (HSETNX: only ever set once)
 - `keys.goals_pending`  zset  unreached ids scored by target, so `mark_reached`
                         is one ZRANGEBYSCORE when no goal is crossed
-- `keys.goals_next_id`  counter for ids
+- `keys.goals_next_id`  counter for ids (advanced only by a goal that is stored)
+- `keys.banner_version` incremented by every change here (add, remove, a goal marked
+                        reached), as by every change of the count: it orders the
+                        banner's snapshots
 """
 
 from __future__ import annotations
@@ -244,8 +247,12 @@ def parse_goal(data: Mapping) -> Goal:
 # --- Storage (Redis) ---------------------------------------------------------
 
 # Marks every pending goal with target <= count as reached at ARGV[2]; returns their ids.
+# Any mark is a change the banner shows, so it increments the banner's version (KEYS[3]).
 _MARK_REACHED = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #ids > 0 then
+  redis.call('INCR', KEYS[3])
+end
 for _, id in ipairs(ids) do
   redis.call('HSETNX', KEYS[2], id, ARGV[2])
   redis.call('ZREM', KEYS[1], id)
@@ -263,7 +270,10 @@ def mark_reached(
     O(log n) ZRANGEBYSCORE. `reach_goals` calls it after the ledger's count rises.
     """
     script = redis.register_script(_MARK_REACHED)
-    ids = script(keys=[keys.goals_pending, keys.goals_reached], args=[int(count), iso(at)])
+    ids = script(
+        keys=[keys.goals_pending, keys.goals_reached, keys.banner_version],
+        args=[int(count), iso(at)],
+    )
     return [int(i) for i in ids]
 
 
@@ -308,22 +318,30 @@ def add(
 ) -> Goal:
     """Store a validated goal (see parse_goal); reached at once when the count is at its target.
 
-    WATCH/MULTI over the goals and the count, so a count change or another add in
-    between makes it decide again on fresh data. The audit entry (`goal_added`, by
-    `actor`) commits in the same transaction.
+    WATCH/MULTI over the goals, the id counter and the count, so a count change or
+    another add in between makes it decide again on fresh data. The id is taken in
+    the same transaction, so a refused goal uses none up. The audit entry
+    (`goal_added`, by `actor`) commits in the same transaction.
     """
     actor = audit.check_actor(actor)
     now = now or utc_now()
-    goal_id = int(redis.incr(keys.goals_next_id))
     with redis.pipeline(transaction=True) as pipe:
         for _ in range(_MAX_ATTEMPTS):
             try:
-                pipe.watch(keys.goals, keys.goals_reached, *ledger_queries.count_keys(keys))
+                pipe.watch(
+                    keys.goals,
+                    keys.goals_reached,
+                    keys.goals_next_id,
+                    *ledger_queries.count_keys(keys),
+                )
                 existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
+                goal_id = _next_id(pipe.get(keys.goals_next_id))
                 # An unknown count (no member counted yet) reaches nothing.
                 count = ledger_queries.count(pipe, keys) or 0
                 goal = plan_add(existing, count, replace(new, id=goal_id), now)
                 pipe.multi()
+                pipe.set(keys.goals_next_id, goal_id)
+                pipe.incr(keys.banner_version)
                 pipe.hset(keys.goals, str(goal.id), json.dumps(goal.record(), ensure_ascii=False))
                 if goal.reached_at is not None:
                     pipe.hset(keys.goals_reached, str(goal.id), goal.reached_at)
@@ -347,6 +365,15 @@ def add(
 _MAX_ATTEMPTS = 50
 
 
+def _next_id(raw: str | None) -> int:
+    """The id after the last one handed out (`keys.goals_next_id`)."""
+    try:
+        last = int(raw or 0)
+    except ValueError:
+        raise GoalError(f"the goal id counter holds {raw!r}, not a number") from None
+    return max(last, 0) + 1
+
+
 def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> bool:
     """Delete a goal; False when there is no goal with that id (and nothing is audited).
 
@@ -366,6 +393,7 @@ def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> b
                     int(goal_id), json.loads(raw), pipe.hget(keys.goals_reached, field_)
                 )
                 pipe.multi()
+                pipe.incr(keys.banner_version)
                 pipe.hdel(keys.goals, field_)
                 pipe.hdel(keys.goals_reached, field_)
                 pipe.zrem(keys.goals_pending, field_)

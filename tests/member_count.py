@@ -15,5 +15,9 @@ CHANGED_AT = "2026-11-25T19:00:00Z"
 
 
 def set_member_count(client: redis.Redis, keys: Keys, count: int, changed_at: str = CHANGED_AT):
-    """Write the count and the time it changed together, as the ledger does (atomically)."""
-    client.mset({keys.member_count: count, keys.count_changed_at: changed_at})
+    """Write the count and the time it changed together, and step the banner's version, as
+    the ledger does (atomically)."""
+    pipe = client.pipeline(transaction=True)
+    pipe.mset({keys.member_count: count, keys.count_changed_at: changed_at})
+    pipe.incr(keys.banner_version)
+    pipe.execute()

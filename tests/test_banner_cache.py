@@ -168,6 +168,32 @@ def test_503_when_nothing_was_ever_seen(make_app, own_redis):
     assert response.get_json()["error"]["code"] == "banner_unavailable"
 
 
+def test_a_fresh_install_says_no_member_was_counted_yet_and_logs_it_once(make_app, caplog):
+    app = make_app(banner_refresh_seconds=0, banner_retry_seconds=0)
+    client = app.test_client()
+    with caplog.at_level("INFO"):
+        answers = [client.get("/v1/banner") for _ in range(20)]
+    assert {a.status_code for a in answers} == {503}
+    message = answers[0].get_json()["error"]["message"]
+    assert "no member has been counted yet" in message
+    assert "cannot be read" not in message
+    assert answers[0].headers["Retry-After"].isdigit()
+    banner_lines = [r for r in caplog.records if r.name.startswith("membership.banner")]
+    assert len(banner_lines) == 1, [r.getMessage() for r in banner_lines]
+    assert "no member has been counted yet" in banner_lines[0].getMessage()
+
+
+def test_redis_down_before_any_count_says_so(make_app, own_redis, caplog):
+    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0, banner_retry_seconds=0)
+    own_redis.kill()
+    client = app.test_client()
+    with caplog.at_level("INFO"):
+        answers = [client.get("/v1/banner") for _ in range(5)]
+    assert {a.status_code for a in answers} == {503}
+    assert "cannot be read" in answers[0].get_json()["error"]["message"]
+    assert len([r for r in caplog.records if r.name.startswith("membership.banner")]) == 1
+
+
 @pytest.mark.slow
 def test_served_process_restarted_while_redis_is_down_serves_stale(own_redis, tmp_path):
     env = {"REDIS_URL": own_redis.url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
@@ -208,21 +234,202 @@ def _get_json(url):
 def test_last_good_keeps_the_newest_and_leaves_no_temp_files(tmp_path):
     store = LastGood(tmp_path, "membership")
     assert store.load() is None
-    old, new = Snapshot(1, "t1"), Snapshot(2, "t2", (Goal(id=1, target=5, reached_at="t1"),))
+    old = Snapshot(1, "t1", version=1)
+    new = Snapshot(2, "t2", (Goal(id=1, target=5, reached_at="t1"),), version=2)
     store.save(new, seen_at=200.0)
-    store.save(old, seen_at=100.0)  # a slower process saw an older value: not written
-    assert store.load() == (new, 200.0)
-    store.save(Snapshot(3, "t3"), seen_at=300.0)
-    assert store.load()[0].count == 3
+    store.save(old, seen_at=300.0)  # a slower process saw an older value: not written
+    assert store.load() == new
+    store.save(Snapshot(3, "t3", version=3), seen_at=100.0)  # newer data, whatever the clock
+    assert store.load().count == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "banner-membership.json",
         "banner-membership.lock",
     ]
 
 
-def test_a_corrupt_last_good_file_is_ignored(tmp_path):
+def _file(count=25012, version=7, goals_=None, **snapshot):
+    body = {
+        "version": version,
+        "count": count,
+        "changed_at": "2026-11-25T19:00:00Z",
+        "goals": goals_ if goals_ is not None else [],
+        **snapshot,
+    }
+    return json.dumps({"seen_at": 1.0, "snapshot": body})
+
+
+GOAL = {"id": 1, "target": 30000, "deadline": None, "name": "Winter", "copy": {}}
+
+CORRUPT_FILES = {
+    "not json": "{not json",
+    "truncated": _file()[:40],
+    "empty": "",
+    "a list": "[]",
+    "no snapshot": json.dumps({"seen_at": 1}),
+    "negative count": _file(count=-4),
+    "count 1e999": _file().replace('"count": 25012', '"count": 1e999'),
+    "count Infinity": _file().replace('"count": 25012', '"count": Infinity'),
+    "count NaN": _file().replace('"count": 25012', '"count": NaN'),
+    "count as text": _file(count="12"),
+    "count true": _file(count=True),
+    "count 1.9": _file(count=1.9),
+    "count null": _file(count=None),
+    "count beyond Redis": _file(count=2**64),
+    "version as text": _file(version="8"),
+    "version -1": _file(version=-1),
+    "version 1.5": _file(version=1.5),
+    "version true": _file(version=True),
+    "no version": _file(version=None),
+    "changed_at a number": _file(changed_at=5),
+    "changed_at a control character": _file(changed_at="2026\x1b[2J"),
+    "goals an object": _file(goals_={"1": GOAL}),
+    "goal a string": _file(goals_=["goal"]),
+    "goal target text": _file(goals_=[{**GOAL, "target": "30000"}]),
+    "goal target 0": _file(goals_=[{**GOAL, "target": 0}]),
+    "goal without id": _file(goals_=[{k: v for k, v in GOAL.items() if k != "id"}]),
+    "goal name a number": _file(goals_=[{**GOAL, "name": 7}]),
+    "copy not text": _file(goals_=[{**GOAL, "copy": {"en": {"headline": 5}}}]),
+    "copy a list": _file(goals_=[{**GOAL, "copy": {"en": ["x"]}}]),
+    "copy unknown placeholder": _file(goals_=[{**GOAL, "copy": {"en": {"cta": "{secret}"}}}]),
+    "copy unknown locale": _file(goals_=[{**GOAL, "copy": {"xx": {"cta": "Join"}}}]),
+    "not UTF-8": b"\xff\xfe{}",
+}
+
+
+def test_a_sound_last_good_file_is_read(tmp_path):
     store = LastGood(tmp_path, "membership")
-    store.path.write_text("{not json")
-    assert store.load() is None
-    store.path.write_text(json.dumps({"seen_at": 1, "snapshot": {"count": -4, "goals": []}}))
-    assert store.load() is None
+    store.path.write_text(_file(goals_=[{**GOAL, "copy": {"en": {"cta": "Join {publication}"}}}]))
+    loaded = store.load()
+    assert (loaded.count, loaded.version, loaded.goals[0].target) == (25012, 7, 30000)
+
+
+@pytest.mark.parametrize("content", CORRUPT_FILES.values(), ids=CORRUPT_FILES.keys())
+def test_a_corrupt_last_good_file_is_ignored_with_a_warning(tmp_path, caplog, content):
+    store = LastGood(tmp_path, "membership")
+    if isinstance(content, bytes):
+        store.path.write_bytes(content)
+    else:
+        store.path.write_text(content)
+    with caplog.at_level("WARNING", logger="membership.banner_cache"):
+        assert store.load() is None
+    assert "ignoring unreadable last good banner" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [CORRUPT_FILES[k] for k in ("truncated", "count 1e999", "count as text", "copy not text")],
+    ids=["truncated", "count 1e999", "count as text", "copy not text"],
+)
+def test_a_corrupt_file_never_breaks_the_banner(make_app, own_redis, tmp_path, content):
+    data_dir = tmp_path / "corrupt"
+    data_dir.mkdir()
+    (data_dir / "banner-membership.json").write_text(content)
+    app = make_app(
+        redis_url=own_redis.url,
+        data_dir=data_dir,
+        banner_refresh_seconds=0,
+        banner_retry_seconds=0,
+    )
+    client = app.test_client()
+    own_redis.kill()  # nothing ever seen, and only a corrupt file: 503, not 500
+    response = client.get("/v1/banner")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "banner_unavailable"
+
+    own_redis.start()
+    set_member_count(own_redis.client(), runtime(app).keys, 4321)
+    assert client.get("/v1/banner").get_json()["count"] == 4321
+    (data_dir / "banner-membership.json").write_text(content)  # corrupted again, then an outage
+    own_redis.kill()
+    body = client.get("/v1/banner").get_json()
+    assert (body["count"], body["stale"]) == (4321, True)  # from memory
+
+
+def _outage_banner(app, own_redis):
+    own_redis.kill()
+    return app.test_client().get("/v1/banner").get_json()
+
+
+def test_a_file_dated_tomorrow_with_an_older_version_loses(make_app, own_redis, tmp_path):
+    """Today a file's seen_at from a clock stepped forward beat every newer value."""
+    data_dir = tmp_path / "var"
+    app = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    keys = runtime(app).keys
+    set_member_count(own_redis.client(), keys, 100, "2026-11-25T19:00:00Z")
+    assert app.test_client().get("/v1/banner").get_json()["count"] == 100
+    old = LastGood(data_dir, "membership").load()
+    set_member_count(own_redis.client(), keys, 150, "2026-11-25T19:05:00Z")
+    assert app.test_client().get("/v1/banner").get_json()["count"] == 150
+    # A process whose clock runs a day ahead wrote the older value (as the old format did).
+    path = data_dir / "banner-membership.json"
+    path.write_text(json.dumps({"seen_at": time.time() + 86400, "snapshot": old.to_json()}))
+
+    body = _outage_banner(app, own_redis)
+    assert (body["count"], body["stale"]) == (150, True)
+
+
+def test_a_copied_data_dir_with_an_older_version_loses_to_memory(make_app, own_redis, tmp_path):
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    app = make_app(redis_url=own_redis.url, data_dir=here, banner_refresh_seconds=0)
+    other = make_app(redis_url=own_redis.url, data_dir=elsewhere, banner_refresh_seconds=0)
+    keys = runtime(app).keys
+    set_member_count(own_redis.client(), keys, 100)
+    assert other.test_client().get("/v1/banner").get_json()["count"] == 100
+    set_member_count(own_redis.client(), keys, 150)
+    assert app.test_client().get("/v1/banner").get_json()["count"] == 150
+    # An operator copies an old data directory over this one, its files freshly dated.
+    copied = (elsewhere / "banner-membership.json").read_text()
+    (here / "banner-membership.json").write_text(copied)
+
+    body = _outage_banner(app, own_redis)
+    assert (body["count"], body["stale"]) == (150, True)
+    # and the newer value is written back, never replaced by the older one
+    assert LastGood(here, "membership").load().count == 150
+
+
+def test_a_newer_version_in_the_file_wins_whatever_its_date(make_app, own_redis, tmp_path):
+    data_dir = tmp_path / "var"
+    app = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    set_member_count(own_redis.client(), runtime(app).keys, 100)
+    assert app.test_client().get("/v1/banner").get_json()["count"] == 100
+    mine = LastGood(data_dir, "membership").load()
+    newer = Snapshot(140, mine.changed_at, (), mine.version + 1)
+    path = data_dir / "banner-membership.json"
+    path.write_text(json.dumps({"seen_at": 0, "snapshot": newer.to_json()}))  # dated 1970
+    body = _outage_banner(app, own_redis)
+    assert (body["count"], body["stale"]) == (140, True)
+
+
+def test_every_change_of_the_count_or_the_goals_steps_the_version(make_app, redis_client):
+    from membership.banner_cache import read_snapshot
+    from membership.ledger import ledger_for
+    from membership.ledger.rebuild import rebuild
+
+    app = make_app()
+    rt = runtime(app)
+    keys = rt.keys
+    versions = []
+
+    def version():
+        return read_snapshot(redis_client, keys).version
+
+    writer = ledger_for(rt).writer
+    writer.add_offline_member("a@example.org", "gift", actor="test")  # count None -> 1
+    versions.append(version())
+    writer.add_offline_member("b@example.org", "gift", actor="test")  # 1 -> 2
+    versions.append(version())
+    goal = goals.add(redis_client, keys, goals.parse_goal({"target": 3}), actor="test")
+    versions.append(version())
+    writer.add_offline_member("c@example.org", "gift", actor="test")  # 2 -> 3, marks the goal
+    versions.append(version())
+    assert versions[-1] == versions[-2] + 2  # the count's change, then the goal's mark
+    assert read_snapshot(redis_client, keys).goals[0].reached_at is not None
+    goals.mark_reached(redis_client, keys, 3, "2026-11-25T19:00:00Z")  # nothing left to mark
+    assert version() == versions[-1]
+    assert goals.remove(redis_client, keys, goal.id, actor="test")
+    versions.append(version())
+    redis_client.set(keys.member_count, 7)  # garbled by hand; a rebuild sets it right
+    rebuild(redis_client, keys, rt.settings.member_statuses, actor="test")
+    versions.append(version())
+    assert versions == sorted(set(versions)), versions  # strictly increasing
+    assert read_snapshot(redis_client, keys).count == 3

@@ -322,6 +322,7 @@ def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=F
         pipe.set(keys.member_count, plan.count)
         pipe.set(keys.count_changed_at, iso(now))
         pipe.hset(keys.ledger_history_count, day(now), plan.count)
+        pipe.incr(keys.banner_version)
     pipe.delete(keys.ledger_needs_rebuild)
     if not plan.unchanged:
         pipe.incr(keys.ledger_version)

@@ -53,8 +53,10 @@ NAME_MAX = 200
 
 # The count, its change time, the day's closing count and joins/leaves, together:
 # the day's count must be the count after this change, whatever others did since.
+# KEYS[6], the banner's version, orders the banner's snapshots (banner_cache.py).
 _BUMP = """
 local delta = tonumber(ARGV[1])
+redis.call('INCR', KEYS[6])
 local count = redis.call('INCRBY', KEYS[1], delta)
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], count)
@@ -280,12 +282,13 @@ class Writer:
         if count_delta:
             pipe.eval(
                 _BUMP,
-                5,
+                6,
                 k.member_count,
                 k.count_changed_at,
                 k.ledger_history_count,
                 k.ledger_history_joins,
                 k.ledger_history_leaves,
+                k.banner_version,
                 count_delta,
                 iso(now),
                 today,
@@ -293,6 +296,7 @@ class Writer:
         elif count is None and decision.changes:
             # Once the ledger holds records its count is known, even when it is zero.
             pipe.set(k.member_count, 0, nx=True)
+            pipe.incr(k.banner_version)
         if not raw_counters and count is None:  # a new ledger: its counters start right
             pipe.hsetnx(k.ledger_counters, SCHEMA_FIELD, SCHEMA)
         for name, delta in counter_deltas.items():

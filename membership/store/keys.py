@@ -157,6 +157,12 @@ class Keys:
         """Integer: the last goal id handed out."""
         return self._key("goals", "next_id")
 
+    @property
+    def banner_version(self) -> str:
+        """Integer: incremented with every change of the count or the goals, in the same
+        transaction or script; orders banner snapshots (the last good one) by data, not clock."""
+        return self._key("banner", "version")
+
     # --- Audit ---------------------------------------------------------------
     @property
     def audit(self) -> str:
