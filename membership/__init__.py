@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from flask import Flask
@@ -23,9 +22,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     setting raises ConfigError before anything starts.
     """
     settings = config if isinstance(config, Settings) else load_settings(overrides=config)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from membership import logs
+
+    logs.configure_logging(settings)
 
     # No implicit /static route: the widget serves its one file with its own caching.
     app = Flask(__name__, static_folder=None)
@@ -41,8 +40,10 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         embedded=embedded,
     )
 
-    from membership import errors, health, openapi
+    from membership import errors, health, metrics, openapi
 
+    logs.init_app(app)
+    metrics.init_app(app)  # before errors: its hooks time requests that later hooks refuse
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

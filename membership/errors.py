@@ -12,6 +12,7 @@ import redis
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from membership import metrics
 from membership.store import UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def init_app(app: Flask) -> None:
         # way the store, not the request, is at fault: 503, and the client retries.
         down = isinstance(exc, UNAVAILABLE)
         code, what, level = _STORE_ERRORS[down]
+        metrics.redis_error(down)
         log.log(level, "Redis %s during %s %s: %s", what, request.method, request.path, exc)
         return error_response(
             503,

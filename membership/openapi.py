@@ -244,6 +244,21 @@ _PATHS = {
             },
         }
     },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics, summed over every worker process",
+            "description": "Only from METRICS_ALLOW networks or with `Authorization: Bearer "
+            "$METRICS_TOKEN`; anyone else gets 404, as for a path that does not exist.",
+            "security": [{}, {"metricsToken": []}],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "404": _error("Not from an allowed network and no valid token"),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document",
@@ -262,7 +277,10 @@ def document(version: str) -> dict:
             "description": "Member ledger, goal banner and paywall prompts for newsrooms.",
         },
         "paths": _PATHS,
-        "components": {"schemas": _SCHEMAS},
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}},
+        },
     }
 
 

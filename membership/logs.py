@@ -1,0 +1,216 @@
+"""Logging: readable text (the default) or one JSON object a line (`LOG_FORMAT=json`).
+
+`configure_logging(settings)` puts one handler on the root logger and routes the
+server's own loggers (gunicorn's, granian's) and Python warnings through it, so every
+line the process writes has the same shape. It is idempotent: the app factory calls
+it in every worker, and the serve process calls it again after the server has set up
+its own loggers.
+
+Every line passes through `redact()`: Stripe webhook secrets, API keys, signatures,
+bearer tokens, card numbers and the configured secrets' exact values never reach a
+log, whatever a caller passed in.
+
+Within a request each record carries `request_id`: the client's `X-Request-ID` when it
+is short and made of safe characters, else a new one; the response returns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, Response, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ENVIRON_KEY = "membership.request_id"
+# The servers' own loggers: their handlers are dropped and they propagate to the root.
+SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access", "_granian", "granian", "granian.access")
+
+REDACTED = "[redacted]"
+_SECRET_PATTERNS = (
+    # Stripe webhook secrets, secret/restricted/publishable keys.
+    (re.compile(r"\b(whsec|sk_live|sk_test|rk_live|rk_test)_[A-Za-z0-9+/=_-]+"), r"\1_" + REDACTED),
+    # Stripe-Signature's HMACs (v1=<64 hex>, v0=...).
+    (re.compile(r"\b(v[01])=[0-9a-fA-F]{16,}"), r"\1=" + REDACTED),
+    # Authorization headers.
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + REDACTED),
+)
+# 13-19 digits, optionally grouped by spaces or dashes, that pass the Luhn check.
+_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match) -> str:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    return "[redacted card]" if _luhn(digits) else match.group(0)
+
+
+class _Redactor:
+    def __init__(self) -> None:
+        self.literals: tuple[str, ...] = ()
+
+    def __call__(self, text: str) -> str:
+        for literal in self.literals:
+            if literal in text:
+                text = text.replace(literal, REDACTED)
+        for pattern, replacement in _SECRET_PATTERNS:
+            text = pattern.sub(replacement, text)
+        return _CARD.sub(_card, text)
+
+
+redact = _Redactor()
+
+
+def request_id() -> str | None:
+    """This request's id (the client's, when valid, else a new one); None outside a request."""
+    if not has_request_context():
+        return None
+    environ = request.environ
+    found = environ.get(_ENVIRON_KEY)
+    if found is None:
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        found = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        environ[_ENVIRON_KEY] = found
+    return found
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = request_id()
+        if rid is not None:
+            record.request_id = rid
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object a line: time, level, logger, message, process, request_id, exc_info."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, tz=UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _Handler(logging.StreamHandler):
+    """Ours, so a second configure_logging replaces it rather than adding another."""
+
+
+_lock = threading.Lock()
+
+
+def configure_logging(settings) -> None:
+    """Route every logger of this process through one handler in `settings.log_format`."""
+    with _lock:
+        redact.literals = tuple(
+            s
+            for s in (
+                *settings.stripe_webhook_secrets,
+                settings.stripe_api_key,
+                settings.secret_key,
+                settings.metrics_token,
+            )
+            if s and len(s) >= 8
+        )
+        handler = _Handler(sys.stderr)
+        handler.setFormatter(
+            JsonLineFormatter() if settings.log_format == "json" else TextFormatter(TEXT_FORMAT)
+        )
+        handler.addFilter(RequestIdFilter())
+        root = logging.getLogger()
+        for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+            root.removeHandler(old)
+        root.addHandler(handler)
+        root.setLevel(settings.log_level)
+        adopt_server_loggers()
+        logging.captureWarnings(True)
+        if settings.log_format == "json":
+            sys.excepthook = _log_uncaught
+            threading.excepthook = _log_uncaught_in_thread
+
+
+def adopt_server_loggers() -> None:
+    """Send the server's loggers through the root handler (call again after the server
+    configures them, e.g. after gunicorn's Logger.setup or granian's start-up)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def server_log_config() -> dict:
+    """A logging dictConfig for a server's own `log_dictconfig`/`logconfig_dict`: its
+    loggers keep no handlers of their own and propagate to the root handler."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {},
+        "handlers": {},
+        "loggers": {name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
+    }
+
+
+def gunicorn_logger_class(settings):
+    """A gunicorn `logger_class` whose setup (at start and every reload) ends by routing
+    gunicorn's loggers through ours."""
+    from gunicorn.glogging import Logger
+
+    class _GunicornLogger(Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            configure_logging(settings)
+
+    return _GunicornLogger
+
+
+def _log_uncaught(exc_type, exc, tb) -> None:
+    logging.getLogger("membership").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args) -> None:
+    if args.exc_type is SystemExit:
+        return
+    logging.getLogger("membership").critical(
+        "uncaught exception in thread %s",
+        getattr(args.thread, "name", "?"),
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Return each request's id in the response's X-Request-ID header."""
+
+    @app.after_request
+    def _request_id_header(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = request_id()
+        return response

@@ -1,0 +1,257 @@
+"""Prometheus metrics: `GET /metrics`, summed over every worker process.
+
+Series (all prefixed `membership_`):
+
+- `http_requests_total{endpoint, method, status}`: `endpoint` is the Flask rule
+  (`/v1/banner`), never the raw path; requests that match no route are `unmatched`.
+- `http_request_duration_seconds{endpoint, method}`: a latency histogram.
+- `webhook_events_total{type, outcome}`: each event the ledger's writer finished
+  (a subscriber to `Runtime.ledger_subscribers`).
+- `members`: the member count, read from Redis at scrape time (absent while unknown).
+- `banner_stale_total`: banner answers served stale (Redis unreadable).
+- `redis_errors_total{kind}`: requests answered 503 for Redis trouble (`unavailable`
+  or `refused`).
+- `embedded_redis_restarts_total`: restarts of the embedded Redis by the serve process.
+
+Several processes: when `PROMETHEUS_MULTIPROC_DIR` is set (the serve process sets it
+to a fresh directory before workers start), every process writes its values to files
+there and a scrape sums them (prometheus-client's multiprocess mode). Unset (tests, an
+app made in-process) the values live in this process's own registry.
+
+Who may scrape: an address in METRICS_ALLOW, or `Authorization: Bearer $METRICS_TOKEN`;
+anyone else gets the same 404 as a path that does not exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import threading
+import time
+
+import redis
+from flask import Blueprint, Flask, Response, request
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE,
+)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
+from werkzeug.exceptions import NotFound
+
+from membership.ledger import queries as ledger_queries
+from membership.ledger.codec import CorruptRecord
+from membership.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("metrics", __name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+_STARTED = "membership.metrics.started"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def multiproc_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class _Series:
+    """This process's metric objects, built for one mode (single process or a directory)."""
+
+    def __init__(self, directory: str | None) -> None:
+        self.directory = directory
+        if directory is not None and values.ValueClass is values.MutexValue:
+            # prometheus-client picks the value class when it is first imported; the
+            # directory may have been set after that (by serve, in this very process).
+            values.ValueClass = values.get_value_class()
+        elif directory is None and values.ValueClass is not values.MutexValue:
+            values.ValueClass = values.MutexValue
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "membership_http_requests",
+            "HTTP requests by endpoint (the route, not the path), method and status.",
+            ["endpoint", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "membership_http_request_duration_seconds",
+            "Time from the request reaching the app to its response, by endpoint and method.",
+            ["endpoint", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_events = Counter(
+            "membership_webhook_events",
+            "Stripe events the ledger finished, by type and outcome.",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.banner_stale = Counter(
+            "membership_banner_stale",
+            "Banner answers served stale because Redis could not be read.",
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "membership_redis_errors",
+            "Requests answered 503 because Redis was unavailable or refused the operation.",
+            ["kind"],
+            registry=r,
+        )
+        self.embedded_restarts = Counter(
+            "membership_embedded_redis_restarts",
+            "Times the serve process restarted the embedded Redis.",
+            registry=r,
+        )
+
+
+_series: _Series | None = None
+_series_lock = threading.Lock()
+
+
+def _get() -> _Series:
+    global _series
+    directory = multiproc_dir()
+    series = _series
+    if series is None or series.directory != directory:
+        with _series_lock:
+            if _series is None or _series.directory != directory:
+                _series = _Series(directory)
+            series = _series
+    return series
+
+
+# --- What other modules call ----------------------------------------------------
+
+
+def embedded_redis_restarted() -> None:
+    """The serve process restarted the embedded Redis."""
+    _get().embedded_restarts.inc()
+
+
+def worker_exited(pid: int) -> None:
+    """A worker process is gone: drop its live-gauge files (multiprocess mode only)."""
+    directory = multiproc_dir()
+    if directory is not None:
+        multiprocess.mark_process_dead(pid, directory)
+
+
+def banner_served_stale() -> None:
+    _get().banner_stale.inc()
+
+
+def redis_error(down: bool) -> None:
+    _get().redis_errors.labels(kind="unavailable" if down else "refused").inc()
+
+
+def ledger_outcome(outcome) -> None:
+    """A ledger subscriber: count each finished Stripe event by type and outcome."""
+    if outcome.event_id is None:  # offline members, sync snapshots, rebuilds: not webhooks
+        return
+    event_type = (outcome.event_type or "unknown")[:100]
+    _get().webhook_events.labels(type=event_type, outcome=outcome.outcome).inc()
+
+
+# --- HTTP -------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    """Time and count every request; serve /metrics; count ledger outcomes."""
+    _get()  # build the series now, in the mode this process runs in
+    runtime(app).ledger_subscribers.append(ledger_outcome)
+    app.before_request(_start)
+    app.after_request(_record)
+    app.register_blueprint(bp)
+
+
+def _start() -> None:
+    request.environ[_STARTED] = time.perf_counter()
+
+
+def _record(response: Response) -> Response:
+    rule = request.url_rule
+    endpoint = rule.rule if rule is not None else UNMATCHED
+    method = request.method if request.method in _METHODS else "other"
+    series = _get()
+    series.requests.labels(endpoint, method, str(response.status_code)).inc()
+    started = request.environ.get(_STARTED)
+    if started is not None:
+        series.latency.labels(endpoint, method).observe(time.perf_counter() - started)
+    return response
+
+
+def _client_allowed(settings) -> bool:
+    token = settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), token.encode("utf-8")
+        ):
+            return True
+    try:
+        address = ipaddress.ip_address((request.remote_addr or "").split("%", 1)[0])
+    except ValueError:  # no address (a unix socket) or not an IP
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(
+        address in ipaddress.ip_network(network, strict=False) for network in settings.metrics_allow
+    )
+
+
+class _Members:
+    """The member count, read when scraped (one GET), so every process reports the same."""
+
+    def __init__(self, rt) -> None:
+        self.rt = rt
+
+    def collect(self):
+        try:
+            count = ledger_queries.count(self.rt.redis, self.rt.keys)
+        except (redis.exceptions.RedisError, CorruptRecord, ValueError) as exc:
+            log.debug("metrics: cannot read the member count: %s", exc)
+            return
+        if count is not None:
+            gauge = GaugeMetricFamily(
+                "membership_members", "Members counted by the ledger, read at scrape time."
+            )
+            gauge.add_metric([], count)
+            yield gauge
+
+
+class _Scrape:
+    """What one scrape exposes: every process's series (or this one's), then the count."""
+
+    def __init__(self, series: _Series, rt) -> None:
+        self.series = series
+        self.members = _Members(rt)
+
+    def collect(self):
+        if self.series.directory is not None:
+            yield from multiprocess.MultiProcessCollector(
+                None, path=self.series.directory
+            ).collect()
+        else:
+            yield from self.series.registry.collect()
+        yield from self.members.collect()
+
+
+@bp.get("/metrics")
+def metrics():
+    rt = runtime()
+    if not _client_allowed(rt.settings):
+        raise NotFound()
+    body = generate_latest(_Scrape(_get(), rt))
+    # The classic text format: our names need no escaping, and every Prometheus reads it.
+    return Response(body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
