@@ -122,7 +122,15 @@ class JsonLineFormatter(JsonFormatter):
 
 
 class _Handler(logging.StreamHandler):
-    """Ours, so a second configure_logging replaces it rather than adding another."""
+    """Writes to whatever sys.stderr is when a record comes (as logging's last resort
+    does); ours, so a second configure_logging replaces it rather than adding another."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
 
 
 _lock = threading.Lock()
@@ -141,7 +149,7 @@ def configure_logging(settings) -> None:
             )
             if s and len(s) >= 8
         )
-        handler = _Handler(sys.stderr)
+        handler = _Handler()
         handler.setFormatter(
             JsonLineFormatter() if settings.log_format == "json" else TextFormatter(TEXT_FORMAT)
         )

@@ -1,0 +1,198 @@
+"""LOG_FORMAT=json: one JSON object a line, a request id per request, and no secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+
+from membership import logs
+from tests import stripe_payloads as sp
+from tests.processes import ServiceProcess
+
+API_KEY = "sk_live_51Hsecretkeyvalue0123456789"
+RESTRICTED = "rk_test_51Hrestrictedvalue0123456789"
+CARD = "4242 4242 4242 4242"
+# Whatever shape they come in, none of these may be in a log line.
+FORBIDDEN = re.compile(
+    r"whsec_(?!\[redacted\])|sk_(live|test)_(?!\[redacted\])|rk_(live|test)_(?!\[redacted\])"
+    r"|v1=[0-9a-f]{64}|4242 ?4242 ?4242 ?4242"
+)
+
+
+def new_member_event() -> dict:
+    sub = sp.subscription(sp.new_id("sub"), sp.new_id("cus"), "active")
+    return sp.subscription_event(sub, type_="customer.subscription.created")
+
+
+def json_lines(text: str) -> list[dict]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]  # each line alone is one JSON object
+
+
+# --- Redaction (pure) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        sp.WEBHOOK_SECRET,
+        "whsec_AbC+/=123",
+        API_KEY,
+        "sk_test_abc123",
+        RESTRICTED,
+        "t=1780000000,v1=" + "ab" * 32,
+        "Bearer abc.def-ghi",
+        CARD,
+        "4242-4242-4242-4242",
+        "4000056655665556",
+    ],
+)
+def test_redact_removes_secrets_signatures_and_card_numbers(secret):
+    text = logs.redact(f"before {secret} after")
+    assert secret not in text
+    assert text.startswith("before ") and text.endswith(" after")
+
+
+def test_redact_leaves_ordinary_numbers_and_ids():
+    line = (
+        "stripe customer.subscription.created evt_0000001: applied; members 12 -> 13 at 1780000000"
+    )
+    assert logs.redact(line) == line
+    assert logs.redact("order 4242424242424241") == "order 4242424242424241"  # fails Luhn
+
+
+# --- In-process: request ids, JSON lines, a webhook's logs -------------------------
+
+
+@pytest.fixture
+def json_app(make_app, capsys):
+    app = make_app(log_format="json", stripe_api_key=API_KEY)
+    capsys.readouterr()
+    yield app
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_request_id_is_taken_when_safe_else_generated(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123.DEF:9_x"})
+    assert given.headers["X-Request-ID"] == "abc-123.DEF:9_x"
+    for bad in ("a" * 129, "has space", "new\\nline", "<script>", "caf\u00e9"):
+        response = client.get("/healthz", headers={"X-Request-ID": bad})
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"]), bad
+    first = client.get("/nope").headers["X-Request-ID"]
+    second = client.get("/nope").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", first) and first != second
+
+
+def test_json_lines_carry_the_request_id_and_no_secrets(json_app, capsys):
+    client = json_app.test_client()
+    payload = sp.body(new_member_event())
+    signature = sp.sign(payload)
+    response = client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={
+            "Stripe-Signature": signature,
+            "Content-Type": "application/json",
+            "X-Request-ID": "req-webhook-1",
+        },
+    )
+    assert response.status_code == 200
+    forged = client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": "t=1,v1=" + "0" * 64, "X-Request-ID": "req-forged"},
+    )
+    assert forged.status_code == 400
+    # Someone logs carelessly: the filter still keeps the secrets out.
+    with json_app.test_request_context(headers={"X-Request-ID": "req-careless"}):
+        logging.getLogger("membership.careless").warning(
+            "config %s key %s card %s sig %s", sp.WEBHOOK_SECRET, API_KEY, CARD, signature
+        )
+        try:
+            raise ValueError(f"boom with {RESTRICTED}")
+        except ValueError:
+            logging.getLogger("membership.careless").exception("failed")
+    logging.getLogger("membership.outside").info("no request here")
+
+    err = capsys.readouterr().err
+    records = json_lines(err)
+    assert not FORBIDDEN.search(err), err
+    assert payload not in err and signature not in err
+    by_message = {r["message"]: r for r in records}
+    applied = next(r for r in records if "applied" in r["message"])
+    assert applied["request_id"] == "req-webhook-1"
+    assert applied["level"] == "INFO" and applied["logger"] == "membership.webhooks"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", applied["time"])
+    careless = next(r for r in records if r["message"].startswith("config "))
+    assert careless["request_id"] == "req-careless"
+    assert "[redacted]" in careless["message"] and "[redacted card]" in careless["message"]
+    assert "ValueError" in by_message["failed"]["exc_info"]
+    assert "request_id" not in by_message["no request here"]
+
+
+def test_text_stays_the_readable_default(make_app, capsys):
+    make_app()
+    capsys.readouterr()
+    logging.getLogger("membership.text").warning("plain %s", "whsec_unconfigured123")
+    line = capsys.readouterr().err.strip()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING membership\.text: plain whsec_\[redacted\]",
+        line,
+    ), line
+
+
+def test_configure_logging_is_idempotent(make_app):
+    make_app(log_format="json")
+    make_app(log_format="json")
+    ours = [h for h in logging.getLogger().handlers if isinstance(h, logs._Handler)]
+    assert len(ours) == 1
+
+
+# --- The real server: every line it writes --------------------------------------------
+
+
+def _post(url: str, payload: str, headers: dict) -> int:
+    request = urllib.request.Request(url, data=payload.encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.slow
+def test_the_real_server_writes_only_json_lines_without_secrets(redis_url, tmp_path):
+    service = ServiceProcess(
+        {
+            "REDIS_URL": redis_url,
+            "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
+            "STRIPE_WEBHOOK_SECRET": sp.WEBHOOK_SECRET,
+            "STRIPE_API_KEY": API_KEY,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "DEBUG",
+        },
+        workers=2,
+        threads=2,
+    ).start()
+    try:
+        url = service.url + "/webhooks/stripe"
+        for i in range(4):
+            payload = sp.body(new_member_event())
+            headers = {"Stripe-Signature": sp.sign(payload), "X-Request-ID": f"req-{i}"}
+            assert _post(url, payload, headers) == 200
+        payload = sp.body(new_member_event())
+        forged = {"Stripe-Signature": "t=1,v1=" + "1" * 64, "X-Request-ID": "req-forged"}
+        assert _post(url, payload, forged) == 400
+    finally:
+        service.stop()
+    text = service.log.read_text()
+    records = json_lines(text)
+    assert not FORBIDDEN.search(text), text
+    applied = [r for r in records if r.get("logger") == "membership.webhooks"]
+    assert sorted(r["request_id"] for r in applied) == [f"req-{i}" for i in range(4)]
+    assert len({r["process"] for r in records}) >= 2  # the workers and the server's own process
