@@ -40,6 +40,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
     values,
@@ -77,6 +78,7 @@ class _Series:
             values.ValueClass = values.get_value_class()
         elif directory is None and values.ValueClass is not values.MutexValue:
             values.ValueClass = values.MutexValue
+        disable_created_metrics()  # as in multiprocess mode: no `_created` series
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
