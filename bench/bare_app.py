@@ -1,4 +1,12 @@
-"""The benchmarks' baseline: a bare Flask app, run under the same gunicorn settings.
+"""The benchmarks' baseline: a bare Flask app, under `membership serve`'s server or gunicorn.
+
+    bench/bare_app.py --port P [--server granian|gunicorn] [--app bare|service]
+
+`--server granian` (default) runs it exactly as `membership serve` runs the app;
+`--server gunicorn` runs it as `membership serve` did before issue 8 (gthread,
+keep-alive 5 s), the baseline the benchmarks compare against. `--app service`
+serves the real app instead (REDIS_URL from the environment): the slow-clients
+benchmark's "our app on yesterday's server".
 
 - `POST /webhooks/stripe` only reads the body (bench/webhooks.py).
 - `GET /bare` returns a constant JSON read from the file named by BENCH_BODY_FILE,
@@ -35,16 +43,69 @@ def webhook():
     return jsonify(received=len(body))
 
 
-if __name__ == "__main__":
-    # Served exactly as `membership serve` serves the app: same gunicorn options.
-    import argparse
+class Gunicorn:
+    """gunicorn in-process with `membership serve`'s former settings (gthread, keep-alive 5 s)."""
 
-    from membership.cli.serve import WsgiServer, gunicorn_options
+    @staticmethod
+    def options(port: int, workers: int, threads: int) -> dict:
+        return {
+            "bind": f"127.0.0.1:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 30,
+            "graceful_timeout": 20,
+            "keepalive": 5,
+            "errorlog": "-",
+            "loglevel": "warning",
+            "proc_name": "membership-baseline",
+            "control_socket_disable": True,
+        }
+
+    @staticmethod
+    def run(load, options: dict) -> None:
+        from gunicorn.app.base import BaseApplication
+
+        class App(BaseApplication):
+            def load_config(self):
+                for key, value in options.items():
+                    if key in self.cfg.settings:
+                        self.cfg.set(key, value)
+
+            def load(self):
+                return load()
+
+        App().run()
+
+
+def _load_service():
+    from membership.cli.serve import _create_app
+    from membership.config import load_settings
+
+    return _create_app(load_settings())
+
+
+if __name__ == "__main__":
+    import argparse
 
     parser = argparse.ArgumentParser(description="the benchmarks' bare Flask baseline")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--app", choices=["bare", "service"], default="bare")
     args = parser.parse_args()
-    options = gunicorn_options("127.0.0.1", args.port, args.workers, args.threads)
-    WsgiServer(lambda: app, {**options, "loglevel": "warning"}).run()
+    load = _load_service if args.app == "service" else (lambda: app)
+    if args.server == "gunicorn":
+        Gunicorn.run(load, Gunicorn.options(args.port, args.workers, args.threads))
+    else:
+        from membership.server import run
+
+        run(
+            load,
+            host="127.0.0.1",
+            port=args.port,
+            workers=args.workers,
+            threads=args.threads,
+            log_level="warning",
+        )

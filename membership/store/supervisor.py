@@ -1,0 +1,68 @@
+"""Keeps the embedded Redis alive for the `membership serve` process that owns it.
+
+A thread in the server's main process (never in a worker) checks every half
+second that the embedded Redis answers. When its process is gone (killed,
+crashed) it starts it again on the same data dir and AOF, and counts the restart
+(`embedded_redis_restarted`). A process that is alive but slow to answer is left
+alone: starting a second redis-server on the same files would be far worse.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from membership.server import _call_hook, metrics_hook
+from membership.store.embedded import EmbeddedRedis
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(self, embedded: EmbeddedRedis, interval: float = 0.5) -> None:
+        # Resolved here, in the main thread: an import inside the thread while the server
+        # forks a worker would leave that module's import lock held in the worker.
+        self._count_restart = metrics_hook("embedded_redis_restarted")
+        embedded.is_running()  # any lazy import in redis-py happens now, not in the thread
+        self.embedded = embedded
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="embedded-redis-supervisor", daemon=True
+        )
+
+    def start(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # keep supervising whatever one attempt raised
+                log.exception("embedded Redis supervisor: restart attempt failed")
+
+    def embedded_redis_restarted(self) -> None:
+        """Hook: one restart of the embedded Redis is counted here (metrics)."""
+        _call_hook(self._count_restart)
+
+    def check(self) -> bool:
+        """One round: restart the embedded Redis if its process is gone. True when it did."""
+        if self.embedded.is_running():
+            return False
+        if self._stop.is_set():
+            return False
+        if self.embedded.restart():
+            log.warning(
+                "embedded Redis was not running; restarted it on %s (data in %s)",
+                self.embedded.url,
+                self.embedded.data_dir,
+            )
+            self.embedded_redis_restarted()
+            return True
+        return False
