@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, validate
 from marshmallow import fields as mf
@@ -41,20 +41,95 @@ def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class _RedisUrl(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs).strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ValidationError("expected a redis://, rediss:// or unix:// URL")
-        if parts.scheme == "unix" and not parts.path:
-            raise ValidationError("expected unix:///path/to/redis.sock")
-        if parts.scheme != "unix" and not parts.hostname:
-            raise ValidationError("expected a host, as in redis://host:6379/0")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+_SENTINEL_FORM = "redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]"
+_CLUSTER_FORM = "redis+cluster://[:password@]host:port[,host:port...]"
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """What a REDIS_URL names: one server (`url` as given, for redis-py's from_url), the
+    Sentinels that know a primary by `service`, or some nodes of a Cluster."""
+
+    kind: str  # "single" | "sentinel" | "cluster"
+    url: str
+    nodes: tuple[tuple[str, int], ...] = ()
+    service: str | None = None
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """REDIS_URL -> RedisTarget; ValueError says what was expected (one line)."""
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(
+            f"expected a redis://, rediss:// or unix:// URL, or {_SENTINEL_FORM} or {_CLUSTER_FORM}"
+        )
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("expected unix:///path/to/redis.sock")
+        return RedisTarget("single", url)
+    if parts.scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ValueError("expected a host, as in redis://host:6379/0")
         try:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
-            raise ValidationError("expected a numeric port, as in redis://host:6379/0") from None
+            raise ValueError("expected a numeric port, as in redis://host:6379/0") from None
+        return RedisTarget("single", url)
+    sentinel = parts.scheme == "redis+sentinel"
+    form = _SENTINEL_FORM if sentinel else _CLUSTER_FORM
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes = tuple(_host_port(h, 26379 if sentinel else 6379, form) for h in hosts.split(","))
+    if parts.query or parts.fragment:
+        raise ValueError(f"expected no ?options or #fragment, as in {form}")
+    path = [p for p in parts.path.split("/") if p]
+    if sentinel:
+        if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+            raise ValueError(f"expected a service name and an optional db number: {form}")
+        service, db = unquote(path[0]), int(path[1]) if len(path) == 2 else 0
+    else:
+        if path not in ([], ["0"]):
+            raise ValueError(f"expected no path (a cluster has only db 0): {form}")
+        service, db = None, 0
+    return RedisTarget(
+        "sentinel" if sentinel else "cluster",
+        url,
+        nodes=nodes,
+        service=service,
+        db=db,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+    )
+
+
+def _host_port(item: str, default_port: int, form: str) -> tuple[str, int]:
+    host, port = item.strip(), str(default_port)
+    if host.startswith("["):  # [v6::address]:port
+        host, _, rest = host[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"expected host:port pairs separated by commas: {form}")
+            port = rest[1:]
+    elif ":" in host:
+        host, _, port = host.rpartition(":")
+    if not host or not re.fullmatch(r"[A-Za-z0-9_.:%-]+", host):
+        raise ValueError(f"expected host:port pairs separated by commas: {form}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected a numeric port in each host:port: {form}")
+    return host, int(port)
+
+
+class _RedisUrl(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            parse_redis_url(url)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
         return url
 
 
@@ -134,6 +209,33 @@ class _Networks(mf.String):
             raise ValidationError(str(exc)) from None
 
 
+# Public POST endpoints by rate-limit name (`@rate_limited(name)`) -> the default limit, one
+# or more "N/period" separated by ";"; RATE_LIMIT_<NAME> overrides each, "off" turns it off.
+RATE_LIMIT_DEFAULTS = {
+    "prompt_events": "60/minute",
+    "checkout": "10/minute;50/hour",
+    "sign_in": "5/minute;20/hour",
+}
+
+
+class _RateLimit(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        from limits import parse_many
+
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if text.lower() == "off":
+            return "off"
+        try:
+            parsed = parse_many(text)
+        except ValueError:
+            parsed = []
+        if not parsed or any(item.amount < 1 for item in parsed):
+            raise ValidationError(
+                'expected "off" or limits like 10/minute (several separated by ";")'
+            )
+        return text
+
+
 class _EnvSchema(Schema):
     """Maps environment variables (their exact names) to validated values."""
 
@@ -193,6 +295,15 @@ class _EnvSchema(Schema):
             r"^[\x21-\x7e]{16,512}$", error="expected 16-512 visible ASCII characters, no spaces"
         ),
     )
+    TRUSTED_PROXY_HOPS = mf.Integer(
+        load_default=0,
+        strict=False,
+        validate=validate.Range(min=0, max=5, error="expected a whole number from 0 to 5"),
+        error_messages={"invalid": "expected a whole number from 0 to 5"},
+    )
+    RATE_LIMIT_PROMPT_EVENTS = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["prompt_events"])
+    RATE_LIMIT_CHECKOUT = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["checkout"])
+    RATE_LIMIT_SIGN_IN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in"])
 
 
 @dataclass(frozen=True)
@@ -214,12 +325,22 @@ class Settings:
     log_format: str = "text"
     metrics_allow: tuple = parse_networks(DEFAULT_METRICS_ALLOW)
     metrics_token: str | None = None
+    trusted_proxy_hops: int = 0
+    rate_limit_prompt_events: str = RATE_LIMIT_DEFAULTS["prompt_events"]
+    rate_limit_checkout: str = RATE_LIMIT_DEFAULTS["checkout"]
+    rate_limit_sign_in: str = RATE_LIMIT_DEFAULTS["sign_in"]
     # Not from the environment: lets tests and tools tune the app further.
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url is None
+
+    def rate_limit(self, name: str) -> str | None:
+        """RATE_LIMIT_<NAME>'s value ("off" or limits); a test passes rate_limit_<name>."""
+        key = f"rate_limit_{name}"
+        value = getattr(self, key, None)
+        return value if isinstance(value, str) else self.extra.get(key)
 
 
 # Environment variable -> Settings field.
@@ -241,6 +362,10 @@ _ENV_TO_FIELD = {
     "LOG_FORMAT": "log_format",
     "METRICS_ALLOW": "metrics_allow",
     "METRICS_TOKEN": "metrics_token",
+    "TRUSTED_PROXY_HOPS": "trusted_proxy_hops",
+    "RATE_LIMIT_PROMPT_EVENTS": "rate_limit_prompt_events",
+    "RATE_LIMIT_CHECKOUT": "rate_limit_checkout",
+    "RATE_LIMIT_SIGN_IN": "rate_limit_sign_in",
 }
 ENV_VARS = tuple(_ENV_TO_FIELD)
 

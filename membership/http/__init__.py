@@ -1,0 +1,1 @@
+"""Where HTTP is spoken beyond the routes: security headers and rate limits."""
