@@ -74,8 +74,12 @@ DEFAULT_COPY: dict[str, dict[str, Template]] = {
     },
 }
 
-# A locale tag as browsers and people write it: "uk", "en-GB", "uk_UA", "zh-Hant-TW".
-LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+# A locale as browsers, people and systems write it: "uk", "en-GB", "uk_UA", "zh-Hant-TW",
+# "de-DE-u-co-phonebk" (BCP 47 with extensions), "uk_UA.UTF-8" and "ca_ES@valencia" (POSIX).
+LOCALE_TAG = re.compile(
+    r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*(?:\.[A-Za-z0-9-]{1,20})?(?:@[A-Za-z0-9]{1,20})?"
+)
+LOCALE_TAG_MAX = 64
 
 
 class CopyError(ValueError):
@@ -83,15 +87,18 @@ class CopyError(ValueError):
 
 
 def resolve_locale(raw: str | None) -> str:
-    """The supported locale for a requested tag; English for tags we do not speak.
+    """The language we serve for a requested tag: its language if we speak it, else English.
 
+    `en-US` -> en, `uk-UA` -> uk, `de` -> en: one answer (one body, one ETag) per
+    language we serve, whatever variant was asked for. The widget (static/banner.js)
+    does the same before it asks, so a CDN keeps one object per served language.
     Raises CopyError for something that is not a locale tag at all (a client bug).
     """
     if raw is None or raw == "":
         return DEFAULT_LOCALE
-    if len(raw) > 35 or not LOCALE_TAG.fullmatch(raw):
+    if len(raw) > LOCALE_TAG_MAX or not LOCALE_TAG.fullmatch(raw):
         raise CopyError("expected a locale tag such as en or uk")
-    language = re.split(r"[-_]", raw, maxsplit=1)[0].lower()
+    language = re.split(r"[-_.@]", raw, maxsplit=1)[0].lower()
     return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE
 
 

@@ -196,6 +196,28 @@ def test_locale_formats_and_english_fallback(site, query, locale, count_display)
     assert body["headline"].startswith(count_display)
 
 
+@pytest.mark.parametrize(
+    ("served", "variants"),
+    [
+        ("en", ["en-US", "EN", "en_GB.UTF-8", "de", "fr-CA", "zh-Hant-TW", "de-DE-u-co-phonebk"]),
+        ("uk", ["uk-UA", "UK", "uk_UA", "uk_UA.UTF-8", "uk-Cyrl-UA"]),
+    ],
+)
+def test_any_variant_of_a_language_gets_its_one_canonical_body_and_etag(site, served, variants):
+    client = site.test_client()
+    canonical = client.get(f"/v1/banner?locale={served}")
+    assert canonical.status_code == 200
+    for variant in variants:
+        answer = client.get(f"/v1/banner?locale={variant}")
+        assert answer.status_code == 200, variant
+        assert answer.get_data() == canonical.get_data(), variant
+        assert answer.headers["ETag"] == canonical.headers["ETag"], variant
+        again = client.get(
+            f"/v1/banner?locale={variant}", headers={"If-None-Match": canonical.headers["ETag"]}
+        )
+        assert again.status_code == 304, variant
+
+
 def test_uk_body_carries_a_real_no_break_space(site):
     raw = site.test_client().get("/v1/banner?locale=uk").get_data()
     assert "25\u00a0012".encode() in raw

@@ -61,6 +61,13 @@ def test_numbers_are_grouped_per_locale():
         ("de", "en"),
         ("fr-CA", "en"),
         ("zh-Hant-TW", "en"),
+        ("EN-us", "en"),
+        ("uk-Cyrl-UA", "uk"),
+        ("de-DE-u-co-phonebk", "en"),
+        ("uk-UA-x-kyiv-press", "uk"),
+        ("uk_UA.UTF-8", "uk"),
+        ("ca_ES@valencia", "en"),
+        ("haw", "en"),
     ],
 )
 def test_unsupported_locales_fall_back_to_english(raw, expected):
@@ -68,7 +75,8 @@ def test_unsupported_locales_fall_back_to_english(raw, expected):
 
 
 @pytest.mark.parametrize(
-    "raw", ["u", "../etc", "<script>", "en-", "e1", "x" * 40, "en US", "uk;q=1"]
+    "raw",
+    ["u", "../etc", "<script>", "en-", "e1", "x" * 40, "en US", "uk;q=1", "uk-" + "UA-" * 30 + "x"],
 )
 def test_malformed_locale_is_refused(raw):
     with pytest.raises(i18n.CopyError, match="locale tag"):

@@ -1,5 +1,8 @@
 import gzip
+import json
+import re
 
+from membership.config import SUPPORTED_LOCALES
 from membership.widget import SCRIPT
 
 
@@ -44,3 +47,12 @@ def test_demo_article_refuses_a_bad_locale(client):
     response = client.get("/demo/article?locale=%3Cscript%3E")
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_query"
+
+
+def test_the_widget_serves_the_languages_the_service_speaks():
+    """banner.js reduces a page's language to one of these; they must be the server's."""
+    found = re.search(r"var SERVED = (\[[^\]]*\]);", SCRIPT.read_text())
+    assert found, "banner.js no longer declares SERVED"
+    served = json.loads(found.group(1))
+    assert tuple(served) == SUPPORTED_LOCALES
+    assert served[0] == "en"  # the fallback for a language we do not speak

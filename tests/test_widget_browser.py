@@ -251,6 +251,42 @@ def test_widget_fetches_from_its_own_origin_with_a_locale(browser, service):
     page.close()
 
 
+@pytest.mark.parametrize(
+    ("html_lang", "data_locale", "asked"),
+    [
+        ("uk-UA", None, "uk"),
+        ("en-US", None, "en"),
+        ("fr-CA", None, "en"),
+        (None, None, "en"),
+        ("en-GB", "uk-UA", "uk"),  # the box's own data-locale wins over the page's
+        ("uk", "pt-BR", "en"),
+        ("uk", "<bad>", "en"),
+    ],
+)
+def test_the_page_language_is_reduced_to_one_we_serve(
+    browser, service, html_lang, data_locale, asked
+):
+    """A CDN then holds one banner per served language, not one per browser language."""
+    lang = f' lang="{html_lang}"' if html_lang else ""
+    box = f' data-locale="{data_locale}"' if data_locale else ""
+    html = (
+        f"<!doctype html><html{lang}><head><title>news</title></head><body>"
+        f"<div data-membership-banner{box}></div>"
+        f'<script src="{service.url}/static/banner.js" async></script></body></html>'
+    )
+    page = _page(browser)
+    # An article page on the service's own origin (Chromium keeps a public page from loading
+    # a script from loopback), answered by the browser itself: the server never sees it.
+    article = service.url + "/test-only/article"
+    page.route(
+        article, lambda route: route.fulfill(status=200, content_type="text/html", body=html)
+    )
+    with page.expect_request(re.compile(r".*/v1/banner\b.*")) as request:
+        page.goto(article)
+    assert request.value.url == f"{service.url}/v1/banner?locale={asked}"
+    page.close()
+
+
 @pytest.mark.parametrize("locale", ["en", "uk"])
 @pytest.mark.parametrize("state", ["thanks", "invite"])
 def test_the_longest_copy_fits_the_reserved_space_on_a_phone(browser, service, locale, state):

@@ -1,9 +1,8 @@
 /* membership banner widget. Embed:
  *   <div data-membership-banner data-locale="uk"></div>
  *   <script src="https://MEMBERSHIP-HOST/static/banner.js" async></script>
- * It fetches /v1/banner from the origin it was loaded from (2 s timeout) and renders
- * headline, message, progress bar and call to action into every such element. Space is
- * reserved by CSS before the data arrives; on any failure the box stays empty. */
+ * Fetches /v1/banner (2 s timeout) from its own origin in the page's language reduced to
+ * one we serve (uk-UA: uk, else en) into each box; on failure the box stays empty. */
 (function () {
   "use strict";
   var me = document.currentScript;
@@ -22,6 +21,7 @@
     ".mb-cta{align-self:flex-start;padding:.55rem 1.1rem;border-radius:.25rem;background:#16140f;" +
     "color:#fff;font-weight:650;text-decoration:none}" +
     ".mb-cta:hover,.mb-cta:focus-visible{background:#3a352a;outline-offset:2px}";
+  var SERVED = ["en", "uk"]; // config.py's, fallback first
   var pending = {};
 
   function el(tag, cls, text) {
@@ -70,7 +70,7 @@
       var ctl = window.AbortController ? new AbortController() : null;
       var timer;
       pending[locale] = Promise.race([
-        fetch(base + "/v1/banner?locale=" + encodeURIComponent(locale), {
+        fetch(base + "/v1/banner?locale=" + locale, {
           credentials: "omit",
           signal: ctl ? ctl.signal : undefined
         }).then(function (r) {
@@ -103,8 +103,9 @@
     Array.prototype.forEach.call(boxes, function (box) {
       if (box.getAttribute("data-state")) return;
       box.setAttribute("data-state", "loading");
-      var locale = box.getAttribute("data-locale") || document.documentElement.lang || "en";
-      if (!/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$/.test(locale)) locale = "en";
+      var locale = (box.getAttribute("data-locale") || document.documentElement.lang || "")
+        .split(/[^a-z]/i)[0].toLowerCase();
+      if (SERVED.indexOf(locale) < 0) locale = SERVED[0];
       fetchBanner(locale).then(function (d) {
         render(box, d);
       }, function () {
