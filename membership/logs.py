@@ -149,21 +149,21 @@ def configure_logging(settings) -> None:
             )
             if s and len(s) >= 8
         )
-        handler = _Handler()
-        handler.setFormatter(
-            JsonLineFormatter() if settings.log_format == "json" else TextFormatter(TEXT_FORMAT)
-        )
-        handler.addFilter(RequestIdFilter())
         root = logging.getLogger()
         for old in [h for h in root.handlers if isinstance(h, _Handler)]:
             root.removeHandler(old)
+        json_lines = settings.log_format == "json"
+        sys.excepthook = _log_uncaught if json_lines else sys.__excepthook__
+        threading.excepthook = _log_uncaught_in_thread if json_lines else threading.__excepthook__
+        if not json_lines and root.handlers:
+            return  # as logging.basicConfig: a host that set up logging (pytest) keeps it
+        handler = _Handler()
+        handler.setFormatter(JsonLineFormatter() if json_lines else TextFormatter(TEXT_FORMAT))
+        handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
         root.setLevel(settings.log_level)
         adopt_server_loggers()
         logging.captureWarnings(True)
-        if settings.log_format == "json":
-            sys.excepthook = _log_uncaught
-            threading.excepthook = _log_uncaught_in_thread
 
 
 def adopt_server_loggers() -> None:
