@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -211,3 +212,117 @@ class BareFlaskProcess(ServerProcess):
             "--workers", str(self.workers), "--threads", str(self.threads),
             "--server", self.server, "--app", self.app,
         ]  # fmt: skip
+
+
+class SlowClients:
+    """Hostile connections, in one background thread, until stop().
+
+    - `slow` sockets each send a request line, then one more header line every
+      `interval` seconds, never finishing their headers (slowloris); when the
+      server drops one, it reconnects, as an attacker would.
+    - `idle` sockets connect and send nothing; reconnected when dropped.
+    """
+
+    def __init__(
+        self, port: int, *, slow: int = 200, idle: int = 200, interval: float = 5.0
+    ) -> None:
+        self.port = port
+        self.slow, self.idle, self.interval = slow, idle, interval
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._socks: dict[socket.socket, str] = {}
+        self._thread = threading.Thread(target=self._run, name="slow-clients", daemon=True)
+
+    def _open(self, kind: str) -> None:
+        s = socket.socket()
+        s.setblocking(True)
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", self.port))
+            if kind == "slow":
+                s.sendall(b"GET /v1/banner HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            return
+        self._socks[s] = kind
+
+    def start(self) -> SlowClients:
+        for _ in range(self.slow):
+            self._open("slow")
+        for _ in range(self.idle):
+            self._open("idle")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(self.interval):
+            n += 1
+            for s, kind in list(self._socks.items()):
+                dropped = False
+                try:
+                    if s.recv(4096) == b"":
+                        dropped = True
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    dropped = True
+                if not dropped and kind == "slow":
+                    try:
+                        s.send(b"X-Slow-%d: %d\r\n" % (n, n))
+                    except OSError:
+                        dropped = True
+                if dropped:
+                    del self._socks[s]
+                    s.close()
+                    self.reconnects += 1
+            for kind, want in (("slow", self.slow), ("idle", self.idle)):
+                for _ in range(want - sum(1 for k in self._socks.values() if k == kind)):
+                    if self._stop.is_set():
+                        break
+                    self._open(kind)
+
+    def open_count(self) -> int:
+        return len(self._socks)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        for s in list(self._socks):
+            s.close()
+        self._socks.clear()
+
+
+def probe(port: int, path: str, duration: float, *, timeout: float = 2.0, pause: float = 0.05):
+    """A well-behaved reader: one fresh connection per GET for `duration` seconds.
+
+    Returns (latencies in seconds of the answered requests, failures as strings).
+    """
+    import http.client
+
+    latencies: list[float] = []
+    failures: list[str] = []
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append(f"HTTP {response.status}")
+            else:
+                latencies.append(time.perf_counter() - t0)
+        except OSError as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+        time.sleep(pause)
+    return latencies, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")

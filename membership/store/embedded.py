@@ -29,6 +29,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+# How long a worker or CLI command waits for a running server to bring its Redis back
+# (its supervisor checks twice a second and restarts in well under a second).
+OWNER_WAIT_SECONDS = 5.0
+
 # AF_UNIX paths are limited to about 107 bytes; past that the socket lives in /tmp.
 _MAX_SOCKET_PATH = 100
 
@@ -193,7 +197,7 @@ class EmbeddedRedis:
         `owner=True` is for the `membership serve` process holding the data dir
         (ServerLock). Anyone else never starts a Redis that a running server owns:
         during an outage it waits up to `timeout` for the owner's supervisor to
-        bring it back, then raises EmbeddedRedisUnavailable.
+        bring it back (at most OWNER_WAIT_SECONDS), then raises EmbeddedRedisUnavailable.
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._lock():
@@ -204,7 +208,7 @@ class EmbeddedRedis:
                 self._start(timeout)
                 self.started_here = True
                 return
-        self._wait_for_owner(owner_pid, timeout)
+        self._wait_for_owner(owner_pid, min(timeout, OWNER_WAIT_SECONDS))
 
     def _wait_for_owner(self, owner_pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,159 @@
+"""The embedded Redis belongs to the `membership serve` process that started it (issue 8).
+
+Workers come and go (a SIGHUP reload, a killed worker) and the embedded Redis
+keeps its PID; if it dies, the server restarts it and /readyz recovers by
+itself; a second server refuses the data directory; a CLI command run while
+the server's Redis is down never starts (and then stops) one of its own.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from membership.store.embedded import EmbeddedRedis, ServerLock
+from tests.processes import REPO, ServiceProcess, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _ready(service) -> int:
+    try:
+        with urllib.request.urlopen(service.url + "/readyz", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _redis_pid(data_dir) -> int:
+    return int((data_dir / "redis.pid").read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _cli(data_dir, *args, timeout=30):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "STRIPE_"))}
+    env["MEMBERSHIP_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "membership.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def served(tmp_path):
+    data_dir = tmp_path / "var"
+    service = ServiceProcess({"MEMBERSHIP_DATA_DIR": str(data_dir)}, workers=2).start()
+    wait_until(lambda: len(service.worker_pids()) == 2, 10, "two workers")
+    yield service, data_dir
+    service.stop()
+
+
+def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
+    service, data_dir = served
+    redis_pid = _redis_pid(data_dir)
+    first = service.worker_pids()
+
+    victim = min(first)
+    os.kill(victim, signal.SIGTERM)
+    wait_until(
+        lambda: victim not in service.worker_pids() and len(service.worker_pids()) == 2,
+        15,
+        "the killed worker to be replaced",
+    )
+    assert _ready(service) == 200
+    assert _redis_pid(data_dir) == redis_pid and _alive(redis_pid)
+
+    before_hup = service.worker_pids()
+    os.kill(service.process.pid, signal.SIGHUP)
+    statuses = []
+    deadline = time.monotonic() + 30
+    while not (service.worker_pids().isdisjoint(before_hup) and len(service.worker_pids()) == 2):
+        assert time.monotonic() < deadline, "SIGHUP did not replace the workers within 30 s"
+        statuses.append(_ready(service))
+        time.sleep(0.05)
+    statuses.append(_ready(service))
+    assert set(statuses) == {200}, statuses  # no 503 while the workers are reloaded
+    assert _redis_pid(data_dir) == redis_pid and _alive(redis_pid)
+    assert service.process.poll() is None
+
+
+def test_a_killed_embedded_redis_is_restarted_and_readyz_recovers(served):
+    service, data_dir = served
+    old = _redis_pid(data_dir)
+    os.kill(old, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until(
+        lambda: (data_dir / "redis.pid").exists() and _redis_pid(data_dir) != old,
+        5,
+        "a new embedded Redis",
+    )
+    wait_until(lambda: _ready(service) == 200, 5, "/readyz to recover by itself")
+    assert time.monotonic() - killed < 5
+    new = _redis_pid(data_dir)
+    assert new != old and _alive(new)
+    assert "restarted it" in service.log.read_text()
+
+
+def test_the_server_stops_its_embedded_redis_only_at_the_very_end(served):
+    service, data_dir = served
+    redis_pid = _redis_pid(data_dir)
+    service.stop()
+    assert service.process.returncode == 0
+    wait_until(lambda: not _alive(redis_pid), 10, "the embedded Redis to stop")
+    assert not (data_dir / "metrics").exists() or not any((data_dir / "metrics").iterdir())
+
+
+def test_a_second_server_on_the_same_data_dir_refuses(served):
+    service, data_dir = served
+    second = _cli(data_dir, "serve", "--port", "1", timeout=30)  # refused before binding
+    assert second.returncode == 1
+    assert "refusing to start a second server" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert _ready(service) == 200
+
+
+def test_a_cli_command_during_an_outage_waits_for_the_server_never_stops_its_redis(served):
+    service, data_dir = served
+    os.kill(_redis_pid(data_dir), signal.SIGKILL)
+    result = _cli(data_dir, "stats", "--json")
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)
+    time.sleep(0.5)  # today the command stopped the Redis it started at its exit
+    assert _ready(service) == 200
+    assert _alive(_redis_pid(data_dir))
+
+
+def test_a_cli_command_never_starts_the_redis_of_a_server_that_owns_the_data_dir(tmp_path):
+    data_dir = tmp_path / "var"
+    lock = ServerLock(data_dir).acquire()  # this test process plays the server
+    try:
+        started = time.monotonic()
+        result = _cli(data_dir, "stats")
+        took = time.monotonic() - started
+    finally:
+        lock.release()
+    assert result.returncode == 1
+    assert "is not answering" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert took < 20
+    assert not EmbeddedRedis(data_dir).is_running()
+    assert not (data_dir / "redis.pid").exists()
