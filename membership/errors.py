@@ -74,8 +74,12 @@ def init_app(app: Flask) -> None:
             405: f"{request.method} is not allowed on {request.path}",
             413: f"request body is larger than {MAX_BODY_BYTES} bytes",
         }
+        status = exc.code or 500
+        # A 5xx's description may have been written with internals in it (abort(500, str(e))):
+        # answer with its class's stock sentence instead.
+        described = type(exc).description if status >= 500 else exc.description
         response = error_response(
-            exc.code or 500, _code_for(exc), messages.get(exc.code, exc.description or exc.name)
+            status, _code_for(exc), messages.get(status, described or exc.name)
         )
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)

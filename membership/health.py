@@ -1,8 +1,15 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+`/readyz` answers with a fixed public sentence; the detail (which host, port or socket
+path, what Redis said) goes to the log at WARNING once per change of state, not per probe.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import logging
+import threading
+
+from flask import Blueprint, current_app, jsonify
 
 from membership.errors import RETRY_AFTER_SECONDS, error_response
 from membership.ledger.queries import Queries
@@ -10,6 +17,39 @@ from membership.runtime import runtime
 from membership.store import is_healthy
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+UNREACHABLE = "Redis is unreachable; try again shortly"
+REFUSING = "Redis answered with an error; try again shortly"
+_STATE = "membership.readiness"
+
+
+def public_reason(reason: str) -> str:
+    """A fixed sentence for a failed check: never the exception text, which names hosts."""
+    return UNREACHABLE if reason.startswith("Redis is unreachable") else REFUSING
+
+
+class _Readiness:
+    """The last reason seen by this process, so a change is logged once, not on every probe."""
+
+    def __init__(self) -> None:
+        self.reason = "ok"
+        self.lock = threading.Lock()
+
+    def saw(self, reason: str) -> None:
+        with self.lock:
+            previous, self.reason = self.reason, reason
+        if reason == previous:
+            return
+        if reason == "ok":
+            log.info("ready again: Redis answers")
+        else:
+            log.warning("not ready: %s", reason)
+
+
+@bp.record_once
+def _attach(state) -> None:
+    state.app.extensions[_STATE] = _Readiness()
 
 
 @bp.get("/healthz")
@@ -24,7 +64,10 @@ def readyz():
     `membership ledger rebuild` (still ready: the count and the banner keep working)."""
     rt = runtime()
     healthy, reason = is_healthy(rt.redis)
+    current_app.extensions[_STATE].saw("ok" if healthy else reason)
     if not healthy:
-        return error_response(503, "not_ready", reason, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return error_response(
+            503, "not_ready", public_reason(reason), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     needed = Queries(rt.redis, rt.keys).needs_rebuild()
     return jsonify(status="ready", redis="ok", ledger="needs_rebuild" if needed else "ok")

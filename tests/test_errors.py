@@ -53,3 +53,29 @@ def test_unexpected_error_is_a_json_500_without_details(app):
     response = app.test_client().get("/_test/bug")
     assert response.status_code == 500
     assert _error(response) == {"code": "internal_error", "message": "an unexpected error occurred"}
+
+
+def test_a_5xx_raised_with_a_description_answers_the_stock_sentence(app):
+    from flask import abort
+    from werkzeug.exceptions import InternalServerError
+
+    @app.get("/_test/abort")
+    def aborting():
+        abort(500, "could not reach db-7.internal:6379")
+
+    response = app.test_client().get("/_test/abort")
+    assert response.status_code == 500
+    assert _error(response)["message"] == InternalServerError.description
+    assert "db-7" not in response.get_data(as_text=True)
+
+
+def test_a_4xx_keeps_its_description(app):
+    from flask import abort
+
+    @app.get("/_test/teapot")
+    def teapot():
+        abort(400, "the name field is required")
+
+    assert _error(app.test_client().get("/_test/teapot"))["message"] == (
+        "the name field is required"
+    )

@@ -25,3 +25,37 @@ def test_readyz_turns_503_when_redis_dies_and_recovers(make_app, own_redis):
 
     own_redis.start()
     assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_names_no_host_and_logs_the_detail_once_per_change(make_app, own_redis, caplog):
+    import logging
+
+    from membership import health
+
+    client = make_app(redis_url=own_redis.url).test_client()
+    assert client.get("/readyz").status_code == 200
+    own_redis.kill()
+    with caplog.at_level(logging.INFO, logger=health.__name__):
+        answers = [client.get("/readyz") for _ in range(3)]
+        own_redis.start()
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+    for response in answers:
+        assert response.status_code == 503
+        assert response.get_json()["error"]["message"] == health.UNREACHABLE
+        assert str(own_redis.port) not in response.get_data(as_text=True)
+    records = [r for r in caplog.records if r.name == health.__name__]
+    assert [r.levelname for r in records] == ["WARNING", "INFO"]
+    assert f"127.0.0.1:{own_redis.port}" in records[0].getMessage()
+
+
+def test_a_refusing_redis_gets_its_own_fixed_sentence():
+    from membership import health
+
+    assert health.public_reason("Redis is unreachable: Error 111 connecting to h:1") == (
+        health.UNREACHABLE
+    )
+    assert health.public_reason("Redis answered with an error: NOAUTH at 10.0.0.1") == (
+        health.REFUSING
+    )
+    assert health.public_reason("anything else at all") == health.REFUSING
