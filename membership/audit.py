@@ -19,26 +19,23 @@ import math
 import os
 import re
 import time
-import unicodedata
 from typing import Any
 
 from membership.store import Keys
+from membership.text import has_control
 
 MAX_ENTRIES = 100_000
 MAX_ACTOR = 100
 MAX_TARGET = 300
 _ACTION = re.compile(r"[a-z_]{1,50}")
-# Control and format characters (escape sequences, bidi overrides, zero-width
-# marks), plus lone surrogates (not encodable) and the Unicode line breaks.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class AuditInputError(ValueError):
     """An audit entry that cannot be written; the message starts with the bad field."""
 
 
-def _has_control(text: str) -> bool:
-    return "\x1b" in text or any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in text)
+# Control and format characters, lone surrogates, line breaks: membership/text.py.
+_has_control = has_control
 
 
 def check_actor(actor: str) -> str:

@@ -37,9 +37,12 @@ from membership import audit, i18n
 from membership.config import SUPPORTED_LOCALES
 from membership.ledger import queries as ledger_queries
 from membership.store import Keys
+from membership.text import unsafe_character
 
 MAX_TARGET = 1_000_000_000
 MAX_NAME = 100
+# The copy field shown only when there is no goal at all: no goal's override can apply.
+NOT_PER_GOAL = "invite"
 
 
 class GoalError(ValueError):
@@ -172,8 +175,11 @@ class GoalInput(Schema):
             return
         if not value.strip() or len(value) > MAX_NAME:
             raise ValidationError(f"expected 1 to {MAX_NAME} characters")
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValidationError("control characters are not allowed")
+        bad = unsafe_character(value)
+        if bad is not None:
+            raise ValidationError(
+                f"control characters and escape sequences are not allowed (found {bad})"
+            )
 
     @validates("copy")
     def _copy(self, value, **_):
@@ -181,6 +187,12 @@ class GoalInput(Schema):
             check_copy(value)
         except i18n.CopyError as exc:
             raise ValidationError(str(exc)) from None
+        for locale, fields_ in value.items():
+            if NOT_PER_GOAL in fields_:
+                raise ValidationError(
+                    f"{locale}.{NOT_PER_GOAL}: shown only when there is no goal, so a goal "
+                    "cannot set it (the default copy in membership/i18n.py is used)"
+                )
 
 
 def check_copy(copy: Mapping) -> None:

@@ -21,6 +21,7 @@ from babel import Locale
 from babel.numbers import format_decimal
 
 from membership.config import SUPPORTED_LOCALES
+from membership.text import unsafe_character
 
 DEFAULT_LOCALE = "en"
 PLACEHOLDERS = ("count", "goal", "remaining", "publication")
@@ -130,6 +131,9 @@ def check_template(field: str, text: str) -> None:
         raise CopyError(f"the {field} template is empty")
     if len(text) > 300:
         raise CopyError(f"the {field} template is longer than 300 characters")
+    bad = unsafe_character(text)
+    if bad is not None:
+        raise CopyError(f"the {field} template has a control character or escape sequence ({bad})")
     allowed = FIELDS[field][1]
     try:
         parsed = list(string.Formatter().parse(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 import click
 
@@ -10,7 +11,8 @@ from membership.config import ConfigError
 
 
 class _Group(click.Group):
-    """Turns a bad setting into one clear line and exit status 2, not a traceback."""
+    """One clear line instead of a traceback: a bad setting exits 2; Redis, the data
+    directory, Stripe or the ledger failing exits 1 (cli/_errors.py says which)."""
 
     def invoke(self, ctx):
         try:
@@ -18,11 +20,36 @@ class _Group(click.Group):
         except ConfigError as exc:
             click.echo(f"configuration error: {exc}", err=True)
             ctx.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from membership.cli._errors import explain
+
+            message = explain(exc)
+            if message is None:
+                raise
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=_Group)
-def cli() -> None:
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Also log what the command does (which Redis it uses, ...), at LOG_LEVEL.",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Member ledger, goal banner and paywall prompts for independent newsrooms."""
+    # A command prints its result; the service's INFO lines ("using embedded Redis ...")
+    # are noise there unless asked for. The server keeps logging as configured.
+    if verbose or ctx.invoked_subcommand == "serve":
+        return
+    for name in ("membership", "stripe"):
+        logger = logging.getLogger(name)
+        ctx.call_on_close(functools.partial(logger.setLevel, logger.level))
+        logger.setLevel(max(logging.WARNING, logger.level))
 
 
 def with_app(command):

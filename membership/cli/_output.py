@@ -11,14 +11,21 @@ def echo_json(value) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
+def cell(value) -> str:
+    """A value as a person reads it: yes/no for booleans, '-' for nothing."""
+    if value is True or value is False:
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "-"
+    return str(value)
+
+
 def echo_table(rows: list[dict], columns: list[str]) -> None:
-    """Rows as left-aligned columns with a header; '-' for empty cells."""
+    """Rows as left-aligned columns with a header; yes/no for booleans, '-' for empty cells."""
     if not rows:
         click.echo("(none)")
         return
-    cells = [
-        [str(row.get(c) if row.get(c) not in (None, "") else "-") for c in columns] for row in rows
-    ]
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
     click.echo(line.rstrip())

@@ -8,6 +8,7 @@ from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
 from membership.ledger import OUTCOMES, RETRYABLE, LedgerWriteFailed, ledger_for
+from membership.ledger.events import iso
 from membership.runtime import runtime
 from membership.stripe_events import InvalidEvent
 
@@ -26,9 +27,18 @@ def list_(outcome: str | None, limit: int, as_json: bool) -> None:
     """Recent events, newest first."""
     rows = ledger_for(runtime()).events.recent(outcome=outcome, limit=limit)
     if as_json:
-        echo_json(rows)
+        echo_json([_iso_created(row) for row in rows])
     else:
         echo_table(rows, ["received", "id", "type", "outcome", "error"])
+
+
+def _iso_created(row: dict) -> dict:
+    """Stripe's `created` (epoch seconds) as ISO-8601, like every time the CLI prints."""
+    created = row.get("created")
+    try:
+        return {**row, "created": iso(int(created))}
+    except (TypeError, ValueError, OverflowError, OSError):
+        return row  # absent or not a number: shown as stored
 
 
 @events.command("replay")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
 from membership.cli import with_app
 from membership.cli._actor import actor_option
+from membership.goals import MAX_NAME, MAX_TARGET
 from membership.ledger import queries as ledger_queries
 
 
@@ -16,19 +18,40 @@ def goals() -> None:
     """Member-count goals shown on the banner."""
 
 
-@goals.command("add")
+class _TargetCommand(click.Command):
+    """`goals add -5`: a negative number is a bad TARGET, not an unknown option."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if re.fullmatch(r"-[0-9][0-9_,.]*", exc.option_name):
+                raise click.UsageError(
+                    f"target: expected 1 to {MAX_TARGET:,}, got {exc.option_name}", ctx=ctx
+                ) from None
+            raise
+
+
+COPY_HELP = (
+    "Override the banner's copy per locale (en, uk) while this goal is the one shown: the "
+    "current goal, or the milestone once no goal is left. One text, or one per plural form "
+    "(en: one, other; uk: one, few, many, other). Fields: headline (always; {count} "
+    "{publication}); message (while it is the current goal; {count} {goal} {remaining} "
+    "{publication}); thanks (once it is the milestone and no goal is left; {count} {goal} "
+    "{publication}); cta (the button, always; {publication}). invite shows only when there "
+    "is no goal at all, so a goal cannot set it. E.g. 'en.message=Only {remaining} to go' "
+    "or 'uk.headline.many={count} читачів'. Repeatable."
+)
+
+
+@goals.command("add", cls=_TargetCommand)
 @click.argument("target")
 @click.option("--deadline", metavar="YYYY-MM-DD", help="Optional date to reach it by.")
-@click.option("--name", metavar="TEXT", help="Optional campaign name.")
 @click.option(
-    "--copy",
-    "copy_options",
-    multiple=True,
-    metavar="LOCALE.FIELD[.FORM]=TEMPLATE",
-    help="Override the banner copy while this goal is current (or the milestone), e.g. "
-    "'en.message=Only {remaining} to go' or 'uk.headline.many={count} читачів'. "
-    "Fields: headline, message, thanks, cta; placeholders {count} {goal} {remaining} "
-    "{publication}. Repeatable.",
+    "--name", metavar="TEXT", help=f"Optional campaign name (at most {MAX_NAME} characters)."
+)
+@click.option(
+    "--copy", "copy_options", multiple=True, metavar="LOCALE.FIELD[.FORM]=TEMPLATE", help=COPY_HELP
 )
 @actor_option
 @with_app

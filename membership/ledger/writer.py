@@ -45,6 +45,7 @@ from membership.ledger.model import (
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
 from membership.ledger.records import RedisReader, first_reads, queue_records
 from membership.store import UNAVAILABLE, Keys
+from membership.text import unsafe_character
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,21 @@ def check_reason(reason: str) -> str:
 def _check_text(name: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise LedgerInputError(f"{name}: at most {limit} characters")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
-        raise LedgerInputError(f"{name}: control characters are not allowed")
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise LedgerInputError(
+            f"{name}: control characters and escape sequences are not allowed (found {bad})"
+        )
+
+
+def _email(email: str) -> str:
+    """A staff-typed email: valid, and free of what `_check_text` refuses."""
+    if isinstance(email, str) and unsafe_character(email) is not None:
+        raise LedgerInputError(
+            f"email: control characters and escape sequences are not allowed (found "
+            f"{unsafe_character(email)})"
+        )
+    return valid_email(email)
 
 
 class Writer:
@@ -216,12 +230,12 @@ class Writer:
         name = (name or "").strip() or None
         if name is not None:
             _check_text("name", name, NAME_MAX)
-        command = AddOffline(valid_email(email), check_reason(reason), name, iso(self.clock()))
+        command = AddOffline(_email(email), check_reason(reason), name, iso(self.clock()))
         return self.apply(command, actor=actor)
 
     def remove_offline_member(self, email: str, reason: str, *, actor: str) -> Outcome:
         """Remove an offline member: `applied`, or `unchanged` when there is none."""
-        return self.apply(RemoveOffline(valid_email(email), check_reason(reason)), actor=actor)
+        return self.apply(RemoveOffline(_email(email), check_reason(reason)), actor=actor)
 
     # --- one transaction ----------------------------------------------------------
 
@@ -280,7 +294,8 @@ class Writer:
         pipe.multi()
         queue_records(pipe, k, decision)
         if count_delta:
-            pipe.eval(
+            pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
+                "EVAL",
                 _BUMP,
                 6,
                 k.member_count,
