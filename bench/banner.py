@@ -1,16 +1,18 @@
-"""Benchmark: GET /v1/banner under gunicorn beside a bare Flask endpoint, same run.
+"""Benchmark: GET /v1/banner beside a bare Flask endpoint on two servers, same run.
 
     .venv/bin/python bench/banner.py [--duration 5] [--rounds 3] [--clients 4]
 
-Starts a throwaway redis-server and two servers on 127.0.0.1, both gunicorn with
-`membership serve`'s settings (gthread, 2 workers x 4 threads, keep-alive 5 s):
-the service itself (tests/processes.ServiceProcess) and bench/bare_app.py, whose
-one endpoint returns a constant JSON body of the same size as the banner's. Then
-it alternates timed rounds (bare, banner 200, banner 304, ...) driven by a few
-client processes, each one keep-alive http.client connection sending requests
-back to back, and prints requests/s (median of rounds), p50/p99 latency, the
-ratio to the bare endpoint, and the Redis commands per second the banner cost
-(INFO commandstats delta over the round). Everything is bounded in time and
+Starts a throwaway redis-server and three servers on 127.0.0.1, 2 workers x 4
+threads each: the service under `membership serve` (granian;
+tests/processes.ServiceProcess), bench/bare_app.py under the same granian
+settings, and bench/bare_app.py under the former server (gunicorn gthread,
+keep-alive 5 s). The bare app's one endpoint returns a constant JSON body of the
+same size as the banner's. Then it alternates timed rounds (bare gunicorn, bare
+granian, banner 200, banner 304, ...) driven by a few client processes, each one
+keep-alive raw-socket connection sending requests back to back, and prints
+requests/s (median of rounds), p50/p99 latency, the ratios to the bare endpoint
+on the same server and on gunicorn, and the Redis commands per second the banner
+cost (INFO commandstats delta over the round). Everything is bounded in time and
 stopped by PID at the end.
 """
 
@@ -21,6 +23,8 @@ import http.client
 import json
 import multiprocessing
 import os
+import re
+import socket
 import statistics
 import sys
 import tempfile
@@ -35,30 +39,54 @@ from membership.store import Keys  # noqa: E402
 from tests.member_count import set_member_count  # noqa: E402
 from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
 
-WORKERS, THREADS = 2, 4
+WORKERS, THREADS = 2, 4  # the former gunicorn setup; --threads sets granian's
 
 
 def _client(args) -> list[int]:
-    """One keep-alive connection, requests back to back from start_at for `duration` seconds."""
+    """One keep-alive connection, requests back to back from start_at for `duration` seconds.
+
+    A raw socket and a pre-encoded request: http.client's header parsing cost more
+    CPU than the servers under test, on a machine where clients and servers share
+    two cores.
+    """
     port, path, headers, start_at, duration = args
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/healthz")
-    conn.getresponse().read()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     latencies: list[int] = []
     while time.time() < start_at:
         time.sleep(0.001)
     end = start_at + duration
     now = time.perf_counter_ns
+    buffer = b""
     while time.time() < end:
         t0 = now()
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        if response.status not in (200, 304):
-            raise RuntimeError(f"{path}: HTTP {response.status}")
+        sock.sendall(request)
+        while b"\r\n\r\n" not in buffer:
+            buffer += _recv(sock)
+        head, _, buffer = buffer.partition(b"\r\n\r\n")
+        status = head[9:12]
+        if status not in (b"200", b"304"):
+            raise RuntimeError(f"{path}: HTTP {status.decode()}")
+        match = _LENGTH.search(head)
+        length = int(match.group(1)) if match else 0
+        while len(buffer) < length:
+            buffer += _recv(sock)
+        buffer = buffer[length:]
         latencies.append(now() - t0)
-    conn.close()
+    sock.close()
     return latencies
+
+
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+
+
+def _recv(sock) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise RuntimeError("the server closed the connection")
+    return data
 
 
 def _redis_calls(client) -> int:
@@ -85,6 +113,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker of the granian servers"
+    )
     args = parser.parse_args()
     if not (0 < args.duration <= 60 and 0 < args.rounds <= 10 and 0 < args.clients <= 16):
         parser.error("keep it bounded: duration <= 60, rounds <= 10, clients <= 16")
@@ -100,7 +131,7 @@ def main() -> None:
         rc, keys, goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}), actor="bench"
     )
     tmp = Path(tempfile.mkdtemp(prefix="membership-bench-"))
-    service = bare = None
+    service = bare = baseline = None
     try:
         service = ServiceProcess(
             {
@@ -109,7 +140,7 @@ def main() -> None:
                 "LOG_LEVEL": "WARNING",
             },
             workers=WORKERS,
-            threads=THREADS,
+            threads=args.threads,
         ).start()
         c = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
         c.request("GET", "/v1/banner")
@@ -119,7 +150,13 @@ def main() -> None:
         body_file = tmp / "body.json"
         body_file.write_bytes(banner_body)
         bare = BareFlaskProcess(
-            {"BENCH_BODY_FILE": str(body_file)}, workers=WORKERS, threads=THREADS
+            {"BENCH_BODY_FILE": str(body_file)}, workers=WORKERS, threads=args.threads
+        ).start()
+        baseline = BareFlaskProcess(
+            {"BENCH_BODY_FILE": str(body_file)},
+            workers=WORKERS,
+            threads=THREADS,
+            server="gunicorn",
         ).start()
         bare_port = bare.port
         c = http.client.HTTPConnection("127.0.0.1", bare_port, timeout=5)
@@ -128,7 +165,8 @@ def main() -> None:
         assert json.loads(bare_body) == json.loads(banner_body)
 
         cases = [
-            ("bare Flask constant", bare_port, "/bare", {}),
+            ("bare Flask, gunicorn", baseline.port, "/bare", {}),
+            ("bare Flask, granian", bare_port, "/bare", {}),
             ("/v1/banner (200)", service.port, "/v1/banner", {}),
             ("/v1/banner (304)", service.port, "/v1/banner", {"If-None-Match": etag}),
         ]
@@ -144,16 +182,19 @@ def main() -> None:
                     results[name][1].extend(lat)
                     results[name][2].append(redis_rate)
 
-        bare_rps = statistics.median(results[cases[0][0]][0])
+        gunicorn_rps = statistics.median(results[cases[0][0]][0])
+        bare_rps = statistics.median(results[cases[1][0]][0])
         print(
-            f"\nmembership banner benchmark: gunicorn gthread {WORKERS} workers x {THREADS} "
-            f"threads on 127.0.0.1, {os.cpu_count()} CPUs, {args.clients} keep-alive client "
-            f"processes, {args.rounds} rounds x {args.duration:g} s per endpoint, interleaved"
+            f"\nmembership banner benchmark: granian {WORKERS} workers x {args.threads} threads, "
+            f"gunicorn {WORKERS} x {THREADS}, on 127.0.0.1, "
+            f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at the end, {args.clients} "
+            f"keep-alive client processes, {args.rounds} rounds x {args.duration:g} s per "
+            "endpoint, interleaved; the banner runs on granian (membership serve)"
         )
         print(f"body: banner {len(banner_body)} bytes, bare {len(bare_body)} bytes\n")
         header = (
             f"{'endpoint':<22}{'req/s':>8}{'rounds min-max':>16}{'p50 ms':>8}{'p99 ms':>8}"
-            f"{'vs bare':>9}{'Redis cmd/s':>13}"
+            f"{'vs bare':>9}{'vs gunicorn':>13}{'Redis cmd/s':>13}"
         )
         print(header)
         print("-" * len(header))
@@ -164,15 +205,18 @@ def main() -> None:
             spread = f"{min(rps_list):.0f}-{max(rps_list):.0f}"
             print(
                 f"{name:<22}{rps:>8.0f}{spread:>16}{_pct(lat, 0.5):>8.2f}{_pct(lat, 0.99):>8.2f}"
-                f"{rps / bare_rps:>8.2f}x{redis_rate:>13}"
+                f"{rps / bare_rps:>8.2f}x{rps / gunicorn_rps:>12.2f}x{redis_rate:>13}"
             )
         print(
-            "\nRedis cmd/s: all commands Redis served during the banner rounds "
-            "(INFO commandstats delta / round time), whatever the request rate."
+            "\nvs bare: against the bare app on granian; vs gunicorn: against the bare app on "
+            "the former server (gunicorn gthread 2x4).\nRedis cmd/s: all commands Redis served "
+            "during the banner rounds (INFO commandstats delta / round time), whatever the "
+            "request rate."
         )
     finally:
-        if bare is not None:
-            bare.stop()
+        for process in (baseline, bare):
+            if process is not None:
+                process.stop()
         if service is not None:
             service.stop()
         redis.stop()
