@@ -102,3 +102,54 @@ def test_cli_reports_a_bad_setting_in_one_line(monkeypatch):
     assert result.output.strip() == (
         "configuration error: STRIPE_WEBHOOK_TOLERANCE: expected a whole number of seconds"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://127.0.0.1:26379/mymaster",
+        "redis+sentinel://:pw@s1:26379,s2:26379,s3:26379/members/2",
+        "redis+sentinel://[::1]:26379,s2/members",
+        "redis+cluster://127.0.0.1:7000",
+        "redis+cluster://:pw@n1:7000,n2:7001,n3:7002",
+        "redis+cluster://user:p%40ss@n1:7000/0",
+    ],
+)
+def test_sentinel_and_cluster_urls_are_accepted(tmp_path, url):
+    settings = load_settings({"REDIS_URL": f" {url} ", "MEMBERSHIP_DATA_DIR": str(tmp_path)})
+    assert settings.redis_url == url
+
+
+def test_sentinel_and_cluster_urls_are_parsed():
+    from membership.config import parse_redis_url
+
+    t = parse_redis_url("redis+sentinel://:pw@s1:26379,[::1]:26380,s3/members/2")
+    assert (t.kind, t.service, t.db) == ("sentinel", "members", 2)
+    assert (t.username, t.password) == (None, "pw")
+    assert t.nodes == (("s1", 26379), ("::1", 26380), ("s3", 26379))
+    t = parse_redis_url("redis+cluster://app:p%40ss@n1:7000,n2")
+    assert (t.kind, t.username, t.password) == ("cluster", "app", "p@ss")
+    assert t.nodes == (("n1", 7000), ("n2", 6379))
+    assert parse_redis_url("redis://h:6379/1").kind == "single"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("redis+sentinel://s1:26379", "a service name"),
+        ("redis+sentinel://s1:26379/members/zero", "a service name and an optional db"),
+        ("redis+sentinel://s1:port/members", "a numeric port"),
+        ("redis+sentinel:///members", "host:port pairs"),
+        ("redis+sentinel://s1:26379,,s2:26379/members", "host:port pairs"),
+        ("redis+cluster://n1:7000/3", "a cluster has only db 0"),
+        ("redis+cluster://n1:99999", "a numeric port"),
+        ("redis+cluster://n1:7000?ssl=true", "no ?options"),
+        ("redis+clusters://n1:7000", "redis+cluster://[:password@]host:port"),
+    ],
+)
+def test_bad_sentinel_and_cluster_urls_name_the_form(tmp_path, value, expected):
+    with pytest.raises(ConfigError) as info:
+        load_settings({"REDIS_URL": value, "MEMBERSHIP_DATA_DIR": str(tmp_path)})
+    message = str(info.value)
+    assert message.startswith("REDIS_URL: expected") and expected in message
+    assert "\n" not in message

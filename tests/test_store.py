@@ -1,6 +1,8 @@
+import time
+
 import pytest
 
-from membership.store import Keys, redacted
+from membership.store import UNAVAILABLE, Keys, connect, is_healthy, redacted
 from membership.store.embedded import EmbeddedRedis
 
 
@@ -74,3 +76,53 @@ def test_app_uses_embedded_redis_when_redis_url_is_unset(tmp_path, caplog):
     finally:
         rt.redis.close()
         rt.embedded.stop()
+
+
+# --- REDIS_URL forms: one server, Sentinel, Cluster --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/members/2",
+            "redis+sentinel://:***@10.0.0.1:26379,10.0.0.2:26379/members/2",
+        ),
+        ("redis+cluster://app:p%40ss@a:7000,b:7001", "redis+cluster://app:***@a:7000,b:7001"),
+        ("redis+cluster://a:7000,b:7001", "redis+cluster://a:7000,b:7001"),
+        ("rediss://user:pw@host:6380/1", "rediss://user:***@host:6380/1"),
+    ],
+)
+def test_redacted_hides_the_password_of_every_form(url, shown):
+    assert redacted(url) == shown
+
+
+def test_a_sentinel_url_makes_a_client_of_the_named_primary():
+    from redis.sentinel import SentinelConnectionPool
+
+    client = connect("redis+sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/members/3")
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "members"
+    kwargs = pool.connection_kwargs
+    assert (kwargs["db"], kwargs["password"], kwargs["decode_responses"]) == (3, "pw", True)
+    assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (1.0, 2.0)
+    sentinels = pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [26379, 26380]
+    assert all(s.connection_pool.connection_kwargs.get("password") is None for s in sentinels)
+
+
+def test_unreachable_sentinels_and_clusters_are_unavailable_not_crashes():
+    from tests.processes import free_port
+
+    for url in (
+        f"redis+sentinel://127.0.0.1:{free_port()}/members",
+        f"redis+cluster://127.0.0.1:{free_port()}",
+    ):
+        client = connect(url)  # nothing is contacted yet: the service can start
+        started = time.monotonic()
+        with pytest.raises(UNAVAILABLE):
+            client.get("anything")
+        healthy, reason = is_healthy(client)
+        assert not healthy and reason.startswith("Redis is unreachable")
+        assert time.monotonic() - started < 1.0  # short timeouts, no long backoff
+        client.close()

@@ -1,4 +1,4 @@
-"""Redis: one connection pool per process, the key names, and a health check."""
+"""Redis: the client for REDIS_URL (one pool per process), the key names, a health check."""
 
 from __future__ import annotations
 
@@ -6,17 +6,13 @@ import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from membership.config import Settings
+from membership.store.client import UNAVAILABLE, connect
 from membership.store.embedded import EmbeddedRedis
 from membership.store.keys import Keys
 
 log = logging.getLogger(__name__)
-
-# Errors that mean "Redis is not there right now" (answer 503, serve stale, retry later).
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 __all__ = [
     "UNAVAILABLE",
@@ -30,11 +26,12 @@ __all__ = [
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, fit for logs."""
+    """The URL without its password, fit for logs (any REDIS_URL form, several hosts too)."""
     parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if at and colon and password:
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
     return url
 
 
@@ -51,23 +48,6 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     server.ensure_running()
     log.info("using embedded Redis at %s (data in %s)", server.url, server.data_dir)
     return server.url, server
-
-
-def connect(url: str) -> redis.Redis:
-    """A client with a process-wide pool, short timeouts and one quick retry.
-
-    Short timeouts matter more than patience here: a reader's banner and
-    Stripe's webhook both have better fallbacks (stale value, Stripe's retry)
-    than waiting on a Redis that is gone.
-    """
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=1.0,
-        socket_timeout=2.0,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
-        health_check_interval=30,
-        decode_responses=True,
-    )
 
 
 def is_healthy(client: redis.Redis) -> tuple[bool, str]:

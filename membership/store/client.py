@@ -1,0 +1,129 @@
+"""The Redis client for a REDIS_URL: one server, a Sentinel-watched primary, or a Cluster.
+
+Whatever the topology, a process makes one client (one pool) at start-up and
+every request, worker thread and CLI command shares it. The same short
+timeouts hold everywhere: a reader's banner and Stripe's webhook both have
+better fallbacks (the last good value, Stripe's retry) than waiting on a Redis
+that is gone.
+
+- `redis://`, `rediss://`, `unix://`: redis-py's `Redis.from_url`.
+- `redis+sentinel://...`: redis-py's `Sentinel(...).master_for(service)`. Every new
+  connection asks the Sentinels where the primary is; a connection to a demoted
+  primary (READONLY) or a dead one is dropped, so after a failover the next
+  request reaches the new primary without a restart.
+- `redis+cluster://...`: redis-py's `RedisCluster`. Its transactions (WATCH/MULTI/EXEC)
+  work on keys of one slot: every key of the service shares one hash tag
+  (`membership.store.keys`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterDownError, RedisClusterException
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from membership.config import RedisTarget, parse_redis_url
+
+# Errors that mean "Redis is not there right now" (answer 503, serve stale, retry later).
+# MasterNotFoundError (Sentinel: no primary known, e.g. mid-failover) is a ConnectionError.
+UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ClusterDownError)
+
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 2.0
+
+
+def _retry(retries: int = 1) -> Retry:
+    return Retry(ExponentialBackoff(cap=0.1, base=0.02), retries)
+
+
+def _common() -> dict:
+    return {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": READ_TIMEOUT,
+        "retry": _retry(),
+        "decode_responses": True,
+    }
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for REDIS_URL with a process-wide pool, short timeouts and one quick retry."""
+    target = parse_redis_url(url)
+    if target.kind == "sentinel":
+        return _sentinel_primary(target)
+    if target.kind == "cluster":
+        return LazyCluster(target)  # type: ignore[return-value]
+    return redis.Redis.from_url(url, health_check_interval=30, **_common())
+
+
+def _sentinel_primary(target: RedisTarget) -> redis.Redis:
+    # The password is the data nodes'; the Sentinels are asked without one, each once
+    # (redis-py's default retries back off for seconds per Sentinel).
+    sentinels = Sentinel(
+        list(target.nodes),
+        sentinel_kwargs={
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_timeout": READ_TIMEOUT,
+            "retry": _retry(0),
+            "decode_responses": True,
+        },
+    )
+    return sentinels.master_for(
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        health_check_interval=30,
+        **_common(),
+    )
+
+
+class LazyCluster:
+    """A `RedisCluster` made on first use, so the service starts (and answers 503)
+    while the cluster is unreachable, as it does with one server.
+
+    `RedisCluster()` asks a node for the slot map at once, and raises a plain
+    `RedisClusterException` when none answers; here that is a ConnectionError,
+    tried again on the next use. Everything else is the cluster client's own.
+    """
+
+    def __init__(self, target: RedisTarget) -> None:
+        self.target = target
+        self._client: RedisCluster | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def cluster(self) -> RedisCluster:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+                client = self._client
+        return client
+
+    def _make(self) -> RedisCluster:
+        try:
+            return RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in self.target.nodes],
+                username=self.target.username,
+                password=self.target.password,
+                **{**_common(), "retry": _retry(2)},  # one more: a MOVED after a reshard
+            )
+        except RedisClusterException as exc:
+            raise redis.exceptions.ConnectionError(f"Redis Cluster unreachable: {exc}") from None
+
+    def __getattr__(self, name: str):
+        return getattr(self.cluster, name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def is_cluster(client) -> bool:
+    return isinstance(client, LazyCluster | RedisCluster)
