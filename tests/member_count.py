@@ -18,6 +18,7 @@ def set_member_count(client: redis.Redis, keys: Keys, count: int, changed_at: st
     """Write the count and the time it changed together, and step the banner's version, as
     the ledger does (atomically)."""
     pipe = client.pipeline(transaction=True)
-    pipe.mset({keys.member_count: count, keys.count_changed_at: changed_at})
+    pipe.set(keys.member_count, count)  # not MSET: a Cluster pipeline refuses it
+    pipe.set(keys.count_changed_at, changed_at)
     pipe.incr(keys.banner_version)
     pipe.execute()
