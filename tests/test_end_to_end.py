@@ -29,11 +29,17 @@ def banner(service, locale="en"):
 
 
 def wait_for_count(service, count, locale="en", timeout=5.0):
-    """Each worker refreshes its micro-cache within a second: poll until this one has."""
+    """Each worker refreshes its micro-cache within a second: poll until this one has (a
+    worker that answered 503 before the first member was counted, too)."""
     deadline = time.monotonic() + timeout
     while True:
-        body = banner(service, locale)
-        if body["count"] == count or time.monotonic() > deadline:
+        try:
+            body = banner(service, locale)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise
+            body = None
+        if (body is not None and body["count"] == count) or time.monotonic() > deadline:
             return body
         time.sleep(0.1)
 
