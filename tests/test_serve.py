@@ -1,4 +1,4 @@
-"""`membership serve` as the README's first command runs it: gunicorn, embedded Redis."""
+"""`membership serve` as the README's first command runs it: granian, embedded Redis."""
 
 import json
 import urllib.request
