@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from membership.config import SUPPORTED_LOCALES
-from membership.i18n import LOCALE_TAG
+from membership.i18n import LOCALE_TAG, LOCALE_TAG_MAX
 
 bp = Blueprint("openapi", __name__)
 
@@ -28,12 +28,13 @@ _LOCALE = {
     "name": "locale",
     "in": "query",
     "required": False,
-    "description": "Language of the copy; an unsupported one gets English.",
+    "description": "Language of the copy: any locale tag (en-US, uk_UA.UTF-8) is reduced to "
+    "a language served (uk-UA: uk), one we do not speak gets English.",
     "schema": {
         "type": "string",
         "default": "en",
         "pattern": f"^(?:{LOCALE_TAG.pattern})?$",
-        "maxLength": 35,
+        "maxLength": LOCALE_TAG_MAX,
         "examples": list(SUPPORTED_LOCALES),
     },
 }
