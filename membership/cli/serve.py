@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import click
@@ -47,6 +48,11 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
         lock = ServerLock(settings.data_dir).acquire()
     except DataDirInUse as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"MEMBERSHIP_DATA_DIR: cannot use {settings.data_dir}: {exc.strerror or exc}"
+        ) from None
+    _check_address(host, port, lock)
     metrics_dir = _fresh_metrics_dir(Path(settings.data_dir))
     embedded = supervisor = None
     try:
@@ -73,6 +79,20 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
             embedded.stop()
         shutil.rmtree(metrics_dir, ignore_errors=True)
         lock.release()
+
+
+def _check_address(host: str, port: int, lock: ServerLock) -> None:
+    """One clear line, before anything starts, when the address cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        lock.release()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
 
 
 def _fresh_metrics_dir(data_dir: Path) -> Path:
