@@ -123,7 +123,3 @@ class LazyCluster:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-
-def is_cluster(client) -> bool:
-    return isinstance(client, LazyCluster | RedisCluster)
