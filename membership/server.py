@@ -122,6 +122,8 @@ def run(
     access_log: bool = False,
     log_level: str = "info",
     on_worker_start: Callable[[], None] | None = None,
+    log_dictconfig: dict | None = None,
+    after_logging_setup: Callable[[], None] | None = None,
 ) -> None:
     """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
 
@@ -131,6 +133,8 @@ def run(
       off); idle keep-alive connections cost no thread.
     - SIGHUP starts fresh workers one by one, each before its predecessor stops;
       a worker that exits is replaced.
+    - `log_dictconfig` is handed to granian (main process and workers);
+      `after_logging_setup` runs once granian has configured logging in this process.
     """
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -184,9 +188,12 @@ def run(
         ),
         backlog=2048,
         log_level=LogLevels(log_level.lower()),
+        log_dictconfig=log_dictconfig,
         log_access=access_log,
         respawn_failed_workers=True,
         respawn_interval=1.0,
         workers_kill_timeout=20,
     )
+    if after_logging_setup is not None:
+        after_logging_setup()
     server.serve(target_loader=loader, wrap_loader=False)

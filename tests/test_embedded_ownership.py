@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 def _ready(service) -> int:
     try:
-        with urllib.request.urlopen(service.url + "/readyz", timeout=2) as response:
+        with urllib.request.urlopen(service.url + "/readyz", timeout=5) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -79,7 +79,7 @@ def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
         15,
         "the killed worker to be replaced",
     )
-    assert _ready(service) == 200
+    wait_until(lambda: _ready(service) == 200, 10, "/readyz after the worker was replaced")
     assert _redis_pid(data_dir) == redis_pid and _alive(redis_pid)
 
     before_hup = service.worker_pids()

@@ -9,6 +9,7 @@ reloads them, a dead one is replaced) without touching it.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -18,6 +19,8 @@ import click
 
 from membership.config import load_settings
 from membership.store.embedded import DataDirInUse, EmbeddedRedis, ServerLock
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -41,9 +44,11 @@ from membership.store.embedded import DataDirInUse, EmbeddedRedis, ServerLock
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     """Run the service under granian (SIGHUP reloads the workers, SIGTERM stops)."""
     from membership import server
+    from membership.logs import configure_logging, server_log_config
     from membership.store.supervisor import Supervisor
 
     settings = load_settings()
+    configure_logging(settings)  # this process's own lines (supervisor, start-up) included
     try:
         lock = ServerLock(settings.data_dir).acquire()
     except DataDirInUse as exc:
@@ -61,7 +66,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
             embedded = EmbeddedRedis(settings.data_dir)
             embedded.ensure_running(owner=True)
             supervisor = Supervisor(embedded).start()
-            click.echo(f"embedded Redis on {embedded.url} (data in {embedded.data_dir})", err=True)
+            log.info("embedded Redis on %s (data in %s)", embedded.url, embedded.data_dir)
         server.run(
             lambda: _create_app(settings),
             host=host,
@@ -71,6 +76,8 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
             access_log=access_log,
             log_level=settings.log_level,
             on_worker_start=lock.close_inherited,
+            log_dictconfig=server_log_config(),
+            after_logging_setup=lambda: configure_logging(settings),
         )
     finally:
         if supervisor is not None:
