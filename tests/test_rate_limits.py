@@ -89,11 +89,16 @@ def test_cluster_lists_every_node_with_its_port():
 def test_embedded_redis_is_counted_on_its_unix_socket(make_app):
     app = _add_route(make_app(redis_url=None, rate_limit_test_form="2/minute"))
     embedded = app.extensions["membership"].embedded
-    assert embedded is not None and embedded.url.startswith("unix://")
-    limits = app.extensions[rate_limits.EXTENSION]
-    assert limits.uri == "redis+unix://" + embedded.url[len("unix://") :]
-    client = app.test_client()
-    assert [_post(client).status_code for _ in range(3)] == [200, 200, 429]
+    try:
+        assert embedded is not None and embedded.url.startswith("unix://")
+        limits = app.extensions[rate_limits.EXTENSION]
+        assert limits.uri == "redis+unix://" + embedded.url[len("unix://") :]
+        client = app.test_client()
+        assert [_post(client).status_code for _ in range(3)] == [200, 200, 429]
+    finally:  # this test started it: leave no redis-server behind
+        app.extensions["membership"].redis.close()
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
 
 
 # --- Behaviour on a real Redis -----------------------------------------------------------
