@@ -36,6 +36,7 @@ from marshmallow import fields as mf
 from membership import audit, i18n
 from membership.config import SUPPORTED_LOCALES
 from membership.ledger import queries as ledger_queries
+from membership.ledger.codec import CorruptRecord, version_from
 from membership.store import Keys
 from membership.text import unsafe_character
 
@@ -348,6 +349,7 @@ def add(
                 )
                 existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
                 goal_id = _next_id(pipe.get(keys.goals_next_id))
+                _check_version(pipe, keys)
                 # An unknown count (no member counted yet) reaches nothing.
                 count = ledger_queries.count(pipe, keys) or 0
                 goal = plan_add(existing, count, replace(new, id=goal_id), now)
@@ -377,6 +379,16 @@ def add(
 _MAX_ATTEMPTS = 50
 
 
+def _check_version(pipe, keys: Keys) -> None:
+    """The transaction INCRs the banner's version: refuse before queueing if it cannot."""
+    try:
+        version_from(keys.banner_version, pipe.get(keys.banner_version))
+    except CorruptRecord as exc:
+        raise GoalError(
+            f"a stored value is corrupt ({exc}); run `membership ledger rebuild`"
+        ) from None
+
+
 def _next_id(raw: str | None) -> int:
     """The id after the last one handed out (`keys.goals_next_id`)."""
     try:
@@ -404,6 +416,7 @@ def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> b
                 goal = Goal.from_record(
                     int(goal_id), json.loads(raw), pipe.hget(keys.goals_reached, field_)
                 )
+                _check_version(pipe, keys)
                 pipe.multi()
                 pipe.incr(keys.banner_version)
                 pipe.hdel(keys.goals, field_)

@@ -227,3 +227,30 @@ def test_a_thin_event_is_answered_ignored(client, redis_client, keys):
 
 def test_the_webhook_url_is_the_one_the_tests_use(client):
     assert client.post(URL).status_code == 400  # unsigned: refused, never a 500
+
+
+def test_a_garbled_banner_version_refuses_the_count_change_whole(
+    client, app, redis_client, keys, tmp_path
+):
+    """Every change of the count INCRs the banner's version inside the transaction: a
+    version that cannot be incremented must refuse the event before anything is queued."""
+    redis_client.set(keys.banner_version, "v2")
+    before = {k: redis_client.dump(k) for k in ledger_keys(redis_client, keys)}
+    e = active()
+    response = post(client, e)
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "ledger_corrupt"
+    assert {k: redis_client.dump(k) for k in ledger_keys(redis_client, keys)} == before
+    assert redis_client.get(keys.member_count) is None
+
+    env = {"REDIS_URL": runtime(app).settings.redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    goal = CliRunner().invoke(cli, ["goals", "add", "10", "--actor", "ops"], env=env)
+    assert goal.exit_code != 0 and "ledger rebuild" in goal.output
+    assert redis_client.hgetall(keys.goals) == {}  # refused whole: no goal, no audit entry
+
+    rebuilt = CliRunner().invoke(cli, ["ledger", "rebuild", "--json", "--actor", "ops"], env=env)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads(rebuilt.stdout)["rewritten"] == {"banner version": 1}
+    assert int(redis_client.get(keys.banner_version)) > 10**12  # mended: milliseconds
+    assert post(client, e).json["outcome"] == "applied"
+    assert redis_client.get(keys.member_count) == "1"

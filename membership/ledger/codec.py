@@ -205,5 +205,14 @@ def count_from(key: str, raw: str | None) -> int | None:
     return count
 
 
+def version_from(key: str, raw: str | None) -> int:
+    """A version counter that a transaction will INCR: a whole number with room for one
+    more (absent: 0); CorruptRecord otherwise, so nothing is queued around a failing INCR."""
+    version = whole(key, "the version", raw)
+    if not 0 <= version < INT64_MAX:
+        raise CorruptRecord(key, f"the version is {version}, outside 0 to {INT64_MAX - 1}")
+    return version
+
+
 def counters_from(key: str, raw: Mapping[str, str]) -> dict[str, int]:
     return {name: whole(key, name, value) for name, value in raw.items()}

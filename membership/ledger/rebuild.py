@@ -49,6 +49,7 @@ class Plan:
     counters_before: dict[str, str] = field(default_factory=dict)
     count: int = 0
     count_before: str | None = None
+    version_garbled: bool = False  # the banner's version cannot be INCRed: set it anew
     differed: Counter = field(default_factory=Counter)
 
     @property
@@ -67,9 +68,9 @@ class Plan:
 
     @property
     def unchanged(self) -> bool:
-        return not (self.writes or any(self.offline_index) or self.counters_differ) and (
-            not self.count_differs
-        )
+        return not (
+            self.writes or any(self.offline_index) or self.counters_differ or self.version_garbled
+        ) and (not self.count_differs)
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,13 @@ def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(keys.ledger_counters)
     pipe.get(keys.member_count)
-    plan.counters_before, plan.count_before = pipe.execute()
+    pipe.get(keys.banner_version)
+    plan.counters_before, plan.count_before, version = pipe.execute()
+    try:
+        codec.version_from(keys.banner_version, version)
+    except codec.CorruptRecord:
+        plan.version_garbled = True
+        plan.differed["banner version"] = 1
     return plan
 
 
@@ -322,6 +329,11 @@ def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=F
         pipe.set(keys.member_count, plan.count)
         pipe.set(keys.count_changed_at, iso(now))
         pipe.hset(keys.ledger_history_count, day(now), plan.count)
+    if plan.version_garbled:
+        # Milliseconds since the epoch: above any version counted one change at a time,
+        # so the banner's last good file cannot outrank what Redis holds from now on.
+        pipe.set(keys.banner_version, int(now * 1000))
+    elif plan.count_differs:
         pipe.incr(keys.banner_version)
     pipe.delete(keys.ledger_needs_rebuild)
     if not plan.unchanged:

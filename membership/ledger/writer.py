@@ -269,10 +269,11 @@ class Writer:
                 ("hgetall", k.ledger_counters),
                 ("hget", k.ledger_history_joins, today),
                 ("hget", k.ledger_history_leaves, today),
+                ("get", k.banner_version),
             ],
         )
         lock, done = values[0], values[1] if meta is not None else None
-        raw_count, raw_counters, joins, leaves = values[-4:]
+        raw_count, raw_counters, joins, leaves, raw_version = values[-5:]
         if done in DONE:
             pipe.multi()
             self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}")
@@ -281,6 +282,7 @@ class Writer:
         if lock:
             raise LedgerBusy("a ledger rebuild is committing; try again shortly")
         count = codec.count_from(k.member_count, raw_count)
+        codec.version_from(k.banner_version, raw_version)  # the count's change INCRs it
         counters = codec.counters_from(k.ledger_counters, raw_counters)
         history = {
             "joins": codec.whole(k.ledger_history_joins, today, joins),
