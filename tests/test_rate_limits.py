@@ -254,3 +254,19 @@ def test_every_default_limit_parses():
         variable = f"RATE_LIMIT_{name.upper()}"
         settings = load_settings({variable: RATE_LIMIT_DEFAULTS[name], "SECRET_KEY": "x" * 16})
         assert settings.rate_limit(name) == RATE_LIMIT_DEFAULTS[name]
+
+
+def test_an_unreachable_sentinel_fails_open_at_once(make_app):
+    """Found in review: redis-py's default retries made each unreachable Sentinel cost
+    seconds; a limiter must never be what makes a request slow."""
+    import time
+
+    from tests.processes import free_port
+
+    url = f"redis+sentinel://127.0.0.1:{free_port()},127.0.0.1:{free_port()}/mymaster"
+    app = _add_route(make_app(redis_url=url, rate_limit_test_form="2/minute"))
+    client = app.test_client()
+    started = time.monotonic()
+    statuses = [_post(client).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]  # fail open: no count to refuse by
+    assert time.monotonic() - started < 3

@@ -33,6 +33,8 @@ import redis
 from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import ConfigurationError, StorageError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from membership.config import RATE_LIMIT_DEFAULTS, Settings, parse_redis_url
 from membership.errors import error_response
@@ -89,7 +91,14 @@ def storage_for(redis_url: str, prefix: str) -> tuple[str, dict]:
         options.update(
             db=target.db,
             use_replicas=False,  # a replica may lag: count on the primary only
-            sentinel_kwargs={"username": None, "password": None, **_TIMEOUTS},
+            # Each Sentinel asked once: redis-py's default retries back off for seconds
+            # per Sentinel, and a limiter must never be what makes a request slow.
+            sentinel_kwargs={
+                "username": None,
+                "password": None,
+                "retry": Retry(NoBackoff(), 0),
+                **_TIMEOUTS,
+            },
         )
         return f"redis+sentinel://{hosts}/{target.service}", options
     return f"redis+cluster://{hosts}", options
