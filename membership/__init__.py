@@ -45,8 +45,10 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     logs.init_app(app)
     metrics.init_app(app)  # before errors: its hooks time requests that later hooks refuse
     errors.init_app(app)
-    from membership.http import rate_limits, security
+    from membership.http import bodies, rate_limits, security
 
+    # Chunked bodies read whole (413 over the limit) whatever server runs the app.
+    app.wsgi_app = bodies.BufferedBody(app.wsgi_app, errors.MAX_BODY_BYTES)
     security.init_app(app)  # nosniff on every answer; CSP and framing rules on HTML
     rate_limits.init_app(app, settings, url)  # @rate_limited(name), counted in this Redis
     app.register_blueprint(health.bp)

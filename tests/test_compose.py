@@ -68,3 +68,15 @@ def test_the_proxy_buffers_whole_requests_with_timeouts_and_the_app_s_body_limit
 def test_the_image_runs_membership_serve():
     dockerfile = (Path(__file__).parent.parent / "Dockerfile").read_text()
     assert 'CMD ["membership", "serve", "--host", "0.0.0.0", "--port", "8000"' in dockerfile
+
+
+def test_the_app_trusts_exactly_the_one_proxy_in_front_for_client_addresses():
+    from membership.config import load_settings
+
+    environment = COMPOSE["services"]["app"]["environment"]
+    assert environment["TRUSTED_PROXY_HOPS"] == "1"
+    # the value is one the app's settings accept
+    assert (
+        load_settings({"TRUSTED_PROXY_HOPS": environment["TRUSTED_PROXY_HOPS"]}).trusted_proxy_hops
+        == 1
+    )

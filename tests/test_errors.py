@@ -79,3 +79,30 @@ def test_a_4xx_keeps_its_description(app):
     assert _error(app.test_client().get("/_test/teapot"))["message"] == (
         "the name field is required"
     )
+
+
+def test_a_chunked_body_over_the_limit_is_413_under_any_server(app):
+    """The app itself reads a chunked body whole (membership.http.bodies), so gunicorn
+    users of membership.wsgi:app get the same 413 as `membership serve`, not a cut body."""
+    import io
+    import json
+
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    def send(size):
+        environ = EnvironBuilder(
+            path="/webhooks/stripe",
+            method="POST",
+            input_stream=io.BytesIO(b"x" * size),
+            headers={"Transfer-Encoding": "chunked", "Stripe-Signature": "t=1,v1=00"},
+        ).get_environ()
+        del environ["CONTENT_LENGTH"]  # as a server hands over a chunked body
+        body, status, headers = run_wsgi_app(app, environ, buffered=True)
+        return int(status.split()[0]), b"".join(body), headers
+
+    status, body, headers = send(1024 * 1024 + 10)
+    assert status == 413
+    assert json.loads(body)["error"]["code"] == "request_entity_too_large"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    status, body, _ = send(100)  # within the limit: read whole, then judged by the view
+    assert status == 400 and json.loads(body)["error"]["code"] == "invalid_signature"

@@ -115,9 +115,5 @@ def _fresh_metrics_dir(data_dir: Path) -> Path:
 
 def _create_app(settings):
     from membership import create_app
-    from membership.errors import MAX_BODY_BYTES
-    from membership.server import BufferedBody
 
-    app = create_app(settings)
-    app.wsgi_app = BufferedBody(app.wsgi_app, MAX_BODY_BYTES)
-    return app
+    return create_app(settings)
