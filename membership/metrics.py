@@ -72,6 +72,7 @@ class _Series:
 
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
+        self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
         if directory is not None and values.ValueClass is values.MutexValue:
             # prometheus-client picks the value class when it is first imported; the
             # directory may have been set after that (by serve, in this very process).
@@ -186,10 +187,19 @@ def _record(response: Response) -> Response:
     endpoint = rule.rule if rule is not None else UNMATCHED
     method = request.method if request.method in _METHODS else "other"
     series = _get()
-    series.requests.labels(endpoint, method, str(response.status_code)).inc()
+    # Labelled children are cached: `.labels()` locks and builds a key on every call,
+    # and this runs on every banner request (the hot path).
+    key = (endpoint, method, response.status_code)
+    children = series.children.get(key)
+    if children is None:
+        children = series.children[key] = (
+            series.requests.labels(endpoint, method, str(response.status_code)),
+            series.latency.labels(endpoint, method),
+        )
+    children[0].inc()
     started = request.environ.get(_STARTED)
     if started is not None:
-        series.latency.labels(endpoint, method).observe(time.perf_counter() - started)
+        children[1].observe(time.perf_counter() - started)
     return response
 
 
