@@ -1,6 +1,6 @@
 """Benchmark: GET /v1/banner beside a bare Flask endpoint on two servers, same run.
 
-    .venv/bin/python bench/banner.py [--duration 5] [--rounds 3] [--clients 4]
+    .venv/bin/python bench/banner.py [--duration 5] [--rounds 3] [--clients 4] [--wrk]
 
 Starts a throwaway redis-server and three servers on 127.0.0.1, 2 workers x 4
 threads each: the service under `membership serve` (granian;
@@ -24,8 +24,10 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,6 +105,33 @@ def _round(pool, clients, port, path, headers, duration, redis_client):
     return len(latencies) / duration, latencies, redis_cmds / duration
 
 
+_WRK_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_UNIT_NS = {"us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def _round_wrk(port, path, headers, duration, redis_client):
+    """One round driven by wrk (C, 2 threads, 32 connections), as the issue measured:
+    the Python clients share the two CPUs with the servers and cap what they can show."""
+    command = ["wrk", "-t2", "-c32", f"-d{duration:g}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    before = _redis_calls(redis_client)
+    out = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        check=True,
+    ).stdout
+    redis_cmds = _redis_calls(redis_client) - before
+    if "Non-2xx or 3xx responses" in out:
+        raise RuntimeError(f"{path}: wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    # p50 and p99 as two "latencies" in ns, so the report's percentiles read them back.
+    found = {q: float(v) * _WRK_UNIT_NS[u] for q, v, u in _WRK_LATENCY.findall(out)}
+    return rps, [int(found["50"])] * 50 + [int(found["99"])] * 50, redis_cmds / duration
+
+
 def _pct(values: list[int], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
@@ -116,7 +145,14 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=4, help="threads per worker of the granian servers"
     )
+    parser.add_argument(
+        "--wrk",
+        action="store_true",
+        help="drive the rounds with wrk -t2 -c32 (apt-get install wrk) instead of Python clients",
+    )
     args = parser.parse_args()
+    if args.wrk and shutil.which("wrk") is None:
+        parser.error("--wrk needs wrk on PATH (apt-get install wrk)")
     if not (0 < args.duration <= 60 and 0 < args.rounds <= 10 and 0 < args.clients <= 16):
         parser.error("keep it bounded: duration <= 60, rounds <= 10, clients <= 16")
 
@@ -175,9 +211,12 @@ def main() -> None:
         with ctx.Pool(args.clients) as pool:
             for _ in range(args.rounds):
                 for name, port, path, headers in cases:
-                    rps, lat, redis_rate = _round(
-                        pool, args.clients, port, path, headers, args.duration, rc
-                    )
+                    if args.wrk:
+                        rps, lat, redis_rate = _round_wrk(port, path, headers, args.duration, rc)
+                    else:
+                        rps, lat, redis_rate = _round(
+                            pool, args.clients, port, path, headers, args.duration, rc
+                        )
                     results[name][0].append(rps)
                     results[name][1].extend(lat)
                     results[name][2].append(redis_rate)
@@ -187,8 +226,9 @@ def main() -> None:
         print(
             f"\nmembership banner benchmark: granian {WORKERS} workers x {args.threads} threads, "
             f"gunicorn {WORKERS} x {THREADS}, on 127.0.0.1, "
-            f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at the end, {args.clients} "
-            f"keep-alive client processes, {args.rounds} rounds x {args.duration:g} s per "
+            f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at the end, "
+            + ("wrk -t2 -c32" if args.wrk else f"{args.clients} keep-alive client processes")
+            + f", {args.rounds} rounds x {args.duration:g} s per "
             "endpoint, interleaved; the banner runs on granian (membership serve)"
         )
         print(f"body: banner {len(banner_body)} bytes, bare {len(bare_body)} bytes\n")
