@@ -123,9 +123,14 @@ def format_number(locale: str, n: int) -> str:
     return format_decimal(n, locale=_locale(locale))
 
 
-def check_template(field: str, text: str) -> None:
-    """Raise CopyError unless `text` is a usable template for `field`."""
-    if field not in FIELDS:
+def check_template(field: str, text: str, placeholders: frozenset[str] | None = None) -> None:
+    """Raise CopyError unless `text` is a usable template for `field`.
+
+    `placeholders`: the placeholders allowed, for copy that is not the banner's (the
+    prompts' headline, body and cta); omitted, `field` must be a banner field and
+    FIELDS says what it may use.
+    """
+    if placeholders is None and field not in FIELDS:
         raise CopyError(f"unknown copy field {field!r}; expected one of {', '.join(FIELDS)}")
     if not text.strip():
         raise CopyError(f"the {field} template is empty")
@@ -134,7 +139,7 @@ def check_template(field: str, text: str) -> None:
     bad = unsafe_character(text)
     if bad is not None:
         raise CopyError(f"the {field} template has a control character or escape sequence ({bad})")
-    allowed = FIELDS[field][1]
+    allowed = FIELDS[field][1] if placeholders is None else placeholders
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
@@ -143,7 +148,8 @@ def check_template(field: str, text: str) -> None:
         if name is None:
             continue
         if name not in allowed or spec or conversion:
-            expected = ", ".join("{" + p + "}" for p in PLACEHOLDERS if p in allowed)
+            known = [p for p in PLACEHOLDERS if p in allowed] + sorted(allowed - set(PLACEHOLDERS))
+            expected = ", ".join("{" + p + "}" for p in known)
             raise CopyError(
                 f"the {field} template may use only {expected}, not {{{name}"
                 + (f"!{conversion}" if conversion else "")
@@ -152,14 +158,16 @@ def check_template(field: str, text: str) -> None:
             )
 
 
-def check_plural_forms(locale: str, field: str, forms: Mapping[str, str]) -> None:
+def check_plural_forms(
+    locale: str, field: str, forms: Mapping[str, str], placeholders: frozenset[str] | None = None
+) -> None:
     categories = plural_categories(locale)
     for category, text in forms.items():
         if category not in categories:
             raise CopyError(
                 f"{locale} has no plural form {category!r}; it has {', '.join(sorted(categories))}"
             )
-        check_template(field, text)
+        check_template(field, text, placeholders)
 
 
 def pick(template: Template, locale: str, n: int | None) -> str:
