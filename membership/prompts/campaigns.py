@@ -1,0 +1,640 @@
+"""Campaigns: the document staff write, validated into frozen dataclasses (pure, no I/O).
+
+```
+{"id": "winter-drive", "name": "Winter drive", "status": "live", "priority": 10,
+ "starts_at": "2026-12-01T00:00:00Z", "ends_at": null, "placement": "inline",
+ "locales": ["en", "uk"],
+ "audience": {"readers": "non-members",
+              "sections": {"include": [], "exclude": ["obituaries"]}, "tags": {...},
+              "articles_read": {"min": 3, "max": null, "days": 30},
+              "referrers": {...}, "countries": {...}},
+ "frequency": {"max_views": 4, "per_days": 30, "min_hours_between": 24, "after_dismiss_days": 7},
+ "control_share": 0.1, "gate": null,
+ "variants": [{"id": "a", "weight": 1, "cta_url": null,
+               "copy": {"en": {"headline": "...", "body": "...", "cta": "Become a member"}}}]}
+```
+
+What this module decides beyond the issue's example (each is what `to_json` writes back):
+
+- Unknown fields are refused (`audience.section: unknown field`): a targeting option the
+  engine does not know must never be silently ignored.
+- Optional with defaults: `starts_at`, `ends_at` (null: unbounded), `locales` (null: every
+  locale in SUPPORTED_LOCALES), `audience` and each of its parts (readers `non-members`,
+  empty include/exclude lists, `articles_read` null = no condition), `frequency` (no
+  `max_views` cap, `per_days` 30, `min_hours_between` 0, `after_dismiss_days` 0 = a dismissal
+  does not hide the campaign), `control_share` 0, `gate` null, `cta_url` null (JOIN_URL).
+- Times are ISO-8601 with a zone (`Z` or an offset), held in UTC; `ends_at` is exclusive
+  and must be after `starts_at`.
+- Sections and tags are compared lower-cased, referrer domains lower-cased, countries
+  upper-cased: they are stored so.
+- Copy: for every locale the campaign targets, `headline` and `cta` are required and `body`
+  is optional; each is a template or an object of CLDR plural forms of that locale, with an
+  `other` form, chosen by the member count. Templates may use {count}, {goal}, {remaining},
+  {articles_read} and {publication} (checked by membership.i18n.check_template, which
+  also refuses unsafe characters).
+- A variant's `weight` is a whole number 0-1000 (0 pauses it); at least one is above 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
+from marshmallow import fields as mf
+
+from membership import i18n
+from membership.config import SUPPORTED_LOCALES
+from membership.prompts.errors import DocumentError, flatten, join
+from membership.text import unsafe_character
+
+STATUSES = ("draft", "live", "paused", "archived")
+PLACEMENTS = ("banner", "inline", "modal", "gate")
+READERS = ("non-members", "members", "everyone")
+COPY_FIELDS = ("headline", "body", "cta")
+REQUIRED_COPY_FIELDS = ("headline", "cta")
+PLACEHOLDERS = frozenset(i18n.PLACEHOLDERS) | {"articles_read"}
+DEFAULT_ARTICLES_DAYS = 30  # the window of {articles_read} when a campaign sets none
+MAX_HISTORY_DAYS = 90  # the widget keeps (and the request carries) at most 90 days
+MAX_VIEWS = 100  # ... and at most the newest 100 views
+MAX_CONTROL_SHARE = 0.5
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+VARIANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+DOMAIN = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
+COUNTRY = re.compile(r"[A-Z]{2}")
+
+Template = i18n.Template
+
+
+class CampaignError(DocumentError):
+    """A campaign that does not validate; `errors` names each bad field by its path."""
+
+
+# --- The campaign (frozen) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncludeExclude:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArticlesRead:
+    min: int = 0
+    max: int | None = None
+    days: int = DEFAULT_ARTICLES_DAYS
+
+
+@dataclass(frozen=True)
+class Audience:
+    readers: str = "non-members"
+    sections: IncludeExclude = IncludeExclude()
+    tags: IncludeExclude = IncludeExclude()
+    articles_read: ArticlesRead | None = None
+    referrers: IncludeExclude = IncludeExclude()
+    countries: IncludeExclude = IncludeExclude()
+
+
+@dataclass(frozen=True)
+class Frequency:
+    max_views: int | None = None
+    per_days: int = 30
+    min_hours_between: float = 0
+    after_dismiss_days: int = 0
+
+
+@dataclass(frozen=True)
+class Gate:
+    dismissible: bool = True
+    free_articles: int = 0
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    weight: int
+    copy: Mapping[str, Mapping[str, Template]]
+    cta_url: str | None = None
+    # locale -> the values its copy needs: placeholders used, and "count" for plural forms
+    needs_by_locale: Mapping[str, frozenset[str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "needs_by_locale", {loc: copy_needs(f) for loc, f in self.copy.items()}
+        )
+
+    def needs(self, locale: str) -> frozenset[str]:
+        """What the copy of `locale` cannot be written without: a subset of
+        {"count", "goal", "remaining", "articles_read", "publication"}."""
+        return self.needs_by_locale.get(locale, frozenset())
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    name: str
+    status: str
+    priority: int
+    placement: str
+    variants: tuple[Variant, ...]
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    locales: tuple[str, ...] | None = None
+    audience: Audience = Audience()
+    frequency: Frequency = Frequency()
+    control_share: float = 0.0
+    gate: Gate | None = None
+
+    @property
+    def target_locales(self) -> tuple[str, ...]:
+        """The locales it is shown in: its own list, or every locale we serve."""
+        return self.locales if self.locales is not None else SUPPORTED_LOCALES
+
+    @property
+    def articles_days(self) -> int:
+        """The window of {articles_read} and of a gate's free articles."""
+        ar = self.audience.articles_read
+        return ar.days if ar is not None else DEFAULT_ARTICLES_DAYS
+
+    @property
+    def rank(self) -> tuple[int, str]:
+        """Lower is considered first: priority, then id."""
+        return (self.priority, self.id)
+
+
+def copy_needs(fields_: Mapping[str, Template]) -> frozenset[str]:
+    """The placeholders the fields use, plus "count" when a field is chosen by plural form."""
+    needs: set[str] = set()
+    for template in fields_.values():
+        if isinstance(template, str):
+            texts = [template]
+        else:
+            needs.add("count")
+            texts = list(template.values())
+        for text in texts:
+            for _, name, _, _ in string.Formatter().parse(text):
+                if name:
+                    needs.add(name)
+    return frozenset(needs)
+
+
+# --- Validation (marshmallow for the shape; cross-field checks below) ------------------
+
+
+def _m(**extra: str) -> dict:
+    return {"required": "missing", "null": "may not be null", **extra}
+
+
+def _text(max_len: int, **kw) -> mf.String:
+    return mf.String(
+        validate=validate.Length(min=1, max=max_len, error=f"expected 1 to {max_len} characters"),
+        error_messages=_m(invalid="expected text"),
+        **kw,
+    )
+
+
+def _int(lo: int, hi: int, **kw) -> mf.Integer:
+    return mf.Integer(
+        strict=True,
+        validate=validate.Range(min=lo, max=hi, error=f"expected a whole number from {lo} to {hi}"),
+        error_messages=_m(invalid=f"expected a whole number from {lo} to {hi}"),
+        **kw,
+    )
+
+
+def _one_of(choices: Sequence[str], **kw) -> mf.String:
+    error = f"expected one of {', '.join(choices)}"
+    return mf.String(
+        validate=validate.OneOf(choices, error=error), error_messages=_m(invalid=error), **kw
+    )
+
+
+def _list(inner: mf.Field, **kw) -> mf.List:
+    return mf.List(inner, error_messages=_m(invalid="expected a list"), **kw)
+
+
+def _nested(schema: type[Schema], **kw) -> mf.Nested:
+    return mf.Nested(schema, error_messages=_m(type="expected an object"), **kw)
+
+
+class _Number(mf.Float):
+    """A JSON number (not a string, not true/false)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _Bool(mf.Field):
+    """true or false, nothing else (not 1, not "yes")."""
+
+    default_error_messages = _m(invalid="expected true or false")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class _Time(mf.Field):
+    """ISO-8601 with a zone, held as an aware UTC datetime."""
+
+    default_error_messages = _m(
+        invalid="expected an ISO-8601 time with a zone, e.g. 2026-12-01T00:00:00Z"
+    )
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            at = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if at.tzinfo is None:
+            raise self.make_error("invalid")
+        return at.astimezone(dt.UTC)
+
+
+class _Word(mf.String):
+    """A section, tag, domain or country code, normalized and checked."""
+
+    def __init__(self, kind: str, **kw) -> None:
+        super().__init__(error_messages=_m(invalid="expected text"), **kw)
+        self.kind = kind
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.kind == "country":
+            text = text.upper()
+            if not COUNTRY.fullmatch(text):
+                raise ValidationError("expected a two-letter ISO country code, e.g. UA")
+        elif self.kind == "domain":
+            text = text.lower()
+            if len(text) > 253 or not DOMAIN.fullmatch(text):
+                raise ValidationError("expected a domain such as news.example")
+        else:
+            text = text.lower()
+            if not 1 <= len(text) <= 100 or not text.strip():
+                raise ValidationError("expected 1 to 100 characters")
+            bad = unsafe_character(text)
+            if bad is not None:
+                raise ValidationError(f"control characters are not allowed (found {bad})")
+        return text
+
+
+class _Base(Schema):
+    error_messages = {"unknown": "unknown field", "type": "expected an object"}
+
+    class Meta:
+        unknown = RAISE
+
+
+def _include_exclude(kind: str) -> type[Schema]:
+    class IncludeExcludeSchema(_Base):
+        include = _list(_Word(kind), load_default=list)
+        exclude = _list(_Word(kind), load_default=list)
+
+    return IncludeExcludeSchema
+
+
+class _ArticlesReadSchema(_Base):
+    min = _int(0, 10_000, load_default=0)
+    max = _int(0, 10_000, load_default=None, allow_none=True)
+    days = _int(1, MAX_HISTORY_DAYS, load_default=DEFAULT_ARTICLES_DAYS)
+
+    @validates_schema
+    def _order(self, data, **_):
+        if data.get("max") is not None and data["max"] < data.get("min", 0):
+            raise ValidationError("must be at least min", field_name="max")
+
+
+class _AudienceSchema(_Base):
+    readers = _one_of(READERS, load_default=Audience.readers)
+    sections = _nested(_include_exclude("word"), load_default=dict)
+    tags = _nested(_include_exclude("word"), load_default=dict)
+    articles_read = _nested(_ArticlesReadSchema, load_default=None, allow_none=True)
+    referrers = _nested(_include_exclude("domain"), load_default=dict)
+    countries = _nested(_include_exclude("country"), load_default=dict)
+
+
+class _FrequencySchema(_Base):
+    max_views = _int(1, MAX_VIEWS, load_default=None, allow_none=True)
+    per_days = _int(1, 365, load_default=Frequency.per_days)
+    min_hours_between = _Number(
+        load_default=0,
+        validate=validate.Range(min=0, max=24 * 365, error="expected 0 to 8760 hours"),
+        error_messages=_m(invalid="expected a number of hours"),
+    )
+    after_dismiss_days = _int(0, 365, load_default=Frequency.after_dismiss_days)
+
+
+class _GateSchema(_Base):
+    dismissible = _Bool(required=True)
+    free_articles = _int(0, 1000, required=True)
+
+
+class _VariantSchema(_Base):
+    id = mf.String(
+        required=True,
+        validate=validate.Regexp(VARIANT_ID, error="expected 1 to 32 of a-z, 0-9 and -"),
+        error_messages=_m(invalid="expected text"),
+    )
+    weight = _int(0, 1000, required=True)
+    copy = mf.Dict(required=True, error_messages=_m(invalid="expected an object"))
+    cta_url = mf.Url(
+        schemes={"http", "https"},
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000, error="expected at most 2000 characters"),
+        error_messages=_m(invalid="expected an http(s) URL"),
+    )
+
+
+class _CampaignSchema(_Base):
+    id = mf.String(
+        required=True,
+        validate=validate.Regexp(SLUG, error="expected 1 to 64 of a-z, 0-9 and -"),
+        error_messages=_m(invalid="expected text"),
+    )
+    name = _text(100, required=True)
+    status = _one_of(STATUSES, required=True)
+    priority = _int(-1_000_000, 1_000_000, required=True)
+    starts_at = _Time(load_default=None, allow_none=True)
+    ends_at = _Time(load_default=None, allow_none=True)
+    placement = _one_of(PLACEMENTS, required=True)
+    locales = _list(
+        _one_of(SUPPORTED_LOCALES),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, error="expected at least one locale, or null for every"),
+    )
+    audience = _nested(_AudienceSchema, load_default=dict)
+    frequency = _nested(_FrequencySchema, load_default=dict)
+    control_share = _Number(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=MAX_CONTROL_SHARE, error="expected 0 to 0.5"),
+        error_messages=_m(invalid="expected a number from 0 to 0.5"),
+    )
+    gate = _nested(_GateSchema, load_default=None, allow_none=True)
+    variants = _list(
+        _nested(_VariantSchema),
+        required=True,
+        validate=validate.Length(min=1, max=26, error="expected 1 to 26 variants"),
+    )
+
+
+def _check_name(name: str) -> str | None:
+    if not name.strip():
+        return "expected 1 to 100 characters"
+    bad = unsafe_character(name)
+    return f"control characters are not allowed (found {bad})" if bad else None
+
+
+def _copy_errors(path: str, copy: Mapping, targets: Sequence[str]) -> list[str]:
+    errors: list[str] = []
+    for locale in copy:
+        if locale not in SUPPORTED_LOCALES:
+            errors.append(
+                f"{join(path, str(locale))}: unsupported locale; "
+                f"expected one of {', '.join(SUPPORTED_LOCALES)}"
+            )
+    for locale in targets:
+        at = join(path, locale)
+        fields_ = copy.get(locale)
+        if fields_ is None:
+            errors.append(f"{at}: missing")
+            continue
+        if not isinstance(fields_, Mapping):
+            errors.append(f"{at}: expected an object")
+            continue
+        for name in REQUIRED_COPY_FIELDS:
+            if fields_.get(name) is None:
+                errors.append(f"{join(at, name)}: missing")
+        for name, template in fields_.items():
+            if name not in COPY_FIELDS:
+                errors.append(f"{join(at, str(name))}: unknown field")
+                continue
+            if template is None and name not in REQUIRED_COPY_FIELDS:
+                continue
+            problem = _template_error(locale, name, template)
+            if problem:
+                errors.append(f"{join(at, name)}: {problem}")
+    return errors
+
+
+def _template_error(locale: str, name: str, template: object) -> str | None:
+    try:
+        if isinstance(template, str):
+            i18n.check_template(name, template, PLACEHOLDERS)
+        elif isinstance(template, Mapping) and template:
+            if not all(isinstance(t, str) for t in template.values()):
+                return "each plural form must be a template"
+            i18n.check_plural_forms(locale, name, template, PLACEHOLDERS)
+            if "other" not in template:
+                return 'plural forms need an "other" form'
+        else:
+            return "expected a template or an object of plural forms"
+    except i18n.CopyError as exc:
+        return str(exc)
+    return None
+
+
+def _cross_errors(d: Mapping) -> list[str]:
+    errors: list[str] = []
+    problem = _check_name(d["name"])
+    if problem:
+        errors.append(f"name: {problem}")
+    if d["starts_at"] and d["ends_at"] and d["ends_at"] <= d["starts_at"]:
+        errors.append("ends_at: must be after starts_at (ends_at is exclusive)")
+    locales = d["locales"]
+    if locales is not None and len(set(locales)) != len(locales):
+        errors.append("locales: each locale at most once")
+    if d["placement"] == "gate" and d["gate"] is None:
+        errors.append("gate: missing (required for placement gate)")
+    if d["placement"] != "gate" and d["gate"] is not None:
+        errors.append("gate: only for placement gate; leave it out or null")
+    targets = locales if locales is not None else SUPPORTED_LOCALES
+    seen: set[str] = set()
+    for i, v in enumerate(d["variants"]):
+        if v["id"] in seen:
+            errors.append(f"variants[{i}].id: {v['id']!r} is used twice")
+        seen.add(v["id"])
+        errors += _copy_errors(f"variants[{i}].copy", v["copy"], targets)
+    if d["variants"] and not any(v["weight"] > 0 for v in d["variants"]):
+        errors.append("variants: every weight is 0; at least one must be above 0")
+    return errors
+
+
+def _freeze_copy(copy: Mapping) -> dict:
+    """The copy as plain dicts, without null optional fields (to_json writes it back so)."""
+    frozen: dict = {}
+    for locale, fields_ in copy.items():
+        frozen[locale] = {
+            name: (t if isinstance(t, str) else dict(t))
+            for name, t in fields_.items()
+            if t is not None
+        }
+    return frozen
+
+
+def _ie(d: Mapping) -> IncludeExclude:
+    return IncludeExclude(include=tuple(d.get("include", ())), exclude=tuple(d.get("exclude", ())))
+
+
+def _build(d: Mapping) -> Campaign:
+    a, f = d["audience"], d["frequency"]
+    ar = a.get("articles_read")
+    return Campaign(
+        id=d["id"],
+        name=d["name"],
+        status=d["status"],
+        priority=d["priority"],
+        starts_at=d["starts_at"],
+        ends_at=d["ends_at"],
+        placement=d["placement"],
+        locales=tuple(d["locales"]) if d["locales"] is not None else None,
+        audience=Audience(
+            readers=a.get("readers", Audience.readers),
+            sections=_ie(a.get("sections", {})),
+            tags=_ie(a.get("tags", {})),
+            articles_read=ArticlesRead(ar["min"], ar["max"], ar["days"]) if ar else None,
+            referrers=_ie(a.get("referrers", {})),
+            countries=_ie(a.get("countries", {})),
+        ),
+        frequency=Frequency(
+            max_views=f.get("max_views"),
+            per_days=f.get("per_days", Frequency.per_days),
+            min_hours_between=f.get("min_hours_between", Frequency.min_hours_between),
+            after_dismiss_days=f.get("after_dismiss_days", Frequency.after_dismiss_days),
+        ),
+        control_share=float(d["control_share"]),
+        gate=Gate(d["gate"]["dismissible"], d["gate"]["free_articles"]) if d["gate"] else None,
+        variants=tuple(
+            Variant(
+                id=v["id"],
+                weight=v["weight"],
+                copy=_freeze_copy(v["copy"]),
+                cta_url=v["cta_url"],
+            )
+            for v in d["variants"]
+        ),
+    )
+
+
+def parse(data: object) -> Campaign:
+    """One campaign document -> Campaign; CampaignError lists every bad field by its path."""
+    if not isinstance(data, Mapping):
+        raise CampaignError(["expected a campaign object"])
+    try:
+        loaded = _CampaignSchema().load(dict(data))
+    except ValidationError as exc:
+        raise CampaignError(flatten(exc.messages)) from None
+    errors = _cross_errors(loaded)
+    if errors:
+        raise CampaignError(errors)
+    return _build(loaded)
+
+
+def parse_list(data: object) -> list[Campaign]:
+    """One campaign or a list of them (all or nothing); paths in a list start `[i].`, and an
+    id given twice is refused."""
+    if isinstance(data, Mapping):
+        return [parse(data)]
+    if not isinstance(data, list):
+        raise CampaignError(["expected a campaign object or a list of them"])
+    campaigns: list[Campaign] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(data):
+        try:
+            campaign = parse(item)
+        except CampaignError as exc:
+            errors += [
+                f"[{i}].{e}" if not e.startswith("expected") else f"[{i}]: {e}" for e in exc.errors
+            ]
+            continue
+        if campaign.id in seen:
+            errors.append(f"[{i}].id: {campaign.id!r} is also [{seen[campaign.id]}]")
+        seen.setdefault(campaign.id, i)
+        campaigns.append(campaign)
+    if errors:
+        raise CampaignError(errors)
+    return campaigns
+
+
+# --- Back to JSON ------------------------------------------------------------------
+
+
+def iso(at: dt.datetime) -> str:
+    """UTC with a Z, to the second (microseconds only when there are any)."""
+    at = at.astimezone(dt.UTC)
+    text = at.strftime("%Y-%m-%dT%H:%M:%S")
+    if at.microsecond:
+        text += f".{at.microsecond:06d}"
+    return text + "Z"
+
+
+def _ie_json(ie: IncludeExclude) -> dict:
+    return {"include": list(ie.include), "exclude": list(ie.exclude)}
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def to_json(c: Campaign) -> dict:
+    """The campaign as a JSON-ready dict, every field written out; `parse` takes it back
+    unchanged."""
+    a, f = c.audience, c.frequency
+    ar = a.articles_read
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "priority": c.priority,
+        "starts_at": iso(c.starts_at) if c.starts_at else None,
+        "ends_at": iso(c.ends_at) if c.ends_at else None,
+        "placement": c.placement,
+        "locales": list(c.locales) if c.locales is not None else None,
+        "audience": {
+            "readers": a.readers,
+            "sections": _ie_json(a.sections),
+            "tags": _ie_json(a.tags),
+            "articles_read": {"min": ar.min, "max": ar.max, "days": ar.days} if ar else None,
+            "referrers": _ie_json(a.referrers),
+            "countries": _ie_json(a.countries),
+        },
+        "frequency": {
+            "max_views": f.max_views,
+            "per_days": f.per_days,
+            "min_hours_between": _number(f.min_hours_between),
+            "after_dismiss_days": f.after_dismiss_days,
+        },
+        "control_share": c.control_share,
+        "gate": (
+            {"dismissible": c.gate.dismissible, "free_articles": c.gate.free_articles}
+            if c.gate
+            else None
+        ),
+        "variants": [
+            {
+                "id": v.id,
+                "weight": v.weight,
+                "copy": {
+                    loc: {k: (t if isinstance(t, str) else dict(t)) for k, t in fields_.items()}
+                    for loc, fields_ in v.copy.items()
+                },
+                "cta_url": v.cta_url,
+            }
+            for v in c.variants
+        ],
+    }
