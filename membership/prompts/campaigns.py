@@ -61,8 +61,8 @@ DEFAULT_ARTICLES_DAYS = 30  # the window of {articles_read} when a campaign sets
 MAX_HISTORY_DAYS = 90  # the widget keeps (and the request carries) at most 90 days
 MAX_VIEWS = 100  # ... and at most the newest 100 views
 MAX_CONTROL_SHARE = 0.5
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-VARIANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")  # \Z: marshmallow's Regexp only matches
+VARIANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z")
 DOMAIN = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
@@ -245,7 +245,7 @@ class _Bool(mf.Field):
         return value
 
 
-class _Time(mf.Field):
+class UtcTime(mf.Field):
     """ISO-8601 with a zone, held as an aware UTC datetime."""
 
     default_error_messages = _m(
@@ -368,8 +368,8 @@ class _CampaignSchema(_Base):
     name = _text(100, required=True)
     status = _one_of(STATUSES, required=True)
     priority = _int(-1_000_000, 1_000_000, required=True)
-    starts_at = _Time(load_default=None, allow_none=True)
-    ends_at = _Time(load_default=None, allow_none=True)
+    starts_at = UtcTime(load_default=None, allow_none=True)
+    ends_at = UtcTime(load_default=None, allow_none=True)
     placement = _one_of(PLACEMENTS, required=True)
     locales = _list(
         _one_of(SUPPORTED_LOCALES),
