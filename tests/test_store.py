@@ -97,6 +97,23 @@ def test_redacted_hides_the_password_of_every_form(url, shown):
     assert redacted(url) == shown
 
 
+def test_a_password_in_the_query_string_is_not_logged_at_start_up(caplog):
+    """Found in review: redis-py takes `?password=` (the documented form for a unix socket),
+    and the start-up line printed it whole."""
+    import logging
+
+    from membership.config import load_settings
+    from membership.store import resolve_url
+
+    url = "unix:///run/redis/redis.sock?db=0&password=hunter2-in-query"
+    assert redacted(url) == "unix:///run/redis/redis.sock?db=0&password=***"
+    assert redacted("redis://h:6379/0?Password=x&db=1") == "redis://h:6379/0?Password=***&db=1"
+    with caplog.at_level(logging.INFO, logger="membership.store"):
+        resolve_url(load_settings({}, {"redis_url": url}))
+    assert "using Redis at" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
 def test_a_sentinel_url_makes_a_client_of_the_named_primary():
     from redis.sentinel import SentinelConnectionPool
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -25,14 +26,19 @@ __all__ = [
 ]
 
 
+_SECRET_QUERY = re.compile(r"((?:^|&)[^=&]*password=)[^&]*", re.IGNORECASE)
+
+
 def redacted(url: str) -> str:
     """The URL without its password, fit for logs (any REDIS_URL form, several hosts too)."""
     parts = urlsplit(url)
     userinfo, at, hosts = parts.netloc.rpartition("@")
     user, colon, password = userinfo.partition(":")
     if at and colon and password:
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
-    return url
+        url = urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+    # redis-py also takes ?password=... (the documented form for unix:// sockets)
+    base, question, query = url.partition("?")
+    return base + question + _SECRET_QUERY.sub(r"\1***", query) if question else url
 
 
 def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
