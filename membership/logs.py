@@ -57,8 +57,20 @@ def _luhn(digits: str) -> bool:
 
 
 def _card(match: re.Match) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    return "[redacted card]" if _luhn(digits) else match.group(0)
+    text = match.group(0)
+    if _luhn(re.sub(r"[ -]", "", text)):
+        return "[redacted card]"
+    # A card beside other numbers ("4242 4242 4242 4242 12/34", a CVC after it): the run
+    # is longer than the card. Try each stretch of whole groups that could be one.
+    parts = re.split(r"([ -])", text)  # group, separator, group, ...
+    groups = parts[::2]
+    for i in range(len(groups)):
+        for j in range(len(groups), i, -1):
+            digits = "".join(groups[i:j])
+            if (i, j) != (0, len(groups)) and 13 <= len(digits) <= 19 and _luhn(digits):
+                before, after = "".join(parts[: 2 * i]), "".join(parts[2 * j - 1 :])
+                return before + "[redacted card]" + after
+    return text
 
 
 class _Redactor:

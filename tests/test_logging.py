@@ -58,6 +58,28 @@ def test_redact_removes_secrets_signatures_and_card_numbers(secret):
     assert text.startswith("before ") and text.endswith(" after")
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("card 4242 4242 4242 4242 12/34", ("card ", " 12/34")),  # then its expiry
+        ("card 4242424242424242 123", ("card ", " 123")),  # then a CVC
+        ("exp 12 4000 0566 5566 5556", ("exp 12 ",)),  # a number before it
+    ],
+)
+def test_a_card_number_beside_other_numbers_is_redacted(text, kept):
+    """Found in review: the digits after a card made the whole run fail the Luhn check."""
+    redacted = logs.redact(text)
+    assert "[redacted card]" in redacted and not FORBIDDEN.search(redacted), redacted
+    assert "0566" not in redacted
+    for part in kept:
+        assert part in redacted
+
+
+def test_numbers_that_are_no_card_are_kept():
+    for text in ("ids 1234 5678 9012 3456 7", "at 1764139462 1764139463"):
+        assert logs.redact(text) == text
+
+
 def test_redact_leaves_ordinary_numbers_and_ids():
     line = (
         "stripe customer.subscription.created evt_0000001: applied; members 12 -> 13 at 1780000000"
