@@ -147,6 +147,22 @@ def test_a_bug_still_shows_its_traceback(monkeypatch, redis_url, tmp_path):
     assert isinstance(result.exception, ZeroDivisionError)
 
 
+def test_a_missing_file_outside_the_data_dir_is_a_bug_not_a_data_dir_problem(
+    monkeypatch, redis_url, tmp_path
+):
+    """Found in review: every OSError was "check MEMBERSHIP_DATA_DIR", so a bug that opened
+    a wrong path (outside the data directory) lost its traceback and blamed the setting."""
+    from membership.ledger import queries
+
+    def broken(*args, **kwargs):
+        open(tmp_path / "elsewhere" / "package-file.json")  # noqa: SIM115 - raises
+
+    monkeypatch.setattr(queries, "count", broken)
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
+    result = _run(["goals", "list"], env)
+    assert isinstance(result.exception, FileNotFoundError), result.output
+
+
 # --- As a new user meets it: a real process -------------------------------------------
 
 

@@ -34,6 +34,16 @@ def _from_embedded(exc: BaseException) -> bool:
     return bool(frames) and frames[-1].filename.endswith(os.path.join("store", "embedded.py"))
 
 
+def _about_data_dir(exc: OSError) -> bool:
+    """No path (a full disk), or MEMBERSHIP_DATA_DIR, a path in it or one of its parents.
+    A file elsewhere (one of the package's own, say) is a bug: it keeps its traceback."""
+    if not isinstance(exc.filename, str | bytes | os.PathLike):  # None, or a descriptor
+        return True
+    data_dir = os.path.abspath(os.environ.get("MEMBERSHIP_DATA_DIR") or "./var")
+    path = os.path.abspath(os.fsdecode(exc.filename))
+    return os.path.commonpath([path, data_dir]) in (path, data_dir)
+
+
 def _stripe(exc: BaseException) -> str | None:
     try:
         import stripe
@@ -78,7 +88,7 @@ def explain(exc: BaseException) -> str | None:
     stripe_line = _stripe(exc)
     if stripe_line is not None:
         return stripe_line
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError) and _about_data_dir(exc):
         where = exc.filename if exc.filename is not None else None
         reason = exc.strerror or _line(exc)
         if where is not None:
