@@ -173,6 +173,19 @@ def test_client_address():
     assert client_address({"REMOTE_ADDR": "::ffff:192.0.2.1"}, 0) == "192.0.2.1"
 
 
+def test_a_port_written_by_the_proxy_is_not_a_new_budget():
+    """Found in review: proxies that append the client's port (192.0.2.1:51234) gave each
+    new connection a budget of its own."""
+    for forwarded, expected in [
+        ("192.0.2.1:51234", "192.0.2.1"),
+        ("6.6.6.6, 192.0.2.1:443", "192.0.2.1"),
+        ("[2001:db8:1:2::7]:51234", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::7", "2001:db8:1:2::/64"),
+    ]:
+        environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": forwarded}
+        assert client_address(environ, 1) == expected, forwarded
+
+
 def test_the_webhook_is_never_limited(make_app):
     tight = {f"rate_limit_{name}": "1/minute" for name in RATE_LIMIT_DEFAULTS}
     app = make_app(**tight, rate_limit_test_form="1/minute")

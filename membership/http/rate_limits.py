@@ -113,6 +113,12 @@ def client_address(environ: dict, trusted_hops: int) -> str:
         forwarded = [a for a in forwarded if a]
         if len(forwarded) >= trusted_hops:
             address = forwarded[-trusted_hops]
+    # Some proxies write the client's port too ("192.0.2.1:51234", "[2001:db8::1]:443"):
+    # a new port per connection must not be a new budget.
+    if address.startswith("["):
+        address = address[1:].partition("]")[0]
+    elif address.count(":") == 1:
+        address = address.partition(":")[0]
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
