@@ -110,6 +110,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class RedactFilter(logging.Filter):
+    """For handlers that are not ours: the message is redacted before they format it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -168,7 +179,12 @@ def configure_logging(settings) -> None:
         sys.excepthook = _log_uncaught if json_lines else sys.__excepthook__
         threading.excepthook = _log_uncaught_in_thread if json_lines else threading.__excepthook__
         if not json_lines and root.handlers:
-            return  # as logging.basicConfig: a host that set up logging (pytest) keeps it
+            # As logging.basicConfig: a host that set up logging (pytest, an embedding
+            # server) keeps its handlers; they still never see a secret.
+            for handler in root.handlers:
+                if not any(isinstance(f, RedactFilter) for f in handler.filters):
+                    handler.addFilter(RedactFilter())
+            return
         handler = _Handler()
         handler.setFormatter(JsonLineFormatter() if json_lines else TextFormatter(TEXT_FORMAT))
         handler.addFilter(RequestIdFilter())

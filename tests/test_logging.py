@@ -218,3 +218,28 @@ def test_the_real_server_writes_only_json_lines_without_secrets(redis_url, tmp_p
     applied = [r for r in records if r.get("logger") == "membership.webhooks"]
     assert sorted(r["request_id"] for r in applied) == [f"req-{i}" for i in range(4)]
     assert len({r["process"] for r in records}) >= 2  # the workers and the server's own process
+
+
+def test_a_host_s_own_handlers_never_see_a_secret_either():
+    """Text mode keeps a host's logging (as basicConfig does); its handlers still get
+    redacted messages (found in review: they got the raw line)."""
+    import io
+    import logging
+
+    from membership import logs
+    from membership.config import load_settings
+
+    stream = io.StringIO()
+    foreign = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(foreign)
+    try:
+        settings = load_settings({}, overrides={"secret_key": "k" * 32, "log_format": "text"})
+        logs.configure_logging(settings)
+        logging.getLogger("membership.test").warning(
+            "configured with %s", "whsec_" + "A1b2C3d4E5f6G7h8"
+        )
+    finally:
+        root.removeHandler(foreign)
+    assert "whsec_A1b2" not in stream.getvalue()
+    assert "configured with" in stream.getvalue()
