@@ -18,6 +18,9 @@ Chunked request bodies are read whole before Flask by `membership.http.bodies`
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -44,6 +47,30 @@ def metrics_hook(name: str) -> Callable | None:
         return getattr(metrics, name)
     except (ImportError, AttributeError):
         return None
+
+
+def exit_with_parent(parent: int, *, interval: float = 0.5, grace: float = 20.0) -> None:
+    """In a worker: stop once the serve process `parent` is gone, even if it was `kill -9`ed.
+
+    Without this its workers lived on as orphans: they kept the port (a new `membership
+    serve` there failed with "Address already in use") and kept using the data directory.
+    A thread checks the parent twice a second; when it is gone it asks this worker to stop
+    (SIGTERM, requests in flight finish), again every second (a SIGTERM that lands while
+    the worker is still starting is lost), and kills it after `grace` seconds, as the serve
+    process itself does with a worker that will not stop.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the serve process (pid %d) is gone: this worker stops", parent)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _call_hook(hook: Callable | None, *args) -> None:
@@ -113,7 +140,10 @@ def run(
                 self._crashed_at.update(dict.fromkeys(workers, time.monotonic()))
             return super()._respawn_workers(workers, spawn_target, target_loader, delay)
 
+    serve_pid = os.getpid()
+
     def loader():
+        exit_with_parent(serve_pid)
         if on_worker_start is not None:
             on_worker_start()
         return load()
