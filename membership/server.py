@@ -143,6 +143,12 @@ def run(
     serve_pid = os.getpid()
 
     def loader():
+        # Forked with the serve process's own handlers, which only set a flag in this copy:
+        # a stop (SIGTERM/SIGINT) arriving while the app loads was lost and the server's
+        # shutdown waited 20 s to kill the worker. Until granian installs the worker's
+        # handlers (after this returns), a stop ends the worker at once: nothing runs yet.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
         exit_with_parent(serve_pid)
         if on_worker_start is not None:
             on_worker_start()

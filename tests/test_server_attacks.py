@@ -6,13 +6,16 @@ by PID, and is bounded in time.
 import contextlib
 import os
 import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.processes import ServiceProcess, wait_until
+from tests.processes import REPO, ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +73,43 @@ def test_a_killed_serve_process_takes_its_workers_and_a_new_one_starts_on_its_po
             _kill(pid)
         if redis_pid is not None and _alive(redis_pid):
             _kill(redis_pid)
+
+
+_SLOW_TO_LOAD = """
+import sys, time
+from membership import server
+
+def load():
+    time.sleep(4)  # a worker still loading the app when the stop comes
+    return lambda environ, start_response: []
+
+server.run(load, host="127.0.0.1", port=int(sys.argv[1]), workers=1, threads=1)
+"""
+
+
+def test_a_stop_while_a_worker_loads_the_app_is_not_lost(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_TO_LOAD, str(free_port())],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    workers: set[int] = set()
+    try:
+        wait_until(lambda: children.read_text().split(), 10, "the worker to be forked")
+        workers = {int(pid) for pid in children.read_text().split()}
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        # Before: the worker's SIGTERM was lost while it loaded; the server waited its
+        # 20 s kill timeout (past `docker stop`'s 10 s, which then kills everything).
+        assert time.monotonic() - stopped < 5
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        for pid in workers:
+            _kill(pid)
