@@ -26,6 +26,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -46,6 +47,7 @@ REFRESH_SECONDS = 0.9
 RETRY_SECONDS = 1.0
 MAX_WHOLE = 2**63 - 1  # Redis's integers: a count or version beyond it is not real
 MAX_TEXT = 64  # a time stamp or date in the file
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a last-good file is a few KB; far more is not one
 
 
 class NoCount(ValueError):
@@ -196,7 +198,7 @@ class LastGood:
     def load(self) -> Snapshot | None:
         """The file's snapshot; None (with a warning) when it is missing or corrupt in any way."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = _read_small_file(self.path).decode("utf-8")
             data = json.loads(text, parse_constant=_refuse_constant)
             return Snapshot.from_json(_mapping("file", data).get("snapshot"))
         except FileNotFoundError:
@@ -208,7 +210,9 @@ class LastGood:
     def save(self, snapshot: Snapshot, seen_at: float | None = None) -> None:
         """Write `snapshot` unless the file holds a newer version (another process saw it)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a") as lock:
+        # O_NONBLOCK: a FIFO planted at the lock's path must fail (ENXIO), not block forever.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
+        with open(os.open(self._lock_path, flags, 0o644), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             existing = self.load()
             if existing is not None and existing.version > snapshot.version:
@@ -328,6 +332,26 @@ class BannerCache:
         )
         seen_at = previous.seen_at if previous is not None and best is mine else 0.0
         return State(best, True, expires, seen_at, rendered, reason=reason)
+
+
+def _read_small_file(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_FILE_BYTES: anything else raises OSError or
+    ValueError. Never blocks or fills memory on what was planted there (a FIFO, a symlink
+    to /dev/zero, a 200 MB file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{info.st_size} bytes, more than {MAX_FILE_BYTES}")
+        with open(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"more than {MAX_FILE_BYTES} bytes")
+    return data
 
 
 def _refuse_constant(name: str):

@@ -1,6 +1,9 @@
 """The banner's micro-cache and its last good value, against real redis-servers."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -11,7 +14,7 @@ from membership.banner_cache import LastGood, Snapshot
 from membership.goals import Goal
 from membership.runtime import runtime
 from tests.member_count import set_member_count
-from tests.processes import ServiceProcess
+from tests.processes import REPO, ServiceProcess
 
 
 def _hgetall_calls(client) -> int:
@@ -343,6 +346,55 @@ def test_a_corrupt_file_never_breaks_the_banner(make_app, own_redis, tmp_path, c
     own_redis.kill()
     body = client.get("/v1/banner").get_json()
     assert (body["count"], body["stale"]) == (4321, True)  # from memory
+
+
+_LOAD_PLANTED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # bounded even when it fails
+from pathlib import Path
+from membership.banner_cache import LastGood, Snapshot
+store = LastGood(Path(sys.argv[1]), "membership")
+loaded = store.load()
+try:
+    store.save(Snapshot(count=3, changed_at=None, version=9))
+    saved = "saved"
+except OSError as exc:
+    saved = type(exc).__name__
+print(loaded, saved, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def _sparse(path, size=200 * 1024 * 1024):
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+
+
+PLANTED = {
+    "file a FIFO": ("path", os.mkfifo),
+    "file a symlink to /dev/zero": ("path", lambda p: p.symlink_to("/dev/zero")),
+    "file a directory": ("path", lambda p: p.mkdir()),
+    "file of 200 MB": ("path", _sparse),
+    "lock a FIFO": ("_lock_path", os.mkfifo),
+}
+
+
+@pytest.mark.parametrize("where, plant", PLANTED.values(), ids=PLANTED.keys())
+def test_what_is_planted_in_place_of_the_file_never_hangs_or_fills_memory(tmp_path, where, plant):
+    plant(getattr(LastGood(tmp_path, "membership"), where))
+    # In a child process, bounded: before, a FIFO blocked the read (or the lock) forever,
+    # /dev/zero was read until memory ran out, and a 200 MB file was read whole.
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_PLANTED, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded, _, peak_mb = result.stdout.split()
+    assert loaded == "None"
+    assert "ignoring unreadable last good banner" in result.stderr or where == "_lock_path"
+    assert int(peak_mb) < 150
 
 
 def _outage_banner(app, own_redis):
