@@ -47,6 +47,11 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return response
 
 
+def _shown(text: str, limit: int = 200) -> str:
+    """What a client sent, echoed in an error: bounded (a 64 KB path is not echoed whole)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _code_for(exc: HTTPException) -> str:
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
@@ -70,8 +75,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         messages = {
-            404: f"no such endpoint: {request.path}",
-            405: f"{request.method} is not allowed on {request.path}",
+            404: f"no such endpoint: {_shown(request.path)}",
+            405: f"{_shown(request.method)} is not allowed on {_shown(request.path)}",
             413: f"request body is larger than {MAX_BODY_BYTES} bytes",
         }
         status = exc.code or 500

@@ -106,3 +106,10 @@ def test_a_chunked_body_over_the_limit_is_413_under_any_server(app):
     assert headers["X-Content-Type-Options"] == "nosniff"
     status, body, _ = send(100)  # within the limit: read whole, then judged by the view
     assert status == 400 and json.loads(body)["error"]["code"] == "invalid_signature"
+
+
+def test_a_long_path_is_not_echoed_whole(client):
+    response = client.get("/" + "a" * 60_000)
+    assert response.status_code == 404
+    message = response.get_json()["error"]["message"]
+    assert message.startswith("no such endpoint: /aaa") and len(message) < 300
