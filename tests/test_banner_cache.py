@@ -360,7 +360,11 @@ try:
     saved = "saved"
 except OSError as exc:
     saved = type(exc).__name__
-print(loaded, saved, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM, this process's own peak: ru_maxrss would carry over the parent's from before exec.
+peak_kb = next(
+    int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")
+)
+print(loaded, saved, peak_kb // 1024)
 """
 
 
