@@ -70,3 +70,24 @@ def client(app):
 @pytest.fixture
 def redis_client(redis_server):
     return redis_server.client()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test.sh installs it (never `playwright install`)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Playwright, one per test module."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()

@@ -15,8 +15,6 @@ from membership.store import Keys
 from tests.member_count import set_member_count
 from tests.processes import RedisServer, ServiceProcess
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def _directives(policy: str) -> dict[str, list[str]]:
     out = {}
@@ -135,21 +133,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__violations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
 });
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
