@@ -168,3 +168,15 @@ class Keys:
     def audit(self) -> str:
         """Stream (capped): every staff change: at, actor, action, target, before/after JSON."""
         return self._key("audit")
+
+    # --- Prompts -------------------------------------------------------------
+    @property
+    def campaigns(self) -> str:
+        """Hash: campaign id -> the campaign as JSON (`prompts.campaigns.to_json`)."""
+        return self._key("campaigns")
+
+    @property
+    def campaigns_version(self) -> str:
+        """Integer: incremented with every committed campaign change (apply, pause, resume,
+        archive), in the same transaction; never by an unchanged re-apply."""
+        return self._key("campaigns", "version")

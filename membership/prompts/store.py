@@ -1,0 +1,284 @@
+"""Campaigns in Redis: create or replace them (all or nothing), change their status, read
+them back strictly, export them.
+
+- `keys.campaigns`          hash  id -> the campaign as JSON (`campaigns.to_json`)
+- `keys.campaigns_version`  integer, incremented by every committed change, in the same
+                            transaction (a re-apply that changes nothing leaves it alone)
+
+Every change is one WATCH/read/MULTI/EXEC with its audit entries (`campaign_applied`,
+`campaign_paused`, `campaign_resumed`, `campaign_archived`, target `campaign <id>`,
+before/after as the campaign's JSON) queued in the same transaction. Everything is
+checked before anything is queued (Redis does not roll back a MULTI), and every EXEC
+reply is checked. Reads never write.
+
+A stored campaign that is not valid JSON or does not pass `campaigns.parse` is reported by
+its id (`CorruptCampaigns`); `apply` may replace it (that is how it is mended), the audit
+entry's `before` then holding the stored text as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis as redis_lib
+
+from membership import audit
+from membership.ledger.codec import CorruptRecord, version_from
+from membership.prompts.campaigns import Campaign, CampaignError, parse, to_json
+from membership.store import Keys
+
+ACTIONS = {"pause": "paused", "resume": "live", "archive": "archived"}
+# Which statuses each action may start from (the same status: nothing to do).
+_FROM = {
+    "pause": ("live",),
+    "resume": ("paused", "draft"),
+    "archive": ("draft", "live", "paused"),
+}
+_AUDIT_ACTION = {
+    "pause": "campaign_paused",
+    "resume": "campaign_resumed",
+    "archive": "campaign_archived",
+}
+_MAX_ATTEMPTS = 50
+
+
+class CampaignStoreError(ValueError):
+    """A campaign change that cannot be made; the message says why. Nothing was written."""
+
+
+class CampaignNotFound(CampaignStoreError):
+    pass
+
+
+class CorruptCampaigns(CampaignStoreError):
+    """Stored campaigns that do not read back; `problems` maps each id to what is wrong."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        lines = [f"campaign {cid!r}: {why}" for cid, why in sorted(self.problems.items())]
+        super().__init__(
+            "stored campaign(s) are corrupt: "
+            + "; ".join(lines)
+            + " (replace them with `membership campaigns apply`)"
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What `read` found: the version, the campaigns that read back, and those that do not."""
+
+    version: int
+    campaigns: tuple[Campaign, ...]
+    corrupt: Mapping[str, str]
+
+
+# --- Encoding ------------------------------------------------------------------
+
+
+def encode(campaign: Campaign) -> str:
+    """The stored form: canonical JSON, so an unchanged campaign is the same text."""
+    return json.dumps(to_json(campaign), ensure_ascii=False, sort_keys=True, allow_nan=False)
+
+
+def decode(campaign_id: str, raw: str) -> Campaign:
+    """A stored campaign, validated as strictly as `apply` validates; CorruptCampaigns else."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise CorruptCampaigns({campaign_id: f"not JSON ({exc})"}) from None
+    try:
+        campaign = parse(data)
+    except CampaignError as exc:
+        raise CorruptCampaigns({campaign_id: "; ".join(exc.errors[:3])}) from None
+    if campaign.id != campaign_id:
+        raise CorruptCampaigns({campaign_id: f"stored under another id ({campaign.id!r})"})
+    return campaign
+
+
+def _order(campaigns) -> tuple[Campaign, ...]:
+    return tuple(sorted(campaigns, key=lambda c: c.rank))
+
+
+def _version(raw: str | None, key: str) -> int:
+    try:
+        return version_from(key, raw)
+    except CorruptRecord as exc:
+        raise CampaignStoreError(f"the campaigns' version is corrupt ({exc})") from None
+
+
+# --- Reads ---------------------------------------------------------------------
+
+
+def read(client: redis_lib.Redis, keys: Keys) -> Stored:
+    """Every campaign and the version, in one round trip; corrupt ones listed apart."""
+    pipe = client.pipeline(transaction=True)
+    pipe.get(keys.campaigns_version)
+    pipe.hgetall(keys.campaigns)
+    raw_version, raw = pipe.execute()
+    good: list[Campaign] = []
+    corrupt: dict[str, str] = {}
+    for campaign_id, text in raw.items():
+        try:
+            good.append(decode(campaign_id, text))
+        except CorruptCampaigns as exc:
+            corrupt.update(exc.problems)
+    try:
+        version = version_from(keys.campaigns_version, raw_version)
+    except CorruptRecord as exc:
+        corrupt["(version)"] = str(exc)
+        version = 0
+    return Stored(version=version, campaigns=_order(good), corrupt=corrupt)
+
+
+def load_all(client: redis_lib.Redis, keys: Keys) -> list[Campaign]:
+    """Every campaign by rank (priority, then id), in one round trip; CorruptCampaigns
+    names every stored campaign that does not read back."""
+    stored = read(client, keys)
+    if stored.corrupt:
+        raise CorruptCampaigns(stored.corrupt)
+    return list(stored.campaigns)
+
+
+def get(client: redis_lib.Redis, keys: Keys, campaign_id: str) -> Campaign | None:
+    raw = client.hget(keys.campaigns, campaign_id)
+    return None if raw is None else decode(campaign_id, raw)
+
+
+def export(client: redis_lib.Redis, keys: Keys) -> list[dict]:
+    """Every campaign as the JSON `apply` takes back unchanged (refused while any is corrupt)."""
+    return [to_json(c) for c in load_all(client, keys)]
+
+
+# --- Writes --------------------------------------------------------------------
+
+
+def _exec(pipe) -> None:
+    """EXEC, and fail loudly if any command inside it failed."""
+    replies = pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise CampaignStoreError(
+                f"Redis refused part of the change ({reply}); check `membership campaigns list`"
+            )
+
+
+def apply(
+    client: redis_lib.Redis, keys: Keys, campaigns: Sequence[Campaign], *, actor: str
+) -> list[tuple[str, str]]:
+    """Create or replace `campaigns` (validated by `campaigns.parse_list`), all or nothing.
+
+    Returns (id, "created" | "replaced" | "unchanged") in the given order. A campaign equal
+    to the stored one is left alone: when none changed, nothing is written at all (no
+    version, no audit entry).
+    """
+    actor = audit.check_actor(actor)
+    ids = [c.id for c in campaigns]
+    if len(set(ids)) != len(ids):
+        raise CampaignStoreError("each campaign id at most once in one apply")
+    if not campaigns:
+        return []
+    encoded = [encode(c) for c in campaigns]
+    with client.pipeline(transaction=True) as pipe:
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                pipe.watch(keys.campaigns, keys.campaigns_version)
+                before_raw = pipe.hmget(keys.campaigns, ids)
+                results: list[tuple[str, str]] = []
+                changes: list[tuple[Campaign, str, object]] = []
+                for campaign, text, raw in zip(campaigns, encoded, before_raw, strict=True):
+                    if raw is None:
+                        results.append((campaign.id, "created"))
+                        changes.append((campaign, text, None))
+                        continue
+                    try:
+                        stored = decode(campaign.id, raw)
+                    except CorruptCampaigns:
+                        before: object = raw  # mended by this apply; the audit keeps it
+                    else:
+                        before = to_json(stored)
+                        if encode(stored) == text:
+                            results.append((campaign.id, "unchanged"))
+                            continue
+                    results.append((campaign.id, "replaced"))
+                    changes.append((campaign, text, before))
+                if not changes:
+                    pipe.unwatch()
+                    return results
+                _version(pipe.get(keys.campaigns_version), keys.campaigns_version)
+                pipe.multi()
+                pipe.hset(keys.campaigns, mapping={c.id: text for c, text, _ in changes})
+                pipe.incr(keys.campaigns_version)
+                for campaign, _, before in changes:
+                    audit.queue(
+                        pipe,
+                        keys,
+                        actor=actor,
+                        action="campaign_applied",
+                        target=f"campaign {campaign.id}",
+                        before=before,
+                        after=to_json(campaign),
+                    )
+                _exec(pipe)
+                return results
+            except redis_lib.WatchError:
+                continue
+    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+
+
+def set_status(
+    client: redis_lib.Redis, keys: Keys, campaign_id: str, action: str, *, actor: str
+) -> tuple[str, str]:
+    """pause (live -> paused), resume (paused or draft -> live), archive (any -> archived).
+
+    Returns (status before, status after); the same status is "nothing to do" (no version,
+    no audit entry). An archived campaign changes only through `apply`.
+    """
+    if action not in ACTIONS:
+        raise CampaignStoreError(f"action: expected one of {', '.join(ACTIONS)}")
+    actor = audit.check_actor(actor)
+    target = ACTIONS[action]
+    with client.pipeline(transaction=True) as pipe:
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                pipe.watch(keys.campaigns, keys.campaigns_version)
+                raw = pipe.hget(keys.campaigns, campaign_id)
+                if raw is None:
+                    raise CampaignNotFound(
+                        f"no campaign {campaign_id!r} (see `membership campaigns list`)"
+                    )
+                campaign = decode(campaign_id, raw)
+                if campaign.status == target:
+                    pipe.unwatch()
+                    return (campaign.status, campaign.status)
+                if campaign.status == "archived":
+                    raise CampaignStoreError(
+                        f"campaign {campaign_id!r} is archived; an archived campaign changes "
+                        "only through `membership campaigns apply`"
+                    )
+                if campaign.status not in _FROM[action]:
+                    raise CampaignStoreError(
+                        f"campaign {campaign_id!r} is {campaign.status}; {action} needs a "
+                        f"campaign that is {' or '.join(_FROM[action])}"
+                    )
+                changed = dataclasses.replace(campaign, status=target)
+                _version(pipe.get(keys.campaigns_version), keys.campaigns_version)
+                pipe.multi()
+                pipe.hset(keys.campaigns, campaign_id, encode(changed))
+                pipe.incr(keys.campaigns_version)
+                audit.queue(
+                    pipe,
+                    keys,
+                    actor=actor,
+                    action=_AUDIT_ACTION[action],
+                    target=f"campaign {campaign_id}",
+                    before=to_json(campaign),
+                    after=to_json(changed),
+                )
+                _exec(pipe)
+                return (campaign.status, target)
+            except redis_lib.WatchError:
+                continue
+    raise CampaignStoreError("the campaigns kept changing under this request; try again")
