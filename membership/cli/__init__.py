@@ -99,6 +99,11 @@ def _register() -> None:
 
     cli.add_command(goals.goals)
 
+    # --- Prompts ---
+    from membership.cli import campaigns
+
+    cli.add_command(campaigns.campaigns)
+
     # --- Audit ---
     from membership.cli import audit
 

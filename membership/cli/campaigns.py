@@ -1,0 +1,202 @@
+"""`membership campaigns apply|list|show|pause|resume|archive|export`: the prompts' campaigns.
+
+A thin shell over membership/prompts/campaigns.py (validation) and membership/prompts/store.py
+(Redis). `apply` prints every problem of an invalid document as `path: message`, one per line on
+stderr, and exits 2 with nothing stored.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from membership.cli import with_app
+from membership.cli._actor import actor_option
+from membership.cli._output import echo_json, echo_table
+
+MAX_INPUT = 10 * 1024 * 1024  # bytes of JSON that `apply` reads at most
+
+
+@click.group()
+def campaigns() -> None:
+    """Paywall prompt campaigns: which reader sees which ask."""
+
+
+def _rt():
+    from membership.runtime import runtime
+
+    return runtime()
+
+
+def _refuse(ctx: click.Context, lines: list[str], summary: str) -> None:
+    click.echo(f"error: {summary}; nothing was stored", err=True)
+    for line in lines:
+        click.echo(line, err=True)
+    ctx.exit(2)
+
+
+def _store_error(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@campaigns.command("apply")
+@click.argument("source", metavar="FILE|-", type=click.File("rb"))
+@actor_option
+@click.pass_context
+@with_app
+def apply_(ctx: click.Context, source, actor: str):
+    """Create or replace one campaign or a list of them from JSON (FILE, or - for stdin).
+
+    All or nothing: if any campaign is invalid, every problem is printed as
+    `path: message` and nothing is stored. Re-applying an unchanged campaign changes nothing.
+    """
+    from membership.prompts import store
+    from membership.prompts.campaigns import CampaignError, parse_list
+
+    raw = source.read(MAX_INPUT + 1)
+    if len(raw) > MAX_INPUT:
+        _refuse(ctx, [], f"the input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        _refuse(ctx, [], "the input is not UTF-8 text")
+    except ValueError as exc:
+        _refuse(ctx, [], f"the input is not JSON ({exc})")
+    try:
+        parsed = parse_list(data)
+    except CampaignError as exc:
+        n = len(exc.errors)
+        _refuse(ctx, exc.errors, f"{n} problem{'s' if n != 1 else ''} in the input")
+    if not parsed:
+        _refuse(ctx, [], "the list holds no campaign")
+    rt = _rt()
+    try:
+        results = store.apply(rt.redis, rt.keys, parsed, actor=actor)
+    except store.CampaignStoreError as exc:
+        raise _store_error(exc) from None
+    for campaign_id, outcome in results:
+        click.echo(f"{outcome} {campaign_id}")
+
+
+def _row(c) -> dict:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "placement": c.placement,
+        "priority": c.priority,
+        "variants": [{"id": v.id, "weight": v.weight} for v in c.variants],
+    }
+
+
+def _load(getter):
+    from membership.prompts import store
+
+    rt = _rt()
+    try:
+        return getter(store, rt)
+    except store.CampaignStoreError as exc:
+        raise _store_error(exc) from None
+
+
+@campaigns.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_app
+def list_(as_json: bool):
+    """Campaigns by priority (lower first; ties by id)."""
+    all_ = _load(lambda store, rt: store.load_all(rt.redis, rt.keys))
+    rows = [_row(c) for c in all_]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no campaigns yet: add one with `membership campaigns apply FILE`")
+        return
+    for row in rows:
+        row["variants"] = ", ".join(f"{v['id']}:{v['weight']}" for v in row["variants"])
+    echo_table(rows, ["id", "name", "status", "placement", "priority", "variants"])
+
+
+@campaigns.command("show")
+@click.argument("campaign_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the campaign's JSON document.")
+@with_app
+def show(campaign_id: str, as_json: bool):
+    """One campaign: its settings and variants (--json: the document `apply` takes)."""
+    from membership.prompts.campaigns import iso, to_json
+
+    c = _load(lambda store, rt: store.get(rt.redis, rt.keys, campaign_id))
+    if c is None:
+        raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
+    if as_json:
+        echo_json(to_json(c))
+        return
+    a, f = c.audience, c.frequency
+    ar = a.articles_read
+    lines = [
+        ("id", c.id),
+        ("name", c.name),
+        ("status", c.status),
+        ("placement", c.placement),
+        ("priority", c.priority),
+        ("starts at", iso(c.starts_at) if c.starts_at else "-"),
+        ("ends at", iso(c.ends_at) if c.ends_at else "-"),
+        ("locales", ", ".join(c.locales) if c.locales else "every locale"),
+        ("readers", a.readers),
+        ("articles read", f"{ar.min} to {ar.max or 'any'} in {ar.days} days" if ar else "-"),
+        ("max views", f"{f.max_views} per {f.per_days} days" if f.max_views else "-"),
+        ("holdout", f"{c.control_share:.0%}"),
+        (
+            "gate",
+            f"{c.gate.free_articles} free, dismissible: {c.gate.dismissible}" if c.gate else "-",
+        ),
+    ]
+    for label, value in lines:
+        click.echo(f"{label + ':':<15}{value}")
+    click.echo("variants:")
+    for v in c.variants:
+        headline = v.copy.get("en", next(iter(v.copy.values()), {})).get("headline", "-")
+        if not isinstance(headline, str):
+            headline = headline.get("other", "-")
+        click.echo(f"  {v.id}  weight {v.weight}  {headline}")
+
+
+_STATUS_HELP = {
+    "pause": "Pause a live campaign (resume makes it live again).",
+    "resume": "Make a paused or draft campaign live.",
+    "archive": "Archive a campaign; afterwards it changes only through `apply`.",
+}
+
+
+def _status_command(action: str, done: str):
+    @campaigns.command(action, help=_STATUS_HELP[action])
+    @click.argument("campaign_id", metavar="ID")
+    @actor_option
+    @with_app
+    def command(campaign_id: str, actor: str):
+        from membership.prompts import store
+
+        rt = _rt()
+        try:
+            before, after = store.set_status(rt.redis, rt.keys, campaign_id, action, actor=actor)
+        except store.CampaignStoreError as exc:
+            raise _store_error(exc) from None
+        if before == after:
+            click.echo(f"campaign {campaign_id} is already {after}; nothing changed")
+        else:
+            click.echo(f"{done} {campaign_id} ({before} -> {after})")
+
+    return command
+
+
+pause = _status_command("pause", "paused")
+resume = _status_command("resume", "resumed")
+archive = _status_command("archive", "archived")
+
+
+@campaigns.command("export")
+@with_app
+def export():
+    """Every campaign as one JSON list on stdout, which `apply` takes back unchanged."""
+    echo_json(_load(lambda store, rt: store.export(rt.redis, rt.keys)))
