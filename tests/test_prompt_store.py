@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
 from membership import audit
 from membership.prompts import campaigns, store
@@ -209,6 +210,29 @@ def test_a_corrupt_version_refuses_changes_before_writing(r):
         store.apply(r, KEYS, [campaigns.parse(doc())], actor="olena")
     assert r.hgetall(KEYS.campaigns) == {}
     assert r.exists(KEYS.audit) == 0
+
+
+def test_an_audit_log_that_is_not_a_stream_refuses_changes_before_writing(r):
+    store.apply(r, KEYS, [campaigns.parse(doc(status="live"))], actor="olena")
+    r.delete(KEYS.audit)
+    r.set(KEYS.audit, "not a stream")
+    with pytest.raises(store.CampaignStoreError, match="is a string, not a stream"):
+        store.apply(r, KEYS, [campaigns.parse(doc(name="New"))], actor="olena")
+    with pytest.raises(store.CampaignStoreError, match="is a string, not a stream"):
+        store.set_status(r, KEYS, "c1", "pause", actor="olena")
+    assert store.load_all(r, KEYS)[0].name == "C1"
+    assert store.load_all(r, KEYS)[0].status == "live"
+    assert version(r) == 1
+
+
+def test_a_failed_command_inside_exec_is_an_error():
+    class Pipe:
+        def execute(self, raise_on_error=True):
+            assert raise_on_error is False
+            return [1, 2, redis.ResponseError("WRONGTYPE")]
+
+    with pytest.raises(store.CampaignStoreError, match="Redis refused part of the change"):
+        store._exec(Pipe())
 
 
 def test_reads_do_not_write(r):

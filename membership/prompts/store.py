@@ -102,11 +102,16 @@ def _order(campaigns) -> tuple[Campaign, ...]:
     return tuple(sorted(campaigns, key=lambda c: c.rank))
 
 
-def _version(raw: str | None, key: str) -> int:
+def _check_before_queueing(pipe, keys: Keys) -> None:
+    """The version must take an INCR and the audit key an XADD: refuse before queueing
+    anything, since a command failing inside EXEC would leave the rest applied."""
     try:
-        return version_from(key, raw)
+        version_from(keys.campaigns_version, pipe.get(keys.campaigns_version))
     except CorruptRecord as exc:
         raise CampaignStoreError(f"the campaigns' version is corrupt ({exc})") from None
+    kind = pipe.type(keys.audit)
+    if kind not in ("none", "stream"):
+        raise CampaignStoreError(f"the audit log {keys.audit} is a {kind}, not a stream")
 
 
 # --- Reads ---------------------------------------------------------------------
@@ -207,7 +212,7 @@ def apply(
                 if not changes:
                     pipe.unwatch()
                     return results
-                _version(pipe.get(keys.campaigns_version), keys.campaigns_version)
+                _check_before_queueing(pipe, keys)
                 pipe.multi()
                 pipe.hset(keys.campaigns, mapping={c.id: text for c, text, _ in changes})
                 pipe.incr(keys.campaigns_version)
@@ -264,7 +269,7 @@ def set_status(
                         f"campaign that is {' or '.join(_FROM[action])}"
                     )
                 changed = dataclasses.replace(campaign, status=target)
-                _version(pipe.get(keys.campaigns_version), keys.campaigns_version)
+                _check_before_queueing(pipe, keys)
                 pipe.multi()
                 pipe.hset(keys.campaigns, campaign_id, encode(changed))
                 pipe.incr(keys.campaigns_version)
