@@ -10,5 +10,7 @@ The pure core, no I/O (no Redis, no Flask, no clock: every function takes `now`)
 - `assign`     sticky assignment: hash(reader, campaign) -> bucket 0-9999 -> holdout or variant
 - `errors`     marshmallow messages as `path: message` lines (`variants[1].copy.uk.headline`)
 
-Storage, the HTTP endpoints, tokens, events, results and the widget come later and call these.
+`store` keeps campaigns in Redis (apply all or nothing, pause/resume/archive, export), audited
+in the same transaction. The snapshot, the HTTP endpoints, tokens, events, results and the
+widget come later and call these.
 """
