@@ -45,19 +45,29 @@ class RedisServer:
 
     `persistent=True` turns on the append-only file with fsync on every write, so
     a kill() loses nothing Redis acknowledged and start() brings it all back.
+    `unix_socket=True` listens only on `path`, a socket in its own directory.
     """
 
-    def __init__(self, port: int | None = None, *, persistent: bool = False) -> None:
-        self.port = port or free_port()
+    def __init__(
+        self, port: int | None = None, *, persistent: bool = False, unix_socket: bool = False
+    ) -> None:
+        self.port = 0 if unix_socket else port or free_port()
         self.persistent = persistent
         self.dir = Path(tempfile.mkdtemp(prefix="membership-redis-"))
+        self.path = self.dir / "redis.sock" if unix_socket else None
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
+        if self.path is not None:
+            return f"unix://{self.path}?db=0"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
+        if self.path is not None:
+            return redis.Redis(
+                unix_socket_path=str(self.path), decode_responses=True, socket_timeout=5
+            )
         return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
 
     def start(self) -> RedisServer:
@@ -67,8 +77,7 @@ class RedisServer:
                 redis_server_binary(),
                 "--port",
                 str(self.port),
-                "--bind",
-                "127.0.0.1",
+                *(["--unixsocket", str(self.path)] if self.path else ["--bind", "127.0.0.1"]),
                 "--dir",
                 str(self.dir),
                 "--save",
@@ -85,7 +94,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(self._answers, 10, f"redis-server on port {self.port}")
+        wait_until(self._answers, 10, f"redis-server on {self.path or self.port}")
         return self
 
     def _answers(self) -> bool:
@@ -321,6 +330,17 @@ def probe(port: int, path: str, duration: float, *, timeout: float = 2.0, pause:
             conn.close()
         time.sleep(pause)
     return latencies, failures
+
+
+def readyz_status(url: str) -> int:
+    """The HTTP status of `url`/readyz, 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
 
 
 def percentile(values: list[float], q: float) -> float:

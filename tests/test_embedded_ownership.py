@@ -12,25 +12,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from membership.store.embedded import EmbeddedRedis, ServerLock
-from tests.processes import REPO, ServiceProcess, wait_until
+from tests.processes import REPO, ServiceProcess, readyz_status, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def _ready(service) -> int:
-    try:
-        with urllib.request.urlopen(service.url + "/readyz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
+    return readyz_status(service.url)
 
 
 def _redis_pid(data_dir) -> int:

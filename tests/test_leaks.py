@@ -5,66 +5,13 @@ the detail goes to the log."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
-import redis
 
 from membership.store import Keys
-from membership.store.embedded import redis_server_binary
 from tests import stripe_payloads as sp
 from tests.member_count import set_member_count
-from tests.processes import wait_until
-
-
-class SocketRedis:
-    """A throwaway redis-server listening only on a unix socket in a temporary directory."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="membership-leak-"))
-        self.path = self.dir / "redis.sock"
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.path}?db=0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.path), decode_responses=True)
-
-    def start(self) -> SocketRedis:
-        self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.path),
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, 10, f"redis-server on {self.path}")
-        return self
-
-    def _answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.exceptions.ConnectionError:
-            return False
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+from tests.processes import RedisServer
 
 
 @pytest.fixture(params=["tcp", "unix"])
@@ -73,11 +20,11 @@ def dying_redis(request, own_redis):
     if request.param == "tcp":
         yield own_redis, ["127.0.0.1", str(own_redis.port), "localhost"]
         return
-    server = SocketRedis().start()
+    server = RedisServer(unix_socket=True).start()
     try:
-        yield server, [str(server.path), str(server.dir), "redis.sock", "membership-leak-"]
+        yield server, [str(server.path), str(server.dir), "redis.sock", "membership-redis-"]
     finally:
-        server.kill()
+        server.stop()
 
 
 GENERIC = ["redis://", "unix://", "Errno", "ConnectionError", "Exception", "refused", "Traceback"]

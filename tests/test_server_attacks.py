@@ -9,13 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO, ServiceProcess, free_port, wait_until
+from tests.processes import REPO, ServiceProcess, free_port, readyz_status, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +32,7 @@ def _kill(pid: int) -> None:
 
 
 def _ready(service) -> int:
-    try:
-        with urllib.request.urlopen(service.url + "/readyz", timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
+    return readyz_status(service.url)
 
 
 def test_a_killed_serve_process_takes_its_workers_and_a_new_one_starts_on_its_port(tmp_path):
