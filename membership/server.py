@@ -82,33 +82,9 @@ def _call_hook(hook: Callable | None, *args) -> None:
         log.exception("metrics hook %s failed", getattr(hook, "__name__", hook))
 
 
-def run(
-    load: Callable[[], Callable],
-    *,
-    host: str,
-    port: int,
-    workers: int,
-    threads: int,
-    access_log: bool = False,
-    log_level: str = "info",
-    on_worker_start: Callable[[], None] | None = None,
-    log_dictconfig: dict | None = None,
-    after_logging_setup: Callable[[], None] | None = None,
-) -> None:
-    """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
-
-    - `threads` Python threads per worker run Flask; connections are read by the
-      Rust event loop, so slow or idle ones hold no thread.
-    - A request's headers must arrive within 10 s (slow-header clients are cut
-      off); idle keep-alive connections cost no thread.
-    - SIGHUP starts fresh workers one by one, each before its predecessor stops;
-      a worker that exits is replaced.
-    - `log_dictconfig` is handed to granian (main process and workers);
-      `after_logging_setup` runs once granian has configured logging in this process.
-    """
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
+def _server_class():
+    """granian's MPServer, made to replace crashed workers without a crash-loop exit and to
+    report each worker's exit to the metrics (granian has no hook for either)."""
     from granian.server.mp import MPServer, WorkerProcess
 
     worker_exited = metrics_hook("worker_exited")
@@ -140,6 +116,38 @@ def run(
                 self._crashed_at.update(dict.fromkeys(workers, time.monotonic()))
             return super()._respawn_workers(workers, spawn_target, target_loader, delay)
 
+    return Server
+
+
+def run(
+    load: Callable[[], Callable],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    access_log: bool = False,
+    log_level: str = "info",
+    on_worker_start: Callable[[], None] | None = None,
+    log_dictconfig: dict | None = None,
+    after_logging_setup: Callable[[], None] | None = None,
+) -> None:
+    """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
+
+    - `threads` Python threads per worker run Flask; connections are read by the
+      Rust event loop, so slow or idle ones hold no thread.
+    - A request's headers must arrive within 10 s (slow-header clients are cut
+      off); idle keep-alive connections cost no thread.
+    - SIGHUP starts fresh workers one by one, each before its predecessor stops;
+      a worker that exits is replaced.
+    - `log_dictconfig` is handed to granian (main process and workers);
+      `after_logging_setup` runs once granian has configured logging in this process.
+    """
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    Server = _server_class()
     serve_pid = os.getpid()
 
     def loader():

@@ -254,6 +254,32 @@ def copy_check(variant: Variant, locale: str, count_known: bool, has_goal: bool)
     return Check("copy", True, f"variant {variant.id}")
 
 
+def _evaluate(
+    c: Campaign,
+    request: PromptRequest,
+    now: dt.datetime,
+    member: bool,
+    country: str | None,
+    count_known: bool,
+    has_goal: bool,
+    trace: bool,
+) -> tuple[tuple[Check, ...], Assignment | None]:
+    """One campaign's checks and its assignment (None: a filter failed). When the
+    assignment is there but the last check failed, the variant's copy cannot be shown."""
+    checks: list[Check] = []
+    for name, test in FILTERS:
+        ok, reason = test(c, request, now, member, country)
+        checks.append(Check(name, ok, reason))
+        if not ok and not trace:
+            break
+    if not all(check.passed for check in checks):
+        return tuple(checks), None
+    a = assign(c, request.reader)
+    if a.variant is not None:
+        checks.append(copy_check(a.variant, request.locale, count_known, has_goal))
+    return tuple(checks), a
+
+
 def decide(
     campaigns: Iterable[Campaign],
     request: PromptRequest,
@@ -295,31 +321,14 @@ def decide(
     for i, c in enumerate(ordered):
         if not trace and c.placement in winners:
             continue
-        checks: list[Check] = []
-        passed = True
-        for name, test in FILTERS:
-            ok, reason = test(c, request, now, member, country)
-            checks.append(Check(name, ok, reason))
-            if not ok:
-                passed = False
-                if not trace:
-                    break
-        if not passed:
-            traces[i] = Trace(c.id, c.placement, "rejected", tuple(checks))
+        checks, a = _evaluate(c, request, now, member, country, count_known, has_goal, trace)
+        bucket, variant_id = (a.bucket, a.variant.id if a.variant else None) if a else (None, None)
+        if a is None or not checks[-1].passed:
+            traces[i] = Trace(c.id, c.placement, "rejected", checks, bucket, variant_id)
             continue
-        a = assign(c, request.reader)
-        variant_id = a.variant.id if a.variant else None
-        if a.variant is not None:
-            check = copy_check(a.variant, request.locale, count_known, has_goal)
-            checks.append(check)
-            if not check.passed:
-                traces[i] = Trace(
-                    c.id, c.placement, "rejected", tuple(checks), a.bucket, variant_id
-                )
-                continue
         taken = c.placement in winners
         result = "outranked" if taken else "pending"
-        traces[i] = Trace(c.id, c.placement, result, tuple(checks), a.bucket, variant_id)
+        traces[i] = Trace(c.id, c.placement, result, checks, bucket, variant_id)
         if not taken:
             winners[c.placement] = (i, a)
 
