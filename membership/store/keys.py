@@ -180,3 +180,30 @@ class Keys:
         """Integer: incremented with every committed campaign change (apply, pause, resume,
         archive), in the same transaction; never by an unchanged re-apply."""
         return self._key("campaigns", "version")
+
+    # --- Prompt events and results (membership/prompts/counts.py) -------------
+    # A "slot" is a variant id, or `_holdout` (never a variant id: those start with a-z0-9).
+    # Counts hashes hold `<slot>:<metric>` fields: `views`, `clicks`, `dismissals` (variants),
+    # `events` (the holdout: page views that listed the campaign under `holdout`), and, written
+    # by the Stripe webhook from the next issue through `counts.queue_conversion`,
+    # `conversions` (readers who became members or gave) and `revenue:<currency>` (minor units).
+    def prompt_event_mark(self, digest: str, event_type: str) -> str:
+        """String (expiring when the token can no longer be read, at most ~24 h 10 min): set
+        once a decision token's event of this type is counted. Named by a hash of the token's
+        claim, never the token (which carries the reader id)."""
+        return self._key("prompts", "seen", digest, event_type)
+
+    def prompt_counts(self, campaign_id: str) -> str:
+        """Hash: a campaign's counters over its whole life (`<slot>:<metric>`); kept as long
+        as Redis keeps it (a few fields per variant), so results never lose their totals."""
+        return self._key("prompts", "counts", campaign_id)
+
+    def prompt_counts_day(self, campaign_id: str, day: str) -> str:
+        """Hash: the same counters for one UTC day (YYYY-MM-DD); expires 400 days after its
+        last write (`results --days`, a year back and a month to spare)."""
+        return self._key("prompts", "daily", campaign_id, day)
+
+    def prompt_readers(self, campaign_id: str, slot: str) -> str:
+        """HyperLogLog (at most 12 KB): the distinct readers who saw a variant (`view`
+        events) or were in the holdout (`holdout` events), all time."""
+        return self._key("prompts", "readers", campaign_id, slot)
