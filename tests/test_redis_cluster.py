@@ -22,11 +22,13 @@ from tests import (
     test_audit,
     test_banner,
     test_banner_cache,
+    test_cli_campaign_results,
     test_cli_ledger,
     test_goals,
     test_ledger,
     test_ledger_properties,
     test_ledger_rebuild,
+    test_prompt_counts,
 )
 from tests.ledger_helpers import add_offline
 from tests.processes import free_port
@@ -70,6 +72,8 @@ TestBannerCache = adopt(test_banner_cache, leave_out=ONE_SERVER)
 TestGoals = adopt(test_goals)
 TestAudit = adopt(test_audit, leave_out=UNTAGGED)
 TestCliLedger = adopt(test_cli_ledger, leave_out=EMBEDDED)
+TestPromptCounts = adopt(test_prompt_counts)
+TestCliCampaignResults = adopt(test_cli_campaign_results)
 
 
 # --- the service on the cluster, end to end ------------------------------------------

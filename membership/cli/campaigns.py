@@ -200,3 +200,104 @@ archive = _status_command("archive", "archived")
 def export():
     """Every campaign as one JSON list on stdout, which `apply` takes back unchanged."""
     echo_json(_load(lambda store, rt: store.export(rt.redis, rt.keys)))
+
+
+@campaigns.command("results")
+@click.argument("campaign_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (what the dashboard reads).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 400),
+    default=None,
+    metavar="N",
+    help="Also per UTC day, for the last N days (today included; kept 400 days).",
+)
+@with_app
+def results_(campaign_id: str, as_json: bool, days: int | None):
+    """Per variant and the holdout: views, readers, clicks, dismissals, conversions, the
+    conversion rate with its 95% interval, the lift against the holdout and a verdict."""
+    import time
+
+    from membership.prompts import counts, results
+
+    c = _load(lambda store, rt: store.get(rt.redis, rt.keys, campaign_id))
+    if c is None:
+        raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
+    rt = _rt()
+    try:
+        stored = counts.read_campaign(rt.redis, rt.keys, c, time.time(), days or 0)
+        data = results.build(c, stored)
+    except counts.CorruptCounts as exc:
+        raise click.ClickException(f"a stored prompt counter is corrupt: {exc}") from None
+    if as_json:
+        echo_json(data)
+        return
+    _echo_results(data)
+
+
+def _pct(value: float | None, sign: str = "") -> str:
+    return "-" if value is None else f"{value:{sign}.2%}"
+
+
+def _echo_results(data: dict) -> None:
+    from membership.cli.stats import _money
+
+    def money(revenue: dict) -> str:
+        return _money({c: n for c, n in revenue.items() if n}) if any(revenue.values()) else "-"
+
+    rows = []
+    for v in data["variants"]:
+        low, high = v["interval"]
+        rows.append(
+            {
+                "variant": v["id"] + (" (retired)" if v["retired"] else ""),
+                "views": f"{v['views']:,}",
+                "readers": f"{v['readers']:,}",
+                "clicks": f"{v['clicks']:,}",
+                "click rate": _pct(v["click_rate"]),
+                "dismissals": f"{v['dismissals']:,}",
+                "conversions": f"{v['conversions']:,}",
+                "conv. rate": _pct(v["conversion_rate"]),
+                "95% interval": f"{_pct(low)}-{_pct(high)}",
+                "lift": _pct(v["lift"], "+"),
+                "revenue": money(v["revenue"]),
+                "verdict": v["verdict"],
+            }
+        )
+    held = data["holdout"]
+    if held is not None:
+        low, high = held["interval"]
+        rows.append(
+            {
+                "variant": "holdout",
+                "readers": f"{held['readers']:,}",
+                "conversions": f"{held['conversions']:,}",
+                "conv. rate": _pct(held["conversion_rate"]),
+                "95% interval": f"{_pct(low)}-{_pct(high)}",
+                "revenue": money(held["revenue"]),
+            }
+        )
+    click.echo(f"campaign {data['campaign']}, all time (conversions: readers who joined or gave)")
+    echo_table(rows, list(rows[0]) if rows else ["variant"])
+    if not data["days"]:
+        return
+    click.echo("")
+    click.echo("per UTC day (holdout: page views that held the reader out):")
+    day_rows = []
+    for day in data["days"]:
+        for v in day["variants"]:
+            day_rows.append({"day": day["day"], "variant": v["id"], **_day_cells(v)})
+        held = day["holdout"]
+        day_rows.append(
+            {
+                "day": day["day"],
+                "variant": "holdout",
+                "views": f"{held['events']:,}",
+                "conversions": f"{held['conversions']:,}",
+            }
+        )
+    echo_table(day_rows, ["day", "variant", "views", "clicks", "dismissals", "conversions"])
+
+
+def _day_cells(v: dict) -> dict:
+    return {k: f"{v[k]:,}" for k in ("views", "clicks", "dismissals", "conversions")}
