@@ -232,10 +232,31 @@ _PATHS = {
             },
         }
     },
+    "/static/prompt.js": {
+        "get": {
+            "summary": "The embeddable paywall-prompt widget (asks /v1/prompt once per page view)",
+            "responses": {
+                "200": {
+                    "description": "JavaScript",
+                    "content": {"text/javascript": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "Not modified"},
+            },
+        }
+    },
     "/demo/article": {
         "get": {
-            "summary": "An example article with the widget embedded",
-            "parameters": [_LOCALE],
+            "summary": "An example article with the banner and prompt widgets embedded",
+            "parameters": [
+                _LOCALE,
+                {
+                    "name": "n",
+                    "in": "query",
+                    "required": False,
+                    "description": "Which article of the demo series; the page links to n+1",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 999, "default": 1},
+                },
+            ],
             "responses": {
                 "200": {
                     "description": "HTML",

@@ -2,8 +2,11 @@ import gzip
 import json
 import re
 
+import pytest
+
 from membership.config import SUPPORTED_LOCALES
-from membership.widget import SCRIPT
+from membership.http import security
+from membership.widget import PROMPT_SCRIPT, SCRIPT
 
 
 def test_script_is_small_cacheable_javascript(client):
@@ -56,3 +59,122 @@ def test_the_widget_serves_the_languages_the_service_speaks():
     served = json.loads(found.group(1))
     assert tuple(served) == SUPPORTED_LOCALES
     assert served[0] == "en"  # the fallback for a language we do not speak
+
+
+# --- The prompt widget (static/prompt.js) ---------------------------------------------------
+
+ARTICLE_SCRIPTS = (SCRIPT, PROMPT_SCRIPT)  # everything an article page loads from us
+# Issue 9 aims at 8 KB minified; we are over it (README, "The prompt widget"): these budgets
+# only stop it from growing further unnoticed.
+MINIFIED_BUDGET = 11 * 1024
+GZIPPED_BUDGET = int(5.5 * 1024)
+
+
+def minified(path) -> bytes:
+    """The script through calmjs.parse's ES5 minifier with local names mangled (a few percent
+    above terser's -c -m); it also fails on anything that is not ES5, the syntax we write."""
+    from calmjs.parse import es5
+    from calmjs.parse.unparsers.es5 import minify_print
+
+    tree = es5(path.read_text(encoding="utf-8"))
+    return minify_print(tree, obfuscate=True, obfuscate_globals=False).encode("utf-8")
+
+
+def test_prompt_script_is_cacheable_javascript(client):
+    response = client.get("/static/prompt.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.headers["Cache-Control"].startswith("public, max-age=3600")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_data() == PROMPT_SCRIPT.read_bytes()
+    assert response.headers["ETag"] != client.get("/static/banner.js").headers["ETag"]
+    again = client.get("/static/prompt.js", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_what_an_article_loads_from_us_stays_small():
+    sizes = {path.name: minified(path) for path in ARTICLE_SCRIPTS}
+    total = sum(len(body) for body in sizes.values())
+    zipped = sum(len(gzip.compress(body, 9)) for body in sizes.values())
+    assert total < MINIFIED_BUDGET, {name: len(body) for name, body in sizes.items()}
+    assert zipped < GZIPPED_BUDGET
+    # The minifier really minified (a no-op would pass the budget by luck one day).
+    assert len(sizes["prompt.js"]) < 0.7 * len(PROMPT_SCRIPT.read_bytes())
+
+
+def test_the_minifier_refuses_what_is_not_es5(tmp_path):
+    """The control for the syntax check above."""
+    bad = tmp_path / "bad.js"
+    bad.write_text("const f = (x) => x;")
+    with pytest.raises(Exception):  # noqa: B017 - calmjs raises its own ECMASyntaxError
+        minified(bad)
+
+
+def test_prompt_script_keeps_to_local_storage_and_safe_text():
+    source = PROMPT_SCRIPT.read_text()
+    assert "import " not in source and "require(" not in source
+    assert "innerHTML" not in source and "insertAdjacentHTML" not in source
+    assert "cookie" not in source  # localStorage only
+    assert "sessionStorage" not in source
+    assert re.findall(r"localStorage\b", source.split("*/", 1)[1]) == ["localStorage"]
+    assert 'var KEY = "membership";' in source and 'var TOKEN = "member_token";' in source
+    assert "2000" in source  # the 2 s timeout
+    assert "threshold: 0.5" in source  # a view is half on screen
+    assert "sendBeacon" in source and "keepalive: true" in source
+    assert "prerenderingchange" in source
+
+
+def test_the_prompt_css_is_allowed_on_the_demo_page(client):
+    css = security.widget_css(PROMPT_SCRIPT.read_text(encoding="utf-8"))
+    assert css is not None and css.startswith(".mp{")
+    policy = client.get("/demo/article").headers["Content-Security-Policy"]
+    assert security.source_hash(css) in policy
+    banner_css = security.widget_css(SCRIPT.read_text(encoding="utf-8"))
+    assert security.source_hash(banner_css) in policy
+    assert "unsafe-inline" not in policy
+
+
+def test_demo_article_has_what_the_prompt_needs(client):
+    html = client.get("/demo/article").get_data(as_text=True)
+    assert '<article data-section="kyiv" data-tags="transport,blackouts">' in html
+    assert '<script src="/static/prompt.js" async></script>' in html
+    # The empty slot is the article's last element.
+    article = html[html.index("<article") : html.index("</article>")]
+    assert article.rstrip().endswith("<div data-membership-prompt></div>")
+    assert 'href="/demo/article?n=2"' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "heading", "next_href"),
+    [
+        ("?n=2", "The depot that never sleeps", "/demo/article?n=3"),
+        ("?n=3&locale=uk", "Пасажири нічних маршрутів", "/demo/article?n=4&amp;locale=uk"),
+        ("?n=4", "Kyiv&#39;s night trams", "/demo/article?n=5"),
+        ("?n=999", "Riders of the night routes", "/demo/article?n=1"),
+    ],
+)
+def test_demo_articles_form_a_series(client, query, heading, next_href):
+    response = client.get("/demo/article" + query)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f"<h1>{heading}" in html
+    assert f'href="{next_href}"' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?n=0", "n: expected a whole number from 1 to 999"),
+        ("?n=1000", "n: expected a whole number from 1 to 999"),
+        ("?n=02", "n: expected a whole number from 1 to 999"),
+        ("?n=two", "n: expected a whole number from 1 to 999"),
+        ("?n=1&n=2", "each query parameter may be given once"),
+        ("?page=2", "page: unknown query parameter; only locale and n are"),
+        ("?n=2&locale=%3Cb%3E", "locale: expected a locale tag such as en or uk"),
+        ("?n=%FF", "n: expected a whole number from 1 to 999"),
+    ],
+)
+def test_demo_article_refuses_a_bad_n(client, query, message):
+    response = client.get("/demo/article" + query)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {"code": "invalid_query", "message": message}

@@ -1,0 +1,319 @@
+/* membership prompt widget (issue 9). Embed on article pages, after the article:
+ *   <article data-section="war" data-tags="kursk,front"> ... <div data-membership-prompt></div>
+ *   </article>
+ *   <script src="https://MEMBERSHIP-HOST/static/prompt.js" async></script>
+ * data-section, data-tags (comma-separated) and data-locale on the script win over the
+ * <article>'s; the locale defaults to <html lang>.
+ * Once per page view it asks POST /v1/prompt (2 s timeout: no ask on a timeout or an error)
+ * and shows what it gets: a banner (fixed bar), an inline ask in the slot, a modal dialog or a
+ * gate over the article. It keeps in localStorage, and nowhere else: "membership" (the reader's
+ * random id, articles read per UTC day for 90 days, the prompts seen (newest 100) and
+ * dismissed) and "member_token" (also taken from a #member_token= fragment). Without
+ * localStorage, or with a corrupt value (then removed), it shows nothing this page view. */
+(function () {
+  "use strict";
+  var D = document;
+  var me = D.currentScript;
+  var base = new URL(me ? me.src : "/", location.href).origin;
+  var KEY = "membership";
+  var TOKEN = "member_token";
+  var CSS =
+    ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;" +
+    "color:#16140f;border-top:4px solid #f5c400;font:1rem/1.4 system-ui,sans-serif}" +
+    ".mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}.mp p{margin:0 0 .75rem}" +
+    ".mp-bar,.mp-fill{display:block;height:.375rem}.mp-bar{margin:.25rem 0;background:#e8dfba}" +
+    ".mp-fill{background:#16140f;transform-origin:0 0}" +
+    ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;" +
+    "background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
+    ".mp-later{background:none;color:inherit;text-decoration:underline}" +
+    ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;" +
+    "background:none;font-size:1.5rem}" +
+    ".mp-banner{position:fixed;left:0;right:0;bottom:0;z-index:99999}" +
+    ".mp-over{position:fixed;inset:0;z-index:99999;display:flex;align-items:center;" +
+    "justify-content:center;background:#0009}.mp-modal{width:100%;max-width:32rem;margin:1rem;outline:0}" +
+    ".mp-gated{position:relative}.mp-cover{position:absolute;inset:0;z-index:99999;" +
+    "background:linear-gradient(#fffc,#fff 9rem)}" +
+    ".mp-cover .mp{position:sticky;top:20vh;max-width:32rem;margin:8rem auto 0}";
+  var WORDS = { en: ["Close", "Maybe later"], uk: ["Закрити", "Можливо, пізніше"] };
+  var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
+  lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
+  var words = WORDS[lang] || WORDS.en;
+  var ls, member;
+
+  function el(tag, cls, text, attrs) {
+    var e = D.createElement(tag);
+    e.className = cls;
+    if (text) e.textContent = text; // server text is never parsed as HTML
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    return e;
+  }
+
+  function on(target, type, fn, opts) {
+    target.addEventListener(type, fn, opts);
+  }
+
+  function str(s) {
+    return typeof s == "string" && s.length > 0;
+  }
+
+  function iso(ms) {
+    return new Date(ms).toISOString().slice(0, 19) + "Z";
+  }
+
+  function seenList(a) {
+    return Array.isArray(a) && a.every(function (x) {
+      return x && str(x.campaign) && !isNaN(Date.parse(x.at));
+    });
+  }
+
+  // The stored state, or an exception when it is malformed: what the server would refuse is
+  // refused here, so one bad value cannot cost every later ask.
+  function load() {
+    var raw = ls.getItem(KEY), s, a, id = "", abc, bytes;
+    if (raw) s = JSON.parse(raw);
+    else {
+      abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+      bytes = crypto.getRandomValues(new Uint8Array(22));
+      for (var i = 0; i < 22; i++) id += abc[bytes[i] & 63]; // 64 symbols: unbiased, 132 bits
+      s = { reader: id, articles: {}, views: [], dismissed: [] };
+    }
+    a = s.articles;
+    if (!(/^[\w-]{8,64}$/.test(s.reader) && a && !Array.isArray(a) && typeof a == "object" &&
+        Object.keys(a).every(function (day) {
+          var t = Date.parse(day);
+          return t == t && iso(t).slice(0, 10) == day && a[day] === (a[day] | 0) && a[day] >= 0;
+        }) && seenList(s.views) && seenList(s.dismissed))) throw Error("corrupt");
+    return s;
+  }
+
+  function save(s) {
+    try {
+      ls.setItem(KEY, JSON.stringify(s));
+    } catch (e) {} // storage full: the ask still stands
+  }
+
+  // A view or a dismissal, kept for the next asks (the server keeps nothing per reader); a
+  // dismissal replaces the campaign's earlier one.
+  function remember(list, campaign) {
+    try {
+      var s = load();
+      s[list] = s[list].filter(function (x) {
+        return list == "views" || x.campaign != campaign;
+      }).concat({ campaign: campaign, at: iso(Date.now()) }).slice(-100);
+      save(s);
+    } catch (e) {}
+  }
+
+  function post(events) {
+    var url = base + "/v1/prompt/events", body = JSON.stringify({ events: events });
+    try {
+      if (navigator.sendBeacon(url, body)) return; // a string goes as text/plain: no preflight
+    } catch (e) {}
+    fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit",
+      headers: { "Content-Type": "text/plain" } }).catch(Boolean);
+  }
+
+  function report(p, type) {
+    post([{ type: type, token: p.token }]);
+  }
+
+  // The one click handler of every call to action (the next issue turns it into checkout).
+  function go(p) {
+    report(p, "click");
+  }
+
+  // A view counts once the prompt is at least half on screen, in a page the reader has
+  // actually opened (not prerendering, not a hidden tab).
+  function viewed(p) {
+    var wait = D.prerendering ? "prerenderingchange" : D.hidden ? "visibilitychange" : "";
+    if (wait) return on(D, wait, function () { viewed(p); }, { once: true });
+    remember("views", p.campaign);
+    report(p, "view");
+  }
+
+  function watch(node, p) {
+    var io = new IntersectionObserver(function (entries) {
+      var e = entries[entries.length - 1];
+      if (e.isIntersecting && e.intersectionRatio >= 0.5) {
+        io.disconnect();
+        viewed(p);
+      }
+    }, { threshold: 0.5 });
+    io.observe(node);
+  }
+
+  function dismiss(p, node) {
+    remember("dismissed", p.campaign);
+    report(p, "dismiss");
+    node.remove();
+  }
+
+  function button(cls, text, onClick, label) {
+    var b = el("button", cls, text, { type: "button" });
+    if (label) b.setAttribute("aria-label", label);
+    on(b, "click", onClick);
+    return b;
+  }
+
+  function card(p, tag, attrs) {
+    var box = el(tag, "mp mp-" + p.placement, "", attrs), d = p.banner, g = d && d.goal;
+    var a = el("a", "mp-cta", p.cta.label), t, bar;
+    box.setAttribute("aria-labelledby", "mp-" + p.placement);
+    box.appendChild(el("p", "mp-h", p.headline, { id: "mp-" + p.placement }));
+    if (str(p.body)) box.appendChild(el("p", "", p.body));
+    // The ticker: the live member count and the goal, from the banner data in the answer.
+    if (d && d.count > 0 && str(d.headline)) { // never "0 members"
+      box.appendChild(t = el("p", "mp-t", d.headline));
+      if (g && g.target > 0 && g.progress >= 0 && str(d.message)) {
+        t.appendChild(bar = el("span", "mp-bar", "", {
+          role: "progressbar", "aria-valuemin": 0, "aria-valuemax": g.target,
+          "aria-valuenow": Math.min(d.count, g.target), "aria-label": d.message
+        }));
+        bar.appendChild(el("span", "mp-fill")).style.transform = "scaleX(" + Math.min(1, g.progress) + ")";
+        t.appendChild(D.createTextNode(d.message));
+      }
+    }
+    a.href = p.cta.url;
+    on(a, "click", function () { go(p); });
+    box.appendChild(a);
+    if (p.dismissible && tag == "aside") box.appendChild(button("mp-x", "×", function () {
+      dismiss(p, box);
+    }, words[0]));
+    return box;
+  }
+
+  var place = {
+    banner: function (p) {
+      watch(D.body.appendChild(card(p, "aside")), p); // fixed: nothing on the page moves
+    },
+    inline: function (p) {
+      var slot = D.querySelector("[data-membership-prompt]");
+      // Filled only while it is below the fold (or the page reserved its space), so nothing
+      // the reader is looking at moves; otherwise this page view goes without it.
+      if (slot && (slot.getBoundingClientRect().top >= innerHeight || slot.offsetHeight)) {
+        watch(slot.appendChild(card(p, "aside")), p);
+      }
+    },
+    modal: function (p) {
+      var back = D.activeElement, over = el("div", "mp-over");
+      var box = card(p, "div", { role: "dialog", "aria-modal": "true", tabindex: -1 });
+      function close() {
+        D.removeEventListener("keydown", keys, true);
+        D.removeEventListener("focusin", keep, true);
+        dismiss(p, over);
+        if (back) back.focus();
+      }
+      function keep(e) {
+        if (!box.contains(e.target)) box.focus();
+      }
+      function keys(e) {
+        var f = box.querySelectorAll("a,button"), n = f.length, i = [].indexOf.call(f, D.activeElement);
+        if (e.key == "Escape") close();
+        else if (e.key != "Tab") return;
+        else f[i < 0 ? (e.shiftKey ? n - 1 : 0) : (i + (e.shiftKey ? n - 1 : 1)) % n].focus();
+        e.preventDefault(); // Tab cycles through the dialog's own controls only
+      }
+      box.appendChild(button("mp-x", "×", close, words[0]));
+      over.appendChild(box);
+      D.body.appendChild(over);
+      on(D, "keydown", keys, true);
+      on(D, "focusin", keep, true);
+      box.focus();
+      watch(box, p);
+    },
+    gate: function (p) {
+      var art = D.querySelector("article"), over = el("div", "mp-cover");
+      var box = card(p, "div", { role: "dialog" }), covered = art ? [].slice.call(art.children) : [];
+      function inert(yes) {
+        covered.forEach(function (c) { c.inert = yes; }); // covered text cannot be reached either
+      }
+      if (!art) return;
+      if (p.dismissible) box.appendChild(button("mp-later", words[1], function () {
+        inert(false);
+        art.classList.remove("mp-gated");
+        dismiss(p, over);
+      }));
+      inert(true);
+      art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
+      over.appendChild(box);
+      art.appendChild(over);
+      watch(box, p);
+    }
+  };
+
+  function show(d) {
+    var held = (d.holdout || []).filter(function (h) { return str(h.token); });
+    if (held.length) post(held.slice(0, 50).map(function (h) { return { type: "holdout", token: h.token }; }));
+    var prompts = (d.prompts || []).filter(function (p) {
+      return place[p.placement] && str(p.campaign) && str(p.headline) && str(p.token) &&
+        p.cta && str(p.cta.label) && /^https?:\/\//.test(p.cta.url);
+    });
+    if (prompts.length) D.head.appendChild(el("style", "", CSS));
+    prompts.forEach(function (p) { place[p.placement](p); });
+  }
+
+  function data(name) {
+    name = "data-" + name;
+    var e = me && me.hasAttribute(name) ? me : D.querySelector("article[" + name + "]");
+    return e && e.getAttribute(name);
+  }
+
+  function start() {
+    var s, now = Date.now(), today = iso(now).slice(0, 10), oldest = iso(now - 89 * 864e5).slice(0, 10);
+    var nav = performance.getEntriesByType("navigation")[0], ctl = new AbortController();
+    try {
+      s = load();
+    } catch (e) {
+      try {
+        ls.removeItem(KEY); // corrupt: no ask now, a fresh start on the next page view
+      } catch (x) {}
+      return;
+    }
+    // A reload or a step back/forward shows an article already counted: not another read.
+    if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
+    for (var day in s.articles) if (day < oldest) delete s.articles[day];
+    save(s);
+    var body = {
+      reader: s.reader, locale: lang, member: member || undefined,
+      page: {
+        section: data("section"), type: "article", referrer: D.referrer.slice(0, 2000) || null,
+        tags: (data("tags") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean).slice(0, 50)
+      },
+      history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
+    };
+    var timer = setTimeout(function () { ctl.abort(); }, 2000);
+    // The timer covers reading the body too: a late answer rejects, and nothing is shown.
+    fetch(base + "/v1/prompt", {
+      method: "POST", credentials: "omit", signal: ctl.signal, body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" }
+    }).then(function (r) {
+      if (!r.ok) throw Error(r.status);
+      return r.json();
+    }).then(function (d) {
+      clearTimeout(timer);
+      show(d);
+    }).catch(Boolean); // an error or no answer in time: no ask
+  }
+
+  function ready() {
+    if (D.prerendering) on(D, "prerenderingchange", ready, { once: true });
+    else if (D.readyState == "loading") on(D, "DOMContentLoaded", ready);
+    else start();
+  }
+
+  try {
+    ls = localStorage; // throws where storage is blocked
+    // A sign-in link lands with #member_token=...: keep it, and take it out of the address.
+    var h = new URLSearchParams(location.hash.slice(1));
+    if (h.get(TOKEN)) {
+      ls.setItem(TOKEN, h.get(TOKEN));
+      h.delete(TOKEN);
+      h = h.toString();
+      history.replaceState(history.state, "", location.pathname + location.search + (h ? "#" + h : ""));
+    }
+    member = ls.getItem(TOKEN);
+  } catch (e) {
+    return; // no storage: no reader id, history or caps, so no ask
+  }
+  ready();
+})();
