@@ -29,6 +29,7 @@ from membership.banner_cache import (
     State,
 )
 from membership.errors import RETRY_AFTER_SECONDS, ApiError
+from membership.http.cors import Origins
 from membership.runtime import runtime
 
 bp = Blueprint("banner", __name__)
@@ -36,7 +37,6 @@ bp = Blueprint("banner", __name__)
 CACHE_EXTENSION = "membership.banner"
 STALE_WHILE_REVALIDATE = 300
 STALE_IF_ERROR = 86400
-PREFLIGHT_MAX_AGE = 86400
 
 # The 503 before any count was seen says what is true (State.reason).
 UNAVAILABLE_MESSAGES = {
@@ -162,7 +162,8 @@ class _Endpoint:
         self.cache = cache
         self.publication = settings.publication_name
         self.join_url = settings.join_url
-        self.allowed_origins = frozenset(settings.allowed_origins)
+        self.origins = Origins(settings.allowed_origins)
+        self.allowed = self.origins.allowed
         self.cache_control = (
             f"public, max-age={settings.banner_max_age}, "
             f"stale-while-revalidate={STALE_WHILE_REVALIDATE}, stale-if-error={STALE_IF_ERROR}"
@@ -191,9 +192,6 @@ class _Endpoint:
             # Racing threads compute the same bytes; the last assignment wins harmlessly.
             state.rendered[locale] = found
         return found
-
-    def allowed(self, origin: str | None) -> bool:
-        return bool(origin) and origin.lower() in self.allowed_origins
 
 
 def cache() -> BannerCache:
@@ -239,27 +237,10 @@ def get_banner():
 
 @bp.route("/v1/banner", methods=["OPTIONS"])
 def preflight():
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    if _allowed_origin() is not None:
-        response.headers["Access-Control-Allow-Methods"] = "GET"
-        response.headers["Access-Control-Allow-Headers"] = "If-None-Match"
-        response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
-    return response
-
-
-def _allowed_origin() -> str | None:
-    origin = request.headers.get("Origin")
-    return origin if current_app.extensions[CACHE_EXTENSION].allowed(origin) else None
+    return current_app.extensions[CACHE_EXTENSION].origins.preflight("GET", "If-None-Match")
 
 
 @bp.after_request
 def _cors(response: Response) -> Response:
     """Errors and preflights: every answer here depends on Origin, so caches must key on it."""
-    if getattr(response, "cors_done", False):
-        return response
-    response.vary.add("Origin")
-    origin = _allowed_origin()
-    if origin is not None:
-        response.headers["Access-Control-Allow-Origin"] = origin
-    return response
+    return current_app.extensions[CACHE_EXTENSION].origins.finish(response)

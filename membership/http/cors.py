@@ -1,0 +1,52 @@
+"""CORS for the public endpoints the news site calls from the browser (banner, prompt).
+
+Only origins in ALLOWED_ORIGINS get `Access-Control-Allow-Origin` (their own origin echoed,
+never `*`); every answer of such an endpoint carries `Vary: Origin`, since what it says
+depends on the Origin header. A preflight is a 204 that grants the methods and headers
+only to an allowed origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import Response, request
+
+PREFLIGHT_MAX_AGE = 86400
+
+
+class Origins:
+    """The allowed origins (already lower-cased by config), and the headers they get."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self._allowed = frozenset(o.lower() for o in allowed)
+
+    def allowed(self, origin: str | None) -> bool:
+        return bool(origin) and origin.lower() in self._allowed
+
+    def request_origin(self) -> str | None:
+        """The request's Origin when it is allowed, else None."""
+        origin = request.headers.get("Origin")
+        return origin if self.allowed(origin) else None
+
+    def preflight(self, methods: str, headers: str) -> Response:
+        """A 204 preflight answer; the grant only for an allowed origin (the after-request
+        hook adds Allow-Origin and Vary)."""
+        response = Response(status=204)
+        del response.headers["Content-Type"]
+        if self.request_origin() is not None:
+            response.headers["Access-Control-Allow-Methods"] = methods
+            response.headers["Access-Control-Allow-Headers"] = headers
+            response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+        return response
+
+    def finish(self, response: Response) -> Response:
+        """For an after-request hook: `Vary: Origin` and Allow-Origin on every answer
+        (errors and preflights included) unless the view did it already (`cors_done`)."""
+        if getattr(response, "cors_done", False):
+            return response
+        response.vary.add("Origin")
+        origin = self.request_origin()
+        if origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+        return response
