@@ -68,4 +68,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.register_blueprint(banner.bp)
     app.register_blueprint(widget.bp)
 
+    # --- Prompts ---
+    from membership.prompts import http as prompts_http
+
+    app.register_blueprint(prompts_http.bp)  # after the banner's: it shares its cache
+
     return app

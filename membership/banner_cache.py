@@ -275,6 +275,11 @@ class BannerCache:
         finally:
             self._lock.release()
 
+    def peek(self) -> State | None:
+        """The state as it is, never touching Redis or waiting (the prompt's decision path;
+        its refresher thread calls `get` so this stays fresh). None: nothing read yet."""
+        return self._state
+
     def _refresh(self, previous: State | None) -> State:
         seen_at = self.wall()
         self.reads += 1

@@ -236,6 +236,11 @@ class _RateLimit(mf.String):
         return text
 
 
+# The CDN header carrying the reader's ISO country code (Cloudflare's; CloudFront sends
+# CloudFront-Viewer-Country, Fastly has none by default).
+DEFAULT_COUNTRY_HEADER = "CF-IPCountry"
+
+
 class _EnvSchema(Schema):
     """Maps environment variables (their exact names) to validated values."""
 
@@ -304,6 +309,19 @@ class _EnvSchema(Schema):
     RATE_LIMIT_PROMPT_EVENTS = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["prompt_events"])
     RATE_LIMIT_CHECKOUT = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["checkout"])
     RATE_LIMIT_SIGN_IN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in"])
+    COUNTRY_HEADER = mf.String(
+        load_default=DEFAULT_COUNTRY_HEADER,
+        validate=validate.Regexp(
+            r"[A-Za-z0-9-]{1,64}\Z", error="expected an HTTP header name: 1-64 of A-Z a-z 0-9 -"
+        ),
+    )
+    STAFF_API_TOKEN = mf.String(
+        load_default=None,
+        validate=validate.Regexp(
+            r"[\x21-\x7e]{16,512}\Z", error="expected 16-512 visible ASCII characters, no spaces"
+        ),
+    )
+
 
 
 @dataclass(frozen=True)
@@ -329,6 +347,8 @@ class Settings:
     rate_limit_prompt_events: str = RATE_LIMIT_DEFAULTS["prompt_events"]
     rate_limit_checkout: str = RATE_LIMIT_DEFAULTS["checkout"]
     rate_limit_sign_in: str = RATE_LIMIT_DEFAULTS["sign_in"]
+    country_header: str = DEFAULT_COUNTRY_HEADER
+    staff_api_token: str | None = None
     # Not from the environment: lets tests and tools tune the app further.
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -366,6 +386,8 @@ _ENV_TO_FIELD = {
     "RATE_LIMIT_PROMPT_EVENTS": "rate_limit_prompt_events",
     "RATE_LIMIT_CHECKOUT": "rate_limit_checkout",
     "RATE_LIMIT_SIGN_IN": "rate_limit_sign_in",
+    "COUNTRY_HEADER": "country_header",
+    "STAFF_API_TOKEN": "staff_api_token",
 }
 ENV_VARS = tuple(_ENV_TO_FIELD)
 

@@ -112,6 +112,117 @@ _SCHEMAS = {
             },
         },
     },
+    "PromptRequest": {
+        "type": "object",
+        "required": ["reader"],
+        "properties": {
+            "reader": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+            "locale": {"type": ["string", "null"]},
+            "page": {
+                "type": ["object", "null"],
+                "properties": {
+                    "section": {"type": ["string", "null"]},
+                    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "referrer": {"type": ["string", "null"]},
+                    "type": {"type": ["string", "null"]},
+                },
+            },
+            "history": {
+                "type": ["object", "null"],
+                "properties": {
+                    "articles": {
+                        "type": "object",
+                        "description": "YYYY-MM-DD (UTC) -> articles read; newest 90 kept",
+                        "additionalProperties": {"type": "integer", "minimum": 0},
+                    }
+                },
+            },
+            "views": {"$ref": "#/components/schemas/Seen"},
+            "dismissed": {"$ref": "#/components/schemas/Seen"},
+            "member": {"type": ["string", "null"], "description": "A member token"},
+        },
+    },
+    "Seen": {
+        "type": ["array", "null"],
+        "description": "Newest 100 kept",
+        "items": {
+            "type": "object",
+            "required": ["campaign", "at"],
+            "properties": {
+                "campaign": {"type": "string"},
+                "at": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+    "PromptAnswer": {
+        "type": "object",
+        "required": ["prompts", "holdout"],
+        "properties": {
+            "prompts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "placement", "campaign", "variant", "headline", "body", "cta",
+                        "banner", "dismissible", "token",
+                    ],
+                    "properties": {
+                        "placement": {"enum": ["banner", "inline", "modal", "gate"]},
+                        "campaign": {"type": "string"},
+                        "variant": {"type": "string"},
+                        "headline": {"type": "string"},
+                        "body": {"type": ["string", "null"]},
+                        "cta": {
+                            "type": "object",
+                            "required": ["label", "url"],
+                            "properties": {
+                                "label": {"type": "string"}, "url": {"type": "string"},
+                            },
+                        },
+                        "banner": {
+                            "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Banner"}]
+                        },
+                        "dismissible": {"type": "boolean"},
+                        "token": {"type": "string"},
+                    },
+                },
+            },
+            "holdout": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["campaign", "token"],
+                    "properties": {"campaign": {"type": "string"}, "token": {"type": "string"}},
+                },
+            },
+            "debug": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["campaign", "placement", "result", "filters"],
+                    "properties": {
+                        "campaign": {"type": "string"},
+                        "placement": {"type": "string"},
+                        "result": {"enum": ["shown", "holdout", "rejected", "outranked"]},
+                        "variant": {"type": ["string", "null"]},
+                        "bucket": {"type": ["integer", "null"]},
+                        "filters": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "passed", "reason"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "passed": {"type": "boolean"},
+                                    "reason": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
 }  # fmt: skip
 
 _PATHS = {
@@ -220,6 +331,44 @@ _PATHS = {
             "responses": {"204": {"description": "Preflight answer"}},
         },
     },
+    "/v1/prompt": {
+        "post": {
+            "summary": "Which paywall prompts this page view shows (decided in memory)",
+            "description": "Not rate-limited. `?debug=1` with `Authorization: Bearer "
+            "$STAFF_API_TOKEN` adds `debug`; without that token it is a 403.",
+            "parameters": [
+                {
+                    "name": "debug",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["1", "0", "true", "false", ""]},
+                }
+            ],
+            "security": [{}, {"staffToken": []}],
+            "requestBody": {
+                "required": True,
+                "description": "At most 16 KiB; unknown fields are ignored.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/PromptRequest"}}
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "The prompts (at most one per placement) and the holdout; "
+                    "`Cache-Control: private, no-store`",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/PromptAnswer"}
+                        }
+                    },
+                },
+                "400": _error("Malformed JSON, or a field that does not validate (named)"),
+                "403": _error("?debug=1 without a valid staff token"),
+                "413": _error("Body over 16 KiB"),
+                "415": _error("Not Content-Type: application/json"),
+            },
+        }
+    },
     "/static/banner.js": {
         "get": {
             "summary": "The embeddable banner widget",
@@ -301,7 +450,10 @@ def document(version: str) -> dict:
         "paths": _PATHS,
         "components": {
             "schemas": _SCHEMAS,
-            "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "metricsToken": {"type": "http", "scheme": "bearer"},
+                "staffToken": {"type": "http", "scheme": "bearer"},
+            },
         },
     }
 
