@@ -323,7 +323,6 @@ class _EnvSchema(Schema):
     )
 
 
-
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
