@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import click
 
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
-from membership.ledger import LedgerInputError, ledger_for
+from membership.ledger import LedgerInputError, Queries, ledger_for
+from membership.ledger.model import valid_email
+from membership.prompts.tokens import Tokens
 from membership.runtime import runtime
+
+CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}\Z")
 
 
 @click.group()
@@ -50,6 +57,45 @@ def remove(email: str, reason: str, actor: str) -> None:
         click.echo(f"removed {email}; members: {outcome.count_before} -> {outcome.count_after}")
     else:
         raise click.ClickException(f"{email} is not an offline member")
+
+
+def member_subject(queries: Queries, who: str) -> str | None:
+    """The member token's subject for a current member, None for anyone else.
+
+    `cus_...`: a Stripe customer with a subscription that counts (`live` > 0). Anything
+    else is an email: a Stripe member's (its email bucket's `live` > 0) or an offline
+    member's; the subject is `email:<the normalized address>`.
+    """
+    who = who.strip()
+    if who.startswith("cus_"):
+        if not CUSTOMER_ID.match(who):
+            raise click.UsageError(f"{who!r} is not a Stripe customer id (cus_...)")
+        customer = queries.customer(who)
+        return who if customer is not None and customer.live > 0 else None
+    try:
+        email = valid_email(who)
+    except LedgerInputError as exc:
+        raise click.UsageError(f"{exc}, or a Stripe customer id (cus_...)") from None
+    bucket = queries.email_bucket(email)
+    return f"email:{email}" if bucket.live > 0 or bucket.offline is not None else None
+
+
+@members.command("token")
+@click.argument("who", metavar="EMAIL|CUSTOMER_ID")
+@with_app
+def token(who: str) -> None:
+    """Print a member token (good for 7 days) for a current member, on one line.
+
+    Sent as `member` to POST /v1/prompt, it keeps asks for non-members away. Exits 1 for
+    anyone who is not a current member.
+    """
+    rt = runtime()
+    subject = member_subject(ledger_for(rt).queries, who)
+    if subject is None:
+        click.echo(f"error: {who.strip()} is not a current member; no token", err=True)
+        raise click.exceptions.Exit(1)
+    tokens = Tokens(rt.settings.secret_key)
+    click.echo(tokens.encode_member(tokens.member(subject, time.time())))
 
 
 @members.command("list")

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import redis
 
 from membership.ledger import codec
-from membership.ledger.model import Customer, SubRecord
+from membership.ledger.model import Customer, EmailBucket, SubRecord
 from membership.store import Keys
 
 # The counters hash carries this field once it was built by this version's writer
@@ -157,6 +157,11 @@ class Queries:
             keys = [self.keys.ledger_customer(c) for c in ids]
             for cid, key, raw in zip(ids, keys, self._hgetall_many(keys), strict=True):
                 yield codec.customer_from_hash(key, cid, raw)
+
+    def email_bucket(self, email: str) -> EmailBucket:
+        """One normalized email's member customers (`live`) and offline member (None)."""
+        key = self.keys.ledger_email(email)
+        return codec.bucket_from_hash(key, email, self.redis.hgetall(key))
 
     def offline_members(self) -> list[dict]:
         """[{email, name, reason, added_at, also_in_stripe}] sorted by email."""
