@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import random
+import signal
 import time
 
 import pytest
@@ -698,8 +699,14 @@ def test_a_forked_process_runs_its_own_refresher(apps, redis_client, redis_url):
                 time.sleep(0.02)
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:  # never hang the suite on a stuck child
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish within 10 s")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
     # The parent's refresher sleeps (3600 s): it still holds the old set, as it should.
     assert post(client).get_json()["prompts"][0]["variant"] == "a"
 
