@@ -73,4 +73,8 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     app.register_blueprint(prompts_http.bp)  # after the banner's: it shares its cache
 
+    from membership.prompts import event_api
+
+    app.register_blueprint(event_api.bp)  # POST /v1/prompt/events
+
     return app

@@ -212,7 +212,7 @@ class _Networks(mf.String):
 # Public POST endpoints by rate-limit name (`@rate_limited(name)`) -> the default limit, one
 # or more "N/period" separated by ";"; RATE_LIMIT_<NAME> overrides each, "off" turns it off.
 RATE_LIMIT_DEFAULTS = {
-    "prompt_events": "60/minute",
+    "prompt_events": "600/minute",
     "checkout": "10/minute;50/hour",
     "sign_in": "5/minute;20/hour",
 }

@@ -225,6 +225,25 @@ _SCHEMAS = {
     },
 }  # fmt: skip
 
+# Loose on purpose: an event of any shape inside an object is answered (rejected), not refused.
+_PROMPT_EVENTS = {
+    "type": "object",
+    "required": ["events"],
+    "properties": {
+        "events": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"examples": ["view", "click", "dismiss", "holdout"]},
+                    "token": {"description": "From the /v1/prompt answer (24 h)"},
+                },
+            },
+        }
+    },
+}
+
 _PATHS = {
     "/healthz": {
         "get": {
@@ -412,6 +431,47 @@ _PATHS = {
                     "content": {"text/html": {"schema": {"type": "string"}}},
                 },
                 "400": _error("Unknown or malformed query parameter"),
+            },
+        }
+    },
+    "/v1/prompt/events": {
+        "post": {
+            "summary": "What readers did with prompts: views, clicks, dismissals, holdouts",
+            "description": "At most 50 events and 16 KiB. An event whose token is missing, "
+            "forged or expired, whose type is unknown or does not fit the token (a holdout "
+            "token only with `holdout`) is rejected, not refused; the same token and type is "
+            "counted once. Rate-limited per client address (RATE_LIMIT_PROMPT_EVENTS).",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media: {"schema": _PROMPT_EVENTS}
+                    for media in ("application/json", "text/plain")
+                },
+            },
+            "responses": {
+                "202": {
+                    "description": "Counted (duplicates once) or rejected, event by event",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["accepted", "rejected"],
+                                "properties": {
+                                    "accepted": {"type": "integer", "minimum": 0},
+                                    "rejected": {"type": "integer", "minimum": 0},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": _error(
+                    "Not UTF-8 JSON, no `events` list, over 50 events, or an event "
+                    "that is not an object (the field is named)"
+                ),
+                "413": _error("Body over 16 KiB"),
+                "415": _error("Not Content-Type: application/json or text/plain"),
+                "429": _error("Over RATE_LIMIT_PROMPT_EVENTS for this address", retry=True),
+                "503": _error("Redis unreachable or refusing; nothing counted", retry=True),
             },
         }
     },

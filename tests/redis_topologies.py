@@ -302,6 +302,7 @@ ONE_SERVER = (
     "test_stats_costs_the_same_at_any_size",  # a replica's REPLCONF ACKs count there too
     "test_events_by_outcome_come_from_their_own_stream",
     "test_many_requests_cost_one_redis_read",
+    "test_one_call_is_one_redis_round_trip",  # INFO asks one node, maybe not the slot's
 )
 # Tests that use no Redis (nothing to learn from running them again):
 NO_REDIS = (

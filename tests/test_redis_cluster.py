@@ -29,6 +29,7 @@ from tests import (
     test_ledger_properties,
     test_ledger_rebuild,
     test_prompt_counts,
+    test_prompt_events_http,
 )
 from tests.ledger_helpers import add_offline
 from tests.processes import free_port
@@ -73,6 +74,7 @@ TestGoals = adopt(test_goals)
 TestAudit = adopt(test_audit, leave_out=UNTAGGED)
 TestCliLedger = adopt(test_cli_ledger, leave_out=EMBEDDED)
 TestPromptCounts = adopt(test_prompt_counts)
+TestPromptEventsHttp = adopt(test_prompt_events_http, leave_out=ONE_SERVER)
 TestCliCampaignResults = adopt(test_cli_campaign_results)
 
 

@@ -1,0 +1,159 @@
+"""`POST /v1/prompt/events`: what the reader did with a prompt (issue 9).
+
+    {"events": [{"type": "view" | "click" | "dismiss" | "holdout", "token": "..."}]}
+
+At most 50 events, a body of at most 16 KiB, sent as `application/json` or `text/plain` (what
+`navigator.sendBeacon` sends for a string: a CORS "simple" request, no preflight). Answer 202
+`{"accepted": n, "rejected": m}`.
+
+- The body as a whole is checked first: not UTF-8 JSON, not an object, `events` missing or not
+  a list, over 50 events, an event that is not an object: 400 naming the field, and nothing
+  is counted.
+- Each event then stands alone: a token that is missing, forged or expired (read more than 24 h
+  after issue), a type we do not know, or a type that does not fit the token is rejected and
+  counted in `rejected`. A holdout token (from the answer's `holdout` list) goes only with
+  `holdout`; a prompt's token only with `view`, `click` or `dismiss`.
+- An accepted event is counted once per (token, type): a duplicate, in the same call or
+  another, is accepted and not counted again (`counts.record`, one Redis round trip).
+
+Rate-limited per client address (RATE_LIMIT_PROMPT_EVENTS). CORS for ALLOWED_ORIGINS, as the
+banner. Redis unreachable: 503 with Retry-After (membership.errors), never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from membership.errors import ApiError
+from membership.http.cors import Origins
+from membership.http.rate_limits import rate_limited
+from membership.prompts import counts
+from membership.prompts.tokens import Tokens
+from membership.runtime import runtime
+
+bp = Blueprint("prompt_events", __name__)
+
+EXTENSION = "membership.prompt_events"
+MAX_BODY_BYTES = 16 * 1024
+CONTENT_TYPES = ("application/json", "text/plain")
+
+
+# --- The body (pure) -----------------------------------------------------------------
+
+
+class BodyError(ValueError):
+    """A body that is not a list of events; the message names the field."""
+
+
+def load(raw: bytes) -> object:
+    """UTF-8 JSON text -> a value; BodyError otherwise."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BodyError("body: not UTF-8 text") from None
+    except ValueError as exc:
+        where = (
+            f" ({exc.msg} at character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
+        )
+        raise BodyError(f"body: not JSON{where}") from None
+    except RecursionError:  # thousands of nested brackets
+        raise BodyError("body: nested too deeply") from None
+
+
+def parse(data: object) -> list[tuple[object, object]]:
+    """The events as (type, token) pairs, as sent: judging each is the caller's job.
+    Unknown fields are ignored (the widget and the service may be upgraded apart)."""
+    if not isinstance(data, dict):
+        raise BodyError("body: expected a JSON object with `events`")
+    if "events" not in data:
+        raise BodyError("events: missing")
+    events = data["events"]
+    if not isinstance(events, list):
+        raise BodyError("events: expected a list")
+    if len(events) > counts.MAX_EVENTS:
+        raise BodyError(f"events: at most {counts.MAX_EVENTS} per call, got {len(events)}")
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise BodyError(f"events[{i}]: expected an object with `type` and `token`")
+    return [(event.get("type"), event.get("token")) for event in events]
+
+
+def judge(tokens: Tokens, events, now: float) -> tuple[list, int]:
+    """(the countable (claim, type) pairs, how many were rejected)."""
+    good = []
+    for event_type, token in events:
+        claim = tokens.read_decision(token, now)
+        if claim is None:
+            continue
+        try:
+            counts.check_event(claim, event_type)
+        except counts.CountsError:
+            continue
+        good.append((claim, event_type))
+    return good, len(events) - len(good)
+
+
+# --- HTTP (the shell) -------------------------------------------------------------------
+
+
+class _Endpoint:
+    def __init__(self, settings) -> None:
+        self.tokens = Tokens(settings.secret_key)
+        self.origins = Origins(settings.allowed_origins)
+
+
+@bp.record_once
+def _attach(state) -> None:
+    state.app.extensions[EXTENSION] = _Endpoint(runtime(state.app).settings)
+
+
+def _body() -> bytes:
+    if request.mimetype not in CONTENT_TYPES:
+        shown = request.mimetype[:60] or "none"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type: expected application/json or text/plain, got {shown}",
+        )
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
+    raw = request.stream.read(MAX_BODY_BYTES + 1)  # a body without a length is bounded too
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
+    return raw
+
+
+def _too_large() -> str:
+    return f"request body is larger than {MAX_BODY_BYTES} bytes"
+
+
+@bp.post("/v1/prompt/events", provide_automatic_options=False)
+@rate_limited("prompt_events")
+def post_events():
+    endpoint: _Endpoint = current_app.extensions[EXTENSION]
+    try:
+        events = parse(load(_body()))
+    except BodyError as exc:
+        raise ApiError(400, "invalid_events", str(exc)) from None
+    now = time.time()
+    good, rejected = judge(endpoint.tokens, events, now)
+    rt = runtime()
+    counts.record(rt.redis, rt.keys, good, now)
+    response = jsonify(accepted=len(good), rejected=rejected)
+    response.status_code = 202
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/v1/prompt/events", methods=["OPTIONS"])
+def preflight():
+    return current_app.extensions[EXTENSION].origins.preflight("POST", "Content-Type")
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Every answer here (errors and 429s too) depends on Origin."""
+    return current_app.extensions[EXTENSION].origins.finish(response)
