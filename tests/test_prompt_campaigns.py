@@ -77,6 +77,10 @@ BAD = [
         "starts_at: expected an ISO-8601 time with a zone, e.g. 2026-12-01T00:00:00Z",
     ),
     (
+        merge(EXAMPLE, {"starts_at": "0001-01-01T00:00:00+01:00"}),  # no UTC equivalent
+        "starts_at: expected an ISO-8601 time with a zone, e.g. 2026-12-01T00:00:00Z",
+    ),
+    (
         merge(EXAMPLE, {"ends_at": "2026-11-01T00:00:00Z"}),
         "ends_at: must be after starts_at (ends_at is exclusive)",
     ),

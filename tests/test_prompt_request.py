@@ -109,6 +109,23 @@ BAD = [
     ({**OK, "page": []}, "page: expected an object"),
     ({**OK, "page": {"tags": "kursk"}}, "page.tags: expected a list"),
     ({**OK, "page": {"section": 3}}, "page.section: expected text"),
+    # Valid ISO-8601 with no UTC equivalent: once an OverflowError, a 500.
+    (
+        {**OK, "views": [{"campaign": "c", "at": "0001-01-01T00:00:00+01:00"}]},
+        "views[0].at: expected an ISO-8601 time with a zone, e.g. 2026-12-01T00:00:00Z",
+    ),
+    (
+        {**OK, "dismissed": [{"campaign": "c", "at": "9999-12-31T23:59:59-01:00"}]},
+        "dismissed[0].at: expected an ISO-8601 time with a zone, e.g. 2026-12-01T00:00:00Z",
+    ),
+    (
+        {**OK, "views": [{"campaign": 5, "at": "2026-11-25T10:00:00Z"}]},
+        "views[0].campaign: expected text",
+    ),
+    (
+        {**OK, "views": [{"campaign": "", "at": "2026-11-25T10:00:00Z"}]},
+        "views[0].campaign: expected 1 to 64 characters",
+    ),
 ]
 
 

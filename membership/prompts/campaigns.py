@@ -253,15 +253,23 @@ class UtcTime(mf.Field):
     )
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
+        at = utc_time(value)
+        if at is None:
             raise self.make_error("invalid")
-        try:
-            at = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise self.make_error("invalid") from None
-        if at.tzinfo is None:
-            raise self.make_error("invalid")
-        return at.astimezone(dt.UTC)
+        return at
+
+
+def utc_time(value: object) -> dt.datetime | None:
+    """An ISO-8601 time with a zone as an aware UTC datetime; None for anything else,
+    including a time at the edge of the calendar that has no UTC equivalent
+    (0001-01-01T00:00+01:00)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value)
+        return at.astimezone(dt.UTC) if at.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 class _Word(mf.String):
