@@ -159,6 +159,9 @@ class PromptSnapshot:
                 return
             stored = store.read(self.client, self.keys)
         except redis_lib.RedisError as exc:
+            # Read everything once it answers again: a Redis that restarted empty and got a
+            # change meanwhile can hold the very version number this process last read.
+            self._seen = _UNSEEN
             self._report(
                 "unreachable",
                 "prompts: cannot read the campaigns from Redis (%s); deciding with the last "
