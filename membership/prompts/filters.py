@@ -146,7 +146,8 @@ def max_views(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, cou
     f = c.frequency
     if f.max_views is None:
         return True, "no cap"
-    n = sum(1 for v in r.views if v.campaign == c.id and _within(v.at, now, f.per_days * 24))
+    since = now - dt.timedelta(days=f.per_days)
+    n = sum(1 for at in r.views_of(c.id) if at > since)
     return n < f.max_views, f"{n} views in {_days(f.per_days)}, at most {f.max_views}"
 
 
@@ -154,7 +155,7 @@ def min_hours_between(
     c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None
 ):
     h = c.frequency.min_hours_between
-    last = max((v.at for v in r.views if v.campaign == c.id), default=None)
+    last = max(r.views_of(c.id), default=None)
     if last is None:
         return True, "never seen"
     ago = (now - last).total_seconds() / 3600
@@ -166,7 +167,7 @@ def min_hours_between(
 
 def dismissed(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
     days = c.frequency.after_dismiss_days
-    last = max((d.at for d in r.dismissed if d.campaign == c.id), default=None)
+    last = max(r.dismissals_of(c.id), default=None)
     if last is None:
         return True, "never dismissed"
     said = f"dismissed {_iso(last)}"
@@ -236,9 +237,8 @@ class Decision:
     debug: tuple[Trace, ...]  # one per campaign, in the order tried (empty when trace=False)
 
 
-def _with_result(t: Trace | None, result: str) -> Trace:
-    assert t is not None
-    return replace(t, result=result)
+def _with_result(t: Trace | None, result: str) -> Trace | None:
+    return replace(t, result=result) if t is not None else None  # None: not tracing
 
 
 def copy_check(variant: Variant, locale: str, count_known: bool, has_goal: bool) -> Check:
@@ -254,6 +254,13 @@ def copy_check(variant: Variant, locale: str, count_known: bool, has_goal: bool)
     return Check("copy", True, f"variant {variant.id}")
 
 
+def _passes(
+    c: Campaign, request: PromptRequest, now: dt.datetime, member: bool, country: str | None
+) -> bool:
+    """Every filter passes (the fast path: no trace, stops at the first that fails)."""
+    return all(test(c, request, now, member, country)[0] for _, test in FILTERS)
+
+
 def _evaluate(
     c: Campaign,
     request: PromptRequest,
@@ -262,16 +269,11 @@ def _evaluate(
     country: str | None,
     count_known: bool,
     has_goal: bool,
-    trace: bool,
 ) -> tuple[tuple[Check, ...], Assignment | None]:
-    """One campaign's checks and its assignment (None: a filter failed). When the
-    assignment is there but the last check failed, the variant's copy cannot be shown."""
-    checks: list[Check] = []
-    for name, test in FILTERS:
-        ok, reason = test(c, request, now, member, country)
-        checks.append(Check(name, ok, reason))
-        if not ok and not trace:
-            break
+    """One campaign's checks, all of them (the trace), and its assignment (None: a filter
+    failed). When the assignment is there but the last check failed, the variant's copy
+    cannot be shown."""
+    checks = [Check(name, *test(c, request, now, member, country)) for name, test in FILTERS]
     if not all(check.passed for check in checks):
         return tuple(checks), None
     a = assign(c, request.reader)
@@ -318,10 +320,18 @@ def decide(
     ordered = sorted(campaigns, key=lambda c: c.rank)
     traces: list[Trace | None] = [None] * len(ordered)
     winners: dict[str, tuple[int, Assignment]] = {}  # placement -> (index in ordered, ...)
+    copy_facts = (request.locale, count_known, has_goal)
     for i, c in enumerate(ordered):
-        if not trace and c.placement in winners:
+        if not trace:
+            # The fast path (every page view): no Check or Trace objects, nothing after
+            # a placement is won. Same winners as below.
+            if c.placement in winners or not _passes(c, request, now, member, country):
+                continue
+            a = assign(c, request.reader)
+            if a.variant is None or copy_check(a.variant, *copy_facts).passed:
+                winners[c.placement] = (i, a)
             continue
-        checks, a = _evaluate(c, request, now, member, country, count_known, has_goal, trace)
+        checks, a = _evaluate(c, request, now, member, country, count_known, has_goal)
         bucket, variant_id = (a.bucket, a.variant.id if a.variant else None) if a else (None, None)
         if a is None or not checks[-1].passed:
             traces[i] = Trace(c.id, c.placement, "rejected", checks, bucket, variant_id)
