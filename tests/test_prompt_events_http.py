@@ -72,17 +72,15 @@ def test_the_same_token_and_type_is_accepted_and_counted_once(app, client, token
     assert figures(app, redis_client) == {"a:views": 1}
 
 
-def test_another_spelling_of_the_same_token_counts_once(app, client, tokens, redis_client):
-    """Base64 leaves spare bits in the signature's last character: several spellings of one
-    token read as valid, so events are deduplicated by what the token signs."""
+def test_another_spelling_of_the_same_token_is_rejected(app, client, tokens, redis_client):
+    """Base64 leaves spare bits in the signature's last character; tokens.py reads only the
+    one spelling it writes, so a respelled token cannot pass as a second event."""
     original = token(tokens)
     payload, signature = original.split(".")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     spellings = [f"{payload}.{signature[:-1]}{c}" for c in alphabet]
-    spellings = [s for s in spellings if tokens.read_decision(s, time.time())]
-    assert len(spellings) > 1  # if tokens.py ever refuses them, this test has nothing to prove
     answer = post(client, [{"type": "view", "token": s} for s in spellings]).get_json()
-    assert answer == {"accepted": len(spellings), "rejected": 0}
+    assert answer == {"accepted": 1, "rejected": len(spellings) - 1}
     assert figures(app, redis_client) == {"a:views": 1}
 
 
