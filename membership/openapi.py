@@ -191,8 +191,16 @@ _SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["campaign", "token"],
-                    "properties": {"campaign": {"type": "string"}, "token": {"type": "string"}},
+                    "required": ["campaign", "placement", "token"],
+                    "properties": {
+                        "campaign": {"type": "string"},
+                        "placement": {
+                            "enum": ["banner", "inline", "modal", "gate"],
+                            "description": "Where the ask would have been: the widget reports "
+                            "the holdout once that place is on screen, as it reports a view.",
+                        },
+                        "token": {"type": "string"},
+                    },
                 },
             },
             "debug": {

@@ -149,7 +149,7 @@ def test_holdout_is_listed_with_a_token(client, redis_client):
     answer = post(client, {"reader": reader}).get_json()
     assert answer["prompts"] == []
     (entry,) = answer["holdout"]
-    assert entry["campaign"] == "c1"
+    assert (entry["campaign"], entry["placement"]) == ("c1", "inline")
     claim = Tokens(SECRET).read_decision(entry["token"], time.time())
     assert (claim.campaign, claim.variant, claim.holdout, claim.reader) == (
         "c1",

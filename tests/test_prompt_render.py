@@ -123,7 +123,7 @@ def test_the_answer_signs_one_token_per_prompt_and_per_holdout_entry():
         decision, "en", render.Numbers(), None, sign, publication=PUBLICATION, join_url=JOIN
     )
     assert [p["token"] for p in body["prompts"]] == ["winter-drive/a", "m/a"]
-    assert body["holdout"] == [{"campaign": "h", "token": "h/None"}]
+    assert body["holdout"] == [{"campaign": "h", "placement": "banner", "token": "h/None"}]
     assert signed == [("winter-drive", "a"), ("m", "a"), ("h", None)]
     assert "debug" not in body
     traced = render.answer(

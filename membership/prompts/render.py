@@ -5,7 +5,7 @@
               "headline": "...", "body": "...", "cta": {"label": "...", "url": "..."},
               "banner": {...the /v1/banner body for this locale...},
               "dismissible": true, "token": "..."}],
- "holdout": [{"campaign": "spring-drive", "token": "..."}]}
+ "holdout": [{"campaign": "spring-drive", "placement": "modal", "token": "..."}]}
 ```
 
 - Copy templates get {count}, {goal}, {remaining}, {articles_read} and {publication},
@@ -137,7 +137,12 @@ def answer(
     join_url: str,
     debug: bool = False,
 ) -> dict:
-    """The whole answer: one signed token per prompt and per holdout entry."""
+    """The whole answer: one signed token per prompt and per holdout entry.
+
+    A holdout entry names the placement its ask would have taken, so the widget reports
+    the holdout when that place is on screen, as it reports a variant's view: otherwise
+    readers who never scroll to an inline slot count in the holdout and not in a variant,
+    and the lift is biased."""
     body: dict = {
         "prompts": [
             prompt_dict(
@@ -152,7 +157,11 @@ def answer(
             for p in decision.prompts
         ],
         "holdout": [
-            {"campaign": h.campaign.id, "token": sign(h.campaign.id, None)}
+            {
+                "campaign": h.campaign.id,
+                "placement": h.placement,
+                "token": sign(h.campaign.id, None),
+            }
             for h in decision.holdout
         ],
     }
