@@ -11,6 +11,8 @@ benchmark's "our app on yesterday's server".
 - `POST /webhooks/stripe` only reads the body (bench/webhooks.py).
 - `GET /bare` returns a constant JSON read from the file named by BENCH_BODY_FILE,
   the banner's own body, so both answer the same number of bytes (bench/banner.py).
+- `POST /bare` parses the JSON body, as /v1/prompt does, and returns that same constant
+  JSON: a prompt answer of the same size (bench/prompt.py).
 """
 
 import json
@@ -29,6 +31,12 @@ if os.environ.get("BENCH_BODY_FILE"):
 
 @app.get("/bare")
 def bare():
+    return jsonify(BODY)
+
+
+@app.post("/bare")
+def bare_post():
+    request.get_json()
     return jsonify(BODY)
 
 
