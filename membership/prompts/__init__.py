@@ -10,7 +10,16 @@ The pure core, no I/O (no Redis, no Flask, no clock: every function takes `now`)
 - `assign`     sticky assignment: hash(reader, campaign) -> bucket 0-9999 -> holdout or variant
 - `errors`     marshmallow messages as `path: message` lines (`variants[1].copy.uk.headline`)
 
-`store` keeps campaigns in Redis (apply all or nothing, pause/resume/archive, export), audited
-in the same transaction. The snapshot, the HTTP endpoints, tokens, events, results and the
-widget come later and call these.
+- `tokens`     signed decision and member tokens (HMAC-SHA256 with SECRET_KEY)
+- `render`     a decision -> the `/v1/prompt` answer (copy per locale, banner data, tokens)
+- `results`    the results of a campaign: rates, Wilson intervals, lift, verdicts
+
+With I/O:
+
+- `store`      campaigns in Redis (apply all or nothing, pause/resume/archive, export),
+               audited in the same transaction
+- `snapshot`   the live campaigns and the banner data in process memory, refreshed by a
+               thread, so a decision sends no Redis command
+- `counts`     prompt events in Redis: one Lua script a call, counted once per token and type
+- `http`       `POST /v1/prompt`;  `event_api`  `POST /v1/prompt/events`
 """
