@@ -12,10 +12,12 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from marshmallow import EXCLUDE, Schema, ValidationError, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as mf
 
 # Every status Stripe gives a subscription; MEMBER_STATUSES must be a subset.
@@ -213,8 +215,9 @@ class _Networks(mf.String):
 # or more "N/period" separated by ";"; RATE_LIMIT_<NAME> overrides each, "off" turns it off.
 RATE_LIMIT_DEFAULTS = {
     "prompt_events": "600/minute",
-    "checkout": "10/minute;50/hour",
-    "sign_in": "5/minute;20/hour",
+    "checkout": "20/minute",
+    "sign_in": "30/hour",  # per client address
+    "sign_in_email": "5/hour",  # per email address asked for, whoever asks
 }
 
 
@@ -234,6 +237,124 @@ class _RateLimit(mf.String):
                 'expected "off" or limits like 10/minute (several separated by ";")'
             )
         return text
+
+
+# Checkout plans that take a configured Stripe price; "once" (payment mode) takes none.
+PRICED_PLANS = ("monthly", "yearly")
+# {CHECKOUT_SESSION_ID} is replaced by Stripe on the way back; member recognition needs it.
+SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+MAX_STRIPE_AMOUNT = 99_999_999  # Stripe's limit: 8 digits in minor units
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # what `membership serve` listens on by default
+
+
+class _Prices(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        form = (
+            "expected plan=price_id pairs separated by commas, as in monthly=price_1,yearly=price_2"
+        )
+        prices = {}
+        for item in _csv(super()._deserialize(value, attr, data, **kwargs)):
+            plan, sep, price = (part.strip() for part in item.partition("="))
+            if not sep or not re.fullmatch(r"[\x21-\x7e]{1,255}", price) or plan in prices:
+                raise ValidationError(form)
+            if plan not in PRICED_PLANS:
+                raise ValidationError(f"unknown plan {plan!r}; plans: {', '.join(PRICED_PLANS)}")
+            prices[plan] = price
+        return tuple(sorted(prices.items()))
+
+
+class _SuccessUrl(_HttpUrl):
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs)
+        if SESSION_ID_PLACEHOLDER not in url:
+            raise ValidationError(
+                f"expected {SESSION_ID_PLACEHOLDER} in the URL, as in "
+                f"https://news.example/thanks?session_id={SESSION_ID_PLACEHOLDER}"
+            )
+        return url
+
+
+class _Currencies(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = [c.lower() for c in _csv(super()._deserialize(value, attr, data, **kwargs))]
+        if not items or any(not re.fullmatch(r"[a-z]{3}", c) for c in items):
+            raise ValidationError(
+                "expected ISO 4217 currency codes separated by commas, as in eur,usd"
+            )
+        return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """What an SMTP_URL names. `implicit_tls`: smtps:// (TLS from the first byte); smtp://
+    upgrades with STARTTLS when the server offers it."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """SMTP_URL -> SmtpTarget; ValueError says what was expected (one line)."""
+    form = "expected smtp://[user:password@]host[:port] or smtps://..."
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(form)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{form} (no path, ?options or #fragment)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{form} (a numeric port)") from None
+    implicit_tls = parts.scheme == "smtps"
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port or (465 if implicit_tls else 25),
+        implicit_tls=implicit_tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+class _SmtpUrl(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        url = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            parse_smtp_url(url)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return url
+
+
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
+class _MailFrom(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        _name, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        # No control characters anywhere (the value becomes a header line), no space inside
+        # the address itself.
+        if not local or not domain or re.search(r"\s", address) or re.search(_CONTROL, value):
+            raise ValidationError("expected an address, as in Newsroom <no-reply@news.example>")
+        return value
+
+
+def default_mail_from(publication_name: str) -> str:
+    # Readable (quoted when needed, not RFC 2047-encoded): the mail code encodes on sending.
+    return str(Address(display_name=publication_name, addr_spec="no-reply@localhost"))
+
+
+_MINOR_UNITS = dict(
+    strict=False,
+    validate=validate.Range(
+        min=1, max=MAX_STRIPE_AMOUNT, error=f"expected a whole number from 1 to {MAX_STRIPE_AMOUNT}"
+    ),
+    error_messages={"invalid": "expected a whole number of minor units (cents)"},
+)
 
 
 # The CDN header carrying the reader's ISO country code (Cloudflare's; CloudFront sends
@@ -309,6 +430,16 @@ class _EnvSchema(Schema):
     RATE_LIMIT_PROMPT_EVENTS = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["prompt_events"])
     RATE_LIMIT_CHECKOUT = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["checkout"])
     RATE_LIMIT_SIGN_IN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in"])
+    RATE_LIMIT_SIGN_IN_EMAIL = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in_email"])
+    STRIPE_PRICES = _Prices(load_default=())
+    CHECKOUT_SUCCESS_URL = _SuccessUrl(load_default=None)
+    CHECKOUT_CANCEL_URL = _HttpUrl(load_default=None)
+    CHECKOUT_ONCE_MIN = mf.Integer(load_default=100, **_MINOR_UNITS)
+    CHECKOUT_ONCE_MAX = mf.Integer(load_default=100_000, **_MINOR_UNITS)
+    CHECKOUT_CURRENCIES = _Currencies(load_default=("eur",))
+    PUBLIC_URL = _HttpUrl(load_default=DEFAULT_PUBLIC_URL)
+    MAIL_FROM = _MailFrom(load_default=None)
+    SMTP_URL = _SmtpUrl(load_default=None)
     COUNTRY_HEADER = mf.String(
         load_default=DEFAULT_COUNTRY_HEADER,
         validate=validate.Regexp(
@@ -321,6 +452,14 @@ class _EnvSchema(Schema):
             r"[\x21-\x7e]{16,512}\Z", error="expected 16-512 visible ASCII characters, no spaces"
         ),
     )
+
+    @validates_schema
+    def _once_limits(self, data, **kwargs):
+        low, high = data.get("CHECKOUT_ONCE_MIN", 100), data.get("CHECKOUT_ONCE_MAX", 100_000)
+        if high < low:
+            raise ValidationError(
+                f"expected at least CHECKOUT_ONCE_MIN ({low})", field_name="CHECKOUT_ONCE_MAX"
+            )
 
 
 @dataclass(frozen=True)
@@ -348,8 +487,23 @@ class Settings:
     rate_limit_sign_in: str = RATE_LIMIT_DEFAULTS["sign_in"]
     country_header: str = DEFAULT_COUNTRY_HEADER
     staff_api_token: str | None = None
+    rate_limit_sign_in_email: str = RATE_LIMIT_DEFAULTS["sign_in_email"]
+    stripe_prices: tuple[tuple[str, str], ...] = ()  # (plan, price id), from STRIPE_PRICES
+    # Unset: JOIN_URL (+ ?session_id={CHECKOUT_SESSION_ID} for success), set by load_settings.
+    checkout_success_url: str = ""
+    checkout_cancel_url: str = ""
+    checkout_once_min: int = 100
+    checkout_once_max: int = 100_000
+    checkout_currencies: tuple[str, ...] = ("eur",)
+    public_url: str = DEFAULT_PUBLIC_URL  # no trailing slash
+    mail_from: str = ""  # unset: default_mail_from(publication_name)
+    smtp_url: str | None = None
     # Not from the environment: lets tests and tools tune the app further.
     extra: Mapping[str, object] = field(default_factory=dict)
+
+    def price_for(self, plan: str) -> str | None:
+        """STRIPE_PRICES' price id for a plan, None when that plan has none configured."""
+        return dict(self.stripe_prices).get(plan)
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -387,6 +541,16 @@ _ENV_TO_FIELD = {
     "RATE_LIMIT_SIGN_IN": "rate_limit_sign_in",
     "COUNTRY_HEADER": "country_header",
     "STAFF_API_TOKEN": "staff_api_token",
+    "RATE_LIMIT_SIGN_IN_EMAIL": "rate_limit_sign_in_email",
+    "STRIPE_PRICES": "stripe_prices",
+    "CHECKOUT_SUCCESS_URL": "checkout_success_url",
+    "CHECKOUT_CANCEL_URL": "checkout_cancel_url",
+    "CHECKOUT_ONCE_MIN": "checkout_once_min",
+    "CHECKOUT_ONCE_MAX": "checkout_once_max",
+    "CHECKOUT_CURRENCIES": "checkout_currencies",
+    "PUBLIC_URL": "public_url",
+    "MAIL_FROM": "mail_from",
+    "SMTP_URL": "smtp_url",
 }
 ENV_VARS = tuple(_ENV_TO_FIELD)
 
@@ -418,9 +582,22 @@ def load_settings(
         else:
             extra[key] = value
     values["extra"] = extra
+    values["public_url"] = values["public_url"].rstrip("/")
+    if not values.get("mail_from"):
+        values["mail_from"] = default_mail_from(values["publication_name"])
+    join_url = values.get("join_url", Settings.join_url)
+    values["checkout_success_url"] = values.get("checkout_success_url") or _add_query(
+        join_url, f"session_id={SESSION_ID_PLACEHOLDER}"
+    )
+    values["checkout_cancel_url"] = values.get("checkout_cancel_url") or join_url
     if not values.get("secret_key"):
         values["secret_key"] = _persistent_dev_secret(values["data_dir"])
     return Settings(**values)
+
+
+def _add_query(url: str, pair: str) -> str:
+    head, hash_, fragment = url.partition("#")
+    return f"{head}{'&' if '?' in head else '?'}{pair}{hash_}{fragment}"
 
 
 def _persistent_dev_secret(data_dir: Path) -> str:
