@@ -11,6 +11,10 @@ REDIS_URL names (single, Sentinel, Cluster) or the embedded server's socket, so 
 and every host shares one limit. Over it: 429 with `Retry-After` and the JSON error body. The
 Stripe webhook has no limit (Stripe must never be throttled), nor do GETs.
 
+A limit may count per something other than the address: `check(name, key=...)` inside the
+view (sign-in counts per email asked for, RATE_LIMIT_SIGN_IN_EMAIL, with a keyed hash of the
+email as the key, so no address lands in Redis).
+
 Two departures from Flask-Limiter's usual wiring, both deliberate:
 - `Limiter.init_app` hooks every request (before and after); on GET /v1/banner that doubled
   the time spent in Flask (about 57 -> 115 us). Each app's Limiter is therefore initialised
@@ -30,7 +34,7 @@ import time
 from collections.abc import Callable
 
 import redis
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import ConfigurationError, StorageError
 from redis.backoff import NoBackoff
@@ -139,6 +143,7 @@ class RateLimits:
         self._lock = threading.Lock()
         self._limiter: Limiter | None = None
         self._guards: dict[str, Callable] = {}
+        self._keyed_guards: dict[str, Callable] = {}  # counted per `check(name, key=...)`
         self._retry_at = 0.0
         self._failing = False
         self._ready()
@@ -177,21 +182,22 @@ class RateLimits:
         for name in sorted(self.names()):
             value = self.settings.rate_limit(name)
             if value is None or value == "off":
-                self._guards[name] = _unlimited
+                self._guards[name] = self._keyed_guards[name] = _unlimited
                 continue
-
-            def guard() -> None:
-                return None
-
-            guard.__name__ = guard.__qualname__ = f"rate_limit_{name}"
-            self._guards[name] = limiter.shared_limit(value, scope=name)(guard)
+            self._guards[name] = limiter.shared_limit(value, scope=name)(_guard(name))
+            self._keyed_guards[name] = limiter.shared_limit(
+                value, scope=f"{name}:keyed", key_func=lambda: g.membership_rate_limit_key
+            )(_guard(f"{name}_keyed"))
         return limiter
 
-    def check(self, name: str) -> None:
-        """Count this request against `name`; RateLimitExceeded when over it."""
+    def check(self, name: str, key: str | None = None) -> None:
+        """Count this request against `name`, per client address or, given, per `key`;
+        RateLimitExceeded when over it."""
         if self._ready() is None:
             return
-        guard = self._guards.get(name)
+        guard = (self._guards if key is None else self._keyed_guards).get(name)
+        if key is not None:
+            g.membership_rate_limit_key = key
         if guard is None:
             raise LookupError(
                 f"no rate limit named {name!r}: add it to config.RATE_LIMIT_DEFAULTS"
@@ -230,6 +236,14 @@ class RateLimits:
 
 def _unlimited() -> None:
     return None
+
+
+def _guard(name: str) -> Callable[[], None]:
+    def guard() -> None:
+        return None
+
+    guard.__name__ = guard.__qualname__ = f"rate_limit_{name}"
+    return guard
 
 
 def init_app(app: Flask, settings: Settings, redis_url: str) -> None:

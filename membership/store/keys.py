@@ -207,3 +207,16 @@ class Keys:
         """HyperLogLog (at most 12 KB): the distinct readers who saw a variant (`view`
         events) or were in the holdout (`holdout` events), all time."""
         return self._key("prompts", "readers", campaign_id, slot)
+
+    # --- Member sign-in links (membership/members/links.py) -------------------
+    # Named by the SHA-256 of the link's code, never the code itself.
+    def member_link(self, digest: str) -> str:
+        """Hash (expiring after 15 minutes): a sign-in link not used yet: `subject`,
+        `expires` (unix seconds), `return_url`, `locale`. Deleted by its first use."""
+        return self._key("members", "link", digest)
+
+    def member_link_note(self, digest: str) -> str:
+        """Hash (expiring after a day): where a sign-in link led (`return_url`, `locale`) and
+        `used` once it was, so a second or late click gets a page that offers a new link.
+        Holds no subject."""
+        return self._key("members", "link", digest, "note")

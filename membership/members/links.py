@@ -1,0 +1,103 @@
+"""Sign-in links in Redis: a random code mailed to a member, good once within 15 minutes.
+
+Redis holds only the SHA-256 of a code (a Redis dump or a replica does not sign anyone in).
+Two keys per link, both named by that hash and sharing the hash tag:
+
+- the link (`subject`, `expires`, `return_url`, `locale`), expiring after LINK_SECONDS: the
+  only key that can sign in, deleted by its first use, whatever the outcome;
+- a note (`return_url`, `locale`, `used`), kept for a day with no subject in it, so a second
+  or late click can be told apart from a made-up code and offered a new link to the same page.
+
+Using a link is one Lua script (`use`), so two clicks at once on any number of hosts sign in
+once. The clock is the caller's (`now`): the link carries its own deadline besides Redis's
+TTL, which lets tests age a link without waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import redis
+
+from membership.store import Keys
+
+LINK_SECONDS = 15 * 60
+NOTE_SECONDS = 24 * 3600
+CODE = re.compile(r"[A-Za-z0-9_-]{43}\Z")  # secrets.token_urlsafe(32): 256 random bits
+
+# KEYS: link, note. ARGV: now (unix seconds). -> {state, return_url, locale[, subject]}
+_USE = """
+local link = redis.call('HMGET', KEYS[1], 'subject', 'expires', 'return_url', 'locale')
+redis.call('DEL', KEYS[1])
+if link[1] and tonumber(link[2]) and tonumber(link[2]) > tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[2], 'used', ARGV[1])
+  return {'ok', link[3], link[4], link[1]}
+end
+local note = redis.call('HMGET', KEYS[2], 'return_url', 'locale', 'used')
+if not note[1] then
+  return {'unknown', false, false}
+end
+if note[3] then
+  return {'used', note[1], note[2]}
+end
+return {'expired', note[1], note[2]}
+"""
+
+
+@dataclass(frozen=True)
+class Use:
+    """What a click on a link found: `ok` (with the subject), `used`, `expired` or `unknown`
+    (never issued, or its note is gone too). `return_url` and `locale` are None only for
+    `unknown`."""
+
+    state: str
+    return_url: str | None = None
+    locale: str | None = None
+    subject: str | None = None
+
+
+def digest(code: str) -> str:
+    return hashlib.sha256(code.encode("ascii")).hexdigest()
+
+
+class Links:
+    def __init__(self, client: redis.Redis, keys: Keys, seconds: int = LINK_SECONDS) -> None:
+        self.redis = client
+        self.keys = keys
+        self.seconds = seconds
+        self._use = client.register_script(_USE)
+
+    def issue(self, subject: str, return_url: str, locale: str, now: float) -> str:
+        """A new code for `subject`, stored (hashed) with where it leads; one round trip."""
+        code = secrets.token_urlsafe(32)
+        name = digest(code)
+        link, note = self.keys.member_link(name), self.keys.member_link_note(name)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            link,
+            mapping={
+                "subject": subject,
+                "expires": int(now) + self.seconds,
+                "return_url": return_url,
+                "locale": locale,
+            },
+        )
+        pipe.expire(link, self.seconds)
+        pipe.hset(note, mapping={"return_url": return_url, "locale": locale})
+        pipe.expire(note, NOTE_SECONDS)
+        pipe.execute()
+        return code
+
+    def use(self, code: str, now: float) -> Use:
+        """Spend a code: `ok` once, then `used`; `expired` after its minutes; `unknown`."""
+        if not CODE.match(code):
+            return Use("unknown")
+        name = digest(code)
+        keys = [self.keys.member_link(name), self.keys.member_link_note(name)]
+        state, return_url, locale, *rest = self._use(keys=keys, args=[int(now)])
+        if state == "unknown":
+            return Use("unknown")
+        return Use(state, return_url, locale, rest[0] if rest else None)
