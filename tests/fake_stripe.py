@@ -1,9 +1,22 @@
-"""A local stand-in for Stripe's API: serves Stripe-shaped list pages on 127.0.0.1.
+"""A local stand-in for Stripe's API on 127.0.0.1: nothing a test does leaves the machine.
 
-Only what `membership sync` asks for: `GET /v1/subscriptions` with `status`,
-`limit`, `starting_after` and `expand[...]=data.customer`, paginated the way
-Stripe paginates (newest first, `has_more`, cursor = last id). It records every
-request so tests can check the client sent its key and parameters.
+What the service calls:
+- `GET /v1/subscriptions` (`membership sync`): `status`, `limit`, `starting_after` and
+  `expand[...]=data.customer`, paginated the way Stripe paginates (newest first, `has_more`,
+  cursor = last id). Filled by `add()`.
+- `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}` (`expand[]=subscription`
+  and the like), `POST /v1/billing_portal/sessions`, `GET /v1/customers/{id}`: see
+  `tests/fake_stripe_checkout.py` (`fake.checkout`, with `add_price`, `complete`,
+  `succeed_async`, `expire`, `refund` as shortcuts here).
+
+Bodies are read as stripe-python sends them (form-encoded, `a[b][0]=v`). Every request is
+logged in `requests` (method, path, query, params, authorization, idempotency key) so tests
+can check what was sent, or that nothing was. A request without `Authorization: Bearer sk_...`
+(or with another key than `api_key`, when set) gets Stripe's 401.
+
+Trouble on demand: `fail_next = n` answers the next n requests 500; `fail_with(...)` queues
+any Stripe error answer (status, type, code, message, param); `delay` holds every answer that
+many seconds (`stop()` releases them), for the service's time limits.
 """
 
 from __future__ import annotations
@@ -11,15 +24,50 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from tests.fake_stripe_checkout import CheckoutWorld, StripeRefusal
+
+
+def unflatten(pairs: list[tuple[str, str]]) -> dict:
+    """Stripe's form encoding -> nested values: `metadata[campaign]=x` -> {"metadata":
+    {"campaign": "x"}}; `line_items[0][price]=p` -> {"line_items": {"0": {"price": "p"}}};
+    `expand[]=a` -> {"expand": ["a"]}."""
+    out: dict = {}
+    for key, value in pairs:
+        head, _, rest = key.partition("[")
+        path = [head] + ([p.rstrip("]") for p in rest.split("[")] if rest else [])
+        node = out
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if part == "":  # `name[]`: a list
+                continue
+            if last or path[i + 1] == "":
+                if not last:  # name[] = value
+                    node.setdefault(part, []).append(value)
+                else:
+                    node[part] = value
+                break
+            node = node.setdefault(part, {})
+    return out
+
+
+def _expanded(params: dict) -> set[str]:
+    value = params.get("expand") or []
+    return set(value.values() if isinstance(value, dict) else value)
 
 
 class FakeStripe:
-    def __init__(self) -> None:
+    def __init__(self, api_key: str | None = None) -> None:
         self.subscriptions: list[dict] = []  # newest first, as Stripe lists them
         self.customers: dict[str, dict] = {}
+        self.checkout = CheckoutWorld()
+        self.api_key = api_key  # None: any sk_/rk_ key is accepted
         self.requests: list[dict] = []
         self.fail_next: int = 0  # answer this many requests with a 500 first
+        self.errors: list[tuple[int, dict]] = []  # queued error answers, first first
+        self.delay: float = 0.0  # seconds to hold each answer
+        self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -33,13 +81,56 @@ class FakeStripe:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
+
+    # --- set-up and shortcuts, from tests ---------------------------------------------------
 
     def add(self, subscription: dict, customer: dict | None = None) -> None:
         self.subscriptions.insert(0, subscription)
         if customer is not None:
             self.customers[customer["id"]] = customer
+
+    def fail_with(
+        self,
+        status: int,
+        message: str = "Something went wrong",
+        *,
+        type_: str = "api_error",
+        code: str | None = None,
+        param: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` requests with this Stripe error."""
+        error = {"type": type_, "message": message}
+        error.update({k: v for k, v in (("code", code), ("param", param)) if v})
+        self.errors += [(status, {"error": error})] * times
+
+    def calls(self, method: str | None = None, path_prefix: str = "/v1/") -> list[dict]:
+        """The logged requests to paths under `path_prefix` (and of `method`)."""
+        return [
+            r
+            for r in self.requests
+            if r["path"].startswith(path_prefix) and (method is None or r["method"] == method)
+        ]
+
+    def add_price(self, *args, **kwargs) -> dict:
+        return self.checkout.add_price(*args, **kwargs)
+
+    def complete(self, session_id: str, **kwargs) -> list[dict]:
+        return self.checkout.complete(session_id, **kwargs)
+
+    def succeed_async(self, session_id: str, **kwargs) -> dict:
+        return self.checkout.succeed_async(session_id, **kwargs)
+
+    def expire(self, session_id: str) -> dict:
+        return self.checkout.expire(session_id)
+
+    def refund(self, session_id: str, amount: int | None = None, **kwargs) -> dict:
+        return self.checkout.refund(session_id, amount, **kwargs)
+
+    # --- the API ------------------------------------------------------------------------------
 
     def _list_subscriptions(self, query: dict[str, list[str]]) -> dict:
         status = query.get("status", ["active"])[0]
@@ -71,6 +162,70 @@ class FakeStripe:
             "data": data,
         }
 
+    def _route(self, method: str, path: str, query: dict, params: dict) -> tuple[int, dict]:
+        world = self.checkout
+        parts = path.strip("/").split("/")
+        if method == "GET" and path == "/v1/subscriptions":
+            return 200, self._list_subscriptions(query)
+        if method == "POST" and path == "/v1/checkout/sessions":
+            return 200, world.create_session(params)
+        if method == "GET" and parts[:3] == ["v1", "checkout", "sessions"] and len(parts) == 4:
+            return 200, world.retrieve_session(parts[3], _expanded(params))
+        if method == "POST" and path == "/v1/billing_portal/sessions":
+            return 200, world.create_portal_session(params)
+        if method == "GET" and parts[:2] == ["v1", "customers"] and len(parts) == 3:
+            found = world.customers.get(parts[2]) or self.customers.get(parts[2])
+            if found is None:
+                raise StripeRefusal(
+                    404, f"No such customer: '{parts[2]}'", param="id", code="resource_missing"
+                )
+            return 200, found
+        raise StripeRefusal(404, f"Unrecognized request URL ({method}: {path}).")
+
+    def _authorized(self, header: str | None) -> StripeRefusal | None:
+        scheme, _, key = (header or "").partition(" ")
+        good = scheme == "Bearer" and key.startswith(("sk_", "rk_"))
+        if good and (self.api_key is None or key == self.api_key):
+            return None
+        # Stripe shows a key's last four characters only, as here.
+        shown = f"{key[:8]}{'*' * 12}{key[-4:]}" if key else ""
+        return StripeRefusal(
+            401,
+            f"Invalid API Key provided: {shown}" if key else "You did not provide an API key.",
+            type_="invalid_request_error",
+        )
+
+    def _answer(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, dict]:
+        parts = urlsplit(raw_path)
+        query = parse_qs(parts.query)
+        pairs = parse_qsl(parts.query) if method == "GET" else parse_qsl(body.decode())
+        params = unflatten(pairs)
+        self.requests.append(
+            {
+                "method": method,
+                "path": parts.path,
+                "query": query,
+                "params": params,
+                "authorization": headers.get("Authorization"),
+                "idempotency_key": headers.get("Idempotency-Key"),
+                "stripe_version": headers.get("Stripe-Version"),
+            }
+        )
+        if self.delay:
+            self._released.wait(self.delay)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return 500, {"error": {"type": "api_error", "message": "try again"}}
+        if self.errors:
+            return self.errors.pop(0)
+        try:
+            refusal = self._authorized(headers.get("Authorization"))
+            if refusal is not None:
+                raise refusal
+            return self._route(method, parts.path, query, params)
+        except StripeRefusal as refusal:
+            return refusal.status, refusal.body
+
     def _handler(self):
         fake = self
 
@@ -80,32 +235,25 @@ class FakeStripe:
 
             def _send(self, status: int, body: dict) -> None:
                 raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.send_header("Request-Id", f"req_fake_{len(fake.requests)}")
-                self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.send_header("Request-Id", f"req_fake_{len(fake.requests)}")
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:  # the client gave up waiting (a time-limit test)
+                    pass
+
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                self._send(*fake._answer(method, self.path, self.headers, body))
 
             def do_GET(self):
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                fake.requests.append(
-                    {
-                        "path": parts.path,
-                        "query": query,
-                        "authorization": self.headers.get("Authorization"),
-                    }
-                )
-                if fake.fail_next > 0:
-                    fake.fail_next -= 1
-                    self._send(500, {"error": {"type": "api_error", "message": "try again"}})
-                elif parts.path == "/v1/subscriptions":
-                    self._send(200, fake._list_subscriptions(query))
-                else:
-                    self._send(
-                        404,
-                        {"error": {"type": "invalid_request_error", "message": "no such path"}},
-                    )
+                self._serve("GET")
+
+            def do_POST(self):
+                self._serve("POST")
 
         return Handler
