@@ -8,6 +8,8 @@ What the service calls:
   and the like), `POST /v1/billing_portal/sessions`, `GET /v1/customers/{id}`: see
   `tests/fake_stripe_checkout.py` (`fake.checkout`, with `add_price`, `complete`,
   `succeed_async`, `expire`, `refund` as shortcuts here).
+- `GET /v1/customers?email=` (the member portal, for a member signed in by email): every
+  customer, `add()`'s and Checkout's, matched exactly and case-sensitively, as Stripe does.
 
 Bodies are read as stripe-python sends them (form-encoded, `a[b][0]=v`). Every request is
 logged in `requests` (method, path, query, params, authorization, idempotency key) so tests
@@ -162,6 +164,21 @@ class FakeStripe:
             "data": data,
         }
 
+    def _list_customers(self, params: dict) -> dict:
+        """`GET /v1/customers?email=...`: Stripe's filter is exact and case-sensitive; newest
+        first, one page of `limit` (at most 100)."""
+        email = params.get("email")
+        limit = min(int(params.get("limit", 10)), 100)
+        everyone = {**self.customers, **self.checkout.customers}.values()
+        found = [c for c in everyone if email is None or c.get("email") == email]
+        found.sort(key=lambda c: c.get("created", 0), reverse=True)
+        return {
+            "object": "list",
+            "url": "/v1/customers",
+            "has_more": len(found) > limit,
+            "data": found[:limit],
+        }
+
     def _route(self, method: str, path: str, query: dict, params: dict) -> tuple[int, dict]:
         world = self.checkout
         parts = path.strip("/").split("/")
@@ -173,6 +190,8 @@ class FakeStripe:
             return 200, world.retrieve_session(parts[3], _expanded(params))
         if method == "POST" and path == "/v1/billing_portal/sessions":
             return 200, world.create_portal_session(params)
+        if method == "GET" and path == "/v1/customers":
+            return 200, self._list_customers(params)
         if method == "GET" and parts[:2] == ["v1", "customers"] and len(parts) == 3:
             found = world.customers.get(parts[2]) or self.customers.get(parts[2])
             if found is None:
