@@ -77,4 +77,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     app.register_blueprint(event_api.bp)  # POST /v1/prompt/events
 
+    # --- Checkout ---
+    from membership.checkout import http as checkout_http
+
+    app.register_blueprint(checkout_http.bp)  # POST /v1/checkout
+
     return app

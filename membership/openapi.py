@@ -485,6 +485,78 @@ _PATHS = {
             },
         }
     },
+    "/v1/checkout": {
+        "post": {
+            "summary": "A Stripe Checkout Session for a reader who clicked an ask",
+            "description": "Subscription mode with the STRIPE_PRICES price for `monthly` and "
+            "`yearly`; payment mode for `once` (`amount` in minor units, CHECKOUT_ONCE_MIN to "
+            "CHECKOUT_ONCE_MAX, `currency` one of CHECKOUT_CURRENCIES, the first by default). A "
+            "valid prompt or holdout `token` (24 h) attributes the session to its campaign and "
+            "variant; a forged or expired one is ignored. The reader's `locale` is passed when "
+            "Checkout speaks it, else `auto`. Nothing refused here reaches Stripe. "
+            "Rate-limited per client address (RATE_LIMIT_CHECKOUT).",
+            "requestBody": {
+                "required": True,
+                "description": "At most 4 KiB; unknown fields are ignored.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["plan"],
+                            "properties": {
+                                "plan": {"type": "string", "enum": ["monthly", "yearly", "once"]},
+                                "amount": {
+                                    "type": ["integer", "null"],
+                                    "minimum": 1,
+                                    "description": "Minor units; only with plan once",
+                                },
+                                "currency": {
+                                    "type": ["string", "null"],
+                                    "pattern": "^[A-Za-z]{3}$",
+                                    "description": "Only with plan once",
+                                },
+                                "locale": {"type": ["string", "null"], "examples": ["uk", "en-GB"]},
+                                "token": {
+                                    "type": ["string", "null"],
+                                    "description": "A prompt's or a holdout's token",
+                                },
+                                "email": {"type": ["string", "null"], "format": "email"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Go to `url` (Stripe Checkout)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["url"],
+                                "properties": {
+                                    "url": {
+                                        "type": "string",
+                                        "examples": ["https://checkout.stripe.com/c/pay/cs_..."],
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": _error(
+                    "Not JSON, an unknown or unpriced plan, a missing or out-of-limits amount, "
+                    "a currency not configured, a malformed field (the field is named)"
+                ),
+                "413": _error("Body over 4 KiB"),
+                "415": _error("Not Content-Type: application/json"),
+                "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
+                "502": _error("Stripe refused or failed (its error code and parameter named)"),
+                "503": _error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
+                "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
+            },
+        }
+    },
     "/metrics": {
         "get": {
             "summary": "Prometheus metrics, summed over every worker process",

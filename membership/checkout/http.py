@@ -1,0 +1,117 @@
+"""`POST /v1/checkout`: a Stripe Checkout Session for a reader who clicked an ask.
+
+- The body: JSON (`Content-Type: application/json`, else 415), at most 4 KiB (413),
+  validated by `request.parse` against the offer (400 `invalid_checkout` naming the field).
+  Nothing invalid reaches Stripe.
+- The prompt token (`token`, good for checkout 24 h after the ask) is read with SECRET_KEY: a
+  valid one gives the session its decision id as `client_reference_id` and the campaign,
+  variant (`holdout`) and decision as metadata; a missing, forged or expired one gives a
+  random `client_reference_id` and no attribution, never an error.
+- One Stripe call (`stripe_api.Interactive`): the whole answer within 10 s. 200 `{"url"}`;
+  503 without STRIPE_API_KEY; 502 when Stripe refuses or fails; 504 when it does not answer.
+- Rate-limited per client address (RATE_LIMIT_CHECKOUT); CORS for ALLOWED_ORIGINS; never
+  cached (`no-store`). Redis is touched only by the rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import stripe
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from membership import stripe_api
+from membership.checkout.request import CheckoutInvalid, Offer, parse, session_params
+from membership.errors import ApiError
+from membership.http.cors import Origins
+from membership.http.rate_limits import rate_limited
+from membership.prompts import counts
+from membership.prompts.tokens import DecisionClaim, Tokens, new_decision_id
+from membership.runtime import runtime
+
+bp = Blueprint("checkout", __name__)
+
+EXTENSION = "membership.checkout"
+MAX_BODY_BYTES = 4 * 1024
+DOING = "creating the checkout session"
+
+
+class _Endpoint:
+    def __init__(self, app) -> None:
+        settings = runtime(app).settings
+        self.offer = Offer.from_settings(settings)
+        self.tokens = Tokens(settings.secret_key)
+        self.origins = Origins(settings.allowed_origins)
+        self.stripe = stripe_api.interactive(app)
+
+    def claim(self, token: str | None, now: float) -> DecisionClaim | None:
+        """The token's decision when it is one we issued, fit to attribute; else None."""
+        claim = self.tokens.read_decision(token, now) if token else None
+        if claim is None:
+            return None
+        try:
+            counts.check_event(claim, "holdout" if claim.holdout else "click")
+        except counts.CountsError:
+            return None
+        return claim
+
+
+@bp.record_once
+def _attach(state) -> None:
+    state.app.extensions[EXTENSION] = _Endpoint(state.app)
+
+
+def _body() -> object:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
+    if request.mimetype != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "expected a JSON body with Content-Type: application/json",
+        )
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "the body is not UTF-8 JSON") from None
+
+
+def _too_large() -> str:
+    return f"request body is larger than {MAX_BODY_BYTES} bytes"
+
+
+@bp.post("/v1/checkout", provide_automatic_options=False)
+@rate_limited("checkout")
+def checkout():
+    ep: _Endpoint = current_app.extensions[EXTENSION]
+    if not ep.stripe.configured:
+        raise stripe_api.failure(stripe_api.StripeNotConfigured(), DOING)
+    try:
+        req = parse(_body(), ep.offer)
+    except CheckoutInvalid as exc:
+        raise ApiError(400, "invalid_checkout", str(exc)) from None
+    claim = ep.claim(req.token, time.time())
+    reference = claim.decision if claim is not None else new_decision_id()
+    params = session_params(req, ep.offer, reference, claim)
+    try:
+        session = ep.stripe.call(lambda client: client.v1.checkout.sessions.create(params=params))
+    except (stripe_api.StripeTimedOut, stripe.StripeError) as exc:
+        raise stripe_api.failure(exc, DOING) from None
+    return jsonify(url=session.url)
+
+
+@bp.route("/v1/checkout", methods=["OPTIONS"])
+def preflight():
+    return current_app.extensions[EXTENSION].origins.preflight("POST", "Content-Type")
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """One reader's answer (errors and 429s too): never cached; depends on Origin."""
+    if response.status_code != 204:
+        response.headers["Cache-Control"] = "no-store"
+    return current_app.extensions[EXTENSION].origins.finish(response)
