@@ -122,24 +122,37 @@
     report(p, "click");
   }
 
-  // A view counts once the prompt is at least half on screen, in a page the reader has
-  // actually opened (not prerendering, not a hidden tab).
-  function viewed(p) {
+  // Only in a page the reader has actually opened: not prerendering, not a hidden tab.
+  function shown(fn) {
     var wait = D.prerendering ? "prerenderingchange" : D.hidden ? "visibilitychange" : "";
-    if (wait) return on(D, wait, function () { viewed(p); }, { once: true });
-    remember("views", p.campaign);
-    report(p, "view");
+    if (wait) on(D, wait, function () { shown(fn); }, { once: true });
+    else fn();
   }
 
-  function watch(node, p) {
+  // Once `node` is at least half on screen (an empty slot: once it is on screen at all).
+  function watch(node, fn) {
     var io = new IntersectionObserver(function (entries) {
       var e = entries[entries.length - 1];
       if (e.isIntersecting && e.intersectionRatio >= 0.5) {
         io.disconnect();
-        viewed(p);
+        shown(fn);
       }
     }, { threshold: 0.5 });
     io.observe(node);
+  }
+
+  function seen(node, p) {
+    watch(node, function () {
+      remember("views", p.campaign);
+      report(p, "view");
+    });
+  }
+
+  // The inline slot, while it is below the fold (or the page reserved its space): filling it
+  // then moves nothing the reader is looking at. Otherwise this page view goes without it.
+  function slot() {
+    var s = D.querySelector("[data-membership-prompt]");
+    return s && (s.getBoundingClientRect().top >= innerHeight || s.offsetHeight) ? s : null;
   }
 
   function dismiss(p, node) {
@@ -184,15 +197,11 @@
 
   var place = {
     banner: function (p) {
-      watch(D.body.appendChild(card(p, "aside")), p); // fixed: nothing on the page moves
+      seen(D.body.appendChild(card(p, "aside")), p); // fixed: nothing on the page moves
     },
     inline: function (p) {
-      var slot = D.querySelector("[data-membership-prompt]");
-      // Filled only while it is below the fold (or the page reserved its space), so nothing
-      // the reader is looking at moves; otherwise this page view goes without it.
-      if (slot && (slot.getBoundingClientRect().top >= innerHeight || slot.offsetHeight)) {
-        watch(slot.appendChild(card(p, "aside")), p);
-      }
+      var s = slot();
+      if (s) seen(s.appendChild(card(p, "aside")), p);
     },
     modal: function (p) {
       var back = D.activeElement, over = el("div", "mp-over");
@@ -219,7 +228,7 @@
       on(D, "keydown", keys, true);
       on(D, "focusin", keep, true);
       box.focus();
-      watch(box, p);
+      seen(box, p);
     },
     gate: function (p) {
       var art = D.querySelector("article"), over = el("div", "mp-cover");
@@ -237,13 +246,23 @@
       art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
       over.appendChild(box);
       art.appendChild(over);
-      watch(box, p);
+      seen(box, p);
     }
   };
 
   function show(d) {
-    var held = (d.holdout || []).filter(function (h) { return str(h.token); });
-    if (held.length) post(held.slice(0, 50).map(function (h) { return { type: "holdout", token: h.token }; }));
+    // A holdout is reported when its ask would have been seen, under the same rules as a
+    // view (the inline slot on screen; the others at once), so the two groups compare.
+    (d.holdout || []).forEach(function (h) {
+      function held() {
+        report(h, "holdout");
+      }
+      var inline = h.placement == "inline";
+      var s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
+      if (!str(h.token) || !place[h.placement] || !s) return;
+      if (inline) watch(s, held);
+      else shown(held);
+    });
     var prompts = (d.prompts || []).filter(function (p) {
       return place[p.placement] && str(p.campaign) && str(p.headline) && str(p.token) &&
         p.cta && str(p.cta.label) && /^https?:\/\//.test(p.cta.url);
