@@ -533,3 +533,27 @@ def test_a_prerendered_page_asks_nothing_until_it_is_shown(page, service):
         )
     page.locator(INLINE).wait_for(timeout=5_000)
     assert _state(page)["articles"] == {today: 3}
+
+
+def test_a_long_memory_is_cut_to_fit_the_body_limit(page, service):
+    """100 views and 100 dismissals of 64-character campaigns are about 20 KB of JSON; the
+    service refuses bodies over 16 KiB, so the widget drops the oldest until the body fits
+    (before the fix: a 413 on every page view, and never an ask again)."""
+    now = dt.datetime.now(dt.UTC)
+
+    def seen(i: int) -> dict:
+        at = (now - dt.timedelta(hours=200 - i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"campaign": f"{i:03d}".ljust(64, "x"), "at": at}
+
+    views = [seen(i) for i in range(100)]  # oldest first, as the widget keeps them
+    _seed(page, service, views=views, dismissed=[seen(i) for i in range(100)])
+    assert len(json.dumps({"views": views, "dismissed": views})) > 16_384
+    with page.expect_response(_is_ask, timeout=10_000) as info:
+        page.goto(service.url + "/demo/article")
+    response = info.value
+    assert response.status == 200
+    sent = response.request.post_data_buffer
+    assert 15_000 < len(sent) <= 16_000
+    body = json.loads(sent)
+    assert body["views"][-1] == views[-1] and body["views"][0] != views[0]  # the oldest went
+    assert len(body["views"]) + len(body["dismissed"]) < 200

@@ -300,10 +300,14 @@
       },
       history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
     };
+    // The service refuses a body over 16 KiB (a 413: no ask ever again for this reader):
+    // drop the oldest views and dismissals, a few at a time, until it fits.
+    var json, seen;
+    while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
     var timer = setTimeout(function () { ctl.abort(); }, 2000);
     // The timer covers reading the body too: a late answer rejects, and nothing is shown.
     fetch(base + "/v1/prompt", {
-      method: "POST", credentials: "omit", signal: ctl.signal, body: JSON.stringify(body),
+      method: "POST", credentials: "omit", signal: ctl.signal, body: json,
       headers: { "Content-Type": "application/json" }
     }).then(function (r) {
       if (!r.ok) throw Error(r.status);
