@@ -27,6 +27,8 @@ class Runtime:
     embedded: EmbeddedRedis | None = None  # set when REDIS_URL is unset
     # Called with each committed ledger Outcome; registered at app start (goals, ...).
     ledger_subscribers: list[Callable] = field(default_factory=list)
+    # Join the ledger writer's transaction of each new Stripe event (ledger.writer.TransactionHook).
+    ledger_hooks: list = field(default_factory=list)
 
 
 def runtime(app: Flask | None = None) -> Runtime:

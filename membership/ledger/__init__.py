@@ -63,10 +63,11 @@ class Ledger:
 
 def ledger_for(runtime) -> Ledger:
     """The ledger of a running app (`membership.runtime.runtime()`), with the
-    subscribers registered at app start (goals; later metrics, prompts)."""
+    subscribers (goals, metrics) and transaction hooks (conversions) registered at app start."""
     return Ledger.on(
         runtime.redis,
         runtime.keys,
         runtime.settings.member_statuses,
         subscribers=runtime.ledger_subscribers,
+        hooks=runtime.ledger_hooks,
     )

@@ -27,6 +27,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 
@@ -114,6 +115,23 @@ class Outcome:
 Subscriber = Callable[[Outcome], None]
 
 
+class TransactionHook(Protocol):
+    """Joins the writer's transaction for each new Stripe event (not for a duplicate, nor for
+    an event that fails: a replay brings it back), so what it writes commits with the
+    ledger's change or not at all, whatever crashes when.
+
+    `prepare(event, reader, at)` runs before MULTI: it reads what it needs through `reader`
+    (WATCHed: a concurrent change makes the writer decide again) and returns None, or a
+    function that queues its writes on the transaction. Redis does not roll back: everything
+    those writes depend on is checked in `prepare`. It may raise `codec.CorruptRecord`
+    (nothing is written, the delivery is answered 503 and retried).
+    """
+
+    def prepare(
+        self, event: Mapping, reader: RedisReader, at: float
+    ) -> Callable[[redis.client.Pipeline], None] | None: ...
+
+
 def check_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -148,7 +166,8 @@ class Writer:
     `Writer(redis, keys, member_statuses)`; optional: `clock` (epoch seconds),
     `log` (the event log; built from the same client and keys by default),
     `max_attempts` (transaction retries under contention), `subscribers`
-    (called with every committed Outcome, e.g. goals, metrics).
+    (called with every committed Outcome, e.g. goals, metrics), `hooks`
+    (`TransactionHook`s that add to an event's transaction, e.g. conversions).
     """
 
     def __init__(
@@ -161,6 +180,7 @@ class Writer:
         log: EventLog | None = None,
         max_attempts: int = 64,
         subscribers: Iterable[Subscriber] = (),
+        hooks: Iterable[TransactionHook] = (),
     ) -> None:
         self.redis = client
         self.keys = keys
@@ -169,6 +189,7 @@ class Writer:
         self.log = log or EventLog(client, keys, clock=clock)
         self.max_attempts = max_attempts
         self.subscribers = tuple(subscribers)
+        self.hooks = tuple(hooks)
 
     # --- the doors -------------------------------------------------------------
 
@@ -204,7 +225,7 @@ class Writer:
             audit.check_actor(actor)
         try:
             command = stripe_events.to_command(event)
-            return self._run(command, meta, actor)
+            return self._run(command, meta, actor, event)
         except stripe_events.InvalidEvent:
             raise
         except stripe_events.EventError as exc:
@@ -239,11 +260,17 @@ class Writer:
 
     # --- one transaction ----------------------------------------------------------
 
-    def _run(self, command: Command, meta: EventMeta | None, actor: str | None) -> Outcome:
+    def _run(
+        self,
+        command: Command,
+        meta: EventMeta | None,
+        actor: str | None,
+        event: Mapping | None = None,
+    ) -> Outcome:
         for attempt in range(self.max_attempts):
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    outcome = self._attempt(pipe, command, meta, actor)
+                    outcome = self._attempt(pipe, command, meta, actor, event)
                 except redis.WatchError:
                     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
                     continue
@@ -254,7 +281,9 @@ class Writer:
             return outcome
         raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
-    def _attempt(self, pipe, command: Command, meta: EventMeta | None, actor) -> Outcome:
+    def _attempt(
+        self, pipe, command: Command, meta: EventMeta | None, actor, event: Mapping | None
+    ) -> Outcome:
         k = self.keys
         now = meta.received if meta else self.clock()
         today = day(now)
@@ -292,6 +321,7 @@ class Writer:
         decision = rules.decide(command, rules.load(command, reader), self.statuses)
         count_delta, counter_deltas = rules.deltas(decision.changes, self.statuses)
         _check_room(k, count, count_delta, history, counters, counter_deltas)
+        joined = [] if event is None else [h.prepare(event, reader, now) for h in self.hooks]
 
         pipe.multi()
         queue_records(pipe, k, decision)
@@ -323,6 +353,9 @@ class Writer:
         if meta is not None:
             self.log.queue_outcome(pipe, meta, decision.outcome, decision.detail)
         _queue_audit(pipe, k, decision, meta, done, actor, now)
+        for queue in joined:
+            if queue is not None:
+                queue(pipe)
         after = self._exec(pipe, meta)
         before = None if after is None else after - count_delta
         return _outcome(meta, decision.outcome, before, after, decision.detail, now)
