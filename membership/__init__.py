@@ -81,5 +81,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     from membership.checkout import http as checkout_http
 
     app.register_blueprint(checkout_http.bp)  # POST /v1/checkout
+    from membership.prompts.conversions import ConversionHook
+
+    # A paid session from a prompt credits its variant in the webhook's own transaction.
+    rt.ledger_hooks.append(ConversionHook(rt.keys))
 
     return app

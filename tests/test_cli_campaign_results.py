@@ -89,7 +89,7 @@ def test_the_table_reads_as_text(run, campaign, redis_url):
     row_a = lines[2].split()
     assert row_a[:5] == ["a", "1", "1", "0", "0.00%"]
     assert row_a[7:9] == ["100.00%", "20.65%-100.00%"]
-    assert row_a[-3:] == ["€5.00", "too", "early"]
+    assert row_a[-4:] == ["€5.00", "-", "too", "early"]  # revenue, refunded, verdict
     assert lines[3].split()[0] == "b"
     assert lines[4].split()[:3] == ["holdout", "-", "1"]
     assert "per UTC day" in result.stdout

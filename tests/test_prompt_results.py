@@ -125,6 +125,8 @@ def test_no_figures_yet_give_the_issues_zeros():
                 "dismissals": 0,
                 "conversions": 0,
                 "revenue": {},
+                "refunds": 0,
+                "refunded": {},
                 "revenue_per_mille": {},
                 "conversion_rate": 0.0,
                 "interval": [0.0, 0.0],
@@ -138,6 +140,8 @@ def test_no_figures_yet_give_the_issues_zeros():
             "events": 0,
             "conversions": 0,
             "revenue": {},
+            "refunds": 0,
+            "refunded": {},
             "conversion_rate": 0.0,
             "interval": [0.0, 0.0],
         },
@@ -208,13 +212,14 @@ def test_days_list_each_variant_and_the_holdout():
         ("2026-11-25", {"a:views": "3", "a:clicks": "1", f"{HOLDOUT}:events": "2"}),
     ]
     out = tabulate("c", ["a", "b"], True, stored({"a:views": "3"}, days=days))
+    nothing = {"conversions": 0, "revenue": {}, "refunds": 0, "refunded": {}}
     assert out["days"][0] == {
         "day": "2026-11-24",
         "variants": [
-            {"id": "a", "views": 0, "clicks": 0, "dismissals": 0, "conversions": 0, "revenue": {}},
-            {"id": "b", "views": 0, "clicks": 0, "dismissals": 0, "conversions": 0, "revenue": {}},
+            {"id": "a", "views": 0, "clicks": 0, "dismissals": 0, **nothing},
+            {"id": "b", "views": 0, "clicks": 0, "dismissals": 0, **nothing},
         ],
-        "holdout": {"events": 0, "conversions": 0, "revenue": {}},
+        "holdout": {"events": 0, **nothing},
     }
     assert out["days"][1]["variants"][0]["views"] == 3
     assert out["days"][1]["holdout"]["events"] == 2

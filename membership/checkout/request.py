@@ -25,11 +25,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
 from membership.config import PRICED_PLANS, Settings
+from membership.prompts.campaigns import RESERVED_VARIANT
 from membership.prompts.errors import DocumentError, flatten
 from membership.prompts.tokens import DecisionClaim
 
 PLANS = (*PRICED_PLANS, "once")
-HOLDOUT_VARIANT = "holdout"  # metadata `variant` of a holdout token (no variant id is this)
+HOLDOUT_VARIANT = RESERVED_VARIANT  # metadata `variant` of a holdout token
 MAX_EMAIL = 254
 
 # The locales Stripe Checkout displays (`locale` of checkout.Session.create), as Stripe lists

@@ -245,6 +245,11 @@ def _echo_results(data: dict) -> None:
     def money(revenue: dict) -> str:
         return _money({c: n for c, n in revenue.items() if n}) if any(revenue.values()) else "-"
 
+    def refunded(figures: dict) -> str:  # "1 (€25.00)": how many, and how much
+        return (
+            f"{figures['refunds']:,} ({money(figures['refunded'])})" if figures["refunds"] else "-"
+        )
+
     rows = []
     for v in data["variants"]:
         low, high = v["interval"]
@@ -261,6 +266,7 @@ def _echo_results(data: dict) -> None:
                 "95% interval": f"{_pct(low)}-{_pct(high)}",
                 "lift": _pct(v["lift"], "+"),
                 "revenue": money(v["revenue"]),
+                "refunded": refunded(v),
                 "verdict": v["verdict"],
             }
         )
@@ -275,6 +281,7 @@ def _echo_results(data: dict) -> None:
                 "conv. rate": _pct(held["conversion_rate"]),
                 "95% interval": f"{_pct(low)}-{_pct(high)}",
                 "revenue": money(held["revenue"]),
+                "refunded": refunded(held),
             }
         )
     click.echo(f"campaign {data['campaign']}, all time (conversions: readers who joined or gave)")
@@ -294,10 +301,12 @@ def _echo_results(data: dict) -> None:
                 "variant": "holdout",
                 "views": f"{held['events']:,}",
                 "conversions": f"{held['conversions']:,}",
+                "refunds": f"{held['refunds']:,}",
             }
         )
-    echo_table(day_rows, ["day", "variant", "views", "clicks", "dismissals", "conversions"])
+    columns = ["day", "variant", "views", "clicks", "dismissals", "conversions", "refunds"]
+    echo_table(day_rows, columns)
 
 
 def _day_cells(v: dict) -> dict:
-    return {k: f"{v[k]:,}" for k in ("views", "clicks", "dismissals", "conversions")}
+    return {k: f"{v[k]:,}" for k in ("views", "clicks", "dismissals", "conversions", "refunds")}

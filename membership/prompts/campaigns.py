@@ -63,6 +63,7 @@ MAX_VIEWS = 100  # ... and at most the newest 100 views
 MAX_CONTROL_SHARE = 0.5
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")  # \Z: marshmallow's Regexp only matches
 VARIANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z")
+RESERVED_VARIANT = "holdout"  # no variant's id: a checkout's metadata says so for the holdout
 DOMAIN = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
@@ -353,7 +354,11 @@ class _GateSchema(_Base):
 class _VariantSchema(_Base):
     id = mf.String(
         required=True,
-        validate=validate.Regexp(VARIANT_ID, error="expected 1 to 32 of a-z, 0-9 and -"),
+        validate=[
+            validate.Regexp(VARIANT_ID, error="expected 1 to 32 of a-z, 0-9 and -"),
+            # A checkout's metadata names the holdout so (membership.checkout.request).
+            validate.NoneOf([RESERVED_VARIANT], error="holdout is reserved for the holdout"),
+        ],
         error_messages=_m(invalid="expected text"),
     )
     weight = _int(0, 1000, required=True)

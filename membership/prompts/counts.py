@@ -1,5 +1,5 @@
 """What readers did with prompts, counted in Redis: views, clicks, dismissals, holdout entries,
-and (written by the Stripe webhook from the next issue) conversions and revenue.
+and (written inside the ledger's transaction by `conversions`) conversions, revenue and refunds.
 
 Where (names in `store.keys`, one hash tag, so the script below runs on Redis Cluster too):
 
@@ -12,7 +12,7 @@ Where (names in `store.keys`, one hash tag, so the script below runs on Redis Cl
 
 A slot is a variant id or `_holdout`. Metrics: `views`, `clicks`, `dismissals` (variants),
 `events` (holdout entries), `conversions` and `revenue:<currency>` in minor units (both slots,
-through `queue_conversion`).
+through `queue_conversion`), `refunds` and `refunded:<currency>` (through `queue_refund`).
 
 `record` counts a batch of events in one round trip: one Lua script that first checks every
 key it will touch (type, integer fields, HyperLogLog header) and refuses the whole batch when
@@ -214,12 +214,37 @@ def queue_conversion(
     currency: str | None = None,
 ) -> None:
     """Queue one conversion (and its revenue, in minor units) for a campaign's variant, or
-    its holdout (variant None), on the caller's transaction: for the Stripe webhook (next
-    issue), which decides what a conversion is and counts each reader at most once.
+    its holdout (variant None), on the caller's transaction: for `conversions`, which decides
+    what a conversion is and counts each Checkout Session once.
 
     Checked before anything is queued (CountsError): a failing HINCRBY inside EXEC would
     leave the rest applied.
     """
+    check_money(campaign_id, variant_id, at, amount, currency)
+    _queue_money(
+        pipe, keys, campaign_id, variant_id, at, "conversions", "revenue", amount, currency
+    )
+
+
+def queue_refund(
+    pipe,
+    keys: Keys,
+    campaign_id: str,
+    variant_id: str | None,
+    at: float,
+    *,
+    amount: int = 0,
+    currency: str | None = None,
+) -> None:
+    """Queue one refunded conversion (`refunds`, and `refunded:<currency>` in minor units) on
+    the caller's transaction, counted on the day of the refund (`at`). The conversion and its
+    revenue stay as they were: results show both. Checked as `queue_conversion` is."""
+    check_money(campaign_id, variant_id, at, amount, currency)
+    _queue_money(pipe, keys, campaign_id, variant_id, at, "refunds", "refunded", amount, currency)
+
+
+def check_money(campaign_id, variant_id, at, amount, currency) -> None:
+    """CountsError unless `queue_conversion` and `queue_refund` take these arguments."""
     if not isinstance(campaign_id, str) or not SLUG.match(campaign_id):
         raise CountsError(f"campaign: not a campaign id: {campaign_id!r}")
     if variant_id is not None and not (
@@ -234,12 +259,40 @@ def queue_conversion(
         raise CountsError("currency: expected a lower-case ISO 4217 code such as eur")
     if not isinstance(at, int | float) or not math.isfinite(at):
         raise CountsError("at: expected a finite unix time")
+
+
+def money_fields(
+    keys: Keys, campaign_id: str, variant_id: str | None, at: float, currency: str | None
+) -> list[tuple[str, list[str]]]:
+    """(key, fields) that `queue_conversion` and `queue_refund` may increment: for a caller
+    that checks them (`check_integers`) before its transaction, as Redis will not undo it."""
+    slot = HOLDOUT if variant_id is None else variant_id
+    fields = [f"{slot}:{name}" for name in ("conversions", "refunds")]
+    if currency:
+        fields += [f"{slot}:revenue:{currency}", f"{slot}:refunded:{currency}"]
+    day_key = keys.prompt_counts_day(campaign_id, day_of(at))
+    return [(keys.prompt_counts(campaign_id), fields), (day_key, fields)]
+
+
+def check_integers(key: str, fields: Sequence[str], kind: str, values: Sequence) -> None:
+    """CorruptCounts unless `key` (of Redis TYPE `kind`) is a hash, or nothing, whose `fields`
+    hold whole numbers an increment keeps within 64 bits, or nothing."""
+    if kind not in ("none", "hash"):
+        raise CorruptCounts(f"{key} is a {kind}, not a hash")
+    for name, value in zip(fields, values, strict=True):
+        if value is not None and not (
+            isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 19
+        ):
+            raise CorruptCounts(f"{key} {name}: {str(value)[:40]!r} is not a whole number")
+
+
+def _queue_money(pipe, keys, campaign_id, variant_id, at, count, money, amount, currency):
     slot = HOLDOUT if variant_id is None else variant_id
     day_key = keys.prompt_counts_day(campaign_id, day_of(at))
     for key in (keys.prompt_counts(campaign_id), day_key):
-        pipe.hincrby(key, f"{slot}:conversions", 1)
+        pipe.hincrby(key, f"{slot}:{count}", 1)
         if amount:
-            pipe.hincrby(key, f"{slot}:revenue:{currency}", amount)
+            pipe.hincrby(key, f"{slot}:{money}:{currency}", amount)
     pipe.expire(day_key, DAY_TTL)
 
 

@@ -2,7 +2,8 @@
 
 Per variant: views, unique readers (HyperLogLog, about 1% off), clicks and click rate
 (clicks / views), dismissals, conversions, revenue per currency (minor units) and per thousand
-views, the conversion rate per unique reader with its 95% Wilson score interval, the lift
+views, refunds (conversions later refunded in full, still counted in the conversions) and the
+amount refunded, the conversion rate per unique reader with its 95% Wilson score interval, the lift
 against the holdout's rate, and a verdict:
 
 - `too early`     under MIN_VIEWS views for this variant;
@@ -29,7 +30,7 @@ from membership.prompts.counts import HOLDOUT, CorruptCounts, Stored, slots_in
 
 MIN_VIEWS = 1000
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
-_METRICS = ("views", "clicks", "dismissals", "events", "conversions")
+_METRICS = ("views", "clicks", "dismissals", "events", "conversions", "refunds")
 _PLACES = 6
 
 
@@ -60,6 +61,8 @@ class Tally:
     events: int = 0
     conversions: int = 0
     revenue: Mapping[str, int] = field(default_factory=dict)
+    refunds: int = 0  # conversions later refunded in full (still in `conversions`)
+    refunded: Mapping[str, int] = field(default_factory=dict)
 
 
 def tallies(fields: Mapping[str, str], where: str) -> dict[str, Tally]:
@@ -74,11 +77,12 @@ def tallies(fields: Mapping[str, str], where: str) -> dict[str, Tally]:
             raise CorruptCounts(
                 f"{where} {name}: {str(raw)[:40]!r} is not a whole number"
             ) from None
-        values = found.setdefault(slot, {"revenue": {}})
+        values = found.setdefault(slot, {"revenue": {}, "refunded": {}})
         if metric in _METRICS:
             values[metric] = value
-        elif metric.startswith("revenue:"):
-            values["revenue"][metric.removeprefix("revenue:")] = value
+        elif metric.startswith(("revenue:", "refunded:")):
+            money, _, currency = metric.partition(":")
+            values[money][currency] = value
     return {slot: Tally(**values) for slot, values in found.items()}
 
 
@@ -145,7 +149,7 @@ def tabulate(
         _Arm(v, totals.get(v, Tally()), int(stored.readers.get(v, 0)), v in retired)
         for v in [*variant_ids, *retired]
     ]
-    currencies = sorted({c for t in totals.values() for c in t.revenue})
+    currencies = sorted({c for t in totals.values() for c in (*t.revenue, *t.refunded)})
     holdout, h_rate = None, 0.0
     if has_holdout or HOLDOUT in totals:
         holdout, h_rate = _holdout(
@@ -165,6 +169,8 @@ def tabulate(
                 "dismissals": t.dismissals,
                 "conversions": t.conversions,
                 "revenue": _money(t.revenue, currencies),
+                "refunds": t.refunds,
+                "refunded": _money(t.refunded, currencies),
                 "revenue_per_mille": {
                     c: _r(_rate(t.revenue.get(c, 0) * 1000, t.views)) for c in currencies
                 },
@@ -187,6 +193,8 @@ def _holdout(held: Tally, readers: int, currencies: Sequence[str]) -> tuple[dict
         "events": held.events,
         "conversions": held.conversions,
         "revenue": _money(held.revenue, currencies),
+        "refunds": held.refunds,
+        "refunded": _money(held.refunded, currencies),
         "conversion_rate": _r(rate),
         "interval": [_r(x) for x in wilson(converted, readers)],
     }
@@ -207,6 +215,8 @@ def _day(day: str, fields: Mapping[str, str], ids: Sequence[str], currencies) ->
                 "dismissals": t.dismissals,
                 "conversions": t.conversions,
                 "revenue": _money(t.revenue, currencies),
+                "refunds": t.refunds,
+                "refunded": _money(t.refunded, currencies),
             }
         )
     return {
@@ -216,5 +226,7 @@ def _day(day: str, fields: Mapping[str, str], ids: Sequence[str], currencies) ->
             "events": held.events,
             "conversions": held.conversions,
             "revenue": _money(held.revenue, currencies),
+            "refunds": held.refunds,
+            "refunded": _money(held.refunded, currencies),
         },
     }

@@ -208,6 +208,25 @@ class Keys:
         events) or were in the holdout (`holdout` events), all time."""
         return self._key("prompts", "readers", campaign_id, slot)
 
+    # --- Conversions (membership/prompts/conversions.py) ----------------------------------
+    # Written inside the ledger writer's transaction for the Stripe event that proves them.
+    def conversion(self, session_id: str) -> str:
+        """Hash: a Checkout Session credited to a campaign (`campaign`, `slot`, `amount`,
+        `currency`, `plan`, `price`, `at`, `payment_intent`, `invoice`, `refunded` once fully
+        refunded); its presence is the once-per-session mark. Expires 400 days after it was
+        written."""
+        return self._key("conversions", "session", session_id)
+
+    def conversion_payment(self, payment_intent: str) -> str:
+        """Hash: a payment intent's `session` once a credited session's payment is known, and
+        `refunded` when a full refund came first (kept 30 days waiting for its session)."""
+        return self._key("conversions", "payment", payment_intent)
+
+    def conversion_invoice(self, invoice_id: str) -> str:
+        """Hash (30 days): a subscription session's first invoice: its `session` and its
+        `payment_intent`, whichever event told first (invoice_payment.paid names the payment)."""
+        return self._key("conversions", "invoice", invoice_id)
+
     # --- Member sign-in links (membership/members/links.py) -------------------
     # Named by the SHA-256 of the link's code, never the code itself.
     def member_link(self, digest: str) -> str:
