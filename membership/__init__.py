@@ -86,4 +86,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     # A paid session from a prompt credits its variant in the webhook's own transaction.
     rt.ledger_hooks.append(ConversionHook(rt.keys))
 
+    # --- Members: recognized after checkout and by email, renewal, the Billing Portal ---
+    from membership.members import http as members_http
+
+    app.register_blueprint(members_http.bp)
+
     return app

@@ -254,6 +254,49 @@ _PROMPT_EVENTS = {
     },
 }
 
+_MEMBER_TOKEN = {
+    "description": "A member token (send it as `member` to /v1/prompt)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["token", "expires_at", "member"],
+                "properties": {
+                    "token": {"type": "string"},
+                    "expires_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "At most 7 days ahead",
+                    },
+                    "member": {"const": True},
+                },
+            }
+        }
+    },
+}
+# Length limits are in words, not maxLength: a body over 8 KiB is a 413, which a fuzzer that
+# breaks a maxLength by kilobytes does not expect.
+_RETURN_URL = {
+    "type": "string",
+    "description": "An http(s) URL on an ALLOWED_ORIGINS origin, at most 2048 characters; "
+    "its #fragment is dropped",
+    "examples": ["https://news.example/2026/11/26/story"],
+}
+_SIGN_IN = {
+    "type": "object",
+    "required": ["email", "return_url"],
+    "properties": {
+        "email": {"type": "string", "examples": ["reader@example.org"]},
+        "return_url": _RETURN_URL,
+        "locale": {"type": ["string", "null"], "examples": ["uk", "en"]},
+    },
+}
+_TOKEN_BODY = {
+    "type": "object",
+    "required": ["token"],
+    "properties": {"token": {"type": "string", "description": "At most 1024 characters"}},
+}
+
 _PATHS = {
     "/healthz": {
         "get": {
@@ -553,6 +596,192 @@ _PATHS = {
                 "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
                 "502": _error("Stripe refused or failed (its error code and parameter named)"),
                 "503": _error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
+                "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
+            },
+        }
+    },
+    "/v1/member/token": {
+        "get": {
+            "summary": "A member token after Stripe Checkout, the session the proof",
+            "description": "The success page calls it with the `session_id` Stripe put in "
+            "CHECKOUT_SUCCESS_URL. Stripe is asked for the session (its subscription expanded); "
+            "when it is complete and paid (subscription mode: the subscription active or "
+            "trialing; payment mode: paid, within a day of the session) the answer is a token "
+            "for the session's customer (`cus_...`), or for `email:<address>` when a one-time "
+            "payment had no customer. Works before the webhook has arrived; the ledger still "
+            "decides the count. Shares RATE_LIMIT_CHECKOUT's budget per client address.",
+            "parameters": [
+                {
+                    "name": "session_id",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^cs_[A-Za-z0-9_]{1,252}$"},
+                }
+            ],
+            "responses": {
+                "200": _MEMBER_TOKEN,
+                "400": _error("`session_id` missing or not a Checkout Session id"),
+                "404": _error("The session is open, unpaid, expired or unknown to Stripe"),
+                "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
+                "502": _error("Stripe refused or failed"),
+                "503": _error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
+                "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
+            },
+        }
+    },
+    "/v1/member/sign-in": {
+        "post": {
+            "summary": "Mail a one-time sign-in link to a member",
+            "description": "Every well-formed request gets the same 202, member or not, as "
+            "fast: the lookup and the mail happen after the answer. A current member (a "
+            "Stripe customer's email as the ledger knows it, or an offline member) gets an "
+            "email (English or Ukrainian by `locale`) with `PUBLIC_URL/v1/member/verify?code=` "
+            "good once, for 15 minutes. Rate-limited per client address (RATE_LIMIT_SIGN_IN) "
+            "and per email asked for (RATE_LIMIT_SIGN_IN_EMAIL), whether a member or not. The "
+            "form the 410 page posts (`application/x-www-form-urlencoded`) is answered with a "
+            "page.",
+            "requestBody": {
+                "required": True,
+                "description": "At most 8 KiB; unknown fields are ignored.",
+                "content": {
+                    media: {"schema": _SIGN_IN}
+                    for media in ("application/json", "application/x-www-form-urlencoded")
+                },
+            },
+            "responses": {
+                "202": {
+                    "description": "Accepted: if the email is a member's, a link is on its way",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["accepted", "link_minutes"],
+                                "properties": {
+                                    "accepted": {"const": True},
+                                    "link_minutes": {"type": "integer", "examples": [15]},
+                                },
+                            }
+                        },
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": {
+                    "description": "A malformed email, a return_url not on an ALLOWED_ORIGINS "
+                    "origin, a bad locale (the field is named); a page for the form",
+                    "content": {
+                        "application/json": {"schema": _ERROR},
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                "413": _error("Body over 8 KiB"),
+                "415": _error("Not JSON or a form"),
+                "429": {
+                    "description": "Over RATE_LIMIT_SIGN_IN for this address, or "
+                    "RATE_LIMIT_SIGN_IN_EMAIL for this email",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": {
+                        "application/json": {"schema": _ERROR},
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                "503": _error(
+                    "SMTP_URL is not set (`mail_not_configured`), too many requests queued "
+                    "(`sign_in_busy`), or Redis unreachable",
+                    retry=True,
+                ),
+            },
+        }
+    },
+    "/v1/member/verify": {
+        "get": {
+            "summary": "The sign-in link of the email",
+            "description": "A good link redirects (303) to its `return_url` with "
+            "`#member_token=<token>` (the widget stores it). A link used before, older than 15 "
+            "minutes or unknown answers 410 with a short page that says so and offers a new "
+            "link.",
+            "parameters": [
+                {"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "303": {
+                    "description": "Signed in: to `return_url#member_token=...`",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                },
+                "400": _error("`code` missing"),
+                "410": {
+                    "description": "Used, expired or unknown: a page to ask for a new link",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "503": _error("Redis unreachable", retry=True),
+            },
+        }
+    },
+    "/v1/member/token/refresh": {
+        "post": {
+            "summary": "A fresh member token while the ledger still counts the member",
+            "description": "The widget calls it a day before its token expires. A "
+            "`cus_...` token is renewed while that customer has a subscription that counts, "
+            "an `email:` token while the ledger counts that email (a member customer has it, "
+            "or an offline member). A token from a one-time contribution is not renewed.",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _TOKEN_BODY}},
+            },
+            "responses": {
+                "200": _MEMBER_TOKEN,
+                "400": _error("Not JSON or no `token` string"),
+                "401": _error(
+                    "The token is forged, malformed or expired (`invalid_token`), or the "
+                    "membership has ended (`membership_ended`)"
+                ),
+                "413": _error("Body over 8 KiB"),
+                "415": _error("Not Content-Type: application/json"),
+                "503": _error("Redis unreachable", retry=True),
+            },
+        }
+    },
+    "/v1/member/portal": {
+        "post": {
+            "summary": "A Stripe Billing Portal session for the member's customer",
+            "description": "Update card, change plan, cancel. A member signed in by email is "
+            "found among Stripe's customers with that exact email that the ledger counts. "
+            "Shares RATE_LIMIT_CHECKOUT's budget per client address.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            **_TOKEN_BODY,
+                            "required": ["token", "return_url"],
+                            "properties": {
+                                **_TOKEN_BODY["properties"],
+                                "return_url": _RETURN_URL,
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Go to `url` (Stripe's Billing Portal)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["url"],
+                                "properties": {"url": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "400": _error("Not JSON, no `token`, a return_url not on an allowed origin"),
+                "401": _error("The token is invalid or expired, or the membership has ended"),
+                "409": _error("Not a Stripe membership (an offline member): contact the newsroom"),
+                "413": _error("Body over 8 KiB"),
+                "415": _error("Not Content-Type: application/json"),
+                "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
+                "502": _error("Stripe refused or failed"),
+                "503": _error("STRIPE_API_KEY is not set, or Redis unreachable", retry=True),
                 "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
             },
         }

@@ -1,0 +1,259 @@
+"""The member endpoints (issue 10): HTTP in, `service.Members` does the rest.
+
+    GET  /v1/member/token?session_id=cs_...   after Checkout: a token, the session the proof
+    POST /v1/member/sign-in                   {"email", "return_url", "locale"}: 202, always
+    GET  /v1/member/verify?code=...           303 to return_url#member_token=..., or a 410 page
+    POST /v1/member/token/refresh             {"token"}: a fresh token, or 401
+    POST /v1/member/portal                    {"token", "return_url"}: {"url"} of Stripe's portal
+
+- Bodies are JSON (415 otherwise), at most 8 KiB; sign-in also takes the form the 410 page
+  posts (`application/x-www-form-urlencoded`), and answers that form with a page.
+- Every answer is one reader's: `Cache-Control: private, no-store`; CORS for ALLOWED_ORIGINS
+  (a JSON POST gets a preflight).
+- Rate limits: sign-in per client address (RATE_LIMIT_SIGN_IN) and per email asked for
+  (RATE_LIMIT_SIGN_IN_EMAIL, keyed by an HMAC of the address, so no address lands in Redis);
+  both count whatever the email is, so a 429 says nothing about membership. The two endpoints
+  that call Stripe share checkout's budget per address (RATE_LIMIT_CHECKOUT): each bogus
+  session id would otherwise cost a Stripe request. Refresh is one Redis read, as cheap as
+  /v1/prompt, and not limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
+
+from membership import i18n, stripe_api
+from membership.errors import ApiError
+from membership.http import rate_limits
+from membership.http.cors import Origins
+from membership.http.rate_limits import rate_limited
+from membership.ledger.events import iso
+from membership.ledger.queries import Queries
+from membership.members import messages, rules
+from membership.members.links import Links
+from membership.members.outbox import Outbox
+from membership.members.service import Issued, Members
+from membership.members.stripe_calls import StripeCalls
+from membership.runtime import runtime
+
+bp = Blueprint("members", __name__)
+
+EXTENSION = "membership.members"
+MAX_BODY_BYTES = 8 * 1024
+CACHE_CONTROL = "private, no-store"
+FORM = "application/x-www-form-urlencoded"
+
+
+class _Endpoint:
+    """What the member endpoints need, built once per app."""
+
+    def __init__(self, app) -> None:
+        rt = runtime(app)
+        settings = rt.settings
+        clock = settings.extra.get("clock")  # tests age links and tokens without waiting
+        self.members = Members(
+            settings,
+            Queries(rt.redis, rt.keys),
+            Links(rt.redis, rt.keys),
+            Outbox("sign-in"),
+            StripeCalls(stripe_api.interactive(app)),
+            **({"clock": clock} if clock else {}),
+        )
+        self.origins = Origins(settings.allowed_origins)
+        self.allowed = settings.allowed_origins
+        self.publication = settings.publication_name
+        self.join_url = settings.join_url
+        self._email_key = hmac.new(
+            settings.secret_key.encode(), b"membership.sign-in-email", hashlib.sha256
+        ).digest()
+
+    def email_key(self, email: str) -> str:
+        return hmac.new(self._email_key, email.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@bp.record_once
+def _attach(state) -> None:
+    state.app.extensions[EXTENSION] = _Endpoint(state.app)
+
+
+def _ep() -> _Endpoint:
+    return current_app.extensions[EXTENSION]
+
+
+def members_of(app) -> Members:
+    """The app's member service (tests wait on its outbox)."""
+    return app.extensions[EXTENSION].members
+
+
+def _mimetype() -> str:
+    return request.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+
+
+def _json_body() -> object:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
+    if _mimetype() != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "expected a JSON body with Content-Type: application/json",
+        )
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "body: not UTF-8 JSON") from None
+
+
+def _too_large() -> str:
+    return f"request body is larger than {MAX_BODY_BYTES} bytes"
+
+
+def _invalid(exc: rules.RequestError) -> ApiError:
+    return ApiError(400, "invalid_request", str(exc))
+
+
+def _token_answer(issued: Issued) -> Response:
+    return jsonify(token=issued.token, expires_at=iso(issued.claim.expires_at), member=True)
+
+
+# --- After checkout ---------------------------------------------------------------------------
+
+
+@bp.get("/v1/member/token")
+@rate_limited("checkout")
+def token_after_checkout():
+    return _token_answer(_ep().members.token_after_checkout(request.args.get("session_id")))
+
+
+# --- Sign-in by email -------------------------------------------------------------------------
+
+
+def _page(state: str, status: int, *, locale: str, return_url: str | None, problem: str = ""):
+    ep = _ep()
+    copy = messages.page(
+        locale,
+        state,
+        publication=ep.publication,
+        link_seconds=ep.members.links.seconds,
+        problem=problem,
+    )
+    html = render_template(
+        "member_link.html",
+        locale=locale,
+        state=state,
+        copy=copy,
+        publication=ep.publication,
+        return_url=return_url,
+        email="",
+        sign_in_url=url_for("members.sign_in"),
+        back_url=return_url or ep.join_url,
+    )
+    return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+
+def _too_many(what: str, form: bool, locale: str):
+    seconds = current_app.extensions[rate_limits.EXTENSION].retry_after()
+    message = f"too many sign-in requests {what}; try again in {seconds} s"
+    if form:
+        response = _page("invalid", 429, locale=locale, return_url=None, problem=message)
+        response.headers["Retry-After"] = str(seconds)
+        return response
+    raise ApiError(429, "rate_limited", message, headers={"Retry-After": str(seconds)})
+
+
+@bp.post("/v1/member/sign-in", provide_automatic_options=False)
+def sign_in():
+    ep = _ep()
+    limits = current_app.extensions[rate_limits.EXTENSION]
+    form = _mimetype() == FORM
+    try:
+        locale = i18n.resolve_locale(request.form.get("locale")) if form else "en"
+    except i18n.CopyError:
+        locale = "en"
+    try:
+        limits.check("sign_in")
+    except RateLimitExceeded:
+        return _too_many("from this address", form, locale)
+    ep.members.sign_in_ready()
+    if form:
+        body = {k: request.form.get(k) for k in ("email", "return_url", "locale")}
+    else:
+        body = _json_body()
+    try:
+        asked = rules.parse_sign_in(body, ep.allowed)
+    except rules.RequestError as exc:
+        if not form:
+            raise _invalid(exc) from None
+        return _page("invalid", 400, locale=locale, return_url=None, problem=str(exc))
+    try:
+        limits.check("sign_in_email", key=ep.email_key(asked.email))
+    except RateLimitExceeded:
+        return _too_many("for this email", form, asked.locale)
+    ep.members.ask_sign_in(asked)
+    if form:
+        return _page("sent", 202, locale=asked.locale, return_url=asked.return_url)
+    response = jsonify(accepted=True, link_minutes=ep.members.links.seconds // 60)
+    response.status_code = 202
+    return response
+
+
+@bp.get("/v1/member/verify")
+def verify():
+    code = request.args.get("code")
+    if not code:
+        raise ApiError(400, "invalid_query", "code: required, as in the link of the email")
+    use, issued = _ep().members.verify(code)
+    if issued is None:
+        return _page(use.state, 410, locale=use.locale or "en", return_url=use.return_url)
+    response = Response(status=303)
+    response.headers["Location"] = f"{use.return_url}#member_token={issued.token}"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- Renewal and self-service -----------------------------------------------------------------
+
+
+@bp.post("/v1/member/token/refresh", provide_automatic_options=False)
+def refresh():
+    try:
+        token = rules.parse_token(_json_body())
+    except rules.RequestError as exc:
+        raise _invalid(exc) from None
+    return _token_answer(_ep().members.refresh(token))
+
+
+@bp.post("/v1/member/portal", provide_automatic_options=False)
+@rate_limited("checkout")
+def portal():
+    ep = _ep()
+    ep.members.stripe_ready()
+    try:
+        token, return_url = rules.parse_portal(_json_body(), ep.allowed)
+    except rules.RequestError as exc:
+        raise _invalid(exc) from None
+    return jsonify(url=ep.members.portal(token, return_url))
+
+
+@bp.route("/v1/member/sign-in", methods=["OPTIONS"])
+@bp.route("/v1/member/token/refresh", methods=["OPTIONS"])
+@bp.route("/v1/member/portal", methods=["OPTIONS"])
+def preflight():
+    return _ep().origins.preflight("POST", "Content-Type")
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """Every answer here is one reader's (a token, a page for one link): never cached."""
+    if response.status_code != 204:
+        response.headers["Cache-Control"] = CACHE_CONTROL
+    return _ep().origins.finish(response)

@@ -1,0 +1,172 @@
+"""Member recognition's service: what each endpoint does, with its I/O (Redis, Stripe, SMTP).
+
+One `Members` per app (membership.members.http builds it). Every answer that is not a success
+is an ApiError (membership.errors turns it into JSON); the decisions themselves are in
+`rules` (pure).
+
+- `token_after_checkout(session_id)`: the session, asked of Stripe with its subscription
+  expanded, is the proof; the ledger is not asked (the webhook may not have arrived).
+- `ask_sign_in(request)`: queues the lookup and the mail (`outbox`), so every well-formed
+  request gets the same answer in the same time, member or not.
+- `verify(code)`: spends a sign-in link (`links`).
+- `refresh(token)`: a fresh token while the ledger still counts the token's subject.
+- `portal(token, return_url)`: a Stripe Billing Portal session for the member's customer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from membership import mail
+from membership.config import Settings, parse_smtp_url
+from membership.errors import ApiError
+from membership.ledger.queries import Queries
+from membership.members import messages, rules
+from membership.members.links import Links, Use
+from membership.members.outbox import Outbox
+from membership.members.stripe_calls import StripeCalls
+from membership.prompts.tokens import MemberClaim, Tokens
+
+log = logging.getLogger(__name__)
+
+OFFLINE = (
+    "this membership is not paid through Stripe, so there is nothing to manage online;"
+    " please contact the newsroom"
+)
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    claim: MemberClaim
+
+
+class Members:
+    def __init__(
+        self,
+        settings: Settings,
+        queries: Queries,
+        links: Links,
+        outbox: Outbox,
+        stripe: StripeCalls,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.queries = queries
+        self.links = links
+        self.outbox = outbox
+        self.stripe = stripe
+        self.clock = clock
+        self.tokens = Tokens(settings.secret_key)
+        self.smtp = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+        # Tests trust their own SMTP server's certificate through this.
+        self.smtp_tls_context = settings.extra.get("smtp_tls_context")
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def issue(self, subject: str) -> Issued:
+        claim = self.tokens.member(subject, self.clock())
+        return Issued(self.tokens.encode_member(claim), claim)
+
+    def stripe_ready(self) -> StripeCalls:
+        """Stripe's calls; 503 without STRIPE_API_KEY, before anything else is looked at."""
+        self.stripe.ready()
+        return self.stripe
+
+    def token_after_checkout(self, session_id: str | None) -> Issued:
+        stripe = self.stripe_ready()
+        try:
+            session_id = rules.check_session_id(session_id)
+        except rules.RequestError as exc:
+            raise ApiError(400, "invalid_query", str(exc)) from None
+        session = stripe.checkout_session(session_id)
+        subject = None if session is None else rules.session_subject(session, self.clock())
+        if subject is None:
+            raise ApiError(
+                404,
+                "session_not_paid",
+                "no complete, paid checkout with this session id (open, unpaid or unknown)",
+            )
+        return self.issue(subject)
+
+    def _current_subject(self, token: str) -> str:
+        """The subject of a valid token whose member the ledger still counts; else 401."""
+        claim = self.tokens.read_member(token, self.clock())
+        if claim is None:
+            raise ApiError(401, "invalid_token", "token: not a valid member token (or expired)")
+        subject = claim.subject
+        email = rules.email_of(subject)
+        customer = self.queries.customer(subject) if email is None else None
+        bucket = self.queries.email_bucket(email) if email is not None else None
+        if not rules.is_current(subject, customer, bucket):
+            raise ApiError(401, "membership_ended", "token: the membership has ended")
+        return subject
+
+    def refresh(self, token: str) -> Issued:
+        return self.issue(self._current_subject(token))
+
+    # --- sign-in by email --------------------------------------------------------------------
+
+    def sign_in_ready(self) -> None:
+        if self.smtp is None:
+            raise ApiError(
+                503,
+                "mail_not_configured",
+                "sign-in by email is not set up on this service (no SMTP_URL)",
+            )
+
+    def ask_sign_in(self, request: rules.SignIn) -> None:
+        """Queue the lookup and the mail; 503 (for anyone) when the queue is full."""
+        self.sign_in_ready()
+        if not self.outbox.submit(lambda: self._mail_link(request)):
+            raise ApiError(
+                503,
+                "sign_in_busy",
+                "too many sign-in requests right now; try again shortly",
+                headers={"Retry-After": "30"},
+            )
+
+    def _mail_link(self, request: rules.SignIn) -> None:
+        """In the outbox's thread: a link for a current member; nothing for anyone else."""
+        subject = rules.subject_for_email(self.queries.email_bucket(request.email))
+        if subject is None:
+            return
+        code = self.links.issue(subject, request.return_url, request.locale, self.clock())
+        message = messages.sign_in_mail(
+            locale=request.locale,
+            to=request.email,
+            link=f"{self.settings.public_url}/v1/member/verify?code={code}",
+            publication=self.settings.publication_name,
+            mail_from=self.settings.mail_from,
+            link_seconds=self.links.seconds,
+        )
+        try:
+            mail.send(self.smtp, message, tls_context=self.smtp_tls_context)
+        except mail.MailError as exc:
+            log.warning("a sign-in link was not mailed: %s", exc)
+            return
+        log.info("a sign-in link was mailed (%s)", "customer" if subject[:4] == "cus_" else "email")
+
+    def verify(self, code: str) -> tuple[Use, Issued | None]:
+        use = self.links.use(code, self.clock())
+        return use, (self.issue(use.subject) if use.state == "ok" else None)
+
+    # --- the Billing Portal ------------------------------------------------------------------
+
+    def portal(self, token: str, return_url: str) -> str:
+        stripe = self.stripe_ready()
+        subject = self._current_subject(token)
+        email = rules.email_of(subject)
+        if email is None:
+            return stripe.portal_url(subject, return_url)
+        # Signed in by email: an offline member has no Stripe customer; a Stripe member's is
+        # found in Stripe by the email and kept only if the ledger counts it.
+        if self.queries.email_bucket(email).live > 0:
+            for customer in stripe.customers_with_email(email):
+                record = self.queries.customer(customer)
+                if record is not None and record.live > 0:
+                    return stripe.portal_url(customer, return_url)
+        raise ApiError(409, "not_a_stripe_membership", OFFLINE)

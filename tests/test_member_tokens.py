@@ -1,0 +1,303 @@
+"""The token after checkout, renewal and the Billing Portal, through the app against the fake
+Stripe (tests/fake_stripe.py) and signed webhooks: nothing leaves the machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.ledger import Ledger
+from membership.prompts.tokens import MEMBER_MAX_AGE, Tokens
+from membership.store import Keys
+from tests import stripe_payloads as sp
+from tests.fake_stripe import FakeStripe
+from tests.ledger_helpers import add_offline, link
+from tests.ledger_helpers import snapshot as observe
+
+KEY = "sk_test_members_0123456789"
+SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
+ORIGIN = "https://news.example"
+BACK = "https://news.example/account"
+KEYS = Keys()
+
+
+@pytest.fixture
+def fake():
+    server = FakeStripe(api_key=KEY).start()
+    server.add_price("price_monthly", 500, interval="month")
+    server.add_price("price_once", 2500, interval=None)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make(make_app, fake):
+    def build(**overrides):
+        config = {
+            "stripe_api_key": KEY,
+            "stripe_api_base": fake.url,
+            "allowed_origins": (ORIGIN,),
+            "stripe_timeout": 1.0,
+        }
+        config.update(overrides)
+        return make_app(**config)
+
+    return build
+
+
+@pytest.fixture
+def app(make):
+    return make()
+
+
+@pytest.fixture
+def ledger(app, redis_client):
+    return Ledger.on(redis_client, KEYS, DEFAULT_MEMBER_STATUSES)
+
+
+def open_session(fake, mode="subscription", **params) -> str:
+    price = "price_monthly" if mode == "subscription" else "price_once"
+    session = fake.checkout.create_session(
+        {
+            "mode": mode,
+            "line_items": [{"price": price, "quantity": 1}],
+            "success_url": "https://news.example/thanks?session_id={CHECKOUT_SESSION_ID}",
+            **params,
+        }
+    )
+    return session["id"]
+
+
+def deliver(client, event: dict) -> None:
+    payload = sp.body(event)
+    response = client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": sp.sign(payload)},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def token_for(client, session_id: str):
+    return client.get(f"/v1/member/token?session_id={session_id}", headers={"Origin": ORIGIN})
+
+
+def claim_of(body: dict):
+    claim = Tokens(SECRET).read_member(body["token"], time.time())
+    assert claim is not None
+    return claim
+
+
+def refresh(client, token: str):
+    return client.post("/v1/member/token/refresh", json={"token": token})
+
+
+def portal(client, token: str, return_url: str = BACK):
+    return client.post("/v1/member/portal", json={"token": token, "return_url": return_url})
+
+
+def member_token(subject: str) -> str:
+    tokens = Tokens(SECRET)
+    return tokens.encode_member(tokens.member(subject, time.time()))
+
+
+# --- After checkout ------------------------------------------------------------------------
+
+
+def test_a_token_after_checkout_before_the_webhook_then_refresh_until_it_ends(app, client, fake):
+    session_id = open_session(fake)
+    assert token_for(client, session_id).status_code == 404  # still open
+
+    events = fake.complete(session_id, email="new@example.org")
+    response = token_for(client, session_id)  # no webhook has arrived yet
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Cache-Control"] == "private, no-store"
+    body = response.get_json()
+    assert body["member"] is True
+    claim = claim_of(body)
+    customer = fake.checkout.sessions[session_id]["customer"]
+    assert claim.subject == customer
+    expires = dt.datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    assert expires.timestamp() == claim.expires_at
+    assert claim.expires_at - claim.issued_at == MEMBER_MAX_AGE
+    sent = fake.calls("GET", "/v1/checkout/sessions")[-1]["params"]["expand"]
+    assert list(sent.values() if isinstance(sent, dict) else sent) == ["subscription"]
+
+    # Before the webhook the ledger does not count the customer yet: no renewal.
+    assert refresh(client, body["token"]).status_code == 401
+    for event in events:
+        deliver(client, event)
+    renewed = refresh(client, body["token"])
+    assert renewed.status_code == 200
+    assert claim_of(renewed.get_json()).subject == customer
+
+    subscription = fake.checkout.subscriptions[fake.checkout.sessions[session_id]["subscription"]]
+    ended = sp.subscription_event(
+        {**subscription, "status": "canceled"},
+        created=int(time.time()) + 1,
+        type_="customer.subscription.deleted",
+    )
+    deliver(client, ended)
+    lapsed = refresh(client, renewed.get_json()["token"])
+    assert lapsed.status_code == 401
+    assert lapsed.get_json()["error"]["code"] == "membership_ended"
+
+
+def test_a_trial_is_a_member(client, fake):
+    session_id = open_session(fake)
+    fake.complete(session_id, status="trialing")
+    assert token_for(client, session_id).status_code == 200
+
+
+def test_a_contribution_without_a_customer_proves_its_email_for_seven_days(client, fake):
+    session_id = open_session(fake, "payment")
+    fake.complete(session_id, email="Giver@Example.org")
+    response = token_for(client, session_id)
+    assert response.status_code == 200
+    token = response.get_json()["token"]
+    assert claim_of(response.get_json()).subject == "email:giver@example.org"
+    # A contribution is not a membership: the token is not renewed.
+    assert refresh(client, token).status_code == 401
+
+
+def test_an_unpaid_contribution_is_a_404(client, fake):
+    session_id = open_session(fake, "payment")
+    fake.complete(session_id, async_payment=True)
+    assert token_for(client, session_id).status_code == 404
+    fake.succeed_async(session_id)
+    assert token_for(client, session_id).status_code == 200
+
+
+def test_unknown_expired_and_malformed_sessions(client, fake):
+    unknown = token_for(client, "cs_test_nosuchsession")
+    assert unknown.status_code == 404
+    assert unknown.get_json()["error"]["code"] == "session_not_paid"
+    expired = open_session(fake)
+    fake.expire(expired)
+    assert token_for(client, expired).status_code == 404
+    for bad in ("sub_1", "cs_a/../b", ""):
+        response = token_for(client, bad)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["message"].startswith("session_id: ")
+    assert client.get("/v1/member/token").status_code == 400
+    # none of the malformed ones reached Stripe
+    assert len(fake.calls("GET", "/v1/checkout/sessions")) == 2
+
+
+# --- Stripe in trouble ---------------------------------------------------------------------
+
+
+def test_stripe_errors_are_a_502_without_stripes_words(client, fake):
+    fake.fail_with(500, "boom: internal detail sk_live_leak", type_="api_error")
+    response = token_for(client, "cs_test_x")
+    assert response.status_code == 502
+    text = response.get_data(as_text=True)
+    assert "boom" not in text and "sk_" not in text
+    assert response.get_json()["error"]["code"] == "stripe_error"
+
+
+def test_a_wrong_key_is_a_502(make, fake):
+    client = make(stripe_api_key="sk_test_wrong_000000").test_client()
+    response = token_for(client, "cs_test_x")
+    assert response.status_code == 502
+    assert "sk_test" not in response.get_data(as_text=True)
+
+
+def test_a_stripe_that_hangs_is_a_504_within_the_deadline(client, fake):
+    fake.delay = 5
+    started = time.monotonic()
+    response = token_for(client, "cs_test_x")
+    assert response.status_code == 504
+    assert response.get_json()["error"]["code"] == "stripe_timeout"
+    assert time.monotonic() - started < 3
+    fake.delay = 0
+
+
+def test_without_a_stripe_key_token_and_portal_are_503(make):
+    client = make(stripe_api_key=None).test_client()
+    response = token_for(client, "cs_test_x")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "stripe_not_configured"
+    assert portal(client, member_token("cus_A1")).status_code == 503
+
+
+# --- Refresh -------------------------------------------------------------------------------
+
+
+def test_refresh_refuses_what_it_cannot_read(client):
+    for token in ("", "x.y", member_token("cus_A1")[:-2] + "AA"):
+        response = refresh(client, token)
+        assert response.status_code == (400 if token == "" else 401)
+    other = Tokens("another-secret-0123456789")
+    forged = other.encode_member(other.member("cus_A1", time.time()))
+    assert refresh(client, forged).get_json()["error"]["code"] == "invalid_token"
+    expired = Tokens(SECRET).encode_member(Tokens(SECRET).member("cus_A1", time.time() - 8 * 86400))
+    assert refresh(client, expired).status_code == 401
+    assert client.post("/v1/member/token/refresh", json=[]).status_code == 400
+    assert client.post("/v1/member/token/refresh", data="t").status_code == 415
+
+
+def test_refresh_for_members_known_by_email(client, ledger):
+    add_offline(ledger, "gift@example.org", "a gift")
+    assert refresh(client, member_token("email:gift@example.org")).status_code == 200
+    observe(ledger, sp.subscription("sub_1", "cus_A1", "active"), observed_at=100)
+    link(ledger, "cus_A1", "payer@example.org", observed_at=100)
+    assert refresh(client, member_token("email:payer@example.org")).status_code == 200
+    assert refresh(client, member_token("email:nobody@example.org")).status_code == 401
+
+
+# --- The Billing Portal ----------------------------------------------------------------------
+
+
+def test_the_portal_for_a_customer(client, fake, ledger):
+    session_id = open_session(fake)
+    for event in fake.complete(session_id, email="payer@example.org"):
+        deliver(client, event)
+    token = token_for(client, session_id).get_json()["token"]
+    response = portal(client, token)
+    assert response.status_code == 200
+    assert response.get_json()["url"].startswith("https://billing.stripe.com/p/session/")
+    [created] = fake.checkout.portal_sessions
+    assert created["customer"] == fake.checkout.sessions[session_id]["customer"]
+    assert created["return_url"] == BACK
+
+
+def test_the_portal_for_a_stripe_member_signed_in_by_email(client, fake, ledger):
+    session_id = open_session(fake)
+    for event in fake.complete(session_id, email="payer@example.org"):
+        deliver(client, event)
+    response = portal(client, member_token("email:payer@example.org"))
+    assert response.status_code == 200
+    [created] = fake.checkout.portal_sessions
+    assert created["customer"] == fake.checkout.sessions[session_id]["customer"]
+
+
+def test_an_offline_member_is_told_to_contact_the_newsroom(client, fake, ledger):
+    add_offline(ledger, "gift@example.org", "a gift")
+    response = portal(client, member_token("email:gift@example.org"))
+    assert response.status_code == 409
+    assert "contact the newsroom" in response.get_json()["error"]["message"]
+    assert fake.calls() == []  # Stripe was not asked
+
+
+def test_the_portal_refuses_bad_tokens_lapsed_members_and_foreign_return_urls(client, fake, ledger):
+    assert portal(client, "x.y").status_code == 401
+    assert portal(client, member_token("cus_nobody")).status_code == 401
+    observe(ledger, sp.subscription("sub_1", "cus_A1", "active"), observed_at=100)
+    bad = portal(client, member_token("cus_A1"), return_url="https://evil.example/")
+    assert bad.status_code == 400
+    assert bad.get_json()["error"]["message"].startswith("return_url: ")
+    assert client.post("/v1/member/portal", json={"return_url": BACK}).status_code == 400
+    assert fake.calls() == []
+
+
+def test_the_portal_when_stripe_refuses(client, fake, ledger):
+    observe(ledger, sp.subscription("sub_1", "cus_A1", "active"), observed_at=100)
+    response = portal(client, member_token("cus_A1"))  # Stripe does not know cus_A1
+    assert response.status_code == 502
+    assert "No such customer" not in response.get_data(as_text=True)
