@@ -68,7 +68,6 @@ class Links:
         self.redis = client
         self.keys = keys
         self.seconds = seconds
-        self._use = client.register_script(_USE)
 
     def issue(self, subject: str, return_url: str, locale: str, now: float) -> str:
         """A new code for `subject`, stored (hashed) with where it leads; one round trip."""
@@ -97,7 +96,10 @@ class Links:
             return Use("unknown")
         name = digest(code)
         keys = [self.keys.member_link(name), self.keys.member_link_note(name)]
-        state, return_url, locale, *rest = self._use(keys=keys, args=[int(now)])
+        # Registered per call, as prompts/counts.py does: a Cluster client connects on first
+        # use, and an app must start while Redis is down.
+        use = self.redis.register_script(_USE)
+        state, return_url, locale, *rest = use(keys=keys, args=[int(now)])
         if state == "unknown":
             return Use("unknown")
         return Use(state, return_url, locale, rest[0] if rest else None)
