@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import click
@@ -12,10 +11,9 @@ from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
 from membership.ledger import LedgerInputError, Queries, ledger_for
 from membership.ledger.model import valid_email
+from membership.members import rules
 from membership.prompts.tokens import Tokens
 from membership.runtime import runtime
-
-CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}\Z")
 
 
 @click.group()
@@ -68,16 +66,15 @@ def member_subject(queries: Queries, who: str) -> str | None:
     """
     who = who.strip()
     if who.startswith("cus_"):
-        if not CUSTOMER_ID.match(who):
+        if not rules.CUSTOMER_ID.match(who):
             raise click.UsageError(f"{who!r} is not a Stripe customer id (cus_...)")
-        customer = queries.customer(who)
-        return who if customer is not None and customer.live > 0 else None
+        return who if rules.is_current(who, queries.customer(who), None) else None
     try:
         email = valid_email(who)
     except LedgerInputError as exc:
         raise click.UsageError(f"{exc}, or a Stripe customer id (cus_...)") from None
-    bucket = queries.email_bucket(email)
-    return f"email:{email}" if bucket.live > 0 or bucket.offline is not None else None
+    # The same rule as sign-in's (membership.members.rules).
+    return rules.subject_for_email(queries.email_bucket(email))
 
 
 @members.command("token")
