@@ -71,7 +71,147 @@ def _int(value, param: str) -> int:
         raise StripeRefusal(400, f"Invalid integer: {value}", param=param) from None
 
 
-class CheckoutWorld:
+class _Paying:
+    """What the reader does at Checkout, and what Stripe then sends (CheckoutWorld's half
+    that tests drive; the state is CheckoutWorld's)."""
+
+    lock: threading.Lock
+    sessions: dict[str, dict]
+    customers: dict[str, dict]
+    subscriptions: dict[str, dict]
+    invoice_intents: dict[str, str]
+    _line_items: dict[str, list[dict]]
+
+    def complete(
+        self,
+        session_id: str,
+        *,
+        email: str = "reader@example.org",
+        name: str = "A Reader",
+        status: str = "active",
+        async_payment: bool = False,
+        created: int | None = None,
+    ) -> list[dict]:
+        """Pay for an open session as a reader would. Returns the events Stripe would send
+        (unsigned dicts; sign each with `sp.sign(sp.body(event))`), in a usual order:
+
+        - subscription mode: `customer.subscription.created` (the subscription `status`),
+          `invoice.paid` and `invoice_payment.paid` (unless trialing),
+          `checkout.session.completed`;
+        - payment mode: `checkout.session.completed`, its `payment_status` `unpaid` when
+          `async_payment` (then `succeed_async` sends the rest).
+        """
+        created = int(time.time()) if created is None else created
+        with self.lock:
+            session = self.sessions[session_id]
+            if session["status"] != "open":
+                raise ValueError(f"session {session_id} is {session['status']}, not open")
+            items = self._line_items[session_id]
+            session["status"] = "complete"
+            session["customer_details"] = {
+                "email": session["customer_email"] or email,
+                "name": name,
+            }
+            events = []
+            if session["mode"] == "subscription":
+                events = self._subscribe(session, items, status, created)
+            else:
+                session["payment_intent"] = _id("pi")
+                if session["customer_creation"] == "always":
+                    session["customer"] = self._customer(session, created)
+            paid = "no_payment_required" if status == "trialing" else "paid"
+            session["payment_status"] = "unpaid" if async_payment else paid
+            events.append(sp.event("checkout.session.completed", dict(session), created=created))
+        return events
+
+    def _customer(self, session: dict, created: int) -> str:
+        customer_id = _id("cus")
+        email = session["customer_details"]["email"]
+        self.customers[customer_id] = {
+            "id": customer_id,
+            "object": "customer",
+            "email": email,
+            "name": session["customer_details"]["name"],
+            "created": created,
+        }
+        return customer_id
+
+    def _subscribe(self, session: dict, items: list[dict], status: str, created: int) -> list:
+        customer = session["customer"] or self._customer(session, created)
+        subscription_id = _id("sub")
+        prices = [item["price"] for item in items]
+        subscription = sp.subscription(
+            subscription_id, customer, status, prices=prices, start=created
+        )
+        self.subscriptions[subscription_id] = subscription
+        session["customer"] = customer
+        session["subscription"] = subscription_id
+        events = [
+            sp.subscription_event(
+                subscription, created=created, type_="customer.subscription.created"
+            )
+        ]
+        if status != "trialing":
+            invoice = sp.invoice(
+                "invoice.paid",
+                customer,
+                subscription_id,
+                amount=session["amount_total"],
+                created=created,
+            )
+            session["invoice"] = invoice["data"]["object"]["id"]
+            intent = self.invoice_intents[session["invoice"]] = _id("pi")
+            events.append(invoice)
+            # How an invoice names its payment since 2025-03-31 (charges no longer name invoices).
+            payment = {
+                "id": _id("inpay"),
+                "object": "invoice_payment",
+                "invoice": session["invoice"],
+                "status": "paid",
+                "amount_paid": session["amount_total"],
+                "currency": session["currency"],
+                "payment": {"type": "payment_intent", "payment_intent": intent},
+            }
+            events.append(sp.event("invoice_payment.paid", payment, created=created))
+        return events
+
+    def succeed_async(self, session_id: str, *, created: int | None = None) -> dict:
+        """The delayed payment of a completed session went through."""
+        with self.lock:
+            session = self.sessions[session_id]
+            session["payment_status"] = "paid"
+            return sp.event(
+                "checkout.session.async_payment_succeeded",
+                dict(session),
+                created=int(time.time()) if created is None else created,
+            )
+
+    def expire(self, session_id: str) -> dict:
+        with self.lock:
+            session = self.sessions[session_id]
+            session["status"] = "expired"
+            return sp.event("checkout.session.expired", dict(session), created=int(time.time()))
+
+    def payment_intent_of(self, session_id: str) -> str:
+        """A paid session's payment intent: its own (payment mode) or its first invoice's."""
+        session = self.sessions[session_id]
+        return session["payment_intent"] or self.invoice_intents[session["invoice"]]
+
+    def refund(
+        self, session_id: str, amount: int | None = None, *, created: int | None = None
+    ) -> dict:
+        """`charge.refunded` for the session's payment: in full, or `amount` of it so far."""
+        total = self.sessions[session_id]["amount_total"]
+        return sp.charge_refunded(
+            self.payment_intent_of(session_id),
+            total,
+            total if amount is None else amount,
+            currency=self.sessions[session_id]["currency"],
+            created=int(time.time()) if created is None else created,
+        )
+
+
+class CheckoutWorld(_Paying):
     """Prices, Checkout Sessions, customers, subscriptions, payment intents, portal sessions."""
 
     def __init__(self) -> None:
@@ -242,136 +382,6 @@ class CheckoutWorld:
         }
         self.portal_sessions.append(portal)
         return portal
-
-    # --- what the reader does at Checkout, and what Stripe then sends -------------------------
-
-    def complete(
-        self,
-        session_id: str,
-        *,
-        email: str = "reader@example.org",
-        name: str = "A Reader",
-        status: str = "active",
-        async_payment: bool = False,
-        created: int | None = None,
-    ) -> list[dict]:
-        """Pay for an open session as a reader would. Returns the events Stripe would send
-        (unsigned dicts; sign each with `sp.sign(sp.body(event))`), in a usual order:
-
-        - subscription mode: `customer.subscription.created` (the subscription `status`),
-          `invoice.paid` and `invoice_payment.paid` (unless trialing),
-          `checkout.session.completed`;
-        - payment mode: `checkout.session.completed`, its `payment_status` `unpaid` when
-          `async_payment` (then `succeed_async` sends the rest).
-        """
-        created = int(time.time()) if created is None else created
-        with self.lock:
-            session = self.sessions[session_id]
-            if session["status"] != "open":
-                raise ValueError(f"session {session_id} is {session['status']}, not open")
-            items = self._line_items[session_id]
-            session["status"] = "complete"
-            session["customer_details"] = {
-                "email": session["customer_email"] or email,
-                "name": name,
-            }
-            events = []
-            if session["mode"] == "subscription":
-                events = self._subscribe(session, items, status, created)
-            else:
-                session["payment_intent"] = _id("pi")
-                if session["customer_creation"] == "always":
-                    session["customer"] = self._customer(session, created)
-            paid = "no_payment_required" if status == "trialing" else "paid"
-            session["payment_status"] = "unpaid" if async_payment else paid
-            events.append(sp.event("checkout.session.completed", dict(session), created=created))
-        return events
-
-    def _customer(self, session: dict, created: int) -> str:
-        customer_id = _id("cus")
-        email = session["customer_details"]["email"]
-        self.customers[customer_id] = {
-            "id": customer_id,
-            "object": "customer",
-            "email": email,
-            "name": session["customer_details"]["name"],
-            "created": created,
-        }
-        return customer_id
-
-    def _subscribe(self, session: dict, items: list[dict], status: str, created: int) -> list:
-        customer = session["customer"] or self._customer(session, created)
-        subscription_id = _id("sub")
-        prices = [item["price"] for item in items]
-        subscription = sp.subscription(
-            subscription_id, customer, status, prices=prices, start=created
-        )
-        self.subscriptions[subscription_id] = subscription
-        session["customer"] = customer
-        session["subscription"] = subscription_id
-        events = [
-            sp.subscription_event(
-                subscription, created=created, type_="customer.subscription.created"
-            )
-        ]
-        if status != "trialing":
-            invoice = sp.invoice(
-                "invoice.paid",
-                customer,
-                subscription_id,
-                amount=session["amount_total"],
-                created=created,
-            )
-            session["invoice"] = invoice["data"]["object"]["id"]
-            intent = self.invoice_intents[session["invoice"]] = _id("pi")
-            events.append(invoice)
-            # How an invoice names its payment since 2025-03-31 (charges no longer name invoices).
-            payment = {
-                "id": _id("inpay"),
-                "object": "invoice_payment",
-                "invoice": session["invoice"],
-                "status": "paid",
-                "amount_paid": session["amount_total"],
-                "currency": session["currency"],
-                "payment": {"type": "payment_intent", "payment_intent": intent},
-            }
-            events.append(sp.event("invoice_payment.paid", payment, created=created))
-        return events
-
-    def succeed_async(self, session_id: str, *, created: int | None = None) -> dict:
-        """The delayed payment of a completed session went through."""
-        with self.lock:
-            session = self.sessions[session_id]
-            session["payment_status"] = "paid"
-            return sp.event(
-                "checkout.session.async_payment_succeeded",
-                dict(session),
-                created=int(time.time()) if created is None else created,
-            )
-
-    def expire(self, session_id: str) -> dict:
-        with self.lock:
-            session = self.sessions[session_id]
-            session["status"] = "expired"
-            return sp.event("checkout.session.expired", dict(session), created=int(time.time()))
-
-    def payment_intent_of(self, session_id: str) -> str:
-        """A paid session's payment intent: its own (payment mode) or its first invoice's."""
-        session = self.sessions[session_id]
-        return session["payment_intent"] or self.invoice_intents[session["invoice"]]
-
-    def refund(
-        self, session_id: str, amount: int | None = None, *, created: int | None = None
-    ) -> dict:
-        """`charge.refunded` for the session's payment: in full, or `amount` of it so far."""
-        total = self.sessions[session_id]["amount_total"]
-        return sp.charge_refunded(
-            self.payment_intent_of(session_id),
-            total,
-            total if amount is None else amount,
-            currency=self.sessions[session_id]["currency"],
-            created=int(time.time()) if created is None else created,
-        )
 
 
 def _list(params: dict, name: str) -> list:
