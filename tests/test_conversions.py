@@ -263,7 +263,7 @@ SESSION = st.tuples(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(sessions=st.lists(SESSION, min_size=1, max_size=3), data=st.data())
 def test_exactly_once_in_any_order_under_any_event_ids(app, fake, sessions, data):
