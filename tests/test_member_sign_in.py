@@ -295,6 +295,8 @@ def test_bodies_that_are_not_json(client):
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_json"
     big = client.post("/v1/member/sign-in", json={"email": "a" * 9000})
     assert big.status_code == 413
+    big_form = client.post("/v1/member/sign-in", data={"email": "a" * 9000})
+    assert big_form.status_code == 413
 
 
 def test_verify_without_a_code_is_a_400(client):

@@ -153,7 +153,6 @@ def _page(state: str, status: int, *, locale: str, return_url: str | None, probl
         copy=copy,
         publication=ep.publication,
         return_url=return_url,
-        email="",
         sign_in_url=url_for("members.sign_in"),
         back_url=return_url or ep.join_url,
     )
@@ -175,6 +174,8 @@ def sign_in():
     ep = _ep()
     limits = current_app.extensions[rate_limits.EXTENSION]
     form = _mimetype() == FORM
+    if form and (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ApiError(413, "request_entity_too_large", _too_large())
     try:
         locale = i18n.resolve_locale(request.form.get("locale")) if form else "en"
     except i18n.CopyError:
