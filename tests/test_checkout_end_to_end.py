@@ -1,0 +1,97 @@
+"""The loop of issue 10, in process: a reader is asked, clicks, pays at the fake Stripe; the
+signed webhooks (twice, and before the token request) count one member and credit the ask's
+variant once in `campaigns results`; the member's token silences the asks."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from membership.cli import cli
+from membership.ledger import ledger_for
+from membership.prompts import assign, snapshot
+from membership.runtime import runtime
+from tests import stripe_payloads as sp
+from tests.fake_stripe import FakeStripe
+from tests.member_count import set_member_count
+from tests.prompt_helpers import EXAMPLE
+
+KEY = "sk_test_end_to_end_0123456789"
+
+
+@pytest.fixture
+def fake():
+    server = FakeStripe(api_key=KEY).start()
+    server.add_price("price_monthly", 500, interval="month")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(make_app, fake):
+    app = make_app(
+        stripe_api_key=KEY,
+        stripe_api_base=fake.url,
+        stripe_prices=(("monthly", "price_monthly"),),
+        rate_limit_checkout="off",
+    )
+    yield app
+    snapshot.for_app(app).close()
+
+
+def deliver(client, event: dict) -> None:
+    payload = sp.body(event)
+    response = client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": sp.sign(payload)},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "cli")}
+    assert (
+        CliRunner().invoke(cli, ["campaigns", "apply", "-"], env=env, input=json.dumps(EXAMPLE))
+    ).exit_code == 0
+    rt = runtime(app)
+    set_member_count(rt.redis, rt.keys, 100)
+    snapshot.for_app(app).refresh()
+    client = app.test_client()
+
+    # A reader outside the holdout, on their third article today, is asked.
+    reader = next(
+        r
+        for r in (f"reader-{i:04d}" for i in range(100))
+        if assign.bucket(r, EXAMPLE["id"]) >= 1000
+    )
+    asked = {"reader": reader, "history": {"articles": {time.strftime("%Y-%m-%d"): 3}}}
+    [prompt] = client.post("/v1/prompt", json=asked).get_json()["prompts"]
+
+    # The click: a Checkout Session attributed to that variant.
+    checkout = client.post("/v1/checkout", json={"plan": "monthly", "token": prompt["token"]})
+    assert checkout.status_code == 200
+    [session_id] = fake.checkout.sessions
+    assert fake.checkout.sessions[session_id]["metadata"]["variant"] == prompt["variant"]
+    assert checkout.get_json()["url"] == fake.checkout.sessions[session_id]["url"]
+
+    # The reader pays; Stripe's news arrives twice, before the success page asks for a token.
+    events = fake.complete(session_id)
+    for event in [*events, *events]:
+        deliver(client, event)
+    assert ledger_for(rt).queries.count() == 101
+    token = client.get(f"/v1/member/token?session_id={session_id}").get_json()["token"]
+
+    results = CliRunner().invoke(cli, ["campaigns", "results", EXAMPLE["id"], "--json"], env=env)
+    variants = {v["id"]: v for v in json.loads(results.stdout)["variants"]}
+    assert variants[prompt["variant"]]["conversions"] == 1
+    assert variants[prompt["variant"]]["revenue"] == {"eur": 500}
+    assert sum(v["conversions"] for v in variants.values()) == 1
+
+    # A member is not asked again.
+    silenced = client.post("/v1/prompt", json={**asked, "member": token}).get_json()
+    assert silenced["prompts"] == []
