@@ -58,7 +58,7 @@ def make(make_app, smtp, clock):
             "public_url": PUBLIC,
             "publication_name": "Kyiv Independent",
             "mail_from": "Kyiv Independent <members@news.example>",
-            "clock": clock,
+            "member_clock": clock,
         }
         config.update(overrides)
         return make_app(**config)

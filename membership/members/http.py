@@ -55,7 +55,7 @@ class _Endpoint:
     def __init__(self, app) -> None:
         rt = runtime(app)
         settings = rt.settings
-        clock = settings.extra.get("clock")  # tests age links and tokens without waiting
+        clock = settings.extra.get("member_clock")  # tests age links and tokens without waiting
         self.members = Members(
             settings,
             Queries(rt.redis, rt.keys),
