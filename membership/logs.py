@@ -169,8 +169,14 @@ def configure_logging(settings) -> None:
                 settings.stripe_api_key,
                 settings.secret_key,
                 settings.metrics_token,
+                settings.staff_api_token,
             )
             if s and len(s) >= 8
+        )
+        # stripe-python logs two INFO lines per API call ("Request to Stripe api"): noise
+        # in our log at INFO; they still show when the service runs at DEBUG.
+        logging.getLogger("stripe").setLevel(
+            logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
         )
         root = logging.getLogger()
         for old in [h for h in root.handlers if isinstance(h, _Handler)]:

@@ -243,3 +243,25 @@ def test_a_host_s_own_handlers_never_see_a_secret_either():
         root.removeHandler(foreign)
     assert "whsec_A1b2" not in stream.getvalue()
     assert "configured with" in stream.getvalue()
+
+
+def test_the_staff_token_is_redacted_and_stripe_sdk_chatter_is_not_logged_at_info():
+    """STAFF_API_TOKEN was missing from the secrets redacted; stripe-python logs two INFO
+    lines for every API call (checkout, member tokens, portal)."""
+    import logging
+
+    from membership import logs
+    from membership.config import load_settings
+
+    staff = "staff-token-" + "x" * 20
+    settings = load_settings(
+        {}, overrides={"secret_key": "k" * 32, "staff_api_token": staff, "log_level": "INFO"}
+    )
+    logs.configure_logging(settings)
+    assert staff not in logs.redact(f"Authorization {staff}")
+    assert not logging.getLogger("stripe").isEnabledFor(logging.INFO)
+    logs.configure_logging(
+        load_settings({}, overrides={"secret_key": "k" * 32, "log_level": "DEBUG"})
+    )
+    assert logging.getLogger("stripe").isEnabledFor(logging.DEBUG)
+    logs.configure_logging(load_settings({}, overrides={"secret_key": "k" * 32}))
