@@ -15,15 +15,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import stripe
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 from membership import stripe_api
 from membership.checkout.request import CheckoutInvalid, Offer, parse, session_params
 from membership.errors import ApiError
+from membership.http.bodies import json_body
 from membership.http.cors import Origins
 from membership.http.rate_limits import rate_limited
 from membership.prompts import counts
@@ -62,28 +62,6 @@ def _attach(state) -> None:
     state.app.extensions[EXTENSION] = _Endpoint(state.app)
 
 
-def _body() -> object:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    if request.mimetype != "application/json":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "expected a JSON body with Content-Type: application/json",
-        )
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the body is not UTF-8 JSON") from None
-
-
-def _too_large() -> str:
-    return f"request body is larger than {MAX_BODY_BYTES} bytes"
-
-
 @bp.post("/v1/checkout", provide_automatic_options=False)
 @rate_limited("checkout")
 def checkout():
@@ -91,7 +69,7 @@ def checkout():
     if not ep.stripe.configured:
         raise stripe_api.failure(stripe_api.StripeNotConfigured(), DOING)
     try:
-        req = parse(_body(), ep.offer)
+        req = parse(json_body(MAX_BODY_BYTES), ep.offer)
     except CheckoutInvalid as exc:
         raise ApiError(400, "invalid_checkout", str(exc)) from None
     claim = ep.claim(req.token, time.time())

@@ -13,6 +13,10 @@ import io
 import json
 from collections.abc import Callable
 
+from flask import request
+
+from membership.errors import ApiError
+
 
 class BufferedBody:
     """WSGI middleware: a chunked body is read whole (at most `limit` bytes) before the app."""
@@ -67,3 +71,53 @@ def _error(start_response, status: int, code: str, message: str):
         ],
     )
     return [body]
+
+
+# --- JSON bodies of the public POST endpoints ------------------------------------------------
+
+
+class BodyError(ValueError):
+    """A body that is not UTF-8 JSON; the message says how (`body: not JSON (...)`)."""
+
+
+def parse_json(raw: bytes) -> object:
+    """UTF-8 JSON text -> a value; BodyError otherwise."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BodyError("body: not UTF-8 text") from None
+    except ValueError as exc:
+        where = (
+            f" ({exc.msg} at character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
+        )
+        raise BodyError(f"body: not JSON{where}") from None
+    except RecursionError:  # thousands of nested brackets
+        raise BodyError("body: nested too deeply") from None
+
+
+def read_limited(limit: int, types: tuple[str, ...] = ("application/json",)) -> bytes:
+    """The request's body, at most `limit` bytes (413 past it, whatever the length header
+    says), sent as one of `types` (415 otherwise). Errors are the service's JSON errors."""
+    if request.mimetype not in types:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type: expected {' or '.join(types)}, got {request.mimetype[:60] or 'none'}",
+        )
+    too_large = ApiError(
+        413, "request_entity_too_large", f"request body is larger than {limit} bytes"
+    )
+    if (request.content_length or 0) > limit:
+        raise too_large
+    raw = request.stream.read(limit + 1)  # a body without a length is bounded too
+    if len(raw) > limit:
+        raise too_large
+    return raw
+
+
+def json_body(limit: int, types: tuple[str, ...] = ("application/json",)) -> object:
+    """`read_limited`, parsed as JSON: a 400 `invalid_json` that says what is wrong."""
+    try:
+        return parse_json(read_limited(limit, types))
+    except BodyError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None

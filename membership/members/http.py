@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
@@ -30,6 +29,7 @@ from flask_limiter import RateLimitExceeded
 from membership import i18n, stripe_api
 from membership.errors import ApiError
 from membership.http import rate_limits
+from membership.http.bodies import json_body
 from membership.http.cors import Origins
 from membership.http.rate_limits import rate_limited
 from membership.ledger.events import iso
@@ -92,25 +92,6 @@ def members_of(app) -> Members:
 
 def _mimetype() -> str:
     return request.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-
-
-def _json_body() -> object:
-    length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    if _mimetype() != "application/json":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "expected a JSON body with Content-Type: application/json",
-        )
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "body: not UTF-8 JSON") from None
 
 
 def _too_large() -> str:
@@ -188,7 +169,7 @@ def sign_in():
     if form:
         body = {k: request.form.get(k) for k in ("email", "return_url", "locale")}
     else:
-        body = _json_body()
+        body = json_body(MAX_BODY_BYTES)
     try:
         asked = rules.parse_sign_in(body, ep.allowed)
     except rules.RequestError as exc:
@@ -227,7 +208,7 @@ def verify():
 @bp.post("/v1/member/token/refresh", provide_automatic_options=False)
 def refresh():
     try:
-        token = rules.parse_token(_json_body())
+        token = rules.parse_token(json_body(MAX_BODY_BYTES))
     except rules.RequestError as exc:
         raise _invalid(exc) from None
     return _token_answer(_ep().members.refresh(token))
@@ -239,7 +220,7 @@ def portal():
     ep = _ep()
     ep.members.stripe_ready()
     try:
-        token, return_url = rules.parse_portal(_json_body(), ep.allowed)
+        token, return_url = rules.parse_portal(json_body(MAX_BODY_BYTES), ep.allowed)
     except rules.RequestError as exc:
         raise _invalid(exc) from None
     return jsonify(url=ep.members.portal(token, return_url))

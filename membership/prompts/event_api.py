@@ -22,12 +22,12 @@ banner. Redis unreachable: 503 with Retry-After (membership.errors), never a 500
 
 from __future__ import annotations
 
-import json
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 from membership.errors import ApiError
+from membership.http.bodies import BodyError, parse_json, read_limited
 from membership.http.cors import Origins
 from membership.http.rate_limits import rate_limited
 from membership.prompts import counts
@@ -42,25 +42,6 @@ CONTENT_TYPES = ("application/json", "text/plain")
 
 
 # --- The body (pure) -----------------------------------------------------------------
-
-
-class BodyError(ValueError):
-    """A body that is not a list of events; the message names the field."""
-
-
-def load(raw: bytes) -> object:
-    """UTF-8 JSON text -> a value; BodyError otherwise."""
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BodyError("body: not UTF-8 text") from None
-    except ValueError as exc:
-        where = (
-            f" ({exc.msg} at character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
-        )
-        raise BodyError(f"body: not JSON{where}") from None
-    except RecursionError:  # thousands of nested brackets
-        raise BodyError("body: nested too deeply") from None
 
 
 def parse(data: object) -> list[tuple[object, object]]:
@@ -110,32 +91,12 @@ def _attach(state) -> None:
     state.app.extensions[EXTENSION] = _Endpoint(runtime(state.app).settings)
 
 
-def _body() -> bytes:
-    if request.mimetype not in CONTENT_TYPES:
-        shown = request.mimetype[:60] or "none"
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Content-Type: expected application/json or text/plain, got {shown}",
-        )
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    raw = request.stream.read(MAX_BODY_BYTES + 1)  # a body without a length is bounded too
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    return raw
-
-
-def _too_large() -> str:
-    return f"request body is larger than {MAX_BODY_BYTES} bytes"
-
-
 @bp.post("/v1/prompt/events", provide_automatic_options=False)
 @rate_limited("prompt_events")
 def post_events():
     endpoint: _Endpoint = current_app.extensions[EXTENSION]
     try:
-        events = parse(load(_body()))
+        events = parse(parse_json(read_limited(MAX_BODY_BYTES, CONTENT_TYPES)))
     except BodyError as exc:
         raise ApiError(400, "invalid_events", str(exc)) from None
     now = time.time()

@@ -23,6 +23,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from membership.errors import ApiError
+from membership.http.bodies import json_body
 from membership.http.cors import Origins
 from membership.prompts import render, snapshot
 from membership.prompts.filters import decide
@@ -96,30 +97,6 @@ def _debug_requested(query_string: str) -> bool:
     return _DEBUG_VALUES[values[0].lower()]
 
 
-def _body_json(environ) -> object:
-    length = request.content_length  # a chunked body has one by now (http/bodies.py)
-    if length is not None and length > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-    if mimetype != "application/json":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "expected a JSON body with Content-Type: application/json",
-        )
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the body is not UTF-8 JSON") from None
-
-
-def _too_large() -> str:
-    return f"request body is larger than {MAX_BODY_BYTES} bytes"
-
-
 def _json_response(body: dict) -> Response:
     try:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -136,7 +113,7 @@ def prompt():
     if debug:
         ep.check_staff(environ.get("HTTP_AUTHORIZATION"))
     try:
-        req = parse_request(_body_json(environ))
+        req = parse_request(json_body(MAX_BODY_BYTES))
     except RequestError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
 
