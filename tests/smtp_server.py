@@ -1,18 +1,19 @@
 """A real SMTP server on 127.0.0.1 for tests (aiosmtpd), whose inbox the test reads.
 
 `SmtpServer()` is plain SMTP; `tls="starttls"` offers STARTTLS, `tls="implicit"` speaks TLS
-from the first byte (smtps). The certificate is a throwaway one made with the openssl
-command for localhost and 127.0.0.1; `client_context()` trusts it. `auth` = (user, password)
+from the first byte (smtps). The certificate is a throwaway one made with `cryptography`
+for localhost and 127.0.0.1; `client_context()` trusts it. `auth` = (user, password)
 makes AUTH required (after TLS, as aiosmtpd insists by default).
 """
 
 from __future__ import annotations
 
+import datetime
 import email
 import email.policy
+import ipaddress
 import socket
 import ssl
-import subprocess
 import threading
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,17 +29,42 @@ def free_port() -> int:
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-keyout", str(key), "-out", str(cert),
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
+    """A throwaway self-signed certificate for localhost and 127.0.0.1, good for a day (made
+    with `cryptography`, not the openssl command, which a fresh machine may not have)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
 
 
 class _Inbox:
