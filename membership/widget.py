@@ -6,7 +6,9 @@
   pay for it, and the banner's budget and tests stand as they were.
 - `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with both in place,
   for staff to look at and for the browser tests: a section and tags, a prompt slot at the
-  end (below the fold), and a link to article n+1.
+  end (below the fold), and a link to article n+1. It also takes `session_id` (ignored here;
+  prompt.js reads it), so it can be CHECKOUT_SUCCESS_URL: `.../demo/article?session_id=
+  {CHECKOUT_SESSION_ID}`.
 """
 
 from __future__ import annotations
@@ -84,13 +86,16 @@ def parse_article_query(query_string: bytes) -> tuple[str, int]:
         raise ApiError(400, "invalid_query", "the query string is not valid UTF-8") from None
     names = [name for name, _ in pairs]
     for name in names:
-        if name not in ("locale", "n"):
+        if name not in ("locale", "n", "session_id"):
             raise ApiError(
-                400, "invalid_query", f"{name}: unknown query parameter; only locale and n are"
+                400,
+                "invalid_query",
+                f"{name}: unknown query parameter; only locale, n and session_id are",
             )
         if names.count(name) > 1:
             raise ApiError(400, "invalid_query", "each query parameter may be given once")
     values = dict(pairs)
+    values.pop("session_id", None)  # Checkout's return, for the widget: not the page's business
     n = values.pop("n", "1")
     if not _ARTICLE_N.match(n):
         raise ApiError(400, "invalid_query", f"n: expected a whole number from 1 to {MAX_ARTICLE}")

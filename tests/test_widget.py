@@ -52,6 +52,15 @@ def test_demo_article_refuses_a_bad_locale(client):
     assert response.get_json()["error"]["code"] == "invalid_query"
 
 
+def test_demo_article_is_a_checkout_success_url(client):
+    """CHECKOUT_SUCCESS_URL may be the demo article: its session_id is for the widget."""
+    response = client.get("/demo/article?n=2&session_id=cs_test_a1b2")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<h1>The depot that never sleeps" in html
+    assert 'href="/demo/article?n=3"' in html  # the next story does not carry it on
+
+
 def test_the_widget_serves_the_languages_the_service_speaks():
     """banner.js reduces a page's language to one of these; they must be the server's."""
     found = re.search(r"var SERVED = (\[[^\]]*\]);", SCRIPT.read_text())
@@ -169,7 +178,7 @@ def test_demo_articles_form_a_series(client, query, heading, next_href):
         ("?n=02", "n: expected a whole number from 1 to 999"),
         ("?n=two", "n: expected a whole number from 1 to 999"),
         ("?n=1&n=2", "each query parameter may be given once"),
-        ("?page=2", "page: unknown query parameter; only locale and n are"),
+        ("?page=2", "page: unknown query parameter; only locale, n and session_id are"),
         ("?n=2&locale=%3Cb%3E", "locale: expected a locale tag such as en or uk"),
         ("?n=%FF", "n: expected a whole number from 1 to 999"),
     ],
