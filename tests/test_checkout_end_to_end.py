@@ -1,6 +1,7 @@
 """The loop of issue 10, in process: a reader is asked, clicks, pays at the fake Stripe; the
 signed webhooks (twice, and before the token request) count one member and credit the ask's
-variant once in `campaigns results`; the member's token silences the asks."""
+variant once in `campaigns results`; the member's token silences the asks, is renewed while the membership lasts, and after
+`customer.subscription.deleted` is refused renewal, so the asks resume."""
 
 from __future__ import annotations
 
@@ -95,3 +96,23 @@ def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
     # A member is not asked again.
     silenced = client.post("/v1/prompt", json={**asked, "member": token}).get_json()
     assert silenced["prompts"] == []
+
+    # The token is renewed while the membership lasts ...
+    refreshed = client.post("/v1/member/token/refresh", json={"token": token})
+    assert refreshed.status_code == 200
+    token = refreshed.get_json()["token"]
+    assert client.post("/v1/prompt", json={**asked, "member": token}).get_json()["prompts"] == []
+
+    # ... and not once it has ended: the widget drops the token, and the asks resume.
+    [created] = [e for e in events if e["type"] == "customer.subscription.created"]
+    ended = {**created["data"]["object"], "status": "canceled"}
+    deliver(
+        client,
+        sp.event("customer.subscription.deleted", ended, created=created["created"] + 1),
+    )
+    assert ledger_for(rt).queries.count() == 100
+    lapsed = client.post("/v1/member/token/refresh", json={"token": token})
+    assert lapsed.status_code == 401
+    assert [p["variant"] for p in client.post("/v1/prompt", json=asked).get_json()["prompts"]] == [
+        prompt["variant"]
+    ]
