@@ -74,8 +74,9 @@ def test_the_widget_serves_the_languages_the_service_speaks():
 
 ARTICLE_SCRIPTS = (SCRIPT, PROMPT_SCRIPT)  # everything an article page loads from us
 # Issue 9 aims at 8 KB minified; we are over it (README, "The prompt widget"): these budgets
-# only stop it from growing further unnoticed.
-MINIFIED_BUDGET = int(11.5 * 1024)
+# only stop it from growing further unnoticed. Issue 10's checkout, member token from Checkout
+# and renewal added 1,043 bytes minified (392 gzipped, which still fit): +1 KiB.
+MINIFIED_BUDGET = int(12.5 * 1024)
 GZIPPED_BUDGET = int(5.5 * 1024)
 
 

@@ -2,14 +2,17 @@
  *   <article data-section="war" data-tags="kursk,front"> ... <div data-membership-prompt></div>
  *   </article>
  *   <script src="https://MEMBERSHIP-HOST/static/prompt.js" async></script>
- * data-section, data-tags (comma-separated) and data-locale on the script win over the
- * <article>'s; the locale defaults to <html lang>.
+ * data-section, data-tags (comma-separated), data-locale and data-plan (of the call to action's
+ * checkout: monthly by default, or yearly) on the script win over the <article>'s; the locale
+ * defaults to <html lang>.
  * Once per page view it asks POST /v1/prompt (2 s timeout: no ask on a timeout or an error)
  * and shows what it gets: a banner (fixed bar), an inline ask in the slot, a modal dialog or a
  * gate over the article. It keeps in localStorage, and nowhere else: "membership" (the reader's
  * random id, articles read per UTC day for 90 days, the prompts seen (newest 100) and
- * dismissed) and "member_token" (also taken from a #member_token= fragment). Without
- * localStorage, or with a corrupt value (then removed), it shows nothing this page view. */
+ * dismissed) and "member_token" (from a #member_token= fragment, or asked for with the
+ * ?session_id= Checkout returns with; renewed a day before it ends). Without localStorage, or
+ * with a corrupt value (then removed), it shows nothing this page view. A call to action opens
+ * Stripe Checkout (POST /v1/checkout), or its own link when that fails. */
 (function () {
   "use strict";
   var D = document;
@@ -38,7 +41,7 @@
   var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
   lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
   var words = WORDS[lang] || WORDS.en;
-  var ls, member;
+  var ls, member, sid, going;
 
   function el(tag, cls, text, attrs) {
     var e = D.createElement(tag);
@@ -104,6 +107,51 @@
     } catch (e) {}
   }
 
+  // JSON from the service, or a rejection (the status for an error answer) on any failure; the
+  // time limit covers reading the body too.
+  function call(path, body, ms) {
+    var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, ms);
+    return fetch(base + path, {
+      method: body ? "POST" : "GET", credentials: "omit", signal: ctl.signal, body: body,
+      headers: body ? { "Content-Type": "application/json" } : {}
+    }).then(function (r) {
+      if (!r.ok) throw r.status;
+      return r.json();
+    }).then(function (d) {
+      clearTimeout(timer);
+      return d;
+    });
+  }
+
+  function keep(token) {
+    member = token;
+    try {
+      token ? ls.setItem(TOKEN, token) : ls.removeItem(TOKEN);
+    } catch (e) {}
+  }
+
+  // When the member token ends (unix seconds), from its payload, which is readable without the
+  // key (base64url JSON [subject, issued at, expires at]); 0 when unreadable: renew it now.
+  function expiry(token) {
+    try {
+      return JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")))[2] || 0;
+    } catch (e) {
+      return 0;
+    }
+  }
+
+  // A day before the token ends, a fresh one. Refused (401, or 400: not a token), it is dropped
+  // and the lapsed member is asked again; on a network error it is kept for the next page view.
+  function renew() {
+    if (member && expiry(member) * 1e3 - Date.now() < 864e5) {
+      call("/v1/member/token/refresh", JSON.stringify({ token: member }), 5000).then(function (d) {
+        if (str(d.token)) keep(d.token);
+      }).catch(function (status) {
+        if (status == 401 || status == 400) keep();
+      });
+    }
+  }
+
   function post(events) {
     var url = base + "/v1/prompt/events", body = JSON.stringify({ events: events });
     try {
@@ -117,9 +165,28 @@
     post([{ type: type, token: p.token }]);
   }
 
-  // The one click handler of every call to action (the next issue turns it into checkout).
-  function go(p) {
+  // The one click handler of every call to action: Stripe Checkout for the page's plan, with the
+  // prompt's token (the conversion is credited to its variant). A failure of any kind follows
+  // the link (the variant's cta_url or JOIN_URL), so a click is never lost. A variant whose URL
+  // is not JOIN_URL (the banner data's) leads where staff chose; a click with a modifier key
+  // (a new tab or window) is the browser's.
+  function go(p, e) {
+    var join = p.banner && p.banner.cta;
     report(p, "click");
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || join && join.url != p.cta.url) return;
+    e.preventDefault();
+    if (going) return; // one checkout at a time, however often the reader clicks
+    going = 1;
+    call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 10000)
+      .then(function (d) {
+        if (!/^https:\/\//.test(d.url)) throw 0;
+        return d.url;
+      }).catch(function () {
+        return p.cta.url;
+      }).then(function (url) {
+        going = 0; // back from Checkout (the back/forward cache), the link works again
+        location.assign(url);
+      });
   }
 
   // Only in a page the reader has actually opened: not prerendering, not a hidden tab.
@@ -187,7 +254,7 @@
       }
     }
     a.href = p.cta.url;
-    on(a, "click", function () { go(p); });
+    on(a, "click", function (e) { go(p, e); });
     box.appendChild(a);
     if (p.dismissible && tag == "aside") box.appendChild(button("mp-x", "×", function () {
       dismiss(p, box);
@@ -279,7 +346,8 @@
 
   function start() {
     var s, now = Date.now(), today = iso(now).slice(0, 10), oldest = iso(now - 89 * 864e5).slice(0, 10);
-    var nav = performance.getEntriesByType("navigation")[0], ctl = new AbortController();
+    var nav = performance.getEntriesByType("navigation")[0];
+    renew();
     try {
       s = load();
     } catch (e) {
@@ -304,36 +372,34 @@
     // drop the oldest views and dismissals, a few at a time, until it fits.
     var json, seen;
     while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
-    var timer = setTimeout(function () { ctl.abort(); }, 2000);
-    // The timer covers reading the body too: a late answer rejects, and nothing is shown.
-    fetch(base + "/v1/prompt", {
-      method: "POST", credentials: "omit", signal: ctl.signal, body: json,
-      headers: { "Content-Type": "application/json" }
-    }).then(function (r) {
-      if (!r.ok) throw Error(r.status);
-      return r.json();
-    }).then(function (d) {
-      clearTimeout(timer);
-      show(d);
-    }).catch(Boolean); // an error or no answer in time: no ask
+    call("/v1/prompt", json, 2000).then(show).catch(Boolean); // an error or no answer in 2 s: no ask
   }
 
   function ready() {
     if (D.prerendering) on(D, "prerenderingchange", ready, { once: true });
     else if (D.readyState == "loading") on(D, "DOMContentLoaded", ready);
+    // Back from Checkout: the member's token first (the session proves the payment before the
+    // webhook has come), so the new member is not asked; no token (not paid yet): as before.
+    else if (sid) call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(function (d) {
+      if (str(d.token)) keep(d.token);
+    }).catch(Boolean).then(start);
     else start();
   }
 
   try {
     ls = localStorage; // throws where storage is blocked
-    // A sign-in link lands with #member_token=...: keep it, and take it out of the address.
-    var h = new URLSearchParams(location.hash.slice(1));
-    if (h.get(TOKEN)) {
-      ls.setItem(TOKEN, h.get(TOKEN));
+    // A sign-in link lands with #member_token=..., Checkout's success URL with ?session_id=...:
+    // keep the token, and take either out of the address (a reload must not ask again).
+    var u = new URL(location.href), h = new URLSearchParams(u.hash.slice(1)), t = h.get(TOKEN);
+    sid = u.searchParams.get("session_id");
+    sid = /^cs_/.test(sid) && sid; // Checkout's ids only: a page's own session_id is its own
+    if (t) {
+      ls.setItem(TOKEN, t);
       h.delete(TOKEN);
-      h = h.toString();
-      history.replaceState(history.state, "", location.pathname + location.search + (h ? "#" + h : ""));
+      u.hash = h;
     }
+    if (sid) u.searchParams.delete("session_id");
+    if (t || sid) history.replaceState(history.state, "", u);
     member = ls.getItem(TOKEN);
   } catch (e) {
     return; // no storage: no reader id, history or caps, so no ask
