@@ -174,9 +174,15 @@ _SCHEMAS = {
                         "body": {"type": ["string", "null"]},
                         "cta": {
                             "type": "object",
-                            "required": ["label", "url"],
+                            "required": ["label", "url", "checkout"],
                             "properties": {
                                 "label": {"type": "string"}, "url": {"type": "string"},
+                                "checkout": {
+                                    "type": "boolean",
+                                    "description": "true: the ask goes through POST "
+                                    "/v1/checkout (url is JOIN_URL, the fallback); false: "
+                                    "staff chose url for this variant, follow it",
+                                },
                             },
                         },
                         "banner": {
@@ -476,6 +482,14 @@ _PATHS = {
                     "required": False,
                     "description": "Which article of the demo series; the page links to n+1",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 999, "default": 1},
+                },
+                {
+                    "name": "session_id",
+                    "in": "query",
+                    "required": False,
+                    "description": "Ignored by the page: the widget's, back from Stripe Checkout "
+                    "(so the page can be CHECKOUT_SUCCESS_URL)",
+                    "schema": {"type": "string"},
                 },
             ],
             "responses": {

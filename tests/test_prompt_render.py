@@ -41,7 +41,7 @@ def test_a_prompt_as_the_issue_shows_it():
         "variant": "a",
         "headline": "You've read 3 articles this month",
         "body": "Join The Kyiv Independent's members",
-        "cta": {"label": "Become a member", "url": JOIN},
+        "cta": {"label": "Become a member", "url": JOIN, "checkout": True},
         "banner": view,
         "dismissible": True,
         "token": "tok",
@@ -82,6 +82,7 @@ def test_a_number_that_is_unknown_renders_as_nothing_never_none():
 def test_cta_url_body_and_dismissible():
     b = _dict(_prompt(variant="b"))
     assert b["cta"]["url"] == "https://example.org/join?from=prompt"
+    assert b["cta"]["checkout"] is False  # staff chose the URL: the widget follows it
     assert b["body"] is None  # variant b has no body
     gate = make(placement="gate", gate={"dismissible": False, "free_articles": 2})
     assert _dict(_prompt(gate))["dismissible"] is False

@@ -2,7 +2,8 @@
 
 ```
 {"prompts": [{"placement": "inline", "campaign": "winter-drive", "variant": "a",
-              "headline": "...", "body": "...", "cta": {"label": "...", "url": "..."},
+              "headline": "...", "body": "...",
+              "cta": {"label": "...", "url": "...", "checkout": true},
               "banner": {...the /v1/banner body for this locale...},
               "dismissible": true, "token": "..."}],
  "holdout": [{"campaign": "spring-drive", "placement": "modal", "token": "..."}]}
@@ -101,6 +102,8 @@ def prompt_dict(
         "cta": {
             "label": text(copy["cta"], locale, values, numbers.count),
             "url": variant.cta_url or join_url,
+            # JOIN_URL's ask goes through Stripe Checkout; a URL staff chose is followed.
+            "checkout": variant.cta_url is None,
         },
         "banner": banner_view,
         "dismissible": gate.dismissible if prompt.placement == "gate" and gate else True,

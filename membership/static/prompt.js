@@ -167,13 +167,12 @@
 
   // The one click handler of every call to action: Stripe Checkout for the page's plan, with the
   // prompt's token (the conversion is credited to its variant). A failure of any kind follows
-  // the link (the variant's cta_url or JOIN_URL), so a click is never lost. A variant whose URL
-  // is not JOIN_URL (the banner data's) leads where staff chose; a click with a modifier key
-  // (a new tab or window) is the browser's.
+  // the link (the variant's cta_url or JOIN_URL), so a click is never lost. A variant with its
+  // own URL (cta.checkout false) leads where staff chose; a click with a modifier key (a new
+  // tab or window) is the browser's.
   function go(p, e) {
-    var join = p.banner && p.banner.cta;
     report(p, "click");
-    if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || join && join.url != p.cta.url) return;
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || p.cta.checkout === false) return;
     e.preventDefault();
     if (going) return; // one checkout at a time, however often the reader clicks
     going = 1;
