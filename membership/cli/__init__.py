@@ -109,6 +109,11 @@ def _register() -> None:
 
     cli.add_command(audit.audit)
 
+    # --- Staff access ---
+    from membership.cli import staff
+
+    cli.add_command(staff.staff)
+
 
 _register()
 

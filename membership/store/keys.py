@@ -239,3 +239,35 @@ class Keys:
         `used` once it was, so a second or late click gets a page that offers a new link.
         Holds no subject."""
         return self._key("members", "link", digest, "note")
+
+    # --- Staff access (membership/staff/) -----------------------------------
+    # Secrets (session ids, password links) are named by their SHA-256, never by themselves.
+    def staff_account(self, email: str) -> str:
+        """Hash: a staff member: email, role, password (argon2 hash, empty until set),
+        disabled (0/1), created, updated (ISO-8601 UTC)."""
+        return self._key("staff", "account", email)
+
+    @property
+    def staff_accounts(self) -> str:
+        """Set: every staff email."""
+        return self._key("staff", "accounts")
+
+    def staff_password_link(self, digest: str) -> str:
+        """Hash (expiring after 24 h): a password-setting link not used yet: email, expires.
+        Deleted by its use."""
+        return self._key("staff", "link", digest)
+
+    def staff_session(self, digest: str) -> str:
+        """Hash (expiring after 12 h unused): a signed-in session: email, created, seen,
+        agent."""
+        return self._key("staff", "session", digest)
+
+    def staff_account_sessions(self, email: str) -> str:
+        """Set: the session digests of one staff member (stale ones pruned when listed)."""
+        return self._key("staff", "account", email, "sessions")
+
+    def staff_login_failures(self, digest: str) -> str:
+        """Hash (expiring a day after the last failure): failed logins in a row for one
+        email typed at the login page (by its SHA-256, known or not): failures,
+        locked_until (unix seconds)."""
+        return self._key("staff", "failures", digest)

@@ -1,0 +1,102 @@
+"""`membership staff`: staff accounts for the dashboard (membership/staff/)."""
+
+from __future__ import annotations
+
+import sys
+import urllib.parse
+
+import click
+
+from membership.cli import with_app
+from membership.cli._actor import actor_option
+from membership.cli._output import echo_json, echo_table
+from membership.runtime import runtime
+from membership.staff import accounts_for
+from membership.staff.rules import ROLES, StaffInputError
+from membership.staff.sessions import sessions_for
+
+
+@click.group()
+def staff() -> None:
+    """Staff accounts: who may sign in to the dashboard, and with which role."""
+
+
+def _fail(exc: StaffInputError):
+    raise click.ClickException(str(exc)) from None
+
+
+@staff.command("add")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from one line of standard input."
+)
+@actor_option
+@with_app
+def add(email: str, role: str, password_stdin: bool, actor: str) -> None:
+    """Add a staff member; without --password-stdin, print a one-time link (24 h) to set the
+    password."""
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    accounts = accounts_for(runtime())
+    try:
+        account = accounts.add(email, role, actor=actor, password=password)
+    except StaffInputError as exc:
+        _fail(exc)
+    click.echo(f"added {account.email} ({account.role})")
+    if password is None:
+        token = accounts.create_link(account.email)
+        url = runtime().settings.public_url + "/staff/set-password?"
+        click.echo("set the password within 24 h, once, at:")
+        click.echo(url + urllib.parse.urlencode({"token": token}))
+
+
+@staff.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per account, in a list.")
+@with_app
+def list_(as_json: bool) -> None:
+    """Every staff account: email, role, disabled, whether a password is set."""
+    rows = [
+        {
+            "email": a.email,
+            "role": a.role,
+            "disabled": a.disabled,
+            "password": a.has_password,
+            "created": a.created,
+            "updated": a.updated,
+        }
+        for a in accounts_for(runtime()).list()
+    ]
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["email", "role", "disabled", "password", "created", "updated"])
+
+
+@staff.command("disable")
+@click.argument("email")
+@actor_option
+@with_app
+def disable(email: str, actor: str) -> None:
+    """Disable a staff account and end its sessions."""
+    rt = runtime()
+    try:
+        accounts_for(rt).disable(email, actor=actor, end_sessions=sessions_for(rt).queue_end_all)
+    except StaffInputError as exc:
+        _fail(exc)
+    click.echo(f"disabled {email.strip().lower()}; its sessions are ended")
+
+
+@staff.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@actor_option
+@with_app
+def role(email: str, role: str, actor: str) -> None:
+    """Change a staff member's role (takes effect on their next request)."""
+    try:
+        account = accounts_for(runtime()).set_role(email, role, actor=actor)
+    except StaffInputError as exc:
+        _fail(exc)
+    click.echo(f"{account.email} is now {account.role}")

@@ -1,0 +1,261 @@
+"""Staff accounts in Redis: add, list, role, disable, passwords and one-time password links.
+
+Every change commits with its audit entry in one WATCH/MULTI transaction; the entry never
+holds a password hash. Passwords are hashed with argon2id (argon2-cffi); a one-time link's
+token is shown once and only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from membership import audit
+from membership.staff import rules
+from membership.staff.rules import StaffInputError
+from membership.store import Keys
+
+_ATTEMPTS = 20
+
+
+class StaffConflict(StaffInputError):
+    """The change does not fit the account's state (exists already, unknown, ...)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    role: str
+    disabled: bool
+    has_password: bool
+    created: str
+    updated: str
+
+    def public(self) -> dict:
+        """What the audit log and listings show: never the hash."""
+        return {"email": self.email, "role": self.role, "disabled": self.disabled}
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _fields(raw: dict) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+class Accounts:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.client, self.keys, self.clock = client, keys, clock
+        self.hasher = hasher or PasswordHasher()
+        # Verified against when the email is unknown, so both cost the same time.
+        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # --- reads --------------------------------------------------------------
+    def _account(self, raw: dict) -> Account | None:
+        f = _fields(raw)
+        if not f.get("email"):
+            return None
+        return Account(
+            email=f["email"],
+            role=f.get("role", ""),
+            disabled=f.get("disabled") == "1",
+            has_password=bool(f.get("password")),
+            created=f.get("created", ""),
+            updated=f.get("updated", ""),
+        )
+
+    def get(self, email: str) -> Account | None:
+        try:
+            email = rules.check_email(email)
+        except StaffInputError:
+            return None
+        return self._account(self.client.hgetall(self.keys.staff_account(email)))
+
+    def list(self) -> list[Account]:
+        emails = sorted(_text(e) for e in self.client.smembers(self.keys.staff_accounts))
+        with self.client.pipeline(transaction=False) as pipe:
+            for email in emails:
+                pipe.hgetall(self.keys.staff_account(email))
+            found = [self._account(raw) for raw in pipe.execute()]
+        return [a for a in found if a is not None]
+
+    def verify(self, email: str, password: str) -> Account | None:
+        """The account if `password` is its password and it may sign in; else None, after
+        the same argon2 work whether or not the email has an account."""
+        try:
+            email = rules.check_email(email)
+        except StaffInputError:
+            email = ""
+        raw = _fields(self.client.hgetall(self.keys.staff_account(email))) if email else {}
+        stored = raw.get("password") or self._dummy
+        try:
+            ok = self.hasher.verify(stored, password) and stored is not self._dummy
+        except (VerificationError, InvalidHashError):
+            ok = False
+        account = self._account(raw) if ok else None
+        if account is None or account.disabled or not rules.allows(account.role, "viewer"):
+            return None
+        if self.hasher.check_needs_rehash(stored):
+            self.client.hset(self.keys.staff_account(email), "password", self.hasher.hash(password))
+        return account
+
+    # --- changes ------------------------------------------------------------
+    def _change(self, email: str, actor: str, action: str, decide: Callable, extra=None, watch=()):
+        """Run `decide(current Account | None) -> (fields to set, audit after)` in a
+        transaction with its audit entry; `extra(pipe)` queues more in the same one."""
+        actor = audit.check_actor(actor)
+        key = self.keys.staff_account(email)
+        with self.client.pipeline(transaction=True) as pipe:
+            for _ in range(_ATTEMPTS):
+                try:
+                    pipe.watch(key, *watch)
+                    before = self._account(pipe.hgetall(key))
+                    changes, after = decide(before)
+                    now = self.clock()
+                    pipe.multi()
+                    pipe.hset(key, mapping={**changes, "updated": _iso(now)})
+                    pipe.sadd(self.keys.staff_accounts, email)
+                    if extra is not None:
+                        extra(pipe)
+                    audit.queue(
+                        pipe,
+                        self.keys,
+                        actor=actor,
+                        action=action,
+                        target=f"staff {email}",
+                        before=before.public() if before else None,
+                        after=after,
+                        at=now,
+                    )
+                    pipe.execute()
+                    return after
+                except redis.WatchError:
+                    continue
+        raise StaffConflict(f"{email}: changed by someone else meanwhile; try again")
+
+    def add(self, email: str, role: str, *, actor: str, password: str | None = None) -> Account:
+        email, role = rules.check_email(email), rules.check_role(role)
+        hashed = self.hasher.hash(rules.check_password(password)) if password is not None else ""
+
+        def decide(before):
+            if before is not None:
+                raise StaffConflict(f"{email} already has a staff account")
+            created = _iso(self.clock())
+            fields = {"email": email, "role": role, "disabled": "0", "password": hashed}
+            return {**fields, "created": created}, {
+                "email": email,
+                "role": role,
+                "disabled": False,
+            }
+
+        self._change(email, actor, "staff_added", decide)
+        return self.get(email)  # type: ignore[return-value]
+
+    def _existing(self, email: str, before: Account | None) -> Account:
+        if before is None:
+            raise StaffConflict(f"{email} has no staff account")
+        return before
+
+    def set_role(self, email: str, role: str, *, actor: str) -> Account:
+        email, role = rules.check_email(email), rules.check_role(role)
+
+        def decide(before):
+            before = self._existing(email, before)
+            return {"role": role}, {**before.public(), "role": role}
+
+        self._change(email, actor, "staff_role_changed", decide)
+        return self.get(email)  # type: ignore[return-value]
+
+    def disable(self, email: str, *, actor: str, end_sessions: Callable | None = None) -> Account:
+        """Disable the account; `end_sessions(pipe, email)` ends its sessions in the same
+        transaction."""
+        email = rules.check_email(email)
+
+        def decide(before):
+            before = self._existing(email, before)
+            return {"disabled": "1"}, {**before.public(), "disabled": True}
+
+        extra = (lambda pipe: end_sessions(pipe, email)) if end_sessions else None
+        self._change(email, actor, "staff_disabled", decide, extra)
+        return self.get(email)  # type: ignore[return-value]
+
+    def set_password(self, email: str, password: str, *, actor: str, extra=None) -> None:
+        email = rules.check_email(email)
+        hashed = self.hasher.hash(rules.check_password(password))
+
+        def decide(before):
+            before = self._existing(email, before)
+            return {"password": hashed}, before.public()
+
+        self._change(email, actor, "staff_password_set", decide, extra)
+
+    # --- one-time links to set a password -------------------------------------
+    def create_link(self, email: str) -> str:
+        """A new single-use token for `email`'s password page, valid 24 h; only its hash is
+        kept."""
+        email = rules.check_email(email)
+        token = secrets.token_urlsafe(32)
+        expires = self.clock() + rules.PASSWORD_LINK_SECONDS
+        key = self.keys.staff_password_link(digest(token))
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"email": email, "expires": f"{expires:.0f}"})
+            pipe.expire(key, rules.PASSWORD_LINK_SECONDS)
+            pipe.execute()
+        return token
+
+    def link_email(self, token: str) -> str | None:
+        """The email a valid, unused link is for; None for anything else."""
+        if not isinstance(token, str) or not 20 <= len(token) <= 100:
+            return None
+        f = _fields(self.client.hgetall(self.keys.staff_password_link(digest(token))))
+        try:
+            if float(f.get("expires", "0")) <= self.clock():
+                return None
+        except ValueError:
+            return None
+        return f.get("email") or None
+
+    def use_link(self, token: str, password: str) -> str:
+        """Set the password of the link's account and spend the link, in one transaction.
+        StaffInputError for a bad password (the link still works) or a spent link."""
+        rules.check_password(password)
+        email = self.link_email(token)
+        if email is None:
+            raise StaffConflict("link: expired or already used")
+        key = self.keys.staff_password_link(digest(token))
+        hashed = self.hasher.hash(password)
+
+        def decide(before):
+            # The link is WATCHed: of two uses at once, one commits, the other sees it spent.
+            if before is None or not self.client.exists(key):
+                raise StaffConflict("link: expired or already used")
+            return {"password": hashed}, before.public()
+
+        self._change(
+            email, email, "staff_password_set", decide, lambda pipe: pipe.delete(key), (key,)
+        )
+        return email

@@ -1,0 +1,203 @@
+"""Staff accounts and `membership staff ...` against a real redis-server: roles, passwords
+(argon2, length, common list), one-time password links, the audit log."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from click.testing import CliRunner
+
+from membership import audit
+from membership.cli import cli
+from membership.staff import rules
+from membership.staff.accounts import Accounts, StaffConflict
+from membership.staff.rules import StaffInputError
+from membership.store import Keys
+
+KEYS = Keys()
+GOOD = "correct horse battery"
+FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+class Clock:
+    def __init__(self, at: float = 1_800_000_000.0) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def accounts(redis_url, redis_client, clock):
+    return Accounts(redis_client, KEYS, clock=clock, hasher=FAST)
+
+
+# --- pure rules -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("short pass1", "at least 12"),
+        ("x" * 257, "at most 256"),
+        ("qwerty123456", "most common"),
+        ("QWERTY123456", "most common"),
+        ("1q2w3e4r5t6y", "most common"),
+        ("aaaaaaaaaaaaaaa", "repetitive"),
+        ("121212121212", "repetitive"),
+        (None, "expected text"),
+        ("", "expected text"),
+    ],
+)
+def test_passwords_refused_say_why(password, problem):
+    assert problem in rules.password_problem(password)
+
+
+def test_a_long_uncommon_password_is_fine():
+    assert rules.password_problem(GOOD) is None
+    assert len(rules.common_passwords()) > 150
+
+
+def test_roles_are_ordered_and_unknown_roles_may_nothing():
+    assert rules.allows("admin", "editor") and rules.allows("editor", "viewer")
+    assert not rules.allows("viewer", "editor") and not rules.allows("editor", "admin")
+    assert not rules.allows(None, "viewer") and not rules.allows("root", "viewer")
+
+
+def test_lockout_rule_locks_on_the_fifth_failure():
+    failures, locked = 0, None
+    for _ in range(4):
+        failures, locked = rules.after_failure(failures, 100.0)
+        assert locked is None
+    failures, locked = rules.after_failure(failures, 100.0)
+    assert (failures, locked) == (0, 100.0 + 15 * 60)
+    assert rules.is_locked(locked, 100.0 + 899) and not rules.is_locked(locked, 100.0 + 900)
+
+
+# --- accounts in Redis --------------------------------------------------------
+def test_add_hashes_with_argon2_and_audits_without_the_hash(accounts, redis_client):
+    account = accounts.add(" Ed@News.Example ", "editor", actor="ops", password=GOOD)
+    assert (account.email, account.role, account.disabled) == ("ed@news.example", "editor", False)
+    stored = redis_client.hget(KEYS.staff_account("ed@news.example"), "password")
+    assert stored.startswith("$argon2id$") and GOOD not in stored
+    assert accounts.verify("ED@news.example", GOOD).email == "ed@news.example"
+    assert accounts.verify("ed@news.example", GOOD + "x") is None
+    (entry,) = audit.entries(redis_client, KEYS)
+    assert (entry["actor"], entry["action"], entry["target"]) == (
+        "ops",
+        "staff_added",
+        "staff ed@news.example",
+    )
+    assert entry["after"] == {"email": "ed@news.example", "role": "editor", "disabled": False}
+    assert "argon2" not in str(audit.entries(redis_client, KEYS))
+
+
+def test_refused_input_changes_nothing(accounts, redis_client):
+    for call in (
+        lambda: accounts.add("not-an-email", "viewer", actor="ops", password=GOOD),
+        lambda: accounts.add("a@b.example", "root", actor="ops", password=GOOD),
+        lambda: accounts.add("a@b.example", "viewer", actor="ops", password="password1234"),
+        lambda: accounts.add("a@b.example", "viewer", actor="bad\x1b[2J", password=GOOD),
+    ):
+        with pytest.raises((StaffInputError, audit.AuditInputError)):
+            call()
+    assert redis_client.keys("*") == []
+
+
+def test_add_twice_role_and_disable(accounts, redis_client):
+    accounts.add("v@news.example", "viewer", actor="ops", password=GOOD)
+    with pytest.raises(StaffConflict, match="already has"):
+        accounts.add("v@news.example", "admin", actor="ops", password=GOOD)
+    assert accounts.set_role("v@news.example", "admin", actor="ops").role == "admin"
+    assert accounts.disable("v@news.example", actor="ops").disabled
+    assert accounts.verify("v@news.example", GOOD) is None  # disabled: no sign-in
+    with pytest.raises(StaffConflict, match="no staff account"):
+        accounts.set_role("nobody@news.example", "viewer", actor="ops")
+    actions = [e["action"] for e in audit.entries(redis_client, KEYS)]
+    assert actions == ["staff_disabled", "staff_role_changed", "staff_added"]
+
+
+def test_unknown_email_costs_a_verification_too(redis_url, redis_client, clock):
+    calls = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hash, password):
+            calls.append(hash)
+            return super().verify(hash, password)
+
+    accounts = Accounts(
+        redis_client, KEYS, clock=clock, hasher=Counting(time_cost=1, memory_cost=8, parallelism=1)
+    )
+    assert accounts.verify("nobody@news.example", GOOD) is None
+    assert accounts.verify("not an email", GOOD) is None
+    assert len(calls) == 2
+
+
+def test_a_password_link_is_single_use_and_expires(accounts, clock, redis_client):
+    accounts.add("new@news.example", "viewer", actor="ops")
+    assert accounts.verify("new@news.example", GOOD) is None  # no password yet
+    token = accounts.create_link("new@news.example")
+    assert token not in "".join(redis_client.keys("*"))
+    assert accounts.link_email(token) == "new@news.example"
+    with pytest.raises(StaffInputError, match="at least 12"):
+        accounts.use_link(token, "short")
+    assert accounts.use_link(token, GOOD) == "new@news.example"  # still usable after that
+    assert accounts.verify("new@news.example", GOOD) is not None
+    with pytest.raises(StaffConflict, match="expired or already used"):
+        accounts.use_link(token, GOOD + "!")
+    late = accounts.create_link("new@news.example")
+    clock.at += 24 * 3600
+    assert accounts.link_email(late) is None
+    with pytest.raises(StaffConflict):
+        accounts.use_link(late, GOOD + "!")
+    assert accounts.link_email("x" * 40) is None
+
+
+# --- the CLI ---------------------------------------------------------------------
+@pytest.fixture
+def run(redis_url, tmp_path):
+    env = {
+        "REDIS_URL": redis_url,
+        "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
+        "SECRET_KEY": "cli-secret-key-0123456789",
+        "PUBLIC_URL": "https://members.news.example",
+    }
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(cli, ["staff", *args], env=env, input=input)
+
+    return invoke
+
+
+def test_cli_add_list_role_disable(run, redis_client):
+    result = run("add", "a@news.example", "--role", "admin", "--password-stdin", "--actor", "me",
+                 input=GOOD + "\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output == "added a@news.example (admin)\n"
+    result = run("add", "b@news.example", "--role", "viewer")
+    assert result.exit_code == 0
+    link = result.output.splitlines()[-1]
+    assert link.startswith("https://members.news.example/staff/set-password?token=")
+    assert run("role", "b@news.example", "editor").output == "b@news.example is now editor\n"
+    listing = run("list").output.splitlines()
+    assert listing[0].split()[:4] == ["EMAIL", "ROLE", "DISABLED", "PASSWORD"]
+    assert listing[1].split()[:4] == ["a@news.example", "admin", "no", "yes"]
+    assert listing[2].split()[:4] == ["b@news.example", "editor", "no", "no"]
+    assert run("disable", "b@news.example").exit_code == 0
+    assert '"disabled": true' in run("list", "--json").output
+    actors = {e["actor"] for e in audit.entries(redis_client, KEYS)}
+    assert "me" in actors
+
+
+def test_cli_errors_are_one_line(run):
+    weak = run("add", "a@news.example", "--role", "viewer", "--password-stdin", input="short\n")
+    assert (weak.exit_code, weak.output) == (1, "Error: password: use at least 12 characters\n")
+    bad_role = run("add", "a@news.example", "--role", "root")
+    assert bad_role.exit_code == 2
+    missing = run("disable", "nobody@news.example")
+    assert (missing.exit_code, missing.output) == (1, "Error: nobody@news.example has no staff "
+                                                      "account\n")  # fmt: skip
+    assert run("role", "nobody@news.example", "admin").exit_code == 1
