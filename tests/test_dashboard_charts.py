@@ -344,3 +344,41 @@ def test_ticks_cover_the_range(a, b):
     assert ticks[0] <= min(a, b) and ticks[-1] >= max(a, b)
     assert 2 <= len(ticks) <= 12
     assert len({y - x for x, y in itertools.pairwise(ticks)}) == 1
+
+
+def test_a_campaign_slug_makes_a_chart_id():
+    chart_id = "results-" + "a" * 64  # the longest campaign id
+    root = parse(charts.results_chart(results(A), chart_id=chart_id).svg)
+    assert_accessible(root, chart_id)
+
+
+_rate = st.floats(0, 1, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(max_size=40), _rate, _rate, _rate, st.booleans()), max_size=8),
+    st.one_of(st.none(), st.tuples(_rate, _rate, _rate)),
+)
+def test_random_results_give_well_formed_svg(variants, holdout):
+    shaped = results(
+        *[
+            (vid, 100, 1, rate, sorted((a, b)), None, "inconclusive", retired)
+            for vid, rate, a, b, retired in variants
+        ],
+        holdout=False,
+    )
+    if holdout is not None:
+        rate, a, b = holdout
+        shaped["holdout"] = {
+            "readers": 10,
+            "conversions": 1,
+            "conversion_rate": rate,
+            "interval": sorted((a, b)),
+        }
+    chart = charts.results_chart(shaped)
+    root = parse(chart.svg)
+    assert len(root.findall(f".//{SVG}g[@class='variant']")) == len(variants)
+    assert len(table_rows(chart.table)) == len(variants) + (holdout is not None)
+    for circle in root.iter(f"{SVG}circle"):
+        assert 136 <= float(circle.get("cx")) <= 388

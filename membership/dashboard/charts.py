@@ -177,9 +177,9 @@ def results_chart(
     holdout's rate as a dashed reference line over its interval's band."""
     variants = list(results.get("variants") or [])
     holdout = results.get("holdout")
-    highs = [float(v["interval"][1]) for v in variants]
-    if holdout:
-        highs.append(float(holdout["interval"][1]))
+    # Rates too, not only the intervals' tops: figures from elsewhere must stay on the scale.
+    shown = [*variants, holdout] if holdout else variants
+    highs = [max(float(f["interval"][1]), float(f["conversion_rate"])) for f in shown]
     # In hundredths of a percent, so the ticks are round percentages.
     ticks = nice_ticks(0, max([1, *(math.ceil(h * 10000) for h in highs)]))
     top = ticks[-1] / 10000

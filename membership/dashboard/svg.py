@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 # XML 1.0 allows tab, newline, carriage return and everything from U+0020 but surrogates
 # and U+FFFE/U+FFFF; markupsafe escapes <>&"' but leaves these, which a parser refuses.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")  # room for "results-" + a campaign slug
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
