@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import keepalive  # noqa: E402
+from bench.keepalive import get, pct, redis_calls  # noqa: E402
 from membership import goals  # noqa: E402
 from membership.store import Keys  # noqa: E402
 from tests.member_count import set_member_count  # noqa: E402
@@ -44,63 +45,13 @@ from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noq
 WORKERS, THREADS = 2, 4  # the former gunicorn setup; --threads sets granian's
 
 
-def _client(args) -> list[int]:
-    """One keep-alive connection, requests back to back from start_at for `duration` seconds.
-
-    A raw socket and a pre-encoded request: http.client's header parsing cost more
-    CPU than the servers under test, on a machine where clients and servers share
-    two cores.
-    """
-    port, path, headers, start_at, duration = args
-    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    latencies: list[int] = []
-    while time.time() < start_at:
-        time.sleep(0.001)
-    end = start_at + duration
-    now = time.perf_counter_ns
-    buffer = b""
-    while time.time() < end:
-        t0 = now()
-        sock.sendall(request)
-        while b"\r\n\r\n" not in buffer:
-            buffer += _recv(sock)
-        head, _, buffer = buffer.partition(b"\r\n\r\n")
-        status = head[9:12]
-        if status not in (b"200", b"304"):
-            raise RuntimeError(f"{path}: HTTP {status.decode()}")
-        match = _LENGTH.search(head)
-        length = int(match.group(1)) if match else 0
-        while len(buffer) < length:
-            buffer += _recv(sock)
-        buffer = buffer[length:]
-        latencies.append(now() - t0)
-    sock.close()
-    return latencies
-
-
-_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
-
-
-def _recv(sock) -> bytes:
-    data = sock.recv(65536)
-    if not data:
-        raise RuntimeError("the server closed the connection")
-    return data
-
-
-def _redis_calls(client) -> int:
-    stats = client.info("commandstats")
-    return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info",))
-
-
 def _round(pool, clients, port, path, headers, duration, redis_client):
     start_at = time.time() + 0.5
-    before = _redis_calls(redis_client)
-    results = pool.map(_client, [(port, path, headers, start_at, duration)] * clients)
-    redis_cmds = _redis_calls(redis_client) - before
+    before = redis_calls(redis_client)
+    results = pool.map(
+        keepalive.client, [(port, [get(path, headers)], 0, start_at, duration)] * clients
+    )
+    redis_cmds = redis_calls(redis_client) - before
     latencies = [x for r in results for x in r]
     return len(latencies) / duration, latencies, redis_cmds / duration
 
@@ -115,7 +66,7 @@ def _round_wrk(port, path, headers, duration, redis_client):
     command = ["wrk", "-t2", "-c32", f"-d{duration:g}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    before = _redis_calls(redis_client)
+    before = redis_calls(redis_client)
     out = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
@@ -123,18 +74,13 @@ def _round_wrk(port, path, headers, duration, redis_client):
         timeout=duration + 30,
         check=True,
     ).stdout
-    redis_cmds = _redis_calls(redis_client) - before
+    redis_cmds = redis_calls(redis_client) - before
     if "Non-2xx or 3xx responses" in out:
         raise RuntimeError(f"{path}: wrk saw errors:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     # p50 and p99 as two "latencies" in ns, so the report's percentiles read them back.
     found = {q: float(v) * _WRK_UNIT_NS[u] for q, v, u in _WRK_LATENCY.findall(out)}
     return rps, [int(found["50"])] * 50 + [int(found["99"])] * 50, redis_cmds / duration
-
-
-def _pct(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
 
 def main() -> None:
@@ -244,7 +190,7 @@ def main() -> None:
             redis_rate = "-" if name.startswith("bare") else f"{statistics.median(redis_rates):.1f}"
             spread = f"{min(rps_list):.0f}-{max(rps_list):.0f}"
             print(
-                f"{name:<22}{rps:>8.0f}{spread:>16}{_pct(lat, 0.5):>8.2f}{_pct(lat, 0.99):>8.2f}"
+                f"{name:<22}{rps:>8.0f}{spread:>16}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
                 f"{rps / bare_rps:>8.2f}x{rps / gunicorn_rps:>12.2f}x{redis_rate:>13}"
             )
         print(

@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.banner import _LENGTH, _pct, _recv, _redis_calls  # noqa: E402
+from bench import keepalive  # noqa: E402
+from bench.keepalive import pct, post, redis_calls  # noqa: E402
 from membership import goals  # noqa: E402
 from membership.prompts import campaigns as campaign_docs  # noqa: E402
 from membership.prompts import store  # noqa: E402
@@ -143,47 +143,6 @@ def prompt_body(rng: random.Random, now: datetime, ids: list[str]) -> dict:
     }
 
 
-def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n{extra}\r\n"
-    )
-    return head.encode() + body
-
-
-def _client(args) -> list[int]:
-    """One keep-alive connection sending `requests` in turn, back to back, for `duration`."""
-    port, requests, offset, start_at, duration = args
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    latencies: list[int] = []
-    while time.time() < start_at:
-        time.sleep(0.001)
-    end = start_at + duration
-    now = time.perf_counter_ns
-    buffer = b""
-    i = offset
-    while time.time() < end:
-        t0 = now()
-        sock.sendall(requests[i % len(requests)])
-        i += 1
-        while b"\r\n\r\n" not in buffer:
-            buffer += _recv(sock)
-        head, _, buffer = buffer.partition(b"\r\n\r\n")
-        status = head[9:12]
-        if status not in (b"200", b"202"):
-            raise RuntimeError(f"HTTP {status.decode()}: {head[:200]!r}")
-        match = _LENGTH.search(head)
-        length = int(match.group(1)) if match else 0
-        while len(buffer) < length:
-            buffer += _recv(sock)
-        buffer = buffer[length:]
-        latencies.append(now() - t0)
-    sock.close()
-    return latencies
-
-
 def _scripts(client) -> int:
     """Script calls Redis served: one per round trip of /v1/prompt/events."""
     stats = client.info("commandstats")
@@ -193,12 +152,12 @@ def _scripts(client) -> int:
 def _round(pool, clients, port, requests, duration, redis_client):
     start_at = time.time() + 0.5
     scripts = _scripts(redis_client)
-    before = _redis_calls(redis_client)
+    before = redis_calls(redis_client)
     jobs = [
         (port, requests, k * len(requests) // clients, start_at, duration) for k in range(clients)
     ]
-    results = pool.map(_client, jobs)
-    redis_cmds = _redis_calls(redis_client) - before
+    results = pool.map(keepalive.client, jobs)
+    redis_cmds = redis_calls(redis_client) - before
     scripts = _scripts(redis_client) - scripts
     latencies = [x for r in results for x in r]
     return len(latencies), latencies, redis_cmds, scripts
@@ -318,7 +277,7 @@ def main() -> None:
             calls = "-" if name.startswith("bare") else f"{statistics.median(scripts):.2f}"
             spread = f"{min(rps_list):.0f}-{max(rps_list):.0f}"
             print(
-                f"{name:<20}{rps:>8.0f}{spread:>16}{_pct(lat, 0.5):>8.2f}{_pct(lat, 0.99):>8.2f}"
+                f"{name:<20}{rps:>8.0f}{spread:>16}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
                 f"{rps / bare_rps:>8.2f}x{cmds:>15}{calls:>13}"
             )
         events_rps = statistics.median(results["/v1/prompt/events"][0])
