@@ -466,7 +466,9 @@ def test_a_conflicting_writer_makes_the_transaction_retry_then_give_up(
 
     def interfering(reader, watched, unwatched=()):
         values = original(reader, watched, unwatched)
-        customers = [r[1] for r in watched if r[1].startswith(keys.ledger_customer(""))]
+        customers = [
+            r[1] for r in watched if r[0] == "hgetall" and r[1].startswith(keys.ledger_customer(""))
+        ]
         if customers:  # the first read of each attempt: another process changes a record
             attempts.append(1)
             redis_client.hset(customers[0], "name", "by another process")  # after WATCH

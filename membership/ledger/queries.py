@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import redis
 
 from membership.ledger import codec
+from membership.ledger.members import MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
 from membership.store import Keys
 
@@ -129,6 +130,20 @@ class Queries:
                 }
             )
         return rows
+
+    # --- the Members page (membership/ledger/members.py) -------------------------
+
+    def search(self, query: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Members by email prefix, name word prefixes, or exact `cus_...`; paginated."""
+        return MemberSearch(self.redis, self.keys).search(query, limit=limit, cursor=cursor)
+
+    def member(self, who: str) -> MemberPage | None:
+        """One person's page, by Stripe customer id or email (None: unknown)."""
+        return MemberSearch(self.redis, self.keys).member(who)
+
+    def member_export(self) -> MemberSearch:
+        """`.audited_export(actor=..., at=...)` / `.export_lines()`: the CSV, streamed."""
+        return MemberSearch(self.redis, self.keys)
 
     # --- records ---------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import redis
 
 from membership import audit
 from membership.ledger import codec, rules
+from membership.ledger import index as member_index
 from membership.ledger.events import day, iso
 from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
@@ -50,6 +51,7 @@ class Plan:
     count: int = 0
     count_before: str | None = None
     version_garbled: bool = False  # the banner's version cannot be INCRed: set it anew
+    index: member_index.RebuildPlan | None = None  # the member index's writes
     differed: Counter = field(default_factory=Counter)
 
     @property
@@ -69,7 +71,11 @@ class Plan:
     @property
     def unchanged(self) -> bool:
         return not (
-            self.writes or any(self.offline_index) or self.counters_differ or self.version_garbled
+            self.writes
+            or any(self.offline_index)
+            or self.counters_differ
+            or self.version_garbled
+            or (self.index is not None and self.index.changed)
         ) and (not self.count_differs)
 
 
@@ -264,6 +270,14 @@ def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
         if target.is_offline:
             offline.add(email)
     plan.offline_index = (offline - indexed, indexed - offline)
+    rows = member_index.expected_rows(
+        (t for t in targets if isinstance(t, Customer)),
+        (t for t in targets if isinstance(t, SubRecord)),
+        (t for t in targets if isinstance(t, EmailBucket)),
+    )
+    plan.index = member_index.plan_rebuild(rows, *member_index.read_stored(client, keys))
+    if plan.index.changed:
+        plan.differed["member index"] = plan.index.changed
     active_by_person: Counter[str] = Counter()
     for record in contributions.values():
         targets.append(record)
@@ -317,6 +331,8 @@ def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=F
             pipe.hset(keys.ledger_email(record.email), "live", record.live)
         elif kind == "contributor":
             pipe.set(keys.ledger_contributor(record.person), record.active)
+    if plan.index is not None:
+        member_index.queue_rebuild(pipe, keys, plan.index)
     added, removed = plan.offline_index
     if added:
         pipe.sadd(keys.ledger_offline_members, *sorted(added))

@@ -33,6 +33,7 @@ import redis
 
 from membership import audit, stripe_events
 from membership.ledger import codec, rules
+from membership.ledger import index as member_index
 from membership.ledger.commands import (
     AddOffline,
     Command,
@@ -321,10 +322,12 @@ class Writer:
         decision = rules.decide(command, rules.load(command, reader), self.statuses)
         count_delta, counter_deltas = rules.deltas(decision.changes, self.statuses)
         _check_room(k, count, count_delta, history, counters, counter_deltas)
+        index = member_index.prepare(decision, reader)  # search rows, same transaction
         joined = [] if event is None else [h.prepare(event, reader, now) for h in self.hooks]
 
         pipe.multi()
         queue_records(pipe, k, decision)
+        index.queue(pipe, k)
         if count_delta:
             pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
                 "EVAL",

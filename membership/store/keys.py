@@ -136,6 +136,29 @@ class Keys:
         """Hash: UTC day -> members lost that day."""
         return self._key("ledger", "history", "leaves")
 
+    # --- Ledger: the member index (membership/ledger/index.py) ---------------
+    # Written by the ledger writer in the change's transaction; rebuilt by `ledger rebuild`.
+    @property
+    def ledger_index_rows(self) -> str:
+        """Hash: row id (`stripe:<customer>`, `offline:<email>`) -> the member's row as JSON
+        (email, name, source, status, since, plan, amount, currency, current)."""
+        return self._key("ledger", "index", "rows")
+
+    @property
+    def ledger_index_email(self) -> str:
+        """Sorted set (scores 0): `<normalized email>\\0<row id>`, for prefix search."""
+        return self._key("ledger", "index", "email")
+
+    @property
+    def ledger_index_name(self) -> str:
+        """Sorted set (scores 0): `<name token>\\0<row id>`, one per token of the name."""
+        return self._key("ledger", "index", "name")
+
+    @property
+    def ledger_index_current(self) -> str:
+        """Sorted set (scores 0): `<email>\\0<row id>` of current members (the CSV export)."""
+        return self._key("ledger", "index", "current")
+
     # --- Goals and banner ---------------------------------------------------
     @property
     def goals(self) -> str:

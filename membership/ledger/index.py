@@ -1,0 +1,267 @@
+"""The member index: one row per Stripe customer and per offline member, for staff search.
+
+A row (email, name, source, status, since, plan, amount, currency, current) is a pure
+function of the ledger's records (`customer_row`, `offline_row`), so the writer keeps it
+in the same transaction as the change it reflects (`prepare`: old rows from the records as
+they were, new rows from the decision) and `ledger rebuild` derives every row from scratch
+and writes what differs (`plan_rebuild`). No index key is WATCHed or read by the writer:
+the old entries to remove follow from the old records, so concurrent writers of different
+customers never conflict over the index.
+
+Kept in Redis (keys from `membership.store.keys`, all under the ledger's hash tag):
+`index:rows` (hash: row id -> the row as JSON), `index:email` and `index:name` (sorted
+sets, all scores 0, members `<normalized email or name token>\\0<row id>`, searched by
+ZRANGEBYLEX prefix ranges) and `index:current` (the same by email, current members only:
+the CSV export's order). Row ids: `stripe:<customer id>`, `offline:<email>`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from membership.ledger import rules
+from membership.ledger.model import Customer, EmailBucket, SubRecord
+from membership.store import Keys
+
+SEP = "\x00"  # between a sort key and its row id: below every character a key holds
+_TOKEN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    email: str
+    name: str
+    source: str  # stripe | offline
+    status: str
+    since: str  # YYYY-MM-DD, or ""
+    plan: str
+    amount: int  # minor units per billing interval
+    currency: str
+    current: bool  # counted as a member now (the export's rows)
+    customer: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Row:
+        return cls(**json.loads(raw))
+
+
+def tokens(name: str | None) -> list[str]:
+    """A name's search tokens: accents dropped, case folded, split at non-word characters."""
+    if not name:
+        return []
+    plain = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+    return sorted(set(_TOKEN.findall(plain)))
+
+
+def _day(epoch: int | None) -> str:
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat() if epoch else ""
+
+
+def customer_row(customer: Customer, subs: Iterable[SubRecord]) -> Row:
+    """The row of a Stripe customer: a member shows its oldest counted subscription,
+    anyone else the subscription whose state is the latest."""
+    subs = sorted(subs, key=lambda r: (r.sub.started or 0, r.id))
+    live = [r for r in subs if r.live]
+    main = live[0] if live else max(subs, key=lambda r: (r.sub.created, r.id), default=None)
+    return Row(
+        id=f"stripe:{customer.id}",
+        email=customer.email or "",
+        name=customer.name or "",
+        source="stripe",
+        status=main.status if main else "",
+        since=_day(main.sub.started) if main else "",
+        plan=main.sub.plan_label if main else "",
+        amount=main.sub.amount if main else 0,
+        currency=main.sub.currency if main else "",
+        current=customer.member,
+        customer=customer.id,
+    )
+
+
+def offline_row(bucket: EmailBucket) -> Row | None:
+    """An offline member's row; it counts (is current) unless a member customer shares the
+    email, and then says so in its status."""
+    if bucket.offline is None:
+        return None
+    return Row(
+        id=f"offline:{bucket.email}",
+        email=bucket.email,
+        name=bucket.offline.name or "",
+        source="offline",
+        status="offline" if bucket.live == 0 else "offline_in_stripe",
+        since=bucket.offline.added_at[:10],
+        plan="offline",
+        amount=0,
+        currency="",
+        current=bucket.live == 0,
+    )
+
+
+def entries(row: Row | None) -> set[tuple[str, str]]:
+    """(sorted set, member) pairs a row puts into the index."""
+    if row is None:
+        return set()
+    out = {("name", f"{t}{SEP}{row.id}") for t in tokens(row.name)}
+    if row.email:
+        out.add(("email", f"{row.email}{SEP}{row.id}"))
+    if row.current:
+        out.add(("current", f"{row.email}{SEP}{row.id}"))
+    return out
+
+
+def set_key(keys: Keys, which: str) -> str:
+    return {
+        "email": keys.ledger_index_email,
+        "name": keys.ledger_index_name,
+        "current": keys.ledger_index_current,
+    }[which]
+
+
+# --- the writer's side ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """Rows before and after one decision, by row id (None: no row)."""
+
+    rows: tuple[tuple[str, Row | None, Row | None], ...]
+
+    def queue(self, pipe, keys: Keys) -> None:
+        """Queue the index writes inside MULTI (ZREM/ZADD/HSET/HDEL: none fails on keys of
+        the right type; EXEC's replies are checked by the writer)."""
+        for row_id, old, new in self.rows:
+            gone, added = entries(old) - entries(new), entries(new) - entries(old)
+            for which in ("email", "name", "current"):
+                drop = sorted(m for w, m in gone if w == which)
+                add = sorted(m for w, m in added if w == which)
+                if drop:
+                    pipe.zrem(set_key(keys, which), *drop)
+                if add:
+                    pipe.zadd(set_key(keys, which), dict.fromkeys(add, 0))
+            if new is None:
+                pipe.hdel(keys.ledger_index_rows, row_id)
+            elif new != old:
+                pipe.hset(keys.ledger_index_rows, row_id, new.to_json())
+
+
+def prepare(decision: rules.Decision, reader: rules.Reader) -> Change:
+    """The index rows a decision changes. Reads (through the writer's WATCHing reader) the
+    subscriptions of each customer it touches, since a row sums all of them."""
+    customers: dict[str, tuple[Customer | None, Customer | None]] = {}
+    new_subs: dict[str, SubRecord] = {}
+    out = []
+    for old, new in decision.changes:
+        if isinstance(new, Customer):
+            customers[new.id] = (old, new)
+        elif isinstance(new, SubRecord):
+            new_subs[new.id] = new
+            customers.setdefault(new.sub.customer, (None, None))
+        elif isinstance(new, EmailBucket):
+            before, after = offline_row(old) if old else None, offline_row(new)
+            if before != after:
+                out.append((f"offline:{new.email}", before, after))
+    for cid, (old_customer, new_customer) in sorted(customers.items()):
+        stored = reader.customer_subscriptions(cid)
+        if old_customer is None:
+            old_customer = new_customer = reader.customer(cid)
+        known = {r.id for r in stored}
+        after = [new_subs.get(r.id, r) for r in stored]
+        after += [
+            r for i, r in sorted(new_subs.items()) if r.sub.customer == cid and i not in known
+        ]
+        before, now = customer_row(old_customer, stored), customer_row(new_customer, after)
+        if before != now:
+            out.append((f"stripe:{cid}", before, now))
+    return Change(tuple(out))
+
+
+# --- `ledger rebuild`'s side ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RebuildPlan:
+    rows_set: dict[str, str]  # row id -> JSON to store
+    rows_deleted: list[str]
+    added: dict[str, list[str]]  # sorted set -> members to add
+    removed: dict[str, list[str]]
+
+    @property
+    def changed(self) -> int:
+        return (
+            len(self.rows_set)
+            + len(self.rows_deleted)
+            + sum(len(v) for v in self.added.values())
+            + sum(len(v) for v in self.removed.values())
+        )
+
+
+def expected_rows(
+    customers: Iterable[Customer], subs: Iterable[SubRecord], buckets: Iterable[EmailBucket]
+) -> dict[str, Row]:
+    by_customer: dict[str, list[SubRecord]] = {}
+    for record in subs:
+        by_customer.setdefault(record.sub.customer, []).append(record)
+    rows = {}
+    for customer in customers:
+        row = customer_row(customer, by_customer.get(customer.id, []))
+        rows[row.id] = row
+    for bucket in buckets:
+        row = offline_row(bucket)
+        if row is not None:
+            rows[row.id] = row
+    return rows
+
+
+def plan_rebuild(
+    rows: dict[str, Row], stored_rows: dict[str, str], stored_sets: dict[str, set[str]]
+) -> RebuildPlan:
+    """What to write so the stored index equals the one derived from the records."""
+    want: dict[str, set[str]] = {"email": set(), "name": set(), "current": set()}
+    for row in rows.values():
+        for which, member in entries(row):
+            want[which].add(member)
+    rows_set = {}
+    for row_id, row in rows.items():
+        text = row.to_json()
+        if stored_rows.get(row_id) != text:
+            rows_set[row_id] = text
+    return RebuildPlan(
+        rows_set=rows_set,
+        rows_deleted=sorted(set(stored_rows) - set(rows)),
+        added={w: sorted(want[w] - stored_sets.get(w, set())) for w in want},
+        removed={w: sorted(stored_sets.get(w, set()) - want[w]) for w in want},
+    )
+
+
+def queue_rebuild(pipe, keys: Keys, plan: RebuildPlan, batch: int = 10_000) -> None:
+    """Queue a rebuild plan inside MULTI, in commands of at most `batch` arguments."""
+    items = sorted(plan.rows_set.items())
+    for i in range(0, len(items), batch):
+        pipe.hset(keys.ledger_index_rows, mapping=dict(items[i : i + batch]))
+    for i in range(0, len(plan.rows_deleted), batch):
+        pipe.hdel(keys.ledger_index_rows, *plan.rows_deleted[i : i + batch])
+    for which, members in plan.removed.items():
+        for i in range(0, len(members), batch):
+            pipe.zrem(set_key(keys, which), *members[i : i + batch])
+    for which, members in plan.added.items():
+        for i in range(0, len(members), batch):
+            pipe.zadd(set_key(keys, which), dict.fromkeys(members[i : i + batch], 0))
+
+
+def read_stored(client, keys: Keys, batch: int = 5000) -> tuple[dict[str, str], dict]:
+    """The stored index (for a rebuild): rows and the three sorted sets, read in batches."""
+    rows = dict(client.hscan_iter(keys.ledger_index_rows, count=batch))
+    sets = {}
+    for which in ("email", "name", "current"):
+        sets[which] = {m for m, _ in client.zscan_iter(set_key(keys, which), count=batch)}
+    return rows, sets

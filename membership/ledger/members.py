@@ -1,0 +1,339 @@
+"""The Members page's read side: search, a member's page, the CSV export. Nothing here writes.
+
+Everything reads the member index (`membership.ledger.index`) that the writer keeps in
+the change's transaction, so a search costs a few ZRANGEBYLEX/HMGET round trips whatever
+the number of members. The export walks the current members in batches and yields CSV
+lines; the caller streams them and records the download in the audit log
+(`record_export`), as it does for every staff action.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+
+from membership import audit
+from membership.ledger import codec
+from membership.ledger.index import SEP, Row, set_key, tokens
+from membership.ledger.model import Customer, Offline, SubRecord, normalize_email
+from membership.store import Keys
+
+CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,250}$")
+LIMIT_MAX = 100
+CHUNK = 200  # index entries read per round trip while filtering name matches
+CHUNKS_PER_PAGE = 5  # a page stops there and hands back a cursor: bounded work per call
+EXPORT_BATCH = 1000
+COLUMNS = ("email", "name", "source", "status", "since", "plan", "amount")
+# Stripe's zero-decimal currencies: their minor unit is the unit.
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+# OWASP's CSV injection list: a spreadsheet may run a cell that starts with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class BadCursor(ValueError):
+    """A cursor this module did not hand out (answer 400)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: tuple[Row, ...]
+    cursor: str | None  # pass back for the next page; None: no more
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+def _cursor(phase: str, member: str) -> str:
+    return base64.urlsafe_b64encode(f"{phase}{SEP}{member}".encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[str, str]:
+    try:
+        phase, _, member = base64.urlsafe_b64decode(cursor.encode()).decode().partition(SEP)
+    except (ValueError, UnicodeError) as exc:
+        raise BadCursor("cursor: not one this search handed out") from exc
+    if phase not in ("email", "name") or (phase == "email" and not member):
+        raise BadCursor("cursor: not one this search handed out")
+    return phase, member
+
+
+def _range(prefix: str, after: str | None) -> tuple[bytes, bytes]:
+    # Bytes, not str: 0xff is above every UTF-8 byte, so [prefix, prefix+0xff] is the prefix.
+    low = b"(" + after.encode() if after else b"[" + prefix.encode()
+    return low, b"[" + prefix.encode() + b"\xff"
+
+
+def _row_id(member: str) -> str:
+    return member.rpartition(SEP)[2]
+
+
+def _name_match(row: Row, words: list[str], first: str, token: str) -> bool:
+    """Whether every query word starts a word of the name, and `token` is the row's first
+    word matching the range's word (so a name with two such words is listed once)."""
+    own = tokens(row.name)
+    if not all(any(t.startswith(w) for t in own) for w in words):
+        return False
+    return token == min(t for t in own if t.startswith(first))
+
+
+class MemberSearch:
+    """`search(query, limit, cursor)`, `member(who)`, `export_lines()` over one Redis."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis, self.keys = client, keys
+
+    def rows(self, row_ids: list[str]) -> list[Row | None]:
+        if not row_ids:
+            return []
+        raws = self.redis.hmget(self.keys.ledger_index_rows, row_ids)
+        return [Row.from_json(raw) if raw else None for raw in raws]
+
+    def search(self, query: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Rows whose email starts with the query, then rows whose name has words starting
+        with each of the query's words; `cus_...` finds that customer exactly. Ordered by
+        email, then by name word; `cursor` continues where a page ended."""
+        q = (query or "").strip()
+        limit = max(1, min(int(limit), LIMIT_MAX))
+        if not q:
+            return Page((), None)
+        if CUSTOMER_ID.match(q):
+            found = [r for r in self.rows([f"stripe:{q}"]) if r is not None]
+            return Page(tuple(found), None)
+        phase, after = _uncursor(cursor) if cursor else ("email", None)
+        email = normalize_email(q) or ""
+        by_email = " " not in email
+        out: list[Row] = []
+        if phase == "email" and by_email:
+            low, high = _range(email, after)
+            members = self.redis.zrangebylex(
+                self.keys.ledger_index_email, low, high, start=0, num=limit + 1
+            )
+            out = [r for r in self.rows([_row_id(m) for m in members[:limit]]) if r]
+            if len(members) > limit:
+                return Page(tuple(out), _cursor("email", members[limit - 1]))
+            if len(out) == limit:  # the name matches start on the next page
+                return Page(tuple(out), _cursor("name", ""))
+        if phase == "email":
+            after = None
+        return self._by_name(q, email if by_email else None, out, limit, after or None)
+
+    def _by_name(self, q, email_prefix, out: list[Row], limit: int, after) -> Page:
+        words = tokens(q)
+        if not words:
+            return Page(tuple(out), None)
+        first = max(words, key=len)  # the longest word narrows the range most
+        for _ in range(CHUNKS_PER_PAGE):
+            low, high = _range(first, after)
+            members = self.redis.zrangebylex(
+                self.keys.ledger_index_name, low, high, start=0, num=CHUNK
+            )
+            rows = self.rows([_row_id(m) for m in members])
+            for member, row in zip(members, rows, strict=True):
+                after = member
+                if row is None or (email_prefix and row.email.startswith(email_prefix)):
+                    continue  # listed among the email matches already
+                if _name_match(row, words, first, member.rpartition(SEP)[0]):
+                    out.append(row)
+                    if len(out) == limit:
+                        return Page(tuple(out), _cursor("name", member))
+            if len(members) < CHUNK:
+                return Page(tuple(out), None)
+        return Page(tuple(out), _cursor("name", after))
+
+    # --- a member's page --------------------------------------------------------------
+
+    def member(self, who: str) -> MemberPage | None:
+        """A member by Stripe customer id or email: every Stripe customer with that email
+        (or the one customer), its subscriptions, invoices and disputes, the events that set
+        the subscriptions' states (while the event log keeps them), and the offline record.
+        None when the ledger knows nobody by that id or email."""
+        who = (who or "").strip()
+        if CUSTOMER_ID.match(who):
+            customer = self._customer(who)
+            if customer is None:
+                return None
+            ids, email = [who], customer.email
+        else:
+            email = normalize_email(who)
+            if not email:
+                return None
+            low, high = _range(email + SEP, None)
+            members = self.redis.zrangebylex(self.keys.ledger_index_email, low, high)
+            ids = [m[len("stripe:") :] for m in map(_row_id, members) if m.startswith("stripe:")]
+        offline = self._offline(email) if email else None
+        customers = tuple(self._customer_page(cid) for cid in ids)
+        if not customers and offline is None:
+            return None
+        rows = [f"stripe:{cid}" for cid in ids] + ([f"offline:{email}"] if offline else [])
+        return MemberPage(
+            email=email or "",
+            rows=tuple(r for r in self.rows(rows) if r),
+            customers=tuple(c for c in customers if c is not None),
+            offline=offline,
+        )
+
+    def _customer(self, cid: str) -> Customer | None:
+        key = self.keys.ledger_customer(cid)
+        raw = self.redis.hgetall(key)
+        return codec.customer_from_hash(key, cid, raw) if raw else None
+
+    def _offline(self, email: str) -> Offline | None:
+        key = self.keys.ledger_email(email)
+        return codec.bucket_from_hash(key, email, self.redis.hgetall(key)).offline
+
+    def _customer_page(self, cid: str) -> CustomerPage | None:
+        k = self.keys
+        customer = self._customer(cid)
+        if customer is None:
+            return None
+        sub_ids = sorted(self.redis.smembers(k.ledger_customer_subscriptions(cid)))
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sub_ids:
+            pipe.hgetall(k.ledger_subscription(sid))
+        pipe.lrange(k.ledger_customer_timeline(cid), 0, -1)
+        *raws, timeline = pipe.execute()
+        subs = [
+            codec.sub_from_hash(k.ledger_subscription(sid), raw)
+            for sid, raw in zip(sub_ids, raws, strict=True)
+        ]
+        subs = [s for s in subs if s is not None]
+        sources = sorted({s.sub.source for s in subs if s.sub.source.startswith("evt_")})
+        pipe = self.redis.pipeline(transaction=False)
+        for event_id in sources:
+            pipe.hmget(k.ledger_event(event_id), "outcome", "received")
+        events = tuple(
+            {"id": eid, "outcome": outcome, "received": received}
+            for eid, (outcome, received) in zip(sources, pipe.execute(), strict=True)
+        )
+        return CustomerPage(
+            customer=customer,
+            subscriptions=tuple(subs),
+            timeline=tuple(json.loads(item) for item in timeline),
+            events=events,
+        )
+
+    # --- the CSV export -----------------------------------------------------------------
+
+    def current_rows(self, batch: int = EXPORT_BATCH) -> Iterator[Row]:
+        """Every current member's row (Stripe and offline), by email, `batch` at a time.
+        Not a snapshot: a member who joins or leaves while it runs may be in it or not."""
+        key = set_key(self.keys, "current")
+        low = b"-"
+        while True:
+            members = self.redis.zrangebylex(key, low, b"+", start=0, num=batch)
+            for row in self.rows([_row_id(m) for m in members]):
+                if row is not None:
+                    yield row
+            if len(members) < batch:
+                return
+            low = b"(" + members[-1].encode()
+
+    def audited_export(self, *, actor: str, at: float) -> Iterator[str]:
+        """Record the export in the audit log now (a Redis failure raises here, before any
+        line is sent), then return the lines to stream: no download goes unrecorded."""
+        rows = self.redis.zcard(set_key(self.keys, "current"))
+        record_export(self.redis, self.keys, actor=actor, rows=rows, at=at)
+        return self.export_lines()
+
+    def export_lines(self, batch: int = EXPORT_BATCH) -> Iterator[str]:
+        """The CSV export, line by line (header first, CRLF endings as RFC 4180 says)."""
+        yield csv_line(COLUMNS)
+        for row in self.current_rows(batch):
+            yield csv_line(export_cells(row))
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    customer: Customer
+    subscriptions: tuple[SubRecord, ...]  # each subscription's standing state
+    timeline: tuple[dict, ...]  # invoices paid and failed, disputes: newest first
+    events: tuple[dict, ...]  # {id, outcome, received} of the events that set those states
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """What the ledger keeps of one person. Not kept, so not shown: a subscription's earlier
+    statuses (only the state that stands and the event that set it; the event log keeps an
+    event 7 days), one-time contributions and refunds by person (they are found by payment
+    intent; the contributor key only counts them), and events that changed nothing."""
+
+    email: str
+    rows: tuple[Row, ...]
+    customers: tuple[CustomerPage, ...]
+    offline: Offline | None
+
+
+# --- pure helpers -----------------------------------------------------------------------
+
+
+def amount_text(amount: int, currency: str) -> str:
+    """`8.00 EUR`; zero-decimal currencies without decimals; "" without a currency."""
+    if not currency:
+        return ""
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount} {currency.upper()}"
+    return f"{amount // 100}.{amount % 100:02d} {currency.upper()}"
+
+
+def safe_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading formula character gets a quote."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def export_cells(row: Row) -> tuple[str, ...]:
+    values = (
+        row.email,
+        row.name,
+        row.source,
+        row.status,
+        row.since,
+        row.plan,
+        amount_text(row.amount, row.currency),
+    )
+    return tuple(safe_cell(v) for v in values)
+
+
+def csv_line(cells) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(cells)
+    return out.getvalue()
+
+
+def record_export(client: redis.Redis, keys: Keys, *, actor: str, rows: int, at: float) -> None:
+    """The audit entry of one export: who, and how many current members it holds. An export
+    changes nothing else, so the entry is written on its own, before the first line."""
+    audit.record(
+        client,
+        keys,
+        actor=audit.check_actor(actor),
+        action="members_exported",
+        target="members.csv",
+        after={"rows": rows},
+        at=at,
+    )
