@@ -28,6 +28,8 @@ from tests import (
     test_ledger,
     test_ledger_properties,
     test_ledger_rebuild,
+    test_member_export,
+    test_member_search,
     test_prompt_counts,
     test_prompt_events_http,
 )
@@ -76,6 +78,8 @@ TestCliLedger = adopt(test_cli_ledger, leave_out=EMBEDDED)
 TestPromptCounts = adopt(test_prompt_counts)
 TestPromptEventsHttp = adopt(test_prompt_events_http, leave_out=ONE_SERVER)
 TestCliCampaignResults = adopt(test_cli_campaign_results)
+TestMemberSearch = adopt(test_member_search)
+TestMemberExport = adopt(test_member_export)
 
 
 # --- the service on the cluster, end to end ------------------------------------------

@@ -263,9 +263,14 @@ class MemberSearch:
 
     def export_lines(self, batch: int = EXPORT_BATCH) -> Iterator[str]:
         """The CSV export, line by line (header first, CRLF endings as RFC 4180 says)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
         yield csv_line(COLUMNS)
         for row in self.current_rows(batch):
-            yield csv_line(export_cells(row))
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow(export_cells(row))
+            yield buffer.getvalue()
 
 
 @dataclass(frozen=True)
