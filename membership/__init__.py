@@ -91,4 +91,9 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
 
     app.register_blueprint(members_http.bp)
 
+    # --- Staff dashboard: access (sign-in, sessions, CSRF, roles) under /staff ---
+    from membership.staff import views as staff_views
+
+    staff_views.init_app(app)
+
     return app

@@ -218,6 +218,7 @@ RATE_LIMIT_DEFAULTS = {
     "checkout": "20/minute",
     "sign_in": "30/hour",  # per client address
     "sign_in_email": "5/hour",  # per email address asked for, whoever asks
+    "staff_login": "30/hour",  # POST /staff/login, per client address
 }
 
 
@@ -237,6 +238,14 @@ class _RateLimit(mf.String):
                 'expected "off" or limits like 10/minute (several separated by ";")'
             )
         return text
+
+
+class _Flag(mf.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if text not in ("true", "false"):
+            raise ValidationError("expected true or false")
+        return text == "true"
 
 
 # Checkout plans that take a configured Stripe price; "once" (payment mode) takes none.
@@ -431,6 +440,8 @@ class _EnvSchema(Schema):
     RATE_LIMIT_CHECKOUT = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["checkout"])
     RATE_LIMIT_SIGN_IN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in"])
     RATE_LIMIT_SIGN_IN_EMAIL = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in_email"])
+    RATE_LIMIT_STAFF_LOGIN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["staff_login"])
+    STAFF_INSECURE_COOKIES = _Flag(load_default=False)
     STRIPE_PRICES = _Prices(load_default=())
     CHECKOUT_SUCCESS_URL = _SuccessUrl(load_default=None)
     CHECKOUT_CANCEL_URL = _HttpUrl(load_default=None)
@@ -498,6 +509,8 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL  # no trailing slash
     mail_from: str = ""  # unset: default_mail_from(publication_name)
     smtp_url: str | None = None
+    rate_limit_staff_login: str = RATE_LIMIT_DEFAULTS["staff_login"]
+    staff_insecure_cookies: bool = False  # local http only: staff cookies without Secure
     # Not from the environment: lets tests and tools tune the app further.
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -551,6 +564,8 @@ _ENV_TO_FIELD = {
     "PUBLIC_URL": "public_url",
     "MAIL_FROM": "mail_from",
     "SMTP_URL": "smtp_url",
+    "RATE_LIMIT_STAFF_LOGIN": "rate_limit_staff_login",
+    "STAFF_INSECURE_COOKIES": "staff_insecure_cookies",
 }
 ENV_VARS = tuple(_ENV_TO_FIELD)
 

@@ -1,0 +1,104 @@
+"""Who may use which /staff route, decided on the server before any view runs.
+
+Order, for every request to the staff blueprint: (1) find the session and its account (a
+disabled or deleted account ends the session); (2) signed out: pages redirect to the login,
+`/staff/api/...` answers 401; (3) any non-GET needs a valid CSRF token (400, before the role,
+so a forged request learns nothing); (4) the view's role (403). A view states its role with
+`@requires(role)` or `@public`; one that states none is a viewer's for reading and an admin's
+for writing, so a forgotten declaration fails closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import current_app, g, jsonify, redirect, render_template, request, url_for
+
+from membership.runtime import runtime
+from membership.staff import accounts_for, rules
+from membership.staff.cookies import COOKIE
+from membership.staff.sessions import sessions_for
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_PREFIX = "/staff/api/"
+
+
+def requires(role: str) -> Callable:
+    rules.check_role(role)
+
+    def mark(view: Callable) -> Callable:
+        view.staff_role = role
+        return view
+
+    return mark
+
+
+def public(view: Callable) -> Callable:
+    """Open to anyone signed out (the login, the password link); CSRF still applies."""
+    view.staff_public = True
+    return view
+
+
+def needed_role(view: Callable | None, method: str) -> str:
+    declared = getattr(view, "staff_role", None)
+    if declared is not None:
+        return declared
+    return "viewer" if method in SAFE_METHODS else "admin"
+
+
+def refuse(status: int, message: str):
+    """A refusal in the form the caller reads: JSON under /staff/api/, else a small page."""
+    if request.path.startswith(API_PREFIX):
+        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(status, "error")
+        response = jsonify(error={"code": code, "message": message})
+        response.status_code = status
+        return response
+    return render_template("staff/message.html", title=message, status=status), status
+
+
+def _current():
+    """(account, session) for this request's cookie, or (None, None)."""
+    rt = runtime()
+    sessions = sessions_for(rt)
+    session = sessions.resume(request.cookies.get(COOKIE))
+    if session is None:
+        return None, None
+    account = accounts_for(rt).get(session.email)
+    if account is None or account.disabled:
+        sessions.end(session.email, session.id)
+        return None, None
+    return account, session
+
+
+def check_request(csrf) -> object | None:
+    """The blueprint's before_request: None to go on, or the refusal to send."""
+    g.staff, g.staff_session = None, None
+    if request.endpoint == "staff.static":
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    g.staff, g.staff_session = _current()
+    is_public = getattr(view, "staff_public", False)
+    if g.staff is None and not is_public:
+        if request.path.startswith(API_PREFIX):
+            return refuse(401, "sign in first")
+        target = request.full_path if request.method == "GET" else None
+        return redirect(url_for("staff.login", next=safe_next(target)), 303)
+    if request.method not in SAFE_METHODS:
+        csrf.protect()  # raises CSRFError: 400 (views.py)
+    if is_public:
+        return None
+    if not rules.allows(g.staff.role, needed_role(view, request.method)):
+        return refuse(403, "your role does not allow this")
+    return None
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local /staff path to go back to after signing in; None for anything else."""
+    if not target or len(target) > 500:
+        return None
+    target = target.rstrip("?")
+    if not target.startswith("/staff/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(not c.isprintable() or c.isspace() for c in target):
+        return None
+    return target

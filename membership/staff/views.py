@@ -1,0 +1,235 @@
+"""The /staff blueprint: login, logout, the one-time password link, the landing page and the
+staff member's own page. Every rule lives in rules.py, accounts.py, sessions.py and guard.py;
+these views read the form, call them and render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter import RateLimitExceeded
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from membership.http.rate_limits import EXTENSION as RATE_LIMITS
+from membership.http.rate_limits import rate_limited
+from membership.runtime import runtime
+from membership.staff import accounts_for, guard, rules
+from membership.staff.cookies import (
+    StaffCookieSessions,
+    clear_session_cookie,
+    set_session_cookie,
+)
+from membership.staff.guard import public, requires, safe_next
+from membership.staff.rules import StaffInputError
+from membership.staff.sessions import lockout_for, sessions_for
+
+STATIC = Path(__file__).resolve().parent.parent / "static" / "staff"
+# One answer for an unknown email, a wrong password, a disabled account and a locked email.
+LOGIN_REFUSED = "That email and password do not match, or sign-in is paused for this email."
+MAX_FIELD = 1024
+
+bp = Blueprint(
+    "staff", __name__, url_prefix="/staff", static_folder=STATIC, static_url_path="/static"
+)
+csrf = CSRFProtect()
+
+
+@bp.app_template_filter("staff_time")
+def _staff_time(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.before_request
+def _guard():
+    return guard.check_request(csrf)
+
+
+@bp.after_request
+def _no_store(response):
+    if request.endpoint != "staff.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_refused(exc: CSRFError):
+    return guard.refuse(400, f"the form was refused ({exc.description}); reload it and retry")
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded):
+    seconds = current_app.extensions[RATE_LIMITS].retry_after()
+    page, status = guard.refuse(429, f"too many sign-in attempts; try again in {seconds} s")
+    return page, status, {"Retry-After": str(seconds)}
+
+
+def _field(name: str) -> str:
+    value = request.form.get(name, "")
+    return value[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+# --- signing in and out -------------------------------------------------------------
+@bp.get("/login")
+@public
+def login():
+    if g.staff is not None:
+        return redirect(url_for("staff.home"), 303)
+    return render_template("staff/login.html", next=safe_next(request.args.get("next")))
+
+
+@bp.post("/login")
+@public
+@rate_limited("staff_login")
+def login_post():
+    rt = runtime()
+    email, password = _field("email").strip(), _field("password")
+    target = safe_next(_field("next"))
+    lockout = lockout_for(rt)
+    locked = bool(email) and lockout.locked(email)
+    account = accounts_for(rt).verify(email, password)  # the same work when locked
+    if locked or account is None:
+        if email and not locked:
+            lockout.failed(email)
+        page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED, email=email)
+        return page, 401
+    lockout.succeeded(email)
+    session.pop("csrf_token", None)  # a new CSRF token for the signed-in session
+    token = sessions_for(rt).create(account.email, request.headers.get("User-Agent", ""))
+    response = redirect(target or url_for("staff.home"), 303)
+    set_session_cookie(response, token)
+    return response
+
+
+@bp.post("/logout")
+@requires("viewer")
+def logout():
+    sessions_for(runtime()).end(g.staff.email, g.staff_session.id)
+    session.pop("csrf_token", None)
+    response = redirect(url_for("staff.login"), 303)
+    clear_session_cookie(response)
+    return response
+
+
+# --- the one-time link to set a password ---------------------------------------------
+def _link_page(token: str, error: str | None = None, status: int = 200):
+    page = render_template("staff/set_password.html", token=token, error=error)
+    return page, status, {"Referrer-Policy": "no-referrer"}
+
+
+@bp.get("/set-password")
+@public
+def set_password():
+    token = request.args.get("token", "")
+    if accounts_for(runtime()).link_email(token) is None:
+        return _gone()
+    return _link_page(token)
+
+
+@bp.post("/set-password")
+@public
+def set_password_post():
+    token, password = _field("token"), _field("password")
+    if password != _field("confirm"):
+        return _link_page(token, "the two passwords differ", 400)
+    accounts = accounts_for(runtime())
+    if accounts.link_email(token) is None:
+        return _gone()
+    try:
+        accounts.use_link(token, password)
+    except StaffInputError as exc:
+        if accounts.link_email(token) is None:
+            return _gone()
+        return _link_page(token, str(exc), 400)
+    title = "Your password is set. Sign in with it."
+    return render_template("staff/message.html", title=title, status=200, sign_in=True)
+
+
+def _gone():
+    title = "This link has expired or was already used. Ask an admin for a new one."
+    page = render_template("staff/message.html", title=title, status=410, sign_in=True)
+    return page, 410, {"Referrer-Policy": "no-referrer"}
+
+
+# --- signed in ------------------------------------------------------------------------
+@bp.get("/")
+@requires("viewer")
+def home():
+    return render_template("staff/home.html")
+
+
+def _me_page(error: str | None = None, notice: str | None = None, status: int = 200):
+    sessions = sessions_for(runtime()).list(g.staff.email)
+    page = render_template(
+        "staff/me.html",
+        sessions=sessions,
+        current=g.staff_session.id,
+        error=error,
+        notice=notice,
+    )
+    return page, status
+
+
+@bp.get("/me")
+@requires("viewer")
+def me():
+    return _me_page()
+
+
+@bp.post("/me/password")
+@requires("viewer")
+def me_password():
+    rt = runtime()
+    current, new = _field("current"), _field("password")
+    if new != _field("confirm"):
+        return _me_page("password: the two new passwords differ", status=400)
+    accounts = accounts_for(rt)
+    if accounts.verify(g.staff.email, current) is None:
+        return _me_page("current password: does not match", status=400)
+    sessions = sessions_for(rt)
+    keep = g.staff_session.id
+    try:
+        accounts.set_password(
+            g.staff.email,
+            new,
+            actor=g.staff.email,
+            extra=lambda pipe: sessions.queue_end_all(pipe, g.staff.email, keep=keep),
+        )
+    except StaffInputError as exc:
+        return _me_page(str(exc), status=400)
+    return _me_page(notice="Password changed; your other sessions are ended.")
+
+
+@bp.post("/me/sessions/end")
+@requires("viewer")
+def me_end_session():
+    sid = _field("session")
+    if not sessions_for(runtime()).end(g.staff.email, sid):
+        return _me_page("session: not one of yours, or already ended", status=400)
+    if sid == g.staff_session.id:
+        response = redirect(url_for("staff.login"), 303)
+        clear_session_cookie(response)
+        return response
+    return _me_page(notice="Session ended.")
+
+
+def init_app(app: Flask) -> None:
+    """CSRF for /staff only (the public JSON endpoints and the webhook take none); the
+    signed cookie that carries the CSRF secret gets the staff flags (cookies.py)."""
+    app.config.update(
+        WTF_CSRF_CHECK_DEFAULT=False,  # guard.py calls csrf.protect() for /staff only
+        WTF_CSRF_TIME_LIMIT=rules.SESSION_IDLE,
+    )
+    app.session_interface = StaffCookieSessions()
+    csrf.init_app(app)
+    app.register_blueprint(bp)
