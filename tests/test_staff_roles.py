@@ -1,0 +1,155 @@
+"""Roles on the server: a crawl of every /staff route signed out, as a viewer, an editor and
+an admin. Signed out: pages redirect to the login, /staff/api/ answers 401. A POST that
+needs more than the caller's role is 403 and leaves no audit entry; CSRF is checked first."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from argon2 import PasswordHasher
+from flask import Blueprint
+
+from membership import audit
+from membership.runtime import runtime
+from membership.staff import accounts_for, guard
+
+GOOD = "correct horse battery"
+FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PUBLIC = {"staff.login", "staff.login_post", "staff.set_password", "staff.set_password_post"}
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
+    accounts = accounts_for(runtime(app))
+    for role in ("viewer", "editor", "admin"):
+        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
+    return app
+
+
+def signed_in(app, role):
+    client = app.test_client()
+    if role is None:
+        return client, _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
+    token = _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
+    data = {"email": f"{role}@news.example", "password": GOOD, "csrf_token": token}
+    assert client.post("/staff/login", data=data).status_code == 303
+    token = _CSRF.search(client.get("/staff/").get_data(as_text=True)).group(1)
+    return client, token
+
+
+def staff_routes(app):
+    """(path, method, endpoint) of every /staff route but the static files."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/staff") or rule.endpoint == "staff.static":
+            continue
+        path = re.sub(r"<[^>]+>", "x", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((path, method, rule.endpoint))
+    return found
+
+
+def test_every_view_states_who_may_use_it(app):
+    for _, _, endpoint in staff_routes(app):
+        view = app.view_functions[endpoint]
+        assert getattr(view, "staff_public", False) or hasattr(view, "staff_role"), endpoint
+        assert (endpoint in PUBLIC) == getattr(view, "staff_public", False), endpoint
+
+
+def test_signed_out_every_page_redirects_to_the_login_and_the_api_answers_401(app):
+    client, token = signed_in(app, None)
+    for path, method, endpoint in staff_routes(app):
+        if endpoint in PUBLIC:
+            continue
+        response = client.open(path, method=method, data={"csrf_token": token})
+        if path.startswith("/staff/api/"):
+            assert response.status_code == 401, (path, method)
+            assert response.get_json()["error"]["code"] == "unauthorized"
+        else:
+            assert response.status_code == 303, (path, method)
+            assert response.location.startswith("/staff/login"), (path, method)
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
+def test_every_page_answers_signed_in(app, role):
+    client, _ = signed_in(app, role)
+    for path, method, endpoint in staff_routes(app):
+        if method != "GET" or endpoint in PUBLIC:
+            continue
+        needed = guard.needed_role(app.view_functions[endpoint], method)
+        expected = 200 if guard.rules.allows(role, needed) else 403
+        assert client.get(path).status_code == expected, (role, path)
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
+def test_posts_above_the_role_are_403_and_leave_no_audit_entry(app, redis_client, role):
+    client, token = signed_in(app, role)
+    keys = runtime(app).keys
+    for path, method, endpoint in staff_routes(app):
+        if method != "POST" or endpoint in PUBLIC:
+            continue
+        needed = guard.needed_role(app.view_functions[endpoint], method)
+        if guard.rules.allows(role, needed):
+            continue
+        before = audit.entries(redis_client, keys, limit=1000)
+        response = client.post(path, data={"csrf_token": token})
+        assert response.status_code == 403, (role, path)
+        assert audit.entries(redis_client, keys, limit=1000) == before
+        # CSRF comes first: without a token the same POST is 400.
+        assert client.post(path).status_code == 400, (role, path)
+
+
+def test_the_guard_with_routes_of_every_kind(make_app):
+    """Routes the later pages will add, on a test blueprint: a viewer's POST to an editor's
+    route is 403, an editor's to an admin's is 403, an undeclared POST is an admin's, and
+    /staff/api/ answers JSON."""
+    from membership.staff import views
+
+    bp = Blueprint("staff_probe", __name__, url_prefix="/staff/probe")
+    calls = []
+
+    @bp.post("/edit")
+    @guard.requires("editor")
+    def edit():
+        calls.append("edit")
+        return "ok"
+
+    @bp.post("/manage")
+    def manage():  # states no role: an admin's
+        calls.append("manage")
+        return "ok"
+
+    api = Blueprint("staff_probe_api", __name__, url_prefix="/staff/api/probe")
+
+    @api.get("/read")
+    @guard.requires("viewer")
+    def read():
+        return {"ok": True}
+
+    for probe in (bp, api):
+        probe.before_request(lambda: guard.check_request(views.csrf))
+    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
+    app.register_blueprint(bp)
+    app.register_blueprint(api)
+    accounts = accounts_for(runtime(app))
+    for role in ("viewer", "editor", "admin"):
+        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
+    assert app.test_client().get("/staff/api/probe/read").status_code == 401
+    expected = {
+        "viewer": (403, 403),
+        "editor": (200, 403),
+        "admin": (200, 200),
+    }
+    for role, (edit_status, manage_status) in expected.items():
+        client, token = signed_in(app, role)
+        assert client.post("/staff/probe/edit", data={"csrf_token": token}).status_code == (
+            edit_status
+        )
+        assert client.post("/staff/probe/manage", data={"csrf_token": token}).status_code == (
+            manage_status
+        )
+        assert client.get("/staff/api/probe/read").get_json() == {"ok": True}
+    assert calls == ["edit", "edit", "manage"]
