@@ -98,9 +98,14 @@ def first_reads(command: Command, keys: Keys) -> list[tuple]:
         return [
             ("hgetall", keys.ledger_subscription(sub.id)),
             ("hgetall", keys.ledger_customer(sub.customer)),
+            # the member index's row sums the customer's subscriptions (index.prepare)
+            ("smembers", keys.ledger_customer_subscriptions(sub.customer)),
         ]
     if isinstance(command, DeleteCustomer | LinkCustomer):
-        return [("hgetall", keys.ledger_customer(command.customer))]
+        return [
+            ("hgetall", keys.ledger_customer(command.customer)),
+            ("smembers", keys.ledger_customer_subscriptions(command.customer)),
+        ]
     if isinstance(command, RecordContribution | RecordRefund):
         return [("hgetall", keys.ledger_contribution(command.key))]
     if isinstance(command, AddOffline | RemoveOffline):
