@@ -153,3 +153,50 @@ def test_the_guard_with_routes_of_every_kind(make_app):
         )
         assert client.get("/staff/api/probe/read").get_json() == {"ok": True}
     assert calls == ["edit", "edit", "manage"]
+
+
+def test_the_crawl_meets_staff_management(app):
+    admin_only = {
+        (path, method)
+        for path, method, endpoint in staff_routes(app)
+        if guard.needed_role(app.view_functions[endpoint], method) == "admin"
+    }
+    assert {("/staff/accounts", "GET"), ("/staff/accounts/disable", "POST")} <= admin_only
+
+
+def test_admins_manage_staff_from_the_page(app, redis_client):
+    admin, token = signed_in(app, "admin")
+    editor, _ = signed_in(app, "editor")
+    page = admin.get("/staff/accounts").get_data(as_text=True)
+    assert "editor@news.example" in page and "viewer@news.example" in page
+    added = admin.post(
+        "/staff/accounts", data={"csrf_token": token, "email": "New@news.example", "role": "editor"}
+    )
+    html = added.get_data(as_text=True)
+    assert added.status_code == 200 and "new@news.example" in html
+    link = re.search(r"/staff/set-password\?token=([\w-]+)", html)
+    assert link and app.test_client().get(link.group(0)).status_code == 200
+    again = admin.post(
+        "/staff/accounts", data={"csrf_token": token, "email": "new@news.example", "role": "admin"}
+    )
+    assert again.status_code == 400 and "already has" in again.get_data(as_text=True)
+    bad = admin.post("/staff/accounts/role", data={"csrf_token": token, "email": "new@news.example",
+                                                   "role": "root"})  # fmt: skip
+    assert bad.status_code == 400
+    role = admin.post("/staff/accounts/role", data={"csrf_token": token,
+                      "email": "viewer@news.example", "role": "editor"})  # fmt: skip
+    assert role.status_code == 200 and accounts_for(runtime(app)).get(
+        "viewer@news.example"
+    ).role == ("editor")
+    off = admin.post(
+        "/staff/accounts/disable", data={"csrf_token": token, "email": "editor@news.example"}
+    )
+    assert off.status_code == 200 and editor.get("/staff/").status_code == 303
+    for path in ("/staff/accounts/disable", "/staff/accounts/role"):
+        data = {"csrf_token": token, "email": "ADMIN@news.example", "role": "viewer"}
+        assert admin.post(path, data=data).status_code == 400
+    actions = [e["action"] for e in audit.entries(redis_client, runtime(app).keys, limit=20)]
+    assert actions[:3] == ["staff_disabled", "staff_role_changed", "staff_added"]
+    assert {e["actor"] for e in audit.entries(redis_client, runtime(app).keys, limit=3)} == {
+        "admin@news.example"
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -221,6 +222,83 @@ def me_end_session():
         clear_session_cookie(response)
         return response
     return _me_page(notice="Session ended.")
+
+
+# --- staff management (admins) ----------------------------------------------------------
+def _accounts_page(error=None, notice=None, link=None, status=200):
+    rt = runtime()
+    accounts = accounts_for(rt).list()
+    sessions = sessions_for(rt)
+    counts = {a.email: len(sessions.list(a.email)) for a in accounts}
+    page = render_template(
+        "staff/accounts.html",
+        accounts=accounts,
+        sessions=counts,
+        roles=rules.ROLES,
+        error=error,
+        notice=notice,
+        link=link,
+    )
+    return page, status
+
+
+@bp.get("/accounts")
+@requires("admin")
+def accounts():
+    return _accounts_page()
+
+
+@bp.post("/accounts")
+@requires("admin")
+def accounts_add():
+    rt = runtime()
+    store = accounts_for(rt)
+    try:
+        account = store.add(_field("email"), _field("role"), actor=g.staff.email)
+    except StaffInputError as exc:
+        return _accounts_page(str(exc), status=400)
+    token = store.create_link(account.email)
+    link = f"{rt.settings.public_url}/staff/set-password?{urlencode({'token': token})}"
+    notice = f"Added {account.email} ({account.role}). Send them this link (24 h, once):"
+    return _accounts_page(notice=notice, link=link)
+
+
+def _not_yourself(email: str) -> str | None:
+    """An admin cannot demote or disable themselves: the last admin would lock everyone out."""
+    if email.strip().lower() == g.staff.email:
+        return "email: not your own account (ask another admin)"
+    return None
+
+
+@bp.post("/accounts/role")
+@requires("admin")
+def accounts_role():
+    email = _field("email")
+    problem = _not_yourself(email)
+    if problem:
+        return _accounts_page(problem, status=400)
+    try:
+        account = accounts_for(runtime()).set_role(email, _field("role"), actor=g.staff.email)
+    except StaffInputError as exc:
+        return _accounts_page(str(exc), status=400)
+    return _accounts_page(notice=f"{account.email} is now {account.role}.")
+
+
+@bp.post("/accounts/disable")
+@requires("admin")
+def accounts_disable():
+    rt = runtime()
+    email = _field("email")
+    problem = _not_yourself(email)
+    if problem:
+        return _accounts_page(problem, status=400)
+    try:
+        account = accounts_for(rt).disable(
+            email, actor=g.staff.email, end_sessions=sessions_for(rt).queue_end_all
+        )
+    except StaffInputError as exc:
+        return _accounts_page(str(exc), status=400)
+    return _accounts_page(notice=f"{account.email} is disabled; their sessions are ended.")
 
 
 def init_app(app: Flask) -> None:
