@@ -800,6 +800,35 @@ _PATHS = {
             },
         }
     },
+    "/staff/api/me": {
+        "get": {
+            "summary": "Who is calling the staff API: email, role, and how (session or token)",
+            "description": "Every /staff/api/ route takes a staff member's personal token "
+            "(`Authorization: Bearer mst_...`, made on /staff/me, shown once) or the "
+            "dashboard's session cookie (writes then need the CSRF token), and the same role "
+            "rules as the pages: 401 signed out, 403 above one's role.",
+            "security": [{"staffToken": []}],
+            "responses": {
+                "200": {
+                    "description": "The caller",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["email", "role", "via"],
+                                "properties": {
+                                    "email": {"type": "string"},
+                                    "role": {"enum": ["viewer", "editor", "admin"]},
+                                    "via": {"enum": ["session", "token"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "401": _error("No valid token or session"),
+            },
+        }
+    },
     "/metrics": {
         "get": {
             "summary": "Prometheus metrics, summed over every worker process",

@@ -1,11 +1,12 @@
 """Who may use which /staff route, decided on the server before any view runs.
 
 Order, for every request to the staff blueprint: (1) find the session and its account (a
-disabled or deleted account ends the session); (2) signed out: pages redirect to the login,
-`/staff/api/...` answers 401; (3) any non-GET needs a valid CSRF token (400, before the role,
-so a forged request learns nothing); (4) the view's role (403). A view states its role with
-`@requires(role)` or `@public`; one that states none is a viewer's for reading and an admin's
-for writing, so a forgotten declaration fails closed.
+disabled or deleted account ends the session), or under /staff/api/ the account of an
+`Authorization: Bearer` personal token; (2) signed out: pages redirect to the login,
+`/staff/api/...` answers 401; (3) any non-GET, but a bearer token's, needs a valid CSRF
+token (400, before the role, so a forged request learns nothing); (4) the view's role
+(403). A view states its role with `@requires(role)` or `@public`; one that states none is
+a viewer's for reading and an admin's for writing, so a forgotten declaration fails closed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import current_app, g, jsonify, redirect, render_template, request, u
 
 from membership.runtime import runtime
 from membership.staff import accounts_for, rules
+from membership.staff.api_tokens import api_tokens_for
 from membership.staff.cookies import COOKIE
 from membership.staff.sessions import sessions_for
 
@@ -56,9 +58,21 @@ def refuse(status: int, message: str):
     return render_template("staff/message.html", title=message, status=status), status
 
 
-def _current():
-    """(account, session) for this request's cookie, or (None, None)."""
+def _bearer() -> str | None:
+    """The token of an `Authorization: Bearer` header on /staff/api/, else None."""
+    if not request.path.startswith(API_PREFIX):
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _current(token: str | None):
+    """(account, session) for this request's API token or cookie, or (None, None)."""
     rt = runtime()
+    if token is not None:  # a script: the token alone decides, never a cookie beside it
+        email = api_tokens_for(rt).owner(token)
+        account = accounts_for(rt).get(email) if email else None
+        return (account, None) if account and not account.disabled else (None, None)
     sessions = sessions_for(rt)
     session = sessions.resume(request.cookies.get(COOKIE))
     if session is None:
@@ -76,14 +90,16 @@ def check_request(csrf) -> object | None:
     if request.endpoint == "staff.static":
         return None
     view = current_app.view_functions.get(request.endpoint)
-    g.staff, g.staff_session = _current()
+    token = _bearer()
+    g.staff, g.staff_session = _current(token)
     is_public = getattr(view, "staff_public", False)
     if g.staff is None and not is_public:
         if request.path.startswith(API_PREFIX):
             return refuse(401, "sign in first")
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("staff.login", next=safe_next(target)), 303)
-    if request.method not in SAFE_METHODS:
+    # A bearer token is not sent by the browser on its own, so it needs no CSRF token.
+    if request.method not in SAFE_METHODS and token is None:
         csrf.protect()  # raises CSRFError: 400 (views.py)
     if is_public:
         return None

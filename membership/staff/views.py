@@ -26,6 +26,7 @@ from membership.http.rate_limits import EXTENSION as RATE_LIMITS
 from membership.http.rate_limits import rate_limited
 from membership.runtime import runtime
 from membership.staff import accounts_for, guard, rules
+from membership.staff.api_tokens import api_tokens_for
 from membership.staff.cookies import (
     StaffCookieSessions,
     clear_session_cookie,
@@ -169,12 +170,14 @@ def home():
     return render_template("staff/home.html")
 
 
-def _me_page(error: str | None = None, notice: str | None = None, status: int = 200):
-    sessions = sessions_for(runtime()).list(g.staff.email)
+def _me_page(error=None, notice=None, status: int = 200, new_token: str | None = None):
+    rt = runtime()
     page = render_template(
         "staff/me.html",
-        sessions=sessions,
+        sessions=sessions_for(rt).list(g.staff.email),
         current=g.staff_session.id,
+        tokens=api_tokens_for(rt).list(g.staff.email),
+        new_token=new_token,
         error=error,
         notice=notice,
     )
@@ -222,6 +225,25 @@ def me_end_session():
         clear_session_cookie(response)
         return response
     return _me_page(notice="Session ended.")
+
+
+@bp.post("/me/tokens")
+@requires("viewer")
+def me_token_create():
+    try:
+        token = api_tokens_for(runtime()).create(g.staff.email, _field("name"))
+    except StaffInputError as exc:
+        return _me_page(str(exc), status=400)
+    notice = "Your new token, shown this once: copy it now."
+    return _me_page(notice=notice, new_token=token)
+
+
+@bp.post("/me/tokens/revoke")
+@requires("viewer")
+def me_token_revoke():
+    if not api_tokens_for(runtime()).revoke(g.staff.email, _field("token")):
+        return _me_page("token: not one of yours, or already revoked", status=400)
+    return _me_page(notice="Token revoked.")
 
 
 # --- staff management (admins) ----------------------------------------------------------
@@ -310,4 +332,6 @@ def init_app(app: Flask) -> None:
     )
     app.session_interface = StaffCookieSessions()
     csrf.init_app(app)
+    from membership.staff import api  # noqa: F401  (its routes join bp)
+
     app.register_blueprint(bp)

@@ -294,3 +294,12 @@ class Keys:
         email typed at the login page (by its SHA-256, known or not): failures,
         locked_until (unix seconds)."""
         return self._key("staff", "failures", digest)
+
+    def staff_api_token(self, digest: str) -> str:
+        """Hash: a personal API token (by its SHA-256): email, name, created, used (unix
+        seconds, at most once a minute). Kept until revoked."""
+        return self._key("staff", "token", digest)
+
+    def staff_account_api_tokens(self, email: str) -> str:
+        """Set: the token digests of one staff member."""
+        return self._key("staff", "account", email, "tokens")
