@@ -442,6 +442,7 @@ class _EnvSchema(Schema):
     RATE_LIMIT_SIGN_IN_EMAIL = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in_email"])
     RATE_LIMIT_STAFF_LOGIN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["staff_login"])
     STAFF_INSECURE_COOKIES = _Flag(load_default=False)
+    STAFF_REQUIRE_2FA = _Flag(load_default=False)
     STRIPE_PRICES = _Prices(load_default=())
     CHECKOUT_SUCCESS_URL = _SuccessUrl(load_default=None)
     CHECKOUT_CANCEL_URL = _HttpUrl(load_default=None)
@@ -511,6 +512,7 @@ class Settings:
     smtp_url: str | None = None
     rate_limit_staff_login: str = RATE_LIMIT_DEFAULTS["staff_login"]
     staff_insecure_cookies: bool = False  # local http only: staff cookies without Secure
+    staff_require_2fa: bool = False  # admins must enrol a TOTP code before anything else
     # Not from the environment: lets tests and tools tune the app further.
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -566,6 +568,7 @@ _ENV_TO_FIELD = {
     "SMTP_URL": "smtp_url",
     "RATE_LIMIT_STAFF_LOGIN": "rate_limit_staff_login",
     "STAFF_INSECURE_COOKIES": "staff_insecure_cookies",
+    "STAFF_REQUIRE_2FA": "staff_require_2fa",
 }
 ENV_VARS = tuple(_ENV_TO_FIELD)
 

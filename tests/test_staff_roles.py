@@ -17,7 +17,15 @@ from membership.staff import accounts_for, guard
 GOOD = "correct horse battery"
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-PUBLIC = {"staff.login", "staff.login_post", "staff.set_password", "staff.set_password_post"}
+PUBLIC = {
+    "staff.login",
+    "staff.login_post",
+    "staff.login_code",
+    "staff.set_password",
+    "staff.set_password_post",
+}
+# GETs that answer 404 until there is something to show (no enrolment in progress).
+NOT_YET = {"staff.me_2fa_qr"}
 
 
 @pytest.fixture
@@ -81,6 +89,8 @@ def test_every_page_answers_signed_in(app, role):
             continue
         needed = guard.needed_role(app.view_functions[endpoint], method)
         expected = 200 if guard.rules.allows(role, needed) else 403
+        if expected == 200 and endpoint in NOT_YET:
+            expected = 404
         assert client.get(path).status_code == expected, (role, path)
 
 

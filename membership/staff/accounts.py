@@ -38,6 +38,7 @@ class Account:
     has_password: bool
     created: str
     updated: str
+    has_totp: bool = False
 
     def public(self) -> dict:
         """What the audit log and listings show: never the hash."""
@@ -86,6 +87,7 @@ class Accounts:
             has_password=bool(f.get("password")),
             created=f.get("created", ""),
             updated=f.get("updated", ""),
+            has_totp=bool(f.get("totp")),
         )
 
     def get(self, email: str) -> Account | None:

@@ -103,9 +103,31 @@ def check_request(csrf) -> object | None:
         csrf.protect()  # raises CSRFError: 400 (views.py)
     if is_public:
         return None
+    if _needs_enrolment(g.staff) and request.endpoint not in ENROLMENT_ENDPOINTS:
+        if request.path.startswith(API_PREFIX):
+            return refuse(403, "two-factor sign-in is required for admins: enrol on /staff/me")
+        return redirect(url_for("staff.me"), 303)
     if not rules.allows(g.staff.role, needed_role(view, request.method)):
         return refuse(403, "your role does not allow this")
     return None
+
+
+# What an admin without two-factor may use while STAFF_REQUIRE_2FA is on: enough to enrol.
+ENROLMENT_ENDPOINTS = frozenset(
+    {
+        "staff.me",
+        "staff.logout",
+        "staff.me_2fa_start",
+        "staff.me_2fa_qr",
+        "staff.me_2fa_confirm",
+        "staff.me_password",
+        "staff.me_end_session",
+    }
+)
+
+
+def _needs_enrolment(account) -> bool:
+    return runtime().settings.staff_require_2fa and account.role == "admin" and not account.has_totp
 
 
 def safe_next(target: str | None) -> str | None:

@@ -35,6 +35,7 @@ from membership.staff.cookies import (
 from membership.staff.guard import public, requires, safe_next
 from membership.staff.rules import StaffInputError
 from membership.staff.sessions import lockout_for, sessions_for
+from membership.staff.totp import qr_svg, second_factor_for
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "staff"
 # One answer for an unknown email, a wrong password, a disabled account and a locked email.
@@ -105,12 +106,40 @@ def login_post():
             lockout.failed(email)
         page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED, email=email)
         return page, 401
+    if account.has_totp:  # the password was right: now the code, under a 5-minute token
+        pending = second_factor_for(rt).hold(account.email)
+        return render_template("staff/login_code.html", pending=pending, next=target)
     lockout.succeeded(email)
+    return _signed_in(account.email, target)
+
+
+def _signed_in(email: str, target: str | None):
     session.pop("csrf_token", None)  # a new CSRF token for the signed-in session
-    token = sessions_for(rt).create(account.email, request.headers.get("User-Agent", ""))
+    token = sessions_for(runtime()).create(email, request.headers.get("User-Agent", ""))
     response = redirect(target or url_for("staff.home"), 303)
     set_session_cookie(response, token)
     return response
+
+
+@bp.post("/login/code")
+@public
+@rate_limited("staff_login")
+def login_code():
+    rt = runtime()
+    factor, lockout = second_factor_for(rt), lockout_for(rt)
+    pending, target = _field("pending"), safe_next(_field("next"))
+    email = factor.held(pending)
+    if email is None or lockout.locked(email):
+        page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED)
+        return page, 401
+    if not factor.check(email, _field("code")):
+        lockout.failed(email)  # codes count toward the same lock as passwords
+        error = "That code is not right (or was used already); try the next one."
+        page = render_template("staff/login_code.html", pending=pending, next=target, error=error)
+        return page, 401
+    factor.release(pending)
+    lockout.succeeded(email)
+    return _signed_in(email, target)
 
 
 @bp.post("/logout")
@@ -172,8 +201,12 @@ def home():
 
 def _me_page(error=None, notice=None, status: int = 200, new_token: str | None = None):
     rt = runtime()
+    factor = second_factor_for(rt)
     page = render_template(
         "staff/me.html",
+        two_factor=factor.enabled(g.staff.email),
+        enrolling=factor.pending_secret(g.staff.email),
+        require_2fa=rt.settings.staff_require_2fa and g.staff.role == "admin",
         sessions=sessions_for(rt).list(g.staff.email),
         current=g.staff_session.id,
         tokens=api_tokens_for(rt).list(g.staff.email),
@@ -244,6 +277,41 @@ def me_token_revoke():
     if not api_tokens_for(runtime()).revoke(g.staff.email, _field("token")):
         return _me_page("token: not one of yours, or already revoked", status=400)
     return _me_page(notice="Token revoked.")
+
+
+@bp.post("/me/2fa/start")
+@requires("viewer")
+def me_2fa_start():
+    second_factor_for(runtime()).start(g.staff.email)
+    return _me_page(notice="Scan the code with your authenticator app, then enter a code.")
+
+
+@bp.get("/me/2fa/qr.svg")
+@requires("viewer")
+def me_2fa_qr():
+    secret = second_factor_for(runtime()).pending_secret(g.staff.email)
+    if secret is None:
+        return guard.refuse(404, "no two-factor enrolment in progress")
+    svg = qr_svg(g.staff.email, secret)
+    return svg, 200, {"Content-Type": "image/svg+xml", "Referrer-Policy": "no-referrer"}
+
+
+@bp.post("/me/2fa/confirm")
+@requires("viewer")
+def me_2fa_confirm():
+    if not second_factor_for(runtime()).confirm(g.staff.email, _field("code")):
+        return _me_page("code: not right; use the current code from the app", status=400)
+    return _me_page(notice="Two-factor sign-in is on.")
+
+
+@bp.post("/me/2fa/disable")
+@requires("viewer")
+def me_2fa_disable():
+    if runtime().settings.staff_require_2fa and g.staff.role == "admin":
+        return _me_page("two-factor sign-in is required for admins here", status=400)
+    if not second_factor_for(runtime()).disable(g.staff.email, _field("code")):
+        return _me_page("code: not right; use the current code from the app", status=400)
+    return _me_page(notice="Two-factor sign-in is off.")
 
 
 # --- staff management (admins) ----------------------------------------------------------

@@ -267,7 +267,8 @@ class Keys:
     # Secrets (session ids, password links) are named by their SHA-256, never by themselves.
     def staff_account(self, email: str) -> str:
         """Hash: a staff member: email, role, password (argon2 hash, empty until set),
-        disabled (0/1), created, updated (ISO-8601 UTC)."""
+        disabled (0/1), created, updated (ISO-8601 UTC), totp / totp_pending (two-factor
+        secrets), totp_last (the last code step accepted)."""
         return self._key("staff", "account", email)
 
     @property
@@ -303,3 +304,8 @@ class Keys:
     def staff_account_api_tokens(self, email: str) -> str:
         """Set: the token digests of one staff member."""
         return self._key("staff", "account", email, "tokens")
+
+    def staff_login_pending(self, digest: str) -> str:
+        """Hash (expiring after 5 minutes): a login whose password was right, waiting for
+        its two-factor code: email. Deleted by the code that completes it."""
+        return self._key("staff", "pending", digest)
