@@ -253,7 +253,7 @@ def test_the_password_link_page(app):
     token = accounts.create_link("new@news.example")
     client = app.test_client()
     page = client.get(f"/staff/set-password?token={token}")
-    assert page.status_code == 200 and page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.status_code == 200 and page.headers["Referrer-Policy"] == "same-origin"
     form = {"csrf_token": csrf(client, f"/staff/set-password?token={token}"), "token": token}
     differ = client.post("/staff/set-password", data={**form, "password": GOOD, "confirm": "x"})
     assert differ.status_code == 400
@@ -293,3 +293,20 @@ def test_bad_input_is_a_4xx_never_a_500(app):
     assert response.status_code == 401
     assert client.get("/staff/set-password?token=" + "\x00" * 30).status_code == 410
     assert client.get("/staff/static/nope.css").status_code == 404
+
+
+def test_the_password_link_works_over_https(staff_app):
+    """Over HTTPS Flask-WTF wants a same-origin Referer: the link's page must let it go."""
+    app = staff_app(staff_insecure_cookies=False)
+    accounts = accounts_for(runtime(app))
+    accounts.add("new@news.example", "viewer", actor="test")
+    token = accounts.create_link("new@news.example")
+    base = "https://staff.news.example"
+    client = app.test_client()
+    url = f"{base}/staff/set-password?token={token}"
+    page = client.get(url)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    data = {"csrf_token": _CSRF.search(page.get_data(as_text=True)).group(1), "token": token,
+            "password": GOOD, "confirm": GOOD}  # fmt: skip
+    done = client.post("/staff/set-password", base_url=base, data=data, headers={"Referer": url})
+    assert done.status_code == 200

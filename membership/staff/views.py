@@ -155,7 +155,9 @@ def logout():
 # --- the one-time link to set a password ---------------------------------------------
 def _link_page(token: str, error: str | None = None, status: int = 200):
     page = render_template("staff/set_password.html", token=token, error=error)
-    return page, status, {"Referrer-Policy": "no-referrer"}
+    # The token is in this page's URL: never sent to another site, but sent to our own
+    # (Flask-WTF checks the Referer of an HTTPS form post).
+    return page, status, {"Referrer-Policy": "same-origin"}
 
 
 @bp.get("/set-password")
@@ -189,7 +191,7 @@ def set_password_post():
 def _gone():
     title = "This link has expired or was already used. Ask an admin for a new one."
     page = render_template("staff/message.html", title=title, status=410, sign_in=True)
-    return page, 410, {"Referrer-Policy": "no-referrer"}
+    return page, 410, {"Referrer-Policy": "same-origin"}
 
 
 # --- signed in ------------------------------------------------------------------------
