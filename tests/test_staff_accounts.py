@@ -183,7 +183,7 @@ def test_cli_add_list_role_disable(run, redis_client):
     assert link.startswith("https://members.news.example/staff/set-password?token=")
     assert run("role", "b@news.example", "editor").output == "b@news.example is now editor\n"
     listing = run("list").output.splitlines()
-    assert listing[0].split()[:4] == ["EMAIL", "ROLE", "DISABLED", "PASSWORD"]
+    assert listing[0].split()[:5] == ["EMAIL", "ROLE", "DISABLED", "PASSWORD", "TWO_FACTOR"]
     assert listing[1].split()[:4] == ["a@news.example", "admin", "no", "yes"]
     assert listing[2].split()[:4] == ["b@news.example", "editor", "no", "no"]
     assert run("disable", "b@news.example").exit_code == 0

@@ -179,6 +179,7 @@ def test_admins_manage_staff_from_the_page(app, redis_client):
     editor, _ = signed_in(app, "editor")
     page = admin.get("/staff/accounts").get_data(as_text=True)
     assert "editor@news.example" in page and "viewer@news.example" in page
+    assert "Two-factor" in page
     added = admin.post(
         "/staff/accounts", data={"csrf_token": token, "email": "New@news.example", "role": "editor"}
     )

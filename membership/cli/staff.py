@@ -56,13 +56,15 @@ def add(email: str, role: str, password_stdin: bool, actor: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per account, in a list.")
 @with_app
 def list_(as_json: bool) -> None:
-    """Every staff account: email, role, disabled, whether a password is set."""
+    """Every staff account: email, role, disabled, whether a password and two-factor sign-in
+    are set."""
     rows = [
         {
             "email": a.email,
             "role": a.role,
             "disabled": a.disabled,
             "password": a.has_password,
+            "two_factor": a.has_totp,
             "created": a.created,
             "updated": a.updated,
         }
@@ -71,7 +73,9 @@ def list_(as_json: bool) -> None:
     if as_json:
         echo_json(rows)
     else:
-        echo_table(rows, ["email", "role", "disabled", "password", "created", "updated"])
+        echo_table(
+            rows, ["email", "role", "disabled", "password", "two_factor", "created", "updated"]
+        )
 
 
 @staff.command("disable")
