@@ -126,3 +126,23 @@ def test_a_members_page_by_email_or_customer_id(ledger, client, keys):
     assert ledger.queries.member("cus_nobody") is None
     assert ledger.queries.member("nobody@example.org") is None
     assert ledger.queries.member("") is None
+
+
+def test_a_members_page_lists_contributions_with_their_refunds(ledger):
+    join(ledger, "cus_a", "a@example.org", "Ann")
+    refund_first = sp.charge_refunded("pi_2", 2500, 1000, created=sp.T0 + 1)
+    for event in (
+        sp.checkout_payment("pi_1", 1000, customer="cus_a", created=sp.T0),
+        refund_first,  # before its payment: the page shows it once the payment names a person
+        sp.checkout_payment("pi_2", 2500, customer="cus_a", email=None, created=sp.T0 + 2),
+        sp.checkout_payment("pi_3", 700, email="A@example.org", created=sp.T0 + 3),
+        sp.checkout_payment("pi_4", 900, email="someone@example.org", created=sp.T0 + 4),
+    ):
+        assert ledger.writer.apply_event(event).outcome == "applied"
+    page = ledger.queries.member("a@example.org")
+    mine = page.customers[0].contributions
+    assert [(c.key, c.amount, c.refunded, c.net) for c in mine] == [
+        ("pi_1", 1000, 0, 1000),
+        ("pi_2", 2500, 1000, 1500),
+    ]
+    assert [c.key for c in page.contributions] == ["pi_3"]  # given under the email alone

@@ -60,6 +60,7 @@ def index_dump(client, keys):
         "email": client.zrange(keys.ledger_index_email, 0, -1),
         "name": client.zrange(keys.ledger_index_name, 0, -1),
         "current": client.zrange(keys.ledger_index_current, 0, -1),
+        "contributions": client.zrange(keys.ledger_index_contributions, 0, -1),
     }
 
 
@@ -69,6 +70,7 @@ def drop_index(client, keys):
         keys.ledger_index_email,
         keys.ledger_index_name,
         keys.ledger_index_current,
+        keys.ledger_index_contributions,
     )
 
 

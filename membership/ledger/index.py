@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from membership.ledger import rules
-from membership.ledger.model import Customer, EmailBucket, SubRecord
+from membership.ledger.model import Contribution, Customer, EmailBucket, SubRecord
 from membership.store import Keys
 
 SEP = "\x00"  # between a sort key and its row id: below every character a key holds
@@ -124,7 +124,16 @@ def set_key(keys: Keys, which: str) -> str:
         "email": keys.ledger_index_email,
         "name": keys.ledger_index_name,
         "current": keys.ledger_index_current,
+        "contributions": keys.ledger_index_contributions,
     }[which]
+
+
+SETS = ("email", "name", "current", "contributions")
+
+
+def contribution_entry(c: Contribution | None) -> str | None:
+    """`<person>\\0<payment>`: a member's page finds a person's contributions by its range."""
+    return f"{c.person}{SEP}{c.key}" if c is not None and c.person else None
 
 
 # --- the writer's side ------------------------------------------------------------
@@ -135,6 +144,7 @@ class Change:
     """Rows before and after one decision, by row id (None: no row)."""
 
     rows: tuple[tuple[str, Row | None, Row | None], ...]
+    contributions: tuple[str, ...] = ()  # entries to add (a contribution's person never changes)
 
     def queue(self, pipe, keys: Keys) -> None:
         """Queue the index writes inside MULTI (ZREM/ZADD/HSET/HDEL: none fails on keys of
@@ -152,6 +162,8 @@ class Change:
                 pipe.hdel(keys.ledger_index_rows, row_id)
             elif new != old:
                 pipe.hset(keys.ledger_index_rows, row_id, new.to_json())
+        if self.contributions:
+            pipe.zadd(keys.ledger_index_contributions, dict.fromkeys(self.contributions, 0))
 
 
 def prepare(decision: rules.Decision, reader: rules.Reader) -> Change:
@@ -160,6 +172,7 @@ def prepare(decision: rules.Decision, reader: rules.Reader) -> Change:
     customers: dict[str, tuple[Customer | None, Customer | None]] = {}
     new_subs: dict[str, SubRecord] = {}
     out = []
+    paid = []
     for old, new in decision.changes:
         if isinstance(new, Customer):
             customers[new.id] = (old, new)
@@ -170,6 +183,10 @@ def prepare(decision: rules.Decision, reader: rules.Reader) -> Change:
             before, after = offline_row(old) if old else None, offline_row(new)
             if before != after:
                 out.append((f"offline:{new.email}", before, after))
+        elif isinstance(new, Contribution):
+            entry = contribution_entry(new)
+            if entry and entry != contribution_entry(old):
+                paid.append(entry)
     for cid, (old_customer, new_customer) in sorted(customers.items()):
         stored = reader.customer_subscriptions(cid)
         if old_customer is None:
@@ -182,7 +199,7 @@ def prepare(decision: rules.Decision, reader: rules.Reader) -> Change:
         before, now = customer_row(old_customer, stored), customer_row(new_customer, after)
         if before != now:
             out.append((f"stripe:{cid}", before, now))
-    return Change(tuple(out))
+    return Change(tuple(out), tuple(paid))
 
 
 # --- `ledger rebuild`'s side ---------------------------------------------------------
@@ -223,10 +240,14 @@ def expected_rows(
 
 
 def plan_rebuild(
-    rows: dict[str, Row], stored_rows: dict[str, str], stored_sets: dict[str, set[str]]
+    rows: dict[str, Row],
+    contributions: Iterable[Contribution],
+    stored_rows: dict[str, str],
+    stored_sets: dict[str, set[str]],
 ) -> RebuildPlan:
     """What to write so the stored index equals the one derived from the records."""
-    want: dict[str, set[str]] = {"email": set(), "name": set(), "current": set()}
+    want: dict[str, set[str]] = {w: set() for w in SETS}
+    want["contributions"] = {e for e in map(contribution_entry, contributions) if e}
     for row in rows.values():
         for which, member in entries(row):
             want[which].add(member)
@@ -262,6 +283,6 @@ def read_stored(client, keys: Keys, batch: int = 5000) -> tuple[dict[str, str], 
     """The stored index (for a rebuild): rows and the three sorted sets, read in batches."""
     rows = dict(client.hscan_iter(keys.ledger_index_rows, count=batch))
     sets = {}
-    for which in ("email", "name", "current"):
+    for which in SETS:
         sets[which] = {m for m, _ in client.zscan_iter(set_key(keys, which), count=batch)}
     return rows, sets

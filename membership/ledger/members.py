@@ -22,7 +22,7 @@ import redis
 from membership import audit
 from membership.ledger import codec
 from membership.ledger.index import SEP, Row, set_key, tokens
-from membership.ledger.model import Customer, Offline, SubRecord, normalize_email
+from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
 from membership.store import Keys
 
 CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,250}$")
@@ -196,7 +196,22 @@ class MemberSearch:
             rows=tuple(r for r in self.rows(rows) if r),
             customers=tuple(c for c in customers if c is not None),
             offline=offline,
+            contributions=self._contributions(f"email:{email}") if email else (),
         )
+
+    def _contributions(self, person: str) -> tuple[Contribution, ...]:
+        """A contributor's one-time contributions, each with its refunded total."""
+        low, high = _range(person + SEP, None)
+        found = self.redis.zrangebylex(self.keys.ledger_index_contributions, low, high)
+        names = [self.keys.ledger_contribution(_row_id(m)) for m in found]
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(name)
+        records = (
+            codec.contribution_from_hash(n, raw)
+            for n, raw in zip(names, pipe.execute() if names else [], strict=True)
+        )
+        return tuple(sorted((c for c in records if c), key=lambda c: (c.created, c.key)))
 
     def _customer(self, cid: str) -> Customer | None:
         key = self.keys.ledger_customer(cid)
@@ -236,6 +251,7 @@ class MemberSearch:
             subscriptions=tuple(subs),
             timeline=tuple(json.loads(item) for item in timeline),
             events=events,
+            contributions=self._contributions(f"customer:{cid}"),
         )
 
     # --- the CSV export -----------------------------------------------------------------
@@ -279,19 +295,22 @@ class CustomerPage:
     subscriptions: tuple[SubRecord, ...]  # each subscription's standing state
     timeline: tuple[dict, ...]  # invoices paid and failed, disputes: newest first
     events: tuple[dict, ...]  # {id, outcome, received} of the events that set those states
+    contributions: tuple[Contribution, ...] = ()  # one-time, by this customer: amount, refunded
 
 
 @dataclass(frozen=True)
 class MemberPage:
     """What the ledger keeps of one person. Not kept, so not shown: a subscription's earlier
     statuses (only the state that stands and the event that set it; the event log keeps an
-    event 7 days), one-time contributions and refunds by person (they are found by payment
-    intent; the contributor key only counts them), and events that changed nothing."""
+    event 7 days), each refund on its own (a contribution keeps its refunded total), and
+    events that changed nothing. `contributions`: those given under the email alone
+    (a customer's own are on its `CustomerPage`)."""
 
     email: str
     rows: tuple[Row, ...]
     customers: tuple[CustomerPage, ...]
     offline: Offline | None
+    contributions: tuple[Contribution, ...] = ()
 
 
 # --- pure helpers -----------------------------------------------------------------------

@@ -275,7 +275,8 @@ def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
         (t for t in targets if isinstance(t, SubRecord)),
         (t for t in targets if isinstance(t, EmailBucket)),
     )
-    plan.index = member_index.plan_rebuild(rows, *member_index.read_stored(client, keys))
+    stored_index = member_index.read_stored(client, keys)
+    plan.index = member_index.plan_rebuild(rows, contributions.values(), *stored_index)
     if plan.index.changed:
         plan.differed["member index"] = plan.index.changed
     active_by_person: Counter[str] = Counter()

@@ -159,6 +159,12 @@ class Keys:
         """Sorted set (scores 0): `<email>\\0<row id>` of current members (the CSV export)."""
         return self._key("ledger", "index", "current")
 
+    @property
+    def ledger_index_contributions(self) -> str:
+        """Sorted set (scores 0): `<contributor>\\0<payment>` (contributor: `customer:<id>`,
+        `email:<email>`, `payment:<id>`): a member's one-time contributions."""
+        return self._key("ledger", "index", "contributions")
+
     # --- Goals and banner ---------------------------------------------------
     @property
     def goals(self) -> str:
