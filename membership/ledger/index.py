@@ -9,10 +9,12 @@ the old entries to remove follow from the old records, so concurrent writers of 
 customers never conflict over the index.
 
 Kept in Redis (keys from `membership.store.keys`, all under the ledger's hash tag):
-`index:rows` (hash: row id -> the row as JSON), `index:email` and `index:name` (sorted
-sets, all scores 0, members `<normalized email or name token>\\0<row id>`, searched by
-ZRANGEBYLEX prefix ranges) and `index:current` (the same by email, current members only:
-the CSV export's order). Row ids: `stripe:<customer id>`, `offline:<email>`.
+`index:rows` (hash: row id -> the row as JSON); `index:email`, `index:name` and
+`index:current` (sorted sets, all scores 0, searched by ZRANGEBYLEX prefix ranges), with
+members `<normalized email>\\0<row id>`, `<name word>\\0<the name's words>\\0<row id>`
+and, for current members only (the CSV export's order), `<email>\\0<row id>`;
+`index:contributions` (`<contributor>\\0<payment>`). Row ids: `stripe:<customer id>`,
+`offline:<email>`.
 """
 
 from __future__ import annotations
@@ -116,7 +118,10 @@ def entries(row: Row | None) -> set[tuple[str, str]]:
     """(sorted set, member) pairs a row puts into the index."""
     if row is None:
         return set()
-    out = {("name", f"{t}{SEP}{row.id}") for t in tokens(row.name)}
+    words = tokens(row.name)
+    # The whole folded name rides along, so a search filters on further words without
+    # fetching rows.
+    out = {("name", f"{t}{SEP}{' '.join(words)}{SEP}{row.id}") for t in words}
     if row.email:
         out.add(("email", f"{row.email}{SEP}{row.id}"))
     if row.current:

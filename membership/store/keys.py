@@ -151,7 +151,8 @@ class Keys:
 
     @property
     def ledger_index_name(self) -> str:
-        """Sorted set (scores 0): `<name token>\\0<row id>`, one per token of the name."""
+        """Sorted set (scores 0): `<name word>\\0<the name's words>\\0<row id>`, one per word
+        of the name (folded: accents dropped, case folded)."""
         return self._key("ledger", "index", "name")
 
     @property
