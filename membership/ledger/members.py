@@ -119,7 +119,9 @@ class MemberSearch:
     def search(self, query: str, *, limit: int = 50, cursor: str | None = None) -> Page:
         """Rows whose email starts with the query, then rows whose name has words starting
         with each of the query's words; `cus_...` finds that customer exactly. Ordered by
-        email, then by name word; `cursor` continues where a page ended."""
+        email, then by name word; `cursor` continues where a page ended. Work per call is
+        bounded, so a page may be short, even empty, and still carry a cursor: offer "more"
+        while the cursor is not None."""
         q = (query or "").strip()
         limit = max(1, min(int(limit), LIMIT_MAX))
         if not q:
@@ -150,10 +152,13 @@ class MemberSearch:
         if not words:
             return Page(tuple(out), None)
         first = max(words, key=len)  # the longest word narrows the range most
+        # One word: most entries match (all but names listed by email already), so read a
+        # page or two; more words: a chunk.
+        chunk = CHUNK if len(words) > 1 else max(limit + 1, 100)
         for _ in range(CHUNKS_PER_PAGE):
             low, high = _range(first, after)
             members = self.redis.zrangebylex(
-                self.keys.ledger_index_name, low, high, start=0, num=CHUNK
+                self.keys.ledger_index_name, low, high, start=0, num=chunk
             )
             matched = [m for m in members if _name_match(m, words, first)]
             for member, row in zip(matched, self.rows([_row_id(m) for m in matched]), strict=True):
@@ -162,7 +167,7 @@ class MemberSearch:
                 out.append(row)
                 if len(out) == limit:
                     return Page(tuple(out), _cursor("name", member))
-            if len(members) < CHUNK:
+            if len(members) < chunk:
                 return Page(tuple(out), None)
             after = members[-1]
         return Page(tuple(out), _cursor("name", after))
