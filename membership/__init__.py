@@ -54,6 +54,12 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
 
+    _add_areas(app, app.extensions[EXTENSION])
+    return app
+
+
+def _add_areas(app: Flask, rt: Runtime) -> None:
+    """Each area's routes and its part in the ledger's writes, in the order they build on."""
     # --- Ledger ---
     from membership import webhooks
 
@@ -62,7 +68,6 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     # --- Goals and banner ---
     from membership import banner, goals, widget
 
-    rt = app.extensions[EXTENSION]
     rt.ledger_subscribers.append(goals.reach_goals(rt.redis, rt.keys))
 
     app.register_blueprint(banner.bp)
@@ -95,5 +100,3 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     from membership.staff import views as staff_views
 
     staff_views.init_app(app)
-
-    return app

@@ -369,28 +369,8 @@ class Writer:
         replies = pipe.execute(raise_on_error=False)
         errors = [r for r in replies if isinstance(r, Exception)]
         if errors:
-            self._half_committed(meta, errors)
+            _half_committed(self.redis, self.keys, self.log, self.clock(), meta, errors)
         return codec.count_from(self.keys.member_count, replies[-1])
-
-    def _half_committed(self, meta: EventMeta | None, errors: list[Exception]) -> None:
-        what = f"event {meta.id} ({meta.type})" if meta else "a staff change"
-        log.error(
-            "ledger: %s was only partly written (%s); run `membership ledger rebuild`",
-            what,
-            "; ".join(str(e) for e in errors),
-        )
-        try:
-            self.redis.hset(
-                self.keys.ledger_needs_rebuild,
-                mapping={"since": iso(self.clock()), "reason": f"a write failed in {what}"},
-            )
-            if meta is not None:  # replayable: its record must not say applied
-                with self.redis.pipeline(transaction=True) as pipe:
-                    self.log.queue_failure(pipe, meta, f"partly written: {errors[0]}")
-                    pipe.execute()
-        except redis.RedisError:
-            log.exception("ledger: could not record the failed write of %s", what)
-        raise LedgerWriteFailed(meta.id if meta else None, errors)
 
     def _record_failure(self, meta: EventMeta, error: str) -> Outcome:
         def attempt(pipe) -> Outcome:
@@ -419,6 +399,36 @@ class Writer:
                 subscriber(outcome)
             except Exception:  # committed already: a subscriber's trouble is its own
                 log.exception("ledger subscriber %r failed on %s", subscriber, outcome)
+
+
+def _half_committed(
+    client: redis.Redis,
+    keys: Keys,
+    event_log: EventLog,
+    now: float,
+    meta: EventMeta | None,
+    errors: list[Exception],
+) -> None:
+    """An EXEC reply was an error: Redis kept the rest. Say so loudly, flag a rebuild, mark
+    the event failed (so a replay can bring it back) and raise LedgerWriteFailed."""
+    what = f"event {meta.id} ({meta.type})" if meta else "a staff change"
+    log.error(
+        "ledger: %s was only partly written (%s); run `membership ledger rebuild`",
+        what,
+        "; ".join(str(e) for e in errors),
+    )
+    try:
+        client.hset(
+            keys.ledger_needs_rebuild,
+            mapping={"since": iso(now), "reason": f"a write failed in {what}"},
+        )
+        if meta is not None:  # replayable: its record must not say applied
+            with client.pipeline(transaction=True) as pipe:
+                event_log.queue_failure(pipe, meta, f"partly written: {errors[0]}")
+                pipe.execute()
+    except redis.RedisError:
+        log.exception("ledger: could not record the failed write of %s", what)
+    raise LedgerWriteFailed(meta.id if meta else None, errors)
 
 
 def _queue_audit(pipe, keys: Keys, decision, meta, done, actor, now) -> None:

@@ -342,11 +342,27 @@ def decide(
         if not taken:
             winners[c.placement] = (i, a)
 
+    _one_interruptive(winners, ordered, traces)
+    return _assemble(winners, ordered, traces, request, now, trace)
+
+
+def _one_interruptive(winners: dict, ordered: list[Campaign], traces: list) -> None:
+    """When both modal and gate have a winner, the lower (priority, id) keeps its place."""
     if all(p in winners for p in INTERRUPTIVE):
         loser = max((winners[p][0] for p in INTERRUPTIVE), key=lambda i: ordered[i].rank)
         del winners[ordered[loser].placement]
         traces[loser] = _with_result(traces[loser], "outranked")
 
+
+def _assemble(
+    winners: dict,
+    ordered: list[Campaign],
+    traces: list,
+    request: PromptRequest,
+    now: dt.datetime,
+    trace: bool,
+) -> Decision:
+    """The winners as prompts and holdout entries, in the order of PLACEMENTS."""
     prompts: list[Prompt] = []
     holdout: list[Holdout] = []
     for placement in PLACEMENTS:

@@ -8,13 +8,19 @@ Modules ask this class for names; none formats a key by hand.
 from __future__ import annotations
 
 
-class Keys:
+class _Base:
+    """The prefix and its hash tag; every name is built by `_key`."""
+
     def __init__(self, prefix: str = "membership") -> None:
         self.prefix = prefix
         self._base = "{" + prefix + "}"
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._base, *parts))
+
+
+class _LedgerKeys(_Base):
+    """The member ledger: the count, records, events, the member index."""
 
     # --- Ledger: the member count and what it is made of -------------------
     @property
@@ -166,6 +172,10 @@ class Keys:
         `email:<email>`, `payment:<id>`): a member's one-time contributions."""
         return self._key("ledger", "index", "contributions")
 
+
+class _GoalAndAuditKeys(_Base):
+    """Goals, the banner and the audit log."""
+
     # --- Goals and banner ---------------------------------------------------
     @property
     def goals(self) -> str:
@@ -198,6 +208,10 @@ class Keys:
     def audit(self) -> str:
         """Stream (capped): every staff change: at, actor, action, target, before/after JSON."""
         return self._key("audit")
+
+
+class _PromptKeys(_Base):
+    """Campaigns, prompt events and results, conversions."""
 
     # --- Prompts -------------------------------------------------------------
     @property
@@ -256,6 +270,10 @@ class Keys:
         """Hash (30 days): a subscription session's first invoice: its `session` and its
         `payment_intent`, whichever event told first (invoice_payment.paid names the payment)."""
         return self._key("conversions", "invoice", invoice_id)
+
+
+class _AccessKeys(_Base):
+    """Member sign-in links and staff access."""
 
     # --- Member sign-in links (membership/members/links.py) -------------------
     # Named by the SHA-256 of the link's code, never the code itself.
@@ -316,3 +334,7 @@ class Keys:
         """Hash (expiring after 5 minutes): a login whose password was right, waiting for
         its two-factor code: email. Deleted by the code that completes it."""
         return self._key("staff", "pending", digest)
+
+
+class Keys(_LedgerKeys, _GoalAndAuditKeys, _PromptKeys, _AccessKeys):
+    """Every key name, by area (each area a class of its own, so none grows too big)."""
