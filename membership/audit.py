@@ -145,22 +145,69 @@ def _parsed(raw: str | None) -> Any:
         return raw  # not written by `queue`: show it as it is
 
 
+def _entry(entry_id, raw_fields) -> dict:
+    f = {_text(k): _text(v) for k, v in raw_fields.items()}
+    return {
+        "id": _text(entry_id),
+        "at": f.get("at"),
+        "actor": f.get("actor"),
+        "action": f.get("action"),
+        "target": f.get("target"),
+        "before": _parsed(f.get("before")),
+        "after": _parsed(f.get("after")),
+    }
+
+
 def entries(client, keys: Keys, limit: int = 50) -> list[dict]:
     """The newest `limit` entries, newest first, with before/after parsed."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise AuditInputError("limit: expected a whole number of at least 1")
-    result = []
-    for entry_id, raw_fields in client.xrevrange(keys.audit, "+", "-", count=limit):
-        f = {_text(k): _text(v) for k, v in raw_fields.items()}
-        result.append(
-            {
-                "id": _text(entry_id),
-                "at": f.get("at"),
-                "actor": f.get("actor"),
-                "action": f.get("action"),
-                "target": f.get("target"),
-                "before": _parsed(f.get("before")),
-                "after": _parsed(f.get("after")),
-            }
-        )
-    return result
+    return [_entry(i, f) for i, f in client.xrevrange(keys.audit, "+", "-", count=limit)]
+
+
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+SCAN_BATCH = 500
+
+
+def page(
+    client,
+    keys: Keys,
+    *,
+    actor: str = "",
+    action: str = "",
+    since: str = "",
+    until: str = "",
+    cursor: str = "",
+    limit: int = 50,
+    scan: int = 5000,
+) -> tuple[list[dict], str | None]:
+    """One page of entries, newest first, matching every filter given: `actor` (exact,
+    case-insensitive), `action` (exact), `since`/`until` (YYYY-MM-DD, inclusive, on `at`).
+    Reads start below `cursor` (an entry id) and stop after `limit` matches or `scan`
+    entries read, so a rare filter costs at most `scan` entries a page. Returns the entries
+    and the cursor of the next page (None at the end of the log)."""
+    if cursor and not _STREAM_ID.fullmatch(cursor):
+        raise AuditInputError("cursor: expected an entry id")
+    actor = actor.strip().lower()
+    found: list[dict] = []
+    end = f"({cursor}" if cursor else "+"
+    read = 0
+    while read < scan:
+        batch = client.xrevrange(keys.audit, end, "-", count=min(SCAN_BATCH, scan - read))
+        if not batch:
+            return found, None
+        for entry_id, raw_fields in batch:
+            read += 1
+            entry = _entry(entry_id, raw_fields)
+            day = (entry["at"] or "")[:10]
+            if (
+                (not actor or (entry["actor"] or "").lower() == actor)
+                and (not action or entry["action"] == action)
+                and (not since or day >= since)
+                and (not until or day <= until)
+            ):
+                found.append(entry)
+                if len(found) == limit:
+                    return found, entry["id"]
+            end = f"({entry['id']}"
+    return found, end[1:]

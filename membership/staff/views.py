@@ -5,6 +5,7 @@ these views read the form, call them and render."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -22,6 +23,8 @@ from flask import (
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from membership import audit
+from membership.dashboard import overview
 from membership.http.rate_limits import EXTENSION as RATE_LIMITS
 from membership.http.rate_limits import rate_limited
 from membership.runtime import runtime
@@ -198,7 +201,78 @@ def _gone():
 @bp.get("/")
 @requires("viewer")
 def home():
-    return render_template("staff/home.html")
+    """The Overview: read-only; `?days=30|90|365` picks the chart's period (another value
+    is a 400 page, so a mistyped link says so instead of showing another period)."""
+    try:
+        days = overview.parse_days(request.args.get("days"))
+    except ValueError as exc:
+        return guard.refuse(400, str(exc))
+    rt = runtime()
+    model = overview.view(overview.read(rt.redis, rt.keys, days))
+    return render_template(
+        "staff/home.html",
+        model=model,
+        charts=overview.charts(model),
+        days=days,
+        periods=overview.PERIODS,
+    )
+
+
+AUDIT_PAGE = 50
+
+
+def _audit_filters() -> tuple[dict, str | None]:
+    args = request.args
+    filters = {
+        name: (args.get(name) or "").strip()[:MAX_FIELD]
+        for name in ("actor", "action", "since", "until")
+    }
+    for name in ("since", "until"):
+        if filters[name]:
+            try:
+                filters[name] = dt.date.fromisoformat(filters[name]).isoformat()
+            except ValueError:
+                return filters, f"{name}: expected a date, YYYY-MM-DD"
+    return filters, None
+
+
+@bp.get("/audit")
+@requires("viewer")
+def audit_log():
+    """Every staff change, newest first, filtered by actor, action and date (GET form), 50
+    a page with a cursor (the last entry's id); each page reads at most 5,000 entries."""
+    rt = runtime()
+    filters, error = _audit_filters()
+    cursor = (request.args.get("cursor") or "")[:64]
+    found, next_cursor = [], None
+    if error is None:
+        try:
+            found, next_cursor = audit.page(
+                rt.redis, rt.keys, **filters, cursor=cursor, limit=AUDIT_PAGE
+            )
+        except audit.AuditInputError as exc:
+            error = str(exc)
+    next_url = None
+    if next_cursor:
+        query = {k: v for k, v in filters.items() if v} | {"cursor": next_cursor}
+        next_url = f"{url_for('staff.audit_log')}?{urlencode(query)}"
+    page = render_template(
+        "staff/audit.html",
+        entries=found,
+        filters=filters,
+        cursor=cursor,
+        next_url=next_url,
+        first_url=url_for(
+            "staff.audit_log", **{k: v for k, v in filters.items() if v and not error}
+        ),
+        error=error,
+        to_json=_pretty_json,
+    )
+    return page, 400 if error else 200
+
+
+def _pretty_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
 
 
 def _me_page(error=None, notice=None, status: int = 200, new_token: str | None = None):
