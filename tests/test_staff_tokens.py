@@ -76,3 +76,15 @@ def test_token_names_are_checked(app):
         response = client.post("/staff/me/tokens", data={"csrf_token": csrf, "name": name})
         assert response.status_code == 400
     assert "mst_" not in client.get("/staff/me").get_data(as_text=True)
+
+
+def test_the_account_page_has_its_title_and_one_tokens_section(app):
+    """The tokens section was once pasted into the title block: shown as text in <title>
+    and twice on the page."""
+    client, csrf = signed_in(app)
+    page = client.post("/staff/me/tokens", data={"csrf_token": csrf, "name": "nightly"})
+    html = page.get_data(as_text=True)
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "Your account" in title and "<" not in title and "token" not in title.lower()
+    assert html.count('id="tokens-heading"') == 1
+    assert html.count('id="new-token"') == 1
