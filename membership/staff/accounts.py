@@ -73,6 +73,23 @@ def _fields(raw: dict) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
+def held_email(
+    client: redis.Redis, key_of: Callable[[str], str], token: object, now: float
+) -> str | None:
+    """The email a secret token holds (a hash `{email, expires}` named by the token's digest:
+    a password link, a login waiting for its code); None when the token is malformed,
+    unknown, spent or past `expires`."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    f = _fields(client.hgetall(key_of(digest(token))))
+    try:
+        if float(f.get("expires", "0")) <= now:
+            return None
+    except ValueError:
+        return None
+    return f.get("email") or None
+
+
 class Accounts:
     def __init__(
         self,
@@ -242,15 +259,7 @@ class Accounts:
 
     def link_email(self, token: str) -> str | None:
         """The email a valid, unused link is for; None for anything else."""
-        if not isinstance(token, str) or not 20 <= len(token) <= 100:
-            return None
-        f = _fields(self.client.hgetall(self.keys.staff_password_link(digest(token))))
-        try:
-            if float(f.get("expires", "0")) <= self.clock():
-                return None
-        except ValueError:
-            return None
-        return f.get("email") or None
+        return held_email(self.client, self.keys.staff_password_link, token, self.clock())
 
     def use_link(self, token: str, password: str) -> str:
         """Set the password of the link's account and spend the link, in one transaction.

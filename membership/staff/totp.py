@@ -18,7 +18,7 @@ import redis
 import segno
 
 from membership import audit
-from membership.staff.accounts import _fields, digest
+from membership.staff.accounts import _fields, digest, held_email
 from membership.store import Keys
 
 ISSUER = "membership staff"
@@ -139,15 +139,7 @@ class SecondFactor:
         return token
 
     def held(self, token: str) -> str | None:
-        if not isinstance(token, str) or not 20 <= len(token) <= 100:
-            return None
-        f = _fields(self.client.hgetall(self.keys.staff_login_pending(digest(token))))
-        try:
-            if float(f.get("expires", "0")) <= self.clock():
-                return None
-        except ValueError:
-            return None
-        return f.get("email") or None
+        return held_email(self.client, self.keys.staff_login_pending, token, self.clock())
 
     def release(self, token: str) -> None:
         self.client.delete(self.keys.staff_login_pending(digest(token)))
