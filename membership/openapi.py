@@ -853,6 +853,12 @@ _PATHS = {
 }
 
 
+def _staff_paths() -> dict:
+    from membership.staff.pages import openapi_paths  # imported late: it needs the blueprint
+
+    return openapi_paths()
+
+
 def document(version: str) -> dict:
     return {
         "openapi": "3.1.0",
@@ -861,7 +867,7 @@ def document(version: str) -> dict:
             "version": version,
             "description": "Member ledger, goal banner and paywall prompts for newsrooms.",
         },
-        "paths": _PATHS,
+        "paths": {**_PATHS, **_staff_paths()},
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {

@@ -476,6 +476,6 @@ def init_app(app: Flask) -> None:
     )
     app.session_interface = StaffCookieSessions()
     csrf.init_app(app)
-    from membership.staff import api  # noqa: F401  (its routes join bp)
+    from membership.staff import api, pages  # noqa: F401  (their routes join bp)
 
     app.register_blueprint(bp)
