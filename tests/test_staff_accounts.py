@@ -188,6 +188,9 @@ def test_cli_add_list_role_disable(run, redis_client):
     assert listing[2].split()[:4] == ["b@news.example", "editor", "no", "no"]
     assert run("disable", "b@news.example").exit_code == 0
     assert '"disabled": true' in run("list", "--json").output
+    assert run("enable", "b@news.example").output == "enabled b@news.example\n"
+    assert '"disabled": true' not in run("list", "--json").output
+    assert run("enable", "nobody@news.example").exit_code == 1
     actors = {e["actor"] for e in audit.entries(redis_client, KEYS)}
     assert "me" in actors
 

@@ -92,6 +92,19 @@ def disable(email: str, actor: str) -> None:
     click.echo(f"disabled {email.strip().lower()}; its sessions are ended")
 
 
+@staff.command("enable")
+@click.argument("email")
+@actor_option
+@with_app
+def enable(email: str, actor: str) -> None:
+    """Let a disabled staff account sign in again."""
+    try:
+        account = accounts_for(runtime()).enable(email, actor=actor)
+    except StaffInputError as exc:
+        _fail(exc)
+    click.echo(f"enabled {account.email}")
+
+
 @staff.command("role")
 @click.argument("email")
 @click.argument("role", type=click.Choice(ROLES))

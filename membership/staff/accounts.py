@@ -233,6 +233,27 @@ class Accounts:
         self._change(email, actor, "staff_disabled", decide, extra)
         return self.get(email)  # type: ignore[return-value]
 
+    def enable(self, email: str, *, actor: str) -> Account:
+        """Let a disabled account sign in again (its password and 2FA are as they were)."""
+        email = rules.check_email(email)
+
+        def decide(before):
+            before = self._existing(email, before)
+            return {"disabled": "0"}, {**before.public(), "disabled": False}
+
+        self._change(email, actor, "staff_enabled", decide)
+        return self.get(email)  # type: ignore[return-value]
+
+    def end_sessions(self, email: str, *, actor: str, end_sessions: Callable) -> None:
+        """End the account's sessions (`end_sessions(pipe, email)` queues it), audited."""
+        email = rules.check_email(email)
+
+        def decide(before):
+            before = self._existing(email, before)
+            return {}, before.public()
+
+        self._change(email, actor, "staff_sessions_ended", decide, lambda p: end_sessions(p, email))
+
     def set_password(self, email: str, password: str, *, actor: str, extra=None) -> None:
         email = rules.check_email(email)
         hashed = self.hasher.hash(rules.check_password(password))

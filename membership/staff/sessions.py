@@ -113,6 +113,11 @@ class StaffSessions:
             pipe.execute()
         return True
 
+    def queue_end(self, pipe, email: str, sid: str) -> None:
+        """Queue, on a transaction after MULTI, the end of one of `email`'s sessions."""
+        pipe.delete(self.keys.staff_session(sid))
+        pipe.srem(self.keys.staff_account_sessions(email), sid)
+
     def queue_end_all(self, pipe, email: str, keep: str | None = None) -> None:
         """Queue, on a transaction after MULTI, the end of every session of `email` but
         `keep`."""

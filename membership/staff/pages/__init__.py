@@ -4,6 +4,7 @@
     campaigns.py  prompt campaigns: list, form, JSON, preview, status, priority, results
     members.py    search, a member's page, offline members, the CSV export
     webhooks.py   the webhook event log, an event's page, replays
+    team.py       staff accounts (admins): roles, two-factor, sessions, disable, enable
 
 Each module adds its routes (pages and /staff/api/ JSON) to the staff blueprint, states
 the role of every view (guard.requires), and describes its JSON routes in OPENAPI, a dict
@@ -13,9 +14,9 @@ public endpoints use; a page reads a form, calls them and renders.
 
 from __future__ import annotations
 
-from membership.staff.pages import campaigns, goals, members, webhooks
+from membership.staff.pages import campaigns, goals, members, team, webhooks
 
-AREAS = (goals, campaigns, members, webhooks)
+AREAS = (goals, campaigns, members, webhooks, team)
 
 
 def openapi_paths() -> dict:
