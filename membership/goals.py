@@ -8,22 +8,30 @@ goal added at or below the count is reached at once.
 - current goal: the unreached goal with the smallest target (ties: lowest id)
 - milestone: the reached goal with the largest target (ties: lowest id)
 
-The rules are pure functions over plain data (`select`, `apply_count`,
-`plan_add`); the Redis part below them only reads and writes atomically:
+Staff may edit a goal (`update`): its id and creation time stay; while the target
+is unchanged its reached state stays too, and a new target is reached or not by the
+count as a new goal would be (`plan_update`). Each edit names the version it was based
+on (`version_of`), so of two people editing one goal the second save is refused
+(GoalConflict) instead of overwriting the first.
 
-- `keys.goals`          hash  id -> goal JSON (never changes after `add`)
-- `keys.goals_reached`  hash  id -> reached-at time (HSETNX: only ever set once)
+The rules are pure functions over plain data (`select`, `apply_count`,
+`plan_add`, `plan_update`); the Redis part below them only reads and writes atomically:
+
+- `keys.goals`          hash  id -> goal JSON (rewritten only by `update`)
+- `keys.goals_reached`  hash  id -> reached-at time (HSETNX by the count; `update` of a
+                        goal's target sets or clears it)
 - `keys.goals_pending`  zset  unreached ids scored by target, so `mark_reached`
                         is one ZRANGEBYSCORE when no goal is crossed
 - `keys.goals_next_id`  counter for ids (advanced only by a goal that is stored)
-- `keys.banner_version` incremented by every change here (add, remove, a goal marked
-                        reached), as by every change of the count: it orders the
+- `keys.banner_version` incremented by every change here (add, update, remove, a goal
+                        marked reached), as by every change of the count: it orders the
                         banner's snapshots
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +56,16 @@ NOT_PER_GOAL = "invite"
 
 class GoalError(ValueError):
     """A goal request that cannot be honoured; the message says why, naming the field."""
+
+
+class GoalConflict(GoalError):
+    """The goal changed since the version the request was based on (someone else saved)."""
+
+    def __init__(self, current: Goal) -> None:
+        super().__init__(
+            f"version: goal {current.id} was changed by someone else since you opened it"
+        )
+        self.current = current
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,32 @@ def plan_add(goals: Sequence[Goal], count: int, new: Goal, now: str) -> Goal:
     return replace(new, created_at=now, reached_at=now if new.target <= count else None)
 
 
+def plan_update(goals: Sequence[Goal], count: int, old: Goal, new: Goal, now: str) -> Goal:
+    """The edited goal as it will be stored: `old`'s id and creation time, `new`'s fields.
+
+    Reached stays reached while the target is unchanged (a reached goal stays reached
+    whatever the count does). A new target is a new promise: reached if the count is at
+    it (keeping the first reached time, else now), not reached if the count is below it.
+    """
+    for g in goals:
+        if g.id != old.id and g.target == new.target:
+            raise GoalError(f"target: goal {g.id} already has the target {g.target}")
+    if new.target == old.target:
+        reached_at = old.reached_at
+    elif new.target <= count:
+        reached_at = old.reached_at or now
+    else:
+        reached_at = None
+    return replace(new, id=old.id, created_at=old.created_at, reached_at=reached_at)
+
+
+def version_of(goal: Goal) -> str:
+    """A short digest of what an edit form shows (not the reached time, which the count moves):
+    a save based on another version is refused (GoalConflict), never a silent overwrite."""
+    text = json.dumps(goal.record(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 # --- Input (validation) ------------------------------------------------------
 
 
@@ -150,6 +194,13 @@ def iso(at: dt.datetime | str) -> str:
 
 
 class GoalInput(Schema):
+    """A goal as a client sends it. `keep_deadline`: the deadline the goal being edited has
+    now, accepted though it may have passed (editing the copy must not need a new date)."""
+
+    def __init__(self, *, keep_deadline: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.keep_deadline = keep_deadline
+
     target = mf.Integer(
         required=True,
         strict=False,
@@ -167,7 +218,9 @@ class GoalInput(Schema):
 
     @validates("deadline")
     def _future(self, value, **_):
-        if value is not None and value < dt.datetime.now(dt.UTC).date():
+        if value is None or value.isoformat() == self.keep_deadline:
+            return
+        if value < dt.datetime.now(dt.UTC).date():
             raise ValidationError(f"{value.isoformat()} is in the past")
 
     @validates("name")
@@ -184,30 +237,58 @@ class GoalInput(Schema):
 
     @validates("copy")
     def _copy(self, value, **_):
-        try:
-            check_copy(value)
-        except i18n.CopyError as exc:
-            raise ValidationError(str(exc)) from None
-        for locale, fields_ in value.items():
-            if NOT_PER_GOAL in fields_:
-                raise ValidationError(
-                    f"{locale}.{NOT_PER_GOAL}: shown only when there is no goal, so a goal "
-                    "cannot set it (the default copy in membership/i18n.py is used)"
-                )
+        for message in copy_problems(value, per_goal=True).values():
+            raise ValidationError(message)
 
 
 def check_copy(copy: Mapping) -> None:
     """Raise CopyError unless `copy` is {locale: {field: template or {plural form: template}}}."""
+    for message in copy_problems(copy).values():
+        raise i18n.CopyError(message)
+
+
+def copy_problems(copy: Mapping, *, per_goal: bool = False) -> dict[str, str]:
+    """Every problem in `copy`, by where it is ("uk", "en.cta", "uk.message.few"), in order.
+
+    The messages are check_copy's; the paths let a form put each next to its input.
+    `per_goal`: also refuse the fields a goal cannot set (NOT_PER_GOAL).
+    """
+    problems: dict[str, str] = {}
     for locale, fields_ in copy.items():
         if locale not in SUPPORTED_LOCALES:
-            raise i18n.CopyError(f"unsupported locale {locale!r}; expected one of en, uk")
+            problems[str(locale)] = f"unsupported locale {locale!r}; expected one of en, uk"
+            continue
+        if not isinstance(fields_, Mapping):
+            problems[locale] = f"{locale}: expected {{field: template}}"
+            continue
         for name, template in fields_.items():
-            if isinstance(template, str):
-                i18n.check_template(name, template)
+            path = f"{locale}.{name}"
+            if per_goal and name == NOT_PER_GOAL:
+                problems[path] = (
+                    f"{path}: shown only when there is no goal, so a goal "
+                    "cannot set it (the default copy in membership/i18n.py is used)"
+                )
+            elif isinstance(template, str):
+                _check(problems, path, i18n.check_template, name, template)
             elif isinstance(template, Mapping) and template:
-                i18n.check_plural_forms(locale, name, template)
+                for form, text in template.items():
+                    if not isinstance(text, str):
+                        problems[f"{path}.{form}"] = f"{path}.{form}: expected a template"
+                    else:
+                        forms = {form: text}
+                        _check(
+                            problems, f"{path}.{form}", i18n.check_plural_forms, locale, name, forms
+                        )
             else:
-                raise i18n.CopyError(f"{locale}.{name}: expected a template")
+                problems[path] = f"{path}: expected a template"
+    return problems
+
+
+def _check(problems: dict[str, str], path: str, check, *args) -> None:
+    try:
+        check(*args)
+    except i18n.CopyError as exc:
+        problems[path] = str(exc)
 
 
 _COPY_OPTION = re.compile(
@@ -238,14 +319,29 @@ def parse_copy_options(options: Iterable[str]) -> dict:
     return copy
 
 
-def parse_goal(data: Mapping) -> Goal:
-    """Validate `{target, deadline?, name?, copy?}`; GoalError names the first bad field."""
+class GoalInvalid(GoalError):
+    """parse_goal's refusal. The message names the first bad field; `errors` holds every
+    one by field, and each bad template also by its path ("copy.uk.message.few")."""
+
+    def __init__(self, message: str, errors: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.errors = dict(errors)
+
+
+def parse_goal(data: Mapping, *, keep_deadline: str | None = None) -> Goal:
+    """Validate `{target, deadline?, name?, copy?}`; GoalInvalid names the first bad field.
+
+    `keep_deadline`: when editing, the goal's own deadline passes though it is past.
+    """
     try:
-        loaded = GoalInput().load(dict(data))
+        loaded = GoalInput(keep_deadline=keep_deadline).load(dict(data))
     except ValidationError as exc:
-        name, problems = next(iter(sorted(exc.messages.items())))
-        message = problems[0] if isinstance(problems, list) else problems
-        raise GoalError(f"{name}: {message}") from None
+        errors = {name: _first(problems) for name, problems in sorted(exc.messages.items())}
+        if "copy" in errors and isinstance(data.get("copy"), Mapping):
+            found = copy_problems(data["copy"], per_goal=True)
+            errors.update({f"copy.{path}": message for path, message in found.items()})
+        name, message = next(iter(errors.items()))
+        raise GoalInvalid(f"{name}: {message}", errors) from None
     deadline = loaded["deadline"]
     name = loaded["name"].strip() if loaded["name"] else None
     return Goal(
@@ -255,6 +351,13 @@ def parse_goal(data: Mapping) -> Goal:
         name=name,
         copy=loaded["copy"],
     )
+
+
+def _first(problems) -> str:
+    """The first message of one field's marshmallow errors (a list, or a dict for a Dict)."""
+    while isinstance(problems, (list, dict)) and problems:
+        problems = problems[0] if isinstance(problems, list) else next(iter(problems.values()))
+    return str(problems)
 
 
 # --- Storage (Redis) ---------------------------------------------------------
@@ -398,11 +501,19 @@ def _next_id(raw: str | None) -> int:
     return max(last, 0) + 1
 
 
-def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> bool:
+def remove(
+    redis: redis_lib.Redis,
+    keys: Keys,
+    goal_id: int,
+    *,
+    actor: str,
+    expected: str | None = None,
+) -> bool:
     """Delete a goal; False when there is no goal with that id (and nothing is audited).
 
     WATCH/read/MULTI, so the audit entry (`goal_removed`, by `actor`) holds the goal
-    exactly as it was, and commits in the same transaction as the delete.
+    exactly as it was, and commits in the same transaction as the delete. `expected`: the
+    version_of the goal the request saw; another raises GoalConflict and deletes nothing.
     """
     actor = audit.check_actor(actor)
     field_ = str(goal_id)
@@ -416,6 +527,8 @@ def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> b
                 goal = Goal.from_record(
                     int(goal_id), json.loads(raw), pipe.hget(keys.goals_reached, field_)
                 )
+                if expected is not None and expected != version_of(goal):
+                    raise GoalConflict(goal)
                 _check_version(pipe, keys)
                 pipe.multi()
                 pipe.incr(keys.banner_version)
@@ -432,6 +545,77 @@ def remove(redis: redis_lib.Redis, keys: Keys, goal_id: int, *, actor: str) -> b
                 )
                 pipe.execute()
                 return True
+            except redis_lib.WatchError:
+                continue
+    raise GoalError("the goals kept changing under this request; try again")
+
+
+def get(redis: redis_lib.Redis, keys: Keys, goal_id: int) -> Goal | None:
+    """One goal by id, with its reached time; None when there is none."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.hget(keys.goals, str(goal_id))
+    pipe.hget(keys.goals_reached, str(goal_id))
+    raw, reached_at = pipe.execute()
+    return None if raw is None else Goal.from_record(int(goal_id), json.loads(raw), reached_at)
+
+
+def update(
+    redis: redis_lib.Redis,
+    keys: Keys,
+    goal_id: int,
+    new: Goal,
+    *,
+    expected: str,
+    actor: str,
+    now: str | None = None,
+) -> Goal | None:
+    """Replace goal `goal_id`'s fields with `new`'s (validated by parse_goal); None when
+    there is no such goal. `expected` is the version_of the goal the edit was based on:
+    another one raises GoalConflict and nothing changes.
+
+    WATCH/MULTI over the goals and the count, as `add`: the rules (plan_update) decide on
+    what is read, everything is checked before anything is queued, and the change, the
+    banner's version and the audit entry (`goal_changed`, before and after) commit together.
+    An edit that changes nothing writes nothing.
+    """
+    actor = audit.check_actor(actor)
+    now = now or utc_now()
+    field_ = str(goal_id)
+    with redis.pipeline(transaction=True) as pipe:
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                pipe.watch(keys.goals, keys.goals_reached, *ledger_queries.count_keys(keys))
+                existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
+                old = next((g for g in existing if g.id == goal_id), None)
+                if old is None:
+                    return None
+                if expected != version_of(old):
+                    raise GoalConflict(old)
+                _check_version(pipe, keys)
+                count = ledger_queries.count(pipe, keys) or 0
+                goal = plan_update(existing, count, old, new, now)
+                if goal == old:
+                    return old
+                pipe.multi()
+                pipe.incr(keys.banner_version)
+                pipe.hset(keys.goals, field_, json.dumps(goal.record(), ensure_ascii=False))
+                if goal.reached_at is not None:
+                    pipe.hset(keys.goals_reached, field_, goal.reached_at)
+                    pipe.zrem(keys.goals_pending, field_)
+                else:
+                    pipe.hdel(keys.goals_reached, field_)
+                    pipe.zadd(keys.goals_pending, {field_: goal.target})
+                audit.queue(
+                    pipe,
+                    keys,
+                    actor=actor,
+                    action="goal_changed",
+                    target=f"goal {goal.id}",
+                    before=old.as_dict(),
+                    after=goal.as_dict(),
+                )
+                pipe.execute()
+                return goal
             except redis_lib.WatchError:
                 continue
     raise GoalError("the goals kept changing under this request; try again")
