@@ -15,7 +15,8 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import redis
 
@@ -367,3 +368,136 @@ def record_export(client: redis.Redis, keys: Keys, *, actor: str, rows: int, at:
         after={"rows": rows},
         at=at,
     )
+
+
+# --- what the Members page and its JSON show (pure) --------------------------------------
+
+INVOICE_KINDS = {
+    "invoice.paid": "invoice paid",
+    "invoice.payment_failed": "payment failed",
+    "charge.dispute.created": "dispute opened",
+}
+
+
+def when(epoch: int | None) -> str:
+    """`2026-05-28 20:26` (UTC), or "" for none."""
+    if not epoch:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def row_view(row: Row) -> dict:
+    """A search result as the page lists it; `who` is the id of the member's page."""
+    return {
+        "who": row.customer or row.email,
+        "email": row.email,
+        "name": row.name,
+        "source": row.source,
+        "status": row.status,
+        "since": row.since,
+        "plan": row.plan,
+        "amount": amount_text(row.amount, row.currency),
+        "current": row.current,
+    }
+
+
+def row_json(row: Row) -> dict:
+    return {**asdict(row), "amount_text": amount_text(row.amount, row.currency)}
+
+
+def status_history(record: SubRecord, timeline: tuple[dict, ...] = ()) -> list[dict]:
+    """A subscription's steps, oldest first, from what the ledger keeps: its start, the
+    cancellation asked and the end (dates Stripe gives on the subscription), the status that
+    stands and the event that set it, and its invoices paid and failed. Earlier statuses
+    themselves are not kept (MemberPage says so)."""
+    sub = record.sub
+    steps = []
+    if sub.started:
+        steps.append((sub.started, "started", ""))
+    if sub.canceled_at and not sub.final:
+        steps.append((sub.canceled_at, "cancellation asked", ""))
+    for entry in timeline:
+        if entry.get("subscription") == sub.id and entry.get("kind") in INVOICE_KINDS:
+            amount = amount_text(int(entry.get("amount") or 0), entry.get("currency") or "")
+            steps.append((entry["created"], INVOICE_KINDS[entry["kind"]], amount))
+    if sub.ended_at:
+        steps.append((sub.ended_at, "ended", ""))
+    counts = "counts" if record.live else "does not count"
+    steps.append((sub.created, f"now {sub.status}", f"{counts}; set by {sub.source}"))
+    steps.sort(key=lambda step: step[0])
+    return [{"at": when(at), "what": what, "detail": detail} for at, what, detail in steps]
+
+
+def _contribution_view(c: Contribution) -> dict:
+    return {
+        "key": c.key,
+        "at": when(c.created),
+        "paid": c.paid,
+        "amount": amount_text(c.amount, c.currency),
+        "refunded": amount_text(c.refunded, c.currency) if c.refunded else "",
+        "net": amount_text(c.net, c.currency),
+    }
+
+
+def _customer_view(page: CustomerPage) -> dict:
+    c = page.customer
+    subs = sorted(page.subscriptions, key=lambda r: (r.sub.started or 0, r.id))
+    return {
+        "id": c.id,
+        "email": c.email or "",
+        "name": c.name or "",
+        "member": c.member,
+        "deleted": when(c.deleted_at),
+        "subscriptions": [
+            {
+                "id": r.id,
+                "status": r.status,
+                "plan": r.sub.plan_label,
+                "amount": amount_text(r.sub.amount, r.sub.currency),
+                "interval": r.sub.interval,
+                "period_end": when(r.sub.current_period_end),
+                "cancel_at_period_end": r.sub.cancel_at_period_end,
+                "history": status_history(r, page.timeline),
+            }
+            for r in subs
+        ],
+        "invoices": [
+            {
+                "at": when(e.get("created")),
+                "what": INVOICE_KINDS.get(e.get("kind", ""), e.get("kind", "")),
+                "reference": e.get("reference", ""),
+                "amount": amount_text(int(e.get("amount") or 0), e.get("currency") or ""),
+                "subscription": e.get("subscription", ""),
+            }
+            for e in page.timeline
+        ],
+        "events": list(page.events),
+        "contributions": [_contribution_view(x) for x in page.contributions],
+    }
+
+
+def member_view(page: MemberPage) -> dict:
+    """The member's page: their index rows, each customer, the offline record,
+    contributions and, apart, every refunded contribution."""
+    customers = [_customer_view(c) for c in page.customers]
+    every = [*page.contributions, *(x for c in page.customers for x in c.contributions)]
+    offline = page.offline
+    return {
+        "email": page.email,
+        "name": next((r.name for r in page.rows if r.name), ""),
+        "rows": [row_view(r) for r in page.rows],
+        "customers": customers,
+        "offline": asdict(offline) if offline else None,
+        "contributions": [_contribution_view(x) for x in page.contributions],
+        "refunds": [_contribution_view(x) for x in every if x.refunded],
+    }
+
+
+def member_json(page: MemberPage) -> dict:
+    """The MemberPage as JSON, each subscription with its `status_history`."""
+    body = asdict(page)
+    for customer, out in zip(page.customers, body["customers"], strict=True):
+        for record, sub in zip(customer.subscriptions, out["subscriptions"], strict=True):
+            sub["status_history"] = status_history(record, customer.timeline)
+    body["rows"] = [row_json(r) for r in page.rows]
+    return body
