@@ -84,10 +84,26 @@ def browser():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
     from playwright.sync_api import sync_playwright
 
+    from tests.staff_browser import site_port
+
+    # staff.test: the local server of the staff pages' browser tests (tests/staff_browser.py)
+    staff = f"--host-resolver-rules=MAP staff.test 127.0.0.1:{site_port()}"
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                staff,
+            ],
         )
         yield browser
         browser.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.staff_browser import stop_site
+
+    stop_site()

@@ -4,12 +4,16 @@
     page.goto(url("/staff/goals"))
     shoot(page, "goals")          # test-artifacts/staff-goals-375.png; fails on sideways scroll
 
-The browser's requests to http://staff.test go through the same test client, so the
-session cookie and CSRF token are the signed-in role's and no server needs starting.
+Chromium resolves staff.test to one local werkzeug server (started once a test session;
+tests/conftest.py gives the browser the mapping) that hands every request to the app of the
+latest open_page. Real HTTP, so redirects, cookies and downloads behave as in production;
+the page starts with the cookies of `role`'s signed-in test client (page.client), so both
+share one staff session.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from tests.test_staff_roles import signed_in
@@ -23,25 +27,56 @@ def url(path: str) -> str:
     return ORIGIN + path
 
 
+class _Dispatch:
+    """The WSGI app of the shared server: whichever app the latest open_page named."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+_DISPATCH = _Dispatch()
+_server = None
+_lock = threading.Lock()
+
+
+def site_port() -> int:
+    """The port of the shared server, started on first use (daemon thread)."""
+    global _server
+    with _lock:
+        if _server is None:
+            from werkzeug.serving import make_server
+
+            _server = make_server("127.0.0.1", 0, _DISPATCH, threaded=True)
+            threading.Thread(target=_server.serve_forever, daemon=True).start()
+        return _server.server_port
+
+
+def stop_site() -> None:
+    global _server
+    with _lock:
+        if _server is not None:
+            _server.shutdown()
+            _server.server_close()
+            _server = None
+
+
 def open_page(app, browser, role: str | None, *, width: int = 1280, client=None):
-    """A new Chromium page whose requests to ORIGIN are answered by `role`'s test client
-    (signed out for None). Console errors (a CSP refusal among them) collect in
+    """A new Chromium page (in its own context) signed in as `role` (None: signed out, or
+    the state of `client`). Console errors (a CSP refusal among them) collect in
     page.console_errors."""
     if client is None:
         client, _ = signed_in(app, role)
-
-    def serve(route):
-        req = route.request
-        answer = client.open(
-            req.url.removeprefix(ORIGIN),
-            method=req.method,
-            data=req.post_data_buffer,
-            headers={k: v for k, v in req.headers.items() if k.lower() != "cookie"},
-        )
-        route.fulfill(status=answer.status_code, headers=dict(answer.headers), body=answer.data)
-
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.route(ORIGIN + "/**", serve)
+    site_port()
+    _DISPATCH.app = app
+    page = browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
+    cookies = [
+        {"name": c.key, "value": c.value, "domain": "staff.test", "path": c.path or "/"}
+        for c in client._cookies.values()  # werkzeug's test client jar
+    ]
+    if cookies:
+        page.context.add_cookies(cookies)
     page.console_errors = []
     page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
     page.client = client
