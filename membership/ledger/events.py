@@ -13,6 +13,7 @@ Writes are queued on the caller's pipeline, inside the writer's transaction.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ EVENT_TTL = 7 * 86400  # dedupe marks and payloads: Stripe retries for up to 3 d
 FAILED_EVENT_TTL = 30 * 86400  # failed events wait this long for a replay
 EVENT_LOG_MAX = 100_000  # entries in the event log streams (approximate cap)
 ERROR_MAX = 2000
+PAGE_SCAN = 5000  # log entries read at most for one page of the dashboard
+PAGE_BATCH = 500
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+_TYPE = re.compile(r"[a-z0-9_.]{1,100}\*?")
 
 
 def iso(ts: float) -> str:
@@ -156,3 +161,89 @@ class EventLog:
     def outcome_of(self, event_id: str) -> str | None:
         """The recorded outcome of an event id (None: never seen, or expired)."""
         return self.redis.hget(self.mark_key(event_id), "outcome")
+
+    # --- reads for the staff dashboard ---------------------------------------------
+
+    def page(
+        self,
+        *,
+        outcome: str | None = None,
+        type_: str = "",
+        cursor: str = "",
+        limit: int = 50,
+        scan: int = PAGE_SCAN,
+    ) -> tuple[list[dict], str | None]:
+        """One page of log entries, newest first, like `recent`, optionally only those of
+        `type_` (exact, or a prefix ending in `*`: `customer.subscription.*`).
+
+        Reads start below `cursor` (an entry id) and stop after `limit` matches or `scan`
+        entries read, so a rare type costs at most `scan` entries a page, never the whole
+        log. Returns the entries and the next page's cursor (None at the log's end)."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise LedgerInputError(f"outcome: expected one of {', '.join(OUTCOMES)}")
+        if cursor and not STREAM_ID.fullmatch(cursor):
+            raise LedgerInputError("cursor: expected an entry id")
+        matches = type_matcher(type_)
+        key = (
+            self.keys.ledger_event_log
+            if outcome is None
+            else self.keys.ledger_event_log_by_outcome(outcome)
+        )
+        found: list[dict] = []
+        end, read = (f"({cursor}" if cursor else "+"), 0
+        while read < scan:
+            batch = self.redis.xrevrange(key, end, "-", count=min(PAGE_BATCH, scan - read))
+            if not batch:
+                return found, None
+            for entry_id, fields in batch:
+                read += 1
+                end = f"({entry_id}"
+                if matches(fields.get("type", "")):
+                    found.append({"entry": entry_id, **fields})
+                    if len(found) == limit:
+                        return found, entry_id
+        return found, end[1:]
+
+    def record(self, event_id: str) -> dict | None:
+        """An event's record while it is kept: {id, type, created, received, outcome,
+        error, detail, payload (the body as received, text)}; None if unknown or expired."""
+        fields = self.redis.hgetall(self.mark_key(event_id))
+        if not fields:
+            return None
+        keep = ("type", "created", "received", "outcome", "error", "detail", "payload")
+        return {"id": event_id, **{name: fields.get(name, "") for name in keep}}
+
+    def failed_count(self) -> int:
+        """How many events wait for a replay (their record still kept); reads only."""
+        since = self.clock() - self.failed_event_ttl
+        return self.redis.zcount(self.keys.ledger_failed_events, f"({since}", "+inf")
+
+    def last_received(self, scan: int = 1000) -> str | None:
+        """When the newest delivery from Stripe was received (ISO-8601 UTC), replays
+        skipped; None when the newest `scan` entries hold none (or the log is empty)."""
+        end, read = "+", 0
+        while read < scan:
+            batch = self.redis.xrevrange(
+                self.keys.ledger_event_log, end, "-", count=min(PAGE_BATCH, scan - read)
+            )
+            if not batch:
+                return None
+            for entry_id, fields in batch:
+                read += 1
+                end = f"({entry_id}"
+                if fields.get("replay") != "1":
+                    return fields.get("received") or None
+        return None
+
+
+def type_matcher(type_: str) -> Callable[[str], bool]:
+    """A test of an entry's type: always true for "", exact, or a prefix when `type_` ends
+    in `*`. Raises LedgerInputError for anything else than Stripe's type alphabet."""
+    if not type_:
+        return lambda _: True
+    if not _TYPE.fullmatch(type_):
+        raise LedgerInputError("type: expected a Stripe event type (a-z, 0-9, _ and .)")
+    if type_.endswith("*"):
+        prefix = type_[:-1]
+        return lambda value: value.startswith(prefix)
+    return lambda value: value == type_
