@@ -57,7 +57,7 @@ OPENAPI: dict = {
         "get": {
             "summary": "The webhook event log, newest first, 50 a page",
             "description": "Filtered by `outcome` and `type` (exact, or a prefix ending in "
-            "`*`). A page reads at most 5,000 log entries, so a rare type may give a short "
+            "`*`). A page reads at most 2,000 log entries, so a rare type may give a short "
             "page with a `next_cursor`: follow it. Also says when Stripe last sent an event "
             "(replays aside) and `quiet` when none came for 24 h.",
             "security": _SECURITY,
