@@ -381,10 +381,27 @@ def test_a_second_start_while_one_runs_is_refused(app, monkeypatch):
             "/staff/api/operations", json={"operation": "rebuild"}, headers={"X-CSRFToken": token}
         )
         assert api.status_code == 409
+        lock = operations._key(runtime(app).keys, "lock")
+        assert (
+            0 < runtime(app).redis.ttl(lock) <= operations.LOCK_SECONDS
+        )  # a dead process frees it
     finally:
         release.set()
     assert _wait_for_end(app)["state"] == "done"
     assert len(_audit(app, "operation_started")) == 1
+
+
+def test_an_operation_whose_process_ended_shows_as_interrupted(app):
+    """The status says running but no lock holds its id (the lock expired with its process):
+    the page says so, and a new start is allowed."""
+    ops = operations.Operations(runtime(app))
+    ops.start("rebuild", actor="admin@news.example", wait=True)
+    runtime(app).redis.hset(ops.status_key, mapping={"state": "running", "finished": ""})
+    assert ops.status()["state"] == "interrupted"
+    client, token = signed_in(app, "admin")
+    assert "Its process ended before it finished" in _html(client.get("/staff/operations"))
+    again = client.post("/staff/operations", data={"csrf_token": token, "operation": "rebuild"})
+    assert again.status_code == 303 and _wait_for_end(app)["state"] == "done"
 
 
 def test_operations_are_for_admins_only(app):
