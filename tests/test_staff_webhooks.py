@@ -519,3 +519,31 @@ def test_screenshots(app, browser, width):
     shoot(page, "operations")
     assert page.console_errors == []
     page.close()
+
+
+@pytest.mark.browser
+def test_the_operations_page_shows_the_result_when_the_operation_ends(app, browser, monkeypatch):
+    """With JavaScript, the page polls /staff/api/operations while one runs and reloads when
+    it ends (without it, the Refresh link does the same)."""
+    release = threading.Event()
+
+    def slow(rt, actor, progress):
+        progress("read 5 of about 10 records")
+        release.wait(10)
+        return operations.run_rebuild(rt, actor, progress)
+
+    monkeypatch.setitem(operations.RUNNERS, "rebuild", slow)
+    operations.Operations(runtime(app)).start("rebuild", actor="admin@news.example")
+    page = open_page(app, browser, "admin")
+    try:
+        page.goto(url("/staff/operations"))
+        assert page.text_content("#state") == "running"
+        assert "read 5 of about 10 records" in page.text_content("#progress")
+        release.set()
+        page.wait_for_selector("#result", timeout=10_000)
+        assert page.text_content("#state") == "done"
+        assert page.console_errors == []
+    finally:
+        release.set()
+        _wait_for_end(app)
+        page.close()
