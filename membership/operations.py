@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from membership import audit
 from membership import sync as reconcile
@@ -71,8 +72,11 @@ def sync_available(settings) -> bool:
 class Operations:
     """Start, and read the status of, the one background operation of a running app."""
 
-    def __init__(self, rt, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, rt, *, app=None, clock: Callable[[], float] = time.time) -> None:
+        """`app`: the Flask app whose context the background thread runs in, so a ledger
+        subscriber may use what a request would (runtime(), config)."""
         self.rt = rt
+        self.app = app
         self.redis = rt.redis
         self.lock_key = _key(rt.keys, "lock")
         self.status_key = _key(rt.keys, "status")
@@ -130,7 +134,8 @@ class Operations:
         renewer = threading.Thread(target=self._renew, args=(token, stop), daemon=True)
         renewer.start()
         try:
-            result = RUNNERS[kind](self.rt, actor, lambda text: self._progress(token, text))
+            with self.app.app_context() if self.app is not None else nullcontext():
+                result = RUNNERS[kind](self.rt, actor, lambda text: self._progress(token, text))
             self._finish(token, "done", result=result)
         except (LedgerBusy, CorruptRecord, reconcile.SyncRefused, ConfigError) as exc:
             self._finish(token, "failed", error=f"nothing was changed: {exc}")

@@ -5,7 +5,7 @@ Admins only: editors and viewers get 403. JSON twin: /staff/api/operations."""
 
 from __future__ import annotations
 
-from flask import g, jsonify, redirect, render_template, request, url_for
+from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
 from membership import operations as jobs
 from membership.runtime import runtime
@@ -30,7 +30,7 @@ _STATUS = {
 
 
 def _operations() -> jobs.Operations:
-    return jobs.Operations(runtime())
+    return jobs.Operations(runtime(), app=current_app._get_current_object())
 
 
 def _page(error: str | None = None, status: int = 200):
