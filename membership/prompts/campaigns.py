@@ -37,6 +37,7 @@ What this module decides beyond the issue's example (each is what `to_json` writ
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import string
@@ -651,3 +652,75 @@ def to_json(c: Campaign) -> dict:
             for v in c.variants
         ],
     }
+
+
+# --- Changes staff make from the list (pure) -----------------------------------------
+
+PRIORITY_RANGE = (-1_000_000, 1_000_000)
+COPY_SUFFIX = "-copy"
+
+
+def _fits(priority: int, cid: str, before: tuple | None, after: tuple | None) -> bool:
+    lo, hi = PRIORITY_RANGE
+    return (
+        lo <= priority <= hi
+        and (before is None or before < (priority, cid))
+        and (after is None or (priority, cid) < after)
+    )
+
+
+def moved(ordered: Sequence[Campaign], campaign_id: str, offset: int) -> list[Campaign]:
+    """The campaigns, with their new priorities, that must change so that `campaign_id`
+    moves `offset` places in `ordered` (by rank; negative is up, earlier). The moved
+    campaign alone changes when a priority fits between its new neighbours; otherwise the
+    ones after it are pushed down, as few as need be. ValueError for an id not in
+    `ordered`; [] when it cannot move further."""
+    ids = [c.id for c in ordered]
+    i = ids.index(campaign_id)
+    j = max(0, min(len(ids) - 1, i + offset))
+    if i == j:
+        return []
+    order = list(ordered)
+    campaign = order.pop(i)
+    order.insert(j, campaign)
+    before = order[j - 1].rank if j > 0 else None
+    after = order[j + 1].rank if j + 1 < len(order) else None
+    candidates = []
+    if before is not None:
+        candidates += [before[0], before[0] + 1]
+    if after is not None:
+        candidates += [after[0], after[0] - 1]
+    for priority in candidates:
+        if _fits(priority, campaign.id, before, after):
+            return [dataclasses.replace(campaign, priority=priority)]
+    return _renumbered(order)
+
+
+def _renumbered(order: Sequence[Campaign]) -> list[Campaign]:
+    """Keep each priority that still ranks after the one before it, else the next above."""
+    changed: list[Campaign] = []
+    previous: tuple[int, str] | None = None
+    for c in order:
+        if previous is not None and c.rank <= previous:
+            if previous[0] + 1 > PRIORITY_RANGE[1]:
+                raise CampaignError([f"priority: no room after {PRIORITY_RANGE[1]}"])
+            c = dataclasses.replace(c, priority=previous[0] + 1)
+            changed.append(c)
+        previous = c.rank
+    return changed
+
+
+def duplicate_of(campaign: Campaign, taken: set[str] | frozenset[str]) -> Campaign:
+    """A copy under the first free id of `<id>-copy`, `<id>-copy-2`, ... (at most 64
+    characters), named "Copy of ...", as a draft."""
+    n = 1
+    while True:
+        suffix = COPY_SUFFIX if n == 1 else f"{COPY_SUFFIX}-{n}"
+        new_id = campaign.id[: 64 - len(suffix)].rstrip("-") + suffix
+        if new_id not in taken:
+            break
+        n += 1
+    name = f"Copy of {campaign.name}"
+    if len(name) > 100:
+        name = name[:99] + "…"
+    return dataclasses.replace(campaign, id=new_id, name=name, status="draft")

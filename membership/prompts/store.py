@@ -14,11 +14,19 @@ reply is checked. Reads never write.
 A stored campaign that is not valid JSON or does not pass `campaigns.parse` is reported by
 its id (`CorruptCampaigns`); `apply` may replace it (that is how it is mended), the audit
 entry's `before` then holding the stored text as it was.
+
+Two people editing one campaign: a campaign's `version` is a digest of its stored text. A
+form carries the version it was opened at, and `apply(..., based_on={id: version})` compares
+it under the same WATCH as the write; a campaign changed since (or created, for None: "must
+not exist yet") raises `CampaignConflict` and nothing is written, so the second of two saves
+never silently overwrites the first. `move` and `duplicate` work the same way and retry on
+their own, since they recompute from what is stored.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +35,14 @@ import redis as redis_lib
 
 from membership import audit
 from membership.ledger.codec import CorruptRecord, version_from
-from membership.prompts.campaigns import Campaign, CampaignError, parse, to_json
+from membership.prompts.campaigns import (
+    Campaign,
+    CampaignError,
+    duplicate_of,
+    moved,
+    parse,
+    to_json,
+)
 from membership.store import Keys
 
 ACTIONS = {"pause": "paused", "resume": "live", "archive": "archived"}
@@ -53,6 +68,21 @@ class CampaignNotFound(CampaignStoreError):
     pass
 
 
+class CampaignConflict(CampaignStoreError):
+    """The campaign is not the version the change was based on; `current` is its version
+    now (None: it does not exist). Nothing was written."""
+
+    def __init__(self, campaign_id: str, current: str | None, based_on: str | None) -> None:
+        self.campaign_id, self.current, self.based_on = campaign_id, current, based_on
+        if based_on is None:
+            why = f"a campaign {campaign_id!r} exists already"
+        elif current is None:
+            why = f"campaign {campaign_id!r} no longer exists"
+        else:
+            why = f"campaign {campaign_id!r} was changed by someone else since this version"
+        super().__init__(f"{why}; nothing was saved")
+
+
 class CorruptCampaigns(CampaignStoreError):
     """Stored campaigns that do not read back; `problems` maps each id to what is wrong."""
 
@@ -73,6 +103,7 @@ class Stored:
     version: int
     campaigns: tuple[Campaign, ...]
     corrupt: Mapping[str, str]
+    versions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # id -> version
 
 
 # --- Encoding ------------------------------------------------------------------
@@ -81,6 +112,12 @@ class Stored:
 def encode(campaign: Campaign) -> str:
     """The stored form: canonical JSON, so an unchanged campaign is the same text."""
     return json.dumps(to_json(campaign), ensure_ascii=False, sort_keys=True, allow_nan=False)
+
+
+def version_of(raw: str) -> str:
+    """A stored campaign's version: a digest of its stored text (the same text, the same
+    version, in every process)."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def decode(campaign_id: str, raw: str) -> Campaign:
@@ -135,7 +172,8 @@ def read(client: redis_lib.Redis, keys: Keys) -> Stored:
     except CorruptRecord as exc:
         corrupt["(version)"] = str(exc)
         version = 0
-    return Stored(version=version, campaigns=_order(good), corrupt=corrupt)
+    versions = {campaign_id: version_of(text) for campaign_id, text in raw.items()}
+    return Stored(version=version, campaigns=_order(good), corrupt=corrupt, versions=versions)
 
 
 def load_all(client: redis_lib.Redis, keys: Keys) -> list[Campaign]:
@@ -150,6 +188,14 @@ def load_all(client: redis_lib.Redis, keys: Keys) -> list[Campaign]:
 def get(client: redis_lib.Redis, keys: Keys, campaign_id: str) -> Campaign | None:
     raw = client.hget(keys.campaigns, campaign_id)
     return None if raw is None else decode(campaign_id, raw)
+
+
+def get_versioned(
+    client: redis_lib.Redis, keys: Keys, campaign_id: str
+) -> tuple[Campaign, str] | None:
+    """A campaign and its version (what a form carries as `based_on`), or None."""
+    raw = client.hget(keys.campaigns, campaign_id)
+    return None if raw is None else (decode(campaign_id, raw), version_of(raw))
 
 
 def export(client: redis_lib.Redis, keys: Keys) -> list[dict]:
@@ -171,18 +217,30 @@ def _exec(pipe) -> None:
 
 
 def apply(
-    client: redis_lib.Redis, keys: Keys, campaigns: Sequence[Campaign], *, actor: str
+    client: redis_lib.Redis,
+    keys: Keys,
+    campaigns: Sequence[Campaign],
+    *,
+    actor: str,
+    based_on: Mapping[str, str | None] | None = None,
 ) -> list[tuple[str, str]]:
     """Create or replace `campaigns` (validated by `campaigns.parse_list`), all or nothing.
 
     Returns (id, "created" | "replaced" | "unchanged") in the given order. A campaign equal
     to the stored one is left alone: when none changed, nothing is written at all (no
     version, no audit entry).
+
+    `based_on` (id -> the version the change started from, None for "not stored yet") is
+    checked under the transaction's WATCH: any mismatch raises CampaignConflict and nothing
+    is written. Ids it leaves out are not checked (the command line's last writer wins).
     """
     actor = audit.check_actor(actor)
     ids = [c.id for c in campaigns]
     if len(set(ids)) != len(ids):
         raise CampaignStoreError("each campaign id at most once in one apply")
+    based_on = dict(based_on or {})
+    if not set(based_on) <= set(ids):
+        raise CampaignStoreError("based_on: only for the campaigns being applied")
     if not campaigns:
         return []
     encoded = [encode(c) for c in campaigns]
@@ -191,6 +249,7 @@ def apply(
             try:
                 pipe.watch(keys.campaigns, keys.campaigns_version)
                 before_raw = pipe.hmget(keys.campaigns, ids)
+                _check_based_on(pipe, based_on, dict(zip(ids, before_raw, strict=True)))
                 results: list[tuple[str, str]] = []
                 changes: list[tuple[Campaign, str, object]] = []
                 for campaign, text, raw in zip(campaigns, encoded, before_raw, strict=True):
@@ -231,6 +290,15 @@ def apply(
             except redis_lib.WatchError:
                 continue
     raise CampaignStoreError("the campaigns kept changing under this request; try again")
+
+
+def _check_based_on(pipe, based_on: Mapping[str, str | None], raw: Mapping) -> None:
+    for campaign_id, expected in based_on.items():
+        text = raw[campaign_id]
+        current = None if text is None else version_of(text)
+        if current != expected:
+            pipe.unwatch()
+            raise CampaignConflict(campaign_id, current, expected)
 
 
 def set_status(
@@ -286,4 +354,55 @@ def set_status(
                 return (campaign.status, target)
             except redis_lib.WatchError:
                 continue
+    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+
+
+# --- Changes computed from what is stored (retried when it changes under them) ------------
+
+
+def move(
+    client: redis_lib.Redis, keys: Keys, campaign_id: str, offset: int, *, actor: str
+) -> list[str]:
+    """Move a campaign `offset` places (negative: up, considered earlier) among the
+    campaigns that are not archived, by changing as few priorities as it can
+    (`campaigns.moved`); each change is a `campaign_applied` entry. Returns the ids changed
+    ([]: already first or last). An archived campaign is not in the order."""
+    for _ in range(_MAX_ATTEMPTS):
+        stored = read(client, keys)
+        if campaign_id in stored.corrupt:
+            raise CorruptCampaigns({campaign_id: stored.corrupt[campaign_id]})
+        order = [c for c in stored.campaigns if c.status != "archived"]
+        if not any(c.id == campaign_id for c in stored.campaigns):
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        if not any(c.id == campaign_id for c in order):
+            raise CampaignStoreError(f"campaign {campaign_id!r} is archived: it has no place")
+        changed = moved(order, campaign_id, offset)
+        if not changed:
+            return []
+        based_on = {c.id: stored.versions[c.id] for c in changed}
+        try:
+            apply(client, keys, changed, actor=actor, based_on=based_on)
+        except CampaignConflict:
+            continue  # another change came first: recompute from it
+        return [c.id for c in changed]
+    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+
+
+def duplicate(client: redis_lib.Redis, keys: Keys, campaign_id: str, *, actor: str) -> Campaign:
+    """A copy of a campaign under a new id (`campaigns.duplicate_of`), as a draft; audited
+    as `campaign_applied` (created)."""
+    for _ in range(_MAX_ATTEMPTS):
+        stored = read(client, keys)
+        source = next((c for c in stored.campaigns if c.id == campaign_id), None)
+        if source is None:
+            if campaign_id in stored.corrupt:
+                raise CorruptCampaigns({campaign_id: stored.corrupt[campaign_id]})
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        taken = {c.id for c in stored.campaigns} | set(stored.corrupt)
+        copy = duplicate_of(source, taken)
+        try:
+            apply(client, keys, [copy], actor=actor, based_on={copy.id: None})
+        except CampaignConflict:
+            continue  # that id was just taken: pick another
+        return copy
     raise CampaignStoreError("the campaigns kept changing under this request; try again")

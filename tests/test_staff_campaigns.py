@@ -1,0 +1,357 @@
+"""The Campaigns pages and /staff/api/campaigns: roles, the form and its errors, the JSON view,
+the version check (409), status, duplicate and priority moves with their audit entries, the
+results, the preview, and in Chromium an editor's change that /v1/prompt decides by."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time  # noqa: F401  (the browser test polls)
+
+import pytest
+
+from membership import audit
+from membership.prompts import campaigns, snapshot, store
+from membership.runtime import runtime
+from membership.staff import accounts_for
+from membership.staff.pages import campaign_form
+from tests.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
+from tests.test_staff_roles import FAST, GOOD, signed_in
+
+ROLES = ("viewer", "editor", "admin")
+SETUP_ACTOR = "test@news.example"
+
+
+def keys(app):
+    return runtime(app).keys
+
+
+def put(app, *docs) -> None:
+    store.apply(runtime(app).redis, keys(app), campaigns.parse_list(list(docs)), actor=SETUP_ACTOR)
+
+
+def stored(app, campaign_id):
+    return store.get(runtime(app).redis, keys(app), campaign_id)
+
+
+def entries(app) -> list[dict]:
+    """The campaigns' audit entries by staff (not the tests' own setup), newest first."""
+    found = audit.entries(runtime(app).redis, keys(app), limit=1000)
+    return [e for e in found if e["action"].startswith("campaign_") and e["actor"] != SETUP_ACTOR]
+
+
+def form_of(document: dict) -> dict:
+    """The form a browser would post for `document` (what the edit page shows)."""
+    values = campaign_form.to_form(document)
+    return {k: v for k, v in values.items() if v not in ("", [])}
+
+
+def based_on(html: str) -> str:
+    return re.search(r'name="based_on" value="([^"]*)"', html).group(1)
+
+
+@pytest.fixture
+def app(make_app):
+    """An app with viewer@, editor@ and admin@news.example (as tests/test_staff_roles.py's)."""
+    made = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
+    accounts = accounts_for(runtime(made))
+    for role in ROLES:
+        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
+    return made
+
+
+@pytest.fixture
+def editor(app):
+    return signed_in(app, "editor")
+
+
+@pytest.fixture(autouse=True)
+def _stop_refreshers(app):
+    yield
+    snapshot.for_app(app).close()
+
+
+# --- pages and roles ----------------------------------------------------------------------
+
+
+def test_every_role_reads_every_page_and_only_editors_see_edit_controls(app):
+    put(app, EXAMPLE, doc(id="c2", name="Second", placement="banner"))
+    for role in ROLES:
+        client, _ = signed_in(app, role)
+        listing = client.get("/staff/campaigns")
+        html = listing.get_data(as_text=True)
+        assert listing.status_code == 200, role
+        assert "Winter drive" in html and "Second" in html
+        for path in ("", "/preview", "/results"):
+            assert client.get(f"/staff/campaign/winter-drive{path}").status_code == 200, path
+        editing = role != "viewer"
+        assert ('name="direction"' in html) == editing, role
+        assert ("/staff/campaign/winter-drive/edit" in html) == editing, role
+        page = client.get("/staff/campaign/winter-drive").get_data(as_text=True)
+        assert ('name="action" value="archive"' in page) == editing, role
+        for path in ("/edit", "/json"):
+            status = client.get(f"/staff/campaign/winter-drive{path}").status_code
+            assert status == (200 if editing else 403), (role, path)
+        assert client.get("/staff/campaigns/new").status_code == (200 if editing else 403)
+    client, _ = signed_in(app, "viewer")
+    assert client.get("/staff/campaign/nope").status_code == 404
+    assert client.get("/staff/campaign/NOPE!").status_code == 404
+    assert client.get("/staff/campaign/winter-drive/results?days=8").status_code == 400
+
+
+def test_a_viewers_posts_are_403_and_change_nothing(app):
+    put(app, EXAMPLE, doc(id="c2"))
+    client, token = signed_in(app, "viewer")
+    before = (stored(app, "winter-drive"), stored(app, "c2"), entries(app))
+    posts = [
+        ("/staff/campaign/winter-drive/status", {"action": "pause"}),
+        ("/staff/campaign/winter-drive/duplicate", {}),
+        ("/staff/campaign/c2/move", {"direction": "up"}),
+        ("/staff/campaign/winter-drive/edit", form_of({**EXAMPLE, "name": "Hacked"})),
+        ("/staff/campaign/winter-drive/json", {"document": json.dumps(EXAMPLE)}),
+        ("/staff/campaigns/new", form_of(doc(id="c3"))),
+    ]
+    for path, data in posts:
+        assert client.post(path, data={**data, "csrf_token": token}).status_code == 403, path
+    api = client.put(
+        "/staff/api/campaigns/winter-drive", json=EXAMPLE, headers={"X-CSRFToken": token}
+    )
+    assert api.status_code == 403
+    assert (stored(app, "winter-drive"), stored(app, "c2"), entries(app)) == before
+
+
+# --- the form -------------------------------------------------------------------------------
+
+
+def test_a_document_taken_to_the_form_and_back_is_the_same_document():
+    gate = doc(placement="gate", gate={"dismissible": False, "free_articles": 3}, locales=["uk"])
+    gate["variants"][0]["copy"] = {"uk": PLAIN_COPY["uk"]}
+    for document in (EXAMPLE, gate, doc(control_share=0.25, frequency={"min_hours_between": 1.5})):
+        canonical = campaigns.to_json(campaigns.parse(document))
+        again = campaign_form.from_form(campaign_form.to_form(canonical))
+        assert campaigns.to_json(campaigns.parse(again)) == canonical
+
+
+def test_errors_name_the_field_they_belong_to():
+    names = campaign_form.field_names(campaign_form.to_form(EXAMPLE))
+    placed = campaign_form.place_errors(
+        [
+            "variants[1].copy.uk.headline: missing",
+            "audience.sections.include[2]: expected 1 to 100 characters",
+            "variants[0].copy.uk: missing",
+            "gate: missing (required for placement gate)",
+            "something else entirely",
+        ],
+        names,
+    )
+    assert placed.by_field == {
+        "variants[1].copy.uk.headline": ["missing"],
+        "audience.sections.include": ["expected 1 to 100 characters"],
+        "variants[0].copy.uk": ["missing"],
+        "gate": ["missing (required for placement gate)"],
+    }
+    assert placed.general == ["something else entirely"]
+
+
+def test_an_editor_creates_a_campaign_with_the_form(app, editor):
+    client, token = editor
+    page = client.get("/staff/campaigns/new").get_data(as_text=True)
+    assert 'name="variants[0].copy.uk.headline"' in page
+    document = copy.deepcopy(EXAMPLE)
+    document["variants"] = document["variants"][:1]
+    created = client.post("/staff/campaigns/new", data={**form_of(document), "csrf_token": token})
+    assert created.status_code == 303
+    assert created.location.endswith("/staff/campaign/winter-drive?done=saved")
+    assert campaigns.to_json(stored(app, "winter-drive")) == campaigns.to_json(
+        campaigns.parse(document)
+    )
+    (entry,) = [e for e in entries(app) if e["action"] == "campaign_applied"]
+    assert entry["actor"] == "editor@news.example" and entry["before"] is None
+    again = client.post("/staff/campaigns/new", data={**form_of(document), "csrf_token": token})
+    assert again.status_code == 409 and "exists already" in again.get_data(as_text=True)
+
+
+def _field_block(html: str, name: str) -> str:
+    """The field's own box: its label, hint, input and messages."""
+    fid = campaign_form.field_id(name)
+    pattern = rf'<div class="field[^"]*invalid">\s*<label for="{fid}">.*?</div>'
+    found = re.search(pattern, html, re.S)
+    assert found, f"{name} is not marked invalid"
+    return found.group(0)
+
+
+def test_field_errors_show_next_to_their_fields_and_nothing_is_stored(app, editor):
+    client, token = editor
+    form = form_of(EXAMPLE)
+    # The schema's errors come first (every one of them at once) ...
+    answer = client.post(
+        "/staff/campaigns/new",
+        data={
+            **form,
+            "audience.countries.include": "Ukraine",
+            "priority": "soon",
+            "csrf_token": token,
+        },
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert stored(app, "winter-drive") is None and entries(app) == []
+    for name, message in [
+        ("audience.countries.include", "expected a two-letter ISO country code"),
+        ("priority", "expected a whole number"),
+    ]:
+        block = _field_block(html, name)
+        fid = campaign_form.field_id(name)
+        # The message follows its own input, which points at it with aria-describedby.
+        assert message in block and f"{fid}-error-1" in block and 'aria-invalid="true"' in block
+        assert f'href="#{fid}"' in html  # the summary links to the field
+    assert 'value="Ukraine"' in html and 'value="soon"' in html  # what was typed stays
+    # ... then those across fields, such as copy missing in a targeted language.
+    del form["variants[1].copy.uk.headline.plural"]
+    answer = client.post("/staff/campaigns/new", data={**form, "csrf_token": token})
+    assert answer.status_code == 400 and stored(app, "winter-drive") is None
+    assert "missing" in _field_block(answer.get_data(as_text=True), "variants[1].copy.uk.headline")
+
+
+def test_variants_are_added_and_removed_without_javascript(app, editor):
+    client, token = editor
+    form = {**form_of(EXAMPLE), "csrf_token": token}
+    added = client.post("/staff/campaigns/new", data={**form, "action": "add_variant"})
+    html = added.get_data(as_text=True)
+    assert added.status_code == 200 and 'name="variants[2].id"' in html
+    assert 'name="variants[2].id" type="text" value="c"' in html
+    removed = client.post("/staff/campaigns/new", data={**form, "remove": "0"})
+    html = removed.get_data(as_text=True)
+    assert 'name="variants[1].id"' not in html
+    assert 'name="variants[0].id" type="text" value="b"' in html
+    assert stored(app, "winter-drive") is None
+
+
+def test_the_json_view_round_trips_and_refuses_what_the_form_refuses(app, editor):
+    client, token = editor
+    put(app, EXAMPLE)
+    page = client.get("/staff/campaign/winter-drive/json").get_data(as_text=True)
+    text = re.search(r'<textarea id="f-document"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    shown = json.loads(text.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&"))
+    assert shown == campaigns.to_json(stored(app, "winter-drive"))
+    version = based_on(page)
+    unchanged = client.post(
+        "/staff/campaign/winter-drive/json",
+        data={"document": json.dumps(shown), "based_on": version, "csrf_token": token},
+    )
+    assert unchanged.status_code == 303 and unchanged.location.endswith("done=unchanged")
+    assert entries(app) == []  # nothing changed: no audit entry
+    bad = copy.deepcopy(shown)
+    del bad["variants"][1]["copy"]["uk"]["headline"]
+    refused = client.post(
+        "/staff/campaign/winter-drive/json",
+        data={"document": json.dumps(bad), "based_on": version, "csrf_token": token},
+    )
+    assert refused.status_code == 400
+    assert "variants[1].copy.uk.headline: missing" in refused.get_data(as_text=True)
+    shown["name"] = "Winter drive, again"
+    saved = client.post(
+        "/staff/campaign/winter-drive/json",
+        data={"document": json.dumps(shown), "based_on": version, "csrf_token": token},
+    )
+    assert saved.status_code == 303 and stored(app, "winter-drive").name == "Winter drive, again"
+    assert [e["action"] for e in entries(app)] == ["campaign_applied"]
+    not_json = client.post(
+        "/staff/campaign/winter-drive/json", data={"document": "{", "csrf_token": token}
+    )
+    assert not_json.status_code == 400 and "not JSON" in not_json.get_data(as_text=True)
+
+
+def test_the_second_of_two_saves_is_409_and_the_first_stays(app):
+    put(app, EXAMPLE)
+    first, first_token = signed_in(app, "editor")
+    second, second_token = signed_in(app, "admin")
+    page_1 = first.get("/staff/campaign/winter-drive/edit").get_data(as_text=True)
+    page_2 = second.get("/staff/campaign/winter-drive/edit").get_data(as_text=True)
+    form = form_of(campaigns.to_json(stored(app, "winter-drive")))
+    saved = first.post(
+        "/staff/campaign/winter-drive/edit",
+        data={**form, "name": "First", "based_on": based_on(page_1), "csrf_token": first_token},
+    )
+    assert saved.status_code == 303
+    refused = second.post(
+        "/staff/campaign/winter-drive/edit",
+        data={**form, "name": "Second", "based_on": based_on(page_2), "csrf_token": second_token},
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "Someone else saved this campaign after you opened it" in html
+    assert 'value="Second"' in html  # what the second person typed is still there
+    assert stored(app, "winter-drive").name == "First"
+    assert [e["actor"] for e in entries(app)] == ["editor@news.example"]
+    # The JSON view checks the same way.
+    refused_json = second.post(
+        "/staff/campaign/winter-drive/json",
+        data={
+            "document": json.dumps(EXAMPLE),
+            "based_on": based_on(page_2),
+            "csrf_token": second_token,
+        },
+    )
+    assert refused_json.status_code == 409 and stored(app, "winter-drive").name == "First"
+
+
+# --- the store: versions, moves, copies -------------------------------------------------------
+
+
+def _ranked(*pairs) -> list:
+    return [campaigns.parse(doc(id=cid, priority=p)) for cid, p in pairs]
+
+
+@pytest.mark.parametrize(
+    ("start", "moving", "offset", "changed"),
+    [
+        ([("a", 1), ("b", 2), ("c", 3)], "c", -1, {"c": 1}),  # ties a, after it by id
+        ([("a", 1), ("b", 2), ("c", 3)], "a", 1, {"a": 3}),  # ties c, before it by id
+        ([("a", 1), ("b", 1), ("c", 1)], "c", -1, {"b": 2}),  # no room for c: b moves on
+        ([("z", 0), ("a", 1), ("b", 1)], "b", -1, {"a": 2}),
+        ([("a", 5), ("b", 9)], "b", -5, {"b": 4}),
+        ([("a", 1), ("b", 2)], "a", -1, {}),  # first already
+    ],
+)
+def test_moved_changes_as_few_priorities_as_it_can(start, moving, offset, changed):
+    ordered = _ranked(*start)
+    result = campaigns.moved(ordered, moving, offset)
+    got = {c.id: c.priority for c in result}
+    assert got == changed
+    new = {c.id: c for c in ordered} | {c.id: c for c in result}
+    order = [c.id for c in sorted(new.values(), key=lambda c: c.rank)]
+    expected = [c.id for c in ordered]
+    i = expected.index(moving)
+    expected.pop(i)
+    expected.insert(max(0, min(len(ordered) - 1, i + offset)), moving)
+    assert order == expected
+
+
+def test_duplicate_of_picks_a_free_id():
+    c = campaigns.parse(doc(id="drive", name="Drive"))
+    first = campaigns.duplicate_of(c, {"drive"})
+    assert (first.id, first.name, first.status) == ("drive-copy", "Copy of Drive", "draft")
+    assert campaigns.duplicate_of(c, {"drive", "drive-copy"}).id == "drive-copy-2"
+    long = campaigns.parse(doc(id="x" * 64))
+    assert len(campaigns.duplicate_of(long, set()).id) == 64
+
+
+def test_apply_based_on_a_version_refuses_a_newer_one(app):
+    r, k = runtime(app).redis, keys(app)
+    put(app, doc())
+    _, version = store.get_versioned(r, k, "c1")
+    store.apply(
+        r, k, [campaigns.parse(doc(name="One"))], actor="a@x.example", based_on={"c1": version}
+    )
+    with pytest.raises(store.CampaignConflict):
+        store.apply(
+            r, k, [campaigns.parse(doc(name="Two"))], actor="b@x.example", based_on={"c1": version}
+        )
+    with pytest.raises(store.CampaignConflict):
+        store.apply(r, k, [campaigns.parse(doc())], actor="b@x.example", based_on={"c1": None})
+    assert stored(app, "c1").name == "One"
+    # Without based_on, apply is as it was: the last writer wins.
+    store.apply(r, k, [campaigns.parse(doc(name="Three"))], actor="c@x.example")
+    assert stored(app, "c1").name == "Three"
