@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import parse_qs
 
@@ -28,6 +29,7 @@ from membership.banner_cache import (
     Snapshot,
     State,
 )
+from membership.config import SUPPORTED_LOCALES
 from membership.errors import RETRY_AFTER_SECONDS, ApiError
 from membership.http.cors import Origins
 from membership.runtime import runtime
@@ -97,6 +99,18 @@ def view(
         ),
         "stale": stale,
         "updated_at": snapshot.changed_at,
+    }
+
+
+def preview(
+    goal_list: Iterable[goals.Goal], count: int, *, publication: str, join_url: str
+) -> dict[str, dict]:
+    """What /v1/banner would answer in each locale were these the goals and this the count:
+    the staff dashboard's preview of copy before it is saved, by the same `view`."""
+    snapshot = Snapshot(count=count, changed_at=None, goals=tuple(goal_list))
+    return {
+        locale: view(snapshot, locale, publication=publication, join_url=join_url)
+        for locale in SUPPORTED_LOCALES
     }
 
 

@@ -143,6 +143,21 @@ def select(goals: Iterable[Goal], count: int) -> Selection:
     return Selection(current=current, milestone=milestone)
 
 
+def states(goal_list: Sequence[Goal], count: int) -> dict[int, str]:
+    """Each goal's state for a list: "current", "milestone", "reached" or "upcoming"
+    ("reached" also for a goal the count is at but that is not marked yet)."""
+    selection = select(goal_list, count)
+
+    def state(g: Goal) -> str:
+        if g.reached_at:
+            return "milestone" if g == selection.milestone else "reached"
+        if g == selection.current:
+            return "current"
+        return "reached" if g.target <= count else "upcoming"
+
+    return {g.id: state(g) for g in goal_list}
+
+
 def plan_add(goals: Sequence[Goal], count: int, new: Goal, now: str) -> Goal:
     """The goal as it will be stored: refused if its target is taken, reached at once if due."""
     for g in goals:

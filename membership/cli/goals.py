@@ -91,17 +91,10 @@ def list_(as_json: bool):
     all_goals = goals_mod.load(rt.redis, rt.keys)
     known = ledger_queries.count(rt.redis, rt.keys)
     count = known or 0  # unknown (no member counted yet) reaches nothing
-    selection = goals_mod.select(all_goals, count)
-
-    def state(g):
-        if g.reached_at:
-            return "milestone" if g == selection.milestone else "reached"
-        if g == selection.current:
-            return "current"
-        return "reached" if g.target <= count else "upcoming"
+    state = goals_mod.states(all_goals, count)
 
     if as_json:
-        rows = [{**g.as_dict(), "state": state(g)} for g in all_goals]
+        rows = [{**g.as_dict(), "state": state[g.id]} for g in all_goals]
         click.echo(json.dumps({"count": known, "goals": rows}, ensure_ascii=False, indent=2))
         return
     click.echo(f"members now: {'unknown (none counted yet)' if known is None else known}")
@@ -112,7 +105,7 @@ def list_(as_json: bool):
     click.echo(header)
     for g in all_goals:
         click.echo(
-            f"{g.id:>4}  {g.target:>11,}  {state(g):<9}  {g.deadline or '-':<10}  "
+            f"{g.id:>4}  {g.target:>11,}  {state[g.id]:<9}  {g.deadline or '-':<10}  "
             f"{g.reached_at or '-':<20}  {g.name or '-'}"
         )
 
