@@ -355,3 +355,142 @@ def test_apply_based_on_a_version_refuses_a_newer_one(app):
     # Without based_on, apply is as it was: the last writer wins.
     store.apply(r, k, [campaigns.parse(doc(name="Three"))], actor="c@x.example")
     assert stored(app, "c1").name == "Three"
+
+
+# --- actions from the list, each audited with the staff member's email ----------------------------
+
+
+def test_pause_resume_archive_duplicate_and_move_from_the_list(app, editor):
+    client, token = editor
+    put(app, doc(id="first", priority=1), doc(id="second", priority=2))
+
+    def post(path, **data):
+        return client.post(path, data={**data, "csrf_token": token})
+
+    assert post("/staff/campaign/first/status", action="pause").status_code == 303
+    assert stored(app, "first").status == "paused"
+    assert post("/staff/campaign/first/status", action="resume").status_code == 303
+    assert stored(app, "first").status == "live"
+    moved = post("/staff/campaign/second/move", direction="up")
+    assert moved.status_code == 303 and "done=moved" in moved.location
+    order = [c.id for c in store.load_all(runtime(app).redis, keys(app))]
+    assert order == ["second", "first"]
+    copy_ = post("/staff/campaign/first/duplicate")
+    assert copy_.status_code == 303 and copy_.location.startswith("/staff/campaign/first-copy/edit")
+    assert stored(app, "first-copy").status == "draft"
+    assert post("/staff/campaign/first/status", action="archive").status_code == 303
+    assert stored(app, "first").status == "archived"
+    refused = post("/staff/campaign/first/status", action="pause")  # archived: apply only
+    assert refused.status_code == 409 and "archived" in refused.get_data(as_text=True)
+    assert post("/staff/campaign/first/status", action="explode").status_code == 400
+    assert post("/staff/campaign/first/move", direction="sideways").status_code == 400
+    assert post("/staff/campaign/ghost/move", direction="up").status_code == 404
+    assert post("/staff/campaign/ghost/duplicate").status_code == 404
+    got = [(e["action"], e["target"]) for e in reversed(entries(app))]
+    assert got == [
+        ("campaign_paused", "campaign first"),
+        ("campaign_resumed", "campaign first"),
+        ("campaign_applied", "campaign second"),  # its priority
+        ("campaign_applied", "campaign first-copy"),
+        ("campaign_archived", "campaign first"),
+    ]
+    assert {e["actor"] for e in entries(app)} == {"editor@news.example"}
+    listing = client.get("/staff/campaigns").get_data(as_text=True)
+    assert listing.index("row-second") < listing.index("row-first-copy")
+    assert 'id="archived"' in listing and 'row-first"' not in listing
+
+
+def test_results_show_the_figures_the_chart_and_the_verdict(app):
+    from membership.prompts import counts
+
+    put(app, EXAMPLE)
+    r, k = runtime(app).redis, keys(app)
+    r.hset(k.prompt_counts("winter-drive"), mapping={"a:views": 1500, "a:clicks": 30,
+           "a:conversions": 12, "b:views": 1400, "b:conversions": 2})  # fmt: skip
+    r.pfadd(k.prompt_readers("winter-drive", "a"), *[f"r{i}" for i in range(200)])
+    r.pfadd(k.prompt_readers("winter-drive", "b"), *[f"s{i}" for i in range(200)])
+    r.pfadd(k.prompt_readers("winter-drive", counts.HOLDOUT), *[f"t{i}" for i in range(50)])
+    client, _ = signed_in(app, "viewer")
+    html = client.get("/staff/campaign/winter-drive/results").get_data(as_text=True)
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="results-winter-drive"' in html
+    assert html.count('<g class="variant">') == 2 and 'class="holdout"' in html
+    assert "1,500" in html and "6%" in html  # a's views and rate (12 of 200 readers)
+    assert "verdict-leading" in html or "inconclusive" in html
+    api = client.get("/staff/api/campaigns/winter-drive/results?days=7").get_json()
+    assert [v["id"] for v in api["variants"]] == ["a", "b"] and len(api["days"]) == 7
+    assert api["variants"][0]["conversions"] == 12
+    listing = client.get("/staff/campaigns").get_data(as_text=True)
+    assert "2,900" in listing  # views, both variants
+
+
+def test_the_preview_shows_each_variant_in_each_locale_with_the_widgets_markup(app):
+    from tests.member_count import set_member_count
+
+    set_member_count(runtime(app).redis, keys(app), 25012)
+    put(app, EXAMPLE)
+    client, _ = signed_in(app, "viewer")
+    html = client.get("/staff/campaign/winter-drive/preview").get_data(as_text=True)
+    for variant in ("a", "b"):
+        for locale in ("en", "uk"):
+            assert f'id="preview-{variant}-{locale}"' in html
+    assert "You&#39;ve read 3 articles this month" in html  # {articles_read}: the minimum
+    assert "25,012 members" in html and "25 012 учасників" in html.replace("\xa0", " ")
+    assert 'class="mp mp-inline"' in html and 'class="mp-cta"' in html
+    css = client.get("/staff/campaigns/prompt.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+    assert ".mp-banner{position:fixed" in css.get_data(as_text=True)
+
+
+# --- the JSON API ----------------------------------------------------------------------------
+
+
+def test_the_api_reads_and_changes_campaigns_with_the_same_rules(app, editor):
+    client, token = editor
+    headers = {"X-CSRFToken": token}
+    created = client.post("/staff/api/campaigns", json=EXAMPLE, headers=headers)
+    assert created.status_code == 201
+    version = created.get_json()["version"]
+    again = client.post("/staff/api/campaigns", json=EXAMPLE, headers=headers)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "conflict"
+    got = client.get("/staff/api/campaigns/winter-drive")
+    assert got.get_json()["version"] == version and got.headers["ETag"] == f'"{version}"'
+    changed = {**EXAMPLE, "name": "Changed"}
+    put_ = client.put(
+        "/staff/api/campaigns/winter-drive",
+        json=changed,
+        headers={**headers, "If-Match": f'"{version}"'},
+    )
+    assert put_.status_code == 200 and put_.get_json()["outcome"] == "replaced"
+    stale = client.put(
+        "/staff/api/campaigns/winter-drive",
+        json={**EXAMPLE, "name": "Stale"},
+        headers={**headers, "If-Match": f'"{version}"'},
+    )
+    assert stale.status_code == 409 and stored(app, "winter-drive").name == "Changed"
+    bad = copy.deepcopy(EXAMPLE)
+    bad["variants"][0]["weight"] = "heavy"
+    invalid = client.put("/staff/api/campaigns/winter-drive", json=bad, headers=headers)
+    assert invalid.status_code == 400
+    assert "variants[0].weight" in invalid.get_json()["error"]["message"]
+    other = client.put("/staff/api/campaigns/other", json=EXAMPLE, headers=headers)
+    assert other.status_code == 400 and "id" in other.get_json()["error"]["message"]
+    assert client.get("/staff/api/campaigns/nope").status_code == 404
+    assert client.post("/staff/api/campaigns/nope/pause", headers=headers).status_code == 404
+    paused = client.post("/staff/api/campaigns/winter-drive/pause", headers=headers)
+    assert paused.get_json() == {"campaign": "winter-drive", "before": "live", "after": "paused"}
+    dup = client.post("/staff/api/campaigns/winter-drive/duplicate", headers=headers)
+    assert dup.status_code == 201 and dup.get_json()["campaign"]["id"] == "winter-drive-copy"
+    move = client.post(
+        "/staff/api/campaigns/winter-drive-copy/move", json={"direction": "up"}, headers=headers
+    )
+    assert move.status_code == 200 and move.get_json()["order"][0] == "winter-drive-copy"
+    assert (
+        client.post("/staff/api/campaigns/winter-drive/move", json={}, headers=headers).status_code
+        == 400
+    )
+    listing = client.get("/staff/api/campaigns").get_json()
+    assert {c["id"] for c in listing["campaigns"]} == {"winter-drive", "winter-drive-copy"}
+    viewer, _ = signed_in(app, "viewer")
+    assert viewer.get("/staff/api/campaigns").status_code == 200
+    assert viewer.post("/staff/api/campaigns/winter-drive/resume").status_code == 400  # no CSRF
+    assert app.test_client().get("/staff/api/campaigns").status_code == 401
