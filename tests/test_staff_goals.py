@@ -133,6 +133,10 @@ def test_the_form_and_a_goal_round_trip():
     }
     assert goals.parse_goal(data).copy == goal.copy
     assert page.goal_data({"target": "30,000"})["target"] == "30000"
+    # A plural override of the button (the CLI allows it) shows as its "other" form, the
+    # one the banner uses, in the one box the button has.
+    plural_cta = Goal(id=1, target=5, copy={"en": {"cta": {"one": "a", "other": "Join"}}})
+    assert page.form_values(plural_cta)["copy.en.cta"] == "Join"
 
 
 def test_every_plural_form_of_each_locale_has_a_box():

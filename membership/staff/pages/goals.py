@@ -113,9 +113,13 @@ def form_values(goal: goals_mod.Goal) -> dict[str, str]:
     values = {"target": str(goal.target), "deadline": goal.deadline or "", "name": goal.name or ""}
     for locale, fields in goal.copy.items():
         for field, template in fields.items():
-            if isinstance(template, str):
-                form = None if i18n.FIELDS.get(field, (None,))[0] is None else "other"
-                values[CopyInput(locale, field, form).name] = template
+            if i18n.FIELDS.get(field, (None,))[0] is None:
+                # One box: a plural override of a field with no number is its "other" form
+                # (what i18n.render shows), so nothing that shows is lost on saving.
+                text = template if isinstance(template, str) else template.get("other", "")
+                values[CopyInput(locale, field, None).name] = text
+            elif isinstance(template, str):
+                values[CopyInput(locale, field, "other").name] = template
             else:
                 for form, text in template.items():
                     values[CopyInput(locale, field, form).name] = text
