@@ -360,7 +360,9 @@ def goal_save(goal_id):
     except goals_mod.GoalConflict as exc:
         # Their save is shown; the form keeps these values, based on their version now,
         # so saving again is a choice made knowing what it replaces.
-        return _edit_page(exc.current, form, {"version": str(exc)}, None, 409, conflict=exc.current)
+        preview, _ = _preview(exc.current, goal_data(form), form.get("preview_count"))
+        errors = errors_of(exc)
+        return _edit_page(exc.current, form, errors, preview, 409, conflict=exc.current)
     except goals_mod.GoalError as exc:
         return _edit_page(goal, form, errors_of(exc), None, 400, version=version)
     if saved is None:
@@ -374,7 +376,7 @@ def goal_remove_confirm(goal_id):
     goal = _find(goal_id)
     if goal is None:
         return _not_found(goal_id)
-    return _render("staff/goals_remove.html", goal=goal, version=goals_mod.version_of(goal))
+    return _remove_page(goal)
 
 
 @bp.post("/goals/<goal_id>/remove")
@@ -383,27 +385,26 @@ def goal_remove(goal_id):
     goal = _find(goal_id)
     if goal is None:
         return _not_found(goal_id)
-    version = _form().get("version", "")
-    rt = runtime()
-    error, status = None, 200
+    version, rt = _form().get("version", ""), runtime()
+    if not version:
+        return _remove_page(goal, "version: missing; open the goal and remove it from there", 400)
     try:
-        if not version:
-            error, status = "version: missing; open the goal and remove it from there", 400
-        elif goals_mod.remove(rt.redis, rt.keys, goal.id, actor=g.staff.email, expected=version):
-            return redirect(url_for("staff.goals", removed=goal.id), 303)
-        else:
-            return _not_found(goal_id)
+        removed = goals_mod.remove(
+            rt.redis, rt.keys, goal.id, actor=g.staff.email, expected=version
+        )
     except goals_mod.GoalConflict as exc:
-        goal, error, status = exc.current, f"{exc} (shown below): look again before removing", 409
+        # The page now shows their version: removing it after all is a second, informed click.
+        return _remove_page(exc.current, f"{exc} (as shown now): look again before removing", 409)
     except goals_mod.GoalError as exc:
-        error, status = str(exc), 400
-    return _render(
-        "staff/goals_remove.html",
-        status,
-        goal=goal,
-        version=goals_mod.version_of(goal),
-        error=error,
-    )
+        return _remove_page(goal, str(exc), 400)
+    if not removed:
+        return _not_found(goal_id)
+    return redirect(url_for("staff.goals", removed=goal.id), 303)
+
+
+def _remove_page(goal: goals_mod.Goal, error: str | None = None, status: int = 200):
+    version = goals_mod.version_of(goal)
+    return _render("staff/goals_remove.html", status, goal=goal, version=version, error=error)
 
 
 # --- JSON: /staff/api/goals -------------------------------------------------------------
