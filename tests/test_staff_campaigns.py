@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time  # noqa: F401  (the browser test polls)
+import time
 
 import pytest
 
@@ -494,3 +494,89 @@ def test_the_api_reads_and_changes_campaigns_with_the_same_rules(app, editor):
     assert viewer.get("/staff/api/campaigns").status_code == 200
     assert viewer.post("/staff/api/campaigns/winter-drive/resume").status_code == 400  # no CSRF
     assert app.test_client().get("/staff/api/campaigns").status_code == 401
+
+
+# --- in Chromium -------------------------------------------------------------------------------
+
+
+def _decide(app, section: str) -> list[str]:
+    body = {"reader": "r_3f9c2a1b7d4e", "locale": "en", "page": {"section": section}}
+    answer = app.test_client().post("/v1/prompt", json=body)
+    return [p["campaign"] for p in answer.get_json()["prompts"]]
+
+
+@pytest.mark.browser
+def test_an_editor_changes_the_sections_in_the_form_and_v1_prompt_follows(app, browser):
+    from tests.staff_browser import open_page, url
+
+    put(app, doc(id="war-ask", name="War ask", audience={"sections": {"include": ["war"]}}))
+    assert _decide(app, "war") == ["war-ask"] and _decide(app, "culture") == []
+    page = open_page(app, browser, "editor")
+    page.goto(url("/staff/campaign/war-ask/edit"))
+    page.fill("#f-audience-sections-include", "culture")
+    page.fill("#f-variants-0-copy-en-headline", "Culture needs you")
+    page.click("#save")
+    page.wait_for_url("**/staff/campaign/war-ask?done=saved")
+    assert page.locator("#campaign-notice").inner_text() == "Saved."
+    deadline = time.monotonic() + 3  # the prompt snapshot refreshes within about a second
+    while _decide(app, "culture") != ["war-ask"]:
+        assert time.monotonic() < deadline, "/v1/prompt still decides by the old sections"
+        time.sleep(0.1)
+    assert _decide(app, "war") == []
+    answer = app.test_client().post(
+        "/v1/prompt", json={"reader": "r_3f9c2a1b7d4e", "page": {"section": "culture"}}
+    )
+    assert answer.get_json()["prompts"][0]["headline"] == "Culture needs you"
+    (entry,) = entries(app)
+    assert entry["actor"] == "editor@news.example"
+    assert entry["after"]["audience"]["sections"]["include"] == ["culture"]
+    assert page.console_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 375])
+def test_every_campaign_page_in_chromium(app, browser, width):
+    from tests.member_count import set_member_count
+    from tests.staff_browser import open_page, shoot, url
+
+    r, k = runtime(app).redis, keys(app)
+    set_member_count(r, k, 25012)
+    long_name = "A campaign with a rather long name to see how rows wrap on a phone"
+    put(
+        app,
+        EXAMPLE,
+        doc(id="spring-banner", name=long_name, placement="banner", priority=20),
+        doc(
+            id="gate",
+            name="Metered gate",
+            placement="gate",
+            priority=30,
+            status="paused",
+            gate={"dismissible": True, "free_articles": 5},
+        ),
+        doc(id="old", name="Old appeal", status="archived"),
+    )
+    r.hset(k.prompt_counts("winter-drive"), mapping={"a:views": 1800, "a:conversions": 30,
+           "b:views": 1700, "b:conversions": 9})  # fmt: skip
+    r.pfadd(k.prompt_readers("winter-drive", "a"), *[f"r{i}" for i in range(900)])
+    r.pfadd(k.prompt_readers("winter-drive", "b"), *[f"s{i}" for i in range(900)])
+    page = open_page(app, browser, "editor", width=width)
+    pages = [
+        ("campaigns", "/staff/campaigns", "#campaigns"),
+        ("campaign", "/staff/campaign/winter-drive", "#campaign-facts"),
+        ("campaign-edit", "/staff/campaign/winter-drive/edit", "form.campaign-form"),
+        ("campaign-json", "/staff/campaign/winter-drive/json", "#f-document"),
+        ("campaign-preview", "/staff/campaign/winter-drive/preview", "#previews"),
+        ("campaign-results", "/staff/campaign/winter-drive/results", "#results"),
+        ("campaign-preview-banner", "/staff/campaign/spring-banner/preview", "#previews"),
+        ("campaign-preview-gate", "/staff/campaign/gate/preview", "#previews"),
+    ]
+    for name, path, selector in pages:
+        page.goto(url(path))
+        assert page.locator(selector).count() == 1, name
+        if name == "campaign-preview":  # each variant in each locale, drawn and visible
+            for figure in ("a-en", "a-uk", "b-en", "b-uk"):
+                card = page.locator(f"#preview-{figure} .mp-inline")
+                assert card.is_visible() and card.bounding_box()["height"] > 40, figure
+        shoot(page, name)
+    assert page.console_errors == []  # nothing refused by the CSP
