@@ -91,6 +91,10 @@ def test_search_by_email_name_and_customer_id(app, world):  # noqa: F811
     assert found(html) == ["gone@example.org"] and "(not counted)" in html
     nobody = client.get("/staff/members", query_string={"q": "zzz"}).get_data(as_text=True)
     assert "No member matches" in nobody and 'id="results"' in nobody
+    long = client.get("/staff/members", query_string={"q": "a" * 255})
+    assert long.status_code == 400 and 'id="search-q-error"' in long.get_data(as_text=True)
+    api = client.get("/staff/api/members", query_string={"q": "a" * 255})
+    assert api.status_code == 400 and api.get_json()["error"]["field"] == "q"
 
 
 def test_search_pages_by_cursor_on_the_page_and_in_json(app):  # noqa: F811
@@ -146,6 +150,7 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):  # noqa: F811
     refunds = _section(html, "refunds-heading")
     assert "pi_gift1" in refunds and "10.00 EUR" in refunds and "15.00 EUR" in refunds
     assert "None." in _section(html, "offline-heading")
+    assert "<script" not in html and "style=" not in html and "<style" not in html  # CSP
 
     by_email = client.get("/staff/members/OLENA.K@example.org").get_data(as_text=True)
     assert OLENA in by_email and "now past_due" in by_email
