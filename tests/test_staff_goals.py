@@ -255,7 +255,7 @@ def _forms(html: str) -> list[str]:
 @pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
 def test_the_list_for_every_role(app, redis_client, role):
     set_member_count(redis_client, _keys(app), 150)
-    _add(app, 100, name="Reached <one>")
+    _add(app, 100, name="Reached <one>", copy={"uk": {"cta": "Долучитися"}})
     _add(app, 200, name="Next")
     _add(app, 500)
     client, _ = signed_in(app, role)
@@ -275,6 +275,8 @@ def test_the_list_for_every_role(app, redis_client, role):
     assert ("/staff/goals/1" in _forms(goal_page)) == editing
     assert ("/staff/goals/1/remove" in goal_page) == editing
     assert "Preview of the banner" in goal_page  # every role sees the banner it would show
+    assert "Долучитися" in goal_page  # the copy, readable (a box's value or the table)
+    assert ('<table class="copy-table">' in goal_page) == (not editing)
 
 
 def test_unknown_goals_are_404(app):
@@ -600,6 +602,13 @@ def test_an_editor_changes_copy_sees_the_preview_saves_and_the_banner_follows(
     page_.fill("#target", "2002")  # 2,002 takes "few"
     uk.filter(has_text="Ще 768 — мета 2 002").wait_for(timeout=5000)
     assert page_.get_attribute('figure[data-locale="en"] rect', "width") == "616"
+    note = page_.text_content("#preview-note")
+    assert note.startswith("At 1,234 members the banner shows this goal."), note
+    page_.fill("#preview_count", "2500")  # past the target: the thanks, no bar
+    en.filter(has_text="2,002 people chose to be part of the community").wait_for(timeout=5000)
+    assert page_.is_hidden('figure[data-locale="en"] [data-part="bar"]')
+    page_.fill("#preview_count", "")  # blank: the live count again
+    en.filter(has_text="Only 768 to go").wait_for(timeout=5000)
     assert _stored(app)[0].target == 2000  # typing stored nothing
     for width in WIDTHS:
         page_.set_viewport_size({"width": width, "height": 900})

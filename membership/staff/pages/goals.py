@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 
 from flask import g, jsonify, redirect, render_template, request, url_for
 
@@ -77,6 +78,7 @@ def copy_fields() -> list[str]:
     return [f for f in i18n.FIELDS if f != goals_mod.NOT_PER_GOAL]
 
 
+@cache
 def plural_examples(locale: str) -> dict[str, str]:
     """Which whole numbers take each plural form, for the labels: uk few -> "2, 3, 4, 22"."""
     found: dict[str, list[int]] = {}
@@ -124,6 +126,16 @@ def form_values(goal: goals_mod.Goal) -> dict[str, str]:
                 for form, text in template.items():
                     values[CopyInput(locale, field, form).name] = text
     return values
+
+
+def copy_rows(copy: Mapping) -> list[tuple[str, str, str, str]]:
+    """A goal's copy overrides as (locale, field, plural form or "", text) rows to read."""
+    rows = []
+    for locale, fields in sorted(copy.items()):
+        for field, template in fields.items():
+            forms = {"": template} if isinstance(template, str) else template
+            rows += [(locale, field, form, text) for form, text in forms.items()]
+    return rows
 
 
 def errors_of(exc: goals_mod.GoalError) -> dict[str, str]:
@@ -250,6 +262,7 @@ def _render(template: str, status: int = 200, **context):
         field_help=FIELD_HELP,
         placeholders=lambda f: ", ".join("{" + p + "}" for p in sorted(i18n.FIELDS[f][1])),
         plural_examples={loc: plural_examples(loc) for loc in SUPPORTED_LOCALES},
+        copy_rows=copy_rows,
         has_copy=lambda values: any(k.startswith("copy.") and v for k, v in values.items()),
         can_edit=guard.rules.allows(g.staff.role, "editor"),
         live=_live_count(),

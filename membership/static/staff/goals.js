@@ -36,10 +36,10 @@
       }
     });
     var shows = data.shows_this_goal ? "this goal"
-      : data.shown_goal ? "goal " + data.shown_goal.id + " (target " + data.shown_goal.target +
+      : data.shown_goal ? "goal " + data.shown_goal.id + " (target " + data.shown_goal.target.toLocaleString("en-US") +
         "), not this one: change the count to see this goal's copy"
       : "no goal";
-    note.textContent = "At " + data.count + " members the banner shows " + shows + "." +
+    note.textContent = "At " + data.count.toLocaleString("en-US") + " members the banner shows " + shows + "." +
       (data.count === 0 ? " The widget shows nothing while the count is 0." : "") +
       " Nothing is saved by previewing.";
     section.setAttribute("data-state", "ready");
