@@ -221,6 +221,18 @@ def test_an_editor_adds_and_removes_an_offline_member_with_a_reason(app):  # noq
     assert entry["before"]["reason"] == "gift, 2026" and entry["after"] == {"reason": "ended"}
 
 
+def test_removing_someone_who_is_not_an_offline_member_says_so(app, world):  # noqa: F811
+    client, token = signed_in(app, "editor")
+    before = audit_entries(app)
+    for email in ("petro@example.org", "nobody@example.org"):
+        form = {"csrf_token": token, "email": email, "reason": "ended"}
+        response = client.post("/staff/members/offline/remove", data=form)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 404, email
+        assert '<p class="error" role="alert">email: not an offline member</p>' in html, email
+    assert audit_entries(app) == before
+
+
 @pytest.mark.parametrize(
     ("form", "field"),
     [

@@ -130,7 +130,7 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
     except Refused as exc:
         error = exc
     status = (refused or error).status if (refused or error) else 200
-    html = render_template(
+    page_html = render_template(
         "staff/members.html",
         q=q,
         cursor=cursor,
@@ -142,7 +142,7 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
         form=form or {},
         can_edit=_can_edit(),
     )
-    return html, status
+    return _answer(page_html, status)
 
 
 @bp.get("/members")
@@ -170,7 +170,12 @@ def _member_page(who: str, refused: Refused | None = None, form=None, notice: st
         notice=notice,
         can_edit=_can_edit(),
     )
-    return html, refused.status if refused else 200
+    return _answer(html, refused.status if refused else 200)
+
+
+def _answer(html: str, status: int):
+    """A page and its status; a 503 says when to try again."""
+    return html, status, ({"Retry-After": RETRY_AFTER} if status == 503 else {})
 
 
 NOTICES = {"added": "Added as an offline member.", "removed": "Offline membership removed."}
@@ -201,8 +206,10 @@ def members_offline_remove():
     try:
         _change_offline(request.form, adding=False)
     except Refused as exc:
+        if exc.field != "reason":  # the email is the page's own, not typed: say it above
+            exc = Refused(exc.status, exc.message)
         if _member_model(email) is None:  # no member page to show the form on
-            return _members_page(Refused(exc.status, exc.message))
+            return _members_page(exc)
         return _member_page(email, exc, request.form)
     if _member_model(email) is None:  # nothing else is known of them
         return redirect(url_for("staff.members", q=email), 303)
