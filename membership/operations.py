@@ -8,9 +8,7 @@ stays in Redis for every process's page to read. The work itself is the same ser
 CLI calls (`ledger.rebuild.rebuild`, `sync.run`); their audit entries say what changed, and
 each start is audited here with the staff member who asked.
 
-Keys (built by `_key` here until membership/store/keys.py names them):
-- operations:lock    string (expiring): the running operation's id
-- operations:status  hash: id, kind, state, actor, started, finished, progress, result, error
+Keys: `Keys.operations_lock` and `Keys.operations_status`.
 """
 
 from __future__ import annotations
@@ -61,10 +59,6 @@ class OperationRefused(ValueError):
     """This operation cannot run here; the message starts with the field it is about."""
 
 
-def _key(keys, name: str) -> str:
-    return keys._key("operations", name)  # one hash tag with the rest; see the docstring
-
-
 def sync_available(settings) -> bool:
     return bool(settings.stripe_api_key)
 
@@ -78,8 +72,8 @@ class Operations:
         self.rt = rt
         self.app = app
         self.redis = rt.redis
-        self.lock_key = _key(rt.keys, "lock")
-        self.status_key = _key(rt.keys, "status")
+        self.lock_key = rt.keys.operations_lock
+        self.status_key = rt.keys.operations_status
         self.clock = clock
 
     def status(self) -> dict | None:
@@ -209,32 +203,15 @@ def run_rebuild(rt, actor: str, progress: Callable[[str], None]) -> dict:
 def run_sync(rt, actor: str, progress: Callable[[str], None], *, apply: bool) -> dict:
     """`membership sync [--apply]`: list Stripe's subscriptions, report or repair the drift;
     an applied sync is audited as the CLI audits it (`sync_applied`)."""
-    client = make_client(rt.settings)
-    ledger = ledger_for(rt)
-    count_before = ledger.queries.count()
-    result = reconcile.run(
-        ledger,
-        iter_subscriptions(client),
+    done = reconcile.run_audited(
+        ledger_for(rt),
+        iter_subscriptions(make_client(rt.settings)),
+        actor=actor,
         observed_at=int(time.time()),
         apply=apply,
         progress=lambda n: progress(f"listed {n:,} subscriptions from Stripe"),
     )
-    count_after = ledger.queries.count()
-    if apply:
-        audit.record(
-            rt.redis,
-            rt.keys,
-            actor=actor,
-            action="sync_applied",
-            target="stripe",
-            before={"members": count_before},
-            after={
-                "members": count_after,
-                "applied": len(result.applied),
-                "kept_newer": len(result.kept_newer),
-                "linked_customers": len(result.linked),
-            },
-        )
+    result, count_before, count_after = done.result, done.members_before, done.members_after
     drift = result.drift.as_dict()
     lists = {
         "missing": drift["missing"],

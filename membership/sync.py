@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from membership import audit
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.model import normalize_email
@@ -177,6 +178,49 @@ def run(
         outcome = _apply_snapshot(ledger, gone, observed_at)
         (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
     return result
+
+
+@dataclass(frozen=True)
+class AuditedSync:
+    result: SyncResult
+    members_before: int | None
+    members_after: int | None
+
+
+def run_audited(
+    ledger: Ledger,
+    listing: Iterable[dict],
+    *,
+    actor: str,
+    observed_at: int,
+    apply: bool,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> AuditedSync:
+    """`run` with the member count before and after, an applied sync audited
+    (`sync_applied`) under `actor`: the one door of the CLI and the dashboard."""
+    actor = audit.check_actor(actor)
+    before = ledger.queries.count()
+    result = run(
+        ledger, listing, observed_at=observed_at, apply=apply, force=force, progress=progress
+    )
+    after = ledger.queries.count()
+    if apply:
+        audit.record(
+            ledger.writer.redis,
+            ledger.writer.keys,
+            actor=actor,
+            action="sync_applied",
+            target="stripe",
+            before={"members": before},
+            after={
+                "members": after,
+                "applied": len(result.applied),
+                "kept_newer": len(result.kept_newer),
+                "linked_customers": len(result.linked),
+            },
+        )
+    return AuditedSync(result, before, after)
 
 
 def _apply_snapshot(ledger: Ledger, subscription: Mapping, observed_at: int):

@@ -354,7 +354,7 @@ def test_an_admin_runs_a_rebuild_and_sees_its_result(app):
     (started_entry,) = _audit(app, "operation_started")
     (rebuilt,) = _audit(app, "ledger_rebuilt")
     assert started_entry["actor"] == rebuilt["actor"] == "admin@news.example"
-    assert not rt.redis.exists(operations._key(rt.keys, "lock"))
+    assert not rt.redis.exists(rt.keys.operations_lock)
 
 
 def test_a_second_start_while_one_runs_is_refused(app, monkeypatch):
@@ -382,7 +382,7 @@ def test_a_second_start_while_one_runs_is_refused(app, monkeypatch):
             "/staff/api/operations", json={"operation": "rebuild"}, headers={"X-CSRFToken": token}
         )
         assert api.status_code == 409
-        lock = operations._key(runtime(app).keys, "lock")
+        lock = runtime(app).keys.operations_lock
         assert (
             0 < runtime(app).redis.ttl(lock) <= operations.LOCK_SECONDS
         )  # a dead process frees it

@@ -7,10 +7,11 @@ import click
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
-from membership.ledger import OUTCOMES, RETRYABLE, LedgerWriteFailed, ledger_for
+from membership.ledger import OUTCOMES, ledger_for
 from membership.ledger.events import iso
+from membership.ledger.replay import NOT_APPLIED, UnknownEvent
+from membership.ledger.replay import replay as replay_event
 from membership.runtime import runtime
-from membership.stripe_events import InvalidEvent
 
 
 @click.group()
@@ -51,8 +52,8 @@ def _iso_created(row: dict) -> dict:
 def replay(event_id: str | None, all_failed: bool, actor: str) -> None:
     """Apply a stored event again (EVENT_ID), or all failed ones (--failed).
 
-    The exactly-once rule holds: an event already applied answers `duplicate`.
-    Exits non-zero when any event still fails.
+    The exactly-once rule holds: an event already applied answers `duplicate`. Every
+    replay is audited, whatever comes of it. Exits non-zero when any event still fails.
     """
     if bool(event_id) == all_failed:
         raise click.UsageError("give either an EVENT_ID or --failed")
@@ -62,20 +63,18 @@ def replay(event_id: str | None, all_failed: bool, actor: str) -> None:
         click.echo("no failed events to replay")
         return
     still_failing = 0
-    for eid in ids:
-        event = ledger.events.stored(eid)
-        if event is None:
+    for eid in ids:  # the dashboard's replay: each one audited, whatever comes of it
+        try:
+            result = replay_event(ledger, eid, actor=actor)
+        except UnknownEvent:
             click.echo(f"{eid}: no stored payload (unknown id, or expired)", err=True)
             still_failing += 1
             continue
-        try:
-            outcome = ledger.writer.apply_event(event, replay=True, actor=actor)
-        except (InvalidEvent, *RETRYABLE, LedgerWriteFailed) as exc:
-            click.echo(f"{eid}: not applied ({type(exc).__name__}: {exc})", err=True)
-            still_failing += 1
-            continue
-        suffix = f" ({outcome.error})" if outcome.error else ""
-        click.echo(f"{eid}: {outcome.outcome}{suffix}")
-        still_failing += outcome.outcome == "failed"
+        if result.outcome == NOT_APPLIED:
+            click.echo(f"{eid}: not applied ({result.error})", err=True)
+        else:
+            suffix = f" ({result.error})" if result.error and result.outcome == "failed" else ""
+            click.echo(f"{eid}: {result.outcome}{suffix}")
+        still_failing += not result.succeeded
     if still_failing:
         raise click.ClickException(f"{still_failing} event(s) could not be applied")

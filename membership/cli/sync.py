@@ -6,7 +6,6 @@ import time
 
 import click
 
-from membership import audit
 from membership import sync as reconcile
 from membership.cli import with_app
 from membership.cli._actor import actor_option
@@ -33,36 +32,19 @@ def sync(apply_: bool, force: bool, as_json: bool, actor: str) -> None:
     """
     rt = runtime()
     client = make_client(rt.settings)
-    ledger = ledger_for(rt)
-    count_before = ledger.queries.count()
-    observed_at = int(time.time())
     try:
-        result = reconcile.run(
-            ledger,
+        done = reconcile.run_audited(
+            ledger_for(rt),
             iter_subscriptions(client),
-            observed_at=observed_at,
+            actor=actor,
+            observed_at=int(time.time()),
             apply=apply_,
             force=force,
             progress=lambda n: click.echo(f"listed {n:,} subscriptions...", err=True),
         )
     except reconcile.SyncRefused as exc:
         raise click.ClickException(f"refusing to apply, nothing was changed: {exc}") from None
-    count_after = ledger.queries.count()
-    if apply_:
-        audit.record(
-            rt.redis,
-            rt.keys,
-            actor=actor,
-            action="sync_applied",
-            target="stripe",
-            before={"members": count_before},
-            after={
-                "members": count_after,
-                "applied": len(result.applied),
-                "kept_newer": len(result.kept_newer),
-                "linked_customers": len(result.linked),
-            },
-        )
+    result, count_before, count_after = done.result, done.members_before, done.members_after
     if as_json:
         echo_json(
             {

@@ -335,6 +335,18 @@ class _AccessKeys(_Base):
         its two-factor code: email. Deleted by the code that completes it."""
         return self._key("staff", "pending", digest)
 
+    # --- Long staff operations (membership/operations.py) ---------------------
+    @property
+    def operations_lock(self) -> str:
+        """String (expiring unless renewed): the id of the rebuild or sync running now."""
+        return self._key("operations", "lock")
+
+    @property
+    def operations_status(self) -> str:
+        """Hash: the latest operation: id, kind, state, actor, started, finished, progress,
+        result, error."""
+        return self._key("operations", "status")
+
 
 class Keys(_LedgerKeys, _GoalAndAuditKeys, _PromptKeys, _AccessKeys):
     """Every key name, by area (each area a class of its own, so none grows too big)."""

@@ -3,7 +3,8 @@
     goals.py      goals and their per-locale copy, with a live banner preview
     campaigns.py  prompt campaigns: list, form, JSON, preview, status, priority, results
     members.py    search, a member's page, offline members, the CSV export
-    webhooks.py   the webhook event log, an event's page, replays
+    webhooks.py   the webhook event log, an event's page, replays (operations.py: the
+                  admins' rebuild and sync, run in the background)
     team.py       staff accounts (admins): roles, two-factor, sessions, disable, enable
 
 Each module adds its routes (pages and /staff/api/ JSON) to the staff blueprint, states
