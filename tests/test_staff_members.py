@@ -145,7 +145,8 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):  # noqa: F811
     assert world["past_due_event"] in history  # the event that set the state
     invoices = re.search(r'<table class="invoices">(.*?)</table>', customer, re.S).group(1)
     assert "invoice paid" in invoices and "payment failed" in invoices
-    assert world["past_due_event"] in _section(html, "c-1-heading").split("Events that")[1]
+    events = _section(html, "c-1-heading").split("Events that")[1]
+    assert f'href="/staff/webhooks/events/{world["past_due_event"]}"' in events
     assert "pi_gift1" in customer and "25.00 EUR" in customer
     refunds = _section(html, "refunds-heading")
     assert "pi_gift1" in refunds and "10.00 EUR" in refunds and "15.00 EUR" in refunds
