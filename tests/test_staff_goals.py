@@ -556,7 +556,7 @@ def test_the_json_preview_for_scripts(app, redis_client):
     assert uk["message"] == "21 (one)"  # reached at 21: the thanks, in the form for 21
     assert uk["goal"] is None and uk["milestone"]["target"] == 21
     bad = _api(client, token, "POST", "/staff/api/goals/preview", {"target": 5, "count": -1})
-    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "preview_count"
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "count"
     unknown = _api(client, token, "POST", "/staff/api/goals/preview", {"target": 5, "id": 9})
     assert unknown.status_code == 404
     assert _snapshot(app, redis_client) == before

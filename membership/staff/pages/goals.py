@@ -704,6 +704,8 @@ def api_goals_preview():
             return _api_unknown(goal_id)
     preview, errors = _preview(old, data, count)
     if errors:
+        if request.is_json and "preview_count" in errors:  # JSON calls it count
+            errors = {"count": errors.pop("preview_count"), **errors}
         name, message = next(iter(errors.items()))
         return _api_error(400, "invalid_goal", f"{name}: {message}", field=name, fields=errors)
     return jsonify(preview.as_json())
