@@ -4,7 +4,8 @@ Everything reads the member index (`membership.ledger.index`) that the writer ke
 the change's transaction, so a search costs a few ZRANGEBYLEX/HMGET round trips whatever
 the number of members. The export walks the current members in batches and yields CSV
 lines; the caller streams them and records the download in the audit log
-(`record_export`), as it does for every staff action.
+(`record_export`), as it does for every staff action. Last, pure functions shape what was
+read for the staff pages and their JSON (`row_view`, `member_view`, `status_history`).
 """
 
 from __future__ import annotations
