@@ -580,3 +580,22 @@ def test_every_campaign_page_in_chromium(app, browser, width):
                 assert card.is_visible() and card.bounding_box()["height"] > 40, figure
         shoot(page, name)
     assert page.console_errors == []  # nothing refused by the CSP
+
+
+def test_preview_without_saving_from_the_form(app, editor):
+    client, token = editor
+    put(app, EXAMPLE)
+    form = form_of(campaigns.to_json(stored(app, "winter-drive")))
+    form["variants[0].copy.en.headline"] = "Not saved yet"
+    answer = client.post(
+        "/staff/campaign/winter-drive/edit", data={**form, "action": "preview", "csrf_token": token}
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and 'id="form-preview"' in html
+    assert 'id="preview-a-en"' in html and "Not saved yet" in html
+    assert stored(app, "winter-drive").variants[0].copy["en"]["headline"] != "Not saved yet"
+    assert entries(app) == []
+    odd = client.post(
+        "/staff/campaign/winter-drive/edit", data={**form, "action": "launch", "csrf_token": token}
+    )
+    assert odd.status_code == 400 and entries(app) == []

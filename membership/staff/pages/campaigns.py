@@ -316,9 +316,19 @@ def _form_post(campaign_id: str | None):
     if posted.get("remove", "").isdigit():
         values = form_.without_variant(values, int(posted["remove"]))
         return _form_page(values, campaign_id=campaign_id, based_on=based_on)
-    if action == "add_variant" and count < form_.MAX_VARIANTS:
+    if action == "add_variant":
+        if count >= form_.MAX_VARIANTS:
+            problem = [f"variants: at most {form_.MAX_VARIANTS} variants"]
+            return _form_page(
+                values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
+            )
         values = form_.with_new_variant(values, count)
         return _form_page(values, campaign_id=campaign_id, based_on=based_on)
+    if action not in ("save", "preview"):
+        problem = ["action: expected save, preview or add_variant"]
+        return _form_page(
+            values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
+        )
     doc = form_.from_form(posted, campaign_id)
     try:
         parsed = parse(doc)
