@@ -13,6 +13,8 @@ import pytest
 
 from membership import audit
 from membership.ledger import ledger_for
+from membership.ledger.members import status_history
+from membership.ledger.model import SubRecord, Subscription
 from membership.runtime import runtime
 from membership.staff.api_tokens import api_tokens_for
 from tests import stripe_payloads as sp
@@ -171,6 +173,39 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):  # noqa: F811
     ]
     assert data["customers"][0]["contributions"][0]["refunded"] == 1000
     assert data["rows"][0]["amount_text"] == "5.00 EUR"
+
+
+def test_status_history_orders_what_the_ledger_keeps():
+    day = 86400
+    ended = SubRecord(
+        Subscription(
+            "sub_1", "cus_1", "canceled", created=sp.T0 + 9 * day, started=sp.T0,
+            canceled_at=sp.T0 + 5 * day, ended_at=sp.T0 + 8 * day, source="evt_9",
+        ),
+        status="canceled",
+        live=False,
+    )  # fmt: skip
+    timeline = (
+        {"kind": "invoice.paid", "created": sp.T0 + day, "subscription": "sub_1",
+         "amount": 500, "currency": "eur"},
+        {"kind": "invoice.paid", "created": sp.T0 + 2 * day, "subscription": "sub_2",
+         "amount": 900, "currency": "eur"},
+    )  # fmt: skip
+    steps = status_history(ended, timeline)
+    assert [s["what"] for s in steps] == ["started", "invoice paid", "ended", "now canceled"]
+    assert steps[1]["detail"] == "5.00 EUR" and steps[0]["at"] == "2026-05-28 20:26"
+    assert steps[-1]["detail"] == "does not count; set by evt_9"
+    asked = SubRecord(
+        Subscription("sub_2", "cus_1", "active", created=sp.T0 + 3 * day, started=sp.T0,
+                     canceled_at=sp.T0 + 2 * day, source="evt_3"),
+        status="active",
+        live=True,
+    )  # fmt: skip
+    steps = status_history(asked, timeline)
+    assert [s["what"] for s in steps] == [
+        "started", "cancellation asked", "invoice paid", "now active"
+    ]  # fmt: skip
+    assert steps[-1]["detail"] == "counts; set by evt_3"
 
 
 def test_an_unknown_member_is_404(app, world):  # noqa: F811
