@@ -599,3 +599,31 @@ def test_preview_without_saving_from_the_form(app, editor):
         "/staff/campaign/winter-drive/edit", data={**form, "action": "launch", "csrf_token": token}
     )
     assert odd.status_code == 400 and entries(app) == []
+
+
+@pytest.mark.browser
+def test_rows_move_with_their_buttons_and_by_dragging(app, browser):
+    from tests.staff_browser import open_page, url
+
+    put(
+        app,
+        doc(id="one", name="One", priority=1),
+        doc(id="two", name="Two", priority=2),
+        doc(id="three", name="Three", priority=3),
+    )
+
+    def order():
+        return [c.id for c in store.load_all(runtime(app).redis, keys(app))]
+
+    page = open_page(app, browser, "editor")
+    page.goto(url("/staff/campaigns"))
+    page.get_by_role("button", name="Move Three up", exact=True).click()  # a plain form POST
+    page.wait_for_url("**/staff/campaigns?done=moved*")
+    assert order() == ["one", "three", "two"]
+    assert page.locator("#campaigns-notice").inner_text() == "Moved."
+    # With JavaScript, a row dragged two places posts its own form twice, then reloads.
+    page.locator("#row-two").drag_to(page.locator("#row-one"))
+    page.wait_for_function("document.querySelector('#campaigns tbody tr').id == 'row-two'")
+    assert order() == ["two", "one", "three"]
+    assert [e["action"] for e in entries(app)] == ["campaign_applied"] * len(entries(app))
+    assert page.console_errors == []
