@@ -627,3 +627,26 @@ def test_rows_move_with_their_buttons_and_by_dragging(app, browser):
     assert order() == ["two", "one", "three"]
     assert [e["action"] for e in entries(app)] == ["campaign_applied"] * len(entries(app))
     assert page.console_errors == []
+
+
+def test_a_corrupt_stored_campaign_is_mended_in_the_json_view(app, editor):
+    client, token = editor
+    r, k = runtime(app).redis, keys(app)
+    r.hset(k.campaigns, "broken", '{"id": "broken", "name": 7}')
+    listing = client.get("/staff/campaigns")
+    assert listing.status_code == 200 and "campaigns-corrupt" in listing.get_data(as_text=True)
+    assert client.get("/staff/campaign/broken").status_code == 409
+    page = client.get("/staff/campaign/broken/json")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "stored campaign:" in html
+    mended = client.post(
+        "/staff/campaign/broken/json",
+        data={
+            "document": json.dumps(doc(id="broken")),
+            "based_on": based_on(html),
+            "csrf_token": token,
+        },
+    )
+    assert mended.status_code == 303 and stored(app, "broken").name == "C1"
+    (entry,) = entries(app)
+    assert entry["before"] == '{"id": "broken", "name": 7}'  # kept as it was

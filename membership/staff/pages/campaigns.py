@@ -402,8 +402,14 @@ def campaign_new_json():
 def campaign_json(campaign_id: str):
     try:
         found = _find(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _stored_error(exc)
+    except store.CorruptCampaigns as exc:
+        # Shown as stored, to be mended here: saving replaces it (apply may).
+        rt = _rt()
+        raw = rt.redis.hget(rt.keys.campaigns, campaign_id) or ""
+        problems = [f"stored campaign: {why}" for why in exc.problems.values()]
+        return _json_page(
+            raw, campaign_id=campaign_id, based_on=store.version_of(raw), errors=problems
+        )
     if found is None:
         return _not_found(campaign_id)
     c, version = found
@@ -422,8 +428,8 @@ def campaign_create_json():
 def campaign_save_json(campaign_id: str):
     try:
         found = _find(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _stored_error(exc)
+    except store.CorruptCampaigns:
+        found = True  # stored but unreadable: saving a valid document mends it
     if found is None:
         return _not_found(campaign_id)
     return _json_post(campaign_id)
