@@ -170,7 +170,7 @@ def api_campaign_move(campaign_id: str):
         _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
     except store.CampaignStoreError as exc:
         _error(409, "refused", str(exc))
-    order = [c.id for c in store.load_all(rt.redis, rt.keys) if c.status != "archived"]
+    order = [c.id for c in store.read(rt.redis, rt.keys).campaigns if c.status != "archived"]
     return jsonify(changed=changed, order=order)
 
 
