@@ -10,12 +10,15 @@ import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from werkzeug.datastructures import MultiDict
 
 from membership import audit
 from membership.prompts import campaigns, snapshot, store
 from membership.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.pages import campaign_form
+from tests import prompt_helpers
 from tests.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
 from tests.test_staff_roles import FAST, GOOD, signed_in
 
@@ -650,3 +653,15 @@ def test_a_corrupt_stored_campaign_is_mended_in_the_json_view(app, editor):
     assert mended.status_code == 303 and stored(app, "broken").name == "C1"
     (entry,) = entries(app)
     assert entry["before"] == '{"id": "broken", "name": 7}'  # kept as it was
+
+
+@settings(max_examples=150, deadline=None)
+@given(campaign=prompt_helpers.campaign_objects("c1"))
+def test_any_campaign_survives_the_form_unchanged(campaign):
+    canonical = campaigns.to_json(campaign)
+    posted = MultiDict()
+    for name, value in campaign_form.to_form(canonical).items():
+        for item in value if isinstance(value, list) else [value]:
+            posted.add(name, item)
+    again = campaigns.parse(campaign_form.from_form(posted))
+    assert campaigns.to_json(again) == canonical
