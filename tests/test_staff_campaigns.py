@@ -665,3 +665,23 @@ def test_any_campaign_survives_the_form_unchanged(campaign):
             posted.add(name, item)
     again = campaigns.parse(campaign_form.from_form(posted))
     assert campaigns.to_json(again) == canonical
+
+
+def test_the_api_previews_a_saved_campaign_and_a_draft(app):
+    put(app, EXAMPLE)
+    client, token = signed_in(app, "viewer")
+    saved = client.get("/staff/api/campaigns/winter-drive/preview").get_json()
+    assert [(p["variant"], p["locale"]) for p in saved["previews"]] == [
+        ("a", "en"), ("a", "uk"), ("b", "en"), ("b", "uk")
+    ]  # fmt: skip
+    assert saved["previews"][0]["prompt"]["headline"] == "You've read 3 articles this month"
+    assert saved["previews"][2]["missing"] == ["the member count"]  # no count yet
+    draft = {**doc(), "name": "Draft"}
+    answer = client.post("/staff/api/campaigns/preview", json=draft, headers={"X-CSRFToken": token})
+    assert answer.status_code == 200 and stored(app, "c1") is None
+    assert answer.get_json()["previews"][0]["prompt"]["headline"] == "Support us"
+    bad = client.post(
+        "/staff/api/campaigns/preview", json={**draft, "placement": "popup"},
+        headers={"X-CSRFToken": token},
+    )  # fmt: skip
+    assert bad.status_code == 400 and "placement" in bad.get_json()["error"]["message"]

@@ -16,7 +16,7 @@ from membership.prompts import counts, store
 from membership.prompts.campaigns import CampaignError, parse, to_json
 from membership.runtime import runtime
 from membership.staff.guard import requires
-from membership.staff.pages import campaign_reads
+from membership.staff.pages import campaign_preview, campaign_reads
 from membership.staff.views import bp
 
 MAX_BODY = 256 * 1024
@@ -189,6 +189,45 @@ def api_campaign_results(campaign_id: str):
     return jsonify(data)
 
 
+def _previews(campaign):
+    from membership import banner
+
+    settings = runtime().settings
+    shown = campaign_preview.previews(
+        campaign,
+        banner.cache().get(),
+        publication=settings.publication_name,
+        join_url=settings.join_url,
+    )
+    return jsonify(
+        campaign=campaign.id,
+        previews=[
+            {
+                "variant": p.variant,
+                "locale": p.locale,
+                "placement": p.placement,
+                "prompt": p.prompt,
+                "missing": list(p.missing),
+            }
+            for p in shown
+        ],
+    )
+
+
+@bp.get("/api/campaigns/<campaign_id>/preview")
+@requires("viewer")
+def api_campaign_preview(campaign_id: str):
+    c, _ = _campaign(campaign_id)
+    return _previews(c)
+
+
+@bp.post("/api/campaigns/preview")
+@requires("viewer")
+def api_campaign_preview_draft():
+    """A document not saved (yet): anyone signed in may preview; nothing is written."""
+    return _previews(_document())
+
+
 # --- OpenAPI --------------------------------------------------------------------------------
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -246,6 +285,32 @@ def _status_op(action: str) -> dict:
     }
 
 
+_PREVIEWS = {
+    "type": "object",
+    "required": ["campaign", "previews"],
+    "properties": {
+        "campaign": {"type": "string"},
+        "previews": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["variant", "locale", "placement", "prompt", "missing"],
+                "properties": {
+                    "variant": {"type": "string"},
+                    "locale": {"type": "string"},
+                    "placement": {"enum": ["banner", "inline", "modal", "gate"]},
+                    "prompt": {"type": "object", "description": "As in /v1/prompt's prompts"},
+                    "missing": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Numbers the copy needs that are unknown now: "
+                        "the widget would not be sent this variant",
+                    },
+                },
+            },
+        },
+    },
+}
 _BODY = {"required": True, "content": {"application/json": {"schema": _DOC}}}
 OPENAPI: dict = {
     "/staff/api/campaigns": {
@@ -310,6 +375,25 @@ OPENAPI: dict = {
                     }
                 },
             },
+        )
+    },
+    "/staff/api/campaigns/{campaign_id}/preview": {
+        "get": _op(
+            "Each variant's prompt in each locale the campaign targets, as /v1/prompt "
+            "would answer it now (copy with today's count and goal)",
+            {"200": _json("The previews", _PREVIEWS), "404": _err("No such campaign"), **_COMMON},
+            parameters=[_ID],
+        )
+    },
+    "/staff/api/campaigns/preview": {
+        "post": _op(
+            "The same for a campaign document that is not saved; nothing is written",
+            {
+                "200": _json("The previews", _PREVIEWS),
+                "400": _err("Not a valid campaign (the message names the field)"),
+                **_COMMON,
+            },
+            requestBody=_BODY,
         )
     },
     "/staff/api/campaigns/{campaign_id}/results": {
