@@ -345,7 +345,7 @@ def _form_post(campaign_id: str | None):
             join_url=rt.settings.join_url,
         )
         return _form_page(values, campaign_id=campaign_id, based_on=based_on, preview=shown)
-    outcome = _save(parsed, based_on or None)
+    outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
     if isinstance(outcome, str):
         return _form_page(
             values, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
@@ -353,15 +353,16 @@ def _form_post(campaign_id: str | None):
     return redirect(url_for("staff.campaign", campaign_id=parsed.id, done=outcome[0]), 303)
 
 
-def _save(parsed: Campaign, based_on: str | None) -> tuple[str] | str:
-    """("saved" | "unchanged",) or the message of a refusal (a conflict, or a store error)."""
+def _save(parsed: Campaign, based_on: str | None, editing: bool) -> tuple[str] | str:
+    """("saved" | "unchanged",) or the message of a refusal (a conflict, or a store error).
+    `editing`: the form edits a stored campaign (else it creates one)."""
     rt = _rt()
     try:
         ((_, outcome),) = store.apply(
             rt.redis, rt.keys, [parsed], actor=g.staff.email, based_on={parsed.id: based_on}
         )
     except store.CampaignConflict as exc:
-        if exc.based_on is None:
+        if exc.based_on is None and not editing:
             return f"A campaign with the id {parsed.id!r} exists already: choose another id."
         return CONFLICT
     except store.CampaignStoreError as exc:
@@ -454,7 +455,7 @@ def _json_post(campaign_id: str | None):
         parsed = parse(data)
     except CampaignError as exc:
         return refused(exc.errors)
-    outcome = _save(parsed, based_on or None)
+    outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
     if isinstance(outcome, str):
         return _json_page(
             text, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
