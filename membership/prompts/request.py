@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from marshmallow import EXCLUDE, Schema, ValidationError, validate
-from marshmallow import fields as mf
-
 from membership import i18n
 from membership.prompts.campaigns import MAX_HISTORY_DAYS, MAX_VIEWS, UtcTime, utc_time
-from membership.prompts.errors import DocumentError, flatten
+from membership.prompts.errors import DocumentError
 
-READER = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")  # \Z: marshmallow's Regexp only matches
+READER = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")  # \Z: `match` anchors only the start
 MAX_TAGS = 50
 MAX_ARTICLES_PER_DAY = 100_000
 
@@ -88,33 +86,59 @@ class PromptRequest:
             self._articles_memo[key] = found
         return found
 
-    def views_of(self, campaign: str) -> tuple[dt.datetime, ...]:
+    def views_of(self, campaign: str) -> Sequence[dt.datetime]:
         """When the campaign's prompt was seen, newest first."""
-        return self._by_campaign[0].get(campaign, ())
+        return self._views_by_campaign.get(campaign, ())
 
-    def dismissals_of(self, campaign: str) -> tuple[dt.datetime, ...]:
+    def dismissals_of(self, campaign: str) -> Sequence[dt.datetime]:
         """When the campaign's prompt was dismissed, newest first."""
-        return self._by_campaign[1].get(campaign, ())
+        return self._dismissals_by_campaign.get(campaign, ())
 
     @cached_property
     def _articles_memo(self) -> dict[tuple[dt.date, int], int]:
         return {}
 
+    # Grouped by campaign once: every campaign's frequency filters read only their own,
+    # instead of scanning all 100 (x 20 campaigns).
     @cached_property
-    def _by_campaign(self) -> tuple[dict[str, tuple], dict[str, tuple]]:
-        """views and dismissed grouped by campaign, once: every campaign's frequency
-        filters read only their own, instead of scanning all 100 (x 20 campaigns)."""
-        grouped: tuple[dict[str, list], dict[str, list]] = ({}, {})
-        for seen, out in ((self.views, grouped[0]), (self.dismissed, grouped[1])):
-            for campaign, at in seen:  # newest first already
-                out.setdefault(campaign, []).append(at)
-        return tuple({c: tuple(ats) for c, ats in g.items()} for g in grouped)
+    def _views_by_campaign(self) -> dict[str, list[dt.datetime]]:
+        return _by_campaign(self.views)
+
+    @cached_property
+    def _dismissals_by_campaign(self) -> dict[str, list[dt.datetime]]:
+        return _by_campaign(self.dismissed)
+
+
+def _by_campaign(seen: Iterable[Seen]) -> dict[str, list[dt.datetime]]:
+    grouped: dict[str, list[dt.datetime]] = {}
+    for campaign, at in seen:  # newest first already
+        found = grouped.get(campaign)
+        if found is None:
+            grouped[campaign] = [at]
+        else:
+            found.append(at)
+    return grouped
 
 
 def referrer_host(referrer: str | None) -> str | None:
-    """`https://www.T.co/x` -> `www.t.co`; a bare `t.co/x` too; None when there is none."""
+    """`https://www.T.co/x` -> `www.t.co`; a bare `t.co/x` too; None when there is none.
+    Remembered: most page views come from a few referrers, and urlsplit is slow."""
     if not referrer:
         return None
+    found = _HOSTS.get(referrer, _ABSENT)
+    if found is _ABSENT:
+        found = _referrer_host(referrer)
+        if len(_HOSTS) >= _HOSTS_HELD:
+            _HOSTS.clear()
+        _HOSTS[referrer] = found
+    return found
+
+
+_HOSTS: dict[str, str | None] = {}  # threads may race here; each writes the same value
+_HOSTS_HELD = 4096
+
+
+def _referrer_host(referrer: str) -> str | None:
     try:
         parts = urlsplit(referrer if "//" in referrer else "//" + referrer)
         host = parts.hostname
@@ -123,156 +147,234 @@ def referrer_host(referrer: str | None) -> str | None:
     return (host.rstrip(".") or None) if host else None
 
 
-# --- Validation -----------------------------------------------------------------------
+# --- Validation ---------------------------------------------------------------------
+#
+# By hand, not marshmallow: this runs on every page view, and the schema's per-field
+# machinery cost more than the rest of a decision. The messages are marshmallow's, in its
+# order (the fields as declared below, nested ones in place); tests/test_prompt_request_oracle.py
+# checks both against the schema this replaced, over random bodies.
+
+_ABSENT = object()  # a key not sent (None is a JSON null)
+NULL = "Field may not be null."  # marshmallow's words for a null where none is allowed
+TEXT = "expected text"
+READER_MESSAGE = "expected 8 to 64 of A-Z, a-z, 0-9, _ and -"
+OBJECT = "expected an object"
+LIST = "expected a list"
+AT_MESSAGE = UtcTime.default_error_messages["invalid"]
+ARTICLES_MESSAGE = "expected an object of YYYY-MM-DD: number of articles"
+DATE_MESSAGE = "expected a date as YYYY-MM-DD"
+COUNT_MESSAGE = f"expected a whole number from 0 to {MAX_ARTICLES_PER_DAY}"
+_UTC = dt.UTC
+_from_iso = dt.datetime.fromisoformat
+_new_tuple = tuple.__new__  # Seen(...) without NamedTuple's Python-level __new__
+_at = itemgetter(1)
 
 
-def _m(**extra: str) -> dict:
-    return {"required": "missing", **extra}
+def _string(value: object, path: str, errors: list[str]) -> str | None:
+    """A string as marshmallow's String takes it (bytes as UTF-8); None after an error."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.append(f"{path}: Not a valid utf-8 string.")
+            return None
+    errors.append(f"{path}: {TEXT}")
+    return None
 
 
-class _Base(Schema):
-    error_messages = {"type": "expected an object"}
-
-    class Meta:
-        unknown = EXCLUDE
-
-
-class _Text(mf.String):
-    """Text up to `max_len` characters; null and "" are None."""
-
-    def __init__(self, max_len: int, lower: bool = False, **kw) -> None:
-        super().__init__(
-            load_default=None, allow_none=True, error_messages=_m(invalid="expected text"), **kw
-        )
-        self.max_len, self.lower = max_len, lower
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if len(text) > self.max_len:
-            raise ValidationError(f"expected at most {self.max_len} characters")
-        return (text.lower() if self.lower else text) or None
+def _text(value: object, path: str, errors: list[str], max_len: int, lower=False) -> str | None:
+    """Text up to `max_len` characters; absent, null and "" are None."""
+    if value is None or value is _ABSENT:
+        return None
+    text = _string(value, path, errors)
+    if text is None:
+        return None
+    if len(text) > max_len:
+        errors.append(f"{path}: expected at most {max_len} characters")
+        return None
+    return (text.lower() if lower else text) or None
 
 
-class _Articles(mf.Field):
+def _object(value: object, path: str, errors: list[str]) -> Mapping | None:
+    """A nested object that may be absent or null (both: None)."""
+    if value is None or value is _ABSENT:
+        return None
+    if not isinstance(value, Mapping):
+        errors.append(f"{path}: {OBJECT}")
+        return None
+    return value
+
+
+def _collection(value: object) -> bool:
+    """marshmallow's List takes any iterable that is neither text nor a mapping."""
+    if type(value) is list:
+        return True
+    return (
+        hasattr(value, "__iter__")
+        and not hasattr(value, "strip")
+        and not isinstance(value, Mapping)
+    )
+
+
+def _tags(value: object, errors: list[str]) -> tuple[str, ...]:
+    if value is None or value is _ABSENT:
+        return ()
+    if not _collection(value):
+        errors.append(f"page.tags: {LIST}")
+        return ()
+    tags = []
+    for i, tag in enumerate(value):
+        if tag is None:
+            errors.append(f"page.tags[{i}]: {NULL}")
+        else:
+            text = _string(tag, f"page.tags[{i}]", errors)
+            if text is not None:
+                tags.append(text)
+    return tuple(t.lower() for t in tags[:MAX_TAGS])
+
+
+def _page(value: object, errors: list[str]) -> Page:
+    page = _object(value, "page", errors)
+    if not page:
+        return _NO_PAGE
+    return Page(
+        section=_text(page.get("section"), "page.section", errors, 100, lower=True),
+        tags=_tags(page.get("tags", _ABSENT), errors),
+        referrer=_text(page.get("referrer"), "page.referrer", errors, 2000),
+        type=_text(page.get("type"), "page.type", errors, 40),
+    )
+
+
+_NO_PAGE = Page()
+
+
+def _articles(value: object, errors: list[str]) -> dict[dt.date, int]:
     """{"YYYY-MM-DD": n} -> {date: n}, the newest MAX_HISTORY_DAYS dates kept."""
-
-    default_error_messages = _m(invalid="expected an object of YYYY-MM-DD: number of articles")
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, Mapping):
-            raise self.make_error("invalid")
-        days: dict[dt.date, int] = {}
-        errors: dict[str, list[str]] = {}
-        for key, n in value.items():
-            try:
-                day = (
-                    dt.date.fromisoformat(key) if isinstance(key, str) and len(key) == 10 else None
-                )
-            except ValueError:
-                day = None
-            if day is None:
-                errors[str(key)] = ["expected a date as YYYY-MM-DD"]
-            elif (
-                isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_ARTICLES_PER_DAY
-            ):
-                errors[str(key)] = [f"expected a whole number from 0 to {MAX_ARTICLES_PER_DAY}"]
-            else:
-                days[day] = n
-        if errors:
-            raise ValidationError(errors)
+    history = _object(value, "history", errors)
+    if history is None:
+        return {}
+    value = history.get("articles", _ABSENT)
+    if value is _ABSENT:
+        return {}
+    if value is None:
+        errors.append(f"history.articles: {NULL}")
+        return {}
+    if not isinstance(value, Mapping):
+        errors.append(f"history.articles: {ARTICLES_MESSAGE}")
+        return {}
+    days: dict[dt.date, int] = {}
+    bad: dict[str, str] = {}  # by key, as marshmallow reports them
+    known = _DAYS
+    for key, n in value.items():
+        day = known.get(key) if type(key) is str else None
+        if day is None:
+            day = _day(key)
+        if day is None:
+            bad[str(key)] = DATE_MESSAGE
+        elif (type(n) is int or _whole(n)) and 0 <= n <= MAX_ARTICLES_PER_DAY:
+            days[day] = n
+        else:
+            bad[str(key)] = COUNT_MESSAGE
+    if bad:
+        errors += [f"history.articles.{key}: {message}" for key, message in bad.items()]
+        return {}
+    if len(days) > MAX_HISTORY_DAYS:
         newest = sorted(days, reverse=True)[:MAX_HISTORY_DAYS]
         return {day: days[day] for day in newest}
+    return days
 
 
-class _HistorySchema(_Base):
-    articles = _Articles(load_default=dict)
+# The history's keys, read: a day's requests carry the same 90 or so dates. Cleared when
+# full; threads may race on it, and each writes the same value.
+_DAYS: dict[str, dt.date] = {}
+_DAYS_HELD = 4096
 
 
-class _PageSchema(_Base):
-    section = _Text(100, lower=True)
-    tags = mf.List(
-        mf.String(error_messages=_m(invalid="expected text")),
-        load_default=list,
-        allow_none=True,
-        error_messages=_m(invalid="expected a list"),
-    )
-    referrer = _Text(2000)
-    type = _Text(40)
+def _day(key: object) -> dt.date | None:
+    """A history key as a date (None: not YYYY-MM-DD), remembered."""
+    try:
+        day = dt.date.fromisoformat(key) if isinstance(key, str) and len(key) == 10 else None
+    except ValueError:
+        return None
+    if day is not None and type(key) is str:
+        if len(_DAYS) >= _DAYS_HELD:
+            _DAYS.clear()
+        _DAYS[key] = day
+    return day
 
 
-class _SeenList(mf.Field):
-    """[{"campaign": "...", "at": "<ISO-8601>"}] -> the newest MAX_VIEWS as Seen, newest first.
+def _whole(n: object) -> bool:
+    """An int that is not a bool."""
+    return isinstance(n, int) and not isinstance(n, bool)
 
-    A plain loop, not a nested schema: a request carries up to 100 views and dismissals,
-    and marshmallow's per-item machinery cost 0.6 ms a request, most of a decision."""
 
-    default_error_messages = _m(invalid="expected a list")
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, list):
-            raise self.make_error("invalid")
-        seen: list[Seen] = []
-        errors: dict[int, object] = {}
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):  # JSON objects; an ABC check cost more than the rest
-                errors[i] = ["expected an object"]
-                continue
-            problems = {}
+def _seen(value: object, name: str, errors: list[str]) -> tuple[Seen, ...]:
+    """[{"campaign": "...", "at": "<ISO-8601>"}] -> the newest MAX_VIEWS as Seen, newest
+    first. Up to 100 items a list: the loop is kept plain."""
+    if value is None or value is _ABSENT:
+        return ()
+    if not isinstance(value, list):
+        errors.append(f"{name}: {LIST}")
+        return ()
+    seen: list[Seen] = []
+    append = seen.append
+    failed = False
+    for i, item in enumerate(value):
+        if type(item) is dict:
             campaign, at = item.get("campaign"), item.get("at")
-            if campaign is None:
-                problems["campaign"] = ["missing"]
-            elif not isinstance(campaign, str):
-                problems["campaign"] = ["expected text"]
-            elif not 1 <= len(campaign) <= 64:
-                problems["campaign"] = ["expected 1 to 64 characters"]
-            when = utc_time(at)
-            if when is None:
-                problems["at"] = [
-                    "missing" if at is None else UtcTime.default_error_messages["invalid"]
-                ]
-            if problems:
-                errors[i] = problems
-            else:
-                seen.append(Seen(campaign, when))
-        if errors:
-            raise ValidationError(errors)
-        seen.sort(key=lambda s: s.at, reverse=True)
-        return tuple(seen[:MAX_VIEWS])
+            if type(campaign) is str and 0 < len(campaign) <= 64 and type(at) is str:
+                try:
+                    when = _from_iso(at)
+                    if when.tzinfo is not None:
+                        append(_new_tuple(Seen, (campaign, when.astimezone(_UTC))))
+                        continue
+                except (ValueError, OverflowError):
+                    pass
+        one = _seen_item(item, f"{name}[{i}]", errors)
+        if one is None:
+            failed = True
+        else:
+            append(one)
+    if failed:
+        return ()
+    seen.sort(key=_at, reverse=True)
+    return tuple(seen[:MAX_VIEWS])
 
 
-def _seen_list() -> _SeenList:
-    return _SeenList(load_default=tuple, allow_none=True)
+def _seen_item(item: object, path: str, errors: list[str]) -> Seen | None:
+    """One item of `views` or `dismissed` the loop above did not take: what is wrong with
+    it, or the item (text of a subclass of str)."""
+    if not isinstance(item, dict):  # JSON objects; an ABC check cost more than the rest
+        errors.append(f"{path}: {OBJECT}")
+        return None
+    campaign, at = item.get("campaign"), item.get("at")
+    problems = len(errors)
+    if campaign is None:
+        errors.append(f"{path}.campaign: missing")
+    elif not isinstance(campaign, str):
+        errors.append(f"{path}.campaign: {TEXT}")
+    elif not 1 <= len(campaign) <= 64:
+        errors.append(f"{path}.campaign: expected 1 to 64 characters")
+    when = utc_time(at)
+    if when is None:
+        errors.append(f"{path}.at: {'missing' if at is None else AT_MESSAGE}")
+    return Seen(campaign, when) if len(errors) == problems else None
 
 
-class _RequestSchema(_Base):
-    reader = mf.String(
-        required=True,
-        validate=validate.Regexp(READER, error="expected 8 to 64 of A-Z, a-z, 0-9, _ and -"),
-        error_messages=_m(invalid="expected text"),
-    )
-    locale = mf.String(
-        load_default=None, allow_none=True, error_messages=_m(invalid="expected text")
-    )
-    page = mf.Nested(
-        _PageSchema,
-        load_default=dict,
-        allow_none=True,
-        error_messages=_m(type="expected an object"),
-    )
-    history = mf.Nested(
-        _HistorySchema,
-        load_default=dict,
-        allow_none=True,
-        error_messages=_m(type="expected an object"),
-    )
-    views = _seen_list()
-    dismissed = _seen_list()
-    member = _Text(4096)
-
-
-# Built once: a schema holds no state between loads, and building one per request cost more
-# than the load itself.
-_SCHEMA = _RequestSchema()
+def _reader(value: object, errors: list[str]) -> str:
+    if value is _ABSENT:
+        errors.append("reader: missing")
+    elif value is None:
+        errors.append(f"reader: {NULL}")
+    else:
+        reader = _string(value, "reader", errors)
+        if reader is not None:
+            if READER.match(reader):
+                return reader
+            errors.append(f"reader: {READER_MESSAGE}")
+    return ""
 
 
 def parse_request(data: object) -> PromptRequest:
@@ -280,28 +382,29 @@ def parse_request(data: object) -> PromptRequest:
     (`errors` holds them all)."""
     if not isinstance(data, Mapping):
         raise RequestError(["expected a JSON object"])
+    errors: list[str] = []
+    get = data.get
+    reader = _reader(get("reader", _ABSENT), errors)
+    locale = get("locale")
+    if locale is not None:
+        locale = _string(locale, "locale", errors)
+    page = _page(get("page"), errors)
+    articles = _articles(get("history"), errors)
+    views = _seen(get("views"), "views", errors)
+    dismissed = _seen(get("dismissed"), "dismissed", errors)
+    member = _text(get("member"), "member", errors, 4096)
+    if errors:
+        raise RequestError(errors)
     try:
-        d = _SCHEMA.load(dict(data))
-    except ValidationError as exc:
-        raise RequestError(flatten(exc.messages)) from None
-    try:
-        locale = i18n.resolve_locale(d["locale"])
+        locale = i18n.resolve_locale(locale)
     except i18n.CopyError as exc:
         raise RequestError([f"locale: {exc}"]) from None
-    page = d["page"] or {}
-    tags = tuple(t.lower() for t in (page.get("tags") or ())[:MAX_TAGS])
-    history = d["history"] or {}
     return PromptRequest(
-        reader=d["reader"],
+        reader=reader,
         locale=locale,
-        page=Page(
-            section=page.get("section"),
-            tags=tags,
-            referrer=page.get("referrer"),
-            type=page.get("type"),
-        ),
-        articles=history.get("articles") or {},
-        views=d["views"] or (),
-        dismissed=d["dismissed"] or (),
-        member_token=d["member"],
+        page=page,
+        articles=articles,
+        views=views,
+        dismissed=dismissed,
+        member_token=member,
     )
