@@ -248,6 +248,29 @@ def test_async_payment_succeeded_after_completed_is_the_same_payment(ledger):
     assert ledger.queries.stats()["contributions"]["sum"] == {"eur": 1000}
 
 
+def test_each_change_of_status_is_kept_with_its_event(ledger):
+    statuses = ["incomplete", "active", "active", "past_due", "canceled"]
+    events = []
+    for n, status in enumerate(statuses):
+        event = sp.subscription_event(sp.subscription("sub_1", "cus_1", status), created=100 + n)
+        events.append(event["id"])
+        ledger.writer.apply_event(event)
+    ledger.writer.apply_event(  # stale: older than what stands, so no change is kept
+        sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"), created=50)
+    )
+    changes = [
+        (e["from"], e["to"], e["event"], e["created"])
+        for e in reversed(ledger.queries.timeline("cus_1"))
+        if e["kind"] == "subscription.status"
+    ]
+    assert changes == [
+        ("", "incomplete", events[0], 100),
+        ("incomplete", "active", events[1], 101),  # the repeat of "active" is not a change
+        ("active", "past_due", events[3], 103),
+        ("past_due", "canceled", events[4], 104),
+    ]
+
+
 def test_timeline(ledger):
     ledger.writer.apply_event(sp.invoice("invoice.paid", "cus_1", "sub_1", amount=500, created=10))
     ledger.writer.apply_event(sp.invoice("invoice.payment_failed", "cus_1", "sub_1", created=11))
@@ -255,6 +278,7 @@ def test_timeline(ledger):
     ledger.writer.apply_event(sp.dispute("pi_1", 1000))
     ledger.writer.apply_event(sp.dispute("pi_unknown", 300))
     kinds = [(e["kind"], e["amount"]) for e in ledger.queries.timeline("cus_1")]
+    kinds = [k for k in kinds if k[0] != "subscription.status"]
     assert kinds == [("invoice.payment_failed", 500), ("invoice.paid", 500)]
     assert [e["kind"] for e in ledger.queries.timeline("cus_2")] == ["charge.dispute.created"]
     assert [e["amount"] for e in ledger.queries.timeline(None)] == [300]

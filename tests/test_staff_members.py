@@ -143,7 +143,14 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):  # noqa: F811
     customer = _section(html, "c-1-heading")
     history = re.search(r'<table class="history">(.*?)</table>', customer, re.S).group(1)
     steps = re.findall(r"<tr><td>[^<]*</td><td>([^<]+)</td>", history)
-    assert steps == ["started", "invoice paid", "payment failed", "now past_due"]
+    assert steps == [
+        "started",
+        "status new → active",
+        "invoice paid",
+        "payment failed",
+        "status active → past_due",
+        "now past_due",
+    ]
     assert world["past_due_event"] in history  # the event that set the state
     invoices = re.search(r'<table class="invoices">(.*?)</table>', customer, re.S).group(1)
     assert "invoice paid" in invoices and "payment failed" in invoices
@@ -168,8 +175,10 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):  # noqa: F811
     assert sub["sub"]["status"] == "past_due" and sub["sub"]["source"] == world["past_due_event"]
     assert [s["what"] for s in sub["status_history"]][-1] == "now past_due"
     assert [t["kind"] for t in data["customers"][0]["timeline"]] == [
+        "subscription.status",
         "invoice.payment_failed",
         "invoice.paid",
+        "subscription.status",
     ]
     assert data["customers"][0]["contributions"][0]["refunded"] == 1000
     assert data["rows"][0]["amount_text"] == "5.00 EUR"
@@ -193,6 +202,11 @@ def test_status_history_orders_what_the_ledger_keeps():
     )  # fmt: skip
     steps = status_history(ended, timeline)
     assert [s["what"] for s in steps] == ["started", "invoice paid", "ended", "now canceled"]
+    change = {"kind": "subscription.status", "created": sp.T0 + 8 * day, "subscription": "sub_1",
+              "from": "active", "to": "canceled", "event": "evt_9"}  # fmt: skip
+    steps = status_history(ended, (*timeline, change))
+    assert [s["what"] for s in steps][2:4] == ["status active → canceled", "ended"]
+    assert steps[2]["detail"] == "evt_9"
     assert steps[1]["detail"] == "5.00 EUR" and steps[0]["at"] == "2026-05-28 20:26"
     assert steps[-1]["detail"] == "does not count; set by evt_9"
     asked = SubRecord(

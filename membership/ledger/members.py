@@ -25,6 +25,7 @@ from membership import audit
 from membership.ledger import codec
 from membership.ledger.index import SEP, Row, set_key, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
+from membership.ledger.rules import STATUS_CHANGE
 from membership.store import Keys
 
 CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,250}$")
@@ -246,7 +247,9 @@ class MemberSearch:
             for sid, raw in zip(sub_ids, raws, strict=True)
         ]
         subs = [s for s in subs if s is not None]
-        sources = sorted({s.sub.source for s in subs if s.sub.source.startswith("evt_")})
+        entries = tuple(json.loads(item) for item in timeline)
+        touched = {s.sub.source for s in subs} | {e.get("event", "") for e in entries}
+        sources = sorted(e for e in touched if e.startswith("evt_"))
         pipe = self.redis.pipeline(transaction=False)
         for event_id in sources:
             pipe.hmget(k.ledger_event(event_id), "outcome", "received")
@@ -257,7 +260,7 @@ class MemberSearch:
         return CustomerPage(
             customer=customer,
             subscriptions=tuple(subs),
-            timeline=tuple(json.loads(item) for item in timeline),
+            timeline=entries,
             events=events,
             contributions=self._contributions(f"customer:{cid}"),
         )
@@ -301,18 +304,18 @@ class MemberSearch:
 class CustomerPage:
     customer: Customer
     subscriptions: tuple[SubRecord, ...]  # each subscription's standing state
-    timeline: tuple[dict, ...]  # invoices paid and failed, disputes: newest first
-    events: tuple[dict, ...]  # {id, outcome, received} of the events that set those states
+    timeline: tuple[dict, ...]  # status changes, invoices paid and failed, disputes: newest first
+    events: tuple[dict, ...]  # {id, outcome, received} of the events that touched them
     contributions: tuple[Contribution, ...] = ()  # one-time, by this customer: amount, refunded
 
 
 @dataclass(frozen=True)
 class MemberPage:
-    """What the ledger keeps of one person. Not kept, so not shown: a subscription's earlier
-    statuses (only the state that stands and the event that set it; the event log keeps an
-    event 7 days), each refund on its own (a contribution keeps its refunded total), and
-    events that changed nothing. `contributions`: those given under the email alone
-    (a customer's own are on its `CustomerPage`)."""
+    """What the ledger keeps of one person. Not kept, so not shown: status changes from
+    before 2026-11-26 (only the state that stands and the event that set it), an event's
+    payload after 7 days (the log's limit), each refund on its own (a contribution keeps
+    its refunded total), and events that changed nothing. `contributions`: those given
+    under the email alone (a customer's own are on its `CustomerPage`)."""
 
     email: str
     rows: tuple[Row, ...]
@@ -409,8 +412,9 @@ def row_json(row: Row) -> dict:
 def status_history(record: SubRecord, timeline: tuple[dict, ...] = ()) -> list[dict]:
     """A subscription's steps, oldest first, from what the ledger keeps: its start, the
     cancellation asked and the end (dates Stripe gives on the subscription), the status that
-    stands and the event that set it, and its invoices paid and failed. Earlier statuses
-    themselves are not kept (MemberPage says so)."""
+    stands and the event that set it, its invoices paid and failed, and each change of
+    status (with its event) the ledger recorded (since 2026-11-26: older ones were not
+    kept)."""
     sub = record.sub
     steps = []
     if sub.started:
@@ -418,9 +422,14 @@ def status_history(record: SubRecord, timeline: tuple[dict, ...] = ()) -> list[d
     if sub.canceled_at and not sub.final:
         steps.append((sub.canceled_at, "cancellation asked", ""))
     for entry in timeline:
-        if entry.get("subscription") == sub.id and entry.get("kind") in INVOICE_KINDS:
+        if entry.get("subscription") != sub.id:
+            continue
+        if entry.get("kind") in INVOICE_KINDS:
             amount = amount_text(int(entry.get("amount") or 0), entry.get("currency") or "")
             steps.append((entry["created"], INVOICE_KINDS[entry["kind"]], amount))
+        elif entry.get("kind") == STATUS_CHANGE:
+            change = f"{entry.get('from') or 'new'} → {entry.get('to')}"
+            steps.append((entry["created"], f"status {change}", entry.get("event", "")))
     if sub.ended_at:
         steps.append((sub.ended_at, "ended", ""))
     counts = "counts" if record.live else "does not count"

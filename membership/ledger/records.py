@@ -113,8 +113,9 @@ def first_reads(command: Command, keys: Keys) -> list[tuple]:
     return []
 
 
-def queue_records(pipe, k: Keys, decision: rules.Decision) -> None:
-    """Queue the decision's records (and timeline entry) onto `pipe`, inside MULTI."""
+def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None = None) -> None:
+    """Queue the decision's records (and timeline entry, naming the event that made it)
+    onto `pipe`, inside MULTI."""
     for old, new in decision.changes:
         if isinstance(new, SubRecord):
             pipe.hset(k.ledger_subscription(new.id), mapping=codec.sub_to_hash(new))
@@ -139,6 +140,8 @@ def queue_records(pipe, k: Keys, decision: rules.Decision) -> None:
             pipe.set(k.ledger_contributor(new.person), new.active)
     if decision.timeline is not None:
         customer, entry = decision.timeline
+        if event_id:
+            entry = {**entry, "event": event_id}
         key = k.ledger_customer_timeline(customer) if customer else k.ledger_unlinked_timeline
         pipe.lpush(key, json.dumps(entry, sort_keys=True))
         pipe.ltrim(key, 0, TIMELINE_MAX - 1)

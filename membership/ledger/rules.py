@@ -349,6 +349,9 @@ def _live_change(pairs: Iterable[tuple[SubRecord | None, SubRecord]], statuses) 
     )
 
 
+STATUS_CHANGE = "subscription.status"  # a timeline entry: a subscription's status changed
+
+
 def _subscription(cmd: ApplySubscription, loaded: Loaded, statuses) -> Decision:
     old, customer, sub = loaded.sub, loaded.customer, cmd.sub
     if old is not None and not stands_over(sub, old.sub):
@@ -359,7 +362,22 @@ def _subscription(cmd: ApplySubscription, loaded: Loaded, statuses) -> Decision:
     live = customer.live + _live_change([(old, record)], statuses)
     changes = [(old, record), *_membership(customer, replace(customer, live=live), loaded.buckets)]
     before = old.status if old else "(new)"
-    return Decision("applied", f"{sub.id}: {before} -> {record.status}", tuple(changes))
+    timeline = None
+    if old is None or old.status != record.status:  # the status history a member page shows
+        entry = {
+            "kind": STATUS_CHANGE,
+            "created": sub.created,
+            "reference": sub.id,
+            "customer": sub.customer,
+            "amount": 0,
+            "currency": "",
+            "subscription": sub.id,
+            "from": old.status if old else "",
+            "to": record.status,
+        }
+        timeline = (sub.customer, entry)
+    detail = f"{sub.id}: {before} -> {record.status}"
+    return Decision("applied", detail, tuple(changes), timeline=timeline)
 
 
 def _delete_customer(cmd: DeleteCustomer, loaded: Loaded, statuses) -> Decision:

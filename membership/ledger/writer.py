@@ -326,7 +326,7 @@ class Writer:
         joined = [] if event is None else [h.prepare(event, reader, now) for h in self.hooks]
 
         pipe.multi()
-        queue_records(pipe, k, decision)
+        queue_records(pipe, k, decision, meta.id if meta is not None else None)
         index.queue(pipe, k)
         if count_delta:
             pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
