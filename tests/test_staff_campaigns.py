@@ -187,7 +187,7 @@ def _field_block(html: str, name: str) -> str:
 def test_field_errors_show_next_to_their_fields_and_nothing_is_stored(app, editor):
     client, token = editor
     form = form_of(EXAMPLE)
-    # The schema's errors come first (every one of them at once) ...
+    del form["variants[1].copy.uk.headline.plural"]  # b's Ukrainian headline: gone
     answer = client.post(
         "/staff/campaigns/new",
         data={
@@ -200,9 +200,12 @@ def test_field_errors_show_next_to_their_fields_and_nothing_is_stored(app, edito
     html = answer.get_data(as_text=True)
     assert answer.status_code == 400
     assert stored(app, "winter-drive") is None and entries(app) == []
+    # Every problem at once: the shape's and the copy's (parse reports the copy only once
+    # the shape is right; the form asks campaigns.every_problem).
     for name, message in [
         ("audience.countries.include", "expected a two-letter ISO country code"),
         ("priority", "expected a whole number"),
+        ("variants[1].copy.uk.headline", "missing"),
     ]:
         block = _field_block(html, name)
         fid = campaign_form.field_id(name)
@@ -210,11 +213,18 @@ def test_field_errors_show_next_to_their_fields_and_nothing_is_stored(app, edito
         assert message in block and f"{fid}-error-1" in block and 'aria-invalid="true"' in block
         assert f'href="#{fid}"' in html  # the summary links to the field
     assert 'value="Ukraine"' in html and 'value="soon"' in html  # what was typed stays
-    # ... then those across fields, such as copy missing in a targeted language.
-    del form["variants[1].copy.uk.headline.plural"]
-    answer = client.post("/staff/campaigns/new", data={**form, "csrf_token": token})
-    assert answer.status_code == 400 and stored(app, "winter-drive") is None
-    assert "missing" in _field_block(answer.get_data(as_text=True), "variants[1].copy.uk.headline")
+
+
+def test_every_problem_gives_the_shapes_and_the_copys_problems_together():
+    bad = copy.deepcopy(EXAMPLE)
+    bad["priority"] = "soon"
+    del bad["variants"][0]["copy"]["en"]["cta"]
+    assert campaigns.every_problem(bad) == [
+        "priority: expected a whole number from -1000000 to 1000000",
+        "variants[0].copy.en.cta: missing",
+    ]
+    assert campaigns.every_problem(EXAMPLE) == []
+    assert campaigns.every_problem([]) == ["expected a campaign object"]
 
 
 def test_variants_are_added_and_removed_without_javascript(app, editor):

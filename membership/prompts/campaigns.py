@@ -558,6 +558,33 @@ def parse(data: object) -> Campaign:
     return _build(loaded)
 
 
+def every_problem(data: object) -> list[str]:
+    """What `parse` refuses in `data`, all at once: `parse` checks the copy only once the
+    shape is right, so a form would show the copy's problems one save later. Here they come
+    with the shape's, for every variant whose copy is an object ([] for a valid campaign)."""
+    try:
+        parse(data)
+    except CampaignError as exc:
+        errors = list(exc.errors)
+    else:
+        return []
+    if not isinstance(data, Mapping) or not isinstance(data.get("variants"), list):
+        return errors
+    locales = data.get("locales")
+    if locales is None:
+        targets: Sequence[str] = SUPPORTED_LOCALES
+    elif isinstance(locales, list) and locales and set(locales) <= set(SUPPORTED_LOCALES):
+        targets = locales
+    else:
+        return errors  # the targets are unknown until `locales` is right
+    for i, v in enumerate(data["variants"]):
+        if isinstance(v, Mapping) and isinstance(v.get("copy"), Mapping):
+            for line in _copy_errors(f"variants[{i}].copy", v["copy"], targets):
+                if line not in errors:
+                    errors.append(line)
+    return errors
+
+
 def parse_list(data: object) -> list[Campaign]:
     """One campaign or a list of them (all or nothing); paths in a list start `[i].`, and an
     id given twice is refused."""

@@ -36,6 +36,7 @@ from membership.prompts.campaigns import (
     STATUSES,
     Campaign,
     CampaignError,
+    every_problem,
     parse,
     to_json,
 )
@@ -332,9 +333,13 @@ def _form_post(campaign_id: str | None):
     doc = form_.from_form(posted, campaign_id)
     try:
         parsed = parse(doc)
-    except CampaignError as exc:
+    except CampaignError:
         return _form_page(
-            values, campaign_id=campaign_id, based_on=based_on, errors=exc.errors, status=400
+            values,
+            campaign_id=campaign_id,
+            based_on=based_on,
+            errors=every_problem(doc),
+            status=400,
         )
     if action == "preview":
         rt = _rt()
@@ -453,8 +458,8 @@ def _json_post(campaign_id: str | None):
         return refused([f"id: this page edits {campaign_id!r}; use duplicate for a new id"])
     try:
         parsed = parse(data)
-    except CampaignError as exc:
-        return refused(exc.errors)
+    except CampaignError:
+        return refused(every_problem(data))
     outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
     if isinstance(outcome, str):
         return _json_page(
