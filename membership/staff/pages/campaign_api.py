@@ -13,7 +13,7 @@ from flask import g, jsonify, request
 from membership.errors import ApiError
 from membership.http.bodies import json_body
 from membership.prompts import counts, store
-from membership.prompts.campaigns import CampaignError, parse, to_json
+from membership.prompts.campaigns import CampaignError, every_problem, parse, to_json
 from membership.runtime import runtime
 from membership.staff.guard import requires
 from membership.staff.pages import campaign_preview, campaign_reads
@@ -42,8 +42,9 @@ def _document(expected_id: str | None = None):
     data = json_body(MAX_BODY)
     try:
         parsed = parse(data)
-    except CampaignError as exc:
-        raise ApiError(400, "invalid_campaign", "; ".join(exc.errors[:20])) from None
+    except CampaignError:
+        problems = every_problem(data)
+        raise ApiError(400, "invalid_campaign", "; ".join(problems[:20])) from None
     if expected_id is not None and parsed.id != expected_id:
         _error(400, "invalid_campaign", f"id: expected {expected_id!r}, as in the path")
     return parsed
