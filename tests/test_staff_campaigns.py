@@ -706,3 +706,37 @@ def test_the_api_previews_a_saved_campaign_and_a_draft(app):
         headers={"X-CSRFToken": token},
     )  # fmt: skip
     assert bad.status_code == 400 and "placement" in bad.get_json()["error"]["message"]
+
+
+@pytest.mark.browser
+def test_with_javascript_off_a_variant_is_added_and_saved(app, browser):
+    from tests.staff_browser import ORIGIN, url
+
+    put(app, doc(id="plain", name="Plain"))
+    client, _ = signed_in(app, "editor")
+    page = browser.new_page(java_script_enabled=False, viewport={"width": 375, "height": 900})
+
+    def serve(route):
+        req = route.request
+        answer = client.open(
+            req.url.removeprefix(ORIGIN),
+            method=req.method,
+            data=req.post_data_buffer,
+            headers={k: v for k, v in req.headers.items() if k.lower() != "cookie"},
+        )
+        route.fulfill(status=answer.status_code, headers=dict(answer.headers), body=answer.data)
+
+    page.route(ORIGIN + "/**", serve)
+    page.goto(url("/staff/campaign/plain/edit"))
+    assert page.locator(".gate-fields").is_visible()  # no script hides it
+    page.click("#add-variant")
+    page.fill("#f-variants-1-copy-en-headline", "Second ask")
+    page.fill("#f-variants-1-copy-en-cta", "Join")
+    page.fill("#f-variants-1-copy-uk-headline", "Друге прохання")
+    page.fill("#f-variants-1-copy-uk-cta", "Долучитися")
+    page.click("#save")
+    page.wait_for_url("**/staff/campaign/plain?done=saved")
+    variants = stored(app, "plain").variants
+    assert [(v.id, v.weight) for v in variants] == [("a", 1), ("b", 1)]
+    assert variants[1].copy["uk"]["headline"] == "Друге прохання"
+    page.close()
