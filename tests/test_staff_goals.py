@@ -345,6 +345,9 @@ def test_bad_input_is_named_next_to_its_field_and_nothing_is_stored(
         found = re.search(rf'id="{field}-error">([^<]*)<', html)
         assert found and message in found.group(1), (path, html[-3000:])
         assert f'aria-describedby="{field}-error"' in html or f' {field}-error"' in html
+        assert html.count(found.group(1)) == 1  # once, where it belongs
+        ids = re.findall(r' id="([^"]+)"', html)
+        assert len(ids) == len(set(ids)), "duplicate ids"
     assert _snapshot(app, redis_client) == before
 
 
