@@ -295,6 +295,7 @@ def test_the_second_of_two_saves_is_409_and_the_first_stays(app):
     html = refused.get_data(as_text=True)
     assert refused.status_code == 409
     assert "Someone else saved this campaign after you opened it" in html
+    assert "Last saved by editor@news.example at " in html
     assert 'value="Second"' in html  # what the second person typed is still there
     assert stored(app, "winter-drive").name == "First"
     assert [e["actor"] for e in entries(app)] == ["editor@news.example"]

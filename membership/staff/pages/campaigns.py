@@ -27,6 +27,7 @@ import re
 
 from flask import Response, g, redirect, render_template, request, url_for
 
+from membership import audit
 from membership.config import SUPPORTED_LOCALES
 from membership.dashboard import charts, overview
 from membership.prompts import counts, store
@@ -369,10 +370,23 @@ def _save(parsed: Campaign, based_on: str | None, editing: bool) -> tuple[str] |
     except store.CampaignConflict as exc:
         if exc.based_on is None and not editing:
             return f"A campaign with the id {parsed.id!r} exists already: choose another id."
-        return CONFLICT
+        return CONFLICT + _last_change(parsed.id)
     except store.CampaignStoreError as exc:
         return str(exc)
     return ("unchanged" if outcome == "unchanged" else "saved",)
+
+
+LAST_CHANGE_LOOKBACK = 200  # audit entries read to say who saved last (on a conflict only)
+
+
+def _last_change(campaign_id: str) -> str:
+    """ " (Last saved by ... at ... UTC.)" from the newest audit entries, if it is among them."""
+    rt = _rt()
+    target = f"campaign {campaign_id}"
+    for entry in audit.entries(rt.redis, rt.keys, limit=LAST_CHANGE_LOOKBACK):
+        if entry.get("target") == target:
+            return f" (Last saved by {entry['actor']} at {entry['at']}.)"
+    return ""
 
 
 # --- the JSON view ----------------------------------------------------------------------------
