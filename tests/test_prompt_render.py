@@ -203,3 +203,60 @@ def test_copy_never_shows_a_placeholder_or_none(count, target, articles, locale,
     for text in texts:
         assert text.strip()
         assert "{" not in text and "None" not in text
+
+
+def test_a_cached_prompt_is_the_prompt_with_its_own_token():
+    cache: dict = {}
+    view = {"count": 25012}
+    for variant, articles, locale in [
+        ("a", 3, "en"),
+        ("a", 3, "en"),
+        ("a", 4, "en"),
+        ("b", 3, "uk"),
+    ]:
+        p = _prompt(variant=variant, articles_read=articles)
+        first = render.cached_prompt_dict(
+            cache, p, locale, TOWARD_GOAL, view, "t1", publication=PUBLICATION, join_url=JOIN
+        )
+        second = render.cached_prompt_dict(
+            cache, p, locale, TOWARD_GOAL, view, "t2", publication=PUBLICATION, join_url=JOIN
+        )
+        assert first == _dict(p, locale, view=view, token="t1")
+        assert list(first) == list(_dict(p, locale, view=view))  # the same key order
+        assert second["token"] == "t2" and first["token"] == "t1"
+    assert len(cache) == 3
+    # Another campaign object under the same id (a new version): written anew.
+    renamed = dataclasses.replace(WINTER, name="Other")
+    changed = make(
+        **{**EXAMPLE, "variants": [{**EXAMPLE["variants"][0], "cta_url": "https://x.example/"}]}
+    )
+    for c in (renamed, changed):
+        out = render.cached_prompt_dict(
+            cache, _prompt(c), "en", TOWARD_GOAL, view, "t", publication=PUBLICATION, join_url=JOIN
+        )
+        assert out == _dict(_prompt(c), view=view, token="t")
+
+
+def test_prompts_are_kept_per_banner_state_not_when_there_is_none():
+    views = render.BannerViews(publication=PUBLICATION, join_url=JOIN)
+    facts = views.facts(_state())
+    assert facts.prompts == {}
+    facts.prompts["x"] = 1
+    assert views.facts(_state(dataclasses.replace(SNAPSHOT))).prompts == {"x": 1}  # same data
+    assert views.facts(_state(dataclasses.replace(SNAPSHOT, count=1, version=4))).prompts == {}
+    assert views.facts(None).prompts is None
+
+
+def test_the_answer_with_a_cache_is_the_answer_without():
+    r = request(**{"history": {"articles": {"2026-11-25": 5}}})
+    d = decide([WINTER], r, NOW, False, None, True, True, trace=False)
+    assert d.prompts
+
+    def sign(campaign, variant):
+        return f"{campaign}.{variant}"
+
+    plain = render.answer(d, "uk", TOWARD_GOAL, None, sign, publication=PUBLICATION, join_url=JOIN)
+    cached = render.answer(
+        d, "uk", TOWARD_GOAL, None, sign, publication=PUBLICATION, join_url=JOIN, cache={}
+    )
+    assert cached == plain

@@ -241,12 +241,21 @@ def _with_result(t: Trace | None, result: str) -> Trace | None:
     return replace(t, result=result) if t is not None else None  # None: not tracing
 
 
+GOAL_NEEDS = frozenset({"goal", "remaining"})
+
+
+def copy_ok(variant: Variant, locale: str, count_known: bool, has_goal: bool) -> bool:
+    """`copy_check(...).passed`, without the reason (the decision of every page view)."""
+    needs = variant.needs(locale)
+    return (count_known or "count" not in needs) and (has_goal or needs.isdisjoint(GOAL_NEEDS))
+
+
 def copy_check(variant: Variant, locale: str, count_known: bool, has_goal: bool) -> Check:
     """Whether the variant's copy can be written without a false number."""
     needs = variant.needs(locale)
     if "count" in needs and not count_known:
         return Check("copy", False, f"variant {variant.id} needs the member count, unknown yet")
-    missing = sorted(needs & {"goal", "remaining"})
+    missing = sorted(needs & GOAL_NEEDS)
     if missing and not has_goal:
         return Check(
             "copy", False, f"variant {variant.id} needs {{{missing[0]}}}; there is no current goal"
@@ -342,11 +351,11 @@ def decide(
         if not taken:
             winners[c.placement] = (i, a)
 
-    _one_interruptive(winners, ordered, traces)
-    return _assemble(winners, ordered, traces, request, now, trace)
+    one_interruptive(winners, ordered, traces)
+    return assemble(winners, ordered, traces, request, now, trace)
 
 
-def _one_interruptive(winners: dict, ordered: list[Campaign], traces: list) -> None:
+def one_interruptive(winners: dict, ordered: list[Campaign], traces: list) -> None:
     """When both modal and gate have a winner, the lower (priority, id) keeps its place."""
     if all(p in winners for p in INTERRUPTIVE):
         loser = max((winners[p][0] for p in INTERRUPTIVE), key=lambda i: ordered[i].rank)
@@ -354,7 +363,7 @@ def _one_interruptive(winners: dict, ordered: list[Campaign], traces: list) -> N
         traces[loser] = _with_result(traces[loser], "outranked")
 
 
-def _assemble(
+def assemble(
     winners: dict,
     ordered: list[Campaign],
     traces: list,

@@ -5,7 +5,9 @@
   validated by `request.parse_request` (400 naming the field; unknown fields ignored).
 - The member token (`member`) is checked with SECRET_KEY: missing, forged or expired is a
   non-member, never an error. The country comes from the CDN header COUNTRY_HEADER.
-- No Redis command: campaigns and banner data come from the process's `PromptSnapshot`.
+- No Redis command: campaigns and banner data come from the process's `PromptSnapshot`,
+  the campaigns compiled there (`compiled`) into only the checks that can fail; the
+  prompts' copy is written once per banner state (`render.cached_prompt_dict`).
 - A decision id per request, one signed token per prompt and per holdout entry; the answer
   is `Cache-Control: private, no-store` (it is one reader's), with CORS for ALLOWED_ORIGINS.
 - `?debug=1` with `Authorization: Bearer <STAFF_API_TOKEN>` adds each campaign's trace;
@@ -97,12 +99,25 @@ def _debug_requested(query_string: str) -> bool:
     return _DEBUG_VALUES[values[0].lower()]
 
 
-def _json_response(body: dict) -> Response:
+def _json_response(body: dict, origin: str | None) -> Response:
+    """The answer with the headers `_headers` would add, set here at once (it skips an
+    answer so marked): on the path of every page view, werkzeug's header objects cost
+    more than the rest of the response."""
     try:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate a reader sent, echoed in a debug reason
         data = json.dumps(body, separators=(",", ":")).encode("ascii")
-    return Response(data, headers={"Content-Type": "application/json"})
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Cache-Control", CACHE_CONTROL),
+        ("Vary", "Origin"),
+    ]
+    if origin is not None:
+        headers.append(("Access-Control-Allow-Origin", origin))
+    response = Response(data, headers=headers)
+    response.cors_done = True  # for Origins.finish, should another hook call it
+    response.prompt_headers_done = True
+    return response
 
 
 @bp.post("/v1/prompt", provide_automatic_options=False)
@@ -124,16 +139,16 @@ def prompt():
     live = ep.snapshot.live()  # first: the first decision of a process may wait for data
     facts = ep.views.facts(ep.snapshot.banner())
     numbers = facts.numbers
-    decision = decide(
-        live.campaigns,
-        req,
-        dt.datetime.fromtimestamp(now, dt.UTC),
-        member,
-        country_from(environ.get(ep.country_key)),
-        numbers.count_known,
-        numbers.has_goal,
-        trace=debug,
-    )
+    country = country_from(environ.get(ep.country_key))
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    if debug:  # every filter of every campaign, with its reason
+        decision = decide(
+            live.campaigns, req, at, member, country, numbers.count_known, numbers.has_goal
+        )
+    else:  # the same prompts and holdout, by the checks that can fail
+        decision = live.compiled.decide(
+            req, at, member, country, numbers.count_known, numbers.has_goal
+        )
     decision_id = new_decision_id()
 
     def sign(campaign: str, variant: str | None) -> str:
@@ -148,8 +163,10 @@ def prompt():
         publication=ep.publication,
         join_url=ep.join_url,
         debug=debug,
+        cache=facts.prompts,
     )
-    return _json_response(body)
+    origin = environ.get("HTTP_ORIGIN")
+    return _json_response(body, origin if ep.origins.allowed(origin) else None)
 
 
 @bp.route("/v1/prompt", methods=["OPTIONS"])
@@ -160,6 +177,8 @@ def prompt_preflight():
 @bp.after_request
 def _headers(response: Response) -> Response:
     """Every answer here is one reader's (errors too): never stored by a cache."""
+    if getattr(response, "prompt_headers_done", False):  # a decision: set by the view
+        return response
     if response.status_code != 204:
         response.headers["Cache-Control"] = CACHE_CONTROL
     return current_app.extensions[ENDPOINT_EXTENSION].origins.finish(response)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from membership import banner, goals, i18n
 from membership.banner_cache import Snapshot, State
@@ -111,6 +112,41 @@ def prompt_dict(
     }
 
 
+PROMPTS_HELD = 4096  # rendered prompts kept per banner state; cleared when full
+
+
+def cached_prompt_dict(
+    cache: dict,
+    prompt: Prompt,
+    locale: str,
+    numbers: Numbers,
+    banner_view: dict | None,
+    token: str,
+    *,
+    publication: str,
+    join_url: str,
+) -> dict:
+    """`prompt_dict`, its copy written once per (campaign, variant, locale, articles read)
+    in `cache`, which holds one banner state's (so the numbers and the banner are fixed):
+    formatting numbers per locale is most of a prompt's cost, and a reader only adds
+    its token. The campaign is kept with its entry, so a replaced campaign whose id()
+    comes back is not mistaken for it."""
+    campaign = prompt.campaign
+    key = (id(campaign), prompt.variant.id, locale, prompt.articles_read)
+    found = cache.get(key)
+    if found is None or found[0] is not campaign:
+        body = prompt_dict(
+            prompt, locale, numbers, banner_view, "", publication=publication, join_url=join_url
+        )
+        del body["token"]
+        if len(cache) >= PROMPTS_HELD:
+            cache.clear()
+        found = cache[key] = (campaign, body)
+    body = found[1].copy()  # shallow: the nested dicts are shared, and only ever read
+    body["token"] = token
+    return body
+
+
 def debug_list(traces: tuple[Trace, ...]) -> list[dict]:
     """`?debug=1`: one entry per campaign, in the order tried, each filter's verdict (and
     the copy check after them); `variant` and `bucket` once the campaign was assigned."""
@@ -139,16 +175,19 @@ def answer(
     publication: str,
     join_url: str,
     debug: bool = False,
+    cache: dict | None = None,
 ) -> dict:
-    """The whole answer: one signed token per prompt and per holdout entry.
+    """The whole answer: one signed token per prompt and per holdout entry (prompts
+    through `cached_prompt_dict` when given the banner state's `cache`).
 
     A holdout entry names the placement its ask would have taken, so the widget reports
     the holdout when that place is on screen, as it reports a variant's view: otherwise
     readers who never scroll to an inline slot count in the holdout and not in a variant,
     and the lift is biased."""
+    write = prompt_dict if cache is None else partial(cached_prompt_dict, cache)
     body: dict = {
         "prompts": [
-            prompt_dict(
+            write(
                 p,
                 locale,
                 numbers,
@@ -178,16 +217,19 @@ def answer(
 
 @dataclass
 class BannerFacts:
-    """One banner state as prompts use it: its numbers, and its body per locale (filled on
-    first use; racing threads compute the same dict, the last one stays)."""
+    """One banner state as prompts use it: its numbers, its body per locale and the prompts
+    written with them (`cached_prompt_dict`; None: not kept). Both filled on first use;
+    racing threads compute the same dict, the last one stays."""
 
     snapshot: Snapshot | None
     stale: bool
     numbers: Numbers
     views: dict[str, dict] = field(default_factory=dict)
+    prompts: dict | None = field(default_factory=dict)
 
 
-NO_BANNER = BannerFacts(None, False, Numbers())
+# No data yet: nothing kept (one instance for every app, whatever its publication name).
+NO_BANNER = BannerFacts(None, False, Numbers(), prompts=None)
 
 
 class BannerViews:
@@ -208,7 +250,7 @@ class BannerViews:
             return memo
         if memo.snapshot == snapshot and memo.stale == state.stale:
             # The same data read again: keep the views, compare by identity from now on.
-            memo = BannerFacts(snapshot, state.stale, memo.numbers, memo.views)
+            memo = BannerFacts(snapshot, state.stale, memo.numbers, memo.views, memo.prompts)
         else:
             memo = BannerFacts(snapshot, state.stale, numbers_of(snapshot))
         self._memo = memo

@@ -29,13 +29,14 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis as redis_lib
 
 from membership.banner_cache import BannerCache, State
 from membership.prompts import store
 from membership.prompts.campaigns import Campaign
+from membership.prompts.compiled import Compiled, compile_campaigns
 from membership.store import Keys
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ class Live:
 
     campaigns: tuple[Campaign, ...]  # by rank: priority, then id
     version: int | None  # keys.campaigns_version it was read at; None: not read yet
+    # The same campaigns compiled once here, not per request (`compiled.Compiled.decide`).
+    compiled: Compiled = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", compile_campaigns(self.campaigns))
 
 
 NOTHING_YET = Live((), None)
