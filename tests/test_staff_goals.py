@@ -643,8 +643,20 @@ def test_screenshots_and_the_page_without_javascript(app, redis_client, browser)
         viewer.goto(url("/staff/goals/2"))
         assert viewer.locator("main form").count() == 0
         shoot(viewer, "goal-view")
-        for p in (page_, viewer):
-            assert p.console_errors == []
+        # Someone else saves goal 2 while this page is open: saving here is refused.
+        page_.goto(url("/staff/goals/2"))
+        page_.fill("#name", "Mine")
+        rt = runtime(app)
+        current = goals.get(rt.redis, rt.keys, 2)
+        other = goals.parse_goal({**page.goal_data(page.form_values(current)), "name": f"W{width}"})
+        goals.update(rt.redis, rt.keys, 2, other, expected=goals.version_of(current), actor="ann")
+        with page_.expect_response(lambda r: r.request.method == "POST") as refused:
+            page_.get_by_role("button", name="Save").click()
+        assert refused.value.status == 409
+        page_.get_by_text("Saved by someone else").wait_for()
+        shoot(page_, "goal-conflict")
+        for p in (page_, viewer):  # Chromium logs the 409 itself; nothing else (no CSP refusal)
+            assert [e for e in p.console_errors if "status of 409" not in e] == []
             p.close()
     # JavaScript off: the Preview button asks the server, which re-renders the form.
     client, _ = signed_in(app, "editor")
