@@ -38,6 +38,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
         redis=connect(url),
         keys=Keys(settings.redis_prefix),
         embedded=embedded,
+        redis_url=url,
     )
 
     from membership import errors, health, metrics, openapi

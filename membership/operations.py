@@ -28,6 +28,7 @@ from membership.ledger import LedgerBusy, ledger_for
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.events import iso
 from membership.ledger.rebuild import rebuild as rebuild_ledger
+from membership.store import patient_client
 from membership.stripe_api import iter_subscriptions, make_client
 
 log = logging.getLogger(__name__)
@@ -181,14 +182,15 @@ def run_rebuild(rt, actor: str, progress: Callable[[str], None]) -> dict:
         done += n
         progress(f"read {done:,} of about {total:,} records")
 
-    report = rebuild_ledger(
-        client,
-        rt.keys,
-        rt.settings.member_statuses,
-        actor=actor,
-        progress=counted,
-        subscribers=rt.ledger_subscribers,
-    )
+    with patient_client(rt.redis_url) as patient:  # its one EXEC may take long
+        report = rebuild_ledger(
+            patient,
+            rt.keys,
+            rt.settings.member_statuses,
+            actor=actor,
+            progress=counted,
+            subscribers=rt.ledger_subscribers,
+        )
     return {
         "unchanged": report.unchanged,
         "records": report.records,

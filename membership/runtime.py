@@ -25,6 +25,7 @@ class Runtime:
     redis: redis.Redis
     keys: Keys
     embedded: EmbeddedRedis | None = None  # set when REDIS_URL is unset
+    redis_url: str = ""  # the one `redis` was made from (the embedded server's, if that)
     # Called with each committed ledger Outcome; registered at app start (goals, ...).
     ledger_subscribers: list[Callable] = field(default_factory=list)
     # Join the ledger writer's transaction of each new Stripe event (ledger.writer.TransactionHook).

@@ -143,3 +143,16 @@ def test_unreachable_sentinels_and_clusters_are_unavailable_not_crashes():
         assert not healthy and reason.startswith("Redis is unreachable")
         assert time.monotonic() - started < 1.0  # short timeouts, no long backoff
         client.close()
+
+
+def test_a_patient_client_waits_longer_and_is_its_own(redis_url):
+    from membership.store import patient_client
+    from membership.store.client import PATIENT_READ_TIMEOUT, READ_TIMEOUT
+
+    quick = connect(redis_url)
+    with patient_client(redis_url) as patient:
+        assert patient.ping()
+        kwargs = patient.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == PATIENT_READ_TIMEOUT > 60
+        assert patient.connection_pool is not quick.connection_pool
+    assert quick.connection_pool.connection_kwargs["socket_timeout"] == READ_TIMEOUT

@@ -13,6 +13,7 @@ from membership.ledger import LedgerBusy
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.rebuild import rebuild as rebuild_ledger
 from membership.runtime import runtime
+from membership.store import patient_client
 
 
 @click.group()
@@ -32,10 +33,12 @@ def rebuild(as_json: bool, actor: str) -> None:
     webhooks arrive.
     """
     rt = runtime()
-    client = rt.redis
-    total = client.scard(rt.keys.ledger_subscriptions) + client.scard(rt.keys.ledger_customers)
+    total = rt.redis.scard(rt.keys.ledger_subscriptions) + rt.redis.scard(rt.keys.ledger_customers)
     try:
-        with click.progressbar(length=total, label="reading records", file=sys.stderr) as bar:
+        with (
+            patient_client(rt.redis_url) as client,  # its one EXEC may take long
+            click.progressbar(length=total, label="reading records", file=sys.stderr) as bar,
+        ):
             report = rebuild_ledger(
                 client,
                 rt.keys,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from membership.config import Settings
-from membership.store.client import UNAVAILABLE, connect
+from membership.store.client import UNAVAILABLE, connect, patient_client
 from membership.store.embedded import EmbeddedRedis
 from membership.store.keys import Keys
 
@@ -21,6 +21,7 @@ __all__ = [
     "Keys",
     "connect",
     "is_healthy",
+    "patient_client",
     "redacted",
     "resolve_url",
 ]

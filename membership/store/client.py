@@ -19,6 +19,8 @@ that is gone.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -35,32 +37,46 @@ UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, 
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
+# One big transaction (a ledger rebuild's commit at 200,000 members writes about a million
+# commands in one EXEC) may take longer than any request should wait: its own client.
+PATIENT_READ_TIMEOUT = 300.0
 
 
 def _retry(retries: int = 1) -> Retry:
     return Retry(ExponentialBackoff(cap=0.1, base=0.02), retries)
 
 
-def _common() -> dict:
+def _common(read_timeout: float = READ_TIMEOUT) -> dict:
     return {
         "socket_connect_timeout": CONNECT_TIMEOUT,
-        "socket_timeout": READ_TIMEOUT,
+        "socket_timeout": read_timeout,
         "retry": _retry(),
         "decode_responses": True,
     }
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, *, read_timeout: float = READ_TIMEOUT) -> redis.Redis:
     """A client for REDIS_URL with a process-wide pool, short timeouts and one quick retry."""
     target = parse_redis_url(url)
     if target.kind == "sentinel":
-        return _sentinel_primary(target)
+        return _sentinel_primary(target, read_timeout)
     if target.kind == "cluster":
-        return LazyCluster(target)  # type: ignore[return-value]
-    return redis.Redis.from_url(url, health_check_interval=30, **_common())
+        return LazyCluster(target, read_timeout)  # type: ignore[return-value]
+    return redis.Redis.from_url(url, health_check_interval=30, **_common(read_timeout))
 
 
-def _sentinel_primary(target: RedisTarget) -> redis.Redis:
+@contextmanager
+def patient_client(url: str) -> Iterator[redis.Redis]:
+    """A client of its own whose replies may take PATIENT_READ_TIMEOUT: for one long
+    transaction (`ledger rebuild`), never for a request's reads. Closed after."""
+    client = connect(url, read_timeout=PATIENT_READ_TIMEOUT)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _sentinel_primary(target: RedisTarget, read_timeout: float) -> redis.Redis:
     # The password is the data nodes'; the Sentinels are asked without one, each once
     # (redis-py's default retries back off for seconds per Sentinel).
     sentinels = Sentinel(
@@ -78,7 +94,7 @@ def _sentinel_primary(target: RedisTarget) -> redis.Redis:
         username=target.username,
         password=target.password,
         health_check_interval=30,
-        **_common(),
+        **_common(read_timeout),
     )
 
 
@@ -91,8 +107,9 @@ class LazyCluster:
     tried again on the next use. Everything else is the cluster client's own.
     """
 
-    def __init__(self, target: RedisTarget) -> None:
+    def __init__(self, target: RedisTarget, read_timeout: float = READ_TIMEOUT) -> None:
         self.target = target
+        self.read_timeout = read_timeout
         self._client: RedisCluster | None = None
         self._lock = threading.Lock()
 
@@ -112,7 +129,10 @@ class LazyCluster:
                 startup_nodes=[ClusterNode(host, port) for host, port in self.target.nodes],
                 username=self.target.username,
                 password=self.target.password,
-                **{**_common(), "retry": _retry(2)},  # one more: a MOVED after a reshard
+                **{
+                    **_common(self.read_timeout),
+                    "retry": _retry(2),
+                },  # one more: a MOVED after a reshard
             )
         except RedisClusterException as exc:
             raise redis.exceptions.ConnectionError(f"Redis Cluster unreachable: {exc}") from None
