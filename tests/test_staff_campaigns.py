@@ -628,6 +628,8 @@ def test_preview_without_saving_from_the_form(app, editor):
 
 @pytest.mark.browser
 def test_rows_move_with_their_buttons_and_by_dragging(app, browser):
+    from playwright.sync_api import expect
+
     from tests.staff_browser import open_page, url
 
     put(
@@ -648,7 +650,7 @@ def test_rows_move_with_their_buttons_and_by_dragging(app, browser):
     assert page.locator("#campaigns-notice").inner_text() == "Moved."
     # With JavaScript, a row dragged two places posts its own form twice, then reloads.
     page.locator("#row-two").drag_to(page.locator("#row-one"))
-    page.wait_for_function("document.querySelector('#campaigns tbody tr').id == 'row-two'")
+    expect(page.locator("#campaigns tbody tr").first).to_have_id("row-two")
     assert order() == ["two", "one", "three"]
     assert [e["action"] for e in entries(app)] == ["campaign_applied"] * len(entries(app))
     assert page.console_errors == []
@@ -711,23 +713,12 @@ def test_the_api_previews_a_saved_campaign_and_a_draft(app):
 
 @pytest.mark.browser
 def test_with_javascript_off_a_variant_is_added_and_saved(app, browser):
-    from tests.staff_browser import ORIGIN, url
+    from tests.staff_browser import open_page, url
 
     put(app, doc(id="plain", name="Plain"))
-    client, _ = signed_in(app, "editor")
-    page = browser.new_page(java_script_enabled=False, viewport={"width": 375, "height": 900})
-
-    def serve(route):
-        req = route.request
-        answer = client.open(
-            req.url.removeprefix(ORIGIN),
-            method=req.method,
-            data=req.post_data_buffer,
-            headers={k: v for k, v in req.headers.items() if k.lower() != "cookie"},
-        )
-        route.fulfill(status=answer.status_code, headers=dict(answer.headers), body=answer.data)
-
-    page.route(ORIGIN + "/**", serve)
+    page = open_page(app, browser, "editor", width=375)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
     page.goto(url("/staff/campaign/plain/edit"))
     assert page.locator(".gate-fields").is_visible()  # no script hides it
     page.click("#add-variant")
@@ -740,4 +731,3 @@ def test_with_javascript_off_a_variant_is_added_and_saved(app, browser):
     variants = stored(app, "plain").variants
     assert [(v.id, v.weight) for v in variants] == [("a", 1), ("b", 1)]
     assert variants[1].copy["uk"]["headline"] == "Друге прохання"
-    page.close()
