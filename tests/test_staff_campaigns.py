@@ -731,3 +731,44 @@ def test_with_javascript_off_a_variant_is_added_and_saved(app, browser):
     variants = stored(app, "plain").variants
     assert [(v.id, v.weight) for v in variants] == [("a", 1), ("b", 1)]
     assert variants[1].copy["uk"]["headline"] == "Друге прохання"
+
+
+# The elements, classes and texts of a drawn prompt (a progress bar's inside aside: the
+# widget sizes a span by script, the preview draws the same bar as SVG).
+_SHAPE = """selector => {
+  const walk = e => [
+    e.tagName.toLowerCase(),
+    typeof e.className === "string" ? e.className : "",
+    e.classList.contains("mp-bar") ? [] : [...e.children].map(walk),
+    e.children.length ? "" : e.textContent.trim(),
+  ];
+  return walk(document.querySelector(selector));
+}"""
+
+
+@pytest.mark.browser
+def test_the_preview_draws_what_the_widget_draws(app, browser):
+    """prompt.js itself draws the preview's answer on the demo article: the same elements,
+    classes and texts as the preview page (so the two cannot drift apart unnoticed)."""
+    from membership import goals
+    from tests.member_count import set_member_count
+    from tests.staff_browser import open_page, url
+
+    r = runtime(app).redis
+    set_member_count(r, keys(app), 25012)
+    goals.add(r, keys(app), goals.parse_goal({"target": 30000}), actor="test")  # a ticker bar
+    put(app, EXAMPLE)
+    page = open_page(app, browser, "viewer")
+    answer = page.client.get("/staff/api/campaigns/winter-drive/preview").get_json()
+    page.goto(url("/staff/campaign/winter-drive/preview"))
+    for shown in answer["previews"]:
+        variant, locale = shown["variant"], shown["locale"]
+        preview = page.evaluate(_SHAPE, f"#preview-{variant}-{locale} .mp")
+        article = open_page(app, browser, None)
+        body = {"prompts": [shown["prompt"]], "holdout": []}
+        article.route("**/v1/prompt", lambda route, _request, body=body: route.fulfill(json=body))
+        article.goto(url(f"/demo/article?locale={locale}"))
+        article.locator("[data-membership-prompt] .mp").wait_for(state="attached")
+        assert article.locator("[data-membership-prompt] .mp-bar").count() == 1
+        assert article.evaluate(_SHAPE, "[data-membership-prompt] .mp") == preview, shown
+        article.close()
