@@ -550,11 +550,13 @@ def test_an_editor_changes_the_sections_in_the_form_and_v1_prompt_follows(app, b
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_campaign_page_in_chromium(app, browser, width):
+    from membership import goals
     from tests.member_count import set_member_count
     from tests.staff_browser import open_page, shoot, url
 
     r, k = runtime(app).redis, keys(app)
     set_member_count(r, k, 25012)
+    goals.add(r, k, goals.parse_goal({"target": 30000}), actor="test")  # the ticker's bar
     long_name = "A campaign with a rather long name to see how rows wrap on a phone"
     put(
         app,
