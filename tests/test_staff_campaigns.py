@@ -571,6 +571,7 @@ def test_every_campaign_page_in_chromium(app, browser, width):
             gate={"dismissible": True, "free_articles": 5},
         ),
         doc(id="old", name="Old appeal", status="archived"),
+        doc(id="modal-ask", name="Modal ask", placement="modal", priority=40, status="draft"),
     )
     r.hset(k.prompt_counts("winter-drive"), mapping={"a:views": 1800, "a:conversions": 30,
            "b:views": 1700, "b:conversions": 9})  # fmt: skip
@@ -586,6 +587,7 @@ def test_every_campaign_page_in_chromium(app, browser, width):
         ("campaign-results", "/staff/campaign/winter-drive/results", "#results"),
         ("campaign-preview-banner", "/staff/campaign/spring-banner/preview", "#previews"),
         ("campaign-preview-gate", "/staff/campaign/gate/preview", "#previews"),
+        ("campaign-preview-modal", "/staff/campaign/modal-ask/preview", "#previews"),
     ]
     for name, path, selector in pages:
         page.goto(url(path))
@@ -749,7 +751,8 @@ _SHAPE = """selector => {
 
 
 @pytest.mark.browser
-def test_the_preview_draws_what_the_widget_draws(app, browser):
+@pytest.mark.parametrize("placement", ["inline", "banner", "modal", "gate"])
+def test_the_preview_draws_what_the_widget_draws(app, browser, placement):
     """prompt.js itself draws the preview's answer on the demo article: the same elements,
     classes and texts as the preview page (so the two cannot drift apart unnoticed)."""
     from membership import goals
@@ -759,18 +762,20 @@ def test_the_preview_draws_what_the_widget_draws(app, browser):
     r = runtime(app).redis
     set_member_count(r, keys(app), 25012)
     goals.add(r, keys(app), goals.parse_goal({"target": 30000}), actor="test")  # a ticker bar
-    put(app, EXAMPLE)
+    gate = {"dismissible": True, "free_articles": 2} if placement == "gate" else None
+    put(app, {**EXAMPLE, "placement": placement, "gate": gate})
     page = open_page(app, browser, "viewer")
     answer = page.client.get("/staff/api/campaigns/winter-drive/preview").get_json()
     page.goto(url("/staff/campaign/winter-drive/preview"))
+    drawn = f".mp.mp-{placement}"
     for shown in answer["previews"]:
         variant, locale = shown["variant"], shown["locale"]
-        preview = page.evaluate(_SHAPE, f"#preview-{variant}-{locale} .mp")
+        preview = page.evaluate(_SHAPE, f"#preview-{variant}-{locale} {drawn}")
         article = open_page(app, browser, None)
         body = {"prompts": [shown["prompt"]], "holdout": []}
         article.route("**/v1/prompt", lambda route, _request, body=body: route.fulfill(json=body))
         article.goto(url(f"/demo/article?locale={locale}"))
-        article.locator("[data-membership-prompt] .mp").wait_for(state="attached")
-        assert article.locator("[data-membership-prompt] .mp-bar").count() == 1
-        assert article.evaluate(_SHAPE, "[data-membership-prompt] .mp") == preview, shown
+        article.locator(drawn).wait_for(state="attached")
+        assert article.locator(f"{drawn} .mp-bar").count() == 1
+        assert article.evaluate(_SHAPE, drawn) == preview, shown
         article.close()
