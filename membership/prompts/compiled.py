@@ -24,7 +24,11 @@ from membership.prompts.assign import Assignment, assign
 from membership.prompts.campaigns import Campaign, IncludeExclude
 from membership.prompts.request import PromptRequest
 
-ALL_PLACEMENTS = 4  # banner, inline, modal, gate: once each has a winner, stop looking
+# Where a winner leaves no room for another: its placement, and modal and gate together.
+# Campaigns are tried by rank, so a gate found after a modal (or the other way round)
+# would lose to it (filters.one_interruptive): it need not be tried at all.
+SLOTS = {"banner": "banner", "inline": "inline", "modal": "interruptive", "gate": "interruptive"}
+ALL_SLOTS = len(set(SLOTS.values()))  # once each has a winner, stop looking
 
 
 class Facts:
@@ -53,6 +57,7 @@ Test = Callable[[Facts], bool]
 class Entry:
     campaign: Campaign
     tests: tuple[Test, ...]  # all must pass; empty: every request passes the filters
+    slot: str  # SLOTS[placement]
 
 
 class Compiled:
@@ -74,24 +79,25 @@ class Compiled:
         """`filters.decide(..., trace=False)`: the same prompts and holdout."""
         facts = Facts(request, now, member, country)
         winners: dict[str, tuple[int, Assignment]] = {}
+        taken: set[str] = set()
         reader, locale = request.reader, request.locale
         for i, entry in self.entries:
-            c = entry.campaign
-            if c.placement in winners:
+            if entry.slot in taken:
                 continue
             for test in entry.tests:
                 if not test(facts):
                     break
             else:
+                c = entry.campaign
                 a = assign(c, reader)
                 if a.variant is None or filters.copy_ok(a.variant, locale, count_known, has_goal):
                     winners[c.placement] = (i, a)
-                    if len(winners) == ALL_PLACEMENTS:
+                    taken.add(entry.slot)
+                    if len(taken) == ALL_SLOTS:
                         break
-        ordered = self.ordered
-        traces: list = [None] * len(ordered)
-        filters.one_interruptive(winners, ordered, traces)
-        return filters.assemble(winners, ordered, traces, request, now, False)
+        # No modal and gate together here (SLOTS): filters.one_interruptive has nothing to do.
+        traces: list = [None] * len(self.ordered)
+        return filters.assemble(winners, self.ordered, traces, request, now, False)
 
 
 def compile_campaigns(campaigns: Iterable[Campaign]) -> Compiled:
@@ -100,7 +106,7 @@ def compile_campaigns(campaigns: Iterable[Campaign]) -> Compiled:
     for i, c in enumerate(ordered):
         tests = compile_campaign(c)
         if tests is not None:
-            entries.append((i, Entry(c, tests)))
+            entries.append((i, Entry(c, tests, SLOTS[c.placement])))
     return Compiled(ordered, tuple(entries))
 
 

@@ -324,10 +324,14 @@ def _seen(value: object, name: str, errors: list[str]) -> tuple[Seen, ...]:
     for i, item in enumerate(value):
         if type(item) is dict:
             campaign, at = item.get("campaign"), item.get("at")
-            if type(campaign) is str and 0 < len(campaign) <= 64 and type(at) is str:
+            if type(campaign) is str and type(at) is str and 0 < len(campaign) <= 64:
                 try:
                     when = _from_iso(at)
-                    if when.tzinfo is not None:
+                    zone = when.tzinfo
+                    if zone is _UTC:  # "Z", as the widget writes it
+                        append(_new_tuple(Seen, (campaign, when)))
+                        continue
+                    if zone is not None:
                         append(_new_tuple(Seen, (campaign, when.astimezone(_UTC))))
                         continue
                 except (ValueError, OverflowError):
