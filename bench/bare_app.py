@@ -1,12 +1,15 @@
 """The benchmarks' baseline: a bare Flask app, under `membership serve`'s server or gunicorn.
 
-    bench/bare_app.py --port P [--server granian|gunicorn] [--app bare|service]
+    bench/bare_app.py --port P [--server granian|gunicorn] [--app bare|service|service-bare]
 
 `--server granian` (default) runs it exactly as `membership serve` runs the app;
 `--server gunicorn` runs it as `membership serve` did before issue 8 (gthread,
 keep-alive 5 s), the baseline the benchmarks compare against. `--app service`
 serves the real app instead (REDIS_URL from the environment): the slow-clients
-benchmark's "our app on yesterday's server".
+benchmark's "our app on yesterday's server". `--app service-bare` serves the real app with
+`POST /bare` added: what the app's own per-request hooks (metrics, request id, security
+headers, body limits) cost beside the bare app, apart from any endpoint's work
+(bench/prompt.py).
 
 - `POST /webhooks/stripe` only reads the body (bench/webhooks.py).
 - `GET /bare` returns a constant JSON read from the file named by BENCH_BODY_FILE,
@@ -93,6 +96,12 @@ def _load_service():
     return _create_app(load_settings())
 
 
+def _load_service_with_bare():
+    service = _load_service()
+    service.add_url_rule("/bare", "bench_bare", bare_post, methods=["POST"])
+    return service
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -101,9 +110,11 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
-    parser.add_argument("--app", choices=["bare", "service"], default="bare")
+    parser.add_argument("--app", choices=["bare", "service", "service-bare"], default="bare")
     args = parser.parse_args()
-    load = _load_service if args.app == "service" else (lambda: app)
+    load = {"service": _load_service, "service-bare": _load_service_with_bare}.get(
+        args.app, lambda: app
+    )
     if args.server == "gunicorn":
         Gunicorn.run(load, Gunicorn.options(args.port, args.workers, args.threads))
     else:

@@ -10,13 +10,17 @@ constant JSON of the size of a real prompt answer. Requests are realistic: a ran
 a 90-day history, 50 views and a few dismissals, a random section, tags and referrer; 500
 different bodies, sent in turn.
 
-Rounds alternate (bare, prompt, events) and are driven by a few client processes, each one
-keep-alive raw-socket connection sending requests back to back. It prints requests/s
-(median of rounds), p50/p99, the ratio to the bare endpoint, the Redis commands per
-decision (INFO commandstats delta over the prompt rounds / decisions; the goal is 0: the
-refresher's once-a-second reads are all there is), and events/s for /v1/prompt/events
-(batches of 10 real tokens, RATE_LIMIT_PROMPT_EVENTS=off). Bounded in time; every process
-it starts is stopped by PID at the end.
+Rounds alternate (bare, bare in the service app, prompt, events) and are driven by a few
+client processes, each one keep-alive raw-socket connection sending requests back to back.
+It prints requests/s (median of rounds), p50/p99, the ratio to the bare endpoint, each
+server's own CPU time per request (from /proc: on a machine shared with other work, req/s
+moves with the neighbours' load, CPU per request much less) and its ratio, the Redis
+commands per decision (INFO commandstats delta over the prompt rounds / decisions; the goal
+is 0: the refresher's once-a-second reads are all there is), and events/s for
+/v1/prompt/events (batches of 10 real tokens, RATE_LIMIT_PROMPT_EVENTS=off). "bare in
+service app" is the bare route inside the service app: what the app's own per-request hooks
+cost, apart from the decision. Bounded in time; every process it starts is stopped by PID
+at the end.
 """
 
 from __future__ import annotations
@@ -149,18 +153,40 @@ def _scripts(client) -> int:
     return sum(stats.get(k, {}).get("calls", 0) for k in ("cmdstat_evalsha", "cmdstat_eval"))
 
 
-def _round(pool, clients, port, requests, duration, redis_client):
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a server: its process and its workers."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a worker that exited meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _round(pool, clients, server, requests, duration, redis_client):
     start_at = time.time() + 0.5
     scripts = _scripts(redis_client)
     before = redis_calls(redis_client)
+    cpu = cpu_seconds(server.process.pid)
     jobs = [
-        (port, requests, k * len(requests) // clients, start_at, duration) for k in range(clients)
+        (server.port, requests, k * len(requests) // clients, start_at, duration)
+        for k in range(clients)
     ]
     results = pool.map(keepalive.client, jobs)
+    cpu = cpu_seconds(server.process.pid) - cpu
     redis_cmds = redis_calls(redis_client) - before
     scripts = _scripts(redis_client) - scripts
     latencies = [x for r in results for x in r]
-    return len(latencies), latencies, redis_cmds, scripts
+    return len(latencies), latencies, redis_cmds, scripts, cpu
 
 
 def _tokens(port: int, bodies: list[dict], want: int) -> list[str]:
@@ -199,7 +225,7 @@ def main() -> None:
     encoded = [json.dumps(b).encode() for b in bodies]
 
     tmp = Path(tempfile.mkdtemp(prefix="membership-bench-"))
-    service = bare = None
+    service = bare = hooks = None
     try:
         service = ServiceProcess(
             {
@@ -226,6 +252,18 @@ def main() -> None:
         bare = BareFlaskProcess(
             {"BENCH_BODY_FILE": str(body_file)}, workers=WORKERS, threads=THREADS
         ).start()
+        # The same bare route inside the service app: what its per-request hooks cost.
+        hooks = BareFlaskProcess(
+            {
+                "BENCH_BODY_FILE": str(body_file),
+                "REDIS_URL": redis.url,
+                "MEMBERSHIP_DATA_DIR": str(tmp / "var-hooks"),
+                "LOG_LEVEL": "WARNING",
+            },
+            workers=WORKERS,
+            threads=THREADS,
+            app="service-bare",
+        ).start()
 
         tokens = _tokens(service.port, bodies, 10 * EVENTS_PER_CALL * 50)
         batches = [
@@ -235,24 +273,27 @@ def main() -> None:
             for i in range(0, len(tokens) - EVENTS_PER_CALL + 1, EVENTS_PER_CALL)
         ]
         cases = [
-            ("bare Flask POST", bare.port, [post("/bare", b) for b in encoded]),
-            ("/v1/prompt", service.port, [post("/v1/prompt", b) for b in encoded]),
-            ("/v1/prompt/events", service.port, [post("/v1/prompt/events", b) for b in batches]),
+            ("bare Flask POST", bare, [post("/bare", b) for b in encoded]),
+            ("bare in service app", hooks, [post("/bare", b) for b in encoded]),
+            ("/v1/prompt", service, [post("/v1/prompt", b) for b in encoded]),
+            ("/v1/prompt/events", service, [post("/v1/prompt/events", b) for b in batches]),
         ]
-        results = {name: ([], [], [], []) for name, *_ in cases}
+        results = {name: ([], [], [], [], []) for name, *_ in cases}
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(args.clients) as pool:
             for _ in range(args.rounds):
-                for name, port, requests in cases:
-                    n, lat, cmds, scripts = _round(
-                        pool, args.clients, port, requests, args.duration, rc
+                for name, server, requests in cases:
+                    n, lat, cmds, scripts, cpu = _round(
+                        pool, args.clients, server, requests, args.duration, rc
                     )
                     results[name][0].append(n / args.duration)
                     results[name][1].extend(lat)
                     results[name][2].append(cmds / max(n, 1))
                     results[name][3].append(scripts / max(n, 1))
+                    results[name][4].append(cpu / max(n, 1))
 
         bare_rps = statistics.median(results["bare Flask POST"][0])
+        bare_cpu = statistics.median(results["bare Flask POST"][4])
         print(
             f"\nmembership prompt benchmark: granian {WORKERS} workers x {THREADS} threads on "
             f"127.0.0.1, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at the end, "
@@ -266,19 +307,22 @@ def main() -> None:
         )
         header = (
             f"{'endpoint':<20}{'req/s':>8}{'rounds min-max':>16}{'p50 ms':>8}{'p99 ms':>8}"
-            f"{'vs bare':>9}{'Redis cmd/req':>15}{'scripts/req':>13}"
+            f"{'vs bare':>9}{'CPU us/req':>12}{'vs bare':>9}{'Redis cmd/req':>15}"
+            f"{'scripts/req':>13}"
         )
         print(header)
         print("-" * len(header))
         for name, *_ in cases:
-            rps_list, lat, per_request, scripts = results[name]
+            rps_list, lat, per_request, scripts, cpu_list = results[name]
             rps = statistics.median(rps_list)
-            cmds = "-" if name.startswith("bare") else f"{statistics.median(per_request):.4f}"
-            calls = "-" if name.startswith("bare") else f"{statistics.median(scripts):.2f}"
+            cpu = statistics.median(cpu_list)
+            cmds = "-" if "bare" in name else f"{statistics.median(per_request):.4f}"
+            calls = "-" if "bare" in name else f"{statistics.median(scripts):.2f}"
             spread = f"{min(rps_list):.0f}-{max(rps_list):.0f}"
             print(
                 f"{name:<20}{rps:>8.0f}{spread:>16}{pct(lat, 0.5):>8.2f}{pct(lat, 0.99):>8.2f}"
-                f"{rps / bare_rps:>8.2f}x{cmds:>15}{calls:>13}"
+                f"{rps / bare_rps:>8.2f}x{cpu * 1e6:>12.0f}{bare_cpu / cpu:>8.2f}x{cmds:>15}"
+                f"{calls:>13}"
             )
         events_rps = statistics.median(results["/v1/prompt/events"][0])
         print(
@@ -288,11 +332,17 @@ def main() -> None:
             "Redis cmd/req: every command Redis served during the rounds (INFO commandstats "
             "delta, commands inside scripts included) / requests answered; for /v1/prompt that "
             "is the refresher's reads only.\nscripts/req: EVALSHA calls per request, the "
-            "round trips of /v1/prompt/events."
+            "round trips of /v1/prompt/events.\nCPU us/req: the server's CPU time (its "
+            "process and workers, user + system, from /proc) / requests answered, median of "
+            "rounds; its 'vs bare' (bare's / this) is the req/s ratio a server with the CPUs to "
+            "itself would see, steadier than req/s on a shared machine.\nbare in service app: "
+            "the bare route added to the service app (bench/bare_app.py --app service-bare): "
+            "the cost of the app's own per-request hooks, which /v1/prompt pays too."
         )
     finally:
-        if bare is not None:
-            bare.stop()
+        for server in (bare, hooks):
+            if server is not None:
+                server.stop()
         if service is not None:
             service.stop()
         redis.stop()
