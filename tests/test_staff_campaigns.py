@@ -779,3 +779,17 @@ def test_the_preview_draws_what_the_widget_draws(app, browser, placement):
         assert article.locator(f"{drawn} .mp-bar").count() == 1
         assert article.evaluate(_SHAPE, drawn) == preview, shown
         article.close()
+
+
+def test_odd_numbers_in_the_query_and_the_form_are_400s(app, editor):
+    client, token = editor
+    put(app, EXAMPLE)
+    huge = "9" * 5000  # past int()'s digit limit: must not be a 500
+    assert client.get(f"/staff/campaign/winter-drive/results?days={huge}").status_code == 400
+    assert client.get(f"/staff/api/campaigns/winter-drive/results?days={huge}").status_code == 400
+    assert client.get("/staff/api/campaigns/winter-drive/results?days=²").status_code == 400
+    form = {**form_of(EXAMPLE), "csrf_token": token}
+    for remove in (huge, "²", "-1"):
+        answer = client.post("/staff/campaign/winter-drive/edit", data={**form, "remove": remove})
+        assert answer.status_code == 400, remove
+    assert entries(app) == []

@@ -179,7 +179,7 @@ def api_campaign_move(campaign_id: str):
 @requires("viewer")
 def api_campaign_results(campaign_id: str):
     raw = request.args.get("days", "0")
-    if not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_RESULT_DAYS):
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) <= MAX_RESULT_DAYS):
         _error(400, "invalid_query", f"days: expected a whole number from 0 to {MAX_RESULT_DAYS}")
     c, _ = _campaign(campaign_id)
     rt = runtime()

@@ -74,7 +74,7 @@ def parse_days(raw: str | None) -> int:
     """The results page's `days`: one of RESULT_PERIODS (missing: 30); ValueError else."""
     if raw is None or raw == "":
         return DEFAULT_RESULT_DAYS
-    if raw.isascii() and raw.isdigit() and int(raw) in RESULT_PERIODS:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) in RESULT_PERIODS:
         return int(raw)
     raise ValueError(f"days: expected one of {', '.join(map(str, RESULT_PERIODS))}")
 

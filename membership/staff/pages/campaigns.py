@@ -315,8 +315,14 @@ def _form_post(campaign_id: str | None):
     based_on = posted.get("based_on", "")[:64]
     action = posted.get("action", "save")
     count = len(form_.variant_indexes(values))
-    if posted.get("remove", "").isdigit():
-        values = form_.without_variant(values, int(posted["remove"]))
+    remove = posted.get("remove", "")
+    if remove:
+        if not (remove.isascii() and remove.isdigit() and len(remove) <= 3):
+            problem = ["remove: expected a variant's row number"]
+            return _form_page(
+                values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
+            )
+        values = form_.without_variant(values, int(remove))
         return _form_page(values, campaign_id=campaign_id, based_on=based_on)
     if action == "add_variant":
         if count >= form_.MAX_VARIANTS:
