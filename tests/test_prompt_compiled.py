@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from membership.prompts.compiled import Facts, compile_campaign, compile_campaigns
 from membership.prompts.filters import FILTERS, decide
 from tests.prompt_helpers import NOW, campaign_sets, make, request, requests
+from tests.test_prompt_filters import ROWS
 
 H = dt.timedelta(hours=1)
 
@@ -72,3 +74,17 @@ def test_a_campaign_that_never_passes_is_not_tried():
     assert [entry.campaign.id for _, entry in compiled.entries] == ["b"]
     d = compiled.decide(request(), NOW, False, None, True, True)
     assert [p.campaign.id for p in d.prompts] == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "fields", "member", "country", "now", "passed", "reason"),
+    ROWS,
+    ids=[f"{r[0]}-{i}" for i, r in enumerate(ROWS)],
+)
+def test_the_filters_table_edges(name, changes, fields, member, country, now, passed, reason):
+    """Each row of the filters' table (exactly N articles, a view exactly N hours ago, the
+    day a window ends...): the compiled tests say what the named filters say."""
+    c, r = make(**changes), request(**fields)
+    tests = compile_campaign(c)
+    compiled = tests is not None and all(t(Facts(r, now, member, country)) for t in tests)
+    assert compiled == _passes_all(c, r, now, member, country)
