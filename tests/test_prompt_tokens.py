@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import multiprocessing
 
 import pytest
 from hypothesis import given
@@ -121,6 +122,7 @@ def test_the_spare_bits_of_the_signature_do_not_make_a_second_spelling():
 
 def test_decision_ids_are_random_and_empty_secret_is_refused():
     assert len({new_decision_id() for _ in range(1000)}) == 1000
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in (new_decision_id() for _ in range(10)))
     with pytest.raises(ValueError):
         Tokens("")
 
@@ -158,3 +160,15 @@ def test_a_token_signs_what_json_dumps_writes(decision, campaign, variant, reade
     assert tokens.read_decision(token, NOW) == DecisionClaim(
         decision, campaign, variant, reader, NOW
     )
+
+
+def _ids_in_child(_) -> list[str]:
+    return [new_decision_id() for _ in range(5)]
+
+
+def test_forked_workers_do_not_repeat_each_others_decision_ids():
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        children = pool.map(_ids_in_child, range(2))
+    ids = [*children[0], *children[1], *_ids_in_child(0)]
+    assert len(set(ids)) == len(ids)
