@@ -40,3 +40,18 @@ def test_serve_with_redis_url(redis_server, tmp_path):
     finally:
         service.stop()
     assert "using Redis at redis://127.0.0.1" in service.log.read_text()
+
+
+def test_a_worker_loads_the_app_then_freezes_it_out_of_the_collectors_sight():
+    import gc
+
+    from membership.server import load_frozen
+
+    before = gc.get_freeze_count()
+    held = []
+    try:
+        app = load_frozen(lambda: held.append([object() for _ in range(1000)]) or "app")
+        assert app == "app"
+        assert gc.get_freeze_count() >= before + 1000  # what the load made is frozen
+    finally:
+        gc.unfreeze()
