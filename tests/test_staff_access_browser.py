@@ -11,26 +11,15 @@ from membership.runtime import runtime
 from membership.staff import accounts_for
 from tests.staff_browser import open_page, shoot, url
 from tests.test_staff_roles import FAST, GOOD
+from tests.test_staff_totp import clock  # noqa: F401  (the fixture: a clock set by hand)
 
 pytestmark = pytest.mark.browser
 EDITOR = "editor@news.example"
 REFUSED = "That email and password do not match"
 
 
-class Clock:
-    at = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.at
-
-
 @pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def app(make_app, clock):
+def app(make_app, clock):  # noqa: F811
     app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, staff_clock=clock)
     accounts = accounts_for(runtime(app))
     for role in ("viewer", "editor", "admin"):
@@ -65,7 +54,7 @@ def test_signing_in_and_out(app, browser):
         page.close()
 
 
-def test_five_wrong_passwords_lock_the_email_even_for_the_right_one(app, browser, clock):
+def test_five_wrong_passwords_lock_the_email_even_for_the_right_one(app, browser, clock):  # noqa: F811
     page = _signed_out_page(app, browser)
     page.goto(url("/staff/login"))
     for _ in range(5):
@@ -97,7 +86,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(app, brows
     page.close()
 
 
-def test_two_factor_enrolment_then_sign_in_with_a_code(app, browser, clock):
+def test_two_factor_enrolment_then_sign_in_with_a_code(app, browser, clock):  # noqa: F811
     page = open_page(app, browser, "editor")
     page.goto(url("/staff/me"))
     page.click("text=Set up two-factor sign-in")
