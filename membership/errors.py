@@ -26,6 +26,21 @@ _STORE_ERRORS = {
 RETRY_AFTER_SECONDS = 5
 
 
+def store_error_response(exc: redis.exceptions.RedisError):
+    """Down or timing out; or refusing (READONLY after a failover, OOM, MISCONF). Either way
+    the store, not the request, is at fault: 503 with Retry-After, counted and logged."""
+    down = isinstance(exc, UNAVAILABLE)
+    code, what, level = _STORE_ERRORS[down]
+    metrics.redis_error(down)
+    log.log(level, "Redis %s during %s %s: %s", what, request.method, request.path, exc)
+    return error_response(
+        503,
+        code,
+        f"the data store {what}; try again shortly",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 class ApiError(Exception):
     """An error a client should see: status, a stable machine code and a sentence."""
 
@@ -90,21 +105,7 @@ def init_app(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
-    def _redis_error(exc):
-        # Down or timing out; or refusing (READONLY after a failover, OOM, MISCONF). Either
-        # way the store, not the request, is at fault: 503, and the client retries.
-        down = isinstance(exc, UNAVAILABLE)
-        code, what, level = _STORE_ERRORS[down]
-        metrics.redis_error(down)
-        log.log(level, "Redis %s during %s %s: %s", what, request.method, request.path, exc)
-        return error_response(
-            503,
-            code,
-            f"the data store {what}; try again shortly",
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-
-    app.register_error_handler(redis.exceptions.RedisError, _redis_error)
+    app.register_error_handler(redis.exceptions.RedisError, store_error_response)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -96,3 +96,21 @@ def test_an_unknown_account_page_is_404_and_editors_may_not_see_any(app):  # noq
     refused = editor.post(f"/staff/accounts/{EDITOR}/sessions/end", data={"csrf_token": token})
     assert refused.status_code == 403
     assert len(sessions_for(runtime(app)).list(EDITOR)) == before
+
+
+def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(make_app, own_redis):
+    from tests.test_staff_roles import FAST
+
+    down = make_app(redis_url=own_redis.url, staff_hasher=FAST, staff_insecure_cookies=True)
+    accounts_for(runtime(down)).add("admin@news.example", "admin", actor="t", password=GOOD)
+    client, token = signed_in(down, "admin")
+    own_redis.stop()
+    for path in ("/staff/", "/staff/goals", "/staff/members?q=ann", "/staff/login"):
+        page = client.get(path)
+        assert page.status_code == 503 and page.mimetype == "text/html", path
+        assert "cannot be reached just now" in page.get_data(as_text=True)
+        assert page.headers["Retry-After"] == "5"
+    posted = client.post("/staff/goals", data={"csrf_token": token, "target": "5"})
+    assert posted.status_code == 503 and posted.mimetype == "text/html"
+    api = client.get("/staff/api/me")
+    assert api.status_code == 503 and api.get_json()["error"]["code"] == "redis_unavailable"

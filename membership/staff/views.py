@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlencode
 
+import redis
 from flask import (
     Blueprint,
     Flask,
@@ -25,6 +26,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from membership import audit
 from membership.dashboard import overview
+from membership.errors import store_error_response
 from membership.http.rate_limits import EXTENSION as RATE_LIMITS
 from membership.http.rate_limits import rate_limited
 from membership.runtime import runtime
@@ -71,6 +73,17 @@ def _no_store(response):
 @bp.errorhandler(CSRFError)
 def _csrf_refused(exc: CSRFError):
     return guard.refuse(400, f"the form was refused ({exc.description}); reload it and retry")
+
+
+@bp.errorhandler(redis.exceptions.RedisError)
+def _store_trouble(exc: redis.exceptions.RedisError):
+    """The app's 503 (counted, logged, Retry-After); a page says it in words, not JSON."""
+    response = store_error_response(exc)
+    if request.path.startswith(guard.API_PREFIX):
+        return response
+    title = "The data store cannot be reached just now; try again in a few seconds"
+    page = render_template("staff/message.html", title=title, status=503)
+    return page, 503, {"Retry-After": response.headers["Retry-After"]}
 
 
 @bp.errorhandler(RateLimitExceeded)
