@@ -51,6 +51,30 @@ def test_the_members_chart_has_a_point_per_day(app, browser, days):  # noqa: F81
     page.close()
 
 
+# Form controls a screen reader could not name: no <label for>, no wrapping label, no aria.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(el => !el.hidden && !['hidden', 'submit', 'button'].includes(el.type))
+    .filter(el => !(el.id && document.querySelector(`label[for="${el.id}"]`))
+        && !el.closest('label') && !el.getAttribute('aria-label')
+        && !el.getAttribute('aria-labelledby'))
+    .map(el => el.outerHTML.slice(0, 120))"""
+
+
+def _tab_shows_focus(page, path: str) -> None:
+    """Tab moves the focus (skip link first, then on) and the focused element shows it."""
+    page.locator("body").click(position={"x": 1, "y": 1})
+    seen = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(
+            "() => { const el = document.activeElement, style = getComputedStyle(el);"
+            " return [el.tagName, style.outlineStyle, parseFloat(style.outlineWidth)]; }"
+        ))  # fmt: skip
+    assert seen[0][0] == "A", (path, seen)  # the skip link
+    for tag, style, outline in seen:
+        assert tag != "BODY" and style != "none" and outline >= 2, (path, seen)
+
+
 def test_a_screenshot_of_every_page_at_both_widths(app, browser):  # noqa: F811
     """Every page an admin reaches by links (one a route), at 1280 and 375 px, saved as
     test-artifacts/staff-<route>-<width>.png; none scrolls sideways, none logs an error."""
@@ -68,6 +92,9 @@ def test_a_screenshot_of_every_page_at_both_widths(app, browser):  # noqa: F811
                 continue
             shot.add(endpoint)
             assert page.locator("h1").count() == 1, path
+            assert page.evaluate(UNLABELLED) == [], path
+            if width == WIDTHS[0]:
+                _tab_shows_focus(page, path)
             shoot(page, endpoint.replace("_", "-"))
         areas = {"home", "goals", "campaigns", "members", "webhooks", "audit_log", "accounts"}
         assert areas | {"member", "webhook_event", "account"} <= shot, shot
