@@ -191,6 +191,10 @@ def test_cli_add_list_role_disable(run, redis_client):
     assert run("enable", "b@news.example").output == "enabled b@news.example\n"
     assert '"disabled": true' not in run("list", "--json").output
     assert run("enable", "nobody@news.example").exit_code == 1
+    reset = run("reset-2fa", "b@news.example")
+    assert (reset.exit_code, reset.output) == (
+        1, "Error: b@news.example has no two-factor sign-in to reset\n"
+    )  # fmt: skip
     actors = {e["actor"] for e in audit.entries(redis_client, KEYS)}
     assert "me" in actors
 

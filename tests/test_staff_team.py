@@ -114,3 +114,49 @@ def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(make_app, o
     assert posted.status_code == 503 and posted.mimetype == "text/html"
     api = client.get("/staff/api/me")
     assert api.status_code == 503 and api.get_json()["error"]["code"] == "redis_unavailable"
+
+
+def test_an_admin_resets_a_lost_second_factor(app):  # noqa: F811
+    import pyotp
+
+    from membership.staff.totp import second_factor_for
+
+    rt = runtime(app)
+    factor = second_factor_for(rt)
+    secret = factor.start(EDITOR)
+    assert factor.confirm(EDITOR, pyotp.TOTP(secret).now())
+    editor, _ = signed_in_with_code(app, secret)
+    admin, token = signed_in(app, "admin")
+    page = admin.get(f"/staff/accounts/{EDITOR}").get_data(as_text=True)
+    assert "Reset two-factor sign-in" in page
+    reset = admin.post(f"/staff/accounts/{EDITOR}/two-factor/reset", data={"csrf_token": token})
+    assert reset.status_code == 200 and "may enrol again" in reset.get_data(as_text=True)
+    assert not accounts_for(rt).get(EDITOR).has_totp
+    assert editor.get("/staff/").status_code == 303  # their sessions ended
+    signed_in(app, "editor")  # the password alone signs in again
+    (entry,) = _actions(app, "staff_two_factor_reset")
+    assert entry["actor"] == "admin@news.example" and entry["after"]["two_factor"] is False
+    again = admin.post(f"/staff/accounts/{EDITOR}/two-factor/reset", data={"csrf_token": token})
+    assert again.status_code == 409 and len(_actions(app, "staff_two_factor_reset")) == 1
+    own = admin.post("/staff/accounts/admin@news.example/two-factor/reset",
+                     data={"csrf_token": token})  # fmt: skip
+    assert own.status_code == 400
+
+
+def signed_in_with_code(app, secret):  # noqa: F811
+    """The editor signed in with password and code; returns (client, None)."""
+    import re
+
+    import pyotp
+
+    client = app.test_client()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/staff/login").text)
+    form = {"csrf_token": csrf.group(1), "email": EDITOR, "password": GOOD}
+    step = client.post("/staff/login", data=form).text
+    pending = re.search(r'name="pending" value="([^"]+)"', step).group(1)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', step).group(1)
+    code = pyotp.TOTP(secret).at(int(__import__("time").time()) + 30)  # the next step's
+    answer = client.post("/staff/login/code", data={"csrf_token": csrf, "pending": pending,
+                                                    "code": code})  # fmt: skip
+    assert answer.status_code == 303, answer.text[:300]
+    return client, None

@@ -105,6 +105,22 @@ def enable(email: str, actor: str) -> None:
     click.echo(f"enabled {account.email}")
 
 
+@staff.command("reset-2fa")
+@click.argument("email")
+@actor_option
+@with_app
+def reset_2fa(email: str, actor: str) -> None:
+    """Turn a staff member's two-factor sign-in off (a lost phone) and end their sessions."""
+    rt = runtime()
+    try:
+        account = accounts_for(rt).reset_two_factor(
+            email, actor=actor, end_sessions=sessions_for(rt).queue_end_all
+        )
+    except StaffInputError as exc:
+        _fail(exc)
+    click.echo(f"two-factor sign-in is off for {account.email}; their sessions are ended")
+
+
 @staff.command("role")
 @click.argument("email")
 @click.argument("role", type=click.Choice(ROLES))

@@ -244,6 +244,29 @@ class Accounts:
         self._change(email, actor, "staff_enabled", decide)
         return self.get(email)  # type: ignore[return-value]
 
+    def reset_two_factor(
+        self, email: str, *, actor: str, end_sessions: Callable | None = None
+    ) -> Account:
+        """Turn someone's two-factor sign-in off without a code (a lost phone), and end
+        their sessions in the same transaction: they sign in with the password and may
+        enrol again."""
+        email = rules.check_email(email)
+        key = self.keys.staff_account(email)
+
+        def decide(before):
+            before = self._existing(email, before)
+            if not before.has_totp:
+                raise StaffConflict(f"{email} has no two-factor sign-in to reset")
+            return {}, {**before.public(), "two_factor": False}
+
+        def extra(pipe):
+            pipe.hdel(key, "totp", "totp_pending", "totp_last")
+            if end_sessions is not None:
+                end_sessions(pipe, email)
+
+        self._change(email, actor, "staff_two_factor_reset", decide, extra)
+        return self.get(email)  # type: ignore[return-value]
+
     def end_sessions(self, email: str, *, actor: str, end_sessions: Callable) -> None:
         """End the account's sessions (`end_sessions(pipe, email)` queues it), audited."""
         email = rules.check_email(email)

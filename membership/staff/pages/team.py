@@ -118,6 +118,28 @@ def accounts_link():
     return _accounts_page(notice=notice, link=_password_link(email))
 
 
+@bp.post("/accounts/<email>/two-factor/reset")
+@requires("admin")
+def account_reset_two_factor(email: str):
+    """A lost phone: two-factor off without a code, their sessions ended (audited). Not
+    one's own: that takes a current code on /staff/me."""
+    rt = runtime()
+    email = email.strip().lower()
+    if accounts_for(rt).get(email) is None:
+        abort(404)
+    problem = _not_yourself(email)
+    if problem:
+        return _account_page(email, problem, status=400)
+    try:
+        accounts_for(rt).reset_two_factor(
+            email, actor=g.staff.email, end_sessions=sessions_for(rt).queue_end_all
+        )
+    except StaffInputError as exc:
+        return _account_page(email, str(exc), status=409)
+    notice = "Two-factor sign-in is off and their sessions are ended; they may enrol again."
+    return _account_page(email, notice=notice)
+
+
 # --- one account's sessions --------------------------------------------------------------
 def _account_page(email: str, error=None, notice=None, status=200):
     rt = runtime()
