@@ -7,6 +7,8 @@ The pure core, no I/O (no Redis, no Flask, no clock: every function takes `now`)
 - `request`    the `POST /v1/prompt` body: validation into a frozen `PromptRequest`
 - `filters`    the named filters in their fixed order, and `decide`: the prompts per
                placement, the holdout and a debug trace per campaign
+- `compiled`   each campaign compiled (when the snapshot reads them) into only the checks
+               that can fail for it: the same decision as `filters.decide`, no trace, fast
 - `assign`     sticky assignment: hash(reader, campaign) -> bucket 0-9999 -> holdout or variant
 - `errors`     marshmallow messages as `path: message` lines (`variants[1].copy.uk.headline`)
 
