@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Response, g, redirect, render_template, request, url_for
+from flask import Response, abort, g, make_response, redirect, render_template, request, url_for
 
 from membership import audit
 from membership.config import SUPPORTED_LOCALES
@@ -101,6 +101,18 @@ def _find(campaign_id: str) -> tuple[Campaign, str] | None:
     return store.get_versioned(rt.redis, rt.keys, campaign_id)
 
 
+def _existing(campaign_id: str) -> tuple[Campaign, str]:
+    """The stored campaign and its version; else the request ends with the page that says
+    why (404 unknown, 409 unreadable)."""
+    try:
+        found = _find(campaign_id)
+    except store.CampaignStoreError as exc:
+        abort(make_response(_stored_error(exc)))
+    if found is None:
+        abort(make_response(_not_found(campaign_id)))
+    return found
+
+
 def _not_found(campaign_id: str):
     return guard.refuse(404, f"No campaign {campaign_id[:64]!r}.")
 
@@ -142,13 +154,7 @@ def campaign_prompt_css():
 @bp.get("/campaign/<campaign_id>")
 @requires("viewer")
 def campaign(campaign_id: str):
-    try:
-        found = _find(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _stored_error(exc)
-    if found is None:
-        return _not_found(campaign_id)
-    c, _ = found
+    c, _ = _existing(campaign_id)
     return render_template(
         "staff/campaign.html",
         c=c,
@@ -277,13 +283,7 @@ def campaign_new():
 @bp.get("/campaign/<campaign_id>/edit")
 @requires("editor")
 def campaign_edit(campaign_id: str):
-    try:
-        found = _find(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _stored_error(exc)
-    if found is None:
-        return _not_found(campaign_id)
-    c, version = found
+    c, version = _existing(campaign_id)
     return _form_page(form_.to_form(to_json(c)), campaign_id=c.id, based_on=version)
 
 
@@ -296,12 +296,7 @@ def campaign_create():
 @bp.post("/campaign/<campaign_id>/edit")
 @requires("editor")
 def campaign_save(campaign_id: str):
-    try:
-        found = _find(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _stored_error(exc)
-    if found is None:
-        return _not_found(campaign_id)
+    _existing(campaign_id)
     return _form_post(campaign_id)
 
 
@@ -498,13 +493,7 @@ def _banner_state():
 @bp.get("/campaign/<campaign_id>/preview")
 @requires("viewer")
 def campaign_preview_page(campaign_id: str):
-    try:
-        found = _find(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _stored_error(exc)
-    if found is None:
-        return _not_found(campaign_id)
-    c, _ = found
+    c, _ = _existing(campaign_id)
     rt = _rt()
     shown = campaign_preview.previews(
         c, _banner_state(), publication=rt.settings.publication_name, join_url=rt.settings.join_url
