@@ -464,10 +464,11 @@ def add(
                     keys.goals_reached,
                     keys.goals_next_id,
                     *ledger_queries.count_keys(keys),
+                    keys.goals_pending,  # written, not read: its type is checked
                 )
                 existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
                 goal_id = _next_id(pipe.get(keys.goals_next_id))
-                _check_version(pipe, keys)
+                _check_before_queueing(pipe, keys)
                 # An unknown count (no member counted yet) reaches nothing.
                 count = ledger_queries.count(pipe, keys) or 0
                 goal = plan_add(existing, count, replace(new, id=goal_id), now)
@@ -487,7 +488,7 @@ def add(
                     target=f"goal {goal.id}",
                     after=goal.as_dict(),
                 )
-                pipe.execute()
+                _exec(pipe)
                 return goal
             except redis_lib.WatchError:
                 continue
@@ -497,14 +498,27 @@ def add(
 _MAX_ATTEMPTS = 50
 
 
-def _check_version(pipe, keys: Keys) -> None:
-    """The transaction INCRs the banner's version: refuse before queueing if it cannot."""
+def _check_before_queueing(pipe, keys: Keys) -> None:
+    """The transaction INCRs the banner's version, ZADDs or ZREMs the pending goals and
+    XADDs to the audit log: refuse before queueing anything if one of them cannot take it,
+    since a command failing inside EXEC would leave the rest applied."""
     try:
         version_from(keys.banner_version, pipe.get(keys.banner_version))
     except CorruptRecord as exc:
         raise GoalError(
             f"a stored value is corrupt ({exc}); run `membership ledger rebuild`"
         ) from None
+    for key, wanted in ((keys.goals_pending, "zset"), (keys.audit, "stream")):
+        kind = pipe.type(key)
+        if kind not in ("none", wanted):
+            raise GoalError(f"{key} is a {kind}, not a {wanted}; nothing was changed")
+
+
+def _exec(pipe) -> None:
+    """EXEC, and check every reply: Redis does not roll back a command that failed."""
+    failed = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+    if failed:
+        raise GoalError(f"Redis refused part of the change ({failed[0]}); check `goals list`")
 
 
 def _next_id(raw: str | None) -> int:
@@ -535,7 +549,7 @@ def remove(
     with redis.pipeline(transaction=True) as pipe:
         for _ in range(_MAX_ATTEMPTS):
             try:
-                pipe.watch(keys.goals, keys.goals_reached)
+                pipe.watch(keys.goals, keys.goals_reached, keys.goals_pending)
                 raw = pipe.hget(keys.goals, field_)
                 if raw is None:
                     return False
@@ -544,7 +558,7 @@ def remove(
                 )
                 if expected is not None and expected != version_of(goal):
                     raise GoalConflict(goal)
-                _check_version(pipe, keys)
+                _check_before_queueing(pipe, keys)
                 pipe.multi()
                 pipe.incr(keys.banner_version)
                 pipe.hdel(keys.goals, field_)
@@ -558,7 +572,7 @@ def remove(
                     target=f"goal {goal.id}",
                     before=goal.as_dict(),
                 )
-                pipe.execute()
+                _exec(pipe)
                 return True
             except redis_lib.WatchError:
                 continue
@@ -599,14 +613,19 @@ def update(
     with redis.pipeline(transaction=True) as pipe:
         for _ in range(_MAX_ATTEMPTS):
             try:
-                pipe.watch(keys.goals, keys.goals_reached, *ledger_queries.count_keys(keys))
+                pipe.watch(
+                    keys.goals,
+                    keys.goals_reached,
+                    keys.goals_pending,
+                    *ledger_queries.count_keys(keys),
+                )
                 existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
                 old = next((g for g in existing if g.id == goal_id), None)
                 if old is None:
                     return None
                 if expected != version_of(old):
                     raise GoalConflict(old)
-                _check_version(pipe, keys)
+                _check_before_queueing(pipe, keys)
                 count = ledger_queries.count(pipe, keys) or 0
                 goal = plan_update(existing, count, old, new, now)
                 if goal == old:
@@ -629,7 +648,7 @@ def update(
                     before=old.as_dict(),
                     after=goal.as_dict(),
                 )
-                pipe.execute()
+                _exec(pipe)
                 return goal
             except redis_lib.WatchError:
                 continue

@@ -365,3 +365,27 @@ def test_cli_list_when_empty(run):
     result = run("list")
     assert result.exit_code == 0
     assert "no goals yet" in result.output
+
+
+@pytest.mark.parametrize("planted", ["goals_pending", "audit"])
+def test_a_key_of_the_wrong_type_refuses_every_change_before_anything_is_written(
+    redis_url, redis_client, planted
+):
+    """Redis does not roll back: a ZADD or XADD failing inside EXEC would leave the goal
+    written and the banner's version moved. The types are checked before queueing."""
+    set_member_count(redis_client, KEYS, 10)
+    first = goals.add(redis_client, KEYS, goals.parse_goal({"target": 100}), actor="t")
+    redis_client.delete(KEYS.audit)
+    redis_client.set(getattr(KEYS, planted), "not what it should be")
+    before = {k: redis_client.dump(k) for k in redis_client.keys("*")}
+    bigger = goals.parse_goal({"target": 300})
+    version = goals.version_of(first)
+    changes = [
+        lambda: goals.add(redis_client, KEYS, goals.parse_goal({"target": 200}), actor="t"),
+        lambda: goals.update(redis_client, KEYS, first.id, bigger, expected=version, actor="t"),
+        lambda: goals.remove(redis_client, KEYS, first.id, actor="t"),
+    ]
+    for change in changes:
+        with pytest.raises(goals.GoalError, match="not a"):
+            change()
+    assert {k: redis_client.dump(k) for k in redis_client.keys("*")} == before
