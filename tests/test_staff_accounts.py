@@ -107,6 +107,24 @@ def test_refused_input_changes_nothing(accounts, redis_client):
     assert redis_client.keys("*") == []
 
 
+@pytest.mark.parametrize("planted", ["staff_accounts", "audit"])
+def test_a_key_of_the_wrong_type_refuses_a_change_before_anything_is_written(
+    accounts, redis_client, planted
+):
+    accounts.add("a@b.example", "viewer", actor="ops", password=GOOD)
+    redis_client.delete(KEYS.audit)
+    redis_client.set(getattr(KEYS, planted), "not what it should be")
+    before = {k: redis_client.dump(k) for k in redis_client.keys("*")}
+    for call in (
+        lambda: accounts.add("c@b.example", "viewer", actor="ops", password=GOOD),
+        lambda: accounts.set_role("a@b.example", "editor", actor="ops"),
+        lambda: accounts.disable("a@b.example", actor="ops"),
+    ):
+        with pytest.raises(StaffConflict, match="not a"):
+            call()
+    assert {k: redis_client.dump(k) for k in redis_client.keys("*")} == before
+
+
 def test_add_twice_role_and_disable(accounts, redis_client):
     accounts.add("v@news.example", "viewer", actor="ops", password=GOOD)
     with pytest.raises(StaffConflict, match="already has"):

@@ -162,9 +162,10 @@ class Accounts:
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(_ATTEMPTS):
                 try:
-                    pipe.watch(key, *watch)
+                    pipe.watch(key, self.keys.staff_accounts, *watch)
                     before = self._account(pipe.hgetall(key))
                     changes, after = decide(before)
+                    self._check_before_queueing(pipe)
                     now = self.clock()
                     pipe.multi()
                     pipe.hset(key, mapping={**changes, "updated": _iso(now)})
@@ -181,11 +182,23 @@ class Accounts:
                         after=after,
                         at=now,
                     )
-                    pipe.execute()
+                    failed = [
+                        r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)
+                    ]
+                    if failed:
+                        raise StaffConflict(f"Redis refused part of the change: {failed[0]}")
                     return after
                 except redis.WatchError:
                     continue
         raise StaffConflict(f"{email}: changed by someone else meanwhile; try again")
+
+    def _check_before_queueing(self, pipe) -> None:
+        """The change SADDs the account list and XADDs the audit log: refuse before queueing
+        if either key holds another type (Redis would apply the rest of the transaction)."""
+        for key, wanted in ((self.keys.staff_accounts, "set"), (self.keys.audit, "stream")):
+            kind = pipe.type(key)
+            if kind not in ("none", wanted):
+                raise StaffConflict(f"{key} is a {kind}, not a {wanted}; nothing was changed")
 
     def add(self, email: str, role: str, *, actor: str, password: str | None = None) -> Account:
         email, role = rules.check_email(email), rules.check_role(role)
