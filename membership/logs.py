@@ -93,7 +93,11 @@ def request_id() -> str | None:
     """This request's id (the client's, when valid, else a new one); None outside a request."""
     if not has_request_context():
         return None
-    environ = request.environ
+    return request_id_of(request.environ)
+
+
+def request_id_of(environ: dict) -> str:
+    """The id of the request `environ` describes, made once and kept in it."""
     found = environ.get(_ENVIRON_KEY)
     if found is None:
         given = environ.get("HTTP_X_REQUEST_ID", "")

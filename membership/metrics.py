@@ -184,23 +184,32 @@ def _start() -> None:
 
 def _record(response: Response) -> Response:
     rule = request.url_rule
-    endpoint = rule.rule if rule is not None else UNMATCHED
-    method = request.method if request.method in _METHODS else "other"
+    started = request.environ.get(_STARTED)
+    count(
+        rule.rule if rule is not None else UNMATCHED,
+        request.method if request.method in _METHODS else "other",
+        response.status_code,
+        None if started is None else time.perf_counter() - started,
+    )
+    return response
+
+
+def count(endpoint: str, method: str, status: int, seconds: float | None) -> None:
+    """One answered request; `seconds` None when it was not timed. Also called by the
+    prompt lane (membership.prompts.lane), which answers without Flask's hooks."""
     series = _get()
     # Labelled children are cached: `.labels()` locks and builds a key on every call,
     # and this runs on every banner request (the hot path).
-    key = (endpoint, method, response.status_code)
+    key = (endpoint, method, status)
     children = series.children.get(key)
     if children is None:
         children = series.children[key] = (
-            series.requests.labels(endpoint, method, str(response.status_code)),
+            series.requests.labels(endpoint, method, str(status)),
             series.latency.labels(endpoint, method),
         )
     children[0].inc()
-    started = request.environ.get(_STARTED)
-    if started is not None:
-        children[1].observe(time.perf_counter() - started)
-    return response
+    if seconds is not None:
+        children[1].observe(seconds)
 
 
 def _client_allowed(settings) -> bool:

@@ -33,6 +33,7 @@ TEMPLATES = PACKAGE / "templates"
 WIDGET_SCRIPT = PACKAGE / "static" / "banner.js"
 
 REFERRER_POLICY = "strict-origin-when-cross-origin"
+NOSNIFF = ("X-Content-Type-Options", "nosniff")  # on every answer
 _DIRECTIVES = {
     "default-src": "'none'",
     "script-src": "'self'",
@@ -123,6 +124,6 @@ def init_app(app: Flask) -> None:
         if content_type is not None and content_type.startswith("text/html"):
             for name, value in html:
                 headers.setdefault(name, value)
-        elif "X-Content-Type-Options" not in headers:
-            headers["X-Content-Type-Options"] = "nosniff"
+        elif NOSNIFF[0] not in headers:
+            headers[NOSNIFF[0]] = NOSNIFF[1]
         return response
