@@ -2,7 +2,10 @@
 
 - The body: JSON (`Content-Type: application/json`, else 415), at most 16 KiB (413; a
   chunked body is read whole first by membership.http.bodies, so it is measured too),
-  validated by `request.parse_request` (400 naming the field; unknown fields ignored).
+  decoded and validated in one pass by `wire.decode` (msgspec) when it is valid, else by
+  json.loads and `request.parse_request` (400 naming the field; unknown fields ignored).
+- The plain valid case never reaches this route: `lane.PromptLane` answers it in front of
+  Flask with the same `answer` below. This route answers the rest (?debug, errors, ...).
 - The member token (`member`) is checked with SECRET_KEY: missing, forged or expired is a
   non-member, never an error. The country comes from the CDN header COUNTRY_HEADER.
 - No Redis command: campaigns and banner data come from the process's `PromptSnapshot`,
@@ -25,11 +28,11 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from membership.errors import ApiError
-from membership.http.bodies import json_body
+from membership.http.bodies import BodyError, parse_json, read_limited
 from membership.http.cors import Origins
-from membership.prompts import render, snapshot
+from membership.prompts import render, snapshot, wire
 from membership.prompts.filters import decide
-from membership.prompts.request import RequestError, parse_request
+from membership.prompts.request import PromptRequest, RequestError, parse_request
 from membership.prompts.tokens import Tokens, new_decision_id
 from membership.runtime import runtime
 
@@ -99,39 +102,17 @@ def _debug_requested(query_string: str) -> bool:
     return _DEBUG_VALUES[values[0].lower()]
 
 
-def _json_response(body: dict, origin: str | None) -> Response:
-    """The answer with the headers `_headers` would add, set here at once (it skips an
-    answer so marked): on the path of every page view, werkzeug's header objects cost
-    more than the rest of the response."""
+def _encode(body: dict) -> bytes:
     try:
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate a reader sent, echoed in a debug reason
-        data = json.dumps(body, separators=(",", ":")).encode("ascii")
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Cache-Control", CACHE_CONTROL),
-        ("Vary", "Origin"),
-    ]
-    if origin is not None:
-        headers.append(("Access-Control-Allow-Origin", origin))
-    response = Response(data, headers=headers)
-    response.cors_done = True  # for Origins.finish, should another hook call it
-    response.prompt_headers_done = True
-    return response
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
-@bp.post("/v1/prompt", provide_automatic_options=False)
-def prompt():
-    ep: _Endpoint = current_app.extensions[ENDPOINT_EXTENSION]
-    environ = request.environ
-    debug = _debug_requested(environ.get("QUERY_STRING", ""))
-    if debug:
-        ep.check_staff(environ.get("HTTP_AUTHORIZATION"))
-    try:
-        req = parse_request(json_body(MAX_BODY_BYTES))
-    except RequestError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
-
+def answer(ep: _Endpoint, req: PromptRequest, environ: dict, debug: bool) -> tuple[bytes, list]:
+    """A valid request -> the decision's JSON and its headers (all but the app-wide
+    nosniff and X-Request-ID). The one decision both doors run: the Flask view below and
+    `lane.PromptLane`, which answers the common case without Flask's per-request work."""
     now = time.time()
     member = (
         req.member_token is not None and ep.tokens.read_member(req.member_token, now) is not None
@@ -165,8 +146,49 @@ def prompt():
         debug=debug,
         cache=facts.prompts,
     )
+    data = _encode(body)
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("Cache-Control", CACHE_CONTROL),
+        ("Vary", "Origin"),
+    ]
     origin = environ.get("HTTP_ORIGIN")
-    return _json_response(body, origin if ep.origins.allowed(origin) else None)
+    if ep.origins.allowed(origin):
+        headers.append(("Access-Control-Allow-Origin", origin))
+    return data, headers
+
+
+def _request() -> PromptRequest:
+    """The body, validated: msgspec's one pass for the common case (`wire.decode`), else
+    json.loads and the full validator, whose 400s name what is wrong."""
+    raw = read_limited(MAX_BODY_BYTES)
+    req = wire.decode(raw)
+    if req is not None:
+        return req
+    try:
+        return parse_request(parse_json(raw))
+    except BodyError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
+    except RequestError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+
+
+@bp.post("/v1/prompt", provide_automatic_options=False)
+def prompt():
+    ep: _Endpoint = current_app.extensions[ENDPOINT_EXTENSION]
+    environ = request.environ
+    debug = _debug_requested(environ.get("QUERY_STRING", ""))
+    if debug:
+        ep.check_staff(environ.get("HTTP_AUTHORIZATION"))
+    data, headers = answer(ep, _request(), environ, debug)
+    # The headers `_headers` would add are set here at once (it skips an answer so
+    # marked): on the path of every page view, werkzeug's header objects cost more than
+    # the rest of the response.
+    response = Response(data, headers=headers)
+    response.cors_done = True  # for Origins.finish, should another hook call it
+    response.prompt_headers_done = True
+    return response
 
 
 @bp.route("/v1/prompt", methods=["OPTIONS"])
