@@ -56,6 +56,11 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
 
     _add_areas(app, app.extensions[EXTENSION])
+    from membership.prompts import lane
+
+    # Outermost: the plain valid POST /v1/prompt (every page view) answered without
+    # Flask's per-request work; everything else, chunked bodies included, passes through.
+    app.wsgi_app = lane.PromptLane(app, app.wsgi_app)
     return app
 
 
