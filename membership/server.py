@@ -147,7 +147,9 @@ def run(
     """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
 
     - `threads` Python threads per worker run Flask; connections are read by the
-      Rust event loop, so slow or idle ones hold no thread.
+      Rust event loop, so slow heads and idle connections hold no thread. A slow *body*
+      does: the app reads it in its thread, and granian has no body timeout (README,
+      "Slow request bodies").
     - A request's headers must arrive within 10 s (slow-header clients are cut
       off); idle keep-alive connections cost no thread.
     - SIGHUP starts fresh workers one by one, each before its predecessor stops;
