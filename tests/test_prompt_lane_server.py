@@ -178,3 +178,20 @@ def test_slow_senders_do_not_hold_up_the_readers_beside_them(service):
         for t in slow:
             t.join(timeout=5)
     assert max(took) < 1.0, sorted(took)[-3:]
+
+
+def test_lane_answers_are_counted_in_metrics_by_the_real_server(service):
+    """Under `membership serve` metrics live in files shared by the workers
+    (prometheus-client's multiprocess mode): the lane's count lands there too."""
+    from tests.test_metrics import requests_total
+
+    def counted() -> float:
+        scrape = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        status, _, body = _send(service.port, scrape)
+        assert status == 200
+        return requests_total(body.decode(), "/v1/prompt", "200", "POST")
+
+    before = counted()
+    for _ in range(12):
+        _decision(*_send(service.port, _head(len(BODY)) + BODY))
+    assert counted() - before == 12
