@@ -277,6 +277,21 @@ def test_the_portal_for_a_stripe_member_signed_in_by_email(client, fake, ledger)
     assert created["customer"] == fake.checkout.sessions[session_id]["customer"]
 
 
+def test_the_portal_for_a_member_whose_email_at_stripe_has_capitals(client, fake, ledger):
+    """Stripe's email filter is case-sensitive; the ledger keeps addresses lower-cased, so a
+    member who typed capitals at checkout is found through the ledger's own customers."""
+    session_id = open_session(fake)
+    for event in fake.complete(session_id, email="Olena.Payer@Example.org"):
+        deliver(client, event)
+    other = open_session(fake)  # another member: not the one whose portal opens
+    for event in fake.complete(other, email="someone@example.org"):
+        deliver(client, event)
+    response = portal(client, member_token("email:olena.payer@example.org"))
+    assert response.status_code == 200, response.get_json()
+    [created] = fake.checkout.portal_sessions
+    assert created["customer"] == fake.checkout.sessions[session_id]["customer"]
+
+
 def test_an_offline_member_is_told_to_contact_the_newsroom(client, fake, ledger):
     add_offline(ledger, "gift@example.org", "a gift")
     response = portal(client, member_token("email:gift@example.org"))

@@ -119,6 +119,15 @@ class MemberSearch:
         raws = self.redis.hmget(self.keys.ledger_index_rows, row_ids)
         return [Row.from_json(raw) if raw else None for raw in raws]
 
+    def customers_with_email(self, email: str) -> list[str]:
+        """The Stripe customers the ledger holds with exactly this (normalized) email."""
+        prefix = f"{email}{SEP}"
+        members = self.redis.zrangebylex(
+            self.keys.ledger_index_email, *_range(prefix, None), start=0, num=LIMIT_MAX
+        )
+        rows = self.rows([_row_id(m) for m in members])
+        return [r.customer for r in rows if r and r.email == email and r.customer]
+
     def search(self, query: str, *, limit: int = 50, cursor: str | None = None) -> Page:
         """Rows whose email starts with the query, then rows whose name has words starting
         with each of the query's words; `cus_...` finds that customer exactly. Ordered by

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from membership import mail
 from membership.config import Settings, parse_smtp_url
 from membership.errors import ApiError
+from membership.ledger.members import MemberSearch
 from membership.ledger.queries import Queries
 from membership.members import messages, rules
 from membership.members.links import Links, Use
@@ -165,7 +166,12 @@ class Members:
         # Signed in by email: an offline member has no Stripe customer; a Stripe member's is
         # found in Stripe by the email and kept only if the ledger counts it.
         if self.queries.email_bucket(email).live > 0:
-            for customer in stripe.customers_with_email(email):
+            # The ledger's own customers with the email first: Stripe's email filter is
+            # case-sensitive and the ledger's addresses are lower-cased (Olena@Example.org).
+            # Stripe's is left for a ledger whose member index was never built (README).
+            index = MemberSearch(self.queries.redis, self.queries.keys)
+            found = index.customers_with_email(email) or stripe.customers_with_email(email)
+            for customer in found:
                 record = self.queries.customer(customer)
                 if record is not None and record.live > 0:
                     return stripe.portal_url(customer, return_url)
