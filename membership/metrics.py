@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 import redis
 from flask import Blueprint, Flask, Response, request
@@ -73,10 +74,12 @@ class _Series:
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
         self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
-        if directory is not None and values.ValueClass is values.MutexValue:
+        if directory is not None and not getattr(values.ValueClass, "watched", False):
             # prometheus-client picks the value class when it is first imported; the
-            # directory may have been set after that (by serve, in this very process).
-            values.ValueClass = values.get_value_class()
+            # directory may have been set after that (by serve, in this very process). Ours
+            # names its files by `_file_identity`, so that they can move (`_check_directory`).
+            values.ValueClass = values.MultiProcessValue(_file_identity)
+            values.ValueClass.watched = True
         elif directory is None and values.ValueClass is not values.MutexValue:
             values.ValueClass = values.MutexValue
         disable_created_metrics()  # as in multiprocess mode: no `_created` series
@@ -119,6 +122,61 @@ class _Series:
         )
 
 
+# --- A removed directory ----------------------------------------------------------------
+#
+# The directory may be removed while the server runs (a cleaner, a person). A scrape then
+# failed with a 500, and every process went on counting into files no longer in it. So each
+# process leaves an empty marker file there and looks for it (at most once a second, on a
+# count, and on every scrape). When it is gone, the directory is made anew if another
+# process has not already, and the process takes a new file identity: prometheus-client then
+# reopens every value in a new file there, from zero, as it does after a fork. Counters
+# restart, which Prometheus's rate() takes as a reset. A count made by another thread at the
+# very moment of the move may still go to the old file.
+
+DIRECTORY_CHECK_SECONDS = 1.0
+_moves = 0  # times this process found the directory gone
+_checked_at = 0.0
+_marker: str | None = None  # this process's empty file in the directory, once made
+
+
+def _file_identity() -> str:
+    """What names this process's files: its pid, then `<pid>-<moves>` once it has moved."""
+    return str(os.getpid()) if _moves == 0 else f"{os.getpid()}-{_moves}"
+
+
+def _check_directory(directory: str, now: float | None = None) -> None:
+    """If the directory went since this process marked it (made anew or not by another
+    process meanwhile), make it and move this process's values there."""
+    global _moves, _checked_at, _marker
+    if now is not None:
+        if now - _checked_at < DIRECTORY_CHECK_SECONDS:
+            return
+        _checked_at = now
+    marker = _marker_path(directory)
+    if os.path.exists(marker):
+        return
+    lost = _marker == marker or not os.path.isdir(directory)
+    try:
+        if lost:
+            os.makedirs(directory, exist_ok=True)
+            _moves += 1
+            marker = _marker_path(directory)
+        Path(marker).touch()
+    except OSError as exc:
+        log.error("metrics: cannot mark or make the directory %s: %s", directory, exc)
+        return
+    _marker = marker
+    if lost:
+        log.warning(
+            "metrics: the directory %s was removed; made anew, counts start again", directory
+        )
+
+
+def _marker_path(directory: str) -> str:
+    # Not `*.db`: the collector reads only those.
+    return os.path.join(directory, f".{_file_identity()}.here")
+
+
 _series: _Series | None = None
 _series_lock = threading.Lock()
 
@@ -131,6 +189,8 @@ def _get() -> _Series:
         with _series_lock:
             if _series is None or _series.directory != directory:
                 _series = _Series(directory)
+                if directory is not None:  # its files are there from now on: mark it
+                    _check_directory(directory)
             series = _series
     return series
 
@@ -148,6 +208,11 @@ def worker_exited(pid: int) -> None:
     directory = multiproc_dir()
     if directory is not None:
         multiprocess.mark_process_dead(pid, directory)
+        for marker in [
+            *Path(directory).glob(f".{pid}.here"),
+            *Path(directory).glob(f".{pid}-*.here"),
+        ]:
+            marker.unlink(missing_ok=True)
 
 
 def banner_served_stale() -> None:
@@ -198,6 +263,8 @@ def count(endpoint: str, method: str, status: int, seconds: float | None) -> Non
     """One answered request; `seconds` None when it was not timed. Also called by the
     prompt lane (membership.prompts.lane), which answers without Flask's hooks."""
     series = _get()
+    if series.directory is not None:
+        _check_directory(series.directory, time.monotonic())
     # Labelled children are cached: `.labels()` locks and builds a key on every call,
     # and this runs on every banner request (the hot path).
     key = (endpoint, method, status)
@@ -260,6 +327,7 @@ class _Scrape:
 
     def collect(self):
         if self.series.directory is not None:
+            _check_directory(self.series.directory)
             yield from multiprocess.MultiProcessCollector(
                 None, path=self.series.directory
             ).collect()

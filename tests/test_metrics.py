@@ -323,6 +323,36 @@ def test_metrics_sum_every_worker_of_the_real_server(redis_url, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_removed_metrics_directory_is_made_anew_and_counted_into(redis_url, tmp_path):
+    """Someone removes the workers' metrics directory while the server runs: scrapes went on
+    failing with a 500 and every count went into files no longer there. Each process now
+    makes it anew within a second and counts there again, from zero."""
+    import time
+
+    data_dir = tmp_path / "var"
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    service = ServiceProcess(env, workers=2, threads=2).start()
+    try:
+        [directory] = [p for p in (data_dir / "metrics").glob("*") if p.is_dir()]
+        for _ in range(20):
+            assert _get(service.url + "/openapi.json")[0] == 200
+        shutil.rmtree(directory)
+        time.sleep(1.2)  # each worker looks at most once a second
+        # One at a time: a count made in another thread of a process at the very moment it
+        # moves may still go to the old file (it looks at most once a second, unlocked).
+        statuses = [_get(service.url + "/openapi.json")[0] for _ in range(40)]
+        assert statuses == [200] * 40
+        status, body = _get(service.url + "/metrics")
+        assert status == 200, body[:300]
+        assert directory.is_dir()
+        assert requests_total(body.decode(), "/openapi.json", "200") == 40
+        moved = [p.name for p in directory.glob("counter_*.db")]
+        assert moved and all(name.endswith("-1.db") for name in moved), moved  # "<pid>-1"
+    finally:
+        service.stop()
+
+
+@pytest.mark.slow
 def test_the_real_server_hides_metrics_from_strangers_without_the_token(redis_url, tmp_path):
     service = ServiceProcess(
         {
