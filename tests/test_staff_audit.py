@@ -40,7 +40,8 @@ def test_newest_first_with_before_and_after_and_filters(app):  # noqa: F811
     _record(app, actor="Ann", action="goal_removed", target="g3", at=T0 + 2 * DAY)
     client, _ = signed_in(app, "viewer")
     html = client.get("/staff/audit").get_data(as_text=True)
-    assert _targets(html)[:3] == ["g3", "g2", "g1"]  # then the fixture's staff_added
+    # The viewer's own sign-in is the newest; then the fixture's staff_added
+    assert _targets(html)[:4] == ["staff viewer@news.example", "g3", "g2", "g1"]
     assert "&#34;target&#34;: 10" in html and "Before and after" in html
     filtered = {
         "actor=ann": ["g3", "g1"],

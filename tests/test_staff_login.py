@@ -310,3 +310,54 @@ def test_the_password_link_works_over_https(staff_app):
             "password": GOOD, "confirm": GOOD}  # fmt: skip
     done = client.post("/staff/set-password", base_url=base, data=data, headers={"Referer": url})
     assert done.status_code == 200
+
+
+# --- Sign-ins and lockouts in the audit log ------------------------------------------------
+
+
+def _audited(app, action: str) -> list[dict]:
+    rt = runtime(app)
+    return [e for e in audit.entries(rt.redis, rt.keys, limit=100) if e["action"] == action]
+
+
+def test_a_sign_in_is_audited_with_its_session(app, redis_client):
+    client = app.test_client()
+    data = {"email": " V@news.example ", "password": GOOD, "csrf_token": csrf(client)}
+    agent = {"HTTP_USER_AGENT": "Firefox/140"}
+    assert client.post("/staff/login", data=data, environ_base=agent).status_code == 303
+    [entry] = _audited(app, "staff_signed_in")
+    assert entry["actor"] == "v@news.example" and entry["target"] == "staff v@news.example"
+    assert entry["after"] == {"second_factor": False, "agent": "Firefox/140"}
+    assert login(app.test_client(), password="wrong password!").status_code == 401
+    assert len(_audited(app, "staff_signed_in")) == 1  # a refusal is not a sign-in
+
+
+def test_a_lockout_of_an_account_is_audited_and_of_a_stranger_not(app):
+    client = app.test_client()
+    for _ in range(5):
+        login(client, password="wrong password!")
+    for _ in range(7):
+        login(client, "ghost@news.example", "wrong password!")
+    [entry] = _audited(app, "staff_locked_out")
+    assert entry["target"] == "staff v@news.example" and entry["after"] == {"minutes": 15}
+    assert entry["actor"].startswith("sign-in from ")
+
+
+@pytest.mark.parametrize("planted", ["index", "audit"])
+def test_a_sign_in_is_whole_or_nothing(app, redis_client, planted):
+    """A session index or audit log of another type made Redis fail one command inside EXEC
+    and apply the rest: a session no index listed ('end all sessions' missed it)."""
+    rt = runtime(app)
+    key = rt.keys.staff_account_sessions("v@news.example") if planted == "index" else rt.keys.audit
+    if planted == "audit":
+        redis_client.delete(key)
+    redis_client.set(key, "planted")
+
+    def stored() -> set[str]:  # the rate limiter counts the attempt whatever happens
+        return {k for k in redis_client.keys("*") if ":ratelimit:" not in k}
+
+    before = stored()
+    response = login(app.test_client())
+    assert response.status_code == 503
+    assert stored() == before  # no session written
+    assert redis_client.get(key) == "planted"

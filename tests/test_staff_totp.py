@@ -102,6 +102,12 @@ def test_enrol_then_sign_in_with_a_code(make, clock, redis_client):
     assert other.post("/staff/login/code", data={**data, "code": "123456"}).status_code == 401
     done = other.post("/staff/login/code", data={**data, "code": code})
     assert done.status_code == 303 and other.get("/staff/").status_code == 200
+    signed_in = [
+        e
+        for e in audit.entries(redis_client, runtime(app).keys)
+        if e["action"] == "staff_signed_in"
+    ]
+    assert [e["after"]["second_factor"] for e in signed_in] == [True, False]  # newest first
     # The same code again, and the spent pending login, are refused.
     third = app.test_client()
     step = password_step(third)

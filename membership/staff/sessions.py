@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
+from membership import audit
 from membership.runtime import Runtime
 from membership.staff import rules
 from membership.staff.accounts import _fields, _text, digest
@@ -51,18 +52,46 @@ class StaffSessions:
     def __init__(self, client: redis.Redis, keys: Keys, clock: Callable[[], float]) -> None:
         self.client, self.keys, self.clock = client, keys, clock
 
-    def create(self, email: str, agent: str = "") -> str:
-        """A new session for `email`; returns the cookie value (shown nowhere else)."""
+    def create(self, email: str, agent: str = "", *, second_factor: bool = False) -> str:
+        """A new session for `email`, audited as `staff_signed_in` in the same transaction;
+        returns the cookie value (shown nowhere else)."""
         token = secrets.token_urlsafe(32)
         sid, now = digest(token), self.clock()
-        key = self.keys.staff_session(sid)
-        fields = {"email": email, "created": now, "seen": now, "agent": _clean_agent(agent)}
+        key, index = self.keys.staff_session(sid), self.keys.staff_account_sessions(email)
+        agent = _clean_agent(agent)
+        fields = {"email": email, "created": now, "seen": now, "agent": agent}
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, rules.SESSION_IDLE)
-            pipe.sadd(self.keys.staff_account_sessions(email), sid)
-            pipe.execute()
-        return token
+            for _ in range(20):
+                try:
+                    pipe.watch(index, self.keys.audit)
+                    # Redis does not roll back: an index or log of another type would fail
+                    # inside EXEC and leave a session no index lists ("end all" misses it).
+                    for name, wanted in ((index, "set"), (self.keys.audit, "stream")):
+                        kind = _text(pipe.type(name))
+                        if kind not in ("none", wanted):
+                            raise redis.ResponseError(f"{name} holds a {kind}, not a {wanted}")
+                    pipe.multi()
+                    pipe.hset(key, mapping=fields)
+                    pipe.expire(key, rules.SESSION_IDLE)
+                    pipe.sadd(index, sid)
+                    audit.queue(
+                        pipe,
+                        self.keys,
+                        actor=email[: audit.MAX_ACTOR],
+                        action="staff_signed_in",
+                        target=f"staff {email}",
+                        after={"second_factor": second_factor, "agent": agent},
+                        at=now,
+                    )
+                    failed = [
+                        r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)
+                    ]
+                    if failed:
+                        raise failed[0]
+                    return token
+                except redis.WatchError:
+                    continue
+        raise redis.ResponseError("staff session: the index kept changing; try again")
 
     def resume(self, token: str | None) -> Session | None:
         """The live session a cookie names, its idle time restarted; None when there is none."""
@@ -150,7 +179,8 @@ class LoginLockout:
     def locked(self, email: str) -> bool:
         return rules.is_locked(self._state(self._key(email))[1], self.clock())
 
-    def failed(self, email: str) -> None:
+    def failed(self, email: str) -> bool:
+        """Count one failure; True when it locked the email."""
         key = self._key(email)
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(20):
@@ -164,9 +194,10 @@ class LoginLockout:
                         pipe.hset(key, "locked_until", f"{locked_until:.3f}")
                     pipe.expire(key, rules.FAILURES_KEPT)
                     pipe.execute()
-                    return
+                    return locked_until is not None
                 except redis.WatchError:
                     continue
+        return False
 
     def succeeded(self, email: str) -> None:
         self.client.delete(self._key(email))

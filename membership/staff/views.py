@@ -118,8 +118,8 @@ def login_post():
     locked = bool(email) and lockout.locked(email)
     account = accounts_for(rt).verify(email, password)  # the same work when locked
     if locked or account is None:
-        if email and not locked:
-            lockout.failed(email)
+        if email and not locked and lockout.failed(email):
+            _locked_out(rt, email)
         page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED, email=email)
         return page, 401
     if account.has_totp:  # the password was right: now the code, under a 5-minute token
@@ -129,9 +129,25 @@ def login_post():
     return _signed_in(account.email, target)
 
 
-def _signed_in(email: str, target: str | None):
+def _locked_out(rt, email: str) -> None:
+    """An account's email locked by failed sign-ins: in the audit log, so staff see it. Only
+    for accounts that exist: anyone may fail with any address, and the log is capped."""
+    account = accounts_for(rt).get(email)
+    if account is not None:
+        audit.record(
+            rt.redis,
+            rt.keys,
+            actor=f"sign-in from {(request.remote_addr or 'unknown')[:60]}",
+            action="staff_locked_out",
+            target=f"staff {account.email}",
+            after={"minutes": rules.LOCK_SECONDS // 60},
+        )
+
+
+def _signed_in(email: str, target: str | None, second_factor: bool = False):
     session.pop("csrf_token", None)  # a new CSRF token for the signed-in session
-    token = sessions_for(runtime()).create(email, request.headers.get("User-Agent", ""))
+    agent = request.headers.get("User-Agent", "")
+    token = sessions_for(runtime()).create(email, agent, second_factor=second_factor)
     response = redirect(target or url_for("staff.home"), 303)
     set_session_cookie(response, token)
     return response
@@ -149,13 +165,14 @@ def login_code():
         page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED)
         return page, 401
     if not factor.check(email, _field("code")):
-        lockout.failed(email)  # codes count toward the same lock as passwords
+        if lockout.failed(email):  # codes count toward the same lock as passwords
+            _locked_out(rt, email)
         error = "That code is not right (or was used already); try the next one."
         page = render_template("staff/login_code.html", pending=pending, next=target, error=error)
         return page, 401
     factor.release(pending)
     lockout.succeeded(email)
-    return _signed_in(email, target)
+    return _signed_in(email, target, second_factor=True)
 
 
 @bp.post("/logout")
