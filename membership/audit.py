@@ -25,7 +25,7 @@ from membership.store import Keys
 from membership.text import has_control
 
 MAX_ENTRIES = 100_000
-MAX_ACTOR = 100
+MAX_ACTOR = 320  # a staff email (at most 254) and a little more
 MAX_TARGET = 300
 _ACTION = re.compile(r"[a-z_]{1,50}")
 
@@ -39,7 +39,7 @@ _has_control = has_control
 
 
 def check_actor(actor: str) -> str:
-    """The actor stripped, if it is 1 to 100 characters with no control characters."""
+    """The actor stripped, if it is 1 to MAX_ACTOR characters with no control characters."""
     if not isinstance(actor, str):
         raise AuditInputError("actor: expected text")
     clean = actor.strip()

@@ -361,3 +361,14 @@ def test_a_sign_in_is_whole_or_nothing(app, redis_client, planted):
     assert response.status_code == 503
     assert stored() == before  # no session written
     assert redis_client.get(key) == "planted"
+
+
+def test_a_staff_member_with_a_long_email_is_audited_whole(app):
+    """Emails run to 254 characters; the audit log took actors of at most 100, so every
+    audited change by such a member (and their sign-in) was refused."""
+    email = "a" * 60 + "." + "b" * 60 + "@" + "newsroom-" * 12 + "example.org"
+    accounts_for(runtime(app)).add(email, "admin", actor="test", password=GOOD)
+    client = app.test_client()
+    assert login(client, email).status_code == 303
+    [entry] = _audited(app, "staff_signed_in")
+    assert entry["actor"] == email and len(email) > 200

@@ -77,7 +77,7 @@ class StaffSessions:
                     audit.queue(
                         pipe,
                         self.keys,
-                        actor=email[: audit.MAX_ACTOR],
+                        actor=email,
                         action="staff_signed_in",
                         target=f"staff {email}",
                         after={"second_factor": second_factor, "agent": agent},
