@@ -147,3 +147,76 @@ def test_staff_require_2fa_keeps_admins_on_their_page_until_enrolled(make, clock
     enrol(app, client, clock)
     assert client.get("/staff/").status_code == 200
     assert client.get("/staff/accounts").status_code == 200
+
+
+# --- Secrets sealed at rest ----------------------------------------------------------------
+
+
+def _sign_in_with_code(app, code: str) -> int:
+    client = app.test_client()
+    step = password_step(client)
+    pending = re.search(r'name="pending" value="([^"]+)"', step.get_data(as_text=True)).group(1)
+    data = {"csrf_token": csrf_of(step), "pending": pending, "code": code}
+    return client.post("/staff/login/code", data=data).status_code
+
+
+def test_secrets_are_sealed_in_redis(make, clock, redis_client):
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    token = csrf_of(client.get("/staff/me"))
+    page = client.post("/staff/me/2fa/start", data={"csrf_token": token}).get_data(as_text=True)
+    secret = re.search(r'<code class="link">([A-Z2-7]+)</code>', page).group(1)
+    key = runtime(app).keys.staff_account("a@news.example")
+    pending = redis_client.hget(key, "totp_pending")
+    assert pending.startswith("f1:") and secret not in pending
+    code = pyotp.TOTP(secret).at(clock.at)
+    confirmed = client.post("/staff/me/2fa/confirm", data={"csrf_token": token, "code": code})
+    assert confirmed.status_code == 200
+    stored = redis_client.hget(key, "totp")
+    assert stored.startswith("f1:") and secret not in stored and stored != pending
+    clock.at += 60
+    assert _sign_in_with_code(app, pyotp.TOTP(secret).at(clock.at)) == 303
+
+
+def test_a_secret_written_in_clear_still_works_and_is_sealed_at_its_next_use(
+    make, clock, redis_client
+):
+    app = make()
+    key = runtime(app).keys.staff_account("a@news.example")
+    secret = pyotp.random_base32()
+    redis_client.hset(key, "totp", secret)  # as enrolment wrote it before secrets were sealed
+    assert _sign_in_with_code(app, pyotp.TOTP(secret).at(clock.at)) == 303
+    stored = redis_client.hget(key, "totp")
+    assert stored.startswith("f1:") and secret not in stored
+    clock.at += 60
+    assert _sign_in_with_code(app, pyotp.TOTP(secret).at(clock.at)) == 303
+
+
+def test_another_secret_key_cannot_open_a_sealed_secret(make, make_app, clock):
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    secret = enrol(app, client, clock)
+    other = make_app(staff_hasher=FAST, staff_insecure_cookies=True, staff_clock=clock,
+                     secret_key="another-secret-key-0123456789")  # fmt: skip
+    clock.at += 60
+    assert _sign_in_with_code(other, pyotp.TOTP(secret).at(clock.at)) == 401
+    assert _sign_in_with_code(app, pyotp.TOTP(secret).at(clock.at)) == 303
+
+
+def test_enrolment_is_whole_when_the_audit_log_cannot_take_its_entry(make, clock, redis_client):
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    token = csrf_of(client.get("/staff/me"))
+    page = client.post("/staff/me/2fa/start", data={"csrf_token": token}).get_data(as_text=True)
+    secret = re.search(r'<code class="link">([A-Z2-7]+)</code>', page).group(1)
+    keys = runtime(app).keys
+    redis_client.delete(keys.audit)
+    redis_client.set(keys.audit, "planted")
+    before = redis_client.hgetall(keys.staff_account("a@news.example"))
+    code = pyotp.TOTP(secret).at(clock.at)
+    refused = client.post("/staff/me/2fa/confirm", data={"csrf_token": token, "code": code})
+    assert refused.status_code == 503
+    assert redis_client.hgetall(keys.staff_account("a@news.example")) == before

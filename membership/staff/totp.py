@@ -1,13 +1,18 @@
 """Two-factor codes (TOTP, RFC 6238, pyotp): enrolment with a QR code, checks at sign-in.
 
 The secret lives in the account's hash (`totp`); enrolment keeps a new one in
-`totp_pending` until a code from the app confirms it. A code is accepted once: `totp_last`
+`totp_pending` until a code from the app confirms it. Both are sealed (`SecretBox`: Fernet,
+with a key derived from SECRET_KEY), so a copy of Redis (a dump, a backup) does not give
+away staff's second factors; a secret written in clear before this is read, and sealed at its
+next use. A new SECRET_KEY makes sealed secrets unreadable: those accounts need
+`membership staff reset-2fa`. A code is accepted once: `totp_last`
 holds the last accepted time step, so a code seen over a shoulder cannot be replayed.
 A login whose password was right waits for its code under a random token (5 minutes).
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import io
 import secrets
@@ -16,9 +21,12 @@ from collections.abc import Callable
 import pyotp
 import redis
 import segno
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from membership import audit
-from membership.staff.accounts import _fields, digest, held_email
+from membership.staff.accounts import _fields, _text, digest, held_email
 from membership.store import Keys
 
 ISSUER = "membership staff"
@@ -38,6 +46,33 @@ def code_step(secret: str, code: str, now: float, after: int) -> int | None:
     return None
 
 
+class SecretBox:
+    """Seals and opens TOTP secrets at rest (HKDF-SHA256 of SECRET_KEY -> Fernet)."""
+
+    PREFIX = "f1:"  # a sealed value; anything else was written in clear
+
+    def __init__(self, secret_key: str) -> None:
+        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"membership staff totp")
+        self._fernet = Fernet(base64.urlsafe_b64encode(key.derive(secret_key.encode("utf-8"))))
+
+    def seal(self, secret: str) -> str:
+        return self.PREFIX + self._fernet.encrypt(secret.encode("ascii")).decode("ascii")
+
+    def open(self, stored: str | None) -> str | None:
+        """The secret; None when there is none or it cannot be opened (another SECRET_KEY)."""
+        if not stored:
+            return None
+        if not stored.startswith(self.PREFIX):
+            return stored
+        try:
+            return self._fernet.decrypt(stored[len(self.PREFIX) :].encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            return None
+
+    def sealed(self, stored: str) -> bool:
+        return stored.startswith(self.PREFIX)
+
+
 def qr_svg(email: str, secret: str) -> bytes:
     uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
     out = io.BytesIO()
@@ -48,8 +83,10 @@ def qr_svg(email: str, secret: str) -> bytes:
 
 
 class SecondFactor:
-    def __init__(self, client: redis.Redis, keys: Keys, clock: Callable[[], float]) -> None:
-        self.client, self.keys, self.clock = client, keys, clock
+    def __init__(
+        self, client: redis.Redis, keys: Keys, clock: Callable[[], float], box: SecretBox
+    ) -> None:
+        self.client, self.keys, self.clock, self.box = client, keys, clock, box
 
     def _get(self, email: str) -> dict[str, str]:
         return _fields(self.client.hgetall(self.keys.staff_account(email)))
@@ -58,11 +95,11 @@ class SecondFactor:
         return bool(self._get(email).get("totp"))
 
     def pending_secret(self, email: str) -> str | None:
-        return self._get(email).get("totp_pending") or None
+        return self.box.open(self._get(email).get("totp_pending"))
 
     def start(self, email: str) -> str:
         secret = pyotp.random_base32()
-        self.client.hset(self.keys.staff_account(email), "totp_pending", secret)
+        self.client.hset(self.keys.staff_account(email), "totp_pending", self.box.seal(secret))
         return secret
 
     def _accept(self, email: str, field: str, code: str, change: Callable | None = None):
@@ -72,19 +109,30 @@ class SecondFactor:
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(20):
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key, self.keys.audit)
                     f = _fields(pipe.hgetall(key))
-                    secret = f.get(field)
+                    stored = f.get(field)
+                    secret = self.box.open(stored)
                     last = int(f.get("totp_last") or 0)
                     step = code_step(secret, code, self.clock(), last) if secret else None
                     if step is None:
                         pipe.unwatch()
                         return False
+                    if change is not None:  # it writes an audit entry: check before queueing
+                        kind = _text(pipe.type(self.keys.audit))
+                        if kind not in ("none", "stream"):
+                            raise redis.ResponseError(f"{self.keys.audit} holds a {kind}")
                     pipe.multi()
                     pipe.hset(key, "totp_last", step)
+                    if not self.box.sealed(stored):  # written in clear before: seal it now
+                        pipe.hset(key, field, self.box.seal(secret))
                     if change is not None:
                         change(pipe, secret)
-                    pipe.execute()
+                    failed = [
+                        r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)
+                    ]
+                    if failed:
+                        raise failed[0]
                     return True
                 except redis.WatchError:
                     continue
@@ -95,7 +143,7 @@ class SecondFactor:
         key = self.keys.staff_account(email)
 
         def enable(pipe, secret):
-            pipe.hset(key, "totp", secret)
+            pipe.hset(key, "totp", self.box.seal(secret))
             pipe.hdel(key, "totp_pending")
             audit.queue(
                 pipe,
@@ -148,4 +196,4 @@ class SecondFactor:
 def second_factor_for(rt) -> SecondFactor:
     from membership.staff import clock_for
 
-    return SecondFactor(rt.redis, rt.keys, clock_for(rt))
+    return SecondFactor(rt.redis, rt.keys, clock_for(rt), SecretBox(rt.settings.secret_key))
