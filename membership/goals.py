@@ -45,7 +45,7 @@ from membership import audit, i18n
 from membership.config import SUPPORTED_LOCALES
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord, version_from
-from membership.store import Keys
+from membership.store import Keys, whole
 from membership.text import unsafe_character
 
 MAX_TARGET = 1_000_000_000
@@ -508,15 +508,15 @@ def _check_before_queueing(pipe, keys: Keys) -> None:
         raise GoalError(
             f"a stored value is corrupt ({exc}); run `membership ledger rebuild`"
         ) from None
-    for key, wanted in ((keys.goals_pending, "zset"), (keys.audit, "stream")):
-        kind = pipe.type(key)
-        if kind not in ("none", wanted):
-            raise GoalError(f"{key} is a {kind}, not a {wanted}; nothing was changed")
+    try:
+        whole.check_types(pipe, ((keys.goals_pending, "zset"), (keys.audit, "stream")))
+    except whole.WrongType as exc:
+        raise GoalError(str(exc)) from None
 
 
 def _exec(pipe) -> None:
     """EXEC, and check every reply: Redis does not roll back a command that failed."""
-    failed = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+    _, failed = whole.execute(pipe)
     if failed:
         raise GoalError(f"Redis refused part of the change ({failed[0]}); check `goals list`")
 

@@ -32,7 +32,7 @@ from membership.ledger.events import day, iso
 from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
 from membership.ledger.writer import LedgerBusy, Outcome
-from membership.store import Keys
+from membership.store import Keys, whole
 
 OPTIMISTIC_TRIES = 3
 LOCK_SECONDS = 300
@@ -371,6 +371,6 @@ def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=F
         },
         at=now,
     )
-    errors = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+    _, errors = whole.execute(pipe)
     if errors:
         raise redis.ResponseError(f"ledger rebuild: {len(errors)} write(s) failed: {errors[0]}")

@@ -46,7 +46,7 @@ from membership.ledger.model import (
 )
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
 from membership.ledger.records import RedisReader, first_reads, queue_records
-from membership.store import UNAVAILABLE, Keys
+from membership.store import UNAVAILABLE, Keys, whole
 from membership.text import unsafe_character
 
 log = logging.getLogger(__name__)
@@ -366,8 +366,7 @@ class Writer:
     def _exec(self, pipe, meta: EventMeta | None) -> int | None:
         """EXEC, check every reply, and return the count read last in the transaction."""
         pipe.get(self.keys.member_count)
-        replies = pipe.execute(raise_on_error=False)
-        errors = [r for r in replies if isinstance(r, Exception)]
+        replies, errors = whole.execute(pipe)
         if errors:
             _half_committed(self.redis, self.keys, self.log, self.clock(), meta, errors)
         return codec.count_from(self.keys.member_count, replies[-1])

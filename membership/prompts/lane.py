@@ -52,14 +52,15 @@ class PromptLane:
         ):
             return self.app(environ, start_response)
         started = time.perf_counter()
-        length = environ.get("CONTENT_LENGTH", "")
-        if not (length.isdigit() and 0 < int(length) <= http.MAX_BODY_BYTES):
+        declared = environ.get("CONTENT_LENGTH", "")
+        length = int(declared) if declared.isdigit() else 0
+        if not 0 < length <= http.MAX_BODY_BYTES:
             return self.app(environ, start_response)
         try:
-            raw = environ["wsgi.input"].read(int(length))
+            raw = environ["wsgi.input"].read(length)
         except Exception:  # the client went away mid-body: the route says so
             raw = b""
-        answered = self._answer(raw, environ)
+        answered = self._answer(raw, environ) if len(raw) == length else None
         if answered is None:
             environ["wsgi.input"] = io.BytesIO(raw)
             return self.app(environ, start_response)
@@ -71,10 +72,8 @@ class PromptLane:
         return [data]
 
     def _answer(self, raw: bytes, environ: dict) -> tuple[bytes, list] | None:
-        """The decision, or None for the route to answer (a short or invalid body, or an
-        error: the route runs the same code and answers it with its error handling)."""
-        if len(raw) != int(environ["CONTENT_LENGTH"]):
-            return None
+        """The decision, or None for the route to answer (an invalid body, or an error: the
+        route runs the same code and answers it with its error handling)."""
         req = wire.decode(raw)
         if req is None:
             return None

@@ -44,7 +44,7 @@ from membership.prompts.campaigns import (
     parse,
     to_json,
 )
-from membership.store import Keys
+from membership.store import Keys, whole
 
 ACTIONS = {"pause": "paused", "resume": "live", "archive": "archived"}
 # Which statuses each action may start from (the same status: nothing to do).
@@ -156,9 +156,10 @@ def _check_before_queueing(pipe, keys: Keys) -> None:
         version_from(keys.campaigns_version, pipe.get(keys.campaigns_version))
     except CorruptRecord as exc:
         raise CampaignStoreError(f"the campaigns' version is corrupt ({exc})") from None
-    kind = pipe.type(keys.audit)
-    if kind not in ("none", "stream"):
-        raise CampaignStoreError(f"the audit log {keys.audit} is a {kind}, not a stream")
+    try:
+        whole.check_types(pipe, ((keys.audit, "stream"),))
+    except whole.WrongType as exc:
+        raise CampaignStoreError(f"the audit log: {exc}") from None
 
 
 # --- Reads ---------------------------------------------------------------------
@@ -218,12 +219,11 @@ def export(client: redis_lib.Redis, keys: Keys) -> list[dict]:
 
 def _exec(pipe) -> None:
     """EXEC, and fail loudly if any command inside it failed."""
-    replies = pipe.execute(raise_on_error=False)
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise CampaignStoreError(
-                f"Redis refused part of the change ({reply}); check `membership campaigns list`"
-            )
+    _, failed = whole.execute(pipe)
+    if failed:
+        raise CampaignStoreError(
+            f"Redis refused part of the change ({failed[0]}); check `membership campaigns list`"
+        )
 
 
 def apply(

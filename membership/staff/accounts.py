@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from membership import audit
 from membership.staff import rules
 from membership.staff.rules import StaffInputError
-from membership.store import Keys
+from membership.store import Keys, whole
 
 _ATTEMPTS = 20
 
@@ -182,9 +182,7 @@ class Accounts:
                         after=after,
                         at=now,
                     )
-                    failed = [
-                        r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)
-                    ]
+                    _, failed = whole.execute(pipe)
                     if failed:
                         raise StaffConflict(f"Redis refused part of the change: {failed[0]}")
                     return after
@@ -195,10 +193,11 @@ class Accounts:
     def _check_before_queueing(self, pipe) -> None:
         """The change SADDs the account list and XADDs the audit log: refuse before queueing
         if either key holds another type (Redis would apply the rest of the transaction)."""
-        for key, wanted in ((self.keys.staff_accounts, "set"), (self.keys.audit, "stream")):
-            kind = pipe.type(key)
-            if kind not in ("none", wanted):
-                raise StaffConflict(f"{key} is a {kind}, not a {wanted}; nothing was changed")
+        expected = ((self.keys.staff_accounts, "set"), (self.keys.audit, "stream"))
+        try:
+            whole.check_types(pipe, expected)
+        except whole.WrongType as exc:
+            raise StaffConflict(str(exc)) from None
 
     def add(self, email: str, role: str, *, actor: str, password: str | None = None) -> Account:
         email, role = rules.check_email(email), rules.check_role(role)

@@ -21,7 +21,7 @@ from membership import audit
 from membership.runtime import Runtime
 from membership.staff import rules
 from membership.staff.accounts import _fields, _text, digest
-from membership.store import Keys
+from membership.store import Keys, whole
 
 TOUCH_EVERY = 60  # seconds: a busy page does not write on every request
 MAX_AGENT = 200
@@ -66,10 +66,7 @@ class StaffSessions:
                     pipe.watch(index, self.keys.audit)
                     # Redis does not roll back: an index or log of another type would fail
                     # inside EXEC and leave a session no index lists ("end all" misses it).
-                    for name, wanted in ((index, "set"), (self.keys.audit, "stream")):
-                        kind = _text(pipe.type(name))
-                        if kind not in ("none", wanted):
-                            raise redis.ResponseError(f"{name} holds a {kind}, not a {wanted}")
+                    whole.check_types(pipe, ((index, "set"), (self.keys.audit, "stream")))
                     pipe.multi()
                     pipe.hset(key, mapping=fields)
                     pipe.expire(key, rules.SESSION_IDLE)
@@ -83,9 +80,7 @@ class StaffSessions:
                         after={"second_factor": second_factor, "agent": agent},
                         at=now,
                     )
-                    failed = [
-                        r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)
-                    ]
+                    _, failed = whole.execute(pipe)
                     if failed:
                         raise failed[0]
                     return token

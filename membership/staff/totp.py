@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from membership import audit
-from membership.staff.accounts import _fields, _text, digest, held_email
-from membership.store import Keys
+from membership.staff.accounts import _fields, digest, held_email
+from membership.store import Keys, whole
 
 ISSUER = "membership staff"
 STEP = 30
@@ -119,18 +119,14 @@ class SecondFactor:
                         pipe.unwatch()
                         return False
                     if change is not None:  # it writes an audit entry: check before queueing
-                        kind = _text(pipe.type(self.keys.audit))
-                        if kind not in ("none", "stream"):
-                            raise redis.ResponseError(f"{self.keys.audit} holds a {kind}")
+                        whole.check_types(pipe, ((self.keys.audit, "stream"),))
                     pipe.multi()
                     pipe.hset(key, "totp_last", step)
                     if not self.box.sealed(stored):  # written in clear before: seal it now
                         pipe.hset(key, field, self.box.seal(secret))
                     if change is not None:
                         change(pipe, secret)
-                    failed = [
-                        r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)
-                    ]
+                    _, failed = whole.execute(pipe)
                     if failed:
                         raise failed[0]
                     return True
