@@ -475,11 +475,7 @@ def add(
                 pipe.multi()
                 pipe.set(keys.goals_next_id, goal_id)
                 pipe.incr(keys.banner_version)
-                pipe.hset(keys.goals, str(goal.id), json.dumps(goal.record(), ensure_ascii=False))
-                if goal.reached_at is not None:
-                    pipe.hset(keys.goals_reached, str(goal.id), goal.reached_at)
-                else:
-                    pipe.zadd(keys.goals_pending, {str(goal.id): goal.target})
+                _queue_stored(pipe, keys, goal)
                 audit.queue(
                     pipe,
                     keys,
@@ -496,6 +492,19 @@ def add(
 
 
 _MAX_ATTEMPTS = 50
+
+
+def _queue_stored(pipe, keys: Keys, goal: Goal) -> None:
+    """Queue a goal as stored: its record, and reached (with the time) or pending (by target),
+    never both."""
+    field_ = str(goal.id)
+    pipe.hset(keys.goals, field_, json.dumps(goal.record(), ensure_ascii=False))
+    if goal.reached_at is not None:
+        pipe.hset(keys.goals_reached, field_, goal.reached_at)
+        pipe.zrem(keys.goals_pending, field_)
+    else:
+        pipe.hdel(keys.goals_reached, field_)
+        pipe.zadd(keys.goals_pending, {field_: goal.target})
 
 
 def _check_before_queueing(pipe, keys: Keys) -> None:
@@ -609,7 +618,6 @@ def update(
     """
     actor = audit.check_actor(actor)
     now = now or utc_now()
-    field_ = str(goal_id)
     with redis.pipeline(transaction=True) as pipe:
         for _ in range(_MAX_ATTEMPTS):
             try:
@@ -632,13 +640,7 @@ def update(
                     return old
                 pipe.multi()
                 pipe.incr(keys.banner_version)
-                pipe.hset(keys.goals, field_, json.dumps(goal.record(), ensure_ascii=False))
-                if goal.reached_at is not None:
-                    pipe.hset(keys.goals_reached, field_, goal.reached_at)
-                    pipe.zrem(keys.goals_pending, field_)
-                else:
-                    pipe.hdel(keys.goals_reached, field_)
-                    pipe.zadd(keys.goals_pending, {field_: goal.target})
+                _queue_stored(pipe, keys, goal)
                 audit.queue(
                     pipe,
                     keys,
