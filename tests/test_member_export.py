@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from membership import audit
 from membership.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
-from membership.ledger.members import COLUMNS, amount_text, safe_cell
+from membership.ledger.index import Row
+from membership.ledger.members import COLUMNS, amount_text, csv_line, export_cells, safe_cell
 from membership.store import Keys, connect
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import add_offline
@@ -52,6 +56,47 @@ def test_cells_that_a_spreadsheet_would_run_are_quoted_as_text():
     assert safe_cell("anna@example.org") == "anna@example.org" and safe_cell("") == ""
     assert amount_text(800, "eur") == "8.00 EUR" and amount_text(5, "usd") == "0.05 USD"
     assert amount_text(500, "jpy") == "500 JPY" and amount_text(0, "") == ""
+
+
+# Where a spreadsheet's import may split a line into cells: the comma, what import dialogs
+# offer besides (semicolon, tab, space), a pipe, and any other whitespace or line break.
+SEPARATORS = ",;|\t \r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u2029\u3000"
+FORMULA = ("=", "+", "-", "@", "\0")
+
+
+def cells_a_spreadsheet_could_see(line: str):
+    """Each piece of a CSV line split on any one separator, as a spreadsheet would show it:
+    leading spaces trimmed and quotes taken off."""
+    for separator in SEPARATORS:
+        for piece in line.split(separator):
+            yield separator, re.sub(r'^[\s"]*', "", piece)
+
+
+_piece = st.sampled_from([*SEPARATORS, *FORMULA, '"', "'", "Olena", "1"])
+hostile_text = st.lists(st.one_of(_piece, _piece, st.characters()), max_size=12).map("".join)
+
+
+def test_a_formula_after_a_separator_is_neutralised_and_every_cell_quoted(ledger):
+    """Found in review: a name typed at Checkout, `Olena;=1+1`, was written unquoted, and a
+    spreadsheet that splits on `;` started a cell with `=`."""
+    join(ledger, "cus_o", "olena@example.org", "Olena;=1+1")
+    header, line = ledger.queries.member_export().export_lines()
+    assert header == ",".join(f'"{c}"' for c in COLUMNS) + "\r\n"
+    assert line.startswith('"olena@example.org","Olena;\'=1+1","stripe","active",'), line
+    assert parse([line]) == [["olena@example.org", "Olena;'=1+1", *parse([line])[0][2:]]]
+    for separator, cell in cells_a_spreadsheet_could_see(line):
+        assert not cell.startswith(FORMULA), (separator, cell)
+
+
+@given(st.lists(hostile_text, min_size=7, max_size=7))
+def test_no_cell_starts_a_formula_however_a_spreadsheet_splits_the_line(values):
+    row = Row("x", *values[:6], amount=0, currency="", current=True)
+    line = csv_line(export_cells(row))
+    for separator, cell in cells_a_spreadsheet_could_see(line):
+        assert not cell.startswith(FORMULA), (separator, cell, line)
+    assert parse([line])[0][:2] == [safe_cell(values[0]), safe_cell(values[1])]
+    # Neutralising only adds quote marks: nothing of the value is lost.
+    assert safe_cell(values[6]).replace("'", "") == values[6].replace("'", "")
 
 
 def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, client, keys):

@@ -23,7 +23,7 @@ from tests.staff_browser import WIDTHS, open_page, shoot, url
 from tests.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
 
 OLENA, PETRO, GONE = "cus_olena1", "cus_petro1", "cus_gone1"
-HEADER = "email,name,source,status,since,plan,amount"
+HEADER = '"email","name","source","status","since","plan","amount"'  # every cell quoted
 
 
 def deliver(client, event: dict) -> None:

@@ -55,8 +55,16 @@ ZERO_DECIMAL = frozenset(
         "xpf",
     ]
 )
-# OWASP's CSV injection list: a spreadsheet may run a cell that starts with one of these.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV injection list (and ASVS's NUL): a spreadsheet may run a cell that starts
+# with one of these.
+FORMULA_START = "=+-@\t\r\0"
+# Where a spreadsheet may start a new cell: the comma, and what its import dialog offers
+# besides (semicolon, tab, space, pipe), every other whitespace and line break included.
+_CELL_START = re.compile(
+    r"(^|[,;|\s])"  # the value's start, or a separator
+    r'(?=[\s"]*[' + re.escape(FORMULA_START) + r"])"  # then a formula start, perhaps after
+    # spaces (trimmed on import) and double quotes (a quoted cell's own)
+)
 
 
 class BadCursor(ValueError):
@@ -300,7 +308,7 @@ class MemberSearch:
     def export_lines(self, batch: int = EXPORT_BATCH) -> Iterator[str]:
         """The CSV export, line by line (header first, CRLF endings as RFC 4180 says)."""
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = _csv_writer(buffer)
         yield csv_line(COLUMNS)
         for row in self.current_rows(batch):
             buffer.seek(0)
@@ -346,8 +354,10 @@ def amount_text(amount: int, currency: str) -> str:
 
 
 def safe_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: a leading formula character gets a quote."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """A cell a spreadsheet shows as text, however it splits it (OWASP's CSV injection
+    advice): a formula character at the start, or after any separator a spreadsheet may
+    split on, gets a single quote before it (`Olena;=1+1` -> `Olena;'=1+1`)."""
+    return _CELL_START.sub(r"\1'", value)
 
 
 def export_cells(row: Row) -> tuple[str, ...]:
@@ -363,9 +373,14 @@ def export_cells(row: Row) -> tuple[str, ...]:
     return tuple(safe_cell(v) for v in values)
 
 
+def _csv_writer(out):
+    """Every cell quoted: a separator or quote in a value stays inside its cell."""
+    return csv.writer(out, quoting=csv.QUOTE_ALL)
+
+
 def csv_line(cells) -> str:
     out = io.StringIO()
-    csv.writer(out).writerow(cells)
+    _csv_writer(out).writerow(cells)
     return out.getvalue()
 
 
