@@ -10,6 +10,12 @@ Every line passes through `redact()`: Stripe webhook secrets, API keys, signatur
 bearer tokens, card numbers and the configured secrets' exact values never reach a
 log, whatever a caller passed in.
 
+Every record is one line, whatever a value in it holds (a URL path with CR, NEL or
+U+2028 in it, a traceback): the formatters escape every control character (C0, DEL,
+C1), the Unicode line and paragraph separators and the bidirectional overrides, after
+redaction. Text shows them as `\\r`, `\\x85`, `\\u2028`; JSON as `\\u0085`, `\\u2028`, which
+a JSON reader decodes back to the character logged.
+
 Within a request each record carries `request_id`: the client's `X-Request-ID` when it
 is short and made of safe characters, else a new one; the response returns it.
 """
@@ -73,6 +79,37 @@ def _card(match: re.Match) -> str:
     return text
 
 
+# What could split a record into several lines (str.splitlines() breaks at \n, \r, VT,
+# FF, FS, GS, RS, NEL, LS and PS) or make it read otherwise than it is: every control
+# character (C0, DEL, C1), the line and paragraph separators, the bidirectional embeddings,
+# overrides and isolates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _text_escape(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that could break or disguise a log line escaped
+    (`\\n`, `\\x85`, `\\u2028`): what the text format writes."""
+    return _UNSAFE.sub(_text_escape, text)
+
+
+def _json_escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def one_json_line(text: str) -> str:
+    """A JSON document with the characters json.dumps leaves raw (DEL, C1, U+2028, U+2029,
+    the bidirectional controls: it escapes only C0) escaped as `\\uXXXX`: still the same
+    JSON, on one line. They can only be inside strings: JSON's own syntax is ASCII."""
+    return _UNSAFE.sub(_json_escape, text)
+
+
 class _Redactor:
     def __init__(self) -> None:
         self.literals: tuple[str, ...] = ()
@@ -115,19 +152,22 @@ class RequestIdFilter(logging.Filter):
 
 
 class RedactFilter(logging.Filter):
-    """For handlers that are not ours: the message is redacted before they format it."""
+    """For handlers that are not ours: the message is redacted, and made one line, before
+    they format it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = one_line(redact(message))
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
 
 
 class TextFormatter(logging.Formatter):
+    """One line a record: a traceback too shows its line breaks as `\\n`."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return one_line(redact(super().format(record)))
 
 
 class JsonLineFormatter(JsonFormatter):
@@ -145,7 +185,7 @@ class JsonLineFormatter(JsonFormatter):
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return one_json_line(redact(super().format(record)))
 
 
 class _Handler(logging.StreamHandler):

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import io
 import json
 import logging
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from membership import logs
+from membership.config import load_settings
+from membership.staff.cookies import COOKIE
 from tests import stripe_payloads as sp
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, free_port
 
 API_KEY = "sk_live_51Hsecretkeyvalue0123456789"
 RESTRICTED = "rk_test_51Hrestrictedvalue0123456789"
@@ -265,3 +273,152 @@ def test_the_staff_token_is_redacted_and_stripe_sdk_chatter_is_not_logged_at_inf
     )
     assert logging.getLogger("stripe").isEnabledFor(logging.DEBUG)
     logs.configure_logging(load_settings({}, overrides={"secret_key": "k" * 32}))
+
+
+# --- One record, one line, whatever a logged value holds ------------------------------
+
+# Where str.splitlines() breaks a line (and so do log shippers, terminals and editors).
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: .*")
+_piece = st.sampled_from([*LINE_BREAKS, "\t", "\x00", "\x1b[2J", "\x7f", "\u202e", "x", " ", "\\"])
+hostile_text = st.lists(st.one_of(_piece, _piece, st.characters()), max_size=16).map("".join)
+# A path segment that reaches a staff route: no "/" (another route), no LF (werkzeug's
+# routing refuses it: a 404, which logs nothing).
+hostile_segment = st.lists(
+    st.one_of(_piece, _piece, st.characters()).filter(lambda c: c not in "/\n"),
+    min_size=1,
+    max_size=16,
+).map("".join)
+
+
+@contextlib.contextmanager
+def service_logging(log_format: str, make=None):
+    """The service's own logging, as `membership serve` sets it up, writing to a string:
+    pytest's capture handlers are off the root meanwhile (text mode would keep them).
+    `make(log_format=...)`, if given, makes the app whose factory sets it up.
+    Yields (the app or None, the string)."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    for handler in saved:
+        root.removeHandler(handler)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(out):
+            if make is None:
+                settings_ = load_settings(
+                    {}, overrides={"secret_key": "k" * 32, "log_format": log_format}
+                )
+                logs.configure_logging(settings_)
+                app = None
+            else:
+                app = make(log_format=log_format)
+            root.setLevel(logging.WARNING)
+            yield app, out
+    finally:
+        for handler in [h for h in root.handlers if isinstance(h, logs._Handler)]:
+            root.removeHandler(handler)
+        for handler in saved:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+def _check_lines(log_format: str, text: str, records: int) -> list:
+    """Each line of `text` is one whole record; their messages (JSON) or lines (text)."""
+    lines = text.splitlines()
+    assert len(lines) == records, lines
+    assert text.count("\n") == records and not any(c in text for c in LINE_BREAKS[1:]), text
+    if log_format == "json":
+        return [json.loads(line)["message"] for line in lines]
+    for line in lines:
+        assert TEXT_LINE.fullmatch(line), line
+    return lines
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_every_record_is_one_line_whatever_a_value_holds(log_format):
+    """Found in review: a path with CR, VT, FF, NEL or U+2028 split a text record into
+    several lines, and JSON lines kept NEL and U+2028 raw."""
+    with service_logging(log_format) as (_, out):
+
+        @settings(max_examples=200)
+        @given(path=hostile_text)
+        def log_a_path(path):
+            out.seek(0)
+            out.truncate()
+            logging.getLogger("membership.errors").warning(
+                "Redis %s during %s %s: %s", "is unreachable", "GET", path, "refused"
+            )
+            try:
+                raise ValueError(f"cannot read {path}")
+            except ValueError:
+                logging.getLogger("membership.test").exception("failed on %s", path)
+            messages = _check_lines(log_format, out.getvalue(), 2)
+            if log_format == "json":  # escaped, yet the same text for a JSON reader
+                assert messages == [
+                    logs.redact(f"Redis is unreachable during GET {path}: refused"),
+                    logs.redact(f"failed on {path}"),
+                ]
+            else:
+                assert " during GET " in messages[0] and messages[0].endswith(": refused")
+                assert "Traceback (most recent call last):\\n" in messages[1]
+
+        log_a_path()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_request_for_a_hostile_path_during_a_redis_outage_logs_one_line(log_format, make_app):
+    """The review's case through the app: a staff page with a session cookie reads Redis,
+    which is down; the 503 is logged with the path."""
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with service_logging(log_format, lambda **kw: make_app(redis_url=down, **kw)) as (app, out):
+        client = app.test_client()
+        client.set_cookie(COOKIE, "a-session")
+
+        @settings(max_examples=60)
+        @given(segment=hostile_segment)
+        def request(segment):
+            out.seek(0)
+            out.truncate()
+            response = client.get("/staff/members/" + urllib.parse.quote(segment, safe=""))
+            assert response.status_code == 503
+            (message,) = _check_lines(log_format, out.getvalue(), 1)
+            assert "Redis is unreachable during GET /staff/members/" in message
+            if log_format == "json":
+                assert f"/staff/members/{segment}: " in message
+
+        request()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_real_server_writes_one_line_a_record_for_a_hostile_path(log_format, tmp_path):
+    """A raw request line, percent-encoded as a client sends it, to `membership serve`."""
+    service = ServiceProcess(
+        {
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens: an outage
+            "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
+            "LOG_FORMAT": log_format,
+        },
+        workers=1,
+        threads=2,
+    ).start()
+    # CR (no LF: routing refuses that, 404, nothing logged), then a record of its own making.
+    forged = "x%0d2026-01-01%2000:00:00,000%20INFO%20forged%0b%0c%1c%c2%85%e2%80%a8%e2%80%a9y"
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+        connection.request("GET", "/staff/members/" + forged, headers={"Cookie": f"{COOKIE}=s"})
+        assert connection.getresponse().status == 503
+        connection.close()
+    finally:
+        service.stop()
+    text = service.log.read_text()
+    lines = text.splitlines()
+    assert not any(c in text for c in LINE_BREAKS[1:]), text
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]
+    else:
+        records = [{"message": line} for line in lines if TEXT_LINE.fullmatch(line)]
+        assert len(records) == len(lines), text
+    hits = [r["message"] for r in records if "/staff/members/x" in r["message"]]
+    assert len(hits) == 1 and "forged" in hits[0], text
+    assert not any(line.startswith("2026-01-01") for line in lines)
