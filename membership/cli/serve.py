@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
     default=2,
     show_default=True,
     type=click.IntRange(1, 64),
+    envvar="MEMBERSHIP_WORKERS",
+    show_envvar=True,
     help="Worker processes.",
 )
 @click.option(
