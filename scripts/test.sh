@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Linux machine, then runs all of it:
 # a virtualenv with the package and its test extras, Debian's Chromium for the
-# browser tests (Playwright drives it; no browser download), ruff, then pytest.
+# browser tests (Playwright drives it; no browser download), Debian's nginx for the
+# tests that run deploy/'s proxy configurations (tests/test_compose.py runs its binary on
+# free ports; on a machine with systemd the package also starts its own service on port 80:
+# `systemctl disable --now nginx` if that is unwanted), ruff, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 .venv/bin/ruff check .
