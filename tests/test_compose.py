@@ -516,6 +516,7 @@ def _oversize(chunked: bool) -> bytes:
     return head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
 
 
+@pytest.mark.slow
 def test_nginx_accepts_both_configurations(stack):
     for proxy in (stack.tls, stack.local):
         checked = proxy.check()
@@ -523,6 +524,7 @@ def test_nginx_accepts_both_configurations(stack):
         assert "test is successful" in checked.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunked", [False, True], ids=["declared length", "chunked"])
 def test_an_oversize_body_gets_the_app_s_json_error_not_nginx_s_page(stack, chunked):
     status, headers, body = _exchange(stack.service.port, _oversize(chunked))
@@ -540,6 +542,7 @@ def test_an_oversize_body_gets_the_app_s_json_error_not_nginx_s_page(stack, chun
         assert "x-request-id" not in headers  # nginx's own answer: the app never saw it
 
 
+@pytest.mark.slow
 def test_the_app_s_own_errors_pass_through_and_nginx_s_are_json_too(stack):
     https = f"https://127.0.0.1:{stack.tls.https_port}"
     missing = requests.get(https + "/no-such-page", verify=stack.certificate, timeout=10)
@@ -557,6 +560,7 @@ def test_the_app_s_own_errors_pass_through_and_nginx_s_are_json_too(stack):
     assert gone.json()["error"]["code"] == "bad_gateway"
 
 
+@pytest.mark.slow
 def test_plain_http_only_redirects_to_https(stack):
     http = f"http://127.0.0.1:{stack.tls.http_port}"
     for method, path in (("GET", "/v1/banner"), ("GET", "/staff/login"), ("POST", "/staff/login")):
@@ -567,6 +571,7 @@ def test_plain_http_only_redirects_to_https(stack):
         assert "Set-Cookie" not in answer.headers
 
 
+@pytest.mark.slow
 def test_every_https_answer_carries_hsts(stack):
     https = f"https://127.0.0.1:{stack.tls.https_port}"
     for path, status in (("/healthz", 200), ("/no-such-page", 404), ("/metrics", 404)):
@@ -577,6 +582,7 @@ def test_every_https_answer_carries_hsts(stack):
     assert headers["strict-transport-security"] == "max-age=63072000"
 
 
+@pytest.mark.slow
 def test_the_proxy_health_check_is_nginx_s_own(stack):
     answer = requests.get(f"http://127.0.0.1:{stack.tls.health_port}/healthz", timeout=10)
     assert answer.status_code == 200
@@ -603,6 +609,7 @@ def _sign_in(base: str, verify, password: str) -> requests.Response:
     return answer
 
 
+@pytest.mark.slow
 def test_the_dashboard_signs_in_over_https_and_not_over_plain_http(stack):
     # The staff cookies are Secure: a client that is not on https does not send them back.
     plain = _sign_in(f"http://127.0.0.1:{stack.local.http_port}", True, stack.password)
@@ -614,6 +621,7 @@ def test_the_dashboard_signs_in_over_https_and_not_over_plain_http(stack):
     assert secure.status_code == 303
 
 
+@pytest.mark.slow
 def test_the_worker_count_comes_from_membership_workers(stack):
     # 3, not serve's default of 2: the CMD passes no --workers, the image sets the variable.
     wait_until(lambda: len(stack.service.worker_pids()) == 3, 30, "3 workers")
