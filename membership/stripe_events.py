@@ -325,6 +325,46 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+# Types a Stripe endpoint commonly sends that the ledger ignores (or, for
+# invoice_payment.paid, that only the conversions hook reads): named in /metrics too.
+IGNORED_TYPES = frozenset(
+    [
+        "invoice_payment.paid",
+        "checkout.session.expired",
+        "checkout.session.async_payment_failed",
+        "customer.created",
+        "customer.updated",
+        "customer.subscription.trial_will_end",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.upcoming",
+        "invoice.payment_succeeded",
+        "invoice.payment_action_required",
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "charge.succeeded",
+        "charge.failed",
+        "charge.updated",
+        "charge.dispute.closed",
+        "payment_method.attached",
+    ]
+)
+OTHER_TYPE = "other"
+
+
+def type_label(event_type: str | None) -> str | None:
+    """`event_type` when the service knows it (HANDLERS, IGNORED_TYPES), else `other`: what
+    the writer's subscribers (the /metrics label) are told, so a signed event of any new or
+    made-up type adds no new series. None stays None (not an event)."""
+    if event_type is None or event_type in HANDLERS or event_type in IGNORED_TYPES:
+        return event_type
+    return OTHER_TYPE
+
+
 def to_command(event: Mapping) -> Command:
     """The ledger command for a verified event envelope (see `envelope_errors`)."""
     handler = HANDLERS.get(event["type"])
@@ -341,9 +381,12 @@ def to_command(event: Mapping) -> Command:
 
 __all__ = [
     "HANDLERS",
+    "IGNORED_TYPES",
+    "OTHER_TYPE",
     "EventError",
     "InvalidEvent",
     "envelope_errors",
     "subscription_from_object",
     "to_command",
+    "type_label",
 ]

@@ -150,7 +150,7 @@ def stripe_webhook():
         )
     log.info(
         "stripe %s %s: %s%s%s",
-        outcome.event_type,
+        event["type"],  # as sent (the outcome's is `other` for a type the service does not know)
         outcome.event_id,
         outcome.outcome,
         f" ({outcome.detail})" if outcome.detail else "",

@@ -13,9 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
+from membership import stripe_events
 from membership.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.member_count import set_member_count
@@ -173,6 +176,42 @@ def test_webhook_events_by_type_and_outcome(client):
         - requests_total(before, "/webhooks/stripe", "200", "POST")
         == 2
     )
+
+
+def test_event_types_the_service_does_not_know_are_counted_as_other(client):
+    """Found in review: every type a signed event named became a label value of its own, so
+    events of ever new types grew /metrics without bound. The label's values are the types
+    the service knows, and `other`."""
+    known = {*stripe_events.HANDLERS, *stripe_events.IGNORED_TYPES}
+    name = "membership_webhook_events_total"
+    type_ = st.from_regex(r"[a-z_]{1,20}(\.[a-z_]{1,20}){0,3}", fullmatch=True)
+
+    @settings(max_examples=25, deadline=None)
+    @given(kinds=st.lists(type_.filter(lambda t: t not in stripe_events.HANDLERS), max_size=5))
+    def deliver(kinds):
+        before = samples(scrape(client))
+        kinds = [*kinds, "made.up.type", "customer.updated"]
+        for kind in kinds:
+            payload = sp.body(sp.event(kind, {"id": sp.new_id("x")}))
+            response = client.post(
+                "/webhooks/stripe",
+                data=payload,
+                headers={"Stripe-Signature": sp.sign(payload), "Content-Type": "application/json"},
+            )
+            assert response.get_json()["outcome"] == "ignored", response.get_json()
+        after = samples(scrape(client))
+        labels = {dict(k)["type"] for (n, k) in after if n == name}
+        assert labels <= known | {"other"}, labels - known
+        counted = {
+            kind: value(after, name, type=kind, outcome="ignored")
+            - value(before, name, type=kind, outcome="ignored")
+            for kind in labels
+        }
+        assert counted.get("other", 0) == sum(kind not in known for kind in kinds)
+        assert counted["customer.updated"] == kinds.count("customer.updated")
+        assert sum(counted.values()) == len(kinds)
+
+    deliver()
 
 
 def test_member_count_is_read_when_scraped(app, client, redis_client):

@@ -98,9 +98,11 @@ class Outcome:
     """What one apply did: what subscribers to the writer are handed.
 
     `outcome` is applied | duplicate | stale | ignored | failed for events, and
-    applied | stale | unchanged for other commands. `count_before` and
-    `count_after` bracket this change (equal when it did not move the count;
-    None while Redis holds no count).
+    applied | stale | unchanged for other commands. `event_type` is the event's type
+    when the service knows it, else `other` (`stripe_events.type_label`): subscribers
+    label by it (/metrics), so its values are a fixed set; the event log keeps the type
+    as sent. `count_before` and `count_after` bracket this change (equal when it did
+    not move the count; None while Redis holds no count).
     """
 
     outcome: str
@@ -382,7 +384,8 @@ class Writer:
                 return _outcome(meta, "duplicate", count, count, f"already {done}", meta.received)
             self.log.queue_failure(pipe, meta, error)
             count = self._exec(pipe, meta)
-            return Outcome("failed", meta.id, meta.type, error, count, count, at=meta.received)
+            kind = stripe_events.type_label(meta.type)
+            return Outcome("failed", meta.id, kind, error, count, count, at=meta.received)
 
         for _ in range(self.max_attempts):
             with self.redis.pipeline(transaction=True) as pipe:
@@ -476,7 +479,7 @@ def _outcome(meta, outcome, before, after, detail, at) -> Outcome:
     return Outcome(
         outcome=outcome,
         event_id=meta.id if meta else None,
-        event_type=meta.type if meta else None,
+        event_type=stripe_events.type_label(meta.type) if meta else None,
         count_before=before,
         count_after=after,
         detail=detail,
