@@ -437,6 +437,14 @@ class _EnvSchema(Schema):
         error_messages={"invalid": "expected a whole number from 0 to 5"},
     )
     RATE_LIMIT_PROMPT_EVENTS = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["prompt_events"])
+    PROMPT_EVENTS_PER_ADDRESS = mf.Integer(
+        load_default=100,
+        strict=False,
+        validate=validate.Range(
+            min=1, max=10**9, error="expected a whole number from 1 to 1000000000"
+        ),
+        error_messages={"invalid": "expected a whole number from 1 to 1000000000"},
+    )
     RATE_LIMIT_CHECKOUT = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["checkout"])
     RATE_LIMIT_SIGN_IN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in"])
     RATE_LIMIT_SIGN_IN_EMAIL = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in_email"])
@@ -495,6 +503,8 @@ class Settings:
     metrics_token: str | None = None
     trusted_proxy_hops: int = 0
     rate_limit_prompt_events: str = RATE_LIMIT_DEFAULTS["prompt_events"]
+    # Events of each type counted per campaign per client address per UTC hour; more: excess.
+    prompt_events_per_address: int = 100
     rate_limit_checkout: str = RATE_LIMIT_DEFAULTS["checkout"]
     rate_limit_sign_in: str = RATE_LIMIT_DEFAULTS["sign_in"]
     country_header: str = DEFAULT_COUNTRY_HEADER
@@ -552,6 +562,7 @@ _ENV_TO_FIELD = {
     "METRICS_TOKEN": "metrics_token",
     "TRUSTED_PROXY_HOPS": "trusted_proxy_hops",
     "RATE_LIMIT_PROMPT_EVENTS": "rate_limit_prompt_events",
+    "PROMPT_EVENTS_PER_ADDRESS": "prompt_events_per_address",
     "RATE_LIMIT_CHECKOUT": "rate_limit_checkout",
     "RATE_LIMIT_SIGN_IN": "rate_limit_sign_in",
     "COUNTRY_HEADER": "country_header",

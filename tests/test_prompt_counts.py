@@ -200,6 +200,157 @@ def test_concurrent_batches_count_each_event_once(store, redis_client, keys):
     assert readers(redis_client, keys, "a") == 20
 
 
+# --- The bound per client address --------------------------------------------------------
+
+ADDRESS = "aGFzaGVkYWRkcjE"  # what the endpoint passes: a keyed hash of the client's address
+
+
+def mark(keys, c, event_type):
+    return keys.prompt_event_mark(counts.digest(c), event_type)
+
+
+def views(n, variant="a", start=0, campaign=CAMPAIGN):
+    return [
+        (claim(variant, f"r_reader{i:04}", f"d{i}", campaign=campaign), "view")
+        for i in range(start, start + n)
+    ]
+
+
+def test_a_hundred_concurrent_calls_from_one_address_count_exactly_its_bound(
+    store, redis_client, keys
+):
+    """What one address sent to steer a variant (the review's 1,675 views in 10 s): 160
+    events at once from 32 threads; the bound counts whatever the interleaving."""
+    batches = [views(5, start=5 * i) for i in range(32)]
+    results: list[Recorded] = []
+    barrier = threading.Barrier(len(batches))
+
+    def send(batch):
+        barrier.wait()
+        results.append(counts.record(store, keys, batch, NOW, address=ADDRESS))
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.counted for r in results) == counts.PER_ADDRESS == 100
+    assert sum(r.excess for r in results) == 60
+    assert sum(r.duplicates for r in results) == 0
+    assert totals(redis_client, keys) == {"a:views": 100, "a:excess": 60}
+    assert totals(redis_client, keys, day="2026-11-25") == {"a:views": 100, "a:excess": 60}
+    # No reader added past the bound: the unique readers are those of the counted events
+    # (those whose mark is set), compared as HyperLogLogs of the same set are: exactly.
+    counted = [c for b in batches for c, t in b if redis_client.exists(mark(keys, c, t))]
+    assert len(counted) == 100
+    redis_client.pfadd(keys.prompt_readers(CAMPAIGN, "check"), *[c.reader for c in counted])
+    assert readers(redis_client, keys, "a") == readers(redis_client, keys, "check")
+
+
+def test_each_address_type_and_campaign_has_its_own_bound(store, redis_client, keys):
+    other = "b3RoZXJhZGRyZXNz"
+    assert counts.record(store, keys, views(3), NOW, address=ADDRESS, per_address=2) == (
+        Recorded(2, 0, 1)
+    )
+    assert counts.record(
+        store, keys, views(3, start=10), NOW, address=other, per_address=2
+    ) == Recorded(2, 0, 1)
+    clicks = [(c, "click") for c, _ in views(3)]
+    assert counts.record(store, keys, clicks, NOW, address=ADDRESS, per_address=2) == (
+        Recorded(2, 0, 1)
+    )
+    elsewhere = views(3, campaign="spring-drive")
+    assert counts.record(store, keys, elsewhere, NOW, address=ADDRESS, per_address=2) == (
+        Recorded(2, 0, 1)
+    )
+    assert totals(redis_client, keys) == {"a:views": 4, "a:clicks": 2, "a:excess": 3}
+    assert totals(redis_client, keys, "spring-drive") == {"a:views": 2, "a:excess": 1}
+    # The holdout's entries are bounded the same way, and counted as its excess.
+    held = [(claim(None, f"r_held{i:04}", f"h{i}"), "holdout") for i in range(3)]
+    assert counts.record(store, keys, held, NOW, address=ADDRESS, per_address=2) == (
+        Recorded(2, 0, 1)
+    )
+    assert totals(redis_client, keys)[f"{HOLDOUT}:excess"] == 1
+    assert readers(redis_client, keys, HOLDOUT) == 2
+
+
+def test_duplicates_take_nothing_from_the_bound_and_a_refused_event_counts_next_hour(
+    store, redis_client, keys
+):
+    first, second, third = views(3)
+    bound = {"address": ADDRESS, "per_address": 2}
+    assert counts.record(store, keys, [first, first, second], NOW, **bound) == Recorded(2, 1)
+    assert counts.record(store, keys, [first, second], NOW, **bound) == Recorded(0, 2)
+    assert counts.record(store, keys, [third, third], NOW, **bound) == Recorded(0, 0, 2)
+    # No mark for a refused event: in the next hour's window it is a new one.
+    next_hour = (NOW // 3600 + 1) * 3600
+    assert counts.record(store, keys, [third], next_hour, **bound) == Recorded(1, 0)
+    assert totals(redis_client, keys) == {"a:views": 3, "a:excess": 2}
+
+
+def test_the_budget_is_one_expiring_hash_per_address_and_hour_with_no_address(
+    store, redis_client, keys
+):
+    late = NOW + 3599  # the hour's last second
+    counts.record(store, keys, views(2) + views(1, campaign="spring-drive"), late, address=ADDRESS)
+    counts.record(store, keys, [(c, "click") for c, _ in views(2)], late, address=ADDRESS)
+    budget = keys.prompt_event_budget(ADDRESS, int(NOW // 3600))
+    assert keys.prompt_event_budget(ADDRESS, int(late // 3600)) == budget
+    assert redis_client.hgetall(budget) == {
+        f"{CAMPAIGN}:view": "2",
+        f"{CAMPAIGN}:click": "2",
+        "spring-drive:view": "1",
+    }
+    assert 1 <= redis_client.ttl(budget) <= 1 + counts.WINDOW_SLACK
+    pattern = keys.prompt_event_budget("*", 0).rsplit(":", 2)[0] + ":*"
+    assert list(redis_client.scan_iter(match=pattern)) == [budget]
+    assert redis_client.memory_usage(budget) < 200  # a small listpack, per address and hour
+
+
+def test_without_an_address_nothing_is_bounded(store, redis_client, keys):
+    assert counts.record(store, keys, views(50), NOW) == Recorded(50, 0)
+    assert counts.record(store, keys, views(50, start=50), NOW) == Recorded(50, 0)
+    assert counts.record(store, keys, views(1, start=100), NOW) == Recorded(1, 0)
+    assert totals(redis_client, keys) == {"a:views": 101}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"address": "192.0.2.1"}, "address"),
+        ({"address": ""}, "address"),
+        ({"address": "x" * 65}, "address"),
+        ({"address": ADDRESS, "per_address": 0}, "per_address"),
+        ({"address": ADDRESS, "per_address": True}, "per_address"),
+        ({"address": ADDRESS, "per_address": 1.5}, "per_address"),
+    ],
+)
+def test_a_bad_address_or_bound_is_refused_before_anything_is_sent(
+    store, redis_client, keys, kwargs, problem
+):
+    with pytest.raises(CountsError, match=problem):
+        counts.record(store, keys, views(1), NOW, **kwargs)
+    assert redis_client.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda r, k: r.rpush(k.prompt_event_budget(ADDRESS, int(NOW // 3600)), 1),
+        lambda r, k: r.hset(k.prompt_event_budget(ADDRESS, int(NOW // 3600)), "other:view", "x"),
+        lambda r, k: r.hset(k.prompt_counts_day("other", "2026-11-25"), "a:excess", "many"),
+    ],
+    ids=["budget-a-list", "budget-not-a-number", "excess-not-a-number"],
+)
+def test_a_corrupt_budget_or_excess_refuses_the_whole_batch(store, redis_client, keys, corrupt):
+    corrupt(redis_client, keys)
+    first = (claim(), "view")
+    with pytest.raises(redis.exceptions.ResponseError, match="nothing was counted"):
+        counts.record(store, keys, [first, (claim(campaign="other"), "view")], NOW, address=ADDRESS)
+    assert totals(redis_client, keys) == {}
+    assert not redis_client.exists(keys.prompt_event_mark(counts.digest(first[0]), "view"))
+
+
 def test_conversions_join_the_callers_transaction_and_are_read_back(store, redis_client, keys):
     with store.pipeline(transaction=True) as pipe:
         counts.queue_conversion(pipe, keys, CAMPAIGN, "a", NOW, amount=1200, currency="eur")

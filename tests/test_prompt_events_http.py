@@ -9,8 +9,9 @@ import time
 import pytest
 import redis
 
-from membership.prompts import event_api
-from membership.prompts.counts import HOLDOUT
+from membership.config import ConfigError, load_settings
+from membership.prompts import counts, event_api
+from membership.prompts.counts import HOLDOUT, digest
 from membership.prompts.tokens import DECISION_MAX_AGE, Tokens
 from membership.runtime import runtime
 
@@ -203,6 +204,124 @@ def test_over_the_limit_is_429_with_retry_after(make_app, tokens):
     assert refused.headers["Access-Control-Allow-Origin"] == SITE  # the page can read why
     other = post(client, events, environ_base={"REMOTE_ADDR": "192.0.2.9"})
     assert other.status_code == 202  # per client address
+
+
+# --- One address cannot steer a campaign ----------------------------------------------------
+
+
+def views(tokens, start, n):
+    return [
+        {"type": "view", "token": token(tokens, decision=f"d{i}")} for i in range(start, start + n)
+    ]
+
+
+def _send_all(app, calls, environ=None):
+    """Each call's events from its own thread, all at once: the answers, in call order."""
+    barrier = threading.Barrier(len(calls))
+    answers = [None] * len(calls)
+
+    def send(i):
+        client = app.test_client()
+        barrier.wait()
+        answers[i] = post(client, calls[i], environ_base=environ or {})
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_one_address_has_at_most_its_bound_counted_even_all_at_once(app, tokens, redis_client):
+    """The review's attack: tokens for one variant, views and clicks sent as fast as can be.
+    From one address 150 views and 150 clicks arrive in 30 calls at once; 100 of each type
+    count (PROMPT_EVENTS_PER_ADDRESS's default), the rest are answered as rejected and
+    counted as the variant's excess, and no reader is added past the bound."""
+    assert runtime(app).settings.prompt_events_per_address == 100
+    shown = [token(tokens, "b", f"d{i}", f"r_steer{i:04}") for i in range(150)]
+    events = [{"type": kind, "token": t} for t in shown for kind in ("view", "click")]
+    calls = [events[i : i + 10] for i in range(0, 300, 10)]
+    answers = _send_all(app, calls)
+    assert {a.status_code for a in answers} == {202}
+    assert sum(a.get_json()["accepted"] for a in answers) == 200
+    assert sum(a.get_json()["rejected"] for a in answers) == 100
+    assert figures(app, redis_client) == {"b:views": 100, "b:clicks": 100, "b:excess": 100}
+    # No reader added past the bound: the variant's readers are those of the counted views
+    # (whose mark is set), as a HyperLogLog of just those gives exactly.
+    keys = runtime(app).keys
+    claims = [tokens.read_decision(t, time.time()) for t in shown]
+    counted = [c for c in claims if redis_client.exists(keys.prompt_event_mark(digest(c), "view"))]
+    assert len(counted) == 100
+    redis_client.pfadd(keys.prompt_readers(CAMPAIGN, "check"), *[c.reader for c in counted])
+    readers = [redis_client.pfcount(keys.prompt_readers(CAMPAIGN, s)) for s in ("b", "check")]
+    assert readers[0] == readers[1]
+    # Everything again, one call after another: the counted events are duplicates (accepted,
+    # not counted again), the rest still over the bound.
+    client = app.test_client()
+    again = [post(client, events).get_json() for events in calls]
+    assert sum(a["accepted"] for a in again) == 200
+    assert sum(a["rejected"] for a in again) == 100
+    assert figures(app, redis_client) == {"b:views": 100, "b:clicks": 100, "b:excess": 200}
+
+
+def test_each_address_gets_its_own_bound_and_no_address_is_stored(make_app, tokens, redis_client):
+    app = make_app(
+        allowed_origins=(SITE,), rate_limit_prompt_events="off", prompt_events_per_address=3
+    )
+    client = app.test_client()
+
+    first = post(client, views(tokens, 0, 4), environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    second = post(client, views(tokens, 10, 4), environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert first.get_json() == second.get_json() == {"accepted": 3, "rejected": 1}
+    assert figures(app, redis_client) == {"a:views": 6, "a:excess": 2}
+    # The same host by another port, or another address of its IPv6 /64, is the same client.
+    more = post(client, views(tokens, 20, 2), environ_base={"REMOTE_ADDR": "2001:db8::1"})
+    assert more.get_json() == {"accepted": 2, "rejected": 0}
+    same_64 = post(client, views(tokens, 30, 2), environ_base={"REMOTE_ADDR": "2001:db8::2"})
+    assert same_64.get_json() == {"accepted": 1, "rejected": 1}
+    budgets = [redis_client.hgetall(k) for k in redis_client.scan_iter(match="*:budget:*")]
+    assert len(budgets) == 3  # one per client: two IPv4 hosts and one IPv6 /64
+    stored = " ".join(redis_client.scan_iter(match="*")) + repr(budgets)
+    for address in ("192.0.2.1", "198.51.100.7", "2001:db8"):
+        assert address not in stored
+
+
+def test_behind_a_proxy_the_forwarded_address_is_bounded_as_the_rate_limits_read_it(
+    make_app, tokens, redis_client
+):
+    app = make_app(
+        rate_limit_prompt_events="off", prompt_events_per_address=2, trusted_proxy_hops=1
+    )
+    client = app.test_client()
+    proxy = {"REMOTE_ADDR": "127.0.0.9"}
+
+    one = post(
+        client, views(tokens, 0, 3), environ_base=proxy, headers={"X-Forwarded-For": "192.0.2.1"}
+    )
+    other = post(
+        client, views(tokens, 10, 3), environ_base=proxy, headers={"X-Forwarded-For": "192.0.2.2"}
+    )
+    assert one.get_json() == other.get_json() == {"accepted": 2, "rejected": 1}
+    # A made-up leftmost entry does not make a new client: the proxy's own entry counts.
+    forged = post(
+        client,
+        views(tokens, 20, 3),
+        environ_base=proxy,
+        headers={"X-Forwarded-For": "203.0.113.9, 192.0.2.1"},
+    )
+    assert forged.get_json() == {"accepted": 0, "rejected": 3}
+    assert figures(app, redis_client) == {"a:views": 4, "a:excess": 5}
+
+
+def test_the_bound_is_a_setting_checked_at_start():
+    env = {"SECRET_KEY": "s" * 32}
+    assert load_settings(env).prompt_events_per_address == counts.PER_ADDRESS == 100
+    loaded = load_settings({**env, "PROMPT_EVENTS_PER_ADDRESS": "250"})
+    assert loaded.prompt_events_per_address == 250
+    for bad in ("0", "-1", "ten", "1.5", "1000000001"):
+        with pytest.raises(ConfigError, match=r"^PROMPT_EVENTS_PER_ADDRESS: expected a whole"):
+            load_settings({**env, "PROMPT_EVENTS_PER_ADDRESS": bad})
 
 
 def test_redis_down_is_503_with_retry_after(make_app, own_redis, tokens):

@@ -9,15 +9,21 @@ Where (names in `store.keys`, one hash tag, so the script below runs on Redis Cl
 - `prompt_readers(campaign, slot)` HyperLogLog of distinct readers: a variant's viewers, or
                                    the holdout's readers; all time (12 KB at most each)
 - `prompt_event_mark(digest, type)` the dedupe mark of one token's event of one type
+- `prompt_event_budget(address, hour)` hash, one client address's counted events in one UTC
+                                   hour (`<campaign>:<type>` -> n); expires a minute after
+                                   the hour, so there is at most one per address seen lately
 
 A slot is a variant id or `_holdout`. Metrics: `views`, `clicks`, `dismissals` (variants),
-`events` (holdout entries), `conversions` and `revenue:<currency>` in minor units (both slots,
-through `queue_conversion`), `refunds` and `refunded:<currency>` (through `queue_refund`).
+`events` (holdout entries), `excess` (new events refused: their address had had its bound),
+`conversions` and `revenue:<currency>` in minor units (both slots, through
+`queue_conversion`), `refunds` and `refunded:<currency>` (through `queue_refund`).
 
 `record` counts a batch of events in one round trip: one Lua script that first checks every
 key it will touch (type, integer fields, HyperLogLog header) and refuses the whole batch when
-one is wrong, so a failing command can never leave half a batch counted; then, per event, sets
-the dedupe mark (SET NX EX) and, only when it is new, counts. The mark lives as long as the
+one is wrong, so a failing command can never leave half a batch counted; then, per event,
+skips it when its dedupe mark is set; else, when the address has had `per_address` events of
+that type for that campaign this hour, counts it as `excess`; else takes one from the
+address's budget, sets the mark and counts it (and its reader). The mark lives as long as the
 token can still be read (24 h after issue, plus the clock skew tokens allow), no longer.
 
 `read` fetches everything `results` needs in one transaction.
@@ -30,6 +36,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,53 +52,92 @@ MAX_EVENTS = 50  # per call: the endpoint's limit, and what one script is sized 
 DAY_TTL = 400 * 86400
 _METRIC = {"view": "views", "click": "clicks", "dismiss": "dismissals", "holdout": "events"}
 _CURRENCY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz")
+PER_ADDRESS = 100  # new events of each type per campaign per address per hour: the default
+WINDOW = 3600  # the bound's window: one UTC hour
+WINDOW_SLACK = 60  # a budget outlives its hour by this much (hosts' clocks differ a little)
+_ADDRESS = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-# KEYS, per event i from 0: 4i+1 mark, 4i+2 all-time counts, 4i+3 day counts, 4i+4 readers.
-# ARGV: 1 the day keys' TTL; per event 3i+2 the mark's TTL, 3i+3 the field, 3i+4 the reader
-# to add to the HyperLogLog ('' for none). Replies {counted, duplicates}.
+# KEYS, per event i from 0, S of them (S = 5 with a bound per address, 4 without):
+# S*i+1 mark, S*i+2 all-time counts, S*i+3 day counts, S*i+4 readers, S*i+5 the address's
+# budget for this hour. ARGV: 1 the day keys' TTL, 2 the bound per address (0: none), 3 the
+# budget's TTL; per event, from a = 5i+3: a+1 the mark's TTL, a+2 the field, a+3 the reader to
+# add to the HyperLogLog ('' for none), a+4 the budget's field, a+5 the `excess` field.
+# Replies {counted, duplicates, excess}.
 _RECORD = """
-local n = #KEYS / 4
+local limit = tonumber(ARGV[2])
+local s = 4
+if limit > 0 then s = 5 end
+local n = #KEYS / s
 local function refuse(key, what)
   return redis.error_reply('membership: ' .. key .. ' ' .. what .. '; nothing was counted')
 end
+local function not_counter(key, field)
+  local v = redis.call('HGET', key, field)
+  return v and not (string.match(v, '^%-?%d+$') and #v < 19)
+end
 -- Everything is checked before the first write: Redis does not undo a script's writes.
 for i = 0, n - 1 do
-  local mark, field, reader = KEYS[4*i+1], ARGV[3*i+3], ARGV[3*i+4]
+  local a = 5*i + 3
+  local mark, field, reader = KEYS[s*i+1], ARGV[a+2], ARGV[a+3]
   local t = redis.call('TYPE', mark).ok
   if t ~= 'none' and t ~= 'string' then return refuse(mark, 'is a ' .. t) end
   for k = 2, 3 do
-    local key = KEYS[4*i+k]
+    local key = KEYS[s*i+k]
     t = redis.call('TYPE', key).ok
     if t ~= 'none' and t ~= 'hash' then return refuse(key, 'is a ' .. t .. ', not a hash') end
-    local v = redis.call('HGET', key, field)
-    if v and not (string.match(v, '^%-?%d+$') and #v < 19) then
-      return refuse(key, field .. ' is not an integer')
+    if not_counter(key, field) then return refuse(key, field .. ' is not an integer') end
+    if limit > 0 and not_counter(key, ARGV[a+5]) then
+      return refuse(key, ARGV[a+5] .. ' is not an integer')
     end
   end
   if reader ~= '' then
-    local readers = KEYS[4*i+4]
+    local readers = KEYS[s*i+4]
     t = redis.call('TYPE', readers).ok
     if t ~= 'none' and (t ~= 'string' or redis.call('GETRANGE', readers, 0, 3) ~= 'HYLL') then
       return refuse(readers, 'is not a HyperLogLog')
     end
   end
-end
-local counted, expiring = 0, {}
-for i = 0, n - 1 do
-  local field, reader = ARGV[3*i+3], ARGV[3*i+4]
-  if redis.call('SET', KEYS[4*i+1], '1', 'NX', 'EX', ARGV[3*i+2]) then
-    counted = counted + 1
-    local day = KEYS[4*i+3]
-    redis.call('HINCRBY', KEYS[4*i+2], field, 1)
-    redis.call('HINCRBY', day, field, 1)
-    if not expiring[day] then
-      redis.call('EXPIRE', day, ARGV[1])
-      expiring[day] = true
+  if limit > 0 then
+    local budget = KEYS[s*i+5]
+    t = redis.call('TYPE', budget).ok
+    if t ~= 'none' and t ~= 'hash' then return refuse(budget, 'is a ' .. t .. ', not a hash') end
+    if not_counter(budget, ARGV[a+4]) then
+      return refuse(budget, ARGV[a+4] .. ' is not an integer')
     end
-    if reader ~= '' then redis.call('PFADD', KEYS[4*i+4], reader) end
   end
 end
-return {counted, n - counted}
+local counted, excess, expiring = 0, 0, {}
+local function expire_once(key, ttl)
+  if not expiring[key] then
+    redis.call('EXPIRE', key, ttl)
+    expiring[key] = true
+  end
+end
+for i = 0, n - 1 do
+  local a = 5*i + 3
+  local mark, total, day = KEYS[s*i+1], KEYS[s*i+2], KEYS[s*i+3]
+  if redis.call('EXISTS', mark) == 0 then
+    local budget = limit > 0 and KEYS[s*i+5]
+    if budget and tonumber(redis.call('HGET', budget, ARGV[a+4]) or '0') >= limit then
+      -- Over the bound: not counted and no mark (the event may count in a later hour).
+      excess = excess + 1
+      redis.call('HINCRBY', total, ARGV[a+5], 1)
+      redis.call('HINCRBY', day, ARGV[a+5], 1)
+    else
+      if budget then
+        redis.call('HINCRBY', budget, ARGV[a+4], 1)
+        expire_once(budget, ARGV[3])
+      end
+      redis.call('SET', mark, '1', 'EX', ARGV[a+1])
+      counted = counted + 1
+      redis.call('HINCRBY', total, ARGV[a+2], 1)
+      redis.call('HINCRBY', day, ARGV[a+2], 1)
+      if ARGV[a+3] ~= '' then redis.call('PFADD', KEYS[s*i+4], ARGV[a+3]) end
+    end
+    expire_once(day, ARGV[1])
+  end
+end
+return {counted, n - counted - excess, excess}
 """
 
 
@@ -107,6 +153,7 @@ class CorruptCounts(ValueError):
 class Recorded:
     counted: int
     duplicates: int
+    excess: int = 0  # new events refused: the address had its bound of that type this hour
 
 
 def day_of(now: float) -> str:
@@ -167,9 +214,19 @@ def record(
     keys: Keys,
     claims_with_types: Sequence[tuple[DecisionClaim, str]],
     now: float,
+    *,
+    address: str | None = None,
+    per_address: int = PER_ADDRESS,
 ) -> Recorded:
-    """Count each (claim, event type) once, in one round trip; says how many were new and
-    how many were duplicates (the same claim and type seen before, or earlier in the batch).
+    """Count each (claim, event type) once, in one round trip; says how many were new, how
+    many were duplicates (the same claim and type seen before, or earlier in the batch) and
+    how many were `excess`.
+
+    With `address` (a keyed hash of the client's address, never the address), at most
+    `per_address` new events of each type per campaign are counted from it per UTC hour;
+    the rest are counted as `<slot>:excess` instead, get no dedupe mark and add no reader.
+    The bound is checked and taken in the same script as the counting, so concurrent calls
+    from one address can never count more than it.
 
     Every argument is checked first (CountsError, nothing sent). Only an error from Redis
     itself, or a key holding the wrong type (the script refuses, nothing counted), raises a
@@ -179,9 +236,15 @@ def record(
         raise CountsError("now: expected a finite unix time")
     if len(claims_with_types) > MAX_EVENTS:
         raise CountsError(f"at most {MAX_EVENTS} events per call, got {len(claims_with_types)}")
+    if address is not None and not (isinstance(address, str) and _ADDRESS.fullmatch(address)):
+        raise CountsError("address: expected 1-64 of A-Z a-z 0-9 _ - (a hash of the address)")
+    if not isinstance(per_address, int) or isinstance(per_address, bool) or per_address < 1:
+        raise CountsError("per_address: expected a whole number of at least 1")
     day = day_of(now)
+    hour = math.floor(now) // WINDOW
+    budget_ttl = (hour + 1) * WINDOW - math.floor(now) + WINDOW_SLACK
     script_keys: list[str] = []
-    args: list[object] = [DAY_TTL]
+    args: list[object] = [DAY_TTL, 0 if address is None else per_address, budget_ttl]
     for claim, event_type in claims_with_types:
         check_event(claim, event_type)
         slot = slot_of(claim)
@@ -191,16 +254,20 @@ def record(
             keys.prompt_counts_day(claim.campaign, day),
             keys.prompt_readers(claim.campaign, slot),
         ]
+        if address is not None:
+            script_keys.append(keys.prompt_event_budget(address, hour))
         adds_reader = event_type in ("view", "holdout")
         args += [
             mark_ttl(claim, now),
             f"{slot}:{_METRIC[event_type]}",
             claim.reader if adds_reader else "",
+            f"{claim.campaign}:{event_type}",
+            f"{slot}:excess",
         ]
     if not script_keys:
         return Recorded(0, 0)
-    counted, duplicates = client.register_script(_RECORD)(keys=script_keys, args=args)
-    return Recorded(int(counted), int(duplicates))
+    counted, duplicates, excess = client.register_script(_RECORD)(keys=script_keys, args=args)
+    return Recorded(int(counted), int(duplicates), int(excess))
 
 
 def queue_conversion(

@@ -15,6 +15,11 @@ At most 50 events, a body of at most 16 KiB, sent as `application/json` or `text
   `holdout`; a prompt's token only with `view`, `click` or `dismiss`.
 - An accepted event is counted once per (token, type): a duplicate, in the same call or
   another, is accepted and not counted again (`counts.record`, one Redis round trip).
+- One client address (as the rate limits see it: REMOTE_ADDR, or X-Forwarded-For behind
+  TRUSTED_PROXY_HOPS proxies) has at most PROMPT_EVENTS_PER_ADDRESS new events of each type
+  counted per campaign per UTC hour. Past that an event is answered in `rejected` and counted
+  as its variant's `excess`, which results show, so staff see an attempt to steer them.
+  The address is kept only as a keyed hash, for the hour.
 
 Rate-limited per client address (RATE_LIMIT_PROMPT_EVENTS). CORS for ALLOWED_ORIGINS, as the
 banner. Redis unreachable: 503 with Retry-After (membership.errors), never a 500.
@@ -22,14 +27,17 @@ banner. Redis unreachable: 503 with Retry-After (membership.errors), never a 500
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from membership.errors import ApiError
 from membership.http.bodies import BodyError, parse_json, read_limited
 from membership.http.cors import Origins
-from membership.http.rate_limits import rate_limited
+from membership.http.rate_limits import client_address, rate_limited
 from membership.prompts import counts
 from membership.prompts.tokens import Tokens
 from membership.runtime import runtime
@@ -84,6 +92,18 @@ class _Endpoint:
     def __init__(self, settings) -> None:
         self.tokens = Tokens(settings.secret_key)
         self.origins = Origins(settings.allowed_origins)
+        self.hops = settings.trusted_proxy_hops
+        self.per_address = settings.prompt_events_per_address
+        self._address_key = hmac.new(
+            settings.secret_key.encode(), b"membership.prompt-events-address", hashlib.sha256
+        ).digest()
+
+    def address_of(self, environ) -> str:
+        """The client's address as the rate limits see it, as a keyed hash (96 bits): what
+        its budget is named by, so no address is stored."""
+        address = client_address(environ, self.hops)
+        hashed = hmac.new(self._address_key, address.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(hashed[:12]).decode("ascii")
 
 
 @bp.record_once
@@ -102,8 +122,15 @@ def post_events():
     now = time.time()
     good, rejected = judge(endpoint.tokens, events, now)
     rt = runtime()
-    counts.record(rt.redis, rt.keys, good, now)
-    response = jsonify(accepted=len(good), rejected=rejected)
+    recorded = counts.record(
+        rt.redis,
+        rt.keys,
+        good,
+        now,
+        address=endpoint.address_of(request.environ),
+        per_address=endpoint.per_address,
+    )
+    response = jsonify(accepted=len(good) - recorded.excess, rejected=rejected + recorded.excess)
     response.status_code = 202
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -252,6 +252,12 @@ class _PromptKeys(_Base):
         events) or were in the holdout (`holdout` events), all time."""
         return self._key("prompts", "readers", campaign_id, slot)
 
+    def prompt_event_budget(self, address: str, hour: int) -> str:
+        """Hash (expiring a minute after its UTC hour ends): what one client address had
+        counted in that hour, `<campaign>:<type>` -> events, bounded by
+        PROMPT_EVENTS_PER_ADDRESS. Named by a keyed hash of the address, never the address."""
+        return self._key("prompts", "budget", address, str(hour))
+
     # --- Conversions (membership/prompts/conversions.py) ----------------------------------
     # Written inside the ledger writer's transaction for the Stripe event that proves them.
     def conversion(self, session_id: str) -> str:
