@@ -88,12 +88,58 @@ def test_the_table_reads_as_text(run, campaign, redis_url):
     assert lines[1].split()[:5] == ["VARIANT", "VIEWS", "READERS", "CLICKS", "CLICK"]
     row_a = lines[2].split()
     assert row_a[:5] == ["a", "1", "1", "0", "0.00%"]
-    assert row_a[7:9] == ["100.00%", "20.65%-100.00%"]
+    assert row_a[8:10] == ["100.00%", "20.65%-100.00%"]
     assert row_a[-4:] == ["€5.00", "-", "too", "early"]  # revenue, refunded, verdict
     assert lines[3].split()[0] == "b"
     assert lines[4].split()[:3] == ["holdout", "-", "1"]
     assert "per UTC day" in result.stdout
     assert len([line for line in lines if line.startswith("20")]) == 2 * 3  # a, b, holdout
+
+
+def steer(redis_url, variant, n, kind="view", per_address=2):
+    """What one address sends to push a variant: `n` events with fresh tokens."""
+    client = connect(redis_url)
+    now = time.time()
+    try:
+        pairs = [
+            (DecisionClaim(f"s{kind}{i}", EXAMPLE["id"], variant, f"r_steer{i:04}", int(now)), kind)
+            for i in range(n)
+        ]
+        return counts.record(
+            client, KEYS, pairs, now, address="b25lYWRkcmVzcw", per_address=per_address
+        )
+    finally:
+        client.close()
+
+
+def test_excess_is_shown_per_variant_in_the_json_and_the_table(run, campaign, redis_url):
+    assert steer(redis_url, "b", 7).excess == 5
+    assert steer(redis_url, "b", 4, kind="click").excess == 2
+    assert steer(redis_url, None, 3, kind="holdout").excess == 1
+    data = json.loads(run("results", campaign, "--json", "--days", "1").stdout)
+    a, b = data["variants"]
+    assert (a["excess"], b["excess"], data["holdout"]["excess"]) == (0, 7, 1)
+    assert (b["views"], b["clicks"], b["readers"]) == (2, 2, 2)  # only the bound counted
+    (today,) = data["days"]
+    assert [v["excess"] for v in today["variants"]] == [0, 7]
+    assert today["holdout"]["excess"] == 1
+
+    result = run("results", campaign, "--days", "1")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = lines[1].split()
+    assert header[7] == "EXCESS"  # after CLICK RATE and DISMISSALS
+    rows = {line.split()[0]: line.split() for line in lines[2:5]}
+    assert (rows["a"][6], rows["b"][6]) == ("0", "7")
+    assert rows["holdout"][:7] == ["holdout", "-", "2", "-", "-", "-", "1"]  # readers, excess
+    assert lines[5] == (
+        "excess: 8 events not counted, their address past PROMPT_EVENTS_PER_ADDRESS in the hour"
+        " (someone may be steering these results)"
+    )
+    day_header = next(line for line in lines if line.startswith("DAY")).split()
+    assert day_header[5] == "EXCESS"
+    day_b = next(line for line in lines if line.startswith("20") and line.split()[1] == "b")
+    assert day_b.split()[5] == "7"
 
 
 def test_no_figures_yet(run, campaign):

@@ -123,6 +123,7 @@ def test_no_figures_yet_give_the_issues_zeros():
                 "clicks": 0,
                 "click_rate": 0.0,
                 "dismissals": 0,
+                "excess": 0,
                 "conversions": 0,
                 "revenue": {},
                 "refunds": 0,
@@ -138,6 +139,7 @@ def test_no_figures_yet_give_the_issues_zeros():
         "holdout": {
             "readers": 0,
             "events": 0,
+            "excess": 0,
             "conversions": 0,
             "revenue": {},
             "refunds": 0,
@@ -212,7 +214,7 @@ def test_days_list_each_variant_and_the_holdout():
         ("2026-11-25", {"a:views": "3", "a:clicks": "1", f"{HOLDOUT}:events": "2"}),
     ]
     out = tabulate("c", ["a", "b"], True, stored({"a:views": "3"}, days=days))
-    nothing = {"conversions": 0, "revenue": {}, "refunds": 0, "refunded": {}}
+    nothing = {"excess": 0, "conversions": 0, "revenue": {}, "refunds": 0, "refunded": {}}
     assert out["days"][0] == {
         "day": "2026-11-24",
         "variants": [
@@ -223,6 +225,25 @@ def test_days_list_each_variant_and_the_holdout():
     }
     assert out["days"][1]["variants"][0]["views"] == 3
     assert out["days"][1]["holdout"]["events"] == 2
+
+
+def test_excess_is_shown_per_variant_the_holdout_and_day_and_changes_no_rate():
+    """Events refused past PROMPT_EVENTS_PER_ADDRESS: shown where they were aimed, and kept
+    out of every figure the verdict is made of."""
+    totals = {"a:views": "40", "a:clicks": "4", "b:views": "40", "b:clicks": "4"}
+    readers = {"a": 40, "b": 40}
+    plain = tabulate("c", ["a", "b"], True, stored(totals, readers))
+    steered = {**totals, "b:excess": "1675", f"{HOLDOUT}:excess": "9", "gone:excess": "2"}
+    day = ("2026-11-25", {"b:excess": "1675", f"{HOLDOUT}:excess": "9"})
+    out = tabulate("c", ["a", "b"], True, stored(steered, readers, days=[day]))
+    a, b, gone = out["variants"]
+    assert (a["excess"], b["excess"], out["holdout"]["excess"]) == (0, 1675, 9)
+    assert (gone["id"], gone["retired"], gone["excess"]) == ("gone", True, 2)
+    for key in ("views", "clicks", "click_rate", "conversion_rate", "interval", "verdict"):
+        assert [a[key], b[key]] == [v[key] for v in plain["variants"]]
+    (figures,) = out["days"]
+    assert [v["excess"] for v in figures["variants"]] == [0, 1675, 0]
+    assert figures["holdout"]["excess"] == 9
 
 
 @pytest.mark.parametrize("value", ["many", "", "1.5"])

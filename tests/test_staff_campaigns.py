@@ -437,6 +437,43 @@ def test_results_show_the_figures_the_chart_and_the_verdict(app):
     assert "2,900" in listing  # views, both variants
 
 
+def test_results_show_how_many_events_were_refused_per_variant(app):
+    """Events past PROMPT_EVENTS_PER_ADDRESS from one address: the page says how many were
+    refused, and where, so staff see an attempt to steer the results."""
+    from membership.prompts import counts
+    from membership.prompts.tokens import DecisionClaim
+
+    put(app, EXAMPLE)
+    client, _ = signed_in(app, "viewer")
+    page = "/staff/campaign/winter-drive/results"
+    assert 'id="refused"' not in client.get(page).get_data(as_text=True)
+    now = time.time()
+    steering = [
+        (DecisionClaim(f"d{i}", "winter-drive", "b", f"r_steer{i:04}", int(now)), "view")
+        for i in range(40)
+    ]
+    recorded = counts.record(
+        runtime(app).redis, keys(app), steering, now, address="c3RlZXJlcg", per_address=25
+    )
+    assert recorded == counts.Recorded(25, 0, 15)
+    html = client.get(page).get_data(as_text=True)
+    notice = re.search(r'<p id="refused"[^>]*>(.*?)</p>', html).group(1)
+    assert "<strong>15 events were refused</strong>" in notice
+    assert "PROMPT_EVENTS_PER_ADDRESS" in notice
+    table = html[html.index('<table id="results">') :]
+    table = table[: table.index("</table>")]
+    headers = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', table[: table.index("</thead>")])
+    assert headers[6] == "Refused"  # after Variant ... Dismissals
+    cells = {
+        variant: re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        for variant, row in re.findall(r"<code>(\w+)</code>(.*?)</tr>", table, re.S)
+    }
+    assert (cells["a"][0], cells["a"][5]) == ("0", "0")  # views, refused
+    assert (cells["b"][0], cells["b"][5]) == ("25", "15")
+    api = client.get("/staff/api/campaigns/winter-drive/results").get_json()
+    assert [v["excess"] for v in api["variants"]] == [0, 15]
+
+
 def test_the_preview_shows_each_variant_in_each_locale_with_the_widgets_markup(app):
     from tests.member_count import set_member_count
 
@@ -574,7 +611,7 @@ def test_every_campaign_page_in_chromium(app, browser, width):
         doc(id="modal-ask", name="Modal ask", placement="modal", priority=40, status="draft"),
     )
     r.hset(k.prompt_counts("winter-drive"), mapping={"a:views": 1800, "a:conversions": 30,
-           "b:views": 1700, "b:conversions": 9})  # fmt: skip
+           "b:views": 1700, "b:conversions": 9, "b:excess": 3350})  # fmt: skip
     r.pfadd(k.prompt_readers("winter-drive", "a"), *[f"r{i}" for i in range(900)])
     r.pfadd(k.prompt_readers("winter-drive", "b"), *[f"s{i}" for i in range(900)])
     page = open_page(app, browser, "editor", width=width)

@@ -214,7 +214,8 @@ def export():
 )
 @with_app
 def results_(campaign_id: str, as_json: bool, days: int | None):
-    """Per variant and the holdout: views, readers, clicks, dismissals, conversions, the
+    """Per variant and the holdout: views, readers, clicks, dismissals, excess (events not
+    counted: one address past PROMPT_EVENTS_PER_ADDRESS in an hour), conversions, the
     conversion rate with its 95% interval, the lift against the holdout and a verdict."""
     import time
 
@@ -261,6 +262,7 @@ def _echo_results(data: dict) -> None:
                 "clicks": f"{v['clicks']:,}",
                 "click rate": _pct(v["click_rate"]),
                 "dismissals": f"{v['dismissals']:,}",
+                "excess": f"{v['excess']:,}",
                 "conversions": f"{v['conversions']:,}",
                 "conv. rate": _pct(v["conversion_rate"]),
                 "95% interval": f"{_pct(low)}-{_pct(high)}",
@@ -277,6 +279,7 @@ def _echo_results(data: dict) -> None:
             {
                 "variant": "holdout",
                 "readers": f"{held['readers']:,}",
+                "excess": f"{held['excess']:,}",
                 "conversions": f"{held['conversions']:,}",
                 "conv. rate": _pct(held["conversion_rate"]),
                 "95% interval": f"{_pct(low)}-{_pct(high)}",
@@ -286,6 +289,12 @@ def _echo_results(data: dict) -> None:
         )
     click.echo(f"campaign {data['campaign']}, all time (conversions: readers who joined or gave)")
     echo_table(rows, list(rows[0]) if rows else ["variant"])
+    refused = sum(v["excess"] for v in data["variants"]) + (held or {}).get("excess", 0)
+    if refused:
+        click.echo(
+            f"excess: {refused:,} events not counted, their address past"
+            " PROMPT_EVENTS_PER_ADDRESS in the hour (someone may be steering these results)"
+        )
     if not data["days"]:
         return
     click.echo("")
@@ -300,13 +309,16 @@ def _echo_results(data: dict) -> None:
                 "day": day["day"],
                 "variant": "holdout",
                 "views": f"{held['events']:,}",
+                "excess": f"{held['excess']:,}",
                 "conversions": f"{held['conversions']:,}",
                 "refunds": f"{held['refunds']:,}",
             }
         )
-    columns = ["day", "variant", "views", "clicks", "dismissals", "conversions", "refunds"]
+    columns = ["day", "variant", "views", "clicks", "dismissals", "excess", "conversions"]
+    columns.append("refunds")
     echo_table(day_rows, columns)
 
 
 def _day_cells(v: dict) -> dict:
-    return {k: f"{v[k]:,}" for k in ("views", "clicks", "dismissals", "conversions", "refunds")}
+    names = ("views", "clicks", "dismissals", "excess", "conversions", "refunds")
+    return {k: f"{v[k]:,}" for k in names}

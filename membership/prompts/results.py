@@ -1,10 +1,12 @@
 """A campaign's results, from its stored figures (pure: no Redis, no clock).
 
 Per variant: views, unique readers (HyperLogLog, about 1% off), clicks and click rate
-(clicks / views), dismissals, conversions, revenue per currency (minor units) and per thousand
-views, refunds (conversions later refunded in full, still counted in the conversions) and the
-amount refunded, the conversion rate per unique reader with its 95% Wilson score interval, the lift
-against the holdout's rate, and a verdict:
+(clicks / views), dismissals, `excess` (events refused because their client address had had
+PROMPT_EVENTS_PER_ADDRESS of that type that hour: a sign of someone steering), conversions,
+revenue per currency (minor units) and per thousand views, refunds (conversions later refunded
+in full, still counted in the conversions) and the amount refunded, the conversion rate per
+unique reader with its 95% Wilson score interval, the lift against the holdout's rate, and a
+verdict:
 
 - `too early`     under MIN_VIEWS views for this variant;
 - `leading`       its interval lies wholly above every other variant's (strictly: touching
@@ -30,7 +32,7 @@ from membership.prompts.counts import HOLDOUT, CorruptCounts, Stored, slots_in
 
 MIN_VIEWS = 1000
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
-_METRICS = ("views", "clicks", "dismissals", "events", "conversions", "refunds")
+_METRICS = ("views", "clicks", "dismissals", "events", "excess", "conversions", "refunds")
 _PLACES = 6
 
 
@@ -59,6 +61,7 @@ class Tally:
     clicks: int = 0
     dismissals: int = 0
     events: int = 0
+    excess: int = 0  # events refused: their address had had its bound (PROMPT_EVENTS_PER_ADDRESS)
     conversions: int = 0
     revenue: Mapping[str, int] = field(default_factory=dict)
     refunds: int = 0  # conversions later refunded in full (still in `conversions`)
@@ -167,6 +170,7 @@ def tabulate(
                 "clicks": t.clicks,
                 "click_rate": _r(_rate(t.clicks, t.views)),
                 "dismissals": t.dismissals,
+                "excess": t.excess,
                 "conversions": t.conversions,
                 "revenue": _money(t.revenue, currencies),
                 "refunds": t.refunds,
@@ -191,6 +195,7 @@ def _holdout(held: Tally, readers: int, currencies: Sequence[str]) -> tuple[dict
     shown = {
         "readers": readers,
         "events": held.events,
+        "excess": held.excess,
         "conversions": held.conversions,
         "revenue": _money(held.revenue, currencies),
         "refunds": held.refunds,
@@ -213,6 +218,7 @@ def _day(day: str, fields: Mapping[str, str], ids: Sequence[str], currencies) ->
                 "views": t.views,
                 "clicks": t.clicks,
                 "dismissals": t.dismissals,
+                "excess": t.excess,
                 "conversions": t.conversions,
                 "revenue": _money(t.revenue, currencies),
                 "refunds": t.refunds,
@@ -224,6 +230,7 @@ def _day(day: str, fields: Mapping[str, str], ids: Sequence[str], currencies) ->
         "variants": variants,
         "holdout": {
             "events": held.events,
+            "excess": held.excess,
             "conversions": held.conversions,
             "revenue": _money(held.revenue, currencies),
             "refunds": held.refunds,
