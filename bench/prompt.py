@@ -18,9 +18,10 @@ server's own CPU time per request (from /proc: on a machine shared with other wo
 moves with the neighbours' load, CPU per request much less) and its ratio, the Redis
 commands per decision (INFO commandstats delta over the prompt rounds / decisions; the goal
 is 0: the refresher's once-a-second reads are all there is), and events/s for
-/v1/prompt/events (batches of 10 real tokens, RATE_LIMIT_PROMPT_EVENTS=off). "bare in
-service app" is the bare route inside the service app: what the app's own per-request hooks
-cost, apart from the decision. "via Flask route" is the same decision sent with `?debug=0`, which
+/v1/prompt/events (batches of 10 real tokens, RATE_LIMIT_PROMPT_EVENTS=off, and
+PROMPT_EVENTS_PER_ADDRESS so high that every event counts). "bare in service app" is the
+bare route inside the service app: what the app's own per-request hooks cost, apart from the
+decision. "via Flask route" is the same decision sent with `?debug=0`, which
 the prompt lane (membership/prompts/lane.py) leaves to the Flask route: what the lane saves.
 Bounded in time; every process it starts is stopped by PID
 at the end.
@@ -236,6 +237,8 @@ def main() -> None:
                 "MEMBERSHIP_DATA_DIR": str(tmp / "var"),
                 "LOG_LEVEL": "WARNING",
                 "RATE_LIMIT_PROMPT_EVENTS": "off",
+                # Every event from this one address: counted, not refused as excess.
+                "PROMPT_EVENTS_PER_ADDRESS": "1000000000",
             },
             workers=WORKERS,
             threads=THREADS,
