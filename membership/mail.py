@@ -7,12 +7,14 @@
   connection to anywhere else, where STARTTLS was not offered (or was stripped on the way),
   would hand the password to whoever listens. That is refused with MailError.
 - Every socket operation has a timeout (10 s by default); any failure is MailError, whose
-  message names the step and never the password.
+  message names the step and never the password, nor an email address (a server's reply
+  may echo the recipient's; the error is logged).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -20,6 +22,8 @@ from email.message import EmailMessage
 from membership.config import SmtpTarget
 
 TIMEOUT_SECONDS = 10.0
+# Anything shaped like an address, also inside the repr of a server's reply in bytes.
+_ADDRESS = re.compile(r"[^\s<>()\[\]'\",;:]+@[^\s<>()\[\]'\",;:]+")
 
 
 class MailError(Exception):
@@ -73,4 +77,15 @@ def send(
         raise
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         # smtplib's messages hold the server's reply, never our password.
-        raise MailError(f"SMTP {step} with {target.host}:{target.port} failed: {exc}") from None
+        raise MailError(
+            f"SMTP {step} with {target.host}:{target.port} failed: {_without_addresses(exc)}"
+        ) from None
+
+
+def _without_addresses(exc: Exception) -> str:
+    """The error's text with every email address in it replaced by `[address]`; a refused
+    recipient by the server's codes alone."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in exc.recipients.values()})
+        return f"the recipient was refused ({', '.join(codes)})"
+    return _ADDRESS.sub("[address]", str(exc))

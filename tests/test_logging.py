@@ -422,3 +422,57 @@ def test_the_real_server_writes_one_line_a_record_for_a_hostile_path(log_format,
     hits = [r["message"] for r in records if "/staff/members/x" in r["message"]]
     assert len(hits) == 1 and "forged" in hits[0], text
     assert not any(line.startswith("2026-01-01") for line in lines)
+
+
+# --- Ids, not personal data ------------------------------------------------------------
+
+
+def test_a_checkout_webhook_logs_ids_not_the_customers_email_or_name(json_app, capsys):
+    """Found in review: every checkout webhook logged the customer's email at INFO."""
+    client = json_app.test_client()
+    customer = sp.new_id("cus")
+    links = [
+        (customer, "olena.k@example.org"),
+        (customer, "Olena.New@Example.org"),
+        (customer, "olena.new@example.org"),
+    ]
+    for i, (who, email) in enumerate(links):
+        event = sp.checkout_subscription(who, email, name="Olena Kovalenko", created=sp.T0 + i)
+        payload = sp.body(event)
+        response = client.post(
+            "/webhooks/stripe",
+            data=payload,
+            headers={"Stripe-Signature": sp.sign(payload), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200
+    records = json_lines(capsys.readouterr().err)
+    applied = [r["message"] for r in records if r.get("logger") == "membership.webhooks"]
+    assert [m.split(": ", 1)[1] for m in applied] == [
+        f"applied ({customer}: email set)",
+        f"applied ({customer}: email changed)",
+        f"applied ({customer}: email unchanged)",
+    ]
+    text = json.dumps(records).lower()
+    assert "olena" not in text and "@example.org" not in text, text
+
+
+def test_a_failing_subscriber_is_logged_without_the_offline_members_email(redis_url, caplog):
+    """The writer logged the whole outcome, whose detail names an offline member's email."""
+    from membership.config import DEFAULT_MEMBER_STATUSES
+    from membership.ledger import Ledger
+    from membership.store import Keys, connect
+    from tests.ledger_helpers import add_offline
+
+    def broken(outcome):
+        raise RuntimeError("a subscriber's bug")
+
+    client = connect(redis_url)
+    try:
+        ledger = Ledger.on(client, Keys("logs"), DEFAULT_MEMBER_STATUSES, subscribers=[broken])
+        with caplog.at_level(logging.ERROR, logger="membership.ledger"):
+            assert add_offline(ledger, "olena.k@example.org", "gift").outcome == "applied"
+    finally:
+        client.close()
+    (record,) = caplog.records
+    assert "failed on a staff change (applied)" in record.getMessage()
+    assert "olena" not in caplog.text

@@ -127,3 +127,35 @@ def test_a_server_that_never_answers_times_out():
             send(target, _message(), timeout=0.3)
     finally:
         listener.close()
+
+
+def test_a_refused_recipient_is_not_named_in_the_error(tmp_path):
+    """MailError's text is logged (`a sign-in link was not mailed: ...`): a server that
+    refuses the recipient, or echoes the address in its reply, must not put it in the log."""
+    from aiosmtpd.controller import Controller
+
+    class Refusing:
+        def __init__(self, at: str) -> None:
+            self.at = at
+
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if self.at == "RCPT":
+                return f"550 5.1.1 <{address}>: Recipient address rejected"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            return f"554 5.7.1 message to {envelope.rcpt_tos[0]} refused"
+
+    for at in ("RCPT", "DATA"):
+        port = free_port()
+        controller = Controller(Refusing(at), hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            with pytest.raises(MailError) as raised:
+                send(parse_smtp_url(f"smtp://127.0.0.1:{port}"), _message(to="olena@example.org"))
+        finally:
+            controller.stop()
+        text = str(raised.value)
+        assert "olena" not in text.lower() and "example.org" not in text, text
+        assert ("550" if at == "RCPT" else "554") in text, text

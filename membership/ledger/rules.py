@@ -412,7 +412,12 @@ def _link(cmd: LinkCustomer, loaded: Loaded) -> Decision:
             if address:
                 bucket = loaded.buckets[address]
                 changes.append((bucket, replace(bucket, live=bucket.live + step)))
-    return Decision("applied", f"{cmd.customer}: email {email}", tuple(changes))
+    # Ids only: the detail is logged with every checkout webhook, and logs keep no addresses.
+    if email == customer.email:
+        said = "email unchanged"
+    else:
+        said = "email changed" if customer.email else "email set"
+    return Decision("applied", f"{cmd.customer}: {said}", tuple(changes))
 
 
 def _contribution(cmd: RecordContribution | RecordRefund, loaded: Loaded) -> Decision:

@@ -400,7 +400,12 @@ class Writer:
             try:
                 subscriber(outcome)
             except Exception:  # committed already: a subscriber's trouble is its own
-                log.exception("ledger subscriber %r failed on %s", subscriber, outcome)
+                log.exception(  # ids only: an offline member's outcome names their email
+                    "ledger subscriber %r failed on %s (%s)",
+                    subscriber,
+                    outcome.event_id or "a staff change",
+                    outcome.outcome,
+                )
 
 
 def _half_committed(
