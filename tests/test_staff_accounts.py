@@ -67,16 +67,6 @@ def test_roles_are_ordered_and_unknown_roles_may_nothing():
     assert not rules.allows(None, "viewer") and not rules.allows("root", "viewer")
 
 
-def test_lockout_rule_locks_on_the_fifth_failure():
-    failures, locked = 0, None
-    for _ in range(4):
-        failures, locked = rules.after_failure(failures, 100.0)
-        assert locked is None
-    failures, locked = rules.after_failure(failures, 100.0)
-    assert (failures, locked) == (0, 100.0 + 15 * 60)
-    assert rules.is_locked(locked, 100.0 + 899) and not rules.is_locked(locked, 100.0 + 900)
-
-
 # --- accounts in Redis --------------------------------------------------------
 def test_add_hashes_with_argon2_and_audits_without_the_hash(accounts, redis_client):
     account = accounts.add(" Ed@News.Example ", "editor", actor="ops", password=GOOD)

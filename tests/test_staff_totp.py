@@ -220,3 +220,109 @@ def test_enrolment_is_whole_when_the_audit_log_cannot_take_its_entry(make, clock
     refused = client.post("/staff/me/2fa/confirm", data={"csrf_token": token, "code": code})
     assert refused.status_code == 503
     assert redis_client.hgetall(keys.staff_account("a@news.example")) == before
+
+
+# --- Replacing and turning off a factor that is on ------------------------------------------
+
+
+def _start(client, token) -> str:
+    page = client.post("/staff/me/2fa/start", data={"csrf_token": token}).get_data(as_text=True)
+    return re.search(r'<code class="link">([A-Z2-7]+)</code>', page).group(1)
+
+
+def _actions(app) -> list[str]:
+    rt = runtime(app)
+    return [e["action"] for e in audit.entries(rt.redis, rt.keys, limit=100)]
+
+
+def test_a_session_alone_cannot_replace_an_active_factor(make, clock, redis_client):
+    """A stolen session started a new enrolment while 2FA was on and confirmed it with a
+    code of the new secret: the account's second factor became the thief's."""
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    old = enrol(app, client, clock)
+    token = csrf_of(client.get("/staff/me"))
+    key = runtime(app).keys.staff_account("a@news.example")
+    factor_before = redis_client.hget(key, "totp")
+    new = _start(client, token)
+    clock.at += 30
+    code = pyotp.TOTP(new).at(clock.at)
+    refused = client.post("/staff/me/2fa/confirm", data={"csrf_token": token, "code": code})
+    assert refused.status_code == 400 and "password" in refused.get_data(as_text=True)
+    assert redis_client.hget(key, "totp") == factor_before
+    assert "staff_two_factor_replaced" not in _actions(app)
+    assert _sign_in_with_code(app, pyotp.TOTP(new).at(clock.at)) == 401
+    assert _sign_in_with_code(app, pyotp.TOTP(old).at(clock.at)) == 303
+
+
+def test_replacing_takes_the_password_and_a_current_code_from_the_old_app(make, clock):
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    old = enrol(app, client, clock)
+    token = csrf_of(client.get("/staff/me"))
+    new = _start(client, token)
+    page = client.get("/staff/me").get_data(as_text=True)
+    assert 'name="current_code"' in page and 'name="password"' in page
+    clock.at += 30
+    right = {"csrf_token": token, "code": pyotp.TOTP(new).at(clock.at), "password": GOOD,
+             "current_code": pyotp.TOTP(old).at(clock.at)}  # fmt: skip
+    for wrong in ({"password": "not the password!"}, {"current_code": "000000"},
+                  {"current_code": pyotp.TOTP(new).at(clock.at)}, {"code": "000000"}):  # fmt: skip
+        answer = client.post("/staff/me/2fa/confirm", data={**right, **wrong})
+        assert answer.status_code == 400, wrong
+    assert "staff_two_factor_replaced" not in _actions(app)
+    done = client.post("/staff/me/2fa/confirm", data=right)
+    assert done.status_code == 200 and "new app" in done.get_data(as_text=True)
+    rt = runtime(app)
+    [entry] = [
+        e for e in audit.entries(rt.redis, rt.keys, limit=100)
+        if e["action"] == "staff_two_factor_replaced"
+    ]  # fmt: skip
+    assert entry["actor"] == "a@news.example" and entry["target"] == "staff a@news.example"
+    assert (entry["before"], entry["after"]) == ({"two_factor": True}, {"two_factor": True})
+    assert not any(old in str(v) or new in str(v) for v in entry.values())
+    clock.at += 15 * 60  # the four refusals above took four of the sign-in lock's places
+    assert _sign_in_with_code(app, pyotp.TOTP(old).at(clock.at)) == 401
+    assert _sign_in_with_code(app, pyotp.TOTP(new).at(clock.at)) == 303
+
+
+def test_turning_off_takes_the_password_too(make, clock):
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    secret = enrol(app, client, clock)
+    token = csrf_of(client.get("/staff/me"))
+    clock.at += 30
+    code = pyotp.TOTP(secret).at(clock.at)
+    for password in (None, "not the password!"):
+        data = {"csrf_token": token, "code": code, **({"password": password} if password else {})}
+        assert client.post("/staff/me/2fa/disable", data=data).status_code == 400
+    assert accounts_for(runtime(app)).get("a@news.example").has_totp
+    off = {"csrf_token": token, "code": code, "password": GOOD}
+    assert client.post("/staff/me/2fa/disable", data=off).status_code == 200
+    assert not accounts_for(runtime(app)).get("a@news.example").has_totp
+    assert "staff_two_factor_disabled" in _actions(app)
+
+
+def test_guesses_from_a_session_count_toward_the_sign_in_lock(make, clock):
+    """A session cannot guess the password or codes more often than a sign-in could."""
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    secret = enrol(app, client, clock)
+    token = csrf_of(client.get("/staff/me"))
+    clock.at += 30
+    for _ in range(5):
+        data = {"csrf_token": token, "code": "000000", "password": GOOD}
+        assert client.post("/staff/me/2fa/disable", data=data).status_code == 400
+    right = {"csrf_token": token, "code": pyotp.TOTP(secret).at(clock.at), "password": GOOD}
+    assert client.post("/staff/me/2fa/disable", data=right).status_code == 429
+    assert accounts_for(runtime(app)).get("a@news.example").has_totp
+    assert password_step(app.test_client()).status_code == 401  # sign-in locked as well
+    new = {"csrf_token": token, "current": GOOD, "password": GOOD + " 2", "confirm": GOOD + " 2"}
+    assert client.post("/staff/me/password", data=new).status_code == 429
+    clock.at += 15 * 60
+    assert client.post("/staff/me/2fa/disable", data={
+        **right, "code": pyotp.TOTP(secret).at(clock.at)}).status_code == 200  # fmt: skip

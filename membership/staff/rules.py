@@ -18,10 +18,10 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 256  # argon2 takes any length; a bound keeps a huge body from costing CPU
 MIN_DISTINCT = 5  # "aaaaaaaaaaaa", "121212121212": long but guessed at once
 
-# Brute force: MAX_FAILURES wrong logins in a row for one email lock it for LOCK_SECONDS.
+# Brute force: at most MAX_FAILURES password or code checks fail for one email in a window of
+# LOCK_SECONDS (from its first attempt); once they have, the email is locked until it ends.
 MAX_FAILURES = 5
 LOCK_SECONDS = 15 * 60
-FAILURES_KEPT = 24 * 3600  # a streak of failures older than a day is forgotten
 
 SESSION_IDLE = 12 * 3600  # a session unused this long is over
 PASSWORD_LINK_SECONDS = 24 * 3600
@@ -82,18 +82,6 @@ def check_password(password: object) -> str:
     if problem is not None:
         raise StaffInputError(problem)
     return password  # type: ignore[return-value]
-
-
-def is_locked(locked_until: float | None, now: float) -> bool:
-    return locked_until is not None and now < locked_until
-
-
-def after_failure(failures: int, now: float) -> tuple[int, float | None]:
-    """(failures to keep, locked_until or None) after one more failed login."""
-    failures += 1
-    if failures >= MAX_FAILURES:
-        return 0, now + LOCK_SECONDS  # the lock starts a new streak once it is over
-    return failures, None
 
 
 def session_expired(last_seen: float, now: float) -> bool:

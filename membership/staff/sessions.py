@@ -5,12 +5,13 @@ so a copy of the data cannot be replayed as a cookie. A session ends after SESSI
 unused (checked against the clock, with the key's TTL as a backstop), on logout, when
 ended from the staff page, or when the account is disabled.
 
-Failed logins are counted per email typed (its SHA-256, so unknown emails leave no readable
-trace and lock all the same).
+Sign-in attempts are counted per email typed (its SHA-256, so unknown emails leave no
+readable trace and lock all the same), each before its password or code is checked.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,8 +154,68 @@ class StaffSessions:
             pipe.srem(index, *sids)
 
 
+# KEYS: the email's attempts. ARGV: now, the end of a window starting now, MAX_FAILURES,
+# the key's TTL. -> {place taken (0: none left), the window's end}. One script, so the check
+# and the count are one step however many sign-ins arrive at once.
+_ADMIT = """
+local ends = redis.call('HGET', KEYS[1], 'ends')
+if not ends or not tonumber(ends) or tonumber(ends) <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  ends = ARGV[2]
+  redis.call('HSET', KEYS[1], 'ends', ends, 'attempts', 0)
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) or 0
+if attempts >= tonumber(ARGV[3]) then
+  return {0, ends}
+end
+return {redis.call('HINCRBY', KEYS[1], 'attempts', 1), ends}
+"""
+
+# KEYS: the email's attempts. ARGV: the window's end the place was taken in. Gives one place
+# back, in that window only (never into a later one, never below zero); a window left with
+# no attempt in it is forgotten (the next attempt starts one with as many places).
+_GIVE_BACK = """
+if redis.call('HGET', KEYS[1], 'ends') ~= ARGV[1] then
+  return -1
+end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) or 0
+if attempts <= 0 then
+  return -1
+end
+attempts = redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+if attempts == 0 then
+  redis.call('DEL', KEYS[1])
+end
+return attempts
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One of a window's places, taken before a password or code is checked."""
+
+    key: str
+    place: int  # 1..MAX_FAILURES
+    window_ends: str  # as stored: the script compares it as text
+
+    @property
+    def fills_window(self) -> bool:
+        """A failure in the last place locks the email until the window ends."""
+        return self.place >= rules.MAX_FAILURES
+
+    def minutes_left(self, now: float) -> int:
+        return max(1, math.ceil((float(self.window_ends) - now) / 60))
+
+
 class LoginLockout:
-    """MAX_FAILURES failed logins in a row for one email lock it for LOCK_SECONDS."""
+    """At most MAX_FAILURES password or code checks an email per window of LOCK_SECONDS
+    (from the first attempt), counted before the check; a success gives its place back.
+
+    `admit` takes a place atomically (a Lua script) before the argon2 work, so a burst of
+    guesses sent at once cannot all be checked; the right password is refused too while
+    the places are taken, and a success never resets what others' failures took.
+    """
 
     def __init__(self, client: redis.Redis, keys: Keys, clock: Callable[[], float]) -> None:
         self.client, self.keys, self.clock = client, keys, clock
@@ -162,40 +223,30 @@ class LoginLockout:
     def _key(self, email: str) -> str:
         return self.keys.staff_login_failures(digest(email.strip().lower()))
 
-    def _state(self, key: str) -> tuple[int, float | None]:
-        f = _fields(self.client.hgetall(key))
-        try:
-            failures = int(f.get("failures", "0"))
-            locked = float(f["locked_until"]) if f.get("locked_until") else None
-        except ValueError:
-            return 0, None
-        return failures, locked
+    def admit(self, email: str) -> Attempt | None:
+        """Take one of the window's places for `email`; None when none is left (locked)."""
+        key, now = self._key(email), self.clock()
+        # Registered per call, as prompts/counts.py does (a Cluster client connects late).
+        script = self.client.register_script(_ADMIT)
+        ttl = rules.LOCK_SECONDS + 60  # a backstop: the window's end decides
+        place, ends = script(
+            keys=[key], args=[f"{now:.3f}", f"{now + rules.LOCK_SECONDS:.3f}",
+                              rules.MAX_FAILURES, ttl]
+        )  # fmt: skip
+        return Attempt(key, int(place), _text(ends)) if int(place) > 0 else None
+
+    def succeeded(self, attempt: Attempt) -> None:
+        """The check passed: give the attempt's place back (in its own window only)."""
+        self.client.register_script(_GIVE_BACK)(keys=[attempt.key], args=[attempt.window_ends])
 
     def locked(self, email: str) -> bool:
-        return rules.is_locked(self._state(self._key(email))[1], self.clock())
-
-    def failed(self, email: str) -> bool:
-        """Count one failure; True when it locked the email."""
-        key = self._key(email)
-        with self.client.pipeline(transaction=True) as pipe:
-            for _ in range(20):
-                try:
-                    pipe.watch(key)
-                    failures, _ = self._state(key)
-                    failures, locked_until = rules.after_failure(failures, self.clock())
-                    pipe.multi()
-                    pipe.hset(key, "failures", failures)
-                    if locked_until is not None:
-                        pipe.hset(key, "locked_until", f"{locked_until:.3f}")
-                    pipe.expire(key, rules.FAILURES_KEPT)
-                    pipe.execute()
-                    return locked_until is not None
-                except redis.WatchError:
-                    continue
-        return False
-
-    def succeeded(self, email: str) -> None:
-        self.client.delete(self._key(email))
+        """Whether every place of the current window is taken."""
+        f = _fields(self.client.hgetall(self._key(email)))
+        try:
+            ends, attempts = float(f.get("ends", "0")), int(f.get("attempts", "0"))
+        except ValueError:
+            return False
+        return ends > self.clock() and attempts >= rules.MAX_FAILURES
 
 
 def sessions_for(rt: Runtime) -> StaffSessions:

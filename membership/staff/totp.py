@@ -8,6 +8,9 @@ next use. A new SECRET_KEY makes sealed secrets unreadable: those accounts need
 `membership staff reset-2fa`. A code is accepted once: `totp_last`
 holds the last accepted time step, so a code seen over a shoulder cannot be replayed.
 A login whose password was right waits for its code under a random token (5 minutes).
+Replacing a factor that is on (a new phone) or turning it off takes a current code from it,
+checked in the transaction that changes it, and the password (the view checks it): a
+session alone cannot change an account's second factor.
 """
 
 from __future__ import annotations
@@ -102,60 +105,86 @@ class SecondFactor:
         self.client.hset(self.keys.staff_account(email), "totp_pending", self.box.seal(secret))
         return secret
 
-    def _accept(self, email: str, field: str, code: str, change: Callable | None = None):
-        """Check `code` against the secret in `field` and record its step, atomically;
-        `change(pipe)` queues more in the same transaction. False for a wrong code."""
+    def _accept(self, email: str, decide: Callable) -> str | None:
+        """Check codes and record their step, atomically. `decide(fields)` reads the account
+        inside the transaction and returns (what, [(field, code), ...], change) or None to
+        refuse: every code must be right for the secret in its field, then `change(pipe)`
+        (or None) is queued in the same transaction. Returns `what`, or None."""
         key = self.keys.staff_account(email)
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(20):
                 try:
                     pipe.watch(key, self.keys.audit)
                     f = _fields(pipe.hgetall(key))
-                    stored = f.get(field)
-                    secret = self.box.open(stored)
-                    last = int(f.get("totp_last") or 0)
-                    step = code_step(secret, code, self.clock(), last) if secret else None
-                    if step is None:
+                    plan = decide(f)
+                    if plan is None:
                         pipe.unwatch()
-                        return False
+                        return None
+                    what, checks, change = plan
+                    last, steps, opened = int(f.get("totp_last") or 0), [], []
+                    for field, code in checks:
+                        secret = self.box.open(f.get(field))
+                        step = code_step(secret, code, self.clock(), last) if secret else None
+                        if step is None:
+                            pipe.unwatch()
+                            return None
+                        steps.append(step)
+                        opened.append((field, secret))
                     if change is not None:  # it writes an audit entry: check before queueing
                         whole.check_types(pipe, ((self.keys.audit, "stream"),))
                     pipe.multi()
-                    pipe.hset(key, "totp_last", step)
-                    if not self.box.sealed(stored):  # written in clear before: seal it now
-                        pipe.hset(key, field, self.box.seal(secret))
+                    pipe.hset(key, "totp_last", max(steps))
+                    for field, secret in opened:
+                        if not self.box.sealed(f[field]):  # written in clear before: seal it
+                            pipe.hset(key, field, self.box.seal(secret))
                     if change is not None:
-                        change(pipe, secret)
+                        change(pipe, dict(opened))
                     _, failed = whole.execute(pipe)
                     if failed:
                         raise failed[0]
-                    return True
+                    return what
                 except redis.WatchError:
                     continue
-        return False
+        return None
 
-    def confirm(self, email: str, code: str) -> bool:
-        """Turn the pending secret on with a code from it (audited)."""
+    def confirm(self, email: str, code: str, current: str | None = None) -> str | None:
+        """Make the pending secret the factor with a code from it (audited). While a factor
+        is on, this replaces it and needs `current`, a code from the factor in use: a
+        session alone never changes it (the view checks the password too). Returns
+        "enabled" or "replaced"; None when a code is wrong, missing or nothing is pending."""
         key = self.keys.staff_account(email)
 
-        def enable(pipe, secret):
-            pipe.hset(key, "totp", self.box.seal(secret))
-            pipe.hdel(key, "totp_pending")
-            audit.queue(
-                pipe,
-                self.keys,
-                actor=email,
-                action="staff_two_factor_enabled",
-                target=f"staff {email}",
-                after={"two_factor": True},
-            )
+        def decide(f):
+            if not f.get("totp_pending"):
+                return None
+            replacing = bool(f.get("totp"))
+            if replacing and not current:
+                return None
+            checks = [("totp", current)] if replacing else []
+            checks.append(("totp_pending", code))
 
-        return self._accept(email, "totp_pending", code, enable)
+            def change(pipe, secrets):
+                pipe.hset(key, "totp", self.box.seal(secrets["totp_pending"]))
+                pipe.hdel(key, "totp_pending")
+                audit.queue(
+                    pipe,
+                    self.keys,
+                    actor=email,
+                    action="staff_two_factor_replaced" if replacing else "staff_two_factor_enabled",
+                    target=f"staff {email}",
+                    before={"two_factor": True} if replacing else None,
+                    after={"two_factor": True},
+                )
+
+            return ("replaced" if replacing else "enabled"), checks, change
+
+        return self._accept(email, decide)
 
     def disable(self, email: str, code: str) -> bool:
+        """Turn the factor off with a current code from it (the view checks the password)."""
         key = self.keys.staff_account(email)
 
-        def off(pipe, _secret):
+        def off(pipe, _secrets):
             pipe.hdel(key, "totp", "totp_pending")
             audit.queue(
                 pipe,
@@ -167,10 +196,10 @@ class SecondFactor:
                 after={"two_factor": False},
             )
 
-        return self._accept(email, "totp", code, off)
+        return self._accept(email, lambda f: ("disabled", [("totp", code)], off)) is not None
 
     def check(self, email: str, code: str) -> bool:
-        return self._accept(email, "totp", code)
+        return self._accept(email, lambda f: ("checked", [("totp", code)], None)) is not None
 
     # --- a login waiting for its code ---------------------------------------------------
     def hold(self, email: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -115,23 +116,28 @@ def login_post():
     email, password = _field("email").strip(), _field("password")
     target = safe_next(_field("next"))
     lockout = lockout_for(rt)
-    locked = bool(email) and lockout.locked(email)
-    account = accounts_for(rt).verify(email, password)  # the same work when locked
-    if locked or account is None:
-        if email and not locked and lockout.failed(email):
-            _locked_out(rt, email)
+    # The attempt takes one of the email's places before the password is checked, so a
+    # burst of guesses cannot all be checked. Locked (no place left): the same argon2 work
+    # against the dummy hash, and the password is not checked at all.
+    attempt = lockout.admit(email) if email else None
+    account = accounts_for(rt).verify(email if attempt else "", password)
+    if account is None:
+        _failed(rt, email, attempt)
         page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED, email=email)
         return page, 401
+    lockout.succeeded(attempt)  # the right password: its place is given back, no more
     if account.has_totp:  # the password was right: now the code, under a 5-minute token
         pending = second_factor_for(rt).hold(account.email)
         return render_template("staff/login_code.html", pending=pending, next=target)
-    lockout.succeeded(email)
     return _signed_in(account.email, target)
 
 
-def _locked_out(rt, email: str) -> None:
-    """An account's email locked by failed sign-ins: in the audit log, so staff see it. Only
-    for accounts that exist: anyone may fail with any address, and the log is capped."""
+def _failed(rt, email: str, attempt) -> None:
+    """A wrong password or code that filled the email's places locks it until the window
+    ends: in the audit log, so staff see it. Only for accounts that exist: anyone may fail
+    with any address, and the log is capped."""
+    if attempt is None or not attempt.fills_window:
+        return
     account = accounts_for(rt).get(email)
     if account is not None:
         audit.record(
@@ -140,7 +146,7 @@ def _locked_out(rt, email: str) -> None:
             actor=f"sign-in from {(request.remote_addr or 'unknown')[:60]}",
             action="staff_locked_out",
             target=f"staff {account.email}",
-            after={"minutes": rules.LOCK_SECONDS // 60},
+            after={"minutes": attempt.minutes_left(lockout_for(rt).clock())},
         )
 
 
@@ -161,17 +167,17 @@ def login_code():
     factor, lockout = second_factor_for(rt), lockout_for(rt)
     pending, target = _field("pending"), safe_next(_field("next"))
     email = factor.held(pending)
-    if email is None or lockout.locked(email):
+    attempt = lockout.admit(email) if email else None  # codes take the same places
+    if attempt is None:
         page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED)
         return page, 401
     if not factor.check(email, _field("code")):
-        if lockout.failed(email):  # codes count toward the same lock as passwords
-            _locked_out(rt, email)
+        _failed(rt, email, attempt)
         error = "That code is not right (or was used already); try the next one."
         page = render_template("staff/login_code.html", pending=pending, next=target, error=error)
         return page, 401
     factor.release(pending)
-    lockout.succeeded(email)
+    lockout.succeeded(attempt)
     return _signed_in(email, target, second_factor=True)
 
 
@@ -337,8 +343,9 @@ def me_password():
     if new != _field("confirm"):
         return _me_page("password: the two new passwords differ", status=400)
     accounts = accounts_for(rt)
-    if accounts.verify(g.staff.email, current) is None:
-        return _me_page("current password: does not match", status=400)
+    refused = _own_secrets(current)
+    if refused:
+        return refused
     sessions = sessions_for(rt)
     keep = g.staff_session.id
     try:
@@ -402,21 +409,75 @@ def me_2fa_qr():
     return svg, 200, {"Content-Type": "image/svg+xml", "Referrer-Policy": "no-referrer"}
 
 
+def _own_secrets(password: str, check_code: Callable[[], bool] | None = None, wrong_code=""):
+    """Check the signed-in member's password, then (`check_code`, which makes the change
+    when its codes are right) their codes, as one attempt at the sign-in lock's places: a
+    session cannot guess them more than a sign-in could. None when all are right; else the
+    page to answer (`wrong_code` says what a wrong code was)."""
+    rt = runtime()
+    email, lockout = g.staff.email, lockout_for(rt)
+    attempt = lockout.admit(email)
+    if attempt is None:
+        return _me_page(LOCKED_OUT, status=429)
+    if accounts_for(rt).verify(email, password) is None:
+        _failed(rt, email, attempt)
+        return _me_page("current password: does not match", status=400)
+    if check_code is not None and not check_code():
+        _failed(rt, email, attempt)
+        return _me_page(wrong_code, status=400)
+    lockout.succeeded(attempt)
+    return None
+
+
+LOCKED_OUT = (
+    "too many wrong passwords or codes for this account; try again later (at most 15 minutes)"
+)
+
+
 @bp.post("/me/2fa/confirm")
 @requires("viewer")
 def me_2fa_confirm():
-    if not second_factor_for(runtime()).confirm(g.staff.email, _field("code")):
-        return _me_page("code: not right; use the current code from the app", status=400)
-    return _me_page(notice="Two-factor sign-in is on.")
+    """Turn the pending secret on with a code from it. While a factor is on this replaces
+    it: that also takes the password and a current code from the factor in use, checked
+    with the change (audited `staff_two_factor_replaced`)."""
+    factor = second_factor_for(runtime())
+    email, code = g.staff.email, _field("code")
+    if not factor.enabled(email):
+        if factor.confirm(email, code) is None:
+            return _me_page("code: not right; use the current code from the app", status=400)
+        return _me_page(notice="Two-factor sign-in is on.")
+    if not _field("password") or not _field("current_code"):
+        return _me_page(REPLACING, status=400)
+    refused = _own_secrets(
+        _field("password"),
+        lambda: factor.confirm(email, code, _field("current_code")) is not None,
+        "codes: not right; use the current code of the app in use and of the new one",
+    )
+    if refused:
+        return refused
+    return _me_page(notice="Two-factor sign-in now uses the new app; the old one no longer works.")
+
+
+REPLACING = (
+    "password and current code: replacing two-factor sign-in takes your password and a code "
+    "from the app in use now, with a code from the new one"
+)
 
 
 @bp.post("/me/2fa/disable")
 @requires("viewer")
 def me_2fa_disable():
+    """Turn the factor off: the password and a current code from it."""
     if runtime().settings.staff_require_2fa and g.staff.role == "admin":
         return _me_page("two-factor sign-in is required for admins here", status=400)
-    if not second_factor_for(runtime()).disable(g.staff.email, _field("code")):
-        return _me_page("code: not right; use the current code from the app", status=400)
+    factor = second_factor_for(runtime())
+    refused = _own_secrets(
+        _field("password"),
+        lambda: factor.disable(g.staff.email, _field("code")),
+        "code: not right; use the current code from the app",
+    )
+    if refused:
+        return refused
     return _me_page(notice="Two-factor sign-in is off.")
 
 
