@@ -17,8 +17,10 @@ can check what was sent, or that nothing was. A request without `Authorization: 
 (or with another key than `api_key`, when set) gets Stripe's 401.
 
 Trouble on demand: `fail_next = n` answers the next n requests 500; `fail_with(...)` queues
-any Stripe error answer (status, type, code, message, param); `delay` holds every answer that
-many seconds (`stop()` releases them), for the service's time limits.
+any Stripe error answer (status, type, code, message, param); `answer_next(body)` queues any
+answer at all (a JSON value, or raw bytes: not JSON, 40 MB), for a Stripe that answers what it
+should not; `delay` holds every answer that many seconds (`stop()` releases them), for the
+service's time limits.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class FakeStripe:
         self.api_key = api_key  # None: any sk_/rk_ key is accepted
         self.requests: list[dict] = []
         self.fail_next: int = 0  # answer this many requests with a 500 first
-        self.errors: list[tuple[int, dict]] = []  # queued error answers, first first
+        self.errors: list[tuple] = []  # queued answers (status, body[, sized]), first first
         self.delay: float = 0.0  # seconds to hold each answer
         self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -111,6 +113,14 @@ class FakeStripe:
         error = {"type": type_, "message": message}
         error.update({k: v for k, v in (("code", code), ("param", param)) if v})
         self.errors += [(status, {"error": error})] * times
+
+    def answer_next(
+        self, body: object, status: int = 200, *, times: int = 1, sized: bool = True
+    ) -> None:
+        """Answer the next `times` requests with `body` (any JSON value; bytes go as they
+        are), whatever was asked; `sized=False` sends no Content-Length (the body ends when
+        the connection does)."""
+        self.errors += [(status, body, sized)] * times
 
     def calls(self, method: str | None = None, path_prefix: str = "/v1/") -> list[dict]:
         """The logged requests to paths under `path_prefix` (and of `method`)."""
@@ -217,7 +227,7 @@ class FakeStripe:
             type_="invalid_request_error",
         )
 
-    def _answer(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, dict]:
+    def _answer(self, method: str, raw_path: str, headers, body: bytes) -> tuple:
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query)
         pairs = parse_qsl(parts.query) if method == "GET" else parse_qsl(body.decode())
@@ -255,12 +265,15 @@ class FakeStripe:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-            def _send(self, status: int, body: dict) -> None:
-                raw = json.dumps(body).encode()
+            def _send(self, status: int, body: object, sized: bool = True) -> None:
+                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(raw)))
+                    if sized:
+                        self.send_header("Content-Length", str(len(raw)))
+                    else:
+                        self.close_connection = True
                     self.send_header("Request-Id", f"req_fake_{len(fake.requests)}")
                     self.end_headers()
                     self.wfile.write(raw)

@@ -79,6 +79,7 @@ class _Paying:
     sessions: dict[str, dict]
     customers: dict[str, dict]
     subscriptions: dict[str, dict]
+    payment_intents: dict[str, dict]
     invoice_intents: dict[str, str]
     _line_items: dict[str, list[dict]]
 
@@ -116,9 +117,10 @@ class _Paying:
             if session["mode"] == "subscription":
                 events = self._subscribe(session, items, status, created)
             else:
-                session["payment_intent"] = _id("pi")
-                if session["customer_creation"] == "always":
+                # Checkout makes a customer only when asked to and none was given at creation.
+                if session["customer_creation"] == "always" and not session["customer"]:
                     session["customer"] = self._customer(session, created)
+                session["payment_intent"] = self._payment_intent(session, created)
             paid = "no_payment_required" if status == "trialing" else "paid"
             session["payment_status"] = "unpaid" if async_payment else paid
             events.append(sp.event("checkout.session.completed", dict(session), created=created))
@@ -136,6 +138,21 @@ class _Paying:
         }
         return customer_id
 
+    def _payment_intent(self, session: dict, created: int) -> str:
+        """The payment intent Checkout makes when the reader confirms (since API version
+        2022-08-01, not when the session is created): its `created` is the completion time."""
+        intent_id = _id("pi")
+        self.payment_intents[intent_id] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": session["amount_total"],
+            "currency": session["currency"],
+            "customer": session["customer"],
+            "status": "succeeded",
+            "created": created,
+        }
+        return intent_id
+
     def _subscribe(self, session: dict, items: list[dict], status: str, created: int) -> list:
         customer = session["customer"] or self._customer(session, created)
         subscription_id = _id("sub")
@@ -143,6 +160,7 @@ class _Paying:
         subscription = sp.subscription(
             subscription_id, customer, status, prices=prices, start=created
         )
+        subscription["created"] = created
         self.subscriptions[subscription_id] = subscription
         session["customer"] = customer
         session["subscription"] = subscription_id
@@ -220,6 +238,7 @@ class CheckoutWorld(_Paying):
         self.sessions: dict[str, dict] = {}
         self.customers: dict[str, dict] = {}
         self.subscriptions: dict[str, dict] = {}
+        self.payment_intents: dict[str, dict] = {}
         self.portal_sessions: list[dict] = []
         self.invoice_intents: dict[str, str] = {}  # invoice id -> its payment intent
         self._line_items: dict[str, list[dict]] = {}
@@ -352,8 +371,12 @@ class CheckoutWorld(_Paying):
         shown = dict(session)
         for name in ("subscription", "customer", "payment_intent"):
             if name in expand and isinstance(shown.get(name), str):
-                found = {"subscription": self.subscriptions, "customer": self.customers}.get(name)
-                shown[name] = (found or {}).get(shown[name], shown[name])
+                found = {
+                    "subscription": self.subscriptions,
+                    "customer": self.customers,
+                    "payment_intent": self.payment_intents,
+                }[name]
+                shown[name] = found.get(shown[name], shown[name])
         if "line_items" in expand:
             shown["line_items"] = {
                 "object": "list",

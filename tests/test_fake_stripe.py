@@ -207,3 +207,55 @@ def test_queued_errors_and_delays(fake):
     with pytest.raises(stripe.APIConnectionError):
         slow.v1.checkout.sessions.retrieve("cs_test_x")
     assert time.monotonic() - started < 2
+
+
+def test_any_answer_on_demand(fake):
+    """`answer_next`: whatever Stripe should never answer, as it would arrive."""
+    fake.answer_next({"id": "bps_1", "object": "billing_portal.session", "url": 5})
+    assert client(fake).v1.billing_portal.sessions.create(params={"customer": "cus_x"}).url == 5
+    fake.answer_next([1, 2])
+    assert client(fake).v1.checkout.sessions.retrieve("cs_test_x") == [1, 2]
+    for sized in (True, False):
+        fake.answer_next(b'{"id": "cs_1", "pad": "' + b"x" * 100_000 + b'"}', sized=sized)
+        assert len(client(fake).v1.checkout.sessions.retrieve("cs_test_x").pad) == 100_000
+    fake.answer_next(b"<html>")
+    with pytest.raises(stripe.APIError):
+        client(fake).v1.checkout.sessions.retrieve("cs_test_x")
+
+
+def test_a_contribution_made_at_confirmation_and_its_customer(fake):
+    """A payment-mode session: its payment intent is made when the reader pays (Stripe's since
+    2022-08-01), so its `created` is the completion time; `customer_creation=always` makes a
+    new customer unless one was given when the session was created."""
+    base = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": "eur",
+                    "unit_amount": 100,
+                    "product_data": {"name": "G"},
+                },
+                "quantity": 1,
+            }
+        ],
+        "success_url": "https://news.example/thanks",
+    }
+    expand = {"expand": ["payment_intent", "customer"]}
+    made = client(fake).v1.checkout.sessions.create(params={**base, "customer_creation": "always"})
+    assert made.payment_intent is None
+    fake.complete(made.id, created=1_800_000_000)
+    read = client(fake).v1.checkout.sessions.retrieve(made.id, params=expand)
+    assert read.payment_intent.created == 1_800_000_000
+    assert read.customer.created == 1_800_000_000 and read.customer.id.startswith("cus_")
+
+    given = client(fake).v1.checkout.sessions.create(
+        params={**base, "customer_creation": "always", "customer": read.customer.id}
+    )
+    fake.complete(given.id)
+    again = client(fake).v1.checkout.sessions.retrieve(given.id, params=expand)
+    assert again.customer.id == read.customer.id  # kept, not replaced
+
+    plain = client(fake).v1.checkout.sessions.create(params=base)
+    fake.complete(plain.id)
+    assert client(fake).v1.checkout.sessions.retrieve(plain.id, params=expand).customer is None
