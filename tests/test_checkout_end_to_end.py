@@ -39,6 +39,7 @@ def app(make_app, fake):
         stripe_api_base=fake.url,
         stripe_prices=(("monthly", "price_monthly"),),
         rate_limit_checkout="off",
+        allowed_origins=("https://news.example",),
     )
     yield app
     snapshot.for_app(app).close()
@@ -55,7 +56,9 @@ def deliver(client, event: dict) -> None:
     assert response.status_code == 200, response.get_json()
 
 
-def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
+def asking(app, redis_url, tmp_path) -> tuple[dict, dict]:
+    """The example campaign applied, 100 members counted: a reader outside the holdout, on
+    their third article today, and the ask they see."""
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "cli")}
     assert (
         CliRunner().invoke(cli, ["campaigns", "apply", "-"], env=env, input=json.dumps(EXAMPLE))
@@ -63,16 +66,21 @@ def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
     rt = runtime(app)
     set_member_count(rt.redis, rt.keys, 100)
     snapshot.for_app(app).refresh()
-    client = app.test_client()
-
-    # A reader outside the holdout, on their third article today, is asked.
     reader = next(
         r
         for r in (f"reader-{i:04d}" for i in range(100))
         if assign.bucket(r, EXAMPLE["id"]) >= 1000
     )
     asked = {"reader": reader, "history": {"articles": {time.strftime("%Y-%m-%d"): 3}}}
-    [prompt] = client.post("/v1/prompt", json=asked).get_json()["prompts"]
+    [prompt] = app.test_client().post("/v1/prompt", json=asked).get_json()["prompts"]
+    return asked, prompt
+
+
+def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "cli")}
+    rt = runtime(app)
+    client = app.test_client()
+    asked, prompt = asking(app, redis_url, tmp_path)
 
     # The click: a Checkout Session attributed to that variant.
     checkout = client.post("/v1/checkout", json={"plan": "monthly", "token": prompt["token"]})
@@ -117,3 +125,31 @@ def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
     assert [p["variant"] for p in client.post("/v1/prompt", json=asked).get_json()["prompts"]] == [
         prompt["variant"]
     ]
+
+
+def test_a_one_time_contribution_silences_the_asks_until_its_token_ends(
+    app, fake, redis_url, tmp_path
+):
+    """A contributor (whatever address they typed at Checkout): the token recognises this
+    reader (no asks), opens no portal and is not renewed."""
+    client = app.test_client()
+    asked, prompt = asking(app, redis_url, tmp_path)
+    checkout = client.post(
+        "/v1/checkout",
+        json={"plan": "once", "amount": 100, "token": prompt["token"], "email": "m@example.org"},
+    )
+    assert checkout.status_code == 200, checkout.get_json()
+    [session_id] = fake.checkout.sessions
+    for event in fake.complete(session_id):
+        deliver(client, event)
+    answer = client.get(f"/v1/member/token?session_id={session_id}").get_json()
+    token = answer["token"]
+
+    assert client.post("/v1/prompt", json={**asked, "member": token}).get_json()["prompts"] == []
+    opened = client.post(
+        "/v1/member/portal", json={"token": token, "return_url": "https://news.example/account"}
+    )
+    assert opened.status_code == 409
+    assert opened.get_json()["error"]["code"] == "nothing_to_manage"
+    assert fake.checkout.portal_sessions == []
+    assert client.post("/v1/member/token/refresh", json={"token": token}).status_code == 401

@@ -126,7 +126,11 @@ def test_a_token_after_checkout_before_the_webhook_then_refresh_until_it_ends(ap
     assert expires.timestamp() == claim.expires_at
     assert claim.expires_at - claim.issued_at == MEMBER_MAX_AGE
     sent = fake.calls("GET", "/v1/checkout/sessions")[-1]["params"]["expand"]
-    assert list(sent.values() if isinstance(sent, dict) else sent) == ["subscription"]
+    assert list(sent.values() if isinstance(sent, dict) else sent) == [
+        "subscription",
+        "customer",
+        "payment_intent",
+    ]
 
     # Before the webhook the ledger does not count the customer yet: no renewal.
     assert refresh(client, body["token"]).status_code == 401
@@ -154,15 +158,20 @@ def test_a_trial_is_a_member(client, fake):
     assert token_for(client, session_id).status_code == 200
 
 
-def test_a_contribution_without_a_customer_proves_its_email_for_seven_days(client, fake):
+def test_a_contribution_without_a_customer_is_recognised_for_seven_days(app, client, fake):
     session_id = open_session(fake, "payment")
     fake.complete(session_id, email="Giver@Example.org")
     response = token_for(client, session_id)
     assert response.status_code == 200
-    token = response.get_json()["token"]
-    assert claim_of(response.get_json()).subject == "email:giver@example.org"
+    body = response.get_json()
+    claim = claim_of(body)
+    # The session names the payment, not the address typed at Checkout.
+    assert claim.subject == f"once:{session_id}"
+    assert claim.expires_at - claim.issued_at == MEMBER_MAX_AGE  # recognised for 7 days
     # A contribution is not a membership: the token is not renewed.
-    assert refresh(client, token).status_code == 401
+    renewed = refresh(client, body["token"])
+    assert renewed.status_code == 401
+    assert renewed.get_json()["error"]["code"] == "not_renewable"
 
 
 def test_an_unpaid_contribution_is_a_404(client, fake):
@@ -171,6 +180,152 @@ def test_an_unpaid_contribution_is_a_404(client, fake):
     assert token_for(client, session_id).status_code == 404
     fake.succeed_async(session_id)
     assert token_for(client, session_id).status_code == 200
+
+
+# --- An address typed at Checkout proves nothing ---------------------------------------------
+
+
+def subscribe(client, fake, email: str) -> str:
+    """A member who subscribed through Checkout a day ago, counted by the ledger: their
+    customer."""
+    session_id = open_session(fake)
+    for event in fake.complete(session_id, email=email):
+        deliver(client, event)
+    customer = fake.checkout.sessions[session_id]["customer"]
+    fake.checkout.customers[customer]["created"] -= 86400
+    return customer
+
+
+def took_minutes(fake, session_id: str, minutes: float) -> None:
+    """The session was opened `minutes` before the reader completed it (a reader takes
+    seconds at least; the fake completes at once)."""
+    session = fake.checkout.sessions[session_id]
+    session["created"] -= int(minutes * 60)
+    session["expires_at"] -= int(minutes * 60)
+
+
+def test_a_one_euro_contribution_with_a_members_email_opens_nothing_of_theirs(make, fake):
+    """The review's case: a one-time Checkout of 1.00 EUR with someone else's email (which
+    /v1/checkout pre-fills) gave a token for `email:<their address>`, and with it their
+    Billing Portal, renewed for as long as they were a member."""
+    client = make(rate_limit_checkout="off").test_client()
+    victim = subscribe(client, fake, "victim@example.org")
+    started = client.post(
+        "/v1/checkout",
+        json={"plan": "once", "amount": 100, "currency": "eur", "email": "victim@example.org"},
+    )
+    assert started.status_code == 200, started.get_json()
+    [session_id] = [s for s, v in fake.checkout.sessions.items() if v["mode"] == "payment"]
+    assert fake.checkout.sessions[session_id]["customer_email"] == "victim@example.org"
+    for event in fake.complete(session_id):
+        deliver(client, event)
+
+    response = token_for(client, session_id)
+    assert response.status_code == 200
+    token = response.get_json()["token"]
+
+    opened = portal(client, token)
+    assert [p["customer"] for p in fake.checkout.portal_sessions if p["customer"] == victim] == []
+    assert opened.status_code == 409
+    assert opened.get_json()["error"]["code"] == "nothing_to_manage"
+    assert fake.checkout.portal_sessions == []
+    assert fake.calls("GET", "/v1/customers") == []  # no one was looked up by that address
+
+    renewed = refresh(client, token)
+    assert renewed.status_code == 401
+    assert renewed.get_json()["error"]["code"] == "not_renewable"
+    # The token recognises the payment, and names no one.
+    subject = claim_of(response.get_json()).subject
+    assert subject == f"once:{session_id}"
+
+
+def test_a_subscription_checkout_names_its_own_customer_whatever_email_was_typed(client, fake):
+    victim = subscribe(client, fake, "victim@example.org")
+    session_id = open_session(fake, customer_email="victim@example.org")
+    for event in fake.complete(session_id):
+        deliver(client, event)
+    own = fake.checkout.sessions[session_id]["customer"]
+    assert own != victim
+    response = token_for(client, session_id)
+    assert claim_of(response.get_json()).subject == own
+    assert portal(client, response.get_json()["token"]).status_code == 200
+    [opened] = fake.checkout.portal_sessions
+    assert opened["customer"] == own
+
+
+def test_a_contribution_that_created_a_customer_opens_that_customers_portal_only(client, fake):
+    victim = subscribe(client, fake, "victim@example.org")
+    session_id = open_session(fake, "payment", customer_creation="always")
+    took_minutes(fake, session_id, 2)
+    for event in fake.complete(session_id, email="victim@example.org"):
+        deliver(client, event)
+    created = fake.checkout.sessions[session_id]["customer"]
+    assert created not in (None, victim)
+
+    response = token_for(client, session_id)
+    assert response.status_code == 200
+    token = response.get_json()["token"]
+    assert claim_of(response.get_json()).subject == f"once:{created}"
+    opened = portal(client, token)
+    assert opened.status_code == 200, opened.get_json()
+    assert [p["customer"] for p in fake.checkout.portal_sessions] == [created]
+    assert refresh(client, token).get_json()["error"]["code"] == "not_renewable"
+
+
+def test_a_contribution_for_a_customer_that_existed_before_opens_nothing_of_theirs(client, fake):
+    """A session created for an existing customer (another integration, a payment link) names
+    that customer; whoever completes it is not shown to be them."""
+    victim = subscribe(client, fake, "victim@example.org")
+    session_id = open_session(fake, "payment", customer=victim)
+    took_minutes(fake, session_id, 2)
+    for event in fake.complete(session_id, email="attacker@example.org"):
+        deliver(client, event)
+    assert fake.checkout.sessions[session_id]["customer"] == victim
+
+    response = token_for(client, session_id)
+    assert response.status_code == 200
+    token = response.get_json()["token"]
+    assert claim_of(response.get_json()).subject == f"once:{session_id}"
+    assert portal(client, token).status_code == 409
+    assert fake.checkout.portal_sessions == []
+    assert refresh(client, token).status_code == 401
+
+
+@pytest.mark.parametrize("mode", ["subscription", "payment"])
+def test_a_session_completed_over_a_day_ago_mints_nothing(client, fake, mode):
+    session_id = open_session(fake, mode)
+    took_minutes(fake, session_id, 26 * 60)  # opened 26 h ago, paid an hour later
+    fake.complete(session_id, created=int(time.time()) - 25 * 3600)
+    response = token_for(client, session_id)
+    assert response.status_code == 410
+    error = response.get_json()["error"]
+    assert error["code"] == "session_too_old"
+    assert "more than 24 hours ago" in error["message"]
+
+
+@pytest.mark.parametrize("mode", ["subscription", "payment"])
+def test_the_day_runs_from_completion_not_from_opening(make, fake, mode):
+    """A session opened 23 h before it was paid (Stripe keeps one open for 24 h) still proves
+    its payment two hours after it was paid; 23 hours after, then 25."""
+    later = {"hours": 2}
+    client = make(member_clock=lambda: time.time() + later["hours"] * 3600).test_client()
+    session_id = open_session(fake, mode)
+    took_minutes(fake, session_id, 23 * 60)
+    fake.complete(session_id)
+    assert token_for(client, session_id).status_code == 200
+    later["hours"] = 23
+    assert token_for(client, session_id).status_code == 200
+    later["hours"] = 25
+    assert token_for(client, session_id).get_json()["error"]["code"] == "session_too_old"
+
+
+def test_a_session_made_by_another_integration_without_a_subscription_or_payment(client, fake):
+    session_id = open_session(fake, "payment")
+    fake.complete(session_id)
+    fake.checkout.sessions[session_id]["mode"] = "setup"
+    response = token_for(client, session_id)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "session_not_paid"
 
 
 def test_unknown_expired_and_malformed_sessions(client, fake):
@@ -227,6 +382,14 @@ def test_without_a_stripe_key_token_and_portal_are_503(make):
 
 
 # --- Refresh -------------------------------------------------------------------------------
+
+
+def test_refresh_and_portal_refuse_subjects_we_never_issue(client, fake):
+    for subject in ("email:", "once:", "once:sub_1", "payment:cs_test_a", "cus_", "x"):
+        token = member_token(subject)
+        assert refresh(client, token).get_json()["error"]["code"] == "invalid_token", subject
+        assert portal(client, token).get_json()["error"]["code"] == "invalid_token", subject
+    assert fake.calls() == []
 
 
 def test_refresh_refuses_what_it_cannot_read(client):

@@ -1,15 +1,23 @@
 """Member recognition's decisions, pure (no Redis, no Stripe, no Flask, no clock).
 
-- Who a Checkout Session proves to be a member (`session_subject`).
+- What a Checkout Session proves (`session_subject`).
 - Who is a current member by the ledger's records (`subject_for_email`, `is_current`).
 - The request bodies of the member endpoints, validated (`parse_sign_in`, `parse_token`,
   `parse_portal`): a RequestError names the field. Unknown fields are ignored. Plain code,
   not marshmallow: three string fields, each with its own rule.
 - Where a return_url may lead (`return_url`): an http(s) URL on an ALLOWED_ORIGINS origin.
 
-A member token's subject is `cus_...` (a Stripe customer) or `email:<normalized address>`
-(anyone the ledger knows by email: an offline member, a Stripe member who signed in by
-email, or a one-time contributor whose Checkout had no customer).
+A member token's subject is one of (an address typed at Checkout proves nothing, so no
+Checkout Session ever names an email):
+
+- `cus_...`: a Stripe customer: a subscription Checkout's own customer, or one named by staff
+  (`membership members token`). Renewed, and its portal opened, while the ledger counts it.
+- `email:<normalized address>`: proven by a sign-in link clicked from that mailbox (or named by
+  staff): an offline member, or a Stripe member signed in by email.
+- `once:cs_...`: a one-time contribution whose Checkout made no customer of its own: the reader
+  is recognised (no asks) until the token ends; nothing to renew, no portal.
+- `once:cus_...`: a one-time contribution whose Checkout created this new customer: recognised
+  as above, and the portal opens for that customer (its receipts and card), never another.
 """
 
 from __future__ import annotations
@@ -26,12 +34,14 @@ from membership.text import unsafe_character
 CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}\Z")
 SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}\Z")
 EMAIL_SUBJECT = "email:"
+ONCE_SUBJECT = "once:"
 # A subscription Checkout started counts from these (the issue's rule; past_due cannot be a
 # fresh checkout's state). The ledger, not this, decides the count.
 SESSION_MEMBER_STATUSES = frozenset({"active", "trialing"})
-# A one-time contribution proves itself for a day: the success page asks right away, and an
-# old session id (it sits in a success URL, in browser history) must not mint tokens forever.
-PAYMENT_PROOF_SECONDS = 24 * 3600
+# A session id proves its payment for a day after the session completed: the success page asks
+# right away, and an old session id (it sits in a success URL, in browser history) must not
+# mint tokens forever.
+SESSION_PROOF_SECONDS = 24 * 3600
 MAX_URL = 2048
 MAX_TOKEN = 1024
 _URL_FORBIDDEN = re.compile(r"[\s\\<>\"'`\x00-\x1f\x7f]")  # what browsers and urlsplit read apart
@@ -40,6 +50,20 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 class RequestError(ValueError):
     """A body or query that does not validate; the message names the field (`email: ...`)."""
+
+
+class NoProof(Exception):
+    """What a Checkout Session does not prove. `code`: `session_not_paid` (open, unpaid,
+    expired, a subscription that does not count, a mode we do not sell) or `session_too_old`
+    (completed more than SESSION_PROOF_SECONDS ago)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+NOT_PAID = "session_not_paid"
+TOO_OLD = "session_too_old"
 
 
 # --- Checkout Sessions -------------------------------------------------------------------
@@ -52,41 +76,78 @@ def _id_of(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def session_subject(session: Mapping, now: float) -> str | None:
-    """The member token subject a Checkout Session proves, or None (open, unpaid, expired,
-    a subscription not active or trialing, a contribution older than a day, no one named).
+def _created(value: object) -> int | None:
+    """The `created` of an expanded object (None for an id alone, or a deleted customer)."""
+    created = value.get("created") if isinstance(value, Mapping) else None
+    return created if isinstance(created, int) and not isinstance(created, bool) else None
 
-    Subscription mode: the session's customer, while its (expanded) subscription is active or
-    trialing. Payment mode (a one-time contribution), paid: the customer if there is one, else
-    `email:` + the email the reader gave Checkout.
+
+def completed_at(session: Mapping) -> int:
+    """When a complete session (one with a `created`) completed, by Stripe's clock. A
+    Checkout Session has no completion time of its own; what completing it made has one: the
+    subscription (made when the reader subscribes) or the payment intent (made when the reader
+    confirms, since API version 2022-08-01). Without either expanded, the session's `created`:
+    earlier than its completion, so the proof ends sooner, never later."""
+    created = session["created"]
+    made = session.get("subscription") if session.get("mode") == "subscription" else None
+    made = made or session.get("payment_intent")
+    return max(created, _created(made) or created)
+
+
+def _new_customer(session: Mapping) -> str | None:
+    """The customer a payment-mode session created at completion, else None. Checkout either
+    creates a customer when the reader pays, or uses one given when the session was created:
+    that one existed before, and may be anyone's. Only the expanded customer tells which, by
+    being created after the session was (Stripe's clock for both; a reader takes seconds)."""
+    customer = session.get("customer")
+    created = _created(customer)
+    if created is None or created <= session["created"]:
+        return None
+    found = _id_of(customer)
+    return found if found and CUSTOMER_ID.match(found) else None
+
+
+def session_subject(session: Mapping, now: float) -> str:
+    """The member token subject a complete Checkout Session proves, or NoProof.
+
+    Subscription mode, its subscription (expanded) active or trialing: the subscription's
+    customer (the session's own: Checkout made it for this reader). Payment mode, paid (a
+    one-time contribution): `once:` + the customer the session created, when it created one,
+    else `once:` + the session id. Never an email: the one typed at Checkout is unverified.
+    Either way only within SESSION_PROOF_SECONDS of the session's completion (`completed_at`).
+
+    `stripe_calls.checkout_session` answers 502 for a session whose fields are not of
+    Stripe's types; this still proves nothing by one without a creation time.
     """
     if session.get("status") != "complete":
-        return None
-    customer = _id_of(session.get("customer"))
+        raise NoProof(NOT_PAID, "the checkout is not complete (open or expired)")
+    if _created(session) is None:
+        raise NoProof(NOT_PAID, "the checkout has no creation time")
     mode = session.get("mode")
     if mode == "subscription":
         subscription = session.get("subscription")
         if not isinstance(subscription, Mapping):
-            return None
+            raise NoProof(NOT_PAID, "the checkout has no subscription")
         if subscription.get("status") not in SESSION_MEMBER_STATUSES:
-            return None
-        customer = customer or _id_of(subscription.get("customer"))
-        return customer if customer and CUSTOMER_ID.match(customer) else None
-    if mode == "payment":
-        created = session.get("created")
-        if session.get("payment_status") != "paid" or not isinstance(created, int):
-            return None
-        if now - created > PAYMENT_PROOF_SECONDS:
-            return None
-        if customer and CUSTOMER_ID.match(customer):
-            return customer
-        details = session.get("customer_details")
-        email = details.get("email") if isinstance(details, Mapping) else None
-        try:
-            return EMAIL_SUBJECT + valid_email(email)
-        except LedgerInputError:
-            return None
-    return None
+            raise NoProof(NOT_PAID, "the checkout's subscription is not active")
+        customer = _id_of(subscription.get("customer"))
+        own = _id_of(session.get("customer"))
+        if not customer or not CUSTOMER_ID.match(customer) or (own and own != customer):
+            raise NoProof(NOT_PAID, "the checkout names no customer")
+        subject = customer
+    elif mode == "payment":
+        if session.get("payment_status") != "paid":
+            raise NoProof(NOT_PAID, "the checkout is not paid (yet)")
+        subject = ONCE_SUBJECT + (_new_customer(session) or session["id"])
+    else:
+        raise NoProof(NOT_PAID, "the checkout is neither a subscription nor a contribution")
+    if now - completed_at(session) > SESSION_PROOF_SECONDS:
+        raise NoProof(
+            TOO_OLD,
+            f"the checkout completed more than {SESSION_PROOF_SECONDS // 3600} hours ago;"
+            " a member signs in by email instead",
+        )
+    return subject
 
 
 def check_session_id(value: str | None) -> str:
@@ -109,17 +170,25 @@ def subject_for_email(bucket: EmailBucket) -> str | None:
 
 
 def email_of(subject: str) -> str | None:
-    """The address of an `email:` subject, None for a customer subject."""
+    """The address of an `email:` subject, None for any other subject."""
     return subject[len(EMAIL_SUBJECT) :] if subject.startswith(EMAIL_SUBJECT) else None
+
+
+def once_of(subject: str) -> str | None:
+    """What a one-time contribution's subject names (`cs_...` or `cus_...`), else None."""
+    return subject[len(ONCE_SUBJECT) :] if subject.startswith(ONCE_SUBJECT) else None
 
 
 def is_current(subject: str, customer: Customer | None, bucket: EmailBucket | None) -> bool:
     """Whether a token's subject is still a member: a customer with a subscription that
     counts, or an email the ledger counts (`subject_for_email`). The caller loads the one
-    record the subject names (`customer` for cus_..., `bucket` for email:...)."""
+    record the subject names (`customer` for cus_..., `bucket` for email:...). A one-time
+    contribution (`once:`) is never a membership."""
     if subject.startswith("cus_"):
         return customer is not None and customer.live > 0
-    return bucket is not None and subject_for_email(bucket) == subject
+    if subject.startswith(EMAIL_SUBJECT):
+        return bucket is not None and subject_for_email(bucket) == subject
+    return False
 
 
 # --- Request bodies ------------------------------------------------------------------------

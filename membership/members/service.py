@@ -4,13 +4,18 @@ One `Members` per app (membership.members.http builds it). Every answer that is 
 is an ApiError (membership.errors turns it into JSON); the decisions themselves are in
 `rules` (pure).
 
-- `token_after_checkout(session_id)`: the session, asked of Stripe with its subscription
-  expanded, is the proof; the ledger is not asked (the webhook may not have arrived).
+- `token_after_checkout(session_id)`: the session, asked of Stripe with its subscription,
+  customer and payment intent expanded, is the proof (`rules.session_subject`: a
+  subscription's customer, or a one-time contribution's `once:` subject; never an email, and
+  only within a day of completion); the ledger is not asked (the webhook may not have arrived).
 - `ask_sign_in(request)`: queues the lookup and the mail (`outbox`), so every well-formed
   request gets the same answer in the same time, member or not.
-- `verify(code)`: spends a sign-in link (`links`).
-- `refresh(token)`: a fresh token while the ledger still counts the token's subject.
-- `portal(token, return_url)`: a Stripe Billing Portal session for the member's customer.
+- `verify(code)`: spends a sign-in link (`links`): the only proof of an `email:` subject.
+- `refresh(token)`: a fresh token while the ledger still counts the token's subject; a
+  one-time contribution's token is not renewed.
+- `portal(token, return_url)`: a Stripe Billing Portal session for the member's customer, or
+  for the customer a one-time contribution's Checkout created; never one found by an address
+  the token holder only typed.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ log = logging.getLogger(__name__)
 OFFLINE = (
     "this membership is not paid through Stripe, so there is nothing to manage online;"
     " please contact the newsroom"
+)
+ONCE_NO_PORTAL = (
+    "a one-time contribution has nothing to manage online; a member signs in by email"
+    " (POST /v1/member/sign-in) to manage their membership"
 )
 
 
@@ -84,30 +93,47 @@ class Members:
         except rules.RequestError as exc:
             raise ApiError(400, "invalid_query", str(exc)) from None
         session = stripe.checkout_session(session_id)
-        subject = None if session is None else rules.session_subject(session, self.clock())
-        if subject is None:
-            raise ApiError(
-                404,
-                "session_not_paid",
-                "no complete, paid checkout with this session id (open, unpaid or unknown)",
-            )
+        if session is None:
+            raise ApiError(404, rules.NOT_PAID, "no checkout with this session id")
+        try:
+            subject = rules.session_subject(session, self.clock())
+        except rules.NoProof as exc:
+            status = 410 if exc.code == rules.TOO_OLD else 404
+            raise ApiError(status, exc.code, str(exc)) from None
         return self.issue(subject)
 
-    def _current_subject(self, token: str) -> str:
-        """The subject of a valid token whose member the ledger still counts; else 401."""
+    def _subject(self, token: str) -> str:
+        """The subject of a valid member token of a form we issue; else 401."""
         claim = self.tokens.read_member(token, self.clock())
-        if claim is None:
+        subject = claim.subject if claim is not None else ""
+        once = rules.once_of(subject)
+        if not (
+            rules.CUSTOMER_ID.match(subject)
+            or rules.email_of(subject)
+            or (once and (rules.CUSTOMER_ID.match(once) or rules.SESSION_ID.match(once)))
+        ):
             raise ApiError(401, "invalid_token", "token: not a valid member token (or expired)")
-        subject = claim.subject
+        return subject
+
+    def _current(self, subject: str) -> str:
+        """`subject` when the ledger still counts its member; else 401."""
         email = rules.email_of(subject)
-        customer = self.queries.customer(subject) if email is None else None
+        customer = self.queries.customer(subject) if subject.startswith("cus_") else None
         bucket = self.queries.email_bucket(email) if email is not None else None
         if not rules.is_current(subject, customer, bucket):
             raise ApiError(401, "membership_ended", "token: the membership has ended")
         return subject
 
     def refresh(self, token: str) -> Issued:
-        return self.issue(self._current_subject(token))
+        subject = self._subject(token)
+        if rules.once_of(subject) is not None:
+            raise ApiError(
+                401,
+                "not_renewable",
+                "token: a one-time contribution is recognised until its token ends,"
+                " and is not renewed",
+            )
+        return self.issue(self._current(subject))
 
     # --- sign-in by email --------------------------------------------------------------------
 
@@ -159,12 +185,20 @@ class Members:
 
     def portal(self, token: str, return_url: str) -> str:
         stripe = self.stripe_ready()
-        subject = self._current_subject(token)
-        email = rules.email_of(subject)
+        subject = self._subject(token)
+        once = rules.once_of(subject)
+        if once is not None:
+            # A one-time contribution: the customer its Checkout created (the token says so,
+            # signed when the session was checked), or nothing to manage.
+            if rules.CUSTOMER_ID.match(once):
+                return stripe.portal_url(once, return_url)
+            raise ApiError(409, "nothing_to_manage", ONCE_NO_PORTAL)
+        email = rules.email_of(self._current(subject))
         if email is None:
             return stripe.portal_url(subject, return_url)
-        # Signed in by email: an offline member has no Stripe customer; a Stripe member's is
-        # found in Stripe by the email and kept only if the ledger counts it.
+        # Signed in by email (a link clicked from that mailbox: no Checkout makes an `email:`
+        # token): an offline member has no Stripe customer; a Stripe member's is found by the
+        # email and kept only if the ledger counts it.
         if self.queries.email_bucket(email).live > 0:
             # The ledger's own customers with the email first: Stripe's email filter is
             # case-sensitive and the ledger's addresses are lower-cased (Olena@Example.org).

@@ -16,6 +16,10 @@ from membership.stripe_api import Interactive, StripeNotConfigured, StripeTimedO
 
 T = TypeVar("T")
 
+# What the session is read with: what completing it made (the subscription, the payment
+# intent: when it completed) and its customer (whether the session created it).
+SESSION_EXPAND = ["subscription", "customer", "payment_intent"]
+
 
 class StripeCalls:
     def __init__(self, interactive: Interactive) -> None:
@@ -36,12 +40,12 @@ class StripeCalls:
             raise failure(exc, doing) from None
 
     def checkout_session(self, session_id: str) -> dict | None:
-        """The Checkout Session with its subscription expanded, None when Stripe has none."""
+        """The Checkout Session (`SESSION_EXPAND` expanded), None when Stripe has none."""
 
         def retrieve(client: stripe.StripeClient) -> dict | None:
             try:
                 session = client.v1.checkout.sessions.retrieve(
-                    session_id, params={"expand": ["subscription"]}
+                    session_id, params={"expand": SESSION_EXPAND}
                 )
             except stripe.InvalidRequestError as exc:
                 if exc.code == "resource_missing":
