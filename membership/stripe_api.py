@@ -3,6 +3,10 @@
 `membership sync` lists subscriptions (`make_client`: retries, no hurry). Endpoints a reader
 waits on (checkout, member token, portal) call through `Interactive`: no retries, and the
 call is cut at a deadline so the whole answer comes within 10 s. Webhooks need no API key.
+
+What Stripe answers those endpoints is checked before it is used: at most MAX_ANSWER_BYTES
+are read (`BoundedRequestsClient`), and each caller checks the shape it reads (`answer_dict`,
+`https_url`); anything else is a StripeBadAnswer, which `failure` makes a 502.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import stripe
 from stripe import StripeClient
@@ -29,6 +34,11 @@ T = TypeVar("T")
 INTERACTIVE_TIMEOUT = 9.0
 CONNECT_TIMEOUT = 3.0
 _WORKERS = 32  # calls in flight per process; more wait their turn within the same deadline
+# The most of one answer read while a reader waits. What we ask for is a few kB (a checkout
+# session with its subscription, customer and payment intent; ten customers; a portal
+# session); a larger answer is not one we can use, and is not read whole into memory.
+MAX_ANSWER_BYTES = 1024 * 1024
+MAX_URL_CHARS = 8192  # a Checkout or portal URL Stripe makes is a few hundred characters
 
 
 def make_client(settings: Settings, *, interactive: bool = False) -> StripeClient:
@@ -46,8 +56,72 @@ def make_client(settings: Settings, *, interactive: bool = False) -> StripeClien
         settings.stripe_api_key,
         base_addresses=base,
         max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=(min(CONNECT_TIMEOUT, timeout), timeout)),
+        http_client=BoundedRequestsClient(
+            timeout=(min(CONNECT_TIMEOUT, timeout), timeout), max_bytes=MAX_ANSWER_BYTES
+        ),
     )
+
+
+class StripeBadAnswer(Exception):
+    """Stripe answered something the service cannot use: larger than MAX_ANSWER_BYTES, or not
+    of the shape asked for (answer 502). The message says what, never the answer itself."""
+
+
+class BoundedRequestsClient(stripe.RequestsClient):
+    """stripe-python's requests client, reading at most `max_bytes` of an answer.
+
+    RequestsClient reads every answer whole (`response.content`). This one asks for the
+    stream (the client's own `request_stream`) and reads `max_bytes + 1` decoded bytes at
+    most: a larger answer (by its Content-Length, or by what arrives) is a StripeBadAnswer,
+    and its connection is closed rather than reused. A failure while reading is an
+    APIConnectionError, as stripe-python makes of one while connecting (a read timeout stays
+    recognisable as one: `timed_out`)."""
+
+    def __init__(self, *, max_bytes: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.max_bytes = max_bytes
+
+    def request(self, method, url, headers, post_data=None):
+        raw, status, answer_headers = self.request_stream(method, url, headers, post_data)
+        try:
+            declared = answer_headers.get("Content-Length") or ""
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                body = None
+            else:
+                body = raw.read(self.max_bytes + 1, decode_content=True)
+        except Exception as exc:
+            raw.close()
+            raise stripe.APIConnectionError(
+                f"reading Stripe's answer failed: {type(exc).__name__}", should_retry=False
+            ) from exc
+        if body is None or len(body) > self.max_bytes:
+            raw.close()
+            raise StripeBadAnswer(f"an answer larger than {self.max_bytes} bytes")
+        raw.release_conn()
+        return body, status, answer_headers
+
+
+def answer_dict(answer: object, what: str) -> dict:
+    """A StripeObject answer as a plain dict, or StripeBadAnswer (stripe-python hands back a
+    list, a string or None as it found them in the JSON)."""
+    if not isinstance(answer, stripe.StripeObject):
+        raise StripeBadAnswer(f"{what}: not an object")
+    return answer.to_dict(recursive=True)
+
+
+_URL_FORBIDDEN = re.compile(r"[\s\\<>\"'`\x00-\x1f\x7f]")
+
+
+def https_url(answer: Mapping, what: str) -> str:
+    """The `url` of an answer: an https:// URL with a host, without spaces, quotes or control
+    characters, at most MAX_URL_CHARS; else StripeBadAnswer. A reader's browser goes there."""
+    url = answer.get("url")
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) > MAX_URL_CHARS:
+        raise StripeBadAnswer(f"{what}: no https:// url")
+    parts = urlsplit(url)
+    if _URL_FORBIDDEN.search(url) or not parts.hostname or "@" in parts.netloc:
+        raise StripeBadAnswer(f"{what}: not a URL to send a reader to")
+    return url
 
 
 def interactive_timeout(settings: Settings) -> float:
@@ -75,6 +149,10 @@ class StripeTimedOut(Exception):
     """Stripe did not answer within the deadline (answer 504)."""
 
 
+# What a call through `Interactive` may raise, each of which `failure` answers.
+FAILURES = (StripeNotConfigured, StripeTimedOut, StripeBadAnswer, stripe.StripeError)
+
+
 class Interactive:
     """A StripeClient for calls a reader waits on, and the deadline they run under.
 
@@ -100,8 +178,9 @@ class Interactive:
         return self._client
 
     def call(self, fn: Callable[[StripeClient], T]) -> T:
-        """`fn(client)` within the deadline. Raises StripeNotConfigured, StripeTimedOut, or
-        the SDK's stripe.StripeError (its APIConnectionError when Stripe cannot be reached)."""
+        """`fn(client)` within the deadline. Raises StripeNotConfigured, StripeTimedOut,
+        StripeBadAnswer (an answer too large, or one `fn` found unusable), or the SDK's
+        stripe.StripeError (its APIConnectionError when Stripe cannot be reached)."""
         client = self.client
         future = self._executor().submit(fn, client)
         try:
@@ -144,11 +223,16 @@ def failure(exc: Exception, doing: str) -> ApiError:
     """The answer for a failed Stripe call while `doing` ("creating the checkout session"):
     504 when Stripe did not answer in time, 503 without STRIPE_API_KEY, else 502 saying what
     failed, with Stripe's error code and parameter when it gave them (never its message,
-    which may quote what was sent, nor a key). What went wrong is logged, with Stripe's
-    request id."""
+    which may quote what was sent, nor a key), or gave an answer the service cannot use
+    (`stripe_bad_answer`). What went wrong is logged, with Stripe's request id."""
     if isinstance(exc, StripeNotConfigured):
         return ApiError(
             503, "stripe_not_configured", f"payments are not set up on this service ({doing})"
+        )
+    if isinstance(exc, StripeBadAnswer):
+        log.error("Stripe gave an answer the service cannot use while %s: %s", doing, exc)
+        return ApiError(
+            502, "stripe_bad_answer", f"Stripe gave an answer the service cannot use while {doing}"
         )
     if isinstance(exc, StripeTimedOut) or (
         isinstance(exc, stripe.APIConnectionError) and timed_out(exc)

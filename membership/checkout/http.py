@@ -8,7 +8,11 @@
   variant (`holdout`) and decision as metadata; a missing, forged or expired one gives a
   random `client_reference_id` and no attribution, never an error.
 - One Stripe call (`stripe_api.Interactive`): the whole answer within 10 s. 200 `{"url"}`;
-  503 without STRIPE_API_KEY; 502 when Stripe refuses or fails; 504 when it does not answer.
+  503 without STRIPE_API_KEY; 502 when Stripe refuses or fails, or answers something other
+  than a session with an https:// `url` (or over `stripe_api.MAX_ANSWER_BYTES`); 504 when it
+  does not answer.
+- `email` only fills in Checkout's email field: an address typed there proves nothing, and no
+  member token ever names it (`membership.members.rules.session_subject`).
 - Rate-limited per client address (RATE_LIMIT_CHECKOUT); CORS for ALLOWED_ORIGINS; never
   cached (`no-store`). Redis is touched only by the rate limit.
 """
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import time
 
-import stripe
 from flask import Blueprint, Response, current_app, jsonify
 
 from membership import stripe_api
@@ -75,11 +78,16 @@ def checkout():
     claim = ep.claim(req.token, time.time())
     reference = claim.decision if claim is not None else new_decision_id()
     params = session_params(req, ep.offer, reference, claim)
+
+    def create(client) -> str:
+        session = client.v1.checkout.sessions.create(params=params)
+        return stripe_api.https_url(stripe_api.answer_dict(session, "the session"), "the session")
+
     try:
-        session = ep.stripe.call(lambda client: client.v1.checkout.sessions.create(params=params))
-    except (stripe_api.StripeTimedOut, stripe.StripeError) as exc:
+        url = ep.stripe.call(create)
+    except stripe_api.FAILURES as exc:
         raise stripe_api.failure(exc, DOING) from None
-    return jsonify(url=session.url)
+    return jsonify(url=url)
 
 
 @bp.route("/v1/checkout", methods=["OPTIONS"])
