@@ -608,7 +608,10 @@ _PATHS = {
                 "413": _error("Body over 4 KiB"),
                 "415": _error("Not Content-Type: application/json"),
                 "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
-                "502": _error("Stripe refused or failed (its error code and parameter named)"),
+                "502": _error(
+                    "Stripe refused or failed (its error code and parameter named), or answered "
+                    "something other than a session with an https:// url (`stripe_bad_answer`)"
+                ),
                 "503": _error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
                 "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
             },
@@ -618,12 +621,14 @@ _PATHS = {
         "get": {
             "summary": "A member token after Stripe Checkout, the session the proof",
             "description": "The success page calls it with the `session_id` Stripe put in "
-            "CHECKOUT_SUCCESS_URL. Stripe is asked for the session (its subscription expanded); "
-            "when it is complete and paid (subscription mode: the subscription active or "
-            "trialing; payment mode: paid, within a day of the session) the answer is a token "
-            "for the session's customer (`cus_...`), or for `email:<address>` when a one-time "
-            "payment had no customer. Works before the webhook has arrived; the ledger still "
-            "decides the count. Shares RATE_LIMIT_CHECKOUT's budget per client address.",
+            "CHECKOUT_SUCCESS_URL. Stripe is asked for the session (its subscription, customer "
+            "and payment intent expanded); when it is complete and paid, within a day of its "
+            "completion, the answer is a token: subscription mode (the subscription active or "
+            "trialing), for the subscription's customer (`cus_...`); payment mode (a one-time "
+            "contribution), `once:cus_...` when the session created that customer, else "
+            "`once:cs_...`. Never an email: an address typed at Checkout proves nothing. "
+            "Works before the webhook has arrived; the ledger still decides the count. Shares "
+            "RATE_LIMIT_CHECKOUT's budget per client address.",
             "parameters": [
                 {
                     "name": "session_id",
@@ -636,8 +641,9 @@ _PATHS = {
                 "200": _MEMBER_TOKEN,
                 "400": _error("`session_id` missing or not a Checkout Session id"),
                 "404": _error("The session is open, unpaid, expired or unknown to Stripe"),
+                "410": _error("The session completed over a day ago (`session_too_old`)"),
                 "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
-                "502": _error("Stripe refused or failed"),
+                "502": _error("Stripe refused or failed, or answered what it should not"),
                 "503": _error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
                 "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
             },
@@ -736,7 +742,8 @@ _PATHS = {
             "description": "The widget calls it a day before its token expires. A "
             "`cus_...` token is renewed while that customer has a subscription that counts, "
             "an `email:` token while the ledger counts that email (a member customer has it, "
-            "or an offline member). A token from a one-time contribution is not renewed.",
+            "or an offline member). A token from a one-time contribution (`once:`) is not "
+            "renewed (401 `not_renewable`): it ends after its 7 days.",
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _TOKEN_BODY}},
@@ -745,8 +752,9 @@ _PATHS = {
                 "200": _MEMBER_TOKEN,
                 "400": _error("Not JSON or no `token` string"),
                 "401": _error(
-                    "The token is forged, malformed or expired (`invalid_token`), or the "
-                    "membership has ended (`membership_ended`)"
+                    "The token is forged, malformed or expired (`invalid_token`), the "
+                    "membership has ended (`membership_ended`), or it is a one-time "
+                    "contribution's (`not_renewable`)"
                 ),
                 "413": _error("Body over 8 KiB"),
                 "415": _error("Not Content-Type: application/json"),
@@ -757,9 +765,12 @@ _PATHS = {
     "/v1/member/portal": {
         "post": {
             "summary": "A Stripe Billing Portal session for the member's customer",
-            "description": "Update card, change plan, cancel. A member signed in by email is "
-            "found among Stripe's customers with that exact email that the ledger counts. "
-            "Shares RATE_LIMIT_CHECKOUT's budget per client address.",
+            "description": "Update card, change plan, cancel. A `cus_...` token: that "
+            "customer's, while the ledger counts it. An `email:` token (made only by a sign-in "
+            "link clicked from that mailbox, or by staff): a customer the ledger counts with "
+            "that email. A one-time contribution's `once:cus_...` token: the customer its Checkout "
+            "created; `once:cs_...`: nothing to manage (409). Shares RATE_LIMIT_CHECKOUT's "
+            "budget per client address.",
             "requestBody": {
                 "required": True,
                 "content": {
@@ -790,11 +801,14 @@ _PATHS = {
                 },
                 "400": _error("Not JSON, no `token`, a return_url not on an allowed origin"),
                 "401": _error("The token is invalid or expired, or the membership has ended"),
-                "409": _error("Not a Stripe membership (an offline member): contact the newsroom"),
+                "409": _error(
+                    "Not a Stripe membership (an offline member): contact the newsroom; or a "
+                    "one-time contribution without a customer (`nothing_to_manage`)"
+                ),
                 "413": _error("Body over 8 KiB"),
                 "415": _error("Not Content-Type: application/json"),
                 "429": _error("Over RATE_LIMIT_CHECKOUT for this address", retry=True),
-                "502": _error("Stripe refused or failed"),
+                "502": _error("Stripe refused or failed, or answered what it should not"),
                 "503": _error("STRIPE_API_KEY is not set, or Redis unreachable", retry=True),
                 "504": _error("Stripe did not answer in time (the whole answer within 10 s)"),
             },

@@ -11,8 +11,10 @@ and a decision signs one token per prompt on every page view.
 - Decision token: [decision id, campaign, variant or null for the holdout, reader, issued
   at (unix seconds)]. Good for 24 hours (events; checkout in the next issue).
 - Member token: [subject, issued at, expires at]. The subject is `cus_...` for a Stripe
-  customer, `email:<address>` for an offline member. A token never lives longer than
-  7 days, whatever it claims: one that says more is refused.
+  customer, `email:<address>` for a member signed in by email (an offline member too),
+  `once:cs_...` / `once:cus_...` for a one-time contribution (membership.members.rules says
+  what each may open). A token never lives longer than 7 days, whatever it claims: one that
+  says more is refused.
 
 Reading never raises: a forged, malformed or expired token is None.
 """
@@ -49,7 +51,7 @@ class DecisionClaim:
 
 @dataclass(frozen=True)
 class MemberClaim:
-    subject: str  # cus_... or email:<address>
+    subject: str  # cus_..., email:<address>, once:cs_... or once:cus_...
     issued_at: int
     expires_at: int
 
