@@ -116,6 +116,7 @@ def test_a_key_of_the_wrong_type_refuses_a_change_before_anything_is_written(
 
 
 def test_add_twice_role_and_disable(accounts, redis_client):
+    accounts.add("a@news.example", "admin", actor="ops", password=GOOD)  # not the last admin
     accounts.add("v@news.example", "viewer", actor="ops", password=GOOD)
     with pytest.raises(StaffConflict, match="already has"):
         accounts.add("v@news.example", "admin", actor="ops", password=GOOD)
@@ -125,7 +126,7 @@ def test_add_twice_role_and_disable(accounts, redis_client):
     with pytest.raises(StaffConflict, match="no staff account"):
         accounts.set_role("nobody@news.example", "viewer", actor="ops")
     actions = [e["action"] for e in audit.entries(redis_client, KEYS)]
-    assert actions == ["staff_disabled", "staff_role_changed", "staff_added"]
+    assert actions == ["staff_disabled", "staff_role_changed", "staff_added", "staff_added"]
 
 
 def test_unknown_email_costs_a_verification_too(redis_url, redis_client, clock):

@@ -88,3 +88,38 @@ def test_the_account_page_has_its_title_and_one_tokens_section(app):
     assert "Your account" in title and "<" not in title and "token" not in title.lower()
     assert html.count('id="tokens-heading"') == 1
     assert html.count('id="new-token"') == 1
+
+
+def test_disabling_revokes_the_tokens_for_good(app, redis_client):
+    """Re-enabling an account once revived its old API tokens: now disabling revokes them,
+    in the transaction that disables it."""
+    client, csrf = signed_in(app)
+    tokens = []
+    for name in ("nightly", "weekly"):
+        page = client.post("/staff/me/tokens", data={"csrf_token": csrf, "name": name})
+        tokens.append(re.search(r'id="new-token">(mst_[\w-]+)<', page.get_data(as_text=True))[1])
+    script = app.test_client()
+    assert script.get("/staff/api/me", headers=bearer(tokens[0])).status_code == 200
+    accounts = accounts_for(runtime(app))
+    accounts.disable("ed@news.example", actor="t")
+    keys = runtime(app).keys
+    assert redis_client.keys(keys.staff_api_token("*")) == []
+    assert not redis_client.exists(keys.staff_account_api_tokens("ed@news.example"))
+    [entry] = [e for e in audit.entries(redis_client, keys) if e["action"] == "staff_disabled"]
+    assert entry["after"]["api_tokens_revoked"] == 2
+    accounts.enable("ed@news.example", actor="t")
+    for token in tokens:
+        assert script.get("/staff/api/me", headers=bearer(token)).status_code == 401
+    client, csrf = signed_in(app)
+    assert "nightly" not in client.get("/staff/me").get_data(as_text=True)
+
+
+def test_a_disabled_account_gets_no_new_token(app):
+    from membership.staff.api_tokens import api_tokens_for
+    from membership.staff.rules import StaffInputError
+
+    accounts_for(runtime(app)).disable("ed@news.example", actor="t")
+    with pytest.raises(StaffInputError, match="disabled"):
+        api_tokens_for(runtime(app)).create("ed@news.example", "late")
+    with pytest.raises(StaffInputError, match="disabled"):
+        api_tokens_for(runtime(app)).create("nobody@news.example", "late")

@@ -83,13 +83,14 @@ def list_(as_json: bool) -> None:
 @actor_option
 @with_app
 def disable(email: str, actor: str) -> None:
-    """Disable a staff account and end its sessions."""
+    """Disable a staff account, end its sessions and revoke its API tokens (for good). Never
+    the last enabled admin."""
     rt = runtime()
     try:
         accounts_for(rt).disable(email, actor=actor, end_sessions=sessions_for(rt).queue_end_all)
     except StaffInputError as exc:
         _fail(exc)
-    click.echo(f"disabled {email.strip().lower()}; its sessions are ended")
+    click.echo(f"disabled {email.strip().lower()}; its sessions are ended, its API tokens revoked")
 
 
 @staff.command("enable")
@@ -127,7 +128,8 @@ def reset_2fa(email: str, actor: str) -> None:
 @actor_option
 @with_app
 def role(email: str, role: str, actor: str) -> None:
-    """Change a staff member's role (takes effect on their next request)."""
+    """Change a staff member's role (takes effect on their next request); never the last
+    enabled admin's."""
     try:
         account = accounts_for(runtime()).set_role(email, role, actor=actor)
     except StaffInputError as exc:

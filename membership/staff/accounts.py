@@ -1,8 +1,12 @@
 """Staff accounts in Redis: add, list, role, disable, passwords and one-time password links.
 
 Every change commits with its audit entry in one WATCH/MULTI transaction; the entry never
-holds a password hash. Passwords are hashed with argon2id (argon2-cffi); a one-time link's
-token is shown once and only its SHA-256 is stored.
+holds a password hash. No change leaves the staff without an enabled admin: a change that
+takes the role from one, or disables one, WATCHes every account and counts the others in
+the same transaction, so two admins demoting each other at once cannot both succeed (a
+newsroom without one adds one with `membership staff add EMAIL --role admin`). Passwords are
+hashed with argon2id (argon2-cffi); a one-time link's token is shown once and only its
+SHA-256 is stored.
 """
 
 from __future__ import annotations
@@ -71,6 +75,13 @@ def _text(value) -> str:
 
 def _fields(raw: dict) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _leaves_admins(before: Account | None, changes: dict) -> bool:
+    """Whether `changes` take an enabled admin's role or enable away."""
+    if before is None or before.role != "admin" or before.disabled:
+        return False
+    return changes.get("role", "admin") != "admin" or changes.get("disabled", "0") == "1"
 
 
 def held_email(
@@ -154,9 +165,12 @@ class Accounts:
         return account
 
     # --- changes ------------------------------------------------------------
-    def _change(self, email: str, actor: str, action: str, decide: Callable, extra=None, watch=()):
+    def _change(
+        self, email: str, actor: str, action: str, decide: Callable, extra=None, watch=(), sets=()
+    ):
         """Run `decide(current Account | None) -> (fields to set, audit after)` in a
-        transaction with its audit entry; `extra(pipe)` queues more in the same one."""
+        transaction with its audit entry; `extra(pipe)` queues more in the same one (`watch`:
+        the keys it reads; `sets`: the keys it SREMs, checked to be sets first)."""
         actor = audit.check_actor(actor)
         key = self.keys.staff_account(email)
         with self.client.pipeline(transaction=True) as pipe:
@@ -165,7 +179,9 @@ class Accounts:
                     pipe.watch(key, self.keys.staff_accounts, *watch)
                     before = self._account(pipe.hgetall(key))
                     changes, after = decide(before)
-                    self._check_before_queueing(pipe)
+                    if _leaves_admins(before, changes):
+                        self._keep_an_admin(pipe, email)
+                    self._check_before_queueing(pipe, sets)
                     now = self.clock()
                     pipe.multi()
                     pipe.hset(key, mapping={**changes, "updated": _iso(now)})
@@ -190,10 +206,29 @@ class Accounts:
                     continue
         raise StaffConflict(f"{email}: changed by someone else meanwhile; try again")
 
-    def _check_before_queueing(self, pipe) -> None:
+    def _keep_an_admin(self, pipe, email: str) -> None:
+        """Refuse unless an enabled admin other than `email` remains. Every account is
+        WATCHed before it is read: a change to any of them (another admin demoted or
+        disabled at the same moment) restarts the transaction, which then counts again."""
+        others = sorted(
+            _text(e) for e in pipe.smembers(self.keys.staff_accounts) if _text(e) != email
+        )
+        if others:
+            pipe.watch(*(self.keys.staff_account(e) for e in others))
+        for other in others:
+            account = self._account(pipe.hgetall(self.keys.staff_account(other)))
+            if account is not None and account.role == "admin" and not account.disabled:
+                return
+        raise StaffConflict(
+            f"{email} is the last enabled admin: make another account admin first "
+            "(or `membership staff add EMAIL --role admin`)"
+        )
+
+    def _check_before_queueing(self, pipe, sets=()) -> None:
         """The change SADDs the account list and XADDs the audit log: refuse before queueing
         if either key holds another type (Redis would apply the rest of the transaction)."""
         expected = ((self.keys.staff_accounts, "set"), (self.keys.audit, "stream"))
+        expected += tuple((key, "set") for key in sets)
         try:
             whole.check_types(pipe, expected)
         except whole.WrongType as exc:
@@ -233,16 +268,37 @@ class Accounts:
         return self.get(email)  # type: ignore[return-value]
 
     def disable(self, email: str, *, actor: str, end_sessions: Callable | None = None) -> Account:
-        """Disable the account; `end_sessions(pipe, email)` ends its sessions in the same
-        transaction."""
+        """Disable the account and revoke its personal API tokens for good (enabling it again
+        does not bring them back); `end_sessions(pipe, email)` ends its sessions in the same
+        transaction. Never the last enabled admin."""
         email = rules.check_email(email)
+        index = self.keys.staff_account_api_tokens(email)
+        sessions = self.keys.staff_account_sessions(email)
+        tokens: list[str] = []
 
         def decide(before):
             before = self._existing(email, before)
-            return {"disabled": "1"}, {**before.public(), "disabled": True}
+            tokens[:] = sorted(_text(t) for t in self.client.smembers(index))  # WATCHed
+            after = {**before.public(), "disabled": True, "api_tokens_revoked": len(tokens)}
+            return {"disabled": "1"}, after
 
-        extra = (lambda pipe: end_sessions(pipe, email)) if end_sessions else None
-        self._change(email, actor, "staff_disabled", decide, extra)
+        def extra(pipe):
+            # The tokens as api_tokens.py keeps them: a hash per token, a set per account.
+            for tid in tokens:
+                pipe.delete(self.keys.staff_api_token(tid))
+            pipe.delete(index)
+            if end_sessions is not None:
+                end_sessions(pipe, email)
+
+        self._change(
+            email,
+            actor,
+            "staff_disabled",
+            decide,
+            extra,
+            watch=(index, sessions),
+            sets=(index, sessions),
+        )
         return self.get(email)  # type: ignore[return-value]
 
     def enable(self, email: str, *, actor: str) -> Account:

@@ -1,8 +1,8 @@
 """Personal API tokens: a staff member's scripts call /staff/api/ with their role.
 
 A token (`mst_` + 32 random bytes) is shown once when created; Redis keeps its SHA-256,
-its name and who owns it. It works while its owner's account does (a disabled account's
-tokens answer 401) and until revoked.
+its name and who owns it. It works until revoked; disabling the account revokes every one of
+its tokens (accounts.py, in the same transaction), so enabling it again brings none back.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import redis
 from membership import audit
 from membership.staff.accounts import _fields, _text, digest
 from membership.staff.rules import StaffInputError
-from membership.store import Keys
+from membership.store import Keys, whole
 from membership.text import has_control
 
 PREFIX = "mst_"
@@ -72,23 +72,39 @@ class ApiTokens:
             raise StaffInputError(f"name: at most {MAX_TOKENS} tokens; revoke one first")
         token = PREFIX + secrets.token_urlsafe(32)
         tid, now = digest(token), self.clock()
+        account, index = self.keys.staff_account(email), self.keys.staff_account_api_tokens(email)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.keys.staff_api_token(tid),
-                mapping={"email": email, "name": name, "created": now},
-            )
-            pipe.sadd(self.keys.staff_account_api_tokens(email), tid)
-            audit.queue(
-                pipe,
-                self.keys,
-                actor=email,
-                action="staff_token_created",
-                target=f"staff {email}",
-                after={"name": name, "id": tid[:12]},
-                at=now,
-            )
-            pipe.execute()
-        return token
+            for _ in range(20):
+                try:
+                    # The account WATCHed: a token made while it is being disabled either
+                    # commits first (and the disabling revokes it) or sees it disabled.
+                    pipe.watch(account, index, self.keys.audit)
+                    if pipe.hget(account, "disabled") in (None, "1", b"1"):
+                        raise StaffInputError("name: this account is disabled or gone")
+                    # Redis does not roll back: check the index and the log before queueing.
+                    whole.check_types(pipe, ((index, "set"), (self.keys.audit, "stream")))
+                    pipe.multi()
+                    pipe.hset(
+                        self.keys.staff_api_token(tid),
+                        mapping={"email": email, "name": name, "created": now},
+                    )
+                    pipe.sadd(index, tid)
+                    audit.queue(
+                        pipe,
+                        self.keys,
+                        actor=email,
+                        action="staff_token_created",
+                        target=f"staff {email}",
+                        after={"name": name, "id": tid[:12]},
+                        at=now,
+                    )
+                    _, failed = whole.execute(pipe)
+                    if failed:
+                        raise failed[0]
+                    return token
+                except redis.WatchError:
+                    continue
+        raise StaffInputError("name: the account kept changing; try again")
 
     def revoke(self, email: str, tid: str) -> bool:
         """Revoke one of `email`'s tokens (by its digest); False if it is not theirs."""

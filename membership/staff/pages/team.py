@@ -60,7 +60,8 @@ def accounts_add():
 
 
 def _not_yourself(email: str) -> str | None:
-    """An admin cannot demote or disable themselves: the last admin would lock everyone out."""
+    """An admin does not demote or disable themselves here (another admin does). The rule
+    that keeps an enabled admin is in accounts.py, checked in the change's transaction."""
     if email.strip().lower() == g.staff.email:
         return "email: not your own account (ask another admin)"
     return None
@@ -94,7 +95,8 @@ def accounts_disable():
         )
     except StaffInputError as exc:
         return _accounts_page(str(exc), status=400)
-    return _accounts_page(notice=f"{account.email} is disabled; their sessions are ended.")
+    notice = f"{account.email} is disabled; their sessions are ended and API tokens revoked."
+    return _accounts_page(notice=notice)
 
 
 @bp.post("/accounts/enable")
