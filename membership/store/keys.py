@@ -322,9 +322,9 @@ class _AccessKeys(_Base):
         return self._key("staff", "account", email, "sessions")
 
     def staff_login_failures(self, digest: str) -> str:
-        """Hash (expiring a day after the last failure): failed logins in a row for one
-        email typed at the login page (by its SHA-256, known or not): failures,
-        locked_until (unix seconds)."""
+        """Hash: the sign-in window of one email typed at the login page (by its SHA-256,
+        known or not): `ends` (unix seconds) and `attempts`, the places taken (at most 5);
+        deleted when every attempt is given back, expires after the window."""
         return self._key("staff", "failures", digest)
 
     def staff_api_token(self, digest: str) -> str:
