@@ -14,18 +14,32 @@ workers and a process restarted while Redis is down serve it too.
 
 "Newer" is the data's own order, never the wall clock: every change of the count
 or the goals increments `keys.banner_version` in the same transaction or script,
-the snapshot reads it with the rest, and the highest version wins. A clock
+the snapshot reads it with the rest, and the higher version wins. A clock
 stepped back, or a data directory copied from elsewhere, cannot make an old
 count win. The file is checked field by field when read; a corrupt one is
 ignored with a warning.
+
+Versions compare only within one history of the data, its lineage: a random id in
+`keys.banner_lineage`, made by the first read that finds none (a new or emptied
+Redis). A Redis restored from an older backup keeps its lineage but counts from a
+lower version; it is found out when a read returns a lower version than this process
+read before, or than the file holds although the file was written before the read
+(read again to be sure: a history that only moves forward cannot do that). The
+lineage is then replaced, so the lost versions never outrank the present again.
+Whatever it finds, a process serves as its last good value what it read from Redis
+last, unless the file holds a higher version of the same lineage (another process
+read later); a file of another lineage never wins over what the process read, and
+is replaced by it. A process that has read nothing serves the file, whatever it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
 import os
+import secrets
 import stat
 import tempfile
 import threading
@@ -61,9 +75,11 @@ class Snapshot:
     changed_at: str | None
     goals: tuple[goals.Goal, ...] = ()
     version: int = 0  # keys.banner_version when read: orders snapshots (higher is newer)
+    lineage: str | None = None  # keys.banner_lineage: versions compare only within one
 
     def to_json(self) -> dict:
         return {
+            "lineage": self.lineage,
             "version": self.version,
             "count": self.count,
             "changed_at": self.changed_at,
@@ -83,6 +99,7 @@ class Snapshot:
             changed_at=_text("changed_at", data.get("changed_at")),
             goals=tuple(_goal(i, g) for i, g in enumerate(raw_goals)),
             version=_whole("version", data.get("version")),
+            lineage=_text("lineage", data.get("lineage")),  # none in files from before it
         )
 
 
@@ -140,12 +157,14 @@ def _goal(index: int, raw) -> goals.Goal:
 
 def read_snapshot(client: redis_lib.Redis, keys: Keys) -> Snapshot:
     """One consistent read: the ledger's count (through its queries), the goals, and the
-    banner's version, in one MULTI."""
+    banner's version and lineage, in one MULTI. A missing lineage is made (see
+    `make_lineage`)."""
     pipe = client.pipeline(transaction=True)
     ledger_queries.queue_count(pipe, keys)
     goals.queue_load(pipe, keys)
     pipe.get(keys.banner_version)
-    raw_count, changed_at, raw_goals, raw_reached, raw_version = pipe.execute()
+    pipe.get(keys.banner_lineage)
+    raw_count, changed_at, raw_goals, raw_reached, raw_version, lineage = pipe.execute()
     count = ledger_queries.count_from(keys, raw_count)
     # No count is not zero members: it is a new install (no member counted yet) or an
     # emptied Redis (a lost volume, a wrong REDIS_URL). Unknown: the last good value is
@@ -161,17 +180,47 @@ def read_snapshot(client: redis_lib.Redis, keys: Keys) -> Snapshot:
         changed_at=changed_at,
         goals=tuple(goals.goals_from(raw_goals, raw_reached)),
         version=version,
+        lineage=lineage if lineage is not None else make_lineage(client, keys),
     )
 
 
-def newest(*snapshots: Snapshot | None) -> Snapshot | None:
-    """The snapshot with the highest version; the first of equals (callers put their own
-    memory first). Never by when it was read: clocks step and directories are copied."""
-    best = None
-    for snapshot in snapshots:
-        if snapshot is not None and (best is None or snapshot.version > best.version):
-            best = snapshot
-    return best
+def make_lineage(client: redis_lib.Redis, keys: Keys, replacing: str | None = None) -> str | None:
+    """A new random lineage in Redis, if it still holds `replacing` (None: none at all), and
+    the lineage it holds after; None when Redis refuses the write (a full disk, a replica):
+    the snapshot is served without one, and the next read tries again."""
+    fresh = secrets.token_hex(12)
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.banner_lineage)
+            if pipe.get(keys.banner_lineage) == replacing:
+                pipe.multi()
+                pipe.set(keys.banner_lineage, fresh)
+                pipe.execute()
+                return fresh
+    except redis_lib.WatchError:
+        pass  # another process made or replaced it at the same moment: theirs stands
+    except redis_lib.RedisError as exc:
+        log.debug("banner: cannot write a new lineage: %s", exc)
+        return replacing
+    try:
+        return client.get(keys.banner_lineage)
+    except redis_lib.RedisError:
+        return replacing
+
+
+_READ_ERRORS = (
+    redis_lib.RedisError,
+    CorruptRecord,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
+
+
+def _later(shared: Snapshot, own: Snapshot) -> bool:
+    """True when `shared` is a later point of the history `own` was read from."""
+    return shared.lineage == own.lineage and shared.version > own.version
 
 
 @dataclass
@@ -207,16 +256,31 @@ class LastGood:
             log.warning("ignoring unreadable last good banner %s: %s", self.path, exc)
             return None
 
-    def save(self, snapshot: Snapshot, seen_at: float | None = None) -> None:
-        """Write `snapshot` unless the file holds a newer version (another process saw it)."""
+    def save(
+        self,
+        snapshot: Snapshot,
+        seen_at: float | None = None,
+        *,
+        replacing: Snapshot | None = None,
+    ) -> Snapshot | None:
+        """Write `snapshot` unless the file may hold something newer: a higher version of the
+        same lineage (another process read later), or another lineage. None when the file
+        holds `snapshot` now, else what it holds (the caller may read Redis again and pass
+        it as `replacing`: then it is replaced if it is still there)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_NONBLOCK: a FIFO planted at the lock's path must fail (ENXIO), not block forever.
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
         with open(os.open(self._lock_path, flags, 0o644), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             existing = self.load()
-            if existing is not None and existing.version > snapshot.version:
-                return  # another process saw a newer value; keep it
+            if existing == snapshot:
+                return None  # already there: nothing to write
+            if (
+                existing is not None
+                and existing != replacing
+                and (existing.lineage != snapshot.lineage or existing.version > snapshot.version)
+            ):
+                return existing
             payload = json.dumps(
                 {"seen_at": seen_at, "snapshot": snapshot.to_json()},
                 ensure_ascii=False,
@@ -232,6 +296,7 @@ class LastGood:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+        return None
 
 
 class BannerCache:
@@ -256,7 +321,10 @@ class BannerCache:
         self.wall = wall
         self.reads = 0  # Redis reads attempted, for tests and curiosity
         self._state: State | None = None
-        self._saved: Snapshot | None = None
+        self._read: Snapshot | None = None  # what this process last read from Redis
+        self._read_at = 0.0  # and when (wall clock, information only)
+        self._unreplaced: set[str | None] = set()  # lineages found gone back, not replaced
+        self._save_failing = False
         self._lock = threading.Lock()
 
     def get(self) -> State | None:
@@ -282,24 +350,12 @@ class BannerCache:
 
     def _refresh(self, previous: State | None) -> State:
         seen_at = self.wall()
-        self.reads += 1
         try:
-            snapshot = read_snapshot(self.client, self.keys)
-        except (
-            redis_lib.RedisError,
-            CorruptRecord,
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-        ) as exc:
+            snapshot = self._read_redis()
+        except _READ_ERRORS as exc:
             return self._fallback(previous, exc)
-        if snapshot != self._saved:
-            try:
-                self.last_good.save(snapshot, seen_at)
-                self._saved = snapshot
-            except OSError as exc:
-                log.warning("could not save the last good banner: %s", exc)
+        self._read_at = seen_at
+        snapshot = self._keep(snapshot, seen_at)
         rendered = (
             previous.rendered
             if previous is not None and not previous.stale and previous.snapshot == snapshot
@@ -307,18 +363,82 @@ class BannerCache:
         )
         return State(snapshot, False, self.clock() + self.refresh_seconds, seen_at, rendered)
 
+    def _read_redis(self) -> Snapshot:
+        """A snapshot from Redis; a lower version of the lineage this process read before
+        means Redis went back (`_went_back`)."""
+        self.reads += 1
+        snapshot = read_snapshot(self.client, self.keys)
+        last = self._read
+        if last is not None and _later(last, snapshot):
+            snapshot = self._went_back(snapshot, last)
+        self._read = snapshot
+        return snapshot
+
+    def _went_back(self, snapshot: Snapshot, seen: Snapshot) -> Snapshot:
+        """Redis holds an older version of `seen`'s lineage than `seen` (restored from an
+        older backup, a failover to a replica that lagged): the versions from here on repeat
+        the lost ones, so the data gets a new lineage."""
+        log.warning(
+            "banner: Redis holds version %d of its data, older than version %d seen before "
+            "(restored from an older backup?); it gets a new lineage, so the lost versions "
+            "never outrank it",
+            snapshot.version,
+            seen.version,
+        )
+        lineage = make_lineage(self.client, self.keys, replacing=snapshot.lineage)
+        if lineage == snapshot.lineage:  # Redis refuses the write: remembered here instead
+            self._unreplaced.add(lineage)
+            return snapshot
+        return dataclasses.replace(snapshot, lineage=lineage)
+
+    def _keep(self, snapshot: Snapshot, seen_at: float) -> Snapshot:
+        """Put what was read in the last good file; the snapshot to serve. When the file may
+        hold something newer, Redis is read again: the file was written before this read
+        began, so in a history that only moves forward Redis holds at least its version."""
+        replacing = None
+        for _ in range(3):
+            try:
+                found = self.last_good.save(snapshot, seen_at, replacing=replacing)
+            except OSError as exc:
+                self._save_failed(exc)
+                return snapshot
+            self._save_worked()
+            if found is None:
+                return snapshot
+            try:
+                again = self._read_redis()
+            except _READ_ERRORS:
+                return snapshot
+            if _later(found, again):  # not even now: Redis went back since the file
+                again = self._read = self._went_back(again, found)
+                replacing = found
+            else:  # Redis caught up with the file (None), or the file is of another lineage
+                replacing = found if again.lineage != found.lineage else None
+            snapshot = again
+        return snapshot
+
     def _fallback(self, previous: State | None, exc: Exception) -> State:
         reason = "no_count" if isinstance(exc, NoCount) else "unreadable"
-        mine = previous.snapshot if previous is not None else None
+        own = self._read
         shared = self.last_good.load()
-        best = newest(mine, shared)  # own memory first: it wins a tie
-        if mine is not None and best is mine and shared != mine:
-            # The file is older (a copied data directory) or corrupt: mend it for the
-            # other workers, and for a process started while Redis is down.
-            try:
-                self.last_good.save(mine, previous.seen_at)
-            except OSError as save_error:
-                log.warning("could not save the last good banner: %s", save_error)
+        seen_at = 0.0
+        if own is None:  # nothing read here: the file, else what was served before
+            best = shared
+            if best is None and previous is not None:
+                best, seen_at = previous.snapshot, previous.seen_at
+        elif shared is not None and _later(shared, own) and own.lineage not in self._unreplaced:
+            best = shared  # another process read a later point of the same history
+        else:
+            best, seen_at = own, self._read_at
+            if shared != own:
+                # The file is older (a copied data directory), corrupt or gone: mend it for
+                # the other workers, and for a process started while Redis is down (never
+                # over another lineage: `save` keeps that).
+                try:
+                    self.last_good.save(own, self._read_at)
+                    self._save_worked()
+                except OSError as save_error:
+                    self._save_failed(save_error)
         # Logged when this changes (fresh -> stale, or why there is nothing), not per request.
         if previous is None or not previous.stale or previous.reason != reason:
             if best is None and reason == "no_count":
@@ -335,8 +455,22 @@ class BannerCache:
             if previous is not None and previous.stale and previous.snapshot == best
             else {}
         )
-        seen_at = previous.seen_at if previous is not None and best is mine else 0.0
         return State(best, True, expires, seen_at, rendered, reason=reason)
+
+    def _save_failed(self, exc: OSError) -> None:
+        if not self._save_failing:  # once, not on every refresh while the disk is full
+            log.warning(
+                "could not save the last good banner in %s: %s; served from memory, and "
+                "saved once it can be",
+                self.last_good.path,
+                exc,
+            )
+        self._save_failing = True
+
+    def _save_worked(self) -> None:
+        if self._save_failing:
+            log.info("the last good banner can be saved again")
+        self._save_failing = False
 
 
 def _read_small_file(path: Path) -> bytes:

@@ -449,7 +449,7 @@ def test_a_newer_version_in_the_file_wins_whatever_its_date(make_app, own_redis,
     set_member_count(own_redis.client(), runtime(app).keys, 100)
     assert app.test_client().get("/v1/banner").get_json()["count"] == 100
     mine = LastGood(data_dir, "membership").load()
-    newer = Snapshot(140, mine.changed_at, (), mine.version + 1)
+    newer = Snapshot(140, mine.changed_at, (), mine.version + 1, mine.lineage)  # same history
     path = data_dir / "banner-membership.json"
     path.write_text(json.dumps({"seen_at": 0, "snapshot": newer.to_json()}))  # dated 1970
     body = _outage_banner(app, own_redis)

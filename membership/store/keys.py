@@ -203,6 +203,13 @@ class _GoalAndAuditKeys(_Base):
         transaction or script; orders banner snapshots (the last good one) by data, not clock."""
         return self._key("banner", "version")
 
+    @property
+    def banner_lineage(self) -> str:
+        """String: a random id of this data's history, made by the banner's first read when
+        missing (a new or emptied Redis) and replaced when the version is found to have gone
+        back (a restore from an older backup): versions compare only within one lineage."""
+        return self._key("banner", "lineage")
+
     # --- Audit ---------------------------------------------------------------
     @property
     def audit(self) -> str:
