@@ -11,6 +11,7 @@ import time
 import pytest
 
 from membership import stripe_api
+from membership.members import rules
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests import stripe_payloads as sp
@@ -53,7 +54,8 @@ def short(value: object) -> str:
 
 def member_token(subject: str) -> str:
     tokens = Tokens(SECRET)
-    return tokens.encode_member(tokens.member(subject, time.time()))
+    proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
+    return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
 
 
 def deliver(client, event: dict) -> None:

@@ -7,10 +7,14 @@ import datetime as dt
 import time
 
 import pytest
+from click.testing import CliRunner
 
+from membership.cli import cli
 from membership.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
-from membership.prompts.tokens import MEMBER_MAX_AGE, Tokens
+from membership.members import rules
+from membership.members.links import Links
+from membership.prompts.tokens import MEMBER_MAX_AGE, Tokens, _Signer
 from membership.store import Keys
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe
@@ -100,9 +104,34 @@ def portal(client, token: str, return_url: str = BACK):
     return client.post("/v1/member/portal", json={"token": token, "return_url": return_url})
 
 
-def member_token(subject: str) -> str:
+def member_token(subject: str, proof: str | None = None) -> str:
+    """A token as the service makes it: an `email:` proven by a sign-in link, anything else
+    by a Checkout, unless `proof` says otherwise."""
+    if proof is None:
+        proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
     tokens = Tokens(SECRET)
-    return tokens.encode_member(tokens.member(subject, time.time()))
+    return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
+
+
+def token_before_proofs(subject: str, issued: float | None = None) -> str:
+    """A member token exactly as every version before proofs made it: the member signer over
+    [subject, issued at, expires at], nothing else (such as GET /v1/member/token gave for
+    `email:<the address typed at a one-time Checkout>`)."""
+    issued = int(time.time() if issued is None else issued)
+    return _Signer(SECRET, "member").sign([subject, issued, issued + MEMBER_MAX_AGE])
+
+
+def signed_in_by_link(client, ledger, email: str) -> str:
+    """The token a sign-in link for `email` brings back (the link as the mail carries it,
+    spent through GET /v1/member/verify)."""
+    subject = rules.subject_for_email(ledger.queries.email_bucket(email))
+    assert subject is not None, f"{email} is not a member"
+    code = Links(ledger.queries.redis, KEYS).issue(subject, BACK, "en", time.time())
+    response = client.get(f"/v1/member/verify?code={code}")
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith(BACK + "#member_token=")
+    return location.partition("#member_token=")[2]
 
 
 # --- After checkout ------------------------------------------------------------------------
@@ -379,6 +408,115 @@ def test_without_a_stripe_key_token_and_portal_are_503(make):
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "stripe_not_configured"
     assert portal(client, member_token("cus_A1")).status_code == 503
+
+
+# --- Tokens made before proofs ---------------------------------------------------------------
+
+
+def test_an_email_token_from_a_one_time_checkout_before_proofs_opens_and_renews_nothing(
+    client, fake, ledger
+):
+    """Before Checkout stopped naming emails, a 1.00 EUR Checkout with a member's address gave
+    `email:<their address>`, signed like a sign-in link's. One still held (7 days) opens no
+    portal and is not renewed, answered as an invalid token; the member signs in again by
+    email, and that token does both."""
+    victim = subscribe(client, fake, "victim@example.org")
+    held = token_before_proofs("email:victim@example.org", issued=time.time() - 3600)
+
+    opened = portal(client, held)
+    assert opened.status_code == 401
+    assert opened.get_json()["error"]["code"] == "invalid_token"
+    assert fake.checkout.portal_sessions == []
+    assert fake.calls("GET", "/v1/customers") == []  # no one was looked up by that address
+    renewed = refresh(client, held)
+    assert renewed.status_code == 401
+    assert renewed.get_json()["error"]["code"] == "invalid_token"
+    # Recognition (no asks) still reads it until it ends.
+    claim = Tokens(SECRET).read_member(held, time.time())
+    assert claim is not None and claim.proof is None
+
+    signed_in = signed_in_by_link(client, ledger, "victim@example.org")
+    assert claim_of({"token": signed_in}).proof == rules.LINK
+    opened = portal(client, signed_in)
+    assert opened.status_code == 200, opened.get_json()
+    assert [p["customer"] for p in fake.checkout.portal_sessions] == [victim]
+    renewed = refresh(client, signed_in)
+    assert renewed.status_code == 200, renewed.get_json()
+    fresh = claim_of(renewed.get_json())
+    assert (fresh.subject, fresh.proof) == ("email:victim@example.org", rules.LINK)
+    assert portal(client, renewed.get_json()["token"]).status_code == 200
+
+
+def test_a_customer_token_from_before_proofs_opens_and_renews_nothing(client, fake, ledger):
+    """Before, a session id of any age minted its customer's token, and a one-time Checkout
+    made for an existing customer (another integration) named that customer: either could
+    name someone else. Such a token opens no portal and is not renewed; a Checkout's token
+    now, for the same customer, does both."""
+    session_id = open_session(fake)
+    for event in fake.complete(session_id, email="payer@example.org"):
+        deliver(client, event)
+    customer = fake.checkout.sessions[session_id]["customer"]
+    held = token_before_proofs(customer)
+    for answer in (portal(client, held), refresh(client, held)):
+        assert answer.status_code == 401
+        assert answer.get_json()["error"]["code"] == "invalid_token"
+    assert fake.checkout.portal_sessions == []
+
+    current = token_for(client, session_id).get_json()
+    assert claim_of(current).proof == rules.CHECKOUT
+    assert portal(client, current["token"]).status_code == 200
+    renewed = refresh(client, current["token"])
+    assert renewed.status_code == 200
+    assert claim_of(renewed.get_json()).proof == rules.CHECKOUT
+
+
+def test_only_the_proof_a_subject_takes_opens_refresh_and_the_portal(client, fake, ledger):
+    """A proof that never makes a subject's form is refused like no proof, whatever signed it."""
+    add_offline(ledger, "gift@example.org", "a gift")
+    observe(ledger, sp.subscription("sub_1", "cus_A1", "active"), observed_at=100)
+    for subject, proof in (
+        ("email:gift@example.org", rules.CHECKOUT),
+        ("email:gift@example.org", "unknown"),
+        ("cus_A1", rules.LINK),
+        ("once:cus_A1", rules.LINK),
+        ("once:cus_A1", rules.STAFF),
+    ):
+        token = member_token(subject, proof)
+        assert refresh(client, token).get_json()["error"]["code"] == "invalid_token", proof
+        assert portal(client, token).get_json()["error"]["code"] == "invalid_token", proof
+    assert refresh(client, member_token("email:gift@example.org", rules.STAFF)).status_code == 200
+    assert refresh(client, member_token("cus_A1", rules.STAFF)).status_code == 200
+    assert fake.calls() == []
+
+
+def test_a_staff_token_renews_with_its_proof(app, client, ledger, redis_url, tmp_path):
+    """`membership members token` names its subject as staff; refresh takes it and keeps it."""
+    add_offline(ledger, "gift@example.org", "a gift")
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path), "SECRET_KEY": SECRET}
+    printed = CliRunner().invoke(cli, ["members", "token", "gift@example.org"], env=env)
+    assert printed.exit_code == 0, printed.output
+    token = printed.stdout.strip()
+    assert claim_of({"token": token}).proof == rules.STAFF
+    renewed = refresh(client, token)
+    assert renewed.status_code == 200, renewed.get_json()
+    assert claim_of(renewed.get_json()).proof == rules.STAFF
+
+
+def test_the_token_format_with_and_without_a_proof():
+    tokens, now = Tokens(SECRET), int(time.time())
+    before = token_before_proofs("email:a@example.org", now)
+    # Without a proof the service still writes what every version before wrote.
+    assert tokens.encode_member(tokens.member("email:a@example.org", now)) == before
+    assert tokens.read_member(before, now).proof is None
+    linked = tokens.encode_member(tokens.member("email:a@example.org", now, proof=rules.LINK))
+    assert linked != before
+    assert tokens.read_member(linked, now) == tokens.member(
+        "email:a@example.org", now, proof=rules.LINK
+    )
+    signer = _Signer(SECRET, "member")
+    for proof in ("", 1, None, ["link"]):
+        assert tokens.read_member(signer.sign(["cus_A1", now, now + 60, proof]), now) is None
+    assert tokens.read_member(signer.sign(["cus_A1", now, now + 60, "link", "x"]), now) is None
 
 
 # --- Refresh -------------------------------------------------------------------------------

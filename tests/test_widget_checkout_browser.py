@@ -17,6 +17,7 @@ import pytest
 
 from membership import create_app
 from membership.ledger import ledger_for
+from membership.members import rules
 from membership.prompts import campaigns, counts, results, store
 from membership.prompts.tokens import Tokens
 from membership.runtime import runtime
@@ -247,8 +248,10 @@ def test_data_plan_chooses_the_plan(page, world):
 
 
 def _token(subject: str, issued_days_ago: float) -> str:
+    """As a sign-in link made it (the subjects here are `email:`)."""
     tokens = Tokens(SECRET)
-    return tokens.encode_member(tokens.member(subject, time.time() - issued_days_ago * DAY))
+    issued = time.time() - issued_days_ago * DAY
+    return tokens.encode_member(tokens.member(subject, issued, proof=rules.LINK))
 
 
 def _expires_at(token: str) -> int:

@@ -92,7 +92,7 @@ def token(who: str) -> None:
         click.echo(f"error: {who.strip()} is not a current member; no token", err=True)
         raise click.exceptions.Exit(1)
     tokens = Tokens(rt.settings.secret_key)
-    click.echo(tokens.encode_member(tokens.member(subject, time.time())))
+    click.echo(tokens.encode_member(tokens.member(subject, time.time(), proof=rules.STAFF)))
 
 
 @members.command("list")

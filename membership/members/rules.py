@@ -18,6 +18,11 @@ Checkout Session ever names an email):
   is recognised (no asks) until the token ends; nothing to renew, no portal.
 - `once:cus_...`: a one-time contribution whose Checkout created this new customer: recognised
   as above, and the portal opens for that customer (its receipts and card), never another.
+
+Refresh and the portal also want the token's proof of its subject (`proven`): a sign-in link
+or staff for `email:`, a Checkout or staff for `cus_`. A token without one was made before
+proofs were written, by code that named the email typed at Checkout and the customer of a
+session id of any age: recognised until it ends, never renewed, no portal.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}\Z")
 SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}\Z")
 EMAIL_SUBJECT = "email:"
 ONCE_SUBJECT = "once:"
+# What proved a member token's subject, signed with it (MemberClaim.proof).
+LINK = "link"  # a sign-in link clicked from the mailbox (`email:`)
+CHECKOUT = "checkout"  # a Checkout Session within a day of its completion (`cus_`, `once:`)
+STAFF = "staff"  # `membership members token` (`cus_`, `email:`)
 # A subscription Checkout started counts from these (the issue's rule; past_due cannot be a
 # fresh checkout's state). The ledger, not this, decides the count.
 SESSION_MEMBER_STATUSES = frozenset({"active", "trialing"})
@@ -177,6 +186,20 @@ def email_of(subject: str) -> str | None:
 def once_of(subject: str) -> str | None:
     """What a one-time contribution's subject names (`cs_...` or `cus_...`), else None."""
     return subject[len(ONCE_SUBJECT) :] if subject.startswith(ONCE_SUBJECT) else None
+
+
+def proven(subject: str, proof: str | None) -> bool:
+    """Whether refresh and the portal may take a token's subject as its `proof` says: an
+    `email:` proven by a sign-in link (or staff), a `cus_` by a Checkout (or staff), a
+    `once:` by a Checkout. No proof (a token made before proofs were written) proves nothing:
+    that code named an `email:` from the address typed at a one-time Checkout, and a `cus_`
+    from a session id of any age or a session made for a customer that existed before, so
+    either may name someone else."""
+    if subject.startswith(EMAIL_SUBJECT):
+        return proof in (LINK, STAFF)
+    if subject.startswith(ONCE_SUBJECT):
+        return proof == CHECKOUT
+    return subject.startswith("cus_") and proof in (CHECKOUT, STAFF)
 
 
 def is_current(subject: str, customer: Customer | None, bucket: EmailBucket | None) -> bool:

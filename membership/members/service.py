@@ -11,11 +11,14 @@ is an ApiError (membership.errors turns it into JSON); the decisions themselves 
 - `ask_sign_in(request)`: queues the lookup and the mail (`outbox`), so every well-formed
   request gets the same answer in the same time, member or not.
 - `verify(code)`: spends a sign-in link (`links`): the only proof of an `email:` subject.
-- `refresh(token)`: a fresh token while the ledger still counts the token's subject; a
-  one-time contribution's token is not renewed.
+- `refresh(token)`: a fresh token, with the same proof, while the ledger still counts the
+  token's subject; a one-time contribution's token is not renewed.
 - `portal(token, return_url)`: a Stripe Billing Portal session for the member's customer, or
   for the customer a one-time contribution's Checkout created; never one found by an address
   the token holder only typed.
+
+Refresh and the portal take only a token whose proof fits its subject (`rules.proven`); a
+token made before proofs were written is answered as an invalid one.
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ class Members:
 
     # --- tokens ------------------------------------------------------------------------------
 
-    def issue(self, subject: str) -> Issued:
-        claim = self.tokens.member(subject, self.clock())
+    def issue(self, subject: str, proof: str) -> Issued:
+        claim = self.tokens.member(subject, self.clock(), proof=proof)
         return Issued(self.tokens.encode_member(claim), claim)
 
     def stripe_ready(self) -> StripeCalls:
@@ -100,20 +103,22 @@ class Members:
         except rules.NoProof as exc:
             status = 410 if exc.code == rules.TOO_OLD else 404
             raise ApiError(status, exc.code, str(exc)) from None
-        return self.issue(subject)
+        return self.issue(subject, rules.CHECKOUT)
 
-    def _subject(self, token: str) -> str:
-        """The subject of a valid member token of a form we issue; else 401."""
+    def _claim(self, token: str) -> MemberClaim:
+        """A valid member token's claim, its subject of a form we issue and proven as that
+        form must be (`rules.proven`: not a token made before proofs were written); else 401."""
         claim = self.tokens.read_member(token, self.clock())
         subject = claim.subject if claim is not None else ""
         once = rules.once_of(subject)
-        if not (
+        ours = (
             rules.CUSTOMER_ID.match(subject)
             or rules.email_of(subject)
             or (once and (rules.CUSTOMER_ID.match(once) or rules.SESSION_ID.match(once)))
-        ):
+        )
+        if claim is None or not ours or not rules.proven(subject, claim.proof):
             raise ApiError(401, "invalid_token", "token: not a valid member token (or expired)")
-        return subject
+        return claim
 
     def _current(self, subject: str) -> str:
         """`subject` when the ledger still counts its member; else 401."""
@@ -125,7 +130,8 @@ class Members:
         return subject
 
     def refresh(self, token: str) -> Issued:
-        subject = self._subject(token)
+        claim = self._claim(token)
+        subject = claim.subject
         if rules.once_of(subject) is not None:
             raise ApiError(
                 401,
@@ -133,7 +139,7 @@ class Members:
                 "token: a one-time contribution is recognised until its token ends,"
                 " and is not renewed",
             )
-        return self.issue(self._current(subject))
+        return self.issue(self._current(subject), claim.proof)
 
     # --- sign-in by email --------------------------------------------------------------------
 
@@ -179,13 +185,13 @@ class Members:
 
     def verify(self, code: str) -> tuple[Use, Issued | None]:
         use = self.links.use(code, self.clock())
-        return use, (self.issue(use.subject) if use.state == "ok" else None)
+        return use, (self.issue(use.subject, rules.LINK) if use.state == "ok" else None)
 
     # --- the Billing Portal ------------------------------------------------------------------
 
     def portal(self, token: str, return_url: str) -> str:
         stripe = self.stripe_ready()
-        subject = self._subject(token)
+        subject = self._claim(token).subject
         once = rules.once_of(subject)
         if once is not None:
             # A one-time contribution: the customer its Checkout created (the token says so,

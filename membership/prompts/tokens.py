@@ -10,11 +10,13 @@ and a decision signs one token per prompt on every page view.
 
 - Decision token: [decision id, campaign, variant or null for the holdout, reader, issued
   at (unix seconds)]. Good for 24 hours (events; checkout in the next issue).
-- Member token: [subject, issued at, expires at]. The subject is `cus_...` for a Stripe
-  customer, `email:<address>` for a member signed in by email (an offline member too),
-  `once:cs_...` / `once:cus_...` for a one-time contribution (membership.members.rules says
-  what each may open). A token never lives longer than 7 days, whatever it claims: one that
-  says more is refused.
+- Member token: [subject, issued at, expires at, proof]. The subject is `cus_...` for a
+  Stripe customer, `email:<address>` for a member signed in by email (an offline member too),
+  `once:cs_...` / `once:cus_...` for a one-time contribution; the proof names what proved
+  the subject (a sign-in link, a Checkout Session, staff), and a token without one (three
+  values: every token made before proofs were written) proved nothing we can tell
+  (membership.members.rules says what each may open). A token never lives longer than 7
+  days, whatever it claims: one that says more is refused.
 
 Reading never raises: a forged, malformed or expired token is None.
 """
@@ -54,6 +56,7 @@ class MemberClaim:
     subject: str  # cus_..., email:<address>, once:cs_... or once:cus_...
     issued_at: int
     expires_at: int
+    proof: str | None = None  # what proved the subject, as its issuer named it; None: unsaid
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -170,21 +173,28 @@ class Tokens:
 
     # --- Member tokens ----------------------------------------------------------------
 
-    def member(self, subject: str, now: float, max_age: int = MEMBER_MAX_AGE) -> MemberClaim:
-        """A claim good for `max_age` seconds (at most 7 days); `encode` makes it a token."""
+    def member(
+        self, subject: str, now: float, max_age: int = MEMBER_MAX_AGE, proof: str | None = None
+    ) -> MemberClaim:
+        """A claim good for `max_age` seconds (at most 7 days); `encode` makes it a token.
+        Without a `proof` the token is written as before proofs were (three values)."""
         issued = int(now)
-        return MemberClaim(subject, issued, issued + min(max_age, MEMBER_MAX_AGE))
+        return MemberClaim(subject, issued, issued + min(max_age, MEMBER_MAX_AGE), proof)
 
     def encode_member(self, claim: MemberClaim) -> str:
-        return self._members.sign([claim.subject, claim.issued_at, claim.expires_at])
+        values = [claim.subject, claim.issued_at, claim.expires_at]
+        return self._members.sign(values if claim.proof is None else [*values, claim.proof])
 
     def read_member(self, token: object, now: float) -> MemberClaim | None:
         values = self._members.unsign(token)
-        if values is None or len(values) != 3:
+        if values is None or len(values) not in (3, 4):
             return None
-        subject, issued, expires = values
+        subject, issued, expires, *rest = values
+        proof = rest[0] if rest else None
         if not isinstance(subject, str) or not subject or not (_whole(issued) and _whole(expires)):
+            return None
+        if rest and not (isinstance(proof, str) and proof):
             return None
         if expires - issued > MEMBER_MAX_AGE or issued > now + CLOCK_SKEW or now >= expires:
             return None
-        return MemberClaim(subject, issued, expires)
+        return MemberClaim(subject, issued, expires, proof)
