@@ -14,12 +14,20 @@ from membership.store import Keys, connect, resolve_url
 __all__ = ["create_app"]
 
 
-def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, object] | Settings | None = None, *, start_embedded_redis: bool = False
+) -> Flask:
     """Build the WSGI app.
 
     `config` is either ready Settings or overrides by Settings field name (tests
     pass e.g. {"redis_url": ...}); the environment supplies the rest. A bad
     setting raises ConfigError before anything starts.
+
+    With REDIS_URL unset the app uses the embedded Redis of the `membership serve`
+    running on MEMBERSHIP_DATA_DIR, and raises NoEmbeddedRedisOwner when none runs
+    (set REDIS_URL, or use `membership serve`): only that server restarts and stops
+    it. `start_embedded_redis=True` is for CLI commands (cli.with_app), which start it
+    for their own run when no server does, and stop it after.
     """
     settings = config if isinstance(config, Settings) else load_settings(overrides=config)
     from membership import logs
@@ -32,7 +40,7 @@ def create_app(config: Mapping[str, object] | Settings | None = None) -> Flask:
     app.session_interface = LazySessionInterface()
     app.json.sort_keys = False
 
-    url, embedded = resolve_url(settings)
+    url, embedded = resolve_url(settings, start_embedded=start_embedded_redis)
     app.extensions[EXTENSION] = Runtime(
         settings=settings,
         redis=connect(url),

@@ -188,9 +188,16 @@ class ServiceProcess(ServerProcess):
         ]  # fmt: skip
 
     def worker_pids(self) -> set[int]:
-        """The server's worker processes (its direct children)."""
+        """The server's worker processes (its direct children but its embedded redis-server)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return {int(pid) for pid in children.read_text().split()}
+        return {int(pid) for pid in children.read_text().split() if not _is_redis(int(pid))}
+
+
+def _is_redis(pid: int) -> bool:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name.startswith("redis-server")
+    except OSError:
+        return False
 
 
 class BareFlaskProcess(ServerProcess):

@@ -64,18 +64,33 @@ def test_long_data_dirs_put_the_socket_in_tmp(tmp_path):
 def test_app_uses_embedded_redis_when_redis_url_is_unset(tmp_path, caplog):
     from membership import create_app
     from membership.runtime import runtime
+    from membership.store.embedded import ServerLock
 
     caplog.set_level("INFO")
-    app = create_app({"data_dir": tmp_path / "var"})
-    rt = runtime(app)
+    lock = ServerLock(tmp_path / "var").acquire()  # this test plays `membership serve`
+    owned = EmbeddedRedis(tmp_path / "var")
+    owned.ensure_running(owner=True)
     try:
-        assert rt.embedded is not None
+        app = create_app({"data_dir": tmp_path / "var"})
+        rt = runtime(app)
+        assert rt.embedded is not None and not rt.embedded.started_here
         assert rt.redis.ping()
         assert app.test_client().get("/readyz").status_code == 200
         assert "using embedded Redis" in caplog.text
-    finally:
         rt.redis.close()
-        rt.embedded.stop()
+    finally:
+        owned.stop()
+        lock.release()
+
+
+def test_an_app_never_starts_the_embedded_redis_itself(tmp_path):
+    from membership import create_app
+    from membership.store.embedded import NoEmbeddedRedisOwner
+
+    with pytest.raises(NoEmbeddedRedisOwner, match=r"set REDIS_URL .* `membership serve`"):
+        create_app({"data_dir": tmp_path / "var"})
+    assert not EmbeddedRedis(tmp_path / "var").is_running()
+    assert not (tmp_path / "var" / "redis.pid").exists()
 
 
 # --- REDIS_URL forms: one server, Sentinel, Cluster --------------------------------

@@ -65,11 +65,11 @@ def with_app(command):
     def wrapper(*args, **kwargs):
         from membership import create_app
         from membership.runtime import runtime
-        from membership.store.embedded import EmbeddedRedisUnavailable
+        from membership.store.embedded import EmbeddedRedisError
 
         try:
-            app = create_app()
-        except EmbeddedRedisUnavailable as exc:
+            app = create_app(start_embedded_redis=True)
+        except EmbeddedRedisError as exc:  # down in a server's hands, or failed to start
             raise click.ClickException(str(exc)) from None
         rt = runtime(app)
         try:
@@ -93,6 +93,11 @@ def _register() -> None:
     cli.add_command(stats.stats)
     cli.add_command(sync.sync)
     cli.add_command(ledger.ledger)
+
+    # --- The embedded Redis's files ---
+    from membership.cli import embedded_redis
+
+    cli.add_command(embedded_redis.redis_group)
 
     # --- Goals and banner ---
     from membership.cli import goals

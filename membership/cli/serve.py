@@ -18,7 +18,12 @@ from pathlib import Path
 import click
 
 from membership.config import load_settings
-from membership.store.embedded import DataDirInUse, EmbeddedRedis, ServerLock
+from membership.store.embedded import (
+    DataDirInUse,
+    EmbeddedRedis,
+    EmbeddedRedisError,
+    ServerLock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,10 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
         if settings.uses_embedded_redis:
             # Started here, before any worker forks, so they all find it; owned until the end.
             embedded = EmbeddedRedis(settings.data_dir)
-            embedded.ensure_running(owner=True)
+            try:
+                embedded.ensure_running(owner=True)
+            except EmbeddedRedisError as exc:  # what Redis said as it exited, and what to do
+                raise click.ClickException(str(exc)) from None
             supervisor = Supervisor(embedded).start()
             log.info("embedded Redis on %s (data in %s)", embedded.url, embedded.data_dir)
         server.run(

@@ -42,8 +42,12 @@ def redacted(url: str) -> str:
     return base + question + _SECRET_QUERY.sub(r"\1***", query) if question else url
 
 
-def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
-    """REDIS_URL when set; otherwise the embedded server's socket, started if needed.
+def resolve_url(
+    settings: Settings, *, start_embedded: bool = False
+) -> tuple[str, EmbeddedRedis | None]:
+    """REDIS_URL when set; otherwise the socket of the embedded Redis of the running
+    `membership serve` (NoEmbeddedRedisOwner when none runs). `start_embedded=True` (a CLI
+    command) starts it when no server does, for the caller to stop when done.
 
     Returns the URL and, for the embedded case, the server handle (whose
     `started_here` tells the caller whether it should stop it when done).
@@ -52,7 +56,10 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
         log.info("using Redis at %s (REDIS_URL)", redacted(settings.redis_url))
         return settings.redis_url, None
     server = EmbeddedRedis(settings.data_dir)
-    server.ensure_running()
+    if start_embedded:
+        server.ensure_running()
+    else:
+        server.attach()
     log.info("using embedded Redis at %s (data in %s)", server.url, server.data_dir)
     return server.url, server
 

@@ -10,6 +10,13 @@ starts it, restarts it when it dies (store/supervisor.py) and alone stops it at
 the end. Its workers and any CLI command only ever wait for it. With no server
 running, a CLI command starts one for its own run and stops it afterwards,
 unless a server took ownership meanwhile. A file lock stops two starts racing.
+Anything else (`gunicorn membership.wsgi:app`, a script calling create_app())
+only attaches to a running server's Redis (`attach`): nobody would restart or
+stop one it started.
+
+`redis.pid` is trusted only for a live redis-server working in this data dir
+(`_runs_here`): a Redis killed with SIGKILL leaves its pidfile, and its pid may
+since belong to anything.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -53,8 +61,27 @@ def redis_server_binary() -> str:
     return found
 
 
-class EmbeddedRedisUnavailable(RuntimeError):
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis cannot be used; the message is one line saying what to do."""
+
+
+class EmbeddedRedisUnavailable(EmbeddedRedisError):
     """The embedded Redis is down and belongs to a running server: wait for it, never start it."""
+
+
+class NoEmbeddedRedisOwner(EmbeddedRedisError):
+    """REDIS_URL is unset and no `membership serve` runs the embedded Redis to attach to."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            f"REDIS_URL is unset and no `membership serve` is running on {data_dir}, the only "
+            "process that may run the embedded Redis (it restarts it and stops it): set "
+            "REDIS_URL to your Redis, or run the service with `membership serve`"
+        )
+
+
+class EmbeddedRedisFailed(EmbeddedRedisError):
+    """The embedded Redis did not start: it exited (what its log says), or never answered."""
 
 
 class DataDirInUse(RuntimeError):
@@ -150,6 +177,31 @@ def _process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
+def _runs_here(pid: int, data_dir: Path) -> bool:
+    """True while `pid` is a redis-server working in `data_dir`, not some process that was
+    given the pid of a dead one (redis-server runs in its `dir`: the data dir)."""
+    if not _process_alive(pid):
+        return False
+    if not os.path.isdir("/proc/self"):
+        return True  # no /proc: trust kill(0)
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:  # gone meanwhile, or another user's process: not ours
+        return False
+    return Path(exe).name.startswith("redis-server") and Path(cwd) == data_dir
+
+
+# "7747:M 07 Dec 2026 11:49:15.797 # " before each line Redis logs
+_LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [.\-*#] ")
+
+
+def _last_line(text: str) -> str:
+    lines = [_LOG_PREFIX.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else "(nothing in its log)"
+
+
 class EmbeddedRedis:
     def __init__(self, data_dir: Path | str) -> None:
         self.data_dir = Path(data_dir).resolve()
@@ -159,6 +211,15 @@ class EmbeddedRedis:
             socket = Path(tempfile.gettempdir()) / f"membership-redis-{digest}.sock"
         self.socket = socket
         self.started_here = False
+        self._process: subprocess.Popen | None = None  # the redis-server this object started
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    @property
+    def aof_path(self) -> Path:
+        return self.data_dir / "appendonly.aof"
 
     @property
     def url(self) -> str:
@@ -182,14 +243,28 @@ class EmbeddedRedis:
         return _read_pid(self.data_dir / "redis.pid")
 
     def process_alive(self) -> bool:
-        """Whether the redis-server process of the pidfile still runs (answering or not)."""
+        """Whether the redis-server of the pidfile still runs here (answering or not)."""
         pid = self.pid
         if pid is None:
             return False
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None  # ours: reaped here when it ended
         # Reap it if it is our own child (a server running as PID 1 adopts orphans).
         with suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        return _process_alive(pid)
+        return _runs_here(pid, self.data_dir)
+
+    def attach(self, timeout: float = OWNER_WAIT_SECONDS) -> None:
+        """Use the Redis of the `membership serve` running on the data dir; never start one.
+
+        Waits up to `timeout` for that server to bring it back during an outage
+        (EmbeddedRedisUnavailable after); NoEmbeddedRedisOwner when no server runs.
+        """
+        owner_pid = server_owner(self.data_dir)
+        if owner_pid is None:
+            raise NoEmbeddedRedisOwner(self.data_dir)
+        if not self.is_running():
+            self._wait_for_owner(owner_pid, timeout, start_if_gone=False)
 
     def ensure_running(self, timeout: float = 15.0, *, owner: bool = False) -> None:
         """Make sure it answers: start it, or, when a server owns it, wait for that server.
@@ -205,15 +280,34 @@ class EmbeddedRedis:
                 return
             owner_pid = None if owner else server_owner(self.data_dir)
             if owner_pid is None:
+                if self._answers_once_loaded(timeout):
+                    return
                 self._start(timeout)
                 self.started_here = True
                 return
         self._wait_for_owner(owner_pid, min(timeout, OWNER_WAIT_SECONDS))
 
-    def _wait_for_owner(self, owner_pid: int, timeout: float) -> None:
+    def _answers_once_loaded(self, timeout: float) -> bool:
+        """A redis-server already runs here but does not answer yet (loading its data):
+        wait for it rather than start a second one on the same files. False when none runs."""
+        deadline = time.monotonic() + timeout
+        while self.process_alive():
+            if self.is_running():
+                return True
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisFailed(
+                    f"the embedded Redis in {self.data_dir} (pid {self.pid}) runs but did not "
+                    f"answer within {timeout:g}s; its log is {self.log_path}"
+                )
+            time.sleep(0.05)
+        return False
+
+    def _wait_for_owner(self, owner_pid: int, timeout: float, *, start_if_gone=True) -> None:
         deadline = time.monotonic() + timeout
         while not self.is_running():
             if server_owner(self.data_dir) is None:  # the server went away meanwhile
+                if not start_if_gone:
+                    raise NoEmbeddedRedisOwner(self.data_dir)
                 return self.ensure_running(max(1.0, deadline - time.monotonic()))
             if time.monotonic() > deadline:
                 raise EmbeddedRedisUnavailable(
@@ -246,14 +340,25 @@ class EmbeddedRedis:
         client = redis.Redis(
             unix_socket_path=str(self.socket), socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
         )
+        pid = self.pid
         try:
             client.shutdown(save=True)
         except redis.exceptions.ConnectionError:
             pass  # shutdown closes the connection under us, or it was already down
         finally:
             client.close()
+        # Until the process is gone (it removes its socket on the way out); one that died
+        # without a SHUTDOWN (killed, or failed at start) left a socket nobody will remove.
         deadline = time.monotonic() + 10
-        while self.socket.exists() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.pid == pid:
+                running = self._process.poll() is None
+            elif pid is not None:
+                running = _runs_here(pid, self.data_dir)
+            else:
+                running = self.socket.exists()
+            if not running:
+                break
             time.sleep(0.02)
 
     @contextmanager
@@ -265,19 +370,41 @@ class EmbeddedRedis:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextmanager
+    def offline(self):
+        """Hold the start lock while the embedded Redis is not running (to work on its files).
+
+        Raises EmbeddedRedisError when it runs, or a server owns the data dir.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            owner_pid = server_owner(self.data_dir)
+            if owner_pid is not None:
+                raise EmbeddedRedisError(
+                    f"`membership serve` (pid {owner_pid}) is running on {self.data_dir}: "
+                    "stop it first"
+                )
+            if self.is_running() or self.process_alive():
+                raise EmbeddedRedisError(
+                    f"the embedded Redis is running on {self.data_dir} (pid {self.pid}): "
+                    "stop the command or server using it first"
+                )
+            yield
+
     def _start(self, timeout: float) -> None:
         self.socket.unlink(missing_ok=True)  # a stale socket from a killed server
+        (self.data_dir / "redis.pid").unlink(missing_ok=True)  # and its pidfile
         config = self.data_dir / "redis.conf"
         config.write_text(
             "\n".join(
                 [
-                    "daemonize yes",
+                    "daemonize no",
                     "port 0",
                     f'unixsocket "{self.socket}"',
                     "unixsocketperm 700",
                     f'dir "{self.data_dir}"',
                     f'pidfile "{self.data_dir / "redis.pid"}"',
-                    f'logfile "{self.data_dir / "redis.log"}"',
+                    f'logfile "{self.log_path}"',
                     "appendonly yes",
                     "appendfsync everysec",
                     "save 900 1",
@@ -286,11 +413,52 @@ class EmbeddedRedis:
                 ]
             )
         )
-        subprocess.run([redis_server_binary(), str(config)], check=True, capture_output=True)
+        with open(self.log_path, "ab") as log:
+            since = log.tell()  # what this start logs, errors in the config file included
+            # Not daemonized: this process holds its handle and sees at once if it exits.
+            # Its own session, so a Ctrl-C meant for the caller does not reach it.
+            process = subprocess.Popen(
+                [redis_server_binary(), str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self._process = process
         deadline = time.monotonic() + timeout
         while not self.is_running():
+            status = process.poll()
+            if status is not None:
+                # It may have made its socket and pidfile before failing: nothing of it stays.
+                self.socket.unlink(missing_ok=True)
+                if self.pid == process.pid:
+                    (self.data_dir / "redis.pid").unlink(missing_ok=True)
+                raise EmbeddedRedisFailed(self._start_failure(status, self._log_since(since)))
             if time.monotonic() > deadline:
-                log = self.data_dir / "redis.log"
-                tail = log.read_text()[-500:] if log.exists() else "(no log)"
-                raise RuntimeError(f"embedded Redis did not start within {timeout}s: {tail}")
+                raise EmbeddedRedisFailed(
+                    f"the embedded Redis in {self.data_dir} (pid {process.pid}) did not answer "
+                    f"within {timeout:g}s; its log ({self.log_path}) ends: "
+                    f"{_last_line(self._log_since(since))}"
+                )
             time.sleep(0.02)
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                if os.fstat(log.fileno()).st_size >= offset:
+                    log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _start_failure(self, status: int, log: str) -> str:
+        """One line: what Redis said as it exited (its last log line), and what to do."""
+        said = _last_line(log)
+        what = f"the embedded Redis in {self.data_dir} exited at start (status {status}): {said}"
+        if "append only file" in said or re.search(r"\bAOF\b", said):
+            # Redis names ./redis-check-aof, which the embedded binary is only under that name.
+            return (
+                f"{what} -- repair it with `membership redis check-aof --fix` (it keeps a copy "
+                f"of {self.aof_path.name}; no separate redis-check-aof is installed)"
+            )
+        return f"{what} -- its log: {self.log_path}"

@@ -5,6 +5,9 @@ second that the embedded Redis answers. When its process is gone (killed,
 crashed) it starts it again on the same data dir and AOF, and counts the restart
 (`embedded_redis_restarted`). A process that is alive but slow to answer is left
 alone: starting a second redis-server on the same files would be far worse.
+When a restart fails (Redis exits at once, e.g. on a damaged append-only file),
+what Redis said is logged once and the next attempts come less and less often
+(at most every 30 s), each one logged only when it says something new.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import logging
 import threading
 
 from membership.server import _call_hook, metrics_hook
-from membership.store.embedded import EmbeddedRedis
+from membership.store.embedded import EmbeddedRedis, EmbeddedRedisError
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class Supervisor:
@@ -41,11 +46,19 @@ class Supervisor:
             self._thread.join(timeout=20)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait, failed = self.interval, ""
+        while not self._stop.wait(wait):
             try:
                 self.check()
+            except EmbeddedRedisError as exc:  # it exited at start: what it said, once
+                if str(exc) != failed:
+                    log.error("embedded Redis supervisor: restart failed: %s", exc)
+                failed, wait = str(exc), min(wait * 2, MAX_BACKOFF_SECONDS)
             except Exception:  # keep supervising whatever one attempt raised
                 log.exception("embedded Redis supervisor: restart attempt failed")
+                wait = min(wait * 2, MAX_BACKOFF_SECONDS)
+            else:
+                wait, failed = self.interval, ""
 
     def embedded_redis_restarted(self) -> None:
         """Hook: one restart of the embedded Redis is counted here (metrics)."""
