@@ -7,38 +7,87 @@ all of them, and Redis outages, into the same JSON shape.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import redis
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from membership import metrics
-from membership.store import UNAVAILABLE
+from membership.store import UNAVAILABLE, refuses_writes
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-# Redis trouble by "is it down?": (error code, what the store did, log level).
-_STORE_ERRORS = {
-    True: ("redis_unavailable", "is unreachable", logging.WARNING),
-    False: ("redis_error", "refused the operation", logging.ERROR),
-}
 RETRY_AFTER_SECONDS = 5
+# A full disk is freed by a person, not in seconds.
+DISK_RETRY_AFTER_SECONDS = 60
+# Redis trouble by kind: (error code, the sentence, what the log says, its level, Retry-After).
+_STORE_ERRORS = {
+    "unavailable": (
+        "redis_unavailable",
+        "the data store is unreachable; try again shortly",
+        "is unreachable",
+        logging.WARNING,
+        RETRY_AFTER_SECONDS,
+    ),
+    "disk": (
+        "writes_refused",
+        "the data store cannot write to its disk (it may be full); reads go on; try again later",
+        "refused a write it cannot persist (is its disk full?)",
+        logging.ERROR,
+        DISK_RETRY_AFTER_SECONDS,
+    ),
+    "refused": (
+        "redis_error",
+        "the data store refused the operation; try again shortly",
+        "refused the operation",
+        logging.ERROR,
+        RETRY_AFTER_SECONDS,
+    ),
+}
+
+
+class _Every:
+    """True at most once every `seconds` (per process)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.last = -seconds
+        self.lock = threading.Lock()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last < self.seconds:
+                return False
+            self.last = now
+            return True
+
+
+_disk_lines = _Every(10.0)
+
+
+def store_kind(exc: redis.exceptions.RedisError) -> str:
+    """`unavailable` (down, timing out), `disk` (MISCONF: it cannot persist writes, a full
+    disk) or `refused` (READONLY after a failover, OOM, anything else it answered)."""
+    if isinstance(exc, UNAVAILABLE):
+        return "unavailable"
+    return "disk" if refuses_writes(exc) else "refused"
 
 
 def store_error_response(exc: redis.exceptions.RedisError):
-    """Down or timing out; or refusing (READONLY after a failover, OOM, MISCONF). Either way
-    the store, not the request, is at fault: 503 with Retry-After, counted and logged."""
-    down = isinstance(exc, UNAVAILABLE)
-    code, what, level = _STORE_ERRORS[down]
-    metrics.redis_error(down)
+    """Down or timing out; refusing writes it cannot persist (MISCONF); or refusing otherwise
+    (READONLY after a failover, OOM). Either way the store, not the request, is at fault: 503
+    with Retry-After, counted and logged."""
+    kind = store_kind(exc)
+    code, sentence, what, level, retry_after = _STORE_ERRORS[kind]
+    metrics.redis_error(kind)
+    if kind == "disk" and not _disk_lines.allow():
+        level = logging.DEBUG  # the same cause on every write: once in a while is enough
     log.log(level, "Redis %s during %s %s: %s", what, request.method, request.path, exc)
-    return error_response(
-        503,
-        code,
-        f"the data store {what}; try again shortly",
-        {"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return error_response(503, code, sentence, {"Retry-After": str(retry_after)})
 
 
 class ApiError(Exception):

@@ -2,6 +2,8 @@
 
 `/readyz` answers with a fixed public sentence; the detail (which host, port or socket
 path, what Redis said) goes to the log at WARNING once per change of state, not per probe.
+A full data disk (Redis refuses writes it cannot persist, MISCONF) is not ready, with its
+own sentence; `/healthz` stays 200 and reads go on.
 """
 
 from __future__ import annotations
@@ -14,19 +16,25 @@ from flask import Blueprint, current_app, jsonify
 from membership.errors import RETRY_AFTER_SECONDS, error_response
 from membership.ledger.queries import Queries
 from membership.runtime import runtime
-from membership.store import is_healthy
+from membership.store import REFUSES_WRITES, is_healthy
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
 
 UNREACHABLE = "Redis is unreachable; try again shortly"
 REFUSING = "Redis answered with an error; try again shortly"
+DISK_FULL = (
+    "the data disk is full (Redis cannot persist writes): reads are served, writes are "
+    "refused until space is freed"
+)
 _STATE = "membership.readiness"
 
 
 def public_reason(reason: str) -> str:
     """A fixed sentence for a failed check: never the exception text, which names hosts."""
-    return UNREACHABLE if reason.startswith("Redis is unreachable") else REFUSING
+    if reason.startswith("Redis is unreachable"):
+        return UNREACHABLE
+    return DISK_FULL if reason.startswith(REFUSES_WRITES) else REFUSING
 
 
 class _Readiness:

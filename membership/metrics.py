@@ -9,14 +9,19 @@ Series (all prefixed `membership_`):
   (a subscriber to `Runtime.ledger_subscribers`).
 - `members`: the member count, read from Redis at scrape time (absent while unknown).
 - `banner_stale_total`: banner answers served stale (Redis unreadable).
-- `redis_errors_total{kind}`: requests answered 503 for Redis trouble (`unavailable`
-  or `refused`).
+- `redis_errors_total{kind}`: requests answered 503 for Redis trouble (`unavailable`,
+  `disk` when it refuses writes it cannot persist (MISCONF: its disk is full), or `refused`).
 - `embedded_redis_restarts_total`: restarts of the embedded Redis by the serve process.
 
 Several processes: when `PROMETHEUS_MULTIPROC_DIR` is set (the serve process sets it
-to a fresh directory before workers start), every process writes its values to files
-there and a scrape sums them (prometheus-client's multiprocess mode). Unset (tests, an
-app made in-process) the values live in this process's own registry.
+to a fresh directory before workers start, `fresh_directory`), every process writes its
+values to files there and a scrape sums them (prometheus-client's multiprocess mode).
+Unset (tests, an app made in-process) the values live in this process's own registry.
+
+The directory is on a memory filesystem (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never under
+MEMBERSHIP_DATA_DIR: a full data disk must cost writes, never the processes that serve
+reads. Its files are made with their space reserved (`membership.metric_files`), so even a
+full memory filesystem makes a process count in memory for a while, never die of SIGBUS.
 
 Who may scrape: an address in METRICS_ALLOW, or `Authorization: Bearer $METRICS_TOKEN`;
 anyone else gets the same 404 as a path that does not exist.
@@ -24,10 +29,15 @@ anyone else gets the same 404 as a path that does not exist.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import ipaddress
 import logging
 import os
+import shutil
+import stat
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,6 +59,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from werkzeug.exceptions import NotFound
 
+from membership import metric_files
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
 from membership.runtime import runtime
@@ -68,12 +79,71 @@ def multiproc_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+# --- The serve process's directory --------------------------------------------------
+
+
+def _memory_filesystem() -> Path:
+    """Where the metrics files go: the user's runtime directory, else /dev/shm (both memory
+    filesystems on Linux), else the temporary directory."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return Path(candidate)
+    return Path(tempfile.gettempdir())
+
+
+def servers_directory(data_dir: Path | str) -> Path:
+    """The directory that holds the metrics directories of the servers on `data_dir`: on a
+    memory filesystem, named by the user and the data directory."""
+    resolved = str(Path(data_dir).resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    return _memory_filesystem() / f"membership-metrics-{os.getuid()}-{digest}"
+
+
+def fresh_directory(data_dir: Path | str) -> Path:
+    """An empty private directory (0700) for this serve process's workers, never under
+    `data_dir`: a full data disk must not reach the metrics (a worker writing into a file
+    there died of SIGBUS). Called by the serve process while it holds `data_dir`'s lock, so
+    whatever an earlier server on `data_dir` left (it was killed) is removed first."""
+    parent = servers_directory(data_dir)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(parent, 0o700)
+    info = os.lstat(parent)
+    if (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    ):
+        for left in parent.iterdir():
+            if left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
+    else:  # someone else's, or not a private directory: never write there
+        log.warning("metrics: %s is not a private directory of this user; not using it", parent)
+        parent = Path(tempfile.mkdtemp(prefix="membership-metrics-", dir=parent.parent))
+    path = parent / str(os.getpid())
+    path.mkdir(mode=0o700)
+    return path
+
+
+def remove_directory(path: Path | str) -> None:
+    """At the serve process's exit: its directory, and the one above when nothing else is."""
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):  # another server's directory is there, or it is gone
+        path.parent.rmdir()
+
+
 class _Series:
     """This process's metric objects, built for one mode (single process or a directory)."""
 
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
         self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
+        if directory is not None:
+            # Its files with their space reserved: a write into a sparse page of a file on
+            # a full filesystem is a SIGBUS, which kills the process (metric_files.py).
+            values.MmapedDict = metric_files.AllocatedMmapedDict
         if directory is not None and not getattr(values.ValueClass, "watched", False):
             # prometheus-client picks the value class when it is first imported; the
             # directory may have been set after that (by serve, in this very process). Ours
@@ -111,7 +181,8 @@ class _Series:
         )
         self.redis_errors = Counter(
             "membership_redis_errors",
-            "Requests answered 503 because Redis was unavailable or refused the operation.",
+            "Requests answered 503 because Redis was unavailable, refused a write it could "
+            "not persist (disk) or refused the operation.",
             ["kind"],
             registry=r,
         )
@@ -158,7 +229,7 @@ def _check_directory(directory: str, now: float | None = None) -> None:
     lost = _marker == marker or not os.path.isdir(directory)
     try:
         if lost:
-            os.makedirs(directory, exist_ok=True)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
             _moves += 1
             marker = _marker_path(directory)
         Path(marker).touch()
@@ -219,8 +290,9 @@ def banner_served_stale() -> None:
     _get().banner_stale.inc()
 
 
-def redis_error(down: bool) -> None:
-    _get().redis_errors.labels(kind="unavailable" if down else "refused").inc()
+def redis_error(kind: str) -> None:
+    """A request answered 503 for Redis: `unavailable`, `disk` or `refused`."""
+    _get().redis_errors.labels(kind=kind).inc()
 
 
 def ledger_outcome(outcome) -> None:

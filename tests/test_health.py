@@ -59,3 +59,14 @@ def test_a_refusing_redis_gets_its_own_fixed_sentence():
         health.REFUSING
     )
     assert health.public_reason("anything else at all") == health.REFUSING
+
+
+def test_a_redis_refusing_writes_for_its_disk_says_so():
+    """Redis refuses PING with MISCONF while it cannot persist writes (a full disk):
+    tests/test_full_disk.py has the real one."""
+    from membership import health
+    from membership.store import REFUSES_WRITES
+
+    reason = f"{REFUSES_WRITES}: MISCONF Errors writing to the AOF file: No space left on device"
+    assert health.public_reason(reason) == health.DISK_FULL
+    assert "disk is full" in health.DISK_FULL and "reads are served" in health.DISK_FULL

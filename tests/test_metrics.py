@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
-from membership import stripe_events
+from membership import metrics, stripe_events
 from membership.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.member_count import set_member_count
@@ -293,7 +294,7 @@ def test_metrics_sum_every_worker_of_the_real_server(redis_url, tmp_path):
         threads=2,
     ).start()
     try:
-        directories = [p for p in (data_dir / "metrics").glob("*") if p.is_dir()]
+        directories = [p for p in metrics.servers_directory(data_dir).glob("*") if p.is_dir()]
         assert len(directories) == 1, directories  # the serve process's fresh directory
         directory = directories[0]
 
@@ -372,7 +373,7 @@ def test_a_removed_metrics_directory_is_made_anew_and_counted_into(redis_url, tm
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
     service = ServiceProcess(env, workers=2, threads=2).start()
     try:
-        [directory] = [p for p in (data_dir / "metrics").glob("*") if p.is_dir()]
+        [directory] = [p for p in metrics.servers_directory(data_dir).glob("*") if p.is_dir()]
         for _ in range(20):
             assert _get(service.url + "/openapi.json")[0] == 200
         shutil.rmtree(directory)
@@ -432,3 +433,57 @@ def test_worker_exited_drops_a_dead_workers_live_gauges(tmp_path, monkeypatch):
     monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
     metrics.worker_exited(4242)
     assert not dead.exists() and kept.exists()  # counters of the dead still count
+
+
+# --- Where the serve process keeps the files ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_serve_process_keeps_its_metrics_off_the_data_disk(redis_url, tmp_path):
+    """They were under MEMBERSHIP_DATA_DIR/metrics/, where a full data disk killed the worker
+    writing them (tests/test_full_disk.py): now on a memory filesystem, private, and gone
+    when the server stops, with whatever a killed server left there before."""
+    data_dir = tmp_path / "var"
+    parent = metrics.servers_directory(data_dir)
+    left = parent / "4242"  # a server on this data dir was killed: its directory is left
+    left.mkdir(parents=True, mode=0o700)
+    parent.chmod(0o700)
+    (left / "counter_4242.db").write_bytes(b"\0" * 8)
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    service = ServiceProcess(env, workers=1, threads=2).start()
+    try:
+        [directory] = [p for p in parent.iterdir()]
+        assert directory.name == str(service.process.pid)
+        assert not left.exists()
+        memory = os.environ.get("XDG_RUNTIME_DIR") or "/dev/shm"
+        assert directory.is_relative_to(memory) and not directory.is_relative_to(data_dir)
+        assert directory.stat().st_mode & 0o777 == parent.stat().st_mode & 0o777 == 0o700
+        assert _get(service.url + "/healthz")[0] == 200
+        assert list(directory.glob("counter_*.db"))
+        assert not (data_dir / "metrics").exists()
+    finally:
+        service.stop()
+    assert not directory.exists() and not parent.exists()
+
+
+def test_a_planted_directory_in_the_shared_place_is_never_used(tmp_path, monkeypatch):
+    """The memory filesystem is shared (/dev/shm): a directory of another user, one open to
+    others, or a symlink at the expected name is left alone, and a private one made instead."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    data_dir = tmp_path / "var"
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep").write_text("not ours to remove")
+    parent = metrics.servers_directory(data_dir)
+    parent.symlink_to(target)
+    made = metrics.fresh_directory(data_dir)
+    assert not made.is_relative_to(target) and made.parent.parent == parent.parent
+    assert (target / "keep").exists()
+    parent.unlink()
+    parent.mkdir(mode=0o755)  # open to others
+    parent.chmod(0o755)
+    (parent / "keep").write_text("not removed either")
+    other = metrics.fresh_directory(data_dir)
+    assert other.parent != parent and (parent / "keep").exists()
+    assert made.stat().st_mode & 0o777 == other.stat().st_mode & 0o777 == 0o700

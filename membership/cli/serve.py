@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 from pathlib import Path
 
@@ -50,7 +49,7 @@ log = logging.getLogger(__name__)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     """Run the service under granian (SIGHUP reloads the workers, SIGTERM stops)."""
-    from membership import server
+    from membership import metrics, server
     from membership.logs import configure_logging, server_log_config
     from membership.store.supervisor import Supervisor
 
@@ -65,7 +64,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
             f"MEMBERSHIP_DATA_DIR: cannot use {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     _check_address(host, port, lock)
-    metrics_dir = _fresh_metrics_dir(Path(settings.data_dir))
+    metrics_dir = _fresh_metrics_dir(settings.data_dir)
     embedded = supervisor = None
     try:
         if settings.uses_embedded_redis:
@@ -94,7 +93,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
             supervisor.stop()
         if embedded is not None:
             embedded.stop()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics.remove_directory(metrics_dir)
         lock.release()
 
 
@@ -112,13 +111,12 @@ def _check_address(host: str, port: int, lock: ServerLock) -> None:
         ) from None
 
 
-def _fresh_metrics_dir(data_dir: Path) -> Path:
-    """An empty PROMETHEUS_MULTIPROC_DIR for this server's workers (they inherit the env)."""
-    # This process holds the data dir: whatever is under metrics/ was left by a dead server.
-    parent = data_dir.resolve() / "metrics"
-    shutil.rmtree(parent, ignore_errors=True)
-    path = parent / str(os.getpid())
-    path.mkdir(parents=True)
+def _fresh_metrics_dir(data_dir) -> Path:
+    """An empty PROMETHEUS_MULTIPROC_DIR for this server's workers (they inherit the env), on
+    a memory filesystem, not in the data dir (membership.metrics.fresh_directory)."""
+    from membership import metrics
+
+    path = metrics.fresh_directory(data_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path
 

@@ -18,6 +18,7 @@ that is gone.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,10 +60,29 @@ def connect(url: str, *, read_timeout: float = READ_TIMEOUT) -> redis.Redis:
     """A client for REDIS_URL with a process-wide pool, short timeouts and one quick retry."""
     target = parse_redis_url(url)
     if target.kind == "sentinel":
-        return _sentinel_primary(target, read_timeout)
+        return _answered_pings_are_healthy(_sentinel_primary(target, read_timeout))
     if target.kind == "cluster":
         return LazyCluster(target, read_timeout)  # type: ignore[return-value]
-    return redis.Redis.from_url(url, health_check_interval=30, **_common(read_timeout))
+    client = redis.Redis.from_url(url, health_check_interval=30, **_common(read_timeout))
+    return _answered_pings_are_healthy(client)
+
+
+def _answered_pings_are_healthy(client: redis.Redis) -> redis.Redis:
+    """The connection health check (a PING before a command on a connection new or idle for
+    30 s) passes when Redis answers at all. Redis refuses PING, as it refuses writes, while
+    it cannot persist them (MISCONF: its disk is full); redis-py's check then failed the
+    command it came before, a read as well: the banner, the staff pages."""
+    pool = client.connection_pool
+    base = pool.connection_class
+
+    class Connection(base):
+        def _send_ping(self):
+            # An answer: the connection works (what is asked next is judged by itself).
+            with contextlib.suppress(redis.exceptions.ResponseError):
+                super()._send_ping()
+
+    pool.connection_class = Connection
+    return client
 
 
 @contextmanager

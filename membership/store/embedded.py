@@ -233,6 +233,8 @@ class EmbeddedRedis:
         )
         try:
             return bool(client.ping())
+        except redis.exceptions.ResponseError:
+            return True  # it answers, refusing (MISCONF while its disk is full): it runs
         except redis.exceptions.RedisError:
             return False
         finally:
