@@ -111,15 +111,16 @@ def fresh_directory(data_dir: Path | str) -> Path:
     if (
         stat.S_ISDIR(info.st_mode)
         and info.st_uid == os.getuid()
-        and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)  # nobody else put anything there
     ):
+        os.chmod(parent, 0o700)
         for left in parent.iterdir():
             if left.is_dir() and not left.is_symlink():
                 shutil.rmtree(left, ignore_errors=True)
             else:
                 left.unlink(missing_ok=True)
-    else:  # someone else's, or not a private directory: never write there
-        log.warning("metrics: %s is not a private directory of this user; not using it", parent)
+    else:  # someone else's, a symlink, or open to others' writes: never write there
+        log.warning("metrics: %s is not a directory of this user alone; not using it", parent)
         parent = Path(tempfile.mkdtemp(prefix="membership-metrics-", dir=parent.parent))
     path = parent / str(os.getpid())
     path.mkdir(mode=0o700)
@@ -229,6 +230,7 @@ def _check_directory(directory: str, now: float | None = None) -> None:
     lost = _marker == marker or not os.path.isdir(directory)
     try:
         if lost:
+            os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)  # private too
             os.makedirs(directory, mode=0o700, exist_ok=True)
             _moves += 1
             marker = _marker_path(directory)

@@ -467,8 +467,8 @@ def test_the_serve_process_keeps_its_metrics_off_the_data_disk(redis_url, tmp_pa
 
 
 def test_a_planted_directory_in_the_shared_place_is_never_used(tmp_path, monkeypatch):
-    """The memory filesystem is shared (/dev/shm): a directory of another user, one open to
-    others, or a symlink at the expected name is left alone, and a private one made instead."""
+    """The memory filesystem is shared (/dev/shm): a directory of another user, one others may
+    write to, or a symlink at the expected name is left alone, and a private one made instead."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
     data_dir = tmp_path / "var"
@@ -481,9 +481,13 @@ def test_a_planted_directory_in_the_shared_place_is_never_used(tmp_path, monkeyp
     assert not made.is_relative_to(target) and made.parent.parent == parent.parent
     assert (target / "keep").exists()
     parent.unlink()
-    parent.mkdir(mode=0o755)  # open to others
-    parent.chmod(0o755)
+    parent.mkdir()
+    parent.chmod(0o757)  # others may write there
     (parent / "keep").write_text("not removed either")
     other = metrics.fresh_directory(data_dir)
     assert other.parent != parent and (parent / "keep").exists()
     assert made.stat().st_mode & 0o777 == other.stat().st_mode & 0o777 == 0o700
+    parent.chmod(0o755)  # this user's, readable by others (made anew by a heal): made private
+    ours = metrics.fresh_directory(data_dir)
+    assert ours.parent == parent and parent.stat().st_mode & 0o777 == 0o700
+    assert not (parent / "keep").exists()  # this user's leftovers are cleared
