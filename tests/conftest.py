@@ -42,7 +42,7 @@ def own_redis():
 
 @pytest.fixture
 def make_app(tmp_path, redis_url):
-    def make(**overrides):
+    def make(*, start_embedded_redis=False, **overrides):
         config = {
             "redis_url": redis_url,
             "data_dir": tmp_path / "var",
@@ -50,7 +50,7 @@ def make_app(tmp_path, redis_url):
             "secret_key": "test-secret-key-0123456789",
         }
         config.update(overrides)
-        app = create_app(config)
+        app = create_app(config, start_embedded_redis=start_embedded_redis)
         app.testing = True
         return app
 

@@ -87,7 +87,10 @@ def test_cluster_lists_every_node_with_its_port():
 
 
 def test_embedded_redis_is_counted_on_its_unix_socket(make_app):
-    app = _add_route(make_app(redis_url=None, rate_limit_test_form="2/minute"))
+    # The CLI's role: only it (and `membership serve`) may start the embedded Redis.
+    app = _add_route(
+        make_app(redis_url=None, rate_limit_test_form="2/minute", start_embedded_redis=True)
+    )
     embedded = app.extensions["membership"].embedded
     try:
         assert embedded is not None and embedded.url.startswith("unix://")
