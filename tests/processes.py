@@ -188,16 +188,24 @@ class ServiceProcess(ServerProcess):
         ]  # fmt: skip
 
     def worker_pids(self) -> set[int]:
-        """The server's worker processes (its direct children but its embedded redis-server)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return {int(pid) for pid in children.read_text().split() if not _is_redis(int(pid))}
+        """The server's live worker processes: its direct children (forked by any of its
+        threads), but its embedded redis-server and any child that has exited (a zombie not
+        reaped yet)."""
+        pids = set()
+        for children in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            try:
+                pids.update(int(pid) for pid in children.read_text().split())
+            except OSError:  # a thread that ended meanwhile
+                continue
+        return {pid for pid in pids if _is_worker(pid)}
 
 
-def _is_redis(pid: int) -> bool:
+def _is_worker(pid: int) -> bool:
     try:
-        return Path(os.readlink(f"/proc/{pid}/exe")).name.startswith("redis-server")
-    except OSError:
+        exe = Path(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:  # gone, or a zombie (no exe)
         return False
+    return not exe.name.startswith("redis-server")
 
 
 class BareFlaskProcess(ServerProcess):

@@ -71,7 +71,7 @@ def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
     os.kill(victim, signal.SIGTERM)
     wait_until(
         lambda: victim not in service.worker_pids() and len(service.worker_pids()) == 2,
-        15,
+        30,
         "the killed worker to be replaced",
     )
     wait_until(lambda: _ready(service) == 200, 10, "/readyz after the worker was replaced")
