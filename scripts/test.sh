@@ -23,4 +23,5 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check membership tests bench
-exec .venv/bin/pytest "$@"
+# One pytest worker per core (pytest-xdist); each worker starts its own servers on free ports.
+exec .venv/bin/pytest -n auto "$@"
