@@ -23,13 +23,16 @@ Versions compare only within one history of the data, its lineage: a random id i
 `keys.banner_lineage`, made by the first read that finds none (a new or emptied
 Redis). A Redis restored from an older backup keeps its lineage but counts from a
 lower version; it is found out when a read returns a lower version than this process
-read before, or than the file holds although the file was written before the read
-(read again to be sure: a history that only moves forward cannot do that). The
-lineage is then replaced, so the lost versions never outrank the present again.
-Whatever it finds, a process serves as its last good value what it read from Redis
-last, unless the file holds a higher version of the same lineage (another process
-read later); a file of another lineage never wins over what the process read, and
-is replaced by it. A process that has read nothing serves the file, whatever it is.
+read before, or than the file saw of that lineage although the file was written
+before the read (read again to be sure: a history that only moves forward cannot do
+that). The file keeps the highest version seen of each recent lineage for this, not
+only of the one it holds. The lineage is then replaced, and the old one retired in
+the file: never written there again, and replaced again whenever Redis holds it (the
+same backup restored twice). Whatever it finds, a process serves as its last good
+value what it read from Redis last, unless the file holds a higher version of the
+same lineage (another process read later); a file of another lineage never wins over
+what the process read, and is replaced by it. A process that has read nothing serves
+the file, whatever it is.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import redis as redis_lib
 
@@ -237,8 +241,24 @@ class State:
     reason: str | None = None
 
 
+MAX_LINEAGES = 64  # lineages remembered in the file (marks, retired): a few KB at most
+
+
+class Saved(NamedTuple):
+    """What `LastGood.save` found: whether it wrote, else the file's snapshot (None: none);
+    the highest version seen of each recent lineage (`marks`); and the lineages found to
+    have gone back (`retired`: never written again, a backup restored twice included)."""
+
+    written: bool
+    held: Snapshot | None
+    marks: dict[str, int]
+    retired: tuple[str, ...]
+
+
 class LastGood:
-    """The newest good snapshot any process on the host has seen, in one small file."""
+    """The newest good snapshot any process on the host has seen, in one small file, with
+    what is known of the data's lineages: the highest version seen of each (a lineage that
+    later reads lower went back), and those found to have gone back."""
 
     def __init__(self, data_dir: Path, prefix: str) -> None:
         self.path = Path(data_dir) / f"banner-{prefix}.json"
@@ -246,15 +266,26 @@ class LastGood:
 
     def load(self) -> Snapshot | None:
         """The file's snapshot; None (with a warning) when it is missing or corrupt in any way."""
+        return self.load_all()[0]
+
+    def load_all(self) -> tuple[Snapshot | None, dict[str, int], tuple[str, ...]]:
+        """The file's snapshot, marks and retired lineages (oldest first); (None, {}, ()) when
+        it is missing or corrupt in any way (with a warning)."""
         try:
             text = _read_small_file(self.path).decode("utf-8")
-            data = json.loads(text, parse_constant=_refuse_constant)
-            return Snapshot.from_json(_mapping("file", data).get("snapshot"))
+            data = _mapping("file", json.loads(text, parse_constant=_refuse_constant))
+            snapshot = Snapshot.from_json(data.get("snapshot"))
+            # Neither in files from before them.
+            marks = dict(_lineages("marks", data.get("marks", []), pairs=True))
+            retired = tuple(_lineages("retired", data.get("retired", [])))
         except FileNotFoundError:
-            return None
+            return None, {}, ()
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             log.warning("ignoring unreadable last good banner %s: %s", self.path, exc)
-            return None
+            return None, {}, ()
+        if snapshot.lineage is not None and snapshot.lineage not in marks:
+            marks[snapshot.lineage] = snapshot.version
+        return snapshot, marks, retired
 
     def save(
         self,
@@ -262,27 +293,50 @@ class LastGood:
         seen_at: float | None = None,
         *,
         replacing: Snapshot | None = None,
-    ) -> Snapshot | None:
-        """Write `snapshot` unless the file may hold something newer: a higher version of the
-        same lineage (another process read later), or another lineage. None when the file
-        holds `snapshot` now, else what it holds (the caller may read Redis again and pass
-        it as `replacing`: then it is replaced if it is still there)."""
+        retire: Iterable[str] = (),
+    ) -> Saved:
+        """Write `snapshot` (and add `retire` to the retired lineages) unless the file may know
+        something newer: a higher version of the same lineage (another process read later, or
+        Redis went back), or another lineage not retired; never a retired lineage. Then what
+        it knows is returned: the caller reads Redis again, and may pass the file's snapshot
+        as `replacing`: it is replaced if still there, the mark of `snapshot`'s lineage set
+        to its version."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_NONBLOCK: a FIFO planted at the lock's path must fail (ENXIO), not block forever.
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
         with open(os.open(self._lock_path, flags, 0o644), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            existing = self.load()
-            if existing == snapshot:
-                return None  # already there: nothing to write
-            if (
-                existing is not None
-                and existing != replacing
-                and (existing.lineage != snapshot.lineage or existing.version > snapshot.version)
+            existing, marks, known = self.load_all()
+            retired = known + tuple(dict.fromkeys(x for x in retire if x and x not in known))
+            retired = retired[-MAX_LINEAGES:]
+            lineage, version = snapshot.lineage, snapshot.version
+            if lineage in retired:
+                return Saved(False, existing, marks, retired)
+            forced = replacing is not None and existing == replacing
+            if not forced and (
+                marks.get(lineage, -1) > version
+                or (existing is not None and _later(existing, snapshot))
+                or (
+                    existing is not None
+                    and existing.lineage != lineage
+                    and existing.lineage not in retired
+                )
             ):
-                return existing
+                return Saved(False, existing, marks, retired)
+            kept = dict(marks)
+            if lineage is not None:
+                kept.pop(lineage, None)  # the most recent last
+                kept[lineage] = version if forced else max(version, marks.get(lineage, -1))
+                kept = dict(list(kept.items())[-MAX_LINEAGES:])
+            if existing == snapshot and kept == marks and retired == known:
+                return Saved(True, existing, kept, retired)  # already there: nothing to write
             payload = json.dumps(
-                {"seen_at": seen_at, "snapshot": snapshot.to_json()},
+                {
+                    "seen_at": seen_at,
+                    "snapshot": snapshot.to_json(),
+                    "marks": [[name, mark] for name, mark in kept.items()],
+                    "retired": list(retired),
+                },
                 ensure_ascii=False,
                 allow_nan=False,
             )
@@ -296,7 +350,28 @@ class LastGood:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        return None
+        return Saved(True, snapshot, kept, retired)
+
+
+def _lineages(name: str, raw, pairs: bool = False) -> list:
+    """A list of lineages (or of [lineage, version] pairs) in the file, checked."""
+    if not isinstance(raw, list) or len(raw) > MAX_LINEAGES:
+        raise ValueError(f"{name}: expected a list of at most {MAX_LINEAGES}")
+    found = []
+    for item in raw:
+        if pairs:
+            if not isinstance(item, list) or len(item) != 2:
+                raise ValueError(f"{name}: expected [lineage, version] pairs")
+            found.append((_lineage(name, item[0]), _whole(name, item[1])))
+        else:
+            found.append(_lineage(name, item))
+    return found
+
+
+def _lineage(name: str, raw) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise ValueError(f"{name}: expected a lineage, got {_show(raw)}")
+    return _text(name, raw)
 
 
 class BannerCache:
@@ -324,6 +399,7 @@ class BannerCache:
         self._read: Snapshot | None = None  # what this process last read from Redis
         self._read_at = 0.0  # and when (wall clock, information only)
         self._unreplaced: set[str | None] = set()  # lineages found gone back, not replaced
+        self._retired: set[str] = set()  # lineages found gone back and replaced (and the file's)
         self._save_failing = False
         self._lock = threading.Lock()
 
@@ -364,69 +440,94 @@ class BannerCache:
         return State(snapshot, False, self.clock() + self.refresh_seconds, seen_at, rendered)
 
     def _read_redis(self) -> Snapshot:
-        """A snapshot from Redis; a lower version of the lineage this process read before
-        means Redis went back (`_went_back`)."""
+        """A snapshot from Redis. A lower version of the lineage this process read before, or
+        a lineage found gone back before (the same backup restored again), means Redis went
+        back (`_went_back`)."""
         self.reads += 1
         snapshot = read_snapshot(self.client, self.keys)
         last = self._read
-        if last is not None and _later(last, snapshot):
-            snapshot = self._went_back(snapshot, last)
+        if snapshot.lineage in self._retired:
+            snapshot = self._went_back(snapshot, None)
+        elif last is not None and _later(last, snapshot):
+            snapshot = self._went_back(snapshot, last.version)
         self._read = snapshot
         return snapshot
 
-    def _went_back(self, snapshot: Snapshot, seen: Snapshot) -> Snapshot:
-        """Redis holds an older version of `seen`'s lineage than `seen` (restored from an
-        older backup, a failover to a replica that lagged): the versions from here on repeat
-        the lost ones, so the data gets a new lineage."""
+    def _went_back(self, snapshot: Snapshot, seen: int | None) -> Snapshot:
+        """Redis went back in its history (restored from an older backup, a failover to a
+        replica that lagged): it holds a lower version of this lineage than `seen` (None: a
+        lineage found gone back before, a backup restored again). The versions from here on
+        would repeat lost ones, so the data gets a new lineage, and the old one is retired
+        (never written to the file again)."""
+        if snapshot.lineage in self._unreplaced:
+            return snapshot  # found before, and Redis would not take a new one: known here
+        if seen is not None:
+            why = f"version {snapshot.version}, older than version {seen} seen before"
+        else:
+            why = "a lineage found to have gone back before (a backup restored again?)"
         log.warning(
-            "banner: Redis holds version %d of its data, older than version %d seen before "
-            "(restored from an older backup?); it gets a new lineage, so the lost versions "
-            "never outrank it",
-            snapshot.version,
-            seen.version,
+            "banner: Redis holds %s (restored from an older backup?); the data gets a new "
+            "lineage, so the lost versions never outrank it",
+            why,
         )
         lineage = make_lineage(self.client, self.keys, replacing=snapshot.lineage)
         if lineage == snapshot.lineage:  # Redis refuses the write: remembered here instead
             self._unreplaced.add(lineage)
             return snapshot
+        if snapshot.lineage is not None:
+            self._retired.add(snapshot.lineage)
         return dataclasses.replace(snapshot, lineage=lineage)
 
     def _keep(self, snapshot: Snapshot, seen_at: float) -> Snapshot:
         """Put what was read in the last good file; the snapshot to serve. When the file may
-        hold something newer, Redis is read again: the file was written before this read
-        began, so in a history that only moves forward Redis holds at least its version."""
+        know something newer, Redis is read again: the file was written before this read
+        began, so in a history that only moves forward Redis holds at least what it saw."""
         replacing = None
-        for _ in range(3):
+        for _ in range(4):
             try:
-                found = self.last_good.save(snapshot, seen_at, replacing=replacing)
+                saved = self.last_good.save(
+                    snapshot, seen_at, replacing=replacing, retire=self._retired
+                )
             except OSError as exc:
                 self._save_failed(exc)
                 return snapshot
             self._save_worked()
-            if found is None:
+            self._retired.update(saved.retired)  # what other processes found gone back
+            if saved.written:
                 return snapshot
+            if snapshot.lineage in self._retired and snapshot.lineage not in self._unreplaced:
+                snapshot = self._read = self._went_back(snapshot, None)
+                continue
+            found = saved.held
             try:
                 again = self._read_redis()
             except _READ_ERRORS:
                 return snapshot
-            if _later(found, again):  # not even now: Redis went back since the file
-                again = self._read = self._went_back(again, found)
+            mark = saved.marks.get(again.lineage) if again.lineage is not None else None
+            if mark is not None and mark > again.version:  # not even now: Redis went back
+                again = self._read = self._went_back(again, mark)
                 replacing = found
-            else:  # Redis caught up with the file (None), or the file is of another lineage
-                replacing = found if again.lineage != found.lineage else None
+            else:  # Redis caught up with the file, or the file is of another lineage
+                replacing = found if found is None or again.lineage != found.lineage else None
             snapshot = again
         return snapshot
 
     def _fallback(self, previous: State | None, exc: Exception) -> State:
         reason = "no_count" if isinstance(exc, NoCount) else "unreadable"
         own = self._read
-        shared = self.last_good.load()
+        shared, _, retired = self.last_good.load_all()
+        self._retired.update(retired)
         seen_at = 0.0
         if own is None:  # nothing read here: the file, else what was served before
             best = shared
             if best is None and previous is not None:
                 best, seen_at = previous.snapshot, previous.seen_at
-        elif shared is not None and _later(shared, own) and own.lineage not in self._unreplaced:
+        elif (
+            shared is not None
+            and _later(shared, own)
+            and own.lineage not in self._unreplaced
+            and own.lineage not in self._retired
+        ):
             best = shared  # another process read a later point of the same history
         else:
             best, seen_at = own, self._read_at
@@ -435,7 +536,7 @@ class BannerCache:
                 # the other workers, and for a process started while Redis is down (never
                 # over another lineage: `save` keeps that).
                 try:
-                    self.last_good.save(own, self._read_at)
+                    self.last_good.save(own, self._read_at, retire=self._retired)
                     self._save_worked()
                 except OSError as save_error:
                     self._save_failed(save_error)

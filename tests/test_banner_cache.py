@@ -296,6 +296,13 @@ CORRUPT_FILES = {
     "copy unknown placeholder": _file(goals_=[{**GOAL, "copy": {"en": {"cta": "{secret}"}}}]),
     "copy unknown locale": _file(goals_=[{**GOAL, "copy": {"xx": {"cta": "Join"}}}]),
     "not UTF-8": b"\xff\xfe{}",
+    "lineage a number": _file(lineage=7),
+    "marks an object": _file()[:-1] + ', "marks": {"a": 1}}',
+    "marks not pairs": _file()[:-1] + ', "marks": [["a", 1, 2]]}',
+    "mark a text version": _file()[:-1] + ', "marks": [["a", "1"]]}',
+    "retired a string": _file()[:-1] + ', "retired": "abc"}',
+    "retired a number": _file()[:-1] + ', "retired": [5]}',
+    "retired empty text": _file()[:-1] + ', "retired": [""]}',
 }
 
 
