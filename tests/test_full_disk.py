@@ -416,3 +416,32 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.slow
+def test_a_server_stopped_while_the_disk_is_full_leaves_no_metrics_behind(small_disk):
+    """Redis cannot save on its way out then, and its stop raised before the metrics
+    directory (now on a memory filesystem, where it costs memory) was removed."""
+    data_dir = small_disk.path / "var"
+    service = ServiceProcess(
+        {"MEMBERSHIP_DATA_DIR": str(data_dir), "STRIPE_WEBHOOK_SECRET": sp.WEBHOOK_SECRET},
+        workers=1,
+        threads=2,
+    )
+    redis_pid = None
+    try:
+        service.start()
+        redis_pid = int((data_dir / "redis.pid").read_text())
+        parent = metrics.servers_directory(data_dir)
+        assert list(parent.iterdir())
+        small_disk.fill()
+        for _ in range(20):  # until Redis holds writes it cannot persist
+            if _webhook(service)[0] == 503:
+                break
+        service.stop()
+        assert not parent.exists()
+    finally:
+        small_disk.free()
+        service.stop()
+        if redis_pid is not None and _alive(redis_pid):  # it could not save, so not stop
+            os.kill(redis_pid, signal.SIGKILL)

@@ -91,9 +91,9 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     finally:
         if supervisor is not None:
             supervisor.stop()
+        metrics.remove_directory(metrics_dir)  # first: a Redis that fails to stop raises
         if embedded is not None:
             embedded.stop()
-        metrics.remove_directory(metrics_dir)
         lock.release()
 
 
