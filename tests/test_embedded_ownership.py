@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from membership import metrics
 from membership.store.embedded import EmbeddedRedis, ServerLock
 from tests.processes import REPO, ServiceProcess, free_port, readyz_status, wait_until
 
@@ -115,7 +116,8 @@ def test_the_server_stops_its_embedded_redis_only_at_the_very_end(served):
     service.stop()
     assert service.process.returncode == 0
     wait_until(lambda: not _alive(redis_pid), 10, "the embedded Redis to stop")
-    assert not (data_dir / "metrics").exists() or not any((data_dir / "metrics").iterdir())
+    left = metrics.servers_directory(data_dir)  # where serve's workers kept their metrics
+    assert not left.exists() or not any(left.iterdir())
 
 
 def test_a_second_server_on_the_same_data_dir_refuses(served):
