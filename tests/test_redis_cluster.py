@@ -32,6 +32,7 @@ from tests import (
     test_member_search,
     test_prompt_counts,
     test_prompt_events_http,
+    test_whole,
 )
 from tests.ledger_helpers import add_offline
 from tests.processes import free_port
@@ -73,6 +74,7 @@ TestLedgerProperties = adopt(test_ledger_properties, leave_out=NO_REDIS)
 TestBanner = adopt(test_banner)
 TestBannerCache = adopt(test_banner_cache, leave_out=ONE_SERVER)
 TestGoals = adopt(test_goals)
+TestWhole = adopt(test_whole)
 TestAudit = adopt(test_audit, leave_out=UNTAGGED)
 TestCliLedger = adopt(test_cli_ledger, leave_out=EMBEDDED)
 TestPromptCounts = adopt(test_prompt_counts)

@@ -27,6 +27,7 @@ from tests import (
     test_ledger,
     test_ledger_properties,
     test_ledger_rebuild,
+    test_whole,
 )
 from tests.ledger_helpers import add_offline
 from tests.redis_topologies import (
@@ -66,6 +67,7 @@ TestLedgerProperties = adopt(test_ledger_properties, leave_out=NO_REDIS)
 TestBanner = adopt(test_banner)
 TestBannerCache = adopt(test_banner_cache, leave_out=ONE_SERVER)
 TestGoals = adopt(test_goals)
+TestWhole = adopt(test_whole)
 TestAudit = adopt(test_audit)
 TestCliLedger = adopt(test_cli_ledger, leave_out=EMBEDDED)
 

@@ -1,17 +1,28 @@
-"""Transactions that commit whole.
+"""Transactions that commit whole: the one helper every optimistic write runs through.
 
 Redis does not roll back a MULTI/EXEC when one command fails inside it: the commands that
-did not fail stay applied. So a writer checks, while it WATCHes and before it queues
-anything, that every key it writes can take its command (`check_types`), and reads every
-reply of EXEC (`execute`). One definition here; the writers turn `WrongType` into their own
-errors where they have them.
+did not fail stay applied. So `transaction` WATCHes the keys, lets the writer read and decide
+(and check, while it WATCHes and before anything is queued, that every key it writes can
+take its command: `check_types`), queues the writes inside MULTI, EXECs without raising and
+reads every reply. A change to a WATCHed key before EXEC starts the writer over, a bounded
+number of times; then the writer gives up as busy. The writers keep their own errors and
+messages: they say what to raise when a reply failed, and what busy means for them.
+
+It works the same on one Redis, behind Sentinel and on a Cluster, where redis-py's
+transaction pipeline WATCHes and EXECs on the one slot that the keys' shared hash tag names.
+redis-py's own `Redis.transaction` retries forever and raises on the first failed reply,
+so it is not used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import redis
+
+T = TypeVar("T")
 
 
 class WrongType(redis.ResponseError):
@@ -29,8 +40,79 @@ def check_types(pipe, expected: Iterable[tuple[str, str]]) -> None:
             raise WrongType(f"{key} is a {kind}, not a {wanted}; nothing was changed")
 
 
+@dataclass(frozen=True)
+class Write(Generic[T]):
+    """What a transaction's body decided to write.
+
+    `queue(pipe)` queues the commands (inside MULTI). `types`: (key, Redis type) pairs
+    WATCHed and checked with `check_types` just before MULTI, so its WrongType leaves nothing
+    written. Once EXEC has applied every command the transaction returns `result`, or
+    `returns(replies)` when the answer is read from EXEC's replies."""
+
+    queue: Callable[[Any], object]
+    result: T | None = None
+    types: Iterable[tuple[str, str]] = ()
+    returns: Callable[[list], T] | None = None
+
+
 def execute(pipe) -> tuple[list, list[Exception]]:
     """EXEC without raising: (every reply, the errors among them). Errors mean the rest of
     the transaction was applied: the caller says so."""
     replies = pipe.execute(raise_on_error=False)
     return replies, [r for r in replies if isinstance(r, Exception)]
+
+
+def _first(errors: list[Exception]) -> Exception:
+    return errors[0]
+
+
+def transaction(
+    client: redis.Redis,
+    body: Callable[[Any], Write[T] | T],
+    *,
+    watch: Iterable[str] = (),
+    attempts: int,
+    busy: BaseException | Callable[[], T],
+    refused: Callable[[list[Exception]], BaseException] = _first,
+    pause: Callable[[int], object] | None = None,
+) -> T:
+    """Run one optimistic write; return what it decided.
+
+    Each attempt WATCHes `watch` on a transaction pipeline and calls `body(pipe)`: it reads
+    (on the pipeline, or on another connection once it has WATCHed more keys on `pipe`) and
+    checks, raising the writer's own errors, and returns a `Write`, or any other value to
+    write nothing (returned as it is). A Write is checked (`types`), queued inside MULTI and
+    EXECed. A reply that is an error means Redis kept the rest: `refused(errors)` gives
+    what to raise (the first error itself by default), and it may record the damage first.
+
+    A WATCHed key changed before EXEC (WatchError) starts the next attempt, after
+    `pause(attempt)` when given (a back-off). After `attempts`, `busy` is raised when it is
+    an exception, else `busy()` is returned.
+    """
+    watch = tuple(watch)
+    for attempt in range(attempts):
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                if watch:
+                    pipe.watch(*watch)
+                decided = body(pipe)
+                if not isinstance(decided, Write):
+                    return decided
+                types = tuple(decided.types)
+                if types:  # WATCHed too: a key's type changed before EXEC starts over
+                    pipe.watch(*(key for key, _ in types))
+                    check_types(pipe, types)
+                pipe.multi()
+                decided.queue(pipe)
+                replies = pipe.execute(raise_on_error=False)
+            except redis.WatchError:
+                if pause is not None:
+                    pause(attempt)
+                continue
+        errors = [r for r in replies if isinstance(r, Exception)]
+        if errors:
+            raise refused(errors)
+        return decided.returns(replies) if decided.returns is not None else decided.result
+    if isinstance(busy, BaseException):
+        raise busy
+    return busy()
