@@ -456,39 +456,33 @@ def add(
     """
     actor = audit.check_actor(actor)
     now = now or utc_now()
-    with redis.pipeline(transaction=True) as pipe:
-        for _ in range(_MAX_ATTEMPTS):
-            try:
-                pipe.watch(
-                    keys.goals,
-                    keys.goals_reached,
-                    keys.goals_next_id,
-                    *ledger_queries.count_keys(keys),
-                    keys.goals_pending,  # written, not read: its type is checked
-                )
-                existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
-                goal_id = _next_id(pipe.get(keys.goals_next_id))
-                _check_before_queueing(pipe, keys)
-                # An unknown count (no member counted yet) reaches nothing.
-                count = ledger_queries.count(pipe, keys) or 0
-                goal = plan_add(existing, count, replace(new, id=goal_id), now)
-                pipe.multi()
-                pipe.set(keys.goals_next_id, goal_id)
-                pipe.incr(keys.banner_version)
-                _queue_stored(pipe, keys, goal)
-                audit.queue(
-                    pipe,
-                    keys,
-                    actor=actor,
-                    action="goal_added",
-                    target=f"goal {goal.id}",
-                    after=goal.as_dict(),
-                )
-                _exec(pipe)
-                return goal
-            except redis_lib.WatchError:
-                continue
-    raise GoalError("the goals kept changing under this request; try again")
+
+    def body(pipe):
+        existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
+        goal_id = _next_id(pipe.get(keys.goals_next_id))
+        _check_before_queueing(pipe, keys)
+        # An unknown count (no member counted yet) reaches nothing.
+        count = ledger_queries.count(pipe, keys) or 0
+        goal = plan_add(existing, count, replace(new, id=goal_id), now)
+
+        def queue(pipe) -> None:
+            pipe.set(keys.goals_next_id, goal_id)
+            pipe.incr(keys.banner_version)
+            _queue_stored(pipe, keys, goal)
+            audit.queue(
+                pipe,
+                keys,
+                actor=actor,
+                action="goal_added",
+                target=f"goal {goal.id}",
+                after=goal.as_dict(),
+            )
+
+        return whole.Write(queue, goal)
+
+    watch = (keys.goals, keys.goals_reached, keys.goals_next_id, *ledger_queries.count_keys(keys))
+    # goals_pending is written, not read: WATCHed as its type is checked
+    return _transaction(redis, body, (*watch, keys.goals_pending))
 
 
 _MAX_ATTEMPTS = 50
@@ -523,11 +517,18 @@ def _check_before_queueing(pipe, keys: Keys) -> None:
         raise GoalError(str(exc)) from None
 
 
-def _exec(pipe) -> None:
-    """EXEC, and check every reply: Redis does not roll back a command that failed."""
-    _, failed = whole.execute(pipe)
-    if failed:
-        raise GoalError(f"Redis refused part of the change ({failed[0]}); check `goals list`")
+def _transaction(redis: redis_lib.Redis, body, watch):
+    """Run `body` as one whole transaction (store/whole.py), with the goals' errors."""
+    return whole.transaction(
+        redis,
+        body,
+        watch=watch,
+        attempts=_MAX_ATTEMPTS,
+        busy=GoalError("the goals kept changing under this request; try again"),
+        refused=lambda failed: GoalError(
+            f"Redis refused part of the change ({failed[0]}); check `goals list`"
+        ),
+    )
 
 
 def _next_id(raw: str | None) -> int:
@@ -555,37 +556,35 @@ def remove(
     """
     actor = audit.check_actor(actor)
     field_ = str(goal_id)
-    with redis.pipeline(transaction=True) as pipe:
-        for _ in range(_MAX_ATTEMPTS):
-            try:
-                pipe.watch(keys.goals, keys.goals_reached, keys.goals_pending)
-                raw = pipe.hget(keys.goals, field_)
-                if raw is None:
-                    return False
-                goal = Goal.from_record(
-                    int(goal_id), json.loads(raw), pipe.hget(keys.goals_reached, field_)
-                )
-                if expected is not None and expected != version_of(goal):
-                    raise GoalConflict(goal)
-                _check_before_queueing(pipe, keys)
-                pipe.multi()
-                pipe.incr(keys.banner_version)
-                pipe.hdel(keys.goals, field_)
-                pipe.hdel(keys.goals_reached, field_)
-                pipe.zrem(keys.goals_pending, field_)
-                audit.queue(
-                    pipe,
-                    keys,
-                    actor=actor,
-                    action="goal_removed",
-                    target=f"goal {goal.id}",
-                    before=goal.as_dict(),
-                )
-                _exec(pipe)
-                return True
-            except redis_lib.WatchError:
-                continue
-    raise GoalError("the goals kept changing under this request; try again")
+
+    def body(pipe):
+        raw = pipe.hget(keys.goals, field_)
+        if raw is None:
+            return False
+        goal = Goal.from_record(
+            int(goal_id), json.loads(raw), pipe.hget(keys.goals_reached, field_)
+        )
+        if expected is not None and expected != version_of(goal):
+            raise GoalConflict(goal)
+        _check_before_queueing(pipe, keys)
+
+        def queue(pipe) -> None:
+            pipe.incr(keys.banner_version)
+            pipe.hdel(keys.goals, field_)
+            pipe.hdel(keys.goals_reached, field_)
+            pipe.zrem(keys.goals_pending, field_)
+            audit.queue(
+                pipe,
+                keys,
+                actor=actor,
+                action="goal_removed",
+                target=f"goal {goal.id}",
+                before=goal.as_dict(),
+            )
+
+        return whole.Write(queue, True)
+
+    return _transaction(redis, body, (keys.goals, keys.goals_reached, keys.goals_pending))
 
 
 def get(redis: redis_lib.Redis, keys: Keys, goal_id: int) -> Goal | None:
@@ -618,40 +617,34 @@ def update(
     """
     actor = audit.check_actor(actor)
     now = now or utc_now()
-    with redis.pipeline(transaction=True) as pipe:
-        for _ in range(_MAX_ATTEMPTS):
-            try:
-                pipe.watch(
-                    keys.goals,
-                    keys.goals_reached,
-                    keys.goals_pending,
-                    *ledger_queries.count_keys(keys),
-                )
-                existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
-                old = next((g for g in existing if g.id == goal_id), None)
-                if old is None:
-                    return None
-                if expected != version_of(old):
-                    raise GoalConflict(old)
-                _check_before_queueing(pipe, keys)
-                count = ledger_queries.count(pipe, keys) or 0
-                goal = plan_update(existing, count, old, new, now)
-                if goal == old:
-                    return old
-                pipe.multi()
-                pipe.incr(keys.banner_version)
-                _queue_stored(pipe, keys, goal)
-                audit.queue(
-                    pipe,
-                    keys,
-                    actor=actor,
-                    action="goal_changed",
-                    target=f"goal {goal.id}",
-                    before=old.as_dict(),
-                    after=goal.as_dict(),
-                )
-                _exec(pipe)
-                return goal
-            except redis_lib.WatchError:
-                continue
-    raise GoalError("the goals kept changing under this request; try again")
+
+    def body(pipe):
+        existing = goals_from(pipe.hgetall(keys.goals), pipe.hgetall(keys.goals_reached))
+        old = next((g for g in existing if g.id == goal_id), None)
+        if old is None:
+            return None
+        if expected != version_of(old):
+            raise GoalConflict(old)
+        _check_before_queueing(pipe, keys)
+        count = ledger_queries.count(pipe, keys) or 0
+        goal = plan_update(existing, count, old, new, now)
+        if goal == old:
+            return old
+
+        def queue(pipe) -> None:
+            pipe.incr(keys.banner_version)
+            _queue_stored(pipe, keys, goal)
+            audit.queue(
+                pipe,
+                keys,
+                actor=actor,
+                action="goal_changed",
+                target=f"goal {goal.id}",
+                before=old.as_dict(),
+                after=goal.as_dict(),
+            )
+
+        return whole.Write(queue, goal)
+
+    watch = (keys.goals, keys.goals_reached, keys.goals_pending)
+    return _transaction(redis, body, (*watch, *ledger_queries.count_keys(keys)))
