@@ -217,13 +217,19 @@ def export(client: redis_lib.Redis, keys: Keys) -> list[dict]:
 # --- Writes --------------------------------------------------------------------
 
 
-def _exec(pipe) -> None:
-    """EXEC, and fail loudly if any command inside it failed."""
-    _, failed = whole.execute(pipe)
-    if failed:
-        raise CampaignStoreError(
+def _transaction(client: redis_lib.Redis, keys: Keys, body):
+    """Run `body` as one whole transaction over the campaigns and their version
+    (store/whole.py), with this module's errors."""
+    return whole.transaction(
+        client,
+        body,
+        watch=(keys.campaigns, keys.campaigns_version),
+        attempts=_MAX_ATTEMPTS,
+        busy=CampaignStoreError("the campaigns kept changing under this request; try again"),
+        refused=lambda failed: CampaignStoreError(
             f"Redis refused part of the change ({failed[0]}); check `membership campaigns list`"
-        )
+        ),
+    )
 
 
 def apply(
@@ -254,60 +260,56 @@ def apply(
     if not campaigns:
         return []
     encoded = [encode(c) for c in campaigns]
-    with client.pipeline(transaction=True) as pipe:
-        for _ in range(_MAX_ATTEMPTS):
-            try:
-                pipe.watch(keys.campaigns, keys.campaigns_version)
-                before_raw = pipe.hmget(keys.campaigns, ids)
-                _check_based_on(pipe, based_on, dict(zip(ids, before_raw, strict=True)))
-                results: list[tuple[str, str]] = []
-                changes: list[tuple[Campaign, str, object]] = []
-                for campaign, text, raw in zip(campaigns, encoded, before_raw, strict=True):
-                    if raw is None:
-                        results.append((campaign.id, "created"))
-                        changes.append((campaign, text, None))
-                        continue
-                    try:
-                        stored = decode(campaign.id, raw)
-                    except CorruptCampaigns:
-                        before: object = raw  # mended by this apply; the audit keeps it
-                    else:
-                        before = to_json(stored)
-                        if encode(stored) == text:
-                            results.append((campaign.id, "unchanged"))
-                            continue
-                    results.append((campaign.id, "replaced"))
-                    changes.append((campaign, text, before))
-                if not changes:
-                    pipe.unwatch()
-                    return results
-                _check_before_queueing(pipe, keys)
-                pipe.multi()
-                pipe.hset(keys.campaigns, mapping={c.id: text for c, text, _ in changes})
-                pipe.incr(keys.campaigns_version)
-                for campaign, _, before in changes:
-                    audit.queue(
-                        pipe,
-                        keys,
-                        actor=actor,
-                        action="campaign_applied",
-                        target=f"campaign {campaign.id}",
-                        before=before,
-                        after=to_json(campaign),
-                    )
-                _exec(pipe)
-                return results
-            except redis_lib.WatchError:
+
+    def body(pipe):
+        before_raw = pipe.hmget(keys.campaigns, ids)
+        _check_based_on(based_on, dict(zip(ids, before_raw, strict=True)))
+        results: list[tuple[str, str]] = []
+        changes: list[tuple[Campaign, str, object]] = []
+        for campaign, text, raw in zip(campaigns, encoded, before_raw, strict=True):
+            if raw is None:
+                results.append((campaign.id, "created"))
+                changes.append((campaign, text, None))
                 continue
-    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+            try:
+                stored = decode(campaign.id, raw)
+            except CorruptCampaigns:
+                before: object = raw  # mended by this apply; the audit keeps it
+            else:
+                before = to_json(stored)
+                if encode(stored) == text:
+                    results.append((campaign.id, "unchanged"))
+                    continue
+            results.append((campaign.id, "replaced"))
+            changes.append((campaign, text, before))
+        if not changes:
+            return results
+        _check_before_queueing(pipe, keys)
+
+        def queue(pipe) -> None:
+            pipe.hset(keys.campaigns, mapping={c.id: text for c, text, _ in changes})
+            pipe.incr(keys.campaigns_version)
+            for campaign, _, before in changes:
+                audit.queue(
+                    pipe,
+                    keys,
+                    actor=actor,
+                    action="campaign_applied",
+                    target=f"campaign {campaign.id}",
+                    before=before,
+                    after=to_json(campaign),
+                )
+
+        return whole.Write(queue, results)
+
+    return _transaction(client, keys, body)
 
 
-def _check_based_on(pipe, based_on: Mapping[str, str | None], raw: Mapping) -> None:
+def _check_based_on(based_on: Mapping[str, str | None], raw: Mapping) -> None:
     for campaign_id, expected in based_on.items():
         text = raw[campaign_id]
         current = None if text is None else version_of(text)
         if current != expected:
-            pipe.unwatch()
             raise CampaignConflict(campaign_id, current, expected)
 
 
@@ -323,48 +325,43 @@ def set_status(
         raise CampaignStoreError(f"action: expected one of {', '.join(ACTIONS)}")
     actor = audit.check_actor(actor)
     target = ACTIONS[action]
-    with client.pipeline(transaction=True) as pipe:
-        for _ in range(_MAX_ATTEMPTS):
-            try:
-                pipe.watch(keys.campaigns, keys.campaigns_version)
-                raw = pipe.hget(keys.campaigns, campaign_id)
-                if raw is None:
-                    raise CampaignNotFound(
-                        f"no campaign {campaign_id!r} (see `membership campaigns list`)"
-                    )
-                campaign = decode(campaign_id, raw)
-                if campaign.status == target:
-                    pipe.unwatch()
-                    return (campaign.status, campaign.status)
-                if campaign.status == "archived":
-                    raise CampaignStoreError(
-                        f"campaign {campaign_id!r} is archived; an archived campaign changes "
-                        "only through `membership campaigns apply`"
-                    )
-                if campaign.status not in _FROM[action]:
-                    raise CampaignStoreError(
-                        f"campaign {campaign_id!r} is {campaign.status}; {action} needs a "
-                        f"campaign that is {' or '.join(_FROM[action])}"
-                    )
-                changed = dataclasses.replace(campaign, status=target)
-                _check_before_queueing(pipe, keys)
-                pipe.multi()
-                pipe.hset(keys.campaigns, campaign_id, encode(changed))
-                pipe.incr(keys.campaigns_version)
-                audit.queue(
-                    pipe,
-                    keys,
-                    actor=actor,
-                    action=_AUDIT_ACTION[action],
-                    target=f"campaign {campaign_id}",
-                    before=to_json(campaign),
-                    after=to_json(changed),
-                )
-                _exec(pipe)
-                return (campaign.status, target)
-            except redis_lib.WatchError:
-                continue
-    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+
+    def body(pipe):
+        raw = pipe.hget(keys.campaigns, campaign_id)
+        if raw is None:
+            raise CampaignNotFound(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
+        campaign = decode(campaign_id, raw)
+        if campaign.status == target:
+            return (campaign.status, campaign.status)
+        if campaign.status == "archived":
+            raise CampaignStoreError(
+                f"campaign {campaign_id!r} is archived; an archived campaign changes "
+                "only through `membership campaigns apply`"
+            )
+        if campaign.status not in _FROM[action]:
+            raise CampaignStoreError(
+                f"campaign {campaign_id!r} is {campaign.status}; {action} needs a "
+                f"campaign that is {' or '.join(_FROM[action])}"
+            )
+        changed = dataclasses.replace(campaign, status=target)
+        _check_before_queueing(pipe, keys)
+
+        def queue(pipe) -> None:
+            pipe.hset(keys.campaigns, campaign_id, encode(changed))
+            pipe.incr(keys.campaigns_version)
+            audit.queue(
+                pipe,
+                keys,
+                actor=actor,
+                action=_AUDIT_ACTION[action],
+                target=f"campaign {campaign_id}",
+                before=to_json(campaign),
+                after=to_json(changed),
+            )
+
+        return whole.Write(queue, (campaign.status, target))
+
+    return _transaction(client, keys, body)
 
 
 # --- Changes computed from what is stored (retried when it changes under them) ------------
