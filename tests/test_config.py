@@ -1,9 +1,21 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from membership import create_app
-from membership.config import DEFAULT_MEMBER_STATUSES, ConfigError, load_settings
+from membership.config import (
+    DEFAULT_MEMBER_STATUSES,
+    ENV_VARS,
+    ConfigError,
+    SettingsSchema,
+    load_settings,
+    settings_table,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_DOC = ROOT / "README.md"  # the page whose table lists every setting
 
 
 def test_defaults_when_nothing_is_set(tmp_path):
@@ -153,3 +165,42 @@ def test_bad_sentinel_and_cluster_urls_name_the_form(tmp_path, value, expected):
     message = str(info.value)
     assert message.startswith("REDIS_URL: expected") and expected in message
     assert "\n" not in message
+
+
+def _documented_table(markdown: str) -> str:
+    lines = markdown.splitlines()
+    start = lines.index("| variable | default | meaning |")
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def test_the_documented_table_is_generated_from_the_declared_settings():
+    """Each setting is declared once (SettingsSchema): the docs' table is exactly its output."""
+    doc = SETTINGS_DOC.relative_to(ROOT)
+    assert _documented_table(SETTINGS_DOC.read_text()) == settings_table(), (
+        f"{doc}'s settings table differs: python scripts/settings_table.py {doc}"
+    )
+
+
+def test_every_setting_has_a_row_and_one_line_help():
+    rows = settings_table().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == list(ENV_VARS)
+    assert len(set(ENV_VARS)) == len(ENV_VARS)
+    for declared in SettingsSchema().fields.values():
+        help_ = declared.metadata["help"]
+        assert help_.strip() and "\n" not in help_ and "|" not in help_, declared.data_key
+
+
+def test_the_script_puts_the_generated_table_in_place(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Settings\n\n| variable | default | meaning |\n| --- | --- | --- |\n"
+        "| `GONE` | `1` | a setting no longer declared |\n\nAfter the table.\n"
+    )
+    script = ROOT / "scripts" / "settings_table.py"
+    subprocess.run([sys.executable, str(script), str(page)], check=True, timeout=60)
+    assert page.read_text() == "# Settings\n\n" + settings_table() + "\nAfter the table.\n"
+    printed = subprocess.run(
+        [sys.executable, str(script)], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert printed.stdout == settings_table()
