@@ -173,38 +173,41 @@ class Accounts:
         the keys it reads; `sets`: the keys it SREMs, checked to be sets first)."""
         actor = audit.check_actor(actor)
         key = self.keys.staff_account(email)
-        with self.client.pipeline(transaction=True) as pipe:
-            for _ in range(_ATTEMPTS):
-                try:
-                    pipe.watch(key, self.keys.staff_accounts, *watch)
-                    before = self._account(pipe.hgetall(key))
-                    changes, after = decide(before)
-                    if _leaves_admins(before, changes):
-                        self._keep_an_admin(pipe, email)
-                    self._check_before_queueing(pipe, sets)
-                    now = self.clock()
-                    pipe.multi()
-                    pipe.hset(key, mapping={**changes, "updated": _iso(now)})
-                    pipe.sadd(self.keys.staff_accounts, email)
-                    if extra is not None:
-                        extra(pipe)
-                    audit.queue(
-                        pipe,
-                        self.keys,
-                        actor=actor,
-                        action=action,
-                        target=f"staff {email}",
-                        before=before.public() if before else None,
-                        after=after,
-                        at=now,
-                    )
-                    _, failed = whole.execute(pipe)
-                    if failed:
-                        raise StaffConflict(f"Redis refused part of the change: {failed[0]}")
-                    return after
-                except redis.WatchError:
-                    continue
-        raise StaffConflict(f"{email}: changed by someone else meanwhile; try again")
+
+        def body(pipe):
+            before = self._account(pipe.hgetall(key))
+            changes, after = decide(before)
+            if _leaves_admins(before, changes):
+                self._keep_an_admin(pipe, email)
+            self._check_before_queueing(pipe, sets)
+            now = self.clock()
+
+            def queue(pipe) -> None:
+                pipe.hset(key, mapping={**changes, "updated": _iso(now)})
+                pipe.sadd(self.keys.staff_accounts, email)
+                if extra is not None:
+                    extra(pipe)
+                audit.queue(
+                    pipe,
+                    self.keys,
+                    actor=actor,
+                    action=action,
+                    target=f"staff {email}",
+                    before=before.public() if before else None,
+                    after=after,
+                    at=now,
+                )
+
+            return whole.Write(queue, after)
+
+        return whole.transaction(
+            self.client,
+            body,
+            watch=(key, self.keys.staff_accounts, *watch),
+            attempts=_ATTEMPTS,
+            busy=StaffConflict(f"{email}: changed by someone else meanwhile; try again"),
+            refused=lambda failed: StaffConflict(f"Redis refused part of the change: {failed[0]}"),
+        )
 
     def _keep_an_admin(self, pipe, email: str) -> None:
         """Refuse unless an enabled admin other than `email` remains. Every account is

@@ -73,38 +73,38 @@ class ApiTokens:
         token = PREFIX + secrets.token_urlsafe(32)
         tid, now = digest(token), self.clock()
         account, index = self.keys.staff_account(email), self.keys.staff_account_api_tokens(email)
-        with self.client.pipeline(transaction=True) as pipe:
-            for _ in range(20):
-                try:
-                    # The account WATCHed: a token made while it is being disabled either
-                    # commits first (and the disabling revokes it) or sees it disabled.
-                    pipe.watch(account, index, self.keys.audit)
-                    if pipe.hget(account, "disabled") in (None, "1", b"1"):
-                        raise StaffInputError("name: this account is disabled or gone")
-                    # Redis does not roll back: check the index and the log before queueing.
-                    whole.check_types(pipe, ((index, "set"), (self.keys.audit, "stream")))
-                    pipe.multi()
-                    pipe.hset(
-                        self.keys.staff_api_token(tid),
-                        mapping={"email": email, "name": name, "created": now},
-                    )
-                    pipe.sadd(index, tid)
-                    audit.queue(
-                        pipe,
-                        self.keys,
-                        actor=email,
-                        action="staff_token_created",
-                        target=f"staff {email}",
-                        after={"name": name, "id": tid[:12]},
-                        at=now,
-                    )
-                    _, failed = whole.execute(pipe)
-                    if failed:
-                        raise failed[0]
-                    return token
-                except redis.WatchError:
-                    continue
-        raise StaffInputError("name: the account kept changing; try again")
+
+        def body(pipe):
+            if pipe.hget(account, "disabled") in (None, "1", b"1"):
+                raise StaffInputError("name: this account is disabled or gone")
+            # Redis does not roll back: the index and the log are checked before queueing.
+            return whole.Write(queue, token, types=((index, "set"), (self.keys.audit, "stream")))
+
+        def queue(pipe) -> None:
+            pipe.hset(
+                self.keys.staff_api_token(tid),
+                mapping={"email": email, "name": name, "created": now},
+            )
+            pipe.sadd(index, tid)
+            audit.queue(
+                pipe,
+                self.keys,
+                actor=email,
+                action="staff_token_created",
+                target=f"staff {email}",
+                after={"name": name, "id": tid[:12]},
+                at=now,
+            )
+
+        # The account WATCHed: a token made while it is being disabled either commits first
+        # (and the disabling revokes it) or sees it disabled.
+        return whole.transaction(
+            self.client,
+            body,
+            watch=(account, index, self.keys.audit),
+            attempts=20,
+            busy=StaffInputError("name: the account kept changing; try again"),
+        )
 
     def revoke(self, email: str, tid: str) -> bool:
         """Revoke one of `email`'s tokens (by its digest); False if it is not theirs."""

@@ -61,33 +61,30 @@ class StaffSessions:
         key, index = self.keys.staff_session(sid), self.keys.staff_account_sessions(email)
         agent = _clean_agent(agent)
         fields = {"email": email, "created": now, "seen": now, "agent": agent}
-        with self.client.pipeline(transaction=True) as pipe:
-            for _ in range(20):
-                try:
-                    pipe.watch(index, self.keys.audit)
-                    # Redis does not roll back: an index or log of another type would fail
-                    # inside EXEC and leave a session no index lists ("end all" misses it).
-                    whole.check_types(pipe, ((index, "set"), (self.keys.audit, "stream")))
-                    pipe.multi()
-                    pipe.hset(key, mapping=fields)
-                    pipe.expire(key, rules.SESSION_IDLE)
-                    pipe.sadd(index, sid)
-                    audit.queue(
-                        pipe,
-                        self.keys,
-                        actor=email,
-                        action="staff_signed_in",
-                        target=f"staff {email}",
-                        after={"second_factor": second_factor, "agent": agent},
-                        at=now,
-                    )
-                    _, failed = whole.execute(pipe)
-                    if failed:
-                        raise failed[0]
-                    return token
-                except redis.WatchError:
-                    continue
-        raise redis.ResponseError("staff session: the index kept changing; try again")
+
+        def queue(pipe) -> None:
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, rules.SESSION_IDLE)
+            pipe.sadd(index, sid)
+            audit.queue(
+                pipe,
+                self.keys,
+                actor=email,
+                action="staff_signed_in",
+                target=f"staff {email}",
+                after={"second_factor": second_factor, "agent": agent},
+                at=now,
+            )
+
+        # Redis does not roll back: an index or log of another type would fail inside EXEC
+        # and leave a session no index lists ("end all" misses it).
+        write = whole.Write(queue, token, types=((index, "set"), (self.keys.audit, "stream")))
+        return whole.transaction(
+            self.client,
+            lambda pipe: write,
+            attempts=20,
+            busy=redis.ResponseError("staff session: the index kept changing; try again"),
+        )
 
     def resume(self, token: str | None) -> Session | None:
         """The live session a cookie names, its idle time restarted; None when there is none."""

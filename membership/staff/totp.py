@@ -111,41 +111,37 @@ class SecondFactor:
         refuse: every code must be right for the secret in its field, then `change(pipe)`
         (or None) is queued in the same transaction. Returns `what`, or None."""
         key = self.keys.staff_account(email)
-        with self.client.pipeline(transaction=True) as pipe:
-            for _ in range(20):
-                try:
-                    pipe.watch(key, self.keys.audit)
-                    f = _fields(pipe.hgetall(key))
-                    plan = decide(f)
-                    if plan is None:
-                        pipe.unwatch()
-                        return None
-                    what, checks, change = plan
-                    last, steps, opened = int(f.get("totp_last") or 0), [], []
-                    for field, code in checks:
-                        secret = self.box.open(f.get(field))
-                        step = code_step(secret, code, self.clock(), last) if secret else None
-                        if step is None:
-                            pipe.unwatch()
-                            return None
-                        steps.append(step)
-                        opened.append((field, secret))
-                    if change is not None:  # it writes an audit entry: check before queueing
-                        whole.check_types(pipe, ((self.keys.audit, "stream"),))
-                    pipe.multi()
-                    pipe.hset(key, "totp_last", max(steps))
-                    for field, secret in opened:
-                        if not self.box.sealed(f[field]):  # written in clear before: seal it
-                            pipe.hset(key, field, self.box.seal(secret))
-                    if change is not None:
-                        change(pipe, dict(opened))
-                    _, failed = whole.execute(pipe)
-                    if failed:
-                        raise failed[0]
-                    return what
-                except redis.WatchError:
-                    continue
-        return None
+
+        def body(pipe):
+            f = _fields(pipe.hgetall(key))
+            plan = decide(f)
+            if plan is None:
+                return None
+            what, checks, change = plan
+            last, steps, opened = int(f.get("totp_last") or 0), [], []
+            for field, code in checks:
+                secret = self.box.open(f.get(field))
+                step = code_step(secret, code, self.clock(), last) if secret else None
+                if step is None:
+                    return None
+                steps.append(step)
+                opened.append((field, secret))
+
+            def queue(pipe) -> None:
+                pipe.hset(key, "totp_last", max(steps))
+                for field, secret in opened:
+                    if not self.box.sealed(f[field]):  # written in clear before: seal it
+                        pipe.hset(key, field, self.box.seal(secret))
+                if change is not None:
+                    change(pipe, dict(opened))
+
+            # A change writes an audit entry: its log is checked before queueing.
+            types = ((self.keys.audit, "stream"),) if change is not None else ()
+            return whole.Write(queue, what, types=types)
+
+        return whole.transaction(
+            self.client, body, watch=(key, self.keys.audit), attempts=20, busy=lambda: None
+        )
 
     def confirm(self, email: str, code: str, current: str | None = None) -> str | None:
         """Make the pending secret the factor with a code from it (audited). While a factor
