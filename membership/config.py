@@ -354,22 +354,8 @@ _MINOR_UNITS = dict(
 )
 
 
-class SettingsSchema(Schema):
-    """Every setting, declared once: its environment variable (`data_key`), its default
-    (`load_default`; `metadata["default"]` says how the docs show one computed at load),
-    its validation and its one-line help (`metadata["help"]`, Markdown). Settings,
-    ENV_VARS, RATE_LIMIT_DEFAULTS and the docs' table (settings_table) derive from it.
-
-    `overrides` (by field name) replace what the environment says; names that are not
-    settings land in `Settings.extra`, so tests can pass app-level knobs.
-    """
-
-    class Meta:
-        unknown = EXCLUDE
-
-    def __init__(self, overrides: Mapping[str, object] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.overrides = dict(overrides or {})
+class _StorageSettings(Schema):
+    """Where the data lives."""
 
     redis_url = _RedisUrl(
         data_key="REDIS_URL",
@@ -409,6 +395,11 @@ class SettingsSchema(Schema):
         validate=validate.Length(min=1),
         metadata={"help": "Embedded Redis data, the development secret key, the last good banner."},
     )
+
+
+class _StripeSettings(Schema):
+    """Stripe: its webhooks, its API and the prices checkout asks for."""
+
     stripe_webhook_secrets = _WebhookSecrets(
         data_key="STRIPE_WEBHOOK_SECRET",
         load_default=(),
@@ -449,43 +440,38 @@ class SettingsSchema(Schema):
             "help": "Base URL for Stripe API calls (tests point it at a local fake).",
         },
     )
-    secret_key = mf.String(
-        data_key="SECRET_KEY",
-        load_default=None,
-        validate=validate.Length(min=16, error="expected at least 16 characters"),
-        metadata={
-            "default": "generated",
-            "help": (
-                "Signs staff sessions and tokens, and seals staff two-factor secrets (a new "
-                "key makes them unreadable: `staff reset-2fa`). Unset, a random key is created "
-                "once in `MEMBERSHIP_DATA_DIR/secret_key`; set it in production."
-            ),
-        },
-    )
-    allowed_origins = _Origins(
-        data_key="ALLOWED_ORIGINS",
+    stripe_prices = _Prices(  # (plan, price id) pairs
+        data_key="STRIPE_PRICES",
         load_default=(),
         metadata={
             "help": (
-                "Comma-separated origins of the news site allowed to read the banner cross-origin."
+                "The Stripe price of each recurring checkout plan, "
+                "`monthly=price_...,yearly=price_...` (ids as given; plans: `monthly`, "
+                "`yearly`). A plan without a price is refused by `/v1/checkout` (400); `once` "
+                "needs none."
             )
         },
     )
+
+
+class _SiteSettings(Schema):
+    """What the news site's pages are told: the banner, its copy, prompts' countries."""
+
     publication_name = mf.String(
         data_key="PUBLICATION_NAME",
         load_default="our newsroom",
         validate=validate.Length(min=1, max=200),
         metadata={"help": "Used in copy (`{publication}`)."},
     )
-    member_statuses = _Statuses(
-        data_key="MEMBER_STATUSES",
-        load_default=DEFAULT_MEMBER_STATUSES,
-        metadata={"help": "Subscription statuses that make a member."},
-    )
     join_url = _HttpUrl(
         data_key="JOIN_URL",
         load_default="https://example.org/membership",
         metadata={"help": "Where the banner's call to action leads."},
+    )
+    member_statuses = _Statuses(
+        data_key="MEMBER_STATUSES",
+        load_default=DEFAULT_MEMBER_STATUSES,
+        metadata={"help": "Subscription statuses that make a member."},
     )
     banner_max_age = mf.Integer(
         data_key="BANNER_MAX_AGE",
@@ -495,117 +481,12 @@ class SettingsSchema(Schema):
         error_messages={"invalid": "expected a whole number of seconds"},
         metadata={"help": "`max-age` of the banner's `Cache-Control`."},
     )
-    log_level = mf.String(
-        data_key="LOG_LEVEL",
-        load_default="INFO",
-        validate=validate.OneOf(
-            ["DEBUG", "INFO", "WARNING", "ERROR"], error="expected DEBUG, INFO, WARNING or ERROR"
-        ),
-        metadata={"help": "`DEBUG`, `INFO`, `WARNING` or `ERROR`."},
-    )
-    log_format = mf.String(
-        data_key="LOG_FORMAT",
-        load_default="text",
-        validate=validate.OneOf(["text", "json"], error="expected text or json"),
+    allowed_origins = _Origins(
+        data_key="ALLOWED_ORIGINS",
+        load_default=(),
         metadata={
             "help": (
-                "`text`: readable lines as before (`2026-11-26 06:24:22,401 INFO "
-                "membership.webhooks: ...`). `json`: every line the service writes, the "
-                "server's own and Python warnings included, is one JSON object (`time`, "
-                "`level`, `logger`, `message`, `process`, `request_id` within a request, "
-                "`exc_info` for a traceback)."
-            )
-        },
-    )
-    metrics_allow = _Networks(
-        data_key="METRICS_ALLOW",
-        load_default=parse_networks("127.0.0.0/8,::1/128"),
-        metadata={
-            "help": (
-                "Comma-separated CIDRs that may read `GET /metrics`. The client's own address "
-                "counts (`X-Forwarded-For` is not trusted): behind a proxy, list the proxy's "
-                "network or use `METRICS_TOKEN`."
-            )
-        },
-    )
-    metrics_token = mf.String(
-        data_key="METRICS_TOKEN",
-        load_default=None,
-        validate=validate.Regexp(
-            r"^[\x21-\x7e]{16,512}$", error="expected 16-512 visible ASCII characters, no spaces"
-        ),
-        metadata={
-            "help": (
-                "16-512 visible ASCII characters. `Authorization: Bearer <token>` opens "
-                "`/metrics` from any address (compared in constant time)."
-            )
-        },
-    )
-    # Rate limits: a field rate_limit_<name> (RATE_LIMIT_<NAME>) for each `@rate_limited(name)`.
-    rate_limit_prompt_events = _RateLimit(
-        data_key="RATE_LIMIT_PROMPT_EVENTS",
-        load_default="600/minute",
-        metadata={
-            "help": (
-                "Limit per client address on `POST /v1/prompt/events` (a page sends a few "
-                "events; many readers may share one address). One or more `N/period` separated "
-                "by `;` (`5/minute;20/hour`; periods: second, minute, hour, day, month, year, "
-                "also `10/2 minutes`), or `off`."
-            )
-        },
-    )
-    prompt_events_per_address = mf.Integer(
-        data_key="PROMPT_EVENTS_PER_ADDRESS",
-        load_default=100,
-        strict=False,
-        validate=validate.Range(
-            min=1, max=10**9, error="expected a whole number from 1 to 1000000000"
-        ),
-        error_messages={"invalid": "expected a whole number from 1 to 1000000000"},
-        metadata={
-            "help": (
-                "New prompt events of each type (`view`, `click`, `dismiss`, `holdout`) "
-                "counted per campaign per client address (the rate limits' address: see "
-                "`TRUSTED_PROXY_HOPS`) per UTC hour, 1 to 1000000000. The rest are answered in "
-                "`rejected` and counted as the variant's `excess` (shown by `campaigns "
-                "results` and the results page), so one client cannot steer a campaign's "
-                "results; see [Prompt events and results](#prompt-events-and-results)."
-            )
-        },
-    )
-    rate_limit_checkout = _RateLimit(
-        data_key="RATE_LIMIT_CHECKOUT",
-        load_default="20/minute",
-        metadata={"help": "The same for `POST /v1/checkout`, per client address."},
-    )
-    rate_limit_sign_in = _RateLimit(
-        data_key="RATE_LIMIT_SIGN_IN",
-        load_default="30/hour",
-        metadata={"help": "The same for member sign-in, per client address."},
-    )
-    rate_limit_sign_in_email = _RateLimit(
-        data_key="RATE_LIMIT_SIGN_IN_EMAIL",
-        load_default="5/hour",
-        metadata={
-            "help": (
-                "Member sign-in per email address asked for, whoever asks (on top of "
-                "`RATE_LIMIT_SIGN_IN`)."
-            )
-        },
-    )
-    trusted_proxy_hops = mf.Integer(
-        data_key="TRUSTED_PROXY_HOPS",
-        load_default=0,
-        strict=False,
-        validate=validate.Range(min=0, max=5, error="expected a whole number from 0 to 5"),
-        error_messages={"invalid": "expected a whole number from 0 to 5"},
-        metadata={
-            "help": (
-                "How many reverse proxies in front of the service append to `X-Forwarded-For` "
-                "(0-5). Rate limits count per the address the outermost of them saw; with `0` "
-                "the header is ignored and the peer address counts. Behind one "
-                "nginx/Caddy/load balancer, set `1`: otherwise every reader shares the proxy's "
-                "one budget."
+                "Comma-separated origins of the news site allowed to read the banner cross-origin."
             )
         },
     )
@@ -625,32 +506,11 @@ class SettingsSchema(Schema):
             )
         },
     )
-    staff_api_token = mf.String(
-        data_key="STAFF_API_TOKEN",
-        load_default=None,
-        validate=validate.Regexp(
-            r"[\x21-\x7e]{16,512}\Z", error="expected 16-512 visible ASCII characters, no spaces"
-        ),
-        metadata={
-            "help": (
-                "16-512 visible ASCII characters. `Authorization: Bearer <token>` lets `POST "
-                "/v1/prompt?debug=1` add each campaign's trace (compared in constant time). "
-                "Unset, every debug request is 403."
-            )
-        },
-    )
-    stripe_prices = _Prices(  # (plan, price id) pairs
-        data_key="STRIPE_PRICES",
-        load_default=(),
-        metadata={
-            "help": (
-                "The Stripe price of each recurring checkout plan, "
-                "`monthly=price_...,yearly=price_...` (ids as given; plans: `monthly`, "
-                "`yearly`). A plan without a price is refused by `/v1/checkout` (400); `once` "
-                "needs none."
-            )
-        },
-    )
+
+
+class _CheckoutSettings(Schema):
+    """Checkout, and the links and mail that recognise members."""
+
     checkout_success_url = _SuccessUrl(
         data_key="CHECKOUT_SUCCESS_URL",
         load_default=None,
@@ -721,6 +581,52 @@ class SettingsSchema(Schema):
             )
         },
     )
+
+    @validates_schema
+    def _once_limits(self, data, **kwargs):
+        low, high = data["checkout_once_min"], data["checkout_once_max"]
+        if high < low:
+            raise ValidationError(
+                f"expected at least CHECKOUT_ONCE_MIN ({low})", field_name="checkout_once_max"
+            )
+
+
+class _TrafficSettings(Schema):
+    """Limits per client, and how a client's address is found."""
+
+    # A field rate_limit_<name> (RATE_LIMIT_<NAME>) for each `@rate_limited(name)`.
+    rate_limit_prompt_events = _RateLimit(
+        data_key="RATE_LIMIT_PROMPT_EVENTS",
+        load_default="600/minute",
+        metadata={
+            "help": (
+                "Limit per client address on `POST /v1/prompt/events` (a page sends a few "
+                "events; many readers may share one address). One or more `N/period` separated "
+                "by `;` (`5/minute;20/hour`; periods: second, minute, hour, day, month, year, "
+                "also `10/2 minutes`), or `off`."
+            )
+        },
+    )
+    rate_limit_checkout = _RateLimit(
+        data_key="RATE_LIMIT_CHECKOUT",
+        load_default="20/minute",
+        metadata={"help": "The same for `POST /v1/checkout`, per client address."},
+    )
+    rate_limit_sign_in = _RateLimit(
+        data_key="RATE_LIMIT_SIGN_IN",
+        load_default="30/hour",
+        metadata={"help": "The same for member sign-in, per client address."},
+    )
+    rate_limit_sign_in_email = _RateLimit(
+        data_key="RATE_LIMIT_SIGN_IN_EMAIL",
+        load_default="5/hour",
+        metadata={
+            "help": (
+                "Member sign-in per email address asked for, whoever asks (on top of "
+                "`RATE_LIMIT_SIGN_IN`)."
+            )
+        },
+    )
     rate_limit_staff_login = _RateLimit(
         data_key="RATE_LIMIT_STAFF_LOGIN",
         load_default="30/hour",
@@ -728,6 +634,119 @@ class SettingsSchema(Schema):
             "help": (
                 "Limit per client address on `POST /staff/login` (the same forms as "
                 "`RATE_LIMIT_SIGN_IN`); on top of the lock per email after 5 failures."
+            )
+        },
+    )
+    prompt_events_per_address = mf.Integer(
+        data_key="PROMPT_EVENTS_PER_ADDRESS",
+        load_default=100,
+        strict=False,
+        validate=validate.Range(
+            min=1, max=10**9, error="expected a whole number from 1 to 1000000000"
+        ),
+        error_messages={"invalid": "expected a whole number from 1 to 1000000000"},
+        metadata={
+            "help": (
+                "New prompt events of each type (`view`, `click`, `dismiss`, `holdout`) "
+                "counted per campaign per client address (the rate limits' address: see "
+                "`TRUSTED_PROXY_HOPS`) per UTC hour, 1 to 1000000000. The rest are answered in "
+                "`rejected` and counted as the variant's `excess` (shown by `campaigns "
+                "results` and the results page), so one client cannot steer a campaign's "
+                "results; see [Prompt events and results](#prompt-events-and-results)."
+            )
+        },
+    )
+    trusted_proxy_hops = mf.Integer(
+        data_key="TRUSTED_PROXY_HOPS",
+        load_default=0,
+        strict=False,
+        validate=validate.Range(min=0, max=5, error="expected a whole number from 0 to 5"),
+        error_messages={"invalid": "expected a whole number from 0 to 5"},
+        metadata={
+            "help": (
+                "How many reverse proxies in front of the service append to `X-Forwarded-For` "
+                "(0-5). Rate limits count per the address the outermost of them saw; with `0` "
+                "the header is ignored and the peer address counts. Behind one "
+                "nginx/Caddy/load balancer, set `1`: otherwise every reader shares the proxy's "
+                "one budget."
+            )
+        },
+    )
+
+
+class _ServiceSettings(Schema):
+    """The service itself: its secret key, logs, metrics and staff access."""
+
+    secret_key = mf.String(
+        data_key="SECRET_KEY",
+        load_default=None,
+        validate=validate.Length(min=16, error="expected at least 16 characters"),
+        metadata={
+            "default": "generated",
+            "help": (
+                "Signs staff sessions and tokens, and seals staff two-factor secrets (a new "
+                "key makes them unreadable: `staff reset-2fa`). Unset, a random key is created "
+                "once in `MEMBERSHIP_DATA_DIR/secret_key`; set it in production."
+            ),
+        },
+    )
+    log_level = mf.String(
+        data_key="LOG_LEVEL",
+        load_default="INFO",
+        validate=validate.OneOf(
+            ["DEBUG", "INFO", "WARNING", "ERROR"], error="expected DEBUG, INFO, WARNING or ERROR"
+        ),
+        metadata={"help": "`DEBUG`, `INFO`, `WARNING` or `ERROR`."},
+    )
+    log_format = mf.String(
+        data_key="LOG_FORMAT",
+        load_default="text",
+        validate=validate.OneOf(["text", "json"], error="expected text or json"),
+        metadata={
+            "help": (
+                "`text`: readable lines (`2026-11-26 06:24:22,401 INFO "
+                "membership.webhooks: ...`). `json`: every line the service writes, the "
+                "server's own and Python warnings included, is one JSON object (`time`, "
+                "`level`, `logger`, `message`, `process`, `request_id` within a request, "
+                "`exc_info` for a traceback)."
+            )
+        },
+    )
+    metrics_allow = _Networks(
+        data_key="METRICS_ALLOW",
+        load_default=parse_networks("127.0.0.0/8,::1/128"),
+        metadata={
+            "help": (
+                "Comma-separated CIDRs that may read `GET /metrics`. The client's own address "
+                "counts (`X-Forwarded-For` is not trusted): behind a proxy, list the proxy's "
+                "network or use `METRICS_TOKEN`."
+            )
+        },
+    )
+    metrics_token = mf.String(
+        data_key="METRICS_TOKEN",
+        load_default=None,
+        validate=validate.Regexp(
+            r"^[\x21-\x7e]{16,512}$", error="expected 16-512 visible ASCII characters, no spaces"
+        ),
+        metadata={
+            "help": (
+                "16-512 visible ASCII characters. `Authorization: Bearer <token>` opens "
+                "`/metrics` from any address (compared in constant time)."
+            )
+        },
+    )
+    staff_api_token = mf.String(
+        data_key="STAFF_API_TOKEN",
+        load_default=None,
+        validate=validate.Regexp(
+            r"[\x21-\x7e]{16,512}\Z", error="expected 16-512 visible ASCII characters, no spaces"
+        ),
+        metadata={
+            "help": (
+                "16-512 visible ASCII characters. `Authorization: Bearer <token>` lets `POST "
+                "/v1/prompt?debug=1` add each campaign's trace (compared in constant time). "
+                "Unset, every debug request is 403."
             )
         },
     )
@@ -752,13 +771,32 @@ class SettingsSchema(Schema):
         },
     )
 
-    @validates_schema
-    def _once_limits(self, data, **kwargs):
-        low, high = data["checkout_once_min"], data["checkout_once_max"]
-        if high < low:
-            raise ValidationError(
-                f"expected at least CHECKOUT_ONCE_MIN ({low})", field_name="checkout_once_max"
-            )
+
+class SettingsSchema(
+    _ServiceSettings,
+    _TrafficSettings,
+    _CheckoutSettings,
+    _SiteSettings,
+    _StripeSettings,
+    _StorageSettings,
+):
+    """Every setting, declared once in its area's schema (the bases): its environment
+    variable (`data_key`), its default (`load_default`; `metadata["default"]` says how the
+    docs show one computed at load), its validation and its one-line help
+    (`metadata["help"]`, Markdown). Settings, ENV_VARS, RATE_LIMIT_DEFAULTS and the docs'
+    table (settings_table) derive from it. marshmallow takes the last base's fields first,
+    so the table reads from storage to the service.
+
+    `overrides` (by field name) replace what the environment says; names that are not
+    settings land in `Settings.extra`, so tests can pass app-level knobs.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+    def __init__(self, overrides: Mapping[str, object] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.overrides = dict(overrides or {})
 
     @post_load
     def _settings(self, values, **kwargs) -> Settings:
