@@ -1,4 +1,4 @@
-"""Issue 10's settings: checkout, public URL, mail. Each bad value is one line naming it."""
+"""Checkout, public URL and mail settings. Each bad value is one line naming it."""
 
 from __future__ import annotations
 
