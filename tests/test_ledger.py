@@ -477,6 +477,25 @@ def test_a_processed_event_stays_a_duplicate_even_if_its_handler_now_fails(ledge
     assert ledger.events.failed_ids() == []
 
 
+LAST_ID = f"{2**64 - 1}-{2**64 - 1}"  # a stream's last id: no XADD after it
+
+
+def test_a_command_failing_inside_exec_is_said_loudly_and_kept_for_replay(
+    ledger, keys, redis_client
+):
+    from membership.ledger import LedgerWriteFailed
+
+    # The log of applied events holds the last id there is: its XADD fails inside EXEC.
+    redis_client.xadd(keys.ledger_event_log_by_outcome("applied"), {"x": "y"}, id=LAST_ID)
+    event = sub_event("sub_1", "cus_1", "active", 10)
+    with pytest.raises(LedgerWriteFailed, match=r"1 command\(s\) of the transaction failed"):
+        ledger.writer.apply_event(event)
+    assert redis_client.get(keys.member_count) == "1"  # Redis kept the rest of it
+    reason = redis_client.hget(keys.ledger_needs_rebuild, "reason")
+    assert reason == f"a write failed in event {event['id']} ({event['type']})"
+    assert ledger.events.failed_ids() == [event["id"]]  # replayable
+
+
 def test_a_conflicting_writer_makes_the_transaction_retry_then_give_up(
     redis_url, keys, redis_client, monkeypatch
 ):

@@ -270,23 +270,47 @@ class Writer:
         actor: str | None,
         event: Mapping | None = None,
     ) -> Outcome:
-        for attempt in range(self.max_attempts):
-            with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    outcome = self._attempt(pipe, command, meta, actor, event)
-                except redis.WatchError:
-                    time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
-                    continue
-                except codec.CorruptRecord as exc:
-                    log.error("ledger: refusing %s: corrupt record %s", _what(meta, command), exc)
-                    raise LedgerCorrupt(str(exc)) from exc
-            self._notify(outcome)
-            return outcome
-        raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
+        try:
+            outcome = self._transaction(
+                lambda pipe: self._attempt(pipe, command, meta, actor, event), meta, pause=_back_off
+            )
+        except codec.CorruptRecord as exc:
+            log.error("ledger: refusing %s: corrupt record %s", _what(meta, command), exc)
+            raise LedgerCorrupt(str(exc)) from exc
+        self._notify(outcome)
+        return outcome
+
+    def _transaction(self, body, meta: EventMeta | None, watch=(), pause=None) -> Outcome:
+        """Run `body` as one whole transaction (store/whole.py): a failed reply is
+        `_half_committed`; conflicting `max_attempts` times, LedgerBusy."""
+        return whole.transaction(
+            self.redis,
+            body,
+            watch=watch,
+            attempts=self.max_attempts,
+            busy=LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts"),
+            refused=lambda errors: _half_committed(
+                self.redis, self.keys, self.log, self.clock(), meta, errors
+            ),
+            pause=pause,
+        )
+
+    def _write(self, queue: Callable, outcome: Callable[[int | None], Outcome]) -> whole.Write:
+        """Write what `queue` queues, then read the count last in the transaction: the
+        transaction answers `outcome(count)`."""
+
+        def queue_then_count(pipe) -> None:
+            queue(pipe)
+            pipe.get(self.keys.member_count)
+
+        def returns(replies: list) -> Outcome:
+            return outcome(codec.count_from(self.keys.member_count, replies[-1]))
+
+        return whole.Write(queue_then_count, returns=returns)
 
     def _attempt(
         self, pipe, command: Command, meta: EventMeta | None, actor, event: Mapping | None
-    ) -> Outcome:
+    ) -> whole.Write:
         k = self.keys
         now = meta.received if meta else self.clock()
         today = day(now)
@@ -307,10 +331,7 @@ class Writer:
         lock, done = values[0], values[1] if meta is not None else None
         raw_count, raw_counters, joins, leaves, raw_version = values[-5:]
         if done in DONE:
-            pipe.multi()
-            self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}")
-            count = self._exec(pipe, meta)
-            return _outcome(meta, "duplicate", count, count, f"already {done}", now)
+            return self._duplicate(meta, done, now)
         if lock:
             raise LedgerBusy("a ledger rebuild is committing; try again shortly")
         count = codec.count_from(k.member_count, raw_count)
@@ -327,73 +348,51 @@ class Writer:
         index = member_index.prepare(decision, reader)  # search rows, same transaction
         joined = [] if event is None else [h.prepare(event, reader, now) for h in self.hooks]
 
-        pipe.multi()
-        queue_records(pipe, k, decision, meta.id if meta is not None else None)
-        index.queue(pipe, k)
-        if count_delta:
-            pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
-                "EVAL",
-                _BUMP,
-                6,
-                k.member_count,
-                k.count_changed_at,
-                k.ledger_history_count,
-                k.ledger_history_joins,
-                k.ledger_history_leaves,
-                k.banner_version,
-                count_delta,
-                iso(now),
-                today,
-            )
-        elif count is None and decision.changes:
-            # Once the ledger holds records its count is known, even when it is zero.
-            pipe.set(k.member_count, 0, nx=True)
-            pipe.incr(k.banner_version)
-        if not raw_counters and count is None:  # a new ledger: its counters start right
-            pipe.hsetnx(k.ledger_counters, SCHEMA_FIELD, SCHEMA)
-        for name, delta in counter_deltas.items():
-            pipe.hincrby(k.ledger_counters, name, delta)
-        if decision.changes or decision.timeline:
-            pipe.incr(k.ledger_version)
-        if meta is not None:
-            self.log.queue_outcome(pipe, meta, decision.outcome, decision.detail)
-        _queue_audit(pipe, k, decision, meta, done, actor, now)
-        for queue in joined:
-            if queue is not None:
-                queue(pipe)
-        after = self._exec(pipe, meta)
-        before = None if after is None else after - count_delta
-        return _outcome(meta, decision.outcome, before, after, decision.detail, now)
+        def queue(pipe) -> None:
+            queue_records(pipe, k, decision, meta.id if meta is not None else None)
+            index.queue(pipe, k)
+            _queue_counts(pipe, k, decision, count, count_delta, raw_counters, counter_deltas, now)
+            if meta is not None:
+                self.log.queue_outcome(pipe, meta, decision.outcome, decision.detail)
+            _queue_audit(pipe, k, decision, meta, done, actor, now)
+            for queue_joined in joined:
+                if queue_joined is not None:
+                    queue_joined(pipe)
 
-    def _exec(self, pipe, meta: EventMeta | None) -> int | None:
-        """EXEC, check every reply, and return the count read last in the transaction."""
-        pipe.get(self.keys.member_count)
-        replies, errors = whole.execute(pipe)
-        if errors:
-            _half_committed(self.redis, self.keys, self.log, self.clock(), meta, errors)
-        return codec.count_from(self.keys.member_count, replies[-1])
+        def outcome(after: int | None) -> Outcome:
+            before = None if after is None else after - count_delta
+            return _outcome(meta, decision.outcome, before, after, decision.detail, now)
+
+        return self._write(queue, outcome)
+
+    def _duplicate(self, meta: EventMeta, done: str, at: float) -> whole.Write:
+        """An event processed before (or concurrently) stays processed: logged `duplicate`."""
+        return self._write(
+            lambda pipe: self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}"),
+            lambda count: _outcome(meta, "duplicate", count, count, f"already {done}", at),
+        )
 
     def _record_failure(self, meta: EventMeta, error: str) -> Outcome:
-        def attempt(pipe) -> Outcome:
-            pipe.watch(self.log.mark_key(meta.id))
-            done = self.redis.hget(self.log.mark_key(meta.id), "outcome")
-            pipe.multi()
-            if done in DONE:  # processed before (or concurrently): it stays processed
-                self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}")
-                count = self._exec(pipe, meta)
-                return _outcome(meta, "duplicate", count, count, f"already {done}", meta.received)
-            self.log.queue_failure(pipe, meta, error)
-            count = self._exec(pipe, meta)
-            kind = stripe_events.type_label(meta.type)
-            return Outcome("failed", meta.id, kind, error, count, count, at=meta.received)
+        mark = self.log.mark_key(meta.id)
 
-        for _ in range(self.max_attempts):
-            with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    return attempt(pipe)
-                except redis.WatchError:
-                    continue
-        raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
+        def body(pipe) -> whole.Write:
+            done = self.redis.hget(mark, "outcome")
+            if done in DONE:  # processed before (or concurrently): it stays processed
+                return self._duplicate(meta, done, meta.received)
+            return self._write(
+                lambda pipe: self.log.queue_failure(pipe, meta, error),
+                lambda count: Outcome(
+                    "failed",
+                    meta.id,
+                    stripe_events.type_label(meta.type),
+                    error,
+                    count,
+                    count,
+                    at=meta.received,
+                ),
+            )
+
+        return self._transaction(body, meta, watch=(mark,))
 
     def _notify(self, outcome: Outcome) -> None:
         for subscriber in self.subscribers:
@@ -406,6 +405,42 @@ class Writer:
                     outcome.event_id or "a staff change",
                     outcome.outcome,
                 )
+
+
+def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, counter_deltas, now):
+    """Queue the count's change (with its day's history and the banner's version), the
+    counters' and the ledger's version."""
+    today = day(now)
+    if count_delta:
+        pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
+            "EVAL",
+            _BUMP,
+            6,
+            k.member_count,
+            k.count_changed_at,
+            k.ledger_history_count,
+            k.ledger_history_joins,
+            k.ledger_history_leaves,
+            k.banner_version,
+            count_delta,
+            iso(now),
+            today,
+        )
+    elif count is None and decision.changes:
+        # Once the ledger holds records its count is known, even when it is zero.
+        pipe.set(k.member_count, 0, nx=True)
+        pipe.incr(k.banner_version)
+    if not raw_counters and count is None:  # a new ledger: its counters start right
+        pipe.hsetnx(k.ledger_counters, SCHEMA_FIELD, SCHEMA)
+    for name, delta in counter_deltas.items():
+        pipe.hincrby(k.ledger_counters, name, delta)
+    if decision.changes or decision.timeline:
+        pipe.incr(k.ledger_version)
+
+
+def _back_off(attempt: int) -> None:
+    """A random pause before the next attempt, longer after each conflict (up to 50 ms)."""
+    time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.05)))
 
 
 def _half_committed(
