@@ -210,6 +210,25 @@ def test_a_second_rebuild_while_one_holds_the_lock_changes_nothing(client, keys)
     assert client.get(keys.ledger_rebuild_lock) == "someone-else"
 
 
+def test_a_lock_taken_over_before_the_commit_is_busy_and_nothing_is_written(
+    client, keys, monkeypatch
+):
+    """The lock expired and another rebuild took it between the check and EXEC: the
+    commit fails on its WATCH and the rebuild answers busy, as when the check sees it."""
+    fill(make(client, keys), seed=3, customers=5)
+    client.set(keys.member_count, 999)  # what a rebuild would mend
+    monkeypatch.setattr(rebuild_module, "OPTIMISTIC_TRIES", 0)
+
+    def clock():  # read as the commit is queued: the other rebuild takes the lock then
+        client.set(keys.ledger_rebuild_lock, "another rebuild")
+        return 1795687200.0
+
+    with pytest.raises(LedgerBusy, match="the rebuild lock expired before the commit"):
+        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR, clock=clock)
+    assert client.get(keys.member_count) == "999"
+    assert client.get(keys.ledger_rebuild_lock) == "another rebuild"  # theirs: left alone
+
+
 def test_a_rebuild_marks_goals_a_lost_hook_did_not(client, keys):
     goals.add(client, keys, goals.parse_goal({"target": 1}), actor=ACTOR)
     silent = make(client, keys)  # no subscribers: as if the process died after the commit

@@ -104,29 +104,45 @@ def rebuild(
     the lock, codec.CorruptRecord if a record cannot be read at all (nothing written)."""
     audit.check_actor(actor)
     statuses = frozenset(member_statuses)
-    for _ in range(OPTIMISTIC_TRIES):
-        with client.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.ledger_version)
-            plan = _plan(client, keys, statuses, progress)
-            try:
-                _commit(pipe, keys, plan, actor, clock())
-            except redis.WatchError:
-                continue
+
+    def optimistic(pipe) -> whole.Write:
+        plan = _plan(client, keys, statuses, progress)
+        return whole.Write(lambda pipe: _queue(pipe, keys, plan, actor, clock()), plan)
+
+    plan = _transaction(client, optimistic, keys.ledger_version, OPTIMISTIC_TRIES, lambda: None)
+    if plan is not None:
         return _finish(plan, False, subscribers, clock())
     token = secrets.token_hex(8)
     if not client.set(keys.ledger_rebuild_lock, token, nx=True, ex=LOCK_SECONDS):
         raise LedgerBusy("another ledger rebuild is running")
+    expired = LedgerBusy("the rebuild lock expired before the commit")
+
+    def locked(pipe) -> whole.Write:
+        plan = _plan(client, keys, statuses, progress)
+        if pipe.get(keys.ledger_rebuild_lock) != token:
+            raise expired
+        return whole.Write(lambda pipe: _queue(pipe, keys, plan, actor, clock(), True), plan)
+
     try:
-        with client.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.ledger_rebuild_lock)
-            plan = _plan(client, keys, statuses, progress)
-            if pipe.get(keys.ledger_rebuild_lock) != token:
-                raise LedgerBusy("the rebuild lock expired before the commit")
-            _commit(pipe, keys, plan, actor, clock(), release_lock=True)
+        plan = _transaction(client, locked, keys.ledger_rebuild_lock, 1, expired)
     finally:
         if client.get(keys.ledger_rebuild_lock) == token:
             client.delete(keys.ledger_rebuild_lock)
     return _finish(plan, True, subscribers, clock())
+
+
+def _transaction(client: redis.Redis, body, watched: str, attempts: int, busy):
+    """The commit as one whole transaction (store/whole.py), WATCHing `watched`."""
+    return whole.transaction(
+        client,
+        body,
+        watch=(watched,),
+        attempts=attempts,
+        busy=busy,
+        refused=lambda errors: redis.ResponseError(
+            f"ledger rebuild: {len(errors)} write(s) failed: {errors[0]}"
+        ),
+    )
 
 
 def _finish(plan: Plan, locked: bool, subscribers, at: float) -> Report:
@@ -319,9 +335,9 @@ def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
 # --- writing -----------------------------------------------------------------------
 
 
-def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=False) -> None:
+def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=False) -> None:
+    """Queue the plan's writes, its audit entry, and the lock's release when held."""
     differ = plan.counters_differ
-    pipe.multi()
     for kind, record in plan.writes:
         if kind == "subscription":
             pipe.hset(keys.ledger_subscription(record.id), mapping=codec.sub_to_hash(record))
@@ -371,6 +387,3 @@ def _commit(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=F
         },
         at=now,
     )
-    _, errors = whole.execute(pipe)
-    if errors:
-        raise redis.ResponseError(f"ledger rebuild: {len(errors)} write(s) failed: {errors[0]}")
