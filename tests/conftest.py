@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from membership import create_app
 from membership.config import ENV_VARS
 from tests.processes import RedisServer
 from tests.stripe_payloads import WEBHOOK_SECRET  # the secret every test app is configured with
+
+# Properties are tested, not how long an example takes: the suite runs on every core of a
+# loaded machine, where an example's time varies far past hypothesis's 200 ms deadline.
+settings.register_profile("membership", deadline=None)
+settings.load_profile("membership")
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,20 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import time
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from membership import banner
+from membership import banner, logs
 from membership.prompts import assign, campaigns, snapshot, store
+from membership.prompts import http as prompts_http
 from membership.prompts.filters import INTERRUPTIVE, decide
 from membership.prompts.request import parse_request
 from membership.prompts.tokens import Tokens
@@ -504,6 +508,176 @@ def test_every_answer_is_private_and_never_stored(client, redis_client):
     assert "ratelimit" not in " ".join(redis_client.keys("*"))  # not rate-limited
 
 
+# --- One door: what every answer carries, its errors, its count ------------------------
+
+
+def _counted(client) -> dict[tuple, float]:
+    """membership_http_requests_total and the latency count, by their labels."""
+    text = client.get("/metrics").get_data(as_text=True)
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in (
+                "membership_http_requests_total",
+                "membership_http_request_duration_seconds_count",
+            ):
+                found[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def _grew(before: dict, after: dict) -> dict[tuple, float]:
+    return {key: n - before.get(key, 0) for key, n in after.items() if n != before.get(key, 0)}
+
+
+def test_every_answer_has_the_request_id_and_nosniff(client, redis_client):
+    apply(redis_client, doc())
+    answers = [
+        post(client),
+        post(client, {"reader": "bad"}),
+        post(client, query_string={"debug": "1"}),
+        client.post("/v1/prompt", data=b"x" * 20000, content_type="application/json"),
+        client.post("/v1/prompt", data=b"{}", content_type="text/plain"),
+        client.options("/v1/prompt", headers={"Origin": ORIGIN}),
+        client.get("/v1/prompt"),
+    ]
+    assert [a.status_code for a in answers] == [200, 400, 403, 413, 415, 204, 405]
+    for response in answers:
+        assert response.headers["X-Content-Type-Options"] == "nosniff", response.status
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"]), response.status
+    given = post(client, headers={"X-Request-ID": "page-view.42"})
+    assert given.headers.getlist("X-Request-ID") == ["page-view.42"]
+    assert answers[-1].headers["Allow"] == "POST, OPTIONS"
+    assert answers[-1].get_json()["error"] == {
+        "code": "method_not_allowed",
+        "message": "GET is not allowed on /v1/prompt",
+    }
+
+
+def test_decisions_errors_and_preflights_are_counted_and_timed(client, redis_client):
+    apply(redis_client, doc())
+    before = _counted(client)
+    for _ in range(3):
+        assert post(client).status_code == 200
+    assert post(client, {"reader": "bad"}).status_code == 400
+    assert client.options("/v1/prompt").status_code == 204
+    assert client.get("/v1/prompt").status_code == 405
+    grew = _grew(before, _counted(client))
+    requests = "membership_http_requests_total"
+    timed = "membership_http_request_duration_seconds_count"
+    labels = (("endpoint", "/v1/prompt"), ("method", "POST"))
+    assert grew[(requests, *labels, ("status", "200"))] == 3
+    assert grew[(requests, *labels, ("status", "400"))] == 1
+    assert grew[(timed, *labels)] == 4
+    options = (("endpoint", "/v1/prompt"), ("method", "OPTIONS"), ("status", "204"))
+    assert grew[(requests, *options)] == 1
+    # A method the endpoint does not have is counted as a path without a route is.
+    unmatched = (("endpoint", "unmatched"), ("method", "GET"), ("status", "405"))
+    assert grew[(requests, *unmatched)] == 1
+
+
+def test_a_redis_error_in_the_decision_is_a_503_with_retry_after(client, redis_client, monkeypatch):
+    apply(redis_client, doc())
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("gone")
+
+    monkeypatch.setattr(prompts_http, "answer", down)
+    response = post(client, headers={"Origin": ORIGIN})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "redis_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_an_unexpected_error_is_a_logged_500_and_never_answered_again(
+    client, redis_client, monkeypatch, caplog
+):
+    """One door: an error is answered as an error (500, logged with the request's id), not
+    silently answered again by a second implementation of the endpoint."""
+    apply(redis_client, doc())
+    real, calls = prompts_http.answer, []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("planted")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prompts_http, "answer", failing_once)
+    caplog.set_level(logging.ERROR, logger="membership.errors")
+    caplog.handler.addFilter(logs.RequestIdFilter())  # as the service's handler has it
+    response = post(client, headers={"Origin": ORIGIN, "X-Request-ID": "req-planted"})
+    assert response.status_code == 500 and len(calls) == 1
+    assert response.get_json()["error"] == {
+        "code": "internal_error",
+        "message": "an unexpected error occurred",
+    }
+    assert "planted" not in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    logged = [r for r in caplog.records if "unhandled error during POST /v1/prompt" in r.message]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert logged[0].request_id == "req-planted"
+    assert post(client).status_code == 200  # and the next one is answered
+
+
+def test_a_declared_length_over_1_mib_is_refused_with_the_endpoints_headers(client):
+    response = client.post(
+        "/v1/prompt",
+        data=b"x" * (1024 * 1024 + 1),
+        content_type="application/json",
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 413
+    assert response.get_json()["error"] == {
+        "code": "request_entity_too_large",
+        "message": "request body is larger than 1048576 bytes",
+    }
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_a_body_shorter_than_its_declared_length_is_answered_as_read(client, redis_client):
+    """A client that stops mid-body: what arrived is the body (werkzeug's reading)."""
+    apply(redis_client, doc())
+    raw = json.dumps(body()).encode()
+    environ = EnvironBuilder(
+        path="/v1/prompt", method="POST", data=raw, content_type="application/json"
+    ).get_environ()
+    environ["CONTENT_LENGTH"] = str(len(raw) + 10)
+    out, status, _ = run_wsgi_app(client.application, environ, buffered=True)
+    assert status == "200 OK" and json.loads(b"".join(out))["prompts"][0]["campaign"] == "c1"
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(["reader", "locale", "page", "history", "views", "dismissed", "member"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-5, 200_000),
+            st.floats(allow_nan=False),
+            st.text(max_size=70),
+            st.lists(st.text(max_size=5), max_size=3),
+            st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+        ),
+        max_size=3,
+    )
+)
+def test_any_body_gets_a_decision_or_a_400_naming_the_field(client, changes):
+    response = post(client, body(**changes))
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "private, no-store"
+    if response.status_code == 400:
+        error = response.get_json()["error"]
+        assert error["code"] == "invalid_request"
+        assert error["message"].split(":")[0].split(".")[0].split("[")[0] in changes
+
+
 # --- From memory: no Redis per decision, outages, changes, forks ------------------------
 
 
@@ -608,7 +782,13 @@ def test_decisions_go_on_from_memory_while_redis_is_down(apps, own_redis, caplog
         ]
     assert prompts[0]["banner"]["count"] == 25012
     assert prompts[0]["banner"]["stale"] is True  # the banner cache says so too
-    lost = [rec for rec in caplog.records if "cannot read the campaigns" in rec.getMessage()]
+    # This app's refresher's records (an earlier test's app may still tick until collected).
+    ours = f":{own_redis.port}."
+    lost = [
+        rec
+        for rec in caplog.records
+        if "cannot read the campaigns" in rec.getMessage() and ours in rec.getMessage()
+    ]
     assert len(lost) == 1  # logged once, not per tick
     assert lost[0].levelno == logging.WARNING
 

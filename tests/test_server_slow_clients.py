@@ -36,4 +36,6 @@ def test_banner_keeps_answering_beside_200_slow_and_200_idle_connections(own_red
     assert failures == []
     assert held >= 350
     assert len(latencies) >= 60
-    assert percentile(latencies, 0.99) < 0.100, sorted(latencies)[-5:]
+    # A reader queued behind the slow ones would wait their 5 s; 0.5 s leaves room for a
+    # machine whose other cores run other tests meanwhile.
+    assert percentile(latencies, 0.99) < 0.5, sorted(latencies)[-5:]
