@@ -7,9 +7,9 @@
 keep-alive 5 s), the baseline the benchmarks compare against. `--app service`
 serves the real app instead (REDIS_URL from the environment): the slow-clients
 benchmark's "our app on yesterday's server". `--app service-bare` serves the real app with
-`POST /bare` added: what the app's own per-request hooks (metrics, request id, security
-headers, body limits) cost beside the bare app, apart from any endpoint's work
-(bench/prompt.py).
+`POST /bare` added: what the service's per-request work (the outer layer: metrics, request
+id, security headers, body limits) and Flask's cost beside the bare app, apart from any
+endpoint's work (bench/prompt.py).
 
 - `POST /webhooks/stripe` only reads the body (bench/webhooks.py).
 - `GET /bare` returns a constant JSON read from the file named by BENCH_BODY_FILE,

@@ -10,9 +10,8 @@ constant JSON of the size of a real prompt answer. Requests are realistic: a ran
 a 90-day history, 50 views and a few dismissals, a random section, tags and referrer; 500
 different bodies, sent in turn.
 
-Rounds alternate (bare, bare in the service app, prompt, prompt via the Flask route,
-events) and are driven by a few client processes, each one keep-alive raw-socket connection
-sending requests back to back.
+Rounds alternate (bare, bare in the service app, prompt, events) and are driven by a few
+client processes, each one keep-alive raw-socket connection sending requests back to back.
 It prints requests/s (median of rounds), p50/p99, the ratio to the bare endpoint, each
 server's own CPU time per request (from /proc: on a machine shared with other work, req/s
 moves with the neighbours' load, CPU per request much less) and its ratio, the Redis
@@ -20,11 +19,10 @@ commands per decision (INFO commandstats delta over the prompt rounds / decision
 is 0: the refresher's once-a-second reads are all there is), and events/s for
 /v1/prompt/events (batches of 10 real tokens, RATE_LIMIT_PROMPT_EVENTS=off, and
 PROMPT_EVENTS_PER_ADDRESS so high that every event counts). "bare in service app" is the
-bare route inside the service app: what the app's own per-request hooks cost, apart from the
-decision. "via Flask route" is the same decision sent with `?debug=0`, which
-the prompt lane (membership/prompts/lane.py) leaves to the Flask route: what the lane saves.
-Bounded in time; every process it starts is stopped by PID
-at the end.
+bare route inside the service app: what the service's per-request work (the outer layer,
+membership/http/outer.py) and Flask's cost a route, apart from the decision. `/v1/prompt`
+is a plain WSGI endpoint behind that same outer layer (membership/prompts/http.py).
+Bounded in time; every process it starts is stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -282,8 +280,6 @@ def main() -> None:
             ("bare Flask POST", bare, [post("/bare", b) for b in encoded]),
             ("bare in service app", hooks, [post("/bare", b) for b in encoded]),
             ("/v1/prompt", service, [post("/v1/prompt", b) for b in encoded]),
-            # Any query string takes the Flask route behind the lane; debug=0 changes nothing.
-            ("  via Flask route", service, [post("/v1/prompt?debug=0", b) for b in encoded]),
             ("/v1/prompt/events", service, [post("/v1/prompt/events", b) for b in batches]),
         ]
         results = {name: ([], [], [], [], []) for name, *_ in cases}
@@ -345,9 +341,9 @@ def main() -> None:
             "rounds; its 'vs bare' (bare's / this) is the req/s ratio a server with the CPUs to "
             "itself would see, steadier than req/s on a shared machine.\nbare in service app: "
             "the bare route added to the service app (bench/bare_app.py --app service-bare): "
-            "the cost of the app's own per-request hooks, which the Flask route pays too.\n"
-            "via Flask route: the same decision sent with ?debug=0, which the prompt lane leaves "
-            "to the Flask route (the lane answers the plain case in front of Flask)."
+            "what the outer layer (request id, security headers, body limit, metrics) and "
+            "Flask's own work cost a route.\n/v1/prompt: a plain WSGI endpoint behind the same "
+            "outer layer, no Flask request."
         )
     finally:
         for server in (bare, hooks):

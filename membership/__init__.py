@@ -51,29 +51,29 @@ def create_app(
 
     from membership import errors, health, metrics, openapi
 
-    logs.init_app(app)
-    metrics.init_app(app)  # before errors: its hooks time requests that later hooks refuse
+    metrics.init_app(app)  # GET /metrics; requests are counted by the outer layer
     errors.init_app(app)
-    from membership.http import bodies, rate_limits, security
+    from membership.http import outer, rate_limits, security
 
-    # Chunked bodies read whole (413 over the limit) whatever server runs the app.
-    app.wsgi_app = bodies.BufferedBody(app.wsgi_app, errors.MAX_BODY_BYTES)
-    security.init_app(app)  # nosniff on every answer; CSP and framing rules on HTML
     rate_limits.init_app(app, settings, url)  # @rate_limited(name), counted in this Redis
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
 
-    _add_areas(app, app.extensions[EXTENSION])
-    from membership.prompts import lane
-
-    # Outermost: the plain valid POST /v1/prompt (every page view) answered without
-    # Flask's per-request work; everything else, chunked bodies included, passes through.
-    app.wsgi_app = lane.PromptLane(app, app.wsgi_app)
+    plain = _add_areas(app, app.extensions[EXTENSION])
+    # What every request gets, whoever answers it: request id, security headers, the body
+    # limit (chunked bodies read whole), metrics; and the plain WSGI endpoints beside Flask.
+    app.wsgi_app = outer.Outer(
+        app,
+        limit=errors.MAX_BODY_BYTES,
+        html_headers=security.html_headers(),
+        endpoints=plain,
+    )
     return app
 
 
-def _add_areas(app: Flask, rt: Runtime) -> None:
-    """Each area's routes and its part in the ledger's writes, in the order they build on."""
+def _add_areas(app: Flask, rt: Runtime) -> dict:
+    """Each area's routes and its part in the ledger's writes, in the order they build on;
+    returns the plain WSGI endpoints (answered outside Flask) by path."""
     # --- Ledger ---
     from membership import webhooks
 
@@ -90,7 +90,9 @@ def _add_areas(app: Flask, rt: Runtime) -> None:
     # --- Prompts ---
     from membership.prompts import http as prompts_http
 
-    app.register_blueprint(prompts_http.bp)  # after the banner's: it shares its cache
+    # Every page view asks: a plain WSGI endpoint, no Flask request (after the banner's
+    # blueprint: it shares its cache).
+    plain = {prompts_http.PATH: prompts_http.PromptEndpoint(app)}
 
     from membership.prompts import event_api
 
@@ -114,3 +116,4 @@ def _add_areas(app: Flask, rt: Runtime) -> None:
     from membership.staff import views as staff_views
 
     staff_views.init_app(app)
+    return plain

@@ -6,13 +6,15 @@ all of them, and Redis outages, into the same JSON shape.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 
 import redis
-from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from membership import metrics
 from membership.store import UNAVAILABLE, refuses_writes
@@ -81,13 +83,26 @@ def store_error_response(exc: redis.exceptions.RedisError):
     """Down or timing out; refusing writes it cannot persist (MISCONF); or refusing otherwise
     (READONLY after a failover, OOM). Either way the store, not the request, is at fault: 503
     with Retry-After, counted and logged."""
+    error = store_error(exc, request.method, request.path)
+    return error_response(error.status, error.code, error.message, error.headers)
+
+
+def store_error(exc: redis.exceptions.RedisError, method: str, path: str) -> ApiError:
+    """`store_error_response` for any door: the 503 to answer, counted and logged."""
     kind = store_kind(exc)
     code, sentence, what, level, retry_after = _STORE_ERRORS[kind]
     metrics.redis_error(kind)
     if kind == "disk" and not _disk_lines.allow():
         level = logging.DEBUG  # the same cause on every write: once in a while is enough
-    log.log(level, "Redis %s during %s %s: %s", what, request.method, request.path, exc)
-    return error_response(503, code, sentence, {"Retry-After": str(retry_after)})
+    log.log(level, "Redis %s during %s %s: %s", what, method, path, exc)
+    return ApiError(503, code, sentence, headers={"Retry-After": str(retry_after)})
+
+
+def unexpected_error(method: str, path: str) -> ApiError:
+    """The 500 for an error nobody expected, logged with its traceback (call it in an
+    `except` block): nothing internal in the answer."""
+    log.exception("unhandled error during %s %s", method, path)
+    return ApiError(500, "internal_error", "an unexpected error occurred")
 
 
 class ApiError(Exception):
@@ -103,9 +118,19 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def error_body(code: str, message: str) -> bytes:
+    """The JSON of every error answer: `{"error": {"code", "message"}}` and a newline."""
+    text = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"))
+    return text.encode("ascii") + b"\n"
+
+
+def status_line(status: int) -> str:
+    """A WSGI status line, as werkzeug writes it (`413 REQUEST ENTITY TOO LARGE`)."""
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"
+
+
 def error_response(status: int, code: str, message: str, headers: dict | None = None):
-    response = jsonify(error={"code": code, "message": message})
-    response.status_code = status
+    response = Response(error_body(code, message), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -120,17 +145,27 @@ def _code_for(exc: HTTPException) -> str:
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
 
+def http_error(exc: HTTPException, method: str, path: str) -> ApiError:
+    """A werkzeug HTTP error (404, 405, a client gone mid-body...) as the answer we give."""
+    messages = {
+        404: f"no such endpoint: {_shown(path)}",
+        405: f"{_shown(method)} is not allowed on {_shown(path)}",
+        413: f"request body is larger than {MAX_BODY_BYTES} bytes",
+    }
+    status = exc.code or 500
+    # A 5xx's description may have been written with internals in it (abort(500, str(e))):
+    # answer with its class's stock sentence instead.
+    described = type(exc).description if status >= 500 else exc.description
+    headers = {}
+    if exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return ApiError(
+        status, _code_for(exc), messages.get(status, described or exc.name), headers=headers
+    )
+
+
 def init_app(app: Flask) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-
-    @app.before_request
-    def _refuse_large_bodies():
-        # Refuse by the declared length before any handler runs; werkzeug's
-        # MAX_CONTENT_LENGTH still guards chunked bodies that declare none.
-        if "CONTENT_LENGTH" not in request.environ:  # GETs: nothing to parse, on the hot path
-            return
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise RequestEntityTooLarge()
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -138,21 +173,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        messages = {
-            404: f"no such endpoint: {_shown(request.path)}",
-            405: f"{_shown(request.method)} is not allowed on {_shown(request.path)}",
-            413: f"request body is larger than {MAX_BODY_BYTES} bytes",
-        }
-        status = exc.code or 500
-        # A 5xx's description may have been written with internals in it (abort(500, str(e))):
-        # answer with its class's stock sentence instead.
-        described = type(exc).description if status >= 500 else exc.description
-        response = error_response(
-            status, _code_for(exc), messages.get(status, described or exc.name)
-        )
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
+        error = http_error(exc, request.method, request.path)
+        return error_response(error.status, error.code, error.message, error.headers)
 
     app.register_error_handler(redis.exceptions.RedisError, store_error_response)
 
@@ -160,5 +182,5 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception):
         if isinstance(exc, HTTPException):  # pragma: no cover - handled above
             return _http_error(exc)
-        log.exception("unhandled error during %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "an unexpected error occurred")
+        error = unexpected_error(request.method, request.path)
+        return error_response(error.status, error.code, error.message)

@@ -17,7 +17,8 @@ redaction. Text shows them as `\\r`, `\\x85`, `\\u2028`; JSON as `\\u0085`, `\\u
 a JSON reader decodes back to the character logged.
 
 Within a request each record carries `request_id`: the client's `X-Request-ID` when it
-is short and made of safe characters, else a new one; the response returns it.
+is short and made of safe characters, else a new one; the outer WSGI layer
+(membership.http.outer) binds it for the request's records and returns it in the answer.
 """
 
 from __future__ import annotations
@@ -27,15 +28,18 @@ import re
 import sys
 import threading
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from flask import Flask, Response, has_request_context, request
+from flask import has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ENVIRON_KEY = "membership.request_id"
+# The id of the request this thread (or task) is answering, bound by the outer layer.
+bound_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The servers' own loggers: their handlers are dropped and they propagate to the root.
 SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access", "_granian", "granian", "granian.access")
 
@@ -128,7 +132,10 @@ redact = _Redactor()
 
 def request_id() -> str | None:
     """This request's id (the client's, when valid, else a new one); None outside a request."""
-    if not has_request_context():
+    bound = bound_request_id.get()
+    if bound is not None:
+        return bound
+    if not has_request_context():  # a Flask request context without the outer layer (tests)
         return None
     return request_id_of(request.environ)
 
@@ -291,12 +298,3 @@ def _log_uncaught_in_thread(args) -> None:
         getattr(args.thread, "name", "?"),
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
     )
-
-
-def init_app(app: Flask) -> None:
-    """Return each request's id in the response's X-Request-ID header."""
-
-    @app.after_request
-    def _request_id_header(response: Response) -> Response:
-        response.headers[REQUEST_ID_HEADER] = request_id()
-        return response

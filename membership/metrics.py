@@ -3,7 +3,9 @@
 Series (all prefixed `membership_`):
 
 - `http_requests_total{endpoint, method, status}`: `endpoint` is the Flask rule
-  (`/v1/banner`), never the raw path; requests that match no route are `unmatched`.
+  (`/v1/banner`) or a plain endpoint's path (`/v1/prompt`), never the raw path; requests
+  that match no route are `unmatched`. Counted and timed by the outer WSGI layer
+  (membership.http.outer), which every request passes.
 - `http_request_duration_seconds{endpoint, method}`: a latency histogram.
 - `webhook_events_total{type, outcome}`: each event the ledger's writer finished
   (a subscriber to `Runtime.ledger_subscribers`).
@@ -70,8 +72,6 @@ bp = Blueprint("metrics", __name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
-_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
-_STARTED = "membership.metrics.started"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -309,33 +309,14 @@ def ledger_outcome(outcome) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Time and count every request; serve /metrics; count ledger outcomes."""
+    """Serve /metrics; count ledger outcomes (requests are counted by the outer layer)."""
     _get()  # build the series now, in the mode this process runs in
     runtime(app).ledger_subscribers.append(ledger_outcome)
-    app.before_request(_start)
-    app.after_request(_record)
     app.register_blueprint(bp)
 
 
-def _start() -> None:
-    request.environ[_STARTED] = time.perf_counter()
-
-
-def _record(response: Response) -> Response:
-    rule = request.url_rule
-    started = request.environ.get(_STARTED)
-    count(
-        rule.rule if rule is not None else UNMATCHED,
-        request.method if request.method in _METHODS else "other",
-        response.status_code,
-        None if started is None else time.perf_counter() - started,
-    )
-    return response
-
-
 def count(endpoint: str, method: str, status: int, seconds: float | None) -> None:
-    """One answered request; `seconds` None when it was not timed. Also called by the
-    prompt lane (membership.prompts.lane), which answers without Flask's hooks."""
+    """One answered request (membership.http.outer); `seconds` None when it was not timed."""
     series = _get()
     if series.directory is not None:
         _check_directory(series.directory, time.monotonic())

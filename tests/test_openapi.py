@@ -29,6 +29,8 @@ def test_every_route_is_documented_and_nothing_else(app):
             methods = {"OPTIONS"}  # an explicit CORS preflight handler
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)  # Flask's <x> is {x}
         routes |= {(path, m.lower()) for m in methods}
+    for path, endpoint in app.wsgi_app.endpoints.items():  # plain WSGI endpoints beside Flask
+        routes |= {(path, m.lower()) for m in set(endpoint.methods) - IGNORED_METHODS}
     documented = {
         (path, m)
         for path, ops in document("0")["paths"].items()

@@ -1,1 +1,2 @@
-"""Where HTTP is spoken beyond the routes: security headers and rate limits."""
+"""Where HTTP is spoken beyond the routes: the outer WSGI layer every request passes
+(request id, security headers, body limits, metrics), JSON bodies, CORS and rate limits."""

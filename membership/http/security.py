@@ -1,4 +1,5 @@
-"""Security headers: decided once at start-up, set by one `after_request` hook.
+"""Security headers: decided once at start-up, set on every answer by the outer WSGI layer
+(membership.http.outer).
 
 - Every answer (JSON, errors, 404/405s, the widget script): `X-Content-Type-Options: nosniff`.
 - HTML pages (`text/html`) also get a strict `Content-Security-Policy`, `X-Frame-Options:
@@ -12,7 +13,6 @@ from the template *sources*, so markup injected into a rendered page never match
 one `<style>` the widget adds to the page it is embedded in (hashed from the CSS string in
 static/banner.js). Styles set through the CSSOM (`el.style.transform`) need no permission.
 
-Cost on the banner's hot path: one header lookup and one header set per answer, nothing built.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import json
 import logging
 import re
 from pathlib import Path
-
-from flask import Flask, Response
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +110,3 @@ def html_headers() -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": REFERRER_POLICY,
     }
-
-
-def init_app(app: Flask) -> None:
-    html = tuple(html_headers().items())
-
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        headers = response.headers
-        content_type = headers.get("Content-Type")
-        if content_type is not None and content_type.startswith("text/html"):
-            for name, value in html:
-                headers.setdefault(name, value)
-        elif NOSNIFF[0] not in headers:
-            headers[NOSNIFF[0]] = NOSNIFF[1]
-        return response

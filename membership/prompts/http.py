@@ -1,20 +1,29 @@
-"""`POST /v1/prompt`: which asks this page view shows (the shell around `filters.decide`).
+"""`POST /v1/prompt`: which asks this page view shows (the shell around the decider).
 
-- The body: JSON (`Content-Type: application/json`, else 415), at most 16 KiB (413; a
-  chunked body is read whole first by membership.http.bodies, so it is measured too),
-  decoded and validated in one pass by `wire.decode` (msgspec) when it is valid, else by
-  json.loads and `request.parse_request` (400 naming the field; unknown fields ignored).
-- The plain valid case never reaches this route: `lane.PromptLane` answers it in front of
-  Flask with the same `answer` below. This route answers the rest (?debug, errors, ...).
+Every article page view asks, and Flask's own per-request work (a request context,
+routing, hooks, a Response object) costs about as much as the decision itself, so this is
+a plain WSGI endpoint, the one door of its path: the outer layer (membership.http.outer)
+dispatches `/v1/prompt` here after giving the request its id, and adds the security
+headers, the body limit and the metrics to whatever this answers. It answers every case:
+
+- POST: the body is JSON (`Content-Type: application/json`, else 415), at most 16 KiB
+  (413), decoded and validated in one pass by `wire.decode` (msgspec) when it is valid,
+  else by json.loads and `request.parse_request` (400 naming the field; unknown fields
+  ignored).
+- `?debug=1` with `Authorization: Bearer <STAFF_API_TOKEN>` adds each campaign's trace;
+  without that token (or with STAFF_API_TOKEN unset) it is a 403; another value a 400.
+- OPTIONS: the CORS preflight (a 204, the grant only for ALLOWED_ORIGINS); any other
+  method a 405 naming the allowed ones.
+- A Redis error is the service's 503 with Retry-After; anything unexpected a logged 500.
+  Errors are the service's (`errors.error_body`, `errors.http_error`, `errors.store_error`).
 - The member token (`member`) is checked with SECRET_KEY: missing, forged or expired is a
   non-member, never an error. The country comes from the CDN header COUNTRY_HEADER.
 - No Redis command: campaigns and banner data come from the process's `PromptSnapshot`,
   the campaigns compiled there (`compiled`) into only the checks that can fail; the
   prompts' copy is written once per banner state (`render.cached_prompt_dict`).
-- A decision id per request, one signed token per prompt and per holdout entry; the answer
-  is `Cache-Control: private, no-store` (it is one reader's), with CORS for ALLOWED_ORIGINS.
-- `?debug=1` with `Authorization: Bearer <STAFF_API_TOKEN>` adds each campaign's trace;
-  without that token (or with STAFF_API_TOKEN unset) it is a 403.
+- A decision id per request, one signed token per prompt and per holdout entry; every
+  answer but the preflight is `Cache-Control: private, no-store` (it is one reader's),
+  with `Vary: Origin` and CORS for ALLOWED_ORIGINS.
 - Not rate-limited: the site calls it once per page view, and the CDN sits in front.
 """
 
@@ -24,21 +33,26 @@ import datetime as dt
 import hmac
 import json
 import time
+from collections.abc import Callable
+from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, current_app, request
+import redis
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.http import parse_options_header
+from werkzeug.wsgi import get_content_length, get_input_stream
 
+from membership import errors
 from membership.errors import ApiError
-from membership.http.bodies import BodyError, parse_json, read_limited
-from membership.http.cors import Origins
+from membership.http.bodies import BodyError, parse_json
+from membership.http.cors import PREFLIGHT_MAX_AGE, Origins
+from membership.http.outer import ENDPOINT_KEY
 from membership.prompts import render, snapshot, wire
 from membership.prompts.filters import decide
 from membership.prompts.request import PromptRequest, RequestError, parse_request
 from membership.prompts.tokens import Tokens, new_decision_id
 from membership.runtime import runtime
 
-bp = Blueprint("prompts", __name__)
-
-ENDPOINT_EXTENSION = "membership.prompts.endpoint"
+PATH = "/v1/prompt"
 MAX_BODY_BYTES = 16 * 1024
 CACHE_CONTROL = "private, no-store"
 # Codes CDNs send when they do not know: Cloudflare's XX (unknown) and T1 (Tor), ZZ.
@@ -57,8 +71,10 @@ def country_from(raw: str | None) -> str | None:
     return code
 
 
-class _Endpoint:
-    """What a request needs, built once per app."""
+class PromptEndpoint:
+    """The WSGI endpoint of `/v1/prompt`, with what a request needs, built once per app."""
+
+    methods = ("POST", "OPTIONS")
 
     def __init__(self, app) -> None:
         settings = runtime(app).settings
@@ -85,16 +101,74 @@ class _Endpoint:
         if not ok:
             raise ApiError(403, "forbidden", FORBIDDEN)
 
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "").upper()
+        if method not in self.methods:
+            error = errors.http_error(MethodNotAllowed(self.methods), method, PATH)
+            return self.refuse(environ, start_response, error)
+        environ[ENDPOINT_KEY] = PATH
+        if method == "OPTIONS":
+            return self._preflight(environ, start_response)
+        try:
+            debug = _debug_requested(environ.get("QUERY_STRING", ""))
+            if debug:
+                self.check_staff(environ.get("HTTP_AUTHORIZATION"))
+            data, headers = answer(self, _request(environ), environ, debug)
+        except ApiError as exc:
+            return self.refuse(environ, start_response, exc)
+        except HTTPException as exc:  # a client gone mid-body (werkzeug's ClientDisconnected)
+            return self.refuse(environ, start_response, errors.http_error(exc, method, PATH))
+        except redis.exceptions.RedisError as exc:
+            return self.refuse(environ, start_response, errors.store_error(exc, method, PATH))
+        except Exception:
+            return self.refuse(environ, start_response, errors.unexpected_error(method, PATH))
+        start_response("200 OK", headers)
+        return [data]
 
-@bp.record_once
-def _attach(state) -> None:
-    state.app.extensions[ENDPOINT_EXTENSION] = _Endpoint(state.app)
+    def refuse(self, environ: dict, start_response: Callable, error: ApiError) -> list[bytes]:
+        """An error answer, with the headers every answer here carries (`outer.Endpoint`);
+        for a method it does not have, as for a path without a route: no CORS, no caching
+        rule, counted as `unmatched`."""
+        body = errors.error_body(error.code, error.message)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            *error.headers.items(),
+        ]
+        method = environ.get("REQUEST_METHOD", "").upper()
+        if method in self.methods:
+            environ[ENDPOINT_KEY] = PATH
+            headers.append(("Cache-Control", CACHE_CONTROL))
+            self._cors(environ, headers)
+        start_response(errors.status_line(error.status), headers)
+        return [] if method == "HEAD" else [body]
+
+    def _preflight(self, environ: dict, start_response: Callable) -> list[bytes]:
+        """A 204 that grants the method and header only to an allowed origin."""
+        headers = []
+        if self.origins.allowed(environ.get("HTTP_ORIGIN")):
+            headers = [
+                ("Access-Control-Allow-Methods", "POST"),
+                ("Access-Control-Allow-Headers", "Content-Type"),
+                ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)),
+            ]
+        start_response(errors.status_line(204), self._cors(environ, headers))
+        return []
+
+    def _cors(self, environ: dict, headers: list) -> list:
+        headers.append(("Vary", "Origin"))
+        origin = environ.get("HTTP_ORIGIN")
+        if self.origins.allowed(origin):
+            headers.append(("Access-Control-Allow-Origin", origin))
+        return headers
 
 
 def _debug_requested(query_string: str) -> bool:
     if not query_string:  # the usual case: nothing to parse
         return False
-    values = request.args.getlist("debug")
+    # As werkzeug reads a query string: the WSGI string's bytes, as UTF-8.
+    text = query_string.encode("latin-1").decode("utf-8", "replace")
+    values = [value for name, value in parse_qsl(text, keep_blank_values=True) if name == "debug"]
     if not values:
         return False
     if len(values) > 1 or values[0].lower() not in _DEBUG_VALUES:
@@ -109,10 +183,11 @@ def _encode(body: dict) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
-def answer(ep: _Endpoint, req: PromptRequest, environ: dict, debug: bool) -> tuple[bytes, list]:
-    """A valid request -> the decision's JSON and its headers (all but the app-wide
-    nosniff and X-Request-ID). The one decision both doors run: the Flask view below and
-    `lane.PromptLane`, which answers the common case without Flask's per-request work."""
+def answer(
+    ep: PromptEndpoint, req: PromptRequest, environ: dict, debug: bool
+) -> tuple[bytes, list]:
+    """A valid request -> the decision's JSON and its headers (all but those the outer
+    layer adds to every answer: nosniff, X-Request-ID)."""
     now = time.time()
     member = (
         req.member_token is not None and ep.tokens.read_member(req.member_token, now) is not None
@@ -159,10 +234,34 @@ def answer(ep: _Endpoint, req: PromptRequest, environ: dict, debug: bool) -> tup
     return data, headers
 
 
-def _request() -> PromptRequest:
-    """The body, validated: msgspec's one pass for the common case (`wire.decode`), else
-    json.loads and the full validator, whose 400s name what is wrong."""
-    raw = read_limited(MAX_BODY_BYTES)
+def _request(environ: dict) -> PromptRequest:
+    """The body, read and validated: msgspec's one pass for the common case
+    (`wire.decode`), else json.loads and the full validator, whose 400s name what is wrong."""
+    return _parse(_read_body(environ))
+
+
+def _read_body(environ: dict) -> bytes:
+    """At most MAX_BODY_BYTES of a JSON body (415 for another type, 413 past the limit,
+    whatever the length header says), read as werkzeug reads a request's stream."""
+    mimetype = parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()
+    if mimetype != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type: expected application/json, got {mimetype[:60] or 'none'}",
+        )
+    too_large = ApiError(
+        413, "request_entity_too_large", f"request body is larger than {MAX_BODY_BYTES} bytes"
+    )
+    if (get_content_length(environ) or 0) > MAX_BODY_BYTES:
+        raise too_large
+    raw = get_input_stream(environ).read(MAX_BODY_BYTES + 1)  # a body without a length too
+    if len(raw) > MAX_BODY_BYTES:
+        raise too_large
+    return raw
+
+
+def _parse(raw: bytes) -> PromptRequest:
     req = wire.decode(raw)
     if req is not None:
         return req
@@ -172,35 +271,3 @@ def _request() -> PromptRequest:
         raise ApiError(400, "invalid_json", str(exc)) from None
     except RequestError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-
-
-@bp.post("/v1/prompt", provide_automatic_options=False)
-def prompt():
-    ep: _Endpoint = current_app.extensions[ENDPOINT_EXTENSION]
-    environ = request.environ
-    debug = _debug_requested(environ.get("QUERY_STRING", ""))
-    if debug:
-        ep.check_staff(environ.get("HTTP_AUTHORIZATION"))
-    data, headers = answer(ep, _request(), environ, debug)
-    # The headers `_headers` would add are set here at once (it skips an answer so
-    # marked): on the path of every page view, werkzeug's header objects cost more than
-    # the rest of the response.
-    response = Response(data, headers=headers)
-    response.cors_done = True  # for Origins.finish, should another hook call it
-    response.prompt_headers_done = True
-    return response
-
-
-@bp.route("/v1/prompt", methods=["OPTIONS"])
-def prompt_preflight():
-    return current_app.extensions[ENDPOINT_EXTENSION].origins.preflight("POST", "Content-Type")
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    """Every answer here is one reader's (errors too): never stored by a cache."""
-    if getattr(response, "prompt_headers_done", False):  # a decision: set by the view
-        return response
-    if response.status_code != 204:
-        response.headers["Cache-Control"] = CACHE_CONTROL
-    return current_app.extensions[ENDPOINT_EXTENSION].origins.finish(response)

@@ -1,8 +1,9 @@
-"""The prompt lane under `membership serve` (granian), over raw sockets: bodies that arrive
+"""`POST /v1/prompt` under `membership serve` (granian), over raw sockets: bodies that arrive
 slowly, stop half-way or are hostile bytes, and slow senders beside ordinary readers.
 
-The lane reads the body itself (membership/prompts/lane.py); these check that doing so holds
-no thread hostage and that whatever a client sends gets a decision or a JSON 4xx, never a 500.
+The endpoint is plain WSGI and reads the body itself (membership/prompts/http.py); these
+check that doing so holds no thread hostage and that whatever a client sends gets a
+decision or a JSON 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def service(tmp_path_factory):
         "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
         "LOG_LEVEL": "WARNING",
     }
-    # One worker, two threads: a lane that waited on slow bodies in its threads would stall.
+    # One worker, two threads: an endpoint that waited on slow bodies in its threads would stall.
     service = ServiceProcess(env, workers=1, threads=2).start()
     yield service
     service.stop()
@@ -144,8 +145,8 @@ def test_a_length_past_16_kib_is_a_413_and_a_false_small_length_a_clean_answer(s
 @pytest.mark.xfail(
     strict=True,
     reason="known, not fixed: granian's WSGI threads wait on a body that is drip-fed (it has "
-    "no body read timeout: emmett-framework/granian#728, wontfix), for the lane and for the "
-    "Flask route alike; README, 'Slow request bodies'",
+    "no body read timeout: emmett-framework/granian#728, wontfix), for this endpoint and for "
+    "Flask routes alike; README, 'Slow request bodies'",
 )
 def test_slow_senders_do_not_hold_up_the_readers_beside_them(service):
     """Eight sockets trickle a prompt body a byte every 200 ms (the number that took the
@@ -180,9 +181,9 @@ def test_slow_senders_do_not_hold_up_the_readers_beside_them(service):
     assert max(took) < 1.0, sorted(took)[-3:]
 
 
-def test_lane_answers_are_counted_in_metrics_by_the_real_server(service):
+def test_decisions_are_counted_in_metrics_by_the_real_server(service):
     """Under `membership serve` metrics live in files shared by the workers
-    (prometheus-client's multiprocess mode): the lane's count lands there too."""
+    (prometheus-client's multiprocess mode): the endpoint's count lands there too."""
     from tests.test_metrics import requests_total
 
     def counted() -> float:
