@@ -57,7 +57,7 @@ import redis as redis_lib
 from membership import goals, i18n
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
-from membership.store import Keys
+from membership.store import Keys, whole
 
 log = logging.getLogger(__name__)
 
@@ -193,19 +193,22 @@ def make_lineage(client: redis_lib.Redis, keys: Keys, replacing: str | None = No
     the lineage it holds after; None when Redis refuses the write (a full disk, a replica):
     the snapshot is served without one, and the next read tries again."""
     fresh = secrets.token_hex(12)
+
+    def body(pipe) -> whole.Write | None:
+        if pipe.get(keys.banner_lineage) != replacing:
+            return None
+        return whole.Write(lambda pipe: pipe.set(keys.banner_lineage, fresh), fresh)
+
     try:
-        with client.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.banner_lineage)
-            if pipe.get(keys.banner_lineage) == replacing:
-                pipe.multi()
-                pipe.set(keys.banner_lineage, fresh)
-                pipe.execute()
-                return fresh
-    except redis_lib.WatchError:
-        pass  # another process made or replaced it at the same moment: theirs stands
+        # One attempt: another process that made or replaced it at the same moment stands.
+        made = whole.transaction(
+            client, body, watch=(keys.banner_lineage,), attempts=1, busy=lambda: None
+        )
     except redis_lib.RedisError as exc:
         log.debug("banner: cannot write a new lineage: %s", exc)
         return replacing
+    if made is not None:
+        return made
     try:
         return client.get(keys.banner_lineage)
     except redis_lib.RedisError:
