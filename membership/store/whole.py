@@ -55,13 +55,6 @@ class Write(Generic[T]):
     returns: Callable[[list], T] | None = None
 
 
-def execute(pipe) -> tuple[list, list[Exception]]:
-    """EXEC without raising: (every reply, the errors among them). Errors mean the rest of
-    the transaction was applied: the caller says so."""
-    replies = pipe.execute(raise_on_error=False)
-    return replies, [r for r in replies if isinstance(r, Exception)]
-
-
 def _first(errors: list[Exception]) -> Exception:
     return errors[0]
 
