@@ -146,6 +146,15 @@ def r(redis_client):
     return redis_client
 
 
+def test_a_command_failing_inside_exec_is_an_error_saying_so(r):
+    set_member_count(r, KEYS, 10)
+    # The audit stream holds the last id there is: the entry's XADD fails inside EXEC.
+    r.xadd(KEYS.audit, {"x": "y"}, id=f"{2**64 - 1}-{2**64 - 1}")
+    with pytest.raises(goals.GoalError, match=r"Redis refused part of the change \(.*goals list"):
+        goals.add(r, KEYS, goals.parse_goal({"target": 100}), actor="olena")
+    assert [g.target for g in goals.load(r, KEYS)] == [100]  # the rest stayed, as it says
+
+
 def test_add_list_remove(r):
     set_member_count(r, KEYS, 25012)
     reached = goals.add(r, KEYS, goals.parse_goal({"target": 25000}), now=AT, actor="test")

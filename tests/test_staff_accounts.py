@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
@@ -12,6 +13,7 @@ from membership.cli import cli
 from membership.staff import rules
 from membership.staff.accounts import Accounts, StaffConflict
 from membership.staff.rules import StaffInputError
+from membership.staff.sessions import StaffSessions
 from membership.store import Keys
 
 KEYS = Keys()
@@ -35,6 +37,25 @@ def clock():
 @pytest.fixture
 def accounts(redis_url, redis_client, clock):
     return Accounts(redis_client, KEYS, clock=clock, hasher=FAST)
+
+
+LAST_ID = f"{2**64 - 1}-{2**64 - 1}"  # a stream's last id: no XADD after it
+
+
+def test_a_change_whose_audit_entry_fails_inside_exec_is_an_error(accounts, redis_client):
+    accounts.add("a@x.org", "admin", actor="setup")
+    redis_client.xadd(KEYS.audit, {"x": "y"}, id=LAST_ID)
+    with pytest.raises(StaffConflict, match=r"Redis refused part of the change: .*exhausted"):
+        accounts.add("b@x.org", "viewer", actor="a@x.org")
+    assert accounts.get("b@x.org").role == "viewer"  # the rest stayed, as the error says
+
+
+def test_a_sign_in_whose_audit_entry_fails_inside_exec_raises_redis_error(
+    redis_url, redis_client, clock
+):
+    redis_client.xadd(KEYS.audit, {"x": "y"}, id=LAST_ID)
+    with pytest.raises(redis.ResponseError, match="exhausted the last possible ID"):
+        StaffSessions(redis_client, KEYS, clock).create("a@x.org")
 
 
 # --- pure rules -------------------------------------------------------------
