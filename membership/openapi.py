@@ -1,6 +1,7 @@
 """The OpenAPI document of every HTTP endpoint, served at GET /openapi.json.
 
-Written by hand, next to nothing else: tests/test_openapi.py checks that it is a
+Written by hand, next to nothing else, but for the body of POST /v1/prompt, generated from
+the Struct that decodes it. tests/test_openapi.py checks that it is a
 valid OpenAPI 3.1 document and that its paths and methods are exactly the app's
 routes, so it cannot drift from what the service answers.
 """
@@ -11,6 +12,7 @@ from flask import Blueprint, jsonify
 
 from membership.config import SUPPORTED_LOCALES
 from membership.i18n import LOCALE_TAG, LOCALE_TAG_MAX
+from membership.prompts import request as prompt_request
 
 bp = Blueprint("openapi", __name__)
 
@@ -39,7 +41,11 @@ _LOCALE = {
     },
 }
 
+# The body of POST /v1/prompt, generated from the Struct that decodes it.
+_PROMPT_REQUEST, _PROMPT_SCHEMAS = prompt_request.schema_components("#/components/schemas/{name}")
+
 _SCHEMAS = {
+    **_PROMPT_SCHEMAS,
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -109,48 +115,6 @@ _SCHEMAS = {
                 "type": ["string", "null"],
                 "format": "date-time",
                 "description": "When the count last changed.",
-            },
-        },
-    },
-    "PromptRequest": {
-        "type": "object",
-        "required": ["reader"],
-        "properties": {
-            "reader": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-            "locale": {"type": ["string", "null"]},
-            "page": {
-                "type": ["object", "null"],
-                "properties": {
-                    "section": {"type": ["string", "null"]},
-                    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-                    "referrer": {"type": ["string", "null"]},
-                    "type": {"type": ["string", "null"]},
-                },
-            },
-            "history": {
-                "type": ["object", "null"],
-                "properties": {
-                    "articles": {
-                        "type": "object",
-                        "description": "YYYY-MM-DD (UTC) -> articles read; newest 90 kept",
-                        "additionalProperties": {"type": "integer", "minimum": 0},
-                    }
-                },
-            },
-            "views": {"$ref": "#/components/schemas/Seen"},
-            "dismissed": {"$ref": "#/components/schemas/Seen"},
-            "member": {"type": ["string", "null"], "description": "A member token"},
-        },
-    },
-    "Seen": {
-        "type": ["array", "null"],
-        "description": "Newest 100 kept",
-        "items": {
-            "type": "object",
-            "required": ["campaign", "at"],
-            "properties": {
-                "campaign": {"type": "string"},
-                "at": {"type": "string", "format": "date-time"},
             },
         },
     },
@@ -426,9 +390,7 @@ _PATHS = {
             "requestBody": {
                 "required": True,
                 "description": "At most 16 KiB; unknown fields are ignored.",
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/PromptRequest"}}
-                },
+                "content": {"application/json": {"schema": _PROMPT_REQUEST}},
             },
             "responses": {
                 "200": {

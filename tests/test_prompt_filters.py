@@ -1,5 +1,7 @@
-"""The named filters and decide() (membership.prompts.filters): tables per filter with the
-issue's edges, decisions, and hypothesis over random campaigns and requests."""
+"""The named filters, compiled per campaign, and the one decider, decide()
+(membership.prompts.filters): tables per filter with the issue's edges (each read from the
+`?debug=1` trace, and the same answer without it), decisions, and hypothesis over random
+campaigns and requests."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from membership.prompts import filters
 from membership.prompts.assign import assign
-from membership.prompts.filters import FILTERS, decide
+from membership.prompts.filters import FILTERS, compile_campaigns, decide
 from tests.prompt_helpers import NOW, ago, campaign_sets, make, request, requests
 
 H = dt.timedelta(hours=1)
@@ -649,8 +651,20 @@ ROWS = [
     ids=[f"{r[0]}-{i}" for i, r in enumerate(ROWS)],
 )
 def test_filter(name, changes, fields, member, country, now, passed, reason):
-    test = dict(FILTERS)[name]
-    assert test(make(**changes), request(**fields), now, member, country) == (passed, reason)
+    c, r = make(**changes), request(**fields)
+    assert _check(name, c, r, now, member, country) == (passed, reason)
+    # ...and a decision without the trace runs the same tests, up to the first that fails
+    traced = decide([c], r, now, member, country, True, True, debug=True)
+    quick = decide([c], r, now, member, country, True, True)
+    assert quick == replace(traced, debug=())
+    assert bool(quick.prompts or quick.holdout) == all(x.passed for x in traced.debug[0].filters)
+
+
+def _check(name, c, r, now, member, country) -> tuple[bool, str]:
+    """One filter's result and reason for one campaign, as the trace records it."""
+    (trace,) = decide([c], r, now, member, country, True, True, debug=True).debug
+    (check,) = [x for x in trace.filters if x.name == name]
+    return check.passed, check.reason
 
 
 def test_every_filter_has_rows_that_pass_and_rows_that_fail():
@@ -662,8 +676,8 @@ def test_every_filter_has_rows_that_pass_and_rows_that_fail():
 # --- decide ----------------------------------------------------------------------------
 
 
-def _decide(cs, r=None, *, member=False, country=None, count_known=True, has_goal=True, trace=True):
-    return decide(cs, r or request(), NOW, member, country, count_known, has_goal, trace=trace)
+def _decide(cs, r=None, *, member=False, country=None, count_known=True, has_goal=True, debug=True):
+    return decide(cs, r or request(), NOW, member, country, count_known, has_goal, debug=debug)
 
 
 def _results(d) -> dict[str, str]:
@@ -854,7 +868,7 @@ decisions = st.tuples(
 @given(decisions)
 def test_decisions_keep_the_rules(args):
     cs, r, member, country, count_known, has_goal, now = args
-    d = decide(cs, r, now, member, country, count_known, has_goal)
+    d = decide(cs, r, now, member, country, count_known, has_goal, debug=True)
     placements = [p.placement for p in d.prompts] + [h.placement for h in d.holdout]
     # never two prompts (or a prompt and a holdout) in one placement
     assert len(placements) == len(set(placements))
@@ -864,9 +878,9 @@ def test_decisions_keep_the_rules(args):
     for p in d.prompts:
         # a member is never shown a non-members campaign; a non-member never a members one
         assert p.campaign.audience.readers != ("non-members" if member else "members")
-        # what is shown passed every filter
-        for _, test in FILTERS:
-            assert test(p.campaign, r, now, member, country)[0]
+        # what is shown passed every filter, by its trace
+        (trace,) = [t for t in d.debug if t.campaign == p.campaign.id]
+        assert [x.name for x in trace.filters if x.passed] == [n for n, _ in FILTERS] + ["copy"]
         assert p.variant.weight > 0
         assert filters.copy_check(p.variant, r.locale, count_known, has_goal).passed
         assert p.variant == assign(p.campaign, r.reader).variant
@@ -875,8 +889,8 @@ def test_decisions_keep_the_rules(args):
     results = _results(d)
     assert {p.campaign.id for p in d.prompts} == {k for k, v in results.items() if v == "shown"}
     assert {h.campaign.id for h in d.holdout} == {k for k, v in results.items() if v == "holdout"}
-    # without the trace the decision is the same
-    quick = decide(cs, r, now, member, country, count_known, has_goal, trace=False)
+    # without the trace the decision is the same (compiled once, as the snapshot does)
+    quick = decide(compile_campaigns(cs), r, now, member, country, count_known, has_goal)
     assert quick == replace(d, debug=())
 
 
@@ -887,3 +901,27 @@ def test_a_member_is_never_shown_a_non_members_campaign(args):
     cs = [replace(c, audience=replace(c.audience, readers="non-members")) for c in cs]
     d = decide(cs, r, now, True, country, count_known, has_goal)
     assert d.prompts == () and d.holdout == ()
+
+
+# --- Compiled ---------------------------------------------------------------------------
+
+
+def test_a_decision_runs_only_the_tests_that_can_fail():
+    (anyone,) = compile_campaigns([make(audience={"readers": "everyone"})]).entries
+    assert anyone.tests == () and not anyone.never
+    assert len(anyone.filters) == len(FILTERS)  # the trace still shows each
+    # non-members (the default), one exclude list, a view cap: three tests
+    c = make(
+        audience={"sections": {"exclude": ["obituaries"]}},
+        frequency={"max_views": 3, "per_days": 30},
+    )
+    assert len(compile_campaigns([c]).entries[0].tests) == 3
+
+
+def test_a_campaign_that_never_passes_is_not_tried():
+    compiled = compile_campaigns([make(id="a", status="draft"), make(id="b", priority=2)])
+    assert [(e.campaign.id, e.never) for e in compiled.entries] == [("a", True), ("b", False)]
+    d = decide(compiled, request(), NOW, False, None, True, True)
+    assert [p.campaign.id for p in d.prompts] == ["b"]
+    d = decide(compiled, request(), NOW, False, None, True, True, debug=True)
+    assert [(t.campaign, t.result) for t in d.debug] == [("a", "rejected"), ("b", "shown")]

@@ -144,7 +144,7 @@ def test_the_answer_signs_one_token_per_prompt_and_per_holdout_entry():
 
 def test_debug_lists_every_filter_with_its_reason():
     c = make(audience={"articles_read": {"min": 3, "days": 30}})
-    decision = decide([c], request(), NOW, False, None, True, True, trace=True)
+    decision = decide([c], request(), NOW, False, None, True, True, debug=True)
     (entry,) = render.debug_list(decision.debug)
     assert entry["result"] == "rejected"
     by_name = {f["name"]: f for f in entry["filters"]}
@@ -249,7 +249,7 @@ def test_prompts_are_kept_per_banner_state_not_when_there_is_none():
 
 def test_the_answer_with_a_cache_is_the_answer_without():
     r = request(**{"history": {"articles": {"2026-11-25": 5}}})
-    d = decide([WINTER], r, NOW, False, None, True, True, trace=False)
+    d = decide([WINTER], r, NOW, False, None, True, True)
     assert d.prompts
 
     def sign(campaign, variant):

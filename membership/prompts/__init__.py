@@ -4,11 +4,11 @@ The pure core, no I/O (no Redis, no Flask, no clock: every function takes `now`)
 
 - `campaigns`  the campaign document: validation (marshmallow) into frozen dataclasses,
                `parse`, `parse_list` and `to_json` (a round trip)
-- `request`    the `POST /v1/prompt` body: validation into a frozen `PromptRequest`
-- `filters`    the named filters in their fixed order, and `decide`: the prompts per
-               placement, the holdout and a debug trace per campaign
-- `compiled`   each campaign compiled (when the snapshot reads them) into only the checks
-               that can fail for it: the same decision as `filters.decide`, no trace, fast
+- `request`    the `POST /v1/prompt` body: one msgspec Struct, decoded and validated into a
+               frozen `PromptRequest` (and the OpenAPI component generated from it)
+- `filters`    the named filters in their fixed order, compiled per campaign (when the
+               snapshot reads them) into the checks that can fail, and `decide`: the prompts
+               per placement, the holdout and, from the same checks, a debug trace per campaign
 - `assign`     sticky assignment: hash(reader, campaign) -> bucket 0-9999 -> holdout or variant
 - `errors`     marshmallow messages as `path: message` lines (`variants[1].copy.uk.headline`)
 

@@ -1,8 +1,15 @@
-"""Which ask a reader sees: named pure filters, in a fixed order, and `decide` (no I/O).
+"""Which ask a reader sees: named filters in a fixed order, compiled per campaign, and the
+one decider, `decide` (pure, no I/O).
 
-Each filter is `(campaign, request, now, member, country) -> (passed, reason)`, the reason
-a short sentence for the debug trace ("2 in 30 days, needs 3"). `now` is an aware time;
-`country` the CDN's ISO code or None. Windows, as the issue defines them:
+Each filter, compiled for one campaign (`compile_campaigns`, run by the snapshot when it
+reads the campaigns, not per request), is its name, the tests that can fail for that
+campaign (each a plain predicate of the request's `Facts` with its constants bound, and
+what its failure says), and what a pass says: the reason a short sentence for the debug
+trace ("2 in 30 days, needs 3"). A filter that passes whatever the request (a campaign for
+"everyone", empty include lists, no frequency limits) has no test, so a decision runs only
+the checks that can fail; `?debug=1` runs the same checks, all of them, and records each
+filter's result and reason. `now` is an aware time; `country` the CDN's ISO code or None.
+Windows, as the issue defines them:
 
 - `articles_read.days` = N days: today (UTC) and the N-1 days before it. A campaign without
   `articles_read` counts the last 30 days for {articles_read} and a gate's free articles.
@@ -23,15 +30,52 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter, methodcaller
+from typing import NamedTuple
 
 from membership.prompts.assign import Assignment, assign
 from membership.prompts.campaigns import PLACEMENTS, Campaign, IncludeExclude, Variant
 from membership.prompts.request import PromptRequest
 
-Result = tuple[bool, str]
-Filter = Callable[[Campaign, PromptRequest, dt.datetime, bool, "str | None"], Result]
-
 INTERRUPTIVE = ("modal", "gate")  # at most one of them per page view
+# Where a winner leaves no room for another: its placement, and modal and gate together.
+# Campaigns are tried by rank, so a gate found after a modal (or the other way round)
+# would lose to it (`one_interruptive`): a decision need not try it at all.
+SLOTS = {"banner": "banner", "inline": "inline", "modal": "interruptive", "gate": "interruptive"}
+ALL_SLOTS = len(set(SLOTS.values()))  # once each has a winner, stop looking
+
+
+class Facts:
+    """One request's values as the tests read them, worked out once per decision."""
+
+    __slots__ = (
+        "countries", "hosts", "member", "now", "request", "sections", "tags", "today",
+    )  # fmt: skip
+
+    def __init__(
+        self, request: PromptRequest, now: dt.datetime, member: bool, country: str | None
+    ) -> None:
+        page = request.page
+        self.request = request
+        self.now = now
+        self.member = member
+        self.sections = (page.section,) if page.section else ()
+        self.tags = page.tags
+        self.hosts = (page.referrer_host,) if page.referrer_host else ()
+        self.countries = (country.upper(),) if country else ()
+        self.today = now.astimezone(dt.UTC).date()
+
+
+Test = Callable[[Facts], bool]
+Why = Callable[[Facts], str]
+
+
+class Filter(NamedTuple):
+    """One named filter of one campaign: it passes when every test does."""
+
+    name: str
+    tests: tuple[tuple[Test, Why], ...]  # each with what its failure says; () always passes
+    passed: Why  # what a pass says
 
 
 def _iso(at: dt.datetime) -> str:
@@ -46,73 +90,119 @@ def _hours(h: float) -> str:
     return f"{h:g} hour" + ("" if h == 1 else "s")
 
 
-# --- The filters, in order ---------------------------------------------------------------
+def _said(text: str) -> Why:
+    return lambda f: text
 
 
-def live(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    return c.status == "live", f"status {c.status}"
+def _never(f: Facts) -> bool:
+    return False
 
 
-def scheduled(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    if c.starts_at is not None and now < c.starts_at:
-        return False, f"starts at {_iso(c.starts_at)}"
-    if c.ends_at is not None and now >= c.ends_at:
-        return False, f"ended at {_iso(c.ends_at)}"
-    return True, "running"
+# --- The filters, in order: one builder each -------------------------------------------------
 
 
-def locale(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    if c.locales is None or r.locale in c.locales:
-        return True, f"{r.locale} is served"
-    return False, f"{r.locale} is not one of {', '.join(c.locales)}"
+def live(c: Campaign) -> Filter:
+    said = _said(f"status {c.status}")
+    return Filter("live", () if c.status == "live" else ((_never, said),), said)
 
 
-def readers(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    who = "a member" if member else "not a member"
+def scheduled(c: Campaign) -> Filter:
+    tests = []
+    if c.starts_at is not None:
+        starts = c.starts_at
+        tests.append((lambda f: not f.now < starts, _said(f"starts at {_iso(starts)}")))
+    if c.ends_at is not None:
+        ends = c.ends_at
+        tests.append((lambda f: not f.now >= ends, _said(f"ended at {_iso(ends)}")))
+    return Filter("scheduled", tuple(tests), _said("running"))
+
+
+def locale(c: Campaign) -> Filter:
+    def served(f: Facts) -> str:
+        return f"{f.request.locale} is served"
+
+    if c.locales is None:
+        return Filter("locale", (), served)
+    locales, listed = frozenset(c.locales), ", ".join(c.locales)
+
+    def test(f: Facts) -> bool:
+        return f.request.locale in locales
+
+    def failed(f: Facts) -> str:
+        return f"{f.request.locale} is not one of {listed}"
+
+    return Filter("locale", ((test, failed),), served)
+
+
+def readers(c: Campaign) -> Filter:
     wanted = c.audience.readers
-    passed = wanted == "everyone" or (wanted == "members") == member
-    return passed, f"{who}; the campaign is for {wanted}"
+
+    def said(f: Facts) -> str:
+        return f"{'a member' if f.member else 'not a member'}; the campaign is for {wanted}"
+
+    if wanted == "everyone":
+        return Filter("readers", (), said)
+    members = wanted == "members"
+    return Filter("readers", ((lambda f: members == f.member, said),), said)
+
+
+def _any_domain(hosts: tuple[str, ...], domains: frozenset[str]) -> bool:
+    """A host is one of the domains or a subdomain of one."""
+    return any(h == d or h.endswith("." + d) for h in hosts for d in domains)
+
+
+def _any_equal(values: tuple[str, ...], listed: frozenset[str]) -> bool:
+    return not listed.isdisjoint(values)
 
 
 def _include_exclude(
+    name: str,
     lists: IncludeExclude,
-    values: Sequence[str],
+    values: Callable[[Facts], tuple[str, ...]],
     what: str,
-    matches: Callable[[str, str], bool] = str.__eq__,
-) -> Result:
-    shown = ", ".join(values) if values else f"no {what}"
-    if lists.include and not any(matches(v, i) for v in values for i in lists.include):
-        return False, f"{shown}: not in the include list"
-    for v in values:
-        for e in lists.exclude:
-            if matches(v, e):
-                return False, f"{v}: excluded"
-    return True, shown
+    hit: Callable[[tuple[str, ...], frozenset[str]], bool] = _any_equal,
+) -> Filter:
+    include, exclude = frozenset(lists.include), frozenset(lists.exclude)
+
+    def shown(f: Facts) -> str:
+        return ", ".join(values(f)) or f"no {what}"
+
+    def excluded(f: Facts) -> str:
+        return next(v for v in values(f) if hit((v,), exclude)) + ": excluded"
+
+    tests = []
+    if hit is _any_equal:  # the same as below, without a call per test: every page view
+        if include:
+            tests.append((lambda f: not include.isdisjoint(values(f)), _not_included(shown)))
+        if exclude:
+            tests.append((lambda f: exclude.isdisjoint(values(f)), excluded))
+    else:
+        if include:
+            tests.append((lambda f: hit(values(f), include), _not_included(shown)))
+        if exclude:
+            tests.append((lambda f: not hit(values(f), exclude), excluded))
+    return Filter(name, tuple(tests), shown)
 
 
-def sections(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    section = r.page.section
-    return _include_exclude(c.audience.sections, [section] if section else [], "section")
+def _not_included(shown: Why) -> Why:
+    return lambda f: f"{shown(f)}: not in the include list"
 
 
-def tags(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    return _include_exclude(c.audience.tags, r.page.tags, "tags")
+def sections(c: Campaign) -> Filter:
+    return _include_exclude("sections", c.audience.sections, attrgetter("sections"), "section")
 
 
-def _domain_matches(host: str, domain: str) -> bool:
-    return host == domain or host.endswith("." + domain)
+def tags(c: Campaign) -> Filter:
+    return _include_exclude("tags", c.audience.tags, attrgetter("tags"), "tags")
 
 
-def referrers(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    host = r.page.referrer_host
-    return _include_exclude(
-        c.audience.referrers, [host] if host else [], "referrer", _domain_matches
-    )
+def referrers(c: Campaign) -> Filter:
+    lists = c.audience.referrers
+    return _include_exclude("referrers", lists, attrgetter("hosts"), "referrer", _any_domain)
 
 
-def countries(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    code = country.upper() if country else None
-    return _include_exclude(c.audience.countries, [code] if code else [], "country")
+def countries(c: Campaign) -> Filter:
+    return _include_exclude("countries", c.audience.countries, attrgetter("countries"), "country")
 
 
 def articles_in_window(c: Campaign, r: PromptRequest, now: dt.datetime) -> int:
@@ -120,63 +210,112 @@ def articles_in_window(c: Campaign, r: PromptRequest, now: dt.datetime) -> int:
     return r.articles_in(now.astimezone(dt.UTC).date(), c.articles_days)
 
 
-def articles_read(
-    c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None
-):
+def articles_read(c: Campaign) -> Filter:
     days = c.articles_days
-    n = articles_in_window(c, r, now)
-    said = f"{n} in {_days(days)}"
+
+    def n(f: Facts) -> int:
+        return f.request.articles_in(f.today, days)
+
+    def said(f: Facts) -> str:
+        return f"{n(f)} in {_days(days)}"
+
+    tests = []  # n(f) written out in each: they run on every page view
     rule = c.audience.articles_read
     if rule is not None:
-        if n < rule.min:
-            return False, f"{said}, needs {rule.min}"
-        if rule.max is not None and n > rule.max:
-            return False, f"{said}, at most {rule.max}"
-    if c.placement == "gate" and c.gate is not None and n <= c.gate.free_articles:
-        return False, f"{said}; the gate starts after {c.gate.free_articles} free articles"
-    return True, said
+        low, high = rule.min, rule.max
+        tests.append(
+            (
+                lambda f: f.request.articles_in(f.today, days) >= low,
+                lambda f: f"{said(f)}, needs {low}",
+            )
+        )
+        if high is not None:
+            tests.append(
+                (
+                    lambda f: f.request.articles_in(f.today, days) <= high,
+                    lambda f: f"{said(f)}, at most {high}",
+                )
+            )
+    if c.placement == "gate" and c.gate is not None:
+        free, gate = (
+            c.gate.free_articles,
+            f"; the gate starts after {c.gate.free_articles} free articles",
+        )
+        tests.append(
+            (lambda f: f.request.articles_in(f.today, days) > free, lambda f: said(f) + gate)
+        )
+    return Filter("articles_read", tuple(tests), said)
 
 
-def _within(at: dt.datetime, now: dt.datetime, hours: float) -> bool:
-    """`at` is in the last `hours` hours before `now` (the boundary itself is outside)."""
-    return at > now - dt.timedelta(hours=hours)
+def max_views(c: Campaign) -> Filter:
+    cid, cap, per_days = c.id, c.frequency.max_views, c.frequency.per_days
+    if cap is None:
+        return Filter("max_views", (), _said("no cap"))
+    window = dt.timedelta(days=per_days)
+
+    def seen(f: Facts) -> int:
+        since = f.now - window
+        return sum(1 for at in f.request.views_of(cid) if at > since)
+
+    def test(f: Facts) -> bool:  # fewer views in all than the cap: fewer in the window too
+        return len(f.request.views_of(cid)) < cap or seen(f) < cap
+
+    def said(f: Facts) -> str:
+        return f"{seen(f)} views in {_days(per_days)}, at most {cap}"
+
+    return Filter("max_views", ((test, said),), said)
 
 
-def max_views(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
-    f = c.frequency
-    if f.max_views is None:
-        return True, "no cap"
-    since = now - dt.timedelta(days=f.per_days)
-    n = sum(1 for at in r.views_of(c.id) if at > since)
-    return n < f.max_views, f"{n} views in {_days(f.per_days)}, at most {f.max_views}"
+def _held_back(
+    name: str,
+    times: Callable[[PromptRequest], Sequence[dt.datetime]],
+    hours: float,
+    never: str,
+    said: Callable[[Facts, dt.datetime], str],
+    why: str,
+) -> Filter:
+    """`name` holds the campaign back for `hours` after the last of `times` (0: never)."""
+
+    def passed(f: Facts) -> str:
+        last = max(times(f.request), default=None)
+        return never if last is None else said(f, last)
+
+    if not hours:
+        return Filter(name, (), passed)
+    within = dt.timedelta(hours=hours)
+
+    def test(f: Facts) -> bool:
+        seen = times(f.request)
+        return not seen or not max(seen) > f.now - within
+
+    return Filter(name, ((test, lambda f: f"{passed(f)}, {why}"),), passed)
 
 
-def min_hours_between(
-    c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None
-):
+def min_hours_between(c: Campaign) -> Filter:
     h = c.frequency.min_hours_between
-    last = max(r.views_of(c.id), default=None)
-    if last is None:
-        return True, "never seen"
-    ago = (now - last).total_seconds() / 3600
-    said = f"last seen {ago:.1f} hours ago"
-    if h and _within(last, now, h):
-        return False, f"{said}, needs {_hours(h)}"
-    return True, said
+    return _held_back(
+        "min_hours_between",
+        methodcaller("views_of", c.id),
+        h,
+        "never seen",
+        lambda f, last: f"last seen {(f.now - last).total_seconds() / 3600:.1f} hours ago",
+        f"needs {_hours(h)}" if h else "",
+    )
 
 
-def dismissed(c: Campaign, r: PromptRequest, now: dt.datetime, member: bool, country: str | None):
+def dismissed(c: Campaign) -> Filter:
     days = c.frequency.after_dismiss_days
-    last = max(r.dismissals_of(c.id), default=None)
-    if last is None:
-        return True, "never dismissed"
-    said = f"dismissed {_iso(last)}"
-    if days and _within(last, now, days * 24):
-        return False, f"{said}, hidden for {_days(days)}"
-    return True, said
+    return _held_back(
+        "dismissed",
+        methodcaller("dismissals_of", c.id),
+        days * 24 if days else 0,
+        "never dismissed",
+        lambda f, last: f"dismissed {_iso(last)}",
+        f"hidden for {_days(days)}" if days else "",
+    )
 
 
-FILTERS: tuple[tuple[str, Filter], ...] = (
+FILTERS: tuple[tuple[str, Callable[[Campaign], Filter]], ...] = (
     ("live", live),
     ("scheduled", scheduled),
     ("locale", locale),
@@ -192,11 +331,41 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
 )
 
 
-# --- The decision ------------------------------------------------------------------------
+# --- Campaigns compiled ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Check:
+class Entry:
+    campaign: Campaign
+    filters: tuple[Filter, ...]  # every filter, in order (what the trace shows)
+    tests: tuple[Test, ...]  # their tests, in the same order: what a decision runs
+    never: bool  # a filter fails whatever the request (`live`): a decision skips it
+    slot: str  # SLOTS[placement]
+
+
+class Compiled:
+    """Campaigns by rank, each with its filters compiled."""
+
+    def __init__(self, campaigns: Iterable[Campaign]) -> None:
+        self.ordered = tuple(sorted(campaigns, key=lambda c: c.rank))
+        self.entries = tuple(_entry(c) for c in self.ordered)
+
+
+def _entry(c: Campaign) -> Entry:
+    filters = tuple(build(c) for _, build in FILTERS)
+    never = any(test is _never for f in filters for test, _ in f.tests)
+    tests = tuple(test for f in filters for test, _ in f.tests)
+    return Entry(c, filters, tests, never, SLOTS[c.placement])
+
+
+def compile_campaigns(campaigns: Iterable[Campaign]) -> Compiled:
+    return Compiled(campaigns)
+
+
+# --- The decision ------------------------------------------------------------------------
+
+
+class Check(NamedTuple):  # a tuple: a decision makes one per winning campaign
     name: str
     passed: bool
     reason: str
@@ -234,20 +403,10 @@ class Holdout:
 class Decision:
     prompts: tuple[Prompt, ...]  # at most one per placement, in the order of PLACEMENTS
     holdout: tuple[Holdout, ...]
-    debug: tuple[Trace, ...]  # one per campaign, in the order tried (empty when trace=False)
-
-
-def _with_result(t: Trace | None, result: str) -> Trace | None:
-    return replace(t, result=result) if t is not None else None  # None: not tracing
+    debug: tuple[Trace, ...]  # one per campaign, in the order tried (empty without debug)
 
 
 GOAL_NEEDS = frozenset({"goal", "remaining"})
-
-
-def copy_ok(variant: Variant, locale: str, count_known: bool, has_goal: bool) -> bool:
-    """`copy_check(...).passed`, without the reason (the decision of every page view)."""
-    needs = variant.needs(locale)
-    return (count_known or "count" not in needs) and (has_goal or needs.isdisjoint(GOAL_NEEDS))
 
 
 def copy_check(variant: Variant, locale: str, count_known: bool, has_goal: bool) -> Check:
@@ -263,36 +422,23 @@ def copy_check(variant: Variant, locale: str, count_known: bool, has_goal: bool)
     return Check("copy", True, f"variant {variant.id}")
 
 
-def _passes(
-    c: Campaign, request: PromptRequest, now: dt.datetime, member: bool, country: str | None
-) -> bool:
-    """Every filter passes (the fast path: no trace, stops at the first that fails)."""
-    return all(test(c, request, now, member, country)[0] for _, test in FILTERS)
-
-
-def _evaluate(
-    c: Campaign,
-    request: PromptRequest,
-    now: dt.datetime,
-    member: bool,
-    country: str | None,
-    count_known: bool,
-    has_goal: bool,
-) -> tuple[tuple[Check, ...], Assignment | None]:
-    """One campaign's checks, all of them (the trace), and its assignment (None: a filter
-    failed). When the assignment is there but the last check failed, the variant's copy
-    cannot be shown."""
-    checks = [Check(name, *test(c, request, now, member, country)) for name, test in FILTERS]
-    if not all(check.passed for check in checks):
-        return tuple(checks), None
-    a = assign(c, request.reader)
-    if a.variant is not None:
-        checks.append(copy_check(a.variant, request.locale, count_known, has_goal))
-    return tuple(checks), a
+def _record(entry: Entry, facts: Facts, checks: list[Check]) -> bool:
+    """Every filter of the campaign passes, with each filter's result and reason recorded
+    in `checks` (the trace): all its tests run, whatever fails."""
+    passed = True
+    for name, tests, said in entry.filters:
+        for test, failed in tests:
+            if not test(facts):
+                checks.append(Check(name, False, failed(facts)))
+                passed = False
+                break
+        else:
+            checks.append(Check(name, True, said(facts)))
+    return passed
 
 
 def decide(
-    campaigns: Iterable[Campaign],
+    campaigns: Compiled | Iterable[Campaign],
     request: PromptRequest,
     now: dt.datetime,
     member: bool,
@@ -300,9 +446,9 @@ def decide(
     count_known: bool,
     has_goal: bool,
     *,
-    trace: bool = True,
+    debug: bool = False,
 ) -> Decision:
-    """The prompts for one page view, the holdout, and (with `trace`) the debug trace.
+    """The prompts for one page view, the holdout, and (with `debug`) the trace.
 
     Campaigns are tried in priority order, ties by id ascending. A campaign that passes
     every filter is assigned (`assign.assign`): in its holdout, or to a variant. The first
@@ -322,40 +468,56 @@ def decide(
       (priority, id) keeps its placement and the other is `outranked`; its placement then
       stays empty, as giving it to the next campaign would put modal and gate together.
 
-    With `trace=False` (no debug wanted) each campaign stops at its first failed filter and
-    campaigns whose placement is taken are not evaluated; the prompts and holdout are the
-    same.
+    Without `debug` a campaign stops at its first failed test, and campaigns whose place
+    is taken (SLOTS) are not tried: the same prompts and holdout.
     """
-    ordered = sorted(campaigns, key=lambda c: c.rank)
-    traces: list[Trace | None] = [None] * len(ordered)
+    if not isinstance(campaigns, Compiled):
+        campaigns = Compiled(campaigns)
+    facts = Facts(request, now, member, country)
+    traces: list[Trace | None] = [None] * len(campaigns.entries)
     winners: dict[str, tuple[int, Assignment]] = {}  # placement -> (index in ordered, ...)
-    copy_facts = (request.locale, count_known, has_goal)
-    for i, c in enumerate(ordered):
-        if not trace:
-            # The fast path (every page view): no Check or Trace objects, nothing after
-            # a placement is won. Same winners as below.
-            if c.placement in winners or not _passes(c, request, now, member, country):
+    taken: set[str] = set()  # slots
+    for i, entry in enumerate(campaigns.entries):
+        if debug:
+            checks: list[Check] = []
+            passed = _record(entry, facts, checks)
+        elif entry.never or entry.slot in taken:
+            continue
+        else:  # the same tests, up to the first that fails
+            passed = True
+            for test in entry.tests:
+                if not test(facts):
+                    passed = False
+                    break
+            if not passed:
                 continue
-            a = assign(c, request.reader)
-            if a.variant is None or copy_check(a.variant, *copy_facts).passed:
-                winners[c.placement] = (i, a)
-            continue
-        checks, a = _evaluate(c, request, now, member, country, count_known, has_goal)
-        bucket, variant_id = (a.bucket, a.variant.id if a.variant else None) if a else (None, None)
-        if a is None or not checks[-1].passed:
-            traces[i] = Trace(c.id, c.placement, "rejected", checks, bucket, variant_id)
-            continue
-        taken = c.placement in winners
-        result = "outranked" if taken else "pending"
-        traces[i] = Trace(c.id, c.placement, result, checks, bucket, variant_id)
-        if not taken:
+        c = entry.campaign
+        a = assign(c, request.reader) if passed else None
+        copy = None
+        if a is not None and a.variant is not None:
+            copy = copy_check(a.variant, request.locale, count_known, has_goal)
+        wins = a is not None and (copy is None or copy.passed)
+        if debug:
+            if copy is not None:
+                checks.append(copy)
+            # pending: shown or holdout, as `_assemble` says
+            result = ("outranked" if c.placement in winners else "pending") if wins else "rejected"
+            variant = a.variant.id if a is not None and a.variant is not None else None
+            traces[i] = Trace(c.id, c.placement, result, tuple(checks), a and a.bucket, variant)
+        if wins and c.placement not in winners:
             winners[c.placement] = (i, a)
+            taken.add(entry.slot)
+            if not debug and len(taken) == ALL_SLOTS:
+                break
+    one_interruptive(winners, campaigns.ordered, traces)
+    return _assemble(winners, campaigns.ordered, traces, request, now)
 
-    one_interruptive(winners, ordered, traces)
-    return assemble(winners, ordered, traces, request, now, trace)
+
+def _with_result(t: Trace | None, result: str) -> Trace | None:
+    return replace(t, result=result) if t is not None else None  # None: not traced
 
 
-def one_interruptive(winners: dict, ordered: list[Campaign], traces: list) -> None:
+def one_interruptive(winners: dict, ordered: tuple[Campaign, ...], traces: list) -> None:
     """When both modal and gate have a winner, the lower (priority, id) keeps its place."""
     if all(p in winners for p in INTERRUPTIVE):
         loser = max((winners[p][0] for p in INTERRUPTIVE), key=lambda i: ordered[i].rank)
@@ -363,13 +525,12 @@ def one_interruptive(winners: dict, ordered: list[Campaign], traces: list) -> No
         traces[loser] = _with_result(traces[loser], "outranked")
 
 
-def assemble(
+def _assemble(
     winners: dict,
-    ordered: list[Campaign],
+    ordered: tuple[Campaign, ...],
     traces: list,
     request: PromptRequest,
     now: dt.datetime,
-    trace: bool,
 ) -> Decision:
     """The winners as prompts and holdout entries, in the order of PLACEMENTS."""
     prompts: list[Prompt] = []
@@ -387,5 +548,5 @@ def assemble(
                 Prompt(placement, c, a.variant, a.bucket, articles_in_window(c, request, now))
             )
             traces[i] = _with_result(traces[i], "shown")
-    debug = tuple(t for t in traces if t is not None) if trace else ()
+    debug = tuple(filter(None, traces))  # None: not traced
     return Decision(prompts=tuple(prompts), holdout=tuple(holdout), debug=debug)

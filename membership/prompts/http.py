@@ -7,9 +7,8 @@ dispatches `/v1/prompt` here after giving the request its id, and adds the secur
 headers, the body limit and the metrics to whatever this answers. It answers every case:
 
 - POST: the body is JSON (`Content-Type: application/json`, else 415), at most 16 KiB
-  (413), decoded and validated in one pass by `wire.decode` (msgspec) when it is valid,
-  else by json.loads and `request.parse_request` (400 naming the field; unknown fields
-  ignored).
+  (413), decoded and validated by `request.decode` (400 naming the field, or
+  `invalid_json`; unknown fields ignored).
 - `?debug=1` with `Authorization: Bearer <STAFF_API_TOKEN>` adds each campaign's trace;
   without that token (or with STAFF_API_TOKEN unset) it is a 403; another value a 400.
 - OPTIONS: the CORS preflight (a 204, the grant only for ALLOWED_ORIGINS); any other
@@ -19,7 +18,7 @@ headers, the body limit and the metrics to whatever this answers. It answers eve
 - The member token (`member`) is checked with SECRET_KEY: missing, forged or expired is a
   non-member, never an error. The country comes from the CDN header COUNTRY_HEADER.
 - No Redis command: campaigns and banner data come from the process's `PromptSnapshot`,
-  the campaigns compiled there (`compiled`) into only the checks that can fail; the
+  the campaigns compiled there (`filters.compile_campaigns`); the
   prompts' copy is written once per banner state (`render.cached_prompt_dict`).
 - A decision id per request, one signed token per prompt and per holdout entry; every
   answer but the preflight is `Cache-Control: private, no-store` (it is one reader's),
@@ -43,12 +42,11 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from membership import errors
 from membership.errors import ApiError
-from membership.http.bodies import BodyError, parse_json
 from membership.http.cors import PREFLIGHT_MAX_AGE, Origins
 from membership.http.outer import ENDPOINT_KEY
-from membership.prompts import render, snapshot, wire
+from membership.prompts import render, snapshot
 from membership.prompts.filters import decide
-from membership.prompts.request import PromptRequest, RequestError, parse_request
+from membership.prompts.request import PromptRequest, RequestError, decode
 from membership.prompts.tokens import Tokens, new_decision_id
 from membership.runtime import runtime
 
@@ -197,14 +195,9 @@ def answer(
     numbers = facts.numbers
     country = country_from(environ.get(ep.country_key))
     at = dt.datetime.fromtimestamp(now, dt.UTC)
-    if debug:  # every filter of every campaign, with its reason
-        decision = decide(
-            live.campaigns, req, at, member, country, numbers.count_known, numbers.has_goal
-        )
-    else:  # the same prompts and holdout, by the checks that can fail
-        decision = live.compiled.decide(
-            req, at, member, country, numbers.count_known, numbers.has_goal
-        )
+    decision = decide(
+        live.compiled, req, at, member, country, numbers.count_known, numbers.has_goal, debug=debug
+    )
     decision_id = new_decision_id()
 
     def sign(campaign: str, variant: str | None) -> str:
@@ -235,8 +228,7 @@ def answer(
 
 
 def _request(environ: dict) -> PromptRequest:
-    """The body, read and validated: msgspec's one pass for the common case
-    (`wire.decode`), else json.loads and the full validator, whose 400s name what is wrong."""
+    """The body, read and validated (`request.decode`): a 400 names what is wrong."""
     return _parse(_read_body(environ))
 
 
@@ -262,12 +254,7 @@ def _read_body(environ: dict) -> bytes:
 
 
 def _parse(raw: bytes) -> PromptRequest:
-    req = wire.decode(raw)
-    if req is not None:
-        return req
     try:
-        return parse_request(parse_json(raw))
-    except BodyError as exc:
-        raise ApiError(400, "invalid_json", str(exc)) from None
+        return decode(raw)
     except RequestError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
+        raise ApiError(400, exc.code, str(exc)) from None

@@ -1,4 +1,4 @@
-"""The body of `POST /v1/prompt`, validated into a frozen `PromptRequest` (pure, no I/O).
+"""The body of `POST /v1/prompt`, decoded and validated into a frozen `PromptRequest` (pure).
 
 ```
 {"reader": "r_3f9c2a1b7d4e", "locale": "uk",
@@ -9,9 +9,13 @@
  "member": "<member token>"}
 ```
 
+- `PromptBody` (a msgspec Struct) is the one definition of the body: `decode` checks a body
+  against it in one pass, the OpenAPI component is generated from it (`schema_components`),
+  and a refused body is explained from it, naming the first bad field in the order the
+  fields are declared (`views: expected a list`, `history.articles.2026-13-01: expected a
+  date as YYYY-MM-DD`): a RequestError.
 - Unknown fields are ignored at every level, so the widget and the service can be upgraded
-  separately. A field of the wrong shape is a RequestError naming it (`views: expected a
-  list`, `history.articles.2026-13-01: expected a date as YYYY-MM-DD`).
+  separately.
 - Cut, not refused: the history to its newest 90 days (dates), `views` and `dismissed` to
   their newest 100 entries, `page.tags` to its first 50.
 - The locale is reduced as the banner's is (membership.i18n.resolve_locale): `uk-UA` -> uk,
@@ -19,30 +23,46 @@
 - Only `reader` is required. Sections and tags are lower-cased (campaigns store them so);
   the referrer's host is kept apart, lower-cased, for the `referrers` filter.
 - `member` is kept as sent; checking the token (a secret) is the caller's business.
+- The text is read as json.loads reads it: a body msgspec refuses as JSON (NaN, a lone
+  surrogate) is read by json.loads (`bodies.parse_json`, whose words say what is not JSON)
+  and then checked against the same Struct; one json.loads would refuse (bytes that are not
+  UTF-8, nesting deeper than its recursion limit, an integer longer than the interpreter's
+  int-from-text limit) never takes msgspec's pass, even in a field it would skip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import sys
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Annotated, NamedTuple, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from membership import i18n
-from membership.prompts.campaigns import MAX_HISTORY_DAYS, MAX_VIEWS, UtcTime, utc_time
-from membership.prompts.errors import DocumentError
+import msgspec
+from msgspec import Meta
 
-READER = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")  # \Z: `match` anchors only the start
+from membership import i18n
+from membership.http.bodies import BodyError, parse_json
+from membership.prompts.campaigns import MAX_HISTORY_DAYS, MAX_VIEWS, UtcTime, utc_time
+from membership.prompts.errors import DocumentError, join
+
 MAX_TAGS = 50
 MAX_ARTICLES_PER_DAY = 100_000
 
 
 class RequestError(DocumentError):
-    """A request that does not validate; the message names the field (`reader: ...`)."""
+    """A request that does not validate; the message names the field (`reader: ...`), or
+    says how the text is not JSON (`code` "invalid_json")."""
+
+    def __init__(self, errors: Sequence[str], code: str = "invalid_request") -> None:
+        super().__init__(errors)
+        self.code = code
 
 
 class Seen(NamedTuple):
@@ -136,6 +156,7 @@ def referrer_host(referrer: str | None) -> str | None:
 
 _HOSTS: dict[str, str | None] = {}  # threads may race here; each writes the same value
 _HOSTS_HELD = 4096
+_ABSENT = object()
 
 
 def _referrer_host(referrer: str) -> str | None:
@@ -147,15 +168,15 @@ def _referrer_host(referrer: str) -> str | None:
     return (host.rstrip(".") or None) if host else None
 
 
-# --- Validation ---------------------------------------------------------------------
+# --- The body: one definition ---------------------------------------------------------
 #
-# By hand, not marshmallow: this runs on every page view, and the schema's per-field
-# machinery cost more than the rest of a decision. The messages are marshmallow's, in its
-# order (the fields as declared below, nested ones in place); tests/test_prompt_request_oracle.py
-# checks both against the schema this replaced, over random bodies.
+# The Structs below are the body's only definition. Each value's words for what is wrong
+# with it are in its Meta's `extra`: `null` (a null where none is allowed; default NULL),
+# `type` (another kind of value; default "expected text", "a list", "an object"), `invalid`
+# (the right kind, out of bounds; default "expected at most N characters"); `read` converts
+# text the Struct cannot check (dates, times), None for text it refuses.
 
-_ABSENT = object()  # a key not sent (None is a JSON null)
-NULL = "Field may not be null."  # marshmallow's words for a null where none is allowed
+NULL = "Field may not be null."  # marshmallow's words, kept
 TEXT = "expected text"
 READER_MESSAGE = "expected 8 to 64 of A-Z, a-z, 0-9, _ and -"
 OBJECT = "expected an object"
@@ -164,251 +185,313 @@ AT_MESSAGE = UtcTime.default_error_messages["invalid"]
 ARTICLES_MESSAGE = "expected an object of YYYY-MM-DD: number of articles"
 DATE_MESSAGE = "expected a date as YYYY-MM-DD"
 COUNT_MESSAGE = f"expected a whole number from 0 to {MAX_ARTICLES_PER_DAY}"
+
+
+def read_day(key: str) -> dt.date | None:
+    """A history key as a date (None: not YYYY-MM-DD), remembered: a day's requests carry
+    the same 90 or so dates. Cleared when full; threads may race, each writes the same."""
+    day = _DAYS.get(key)
+    if day is None:
+        try:
+            day = dt.date.fromisoformat(key) if len(key) == 10 else None
+        except ValueError:
+            return None
+        if day is not None:
+            if len(_DAYS) >= _DAYS_HELD:
+                _DAYS.clear()
+            _DAYS[key] = day
+    return day
+
+
+_DAYS: dict[str, dt.date] = {}
+_DAYS_HELD = 4096
+
+_Section = Annotated[str, Meta(max_length=100)]
+_Referrer = Annotated[str, Meta(max_length=2000)]
+_PageType = Annotated[str, Meta(max_length=40)]
+_Tags = Annotated[list[str], Meta(description=f"The first {MAX_TAGS} are kept")]
+_Day = Annotated[str, Meta(extra={"read": read_day, "invalid": DATE_MESSAGE})]
+_Count = Annotated[
+    int,  # not a bool, not 3.0
+    Meta(
+        ge=0,
+        le=MAX_ARTICLES_PER_DAY,
+        extra=dict.fromkeys(("null", "type", "invalid"), COUNT_MESSAGE),
+    ),
+]
+_Articles = Annotated[
+    dict[_Day, _Count],
+    Meta(
+        description=f"YYYY-MM-DD (UTC) -> articles read; the newest {MAX_HISTORY_DAYS} are kept",
+        extra={"type": ARTICLES_MESSAGE},
+    ),
+]
+_Campaign = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        extra={"null": "missing", "invalid": "expected 1 to 64 characters"},
+    ),
+]
+_At = Annotated[
+    str,
+    Meta(
+        description="ISO-8601 with a zone",
+        extra_json_schema={"format": "date-time"},
+        extra={"read": utc_time, "null": "missing", "type": AT_MESSAGE, "invalid": AT_MESSAGE},
+    ),
+]
+# (?!\n): msgspec searches with the pattern, and `$` also matches before a final newline
+_Reader = Annotated[
+    str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}(?!\n)$", extra={"invalid": READER_MESSAGE})
+]
+_Member = Annotated[str, Meta(max_length=4096, description="A member token")]
+
+
+class PromptPage(msgspec.Struct):
+    section: _Section | None = None
+    tags: _Tags | None = None
+    referrer: _Referrer | None = None
+    type: _PageType | None = None
+
+
+class PromptHistory(msgspec.Struct):
+    articles: _Articles = {}
+
+
+class PromptSeen(msgspec.Struct):
+    campaign: _Campaign
+    at: _At
+
+
+_SeenList = Annotated[
+    list[Annotated[PromptSeen, Meta(extra={"null": OBJECT})]],
+    Meta(description=f"The newest {MAX_VIEWS} are kept"),
+]
+
+
+class PromptBody(msgspec.Struct):
+    reader: _Reader
+    locale: Annotated[str, Meta(description="A locale tag; en when absent")] | None = None
+    page: PromptPage | None = None
+    history: PromptHistory | None = None
+    views: _SeenList | None = None
+    dismissed: _SeenList | None = None
+    member: _Member | None = None
+
+
+def schema_components(ref_template: str) -> tuple[dict, dict]:
+    """The body's JSON Schema: its reference and the components it needs (OpenAPI)."""
+    (ref,), components = msgspec.json.schema_components([PromptBody], ref_template=ref_template)
+    return ref, components
+
+
+# --- Decoding ---------------------------------------------------------------------------
+
+_decode = msgspec.json.Decoder(PromptBody).decode
+
+
+def decode(raw: bytes) -> PromptRequest:
+    """A body as sent -> PromptRequest. RequestError names what is wrong: its `code` is
+    `invalid_json` for text that is not JSON, `invalid_request` for a bad field."""
+    if _plain(raw):
+        try:
+            body = _decode(raw)
+        except msgspec.DecodeError:  # ValidationError too: parse_request says what is wrong
+            pass
+        else:
+            return _build(body)
+    try:
+        data = parse_json(raw)
+    except BodyError as exc:
+        raise RequestError([str(exc)], code="invalid_json") from None
+    return parse_request(data)
+
+
+def parse_request(data: object) -> PromptRequest:
+    """The JSON body, already decoded -> PromptRequest; RequestError names the first bad
+    field (in the order of PromptBody's fields, nested ones in place)."""
+    if not isinstance(data, dict):
+        raise RequestError(["expected a JSON object"])
+    try:
+        body = msgspec.convert(data, PromptBody)
+    except msgspec.ValidationError as exc:
+        raise RequestError([_problem(data, PromptBody, "") or str(exc)]) from None
+    return _build(body)
+
+
+# json.loads recurses once per nested array or object and raises RecursionError past the
+# interpreter's limit (1000, less the caller's frames). A body with fewer brackets than
+# this cannot nest that deep; a widget body has one per view and dismissal (<= 200) and a
+# handful more. Counting bytes is far cheaper than measuring the depth.
+_MAX_BRACKETS = 300
+
+
+def _plain(raw: bytes) -> bool:
+    """Nothing in the text json.loads would refuse that msgspec might take while skipping an
+    unknown field: bytes that are not UTF-8, nesting too deep, a too long integer."""
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    # json.loads turns an integer of more digits than this into ValueError; a body with no
+    # more digits than that in all (any body no longer than that) cannot hold one, and a
+    # body with more (a heavy reader's, 200 times) is searched for so long a run of them.
+    limit = sys.get_int_max_str_digits()
+    if limit and len(raw) > limit:
+        kept = raw.translate(None, _NOT_DIGITS_OR_OPENERS)  # one pass for both counts
+        openers = kept.count(b"[") + kept.count(b"{")
+        if openers > _MAX_BRACKETS:
+            return False
+        return len(kept) - openers <= limit or _digits(limit).search(raw) is None
+    return raw.count(b"[") + raw.count(b"{") <= _MAX_BRACKETS
+
+
+@functools.cache
+def _digits(limit: int) -> re.Pattern[bytes]:
+    return re.compile(rb"[0-9]{%d}" % (limit + 1))
+
+
+_NOT_DIGITS_OR_OPENERS = bytes(c for c in range(256) if c not in b"0123456789[{")
+
+
+# --- From the Struct to a PromptRequest ---------------------------------------------------
+
+_NO_PAGE = Page()
 _UTC = dt.UTC
 _from_iso = dt.datetime.fromisoformat
 _new_tuple = tuple.__new__  # Seen(...) without NamedTuple's Python-level __new__
 _at = itemgetter(1)
 
 
-def _string(value: object, path: str, errors: list[str]) -> str | None:
-    """A string as marshmallow's String takes it (bytes as UTF-8); None after an error."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            errors.append(f"{path}: Not a valid utf-8 string.")
-            return None
-    errors.append(f"{path}: {TEXT}")
-    return None
-
-
-def _text(value: object, path: str, errors: list[str], max_len: int, lower=False) -> str | None:
-    """Text up to `max_len` characters; absent, null and "" are None."""
-    if value is None or value is _ABSENT:
-        return None
-    text = _string(value, path, errors)
-    if text is None:
-        return None
-    if len(text) > max_len:
-        errors.append(f"{path}: expected at most {max_len} characters")
-        return None
-    return (text.lower() if lower else text) or None
-
-
-def _object(value: object, path: str, errors: list[str]) -> Mapping | None:
-    """A nested object that may be absent or null (both: None)."""
-    if value is None or value is _ABSENT:
-        return None
-    if not isinstance(value, Mapping):
-        errors.append(f"{path}: {OBJECT}")
-        return None
-    return value
-
-
-def _collection(value: object) -> bool:
-    """marshmallow's List takes any iterable that is neither text nor a mapping."""
-    if type(value) is list:
-        return True
-    return (
-        hasattr(value, "__iter__")
-        and not hasattr(value, "strip")
-        and not isinstance(value, Mapping)
+def _build(body: PromptBody) -> PromptRequest:
+    """What the Struct cannot check (dates, times, the locale; in that order, after every
+    field it checks), the cuts, lower-casing, and "" as absent."""
+    page = body.page
+    if page is not None:
+        page = Page(
+            section=page.section.lower() or None if page.section else None,
+            tags=tuple(t.lower() for t in page.tags[:MAX_TAGS]) if page.tags else (),
+            referrer=page.referrer or None,
+            type=page.type or None,
+        )
+    articles = _articles(body.history.articles) if body.history is not None else {}
+    views = _seen(body.views, "views")
+    dismissed = _seen(body.dismissed, "dismissed")
+    try:
+        locale = i18n.resolve_locale(body.locale)
+    except i18n.CopyError as exc:
+        raise RequestError([f"locale: {exc}"]) from None
+    return PromptRequest(
+        reader=body.reader,
+        locale=locale,
+        page=page or _NO_PAGE,
+        articles=articles,
+        views=views,
+        dismissed=dismissed,
+        member_token=body.member or None,
     )
 
 
-def _tags(value: object, errors: list[str]) -> tuple[str, ...]:
-    if value is None or value is _ABSENT:
-        return ()
-    if not _collection(value):
-        errors.append(f"page.tags: {LIST}")
-        return ()
-    tags = []
-    for i, tag in enumerate(value):
-        if tag is None:
-            errors.append(f"page.tags[{i}]: {NULL}")
-        else:
-            text = _string(tag, f"page.tags[{i}]", errors)
-            if text is not None:
-                tags.append(text)
-    return tuple(t.lower() for t in tags[:MAX_TAGS])
-
-
-def _page(value: object, errors: list[str]) -> Page:
-    page = _object(value, "page", errors)
-    if not page:
-        return _NO_PAGE
-    return Page(
-        section=_text(page.get("section"), "page.section", errors, 100, lower=True),
-        tags=_tags(page.get("tags", _ABSENT), errors),
-        referrer=_text(page.get("referrer"), "page.referrer", errors, 2000),
-        type=_text(page.get("type"), "page.type", errors, 40),
-    )
-
-
-_NO_PAGE = Page()
-
-
-def _articles(value: object, errors: list[str]) -> dict[dt.date, int]:
+def _articles(counts: dict[str, int]) -> dict[dt.date, int]:
     """{"YYYY-MM-DD": n} -> {date: n}, the newest MAX_HISTORY_DAYS dates kept."""
-    history = _object(value, "history", errors)
-    if history is None:
-        return {}
-    value = history.get("articles", _ABSENT)
-    if value is _ABSENT:
-        return {}
-    if value is None:
-        errors.append(f"history.articles: {NULL}")
-        return {}
-    if not isinstance(value, Mapping):
-        errors.append(f"history.articles: {ARTICLES_MESSAGE}")
-        return {}
     days: dict[dt.date, int] = {}
-    bad: dict[str, str] = {}  # by key, as marshmallow reports them
     known = _DAYS
-    for key, n in value.items():
-        day = known.get(key) if type(key) is str else None
+    for key, n in counts.items():
+        day = known.get(key) or read_day(key)
         if day is None:
-            day = _day(key)
-        if day is None:
-            bad[str(key)] = DATE_MESSAGE
-        elif (type(n) is int or _whole(n)) and 0 <= n <= MAX_ARTICLES_PER_DAY:
-            days[day] = n
-        else:
-            bad[str(key)] = COUNT_MESSAGE
-    if bad:
-        errors += [f"history.articles.{key}: {message}" for key, message in bad.items()]
-        return {}
+            raise RequestError([f"history.articles.{key}: {DATE_MESSAGE}"])
+        days[day] = n
     if len(days) > MAX_HISTORY_DAYS:
         newest = sorted(days, reverse=True)[:MAX_HISTORY_DAYS]
         return {day: days[day] for day in newest}
     return days
 
 
-# The history's keys, read: a day's requests carry the same 90 or so dates. Cleared when
-# full; threads may race on it, and each writes the same value.
-_DAYS: dict[str, dt.date] = {}
-_DAYS_HELD = 4096
-
-
-def _day(key: object) -> dt.date | None:
-    """A history key as a date (None: not YYYY-MM-DD), remembered."""
-    try:
-        day = dt.date.fromisoformat(key) if isinstance(key, str) and len(key) == 10 else None
-    except ValueError:
-        return None
-    if day is not None and type(key) is str:
-        if len(_DAYS) >= _DAYS_HELD:
-            _DAYS.clear()
-        _DAYS[key] = day
-    return day
-
-
-def _whole(n: object) -> bool:
-    """An int that is not a bool."""
-    return isinstance(n, int) and not isinstance(n, bool)
-
-
-def _seen(value: object, name: str, errors: list[str]) -> tuple[Seen, ...]:
-    """[{"campaign": "...", "at": "<ISO-8601>"}] -> the newest MAX_VIEWS as Seen, newest
-    first. Up to 100 items a list: the loop is kept plain."""
-    if value is None or value is _ABSENT:
-        return ()
-    if not isinstance(value, list):
-        errors.append(f"{name}: {LIST}")
+def _seen(items: list[PromptSeen] | None, name: str) -> tuple[Seen, ...]:
+    """The items as Seen, each time in UTC (as `utc_time` reads it), newest first (a stable
+    sort), the newest MAX_VIEWS kept. Up to 100 items a list: the loop is kept plain."""
+    if not items:
         return ()
     seen: list[Seen] = []
     append = seen.append
-    failed = False
-    for i, item in enumerate(value):
-        if type(item) is dict:
-            campaign, at = item.get("campaign"), item.get("at")
-            if type(campaign) is str and type(at) is str and 0 < len(campaign) <= 64:
-                try:
-                    when = _from_iso(at)
-                    zone = when.tzinfo
-                    if zone is _UTC:  # "Z", as the widget writes it
-                        append(_new_tuple(Seen, (campaign, when)))
-                        continue
-                    if zone is not None:
-                        append(_new_tuple(Seen, (campaign, when.astimezone(_UTC))))
-                        continue
-                except (ValueError, OverflowError):
-                    pass
-        one = _seen_item(item, f"{name}[{i}]", errors)
-        if one is None:
-            failed = True
-        else:
-            append(one)
-    if failed:
-        return ()
+    for i, item in enumerate(items):
+        try:
+            when = _from_iso(item.at)
+            zone = when.tzinfo
+            if zone is not _UTC:  # "Z", as the widget writes it, needs nothing more
+                when = when.astimezone(_UTC) if zone is not None else None
+        except (ValueError, OverflowError):
+            when = None
+        if when is None:
+            raise RequestError([f"{name}[{i}].at: {AT_MESSAGE}"])
+        append(_new_tuple(Seen, (item.campaign, when)))
     seen.sort(key=_at, reverse=True)
     return tuple(seen[:MAX_VIEWS])
 
 
-def _seen_item(item: object, path: str, errors: list[str]) -> Seen | None:
-    """One item of `views` or `dismissed` the loop above did not take: what is wrong with
-    it, or the item (text of a subclass of str)."""
-    if not isinstance(item, dict):  # JSON objects; an ABC check cost more than the rest
-        errors.append(f"{path}: {OBJECT}")
+# --- What is wrong with a body the Struct refuses ----------------------------------------
+
+
+def _problem(value: object, hint: object, path: str) -> str | None:
+    """The first thing wrong with `value` as `hint` (a type of PromptBody, walked in the
+    order of its fields), as `path: message`; None when nothing is."""
+    base, whole, optional, meta = _parts(hint)
+    extra = meta.extra or {} if meta else {}
+    if value is None:
+        return None if optional else _say(path, extra.get("null", NULL))
+    if isinstance(base, type) and issubclass(base, msgspec.Struct):
+        if not isinstance(value, dict):
+            return _say(path, extra.get("type", OBJECT))
+        for f in msgspec.structs.fields(base):
+            where = join(path, f.encode_name)
+            if f.encode_name in value:
+                found = _problem(value[f.encode_name], f.type, where)
+            else:
+                found = _say(where, "missing") if f.required else None
+            if found:
+                return found
         return None
-    campaign, at = item.get("campaign"), item.get("at")
-    problems = len(errors)
-    if campaign is None:
-        errors.append(f"{path}.campaign: missing")
-    elif not isinstance(campaign, str):
-        errors.append(f"{path}.campaign: {TEXT}")
-    elif not 1 <= len(campaign) <= 64:
-        errors.append(f"{path}.campaign: expected 1 to 64 characters")
-    when = utc_time(at)
-    if when is None:
-        errors.append(f"{path}.at: {'missing' if at is None else AT_MESSAGE}")
-    return Seen(campaign, when) if len(errors) == problems else None
-
-
-def _reader(value: object, errors: list[str]) -> str:
-    if value is _ABSENT:
-        errors.append("reader: missing")
-    elif value is None:
-        errors.append(f"reader: {NULL}")
-    else:
-        reader = _string(value, "reader", errors)
-        if reader is not None:
-            if READER.match(reader):
-                return reader
-            errors.append(f"reader: {READER_MESSAGE}")
-    return ""
-
-
-def parse_request(data: object) -> PromptRequest:
-    """The JSON body (already decoded) -> PromptRequest; RequestError names the first bad field
-    (`errors` holds them all)."""
-    if not isinstance(data, Mapping):
-        raise RequestError(["expected a JSON object"])
-    errors: list[str] = []
-    get = data.get
-    reader = _reader(get("reader", _ABSENT), errors)
-    locale = get("locale")
-    if locale is not None:
-        locale = _string(locale, "locale", errors)
-    page = _page(get("page"), errors)
-    articles = _articles(get("history"), errors)
-    views = _seen(get("views"), "views", errors)
-    dismissed = _seen(get("dismissed"), "dismissed", errors)
-    member = _text(get("member"), "member", errors, 4096)
-    if errors:
-        raise RequestError(errors)
+    origin = get_origin(base)
+    if origin is list or origin is dict:
+        if not isinstance(value, origin):
+            return _say(path, extra.get("type", LIST if origin is list else OBJECT))
+        if origin is list:
+            (item,) = get_args(base)
+            found = (_problem(v, item, join(path, i)) for i, v in enumerate(value))
+        else:
+            key, item = get_args(base)
+            found = (
+                _problem(k, key, f"{path}.{k}") or _problem(v, item, f"{path}.{k}")
+                for k, v in value.items()
+            )
+        return next(filter(None, found), None)
+    try:  # a leaf: text or a whole number
+        msgspec.convert(value, base)
+    except msgspec.ValidationError:
+        return _say(path, extra.get("type", TEXT))
+    read = extra.get("read")
     try:
-        locale = i18n.resolve_locale(locale)
-    except i18n.CopyError as exc:
-        raise RequestError([f"locale: {exc}"]) from None
-    return PromptRequest(
-        reader=reader,
-        locale=locale,
-        page=page,
-        articles=articles,
-        views=views,
-        dismissed=dismissed,
-        member_token=member,
-    )
+        msgspec.convert(value, whole)
+        if read is None or read(value) is not None:
+            return None
+    except msgspec.ValidationError:
+        pass
+    return _say(path, extra.get("invalid") or f"expected at most {meta.max_length} characters")
+
+
+def _parts(hint: object) -> tuple[object, object, bool, Meta | None]:
+    """`Annotated[X, Meta(...)] | None` -> (X, Annotated[X, Meta(...)], optional, the Meta)."""
+    args = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    kept = [a for a in args if a is not type(None)]
+    (whole,) = kept
+    if get_origin(whole) is Annotated:
+        base, *metas = get_args(whole)
+        return base, whole, len(kept) < len(args), metas[-1]
+    return whole, whole, len(kept) < len(args), None
+
+
+def _say(path: str, message: str) -> str:
+    return f"{path}: {message}" if path else message

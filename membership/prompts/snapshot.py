@@ -36,7 +36,7 @@ import redis as redis_lib
 from membership.banner_cache import BannerCache, State
 from membership.prompts import store
 from membership.prompts.campaigns import Campaign
-from membership.prompts.compiled import Compiled, compile_campaigns
+from membership.prompts.filters import Compiled, compile_campaigns
 from membership.store import Keys
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Live:
 
     campaigns: tuple[Campaign, ...]  # by rank: priority, then id
     version: int | None  # keys.campaigns_version it was read at; None: not read yet
-    # The same campaigns compiled once here, not per request (`compiled.Compiled.decide`).
+    # The same campaigns compiled once here, not per request (`filters.decide`).
     compiled: Compiled = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
