@@ -48,9 +48,7 @@ ALL_SLOTS = len(set(SLOTS.values()))  # once each has a winner, stop looking
 class Facts:
     """One request's values as the tests read them, worked out once per decision."""
 
-    __slots__ = (
-        "countries", "hosts", "member", "now", "request", "sections", "tags", "today",
-    )  # fmt: skip
+    __slots__ = ("country", "host", "member", "now", "request", "section", "tags", "today")
 
     def __init__(
         self, request: PromptRequest, now: dt.datetime, member: bool, country: str | None
@@ -59,10 +57,10 @@ class Facts:
         self.request = request
         self.now = now
         self.member = member
-        self.sections = (page.section,) if page.section else ()
+        self.section = page.section or None
         self.tags = page.tags
-        self.hosts = (page.referrer_host,) if page.referrer_host else ()
-        self.countries = (country.upper(),) if country else ()
+        self.host = page.referrer_host or None
+        self.country = country.upper() if country else None
         self.today = now.astimezone(dt.UTC).date()
 
 
@@ -146,13 +144,26 @@ def readers(c: Campaign) -> Filter:
     return Filter("readers", ((lambda f: members == f.member, said),), said)
 
 
-def _any_domain(hosts: tuple[str, ...], domains: frozenset[str]) -> bool:
-    """A host is one of the domains or a subdomain of one."""
-    return any(h == d or h.endswith("." + d) for h in hosts for d in domains)
+Tests = Callable[[frozenset[str]], tuple[Test, Test]]  # listed -> (any is in, none is)
 
 
-def _any_equal(values: tuple[str, ...], listed: frozenset[str]) -> bool:
-    return not listed.isdisjoint(values)
+def _one(attr: str) -> Tests:
+    """A single value (section, referrer, country; None when there is none)."""
+    read = attrgetter(attr)
+    return lambda listed: (lambda f: read(f) in listed, lambda f: read(f) not in listed)
+
+
+def _tags(listed: frozenset[str]) -> tuple[Test, Test]:
+    return lambda f: not listed.isdisjoint(f.tags), lambda f: listed.isdisjoint(f.tags)
+
+
+def _in_domains(host: str | None, domains: frozenset[str]) -> bool:
+    """The host is one of the domains or a subdomain of one."""
+    return host is not None and any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _domains(listed: frozenset[str]) -> tuple[Test, Test]:
+    return lambda f: _in_domains(f.host, listed), lambda f: not _in_domains(f.host, listed)
 
 
 def _include_exclude(
@@ -160,49 +171,48 @@ def _include_exclude(
     lists: IncludeExclude,
     values: Callable[[Facts], tuple[str, ...]],
     what: str,
-    hit: Callable[[tuple[str, ...], frozenset[str]], bool] = _any_equal,
+    tests_for: Tests,
+    hit: Callable[[str, frozenset[str]], bool] = lambda v, listed: v in listed,
 ) -> Filter:
+    """Any of the page's values (`values`, as the trace shows them) in the include list,
+    none in the exclude list; `tests_for` makes the tests, `hit` says which value is out."""
     include, exclude = frozenset(lists.include), frozenset(lists.exclude)
 
     def shown(f: Facts) -> str:
         return ", ".join(values(f)) or f"no {what}"
 
     def excluded(f: Facts) -> str:
-        return next(v for v in values(f) if hit((v,), exclude)) + ": excluded"
+        return next(v for v in values(f) if hit(v, exclude)) + ": excluded"
 
     tests = []
-    if hit is _any_equal:  # the same as below, without a call per test: every page view
-        if include:
-            tests.append((lambda f: not include.isdisjoint(values(f)), _not_included(shown)))
-        if exclude:
-            tests.append((lambda f: exclude.isdisjoint(values(f)), excluded))
-    else:
-        if include:
-            tests.append((lambda f: hit(values(f), include), _not_included(shown)))
-        if exclude:
-            tests.append((lambda f: not hit(values(f), exclude), excluded))
+    if include:
+        tests.append((tests_for(include)[0], lambda f: f"{shown(f)}: not in the include list"))
+    if exclude:
+        tests.append((tests_for(exclude)[1], excluded))
     return Filter(name, tuple(tests), shown)
 
 
-def _not_included(shown: Why) -> Why:
-    return lambda f: f"{shown(f)}: not in the include list"
+def _listed(value: str | None) -> tuple[str, ...]:
+    return (value,) if value else ()
 
 
 def sections(c: Campaign) -> Filter:
-    return _include_exclude("sections", c.audience.sections, attrgetter("sections"), "section")
+    lists, values = c.audience.sections, lambda f: _listed(f.section)
+    return _include_exclude("sections", lists, values, "section", _one("section"))
 
 
 def tags(c: Campaign) -> Filter:
-    return _include_exclude("tags", c.audience.tags, attrgetter("tags"), "tags")
+    return _include_exclude("tags", c.audience.tags, attrgetter("tags"), "tags", _tags)
 
 
 def referrers(c: Campaign) -> Filter:
-    lists = c.audience.referrers
-    return _include_exclude("referrers", lists, attrgetter("hosts"), "referrer", _any_domain)
+    lists, values = c.audience.referrers, lambda f: _listed(f.host)
+    return _include_exclude("referrers", lists, values, "referrer", _domains, _in_domains)
 
 
 def countries(c: Campaign) -> Filter:
-    return _include_exclude("countries", c.audience.countries, attrgetter("countries"), "country")
+    lists, values = c.audience.countries, lambda f: _listed(f.country)
+    return _include_exclude("countries", lists, values, "country", _one("country"))
 
 
 def articles_in_window(c: Campaign, r: PromptRequest, now: dt.datetime) -> int:
@@ -474,7 +484,7 @@ def decide(
     if not isinstance(campaigns, Compiled):
         campaigns = Compiled(campaigns)
     facts = Facts(request, now, member, country)
-    traces: list[Trace | None] = [None] * len(campaigns.entries)
+    traces: list | None = [None] * len(campaigns.entries) if debug else None
     winners: dict[str, tuple[int, Assignment]] = {}  # placement -> (index in ordered, ...)
     taken: set[str] = set()  # slots
     for i, entry in enumerate(campaigns.entries):
@@ -503,7 +513,9 @@ def decide(
             # pending: shown or holdout, as `_assemble` says
             result = ("outranked" if c.placement in winners else "pending") if wins else "rejected"
             variant = a.variant.id if a is not None and a.variant is not None else None
-            traces[i] = Trace(c.id, c.placement, result, tuple(checks), a and a.bucket, variant)
+            traces[i] = Trace(  # type: ignore[index]
+                c.id, c.placement, result, tuple(checks), a and a.bucket, variant
+            )
         if wins and c.placement not in winners:
             winners[c.placement] = (i, a)
             taken.add(entry.slot)
@@ -513,22 +525,19 @@ def decide(
     return _assemble(winners, campaigns.ordered, traces, request, now)
 
 
-def _with_result(t: Trace | None, result: str) -> Trace | None:
-    return replace(t, result=result) if t is not None else None  # None: not traced
-
-
-def one_interruptive(winners: dict, ordered: tuple[Campaign, ...], traces: list) -> None:
+def one_interruptive(winners: dict, ordered: tuple[Campaign, ...], traces: list | None) -> None:
     """When both modal and gate have a winner, the lower (priority, id) keeps its place."""
-    if all(p in winners for p in INTERRUPTIVE):
+    if INTERRUPTIVE[0] in winners and INTERRUPTIVE[1] in winners:
         loser = max((winners[p][0] for p in INTERRUPTIVE), key=lambda i: ordered[i].rank)
         del winners[ordered[loser].placement]
-        traces[loser] = _with_result(traces[loser], "outranked")
+        if traces is not None:
+            traces[loser] = replace(traces[loser], result="outranked")
 
 
 def _assemble(
     winners: dict,
     ordered: tuple[Campaign, ...],
-    traces: list,
+    traces: list | None,
     request: PromptRequest,
     now: dt.datetime,
 ) -> Decision:
@@ -542,11 +551,13 @@ def _assemble(
         c = ordered[i]
         if a.variant is None:
             holdout.append(Holdout(placement, c, a.bucket))
-            traces[i] = _with_result(traces[i], "holdout")
+            result = "holdout"
         else:
             prompts.append(
                 Prompt(placement, c, a.variant, a.bucket, articles_in_window(c, request, now))
             )
-            traces[i] = _with_result(traces[i], "shown")
-    debug = tuple(filter(None, traces))  # None: not traced
+            result = "shown"
+        if traces is not None:
+            traces[i] = replace(traces[i], result=result)
+    debug = () if traces is None else tuple(traces)
     return Decision(prompts=tuple(prompts), holdout=tuple(holdout), debug=debug)
