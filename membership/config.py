@@ -652,7 +652,7 @@ class _TrafficSettings(Schema):
                 "`TRUSTED_PROXY_HOPS`) per UTC hour, 1 to 1000000000. The rest are answered in "
                 "`rejected` and counted as the variant's `excess` (shown by `campaigns "
                 "results` and the results page), so one client cannot steer a campaign's "
-                "results; see [Prompt events and results](#prompt-events-and-results)."
+                "results; see [Prompt events and results](prompts.md#prompt-events-and-results)."
             )
         },
     )
@@ -877,7 +877,8 @@ def load_settings(
 def settings_table() -> str:
     """The docs' configuration table (Markdown): a row per declared setting, in order.
 
-    `python scripts/settings_table.py README.md` puts it in the README; a test checks it.
+    `python scripts/settings_table.py docs/configuration.md` puts it in that page; a test
+    checks it.
     """
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for declared in _DECLARED.values():

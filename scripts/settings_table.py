@@ -2,9 +2,9 @@
 (membership.config.SettingsSchema), or put it in place of the table in a Markdown file.
 
     python scripts/settings_table.py             # print it
-    python scripts/settings_table.py README.md   # rewrite README.md's table in place
+    python scripts/settings_table.py docs/configuration.md   # rewrite that page's table in place
 
-tests/test_config.py fails while the README's table differs from the generated one.
+tests/test_config.py fails while the page's table differs from the generated one.
 """
 
 from __future__ import annotations

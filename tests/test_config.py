@@ -15,7 +15,7 @@ from membership.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS_DOC = ROOT / "README.md"  # the page whose table lists every setting
+SETTINGS_DOC = ROOT / "docs" / "configuration.md"  # the page whose table lists every setting
 
 
 def test_defaults_when_nothing_is_set(tmp_path):
