@@ -61,7 +61,7 @@ _WRK_UNIT_NS = {"us": 1e3, "ms": 1e6, "s": 1e9}
 
 
 def _round_wrk(port, path, headers, duration, redis_client):
-    """One round driven by wrk (C, 2 threads, 32 connections), as the issue measured:
+    """One round driven by wrk (C, 2 threads, 32 connections):
     the Python clients share the two CPUs with the servers and cap what they can show."""
     command = ["wrk", "-t2", "-c32", f"-d{duration:g}s", "--latency"]
     for name, value in headers.items():

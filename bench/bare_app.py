@@ -3,7 +3,7 @@
     bench/bare_app.py --port P [--server granian|gunicorn] [--app bare|service|service-bare]
 
 `--server granian` (default) runs it exactly as `membership serve` runs the app;
-`--server gunicorn` runs it as `membership serve` did before issue 8 (gthread,
+`--server gunicorn` runs it as a threaded server would (gthread,
 keep-alive 5 s), the baseline the benchmarks compare against. `--app service`
 serves the real app instead (REDIS_URL from the environment): the slow-clients
 benchmark's "our app on yesterday's server". `--app service-bare` serves the real app with

@@ -13,7 +13,7 @@ with partial and full refunds, six plans in two currencies. The count and the
 them (timed: "build"), then runs again on the now correct ledger (timed:
 "check", which must report it unchanged). The count must equal the member
 count the generator knows it made (member customers, two with one email being
-two members as the README says, + offline emails no member customer has),
+two members, docs/ledger.md, + offline emails no member customer has),
 computed here without the ledger's rules; the run exits 1 otherwise.
 
 Then `Queries.stats()` is timed (p50, p99, mean) against a bare round trip of
@@ -102,8 +102,8 @@ class World:
     emails: int = 0  # email hashes written (customer emails and offline members)
 
     def expected_count(self) -> int:
-        """Member customers (two with one email are two members: README, "A person counts
-        once") + offline emails that no member customer has."""
+        """Member customers (two with one email are two members: docs/ledger.md, "A person
+        counts once") + offline emails that no member customer has."""
         member_emails = {email for email, member in self.customers if member and email}
         uncovered = {e for e in self.offline if e not in member_emails}
         return self.member_customers + len(uncovered)

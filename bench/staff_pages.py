@@ -16,7 +16,7 @@ in-process through the Flask test client (the whole request: guard, session, rea
 template), interleaved page by page; the table gives p50/p95/max in ms and the p50 ratio to
 `/healthz`. As in a `membership serve` worker, what is loaded before the timing is frozen
 out of the garbage collector's sight (gc.freeze). The last line names the slowest page by
-p95 and says whether it is under the 100 ms the issue asks. The redis-server is stopped by
+p95 and says whether it is under the 100 ms aimed for. The redis-server is stopped by
 PID at the end.
 """
 

@@ -4,7 +4,7 @@ Why granian and not gunicorn's threads: granian reads requests in Rust on an
 async event loop and hands Flask only whole requests (headers complete), so a
 connection that sends its headers slowly, or idles between requests, costs a
 socket and a little memory, never one of the few Python threads (measured in
-bench/slow_clients.py; README "Production server").
+bench/slow_clients.py; docs/production.md, "Production server").
 
 `run()` is what `membership serve` and the benchmarks' baselines call. Workers
 are forked from the calling process; `on_worker_start` runs in each new worker
@@ -123,8 +123,8 @@ def _server_class():
 def load_frozen(load: Callable[[], Callable]) -> Callable:
     """`load()`, then what the app holds (Flask, Babel's data, the snapshot) kept out of
     the garbage collector's sight: it lives as long as the worker, and a full collection
-    walking it stalled whichever request set it off, up to ~150 ms against ~5 ms
-    (bench/staff_pages.py)."""
+    walking it stalled whichever request set it off (docs/benchmarks.md, "Staff
+    pages")."""
     app = load()
     gc.collect()
     gc.freeze()
@@ -148,8 +148,8 @@ def run(
 
     - `threads` Python threads per worker run Flask; connections are read by the
       Rust event loop, so slow heads and idle connections hold no thread. A slow *body*
-      does: the app reads it in its thread, and granian has no body timeout (README,
-      "Slow request bodies").
+      does: the app reads it in its thread, and granian has no body timeout
+      (docs/production.md, "Slow request bodies").
     - A request's headers must arrive within 10 s (slow-header clients are cut
       off); idle keep-alive connections cost no thread.
     - SIGHUP starts fresh workers one by one, each before its predecessor stops;

@@ -21,7 +21,7 @@ from membership.prompts.request import Page, PromptRequest, Seen, parse_request
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 READER = "r_3f9c2a1b7d4e"
 
-# The example, as staff would write it.
+# An example campaign, as staff would write it.
 EXAMPLE = {
     "id": "winter-drive",
     "name": "Winter drive",

@@ -1,8 +1,8 @@
-"""The loop of issue 10, in process: a reader is asked, clicks, pays at the fake Stripe; the
-signed webhooks (twice, and before the token request) count one member and credit the ask's
-variant once in `campaigns results`; the member's token silences the asks, is renewed while
-the membership lasts, and after `customer.subscription.deleted` is refused renewal, so the
-asks resume."""
+"""Checkout and members end to end, in process: a reader is asked, clicks, pays at the
+fake Stripe; the signed webhooks (twice, and before the token request) count one member and
+credit the ask's variant once in `campaigns results`; the member's token silences the asks,
+is renewed while the membership lasts, and after `customer.subscription.deleted` is refused
+renewal, so the asks resume."""
 
 from __future__ import annotations
 

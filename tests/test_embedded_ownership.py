@@ -1,4 +1,4 @@
-"""The embedded Redis belongs to the `membership serve` process that started it (issue 8).
+"""The embedded Redis belongs to the `membership serve` process that started it.
 
 Workers come and go (a SIGHUP reload, a killed worker) and the embedded Redis
 keeps its PID; if it dies, the server restarts it and /readyz recovers by

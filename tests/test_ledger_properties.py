@@ -1,7 +1,7 @@
 """Property tests: any shuffle and duplication of a world's events gives the same ledger.
 
 The expected result is computed twice: by the reference `MemoryLedger` fed the
-events in order, and by `spec()`, the issue's rules restated here from scratch,
+events in order, and by `spec()`, the counting rules restated here from scratch,
 money included (greatest (final, created, stage) per subscription; deleted
 customers end; a person counted once by email; MRR from the standing state's
 items; a contribution's net is its amount less its largest refund). `spec`
@@ -51,7 +51,7 @@ def _monthly(obj):
 
 
 def spec(events, offline, member_statuses):
-    """What the ledger must hold, straight from the issue's wording:
+    """What the ledger must hold, straight from the counting rules' wording (docs/ledger.md):
     {statuses, count, mrr, contribution_sum, contribution_count, contributors}."""
     candidates = defaultdict(list)
     owner, deleted, emails = {}, set(), {}

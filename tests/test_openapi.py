@@ -10,8 +10,8 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}  # added by Flask to every GET / every rou
 
 
 def _public(rule) -> bool:
-    """The staff dashboard's HTML pages are not the public API (the README describes them);
-    its JSON under /staff/api/ is."""
+    """The staff dashboard's HTML pages are not the public API (docs/staff-dashboard.md
+    describes them); its JSON under /staff/api/ is."""
     return not rule.rule.startswith("/staff/") or rule.rule.startswith("/staff/api/")
 
 

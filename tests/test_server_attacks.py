@@ -1,5 +1,5 @@
 """Attacks on the real server and its embedded Redis, as an operator's accidents or an
-attacker would make them (issue 8 review): each test stops only processes it started,
+attacker would make them: each test stops only processes it started,
 by PID, and is bounded in time.
 """
 

@@ -1,4 +1,4 @@
-"""What the server does with malformed and oversized bodies, over raw sockets (issue 8).
+"""What the server does with malformed and oversized bodies, over raw sockets.
 
 Every error carries the service's JSON error body, or no body at all where the
 server itself refuses a request the app never sees; never a 500 or a traceback.

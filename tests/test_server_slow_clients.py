@@ -1,4 +1,4 @@
-"""Slow and idle clients cannot starve `membership serve` (issue 8).
+"""Slow and idle clients cannot starve `membership serve`.
 
 200 connections send their headers one line every 5 s and 200 more sit idle;
 a well-behaved reader's banner requests keep answering, none failing, p99 under

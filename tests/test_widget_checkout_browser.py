@@ -1,5 +1,5 @@
 """The prompt widget's call to action through Stripe Checkout, and its member token, in
-headless Chromium against one real `membership serve` with the fake Stripe (issue 10).
+headless Chromium against one real `membership serve` with the fake Stripe.
 
 Nothing leaves the machine: the service calls tests/fake_stripe.py for Stripe's API, and the
 browser's visit to https://checkout.stripe.com is answered by `page.route`, which "pays" the

@@ -1,4 +1,4 @@
-"""Stripe Checkout from a prompt (issue 10): `POST /v1/checkout` -> a Checkout Session URL.
+"""Stripe Checkout from a prompt: `POST /v1/checkout` -> a Checkout Session URL.
 
 - `request`  pure: the body validated against the offer (plans, prices, limits, currencies),
              the reader's locale as Checkout spells it, the session's parameters and metadata

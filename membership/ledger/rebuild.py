@@ -240,7 +240,7 @@ def _bucket(name: str, email: str, raw: dict) -> EmailBucket:
 
 def _plan(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
     # Hundreds of thousands of small records and no cycles among them: the cyclic
-    # collector would only rescan them (about 40% of a 200k rebuild, measured).
+    # collector would only rescan them (docs/benchmarks.md, "The ledger").
     enabled = gc.isenabled()
     gc.disable()
     try:

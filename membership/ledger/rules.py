@@ -8,7 +8,7 @@ to the `stats` counters is derived, not decided: every record contributes
 `count_of(record)` members and `counters_of(record)` to the counters, so a
 change adds new minus old (`deltas`) and `ledger rebuild` sums them from scratch.
 
-Counting rules (the contract of issue 3):
+Counting rules (docs/ledger.md, "Counting rules"):
 
 - A subscription's state is the one from the event with the greatest `created`;
   on the same second the later lifecycle stage wins (incomplete < trialing <

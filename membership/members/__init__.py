@@ -1,4 +1,4 @@
-"""Member recognition (issue 10): a member is recognized on every device, by a signed token.
+"""Member recognition: a member is recognized on every device, by a signed token.
 
 Pure, no I/O:
 

@@ -44,7 +44,7 @@ ONCE_SUBJECT = "once:"
 LINK = "link"  # a sign-in link clicked from the mailbox (`email:`)
 CHECKOUT = "checkout"  # a Checkout Session within a day of its completion (`cus_`, `once:`)
 STAFF = "staff"  # `membership members token` (`cus_`, `email:`)
-# A subscription Checkout started counts from these (the rule; past_due cannot be a
+# A subscription Checkout started counts from these (past_due cannot be a
 # fresh checkout's state). The ledger, not this, decides the count.
 SESSION_MEMBER_STATUSES = frozenset({"active", "trialing"})
 # A session id proves its payment for a day after the session completed: the success page asks

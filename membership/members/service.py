@@ -208,7 +208,7 @@ class Members:
         if self.queries.email_bucket(email).live > 0:
             # The ledger's own customers with the email first: Stripe's email filter is
             # case-sensitive and the ledger's addresses are lower-cased (Olena@Example.org).
-            # Stripe's is left for a ledger whose member index was never built (README).
+            # Stripe's is left for a ledger whose member index was never built (docs/ledger.md).
             index = MemberSearch(self.queries.redis, self.queries.keys)
             found = index.customers_with_email(email) or stripe.customers_with_email(email)
             for customer in found:

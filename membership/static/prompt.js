@@ -1,4 +1,4 @@
-/* membership prompt widget (issue 9). Embed on article pages, after the article:
+/* membership prompt widget. Embed on article pages, after the article:
  *   <article data-section="war" data-tags="kursk,front"> ... <div data-membership-prompt></div>
  *   </article>
  *   <script src="https://MEMBERSHIP-HOST/static/prompt.js" async></script>

@@ -236,7 +236,7 @@ class _PromptKeys(_Base):
     # A "slot" is a variant id, or `_holdout` (never a variant id: those start with a-z0-9).
     # Counts hashes hold `<slot>:<metric>` fields: `views`, `clicks`, `dismissals` (variants),
     # `events` (the holdout: page views that listed the campaign under `holdout`), and, written
-    # by the Stripe webhook from the next issue through `counts.queue_conversion`,
+    # by the Stripe webhook through `counts.queue_conversion`,
     # `conversions` (readers who became members or gave) and `revenue:<currency>` (minor units).
     def prompt_event_mark(self, digest: str, event_type: str) -> str:
         """String (expiring when the token can no longer be read, at most ~24 h 10 min): set

@@ -241,7 +241,7 @@ _ID = {
 _DOC = {
     "type": "object",
     "description": "A campaign document, as `membership campaigns show ID --json` prints it "
-    "and `campaigns apply` takes it (issue 9); validation errors name the field path, e.g. "
+    "and `campaigns apply` takes it; validation errors name the field path, e.g. "
     "`variants[1].copy.uk.headline: missing`.",
 }
 _VERSIONED = {

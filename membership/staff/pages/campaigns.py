@@ -1,4 +1,4 @@
-"""Staff pages: prompt campaigns (issue 11).
+"""Staff pages: prompt campaigns.
 
     GET  /staff/campaigns                  the list, in the order decisions try them
     GET  /staff/campaigns/new              the form for a new campaign (POST: create)
