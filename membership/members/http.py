@@ -1,4 +1,4 @@
-"""The member endpoints (issue 10): HTTP in, `service.Members` does the rest.
+"""The member endpoints: HTTP in, `service.Members` does the rest.
 
     GET  /v1/member/token?session_id=cs_...   after Checkout: a token, the session the proof
     POST /v1/member/sign-in                   {"email", "return_url", "locale"}: 202, always
