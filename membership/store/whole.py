@@ -76,7 +76,8 @@ def transaction(
     checks, raising the writer's own errors, and returns a `Write`, or any other value to
     write nothing (returned as it is). A Write is checked (`types`), queued inside MULTI and
     EXECed. A reply that is an error means Redis kept the rest: `refused(errors)` gives
-    what to raise (the first error itself by default), and it may record the damage first.
+    what to raise (the first error itself by default); it may record the damage first, or
+    raise itself.
 
     A WATCHed key changed before EXEC (WatchError) starts the next attempt, after
     `pause(attempt)` when given (a back-off). After `attempts`, `busy` is raised when it is
