@@ -1,4 +1,5 @@
-"""Rate limits on public POSTs: Flask-Limiter counting in the app's real Redis.
+"""Rate limits on public POSTs: `limits` counting in the app's real Redis (single, Cluster,
+Sentinel, or the embedded server's socket).
 
 The limited route is registered only here (no public POST exists yet besides the webhook,
 which is exempt); later endpoints use the same `@rate_limited(name)`.
@@ -7,10 +8,13 @@ which is exempt); later endpoints use the same `@rate_limited(name)`.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import pytest
-from flask import jsonify
-from flask_limiter import Limiter
+from flask import current_app, jsonify, request
 from limits._storage_scheme import parse_storage_uri
 from limits.storage import storage_from_string
 
@@ -18,6 +22,7 @@ from membership.config import RATE_LIMIT_DEFAULTS, ConfigError, load_settings
 from membership.http import rate_limits
 from membership.http.rate_limits import client_address, rate_limited, storage_for
 from tests import stripe_payloads as sp
+from tests.redis_topologies import Cluster, SentinelSetup
 
 NAME = "test_form"
 
@@ -240,11 +245,118 @@ def test_every_limited_view_names_a_configured_limit(app):
 
 
 def test_the_banner_path_carries_no_limiter_hooks(app):
-    """Flask-Limiter's own hooks cost every request ~60 us; they must not be on the app."""
-    hooks = [*app.before_request_funcs.get(None, []), *app.after_request_funcs.get(None, [])]
-    assert not any(isinstance(getattr(f, "__self__", None), Limiter) for f in hooks)
-    assert not any(isinstance(getattr(f, "args", (None,))[0], Limiter) for f in hooks)
+    """Only decorated views pay for limiting: no hook of the app's runs the limiter."""
+    hooks = [
+        *app.before_request_funcs.get(None, []),
+        *app.after_request_funcs.get(None, []),
+        *app.teardown_request_funcs.get(None, []),
+    ]
+    assert not any(getattr(f, "__module__", "") == rate_limits.__name__ for f in hooks)
     assert "limiter" not in app.extensions
+
+
+def test_limits_is_declared_and_counts_directly_without_flask_limiter():
+    """The service imports `limits` itself, so it is a declared dependency; Flask-Limiter
+    (whose hooks had to be kept off the app on a private Flask object) is gone."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = {
+        dep.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower()
+        for dep in pyproject["project"]["dependencies"]
+    }
+    assert "limits" in declared
+    assert "flask-limiter" not in declared
+    probe = (
+        "import sys, membership.http.rate_limits, membership.members.http,"
+        " membership.staff.views; print('flask_limiter' in sys.modules)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "False"
+
+
+def test_the_counters_keys_and_windows(limited_app, redis_client):
+    """One key per address, limit name and window, as it always was: a deploy keeps counting
+    in the windows already open."""
+    client = limited_app.test_client()
+    _post(client)
+    _post(client)
+    key = "membership:ratelimit:LIMITER/192.0.2.1/test_form/3/1/minute"
+    assert redis_client.keys("*") == [key]
+    assert redis_client.get(key) == "2"
+    assert 0 < redis_client.ttl(key) <= 60
+
+
+def test_a_keyed_limit_counts_per_key_apart_from_the_address(make_app, redis_client):
+    app = _add_route(make_app(rate_limit_test_form="2/minute"))
+
+    @app.post("/_test/keyed")
+    def keyed():
+        current_app.extensions[rate_limits.EXTENSION].check(NAME, key=request.args["key"])
+        return jsonify(ok=True)
+
+    client = app.test_client()
+    statuses = [client.post("/_test/keyed?key=k1").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.post("/_test/keyed?key=k2").status_code == 200
+    assert _post(client).status_code == 200  # the address's own budget is untouched
+    assert redis_client.get("membership:ratelimit:LIMITER/k1/test_form:keyed/2/1/minute") == "3"
+
+
+@pytest.mark.parametrize("value", ["3/hour;2/minute", "2/minute;3/hour"])
+def test_several_limits_count_the_shortest_window_first_and_stop_at_the_first_over(
+    make_app, redis_client, value
+):
+    client = _add_route(make_app(rate_limit_test_form=value)).test_client()
+    assert [_post(client).status_code for _ in range(4)] == [200, 200, 429, 429]
+    prefix = "membership:ratelimit:LIMITER/192.0.2.1/test_form"
+    assert redis_client.get(f"{prefix}/2/1/minute") == "4"
+    assert redis_client.get(f"{prefix}/3/1/hour") == "2"  # refused requests never reach it
+    assert redis_client.ttl(f"{prefix}/3/1/hour") > 60
+
+
+def test_retry_after_is_what_is_left_of_the_breached_window(limited_app, redis_client):
+    client = limited_app.test_client()
+    for _ in range(3):
+        _post(client)
+    key = "membership:ratelimit:LIMITER/192.0.2.1/test_form/3/1/minute"
+    redis_client.expire(key, 17)
+    response = _post(client)
+    assert response.status_code == 429
+    seconds = int(response.headers["Retry-After"])
+    assert seconds in (17, 18)  # whole seconds, rounded up
+    assert response.get_json()["error"]["message"] == (
+        f"too many requests from this address; try again in {seconds} s"
+    )
+
+
+@pytest.fixture(scope="module", params=[Cluster, SentinelSetup], ids=["cluster", "sentinel"])
+def topology(request):
+    started = request.param().start()
+    yield started
+    started.stop()
+
+
+def test_counted_on_a_cluster_and_through_sentinel(make_app, topology):
+    topology.flush()
+    first = _add_route(make_app(redis_url=topology.url, rate_limit_test_form="2/minute"))
+    second = _add_route(make_app(redis_url=topology.url, rate_limit_test_form="2/minute"))
+    try:
+        assert _post(first.test_client()).status_code == 200
+        assert _post(second.test_client()).status_code == 200
+        refused = _post(first.test_client())
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert _post(second.test_client(), "198.51.100.7").status_code == 200
+        nodes = topology.nodes if isinstance(topology, Cluster) else [topology.primary()]
+        keys = [k for node in nodes for k in node.client().keys("*")]
+        assert sorted(keys) == [
+            "membership:ratelimit:LIMITER/192.0.2.1/test_form/2/1/minute",
+            "membership:ratelimit:LIMITER/198.51.100.7/test_form/2/1/minute",
+        ]
+    finally:
+        for app in (first, second):
+            app.extensions["membership"].redis.close()
 
 
 # --- Settings ------------------------------------------------------------------------------

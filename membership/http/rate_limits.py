@@ -6,21 +6,20 @@
     @rate_limited("checkout")  # RATE_LIMIT_CHECKOUT; its default in config.RATE_LIMIT_DEFAULTS
     def checkout(): ...
 
-Flask-Limiter counts per client address (fixed windows) in the app's own Redis: whatever
-REDIS_URL names (single, Sentinel, Cluster) or the embedded server's socket, so every worker
-and every host shares one limit. Over it: 429 with `Retry-After` and the JSON error body. The
-Stripe webhook has no limit (Stripe must never be throttled), nor do GETs.
+The `limits` library counts per client address (fixed windows) in the app's own Redis:
+whatever REDIS_URL names (single, Sentinel, Cluster) or the embedded server's socket, so every
+worker and every host shares one limit. Only decorated views are counted (no hook runs on
+other requests). Over it: 429 with `Retry-After` and the JSON error body. The Stripe webhook
+has no limit (Stripe must never be throttled), nor do GETs.
 
 A limit may count per something other than the address: `check(name, key=...)` inside the
 view (sign-in counts per email asked for, RATE_LIMIT_SIGN_IN_EMAIL, with a keyed hash of the
 email as the key, so no address lands in Redis).
 
-Two departures from Flask-Limiter's usual wiring, both deliberate:
-- `Limiter.init_app` hooks every request (before and after); on GET /v1/banner that doubled
-  the time spent in Flask (about 57 -> 115 us). Each app's Limiter is therefore initialised
-  against a private Flask object, and works only inside the views that are decorated.
-- Redis trouble fails open: the request goes through, one WARNING when limiting stops and
-  one INFO when it resumes. Refusing readers because a counter is unreachable helps no one.
+A setting of several limits (`5/minute;20/hour`) counts the shortest window first and stops at
+the first one exceeded. Redis trouble fails open: the request goes through, one WARNING when
+limiting stops and one INFO when it resumes. Refusing readers because a counter is
+unreachable helps no one.
 """
 
 from __future__ import annotations
@@ -34,11 +33,14 @@ import time
 from collections.abc import Callable
 
 import redis
-from flask import Flask, current_app, g, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Flask, current_app, request
+from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError, StorageError
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from werkzeug.exceptions import TooManyRequests
 
 from membership.config import RATE_LIMIT_DEFAULTS, Settings, parse_redis_url
 from membership.errors import error_response
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "membership.rate_limits"
 RETRY_STORAGE_SECONDS = 5.0  # after a failed start (a Cluster that was down), try again
+RETRY_AFTER_UNKNOWN = 60  # Retry-After when the breached window cannot be read
 _TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 # What a Redis in trouble raises through `limits` (wrapped), or while connecting at start.
 _STORAGE_ERRORS = (
@@ -55,6 +58,14 @@ _STORAGE_ERRORS = (
     redis.exceptions.RedisError,
     redis.exceptions.RedisClusterException,
 )
+
+
+class RateLimitExceeded(TooManyRequests):
+    """Over a limit; `retry_after`: whole seconds until the breached window ends (>= 1)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 def rate_limited(name: str) -> Callable:
@@ -135,15 +146,17 @@ def client_address(environ: dict, trusted_hops: int) -> str:
 
 
 class RateLimits:
-    """One app's limits: a Flask-Limiter on the app's Redis and a guard per limit name."""
+    """One app's limits: the parsed limit of each name, counted in the app's Redis."""
 
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.uri, self.options = storage_for(redis_url, settings.redis_prefix)
+        # name -> its limits, shortest window first; empty when "off"
+        self.limits: dict[str, list[RateLimitItem]] = {
+            name: _parse(settings.rate_limit(name)) for name in sorted(self.names())
+        }
         self._lock = threading.Lock()
-        self._limiter: Limiter | None = None
-        self._guards: dict[str, Callable] = {}
-        self._keyed_guards: dict[str, Callable] = {}  # counted per `check(name, key=...)`
+        self._counter: FixedWindowRateLimiter | None = None
         self._retry_at = 0.0
         self._failing = False
         self._ready()
@@ -154,63 +167,47 @@ class RateLimits:
         }
         return set(RATE_LIMIT_DEFAULTS) | extra
 
-    def _ready(self) -> Limiter | None:
-        """The limiter, built on first use; None while its storage cannot even be set up."""
-        if self._limiter is not None:
-            return self._limiter
+    def _ready(self) -> FixedWindowRateLimiter | None:
+        """The counter, built on first use; None while its storage cannot even be set up."""
+        if self._counter is not None:
+            return self._counter
         with self._lock:
-            if self._limiter is None and time.monotonic() >= self._retry_at:
+            if self._counter is None and time.monotonic() >= self._retry_at:
                 try:
-                    self._limiter = self._build()
+                    storage = storage_from_string(self.uri, **self.options)
+                    self._counter = FixedWindowRateLimiter(storage)
                 except _STORAGE_ERRORS as exc:
                     self._retry_at = time.monotonic() + RETRY_STORAGE_SECONDS
                     self._fail_open(exc)
-        return self._limiter
-
-    def _build(self) -> Limiter:
-        hops = self.settings.trusted_proxy_hops
-        limiter = Limiter(
-            key_func=lambda: client_address(request.environ, hops),
-            storage_uri=self.uri,
-            storage_options=self.options,
-            strategy="fixed-window",
-            headers_enabled=False,
-            swallow_errors=False,
-        )
-        # Its hooks land on this private object, not on the app (see the module's docstring).
-        limiter.init_app(Flask(__name__))
-        for name in sorted(self.names()):
-            value = self.settings.rate_limit(name)
-            if value is None or value == "off":
-                self._guards[name] = self._keyed_guards[name] = _unlimited
-                continue
-            self._guards[name] = limiter.shared_limit(value, scope=name)(_guard(name))
-            self._keyed_guards[name] = limiter.shared_limit(
-                value, scope=f"{name}:keyed", key_func=lambda: g.membership_rate_limit_key
-            )(_guard(f"{name}_keyed"))
-        return limiter
+        return self._counter
 
     def check(self, name: str, key: str | None = None) -> None:
         """Count this request against `name`, per client address or, given, per `key`;
         RateLimitExceeded when over it."""
-        if self._ready() is None:
-            return
-        guard = (self._guards if key is None else self._keyed_guards).get(name)
-        if key is not None:
-            g.membership_rate_limit_key = key
-        if guard is None:
+        items = self.limits.get(name)
+        if items is None:
             raise LookupError(
                 f"no rate limit named {name!r}: add it to config.RATE_LIMIT_DEFAULTS"
                 f" and RATE_LIMIT_{name.upper()} to the settings"
             )
+        counter = self._ready() if items else None
+        if counter is None:
+            return
+        if key is None:
+            who, scope = client_address(request.environ, self.settings.trusted_proxy_hops), name
+        else:
+            who, scope = key, f"{name}:keyed"
         try:
-            guard()
+            over = next((item for item in items if not counter.hit(item, who, scope)), None)
         except _STORAGE_ERRORS as exc:
             self._fail_open(exc)
             return
         if self._failing:
             self._failing = False
             log.info("rate limits are counted again")
+        if over is not None:
+            log.info("ratelimit %s (%s) exceeded at endpoint: %s", over, who, scope)
+            raise RateLimitExceeded(_retry_after(counter, over, who, scope))
 
     def _fail_open(self, exc: Exception) -> None:
         if not self._failing:
@@ -222,40 +219,32 @@ class RateLimits:
                 cause,
             )
 
-    def retry_after(self) -> int:
-        """Whole seconds until the breached window ends (this request's limit), at least 1."""
-        limiter = self._limiter
-        try:
-            current = limiter.current_limit
-            reset_at, window = current.reset_at, current.limit.get_expiry()
-        except (AttributeError, *_STORAGE_ERRORS):
-            return 60
-        # reset_at is whole seconds (rounded up): never say more than one window.
-        return max(1, min(window, math.ceil(reset_at - time.time())))
+
+def _parse(value: str | None) -> list[RateLimitItem]:
+    """A RATE_LIMIT_* value as limits to count, shortest window first ("off": none)."""
+    if value is None or value == "off":
+        return []
+    return sorted(parse_many(value))
 
 
-def _unlimited() -> None:
-    return None
-
-
-def _guard(name: str) -> Callable[[], None]:
-    def guard() -> None:
-        return None
-
-    guard.__name__ = guard.__qualname__ = f"rate_limit_{name}"
-    return guard
+def _retry_after(counter: FixedWindowRateLimiter, item: RateLimitItem, who: str, scope: str) -> int:
+    """Whole seconds until the breached window ends, at least 1 and at most the window."""
+    try:
+        reset_time, _ = counter.get_window_stats(item, who, scope)
+    except _STORAGE_ERRORS:
+        return RETRY_AFTER_UNKNOWN
+    window = item.get_expiry()
+    return max(1, min(window, math.ceil(int(reset_time + 1) - time.time())))
 
 
 def init_app(app: Flask, settings: Settings, redis_url: str) -> None:
-    limits = RateLimits(settings, redis_url)
-    app.extensions[EXTENSION] = limits
+    app.extensions[EXTENSION] = RateLimits(settings, redis_url)
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):
-        seconds = limits.retry_after()
         return error_response(
             429,
             "rate_limited",
-            f"too many requests from this address; try again in {seconds} s",
-            {"Retry-After": str(seconds)},
+            f"too many requests from this address; try again in {exc.retry_after} s",
+            {"Retry-After": str(exc.retry_after)},
         )

@@ -24,14 +24,13 @@ import hashlib
 import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
-from flask_limiter import RateLimitExceeded
 
 from membership import i18n, stripe_api
 from membership.errors import ApiError
 from membership.http import rate_limits
 from membership.http.bodies import json_body
 from membership.http.cors import Origins
-from membership.http.rate_limits import rate_limited
+from membership.http.rate_limits import RateLimitExceeded, rate_limited
 from membership.ledger.events import iso
 from membership.ledger.queries import Queries
 from membership.members import messages, rules
@@ -140,8 +139,8 @@ def _page(state: str, status: int, *, locale: str, return_url: str | None, probl
     return Response(html, status=status, content_type="text/html; charset=utf-8")
 
 
-def _too_many(what: str, form: bool, locale: str):
-    seconds = current_app.extensions[rate_limits.EXTENSION].retry_after()
+def _too_many(exc: RateLimitExceeded, what: str, form: bool, locale: str):
+    seconds = exc.retry_after
     message = f"too many sign-in requests {what}; try again in {seconds} s"
     if form:
         response = _page("invalid", 429, locale=locale, return_url=None, problem=message)
@@ -163,8 +162,8 @@ def sign_in():
         locale = "en"
     try:
         limits.check("sign_in")
-    except RateLimitExceeded:
-        return _too_many("from this address", form, locale)
+    except RateLimitExceeded as exc:
+        return _too_many(exc, "from this address", form, locale)
     ep.members.sign_in_ready()
     if form:
         body = {k: request.form.get(k) for k in ("email", "return_url", "locale")}
@@ -178,8 +177,8 @@ def sign_in():
         return _page("invalid", 400, locale=locale, return_url=None, problem=str(exc))
     try:
         limits.check("sign_in_email", key=ep.email_key(asked.email))
-    except RateLimitExceeded:
-        return _too_many("for this email", form, asked.locale)
+    except RateLimitExceeded as exc:
+        return _too_many(exc, "for this email", form, asked.locale)
     ep.members.ask_sign_in(asked)
     if form:
         return _page("sent", 202, locale=asked.locale, return_url=asked.return_url)

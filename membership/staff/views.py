@@ -14,7 +14,6 @@ import redis
 from flask import (
     Blueprint,
     Flask,
-    current_app,
     g,
     redirect,
     render_template,
@@ -22,14 +21,12 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from membership import audit
 from membership.dashboard import overview
 from membership.errors import store_error_response
-from membership.http.rate_limits import EXTENSION as RATE_LIMITS
-from membership.http.rate_limits import rate_limited
+from membership.http.rate_limits import RateLimitExceeded, rate_limited
 from membership.runtime import runtime
 from membership.staff import accounts_for, guard, rules
 from membership.staff.api_tokens import api_tokens_for
@@ -89,7 +86,7 @@ def _store_trouble(exc: redis.exceptions.RedisError):
 
 @bp.errorhandler(RateLimitExceeded)
 def _too_many(exc: RateLimitExceeded):
-    seconds = current_app.extensions[RATE_LIMITS].retry_after()
+    seconds = exc.retry_after
     page, status = guard.refuse(429, f"too many sign-in attempts; try again in {seconds} s")
     return page, status, {"Retry-After": str(seconds)}
 
