@@ -92,7 +92,8 @@ def test_two_factor_enrolment_then_sign_in_with_a_code(app, browser, clock):  # 
     page.click("text=Set up two-factor sign-in")
     key = page.locator("main code.link").first.inner_text()
     qr = page.locator("img[alt^='QR code']")
-    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the SVG was served
+    # decode() waits for the image (a loaded machine may not have it yet) and fails on a broken one
+    assert qr.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")  # SVG served
     shoot(page, "me-2fa")
     page.fill("#enrol-code", pyotp.TOTP(key).at(clock.at))
     page.click('button:text-is("Turn on")')
