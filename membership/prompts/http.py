@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+import msgspec
 import redis
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import parse_options_header
@@ -174,9 +175,15 @@ def _debug_requested(query_string: str) -> bool:
     return _DEBUG_VALUES[values[0].lower()]
 
 
+_to_json = msgspec.json.Encoder().encode
+
+
 def _encode(body: dict) -> bytes:
+    """Compact JSON, UTF-8, the text json.dumps(ensure_ascii=False) writes for an answer
+    (text, whole numbers, and the banner's progress: a float in [0, 1] of 4 places, which
+    both write alike), at a tenth of its cost."""
     try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _to_json(body)
     except UnicodeEncodeError:  # a lone surrogate a reader sent, echoed in a debug reason
         return json.dumps(body, separators=(",", ":")).encode("ascii")
 
@@ -235,7 +242,9 @@ def _request(environ: dict) -> PromptRequest:
 def _read_body(environ: dict) -> bytes:
     """At most MAX_BODY_BYTES of a JSON body (415 for another type, 413 past the limit,
     whatever the length header says), read as werkzeug reads a request's stream."""
-    mimetype = parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()
+    mimetype = environ.get("CONTENT_TYPE", "")
+    if mimetype != "application/json":  # as the widget sends it: nothing to parse
+        mimetype = parse_options_header(mimetype)[0].lower()
     if mimetype != "application/json":
         raise ApiError(
             415,
