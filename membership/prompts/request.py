@@ -37,10 +37,9 @@ import functools
 import re
 import sys
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Annotated, NamedTuple, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
@@ -65,6 +64,26 @@ class RequestError(DocumentError):
         self.code = code
 
 
+class _once:
+    """A computed attribute, kept in the instance once computed (as functools.cached_property,
+    without the lock it takes on every read in Python 3.11: a decision reads these per
+    campaign). Threads may race to compute it; each computes the same."""
+
+    def __init__(self, compute: Callable) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
+
 class Seen(NamedTuple):
     """A view or a dismissal of a campaign's prompt (a tuple: a request builds up to 200)."""
 
@@ -79,7 +98,7 @@ class Page:
     referrer: str | None = None
     type: str | None = None
 
-    @cached_property
+    @_once
     def referrer_host(self) -> str | None:
         return referrer_host(self.referrer)
 
@@ -101,8 +120,7 @@ class PromptRequest:
         key = (today, days)
         found = self._articles_memo.get(key)
         if found is None:
-            first = today - dt.timedelta(days=days - 1)
-            found = sum(n for day, n in self.articles.items() if first <= day <= today)
+            found = sum(filter(None, map(self.articles.get, _window(today, days))))
             self._articles_memo[key] = found
         return found
 
@@ -114,19 +132,36 @@ class PromptRequest:
         """When the campaign's prompt was dismissed, newest first."""
         return self._dismissals_by_campaign.get(campaign, ())
 
-    @cached_property
+    @_once
     def _articles_memo(self) -> dict[tuple[dt.date, int], int]:
         return {}
 
     # Grouped by campaign once: every campaign's frequency filters read only their own,
     # instead of scanning all 100 (x 20 campaigns).
-    @cached_property
+    @_once
     def _views_by_campaign(self) -> dict[str, list[dt.datetime]]:
         return _by_campaign(self.views)
 
-    @cached_property
+    @_once
     def _dismissals_by_campaign(self) -> dict[str, list[dt.datetime]]:
         return _by_campaign(self.dismissed)
+
+
+def _window(today: dt.date, days: int) -> tuple[dt.date, ...]:
+    """The dates of a window: `today` and the `days` - 1 before it. Remembered: a day's
+    requests ask for the same few windows. Cleared when full; threads may race, each
+    writes the same."""
+    found = _WINDOWS.get((today, days))
+    if found is None:
+        found = tuple(today - dt.timedelta(days=n) for n in range(max(days, 0)))
+        if len(_WINDOWS) >= _WINDOWS_HELD:
+            _WINDOWS.clear()
+        _WINDOWS[today, days] = found
+    return found
+
+
+_WINDOWS: dict[tuple[dt.date, int], tuple[dt.date, ...]] = {}
+_WINDOWS_HELD = 64
 
 
 def _by_campaign(seen: Iterable[Seen]) -> dict[str, list[dt.datetime]]:
@@ -364,6 +399,11 @@ _UTC = dt.UTC
 _from_iso = dt.datetime.fromisoformat
 _new_tuple = tuple.__new__  # Seen(...) without NamedTuple's Python-level __new__
 _at = itemgetter(1)
+_at_text = attrgetter("at")
+_campaign = attrgetter("campaign")
+_zone = attrgetter("tzinfo")
+_ONLY_UTC = {_UTC}
+_new_seen = functools.partial(_new_tuple, Seen)  # (campaign, at) -> Seen
 
 
 def _build(body: PromptBody) -> PromptRequest:
@@ -397,13 +437,11 @@ def _build(body: PromptBody) -> PromptRequest:
 
 def _articles(counts: dict[str, int]) -> dict[dt.date, int]:
     """{"YYYY-MM-DD": n} -> {date: n}, the newest MAX_HISTORY_DAYS dates kept."""
-    days: dict[dt.date, int] = {}
     known = _DAYS
-    for key, n in counts.items():
-        day = known.get(key) or read_day(key)
-        if day is None:
-            raise RequestError([f"history.articles.{key}: {DATE_MESSAGE}"])
-        days[day] = n
+    days = {known.get(key) or read_day(key): n for key, n in counts.items()}
+    if None in days:
+        bad = next(key for key in counts if read_day(key) is None)
+        raise RequestError([f"history.articles.{bad}: {DATE_MESSAGE}"])
     if len(days) > MAX_HISTORY_DAYS:
         newest = sorted(days, reverse=True)[:MAX_HISTORY_DAYS]
         return {day: days[day] for day in newest}
@@ -412,24 +450,33 @@ def _articles(counts: dict[str, int]) -> dict[dt.date, int]:
 
 def _seen(items: list[PromptSeen] | None, name: str) -> tuple[Seen, ...]:
     """The items as Seen, each time in UTC (as `utc_time` reads it), newest first (a stable
-    sort), the newest MAX_VIEWS kept. Up to 100 items a list: the loop is kept plain."""
+    sort), the newest MAX_VIEWS kept. Up to 100 items a list: read all at once when every
+    time is already in UTC ("Z", as the widget writes them), else one by one (`_utc_at`)."""
     if not items:
         return ()
-    seen: list[Seen] = []
-    append = seen.append
-    for i, item in enumerate(items):
-        try:
-            when = _from_iso(item.at)
-            zone = when.tzinfo
-            if zone is not _UTC:  # "Z", as the widget writes it, needs nothing more
-                when = when.astimezone(_UTC) if zone is not None else None
-        except (ValueError, OverflowError):
-            when = None
-        if when is None:
-            raise RequestError([f"{name}[{i}].at: {AT_MESSAGE}"])
-        append(_new_tuple(Seen, (item.campaign, when)))
+    try:
+        times = list(map(_from_iso, map(_at_text, items)))
+    except (ValueError, OverflowError):
+        times = None
+    if times is None or set(map(_zone, times)) != _ONLY_UTC:
+        times = [_utc_at(item.at, f"{name}[{i}].at") for i, item in enumerate(items)]
+    seen = list(map(_new_seen, zip(map(_campaign, items), times, strict=True)))
     seen.sort(key=_at, reverse=True)
     return tuple(seen[:MAX_VIEWS])
+
+
+def _utc_at(text: str, where: str) -> dt.datetime:
+    """One time (as `utc_time` reads it) in UTC; a RequestError names `where` it is bad."""
+    try:
+        when = _from_iso(text)
+        zone = when.tzinfo
+        if zone is not _UTC:
+            when = when.astimezone(_UTC) if zone is not None else None
+    except (ValueError, OverflowError):
+        when = None
+    if when is None:
+        raise RequestError([f"{where}: {AT_MESSAGE}"])
+    return when
 
 
 # --- What is wrong with a body the Struct refuses ----------------------------------------
