@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from membership.prompts import filters
 from membership.prompts.assign import assign
-from membership.prompts.filters import FILTERS, compile_campaigns, decide
+from membership.prompts.filters import FILTERS, Facts, compile_campaigns, decide
 from tests.prompt_helpers import NOW, ago, campaign_sets, make, request, requests
 
 H = dt.timedelta(hours=1)
@@ -908,19 +908,24 @@ def test_a_member_is_never_shown_a_non_members_campaign(args):
 
 def test_a_decision_runs_only_the_tests_that_can_fail():
     (anyone,) = compile_campaigns([make(audience={"readers": "everyone"})]).entries
-    assert anyone.tests == () and not anyone.never
+    assert all(f.tests == () for f in anyone.filters)
+    assert anyone.passes(Facts(request(), NOW, True, None))
     assert len(anyone.filters) == len(FILTERS)  # the trace still shows each
     # non-members (the default), one exclude list, a view cap: three tests
     c = make(
         audience={"sections": {"exclude": ["obituaries"]}},
         frequency={"max_views": 3, "per_days": 30},
     )
-    assert len(compile_campaigns([c]).entries[0].tests) == 3
+    assert sum(len(f.tests) for f in compile_campaigns([c]).entries[0].filters) == 3
 
 
 def test_a_campaign_that_never_passes_is_not_tried():
     compiled = compile_campaigns([make(id="a", status="draft"), make(id="b", priority=2)])
-    assert [(e.campaign.id, e.never) for e in compiled.entries] == [("a", True), ("b", False)]
+    facts = Facts(request(), NOW, False, None)
+    assert [(e.campaign.id, e.passes(facts)) for e in compiled.entries] == [
+        ("a", False),
+        ("b", True),
+    ]
     d = decide(compiled, request(), NOW, False, None, True, True)
     assert [p.campaign.id for p in d.prompts] == ["b"]
     d = decide(compiled, request(), NOW, False, None, True, True, debug=True)

@@ -348,8 +348,9 @@ FILTERS: tuple[tuple[str, Callable[[Campaign], Filter]], ...] = (
 class Entry:
     campaign: Campaign
     filters: tuple[Filter, ...]  # every filter, in order (what the trace shows)
-    tests: tuple[Test, ...]  # their tests, in the same order: what a decision runs
-    never: bool  # a filter fails whatever the request (`live`): a decision skips it
+    passes: Test  # their tests in the same order, up to the first that fails: what a
+    # decision runs (one call: the test itself when there is one, `_never` when a filter
+    # fails whatever the request, as `live` does)
     slot: str  # SLOTS[placement]
 
 
@@ -363,9 +364,32 @@ class Compiled:
 
 def _entry(c: Campaign) -> Entry:
     filters = tuple(build(c) for _, build in FILTERS)
-    never = any(test is _never for f in filters for test, _ in f.tests)
-    tests = tuple(test for f in filters for test, _ in f.tests)
-    return Entry(c, filters, tests, never, SLOTS[c.placement])
+    return Entry(
+        c, filters, _all_of(tuple(t for f in filters for t, _ in f.tests)), SLOTS[c.placement]
+    )
+
+
+def _always(f: Facts) -> bool:
+    return True
+
+
+def _all_of(tests: tuple[Test, ...]) -> Test:
+    """One test that passes when each of `tests` does, run in order up to the first that
+    fails."""
+    if _never in tests:
+        return _never
+    if not tests:
+        return _always
+    if len(tests) == 1:
+        return tests[0]
+
+    def passes(f: Facts) -> bool:  # not all() of a generator: it costs more, per campaign
+        for test in tests:  # noqa: SIM110
+            if not test(f):
+                return False
+        return True
+
+    return passes
 
 
 def compile_campaigns(campaigns: Iterable[Campaign]) -> Compiled:
@@ -491,16 +515,10 @@ def decide(
         if debug:
             checks: list[Check] = []
             passed = _record(entry, facts, checks)
-        elif entry.never or entry.slot in taken:
+        elif entry.slot in taken or not entry.passes(facts):  # the same tests
             continue
-        else:  # the same tests, up to the first that fails
+        else:
             passed = True
-            for test in entry.tests:
-                if not test(facts):
-                    passed = False
-                    break
-            if not passed:
-                continue
         c = entry.campaign
         a = assign(c, request.reader) if passed else None
         copy = None
