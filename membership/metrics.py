@@ -15,15 +15,24 @@ Series (all prefixed `membership_`):
   `disk` when it refuses writes it cannot persist (MISCONF: its disk is full), or `refused`).
 - `embedded_redis_restarts_total`: restarts of the embedded Redis by the serve process.
 
-Several processes: when `PROMETHEUS_MULTIPROC_DIR` is set (the serve process sets it
-to a fresh directory before workers start, `fresh_directory`), every process writes its
-values to files there and a scrape sums them (prometheus-client's multiprocess mode).
-Unset (tests, an app made in-process) the values live in this process's own registry.
+Several processes: prometheus-client's multiprocess mode, as it is designed. It is chosen
+when prometheus-client is first imported, by PROMETHEUS_MULTIPROC_DIR being set then, so
+the environment must name the directory before the process starts: `membership serve`
+chooses a fresh directory (`directory_for`) and starts itself again with the variable set
+(membership/cli/serve.py); its workers inherit it, each writes its values to files there
+and a scrape sums them. Unset (tests, an app made in-process) the values live in this
+process's own registry.
+
+The files of a worker that exited stay: its counters and histograms are part of the sums
+(prometheus-client's `mark_process_dead` only removes the files of `live` gauges, and
+there are none here: the one gauge, `members`, is read at scrape time), so no worker-exit
+hook is needed.
 
 The directory is on a memory filesystem (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never under
 MEMBERSHIP_DATA_DIR: a full data disk must cost writes, never the processes that serve
-reads. Its files are made with their space reserved (`membership.metric_files`), so even a
-full memory filesystem makes a process count in memory for a while, never die of SIGBUS.
+reads. It is the serve process's for its whole life: removed under a running server, the
+workers go on writing into files no longer there and scrapes fail until `membership serve`
+is restarted (docs/observability.md).
 
 Who may scrape: an address in METRICS_ALLOW, or `Authorization: Bearer $METRICS_TOKEN`;
 anyone else gets the same 404 as a path that does not exist.
@@ -41,7 +50,6 @@ import shutil
 import stat
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import redis
@@ -56,12 +64,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
-    values,
 )
 from prometheus_client.core import GaugeMetricFamily
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound, ServiceUnavailable
 
-from membership import metric_files
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
 from membership.runtime import runtime
@@ -99,30 +105,50 @@ def servers_directory(data_dir: Path | str) -> Path:
     return _memory_filesystem() / f"membership-metrics-{os.getuid()}-{digest}"
 
 
-def fresh_directory(data_dir: Path | str) -> Path:
-    """An empty private directory (0700) for this serve process's workers, never under
-    `data_dir`: a full data disk must not reach the metrics (a worker writing into a file
-    there died of SIGBUS). Called by the serve process while it holds `data_dir`'s lock, so
-    whatever an earlier server on `data_dir` left (it was killed) is removed first."""
+def _private(path: Path) -> bool:
+    """A directory of this user that nobody else may write into (not a symlink)."""
+    info = os.lstat(path)
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def directory_for(data_dir: Path | str) -> Path:
+    """Where this serve process's workers will keep their files, never under `data_dir` (a
+    worker writing into a mapped file on a full data disk died of SIGBUS): named, not made
+    yet (`fresh_directory` makes it once `data_dir` is locked)."""
     parent = servers_directory(data_dir)
     with contextlib.suppress(FileExistsError):
         os.mkdir(parent, 0o700)
-    info = os.lstat(parent)
-    if (
-        stat.S_ISDIR(info.st_mode)
-        and info.st_uid == os.getuid()
-        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)  # nobody else put anything there
-    ):
-        os.chmod(parent, 0o700)
-        for left in parent.iterdir():
-            if left.is_dir() and not left.is_symlink():
-                shutil.rmtree(left, ignore_errors=True)
-            else:
-                left.unlink(missing_ok=True)
-    else:  # someone else's, a symlink, or open to others' writes: never write there
+    if not _private(parent):  # someone else's, a symlink, or open to others' writes
         log.warning("metrics: %s is not a directory of this user alone; not using it", parent)
         parent = Path(tempfile.mkdtemp(prefix="membership-metrics-", dir=parent.parent))
-    path = parent / str(os.getpid())
+    return parent / str(os.getpid())
+
+
+def is_directory_of_this_process(path: Path | str) -> bool:
+    """Whether `path` is one `directory_for` named in this very process (before it started
+    itself again with PROMETHEUS_MULTIPROC_DIR set)."""
+    path = Path(path)
+    return path.name == str(os.getpid()) and path.parent.name.startswith("membership-metrics-")
+
+
+def fresh_directory(path: Path | str) -> Path:
+    """Make `path` (from `directory_for`), empty and private (0700). Called by the serve
+    process while it holds the data directory's lock, so whatever an earlier server on it
+    left beside `path` (it was killed) is removed first."""
+    path = Path(path)
+    parent = path.parent
+    if not _private(parent):
+        raise OSError(f"{parent} is not a directory of this user alone")
+    os.chmod(parent, 0o700)
+    for left in parent.iterdir():
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
     path.mkdir(mode=0o700)
     return path
 
@@ -135,24 +161,15 @@ def remove_directory(path: Path | str) -> None:
         path.parent.rmdir()
 
 
-class _Series:
-    """This process's metric objects, built for one mode (single process or a directory)."""
+# Decided as prometheus-client decides its mode: by the environment this process started with.
+_directory = multiproc_dir()
 
-    def __init__(self, directory: str | None) -> None:
-        self.directory = directory
+
+class _Series:
+    """This process's metric objects."""
+
+    def __init__(self) -> None:
         self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
-        if directory is not None:
-            # Its files with their space reserved: a write into a sparse page of a file on
-            # a full filesystem is a SIGBUS, which kills the process (metric_files.py).
-            values.MmapedDict = metric_files.AllocatedMmapedDict
-        if directory is not None and not getattr(values.ValueClass, "watched", False):
-            # prometheus-client picks the value class when it is first imported; the
-            # directory may have been set after that (by serve, in this very process). Ours
-            # names its files by `_file_identity`, so that they can move (`_check_directory`).
-            values.ValueClass = values.MultiProcessValue(_file_identity)
-            values.ValueClass.watched = True
-        elif directory is None and values.ValueClass is not values.MutexValue:
-            values.ValueClass = values.MutexValue
         disable_created_metrics()  # as in multiprocess mode: no `_created` series
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -194,76 +211,17 @@ class _Series:
         )
 
 
-# --- A removed directory ----------------------------------------------------------------
-#
-# The directory may be removed while the server runs (a cleaner, a person). A scrape then
-# failed with a 500, and every process went on counting into files no longer in it. So each
-# process leaves an empty marker file there and looks for it (at most once a second, on a
-# count, and on every scrape). When it is gone, the directory is made anew if another
-# process has not already, and the process takes a new file identity: prometheus-client then
-# reopens every value in a new file there, from zero, as it does after a fork. Counters
-# restart, which Prometheus's rate() takes as a reset. A count made by another thread at the
-# very moment of the move may still go to the old file.
-
-DIRECTORY_CHECK_SECONDS = 1.0
-_moves = 0  # times this process found the directory gone
-_checked_at = 0.0
-_marker: str | None = None  # this process's empty file in the directory, once made
-
-
-def _file_identity() -> str:
-    """What names this process's files: its pid, then `<pid>-<moves>` once it has moved."""
-    return str(os.getpid()) if _moves == 0 else f"{os.getpid()}-{_moves}"
-
-
-def _check_directory(directory: str, now: float | None = None) -> None:
-    """If the directory went since this process marked it (made anew or not by another
-    process meanwhile), make it and move this process's values there."""
-    global _moves, _checked_at, _marker
-    if now is not None:
-        if now - _checked_at < DIRECTORY_CHECK_SECONDS:
-            return
-        _checked_at = now
-    marker = _marker_path(directory)
-    if os.path.exists(marker):
-        return
-    lost = _marker == marker or not os.path.isdir(directory)
-    try:
-        if lost:
-            os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)  # private too
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            _moves += 1
-            marker = _marker_path(directory)
-        Path(marker).touch()
-    except OSError as exc:
-        log.error("metrics: cannot mark or make the directory %s: %s", directory, exc)
-        return
-    _marker = marker
-    if lost:
-        log.warning(
-            "metrics: the directory %s was removed; made anew, counts start again", directory
-        )
-
-
-def _marker_path(directory: str) -> str:
-    # Not `*.db`: the collector reads only those.
-    return os.path.join(directory, f".{_file_identity()}.here")
-
-
 _series: _Series | None = None
 _series_lock = threading.Lock()
 
 
 def _get() -> _Series:
     global _series
-    directory = multiproc_dir()
     series = _series
-    if series is None or series.directory != directory:
+    if series is None:
         with _series_lock:
-            if _series is None or _series.directory != directory:
-                _series = _Series(directory)
-                if directory is not None:  # its files are there from now on: mark it
-                    _check_directory(directory)
+            if _series is None:
+                _series = _Series()
             series = _series
     return series
 
@@ -274,18 +232,6 @@ def _get() -> _Series:
 def embedded_redis_restarted() -> None:
     """The serve process restarted the embedded Redis."""
     _get().embedded_restarts.inc()
-
-
-def worker_exited(pid: int) -> None:
-    """A worker process is gone: drop its live-gauge files (multiprocess mode only)."""
-    directory = multiproc_dir()
-    if directory is not None:
-        multiprocess.mark_process_dead(pid, directory)
-        for marker in [
-            *Path(directory).glob(f".{pid}.here"),
-            *Path(directory).glob(f".{pid}-*.here"),
-        ]:
-            marker.unlink(missing_ok=True)
 
 
 def banner_served_stale() -> None:
@@ -318,8 +264,6 @@ def init_app(app: Flask) -> None:
 def count(endpoint: str, method: str, status: int, seconds: float | None) -> None:
     """One answered request (membership.http.outer); `seconds` None when it was not timed."""
     series = _get()
-    if series.directory is not None:
-        _check_directory(series.directory, time.monotonic())
     # Labelled children are cached: `.labels()` locks and builds a key on every call,
     # and this runs on every banner request (the hot path).
     key = (endpoint, method, status)
@@ -381,11 +325,8 @@ class _Scrape:
         self.members = _Members(rt)
 
     def collect(self):
-        if self.series.directory is not None:
-            _check_directory(self.series.directory)
-            yield from multiprocess.MultiProcessCollector(
-                None, path=self.series.directory
-            ).collect()
+        if _directory is not None:
+            yield from multiprocess.MultiProcessCollector(None, path=_directory).collect()
         else:
             yield from self.series.registry.collect()
         yield from self.members.collect()
@@ -396,6 +337,13 @@ def metrics():
     rt = runtime()
     if not _client_allowed(rt.settings):
         raise NotFound()
+    if _directory is not None and not os.path.isdir(_directory):
+        # Removed under the running server: its workers write into files no longer there.
+        log.error(
+            "metrics: the directory %s was removed; restart membership serve to count again",
+            _directory,
+        )
+        raise ServiceUnavailable()
     body = generate_latest(_Scrape(_get(), rt))
     # The classic text format: our names need no escaping, and every Prometheus reads it.
     return Response(body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

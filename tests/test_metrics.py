@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from membership import metrics, stripe_events
 from membership.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.member_count import set_member_count
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, wait_until
 
 TOKEN = "metrics-token-0123456789abcdef"
 
@@ -358,36 +359,72 @@ def test_metrics_sum_every_worker_of_the_real_server(redis_url, tmp_path):
         ) == len(events)
         assert value(text, "membership_members") == len(events)
         assert value(text, "membership_embedded_redis_restarts_total") == 1
+
+        # A worker dies: its files stay, and so do its counts in the sums.
+        workers = service.worker_pids()
+        os.kill(min(workers), signal.SIGKILL)
+        wait_until(lambda: len(service.worker_pids() - workers) == 1, 15, "a worker in its place")
+        status, body = _get(service.url + "/metrics")
+        assert status == 200
+        assert requests_total(body.decode(), "/openapi.json", "200") == total
+        assert f"counter_{min(workers)}.db" in {p.name for p in directory.glob("counter_*.db")}
     finally:
         service.stop()
 
 
 @pytest.mark.slow
-def test_a_removed_metrics_directory_is_made_anew_and_counted_into(redis_url, tmp_path):
-    """Someone removes the workers' metrics directory while the server runs: scrapes went on
-    failing with a 500 and every count went into files no longer there. Each process now
-    makes it anew within a second and counts there again, from zero."""
-    import time
-
+def test_a_removed_metrics_directory_needs_a_restart_and_says_so(redis_url, tmp_path):
+    """Removed under the running server, the directory is not made again: a scrape answers
+    503 (not a 500 with a traceback) and the log names the directory and the restart."""
     data_dir = tmp_path / "var"
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
-    service = ServiceProcess(env, workers=2, threads=2).start()
+    service = ServiceProcess(env, workers=1, threads=2).start()
     try:
         [directory] = [p for p in metrics.servers_directory(data_dir).glob("*") if p.is_dir()]
-        for _ in range(20):
-            assert _get(service.url + "/openapi.json")[0] == 200
+        assert _get(service.url + "/openapi.json")[0] == 200
         shutil.rmtree(directory)
-        time.sleep(1.2)  # each worker looks at most once a second
-        # One at a time: a count made in another thread of a process at the very moment it
-        # moves may still go to the old file (it looks at most once a second, unlocked).
-        statuses = [_get(service.url + "/openapi.json")[0] for _ in range(40)]
-        assert statuses == [200] * 40
+        assert _get(service.url + "/openapi.json")[0] == 200  # the service itself goes on
         status, body = _get(service.url + "/metrics")
-        assert status == 200, body[:300]
-        assert directory.is_dir()
-        assert requests_total(body.decode(), "/openapi.json", "200") == 40
-        moved = [p.name for p in directory.glob("counter_*.db")]
-        assert moved and all(name.endswith("-1.db") for name in moved), moved  # "<pid>-1"
+        assert status == 503, body[:300]
+        assert json.loads(body)["error"]["code"] == "service_unavailable"
+        assert not directory.exists()
+        log = service.log.read_text()
+        assert f"the directory {directory} was removed; restart membership serve" in log
+        assert "Traceback" not in log
+    finally:
+        service.stop()
+
+
+@pytest.mark.slow
+def test_the_serve_process_counts_into_the_directory_too(tmp_path):
+    """prometheus-client picks its multiprocess mode at import, from the environment: the
+    serve process (which imported it before choosing the directory) starts itself again
+    with PROMETHEUS_MULTIPROC_DIR set, so its own counts (embedded Redis restarts, by its
+    supervisor) reach the sums like every worker's."""
+    data_dir = tmp_path / "var"
+    env = {"MEMBERSHIP_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    service = ServiceProcess(env, workers=1, threads=2).start()
+    try:
+        [directory] = [p for p in metrics.servers_directory(data_dir).glob("*") if p.is_dir()]
+        assert directory.name == str(service.process.pid)  # the same process, started again
+        redis_pid = int((data_dir / "redis.pid").read_text())
+        os.kill(redis_pid, signal.SIGKILL)
+        wait_until(
+            lambda: (
+                (data_dir / "redis.pid").exists()
+                and int((data_dir / "redis.pid").read_text()) != redis_pid
+            ),
+            10,
+            "a new embedded Redis",
+        )
+        wait_until(
+            lambda: (
+                b"membership_embedded_redis_restarts_total 1.0" in _get(service.url + "/metrics")[1]
+            ),
+            10,
+            "the restart in the scrape",
+        )
+        assert (directory / f"counter_{service.process.pid}.db").exists()
     finally:
         service.stop()
 
@@ -414,25 +451,6 @@ def test_the_real_server_hides_metrics_from_strangers_without_the_token(redis_ur
         assert status == 200 and b"membership_http_requests_total" in body
     finally:
         service.stop()
-
-
-def test_worker_exited_is_harmless_without_a_directory(monkeypatch):
-    from membership import metrics
-
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
-    metrics.worker_exited(12345)  # nothing to clean up, nothing raised
-
-
-def test_worker_exited_drops_a_dead_workers_live_gauges(tmp_path, monkeypatch):
-    from membership import metrics
-
-    dead = tmp_path / "gauge_livesum_4242.db"
-    kept = tmp_path / "counter_4242.db"
-    dead.write_bytes(b"")
-    kept.write_bytes(b"")
-    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
-    metrics.worker_exited(4242)
-    assert not dead.exists() and kept.exists()  # counters of the dead still count
 
 
 # --- Where the serve process keeps the files ----------------------------------------------
@@ -477,17 +495,25 @@ def test_a_planted_directory_in_the_shared_place_is_never_used(tmp_path, monkeyp
     (target / "keep").write_text("not ours to remove")
     parent = metrics.servers_directory(data_dir)
     parent.symlink_to(target)
-    made = metrics.fresh_directory(data_dir)
+    made = metrics.fresh_directory(metrics.directory_for(data_dir))
     assert not made.is_relative_to(target) and made.parent.parent == parent.parent
     assert (target / "keep").exists()
     parent.unlink()
     parent.mkdir()
     parent.chmod(0o757)  # others may write there
     (parent / "keep").write_text("not removed either")
-    other = metrics.fresh_directory(data_dir)
+    other = metrics.fresh_directory(metrics.directory_for(data_dir))
     assert other.parent != parent and (parent / "keep").exists()
     assert made.stat().st_mode & 0o777 == other.stat().st_mode & 0o777 == 0o700
-    parent.chmod(0o755)  # this user's, readable by others (made anew by a heal): made private
-    ours = metrics.fresh_directory(data_dir)
-    assert ours.parent == parent and parent.stat().st_mode & 0o777 == 0o700
+    parent.chmod(0o755)  # this user's, readable by others: made private
+    named = metrics.directory_for(data_dir)
+    assert named.parent == parent and not named.exists()  # named, not made
+    assert metrics.is_directory_of_this_process(named)
+    ours = metrics.fresh_directory(named)
+    assert ours == named and parent.stat().st_mode & 0o777 == 0o700
     assert not (parent / "keep").exists()  # this user's leftovers are cleared
+    shutil.rmtree(ours)
+    parent.chmod(0o757)  # opened to others between naming and making: never written in
+    with pytest.raises(OSError):
+        metrics.fresh_directory(named)
+    assert not named.exists()

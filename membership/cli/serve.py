@@ -5,6 +5,8 @@ second server on it refuses to start) and, with REDIS_URL unset, the embedded
 Redis: it starts it before any worker, restarts it if it dies (supervisor
 thread), and alone stops it, at the very end. Workers come and go (SIGHUP
 reloads them, a dead one is replaced) without touching it.
+
+Its first act is to start itself again with PROMETHEUS_MULTIPROC_DIR set (`_metrics_dir`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 import click
@@ -55,6 +58,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
 
     settings = load_settings()
     configure_logging(settings)  # this process's own lines (supervisor, start-up) included
+    metrics_dir = _metrics_dir(settings.data_dir)  # may start this process again
     try:
         lock = ServerLock(settings.data_dir).acquire()
     except DataDirInUse as exc:
@@ -64,7 +68,13 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
             f"MEMBERSHIP_DATA_DIR: cannot use {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     _check_address(host, port, lock)
-    metrics_dir = _fresh_metrics_dir(settings.data_dir)
+    try:
+        metrics.fresh_directory(metrics_dir)
+    except OSError as exc:
+        lock.release()
+        raise click.ClickException(
+            f"cannot make the metrics directory {metrics_dir}: {exc}"
+        ) from None
     embedded = supervisor = None
     try:
         if settings.uses_embedded_redis:
@@ -111,14 +121,30 @@ def _check_address(host: str, port: int, lock: ServerLock) -> None:
         ) from None
 
 
-def _fresh_metrics_dir(data_dir) -> Path:
-    """An empty PROMETHEUS_MULTIPROC_DIR for this server's workers (they inherit the env), on
-    a memory filesystem, not in the data dir (membership.metrics.fresh_directory)."""
+def _metrics_dir(data_dir) -> Path:
+    """This server's PROMETHEUS_MULTIPROC_DIR, on a memory filesystem, not in the data dir
+    (membership.metrics.directory_for).
+
+    prometheus-client chooses its multiprocess mode when it is first imported, from the
+    environment; the CLI has imported it already (the app's modules use it), and workers are
+    forked from this process. So, as prometheus-client asks, the variable is set before the
+    process starts: the first time through, this names the directory, puts it in the
+    environment and starts this same command again in place of this process (same pid, same
+    arguments). The second time through it returns the directory named the first time.
+    """
     from membership import metrics
 
-    path = metrics.fresh_directory(data_dir)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
-    return path
+    given = os.environ.get(metrics.MULTIPROC_ENV)
+    if given and metrics.is_directory_of_this_process(given):
+        return Path(given)
+    os.environ[metrics.MULTIPROC_ENV] = str(metrics.directory_for(data_dir))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, sys.orig_argv)
+    except OSError as exc:
+        raise click.ClickException(f"cannot start {sys.executable} again: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _create_app(settings):
