@@ -1,22 +1,42 @@
 """The OpenAPI document of every HTTP endpoint, served at GET /openapi.json.
 
-Written by hand, next to nothing else, but for the body of POST /v1/prompt, generated from
-the Struct that decodes it. tests/test_openapi.py checks that it is a
-valid OpenAPI 3.1 document and that its paths and methods are exactly the app's
-routes, so it cannot drift from what the service answers.
+Paths, descriptions and answers are written by hand. The request bodies come from what
+reads them: POST /v1/prompt's from its msgspec Struct, POST /v1/checkout's fields from its
+marshmallow schema (apispec), and, served by an app, what depends on its settings (the
+return_url origins, the plans and limits Checkout sells) from those settings. The member
+bodies are read by hand-written code; their schemas here are checked against it.
+tests/test_openapi.py checks that the document is valid OpenAPI 3.1, that its paths and
+methods are exactly the app's routes and that the request schemas take what the validators
+take; tests/test_fuzz_http.py, that the service accepts what the document calls valid and
+refuses what it calls invalid.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import re
 
-from membership.config import SUPPORTED_LOCALES
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, current_app, jsonify
+
+from membership.checkout import request as checkout_request
+from membership.config import PRICED_PLANS, SUPPORTED_LOCALES, Settings
 from membership.i18n import LOCALE_TAG, LOCALE_TAG_MAX
+from membership.ledger.model import MAX_EMAIL
+from membership.members import rules as member_rules
 from membership.prompts import request as prompt_request
+from membership.runtime import runtime
 
 bp = Blueprint("openapi", __name__)
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+REF = "#/components/schemas/{name}"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": REF.format(name=name)}
+
+
+_ERROR = _ref("Error")
 
 
 def _error(description: str, *, retry: bool = False) -> dict:
@@ -244,27 +264,30 @@ _MEMBER_TOKEN = {
         }
     },
 }
-# Length limits are in words, not maxLength: a body over 8 KiB is a 413, which a fuzzer that
-# breaks a maxLength by kilobytes does not expect.
-_RETURN_URL = {
-    "type": "string",
-    "description": "An http(s) URL on an ALLOWED_ORIGINS origin, at most 2048 characters; "
-    "its #fragment is dropped",
-    "examples": ["https://news.example/2026/11/26/story"],
-}
+_RETURN_URL = _ref("ReturnUrl")
 _SIGN_IN = {
     "type": "object",
     "required": ["email", "return_url"],
     "properties": {
-        "email": {"type": "string", "examples": ["reader@example.org"]},
+        "email": {
+            "type": "string",
+            # members.rules.parse_sign_in: at most 254 characters, one @, no spaces (printable
+            # ASCII here: the service also takes letters of other scripts, but no control or
+            # format character)
+            "pattern": r"^[!-?A-~]+@[!-?A-~]+$",
+            "maxLength": MAX_EMAIL,
+            "examples": ["reader@example.org"],
+        },
         "return_url": _RETURN_URL,
-        "locale": {"type": ["string", "null"], "examples": ["uk", "en"]},
+        "locale": {"anyOf": [_LOCALE["schema"], {"type": "null"}], "examples": ["uk", "en"]},
     },
 }
 _TOKEN_BODY = {
     "type": "object",
     "required": ["token"],
-    "properties": {"token": {"type": "string", "description": "At most 1024 characters"}},
+    "properties": {
+        "token": {"type": "string", "minLength": 1, "maxLength": member_rules.MAX_TOKEN}
+    },
 }
 
 _PATHS = {
@@ -517,33 +540,7 @@ _PATHS = {
             "requestBody": {
                 "required": True,
                 "description": "At most 4 KiB; unknown fields are ignored.",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["plan"],
-                            "properties": {
-                                "plan": {"type": "string", "enum": ["monthly", "yearly", "once"]},
-                                "amount": {
-                                    "type": ["integer", "null"],
-                                    "minimum": 1,
-                                    "description": "Minor units; only with plan once",
-                                },
-                                "currency": {
-                                    "type": ["string", "null"],
-                                    "pattern": "^[A-Za-z]{3}$",
-                                    "description": "Only with plan once",
-                                },
-                                "locale": {"type": ["string", "null"], "examples": ["uk", "en-GB"]},
-                                "token": {
-                                    "type": ["string", "null"],
-                                    "description": "A prompt's or a holdout's token",
-                                },
-                                "email": {"type": ["string", "null"], "format": "email"},
-                            },
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": _ref("CheckoutRequest")}},
             },
             "responses": {
                 "200": {
@@ -682,7 +679,12 @@ _PATHS = {
             "minutes or unknown answers 410 with a short page that says so and offers a new "
             "link.",
             "parameters": [
-                {"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}
+                {
+                    "name": "code",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1},
+                }
             ],
             "responses": {
                 "303": {
@@ -835,7 +837,92 @@ def _staff_paths() -> dict:
     return openapi_paths()
 
 
-def document(version: str) -> dict:
+# --- What depends on the settings: where a reader may return, what Checkout sells ---------
+
+# The printable ASCII a return_url's path, query and fragment may hold in the document
+# (members.rules.return_url: no space, quote, backslash or angle bracket).
+_URL_REST = r"""(?:[/?#][!#-&(-;=?-\[\]-_a-~]*)?"""
+
+
+def _return_url(settings: Settings | None) -> dict:
+    """A return_url: an http(s) URL on an ALLOWED_ORIGINS origin (members.rules.return_url)."""
+    origins = settings.allowed_origins if settings is not None else ()
+    origin = "|".join(map(re.escape, origins)) or r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?"
+    return {
+        "type": "string",
+        "description": "An http(s) URL on an ALLOWED_ORIGINS origin; its #fragment is dropped",
+        "pattern": f"^(?:{origin}){_URL_REST}(?!\\n)$",
+        "maxLength": member_rules.MAX_URL,
+        "examples": [f"{origins[0] if origins else 'https://news.example'}/2026/11/26/story"],
+    }
+
+
+_CHECKOUT_WORDS = {
+    "amount": "Minor units; only with plan once",
+    "currency": "Only with plan once",
+    "token": "A prompt's or a holdout's token",
+}
+
+
+def _anchored(pattern: str) -> str:
+    """A marshmallow Regexp (re.match: from the start; `\\Z`: the very end) as JSON Schema."""
+    body = pattern.removesuffix(r"\Z")
+    return f"^(?:{body})" + (r"(?!\n)$" if body != pattern else "")
+
+
+def _checkout_request(settings: Settings | None) -> dict:
+    """The body of POST /v1/checkout: the fields from the marshmallow schema that loads them
+    (apispec), then, with the settings, what `checkout.request.parse` checks after it: a
+    priced plan without amount or currency, or `once` within the configured limits."""
+    spec = APISpec("membership", "0", "3.1.0", plugins=[MarshmallowPlugin()])
+    spec.components.schema("CheckoutRequest", schema=checkout_request.BodySchema)
+    body = spec.to_dict()["components"]["schemas"]["CheckoutRequest"]
+    fields = body["properties"]
+    for name, field in fields.items():
+        if "pattern" in field:
+            field["pattern"] = _anchored(field["pattern"])
+        if name in _CHECKOUT_WORDS:
+            field["description"] = _CHECKOUT_WORDS[name]
+    fields["locale"]["examples"] = ["uk", "en-GB"]
+    if settings is None:
+        return body
+    offer = checkout_request.Offer.from_settings(settings)
+    once = {
+        **body,
+        "required": ["plan", "amount"],
+        "properties": {
+            **fields,
+            "plan": {"const": "once"},
+            "amount": {
+                "type": "integer",
+                "minimum": offer.once_min,
+                "maximum": offer.once_max,
+                "description": fields["amount"]["description"],
+            },
+            "currency": {
+                **{k: v for k, v in fields["currency"].items() if k != "pattern"},
+                "enum": [*offer.currencies, *(c.upper() for c in offer.currencies), None],
+            },
+        },
+    }
+    priced = [plan for plan in PRICED_PLANS if plan in offer.prices]
+    if not priced:
+        return once
+    subscription = {
+        **body,
+        "properties": {
+            **fields,
+            "plan": {"enum": priced},
+            "amount": {"type": "null", "description": fields["amount"]["description"]},
+            "currency": {"type": "null", "description": fields["currency"]["description"]},
+        },
+    }
+    return {"oneOf": [subscription, once]}
+
+
+def document(version: str, settings: Settings | None = None) -> dict:
+    """The document; with the settings, the bodies that depend on them (return_url's
+    origins, the plans and limits of Checkout) say exactly what this service takes."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -845,7 +932,11 @@ def document(version: str) -> dict:
         },
         "paths": {**_PATHS, **_staff_paths()},
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {
+                **_SCHEMAS,
+                "ReturnUrl": _return_url(settings),
+                "CheckoutRequest": _checkout_request(settings),
+            },
             "securitySchemes": {
                 "metricsToken": {"type": "http", "scheme": "bearer"},
                 "staffToken": {"type": "http", "scheme": "bearer"},
@@ -862,4 +953,4 @@ def openapi_json():
         current = version("membership")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         current = "0"
-    return jsonify(document(current))
+    return jsonify(document(current, runtime(current_app).settings))

@@ -64,7 +64,9 @@ def checkout_locale(locale: str | None) -> str:
     return regional[0] if len(regional) == 1 else AUTO
 
 
-class _BodySchema(Schema):
+class BodySchema(Schema):
+    """The fields of the body (the OpenAPI component is generated from it)."""
+
     class Meta:
         unknown = EXCLUDE
 
@@ -91,7 +93,7 @@ class _BodySchema(Schema):
     )
 
 
-_SCHEMA = _BodySchema()
+_SCHEMA = BodySchema()
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,26 @@ def read_day(key: str) -> dt.date | None:
 _DAYS: dict[str, dt.date] = {}
 _DAYS_HELD = 4096
 
+# What the document says of the text the Struct leaves to `read_day`, `utc_time` and
+# i18n.resolve_locale (its `extra_json_schema`: the Struct itself does not check them, so
+# a refused body keeps naming its first bad field as `_build` finds it). A history key is
+# what date.fromisoformat reads in 10 characters: a real date (`format`) as 2026-11-25, or
+# the week date 2026-W48-3 (the document leaves out week 53, which only some years have).
+# A time is an RFC 3339 date-time (`format`) as datetime.fromisoformat reads it: an
+# upper-case Z, no leap second, and not so near the calendar's ends that its offset takes
+# it past them in UTC.
+DAY_SCHEMA = {
+    "anyOf": [
+        {"format": "date", "pattern": r"^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}(?!\n)$"},
+        {"pattern": r"^(?!0000)[0-9]{4}-W(?:0[1-9]|[1-4][0-9]|5[0-2])-[1-7](?!\n)$"},
+    ]
+}
+AT_PATTERN = (
+    r"^(?!(?:0001-01-01|9999-12-31).*[0-9][+-])"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})(?!\n)$"
+)
+
 _Section = Annotated[str, Meta(max_length=100)]
 _Referrer = Annotated[str, Meta(max_length=2000)]
 _PageType = Annotated[str, Meta(max_length=40)]
@@ -258,6 +278,7 @@ _Articles = Annotated[
     dict[_Day, _Count],
     Meta(
         description=f"YYYY-MM-DD (UTC) -> articles read; the newest {MAX_HISTORY_DAYS} are kept",
+        extra_json_schema={"propertyNames": DAY_SCHEMA},
         extra={"type": ARTICLES_MESSAGE},
     ),
 ]
@@ -273,7 +294,7 @@ _At = Annotated[
     str,
     Meta(
         description="ISO-8601 with a zone",
-        extra_json_schema={"format": "date-time"},
+        extra_json_schema={"format": "date-time", "pattern": AT_PATTERN},
         extra={"read": utc_time, "null": "missing", "type": AT_MESSAGE, "invalid": AT_MESSAGE},
     ),
 ]
@@ -282,6 +303,16 @@ _Reader = Annotated[
     str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}(?!\n)$", extra={"invalid": READER_MESSAGE})
 ]
 _Member = Annotated[str, Meta(max_length=4096, description="A member token")]
+_Locale = Annotated[
+    str,
+    Meta(
+        description="A locale tag; en when absent",
+        extra_json_schema={
+            "pattern": f"^(?:{i18n.LOCALE_TAG.pattern})?(?!\\n)$",
+            "maxLength": i18n.LOCALE_TAG_MAX,
+        },
+    ),
+]
 
 
 class PromptPage(msgspec.Struct):
@@ -308,7 +339,7 @@ _SeenList = Annotated[
 
 class PromptBody(msgspec.Struct):
     reader: _Reader
-    locale: Annotated[str, Meta(description="A locale tag; en when absent")] | None = None
+    locale: _Locale | None = None
     page: PromptPage | None = None
     history: PromptHistory | None = None
     views: _SeenList | None = None
