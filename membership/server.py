@@ -8,8 +8,10 @@ bench/slow_clients.py; docs/production.md, "Production server").
 
 `run()` is what `membership serve` and the benchmarks' baselines call. Workers
 are forked from the calling process; `on_worker_start` runs in each new worker
-before the app is built, and `membership.metrics.worker_exited(pid)` is called
-in the main process whenever a worker exits (reload, crash, kill).
+before the app is built. granian is used through its public interface (the
+server's arguments, `serve(target_loader=...)`) except for one override of its
+internals, its crash-loop exit: `_server_class` says what and why, and
+pyproject.toml pins the granian versions it was checked against.
 
 Chunked request bodies are read whole before Flask by `membership.http.bodies`
 (installed by create_app, so every server gets it).
@@ -26,13 +28,6 @@ import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
-
-
-class _NeverACrashLoop(dict):
-    """granian's record of respawns, read only by its crash-loop exit: never trips it."""
-
-    def get(self, key, default=None):
-        return 0.0
 
 
 def metrics_hook(name: str) -> Callable | None:
@@ -84,30 +79,27 @@ def _call_hook(hook: Callable | None, *args) -> None:
 
 
 def _server_class():
-    """granian's MPServer, made to replace crashed workers without a crash-loop exit and to
-    report each worker's exit to the metrics (granian has no hook for either)."""
-    from granian.server.mp import MPServer, WorkerProcess
+    """granian's MPServer, replacing a crashed worker however soon it crashes again.
 
-    worker_exited = metrics_hook("worker_exited")
+    granian stops the whole server when a worker dies within 5.5 s of its last respawn
+    (say, one killed shortly after a reload), and offers no setting for it. This is the
+    one place granian's internals are overridden, checked against the versions
+    pyproject.toml pins (re-test on upgrade): `respawned_wrks` is read only by that exit
+    (`AbstractServer._serve_loop`), so a dict that always answers 0 never trips it, and
+    `_respawn_workers` pauses a second before replacing a worker that crashed less than
+    5 s ago, so a crash loop costs little CPU.
+    """
+    from granian.server.mp import MPServer
 
-    class Worker(WorkerProcess):
-        def _watcher(self):
-            super()._watcher()
-            # Hook, in the main process: a worker exited (its metrics files can be merged).
-            _call_hook(worker_exited, self.inner.pid)
+    class _NeverACrashLoop(dict):
+        def get(self, key, default=None):
+            return 0.0
 
     class Server(MPServer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            # granian stops the whole server when a worker dies twice within 5.5 s (say, a
-            # kill shortly after a reload); we replace it instead, pausing a crash loop.
             self.respawned_wrks = _NeverACrashLoop()
             self._crashed_at: dict[int, float] = {}
-
-        def _spawn_worker(self, idx, target, callback_loader):
-            worker = super()._spawn_worker(idx, target, callback_loader)
-            worker.__class__ = Worker  # granian has no worker-exit hook: watch each one
-            return worker
 
         def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):
             if not delay:  # a crash, not a reload
