@@ -870,17 +870,25 @@ def _anchored(pattern: str) -> str:
     return f"^(?:{body})" + (r"(?!\n)$" if body != pattern else "")
 
 
+def from_marshmallow(schema: type) -> dict:
+    """The JSON Schema of a marshmallow schema's fields (apispec), its Regexp patterns as
+    marshmallow matches them."""
+    spec = APISpec("membership", "0", "3.1.0", plugins=[MarshmallowPlugin()])
+    spec.components.schema(schema.__name__, schema=schema)
+    generated = spec.to_dict()["components"]["schemas"][schema.__name__]
+    for field in generated["properties"].values():
+        if "pattern" in field:
+            field["pattern"] = _anchored(field["pattern"])
+    return generated
+
+
 def _checkout_request(settings: Settings | None) -> dict:
     """The body of POST /v1/checkout: the fields from the marshmallow schema that loads them
     (apispec), then, with the settings, what `checkout.request.parse` checks after it: a
     priced plan without amount or currency, or `once` within the configured limits."""
-    spec = APISpec("membership", "0", "3.1.0", plugins=[MarshmallowPlugin()])
-    spec.components.schema("CheckoutRequest", schema=checkout_request.BodySchema)
-    body = spec.to_dict()["components"]["schemas"]["CheckoutRequest"]
+    body = from_marshmallow(checkout_request.BodySchema)
     fields = body["properties"]
     for name, field in fields.items():
-        if "pattern" in field:
-            field["pattern"] = _anchored(field["pattern"])
         if name in _CHECKOUT_WORDS:
             field["description"] = _CHECKOUT_WORDS[name]
     fields["locale"]["examples"] = ["uk", "en-GB"]

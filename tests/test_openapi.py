@@ -213,3 +213,36 @@ def test_the_checkout_fields_are_generated_from_the_marshmallow_schema(client):
     variants = body.get("oneOf", [body])
     for variant in variants:
         assert set(variant["properties"]) == set(BodySchema().fields)
+
+
+def test_the_goal_body_schema_takes_what_the_goal_schema_takes(client):
+    from marshmallow import ValidationError
+
+    from membership.goals import MAX_NAME, MAX_TARGET, GoalInput
+
+    spec = client.get("/openapi.json").get_json()
+    body = spec["paths"]["/staff/api/goals"]["post"]["requestBody"]
+    schema = jsonschema.Draft202012Validator(
+        {**body["content"]["application/json"]["schema"], "components": spec["components"]},
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+    for goal, taken in [
+        ({"target": 30_000}, True),
+        ({"target": MAX_TARGET, "deadline": "2099-12-31", "name": "Winter"}, True),
+        ({"target": 30_000, "deadline": None, "name": None}, True),
+        ({"target": 30_000, "copy": {"en": {"headline": "Join {count} readers"}}}, True),
+        ({"target": 0}, False),
+        ({"target": MAX_TARGET + 1}, False),
+        ({"target": 30_000, "deadline": "2099-02-30"}, False),
+        ({"target": 30_000, "name": "n" * (MAX_NAME + 1)}, False),
+        ({"target": 30_000, "colour": "red"}, False),  # unknown fields are refused
+        ({}, False),
+    ]:
+        try:
+            GoalInput().load(goal)
+        except ValidationError:
+            loaded = False
+        else:
+            loaded = True
+        assert loaded is taken, goal
+        assert schema.is_valid(goal) is taken, goal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from membership import goals as goals_mod
+from membership.openapi import from_marshmallow
 
 
 def _answer(description: str, schema: dict | None = None) -> dict:
@@ -27,17 +28,10 @@ _COPY = {
     "{publication} as each field allows (see `membership goals add --help`).",
     "additionalProperties": {"type": "object", "additionalProperties": _TEMPLATE},
 }
-_GOAL_INPUT = {
-    "type": "object",
-    "required": ["target"],
-    "additionalProperties": False,
-    "properties": {
-        "target": {"type": "integer", "minimum": 1, "maximum": goals_mod.MAX_TARGET},
-        "deadline": {"type": ["string", "null"], "format": "date"},
-        "name": {"type": ["string", "null"], "maxLength": goals_mod.MAX_NAME},
-        "copy": _COPY,
-    },
-}
+# The fields from the marshmallow schema that loads them; what its own checks add in words.
+_GOAL_INPUT = from_marshmallow(goals_mod.GoalInput)
+_GOAL_INPUT["properties"]["name"]["maxLength"] = goals_mod.MAX_NAME
+_GOAL_INPUT["properties"]["copy"] = _COPY
 _GOAL = {
     "type": "object",
     "required": ["id", "target", "deadline", "name", "copy", "created_at", "reached_at", "version"],
