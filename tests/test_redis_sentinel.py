@@ -106,8 +106,8 @@ def test_a_failover_mid_stream_costs_a_few_503s_and_no_member(tmp_path):
         while stream.delivered < len(bodies) // 3:
             time.sleep(0.01)
         old = setup.primary()
+        killed = time.monotonic()  # before the kill: an answer may land before this line runs
         old.kill()
-        killed = time.monotonic()
         banners, ready = [], []
         promoted = None
         while stream.delivered < len(bodies) and time.monotonic() - killed < 60:

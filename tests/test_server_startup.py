@@ -76,7 +76,9 @@ def test_serve_on_a_corrupt_aof_says_what_redis_said_and_how_to_repair_it_at_onc
     result = _cli(data_dir, "serve", "--port", str(free_port()))
     took = time.monotonic() - started
     assert result.returncode == 1
-    assert took < 8, f"took {took:.1f}s: serve waited for a Redis that had already exited"
+    # Waiting out Redis's start-up (15 s) and then its stop (10 s) took 25 s; the rest is
+    # starting Python twice, which a loaded machine stretches.
+    assert took < 15, f"took {took:.1f}s: serve waited for a Redis that had already exited"
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "Bad file format reading the append only file" in lines[0]
