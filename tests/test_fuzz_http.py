@@ -14,8 +14,10 @@ Where the check of valid data is tuned (CONFIG below):
   that offers a new link), as a 404 would answer an unknown resource.
 - Refusing invalid data with 413 counts as refusing it: a body a fuzzer makes too long
   for a maxLength may also be over the endpoint's body limit.
-- The staff API (/staff/api/) answers 401 here (no staff token is made for the run), which
-  the check of valid data accepts: its bodies are checked by the staff API tests.
+- The staff API (/staff/api/) answers 401 to the first run (no token); a second run sends
+  an admin's personal token and checks only that valid data is accepted (its routes have
+  other disagreements with the document, reported apart), on every staff operation but
+  STAFF_NOT_CHECKED, whose documents cannot say what is valid (reasons there).
 """
 
 from __future__ import annotations
@@ -53,6 +55,20 @@ checks.positive_data_acceptance.expected-statuses = [
 ]
 """
 UNLIMITED = "100000/minute"
+STAFF_NOT_CHECKED = (
+    # The campaign document is `type: object` in the staff campaigns piece: not yet
+    # generated from the campaign schema, so any object is "valid".
+    "POST /staff/api/campaigns",
+    "POST /staff/api/campaigns/preview",
+    "PUT /staff/api/campaigns/{campaign_id}",
+    # A goal whose target another goal has is refused (400): the state of the ledger, which
+    # a schema cannot know.
+    "POST /staff/api/goals",
+    "POST /staff/api/goals/preview",
+    "PUT /staff/api/goals/{goal_id}",
+    # A cursor is one this search handed out: state, as above.
+    "GET /staff/api/members",
+)
 # What JSON Schema cannot say (a body's bytes, 100.0 as an integer): tests/schemathesis_hooks.py
 ROOT = Path(__file__).resolve().parent.parent
 HOOKED = {
@@ -62,10 +78,24 @@ HOOKED = {
 }
 
 
-def test_no_documented_endpoint_answers_a_5xx_or_off_its_schema(redis_server, redis_url, tmp_path):
+def _staff_token(make_app) -> str:
+    """An admin's personal API token, in the run's Redis."""
+    from membership.runtime import runtime
+    from membership.staff import accounts_for
+    from membership.staff.api_tokens import api_tokens_for
+
+    rt = runtime(make_app())
+    accounts_for(rt).add("fuzz@news.example", "admin", actor="t", password="correct horse battery")
+    return api_tokens_for(rt).create("fuzz@news.example", "fuzz")
+
+
+def test_no_documented_endpoint_answers_a_5xx_or_off_its_schema(
+    redis_server, redis_url, tmp_path, make_app
+):
     from membership.store import Keys
 
     set_member_count(redis_server.client(), Keys(), 25012)
+    token = _staff_token(make_app)
     # Stripe and mail configured (on this machine), so their endpoints answer what they would
     # in production rather than their 503 for a missing setting.
     fake_stripe = FakeStripe().start()
@@ -103,6 +133,20 @@ def test_no_documented_endpoint_answers_a_5xx_or_off_its_schema(redis_server, re
             ],
             capture_output=True, text=True, timeout=300, cwd=tmp_path, env=HOOKED,
         )  # fmt: skip
+        staff = subprocess.run(
+            [
+                st, "run", f"{service.url}/openapi.json",
+                "-H", f"Authorization: Bearer {token}",
+                "--checks", "positive_data_acceptance,not_a_server_error",
+                "--include-path-regex", "^/staff/api/",
+                *(arg for name in STAFF_NOT_CHECKED for arg in ("--exclude-name", name)),
+                "--phases", "examples,coverage,fuzzing",
+                "--max-examples", "20",
+                "--seed", "20261125",
+                "--no-color",
+            ],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=HOOKED,
+        )  # fmt: skip
     finally:
         service.stop()
         smtp.stop()
@@ -110,3 +154,5 @@ def test_no_documented_endpoint_answers_a_5xx_or_off_its_schema(redis_server, re
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in result.stdout
     assert "not_a_server_error" in result.stdout or "generated" in result.stdout
+    assert staff.returncode == 0, staff.stdout[-4000:]
+    assert " passed" in staff.stdout and "401" not in staff.stdout.split("SUMMARY")[-1]

@@ -35,9 +35,20 @@ _OFFLINE_BODY = {
                 "type": "object",
                 "required": ["email", "reason"],
                 "properties": {
-                    "email": {"type": "string", "maxLength": 254},
-                    "reason": {"type": "string", "maxLength": 500},
-                    "name": {"type": "string", "maxLength": 200},
+                    # As the ledger's writer checks them: an email with one @ and no
+                    # spaces, a reason that is not blank; printable ASCII here (the writer
+                    # also takes other scripts, but no control or format character)
+                    "email": {
+                        "type": "string",
+                        "pattern": r"^[!-?A-~]+@[!-?A-~]+(?!\n)$",
+                        "maxLength": 254,
+                    },
+                    "reason": {
+                        "type": "string",
+                        "pattern": r"^[ -~]*[!-~][ -~]*(?!\n)$",
+                        "maxLength": 500,
+                    },
+                    "name": {"type": "string", "pattern": r"^[ -~]*(?!\n)$", "maxLength": 200},
                 },
             }
         }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from membership.ledger.events import OUTCOMES
+from membership.ledger.events import OUTCOMES, STREAM_ID
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SECURITY = [{"staffToken": []}]
@@ -63,8 +63,18 @@ OPENAPI: dict = {
             "security": _SECURITY,
             "parameters": [
                 {"name": "outcome", "in": "query", "schema": {"enum": ["", *OUTCOMES]}},
-                {"name": "type", "in": "query", "schema": {"type": "string"}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "type",
+                    "in": "query",
+                    "description": "A Stripe event type, or a prefix of one ending in *",
+                    "schema": {"type": "string", "pattern": r"^(?:[a-z0-9_.]{1,100}\*?)?(?!\n)$"},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "The log entry id a page links to",
+                    "schema": {"type": "string", "pattern": f"^(?:{STREAM_ID.pattern})?(?!\\n)$"},
+                },
             ],
             "responses": {
                 "200": _json(
