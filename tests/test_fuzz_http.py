@@ -61,8 +61,8 @@ STAFF_NOT_CHECKED = (
     "POST /staff/api/campaigns",
     "POST /staff/api/campaigns/preview",
     "PUT /staff/api/campaigns/{campaign_id}",
-    # A goal whose target another goal has is refused (400): the state of the ledger, which
-    # a schema cannot know.
+    # A goal whose target another goal has is refused (400): stored state, which a schema
+    # cannot know; so are copy templates with placeholders their field does not allow.
     "POST /staff/api/goals",
     "POST /staff/api/goals/preview",
     "PUT /staff/api/goals/{goal_id}",
