@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from membership import banner, logs
+from membership import banner, goals, logs
 from membership.prompts import assign, campaigns, snapshot, store
 from membership.prompts import http as prompts_http
 from membership.prompts.filters import INTERRUPTIVE, decide
@@ -427,6 +427,35 @@ def test_debug_with_the_staff_token_traces_every_campaign(client, redis_client):
         client, query_string={"debug": "true"}, headers={"Authorization": f"bearer {STAFF}"}
     )
     assert "debug" in lower.get_json()
+
+
+def test_the_answer_is_compact_utf8_json_as_json_dumps_writes_it(app, client, redis_client):
+    """Reader text echoed by the trace (a section here) is written unescaped but for what
+    JSON must escape; a lone surrogate, which UTF-8 cannot carry, makes the answer ASCII
+    with escapes. The banner's progress (a float) is written as json.dumps writes it."""
+    set_member_count(redis_client, KEYS, 25012)
+    goal = goals.parse_goal({"target": 30000, "deadline": "2099-12-31"})
+    goals.add(redis_client, KEYS, goal, actor="test")
+    apply(redis_client, doc(id="a1"), doc(id="no", audience={"sections": {"include": ["war"]}}))
+    refresh(app)
+    section = 'війна \u2028\x7f\t\n\x01"</script>\\ \U0001f600'
+    response = post(
+        client, body(page={"section": section}), query_string={"debug": "1"}, headers=_staff()
+    )
+    raw = response.get_data()
+    answer = json.loads(raw)
+    assert raw == json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert "війна" in raw.decode("utf-8")
+    assert answer["prompts"][0]["banner"]["goal"]["progress"] == 0.8337
+    assert f"{section}: not in the include list" in [
+        f["reason"] for d in answer["debug"] for f in d["filters"]
+    ]
+    lone = post(
+        client, body(page={"section": "a\ud800"}), query_string={"debug": "1"}, headers=_staff()
+    )
+    raw = lone.get_data()
+    assert lone.status_code == 200 and raw.isascii()
+    assert raw == json.dumps(json.loads(raw), separators=(",", ":")).encode("ascii")
 
 
 @pytest.mark.parametrize(
