@@ -126,7 +126,7 @@ def test_shares_over_10000_random_readers(weights, control_share):
     expected = {None: control_share} if control_share else {}
     for v in c.variants:
         expected[v.id] = (1 - control_share) * v.weight / sum(x.weight for x in c.variants)
-    # within 2 percentage points of the weights, as the issue asks
+    # within 2 percentage points of the weights, as the campaign asks
     for key, share in expected.items():
         assert abs(observed.get(key, 0) / n - share) < 0.02, (key, observed)
     assert set(observed) <= set(expected)

@@ -1,5 +1,5 @@
 """The named filters, compiled per campaign, and the one decider, decide()
-(membership.prompts.filters): tables per filter with the issue's edges (each read from the
+(membership.prompts.filters): tables per filter with their edges (each read from the
 `?debug=1` trace, and the same answer without it), decisions, and hypothesis over random
 campaigns and requests."""
 

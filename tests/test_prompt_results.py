@@ -1,5 +1,5 @@
 """prompts.results: the Wilson interval against independent oracles, verdicts at their edges,
-lift, and the results JSON as issue 9 shows it (pure: no Redis)."""
+lift, and the results JSON (pure: no Redis)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_wilson_at_the_extremes_has_a_closed_form():
     for n in (1, 10, 1000):
         assert wilson(0, n) == (0.0, pytest.approx(Z * Z / (n + Z * Z)))
         assert wilson(n, n) == (pytest.approx(n / (n + Z * Z)), 1.0)
-    assert wilson(0, 0) == (0.0, 0.0)  # no reader: the issue's [0.0, 0.0]
+    assert wilson(0, 0) == (0.0, 0.0)  # no reader: [0.0, 0.0]
     assert wilson(7, 5) == wilson(5, 5)  # more conversions than readers: one per reader
 
 

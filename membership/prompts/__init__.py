@@ -1,4 +1,4 @@
-"""Paywall prompts: which reader sees which ask (issue 9).
+"""Paywall prompts: which reader sees which ask.
 
 The pure core, no I/O (no Redis, no Flask, no clock: every function takes `now`):
 

@@ -14,7 +14,7 @@
                "copy": {"en": {"headline": "...", "body": "...", "cta": "Become a member"}}}]}
 ```
 
-What this module decides beyond the issue's example (each is what `to_json` writes back):
+What this module decides beyond the example (each is what `to_json` writes back):
 
 - Unknown fields are refused (`audience.section: unknown field`): a targeting option the
   engine does not know must never be silently ignored.

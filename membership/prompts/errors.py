@@ -1,6 +1,6 @@
 """Validation errors of the prompts' documents as `path: message` lines.
 
-A path is written as in the issue: attributes joined with dots, list items as `[i]`
+A path is written with attributes joined by dots, list items as `[i]`
 (`variants[1].copy.uk.headline: missing`).
 """
 

@@ -1,4 +1,4 @@
-"""`POST /v1/prompt/events`: what the reader did with a prompt (issue 9).
+"""`POST /v1/prompt/events`: what the reader did with a prompt.
 
     {"events": [{"type": "view" | "click" | "dismiss" | "holdout", "token": "..."}]}
 

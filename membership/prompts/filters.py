@@ -9,7 +9,7 @@ trace ("2 in 30 days, needs 3"). A filter that passes whatever the request (a ca
 "everyone", empty include lists, no frequency limits) has no test, so a decision runs only
 the checks that can fail; `?debug=1` runs the same checks, all of them, and records each
 filter's result and reason. `now` is an aware time; `country` the CDN's ISO code or None.
-Windows, as the issue defines them:
+Windows:
 
 - `articles_read.days` = N days: today (UTC) and the N-1 days before it. A campaign without
   `articles_read` counts the last 30 days for {articles_read} and a gate's free articles.

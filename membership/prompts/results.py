@@ -135,7 +135,7 @@ def verdict(
 
 
 def build(campaign: Campaign, stored: Stored) -> dict:
-    """The results JSON (as in issue 9, with a few added fields) from `counts.read`'s
+    """The results JSON from `counts.read`'s
     figures. The holdout is null for a campaign without one (control_share 0) that never
     had one counted."""
     return tabulate(
