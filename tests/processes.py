@@ -32,6 +32,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_cli(data_dir, *args, timeout=60, stdin=None) -> subprocess.CompletedProcess:
+    """`membership ARGS` in its own process on `data_dir`, with no Redis or Stripe setting
+    of the host's; its output captured as text."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "STRIPE_"))}
+    env["MEMBERSHIP_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "membership.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+    )
+
+
 def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

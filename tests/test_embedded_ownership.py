@@ -18,7 +18,7 @@ import pytest
 
 from membership import metrics
 from membership.store.embedded import EmbeddedRedis, ServerLock
-from tests.processes import REPO, ServiceProcess, free_port, readyz_status, wait_until
+from tests.processes import REPO, ServiceProcess, free_port, readyz_status, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,19 +37,6 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _cli(data_dir, *args, timeout=30):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "STRIPE_"))}
-    env["MEMBERSHIP_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "membership.cli", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -122,7 +109,7 @@ def test_the_server_stops_its_embedded_redis_only_at_the_very_end(served):
 
 def test_a_second_server_on_the_same_data_dir_refuses(served):
     service, data_dir = served
-    second = _cli(data_dir, "serve", "--port", "1", timeout=30)  # refused before binding
+    second = run_cli(data_dir, "serve", "--port", "1", timeout=30)  # refused before binding
     assert second.returncode == 1
     assert "refusing to start a second server" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
@@ -132,7 +119,7 @@ def test_a_second_server_on_the_same_data_dir_refuses(served):
 def test_a_cli_command_during_an_outage_waits_for_the_server_never_stops_its_redis(served):
     service, data_dir = served
     os.kill(_redis_pid(data_dir), signal.SIGKILL)
-    result = _cli(data_dir, "stats", "--json")
+    result = run_cli(data_dir, "stats", "--json")
     assert result.returncode == 0, result.stderr
     json.loads(result.stdout)
     time.sleep(0.5)  # today the command stopped the Redis it started at its exit
@@ -145,7 +132,7 @@ def test_a_cli_command_never_starts_the_redis_of_a_server_that_owns_the_data_dir
     lock = ServerLock(data_dir).acquire()  # this test process plays the server
     try:
         started = time.monotonic()
-        result = _cli(data_dir, "stats")
+        result = run_cli(data_dir, "stats")
         took = time.monotonic() - started
     finally:
         lock.release()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.processes import REPO, free_port
+from tests.processes import REPO, free_port, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -55,25 +55,11 @@ def _corrupt_aof(data_dir):
     return aof, damaged
 
 
-def _cli(data_dir, *args, timeout=60, stdin=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "STRIPE_"))}
-    env["MEMBERSHIP_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "membership.cli", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-    )
-
-
 def test_serve_on_a_corrupt_aof_says_what_redis_said_and_how_to_repair_it_at_once(tmp_path):
     data_dir = tmp_path / "var"
     _corrupt_aof(data_dir)
     started = time.monotonic()
-    result = _cli(data_dir, "serve", "--port", str(free_port()))
+    result = run_cli(data_dir, "serve", "--port", str(free_port()))
     took = time.monotonic() - started
     assert result.returncode == 1
     # Waiting out Redis's start-up (15 s) and then its stop (10 s) took 25 s; the rest is
@@ -91,17 +77,17 @@ def test_check_aof_reports_then_repairs_the_file_keeping_a_copy(tmp_path):
     data_dir = tmp_path / "var"
     aof, damaged = _corrupt_aof(data_dir)
 
-    check = _cli(data_dir, "redis", "check-aof")
+    check = run_cli(data_dir, "redis", "check-aof")
     assert check.returncode == 1
     assert "AOF is not valid" in check.stdout
     assert aof.read_bytes() == damaged  # a check changes nothing
 
-    refused = _cli(data_dir, "redis", "check-aof", "--fix", stdin="n\n")
+    refused = run_cli(data_dir, "redis", "check-aof", "--fix", stdin="n\n")
     assert refused.returncode == 1
     assert aof.read_bytes() == damaged
     assert not list(data_dir.glob("appendonly.aof.*.bak"))
 
-    fixed = _cli(data_dir, "redis", "check-aof", "--fix", stdin="y\n")
+    fixed = run_cli(data_dir, "redis", "check-aof", "--fix", stdin="y\n")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     copies = list(data_dir.glob("appendonly.aof.*.bak"))
     assert [c.read_bytes() for c in copies] == [damaged]
@@ -130,7 +116,7 @@ def test_check_aof_refuses_while_the_embedded_redis_runs(tmp_path):
     embedded = EmbeddedRedis(data_dir)
     embedded.ensure_running()
     try:
-        result = _cli(data_dir, "redis", "check-aof", "--fix", stdin="y\n")
+        result = run_cli(data_dir, "redis", "check-aof", "--fix", stdin="y\n")
     finally:
         embedded.stop()
     assert result.returncode == 1
