@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import keepalive  # noqa: E402
 from bench.keepalive import get, pct, redis_calls  # noqa: E402
-from membership import goals  # noqa: E402
+from membership.goals import store as goals  # noqa: E402
 from membership.store import Keys  # noqa: E402
 from tests.member_count import set_member_count  # noqa: E402
 from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402

@@ -91,7 +91,7 @@ class Gunicorn:
 
 def _load_service():
     from membership.cli.serve import _create_app
-    from membership.config import load_settings
+    from membership.core.config import load_settings
 
     return _create_app(load_settings())
 
@@ -118,7 +118,7 @@ if __name__ == "__main__":
     if args.server == "gunicorn":
         Gunicorn.run(load, Gunicorn.options(args.port, args.workers, args.threads))
     else:
-        from membership.server import run
+        from membership.cli.server import run
 
         run(
             load,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from membership.dashboard import charts
+from membership.staff.overview import charts
 
 
 def history(days: int, seed: int = 11) -> list[dict]:

@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from membership.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
+from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
 from membership.ledger import Queries, codec  # noqa: E402
 from membership.ledger.model import (  # noqa: E402
     Contribution,

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.ledger import PREFIX, generate  # noqa: E402
-from membership.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
+from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
 from membership.ledger import Queries  # noqa: E402
 from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402

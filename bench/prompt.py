@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import keepalive  # noqa: E402
 from bench.keepalive import pct, post, redis_calls  # noqa: E402
-from membership import goals  # noqa: E402
+from membership.goals import store as goals  # noqa: E402
 from membership.prompts import campaigns as campaign_docs  # noqa: E402
 from membership.prompts import store  # noqa: E402
 from membership.store import Keys  # noqa: E402

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from membership import create_app  # noqa: E402
-from membership.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
+from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
 from membership.ledger import Ledger  # noqa: E402
 from membership.members.http import members_of  # noqa: E402
 from membership.prompts.tokens import Tokens  # noqa: E402

@@ -40,12 +40,14 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from bench.ledger import PREFIX, generate  # noqa: E402
 from bench.member_search import name_customers  # noqa: E402
-from membership import audit, create_app, goals  # noqa: E402
-from membership.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
+from membership import create_app  # noqa: E402
+from membership.core import audit  # noqa: E402
+from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
+from membership.core.runtime import runtime  # noqa: E402
+from membership.goals import store as goals  # noqa: E402
 from membership.ledger import LedgerWriteFailed, ledger_for  # noqa: E402
 from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.prompts import campaigns, store  # noqa: E402
-from membership.runtime import runtime  # noqa: E402
 from membership.staff import accounts_for  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
 from tests import stripe_payloads as sp  # noqa: E402

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from membership.config import Settings, load_settings
-from membership.runtime import EXTENSION, Runtime
-from membership.sessions import LazySessionInterface
+from membership.core.config import Settings, load_settings
+from membership.core.runtime import EXTENSION, Runtime
+from membership.http.sessions import LazySessionInterface
 from membership.store import Keys, connect, resolve_url
 
 __all__ = ["create_app"]
@@ -30,7 +30,7 @@ def create_app(
     for their own run when no server does, and stop it after.
     """
     settings = config if isinstance(config, Settings) else load_settings(overrides=config)
-    from membership import logs
+    from membership.core import logs
 
     logs.configure_logging(settings)
 
@@ -49,7 +49,8 @@ def create_app(
         redis_url=url,
     )
 
-    from membership import errors, health, metrics, openapi
+    from membership import openapi
+    from membership.core import errors, health, metrics
 
     metrics.init_app(app)  # GET /metrics; requests are counted by the outer layer
     errors.init_app(app)
@@ -75,12 +76,13 @@ def _add_areas(app: Flask, rt: Runtime) -> dict:
     """Each area's routes and its part in the ledger's writes, in the order they build on;
     returns the plain WSGI endpoints (answered outside Flask) by path."""
     # --- Ledger ---
-    from membership import webhooks
+    from membership.stripe import webhooks
 
     app.register_blueprint(webhooks.bp)
 
     # --- Goals and banner ---
-    from membership import banner, goals, widget
+    from membership.goals import banner, widget
+    from membership.goals import store as goals
 
     rt.ledger_subscribers.append(goals.reach_goals(rt.redis, rt.keys))
 

@@ -20,12 +20,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app, jsonify
 
 from membership.checkout import request as checkout_request
-from membership.config import PRICED_PLANS, SUPPORTED_LOCALES, Settings
-from membership.i18n import LOCALE_TAG, LOCALE_TAG_MAX
+from membership.core.config import PRICED_PLANS, SUPPORTED_LOCALES, Settings
+from membership.core.i18n import LOCALE_TAG, LOCALE_TAG_MAX
+from membership.core.runtime import runtime
 from membership.ledger.model import MAX_EMAIL
 from membership.members import rules as member_rules
 from membership.prompts import request as prompt_request
-from membership.runtime import runtime
 
 bp = Blueprint("openapi", __name__)
 
@@ -832,7 +832,7 @@ _PATHS = {
 
 
 def _staff_paths() -> dict:
-    from membership.staff.pages import openapi_paths  # imported late: it needs the blueprint
+    from membership.staff.areas import openapi_paths  # imported late: it needs the blueprint
 
     return openapi_paths()
 

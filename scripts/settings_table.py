@@ -1,5 +1,5 @@
 """Print the configuration table the docs carry, generated from the settings' declaration
-(membership.config.SettingsSchema), or put it in place of the table in a Markdown file.
+(membership.core.config.SettingsSchema), or put it in place of the table in a Markdown file.
 
     python scripts/settings_table.py             # print it
     python scripts/settings_table.py docs/configuration.md   # rewrite that page's table in place
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from membership.config import settings_table
+from membership.core.config import settings_table
 
 
 def replace_table(markdown: str, table: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import settings
 
 from membership import create_app
-from membership.config import ENV_VARS
+from membership.core.config import ENV_VARS
 from tests.processes import RedisServer
 from tests.stripe_payloads import WEBHOOK_SECRET  # the secret every test app is configured with
 

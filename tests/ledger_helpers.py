@@ -5,7 +5,7 @@ from __future__ import annotations
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.rules import count_members
-from membership.stripe_events import subscription_from_object
+from membership.stripe.events import subscription_from_object
 
 ACTOR = "test-staff"
 

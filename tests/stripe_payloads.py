@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 from membership.ledger.reference import MemoryLedger
-from membership.stripe_events import to_command
+from membership.stripe.events import to_command
 
 WEBHOOK_SECRET = "whsec_test_secret_for_membership"  # tests/conftest.py configures apps with it
 API_VERSION = "2025-10-29.clover"

@@ -4,8 +4,8 @@ import pytest
 import redis as redis_lib
 from click.testing import CliRunner
 
-from membership import audit
 from membership.cli import cli
+from membership.core import audit
 from membership.store import Keys
 
 KEYS = Keys()

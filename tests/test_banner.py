@@ -6,11 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from membership import banner, goals
-from membership.banner_cache import Snapshot
-from membership.goals import Goal
+from membership.core.runtime import runtime
+from membership.goals import banner
+from membership.goals import store as goals
+from membership.goals.cache import Snapshot
+from membership.goals.store import Goal
 from membership.ledger import Outcome
-from membership.runtime import runtime
 from tests.member_count import CHANGED_AT, set_member_count
 
 NBSP = "\u00a0"

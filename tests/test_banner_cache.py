@@ -9,12 +9,15 @@ import time
 
 import pytest
 
-from membership import banner, goals
-from membership.banner_cache import LastGood, Snapshot
-from membership.goals import Goal
-from membership.runtime import runtime
+from membership.core.runtime import runtime
+from membership.goals import banner
+from membership.goals import store as goals
+from membership.goals.cache import LastGood, Snapshot
+from membership.goals.store import Goal
 from tests.member_count import set_member_count
 from tests.processes import REPO, ServiceProcess
+
+GOALS_LOGGERS = ("membership.goals.banner", "membership.goals.cache")
 
 
 def _hgetall_calls(client) -> int:
@@ -181,7 +184,7 @@ def test_a_fresh_install_says_no_member_was_counted_yet_and_logs_it_once(make_ap
     assert "no member has been counted yet" in message
     assert "cannot be read" not in message
     assert answers[0].headers["Retry-After"].isdigit()
-    banner_lines = [r for r in caplog.records if r.name.startswith("membership.banner")]
+    banner_lines = [r for r in caplog.records if r.name.startswith(GOALS_LOGGERS)]
     assert len(banner_lines) == 1, [r.getMessage() for r in banner_lines]
     assert "no member has been counted yet" in banner_lines[0].getMessage()
 
@@ -194,7 +197,7 @@ def test_redis_down_before_any_count_says_so(make_app, own_redis, caplog):
         answers = [client.get("/v1/banner") for _ in range(5)]
     assert {a.status_code for a in answers} == {503}
     assert "cannot be read" in answers[0].get_json()["error"]["message"]
-    assert len([r for r in caplog.records if r.name.startswith("membership.banner")]) == 1
+    assert len([r for r in caplog.records if r.name.startswith(GOALS_LOGGERS)]) == 1
 
 
 @pytest.mark.slow
@@ -320,7 +323,7 @@ def test_a_corrupt_last_good_file_is_ignored_with_a_warning(tmp_path, caplog, co
         store.path.write_bytes(content)
     else:
         store.path.write_text(content)
-    with caplog.at_level("WARNING", logger="membership.banner_cache"):
+    with caplog.at_level("WARNING", logger="membership.goals.cache"):
         assert store.load() is None
     assert "ignoring unreadable last good banner" in caplog.text
 
@@ -359,7 +362,7 @@ _LOAD_PLANTED = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # bounded even when it fails
 from pathlib import Path
-from membership.banner_cache import LastGood, Snapshot
+from membership.goals.cache import LastGood, Snapshot
 store = LastGood(Path(sys.argv[1]), "membership")
 loaded = store.load()
 try:
@@ -464,7 +467,7 @@ def test_a_newer_version_in_the_file_wins_whatever_its_date(make_app, own_redis,
 
 
 def test_every_change_of_the_count_or_the_goals_steps_the_version(make_app, redis_client):
-    from membership.banner_cache import read_snapshot
+    from membership.goals.cache import read_snapshot
     from membership.ledger import ledger_for
     from membership.ledger.rebuild import rebuild
 

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from membership.banner_cache import BannerCache, LastGood, Snapshot
+from membership.core.runtime import runtime
+from membership.goals.cache import BannerCache, LastGood, Snapshot
 from membership.ledger import ledger_for
-from membership.runtime import runtime
 from membership.store import Keys, connect
 from tests.member_count import set_member_count
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from membership import stripe_api
 from membership.prompts.tokens import Tokens
+from membership.stripe import api as stripe_api
 from tests.fake_stripe import FakeStripe
 
 KEY = "sk_test_checkout_0123456789"

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from membership.cli import cli
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.prompts import assign, snapshot
-from membership.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe
 from tests.member_count import set_member_count

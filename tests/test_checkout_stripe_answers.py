@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from membership import stripe_api
 from membership.members import rules
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
+from membership.stripe import api as stripe_api
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe
 from tests.fake_stripe_checkout import SESSION_TTL
@@ -327,7 +327,7 @@ def test_a_40_mb_checkout_answer_is_a_502_and_checkout_goes_on(client, fake):
 
 def test_a_bad_answer_is_logged_without_the_answer(client, fake, caplog):
     fake.answer_next(session_answer("javascript:alert(1)"))
-    with caplog.at_level("ERROR", logger="membership.stripe_api"):
+    with caplog.at_level("ERROR", logger="membership.stripe.api"):
         bad_gateway(checkout(client))
     [record] = [r for r in caplog.records if "cannot use" in r.getMessage()]
     assert "creating the checkout session" in record.getMessage()

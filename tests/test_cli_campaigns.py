@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from membership import audit
 from membership.cli import cli
+from membership.core import audit
 from membership.store import Keys
 from tests.prompt_helpers import EXAMPLE, doc
 

@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from membership import audit
 from membership.cli import cli
+from membership.core import audit
 from membership.ledger import Ledger
 from membership.store import Keys
 from tests import stripe_payloads as sp

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from membership.cli import cli
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.prompts import campaigns, snapshot, store
 from membership.prompts.tokens import MEMBER_MAX_AGE, Tokens

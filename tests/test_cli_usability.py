@@ -9,8 +9,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from membership import goals, i18n
 from membership.cli import cli
+from membership.core import i18n
+from membership.goals import store as goals
 from membership.ledger import Ledger
 from membership.store import Keys
 from tests import stripe_payloads as sp
@@ -150,7 +151,7 @@ def _times(value, path=""):
 
 
 def test_every_time_in_json_output_is_iso_8601(run, app, redis_client):
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
 
     rt = runtime(app)
     ledger = Ledger.on(redis_client, KEYS, rt.settings.member_statuses)

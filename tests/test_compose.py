@@ -137,7 +137,7 @@ def test_production_publishes_https_and_an_http_redirect_only():
 
 
 def test_the_local_http_form_replaces_the_proxy_config_and_ports_and_loosens_the_cookies():
-    from membership.config import load_settings
+    from membership.core.config import load_settings
 
     proxy = LOCAL_HTTP["services"]["proxy"]
     # Replaced, not added to: the production ports and config would otherwise stay.
@@ -151,7 +151,7 @@ def test_the_local_http_form_replaces_the_proxy_config_and_ports_and_loosens_the
 
 
 def test_the_app_trusts_exactly_the_one_proxy_in_front_for_client_addresses():
-    from membership.config import load_settings
+    from membership.core.config import load_settings
 
     environment = COMPOSE["services"]["app"]["environment"]
     assert environment["TRUSTED_PROXY_HOPS"] == "1"

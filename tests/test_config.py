@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from membership import create_app
-from membership.config import (
+from membership.core.config import (
     DEFAULT_MEMBER_STATUSES,
     ENV_VARS,
     ConfigError,
@@ -133,7 +133,7 @@ def test_sentinel_and_cluster_urls_are_accepted(tmp_path, url):
 
 
 def test_sentinel_and_cluster_urls_are_parsed():
-    from membership.config import parse_redis_url
+    from membership.core.config import parse_redis_url
 
     t = parse_redis_url("redis+sentinel://:pw@s1:26379,[::1]:26380,s3/members/2")
     assert (t.kind, t.service, t.db) == ("sentinel", "members", 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from membership.config import ConfigError, load_settings, parse_smtp_url
+from membership.core.config import ConfigError, load_settings, parse_smtp_url
 
 BASE = {"SECRET_KEY": "x" * 16}
 

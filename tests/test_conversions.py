@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from membership.checkout.request import CheckoutRequest, Offer, session_params
 from membership.cli import cli
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.prompts import counts, results
 from membership.prompts.counts import HOLDOUT
 from membership.prompts.tokens import DecisionClaim, Tokens
-from membership.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe
 from tests.prompt_helpers import EXAMPLE

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from membership.dashboard import charts
-from membership.dashboard.svg import check_id, nice_ticks
+from membership.staff.overview import charts
+from membership.staff.overview.svg import check_id, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '</svg><script>alert("x")</script>&\x00\x1b'

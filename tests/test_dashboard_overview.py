@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from membership import goals
-from membership.config import DEFAULT_MEMBER_STATUSES
-from membership.dashboard import overview
+from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.goals import store as goals
 from membership.ledger import Ledger
+from membership.staff.overview import views as overview
 from membership.store import Keys, connect
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import ACTOR, add_offline

@@ -12,11 +12,11 @@ import pytest
 import stripe
 from click.testing import CliRunner
 
-from membership import dev_events
 from membership.cli import cli
-from membership.config import SUBSCRIPTION_STATUSES
+from membership.core.config import SUBSCRIPTION_STATUSES
 from membership.store import Keys
-from membership.stripe_events import envelope_errors, subscription_from_object, to_command
+from membership.stripe import dev_events
+from membership.stripe.events import envelope_errors, subscription_from_object, to_command
 from tests.processes import ServiceProcess, free_port
 from tests.stripe_payloads import WEBHOOK_SECRET
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from membership import metrics
+from membership.core import metrics
 from membership.store.embedded import EmbeddedRedis, ServerLock
 from tests.processes import REPO, ServiceProcess, free_port, readyz_status, run_cli, wait_until
 

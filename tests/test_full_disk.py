@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from membership import metrics
-from membership.errors import DISK_RETRY_AFTER_SECONDS
-from membership.health import DISK_FULL
+from membership.core import metrics
+from membership.core.errors import DISK_RETRY_AFTER_SECONDS
+from membership.core.health import DISK_FULL
 from membership.store import connect, refuses_writes
 from membership.store.embedded import redis_server_binary
 from tests import stripe_payloads as sp
@@ -164,7 +164,7 @@ def test_the_app_on_a_redis_with_a_full_disk(make_app, full_disk_redis):
     url, client, refusing, disk = full_disk_redis
     app = make_app(redis_url=url, banner_refresh_seconds=0, banner_retry_seconds=0)
     http = app.test_client()
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
 
     set_member_count(client, runtime(app).keys, 7)
     assert http.get("/v1/banner").get_json()["count"] == 7

@@ -80,9 +80,9 @@ HOOKED = {
 
 def _staff_token(make_app) -> str:
     """An admin's personal API token, in the run's Redis."""
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
     from membership.staff import accounts_for
-    from membership.staff.api_tokens import api_tokens_for
+    from membership.staff.access.api_tokens import api_tokens_for
 
     rt = runtime(make_app())
     accounts_for(rt).add("fuzz@news.example", "admin", actor="t", password="correct horse battery")

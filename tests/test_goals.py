@@ -7,9 +7,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from membership import audit, goals
 from membership.cli import cli
-from membership.goals import Goal
+from membership.core import audit
+from membership.goals import store as goals
+from membership.goals.store import Goal
 from membership.store import Keys
 from tests.member_count import set_member_count
 

@@ -30,7 +30,7 @@ def test_readyz_turns_503_when_redis_dies_and_recovers(make_app, own_redis):
 def test_readyz_names_no_host_and_logs_the_detail_once_per_change(make_app, own_redis, caplog):
     import logging
 
-    from membership import health
+    from membership.core import health
 
     client = make_app(redis_url=own_redis.url).test_client()
     assert client.get("/readyz").status_code == 200
@@ -50,7 +50,7 @@ def test_readyz_names_no_host_and_logs_the_detail_once_per_change(make_app, own_
 
 
 def test_a_refusing_redis_gets_its_own_fixed_sentence():
-    from membership import health
+    from membership.core import health
 
     assert health.public_reason("Redis is unreachable: Error 111 connecting to h:1") == (
         health.UNREACHABLE
@@ -64,7 +64,7 @@ def test_a_refusing_redis_gets_its_own_fixed_sentence():
 def test_a_redis_refusing_writes_for_its_disk_says_so():
     """Redis refuses PING with MISCONF while it cannot persist writes (a full disk):
     tests/test_full_disk.py has the real one."""
-    from membership import health
+    from membership.core import health
     from membership.store import REFUSES_WRITES
 
     reason = f"{REFUSES_WRITES}: MISCONF Errors writing to the AOF file: No space left on device"

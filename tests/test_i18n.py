@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from membership import i18n
+from membership.core import i18n
 
 NBSP = "\u00a0"
 

@@ -8,11 +8,12 @@ from datetime import date
 
 import pytest
 
-from membership import audit, stripe_events
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core import audit
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.ledger.model import LedgerInputError
 from membership.store import Keys, connect
+from membership.stripe import events as stripe_events
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import ACTOR, add_offline, link, recount, remove_offline, snapshot
 

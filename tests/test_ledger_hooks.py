@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger, LedgerCorrupt
 from membership.ledger.codec import CorruptRecord
 from membership.store import Keys, connect

@@ -16,11 +16,11 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.ledger.reference import MemoryLedger
 from membership.store import Keys, connect
-from membership.stripe_events import to_command
+from membership.stripe.events import to_command
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import add_offline, recount
 

@@ -9,9 +9,10 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from membership import audit, goals
 from membership.cli import cli
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core import audit
+from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.goals import store as goals
 from membership.ledger import Ledger, LedgerBusy
 from membership.ledger import rebuild as rebuild_module
 from membership.ledger.rebuild import rebuild

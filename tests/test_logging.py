@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from membership import logs
-from membership.config import load_settings
-from membership.staff.cookies import COOKIE
+from membership.core import logs
+from membership.core.config import load_settings
+from membership.staff.access.cookies import COOKIE
 from tests import stripe_payloads as sp
 from tests.processes import ServiceProcess, free_port
 
@@ -156,7 +156,7 @@ def test_json_lines_carry_the_request_id_and_no_secrets(json_app, capsys):
     by_message = {r["message"]: r for r in records}
     applied = next(r for r in records if "applied" in r["message"])
     assert applied["request_id"] == "req-webhook-1"
-    assert applied["level"] == "INFO" and applied["logger"] == "membership.webhooks"
+    assert applied["level"] == "INFO" and applied["logger"] == "membership.stripe.webhooks"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", applied["time"])
     careless = next(r for r in records if r["message"].startswith("config "))
     assert careless["request_id"] == "req-careless"
@@ -167,11 +167,18 @@ def test_json_lines_carry_the_request_id_and_no_secrets(json_app, capsys):
 
 def test_text_stays_the_readable_default():
     record = logging.LogRecord(
-        "membership.text", logging.WARNING, __file__, 1, "plain %s", ("whsec_unconfigured1",), None
+        "membership.core.text",
+        logging.WARNING,
+        __file__,
+        1,
+        "plain %s",
+        ("whsec_unconfigured1",),
+        None,
     )
     line = logs.TextFormatter(logs.TEXT_FORMAT).format(record)
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING membership\.text: plain whsec_\[redacted\]",
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING membership\.core\.text: "
+        r"plain whsec_\[redacted\]",
         line,
     ), line
 
@@ -223,7 +230,7 @@ def test_the_real_server_writes_only_json_lines_without_secrets(redis_url, tmp_p
     text = service.log.read_text()
     records = json_lines(text)
     assert not FORBIDDEN.search(text), text
-    applied = [r for r in records if r.get("logger") == "membership.webhooks"]
+    applied = [r for r in records if r.get("logger") == "membership.stripe.webhooks"]
     assert sorted(r["request_id"] for r in applied) == [f"req-{i}" for i in range(4)]
     assert len({r["process"] for r in records}) >= 2  # the workers and the server's own process
 
@@ -234,8 +241,8 @@ def test_a_host_s_own_handlers_never_see_a_secret_either():
     import io
     import logging
 
-    from membership import logs
-    from membership.config import load_settings
+    from membership.core import logs
+    from membership.core.config import load_settings
 
     stream = io.StringIO()
     foreign = logging.StreamHandler(stream)
@@ -258,8 +265,8 @@ def test_the_staff_token_is_redacted_and_stripe_sdk_chatter_is_not_logged_at_inf
     lines for every API call (checkout, member tokens, portal)."""
     import logging
 
-    from membership import logs
-    from membership.config import load_settings
+    from membership.core import logs
+    from membership.core.config import load_settings
 
     staff = "staff-token-" + "x" * 20
     settings = load_settings(
@@ -345,7 +352,7 @@ def test_every_record_is_one_line_whatever_a_value_holds(log_format):
         def log_a_path(path):
             out.seek(0)
             out.truncate()
-            logging.getLogger("membership.errors").warning(
+            logging.getLogger("membership.core.errors").warning(
                 "Redis %s during %s %s: %s", "is unreachable", "GET", path, "refused"
             )
             try:
@@ -446,7 +453,7 @@ def test_a_checkout_webhook_logs_ids_not_the_customers_email_or_name(json_app, c
         )
         assert response.status_code == 200
     records = json_lines(capsys.readouterr().err)
-    applied = [r["message"] for r in records if r.get("logger") == "membership.webhooks"]
+    applied = [r["message"] for r in records if r.get("logger") == "membership.stripe.webhooks"]
     assert [m.split(": ", 1)[1] for m in applied] == [
         f"applied ({customer}: email set)",
         f"applied ({customer}: email changed)",
@@ -458,7 +465,7 @@ def test_a_checkout_webhook_logs_ids_not_the_customers_email_or_name(json_app, c
 
 def test_a_failing_subscriber_is_logged_without_the_offline_members_email(redis_url, caplog):
     """The writer logged the whole outcome, whose detail names an offline member's email."""
-    from membership.config import DEFAULT_MEMBER_STATUSES
+    from membership.core.config import DEFAULT_MEMBER_STATUSES
     from membership.ledger import Ledger
     from membership.store import Keys, connect
     from tests.ledger_helpers import add_offline

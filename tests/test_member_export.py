@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from membership import audit
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core import audit
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.ledger.index import Row
 from membership.ledger.members import COLUMNS, amount_text, csv_line, export_cells, safe_cell

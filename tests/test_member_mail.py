@@ -1,4 +1,4 @@
-"""membership.mail against a real local SMTP server (aiosmtpd): plain, STARTTLS, smtps, AUTH,
+"""membership.core.mail against a real local SMTP server (aiosmtpd): plain, STARTTLS, smtps, AUTH,
 and the sign-in email's words in both languages."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from membership.config import parse_smtp_url
-from membership.mail import MailError, send
+from membership.core.config import parse_smtp_url
+from membership.core.mail import MailError, send
 from membership.members.messages import sign_in_mail
 from tests.smtp_server import SmtpServer, free_port
 

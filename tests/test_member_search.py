@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger, LedgerWriteFailed
 from membership.ledger.index import customer_row, tokens
 from membership.ledger.members import BadCursor

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.http.security import source_hash, template_styles
 from membership.ledger import Ledger
 from membership.members.http import members_of

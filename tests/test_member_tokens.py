@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from membership.cli import cli
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.members import rules
 from membership.members.links import Links

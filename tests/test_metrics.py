@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
-from membership import metrics, stripe_events
-from membership.runtime import runtime
+from membership.core import metrics
+from membership.core.runtime import runtime
+from membership.stripe import events as stripe_events
 from tests import stripe_payloads as sp
 from tests.member_count import set_member_count
 from tests.processes import ServiceProcess, wait_until
@@ -330,7 +331,7 @@ def test_metrics_sum_every_worker_of_the_real_server(redis_url, tmp_path):
             [
                 sys.executable,
                 "-c",
-                "from membership import metrics; metrics.embedded_redis_restarted()",
+                "from membership.core import metrics; metrics.embedded_redis_restarted()",
             ],
             env={"PROMETHEUS_MULTIPROC_DIR": str(directory), "PATH": "/usr/bin:/bin"},
             check=True,

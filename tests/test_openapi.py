@@ -41,7 +41,7 @@ def test_every_route_is_documented_and_nothing_else(app):
 
 
 def test_the_banner_answers_as_its_schema_says(app, client, redis_client):
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
 
     set_member_count(redis_client, runtime(app).keys, 25012)
     spec = document("0")
@@ -170,7 +170,7 @@ def test_the_member_body_schemas_take_what_the_parsers_take(make_app):
 
 def test_the_checkout_body_schema_takes_what_the_parser_takes(make_app):
     from membership.checkout import request as checkout_request
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
 
     app = make_app(
         stripe_prices=(("monthly", "price_monthly"),),
@@ -218,7 +218,7 @@ def test_the_checkout_fields_are_generated_from_the_marshmallow_schema(client):
 def test_the_goal_body_schema_takes_what_the_goal_schema_takes(client):
     from marshmallow import ValidationError
 
-    from membership.goals import MAX_NAME, MAX_TARGET, GoalInput
+    from membership.goals.store import MAX_NAME, MAX_TARGET, GoalInput
 
     spec = client.get("/openapi.json").get_json()
     body = spec["paths"]["/staff/api/goals"]["post"]["requestBody"]

@@ -8,7 +8,8 @@ import json
 import pytest
 from hypothesis import given, settings
 
-from membership import goals, i18n
+from membership.core import i18n
+from membership.goals import store as goals
 from membership.prompts import campaigns
 from membership.prompts.campaigns import CampaignError, parse, parse_list, to_json
 from tests.prompt_helpers import EXAMPLE, campaign_objects, doc, merge

@@ -9,11 +9,11 @@ import time
 import pytest
 import redis
 
-from membership.config import ConfigError, load_settings
+from membership.core.config import ConfigError, load_settings
+from membership.core.runtime import runtime
 from membership.prompts import counts, event_api
 from membership.prompts.counts import HOLDOUT, digest
 from membership.prompts.tokens import DECISION_MAX_AGE, Tokens
-from membership.runtime import runtime
 
 URL = "/v1/prompt/events"
 SITE = "https://news.example"

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from membership import banner, goals, logs
+from membership.core import logs
+from membership.goals import banner
+from membership.goals import store as goals
 from membership.prompts import assign, campaigns, snapshot, store
 from membership.prompts import http as prompts_http
 from membership.prompts.filters import INTERRUPTIVE, decide
@@ -634,7 +636,7 @@ def test_an_unexpected_error_is_a_logged_500_and_never_answered_again(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(prompts_http, "answer", failing_once)
-    caplog.set_level(logging.ERROR, logger="membership.errors")
+    caplog.set_level(logging.ERROR, logger="membership.core.errors")
     caplog.handler.addFilter(logs.RequestIdFilter())  # as the service's handler has it
     response = post(client, headers={"Origin": ORIGIN, "X-Request-ID": "req-planted"})
     assert response.status_code == 500 and len(calls) == 1

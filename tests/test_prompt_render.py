@@ -7,9 +7,9 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from membership import banner
-from membership.banner_cache import Snapshot, State
-from membership.goals import Goal
+from membership.goals import banner
+from membership.goals.cache import Snapshot, State
+from membership.goals.store import Goal
 from membership.prompts import render
 from membership.prompts.filters import Decision, Holdout, Prompt, Trace, decide
 from tests.prompt_helpers import EXAMPLE, NOW, PLAIN_COPY, make, request

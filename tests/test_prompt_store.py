@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from membership import audit
+from membership.core import audit
 from membership.prompts import campaigns, store
 from membership.store import Keys
 from tests.prompt_helpers import EXAMPLE, doc

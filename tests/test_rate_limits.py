@@ -18,7 +18,7 @@ from flask import current_app, jsonify, request
 from limits._storage_scheme import parse_storage_uri
 from limits.storage import storage_from_string
 
-from membership.config import RATE_LIMIT_DEFAULTS, ConfigError, load_settings
+from membership.core.config import RATE_LIMIT_DEFAULTS, ConfigError, load_settings
 from membership.http import rate_limits
 from membership.http.rate_limits import client_address, rate_limited, storage_for
 from tests import stripe_payloads as sp

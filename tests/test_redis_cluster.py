@@ -13,9 +13,9 @@ import pytest
 from redis.cluster import RedisCluster
 
 from membership import create_app
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.core.runtime import runtime
 from membership.ledger import Ledger
-from membership.runtime import runtime
 from membership.store import Keys
 from tests import stripe_payloads as sp
 from tests import (

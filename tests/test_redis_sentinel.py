@@ -14,7 +14,7 @@ import time
 import pytest
 
 from membership import create_app
-from membership.config import DEFAULT_MEMBER_STATUSES
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.store import Keys, connect
 from tests import stripe_payloads as sp

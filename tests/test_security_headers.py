@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from membership import goals
+from membership.goals import store as goals
 from membership.http import security
 from membership.store import Keys
 from tests.member_count import set_member_count

@@ -45,7 +45,7 @@ def test_serve_with_redis_url(redis_server, tmp_path):
 def test_a_worker_loads_the_app_then_freezes_it_out_of_the_collectors_sight():
     import gc
 
-    from membership.server import load_frozen
+    from membership.cli.server import load_frozen
 
     before = gc.get_freeze_count()
     held = []

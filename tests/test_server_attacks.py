@@ -69,7 +69,7 @@ def test_a_killed_serve_process_takes_its_workers_and_a_new_one_starts_on_its_po
 
 _SLOW_TO_LOAD = """
 import sys, time
-from membership import server
+from membership.cli import server
 
 def load():
     time.sleep(4)  # a worker still loading the app when the stop comes

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from membership import audit
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from tests.staff_browser import open_page, shoot, url
 from tests.test_staff_roles import FAST, GOOD

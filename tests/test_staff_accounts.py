@@ -8,12 +8,12 @@ import redis
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from membership import audit
 from membership.cli import cli
-from membership.staff import rules
-from membership.staff.accounts import Accounts, StaffConflict
-from membership.staff.rules import StaffInputError
-from membership.staff.sessions import StaffSessions
+from membership.core import audit
+from membership.staff.access import rules
+from membership.staff.access.accounts import Accounts, StaffConflict
+from membership.staff.access.rules import StaffInputError
+from membership.staff.access.sessions import StaffSessions
 from membership.store import Keys
 
 KEYS = Keys()

@@ -12,9 +12,9 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from membership import audit
 from membership.cli import cli
-from membership.staff.accounts import Accounts, StaffConflict
+from membership.core import audit
+from membership.staff.access.accounts import Accounts, StaffConflict
 from membership.store import Keys
 
 KEYS = Keys()
@@ -143,7 +143,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def test_two_admins_demoting_each_other_from_the_page_leave_one(make_app, redis_client):
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
     from membership.staff import accounts_for
 
     app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)

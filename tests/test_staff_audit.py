@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from membership import audit
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
 from tests.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
 
 DAY = 86400

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from werkzeug.datastructures import MultiDict
 
-from membership import audit
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.prompts import campaigns, snapshot, store
-from membership.runtime import runtime
 from membership.staff import accounts_for
-from membership.staff.pages import campaign_form
+from membership.staff.campaigns import form as campaign_form
 from tests import prompt_helpers
 from tests.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
 from tests.test_staff_roles import FAST, GOOD, signed_in
@@ -587,7 +587,7 @@ def test_an_editor_changes_the_sections_in_the_form_and_v1_prompt_follows(app, b
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_campaign_page_in_chromium(app, browser, width):
-    from membership import goals
+    from membership.goals import store as goals
     from tests.member_count import set_member_count
     from tests.staff_browser import open_page, shoot, url
 
@@ -792,7 +792,7 @@ _SHAPE = """selector => {
 def test_the_preview_draws_what_the_widget_draws(app, browser, placement):
     """prompt.js itself draws the preview's answer on the demo article: the same elements,
     classes and texts as the preview page (so the two cannot drift apart unnoticed)."""
-    from membership import goals
+    from membership.goals import store as goals
     from tests.member_count import set_member_count
     from tests.staff_browser import open_page, url
 

@@ -13,12 +13,13 @@ import time
 
 import pytest
 
-from membership import audit, goals
-from membership.goals import Goal
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
+from membership.goals import store as goals
+from membership.goals.store import Goal
 from membership.staff import accounts_for
-from membership.staff.pages import goal_form as page
-from membership.staff.pages.goal_openapi import OPENAPI
+from membership.staff.goals import form as page
+from membership.staff.goals.openapi import OPENAPI
 from tests.member_count import set_member_count
 from tests.staff_browser import WIDTHS, open_page, shoot, url
 from tests.test_staff_roles import FAST, GOOD, signed_in

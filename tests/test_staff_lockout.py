@@ -22,11 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-from membership import audit
-from membership.runtime import runtime
-from membership.staff import accounts_for, rules
-from membership.staff.accounts import _dummy_for
-from membership.staff.sessions import LoginLockout, lockout_for
+from membership.core import audit
+from membership.core.runtime import runtime
+from membership.staff import accounts_for
+from membership.staff.access import rules
+from membership.staff.access.accounts import _dummy_for
+from membership.staff.access.sessions import LoginLockout, lockout_for
 from membership.store import Keys
 from tests.processes import ServiceProcess, wait_until
 

@@ -8,10 +8,10 @@ import re
 import pytest
 from argon2 import PasswordHasher
 
-from membership import audit
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.staff import accounts_for
-from membership.staff.cookies import COOKIE
+from membership.staff.access.cookies import COOKIE
 from membership.staff.views import LOGIN_REFUSED
 
 GOOD = "correct horse battery"
@@ -151,7 +151,9 @@ def test_unknown_emails_lock_too_without_naming_them_in_redis(app, redis_client)
     client = app.test_client()
     for _ in range(5):
         login(client, "ghost@news.example", "wrong password!")
-    lockout = __import__("membership.staff.sessions", fromlist=["x"]).lockout_for(runtime(app))
+    lockout = __import__("membership.staff.access.sessions", fromlist=["x"]).lockout_for(
+        runtime(app)
+    )
     assert lockout.locked("ghost@news.example") and lockout.locked(" GHOST@news.example")
     assert not any("ghost" in k for k in redis_client.keys("*"))
 

@@ -11,12 +11,12 @@ import re
 
 import pytest
 
-from membership import audit
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.ledger.members import status_history
 from membership.ledger.model import SubRecord, Subscription
-from membership.runtime import runtime
-from membership.staff.api_tokens import api_tokens_for
+from membership.staff.access.api_tokens import api_tokens_for
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import add_offline
 from tests.staff_browser import WIDTHS, open_page, shoot, url

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from membership import goals
+from membership.core.runtime import runtime
+from membership.goals import store as goals
 from membership.ledger import ledger_for
-from membership.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import ACTOR, add_offline
 from tests.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
@@ -86,7 +86,7 @@ def test_the_rebuild_warning(app):  # noqa: F811
 @pytest.mark.browser
 def test_nothing_scrolls_sideways_at_375_px(app, browser):  # noqa: F811
     """Both pages in Chromium at 375 px, served by the test client (with its session)."""
-    from membership.audit import record
+    from membership.core.audit import record
 
     rt = runtime(app)
     long = "x" * 300

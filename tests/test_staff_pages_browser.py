@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from membership import audit
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
-from membership.runtime import runtime
-from membership.staff import guard
+from membership.staff.access import guard
 from tests import stripe_payloads as sp
 from tests.ledger_helpers import add_offline
 from tests.staff_browser import WIDTHS, open_page, shoot, url
@@ -116,7 +116,7 @@ def _get_pages(app):  # noqa: F811
 
 def _seed_everything(app):  # noqa: F811
     """Something on every page: members, a failed event, a goal and a campaign."""
-    from membership import goals
+    from membership.goals import store as goals
     from membership.ledger import LedgerWriteFailed
     from membership.prompts import campaigns, store
     from tests.prompt_helpers import EXAMPLE

@@ -10,9 +10,10 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Blueprint
 
-from membership import audit
-from membership.runtime import runtime
-from membership.staff import accounts_for, guard
+from membership.core import audit
+from membership.core.runtime import runtime
+from membership.staff import accounts_for
+from membership.staff.access import guard
 
 GOOD = "correct horse battery"
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from membership import audit
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.staff import accounts_for
-from membership.staff.sessions import sessions_for
+from membership.staff.access.sessions import sessions_for
 from tests.test_staff_roles import GOOD, app, signed_in  # noqa: F401
 
 EDITOR = "editor@news.example"
@@ -119,7 +119,7 @@ def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(make_app, o
 def test_an_admin_resets_a_lost_second_factor(app):  # noqa: F811
     import pyotp
 
-    from membership.staff.totp import second_factor_for
+    from membership.staff.access.totp import second_factor_for
 
     rt = runtime(app)
     factor = second_factor_for(rt)

@@ -8,8 +8,8 @@ import re
 import pytest
 from argon2 import PasswordHasher
 
-from membership import audit
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.staff import accounts_for
 
 GOOD = "correct horse battery"
@@ -115,8 +115,8 @@ def test_disabling_revokes_the_tokens_for_good(app, redis_client):
 
 
 def test_a_disabled_account_gets_no_new_token(app):
-    from membership.staff.api_tokens import api_tokens_for
-    from membership.staff.rules import StaffInputError
+    from membership.staff.access.api_tokens import api_tokens_for
+    from membership.staff.access.rules import StaffInputError
 
     accounts_for(runtime(app)).disable("ed@news.example", actor="t")
     with pytest.raises(StaffInputError, match="disabled"):

@@ -9,11 +9,11 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from membership import audit
-from membership.runtime import runtime
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.staff import accounts_for
-from membership.staff.cookies import COOKIE
-from membership.staff.totp import code_step
+from membership.staff.access.cookies import COOKIE
+from membership.staff.access.totp import code_step
 
 GOOD = "correct horse battery"
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from membership import audit, operations, stripe_events
+from membership.core import audit
+from membership.core.runtime import runtime
 from membership.ledger import Ledger, ledger_for
-from membership.runtime import runtime
 from membership.staff import accounts_for
+from membership.staff.operations import runner as operations
+from membership.stripe import events as stripe_events
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe
 from tests.staff_browser import WIDTHS, open_page, shoot, url

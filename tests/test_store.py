@@ -63,7 +63,7 @@ def test_long_data_dirs_put_the_socket_in_tmp(tmp_path):
 
 def test_app_uses_embedded_redis_when_redis_url_is_unset(tmp_path, caplog):
     from membership import create_app
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
     from membership.store.embedded import ServerLock
 
     caplog.set_level("INFO")
@@ -117,7 +117,7 @@ def test_a_password_in_the_query_string_is_not_logged_at_start_up(caplog):
     and the start-up line printed it whole."""
     import logging
 
-    from membership.config import load_settings
+    from membership.core.config import load_settings
     from membership.store import resolve_url
 
     url = "unix:///run/redis/redis.sock?db=0&password=hunter2-in-query"

@@ -11,7 +11,7 @@ from membership.ledger.commands import (
     RecordContribution,
     RecordRefund,
 )
-from membership.stripe_events import (
+from membership.stripe.events import (
     HANDLERS,
     EventError,
     envelope_errors,

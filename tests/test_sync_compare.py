@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from membership.sync import StatusChange, collect, compare
+from membership.stripe.sync import StatusChange, collect, compare
 
 STATUSES = st.sampled_from(["active", "trialing", "past_due", "canceled", "unpaid", "paused"])
 SIDE = st.dictionaries(st.sampled_from([f"sub_{i}" for i in range(12)]), STATUSES, max_size=12)
@@ -42,7 +42,7 @@ def test_collect_reports_progress():
 
 
 def test_prune_refusal():
-    from membership.sync import prune_refusal
+    from membership.stripe.sync import prune_refusal
 
     assert prune_refusal(0, 100, 0) is None  # nothing to end
     assert "listed no subscriptions" in prune_refusal(1, 100, 0)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from membership import stripe_events
+from membership.stripe import events as stripe_events
 from tests import stripe_payloads as sp
 from tests.stripe_payloads import WEBHOOK_SECRET
 
@@ -26,7 +26,7 @@ def active(sub_id="sub_1", customer="cus_1", created=sp.T0):
 
 
 def test_a_signed_event_is_applied_once(client, redis_client, app):
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
 
     keys = runtime(app).keys
     e = active()
@@ -140,8 +140,8 @@ def test_without_a_secret_the_endpoint_is_503_and_the_rest_serves(make_app, redi
 
 
 def test_a_failing_handler_is_500_and_logged_for_replay(client, app, monkeypatch):
+    from membership.core.runtime import runtime
     from membership.ledger import ledger_for
-    from membership.runtime import runtime
 
     def broken(obj, event):
         raise RuntimeError("handler bug")
@@ -220,11 +220,11 @@ def test_a_too_contended_ledger_is_503(client, monkeypatch, redis_client):
 
 
 def test_each_event_is_logged_with_its_outcome(client, caplog):
-    caplog.set_level("INFO", logger="membership.webhooks")
+    caplog.set_level("INFO", logger="membership.stripe.webhooks")
     e = active()
     post(client, e)
     post(client, e)
-    lines = [r.getMessage() for r in caplog.records if r.name == "membership.webhooks"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "membership.stripe.webhooks"]
     assert lines[0].startswith(f"stripe customer.subscription.updated {e['id']}: applied")
     assert lines[0].endswith("members 0 -> 1")
     assert lines[1].startswith(f"stripe customer.subscription.updated {e['id']}: duplicate")

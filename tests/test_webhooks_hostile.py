@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from membership.cli import cli
-from membership.runtime import runtime
+from membership.core.runtime import runtime
 from tests import stripe_payloads as sp
 from tests.test_webhooks import URL, active, post
 

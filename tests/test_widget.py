@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from membership.config import SUPPORTED_LOCALES
+from membership.core.config import SUPPORTED_LOCALES
+from membership.goals.widget import PROMPT_SCRIPT, SCRIPT
 from membership.http import security
-from membership.widget import PROMPT_SCRIPT, SCRIPT
 
 
 def test_script_is_small_cacheable_javascript(client):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from membership import goals
+from membership.goals import store as goals
 from membership.store import Keys
 from tests.member_count import set_member_count
 from tests.processes import REPO, RedisServer, ServiceProcess
@@ -276,8 +276,8 @@ def test_the_longest_copy_fits_the_reserved_space_on_a_phone(browser, service, l
     """The thank-you and the no-goal invitation are the longest texts; they must fit too."""
     import json
 
-    from membership import banner
-    from membership.banner_cache import Snapshot
+    from membership.goals import banner
+    from membership.goals.cache import Snapshot
 
     reached = (goals.Goal(id=1, target=25000, reached_at="2026-11-20T10:00:00Z"),)
     snapshot = Snapshot(25012, "2026-11-25T19:00:00Z", reached if state == "thanks" else ())

@@ -16,11 +16,11 @@ import time
 import pytest
 
 from membership import create_app
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.members import rules
 from membership.prompts import campaigns, counts, results, store
 from membership.prompts.tokens import Tokens
-from membership.runtime import runtime
 from membership.store import Keys
 from tests import stripe_payloads as sp
 from tests.fake_stripe import FakeStripe

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from membership import goals
+from membership.goals import store as goals
 from membership.prompts import assign, campaigns, store
 from membership.prompts.tokens import Tokens
 from membership.store import Keys

@@ -23,15 +23,15 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from membership import stripe_api
 from membership.checkout.request import CheckoutInvalid, Offer, parse, session_params
-from membership.errors import ApiError
+from membership.core.errors import ApiError
+from membership.core.runtime import runtime
 from membership.http.bodies import json_body
 from membership.http.cors import Origins
 from membership.http.rate_limits import rate_limited
 from membership.prompts import counts
 from membership.prompts.tokens import DecisionClaim, Tokens, new_decision_id
-from membership.runtime import runtime
+from membership.stripe import api as stripe_api
 
 bp = Blueprint("checkout", __name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from marshmallow import EXCLUDE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
-from membership.config import PRICED_PLANS, Settings
+from membership.core.config import PRICED_PLANS, Settings
 from membership.prompts.campaigns import RESERVED_VARIANT
 from membership.prompts.errors import DocumentError, flatten
 from membership.prompts.tokens import DecisionClaim

@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from membership.config import ConfigError
+from membership.core.config import ConfigError
 
 
 class _Group(click.Group):
@@ -64,7 +64,7 @@ def with_app(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from membership import create_app
-        from membership.runtime import runtime
+        from membership.core.runtime import runtime
         from membership.store.embedded import EmbeddedRedisError
 
         try:

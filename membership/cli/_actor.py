@@ -1,10 +1,10 @@
-"""`--actor NAME`: who is making a change, for the audit log (membership/audit.py)."""
+"""`--actor NAME`: who is making a change, for the audit log (membership/core/audit.py)."""
 
 from __future__ import annotations
 
 import click
 
-from membership.audit import AuditInputError, check_actor, default_actor
+from membership.core.audit import AuditInputError, check_actor, default_actor
 
 
 def _checked(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -82,8 +82,8 @@ def audit() -> None:
 @with_app
 def list_(limit: int, as_json: bool):
     """List audit entries, newest first."""
-    from membership import audit as audit_mod
-    from membership.runtime import runtime
+    from membership.core import audit as audit_mod
+    from membership.core.runtime import runtime
 
     rt = runtime()
     found = audit_mod.entries(rt.redis, rt.keys, limit=limit)

@@ -24,7 +24,7 @@ def campaigns() -> None:
 
 
 def _rt():
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
 
     return runtime()
 

@@ -1,6 +1,6 @@
 """`membership dev send-event`: watch the member count move without a Stripe account.
 
-Builds a made-up Stripe event (membership/dev_events.py), signs it with the
+Builds a made-up Stripe event (membership/stripe/dev_events.py), signs it with the
 configured STRIPE_WEBHOOK_SECRET exactly as Stripe does, POSTs it to a running
 server and shows the member count before and after.
 """
@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import click
 import redis
 
-from membership import dev_events
 from membership.cli import with_app
-from membership.config import SUBSCRIPTION_STATUSES
+from membership.core.config import SUBSCRIPTION_STATUSES
+from membership.core.runtime import runtime
 from membership.ledger import queries as ledger_queries
-from membership.runtime import runtime
+from membership.stripe import dev_events
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/stripe"
 TIMEOUT_SECONDS = 10

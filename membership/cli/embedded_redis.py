@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
-from membership.config import load_settings
+from membership.core.config import load_settings
 from membership.store.embedded import EmbeddedRedis, EmbeddedRedisError, redis_server_binary
 
 

@@ -7,11 +7,11 @@ import click
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
+from membership.core.runtime import runtime
 from membership.ledger import OUTCOMES, ledger_for
 from membership.ledger.events import iso
 from membership.ledger.replay import NOT_APPLIED, UnknownEvent
 from membership.ledger.replay import replay as replay_event
-from membership.runtime import runtime
 
 
 @click.group()

@@ -9,7 +9,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli._actor import actor_option
-from membership.goals import MAX_NAME, MAX_TARGET
+from membership.goals.store import MAX_NAME, MAX_TARGET
 from membership.ledger import queries as ledger_queries
 
 
@@ -63,8 +63,8 @@ def add(
     actor: str,
 ):
     """Add a goal of TARGET members (reached at once if the count is already there)."""
-    from membership import goals as goals_mod
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
+    from membership.goals import store as goals_mod
 
     rt = runtime()
     try:
@@ -84,8 +84,8 @@ def add(
 @with_app
 def list_(as_json: bool):
     """List goals by target, with their state."""
-    from membership import goals as goals_mod
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
+    from membership.goals import store as goals_mod
 
     rt = runtime()
     all_goals = goals_mod.load(rt.redis, rt.keys)
@@ -116,8 +116,8 @@ def list_(as_json: bool):
 @with_app
 def remove(goal_id: int, actor: str):
     """Remove the goal with this ID."""
-    from membership import goals as goals_mod
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
+    from membership.goals import store as goals_mod
 
     rt = runtime()
     if not goals_mod.remove(rt.redis, rt.keys, goal_id, actor=actor):

@@ -9,10 +9,10 @@ import click
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json
+from membership.core.runtime import runtime
 from membership.ledger import LedgerBusy
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.rebuild import rebuild as rebuild_ledger
-from membership.runtime import runtime
 from membership.store import patient_client
 
 

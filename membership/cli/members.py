@@ -9,11 +9,11 @@ import click
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
+from membership.core.runtime import runtime
 from membership.ledger import LedgerInputError, Queries, ledger_for
 from membership.ledger.model import valid_email
 from membership.members import rules
 from membership.prompts.tokens import Tokens
-from membership.runtime import runtime
 
 
 @click.group()

@@ -1,4 +1,4 @@
-"""`membership serve`: the production server (granian, membership/server.py) around the app.
+"""`membership serve`: the production server (granian, membership/cli/server.py) around the app.
 
 The serve process owns its data directory for its whole life (serve.lock: a
 second server on it refuses to start) and, with REDIS_URL unset, the embedded
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from membership.config import load_settings
+from membership.core.config import load_settings
 from membership.store.embedded import (
     DataDirInUse,
     EmbeddedRedis,
@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     """Run the service under granian (SIGHUP reloads the workers, SIGTERM stops)."""
-    from membership import metrics, server
-    from membership.logs import configure_logging, server_log_config
+    from membership.cli import server
+    from membership.core import metrics
+    from membership.core.logs import configure_logging, server_log_config
     from membership.store.supervisor import Supervisor
 
     settings = load_settings()
@@ -123,7 +124,7 @@ def _check_address(host: str, port: int, lock: ServerLock) -> None:
 
 def _metrics_dir(data_dir) -> Path:
     """This server's PROMETHEUS_MULTIPROC_DIR, on a memory filesystem, not in the data dir
-    (membership.metrics.directory_for).
+    (membership.core.metrics.directory_for).
 
     prometheus-client chooses its multiprocess mode when it is first imported, from the
     environment; the CLI has imported it already (the app's modules use it), and workers are
@@ -132,7 +133,7 @@ def _metrics_dir(data_dir) -> Path:
     environment and starts this same command again in place of this process (same pid, same
     arguments). The second time through it returns the directory named the first time.
     """
-    from membership import metrics
+    from membership.core import metrics
 
     given = os.environ.get(metrics.MULTIPROC_ENV)
     if given and metrics.is_directory_of_this_process(given):

@@ -10,10 +10,10 @@ import click
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json, echo_table
-from membership.runtime import runtime
+from membership.core.runtime import runtime
 from membership.staff import accounts_for
-from membership.staff.rules import ROLES, StaffInputError
-from membership.staff.sessions import sessions_for
+from membership.staff.access.rules import ROLES, StaffInputError
+from membership.staff.access.sessions import sessions_for
 
 
 @click.group()

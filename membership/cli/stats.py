@@ -7,9 +7,9 @@ from babel.numbers import format_currency, get_currency_precision
 
 from membership.cli import with_app
 from membership.cli._output import echo_json
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.ledger.codec import CorruptRecord
-from membership.runtime import runtime
 
 
 def _money(per_currency: dict[str, int]) -> str:

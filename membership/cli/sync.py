@@ -6,13 +6,13 @@ import time
 
 import click
 
-from membership import sync as reconcile
 from membership.cli import with_app
 from membership.cli._actor import actor_option
 from membership.cli._output import echo_json
+from membership.core.runtime import runtime
 from membership.ledger import ledger_for
-from membership.runtime import runtime
-from membership.stripe_api import iter_subscriptions, make_client
+from membership.stripe import sync as reconcile
+from membership.stripe.api import iter_subscriptions, make_client
 
 
 @click.command()

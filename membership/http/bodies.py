@@ -10,7 +10,7 @@ import json
 
 from flask import request
 
-from membership.errors import ApiError
+from membership.core.errors import ApiError
 
 
 class BodyError(ValueError):

@@ -33,7 +33,7 @@ from typing import Protocol
 
 from flask import Flask
 
-from membership import errors, logs, metrics
+from membership.core import errors, logs, metrics
 from membership.http.security import NOSNIFF
 
 # Where an answer's endpoint label is left for the metrics by a plain endpoint.

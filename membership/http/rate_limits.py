@@ -42,8 +42,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.exceptions import TooManyRequests
 
-from membership.config import RATE_LIMIT_DEFAULTS, Settings, parse_redis_url
-from membership.errors import error_response
+from membership.core.config import RATE_LIMIT_DEFAULTS, Settings, parse_redis_url
+from membership.core.errors import error_response
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ class Ledger:
 
 
 def ledger_for(runtime) -> Ledger:
-    """The ledger of a running app (`membership.runtime.runtime()`), with the
+    """The ledger of a running app (`membership.core.runtime.runtime()`), with the
     subscribers (goals, metrics) and transaction hooks (conversions) registered at app start."""
     return Ledger.on(
         runtime.redis,

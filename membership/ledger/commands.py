@@ -1,6 +1,6 @@
 """What may be asked of the ledger: one frozen command per kind of change.
 
-Stripe events become commands in `membership.stripe_events`; staff and `sync`
+Stripe events become commands in `membership.stripe.events`; staff and `sync`
 build them directly. The rules (`membership.ledger.rules`) turn a command and
 the records it touches into a decision; the writer and the reference ledger
 carry that decision out.

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from membership import audit
+from membership.core import audit
 from membership.ledger import codec
 from membership.ledger.index import SEP, Row, set_key, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email

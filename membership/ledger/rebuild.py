@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import redis
 
-from membership import audit
+from membership.core import audit
 from membership.ledger import codec, rules
 from membership.ledger import index as member_index
 from membership.ledger.events import day, iso

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from membership import audit
+from membership.core import audit
 from membership.ledger import RETRYABLE, Ledger, LedgerWriteFailed
 from membership.ledger.events import DONE
-from membership.stripe_events import InvalidEvent
+from membership.stripe.events import InvalidEvent
 
 NOT_APPLIED = "not_applied"  # the writer raised: nothing of the event was recorded
 REPLAY_BATCH = 200  # failed events replayed by one request at most (oldest first)

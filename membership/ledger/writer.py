@@ -31,7 +31,8 @@ from typing import Protocol
 
 import redis
 
-from membership import audit, stripe_events
+from membership.core import audit
+from membership.core.text import unsafe_character
 from membership.ledger import codec, rules
 from membership.ledger import index as member_index
 from membership.ledger.commands import (
@@ -47,7 +48,7 @@ from membership.ledger.model import (
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
 from membership.ledger.records import RedisReader, first_reads, queue_records
 from membership.store import UNAVAILABLE, Keys, whole
-from membership.text import unsafe_character
+from membership.stripe import events as stripe_events
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ With I/O:
 - `links`     one-time sign-in codes in Redis (their hash only; single use by one Lua script)
 - `outbox`    a bounded queue and a worker thread: sign-in's lookups and mail stay off the
               request's path, so a member's answer is neither different nor slower
-- `stripe_calls`  the session, the Billing Portal, customers by email (membership.stripe_api)
+- `stripe_calls`  the session, the Billing Portal, customers by email (membership.stripe.api)
 - `service`   what each endpoint does (`Members`), every refusal an ApiError
 - `http`      the blueprint: /v1/member/token, sign-in, verify, token/refresh, portal
 """

@@ -25,8 +25,9 @@ import hmac
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
-from membership import i18n, stripe_api
-from membership.errors import ApiError
+from membership.core import i18n
+from membership.core.errors import ApiError
+from membership.core.runtime import runtime
 from membership.http import rate_limits
 from membership.http.bodies import json_body
 from membership.http.cors import Origins
@@ -38,7 +39,7 @@ from membership.members.links import Links
 from membership.members.outbox import Outbox
 from membership.members.service import Issued, Members
 from membership.members.stripe_calls import StripeCalls
-from membership.runtime import runtime
+from membership.stripe import api as stripe_api
 
 bp = Blueprint("members", __name__)
 

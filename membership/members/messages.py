@@ -1,7 +1,7 @@
 """The words of member sign-in, in English and Ukrainian (pure): the email with the link,
 and the pages a click on a spent, late or unknown link shows.
 
-Locales are the ones membership.i18n serves; anything else was already reduced to English
+Locales are the ones membership.core.i18n serves; anything else was already reduced to English
 by `i18n.resolve_locale`.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from membership import i18n
+from membership.core import i18n
 
 MAIL = {
     "en": {

@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from membership import i18n
+from membership.core import i18n
+from membership.core.text import unsafe_character
 from membership.ledger.model import Customer, EmailBucket, LedgerInputError, valid_email
-from membership.text import unsafe_character
 
 CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,251}\Z")
 SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}\Z")

@@ -1,7 +1,7 @@
 """Member recognition's service: what each endpoint does, with its I/O (Redis, Stripe, SMTP).
 
 One `Members` per app (membership.members.http builds it). Every answer that is not a success
-is an ApiError (membership.errors turns it into JSON); the decisions themselves are in
+is an ApiError (membership.core.errors turns it into JSON); the decisions themselves are in
 `rules` (pure).
 
 - `token_after_checkout(session_id)`: the session, asked of Stripe with its subscription,
@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from membership import mail
-from membership.config import Settings, parse_smtp_url
-from membership.errors import ApiError
+from membership.core import mail
+from membership.core.config import Settings, parse_smtp_url
+from membership.core.errors import ApiError
 from membership.ledger.members import MemberSearch
 from membership.ledger.queries import Queries
 from membership.members import messages, rules

@@ -14,7 +14,7 @@ from typing import TypeVar
 import stripe
 
 from membership.members.rules import CUSTOMER_ID
-from membership.stripe_api import (
+from membership.stripe.api import (
     FAILURES,
     Interactive,
     StripeBadAnswer,

@@ -30,7 +30,7 @@ What this module decides beyond the example (each is what `to_json` writes back)
 - Copy: for every locale the campaign targets, `headline` and `cta` are required and `body`
   is optional; each is a template or an object of CLDR plural forms of that locale, with an
   `other` form, chosen by the member count. Templates may use {count}, {goal}, {remaining},
-  {articles_read} and {publication} (checked by membership.i18n.check_template, which
+  {articles_read} and {publication} (checked by membership.core.i18n.check_template, which
   also refuses unsafe characters).
 - A variant's `weight` is a whole number 0-1000 (0 pauses it); at least one is above 0.
 """
@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as mf
 
-from membership import i18n
-from membership.config import SUPPORTED_LOCALES
+from membership.core import i18n
+from membership.core.config import SUPPORTED_LOCALES
+from membership.core.text import unsafe_character
 from membership.prompts.errors import DocumentError, flatten, join
-from membership.text import unsafe_character
 
 STATUSES = ("draft", "live", "paused", "archived")
 PLACEMENTS = ("banner", "inline", "modal", "gate")

@@ -36,7 +36,7 @@ from membership.ledger.codec import CorruptRecord
 from membership.prompts import counts
 from membership.prompts.campaigns import RESERVED_VARIANT, SLUG, VARIANT_ID
 from membership.store import Keys
-from membership.stripe_events import STRIPE_ID
+from membership.stripe.events import STRIPE_ID
 
 CREDIT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 REFUND_EVENT = "charge.refunded"

@@ -22,7 +22,7 @@ At most 50 events, a body of at most 16 KiB, sent as `application/json` or `text
   The address is kept only as a keyed hash, for the hour.
 
 Rate-limited per client address (RATE_LIMIT_PROMPT_EVENTS). CORS for ALLOWED_ORIGINS, as the
-banner. Redis unreachable: 503 with Retry-After (membership.errors), never a 500.
+banner. Redis unreachable: 503 with Retry-After (membership.core.errors), never a 500.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from membership.errors import ApiError
+from membership.core.errors import ApiError
+from membership.core.runtime import runtime
 from membership.http.bodies import BodyError, parse_json, read_limited
 from membership.http.cors import Origins
 from membership.http.rate_limits import client_address, rate_limited
 from membership.prompts import counts
 from membership.prompts.tokens import Tokens
-from membership.runtime import runtime
 
 bp = Blueprint("prompt_events", __name__)
 

@@ -41,15 +41,15 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from membership import errors
-from membership.errors import ApiError
+from membership.core import errors
+from membership.core.errors import ApiError
+from membership.core.runtime import runtime
 from membership.http.cors import PREFLIGHT_MAX_AGE, Origins
 from membership.http.outer import ENDPOINT_KEY
 from membership.prompts import render, snapshot
 from membership.prompts.filters import decide
 from membership.prompts.request import PromptRequest, RequestError, decode
 from membership.prompts.tokens import Tokens, new_decision_id
-from membership.runtime import runtime
 
 PATH = "/v1/prompt"
 MAX_BODY_BYTES = 16 * 1024

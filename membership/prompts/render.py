@@ -25,8 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from membership import banner, goals, i18n
-from membership.banner_cache import Snapshot, State
+from membership.core import i18n
+from membership.goals import banner
+from membership.goals import store as goals
+from membership.goals.cache import Snapshot, State
 from membership.prompts.filters import Decision, Prompt, Trace
 
 Sign = Callable[[str, "str | None"], str]  # (campaign id, variant id or None) -> token

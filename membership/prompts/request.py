@@ -18,7 +18,7 @@
   separately.
 - Cut, not refused: the history to its newest 90 days (dates), `views` and `dismissed` to
   their newest 100 entries, `page.tags` to its first 50.
-- The locale is reduced as the banner's is (membership.i18n.resolve_locale): `uk-UA` -> uk,
+- The locale is reduced as the banner's is (membership.core.i18n.resolve_locale): `uk-UA` -> uk,
   one we do not serve -> en, none -> en.
 - Only `reader` is required. Sections and tags are lower-cased (campaigns store them so);
   the referrer's host is kept apart, lower-cased, for the `referrers` filter.
@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import msgspec
 from msgspec import Meta
 
-from membership import i18n
+from membership.core import i18n
 from membership.http.bodies import BodyError, parse_json
 from membership.prompts.campaigns import MAX_HISTORY_DAYS, MAX_VIEWS, UtcTime, utc_time
 from membership.prompts.errors import DocumentError, join

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import redis as redis_lib
 
-from membership.banner_cache import BannerCache, State
+from membership.goals.cache import BannerCache, State
 from membership.prompts import store
 from membership.prompts.campaigns import Campaign
 from membership.prompts.filters import Compiled, compile_campaigns
@@ -225,8 +225,8 @@ def for_app(app=None) -> PromptSnapshot:
     `prompt_first_wait_seconds` and `prompt_full_read_seconds` (tests)."""
     from flask import current_app
 
-    from membership import banner
-    from membership.runtime import runtime
+    from membership.core.runtime import runtime
+    from membership.goals import banner
 
     app = app or current_app
     found = app.extensions.get(EXTENSION)
@@ -236,7 +236,7 @@ def for_app(app=None) -> PromptSnapshot:
         found = app.extensions.get(EXTENSION)
         if found is None:
             if banner.CACHE_EXTENSION not in app.extensions:
-                raise RuntimeError("register membership.banner.bp before the prompts")
+                raise RuntimeError("register membership.goals.banner.bp before the prompts")
             rt = runtime(app)
             extra = rt.settings.extra
             found = app.extensions[EXTENSION] = PromptSnapshot(

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import redis as redis_lib
 
-from membership import audit
+from membership.core import audit
 from membership.ledger.codec import CorruptRecord, version_from
 from membership.prompts.campaigns import (
     Campaign,

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import time
 
-from membership.runtime import Runtime
-from membership.staff.accounts import Accounts
+from membership.core.runtime import Runtime
+from membership.staff.access.accounts import Accounts
 
 
 def clock_for(rt: Runtime):

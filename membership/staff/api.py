@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from membership.staff.guard import requires
+from membership.staff.access.guard import requires
 from membership.staff.views import bp
 
 

@@ -23,22 +23,23 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from membership import audit
-from membership.dashboard import overview
-from membership.errors import store_error_response
+from membership.core import audit
+from membership.core.errors import store_error_response
+from membership.core.runtime import runtime
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
-from membership.runtime import runtime
-from membership.staff import accounts_for, guard, rules
-from membership.staff.api_tokens import api_tokens_for
-from membership.staff.cookies import (
+from membership.staff import accounts_for
+from membership.staff.access import guard, rules
+from membership.staff.access.api_tokens import api_tokens_for
+from membership.staff.access.cookies import (
     StaffCookieSessions,
     clear_session_cookie,
     set_session_cookie,
 )
-from membership.staff.guard import public, requires, safe_next
-from membership.staff.rules import StaffInputError
-from membership.staff.sessions import lockout_for, sessions_for
-from membership.staff.totp import qr_svg, second_factor_for
+from membership.staff.access.guard import public, requires, safe_next
+from membership.staff.access.rules import StaffInputError
+from membership.staff.access.sessions import lockout_for, sessions_for
+from membership.staff.access.totp import qr_svg, second_factor_for
+from membership.staff.overview import views as overview
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "staff"
 # One answer for an unknown email, a wrong password, a disabled account and a locked email.
@@ -487,6 +488,6 @@ def init_app(app: Flask) -> None:
     )
     app.session_interface = StaffCookieSessions()
     csrf.init_app(app)
-    from membership.staff import api, pages  # noqa: F401  (their routes join bp)
+    from membership.staff import api, areas  # noqa: F401  (their routes join bp)
 
     app.register_blueprint(bp)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from membership.config import Settings
+from membership.core.config import Settings
 from membership.store.client import UNAVAILABLE, connect, patient_client
 from membership.store.embedded import EmbeddedRedis
 from membership.store.keys import Keys

@@ -30,7 +30,7 @@ from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from membership.config import RedisTarget, parse_redis_url
+from membership.core.config import RedisTarget, parse_redis_url
 
 # Errors that mean "Redis is not there right now" (answer 503, serve stale, retry later).
 # MasterNotFoundError (Sentinel: no primary known, e.g. mid-failover) is a ConnectionError.

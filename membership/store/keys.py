@@ -348,7 +348,7 @@ class _AccessKeys(_Base):
         its two-factor code: email. Deleted by the code that completes it."""
         return self._key("staff", "pending", digest)
 
-    # --- Long staff operations (membership/operations.py) ---------------------
+    # --- Long staff operations (membership/staff/operations/runner.py) ---------------------
     @property
     def operations_lock(self) -> str:
         """String (expiring unless renewed): the id of the rebuild or sync running now."""

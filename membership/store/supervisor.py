@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from membership.server import _call_hook, metrics_hook
+from membership.cli.server import _call_hook, metrics_hook
 from membership.store.embedded import EmbeddedRedis, EmbeddedRedisError
 
 log = logging.getLogger(__name__)

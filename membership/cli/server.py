@@ -1,0 +1,192 @@
+"""The production HTTP server: granian's WSGI interface around the app.
+
+Why granian and not gunicorn's threads: granian reads requests in Rust on an
+async event loop and hands Flask only whole requests (headers complete), so a
+connection that sends its headers slowly, or idles between requests, costs a
+socket and a little memory, never one of the few Python threads (measured in
+bench/slow_clients.py; docs/production.md, "Production server").
+
+`run()` is what `membership serve` and the benchmarks' baselines call. Workers
+are forked from the calling process; `on_worker_start` runs in each new worker
+before the app is built. granian is used through its public interface (the
+server's arguments, `serve(target_loader=...)`) except for one override of its
+internals, its crash-loop exit: `_server_class` says what and why, and
+pyproject.toml pins the granian versions it was checked against.
+
+Chunked request bodies are read whole before Flask by `membership.http.bodies`
+(installed by create_app, so every server gets it).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def metrics_hook(name: str) -> Callable | None:
+    """`membership.core.metrics.<name>`, or None before that module (or function) exists.
+
+    Resolved once, in the main thread, before any worker forks: an import running
+    in another thread while the server forks a worker leaves that module's import
+    lock held in the child forever (the worker hangs).
+    """
+    try:
+        from membership.core import metrics
+
+        return getattr(metrics, name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def exit_with_parent(parent: int, *, interval: float = 0.5, grace: float = 20.0) -> None:
+    """In a worker: stop once the serve process `parent` is gone, even if it was `kill -9`ed.
+
+    Without this its workers lived on as orphans: they kept the port (a new `membership
+    serve` there failed with "Address already in use") and kept using the data directory.
+    A thread checks the parent twice a second; when it is gone it asks this worker to stop
+    (SIGTERM, requests in flight finish), again every second (a SIGTERM that lands while
+    the worker is still starting is lost), and kills it after `grace` seconds, as the serve
+    process itself does with a worker that will not stop.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the serve process (pid %d) is gone: this worker stops", parent)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _call_hook(hook: Callable | None, *args) -> None:
+    if hook is None:
+        return
+    try:
+        hook(*args)
+    except Exception:  # a metrics hiccup must not take the server down
+        log.exception("metrics hook %s failed", getattr(hook, "__name__", hook))
+
+
+def _server_class():
+    """granian's MPServer, replacing a crashed worker however soon it crashes again.
+
+    granian stops the whole server when a worker dies within 5.5 s of its last respawn
+    (say, one killed shortly after a reload), and offers no setting for it. This is the
+    one place granian's internals are overridden, checked against the versions
+    pyproject.toml pins (re-test on upgrade): `respawned_wrks` is read only by that exit
+    (`AbstractServer._serve_loop`), so a dict that always answers 0 never trips it, and
+    `_respawn_workers` pauses a second before replacing a worker that crashed less than
+    5 s ago, so a crash loop costs little CPU.
+    """
+    from granian.server.mp import MPServer
+
+    class _NeverACrashLoop(dict):
+        def get(self, key, default=None):
+            return 0.0
+
+    class Server(MPServer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.respawned_wrks = _NeverACrashLoop()
+            self._crashed_at: dict[int, float] = {}
+
+        def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):
+            if not delay:  # a crash, not a reload
+                now = time.monotonic()
+                if any(now - self._crashed_at.get(idx, -60.0) < 5 for idx in workers):
+                    time.sleep(1)
+                self._crashed_at.update(dict.fromkeys(workers, time.monotonic()))
+            return super()._respawn_workers(workers, spawn_target, target_loader, delay)
+
+    return Server
+
+
+def load_frozen(load: Callable[[], Callable]) -> Callable:
+    """`load()`, then what the app holds (Flask, Babel's data, the snapshot) kept out of
+    the garbage collector's sight: it lives as long as the worker, and a full collection
+    walking it stalled whichever request set it off (docs/benchmarks.md, "Staff
+    pages")."""
+    app = load()
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def run(
+    load: Callable[[], Callable],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    access_log: bool = False,
+    log_level: str = "info",
+    on_worker_start: Callable[[], None] | None = None,
+    log_dictconfig: dict | None = None,
+    after_logging_setup: Callable[[], None] | None = None,
+) -> None:
+    """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
+
+    - `threads` Python threads per worker run Flask; connections are read by the
+      Rust event loop, so slow heads and idle connections hold no thread. A slow *body*
+      does: the app reads it in its thread, and granian has no body timeout
+      (docs/production.md, "Slow request bodies").
+    - A request's headers must arrive within 10 s (slow-header clients are cut
+      off); idle keep-alive connections cost no thread.
+    - SIGHUP starts fresh workers one by one, each before its predecessor stops;
+      a worker that exits is replaced.
+    - `log_dictconfig` is handed to granian (main process and workers);
+      `after_logging_setup` runs once granian has configured logging in this process.
+    """
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    Server = _server_class()
+    serve_pid = os.getpid()
+
+    def loader():
+        # Forked with the serve process's own handlers, which only set a flag in this copy:
+        # a stop (SIGTERM/SIGINT) arriving while the app loads was lost and the server's
+        # shutdown waited 20 s to kill the worker. Until granian installs the worker's
+        # handlers (after this returns), a stop ends the worker at once: nothing runs yet.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        exit_with_parent(serve_pid)
+        if on_worker_start is not None:
+            on_worker_start()
+        return load_frozen(load)
+
+    server = Server(
+        "membership",  # shown in logs only: the app comes from `loader`
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=10_000, keep_alive=True, max_buffer_size=64 * 1024
+        ),
+        backlog=2048,
+        log_level=LogLevels(log_level.lower()),
+        log_dictconfig=log_dictconfig,
+        log_access=access_log,
+        respawn_failed_workers=True,
+        respawn_interval=1.0,
+        workers_kill_timeout=20,
+    )
+    if after_logging_setup is not None:
+        after_logging_setup()
+    server.serve(target_loader=loader, wrap_loader=False)

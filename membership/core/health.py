@@ -1,0 +1,81 @@
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+`/readyz` answers with a fixed public sentence; the detail (which host, port or socket
+path, what Redis said) goes to the log at WARNING once per change of state, not per probe.
+A full data disk (Redis refuses writes it cannot persist, MISCONF) is not ready, with its
+own sentence; `/healthz` stays 200 and reads go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Blueprint, current_app, jsonify
+
+from membership.core.errors import RETRY_AFTER_SECONDS, error_response
+from membership.core.runtime import runtime
+from membership.ledger.queries import Queries
+from membership.store import REFUSES_WRITES, is_healthy
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+UNREACHABLE = "Redis is unreachable; try again shortly"
+REFUSING = "Redis answered with an error; try again shortly"
+DISK_FULL = (
+    "the data disk is full (Redis cannot persist writes): reads are served, writes are "
+    "refused until space is freed"
+)
+_STATE = "membership.readiness"
+
+
+def public_reason(reason: str) -> str:
+    """A fixed sentence for a failed check: never the exception text, which names hosts."""
+    if reason.startswith("Redis is unreachable"):
+        return UNREACHABLE
+    return DISK_FULL if reason.startswith(REFUSES_WRITES) else REFUSING
+
+
+class _Readiness:
+    """The last reason seen by this process, so a change is logged once, not on every probe."""
+
+    def __init__(self) -> None:
+        self.reason = "ok"
+        self.lock = threading.Lock()
+
+    def saw(self, reason: str) -> None:
+        with self.lock:
+            previous, self.reason = self.reason, reason
+        if reason == previous:
+            return
+        if reason == "ok":
+            log.info("ready again: Redis answers")
+        else:
+            log.warning("not ready: %s", reason)
+
+
+@bp.record_once
+def _attach(state) -> None:
+    state.app.extensions[_STATE] = _Readiness()
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is up and serving requests."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready to do real work: Redis answers. `ledger` says whether its counters need
+    `membership ledger rebuild` (still ready: the count and the banner keep working)."""
+    rt = runtime()
+    healthy, reason = is_healthy(rt.redis)
+    current_app.extensions[_STATE].saw("ok" if healthy else reason)
+    if not healthy:
+        return error_response(
+            503, "not_ready", public_reason(reason), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    needed = Queries(rt.redis, rt.keys).needs_rebuild()
+    return jsonify(status="ready", redis="ok", ledger="needs_rebuild" if needed else "ok")

@@ -1,0 +1,349 @@
+"""Prometheus metrics: `GET /metrics`, summed over every worker process.
+
+Series (all prefixed `membership_`):
+
+- `http_requests_total{endpoint, method, status}`: `endpoint` is the Flask rule
+  (`/v1/banner`) or a plain endpoint's path (`/v1/prompt`), never the raw path; requests
+  that match no route are `unmatched`. Counted and timed by the outer WSGI layer
+  (membership.http.outer), which every request passes.
+- `http_request_duration_seconds{endpoint, method}`: a latency histogram.
+- `webhook_events_total{type, outcome}`: each event the ledger's writer finished
+  (a subscriber to `Runtime.ledger_subscribers`).
+- `members`: the member count, read from Redis at scrape time (absent while unknown).
+- `banner_stale_total`: banner answers served stale (Redis unreadable).
+- `redis_errors_total{kind}`: requests answered 503 for Redis trouble (`unavailable`,
+  `disk` when it refuses writes it cannot persist (MISCONF: its disk is full), or `refused`).
+- `embedded_redis_restarts_total`: restarts of the embedded Redis by the serve process.
+
+Several processes: prometheus-client's multiprocess mode, as it is designed. It is chosen
+when prometheus-client is first imported, by PROMETHEUS_MULTIPROC_DIR being set then, so
+the environment must name the directory before the process starts: `membership serve`
+chooses a fresh directory (`directory_for`) and starts itself again with the variable set
+(membership/cli/serve.py); its workers inherit it, each writes its values to files there
+and a scrape sums them. Unset (tests, an app made in-process) the values live in this
+process's own registry.
+
+The files of a worker that exited stay: its counters and histograms are part of the sums
+(prometheus-client's `mark_process_dead` only removes the files of `live` gauges, and
+there are none here: the one gauge, `members`, is read at scrape time), so no worker-exit
+hook is needed.
+
+The directory is on a memory filesystem (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never under
+MEMBERSHIP_DATA_DIR: a full data disk must cost writes, never the processes that serve
+reads. It is the serve process's for its whole life: removed under a running server, the
+workers go on writing into files no longer there and scrapes fail until `membership serve`
+is restarted (docs/observability.md).
+
+Who may scrape: an address in METRICS_ALLOW, or `Authorization: Bearer $METRICS_TOKEN`;
+anyone else gets the same 404 as a path that does not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from pathlib import Path
+
+import redis
+from flask import Blueprint, Flask, Response, request
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE,
+)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from werkzeug.exceptions import NotFound, ServiceUnavailable
+
+from membership.core.runtime import runtime
+from membership.ledger import queries as ledger_queries
+from membership.ledger.codec import CorruptRecord
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("metrics", __name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def multiproc_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+# --- The serve process's directory --------------------------------------------------
+
+
+def _memory_filesystem() -> Path:
+    """Where the metrics files go: the user's runtime directory, else /dev/shm (both memory
+    filesystems on Linux), else the temporary directory."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return Path(candidate)
+    return Path(tempfile.gettempdir())
+
+
+def servers_directory(data_dir: Path | str) -> Path:
+    """The directory that holds the metrics directories of the servers on `data_dir`: on a
+    memory filesystem, named by the user and the data directory."""
+    resolved = str(Path(data_dir).resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    return _memory_filesystem() / f"membership-metrics-{os.getuid()}-{digest}"
+
+
+def _private(path: Path) -> bool:
+    """A directory of this user that nobody else may write into (not a symlink)."""
+    info = os.lstat(path)
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def directory_for(data_dir: Path | str) -> Path:
+    """Where this serve process's workers will keep their files, never under `data_dir` (a
+    worker writing into a mapped file on a full data disk died of SIGBUS): named, not made
+    yet (`fresh_directory` makes it once `data_dir` is locked)."""
+    parent = servers_directory(data_dir)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(parent, 0o700)
+    if not _private(parent):  # someone else's, a symlink, or open to others' writes
+        log.warning("metrics: %s is not a directory of this user alone; not using it", parent)
+        parent = Path(tempfile.mkdtemp(prefix="membership-metrics-", dir=parent.parent))
+    return parent / str(os.getpid())
+
+
+def is_directory_of_this_process(path: Path | str) -> bool:
+    """Whether `path` is one `directory_for` named in this very process (before it started
+    itself again with PROMETHEUS_MULTIPROC_DIR set)."""
+    path = Path(path)
+    return path.name == str(os.getpid()) and path.parent.name.startswith("membership-metrics-")
+
+
+def fresh_directory(path: Path | str) -> Path:
+    """Make `path` (from `directory_for`), empty and private (0700). Called by the serve
+    process while it holds the data directory's lock, so whatever an earlier server on it
+    left beside `path` (it was killed) is removed first."""
+    path = Path(path)
+    parent = path.parent
+    if not _private(parent):
+        raise OSError(f"{parent} is not a directory of this user alone")
+    os.chmod(parent, 0o700)
+    for left in parent.iterdir():
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
+    path.mkdir(mode=0o700)
+    return path
+
+
+def remove_directory(path: Path | str) -> None:
+    """At the serve process's exit: its directory, and the one above when nothing else is."""
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):  # another server's directory is there, or it is gone
+        path.parent.rmdir()
+
+
+# Decided as prometheus-client decides its mode: by the environment this process started with.
+_directory = multiproc_dir()
+
+
+class _Series:
+    """This process's metric objects."""
+
+    def __init__(self) -> None:
+        self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
+        disable_created_metrics()  # as in multiprocess mode: no `_created` series
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "membership_http_requests",
+            "HTTP requests by endpoint (the route, not the path), method and status.",
+            ["endpoint", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "membership_http_request_duration_seconds",
+            "Time from the request reaching the app to its response, by endpoint and method.",
+            ["endpoint", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_events = Counter(
+            "membership_webhook_events",
+            "Stripe events the ledger finished, by type and outcome.",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.banner_stale = Counter(
+            "membership_banner_stale",
+            "Banner answers served stale because Redis could not be read.",
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "membership_redis_errors",
+            "Requests answered 503 because Redis was unavailable, refused a write it could "
+            "not persist (disk) or refused the operation.",
+            ["kind"],
+            registry=r,
+        )
+        self.embedded_restarts = Counter(
+            "membership_embedded_redis_restarts",
+            "Times the serve process restarted the embedded Redis.",
+            registry=r,
+        )
+
+
+_series: _Series | None = None
+_series_lock = threading.Lock()
+
+
+def _get() -> _Series:
+    global _series
+    series = _series
+    if series is None:
+        with _series_lock:
+            if _series is None:
+                _series = _Series()
+            series = _series
+    return series
+
+
+# --- What other modules call ----------------------------------------------------
+
+
+def embedded_redis_restarted() -> None:
+    """The serve process restarted the embedded Redis."""
+    _get().embedded_restarts.inc()
+
+
+def banner_served_stale() -> None:
+    _get().banner_stale.inc()
+
+
+def redis_error(kind: str) -> None:
+    """A request answered 503 for Redis: `unavailable`, `disk` or `refused`."""
+    _get().redis_errors.labels(kind=kind).inc()
+
+
+def ledger_outcome(outcome) -> None:
+    """A ledger subscriber: count each finished Stripe event by type and outcome."""
+    if outcome.event_id is None:  # offline members, sync snapshots, rebuilds: not webhooks
+        return
+    event_type = (outcome.event_type or "unknown")[:100]
+    _get().webhook_events.labels(type=event_type, outcome=outcome.outcome).inc()
+
+
+# --- HTTP -------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    """Serve /metrics; count ledger outcomes (requests are counted by the outer layer)."""
+    _get()  # build the series now, in the mode this process runs in
+    runtime(app).ledger_subscribers.append(ledger_outcome)
+    app.register_blueprint(bp)
+
+
+def count(endpoint: str, method: str, status: int, seconds: float | None) -> None:
+    """One answered request (membership.http.outer); `seconds` None when it was not timed."""
+    series = _get()
+    # Labelled children are cached: `.labels()` locks and builds a key on every call,
+    # and this runs on every banner request (the hot path).
+    key = (endpoint, method, status)
+    children = series.children.get(key)
+    if children is None:
+        children = series.children[key] = (
+            series.requests.labels(endpoint, method, str(status)),
+            series.latency.labels(endpoint, method),
+        )
+    children[0].inc()
+    if seconds is not None:
+        children[1].observe(seconds)
+
+
+def _client_allowed(settings) -> bool:
+    token = settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), token.encode("utf-8")
+        ):
+            return True
+    try:
+        address = ipaddress.ip_address((request.remote_addr or "").split("%", 1)[0])
+    except ValueError:  # no address (a unix socket) or not an IP
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(
+        address in ipaddress.ip_network(network, strict=False) for network in settings.metrics_allow
+    )
+
+
+class _Members:
+    """The member count, read when scraped (one GET), so every process reports the same."""
+
+    def __init__(self, rt) -> None:
+        self.rt = rt
+
+    def collect(self):
+        try:
+            count = ledger_queries.count(self.rt.redis, self.rt.keys)
+        except (redis.exceptions.RedisError, CorruptRecord, ValueError) as exc:
+            log.debug("metrics: cannot read the member count: %s", exc)
+            return
+        if count is not None:
+            gauge = GaugeMetricFamily(
+                "membership_members", "Members counted by the ledger, read at scrape time."
+            )
+            gauge.add_metric([], count)
+            yield gauge
+
+
+class _Scrape:
+    """What one scrape exposes: every process's series (or this one's), then the count."""
+
+    def __init__(self, series: _Series, rt) -> None:
+        self.series = series
+        self.members = _Members(rt)
+
+    def collect(self):
+        if _directory is not None:
+            yield from multiprocess.MultiProcessCollector(None, path=_directory).collect()
+        else:
+            yield from self.series.registry.collect()
+        yield from self.members.collect()
+
+
+@bp.get("/metrics")
+def metrics():
+    rt = runtime()
+    if not _client_allowed(rt.settings):
+        raise NotFound()
+    if _directory is not None and not os.path.isdir(_directory):
+        # Removed under the running server: its workers write into files no longer there.
+        log.error(
+            "metrics: the directory %s was removed; restart membership serve to count again",
+            _directory,
+        )
+        raise ServiceUnavailable()
+    body = generate_latest(_Scrape(_get(), rt))
+    # The classic text format: our names need no escaping, and every Prometheus reads it.
+    return Response(body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

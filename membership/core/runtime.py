@@ -1,0 +1,36 @@
+"""What a running app holds: its settings, its Redis client and the key names.
+
+Built once per process by create_app() and stored on the app, so request
+handlers and CLI commands reach Redis the same way (`runtime()`), and tests
+can build as many independent apps as they like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+from flask import Flask, current_app
+
+from membership.core.config import Settings
+from membership.store import EmbeddedRedis, Keys
+
+EXTENSION = "membership"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    keys: Keys
+    embedded: EmbeddedRedis | None = None  # set when REDIS_URL is unset
+    redis_url: str = ""  # the one `redis` was made from (the embedded server's, if that)
+    # Called with each committed ledger Outcome; registered at app start (goals, ...).
+    ledger_subscribers: list[Callable] = field(default_factory=list)
+    # Join the ledger writer's transaction of each new Stripe event (ledger.writer.TransactionHook).
+    ledger_hooks: list = field(default_factory=list)
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return (app or current_app).extensions[EXTENSION]

@@ -1,0 +1,126 @@
+"""The embeddable widget scripts and an example article that embeds them.
+
+- `GET /static/banner.js`: the member-count banner.
+- `GET /static/prompt.js`: the paywall-prompt client (asks `POST /v1/prompt`, reports to
+  `POST /v1/prompt/events`); a second script so a page that wants only the banner does not
+  pay for it, and the banner's budget and tests stand as they were.
+- `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with both in place,
+  for staff to look at and for the browser tests: a section and tags, a prompt slot at the
+  end (below the fold), and a link to article n+1. It also takes `session_id` (ignored here;
+  prompt.js reads it), so it can be CHECKOUT_SUCCESS_URL: `.../demo/article?session_id=
+  {CHECKOUT_SESSION_ID}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from flask import Blueprint, Response, render_template, request, url_for
+
+from membership.core.errors import ApiError
+from membership.core.runtime import runtime
+from membership.goals.banner import parse_query
+from membership.http import security
+
+log = logging.getLogger(__name__)
+bp = Blueprint("widget", __name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+SCRIPT = STATIC / "banner.js"
+PROMPT_SCRIPT = STATIC / "prompt.js"
+# The URLs are not versioned, so a deploy must show up within the hour.
+SCRIPT_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
+MAX_ARTICLE = 999
+_ARTICLE_N = re.compile(r"[1-9][0-9]{0,2}\Z")
+
+
+@lru_cache(maxsize=2)
+def _script(path: Path) -> tuple[bytes, str]:
+    body = path.read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:32]
+
+
+def _serve(path: Path) -> Response:
+    body, etag = _script(path)
+    response = Response(body, content_type="text/javascript; charset=utf-8")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = SCRIPT_CACHE_CONTROL
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response.make_conditional(request)
+
+
+@bp.get("/static/banner.js")
+def script():
+    return _serve(SCRIPT)
+
+
+@bp.get("/static/prompt.js")
+def prompt_script():
+    return _serve(PROMPT_SCRIPT)
+
+
+@lru_cache(maxsize=1)
+def demo_policy() -> str:
+    """The HTML policy of membership.http.security, with the prompt's <style> allowed by its
+    hash as well as the banner's (security.py hashes only banner.js's CSS)."""
+    styles = security.template_styles()
+    for path in (SCRIPT, PROMPT_SCRIPT):
+        css = security.widget_css(path.read_text(encoding="utf-8"))
+        if css is None:  # tests/test_widget.py fails first
+            log.warning("cannot read the CSS of %s: its style is not allowed by the CSP", path)
+        else:
+            styles.append(css)
+    return security.html_policy(styles)
+
+
+def parse_article_query(query_string: bytes) -> tuple[str, int]:
+    """(locale, n) of the demo article; ApiError 400 naming the parameter otherwise."""
+    try:
+        pairs = parse_qsl(query_string.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_query", "the query string is not valid UTF-8") from None
+    names = [name for name, _ in pairs]
+    for name in names:
+        if name not in ("locale", "n", "session_id"):
+            raise ApiError(
+                400,
+                "invalid_query",
+                f"{name}: unknown query parameter; only locale, n and session_id are",
+            )
+        if names.count(name) > 1:
+            raise ApiError(400, "invalid_query", "each query parameter may be given once")
+    values = dict(pairs)
+    values.pop("session_id", None)  # Checkout's return, for the widget: not the page's business
+    n = values.pop("n", "1")
+    if not _ARTICLE_N.match(n):
+        raise ApiError(400, "invalid_query", f"n: expected a whole number from 1 to {MAX_ARTICLE}")
+    locale, problem = parse_query(urlencode(values).encode("ascii"))
+    if problem is not None:
+        raise ApiError(400, "invalid_query", problem)
+    return locale, int(n)
+
+
+@bp.get("/demo/article")
+def article():
+    locale, n = parse_article_query(request.query_string)
+    html = render_template(
+        "demo_article.html",
+        locale=locale,
+        n=n,
+        next_url=url_for(
+            "widget.article",
+            n=n % MAX_ARTICLE + 1,
+            locale=None if locale == "en" else locale,
+        ),
+        publication=runtime().settings.publication_name,
+    )
+    return Response(
+        html,
+        content_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": demo_policy()},
+    )

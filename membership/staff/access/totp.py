@@ -1,0 +1,220 @@
+"""Two-factor codes (TOTP, RFC 6238, pyotp): enrolment with a QR code, checks at sign-in.
+
+The secret lives in the account's hash (`totp`); enrolment keeps a new one in
+`totp_pending` until a code from the app confirms it. Both are sealed (`SecretBox`: Fernet,
+with a key derived from SECRET_KEY), so a copy of Redis (a dump, a backup) does not give
+away staff's second factors; a secret written in clear before this is read, and sealed at its
+next use. A new SECRET_KEY makes sealed secrets unreadable: those accounts need
+`membership staff reset-2fa`. A code is accepted once: `totp_last`
+holds the last accepted time step, so a code seen over a shoulder cannot be replayed.
+A login whose password was right waits for its code under a random token (5 minutes).
+Replacing a factor that is on (a new phone) or turning it off takes a current code from it,
+checked in the transaction that changes it, and the password (the view checks it): a
+session alone cannot change an account's second factor.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import secrets
+from collections.abc import Callable
+
+import pyotp
+import redis
+import segno
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from membership.core import audit
+from membership.staff.access.accounts import _fields, digest, held_email
+from membership.store import Keys, whole
+
+ISSUER = "membership staff"
+STEP = 30
+PENDING_SECONDS = 5 * 60
+
+
+def code_step(secret: str, code: str, now: float, after: int) -> int | None:
+    """The time step (within one step of now, later than `after`) whose code is `code`."""
+    code = code.strip().replace(" ", "")
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return None
+    totp, current = pyotp.TOTP(secret), int(now // STEP)
+    for step in (current - 1, current, current + 1):
+        if step > after and hmac.compare_digest(totp.at(step * STEP), code):
+            return step
+    return None
+
+
+class SecretBox:
+    """Seals and opens TOTP secrets at rest (HKDF-SHA256 of SECRET_KEY -> Fernet)."""
+
+    PREFIX = "f1:"  # a sealed value; anything else was written in clear
+
+    def __init__(self, secret_key: str) -> None:
+        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"membership staff totp")
+        self._fernet = Fernet(base64.urlsafe_b64encode(key.derive(secret_key.encode("utf-8"))))
+
+    def seal(self, secret: str) -> str:
+        return self.PREFIX + self._fernet.encrypt(secret.encode("ascii")).decode("ascii")
+
+    def open(self, stored: str | None) -> str | None:
+        """The secret; None when there is none or it cannot be opened (another SECRET_KEY)."""
+        if not stored:
+            return None
+        if not stored.startswith(self.PREFIX):
+            return stored
+        try:
+            return self._fernet.decrypt(stored[len(self.PREFIX) :].encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            return None
+
+    def sealed(self, stored: str) -> bool:
+        return stored.startswith(self.PREFIX)
+
+
+def qr_svg(email: str, secret: str) -> bytes:
+    uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(
+        out, kind="svg", scale=5, xmldecl=True, title="Two-factor enrolment code"
+    )
+    return out.getvalue()
+
+
+class SecondFactor:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, clock: Callable[[], float], box: SecretBox
+    ) -> None:
+        self.client, self.keys, self.clock, self.box = client, keys, clock, box
+
+    def _get(self, email: str) -> dict[str, str]:
+        return _fields(self.client.hgetall(self.keys.staff_account(email)))
+
+    def enabled(self, email: str) -> bool:
+        return bool(self._get(email).get("totp"))
+
+    def pending_secret(self, email: str) -> str | None:
+        return self.box.open(self._get(email).get("totp_pending"))
+
+    def start(self, email: str) -> str:
+        secret = pyotp.random_base32()
+        self.client.hset(self.keys.staff_account(email), "totp_pending", self.box.seal(secret))
+        return secret
+
+    def _accept(self, email: str, decide: Callable) -> str | None:
+        """Check codes and record their step, atomically. `decide(fields)` reads the account
+        inside the transaction and returns (what, [(field, code), ...], change) or None to
+        refuse: every code must be right for the secret in its field, then `change(pipe)`
+        (or None) is queued in the same transaction. Returns `what`, or None."""
+        key = self.keys.staff_account(email)
+
+        def body(pipe):
+            f = _fields(pipe.hgetall(key))
+            plan = decide(f)
+            if plan is None:
+                return None
+            what, checks, change = plan
+            last, steps, opened = int(f.get("totp_last") or 0), [], []
+            for field, code in checks:
+                secret = self.box.open(f.get(field))
+                step = code_step(secret, code, self.clock(), last) if secret else None
+                if step is None:
+                    return None
+                steps.append(step)
+                opened.append((field, secret))
+
+            def queue(pipe) -> None:
+                pipe.hset(key, "totp_last", max(steps))
+                for field, secret in opened:
+                    if not self.box.sealed(f[field]):  # written in clear before: seal it
+                        pipe.hset(key, field, self.box.seal(secret))
+                if change is not None:
+                    change(pipe, dict(opened))
+
+            # A change writes an audit entry: its log is checked before queueing.
+            types = ((self.keys.audit, "stream"),) if change is not None else ()
+            return whole.Write(queue, what, types=types)
+
+        return whole.transaction(
+            self.client, body, watch=(key, self.keys.audit), attempts=20, busy=lambda: None
+        )
+
+    def confirm(self, email: str, code: str, current: str | None = None) -> str | None:
+        """Make the pending secret the factor with a code from it (audited). While a factor
+        is on, this replaces it and needs `current`, a code from the factor in use: a
+        session alone never changes it (the view checks the password too). Returns
+        "enabled" or "replaced"; None when a code is wrong, missing or nothing is pending."""
+        key = self.keys.staff_account(email)
+
+        def decide(f):
+            if not f.get("totp_pending"):
+                return None
+            replacing = bool(f.get("totp"))
+            if replacing and not current:
+                return None
+            checks = [("totp", current)] if replacing else []
+            checks.append(("totp_pending", code))
+
+            def change(pipe, secrets):
+                pipe.hset(key, "totp", self.box.seal(secrets["totp_pending"]))
+                pipe.hdel(key, "totp_pending")
+                audit.queue(
+                    pipe,
+                    self.keys,
+                    actor=email,
+                    action="staff_two_factor_replaced" if replacing else "staff_two_factor_enabled",
+                    target=f"staff {email}",
+                    before={"two_factor": True} if replacing else None,
+                    after={"two_factor": True},
+                )
+
+            return ("replaced" if replacing else "enabled"), checks, change
+
+        return self._accept(email, decide)
+
+    def disable(self, email: str, code: str) -> bool:
+        """Turn the factor off with a current code from it (the view checks the password)."""
+        key = self.keys.staff_account(email)
+
+        def off(pipe, _secrets):
+            pipe.hdel(key, "totp", "totp_pending")
+            audit.queue(
+                pipe,
+                self.keys,
+                actor=email,
+                action="staff_two_factor_disabled",
+                target=f"staff {email}",
+                before={"two_factor": True},
+                after={"two_factor": False},
+            )
+
+        return self._accept(email, lambda f: ("disabled", [("totp", code)], off)) is not None
+
+    def check(self, email: str, code: str) -> bool:
+        return self._accept(email, lambda f: ("checked", [("totp", code)], None)) is not None
+
+    # --- a login waiting for its code ---------------------------------------------------
+    def hold(self, email: str) -> str:
+        token = secrets.token_urlsafe(32)
+        key = self.keys.staff_login_pending(digest(token))
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"email": email, "expires": self.clock() + PENDING_SECONDS})
+            pipe.expire(key, PENDING_SECONDS)
+            pipe.execute()
+        return token
+
+    def held(self, token: str) -> str | None:
+        return held_email(self.client, self.keys.staff_login_pending, token, self.clock())
+
+    def release(self, token: str) -> None:
+        self.client.delete(self.keys.staff_login_pending(digest(token)))
+
+
+def second_factor_for(rt) -> SecondFactor:
+    from membership.staff import clock_for
+
+    return SecondFactor(rt.redis, rt.keys, clock_for(rt), SecretBox(rt.settings.secret_key))

@@ -1,0 +1,421 @@
+"""The campaigns' JSON under /staff/api/campaigns: the pages' data and actions for scripts,
+with the same roles (viewers read; editors and admins change) and the same service
+functions (membership.prompts.store, audited with the caller's email).
+
+A campaign's `version` (also its ETag) is what `PUT` may send back as `If-Match`: a PUT
+over a newer version is 409, as the form's second save is.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from membership.core.errors import ApiError
+from membership.core.runtime import runtime
+from membership.http.bodies import json_body
+from membership.prompts import counts, store
+from membership.prompts.campaigns import CampaignError, every_problem, parse, to_json
+from membership.staff.access.guard import requires
+from membership.staff.campaigns import preview as campaign_preview
+from membership.staff.campaigns import reads as campaign_reads
+from membership.staff.views import bp
+
+MAX_BODY = 256 * 1024
+MAX_RESULT_DAYS = 400
+
+
+def _error(status: int, code: str, message: str):
+    raise ApiError(status, code, message)
+
+
+def _campaign(campaign_id: str):
+    rt = runtime()
+    try:
+        found = store.get_versioned(rt.redis, rt.keys, campaign_id)
+    except store.CampaignStoreError as exc:
+        _error(409, "corrupt", str(exc))
+    if found is None:
+        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+    return found
+
+
+def _document(expected_id: str | None = None):
+    data = json_body(MAX_BODY)
+    try:
+        parsed = parse(data)
+    except CampaignError:
+        problems = every_problem(data)
+        raise ApiError(400, "invalid_campaign", "; ".join(problems[:20])) from None
+    if expected_id is not None and parsed.id != expected_id:
+        _error(400, "invalid_campaign", f"id: expected {expected_id!r}, as in the path")
+    return parsed
+
+
+def _apply(parsed, based_on):
+    rt = runtime()
+    try:
+        ((_, outcome),) = store.apply(
+            rt.redis, rt.keys, [parsed], actor=g.staff.email, based_on=based_on
+        )
+    except store.CampaignConflict as exc:
+        _error(409, "conflict", str(exc))
+    except store.CampaignStoreError as exc:
+        _error(409, "refused", str(exc))
+    _, version = store.get_versioned(rt.redis, rt.keys, parsed.id)
+    return outcome, version
+
+
+def _answer(campaign, version: str, status: int = 200, **extra):
+    response = jsonify(campaign=to_json(campaign), version=version, **extra)
+    response.status_code = status
+    response.set_etag(version)
+    return response
+
+
+@bp.get("/api/campaigns")
+@requires("viewer")
+def api_campaigns():
+    rt = runtime()
+    listing = campaign_reads.listing(rt.redis, rt.keys)
+    rows = [
+        {
+            **to_json(r.campaign),
+            "views": r.views,
+            "readers": r.readers,
+            "conversions": r.conversions,
+            "conversion_rate": r.conversion_rate,
+        }
+        for r in listing.active
+    ]
+    rows += [to_json(c) for c in listing.archived]
+    return jsonify(campaigns=rows, corrupt=listing.corrupt)
+
+
+@bp.post("/api/campaigns")
+@requires("editor")
+def api_campaign_create():
+    parsed = _document()
+    _, version = _apply(parsed, {parsed.id: None})
+    return _answer(parsed, version, 201)
+
+
+@bp.get("/api/campaigns/<campaign_id>")
+@requires("viewer")
+def api_campaign(campaign_id: str):
+    c, version = _campaign(campaign_id)
+    return _answer(c, version)
+
+
+@bp.put("/api/campaigns/<campaign_id>")
+@requires("editor")
+def api_campaign_put(campaign_id: str):
+    parsed = _document(campaign_id)
+    match = request.if_match
+    based_on = None
+    if match and not match.star_tag:
+        tags = list(match.as_set())
+        if len(tags) != 1:
+            _error(400, "invalid_header", "If-Match: expected one version")
+        based_on = {parsed.id: tags[0]}
+    outcome, version = _apply(parsed, based_on)
+    return _answer(parsed, version, 201 if outcome == "created" else 200, outcome=outcome)
+
+
+def _status_view(action: str):
+    @requires("editor")
+    def view(campaign_id: str):
+        rt = runtime()
+        try:
+            before, after = store.set_status(
+                rt.redis, rt.keys, campaign_id, action, actor=g.staff.email
+            )
+        except store.CampaignNotFound:
+            _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+        except store.CampaignStoreError as exc:
+            _error(409, "refused", str(exc))
+        return jsonify(campaign=campaign_id, before=before, after=after)
+
+    view.__name__ = f"api_campaign_{action}"
+    bp.add_url_rule(f"/api/campaigns/<campaign_id>/{action}", view_func=view, methods=["POST"])
+
+
+for _action in store.ACTIONS:
+    _status_view(_action)
+
+
+@bp.post("/api/campaigns/<campaign_id>/duplicate")
+@requires("editor")
+def api_campaign_duplicate(campaign_id: str):
+    rt = runtime()
+    try:
+        copy = store.duplicate(rt.redis, rt.keys, campaign_id, actor=g.staff.email)
+    except store.CampaignNotFound:
+        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+    except store.CampaignStoreError as exc:
+        _error(409, "refused", str(exc))
+    _, version = store.get_versioned(rt.redis, rt.keys, copy.id)
+    return _answer(copy, version, 201)
+
+
+@bp.post("/api/campaigns/<campaign_id>/move")
+@requires("editor")
+def api_campaign_move(campaign_id: str):
+    body = json_body(4096)
+    direction = body.get("direction") if isinstance(body, dict) else None
+    offset = {"up": -1, "down": 1}.get(direction if isinstance(direction, str) else "")
+    if offset is None:
+        _error(400, "invalid_request", "direction: expected up or down")
+    rt = runtime()
+    try:
+        changed = store.move(rt.redis, rt.keys, campaign_id, offset, actor=g.staff.email)
+    except store.CampaignNotFound:
+        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+    except store.CampaignStoreError as exc:
+        _error(409, "refused", str(exc))
+    order = [c.id for c in store.read(rt.redis, rt.keys).campaigns if c.status != "archived"]
+    return jsonify(changed=changed, order=order)
+
+
+@bp.get("/api/campaigns/<campaign_id>/results")
+@requires("viewer")
+def api_campaign_results(campaign_id: str):
+    raw = request.args.get("days", "0")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) <= MAX_RESULT_DAYS):
+        _error(400, "invalid_query", f"days: expected a whole number from 0 to {MAX_RESULT_DAYS}")
+    c, _ = _campaign(campaign_id)
+    rt = runtime()
+    try:
+        data = campaign_reads.campaign_results(rt.redis, rt.keys, c, int(raw))
+    except counts.CorruptCounts as exc:
+        _error(409, "corrupt", f"a stored prompt counter is corrupt: {exc}")
+    return jsonify(data)
+
+
+def _previews(campaign):
+    from membership.goals import banner
+
+    settings = runtime().settings
+    shown = campaign_preview.previews(
+        campaign,
+        banner.cache().get(),
+        publication=settings.publication_name,
+        join_url=settings.join_url,
+    )
+    return jsonify(
+        campaign=campaign.id,
+        previews=[
+            {
+                "variant": p.variant,
+                "locale": p.locale,
+                "placement": p.placement,
+                "prompt": p.prompt,
+                "missing": list(p.missing),
+            }
+            for p in shown
+        ],
+    )
+
+
+@bp.get("/api/campaigns/<campaign_id>/preview")
+@requires("viewer")
+def api_campaign_preview(campaign_id: str):
+    c, _ = _campaign(campaign_id)
+    return _previews(c)
+
+
+@bp.post("/api/campaigns/preview")
+@requires("viewer")
+def api_campaign_preview_draft():
+    """A document not saved (yet): anyone signed in may preview; nothing is written."""
+    return _previews(_document())
+
+
+# --- OpenAPI --------------------------------------------------------------------------------
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_ID = {
+    "name": "campaign_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+}
+_DOC = {
+    "type": "object",
+    "description": "A campaign document, as `membership campaigns show ID --json` prints it "
+    "and `campaigns apply` takes it; validation errors name the field path, e.g. "
+    "`variants[1].copy.uk.headline: missing`.",
+}
+_VERSIONED = {
+    "type": "object",
+    "required": ["campaign", "version"],
+    "properties": {
+        "campaign": _DOC,
+        "version": {"type": "string", "description": "Send back as If-Match"},
+        "outcome": {"enum": ["created", "replaced", "unchanged"]},
+    },
+}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _err(description: str) -> dict:
+    return _json(description, _ERROR)
+
+
+_COMMON = {"401": _err("No valid token or session"), "403": _err("The role does not allow it")}
+_WRITE = {
+    **_COMMON,
+    "400": _err("Bad input (the message names the field) or a missing CSRF token"),
+    "404": _err("No such campaign"),
+    "409": _err("Refused: a newer version, an id taken, or a status it cannot leave"),
+}
+
+
+def _op(summary: str, responses: dict, **extra) -> dict:
+    return {"summary": summary, "security": [{"staffToken": []}], "responses": responses, **extra}
+
+
+def _status_op(action: str) -> dict:
+    return {
+        "post": _op(
+            f"{action.capitalize()} a campaign (audited; the same status is no change)",
+            {"200": _json("Its status before and after", {"type": "object"}), **_WRITE},
+            parameters=[_ID],
+        )
+    }
+
+
+_PREVIEWS = {
+    "type": "object",
+    "required": ["campaign", "previews"],
+    "properties": {
+        "campaign": {"type": "string"},
+        "previews": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["variant", "locale", "placement", "prompt", "missing"],
+                "properties": {
+                    "variant": {"type": "string"},
+                    "locale": {"type": "string"},
+                    "placement": {"enum": ["banner", "inline", "modal", "gate"]},
+                    "prompt": {"type": "object", "description": "As in /v1/prompt's prompts"},
+                    "missing": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Numbers the copy needs that are unknown now: "
+                        "the widget would not be sent this variant",
+                    },
+                },
+            },
+        },
+    },
+}
+_BODY = {"required": True, "content": {"application/json": {"schema": _DOC}}}
+OPENAPI: dict = {
+    "/staff/api/campaigns": {
+        "get": _op(
+            "Every campaign by rank, with views, readers, conversions and conversion rate "
+            "(not for archived ones)",
+            {"200": _json("The campaigns", {"type": "object"}), **_COMMON},
+        ),
+        "post": _op(
+            "Create a campaign (409 when its id is taken)",
+            {"201": _json("Created", _VERSIONED), **_WRITE},
+            requestBody=_BODY,
+        ),
+    },
+    "/staff/api/campaigns/{campaign_id}": {
+        "get": _op(
+            "One campaign and its version (also the ETag)",
+            {"200": _json("The campaign", _VERSIONED), "404": _err("No such campaign"), **_COMMON},
+            parameters=[_ID],
+        ),
+        "put": _op(
+            "Create or replace a campaign; with If-Match: its version, 409 if it changed since",
+            {
+                "200": _json("Replaced or unchanged", _VERSIONED),
+                "201": _json("Created", _VERSIONED),
+                **_WRITE,
+            },
+            parameters=[
+                _ID,
+                {
+                    "name": "If-Match",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                },
+            ],
+            requestBody=_BODY,
+        ),
+    },
+    **{f"/staff/api/campaigns/{{campaign_id}}/{a}": _status_op(a) for a in store.ACTIONS},
+    "/staff/api/campaigns/{campaign_id}/duplicate": {
+        "post": _op(
+            "Copy a campaign as a draft under a new id (<id>-copy, <id>-copy-2, ...)",
+            {"201": _json("The copy", _VERSIONED), **_WRITE},
+            parameters=[_ID],
+        )
+    },
+    "/staff/api/campaigns/{campaign_id}/move": {
+        "post": _op(
+            "Move a campaign up or down in the order (its priority, or as few others as need be)",
+            {"200": _json("The ids changed and the new order", {"type": "object"}), **_WRITE},
+            parameters=[_ID],
+            requestBody={
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["direction"],
+                            "properties": {"direction": {"enum": ["up", "down"]}},
+                        }
+                    }
+                },
+            },
+        )
+    },
+    "/staff/api/campaigns/{campaign_id}/preview": {
+        "get": _op(
+            "Each variant's prompt in each locale the campaign targets, as /v1/prompt "
+            "would answer it now (copy with today's count and goal)",
+            {"200": _json("The previews", _PREVIEWS), "404": _err("No such campaign"), **_COMMON},
+            parameters=[_ID],
+        )
+    },
+    "/staff/api/campaigns/preview": {
+        "post": _op(
+            "The same for a campaign document that is not saved; nothing is written",
+            {
+                "200": _json("The previews", _PREVIEWS),
+                "400": _err("Not a valid campaign (the message names the field)"),
+                **_COMMON,
+            },
+            requestBody=_BODY,
+        )
+    },
+    "/staff/api/campaigns/{campaign_id}/results": {
+        "get": _op(
+            "The figures of `membership campaigns results ID --json --days N`",
+            {
+                "200": _json("Per variant and the holdout", {"type": "object"}),
+                "400": _err("days is not 0 to 400"),
+                "404": _err("No such campaign"),
+                **_COMMON,
+            },
+            parameters=[
+                _ID,
+                {
+                    "name": "days",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_RESULT_DAYS},
+                },
+            ],
+        )
+    },
+}

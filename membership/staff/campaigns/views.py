@@ -1,0 +1,543 @@
+"""Staff pages: prompt campaigns.
+
+    GET  /staff/campaigns                  the list, in the order decisions try them
+    GET  /staff/campaigns/new              the form for a new campaign (POST: create)
+    GET  /staff/campaigns/new/json         the same as JSON (POST: create)
+    GET  /staff/campaigns/prompt.css       the widget's CSS, for the previews
+    GET  /staff/campaign/<id>              one campaign: its settings and its document
+    GET  /staff/campaign/<id>/edit         the form (POST: save)
+    GET  /staff/campaign/<id>/json         the document as JSON (POST: save)
+    GET  /staff/campaign/<id>/preview      each variant in its placement, in each locale
+    GET  /staff/campaign/<id>/results      figures per variant, the chart and the verdicts
+    POST /staff/campaign/<id>/status       pause | resume | archive
+    POST /staff/campaign/<id>/duplicate    a draft copy under a new id
+    POST /staff/campaign/<id>/move         up | down in the order
+
+One campaign's pages are under /staff/campaign/ (singular) so that no campaign id, "new"
+included, is shadowed by a page of the list. Viewers read everything; editors and admins
+change. Every change goes through membership.prompts.store (audited there with the staff
+member's email); a save carries the version the form was opened at, and a save over a
+newer version is refused with 409, keeping what was typed on the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Response, abort, g, make_response, redirect, render_template, request, url_for
+
+from membership.core import audit
+from membership.core.config import SUPPORTED_LOCALES
+from membership.core.runtime import runtime
+from membership.prompts import counts, store
+from membership.prompts.campaigns import (
+    PLACEMENTS,
+    READERS,
+    STATUSES,
+    Campaign,
+    CampaignError,
+    every_problem,
+    parse,
+    to_json,
+)
+from membership.staff.access import guard
+from membership.staff.access.guard import requires
+from membership.staff.campaigns import form as form_
+from membership.staff.campaigns import preview as campaign_preview
+from membership.staff.campaigns import reads as campaign_reads
+from membership.staff.campaigns.api import OPENAPI  # noqa: F401  (its routes join bp)
+from membership.staff.overview import charts
+from membership.staff.overview import views as overview
+from membership.staff.views import bp
+
+SLUG_ARG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+MAX_JSON = 256 * 1024  # characters of the JSON view's textarea read at most
+NEW_CAMPAIGN = {
+    "id": "",
+    "name": "",
+    "status": "draft",
+    "priority": 100,
+    "starts_at": None,
+    "ends_at": None,
+    "placement": "inline",
+    "locales": None,
+    "audience": {"readers": "non-members"},
+    "frequency": {"per_days": 30, "min_hours_between": 0, "after_dismiss_days": 7},
+    "control_share": 0.1,
+    "gate": None,
+    "variants": [{"id": "a", "weight": 1, "copy": {}, "cta_url": None}],
+}
+# What a redirect after a change says on the page it lands on (never text from the URL).
+DONE = {
+    "paused": "Paused.",
+    "resumed": "Live again.",
+    "archived": "Archived.",
+    "already": "Nothing to change: it already is so.",
+    "moved": "Moved.",
+    "unmoved": "It cannot move further that way.",
+    "duplicated": "Copied as a draft: change what differs and make it live.",
+    "saved": "Saved.",
+    "unchanged": "Saved: nothing had changed.",
+}
+CONFLICT = (
+    "Someone else saved this campaign after you opened it, so your changes were not saved "
+    "(they are still in the form below). Open the current version, then make your "
+    "changes again."
+)
+
+
+def _rt():
+    return runtime()
+
+
+def _can_edit() -> bool:
+    return guard.rules.allows(g.staff.role, "editor")
+
+
+def _find(campaign_id: str) -> tuple[Campaign, str] | None:
+    """A stored campaign and its version; None for an unknown (or impossible) id."""
+    if not SLUG_ARG.fullmatch(campaign_id):
+        return None
+    rt = _rt()
+    return store.get_versioned(rt.redis, rt.keys, campaign_id)
+
+
+def _existing(campaign_id: str) -> tuple[Campaign, str]:
+    """The stored campaign and its version; else the request ends with the page that says
+    why (404 unknown, 409 unreadable)."""
+    try:
+        found = _find(campaign_id)
+    except store.CampaignStoreError as exc:
+        abort(make_response(_stored_error(exc)))
+    if found is None:
+        abort(make_response(_not_found(campaign_id)))
+    return found
+
+
+def _not_found(campaign_id: str):
+    return guard.refuse(404, f"No campaign {campaign_id[:64]!r}.")
+
+
+def _stored_error(exc: store.CampaignStoreError):
+    return guard.refuse(409, str(exc))
+
+
+# --- the list ------------------------------------------------------------------------------
+@bp.get("/campaigns")
+@requires("viewer")
+def campaigns():
+    return _list_page()
+
+
+def _list_page(error: str | None = None, status: int = 200):
+    rt = _rt()
+    done = DONE.get(request.args.get("done", ""))
+    page = render_template(
+        "staff/campaigns.html",
+        listing=campaign_reads.listing(rt.redis, rt.keys),
+        can_edit=_can_edit(),
+        error=error,
+        notice=done if error is None else None,
+        changed=request.args.get("id", "") if done else "",
+        percent=charts.percent,
+    )
+    return page, status
+
+
+@bp.get("/campaigns/prompt.css")
+@requires("viewer")
+def campaign_prompt_css():
+    css = campaign_preview.widget_css()
+    return Response(css, content_type="text/css; charset=utf-8")
+
+
+# --- one campaign ----------------------------------------------------------------------------
+@bp.get("/campaign/<campaign_id>")
+@requires("viewer")
+def campaign(campaign_id: str):
+    c, _ = _existing(campaign_id)
+    return render_template(
+        "staff/campaign.html",
+        c=c,
+        doc=json.dumps(to_json(c), ensure_ascii=False, indent=2),
+        can_edit=_can_edit(),
+        notice=DONE.get(request.args.get("done", "")),
+    )
+
+
+def _back(campaign_id: str, done: str):
+    """After a change: back to the list (or the campaign's page, when it came from there)."""
+    if request.form.get("from") == "campaign":
+        return redirect(url_for("staff.campaign", campaign_id=campaign_id, done=done), 303)
+    return redirect(url_for("staff.campaigns", done=done, id=campaign_id), 303)
+
+
+@bp.post("/campaign/<campaign_id>/status")
+@requires("editor")
+def campaign_status(campaign_id: str):
+    action = request.form.get("action", "")
+    if action not in store.ACTIONS:
+        return _list_page(f"action: expected one of {', '.join(store.ACTIONS)}", 400)
+    if not SLUG_ARG.fullmatch(campaign_id):
+        return _not_found(campaign_id)
+    rt = _rt()
+    try:
+        before, after = store.set_status(
+            rt.redis, rt.keys, campaign_id, action, actor=g.staff.email
+        )
+    except store.CampaignNotFound:
+        return _not_found(campaign_id)
+    except store.CampaignStoreError as exc:
+        return _list_page(str(exc), 409)
+    done = (
+        "already"
+        if before == after
+        else {"pause": "paused", "resume": "resumed"}.get(action, "archived")
+    )
+    return _back(campaign_id, done)
+
+
+@bp.post("/campaign/<campaign_id>/duplicate")
+@requires("editor")
+def campaign_duplicate(campaign_id: str):
+    if not SLUG_ARG.fullmatch(campaign_id):
+        return _not_found(campaign_id)
+    rt = _rt()
+    try:
+        copy = store.duplicate(rt.redis, rt.keys, campaign_id, actor=g.staff.email)
+    except store.CampaignNotFound:
+        return _not_found(campaign_id)
+    except store.CampaignStoreError as exc:
+        return _list_page(str(exc), 409)
+    return redirect(url_for("staff.campaign_edit", campaign_id=copy.id, done="duplicated"), 303)
+
+
+@bp.post("/campaign/<campaign_id>/move")
+@requires("editor")
+def campaign_move(campaign_id: str):
+    offset = {"up": -1, "down": 1}.get(request.form.get("direction", ""))
+    if offset is None:
+        return _list_page("direction: expected up or down", 400)
+    if not SLUG_ARG.fullmatch(campaign_id):
+        return _not_found(campaign_id)
+    rt = _rt()
+    try:
+        changed = store.move(rt.redis, rt.keys, campaign_id, offset, actor=g.staff.email)
+    except store.CampaignNotFound:
+        return _not_found(campaign_id)
+    except store.CampaignStoreError as exc:
+        return _list_page(str(exc), 409)
+    return redirect(
+        url_for("staff.campaigns", done="moved" if changed else "unmoved", id=campaign_id)
+        + f"#row-{campaign_id}",
+        303,
+    )
+
+
+# --- the form ----------------------------------------------------------------------------
+def _form_page(
+    values: dict,
+    *,
+    campaign_id: str | None,
+    based_on: str,
+    errors: list[str] = (),
+    status: int = 200,
+    conflict: str | None = None,
+    preview: list | None = None,
+):
+    placed = form_.place_errors(errors, form_.field_names(values))
+    page = render_template(
+        "staff/campaign_edit.html",
+        values=values,
+        campaign_id=campaign_id,
+        based_on=based_on,
+        errors=placed,
+        conflict=conflict,
+        variant_count=len(form_.variant_indexes(values)),
+        field_id=form_.field_id,
+        plural_suffix=form_.PLURAL,
+        statuses=STATUSES,
+        placements=PLACEMENTS,
+        readers=READERS,
+        previews=preview,
+        notice=DONE.get(request.args.get("done", "")),
+        plural=form_.plural_forms,
+        **_preview_words(),
+    )
+    return page, status
+
+
+def _preview_words() -> dict:
+    return {
+        "locales": SUPPORTED_LOCALES,
+        "locale_names": campaign_preview.LOCALE_NAMES,
+        "words": campaign_preview.WIDGET_WORDS,
+    }
+
+
+@bp.get("/campaigns/new")
+@requires("editor")
+def campaign_new():
+    return _form_page(form_.to_form(NEW_CAMPAIGN), campaign_id=None, based_on="")
+
+
+@bp.get("/campaign/<campaign_id>/edit")
+@requires("editor")
+def campaign_edit(campaign_id: str):
+    c, version = _existing(campaign_id)
+    return _form_page(form_.to_form(to_json(c)), campaign_id=c.id, based_on=version)
+
+
+@bp.post("/campaigns/new")
+@requires("editor")
+def campaign_create():
+    return _form_post(None)
+
+
+@bp.post("/campaign/<campaign_id>/edit")
+@requires("editor")
+def campaign_save(campaign_id: str):
+    _existing(campaign_id)
+    return _form_post(campaign_id)
+
+
+def _form_post(campaign_id: str | None):
+    """Save, preview, add or remove a variant row: without JavaScript, each is a submit
+    button of the one form; only "save" writes."""
+    posted = request.form
+    values = form_.form_values(posted)
+    if campaign_id is not None:
+        values["id"] = campaign_id
+    based_on = posted.get("based_on", "")[:64]
+    action = posted.get("action", "save")
+    count = len(form_.variant_indexes(values))
+    remove = posted.get("remove", "")
+    if remove:
+        if not (remove.isascii() and remove.isdigit() and len(remove) <= 3):
+            problem = ["remove: expected a variant's row number"]
+            return _form_page(
+                values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
+            )
+        values = form_.without_variant(values, int(remove))
+        return _form_page(values, campaign_id=campaign_id, based_on=based_on)
+    if action == "add_variant":
+        if count >= form_.MAX_VARIANTS:
+            problem = [f"variants: at most {form_.MAX_VARIANTS} variants"]
+            return _form_page(
+                values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
+            )
+        values = form_.with_new_variant(values, count)
+        return _form_page(values, campaign_id=campaign_id, based_on=based_on)
+    if action not in ("save", "preview"):
+        problem = ["action: expected save, preview or add_variant"]
+        return _form_page(
+            values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
+        )
+    doc = form_.from_form(posted, campaign_id)
+    try:
+        parsed = parse(doc)
+    except CampaignError:
+        return _form_page(
+            values,
+            campaign_id=campaign_id,
+            based_on=based_on,
+            errors=every_problem(doc),
+            status=400,
+        )
+    if action == "preview":
+        rt = _rt()
+        shown = campaign_preview.previews(
+            parsed,
+            _banner_state(),
+            publication=rt.settings.publication_name,
+            join_url=rt.settings.join_url,
+        )
+        return _form_page(values, campaign_id=campaign_id, based_on=based_on, preview=shown)
+    outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
+    if isinstance(outcome, str):
+        return _form_page(
+            values, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
+        )
+    return redirect(url_for("staff.campaign", campaign_id=parsed.id, done=outcome[0]), 303)
+
+
+def _save(parsed: Campaign, based_on: str | None, editing: bool) -> tuple[str] | str:
+    """("saved" | "unchanged",) or the message of a refusal (a conflict, or a store error).
+    `editing`: the form edits a stored campaign (else it creates one)."""
+    rt = _rt()
+    try:
+        ((_, outcome),) = store.apply(
+            rt.redis, rt.keys, [parsed], actor=g.staff.email, based_on={parsed.id: based_on}
+        )
+    except store.CampaignConflict as exc:
+        if exc.based_on is None and not editing:
+            return f"A campaign with the id {parsed.id!r} exists already: choose another id."
+        return CONFLICT + _last_change(parsed.id)
+    except store.CampaignStoreError as exc:
+        return str(exc)
+    return ("unchanged" if outcome == "unchanged" else "saved",)
+
+
+LAST_CHANGE_LOOKBACK = 200  # audit entries read to say who saved last (on a conflict only)
+
+
+def _last_change(campaign_id: str) -> str:
+    """ " (Last saved by ... at ... UTC.)" from the newest audit entries, if it is among them."""
+    rt = _rt()
+    target = f"campaign {campaign_id}"
+    for entry in audit.entries(rt.redis, rt.keys, limit=LAST_CHANGE_LOOKBACK):
+        if entry.get("target") == target:
+            return f" (Last saved by {entry['actor']} at {entry['at']}.)"
+    return ""
+
+
+# --- the JSON view ----------------------------------------------------------------------------
+def _json_page(
+    text: str,
+    *,
+    campaign_id: str | None,
+    based_on: str,
+    errors: list[str] = (),
+    status: int = 200,
+    conflict: str | None = None,
+):
+    page = render_template(
+        "staff/campaign_json.html",
+        text=text,
+        campaign_id=campaign_id,
+        based_on=based_on,
+        errors=errors,
+        conflict=conflict,
+    )
+    return page, status
+
+
+@bp.get("/campaigns/new/json")
+@requires("editor")
+def campaign_new_json():
+    text = json.dumps(NEW_CAMPAIGN, ensure_ascii=False, indent=2)
+    return _json_page(text, campaign_id=None, based_on="")
+
+
+@bp.get("/campaign/<campaign_id>/json")
+@requires("editor")
+def campaign_json(campaign_id: str):
+    try:
+        found = _find(campaign_id)
+    except store.CorruptCampaigns as exc:
+        # Shown as stored, to be mended here: saving replaces it (apply may).
+        rt = _rt()
+        raw = rt.redis.hget(rt.keys.campaigns, campaign_id) or ""
+        problems = [f"stored campaign: {why}" for why in exc.problems.values()]
+        return _json_page(
+            raw, campaign_id=campaign_id, based_on=store.version_of(raw), errors=problems
+        )
+    if found is None:
+        return _not_found(campaign_id)
+    c, version = found
+    text = json.dumps(to_json(c), ensure_ascii=False, indent=2)
+    return _json_page(text, campaign_id=c.id, based_on=version)
+
+
+@bp.post("/campaigns/new/json")
+@requires("editor")
+def campaign_create_json():
+    return _json_post(None)
+
+
+@bp.post("/campaign/<campaign_id>/json")
+@requires("editor")
+def campaign_save_json(campaign_id: str):
+    try:
+        found = _find(campaign_id)
+    except store.CorruptCampaigns:
+        found = True  # stored but unreadable: saving a valid document mends it
+    if found is None:
+        return _not_found(campaign_id)
+    return _json_post(campaign_id)
+
+
+def _json_post(campaign_id: str | None):
+    text = request.form.get("document", "")[:MAX_JSON]
+    based_on = request.form.get("based_on", "")[:64]
+
+    def refused(errors: list[str]):
+        return _json_page(
+            text, campaign_id=campaign_id, based_on=based_on, errors=errors, status=400
+        )
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return refused([f"document: not JSON ({exc})"])
+    if campaign_id is not None and isinstance(data, dict) and data.get("id") != campaign_id:
+        return refused([f"id: this page edits {campaign_id!r}; use duplicate for a new id"])
+    try:
+        parsed = parse(data)
+    except CampaignError:
+        return refused(every_problem(data))
+    outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
+    if isinstance(outcome, str):
+        return _json_page(
+            text, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
+        )
+    return redirect(url_for("staff.campaign", campaign_id=parsed.id, done=outcome[0]), 303)
+
+
+# --- preview and results ---------------------------------------------------------------------
+def _banner_state():
+    from membership.goals import banner
+
+    return banner.cache().get()
+
+
+@bp.get("/campaign/<campaign_id>/preview")
+@requires("viewer")
+def campaign_preview_page(campaign_id: str):
+    c, _ = _existing(campaign_id)
+    rt = _rt()
+    shown = campaign_preview.previews(
+        c, _banner_state(), publication=rt.settings.publication_name, join_url=rt.settings.join_url
+    )
+    return render_template(
+        "staff/campaign_preview.html",
+        c=c,
+        previews=shown,
+        articles=campaign_preview.sample_articles(c),
+        **_preview_words(),
+    )
+
+
+@bp.get("/campaign/<campaign_id>/results")
+@requires("viewer")
+def campaign_results(campaign_id: str):
+    try:
+        days = campaign_reads.parse_days(request.args.get("days"))
+        found = _find(campaign_id)
+    except ValueError as exc:  # a bad `days`, or a corrupt stored campaign
+        return guard.refuse(400 if not isinstance(exc, store.CampaignStoreError) else 409, str(exc))
+    if found is None:
+        return _not_found(campaign_id)
+    c, _ = found
+    rt = _rt()
+    try:
+        data = campaign_reads.campaign_results(rt.redis, rt.keys, c, days)
+    except counts.CorruptCounts as exc:
+        return guard.refuse(409, f"a stored prompt counter is corrupt: {exc}")
+    chart = charts.results_chart(data, chart_id=f"results-{c.id}")
+    return render_template(
+        "staff/campaign_results.html",
+        c=c,
+        data=data,
+        chart=chart,
+        days=days,
+        periods=campaign_reads.RESULT_PERIODS,
+        percent=charts.percent,
+        money=_money,
+    )
+
+
+def _money(amounts: dict) -> str:
+    shown = [overview.money("en", cur, n) for cur, n in sorted(amounts.items()) if n]
+    return ", ".join(shown) or "\u2013"  # an en dash: none

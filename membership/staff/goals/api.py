@@ -1,0 +1,150 @@
+"""/staff/api/goals: the goal pages' JSON twin, with the same roles and rules."""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from membership.core.runtime import runtime
+from membership.goals import store as goals_mod
+from membership.staff.access.guard import requires
+from membership.staff.goals.form import errors_of, goal_data
+from membership.staff.goals.openapi import OPENAPI  # noqa: F401  (merged by pages)
+from membership.staff.goals.reads import find, form_fields, goal_id_of, live_count, preview_of
+from membership.staff.views import bp
+
+
+def _api_error(status: int, code: str, message: str, **extra):
+    response = jsonify(error={"code": code, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _api_invalid(exc: goals_mod.GoalError):
+    errors = errors_of(exc)
+    return _api_error(400, "invalid_goal", str(exc), field=next(iter(errors)), fields=errors)
+
+
+def _api_goal(goal: goals_mod.Goal, state: str | None = None) -> dict:
+    body = {**goal.as_dict(), "version": goals_mod.version_of(goal)}
+    return body if state is None else {**body, "state": state}
+
+
+def _json_body() -> dict | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _not_an_object():
+    return _api_error(400, "invalid_body", "body: expected a JSON object", field="body")
+
+
+def _api_unknown(raw_id):
+    return _api_error(404, "not_found", f"no goal with id {str(raw_id)[:40]}")
+
+
+@bp.get("/api/goals")
+@requires("viewer")
+def api_goals():
+    rt = runtime()
+    stored, live = goals_mod.load(rt.redis, rt.keys), live_count()
+    state = goals_mod.states(stored, live or 0)
+    return jsonify(count=live, goals=[_api_goal(s, state[s.id]) for s in stored])
+
+
+@bp.post("/api/goals")
+@requires("editor")
+def api_goals_add():
+    body, rt = _json_body(), runtime()
+    if body is None:
+        return _not_an_object()
+    try:
+        goal = goals_mod.add(rt.redis, rt.keys, goals_mod.parse_goal(body), actor=g.staff.email)
+    except goals_mod.GoalError as exc:
+        return _api_invalid(exc)
+    return jsonify(_api_goal(goal)), 201
+
+
+@bp.post("/api/goals/preview")
+@requires("viewer")
+def api_goals_preview():
+    """JSON {target, deadline?, name?, copy?, id?, count?}, or the page's own form fields
+    (what goals.js sends): the banner in each locale were it saved. Nothing is stored."""
+    if request.is_json:
+        body = _json_body()
+        if body is None:
+            return _not_an_object()
+        goal_id, count = body.pop("id", None), body.pop("count", None)
+        data, count = body, None if count is None else str(count)
+    else:
+        form = form_fields()
+        goal_id, data, count = form.get("id") or None, goal_data(form), form.get("preview_count")
+    old = None
+    if goal_id is not None:
+        old = find(goal_id)
+        if old is None:
+            return _api_unknown(goal_id)
+    preview, errors = preview_of(old, data, count)
+    if errors:
+        if request.is_json and "preview_count" in errors:  # JSON calls it count
+            errors = {"count": errors.pop("preview_count"), **errors}
+        name, message = next(iter(errors.items()))
+        return _api_error(400, "invalid_goal", f"{name}: {message}", field=name, fields=errors)
+    return jsonify(preview.as_json())
+
+
+@bp.get("/api/goals/<goal_id>")
+@requires("viewer")
+def api_goal(goal_id):
+    goal = find(goal_id)
+    if goal is None:
+        return _api_unknown(goal_id)
+    return jsonify(_api_goal(goal))
+
+
+@bp.put("/api/goals/<goal_id>")
+@requires("editor")
+def api_goal_save(goal_id):
+    goal, body, rt = find(goal_id), _json_body(), runtime()
+    if goal is None:
+        return _api_unknown(goal_id)
+    if body is None:
+        return _not_an_object()
+    version = body.pop("version", None)
+    if not isinstance(version, str) or not version:
+        message = "version: required; the version of the goal this edit is based on"
+        return _api_error(400, "invalid_goal", message, field="version")
+    try:
+        new = goals_mod.parse_goal(body, keep_deadline=goal.deadline)
+        saved = goals_mod.update(
+            rt.redis, rt.keys, goal.id, new, expected=version, actor=g.staff.email
+        )
+    except goals_mod.GoalConflict as exc:
+        return _api_error(
+            409, "conflict", str(exc), field="version", current=_api_goal(exc.current)
+        )
+    except goals_mod.GoalError as exc:
+        return _api_invalid(exc)
+    if saved is None:
+        return _api_unknown(goal_id)
+    return jsonify(_api_goal(saved))
+
+
+@bp.delete("/api/goals/<goal_id>")
+@requires("editor")
+def api_goal_remove(goal_id):
+    goal_id_ = goal_id_of(goal_id)
+    version = request.args.get("version") or None
+    rt = runtime()
+    try:
+        removed = goal_id_ is not None and goals_mod.remove(
+            rt.redis, rt.keys, goal_id_, actor=g.staff.email, expected=version
+        )
+    except goals_mod.GoalConflict as exc:
+        return _api_error(
+            409, "conflict", str(exc), field="version", current=_api_goal(exc.current)
+        )
+    except goals_mod.GoalError as exc:
+        return _api_error(503, "unavailable", str(exc))
+    if not removed:
+        return _api_unknown(goal_id)
+    return "", 204

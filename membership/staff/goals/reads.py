@@ -1,0 +1,65 @@
+"""What the goal pages and their JSON read: the form, the live count, a goal by id, and a
+preview of unsaved values (the shell around goal_form.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import request
+
+from membership.core.runtime import runtime
+from membership.goals import store as goals_mod
+from membership.ledger import queries as ledger_queries
+from membership.ledger.codec import CorruptRecord
+from membership.staff.access import guard
+from membership.staff.goals.form import _ID, build_preview, errors_of, preview_count
+from membership.staff.views import MAX_FIELD
+
+
+def form_fields() -> dict[str, str]:
+    return {k: v[:MAX_FIELD] for k, v in request.form.items() if isinstance(v, str)}
+
+
+def live_count() -> int | None:
+    rt = runtime()
+    try:
+        return ledger_queries.count(rt.redis, rt.keys)
+    except CorruptRecord:
+        return None
+
+
+def goal_id_of(raw) -> int | None:
+    text = str(raw) if raw is not None else ""
+    return int(text) if _ID.fullmatch(text) else None
+
+
+def find(raw_id) -> goals_mod.Goal | None:
+    goal_id = goal_id_of(raw_id)
+    if goal_id is None:
+        return None
+    rt = runtime()
+    return goals_mod.get(rt.redis, rt.keys, goal_id)
+
+
+def not_found(raw_id):
+    return guard.refuse(404, f"no goal with id {str(raw_id)[:40]}")
+
+
+def preview_of(old: goals_mod.Goal | None, data: Mapping, count: str | None):
+    """(Preview, {}) for unsaved goal data (parse_goal's input) at a member count (blank:
+    the live one), or (None, errors by field)."""
+    rt = runtime()
+    live = live_count() or 0
+    try:
+        new = goals_mod.parse_goal(data, keep_deadline=old.deadline if old is not None else None)
+    except goals_mod.GoalError as exc:
+        return None, errors_of(exc)
+    try:
+        count = preview_count(count, live)
+    except ValueError as exc:
+        return None, {"preview_count": str(exc)}
+    stored = goals_mod.load(rt.redis, rt.keys)
+    try:
+        return build_preview(stored, old, new, count, goals_mod.utc_now(), rt.settings), {}
+    except goals_mod.GoalError as exc:
+        return None, errors_of(exc)

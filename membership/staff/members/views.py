@@ -1,0 +1,306 @@
+"""Staff pages: members. Search (email, name words, `cus_...`), a member's page, offline
+members added and removed with a reason, and the CSV export of current members.
+
+Every read goes through the ledger's queries (the member index: bounded reads whatever the
+number of members); every change through the writer's `add_offline_member` /
+`remove_offline_member`, as `membership members add|remove` does, audited there under the
+staff member's email. The export is recorded in the audit log before its first line.
+The same reads and changes answer JSON under /staff/api/members (OPENAPI, below).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+
+from flask import Response, g, jsonify, redirect, render_template, request, url_for
+
+from membership.core.runtime import runtime
+from membership.ledger import LedgerBusy, LedgerCorrupt, LedgerInputError, ledger_for
+from membership.ledger import members as read_side
+from membership.ledger.members import BadCursor
+from membership.ledger.model import valid_email
+from membership.staff.access import rules
+from membership.staff.access.guard import requires
+from membership.staff.members.openapi import OPENAPI  # noqa: F401  (merged by pages)
+from membership.staff.views import bp
+
+PAGE = 50
+QUERY_MAX = 254
+FIELD_MAX = 1024
+RETRY_AFTER = "2"
+
+
+class Refused(Exception):
+    """A request the page answers with a message next to `field` (or above the form)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+# --- reading the request -----------------------------------------------------------------
+
+
+def _inputs() -> Mapping[str, str]:
+    """The form, or a JSON object's text values (scripts may send either)."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise Refused(400, "body: expected a JSON object")
+        return {k: v for k, v in body.items() if isinstance(v, str)}
+    return request.form
+
+
+def _text(inputs: Mapping[str, str], name: str) -> str:
+    value = inputs.get(name, "")
+    return value[:FIELD_MAX] if isinstance(value, str) else ""
+
+
+def _field_of(message: str) -> str:
+    """Which field a LedgerInputError of the offline commands is about (its message says)."""
+    if message.startswith("name:"):
+        return "name"
+    if message.startswith(("reason:", "a reason")):
+        return "reason"
+    return "email"
+
+
+def _named(field: str, message: str) -> str:
+    return message if message.startswith(f"{field}:") else f"{field}: {message}"
+
+
+def _search_args() -> tuple[str, str | None, int]:
+    q = (request.args.get("q") or "").strip()
+    if len(q) > QUERY_MAX:
+        raise Refused(400, f"q: at most {QUERY_MAX} characters", "q")
+    cursor = request.args.get("cursor") or None
+    raw_limit = request.args.get("limit", str(PAGE))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= read_side.LIMIT_MAX:
+        raise Refused(400, f"limit: a whole number from 1 to {read_side.LIMIT_MAX}", "limit")
+    return q, cursor, int(raw_limit)
+
+
+def _search(q: str, cursor: str | None, limit: int) -> read_side.Page:
+    try:
+        return ledger_for(runtime()).queries.search(q, limit=limit, cursor=cursor)
+    except BadCursor as exc:
+        raise Refused(400, str(exc), "cursor") from None
+
+
+# --- changes: the writer's doors, as the CLI uses them ------------------------------------
+
+
+def _change_offline(inputs: Mapping[str, str], *, adding: bool):
+    """Add or remove an offline member as the signed-in staff member; the Outcome, or
+    Refused naming the field (400), 409 for one already added, 404 for none to remove."""
+    email, reason = _text(inputs, "email"), _text(inputs, "reason")
+    writer = ledger_for(runtime()).writer
+    try:
+        if adding:
+            name = _text(inputs, "name")
+            outcome = writer.add_offline_member(email, reason, name=name, actor=g.staff.email)
+        else:
+            outcome = writer.remove_offline_member(email, reason, actor=g.staff.email)
+    except LedgerInputError as exc:
+        field = _field_of(str(exc))
+        raise Refused(400, _named(field, str(exc)), field) from None
+    except (LedgerBusy, LedgerCorrupt):
+        raise Refused(503, "the ledger is busy or needs attention; try again shortly") from None
+    if outcome.outcome != "applied":
+        if adding:
+            raise Refused(409, "email: already an offline member", "email")
+        raise Refused(404, "email: not an offline member", "email")
+    return outcome
+
+
+def _can_edit() -> bool:
+    return rules.allows(g.staff.role, "editor")
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None = None):
+    """The search (GET ?q=&cursor=) with its results, the export and the offline form."""
+    q, cursor, page, error = "", None, read_side.Page((), None), None
+    try:
+        q, cursor, limit = _search_args()
+        page = _search(q, cursor, limit)
+    except Refused as exc:
+        error = exc
+    status = (refused or error).status if (refused or error) else 200
+    page_html = render_template(
+        "staff/members.html",
+        q=q,
+        cursor=cursor,
+        rows=[read_side.row_view(r) for r in page.rows],
+        next_url=url_for("staff.members", q=q, cursor=page.cursor) if page.cursor else None,
+        first_url=url_for("staff.members", q=q) if cursor else None,
+        search_error=error,
+        refused=refused,
+        form=form or {},
+        can_edit=_can_edit(),
+    )
+    return _answer(page_html, status)
+
+
+@bp.get("/members")
+@requires("viewer")
+def members():
+    return _members_page()
+
+
+def _member_model(who: str):
+    page = ledger_for(runtime()).queries.member(who[:FIELD_MAX])
+    return None if page is None else read_side.member_view(page)
+
+
+def _member_page(who: str, refused: Refused | None = None, form=None, notice: str = ""):
+    model = _member_model(who)
+    if model is None:
+        html = render_template("staff/message.html", title="No member by that id", status=404)
+        return html, 404
+    html = render_template(
+        "staff/member.html",
+        who=who,
+        model=model,
+        refused=refused,
+        form=form or {},
+        notice=notice,
+        can_edit=_can_edit(),
+    )
+    return _answer(html, refused.status if refused else 200)
+
+
+def _answer(html: str, status: int):
+    """A page and its status; a 503 says when to try again."""
+    return html, status, ({"Retry-After": RETRY_AFTER} if status == 503 else {})
+
+
+NOTICES = {"added": "Added as an offline member.", "removed": "Offline membership removed."}
+
+
+@bp.get("/members/<path:who>")
+@requires("viewer")
+def member(who: str):
+    """A member by Stripe customer id or email (404 for nobody the ledger knows)."""
+    return _member_page(who, notice=NOTICES.get(request.args.get("done", ""), ""))
+
+
+@bp.post("/members/offline")
+@requires("editor")
+def members_offline_add():
+    try:
+        _change_offline(request.form, adding=True)
+    except Refused as exc:
+        return _members_page(exc, request.form)
+    email = valid_email(request.form.get("email"))  # the writer took it: valid
+    return redirect(url_for("staff.member", who=email, done="added"), 303)
+
+
+@bp.post("/members/offline/remove")
+@requires("editor")
+def members_offline_remove():
+    email = _text(request.form, "email")
+    try:
+        _change_offline(request.form, adding=False)
+    except Refused as exc:
+        if exc.field != "reason":  # the email is the page's own, not typed: say it above
+            exc = Refused(exc.status, exc.message)
+        if _member_model(email) is None:  # no member page to show the form on
+            return _members_page(exc)
+        return _member_page(email, exc, request.form)
+    if _member_model(email) is None:  # nothing else is known of them
+        return redirect(url_for("staff.members", q=email), 303)
+    return redirect(url_for("staff.member", who=valid_email(email), done="removed"), 303)
+
+
+def _export(download_name: str) -> Response:
+    """The current members as CSV, streamed; the download is audited before the first line."""
+    lines = (
+        ledger_for(runtime())
+        .queries.member_export()
+        .audited_export(actor=g.staff.email, at=time.time())
+    )
+    response = Response(lines, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    return response
+
+
+def _export_name() -> str:
+    return f"members-{dt.datetime.now(dt.UTC).date().isoformat()}.csv"
+
+
+@bp.get("/members/export.csv")
+@requires("viewer")
+def members_export():
+    return _export(_export_name())
+
+
+# --- JSON under /staff/api/members -------------------------------------------------------
+
+
+def _api_error(exc: Refused):
+    code = {400: "bad_request", 404: "not_found", 409: "conflict", 503: "unavailable"}
+    body = {"code": code.get(exc.status, "error"), "message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    response = jsonify(error=body)
+    response.status_code = exc.status
+    if exc.status == 503:
+        response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
+@bp.get("/api/members")
+@requires("viewer")
+def api_members():
+    try:
+        q, cursor, limit = _search_args()
+        page = _search(q, cursor, limit)
+    except Refused as exc:
+        return _api_error(exc)
+    return jsonify(members=[read_side.row_json(r) for r in page.rows], cursor=page.cursor)
+
+
+@bp.get("/api/members/<path:who>")
+@requires("viewer")
+def api_member(who: str):
+    page = ledger_for(runtime()).queries.member(who[:FIELD_MAX])
+    if page is None:
+        return _api_error(Refused(404, "no member by that id"))
+    return jsonify(read_side.member_json(page))
+
+
+def _api_change(*, adding: bool):
+    try:
+        outcome = _change_offline(_inputs(), adding=adding)
+    except Refused as exc:
+        return _api_error(exc)
+    body = {
+        "email": valid_email(_inputs().get("email")),  # the writer took it: valid
+        "outcome": outcome.outcome,
+        "count_before": outcome.count_before,
+        "count_after": outcome.count_after,
+    }
+    return jsonify(body), 201 if adding else 200
+
+
+@bp.post("/api/members/offline")
+@requires("editor")
+def api_members_offline_add():
+    return _api_change(adding=True)
+
+
+@bp.post("/api/members/offline/remove")
+@requires("editor")
+def api_members_offline_remove():
+    return _api_change(adding=False)
+
+
+@bp.get("/api/members/export.csv")
+@requires("viewer")
+def api_members_export():
+    return _export(_export_name())

@@ -1,0 +1,187 @@
+"""The Overview page's data: the live count, the current goal, members over time, MRR,
+one-time contributions and the milestones reached.
+
+`read()` is the shell: three reads, no writes (the ledger's `stats` and `history`, the goals).
+`view()` is the pure view model of those reads (JSON-ready, so a `/staff/api/` route can
+answer it as it is), and `charts()` draws its figures. Everything comes from the read models
+the banner, the CLI and `stats` already use: MRR and contributions are the ledger's counters
+(kept in the same transaction as the count, O(1) in members), so nothing here scans members.
+
+Not stored anywhere yet, so not shown: MRR over time (the counters hold today's MRR only) and
+contributions per day (their sums are all time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import redis as redis_lib
+from babel.numbers import format_currency, get_currency_precision
+
+from membership.core import i18n
+from membership.goals import store as goals_
+from membership.goals.banner import progress
+from membership.ledger.queries import Queries
+from membership.staff.overview import charts as charts_
+from membership.store import Keys
+
+PERIODS = (30, 90, 365)  # the chart's choices of days
+DEFAULT_PERIOD = 30
+
+
+def parse_days(raw: str | None) -> int:
+    """The `days` query parameter: one of PERIODS (None or "" -> 30); ValueError otherwise."""
+    if raw is None or raw == "":
+        return DEFAULT_PERIOD
+    if raw.isascii() and raw.isdigit() and int(raw) in PERIODS:
+        return int(raw)
+    raise ValueError(f"days: expected one of {', '.join(map(str, PERIODS))}")
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What the Overview reads, as the read models return it."""
+
+    stats: Mapping  # ledger queries.stats(): the count, counters, needs_rebuild
+    goals: Sequence[goals_.Goal]
+    history: Sequence[Mapping]  # ledger queries.history(days)
+
+
+def read(
+    client: redis_lib.Redis, keys: Keys, days: int = DEFAULT_PERIOD, *, today: date | None = None
+) -> Reads:
+    """Three round trips, none of them O(members); `days` must be one of PERIODS."""
+    if days not in PERIODS:
+        raise ValueError(f"days: expected one of {', '.join(map(str, PERIODS))}")
+    queries = Queries(client, keys)
+    return Reads(
+        stats=queries.stats(),
+        goals=goals_.load(client, keys),
+        history=queries.history(days, today=today),
+    )
+
+
+# --- View model (pure) -------------------------------------------------------
+
+
+def money(locale: str, currency: str, minor: int) -> str:
+    """1000 eur -> "€10.00" (en), "10,00 €" (uk); minor units by the currency's precision."""
+    code = currency.upper()
+    amount = Decimal(minor).scaleb(-get_currency_precision(code))
+    return format_currency(amount, code, locale=locale)
+
+
+def view(reads: Reads, *, locale: str = "en", today: date | None = None) -> dict:
+    """The Overview as plain data. `today` (UTC) gives the goal's days left."""
+    today = today or datetime.now(UTC).date()
+    stats = reads.stats
+    count = stats["members"]
+    fmt = i18n.format_number
+    # An unknown count (a new Redis) reaches nothing, as for goals.add; it is shown as unknown.
+    selection = goals_.select(reads.goals, count or 0)
+    return {
+        "locale": locale,
+        "count": count,
+        "count_display": fmt(locale, count) if count is not None else None,
+        "count_changed_at": stats["count_changed_at"],
+        "stripe_members": stats["stripe_members"],
+        "offline_members": stats["offline_members"],
+        "goal": _goal(selection.current, count, locale, today),
+        "milestones": _milestones(reads.goals, count, locale),
+        "history": _history(reads.history),
+        "mrr": [
+            {"currency": c, "minor": m, "display": money(locale, c, m)}
+            for c, m in sorted(stats["mrr"].items())
+        ],
+        "contributions": _contributions(stats["contributions"], locale),
+        "subscriptions_by_status": dict(stats["subscriptions_by_status"]),
+        "members_by_plan": dict(stats["members_by_plan"]),
+        # Set when the counters may be wrong (MRR and contributions come from them).
+        "needs_rebuild": stats["needs_rebuild"],
+    }
+
+
+def _goal(goal: goals_.Goal | None, count: int | None, locale: str, today: date) -> dict | None:
+    if goal is None:
+        return None
+    fmt = i18n.format_number
+    days_left = None
+    if goal.deadline:
+        days_left = (date.fromisoformat(goal.deadline) - today).days  # < 0: overdue
+    remaining = goal.target - count if count is not None else None
+    return {
+        "id": goal.id,
+        "name": goal.name,
+        "target": goal.target,
+        "target_display": fmt(locale, goal.target),
+        "progress": progress(count, goal.target) if count is not None else None,
+        "remaining": remaining,
+        "remaining_display": fmt(locale, remaining) if remaining is not None else None,
+        "deadline": goal.deadline,
+        "days_left": days_left,
+    }
+
+
+def _milestones(goals: Sequence[goals_.Goal], count: int | None, locale: str) -> list[dict]:
+    """Reached goals, the largest first. A goal the count passed but not marked yet (the mark
+    follows the count's commit) is reached too, with no time."""
+    reached = [g for g in goals if goals_.is_reached(g, count if count is not None else -1)]
+    return [
+        {
+            "id": g.id,
+            "name": g.name,
+            "target": g.target,
+            "target_display": i18n.format_number(locale, g.target),
+            "reached_at": g.reached_at,
+        }
+        for g in sorted(reached, key=lambda g: (-g.target, g.id))
+    ]
+
+
+def _history(rows: Sequence[Mapping]) -> dict:
+    rows = [dict(r) for r in rows]
+    start = rows[0]["count"] if rows else 0
+    end = rows[-1]["count"] if rows else 0
+    return {
+        "days": len(rows),
+        "rows": rows,
+        "joins": sum(r["joins"] for r in rows),
+        "leaves": sum(r["leaves"] for r in rows),
+        "net": end - start,
+    }
+
+
+def _contributions(raw: Mapping, locale: str) -> dict:
+    sums, counts = raw["sum"], raw["count"]
+    return {
+        "contributors": raw["contributors"],
+        "by_currency": [
+            {
+                "currency": c,
+                "count": counts.get(c, 0),
+                "sum": sums.get(c, 0),
+                "display": money(locale, c, sums.get(c, 0)),
+            }
+            for c in sorted(set(sums) | set(counts))
+        ],
+    }
+
+
+def charts(model: Mapping) -> dict[str, charts_.Chart | None]:
+    """The Overview's pictures from its view model: `members` (the history) and `goal`
+    (the bar; None without a current goal or a known count)."""
+    locale = model["locale"]
+    goal = model["goal"]
+    bar = None
+    if goal is not None and model["count"] is not None:
+        bar = charts_.goal_chart(
+            model["count"],
+            goal["target"],
+            locale=locale,
+            name=goal["name"],
+            deadline=goal["deadline"],
+        )
+    return {"members": charts_.members_chart(model["history"]["rows"], locale=locale), "goal": bar}
