@@ -39,8 +39,8 @@ from bench import keepalive  # noqa: E402
 from bench.keepalive import get, pct, redis_calls  # noqa: E402
 from membership.goals import store as goals  # noqa: E402
 from membership.store import Keys  # noqa: E402
-from tests.member_count import set_member_count  # noqa: E402
-from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
+from tests.support.member_count import set_member_count  # noqa: E402
+from tests.support.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
 
 WORKERS, THREADS = 2, 4  # the former gunicorn setup; --threads sets granian's
 

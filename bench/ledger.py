@@ -54,7 +54,7 @@ from membership.ledger.model import (  # noqa: E402
 )
 from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
-from tests.processes import RedisServer  # noqa: E402
+from tests.support.processes import RedisServer  # noqa: E402
 
 PREFIX = "bench"
 BATCH = 1000  # customers (or emails, contributions) per pipeline

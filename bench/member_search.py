@@ -36,7 +36,7 @@ from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
 from membership.ledger import Queries  # noqa: E402
 from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
-from tests.processes import RedisServer  # noqa: E402
+from tests.support.processes import RedisServer  # noqa: E402
 
 FIRST = [
     "Anna",

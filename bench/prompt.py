@@ -49,8 +49,8 @@ from membership.goals import store as goals  # noqa: E402
 from membership.prompts import campaigns as campaign_docs  # noqa: E402
 from membership.prompts import store  # noqa: E402
 from membership.store import Keys  # noqa: E402
-from tests.member_count import set_member_count  # noqa: E402
-from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
+from tests.support.member_count import set_member_count  # noqa: E402
+from tests.support.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
 
 WORKERS, THREADS = 2, 4
 BODIES = 500

@@ -29,11 +29,11 @@ from membership.ledger import Ledger  # noqa: E402
 from membership.members.http import members_of  # noqa: E402
 from membership.prompts.tokens import Tokens  # noqa: E402
 from membership.store import Keys  # noqa: E402
-from tests import stripe_payloads as sp  # noqa: E402
-from tests.ledger_helpers import add_offline, link  # noqa: E402
-from tests.ledger_helpers import snapshot as observe  # noqa: E402
-from tests.processes import RedisServer  # noqa: E402
-from tests.smtp_server import SmtpServer  # noqa: E402
+from tests.support import stripe_payloads as sp  # noqa: E402
+from tests.support.ledger_helpers import add_offline, link  # noqa: E402
+from tests.support.ledger_helpers import snapshot as observe  # noqa: E402
+from tests.support.processes import RedisServer  # noqa: E402
+from tests.support.smtp_server import SmtpServer  # noqa: E402
 
 ORIGIN = "https://news.example"
 SECRET = "bench-secret-key-0123456789"

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from membership.store import Keys  # noqa: E402
-from tests.member_count import set_member_count  # noqa: E402
-from tests.processes import (  # noqa: E402
+from tests.support.member_count import set_member_count  # noqa: E402
+from tests.support.processes import (  # noqa: E402
     BareFlaskProcess,
     RedisServer,
     ServiceProcess,

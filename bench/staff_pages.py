@@ -50,9 +50,9 @@ from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.prompts import campaigns, store  # noqa: E402
 from membership.staff import accounts_for  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
-from tests import stripe_payloads as sp  # noqa: E402
-from tests.processes import RedisServer  # noqa: E402
-from tests.prompt_helpers import EXAMPLE, merge  # noqa: E402
+from tests.support import stripe_payloads as sp  # noqa: E402
+from tests.support.processes import RedisServer  # noqa: E402
+from tests.support.prompt_helpers import EXAMPLE, merge  # noqa: E402
 
 LIMIT_MS = 100.0
 PASSWORD = "bench password 0123"

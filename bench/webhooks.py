@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from membership.store import Keys, connect  # noqa: E402
-from tests import stripe_payloads as sp  # noqa: E402
-from tests.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
+from tests.support import stripe_payloads as sp  # noqa: E402
+from tests.support.processes import BareFlaskProcess, RedisServer, ServiceProcess  # noqa: E402
 
 PREFIX = "bench"
 

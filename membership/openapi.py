@@ -5,9 +5,9 @@ reads them: POST /v1/prompt's from its msgspec Struct, POST /v1/checkout's field
 marshmallow schema (apispec), and, served by an app, what depends on its settings (the
 return_url origins, the plans and limits Checkout sells) from those settings. The member
 bodies are read by hand-written code; their schemas here are checked against it.
-tests/test_openapi.py checks that the document is valid OpenAPI 3.1, that its paths and
+tests/http/test_openapi.py checks that the document is valid OpenAPI 3.1, that its paths and
 methods are exactly the app's routes and that the request schemas take what the validators
-take; tests/test_fuzz_http.py, that the service accepts what the document calls valid and
+take; tests/http/test_fuzz_http.py, that the service accepts what the document calls valid and
 refuses what it calls invalid.
 """
 

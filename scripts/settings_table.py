@@ -4,7 +4,7 @@
     python scripts/settings_table.py             # print it
     python scripts/settings_table.py docs/configuration.md   # rewrite that page's table in place
 
-tests/test_config.py fails while the page's table differs from the generated one.
+tests/core/test_config.py fails while the page's table differs from the generated one.
 """
 
 from __future__ import annotations

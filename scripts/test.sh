@@ -2,7 +2,7 @@
 # Sets up everything the test suite needs on a fresh Linux machine, then runs all of it:
 # a virtualenv with the package and its test extras, Debian's Chromium for the
 # browser tests (Playwright drives it; no browser download), Debian's nginx for the
-# tests that run deploy/'s proxy configurations (tests/test_compose.py runs its binary on
+# tests that run deploy/'s proxy configurations (tests/system/test_compose.py runs its binary on
 # free ports; on a machine with systemd the package also starts its own service on port 80:
 # `systemctl disable --now nginx` if that is unwanted), ruff, then pytest.
 set -euo pipefail

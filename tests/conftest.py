@@ -7,8 +7,10 @@ from hypothesis import settings
 
 from membership import create_app
 from membership.core.config import ENV_VARS
-from tests.processes import RedisServer
-from tests.stripe_payloads import WEBHOOK_SECRET  # the secret every test app is configured with
+from tests.support.processes import RedisServer
+from tests.support.stripe_payloads import (
+    WEBHOOK_SECRET,  # the secret every test app is configured with
+)
 
 # Properties are tested, not how long an example takes: the suite runs on every core of a
 # loaded machine, where an example's time varies far past hypothesis's 200 ms deadline.
@@ -90,9 +92,10 @@ def browser():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
     from playwright.sync_api import sync_playwright
 
-    from tests.staff_browser import site_port
+    from tests.support.staff_browser import site_port
 
-    # staff.test: the local server of the staff pages' browser tests (tests/staff_browser.py)
+    # staff.test: the local server of the staff pages' browser tests
+    # (tests/support/staff_browser.py)
     staff = f"--host-resolver-rules=MAP staff.test 127.0.0.1:{site_port()}"
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -110,6 +113,6 @@ def browser():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from tests.staff_browser import stop_site
+    from tests.support.staff_browser import stop_site
 
     stop_site()

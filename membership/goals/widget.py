@@ -71,7 +71,7 @@ def demo_policy() -> str:
     styles = security.template_styles()
     for path in (SCRIPT, PROMPT_SCRIPT):
         css = security.widget_css(path.read_text(encoding="utf-8"))
-        if css is None:  # tests/test_widget.py fails first
+        if css is None:  # tests/goals/test_widget.py fails first
             log.warning("cannot read the CSS of %s: its style is not allowed by the CSP", path)
         else:
             styles.append(css)

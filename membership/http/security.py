@@ -97,7 +97,7 @@ def html_policy(styles: list[str]) -> str:
 def html_headers() -> dict[str, str]:
     styles = template_styles()
     css = widget_css(WIDGET_SCRIPT.read_text(encoding="utf-8"))
-    if css is None:  # tests/test_security_headers.py fails first
+    if css is None:  # tests/http/test_security_headers.py fails first
         log.warning(
             "cannot read the widget's CSS from %s: its style is not allowed by the CSP",
             WIDGET_SCRIPT,

@@ -6,7 +6,7 @@ are split by weight, in the variants' order. The same reader gets the same answe
 process, host and restart (never Python's `hash`, which is salted per process).
 
 Changing a campaign's control share or weights moves some readers between variants;
-renaming its id reshuffles everyone. tests/test_prompt_assign.py pins a few (reader,
+renaming its id reshuffles everyone. tests/prompts/test_prompt_assign.py pins a few (reader,
 campaign) -> (bucket, variant) pairs, so a change of the hash is caught.
 """
 

@@ -1,0 +1,322 @@
+"""`ledger rebuild`, O(1) reads, the per-outcome event index and the writer's subscribers."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from membership.cli import cli
+from membership.core import audit
+from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.goals import store as goals
+from membership.ledger import Ledger, LedgerBusy
+from membership.ledger import rebuild as rebuild_module
+from membership.ledger.rebuild import rebuild
+from membership.ledger.reference import MemoryLedger
+from membership.store import Keys, connect
+from tests.support import stripe_payloads as sp
+from tests.support.ledger_helpers import ACTOR, add_offline, recount
+
+PREFIX = "rebuild"
+
+
+@pytest.fixture
+def keys():
+    return Keys(PREFIX)
+
+
+@pytest.fixture
+def client(redis_url):
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+def make(client, keys, statuses=DEFAULT_MEMBER_STATUSES, **options) -> Ledger:
+    return Ledger.on(client, keys, statuses, **options)
+
+
+def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
+    """A random world delivered in order; returns (events, offline emails)."""
+    events, offline = sp.random_world(random.Random(seed), customers)
+    for e in events:
+        assert ledger.writer.apply_event(e).outcome != "failed"
+    for email in offline:
+        add_offline(ledger, email, "comp")
+    return events, offline
+
+
+def dump(client, keys):
+    return {k: client.dump(k) for k in sorted(client.scan_iter(match=keys.ledger_pattern))}
+
+
+def assert_matches(ledger: Ledger, model: MemoryLedger):
+    stats = ledger.queries.stats()
+    assert stats["members"] == model.count == recount(ledger)
+    assert stats["mrr"] == model.per_currency("mrr:")
+    assert stats["contributions"]["sum"] == model.per_currency("contrib_sum:")
+    assert stats["contributions"]["contributors"] == model.counters["contributors"]
+    assert stats["subscriptions_by_status"] == model.per_currency("subs:")
+    assert stats["members_by_plan"] == model.per_currency("plan:")
+    assert stats["stripe_members"] == model.counters["stripe_members"]
+    assert stats["offline_also_in_stripe"] == model.counters["offline_also_in_stripe"]
+
+
+def test_a_rebuild_of_a_correct_ledger_changes_nothing_and_says_so(client, keys):
+    ledger = make(client, keys)
+    events, offline = fill(ledger)
+    before = dump(client, keys)
+    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.unchanged and report.differed == {} and report.counters == {}
+    assert report.count_before == report.count_after == ledger.queries.count()
+    assert dump(client, keys) == before  # not one ledger key written
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
+    (entry,) = [e for e in audit.entries(client, keys) if e["action"] == "ledger_rebuilt"]
+    assert entry["actor"] == ACTOR and entry["after"]["rewritten"] == {}
+
+
+def test_a_rebuild_applies_a_new_member_statuses_list(client, keys):
+    events, offline = fill(make(client, keys), seed=2)
+    narrow = ("active",)
+    report = rebuild(client, keys, narrow, actor=ACTOR)
+    assert not report.unchanged and report.differed["subscription"] > 0
+    ledger = make(client, keys, narrow)
+    assert_matches(ledger, sp.ground_truth(events, offline, narrow))
+    # and the writer carries on from there under the new list
+    more, _ = sp.random_world(random.Random(3), 15, tag="more")
+    for e in more:
+        ledger.writer.apply_event(e)
+    assert_matches(ledger, sp.ground_truth(events + more, offline, narrow))
+    assert rebuild(client, keys, narrow, actor=ACTOR).unchanged
+
+
+def test_a_rebuild_mends_corrupt_and_drifted_values(client, keys, redis_url, tmp_path):
+    ledger = make(client, keys)
+    events, offline = fill(ledger, seed=4)
+    customer = next(c for c in ledger.queries.customers() if c.member)
+    client.set(keys.member_count, "lots")
+    client.hset(keys.ledger_counters, mapping={"subs:active": "x", "mrr:zzz": 5})
+    client.hset(keys.ledger_customer(customer.id), "live", "-2")
+    client.hset(keys.ledger_email("nobody@example.org"), "live", 3)
+    client.sadd(keys.ledger_offline_members, "ghost@example.org")
+    client.set(keys.ledger_contributor("email:nobody@example.org"), "-3")
+    with pytest.raises(Exception, match="member count"):
+        ledger.queries.stats()
+    env = {"REDIS_URL": redis_url, "REDIS_PREFIX": PREFIX, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    shown = CliRunner().invoke(cli, ["stats"], env=env)
+    assert shown.exit_code == 1 and "membership ledger rebuild" in shown.output
+    assert "Traceback" not in shown.output
+
+    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.count_before is None  # "lots" is no count
+    assert report.differed["customer"] >= 1 and report.differed["email"] >= 1
+    assert report.differed["offline index"] == 1 and report.differed["contributor"] == 1
+    assert report.counters["subs:active"][0] == "x" and report.counters["mrr:zzz"] == ("5", 0)
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
+    assert ledger.queries.stats()["needs_rebuild"] is None
+    assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
+
+
+def test_a_ledger_without_counters_says_it_needs_a_rebuild(client, keys):
+    """As a ledger written by the version before counters existed looks."""
+    ledger = make(client, keys)
+    events, offline = fill(ledger, seed=5)
+    client.delete(keys.ledger_counters)
+    assert ledger.queries.stats()["needs_rebuild"]["reason"]
+    rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert ledger.queries.stats()["needs_rebuild"] is None
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
+
+
+def test_a_rebuild_while_webhooks_arrive_loses_nothing(client, keys, redis_url):
+    events, offline = sp.random_world(random.Random(6), 60)
+    stop = threading.Event()
+    errors = []
+
+    def deliver():
+        own = connect(redis_url)
+        writer = make(own, keys).writer
+        try:
+            for e in sp.shuffled_with_duplicates(random.Random(7), events, 0.3):
+                while True:
+                    try:
+                        writer.apply_event(e)
+                        break
+                    except LedgerBusy:  # the rebuild's lock: Stripe would retry
+                        continue
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            stop.set()
+            own.close()
+
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    rebuilds = 0
+    while not stop.is_set() or rebuilds == 0:
+        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+        rebuilds += 1
+    thread.join(60)
+    assert not errors
+    ledger = make(client, keys)
+    for email in offline:
+        add_offline(ledger, email, "comp")
+    assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
+    assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
+
+
+def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(client, keys, monkeypatch):
+    ledger = make(client, keys)
+    fill(ledger, seed=8, customers=10)
+    real_plan = rebuild_module._plan
+    refused = []
+
+    def plan_with_a_writer_in_between(*args):
+        if client.get(keys.ledger_rebuild_lock):  # locked: a webhook now must wait (503)
+            try:
+                ledger.writer.apply_event(
+                    sp.subscription_event(sp.subscription("sub_z", "cus_z", "active"))
+                )
+            except LedgerBusy:
+                refused.append(True)
+        else:  # a webhook lands during each optimistic read
+            client.incr(keys.ledger_version)
+        return real_plan(*args)
+
+    monkeypatch.setattr(rebuild_module, "_plan", plan_with_a_writer_in_between)
+    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.locked and report.unchanged
+    assert refused == [True]
+    assert client.get(keys.ledger_rebuild_lock) is None  # released
+    out = ledger.writer.apply_event(
+        sp.subscription_event(sp.subscription("sub_z", "cus_z", "active"))
+    )
+    assert out.outcome == "applied"  # Stripe's retry gets through
+
+
+def test_a_second_rebuild_while_one_holds_the_lock_changes_nothing(client, keys):
+    client.set(keys.ledger_rebuild_lock, "someone-else", ex=60)
+    client.incr(keys.ledger_version)
+    real = rebuild_module.OPTIMISTIC_TRIES
+    try:
+        rebuild_module.OPTIMISTIC_TRIES = 0
+        with pytest.raises(LedgerBusy):
+            rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    finally:
+        rebuild_module.OPTIMISTIC_TRIES = real
+    assert client.get(keys.ledger_rebuild_lock) == "someone-else"
+
+
+def test_a_lock_taken_over_before_the_commit_is_busy_and_nothing_is_written(
+    client, keys, monkeypatch
+):
+    """The lock expired and another rebuild took it between the check and EXEC: the
+    commit fails on its WATCH and the rebuild answers busy, as when the check sees it."""
+    fill(make(client, keys), seed=3, customers=5)
+    client.set(keys.member_count, 999)  # what a rebuild would mend
+    monkeypatch.setattr(rebuild_module, "OPTIMISTIC_TRIES", 0)
+
+    def clock():  # read as the commit is queued: the other rebuild takes the lock then
+        client.set(keys.ledger_rebuild_lock, "another rebuild")
+        return 1795687200.0
+
+    with pytest.raises(LedgerBusy, match="the rebuild lock expired before the commit"):
+        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR, clock=clock)
+    assert client.get(keys.member_count) == "999"
+    assert client.get(keys.ledger_rebuild_lock) == "another rebuild"  # theirs: left alone
+
+
+def test_a_rebuild_marks_goals_a_lost_hook_did_not(client, keys):
+    goals.add(client, keys, goals.parse_goal({"target": 1}), actor=ACTOR)
+    silent = make(client, keys)  # no subscribers: as if the process died after the commit
+    silent.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    assert goals.load(client, keys)[0].reached_at is None
+    rebuild(
+        client,
+        keys,
+        DEFAULT_MEMBER_STATUSES,
+        actor=ACTOR,
+        subscribers=[goals.reach_goals(client, keys)],
+    )
+    assert goals.load(client, keys)[0].reached_at is not None
+
+
+def test_the_rebuild_command_reports_and_refuses_bad_actors(redis_url, tmp_path):
+    client = connect(redis_url)
+    ledger = make(client, Keys())
+    ledger.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    client.set(Keys().member_count, 7)
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(cli, ["ledger", "rebuild", "--actor", "ops"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "members: 7 -> 1" in result.stdout
+    again = CliRunner().invoke(cli, ["ledger", "rebuild", "--json", "--actor", "ops"], env=env)
+    assert json.loads(again.stdout)["unchanged"] is True
+    bad = CliRunner().invoke(cli, ["ledger", "rebuild", "--actor", "\x1b[31mx"], env=env)
+    assert bad.exit_code == 2
+    client.close()
+
+
+# --- reads that do not scan ----------------------------------------------------
+
+
+def _commands(client) -> int:
+    return sum(v["calls"] for v in client.info("commandstats").values())
+
+
+def test_stats_costs_the_same_at_any_size(client, keys):
+    ledger = make(client, keys)
+    fill(ledger, seed=9, customers=5)
+    start = _commands(client)
+    ledger.queries.stats()
+    small = _commands(client) - start - 1  # less the INFO itself
+    fill(ledger, seed=10, customers=300)
+    start = _commands(client)
+    ledger.queries.stats()
+    large = _commands(client) - start - 1
+    assert small == large <= 6
+
+
+def test_events_by_outcome_come_from_their_own_stream(client, keys):
+    ledger = make(client, keys)
+    for i in range(300):
+        ledger.writer.apply_event(
+            sp.subscription_event(sp.subscription(f"sub_{i}", "cus_1", "active"))
+        )
+    obj = sp.subscription("sub_bad", "cus_2", "active")
+    obj["status"] = "mystery"
+    bad = sp.subscription_event(obj)
+    ledger.writer.apply_event(bad)
+    assert client.xlen(keys.ledger_event_log_by_outcome("failed")) == 1
+    start = _commands(client)
+    (entry,) = ledger.events.recent(outcome="failed", limit=50)
+    assert _commands(client) - start - 1 == 1  # one XREVRANGE, whatever the log holds
+    assert entry["id"] == bad["id"]
+
+
+# --- the writer's subscribers -----------------------------------------------------
+
+
+def test_subscribers_are_handed_every_outcome_and_cannot_break_an_apply(client, keys, caplog):
+    seen = []
+
+    def broken(outcome):
+        raise RuntimeError("a subscriber's bug")
+
+    ledger = make(client, keys, subscribers=[seen.append, broken])
+    e = sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"))
+    out = ledger.writer.apply_event(e)
+    assert out.outcome == "applied"
+    assert ledger.writer.apply_event(e).outcome == "duplicate"
+    add_offline(ledger, "a@example.org", "comp")
+    assert [(o.event_id, o.event_type, o.outcome, o.count_before, o.count_after) for o in seen] == [
+        (e["id"], e["type"], "applied", 0, 1),
+        (e["id"], e["type"], "duplicate", 1, 1),
+        (None, None, "applied", 1, 2),
+    ]
+    assert "a subscriber's bug" in caplog.text
+    assert ledger.queries.count() == 2

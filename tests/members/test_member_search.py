@@ -1,0 +1,265 @@
+"""The member index: kept by the writer in the change's transaction, searched by prefix,
+rebuilt by `ledger rebuild` to exactly what the writer keeps (property-tested)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.ledger import Ledger, LedgerWriteFailed
+from membership.ledger.index import customer_row, tokens
+from membership.ledger.members import BadCursor
+from membership.ledger.model import Customer, SubRecord, Subscription
+from membership.ledger.rebuild import rebuild
+from membership.store import Keys, connect
+from tests.support import stripe_payloads as sp
+from tests.support.ledger_helpers import ACTOR, add_offline, link, remove_offline
+
+PREFIX = "search"
+
+
+@pytest.fixture
+def keys():
+    return Keys(PREFIX)
+
+
+@pytest.fixture
+def client(redis_url):
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def ledger(client, keys):
+    return Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES)
+
+
+def join(ledger, customer, email, name, *, status="active", sub=None, at=sp.T0, amount=500):
+    applied = ledger.writer.apply_event(
+        sp.checkout_subscription(customer, email, name=name, created=at)
+    )
+    assert applied.outcome == "applied"
+    obj = sp.subscription(
+        sub or f"sub_{customer[4:]}", customer, status, prices=[sp.price(amount=amount)], start=at
+    )
+    assert ledger.writer.apply_event(sp.subscription_event(obj, created=at)).outcome == "applied"
+
+
+def emails(page):
+    return [r.email for r in page.rows]
+
+
+def index_dump(client, keys):
+    return {
+        "rows": client.hgetall(keys.ledger_index_rows),
+        "email": client.zrange(keys.ledger_index_email, 0, -1),
+        "name": client.zrange(keys.ledger_index_name, 0, -1),
+        "current": client.zrange(keys.ledger_index_current, 0, -1),
+        "contributions": client.zrange(keys.ledger_index_contributions, 0, -1),
+    }
+
+
+def drop_index(client, keys):
+    client.delete(
+        keys.ledger_index_rows,
+        keys.ledger_index_email,
+        keys.ledger_index_name,
+        keys.ledger_index_current,
+        keys.ledger_index_contributions,
+    )
+
+
+# --- rows, pure --------------------------------------------------------------------------
+
+
+def test_name_tokens_fold_case_and_accents_and_split_at_punctuation():
+    assert tokens("  Zoë  O'Brien-Šimko ") == ["brien", "o", "simko", "zoe"]
+    assert tokens("Олена Петренко") == ["олена", "петренко"]
+    assert tokens(None) == [] and tokens("") == []
+
+
+def test_a_members_row_shows_its_oldest_counted_subscription():
+    def record(sid, status, started, live, plan):
+        sub = Subscription(sid, "cus_1", status, created=started, started=started, plan=plan)
+        return SubRecord(sub, status, live=live)
+
+    customer = Customer("cus_1", email="a@x.org", name="A", live=2)
+    subs = [
+        record("sub_b", "active", 2_000_000_000, True, "Yearly"),
+        record("sub_a", "past_due", 1_900_000_000, True, "Monthly"),
+        record("sub_c", "canceled", 1_000_000_000, False, "Old"),
+    ]
+    row = customer_row(customer, subs)
+    assert (row.status, row.plan, row.since, row.current) == (
+        "past_due",
+        "Monthly",
+        "2030-03-17",
+        True,
+    )
+    gone = customer_row(Customer("cus_1", live=0), [subs[2]])
+    assert (gone.status, gone.plan, gone.current) == ("canceled", "Old", False)
+    assert customer_row(Customer("cus_2"), []).status == ""
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def test_search_by_email_prefix_name_word_and_customer_id(ledger):
+    join(ledger, "cus_ann", "Anna.K@Example.org", "Anna Kovalenko")
+    join(ledger, "cus_bob", "bob@example.org", "Bob Annett")
+    join(ledger, "cus_zoe", "zoe@example.org", "Zoë Ünal", status="canceled")
+    add_offline(ledger, "annika@bank.example", "bank transfer", name="Annika Berg")
+    q = ledger.queries
+
+    assert emails(q.search("ANNA.k")) == ["anna.k@example.org"]
+    assert emails(q.search("ann")) == [
+        "anna.k@example.org",  # email matches first, by email
+        "annika@bank.example",
+        "bob@example.org",  # then name words: "annett"
+    ]
+    assert emails(q.search("kov ann")) == ["anna.k@example.org"]  # every word must match
+    assert emails(q.search("unal")) == ["zoe@example.org"]  # accents folded
+    assert emails(q.search("cus_bob")) == ["bob@example.org"]  # exact id
+    assert q.search("cus_bo").rows == ()  # ids are not prefixes
+    assert q.search("   ").rows == () and q.search("nobody").rows == ()
+
+    zoe = q.search("zoe").rows[0]
+    assert (zoe.source, zoe.status, zoe.current, zoe.customer) == (
+        "stripe",
+        "canceled",
+        False,
+        "cus_zoe",
+    )
+    annika = q.search("annika").rows[0]
+    assert (annika.source, annika.status, annika.name, annika.current) == (
+        "offline",
+        "offline",
+        "Annika Berg",
+        True,
+    )
+    ann = q.search("anna.k").rows[0]
+    assert (ann.plan, ann.amount, ann.currency, ann.since) == ("Monthly", 500, "eur", "2026-05-28")
+
+
+def test_pages_follow_the_cursor_to_the_end_without_repeats(ledger):
+    for i in range(23):
+        add_offline(ledger, f"reader{i:02d}@example.org", "gift", name=f"Reader Number{i}")
+    for i in range(7):
+        add_offline(ledger, f"x{i}@example.org", "gift", name=f"Reader Other{i}")
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = ledger.queries.search("reader", limit=5, cursor=cursor)
+        assert len(page.rows) <= 5
+        seen += emails(page)
+        pages += 1
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert seen[:23] == sorted(f"reader{i:02d}@example.org" for i in range(23))
+    assert sorted(seen[23:]) == sorted(f"x{i}@example.org" for i in range(7))
+    assert len(seen) == len(set(seen)) == 30 and pages >= 6
+    with pytest.raises(BadCursor):
+        ledger.queries.search("reader", cursor="not-a-cursor!")
+
+
+def test_the_index_follows_email_changes_cancellations_and_offline_removals(ledger, client, keys):
+    join(ledger, "cus_1", "old@example.org", "Pat Doe")
+    link(ledger, "cus_1", "new@example.org", observed_at=sp.T0 + 10, name="Pat Roe")
+    q = ledger.queries
+    assert q.search("old@").rows == () and emails(q.search("new@")) == ["new@example.org"]
+    assert q.search("doe").rows == () and emails(q.search("roe")) == ["new@example.org"]
+
+    add_offline(ledger, "new@example.org", "comp", name="Pat Offline")
+    offline = next(r for r in q.search("new@").rows if r.source == "offline")
+    assert offline.status == "offline_in_stripe" and not offline.current  # counted as Stripe
+
+    ended = sp.subscription("sub_1", "cus_1", "canceled", start=sp.T0)
+    ledger.writer.apply_event(sp.subscription_event(ended, created=sp.T0 + 20))
+    rows = {r.source: r for r in q.search("new@").rows}
+    assert rows["stripe"].status == "canceled" and not rows["stripe"].current
+    assert rows["offline"].status == "offline" and rows["offline"].current  # counts again
+    assert client.zcard(keys.ledger_index_current) == q.count() == 1
+
+    remove_offline(ledger, "new@example.org", "left")
+    assert [r.source for r in q.search("new@").rows] == ["stripe"]
+    assert q.search("offline").rows == ()
+    assert client.zcard(keys.ledger_index_current) == q.count() == 0
+
+
+def test_a_failed_index_write_is_reported_and_a_rebuild_mends_it(ledger, client, keys):
+    client.set(keys.ledger_index_email, "planted by hand")  # the wrong type: ZADD fails in EXEC
+    with pytest.raises(LedgerWriteFailed):
+        join(ledger, "cus_1", "a@example.org", "A Reader")
+    assert ledger.queries.needs_rebuild() is not None
+    client.delete(keys.ledger_index_email)
+    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.differed.get("member index", 0) >= 1
+    assert emails(ledger.queries.search("a@")) == ["a@example.org"]
+    assert ledger.queries.needs_rebuild() is None
+
+
+def test_a_rebuild_applies_new_member_statuses_to_the_index(ledger, client, keys):
+    join(ledger, "cus_1", "t@example.org", "Tia", status="trialing")
+    assert ledger.queries.search("t@").rows[0].current
+    report = rebuild(client, keys, ("active",), actor=ACTOR)
+    assert report.differed["member index"] >= 2  # the row, and its current entry
+    assert not ledger.queries.search("t@").rows[0].current
+    assert client.zcard(keys.ledger_index_current) == 0
+
+
+# --- the index a rebuild derives is the one the writer keeps ----------------------------------
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(rng=st.randoms(use_true_random=False), customers=st.integers(1, 12))
+def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng, customers):
+    client = connect(redis_server.url)
+    client.flushall()
+    keys = Keys("prop")
+    ledger = Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES)
+    try:
+        events, offline = sp.random_world(rng, customers)
+        deliveries = sp.shuffled_with_duplicates(rng, events, dup_rate=0.3)
+        for e in deliveries:
+            if offline and rng.random() < 0.2:
+                add_offline(ledger, offline.pop(), "comp", name=rng.choice((None, "Ola Nowak")))
+            if rng.random() < 0.05:
+                members = ledger.queries.offline_members()
+                if members:
+                    remove_offline(ledger, members[0]["email"], "left")
+            assert ledger.writer.apply_event(e).outcome != "failed"
+        for email in offline:
+            add_offline(ledger, email, "gift")
+
+        kept = index_dump(client, keys)
+        assert len(kept["current"]) == ledger.queries.count()
+        report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+        assert "member index" not in report.differed  # nothing to mend
+        drop_index(client, keys)
+        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+        assert index_dump(client, keys) == kept
+    finally:
+        client.close()
+
+
+def test_the_index_is_built_for_a_ledger_written_before_it(ledger, client, keys):
+    events, offline = sp.random_world(random.Random(7), 30)
+    for e in events:
+        ledger.writer.apply_event(e)
+    for email in offline:
+        add_offline(ledger, email, "comp")
+    kept = index_dump(client, keys)
+    drop_index(client, keys)  # as an upgraded ledger has it
+    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.differed["member index"] > 0 and not report.unchanged
+    assert index_dump(client, keys) == kept
+    assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged

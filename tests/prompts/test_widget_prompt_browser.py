@@ -1,0 +1,559 @@
+"""The prompt widget (static/prompt.js) in a real browser: headless Debian Chromium via
+Playwright, against one real `membership serve` per module with campaigns in its Redis.
+
+Each test gets a fresh browser context, so a fresh localStorage: a new reader. The server's
+clock is real, so a test that needs a dismissal to be old sets the *browser's* clock back
+before the reader dismisses (the widget stamps dismissals with the browser's time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+
+import pytest
+
+from membership.goals import store as goals
+from membership.prompts import assign, campaigns, store
+from membership.prompts.tokens import Tokens
+from membership.store import Keys
+from tests.support.member_count import set_member_count
+from tests.support.processes import RedisServer, ServiceProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SECRET = "prompt-browser-test-secret-0123456789"
+JOIN = "https://example.org/join"
+DESKTOP = {"width": 1280, "height": 720}
+SLOT = "[data-membership-prompt]"
+INLINE = f"{SLOT} .mp-inline"
+DAY = dt.timedelta(days=1)
+
+CLS_OBSERVER = """
+window.__cls = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.__cls += entry.value;
+}).observe({type: "layout-shift", buffered: true});
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+});
+"""
+
+
+NAME_OF_FOCUSED = (
+    "document.activeElement.getAttribute('aria-label') || document.activeElement.textContent"
+)
+
+
+def _campaign(cid: str, placement: str, section: str, headline: str, **extra) -> dict:
+    """A live campaign for non-members on one section, no holdout, hidden 7 days by a
+    dismissal; `extra` replaces top-level fields or (`articles_min`) the articles filter."""
+    articles_min = extra.pop("articles_min", None)
+    doc = {
+        "id": cid,
+        "name": cid,
+        "status": "live",
+        "priority": 10,
+        "placement": placement,
+        "locales": None,
+        "audience": {
+            "readers": "non-members",
+            "sections": {"include": [section], "exclude": []},
+            "articles_read": (
+                {"min": articles_min, "max": None, "days": 30} if articles_min else None
+            ),
+        },
+        "frequency": {"per_days": 30, "min_hours_between": 0, "after_dismiss_days": 7},
+        "control_share": 0.0,
+        "variants": [
+            {
+                "id": "a",
+                "weight": 1,
+                "cta_url": None,
+                "copy": {
+                    "en": {"headline": headline, "body": "Join {publication}.", "cta": "Join"},
+                    "uk": {"headline": headline, "body": "Долучайтеся.", "cta": "Долучитися"},
+                },
+            }
+        ],
+    }
+    doc.update(extra)
+    return doc
+
+
+CAMPAIGNS = [
+    _campaign(
+        "inline-ask", "inline", "kyiv", "You've read {articles_read} articles this month",
+        articles_min=3,
+    ),
+    # Also on the demo article, but only for heavy readers: the layout-shift test.
+    _campaign("banner-ask", "banner", "kyiv", "Keep Kyiv's trams in the news", articles_min=10),
+    _campaign("modal-ask", "modal", "modal-test", "Before you go"),
+    _campaign(
+        "gate-ask", "gate", "gate-test", "You've reached this month's free articles",
+        gate={"dismissible": True, "free_articles": 0},
+    ),
+    _campaign("holdout-ask", "banner", "holdout-test", "Held out", control_share=0.5),
+    _campaign("holdout-inline", "inline", "holdout-test", "Held out", control_share=0.5),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    redis = RedisServer().start()
+    client = redis.client()
+    keys = Keys()
+    set_member_count(client, keys, 25012)
+    goals.add(client, keys, goals.parse_goal({"target": 30000}), actor="test")
+    store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
+    service = ServiceProcess(
+        {
+            "REDIS_URL": redis.url,
+            "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
+            "SECRET_KEY": SECRET,
+            "JOIN_URL": JOIN,
+            "PUBLICATION_NAME": "The Kyiv Independent",
+        }
+    ).start()
+    yield service
+    service.stop()
+    redis.stop()
+
+
+@pytest.fixture
+def page(browser):
+    """A new reader: a fresh context (empty localStorage). Page errors fail the test."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.add_init_script(CLS_OBSERVER)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    events: list[dict] = []  # what the widget reported, in order
+    page.on(
+        "request",
+        lambda r: (
+            events.extend(json.loads(r.post_data)["events"])
+            if r.url.endswith("/v1/prompt/events")
+            else None
+        ),
+    )
+    page.reported = events
+    yield page
+    page.unroute_all(behavior="ignoreErrors")  # a failed test may leave a request held
+    context.close()
+    assert errors == []
+
+
+def _is_ask(response) -> bool:
+    return response.url.endswith("/v1/prompt") and response.request.method == "POST"
+
+
+def _read(page, url: str | None = None, *, click_next: bool = False) -> tuple[dict, dict]:
+    """Open an article (or follow its "next" link, or reload it); (request body, answer)."""
+    with page.expect_response(_is_ask, timeout=10_000) as info:
+        if click_next:
+            page.locator("nav.next a").click()
+        elif url is None:
+            page.reload()
+        else:
+            page.goto(url)
+    response = info.value
+    assert response.status == 200
+    return response.request.post_data_json, response.json()
+
+
+def _state(page) -> dict:
+    return page.evaluate("JSON.parse(localStorage.getItem('membership'))")
+
+
+def _today(page) -> str:
+    return page.evaluate("new Date().toISOString().slice(0, 10)")
+
+
+def _seed(page, service, **state) -> None:
+    """Give the reader a stored state before the widget runs (from a page of the origin)."""
+    page.goto(service.url + "/healthz")
+    full = {"reader": "reader_seeded_0001", "articles": {}, "views": [], "dismissed": []}
+    full.update(state)
+    page.evaluate("s => localStorage.setItem('membership', JSON.stringify(s))", full)
+
+
+def _serve_demo_as(page, service, path: str, section: str) -> str:
+    """The demo article, with its real headers (CSP included), under `path` and with another
+    section, so a test can reach a campaign of its own."""
+    url = service.url + path
+
+    def handle(route):
+        response = route.fetch(url=service.url + "/demo/article")
+        body = response.text().replace('data-section="kyiv"', f'data-section="{section}"')
+        route.fulfill(response=response, body=body)
+
+    page.route(url, handle)
+    return url
+
+
+def _delay_asks(page, seconds: float) -> None:
+    def handle(route):
+        time.sleep(seconds)
+        route.continue_()
+
+    page.route("**/v1/prompt", handle)
+
+
+def _events_of(page, kind: str) -> list[dict]:
+    return [e for e in page.reported if e["type"] == kind]
+
+
+def test_a_new_reader_is_asked_inline_on_the_third_article(page, service):
+    body, answer = _read(page, service.url + "/demo/article")
+    assert answer["prompts"] == []
+    reader = body["reader"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", reader)
+    _, answer = _read(page, click_next=True)
+    assert answer["prompts"] == []
+    assert page.locator(SLOT).evaluate("e => e.childElementCount") == 0
+
+    body, answer = _read(page, click_next=True)
+    today = _today(page)
+    assert body["reader"] == reader  # kept across page views
+    assert body["history"] == {"articles": {today: 3}}
+    assert body["page"] == {
+        "section": "kyiv",
+        "tags": ["transport", "blackouts"],
+        "type": "article",
+        "referrer": service.url + "/demo/article?n=2",
+    }
+    assert body["locale"] == "en" and "member" not in body
+    assert [p["placement"] for p in answer["prompts"]] == ["inline"]
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    assert box.locator(".mp-h").text_content() == "You've read 3 articles this month"
+    assert box.get_by_role("link", name="Join").get_attribute("href") == JOIN
+    # The ticker: the live count and the goal from the answer's banner data.
+    assert box.locator(".mp-t").text_content().startswith("25,012 members on board")
+    bar = box.get_by_role("progressbar")
+    assert (bar.get_attribute("aria-valuenow"), bar.get_attribute("aria-valuemax")) == (
+        "25012",
+        "30000",
+    )
+    assert _state(page)["articles"] == {today: 3}
+
+    # A reload shows the same article: not another read.
+    body, answer = _read(page)
+    assert body["history"] == {"articles": {today: 3}}
+    assert _state(page)["articles"] == {today: 3}
+
+
+@pytest.mark.parametrize(
+    ("dismissed_ago", "shown_again"),
+    [(7 * DAY - dt.timedelta(hours=1), False), (7 * DAY + dt.timedelta(hours=1), True)],
+    ids=["6d23h-ago-still-hidden", "7d1h-ago-shown-again"],
+)
+def test_a_dismissal_hides_the_ask_for_after_dismiss_days(
+    page, service, dismissed_ago, shown_again
+):
+    """after_dismiss_days is 7. The server judges with its real clock, so the reader's clock
+    is set back by `dismissed_ago` while they read and dismiss; then they read on."""
+    at = (dt.datetime.now(dt.UTC) - dismissed_ago).replace(microsecond=0)
+    page.clock.set_fixed_time(at)
+    for n in (1, 2, 3):
+        _, answer = _read(page, service.url + f"/demo/article?n={n}")
+    assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    with page.expect_request("**/v1/prompt/events") as sent:
+        box.get_by_role("button", name="Close").click()
+    assert box.count() == 0
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert _state(page)["dismissed"] == [{"campaign": "inline-ask", "at": stamp}]
+    assert sent.value.headers["content-type"].startswith("text/plain")
+    page.wait_for_timeout(200)
+    token = answer["prompts"][0]["token"]
+    assert {"type": "dismiss", "token": token} in page.reported
+
+    page.clock.set_fixed_time(at + dt.timedelta(minutes=5))
+    body, answer = _read(page, service.url + "/demo/article?n=4")
+    assert body["dismissed"] == [{"campaign": "inline-ask", "at": stamp}]
+    assert body["history"]["articles"] == {at.date().isoformat(): 4}
+    assert [p["campaign"] for p in answer["prompts"]] == (["inline-ask"] if shown_again else [])
+    if shown_again:
+        box.wait_for(timeout=5_000)
+    else:
+        page.wait_for_timeout(200)
+        assert page.locator(SLOT).evaluate("e => e.childElementCount") == 0
+
+
+def test_the_view_is_reported_only_once_the_ask_is_scrolled_into_view(page, service):
+    _seed(page, service, articles={_today(page): 2})
+    _, answer = _read(page, service.url + "/demo/article")
+    token = answer["prompts"][0]["token"]
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    assert box.evaluate("e => e.getBoundingClientRect().top") > DESKTOP["height"]
+    page.wait_for_timeout(500)
+    assert page.reported == [] and _state(page)["views"] == []
+
+    page.mouse.wheel(0, 300)  # a little: still under half visible
+    page.wait_for_timeout(300)
+    assert page.reported == []
+    with page.expect_request("**/v1/prompt/events") as sent:
+        box.scroll_into_view_if_needed()
+    assert json.loads(sent.value.post_data) == {"events": [{"type": "view", "token": token}]}
+    views = _state(page)["views"]
+    assert [v["campaign"] for v in views] == ["inline-ask"]
+    # The server took it (a beacon's answer is not the page's business, so ask the server).
+    response = page.request.post(
+        service.url + "/v1/prompt/events",
+        data=json.dumps({"events": [{"type": "view", "token": token}]}),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status == 202 and response.json() == {"accepted": 1, "rejected": 0}
+    page.mouse.wheel(0, -2000)
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    assert len(_events_of(page, "view")) == 1  # once per page view
+
+
+def test_the_modal_is_keyboard_accessible(page, service):
+    url = _serve_demo_as(page, service, "/test-only/modal-article", "modal-test")
+    held = []  # the ask waits until the reader's focus is somewhere on the page
+    page.route("**/v1/prompt", lambda route: held.append(route))
+    page.goto(url)
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the widget never asked"
+        page.wait_for_timeout(20)
+    page.locator("nav.next a").focus()
+    held[0].continue_()
+    dialog = page.get_by_role("dialog", name="Before you go")
+    dialog.wait_for(timeout=5_000)
+    assert dialog.get_attribute("aria-modal") == "true"
+    inside = "document.querySelector('[role=dialog]').contains(document.activeElement)"
+    assert page.evaluate(inside)
+    focused = set()
+    for key in ["Tab"] * 5 + ["Shift+Tab"] * 5:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), f"focus left the dialog after {key}"
+        focused.add(page.evaluate(NAME_OF_FOCUSED))
+    assert focused == {"Close", "Join"}  # both controls reached, nothing else
+
+    page.keyboard.press("Escape")
+    assert dialog.count() == 0
+    assert page.evaluate("document.activeElement.textContent") == "Next story →"
+    assert [d["campaign"] for d in _state(page)["dismissed"]] == ["modal-ask"]
+    page.wait_for_timeout(200)
+    assert [e["type"] for e in page.reported if e["type"] != "view"] == ["dismiss"]
+    assert page.evaluate("window.__violations") == []  # its style passes the page's CSP
+
+    # The close button dismisses too (a new reader: nothing stored).
+    page.evaluate("localStorage.clear()")
+    page.unroute("**/v1/prompt")
+    _read(page)
+    dialog.wait_for(timeout=5_000)
+    dialog.get_by_role("button", name="Close").click()
+    assert dialog.count() == 0
+
+
+def test_a_member_is_not_asked(page, service):
+    tokens = Tokens(SECRET)
+    token = tokens.encode_member(tokens.member("email:reader@example.org", time.time()))
+    _seed(page, service, articles={_today(page): 5})
+    # A sign-in link brings the token in the fragment: kept, and taken out of the address.
+    body, answer = _read(page, service.url + f"/demo/article?n=2#member_token={token}")
+    assert body["member"] == token
+    assert answer["prompts"] == []
+    assert page.url == service.url + "/demo/article?n=2"
+    assert page.evaluate("localStorage.getItem('member_token')") == token
+    page.wait_for_timeout(200)
+    assert page.locator(SLOT).evaluate("e => e.childElementCount") == 0
+
+    # The control: the same reader without the token is asked.
+    page.evaluate("localStorage.removeItem('member_token')")
+    body, answer = _read(page, service.url + "/demo/article?n=3")
+    assert "member" not in body
+    assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
+
+
+@pytest.mark.parametrize("height", [720, 6000], ids=["slot-below-the-fold", "slot-in-view"])
+def test_nothing_in_view_moves_when_the_answer_arrives(page, service, height):
+    """A heavy reader gets the banner (a fixed bar) and the inline ask: the inline ask fills
+    its slot only while the slot is below the fold; in view, it is left out."""
+    page.set_viewport_size({"width": 1280, "height": height})
+    _seed(page, service, articles={_today(page): 12})
+    _delay_asks(page, 0.6)  # the article has painted before the answer
+    page.goto(service.url + "/demo/article")
+    bar = page.locator(".mp-banner")
+    bar.wait_for(timeout=5_000)
+    rect = bar.evaluate("e => e.getBoundingClientRect().toJSON()")
+    assert rect["bottom"] == height and rect["left"] == 0
+    if height == 720:
+        page.locator(INLINE).wait_for(timeout=5_000)
+    else:
+        page.wait_for_timeout(300)
+        assert page.locator(SLOT).evaluate("e => e.childElementCount") == 0
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__cls") == 0
+
+
+def test_the_gate_covers_the_article_until_maybe_later(page, service):
+    url = _serve_demo_as(page, service, "/test-only/gate-article", "gate-test")
+    _, answer = _read(page, url)
+    assert [p["placement"] for p in answer["prompts"]] == ["gate"]
+    gate = page.locator(".mp-cover")
+    gate.wait_for(timeout=5_000)
+    article = page.locator("article").evaluate("e => e.getBoundingClientRect().toJSON()")
+    cover = gate.evaluate("e => e.getBoundingClientRect().toJSON()")
+    assert cover == article
+    assert page.locator("article h1").evaluate("e => e.closest('[inert]') !== null")
+    page.get_by_role("button", name="Maybe later").click()
+    assert gate.count() == 0
+    assert page.locator("article [inert]").count() == 0
+    assert [d["campaign"] for d in _state(page)["dismissed"]] == ["gate-ask"]
+    assert page.evaluate("window.__cls") == 0
+
+
+def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
+    """As a view is: the banner's place at once, the inline slot once scrolled to (counting
+    readers who never reach the slot would bias the lift)."""
+    held = next(
+        reader
+        for reader in (f"holdout_reader_{i:04d}" for i in range(1000))
+        if assign.bucket(reader, "holdout-ask") < 5000
+        and assign.bucket(reader, "holdout-inline") < 5000
+    )
+    _seed(page, service, reader=held)
+    url = _serve_demo_as(page, service, "/test-only/holdout-article", "holdout-test")
+    with page.expect_request("**/v1/prompt/events") as sent:
+        _, answer = _read(page, url)
+    assert answer["prompts"] == []
+    tokens = {h["placement"]: h["token"] for h in answer["holdout"]}
+    assert sorted(h["campaign"] for h in answer["holdout"]) == ["holdout-ask", "holdout-inline"]
+    assert json.loads(sent.value.post_data) == {
+        "events": [{"type": "holdout", "token": tokens["banner"]}]
+    }
+    page.wait_for_timeout(500)
+    assert page.reported == [{"type": "holdout", "token": tokens["banner"]}]
+
+    with page.expect_request("**/v1/prompt/events") as sent:
+        page.locator(SLOT).scroll_into_view_if_needed()
+    assert json.loads(sent.value.post_data) == {
+        "events": [{"type": "holdout", "token": tokens["inline"]}]
+    }
+    page.mouse.wheel(0, -3000)
+    page.locator(SLOT).scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    assert len(page.reported) == 2  # each once per page view
+    assert page.locator(".mp").count() == 0
+
+
+@pytest.mark.parametrize("failure", ["slow", "500", "garbage", "network"])
+def test_no_answer_in_time_or_a_bad_one_shows_nothing(page, service, failure):
+    _seed(page, service, articles={_today(page): 12})  # would get the banner and the inline ask
+    started = time.monotonic()
+
+    def handle(route):
+        if failure == "slow":
+            time.sleep(2.5)
+            route.continue_()
+        elif failure == "500":
+            route.fulfill(status=500, content_type="application/json", body='{"error":{}}')
+        elif failure == "garbage":
+            route.fulfill(status=200, content_type="application/json", body="<html>oops")
+        else:
+            route.abort("connectionrefused")
+
+    page.route("**/v1/prompt", handle)
+    page.goto(service.url + "/demo/article", wait_until="domcontentloaded")
+    page.wait_for_timeout(3_000 if failure == "slow" else 500)
+    assert page.locator(".mp").count() == 0
+    styles = page.locator("style").evaluate_all("s => s.map(e => e.textContent)")
+    assert not [css for css in styles if css.startswith(".mp{")]  # not even its style
+    if failure == "slow":
+        assert time.monotonic() - started > 2.5
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "{not json",
+        "null",
+        '{"reader":"short","articles":{},"views":[],"dismissed":[]}',
+        '{"reader":"reader_seeded_0001","articles":{"2026-13-01":1},"views":[],"dismissed":[]}',
+        '{"reader":"reader_seeded_0001","articles":{},"views":{},"dismissed":[]}',
+    ],
+    ids=["not-json", "null", "bad-reader", "bad-day", "views-not-a-list"],
+)
+def test_corrupt_storage_means_no_ask_and_no_error(page, service, stored):
+    page.goto(service.url + "/healthz")
+    page.evaluate("s => localStorage.setItem('membership', s)", stored)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/v1/prompt") else None)
+    page.goto(service.url + "/demo/article")
+    page.wait_for_timeout(300)
+    assert asked == []
+    assert page.evaluate("localStorage.getItem('membership')") is None  # a fresh start next
+    _read(page)  # ... which asks again
+
+
+def test_no_local_storage_means_no_ask_and_no_error(page, service):
+    page.add_init_script(
+        "Object.defineProperty(window, 'localStorage', {get() {"
+        " throw new DOMException('blocked', 'SecurityError'); }});"
+    )
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/prompt" in r.url else None)
+    page.goto(service.url + "/demo/article")
+    page.wait_for_timeout(300)
+    assert asked == []
+
+
+def test_a_prerendered_page_asks_nothing_until_it_is_shown(page, service):
+    """Headless Chromium does not prerender here, so `document.prerendering` is played by the
+    test: true until it fires `prerenderingchange`, as Chrome does on activation."""
+    page.add_init_script(
+        "window.__prerendering = true;"
+        "Object.defineProperty(Document.prototype, 'prerendering',"
+        " {get() { return window.__prerendering; }, configurable: true});"
+    )
+    today = _today(page)
+    _seed(page, service, articles={today: 2})
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/prompt" in r.url else None)
+    page.goto(service.url + "/demo/article")
+    page.wait_for_timeout(500)
+    assert asked == []
+    assert _state(page)["articles"] == {today: 2}  # not read yet
+
+    with page.expect_response(_is_ask, timeout=10_000):
+        page.evaluate(
+            "window.__prerendering = false; document.dispatchEvent(new Event('prerenderingchange'))"
+        )
+    page.locator(INLINE).wait_for(timeout=5_000)
+    assert _state(page)["articles"] == {today: 3}
+
+
+def test_a_long_memory_is_cut_to_fit_the_body_limit(page, service):
+    """100 views and 100 dismissals of 64-character campaigns are about 20 KB of JSON; the
+    service refuses bodies over 16 KiB, so the widget drops the oldest until the body fits
+    (before the fix: a 413 on every page view, and never an ask again)."""
+    now = dt.datetime.now(dt.UTC)
+
+    def seen(i: int) -> dict:
+        at = (now - dt.timedelta(hours=200 - i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"campaign": f"{i:03d}".ljust(64, "x"), "at": at}
+
+    views = [seen(i) for i in range(100)]  # oldest first, as the widget keeps them
+    _seed(page, service, views=views, dismissed=[seen(i) for i in range(100)])
+    assert len(json.dumps({"views": views, "dismissed": views})) > 16_384
+    with page.expect_response(_is_ask, timeout=10_000) as info:
+        page.goto(service.url + "/demo/article")
+    response = info.value
+    assert response.status == 200
+    sent = response.request.post_data_buffer
+    assert 15_000 < len(sent) <= 16_000
+    body = json.loads(sent)
+    assert body["views"][-1] == views[-1] and body["views"][0] != views[0]  # the oldest went
+    assert len(body["views"]) + len(body["dismissed"]) < 200

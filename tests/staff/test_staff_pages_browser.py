@@ -1,0 +1,225 @@
+"""The shared staff pages in Chromium: the members-over-time chart (a point per day), a
+viewer who sees no edit controls anywhere and whose forged POSTs are refused, and
+screenshots of the Overview, Audit, own and Staff pages at 1280 and 375 px."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import pytest
+
+from membership.core import audit
+from membership.core.runtime import runtime
+from membership.ledger import ledger_for
+from membership.staff.access import guard
+from tests.staff.test_staff_roles import app, signed_in, staff_routes  # noqa: F401
+from tests.support import stripe_payloads as sp
+from tests.support.ledger_helpers import add_offline
+from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+
+pytestmark = pytest.mark.browser
+
+
+def _members(app):  # noqa: F811
+    ledger = ledger_for(runtime(app))
+    for i in range(3):
+        event = sp.subscription_event(sp.subscription(f"sub_{i}", f"cus_{i}", "active"))
+        ledger.writer.apply_event(event)
+    add_offline(ledger, "friend@example.org", "comp")
+
+
+@pytest.mark.parametrize("days", [30, 90, 365])
+def test_the_members_chart_has_a_point_per_day(app, browser, days):  # noqa: F811
+    _members(app)
+    page = open_page(app, browser, "viewer")
+    page.goto(url(f"/staff/?days={days}"))
+    line = page.locator("svg .members-line")
+    points = [p.split(",") for p in line.get_attribute("points").split()]
+    assert len(points) == days
+    xs = [float(x) for x, _ in points]
+    assert xs == sorted(xs) and len(set(xs)) == days  # left to right, one per day
+    page.locator("details:has(table) summary").first.click()
+    rows = page.locator("details table tbody tr")
+    assert rows.count() == days
+    last = rows.nth(days - 1).locator("td").all_inner_texts()
+    assert "4" in last  # today's count: 3 through Stripe and 1 offline
+    ys = [float(y) for _, y in points]
+    assert ys[-1] < ys[0]  # today higher on the chart than the empty first day
+    shoot(page, f"overview-{days}")
+    assert page.console_errors == []
+    page.close()
+
+
+# Form controls a screen reader could not name: no <label for>, no wrapping label, no aria.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(el => !el.hidden && !['hidden', 'submit', 'button'].includes(el.type))
+    .filter(el => !(el.id && document.querySelector(`label[for="${el.id}"]`))
+        && !el.closest('label') && !el.getAttribute('aria-label')
+        && !el.getAttribute('aria-labelledby'))
+    .map(el => el.outerHTML.slice(0, 120))"""
+
+
+def _tab_shows_focus(page, path: str) -> None:
+    """Tab moves the focus (skip link first, then on) and the focused element shows it."""
+    page.locator("body").click(position={"x": 1, "y": 1})
+    seen = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(
+            "() => { const el = document.activeElement, style = getComputedStyle(el);"
+            " return [el.tagName, style.outlineStyle, parseFloat(style.outlineWidth)]; }"
+        ))  # fmt: skip
+    assert seen[0][0] == "A", (path, seen)  # the skip link
+    for tag, style, outline in seen:
+        assert tag != "BODY" and style != "none" and outline >= 2, (path, seen)
+
+
+def test_a_screenshot_of_every_page_at_both_widths(app, browser):  # noqa: F811
+    """Every page an admin reaches by links (one a route), at 1280 and 375 px, saved as
+    test-artifacts/staff-<route>-<width>.png; none scrolls sideways, none logs an error."""
+    _seed_everything(app)
+    rt = runtime(app)
+    audit.record(rt.redis, rt.keys, actor="ann@news.example", action="goal_added",
+                 target="goal 1", after={"target": 100})  # fmt: skip
+    adapter = app.url_map.bind("staff.test")
+    for width in WIDTHS:
+        page = open_page(app, browser, "admin", width=width)
+        shot = set()
+        for path in _crawl(page, "/staff/", "/staff/members/cus_1"):
+            endpoint = adapter.match(path.split("?")[0])[0].removeprefix("staff.")
+            if endpoint in shot:
+                continue
+            shot.add(endpoint)
+            assert page.locator("h1").count() == 1, path
+            assert page.evaluate(UNLABELLED) == [], path
+            if width == WIDTHS[0]:
+                _tab_shows_focus(page, path)
+            shoot(page, endpoint.replace("_", "-"))
+        areas = {"home", "goals", "campaigns", "members", "webhooks", "audit_log", "accounts"}
+        assert areas | {"member", "webhook_event", "account"} <= shot, shot
+        assert page.console_errors == []
+        page.close()
+    page = open_page(app, browser, "viewer", width=375)
+    page.goto(url("/staff/accounts"))
+    assert page.locator("h1").inner_text() == "your role does not allow this"
+    shoot(page, "refused")
+    page.close()
+
+
+def _get_pages(app):  # noqa: F811
+    return [path for path, method, endpoint in staff_routes(app)
+            if method == "GET" and "/x" not in path and not path.startswith("/staff/api/")
+            and not path.endswith(".csv")
+            and endpoint not in {"staff.login", "staff.set_password", "staff.logout"}]  # fmt: skip
+
+
+def _seed_everything(app):  # noqa: F811
+    """Something on every page: members, a failed event, a goal and a campaign."""
+    from membership.goals import store as goals
+    from membership.ledger import LedgerWriteFailed
+    from membership.prompts import campaigns, store
+    from tests.support.prompt_helpers import EXAMPLE
+
+    _members(app)
+    rt = runtime(app)
+    orphan = sp.subscription_event(sp.subscription("sub_orphan", "cus_x", "active"))
+    orphan["data"]["object"].pop("customer")
+    with contextlib.suppress(LedgerWriteFailed):  # recorded as failed: that is the point
+        ledger_for(rt).writer.apply_event(orphan)
+    goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 100, "name": "Hundred"}),
+              actor="test")  # fmt: skip
+    store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")
+
+
+def _crawl(page, *starts: str, limit: int = 120):
+    """Paths of the staff pages reachable by links from `starts` (breadth first, each path
+    with its first query string only), visiting each; yields each page visited."""
+    seen, queue = set(), list(starts)
+    while queue and len(seen) < limit:
+        path = queue.pop(0)
+        bare = path.split("?")[0]
+        if bare in seen:
+            continue
+        seen.add(bare)
+        response = page.goto(url(path))
+        if response is None or response.status != 200:
+            continue
+        yield path
+        links = page.eval_on_selector_all(
+            "a[href]",
+            "as => as.map(a => new URL(a.href)).filter(u => u.host === 'staff.test')"
+            ".map(u => u.pathname + u.search)",
+        )
+        skip = ("/staff/api/", "/staff/static/")
+        for link in links:
+            bare = link.split("?")[0]
+            wanted = bare.startswith("/staff/") and not bare.startswith(skip)
+            if wanted and not bare.endswith((".csv", "/qr")):
+                queue.append(link)
+
+
+def test_a_viewer_sees_no_edit_controls_and_forged_posts_are_refused(app, browser):  # noqa: F811
+    """Every page a viewer reaches by links offers only forms the viewer may send (signing
+    out, their own password, 2FA and tokens, previews). Then, from the viewer's page, every
+    form an editor or admin may send is posted with the viewer's real CSRF token: each is
+    403 and nothing is recorded."""
+    _seed_everything(app)
+    allowed = {
+        endpoint
+        for _, method, endpoint in staff_routes(app)
+        if method == "POST"
+        if guard.rules.allows("viewer", guard.needed_role(app.view_functions[endpoint], method))
+    }
+    adapter = app.url_map.bind("staff.test")
+    page = open_page(app, browser, "viewer")
+    visited = []
+    for path in _crawl(page, "/staff/", "/staff/members/cus_1"):
+        visited.append(path)
+        actions = page.eval_on_selector_all(
+            "form[method=post i]", "forms => forms.map(f => new URL(f.action).pathname)"
+        )
+        for action in actions:
+            endpoint, _ = adapter.match(action, method="POST")
+            assert endpoint in allowed, (path, action)
+    areas = {"/staff/goals", "/staff/campaigns", "/staff/members", "/staff/webhooks"}
+    assert areas <= {p.split("?")[0] for p in visited}, visited
+    assert len(visited) >= 10, visited
+    page.goto(url("/staff/me"))
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    rt = runtime(app)
+    before = audit.entries(rt.redis, rt.keys, limit=1000)
+    forged = [path for path, method, endpoint in staff_routes(app)
+              if method == "POST" and endpoint not in allowed
+              and not getattr(app.view_functions[endpoint], "staff_public", False)]  # fmt: skip
+    assert forged
+    statuses = page.evaluate(
+        """async ([paths, token]) => {
+            const out = [];
+            for (const p of paths) {
+                const body = new URLSearchParams({csrf_token: token, email: 'viewer@news.example'});
+                const r = await fetch(p, {method: 'POST', body, redirect: 'manual'});
+                out.push(r.status);
+            }
+            return out;
+        }""",
+        [forged, token],
+    )
+    assert statuses == [403] * len(forged), dict(zip(forged, statuses, strict=True))
+    assert audit.entries(rt.redis, rt.keys, limit=1000) == before
+    page.close()
+
+
+def test_every_page_has_the_strict_policy_and_no_inline_script(app):  # noqa: F811
+    client, _ = signed_in(app, "admin")
+    for path in _get_pages(app):
+        response = client.get(path)
+        if response.status_code != 200 or response.mimetype != "text/html":
+            continue
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy, path
+        html = response.get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert not re.search(r"\son[a-z]+=", html), path  # no inline handlers
+        assert not re.search(r"\sstyle=", html), path
+        assert not re.search(r"(src|href)=\"(https?:)?//", html), path  # nothing off-origin

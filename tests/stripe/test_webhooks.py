@@ -1,0 +1,230 @@
+"""POST /webhooks/stripe through the app: verified by the stripe SDK, real Redis."""
+
+import json
+import time
+
+import pytest
+
+from membership.stripe import events as stripe_events
+from tests.support import stripe_payloads as sp
+from tests.support.stripe_payloads import WEBHOOK_SECRET
+
+URL = "/webhooks/stripe"
+
+
+def post(client, payload, header=None, secret=WEBHOOK_SECRET, timestamp=None):
+    if isinstance(payload, dict):
+        payload = sp.body(payload)
+    if header is None:
+        header = sp.sign(payload, secret, timestamp)
+    headers = {"Stripe-Signature": header} if header else {}
+    return client.post(URL, data=payload, headers=headers, content_type="application/json")
+
+
+def active(sub_id="sub_1", customer="cus_1", created=sp.T0):
+    return sp.subscription_event(sp.subscription(sub_id, customer, "active"), created=created)
+
+
+def test_a_signed_event_is_applied_once(client, redis_client, app):
+    from membership.core.runtime import runtime
+
+    keys = runtime(app).keys
+    e = active()
+    response = post(client, e)
+    assert response.status_code == 200
+    assert response.json == {"id": e["id"], "outcome": "applied"}
+    assert redis_client.get(keys.member_count) == "1"
+    assert redis_client.get(keys.count_changed_at).endswith("Z")
+    again = post(client, e)
+    assert again.status_code == 200 and again.json["outcome"] == "duplicate"
+    assert redis_client.get(keys.member_count) == "1"
+
+
+def test_ignored_and_stale_events_answer_200(client):
+    assert post(client, sp.event("customer.updated", {"id": "cus_1"})).json["outcome"] == "ignored"
+    assert post(client, active(created=sp.T0 + 10)).json["outcome"] == "applied"
+    assert post(client, active(created=sp.T0)).json["outcome"] == "stale"
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("unsigned", "missing_signature"),
+        ("forged", "invalid_signature"),
+        ("tampered", "invalid_signature"),
+        ("stale", "stale_signature"),
+        ("future", "stale_signature"),
+        ("garbled_header", "invalid_signature"),
+        ("wrong_scheme", "invalid_signature"),
+        ("non_ascii_header", "invalid_signature"),  # found in review: was a 500
+    ],
+)
+def test_unverified_requests_are_refused_and_change_nothing(client, redis_client, kind, code):
+    e = active()
+    payload = sp.body(e)
+    header = sp.sign(payload)
+    if kind == "unsigned":
+        header = ""
+    elif kind == "forged":
+        header = sp.sign(payload, "whsec_not_the_right_secret")
+    elif kind == "tampered":
+        payload = payload.replace('"active"', '"canceled"')
+    elif kind == "stale":
+        header = sp.sign(payload, timestamp=int(time.time()) - 301)
+    elif kind == "future":
+        header = sp.sign(payload, timestamp=int(time.time()) + 3600)
+    elif kind == "garbled_header":
+        header = "t=notanumber,v1=abc"
+    elif kind == "wrong_scheme":
+        header = header.replace("v1=", "v0=")
+    elif kind == "non_ascii_header":
+        header = header.split(",v1=")[0] + ",v1=\u00e9\u00e9"
+    response = post(client, payload, header=header)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert redis_client.keys("*") == []  # nothing stored, nothing counted
+
+
+def test_the_tolerance_is_configurable(make_app, redis_client):
+    client = make_app(stripe_webhook_tolerance=30).test_client()
+    e = active()
+    response = post(client, e, timestamp=int(time.time()) - 60)
+    assert response.status_code == 400 and response.json["error"]["code"] == "stale_signature"
+    assert post(client, e, timestamp=int(time.time()) - 20).status_code == 200
+
+
+def test_every_configured_secret_is_tried(make_app):
+    secrets = ("whsec_old_secret", "whsec_new_secret")
+    client = make_app(stripe_webhook_secrets=secrets).test_client()
+    assert post(client, active("sub_1"), secret="whsec_old_secret").status_code == 200
+    assert post(client, active("sub_2"), secret="whsec_new_secret").status_code == 200
+    assert post(client, active("sub_3"), secret=WEBHOOK_SECRET).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ("not json at all", "invalid_json"),
+        ("[" * 100_000, "invalid_json"),  # deeper than the parser goes: was a 500
+        ("[1, 2, 3]", "not_an_event"),
+        ('{"id": "evt_1", "object": "event", "created": 1}', "not_an_event"),
+        (
+            '{"id": "evt_1", "object": "event", "type": "x", "created": 1, "data": {}}',
+            "not_an_event",
+        ),
+    ],
+)
+def test_signed_bodies_that_are_not_events_are_400(client, redis_client, payload, code):
+    response = post(client, payload)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert redis_client.keys("*") == []
+
+
+def test_a_body_that_is_not_utf8_is_400(client, redis_client):
+    response = client.post(URL, data=b"\xff\xfe\x00", headers={"Stripe-Signature": "t=1,v1=00"})
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_body"
+    assert redis_client.keys("*") == []
+
+
+def test_without_a_secret_the_endpoint_is_503_and_the_rest_serves(make_app, redis_client):
+    client = make_app(stripe_webhook_secrets=()).test_client()
+    response = post(client, active())
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "webhook_secret_not_configured"
+    assert "STRIPE_WEBHOOK_SECRET" in response.json["error"]["message"]
+    assert response.headers["Retry-After"]
+    assert client.get("/readyz").status_code == 200
+    assert redis_client.keys("*") == []
+
+
+def test_a_failing_handler_is_500_and_logged_for_replay(client, app, monkeypatch):
+    from membership.core.runtime import runtime
+    from membership.ledger import ledger_for
+
+    def broken(obj, event):
+        raise RuntimeError("handler bug")
+
+    original = stripe_events.HANDLERS["customer.subscription.updated"]
+    monkeypatch.setitem(stripe_events.HANDLERS, "customer.subscription.updated", broken)
+    e = active()
+    response = post(client, e)
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "event_failed"
+    message = response.json["error"]["message"]
+    assert e["id"] in message and "replay" in message
+    assert "handler bug" not in message  # internal exception text stays in the log
+    ledger = ledger_for(runtime(app))
+    assert ledger.events.failed_ids() == [e["id"]]
+    assert "handler bug" in ledger.events.recent(outcome="failed")[0]["error"]
+    assert ledger.queries.count() is None
+    # Stripe retries once the bug is fixed: applied, no longer failed
+    monkeypatch.setitem(stripe_events.HANDLERS, "customer.subscription.updated", original)
+    assert post(client, e).json["outcome"] == "applied"
+    assert ledger.events.failed_ids() == [] and ledger.queries.count() == 1
+
+
+def test_an_unreadable_event_is_500_not_a_crash(client):
+    obj = sp.subscription("sub_1", "cus_1", "active")
+    del obj["customer"]
+    e = sp.subscription_event(obj)
+    response = post(client, e)
+    assert response.status_code == 500
+    assert e["id"] in response.json["error"]["message"]
+
+
+def test_redis_down_is_503_with_retry_after(make_app, own_redis):
+    client = make_app(redis_url=own_redis.url).test_client()
+    own_redis.kill()
+    response = post(client, active())
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "redis_unavailable"
+    assert response.headers["Retry-After"]
+    own_redis.start()
+    assert post(client, active()).status_code == 200
+
+
+def test_a_redis_that_refuses_writes_is_503_not_a_failed_event(make_app, own_redis):
+    """OOM (as here, a real one), READONLY after a failover: retry later, log nothing as failed."""
+    client = make_app(redis_url=own_redis.url).test_client()
+    admin = own_redis.client()
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    event = active()
+    response = post(client, event)
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "redis_error"
+    assert response.headers["Retry-After"]
+    admin.config_set("maxmemory", 0)
+    assert post(client, event).json["outcome"] == "applied"  # Stripe's retry succeeds
+
+
+def test_only_post(client):
+    response = client.get(URL)
+    assert response.status_code == 405
+    assert json.loads(response.data)["error"]["code"] == "method_not_allowed"
+
+
+def test_a_too_contended_ledger_is_503(client, monkeypatch, redis_client):
+    from membership.ledger import LedgerBusy, Writer
+
+    def busy(self, event, **kw):
+        raise LedgerBusy("gave up")
+
+    monkeypatch.setattr(Writer, "apply_event", busy)
+    response = post(client, active())
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "ledger_busy"
+    assert response.headers["Retry-After"]
+
+
+def test_each_event_is_logged_with_its_outcome(client, caplog):
+    caplog.set_level("INFO", logger="membership.stripe.webhooks")
+    e = active()
+    post(client, e)
+    post(client, e)
+    lines = [r.getMessage() for r in caplog.records if r.name == "membership.stripe.webhooks"]
+    assert lines[0].startswith(f"stripe customer.subscription.updated {e['id']}: applied")
+    assert lines[0].endswith("members 0 -> 1")
+    assert lines[1].startswith(f"stripe customer.subscription.updated {e['id']}: duplicate")

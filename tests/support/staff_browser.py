@@ -1,0 +1,95 @@
+"""Staff pages in headless Chromium, served by the Flask test client of a signed-in role.
+
+    page = open_page(app, browser, "editor", width=375)
+    page.goto(url("/staff/goals"))
+    shoot(page, "goals")          # test-artifacts/staff-goals-375.png; fails on sideways scroll
+
+Chromium resolves staff.test to one local werkzeug server (started once a test session;
+tests/conftest.py gives the browser the mapping) that hands every request to the app of the
+latest open_page. Real HTTP, so redirects, cookies and downloads behave as in production;
+the page starts with the cookies of `role`'s signed-in test client (page.client), so both
+share one staff session.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from tests.staff.test_staff_roles import signed_in
+
+ORIGIN = "http://staff.test"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+WIDTHS = (1280, 375)
+
+
+def url(path: str) -> str:
+    return ORIGIN + path
+
+
+class _Dispatch:
+    """The WSGI app of the shared server: whichever app the latest open_page named."""
+
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+_DISPATCH = _Dispatch()
+_server = None
+_lock = threading.Lock()
+
+
+def site_port() -> int:
+    """The port of the shared server, started on first use (daemon thread)."""
+    global _server
+    with _lock:
+        if _server is None:
+            from werkzeug.serving import make_server
+
+            _server = make_server("127.0.0.1", 0, _DISPATCH, threaded=True)
+            threading.Thread(target=_server.serve_forever, daemon=True).start()
+        return _server.server_port
+
+
+def stop_site() -> None:
+    global _server
+    with _lock:
+        if _server is not None:
+            _server.shutdown()
+            _server.server_close()
+            _server = None
+
+
+def open_page(app, browser, role: str | None, *, width: int = 1280, client=None):
+    """A new Chromium page (in its own context) signed in as `role` (None: signed out, or
+    the state of `client`). Console errors (a CSP refusal among them) collect in
+    page.console_errors."""
+    if client is None:
+        client, _ = signed_in(app, role)
+    site_port()
+    _DISPATCH.app = app
+    page = browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
+    cookies = [
+        {"name": c.key, "value": c.value, "domain": "staff.test", "path": c.path or "/"}
+        for c in client._cookies.values()  # werkzeug's test client jar
+    ]
+    if cookies:
+        page.context.add_cookies(cookies)
+    page.console_errors = []
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+    page.client = client
+    return page
+
+
+def shoot(page, name: str) -> Path:
+    """Save a full-page screenshot as staff-NAME-WIDTH.png and check nothing scrolls
+    sideways (wide tables scroll inside their own box)."""
+    width = page.viewport_size["width"]
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"staff-{name}-{width}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
