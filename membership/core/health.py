@@ -14,6 +14,7 @@ import threading
 from flask import Blueprint, current_app, jsonify
 
 from membership.core.errors import RETRY_AFTER_SECONDS, error_response
+from membership.core.openapi import answer, obj, retry_later
 from membership.core.runtime import runtime
 from membership.ledger.queries import Queries
 from membership.store import REFUSES_WRITES, is_healthy
@@ -28,6 +29,31 @@ DISK_FULL = (
     "refused until space is freed"
 )
 _STATE = "membership.readiness"
+
+OPENAPI = {
+    "/healthz": {
+        "get": {"summary": "Liveness: the process is up", "responses": {"200": answer("Up")}}
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness: Redis answers",
+            "responses": {
+                "200": answer(
+                    "Ready; `ledger` is `needs_rebuild` after a failed write",
+                    obj(
+                        {
+                            "status": {"const": "ready"},
+                            "redis": {"const": "ok"},
+                            "ledger": {"enum": ["ok", "needs_rebuild"]},
+                        },
+                        required=(),
+                    ),
+                ),
+                "503": retry_later("Redis is unreachable"),
+            },
+        }
+    },
+}
 
 
 def public_reason(reason: str) -> str:

@@ -1,41 +1,14 @@
-"""Prometheus metrics: `GET /metrics`, summed over every worker process.
+"""Prometheus metrics: `GET /metrics`, summed over every worker process; docs/observability.md
+lists the series and how to scrape them.
 
-Series (all prefixed `membership_`):
-
-- `http_requests_total{endpoint, method, status}`: `endpoint` is the Flask rule
-  (`/v1/banner`) or a plain endpoint's path (`/v1/prompt`), never the raw path; requests
-  that match no route are `unmatched`. Counted and timed by the outer WSGI layer
-  (membership.http.outer), which every request passes.
-- `http_request_duration_seconds{endpoint, method}`: a latency histogram.
-- `webhook_events_total{type, outcome}`: each event the ledger's writer finished
-  (a subscriber to `Runtime.ledger_subscribers`).
-- `members`: the member count, read from Redis at scrape time (absent while unknown).
-- `banner_stale_total`: banner answers served stale (Redis unreadable).
-- `redis_errors_total{kind}`: requests answered 503 for Redis trouble (`unavailable`,
-  `disk` when it refuses writes it cannot persist (MISCONF: its disk is full), or `refused`).
-- `embedded_redis_restarts_total`: restarts of the embedded Redis by the serve process.
-
-Several processes: prometheus-client's multiprocess mode, as it is designed. It is chosen
-when prometheus-client is first imported, by PROMETHEUS_MULTIPROC_DIR being set then, so
-the environment must name the directory before the process starts: `membership serve`
-chooses a fresh directory (`directory_for`) and starts itself again with the variable set
-(membership/cli/serve.py); its workers inherit it, each writes its values to files there
-and a scrape sums them. Unset (tests, an app made in-process) the values live in this
-process's own registry.
-
-The files of a worker that exited stay: its counters and histograms are part of the sums
-(prometheus-client's `mark_process_dead` only removes the files of `live` gauges, and
-there are none here: the one gauge, `members`, is read at scrape time), so no worker-exit
-hook is needed.
-
-The directory is on a memory filesystem (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never under
-MEMBERSHIP_DATA_DIR: a full data disk must cost writes, never the processes that serve
-reads. It is the serve process's for its whole life: removed under a running server, the
-workers go on writing into files no longer there and scrapes fail until `membership serve`
-is restarted (docs/observability.md).
-
-Who may scrape: an address in METRICS_ALLOW, or `Authorization: Bearer $METRICS_TOKEN`;
-anyone else gets the same 404 as a path that does not exist.
+Requests are counted and timed by the outer WSGI layer (`count`, from membership.http.outer)
+by endpoint: the Flask rule or a plain endpoint's path, else `unmatched`. Several processes
+use prometheus-client's multiprocess mode as it is designed: it is chosen when the library
+is first imported, by PROMETHEUS_MULTIPROC_DIR being set, so `membership serve` names a fresh
+directory on a memory filesystem (`directory_for`; never under MEMBERSHIP_DATA_DIR, whose
+disk may fill) and starts itself again with the variable set (cli/serve.py). Unset (tests, an
+app made in-process), the values live in this process's own registry. The files of a worker
+that exited stay part of the sums: the one gauge, `members`, is read at scrape time.
 """
 
 from __future__ import annotations
@@ -68,6 +41,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
+from membership.core.openapi import TEXT, answer, error
 from membership.core.runtime import runtime
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
@@ -75,6 +49,21 @@ from membership.ledger.codec import CorruptRecord
 log = logging.getLogger(__name__)
 
 bp = Blueprint("metrics", __name__)
+
+OPENAPI = {
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics, summed over every worker process",
+            "description": "Only from METRICS_ALLOW networks or with `Authorization: Bearer "
+            "$METRICS_TOKEN`; anyone else gets 404, as for a path that does not exist.",
+            "security": [{}, {"metricsToken": []}],
+            "responses": {
+                "200": answer("Prometheus text exposition format 0.0.4", TEXT, "text/plain"),
+                "404": error("Not from an allowed network and no valid token"),
+            },
+        }
+    }
+}
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
@@ -172,43 +161,43 @@ class _Series:
         self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
         disable_created_metrics()  # as in multiprocess mode: no `_created` series
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
+        self.requests = self._counter(
             "membership_http_requests",
             "HTTP requests by endpoint (the route, not the path), method and status.",
-            ["endpoint", "method", "status"],
-            registry=r,
+            "endpoint",
+            "method",
+            "status",
         )
         self.latency = Histogram(
             "membership_http_request_duration_seconds",
             "Time from the request reaching the app to its response, by endpoint and method.",
             ["endpoint", "method"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=self.registry,
         )
-        self.webhook_events = Counter(
+        self.webhook_events = self._counter(
             "membership_webhook_events",
             "Stripe events the ledger finished, by type and outcome.",
-            ["type", "outcome"],
-            registry=r,
+            "type",
+            "outcome",
         )
-        self.banner_stale = Counter(
+        self.banner_stale = self._counter(
             "membership_banner_stale",
             "Banner answers served stale because Redis could not be read.",
-            registry=r,
         )
-        self.redis_errors = Counter(
+        self.redis_errors = self._counter(
             "membership_redis_errors",
             "Requests answered 503 because Redis was unavailable, refused a write it could "
             "not persist (disk) or refused the operation.",
-            ["kind"],
-            registry=r,
+            "kind",
         )
-        self.embedded_restarts = Counter(
+        self.embedded_restarts = self._counter(
             "membership_embedded_redis_restarts",
             "Times the serve process restarted the embedded Redis.",
-            registry=r,
         )
+
+    def _counter(self, name: str, text: str, *labels: str) -> Counter:
+        return Counter(name, text, labels, registry=self.registry)
 
 
 _series: _Series | None = None
