@@ -9,7 +9,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli._actor import actor_option
-from membership.goals.store import MAX_NAME, MAX_TARGET
+from membership.goals.rules import MAX_NAME, MAX_TARGET
 from membership.ledger import queries as ledger_queries
 
 
@@ -64,16 +64,17 @@ def add(
 ):
     """Add a goal of TARGET members (reached at once if the count is already there)."""
     from membership.core.runtime import runtime
+    from membership.goals import rules as goal_rules
     from membership.goals import store as goals_mod
 
     rt = runtime()
     try:
-        copy = goals_mod.parse_copy_options(copy_options)
-        new = goals_mod.parse_goal(
+        copy = goal_rules.parse_copy_options(copy_options)
+        new = goal_rules.parse_goal(
             {"target": target, "deadline": deadline, "name": name, "copy": copy}
         )
         goal = goals_mod.add(rt.redis, rt.keys, new, actor=actor)
-    except goals_mod.GoalError as exc:
+    except goal_rules.GoalError as exc:
         raise click.UsageError(str(exc)) from None
     state = f"reached at once ({goal.reached_at})" if goal.reached_at else "not reached yet"
     click.echo(f"added goal {goal.id}: {goal.target} members, {state}")
@@ -85,13 +86,14 @@ def add(
 def list_(as_json: bool):
     """List goals by target, with their state."""
     from membership.core.runtime import runtime
+    from membership.goals import rules as goal_rules
     from membership.goals import store as goals_mod
 
     rt = runtime()
     all_goals = goals_mod.load(rt.redis, rt.keys)
     known = ledger_queries.count(rt.redis, rt.keys)
     count = known or 0  # unknown (no member counted yet) reaches nothing
-    state = goals_mod.states(all_goals, count)
+    state = goal_rules.states(all_goals, count)
 
     if as_json:
         rows = [{**g.as_dict(), "state": state[g.id]} for g in all_goals]

@@ -24,7 +24,7 @@ from membership.core import i18n, metrics
 from membership.core.config import SUPPORTED_LOCALES
 from membership.core.errors import RETRY_AFTER_SECONDS, ApiError
 from membership.core.runtime import runtime
-from membership.goals import store as goals
+from membership.goals import rules as goals
 from membership.goals.cache import (
     REFRESH_SECONDS,
     RETRY_SECONDS,

@@ -55,6 +55,7 @@ from typing import NamedTuple
 import redis as redis_lib
 
 from membership.core import i18n
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
@@ -78,7 +79,7 @@ class NoCount(ValueError):
 class Snapshot:
     count: int
     changed_at: str | None
-    goals: tuple[goals.Goal, ...] = ()
+    goals: tuple[goal_rules.Goal, ...] = ()
     version: int = 0  # keys.banner_version when read: orders snapshots (higher is newer)
     lineage: str | None = None  # keys.banner_lineage: versions compare only within one
 
@@ -136,22 +137,22 @@ def _text(name: str, raw, limit: int = MAX_TEXT) -> str | None:
     return raw
 
 
-def _goal(index: int, raw) -> goals.Goal:
+def _goal(index: int, raw) -> goal_rules.Goal:
     where = f"goals[{index}]"
     raw = _mapping(where, raw)
     name = raw.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > goals.MAX_NAME):
-        raise ValueError(f"{where}.name: expected text of at most {goals.MAX_NAME} characters")
+    if name is not None and (not isinstance(name, str) or len(name) > goal_rules.MAX_NAME):
+        raise ValueError(f"{where}.name: expected text of at most {goal_rules.MAX_NAME} characters")
     copy = _mapping(f"{where}.copy", raw.get("copy") or {})
     try:
         for fields_ in copy.values():
             _mapping(f"{where}.copy", fields_)
-        goals.check_copy(copy)  # every template text, checked as `goals add` checks it
+        goal_rules.check_copy(copy)  # every template text, checked as `goals add` checks it
     except (i18n.CopyError, AttributeError, TypeError) as exc:
         raise ValueError(f"{where}.copy: {exc}") from None
-    return goals.Goal(
+    return goal_rules.Goal(
         id=_whole(f"{where}.id", raw.get("id"), 1),
-        target=_whole(f"{where}.target", raw.get("target"), 1, goals.MAX_TARGET),
+        target=_whole(f"{where}.target", raw.get("target"), 1, goal_rules.MAX_TARGET),
         deadline=_text(f"{where}.deadline", raw.get("deadline")),
         name=name,
         copy=copy,

@@ -27,7 +27,7 @@ from functools import partial
 
 from membership.core import i18n
 from membership.goals import banner
-from membership.goals import store as goals
+from membership.goals import rules as goals
 from membership.goals.cache import Snapshot, State
 from membership.prompts.filters import Decision, Prompt, Trace
 

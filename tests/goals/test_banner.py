@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from membership.core.runtime import runtime
 from membership.goals import banner
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.goals.cache import Snapshot
-from membership.goals.store import Goal
+from membership.goals.rules import Goal
 from membership.ledger import Outcome
 from tests.support.member_count import CHANGED_AT, set_member_count
 
@@ -150,14 +151,14 @@ def site(make_app, redis_client):
     goals.add(
         redis_client,
         keys,
-        goals.parse_goal({"target": 25000}),
+        goal_rules.parse_goal({"target": 25000}),
         now="2026-11-20T10:00:00Z",
         actor="test",
     )
     goals.add(
         redis_client,
         keys,
-        goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}),
+        goal_rules.parse_goal({"target": 30000, "deadline": "2099-12-31"}),
         actor="test",
     )
     return app

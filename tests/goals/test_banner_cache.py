@@ -11,9 +11,10 @@ import pytest
 
 from membership.core.runtime import runtime
 from membership.goals import banner
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.goals.cache import LastGood, Snapshot
-from membership.goals.store import Goal
+from membership.goals.rules import Goal
 from tests.support.member_count import set_member_count
 from tests.support.processes import REPO, ServiceProcess
 
@@ -151,7 +152,7 @@ def test_a_new_process_serves_the_last_good_value_while_redis_is_down(make_app, 
     first = make_app(redis_url=own_redis.url)
     keys = runtime(first).keys
     set_member_count(own_redis.client(), keys, 25012)
-    goals.add(own_redis.client(), keys, goals.parse_goal({"target": 30000}), actor="test")
+    goals.add(own_redis.client(), keys, goal_rules.parse_goal({"target": 30000}), actor="test")
     assert first.test_client().get("/v1/banner").status_code == 200
     own_redis.kill()
 
@@ -484,7 +485,7 @@ def test_every_change_of_the_count_or_the_goals_steps_the_version(make_app, redi
     versions.append(version())
     writer.add_offline_member("b@example.org", "gift", actor="test")  # 1 -> 2
     versions.append(version())
-    goal = goals.add(redis_client, keys, goals.parse_goal({"target": 3}), actor="test")
+    goal = goals.add(redis_client, keys, goal_rules.parse_goal({"target": 3}), actor="test")
     versions.append(version())
     writer.add_offline_member("c@example.org", "gift", actor="test")  # 2 -> 3, marks the goal
     versions.append(version())

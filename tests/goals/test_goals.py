@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from membership.cli import cli
 from membership.core import audit
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
-from membership.goals.store import Goal
+from membership.goals.rules import Goal
 from membership.store import Keys
 from tests.support.member_count import set_member_count
 
@@ -34,7 +35,7 @@ goal_lists = st.lists(
 
 @given(goal_lists, st.integers(0, 250))
 def test_current_is_the_smallest_unreached_and_milestone_the_largest_reached(gs, count):
-    selection = goals.select(gs, count)
+    selection = goal_rules.select(gs, count)
     unreached = [g for g in gs if g.reached_at is None and g.target > count]
     reached = [g for g in gs if g not in unreached]
     if unreached:
@@ -51,8 +52,8 @@ def test_current_is_the_smallest_unreached_and_milestone_the_largest_reached(gs,
 
 @given(goal_lists, st.integers(0, 250))
 def test_selection_does_not_depend_on_order(gs, count):
-    assert goals.select(gs, count) == goals.select(list(reversed(gs)), count)
-    assert goals.select(gs, count) == goals.select(sorted(gs, key=lambda g: -g.id), count)
+    assert goal_rules.select(gs, count) == goal_rules.select(list(reversed(gs)), count)
+    assert goal_rules.select(gs, count) == goal_rules.select(sorted(gs, key=lambda g: -g.id), count)
 
 
 @given(goal_lists, st.lists(st.integers(0, 250), min_size=1, max_size=10))
@@ -63,7 +64,7 @@ def test_goals_stay_reached_whatever_the_count_does(gs, counts):
     for i, count in enumerate(counts):
         at = f"2026-11-25T19:00:{i:02d}Z"
         before = {g.id: g.reached_at for g in state}
-        state = goals.apply_count(state, count, at)
+        state = goal_rules.apply_count(state, count, at)
         for g in state:
             if before[g.id] is not None:
                 assert g.reached_at == before[g.id]  # the first time is kept
@@ -72,26 +73,26 @@ def test_goals_stay_reached_whatever_the_count_does(gs, counts):
             if g.reached_at:
                 ever_reached.add(g.id)
         assert all(g.reached_at is not None for g in state if g.id in ever_reached)
-        assert goals.newly_reached(state, count) == []
-        selection = goals.select(state, count)
+        assert goal_rules.newly_reached(state, count) == []
+        selection = goal_rules.select(state, count)
         if selection.current is not None:
             assert selection.current.target > count
 
 
 def test_count_falling_below_a_reached_goal_keeps_it_the_milestone():
     gs = [Goal(id=1, target=100), Goal(id=2, target=200)]
-    gs = goals.apply_count(gs, 150, AT)
-    selection = goals.select(gs, 90)
+    gs = goal_rules.apply_count(gs, 150, AT)
+    selection = goal_rules.select(gs, 90)
     assert selection.milestone.id == 1
     assert selection.current.id == 2
 
 
 def test_plan_add_refuses_a_taken_target_and_reaches_at_once():
     existing = [Goal(id=1, target=100)]
-    with pytest.raises(goals.GoalError, match="goal 1 already has the target 100"):
-        goals.plan_add(existing, 0, Goal(id=2, target=100), AT)
-    assert goals.plan_add(existing, 150, Goal(id=2, target=150), AT).reached_at == AT
-    assert goals.plan_add(existing, 149, Goal(id=2, target=150), AT).reached_at is None
+    with pytest.raises(goal_rules.GoalError, match="goal 1 already has the target 100"):
+        goal_rules.plan_add(existing, 0, Goal(id=2, target=100), AT)
+    assert goal_rules.plan_add(existing, 150, Goal(id=2, target=150), AT).reached_at == AT
+    assert goal_rules.plan_add(existing, 149, Goal(id=2, target=150), AT).reached_at is None
 
 
 @pytest.mark.parametrize(
@@ -113,29 +114,29 @@ def test_plan_add_refuses_a_taken_target_and_reaches_at_once():
     ],
 )
 def test_bad_goal_input_names_the_field(data, problem):
-    with pytest.raises(goals.GoalError) as info:
-        goals.parse_goal(data)
+    with pytest.raises(goal_rules.GoalError) as info:
+        goal_rules.parse_goal(data)
     assert problem in str(info.value)
 
 
 def test_good_goal_input():
     tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
-    goal = goals.parse_goal({"target": "30000", "deadline": tomorrow, "name": "  Winter  "})
+    goal = goal_rules.parse_goal({"target": "30000", "deadline": tomorrow, "name": "  Winter  "})
     assert (goal.target, goal.deadline, goal.name) == (30000, tomorrow, "Winter")
 
 
 def test_copy_options():
-    assert goals.parse_copy_options(
+    assert goal_rules.parse_copy_options(
         ["en.message=Only {remaining} to go", "uk.headline.one={count} читач", "uk.headline.few=x"]
     ) == {
         "en": {"message": "Only {remaining} to go"},
         "uk": {"headline": {"one": "{count} читач", "few": "x"}},
     }
     for bad in ["message=x", "en.message", "EN.message=x"]:
-        with pytest.raises(goals.GoalError, match=r"LOCALE\.FIELD=TEMPLATE"):
-            goals.parse_copy_options([bad])
-    with pytest.raises(goals.GoalError, match="given twice"):
-        goals.parse_copy_options(["en.cta=a", "en.cta=b"])
+        with pytest.raises(goal_rules.GoalError, match=r"LOCALE\.FIELD=TEMPLATE"):
+            goal_rules.parse_copy_options([bad])
+    with pytest.raises(goal_rules.GoalError, match="given twice"):
+        goal_rules.parse_copy_options(["en.cta=a", "en.cta=b"])
 
 
 # --- Storage -------------------------------------------------------------------
@@ -151,16 +152,18 @@ def test_a_command_failing_inside_exec_is_an_error_saying_so(r):
     set_member_count(r, KEYS, 10)
     # The audit stream holds the last id there is: the entry's XADD fails inside EXEC.
     r.xadd(KEYS.audit, {"x": "y"}, id=f"{2**64 - 1}-{2**64 - 1}")
-    with pytest.raises(goals.GoalError, match=r"Redis refused part of the change \(.*goals list"):
-        goals.add(r, KEYS, goals.parse_goal({"target": 100}), actor="olena")
+    with pytest.raises(
+        goal_rules.GoalError, match=r"Redis refused part of the change \(.*goals list"
+    ):
+        goals.add(r, KEYS, goal_rules.parse_goal({"target": 100}), actor="olena")
     assert [g.target for g in goals.load(r, KEYS)] == [100]  # the rest stayed, as it says
 
 
 def test_add_list_remove(r):
     set_member_count(r, KEYS, 25012)
-    reached = goals.add(r, KEYS, goals.parse_goal({"target": 25000}), now=AT, actor="test")
+    reached = goals.add(r, KEYS, goal_rules.parse_goal({"target": 25000}), now=AT, actor="test")
     pending = goals.add(
-        r, KEYS, goals.parse_goal({"target": 30000, "name": "Winter"}), now=AT, actor="test"
+        r, KEYS, goal_rules.parse_goal({"target": 30000, "name": "Winter"}), now=AT, actor="test"
     )
     assert reached.reached_at == AT  # at or below the count: reached at once
     assert pending.reached_at is None
@@ -175,15 +178,15 @@ def test_add_list_remove(r):
 
 
 def test_add_refuses_a_duplicate_target(r):
-    goals.add(r, KEYS, goals.parse_goal({"target": 500}), actor="test")
-    with pytest.raises(goals.GoalError, match="already has the target 500"):
-        goals.add(r, KEYS, goals.parse_goal({"target": 500}), actor="test")
+    goals.add(r, KEYS, goal_rules.parse_goal({"target": 500}), actor="test")
+    with pytest.raises(goal_rules.GoalError, match="already has the target 500"):
+        goals.add(r, KEYS, goal_rules.parse_goal({"target": 500}), actor="test")
     assert len(goals.load(r, KEYS)) == 1
 
 
 def test_mark_reached_is_idempotent_and_keeps_the_first_time(r):
     for target in (10, 20, 30):
-        goals.add(r, KEYS, goals.parse_goal({"target": target}), actor="test")
+        goals.add(r, KEYS, goal_rules.parse_goal({"target": target}), actor="test")
     assert goals.mark_reached(r, KEYS, 20, "2026-11-25T19:00:00Z") == [1, 2]
     assert goals.mark_reached(r, KEYS, 20, "2026-11-25T19:05:00Z") == []
     assert goals.mark_reached(r, KEYS, 5, "2026-11-25T19:06:00Z") == []  # falling changes nothing
@@ -211,7 +214,7 @@ def test_storage_agrees_with_the_pure_model(redis_server, targets, counts):
         at = f"2026-11-25T20:00:{i:02d}Z"
         set_member_count(r, KEYS, count, at)
         goals.mark_reached(r, KEYS, count, at)
-        model = goals.apply_count(model, count, at)
+        model = goal_rules.apply_count(model, count, at)
     stored = {g.id: g.reached_at for g in goals.load(r, KEYS)}
     assert stored == {g.id: g.reached_at for g in model}
     pending = {int(i) for i in r.zrange(KEYS.goals_pending, 0, -1)}
@@ -224,9 +227,9 @@ def test_storage_agrees_with_the_pure_model(redis_server, targets, counts):
 def test_add_and_remove_are_audited_with_the_stored_goal(r):
     set_member_count(r, KEYS, 150)
     reached = goals.add(
-        r, KEYS, goals.parse_goal({"target": 100, "name": "Стати учасником"}), actor="olena"
+        r, KEYS, goal_rules.parse_goal({"target": 100, "name": "Стати учасником"}), actor="olena"
     )
-    pending = goals.add(r, KEYS, goals.parse_goal({"target": 200}), now=AT, actor="taras")
+    pending = goals.add(r, KEYS, goal_rules.parse_goal({"target": 200}), now=AT, actor="taras")
     goals.mark_reached(r, KEYS, 250, "2026-11-25T20:00:00Z")  # after the add, before remove
     assert goals.remove(r, KEYS, pending.id, actor="  olena ") is True
 
@@ -265,9 +268,9 @@ def test_removing_an_unknown_goal_audits_nothing(r):
 @pytest.mark.parametrize("actor", ["", "x" * 321, "\x1b[31m", "a\nb"])
 def test_a_bad_actor_changes_nothing(r, actor):
     with pytest.raises(audit.AuditInputError, match=r"^actor: "):
-        goals.add(r, KEYS, goals.parse_goal({"target": 100}), actor=actor)
+        goals.add(r, KEYS, goal_rules.parse_goal({"target": 100}), actor=actor)
     assert r.exists(KEYS.goals, KEYS.goals_pending, KEYS.goals_next_id, KEYS.audit) == 0
-    kept = goals.add(r, KEYS, goals.parse_goal({"target": 100}), actor="olena")
+    kept = goals.add(r, KEYS, goal_rules.parse_goal({"target": 100}), actor="olena")
     with pytest.raises(audit.AuditInputError, match=r"^actor: "):
         goals.remove(r, KEYS, kept.id, actor=actor)
     assert [g.id for g in goals.load(r, KEYS)] == [kept.id]
@@ -384,18 +387,18 @@ def test_a_key_of_the_wrong_type_refuses_every_change_before_anything_is_written
     """Redis does not roll back: a ZADD or XADD failing inside EXEC would leave the goal
     written and the banner's version moved. The types are checked before queueing."""
     set_member_count(redis_client, KEYS, 10)
-    first = goals.add(redis_client, KEYS, goals.parse_goal({"target": 100}), actor="t")
+    first = goals.add(redis_client, KEYS, goal_rules.parse_goal({"target": 100}), actor="t")
     redis_client.delete(KEYS.audit)
     redis_client.set(getattr(KEYS, planted), "not what it should be")
     before = {k: redis_client.dump(k) for k in redis_client.keys("*")}
-    bigger = goals.parse_goal({"target": 300})
-    version = goals.version_of(first)
+    bigger = goal_rules.parse_goal({"target": 300})
+    version = goal_rules.version_of(first)
     changes = [
-        lambda: goals.add(redis_client, KEYS, goals.parse_goal({"target": 200}), actor="t"),
+        lambda: goals.add(redis_client, KEYS, goal_rules.parse_goal({"target": 200}), actor="t"),
         lambda: goals.update(redis_client, KEYS, first.id, bigger, expected=version, actor="t"),
         lambda: goals.remove(redis_client, KEYS, first.id, actor="t"),
     ]
     for change in changes:
-        with pytest.raises(goals.GoalError, match="not a"):
+        with pytest.raises(goal_rules.GoalError, match="not a"):
             change()
     assert {k: redis_client.dump(k) for k in redis_client.keys("*")} == before

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.store import Keys
 from tests.support.member_count import set_member_count
@@ -41,9 +42,15 @@ def service(tmp_path_factory):
     keys = Keys()
     set_member_count(client, keys, 25012)
     goals.add(
-        client, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z", actor="test"
+        client,
+        keys,
+        goal_rules.parse_goal({"target": 25000}),
+        now="2026-11-20T10:00:00Z",
+        actor="test",
     )
-    goals.add(client, keys, goals.parse_goal({"target": 30000, "name": "Winter"}), actor="test")
+    goals.add(
+        client, keys, goal_rules.parse_goal({"target": 30000, "name": "Winter"}), actor="test"
+    )
     service = ServiceProcess(
         {
             "REDIS_URL": redis.url,
@@ -279,7 +286,7 @@ def test_the_longest_copy_fits_the_reserved_space_on_a_phone(browser, service, l
     from membership.goals import banner
     from membership.goals.cache import Snapshot
 
-    reached = (goals.Goal(id=1, target=25000, reached_at="2026-11-20T10:00:00Z"),)
+    reached = (goal_rules.Goal(id=1, target=25000, reached_at="2026-11-20T10:00:00Z"),)
     snapshot = Snapshot(25012, "2026-11-25T19:00:00Z", reached if state == "thanks" else ())
     body = banner.view(snapshot, locale, publication="The Kyiv Independent", join_url=JOIN)
     page = _page(browser, MOBILE)

@@ -218,7 +218,7 @@ def test_the_checkout_fields_are_generated_from_the_marshmallow_schema(client):
 def test_the_goal_body_schema_takes_what_the_goal_schema_takes(client):
     from marshmallow import ValidationError
 
-    from membership.goals.store import MAX_NAME, MAX_TARGET, GoalInput
+    from membership.goals.rules import MAX_NAME, MAX_TARGET, GoalInput
 
     spec = client.get("/openapi.json").get_json()
     body = spec["paths"]["/staff/api/goals"]["post"]["requestBody"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.http import security
 from membership.store import Keys
@@ -140,7 +141,7 @@ def service(tmp_path_factory):
     redis = RedisServer().start()
     client = redis.client()
     set_member_count(client, Keys(), 25012)
-    goals.add(client, Keys(), goals.parse_goal({"target": 30000}), actor="test")
+    goals.add(client, Keys(), goal_rules.parse_goal({"target": 30000}), actor="test")
     service = ServiceProcess(
         {"REDIS_URL": redis.url, "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var"))}
     ).start()

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from membership.cli import cli
 from membership.core import audit
 from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import Ledger, LedgerBusy
 from membership.ledger import rebuild as rebuild_module
@@ -231,7 +232,7 @@ def test_a_lock_taken_over_before_the_commit_is_busy_and_nothing_is_written(
 
 
 def test_a_rebuild_marks_goals_a_lost_hook_did_not(client, keys):
-    goals.add(client, keys, goals.parse_goal({"target": 1}), actor=ACTOR)
+    goals.add(client, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
     silent = make(client, keys)  # no subscribers: as if the process died after the commit
     silent.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
     assert goals.load(client, keys)[0].reached_at is None

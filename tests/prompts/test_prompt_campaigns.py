@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 from membership.core import i18n
-from membership.goals import store as goals
+from membership.goals import rules as goals
 from membership.prompts import campaigns
 from membership.prompts.campaigns import CampaignError, parse, parse_list, to_json
 from tests.support.prompt_helpers import EXAMPLE, campaign_objects, doc, merge

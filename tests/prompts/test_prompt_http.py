@@ -22,6 +22,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from membership.core import logs
 from membership.goals import banner
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.prompts import assign, campaigns, snapshot, store
 from membership.prompts import http as prompts_http
@@ -436,7 +437,7 @@ def test_the_answer_is_compact_utf8_json_as_json_dumps_writes_it(app, client, re
     JSON must escape; a lone surrogate, which UTF-8 cannot carry, makes the answer ASCII
     with escapes. The banner's progress (a float) is written as json.dumps writes it."""
     set_member_count(redis_client, KEYS, 25012)
-    goal = goals.parse_goal({"target": 30000, "deadline": "2099-12-31"})
+    goal = goal_rules.parse_goal({"target": 30000, "deadline": "2099-12-31"})
     goals.add(redis_client, KEYS, goal, actor="test")
     apply(redis_client, doc(id="a1"), doc(id="no", audience={"sections": {"include": ["war"]}}))
     refresh(app)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from membership.goals import banner
 from membership.goals.cache import Snapshot, State
-from membership.goals.store import Goal
+from membership.goals.rules import Goal
 from membership.prompts import render
 from membership.prompts.filters import Decision, Holdout, Prompt, Trace, decide
 from tests.support.prompt_helpers import EXAMPLE, NOW, PLAIN_COPY, make, request

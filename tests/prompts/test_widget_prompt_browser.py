@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.prompts import assign, campaigns, store
 from membership.prompts.tokens import Tokens
@@ -107,7 +108,7 @@ def service(tmp_path_factory):
     client = redis.client()
     keys = Keys()
     set_member_count(client, keys, 25012)
-    goals.add(client, keys, goals.parse_goal({"target": 30000}), actor="test")
+    goals.add(client, keys, goal_rules.parse_goal({"target": 30000}), actor="test")
     store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
     service = ServiceProcess(
         {

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from membership.core.config import DEFAULT_MEMBER_STATUSES
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import Ledger
 from membership.staff.overview import views as overview
@@ -54,7 +55,7 @@ def sub(sub_id, customer, status, created, **kw):
 
 
 def goal(client, keys, target, **kw):
-    return goals.add(client, keys, goals.parse_goal({"target": target, **kw}), actor=ACTOR)
+    return goals.add(client, keys, goal_rules.parse_goal({"target": target, **kw}), actor=ACTOR)
 
 
 def test_the_overview_of_a_ledger(ledger, client, keys, clock):
@@ -153,7 +154,7 @@ def test_a_count_past_an_unmarked_goal_is_a_milestone():
     """The writer marks goals after its commit: a read in between sees the count first."""
     reads = overview.Reads(
         stats=_stats(members=12),
-        goals=[goals.Goal(id=1, target=10), goals.Goal(id=2, target=5, reached_at="T")],
+        goals=[goal_rules.Goal(id=1, target=10), goal_rules.Goal(id=2, target=5, reached_at="T")],
         history=[],
     )
     model = overview.view(reads, today=TODAY)
@@ -164,7 +165,7 @@ def test_a_count_past_an_unmarked_goal_is_a_milestone():
 def test_an_overdue_goal_and_a_rebuild_warning():
     reads = overview.Reads(
         stats=_stats(members=3, needs_rebuild={"reason": "why"}),
-        goals=[goals.Goal(id=1, target=10, deadline="2026-11-20")],
+        goals=[goal_rules.Goal(id=1, target=10, deadline="2026-11-20")],
         history=[],
     )
     model = overview.view(reads, today=TODAY)

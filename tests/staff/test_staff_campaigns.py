@@ -587,13 +587,14 @@ def test_an_editor_changes_the_sections_in_the_form_and_v1_prompt_follows(app, b
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_campaign_page_in_chromium(app, browser, width):
+    from membership.goals import rules as goal_rules
     from membership.goals import store as goals
     from tests.support.member_count import set_member_count
     from tests.support.staff_browser import open_page, shoot, url
 
     r, k = runtime(app).redis, keys(app)
     set_member_count(r, k, 25012)
-    goals.add(r, k, goals.parse_goal({"target": 30000}), actor="test")  # the ticker's bar
+    goals.add(r, k, goal_rules.parse_goal({"target": 30000}), actor="test")  # the ticker's bar
     long_name = "A campaign with a rather long name to see how rows wrap on a phone"
     put(
         app,
@@ -792,13 +793,14 @@ _SHAPE = """selector => {
 def test_the_preview_draws_what_the_widget_draws(app, browser, placement):
     """prompt.js itself draws the preview's answer on the demo article: the same elements,
     classes and texts as the preview page (so the two cannot drift apart unnoticed)."""
+    from membership.goals import rules as goal_rules
     from membership.goals import store as goals
     from tests.support.member_count import set_member_count
     from tests.support.staff_browser import open_page, url
 
     r = runtime(app).redis
     set_member_count(r, keys(app), 25012)
-    goals.add(r, keys(app), goals.parse_goal({"target": 30000}), actor="test")  # a ticker bar
+    goals.add(r, keys(app), goal_rules.parse_goal({"target": 30000}), actor="test")  # a ticker bar
     gate = {"dismissible": True, "free_articles": 2} if placement == "gate" else None
     put(app, {**EXAMPLE, "placement": placement, "gate": gate})
     page = open_page(app, browser, "viewer")

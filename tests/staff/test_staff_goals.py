@@ -15,8 +15,9 @@ import pytest
 
 from membership.core import audit
 from membership.core.runtime import runtime
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
-from membership.goals.store import Goal
+from membership.goals.rules import Goal
 from membership.staff import accounts_for
 from membership.staff.goals import form as page
 from membership.staff.goals.openapi import OPENAPI
@@ -45,7 +46,9 @@ def _keys(app):
 
 def _add(app, target=100, **fields):
     rt = runtime(app)
-    return goals.add(rt.redis, rt.keys, goals.parse_goal({"target": target, **fields}), actor="t")
+    return goals.add(
+        rt.redis, rt.keys, goal_rules.parse_goal({"target": target, **fields}), actor="t"
+    )
 
 
 def _entries(app):
@@ -72,7 +75,7 @@ def _snapshot(app, redis_client):
 def _form(goal: Goal | None = None, **fields) -> dict:
     values = page.form_values(goal) if goal else {}
     if goal is not None:
-        values["version"] = goals.version_of(goal)
+        values["version"] = goal_rules.version_of(goal)
     return {**values, **fields}
 
 
@@ -88,25 +91,29 @@ def _api(client, token, method, path, body=None):
 def test_plan_update_keeps_id_and_reached_state_sensibly():
     old = Goal(id=3, target=100, created_at=AT, reached_at=AT)
     others = [old, Goal(id=4, target=200)]
-    same = goals.plan_update(others, 50, old, Goal(id=0, target=100, name="n"), LATER)
+    same = goal_rules.plan_update(others, 50, old, Goal(id=0, target=100, name="n"), LATER)
     assert (same.id, same.created_at, same.reached_at, same.name) == (3, AT, AT, "n")
     # A new target the count is below: not reached (a milestone never reached is no milestone).
-    assert goals.plan_update(others, 50, old, Goal(id=0, target=150), LATER).reached_at is None
+    assert goal_rules.plan_update(others, 50, old, Goal(id=0, target=150), LATER).reached_at is None
     # A new target the count is at: reached, keeping the first time it was.
-    assert goals.plan_update(others, 150, old, Goal(id=0, target=150), LATER).reached_at == AT
+    assert goal_rules.plan_update(others, 150, old, Goal(id=0, target=150), LATER).reached_at == AT
     fresh = Goal(id=5, target=300, created_at=AT)
-    assert goals.plan_update([fresh], 400, fresh, Goal(id=0, target=350), LATER).reached_at == (
-        LATER
-    )
-    with pytest.raises(goals.GoalError, match="target: goal 4 already has the target 200"):
-        goals.plan_update(others, 0, old, Goal(id=0, target=200), LATER)
+    assert goal_rules.plan_update(
+        [fresh], 400, fresh, Goal(id=0, target=350), LATER
+    ).reached_at == (LATER)
+    with pytest.raises(goal_rules.GoalError, match="target: goal 4 already has the target 200"):
+        goal_rules.plan_update(others, 0, old, Goal(id=0, target=200), LATER)
 
 
 def test_the_version_follows_what_the_form_edits_not_the_reached_time():
     goal = Goal(id=1, target=100, copy={"en": {"cta": "Join"}}, created_at=AT)
-    assert goals.version_of(goal) == goals.version_of(Goal(**{**goal.__dict__, "reached_at": AT}))
-    assert goals.version_of(goal) != goals.version_of(Goal(**{**goal.__dict__, "name": "x"}))
-    assert goals.version_of(goal) != goals.version_of(
+    assert goal_rules.version_of(goal) == goal_rules.version_of(
+        Goal(**{**goal.__dict__, "reached_at": AT})
+    )
+    assert goal_rules.version_of(goal) != goal_rules.version_of(
+        Goal(**{**goal.__dict__, "name": "x"})
+    )
+    assert goal_rules.version_of(goal) != goal_rules.version_of(
         Goal(**{**goal.__dict__, "copy": {"en": {"cta": "Join us"}}})
     )
 
@@ -133,7 +140,7 @@ def test_the_form_and_a_goal_round_trip():
         "name": "Winter",
         "copy": goal.copy,
     }
-    assert goals.parse_goal(data).copy == goal.copy
+    assert goal_rules.parse_goal(data).copy == goal.copy
     assert page.goal_data({"target": "30,000"})["target"] == "30000"
     # A plural override of the button (the CLI allows it) shows as its "other" form, the
     # one the banner uses, in the one box the button has.
@@ -154,24 +161,26 @@ def test_parse_goal_names_each_bad_template_by_its_path():
         "target": 10,
         "copy": {"uk": {"message": {"few": "{oops}", "other": "ok"}}, "en": {"cta": "  "}},
     }
-    with pytest.raises(goals.GoalInvalid) as info:
-        goals.parse_goal(bad)
+    with pytest.raises(goal_rules.GoalInvalid) as info:
+        goal_rules.parse_goal(bad)
     errors = info.value.errors
     assert "the message template may use only" in errors["copy.uk.message.few"]
     assert "the cta template is empty" in errors["copy.en.cta"]
     assert str(info.value).startswith("copy: ")  # the CLI's one-line message is as before
     for odd in ({"en": "x"}, {"en": {"message": {"one": 5}}}, {"en": {"cta": 5}}, []):
-        with pytest.raises(goals.GoalError):  # typed, never an AttributeError
-            goals.parse_goal({"target": 10, "copy": odd})
+        with pytest.raises(goal_rules.GoalError):  # typed, never an AttributeError
+            goal_rules.parse_goal({"target": 10, "copy": odd})
 
 
 def test_a_goal_keeps_its_own_past_deadline_when_edited():
     past = "2020-01-01"
-    with pytest.raises(goals.GoalError, match="deadline: 2020-01-01 is in the past"):
-        goals.parse_goal({"target": 10, "deadline": past})
-    assert goals.parse_goal({"target": 10, "deadline": past}, keep_deadline=past).deadline == past
-    with pytest.raises(goals.GoalError, match="in the past"):
-        goals.parse_goal({"target": 10, "deadline": "2020-01-02"}, keep_deadline=past)
+    with pytest.raises(goal_rules.GoalError, match="deadline: 2020-01-01 is in the past"):
+        goal_rules.parse_goal({"target": 10, "deadline": past})
+    assert (
+        goal_rules.parse_goal({"target": 10, "deadline": past}, keep_deadline=past).deadline == past
+    )
+    with pytest.raises(goal_rules.GoalError, match="in the past"):
+        goal_rules.parse_goal({"target": 10, "deadline": "2020-01-02"}, keep_deadline=past)
 
 
 # --- The service (Redis) ----------------------------------------------------------------
@@ -182,8 +191,8 @@ def test_update_is_atomic_audited_and_moves_the_reached_state(app, redis_client)
     assert goal.reached_at is not None
     version_before = int(redis_client.get(rt.keys.banner_version))
     raised = goals.update(
-        rt.redis, rt.keys, goal.id, goals.parse_goal({"target": 150, "name": "Raised"}),
-        expected=goals.version_of(goal), actor=EDITOR,
+        rt.redis, rt.keys, goal.id, goal_rules.parse_goal({"target": 150, "name": "Raised"}),
+        expected=goal_rules.version_of(goal), actor=EDITOR,
     )  # fmt: skip
     assert (raised.id, raised.target, raised.reached_at) == (goal.id, 150, None)
     assert goals.get(rt.redis, rt.keys, goal.id) == raised
@@ -199,9 +208,11 @@ def test_update_is_atomic_audited_and_moves_the_reached_state(app, redis_client)
     assert goals.mark_reached(rt.redis, rt.keys, 150, LATER) == [goal.id]
     # An edit that changes nothing writes nothing.
     again = goals.get(rt.redis, rt.keys, goal.id)
-    same = goals.parse_goal({"target": 150, "name": "Raised"})
+    same = goal_rules.parse_goal({"target": 150, "name": "Raised"})
     before = _snapshot(app, redis_client)
-    goals.update(rt.redis, rt.keys, goal.id, same, expected=goals.version_of(again), actor=EDITOR)
+    goals.update(
+        rt.redis, rt.keys, goal.id, same, expected=goal_rules.version_of(again), actor=EDITOR
+    )
     assert _snapshot(app, redis_client) == before
 
 
@@ -209,14 +220,14 @@ def test_update_refuses_another_version_and_an_unknown_goal(app, redis_client):
     rt = runtime(app)
     goal = _add(app, 100)
     before = _snapshot(app, redis_client)
-    with pytest.raises(goals.GoalConflict) as info:
+    with pytest.raises(goal_rules.GoalConflict) as info:
         goals.update(rt.redis, rt.keys, goal.id, Goal(id=0, target=5), expected="0" * 16,
                      actor=EDITOR)  # fmt: skip
     assert info.value.current == goal
     assert goals.update(rt.redis, rt.keys, 99, Goal(id=0, target=5), expected="x", actor="t") is (
         None
     )
-    with pytest.raises(goals.GoalConflict):
+    with pytest.raises(goal_rules.GoalConflict):
         goals.remove(rt.redis, rt.keys, goal.id, actor=EDITOR, expected="0" * 16)
     assert _snapshot(app, redis_client) == before
 
@@ -224,7 +235,7 @@ def test_update_refuses_another_version_and_an_unknown_goal(app, redis_client):
 def test_two_editors_saving_one_version_at_once_one_wins(app, redis_client):
     rt = runtime(app)
     goal = _add(app, 100)
-    version = goals.version_of(goal)
+    version = goal_rules.version_of(goal)
     outcomes = []
     barrier = threading.Barrier(8)
 
@@ -234,7 +245,7 @@ def test_two_editors_saving_one_version_at_once_one_wins(app, redis_client):
             goals.update(rt.redis, rt.keys, goal.id, Goal(id=0, target=100, name=f"n{i}"),
                          expected=version, actor=f"editor{i}")  # fmt: skip
             outcomes.append(("saved", i))
-        except goals.GoalConflict:
+        except goal_rules.GoalConflict:
             outcomes.append(("conflict", i))
 
     threads = [threading.Thread(target=save, args=(i,)) for i in range(8)]
@@ -340,7 +351,9 @@ def test_bad_input_is_named_next_to_its_field_and_nothing_is_stored(
     if field != "preview_count":
         paths += ["/staff/goals", "/staff/goals/1"]
     for path in paths:
-        extra = {"version": goals.version_of(_stored(app)[0])} if path == "/staff/goals/1" else {}
+        extra = (
+            {"version": goal_rules.version_of(_stored(app)[0])} if path == "/staff/goals/1" else {}
+        )
         response = _post(client, token, path, {**data, **extra})
         html = response.get_data(as_text=True)
         assert response.status_code == 400, path
@@ -455,7 +468,7 @@ def test_the_second_of_two_editors_gets_409_and_overwrites_nothing(app, redis_cl
     # Both open the page (the version rides in a hidden field), the admin saves first.
     opened = first.get("/staff/goals/1").get_data(as_text=True)
     version = re.search(r'name="version" value="(\w+)"', opened).group(1)
-    assert version == goals.version_of(goal)
+    assert version == goal_rules.version_of(goal)
     assert _post(
         second, second_token, "/staff/goals/1", _form(goal, name="Theirs")
     ).status_code == (303)
@@ -481,7 +494,9 @@ def test_removing_asks_first_and_checks_the_version(app, redis_client):
     assert _post(client, token, "/staff/goals/1/remove", {}).status_code == 400
     assert _post(client, token, "/staff/goals/1/remove", {"version": "stale"}).status_code == 409
     assert _stored(app) == [goal]
-    response = _post(client, token, "/staff/goals/1/remove", {"version": goals.version_of(goal)})
+    response = _post(
+        client, token, "/staff/goals/1/remove", {"version": goal_rules.version_of(goal)}
+    )
     assert response.status_code == 303 and response.location.endswith("/staff/goals?removed=1")
     assert _stored(app) == []
     assert "Goal 1 removed." in client.get(response.location).get_data(as_text=True)
@@ -494,7 +509,7 @@ def test_a_viewer_changes_nothing_by_any_door(app, redis_client):
     goal = _add(app, 100)
     client, token = signed_in(app, "viewer")
     before = _snapshot(app, redis_client)
-    version = goals.version_of(goal)
+    version = goal_rules.version_of(goal)
     refused = [
         _post(client, token, "/staff/goals", {"target": "5"}),
         _post(client, token, "/staff/goals/1", _form(goal, target="7")),
@@ -518,7 +533,7 @@ def test_the_json_api(app, redis_client):
     assert (goal["id"], goal["target"], goal["version"]) == (
         1,
         10,
-        goals.version_of(_stored(app)[0]),
+        goal_rules.version_of(_stored(app)[0]),
     )
     listed = client.get("/staff/api/goals").get_json()
     assert listed["count"] == 7 and listed["goals"][0]["state"] == "current"
@@ -650,8 +665,12 @@ def test_screenshots_and_the_page_without_javascript(app, redis_client, browser)
         page_.fill("#name", "Mine")
         rt = runtime(app)
         current = goals.get(rt.redis, rt.keys, 2)
-        other = goals.parse_goal({**page.goal_data(page.form_values(current)), "name": f"W{width}"})
-        goals.update(rt.redis, rt.keys, 2, other, expected=goals.version_of(current), actor="ann")
+        other = goal_rules.parse_goal(
+            {**page.goal_data(page.form_values(current)), "name": f"W{width}"}
+        )
+        goals.update(
+            rt.redis, rt.keys, 2, other, expected=goal_rules.version_of(current), actor="ann"
+        )
         with page_.expect_response(lambda r: r.request.method == "POST") as refused:
             page_.get_by_role("button", name="Save").click()
         assert refused.value.status == 409

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from membership.core.runtime import runtime
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import ledger_for
 from tests.staff.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
@@ -40,9 +41,9 @@ def test_the_figures_follow_the_ledger(app):  # noqa: F811
     first = client.get("/staff/").get_data(as_text=True)
     assert 'id="live-count">unknown<' in first  # a new Redis: no count yet
 
-    goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 1, "name": "First"}), actor=ACTOR)
+    goals.add(rt.redis, rt.keys, goal_rules.parse_goal({"target": 1, "name": "First"}), actor=ACTOR)
     goal = {"target": 10, "name": "Ten & <more>", "deadline": "2099-01-01"}
-    goals.add(rt.redis, rt.keys, goals.parse_goal(goal), actor=ACTOR)
+    goals.add(rt.redis, rt.keys, goal_rules.parse_goal(goal), actor=ACTOR)
     event = sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"), created=10)
     ledger.writer.apply_event(event)
     add_offline(ledger, "friend@example.org", "comp")

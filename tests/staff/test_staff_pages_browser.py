@@ -116,6 +116,7 @@ def _get_pages(app):  # noqa: F811
 
 def _seed_everything(app):  # noqa: F811
     """Something on every page: members, a failed event, a goal and a campaign."""
+    from membership.goals import rules as goal_rules
     from membership.goals import store as goals
     from membership.ledger import LedgerWriteFailed
     from membership.prompts import campaigns, store
@@ -127,7 +128,7 @@ def _seed_everything(app):  # noqa: F811
     orphan["data"]["object"].pop("customer")
     with contextlib.suppress(LedgerWriteFailed):  # recorded as failed: that is the point
         ledger_for(rt).writer.apply_event(orphan)
-    goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 100, "name": "Hundred"}),
+    goals.add(rt.redis, rt.keys, goal_rules.parse_goal({"target": 100, "name": "Hundred"}),
               actor="test")  # fmt: skip
     store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")
 

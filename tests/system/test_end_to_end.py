@@ -91,11 +91,12 @@ def test_webhooks_move_the_banner_and_reach_goals(redis_url, tmp_path):
 
 def test_the_ledger_marks_goals_the_moment_the_count_rises(app, redis_client):
     from membership.core.runtime import runtime
+    from membership.goals import rules as goal_rules
     from membership.goals import store as goals
     from membership.ledger import Ledger
 
     rt = runtime(app)
-    goals.add(rt.redis, rt.keys, goals.parse_goal({"target": 2}), actor="test")
+    goals.add(rt.redis, rt.keys, goal_rules.parse_goal({"target": 2}), actor="test")
     ledger = Ledger.on(
         rt.redis,
         rt.keys,

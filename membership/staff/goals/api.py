@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from membership.core.runtime import runtime
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
 from membership.staff.access.guard import requires
 from membership.staff.goals.form import errors_of, goal_data
@@ -19,13 +20,13 @@ def _api_error(status: int, code: str, message: str, **extra):
     return response
 
 
-def _api_invalid(exc: goals_mod.GoalError):
+def _api_invalid(exc: goal_rules.GoalError):
     errors = errors_of(exc)
     return _api_error(400, "invalid_goal", str(exc), field=next(iter(errors)), fields=errors)
 
 
-def _api_goal(goal: goals_mod.Goal, state: str | None = None) -> dict:
-    body = {**goal.as_dict(), "version": goals_mod.version_of(goal)}
+def _api_goal(goal: goal_rules.Goal, state: str | None = None) -> dict:
+    body = {**goal.as_dict(), "version": goal_rules.version_of(goal)}
     return body if state is None else {**body, "state": state}
 
 
@@ -47,7 +48,7 @@ def _api_unknown(raw_id):
 def api_goals():
     rt = runtime()
     stored, live = goals_mod.load(rt.redis, rt.keys), live_count()
-    state = goals_mod.states(stored, live or 0)
+    state = goal_rules.states(stored, live or 0)
     return jsonify(count=live, goals=[_api_goal(s, state[s.id]) for s in stored])
 
 
@@ -58,8 +59,8 @@ def api_goals_add():
     if body is None:
         return _not_an_object()
     try:
-        goal = goals_mod.add(rt.redis, rt.keys, goals_mod.parse_goal(body), actor=g.staff.email)
-    except goals_mod.GoalError as exc:
+        goal = goals_mod.add(rt.redis, rt.keys, goal_rules.parse_goal(body), actor=g.staff.email)
+    except goal_rules.GoalError as exc:
         return _api_invalid(exc)
     return jsonify(_api_goal(goal)), 201
 
@@ -114,15 +115,15 @@ def api_goal_save(goal_id):
         message = "version: required; the version of the goal this edit is based on"
         return _api_error(400, "invalid_goal", message, field="version")
     try:
-        new = goals_mod.parse_goal(body, keep_deadline=goal.deadline)
+        new = goal_rules.parse_goal(body, keep_deadline=goal.deadline)
         saved = goals_mod.update(
             rt.redis, rt.keys, goal.id, new, expected=version, actor=g.staff.email
         )
-    except goals_mod.GoalConflict as exc:
+    except goal_rules.GoalConflict as exc:
         return _api_error(
             409, "conflict", str(exc), field="version", current=_api_goal(exc.current)
         )
-    except goals_mod.GoalError as exc:
+    except goal_rules.GoalError as exc:
         return _api_invalid(exc)
     if saved is None:
         return _api_unknown(goal_id)
@@ -139,11 +140,11 @@ def api_goal_remove(goal_id):
         removed = goal_id_ is not None and goals_mod.remove(
             rt.redis, rt.keys, goal_id_, actor=g.staff.email, expected=version
         )
-    except goals_mod.GoalConflict as exc:
+    except goal_rules.GoalConflict as exc:
         return _api_error(
             409, "conflict", str(exc), field="version", current=_api_goal(exc.current)
         )
-    except goals_mod.GoalError as exc:
+    except goal_rules.GoalError as exc:
         return _api_error(503, "unavailable", str(exc))
     if not removed:
         return _api_unknown(goal_id)

@@ -1,5 +1,5 @@
 """The goal form (pure): its fields <-> a goal's data, error placement and the preview
-model. The rules stay in membership/goals/store.py; the preview is /v1/banner's own view model."""
+model. The rules stay in membership/goals/rules.py; the preview is /v1/banner's own view model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from functools import cache
 from membership.core import i18n
 from membership.core.config import SUPPORTED_LOCALES
 from membership.goals import banner
-from membership.goals import store as goals_mod
+from membership.goals import rules as goals_mod
 
 LOCALE_NAMES = {"en": "English", "uk": "Ukrainian"}
 # The copy fields a goal may set, with what each is for (i18n.FIELDS says what each may use).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from membership.goals import store as goals_mod
+from membership.goals import rules as goals_mod
 from membership.openapi import from_marshmallow
 
 

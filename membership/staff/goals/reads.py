@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from flask import request
 
 from membership.core.runtime import runtime
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
@@ -33,7 +34,7 @@ def goal_id_of(raw) -> int | None:
     return int(text) if _ID.fullmatch(text) else None
 
 
-def find(raw_id) -> goals_mod.Goal | None:
+def find(raw_id) -> goal_rules.Goal | None:
     goal_id = goal_id_of(raw_id)
     if goal_id is None:
         return None
@@ -45,14 +46,14 @@ def not_found(raw_id):
     return guard.refuse(404, f"no goal with id {str(raw_id)[:40]}")
 
 
-def preview_of(old: goals_mod.Goal | None, data: Mapping, count: str | None):
+def preview_of(old: goal_rules.Goal | None, data: Mapping, count: str | None):
     """(Preview, {}) for unsaved goal data (parse_goal's input) at a member count (blank:
     the live one), or (None, errors by field)."""
     rt = runtime()
     live = live_count() or 0
     try:
-        new = goals_mod.parse_goal(data, keep_deadline=old.deadline if old is not None else None)
-    except goals_mod.GoalError as exc:
+        new = goal_rules.parse_goal(data, keep_deadline=old.deadline if old is not None else None)
+    except goal_rules.GoalError as exc:
         return None, errors_of(exc)
     try:
         count = preview_count(count, live)
@@ -60,6 +61,6 @@ def preview_of(old: goals_mod.Goal | None, data: Mapping, count: str | None):
         return None, {"preview_count": str(exc)}
     stored = goals_mod.load(rt.redis, rt.keys)
     try:
-        return build_preview(stored, old, new, count, goals_mod.utc_now(), rt.settings), {}
-    except goals_mod.GoalError as exc:
+        return build_preview(stored, old, new, count, goal_rules.utc_now(), rt.settings), {}
+    except goal_rules.GoalError as exc:
         return None, errors_of(exc)

@@ -1,7 +1,7 @@
 """Staff pages: goals and their per-locale copy, with a preview of the banner before saving.
 
-The rules stay in membership/goals/store.py (parse_goal, add, update, remove, plan_add,
-plan_update, the same calls as `membership goals ...`), and the preview is /v1/banner's own
+The rules stay in membership/goals/ (rules.parse_goal, store.add, update, remove, ...: the
+same calls as `membership goals ...`), and the preview is /v1/banner's own
 view model (banner.preview). Here: the form's fields <-> a goal's data (pure), the pages
 and the /staff/api/goals JSON. Every form works without JavaScript: "Preview" is a submit
 button that re-renders the form with the banner for the unsaved values; static/staff/goals.js
@@ -15,6 +15,7 @@ from flask import g, redirect, render_template, request, url_for
 from membership.core import i18n
 from membership.core.config import SUPPORTED_LOCALES
 from membership.core.runtime import runtime
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
 from membership.staff.access import guard
 from membership.staff.access.guard import requires
@@ -68,7 +69,7 @@ def _list_page(values=None, errors=None, preview=None, status=200, notice=None):
         "staff/goals.html",
         status,
         goals=stored,
-        states=goals_mod.states(stored, live_count() or 0),
+        states=goal_rules.states(stored, live_count() or 0),
         values=values or {},
         errors=errors or {},
         preview=preview,
@@ -85,7 +86,7 @@ def _edit_page(goal, values=None, errors=None, preview=None, status=200, **extra
         status,
         goal=goal,
         values=values,
-        version=extra.pop("version", None) or goals_mod.version_of(goal),
+        version=extra.pop("version", None) or goal_rules.version_of(goal),
         errors=errors or {},
         preview=preview,
         **extra,
@@ -105,9 +106,9 @@ def goals_add():
     form = form_fields()
     rt = runtime()
     try:
-        new = goals_mod.parse_goal(goal_data(form))
+        new = goal_rules.parse_goal(goal_data(form))
         goal = goals_mod.add(rt.redis, rt.keys, new, actor=g.staff.email)
-    except goals_mod.GoalError as exc:
+    except goal_rules.GoalError as exc:
         return _list_page(values=form, errors=errors_of(exc), status=400)
     return redirect(url_for("staff.goal_page", goal_id=goal.id, saved="added"), 303)
 
@@ -155,18 +156,18 @@ def goal_save(goal_id):
     version = form.get("version", "")
     try:
         if not version:
-            raise goals_mod.GoalError("version: missing; reload the page and edit again")
-        new = goals_mod.parse_goal(goal_data(form), keep_deadline=goal.deadline)
+            raise goal_rules.GoalError("version: missing; reload the page and edit again")
+        new = goal_rules.parse_goal(goal_data(form), keep_deadline=goal.deadline)
         saved = goals_mod.update(
             rt.redis, rt.keys, goal.id, new, expected=version, actor=g.staff.email
         )
-    except goals_mod.GoalConflict as exc:
+    except goal_rules.GoalConflict as exc:
         # Their save is shown; the form keeps these values, based on their version now,
         # so saving again is a choice made knowing what it replaces.
         preview, _ = preview_of(exc.current, goal_data(form), form.get("preview_count"))
         errors = errors_of(exc)
         return _edit_page(exc.current, form, errors, preview, 409, conflict=exc.current)
-    except goals_mod.GoalError as exc:
+    except goal_rules.GoalError as exc:
         return _edit_page(goal, form, errors_of(exc), None, 400, version=version)
     if saved is None:
         return not_found(goal_id)
@@ -195,16 +196,16 @@ def goal_remove(goal_id):
         removed = goals_mod.remove(
             rt.redis, rt.keys, goal.id, actor=g.staff.email, expected=version
         )
-    except goals_mod.GoalConflict as exc:
+    except goal_rules.GoalConflict as exc:
         # The page now shows their version: removing it after all is a second, informed click.
         return _remove_page(exc.current, f"{exc} (as shown now): look again before removing", 409)
-    except goals_mod.GoalError as exc:
+    except goal_rules.GoalError as exc:
         return _remove_page(goal, str(exc), 400)
     if not removed:
         return not_found(goal_id)
     return redirect(url_for("staff.goals", removed=goal.id), 303)
 
 
-def _remove_page(goal: goals_mod.Goal, error: str | None = None, status: int = 200):
-    version = goals_mod.version_of(goal)
+def _remove_page(goal: goal_rules.Goal, error: str | None = None, status: int = 200):
+    version = goal_rules.version_of(goal)
     return _render("staff/goals_remove.html", status, goal=goal, version=version, error=error)

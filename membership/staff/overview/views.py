@@ -22,6 +22,7 @@ import redis as redis_lib
 from babel.numbers import format_currency, get_currency_precision
 
 from membership.core import i18n
+from membership.goals import rules as goal_rules
 from membership.goals import store as goals_
 from membership.goals.banner import progress
 from membership.ledger.queries import Queries
@@ -46,7 +47,7 @@ class Reads:
     """What the Overview reads, as the read models return it."""
 
     stats: Mapping  # ledger queries.stats(): the count, counters, needs_rebuild
-    goals: Sequence[goals_.Goal]
+    goals: Sequence[goal_rules.Goal]
     history: Sequence[Mapping]  # ledger queries.history(days)
 
 
@@ -81,7 +82,7 @@ def view(reads: Reads, *, locale: str = "en", today: date | None = None) -> dict
     count = stats["members"]
     fmt = i18n.format_number
     # An unknown count (a new Redis) reaches nothing, as for goals.add; it is shown as unknown.
-    selection = goals_.select(reads.goals, count or 0)
+    selection = goal_rules.select(reads.goals, count or 0)
     return {
         "locale": locale,
         "count": count,
@@ -104,7 +105,7 @@ def view(reads: Reads, *, locale: str = "en", today: date | None = None) -> dict
     }
 
 
-def _goal(goal: goals_.Goal | None, count: int | None, locale: str, today: date) -> dict | None:
+def _goal(goal: goal_rules.Goal | None, count: int | None, locale: str, today: date) -> dict | None:
     if goal is None:
         return None
     fmt = i18n.format_number
@@ -125,10 +126,10 @@ def _goal(goal: goals_.Goal | None, count: int | None, locale: str, today: date)
     }
 
 
-def _milestones(goals: Sequence[goals_.Goal], count: int | None, locale: str) -> list[dict]:
+def _milestones(goals: Sequence[goal_rules.Goal], count: int | None, locale: str) -> list[dict]:
     """Reached goals, the largest first. A goal the count passed but not marked yet (the mark
     follows the count's commit) is reached too, with no time."""
-    reached = [g for g in goals if goals_.is_reached(g, count if count is not None else -1)]
+    reached = [g for g in goals if goal_rules.is_reached(g, count if count is not None else -1)]
     return [
         {
             "id": g.id,
