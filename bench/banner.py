@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import keepalive  # noqa: E402
 from bench.keepalive import get, pct, redis_calls  # noqa: E402
+from membership.goals import rules as goal_rules  # noqa: E402
 from membership.goals import store as goals  # noqa: E402
 from membership.store import Keys  # noqa: E402
 from tests.support.member_count import set_member_count  # noqa: E402
@@ -107,10 +108,14 @@ def main() -> None:
     keys = Keys()
     set_member_count(rc, keys, 25012)
     goals.add(
-        rc, keys, goals.parse_goal({"target": 25000}), now="2026-11-20T10:00:00Z", actor="bench"
+        rc,
+        keys,
+        goal_rules.parse_goal({"target": 25000}),
+        now="2026-11-20T10:00:00Z",
+        actor="bench",
     )
     goals.add(
-        rc, keys, goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}), actor="bench"
+        rc, keys, goal_rules.parse_goal({"target": 30000, "deadline": "2099-12-31"}), actor="bench"
     )
     tmp = Path(tempfile.mkdtemp(prefix="membership-bench-"))
     service = bare = baseline = None

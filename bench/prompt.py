@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import keepalive  # noqa: E402
 from bench.keepalive import pct, post, redis_calls  # noqa: E402
+from membership.goals import rules as goal_rules  # noqa: E402
 from membership.goals import store as goals  # noqa: E402
 from membership.prompts import campaigns as campaign_docs  # noqa: E402
 from membership.prompts import store  # noqa: E402
@@ -218,7 +219,9 @@ def main() -> None:
     rc = redis.client()
     keys = Keys()
     set_member_count(rc, keys, 25012)
-    goals.add(rc, keys, goals.parse_goal({"target": 30000, "deadline": "2099-12-31"}), actor="b")
+    goals.add(
+        rc, keys, goal_rules.parse_goal({"target": 30000, "deadline": "2099-12-31"}), actor="b"
+    )
     docs = [campaign(i, rng) for i in range(20)]
     store.apply(rc, keys, campaign_docs.parse_list(docs), actor="bench")
     ids = [d["id"] for d in docs]

@@ -44,6 +44,7 @@ from membership import create_app  # noqa: E402
 from membership.core import audit  # noqa: E402
 from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
 from membership.core.runtime import runtime  # noqa: E402
+from membership.goals import rules as goal_rules  # noqa: E402
 from membership.goals import store as goals  # noqa: E402
 from membership.ledger import LedgerWriteFailed, ledger_for  # noqa: E402
 from membership.ledger.rebuild import rebuild  # noqa: E402
@@ -79,7 +80,7 @@ def seed_pages(app, events: int, entries: int, seed: int) -> None:
     ]  # fmt: skip
     store.apply(rt.redis, rt.keys, [campaigns.parse(d) for d in docs], actor="bench")
     for target in (250_000, 300_000, 400_000, 500_000, 1_000_000):
-        goal = goals.parse_goal({"target": target, "name": f"{target:,}"})
+        goal = goal_rules.parse_goal({"target": target, "name": f"{target:,}"})
         goals.add(rt.redis, rt.keys, goal, actor="bench")
     for i in range(entries):
         audit.record(rt.redis, rt.keys, actor=f"staff{i % 7}@news.example",
