@@ -20,12 +20,8 @@ from pathlib import Path
 import click
 
 from membership.core.config import load_settings
-from membership.store.embedded import (
-    DataDirInUse,
-    EmbeddedRedis,
-    EmbeddedRedisError,
-    ServerLock,
-)
+from membership.store.embedded import EmbeddedRedis, EmbeddedRedisError
+from membership.store.ownership import DataDirInUse, ServerLock
 
 log = logging.getLogger(__name__)
 

