@@ -1,55 +1,53 @@
 """The /staff blueprint: login, logout, the one-time password link, the landing page and the
-staff member's own page. Every rule lives in rules.py, accounts.py, sessions.py and guard.py;
-these views read the form, call them and render."""
+staff member's own page (and its JSON, /staff/api/me); each page area (areas.py) is a
+blueprint nested in it, so its guard, error pages and headers apply to every area. The rules
+live in access/; these views read the form, call them and render."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlencode
 
 import redis
 from flask import (
     Blueprint,
     Flask,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 
 from membership.core import audit
 from membership.core.errors import store_error_response
 from membership.core.runtime import runtime
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
-from membership.staff import accounts_for
-from membership.staff.access import guard, rules
+from membership.staff import areas
+from membership.staff.access import guard
+from membership.staff.access.accounts import accounts_for
 from membership.staff.access.api_tokens import api_tokens_for
-from membership.staff.access.cookies import (
-    StaffCookieSessions,
-    clear_session_cookie,
-    set_session_cookie,
-)
+from membership.staff.access.cookies import clear_session_cookie, set_session_cookie
+from membership.staff.access.csrf import csrf
+from membership.staff.access.csrf import init_app as csrf_init
 from membership.staff.access.guard import public, requires, safe_next
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import lockout_for, sessions_for
 from membership.staff.access.totp import qr_svg, second_factor_for
+from membership.staff.forms import field
 from membership.staff.overview import views as overview
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "staff"
 # One answer for an unknown email, a wrong password, a disabled account and a locked email.
 LOGIN_REFUSED = "That email and password do not match, or sign-in is paused for this email."
-MAX_FIELD = 1024
 
 bp = Blueprint(
     "staff", __name__, url_prefix="/staff", static_folder=STATIC, static_url_path="/static"
 )
-csrf = CSRFProtect()
 
 
 @bp.app_template_filter("staff_time")
@@ -92,11 +90,6 @@ def _too_many(exc: RateLimitExceeded):
     return page, status, {"Retry-After": str(seconds)}
 
 
-def _field(name: str) -> str:
-    value = request.form.get(name, "")
-    return value[:MAX_FIELD] if isinstance(value, str) else ""
-
-
 # --- signing in and out -------------------------------------------------------------
 @bp.get("/login")
 @public
@@ -111,8 +104,8 @@ def login():
 @rate_limited("staff_login")
 def login_post():
     rt = runtime()
-    email, password = _field("email").strip(), _field("password")
-    target = safe_next(_field("next"))
+    email, password = field("email").strip(), field("password")
+    target = safe_next(field("next"))
     lockout = lockout_for(rt)
     # The attempt takes one of the email's places before the password is checked, so a
     # burst of guesses cannot all be checked. Locked (no place left): the same argon2 work
@@ -163,13 +156,13 @@ def _signed_in(email: str, target: str | None, second_factor: bool = False):
 def login_code():
     rt = runtime()
     factor, lockout = second_factor_for(rt), lockout_for(rt)
-    pending, target = _field("pending"), safe_next(_field("next"))
+    pending, target = field("pending"), safe_next(field("next"))
     email = factor.held(pending)
     attempt = lockout.admit(email) if email else None  # codes take the same places
     if attempt is None:
         page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED)
         return page, 401
-    if not factor.check(email, _field("code")):
+    if not factor.check(email, field("code")):
         _failed(rt, email, attempt)
         error = "That code is not right (or was used already); try the next one."
         page = render_template("staff/login_code.html", pending=pending, next=target, error=error)
@@ -209,8 +202,8 @@ def set_password():
 @bp.post("/set-password")
 @public
 def set_password_post():
-    token, password = _field("token"), _field("password")
-    if password != _field("confirm"):
+    token, password = field("token"), field("password")
+    if password != field("confirm"):
         return _link_page(token, "the two passwords differ", 400)
     accounts = accounts_for(runtime())
     if accounts.link_email(token) is None:
@@ -252,63 +245,6 @@ def home():
     )
 
 
-AUDIT_PAGE = 50
-
-
-def _audit_filters() -> tuple[dict, str | None]:
-    args = request.args
-    filters = {
-        name: (args.get(name) or "").strip()[:MAX_FIELD]
-        for name in ("actor", "action", "since", "until")
-    }
-    for name in ("since", "until"):
-        if filters[name]:
-            try:
-                filters[name] = dt.date.fromisoformat(filters[name]).isoformat()
-            except ValueError:
-                return filters, f"{name}: expected a date, YYYY-MM-DD"
-    return filters, None
-
-
-@bp.get("/audit")
-@requires("viewer")
-def audit_log():
-    """Every staff change, newest first, filtered by actor, action and date (GET form), 50
-    a page with a cursor (the last entry's id); each page reads at most 5,000 entries."""
-    rt = runtime()
-    filters, error = _audit_filters()
-    cursor = (request.args.get("cursor") or "")[:64]
-    found, next_cursor = [], None
-    if error is None:
-        try:
-            found, next_cursor = audit.page(
-                rt.redis, rt.keys, **filters, cursor=cursor, limit=AUDIT_PAGE
-            )
-        except audit.AuditInputError as exc:
-            error = str(exc)
-    next_url = None
-    if next_cursor:
-        query = {k: v for k, v in filters.items() if v} | {"cursor": next_cursor}
-        next_url = f"{url_for('staff.audit_log')}?{urlencode(query)}"
-    page = render_template(
-        "staff/audit.html",
-        entries=found,
-        filters=filters,
-        cursor=cursor,
-        next_url=next_url,
-        first_url=url_for(
-            "staff.audit_log", **{k: v for k, v in filters.items() if v and not error}
-        ),
-        error=error,
-        to_json=_pretty_json,
-    )
-    return page, 400 if error else 200
-
-
-def _pretty_json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
-
-
 def _me_page(error=None, notice=None, status: int = 200, new_token: str | None = None):
     rt = runtime()
     factor = second_factor_for(rt)
@@ -333,12 +269,19 @@ def me():
     return _me_page()
 
 
+@bp.get("/api/me")
+@requires("viewer")
+def api_me():
+    via = "session" if g.staff_session is not None else "token"
+    return jsonify(email=g.staff.email, role=g.staff.role, via=via)
+
+
 @bp.post("/me/password")
 @requires("viewer")
 def me_password():
     rt = runtime()
-    current, new = _field("current"), _field("password")
-    if new != _field("confirm"):
+    current, new = field("current"), field("password")
+    if new != field("confirm"):
         return _me_page("password: the two new passwords differ", status=400)
     accounts = accounts_for(rt)
     refused = _own_secrets(current)
@@ -361,7 +304,7 @@ def me_password():
 @bp.post("/me/sessions/end")
 @requires("viewer")
 def me_end_session():
-    sid = _field("session")
+    sid = field("session")
     if not sessions_for(runtime()).end(g.staff.email, sid):
         return _me_page("session: not one of yours, or already ended", status=400)
     if sid == g.staff_session.id:
@@ -375,7 +318,7 @@ def me_end_session():
 @requires("viewer")
 def me_token_create():
     try:
-        token = api_tokens_for(runtime()).create(g.staff.email, _field("name"))
+        token = api_tokens_for(runtime()).create(g.staff.email, field("name"))
     except StaffInputError as exc:
         return _me_page(str(exc), status=400)
     notice = "Your new token, shown this once: copy it now."
@@ -385,7 +328,7 @@ def me_token_create():
 @bp.post("/me/tokens/revoke")
 @requires("viewer")
 def me_token_revoke():
-    if not api_tokens_for(runtime()).revoke(g.staff.email, _field("token")):
+    if not api_tokens_for(runtime()).revoke(g.staff.email, field("token")):
         return _me_page("token: not one of yours, or already revoked", status=400)
     return _me_page(notice="Token revoked.")
 
@@ -439,16 +382,16 @@ def me_2fa_confirm():
     it: that also takes the password and a current code from the factor in use, checked
     with the change (audited `staff_two_factor_replaced`)."""
     factor = second_factor_for(runtime())
-    email, code = g.staff.email, _field("code")
+    email, code = g.staff.email, field("code")
     if not factor.enabled(email):
         if factor.confirm(email, code) is None:
             return _me_page("code: not right; use the current code from the app", status=400)
         return _me_page(notice="Two-factor sign-in is on.")
-    if not _field("password") or not _field("current_code"):
+    if not field("password") or not field("current_code"):
         return _me_page(REPLACING, status=400)
     refused = _own_secrets(
-        _field("password"),
-        lambda: factor.confirm(email, code, _field("current_code")) is not None,
+        field("password"),
+        lambda: factor.confirm(email, code, field("current_code")) is not None,
         "codes: not right; use the current code of the app in use and of the new one",
     )
     if refused:
@@ -470,8 +413,8 @@ def me_2fa_disable():
         return _me_page("two-factor sign-in is required for admins here", status=400)
     factor = second_factor_for(runtime())
     refused = _own_secrets(
-        _field("password"),
-        lambda: factor.disable(g.staff.email, _field("code")),
+        field("password"),
+        lambda: factor.disable(g.staff.email, field("code")),
         "code: not right; use the current code from the app",
     )
     if refused:
@@ -479,15 +422,10 @@ def me_2fa_disable():
     return _me_page(notice="Two-factor sign-in is off.")
 
 
-def init_app(app: Flask) -> None:
-    """CSRF for /staff only (the public JSON endpoints and the webhook take none); the
-    signed cookie that carries the CSRF secret gets the staff flags (cookies.py)."""
-    app.config.update(
-        WTF_CSRF_CHECK_DEFAULT=False,  # guard.py calls csrf.protect() for /staff only
-        WTF_CSRF_TIME_LIMIT=rules.SESSION_IDLE,
-    )
-    app.session_interface = StaffCookieSessions()
-    csrf.init_app(app)
-    from membership.staff import api, areas  # noqa: F401  (their routes join bp)
+for area in areas.BLUEPRINTS:
+    bp.register_blueprint(area)
 
+
+def init_app(app: Flask) -> None:
+    csrf_init(app)
     app.register_blueprint(bp)

@@ -26,7 +26,7 @@ from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access import rules
-from membership.staff.access.accounts import _dummy_for
+from membership.staff.access.accounts import dummy_hash_for
 from membership.staff.access.sessions import LoginLockout, lockout_for
 from membership.store import Keys
 from tests.support.processes import ServiceProcess, wait_until
@@ -54,7 +54,7 @@ class CountingHasher(PasswordHasher):
         self.checks: list[str] = []
 
     def verify(self, hash, password):
-        if hash != _dummy_for(self):
+        if hash != dummy_hash_for(self):
             with self.lock:
                 self.checks.append(password)
         return super().verify(hash, password)

@@ -12,7 +12,6 @@ SHA-256 is stored.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -23,8 +22,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from membership.core import audit
+from membership.core.runtime import Runtime
 from membership.staff.access import rules
 from membership.staff.access.rules import StaffInputError
+from membership.staff.access.stored import clock_for, digest, fields, held_email, text
 from membership.store import Keys, whole
 
 _ATTEMPTS = 20
@@ -52,7 +53,7 @@ class Account:
 _dummies: dict[tuple, str] = {}
 
 
-def _dummy_for(hasher: PasswordHasher) -> str:
+def dummy_hash_for(hasher: PasswordHasher) -> str:
     """A hash verified against when the email is unknown, so both cost the same time; made
     once per process and parameters (an Accounts is built per request)."""
     params = (hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.hash_len)
@@ -61,20 +62,8 @@ def _dummy_for(hasher: PasswordHasher) -> str:
     return _dummies[params]
 
 
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def _iso(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _fields(raw: dict) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in raw.items()}
 
 
 def _leaves_admins(before: Account | None, changes: dict) -> bool:
@@ -84,24 +73,16 @@ def _leaves_admins(before: Account | None, changes: dict) -> bool:
     return changes.get("role", "admin") != "admin" or changes.get("disabled", "0") == "1"
 
 
-def held_email(
-    client: redis.Redis, key_of: Callable[[str], str], token: object, now: float
-) -> str | None:
-    """The email a secret token holds (a hash `{email, expires}` named by the token's digest:
-    a password link, a login waiting for its code); None when the token is malformed,
-    unknown, spent or past `expires`."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        return None
-    f = _fields(client.hgetall(key_of(digest(token))))
-    try:
-        if float(f.get("expires", "0")) <= now:
-            return None
-    except ValueError:
-        return None
-    return f.get("email") or None
+def accounts_for(rt: Runtime) -> Accounts:
+    return Accounts(
+        rt.redis, rt.keys, clock=clock_for(rt), hasher=rt.settings.extra.get("staff_hasher")
+    )
 
 
-class Accounts:
+class AccountRecords:
+    """Reading accounts, checking a password, and the one audited transaction that every
+    change of an account goes through."""
+
     def __init__(
         self,
         client: redis.Redis,
@@ -115,7 +96,7 @@ class Accounts:
 
     # --- reads --------------------------------------------------------------
     def _account(self, raw: dict) -> Account | None:
-        f = _fields(raw)
+        f = fields(raw)
         if not f.get("email"):
             return None
         return Account(
@@ -136,7 +117,7 @@ class Accounts:
         return self._account(self.client.hgetall(self.keys.staff_account(email)))
 
     def list(self) -> list[Account]:
-        emails = sorted(_text(e) for e in self.client.smembers(self.keys.staff_accounts))
+        emails = sorted(text(e) for e in self.client.smembers(self.keys.staff_accounts))
         with self.client.pipeline(transaction=False) as pipe:
             for email in emails:
                 pipe.hgetall(self.keys.staff_account(email))
@@ -150,8 +131,8 @@ class Accounts:
             email = rules.check_email(email)
         except StaffInputError:
             email = ""
-        raw = _fields(self.client.hgetall(self.keys.staff_account(email))) if email else {}
-        dummy = _dummy_for(self.hasher)
+        raw = fields(self.client.hgetall(self.keys.staff_account(email))) if email else {}
+        dummy = dummy_hash_for(self.hasher)
         stored = raw.get("password") or dummy
         try:
             ok = self.hasher.verify(stored, password) and stored is not dummy
@@ -214,7 +195,7 @@ class Accounts:
         WATCHed before it is read: a change to any of them (another admin demoted or
         disabled at the same moment) restarts the transaction, which then counts again."""
         others = sorted(
-            _text(e) for e in pipe.smembers(self.keys.staff_accounts) if _text(e) != email
+            text(e) for e in pipe.smembers(self.keys.staff_accounts) if text(e) != email
         )
         if others:
             pipe.watch(*(self.keys.staff_account(e) for e in others))
@@ -237,6 +218,15 @@ class Accounts:
         except whole.WrongType as exc:
             raise StaffConflict(str(exc)) from None
 
+    def _existing(self, email: str, before: Account | None) -> Account:
+        if before is None:
+            raise StaffConflict(f"{email} has no staff account")
+        return before
+
+
+class Accounts(AccountRecords):
+    """The changes staff make to accounts, and the one-time links to set a password."""
+
     def add(self, email: str, role: str, *, actor: str, password: str | None = None) -> Account:
         email, role = rules.check_email(email), rules.check_role(role)
         hashed = self.hasher.hash(rules.check_password(password)) if password is not None else ""
@@ -244,21 +234,12 @@ class Accounts:
         def decide(before):
             if before is not None:
                 raise StaffConflict(f"{email} already has a staff account")
-            created = _iso(self.clock())
-            fields = {"email": email, "role": role, "disabled": "0", "password": hashed}
-            return {**fields, "created": created}, {
-                "email": email,
-                "role": role,
-                "disabled": False,
-            }
+            shown = {"email": email, "role": role, "disabled": False}
+            stored = {**shown, "disabled": "0", "password": hashed, "created": _iso(self.clock())}
+            return stored, shown
 
         self._change(email, actor, "staff_added", decide)
         return self.get(email)  # type: ignore[return-value]
-
-    def _existing(self, email: str, before: Account | None) -> Account:
-        if before is None:
-            raise StaffConflict(f"{email} has no staff account")
-        return before
 
     def set_role(self, email: str, role: str, *, actor: str) -> Account:
         email, role = rules.check_email(email), rules.check_role(role)
@@ -281,7 +262,7 @@ class Accounts:
 
         def decide(before):
             before = self._existing(email, before)
-            tokens[:] = sorted(_text(t) for t in self.client.smembers(index))  # WATCHed
+            tokens[:] = sorted(text(t) for t in self.client.smembers(index))  # WATCHed
             after = {**before.public(), "disabled": True, "api_tokens_revoked": len(tokens)}
             return {"disabled": "1"}, after
 

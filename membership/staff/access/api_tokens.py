@@ -15,8 +15,8 @@ import redis
 
 from membership.core import audit
 from membership.core.text import has_control
-from membership.staff.access.accounts import _fields, _text, digest
 from membership.staff.access.rules import StaffInputError
+from membership.staff.access.stored import clock_for, digest, fields, text
 from membership.store import Keys, whole
 
 PREFIX = "mst_"
@@ -35,7 +35,7 @@ class ApiToken:
 
 
 def _token(tid: str, raw: dict) -> ApiToken | None:
-    f = _fields(raw)
+    f = fields(raw)
     try:
         used = float(f["used"]) if f.get("used") else None
         return ApiToken(tid, f["email"], f.get("name", ""), float(f["created"]), used)
@@ -57,7 +57,7 @@ class ApiTokens:
 
     def list(self, email: str) -> list[ApiToken]:
         tids = sorted(
-            _text(t) for t in self.client.smembers(self.keys.staff_account_api_tokens(email))
+            text(t) for t in self.client.smembers(self.keys.staff_account_api_tokens(email))
         )
         with self.client.pipeline(transaction=False) as pipe:
             for tid in tids:
@@ -141,6 +141,4 @@ class ApiTokens:
 
 
 def api_tokens_for(rt) -> ApiTokens:
-    from membership.staff import clock_for
-
     return ApiTokens(rt.redis, rt.keys, clock_for(rt))

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
 from membership.core.runtime import runtime
-from membership.staff import accounts_for
 from membership.staff.access import rules
+from membership.staff.access.accounts import accounts_for
 from membership.staff.access.api_tokens import api_tokens_for
 from membership.staff.access.cookies import COOKIE
 from membership.staff.access.sessions import sessions_for
@@ -49,13 +49,18 @@ def needed_role(view: Callable | None, method: str) -> str:
     return "viewer" if method in SAFE_METHODS else "admin"
 
 
+def api_error(status: int, code: str, message: str, **extra):
+    """A /staff/api/ error answer: `{"error": {"code", "message", ...extra}}`."""
+    response = jsonify(error={"code": code, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
 def refuse(status: int, message: str):
     """A refusal in the form the caller reads: JSON under /staff/api/, else a small page."""
     if request.path.startswith(API_PREFIX):
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(status, "error")
-        response = jsonify(error={"code": code, "message": message})
-        response.status_code = status
-        return response
+        return api_error(status, code, message)
     return render_template("staff/message.html", title=message, status=status), status
 
 

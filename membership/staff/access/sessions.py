@@ -21,7 +21,7 @@ import redis
 from membership.core import audit
 from membership.core.runtime import Runtime
 from membership.staff.access import rules
-from membership.staff.access.accounts import _fields, _text, digest
+from membership.staff.access.stored import clock_for, digest, fields, text
 from membership.store import Keys, whole
 
 TOUCH_EVERY = 60  # seconds: a busy page does not write on every request
@@ -38,7 +38,7 @@ class Session:
 
 
 def _session(sid: str, raw: dict) -> Session | None:
-    f = _fields(raw)
+    f = fields(raw)
     try:
         return Session(sid, f["email"], float(f["created"]), float(f["seen"]), f.get("agent", ""))
     except (KeyError, ValueError):
@@ -60,10 +60,10 @@ class StaffSessions:
         sid, now = digest(token), self.clock()
         key, index = self.keys.staff_session(sid), self.keys.staff_account_sessions(email)
         agent = _clean_agent(agent)
-        fields = {"email": email, "created": now, "seen": now, "agent": agent}
+        record = {"email": email, "created": now, "seen": now, "agent": agent}
 
         def queue(pipe) -> None:
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=record)
             pipe.expire(key, rules.SESSION_IDLE)
             pipe.sadd(index, sid)
             audit.queue(
@@ -109,7 +109,7 @@ class StaffSessions:
     def list(self, email: str) -> list[Session]:
         """`email`'s live sessions, newest first; forgets those that are over."""
         index = self.keys.staff_account_sessions(email)
-        sids = sorted(_text(s) for s in self.client.smembers(index))
+        sids = sorted(text(s) for s in self.client.smembers(index))
         with self.client.pipeline(transaction=False) as pipe:
             for sid in sids:
                 pipe.hgetall(self.keys.staff_session(sid))
@@ -144,7 +144,7 @@ class StaffSessions:
         """Queue, on a transaction after MULTI, the end of every session of `email` but
         `keep`."""
         index = self.keys.staff_account_sessions(email)
-        sids = [_text(s) for s in self.client.smembers(index) if _text(s) != keep]
+        sids = [text(s) for s in self.client.smembers(index) if text(s) != keep]
         for sid in sids:
             pipe.delete(self.keys.staff_session(sid))
         if sids:
@@ -230,7 +230,7 @@ class LoginLockout:
             keys=[key], args=[f"{now:.3f}", f"{now + rules.LOCK_SECONDS:.3f}",
                               rules.MAX_FAILURES, ttl]
         )  # fmt: skip
-        return Attempt(key, int(place), _text(ends)) if int(place) > 0 else None
+        return Attempt(key, int(place), text(ends)) if int(place) > 0 else None
 
     def succeeded(self, attempt: Attempt) -> None:
         """The check passed: give the attempt's place back (in its own window only)."""
@@ -238,7 +238,7 @@ class LoginLockout:
 
     def locked(self, email: str) -> bool:
         """Whether every place of the current window is taken."""
-        f = _fields(self.client.hgetall(self._key(email)))
+        f = fields(self.client.hgetall(self._key(email)))
         try:
             ends, attempts = float(f.get("ends", "0")), int(f.get("attempts", "0"))
         except ValueError:
@@ -247,12 +247,8 @@ class LoginLockout:
 
 
 def sessions_for(rt: Runtime) -> StaffSessions:
-    from membership.staff import clock_for
-
     return StaffSessions(rt.redis, rt.keys, clock_for(rt))
 
 
 def lockout_for(rt: Runtime) -> LoginLockout:
-    from membership.staff import clock_for
-
     return LoginLockout(rt.redis, rt.keys, clock_for(rt))

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from membership.core import audit
-from membership.staff.access.accounts import _fields, digest, held_email
+from membership.staff.access.stored import clock_for, digest, fields, held_email
 from membership.store import Keys, whole
 
 ISSUER = "membership staff"
@@ -92,7 +92,7 @@ class SecondFactor:
         self.client, self.keys, self.clock, self.box = client, keys, clock, box
 
     def _get(self, email: str) -> dict[str, str]:
-        return _fields(self.client.hgetall(self.keys.staff_account(email)))
+        return fields(self.client.hgetall(self.keys.staff_account(email)))
 
     def enabled(self, email: str) -> bool:
         return bool(self._get(email).get("totp"))
@@ -113,7 +113,7 @@ class SecondFactor:
         key = self.keys.staff_account(email)
 
         def body(pipe):
-            f = _fields(pipe.hgetall(key))
+            f = fields(pipe.hgetall(key))
             plan = decide(f)
             if plan is None:
                 return None
@@ -215,6 +215,4 @@ class SecondFactor:
 
 
 def second_factor_for(rt) -> SecondFactor:
-    from membership.staff import clock_for
-
     return SecondFactor(rt.redis, rt.keys, clock_for(rt), SecretBox(rt.settings.secret_key))

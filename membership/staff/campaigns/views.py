@@ -25,11 +25,22 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Response, abort, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from membership.core import audit
 from membership.core.config import SUPPORTED_LOCALES
 from membership.core.runtime import runtime
+from membership.goals import banner
 from membership.prompts import counts, store
 from membership.prompts.campaigns import (
     PLACEMENTS,
@@ -43,13 +54,15 @@ from membership.prompts.campaigns import (
 )
 from membership.staff.access import guard
 from membership.staff.access.guard import requires
+from membership.staff.campaigns import api
 from membership.staff.campaigns import form as form_
 from membership.staff.campaigns import preview as campaign_preview
 from membership.staff.campaigns import reads as campaign_reads
-from membership.staff.campaigns.api import OPENAPI  # noqa: F401  (its routes join bp)
 from membership.staff.overview import charts
 from membership.staff.overview import views as overview
-from membership.staff.views import bp
+
+bp = Blueprint("campaigns", __name__)
+bp.register_blueprint(api.bp)
 
 SLUG_ARG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 MAX_JSON = 256 * 1024  # characters of the JSON view's textarea read at most
@@ -169,8 +182,10 @@ def campaign(campaign_id: str):
 def _back(campaign_id: str, done: str):
     """After a change: back to the list (or the campaign's page, when it came from there)."""
     if request.form.get("from") == "campaign":
-        return redirect(url_for("staff.campaign", campaign_id=campaign_id, done=done), 303)
-    return redirect(url_for("staff.campaigns", done=done, id=campaign_id), 303)
+        return redirect(
+            url_for("staff.campaigns.campaign", campaign_id=campaign_id, done=done), 303
+        )
+    return redirect(url_for("staff.campaigns.campaigns", done=done, id=campaign_id), 303)
 
 
 @bp.post("/campaign/<campaign_id>/status")
@@ -210,7 +225,9 @@ def campaign_duplicate(campaign_id: str):
         return _not_found(campaign_id)
     except store.CampaignStoreError as exc:
         return _list_page(str(exc), 409)
-    return redirect(url_for("staff.campaign_edit", campaign_id=copy.id, done="duplicated"), 303)
+    return redirect(
+        url_for("staff.campaigns.campaign_edit", campaign_id=copy.id, done="duplicated"), 303
+    )
 
 
 @bp.post("/campaign/<campaign_id>/move")
@@ -229,7 +246,7 @@ def campaign_move(campaign_id: str):
     except store.CampaignStoreError as exc:
         return _list_page(str(exc), 409)
     return redirect(
-        url_for("staff.campaigns", done="moved" if changed else "unmoved", id=campaign_id)
+        url_for("staff.campaigns.campaigns", done="moved" if changed else "unmoved", id=campaign_id)
         + f"#row-{campaign_id}",
         303,
     )
@@ -359,7 +376,9 @@ def _form_post(campaign_id: str | None):
         return _form_page(
             values, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
         )
-    return redirect(url_for("staff.campaign", campaign_id=parsed.id, done=outcome[0]), 303)
+    return redirect(
+        url_for("staff.campaigns.campaign", campaign_id=parsed.id, done=outcome[0]), 303
+    )
 
 
 def _save(parsed: Campaign, based_on: str | None, editing: bool) -> tuple[str] | str:
@@ -482,13 +501,13 @@ def _json_post(campaign_id: str | None):
         return _json_page(
             text, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
         )
-    return redirect(url_for("staff.campaign", campaign_id=parsed.id, done=outcome[0]), 303)
+    return redirect(
+        url_for("staff.campaigns.campaign", campaign_id=parsed.id, done=outcome[0]), 303
+    )
 
 
 # --- preview and results ---------------------------------------------------------------------
 def _banner_state():
-    from membership.goals import banner
-
     return banner.cache().get()
 
 

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
-from membership.staff.access.guard import requires
+from membership.staff.access.guard import api_error, requires
+from membership.staff.forms import form_fields
 from membership.staff.goals.form import errors_of, goal_data
-from membership.staff.goals.openapi import OPENAPI  # noqa: F401  (merged by pages)
-from membership.staff.goals.reads import find, form_fields, goal_id_of, live_count, preview_of
-from membership.staff.views import bp
+from membership.staff.goals.reads import find, goal_id_of, live_count, preview_of
 
-
-def _api_error(status: int, code: str, message: str, **extra):
-    response = jsonify(error={"code": code, "message": message, **extra})
-    response.status_code = status
-    return response
+bp = Blueprint("api", __name__)
 
 
 def _api_invalid(exc: goal_rules.GoalError):
     errors = errors_of(exc)
-    return _api_error(400, "invalid_goal", str(exc), field=next(iter(errors)), fields=errors)
+    return api_error(400, "invalid_goal", str(exc), field=next(iter(errors)), fields=errors)
 
 
 def _api_goal(goal: goal_rules.Goal, state: str | None = None) -> dict:
@@ -36,11 +31,11 @@ def _json_body() -> dict | None:
 
 
 def _not_an_object():
-    return _api_error(400, "invalid_body", "body: expected a JSON object", field="body")
+    return api_error(400, "invalid_body", "body: expected a JSON object", field="body")
 
 
 def _api_unknown(raw_id):
-    return _api_error(404, "not_found", f"no goal with id {str(raw_id)[:40]}")
+    return api_error(404, "not_found", f"no goal with id {str(raw_id)[:40]}")
 
 
 @bp.get("/api/goals")
@@ -89,7 +84,7 @@ def api_goals_preview():
         if request.is_json and "preview_count" in errors:  # JSON calls it count
             errors = {"count": errors.pop("preview_count"), **errors}
         name, message = next(iter(errors.items()))
-        return _api_error(400, "invalid_goal", f"{name}: {message}", field=name, fields=errors)
+        return api_error(400, "invalid_goal", f"{name}: {message}", field=name, fields=errors)
     return jsonify(preview.as_json())
 
 
@@ -113,16 +108,14 @@ def api_goal_save(goal_id):
     version = body.pop("version", None)
     if not isinstance(version, str) or not version:
         message = "version: required; the version of the goal this edit is based on"
-        return _api_error(400, "invalid_goal", message, field="version")
+        return api_error(400, "invalid_goal", message, field="version")
     try:
         new = goal_rules.parse_goal(body, keep_deadline=goal.deadline)
         saved = goals_mod.update(
             rt.redis, rt.keys, goal.id, new, expected=version, actor=g.staff.email
         )
     except goal_rules.GoalConflict as exc:
-        return _api_error(
-            409, "conflict", str(exc), field="version", current=_api_goal(exc.current)
-        )
+        return api_error(409, "conflict", str(exc), field="version", current=_api_goal(exc.current))
     except goal_rules.GoalError as exc:
         return _api_invalid(exc)
     if saved is None:
@@ -141,11 +134,9 @@ def api_goal_remove(goal_id):
             rt.redis, rt.keys, goal_id_, actor=g.staff.email, expected=version
         )
     except goal_rules.GoalConflict as exc:
-        return _api_error(
-            409, "conflict", str(exc), field="version", current=_api_goal(exc.current)
-        )
+        return api_error(409, "conflict", str(exc), field="version", current=_api_goal(exc.current))
     except goal_rules.GoalError as exc:
-        return _api_error(503, "unavailable", str(exc))
+        return api_error(503, "unavailable", str(exc))
     if not removed:
         return _api_unknown(goal_id)
     return "", 204

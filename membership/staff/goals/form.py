@@ -24,7 +24,7 @@ FIELD_HELP = {
 PLURAL_ORDER = ("zero", "one", "two", "few", "many", "other")
 GOAL_FIELDS = ("target", "deadline", "name")
 MAX_PREVIEW_COUNT = 10 * goals_mod.MAX_TARGET
-_ID = re.compile(r"[1-9][0-9]{0,11}")
+GOAL_ID = re.compile(r"[1-9][0-9]{0,11}")
 
 
 # --- The form (pure) ------------------------------------------------------------------

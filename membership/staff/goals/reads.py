@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import request
-
 from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
 from membership.ledger import queries as ledger_queries
 from membership.ledger.codec import CorruptRecord
 from membership.staff.access import guard
-from membership.staff.goals.form import _ID, build_preview, errors_of, preview_count
-from membership.staff.views import MAX_FIELD
-
-
-def form_fields() -> dict[str, str]:
-    return {k: v[:MAX_FIELD] for k, v in request.form.items() if isinstance(v, str)}
+from membership.staff.goals.form import GOAL_ID, build_preview, errors_of, preview_count
 
 
 def live_count() -> int | None:
@@ -31,7 +24,7 @@ def live_count() -> int | None:
 
 def goal_id_of(raw) -> int | None:
     text = str(raw) if raw is not None else ""
-    return int(text) if _ID.fullmatch(text) else None
+    return int(text) if GOAL_ID.fullmatch(text) else None
 
 
 def find(raw_id) -> goal_rules.Goal | None:

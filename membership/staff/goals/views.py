@@ -10,7 +10,7 @@ asks /staff/api/goals/preview as the staff member types.
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from membership.core import i18n
 from membership.core.config import SUPPORTED_LOCALES
@@ -19,7 +19,8 @@ from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
 from membership.staff.access import guard
 from membership.staff.access.guard import requires
-from membership.staff.goals.api import OPENAPI  # noqa: F401  (its routes join bp)
+from membership.staff.forms import form_fields
+from membership.staff.goals import api
 from membership.staff.goals.form import (
     FIELD_HELP,
     LOCALE_NAMES,
@@ -31,15 +32,10 @@ from membership.staff.goals.form import (
     goal_data,
     plural_examples,
 )
-from membership.staff.goals.reads import (
-    find,
-    form_fields,
-    goal_id_of,
-    live_count,
-    not_found,
-    preview_of,
-)
-from membership.staff.views import bp
+from membership.staff.goals.reads import find, goal_id_of, live_count, not_found, preview_of
+
+bp = Blueprint("goals", __name__)
+bp.register_blueprint(api.bp)
 
 
 # --- Pages ----------------------------------------------------------------------------
@@ -110,7 +106,7 @@ def goals_add():
         goal = goals_mod.add(rt.redis, rt.keys, new, actor=g.staff.email)
     except goal_rules.GoalError as exc:
         return _list_page(values=form, errors=errors_of(exc), status=400)
-    return redirect(url_for("staff.goal_page", goal_id=goal.id, saved="added"), 303)
+    return redirect(url_for("staff.goals.goal_page", goal_id=goal.id, saved="added"), 303)
 
 
 @bp.post("/goals/preview")
@@ -171,7 +167,7 @@ def goal_save(goal_id):
         return _edit_page(goal, form, errors_of(exc), None, 400, version=version)
     if saved is None:
         return not_found(goal_id)
-    return redirect(url_for("staff.goal_page", goal_id=goal.id, saved="saved"), 303)
+    return redirect(url_for("staff.goals.goal_page", goal_id=goal.id, saved="saved"), 303)
 
 
 @bp.get("/goals/<goal_id>/remove")
@@ -203,7 +199,7 @@ def goal_remove(goal_id):
         return _remove_page(goal, str(exc), 400)
     if not removed:
         return not_found(goal_id)
-    return redirect(url_for("staff.goals", removed=goal.id), 303)
+    return redirect(url_for("staff.goals.goals", removed=goal.id), 303)
 
 
 def _remove_page(goal: goal_rules.Goal, error: str | None = None, status: int = 200):

@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 
-from flask import Response, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
 from membership.core.runtime import runtime
 from membership.ledger import LedgerBusy, LedgerCorrupt, LedgerInputError, ledger_for
@@ -22,13 +22,13 @@ from membership.ledger import members as read_side
 from membership.ledger.members import BadCursor
 from membership.ledger.model import valid_email
 from membership.staff.access import rules
-from membership.staff.access.guard import requires
-from membership.staff.members.openapi import OPENAPI  # noqa: F401  (merged by pages)
-from membership.staff.views import bp
+from membership.staff.access.guard import api_error, requires
+from membership.staff.forms import MAX_FIELD, field
+
+bp = Blueprint("members", __name__)
 
 PAGE = 50
 QUERY_MAX = 254
-FIELD_MAX = 1024
 RETRY_AFTER = "2"
 
 
@@ -51,11 +51,6 @@ def _inputs() -> Mapping[str, str]:
             raise Refused(400, "body: expected a JSON object")
         return {k: v for k, v in body.items() if isinstance(v, str)}
     return request.form
-
-
-def _text(inputs: Mapping[str, str], name: str) -> str:
-    value = inputs.get(name, "")
-    return value[:FIELD_MAX] if isinstance(value, str) else ""
 
 
 def _field_of(message: str) -> str:
@@ -95,17 +90,17 @@ def _search(q: str, cursor: str | None, limit: int) -> read_side.Page:
 def _change_offline(inputs: Mapping[str, str], *, adding: bool):
     """Add or remove an offline member as the signed-in staff member; the Outcome, or
     Refused naming the field (400), 409 for one already added, 404 for none to remove."""
-    email, reason = _text(inputs, "email"), _text(inputs, "reason")
+    email, reason = field("email", inputs), field("reason", inputs)
     writer = ledger_for(runtime()).writer
     try:
         if adding:
-            name = _text(inputs, "name")
+            name = field("name", inputs)
             outcome = writer.add_offline_member(email, reason, name=name, actor=g.staff.email)
         else:
             outcome = writer.remove_offline_member(email, reason, actor=g.staff.email)
     except LedgerInputError as exc:
-        field = _field_of(str(exc))
-        raise Refused(400, _named(field, str(exc)), field) from None
+        name = _field_of(str(exc))
+        raise Refused(400, _named(name, str(exc)), name) from None
     except (LedgerBusy, LedgerCorrupt):
         raise Refused(503, "the ledger is busy or needs attention; try again shortly") from None
     if outcome.outcome != "applied":
@@ -136,8 +131,8 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
         q=q,
         cursor=cursor,
         rows=[read_side.row_view(r) for r in page.rows],
-        next_url=url_for("staff.members", q=q, cursor=page.cursor) if page.cursor else None,
-        first_url=url_for("staff.members", q=q) if cursor else None,
+        next_url=url_for("staff.members.members", q=q, cursor=page.cursor) if page.cursor else None,
+        first_url=url_for("staff.members.members", q=q) if cursor else None,
         search_error=error,
         refused=refused,
         form=form or {},
@@ -153,7 +148,7 @@ def members():
 
 
 def _member_model(who: str):
-    page = ledger_for(runtime()).queries.member(who[:FIELD_MAX])
+    page = ledger_for(runtime()).queries.member(who[:MAX_FIELD])
     return None if page is None else read_side.member_view(page)
 
 
@@ -197,13 +192,13 @@ def members_offline_add():
     except Refused as exc:
         return _members_page(exc, request.form)
     email = valid_email(request.form.get("email"))  # the writer took it: valid
-    return redirect(url_for("staff.member", who=email, done="added"), 303)
+    return redirect(url_for("staff.members.member", who=email, done="added"), 303)
 
 
 @bp.post("/members/offline/remove")
 @requires("editor")
 def members_offline_remove():
-    email = _text(request.form, "email")
+    email = field("email", request.form)
     try:
         _change_offline(request.form, adding=False)
     except Refused as exc:
@@ -213,8 +208,8 @@ def members_offline_remove():
             return _members_page(exc)
         return _member_page(email, exc, request.form)
     if _member_model(email) is None:  # nothing else is known of them
-        return redirect(url_for("staff.members", q=email), 303)
-    return redirect(url_for("staff.member", who=valid_email(email), done="removed"), 303)
+        return redirect(url_for("staff.members.members", q=email), 303)
+    return redirect(url_for("staff.members.member", who=valid_email(email), done="removed"), 303)
 
 
 def _export(download_name: str) -> Response:
@@ -244,11 +239,8 @@ def members_export():
 
 def _api_error(exc: Refused):
     code = {400: "bad_request", 404: "not_found", 409: "conflict", 503: "unavailable"}
-    body = {"code": code.get(exc.status, "error"), "message": exc.message}
-    if exc.field:
-        body["field"] = exc.field
-    response = jsonify(error=body)
-    response.status_code = exc.status
+    extra = {"field": exc.field} if exc.field else {}
+    response = api_error(exc.status, code.get(exc.status, "error"), exc.message, **extra)
     if exc.status == 503:
         response.headers["Retry-After"] = RETRY_AFTER
     return response
@@ -268,7 +260,7 @@ def api_members():
 @bp.get("/api/members/<path:who>")
 @requires("viewer")
 def api_member(who: str):
-    page = ledger_for(runtime()).queries.member(who[:FIELD_MAX])
+    page = ledger_for(runtime()).queries.member(who[:MAX_FIELD])
     if page is None:
         return _api_error(Refused(404, "no member by that id"))
     return jsonify(read_side.member_json(page))

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import abort, g, redirect, render_template, url_for
+from flask import Blueprint, abort, g, redirect, render_template, url_for
 
 from membership.core.runtime import runtime
-from membership.staff import accounts_for
 from membership.staff.access import rules
+from membership.staff.access.accounts import accounts_for
 from membership.staff.access.cookies import clear_session_cookie
 from membership.staff.access.guard import requires
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import sessions_for
-from membership.staff.views import _field, bp
+from membership.staff.forms import field
 
-OPENAPI: dict = {}
+bp = Blueprint("team", __name__)
 
 
 def _accounts_page(error=None, notice=None, link=None, status=200):
@@ -53,7 +53,7 @@ def accounts():
 @requires("admin")
 def accounts_add():
     try:
-        account = accounts_for(runtime()).add(_field("email"), _field("role"), actor=g.staff.email)
+        account = accounts_for(runtime()).add(field("email"), field("role"), actor=g.staff.email)
     except StaffInputError as exc:
         return _accounts_page(str(exc), status=400)
     notice = f"Added {account.email} ({account.role}). Send them this link (24 h, once):"
@@ -71,12 +71,12 @@ def _not_yourself(email: str) -> str | None:
 @bp.post("/accounts/role")
 @requires("admin")
 def accounts_role():
-    email = _field("email")
+    email = field("email")
     problem = _not_yourself(email)
     if problem:
         return _accounts_page(problem, status=400)
     try:
-        account = accounts_for(runtime()).set_role(email, _field("role"), actor=g.staff.email)
+        account = accounts_for(runtime()).set_role(email, field("role"), actor=g.staff.email)
     except StaffInputError as exc:
         return _accounts_page(str(exc), status=400)
     return _accounts_page(notice=f"{account.email} is now {account.role}.")
@@ -86,7 +86,7 @@ def accounts_role():
 @requires("admin")
 def accounts_disable():
     rt = runtime()
-    email = _field("email")
+    email = field("email")
     problem = _not_yourself(email)
     if problem:
         return _accounts_page(problem, status=400)
@@ -104,7 +104,7 @@ def accounts_disable():
 @requires("admin")
 def accounts_enable():
     try:
-        account = accounts_for(runtime()).enable(_field("email"), actor=g.staff.email)
+        account = accounts_for(runtime()).enable(field("email"), actor=g.staff.email)
     except StaffInputError as exc:
         return _accounts_page(str(exc), status=400)
     return _accounts_page(notice=f"{account.email} may sign in again.")
@@ -114,7 +114,7 @@ def accounts_enable():
 @requires("admin")
 def accounts_link():
     """A new one-time link to set a password (a forgotten one, or a first link that expired)."""
-    email = _field("email").strip().lower()
+    email = field("email").strip().lower()
     if accounts_for(runtime()).get(email) is None:
         return _accounts_page("email: no staff account with this email", status=400)
     notice = f"A new password link for {email} (24 h, once; their password stays until used):"
@@ -170,7 +170,7 @@ def account(email: str):
 def account_end_session(email: str):
     """End one session (form field `session`, its id) or, without one, all of them."""
     rt = runtime()
-    email, sid = email.strip().lower(), _field("session")
+    email, sid = email.strip().lower(), field("session")
     store = accounts_for(rt)
     if store.get(email) is None:
         abort(404)

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import time
 
-from flask import g, jsonify, render_template, request, url_for
+from flask import Blueprint, g, jsonify, render_template, request, url_for
 
 from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.ledger.model import LedgerInputError
-from membership.ledger.replay import UnknownEvent, replay, replay_failed
 from membership.staff.access import rules
-from membership.staff.access.guard import refuse, requires
-from membership.staff.operations import views as operations
-from membership.staff.views import bp
+from membership.staff.access.guard import api_error, refuse, requires
 from membership.staff.webhooks import model
-from membership.staff.webhooks.openapi import OPENAPI as _WEBHOOK_OPENAPI
+from membership.ledger.replay import UnknownEvent, replay, replay_failed
 
+bp = Blueprint("webhooks", __name__)
 PAGE = 50
-OPENAPI: dict = {**_WEBHOOK_OPENAPI, **operations.OPENAPI}
+GONE = "no such event (unknown id, or its record has expired)"
 
 
 def _events():
@@ -49,10 +47,10 @@ def _list_page(filters: model.Filters, *, notice=None, replayed=None, status=200
         "staff/webhooks.html",
         filters=filters,
         rows=rows,
-        next_url=url_for("staff.webhooks", **filters.query(cursor=next_cursor))
+        next_url=url_for("staff.webhooks.webhooks", **filters.query(cursor=next_cursor))
         if next_cursor
         else None,
-        first_url=url_for("staff.webhooks", **filters.query(cursor="")),
+        first_url=url_for("staff.webhooks.webhooks", **filters.query(cursor="")),
         outcomes=model.OUTCOMES,
         known_types=model.KNOWN_TYPES,
         fresh=_freshness(),
@@ -75,7 +73,7 @@ def webhooks():
 def _event_page(event_id: str, *, replayed=None):
     record = _events().record(event_id) if model.valid_event_id(event_id) else None
     if record is None:
-        return refuse(404, "no such event (unknown id, or its record has expired)")
+        return refuse(404, GONE)
     page = render_template(
         "staff/webhook_event.html",
         event=model.event_view(record),
@@ -95,11 +93,11 @@ def webhook_event(event_id: str):
 @requires("editor")
 def webhook_replay(event_id: str):
     if not model.valid_event_id(event_id):
-        return refuse(404, "no such event (unknown id, or its record has expired)")
+        return refuse(404, GONE)
     try:
         result = replay(ledger_for(runtime()), event_id, actor=g.staff.email)
     except UnknownEvent:
-        return refuse(404, "no such event (unknown id, or its record has expired)")
+        return refuse(404, GONE)
     return _event_page(event_id, replayed=result)
 
 
@@ -121,17 +119,11 @@ def webhook_replay_failed():
 
 
 def _bad_request(message: str):
-    name = message.partition(":")[0]
-    response = jsonify(error={"code": "bad_request", "message": message, "field": name})
-    response.status_code = 400
-    return response
+    return api_error(400, "bad_request", message, field=message.partition(":")[0])
 
 
 def _not_found():
-    message = "no such event (unknown id, or its record has expired)"
-    response = jsonify(error={"code": "not_found", "message": message})
-    response.status_code = 404
-    return response
+    return api_error(404, "not_found", GONE)
 
 
 @bp.get("/api/webhooks/events")

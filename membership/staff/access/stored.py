@@ -1,0 +1,46 @@
+"""What the access records share in Redis: a reply's text, a hash's fields, a secret's
+digest (only digests are stored), the email a secret token holds, and the clock."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+import redis
+
+from membership.core.runtime import Runtime
+
+
+def clock_for(rt: Runtime) -> Callable[[], float]:
+    """Unix seconds; tests set `staff_clock` in Settings.extra so that nothing sleeps."""
+    return rt.settings.extra.get("staff_clock", time.time)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def fields(raw: dict) -> dict[str, str]:
+    return {text(k): text(v) for k, v in raw.items()}
+
+
+def held_email(
+    client: redis.Redis, key_of: Callable[[str], str], token: object, now: float
+) -> str | None:
+    """The email a secret token holds (a hash `{email, expires}` named by the token's digest:
+    a password link, a login waiting for its code); None when the token is malformed,
+    unknown, spent or past `expires`."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    f = fields(client.hgetall(key_of(digest(token))))
+    try:
+        if float(f.get("expires", "0")) <= now:
+            return None
+    except ValueError:
+        return None
+    return f.get("email") or None
