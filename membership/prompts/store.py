@@ -1,26 +1,18 @@
-"""Campaigns in Redis: create or replace them (all or nothing), change their status, read
-them back strictly, export them.
+"""Campaigns in Redis: create or replace them (all or nothing), change their status, move
+or copy one, read them back strictly, export them.
 
 - `keys.campaigns`          hash  id -> the campaign as JSON (`campaigns.to_json`)
-- `keys.campaigns_version`  integer, incremented by every committed change, in the same
-                            transaction (a re-apply that changes nothing leaves it alone)
+- `keys.campaigns_version`  integer, incremented by every committed change
 
-Every change is one WATCH/read/MULTI/EXEC with its audit entries (`campaign_applied`,
-`campaign_paused`, `campaign_resumed`, `campaign_archived`, target `campaign <id>`,
-before/after as the campaign's JSON) queued in the same transaction. Everything is
-checked before anything is queued (Redis does not roll back a MULTI), and every EXEC
-reply is checked. Reads never write.
+Every change is one `whole.transaction` over both keys, its audit entries (target
+`campaign <id>`, before/after as the campaign's JSON) queued in the same MULTI; `move` and
+`duplicate` read what is stored under the same WATCH, so a change meanwhile starts them
+over. Reads never write. A stored campaign that does not read back is reported by its id
+(`CorruptCampaigns`); `apply` may replace it, the audit entry's `before` keeping its text.
 
-A stored campaign that is not valid JSON or does not pass `campaigns.parse` is reported by
-its id (`CorruptCampaigns`); `apply` may replace it (that is how it is mended), the audit
-entry's `before` then holding the stored text as it was.
-
-Two people editing one campaign: a campaign's `version` is a digest of its stored text. A
-form carries the version it was opened at, and `apply(..., based_on={id: version})` compares
-it under the same WATCH as the write; a campaign changed since (or created, for None: "must
-not exist yet") raises `CampaignConflict` and nothing is written, so the second of two saves
-never silently overwrites the first. `move` and `duplicate` work the same way and retry on
-their own, since they recompute from what is stored.
+A campaign's `version` is a digest of its stored text: `apply(..., based_on={id: version})`
+compares it under the WATCH (None: "must not exist yet"), and a mismatch raises
+`CampaignConflict` with nothing written, so the second of two saves never overwrites the first.
 """
 
 from __future__ import annotations
@@ -121,17 +113,11 @@ def version_of(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
+@functools.lru_cache(maxsize=512)
 def decode(campaign_id: str, raw: str) -> Campaign:
     """A stored campaign, validated as strictly as `apply` validates; CorruptCampaigns else.
-
-    The same stored text always gives the same (frozen) campaign, so the last few hundred
-    are kept: a page that lists every campaign validates only those that changed (2 ms
-    each), not all of them."""
-    return _decode(campaign_id, raw)
-
-
-@functools.lru_cache(maxsize=512)
-def _decode(campaign_id: str, raw: str) -> Campaign:
+    The same text gives the same (frozen) campaign: the last few hundred are kept, so a list
+    validates only those that changed."""
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -145,23 +131,6 @@ def _decode(campaign_id: str, raw: str) -> Campaign:
     return campaign
 
 
-def _order(campaigns) -> tuple[Campaign, ...]:
-    return tuple(sorted(campaigns, key=lambda c: c.rank))
-
-
-def _check_before_queueing(pipe, keys: Keys) -> None:
-    """The version must take an INCR and the audit key an XADD: refuse before queueing
-    anything, since a command failing inside EXEC would leave the rest applied."""
-    try:
-        version_from(keys.campaigns_version, pipe.get(keys.campaigns_version))
-    except CorruptRecord as exc:
-        raise CampaignStoreError(f"the campaigns' version is corrupt ({exc})") from None
-    try:
-        whole.check_types(pipe, ((keys.audit, "stream"),))
-    except whole.WrongType as exc:
-        raise CampaignStoreError(f"the audit log: {exc}") from None
-
-
 # --- Reads ---------------------------------------------------------------------
 
 
@@ -170,7 +139,10 @@ def read(client: redis_lib.Redis, keys: Keys) -> Stored:
     pipe = client.pipeline(transaction=True)
     pipe.get(keys.campaigns_version)
     pipe.hgetall(keys.campaigns)
-    raw_version, raw = pipe.execute()
+    return _stored(keys, *pipe.execute())
+
+
+def _stored(keys: Keys, raw_version, raw: Mapping[str, str]) -> Stored:
     good: list[Campaign] = []
     corrupt: dict[str, str] = {}
     for campaign_id, text in raw.items():
@@ -184,7 +156,8 @@ def read(client: redis_lib.Redis, keys: Keys) -> Stored:
         corrupt["(version)"] = str(exc)
         version = 0
     versions = {campaign_id: version_of(text) for campaign_id, text in raw.items()}
-    return Stored(version=version, campaigns=_order(good), corrupt=corrupt, versions=versions)
+    ordered = tuple(sorted(good, key=lambda c: c.rank))
+    return Stored(version=version, campaigns=ordered, corrupt=corrupt, versions=versions)
 
 
 def load_all(client: redis_lib.Redis, keys: Keys) -> list[Campaign]:
@@ -214,12 +187,10 @@ def export(client: redis_lib.Redis, keys: Keys) -> list[dict]:
     return [to_json(c) for c in load_all(client, keys)]
 
 
-# --- Writes --------------------------------------------------------------------
+# --- Writes: each one whole transaction (store/whole.py) over the campaigns and their version
 
 
 def _transaction(client: redis_lib.Redis, keys: Keys, body):
-    """Run `body` as one whole transaction over the campaigns and their version
-    (store/whole.py), with this module's errors."""
     return whole.transaction(
         client,
         body,
@@ -259,58 +230,70 @@ def apply(
         raise CampaignStoreError("based_on: only for the campaigns being applied")
     if not campaigns:
         return []
-    encoded = [encode(c) for c in campaigns]
-
-    def body(pipe):
-        before_raw = pipe.hmget(keys.campaigns, ids)
-        _check_based_on(based_on, dict(zip(ids, before_raw, strict=True)))
-        results: list[tuple[str, str]] = []
-        changes: list[tuple[Campaign, str, object]] = []
-        for campaign, text, raw in zip(campaigns, encoded, before_raw, strict=True):
-            if raw is None:
-                results.append((campaign.id, "created"))
-                changes.append((campaign, text, None))
-                continue
-            try:
-                stored = decode(campaign.id, raw)
-            except CorruptCampaigns:
-                before: object = raw  # mended by this apply; the audit keeps it
-            else:
-                before = to_json(stored)
-                if encode(stored) == text:
-                    results.append((campaign.id, "unchanged"))
-                    continue
-            results.append((campaign.id, "replaced"))
-            changes.append((campaign, text, before))
-        if not changes:
-            return results
-        _check_before_queueing(pipe, keys)
-
-        def queue(pipe) -> None:
-            pipe.hset(keys.campaigns, mapping={c.id: text for c, text, _ in changes})
-            pipe.incr(keys.campaigns_version)
-            for campaign, _, before in changes:
-                audit.queue(
-                    pipe,
-                    keys,
-                    actor=actor,
-                    action="campaign_applied",
-                    target=f"campaign {campaign.id}",
-                    before=before,
-                    after=to_json(campaign),
-                )
-
-        return whole.Write(queue, results)
-
-    return _transaction(client, keys, body)
+    return _transaction(client, keys, lambda pipe: _write(pipe, keys, campaigns, actor, based_on))
 
 
-def _check_based_on(based_on: Mapping[str, str | None], raw: Mapping) -> None:
-    for campaign_id, expected in based_on.items():
-        text = raw[campaign_id]
+def _write(pipe, keys: Keys, campaigns: Sequence[Campaign], actor: str, based_on=None):
+    """Under the WATCH: what `apply` writes (a whole.Write), or its results when nothing
+    changed."""
+    ids = [c.id for c in campaigns]
+    before_raw = pipe.hmget(keys.campaigns, ids)
+    found = dict(zip(ids, before_raw, strict=True))
+    for campaign_id, expected in (based_on or {}).items():
+        text = found[campaign_id]
         current = None if text is None else version_of(text)
         if current != expected:
             raise CampaignConflict(campaign_id, current, expected)
+    results: list[tuple[str, str]] = []
+    changes: list[tuple[Campaign, object]] = []
+    for campaign, raw in zip(campaigns, before_raw, strict=True):
+        if raw is None:
+            results.append((campaign.id, "created"))
+            changes.append((campaign, None))
+            continue
+        try:
+            stored = decode(campaign.id, raw)
+        except CorruptCampaigns:
+            before: object = raw  # mended by this apply; the audit keeps it
+        else:
+            before = to_json(stored)
+            if encode(stored) == encode(campaign):
+                results.append((campaign.id, "unchanged"))
+                continue
+        results.append((campaign.id, "replaced"))
+        changes.append((campaign, before))
+    if not changes:
+        return results
+    return _queued(pipe, keys, changes, actor, "campaign_applied", results)
+
+
+def _queued(pipe, keys: Keys, changes, actor: str, action: str, result) -> whole.Write:
+    """Each (campaign, its JSON before) stored, the version incremented, each audited as
+    `action`; checked first (Redis does not roll back what a failing command leaves)."""
+    try:
+        version_from(keys.campaigns_version, pipe.get(keys.campaigns_version))
+    except CorruptRecord as exc:
+        raise CampaignStoreError(f"the campaigns' version is corrupt ({exc})") from None
+    try:
+        whole.check_types(pipe, ((keys.audit, "stream"),))
+    except whole.WrongType as exc:
+        raise CampaignStoreError(f"the audit log: {exc}") from None
+
+    def queue(pipe) -> None:
+        pipe.hset(keys.campaigns, mapping={c.id: encode(c) for c, _ in changes})
+        pipe.incr(keys.campaigns_version)
+        for campaign, before in changes:
+            audit.queue(
+                pipe,
+                keys,
+                actor=actor,
+                action=action,
+                target=f"campaign {campaign.id}",
+                before=before,
+                after=to_json(campaign),
+            )
+
+    return whole.Write(queue, result)
 
 
 def set_status(
@@ -344,27 +327,15 @@ def set_status(
                 f"campaign that is {' or '.join(_FROM[action])}"
             )
         changed = dataclasses.replace(campaign, status=target)
-        _check_before_queueing(pipe, keys)
-
-        def queue(pipe) -> None:
-            pipe.hset(keys.campaigns, campaign_id, encode(changed))
-            pipe.incr(keys.campaigns_version)
-            audit.queue(
-                pipe,
-                keys,
-                actor=actor,
-                action=_AUDIT_ACTION[action],
-                target=f"campaign {campaign_id}",
-                before=to_json(campaign),
-                after=to_json(changed),
-            )
-
-        return whole.Write(queue, (campaign.status, target))
+        change = [(changed, to_json(campaign))]
+        return _queued(pipe, keys, change, actor, _AUDIT_ACTION[action], (campaign.status, target))
 
     return _transaction(client, keys, body)
 
 
-# --- Changes computed from what is stored (retried when it changes under them) ------------
+def _read_watched(pipe, keys: Keys) -> Stored:
+    """What `read` finds, read on the WATCHing pipeline (a change since starts over)."""
+    return _stored(keys, pipe.get(keys.campaigns_version), pipe.hgetall(keys.campaigns))
 
 
 def move(
@@ -374,8 +345,10 @@ def move(
     campaigns that are not archived, by changing as few priorities as it can
     (`campaigns.moved`); each change is a `campaign_applied` entry. Returns the ids changed
     ([]: already first or last). An archived campaign is not in the order."""
-    for _ in range(_MAX_ATTEMPTS):
-        stored = read(client, keys)
+    actor = audit.check_actor(actor)
+
+    def body(pipe):
+        stored = _read_watched(pipe, keys)
         if campaign_id in stored.corrupt:
             raise CorruptCampaigns({campaign_id: stored.corrupt[campaign_id]})
         order = [c for c in stored.campaigns if c.status != "archived"]
@@ -386,30 +359,31 @@ def move(
         changed = moved(order, campaign_id, offset)
         if not changed:
             return []
-        based_on = {c.id: stored.versions[c.id] for c in changed}
-        try:
-            apply(client, keys, changed, actor=actor, based_on=based_on)
-        except CampaignConflict:
-            continue  # another change came first: recompute from it
-        return [c.id for c in changed]
-    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+        return _then(_write(pipe, keys, changed, actor), [c.id for c in changed])
+
+    return _transaction(client, keys, body)
 
 
 def duplicate(client: redis_lib.Redis, keys: Keys, campaign_id: str, *, actor: str) -> Campaign:
     """A copy of a campaign under a new id (`campaigns.duplicate_of`), as a draft; audited
     as `campaign_applied` (created)."""
-    for _ in range(_MAX_ATTEMPTS):
-        stored = read(client, keys)
+    actor = audit.check_actor(actor)
+
+    def body(pipe):
+        stored = _read_watched(pipe, keys)
         source = next((c for c in stored.campaigns if c.id == campaign_id), None)
         if source is None:
             if campaign_id in stored.corrupt:
                 raise CorruptCampaigns({campaign_id: stored.corrupt[campaign_id]})
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        taken = {c.id for c in stored.campaigns} | set(stored.corrupt)
-        copy = duplicate_of(source, taken)
-        try:
-            apply(client, keys, [copy], actor=actor, based_on={copy.id: None})
-        except CampaignConflict:
-            continue  # that id was just taken: pick another
-        return copy
-    raise CampaignStoreError("the campaigns kept changing under this request; try again")
+        copy = duplicate_of(source, {c.id for c in stored.campaigns} | set(stored.corrupt))
+        return _then(_write(pipe, keys, [copy], actor), copy)
+
+    return _transaction(client, keys, body)
+
+
+def _then(planned, result):
+    """`_write`'s plan, answering `result` instead of its own."""
+    if isinstance(planned, whole.Write):
+        return dataclasses.replace(planned, result=result)
+    return result
