@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
-from membership.ledger.reference import MemoryLedger
 from membership.store import Keys, connect
 from membership.stripe.events import to_command
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, recount
+from tests.support.memory_ledger import MemoryLedger
 
 ORDER = [
     "incomplete",

@@ -17,10 +17,10 @@ from membership.goals import store as goals
 from membership.ledger import Ledger, LedgerBusy
 from membership.ledger import rebuild as rebuild_module
 from membership.ledger.rebuild import rebuild
-from membership.ledger.reference import MemoryLedger
 from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline, recount
+from tests.support.memory_ledger import MemoryLedger
 
 PREFIX = "rebuild"
 

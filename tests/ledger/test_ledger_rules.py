@@ -21,7 +21,6 @@ from membership.ledger.model import (
     normalize_email,
     valid_email,
 )
-from membership.ledger.reference import MemoryLedger
 from membership.ledger.rules import (
     Loaded,
     bucket_count,
@@ -36,6 +35,7 @@ from membership.ledger.rules import (
     record_refund,
     stands_over,
 )
+from tests.support.memory_ledger import MemoryLedger
 
 MEMBER = ("active", "trialing", "past_due")
 STATUSES = frozenset(MEMBER)

@@ -18,8 +18,8 @@ import time
 import urllib.error
 import urllib.request
 
-from membership.ledger.reference import MemoryLedger
 from membership.stripe.events import to_command
+from tests.support.memory_ledger import MemoryLedger
 
 WEBHOOK_SECRET = "whsec_test_secret_for_membership"  # tests/conftest.py configures apps with it
 API_VERSION = "2025-10-29.clover"

@@ -1,10 +1,7 @@
-"""The reference ledger, in memory: the same rules as the Redis writer, on dicts.
-
-`MemoryLedger` loads with `rules.load`, decides with `rules.decide` and applies
-the decision's records and `rules.deltas`, exactly as the writer does, so a
-rule is written once. Property tests feed it events in any order and compare
-the Redis ledger with it; both are checked against a specification written in
-the tests themselves.
+"""The reference ledger, in memory: the service's own rules (`rules.load`, `rules.decide`,
+`rules.deltas`) applied to dicts, as the Redis writer applies them to Redis. The property tests
+feed both the same events in any order and compare them, and each with a specification written
+in the tests themselves.
 """
 
 from __future__ import annotations
