@@ -1,16 +1,6 @@
 """The member ledger: a write side, a read side and an event log over one Redis.
 
-- `commands`   what may be asked of the ledger
-- `model`      the stored records
-- `rules`      pure: (records, command) -> decision; what a record adds to the count
-- `codec`      records <-> Redis hashes, strict on read
-- `writer`     load, decide, write in one MULTI/EXEC: the only writer of the count
-- `events`     the webhook event log, dedupe marks, failed events for replay
-- `queries`    the count (None: unknown), stats from counters, history, records
-- `rebuild`    the count and the counters recomputed from the records
-- `reference`  `MemoryLedger`: the same rules on dicts, for the tests
-
-Redis keys: the Ledger section of `membership.store.keys`.
+Its modules, its rules and its keys: docs/ledger.md.
 """
 
 from __future__ import annotations

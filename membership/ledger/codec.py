@@ -1,10 +1,8 @@
 """Records <-> the flat string hashes Redis stores them in.
 
-Reading is strict: a stored value that is not what the writer would have
-written (a count that is not a whole number, a hash missing its id) raises
-`CorruptRecord`, so the writer refuses the change before it queues anything
-rather than half-committing it. Absent fields read as their defaults, so
-records stored by earlier versions still load.
+Reading is strict: a stored value the writer would not have written raises `CorruptRecord`,
+so the writer refuses the change before it queues anything. Absent fields read as their
+defaults, so records stored by earlier versions still load.
 """
 
 from __future__ import annotations

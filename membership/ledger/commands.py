@@ -1,10 +1,4 @@
-"""What may be asked of the ledger: one frozen command per kind of change.
-
-Stripe events become commands in `membership.stripe.events`; staff and `sync`
-build them directly. The rules (`membership.ledger.rules`) turn a command and
-the records it touches into a decision; the writer and the reference ledger
-carry that decision out.
-"""
+"""What may be asked of the ledger: one frozen command per kind of change."""
 
 from __future__ import annotations
 

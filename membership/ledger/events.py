@@ -1,13 +1,7 @@
-"""The webhook event log: dedupe marks, the log stream, failed events and their replay.
+"""The webhook event log: dedupe marks, the log streams, failed events and their replay.
 
-Every delivery leaves one log entry (in the main stream and in its outcome's
-stream, so `events list --outcome X` never scans the rest). An event's record
-(its outcome, error and raw payload) is the dedupe mark: a redelivery of an
-event whose record says applied, stale or ignored is a duplicate. A failed
-event's record is kept longer and its id sits in the failed set until a
-replay applies it.
-
-Writes are queued on the caller's pipeline, inside the writer's transaction.
+An event's record (outcome, error, raw payload) is its dedupe mark; writes are queued on the
+writer's transaction. What is kept and for how long: docs/ledger.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """The member index: one row per Stripe customer and per offline member, for staff search.
 
-A row (email, name, source, status, since, plan, amount, currency, current) is a pure
-function of the ledger's records (`customer_row`, `offline_row`), so the writer keeps it
-in the same transaction as the change it reflects (`prepare`: old rows from the records as
-they were, new rows from the decision) and `ledger rebuild` derives every row from scratch
-and writes what differs (`plan_rebuild`). No index key is WATCHed or read by the writer:
-the old entries to remove follow from the old records, so concurrent writers of different
-customers never conflict over the index.
-
-Kept in Redis (keys from `membership.store.keys`, all under the ledger's hash tag):
-`index:rows` (hash: row id -> the row as JSON); `index:email`, `index:name` and
-`index:current` (sorted sets, all scores 0, searched by ZRANGEBYLEX prefix ranges), with
-members `<normalized email>\\0<row id>`, `<name word>\\0<the name's words>\\0<row id>`
-and, for current members only (the CSV export's order), `<email>\\0<row id>`;
-`index:contributions` (`<contributor>\\0<payment>`). Row ids: `stripe:<customer id>`,
-`offline:<email>`.
+A row is a pure function of the ledger's records (`customer_row`, `offline_row`), so the writer
+keeps it in the change's own transaction (`prepare`: old rows from the records as they were,
+new rows from the decision; no index key is WATCHed) and `ledger rebuild` derives every row
+anew (`plan_rebuild`). Its keys and their members: docs/ledger.md, "What is kept in Redis".
 """
 
 from __future__ import annotations

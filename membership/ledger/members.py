@@ -1,11 +1,6 @@
-"""The Members page's read side: search, a member's page, the CSV export. Nothing here writes.
-
-Everything reads the member index (`membership.ledger.index`) that the writer keeps in
-the change's transaction, so a search costs a few ZRANGEBYLEX/HMGET round trips whatever
-the number of members. The export walks the current members in batches and yields CSV
-lines; the caller streams them and records the download in the audit log
-(`record_export`), as it does for every staff action. Last, pure functions shape what was
-read for the staff pages and their JSON (`row_view`, `member_view`, `status_history`).
+"""The Members page's read side: search, a member's page, the CSV export, and the pure views of
+what was read (`row_view`, `member_view`, `status_history`). Nothing here writes but the
+export's audit entry. All of it reads the member index (`membership.ledger.index`).
 """
 
 from __future__ import annotations
@@ -25,6 +20,7 @@ from membership.core import audit
 from membership.ledger import codec
 from membership.ledger.index import SEP, Row, set_key, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
+from membership.ledger.records import read_hashes
 from membership.ledger.rules import STATUS_CHANGE
 from membership.store import Keys
 
@@ -230,13 +226,8 @@ class MemberSearch:
         low, high = _range(person + SEP, None)
         found = self.redis.zrangebylex(self.keys.ledger_index_contributions, low, high)
         names = [self.keys.ledger_contribution(_row_id(m)) for m in found]
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(name)
-        records = (
-            codec.contribution_from_hash(n, raw)
-            for n, raw in zip(names, pipe.execute() if names else [], strict=True)
-        )
+        raws = read_hashes(self.redis, names)
+        records = (codec.contribution_from_hash(n, r) for n, r in zip(names, raws, strict=True))
         return tuple(sorted((c for c in records if c), key=lambda c: (c.created, c.key)))
 
     def _customer(self, cid: str) -> Customer | None:

@@ -1,12 +1,4 @@
-"""What the ledger stores, as plain frozen records (no Redis, no clock, no rules).
-
-Five kinds of record, each stored once and written whole by the writer:
-`SubRecord` (a subscription's standing state), `Customer`, `EmailBucket` (one
-normalized email: its member customers and its offline member), `Contribution`
-(a one-time payment and its refunds) and `Contributor` (one person's active
-contributions). The counters behind `stats` and the member count are sums over
-these records (`membership.ledger.rules.counters_of`, `count_of`).
-"""
+"""What the ledger stores, as plain frozen records (no Redis, no clock, no rules)."""
 
 from __future__ import annotations
 

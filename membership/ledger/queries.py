@@ -1,10 +1,5 @@
-"""The ledger's read side: the count, `stats`, history and the stored records.
-
-Nothing here writes. The member count has one meaning everywhere: `count()`
-is None when Redis holds no count (a new or emptied Redis: unknown, never
-zero) and the number otherwise. `stats` reads the counters the writer keeps in
-the same transaction as every change, so it costs the same at a thousand
-members as at a million.
+"""The ledger's read side: the count (None when Redis holds none: unknown, never zero), `stats`
+from the counters the writer keeps, history and the stored records. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -18,6 +13,7 @@ import redis
 from membership.ledger import codec
 from membership.ledger.members import MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
+from membership.ledger.records import batches, read_hashes
 from membership.store import Keys
 
 # The counters hash carries this field once it was built by this version's writer
@@ -155,9 +151,11 @@ class Queries:
         """Every stored subscription (any order): `.sub` is the state that stands
         (Stripe's status, the `created` of the event that set it, price...),
         `.status` the effective status that counts."""
-        for ids in self._scan_batches(self.keys.ledger_subscriptions, batch):
+        for ids in batches(
+            self.redis.sscan_iter(self.keys.ledger_subscriptions, count=batch), batch
+        ):
             keys = [self.keys.ledger_subscription(s) for s in ids]
-            for key, raw in zip(keys, self._hgetall_many(keys), strict=True):
+            for key, raw in zip(keys, read_hashes(self.redis, keys), strict=True):
                 record = codec.sub_from_hash(key, raw)
                 if record is not None:
                     yield record
@@ -168,9 +166,9 @@ class Queries:
         return codec.customer_from_hash(key, customer_id, raw) if raw else None
 
     def customers(self, batch: int = 1000) -> Iterator[Customer]:
-        for ids in self._scan_batches(self.keys.ledger_customers, batch):
+        for ids in batches(self.redis.sscan_iter(self.keys.ledger_customers, count=batch), batch):
             keys = [self.keys.ledger_customer(c) for c in ids]
-            for cid, key, raw in zip(ids, keys, self._hgetall_many(keys), strict=True):
+            for cid, key, raw in zip(ids, keys, read_hashes(self.redis, keys), strict=True):
                 yield codec.customer_from_hash(key, cid, raw)
 
     def email_bucket(self, email: str) -> EmailBucket:
@@ -183,7 +181,7 @@ class Queries:
         emails = sorted(self.redis.smembers(self.keys.ledger_offline_members))
         keys = [self.keys.ledger_email(e) for e in emails]
         out = []
-        for email, key, raw in zip(emails, keys, self._hgetall_many(keys), strict=True):
+        for email, key, raw in zip(emails, keys, read_hashes(self.redis, keys), strict=True):
             bucket = codec.bucket_from_hash(key, email, raw)
             offline = bucket.offline
             out.append(
@@ -205,19 +203,3 @@ class Queries:
             else self.keys.ledger_unlinked_timeline
         )
         return [json.loads(item) for item in self.redis.lrange(key, 0, limit - 1)]
-
-    def _hgetall_many(self, keys: list[str]) -> list[dict]:
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
-        return pipe.execute()
-
-    def _scan_batches(self, key: str, batch: int) -> Iterator[list[str]]:
-        ids: list[str] = []
-        for member in self.redis.sscan_iter(key, count=batch):
-            ids.append(member)
-            if len(ids) >= batch:
-                yield ids
-                ids = []
-        if ids:
-            yield ids

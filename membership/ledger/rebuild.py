@@ -1,17 +1,8 @@
-"""`ledger rebuild`: the count and every counter recomputed from the stored records.
+"""`ledger rebuild`: the count, the counters and the member index recomputed from the records.
 
-For after a change of MEMBER_STATUSES, after a restore, or to check. It reads
-every record, derives what the writer would have kept (each subscription's
-effective status and whether it counts, each customer's and email's member
-subscriptions, each contributor's active contributions, the counters and the
-count, all by the rules' own `count_of` / `counters_of`), and writes only what
-differs, in one transaction. A rebuild of a correct ledger writes nothing.
-
-Safe while webhooks arrive: the read happens under a WATCH of the ledger's
-version, which every committed change increments, so a change during the read
-makes the commit fail and the rebuild read again. After `OPTIMISTIC_TRIES`
-such conflicts it takes the rebuild lock: writers then answer 503 (Stripe
-retries) for the few seconds the last read and the commit take.
+It writes only what differs, in one transaction WATCHing the ledger's version; after
+`OPTIMISTIC_TRIES` conflicts it takes the rebuild lock (writers answer 503 meanwhile).
+Why and when: docs/ledger.md, "Rebuilding the count and the counters".
 """
 
 from __future__ import annotations
@@ -20,7 +11,7 @@ import gc
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import redis
@@ -31,6 +22,7 @@ from membership.ledger import index as member_index
 from membership.ledger.events import day, iso
 from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
+from membership.ledger.records import batches, read_hashes
 from membership.ledger.writer import LedgerBusy, Outcome
 from membership.store import Keys, whole
 
@@ -168,49 +160,31 @@ def _finish(plan: Plan, locked: bool, subscribers, at: float) -> Report:
 # --- reading --------------------------------------------------------------------
 
 
-def _batches(items: Iterator[str], size: int = BATCH) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _hashes(client, keys: list[str]) -> list[dict]:
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.hgetall(key)
-    return pipe.execute()
-
-
 def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict, dict]:
     """Every subscription, customer, email, contribution and contributor as stored.
     Values the rebuild derives anew (live counts) are read leniently: a corrupt one
     is replaced, not fatal."""
     subs: dict[str, tuple[str, SubRecord]] = {}
-    for ids in _batches(client.sscan_iter(keys.ledger_subscriptions, count=BATCH)):
+    for ids in batches(client.sscan_iter(keys.ledger_subscriptions, count=BATCH), BATCH):
         names = [keys.ledger_subscription(s) for s in ids]
-        for name, raw in zip(names, _hashes(client, names), strict=True):
+        for name, raw in zip(names, read_hashes(client, names), strict=True):
             record = codec.sub_from_hash(name, raw)
             if record is not None:
                 subs[record.id] = (raw.get("live", ""), record)
         progress(len(ids))
     customers: dict[str, tuple[str, Customer]] = {}
-    for ids in _batches(client.sscan_iter(keys.ledger_customers, count=BATCH)):
+    for ids in batches(client.sscan_iter(keys.ledger_customers, count=BATCH), BATCH):
         names = [keys.ledger_customer(c) for c in ids]
-        for cid, name, raw in zip(ids, names, _hashes(client, names), strict=True):
+        for cid, name, raw in zip(ids, names, read_hashes(client, names), strict=True):
             customers[cid] = (raw.get("live", ""), _customer(name, cid, raw))
         progress(len(ids))
     email_prefix = keys.ledger_email("")
     contribution_prefix = keys.ledger_contribution("")
     contributor_prefix = keys.ledger_contributor("")
     emails, contributions, contributors = {}, {}, {}
-    for names in _batches(client.scan_iter(match=keys.ledger_pattern, count=BATCH)):
+    for names in batches(client.scan_iter(match=keys.ledger_pattern, count=BATCH), BATCH):
         hashes = [n for n in names if n.startswith((email_prefix, contribution_prefix))]
-        raws = dict(zip(hashes, _hashes(client, hashes), strict=True))
+        raws = dict(zip(hashes, read_hashes(client, hashes), strict=True))
         people = [n for n in names if n.startswith(contributor_prefix)]
         actives = dict(zip(people, client.mget(people), strict=True)) if people else {}
         for name in names:

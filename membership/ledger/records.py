@@ -1,15 +1,11 @@
-"""The ledger's records in Redis: read under WATCH, written whole inside MULTI.
-
-`RedisReader` is the writer's `rules.Reader`: every key it reads is WATCHed
-first, so a concurrent change makes the transaction fail and the command is
-decided again. `queue_records` writes what a decision stores. Key names come
-from the Ledger section of `membership.store.keys`.
+"""The ledger's records in Redis: read under WATCH (`RedisReader`), written whole inside MULTI
+(`queue_records`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import redis
 
@@ -34,6 +30,26 @@ from membership.ledger.model import (
 from membership.store import Keys
 
 TIMELINE_MAX = 200  # entries per customer timeline
+
+
+def read_hashes(client: redis.Redis, keys: Sequence[str]) -> list[dict]:
+    """HGETALL of each key, in one round trip (no transaction)."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    return pipe.execute() if keys else []
+
+
+def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """`items` in lists of `size` (the last one shorter)."""
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class RedisReader:

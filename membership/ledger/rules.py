@@ -1,28 +1,10 @@
 """The ledger's rules, as plain functions of plain data: every rule is written here once.
 
-`load(command, reader)` names the records a command touches (the reader is the
-only I/O: Redis under WATCH in the writer, dicts in the reference ledger);
-`decide(command, loaded, statuses)` turns them into a `Decision`: the records'
-new versions, as (old, new) pairs. What those pairs do to the member count and
-to the `stats` counters is derived, not decided: every record contributes
-`count_of(record)` members and `counters_of(record)` to the counters, so a
-change adds new minus old (`deltas`) and `ledger rebuild` sums them from scratch.
-
-Counting rules (docs/ledger.md, "Counting rules"):
-
-- A subscription's state is the one from the event with the greatest `created`;
-  on the same second the later lifecycle stage wins (incomplete < trialing <
-  active < past_due < unpaid < paused); on the same second and stage, the one
-  applied last. `canceled` and `incomplete_expired` are final: once seen they
-  stand against every non-final state, older or newer (between two final
-  states the same created/stage order applies, canceled after incomplete_expired).
-- A deleted customer's subscriptions end as finally as `canceled`: their
-  effective status is `canceled` unless Stripe's own status is already final.
-- A Stripe customer is a member when at least one subscription's effective
-  status is in MEMBER_STATUSES; a customer counts once however many.
-- An offline member (added by staff, by email) counts once, unless a Stripe
-  customer with the same email (see `normalize_email`) is a member: then the
-  person is counted once, as that Stripe customer.
+`load(command, reader)` names the records a command touches (the reader is the only I/O);
+`decide(command, loaded, statuses)` turns them into a `Decision`: the records' new versions,
+as (old, new) pairs. Every record contributes `count_of(record)` members and `counters_of` to
+the `stats` counters, so a change adds new minus old (`deltas`) and a rebuild sums them.
+The counting rules themselves: docs/ledger.md, "Counting rules".
 """
 
 from __future__ import annotations
@@ -33,18 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from membership.ledger.commands import (
-    AddOffline,
-    AddTimeline,
-    ApplySubscription,
-    Command,
-    DeleteCustomer,
-    Ignore,
-    LinkCustomer,
-    RecordContribution,
-    RecordRefund,
-    RemoveOffline,
-)
+from membership.ledger import commands
 from membership.ledger.model import (
     FINAL_STATUSES,
     Contribution,
@@ -158,7 +129,7 @@ def contributor_of(customer: str | None, email: str | None, key: str) -> str:
     return f"payment:{key}"
 
 
-def record_payment(old: Contribution | None, cmd: RecordContribution) -> Contribution:
+def record_payment(old: Contribution | None, cmd: commands.RecordContribution) -> Contribution:
     base = old or Contribution(key=cmd.key)
     if base.paid:  # checkout.session.completed and async_payment_succeeded: same payment
         return base
@@ -175,13 +146,15 @@ def record_payment(old: Contribution | None, cmd: RecordContribution) -> Contrib
     )
 
 
-def record_refund(old: Contribution | None, cmd: RecordRefund) -> Contribution:
+def record_refund(old: Contribution | None, cmd: commands.RecordRefund) -> Contribution:
     base = old or Contribution(key=cmd.key, currency=cmd.currency)
     return replace(base, refunded=max(base.refunded, cmd.amount_refunded))
 
 
-def next_contribution(old: Contribution | None, cmd: RecordContribution | RecordRefund):
-    if isinstance(cmd, RecordContribution):
+def next_contribution(
+    old: Contribution | None, cmd: commands.RecordContribution | commands.RecordRefund
+):
+    if isinstance(cmd, commands.RecordContribution):
         return record_payment(old, cmd)
     return record_refund(old, cmd)
 
@@ -270,36 +243,36 @@ def _buckets(reader: Reader, *emails: str | None) -> dict[str, EmailBucket]:
     return {e: reader.bucket(e) for e in emails if e}
 
 
-def load(command: Command, reader: Reader) -> Loaded:
+def load(command: commands.Command, reader: Reader) -> Loaded:
     """Read what `decide` needs for `command`, in the order each read depends on the last."""
-    if isinstance(command, ApplySubscription):
+    if isinstance(command, commands.ApplySubscription):
         old = reader.subscription(command.sub.id)
         customer = reader.customer(old.sub.customer if old else command.sub.customer)
         return Loaded(sub=old, customer=customer, buckets=_buckets(reader, customer.email))
-    if isinstance(command, DeleteCustomer):
+    if isinstance(command, commands.DeleteCustomer):
         customer = reader.customer(command.customer)
         subs = tuple(reader.customer_subscriptions(command.customer))
         return Loaded(
             customer=customer, customer_subs=subs, buckets=_buckets(reader, customer.email)
         )
-    if isinstance(command, LinkCustomer):
+    if isinstance(command, commands.LinkCustomer):
         customer = reader.customer(command.customer)
         buckets = {}
         if customer.member and link_stands(customer, command.email, command.created):
             buckets = _buckets(reader, customer.email, normalize_email(command.email))
         return Loaded(customer=customer, buckets=buckets)
-    if isinstance(command, RecordContribution | RecordRefund):
+    if isinstance(command, commands.RecordContribution | commands.RecordRefund):
         old = reader.contribution(command.key)
         person = next_contribution(old, command).person
         contributor = reader.contributor(person) if person else None
         return Loaded(contribution=old, contributor=contributor)
-    if isinstance(command, AddTimeline):
+    if isinstance(command, commands.AddTimeline):
         customer = command.customer
         if not customer and command.payment_intent:
             paid = reader.contribution(command.payment_intent)
             customer = paid.customer if paid else None
         return Loaded(timeline_customer=customer)
-    if isinstance(command, AddOffline | RemoveOffline):
+    if isinstance(command, commands.AddOffline | commands.RemoveOffline):
         return Loaded(buckets=_buckets(reader, command.email))
     return Loaded()
 
@@ -352,7 +325,7 @@ def _live_change(pairs: Iterable[tuple[SubRecord | None, SubRecord]], statuses) 
 STATUS_CHANGE = "subscription.status"  # a timeline entry: a subscription's status changed
 
 
-def _subscription(cmd: ApplySubscription, loaded: Loaded, statuses) -> Decision:
+def _subscription(cmd: commands.ApplySubscription, loaded: Loaded, statuses) -> Decision:
     old, customer, sub = loaded.sub, loaded.customer, cmd.sub
     if old is not None and not stands_over(sub, old.sub):
         return Decision("stale", f"{sub.id}: {old.sub.status}@{old.sub.created} stands")
@@ -380,7 +353,7 @@ def _subscription(cmd: ApplySubscription, loaded: Loaded, statuses) -> Decision:
     return Decision("applied", detail, tuple(changes), timeline=timeline)
 
 
-def _delete_customer(cmd: DeleteCustomer, loaded: Loaded, statuses) -> Decision:
+def _delete_customer(cmd: commands.DeleteCustomer, loaded: Loaded, statuses) -> Decision:
     customer = loaded.customer
     if customer.deleted_at is not None and customer.deleted_at <= cmd.created:
         return Decision("stale", f"{cmd.customer} already deleted")
@@ -394,7 +367,7 @@ def _delete_customer(cmd: DeleteCustomer, loaded: Loaded, statuses) -> Decision:
     )
 
 
-def _link(cmd: LinkCustomer, loaded: Loaded) -> Decision:
+def _link(cmd: commands.LinkCustomer, loaded: Loaded) -> Decision:
     customer = loaded.customer
     if not link_stands(customer, cmd.email, cmd.created):
         return Decision("stale", f"{cmd.customer}: a newer link stands")
@@ -420,7 +393,9 @@ def _link(cmd: LinkCustomer, loaded: Loaded) -> Decision:
     return Decision("applied", f"{cmd.customer}: {said}", tuple(changes))
 
 
-def _contribution(cmd: RecordContribution | RecordRefund, loaded: Loaded) -> Decision:
+def _contribution(
+    cmd: commands.RecordContribution | commands.RecordRefund, loaded: Loaded
+) -> Decision:
     old = loaded.contribution
     new = next_contribution(old, cmd)
     if old == new:
@@ -435,7 +410,7 @@ def _contribution(cmd: RecordContribution | RecordRefund, loaded: Loaded) -> Dec
     )
 
 
-def _timeline(cmd: AddTimeline, loaded: Loaded) -> Decision:
+def _timeline(cmd: commands.AddTimeline, loaded: Loaded) -> Decision:
     customer = loaded.timeline_customer
     entry = {
         "kind": cmd.kind,
@@ -453,9 +428,9 @@ def _offline_fields(offline: Offline) -> dict:
     return {"name": offline.name, "reason": offline.reason, "added_at": offline.added_at}
 
 
-def _offline(cmd: AddOffline | RemoveOffline, loaded: Loaded) -> Decision:
+def _offline(cmd: commands.AddOffline | commands.RemoveOffline, loaded: Loaded) -> Decision:
     bucket = loaded.buckets[cmd.email]
-    adding = isinstance(cmd, AddOffline)
+    adding = isinstance(cmd, commands.AddOffline)
     if bucket.is_offline == adding:
         state = "already" if adding else "not"
         return Decision("unchanged", f"{cmd.email} is {state} an offline member")
@@ -471,20 +446,20 @@ def _offline(cmd: AddOffline | RemoveOffline, loaded: Loaded) -> Decision:
     return Decision("applied", f"{cmd.email} {verb}", ((bucket, new),), audit=audit)
 
 
-def decide(command: Command, loaded: Loaded, statuses: frozenset[str]) -> Decision:
+def decide(command: commands.Command, loaded: Loaded, statuses: frozenset[str]) -> Decision:
     """What `command` changes, given the records `load` read for it."""
-    if isinstance(command, ApplySubscription):
+    if isinstance(command, commands.ApplySubscription):
         return _subscription(command, loaded, statuses)
-    if isinstance(command, DeleteCustomer):
+    if isinstance(command, commands.DeleteCustomer):
         return _delete_customer(command, loaded, statuses)
-    if isinstance(command, LinkCustomer):
+    if isinstance(command, commands.LinkCustomer):
         return _link(command, loaded)
-    if isinstance(command, RecordContribution | RecordRefund):
+    if isinstance(command, commands.RecordContribution | commands.RecordRefund):
         return _contribution(command, loaded)
-    if isinstance(command, AddTimeline):
+    if isinstance(command, commands.AddTimeline):
         return _timeline(command, loaded)
-    if isinstance(command, AddOffline | RemoveOffline):
+    if isinstance(command, commands.AddOffline | commands.RemoveOffline):
         return _offline(command, loaded)
-    if isinstance(command, Ignore):
+    if isinstance(command, commands.Ignore):
         return Decision("ignored", command.reason)
     raise TypeError(f"unknown command {command!r}")
