@@ -34,10 +34,6 @@ class AuditInputError(ValueError):
     """An audit entry that cannot be written; the message starts with the bad field."""
 
 
-# Control and format characters, lone surrogates, line breaks: membership/core/text.py.
-_has_control = has_control
-
-
 def check_actor(actor: str) -> str:
     """The actor stripped, if it is 1 to MAX_ACTOR characters with no control characters."""
     if not isinstance(actor, str):
@@ -45,7 +41,7 @@ def check_actor(actor: str) -> str:
     clean = actor.strip()
     if not 1 <= len(clean) <= MAX_ACTOR:
         raise AuditInputError(f"actor: expected 1 to {MAX_ACTOR} characters")
-    if _has_control(clean):
+    if has_control(clean):
         raise AuditInputError("actor: control characters and escape sequences are not allowed")
     return clean
 
@@ -69,7 +65,7 @@ def _check_action(action: str) -> str:
 def _check_target(target: str) -> str:
     if not isinstance(target, str) or not 1 <= len(target) <= MAX_TARGET:
         raise AuditInputError(f"target: expected 1 to {MAX_TARGET} characters")
-    if _has_control(target):
+    if has_control(target):
         raise AuditInputError("target: control characters are not allowed")
     return target
 

@@ -180,7 +180,5 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        if isinstance(exc, HTTPException):  # pragma: no cover - handled above
-            return _http_error(exc)
         error = unexpected_error(request.method, request.path)
         return error_response(error.status, error.code, error.message)

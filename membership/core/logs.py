@@ -1,24 +1,11 @@
 """Logging: readable text (the default) or one JSON object a line (`LOG_FORMAT=json`).
 
-`configure_logging(settings)` puts one handler on the root logger and routes the
-server's own loggers (gunicorn's, granian's) and Python warnings through it, so every
-line the process writes has the same shape. It is idempotent: the app factory calls
-it in every worker, and the serve process calls it again after the server has set up
-its own loggers.
-
-Every line passes through `redact()`: Stripe webhook secrets, API keys, signatures,
-bearer tokens, card numbers and the configured secrets' exact values never reach a
-log, whatever a caller passed in.
-
-Every record is one line, whatever a value in it holds (a URL path with CR, NEL or
-U+2028 in it, a traceback): the formatters escape every control character (C0, DEL,
-C1), the Unicode line and paragraph separators and the bidirectional overrides, after
-redaction. Text shows them as `\\r`, `\\x85`, `\\u2028`; JSON as `\\u0085`, `\\u2028`, which
-a JSON reader decodes back to the character logged.
-
-Within a request each record carries `request_id`: the client's `X-Request-ID` when it
-is short and made of safe characters, else a new one; the outer WSGI layer
-(membership.http.outer) binds it for the request's records and returns it in the answer.
+`configure_logging(settings)` puts one handler on the root logger and routes the server's own
+loggers and Python warnings through it; it is idempotent (the app factory calls it in every
+worker, the serve process again after the server set up its loggers). Every line is redacted
+(`redact`: Stripe secrets and signatures, bearer tokens, card numbers, the configured
+secrets) and made one line (`one_line`, `one_json_line`); docs/observability.md shows both
+formats. Within a request each record carries `request_id`, bound by the outer WSGI layer.
 """
 
 from __future__ import annotations
@@ -279,19 +266,6 @@ def server_log_config() -> dict:
         "handlers": {},
         "loggers": {name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
     }
-
-
-def gunicorn_logger_class(settings):
-    """A gunicorn `logger_class` whose setup (at start and every reload) ends by routing
-    gunicorn's loggers through ours."""
-    from gunicorn.glogging import Logger
-
-    class _GunicornLogger(Logger):
-        def setup(self, cfg):
-            super().setup(cfg)
-            configure_logging(settings)
-
-    return _GunicornLogger
 
 
 def _log_uncaught(exc_type, exc, tb) -> None:

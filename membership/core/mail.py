@@ -1,14 +1,11 @@
 """Sending one email through SMTP_URL (smtplib; no queue here, see members/outbox.py).
 
-- `smtps://`: TLS from the first byte (port 465 by default).
-- `smtp://`: plain, upgraded with STARTTLS whenever the server offers it (port 25 by default).
-  Certificates are verified against the system's CAs (tests pass their own context).
-- Credentials from the URL are sent only over TLS, or to a server on this host: a plain
-  connection to anywhere else, where STARTTLS was not offered (or was stripped on the way),
-  would hand the password to whoever listens. That is refused with MailError.
-- Every socket operation has a timeout (10 s by default); any failure is MailError, whose
-  message names the step and never the password, nor an email address (a server's reply
-  may echo the recipient's; the error is logged).
+`smtps://` is TLS from the first byte; `smtp://` is upgraded with STARTTLS whenever the
+server offers it, certificates verified against the system's CAs. Credentials are sent only
+over TLS or to this host: a plain connection elsewhere (STARTTLS not offered, or stripped on
+the way) is refused with MailError rather than hand the password to whoever listens. Every
+socket operation has a timeout; any failure is MailError, naming the step, never the
+password nor an email address (a server's reply may echo the recipient's).
 """
 
 from __future__ import annotations

@@ -1,27 +1,17 @@
-"""The outer WSGI layer: what every request gets, whoever answers it.
+"""The outer WSGI layer: what every request gets, whoever answers it (the Flask app or a plain
+WSGI endpoint beside it, such as `POST /v1/prompt`), done once:
 
-`Outer` wraps the whole service (the Flask app and the plain WSGI endpoints beside it, such
-as `POST /v1/prompt`), and does for every request, once:
+- the request id (`logs.request_id_of`), bound for the request's log records and returned
+  in `X-Request-ID`;
+- the security headers (`security.py`), each unless the answer set its own;
+- the body limit: a declared length over `limit` is a 413 before anyone reads it; a chunked
+  body is read whole first (at most `limit` bytes) and handed on with its length, so no view
+  sees a body cut short (werkzeug would cut it, failing a webhook's signature);
+- the metrics: each request counted and timed by its endpoint (`metrics.count`).
 
-- the request id: the client's `X-Request-ID` when it is short and made of safe characters,
-  else a new one (`logs.request_id_of`); every log record of the request carries it
-  (`logs.bound_request_id`), and the answer returns it in `X-Request-ID`;
-- the security headers: `X-Content-Type-Options: nosniff` on every answer; HTML answers
-  (`text/html`) also a strict `Content-Security-Policy`, `X-Frame-Options: DENY` and a
-  `Referrer-Policy` (`security.html_headers`), each unless the answer set its own;
-- the body limit: a declared length over `limit` (1 MiB) is a 413 before anyone reads it;
-  a chunked body (no length) is read whole first, at most `limit` bytes (413 past it, 400 if
-  the server could not decode it), and handed on with its length, so no view ever sees a
-  body cut short (werkzeug would cut it at MAX_CONTENT_LENGTH, failing a webhook's
-  signature);
-- the metrics: each request counted and timed (`metrics.count`) by its endpoint: the
-  Flask rule that matched (`/v1/banner`, never the raw path), the plain endpoint's path,
-  or `unmatched`.
-
-Refusals are the service's JSON errors. A declared length over the limit is answered by
-whoever the request was for (a plain endpoint's `refuse`, else Flask's error handler and
-the route's hooks), with their headers (CORS, Cache-Control); a chunked body's refusal is
-answered here (`Connection: close`: the rest of the body is never read).
+A declared length over the limit is refused by whoever the request was for (a plain
+endpoint's `refuse`, else Flask's error handler and the route's hooks), with their headers;
+a chunked body's refusal is answered here, with `Connection: close`.
 """
 
 from __future__ import annotations

@@ -1,25 +1,15 @@
 """Rate limits for public POST endpoints: one decorator, counted in Redis, one budget for all.
 
-    from membership.http.rate_limits import rate_limited
-
     @bp.post("/v1/checkout")
     @rate_limited("checkout")  # RATE_LIMIT_CHECKOUT; its default in config.RATE_LIMIT_DEFAULTS
     def checkout(): ...
 
-The `limits` library counts per client address (fixed windows) in the app's own Redis:
-whatever REDIS_URL names (single, Sentinel, Cluster) or the embedded server's socket, so every
-worker and every host shares one limit. Only decorated views are counted (no hook runs on
-other requests). Over it: 429 with `Retry-After` and the JSON error body. The Stripe webhook
-has no limit (Stripe must never be throttled), nor do GETs.
-
-A limit may count per something other than the address: `check(name, key=...)` inside the
-view (sign-in counts per email asked for, RATE_LIMIT_SIGN_IN_EMAIL, with a keyed hash of the
-email as the key, so no address lands in Redis).
-
-A setting of several limits (`5/minute;20/hour`) counts the shortest window first and stops at
-the first one exceeded. Redis trouble fails open: the request goes through, one WARNING when
-limiting stops and one INFO when it resumes. Refusing readers because a counter is
-unreachable helps no one.
+The `limits` library counts per client address (fixed windows) in the app's own Redis, so
+every worker and host shares one limit; only decorated views are counted. Over it: 429 with
+`Retry-After`. `check(name, key=...)` counts per something else (sign-in, per email asked
+for, by a keyed hash). Several limits (`5/minute;20/hour`) count the shortest window first
+and stop at the first one exceeded. Redis trouble fails open: the request goes through, one
+WARNING when limiting stops and one INFO when it resumes.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
-"""Security headers: decided once at start-up, set on every answer by the outer WSGI layer
-(membership.http.outer).
+"""Security headers: decided once at start-up, set on every answer by the outer WSGI layer.
 
-- Every answer (JSON, errors, 404/405s, the widget script): `X-Content-Type-Options: nosniff`.
-- HTML pages (`text/html`) also get a strict `Content-Security-Policy`, `X-Frame-Options:
-  DENY` and `Referrer-Policy: strict-origin-when-cross-origin`. A view that sets its own
-  `Content-Security-Policy` keeps it.
-
-The policy allows scripts, fetches, images and fonts from this origin only, no inline script,
-no framing (`frame-ancestors 'none'`), no `<base>`, forms only to this origin. Inline styles
-are allowed by hash, never by 'unsafe-inline': the `<style>` blocks of our templates (hashed
-from the template *sources*, so markup injected into a rendered page never matches) and the
-one `<style>` the widget adds to the page it is embedded in (hashed from the CSS string in
-static/banner.js). Styles set through the CSSOM (`el.style.transform`) need no permission.
-
+Every answer gets `X-Content-Type-Options: nosniff`; HTML pages also a strict
+`Content-Security-Policy` (unless the view set its own), `X-Frame-Options: DENY` and a
+`Referrer-Policy`. The policy allows this origin only, no inline script, no framing; inline
+styles only by hash: our templates' `<style>` blocks (hashed from the template sources, so
+injected markup never matches) and the one `<style>` the widget adds (from static/banner.js).
 """
 
 from __future__ import annotations

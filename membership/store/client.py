@@ -1,19 +1,10 @@
 """The Redis client for a REDIS_URL: one server, a Sentinel-watched primary, or a Cluster.
 
-Whatever the topology, a process makes one client (one pool) at start-up and
-every request, worker thread and CLI command shares it. The same short
-timeouts hold everywhere: a reader's banner and Stripe's webhook both have
-better fallbacks (the last good value, Stripe's retry) than waiting on a Redis
-that is gone.
-
-- `redis://`, `rediss://`, `unix://`: redis-py's `Redis.from_url`.
-- `redis+sentinel://...`: redis-py's `Sentinel(...).master_for(service)`. Every new
-  connection asks the Sentinels where the primary is; a connection to a demoted
-  primary (READONLY) or a dead one is dropped, so after a failover the next
-  request reaches the new primary without a restart.
-- `redis+cluster://...`: redis-py's `RedisCluster`. Its transactions (WATCH/MULTI/EXEC)
-  work on keys of one slot: every key of the service shares one hash tag
-  (`membership.store.keys`).
+A process makes one client (one pool) at start-up, shared by every request, thread and CLI
+command, with short timeouts everywhere: the banner and the webhook have better fallbacks
+(the last good value, Stripe's retry) than waiting on a Redis that is gone. Behind Sentinel
+every new connection asks where the primary is, so after a failover the next request reaches
+the new one; on a Cluster every key shares one hash tag, so transactions stay on one slot.
 """
 
 from __future__ import annotations
