@@ -8,6 +8,7 @@ from hypothesis import settings
 from membership import create_app
 from membership.core.config import ENV_VARS
 from tests.support.processes import RedisServer
+from tests.support.redis_topologies import Cluster, SentinelSetup
 from tests.support.stripe_payloads import (
     WEBHOOK_SECRET,  # the secret every test app is configured with
 )
@@ -25,18 +26,61 @@ def _clean_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+TOPOLOGIES = ("single", "cluster", "sentinel")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "topologies(*names): run on each Redis topology named (default: single, cluster, "
+        "sentinel) through the redis_server fixture",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """A test marked `topologies` runs once per topology it names; tests on `own_redis`
+    (a private single server they kill) stay on it."""
+    marker = metafunc.definition.get_closest_marker("topologies")
+    if marker is None or "redis_server" not in metafunc.fixturenames:
+        return
+    if "own_redis" in metafunc.fixturenames:
+        return
+    metafunc.parametrize("redis_server", marker.args or TOPOLOGIES, indirect=True)
+
+
 @pytest.fixture(scope="session")
-def redis_server():
+def redis_single():
     server = RedisServer().start()
     yield server
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """Three primaries, started once per worker."""
+    cluster = Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel():
+    """A primary, a replica and three Sentinels, started once per worker."""
+    setup = SentinelSetup().start()
+    yield setup
+    setup.stop()
+
+
+@pytest.fixture
+def redis_server(request):
+    """The Redis the test's app uses: the single server, or each topology the test's
+    `topologies` mark names in turn."""
+    return request.getfixturevalue(f"redis_{getattr(request, 'param', 'single')}")
+
+
 @pytest.fixture
 def redis_url(redis_server):
-    if redis_server.process.poll() is not None:  # a test killed it: bring it back
-        redis_server.start()
-    redis_server.client().flushall()
+    redis_server.flush()
     return redis_server.url
 
 
@@ -77,15 +121,17 @@ def client(app):
 
 @pytest.fixture
 def redis_client(redis_server):
-    return redis_server.client()
+    client = redis_server.client()
+    yield client
+    client.close()
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test.sh installs it (never `playwright install`)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Headless Chromium through Playwright, one per test module."""
+    """Headless Chromium through Playwright, one per test session (per worker)."""
     from pathlib import Path
 
     if not Path(CHROMIUM).exists():

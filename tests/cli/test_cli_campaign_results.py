@@ -14,6 +14,8 @@ from membership.prompts.tokens import DecisionClaim
 from membership.store import Keys, connect
 from tests.support.prompt_helpers import EXAMPLE
 
+pytestmark = pytest.mark.topologies("single", "cluster")
+
 KEYS = Keys()
 
 

@@ -20,6 +20,8 @@ from tests.support.fake_stripe import FakeStripe
 from tests.support.ledger_helpers import add_offline
 from tests.support.processes import REPO, ServiceProcess
 
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
+
 
 @pytest.fixture
 def env(redis_url, tmp_path):

@@ -8,6 +8,8 @@ from membership.cli import cli
 from membership.core import audit
 from membership.store import Keys
 
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
+
 KEYS = Keys()
 AT = 1795687200.0  # 2026-11-26T10:00:00Z
 BAD_ACTORS = ["", "   ", "x" * 321, "\x1b[31m", "a\nb", "olena\u202e", "a\u2028b", "\x00"]
@@ -26,6 +28,7 @@ def entry(**overrides):
 # --- Writing -------------------------------------------------------------------
 
 
+@pytest.mark.topologies("single", "sentinel")  # keys outside the hash tag, one transaction
 def test_queue_commits_with_the_callers_writes(r):
     with r.pipeline(transaction=True) as pipe:
         pipe.multi()
@@ -42,6 +45,7 @@ def test_queue_commits_with_the_callers_writes(r):
     assert only["id"] == replies[1]
 
 
+@pytest.mark.topologies("single", "sentinel")  # keys outside the hash tag, one transaction
 def test_nothing_is_written_when_the_callers_transaction_is_discarded(r):
     r.set("watched", "0")
     with r.pipeline(transaction=True) as pipe:
@@ -62,6 +66,7 @@ def test_nothing_is_written_when_the_callers_transaction_is_discarded(r):
     assert r.exists("caller:write", KEYS.audit) == 0
 
 
+@pytest.mark.topologies("single", "sentinel")  # reads the single-server Pipeline
 def test_the_stream_is_capped(r):
     with r.pipeline(transaction=True) as pipe:
         pipe.multi()

@@ -15,6 +15,8 @@ from membership.goals.rules import Goal
 from membership.ledger import Outcome
 from tests.support.member_count import CHANGED_AT, set_member_count
 
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
+
 NBSP = "\u00a0"
 JOIN = "https://kyivindependent.com/membership"
 FIELDS = {

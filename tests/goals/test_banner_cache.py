@@ -18,6 +18,8 @@ from membership.goals.rules import Goal
 from tests.support.member_count import set_member_count
 from tests.support.processes import REPO, ServiceProcess
 
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
+
 GOALS_LOGGERS = ("membership.goals.banner", "membership.goals.cache")
 
 
@@ -30,6 +32,7 @@ def _cache(app):
         return banner.cache()
 
 
+@pytest.mark.topologies("single")  # INFO commandstats of the one server it asks
 def test_many_requests_cost_one_redis_read(make_app, redis_client):
     app = make_app()
     set_member_count(redis_client, runtime(app).keys, 25012)

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from membership.cli import cli
@@ -14,6 +14,8 @@ from membership.goals import store as goals
 from membership.goals.rules import Goal
 from membership.store import Keys
 from tests.support.member_count import set_member_count
+
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
 KEYS = Keys()
 AT = "2026-11-25T19:00:00Z"
@@ -199,7 +201,11 @@ def test_mark_reached_is_idempotent_and_keeps_the_first_time(r):
     }
 
 
-@settings(max_examples=40, deadline=None)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # it flushes Redis itself
+)
 @given(
     targets=st.lists(st.integers(1, 60), unique=True, max_size=6),
     counts=st.lists(st.integers(0, 70), max_size=8),

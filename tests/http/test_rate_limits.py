@@ -22,7 +22,7 @@ from membership.core.config import RATE_LIMIT_DEFAULTS, ConfigError, load_settin
 from membership.http import rate_limits
 from membership.http.rate_limits import client_address, rate_limited, storage_for
 from tests.support import stripe_payloads as sp
-from tests.support.redis_topologies import Cluster, SentinelSetup
+from tests.support.redis_topologies import Cluster
 
 NAME = "test_form"
 
@@ -330,17 +330,11 @@ def test_retry_after_is_what_is_left_of_the_breached_window(limited_app, redis_c
     )
 
 
-@pytest.fixture(scope="module", params=[Cluster, SentinelSetup], ids=["cluster", "sentinel"])
-def topology(request):
-    started = request.param().start()
-    yield started
-    started.stop()
-
-
-def test_counted_on_a_cluster_and_through_sentinel(make_app, topology):
-    topology.flush()
-    first = _add_route(make_app(redis_url=topology.url, rate_limit_test_form="2/minute"))
-    second = _add_route(make_app(redis_url=topology.url, rate_limit_test_form="2/minute"))
+@pytest.mark.topologies("cluster", "sentinel")
+def test_counted_on_a_cluster_and_through_sentinel(make_app, redis_server):
+    topology = redis_server
+    first = _add_route(make_app(rate_limit_test_form="2/minute"))
+    second = _add_route(make_app(rate_limit_test_form="2/minute"))
     try:
         assert _post(first.test_client()).status_code == 200
         assert _post(second.test_client()).status_code == 200

@@ -17,6 +17,8 @@ from membership.stripe import events as stripe_events
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline, link, recount, remove_offline, snapshot
 
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
+
 NOW = 1_795_600_000  # 2026-11-25T...Z
 
 

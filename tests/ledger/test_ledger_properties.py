@@ -13,6 +13,7 @@ import random
 from collections import Counter, defaultdict
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -160,6 +161,7 @@ def test_any_order_and_duplication_gives_the_same_ledger(rng, customers, statuse
     assert shuffled.contributions == in_order.contributions
 
 
+@pytest.mark.topologies
 @settings(
     max_examples=20,
     deadline=None,

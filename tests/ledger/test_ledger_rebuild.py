@@ -22,6 +22,8 @@ from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline, recount
 from tests.support.memory_ledger import MemoryLedger
 
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
+
 PREFIX = "rebuild"
 
 
@@ -269,6 +271,7 @@ def _commands(client) -> int:
     return sum(v["calls"] for v in client.info("commandstats").values())
 
 
+@pytest.mark.topologies("single")  # INFO commandstats of the one server it asks
 def test_stats_costs_the_same_at_any_size(client, keys):
     ledger = make(client, keys)
     fill(ledger, seed=9, customers=5)
@@ -282,6 +285,7 @@ def test_stats_costs_the_same_at_any_size(client, keys):
     assert small == large <= 6
 
 
+@pytest.mark.topologies("single")  # INFO commandstats of the one server it asks
 def test_events_by_outcome_come_from_their_own_stream(client, keys):
     ledger = make(client, keys)
     for i in range(300):

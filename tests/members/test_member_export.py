@@ -20,6 +20,8 @@ from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
 
+pytestmark = pytest.mark.topologies("single", "cluster")
+
 PREFIX = "export"
 
 

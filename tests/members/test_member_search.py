@@ -19,6 +19,8 @@ from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline, link, remove_offline
 
+pytestmark = pytest.mark.topologies("single", "cluster")
+
 PREFIX = "search"
 
 

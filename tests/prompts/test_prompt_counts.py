@@ -1,7 +1,7 @@
 """prompts.counts against a real Redis: events counted once, whole batches, what is kept how long.
 
-Runs again on a real Cluster (tests/store/test_redis_cluster.py adopts it), so every key and the
-script must stay on one slot.
+Runs on a real Cluster too (marked `topologies`), so every key and the script must stay on
+one slot.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from membership.prompts import counts
 from membership.prompts.counts import HOLDOUT, CountsError, Recorded
 from membership.prompts.tokens import CLOCK_SKEW, DECISION_MAX_AGE, DecisionClaim
 from membership.store import Keys, connect
+
+pytestmark = pytest.mark.topologies("single", "cluster")
 
 # 2026-11-25T12:00:00Z
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC).timestamp()

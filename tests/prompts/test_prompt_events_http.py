@@ -15,6 +15,8 @@ from membership.prompts import counts, event_api
 from membership.prompts.counts import HOLDOUT, digest
 from membership.prompts.tokens import DECISION_MAX_AGE, Tokens
 
+pytestmark = pytest.mark.topologies("single", "cluster")
+
 URL = "/v1/prompt/events"
 SITE = "https://news.example"
 CAMPAIGN = "winter-drive"
@@ -361,6 +363,7 @@ def _calls(redis_client) -> dict[str, int]:
     return {k: v["calls"] for k, v in redis_client.info("commandstats").items()}
 
 
+@pytest.mark.topologies("single")  # INFO commandstats of the one server it asks
 def test_one_call_is_one_redis_round_trip(app, client, tokens, redis_client, monkeypatch):
     held = token(tokens, variant=None, decision="h")
     post(client, [{"type": "holdout", "token": held}])  # the script is cached from now on

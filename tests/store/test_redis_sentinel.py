@@ -1,5 +1,5 @@
-"""The ledger, banner and goals tests again, on a primary watched by three Sentinels; and a
-failover in the middle of a webhook stream.
+"""A failover in the middle of a webhook stream, on a primary watched by three Sentinels
+(the tests marked `topologies` run each area's tests on such a setup too).
 
 `REDIS_URL=redis+sentinel://...` gives the service redis-py's `Sentinel.master_for`: each
 new connection asks the Sentinels where the primary is, so after a failover the
@@ -11,60 +11,13 @@ from __future__ import annotations
 import random
 import time
 
-import pytest
-
 from membership import create_app
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.store import Keys, connect
-from tests.cli import test_cli_ledger
-from tests.core import test_audit
-from tests.goals import test_banner, test_banner_cache, test_goals
-from tests.ledger import test_ledger, test_ledger_properties, test_ledger_rebuild
-from tests.store import test_whole
-from tests.stripe.test_webhooks_concurrency import assert_exact
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import add_offline
-from tests.support.redis_topologies import (
-    EMBEDDED,
-    NO_REDIS,
-    ONE_SERVER,
-    SentinelSetup,
-    WebhookStream,
-    adopt,
-)
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    setup = SentinelSetup().start()
-    yield setup
-    setup.stop()
-
-
-@pytest.fixture
-def redis_url(redis_server):
-    redis_server.flush()
-    return redis_server.url
-
-
-@pytest.fixture
-def redis_client(redis_server):
-    client = redis_server.client()
-    yield client
-    client.close()
-
-
-TestLedger = adopt(test_ledger)
-TestLedgerRebuild = adopt(test_ledger_rebuild, leave_out=ONE_SERVER)
-TestLedgerProperties = adopt(test_ledger_properties, leave_out=NO_REDIS)
-TestBanner = adopt(test_banner)
-TestBannerCache = adopt(test_banner_cache, leave_out=ONE_SERVER)
-TestGoals = adopt(test_goals)
-TestWhole = adopt(test_whole)
-TestAudit = adopt(test_audit)
-TestCliLedger = adopt(test_cli_ledger, leave_out=EMBEDDED)
-
+from tests.support.ledger_helpers import add_offline, assert_exact
+from tests.support.redis_topologies import SentinelSetup, WebhookStream
 
 # --- failover --------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """store/whole.py: the one helper every optimistic write runs through, on a real Redis.
 
-Keys share one hash tag, so the tests run again on a Cluster (test_redis_cluster)."""
+Keys share one hash tag, so the tests run on a Cluster and through Sentinel too (`topologies`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 import redis as redis_lib
 
 from membership.store import whole
+
+pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
 COUNTER, TEXT, A, B, SET = (f"{{whole}}:{name}" for name in ("counter", "text", "a", "b", "set"))
 

@@ -77,9 +77,9 @@ def test_webhook_url_accepts_a_base_url_or_the_full_endpoint():
 
 
 @pytest.fixture(scope="module")
-def service(redis_server, tmp_path_factory):
+def service(redis_single, tmp_path_factory):
     env = {
-        "REDIS_URL": redis_server.url,
+        "REDIS_URL": redis_single.url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("server")),
         "SECRET_KEY": "test-secret-key-0123456789",

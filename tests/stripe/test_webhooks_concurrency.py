@@ -12,7 +12,7 @@ from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import add_offline, recount
+from tests.support.ledger_helpers import add_offline, assert_exact
 from tests.support.processes import RedisServer, ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
@@ -49,19 +49,6 @@ def split(rng, events, parts):
 
 def executor(n):
     return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
-
-
-def assert_exact(ledger, events, truth):
-    assert ledger.queries.count() == truth.count
-    assert recount(ledger) == truth.count
-    assert {r.id: r.status for r in ledger.queries.subscriptions()} == truth.statuses()
-    # exactly once: one processed record per event id, however many deliveries
-    done = Counter(
-        e["id"] for e in ledger.events.recent(limit=1_000_000) if e["outcome"] != "duplicate"
-    )
-    assert set(done) == {e["id"] for e in events}
-    failed_then_done = [i for i, n in done.items() if n > 1]
-    assert failed_then_done == []
 
 
 def test_several_processes_deliver_shuffled_duplicated_events_at_once(redis_server, tmp_path):

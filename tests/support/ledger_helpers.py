@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.rules import count_members
@@ -32,3 +34,17 @@ def recount(ledger: Ledger) -> int:
     """The count from scratch, from every stored customer and offline member (O(n))."""
     customers = [(c.email, c.member) for c in ledger.queries.customers()]
     return count_members(customers, [m["email"] for m in ledger.queries.offline_members()])
+
+
+def assert_exact(ledger: Ledger, events: list[dict], truth) -> None:
+    """The ledger after `events` is `truth` (sp.ground_truth), each event processed once."""
+    assert ledger.queries.count() == truth.count
+    assert recount(ledger) == truth.count
+    assert {r.id: r.status for r in ledger.queries.subscriptions()} == truth.statuses()
+    # exactly once: one processed record per event id, however many deliveries
+    done = Counter(
+        e["id"] for e in ledger.events.recent(limit=1_000_000) if e["outcome"] != "duplicate"
+    )
+    assert set(done) == {e["id"] for e in events}
+    failed_then_done = [i for i, n in done.items() if n > 1]
+    assert failed_then_done == []

@@ -113,6 +113,12 @@ class RedisServer:
         wait_until(self._answers, 10, f"redis-server on {self.path or self.port}")
         return self
 
+    def flush(self) -> None:
+        """Empty it, starting it again first if a test killed it."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        self.client().flushall()
+
     def _answers(self) -> bool:
         try:
             return bool(self.client().ping())

