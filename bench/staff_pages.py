@@ -51,6 +51,7 @@ from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.prompts import campaigns, store  # noqa: E402
 from membership.staff import accounts_for  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
+from membership.stripe.apply import apply_event  # noqa: E402
 from tests.support import stripe_payloads as sp  # noqa: E402
 from tests.support.processes import RedisServer  # noqa: E402
 from tests.support.prompt_helpers import EXAMPLE, merge  # noqa: E402
@@ -71,7 +72,7 @@ def seed_pages(app, events: int, entries: int, seed: int) -> None:
         if i % 10 == 0:
             event["data"]["object"].pop("customer")
         with contextlib.suppress(LedgerWriteFailed):  # recorded as failed, as meant
-            writer.apply_event(event)
+            apply_event(writer, event)
     docs = [
         merge(EXAMPLE, {"id": f"drive-{n:02d}", "priority": n,
                         "placement": ["banner", "inline", "modal", "gate"][n % 4],

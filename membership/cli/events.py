@@ -10,8 +10,8 @@ from membership.cli._output import echo_json, echo_table
 from membership.core.runtime import runtime
 from membership.ledger import OUTCOMES, ledger_for
 from membership.ledger.events import iso
-from membership.ledger.replay import NOT_APPLIED, UnknownEvent
-from membership.ledger.replay import replay as replay_event
+from membership.stripe.replay import NOT_APPLIED, UnknownEvent
+from membership.stripe.replay import replay as replay_event
 
 
 @click.group()

@@ -21,7 +21,6 @@ The client must decode responses (`decode_responses=True`, as
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -48,7 +47,6 @@ from membership.ledger.model import (
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
 from membership.ledger.records import RedisReader, first_reads, queue_records
 from membership.store import UNAVAILABLE, Keys, whole
-from membership.stripe import events as stripe_events
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +97,10 @@ class Outcome:
     """What one apply did: what subscribers to the writer are handed.
 
     `outcome` is applied | duplicate | stale | ignored | failed for events, and
-    applied | stale | unchanged for other commands. `event_type` is the event's type
-    when the service knows it, else `other` (`stripe_events.type_label`): subscribers
-    label by it (/metrics), so its values are a fixed set; the event log keeps the type
-    as sent. `count_before` and `count_after` bracket this change (equal when it did
-    not move the count; None while Redis holds no count).
+    applied | stale | unchanged for other commands. `event_type` is the event's
+    `Delivery.label`: subscribers label by it (/metrics), so its values are a fixed set;
+    the event log keeps the type as sent. `count_before` and `count_after` bracket this
+    change (equal when it did not move the count; None while Redis holds no count).
     """
 
     outcome: str
@@ -119,16 +116,36 @@ class Outcome:
 Subscriber = Callable[[Outcome], None]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of an event from outside the ledger (a Stripe event), handed to the
+    writer by its source with the command the source made of it.
+
+    The event log records `id`, `type` (as sent), `created` and `raw` (the body, for
+    replay); transaction hooks read `payload` (the event as sent); subscribers are told
+    `label`, the type from a fixed set of values. `replay` marks a replay's log entry.
+    """
+
+    id: str
+    type: str
+    created: int
+    payload: Mapping
+    raw: str
+    label: str | None
+    replay: bool = False
+
+
 class TransactionHook(Protocol):
-    """Joins the writer's transaction for each new Stripe event (not for a duplicate, nor for
-    an event that fails: a replay brings it back), so what it writes commits with the
+    """Joins the writer's transaction for each new event (not for a duplicate, nor for an
+    event that fails: a replay brings it back), so what it writes commits with the
     ledger's change or not at all, whatever crashes when.
 
-    `prepare(event, reader, at)` runs before MULTI: it reads what it needs through `reader`
-    (WATCHed: a concurrent change makes the writer decide again) and returns None, or a
-    function that queues its writes on the transaction. Redis does not roll back: everything
-    those writes depend on is checked in `prepare`. It may raise `codec.CorruptRecord`
-    (nothing is written, the delivery is answered 503 and retried).
+    `prepare(event, reader, at)` runs before MULTI, with the event's `Delivery.payload`: it
+    reads what it needs through `reader` (WATCHed: a concurrent change makes the writer
+    decide again) and returns None, or a function that queues its writes on the
+    transaction. Redis does not roll back: everything those writes depend on is checked in
+    `prepare`. It may raise `codec.CorruptRecord` (nothing is written, the delivery is
+    answered 503 and retried).
     """
 
     def prepare(
@@ -198,47 +215,41 @@ class Writer:
     # --- the doors -------------------------------------------------------------
 
     def apply_event(
-        self,
-        event: Mapping,
-        *,
-        raw: str | None = None,
-        replay: bool = False,
-        actor: str | None = None,
+        self, delivery: Delivery, command: Command, *, actor: str | None = None
     ) -> Outcome:
-        """Apply one Stripe event (a verified envelope: id, type, created, data.object).
+        """Apply the command an event asked for, and log the event.
 
-        At most once per event id: a redelivery answers `duplicate`. `raw` is the
-        body as received (kept for replay). `replay=True` marks the log entry as a
-        replay (`membership events replay`, audited under `actor`).
-
-        Returns `failed` (with `error`) when the event cannot be handled: it is
-        logged with its error and kept for replay. Raises `stripe_events.InvalidEvent`
-        for values Stripe never sends (nothing is stored), `RETRYABLE` errors when
-        nothing was recorded and the delivery should be retried, and
-        `LedgerWriteFailed` when EXEC reported an error.
+        At most once per event id: a redelivery answers `duplicate`. A replay
+        (`delivery.replay`) is audited under `actor`. Returns `failed` (with `error`) when
+        the command cannot be applied: the event is logged with its error and kept for
+        replay. Raises `RETRYABLE` errors when nothing was recorded and the delivery should
+        be retried, and `LedgerWriteFailed` when EXEC reported an error.
         """
-        meta = EventMeta(
-            id=str(event["id"]),
-            type=str(event["type"]),
-            created=int(event["created"]),
-            raw=raw if raw is not None else json.dumps(event, separators=(",", ":")),
-            received=self.clock(),
-            replay=replay,
-        )
+        meta = self._meta(delivery)
         if actor is not None:
             audit.check_actor(actor)
         try:
-            command = stripe_events.to_command(event)
-            return self._run(command, meta, actor, event)
-        except stripe_events.InvalidEvent:
-            raise
-        except stripe_events.EventError as exc:
-            return self._record_failure(meta, f"EventError: {exc}")
+            return self._run(command, meta, actor, delivery)
         except (*RETRYABLE, LedgerWriteFailed, redis.RedisError):
             raise  # the store's trouble (down, read-only, corrupt), not the event's
         except Exception as exc:
             log.exception("event %s (%s) failed", meta.id, meta.type)
-            return self._record_failure(meta, f"{type(exc).__name__}: {exc}")
+            return self._record_failure(meta, delivery.label, f"{type(exc).__name__}: {exc}")
+
+    def fail_event(self, delivery: Delivery, error: str) -> Outcome:
+        """Log an event its source could not make a command of as `failed`, kept for replay
+        (`duplicate` when the event was processed before)."""
+        return self._record_failure(self._meta(delivery), delivery.label, error)
+
+    def _meta(self, delivery: Delivery) -> EventMeta:
+        return EventMeta(
+            delivery.id,
+            delivery.type,
+            delivery.created,
+            delivery.raw,
+            self.clock(),
+            delivery.replay,
+        )
 
     def apply(self, command: Command, *, actor: str | None = None) -> Outcome:
         """Apply a command that is not a Stripe event (a sync's snapshot, a staff change)."""
@@ -269,11 +280,13 @@ class Writer:
         command: Command,
         meta: EventMeta | None,
         actor: str | None,
-        event: Mapping | None = None,
+        delivery: Delivery | None = None,
     ) -> Outcome:
         try:
             outcome = self._transaction(
-                lambda pipe: self._attempt(pipe, command, meta, actor, event), meta, pause=_back_off
+                lambda pipe: self._attempt(pipe, command, meta, actor, delivery),
+                meta,
+                pause=_back_off,
             )
         except codec.CorruptRecord as exc:
             log.error("ledger: refusing %s: corrupt record %s", _what(meta, command), exc)
@@ -310,7 +323,7 @@ class Writer:
         return whole.Write(queue_then_count, returns=returns)
 
     def _attempt(
-        self, pipe, command: Command, meta: EventMeta | None, actor, event: Mapping | None
+        self, pipe, command: Command, meta: EventMeta | None, actor, delivery: Delivery | None
     ) -> whole.Write:
         k = self.keys
         now = meta.received if meta else self.clock()
@@ -331,8 +344,9 @@ class Writer:
         )
         lock, done = values[0], values[1] if meta is not None else None
         raw_count, raw_counters, joins, leaves, raw_version = values[-5:]
+        label = delivery.label if delivery is not None else None
         if done in DONE:
-            return self._duplicate(meta, done, now)
+            return self._duplicate(meta, label, done, now)
         if lock:
             raise LedgerBusy("a ledger rebuild is committing; try again shortly")
         count = codec.count_from(k.member_count, raw_count)
@@ -347,7 +361,7 @@ class Writer:
         count_delta, counter_deltas = rules.deltas(decision.changes, self.statuses)
         _check_room(k, count, count_delta, history, counters, counter_deltas)
         index = member_index.prepare(decision, reader)  # search rows, same transaction
-        joined = [] if event is None else [h.prepare(event, reader, now) for h in self.hooks]
+        joined = [h.prepare(delivery.payload, reader, now) for h in self.hooks] if delivery else []
 
         def queue(pipe) -> None:
             queue_records(pipe, k, decision, meta.id if meta is not None else None)
@@ -362,34 +376,28 @@ class Writer:
 
         def outcome(after: int | None) -> Outcome:
             before = None if after is None else after - count_delta
-            return _outcome(meta, decision.outcome, before, after, decision.detail, now)
+            return _outcome(meta, label, decision.outcome, before, after, decision.detail, now)
 
         return self._write(queue, outcome)
 
-    def _duplicate(self, meta: EventMeta, done: str, at: float) -> whole.Write:
+    def _duplicate(self, meta: EventMeta, label, done: str, at: float) -> whole.Write:
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
         return self._write(
             lambda pipe: self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}"),
-            lambda count: _outcome(meta, "duplicate", count, count, f"already {done}", at),
+            lambda count: _outcome(meta, label, "duplicate", count, count, f"already {done}", at),
         )
 
-    def _record_failure(self, meta: EventMeta, error: str) -> Outcome:
+    def _record_failure(self, meta: EventMeta, label: str | None, error: str) -> Outcome:
         mark = self.log.mark_key(meta.id)
 
         def body(pipe) -> whole.Write:
             done = self.redis.hget(mark, "outcome")
             if done in DONE:  # processed before (or concurrently): it stays processed
-                return self._duplicate(meta, done, meta.received)
+                return self._duplicate(meta, label, done, meta.received)
             return self._write(
                 lambda pipe: self.log.queue_failure(pipe, meta, error),
                 lambda count: Outcome(
-                    "failed",
-                    meta.id,
-                    stripe_events.type_label(meta.type),
-                    error,
-                    count,
-                    count,
-                    at=meta.received,
+                    "failed", meta.id, label, error, count, count, at=meta.received
                 ),
             )
 
@@ -516,11 +524,11 @@ def _check_room(keys, count, count_delta, history, counters, counter_deltas) -> 
             raise codec.CorruptRecord(key, f"{name} would leave a 64-bit integer ({value})")
 
 
-def _outcome(meta, outcome, before, after, detail, at) -> Outcome:
+def _outcome(meta, label, outcome, before, after, detail, at) -> Outcome:
     return Outcome(
         outcome=outcome,
         event_id=meta.id if meta else None,
-        event_type=stripe_events.type_label(meta.type) if meta else None,
+        event_type=label,
         count_before=before,
         count_after=after,
         detail=detail,

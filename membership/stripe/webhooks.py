@@ -8,7 +8,7 @@
   signed timestamp more than the tolerance in the future is refused as well.
 - A verified body that is not UTF-8 JSON text (a lone surrogate included), not
   a Stripe event, created later than it was signed (plus the tolerance), or
-  carrying a value Stripe never sends (`stripe_events.InvalidEvent`): 400,
+  carrying a value Stripe never sends (`events.InvalidEvent`): 400,
   nothing stored.
 - A thin event (`"object": "v2.core.event"`, as event destinations send them):
   200 `ignored`, so Stripe does not retry it for days; nothing is stored.
@@ -32,6 +32,7 @@ from flask import Blueprint, jsonify, request
 from membership.core.errors import RETRY_AFTER_SECONDS, ApiError, error_response
 from membership.core.runtime import runtime
 from membership.ledger import LedgerBusy, LedgerCorrupt, LedgerWriteFailed, ledger_for
+from membership.stripe.apply import apply_event
 from membership.stripe.events import InvalidEvent, envelope_errors
 
 bp = Blueprint("webhooks", __name__)
@@ -128,7 +129,7 @@ def stripe_webhook():
             f"the event's created time is more than {tolerance} s after its signature's",
         )
     try:
-        outcome = ledger_for(rt).writer.apply_event(event, raw=payload)
+        outcome = apply_event(ledger_for(rt).writer, event, raw=payload)
     except InvalidEvent as exc:
         raise ApiError(400, "invalid_event", f"the event is not one Stripe sends: {exc}") from None
     except LedgerBusy:

@@ -15,6 +15,7 @@ from membership.cli import cli
 from membership.core import audit
 from membership.ledger import Ledger
 from membership.store import Keys
+from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.ledger_helpers import add_offline
@@ -81,8 +82,8 @@ def test_members_add_refuses_bad_input(env, args):
 
 
 def test_offline_member_who_also_pays_counts_once(env, ledger):
-    ledger.writer.apply_event(sp.checkout_subscription("cus_1", "reader@example.org"))
-    ledger.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    apply_event(ledger.writer, sp.checkout_subscription("cus_1", "reader@example.org"))
+    apply_event(ledger.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
     assert members_count(env) == 1
     run(env, "members", "add", "READER@example.org", "--reason", "comp")
     assert members_count(env) == 1
@@ -91,8 +92,8 @@ def test_offline_member_who_also_pays_counts_once(env, ledger):
 
 
 def test_stats_text_and_json(env, ledger):
-    ledger.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
-    ledger.writer.apply_event(sp.subscription_event(sp.subscription("sub_2", "cus_2", "canceled")))
+    apply_event(ledger.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    apply_event(ledger.writer, sp.subscription_event(sp.subscription("sub_2", "cus_2", "canceled")))
     data = json.loads(run(env, "stats", "--json").output)
     assert data["members"] == 1
     assert data["subscriptions_by_status"] == {"active": 1, "canceled": 1}
@@ -106,8 +107,8 @@ def test_events_list_and_replay(env, ledger):
     good = sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"))
     bad = sp.subscription_event(sp.subscription("sub_2", "cus_2", "active"))
     bad["data"]["object"]["status"] = "mystery"
-    assert ledger.writer.apply_event(good).outcome == "applied"
-    assert ledger.writer.apply_event(bad).outcome == "failed"
+    assert apply_event(ledger.writer, good).outcome == "applied"
+    assert apply_event(ledger.writer, bad).outcome == "failed"
 
     listed = json.loads(run(env, "events", "list", "--json").output)
     assert {e["id"]: e["outcome"] for e in listed} == {good["id"]: "applied", bad["id"]: "failed"}
@@ -159,13 +160,15 @@ def test_sync_reports_then_repairs_drift(env, ledger, fake_stripe):
     old = int(time.time()) - 3600
     # In both and agreeing.
     fake_stripe.add(sp.subscription("sub_same", "cus_same", "active"))
-    ledger.writer.apply_event(
-        sp.subscription_event(sp.subscription("sub_same", "cus_same", "active"), created=old)
+    apply_event(
+        ledger.writer,
+        sp.subscription_event(sp.subscription("sub_same", "cus_same", "active"), created=old),
     )
     # Canceled in Stripe; the ledger missed the webhook.
     fake_stripe.add(sp.subscription("sub_ended", "cus_ended", "canceled"))
-    ledger.writer.apply_event(
-        sp.subscription_event(sp.subscription("sub_ended", "cus_ended", "active"), created=old)
+    apply_event(
+        ledger.writer,
+        sp.subscription_event(sp.subscription("sub_ended", "cus_ended", "active"), created=old),
     )
     # In Stripe only, with a customer whose email matches nobody yet.
     fake_stripe.add(
@@ -173,8 +176,9 @@ def test_sync_reports_then_repairs_drift(env, ledger, fake_stripe):
         {"id": "cus_new", "object": "customer", "email": "new@example.org", "name": "New"},
     )
     # In the ledger only.
-    ledger.writer.apply_event(
-        sp.subscription_event(sp.subscription("sub_ghost", "cus_ghost", "active"), created=old)
+    apply_event(
+        ledger.writer,
+        sp.subscription_event(sp.subscription("sub_ghost", "cus_ghost", "active"), created=old),
     )
     assert ledger.queries.count() == 3
 
@@ -208,12 +212,14 @@ def test_sync_reports_then_repairs_drift(env, ledger, fake_stripe):
 def test_sync_keeps_a_webhook_newer_than_the_listing(env, ledger, fake_stripe):
     fake_stripe.add(sp.subscription("sub_1", "cus_1", "active"))
     later = int(time.time()) + 120  # the webhook was created after the listing began
-    ledger.writer.apply_event(
-        sp.subscription_event(sp.subscription("sub_1", "cus_1", "past_due"), created=later)
+    apply_event(
+        ledger.writer,
+        sp.subscription_event(sp.subscription("sub_1", "cus_1", "past_due"), created=later),
     )
     # A subscription the ledger learned of moments ago is not judged "extra" yet.
-    ledger.writer.apply_event(
-        sp.subscription_event(sp.subscription("sub_2", "cus_2", "active"), created=later)
+    apply_event(
+        ledger.writer,
+        sp.subscription_event(sp.subscription("sub_2", "cus_2", "active"), created=later),
     )
 
     env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
@@ -279,7 +285,7 @@ def test_sync_refuses_to_end_everything_on_an_empty_listing(env, ledger, fake_st
     old = int(time.time()) - 3600
     for i in range(3):
         sub = sp.subscription(f"sub_{i}", f"cus_{i}", "active")
-        ledger.writer.apply_event(sp.subscription_event(sub, created=old))
+        apply_event(ledger.writer, sp.subscription_event(sub, created=old))
     env = {**env, "STRIPE_API_KEY": "sk_test_other_account", "STRIPE_API_BASE": fake_stripe.url}
     result = run(env, "sync", "--apply")
     assert result.exit_code == 1
@@ -292,7 +298,7 @@ def test_sync_refuses_to_end_many_unless_forced(env, ledger, fake_stripe):
     old = int(time.time()) - 3600
     for i in range(20):
         sub = sp.subscription(f"sub_{i:02d}", f"cus_{i:02d}", "active")
-        ledger.writer.apply_event(sp.subscription_event(sub, created=old))
+        apply_event(ledger.writer, sp.subscription_event(sub, created=old))
         if i < 5:
             fake_stripe.add(sub)
     env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
@@ -310,7 +316,7 @@ def test_sync_links_emails_even_where_statuses_agree(env, ledger, fake_stripe):
     """A missed checkout webhook leaves a paying offline member counted twice; sync mends it."""
     old = int(time.time()) - 3600
     sub = sp.subscription("sub_1", "cus_1", "active")
-    ledger.writer.apply_event(sp.subscription_event(sub, created=old))
+    apply_event(ledger.writer, sp.subscription_event(sub, created=old))
     add_offline(ledger, "reader@example.org", "bank transfer, then joined online")
     assert ledger.queries.count() == 2
     fake_stripe.add(sub, {"id": "cus_1", "object": "customer", "email": "Reader@example.org"})
@@ -324,7 +330,7 @@ def test_sync_links_emails_even_where_statuses_agree(env, ledger, fake_stripe):
 
 
 def test_sync_reports_what_the_rules_keep_final(env, ledger, fake_stripe):
-    ledger.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "canceled")))
+    apply_event(ledger.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "canceled")))
     fake_stripe.add(sp.subscription("sub_1", "cus_1", "active"))
     env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
     text = run(env, "sync").output

@@ -14,6 +14,7 @@ from membership.core import i18n
 from membership.goals import store as goals
 from membership.ledger import Ledger
 from membership.store import Keys
+from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 
 KEYS = Keys()
@@ -156,8 +157,8 @@ def test_every_time_in_json_output_is_iso_8601(run, app, redis_client):
     rt = runtime(app)
     ledger = Ledger.on(redis_client, KEYS, rt.settings.member_statuses)
     sub = sp.subscription(sp.new_id("sub"), sp.new_id("cus"), "active")
-    outcome = ledger.writer.apply_event(
-        sp.subscription_event(sub, type_="customer.subscription.created")
+    outcome = apply_event(
+        ledger.writer, sp.subscription_event(sub, type_="customer.subscription.created")
     )
     assert outcome.outcome == "applied"
     assert run("members", "add", "a@example.org", "--reason", "gift").exit_code == 0

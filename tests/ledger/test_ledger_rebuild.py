@@ -18,6 +18,7 @@ from membership.ledger import Ledger, LedgerBusy
 from membership.ledger import rebuild as rebuild_module
 from membership.ledger.rebuild import rebuild
 from membership.store import Keys, connect
+from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline, recount
 from tests.support.memory_ledger import MemoryLedger
@@ -47,7 +48,7 @@ def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
     """A random world delivered in order; returns (events, offline emails)."""
     events, offline = sp.random_world(random.Random(seed), customers)
     for e in events:
-        assert ledger.writer.apply_event(e).outcome != "failed"
+        assert apply_event(ledger.writer, e).outcome != "failed"
     for email in offline:
         add_offline(ledger, email, "comp")
     return events, offline
@@ -92,7 +93,7 @@ def test_a_rebuild_applies_a_new_member_statuses_list(client, keys):
     # and the writer carries on from there under the new list
     more, _ = sp.random_world(random.Random(3), 15, tag="more")
     for e in more:
-        ledger.writer.apply_event(e)
+        apply_event(ledger.writer, e)
     assert_matches(ledger, sp.ground_truth(events + more, offline, narrow))
     assert rebuild(client, keys, narrow, actor=ACTOR).unchanged
 
@@ -147,7 +148,7 @@ def test_a_rebuild_while_webhooks_arrive_loses_nothing(client, keys, redis_url):
             for e in sp.shuffled_with_duplicates(random.Random(7), events, 0.3):
                 while True:
                     try:
-                        writer.apply_event(e)
+                        apply_event(writer, e)
                         break
                     except LedgerBusy:  # the rebuild's lock: Stripe would retry
                         continue
@@ -181,8 +182,9 @@ def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(client, key
     def plan_with_a_writer_in_between(*args):
         if client.get(keys.ledger_rebuild_lock):  # locked: a webhook now must wait (503)
             try:
-                ledger.writer.apply_event(
-                    sp.subscription_event(sp.subscription("sub_z", "cus_z", "active"))
+                apply_event(
+                    ledger.writer,
+                    sp.subscription_event(sp.subscription("sub_z", "cus_z", "active")),
                 )
             except LedgerBusy:
                 refused.append(True)
@@ -195,8 +197,8 @@ def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(client, key
     assert report.locked and report.unchanged
     assert refused == [True]
     assert client.get(keys.ledger_rebuild_lock) is None  # released
-    out = ledger.writer.apply_event(
-        sp.subscription_event(sp.subscription("sub_z", "cus_z", "active"))
+    out = apply_event(
+        ledger.writer, sp.subscription_event(sp.subscription("sub_z", "cus_z", "active"))
     )
     assert out.outcome == "applied"  # Stripe's retry gets through
 
@@ -236,7 +238,7 @@ def test_a_lock_taken_over_before_the_commit_is_busy_and_nothing_is_written(
 def test_a_rebuild_marks_goals_a_lost_hook_did_not(client, keys):
     goals.add(client, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
     silent = make(client, keys)  # no subscribers: as if the process died after the commit
-    silent.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
     assert goals.load(client, keys)[0].reached_at is None
     rebuild(
         client,
@@ -251,7 +253,7 @@ def test_a_rebuild_marks_goals_a_lost_hook_did_not(client, keys):
 def test_the_rebuild_command_reports_and_refuses_bad_actors(redis_url, tmp_path):
     client = connect(redis_url)
     ledger = make(client, Keys())
-    ledger.writer.apply_event(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    apply_event(ledger.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
     client.set(Keys().member_count, 7)
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     result = CliRunner().invoke(cli, ["ledger", "rebuild", "--actor", "ops"], env=env)
@@ -289,13 +291,13 @@ def test_stats_costs_the_same_at_any_size(client, keys):
 def test_events_by_outcome_come_from_their_own_stream(client, keys):
     ledger = make(client, keys)
     for i in range(300):
-        ledger.writer.apply_event(
-            sp.subscription_event(sp.subscription(f"sub_{i}", "cus_1", "active"))
+        apply_event(
+            ledger.writer, sp.subscription_event(sp.subscription(f"sub_{i}", "cus_1", "active"))
         )
     obj = sp.subscription("sub_bad", "cus_2", "active")
     obj["status"] = "mystery"
     bad = sp.subscription_event(obj)
-    ledger.writer.apply_event(bad)
+    apply_event(ledger.writer, bad)
     assert client.xlen(keys.ledger_event_log_by_outcome("failed")) == 1
     start = _commands(client)
     (entry,) = ledger.events.recent(outcome="failed", limit=50)
@@ -314,9 +316,9 @@ def test_subscribers_are_handed_every_outcome_and_cannot_break_an_apply(client, 
 
     ledger = make(client, keys, subscribers=[seen.append, broken])
     e = sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"))
-    out = ledger.writer.apply_event(e)
+    out = apply_event(ledger.writer, e)
     assert out.outcome == "applied"
-    assert ledger.writer.apply_event(e).outcome == "duplicate"
+    assert apply_event(ledger.writer, e).outcome == "duplicate"
     add_offline(ledger, "a@example.org", "comp")
     assert [(o.event_id, o.event_type, o.outcome, o.count_before, o.count_after) for o in seen] == [
         (e["id"], e["type"], "applied", 0, 1),

@@ -14,6 +14,7 @@ from membership.goals import store as goals
 from membership.ledger import Ledger
 from membership.staff.overview import views as overview
 from membership.store import Keys, connect
+from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline
 
@@ -61,17 +62,17 @@ def goal(client, keys, target, **kw):
 def test_the_overview_of_a_ledger(ledger, client, keys, clock):
     yearly = sp.price(id="price_y", amount=6000, interval="year", nickname="Yearly")
     usd = sp.price(id="price_usd", amount=700, currency="usd", nickname="Monthly USD")
-    ledger.writer.apply_event(sub("sub_1", "cus_1", "active", 10))  # 5 eur a month
-    ledger.writer.apply_event(sub("sub_2", "cus_2", "active", 10, prices=[yearly]))  # 60 eur/y
-    ledger.writer.apply_event(sub("sub_3", "cus_3", "trialing", 10, prices=[usd]))  # no MRR
+    apply_event(ledger.writer, sub("sub_1", "cus_1", "active", 10))  # 5 eur a month
+    apply_event(ledger.writer, sub("sub_2", "cus_2", "active", 10, prices=[yearly]))  # 60 eur/y
+    apply_event(ledger.writer, sub("sub_3", "cus_3", "trialing", 10, prices=[usd]))  # no MRR
     goal(client, keys, 2, name="First two")  # reached at once
     clock.now += 86400  # 2026-11-25
-    ledger.writer.apply_event(sub("sub_1", "cus_1", "canceled", 20))
-    ledger.writer.apply_event(sub("sub_4", "cus_4", "past_due", 20, prices=[usd]))
+    apply_event(ledger.writer, sub("sub_1", "cus_1", "canceled", 20))
+    apply_event(ledger.writer, sub("sub_4", "cus_4", "past_due", 20, prices=[usd]))
     add_offline(ledger, "friend@example.org", "comp")
-    ledger.writer.apply_event(sp.checkout_payment("pi_1", 2500, created=20))
-    ledger.writer.apply_event(sp.checkout_payment("pi_2", 1000, email="b@x.org", created=20))
-    ledger.writer.apply_event(sp.checkout_payment("pi_3", 300, currency="jpy", created=20))
+    apply_event(ledger.writer, sp.checkout_payment("pi_1", 2500, created=20))
+    apply_event(ledger.writer, sp.checkout_payment("pi_2", 1000, email="b@x.org", created=20))
+    apply_event(ledger.writer, sp.checkout_payment("pi_3", 300, currency="jpy", created=20))
     goal(client, keys, 10, name="Ten", deadline="2099-01-01")
     goal(client, keys, 20)
 
@@ -117,7 +118,7 @@ def test_the_overview_of_a_ledger(ledger, client, keys, clock):
 
 def test_ukrainian_numbers_and_money(ledger, client, keys):
     big = sp.price(id="price_big", amount=1_234_500)
-    ledger.writer.apply_event(sub("sub_1", "cus_1", "active", 10, prices=[big]))
+    apply_event(ledger.writer, sub("sub_1", "cus_1", "active", 10, prices=[big]))
     goal(client, keys, 30_000)
     model = overview.view(overview.read(client, keys, 90, today=TODAY), locale="uk", today=TODAY)
     assert model["goal"]["target_display"] == "30\xa0000"
@@ -144,7 +145,7 @@ def test_a_new_redis_has_an_unknown_count(client, keys):
 
 
 def test_reads_write_nothing(ledger, client, keys):
-    ledger.writer.apply_event(sub("sub_1", "cus_1", "active", 10))
+    apply_event(ledger.writer, sub("sub_1", "cus_1", "active", 10))
     before = {k: client.dump(k) for k in client.keys("*")}
     overview.read(client, keys, 365, today=TODAY)
     assert {k: client.dump(k) for k in client.keys("*")} == before

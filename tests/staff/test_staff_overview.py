@@ -11,6 +11,7 @@ from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import ledger_for
+from membership.stripe.apply import apply_event
 from tests.staff.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline
@@ -45,9 +46,9 @@ def test_the_figures_follow_the_ledger(app):  # noqa: F811
     goal = {"target": 10, "name": "Ten & <more>", "deadline": "2099-01-01"}
     goals.add(rt.redis, rt.keys, goal_rules.parse_goal(goal), actor=ACTOR)
     event = sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"), created=10)
-    ledger.writer.apply_event(event)
+    apply_event(ledger.writer, event)
     add_offline(ledger, "friend@example.org", "comp")
-    ledger.writer.apply_event(sp.checkout_payment("pi_1", 2500, created=20))
+    apply_event(ledger.writer, sp.checkout_payment("pi_1", 2500, created=20))
 
     html = client.get("/staff/").get_data(as_text=True)
     assert re.search(r'id="live-count">2<', html)

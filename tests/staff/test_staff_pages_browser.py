@@ -13,6 +13,7 @@ from membership.core import audit
 from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.staff.access import guard
+from membership.stripe.apply import apply_event
 from tests.staff.test_staff_roles import app, signed_in, staff_routes  # noqa: F401
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
@@ -25,7 +26,7 @@ def _members(app):  # noqa: F811
     ledger = ledger_for(runtime(app))
     for i in range(3):
         event = sp.subscription_event(sp.subscription(f"sub_{i}", f"cus_{i}", "active"))
-        ledger.writer.apply_event(event)
+        apply_event(ledger.writer, event)
     add_offline(ledger, "friend@example.org", "comp")
 
 
@@ -127,7 +128,7 @@ def _seed_everything(app):  # noqa: F811
     orphan = sp.subscription_event(sp.subscription("sub_orphan", "cus_x", "active"))
     orphan["data"]["object"].pop("customer")
     with contextlib.suppress(LedgerWriteFailed):  # recorded as failed: that is the point
-        ledger_for(rt).writer.apply_event(orphan)
+        apply_event(ledger_for(rt).writer, orphan)
     goals.add(rt.redis, rt.keys, goal_rules.parse_goal({"target": 100, "name": "Hundred"}),
               actor="test")  # fmt: skip
     store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")

@@ -16,6 +16,7 @@ from membership.ledger import Ledger, ledger_for
 from membership.staff import accounts_for
 from membership.staff.operations import runner as operations
 from membership.stripe import events as stripe_events
+from membership.stripe.apply import apply_event
 from tests.staff.test_staff_roles import FAST, GOOD, signed_in
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
@@ -89,13 +90,13 @@ def test_the_log_filters_by_outcome_and_type_and_pages_by_cursor(app, handler):
     ledger = _ledger(app)
     subscriptions = [_active(n) for n in range(55)]
     for event in subscriptions[:52]:
-        assert ledger.writer.apply_event(event).outcome == "applied"
+        assert apply_event(ledger.writer, event).outcome == "applied"
     ignored = [sp.event("customer.updated", {"id": f"cus_{n}"}) for n in range(3)]
     for event in ignored:
-        assert ledger.writer.apply_event(event).outcome == "ignored"
+        assert apply_event(ledger.writer, event).outcome == "ignored"
     handler.break_()
     for event in subscriptions[52:]:
-        assert ledger.writer.apply_event(event).outcome == "failed"
+        assert apply_event(ledger.writer, event).outcome == "failed"
     client, _ = signed_in(app, "viewer")
 
     first = client.get("/staff/webhooks")
@@ -150,9 +151,9 @@ def test_a_rare_type_reads_a_bounded_number_of_entries_a_page(app):
     the whole log; following the cursors finds it."""
     ledger = _ledger(app)
     rare = sp.event("customer.deleted", {"id": "cus_gone", "object": "customer"})
-    ledger.writer.apply_event(rare)
+    apply_event(ledger.writer, rare)
     for n in range(30):
-        ledger.writer.apply_event(sp.event("customer.updated", {"id": f"cus_{n}"}))
+        apply_event(ledger.writer, sp.event("customer.updated", {"id": f"cus_{n}"}))
     found, cursor = ledger.events.page(type_="customer.deleted", scan=10)
     assert found == [] and cursor
     pages = 1
@@ -170,7 +171,7 @@ def test_an_event_page_shows_its_payload_escaped_outcome_and_error(app):
     hostile = sp.subscription("sub_x", "cus_x", "mystery")
     hostile["metadata"] = {"note": "<script>alert('owned')</script>"}
     event = sp.subscription_event(hostile)
-    assert ledger.writer.apply_event(event).outcome == "failed"
+    assert apply_event(ledger.writer, event).outcome == "failed"
     client, _ = signed_in(app, "viewer")
     page = client.get(f"/staff/webhooks/events/{event['id']}")
     html = _html(page)
@@ -210,8 +211,8 @@ def test_replays_that_apply_and_that_fail_again_are_both_audited(app, handler):
     handler.break_()
     bug = _active(1)
     bad_data = sp.subscription_event(sp.subscription("sub_2", "cus_2", "mystery"))
-    assert ledger.writer.apply_event(bug).outcome == "failed"
-    assert ledger.writer.apply_event(bad_data).outcome == "failed"
+    assert apply_event(ledger.writer, bug).outcome == "failed"
+    assert apply_event(ledger.writer, bad_data).outcome == "failed"
     handler.fix()  # the bug is fixed; the bad data stays bad
     client, token = signed_in(app, "editor")
 
@@ -244,7 +245,7 @@ def test_replay_every_failed_event(app, handler):
     events = [_active(n) for n in range(3)]
     handler.break_()
     for event in events:
-        assert ledger.writer.apply_event(event).outcome == "failed"
+        assert apply_event(ledger.writer, event).outcome == "failed"
     client, token = signed_in(app, "admin")
     assert 'id="failed-count">3 events failed' in _html(client.get("/staff/webhooks"))
     handler.fix()
@@ -261,7 +262,7 @@ def test_a_viewer_cannot_replay_and_nothing_changes(app, handler):
     ledger = _ledger(app)
     event = _active(1)
     handler.break_()
-    assert ledger.writer.apply_event(event).outcome == "failed"
+    assert apply_event(ledger.writer, event).outcome == "failed"
     handler.fix()
     client, token = signed_in(app, "viewer")
     page = _html(client.get("/staff/webhooks"))
@@ -306,7 +307,7 @@ def test_the_last_event_time_and_a_warning_after_24_hours(app, handler):
     stale = _ledger(app, clock=lambda: old)
     event = _active(1)
     handler.break_()
-    assert stale.writer.apply_event(event).outcome == "failed"
+    assert apply_event(stale.writer, event).outcome == "failed"
     quiet = _html(client.get("/staff/webhooks"))
     assert 'id="quiet"' in quiet and "No event from Stripe for 25 hours" in quiet
     body = client.get("/staff/api/webhooks/events").get_json()
@@ -318,7 +319,7 @@ def test_the_last_event_time_and_a_warning_after_24_hours(app, handler):
     assert 'id="quiet"' in _html(client.get("/staff/webhooks"))
 
     recent = time.time() - 2 * HOUR
-    _ledger(app, clock=lambda: recent).writer.apply_event(_active(2))
+    apply_event(_ledger(app, clock=lambda: recent).writer, _active(2))
     fresh = _html(client.get("/staff/webhooks"))
     assert 'id="quiet"' not in fresh and re.search(r'id="last-received">.*\(2 hours ago\)', fresh)
     assert client.get("/staff/api/webhooks/events").get_json()["quiet"] is False
@@ -341,7 +342,7 @@ def _wait_for_end(app, seconds: float = 20) -> dict:
 def test_an_admin_runs_a_rebuild_and_sees_its_result(app):
     ledger = _ledger(app)
     for n in range(3):
-        ledger.writer.apply_event(_active(n))
+        apply_event(ledger.writer, _active(n))
     rt = runtime(app)
     rt.redis.set(rt.keys.member_count, 99)  # wrong: the rebuild puts it right
     client, token = signed_in(app, "admin")
@@ -511,10 +512,10 @@ def test_screenshots(app, browser, width):
     long_type = sp.subscription("sub_9", "cus_9", "mystery")
     long_type["metadata"] = {"note": "a long note " * 20}
     failing = sp.subscription_event(long_type)
-    ledger.writer.apply_event(failing)
+    apply_event(ledger.writer, failing)
     for n in range(4):
-        ledger.writer.apply_event(_active(n))
-    ledger.writer.apply_event(sp.event("customer.updated", {"id": "cus_1"}))
+        apply_event(ledger.writer, _active(n))
+    apply_event(ledger.writer, sp.event("customer.updated", {"id": "cus_1"}))
     operations.Operations(runtime(app)).start("rebuild", actor="admin@news.example", wait=True)
 
     page = open_page(app, browser, "admin", width=width)

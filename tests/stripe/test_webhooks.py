@@ -209,7 +209,7 @@ def test_only_post(client):
 def test_a_too_contended_ledger_is_503(client, monkeypatch, redis_client):
     from membership.ledger import LedgerBusy, Writer
 
-    def busy(self, event, **kw):
+    def busy(self, delivery, command, **kw):
         raise LedgerBusy("gave up")
 
     monkeypatch.setattr(Writer, "apply_event", busy)

@@ -1,7 +1,7 @@
 """Staff pages: Webhooks. The event log filtered by outcome and type (50 a page by cursor,
 at most events.PAGE_SCAN entries read a page), an event's page (payload, outcome, error),
 replaying one event or every failed one (editors; audited whatever comes of it:
-ledger/replay.py, what `membership events replay` applies), and when Stripe last sent an
+stripe/replay.py, what `membership events replay` applies), and when Stripe last sent an
 event, with a warning after 24 h of silence. The admin's operations (rebuild, sync) are in
 operations.py. Every page has its JSON twin under /staff/api/webhooks/."""
 
@@ -17,7 +17,7 @@ from membership.ledger.model import LedgerInputError
 from membership.staff.access import rules
 from membership.staff.access.guard import api_error, refuse, requires
 from membership.staff.webhooks import model
-from membership.ledger.replay import UnknownEvent, replay, replay_failed
+from membership.stripe.replay import UnknownEvent, replay, replay_failed
 
 bp = Blueprint("webhooks", __name__)
 PAGE = 50

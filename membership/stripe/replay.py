@@ -1,10 +1,10 @@
 """Replaying stored webhook events: one by id, or every failed one, always audited.
 
-The ledger's writer applies a replay by the same rules as a delivery (an event already
-applied answers `duplicate`), and audits it in its own transaction when the event
-reached a decision (applied, stale, ignored). A replay that changes nothing (a
-duplicate, one that fails again, one the store could not take) is audited here,
-afterwards, so every replay by a staff member leaves an entry, whatever came of it.
+A replay is applied by the same rules as a delivery (an event already applied answers
+`duplicate`), and the ledger's writer audits it in its own transaction when the event
+reached a decision (applied, stale, ignored). A replay that changes nothing (a duplicate,
+one that fails again, one the store could not take) is audited here, afterwards, so
+every replay by a staff member leaves an entry, whatever came of it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from membership.core import audit
 from membership.ledger import RETRYABLE, Ledger, LedgerWriteFailed
 from membership.ledger.events import DONE
+from membership.stripe.apply import apply_event
 from membership.stripe.events import InvalidEvent
 
 NOT_APPLIED = "not_applied"  # the writer raised: nothing of the event was recorded
@@ -47,7 +48,7 @@ def replay(ledger: Ledger, event_id: str, *, actor: str) -> Replayed:
         raise UnknownEvent(event_id)
     before = ledger.events.outcome_of(event_id)
     try:
-        outcome = ledger.writer.apply_event(event, replay=True, actor=actor)
+        outcome = apply_event(ledger.writer, event, replay=True, actor=actor)
     except (InvalidEvent, *RETRYABLE, LedgerWriteFailed) as exc:
         result = Replayed(event_id, NOT_APPLIED, f"{type(exc).__name__}: {exc}")
     else:
