@@ -1,14 +1,10 @@
-"""The audit log: one capped stream of every staff change.
+"""The audit log: one capped stream (`keys.audit`) of every staff change.
 
-Each entry says when (`at`, ISO-8601 UTC), who (`actor`), what (`action`, e.g.
-`goal_added`), to what (`target`, e.g. `goal 3`) and the state before and after
-(JSON, `null` when there was none). Writers call `queue` on the pipeline of
-their own transaction, after `pipe.multi()`, so the change and its entry commit
-together or not at all; `record` is for a change that has no transaction of its
-own. Everything is checked before anything is queued: Redis does not roll back
-a MULTI whose commands fail inside it.
-
-- `keys.audit`  stream, capped at about `MAX_ENTRIES`
+Each entry says when (`at`, ISO-8601 UTC), who (`actor`), what (`action`, e.g. `goal_added`),
+to what (`target`, e.g. `goal 3`) and the state before and after (JSON, `null` for none).
+Writers call `queue` on the pipeline of their own transaction, after `pipe.multi()`, so the
+change and its entry commit together or not at all; `record` is for a change without a
+transaction of its own. Every field is checked before anything is queued.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """Transactions that commit whole: the one helper every optimistic write runs through.
 
-Redis does not roll back a MULTI/EXEC when one command fails inside it: the commands that
-did not fail stay applied. So `transaction` WATCHes the keys, lets the writer read and decide
-(and check, while it WATCHes and before anything is queued, that every key it writes can
-take its command: `check_types`), queues the writes inside MULTI, EXECs without raising and
-reads every reply. A change to a WATCHed key before EXEC starts the writer over, a bounded
-number of times; then the writer gives up as busy. The writers keep their own errors and
-messages: they say what to raise when a reply failed, and what busy means for them.
-
-It works the same on one Redis, behind Sentinel and on a Cluster, where redis-py's
-transaction pipeline WATCHes and EXECs on the one slot that the keys' shared hash tag names.
-redis-py's own `Redis.transaction` retries forever and raises on the first failed reply,
-so it is not used.
+Redis does not roll back a MULTI/EXEC when one command fails inside it, so `transaction`
+checks before it queues and reads every reply after. It works the same on one Redis, behind
+Sentinel and on a Cluster (the keys' shared hash tag puts them on one slot). redis-py's own
+`Redis.transaction` retries forever and raises on the first failed reply, so it is not used.
 """
 
 from __future__ import annotations
