@@ -107,8 +107,12 @@ class Audience:
 class Frequency:
     max_views: int | None = None
     per_days: int = 30
-    min_hours_between: float = 0
+    min_hours_between: float = 0  # held as a whole number when it is one (JSON writes 24, not 24.0)
     after_dismiss_days: int = 0
+
+    def __post_init__(self) -> None:
+        hours = self.min_hours_between
+        object.__setattr__(self, "min_hours_between", int(hours) if hours % 1 == 0 else hours)
 
 
 @dataclass(frozen=True)
@@ -139,21 +143,21 @@ class Variant:
         return self.needs_by_locale.get(locale, frozenset())
 
 
-@dataclass(frozen=True)
-class Campaign:
+@dataclass(frozen=True, kw_only=True)
+class Campaign:  # the fields in the order `to_json` writes them
     id: str
     name: str
     status: str
     priority: int
-    placement: str
-    variants: tuple[Variant, ...]
     starts_at: dt.datetime | None = None
     ends_at: dt.datetime | None = None
+    placement: str
     locales: tuple[str, ...] | None = None
     audience: Audience = Audience()
     frequency: Frequency = Frequency()
     control_share: float = 0.0
     gate: Gate | None = None
+    variants: tuple[Variant, ...]
 
     @property
     def target_locales(self) -> tuple[str, ...]:
@@ -624,61 +628,19 @@ def iso(at: dt.datetime) -> str:
     return text + "Z"
 
 
-def _ie_json(ie: IncludeExclude) -> dict:
-    return {"include": list(ie.include), "exclude": list(ie.exclude)}
-
-
-def _number(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else x
-
-
-def to_json(c: Campaign) -> dict:
-    """The campaign as a JSON-ready dict, every field written out; `parse` takes it back
-    unchanged."""
-    a, f = c.audience, c.frequency
-    ar = a.articles_read
-    return {
-        "id": c.id,
-        "name": c.name,
-        "status": c.status,
-        "priority": c.priority,
-        "starts_at": iso(c.starts_at) if c.starts_at else None,
-        "ends_at": iso(c.ends_at) if c.ends_at else None,
-        "placement": c.placement,
-        "locales": list(c.locales) if c.locales is not None else None,
-        "audience": {
-            "readers": a.readers,
-            "sections": _ie_json(a.sections),
-            "tags": _ie_json(a.tags),
-            "articles_read": {"min": ar.min, "max": ar.max, "days": ar.days} if ar else None,
-            "referrers": _ie_json(a.referrers),
-            "countries": _ie_json(a.countries),
-        },
-        "frequency": {
-            "max_views": f.max_views,
-            "per_days": f.per_days,
-            "min_hours_between": _number(f.min_hours_between),
-            "after_dismiss_days": f.after_dismiss_days,
-        },
-        "control_share": c.control_share,
-        "gate": (
-            {"dismissible": c.gate.dismissible, "free_articles": c.gate.free_articles}
-            if c.gate
-            else None
-        ),
-        "variants": [
-            {
-                "id": v.id,
-                "weight": v.weight,
-                "copy": {
-                    loc: {k: (t if isinstance(t, str) else dict(t)) for k, t in fields_.items()}
-                    for loc, fields_ in v.copy.items()
-                },
-                "cta_url": v.cta_url,
-            }
-            for v in c.variants
-        ],
-    }
+def to_json(value):
+    """A campaign (or any part of one) as JSON-ready data, every field written out in the
+    order its dataclass declares them; `parse` takes a campaign's back unchanged."""
+    if isinstance(value, dt.datetime):
+        return iso(value)
+    if dataclasses.is_dataclass(value):
+        fields_ = dataclasses.fields(value)
+        return {f.name: to_json(getattr(value, f.name)) for f in fields_ if f.init}
+    if isinstance(value, tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
 
 
 # --- Changes staff make from the list (pure) -----------------------------------------

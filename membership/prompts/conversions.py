@@ -1,29 +1,13 @@
-"""Conversions: a paid Checkout Session from a prompt credits its campaign's variant, once.
+"""Conversions: a paid Checkout Session from a prompt credits its campaign's variant, once;
+a payment later refunded in full counts once under `refunds` (docs/checkout-and-members.md).
 
-A `checkout.session.completed` or `checkout.session.async_payment_succeeded` whose session is
-paid (`payment_status` paid, or `no_payment_required` for a free trial) and carries our
-metadata (`campaign`, `variant` or `holdout`, set by /v1/checkout from a valid token) credits
-one conversion, with `amount_total` in `currency`, to that campaign and variant, counted on
-the UTC day of the event's `created`.
-
-Exactly once per session id: `ConversionHook` is a `TransactionHook` of the ledger's writer,
-so the credit is queued in the same MULTI as the event's own change, after a WATCHed read of
-the session's mark (`keys.conversion(session)`), which the same MULTI writes. A second event
-for the session (another id, the other type, a redelivery, at once on another host) finds
-the mark, or fails its EXEC on the WATCH and is decided again. A crash leaves both or
-neither; a delivery that was not committed is retried by Stripe and credits then.
-
-Refunds: a session whose payment is later refunded in full (`charge.refunded` with
-`refunded` true, or `amount_refunded` >= `amount`) is counted once under `refunds` and
-`refunded:<currency>` for its variant, on the day of the refund; the conversion itself stays
-(results show both). The payment is matched by its payment intent: a payment-mode session
-names it; a subscription session names its first invoice, whose payment intent
-`invoice_payment.paid` tells. Partial refunds, and refunds of later invoices, are not
-counted. The events may come in any order: a refund or an invoice payment that comes first is
-kept (30 days) until the session's event joins it.
-
-Pure parts (`credit_from`, `refund_from`, `payment_of`) read events; `ConversionHook` does
-the reads and queues the writes.
+`ConversionHook` is a `TransactionHook` of the ledger's writer: the credit is queued in the
+same MULTI as the event's own change, after a WATCHed read of the session's mark
+(`keys.conversion(session)`), which that MULTI writes, so a second event for the session
+finds the mark or fails its EXEC and is decided again. A refund matches the session by its
+payment intent (a subscription's: its first invoice's, from `invoice_payment.paid`); one that
+comes before the session's event waits (WAIT) for it. `credit_from`, `refund_from` and
+`payment_of` read events (pure); the hook reads Redis and queues the writes.
 """
 
 from __future__ import annotations
@@ -210,7 +194,9 @@ class ConversionHook:
                 pipe.hset(k.conversion_payment(intent), "session", c.session)
                 pipe.expire(k.conversion_payment(intent), KEEP)
             if refunded_at is not None:
-                counts.queue_refund(pipe, k, c.campaign, c.variant, refunded_at, **amount)
+                counts.queue_conversion(
+                    pipe, k, c.campaign, c.variant, refunded_at, **amount, refund=True
+                )
 
         return queue
 
@@ -247,7 +233,8 @@ class ConversionHook:
         def queue(pipe) -> None:
             pipe.hset(k.conversion(session), "refunded", at)
             pipe.hset(k.conversion_payment(intent), "refunded", at)
-            counts.queue_refund(pipe, k, campaign, variant, at, amount=amount, currency=currency)
+            money = {"amount": amount, "currency": currency, "refund": True}
+            counts.queue_conversion(pipe, k, campaign, variant, at, **money)
 
         return queue
 

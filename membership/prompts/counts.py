@@ -1,32 +1,20 @@
-"""What readers did with prompts, counted in Redis: views, clicks, dismissals, holdout entries,
-and (written inside the ledger's transaction by `conversions`) conversions, revenue and refunds.
+"""Prompt events counted in Redis: views, clicks, dismissals, holdout entries, and (queued
+in the ledger's transaction by `conversions`) conversions, revenue and refunds.
 
-Where (names in `store.keys`, one hash tag, so the script below runs on Redis Cluster too):
+Keys (`store.keys`, one hash tag, so the script below runs on Redis Cluster too):
 
 - `prompt_counts(campaign)`        hash, all time: `<slot>:<metric>` -> integer
-- `prompt_counts_day(campaign, d)` hash, the same for UTC day `d`; expires 400 days after
-                                   its last write (a year back, and a month to spare)
+- `prompt_counts_day(campaign, d)` hash, the same for UTC day `d`; expires DAY_TTL after its
+                                   last write (a year back, and a month to spare)
 - `prompt_readers(campaign, slot)` HyperLogLog of distinct readers: a variant's viewers, or
-                                   the holdout's readers; all time (12 KB at most each)
+                                   the holdout's readers; all time
 - `prompt_event_mark(digest, type)` the dedupe mark of one token's event of one type
 - `prompt_event_budget(address, hour)` hash, one client address's counted events in one UTC
-                                   hour (`<campaign>:<type>` -> n); expires a minute after
-                                   the hour, so there is at most one per address seen lately
+                                   hour (`<campaign>:<type>` -> n), gone a minute after it
 
 A slot is a variant id or `_holdout`. Metrics: `views`, `clicks`, `dismissals` (variants),
 `events` (holdout entries), `excess` (new events refused: their address had had its bound),
-`conversions` and `revenue:<currency>` in minor units (both slots, through
-`queue_conversion`), `refunds` and `refunded:<currency>` (through `queue_refund`).
-
-`record` counts a batch of events in one round trip: one Lua script that first checks every
-key it will touch (type, integer fields, HyperLogLog header) and refuses the whole batch when
-one is wrong, so a failing command can never leave half a batch counted; then, per event,
-skips it when its dedupe mark is set; else, when the address has had `per_address` events of
-that type for that campaign this hour, counts it as `excess`; else takes one from the
-address's budget, sets the mark and counts it (and its reader). The mark lives as long as the
-token can still be read (24 h after issue, plus the clock skew tokens allow), no longer.
-
-`read` fetches everything `results` needs in one transaction.
+`conversions`, `revenue:<currency>` (minor units), `refunds` and `refunded:<currency>`.
 """
 
 from __future__ import annotations
@@ -184,6 +172,13 @@ def mark_ttl(claim: DecisionClaim, now: float) -> int:
     return max(1, claim.issued_at + DECISION_MAX_AGE + CLOCK_SKEW - math.floor(now))
 
 
+def _check_ids(campaign: object, variant: object) -> None:
+    if not isinstance(campaign, str) or not SLUG.match(campaign):
+        raise CountsError(f"campaign: not a campaign id: {campaign!r}")
+    if variant is not None and not (isinstance(variant, str) and VARIANT_ID.match(variant)):
+        raise CountsError(f"variant: not a variant id: {variant!r}")
+
+
 def check_event(claim: object, event_type: object) -> None:
     """CountsError unless this is a countable (claim, type): a holdout token only with
     `holdout`, a prompt token only with `view`, `click` or `dismiss`."""
@@ -195,12 +190,7 @@ def check_event(claim: object, event_type: object) -> None:
         raise CountsError(
             f"a {'holdout' if claim.holdout else 'prompt'} token cannot be {event_type}"
         )
-    if not isinstance(claim.campaign, str) or not SLUG.match(claim.campaign):
-        raise CountsError(f"campaign: not a campaign id: {claim.campaign!r}")
-    if claim.variant is not None and not (
-        isinstance(claim.variant, str) and VARIANT_ID.match(claim.variant)
-    ):
-        raise CountsError(f"variant: not a variant id: {claim.variant!r}")
+    _check_ids(claim.campaign, claim.variant)
     if not isinstance(claim.reader, str) or not claim.reader:
         raise CountsError("reader: expected a non-empty string")
     if not isinstance(claim.decision, str):
@@ -279,45 +269,31 @@ def queue_conversion(
     *,
     amount: int = 0,
     currency: str | None = None,
+    refund: bool = False,
 ) -> None:
-    """Queue one conversion (and its revenue, in minor units) for a campaign's variant, or
-    its holdout (variant None), on the caller's transaction: for `conversions`, which decides
+    """Queue one conversion (`conversions`, and `revenue:<currency>` in minor units) of a
+    campaign's variant, or its holdout (variant None), on the caller's transaction, counted
+    on the UTC day of `at`; with `refund`, one refunded in full (`refunds`,
+    `refunded:<currency>`), the conversion itself staying as it was. `conversions` decides
     what a conversion is and counts each Checkout Session once.
 
     Checked before anything is queued (CountsError): a failing HINCRBY inside EXEC would
     leave the rest applied.
     """
     check_money(campaign_id, variant_id, at, amount, currency)
-    _queue_money(
-        pipe, keys, campaign_id, variant_id, at, "conversions", "revenue", amount, currency
-    )
-
-
-def queue_refund(
-    pipe,
-    keys: Keys,
-    campaign_id: str,
-    variant_id: str | None,
-    at: float,
-    *,
-    amount: int = 0,
-    currency: str | None = None,
-) -> None:
-    """Queue one refunded conversion (`refunds`, and `refunded:<currency>` in minor units) on
-    the caller's transaction, counted on the day of the refund (`at`). The conversion and its
-    revenue stay as they were: results show both. Checked as `queue_conversion` is."""
-    check_money(campaign_id, variant_id, at, amount, currency)
-    _queue_money(pipe, keys, campaign_id, variant_id, at, "refunds", "refunded", amount, currency)
+    count, money = ("refunds", "refunded") if refund else ("conversions", "revenue")
+    slot = HOLDOUT if variant_id is None else variant_id
+    day_key = keys.prompt_counts_day(campaign_id, day_of(at))
+    for key in (keys.prompt_counts(campaign_id), day_key):
+        pipe.hincrby(key, f"{slot}:{count}", 1)
+        if amount:
+            pipe.hincrby(key, f"{slot}:{money}:{currency}", amount)
+    pipe.expire(day_key, DAY_TTL)
 
 
 def check_money(campaign_id, variant_id, at, amount, currency) -> None:
-    """CountsError unless `queue_conversion` and `queue_refund` take these arguments."""
-    if not isinstance(campaign_id, str) or not SLUG.match(campaign_id):
-        raise CountsError(f"campaign: not a campaign id: {campaign_id!r}")
-    if variant_id is not None and not (
-        isinstance(variant_id, str) and VARIANT_ID.match(variant_id)
-    ):
-        raise CountsError(f"variant: not a variant id: {variant_id!r}")
+    """CountsError unless `queue_conversion` takes these arguments."""
+    _check_ids(campaign_id, variant_id)
     if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount < 10**12:
         raise CountsError("amount: expected whole minor units from 0 to 10^12")
     if amount and not (
@@ -331,7 +307,7 @@ def check_money(campaign_id, variant_id, at, amount, currency) -> None:
 def money_fields(
     keys: Keys, campaign_id: str, variant_id: str | None, at: float, currency: str | None
 ) -> list[tuple[str, list[str]]]:
-    """(key, fields) that `queue_conversion` and `queue_refund` may increment: for a caller
+    """(key, fields) that `queue_conversion` may increment, with or without `refund`: for a caller
     that checks them (`check_integers`) before its transaction, as Redis will not undo it."""
     slot = HOLDOUT if variant_id is None else variant_id
     fields = [f"{slot}:{name}" for name in ("conversions", "refunds")]
@@ -351,16 +327,6 @@ def check_integers(key: str, fields: Sequence[str], kind: str, values: Sequence)
             isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 19
         ):
             raise CorruptCounts(f"{key} {name}: {str(value)[:40]!r} is not a whole number")
-
-
-def _queue_money(pipe, keys, campaign_id, variant_id, at, count, money, amount, currency):
-    slot = HOLDOUT if variant_id is None else variant_id
-    day_key = keys.prompt_counts_day(campaign_id, day_of(at))
-    for key in (keys.prompt_counts(campaign_id), day_key):
-        pipe.hincrby(key, f"{slot}:{count}", 1)
-        if amount:
-            pipe.hincrby(key, f"{slot}:{money}:{currency}", amount)
-    pipe.expire(day_key, DAY_TTL)
 
 
 # --- Reads -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ headers, the body limit and the metrics to whatever this answers. It answers eve
   non-member, never an error. The country comes from the CDN header COUNTRY_HEADER.
 - No Redis command: campaigns and banner data come from the process's `PromptSnapshot`,
   the campaigns compiled there (`filters.compile_campaigns`); the
-  prompts' copy is written once per banner state (`render.cached_prompt_dict`).
+  prompts' copy is written once per banner state (`render.prompt_dict`).
 - A decision id per request, one signed token per prompt and per holdout entry; every
   answer but the preflight is `Cache-Control: private, no-store` (it is one reader's),
   with `Vary: Origin` and CORS for ALLOWED_ORIGINS.

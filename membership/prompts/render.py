@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 
 from membership.core import i18n
 from membership.goals import banner
@@ -70,6 +69,9 @@ def text(template: i18n.Template, locale: str, values: Mapping[str, str], count:
     return i18n.pick(template, locale, count).format_map(_Blank(values))
 
 
+PROMPTS_HELD = 4096  # rendered prompts kept per banner state; cleared when full
+
+
 def prompt_dict(
     prompt: Prompt,
     locale: str,
@@ -79,7 +81,30 @@ def prompt_dict(
     *,
     publication: str,
     join_url: str,
+    cache: dict | None = None,
 ) -> dict:
+    """One prompt of the answer. With `cache`, which holds one banner state's (so the
+    numbers and the banner are fixed), its copy is written once per (campaign, variant,
+    locale, articles read): formatting numbers per locale is most of a prompt's cost, and a
+    reader only adds its token. The campaign is kept with its entry, so a replaced campaign
+    whose id() comes back is not mistaken for it."""
+    campaign = prompt.campaign
+    if cache is not None:
+        key = (id(campaign), prompt.variant.id, locale, prompt.articles_read)
+        found = cache.get(key)
+        if found is None or found[0] is not campaign:
+            body = _copy_dict(prompt, locale, numbers, banner_view, publication, join_url)
+            if len(cache) >= PROMPTS_HELD:
+                cache.clear()
+            found = cache[key] = (campaign, body)
+        body = found[1].copy()  # shallow: the nested dicts are shared, and only ever read
+    else:
+        body = _copy_dict(prompt, locale, numbers, banner_view, publication, join_url)
+    body["token"] = token
+    return body
+
+
+def _copy_dict(prompt, locale, numbers, banner_view, publication: str, join_url: str) -> dict:
     campaign, variant = prompt.campaign, prompt.variant
     copy = variant.copy.get(locale) or variant.copy.get(i18n.DEFAULT_LOCALE)
     if copy is None:  # validation requires copy for every targeted locale; never crash
@@ -110,43 +135,7 @@ def prompt_dict(
         },
         "banner": banner_view,
         "dismissible": gate.dismissible if prompt.placement == "gate" and gate else True,
-        "token": token,
     }
-
-
-PROMPTS_HELD = 4096  # rendered prompts kept per banner state; cleared when full
-
-
-def cached_prompt_dict(
-    cache: dict,
-    prompt: Prompt,
-    locale: str,
-    numbers: Numbers,
-    banner_view: dict | None,
-    token: str,
-    *,
-    publication: str,
-    join_url: str,
-) -> dict:
-    """`prompt_dict`, its copy written once per (campaign, variant, locale, articles read)
-    in `cache`, which holds one banner state's (so the numbers and the banner are fixed):
-    formatting numbers per locale is most of a prompt's cost, and a reader only adds
-    its token. The campaign is kept with its entry, so a replaced campaign whose id()
-    comes back is not mistaken for it."""
-    campaign = prompt.campaign
-    key = (id(campaign), prompt.variant.id, locale, prompt.articles_read)
-    found = cache.get(key)
-    if found is None or found[0] is not campaign:
-        body = prompt_dict(
-            prompt, locale, numbers, banner_view, "", publication=publication, join_url=join_url
-        )
-        del body["token"]
-        if len(cache) >= PROMPTS_HELD:
-            cache.clear()
-        found = cache[key] = (campaign, body)
-    body = found[1].copy()  # shallow: the nested dicts are shared, and only ever read
-    body["token"] = token
-    return body
 
 
 def debug_list(traces: tuple[Trace, ...]) -> list[dict]:
@@ -179,17 +168,16 @@ def answer(
     debug: bool = False,
     cache: dict | None = None,
 ) -> dict:
-    """The whole answer: one signed token per prompt and per holdout entry (prompts
-    through `cached_prompt_dict` when given the banner state's `cache`).
+    """The whole answer: one signed token per prompt and per holdout entry (the prompts'
+    copy kept in the banner state's `cache` when given).
 
     A holdout entry names the placement its ask would have taken, so the widget reports
     the holdout when that place is on screen, as it reports a variant's view: otherwise
     readers who never scroll to an inline slot count in the holdout and not in a variant,
     and the lift is biased."""
-    write = prompt_dict if cache is None else partial(cached_prompt_dict, cache)
     body: dict = {
         "prompts": [
-            write(
+            prompt_dict(
                 p,
                 locale,
                 numbers,
@@ -197,6 +185,7 @@ def answer(
                 sign(p.campaign.id, p.variant.id),
                 publication=publication,
                 join_url=join_url,
+                cache=cache,
             )
             for p in decision.prompts
         ],
@@ -220,7 +209,7 @@ def answer(
 @dataclass
 class BannerFacts:
     """One banner state as prompts use it: its numbers, its body per locale and the prompts
-    written with them (`cached_prompt_dict`; None: not kept). Both filled on first use;
+    written with them (`prompt_dict`'s cache; None: not kept). Both filled on first use;
     racing threads compute the same dict, the last one stays."""
 
     snapshot: Snapshot | None

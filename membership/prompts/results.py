@@ -170,11 +170,7 @@ def tabulate(
                 "clicks": t.clicks,
                 "click_rate": _r(_rate(t.clicks, t.views)),
                 "dismissals": t.dismissals,
-                "excess": t.excess,
-                "conversions": t.conversions,
-                "revenue": _money(t.revenue, currencies),
-                "refunds": t.refunds,
-                "refunded": _money(t.refunded, currencies),
+                **_outcomes(t, currencies),
                 "revenue_per_mille": {
                     c: _r(_rate(t.revenue.get(c, 0) * 1000, t.views)) for c in currencies
                 },
@@ -189,17 +185,24 @@ def tabulate(
     return {"campaign": campaign_id, "variants": variants, "holdout": holdout, "days": days}
 
 
+def _outcomes(t: Tally, currencies: Sequence[str]) -> dict:
+    """What every slot shows, all time and per day: excess, conversions, money."""
+    return {
+        "excess": t.excess,
+        "conversions": t.conversions,
+        "revenue": _money(t.revenue, currencies),
+        "refunds": t.refunds,
+        "refunded": _money(t.refunded, currencies),
+    }
+
+
 def _holdout(held: Tally, readers: int, currencies: Sequence[str]) -> tuple[dict, float]:
     converted = min(held.conversions, readers)
     rate = _rate(converted, readers)
     shown = {
         "readers": readers,
         "events": held.events,
-        "excess": held.excess,
-        "conversions": held.conversions,
-        "revenue": _money(held.revenue, currencies),
-        "refunds": held.refunds,
-        "refunded": _money(held.refunded, currencies),
+        **_outcomes(held, currencies),
         "conversion_rate": _r(rate),
         "interval": [_r(x) for x in wilson(converted, readers)],
     }
@@ -218,22 +221,11 @@ def _day(day: str, fields: Mapping[str, str], ids: Sequence[str], currencies) ->
                 "views": t.views,
                 "clicks": t.clicks,
                 "dismissals": t.dismissals,
-                "excess": t.excess,
-                "conversions": t.conversions,
-                "revenue": _money(t.revenue, currencies),
-                "refunds": t.refunds,
-                "refunded": _money(t.refunded, currencies),
+                **_outcomes(t, currencies),
             }
         )
     return {
         "day": day,
         "variants": variants,
-        "holdout": {
-            "events": held.events,
-            "excess": held.excess,
-            "conversions": held.conversions,
-            "revenue": _money(held.revenue, currencies),
-            "refunds": held.refunds,
-            "refunded": _money(held.refunded, currencies),
-        },
+        "holdout": {"events": held.events, **_outcomes(held, currencies)},
     }

@@ -215,11 +215,11 @@ def test_a_cached_prompt_is_the_prompt_with_its_own_token():
         ("b", 3, "uk"),
     ]:
         p = _prompt(variant=variant, articles_read=articles)
-        first = render.cached_prompt_dict(
-            cache, p, locale, TOWARD_GOAL, view, "t1", publication=PUBLICATION, join_url=JOIN
+        first = render.prompt_dict(
+            p, locale, TOWARD_GOAL, view, "t1", publication=PUBLICATION, join_url=JOIN, cache=cache
         )
-        second = render.cached_prompt_dict(
-            cache, p, locale, TOWARD_GOAL, view, "t2", publication=PUBLICATION, join_url=JOIN
+        second = render.prompt_dict(
+            p, locale, TOWARD_GOAL, view, "t2", publication=PUBLICATION, join_url=JOIN, cache=cache
         )
         assert first == _dict(p, locale, view=view, token="t1")
         assert list(first) == list(_dict(p, locale, view=view))  # the same key order
@@ -231,8 +231,15 @@ def test_a_cached_prompt_is_the_prompt_with_its_own_token():
         **{**EXAMPLE, "variants": [{**EXAMPLE["variants"][0], "cta_url": "https://x.example/"}]}
     )
     for c in (renamed, changed):
-        out = render.cached_prompt_dict(
-            cache, _prompt(c), "en", TOWARD_GOAL, view, "t", publication=PUBLICATION, join_url=JOIN
+        out = render.prompt_dict(
+            _prompt(c),
+            "en",
+            TOWARD_GOAL,
+            view,
+            "t",
+            publication=PUBLICATION,
+            join_url=JOIN,
+            cache=cache,
         )
         assert out == _dict(_prompt(c), view=view, token="t")
 
