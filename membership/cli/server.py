@@ -30,21 +30,6 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 
-def metrics_hook(name: str) -> Callable | None:
-    """`membership.core.metrics.<name>`, or None before that module (or function) exists.
-
-    Resolved once, in the main thread, before any worker forks: an import running
-    in another thread while the server forks a worker leaves that module's import
-    lock held in the child forever (the worker hangs).
-    """
-    try:
-        from membership.core import metrics
-
-        return getattr(metrics, name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def exit_with_parent(parent: int, *, interval: float = 0.5, grace: float = 20.0) -> None:
     """In a worker: stop once the serve process `parent` is gone, even if it was `kill -9`ed.
 
@@ -67,15 +52,6 @@ def exit_with_parent(parent: int, *, interval: float = 0.5, grace: float = 20.0)
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _call_hook(hook: Callable | None, *args) -> None:
-    if hook is None:
-        return
-    try:
-        hook(*args)
-    except Exception:  # a metrics hiccup must not take the server down
-        log.exception("metrics hook %s failed", getattr(hook, "__name__", hook))
 
 
 def _server_class():

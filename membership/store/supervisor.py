@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from membership.cli.server import _call_hook, metrics_hook
+from membership.core import metrics
 from membership.store.embedded import EmbeddedRedis, EmbeddedRedisError
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,9 @@ MAX_BACKOFF_SECONDS = 30.0
 
 class Supervisor:
     def __init__(self, embedded: EmbeddedRedis, interval: float = 0.5) -> None:
-        # Resolved here, in the main thread: an import inside the thread while the server
-        # forks a worker would leave that module's import lock held in the worker.
-        self._count_restart = metrics_hook("embedded_redis_restarted")
-        embedded.is_running()  # any lazy import in redis-py happens now, not in the thread
+        # Any lazy import in redis-py happens now, in the main thread: an import inside the
+        # thread while the server forks a worker would leave its import lock held there.
+        embedded.is_running()
         self.embedded = embedded
         self.interval = interval
         self._stop = threading.Event()
@@ -61,8 +60,12 @@ class Supervisor:
                 wait, failed = self.interval, ""
 
     def embedded_redis_restarted(self) -> None:
-        """Hook: one restart of the embedded Redis is counted here (metrics)."""
-        _call_hook(self._count_restart)
+        """Count one restart of the embedded Redis (metrics); a metrics hiccup is logged and
+        the supervising goes on."""
+        try:
+            metrics.embedded_redis_restarted()
+        except Exception:
+            log.exception("counting a restart of the embedded Redis failed")
 
     def check(self) -> bool:
         """One round: restart the embedded Redis if its process is gone. True when it did."""
