@@ -1,20 +1,8 @@
 """`POST /v1/checkout`: a Stripe Checkout Session for a reader who clicked an ask.
 
-- The body: JSON (`Content-Type: application/json`, else 415), at most 4 KiB (413),
-  validated by `request.parse` against the offer (400 `invalid_checkout` naming the field).
-  Nothing invalid reaches Stripe.
-- The prompt token (`token`, good for checkout 24 h after the ask) is read with SECRET_KEY: a
-  valid one gives the session its decision id as `client_reference_id` and the campaign,
-  variant (`holdout`) and decision as metadata; a missing, forged or expired one gives a
-  random `client_reference_id` and no attribution, never an error.
-- One Stripe call (`stripe_api.Interactive`): the whole answer within 10 s. 200 `{"url"}`;
-  503 without STRIPE_API_KEY; 502 when Stripe refuses or fails, or answers something other
-  than a session with an https:// `url` (or over `stripe_api.MAX_ANSWER_BYTES`); 504 when it
-  does not answer.
-- `email` only fills in Checkout's email field: an address typed there proves nothing, and no
-  member token ever names it (`membership.members.rules.session_subject`).
-- Rate-limited per client address (RATE_LIMIT_CHECKOUT); CORS for ALLOWED_ORIGINS; never
-  cached (`no-store`). Redis is touched only by the rate limit.
+The body is validated by `request.parse` before Stripe is called; a valid prompt token gives
+the session its attribution, a missing or bad one only none. Answers, limits and Stripe's
+trouble: docs/checkout-and-members.md, "Checkout and conversions".
 """
 
 from __future__ import annotations

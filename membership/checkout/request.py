@@ -1,18 +1,7 @@
 """The body of `POST /v1/checkout` and the Checkout Session it asks for (pure, no I/O).
 
-```
-{"plan": "monthly" | "yearly" | "once", "amount": 2500, "currency": "eur",
- "locale": "uk", "token": "<prompt or holdout token>", "email": "reader@example.org"}
-```
-
-- `plan` is required; `monthly` and `yearly` need a price in STRIPE_PRICES (else the plan is
-  not offered: 400). `amount` (minor units, CHECKOUT_ONCE_MIN to CHECKOUT_ONCE_MAX) and
-  `currency` (one of CHECKOUT_CURRENCIES, the first by default) go only with `once`.
-- `locale` is optional: Checkout gets it when Checkout speaks it (`de-AT` -> `de`, `pt-br`
-  -> `pt-BR`, `hi` -> `hi-IN`), else `auto` (Ukrainian among them: Checkout has none).
-- `token` is optional and never refused: checking it (a secret) is the caller's job, and a
-  forged or expired one only means no attribution.
-- Unknown fields are ignored; a field of the wrong shape is a CheckoutInvalid naming it.
+`BodySchema` loads the fields; `parse` then checks them against the `Offer` (plans, prices,
+limits, currencies); a CheckoutInvalid names the field. The body: docs/checkout-and-members.md.
 """
 
 from __future__ import annotations

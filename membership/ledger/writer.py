@@ -1,22 +1,9 @@
-"""The ledger's write side: load, decide, write the effects in one MULTI/EXEC.
+"""The ledger's write side, the only writer of the member count: for each command, load, decide,
+check and write the effects in one MULTI/EXEC (docs/ledger.md, "How an event is applied").
 
-The only writer of the member count. For each command it WATCHes and reads the
-records the command touches (`rules.load`, through `records.RedisReader`), asks the
-pure rules what changes (`rules.decide`), checks that every write can succeed,
-and queues all of it, the records, the count, the counters behind `stats`,
-the event log entry and the audit entry, in one transaction. A concurrent
-writer that touched any of those records makes EXEC fail, and the command is
-decided again from the new state, so any number of processes may write at once.
-
-Redis does not roll back a transaction whose commands fail inside it, so
-nothing that can fail is left to EXEC: records are parsed strictly on read
-(`codec.CorruptRecord`) and every counter is checked for room before anything
-is queued. Every reply of EXEC is still checked; an error there is logged,
-marks the ledger as needing `membership ledger rebuild`, and is raised as
-`LedgerWriteFailed` with the event kept for replay.
-
-The client must decode responses (`decode_responses=True`, as
-`membership.store.connect` makes it).
+Nothing that can fail is left to EXEC (Redis does not roll back): records are parsed strictly
+and every counter is checked for room before anything is queued; a failed reply of EXEC still
+marks the ledger for a rebuild and raises `LedgerWriteFailed`. The client must decode responses.
 """
 
 from __future__ import annotations

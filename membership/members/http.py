@@ -1,21 +1,5 @@
-"""The member endpoints: HTTP in, `service.Members` does the rest.
-
-    GET  /v1/member/token?session_id=cs_...   after Checkout: a token, the session the proof
-    POST /v1/member/sign-in                   {"email", "return_url", "locale"}: 202, always
-    GET  /v1/member/verify?code=...           303 to return_url#member_token=..., or a 410 page
-    POST /v1/member/token/refresh             {"token"}: a fresh token, or 401
-    POST /v1/member/portal                    {"token", "return_url"}: {"url"} of Stripe's portal
-
-- Bodies are JSON (415 otherwise), at most 8 KiB; sign-in also takes the form the 410 page
-  posts (`application/x-www-form-urlencoded`), and answers that form with a page.
-- Every answer is one reader's: `Cache-Control: private, no-store`; CORS for ALLOWED_ORIGINS
-  (a JSON POST gets a preflight).
-- Rate limits: sign-in per client address (RATE_LIMIT_SIGN_IN) and per email asked for
-  (RATE_LIMIT_SIGN_IN_EMAIL, keyed by an HMAC of the address, so no address lands in Redis);
-  both count whatever the email is, so a 429 says nothing about membership. The two endpoints
-  that call Stripe share checkout's budget per address (RATE_LIMIT_CHECKOUT): each bogus
-  session id would otherwise cost a Stripe request. Refresh is one Redis read, as cheap as
-  /v1/prompt, and not limited.
+"""The member endpoints (/v1/member/token, sign-in, verify, token/refresh, portal): HTTP in,
+`service.Members` does the rest. Bodies, limits and answers: docs/checkout-and-members.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
-"""Sign-in links in Redis: a random code mailed to a member, good once within 15 minutes.
+"""Sign-in links in Redis: a random code mailed to a member, good once within LINK_SECONDS.
 
-Redis holds only the SHA-256 of a code (a Redis dump or a replica does not sign anyone in).
-Two keys per link, both named by that hash and sharing the hash tag:
-
-- the link (`subject`, `expires`, `return_url`, `locale`), expiring after LINK_SECONDS: the
-  only key that can sign in, deleted by its first use, whatever the outcome;
-- a note (`return_url`, `locale`, `used`), kept for a day with no subject in it, so a second
-  or late click can be told apart from a made-up code and offered a new link to the same page.
-
-Using a link is one Lua script (`use`), so two clicks at once on any number of hosts sign in
-once. The clock is the caller's (`now`): the link carries its own deadline besides Redis's
-TTL, which lets tests age a link without waiting.
+Redis holds only the SHA-256 of a code: the link (subject, deadline, return_url, locale; the
+only key that signs in, deleted by its first use) and a note without the subject, kept a day,
+so a second or late click can be told apart from a made-up code. `use` is one Lua script, so
+two clicks at once sign in once. The clock is the caller's (`now`).
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
 """A small bounded queue and one worker thread per process, for work that must not be on a
-request's path.
-
-Sign-in uses it so that the answer to `POST /v1/member/sign-in` is the same, in body and in
-time, whether the email is a member's or not: the request only validates and queues; looking
-the email up, writing the link and talking to the SMTP server happen here, later.
-
-- Bounded (`capacity` jobs): when full, `submit` says so at once and the caller answers 503;
-  nothing blocks a request thread and memory stays bounded under a flood.
-- The thread starts on the first job, and again in a forked child (checked by pid: threads do
-  not survive a fork, and servers fork workers after loading the app).
-- A job that raises is logged with its traceback and the worker goes on.
-- `wait_idle` lets tests (and a shutdown) wait until every queued job has run.
+request's path (sign-in's lookup and mail: the answer is the same, in body and in time,
+member or not). A full queue refuses at once; the thread starts again in a forked child.
 """
 
 from __future__ import annotations

@@ -1,28 +1,10 @@
 """Member recognition's decisions, pure (no Redis, no Stripe, no Flask, no clock).
 
-- What a Checkout Session proves (`session_subject`).
-- Who is a current member by the ledger's records (`subject_for_email`, `is_current`).
-- The request bodies of the member endpoints, validated (`parse_sign_in`, `parse_token`,
-  `parse_portal`): a RequestError names the field. Unknown fields are ignored. Plain code,
-  not marshmallow: three string fields, each with its own rule.
-- Where a return_url may lead (`return_url`): an http(s) URL on an ALLOWED_ORIGINS origin.
-
-A member token's subject is one of (an address typed at Checkout proves nothing, so no
-Checkout Session ever names an email):
-
-- `cus_...`: a Stripe customer: a subscription Checkout's own customer, or one named by staff
-  (`membership members token`). Renewed, and its portal opened, while the ledger counts it.
-- `email:<normalized address>`: proven by a sign-in link clicked from that mailbox (or named by
-  staff): an offline member, or a Stripe member signed in by email.
-- `once:cs_...`: a one-time contribution whose Checkout made no customer of its own: the reader
-  is recognised (no asks) until the token ends; nothing to renew, no portal.
-- `once:cus_...`: a one-time contribution whose Checkout created this new customer: recognised
-  as above, and the portal opens for that customer (its receipts and card), never another.
-
-Refresh and the portal also want the token's proof of its subject (`proven`): a sign-in link
-or staff for `email:`, a Checkout or staff for `cus_`. A token without one was made before
-proofs were written, by code that named the email typed at Checkout and the customer of a
-session id of any age: recognised until it ends, never renewed, no portal.
+What a Checkout Session proves (`session_subject`), who is a current member by the ledger's
+records (`subject_for_email`, `is_current`), the endpoints' bodies (`parse_sign_in`,
+`parse_token`, `parse_portal`: a RequestError names the field) and where a return_url may lead.
+A token's subjects (`cus_...`, `email:...`, `once:cs_...`, `once:cus_...`) and the proofs each
+takes: docs/checkout-and-members.md, "Member recognition".
 """
 
 from __future__ import annotations
@@ -92,11 +74,9 @@ def _created(value: object) -> int | None:
 
 
 def completed_at(session: Mapping) -> int:
-    """When a complete session (one with a `created`) completed, by Stripe's clock. A
-    Checkout Session has no completion time of its own; what completing it made has one: the
-    subscription (made when the reader subscribes) or the payment intent (made when the reader
-    confirms, since API version 2022-08-01). Without either expanded, the session's `created`:
-    earlier than its completion, so the proof ends sooner, never later."""
+    """When a complete session completed, by Stripe's clock: the `created` of what completing
+    it made (the subscription, or the payment intent), else the session's own (earlier: the
+    proof ends sooner, never later)."""
     created = session["created"]
     made = session.get("subscription") if session.get("mode") == "subscription" else None
     made = made or session.get("payment_intent")
@@ -104,10 +84,8 @@ def completed_at(session: Mapping) -> int:
 
 
 def _new_customer(session: Mapping) -> str | None:
-    """The customer a payment-mode session created at completion, else None. Checkout either
-    creates a customer when the reader pays, or uses one given when the session was created:
-    that one existed before, and may be anyone's. Only the expanded customer tells which, by
-    being created after the session was (Stripe's clock for both; a reader takes seconds)."""
+    """The customer a payment-mode session created at completion (the expanded customer was
+    created after the session was), else None: one given at creation may be anyone's."""
     customer = session.get("customer")
     created = _created(customer)
     if created is None or created <= session["created"]:
@@ -117,17 +95,9 @@ def _new_customer(session: Mapping) -> str | None:
 
 
 def session_subject(session: Mapping, now: float) -> str:
-    """The member token subject a complete Checkout Session proves, or NoProof.
-
-    Subscription mode, its subscription (expanded) active or trialing: the subscription's
-    customer (the session's own: Checkout made it for this reader). Payment mode, paid (a
-    one-time contribution): `once:` + the customer the session created, when it created one,
-    else `once:` + the session id. Never an email: the one typed at Checkout is unverified.
-    Either way only within SESSION_PROOF_SECONDS of the session's completion (`completed_at`).
-
-    `stripe_calls.checkout_session` answers 502 for a session whose fields are not of
-    Stripe's types; this still proves nothing by one without a creation time.
-    """
+    """The member token subject a complete Checkout Session proves, or NoProof: a paid
+    subscription's customer, or `once:` + the customer a paid one-time session created (else
+    its id); never an email; only within SESSION_PROOF_SECONDS of its completion."""
     if session.get("status") != "complete":
         raise NoProof(NOT_PAID, "the checkout is not complete (open or expired)")
     if _created(session) is None:
@@ -191,10 +161,7 @@ def once_of(subject: str) -> str | None:
 def proven(subject: str, proof: str | None) -> bool:
     """Whether refresh and the portal may take a token's subject as its `proof` says: an
     `email:` proven by a sign-in link (or staff), a `cus_` by a Checkout (or staff), a
-    `once:` by a Checkout. No proof (a token made before proofs were written) proves nothing:
-    that code named an `email:` from the address typed at a one-time Checkout, and a `cus_`
-    from a session id of any age or a session made for a customer that existed before, so
-    either may name someone else."""
+    `once:` by a Checkout. No proof (a token from before proofs) proves nothing."""
     if subject.startswith(EMAIL_SUBJECT):
         return proof in (LINK, STAFF)
     if subject.startswith(ONCE_SUBJECT):
@@ -203,10 +170,8 @@ def proven(subject: str, proof: str | None) -> bool:
 
 
 def is_current(subject: str, customer: Customer | None, bucket: EmailBucket | None) -> bool:
-    """Whether a token's subject is still a member: a customer with a subscription that
-    counts, or an email the ledger counts (`subject_for_email`). The caller loads the one
-    record the subject names (`customer` for cus_..., `bucket` for email:...). A one-time
-    contribution (`once:`) is never a membership."""
+    """Whether a token's subject is still a member, by the one record it names (`customer`
+    for cus_..., `bucket` for email:...); a one-time contribution (`once:`) never is."""
     if subject.startswith("cus_"):
         return customer is not None and customer.live > 0
     if subject.startswith(EMAIL_SUBJECT):

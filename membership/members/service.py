@@ -1,24 +1,7 @@
-"""Member recognition's service: what each endpoint does, with its I/O (Redis, Stripe, SMTP).
+"""What each member endpoint does, with its I/O (Redis, Stripe, SMTP); every refusal an ApiError.
 
-One `Members` per app (membership.members.http builds it). Every answer that is not a success
-is an ApiError (membership.core.errors turns it into JSON); the decisions themselves are in
-`rules` (pure).
-
-- `token_after_checkout(session_id)`: the session, asked of Stripe with its subscription,
-  customer and payment intent expanded, is the proof (`rules.session_subject`: a
-  subscription's customer, or a one-time contribution's `once:` subject; never an email, and
-  only within a day of completion); the ledger is not asked (the webhook may not have arrived).
-- `ask_sign_in(request)`: queues the lookup and the mail (`outbox`), so every well-formed
-  request gets the same answer in the same time, member or not.
-- `verify(code)`: spends a sign-in link (`links`): the only proof of an `email:` subject.
-- `refresh(token)`: a fresh token, with the same proof, while the ledger still counts the
-  token's subject; a one-time contribution's token is not renewed.
-- `portal(token, return_url)`: a Stripe Billing Portal session for the member's customer, or
-  for the customer a one-time contribution's Checkout created; never one found by an address
-  the token holder only typed.
-
-Refresh and the portal take only a token whose proof fits its subject (`rules.proven`); a
-token made before proofs were written is answered as an invalid one.
+The decisions are `rules`' (pure). Refresh and the portal take only a token whose proof fits
+its subject (`rules.proven`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """The Stripe calls of member recognition, each a plain value in and out, through the app's
-`stripe_api.Interactive` (no retries, the whole answer within 10 s). Every failure is the
-ApiError `stripe_api.failure` makes of it: 503 without STRIPE_API_KEY, 504 when Stripe did not
-answer in time, 502 when it could not be reached, refused or failed (never its message or a
-key), or answered something other than what was asked for (`stripe_bad_answer`: checked here
-field by field, for the fields the service reads); what went wrong is logged there.
+`stripe_api.Interactive`; every failure is the ApiError `stripe_api.failure` makes of it, and
+an answer that is not what was asked for is `stripe_bad_answer` (checked here field by field).
 """
 
 from __future__ import annotations
