@@ -226,9 +226,50 @@ def _plan(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
 
 def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
     plan = Plan()
-    stored_subs, stored_customers, stored_emails, contributions, stored_people = _read_records(
+    subs, customers, emails, contributions, people = _read_records(
         client, keys, progress or (lambda n: None)
     )
+    plan.records = len(subs) + len(customers) + len(emails) + len(contributions)
+    members = _plan_members(plan, subs, customers, emails, statuses)
+    # The offline flag lives in the email's hash; the set is its index.
+    indexed = set(client.smembers(keys.ledger_offline_members))
+    offline = {t.email for t in members if isinstance(t, EmailBucket) and t.is_offline}
+    plan.offline_index = (offline - indexed, indexed - offline)
+    rows = member_index.expected_rows(
+        (t for t in members if isinstance(t, Customer)),
+        (t for t in members if isinstance(t, SubRecord)),
+        (t for t in members if isinstance(t, EmailBucket)),
+    )
+    stored_index = member_index.read_stored(client, keys)
+    plan.index = member_index.plan_rebuild(rows, contributions.values(), *stored_index)
+    if plan.index.changed:
+        plan.differed["member index"] = plan.index.changed
+    targets = [*members, *_plan_contributors(plan, contributions, people)]
+    plan.differed.update(kind for kind, _ in plan.writes)
+    if any(plan.offline_index):
+        plan.differed["offline index"] = sum(len(s) for s in plan.offline_index)
+    counters: Counter[str] = Counter()
+    for record in targets:
+        counters.update(rules.counters_of(record, statuses))
+        plan.count += rules.count_of(record)
+    plan.counters = {n: v for n, v in sorted(counters.items()) if v}
+    plan.counters[SCHEMA_FIELD] = SCHEMA
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.ledger_counters)
+    pipe.get(keys.member_count)
+    pipe.get(keys.banner_version)
+    plan.counters_before, plan.count_before, version = pipe.execute()
+    try:
+        codec.version_from(keys.banner_version, version)
+    except codec.CorruptRecord:
+        plan.version_garbled = True
+        plan.differed["banner version"] = 1
+    return plan
+
+
+def _plan_members(plan: Plan, stored_subs, stored_customers, stored_emails, statuses) -> list:
+    """Each subscription, customer and email as the writer would have kept it; the ones whose
+    stored live count (or status) differs go to `plan.writes`."""
     customers = {cid: c for cid, (_, c) in stored_customers.items()}
     live_by_customer: Counter[str] = Counter()
     targets: list[rules.Record] = []
@@ -248,62 +289,29 @@ def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
         if stored_live != str(target.live):
             plan.writes.append(("customer", target))
         targets.append(target)
-    # The offline flag lives in the email's hash; the set is its index.
-    indexed = set(client.smembers(keys.ledger_offline_members))
-    offline = set()
     for email in set(stored_emails) | set(live_by_email):
         stored_live, bucket = stored_emails.get(email, ("", EmailBucket(email)))
         target = replace(bucket, live=live_by_email[email])
         if stored_live != str(target.live) and (stored_live or target.live):
             plan.writes.append(("email", target))
         targets.append(target)
-        if target.is_offline:
-            offline.add(email)
-    plan.offline_index = (offline - indexed, indexed - offline)
-    rows = member_index.expected_rows(
-        (t for t in targets if isinstance(t, Customer)),
-        (t for t in targets if isinstance(t, SubRecord)),
-        (t for t in targets if isinstance(t, EmailBucket)),
-    )
-    stored_index = member_index.read_stored(client, keys)
-    plan.index = member_index.plan_rebuild(rows, contributions.values(), *stored_index)
-    if plan.index.changed:
-        plan.differed["member index"] = plan.index.changed
+    return targets
+
+
+def _plan_contributors(plan: Plan, contributions: dict, stored_people: dict) -> list:
+    """The contributions and each contributor's active count; differing counts to rewrite."""
     active_by_person: Counter[str] = Counter()
     for record in contributions.values():
-        targets.append(record)
         if record.person:
             active_by_person[record.person] += int(record.active)
+    targets: list[rules.Record] = list(contributions.values())
     for person in set(stored_people) | set(active_by_person):
         target = Contributor(person, active_by_person[person])
-        if stored_people.get(person) != str(target.active) and (
-            stored_people.get(person) or target.active
-        ):
+        stored = stored_people.get(person)
+        if stored != str(target.active) and (stored or target.active):
             plan.writes.append(("contributor", target))
         targets.append(target)
-    plan.differed.update(kind for kind, _ in plan.writes)
-    if any(plan.offline_index):
-        plan.differed["offline index"] = sum(len(s) for s in plan.offline_index)
-    counters: Counter[str] = Counter()
-    for record in targets:
-        counters.update(rules.counters_of(record, statuses))
-        plan.count += rules.count_of(record)
-    plan.counters = {n: v for n, v in sorted(counters.items()) if v}
-    plan.counters[SCHEMA_FIELD] = SCHEMA
-    plan.records = (
-        len(stored_subs) + len(stored_customers) + len(stored_emails) + len(contributions)
-    )
-    pipe = client.pipeline(transaction=False)
-    pipe.hgetall(keys.ledger_counters)
-    pipe.get(keys.member_count)
-    pipe.get(keys.banner_version)
-    plan.counters_before, plan.count_before, version = pipe.execute()
-    try:
-        codec.version_from(keys.banner_version, version)
-    except codec.CorruptRecord:
-        plan.version_garbled = True
-        plan.differed["banner version"] = 1
-    return plan
+    return targets
 
 
 # --- writing -----------------------------------------------------------------------
