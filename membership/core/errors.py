@@ -118,6 +118,11 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def too_large(limit: int) -> ApiError:
+    """The 413 of a body over `limit` bytes."""
+    return ApiError(413, "request_entity_too_large", f"request body is larger than {limit} bytes")
+
+
 def error_body(code: str, message: str) -> bytes:
     """The JSON of every error answer: `{"error": {"code", "message"}}` and a newline."""
     text = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"))

@@ -286,13 +286,19 @@ def _client_allowed(settings) -> bool:
     )
 
 
-class _Members:
-    """The member count, read when scraped (one GET), so every process reports the same."""
+class _Scrape:
+    """What one scrape exposes: every process's series (or this one's), then the member
+    count, read now (one GET), so every process reports the same."""
 
-    def __init__(self, rt) -> None:
+    def __init__(self, series: _Series, rt) -> None:
+        self.series = series
         self.rt = rt
 
     def collect(self):
+        if _directory is not None:
+            yield from multiprocess.MultiProcessCollector(None, path=_directory).collect()
+        else:
+            yield from self.series.registry.collect()
         try:
             count = ledger_queries.count(self.rt.redis, self.rt.keys)
         except (redis.exceptions.RedisError, CorruptRecord, ValueError) as exc:
@@ -304,21 +310,6 @@ class _Members:
             )
             gauge.add_metric([], count)
             yield gauge
-
-
-class _Scrape:
-    """What one scrape exposes: every process's series (or this one's), then the count."""
-
-    def __init__(self, series: _Series, rt) -> None:
-        self.series = series
-        self.members = _Members(rt)
-
-    def collect(self):
-        if _directory is not None:
-            yield from multiprocess.MultiProcessCollector(None, path=_directory).collect()
-        else:
-            yield from self.series.registry.collect()
-        yield from self.members.collect()
 
 
 @bp.get("/metrics")

@@ -10,7 +10,7 @@ import json
 
 from flask import request
 
-from membership.core.errors import ApiError
+from membership.core.errors import ApiError, too_large
 
 
 class BodyError(ValueError):
@@ -41,14 +41,11 @@ def read_limited(limit: int, types: tuple[str, ...] = ("application/json",)) -> 
             "unsupported_media_type",
             f"Content-Type: expected {' or '.join(types)}, got {request.mimetype[:60] or 'none'}",
         )
-    too_large = ApiError(
-        413, "request_entity_too_large", f"request body is larger than {limit} bytes"
-    )
     if (request.content_length or 0) > limit:
-        raise too_large
+        raise too_large(limit)
     raw = request.stream.read(limit + 1)  # a body without a length is bounded too
     if len(raw) > limit:
-        raise too_large
+        raise too_large(limit)
     return raw
 
 

@@ -120,7 +120,7 @@ class Outer:
         declared = environ.get("CONTENT_LENGTH")
         if declared:
             if declared.isdigit() and int(declared) > self.limit:
-                return _too_large(self.limit)
+                return errors.too_large(self.limit)
             return None
         if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return None
@@ -134,7 +134,7 @@ class Outer:
                 headers={"Connection": "close"},
             )
         if len(body) > self.limit:
-            error = _too_large(self.limit)
+            error = errors.too_large(self.limit)
             error.headers["Connection"] = "close"  # the rest of the body is never read
             return error
         environ["wsgi.input"] = io.BytesIO(body)
@@ -166,12 +166,6 @@ def _rule_of(request) -> str:
     """The metrics' label of a Flask request: the rule it matched (`/v1/banner`)."""
     rule = getattr(request, "url_rule", None)
     return rule.rule if rule is not None else metrics.UNMATCHED
-
-
-def _too_large(limit: int) -> errors.ApiError:
-    return errors.ApiError(
-        413, "request_entity_too_large", f"request body is larger than {limit} bytes"
-    )
 
 
 def _answer_error(start_response: Callable, error: errors.ApiError) -> list[bytes]:
