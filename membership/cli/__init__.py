@@ -12,7 +12,7 @@ from membership.core.config import ConfigError
 
 class _Group(click.Group):
     """One clear line instead of a traceback: a bad setting exits 2; Redis, the data
-    directory, Stripe or the ledger failing exits 1 (cli/_errors.py says which)."""
+    directory, Stripe or the ledger failing exits 1 (cli/errors.py says which)."""
 
     def invoke(self, ctx):
         try:
@@ -23,7 +23,7 @@ class _Group(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
-            from membership.cli._errors import explain
+            from membership.cli.errors import explain
 
             message = explain(exc)
             if message is None:

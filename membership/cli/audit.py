@@ -8,7 +8,7 @@ import unicodedata
 import click
 
 from membership.cli import with_app
-from membership.cli._output import echo_json, echo_table
+from membership.cli.output import echo_json, echo_table
 
 _CHANGE_WIDTH = 80
 _FIRST = ("id", "target", "name", "email", "status")  # what names a record, shown first

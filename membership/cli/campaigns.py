@@ -12,8 +12,8 @@ import json
 import click
 
 from membership.cli import with_app
-from membership.cli._actor import actor_option
-from membership.cli._output import echo_json, echo_table
+from membership.cli.actor import actor_option
+from membership.cli.output import echo_json, echo_table
 
 MAX_INPUT = 10 * 1024 * 1024  # bytes of JSON that `apply` reads at most
 
@@ -241,10 +241,10 @@ def _pct(value: float | None, sign: str = "") -> str:
 
 
 def _echo_results(data: dict) -> None:
-    from membership.cli.stats import _money
+    from membership.cli.stats import money as format_money
 
-    def money(revenue: dict) -> str:
-        return _money({c: n for c, n in revenue.items() if n}) if any(revenue.values()) else "-"
+    def money(revenue: dict) -> str:  # "-" when every currency is zero
+        return format_money({c: n for c, n in revenue.items() if n})
 
     def refunded(figures: dict) -> str:  # "1 (€25.00)": how many, and how much
         return (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from membership.cli import with_app
-from membership.cli._actor import actor_option
-from membership.cli._output import echo_json, echo_table
+from membership.cli.actor import actor_option
+from membership.cli.output import echo_json, echo_table
 from membership.core.runtime import runtime
 from membership.ledger import OUTCOMES, ledger_for
 from membership.ledger.events import iso

@@ -8,7 +8,7 @@ import re
 import click
 
 from membership.cli import with_app
-from membership.cli._actor import actor_option
+from membership.cli.actor import actor_option
 from membership.goals.rules import MAX_NAME, MAX_TARGET
 from membership.ledger import queries as ledger_queries
 

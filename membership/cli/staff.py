@@ -8,8 +8,8 @@ import urllib.parse
 import click
 
 from membership.cli import with_app
-from membership.cli._actor import actor_option
-from membership.cli._output import echo_json, echo_table
+from membership.cli.actor import actor_option
+from membership.cli.output import echo_json, echo_table
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access.rules import ROLES, StaffInputError

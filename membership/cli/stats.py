@@ -6,13 +6,13 @@ import click
 from babel.numbers import format_currency, get_currency_precision
 
 from membership.cli import with_app
-from membership.cli._output import echo_json
+from membership.cli.output import echo_json
 from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.ledger.codec import CorruptRecord
 
 
-def _money(per_currency: dict[str, int]) -> str:
+def money(per_currency: dict[str, int]) -> str:
     """Minor units as money: 12345 eur -> "€123.45", 500 jpy -> "¥500" (Babel knows the digits)."""
     if not per_currency:
         return "-"
@@ -51,11 +51,11 @@ def stats(as_json: bool) -> None:
         click.echo(f"{title}:" + ("" if counts else " -"))
         for name, n in counts.items():
             click.echo(f"  {name}: {n:,}")
-    click.echo(f"monthly recurring revenue: {_money(data['mrr'])}")
+    click.echo(f"monthly recurring revenue: {money(data['mrr'])}")
     contributions = data["contributions"]
     click.echo(
         f"one-time contributions: {contributions['contributors']:,} contributors,"
-        f" {_money(contributions['sum'])}"
+        f" {money(contributions['sum'])}"
     )
     if data["needs_rebuild"]:
         click.echo(

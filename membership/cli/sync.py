@@ -7,8 +7,8 @@ import time
 import click
 
 from membership.cli import with_app
-from membership.cli._actor import actor_option
-from membership.cli._output import echo_json
+from membership.cli.actor import actor_option
+from membership.cli.output import echo_json
 from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.stripe import sync as reconcile
