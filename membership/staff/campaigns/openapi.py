@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from membership.core.openapi import INTEGER, TEXT, answer, error, json_body, obj
+from membership.core.openapi import (
+    INTEGER,
+    NOT_JSON,
+    TEXT,
+    answer,
+    error,
+    json_body,
+    obj,
+    too_large,
+)
 from membership.prompts import store
 from membership.staff.apidoc import in_path, in_query, op
 from membership.staff.campaigns.api import MAX_RESULT_DAYS
@@ -56,6 +65,14 @@ _PREVIEWS = obj(
 _BODY = json_body(_DOC)
 
 
+def _read(size: str) -> dict:
+    """What reading a JSON body refuses, before its fields are looked at."""
+    return {"413": too_large(size), "415": error(NOT_JSON)}
+
+
+_READ = _read("256 KiB")
+
+
 def _status_op(action: str) -> dict:
     return {
         "post": op(
@@ -75,7 +92,7 @@ OPENAPI: dict = {
         ),
         "post": op(
             "Create a campaign (409 when its id is taken)",
-            {"201": answer("Created", _VERSIONED), **_WRITE},
+            {"201": answer("Created", _VERSIONED), **_WRITE, **_READ},
             requestBody=_BODY,
         ),
     },
@@ -91,6 +108,7 @@ OPENAPI: dict = {
                 "200": answer("Replaced or unchanged", _VERSIONED),
                 "201": answer("Created", _VERSIONED),
                 **_WRITE,
+                **_READ,
             },
             parameters=[
                 _ID,
@@ -110,7 +128,11 @@ OPENAPI: dict = {
     "/staff/api/campaigns/{campaign_id}/move": {
         "post": op(
             "Move a campaign up or down in the order (its priority, or as few others as need be)",
-            {"200": answer("The ids changed and the new order", _OBJECT), **_WRITE},
+            {
+                "200": answer("The ids changed and the new order", _OBJECT),
+                **_WRITE,
+                **_read("4 KiB"),
+            },
             parameters=[_ID],
             requestBody=json_body(obj({"direction": {"enum": ["up", "down"]}})),
         )
@@ -130,6 +152,7 @@ OPENAPI: dict = {
                 "200": answer("The previews", _PREVIEWS),
                 "400": error("Not a valid campaign (the message names the field)"),
                 **_FORBIDDEN,
+                **_READ,
             },
             requestBody=_BODY,
         )
