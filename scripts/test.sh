@@ -4,7 +4,7 @@
 # browser tests (Playwright drives it; no browser download), Debian's nginx for the
 # tests that run deploy/'s proxy configurations (tests/system/test_compose.py runs its binary on
 # free ports; on a machine with systemd the package also starts its own service on port 80:
-# `systemctl disable --now nginx` if that is unwanted), ruff, then pytest.
+# `systemctl disable --now nginx` if that is unwanted), ruff, import-linter, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,7 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check membership tests bench
+# The layers of membership/ (pyproject.toml, [tool.importlinter]): a module imports only below.
+.venv/bin/lint-imports
 # One pytest worker per core (pytest-xdist); each worker starts its own servers on free ports.
 exec .venv/bin/pytest -n auto "$@"
