@@ -50,17 +50,7 @@ def rebuild(as_json: bool, actor: str) -> None:
     except (LedgerBusy, CorruptRecord) as exc:
         raise click.ClickException(f"nothing was changed: {exc}") from None
     if as_json:
-        echo_json(
-            {
-                "unchanged": report.unchanged,
-                "records": report.records,
-                "rewritten": report.differed,
-                "counters": {n: {"was": b, "now": a} for n, (b, a) in report.counters.items()},
-                "members_before": report.count_before,
-                "members_after": report.count_after,
-                "writers_waited": report.locked,
-            }
-        )
+        echo_json(report.as_dict())
         return
     click.echo(f"read {report.records:,} records")
     if report.unchanged:

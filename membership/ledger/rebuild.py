@@ -81,6 +81,18 @@ class Report:
     count_after: int
     locked: bool  # whether writers had to wait (the optimistic tries kept conflicting)
 
+    def as_dict(self) -> dict:
+        """As `membership ledger rebuild --json` and the dashboard's operations show it."""
+        return {
+            "unchanged": self.unchanged,
+            "records": self.records,
+            "rewritten": self.differed,
+            "counters": {n: {"was": b, "now": a} for n, (b, a) in self.counters.items()},
+            "members_before": self.count_before,
+            "members_after": self.count_after,
+            "writers_waited": self.locked,
+        }
+
 
 def rebuild(
     client: redis.Redis,

@@ -191,15 +191,7 @@ def run_rebuild(rt, actor: str, progress: Callable[[str], None]) -> dict:
             progress=counted,
             subscribers=rt.ledger_subscribers,
         )
-    return {
-        "unchanged": report.unchanged,
-        "records": report.records,
-        "rewritten": report.differed,
-        "counters": {n: {"was": b, "now": a} for n, (b, a) in report.counters.items()},
-        "members_before": report.count_before,
-        "members_after": report.count_after,
-        "writers_waited": report.locked,
-    }
+    return report.as_dict()
 
 
 def run_sync(rt, actor: str, progress: Callable[[str], None], *, apply: bool) -> dict:
