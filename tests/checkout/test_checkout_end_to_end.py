@@ -20,6 +20,7 @@ from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.member_count import set_member_count
 from tests.support.prompt_helpers import EXAMPLE
+from tests.support.webhooks import deliver
 
 KEY = "sk_test_end_to_end_0123456789"
 
@@ -43,17 +44,6 @@ def app(make_app, fake):
     )
     yield app
     snapshot.for_app(app).close()
-
-
-def deliver(client, event: dict) -> None:
-    payload = sp.body(event)
-    response = client.post(
-        "/webhooks/stripe",
-        data=payload,
-        headers={"Stripe-Signature": sp.sign(payload)},
-        content_type="application/json",
-    )
-    assert response.status_code == 200, response.get_json()
 
 
 def asking(app, redis_url, tmp_path) -> tuple[dict, dict]:

@@ -14,9 +14,9 @@ from membership.members import rules
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from membership.stripe import api as stripe_api
-from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe_checkout import SESSION_TTL
+from tests.support.webhooks import deliver
 
 KEY = "sk_test_answers_0123456789"
 SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
@@ -56,17 +56,6 @@ def member_token(subject: str) -> str:
     tokens = Tokens(SECRET)
     proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
     return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
-
-
-def deliver(client, event: dict) -> None:
-    payload = sp.body(event)
-    response = client.post(
-        "/webhooks/stripe",
-        data=payload,
-        headers={"Stripe-Signature": sp.sign(payload)},
-        content_type="application/json",
-    )
-    assert response.status_code == 200, response.get_json()
 
 
 def a_member(client, fake, email: str = "payer@example.org") -> str:

@@ -22,11 +22,11 @@ from membership.members import rules
 from membership.prompts import campaigns, counts, results, store
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
-from tests.prompts.test_widget_prompt_browser import _campaign, _is_ask, _serve_demo_as
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.member_count import set_member_count
 from tests.support.processes import RedisServer, ServiceProcess
+from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,8 +41,8 @@ DAY = 24 * 3600
 # A banner ask (fixed bar: shown and clickable at once) for every non-member on the demo's
 # section, and one whose variant has a URL of its own on another section.
 CAMPAIGNS = [
-    _campaign("checkout-ask", "banner", "kyiv", "Keep Kyiv's trams in the news"),
-    _campaign("own-url-ask", "banner", "own-url-test", "The winter drive"),
+    live_campaign("checkout-ask", "banner", "kyiv", "Keep Kyiv's trams in the news"),
+    live_campaign("own-url-ask", "banner", "own-url-test", "The winter drive"),
 ]
 CAMPAIGNS[1]["variants"][0]["cta_url"] = OWN_URL
 
@@ -99,7 +99,7 @@ def page(browser):
 
 
 def _read(page, url: str | None = None, *, click_next: bool = False) -> tuple[dict, dict]:
-    with page.expect_response(_is_ask, timeout=10_000) as info:
+    with page.expect_response(is_ask, timeout=10_000) as info:
         if click_next:
             page.locator("nav.next a").click()
         else:
@@ -158,7 +158,7 @@ def test_checkout_from_the_ask_returns_a_member_who_is_not_asked_again(page, wor
     with (
         page.expect_request("**/v1/checkout", timeout=10_000) as checkout_call,
         page.expect_response("**/v1/member/token?session_id=*", timeout=10_000) as token_call,
-        page.expect_response(_is_ask, timeout=10_000) as back,
+        page.expect_response(is_ask, timeout=10_000) as back,
     ):
         ask.get_by_role("link", name="Join").click()
     assert checkout_call.value.post_data_json == {
@@ -217,7 +217,7 @@ def test_a_failed_checkout_follows_the_link(page, world, failure):
 
 def test_a_variant_with_its_own_url_skips_checkout(page, world):
     service, _, _ = world
-    url = _serve_demo_as(page, service, "/test-only/own-url-article", "own-url-test")
+    url = serve_demo_as(page, service, "/test-only/own-url-article", "own-url-test")
     asked = []
     page.on("request", lambda r: asked.append(r.url) if "/v1/checkout" in r.url else None)
     _, answer = _read(page, url)
@@ -293,7 +293,7 @@ def test_a_token_is_renewed_a_day_before_it_ends(page, world, subject, days_ago,
         return
     with (
         page.expect_request("**/v1/member/token/refresh", timeout=10_000),
-        page.expect_response(_is_ask, timeout=10_000),  # alongside: the ask does not wait
+        page.expect_response(is_ask, timeout=10_000),  # alongside: the ask does not wait
     ):
         page.goto(service.url + "/demo/article")
     assert refreshes == [{"token": old}]

@@ -20,6 +20,7 @@ from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.ledger_helpers import add_offline, link
 from tests.support.ledger_helpers import snapshot as observe
+from tests.support.webhooks import deliver
 
 KEY = "sk_test_members_0123456789"
 SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
@@ -73,17 +74,6 @@ def open_session(fake, mode="subscription", **params) -> str:
         }
     )
     return session["id"]
-
-
-def deliver(client, event: dict) -> None:
-    payload = sp.body(event)
-    response = client.post(
-        "/webhooks/stripe",
-        data=payload,
-        headers={"Stripe-Signature": sp.sign(payload)},
-        content_type="application/json",
-    )
-    assert response.status_code == 200, response.get_json()
 
 
 def token_for(client, session_id: str):

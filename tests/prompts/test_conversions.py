@@ -29,6 +29,7 @@ from membership.prompts.tokens import DecisionClaim, Tokens
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.prompt_helpers import EXAMPLE
+from tests.support.webhooks import deliver
 
 KEY = "sk_test_conversions_0123456789"
 SECRET = "test-secret-key-0123456789"  # conftest's make_app
@@ -61,18 +62,6 @@ def app(make_app, fake):
         stripe_prices=tuple(OFFER.prices.items()),
         rate_limit_checkout="off",
     )
-
-
-def deliver(client, event: dict) -> dict:
-    payload = sp.body(event)
-    response = client.post(
-        "/webhooks/stripe",
-        data=payload,
-        headers={"Stripe-Signature": sp.sign(payload)},
-        content_type="application/json",
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def again(event: dict) -> dict:

@@ -184,7 +184,7 @@ def test_slow_senders_do_not_hold_up_the_readers_beside_them(service):
 def test_decisions_are_counted_in_metrics_by_the_real_server(service):
     """Under `membership serve` metrics live in files shared by the workers
     (prometheus-client's multiprocess mode): the endpoint's count lands there too."""
-    from tests.core.test_metrics import requests_total
+    from tests.support.metrics import requests_total
 
     def counted() -> float:
         scrape = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

@@ -22,6 +22,7 @@ from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support.member_count import set_member_count
 from tests.support.processes import RedisServer, ServiceProcess
+from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,56 +50,20 @@ NAME_OF_FOCUSED = (
 )
 
 
-def _campaign(cid: str, placement: str, section: str, headline: str, **extra) -> dict:
-    """A live campaign for non-members on one section, no holdout, hidden 7 days by a
-    dismissal; `extra` replaces top-level fields or (`articles_min`) the articles filter."""
-    articles_min = extra.pop("articles_min", None)
-    doc = {
-        "id": cid,
-        "name": cid,
-        "status": "live",
-        "priority": 10,
-        "placement": placement,
-        "locales": None,
-        "audience": {
-            "readers": "non-members",
-            "sections": {"include": [section], "exclude": []},
-            "articles_read": (
-                {"min": articles_min, "max": None, "days": 30} if articles_min else None
-            ),
-        },
-        "frequency": {"per_days": 30, "min_hours_between": 0, "after_dismiss_days": 7},
-        "control_share": 0.0,
-        "variants": [
-            {
-                "id": "a",
-                "weight": 1,
-                "cta_url": None,
-                "copy": {
-                    "en": {"headline": headline, "body": "Join {publication}.", "cta": "Join"},
-                    "uk": {"headline": headline, "body": "Долучайтеся.", "cta": "Долучитися"},
-                },
-            }
-        ],
-    }
-    doc.update(extra)
-    return doc
-
-
 CAMPAIGNS = [
-    _campaign(
+    live_campaign(
         "inline-ask", "inline", "kyiv", "You've read {articles_read} articles this month",
         articles_min=3,
     ),
     # Also on the demo article, but only for heavy readers: the layout-shift test.
-    _campaign("banner-ask", "banner", "kyiv", "Keep Kyiv's trams in the news", articles_min=10),
-    _campaign("modal-ask", "modal", "modal-test", "Before you go"),
-    _campaign(
+    live_campaign("banner-ask", "banner", "kyiv", "Keep Kyiv's trams in the news", articles_min=10),
+    live_campaign("modal-ask", "modal", "modal-test", "Before you go"),
+    live_campaign(
         "gate-ask", "gate", "gate-test", "You've reached this month's free articles",
         gate={"dismissible": True, "free_articles": 0},
     ),
-    _campaign("holdout-ask", "banner", "holdout-test", "Held out", control_share=0.5),
-    _campaign("holdout-inline", "inline", "holdout-test", "Held out", control_share=0.5),
+    live_campaign("holdout-ask", "banner", "holdout-test", "Held out", control_share=0.5),
+    live_campaign("holdout-inline", "inline", "holdout-test", "Held out", control_share=0.5),
 ]  # fmt: skip
 
 
@@ -148,13 +113,9 @@ def page(browser):
     assert errors == []
 
 
-def _is_ask(response) -> bool:
-    return response.url.endswith("/v1/prompt") and response.request.method == "POST"
-
-
 def _read(page, url: str | None = None, *, click_next: bool = False) -> tuple[dict, dict]:
     """Open an article (or follow its "next" link, or reload it); (request body, answer)."""
-    with page.expect_response(_is_ask, timeout=10_000) as info:
+    with page.expect_response(is_ask, timeout=10_000) as info:
         if click_next:
             page.locator("nav.next a").click()
         elif url is None:
@@ -180,20 +141,6 @@ def _seed(page, service, **state) -> None:
     full = {"reader": "reader_seeded_0001", "articles": {}, "views": [], "dismissed": []}
     full.update(state)
     page.evaluate("s => localStorage.setItem('membership', JSON.stringify(s))", full)
-
-
-def _serve_demo_as(page, service, path: str, section: str) -> str:
-    """The demo article, with its real headers (CSP included), under `path` and with another
-    section, so a test can reach a campaign of its own."""
-    url = service.url + path
-
-    def handle(route):
-        response = route.fetch(url=service.url + "/demo/article")
-        body = response.text().replace('data-section="kyiv"', f'data-section="{section}"')
-        route.fulfill(response=response, body=body)
-
-    page.route(url, handle)
-    return url
 
 
 def _delay_asks(page, seconds: float) -> None:
@@ -319,7 +266,7 @@ def test_the_view_is_reported_only_once_the_ask_is_scrolled_into_view(page, serv
 
 
 def test_the_modal_is_keyboard_accessible(page, service):
-    url = _serve_demo_as(page, service, "/test-only/modal-article", "modal-test")
+    url = serve_demo_as(page, service, "/test-only/modal-article", "modal-test")
     held = []  # the ask waits until the reader's focus is somewhere on the page
     page.route("**/v1/prompt", lambda route: held.append(route))
     page.goto(url)
@@ -400,7 +347,7 @@ def test_nothing_in_view_moves_when_the_answer_arrives(page, service, height):
 
 
 def test_the_gate_covers_the_article_until_maybe_later(page, service):
-    url = _serve_demo_as(page, service, "/test-only/gate-article", "gate-test")
+    url = serve_demo_as(page, service, "/test-only/gate-article", "gate-test")
     _, answer = _read(page, url)
     assert [p["placement"] for p in answer["prompts"]] == ["gate"]
     gate = page.locator(".mp-cover")
@@ -426,7 +373,7 @@ def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
         and assign.bucket(reader, "holdout-inline") < 5000
     )
     _seed(page, service, reader=held)
-    url = _serve_demo_as(page, service, "/test-only/holdout-article", "holdout-test")
+    url = serve_demo_as(page, service, "/test-only/holdout-article", "holdout-test")
     with page.expect_request("**/v1/prompt/events") as sent:
         _, answer = _read(page, url)
     assert answer["prompts"] == []
@@ -528,7 +475,7 @@ def test_a_prerendered_page_asks_nothing_until_it_is_shown(page, service):
     assert asked == []
     assert _state(page)["articles"] == {today: 2}  # not read yet
 
-    with page.expect_response(_is_ask, timeout=10_000):
+    with page.expect_response(is_ask, timeout=10_000):
         page.evaluate(
             "window.__prerendering = false; document.dispatchEvent(new Event('prerenderingchange'))"
         )
@@ -549,7 +496,7 @@ def test_a_long_memory_is_cut_to_fit_the_body_limit(page, service):
     views = [seen(i) for i in range(100)]  # oldest first, as the widget keeps them
     _seed(page, service, views=views, dismissed=[seen(i) for i in range(100)])
     assert len(json.dumps({"views": views, "dismissed": views})) > 16_384
-    with page.expect_response(_is_ask, timeout=10_000) as info:
+    with page.expect_response(is_ask, timeout=10_000) as info:
         page.goto(service.url + "/demo/article")
     response = info.value
     assert response.status == 200

@@ -9,8 +9,7 @@ import pytest
 from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
-from tests.staff.test_staff_roles import FAST, GOOD
-from tests.staff.test_staff_totp import clock  # noqa: F401  (the fixture: a clock set by hand)
+from tests.support.staff import FAST, GOOD, with_role_accounts
 from tests.support.staff_browser import open_page, shoot, url
 
 pytestmark = pytest.mark.browser
@@ -19,12 +18,10 @@ REFUSED = "That email and password do not match"
 
 
 @pytest.fixture
-def app(make_app, clock):  # noqa: F811
+def app(make_app, clock):
+    """The staff app of tests/staff/conftest.py, on the clock set by hand."""
     app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, staff_clock=clock)
-    accounts = accounts_for(runtime(app))
-    for role in ("viewer", "editor", "admin"):
-        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
-    return app
+    return with_role_accounts(app)
 
 
 def _sign_in(page, email, password):
@@ -54,7 +51,7 @@ def test_signing_in_and_out(app, browser):
         page.close()
 
 
-def test_five_wrong_passwords_lock_the_email_even_for_the_right_one(app, browser, clock):  # noqa: F811
+def test_five_wrong_passwords_lock_the_email_even_for_the_right_one(app, browser, clock):
     page = _signed_out_page(app, browser)
     page.goto(url("/staff/login"))
     for _ in range(5):
@@ -86,7 +83,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(app, brows
     page.close()
 
 
-def test_two_factor_enrolment_then_sign_in_with_a_code(app, browser, clock):  # noqa: F811
+def test_two_factor_enrolment_then_sign_in_with_a_code(app, browser, clock):
     page = open_page(app, browser, "editor")
     page.goto(url("/staff/me"))
     page.click("text=Set up two-factor sign-in")

@@ -15,23 +15,9 @@ from membership.staff.access.accounts import Accounts, StaffConflict
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import StaffSessions
 from membership.store import Keys
+from tests.support.staff import FAST, GOOD
 
 KEYS = Keys()
-GOOD = "correct horse battery"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Clock:
-    def __init__(self, at: float = 1_800_000_000.0) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

@@ -4,22 +4,19 @@ left both as viewers: each transaction WATCHed only the account it changed)."""
 
 from __future__ import annotations
 
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from membership.cli import cli
 from membership.core import audit
 from membership.staff.access.accounts import Accounts, StaffConflict
 from membership.store import Keys
+from tests.support.staff import CSRF, FAST, GOOD
 
 KEYS = Keys()
-GOOD = "correct horse battery"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 A, B = "a@news.example", "b@news.example"
 
 
@@ -139,9 +136,6 @@ def test_a_newsroom_without_an_admin_adds_one_from_the_cli(run, accounts, redis_
 # --- The dashboard: two admins' sessions at once ----------------------------------------------
 
 
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
 def test_two_admins_demoting_each_other_from_the_page_leave_one(make_app, redis_client):
     from membership.core.runtime import runtime
     from membership.staff import accounts_for
@@ -153,10 +147,10 @@ def test_two_admins_demoting_each_other_from_the_page_leave_one(make_app, redis_
 
     def signed_in(email):
         client = app.test_client()
-        token = _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
+        token = CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
         data = {"email": email, "password": GOOD, "csrf_token": token}
         assert client.post("/staff/login", data=data).status_code == 303
-        return client, _CSRF.search(client.get("/staff/accounts").get_data(as_text=True)).group(1)
+        return client, CSRF.search(client.get("/staff/accounts").get_data(as_text=True)).group(1)
 
     for _ in range(10):
         (first, first_token), (second, second_token) = signed_in(A), signed_in(B)

@@ -10,13 +10,13 @@ import pytest
 
 from membership.core import audit
 from membership.core.runtime import runtime
-from tests.staff.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
+from tests.support.staff import signed_in
 
 DAY = 86400
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC).timestamp()
 
 
-def _record(app, **kwargs):  # noqa: F811
+def _record(app, **kwargs):
     rt = runtime(app)
     audit.record(rt.redis, rt.keys, **{"target": "goal 1", **kwargs})
 
@@ -26,14 +26,14 @@ def _targets(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
-def test_every_role_reads_the_log(app, role):  # noqa: F811
+def test_every_role_reads_the_log(app, role):
     client, _ = signed_in(app, role)
     html = client.get("/staff/audit").get_data(as_text=True)
     assert "staff_added" in html and "viewer@news.example" in html  # the fixture's accounts
     assert "<script" not in html and "style=" not in html
 
 
-def test_newest_first_with_before_and_after_and_filters(app):  # noqa: F811
+def test_newest_first_with_before_and_after_and_filters(app):
     _record(app, actor="ann", action="goal_added", target="g1", after={"target": 10}, at=T0)
     _record(app, actor="bob", action="goal_removed", target="g2", before={"target": 10},
             at=T0 + DAY)  # fmt: skip
@@ -60,7 +60,7 @@ def test_newest_first_with_before_and_after_and_filters(app):  # noqa: F811
     assert client.get("/staff/audit?cursor=nope").status_code == 400
 
 
-def test_pages_follow_the_cursor(app):  # noqa: F811
+def test_pages_follow_the_cursor(app):
     for i in range(120):
         _record(app, actor="ann", action="copy_changed", target=f"t{i}", at=T0 + i)
     client, _ = signed_in(app, "viewer")
@@ -74,7 +74,7 @@ def test_pages_follow_the_cursor(app):  # noqa: F811
     assert seen == [f"t{i}" for i in reversed(range(120))]
 
 
-def test_hostile_text_is_escaped(app):  # noqa: F811
+def test_hostile_text_is_escaped(app):
     evil = '<script>alert("x")</script>'
     _record(app, actor="<b>mallory</b>", action="goal_added", target=evil,
             before={"name": evil}, after={evil: "<img src=x onerror=alert(1)>"})  # fmt: skip
@@ -84,7 +84,7 @@ def test_hostile_text_is_escaped(app):  # noqa: F811
     assert "&lt;script&gt;" in html and "&lt;b&gt;mallory&lt;/b&gt;" in html
 
 
-def test_a_page_reads_a_bounded_number_of_entries(app):  # noqa: F811
+def test_a_page_reads_a_bounded_number_of_entries(app):
     rt = runtime(app)
     _record(app, actor="rare", action="goal_added", target="old")
     for i in range(30):

@@ -16,13 +16,11 @@ from werkzeug.datastructures import MultiDict
 from membership.core import audit
 from membership.core.runtime import runtime
 from membership.prompts import campaigns, snapshot, store
-from membership.staff import accounts_for
 from membership.staff.campaigns import form as campaign_form
-from tests.staff.test_staff_roles import FAST, GOOD, signed_in
 from tests.support import prompt_helpers
 from tests.support.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
+from tests.support.staff import ROLES, signed_in
 
-ROLES = ("viewer", "editor", "admin")
 SETUP_ACTOR = "test@news.example"
 
 
@@ -52,16 +50,6 @@ def form_of(document: dict) -> dict:
 
 def based_on(html: str) -> str:
     return re.search(r'name="based_on" value="([^"]*)"', html).group(1)
-
-
-@pytest.fixture
-def app(make_app):
-    """An app with viewer@, editor@ and admin@news.example (as test_staff_roles.py's)."""
-    made = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
-    accounts = accounts_for(runtime(made))
-    for role in ROLES:
-        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
-    return made
 
 
 @pytest.fixture

@@ -18,26 +18,15 @@ from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.goals.rules import Goal
-from membership.staff import accounts_for
 from membership.staff.goals import form as page
 from membership.staff.goals.openapi import OPENAPI
-from tests.staff.test_staff_roles import FAST, GOOD, signed_in
 from tests.support.member_count import set_member_count
+from tests.support.staff import signed_in
 from tests.support.staff_browser import WIDTHS, open_page, shoot, url
 
 AT = "2026-11-25T19:00:00Z"
 LATER = "2026-11-26T10:00:00Z"
 EDITOR = "editor@news.example"
-
-
-@pytest.fixture
-def app(make_app):
-    """An app with viewer@, editor@ and admin@news.example (as tests/staff/test_staff_roles.py)."""
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
-    accounts = accounts_for(runtime(app))
-    for role in ("viewer", "editor", "admin"):
-        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
-    return app
 
 
 def _keys(app):

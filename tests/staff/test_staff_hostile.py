@@ -9,10 +9,9 @@ import re
 
 import pytest
 
-from tests.staff.test_staff_pages_browser import _seed_everything
-from tests.staff.test_staff_roles import app, signed_in  # noqa: F401
+from tests.support.staff import seed_everything, signed_in
 
-REAL = ["winter-drive", "1", "cus_1", "editor@news.example"]  # what _seed_everything stores
+REAL = ["winter-drive", "1", "cus_1", "editor@news.example"]  # what seed_everything stores
 PARAMS = [*REAL, "%00", "a" * 300, "..%2F..%2Fetc", "%FF%FE", "caf%C3%A9", "-1", "1e309", "%20"]
 QUERY = (
     "q=%FF&cursor=%00%00&days=99999999999999999999&outcome=%3Cscript%3E&type=*&since=2026-13-45"
@@ -23,7 +22,7 @@ FORM_FIELDS = ["email", "role", "name", "target", "deadline", "reason", "session
                "preview_count", "version", "id", "priority"]  # fmt: skip
 
 
-def _routes(app):  # noqa: F811
+def _routes(app):
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/staff") and rule.endpoint != "staff.static":
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -37,8 +36,8 @@ def _paths(rule: str):
 
 
 @pytest.mark.parametrize("junk", ["utf8", "bytes", "json", "long", "huge"])
-def test_no_hostile_request_is_a_server_error(app, junk):  # noqa: F811
-    _seed_everything(app)
+def test_no_hostile_request_is_a_server_error(app, junk):
+    seed_everything(app)
     client, token = signed_in(app, "admin")
     bodies = {
         "utf8": {name: "<script>alert(1)</script>\u202e\x00" for name in FORM_FIELDS},

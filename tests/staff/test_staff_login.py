@@ -6,30 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 
 from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access.cookies import COOKIE
 from membership.staff.views import LOGIN_REFUSED
-
-GOOD = "correct horse battery"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.at
-
-
-@pytest.fixture
-def clock():
-    return Clock()
+from tests.support.staff import CSRF, FAST, GOOD
 
 
 @pytest.fixture
@@ -51,7 +34,7 @@ def app(staff_app):
 
 
 def csrf(client, path="/staff/login") -> str:
-    return _CSRF.search(client.get(path).get_data(as_text=True)).group(1)
+    return CSRF.search(client.get(path).get_data(as_text=True)).group(1)
 
 
 def login(client, email="v@news.example", password=GOOD, **extra):
@@ -85,7 +68,7 @@ def test_cookies_are_secure_unless_told_otherwise(staff_app):
     client = app.test_client()
     base = "https://staff.news.example"
     page = client.get("/staff/login", base_url=base)
-    token = _CSRF.search(page.get_data(as_text=True)).group(1)
+    token = CSRF.search(page.get_data(as_text=True)).group(1)
     response = client.post(
         "/staff/login",
         base_url=base,
@@ -121,8 +104,8 @@ def test_one_message_for_unknown_wrong_and_locked(app, clock):
     for body in bodies:
         assert LOGIN_REFUSED in body.replace("&#39;", "'")
     # The pages differ only by the email typed back into the form and the CSRF token.
-    assert {_CSRF.sub("", b).replace("nobody@", "v@") for b in bodies[1:]} == {
-        _CSRF.sub("", bodies[0]).replace("nobody@", "v@")
+    assert {CSRF.sub("", b).replace("nobody@", "v@") for b in bodies[1:]} == {
+        CSRF.sub("", bodies[0]).replace("nobody@", "v@")
     }
 
 
@@ -310,7 +293,7 @@ def test_the_password_link_works_over_https(staff_app):
     url = f"{base}/staff/set-password?token={token}"
     page = client.get(url)
     assert page.headers["Referrer-Policy"] == "same-origin"
-    data = {"csrf_token": _CSRF.search(page.get_data(as_text=True)).group(1), "token": token,
+    data = {"csrf_token": CSRF.search(page.get_data(as_text=True)).group(1), "token": token,
             "password": GOOD, "confirm": GOOD}  # fmt: skip
     done = client.post("/staff/set-password", base_url=base, data=data, headers={"Referer": url})
     assert done.status_code == 200

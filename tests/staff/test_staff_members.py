@@ -17,25 +17,14 @@ from membership.ledger import ledger_for
 from membership.ledger.members import status_history
 from membership.ledger.model import SubRecord, Subscription
 from membership.staff.access.api_tokens import api_tokens_for
-from tests.staff.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
+from tests.support.staff import signed_in
 from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+from tests.support.webhooks import deliver
 
 OLENA, PETRO, GONE = "cus_olena1", "cus_petro1", "cus_gone1"
 HEADER = '"email","name","source","status","since","plan","amount"'  # every cell quoted
-
-
-def deliver(client, event: dict) -> None:
-    """One event through the webhook, signed as Stripe signs it."""
-    payload = sp.body(event)
-    response = client.post(
-        "/webhooks/stripe",
-        data=payload,
-        headers={"Stripe-Signature": sp.sign(payload)},
-        content_type="application/json",
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def join(client, customer, email, name, *, status="active", at=sp.T0, sub=None):
@@ -48,7 +37,7 @@ def join(client, customer, email, name, *, status="active", at=sp.T0, sub=None):
 
 
 @pytest.fixture
-def world(app):  # noqa: F811
+def world(app):
     """Olena (active, then past_due: an invoice paid, one failed, a contribution partly
     refunded), Petro (active), a cancelled reader and an offline member."""
     hook = app.test_client()
@@ -66,7 +55,7 @@ def world(app):  # noqa: F811
     return {"past_due_event": past_due["id"]}
 
 
-def audit_entries(app):  # noqa: F811
+def audit_entries(app):
     rt = runtime(app)
     return audit.entries(rt.redis, rt.keys, limit=1000)
 
@@ -80,7 +69,7 @@ def found(html: str) -> list[str]:
 # --- search -------------------------------------------------------------------------------
 
 
-def test_search_by_email_name_and_customer_id(app, world):  # noqa: F811
+def test_search_by_email_name_and_customer_id(app, world):
     client, _ = signed_in(app, "viewer")
     for q in ("olena", "OLENA.K@", "kovalenko", "Olena Koval", OLENA):
         response = client.get("/staff/members", query_string={"q": q})
@@ -99,7 +88,7 @@ def test_search_by_email_name_and_customer_id(app, world):  # noqa: F811
     assert api.status_code == 400 and api.get_json()["error"]["field"] == "q"
 
 
-def test_search_pages_by_cursor_on_the_page_and_in_json(app):  # noqa: F811
+def test_search_pages_by_cursor_on_the_page_and_in_json(app):
     ledger = ledger_for(runtime(app))
     emails = [f"page{i:02d}@example.org" for i in range(60)]
     for email in emails:
@@ -134,7 +123,7 @@ def _section(html: str, heading_id: str) -> str:
     return match.group(1)
 
 
-def test_a_members_page_shows_what_the_ledger_keeps(app, world):  # noqa: F811
+def test_a_members_page_shows_what_the_ledger_keeps(app, world):
     client, _ = signed_in(app, "viewer")
     response = client.get(f"/staff/members/{OLENA}")
     html = response.get_data(as_text=True)
@@ -222,7 +211,7 @@ def test_status_history_orders_what_the_ledger_keeps():
     assert steps[-1]["detail"] == "counts; set by evt_3"
 
 
-def test_an_unknown_member_is_404(app, world):  # noqa: F811
+def test_an_unknown_member_is_404(app, world):
     client, _ = signed_in(app, "viewer")
     for who in ("cus_nobody", "nobody@example.org", "x", "a/b"):
         assert client.get(f"/staff/members/{who}").status_code == 404, who
@@ -233,7 +222,7 @@ def test_an_unknown_member_is_404(app, world):  # noqa: F811
 # --- offline members ----------------------------------------------------------------------
 
 
-def test_an_editor_adds_and_removes_an_offline_member_with_a_reason(app):  # noqa: F811
+def test_an_editor_adds_and_removes_an_offline_member_with_a_reason(app):
     client, token = signed_in(app, "editor")
     queries = ledger_for(runtime(app)).queries
     page = client.get("/staff/members").get_data(as_text=True)
@@ -271,7 +260,7 @@ def test_an_editor_adds_and_removes_an_offline_member_with_a_reason(app):  # noq
     assert entry["before"]["reason"] == "gift, 2026" and entry["after"] == {"reason": "ended"}
 
 
-def test_removing_someone_who_is_not_an_offline_member_says_so(app, world):  # noqa: F811
+def test_removing_someone_who_is_not_an_offline_member_says_so(app, world):
     client, token = signed_in(app, "editor")
     before = audit_entries(app)
     for email in ("petro@example.org", "nobody@example.org"):
@@ -293,7 +282,7 @@ def test_removing_someone_who_is_not_an_offline_member_says_so(app, world):  # n
         ({"email": "a@example.org", "reason": "bad\x1b[31m"}, "reason"),
     ],
 )
-def test_bad_offline_input_is_400_next_to_the_field(app, form, field):  # noqa: F811
+def test_bad_offline_input_is_400_next_to_the_field(app, form, field):
     client, token = signed_in(app, "editor")
     before = audit_entries(app)
     response = client.post("/staff/members/offline", data={"csrf_token": token, **form})
@@ -305,7 +294,7 @@ def test_bad_offline_input_is_400_next_to_the_field(app, form, field):  # noqa: 
     assert audit_entries(app) == before and ledger_for(runtime(app)).queries.count() is None
 
 
-def test_a_viewer_may_not_change_offline_members(app):  # noqa: F811
+def test_a_viewer_may_not_change_offline_members(app):
     ledger = ledger_for(runtime(app))
     add_offline(ledger, "kept@example.org", "comp")
     client, token = signed_in(app, "viewer")
@@ -323,7 +312,7 @@ def test_a_viewer_may_not_change_offline_members(app):  # noqa: F811
     assert [m["email"] for m in ledger.queries.offline_members()] == ["kept@example.org"]
 
 
-def test_offline_members_through_the_api_with_a_token(app):  # noqa: F811
+def test_offline_members_through_the_api_with_a_token(app):
     rt = runtime(app)
     editor = {"Authorization": "Bearer " + api_tokens_for(rt).create("editor@news.example", "s")}
     viewer = {"Authorization": "Bearer " + api_tokens_for(rt).create("viewer@news.example", "s")}
@@ -381,7 +370,7 @@ def _check_export(text: str) -> None:
     assert by_email["olena.k@example.org"][3] == "past_due"
 
 
-def test_the_export_is_streamed_with_the_current_members_and_audited(app, world):  # noqa: F811
+def test_the_export_is_streamed_with_the_current_members_and_audited(app, world):
     client, _ = signed_in(app, "viewer")
     before = len(audit_entries(app))
     for path in ("/staff/members/export.csv", "/staff/api/members/export.csv"):
@@ -401,7 +390,7 @@ def test_the_export_is_streamed_with_the_current_members_and_audited(app, world)
 
 
 @pytest.mark.browser
-def test_the_export_downloads_in_chromium_with_the_right_rows(app, world, browser):  # noqa: F811
+def test_the_export_downloads_in_chromium_with_the_right_rows(app, world, browser):
     page = open_page(app, browser, "viewer")
     page.goto(url("/staff/members"))
     with page.expect_download() as info:
@@ -418,7 +407,7 @@ def test_the_export_downloads_in_chromium_with_the_right_rows(app, world, browse
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS)
-def test_screenshots_of_the_members_pages(app, world, browser, width):  # noqa: F811
+def test_screenshots_of_the_members_pages(app, world, browser, width):
     page = open_page(app, browser, "editor", width=width)
     page.goto(url("/staff/members"))
     shoot(page, "members")

@@ -12,9 +12,9 @@ from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import ledger_for
 from membership.stripe.apply import apply_event
-from tests.staff.test_staff_roles import app, signed_in  # noqa: F401  (the fixture and sign-in)
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline
+from tests.support.staff import signed_in
 
 
 def _svg_points(html: str) -> list[str]:
@@ -24,7 +24,7 @@ def _svg_points(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
-def test_the_overview_renders_for_every_role(app, role):  # noqa: F811
+def test_the_overview_renders_for_every_role(app, role):
     client, _ = signed_in(app, role)
     response = client.get("/staff/")
     html = response.get_data(as_text=True)
@@ -35,7 +35,7 @@ def test_the_overview_renders_for_every_role(app, role):  # noqa: F811
     assert ('href="/staff/accounts"' in html) == (role == "admin")
 
 
-def test_the_figures_follow_the_ledger(app):  # noqa: F811
+def test_the_figures_follow_the_ledger(app):
     rt = runtime(app)
     ledger = ledger_for(rt)
     client, _ = signed_in(app, "viewer")
@@ -63,7 +63,7 @@ def test_the_figures_follow_the_ledger(app):  # noqa: F811
     assert "needs-rebuild" not in html
 
 
-def test_the_days_switch_and_a_bad_value(app):  # noqa: F811
+def test_the_days_switch_and_a_bad_value(app):
     client, _ = signed_in(app, "viewer")
     for days in (30, 90, 365):
         html = client.get(f"/staff/?days={days}").get_data(as_text=True)
@@ -77,7 +77,7 @@ def test_the_days_switch_and_a_bad_value(app):  # noqa: F811
         assert "days: expected one of 30, 90, 365" in response.get_data(as_text=True)
 
 
-def test_the_rebuild_warning(app):  # noqa: F811
+def test_the_rebuild_warning(app):
     rt = runtime(app)
     client, _ = signed_in(app, "viewer")
     assert "needs-rebuild" not in client.get("/staff/").get_data(as_text=True)
@@ -86,7 +86,7 @@ def test_the_rebuild_warning(app):  # noqa: F811
 
 
 @pytest.mark.browser
-def test_nothing_scrolls_sideways_at_375_px(app, browser):  # noqa: F811
+def test_nothing_scrolls_sideways_at_375_px(app, browser):
     """Both pages in Chromium at 375 px, served by the test client (with its session)."""
     from membership.core.audit import record
 

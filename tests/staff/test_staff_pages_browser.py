@@ -4,35 +4,22 @@ screenshots of the Overview, Audit, own and Staff pages at 1280 and 375 px."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 import pytest
 
 from membership.core import audit
 from membership.core.runtime import runtime
-from membership.ledger import ledger_for
 from membership.staff.access import guard
-from membership.stripe.apply import apply_event
-from tests.staff.test_staff_roles import app, signed_in, staff_routes  # noqa: F401
-from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import add_offline
+from tests.support.staff import add_members, seed_everything, signed_in, staff_routes
 from tests.support.staff_browser import WIDTHS, open_page, shoot, url
 
 pytestmark = pytest.mark.browser
 
 
-def _members(app):  # noqa: F811
-    ledger = ledger_for(runtime(app))
-    for i in range(3):
-        event = sp.subscription_event(sp.subscription(f"sub_{i}", f"cus_{i}", "active"))
-        apply_event(ledger.writer, event)
-    add_offline(ledger, "friend@example.org", "comp")
-
-
 @pytest.mark.parametrize("days", [30, 90, 365])
-def test_the_members_chart_has_a_point_per_day(app, browser, days):  # noqa: F811
-    _members(app)
+def test_the_members_chart_has_a_point_per_day(app, browser, days):
+    add_members(app)
     page = open_page(app, browser, "viewer")
     page.goto(url(f"/staff/?days={days}"))
     line = page.locator("svg .members-line")
@@ -76,10 +63,10 @@ def _tab_shows_focus(page, path: str) -> None:
         assert tag != "BODY" and style != "none" and outline >= 2, (path, seen)
 
 
-def test_a_screenshot_of_every_page_at_both_widths(app, browser):  # noqa: F811
+def test_a_screenshot_of_every_page_at_both_widths(app, browser):
     """Every page an admin reaches by links (one a route), at 1280 and 375 px, saved as
     test-artifacts/staff-<route>-<width>.png; none scrolls sideways, none logs an error."""
-    _seed_everything(app)
+    seed_everything(app)
     rt = runtime(app)
     audit.record(rt.redis, rt.keys, actor="ann@news.example", action="goal_added",
                  target="goal 1", after={"target": 100})  # fmt: skip
@@ -108,30 +95,11 @@ def test_a_screenshot_of_every_page_at_both_widths(app, browser):  # noqa: F811
     page.close()
 
 
-def _get_pages(app):  # noqa: F811
+def _get_pages(app):
     return [path for path, method, endpoint in staff_routes(app)
             if method == "GET" and "/x" not in path and not path.startswith("/staff/api/")
             and not path.endswith(".csv")
             and endpoint not in {"staff.login", "staff.set_password", "staff.logout"}]  # fmt: skip
-
-
-def _seed_everything(app):  # noqa: F811
-    """Something on every page: members, a failed event, a goal and a campaign."""
-    from membership.goals import rules as goal_rules
-    from membership.goals import store as goals
-    from membership.ledger import LedgerWriteFailed
-    from membership.prompts import campaigns, store
-    from tests.support.prompt_helpers import EXAMPLE
-
-    _members(app)
-    rt = runtime(app)
-    orphan = sp.subscription_event(sp.subscription("sub_orphan", "cus_x", "active"))
-    orphan["data"]["object"].pop("customer")
-    with contextlib.suppress(LedgerWriteFailed):  # recorded as failed: that is the point
-        apply_event(ledger_for(rt).writer, orphan)
-    goals.add(rt.redis, rt.keys, goal_rules.parse_goal({"target": 100, "name": "Hundred"}),
-              actor="test")  # fmt: skip
-    store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")
 
 
 def _crawl(page, *starts: str, limit: int = 120):
@@ -161,12 +129,12 @@ def _crawl(page, *starts: str, limit: int = 120):
                 queue.append(link)
 
 
-def test_a_viewer_sees_no_edit_controls_and_forged_posts_are_refused(app, browser):  # noqa: F811
+def test_a_viewer_sees_no_edit_controls_and_forged_posts_are_refused(app, browser):
     """Every page a viewer reaches by links offers only forms the viewer may send (signing
     out, their own password, 2FA and tokens, previews). Then, from the viewer's page, every
     form an editor or admin may send is posted with the viewer's real CSRF token: each is
     403 and nothing is recorded."""
-    _seed_everything(app)
+    seed_everything(app)
     allowed = {
         endpoint
         for _, method, endpoint in staff_routes(app)
@@ -212,7 +180,7 @@ def test_a_viewer_sees_no_edit_controls_and_forged_posts_are_refused(app, browse
     page.close()
 
 
-def test_every_page_has_the_strict_policy_and_no_inline_script(app):  # noqa: F811
+def test_every_page_has_the_strict_policy_and_no_inline_script(app):
     client, _ = signed_in(app, "admin")
     for path in _get_pages(app):
         response = client.get(path)

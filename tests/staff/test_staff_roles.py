@@ -7,17 +7,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Blueprint
 
 from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access import guard
+from tests.support.staff import FAST, signed_in, staff_routes, with_role_accounts
 
-GOOD = "correct horse battery"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PUBLIC = {
     "staff.login",
     "staff.login_post",
@@ -27,38 +24,6 @@ PUBLIC = {
 }
 # GETs that answer 404 until there is something to show (no enrolment in progress).
 NOT_YET = {"staff.me_2fa_qr"}
-
-
-@pytest.fixture
-def app(make_app):
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
-    accounts = accounts_for(runtime(app))
-    for role in ("viewer", "editor", "admin"):
-        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
-    return app
-
-
-def signed_in(app, role):
-    client = app.test_client()
-    if role is None:
-        return client, _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
-    token = _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
-    data = {"email": f"{role}@news.example", "password": GOOD, "csrf_token": token}
-    assert client.post("/staff/login", data=data).status_code == 303
-    token = _CSRF.search(client.get("/staff/").get_data(as_text=True)).group(1)
-    return client, token
-
-
-def staff_routes(app):
-    """(path, method, endpoint) of every /staff route but the static files."""
-    found = []
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/staff") or rule.endpoint == "staff.static":
-            continue
-        path = re.sub(r"<[^>]+>", "x", rule.rule)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            found.append((path, method, rule.endpoint))
-    return found
 
 
 def test_every_view_states_who_may_use_it(app):
@@ -167,9 +132,7 @@ def test_the_guard_with_routes_of_every_kind(make_app):
     app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
     app.register_blueprint(bp)
     app.register_blueprint(api)
-    accounts = accounts_for(runtime(app))
-    for role in ("viewer", "editor", "admin"):
-        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
+    with_role_accounts(app)
     assert app.test_client().get("/staff/api/probe/read").status_code == 401
     expected = {
         "viewer": (403, 403),

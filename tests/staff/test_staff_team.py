@@ -9,17 +9,17 @@ from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access.sessions import sessions_for
-from tests.staff.test_staff_roles import GOOD, app, signed_in  # noqa: F401
+from tests.support.staff import FAST, GOOD, signed_in
 
 EDITOR = "editor@news.example"
 
 
-def _actions(app, action):  # noqa: F811
+def _actions(app, action):
     rt = runtime(app)
     return [e for e in audit.entries(rt.redis, rt.keys, limit=100) if e["action"] == action]
 
 
-def test_an_admin_ends_one_session_then_all(app):  # noqa: F811
+def test_an_admin_ends_one_session_then_all(app):
     admin, token = signed_in(app, "admin")
     first, _ = signed_in(app, "editor")
     second, _ = signed_in(app, "editor")
@@ -45,7 +45,7 @@ def test_an_admin_ends_one_session_then_all(app):  # noqa: F811
     assert admin.get("/staff/").status_code == 200  # the admin's own session is untouched
 
 
-def test_ending_all_ones_own_sessions_signs_out(app):  # noqa: F811
+def test_ending_all_ones_own_sessions_signs_out(app):
     admin, token = signed_in(app, "admin")
     response = admin.post("/staff/accounts/admin@news.example/sessions/end",
                           data={"csrf_token": token})  # fmt: skip
@@ -53,7 +53,7 @@ def test_ending_all_ones_own_sessions_signs_out(app):  # noqa: F811
     assert admin.get("/staff/").status_code == 303
 
 
-def test_disable_then_enable(app):  # noqa: F811
+def test_disable_then_enable(app):
     admin, token = signed_in(app, "admin")
     assert admin.post("/staff/accounts/disable",
                       data={"csrf_token": token, "email": EDITOR}).status_code == 200  # fmt: skip
@@ -76,7 +76,7 @@ def test_disable_then_enable(app):  # noqa: F811
     assert unknown.status_code == 400 and _actions(app, "staff_enabled") == [entry]
 
 
-def test_a_new_password_link_for_an_existing_account(app):  # noqa: F811
+def test_a_new_password_link_for_an_existing_account(app):
     admin, token = signed_in(app, "admin")
     answer = admin.post("/staff/accounts/link", data={"csrf_token": token, "email": EDITOR})
     link = re.search(r"/staff/set-password\?token=([\w-]+)", answer.get_data(as_text=True))
@@ -87,7 +87,7 @@ def test_a_new_password_link_for_an_existing_account(app):  # noqa: F811
     assert unknown.status_code == 400
 
 
-def test_an_unknown_account_page_is_404_and_editors_may_not_see_any(app):  # noqa: F811
+def test_an_unknown_account_page_is_404_and_editors_may_not_see_any(app):
     admin, _ = signed_in(app, "admin")
     assert admin.get("/staff/accounts/nobody@news.example").status_code == 404
     editor, token = signed_in(app, "editor")
@@ -99,7 +99,6 @@ def test_an_unknown_account_page_is_404_and_editors_may_not_see_any(app):  # noq
 
 
 def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(make_app, own_redis):
-    from tests.staff.test_staff_roles import FAST
 
     down = make_app(redis_url=own_redis.url, staff_hasher=FAST, staff_insecure_cookies=True)
     accounts_for(runtime(down)).add("admin@news.example", "admin", actor="t", password=GOOD)
@@ -116,7 +115,7 @@ def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(make_app, o
     assert api.status_code == 503 and api.get_json()["error"]["code"] == "redis_unavailable"
 
 
-def test_an_admin_resets_a_lost_second_factor(app):  # noqa: F811
+def test_an_admin_resets_a_lost_second_factor(app):
     import pyotp
 
     from membership.staff.access.totp import second_factor_for
@@ -143,7 +142,7 @@ def test_an_admin_resets_a_lost_second_factor(app):  # noqa: F811
     assert own.status_code == 400
 
 
-def signed_in_with_code(app, secret):  # noqa: F811
+def signed_in_with_code(app, secret):
     """The editor signed in with password and code; returns (client, None)."""
     import re
 

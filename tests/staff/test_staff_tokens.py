@@ -6,15 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 
 from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
-
-GOOD = "correct horse battery"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from tests.support.staff import CSRF, FAST, GOOD
 
 
 @pytest.fixture
@@ -26,10 +22,10 @@ def app(make_app):
 
 def signed_in(app):
     client = app.test_client()
-    token = _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
+    token = CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
     data = {"email": "ed@news.example", "password": GOOD, "csrf_token": token}
     assert client.post("/staff/login", data=data).status_code == 303
-    return client, _CSRF.search(client.get("/staff/me").get_data(as_text=True)).group(1)
+    return client, CSRF.search(client.get("/staff/me").get_data(as_text=True)).group(1)
 
 
 def bearer(token):

@@ -7,29 +7,13 @@ import re
 
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 
 from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access.cookies import COOKIE
 from membership.staff.access.totp import code_step
-
-GOOD = "correct horse battery"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Clock:
-    at = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.at
-
-
-@pytest.fixture
-def clock():
-    return Clock()
+from tests.support.staff import CSRF, FAST, GOOD
 
 
 @pytest.fixture
@@ -44,7 +28,7 @@ def make(make_app, clock):
 
 
 def csrf_of(response) -> str:
-    return _CSRF.search(response.get_data(as_text=True)).group(1)
+    return CSRF.search(response.get_data(as_text=True)).group(1)
 
 
 def password_step(client, password=GOOD):

@@ -17,9 +17,9 @@ from membership.staff import accounts_for
 from membership.staff.operations import runner as operations
 from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
-from tests.staff.test_staff_roles import FAST, GOOD, signed_in
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
+from tests.support.staff import FAST, GOOD, signed_in
 from tests.support.staff_browser import WIDTHS, open_page, shoot, url
 
 HOUR = 3600
@@ -34,15 +34,6 @@ def _ledger(app, clock=None) -> Ledger:
 
 def _active(n: int, **kwargs) -> dict:
     return sp.subscription_event(sp.subscription(f"sub_{n}", f"cus_{n}", "active"), **kwargs)
-
-
-@pytest.fixture
-def app(make_app):
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True)
-    accounts = accounts_for(runtime(app))
-    for role in ("viewer", "editor", "admin"):
-        accounts.add(f"{role}@news.example", role, actor="test", password=GOOD)
-    return app
 
 
 class Handler:

@@ -8,21 +8,7 @@ import pytest
 from membership.stripe import events as stripe_events
 from tests.support import stripe_payloads as sp
 from tests.support.stripe_payloads import WEBHOOK_SECRET
-
-URL = "/webhooks/stripe"
-
-
-def post(client, payload, header=None, secret=WEBHOOK_SECRET, timestamp=None):
-    if isinstance(payload, dict):
-        payload = sp.body(payload)
-    if header is None:
-        header = sp.sign(payload, secret, timestamp)
-    headers = {"Stripe-Signature": header} if header else {}
-    return client.post(URL, data=payload, headers=headers, content_type="application/json")
-
-
-def active(sub_id="sub_1", customer="cus_1", created=sp.T0):
-    return sp.subscription_event(sp.subscription(sub_id, customer, "active"), created=created)
+from tests.support.webhooks import URL, active, post
 
 
 def test_a_signed_event_is_applied_once(client, redis_client, app):

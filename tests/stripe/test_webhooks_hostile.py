@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from membership.cli import cli
 from membership.core.runtime import runtime
-from tests.stripe.test_webhooks import URL, active, post
 from tests.support import stripe_payloads as sp
+from tests.support.webhooks import URL, active, post
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tests.staff.test_staff_roles import signed_in
+from tests.support.staff import signed_in
 
 ORIGIN = "http://staff.test"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -1,0 +1,58 @@
+"""The prompt widget in Chromium: campaigns for the demo article and the ask it sends."""
+
+from __future__ import annotations
+
+
+def live_campaign(cid: str, placement: str, section: str, headline: str, **extra) -> dict:
+    """A live campaign for non-members on one section, no holdout, hidden 7 days by a
+    dismissal; `extra` replaces top-level fields or (`articles_min`) the articles filter."""
+    articles_min = extra.pop("articles_min", None)
+    doc = {
+        "id": cid,
+        "name": cid,
+        "status": "live",
+        "priority": 10,
+        "placement": placement,
+        "locales": None,
+        "audience": {
+            "readers": "non-members",
+            "sections": {"include": [section], "exclude": []},
+            "articles_read": (
+                {"min": articles_min, "max": None, "days": 30} if articles_min else None
+            ),
+        },
+        "frequency": {"per_days": 30, "min_hours_between": 0, "after_dismiss_days": 7},
+        "control_share": 0.0,
+        "variants": [
+            {
+                "id": "a",
+                "weight": 1,
+                "cta_url": None,
+                "copy": {
+                    "en": {"headline": headline, "body": "Join {publication}.", "cta": "Join"},
+                    "uk": {"headline": headline, "body": "Долучайтеся.", "cta": "Долучитися"},
+                },
+            }
+        ],
+    }
+    doc.update(extra)
+    return doc
+
+
+def is_ask(response) -> bool:
+    """A Playwright response to the widget's ask (POST /v1/prompt)."""
+    return response.url.endswith("/v1/prompt") and response.request.method == "POST"
+
+
+def serve_demo_as(page, service, path: str, section: str) -> str:
+    """The demo article, with its real headers (CSP included), under `path` and with another
+    section, so a test can reach a campaign of its own."""
+    url = service.url + path
+
+    def handle(route):
+        response = route.fetch(url=service.url + "/demo/article")
+        body = response.text().replace('data-section="kyiv"', f'data-section="{section}"')
+        route.fulfill(response=response, body=body)
+
+    page.route(url, handle)
+    return url
