@@ -1,27 +1,14 @@
-"""Paywall prompts: which reader sees which ask.
+"""Paywall prompts: which reader sees which ask (docs/prompts.md).
 
-The pure core, no I/O (no Redis, no Flask, no clock: every function takes `now`):
+Pure, no I/O (every function takes `now`): `campaigns` (the campaign document, validated
+into frozen dataclasses), `request` (the one parser of the `POST /v1/prompt` body),
+`filters` (the filters compiled per campaign, and `decide`, the one decider with its debug
+trace), `assign` (sticky assignment), `errors` (`path: message` lines), `tokens` (signed
+decision and member tokens), `render` (a decision -> the answer), `results` (a campaign's
+rates, intervals, lift and verdicts).
 
-- `campaigns`  the campaign document: validation (marshmallow) into frozen dataclasses,
-               `parse`, `parse_list` and `to_json` (a round trip)
-- `request`    the `POST /v1/prompt` body: one msgspec Struct, decoded and validated into a
-               frozen `PromptRequest` (and the OpenAPI component generated from it)
-- `filters`    the named filters in their fixed order, compiled per campaign (when the
-               snapshot reads them) into the checks that can fail, and `decide`: the prompts
-               per placement, the holdout and, from the same checks, a debug trace per campaign
-- `assign`     sticky assignment: hash(reader, campaign) -> bucket 0-9999 -> holdout or variant
-- `errors`     marshmallow messages as `path: message` lines (`variants[1].copy.uk.headline`)
-
-- `tokens`     signed decision and member tokens (HMAC-SHA256 with SECRET_KEY)
-- `render`     a decision -> the `/v1/prompt` answer (copy per locale, banner data, tokens)
-- `results`    the results of a campaign: rates, Wilson intervals, lift, verdicts
-
-With I/O:
-
-- `store`      campaigns in Redis (apply all or nothing, pause/resume/archive, export),
-               audited in the same transaction
-- `snapshot`   the live campaigns and the banner data in process memory, refreshed by a
-               thread, so a decision sends no Redis command
-- `counts`     prompt events in Redis: one Lua script a call, counted once per token and type
-- `http`       `POST /v1/prompt`;  `event_api`  `POST /v1/prompt/events`
+With I/O: `store` (campaigns in Redis, audited), `snapshot` (the live campaigns and banner
+data in process memory), `counts` (prompt events in Redis), `conversions` (the ledger's hook
+that credits a paid checkout), `http` (`POST /v1/prompt`), `event_api`
+(`POST /v1/prompt/events`), `openapi` (their piece of the document).
 """

@@ -41,10 +41,10 @@ import dataclasses
 import datetime as dt
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from marshmallow import RAISE, Schema, ValidationError, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, post_load, validate, validates_schema
 from marshmallow import fields as mf
 
 from membership.core import i18n
@@ -307,20 +307,29 @@ class _Word(mf.String):
 
 class _Base(Schema):
     error_messages = {"unknown": "unknown field", "type": "expected an object"}
+    model: Callable | None = None  # what a part loads into (None: a dict, built by `_build`)
 
     class Meta:
         unknown = RAISE
+
+    @post_load
+    def _make(self, data, **_):
+        return data if self.model is None else self.model(**data)
 
 
 def _include_exclude(kind: str) -> type[Schema]:
     class IncludeExcludeSchema(_Base):
         include = _list(_Word(kind), load_default=list)
         exclude = _list(_Word(kind), load_default=list)
+        model = staticmethod(
+            lambda include, exclude: IncludeExclude(tuple(include), tuple(exclude))
+        )
 
     return IncludeExcludeSchema
 
 
 class _ArticlesReadSchema(_Base):
+    model = ArticlesRead
     min = _int(0, 10_000, load_default=0)
     max = _int(0, 10_000, load_default=None, allow_none=True)
     days = _int(1, MAX_HISTORY_DAYS, load_default=DEFAULT_ARTICLES_DAYS)
@@ -332,15 +341,17 @@ class _ArticlesReadSchema(_Base):
 
 
 class _AudienceSchema(_Base):
+    model = Audience
     readers = _one_of(READERS, load_default=Audience.readers)
-    sections = _nested(_include_exclude("word"), load_default=dict)
-    tags = _nested(_include_exclude("word"), load_default=dict)
+    sections = _nested(_include_exclude("word"), load_default=IncludeExclude)
+    tags = _nested(_include_exclude("word"), load_default=IncludeExclude)
     articles_read = _nested(_ArticlesReadSchema, load_default=None, allow_none=True)
-    referrers = _nested(_include_exclude("domain"), load_default=dict)
-    countries = _nested(_include_exclude("country"), load_default=dict)
+    referrers = _nested(_include_exclude("domain"), load_default=IncludeExclude)
+    countries = _nested(_include_exclude("country"), load_default=IncludeExclude)
 
 
 class _FrequencySchema(_Base):
+    model = Frequency
     max_views = _int(1, MAX_VIEWS, load_default=None, allow_none=True)
     per_days = _int(1, 365, load_default=Frequency.per_days)
     min_hours_between = _Number(
@@ -352,6 +363,7 @@ class _FrequencySchema(_Base):
 
 
 class _GateSchema(_Base):
+    model = Gate
     dismissible = _Bool(required=True)
     free_articles = _int(0, 1000, required=True)
 
@@ -395,8 +407,8 @@ class _CampaignSchema(_Base):
         allow_none=True,
         validate=validate.Length(min=1, error="expected at least one locale, or null for every"),
     )
-    audience = _nested(_AudienceSchema, load_default=dict)
-    frequency = _nested(_FrequencySchema, load_default=dict)
+    audience = _nested(_AudienceSchema, load_default=Audience)
+    frequency = _nested(_FrequencySchema, load_default=Frequency)
     control_share = _Number(
         load_default=0.0,
         validate=validate.Range(min=0, max=MAX_CONTROL_SHARE, error="expected 0 to 0.5"),
@@ -504,47 +516,13 @@ def _freeze_copy(copy: Mapping) -> dict:
     return frozen
 
 
-def _ie(d: Mapping) -> IncludeExclude:
-    return IncludeExclude(include=tuple(d.get("include", ())), exclude=tuple(d.get("exclude", ())))
-
-
 def _build(d: Mapping) -> Campaign:
-    a, f = d["audience"], d["frequency"]
-    ar = a.get("articles_read")
+    """The loaded document (its parts already built by their schemas) as a Campaign."""
+    variants = tuple(Variant(**{**v, "copy": _freeze_copy(v["copy"])}) for v in d["variants"])
+    locales = tuple(d["locales"]) if d["locales"] is not None else None
+    control_share = float(d["control_share"])
     return Campaign(
-        id=d["id"],
-        name=d["name"],
-        status=d["status"],
-        priority=d["priority"],
-        starts_at=d["starts_at"],
-        ends_at=d["ends_at"],
-        placement=d["placement"],
-        locales=tuple(d["locales"]) if d["locales"] is not None else None,
-        audience=Audience(
-            readers=a.get("readers", Audience.readers),
-            sections=_ie(a.get("sections", {})),
-            tags=_ie(a.get("tags", {})),
-            articles_read=ArticlesRead(ar["min"], ar["max"], ar["days"]) if ar else None,
-            referrers=_ie(a.get("referrers", {})),
-            countries=_ie(a.get("countries", {})),
-        ),
-        frequency=Frequency(
-            max_views=f.get("max_views"),
-            per_days=f.get("per_days", Frequency.per_days),
-            min_hours_between=f.get("min_hours_between", Frequency.min_hours_between),
-            after_dismiss_days=f.get("after_dismiss_days", Frequency.after_dismiss_days),
-        ),
-        control_share=float(d["control_share"]),
-        gate=Gate(d["gate"]["dismissible"], d["gate"]["free_articles"]) if d["gate"] else None,
-        variants=tuple(
-            Variant(
-                id=v["id"],
-                weight=v["weight"],
-                copy=_freeze_copy(v["copy"]),
-                cta_url=v["cta_url"],
-            )
-            for v in d["variants"]
-        ),
+        **{**d, "locales": locales, "control_share": control_share, "variants": variants}
     )
 
 

@@ -1,28 +1,14 @@
-"""`POST /v1/prompt/events`: what the reader did with a prompt.
+"""`POST /v1/prompt/events`: what the reader did with a prompt (docs/prompts.md, "Prompt
+events and results").
 
     {"events": [{"type": "view" | "click" | "dismiss" | "holdout", "token": "..."}]}
 
-At most 50 events, a body of at most 16 KiB, sent as `application/json` or `text/plain` (what
-`navigator.sendBeacon` sends for a string: a CORS "simple" request, no preflight). Answer 202
-`{"accepted": n, "rejected": m}`.
-
-- The body as a whole is checked first: not UTF-8 JSON, not an object, `events` missing or not
-  a list, over 50 events, an event that is not an object: 400 naming the field, and nothing
-  is counted.
-- Each event then stands alone: a token that is missing, forged or expired (read more than 24 h
-  after issue), a type we do not know, or a type that does not fit the token is rejected and
-  counted in `rejected`. A holdout token (from the answer's `holdout` list) goes only with
-  `holdout`; a prompt's token only with `view`, `click` or `dismiss`.
-- An accepted event is counted once per (token, type): a duplicate, in the same call or
-  another, is accepted and not counted again (`counts.record`, one Redis round trip).
-- One client address (as the rate limits see it: REMOTE_ADDR, or X-Forwarded-For behind
-  TRUSTED_PROXY_HOPS proxies) has at most PROMPT_EVENTS_PER_ADDRESS new events of each type
-  counted per campaign per UTC hour. Past that an event is answered in `rejected` and counted
-  as its variant's `excess`, which results show, so staff see an attempt to steer them.
-  The address is kept only as a keyed hash, for the hour.
-
-Rate-limited per client address (RATE_LIMIT_PROMPT_EVENTS). CORS for ALLOWED_ORIGINS, as the
-banner. Redis unreachable: 503 with Retry-After (membership.core.errors), never a 500.
+The body as a whole is checked first (400 naming the field, nothing counted); each event then
+stands alone, rejected when its token is missing, forged or expired or its type does not fit
+the token, else counted once per (token, type) by `counts.record`, at most
+PROMPT_EVENTS_PER_ADDRESS per type, campaign and UTC hour from one client address (kept only
+as a keyed hash). Answer 202 `{"accepted": n, "rejected": m}`. Rate-limited per client
+address (RATE_LIMIT_PROMPT_EVENTS); CORS for ALLOWED_ORIGINS.
 """
 
 from __future__ import annotations

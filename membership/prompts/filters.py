@@ -1,28 +1,22 @@
 """Which ask a reader sees: named filters in a fixed order, compiled per campaign, and the
 one decider, `decide` (pure, no I/O).
 
-Each filter, compiled for one campaign (`compile_campaigns`, run by the snapshot when it
-reads the campaigns, not per request), is its name, the tests that can fail for that
-campaign (each a plain predicate of the request's `Facts` with its constants bound, and
-what its failure says), and what a pass says: the reason a short sentence for the debug
-trace ("2 in 30 days, needs 3"). A filter that passes whatever the request (a campaign for
-"everyone", empty include lists, no frequency limits) has no test, so a decision runs only
-the checks that can fail; `?debug=1` runs the same checks, all of them, and records each
-filter's result and reason. `now` is an aware time; `country` the CDN's ISO code or None.
-Windows:
+Each filter, compiled for one campaign when the snapshot reads the campaigns, is its name,
+the tests that can fail for that campaign (each a predicate of the request's `Facts` with
+what its failure says) and what a pass says. A filter that passes whatever the request has
+no test, so a decision runs only the checks that can fail; `?debug=1` runs the same checks,
+all of them, and records each filter's result and reason. Windows:
 
-- `articles_read.days` = N days: today (UTC) and the N-1 days before it. A campaign without
-  `articles_read` counts the last 30 days for {articles_read} and a gate's free articles.
-- `per_days`, `after_dismiss_days` = the last N x 24 hours before `now`: a view or dismissal
-  exactly N x 24 hours ago is outside (a dismissal 7 x 24 h ago no longer hides a campaign
-  with `after_dismiss_days` 7).
-- `min_hours_between`: a view exactly that many hours ago no longer holds the campaign back.
+- `articles_read.days` = N: today (UTC) and the N-1 days before it (30 when the campaign
+  sets none, for {articles_read} and a gate's free articles).
+- `per_days`, `after_dismiss_days`, `min_hours_between`: the last N x 24 hours (or hours)
+  before `now`; a view or dismissal exactly that long ago is outside.
 - `starts_at` is inclusive, `ends_at` exclusive.
 - An include list passes when any of the page's values is in it, an exclude list fails when
-  any is; a missing value (no section, no referrer, no country) fails an include list and
-  passes an exclude list. A referrer domain matches itself and its subdomains.
-- A gate with `free_articles` N passes only from the (N+1)-th article in its window (the
-  request's history includes the article being viewed).
+  any is; a missing value fails an include list and passes an exclude list. A referrer
+  domain matches itself and its subdomains.
+- A gate with `free_articles` N passes from the (N+1)-th article in its window (the history
+  includes the article being viewed).
 """
 
 from __future__ import annotations
@@ -484,26 +478,21 @@ def decide(
 ) -> Decision:
     """The prompts for one page view, the holdout, and (with `debug`) the trace.
 
-    Campaigns are tried in priority order, ties by id ascending. A campaign that passes
-    every filter is assigned (`assign.assign`): in its holdout, or to a variant. The first
-    campaign of a placement that passes wins the placement; later ones that pass too are
-    `outranked`.
+    Campaigns are tried by rank (priority, then id). One that passes every filter is
+    assigned (`assign.assign`): in its holdout, or to a variant. The first of a placement
+    that passes wins it; later ones that pass too are `outranked`.
 
-    - A variant whose copy (in the reader's locale) needs the count ({count} or plural
-      forms, which the count chooses) while the count is unknown (`count_known` False), or
-      needs {goal}/{remaining} while there is no current goal (`has_goal` False), is never
-      shown: assignment is sticky, so the campaign is `rejected` with the reason (a
-      "copy" check after the filters) and the placement goes to the next campaign. No
-      other variant is picked instead: that would break the weights and stickiness.
-    - A reader in a winning campaign's holdout sees no ask in that placement; the campaign
-      is listed in `holdout` (the copy check does not apply: no copy is shown).
-    - At most one of modal and gate: when both placements have a winner (shown or
-      holdout: a holdout stands for the ask it holds back), the one with the lower
-      (priority, id) keeps its placement and the other is `outranked`; its placement then
-      stays empty, as giving it to the next campaign would put modal and gate together.
+    - A variant whose copy (in the reader's locale) needs the count while it is unknown, or
+      {goal}/{remaining} while there is no current goal, is never shown, nor replaced by
+      another (assignment is sticky): the campaign is `rejected` by a "copy" check after the
+      filters, and the placement goes to the next campaign.
+    - A reader in a winner's holdout sees no ask in that placement (no copy check applies).
+    - At most one of modal and gate: when both have a winner (a holdout stands for the ask
+      it holds back), the lower rank keeps its placement, the other is `outranked` and its
+      placement stays empty.
 
-    Without `debug` a campaign stops at its first failed test, and campaigns whose place
-    is taken (SLOTS) are not tried: the same prompts and holdout.
+    Without `debug` a campaign stops at its first failed test, and campaigns whose place is
+    taken (SLOTS) are not tried: the same prompts and holdout.
     """
     if not isinstance(campaigns, Compiled):
         campaigns = Compiled(campaigns)

@@ -1,29 +1,12 @@
 """`POST /v1/prompt`: which asks this page view shows (the shell around the decider).
 
-Every article page view asks, and Flask's own per-request work (a request context,
-routing, hooks, a Response object) costs about as much as the decision itself, so this is
-a plain WSGI endpoint, the one door of its path: the outer layer (membership.http.outer)
-dispatches `/v1/prompt` here after giving the request its id, and adds the security
-headers, the body limit and the metrics to whatever this answers. It answers every case:
-
-- POST: the body is JSON (`Content-Type: application/json`, else 415), at most 16 KiB
-  (413), decoded and validated by `request.decode` (400 naming the field, or
-  `invalid_json`; unknown fields ignored).
-- `?debug=1` with `Authorization: Bearer <STAFF_API_TOKEN>` adds each campaign's trace;
-  without that token (or with STAFF_API_TOKEN unset) it is a 403; another value a 400.
-- OPTIONS: the CORS preflight (a 204, the grant only for ALLOWED_ORIGINS); any other
-  method a 405 naming the allowed ones.
-- A Redis error is the service's 503 with Retry-After; anything unexpected a logged 500.
-  Errors are the service's (`errors.error_body`, `errors.http_error`, `errors.store_error`).
-- The member token (`member`) is checked with SECRET_KEY: missing, forged or expired is a
-  non-member, never an error. The country comes from the CDN header COUNTRY_HEADER.
-- No Redis command: campaigns and banner data come from the process's `PromptSnapshot`,
-  the campaigns compiled there (`filters.compile_campaigns`); the
-  prompts' copy is written once per banner state (`render.prompt_dict`).
-- A decision id per request, one signed token per prompt and per holdout entry; every
-  answer but the preflight is `Cache-Control: private, no-store` (it is one reader's),
-  with `Vary: Origin` and CORS for ALLOWED_ORIGINS.
-- Not rate-limited: the site calls it once per page view, and the CDN sits in front.
+A plain WSGI endpoint, the one door of its path (docs/prompts.md, "The decision"): the outer
+layer (membership.http.outer) dispatches `/v1/prompt` here after giving the request its id,
+and adds the security headers, the body limit and the metrics to whatever this answers. It
+answers every case itself: the decision, `?debug=1` (403 without the staff token), the CORS
+preflight, 400/413/415 naming the field, 405, the 503 of a Redis error and a logged 500,
+through the service's error functions (`membership.core.errors`). It sends no Redis
+command: campaigns and banner data come from the process's `PromptSnapshot`.
 """
 
 from __future__ import annotations
@@ -138,7 +121,7 @@ class PromptEndpoint:
         if method in self.methods:
             environ[ENDPOINT_KEY] = PATH
             headers.append(("Cache-Control", CACHE_CONTROL))
-            self._cors(environ, headers)
+            self.cors(environ, headers)
         start_response(errors.status_line(error.status), headers)
         return [] if method == "HEAD" else [body]
 
@@ -151,10 +134,11 @@ class PromptEndpoint:
                 ("Access-Control-Allow-Headers", "Content-Type"),
                 ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)),
             ]
-        start_response(errors.status_line(204), self._cors(environ, headers))
+        start_response(errors.status_line(204), self.cors(environ, headers))
         return []
 
-    def _cors(self, environ: dict, headers: list) -> list:
+    def cors(self, environ: dict, headers: list) -> list:
+        """`headers` with `Vary: Origin` and, for an allowed origin, its grant."""
         headers.append(("Vary", "Origin"))
         origin = environ.get("HTTP_ORIGIN")
         if self.origins.allowed(origin):
@@ -226,17 +210,16 @@ def answer(
         ("Content-Type", "application/json"),
         ("Content-Length", str(len(data))),
         ("Cache-Control", CACHE_CONTROL),
-        ("Vary", "Origin"),
     ]
-    origin = environ.get("HTTP_ORIGIN")
-    if ep.origins.allowed(origin):
-        headers.append(("Access-Control-Allow-Origin", origin))
-    return data, headers
+    return data, ep.cors(environ, headers)
 
 
 def _request(environ: dict) -> PromptRequest:
     """The body, read and validated (`request.decode`): a 400 names what is wrong."""
-    return _parse(_read_body(environ))
+    try:
+        return decode(_read_body(environ))
+    except RequestError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
 
 
 def _read_body(environ: dict) -> bytes:
@@ -260,10 +243,3 @@ def _read_body(environ: dict) -> bytes:
     if len(raw) > MAX_BODY_BYTES:
         raise too_large
     return raw
-
-
-def _parse(raw: bytes) -> PromptRequest:
-    try:
-        return decode(raw)
-    except RequestError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None

@@ -1,22 +1,10 @@
-"""The answer of `POST /v1/prompt`, built from a decision (pure, no I/O).
+"""The answer of `POST /v1/prompt`, built from a decision (pure, no I/O; its shape in
+/openapi.json and docs/prompts.md).
 
-```
-{"prompts": [{"placement": "inline", "campaign": "winter-drive", "variant": "a",
-              "headline": "...", "body": "...",
-              "cta": {"label": "...", "url": "...", "checkout": true},
-              "banner": {...the /v1/banner body for this locale...},
-              "dismissible": true, "token": "..."}],
- "holdout": [{"campaign": "spring-drive", "placement": "modal", "token": "..."}]}
-```
-
-- Copy templates get {count}, {goal}, {remaining}, {articles_read} and {publication},
-  numbers formatted for the locale by Babel; a template given as plural forms is chosen
-  by the member count. decide() never picks copy whose numbers are unknown; should one
-  slip through, the placeholder renders as nothing, never as "None".
-- `body` is null when the variant has none; the call to action leads to the variant's
-  `cta_url`, else JOIN_URL. Only a gate can be non-dismissible (its `gate.dismissible`).
-- `banner` is null while no member count was ever seen (a new install, Redis down since
-  start): decisions never wait for it.
+Copy templates get {count}, {goal}, {remaining}, {articles_read} and {publication}, numbers
+formatted for the locale by Babel, plural forms chosen by the member count. decide() never
+picks copy whose numbers are unknown; should one slip through, the placeholder renders as
+nothing, never as "None". `banner` is null while no member count was ever seen.
 """
 
 from __future__ import annotations

@@ -1,33 +1,19 @@
 """The body of `POST /v1/prompt`, decoded and validated into a frozen `PromptRequest` (pure).
 
-```
-{"reader": "r_3f9c2a1b7d4e", "locale": "uk",
- "page": {"section": "war", "tags": ["kursk"], "referrer": "https://t.co/x", "type": "article"},
- "history": {"articles": {"2026-11-25": 3, "2026-11-24": 1}},
- "views": [{"campaign": "winter-drive", "at": "2026-11-25T10:00:00Z"}],
- "dismissed": [{"campaign": "winter-drive", "at": "2026-11-25T10:01:00Z"}],
- "member": "<member token>"}
-```
-
 - `PromptBody` (a msgspec Struct) is the one definition of the body: `decode` checks a body
   against it in one pass, the OpenAPI component is generated from it (`schema_components`),
   and a refused body is explained from it, naming the first bad field in the order the
-  fields are declared (`views: expected a list`, `history.articles.2026-13-01: expected a
-  date as YYYY-MM-DD`): a RequestError.
-- Unknown fields are ignored at every level, so the widget and the service can be upgraded
-  separately.
-- Cut, not refused: the history to its newest 90 days (dates), `views` and `dismissed` to
-  their newest 100 entries, `page.tags` to its first 50.
-- The locale is reduced as the banner's is (membership.core.i18n.resolve_locale): `uk-UA` -> uk,
-  one we do not serve -> en, none -> en.
-- Only `reader` is required. Sections and tags are lower-cased (campaigns store them so);
-  the referrer's host is kept apart, lower-cased, for the `referrers` filter.
-- `member` is kept as sent; checking the token (a secret) is the caller's business.
+  fields are declared (`history.articles.2026-13-01: expected a date as YYYY-MM-DD`).
+- Only `reader` is required; unknown fields are ignored at every level.
+- Cut, not refused: the history to its newest 90 days, `views` and `dismissed` to their
+  newest 100 entries, `page.tags` to its first 50.
+- The locale is reduced as the banner's is (`i18n.resolve_locale`: `uk-UA` -> uk, one we do
+  not serve or none -> en). Sections and tags are lower-cased; the referrer's host is kept
+  apart, lower-cased. `member` is kept as sent: checking it is the caller's business.
 - The text is read as json.loads reads it: a body msgspec refuses as JSON (NaN, a lone
-  surrogate) is read by json.loads (`bodies.parse_json`, whose words say what is not JSON)
-  and then checked against the same Struct; one json.loads would refuse (bytes that are not
-  UTF-8, nesting deeper than its recursion limit, an integer longer than the interpreter's
-  int-from-text limit) never takes msgspec's pass, even in a field it would skip.
+  surrogate) is read by json.loads (`bodies.parse_json`) and checked against the same
+  Struct; one json.loads would refuse (not UTF-8, nested past its recursion limit, an
+  integer past the int-from-text limit) never takes msgspec's pass (`_plain`).
 """
 
 from __future__ import annotations
@@ -120,7 +106,7 @@ class PromptRequest:
         key = (today, days)
         found = self._articles_memo.get(key)
         if found is None:
-            found = sum(filter(None, map(self.articles.get, _window(today, days))))
+            found = sum(filter(None, map(self.articles.get, _WINDOWS[today, days])))
             self._articles_memo[key] = found
         return found
 
@@ -147,21 +133,26 @@ class PromptRequest:
         return _by_campaign(self.dismissed)
 
 
-def _window(today: dt.date, days: int) -> tuple[dt.date, ...]:
-    """The dates of a window: `today` and the `days` - 1 before it. Remembered: a day's
-    requests ask for the same few windows. Cleared when full; threads may race, each
-    writes the same."""
-    found = _WINDOWS.get((today, days))
-    if found is None:
-        found = tuple(today - dt.timedelta(days=n) for n in range(max(days, 0)))
-        if len(_WINDOWS) >= _WINDOWS_HELD:
-            _WINDOWS.clear()
-        _WINDOWS[today, days] = found
-    return found
+class _Memo(dict):
+    """`compute(key)`, remembered (a day's requests ask for the same few windows, dates and
+    referrers); cleared when `held` are kept. Threads may race; each writes the same."""
+
+    def __init__(self, compute: Callable, held: int) -> None:
+        super().__init__()
+        self.compute, self.held = compute, held
+
+    def __missing__(self, key):
+        value = self.compute(key)
+        if len(self) >= self.held:
+            self.clear()
+        self[key] = value
+        return value
 
 
-_WINDOWS: dict[tuple[dt.date, int], tuple[dt.date, ...]] = {}
-_WINDOWS_HELD = 64
+# (today, days) -> the dates of that window: `today` and the `days` - 1 before it
+_WINDOWS = _Memo(
+    lambda key: tuple(key[0] - dt.timedelta(days=n) for n in range(max(key[1], 0))), 64
+)
 
 
 def _by_campaign(seen: Iterable[Seen]) -> dict[str, list[dt.datetime]]:
@@ -176,22 +167,8 @@ def _by_campaign(seen: Iterable[Seen]) -> dict[str, list[dt.datetime]]:
 
 
 def referrer_host(referrer: str | None) -> str | None:
-    """`https://www.T.co/x` -> `www.t.co`; a bare `t.co/x` too; None when there is none.
-    Remembered: most page views come from a few referrers, and urlsplit is slow."""
-    if not referrer:
-        return None
-    found = _HOSTS.get(referrer, _ABSENT)
-    if found is _ABSENT:
-        found = _referrer_host(referrer)
-        if len(_HOSTS) >= _HOSTS_HELD:
-            _HOSTS.clear()
-        _HOSTS[referrer] = found
-    return found
-
-
-_HOSTS: dict[str, str | None] = {}  # threads may race here; each writes the same value
-_HOSTS_HELD = 4096
-_ABSENT = object()
+    """`https://www.T.co/x` -> `www.t.co`; a bare `t.co/x` too; None when there is none."""
+    return _HOSTS[referrer] if referrer else None
 
 
 def _referrer_host(referrer: str) -> str | None:
@@ -201,6 +178,9 @@ def _referrer_host(referrer: str) -> str | None:
     except ValueError:
         return None
     return (host.rstrip(".") or None) if host else None
+
+
+_HOSTS = _Memo(_referrer_host, 4096)
 
 
 # --- The body: one definition ---------------------------------------------------------
@@ -222,26 +202,17 @@ DATE_MESSAGE = "expected a date as YYYY-MM-DD"
 COUNT_MESSAGE = f"expected a whole number from 0 to {MAX_ARTICLES_PER_DAY}"
 
 
-def read_day(key: str) -> dt.date | None:
-    """A history key as a date (None: not YYYY-MM-DD), remembered: a day's requests carry
-    the same 90 or so dates. Cleared when full; threads may race, each writes the same."""
-    day = _DAYS.get(key)
-    if day is None:
-        try:
-            day = dt.date.fromisoformat(key) if len(key) == 10 else None
-        except ValueError:
-            return None
-        if day is not None:
-            if len(_DAYS) >= _DAYS_HELD:
-                _DAYS.clear()
-            _DAYS[key] = day
-    return day
+def _parse_day(key: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(key) if len(key) == 10 else None
+    except ValueError:
+        return None
 
 
-_DAYS: dict[str, dt.date] = {}
-_DAYS_HELD = 4096
+_DAYS = _Memo(_parse_day, 4096)
 
-# What the document says of the text the Struct leaves to `read_day`, `utc_time` and
+
+# What the document says of the text the Struct leaves to `_parse_day`, `utc_time` and
 # i18n.resolve_locale (its `extra_json_schema`: the Struct itself does not check them, so
 # a refused body keeps naming its first bad field as `_build` finds it). A history key is
 # what date.fromisoformat reads in 10 characters: a real date (`format`) as 2026-11-25, or
@@ -265,7 +236,7 @@ _Section = Annotated[str, Meta(max_length=100)]
 _Referrer = Annotated[str, Meta(max_length=2000)]
 _PageType = Annotated[str, Meta(max_length=40)]
 _Tags = Annotated[list[str], Meta(description=f"The first {MAX_TAGS} are kept")]
-_Day = Annotated[str, Meta(extra={"read": read_day, "invalid": DATE_MESSAGE})]
+_Day = Annotated[str, Meta(extra={"read": _DAYS.__getitem__, "invalid": DATE_MESSAGE})]
 _Count = Annotated[
     int,  # not a bool, not 3.0
     Meta(
@@ -468,10 +439,9 @@ def _build(body: PromptBody) -> PromptRequest:
 
 def _articles(counts: dict[str, int]) -> dict[dt.date, int]:
     """{"YYYY-MM-DD": n} -> {date: n}, the newest MAX_HISTORY_DAYS dates kept."""
-    known = _DAYS
-    days = {known.get(key) or read_day(key): n for key, n in counts.items()}
+    days = {_DAYS[key]: n for key, n in counts.items()}
     if None in days:
-        bad = next(key for key in counts if read_day(key) is None)
+        bad = next(key for key in counts if _DAYS[key] is None)
         raise RequestError([f"history.articles.{bad}: {DATE_MESSAGE}"])
     if len(days) > MAX_HISTORY_DAYS:
         newest = sorted(days, reverse=True)[:MAX_HISTORY_DAYS]

@@ -1,24 +1,12 @@
-"""A campaign's results, from its stored figures (pure: no Redis, no clock).
+"""A campaign's results, from its stored figures (pure: no Redis, no clock); what each figure
+means is in docs/prompts.md ("Results").
 
-Per variant: views, unique readers (HyperLogLog, about 1% off), clicks and click rate
-(clicks / views), dismissals, `excess` (events refused because their client address had had
-PROMPT_EVENTS_PER_ADDRESS of that type that hour: a sign of someone steering), conversions,
-revenue per currency (minor units) and per thousand views, refunds (conversions later refunded
-in full, still counted in the conversions) and the amount refunded, the conversion rate per
+Per variant: the counts, unique readers, rates, money per currency, the conversion rate per
 unique reader with its 95% Wilson score interval, the lift against the holdout's rate, and a
-verdict:
-
-- `too early`     under MIN_VIEWS views for this variant;
-- `leading`       its interval lies wholly above every other variant's (strictly: touching
-                  is not above), and every other variant has MIN_VIEWS views too (an
-                  interval from a few readers says little; one from no reader is [0, 0]);
-- `inconclusive`  otherwise, and always for a campaign's only variant (nothing to lead;
-                  its `lift` says how it does against the holdout).
-
-`lift` = variant rate / holdout rate - 1; null without a holdout or while its rate is 0.
-Conversions above the readers (HyperLogLog's error, or a conversion without a view) count
-as one per reader in the rate and the interval. A variant removed from the campaign whose
-figures remain is listed after the current ones with `"retired": true`.
+verdict: `too early` under MIN_VIEWS views; `leading` when its interval lies wholly above
+every other variant's (touching is not above) and each of those has MIN_VIEWS views too;
+else `inconclusive` (always for a campaign's only variant). A variant removed from the
+campaign whose figures remain is listed last with `"retired": true`.
 """
 
 from __future__ import annotations

@@ -1,25 +1,14 @@
-"""The live campaigns and the banner's data, held in process memory for `POST /v1/prompt`.
+"""The live campaigns and the banner's data, held in process memory for `POST /v1/prompt`
+(docs/prompts.md, "From memory"), so a decision sends no Redis command.
 
-The decision path sends no Redis command for any reader: it reads `PromptSnapshot.live()`
-(the campaigns, parsed once and sorted by rank) and `.banner()` (the banner cache's state,
-peeked). A daemon thread per process keeps both fresh:
-
-- every `refresh_seconds` (0.9 s, as the banner; so a change shows within a second) one GET
-  of `keys.campaigns_version`, and a full read (`store.read`: one MULTI) only when it changed,
-  or when the last full read is `full_read_seconds` (60 s) old: a Redis emptied and filled
-  again up to the same version number, or edited by hand, is still seen within a minute;
-- then the banner cache's `get()`, which reads Redis when its own 0.9 s have passed, so
-  `peek()` never serves data older than about a second while Redis answers.
-
-The last good set stays when Redis cannot be read, and per campaign when a stored one is
-corrupt (its last good version is kept, or it is left out when this process never had
-one; the others still change). Trouble is logged when it starts or changes, and once when
-it ends, never per tick.
-
-The thread starts on first use, and again in a forked child (checked by os.getpid()): a
-server that forks workers after loading the app gets one per worker. The first decision of
-a process waits at most `first_wait` (1 s) for the first read; no later one ever waits. The
-thread holds the snapshot only weakly: an app that is gone (tests build many) stops it.
+A daemon thread per process refreshes both every `refresh_seconds`: one GET of
+`keys.campaigns_version`, a full read (`store.read`) only when it changed or
+`full_read_seconds` have passed (a Redis emptied and refilled up to the same version is still
+seen), then the banner cache's `get()`. The last good set stays while Redis cannot be read,
+and per campaign while a stored one is corrupt; trouble is logged when it starts or changes
+and once when it ends. The thread starts on first use and again in a forked child; the first
+decision of a process waits at most `first_wait` for the first read. The thread holds the
+snapshot only weakly: an app that is gone stops it.
 """
 
 from __future__ import annotations

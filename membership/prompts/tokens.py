@@ -2,21 +2,15 @@
 
 A token is `<payload>.<signature>`: the payload a compact JSON list, base64url without
 padding; the signature the first 16 bytes of HMAC-SHA256 over the payload, base64url. Each
-kind signs with its own key, derived from SECRET_KEY and the kind's name, so a decision
-token can never pass as a member token or the other way round.
-
-Why not itsdangerous: it derives its key on every call, 57 us a token against 4 us here,
-and a decision signs one token per prompt on every page view.
+kind signs with its own key, derived from SECRET_KEY and the kind's name, so one kind never
+passes as the other. Not itsdangerous: it derives its key on every call, and a decision
+signs a token per prompt on every page view.
 
 - Decision token: [decision id, campaign, variant or null for the holdout, reader, issued
-  at (unix seconds)]. Good for 24 hours (events; checkout in the next issue).
-- Member token: [subject, issued at, expires at, proof]. The subject is `cus_...` for a
-  Stripe customer, `email:<address>` for a member signed in by email (an offline member too),
-  `once:cs_...` / `once:cus_...` for a one-time contribution; the proof names what proved
-  the subject (a sign-in link, a Checkout Session, staff), and a token without one (three
-  values: every token made before proofs were written) proved nothing we can tell
-  (membership.members.rules says what each may open). A token never lives longer than 7
-  days, whatever it claims: one that says more is refused.
+  at (unix seconds)], good for 24 hours.
+- Member token: [subject, issued at, expires at, proof], at most 7 days whatever it claims
+  (subjects and proofs: docs/checkout-and-members.md, "Member recognition"); a token of
+  three values, made before proofs were written, proved nothing we can tell.
 
 Reading never raises: a forged, malformed or expired token is None.
 """
