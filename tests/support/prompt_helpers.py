@@ -167,54 +167,60 @@ times = st.integers(min_value=-40 * 24, max_value=10 * 24).map(
 )
 
 
+# Each strategy is built once: one built inside a draw is validated anew every draw, which
+# costs far more than the drawing.
+_WHEN = _often(None, times)
+_COPY = st.sampled_from(COPY_OPTIONS)
+_STATUS = _often("live", st.sampled_from(campaigns.STATUSES))
+_LOCALES = _often(None, st.sampled_from([("en",), ("uk",), ("en", "uk")]))
+_SECTIONS, _TAGS, _REFERRERS, _COUNTRIES = map(_ie, (SECTIONS, TAGS, DOMAINS, COUNTRIES))
+_ARTICLES_READ = _often(
+    None,
+    st.builds(
+        campaigns.ArticlesRead, min=st.integers(0, 4), max=st.none(), days=st.integers(1, 30)
+    ),
+)
+_MAX_VIEWS = _often(None, st.integers(1, 4))
+_MIN_HOURS = st.sampled_from([0, 1, 24])
+_CONTROL_SHARE = st.sampled_from([0.0, 0.1, 0.5])
+
+
 @st.composite
 def campaign_objects(draw, cid: str) -> Campaign:
     placement = draw(st.sampled_from(campaigns.PLACEMENTS))
-    starts = draw(_often(None, times))
-    ends = draw(_often(None, times))
+    starts = draw(_WHEN)
+    ends = draw(_WHEN)
     if starts and ends and ends <= starts:
         ends = None
     variants = tuple(
-        Variant(
-            id=f"v{i}", weight=draw(st.integers(1, 3)), copy=draw(st.sampled_from(COPY_OPTIONS))
-        )
+        Variant(id=f"v{i}", weight=draw(st.integers(1, 3)), copy=draw(_COPY))
         for i in range(draw(st.integers(1, 3)))
     )
     return Campaign(
         id=cid,
         name=cid,
-        status=draw(_often("live", st.sampled_from(campaigns.STATUSES))),
+        status=draw(_STATUS),
         priority=draw(st.integers(0, 3)),
         placement=placement,
         variants=variants,
         starts_at=starts,
         ends_at=ends,
-        locales=draw(_often(None, st.sampled_from([("en",), ("uk",), ("en", "uk")]))),
+        locales=draw(_LOCALES),
         audience=Audience(
             readers=draw(st.sampled_from(campaigns.READERS)),
-            sections=draw(_ie(SECTIONS)),
-            tags=draw(_ie(TAGS)),
-            articles_read=draw(
-                _often(
-                    None,
-                    st.builds(
-                        campaigns.ArticlesRead,
-                        min=st.integers(0, 4),
-                        max=st.none(),
-                        days=st.integers(1, 30),
-                    ),
-                )
-            ),
-            referrers=draw(_ie(DOMAINS)),
-            countries=draw(_ie(COUNTRIES)),
+            sections=draw(_SECTIONS),
+            tags=draw(_TAGS),
+            articles_read=draw(_ARTICLES_READ),
+            referrers=draw(_REFERRERS),
+            countries=draw(_COUNTRIES),
         ),
         frequency=Frequency(
-            max_views=draw(_often(None, st.integers(1, 4))),
+            max_views=draw(_MAX_VIEWS),
             per_days=draw(st.integers(1, 30)),
-            min_hours_between=draw(st.sampled_from([0, 1, 24])),
+            min_hours_between=draw(_MIN_HOURS),
             after_dismiss_days=draw(st.integers(0, 10)),
         ),
-        control_share=draw(st.sampled_from([0.0, 0.1, 0.5])),
+        control_share=draw(_CONTROL_SHARE),
         gate=Gate(draw(st.booleans()), draw(st.integers(0, 3))) if placement == "gate" else None,
     )
 
