@@ -11,7 +11,6 @@ success gives back its own place only.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 import uuid
@@ -32,18 +31,9 @@ from membership.staff.access.accounts import dummy_hash_for
 from membership.staff.access.sessions import LoginLockout, lockout_for
 from membership.store import Keys
 from tests.support.processes import ServiceProcess, wait_until
+from tests.support.staff import CSRF, GOOD, Clock
 
-GOOD = "correct horse battery"
 WRONG = "not the password at all"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.at
 
 
 class CountingHasher(PasswordHasher):
@@ -100,7 +90,7 @@ def login_form(url: str) -> tuple[requests.Session, str]:
     """A browser-like session with its CSRF token, ready to post the login form."""
     session = requests.Session()
     page = session.get(url + "/staff/login", timeout=30)
-    return session, _CSRF.search(page.text).group(1)
+    return session, CSRF.search(page.text).group(1)
 
 
 def post_login(form: tuple[requests.Session, str], url: str, email: str, password: str) -> int:
@@ -135,11 +125,6 @@ def burst(
         guesses = [pool.submit(guess, form) for form in forms[:wrong]]
         late = pool.submit(right, forms[-1]) if right_after is not None else None
         return [g.result() for g in guesses], (late.result() if late else None)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
@@ -288,7 +273,7 @@ def test_a_planted_key_of_another_type_is_a_503_and_not_a_sign_in(make_app, redi
     accounts_for(runtime(app)).add("ed@news.example", "editor", actor="t", password=GOOD)
     redis_client.set(lockout_for(runtime(app))._key("ed@news.example"), "planted")
     client = app.test_client()
-    token = _CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
+    token = CSRF.search(client.get("/staff/login").get_data(as_text=True)).group(1)
     data = {"email": "ed@news.example", "password": GOOD, "csrf_token": token}
     assert client.post("/staff/login", data=data).status_code == 503
 
