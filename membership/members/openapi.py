@@ -1,6 +1,6 @@
 """The OpenAPI piece of member recognition: tokens after Checkout, sign-in links, renewal and
-the Billing Portal. The bodies are read by members.rules; tests/http/test_openapi.py checks
-that these schemas take what it takes."""
+the Billing Portal. The bodies are generated from the members.rules schemas that load them;
+tests/http/test_openapi.py checks that they take what the service takes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from membership.core.openapi import (
     TEXT,
     answer,
     error,
+    from_marshmallow,
     json_body,
     obj,
     ref,
@@ -40,22 +41,29 @@ _TOKEN = answer(
         }
     ),
 )
-_TOKEN_FIELD = {"type": "string", "minLength": 1, "maxLength": rules.MAX_TOKEN}
-_SIGN_IN = obj(
-    {
-        "email": {
-            "type": "string",
-            # members.rules.parse_sign_in: at most 254 characters, one @, no spaces (printable
-            # ASCII here: the service also takes letters of other scripts, but no control or
-            # format character)
-            "pattern": r"^[!-?A-~]+@[!-?A-~]+$",
-            "maxLength": MAX_EMAIL,
-            "examples": ["reader@example.org"],
-        },
-        "return_url": ref("ReturnUrl"),
-        "locale": {"anyOf": [LOCALE_QUERY["schema"], {"type": "null"}], "examples": ["uk", "en"]},
+
+
+def _body(schema: type, **exact) -> dict:
+    """A body's JSON Schema, generated from the members.rules schema that loads it (apispec);
+    `exact`: what a field takes, said more exactly than its type and length can."""
+    body = from_marshmallow(schema)
+    body["properties"].update(exact)
+    return body
+
+
+_RETURN_URL = ref("ReturnUrl")
+_SIGN_IN = _body(
+    rules.SignInBody,
+    email={
+        "type": "string",
+        # members.rules: at most 254 characters, one @, no spaces (printable ASCII here: the
+        # service also takes letters of other scripts, but no control or format character)
+        "pattern": r"^[!-?A-~]+@[!-?A-~]+$",
+        "maxLength": MAX_EMAIL,
+        "examples": ["reader@example.org"],
     },
-    required=("email", "return_url"),
+    return_url=_RETURN_URL,
+    locale={"anyOf": [LOCALE_QUERY["schema"], {"type": "null"}], "examples": ["uk", "en"]},
 )
 
 OPENAPI = {
@@ -178,7 +186,7 @@ OPENAPI = {
             "an `email:` token while the ledger counts that email (a member customer has it, "
             "or an offline member). A token from a one-time contribution (`once:`) is not "
             "renewed (401 `not_renewable`): it ends after its 7 days.",
-            "requestBody": json_body(obj({"token": _TOKEN_FIELD})),
+            "requestBody": json_body(_body(rules.TokenBody)),
             "responses": {
                 "200": _TOKEN,
                 "400": error("Not JSON or no `token` string"),
@@ -202,7 +210,7 @@ OPENAPI = {
             "that email. A one-time contribution's `once:cus_...` token: the customer its Checkout "
             "created; `once:cs_...`: nothing to manage (409). Shares RATE_LIMIT_CHECKOUT's "
             "budget per client address.",
-            "requestBody": json_body(obj({"token": _TOKEN_FIELD, "return_url": ref("ReturnUrl")})),
+            "requestBody": json_body(_body(rules.PortalBody, return_url=_RETURN_URL)),
             "responses": {
                 "200": answer("Go to `url` (Stripe's Billing Portal)", obj({"url": TEXT})),
                 "400": error("Not JSON, no `token`, a return_url not on an allowed origin"),

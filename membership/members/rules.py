@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from marshmallow import EXCLUDE, Schema, ValidationError, validate
+from marshmallow import fields as mf
+
 from membership.core import i18n
 from membership.core.text import unsafe_character
 from membership.ledger.model import Customer, EmailBucket, LedgerInputError, valid_email
@@ -203,36 +206,118 @@ def return_url(value: object, allowed_origins: tuple[str, ...], name: str = "ret
     """An http(s) URL on an allowed origin, its fragment dropped (the token goes there)."""
     if not isinstance(value, str) or not value:
         raise RequestError(f"{name}: required, an https:// URL on the news site")
+    problem = _url_problem(value, allowed_origins)
+    if problem is not None:
+        raise RequestError(f"{name}: {problem}")
+    return urlunsplit(urlsplit(value)._replace(fragment=""))
+
+
+def _url_problem(value: str, allowed_origins: tuple[str, ...]) -> str | None:
     if len(value) > MAX_URL:
-        raise RequestError(f"{name}: at most {MAX_URL} characters")
+        return f"at most {MAX_URL} characters"
     if _URL_FORBIDDEN.search(value) or unsafe_character(value):
-        raise RequestError(f"{name}: expected a URL without spaces, quotes or control characters")
+        return "expected a URL without spaces, quotes or control characters"
     parts = urlsplit(value)
     if parts.username is not None or parts.password is not None:
-        raise RequestError(f"{name}: expected no user:password@ in the URL")
+        return "expected no user:password@ in the URL"
     origin = origin_of(value)
     if origin is None:
-        raise RequestError(f"{name}: expected an http:// or https:// URL")
+        return "expected an http:// or https:// URL"
     if origin not in allowed_origins:
-        raise RequestError(f"{name}: {origin} is not one of the site's origins (ALLOWED_ORIGINS)")
-    return urlunsplit(parts._replace(fragment=""))
+        return f"{origin} is not one of the site's origins (ALLOWED_ORIGINS)"
+    return None
 
 
-def _object(body: object) -> Mapping:
-    if not isinstance(body, Mapping):
-        raise RequestError("body: expected a JSON object")
-    return body
+def _text(limit: int, also=None) -> mf.String:
+    """A required string field: `required` when absent, null or empty; then at most `limit`
+    characters, and what `also` checks."""
+    checks = [
+        validate.Length(min=1, error="required"),
+        validate.Length(max=limit, error="at most {max} characters"),
+        *([also] if also else []),
+    ]
+    messages = {"required": "required", "null": "required", "invalid": "expected a string"}
+    return mf.String(required=True, error_messages=messages, validate=checks)
 
 
-def _string(body: Mapping, name: str, limit: int) -> str:
-    value = body.get(name)
-    if value is None or value == "":
-        raise RequestError(f"{name}: required")
-    if not isinstance(value, str):
-        raise RequestError(f"{name}: expected a string")
-    if len(value) > limit:
-        raise RequestError(f"{name}: at most {limit} characters")
-    return value
+class _Body(Schema):
+    """A member endpoint's JSON body; unknown fields are ignored. `allowed_origins`: where a
+    return_url may lead (ALLOWED_ORIGINS)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    def __init__(self, allowed_origins: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.allowed_origins = allowed_origins
+
+    def parse(self, body: object) -> dict:
+        """The loaded fields, or RequestError naming the first bad one, in declared order."""
+        if not isinstance(body, Mapping):
+            raise RequestError("body: expected a JSON object")
+        try:
+            return self.load(body)
+        except ValidationError as exc:
+            name = next(n for n in self.fields if n in exc.messages)
+            raise RequestError(f"{name}: {exc.messages[name][0]}") from None
+
+
+class ReturnUrl(mf.String):
+    """A return_url on one of the schema's `allowed_origins` (`return_url`), loaded as that."""
+
+    default_error_messages = dict.fromkeys(
+        ("required", "null", "invalid"), "required, an https:// URL on the news site"
+    )
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        if not value:
+            raise self.make_error("required")
+        url = super()._deserialize(value, attr, data, **kwargs)
+        problem = _url_problem(url, self.parent.allowed_origins)
+        if problem is not None:
+            raise ValidationError(problem)
+        return urlunsplit(urlsplit(url)._replace(fragment=""))
+
+
+def _email_address(value: str) -> None:
+    try:
+        email = valid_email(value)
+    except LedgerInputError:
+        email = None
+    if email is None or unsafe_character(email):
+        raise ValidationError("expected an email address like reader@example.org")
+
+
+def _locale(value: str | None) -> None:
+    try:
+        i18n.resolve_locale(value)
+    except i18n.CopyError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class TokenBody(_Body):
+    """`POST /v1/member/token/refresh`: the member token (checked with SECRET_KEY by the caller)."""
+
+    token = _text(MAX_TOKEN)
+
+
+class PortalBody(TokenBody):
+    """`POST /v1/member/portal`: the member token and where the portal returns to."""
+
+    return_url = ReturnUrl(required=True)
+
+
+class SignInBody(_Body):
+    """`POST /v1/member/sign-in`: the email asked for, where the link leads, its language."""
+
+    email = _text(320, also=_email_address)
+    return_url = ReturnUrl(required=True)
+    locale = mf.String(
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": "expected a locale tag such as en or uk"},
+        validate=_locale,
+    )
 
 
 @dataclass(frozen=True)
@@ -243,31 +328,16 @@ class SignIn:
 
 
 def parse_sign_in(body: object, allowed_origins: tuple[str, ...]) -> SignIn:
-    body = _object(body)
-    raw = _string(body, "email", 320)
-    try:
-        email = valid_email(raw)
-    except LedgerInputError:
-        raise RequestError("email: expected an email address like reader@example.org") from None
-    if unsafe_character(email):
-        raise RequestError("email: expected an email address like reader@example.org")
-    url = return_url(body.get("return_url"), allowed_origins)
-    locale = body.get("locale")
-    if locale is not None and not isinstance(locale, str):
-        raise RequestError("locale: expected a locale tag such as en or uk")
-    try:
-        served = i18n.resolve_locale(locale)
-    except i18n.CopyError as exc:
-        raise RequestError(f"locale: {exc}") from None
-    return SignIn(email, url, served)
+    loaded = SignInBody(allowed_origins).parse(body)
+    email, locale = valid_email(loaded["email"]), i18n.resolve_locale(loaded["locale"])
+    return SignIn(email, loaded["return_url"], locale)
 
 
 def parse_token(body: object) -> str:
-    """The `token` of a refresh or portal body (checked by the caller, with SECRET_KEY)."""
-    return _string(_object(body), "token", MAX_TOKEN)
+    """The `token` of a refresh body (checked by the caller, with SECRET_KEY)."""
+    return TokenBody().parse(body)["token"]
 
 
 def parse_portal(body: object, allowed_origins: tuple[str, ...]) -> tuple[str, str]:
-    body = _object(body)
-    token = parse_token(body)
-    return token, return_url(body.get("return_url"), allowed_origins)
+    loaded = PortalBody(allowed_origins).parse(body)
+    return loaded["token"], loaded["return_url"]
