@@ -40,16 +40,7 @@ from membership.store import Keys, whole
 
 ACTIONS = {"pause": "paused", "resume": "live", "archive": "archived"}
 # Which statuses each action may start from (the same status: nothing to do).
-_FROM = {
-    "pause": ("live",),
-    "resume": ("paused", "draft"),
-    "archive": ("draft", "live", "paused"),
-}
-_AUDIT_ACTION = {
-    "pause": "campaign_paused",
-    "resume": "campaign_resumed",
-    "archive": "campaign_archived",
-}
+_FROM = {"pause": ("live",), "resume": ("paused", "draft"), "archive": ("draft", "live", "paused")}
 _MAX_ATTEMPTS = 50
 
 
@@ -328,7 +319,8 @@ def set_status(
             )
         changed = dataclasses.replace(campaign, status=target)
         change = [(changed, to_json(campaign))]
-        return _queued(pipe, keys, change, actor, _AUDIT_ACTION[action], (campaign.status, target))
+        audited = f"campaign_{action}d"  # campaign_paused, campaign_resumed, campaign_archived
+        return _queued(pipe, keys, change, actor, audited, (campaign.status, target))
 
     return _transaction(client, keys, body)
 

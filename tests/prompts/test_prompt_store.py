@@ -251,3 +251,39 @@ def test_apply_refuses_a_bad_actor_before_writing(r):
     with pytest.raises(audit.AuditInputError):
         store.apply(r, KEYS, [campaigns.parse(doc())], actor="\x1b[31m")
     assert r.dbsize() == 0
+
+
+def test_a_move_decides_again_from_a_change_made_while_it_decided(r, monkeypatch):
+    """A move reads under its transaction's WATCH: a change to any campaign between its read
+    and its EXEC makes it decide again from what is stored then."""
+    order = [campaigns.parse(doc(id=cid, priority=p)) for cid, p in (("a", 1), ("b", 2), ("c", 3))]
+    store.apply(r, KEYS, order, actor="olena")
+    real_moved, seen = store.moved, []
+
+    def moved(ordered, campaign_id, offset):
+        seen.append([c.id for c in ordered])
+        if len(seen) == 1:  # someone moves b to the top meanwhile
+            store.apply(r, KEYS, [campaigns.parse(doc(id="b", priority=0))], actor="taras")
+        return real_moved(ordered, campaign_id, offset)
+
+    monkeypatch.setattr(store, "moved", moved)
+    assert store.move(r, KEYS, "c", -1, actor="olena") == ["c"]
+    assert seen == [["a", "b", "c"], ["b", "a", "c"]]
+    assert [c.id for c in store.load_all(r, KEYS)] == ["b", "c", "a"]
+
+
+def test_a_copy_takes_the_next_free_id_when_its_own_was_taken_while_it_decided(r, monkeypatch):
+    store.apply(r, KEYS, [campaigns.parse(doc(id="a"))], actor="olena")
+    real_duplicate_of, taken = store.duplicate_of, []
+
+    def duplicate_of(campaign, ids):
+        taken.append(sorted(ids))
+        if len(taken) == 1:
+            store.apply(r, KEYS, [campaigns.parse(doc(id="a-copy"))], actor="taras")
+        return real_duplicate_of(campaign, ids)
+
+    monkeypatch.setattr(store, "duplicate_of", duplicate_of)
+    copy = store.duplicate(r, KEYS, "a", actor="olena")
+    assert copy.id == "a-copy-2" and copy.status == "draft"
+    assert taken == [["a"], ["a", "a-copy"]]
+    assert sorted(r.hkeys(KEYS.campaigns)) == ["a", "a-copy", "a-copy-2"]
