@@ -7,6 +7,7 @@ from hypothesis import settings
 
 from membership import create_app
 from membership.core.config import ENV_VARS
+from tests.support.fake_stripe import STRIPE_KEY, FakeStripe
 from tests.support.processes import RedisServer
 from tests.support.redis_topologies import Cluster, SentinelSetup
 from tests.support.stripe_payloads import (
@@ -124,6 +125,25 @@ def redis_client(redis_server):
     client = redis_server.client()
     yield client
     client.close()
+
+
+@pytest.fixture
+def fake_stripe():
+    """The fake Stripe API (tests/support/fake_stripe.py), taking any test key."""
+    server = FakeStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def priced_stripe():
+    """The fake Stripe API for STRIPE_KEY only, with a monthly, a yearly and a one-time price."""
+    server = FakeStripe(api_key=STRIPE_KEY).start()
+    server.add_price("price_monthly", 500, interval="month")
+    server.add_price("price_yearly", 5000, interval="year")
+    server.add_price("price_once", 2500, interval=None)
+    yield server
+    server.stop()
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test.sh installs it (never `playwright install`)

@@ -17,27 +17,17 @@ from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.prompts import assign, snapshot
 from tests.support import stripe_payloads as sp
-from tests.support.fake_stripe import FakeStripe
+from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.member_count import set_member_count
 from tests.support.prompt_helpers import EXAMPLE
 from tests.support.webhooks import deliver
 
-KEY = "sk_test_end_to_end_0123456789"
-
 
 @pytest.fixture
-def fake():
-    server = FakeStripe(api_key=KEY).start()
-    server.add_price("price_monthly", 500, interval="month")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def app(make_app, fake):
+def app(make_app, priced_stripe):
     app = make_app(
-        stripe_api_key=KEY,
-        stripe_api_base=fake.url,
+        stripe_api_key=STRIPE_KEY,
+        stripe_api_base=priced_stripe.url,
         stripe_prices=(("monthly", "price_monthly"),),
         rate_limit_checkout="off",
         allowed_origins=("https://news.example",),
@@ -66,7 +56,7 @@ def asking(app, redis_url, tmp_path) -> tuple[dict, dict]:
     return asked, prompt
 
 
-def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
+def test_ask_click_pay_count_credit_and_silence(app, priced_stripe, redis_url, tmp_path):
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "cli")}
     rt = runtime(app)
     client = app.test_client()
@@ -75,12 +65,12 @@ def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
     # The click: a Checkout Session attributed to that variant.
     checkout = client.post("/v1/checkout", json={"plan": "monthly", "token": prompt["token"]})
     assert checkout.status_code == 200
-    [session_id] = fake.checkout.sessions
-    assert fake.checkout.sessions[session_id]["metadata"]["variant"] == prompt["variant"]
-    assert checkout.get_json()["url"] == fake.checkout.sessions[session_id]["url"]
+    [session_id] = priced_stripe.checkout.sessions
+    assert priced_stripe.checkout.sessions[session_id]["metadata"]["variant"] == prompt["variant"]
+    assert checkout.get_json()["url"] == priced_stripe.checkout.sessions[session_id]["url"]
 
     # The reader pays; Stripe's news arrives twice, before the success page asks for a token.
-    events = fake.complete(session_id)
+    events = priced_stripe.complete(session_id)
     for event in [*events, *events]:
         deliver(client, event)
     assert ledger_for(rt).queries.count() == 101
@@ -118,7 +108,7 @@ def test_ask_click_pay_count_credit_and_silence(app, fake, redis_url, tmp_path):
 
 
 def test_a_one_time_contribution_silences_the_asks_until_its_token_ends(
-    app, fake, redis_url, tmp_path
+    app, priced_stripe, redis_url, tmp_path
 ):
     """A contributor (whatever address they typed at Checkout): the token recognises this
     reader (no asks), opens no portal and is not renewed."""
@@ -129,8 +119,8 @@ def test_a_one_time_contribution_silences_the_asks_until_its_token_ends(
         json={"plan": "once", "amount": 100, "token": prompt["token"], "email": "m@example.org"},
     )
     assert checkout.status_code == 200, checkout.get_json()
-    [session_id] = fake.checkout.sessions
-    for event in fake.complete(session_id):
+    [session_id] = priced_stripe.checkout.sessions
+    for event in priced_stripe.complete(session_id):
         deliver(client, event)
     answer = client.get(f"/v1/member/token?session_id={session_id}").get_json()
     token = answer["token"]
@@ -141,5 +131,5 @@ def test_a_one_time_contribution_silences_the_asks_until_its_token_ends(
     )
     assert opened.status_code == 409
     assert opened.get_json()["error"]["code"] == "nothing_to_manage"
-    assert fake.checkout.portal_sessions == []
+    assert priced_stripe.checkout.portal_sessions == []
     assert client.post("/v1/member/token/refresh", json={"token": token}).status_code == 401

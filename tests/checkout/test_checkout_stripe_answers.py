@@ -14,11 +14,10 @@ from membership.members import rules
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from membership.stripe import api as stripe_api
-from tests.support.fake_stripe import FakeStripe
+from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.fake_stripe_checkout import SESSION_TTL
 from tests.support.webhooks import deliver
 
-KEY = "sk_test_answers_0123456789"
 SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
 SITE = "https://news.example"
 BACK = "https://news.example/account"
@@ -27,19 +26,10 @@ BIG = 40 * 1024 * 1024
 
 
 @pytest.fixture
-def fake():
-    server = FakeStripe(api_key=KEY).start()
-    server.add_price("price_monthly", 500, interval="month")
-    server.add_price("price_once", 2500, interval=None)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(make_app, fake):
+def client(make_app, priced_stripe):
     app = make_app(
-        stripe_api_key=KEY,
-        stripe_api_base=fake.url,
+        stripe_api_key=STRIPE_KEY,
+        stripe_api_base=priced_stripe.url,
         stripe_prices=(("monthly", "price_monthly"),),
         allowed_origins=(SITE,),
         rate_limit_checkout="off",
@@ -58,17 +48,17 @@ def member_token(subject: str) -> str:
     return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
 
 
-def a_member(client, fake, email: str = "payer@example.org") -> str:
-    session = fake.checkout.create_session(
+def a_member(client, priced_stripe, email: str = "payer@example.org") -> str:
+    session = priced_stripe.checkout.create_session(
         {
             "mode": "subscription",
             "line_items": [{"price": "price_monthly", "quantity": 1}],
             "success_url": "https://news.example/thanks",
         }
     )
-    for event in fake.complete(session["id"], email=email):
+    for event in priced_stripe.complete(session["id"], email=email):
         deliver(client, event)
-    return fake.checkout.sessions[session["id"]]["customer"]
+    return priced_stripe.checkout.sessions[session["id"]]["customer"]
 
 
 def padded(body: dict, size: int) -> bytes:
@@ -112,25 +102,25 @@ def portal(client, token: str):
 
 
 @pytest.mark.parametrize("url", URLS, ids=short)
-def test_a_portal_url_that_is_not_an_https_url_is_a_502(client, fake, url):
-    customer = a_member(client, fake)
-    fake.answer_next({"id": "bps_1", "object": "billing_portal.session", "url": url})
+def test_a_portal_url_that_is_not_an_https_url_is_a_502(client, priced_stripe, url):
+    customer = a_member(client, priced_stripe)
+    priced_stripe.answer_next({"id": "bps_1", "object": "billing_portal.session", "url": url})
     bad_gateway(portal(client, member_token(customer)))
 
 
 @pytest.mark.parametrize(
     "body", [[], "https://billing.stripe.com/", None, 5, {"id": "bps_1"}], ids=short
 )
-def test_a_portal_answer_that_is_not_a_session_with_a_url_is_a_502(client, fake, body):
-    customer = a_member(client, fake)
-    fake.answer_next(body)
+def test_a_portal_answer_that_is_not_a_session_with_a_url_is_a_502(client, priced_stripe, body):
+    customer = a_member(client, priced_stripe)
+    priced_stripe.answer_next(body)
     bad_gateway(portal(client, member_token(customer)))
 
 
 @pytest.mark.parametrize("sized", [True, False], ids=["content-length", "until-close"])
-def test_a_40_mb_portal_answer_is_a_502_and_the_portal_goes_on(client, fake, sized):
-    customer = a_member(client, fake)
-    fake.answer_next(
+def test_a_40_mb_portal_answer_is_a_502_and_the_portal_goes_on(client, priced_stripe, sized):
+    customer = a_member(client, priced_stripe)
+    priced_stripe.answer_next(
         padded({"object": "billing_portal.session", "url": PORTAL_URL}, BIG), sized=sized
     )
     started = time.monotonic()
@@ -140,13 +130,13 @@ def test_a_40_mb_portal_answer_is_a_502_and_the_portal_goes_on(client, fake, siz
     assert portal(client, member_token(customer)).status_code == 200
 
 
-def test_an_answer_just_under_the_limit_is_read(client, fake):
-    customer = a_member(client, fake)
+def test_an_answer_just_under_the_limit_is_read(client, priced_stripe):
+    customer = a_member(client, priced_stripe)
     limit = stripe_api.MAX_ANSWER_BYTES
     body = {"object": "billing_portal.session", "url": PORTAL_URL}
-    fake.answer_next(padded(body, limit))
+    priced_stripe.answer_next(padded(body, limit))
     assert portal(client, member_token(customer)).get_json() == {"url": PORTAL_URL}
-    fake.answer_next(padded(body, limit + 1))
+    priced_stripe.answer_next(padded(body, limit + 1))
     bad_gateway(portal(client, member_token(customer)))
 
 
@@ -162,20 +152,20 @@ def test_an_answer_just_under_the_limit_is_read(client, fake):
     ],
     ids=short,
 )
-def test_a_customer_list_that_is_not_one_is_a_502(client, fake, redis_client, body):
+def test_a_customer_list_that_is_not_one_is_a_502(client, priced_stripe, redis_client, body):
     """A member signed in by email, where the ledger's member index was never built: their
     customer is looked up in Stripe by the email."""
-    a_member(client, fake, "payer@example.org")
+    a_member(client, priced_stripe, "payer@example.org")
     redis_client.delete(Keys().ledger_index_email)
-    fake.answer_next(body)
+    priced_stripe.answer_next(body)
     bad_gateway(portal(client, member_token("email:payer@example.org")))
-    assert fake.checkout.portal_sessions == []
+    assert priced_stripe.checkout.portal_sessions == []
 
 
-def test_a_40_mb_customer_list_is_a_502(client, fake, redis_client):
-    a_member(client, fake, "payer@example.org")
+def test_a_40_mb_customer_list_is_a_502(client, priced_stripe, redis_client):
+    a_member(client, priced_stripe, "payer@example.org")
     redis_client.delete(Keys().ledger_index_email)
-    fake.answer_next(padded({"object": "list", "data": []}, BIG))
+    priced_stripe.answer_next(padded({"object": "list", "data": []}, BIG))
     bad_gateway(portal(client, member_token("email:payer@example.org")))
     # ... and a good one still opens the portal that way.
     assert portal(client, member_token("email:payer@example.org")).status_code == 200
@@ -188,18 +178,18 @@ def token_for(client, session_id: str):
     return client.get(f"/v1/member/token?session_id={session_id}")
 
 
-def completed(fake, mode: str = "subscription") -> tuple[str, dict]:
+def completed(priced_stripe, mode: str = "subscription") -> tuple[str, dict]:
     """A completed session, and what Stripe answers for it (expanded as the service asks)."""
     price = "price_monthly" if mode == "subscription" else "price_once"
-    session = fake.checkout.create_session(
+    session = priced_stripe.checkout.create_session(
         {
             "mode": mode,
             "line_items": [{"price": price, "quantity": 1}],
             "success_url": "https://news.example/thanks",
         }
     )
-    fake.complete(session["id"])
-    answer = fake.checkout.retrieve_session(
+    priced_stripe.complete(session["id"])
+    answer = priced_stripe.checkout.retrieve_session(
         session["id"], {"subscription", "customer", "payment_intent"}
     )
     return session["id"], answer
@@ -228,46 +218,46 @@ def completed(fake, mode: str = "subscription") -> tuple[str, dict]:
     ],
     ids=short,
 )
-def test_a_session_answer_of_another_shape_is_a_502(client, fake, change):
-    session_id, answer = completed(fake)
-    fake.answer_next({**answer, **change})
+def test_a_session_answer_of_another_shape_is_a_502(client, priced_stripe, change):
+    session_id, answer = completed(priced_stripe)
+    priced_stripe.answer_next({**answer, **change})
     bad_gateway(token_for(client, session_id))
 
 
-def test_a_contributions_session_answer_of_another_shape_is_a_502(client, fake):
-    session_id, answer = completed(fake, "payment")
+def test_a_contributions_session_answer_of_another_shape_is_a_502(client, priced_stripe):
+    session_id, answer = completed(priced_stripe, "payment")
     assert token_for(client, session_id).status_code == 200
     for change in (
         {"payment_intent": {"id": "pi_1", "created": "now"}},
         {"customer": {"id": "cus_A1", "created": None}},
     ):
-        fake.answer_next({**answer, **change})
+        priced_stripe.answer_next({**answer, **change})
         bad_gateway(token_for(client, session_id))
     # A deleted customer has no `created`: that is Stripe's shape, and no customer to name.
-    fake.answer_next(
+    priced_stripe.answer_next(
         {**answer, "customer": {"id": "cus_A1", "object": "customer", "deleted": True}}
     )
     assert token_for(client, session_id).status_code == 200
 
 
 @pytest.mark.parametrize("body", [[], "cs_test", None, 5, {}], ids=short)
-def test_a_session_answer_that_is_not_an_object_is_a_502(client, fake, body):
-    session_id, _ = completed(fake)
-    fake.answer_next(body)
+def test_a_session_answer_that_is_not_an_object_is_a_502(client, priced_stripe, body):
+    session_id, _ = completed(priced_stripe)
+    priced_stripe.answer_next(body)
     bad_gateway(token_for(client, session_id))
 
 
-def test_a_session_answer_that_is_not_json_is_a_502(client, fake):
-    session_id, _ = completed(fake)
-    fake.answer_next(b"<html>Bad gateway</html>")
+def test_a_session_answer_that_is_not_json_is_a_502(client, priced_stripe):
+    session_id, _ = completed(priced_stripe)
+    priced_stripe.answer_next(b"<html>Bad gateway</html>")
     response = token_for(client, session_id)
     assert response.status_code == 502
     assert response.get_json()["error"]["code"] == "stripe_error"
 
 
-def test_a_40_mb_session_answer_is_a_502(client, fake):
-    session_id, answer = completed(fake)
-    fake.answer_next(padded(answer, BIG))
+def test_a_40_mb_session_answer_is_a_502(client, priced_stripe):
+    session_id, answer = completed(priced_stripe)
+    priced_stripe.answer_next(padded(answer, BIG))
     bad_gateway(token_for(client, session_id))
     assert token_for(client, session_id).status_code == 200
 
@@ -293,29 +283,29 @@ def session_answer(url) -> dict:
 
 
 @pytest.mark.parametrize("url", URLS, ids=short)
-def test_a_checkout_url_that_is_not_an_https_url_is_a_502(client, fake, url):
-    fake.answer_next(session_answer(url))
+def test_a_checkout_url_that_is_not_an_https_url_is_a_502(client, priced_stripe, url):
+    priced_stripe.answer_next(session_answer(url))
     bad_gateway(checkout(client))
 
 
 @pytest.mark.parametrize(
     "body", [[], "https://checkout.stripe.com/", None, {"id": "cs_1"}], ids=short
 )
-def test_a_checkout_answer_that_is_not_a_session_with_a_url_is_a_502(client, fake, body):
-    fake.answer_next(body)
+def test_a_checkout_answer_that_is_not_a_session_with_a_url_is_a_502(client, priced_stripe, body):
+    priced_stripe.answer_next(body)
     bad_gateway(checkout(client))
 
 
-def test_a_40_mb_checkout_answer_is_a_502_and_checkout_goes_on(client, fake):
-    fake.answer_next(padded(session_answer("https://checkout.stripe.com/c/pay/cs_x"), BIG))
+def test_a_40_mb_checkout_answer_is_a_502_and_checkout_goes_on(client, priced_stripe):
+    priced_stripe.answer_next(padded(session_answer("https://checkout.stripe.com/c/pay/cs_x"), BIG))
     bad_gateway(checkout(client))
     good = checkout(client)
     assert good.status_code == 200
     assert good.get_json()["url"].startswith("https://checkout.stripe.com/c/pay/cs_")
 
 
-def test_a_bad_answer_is_logged_without_the_answer(client, fake, caplog):
-    fake.answer_next(session_answer("javascript:alert(1)"))
+def test_a_bad_answer_is_logged_without_the_answer(client, priced_stripe, caplog):
+    priced_stripe.answer_next(session_answer("javascript:alert(1)"))
     with caplog.at_level("ERROR", logger="membership.stripe.api"):
         bad_gateway(checkout(client))
     [record] = [r for r in caplog.records if "cannot use" in r.getMessage()]

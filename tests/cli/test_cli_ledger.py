@@ -17,7 +17,6 @@ from membership.ledger import Ledger
 from membership.store import Keys
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.fake_stripe import FakeStripe
 from tests.support.ledger_helpers import add_offline
 from tests.support.processes import REPO, ServiceProcess
 
@@ -147,13 +146,6 @@ def test_events_list_and_replay(env, ledger):
 
     assert run(env, "events", "replay").exit_code == 2
     assert run(env, "events", "list", "--outcome", "weird").exit_code == 2
-
-
-@pytest.fixture
-def fake_stripe():
-    server = FakeStripe().start()
-    yield server
-    server.stop()
 
 
 def test_sync_reports_then_repairs_drift(env, ledger, fake_stripe):

@@ -27,11 +27,10 @@ from membership.prompts import counts, results
 from membership.prompts.counts import HOLDOUT
 from membership.prompts.tokens import DecisionClaim, Tokens
 from tests.support import stripe_payloads as sp
-from tests.support.fake_stripe import FakeStripe
+from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.prompt_helpers import EXAMPLE
 from tests.support.webhooks import deliver
 
-KEY = "sk_test_conversions_0123456789"
 SECRET = "test-secret-key-0123456789"  # conftest's make_app
 CAMPAIGN = EXAMPLE["id"]  # winter-drive: variants a and b, a holdout
 OFFER = Offer(
@@ -46,19 +45,10 @@ OFFER = Offer(
 
 
 @pytest.fixture
-def fake():
-    server = FakeStripe(api_key=KEY).start()
-    server.add_price("price_monthly", 500, interval="month")
-    server.add_price("price_yearly", 5000, interval="year")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def app(make_app, fake):
+def app(make_app, priced_stripe):
     return make_app(
-        stripe_api_key=KEY,
-        stripe_api_base=fake.url,
+        stripe_api_key=STRIPE_KEY,
+        stripe_api_base=priced_stripe.url,
         stripe_prices=tuple(OFFER.prices.items()),
         rate_limit_checkout="off",
     )
@@ -90,12 +80,12 @@ def claim(variant: str | None, decision: str) -> DecisionClaim:
     return DecisionClaim(decision, CAMPAIGN, variant, "r_reader01", int(time.time()))
 
 
-def new_session(fake, plan: str, variant: str | None, decision: str) -> dict:
+def new_session(priced_stripe, plan: str, variant: str | None, decision: str) -> dict:
     amount = 2500 if plan == "once" else None
     req = CheckoutRequest(
         plan=plan, locale="auto", amount=amount, currency="eur" if amount else None
     )
-    return fake.checkout.create_session(
+    return priced_stripe.checkout.create_session(
         session_params(req, OFFER, decision, claim(variant, decision))
     )
 
@@ -103,13 +93,13 @@ def new_session(fake, plan: str, variant: str | None, decision: str) -> dict:
 # --- from a click to a credited variant --------------------------------------------------
 
 
-def test_a_click_becomes_one_conversion_for_its_variant(app, fake):
+def test_a_click_becomes_one_conversion_for_its_variant(app, priced_stripe):
     client = app.test_client()
     token = Tokens(SECRET).decision("dec0000000000001", CAMPAIGN, "a", "r_reader01", time.time())
     response = client.post("/v1/checkout", json={"plan": "monthly", "token": token})
     assert response.status_code == 200
-    [session_id] = fake.checkout.sessions
-    events = fake.complete(session_id)
+    [session_id] = priced_stripe.checkout.sessions
+    events = priced_stripe.complete(session_id)
     count_before = ledger_for(runtime(app)).queries.count()
     # the session's news first, then everything twice, under the same and new event ids
     for event in [events[-1], *events, *events, *(again(e) for e in events)]:
@@ -121,36 +111,38 @@ def test_a_click_becomes_one_conversion_for_its_variant(app, fake):
     assert record["plan"] == "monthly" and record["price"] == "price_monthly"
 
 
-def test_a_holdout_reader_who_pays_counts_for_the_holdout(app, fake):
-    session = new_session(fake, "once", None, "dec0000000000002")
-    for event in fake.complete(session["id"]):
+def test_a_holdout_reader_who_pays_counts_for_the_holdout(app, priced_stripe):
+    session = new_session(priced_stripe, "once", None, "dec0000000000002")
+    for event in priced_stripe.complete(session["id"]):
         deliver(app.test_client(), event)
     assert figures(app)[HOLDOUT] == (1, 2500, 0, 0)
 
 
-def test_an_unpaid_session_credits_only_when_its_payment_succeeds(app, fake):
+def test_an_unpaid_session_credits_only_when_its_payment_succeeds(app, priced_stripe):
     client = app.test_client()
-    session = new_session(fake, "once", "b", "dec0000000000003")
-    [completed] = fake.complete(session["id"], async_payment=True)
+    session = new_session(priced_stripe, "once", "b", "dec0000000000003")
+    [completed] = priced_stripe.complete(session["id"], async_payment=True)
     deliver(client, completed)
     assert figures(app)["b"] == (0, 0, 0, 0)
-    succeeded = fake.succeed_async(session["id"])
+    succeeded = priced_stripe.succeed_async(session["id"])
     deliver(client, succeeded)
     deliver(client, again(succeeded))
     assert figures(app)["b"] == (1, 2500, 0, 0)
 
 
-def test_a_session_without_our_metadata_credits_nothing(app, fake):
+def test_a_session_without_our_metadata_credits_nothing(app, priced_stripe):
     req = CheckoutRequest(plan="monthly", locale="auto")
-    session = fake.checkout.create_session(session_params(req, OFFER, "rnd0000000000001", None))
-    for event in fake.complete(session["id"]):
+    session = priced_stripe.checkout.create_session(
+        session_params(req, OFFER, "rnd0000000000001", None)
+    )
+    for event in priced_stripe.complete(session["id"]):
         deliver(app.test_client(), event)
     assert all(f == (0, 0, 0, 0) for f in figures(app).values())
 
 
-def test_concurrent_deliveries_of_one_session_credit_once(app, fake):
-    session = new_session(fake, "once", "a", "dec0000000000004")
-    [completed] = fake.complete(session["id"])
+def test_concurrent_deliveries_of_one_session_credit_once(app, priced_stripe):
+    session = new_session(priced_stripe, "once", "a", "dec0000000000004")
+    [completed] = priced_stripe.complete(session["id"])
     clones = [completed] + [again(completed) for _ in range(11)]
     start = threading.Barrier(len(clones))
 
@@ -167,11 +159,11 @@ def test_concurrent_deliveries_of_one_session_credit_once(app, fake):
     assert figures(app)["a"] == (1, 2500, 0, 0)
 
 
-def test_a_corrupt_counter_refuses_the_event_whole_until_mended(app, fake):
+def test_a_corrupt_counter_refuses_the_event_whole_until_mended(app, priced_stripe):
     rt = runtime(app)
     rt.redis.hset(rt.keys.prompt_counts(CAMPAIGN), "a:conversions", "many")
-    session = new_session(fake, "once", "a", "dec0000000000005")
-    [completed] = fake.complete(session["id"])
+    session = new_session(priced_stripe, "once", "a", "dec0000000000005")
+    [completed] = priced_stripe.complete(session["id"])
     payload = sp.body(completed)
     client = app.test_client()
     response = client.post(
@@ -191,42 +183,42 @@ def test_a_corrupt_counter_refuses_the_event_whole_until_mended(app, fake):
 # --- refunds --------------------------------------------------------------------------------
 
 
-def test_a_full_refund_shows_as_refunded_once(app, fake):
+def test_a_full_refund_shows_as_refunded_once(app, priced_stripe):
     client = app.test_client()
-    once = new_session(fake, "once", "a", "dec0000000000006")
-    monthly = new_session(fake, "monthly", "b", "dec0000000000007")
-    for event in [*fake.complete(once["id"]), *fake.complete(monthly["id"])]:
+    once = new_session(priced_stripe, "once", "a", "dec0000000000006")
+    monthly = new_session(priced_stripe, "monthly", "b", "dec0000000000007")
+    for event in [*priced_stripe.complete(once["id"]), *priced_stripe.complete(monthly["id"])]:
         deliver(client, event)
-    deliver(client, fake.refund(once["id"], 1000))  # partial: still a conversion
+    deliver(client, priced_stripe.refund(once["id"], 1000))  # partial: still a conversion
     assert figures(app)["a"] == (1, 2500, 0, 0)
     for _ in range(2):
-        deliver(client, again(fake.refund(once["id"])))
-        deliver(client, again(fake.refund(monthly["id"])))  # the first invoice's payment
+        deliver(client, again(priced_stripe.refund(once["id"])))
+        deliver(client, again(priced_stripe.refund(monthly["id"])))  # the first invoice's payment
     assert figures(app)["a"] == (1, 2500, 1, 2500)
     assert figures(app)["b"] == (1, 500, 1, 500)
 
 
-def test_a_refund_before_the_sessions_news_is_kept_for_it(app, fake):
+def test_a_refund_before_the_sessions_news_is_kept_for_it(app, priced_stripe):
     client = app.test_client()
-    monthly = new_session(fake, "monthly", "a", "dec0000000000008")
-    events = fake.complete(monthly["id"])
-    deliver(client, fake.refund(monthly["id"]))  # before anything else
+    monthly = new_session(priced_stripe, "monthly", "a", "dec0000000000008")
+    events = priced_stripe.complete(monthly["id"])
+    deliver(client, priced_stripe.refund(monthly["id"]))  # before anything else
     for event in reversed(events):
         deliver(client, event)
     assert figures(app)["a"] == (1, 500, 1, 500)
 
 
-def test_campaigns_results_shows_conversions_and_refunds(app, fake, redis_url, tmp_path):
+def test_campaigns_results_shows_conversions_and_refunds(app, priced_stripe, redis_url, tmp_path):
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "cli")}
     run = CliRunner().invoke
     assert run(cli, ["campaigns", "apply", "-"], env=env, input=json.dumps(EXAMPLE)).exit_code == 0
     client = app.test_client()
     for plan, variant in (("once", "a"), ("yearly", "a"), ("once", None)):
-        session = new_session(fake, plan, variant, f"dec{plan}{variant}")
-        for event in fake.complete(session["id"]):
+        session = new_session(priced_stripe, plan, variant, f"dec{plan}{variant}")
+        for event in priced_stripe.complete(session["id"]):
             deliver(client, event)
         if plan == "once" and variant == "a":
-            deliver(client, fake.refund(session["id"]))
+            deliver(client, priced_stripe.refund(session["id"]))
     result = run(cli, ["campaigns", "results", CAMPAIGN, "--json", "--days", "1"], env=env)
     data = json.loads(result.stdout)
     a = data["variants"][0]
@@ -255,18 +247,20 @@ SESSION = st.tuples(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(sessions=st.lists(SESSION, min_size=1, max_size=3), data=st.data())
-def test_exactly_once_in_any_order_under_any_event_ids(app, fake, sessions, data):
+def test_exactly_once_in_any_order_under_any_event_ids(app, priced_stripe, sessions, data):
     rt = runtime(app)
     rt.redis.flushall()
     events: list[dict] = []
     for i, (plan, variant, refund) in enumerate(sessions):
-        session = new_session(fake, plan.split("-")[0], variant, f"dec{i:013d}")
-        events += fake.complete(session["id"], async_payment=plan == "once-async")
+        session = new_session(priced_stripe, plan.split("-")[0], variant, f"dec{i:013d}")
+        events += priced_stripe.complete(session["id"], async_payment=plan == "once-async")
         if plan == "once-async":
-            events.append(fake.succeed_async(session["id"]))
+            events.append(priced_stripe.succeed_async(session["id"]))
         if refund != "none":
             total = session["amount_total"]
-            events.append(fake.refund(session["id"], total if refund == "full" else total // 2))
+            events.append(
+                priced_stripe.refund(session["id"], total if refund == "full" else total // 2)
+            )
     # Deliveries: every event at least once, some again (same id or a new one), in any order.
     extra = data.draw(st.lists(st.tuples(st.sampled_from(events), st.booleans()), max_size=8))
     deliveries = events + [again(e) if new_id else e for e, new_id in extra]

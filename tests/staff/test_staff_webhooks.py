@@ -18,7 +18,6 @@ from membership.staff.operations import runner as operations
 from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.fake_stripe import FakeStripe
 from tests.support.staff import FAST, GOOD, signed_in
 from tests.support.staff_browser import WIDTHS, open_page, shoot, url
 
@@ -433,13 +432,6 @@ def test_sync_without_a_stripe_key_says_so(app):
     )
     assert refused.status_code == 400 and "sync needs STRIPE_API_KEY" in _html(refused)
     assert client.get("/staff/api/operations").get_json()["sync_available"] is False
-
-
-@pytest.fixture
-def fake_stripe():
-    server = FakeStripe().start()
-    yield server
-    server.stop()
 
 
 def test_sync_checks_against_stripe_and_applies(make_app, fake_stripe):

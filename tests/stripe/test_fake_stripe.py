@@ -11,22 +11,14 @@ import stripe
 from stripe import StripeClient
 
 from tests.support import stripe_payloads as sp
-from tests.support.fake_stripe import FakeStripe, unflatten
+from tests.support.fake_stripe import STRIPE_KEY, unflatten
 from tests.support.fake_stripe_checkout import CHECKOUT_LOCALES
 
-KEY = "sk_test_fake_0123456789"
 
-
-@pytest.fixture
-def fake():
-    server = FakeStripe(api_key=KEY).start()
-    server.add_price("price_monthly", 500, interval="month")
-    yield server
-    server.stop()
-
-
-def client(fake, **options) -> StripeClient:
-    return StripeClient(KEY, base_addresses={"api": fake.url}, max_network_retries=0, **options)
+def client(priced_stripe, **options) -> StripeClient:
+    return StripeClient(
+        STRIPE_KEY, base_addresses={"api": priced_stripe.url}, max_network_retries=0, **options
+    )
 
 
 def test_unflatten_reads_stripes_form_encoding():
@@ -51,8 +43,8 @@ def test_the_locale_oracle_is_the_sdks_list():
     assert "uk" not in CHECKOUT_LOCALES
 
 
-def test_a_subscription_session_from_create_to_complete(fake):
-    session = client(fake).v1.checkout.sessions.create(
+def test_a_subscription_session_from_create_to_complete(priced_stripe):
+    session = client(priced_stripe).v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "line_items": [{"price": "price_monthly", "quantity": 1}],
@@ -77,11 +69,11 @@ def test_a_subscription_session_from_create_to_complete(fake):
         "variant": "a",
         "decision": "dec123",
     }
-    sent = fake.calls("POST")[0]
+    sent = priced_stripe.calls("POST")[0]
     assert sent["params"]["line_items"]["0"]["price"] == "price_monthly"
-    assert sent["authorization"] == f"Bearer {KEY}"
+    assert sent["authorization"] == f"Bearer {STRIPE_KEY}"
 
-    events = fake.complete(session.id, email="new@example.org")
+    events = priced_stripe.complete(session.id, email="new@example.org")
     assert [e["type"] for e in events] == [
         "customer.subscription.created",
         "invoice.paid",
@@ -92,7 +84,7 @@ def test_a_subscription_session_from_create_to_complete(fake):
     assert done["customer_details"]["email"] == "new@example.org" and done["amount_total"] == 500
     assert done["subscription"] == events[0]["data"]["object"]["id"]
 
-    read = client(fake).v1.checkout.sessions.retrieve(
+    read = client(priced_stripe).v1.checkout.sessions.retrieve(
         session.id, params={"expand": ["subscription"]}
     )
     assert read.status == "complete" and read.payment_status == "paid"
@@ -106,8 +98,8 @@ def test_a_subscription_session_from_create_to_complete(fake):
         )
 
 
-def test_a_payment_session_its_refund_and_async_payment(fake):
-    session = client(fake).v1.checkout.sessions.create(
+def test_a_payment_session_its_refund_and_async_payment(priced_stripe):
+    session = client(priced_stripe).v1.checkout.sessions.create(
         params={
             "mode": "payment",
             "line_items": [
@@ -124,11 +116,11 @@ def test_a_payment_session_its_refund_and_async_payment(fake):
         }
     )
     assert session.amount_total == 2500 and session.currency == "eur"
-    [completed] = fake.complete(session.id, async_payment=True)
+    [completed] = priced_stripe.complete(session.id, async_payment=True)
     assert completed["data"]["object"]["payment_status"] == "unpaid"
-    succeeded = fake.succeed_async(session.id)
+    succeeded = priced_stripe.succeed_async(session.id)
     assert succeeded["type"] == "checkout.session.async_payment_succeeded"
-    refund = fake.refund(session.id)["data"]["object"]
+    refund = priced_stripe.refund(session.id)["data"]["object"]
     assert refund["payment_intent"] == completed["data"]["object"]["payment_intent"]
     assert refund["refunded"] and refund["amount_refunded"] == 2500
 
@@ -154,53 +146,55 @@ def test_a_payment_session_its_refund_and_async_payment(fake):
         ),
     ],
 )
-def test_refusals_are_stripes_errors(fake, params, param):
+def test_refusals_are_stripes_errors(priced_stripe, params, param):
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client(fake).v1.checkout.sessions.create(
+        client(priced_stripe).v1.checkout.sessions.create(
             params={**params, "success_url": "https://x.example/"}
         )
     assert caught.value.param == param and caught.value.http_status == 400
 
 
-def test_a_wrong_key_is_a_401_showing_only_its_end(fake):
-    wrong = StripeClient("sk_test_wrong_key_abcd", base_addresses={"api": fake.url})
+def test_a_wrong_key_is_a_401_showing_only_its_end(priced_stripe):
+    wrong = StripeClient("sk_test_wrong_key_abcd", base_addresses={"api": priced_stripe.url})
     with pytest.raises(stripe.AuthenticationError) as caught:
         wrong.v1.checkout.sessions.retrieve("cs_test_x")
     assert "abcd" in str(caught.value) and "sk_test_wrong_key_abcd" not in str(caught.value)
 
 
-def test_portal_sessions_and_customers(fake):
-    session = client(fake).v1.checkout.sessions.create(
+def test_portal_sessions_and_customers(priced_stripe):
+    session = client(priced_stripe).v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "line_items": [{"price": "price_monthly", "quantity": 1}],
             "success_url": "https://x.example/",
         }
     )
-    customer = fake.complete(session.id)[-1]["data"]["object"]["customer"]
-    portal = client(fake).v1.billing_portal.sessions.create(
+    customer = priced_stripe.complete(session.id)[-1]["data"]["object"]["customer"]
+    portal = client(priced_stripe).v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": "https://news.example/"}
     )
     assert portal.id.startswith("bps_") and portal.url.startswith(
         "https://billing.stripe.com/p/session/"
     )
-    assert client(fake).v1.customers.retrieve(customer).email == "reader@example.org"
+    assert client(priced_stripe).v1.customers.retrieve(customer).email == "reader@example.org"
     with pytest.raises(stripe.InvalidRequestError):
-        client(fake).v1.billing_portal.sessions.create(params={"customer": "cus_unknown"})
+        client(priced_stripe).v1.billing_portal.sessions.create(params={"customer": "cus_unknown"})
 
 
-def test_queued_errors_and_delays(fake):
-    fake.fail_with(402, "Your card was declined.", type_="card_error", code="card_declined")
+def test_queued_errors_and_delays(priced_stripe):
+    priced_stripe.fail_with(
+        402, "Your card was declined.", type_="card_error", code="card_declined"
+    )
     with pytest.raises(stripe.CardError):
-        client(fake).v1.checkout.sessions.retrieve("cs_test_x")
-    fake.fail_with(500, times=1)
+        client(priced_stripe).v1.checkout.sessions.retrieve("cs_test_x")
+    priced_stripe.fail_with(500, times=1)
     with pytest.raises(stripe.APIError):
-        client(fake).v1.checkout.sessions.retrieve("cs_test_x")
-    fake.delay = 5
+        client(priced_stripe).v1.checkout.sessions.retrieve("cs_test_x")
+    priced_stripe.delay = 5
     started = time.monotonic()
     slow = StripeClient(
-        KEY,
-        base_addresses={"api": fake.url},
+        STRIPE_KEY,
+        base_addresses={"api": priced_stripe.url},
         max_network_retries=0,
         http_client=stripe.RequestsClient(timeout=0.3),
     )
@@ -209,21 +203,24 @@ def test_queued_errors_and_delays(fake):
     assert time.monotonic() - started < 2
 
 
-def test_any_answer_on_demand(fake):
+def test_any_answer_on_demand(priced_stripe):
     """`answer_next`: whatever Stripe should never answer, as it would arrive."""
-    fake.answer_next({"id": "bps_1", "object": "billing_portal.session", "url": 5})
-    assert client(fake).v1.billing_portal.sessions.create(params={"customer": "cus_x"}).url == 5
-    fake.answer_next([1, 2])
-    assert client(fake).v1.checkout.sessions.retrieve("cs_test_x") == [1, 2]
+    priced_stripe.answer_next({"id": "bps_1", "object": "billing_portal.session", "url": 5})
+    assert (
+        client(priced_stripe).v1.billing_portal.sessions.create(params={"customer": "cus_x"}).url
+        == 5
+    )
+    priced_stripe.answer_next([1, 2])
+    assert client(priced_stripe).v1.checkout.sessions.retrieve("cs_test_x") == [1, 2]
     for sized in (True, False):
-        fake.answer_next(b'{"id": "cs_1", "pad": "' + b"x" * 100_000 + b'"}', sized=sized)
-        assert len(client(fake).v1.checkout.sessions.retrieve("cs_test_x").pad) == 100_000
-    fake.answer_next(b"<html>")
+        priced_stripe.answer_next(b'{"id": "cs_1", "pad": "' + b"x" * 100_000 + b'"}', sized=sized)
+        assert len(client(priced_stripe).v1.checkout.sessions.retrieve("cs_test_x").pad) == 100_000
+    priced_stripe.answer_next(b"<html>")
     with pytest.raises(stripe.APIError):
-        client(fake).v1.checkout.sessions.retrieve("cs_test_x")
+        client(priced_stripe).v1.checkout.sessions.retrieve("cs_test_x")
 
 
-def test_a_contribution_made_at_confirmation_and_its_customer(fake):
+def test_a_contribution_made_at_confirmation_and_its_customer(priced_stripe):
     """A payment-mode session: its payment intent is made when the reader pays (Stripe's since
     2022-08-01), so its `created` is the completion time; `customer_creation=always` makes a
     new customer unless one was given when the session was created."""
@@ -242,20 +239,25 @@ def test_a_contribution_made_at_confirmation_and_its_customer(fake):
         "success_url": "https://news.example/thanks",
     }
     expand = {"expand": ["payment_intent", "customer"]}
-    made = client(fake).v1.checkout.sessions.create(params={**base, "customer_creation": "always"})
+    made = client(priced_stripe).v1.checkout.sessions.create(
+        params={**base, "customer_creation": "always"}
+    )
     assert made.payment_intent is None
-    fake.complete(made.id, created=1_800_000_000)
-    read = client(fake).v1.checkout.sessions.retrieve(made.id, params=expand)
+    priced_stripe.complete(made.id, created=1_800_000_000)
+    read = client(priced_stripe).v1.checkout.sessions.retrieve(made.id, params=expand)
     assert read.payment_intent.created == 1_800_000_000
     assert read.customer.created == 1_800_000_000 and read.customer.id.startswith("cus_")
 
-    given = client(fake).v1.checkout.sessions.create(
+    given = client(priced_stripe).v1.checkout.sessions.create(
         params={**base, "customer_creation": "always", "customer": read.customer.id}
     )
-    fake.complete(given.id)
-    again = client(fake).v1.checkout.sessions.retrieve(given.id, params=expand)
+    priced_stripe.complete(given.id)
+    again = client(priced_stripe).v1.checkout.sessions.retrieve(given.id, params=expand)
     assert again.customer.id == read.customer.id  # kept, not replaced
 
-    plain = client(fake).v1.checkout.sessions.create(params=base)
-    fake.complete(plain.id)
-    assert client(fake).v1.checkout.sessions.retrieve(plain.id, params=expand).customer is None
+    plain = client(priced_stripe).v1.checkout.sessions.create(params=base)
+    priced_stripe.complete(plain.id)
+    assert (
+        client(priced_stripe).v1.checkout.sessions.retrieve(plain.id, params=expand).customer
+        is None
+    )

@@ -61,6 +61,9 @@ def _expanded(params: dict) -> set[str]:
     return set(value.values() if isinstance(value, dict) else value)
 
 
+STRIPE_KEY = "sk_test_fake_0123456789"  # the key of the `priced_stripe` fixture
+
+
 class FakeStripe:
     def __init__(self, api_key: str | None = None) -> None:
         self.subscriptions: list[dict] = []  # newest first, as Stripe lists them
