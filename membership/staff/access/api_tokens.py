@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import redis
 
-from membership.core import audit
 from membership.core.text import has_control
 from membership.staff.access.rules import StaffInputError
-from membership.staff.access.stored import clock_for, digest, fields, text
+from membership.staff.access.stored import audit_own, clock_for, digest, fields, text
 from membership.store import Keys, whole
 
 PREFIX = "mst_"
@@ -86,15 +85,8 @@ class ApiTokens:
                 mapping={"email": email, "name": name, "created": now},
             )
             pipe.sadd(index, tid)
-            audit.queue(
-                pipe,
-                self.keys,
-                actor=email,
-                action="staff_token_created",
-                target=f"staff {email}",
-                after={"name": name, "id": tid[:12]},
-                at=now,
-            )
+            shown = {"name": name, "id": tid[:12]}
+            audit_own(pipe, self.keys, email, "staff_token_created", after=shown, at=now)
 
         # The account WATCHed: a token made while it is being disabled either commits first
         # (and the disabling revokes it) or sees it disabled.
@@ -115,14 +107,8 @@ class ApiTokens:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.staff_api_token(tid))
             pipe.srem(index, tid)
-            audit.queue(
-                pipe,
-                self.keys,
-                actor=email,
-                action="staff_token_revoked",
-                target=f"staff {email}",
-                before={"name": token.name if token else None, "id": tid[:12]},
-            )
+            shown = {"name": token.name if token else None, "id": tid[:12]}
+            audit_own(pipe, self.keys, email, "staff_token_revoked", before=shown)
             pipe.execute()
         return True
 

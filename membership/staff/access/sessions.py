@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import redis
 
-from membership.core import audit
 from membership.core.runtime import Runtime
 from membership.staff.access import rules
-from membership.staff.access.stored import clock_for, digest, fields, text
+from membership.staff.access.stored import audit_own, clock_for, digest, fields, text
 from membership.store import Keys, whole
 
 TOUCH_EVERY = 60  # seconds: a busy page does not write on every request
@@ -66,15 +65,8 @@ class StaffSessions:
             pipe.hset(key, mapping=record)
             pipe.expire(key, rules.SESSION_IDLE)
             pipe.sadd(index, sid)
-            audit.queue(
-                pipe,
-                self.keys,
-                actor=email,
-                action="staff_signed_in",
-                target=f"staff {email}",
-                after={"second_factor": second_factor, "agent": agent},
-                at=now,
-            )
+            shown = {"second_factor": second_factor, "agent": agent}
+            audit_own(pipe, self.keys, email, "staff_signed_in", after=shown, at=now)
 
         # Redis does not roll back: an index or log of another type would fail inside EXEC
         # and leave a session no index lists ("end all" misses it).

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import redis
 
+from membership.core import audit
 from membership.core.runtime import Runtime
 
 
@@ -44,3 +45,8 @@ def held_email(
     except ValueError:
         return None
     return f.get("email") or None
+
+
+def audit_own(pipe, keys, email: str, action: str, **entry) -> None:
+    """Queue the audit entry of a change staff member `email` makes to their own access."""
+    audit.queue(pipe, keys, actor=email, action=action, target=f"staff {email}", **entry)

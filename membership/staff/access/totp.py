@@ -28,13 +28,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from membership.core import audit
-from membership.staff.access.stored import clock_for, digest, fields, held_email
+from membership.staff.access.stored import audit_own, clock_for, digest, fields, held_email
 from membership.store import Keys, whole
 
 ISSUER = "membership staff"
 STEP = 30
 PENDING_SECONDS = 5 * 60
+
+ON, OFF = {"two_factor": True}, {"two_factor": False}  # what the audit entries say
 
 
 def code_step(secret: str, code: str, now: float, after: int) -> int | None:
@@ -162,15 +163,9 @@ class SecondFactor:
             def change(pipe, secrets):
                 pipe.hset(key, "totp", self.box.seal(secrets["totp_pending"]))
                 pipe.hdel(key, "totp_pending")
-                audit.queue(
-                    pipe,
-                    self.keys,
-                    actor=email,
-                    action="staff_two_factor_replaced" if replacing else "staff_two_factor_enabled",
-                    target=f"staff {email}",
-                    before={"two_factor": True} if replacing else None,
-                    after={"two_factor": True},
-                )
+                action = f"staff_two_factor_{'replaced' if replacing else 'enabled'}"
+                before = ON if replacing else None
+                audit_own(pipe, self.keys, email, action, before=before, after=ON)
 
             return ("replaced" if replacing else "enabled"), checks, change
 
@@ -182,15 +177,7 @@ class SecondFactor:
 
         def off(pipe, _secrets):
             pipe.hdel(key, "totp", "totp_pending")
-            audit.queue(
-                pipe,
-                self.keys,
-                actor=email,
-                action="staff_two_factor_disabled",
-                target=f"staff {email}",
-                before={"two_factor": True},
-                after={"two_factor": False},
-            )
+            audit_own(pipe, self.keys, email, "staff_two_factor_disabled", before=ON, after=OFF)
 
         return self._accept(email, lambda f: ("disabled", [("totp", code)], off)) is not None
 

@@ -12,7 +12,6 @@ from flask import Blueprint, g, jsonify, request
 
 from membership.core.errors import ApiError
 from membership.core.runtime import runtime
-from membership.goals import banner
 from membership.http.bodies import json_body
 from membership.prompts import counts, store
 from membership.prompts.campaigns import CampaignError, every_problem, parse, to_json
@@ -123,18 +122,22 @@ def api_campaign_put(campaign_id: str):
     return _answer(parsed, version, 201 if outcome == "created" else 200, outcome=outcome)
 
 
+def _change(campaign_id: str, change, *args):
+    """`change(redis, keys, campaign_id, *args, actor=...)` in the store: 404 unknown, 409
+    refused."""
+    rt = runtime()
+    try:
+        return change(rt.redis, rt.keys, campaign_id, *args, actor=g.staff.email)
+    except store.CampaignNotFound:
+        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+    except store.CampaignStoreError as exc:
+        _error(409, "refused", str(exc))
+
+
 def _status_view(action: str):
     @requires("editor")
     def view(campaign_id: str):
-        rt = runtime()
-        try:
-            before, after = store.set_status(
-                rt.redis, rt.keys, campaign_id, action, actor=g.staff.email
-            )
-        except store.CampaignNotFound:
-            _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
-        except store.CampaignStoreError as exc:
-            _error(409, "refused", str(exc))
+        before, after = _change(campaign_id, store.set_status, action)
         return jsonify(campaign=campaign_id, before=before, after=after)
 
     view.__name__ = f"api_campaign_{action}"
@@ -148,13 +151,8 @@ for _action in store.ACTIONS:
 @bp.post("/api/campaigns/<campaign_id>/duplicate")
 @requires("editor")
 def api_campaign_duplicate(campaign_id: str):
+    copy = _change(campaign_id, store.duplicate)
     rt = runtime()
-    try:
-        copy = store.duplicate(rt.redis, rt.keys, campaign_id, actor=g.staff.email)
-    except store.CampaignNotFound:
-        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
-    except store.CampaignStoreError as exc:
-        _error(409, "refused", str(exc))
     _, version = store.get_versioned(rt.redis, rt.keys, copy.id)
     return _answer(copy, version, 201)
 
@@ -167,13 +165,8 @@ def api_campaign_move(campaign_id: str):
     offset = {"up": -1, "down": 1}.get(direction if isinstance(direction, str) else "")
     if offset is None:
         _error(400, "invalid_request", "direction: expected up or down")
+    changed = _change(campaign_id, store.move, offset)
     rt = runtime()
-    try:
-        changed = store.move(rt.redis, rt.keys, campaign_id, offset, actor=g.staff.email)
-    except store.CampaignNotFound:
-        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
-    except store.CampaignStoreError as exc:
-        _error(409, "refused", str(exc))
     order = [c.id for c in store.read(rt.redis, rt.keys).campaigns if c.status != "archived"]
     return jsonify(changed=changed, order=order)
 
@@ -194,26 +187,10 @@ def api_campaign_results(campaign_id: str):
 
 
 def _previews(campaign):
-    settings = runtime().settings
-    shown = campaign_preview.previews(
-        campaign,
-        banner.cache().get(),
-        publication=settings.publication_name,
-        join_url=settings.join_url,
-    )
-    return jsonify(
-        campaign=campaign.id,
-        previews=[
-            {
-                "variant": p.variant,
-                "locale": p.locale,
-                "placement": p.placement,
-                "prompt": p.prompt,
-                "missing": list(p.missing),
-            }
-            for p in shown
-        ],
-    )
+    shown = campaign_preview.previews_now(campaign, runtime().settings)
+    fields = ("variant", "locale", "placement", "prompt")
+    rows = [{**{f: getattr(p, f) for f in fields}, "missing": list(p.missing)} for p in shown]
+    return jsonify(campaign=campaign.id, previews=rows)
 
 
 @bp.get("/api/campaigns/<campaign_id>/preview")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from membership.goals import banner
 from membership.goals.cache import State
 from membership.http import security
 from membership.prompts import render
@@ -108,3 +109,12 @@ def previews(
                 )
             )
     return found
+
+
+def previews_now(campaign: Campaign, settings) -> list[Preview]:
+    """previews() as /v1/prompt would answer now: the banner's last good state, the
+    deployment's publication and join URL."""
+    state = banner.cache().get()
+    return previews(
+        campaign, state, publication=settings.publication_name, join_url=settings.join_url
+    )

@@ -1,17 +1,4 @@
-"""Staff pages: prompt campaigns.
-
-    GET  /staff/campaigns                  the list, in the order decisions try them
-    GET  /staff/campaigns/new              the form for a new campaign (POST: create)
-    GET  /staff/campaigns/new/json         the same as JSON (POST: create)
-    GET  /staff/campaigns/prompt.css       the widget's CSS, for the previews
-    GET  /staff/campaign/<id>              one campaign: its settings and its document
-    GET  /staff/campaign/<id>/edit         the form (POST: save)
-    GET  /staff/campaign/<id>/json         the document as JSON (POST: save)
-    GET  /staff/campaign/<id>/preview      each variant in its placement, in each locale
-    GET  /staff/campaign/<id>/results      figures per variant, the chart and the verdicts
-    POST /staff/campaign/<id>/status       pause | resume | archive
-    POST /staff/campaign/<id>/duplicate    a draft copy under a new id
-    POST /staff/campaign/<id>/move         up | down in the order
+"""Staff pages: prompt campaigns, their form and JSON editor, previews and results.
 
 One campaign's pages are under /staff/campaign/ (singular) so that no campaign id, "new"
 included, is shadowed by a page of the list. Viewers read everything; editors and admins
@@ -24,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from functools import partial
 
 from flask import (
     Blueprint,
@@ -40,7 +29,6 @@ from flask import (
 from membership.core import audit
 from membership.core.config import SUPPORTED_LOCALES
 from membership.core.runtime import runtime
-from membership.goals import banner
 from membership.prompts import counts, store
 from membership.prompts.campaigns import (
     PLACEMENTS,
@@ -98,22 +86,27 @@ CONFLICT = (
     "(they are still in the form below). Open the current version, then make your "
     "changes again."
 )
-
-
-def _rt():
-    return runtime()
+LAST_CHANGE_LOOKBACK = 200  # audit entries read to say who saved last (on a conflict only)
 
 
 def _can_edit() -> bool:
     return guard.rules.allows(g.staff.role, "editor")
 
 
+def _done() -> str | None:
+    return DONE.get(request.args.get("done", ""))
+
+
 def _find(campaign_id: str) -> tuple[Campaign, str] | None:
     """A stored campaign and its version; None for an unknown (or impossible) id."""
     if not SLUG_ARG.fullmatch(campaign_id):
         return None
-    rt = _rt()
+    rt = runtime()
     return store.get_versioned(rt.redis, rt.keys, campaign_id)
+
+
+def _end(page) -> None:
+    abort(make_response(page))
 
 
 def _existing(campaign_id: str) -> tuple[Campaign, str]:
@@ -122,9 +115,9 @@ def _existing(campaign_id: str) -> tuple[Campaign, str]:
     try:
         found = _find(campaign_id)
     except store.CampaignStoreError as exc:
-        abort(make_response(_stored_error(exc)))
+        _end(guard.refuse(409, str(exc)))
     if found is None:
-        abort(make_response(_not_found(campaign_id)))
+        _end(_not_found(campaign_id))
     return found
 
 
@@ -132,11 +125,11 @@ def _not_found(campaign_id: str):
     return guard.refuse(404, f"No campaign {campaign_id[:64]!r}.")
 
 
-def _stored_error(exc: store.CampaignStoreError):
-    return guard.refuse(409, str(exc))
+def _to_campaign(campaign_id: str, done: str, endpoint: str = "campaign"):
+    return redirect(url_for(f"staff.campaigns.{endpoint}", campaign_id=campaign_id, done=done), 303)
 
 
-# --- the list ------------------------------------------------------------------------------
+# --- the list and one campaign ---------------------------------------------------------------
 @bp.get("/campaigns")
 @requires("viewer")
 def campaigns():
@@ -144,8 +137,8 @@ def campaigns():
 
 
 def _list_page(error: str | None = None, status: int = 200):
-    rt = _rt()
-    done = DONE.get(request.args.get("done", ""))
+    rt = runtime()
+    done = _done()
     page = render_template(
         "staff/campaigns.html",
         listing=campaign_reads.listing(rt.redis, rt.keys),
@@ -161,31 +154,31 @@ def _list_page(error: str | None = None, status: int = 200):
 @bp.get("/campaigns/prompt.css")
 @requires("viewer")
 def campaign_prompt_css():
-    css = campaign_preview.widget_css()
-    return Response(css, content_type="text/css; charset=utf-8")
+    return Response(campaign_preview.widget_css(), content_type="text/css; charset=utf-8")
 
 
-# --- one campaign ----------------------------------------------------------------------------
 @bp.get("/campaign/<campaign_id>")
 @requires("viewer")
 def campaign(campaign_id: str):
     c, _ = _existing(campaign_id)
+    doc = json.dumps(to_json(c), ensure_ascii=False, indent=2)
     return render_template(
-        "staff/campaign.html",
-        c=c,
-        doc=json.dumps(to_json(c), ensure_ascii=False, indent=2),
-        can_edit=_can_edit(),
-        notice=DONE.get(request.args.get("done", "")),
+        "staff/campaign.html", c=c, doc=doc, can_edit=_can_edit(), notice=_done()
     )
 
 
-def _back(campaign_id: str, done: str):
-    """After a change: back to the list (or the campaign's page, when it came from there)."""
-    if request.form.get("from") == "campaign":
-        return redirect(
-            url_for("staff.campaigns.campaign", campaign_id=campaign_id, done=done), 303
-        )
-    return redirect(url_for("staff.campaigns.campaigns", done=done, id=campaign_id), 303)
+def _change(campaign_id: str, change: Callable, *args):
+    """`change(redis, keys, campaign_id, *args, actor=...)` in the store; else the request
+    ends with the page that says why (404 unknown, 409 refused, on the list)."""
+    if not SLUG_ARG.fullmatch(campaign_id):
+        _end(_not_found(campaign_id))
+    rt = runtime()
+    try:
+        return change(rt.redis, rt.keys, campaign_id, *args, actor=g.staff.email)
+    except store.CampaignNotFound:
+        _end(_not_found(campaign_id))
+    except store.CampaignStoreError as exc:
+        _end(_list_page(str(exc), 409))
 
 
 @bp.post("/campaign/<campaign_id>/status")
@@ -194,40 +187,19 @@ def campaign_status(campaign_id: str):
     action = request.form.get("action", "")
     if action not in store.ACTIONS:
         return _list_page(f"action: expected one of {', '.join(store.ACTIONS)}", 400)
-    if not SLUG_ARG.fullmatch(campaign_id):
-        return _not_found(campaign_id)
-    rt = _rt()
-    try:
-        before, after = store.set_status(
-            rt.redis, rt.keys, campaign_id, action, actor=g.staff.email
-        )
-    except store.CampaignNotFound:
-        return _not_found(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _list_page(str(exc), 409)
-    done = (
-        "already"
-        if before == after
-        else {"pause": "paused", "resume": "resumed"}.get(action, "archived")
-    )
-    return _back(campaign_id, done)
+    before, after = _change(campaign_id, store.set_status, action)
+    done = {"pause": "paused", "resume": "resumed"}.get(action, "archived")
+    done = "already" if before == after else done
+    if request.form.get("from") == "campaign":  # back where the button was
+        return _to_campaign(campaign_id, done)
+    return redirect(url_for("staff.campaigns.campaigns", done=done, id=campaign_id), 303)
 
 
 @bp.post("/campaign/<campaign_id>/duplicate")
 @requires("editor")
 def campaign_duplicate(campaign_id: str):
-    if not SLUG_ARG.fullmatch(campaign_id):
-        return _not_found(campaign_id)
-    rt = _rt()
-    try:
-        copy = store.duplicate(rt.redis, rt.keys, campaign_id, actor=g.staff.email)
-    except store.CampaignNotFound:
-        return _not_found(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _list_page(str(exc), 409)
-    return redirect(
-        url_for("staff.campaigns.campaign_edit", campaign_id=copy.id, done="duplicated"), 303
-    )
+    copy = _change(campaign_id, store.duplicate)
+    return _to_campaign(copy.id, "duplicated", "campaign_edit")
 
 
 @bp.post("/campaign/<campaign_id>/move")
@@ -236,20 +208,9 @@ def campaign_move(campaign_id: str):
     offset = {"up": -1, "down": 1}.get(request.form.get("direction", ""))
     if offset is None:
         return _list_page("direction: expected up or down", 400)
-    if not SLUG_ARG.fullmatch(campaign_id):
-        return _not_found(campaign_id)
-    rt = _rt()
-    try:
-        changed = store.move(rt.redis, rt.keys, campaign_id, offset, actor=g.staff.email)
-    except store.CampaignNotFound:
-        return _not_found(campaign_id)
-    except store.CampaignStoreError as exc:
-        return _list_page(str(exc), 409)
-    return redirect(
-        url_for("staff.campaigns.campaigns", done="moved" if changed else "unmoved", id=campaign_id)
-        + f"#row-{campaign_id}",
-        303,
-    )
+    done = "moved" if _change(campaign_id, store.move, offset) else "unmoved"
+    target = url_for("staff.campaigns.campaigns", done=done, id=campaign_id)
+    return redirect(f"{target}#row-{campaign_id}", 303)
 
 
 # --- the form ----------------------------------------------------------------------------
@@ -263,13 +224,12 @@ def _form_page(
     conflict: str | None = None,
     preview: list | None = None,
 ):
-    placed = form_.place_errors(errors, form_.field_names(values))
     page = render_template(
         "staff/campaign_edit.html",
         values=values,
         campaign_id=campaign_id,
         based_on=based_on,
-        errors=placed,
+        errors=form_.place_errors(errors, form_.field_names(values)),
         conflict=conflict,
         variant_count=len(form_.variant_indexes(values)),
         field_id=form_.field_id,
@@ -278,7 +238,7 @@ def _form_page(
         placements=PLACEMENTS,
         readers=READERS,
         previews=preview,
-        notice=DONE.get(request.args.get("done", "")),
+        notice=_done(),
         plural=form_.plural_forms,
         **_preview_words(),
     )
@@ -327,83 +287,52 @@ def _form_post(campaign_id: str | None):
     if campaign_id is not None:
         values["id"] = campaign_id
     based_on = posted.get("based_on", "")[:64]
-    action = posted.get("action", "save")
+    page = partial(_form_page, campaign_id=campaign_id, based_on=based_on)
+    action, remove = posted.get("action", "save"), posted.get("remove", "")
     count = len(form_.variant_indexes(values))
-    remove = posted.get("remove", "")
     if remove:
         if not (remove.isascii() and remove.isdigit() and len(remove) <= 3):
-            problem = ["remove: expected a variant's row number"]
-            return _form_page(
-                values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
-            )
-        values = form_.without_variant(values, int(remove))
-        return _form_page(values, campaign_id=campaign_id, based_on=based_on)
+            return page(values, errors=["remove: expected a variant's row number"], status=400)
+        return page(form_.without_variant(values, int(remove)))
     if action == "add_variant":
         if count >= form_.MAX_VARIANTS:
-            problem = [f"variants: at most {form_.MAX_VARIANTS} variants"]
-            return _form_page(
-                values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
-            )
-        values = form_.with_new_variant(values, count)
-        return _form_page(values, campaign_id=campaign_id, based_on=based_on)
+            problem = f"variants: at most {form_.MAX_VARIANTS} variants"
+            return page(values, errors=[problem], status=400)
+        return page(form_.with_new_variant(values, count))
     if action not in ("save", "preview"):
-        problem = ["action: expected save, preview or add_variant"]
-        return _form_page(
-            values, campaign_id=campaign_id, based_on=based_on, errors=problem, status=400
-        )
+        problem = "action: expected save, preview or add_variant"
+        return page(values, errors=[problem], status=400)
     doc = form_.from_form(posted, campaign_id)
     try:
         parsed = parse(doc)
     except CampaignError:
-        return _form_page(
-            values,
-            campaign_id=campaign_id,
-            based_on=based_on,
-            errors=every_problem(doc),
-            status=400,
-        )
+        return page(values, errors=every_problem(doc), status=400)
     if action == "preview":
-        rt = _rt()
-        shown = campaign_preview.previews(
-            parsed,
-            _banner_state(),
-            publication=rt.settings.publication_name,
-            join_url=rt.settings.join_url,
-        )
-        return _form_page(values, campaign_id=campaign_id, based_on=based_on, preview=shown)
-    outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
-    if isinstance(outcome, str):
-        return _form_page(
-            values, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
-        )
-    return redirect(
-        url_for("staff.campaigns.campaign", campaign_id=parsed.id, done=outcome[0]), 303
-    )
+        return page(values, preview=campaign_preview.previews_now(parsed, runtime().settings))
+    return _save(parsed, based_on or None, campaign_id, partial(page, values))
 
 
-def _save(parsed: Campaign, based_on: str | None, editing: bool) -> tuple[str] | str:
-    """("saved" | "unchanged",) or the message of a refusal (a conflict, or a store error).
-    `editing`: the form edits a stored campaign (else it creates one)."""
-    rt = _rt()
+def _save(parsed: Campaign, based_on: str | None, campaign_id: str | None, page):
+    """Store the campaign (`campaign_id`: the one edited, else a new one) and go to its
+    page; a refusal (a conflict, a store error) is `page(status=409, conflict=why)`."""
+    rt = runtime()
     try:
         ((_, outcome),) = store.apply(
             rt.redis, rt.keys, [parsed], actor=g.staff.email, based_on={parsed.id: based_on}
         )
     except store.CampaignConflict as exc:
-        if exc.based_on is None and not editing:
-            return f"A campaign with the id {parsed.id!r} exists already: choose another id."
-        return CONFLICT + _last_change(parsed.id)
+        if exc.based_on is None and campaign_id is None:
+            taken = f"A campaign with the id {parsed.id!r} exists already: choose another id."
+            return page(status=409, conflict=taken)
+        return page(status=409, conflict=CONFLICT + _last_change(parsed.id))
     except store.CampaignStoreError as exc:
-        return str(exc)
-    return ("unchanged" if outcome == "unchanged" else "saved",)
-
-
-LAST_CHANGE_LOOKBACK = 200  # audit entries read to say who saved last (on a conflict only)
+        return page(status=409, conflict=str(exc))
+    return _to_campaign(parsed.id, "unchanged" if outcome == "unchanged" else "saved")
 
 
 def _last_change(campaign_id: str) -> str:
     """ " (Last saved by ... at ... UTC.)" from the newest audit entries, if it is among them."""
-    rt = _rt()
+    rt = runtime()
     target = f"campaign {campaign_id}"
     for entry in audit.entries(rt.redis, rt.keys, limit=LAST_CHANGE_LOOKBACK):
         if entry.get("target") == target:
@@ -446,7 +375,7 @@ def campaign_json(campaign_id: str):
         found = _find(campaign_id)
     except store.CorruptCampaigns as exc:
         # Shown as stored, to be mended here: saving replaces it (apply may).
-        rt = _rt()
+        rt = runtime()
         raw = rt.redis.hget(rt.keys.campaigns, campaign_id) or ""
         problems = [f"stored campaign: {why}" for why in exc.problems.values()]
         return _json_page(
@@ -480,49 +409,30 @@ def campaign_save_json(campaign_id: str):
 def _json_post(campaign_id: str | None):
     text = request.form.get("document", "")[:MAX_JSON]
     based_on = request.form.get("based_on", "")[:64]
-
-    def refused(errors: list[str]):
-        return _json_page(
-            text, campaign_id=campaign_id, based_on=based_on, errors=errors, status=400
-        )
-
+    page = partial(_json_page, text, campaign_id=campaign_id, based_on=based_on)
     try:
         data = json.loads(text)
     except ValueError as exc:
-        return refused([f"document: not JSON ({exc})"])
+        return page(errors=[f"document: not JSON ({exc})"], status=400)
     if campaign_id is not None and isinstance(data, dict) and data.get("id") != campaign_id:
-        return refused([f"id: this page edits {campaign_id!r}; use duplicate for a new id"])
+        problem = f"id: this page edits {campaign_id!r}; use duplicate for a new id"
+        return page(errors=[problem], status=400)
     try:
         parsed = parse(data)
     except CampaignError:
-        return refused(every_problem(data))
-    outcome = _save(parsed, based_on or None, editing=campaign_id is not None)
-    if isinstance(outcome, str):
-        return _json_page(
-            text, campaign_id=campaign_id, based_on=based_on, status=409, conflict=outcome
-        )
-    return redirect(
-        url_for("staff.campaigns.campaign", campaign_id=parsed.id, done=outcome[0]), 303
-    )
+        return page(errors=every_problem(data), status=400)
+    return _save(parsed, based_on or None, campaign_id, page)
 
 
 # --- preview and results ---------------------------------------------------------------------
-def _banner_state():
-    return banner.cache().get()
-
-
 @bp.get("/campaign/<campaign_id>/preview")
 @requires("viewer")
 def campaign_preview_page(campaign_id: str):
     c, _ = _existing(campaign_id)
-    rt = _rt()
-    shown = campaign_preview.previews(
-        c, _banner_state(), publication=rt.settings.publication_name, join_url=rt.settings.join_url
-    )
     return render_template(
         "staff/campaign_preview.html",
         c=c,
-        previews=shown,
+        previews=campaign_preview.previews_now(c, runtime().settings),
         articles=campaign_preview.sample_articles(c),
         **_preview_words(),
     )
@@ -539,17 +449,16 @@ def campaign_results(campaign_id: str):
     if found is None:
         return _not_found(campaign_id)
     c, _ = found
-    rt = _rt()
+    rt = runtime()
     try:
         data = campaign_reads.campaign_results(rt.redis, rt.keys, c, days)
     except counts.CorruptCounts as exc:
         return guard.refuse(409, f"a stored prompt counter is corrupt: {exc}")
-    chart = charts.results_chart(data, chart_id=f"results-{c.id}")
     return render_template(
         "staff/campaign_results.html",
         c=c,
         data=data,
-        chart=chart,
+        chart=charts.results_chart(data, chart_id=f"results-{c.id}"),
         days=days,
         periods=campaign_reads.RESULT_PERIODS,
         percent=charts.percent,

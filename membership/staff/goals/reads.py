@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flask import abort, make_response
+
 from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
@@ -37,6 +39,14 @@ def find(raw_id) -> goal_rules.Goal | None:
 
 def not_found(raw_id):
     return guard.refuse(404, f"no goal with id {str(raw_id)[:40]}")
+
+
+def existing(raw_id) -> goal_rules.Goal:
+    """The goal; else the request ends with the page that says there is none (404)."""
+    goal = find(raw_id)
+    if goal is None:
+        abort(make_response(not_found(raw_id)))
+    return goal
 
 
 def preview_of(old: goal_rules.Goal | None, data: Mapping, count: str | None):

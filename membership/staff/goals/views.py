@@ -32,7 +32,7 @@ from membership.staff.goals.form import (
     goal_data,
     plural_examples,
 )
-from membership.staff.goals.reads import find, goal_id_of, live_count, not_found, preview_of
+from membership.staff.goals.reads import existing, goal_id_of, live_count, not_found, preview_of
 
 bp = Blueprint("goals", __name__)
 bp.register_blueprint(api.bp)
@@ -123,18 +123,14 @@ SAVED = {"added": "Goal added.", "saved": "Saved: the banner shows it within a s
 @bp.get("/goals/<goal_id>")
 @requires("viewer")
 def goal_page(goal_id):
-    goal = find(goal_id)
-    if goal is None:
-        return not_found(goal_id)
+    goal = existing(goal_id)
     return _edit_page(goal, notice=SAVED.get(request.args.get("saved", "")))
 
 
 @bp.post("/goals/<goal_id>/preview")
 @requires("viewer")
 def goal_preview(goal_id):
-    goal = find(goal_id)
-    if goal is None:
-        return not_found(goal_id)
+    goal = existing(goal_id)
     form = form_fields()
     preview, errors = preview_of(goal, goal_data(form), form.get("preview_count"))
     return _edit_page(
@@ -145,9 +141,7 @@ def goal_preview(goal_id):
 @bp.post("/goals/<goal_id>")
 @requires("editor")
 def goal_save(goal_id):
-    goal = find(goal_id)
-    if goal is None:
-        return not_found(goal_id)
+    goal = existing(goal_id)
     form, rt = form_fields(), runtime()
     version = form.get("version", "")
     try:
@@ -173,18 +167,13 @@ def goal_save(goal_id):
 @bp.get("/goals/<goal_id>/remove")
 @requires("editor")
 def goal_remove_confirm(goal_id):
-    goal = find(goal_id)
-    if goal is None:
-        return not_found(goal_id)
-    return _remove_page(goal)
+    return _remove_page(existing(goal_id))
 
 
 @bp.post("/goals/<goal_id>/remove")
 @requires("editor")
 def goal_remove(goal_id):
-    goal = find(goal_id)
-    if goal is None:
-        return not_found(goal_id)
+    goal = existing(goal_id)
     version, rt = form_fields().get("version", ""), runtime()
     if not version:
         return _remove_page(goal, "version: missing; open the goal and remove it from there", 400)
