@@ -84,40 +84,36 @@ def with_app(command):
 
 
 def _register() -> None:
-    from membership.cli import dev, events, ledger, members, serve, stats, sync
+    from membership.cli import (
+        audit,
+        campaigns,
+        dev,
+        embedded_redis,
+        events,
+        goals,
+        ledger,
+        members,
+        serve,
+        staff,
+        stats,
+        sync,
+    )
 
-    cli.add_command(serve.serve)
-    cli.add_command(dev.dev)
-    cli.add_command(members.members)
-    cli.add_command(events.events)
-    cli.add_command(stats.stats)
-    cli.add_command(sync.sync)
-    cli.add_command(ledger.ledger)
-
-    # --- The embedded Redis's files ---
-    from membership.cli import embedded_redis
-
-    cli.add_command(embedded_redis.redis_group)
-
-    # --- Goals and banner ---
-    from membership.cli import goals
-
-    cli.add_command(goals.goals)
-
-    # --- Prompts ---
-    from membership.cli import campaigns
-
-    cli.add_command(campaigns.campaigns)
-
-    # --- Audit ---
-    from membership.cli import audit
-
-    cli.add_command(audit.audit)
-
-    # --- Staff access ---
-    from membership.cli import staff
-
-    cli.add_command(staff.staff)
+    for command in (
+        serve.serve,
+        dev.dev,
+        members.members,
+        events.events,
+        stats.stats,
+        sync.sync,
+        ledger.ledger,
+        embedded_redis.redis_group,
+        goals.goals,
+        campaigns.campaigns,
+        audit.audit,
+        staff.staff,
+    ):
+        cli.add_command(command)
 
 
 _register()

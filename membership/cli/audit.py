@@ -9,6 +9,9 @@ import click
 
 from membership.cli import with_app
 from membership.cli.output import echo_json, echo_table
+from membership.core import audit as audit_mod
+from membership.core.runtime import runtime
+from membership.core.text import UNSAFE_CATEGORIES
 
 _CHANGE_WIDTH = 80
 _FIRST = ("id", "target", "name", "email", "status")  # what names a record, shown first
@@ -17,8 +20,7 @@ _FIRST = ("id", "target", "name", "email", "status")  # what names a record, sho
 def _safe(text: str) -> str:
     """One terminal-safe line: control/format characters and line breaks shown escaped."""
     return "".join(
-        f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c
-        for c in text
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in UNSAFE_CATEGORIES else c for c in text
     )
 
 
@@ -82,9 +84,6 @@ def audit() -> None:
 @with_app
 def list_(limit: int, as_json: bool):
     """List audit entries, newest first."""
-    from membership.core import audit as audit_mod
-    from membership.core.runtime import runtime
-
     rt = runtime()
     found = audit_mod.entries(rt.redis, rt.keys, limit=limit)
     if as_json:

@@ -8,12 +8,17 @@ stderr, and exits 2 with nothing stored.
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
 from membership.cli.output import echo_json, echo_table
+from membership.cli.stats import money as format_money
+from membership.core.runtime import runtime
+from membership.prompts import counts, results, store
+from membership.prompts.campaigns import CampaignError, iso, parse_list, to_json
 
 MAX_INPUT = 10 * 1024 * 1024  # bytes of JSON that `apply` reads at most
 
@@ -21,12 +26,6 @@ MAX_INPUT = 10 * 1024 * 1024  # bytes of JSON that `apply` reads at most
 @click.group()
 def campaigns() -> None:
     """Paywall prompt campaigns: which reader sees which ask."""
-
-
-def _rt():
-    from membership.core.runtime import runtime
-
-    return runtime()
 
 
 def _refuse(ctx: click.Context, lines: list[str], summary: str) -> None:
@@ -51,9 +50,6 @@ def apply_(ctx: click.Context, source, actor: str):
     All or nothing: if any campaign is invalid, every problem is printed as
     `path: message` and nothing is stored. Re-applying an unchanged campaign changes nothing.
     """
-    from membership.prompts import store
-    from membership.prompts.campaigns import CampaignError, parse_list
-
     raw = source.read(MAX_INPUT + 1)
     if len(raw) > MAX_INPUT:
         _refuse(ctx, [], f"the input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
@@ -70,7 +66,7 @@ def apply_(ctx: click.Context, source, actor: str):
         _refuse(ctx, exc.errors, f"{n} problem{'s' if n != 1 else ''} in the input")
     if not parsed:
         _refuse(ctx, [], "the list holds no campaign")
-    rt = _rt()
+    rt = runtime()
     try:
         results = store.apply(rt.redis, rt.keys, parsed, actor=actor)
     except store.CampaignStoreError as exc:
@@ -91,9 +87,7 @@ def _row(c) -> dict:
 
 
 def _load(getter):
-    from membership.prompts import store
-
-    rt = _rt()
+    rt = runtime()
     try:
         return getter(store, rt)
     except store.CampaignStoreError as exc:
@@ -124,8 +118,6 @@ def list_(as_json: bool):
 @with_app
 def show(campaign_id: str, as_json: bool):
     """One campaign: its settings and variants (--json: the document `apply` takes)."""
-    from membership.prompts.campaigns import iso, to_json
-
     c = _load(lambda store, rt: store.get(rt.redis, rt.keys, campaign_id))
     if c is None:
         raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
@@ -175,9 +167,7 @@ def _status_command(action: str, done: str):
     @actor_option
     @with_app
     def command(campaign_id: str, actor: str):
-        from membership.prompts import store
-
-        rt = _rt()
+        rt = runtime()
         try:
             before, after = store.set_status(rt.redis, rt.keys, campaign_id, action, actor=actor)
         except store.CampaignStoreError as exc:
@@ -217,14 +207,10 @@ def results_(campaign_id: str, as_json: bool, days: int | None):
     """Per variant and the holdout: views, readers, clicks, dismissals, excess (events not
     counted: one address past PROMPT_EVENTS_PER_ADDRESS in an hour), conversions, the
     conversion rate with its 95% interval, the lift against the holdout and a verdict."""
-    import time
-
-    from membership.prompts import counts, results
-
     c = _load(lambda store, rt: store.get(rt.redis, rt.keys, campaign_id))
     if c is None:
         raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
-    rt = _rt()
+    rt = runtime()
     try:
         stored = counts.read_campaign(rt.redis, rt.keys, c, time.time(), days or 0)
         data = results.build(c, stored)
@@ -241,8 +227,6 @@ def _pct(value: float | None, sign: str = "") -> str:
 
 
 def _echo_results(data: dict) -> None:
-    from membership.cli.stats import money as format_money
-
     def money(revenue: dict) -> str:  # "-" when every currency is zero
         return format_money({c: n for c, n in revenue.items() if n})
 

@@ -9,6 +9,9 @@ import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
+from membership.core.runtime import runtime
+from membership.goals import rules as goal_rules
+from membership.goals import store as goals_mod
 from membership.goals.rules import MAX_NAME, MAX_TARGET
 from membership.ledger import queries as ledger_queries
 
@@ -63,10 +66,6 @@ def add(
     actor: str,
 ):
     """Add a goal of TARGET members (reached at once if the count is already there)."""
-    from membership.core.runtime import runtime
-    from membership.goals import rules as goal_rules
-    from membership.goals import store as goals_mod
-
     rt = runtime()
     try:
         copy = goal_rules.parse_copy_options(copy_options)
@@ -85,10 +84,6 @@ def add(
 @with_app
 def list_(as_json: bool):
     """List goals by target, with their state."""
-    from membership.core.runtime import runtime
-    from membership.goals import rules as goal_rules
-    from membership.goals import store as goals_mod
-
     rt = runtime()
     all_goals = goals_mod.load(rt.redis, rt.keys)
     known = ledger_queries.count(rt.redis, rt.keys)
@@ -118,9 +113,6 @@ def list_(as_json: bool):
 @with_app
 def remove(goal_id: int, actor: str):
     """Remove the goal with this ID."""
-    from membership.core.runtime import runtime
-    from membership.goals import store as goals_mod
-
     rt = runtime()
     if not goals_mod.remove(rt.redis, rt.keys, goal_id, actor=actor):
         raise click.ClickException(f"no goal with id {goal_id} (see `membership goals list`)")

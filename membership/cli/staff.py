@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import urllib.parse
 
@@ -21,8 +22,13 @@ def staff() -> None:
     """Staff accounts: who may sign in to the dashboard, and with which role."""
 
 
-def _fail(exc: StaffInputError):
-    raise click.ClickException(str(exc)) from None
+@contextlib.contextmanager
+def _refusals():
+    """A refused change (StaffInputError) as the command's one error line."""
+    try:
+        yield
+    except StaffInputError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @staff.command("add")
@@ -40,10 +46,8 @@ def add(email: str, role: str, password_stdin: bool, actor: str) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     accounts = accounts_for(runtime())
-    try:
+    with _refusals():
         account = accounts.add(email, role, actor=actor, password=password)
-    except StaffInputError as exc:
-        _fail(exc)
     click.echo(f"added {account.email} ({account.role})")
     if password is None:
         token = accounts.create_link(account.email)
@@ -86,10 +90,8 @@ def disable(email: str, actor: str) -> None:
     """Disable a staff account, end its sessions and revoke its API tokens (for good). Never
     the last enabled admin."""
     rt = runtime()
-    try:
+    with _refusals():
         accounts_for(rt).disable(email, actor=actor, end_sessions=sessions_for(rt).queue_end_all)
-    except StaffInputError as exc:
-        _fail(exc)
     click.echo(f"disabled {email.strip().lower()}; its sessions are ended, its API tokens revoked")
 
 
@@ -99,10 +101,8 @@ def disable(email: str, actor: str) -> None:
 @with_app
 def enable(email: str, actor: str) -> None:
     """Let a disabled staff account sign in again."""
-    try:
+    with _refusals():
         account = accounts_for(runtime()).enable(email, actor=actor)
-    except StaffInputError as exc:
-        _fail(exc)
     click.echo(f"enabled {account.email}")
 
 
@@ -113,12 +113,10 @@ def enable(email: str, actor: str) -> None:
 def reset_2fa(email: str, actor: str) -> None:
     """Turn a staff member's two-factor sign-in off (a lost phone) and end their sessions."""
     rt = runtime()
-    try:
+    with _refusals():
         account = accounts_for(rt).reset_two_factor(
             email, actor=actor, end_sessions=sessions_for(rt).queue_end_all
         )
-    except StaffInputError as exc:
-        _fail(exc)
     click.echo(f"two-factor sign-in is off for {account.email}; their sessions are ended")
 
 
@@ -130,8 +128,6 @@ def reset_2fa(email: str, actor: str) -> None:
 def role(email: str, role: str, actor: str) -> None:
     """Change a staff member's role (takes effect on their next request); never the last
     enabled admin's."""
-    try:
+    with _refusals():
         account = accounts_for(runtime()).set_role(email, role, actor=actor)
-    except StaffInputError as exc:
-        _fail(exc)
     click.echo(f"{account.email} is now {account.role}")

@@ -377,16 +377,3 @@ def to_command(event: Mapping) -> Command:
         raise
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise EventError(f"cannot read {event['type']} {obj.get('id', '')}: {exc!r}") from exc
-
-
-__all__ = [
-    "HANDLERS",
-    "IGNORED_TYPES",
-    "OTHER_TYPE",
-    "EventError",
-    "InvalidEvent",
-    "envelope_errors",
-    "subscription_from_object",
-    "to_command",
-    "type_label",
-]

@@ -1,22 +1,8 @@
 """POST /webhooks/stripe: verify, deduplicate, apply, answer.
 
-- No STRIPE_WEBHOOK_SECRET: 503 `webhook_secret_not_configured` (Stripe keeps
-  the events and retries).
-- The signature is checked by the stripe SDK (`WebhookSignature.verify_header`)
-  over the raw body against each configured secret in turn (rotation), with
-  STRIPE_WEBHOOK_TOLERANCE. Missing, forged or stale: 400, nothing stored. A
-  signed timestamp more than the tolerance in the future is refused as well.
-- A verified body that is not UTF-8 JSON text (a lone surrogate included), not
-  a Stripe event, created later than it was signed (plus the tolerance), or
-  carrying a value Stripe never sends (`events.InvalidEvent`): 400,
-  nothing stored.
-- A thin event (`"object": "v2.core.event"`, as event destinations send them):
-  200 `ignored`, so Stripe does not retry it for days; nothing is stored.
-- 200 only once the event's effect is in Redis (`applied`, `stale`), or it is
-  a `duplicate` or `ignored`. Redis unreachable, too contended, rebuilding, or
-  holding a corrupt record: 503 with Retry-After, nothing recorded (Stripe
-  retries). A handler failure, or a write EXEC reported as failed: 500, and
-  the event is logged `failed`, for replay.
+The statuses it answers, and when, are in docs/http-api.md: 400 with nothing stored for
+anything unsigned or not an event Stripe sends, 200 once the event's effect is in Redis,
+503 with Retry-After when nothing could be recorded, 500 with the event kept for replay.
 """
 
 from __future__ import annotations
