@@ -1,12 +1,7 @@
-"""`membership serve`: the production server (granian, membership/cli/server.py) around the app.
+"""`membership serve`: the production server (granian, cli/server.py) around the app.
 
-The serve process owns its data directory for its whole life (serve.lock: a
-second server on it refuses to start) and, with REDIS_URL unset, the embedded
-Redis: it starts it before any worker, restarts it if it dies (supervisor
-thread), and alone stops it, at the very end. Workers come and go (SIGHUP
-reloads them, a dead one is replaced) without touching it.
-
-Its first act is to start itself again with PROMETHEUS_MULTIPROC_DIR set (`_metrics_dir`).
+The serve process owns its data directory (serve.lock) and, with REDIS_URL unset, the embedded
+Redis, which it starts before any worker, supervises and alone stops (docs/production.md).
 """
 
 from __future__ import annotations
@@ -119,15 +114,11 @@ def _check_address(host: str, port: int, lock: ServerLock) -> None:
 
 
 def _metrics_dir(data_dir) -> Path:
-    """This server's PROMETHEUS_MULTIPROC_DIR, on a memory filesystem, not in the data dir
-    (membership.core.metrics.directory_for).
+    """This server's PROMETHEUS_MULTIPROC_DIR (`metrics.directory_for`).
 
-    prometheus-client chooses its multiprocess mode when it is first imported, from the
-    environment; the CLI has imported it already (the app's modules use it), and workers are
-    forked from this process. So, as prometheus-client asks, the variable is set before the
-    process starts: the first time through, this names the directory, puts it in the
-    environment and starts this same command again in place of this process (same pid, same
-    arguments). The second time through it returns the directory named the first time.
+    prometheus-client reads it once, at its import, which the CLI has done already: the first
+    time through this names the directory, puts it in the environment and execs this same
+    command again (same pid, same arguments); the second time it returns that directory.
     """
     from membership.core import metrics
 

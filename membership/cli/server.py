@@ -1,20 +1,8 @@
-"""The production HTTP server: granian's WSGI interface around the app.
+"""The production HTTP server: granian's WSGI interface around the app (why granian, and how
+it reloads and replaces workers: docs/production.md, "Production server").
 
-Why granian and not gunicorn's threads: granian reads requests in Rust on an
-async event loop and hands Flask only whole requests (headers complete), so a
-connection that sends its headers slowly, or idles between requests, costs a
-socket and a little memory, never one of the few Python threads (measured in
-bench/slow_clients.py; docs/production.md, "Production server").
-
-`run()` is what `membership serve` and the benchmarks' baselines call. Workers
-are forked from the calling process; `on_worker_start` runs in each new worker
-before the app is built. granian is used through its public interface (the
-server's arguments, `serve(target_loader=...)`) except for one override of its
-internals, its crash-loop exit: `_server_class` says what and why, and
-pyproject.toml pins the granian versions it was checked against.
-
-Chunked request bodies are read whole before Flask by `membership.http.bodies`
-(installed by create_app, so every server gets it).
+`run()` is what `membership serve` and the benchmarks' baselines call. granian is used through
+its public interface except for its crash-loop exit: `_server_class` says what and why.
 """
 
 from __future__ import annotations
@@ -31,15 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def exit_with_parent(parent: int, *, interval: float = 0.5, grace: float = 20.0) -> None:
-    """In a worker: stop once the serve process `parent` is gone, even if it was `kill -9`ed.
-
-    Without this its workers lived on as orphans: they kept the port (a new `membership
-    serve` there failed with "Address already in use") and kept using the data directory.
-    A thread checks the parent twice a second; when it is gone it asks this worker to stop
-    (SIGTERM, requests in flight finish), again every second (a SIGTERM that lands while
-    the worker is still starting is lost), and kills it after `grace` seconds, as the serve
-    process itself does with a worker that will not stop.
-    """
+    """In a worker: stop once the serve process `parent` is gone, even if it was `kill -9`ed
+    (an orphan would keep the port and the data directory). SIGTERM every second (one that
+    lands while the worker starts is lost), SIGKILL after `grace` seconds."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -114,16 +96,8 @@ def run(
 ) -> None:
     """Serve the WSGI app `load()` returns with granian until SIGTERM/SIGINT; SIGHUP reloads.
 
-    - `threads` Python threads per worker run Flask; connections are read by the
-      Rust event loop, so slow heads and idle connections hold no thread. A slow *body*
-      does: the app reads it in its thread, and granian has no body timeout
-      (docs/production.md, "Slow request bodies").
-    - A request's headers must arrive within 10 s (slow-header clients are cut
-      off); idle keep-alive connections cost no thread.
-    - SIGHUP starts fresh workers one by one, each before its predecessor stops;
-      a worker that exits is replaced.
-    - `log_dictconfig` is handed to granian (main process and workers);
-      `after_logging_setup` runs once granian has configured logging in this process.
+    `on_worker_start` runs in each new worker before the app is built; `log_dictconfig` is
+    handed to granian; `after_logging_setup` runs once granian has configured logging here.
     """
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings

@@ -1,13 +1,8 @@
 """Keeps the embedded Redis alive for the `membership serve` process that owns it.
 
-A thread in the server's main process (never in a worker) checks every half
-second that the embedded Redis answers. When its process is gone (killed,
-crashed) it starts it again on the same data dir and AOF, and counts the restart
-(`embedded_redis_restarted`). A process that is alive but slow to answer is left
-alone: starting a second redis-server on the same files would be far worse.
-When a restart fails (Redis exits at once, e.g. on a damaged append-only file),
-what Redis said is logged once and the next attempts come less and less often
-(at most every 30 s), each one logged only when it says something new.
+A thread of the serve process (never of a worker) restarts the embedded Redis when its process
+is gone, never when it is only slow; a restart that fails is logged once and retried less and
+less often, up to every 30 s (docs/production.md).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Outbound calls to Stripe's API, through one explicit StripeClient.
 
-`membership sync` lists subscriptions (`make_client`: retries, no hurry). Endpoints a reader
-waits on (checkout, member token, portal) call through `Interactive`: no retries, and the
-call is cut at a deadline so the whole answer comes within 10 s. Webhooks need no API key.
-
-What Stripe answers those endpoints is checked before it is used: at most MAX_ANSWER_BYTES
-are read (`BoundedRequestsClient`), and each caller checks the shape it reads (`answer_dict`,
-`https_url`); anything else is a StripeBadAnswer, which `failure` makes a 502.
+`membership sync` lists subscriptions (`make_client`: retries, no hurry); endpoints a reader
+waits on call through `Interactive` (no retries, a deadline, bounded and checked answers,
+`failure` for the error answer: docs/checkout-and-members.md). Webhooks need no API key.
 """
 
 from __future__ import annotations
@@ -29,23 +25,17 @@ from membership.core.errors import ApiError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Seconds a Stripe call may take while a reader waits: the answer, ours included, within 10 s.
-# Tests shorten it with the `stripe_timeout` override (Settings.extra).
+# Seconds a Stripe call may take while a reader waits (tests: Settings.extra["stripe_timeout"]).
 INTERACTIVE_TIMEOUT = 9.0
 CONNECT_TIMEOUT = 3.0
 _WORKERS = 32  # calls in flight per process; more wait their turn within the same deadline
-# The most of one answer read while a reader waits. What we ask for is a few kB (a checkout
-# session with its subscription, customer and payment intent; ten customers; a portal
-# session); a larger answer is not one we can use, and is not read whole into memory.
-MAX_ANSWER_BYTES = 1024 * 1024
+MAX_ANSWER_BYTES = 1024 * 1024  # what we ask for is a few kB: more is not read into memory
 MAX_URL_CHARS = 8192  # a Checkout or portal URL Stripe makes is a few hundred characters
 
 
 def make_client(settings: Settings, *, interactive: bool = False) -> StripeClient:
-    """A client for STRIPE_API_KEY (and STRIPE_API_BASE). `interactive`: for a call a reader
-    waits on: no retries, and the HTTP client gives up connecting after 3 s and waiting for
-    the next bytes after `interactive_timeout(settings)`; `Interactive` adds a deadline on
-    the whole call."""
+    """A client for STRIPE_API_KEY (and STRIPE_API_BASE). `interactive`: no retries, and
+    the HTTP client's connect and read timeouts (`Interactive` adds the whole call's)."""
     if not settings.stripe_api_key:
         raise ConfigError("STRIPE_API_KEY: expected an sk_... or rk_... key to call the Stripe API")
     base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
@@ -68,14 +58,9 @@ class StripeBadAnswer(Exception):
 
 
 class BoundedRequestsClient(stripe.RequestsClient):
-    """stripe-python's requests client, reading at most `max_bytes` of an answer.
-
-    RequestsClient reads every answer whole (`response.content`). This one asks for the
-    stream (the client's own `request_stream`) and reads `max_bytes + 1` decoded bytes at
-    most: a larger answer (by its Content-Length, or by what arrives) is a StripeBadAnswer,
-    and its connection is closed rather than reused. A failure while reading is an
-    APIConnectionError, as stripe-python makes of one while connecting (a read timeout stays
-    recognisable as one: `timed_out`)."""
+    """stripe-python's requests client, reading at most `max_bytes` of an answer (through its
+    own `request_stream`): a larger one is a StripeBadAnswer and its connection is closed. A
+    failure while reading is an APIConnectionError, as one while connecting is."""
 
     def __init__(self, *, max_bytes: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -129,11 +114,8 @@ def interactive_timeout(settings: Settings) -> float:
 
 
 def iter_subscriptions(client: StripeClient, page_size: int = 100) -> Iterator[dict]:
-    """Every subscription in the account, whatever its status, with its customer expanded.
-
-    Yields plain dicts in the same shape webhook events carry, so the ledger
-    reads a listed subscription exactly as it reads an event's object.
-    """
+    """Every subscription in the account, whatever its status, with its customer expanded,
+    as plain dicts of the shape webhook events carry."""
     first = client.v1.subscriptions.list(
         params={"status": "all", "limit": page_size, "expand": ["data.customer"]}
     )
@@ -154,14 +136,10 @@ FAILURES = (StripeNotConfigured, StripeTimedOut, StripeBadAnswer, stripe.StripeE
 
 
 class Interactive:
-    """A StripeClient for calls a reader waits on, and the deadline they run under.
-
-    The HTTP client's own timeouts (connect, then each read) end a silent Stripe; the call
-    also runs on a worker thread that the caller stops waiting for at the deadline, so a
-    Stripe that answers a byte at a time cannot hold the request longer either. No retries:
-    a second try could not finish in time, and Checkout Session creation is not worth an
-    idempotency key's bookkeeping (an unused session expires by itself).
-    """
+    """A StripeClient for calls a reader waits on, and the deadline they run under: the call
+    runs on a worker thread the caller stops waiting for at the deadline, so a Stripe that
+    answers a byte at a time cannot hold the request either. No retries: a second try could
+    not finish in time (and an unused Checkout Session expires by itself)."""
 
     def __init__(self, settings: Settings) -> None:
         self.configured = bool(settings.stripe_api_key)
@@ -220,11 +198,9 @@ _SAFE_PARAM = re.compile(r"[A-Za-z0-9_.\[\]]{1,100}\Z")
 
 
 def failure(exc: Exception, doing: str) -> ApiError:
-    """The answer for a failed Stripe call while `doing` ("creating the checkout session"):
-    504 when Stripe did not answer in time, 503 without STRIPE_API_KEY, else 502 saying what
-    failed, with Stripe's error code and parameter when it gave them (never its message,
-    which may quote what was sent, nor a key), or gave an answer the service cannot use
-    (`stripe_bad_answer`). What went wrong is logged, with Stripe's request id."""
+    """The answer for a failed Stripe call while `doing` ("creating the checkout session"),
+    logged with Stripe's request id. A 502 names Stripe's error code and parameter when safe,
+    never its message (it may quote what was sent)."""
     if isinstance(exc, StripeNotConfigured):
         return ApiError(
             503, "stripe_not_configured", f"payments are not set up on this service ({doing})"

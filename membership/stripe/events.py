@@ -1,15 +1,10 @@
 """Where Stripe is understood: one small handler per event type, event -> ledger command.
 
-Pure: a handler reads the event's `data.object` (plain dicts, the API shape of
-the pinned stripe package: a subscription's prices and periods live on
-`items.data[]`) and returns a command from `membership.ledger.commands`. A type
-without a handler becomes `Ignore`. An object missing what its handler needs
-raises `EventError`; the ledger records the event as failed, for replay.
-
-A value Stripe never sends raises `InvalidEvent` instead, before anything is
-stored: an id that is not Stripe-shaped (`[A-Za-z0-9_]`, at most 255
-characters; ids become parts of Redis keys), an amount of more than 12 digits,
-a negative quantity, a period Stripe does not offer. The endpoint answers 400.
+Pure: a handler reads the event's `data.object` (the API shape of the pinned stripe package:
+a subscription's prices and periods live on `items.data[]`) and returns a command from
+`membership.ledger.commands`; a type without a handler becomes `Ignore`. An object missing
+what its handler needs raises `EventError` (the event is logged failed, for replay). A value
+Stripe never sends raises `InvalidEvent` before anything is stored (docs/http-api.md).
 """
 
 from __future__ import annotations

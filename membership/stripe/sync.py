@@ -1,10 +1,6 @@
-"""Reconciling the ledger with Stripe: what differs (pure) and making it match (shell).
-
-Webhooks can be missed (an outage longer than Stripe's retries, a secret
-misconfigured for a day); `membership sync` lists every subscription from the
-API and repairs the ledger. It is safe while webhooks keep arriving: a listed
-subscription is applied as a snapshot observed when the listing began, so the
-ledger's ordering rules keep any state set by a newer webhook.
+"""Reconciling the ledger with Stripe (docs/ledger.md): what differs (pure) and making it
+match (shell). A listed subscription is applied as a snapshot observed when the listing
+began, so the ledger's ordering rules keep any state set by a newer webhook.
 """
 
 from __future__ import annotations
@@ -119,15 +115,9 @@ def run(
     force: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SyncResult:
-    """Compare the ledger with a full listing taken from `observed_at`; repair it when `apply`.
-
-    Missing and differing subscriptions are applied as snapshots observed at
-    `observed_at`, so the ledger's rules keep any newer webhook state; every listed
-    customer's email is linked (it is what matches offline members). An extra
-    subscription (unknown to Stripe) is ended only if its state predates the
-    listing by a margin, and only if not too many are (`prune_refusal`, unless
-    `force`): ending is final. Raises SyncRefused, having changed nothing.
-    """
+    """Compare the ledger with a full listing taken from `observed_at`; repair it when `apply`
+    (docs/ledger.md, "Reconciling with Stripe"). Raises SyncRefused, having changed nothing,
+    when ending the extra subscriptions looks unsafe (`prune_refusal`) and not `force`."""
     listed = collect(listing, progress)
     # An ended subscription Stripe no longer lists is history, not drift: it counts for nothing.
     records = {
