@@ -1,10 +1,8 @@
 """`GET /v1/banner`: the count, the current goal and localized copy, cheap and cacheable.
 
-`view()` is the pure view model (snapshot + locale + settings -> dict). The
-blueprint around it gets the snapshot from the per-process `BannerCache`,
-serializes each (snapshot, locale) once, and answers with a strong ETag derived
-from the body (so every process gives the same one), 304 on If-None-Match,
-CDN-friendly Cache-Control, `Vary: Origin` and CORS for ALLOWED_ORIGINS only.
+`view()` is the pure view model; the blueprint serves it from the per-process `BannerCache`,
+each (snapshot, locale) serialized once, with the caching and CORS headers
+docs/goals-and-banner.md describes.
 """
 
 from __future__ import annotations

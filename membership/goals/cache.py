@@ -1,38 +1,10 @@
 """Where the banner's data comes from: Redis at most about once per second, else the last good.
 
-`Snapshot` is everything the banner shows (count, when it changed, the goals),
-read from Redis in one round trip (MULTI: GET, GET, HGETALL, HGETALL; the count
-read is O(1)). `BannerCache` keeps one snapshot per process and refreshes it
-when it is older than `refresh_seconds` (0.9 s, so a change shows within a
-second), by one request thread while the others keep serving the current one.
-
-When Redis cannot be read, the newest good snapshot seen by any process on the
-host is served as stale: each process writes the snapshots it sees to
-`MEMBERSHIP_DATA_DIR/banner-<prefix>.json` (temp file + rename, under a lock,
-never replacing a newer one), and reads it back when Redis fails, so other
-workers and a process restarted while Redis is down serve it too.
-
-"Newer" is the data's own order, never the wall clock: every change of the count
-or the goals increments `keys.banner_version` in the same transaction or script,
-the snapshot reads it with the rest, and the higher version wins. A clock
-stepped back, or a data directory copied from elsewhere, cannot make an old
-count win. The file is checked field by field when read; a corrupt one is
-ignored with a warning.
-
-Versions compare only within one history of the data, its lineage: a random id in
-`keys.banner_lineage`, made by the first read that finds none (a new or emptied
-Redis). A Redis restored from an older backup keeps its lineage but counts from a
-lower version; it is found out when a read returns a lower version than this process
-read before, or than the file saw of that lineage although the file was written
-before the read (read again to be sure: a history that only moves forward cannot do
-that). The file keeps the highest version seen of each recent lineage for this, not
-only of the one it holds. The lineage is then replaced, and the old one retired in
-the file: never written there again, and replaced again whenever Redis holds it (the
-same backup restored twice). Whatever it finds, a process serves as its last good
-value what it read from Redis last, unless the file holds a higher version of the
-same lineage (another process read later); a file of another lineage never wins over
-what the process read, and is replaced by it. A process that has read nothing serves
-the file, whatever it is.
+`Snapshot` is what the banner shows, read in one MULTI (`read_snapshot`); `BannerCache` keeps
+one per process, refreshed by one request thread while the others serve the current one;
+`LastGood` is the newest good snapshot any process on the host has seen, in a file, ordered by
+the banner's version within one lineage. Why and how: docs/goals-and-banner.md ("Never a false
+zero", "The last good banner").
 """
 
 from __future__ import annotations
@@ -301,11 +273,9 @@ class LastGood:
         retire: Iterable[str] = (),
     ) -> Saved:
         """Write `snapshot` (and add `retire` to the retired lineages) unless the file may know
-        something newer: a higher version of the same lineage (another process read later, or
-        Redis went back), or another lineage not retired; never a retired lineage. Then what
-        it knows is returned: the caller reads Redis again, and may pass the file's snapshot
-        as `replacing`: it is replaced if still there, the mark of `snapshot`'s lineage set
-        to its version."""
+        something newer (a higher version of the same lineage, or another lineage not retired)
+        or the lineage is retired; else return what it knows. `replacing`: the file's snapshot
+        as the caller read it, replaced if still there."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_NONBLOCK: a FIFO planted at the lock's path must fail (ENXIO), not block forever.
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -126,15 +126,27 @@ class EventLog:
         error, replay, detail}; only those with `outcome` when given (its own stream)."""
         if outcome is not None and outcome not in OUTCOMES:
             raise LedgerInputError(f"outcome must be one of {', '.join(OUTCOMES)}")
-        key = (
-            self.keys.ledger_event_log
-            if outcome is None
-            else self.keys.ledger_event_log_by_outcome(outcome)
-        )
-        return [
-            {"entry": entry_id, **fields}
-            for entry_id, fields in self.redis.xrevrange(key, "+", "-", count=limit)
-        ]
+        entries = self.redis.xrevrange(self._stream(outcome), "+", "-", count=limit)
+        return [{"entry": entry_id, **fields} for entry_id, fields in entries]
+
+    def _stream(self, outcome: str | None) -> str:
+        """The log's stream: all entries, or those of one outcome."""
+        if outcome is None:
+            return self.keys.ledger_event_log
+        return self.keys.ledger_event_log_by_outcome(outcome)
+
+    def _newest_first(self, key: str, below: str, scan: int) -> Iterator[tuple[str, dict]]:
+        """At most `scan` entries of a stream, newest first, below the entry id `below` ("": all),
+        read `PAGE_BATCH` at a time."""
+        end, read = (f"({below}" if below else "+"), 0
+        while read < scan:
+            batch = self.redis.xrevrange(key, end, "-", count=min(PAGE_BATCH, scan - read))
+            if not batch:
+                return
+            for entry_id, fields in batch:
+                read += 1
+                end = f"({entry_id}"
+                yield entry_id, fields
 
     def failed_ids(self) -> list[str]:
         """Ids of events whose latest outcome is `failed` (not yet applied), oldest first.
@@ -178,25 +190,15 @@ class EventLog:
         if cursor and not STREAM_ID.fullmatch(cursor):
             raise LedgerInputError("cursor: expected an entry id")
         matches = type_matcher(type_)
-        key = (
-            self.keys.ledger_event_log
-            if outcome is None
-            else self.keys.ledger_event_log_by_outcome(outcome)
-        )
         found: list[dict] = []
-        end, read = (f"({cursor}" if cursor else "+"), 0
-        while read < scan:
-            batch = self.redis.xrevrange(key, end, "-", count=min(PAGE_BATCH, scan - read))
-            if not batch:
-                return found, None
-            for entry_id, fields in batch:
-                read += 1
-                end = f"({entry_id}"
-                if matches(fields.get("type", "")):
-                    found.append({"entry": entry_id, **fields})
-                    if len(found) == limit:
-                        return found, entry_id
-        return found, end[1:]
+        read, last = 0, cursor
+        for entry_id, fields in self._newest_first(self._stream(outcome), cursor, scan):
+            read, last = read + 1, entry_id
+            if matches(fields.get("type", "")):
+                found.append({"entry": entry_id, **fields})
+                if len(found) == limit:
+                    return found, entry_id
+        return found, (last if read == scan else None)
 
     def record(self, event_id: str) -> dict | None:
         """An event's record while it is kept: {id, type, created, received, outcome,
@@ -215,18 +217,9 @@ class EventLog:
     def last_received(self, scan: int = 1000) -> str | None:
         """When the newest delivery from Stripe was received (ISO-8601 UTC), replays
         skipped; None when the newest `scan` entries hold none (or the log is empty)."""
-        end, read = "+", 0
-        while read < scan:
-            batch = self.redis.xrevrange(
-                self.keys.ledger_event_log, end, "-", count=min(PAGE_BATCH, scan - read)
-            )
-            if not batch:
-                return None
-            for entry_id, fields in batch:
-                read += 1
-                end = f"({entry_id}"
-                if fields.get("replay") != "1":
-                    return fields.get("received") or None
+        for _, fields in self._newest_first(self.keys.ledger_event_log, "", scan):
+            if fields.get("replay") != "1":
+                return fields.get("received") or None
         return None
 
 
