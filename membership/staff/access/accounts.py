@@ -147,16 +147,27 @@ class AccountRecords:
 
     # --- changes ------------------------------------------------------------
     def _change(
-        self, email: str, actor: str, action: str, decide: Callable, extra=None, watch=(), sets=()
-    ):
-        """Run `decide(current Account | None) -> (fields to set, audit after)` in a
-        transaction with its audit entry; `extra(pipe)` queues more in the same one (`watch`:
-        the keys it reads; `sets`: the keys it SREMs, checked to be sets first)."""
+        self,
+        email: str,
+        actor: str,
+        action: str,
+        decide: Callable,
+        extra=None,
+        watch=(),
+        sets=(),
+        new=False,
+    ) -> Account | None:
+        """Run `decide(current Account) -> (fields to set, audit after)` in a transaction
+        with its audit entry (StaffConflict when there is no account, unless `new`: then
+        `decide` takes None); `extra(pipe)` queues more in the same one (`watch`: the keys it
+        reads; `sets`: the keys it SREMs, checked to be sets first). The account after."""
         actor = audit.check_actor(actor)
         key = self.keys.staff_account(email)
 
         def body(pipe):
             before = self._account(pipe.hgetall(key))
+            if before is None and not new:
+                raise StaffConflict(f"{email} has no staff account")
             changes, after = decide(before)
             if _leaves_admins(before, changes):
                 self._keep_an_admin(pipe, email)
@@ -181,7 +192,7 @@ class AccountRecords:
 
             return whole.Write(queue, after)
 
-        return whole.transaction(
+        whole.transaction(
             self.client,
             body,
             watch=(key, self.keys.staff_accounts, *watch),
@@ -189,6 +200,7 @@ class AccountRecords:
             busy=StaffConflict(f"{email}: changed by someone else meanwhile; try again"),
             refused=lambda failed: StaffConflict(f"Redis refused part of the change: {failed[0]}"),
         )
+        return self.get(email)
 
     def _keep_an_admin(self, pipe, email: str) -> None:
         """Refuse unless an enabled admin other than `email` remains. Every account is
@@ -218,11 +230,6 @@ class AccountRecords:
         except whole.WrongType as exc:
             raise StaffConflict(str(exc)) from None
 
-    def _existing(self, email: str, before: Account | None) -> Account:
-        if before is None:
-            raise StaffConflict(f"{email} has no staff account")
-        return before
-
 
 class Accounts(AccountRecords):
     """The changes staff make to accounts, and the one-time links to set a password."""
@@ -238,18 +245,15 @@ class Accounts(AccountRecords):
             stored = {**shown, "disabled": "0", "password": hashed, "created": _iso(self.clock())}
             return stored, shown
 
-        self._change(email, actor, "staff_added", decide)
-        return self.get(email)  # type: ignore[return-value]
+        return self._change(email, actor, "staff_added", decide, new=True)
 
     def set_role(self, email: str, role: str, *, actor: str) -> Account:
         email, role = rules.check_email(email), rules.check_role(role)
 
         def decide(before):
-            before = self._existing(email, before)
             return {"role": role}, {**before.public(), "role": role}
 
-        self._change(email, actor, "staff_role_changed", decide)
-        return self.get(email)  # type: ignore[return-value]
+        return self._change(email, actor, "staff_role_changed", decide)
 
     def disable(self, email: str, *, actor: str, end_sessions: Callable | None = None) -> Account:
         """Disable the account and revoke its personal API tokens for good (enabling it again
@@ -261,7 +265,6 @@ class Accounts(AccountRecords):
         tokens: list[str] = []
 
         def decide(before):
-            before = self._existing(email, before)
             tokens[:] = sorted(text(t) for t in self.client.smembers(index))  # WATCHed
             after = {**before.public(), "disabled": True, "api_tokens_revoked": len(tokens)}
             return {"disabled": "1"}, after
@@ -274,27 +277,17 @@ class Accounts(AccountRecords):
             if end_sessions is not None:
                 end_sessions(pipe, email)
 
-        self._change(
-            email,
-            actor,
-            "staff_disabled",
-            decide,
-            extra,
-            watch=(index, sessions),
-            sets=(index, sessions),
-        )
-        return self.get(email)  # type: ignore[return-value]
+        both = (index, sessions)
+        return self._change(email, actor, "staff_disabled", decide, extra, both, both)
 
     def enable(self, email: str, *, actor: str) -> Account:
         """Let a disabled account sign in again (its password and 2FA are as they were)."""
         email = rules.check_email(email)
 
         def decide(before):
-            before = self._existing(email, before)
             return {"disabled": "0"}, {**before.public(), "disabled": False}
 
-        self._change(email, actor, "staff_enabled", decide)
-        return self.get(email)  # type: ignore[return-value]
+        return self._change(email, actor, "staff_enabled", decide)
 
     def reset_two_factor(
         self, email: str, *, actor: str, end_sessions: Callable | None = None
@@ -306,7 +299,6 @@ class Accounts(AccountRecords):
         key = self.keys.staff_account(email)
 
         def decide(before):
-            before = self._existing(email, before)
             if not before.has_totp:
                 raise StaffConflict(f"{email} has no two-factor sign-in to reset")
             return {}, {**before.public(), "two_factor": False}
@@ -316,15 +308,13 @@ class Accounts(AccountRecords):
             if end_sessions is not None:
                 end_sessions(pipe, email)
 
-        self._change(email, actor, "staff_two_factor_reset", decide, extra)
-        return self.get(email)  # type: ignore[return-value]
+        return self._change(email, actor, "staff_two_factor_reset", decide, extra)
 
     def end_sessions(self, email: str, *, actor: str, end_sessions: Callable) -> None:
         """End the account's sessions (`end_sessions(pipe, email)` queues it), audited."""
         email = rules.check_email(email)
 
         def decide(before):
-            before = self._existing(email, before)
             return {}, before.public()
 
         self._change(email, actor, "staff_sessions_ended", decide, lambda p: end_sessions(p, email))
@@ -334,7 +324,6 @@ class Accounts(AccountRecords):
         hashed = self.hasher.hash(rules.check_password(password))
 
         def decide(before):
-            before = self._existing(email, before)
             return {"password": hashed}, before.public()
 
         self._change(email, actor, "staff_password_set", decide, extra)
@@ -373,7 +362,6 @@ class Accounts(AccountRecords):
                 raise StaffConflict("link: expired or already used")
             return {"password": hashed}, before.public()
 
-        self._change(
-            email, email, "staff_password_set", decide, lambda pipe: pipe.delete(key), (key,)
-        )
+        spend = lambda pipe: pipe.delete(key)  # noqa: E731
+        self._change(email, email, "staff_password_set", decide, spend, (key,), new=True)
         return email
