@@ -6,7 +6,9 @@ import pytest
 from hypothesis import settings
 
 from membership import create_app
-from membership.core.config import ENV_VARS
+from membership.core.config import DEFAULT_MEMBER_STATUSES, ENV_VARS
+from membership.ledger import Ledger
+from membership.store import Keys, connect
 from tests.support.fake_stripe import STRIPE_KEY, FakeStripe
 from tests.support.processes import RedisServer
 from tests.support.redis_topologies import Cluster, SentinelSetup
@@ -83,6 +85,26 @@ def redis_server(request):
 def redis_url(redis_server):
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    """A client made as the service makes its own (membership.store.connect), Redis flushed."""
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def keys():
+    """The key names under the prefix "test", for tests that use Redis without an app."""
+    return Keys("test")
+
+
+@pytest.fixture
+def ledger(redis_conn, keys):
+    """The ledger on `redis_conn` under `keys`, counting the default member statuses."""
+    return Ledger.on(redis_conn, keys, DEFAULT_MEMBER_STATUSES)
 
 
 @pytest.fixture

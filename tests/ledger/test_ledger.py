@@ -16,6 +16,7 @@ from membership.store import Keys, connect
 from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
+from tests.support.clock import Clock
 from tests.support.ledger_helpers import ACTOR, add_offline, link, recount, remove_offline, snapshot
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
@@ -23,29 +24,14 @@ pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster a
 NOW = 1_795_600_000  # 2026-11-25T...Z
 
 
-class Clock:
-    def __init__(self, now=NOW):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
-def keys():
-    return Keys("test")
-
-
-@pytest.fixture
-def ledger(redis_url, keys, clock):
-    client = connect(redis_url)
-    yield Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES, clock=clock)
-    client.close()
+def ledger(redis_conn, keys, clock):
+    return Ledger.on(redis_conn, keys, DEFAULT_MEMBER_STATUSES, clock=clock)
 
 
 def sub_event(sub_id, customer, status, created, **kw):
@@ -77,7 +63,7 @@ def test_the_count_key_and_its_change_time_are_written_together(ledger, keys, cl
     changed = redis_client.get(keys.count_changed_at)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", changed)
     assert changed == "2026-11-25T09:46:40Z"
-    clock.now += 3600
+    clock.at += 3600
     apply_event(ledger.writer, sub_event("sub_1", "cus_1", "past_due", 20))  # still a member
     assert redis_client.get(keys.count_changed_at) == changed
     apply_event(ledger.writer, sub_event("sub_1", "cus_1", "canceled", 30))
@@ -343,9 +329,9 @@ def test_failed_ids_leave_the_replay_list_when_their_record_expires(ledger, cloc
     e = sp.subscription_event(obj)
     assert apply_event(ledger.writer, e).outcome == "failed"
     assert ledger.events.failed_ids() == [e["id"]]
-    clock.now += ledger.events.failed_event_ttl - 1
+    clock.at += ledger.events.failed_event_ttl - 1
     assert ledger.events.failed_ids() == [e["id"]]
-    clock.now += 2
+    clock.at += 2
     assert ledger.events.failed_ids() == []
 
 
@@ -382,10 +368,10 @@ def test_link_customer_for_a_sync(ledger):
 
 
 def test_history_by_day(ledger, clock):
-    clock.now = 1_795_500_000  # 2026-11-24
+    clock.at = 1_795_500_000  # 2026-11-24
     apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 10))
     apply_event(ledger.writer, sub_event("sub_2", "cus_2", "active", 10))
-    clock.now += 86400  # 2026-11-25
+    clock.at += 86400  # 2026-11-25
     apply_event(ledger.writer, sub_event("sub_1", "cus_1", "canceled", 20))
     apply_event(ledger.writer, sub_event("sub_3", "cus_3", "active", 20))
     apply_event(ledger.writer, sub_event("sub_4", "cus_4", "active", 20))

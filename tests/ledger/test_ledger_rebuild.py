@@ -28,20 +28,8 @@ pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster a
 PREFIX = "rebuild"
 
 
-@pytest.fixture
-def keys():
-    return Keys(PREFIX)
-
-
-@pytest.fixture
-def client(redis_url):
-    client = connect(redis_url)
-    yield client
-    client.close()
-
-
-def make(client, keys, statuses=DEFAULT_MEMBER_STATUSES, **options) -> Ledger:
-    return Ledger.on(client, keys, statuses, **options)
+def make(redis_conn, keys, statuses=DEFAULT_MEMBER_STATUSES, **options) -> Ledger:
+    return Ledger.on(redis_conn, keys, statuses, **options)
 
 
 def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
@@ -54,8 +42,8 @@ def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
     return events, offline
 
 
-def dump(client, keys):
-    return {k: client.dump(k) for k in sorted(client.scan_iter(match=keys.ledger_pattern))}
+def dump(redis_conn, keys):
+    return {k: redis_conn.dump(k) for k in sorted(redis_conn.scan_iter(match=keys.ledger_pattern))}
 
 
 def assert_matches(ledger: Ledger, model: MemoryLedger):
@@ -70,73 +58,77 @@ def assert_matches(ledger: Ledger, model: MemoryLedger):
     assert stats["offline_also_in_stripe"] == model.counters["offline_also_in_stripe"]
 
 
-def test_a_rebuild_of_a_correct_ledger_changes_nothing_and_says_so(client, keys):
-    ledger = make(client, keys)
+def test_a_rebuild_of_a_correct_ledger_changes_nothing_and_says_so(redis_conn, keys):
+    ledger = make(redis_conn, keys)
     events, offline = fill(ledger)
-    before = dump(client, keys)
-    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    before = dump(redis_conn, keys)
+    report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.unchanged and report.differed == {} and report.counters == {}
     assert report.count_before == report.count_after == ledger.queries.count()
-    assert dump(client, keys) == before  # not one ledger key written
+    assert dump(redis_conn, keys) == before  # not one ledger key written
     assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
-    (entry,) = [e for e in audit.entries(client, keys) if e["action"] == "ledger_rebuilt"]
+    (entry,) = [e for e in audit.entries(redis_conn, keys) if e["action"] == "ledger_rebuilt"]
     assert entry["actor"] == ACTOR and entry["after"]["rewritten"] == {}
 
 
-def test_a_rebuild_applies_a_new_member_statuses_list(client, keys):
-    events, offline = fill(make(client, keys), seed=2)
+def test_a_rebuild_applies_a_new_member_statuses_list(redis_conn, keys):
+    events, offline = fill(make(redis_conn, keys), seed=2)
     narrow = ("active",)
-    report = rebuild(client, keys, narrow, actor=ACTOR)
+    report = rebuild(redis_conn, keys, narrow, actor=ACTOR)
     assert not report.unchanged and report.differed["subscription"] > 0
-    ledger = make(client, keys, narrow)
+    ledger = make(redis_conn, keys, narrow)
     assert_matches(ledger, sp.ground_truth(events, offline, narrow))
     # and the writer carries on from there under the new list
     more, _ = sp.random_world(random.Random(3), 15, tag="more")
     for e in more:
         apply_event(ledger.writer, e)
     assert_matches(ledger, sp.ground_truth(events + more, offline, narrow))
-    assert rebuild(client, keys, narrow, actor=ACTOR).unchanged
+    assert rebuild(redis_conn, keys, narrow, actor=ACTOR).unchanged
 
 
-def test_a_rebuild_mends_corrupt_and_drifted_values(client, keys, redis_url, tmp_path):
-    ledger = make(client, keys)
+def test_a_rebuild_mends_corrupt_and_drifted_values(redis_conn, keys, redis_url, tmp_path):
+    ledger = make(redis_conn, keys)
     events, offline = fill(ledger, seed=4)
     customer = next(c for c in ledger.queries.customers() if c.member)
-    client.set(keys.member_count, "lots")
-    client.hset(keys.ledger_counters, mapping={"subs:active": "x", "mrr:zzz": 5})
-    client.hset(keys.ledger_customer(customer.id), "live", "-2")
-    client.hset(keys.ledger_email("nobody@example.org"), "live", 3)
-    client.sadd(keys.ledger_offline_members, "ghost@example.org")
-    client.set(keys.ledger_contributor("email:nobody@example.org"), "-3")
+    redis_conn.set(keys.member_count, "lots")
+    redis_conn.hset(keys.ledger_counters, mapping={"subs:active": "x", "mrr:zzz": 5})
+    redis_conn.hset(keys.ledger_customer(customer.id), "live", "-2")
+    redis_conn.hset(keys.ledger_email("nobody@example.org"), "live", 3)
+    redis_conn.sadd(keys.ledger_offline_members, "ghost@example.org")
+    redis_conn.set(keys.ledger_contributor("email:nobody@example.org"), "-3")
     with pytest.raises(Exception, match="member count"):
         ledger.queries.stats()
-    env = {"REDIS_URL": redis_url, "REDIS_PREFIX": PREFIX, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    env = {
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": keys.prefix,
+        "MEMBERSHIP_DATA_DIR": str(tmp_path),
+    }
     shown = CliRunner().invoke(cli, ["stats"], env=env)
     assert shown.exit_code == 1 and "membership ledger rebuild" in shown.output
     assert "Traceback" not in shown.output
 
-    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.count_before is None  # "lots" is no count
     assert report.differed["customer"] >= 1 and report.differed["email"] >= 1
     assert report.differed["offline index"] == 1 and report.differed["contributor"] == 1
     assert report.counters["subs:active"][0] == "x" and report.counters["mrr:zzz"] == ("5", 0)
     assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
     assert ledger.queries.stats()["needs_rebuild"] is None
-    assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
+    assert rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
 
 
-def test_a_ledger_without_counters_says_it_needs_a_rebuild(client, keys):
+def test_a_ledger_without_counters_says_it_needs_a_rebuild(redis_conn, keys):
     """As a ledger written by the version before counters existed looks."""
-    ledger = make(client, keys)
+    ledger = make(redis_conn, keys)
     events, offline = fill(ledger, seed=5)
-    client.delete(keys.ledger_counters)
+    redis_conn.delete(keys.ledger_counters)
     assert ledger.queries.stats()["needs_rebuild"]["reason"]
-    rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert ledger.queries.stats()["needs_rebuild"] is None
     assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
 
 
-def test_a_rebuild_while_webhooks_arrive_loses_nothing(client, keys, redis_url):
+def test_a_rebuild_while_webhooks_arrive_loses_nothing(redis_conn, keys, redis_url):
     events, offline = sp.random_world(random.Random(6), 60)
     stop = threading.Event()
     errors = []
@@ -162,25 +154,25 @@ def test_a_rebuild_while_webhooks_arrive_loses_nothing(client, keys, redis_url):
     thread.start()
     rebuilds = 0
     while not stop.is_set() or rebuilds == 0:
-        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+        rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
         rebuilds += 1
     thread.join(60)
     assert not errors
-    ledger = make(client, keys)
+    ledger = make(redis_conn, keys)
     for email in offline:
         add_offline(ledger, email, "comp")
     assert_matches(ledger, sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES))
-    assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
+    assert rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
 
 
-def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(client, keys, monkeypatch):
-    ledger = make(client, keys)
+def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(redis_conn, keys, monkeypatch):
+    ledger = make(redis_conn, keys)
     fill(ledger, seed=8, customers=10)
     real_plan = rebuild_module._plan
     refused = []
 
     def plan_with_a_writer_in_between(*args):
-        if client.get(keys.ledger_rebuild_lock):  # locked: a webhook now must wait (503)
+        if redis_conn.get(keys.ledger_rebuild_lock):  # locked: a webhook now must wait (503)
             try:
                 apply_event(
                     ledger.writer,
@@ -189,72 +181,72 @@ def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(client, key
             except LedgerBusy:
                 refused.append(True)
         else:  # a webhook lands during each optimistic read
-            client.incr(keys.ledger_version)
+            redis_conn.incr(keys.ledger_version)
         return real_plan(*args)
 
     monkeypatch.setattr(rebuild_module, "_plan", plan_with_a_writer_in_between)
-    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.locked and report.unchanged
     assert refused == [True]
-    assert client.get(keys.ledger_rebuild_lock) is None  # released
+    assert redis_conn.get(keys.ledger_rebuild_lock) is None  # released
     out = apply_event(
         ledger.writer, sp.subscription_event(sp.subscription("sub_z", "cus_z", "active"))
     )
     assert out.outcome == "applied"  # Stripe's retry gets through
 
 
-def test_a_second_rebuild_while_one_holds_the_lock_changes_nothing(client, keys):
-    client.set(keys.ledger_rebuild_lock, "someone-else", ex=60)
-    client.incr(keys.ledger_version)
+def test_a_second_rebuild_while_one_holds_the_lock_changes_nothing(redis_conn, keys):
+    redis_conn.set(keys.ledger_rebuild_lock, "someone-else", ex=60)
+    redis_conn.incr(keys.ledger_version)
     real = rebuild_module.OPTIMISTIC_TRIES
     try:
         rebuild_module.OPTIMISTIC_TRIES = 0
         with pytest.raises(LedgerBusy):
-            rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+            rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     finally:
         rebuild_module.OPTIMISTIC_TRIES = real
-    assert client.get(keys.ledger_rebuild_lock) == "someone-else"
+    assert redis_conn.get(keys.ledger_rebuild_lock) == "someone-else"
 
 
 def test_a_lock_taken_over_before_the_commit_is_busy_and_nothing_is_written(
-    client, keys, monkeypatch
+    redis_conn, keys, monkeypatch
 ):
     """The lock expired and another rebuild took it between the check and EXEC: the
     commit fails on its WATCH and the rebuild answers busy, as when the check sees it."""
-    fill(make(client, keys), seed=3, customers=5)
-    client.set(keys.member_count, 999)  # what a rebuild would mend
+    fill(make(redis_conn, keys), seed=3, customers=5)
+    redis_conn.set(keys.member_count, 999)  # what a rebuild would mend
     monkeypatch.setattr(rebuild_module, "OPTIMISTIC_TRIES", 0)
 
     def clock():  # read as the commit is queued: the other rebuild takes the lock then
-        client.set(keys.ledger_rebuild_lock, "another rebuild")
+        redis_conn.set(keys.ledger_rebuild_lock, "another rebuild")
         return 1795687200.0
 
     with pytest.raises(LedgerBusy, match="the rebuild lock expired before the commit"):
-        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR, clock=clock)
-    assert client.get(keys.member_count) == "999"
-    assert client.get(keys.ledger_rebuild_lock) == "another rebuild"  # theirs: left alone
+        rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR, clock=clock)
+    assert redis_conn.get(keys.member_count) == "999"
+    assert redis_conn.get(keys.ledger_rebuild_lock) == "another rebuild"  # theirs: left alone
 
 
-def test_a_rebuild_marks_goals_a_lost_hook_did_not(client, keys):
-    goals.add(client, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
-    silent = make(client, keys)  # no subscribers: as if the process died after the commit
+def test_a_rebuild_marks_goals_a_lost_hook_did_not(redis_conn, keys):
+    goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
+    silent = make(redis_conn, keys)  # no subscribers: as if the process died after the commit
     apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
-    assert goals.load(client, keys)[0].reached_at is None
+    assert goals.load(redis_conn, keys)[0].reached_at is None
     rebuild(
-        client,
+        redis_conn,
         keys,
         DEFAULT_MEMBER_STATUSES,
         actor=ACTOR,
-        subscribers=[goals.reach_goals(client, keys)],
+        subscribers=[goals.reach_goals(redis_conn, keys)],
     )
-    assert goals.load(client, keys)[0].reached_at is not None
+    assert goals.load(redis_conn, keys)[0].reached_at is not None
 
 
 def test_the_rebuild_command_reports_and_refuses_bad_actors(redis_url, tmp_path):
-    client = connect(redis_url)
-    ledger = make(client, Keys())
+    redis_conn = connect(redis_url)
+    ledger = make(redis_conn, Keys())
     apply_event(ledger.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
-    client.set(Keys().member_count, 7)
+    redis_conn.set(Keys().member_count, 7)
     env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     result = CliRunner().invoke(cli, ["ledger", "rebuild", "--actor", "ops"], env=env)
     assert result.exit_code == 0, result.output
@@ -263,33 +255,33 @@ def test_the_rebuild_command_reports_and_refuses_bad_actors(redis_url, tmp_path)
     assert json.loads(again.stdout)["unchanged"] is True
     bad = CliRunner().invoke(cli, ["ledger", "rebuild", "--actor", "\x1b[31mx"], env=env)
     assert bad.exit_code == 2
-    client.close()
+    redis_conn.close()
 
 
 # --- reads that do not scan ----------------------------------------------------
 
 
-def _commands(client) -> int:
-    return sum(v["calls"] for v in client.info("commandstats").values())
+def _commands(redis_conn) -> int:
+    return sum(v["calls"] for v in redis_conn.info("commandstats").values())
 
 
 @pytest.mark.topologies("single")  # INFO commandstats of the one server it asks
-def test_stats_costs_the_same_at_any_size(client, keys):
-    ledger = make(client, keys)
+def test_stats_costs_the_same_at_any_size(redis_conn, keys):
+    ledger = make(redis_conn, keys)
     fill(ledger, seed=9, customers=5)
-    start = _commands(client)
+    start = _commands(redis_conn)
     ledger.queries.stats()
-    small = _commands(client) - start - 1  # less the INFO itself
+    small = _commands(redis_conn) - start - 1  # less the INFO itself
     fill(ledger, seed=10, customers=300)
-    start = _commands(client)
+    start = _commands(redis_conn)
     ledger.queries.stats()
-    large = _commands(client) - start - 1
+    large = _commands(redis_conn) - start - 1
     assert small == large <= 6
 
 
 @pytest.mark.topologies("single")  # INFO commandstats of the one server it asks
-def test_events_by_outcome_come_from_their_own_stream(client, keys):
-    ledger = make(client, keys)
+def test_events_by_outcome_come_from_their_own_stream(redis_conn, keys):
+    ledger = make(redis_conn, keys)
     for i in range(300):
         apply_event(
             ledger.writer, sp.subscription_event(sp.subscription(f"sub_{i}", "cus_1", "active"))
@@ -298,23 +290,23 @@ def test_events_by_outcome_come_from_their_own_stream(client, keys):
     obj["status"] = "mystery"
     bad = sp.subscription_event(obj)
     apply_event(ledger.writer, bad)
-    assert client.xlen(keys.ledger_event_log_by_outcome("failed")) == 1
-    start = _commands(client)
+    assert redis_conn.xlen(keys.ledger_event_log_by_outcome("failed")) == 1
+    start = _commands(redis_conn)
     (entry,) = ledger.events.recent(outcome="failed", limit=50)
-    assert _commands(client) - start - 1 == 1  # one XREVRANGE, whatever the log holds
+    assert _commands(redis_conn) - start - 1 == 1  # one XREVRANGE, whatever the log holds
     assert entry["id"] == bad["id"]
 
 
 # --- the writer's subscribers -----------------------------------------------------
 
 
-def test_subscribers_are_handed_every_outcome_and_cannot_break_an_apply(client, keys, caplog):
+def test_subscribers_are_handed_every_outcome_and_cannot_break_an_apply(redis_conn, keys, caplog):
     seen = []
 
     def broken(outcome):
         raise RuntimeError("a subscriber's bug")
 
-    ledger = make(client, keys, subscribers=[seen.append, broken])
+    ledger = make(redis_conn, keys, subscribers=[seen.append, broken])
     e = sp.subscription_event(sp.subscription("sub_1", "cus_1", "active"))
     out = apply_event(ledger.writer, e)
     assert out.outcome == "applied"

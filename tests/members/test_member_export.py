@@ -12,35 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from membership.core import audit
-from membership.core.config import DEFAULT_MEMBER_STATUSES
-from membership.ledger import Ledger
 from membership.ledger.index import Row
 from membership.ledger.members import COLUMNS, amount_text, csv_line, export_cells, safe_cell
-from membership.store import Keys, connect
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
 
 pytestmark = pytest.mark.topologies("single", "cluster")
-
-PREFIX = "export"
-
-
-@pytest.fixture
-def keys():
-    return Keys(PREFIX)
-
-
-@pytest.fixture
-def client(redis_url):
-    client = connect(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ledger(client, keys):
-    return Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES)
 
 
 def join(ledger, customer, email, name, *, status="active", at=sp.T0):
@@ -102,7 +80,7 @@ def test_no_cell_starts_a_formula_however_a_spreadsheet_splits_the_line(values):
     assert safe_cell(values[6]).replace("'", "") == values[6].replace("'", "")
 
 
-def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, client, keys):
+def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, redis_conn, keys):
     join(ledger, "cus_a", "a@example.org", '=HYPERLINK("http://evil")')
     join(ledger, "cus_b", "b@example.org", "Bo", status="canceled")  # not a member
     join(ledger, "cus_c", None, "No Email")  # a member all the same (no email: no link)
@@ -121,7 +99,7 @@ def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, c
     assert body[2][:3] == ["a@example.org", '\'=HYPERLINK("http://evil")', "stripe"]
 
 
-def test_the_export_reads_in_batches_and_matches_the_count(ledger, client, keys):
+def test_the_export_reads_in_batches_and_matches_the_count(ledger, redis_conn, keys):
     events, offline = sp.random_world(random.Random(11), 60)
     for e in events:
         apply_event(ledger.writer, e)
@@ -135,10 +113,10 @@ def test_the_export_reads_in_batches_and_matches_the_count(ledger, client, keys)
     assert emails == sorted(emails)
 
 
-def test_each_export_is_recorded_in_the_audit_log_before_its_first_line(ledger, client, keys):
+def test_each_export_is_recorded_in_the_audit_log_before_its_first_line(ledger, redis_conn, keys):
     join(ledger, "cus_a", "a@example.org", "A")
     lines = ledger.queries.member_export().audited_export(actor="editor@news.example", at=1.0)
-    entries = audit.entries(client, keys)
+    entries = audit.entries(redis_conn, keys)
     assert [(e["action"], e["actor"], e["after"]) for e in entries] == [
         ("members_exported", "editor@news.example", {"rows": 1})
     ]
@@ -150,7 +128,7 @@ def test_each_export_is_recorded_in_the_audit_log_before_its_first_line(ledger, 
 # --- a member's page -----------------------------------------------------------------
 
 
-def test_a_members_page_by_email_or_customer_id(ledger, client, keys):
+def test_a_members_page_by_email_or_customer_id(ledger, redis_conn, keys):
     join(ledger, "cus_a", "a@example.org", "Ann")
     paid = sp.invoice("invoice.paid", "cus_a", "sub_a", created=sp.T0 + 5)
     apply_event(ledger.writer, paid)

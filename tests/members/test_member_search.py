@@ -22,25 +22,6 @@ from tests.support.ledger_helpers import ACTOR, add_offline, link, remove_offlin
 
 pytestmark = pytest.mark.topologies("single", "cluster")
 
-PREFIX = "search"
-
-
-@pytest.fixture
-def keys():
-    return Keys(PREFIX)
-
-
-@pytest.fixture
-def client(redis_url):
-    client = connect(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ledger(client, keys):
-    return Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES)
-
 
 def join(ledger, customer, email, name, *, status="active", sub=None, at=sp.T0, amount=500):
     applied = apply_event(
@@ -57,18 +38,18 @@ def emails(page):
     return [r.email for r in page.rows]
 
 
-def index_dump(client, keys):
+def index_dump(redis_conn, keys):
     return {
-        "rows": client.hgetall(keys.ledger_index_rows),
-        "email": client.zrange(keys.ledger_index_email, 0, -1),
-        "name": client.zrange(keys.ledger_index_name, 0, -1),
-        "current": client.zrange(keys.ledger_index_current, 0, -1),
-        "contributions": client.zrange(keys.ledger_index_contributions, 0, -1),
+        "rows": redis_conn.hgetall(keys.ledger_index_rows),
+        "email": redis_conn.zrange(keys.ledger_index_email, 0, -1),
+        "name": redis_conn.zrange(keys.ledger_index_name, 0, -1),
+        "current": redis_conn.zrange(keys.ledger_index_current, 0, -1),
+        "contributions": redis_conn.zrange(keys.ledger_index_contributions, 0, -1),
     }
 
 
-def drop_index(client, keys):
-    client.delete(
+def drop_index(redis_conn, keys):
+    redis_conn.delete(
         keys.ledger_index_rows,
         keys.ledger_index_email,
         keys.ledger_index_name,
@@ -170,7 +151,9 @@ def test_pages_follow_the_cursor_to_the_end_without_repeats(ledger):
         ledger.queries.search("reader", cursor="not-a-cursor!")
 
 
-def test_the_index_follows_email_changes_cancellations_and_offline_removals(ledger, client, keys):
+def test_the_index_follows_email_changes_cancellations_and_offline_removals(
+    ledger, redis_conn, keys
+):
     join(ledger, "cus_1", "old@example.org", "Pat Doe")
     link(ledger, "cus_1", "new@example.org", observed_at=sp.T0 + 10, name="Pat Roe")
     q = ledger.queries
@@ -186,33 +169,33 @@ def test_the_index_follows_email_changes_cancellations_and_offline_removals(ledg
     rows = {r.source: r for r in q.search("new@").rows}
     assert rows["stripe"].status == "canceled" and not rows["stripe"].current
     assert rows["offline"].status == "offline" and rows["offline"].current  # counts again
-    assert client.zcard(keys.ledger_index_current) == q.count() == 1
+    assert redis_conn.zcard(keys.ledger_index_current) == q.count() == 1
 
     remove_offline(ledger, "new@example.org", "left")
     assert [r.source for r in q.search("new@").rows] == ["stripe"]
     assert q.search("offline").rows == ()
-    assert client.zcard(keys.ledger_index_current) == q.count() == 0
+    assert redis_conn.zcard(keys.ledger_index_current) == q.count() == 0
 
 
-def test_a_failed_index_write_is_reported_and_a_rebuild_mends_it(ledger, client, keys):
-    client.set(keys.ledger_index_email, "planted by hand")  # the wrong type: ZADD fails in EXEC
+def test_a_failed_index_write_is_reported_and_a_rebuild_mends_it(ledger, redis_conn, keys):
+    redis_conn.set(keys.ledger_index_email, "planted by hand")  # the wrong type: ZADD fails in EXEC
     with pytest.raises(LedgerWriteFailed):
         join(ledger, "cus_1", "a@example.org", "A Reader")
     assert ledger.queries.needs_rebuild() is not None
-    client.delete(keys.ledger_index_email)
-    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    redis_conn.delete(keys.ledger_index_email)
+    report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.differed.get("member index", 0) >= 1
     assert emails(ledger.queries.search("a@")) == ["a@example.org"]
     assert ledger.queries.needs_rebuild() is None
 
 
-def test_a_rebuild_applies_new_member_statuses_to_the_index(ledger, client, keys):
+def test_a_rebuild_applies_new_member_statuses_to_the_index(ledger, redis_conn, keys):
     join(ledger, "cus_1", "t@example.org", "Tia", status="trialing")
     assert ledger.queries.search("t@").rows[0].current
-    report = rebuild(client, keys, ("active",), actor=ACTOR)
+    report = rebuild(redis_conn, keys, ("active",), actor=ACTOR)
     assert report.differed["member index"] >= 2  # the row, and its current entry
     assert not ledger.queries.search("t@").rows[0].current
-    assert client.zcard(keys.ledger_index_current) == 0
+    assert redis_conn.zcard(keys.ledger_index_current) == 0
 
 
 # --- the index a rebuild derives is the one the writer keeps ----------------------------------
@@ -225,10 +208,10 @@ def test_a_rebuild_applies_new_member_statuses_to_the_index(ledger, client, keys
 )
 @given(rng=st.randoms(use_true_random=False), customers=st.integers(1, 12))
 def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng, customers):
-    client = connect(redis_server.url)
-    client.flushall()
+    redis_conn = connect(redis_server.url)
+    redis_conn.flushall()
     keys = Keys("prop")
-    ledger = Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES)
+    ledger = Ledger.on(redis_conn, keys, DEFAULT_MEMBER_STATUSES)
     try:
         events, offline = sp.random_world(rng, customers)
         deliveries = sp.shuffled_with_duplicates(rng, events, dup_rate=0.3)
@@ -243,26 +226,26 @@ def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng,
         for email in offline:
             add_offline(ledger, email, "gift")
 
-        kept = index_dump(client, keys)
+        kept = index_dump(redis_conn, keys)
         assert len(kept["current"]) == ledger.queries.count()
-        report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+        report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
         assert "member index" not in report.differed  # nothing to mend
-        drop_index(client, keys)
-        rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
-        assert index_dump(client, keys) == kept
+        drop_index(redis_conn, keys)
+        rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+        assert index_dump(redis_conn, keys) == kept
     finally:
-        client.close()
+        redis_conn.close()
 
 
-def test_the_index_is_built_for_a_ledger_written_before_it(ledger, client, keys):
+def test_the_index_is_built_for_a_ledger_written_before_it(ledger, redis_conn, keys):
     events, offline = sp.random_world(random.Random(7), 30)
     for e in events:
         apply_event(ledger.writer, e)
     for email in offline:
         add_offline(ledger, email, "comp")
-    kept = index_dump(client, keys)
-    drop_index(client, keys)  # as an upgraded ledger has it
-    report = rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    kept = index_dump(redis_conn, keys)
+    drop_index(redis_conn, keys)  # as an upgraded ledger has it
+    report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.differed["member index"] > 0 and not report.unchanged
-    assert index_dump(client, keys) == kept
-    assert rebuild(client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
+    assert index_dump(redis_conn, keys) == kept
+    assert rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged

@@ -18,6 +18,7 @@ from membership.members.links import LINK_SECONDS
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support import stripe_payloads as sp
+from tests.support.clock import Clock
 from tests.support.ledger_helpers import add_offline, link
 from tests.support.ledger_helpers import snapshot as observe
 from tests.support.smtp_server import SmtpServer
@@ -29,14 +30,6 @@ SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
 KEYS = Keys()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def smtp(tmp_path):
     server = SmtpServer(tmp_path).start()
@@ -46,7 +39,7 @@ def smtp(tmp_path):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(time.time())
 
 
 @pytest.fixture
@@ -129,7 +122,7 @@ def test_a_member_gets_the_email_and_its_link_signs_in_once(app, client, ledger,
     signed_in = client.get(path)
     assert signed_in.headers["Cache-Control"] == "private, no-store"
     assert signed_in.headers["Referrer-Policy"] == "no-referrer"
-    claim = Tokens(SECRET).read_member(token_of(signed_in), clock.now)
+    claim = Tokens(SECRET).read_member(token_of(signed_in), clock.at)
     assert claim is not None and claim.subject == "email:reader@example.org"
     assert claim.expires_at - claim.issued_at == 7 * 24 * 3600
 
@@ -164,7 +157,7 @@ def test_an_offline_member_in_ukrainian(app, client, ledger, smtp, clock):
     [(_, _, message)] = smtp.messages()
     assert message["Subject"] == "Посилання для входу — Kyiv Independent"
     assert "упродовж 15 хв" in message.get_content()
-    claim = Tokens(SECRET).read_member(token_of(client.get(link_in(message))), clock.now)
+    claim = Tokens(SECRET).read_member(token_of(client.get(link_in(message))), clock.at)
     assert claim.subject == "email:gift@example.org"
     page = client.get(link_in(message)).get_data(as_text=True)
     assert '<html lang="uk">' in page and "Це посилання вже використано" in page
@@ -175,7 +168,7 @@ def test_a_link_older_than_15_minutes_is_refused(app, client, ledger, smtp, cloc
     ask(client, "reader@example.org")
     settle(app)
     [(_, _, message)] = smtp.messages()
-    clock.now += LINK_SECONDS + 1
+    clock.at += LINK_SECONDS + 1
     response = client.get(link_in(message))
     assert response.status_code == 410
     assert "This link has expired" in response.get_data(as_text=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.staff import FAST, Clock, with_role_accounts
+from tests.support.clock import Clock
+from tests.support.staff import FAST, with_role_accounts
 
 
 @pytest.fixture

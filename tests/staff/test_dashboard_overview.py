@@ -13,70 +13,51 @@ from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import Ledger
 from membership.staff.overview import views as overview
-from membership.store import Keys, connect
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
+from tests.support.clock import Clock
 from tests.support.ledger_helpers import ACTOR, add_offline
 
 DAY1 = 1_795_500_000  # 2026-11-24, in the ledger's clock
 TODAY = date(2026, 11, 26)
 
 
-class Clock:
-    now = DAY1
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def keys():
-    return Keys("test")
-
-
-@pytest.fixture
-def client(redis_url):
-    c = connect(redis_url)
-    yield c
-    c.close()
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(DAY1)
 
 
 @pytest.fixture
-def ledger(client, keys, clock):
-    return Ledger.on(client, keys, DEFAULT_MEMBER_STATUSES, clock=clock)
+def ledger(redis_conn, keys, clock):
+    return Ledger.on(redis_conn, keys, DEFAULT_MEMBER_STATUSES, clock=clock)
 
 
 def sub(sub_id, customer, status, created, **kw):
     return sp.subscription_event(sp.subscription(sub_id, customer, status, **kw), created=created)
 
 
-def goal(client, keys, target, **kw):
-    return goals.add(client, keys, goal_rules.parse_goal({"target": target, **kw}), actor=ACTOR)
+def goal(redis_conn, keys, target, **kw):
+    return goals.add(redis_conn, keys, goal_rules.parse_goal({"target": target, **kw}), actor=ACTOR)
 
 
-def test_the_overview_of_a_ledger(ledger, client, keys, clock):
+def test_the_overview_of_a_ledger(ledger, redis_conn, keys, clock):
     yearly = sp.price(id="price_y", amount=6000, interval="year", nickname="Yearly")
     usd = sp.price(id="price_usd", amount=700, currency="usd", nickname="Monthly USD")
     apply_event(ledger.writer, sub("sub_1", "cus_1", "active", 10))  # 5 eur a month
     apply_event(ledger.writer, sub("sub_2", "cus_2", "active", 10, prices=[yearly]))  # 60 eur/y
     apply_event(ledger.writer, sub("sub_3", "cus_3", "trialing", 10, prices=[usd]))  # no MRR
-    goal(client, keys, 2, name="First two")  # reached at once
-    clock.now += 86400  # 2026-11-25
+    goal(redis_conn, keys, 2, name="First two")  # reached at once
+    clock.at += 86400  # 2026-11-25
     apply_event(ledger.writer, sub("sub_1", "cus_1", "canceled", 20))
     apply_event(ledger.writer, sub("sub_4", "cus_4", "past_due", 20, prices=[usd]))
     add_offline(ledger, "friend@example.org", "comp")
     apply_event(ledger.writer, sp.checkout_payment("pi_1", 2500, created=20))
     apply_event(ledger.writer, sp.checkout_payment("pi_2", 1000, email="b@x.org", created=20))
     apply_event(ledger.writer, sp.checkout_payment("pi_3", 300, currency="jpy", created=20))
-    goal(client, keys, 10, name="Ten", deadline="2099-01-01")
-    goal(client, keys, 20)
+    goal(redis_conn, keys, 10, name="Ten", deadline="2099-01-01")
+    goal(redis_conn, keys, 20)
 
-    reads = overview.read(client, keys, 30, today=TODAY)
+    reads = overview.read(redis_conn, keys, 30, today=TODAY)
     model = overview.view(reads, locale="en", today=TODAY)
 
     assert model["count"] == 4 and model["count_display"] == "4"
@@ -116,25 +97,27 @@ def test_the_overview_of_a_ledger(ledger, client, keys, clock):
     assert drawn["goal"].summary == "4 of 10 members (40%) toward Ten, by 2099-01-01."
 
 
-def test_ukrainian_numbers_and_money(ledger, client, keys):
+def test_ukrainian_numbers_and_money(ledger, redis_conn, keys):
     big = sp.price(id="price_big", amount=1_234_500)
     apply_event(ledger.writer, sub("sub_1", "cus_1", "active", 10, prices=[big]))
-    goal(client, keys, 30_000)
-    model = overview.view(overview.read(client, keys, 90, today=TODAY), locale="uk", today=TODAY)
+    goal(redis_conn, keys, 30_000)
+    model = overview.view(
+        overview.read(redis_conn, keys, 90, today=TODAY), locale="uk", today=TODAY
+    )
     assert model["goal"]["target_display"] == "30\xa0000"
     assert model["mrr"][0]["display"] == "12\xa0345,00\xa0EUR"  # Babel's uk
     assert model["history"]["days"] == 90
 
 
 @pytest.mark.parametrize("days", [30, 90, 365])
-def test_each_period_has_a_row_per_day(client, keys, days):
-    rows = overview.read(client, keys, days, today=TODAY).history
+def test_each_period_has_a_row_per_day(redis_conn, keys, days):
+    rows = overview.read(redis_conn, keys, days, today=TODAY).history
     assert len(rows) == days and rows[-1]["day"] == "2026-11-26"
 
 
-def test_a_new_redis_has_an_unknown_count(client, keys):
-    goal(client, keys, 100, deadline="2099-01-01")
-    model = overview.view(overview.read(client, keys, today=TODAY), today=TODAY)
+def test_a_new_redis_has_an_unknown_count(redis_conn, keys):
+    goal(redis_conn, keys, 100, deadline="2099-01-01")
+    model = overview.view(overview.read(redis_conn, keys, today=TODAY), today=TODAY)
     assert model["count"] is None and model["count_display"] is None
     assert model["goal"]["target"] == 100
     assert model["goal"]["progress"] is None and model["goal"]["remaining"] is None
@@ -144,11 +127,11 @@ def test_a_new_redis_has_an_unknown_count(client, keys):
     assert overview.charts(model)["members"].summary.startswith("0 members")
 
 
-def test_reads_write_nothing(ledger, client, keys):
+def test_reads_write_nothing(ledger, redis_conn, keys):
     apply_event(ledger.writer, sub("sub_1", "cus_1", "active", 10))
-    before = {k: client.dump(k) for k in client.keys("*")}
-    overview.read(client, keys, 365, today=TODAY)
-    assert {k: client.dump(k) for k in client.keys("*")} == before
+    before = {k: redis_conn.dump(k) for k in redis_conn.keys("*")}
+    overview.read(redis_conn, keys, 365, today=TODAY)
+    assert {k: redis_conn.dump(k) for k in redis_conn.keys("*")} == before
 
 
 def test_a_count_past_an_unmarked_goal_is_a_milestone():
@@ -185,9 +168,9 @@ def test_parse_days_refuses(raw):
         overview.parse_days(raw)
 
 
-def test_read_refuses_other_periods(client, keys):
+def test_read_refuses_other_periods(redis_conn, keys):
     with pytest.raises(ValueError):
-        overview.read(client, keys, 7)
+        overview.read(redis_conn, keys, 7)
 
 
 def _stats(members, needs_rebuild=None):

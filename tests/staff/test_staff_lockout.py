@@ -30,8 +30,9 @@ from membership.staff.access import rules
 from membership.staff.access.accounts import dummy_hash_for
 from membership.staff.access.sessions import LoginLockout, lockout_for
 from membership.store import Keys
+from tests.support.clock import Clock
 from tests.support.processes import ServiceProcess, wait_until
-from tests.support.staff import CSRF, GOOD, Clock
+from tests.support.staff import CSRF, GOOD
 
 WRONG = "not the password at all"
 

@@ -28,16 +28,6 @@ ROLES = ("viewer", "editor", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-class Clock:
-    """A clock set by hand: call it for the time, set `at` to move it."""
-
-    def __init__(self, at: float = 1_800_000_000.0) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
-
-
 def csrf_token(page: str) -> str:
     """The CSRF token of the first form on `page` (HTML)."""
     return CSRF.search(page).group(1)
