@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Mapping
 
+import redis
 from flask import Flask
 
 from membership.core.config import Settings, load_settings
 from membership.core.runtime import EXTENSION, Runtime
 from membership.http.sessions import LazySessionInterface
+from membership.ledger import queries as ledger_queries
+from membership.ledger.codec import CorruptRecord
+from membership.ledger.queries import Queries
 from membership.store import Keys, connect, resolve_url
 
 __all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -41,12 +49,15 @@ def create_app(
     app.json.sort_keys = False
 
     url, embedded = resolve_url(settings, start_embedded=start_embedded_redis)
+    client, keys = connect(url), Keys(settings.redis_prefix)
     app.extensions[EXTENSION] = Runtime(
         settings=settings,
-        redis=connect(url),
-        keys=Keys(settings.redis_prefix),
+        redis=client,
+        keys=keys,
         embedded=embedded,
         redis_url=url,
+        member_count=functools.partial(_member_count, client, keys),
+        needs_rebuild=Queries(client, keys).needs_rebuild,
     )
 
     from membership import openapi
@@ -70,6 +81,15 @@ def create_app(
         endpoints=plain,
     )
     return app
+
+
+def _member_count(client: redis.Redis, keys: Keys) -> int | None:
+    """The count the metrics show; None when unknown or unreadable (logged at DEBUG)."""
+    try:
+        return ledger_queries.count(client, keys)
+    except (redis.exceptions.RedisError, CorruptRecord, ValueError) as exc:
+        log.debug("metrics: cannot read the member count: %s", exc)
+        return None
 
 
 def _add_areas(app: Flask, rt: Runtime) -> dict:

@@ -17,14 +17,13 @@ from flask import Blueprint, current_app, jsonify
 from membership.checkout import openapi as checkout
 from membership.core import health, metrics
 from membership.core.config import Settings
-from membership.core.openapi import TEXT, answer, error, from_marshmallow, obj
+from membership.core.openapi import TEXT, answer, error, obj
 from membership.core.runtime import runtime
 from membership.goals import openapi as goals
 from membership.members import openapi as members
 from membership.prompts import openapi as prompts
+from membership.staff import areas as staff
 from membership.stripe import openapi as stripe
-
-__all__ = ["bp", "document", "from_marshmallow"]
 
 bp = Blueprint("openapi", __name__)
 
@@ -63,12 +62,6 @@ OPENAPI = {
 }
 
 
-def _staff_paths() -> dict:
-    from membership.staff.areas import openapi_paths  # imported late: it needs the blueprint
-
-    return openapi_paths()
-
-
 def document(version: str, settings: Settings | None = None) -> dict:
     """The document; with the settings, the bodies that depend on them (return_url's
     origins, the plans and limits of Checkout) say exactly what this service takes."""
@@ -84,7 +77,7 @@ def document(version: str, settings: Settings | None = None) -> dict:
             "version": version,
             "description": "Member ledger, goal banner and paywall prompts for newsrooms.",
         },
-        "paths": {**paths, **_staff_paths()},
+        "paths": {**paths, **staff.openapi_paths()},
         "components": {
             "schemas": schemas,
             "securitySchemes": {

@@ -15,10 +15,12 @@ import math
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from membership.core.text import has_control
-from membership.store import Keys
+
+if TYPE_CHECKING:  # core sits below store: the type only
+    from membership.store import Keys
 
 MAX_ENTRIES = 100_000
 MAX_ACTOR = 320  # a staff email (at most 254) and a little more

@@ -13,13 +13,18 @@ import time
 
 import redis
 from flask import Flask, Response, request
+from redis.exceptions import ClusterDownError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from membership.core import metrics
-from membership.store import UNAVAILABLE, refuses_writes
 
 log = logging.getLogger(__name__)
+
+# Errors that mean "Redis is not there right now" (answer 503, serve stale, retry later).
+# MasterNotFoundError (Sentinel: no primary known, e.g. mid-failover) is a ConnectionError.
+UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ClusterDownError)
+REFUSES_WRITES = "Redis refuses writes it cannot persist (is its disk full?)"
 
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_AFTER_SECONDS = 5
@@ -69,6 +74,19 @@ class _Every:
 
 
 _disk_lines = _Every(10.0)
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Redis refuses writes because it cannot persist them (`MISCONF`: its disk is full or
+    failing); it still answers reads (PING included: it is refused too). In a transaction
+    redis-py names the refused command first ("Command # 1 (...) of pipeline caused error:
+    MISCONF ..."); in a script Redis wraps it ("Error running script ...: -MISCONF ...")."""
+    if not isinstance(exc, redis.exceptions.ResponseError):
+        return False
+    reply = str(exc).rpartition("caused error: ")[2]
+    return reply.startswith("MISCONF") or (
+        reply.startswith("Error running script") and ": -MISCONF " in reply
+    )
 
 
 def store_kind(exc: redis.exceptions.RedisError) -> str:

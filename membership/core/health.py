@@ -11,13 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 
+import redis
 from flask import Blueprint, current_app, jsonify
 
-from membership.core.errors import RETRY_AFTER_SECONDS, error_response
+from membership.core.errors import (
+    REFUSES_WRITES,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE,
+    error_response,
+    refuses_writes,
+)
 from membership.core.openapi import answer, obj, retry_later
 from membership.core.runtime import runtime
-from membership.ledger.queries import Queries
-from membership.store import REFUSES_WRITES, is_healthy
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -54,6 +59,20 @@ OPENAPI = {
         }
     },
 }
+
+
+def is_healthy(client: redis.Redis) -> tuple[bool, str]:
+    """(True, "ok") when Redis answers PING, else (False, reason). Redis refuses PING too
+    while it refuses writes (MISCONF): the reason then starts with REFUSES_WRITES."""
+    try:
+        client.ping()
+    except UNAVAILABLE as exc:
+        return False, f"Redis is unreachable: {exc}"
+    except redis.exceptions.RedisError as exc:
+        if refuses_writes(exc):
+            return False, f"{REFUSES_WRITES}: {exc}"
+        return False, f"Redis answered with an error: {exc}"
+    return True, "ok"
 
 
 def public_reason(reason: str) -> str:
@@ -103,5 +122,5 @@ def readyz():
         return error_response(
             503, "not_ready", public_reason(reason), {"Retry-After": str(RETRY_AFTER_SECONDS)}
         )
-    needed = Queries(rt.redis, rt.keys).needs_rebuild()
+    needed = rt.needs_rebuild()
     return jsonify(status="ready", redis="ok", ledger="needs_rebuild" if needed else "ok")

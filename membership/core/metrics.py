@@ -25,7 +25,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import redis
 from flask import Blueprint, Flask, Response, request
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE,
@@ -43,8 +42,6 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from membership.core.openapi import TEXT, answer, error
 from membership.core.runtime import runtime
-from membership.ledger import queries as ledger_queries
-from membership.ledger.codec import CorruptRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +65,6 @@ OPENAPI = {
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-def multiproc_dir() -> str | None:
-    return os.environ.get(MULTIPROC_ENV) or None
 
 
 # --- The serve process's directory --------------------------------------------------
@@ -151,7 +144,7 @@ def remove_directory(path: Path | str) -> None:
 
 
 # Decided as prometheus-client decides its mode: by the environment this process started with.
-_directory = multiproc_dir()
+_directory = os.environ.get(MULTIPROC_ENV) or None
 
 
 class _Series:
@@ -299,11 +292,7 @@ class _Scrape:
             yield from multiprocess.MultiProcessCollector(None, path=_directory).collect()
         else:
             yield from self.series.registry.collect()
-        try:
-            count = ledger_queries.count(self.rt.redis, self.rt.keys)
-        except (redis.exceptions.RedisError, CorruptRecord, ValueError) as exc:
-            log.debug("metrics: cannot read the member count: %s", exc)
-            return
+        count = self.rt.member_count()
         if count is not None:
             gauge = GaugeMetricFamily(
                 "membership_members", "Members counted by the ledger, read at scrape time."

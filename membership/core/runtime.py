@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 from flask import Flask, current_app
 
 from membership.core.config import Settings
-from membership.store import EmbeddedRedis, Keys
+
+if TYPE_CHECKING:  # core sits below store: the types only
+    from membership.store import EmbeddedRedis, Keys
 
 EXTENSION = "membership"
 
@@ -30,6 +33,11 @@ class Runtime:
     ledger_subscribers: list[Callable] = field(default_factory=list)
     # Join the ledger writer's transaction of each new Stripe event (ledger.writer.TransactionHook).
     ledger_hooks: list = field(default_factory=list)
+    # What the ledger tells the service's own endpoints (core sits below it; create_app sets
+    # them): the member count, None when unknown or unreadable (the metrics' gauge), and why
+    # its counters need a rebuild, None when they do not (/readyz).
+    member_count: Callable[[], int | None] = lambda: None
+    needs_rebuild: Callable[[], dict | None] = lambda: None
 
 
 def runtime(app: Flask | None = None) -> Runtime:

@@ -1,4 +1,4 @@
-"""Redis: the client for REDIS_URL (one pool per process), the key names, a health check."""
+"""Redis: the client for REDIS_URL (one pool per process), the key names, the embedded server."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-
 from membership.core.config import Settings
-from membership.store.client import UNAVAILABLE, connect, patient_client
+from membership.core.errors import UNAVAILABLE
+from membership.store.client import connect, patient_client
 from membership.store.embedded import EmbeddedRedis
 from membership.store.keys import Keys
 
@@ -20,10 +19,8 @@ __all__ = [
     "EmbeddedRedis",
     "Keys",
     "connect",
-    "is_healthy",
     "patient_client",
     "redacted",
-    "refuses_writes",
     "resolve_url",
 ]
 
@@ -63,33 +60,3 @@ def resolve_url(
         server.attach()
     log.info("using embedded Redis at %s (data in %s)", server.url, server.data_dir)
     return server.url, server
-
-
-REFUSES_WRITES = "Redis refuses writes it cannot persist (is its disk full?)"
-
-
-def refuses_writes(exc: BaseException) -> bool:
-    """Redis refuses writes because it cannot persist them (`MISCONF`: its disk is full or
-    failing); it still answers reads (PING included: it is refused too). In a transaction
-    redis-py names the refused command first ("Command # 1 (...) of pipeline caused error:
-    MISCONF ..."); in a script Redis wraps it ("Error running script ...: -MISCONF ...")."""
-    if not isinstance(exc, redis.exceptions.ResponseError):
-        return False
-    reply = str(exc).rpartition("caused error: ")[2]
-    return reply.startswith("MISCONF") or (
-        reply.startswith("Error running script") and ": -MISCONF " in reply
-    )
-
-
-def is_healthy(client: redis.Redis) -> tuple[bool, str]:
-    """(True, "ok") when Redis answers PING, else (False, reason). Redis refuses PING too
-    while it refuses writes (MISCONF): the reason then starts with REFUSES_WRITES."""
-    try:
-        client.ping()
-    except UNAVAILABLE as exc:
-        return False, f"Redis is unreachable: {exc}"
-    except redis.exceptions.RedisError as exc:
-        if refuses_writes(exc):
-            return False, f"{REFUSES_WRITES}: {exc}"
-        return False, f"Redis answered with an error: {exc}"
-    return True, "ok"

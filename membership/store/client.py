@@ -17,15 +17,11 @@ from contextlib import contextmanager
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import ClusterDownError, RedisClusterException
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from membership.core.config import RedisTarget, parse_redis_url
-
-# Errors that mean "Redis is not there right now" (answer 503, serve stale, retry later).
-# MasterNotFoundError (Sentinel: no primary known, e.g. mid-failover) is a ConnectionError.
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ClusterDownError)
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0

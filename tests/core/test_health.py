@@ -65,7 +65,7 @@ def test_a_redis_refusing_writes_for_its_disk_says_so():
     """Redis refuses PING with MISCONF while it cannot persist writes (a full disk):
     tests/system/test_full_disk.py has the real one."""
     from membership.core import health
-    from membership.store import REFUSES_WRITES
+    from membership.core.errors import REFUSES_WRITES
 
     reason = f"{REFUSES_WRITES}: MISCONF Errors writing to the AOF file: No space left on device"
     assert health.public_reason(reason) == health.DISK_FULL

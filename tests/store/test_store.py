@@ -2,7 +2,8 @@ import time
 
 import pytest
 
-from membership.store import UNAVAILABLE, Keys, connect, is_healthy, redacted
+from membership.core.health import is_healthy
+from membership.store import UNAVAILABLE, Keys, connect, redacted
 from membership.store.embedded import EmbeddedRedis
 
 

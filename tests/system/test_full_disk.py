@@ -28,9 +28,9 @@ import pytest
 import redis
 
 from membership.core import metrics
-from membership.core.errors import DISK_RETRY_AFTER_SECONDS
+from membership.core.errors import DISK_RETRY_AFTER_SECONDS, refuses_writes
 from membership.core.health import DISK_FULL
-from membership.store import connect, refuses_writes
+from membership.store import connect
 from membership.store.embedded import redis_server_binary
 from tests.support import stripe_payloads as sp
 from tests.support.processes import ServiceProcess, wait_until
