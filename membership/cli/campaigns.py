@@ -226,53 +226,50 @@ def _pct(value: float | None, sign: str = "") -> str:
     return "-" if value is None else f"{value:{sign}.2%}"
 
 
+RESULT_COLUMNS = [
+    *("variant", "views", "readers", "clicks", "click rate", "dismissals", "excess"),
+    *("conversions", "conv. rate", "95% interval", "lift", "revenue", "refunded", "verdict"),
+]
+
+
+def _conversion_cells(figures: dict) -> dict:
+    """The cells a variant and the holdout both have."""
+    low, high = figures["interval"]
+    revenue = {c: n for c, n in figures["revenue"].items() if n}  # "-" when all are zero
+    refunded = {c: n for c, n in figures["refunded"].items() if n}
+    return {
+        "readers": f"{figures['readers']:,}",
+        "excess": f"{figures['excess']:,}",
+        "conversions": f"{figures['conversions']:,}",
+        "conv. rate": _pct(figures["conversion_rate"]),
+        "95% interval": f"{_pct(low)}-{_pct(high)}",
+        "revenue": format_money(revenue),
+        # "1 (€25.00)": how many, and how much
+        "refunded": f"{figures['refunds']:,} ({format_money(refunded)})"
+        if figures["refunds"]
+        else "-",
+    }
+
+
 def _echo_results(data: dict) -> None:
-    def money(revenue: dict) -> str:  # "-" when every currency is zero
-        return format_money({c: n for c, n in revenue.items() if n})
-
-    def refunded(figures: dict) -> str:  # "1 (€25.00)": how many, and how much
-        return (
-            f"{figures['refunds']:,} ({money(figures['refunded'])})" if figures["refunds"] else "-"
-        )
-
-    rows = []
-    for v in data["variants"]:
-        low, high = v["interval"]
-        rows.append(
-            {
-                "variant": v["id"] + (" (retired)" if v["retired"] else ""),
-                "views": f"{v['views']:,}",
-                "readers": f"{v['readers']:,}",
-                "clicks": f"{v['clicks']:,}",
-                "click rate": _pct(v["click_rate"]),
-                "dismissals": f"{v['dismissals']:,}",
-                "excess": f"{v['excess']:,}",
-                "conversions": f"{v['conversions']:,}",
-                "conv. rate": _pct(v["conversion_rate"]),
-                "95% interval": f"{_pct(low)}-{_pct(high)}",
-                "lift": _pct(v["lift"], "+"),
-                "revenue": money(v["revenue"]),
-                "refunded": refunded(v),
-                "verdict": v["verdict"],
-            }
-        )
+    rows = [
+        {
+            "variant": v["id"] + (" (retired)" if v["retired"] else ""),
+            "views": f"{v['views']:,}",
+            "clicks": f"{v['clicks']:,}",
+            "click rate": _pct(v["click_rate"]),
+            "dismissals": f"{v['dismissals']:,}",
+            "lift": _pct(v["lift"], "+"),
+            "verdict": v["verdict"],
+            **_conversion_cells(v),
+        }
+        for v in data["variants"]
+    ]
     held = data["holdout"]
     if held is not None:
-        low, high = held["interval"]
-        rows.append(
-            {
-                "variant": "holdout",
-                "readers": f"{held['readers']:,}",
-                "excess": f"{held['excess']:,}",
-                "conversions": f"{held['conversions']:,}",
-                "conv. rate": _pct(held["conversion_rate"]),
-                "95% interval": f"{_pct(low)}-{_pct(high)}",
-                "revenue": money(held["revenue"]),
-                "refunded": refunded(held),
-            }
-        )
+        rows.append({"variant": "holdout", **_conversion_cells(held)})
     click.echo(f"campaign {data['campaign']}, all time (conversions: readers who joined or gave)")
-    echo_table(rows, list(rows[0]) if rows else ["variant"])
+    echo_table(rows, RESULT_COLUMNS)
     refused = sum(v["excess"] for v in data["variants"]) + (held or {}).get("excess", 0)
     if refused:
         click.echo(
@@ -285,24 +282,11 @@ def _echo_results(data: dict) -> None:
     click.echo("per UTC day (holdout: page views that held the reader out):")
     day_rows = []
     for day in data["days"]:
-        for v in day["variants"]:
-            day_rows.append({"day": day["day"], "variant": v["id"], **_day_cells(v)})
-        held = day["holdout"]
-        day_rows.append(
-            {
-                "day": day["day"],
-                "variant": "holdout",
-                "views": f"{held['events']:,}",
-                "excess": f"{held['excess']:,}",
-                "conversions": f"{held['conversions']:,}",
-                "refunds": f"{held['refunds']:,}",
-            }
-        )
-    columns = ["day", "variant", "views", "clicks", "dismissals", "excess", "conversions"]
-    columns.append("refunds")
-    echo_table(day_rows, columns)
+        held = {**day["holdout"], "views": day["holdout"]["events"]}
+        for name, figures in [*((v["id"], v) for v in day["variants"]), ("holdout", held)]:
+            cells = {k: f"{figures[k]:,}" for k in DAY_COUNTS if k in figures}
+            day_rows.append({"day": day["day"], "variant": name, **cells})
+    echo_table(day_rows, ["day", "variant", *DAY_COUNTS])
 
 
-def _day_cells(v: dict) -> dict:
-    names = ("views", "clicks", "dismissals", "excess", "conversions", "refunds")
-    return {k: f"{v[k]:,}" for k in names}
+DAY_COUNTS = ("views", "clicks", "dismissals", "excess", "conversions", "refunds")

@@ -63,24 +63,23 @@ def sync(apply_: bool, force: bool, as_json: bool, actor: str) -> None:
     click.echo(f"listed {result.listed:,} subscriptions from Stripe")
     if drift.clean:
         click.echo("no drift: the ledger matches Stripe")
-    click.echo(f"missing from the ledger: {len(drift.missing)}")
-    for sid in drift.missing:
-        click.echo(f"  {sid}")
-    click.echo(f"in the ledger but unknown to Stripe: {len(drift.extra)}")
-    for sid in drift.extra:
-        click.echo(f"  {sid}")
-    click.echo(f"status differs: {len(drift.status_differs)}")
-    for change in drift.status_differs:
-        click.echo(
-            f"  {change.subscription_id}: ledger {change.ledger_status}, "
-            f"Stripe {change.stripe_status}"
-        )
+    differs = [
+        f"{c.subscription_id}: ledger {c.ledger_status}, Stripe {c.stripe_status}"
+        for c in drift.status_differs
+    ]
+    sections = [
+        ("missing from the ledger", drift.missing),
+        ("in the ledger but unknown to Stripe", drift.extra),
+        ("status differs", differs),
+    ]
     if result.unrepairable:
-        click.echo(
-            f"final in the ledger, so a listing cannot change them: {len(result.unrepairable)}"
+        sections.append(
+            ("final in the ledger, so a listing cannot change them", result.unrepairable)
         )
-        for sid in result.unrepairable:
-            click.echo(f"  {sid}")
+    for label, lines in sections:
+        click.echo(f"{label}: {len(lines)}")
+        for line in lines:
+            click.echo(f"  {line}")
     if apply_:
         click.echo(
             f"applied {len(result.applied)}; kept {len(result.kept_newer)} newer states; "
