@@ -40,15 +40,12 @@ def _check_url(ctx, param, value: str) -> str:
     return dev_events.webhook_url(value)
 
 
-def _check_id(ctx, param, value: str | None) -> str | None:
-    problem = value is not None and dev_events.id_problem(param.name, value)
-    if problem:
-        raise click.BadParameter(problem, ctx, param)
-    return value
-
-
-def _check_email(ctx, param, value: str | None) -> str | None:
-    problem = value is not None and dev_events.email_problem(value)
+def _check_value(ctx, param, value: str | None) -> str | None:
+    problem = value is not None and (
+        dev_events.email_problem(value)
+        if param.name == "email"
+        else dev_events.id_problem(param.name, value)
+    )
     if problem:
         raise click.BadParameter(problem, ctx, param)
     return value
@@ -59,15 +56,11 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_dev{secrets.token_hex(8)}"
 
 
-def _member_count() -> int | None:
-    rt = runtime()
-    return ledger_queries.count(rt.redis, rt.keys)
-
-
 def _count_or_unknown() -> int | None:
     # The count is only shown; the event must still be sent when Redis cannot be read.
+    rt = runtime()
     try:
-        return _member_count()
+        return ledger_queries.count(rt.redis, rt.keys)
     except redis.RedisError:
         return None
 
@@ -133,12 +126,12 @@ def _send(event_type: str, url: str, given: dict, status: str | None, mode: str)
     callback=_check_url,
     help="The server's base URL or its full webhook URL.",
 )
-@click.option("--customer", callback=_check_id, help="Reuse this customer (cus_...).")
-@click.option("--subscription", callback=_check_id, help="Reuse this subscription (sub_...).")
+@click.option("--customer", callback=_check_value, help="Reuse this customer (cus_...).")
+@click.option("--subscription", callback=_check_value, help="Reuse this subscription (sub_...).")
 @click.option(
-    "--payment-intent", callback=_check_id, help="The contribution's payment intent (pi_...)."
+    "--payment-intent", callback=_check_value, help="The contribution's payment intent (pi_...)."
 )
-@click.option("--email", callback=_check_email, help="The checkout's customer email.")
+@click.option("--email", callback=_check_value, help="The checkout's customer email.")
 @click.option(
     "--status",
     type=click.Choice(SUBSCRIPTION_STATUSES),
