@@ -88,6 +88,12 @@ def redis_url(redis_server):
 
 
 @pytest.fixture
+def r(redis_url, redis_client):
+    """redis_client, on the Redis that redis_url has just flushed."""
+    return redis_client
+
+
+@pytest.fixture
 def redis_conn(redis_url):
     """A client made as the service makes its own (membership.store.connect), Redis flushed."""
     client = connect(redis_url)

@@ -16,11 +16,6 @@ KEYS = Keys()
 
 
 @pytest.fixture
-def env(redis_url, tmp_path):
-    return {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
-
-
-@pytest.fixture
 def run(env):
     def invoke(*args, input=None):
         return CliRunner().invoke(

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster a
 
 
 @pytest.fixture
-def env(redis_url, tmp_path):
-    return {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
-
-
-@pytest.fixture
 def ledger(redis_client):
     return Ledger.on(redis_client, Keys(), ("active", "trialing", "past_due"))
 

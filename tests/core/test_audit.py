@@ -15,12 +15,6 @@ AT = 1795687200.0  # 2026-11-26T10:00:00Z
 BAD_ACTORS = ["", "   ", "x" * 321, "\x1b[31m", "a\nb", "olena\u202e", "a\u2028b", "\x00"]
 
 
-@pytest.fixture
-def r(redis_client):
-    redis_client.flushall()
-    return redis_client
-
-
 def entry(**overrides):
     return {"actor": "olena", "action": "goal_added", "target": "goal 1", **overrides}
 

@@ -144,12 +144,6 @@ def test_copy_options():
 # --- Storage -------------------------------------------------------------------
 
 
-@pytest.fixture
-def r(redis_client):
-    redis_client.flushall()
-    return redis_client
-
-
 def test_a_command_failing_inside_exec_is_an_error_saying_so(r):
     set_member_count(r, KEYS, 10)
     # The audit stream holds the last id there is: the entry's XADD fails inside EXEC.

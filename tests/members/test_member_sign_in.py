@@ -10,9 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.http.security import source_hash, template_styles
-from membership.ledger import Ledger
 from membership.members.http import members_of
 from membership.members.links import LINK_SECONDS
 from membership.prompts.tokens import Tokens
@@ -57,16 +55,6 @@ def make(make_app, smtp, clock):
         return make_app(**config)
 
     return build
-
-
-@pytest.fixture
-def app(make):
-    return make()
-
-
-@pytest.fixture
-def ledger(app, redis_client):
-    return Ledger.on(redis_client, KEYS, DEFAULT_MEMBER_STATUSES)
 
 
 def stripe_member(ledger, customer: str, email: str) -> None:

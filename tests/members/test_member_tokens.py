@@ -10,8 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from membership.cli import cli
-from membership.core.config import DEFAULT_MEMBER_STATUSES
-from membership.ledger import Ledger
 from membership.members import rules
 from membership.members.links import Links
 from membership.prompts.tokens import MEMBER_MAX_AGE, Tokens, _Signer
@@ -41,16 +39,6 @@ def make(make_app, priced_stripe):
         return make_app(**config)
 
     return build
-
-
-@pytest.fixture
-def app(make):
-    return make()
-
-
-@pytest.fixture
-def ledger(app, redis_client):
-    return Ledger.on(redis_client, KEYS, DEFAULT_MEMBER_STATUSES)
 
 
 def open_session(priced_stripe, mode="subscription", **params) -> str:

@@ -14,11 +14,6 @@ from tests.support.prompt_helpers import EXAMPLE, doc
 KEYS = Keys()
 
 
-@pytest.fixture
-def r(redis_url, redis_client):
-    return redis_client  # redis_url flushed it
-
-
 LAST_STREAM_ID = f"{2**64 - 1}-{2**64 - 1}"
 
 

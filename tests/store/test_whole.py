@@ -24,11 +24,6 @@ class Refused(Exception):
     pass
 
 
-@pytest.fixture
-def r(redis_url, redis_client):
-    return redis_client  # redis_url: flushed
-
-
 def increment(r, **options):
     """Read the counter under WATCH and write it plus one: the optimistic write in small."""
 
