@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from membership.core import openapi as core_openapi
 from membership.core.openapi import (
     HTML,
     LOCALE_QUERY,
@@ -13,7 +14,6 @@ from membership.core.openapi import (
     TEXT,
     answer,
     error,
-    from_marshmallow,
     json_body,
     obj,
     ref,
@@ -46,7 +46,7 @@ _TOKEN = answer(
 def _body(schema: type, **exact) -> dict:
     """A body's JSON Schema, generated from the members.rules schema that loads it (apispec);
     `exact`: what a field takes, said more exactly than its type and length can."""
-    body = from_marshmallow(schema)
+    body = core_openapi.from_marshmallow(schema)
     body["properties"].update(exact)
     return body
 
