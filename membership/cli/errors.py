@@ -1,10 +1,7 @@
 """What a command says when something it depends on fails: one line, never a traceback.
 
-`explain(exc)` turns the failures an operator can meet (Redis unreachable or refusing,
-an unusable MEMBERSHIP_DATA_DIR, Stripe's API unreachable or refusing, a busy or
-corrupt ledger) into one line that says what failed and what to check; anything else
-is a bug and keeps its traceback. `_Group.invoke` (cli/__init__.py) calls it once for
-every command.
+`explain(exc)` turns the failures an operator can meet into one line that says what failed and
+what to check (docs/command-line.md); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +11,7 @@ import re
 import traceback
 
 import redis
+import stripe
 
 from membership.ledger import LedgerBusy, LedgerCorrupt
 from membership.ledger.codec import CorruptRecord
@@ -45,10 +43,6 @@ def _about_data_dir(exc: OSError) -> bool:
 
 
 def _stripe(exc: BaseException) -> str | None:
-    try:
-        import stripe
-    except ImportError:  # pragma: no cover - stripe is a dependency
-        return None
     if not isinstance(exc, stripe.StripeError):
         return None
     base = os.environ.get("STRIPE_API_BASE") or "https://api.stripe.com"
