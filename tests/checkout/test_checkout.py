@@ -21,20 +21,18 @@ SECRET = "test-secret-key-0123456789"  # conftest's make_app
 
 
 @pytest.fixture
-def make(make_app, priced_stripe):
+def make(checkout_app):
+    """A test client of checkout_app with two plans, both return URLs and two currencies."""
+
     def build(**overrides):
         config = {
-            "stripe_api_key": STRIPE_KEY,
-            "stripe_api_base": priced_stripe.url,
             "stripe_prices": (("monthly", "price_monthly"), ("yearly", "price_yearly")),
             "checkout_success_url": SUCCESS,
             "checkout_cancel_url": CANCEL,
             "checkout_currencies": ("eur", "usd"),
-            "allowed_origins": (SITE,),
-            "rate_limit_checkout": "off",
         }
         config.update(overrides)
-        return make_app(**config).test_client()
+        return checkout_app(**config).test_client()
 
     return build
 

@@ -17,21 +17,14 @@ from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.prompts import assign, snapshot
 from tests.support import stripe_payloads as sp
-from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.member_count import set_member_count
 from tests.support.prompt_helpers import EXAMPLE
 from tests.support.webhooks import deliver
 
 
 @pytest.fixture
-def app(make_app, priced_stripe):
-    app = make_app(
-        stripe_api_key=STRIPE_KEY,
-        stripe_api_base=priced_stripe.url,
-        stripe_prices=(("monthly", "price_monthly"),),
-        rate_limit_checkout="off",
-        allowed_origins=("https://news.example",),
-    )
+def app(checkout_app):
+    app = checkout_app()
     yield app
     snapshot.for_app(app).close()
 

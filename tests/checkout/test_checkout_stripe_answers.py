@@ -14,7 +14,6 @@ from membership.members import rules
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from membership.stripe import api as stripe_api
-from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.fake_stripe_checkout import SESSION_TTL
 from tests.support.webhooks import deliver
 
@@ -26,16 +25,8 @@ BIG = 40 * 1024 * 1024
 
 
 @pytest.fixture
-def client(make_app, priced_stripe):
-    app = make_app(
-        stripe_api_key=STRIPE_KEY,
-        stripe_api_base=priced_stripe.url,
-        stripe_prices=(("monthly", "price_monthly"),),
-        allowed_origins=(SITE,),
-        rate_limit_checkout="off",
-        stripe_timeout=5.0,
-    )
-    return app.test_client()
+def client(checkout_app):
+    return checkout_app(stripe_timeout=5.0).test_client()
 
 
 def short(value: object) -> str:
