@@ -506,14 +506,12 @@ def _cross_errors(d: Mapping) -> list[str]:
 
 def _freeze_copy(copy: Mapping) -> dict:
     """The copy as plain dicts, without null optional fields (to_json writes it back so)."""
-    frozen: dict = {}
-    for locale, fields_ in copy.items():
-        frozen[locale] = {
-            name: (t if isinstance(t, str) else dict(t))
-            for name, t in fields_.items()
-            if t is not None
+    return {
+        locale: {
+            k: t if isinstance(t, str) else dict(t) for k, t in fields_.items() if t is not None
         }
-    return frozen
+        for locale, fields_ in copy.items()
+    }
 
 
 def _build(d: Mapping) -> Campaign:

@@ -159,12 +159,10 @@ class ConversionHook:
         if intent is None and c.invoice:
             intent = self._hash(reader, k.conversion_invoice(c.invoice)).get("payment_intent")
         # A full refund that came before this event: counted with the credit, on its own day.
-        refunded_at = (
-            self._hash(reader, k.conversion_payment(intent)).get("refunded") if intent else None
-        )
-        refunded_at = (
-            _whole(refunded_at, k.conversion_payment(intent or "")) if refunded_at else None
-        )
+        refunded_at = None
+        if intent:
+            refunded = self._hash(reader, k.conversion_payment(intent)).get("refunded")
+            refunded_at = _whole(refunded, k.conversion_payment(intent)) if refunded else None
         self._check_counters(reader, c.campaign, c.variant, c.at, c.currency)
         if refunded_at is not None:
             self._check_counters(reader, c.campaign, c.variant, refunded_at, c.currency)

@@ -123,9 +123,8 @@ def verdict(
 
 
 def build(campaign: Campaign, stored: Stored) -> dict:
-    """The results JSON from `counts.read`'s
-    figures. The holdout is null for a campaign without one (control_share 0) that never
-    had one counted."""
+    """The results JSON from `counts.read`'s figures; the holdout null for a campaign without
+    one (control_share 0) that never had one counted."""
     return tabulate(
         campaign.id, [v.id for v in campaign.variants], campaign.control_share > 0, stored
     )
