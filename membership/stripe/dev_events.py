@@ -1,10 +1,6 @@
-"""Made-up Stripe events for local development: build one, sign it as Stripe does.
-
-Pure: no clock, no randomness, no I/O. The caller passes `now` and the ids, so
-tests can pin every value. Objects follow the API versions the service reads
-(2025-03-31 or later; these say 2025-10-29.clover, as the tests' events do): a
-subscription's price, quantity and period live on `items.data[]`.
-`membership dev send-event` (membership/cli/dev.py) is the shell around this.
+"""Made-up Stripe events for `membership dev send-event` (cli/dev.py): build one, sign it as
+Stripe does. Pure: the caller passes `now` and the ids. The objects have the shape of API
+version API_VERSION, as the tests' events do (a subscription's prices on `items.data[]`).
 """
 
 from __future__ import annotations
