@@ -769,11 +769,8 @@ RATE_LIMIT_DEFAULTS = {
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
 ) -> Settings:
-    """Validate the environment (blank values count as unset), then apply overrides.
-
-    `overrides` uses Settings field names (e.g. {"redis_url": ...}); unknown keys
-    land in `extra` so tests can pass app-level knobs through create_app(config).
-    """
+    """Validate the environment (blank values count as unset), then apply `overrides` (by
+    Settings field name; see SettingsSchema)."""
     environ = os.environ if environ is None else environ
     raw = {name: environ[name] for name in ENV_VARS if environ.get(name, "").strip() != ""}
     try:
@@ -785,11 +782,8 @@ def load_settings(
 
 
 def settings_table() -> str:
-    """The docs' configuration table (Markdown): a row per declared setting, in order.
-
-    `python scripts/settings_table.py docs/configuration.md` puts it in that page; a test
-    checks it.
-    """
+    """The docs' configuration table (Markdown): a row per declared setting, in order
+    (scripts/settings_table.py puts it in docs/configuration.md)."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for declared in _DECLARED.values():
         help_ = declared.metadata["help"]
