@@ -5,10 +5,7 @@ standing in for a broken STRIPE_API_BASE, real `membership` processes."""
 from __future__ import annotations
 
 import http.server
-import os
 import socket
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -16,7 +13,7 @@ from click.testing import CliRunner
 
 from membership.cli import cli
 from membership.store import Keys
-from tests.support.processes import REPO
+from tests.support.processes import run_cli
 
 KEYS = Keys()
 
@@ -166,21 +163,8 @@ def test_a_missing_file_outside_the_data_dir_is_a_bug_not_a_data_dir_problem(
 # --- As a new user meets it: a real process -------------------------------------------
 
 
-def _membership(args, env, timeout=60):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "MEMBERSHIP_"))}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "membership.cli", *args],
-        env=full_env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def test_a_real_process_with_redis_down_prints_one_line():
-    done = _membership(["stats"], {"REDIS_URL": f"redis://127.0.0.1:{_closed_port()}"})
+def test_a_real_process_with_redis_down_prints_one_line(tmp_path):
+    done = run_cli(tmp_path, "stats", env={"REDIS_URL": f"redis://127.0.0.1:{_closed_port()}"})
     assert done.returncode == 1
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -188,12 +172,11 @@ def test_a_real_process_with_redis_down_prints_one_line():
 
 
 def test_the_embedded_redis_line_appears_only_with_verbose(tmp_path):
-    env = {"MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
-    quiet = _membership(["goals", "list"], env)
+    quiet = run_cli(tmp_path / "var", "goals", "list")
     assert quiet.returncode == 0, quiet.stderr
     assert "embedded Redis" not in quiet.stderr
     assert quiet.stderr.strip() == ""
-    loud = _membership(["--verbose", "goals", "list"], env)
+    loud = run_cli(tmp_path / "var", "--verbose", "goals", "list")
     assert loud.returncode == 0, loud.stderr
     assert "using embedded Redis" in loud.stderr
     assert quiet.stdout == loud.stdout

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -18,7 +16,7 @@ from membership.store import Keys
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
-from tests.support.processes import REPO, ServiceProcess
+from tests.support.processes import ServiceProcess, run_cli
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
@@ -237,33 +235,21 @@ def test_sync_without_an_api_key_says_so(env):
 @pytest.mark.slow
 def test_cli_shares_the_embedded_redis_with_a_running_server(tmp_path):
     data_dir = tmp_path / "var"
-    env = {"MEMBERSHIP_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
-
-    def membership(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "membership.cli", *args],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
     # No server running: the command starts the embedded Redis, and stops it after.
-    added = membership("members", "add", "gift@example.org", "--reason", "gift")
+    added = run_cli(data_dir, "members", "add", "gift@example.org", "--reason", "gift")
     assert added.returncode == 0, added.stderr
     assert not (data_dir / "redis.sock").exists()
 
     service = ServiceProcess({"MEMBERSHIP_DATA_DIR": str(data_dir)}, workers=1).start()
     try:
-        stats = membership("stats", "--json")
+        stats = run_cli(data_dir, "stats", "--json")
         assert stats.returncode == 0, stats.stderr
         assert json.loads(stats.stdout)["members"] == 1  # kept across restarts
-        membership("members", "add", "second@example.org", "--reason", "comp")
+        run_cli(data_dir, "members", "add", "second@example.org", "--reason", "comp")
         # The command used the server's Redis and left it running.
         with urllib.request.urlopen(service.url + "/readyz", timeout=5) as response:
             assert response.status == 200
-        assert json.loads(membership("stats", "--json").stdout)["members"] == 2
+        assert json.loads(run_cli(data_dir, "stats", "--json").stdout)["members"] == 2
     finally:
         service.stop()
 

@@ -32,14 +32,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(data_dir, *args, timeout=60, stdin=None) -> subprocess.CompletedProcess:
-    """`membership ARGS` in its own process on `data_dir`, with no Redis or Stripe setting
-    of the host's; its output captured as text."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "STRIPE_"))}
-    env["MEMBERSHIP_DATA_DIR"] = str(data_dir)
+def run_cli(data_dir, *args, timeout=60, stdin=None, env=None) -> subprocess.CompletedProcess:
+    """`membership ARGS` in its own process on `data_dir`, with no Redis, Stripe or membership
+    setting of the host's but those of `env`; its output captured as text."""
+    settings = ("REDIS_", "STRIPE_", "MEMBERSHIP_")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(settings)}
+    full_env["MEMBERSHIP_DATA_DIR"] = str(data_dir)
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "membership.cli", *args],
-        env=env,
+        env=full_env,
         cwd=REPO,
         capture_output=True,
         text=True,
