@@ -3,7 +3,7 @@ operation behind a staff token, the 401 every one of them answers, and parameter
 
 from __future__ import annotations
 
-from membership.core.openapi import TEXT, error
+from membership.core.openapi import NOT_JSON, TEXT, error, too_large
 
 SIGNED_OUT = error("No valid token or session")
 
@@ -23,3 +23,8 @@ def in_path(name: str, pattern: str | None = None, description: str | None = Non
 def in_query(name: str, schema: dict, description: str | None = None, **extra) -> dict:
     described = {"description": description} if description else {}
     return {"name": name, "in": "query", **extra, **described, "schema": schema}
+
+
+def read_refusals(size: str) -> dict:
+    """What reading a JSON body refuses before its fields are looked at (413, 415)."""
+    return {"413": too_large(size), "415": error(NOT_JSON)}

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from membership.core.openapi import (
-    INTEGER,
-    NOT_JSON,
-    TEXT,
-    answer,
-    error,
-    json_body,
-    obj,
-    too_large,
-)
+from membership.core.openapi import INTEGER, TEXT, answer, error, json_body, obj
 from membership.prompts import store
-from membership.staff.apidoc import in_path, in_query, op
+from membership.staff.apidoc import in_path, in_query, op, read_refusals
 from membership.staff.campaigns.api import MAX_RESULT_DAYS
 
 _ID = in_path("campaign_id", "^[a-z0-9][a-z0-9-]{0,63}$")
@@ -64,13 +55,7 @@ _PREVIEWS = obj(
 )
 _BODY = json_body(_DOC)
 
-
-def _read(size: str) -> dict:
-    """What reading a JSON body refuses, before its fields are looked at."""
-    return {"413": too_large(size), "415": error(NOT_JSON)}
-
-
-_READ = _read("256 KiB")
+_READ = read_refusals("256 KiB")
 
 
 def _status_op(action: str) -> dict:
@@ -131,7 +116,7 @@ OPENAPI: dict = {
             {
                 "200": answer("The ids changed and the new order", _OBJECT),
                 **_WRITE,
-                **_read("4 KiB"),
+                **read_refusals("4 KiB"),
             },
             parameters=[_ID],
             requestBody=json_body(obj({"direction": {"enum": ["up", "down"]}})),

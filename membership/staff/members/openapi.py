@@ -50,7 +50,14 @@ _WRITE_ERRORS = {
     "403": error("Viewers may not change members"),
     "503": error("The ledger is busy; retry after Retry-After seconds"),
 }
-_CHANGE_BY = "Editors and admins. Audited "
+
+
+def _offline_change(summary: str, done: tuple, refused: tuple, audited: str) -> dict:
+    """An offline member's change: `done` and `refused` are (status, description)."""
+    responses = {done[0]: answer(done[1], _CHANGED), **_WRITE_ERRORS, refused[0]: error(refused[1])}
+    description = f"Editors and admins. Audited {audited}"
+    return {"post": op(summary, responses, description=description, requestBody=_OFFLINE)}
+
 
 OPENAPI: dict = {
     "/staff/api/members": {
@@ -89,32 +96,19 @@ OPENAPI: dict = {
             parameters=[in_path("who", description="A Stripe customer id (cus_...) or an email")],
         )
     },
-    "/staff/api/members/offline": {
-        "post": op(
-            "Add an offline member (bank transfer, gift, comp), with a reason",
-            {
-                "201": answer("Added", _CHANGED),
-                **_WRITE_ERRORS,
-                "409": error("Already an offline member"),
-            },
-            description=_CHANGE_BY + "(`offline_member_added`, with the reason) under the "
-            "caller's email.",
-            requestBody=_OFFLINE,
-        )
-    },
-    "/staff/api/members/offline/remove": {
-        "post": op(
-            "Remove an offline member, with a reason (`name` is ignored)",
-            {
-                "200": answer("Removed", _CHANGED),
-                **_WRITE_ERRORS,
-                "404": error("Not an offline member"),
-            },
-            description=_CHANGE_BY + "(`offline_member_removed`: the record before, the "
-            "reason after). A Stripe subscription, if any, still counts.",
-            requestBody=_OFFLINE,
-        )
-    },
+    "/staff/api/members/offline": _offline_change(
+        "Add an offline member (bank transfer, gift, comp), with a reason",
+        ("201", "Added"),
+        ("409", "Already an offline member"),
+        "(`offline_member_added`, with the reason) under the caller's email.",
+    ),
+    "/staff/api/members/offline/remove": _offline_change(
+        "Remove an offline member, with a reason (`name` is ignored)",
+        ("200", "Removed"),
+        ("404", "Not an offline member"),
+        "(`offline_member_removed`: the record before, the reason after). A Stripe "
+        "subscription, if any, still counts.",
+    ),
     "/staff/api/members/export.csv": {
         "get": op(
             "Every current member (offline ones included) as CSV, streamed",
