@@ -114,9 +114,7 @@ class EmbeddedRedis:
     def is_running(self) -> bool:
         if not self.socket.exists():
             return False
-        client = redis.Redis(
-            unix_socket_path=str(self.socket), socket_timeout=1.0, retry=Retry(NoBackoff(), 0)
-        )
+        client = self._client(1.0)
         try:
             return bool(client.ping())
         except redis.exceptions.ResponseError:
@@ -125,6 +123,12 @@ class EmbeddedRedis:
             return False
         finally:
             client.close()
+
+    def _client(self, timeout: float) -> redis.Redis:
+        """A connection of its own, without retries (a refused connection is an answer)."""
+        return redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
 
     @property
     def pid(self) -> int | None:
@@ -225,9 +229,7 @@ class EmbeddedRedis:
         """Shut the server down, saving its data; a no-op when it is not running."""
         # No retries: the connection dropping is how a successful SHUTDOWN answers,
         # and redis-py's default retry would back off for seconds reconnecting.
-        client = redis.Redis(
-            unix_socket_path=str(self.socket), socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
-        )
+        client = self._client(5.0)
         pid = self.pid
         try:
             client.shutdown(save=True)
