@@ -27,7 +27,8 @@ def test_banner_keeps_answering_beside_200_slow_and_200_idle_connections(own_red
     try:
         attack = SlowClients(service.port, slow=200, idle=200, interval=5.0).start()
         assert attack.open_count() >= 390  # the attack really holds its sockets
-        latencies, failures = probe(service.port, "/v1/banner", duration=12, timeout=2)
+        # Longer than one interval: every slow socket sends a line while the reader reads.
+        latencies, failures = probe(service.port, "/v1/banner", duration=6, timeout=2)
         held = attack.open_count()
     finally:
         if attack is not None:
@@ -35,7 +36,7 @@ def test_banner_keeps_answering_beside_200_slow_and_200_idle_connections(own_red
         service.stop()
     assert failures == []
     assert held >= 350
-    assert len(latencies) >= 60
+    assert len(latencies) >= 30  # five answers a second at least, the reader never stalled
     # A reader queued behind the slow ones would wait their 5 s; 0.5 s leaves room for a
     # machine whose other cores run other tests meanwhile.
     assert percentile(latencies, 0.99) < 0.5, sorted(latencies)[-5:]
