@@ -16,22 +16,9 @@ from membership.store import Keys, connect
 from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.clock import Clock
 from tests.support.ledger_helpers import ACTOR, add_offline, link, recount, remove_offline, snapshot
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
-
-NOW = 1_795_600_000  # 2026-11-25T...Z
-
-
-@pytest.fixture
-def clock():
-    return Clock(NOW)
-
-
-@pytest.fixture
-def ledger(redis_conn, keys, clock):
-    return Ledger.on(redis_conn, keys, DEFAULT_MEMBER_STATUSES, clock=clock)
 
 
 def sub_event(sub_id, customer, status, created, **kw):
