@@ -70,8 +70,22 @@ def webhooks():
     return _list_page(model.read_filters(request.args))
 
 
+def _record(event_id: str):
+    return _events().record(event_id) if model.valid_event_id(event_id) else None
+
+
+def _replay(event_id: str):
+    """What came of replaying the event; None for an unknown id (or an expired record)."""
+    if not model.valid_event_id(event_id):
+        return None
+    try:
+        return replay(ledger_for(runtime()), event_id, actor=g.staff.email)
+    except UnknownEvent:
+        return None
+
+
 def _event_page(event_id: str, *, replayed=None):
-    record = _events().record(event_id) if model.valid_event_id(event_id) else None
+    record = _record(event_id)
     if record is None:
         return refuse(404, GONE)
     page = render_template(
@@ -92,13 +106,8 @@ def webhook_event(event_id: str):
 @bp.post("/webhooks/events/<event_id>/replay")
 @requires("editor")
 def webhook_replay(event_id: str):
-    if not model.valid_event_id(event_id):
-        return refuse(404, GONE)
-    try:
-        result = replay(ledger_for(runtime()), event_id, actor=g.staff.email)
-    except UnknownEvent:
-        return refuse(404, GONE)
-    return _event_page(event_id, replayed=result)
+    result = _replay(event_id)
+    return refuse(404, GONE) if result is None else _event_page(event_id, replayed=result)
 
 
 @bp.post("/webhooks/replay-failed")
@@ -149,7 +158,7 @@ def api_webhook_events():
 @bp.get("/api/webhooks/events/<event_id>")
 @requires("viewer")
 def api_webhook_event(event_id: str):
-    record = _events().record(event_id) if model.valid_event_id(event_id) else None
+    record = _record(event_id)
     if record is None:
         return _not_found()
     view = model.event_view(record)
@@ -160,13 +169,8 @@ def api_webhook_event(event_id: str):
 @bp.post("/api/webhooks/events/<event_id>/replay")
 @requires("editor")
 def api_webhook_replay(event_id: str):
-    if not model.valid_event_id(event_id):
-        return _not_found()
-    try:
-        result = replay(ledger_for(runtime()), event_id, actor=g.staff.email)
-    except UnknownEvent:
-        return _not_found()
-    return jsonify(result.as_dict())
+    result = _replay(event_id)
+    return _not_found() if result is None else jsonify(result.as_dict())
 
 
 @bp.post("/api/webhooks/replay-failed")
