@@ -12,6 +12,7 @@ from membership.store import Keys, connect
 from tests.support.fake_stripe import STRIPE_KEY, FakeStripe
 from tests.support.processes import RedisServer
 from tests.support.redis_topologies import Cluster, SentinelSetup
+from tests.support.settings import SECRET_KEY
 from tests.support.stripe_payloads import (
     WEBHOOK_SECRET,  # the secret every test app is configured with
 )
@@ -128,7 +129,7 @@ def make_app(tmp_path, redis_url):
             "redis_url": redis_url,
             "data_dir": tmp_path / "var",
             "stripe_webhook_secrets": (WEBHOOK_SECRET,),
-            "secret_key": "test-secret-key-0123456789",
+            "secret_key": SECRET_KEY,
         }
         config.update(overrides)
         app = create_app(config, start_embedded_redis=start_embedded_redis)

@@ -13,11 +13,11 @@ import pytest
 from membership.prompts.tokens import Tokens
 from membership.stripe import api as stripe_api
 from tests.support.fake_stripe import STRIPE_KEY
+from tests.support.settings import SECRET_KEY
 
 SITE = "https://news.example"
 SUCCESS = "https://news.example/thanks?session_id={CHECKOUT_SESSION_ID}"
 CANCEL = "https://news.example/join"
-SECRET = "test-secret-key-0123456789"  # conftest's make_app
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def client(make):
 
 
 def token(variant="a", *, decision="dec0123456789abc", campaign="spring", at=None) -> str:
-    return Tokens(SECRET).decision(decision, campaign, variant, "r_reader01", at or time.time())
+    return Tokens(SECRET_KEY).decision(decision, campaign, variant, "r_reader01", at or time.time())
 
 
 def post(client, body, **kwargs):

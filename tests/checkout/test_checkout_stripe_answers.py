@@ -15,9 +15,9 @@ from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from membership.stripe import api as stripe_api
 from tests.support.fake_stripe_checkout import SESSION_TTL
+from tests.support.settings import SECRET_KEY
 from tests.support.webhooks import deliver
 
-SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
 SITE = "https://news.example"
 BACK = "https://news.example/account"
 PORTAL_URL = "https://billing.stripe.com/p/session/test_abc"
@@ -34,7 +34,7 @@ def short(value: object) -> str:
 
 
 def member_token(subject: str) -> str:
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET_KEY)
     proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
     return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
 

@@ -19,12 +19,12 @@ from tests.support import stripe_payloads as sp
 from tests.support.clock import Clock
 from tests.support.ledger_helpers import add_offline, link
 from tests.support.ledger_helpers import snapshot as observe
+from tests.support.settings import SECRET_KEY
 from tests.support.smtp_server import SmtpServer
 
 ORIGIN = "https://news.example"
 RETURN = "https://news.example/2026/11/26/night-trams?utm=x"
 PUBLIC = "https://members.example"
-SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
 KEYS = Keys()
 
 
@@ -110,7 +110,7 @@ def test_a_member_gets_the_email_and_its_link_signs_in_once(app, client, ledger,
     signed_in = client.get(path)
     assert signed_in.headers["Cache-Control"] == "private, no-store"
     assert signed_in.headers["Referrer-Policy"] == "no-referrer"
-    claim = Tokens(SECRET).read_member(token_of(signed_in), clock.at)
+    claim = Tokens(SECRET_KEY).read_member(token_of(signed_in), clock.at)
     assert claim is not None and claim.subject == "email:reader@example.org"
     assert claim.expires_at - claim.issued_at == 7 * 24 * 3600
 
@@ -145,7 +145,7 @@ def test_an_offline_member_in_ukrainian(app, client, ledger, smtp, clock):
     [(_, _, message)] = smtp.messages()
     assert message["Subject"] == "Посилання для входу — Kyiv Independent"
     assert "упродовж 15 хв" in message.get_content()
-    claim = Tokens(SECRET).read_member(token_of(client.get(link_in(message))), clock.at)
+    claim = Tokens(SECRET_KEY).read_member(token_of(client.get(link_in(message))), clock.at)
     assert claim.subject == "email:gift@example.org"
     page = client.get(link_in(message)).get_data(as_text=True)
     assert '<html lang="uk">' in page and "Це посилання вже використано" in page

@@ -18,9 +18,9 @@ from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.ledger_helpers import add_offline, link
 from tests.support.ledger_helpers import snapshot as observe
+from tests.support.settings import SECRET_KEY
 from tests.support.webhooks import deliver
 
-SECRET = "test-secret-key-0123456789"  # tests/conftest.py's
 ORIGIN = "https://news.example"
 BACK = "https://news.example/account"
 KEYS = Keys()
@@ -59,7 +59,7 @@ def token_for(client, session_id: str):
 
 
 def claim_of(body: dict):
-    claim = Tokens(SECRET).read_member(body["token"], time.time())
+    claim = Tokens(SECRET_KEY).read_member(body["token"], time.time())
     assert claim is not None
     return claim
 
@@ -77,7 +77,7 @@ def member_token(subject: str, proof: str | None = None) -> str:
     by a Checkout, unless `proof` says otherwise."""
     if proof is None:
         proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET_KEY)
     return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
 
 
@@ -86,7 +86,7 @@ def token_before_proofs(subject: str, issued: float | None = None) -> str:
     [subject, issued at, expires at], nothing else (such as GET /v1/member/token gave for
     `email:<the address typed at a one-time Checkout>`)."""
     issued = int(time.time() if issued is None else issued)
-    return _Signer(SECRET, "member").sign([subject, issued, issued + MEMBER_MAX_AGE])
+    return _Signer(SECRET_KEY, "member").sign([subject, issued, issued + MEMBER_MAX_AGE])
 
 
 def signed_in_by_link(client, ledger, email: str) -> str:
@@ -414,7 +414,7 @@ def test_an_email_token_from_a_one_time_checkout_before_proofs_opens_and_renews_
     assert renewed.status_code == 401
     assert renewed.get_json()["error"]["code"] == "invalid_token"
     # Recognition (no asks) still reads it until it ends.
-    claim = Tokens(SECRET).read_member(held, time.time())
+    claim = Tokens(SECRET_KEY).read_member(held, time.time())
     assert claim is not None and claim.proof is None
 
     signed_in = signed_in_by_link(client, ledger, "victim@example.org")
@@ -476,7 +476,7 @@ def test_only_the_proof_a_subject_takes_opens_refresh_and_the_portal(client, pri
 def test_a_staff_token_renews_with_its_proof(app, client, ledger, redis_url, tmp_path):
     """`membership members token` names its subject as staff; refresh takes it and keeps it."""
     add_offline(ledger, "gift@example.org", "a gift")
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path), "SECRET_KEY": SECRET}
+    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path), "SECRET_KEY": SECRET_KEY}
     printed = CliRunner().invoke(cli, ["members", "token", "gift@example.org"], env=env)
     assert printed.exit_code == 0, printed.output
     token = printed.stdout.strip()
@@ -487,7 +487,7 @@ def test_a_staff_token_renews_with_its_proof(app, client, ledger, redis_url, tmp
 
 
 def test_the_token_format_with_and_without_a_proof():
-    tokens, now = Tokens(SECRET), int(time.time())
+    tokens, now = Tokens(SECRET_KEY), int(time.time())
     before = token_before_proofs("email:a@example.org", now)
     # Without a proof the service still writes what every version before wrote.
     assert tokens.encode_member(tokens.member("email:a@example.org", now)) == before
@@ -497,7 +497,7 @@ def test_the_token_format_with_and_without_a_proof():
     assert tokens.read_member(linked, now) == tokens.member(
         "email:a@example.org", now, proof=rules.LINK
     )
-    signer = _Signer(SECRET, "member")
+    signer = _Signer(SECRET_KEY, "member")
     for proof in ("", 1, None, ["link"]):
         assert tokens.read_member(signer.sign(["cus_A1", now, now + 60, proof]), now) is None
     assert tokens.read_member(signer.sign(["cus_A1", now, now + 60, "link", "x"]), now) is None
@@ -521,7 +521,9 @@ def test_refresh_refuses_what_it_cannot_read(client):
     other = Tokens("another-secret-0123456789")
     forged = other.encode_member(other.member("cus_A1", time.time()))
     assert refresh(client, forged).get_json()["error"]["code"] == "invalid_token"
-    expired = Tokens(SECRET).encode_member(Tokens(SECRET).member("cus_A1", time.time() - 8 * 86400))
+    expired = Tokens(SECRET_KEY).encode_member(
+        Tokens(SECRET_KEY).member("cus_A1", time.time() - 8 * 86400)
+    )
     assert refresh(client, expired).status_code == 401
     assert client.post("/v1/member/token/refresh", json=[]).status_code == 400
     assert client.post("/v1/member/token/refresh", data="t").status_code == 415

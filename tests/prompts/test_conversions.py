@@ -29,9 +29,9 @@ from membership.prompts.tokens import DecisionClaim, Tokens
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.prompt_helpers import EXAMPLE
+from tests.support.settings import SECRET_KEY
 from tests.support.webhooks import deliver
 
-SECRET = "test-secret-key-0123456789"  # conftest's make_app
 CAMPAIGN = EXAMPLE["id"]  # winter-drive: variants a and b, a holdout
 OFFER = Offer(
     prices={"monthly": "price_monthly", "yearly": "price_yearly"},
@@ -95,7 +95,9 @@ def new_session(priced_stripe, plan: str, variant: str | None, decision: str) ->
 
 def test_a_click_becomes_one_conversion_for_its_variant(app, priced_stripe):
     client = app.test_client()
-    token = Tokens(SECRET).decision("dec0000000000001", CAMPAIGN, "a", "r_reader01", time.time())
+    token = Tokens(SECRET_KEY).decision(
+        "dec0000000000001", CAMPAIGN, "a", "r_reader01", time.time()
+    )
     response = client.post("/v1/checkout", json={"plan": "monthly", "token": token})
     assert response.status_code == 200
     [session_id] = priced_stripe.checkout.sessions

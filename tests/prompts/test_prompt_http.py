@@ -32,9 +32,9 @@ from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support.member_count import set_member_count
 from tests.support.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
+from tests.support.settings import SECRET_KEY
 
 KEYS = Keys()
-SECRET = "test-secret-key-0123456789"  # tests/conftest.py make_app's
 STAFF = "staff-token-0123456789abcdef"
 READER = "r_3f9c2a1b7d4e"
 ORIGIN = "https://news.example"
@@ -90,7 +90,7 @@ def placements(response) -> dict:
     return {p["placement"]: p["campaign"] for p in response.get_json()["prompts"]}
 
 
-def member_token(subject="cus_1", now=None, secret=SECRET) -> str:
+def member_token(subject="cus_1", now=None, secret=SECRET_KEY) -> str:
     tokens = Tokens(secret)
     return tokens.encode_member(tokens.member(subject, time.time() if now is None else now))
 
@@ -132,7 +132,7 @@ def test_a_prompt_as_the_issue_shows_it(app, client, redis_client):
     }
     assert prompt["banner"]["count"] == 25012
     assert prompt["headline"] in ("Ви прочитали 3 статей цього місяця", "25\u00a0012 учасників")
-    claim = Tokens(SECRET).read_decision(prompt["token"], time.time())
+    claim = Tokens(SECRET_KEY).read_decision(prompt["token"], time.time())
     assert (claim.campaign, claim.variant, claim.reader) == ("winter-drive", variant, reader)
 
 
@@ -143,7 +143,7 @@ def test_a_decision_id_per_request_and_a_token_per_prompt(client, redis_client):
     first = post(client).get_json()["prompts"]
     second = post(client).get_json()["prompts"]
     assert [p["placement"] for p in first] == ["banner", "inline", "modal"]
-    claims = [Tokens(SECRET).read_decision(p["token"], time.time()) for p in first + second]
+    claims = [Tokens(SECRET_KEY).read_decision(p["token"], time.time()) for p in first + second]
     assert len({c.decision for c in claims[:3]}) == 1  # one decision per request...
     assert claims[0].decision != claims[3].decision  # ...and a new one for the next
     assert len({p["token"] for p in first}) == 3
@@ -158,7 +158,7 @@ def test_holdout_is_listed_with_a_token(client, redis_client):
     assert answer["prompts"] == []
     (entry,) = answer["holdout"]
     assert (entry["campaign"], entry["placement"]) == ("c1", "inline")
-    claim = Tokens(SECRET).read_decision(entry["token"], time.time())
+    claim = Tokens(SECRET_KEY).read_decision(entry["token"], time.time())
     assert (claim.campaign, claim.variant, claim.holdout, claim.reader) == (
         "c1",
         None,

@@ -21,6 +21,7 @@ from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, assert_exact
 from tests.support.processes import free_port
 from tests.support.redis_topologies import WebhookStream
+from tests.support.settings import SECRET_KEY
 
 # --- the service on the cluster, end to end ------------------------------------------
 
@@ -32,7 +33,7 @@ def _app(url, tmp_path, prefix="e2e"):
             "redis_prefix": prefix,
             "data_dir": tmp_path / "var",
             "stripe_webhook_secrets": (sp.WEBHOOK_SECRET,),
-            "secret_key": "test-secret-key-0123456789",
+            "secret_key": SECRET_KEY,
         }
     )
 

@@ -18,6 +18,7 @@ from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, assert_exact
 from tests.support.redis_topologies import SentinelSetup, WebhookStream
+from tests.support.settings import SECRET_KEY
 
 # --- failover --------------------------------------------------------------------
 
@@ -40,7 +41,7 @@ def test_a_failover_mid_stream_costs_a_few_503s_and_no_member(tmp_path):
                 "redis_prefix": PREFIX,
                 "data_dir": tmp_path / "var",
                 "stripe_webhook_secrets": (sp.WEBHOOK_SECRET,),
-                "secret_key": "test-secret-key-0123456789",
+                "secret_key": SECRET_KEY,
             }
         )
         http = app.test_client()

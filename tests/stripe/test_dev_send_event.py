@@ -18,6 +18,7 @@ from membership.store import Keys
 from membership.stripe import dev_events
 from membership.stripe.events import envelope_errors, subscription_from_object, to_command
 from tests.support.processes import ServiceProcess, free_port
+from tests.support.settings import SECRET_KEY
 from tests.support.stripe_payloads import WEBHOOK_SECRET
 
 NOW = 1_780_000_000
@@ -82,7 +83,7 @@ def service(redis_single, tmp_path_factory):
         "REDIS_URL": redis_single.url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("server")),
-        "SECRET_KEY": "test-secret-key-0123456789",
+        "SECRET_KEY": SECRET_KEY,
     }
     server = ServiceProcess(env, workers=1, threads=2).start()
     yield server
@@ -98,7 +99,7 @@ def send(redis_url, tmp_path):
             "REDIS_URL": redis_url,
             "STRIPE_WEBHOOK_SECRET": secret,
             "MEMBERSHIP_DATA_DIR": str(tmp_path),
-            "SECRET_KEY": "test-secret-key-0123456789",
+            "SECRET_KEY": SECRET_KEY,
         }
         return CliRunner().invoke(cli, ["dev", "send-event", *args], env=env)
 
@@ -133,7 +134,7 @@ def test_a_new_subscription_adds_a_member_and_deleting_it_removes_it(service, se
 
 def _contributions(redis_url: str) -> dict:
     """The ledger's one-time contribution totals, as `membership stats --json` shows them."""
-    env = {"REDIS_URL": redis_url, "SECRET_KEY": "test-secret-key-0123456789"}
+    env = {"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY}
     result = CliRunner().invoke(cli, ["stats", "--json"], env=env)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["contributions"]["sum"]
