@@ -1,12 +1,7 @@
-"""Staff accounts in Redis: add, list, role, disable, passwords and one-time password links.
-
-Every change commits with its audit entry in one WATCH/MULTI transaction; the entry never
-holds a password hash. No change leaves the staff without an enabled admin: a change that
-takes the role from one, or disables one, WATCHes every account and counts the others in
-the same transaction, so two admins demoting each other at once cannot both succeed (a
-newsroom without one adds one with `membership staff add EMAIL --role admin`). Passwords are
-hashed with argon2id (argon2-cffi); a one-time link's token is shown once and only its
-SHA-256 is stored.
+"""Staff accounts in Redis: add, list, role, disable, passwords (argon2id) and one-time
+password links (only their SHA-256 stored). Every change commits with its audit entry in one
+transaction, and none leaves the staff without an enabled admin, whatever runs at the same
+moment (docs/staff-dashboard.md#access).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""Who may use which /staff route, decided on the server before any view runs.
-
-Order, for every request to the staff blueprint: (1) find the session and its account (a
-disabled or deleted account ends the session), or under /staff/api/ the account of an
-`Authorization: Bearer` personal token; (2) signed out: pages redirect to the login,
-`/staff/api/...` answers 401; (3) any non-GET, but a bearer token's, needs a valid CSRF
-token (400, before the role, so a forged request learns nothing); (4) the view's role
-(403). A view states its role with `@requires(role)` or `@public`; one that states none is
-a viewer's for reading and an admin's for writing, so a forgotten declaration fails closed.
+"""Who may use which /staff route, decided before any view runs: the session's (or a bearer
+token's) account, then CSRF for writes (400), then the view's role (403), in the order
+docs/staff-dashboard.md#access gives. A view states its role with `@requires(role)` or
+`@public`; one that states none is a viewer's for reading and an admin's for writing, so a
+forgotten declaration fails closed.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""Server-side staff sessions and the login lockout, in Redis.
-
-A session id is 32 random bytes in the staff member's cookie; Redis keeps only its SHA-256,
-so a copy of the data cannot be replayed as a cookie. A session ends after SESSION_IDLE
-unused (checked against the clock, with the key's TTL as a backstop), on logout, when
-ended from the staff page, or when the account is disabled.
-
-Sign-in attempts are counted per email typed (its SHA-256, so unknown emails leave no
-readable trace and lock all the same), each before its password or code is checked.
+"""Server-side staff sessions (Redis keeps only the cookie's SHA-256; idle expiry, ended on
+logout or by the account's disabling) and the sign-in lock: each attempt takes one of an
+email's places before its password or code is checked (docs/staff-dashboard.md#access).
 """
 
 from __future__ import annotations

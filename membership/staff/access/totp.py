@@ -1,16 +1,7 @@
-"""Two-factor codes (TOTP, RFC 6238, pyotp): enrolment with a QR code, checks at sign-in.
-
-The secret lives in the account's hash (`totp`); enrolment keeps a new one in
-`totp_pending` until a code from the app confirms it. Both are sealed (`SecretBox`: Fernet,
-with a key derived from SECRET_KEY), so a copy of Redis (a dump, a backup) does not give
-away staff's second factors; a secret written in clear before this is read, and sealed at its
-next use. A new SECRET_KEY makes sealed secrets unreadable: those accounts need
-`membership staff reset-2fa`. A code is accepted once: `totp_last`
-holds the last accepted time step, so a code seen over a shoulder cannot be replayed.
-A login whose password was right waits for its code under a random token (5 minutes).
-Replacing a factor that is on (a new phone) or turning it off takes a current code from it,
-checked in the transaction that changes it, and the password (the view checks it): a
-session alone cannot change an account's second factor.
+"""Two-factor codes (TOTP, pyotp): enrolment with a QR code, checks at sign-in. The secrets
+are sealed in the account's hash (SecretBox); a code is accepted once (`totp_last`); a
+factor that is on changes only with a current code from it, checked in the transaction that
+changes it. docs/staff-dashboard.md#access says the rest.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
-"""Long staff operations (`ledger rebuild`, `sync`) run from the dashboard in the background.
-
-At 200,000 members they take longer than a request should, so a web process runs one in a
-thread and the page shows its status. At most one runs at a time across every process and
-host: a Redis lock that expires unless the running thread keeps renewing it (a process that
-dies frees it within LOCK_SECONDS). The status (what, who, when, progress, result or error)
-stays in Redis for every process's page to read. The work itself is the same service the
-CLI calls (`ledger.rebuild.rebuild`, `sync.run`); their audit entries say what changed, and
-each start is audited here with the staff member who asked.
-
-Keys: `Keys.operations_lock` and `Keys.operations_status`.
+"""Long staff operations (`ledger rebuild`, `sync`) run from the dashboard in a background
+thread: at most one at a time across every process (a Redis lock the running thread renews;
+a dead process frees it within LOCK_SECONDS), its status in Redis for every page to read.
+The work is the service the CLI calls; each start is audited with who asked.
 """
 
 from __future__ import annotations

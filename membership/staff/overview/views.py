@@ -1,14 +1,6 @@
-"""The Overview page's data: the live count, the current goal, members over time, MRR,
-one-time contributions and the milestones reached.
-
-`read()` is the shell: three reads, no writes (the ledger's `stats` and `history`, the goals).
-`view()` is the pure view model of those reads (JSON-ready, so a `/staff/api/` route can
-answer it as it is), and `charts()` draws its figures. Everything comes from the read models
-the banner, the CLI and `stats` already use: MRR and contributions are the ledger's counters
-(kept in the same transaction as the count, O(1) in members), so nothing here scans members.
-
-Not stored anywhere yet, so not shown: MRR over time (the counters hold today's MRR only) and
-contributions per day (their sums are all time).
+"""The Overview page's data: `read()` (three reads of the models the banner, the CLI and
+`stats` use; nothing scans members), `view()` (the pure, JSON-ready view model) and
+`charts()`. docs/staff-dashboard.md#overview-data-and-charts says what is shown and why.
 """
 
 from __future__ import annotations
