@@ -1,9 +1,11 @@
-"""Staff fixtures: an app with one account per role, and a clock set by hand."""
+"""Staff fixtures: an app with one account per role, a clock set by hand, `membership staff`."""
 
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
+from membership.cli import cli
 from tests.support.clock import Clock
 from tests.support.staff import FAST, with_role_accounts
 
@@ -17,3 +19,19 @@ def clock():
 def app(make_app):
     """viewer@, editor@ and admin@news.example (password GOOD), a fast hasher, HTTP cookies."""
     return with_role_accounts(make_app(staff_hasher=FAST, staff_insecure_cookies=True))
+
+
+@pytest.fixture
+def run(redis_url, tmp_path):
+    """`membership staff ARGS` (CliRunner) on the test Redis; returns the click Result."""
+    env = {
+        "REDIS_URL": redis_url,
+        "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
+        "SECRET_KEY": "cli-secret-key-0123456789",
+        "PUBLIC_URL": "https://members.news.example",
+    }
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(cli, ["staff", *args], env=env, input=input)
+
+    return invoke

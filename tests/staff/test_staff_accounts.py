@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 from argon2 import PasswordHasher
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.core import audit
 from membership.staff.access import rules
 from membership.staff.access.accounts import Accounts, StaffConflict
@@ -173,21 +171,6 @@ def test_a_password_link_is_single_use_and_expires(accounts, clock, redis_client
 
 
 # --- the CLI ---------------------------------------------------------------------
-@pytest.fixture
-def run(redis_url, tmp_path):
-    env = {
-        "REDIS_URL": redis_url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
-        "SECRET_KEY": "cli-secret-key-0123456789",
-        "PUBLIC_URL": "https://members.news.example",
-    }
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(cli, ["staff", *args], env=env, input=input)
-
-    return invoke
-
-
 def test_cli_add_list_role_disable(run, redis_client):
     result = run("add", "a@news.example", "--role", "admin", "--password-stdin", "--actor", "me",
                  input=GOOD + "\n")  # fmt: skip

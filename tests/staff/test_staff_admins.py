@@ -8,9 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.core import audit
 from membership.staff.access.accounts import Accounts, StaffConflict
 from membership.store import Keys
@@ -95,20 +93,6 @@ def test_two_admins_at_the_same_moment_leave_one(redis_url, redis_server, moves)
             setup.enable(email, actor="ops")
             setup.set_role(email, "admin", actor="ops")
     assert outcomes == [[False, True]] * 40
-
-
-@pytest.fixture
-def run(redis_url, tmp_path):
-    env = {
-        "REDIS_URL": redis_url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
-        "SECRET_KEY": "cli-secret-key-0123456789",
-    }
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(cli, ["staff", *args], env=env, input=input)
-
-    return invoke
 
 
 def test_the_cli_cannot_take_the_last_admin_away(run, accounts):
