@@ -1,11 +1,8 @@
 """Staff pages: goals and their per-locale copy, with a preview of the banner before saving.
-
-The rules stay in membership/goals/ (rules.parse_goal, store.add, update, remove, ...: the
-same calls as `membership goals ...`), and the preview is /v1/banner's own
-view model (banner.preview). Here: the form's fields <-> a goal's data (pure), the pages
-and the /staff/api/goals JSON. Every form works without JavaScript: "Preview" is a submit
-button that re-renders the form with the banner for the unsaved values; static/staff/goals.js
-asks /staff/api/goals/preview as the staff member types.
+The rules stay in membership/goals/ (the calls `membership goals ...` makes); form.py maps
+the form to a goal, api.py is the JSON twin. Every form works without JavaScript: "Preview"
+re-renders the form with the banner for the unsaved values; static/staff/goals.js asks
+/staff/api/goals/preview as the staff member types.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Staff pages: members. Search (email, name words, `cus_...`), a member's page, offline
-members added and removed with a reason, and the CSV export of current members.
-
-Every read goes through the ledger's queries (the member index: bounded reads whatever the
-number of members); every change through the writer's `add_offline_member` /
-`remove_offline_member`, as `membership members add|remove` does, audited there under the
-staff member's email. The export is recorded in the audit log before its first line.
-The same reads and changes answer JSON under /staff/api/members (OPENAPI, below).
+members added and removed with a reason, and the CSV export of current members; the same
+reads and changes answer JSON under /staff/api/members. Reads go through the ledger's
+queries (bounded whatever the number of members), changes through the writer's offline
+commands as `membership members add|remove` does; the export is audited before its first
+line.
 """
 
 from __future__ import annotations

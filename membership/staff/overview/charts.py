@@ -1,12 +1,7 @@
-"""The dashboard's charts as server-rendered SVG: members over time, a campaign's
-conversion rates with their intervals, the bar toward the current goal.
-
-Pure functions of plain data (no I/O, no clock, no JavaScript). Each returns a `Chart`:
-the `<svg>` (role="img", a <title> and <desc> named by aria-labelledby, a viewBox and
-width 100% so it fits a 375 px screen), an HTML table with the same figures, and a one-line
-`summary` (plain text: the page's template escapes it). Numbers and dates are formatted
-for the locale by Babel; labels are English until the dashboard is translated.
-Presentation attributes only, never `style="..."`, so a strict CSP draws them as they are.
+"""The dashboard's charts as server-rendered SVG (members over time, a campaign's conversion
+rates, the bar toward the current goal): pure functions of plain data, each a `Chart` of the
+`<svg>`, a table of the same figures and a one-line summary, drawn for the pages' strict CSP
+(docs/staff-dashboard.md#overview-data-and-charts).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""Staff pages: Webhooks. The event log filtered by outcome and type (50 a page by cursor,
-at most events.PAGE_SCAN entries read a page), an event's page (payload, outcome, error),
-replaying one event or every failed one (editors; audited whatever comes of it:
-stripe/replay.py, what `membership events replay` applies), and when Stripe last sent an
-event, with a warning after 24 h of silence. The admin's operations (rebuild, sync) are in
-operations.py. Every page has its JSON twin under /staff/api/webhooks/."""
+"""Staff pages: Webhooks, and their JSON twin under /staff/api/webhooks/. The event log by
+outcome and type (50 a page by cursor), an event's page (payload, outcome, error), replaying
+one event or every failed one (editors; audited whatever comes of it: stripe/replay.py, as
+`membership events replay`), and when Stripe last sent an event.
+"""
 
 from __future__ import annotations
 
