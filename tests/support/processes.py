@@ -32,6 +32,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def kill(process: subprocess.Popen | None) -> None:
+    """SIGKILL a child still running, and reap it."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def terminate(process: subprocess.Popen | None) -> None:
+    """SIGTERM a child still running; SIGKILL it if it has not exited within 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            kill(process)
+
+
 def run_cli(data_dir, *args, timeout=60, stdin=None, env=None) -> subprocess.CompletedProcess:
     """`membership ARGS` in its own process on `data_dir`, with no Redis, Stripe or membership
     setting of the host's but those of `env`; its output captured as text."""
@@ -129,18 +146,10 @@ class RedisServer:
 
     def kill(self) -> None:
         """Stop it abruptly, as a crash or a network cut would."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        kill(self.process)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import queue
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,7 +21,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from membership.store.embedded import redis_server_binary
-from tests.support.processes import free_port, wait_until
+from tests.support.processes import free_port, kill, terminate, wait_until
 from tests.support.stripe_payloads import sign
 
 SLOTS = 16384
@@ -89,18 +88,10 @@ class Node:
 
     def kill(self) -> None:
         """Stop it abruptly, as a crash would."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        kill(self.process)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
 
 
 def _tail(path: Path) -> str:
