@@ -21,8 +21,9 @@ What this module decides beyond the example (each is what `to_json` writes back)
 - Optional with defaults: `starts_at`, `ends_at` (null: unbounded), `locales` (null: every
   locale in SUPPORTED_LOCALES), `audience` and each of its parts (readers `non-members`,
   empty include/exclude lists, `articles_read` null = no condition), `frequency` (no
-  `max_views` cap, `per_days` 30, `min_hours_between` 0, `after_dismiss_days` 0 = a dismissal
-  does not hide the campaign), `control_share` 0, `gate` null, `cta_url` null (JOIN_URL).
+  `max_views` cap, `per_days` 30, `min_hours_between` 0, `after_dismiss_days` 7: a dismissal
+  hides the campaign for a week; 0 = it does not hide it), `control_share` 0, `gate` null,
+  `cta_url` null (JOIN_URL).
 - Times are ISO-8601 with a zone (`Z` or an offset), held in UTC; `ends_at` is exclusive
   and must be after `starts_at`.
 - Sections and tags are compared lower-cased, referrer domains lower-cased, countries
@@ -108,7 +109,7 @@ class Frequency:
     max_views: int | None = None
     per_days: int = 30
     min_hours_between: float = 0  # held as a whole number when it is one (JSON writes 24, not 24.0)
-    after_dismiss_days: int = 0
+    after_dismiss_days: int = 7
 
     def __post_init__(self) -> None:
         hours = self.min_hours_between

@@ -34,7 +34,7 @@ def test_defaults_for_what_is_left_out():
     assert c.locales is None and c.target_locales == ("en", "uk")
     assert c.audience == campaigns.Audience()
     assert c.audience.readers == "non-members"
-    assert c.frequency == campaigns.Frequency(None, 30, 0, 0)
+    assert c.frequency == campaigns.Frequency(None, 30, 0, 7)  # a dismissal hides it a week
     assert c.control_share == 0.0 and c.gate is None
     assert c.starts_at is None and c.ends_at is None
     assert c.articles_days == 30

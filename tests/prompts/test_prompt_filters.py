@@ -907,14 +907,16 @@ def test_a_member_is_never_shown_a_non_members_campaign(args):
 
 
 def test_a_decision_runs_only_the_tests_that_can_fail():
-    (anyone,) = compile_campaigns([make(audience={"readers": "everyone"})]).entries
+    # after_dismiss_days 0: a dismissal does not hide it, so nothing can fail
+    everyone = make(audience={"readers": "everyone"}, frequency={"after_dismiss_days": 0})
+    (anyone,) = compile_campaigns([everyone]).entries
     assert all(f.tests == () for f in anyone.filters)
     assert anyone.passes(Facts(request(), NOW, True, None))
     assert len(anyone.filters) == len(FILTERS)  # the trace still shows each
     # non-members (the default), one exclude list, a view cap: three tests
     c = make(
         audience={"sections": {"exclude": ["obituaries"]}},
-        frequency={"max_views": 3, "per_days": 30},
+        frequency={"max_views": 3, "per_days": 30, "after_dismiss_days": 0},
     )
     assert sum(len(f.tests) for f in compile_campaigns([c]).entries[0].filters) == 3
 
