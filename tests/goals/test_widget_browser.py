@@ -15,7 +15,7 @@ from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.store import Keys
 from tests.support.member_count import set_member_count
-from tests.support.processes import REPO, RedisServer, ServiceProcess
+from tests.support.processes import REPO, RedisServer, ServiceProcess, service_on_own_redis
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,31 +37,23 @@ new PerformanceObserver((list) => {
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    redis = RedisServer().start()
-    client = redis.client()
-    keys = Keys()
-    set_member_count(client, keys, 25012)
-    goals.add(
-        client,
-        keys,
-        goal_rules.parse_goal({"target": 25000}),
-        now="2026-11-20T10:00:00Z",
-        actor="test",
-    )
-    goals.add(
-        client, keys, goal_rules.parse_goal({"target": 30000, "name": "Winter"}), actor="test"
-    )
-    service = ServiceProcess(
-        {
-            "REDIS_URL": redis.url,
-            "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
-            "JOIN_URL": JOIN,
-            "PUBLICATION_NAME": "The Kyiv Independent",
-        }
-    ).start()
-    yield service
-    service.stop()
-    redis.stop()
+    def seed(client):
+        keys = Keys()
+        set_member_count(client, keys, 25012)
+        goals.add(
+            client,
+            keys,
+            goal_rules.parse_goal({"target": 25000}),
+            now="2026-11-20T10:00:00Z",
+            actor="test",
+        )
+        goals.add(
+            client, keys, goal_rules.parse_goal({"target": 30000, "name": "Winter"}), actor="test"
+        )
+
+    env = {"JOIN_URL": JOIN, "PUBLICATION_NAME": "The Kyiv Independent"}
+    with service_on_own_redis(tmp_path_factory.mktemp("var"), env, seed=seed) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from membership.goals import store as goals
 from membership.http import security
 from membership.store import Keys
 from tests.support.member_count import set_member_count
-from tests.support.processes import RedisServer, ServiceProcess
+from tests.support.processes import service_on_own_redis
 
 
 def _directives(policy: str) -> dict[str, list[str]]:
@@ -138,16 +138,12 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    redis = RedisServer().start()
-    client = redis.client()
-    set_member_count(client, Keys(), 25012)
-    goals.add(client, Keys(), goal_rules.parse_goal({"target": 30000}), actor="test")
-    service = ServiceProcess(
-        {"REDIS_URL": redis.url, "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var"))}
-    ).start()
-    yield service
-    service.stop()
-    redis.stop()
+    def seed(client):
+        set_member_count(client, Keys(), 25012)
+        goals.add(client, Keys(), goal_rules.parse_goal({"target": 30000}), actor="test")
+
+    with service_on_own_redis(tmp_path_factory.mktemp("var"), seed=seed) as service:
+        yield service
 
 
 @pytest.mark.browser

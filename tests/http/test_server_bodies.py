@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from tests.support import stripe_payloads as sp
-from tests.support.processes import ServiceProcess
+from tests.support.processes import service_on_own_redis
 
 pytestmark = pytest.mark.slow
 
@@ -20,18 +20,10 @@ LIMIT = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    from tests.support.processes import RedisServer
-
-    redis = RedisServer().start()
-    env = {
-        "REDIS_URL": redis.url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
-        "STRIPE_WEBHOOK_SECRET": sp.WEBHOOK_SECRET,
-    }
-    service = ServiceProcess(env, workers=1, threads=2).start()
-    yield service
-    service.stop()
-    redis.stop()
+    data_dir = tmp_path_factory.mktemp("var")
+    env = {"STRIPE_WEBHOOK_SECRET": sp.WEBHOOK_SECRET}
+    with service_on_own_redis(data_dir, env, workers=1, threads=2) as service:
+        yield service
 
 
 def _exchange(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict, bytes]:

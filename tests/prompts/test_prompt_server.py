@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.support.processes import ServiceProcess
+from tests.support.processes import service_on_own_redis
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +33,10 @@ BODY = json.dumps(
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    from tests.support.processes import RedisServer
-
-    redis = RedisServer().start()
-    env = {
-        "REDIS_URL": redis.url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
-        "LOG_LEVEL": "WARNING",
-    }
+    data_dir = tmp_path_factory.mktemp("var")
     # One worker, two threads: an endpoint that waited on slow bodies in its threads would stall.
-    service = ServiceProcess(env, workers=1, threads=2).start()
-    yield service
-    service.stop()
-    redis.stop()
+    with service_on_own_redis(data_dir, {"LOG_LEVEL": "WARNING"}, workers=1, threads=2) as service:
+        yield service
 
 
 def _head(length: int, content_type: str = "application/json") -> bytes:

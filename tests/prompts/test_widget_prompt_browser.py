@@ -21,7 +21,7 @@ from membership.prompts import assign, campaigns, store
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support.member_count import set_member_count
-from tests.support.processes import RedisServer, ServiceProcess
+from tests.support.processes import service_on_own_redis
 from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -69,24 +69,15 @@ CAMPAIGNS = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    redis = RedisServer().start()
-    client = redis.client()
-    keys = Keys()
-    set_member_count(client, keys, 25012)
-    goals.add(client, keys, goal_rules.parse_goal({"target": 30000}), actor="test")
-    store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
-    service = ServiceProcess(
-        {
-            "REDIS_URL": redis.url,
-            "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
-            "SECRET_KEY": SECRET,
-            "JOIN_URL": JOIN,
-            "PUBLICATION_NAME": "The Kyiv Independent",
-        }
-    ).start()
-    yield service
-    service.stop()
-    redis.stop()
+    def seed(client):
+        keys = Keys()
+        set_member_count(client, keys, 25012)
+        goals.add(client, keys, goal_rules.parse_goal({"target": 30000}), actor="test")
+        store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
+
+    env = {"SECRET_KEY": SECRET, "JOIN_URL": JOIN, "PUBLICATION_NAME": "The Kyiv Independent"}
+    with service_on_own_redis(tmp_path_factory.mktemp("var"), env, seed=seed) as service:
+        yield service
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ bounded in time, so nothing outlives the test run that made it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -394,3 +395,21 @@ def readyz_status(url: str) -> int:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@contextlib.contextmanager
+def service_on_own_redis(data_dir, env=None, *, seed=None, **options):
+    """`membership serve` (ServiceProcess, `options`) on a redis-server of its own, with
+    `data_dir` and the settings `env`; `seed(client)` writes to that Redis first."""
+    redis = RedisServer().start()
+    try:
+        if seed is not None:
+            seed(redis.client())
+        settings = {"REDIS_URL": redis.url, "MEMBERSHIP_DATA_DIR": str(data_dir), **(env or {})}
+        service = ServiceProcess(settings, **options).start()
+        try:
+            yield service
+        finally:
+            service.stop()
+    finally:
+        redis.stop()
