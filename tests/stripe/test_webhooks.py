@@ -11,10 +11,7 @@ from tests.support.stripe_payloads import WEBHOOK_SECRET
 from tests.support.webhooks import URL, active, post
 
 
-def test_a_signed_event_is_applied_once(client, redis_client, app):
-    from membership.core.runtime import runtime
-
-    keys = runtime(app).keys
+def test_a_signed_event_is_applied_once(client, redis_client, keys):
     e = active()
     response = post(client, e)
     assert response.status_code == 200

@@ -20,11 +20,6 @@ from tests.support import stripe_payloads as sp
 from tests.support.webhooks import URL, active, post
 
 
-@pytest.fixture
-def keys(app):
-    return runtime(app).keys
-
-
 def ledger_keys(redis_client, keys):
     return sorted(redis_client.scan_iter(match=keys.ledger_pattern))
 
