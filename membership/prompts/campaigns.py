@@ -390,7 +390,7 @@ class _VariantSchema(_Base):
     )
 
 
-class _CampaignSchema(_Base):
+class CampaignSchema(_Base):
     id = mf.String(
         required=True,
         validate=validate.Regexp(SLUG, error="expected 1 to 64 of a-z, 0-9 and -"),
@@ -530,7 +530,7 @@ def parse(data: object) -> Campaign:
     if not isinstance(data, Mapping):
         raise CampaignError(["expected a campaign object"])
     try:
-        loaded = _CampaignSchema().load(dict(data))
+        loaded = CampaignSchema().load(dict(data))
     except ValidationError as exc:
         raise CampaignError(flatten(exc.messages)) from None
     errors = _cross_errors(loaded)
