@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import itertools
 import json
 import random
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 
 from membership.stripe.events import to_command
 from tests.support.memory_ledger import MemoryLedger
@@ -376,18 +376,17 @@ def deliver(url: str, bodies: list[str], secret: str = WEBHOOK_SECRET, retry: bo
 
 
 def post(url: str, payload: str, secret: str = WEBHOOK_SECRET, timeout: float = 10) -> int:
-    request = urllib.request.Request(
-        url,
-        data=payload.encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)},
-    )
+    """One delivery on a connection of its own (http.client: urllib's machinery cost more
+    than the service's answer); 0 when no connection could be made or it broke."""
+    target = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)}
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as exc:
-        exc.read()
-        return exc.code
-    except OSError:
+        connection.request("POST", target.path, body=payload.encode(), headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
         return 0  # connection refused/reset: treat as a failed delivery
+    finally:
+        connection.close()
