@@ -3,6 +3,7 @@
 import multiprocessing
 import random
 import time
+import urllib.request
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
@@ -13,6 +14,7 @@ from membership.ledger import Ledger
 from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, assert_exact
+from tests.support.metrics import requests_total
 from tests.support.processes import RedisServer, ServiceProcess, wait_until
 
 pytestmark = pytest.mark.slow
@@ -30,6 +32,13 @@ def start_service(redis_url, tmp_path):
         "LOG_LEVEL": "WARNING",
     }
     return ServiceProcess(env, workers=2, threads=4).start()
+
+
+def refused(service) -> float:
+    """How many deliveries the service has answered 503 (its /metrics, every worker's)."""
+    with urllib.request.urlopen(service.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return requests_total(text, "/webhooks/stripe", "503", "POST")
 
 
 def world(rng, customers, hot):
@@ -106,7 +115,7 @@ def test_redis_killed_mid_stream_then_retries_make_the_count_exact(tmp_path):
                 lambda: client.xlen(Keys(PREFIX).ledger_event_log) > total // 5, 60, "progress"
             )
             server.kill()
-            time.sleep(1.0)
+            wait_until(lambda: refused(service) >= 2 * len(parts), 60, "deliveries refused")
             server.start()
             results = [f.result(timeout=240) for f in futures]
         statuses = Counter()
