@@ -554,7 +554,7 @@ def every_problem(data: object) -> list[str]:
     locales = data.get("locales")
     if locales is None:
         targets: Sequence[str] = SUPPORTED_LOCALES
-    elif isinstance(locales, list) and locales and set(locales) <= set(SUPPORTED_LOCALES):
+    elif isinstance(locales, list) and locales and all(loc in SUPPORTED_LOCALES for loc in locales):
         targets = locales
     else:
         return errors  # the targets are unknown until `locales` is right

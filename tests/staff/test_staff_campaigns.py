@@ -213,6 +213,9 @@ def test_every_problem_gives_the_shapes_and_the_copys_problems_together():
     ]
     assert campaigns.every_problem(EXAMPLE) == []
     assert campaigns.every_problem([]) == ["expected a campaign object"]
+    # Locales that are not text (an object cannot be looked up) leave the targets unknown.
+    odd = {**EXAMPLE, "locales": [{}]}
+    assert campaigns.every_problem(odd) == ["locales[0]: expected one of en, uk"]
 
 
 def test_variants_are_added_and_removed_without_javascript(app, editor):
