@@ -5,7 +5,6 @@ standing in for a broken STRIPE_API_BASE, real `membership` processes."""
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 
 import pytest
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 
 from membership.cli import cli
 from membership.store import Keys
-from tests.support.processes import run_cli
+from tests.support.processes import free_port, run_cli
 
 KEYS = Keys()
 
@@ -35,12 +34,6 @@ COMMANDS = [
 ]
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _one_clear_line(result, *needles: str) -> str:
     """The run ended by a clean exit (not an exception), non-zero, with one line on stderr."""
     assert isinstance(result.exception, SystemExit), (result.exception, result.output)
@@ -60,7 +53,7 @@ def _run(args, env):
 
 @pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(c) for c in COMMANDS])
 def test_redis_unreachable(tmp_path, args):
-    env = {"REDIS_URL": f"redis://127.0.0.1:{_closed_port()}", "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    env = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}", "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     line = _one_clear_line(_run(args, env), "cannot reach Redis", "REDIS_URL")
     assert "Connection refused" in line
 
@@ -81,7 +74,7 @@ def test_stripe_api_base_unreachable(redis_url, tmp_path):
     env = {
         "REDIS_URL": redis_url,
         "MEMBERSHIP_DATA_DIR": str(tmp_path),
-        "STRIPE_API_BASE": f"http://127.0.0.1:{_closed_port()}",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
     }
     _one_clear_line(
         _run(["sync"], env), "cannot reach Stripe's API", "STRIPE_API_BASE", "Connection refused"
@@ -164,7 +157,7 @@ def test_a_missing_file_outside_the_data_dir_is_a_bug_not_a_data_dir_problem(
 
 
 def test_a_real_process_with_redis_down_prints_one_line(tmp_path):
-    done = run_cli(tmp_path, "stats", env={"REDIS_URL": f"redis://127.0.0.1:{_closed_port()}"})
+    done = run_cli(tmp_path, "stats", env={"REDIS_URL": f"redis://127.0.0.1:{free_port()}"})
     assert done.returncode == 1
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

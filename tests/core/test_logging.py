@@ -32,11 +32,6 @@ FORBIDDEN = re.compile(
 )
 
 
-def new_member_event() -> dict:
-    sub = sp.subscription(sp.new_id("sub"), sp.new_id("cus"), "active")
-    return sp.subscription_event(sub, type_="customer.subscription.created")
-
-
 def json_lines(text: str) -> list[dict]:
     lines = [line for line in text.splitlines() if line.strip()]
     return [json.loads(line) for line in lines]  # each line alone is one JSON object
@@ -120,7 +115,7 @@ def test_request_id_is_taken_when_safe_else_generated(client):
 
 def test_json_lines_carry_the_request_id_and_no_secrets(json_app, capsys):
     client = json_app.test_client()
-    payload = sp.body(new_member_event())
+    payload = sp.body(sp.new_member_event())
     signature = sp.sign(payload)
     response = client.post(
         "/webhooks/stripe",
@@ -219,10 +214,10 @@ def test_the_real_server_writes_only_json_lines_without_secrets(redis_url, tmp_p
     try:
         url = service.url + "/webhooks/stripe"
         for i in range(4):
-            payload = sp.body(new_member_event())
+            payload = sp.body(sp.new_member_event())
             headers = {"Stripe-Signature": sp.sign(payload), "X-Request-ID": f"req-{i}"}
             assert _post(url, payload, headers) == 200
-        payload = sp.body(new_member_event())
+        payload = sp.body(sp.new_member_event())
         forged = {"Stripe-Signature": "t=1,v1=" + "1" * 64, "X-Request-ID": "req-forged"}
         assert _post(url, payload, forged) == 400
     finally:

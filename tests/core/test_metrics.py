@@ -30,12 +30,6 @@ from tests.support.processes import ServiceProcess, wait_until
 TOKEN = "metrics-token-0123456789abcdef"
 
 
-def new_member_event() -> dict:
-    """customer.subscription.created: a new customer's active subscription (one member)."""
-    sub = sp.subscription(sp.new_id("sub"), sp.new_id("cus"), "active")
-    return sp.subscription_event(sub, type_="customer.subscription.created")
-
-
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
 
 
@@ -133,7 +127,7 @@ def test_requests_are_counted_by_route_never_by_raw_path(client):
 
 
 def test_webhook_events_by_type_and_outcome(client):
-    created = new_member_event()
+    created = sp.new_member_event()
     payload = sp.body(created)
 
     def post():
@@ -213,7 +207,7 @@ def test_redis_errors_and_stale_banners_are_counted(make_app, own_redis, redis_c
     own_redis.kill()
     assert client.get("/v1/banner").get_json()["stale"] is True
     assert client.get("/v1/banner").get_json()["stale"] is True
-    payload = sp.body(new_member_event())
+    payload = sp.body(sp.new_member_event())
     response = client.post(
         "/webhooks/stripe",
         data=payload,
@@ -296,7 +290,7 @@ def test_metrics_sum_every_worker_of_the_real_server(redis_url, tmp_path):
         assert len(busy) >= 2, "every request landed on one worker"
 
         # Signed webhooks: their outcomes, whichever worker took them.
-        events = [new_member_event() for _ in range(6)]
+        events = [sp.new_member_event() for _ in range(6)]
         for event in events:
             payload = sp.body(event)
             request = urllib.request.Request(

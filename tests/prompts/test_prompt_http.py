@@ -64,11 +64,6 @@ def app(apps):
     return apps(staff_api_token=STAFF, allowed_origins=(ORIGIN,))
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def apply(r, *docs) -> None:
     store.apply(r, KEYS, campaigns.parse_list(list(docs)), actor="test")
 

@@ -23,6 +23,7 @@ from tests.support.processes import (
     REPO,
     ServiceProcess,
     free_port,
+    pid_alive,
     readyz_status,
     run_cli,
     wait_until,
@@ -37,14 +38,6 @@ def _ready(service) -> int:
 
 def _redis_pid(data_dir) -> int:
     return int((data_dir / "redis.pid").read_text())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -71,7 +64,7 @@ def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
         "the killed worker to be replaced",
     )
     wait_until(lambda: _ready(service) == 200, 10, "/readyz after the worker was replaced")
-    assert _redis_pid(data_dir) == redis_pid and _alive(redis_pid)
+    assert _redis_pid(data_dir) == redis_pid and pid_alive(redis_pid)
 
     before_hup = service.worker_pids()
     os.kill(service.process.pid, signal.SIGHUP)
@@ -83,7 +76,7 @@ def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
         time.sleep(0.05)
     statuses.append(_ready(service))
     assert set(statuses) == {200}, statuses  # no 503 while the workers are reloaded
-    assert _redis_pid(data_dir) == redis_pid and _alive(redis_pid)
+    assert _redis_pid(data_dir) == redis_pid and pid_alive(redis_pid)
     assert service.process.poll() is None
 
 
@@ -100,7 +93,7 @@ def test_a_killed_embedded_redis_is_restarted_and_readyz_recovers(served):
     wait_until(lambda: _ready(service) == 200, 5, "/readyz to recover by itself")
     assert time.monotonic() - killed < 5
     new = _redis_pid(data_dir)
-    assert new != old and _alive(new)
+    assert new != old and pid_alive(new)
     # The supervisor logs once the new server answers, so /readyz may turn 200 first.
     wait_until(lambda: "restarted it" in service.log.read_text(), 5, "the restart's log line")
 
@@ -110,7 +103,7 @@ def test_the_server_stops_its_embedded_redis_only_at_the_very_end(served):
     redis_pid = _redis_pid(data_dir)
     service.stop()
     assert service.process.returncode == 0
-    wait_until(lambda: not _alive(redis_pid), 10, "the embedded Redis to stop")
+    wait_until(lambda: not pid_alive(redis_pid), 10, "the embedded Redis to stop")
     left = metrics.servers_directory(data_dir)  # where serve's workers kept their metrics
     assert not left.exists() or not any(left.iterdir())
 
@@ -132,7 +125,7 @@ def test_a_cli_command_during_an_outage_waits_for_the_server_never_stops_its_red
     json.loads(result.stdout)
     time.sleep(0.5)  # today the command stopped the Redis it started at its exit
     assert _ready(service) == 200
-    assert _alive(_redis_pid(data_dir))
+    assert pid_alive(_redis_pid(data_dir))
 
 
 def test_a_cli_command_never_starts_the_redis_of_a_server_that_owns_the_data_dir(tmp_path):
@@ -259,7 +252,7 @@ def test_gunicorn_beside_a_running_serve_uses_its_redis_and_leaves_it_running(se
     finally:
         _end(gunicorn)
     assert _redis_servers_in(data_dir) == {redis_pid}
-    assert _alive(redis_pid) and _ready(service) == 200
+    assert pid_alive(redis_pid) and _ready(service) == 200
     os.kill(redis_pid, signal.SIGKILL)  # still the server's to bring back
     wait_until(lambda: _ready(service) == 200, 5, "the server to restart its Redis")
 
@@ -289,7 +282,7 @@ def test_the_supervisor_restarts_redis_whose_stale_pidfile_names_a_live_stranger
         os.kill(old, signal.SIGKILL)
         wait_until(lambda: _ready(service) == 200, 5, "the supervisor to restart Redis")
         new = _redis_pid(data_dir)
-        assert new not in (old, stranger.pid) and _alive(new)
+        assert new not in (old, stranger.pid) and pid_alive(new)
         assert stranger.poll() is None  # left alone
     finally:
         stranger.kill()

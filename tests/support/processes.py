@@ -33,6 +33,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def kill(process: subprocess.Popen | None) -> None:
     """SIGKILL a child still running, and reap it."""
     if process is not None and process.poll() is None:

@@ -134,6 +134,12 @@ def subscription_event(
     return event(type_, sub, created=created, id=id)
 
 
+def new_member_event() -> dict:
+    """customer.subscription.created: a new customer's active subscription (one member)."""
+    sub = subscription(new_id("sub"), new_id("cus"), "active")
+    return subscription_event(sub, type_="customer.subscription.created")
+
+
 def checkout_subscription(
     customer: str, email: str | None, *, name: str | None = "A Reader", created: int = T0
 ) -> dict:

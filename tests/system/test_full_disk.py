@@ -33,7 +33,7 @@ from membership.core.health import DISK_FULL
 from membership.store import connect
 from membership.store.embedded import redis_server_binary
 from tests.support import stripe_payloads as sp
-from tests.support.processes import ServiceProcess, wait_until
+from tests.support.processes import ServiceProcess, pid_alive, wait_until
 
 # --- A small filesystem, filled on demand -----------------------------------------------
 
@@ -170,7 +170,7 @@ def test_the_app_on_a_redis_with_a_full_disk(make_app, full_disk_redis):
     assert http.get("/v1/banner").get_json()["count"] == 7
     refusing()
 
-    payload = sp.body(_new_member())
+    payload = sp.body(sp.new_member_event())
     webhook = http.post("/webhooks/stripe", data=payload, headers=_signed(payload))
     assert webhook.status_code == 503
     assert webhook.get_json()["error"]["code"] == "writes_refused"
@@ -193,11 +193,6 @@ def test_the_app_on_a_redis_with_a_full_disk(make_app, full_disk_redis):
     assert http.get("/v1/banner").get_json()["count"] == 8
 
 
-def _new_member() -> dict:
-    sub = sp.subscription(sp.new_id("sub"), sp.new_id("cus"), "active")
-    return sp.subscription_event(sub, type_="customer.subscription.created")
-
-
 def _signed(payload: str) -> dict:
     return {"Stripe-Signature": sp.sign(payload), "Content-Type": "application/json"}
 
@@ -215,7 +210,7 @@ def _call(url: str, data: bytes | None = None, headers: dict | None = None):
 
 
 def _webhook(service):
-    payload = sp.body(_new_member())
+    payload = sp.body(sp.new_member_event())
     return _call(service.url + "/webhooks/stripe", payload.encode(), _signed(payload))
 
 
@@ -296,21 +291,13 @@ def test_a_full_data_disk_costs_writes_never_reads(small_disk):
     finally:
         small_disk.free()
         service.stop()
-        if redis_pid is not None and _alive(redis_pid):  # it could not save and stop
+        if redis_pid is not None and pid_alive(redis_pid):  # it could not save and stop
             os.kill(redis_pid, signal.SIGKILL)
     log = service.log.read_text()
     assert "Bus error" not in log
     assert log.count("Unexpected exit from worker") == 1, log[-3000:]  # the one killed
     assert "not ready: Redis refuses writes it cannot persist (is its disk full?)" in log
     assert "Redis refused a write it cannot persist (is its disk full?)" in log
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.slow
@@ -338,5 +325,5 @@ def test_a_server_stopped_while_the_disk_is_full_leaves_no_metrics_behind(small_
     finally:
         small_disk.free()
         service.stop()
-        if redis_pid is not None and _alive(redis_pid):  # it could not save, so not stop
+        if redis_pid is not None and pid_alive(redis_pid):  # it could not save, so not stop
             os.kill(redis_pid, signal.SIGKILL)
