@@ -93,8 +93,8 @@ def test_concurrent_threads_share_one_read_and_agree(make_app, redis_client):
     assert _cache(app).reads <= 1 + int(elapsed / 0.9)
 
 
-def test_stale_when_redis_dies_then_fresh_again(make_app, own_redis):
-    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0, banner_retry_seconds=0)
+def test_stale_when_redis_dies_then_fresh_again(outage_app, own_redis):
+    app = outage_app(banner_refresh_seconds=0, banner_retry_seconds=0)
     set_member_count(own_redis.client(), runtime(app).keys, 25012)
     client = app.test_client()
     fresh = client.get("/v1/banner?locale=uk")
@@ -120,8 +120,8 @@ def test_stale_when_redis_dies_then_fresh_again(make_app, own_redis):
     assert again["count"] == 25013
 
 
-def test_outage_does_not_hammer_redis(make_app, own_redis):
-    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0)  # retry stays 1 s
+def test_outage_does_not_hammer_redis(outage_app, own_redis):
+    app = outage_app(banner_refresh_seconds=0)  # retry stays 1 s
     set_member_count(own_redis.client(), runtime(app).keys, 5)
     client = app.test_client()
     client.get("/v1/banner")
@@ -134,10 +134,10 @@ def test_outage_does_not_hammer_redis(make_app, own_redis):
     assert _cache(app).reads - reads_before <= 1 + int(elapsed / 1.0)
 
 
-def test_another_process_newer_value_is_served_when_redis_dies(make_app, own_redis, tmp_path):
+def test_another_process_newer_value_is_served_when_redis_dies(outage_app, own_redis, tmp_path):
     shared = tmp_path / "shared"
-    a = make_app(redis_url=own_redis.url, data_dir=shared, banner_refresh_seconds=0)
-    b = make_app(redis_url=own_redis.url, data_dir=shared, banner_refresh_seconds=0)
+    a = outage_app(data_dir=shared, banner_refresh_seconds=0)
+    b = outage_app(data_dir=shared, banner_refresh_seconds=0)
     keys = runtime(a).keys
     set_member_count(own_redis.client(), keys, 100, "2026-11-25T19:00:00Z")
     assert b.test_client().get("/v1/banner").get_json()["count"] == 100
@@ -151,15 +151,15 @@ def test_another_process_newer_value_is_served_when_redis_dies(make_app, own_red
     assert body["updated_at"] == "2026-11-25T19:05:00Z"
 
 
-def test_a_new_process_serves_the_last_good_value_while_redis_is_down(make_app, own_redis):
-    first = make_app(redis_url=own_redis.url)
+def test_a_new_process_serves_the_last_good_value_while_redis_is_down(outage_app, own_redis):
+    first = outage_app()
     keys = runtime(first).keys
     set_member_count(own_redis.client(), keys, 25012)
     goals.add(own_redis.client(), keys, goal_rules.parse_goal({"target": 30000}), actor="test")
     assert first.test_client().get("/v1/banner").status_code == 200
     own_redis.kill()
 
-    restarted = make_app(redis_url=own_redis.url)  # nothing in its memory
+    restarted = outage_app()  # nothing in its memory
     response = restarted.test_client().get("/v1/banner?locale=uk")
     assert response.status_code == 200
     body = response.get_json()
@@ -168,8 +168,8 @@ def test_a_new_process_serves_the_last_good_value_while_redis_is_down(make_app, 
     assert body["goal"]["target"] == 30000
 
 
-def test_503_when_nothing_was_ever_seen(make_app, own_redis):
-    app = make_app(redis_url=own_redis.url)
+def test_503_when_nothing_was_ever_seen(outage_app, own_redis):
+    app = outage_app()
     own_redis.kill()
     response = app.test_client().get("/v1/banner", headers={"Origin": "https://x.example"})
     assert response.status_code == 503
@@ -193,8 +193,8 @@ def test_a_fresh_install_says_no_member_was_counted_yet_and_logs_it_once(make_ap
     assert "no member has been counted yet" in banner_lines[0].getMessage()
 
 
-def test_redis_down_before_any_count_says_so(make_app, own_redis, caplog):
-    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0, banner_retry_seconds=0)
+def test_redis_down_before_any_count_says_so(outage_app, own_redis, caplog):
+    app = outage_app(banner_refresh_seconds=0, banner_retry_seconds=0)
     own_redis.kill()
     client = app.test_client()
     with caplog.at_level("INFO"):
@@ -337,12 +337,11 @@ def test_a_corrupt_last_good_file_is_ignored_with_a_warning(tmp_path, caplog, co
     [CORRUPT_FILES[k] for k in ("truncated", "count 1e999", "count as text", "copy not text")],
     ids=["truncated", "count 1e999", "count as text", "copy not text"],
 )
-def test_a_corrupt_file_never_breaks_the_banner(make_app, own_redis, tmp_path, content):
+def test_a_corrupt_file_never_breaks_the_banner(outage_app, own_redis, tmp_path, content):
     data_dir = tmp_path / "corrupt"
     data_dir.mkdir()
     (data_dir / "banner-membership.json").write_text(content)
-    app = make_app(
-        redis_url=own_redis.url,
+    app = outage_app(
         data_dir=data_dir,
         banner_refresh_seconds=0,
         banner_retry_seconds=0,
@@ -420,10 +419,10 @@ def _outage_banner(app, own_redis):
     return app.test_client().get("/v1/banner").get_json()
 
 
-def test_a_file_dated_tomorrow_with_an_older_version_loses(make_app, own_redis, tmp_path):
+def test_a_file_dated_tomorrow_with_an_older_version_loses(outage_app, own_redis, tmp_path):
     """Today a file's seen_at from a clock stepped forward beat every newer value."""
     data_dir = tmp_path / "var"
-    app = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    app = outage_app(data_dir=data_dir, banner_refresh_seconds=0)
     keys = runtime(app).keys
     set_member_count(own_redis.client(), keys, 100, "2026-11-25T19:00:00Z")
     assert app.test_client().get("/v1/banner").get_json()["count"] == 100
@@ -438,10 +437,10 @@ def test_a_file_dated_tomorrow_with_an_older_version_loses(make_app, own_redis, 
     assert (body["count"], body["stale"]) == (150, True)
 
 
-def test_a_copied_data_dir_with_an_older_version_loses_to_memory(make_app, own_redis, tmp_path):
+def test_a_copied_data_dir_with_an_older_version_loses_to_memory(outage_app, own_redis, tmp_path):
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
-    app = make_app(redis_url=own_redis.url, data_dir=here, banner_refresh_seconds=0)
-    other = make_app(redis_url=own_redis.url, data_dir=elsewhere, banner_refresh_seconds=0)
+    app = outage_app(data_dir=here, banner_refresh_seconds=0)
+    other = outage_app(data_dir=elsewhere, banner_refresh_seconds=0)
     keys = runtime(app).keys
     set_member_count(own_redis.client(), keys, 100)
     assert other.test_client().get("/v1/banner").get_json()["count"] == 100
@@ -457,9 +456,9 @@ def test_a_copied_data_dir_with_an_older_version_loses_to_memory(make_app, own_r
     assert LastGood(here, "membership").load().count == 150
 
 
-def test_a_newer_version_in_the_file_wins_whatever_its_date(make_app, own_redis, tmp_path):
+def test_a_newer_version_in_the_file_wins_whatever_its_date(outage_app, own_redis, tmp_path):
     data_dir = tmp_path / "var"
-    app = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    app = outage_app(data_dir=data_dir, banner_refresh_seconds=0)
     set_member_count(own_redis.client(), runtime(app).keys, 100)
     assert app.test_client().get("/v1/banner").get_json()["count"] == 100
     mine = LastGood(data_dir, "membership").load()

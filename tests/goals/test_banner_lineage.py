@@ -50,9 +50,9 @@ def _restore(server, backup: Path) -> None:
 
 
 def test_a_redis_restored_from_an_older_backup_never_brings_back_the_newer_count(
-    make_app, own_redis, tmp_path
+    outage_app, own_redis, tmp_path
 ):
-    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0, banner_retry_seconds=0)
+    app = outage_app(banner_refresh_seconds=0, banner_retry_seconds=0)
     client = app.test_client()
     _members(app, 4)
     assert _banner(client) == (4, False)
@@ -68,12 +68,12 @@ def test_a_redis_restored_from_an_older_backup_never_brings_back_the_newer_count
     own_redis.kill()
     assert _banner(client) == (4, True)  # was 8: the file's higher version won
     # A process started now, with nothing in memory, has only the file: it says 4 too.
-    fresh = make_app(redis_url=own_redis.url, banner_refresh_seconds=0)
+    fresh = outage_app(banner_refresh_seconds=0)
     assert _banner(fresh.test_client()) == (4, True)
 
 
-def test_a_redis_emptied_and_counted_again_never_brings_back_the_old_count(make_app, own_redis):
-    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0, banner_retry_seconds=0)
+def test_a_redis_emptied_and_counted_again_never_brings_back_the_old_count(outage_app, own_redis):
+    app = outage_app(banner_refresh_seconds=0, banner_retry_seconds=0)
     client = app.test_client()
     _members(app, 8)
     assert _banner(client) == (8, False)
@@ -89,13 +89,13 @@ def test_a_redis_emptied_and_counted_again_never_brings_back_the_old_count(make_
 
 
 def test_a_process_that_read_the_same_count_before_and_after_the_restore_keeps_it(
-    make_app, own_redis, tmp_path
+    outage_app, own_redis, tmp_path
 ):
     """The restored count is the one this process read before the newer one came (it never
     read 8): what it read last is still 4, whatever the file says."""
     shared = tmp_path / "shared"
-    quiet = make_app(redis_url=own_redis.url, data_dir=shared, banner_refresh_seconds=0)
-    busy = make_app(redis_url=own_redis.url, data_dir=shared, banner_refresh_seconds=0)
+    quiet = outage_app(data_dir=shared, banner_refresh_seconds=0)
+    busy = outage_app(data_dir=shared, banner_refresh_seconds=0)
     keys = runtime(quiet).keys
     set_member_count(own_redis.client(), keys, 4)
     assert _banner(quiet.test_client()) == (4, False)
@@ -112,10 +112,10 @@ def test_a_process_that_read_the_same_count_before_and_after_the_restore_keeps_i
 
 
 def test_a_file_from_another_lineage_never_wins_over_what_the_process_read(
-    make_app, own_redis, tmp_path
+    outage_app, own_redis, tmp_path
 ):
     data_dir = tmp_path / "var"
-    app = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    app = outage_app(data_dir=data_dir, banner_refresh_seconds=0)
     set_member_count(own_redis.client(), runtime(app).keys, 4)
     assert _banner(app.test_client()) == (4, False)
     # Another installation's file (copied in, or left from a Redis since replaced), with a
@@ -128,10 +128,10 @@ def test_a_file_from_another_lineage_never_wins_over_what_the_process_read(
     assert _banner(app.test_client()) == (4, True)
 
 
-def test_another_process_newer_read_of_the_same_lineage_still_wins(make_app, own_redis, tmp_path):
+def test_another_process_newer_read_of_the_same_lineage_still_wins(outage_app, own_redis, tmp_path):
     shared = tmp_path / "shared"
-    a = make_app(redis_url=own_redis.url, data_dir=shared, banner_refresh_seconds=0)
-    b = make_app(redis_url=own_redis.url, data_dir=shared, banner_refresh_seconds=0)
+    a = outage_app(data_dir=shared, banner_refresh_seconds=0)
+    b = outage_app(data_dir=shared, banner_refresh_seconds=0)
     _members(a, 2)
     assert _banner(b.test_client()) == (2, False)
     _members(a, 3, start=2)
@@ -155,13 +155,13 @@ def test_the_lineage_is_made_once_and_kept(make_app, redis_client):
 
 
 def test_when_redis_refuses_a_new_lineage_the_process_still_keeps_what_it_read(
-    make_app, own_redis, tmp_path
+    outage_app, own_redis, tmp_path
 ):
     """A Redis that takes no writes (here: no replica to write with; a full disk's MISCONF is
     tests/system/test_full_disk.py) cannot be given a new lineage: the process mends the file anyway
     and remembers, so the lost count never comes back."""
     data_dir = tmp_path / "var"
-    app = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    app = outage_app(data_dir=data_dir, banner_refresh_seconds=0)
     client = app.test_client()
     keys = runtime(app).keys
     set_member_count(own_redis.client(), keys, 4)
@@ -170,7 +170,7 @@ def test_when_redis_refuses_a_new_lineage_the_process_still_keeps_what_it_read(
     backup = tmp_path / "backup.rdb"
     shutil.copy(own_redis.dir / "dump.rdb", backup)
     set_member_count(own_redis.client(), keys, 8)
-    other = make_app(redis_url=own_redis.url, data_dir=data_dir, banner_refresh_seconds=0)
+    other = outage_app(data_dir=data_dir, banner_refresh_seconds=0)
     assert _banner(other.test_client()) == (8, False)
 
     _restore(own_redis, backup)
