@@ -26,7 +26,7 @@ from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import FakeStripe
 from tests.support.member_count import set_member_count
 from tests.support.processes import RedisServer, ServiceProcess
-from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
+from tests.support.widget_browser import is_ask, live_campaign, new_reader, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -87,15 +87,9 @@ def world(tmp_path_factory):
 def page(browser):
     """A new reader (empty localStorage); page errors fail the test. Example.org's pages (the
     links a failed checkout falls back to) are answered here, never fetched."""
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.route("https://example.org/**", lambda route: route.fulfill(body="<p>elsewhere</p>"))
-    yield page
-    page.unroute_all(behavior="ignoreErrors")
-    context.close()
-    assert errors == []
+    with new_reader(browser, DESKTOP) as page:
+        page.route("https://example.org/**", lambda route: route.fulfill(body="<p>elsewhere</p>"))
+        yield page
 
 
 def _read(page, url: str | None = None, *, click_next: bool = False) -> tuple[dict, dict]:

@@ -22,7 +22,7 @@ from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support.member_count import set_member_count
 from tests.support.processes import service_on_own_redis
-from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
+from tests.support.widget_browser import is_ask, live_campaign, new_reader, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -83,25 +83,19 @@ def service(tmp_path_factory):
 @pytest.fixture
 def page(browser):
     """A new reader: a fresh context (empty localStorage). Page errors fail the test."""
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.add_init_script(CLS_OBSERVER)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    events: list[dict] = []  # what the widget reported, in order
-    page.on(
-        "request",
-        lambda r: (
-            events.extend(json.loads(r.post_data)["events"])
-            if r.url.endswith("/v1/prompt/events")
-            else None
-        ),
-    )
-    page.reported = events
-    yield page
-    page.unroute_all(behavior="ignoreErrors")  # a failed test may leave a request held
-    context.close()
-    assert errors == []
+    with new_reader(browser, DESKTOP) as page:
+        page.add_init_script(CLS_OBSERVER)
+        events: list[dict] = []  # what the widget reported, in order
+        page.on(
+            "request",
+            lambda r: (
+                events.extend(json.loads(r.post_data)["events"])
+                if r.url.endswith("/v1/prompt/events")
+                else None
+            ),
+        )
+        page.reported = events
+        yield page
 
 
 def _read(page, url: str | None = None, *, click_next: bool = False) -> tuple[dict, dict]:

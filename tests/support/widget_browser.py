@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 
 def live_campaign(cid: str, placement: str, section: str, headline: str, **extra) -> dict:
     """A live campaign for non-members on one section, no holdout, hidden 7 days by a
@@ -56,3 +58,17 @@ def serve_demo_as(page, service, path: str, section: str) -> str:
 
     page.route(url, handle)
     return url
+
+
+@contextlib.contextmanager
+def new_reader(browser, viewport: dict):
+    """A page in a fresh context (empty localStorage) at `viewport`; a page error fails the
+    test when the page is done with."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.unroute_all(behavior="ignoreErrors")  # a failed test may leave a request held
+    context.close()
+    assert errors == []
