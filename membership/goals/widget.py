@@ -1,5 +1,8 @@
 """The embeddable widget scripts and an example article that embeds them.
 
+Each script is served as built by scripts/build_widgets.py (`*.min.js` beside the readable
+source, committed), gzipped for a client that accepts it.
+
 - `GET /static/banner.js`: the member-count banner.
 - `GET /static/prompt.js`: the paywall-prompt client (asks `POST /v1/prompt`, reports to
   `POST /v1/prompt/events`); a second script so a page that wants only the banner does not
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import re
@@ -39,16 +43,26 @@ MAX_ARTICLE = 999
 _ARTICLE_N = re.compile(r"[1-9][0-9]{0,2}\Z")
 
 
+def built(path: Path) -> Path:
+    """The minified script served for the readable source `path`."""
+    return path.with_suffix(".min.js")
+
+
 @lru_cache(maxsize=2)
-def _script(path: Path) -> tuple[bytes, str]:
-    body = path.read_bytes()
-    return body, hashlib.sha256(body).hexdigest()[:32]
+def _script(path: Path) -> tuple[bytes, bytes, str]:
+    """(minified, gzipped, ETag of the minified); the gzipped one's ETag ends in "-gz"."""
+    body = built(path).read_bytes()
+    return body, gzip.compress(body, 9, mtime=0), hashlib.sha256(body).hexdigest()[:32]
 
 
 def _serve(path: Path) -> Response:
-    body, etag = _script(path)
-    response = Response(body, content_type="text/javascript; charset=utf-8")
-    response.set_etag(etag)
+    body, zipped, etag = _script(path)
+    gzipped = request.accept_encodings["gzip"] > 0
+    response = Response(zipped if gzipped else body, content_type="text/javascript; charset=utf-8")
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(etag + "-gz" if gzipped else etag)
+    response.headers["Vary"] = "Accept-Encoding"
     response.headers["Cache-Control"] = SCRIPT_CACHE_CONTROL
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response.make_conditional(request)

@@ -13,7 +13,7 @@
     "@media (max-width:30rem){" + SEL + "{min-height:15rem}}" +
     ".mb{flex:1;display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;" +
     "padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;color:#16140f;" +
-    "font:1rem/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
+    "font:1rem/1.4 system-ui,sans-serif}" +
     ".mb-h{margin:0 0 .25rem;font-size:1.375rem;line-height:1.25;font-weight:750}" +
     ".mb-m{margin:0 0 .75rem}" +
     ".mb-bar{height:.5rem;margin:0 0 1rem;border-radius:.25rem;background:#e8dfba;overflow:hidden}" +
@@ -67,25 +67,17 @@
 
   function fetchBanner(locale) {
     if (!pending[locale]) {
-      var ctl = window.AbortController ? new AbortController() : null;
-      var timer;
-      pending[locale] = Promise.race([
-        fetch(base + "/v1/banner?locale=" + locale, {
-          credentials: "omit",
-          signal: ctl ? ctl.signal : undefined
-        }).then(function (r) {
-          if (!r.ok) throw new Error("HTTP " + r.status);
-          return r.json();
-        }),
-        new Promise(function (_, reject) {
-          timer = setTimeout(function () {
-            if (ctl) ctl.abort();
-            reject(new Error("timeout"));
-          }, 2000);
-        })
-      ]).then(function (d) {
+      // The time limit covers reading the body too: an abort fails the fetch or the read.
+      var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, 2000);
+      pending[locale] = fetch(base + "/v1/banner?locale=" + locale, {
+        credentials: "omit",
+        signal: ctl.signal
+      }).then(function (r) {
+        if (!r.ok) throw r.status;
+        return r.json();
+      }).then(function (d) {
         clearTimeout(timer);
-        if (!ok(d)) throw new Error("bad banner");
+        if (!ok(d)) throw 0; // not a banner we can show
         return d;
       });
     }

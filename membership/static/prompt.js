@@ -31,7 +31,13 @@
     ".mp-later{background:none;color:inherit;text-decoration:underline}" +
     ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;" +
     "background:none;font-size:1.5rem}" +
-    ".mp-banner{position:fixed;left:0;right:0;bottom:0;z-index:99999}" +
+    ".mp-banner{position:fixed;left:0;right:0;bottom:0;z-index:99999;max-height:15vh;" +
+    "overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;" +
+    "font:.875rem/1.25 system-ui,sans-serif}.mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
+    ".mp-banner .mp-h{margin-right:1.5rem;font-size:.9375rem}.mp-banner .mp-bar{width:3rem;" +
+    "display:inline-block;margin:0 .5rem;vertical-align:middle}.mp-banner .mp-cta{" +
+    "grid-column:2;grid-row:1/9;align-self:end}" +
+    ".mp-pad{height:15vh}.mp[hidden]{display:none}" +
     ".mp-over{position:fixed;inset:0;z-index:99999;display:flex;align-items:center;" +
     "justify-content:center;background:#0009}.mp-modal{width:100%;max-width:32rem;margin:1rem;outline:0}" +
     ".mp-gated{position:relative}.mp-cover{position:absolute;inset:0;z-index:99999;" +
@@ -72,12 +78,12 @@
   // The stored state, or an exception when it is malformed: what the server would refuse is
   // refused here, so one bad value cannot cost every later ask.
   function load() {
-    var raw = ls.getItem(KEY), s, a, id = "", abc, bytes;
+    var raw = ls.getItem(KEY), s, a, id;
     if (raw) s = JSON.parse(raw);
     else {
-      abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-      bytes = crypto.getRandomValues(new Uint8Array(22));
-      for (var i = 0; i < 22; i++) id += abc[bytes[i] & 63]; // 64 symbols: unbiased, 132 bits
+      // 128 random bits in 22 characters of base64url
+      id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))));
+      id = id.slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
       s = { reader: id, articles: {}, views: [], dismissed: [] };
     }
     a = s.articles;
@@ -225,6 +231,7 @@
     remember("dismissed", p.campaign);
     report(p, "dismiss");
     node.remove();
+    if (node.pad) node.pad.remove();
   }
 
   function button(cls, text, onClick, label) {
@@ -262,8 +269,12 @@
   }
 
   var place = {
+    // Fixed, at most 15% of the viewport high: nothing on the page moves, and a spacer as
+    // high at the end of the page lets its last line scroll above the bar (gone with it).
     banner: function (p) {
-      seen(D.body.appendChild(card(p, "aside")), p); // fixed: nothing on the page moves
+      var bar = card(p, "aside");
+      bar.pad = D.body.appendChild(el("div", "mp-pad"));
+      seen(D.body.appendChild(bar), p);
     },
     inline: function (p) {
       var s = slot();
@@ -335,6 +346,11 @@
     });
     if (prompts.length) D.head.appendChild(el("style", "", CSS));
     prompts.forEach(function (p) { place[p.placement](p); });
+    // The inline ask wins the viewport: the bar waits while the ask is on screen.
+    var bar = D.querySelector(".mp-banner"), ask = D.querySelector(".mp-inline");
+    if (bar && ask) new IntersectionObserver(function (entries) {
+      bar.hidden = entries[entries.length - 1].isIntersecting;
+    }).observe(ask);
   }
 
   function data(name) {
