@@ -27,7 +27,7 @@ from membership.core import audit
 from membership.core.errors import store_error_response
 from membership.core.runtime import runtime
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
-from membership.staff import areas, paths
+from membership.staff import areas
 from membership.staff.access import guard
 from membership.staff.access.accounts import accounts_for
 from membership.staff.access.api_tokens import api_tokens_for
@@ -48,7 +48,6 @@ LOGIN_REFUSED = "That email and password do not match, or sign-in is paused for 
 bp = Blueprint(
     "staff", __name__, url_prefix="/staff", static_folder=STATIC, static_url_path="/static"
 )
-bp.record_once(paths.add_converters)  # before the areas' rules use them
 
 
 @bp.app_template_filter("staff_time")

@@ -100,14 +100,14 @@ def api_campaign_create():
     return _answer(parsed, version, 201)
 
 
-@bp.get("/api/campaigns/<other_than('preview'):campaign_id>")
+@bp.get("/api/campaigns/<campaign_id>")
 @requires("viewer")
 def api_campaign(campaign_id: str):
     c, version = _campaign(campaign_id)
     return _answer(c, version)
 
 
-@bp.put("/api/campaigns/<other_than('preview'):campaign_id>")
+@bp.put("/api/campaigns/<campaign_id>")
 @requires("editor")
 def api_campaign_put(campaign_id: str):
     parsed = _document(campaign_id)

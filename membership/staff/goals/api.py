@@ -88,7 +88,7 @@ def api_goals_preview():
     return jsonify(preview.as_json())
 
 
-@bp.get("/api/goals/<other_than('preview'):goal_id>")
+@bp.get("/api/goals/<goal_id>")
 @requires("viewer")
 def api_goal(goal_id):
     goal = find(goal_id)
@@ -97,7 +97,7 @@ def api_goal(goal_id):
     return jsonify(_api_goal(goal))
 
 
-@bp.put("/api/goals/<other_than('preview'):goal_id>")
+@bp.put("/api/goals/<goal_id>")
 @requires("editor")
 def api_goal_save(goal_id):
     goal, body, rt = find(goal_id), _json_body(), runtime()
@@ -123,7 +123,7 @@ def api_goal_save(goal_id):
     return jsonify(_api_goal(saved))
 
 
-@bp.delete("/api/goals/<other_than('preview'):goal_id>")
+@bp.delete("/api/goals/<goal_id>")
 @requires("editor")
 def api_goal_remove(goal_id):
     goal_id_ = goal_id_of(goal_id)

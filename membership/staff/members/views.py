@@ -255,7 +255,7 @@ def api_members():
     return jsonify(members=[read_side.row_json(r) for r in page.rows], cursor=page.cursor)
 
 
-@bp.get("/api/members/<path_other_than('offline', 'offline/remove'):who>")
+@bp.get("/api/members/<path:who>")
 @requires("viewer")
 def api_member(who: str):
     page = ledger_for(runtime()).queries.member(who[:MAX_FIELD])
