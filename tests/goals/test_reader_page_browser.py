@@ -131,6 +131,12 @@ def test_the_bar_waits_while_an_inline_ask_is_in_view(page, service):
     page.wait_for_timeout(200)
     assert bar.is_visible()
     assert _counts_in_view(page) <= 1
+    ask.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    assert not bar.is_visible()
+    ask.get_by_role("button", name="Close").click()  # the reader closes the inline ask
+    page.wait_for_timeout(200)
+    assert bar.is_visible()
 
 
 def test_a_closed_bar_stays_closed_on_the_next_three_articles(page, service):
