@@ -94,13 +94,20 @@ def _anchored(pattern: str) -> str:
     return f"^(?:{body})" + (r"(?!\n)$" if body != pattern else "")
 
 
-def from_marshmallow(schema: type) -> dict:
-    """The JSON Schema of a marshmallow schema's fields (apispec), its Regexp patterns as
-    marshmallow matches them."""
-    spec = APISpec("membership", "0", "3.1.0", plugins=[MarshmallowPlugin()])
-    spec.components.schema(schema.__name__, schema=schema)
-    generated = spec.to_dict()["components"]["schemas"][schema.__name__]
-    for field in generated["properties"].values():
+def _anchor_all(schema: dict) -> None:
+    for field in schema.get("properties", {}).values():
         if "pattern" in field:
             field["pattern"] = _anchored(field["pattern"])
+        _anchor_all(field)
+        _anchor_all(field.get("items", {}))
+
+
+def from_marshmallow(schema: type) -> dict:
+    """The JSON Schema of a marshmallow schema's fields (apispec; nested schemas inline),
+    its Regexp patterns as marshmallow matches them."""
+    inline = MarshmallowPlugin(schema_name_resolver=lambda _: None)
+    spec = APISpec("membership", "0", "3.1.0", plugins=[inline])
+    spec.components.schema(schema.__name__, schema=schema)
+    generated = spec.to_dict()["components"]["schemas"][schema.__name__]
+    _anchor_all(generated)
     return generated
