@@ -70,6 +70,7 @@ def document(version: str, settings: Settings | None = None) -> dict:
     for area in _AREAS:
         paths.update(area.OPENAPI)
         schemas.update(area.openapi_schemas(settings))
+    schemas.update(staff.openapi_schemas())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -35,3 +35,7 @@ OPENAPI_PIECES = (goals_doc, campaigns_doc, members_doc, webhooks_doc, operation
 
 def openapi_paths() -> dict:
     return {path: item for piece in OPENAPI_PIECES for path, item in piece.OPENAPI.items()}
+
+
+def openapi_schemas() -> dict:
+    return campaigns_doc.openapi_schemas()
