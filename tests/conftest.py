@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import settings
 
@@ -137,6 +139,13 @@ def make_app(tmp_path, redis_url):
         return app
 
     return make
+
+
+@pytest.fixture
+def outage_app(make_app, own_redis):
+    """make_app on own_redis, the private Redis a test kills and starts again; keyword
+    settings as make_app's."""
+    return functools.partial(make_app, redis_url=own_redis.url)
 
 
 @pytest.fixture

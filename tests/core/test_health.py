@@ -10,8 +10,8 @@ def test_readyz_is_200_when_redis_answers(client):
     assert response.get_json()["status"] == "ready"
 
 
-def test_readyz_turns_503_when_redis_dies_and_recovers(make_app, own_redis):
-    client = make_app(redis_url=own_redis.url).test_client()
+def test_readyz_turns_503_when_redis_dies_and_recovers(outage_app, own_redis):
+    client = outage_app().test_client()
     assert client.get("/readyz").status_code == 200
 
     own_redis.kill()
@@ -27,12 +27,12 @@ def test_readyz_turns_503_when_redis_dies_and_recovers(make_app, own_redis):
     assert client.get("/readyz").status_code == 200
 
 
-def test_readyz_names_no_host_and_logs_the_detail_once_per_change(make_app, own_redis, caplog):
+def test_readyz_names_no_host_and_logs_the_detail_once_per_change(outage_app, own_redis, caplog):
     import logging
 
     from membership.core import health
 
-    client = make_app(redis_url=own_redis.url).test_client()
+    client = outage_app().test_client()
     assert client.get("/readyz").status_code == 200
     own_redis.kill()
     with caplog.at_level(logging.INFO, logger=health.__name__):

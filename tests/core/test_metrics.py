@@ -198,8 +198,8 @@ def test_member_count_is_read_when_scraped(app, client, redis_client):
     assert value(scrape(client), "membership_members") == 25012
 
 
-def test_redis_errors_and_stale_banners_are_counted(make_app, own_redis, redis_client):
-    app = make_app(redis_url=own_redis.url, banner_refresh_seconds=0, banner_retry_seconds=0)
+def test_redis_errors_and_stale_banners_are_counted(outage_app, own_redis, redis_client):
+    app = outage_app(banner_refresh_seconds=0, banner_retry_seconds=0)
     client = app.test_client()
     set_member_count(own_redis.client(), runtime(app).keys, 7)
     assert client.get("/v1/banner").get_json()["stale"] is False

@@ -212,8 +212,8 @@ def test_the_webhook_is_never_limited(make_app):
     assert statuses == [200] * 25
 
 
-def test_a_redis_outage_fails_open_with_one_warning(make_app, own_redis, caplog):
-    app = _add_route(make_app(redis_url=own_redis.url, rate_limit_test_form="1/minute"))
+def test_a_redis_outage_fails_open_with_one_warning(outage_app, own_redis, caplog):
+    app = _add_route(outage_app(rate_limit_test_form="1/minute"))
     client = app.test_client()
     assert _post(client).status_code == 200
     assert _post(client).status_code == 429

@@ -326,8 +326,8 @@ def test_the_bound_is_a_setting_checked_at_start():
             load_settings({**env, "PROMPT_EVENTS_PER_ADDRESS": bad})
 
 
-def test_redis_down_is_503_with_retry_after(make_app, own_redis, tokens):
-    app = make_app(redis_url=own_redis.url, rate_limit_prompt_events="off")
+def test_redis_down_is_503_with_retry_after(outage_app, own_redis, tokens):
+    app = outage_app(rate_limit_prompt_events="off")
     client = app.test_client()
     events = [{"type": "view", "token": token(tokens)}]
     assert post(client, events).status_code == 202

@@ -98,9 +98,9 @@ def test_an_unknown_account_page_is_404_and_editors_may_not_see_any(app):
     assert len(sessions_for(runtime(app)).list(EDITOR)) == before
 
 
-def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(make_app, own_redis):
+def test_with_redis_down_a_page_says_so_in_words_and_the_api_in_json(outage_app, own_redis):
 
-    down = make_app(redis_url=own_redis.url, staff_hasher=FAST, staff_insecure_cookies=True)
+    down = outage_app(staff_hasher=FAST, staff_insecure_cookies=True)
     accounts_for(runtime(down)).add("admin@news.example", "admin", actor="t", password=GOOD)
     client, token = signed_in(down, "admin")
     own_redis.stop()

@@ -157,8 +157,8 @@ def test_an_unreadable_event_is_500_not_a_crash(client):
     assert e["id"] in response.json["error"]["message"]
 
 
-def test_redis_down_is_503_with_retry_after(make_app, own_redis):
-    client = make_app(redis_url=own_redis.url).test_client()
+def test_redis_down_is_503_with_retry_after(outage_app, own_redis):
+    client = outage_app().test_client()
     own_redis.kill()
     response = post(client, active())
     assert response.status_code == 503
@@ -168,9 +168,9 @@ def test_redis_down_is_503_with_retry_after(make_app, own_redis):
     assert post(client, active()).status_code == 200
 
 
-def test_a_redis_that_refuses_writes_is_503_not_a_failed_event(make_app, own_redis):
+def test_a_redis_that_refuses_writes_is_503_not_a_failed_event(outage_app, own_redis):
     """OOM (as here, a real one), READONLY after a failover: retry later, log nothing as failed."""
-    client = make_app(redis_url=own_redis.url).test_client()
+    client = outage_app().test_client()
     admin = own_redis.client()
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", 1)
