@@ -10,12 +10,10 @@ import time
 
 import pytest
 
-from membership.members import rules
-from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from membership.stripe import api as stripe_api
 from tests.support.fake_stripe_checkout import SESSION_TTL
-from tests.support.settings import SECRET_KEY
+from tests.support.settings import member_token
 from tests.support.webhooks import deliver
 
 SITE = "https://news.example"
@@ -31,12 +29,6 @@ def client(checkout_app):
 
 def short(value: object) -> str:
     return repr(value)[:60]
-
-
-def member_token(subject: str) -> str:
-    tokens = Tokens(SECRET_KEY)
-    proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
-    return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
 
 
 def a_member(client, priced_stripe, email: str = "payer@example.org") -> str:

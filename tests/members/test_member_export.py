@@ -16,15 +16,9 @@ from membership.ledger.index import Row
 from membership.ledger.members import COLUMNS, amount_text, csv_line, export_cells, safe_cell
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import add_offline
+from tests.support.ledger_helpers import add_offline, join
 
 pytestmark = pytest.mark.topologies("single", "cluster")
-
-
-def join(ledger, customer, email, name, *, status="active", at=sp.T0):
-    apply_event(ledger.writer, sp.checkout_subscription(customer, email, name=name, created=at))
-    obj = sp.subscription(f"sub_{customer[4:]}", customer, status, start=at)
-    return apply_event(ledger.writer, sp.subscription_event(obj, created=at))
 
 
 def parse(lines):

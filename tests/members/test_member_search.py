@@ -18,20 +18,9 @@ from membership.ledger.rebuild import rebuild
 from membership.store import Keys, connect
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import ACTOR, add_offline, link, remove_offline
+from tests.support.ledger_helpers import ACTOR, add_offline, join, link, remove_offline
 
 pytestmark = pytest.mark.topologies("single", "cluster")
-
-
-def join(ledger, customer, email, name, *, status="active", sub=None, at=sp.T0, amount=500):
-    applied = apply_event(
-        ledger.writer, sp.checkout_subscription(customer, email, name=name, created=at)
-    )
-    assert applied.outcome == "applied"
-    obj = sp.subscription(
-        sub or f"sub_{customer[4:]}", customer, status, prices=[sp.price(amount=amount)], start=at
-    )
-    assert apply_event(ledger.writer, sp.subscription_event(obj, created=at)).outcome == "applied"
 
 
 def emails(page):

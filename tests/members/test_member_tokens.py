@@ -18,7 +18,7 @@ from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.ledger_helpers import add_offline, link
 from tests.support.ledger_helpers import snapshot as observe
-from tests.support.settings import SECRET_KEY
+from tests.support.settings import SECRET_KEY, member_token
 from tests.support.webhooks import deliver
 
 ORIGIN = "https://news.example"
@@ -70,15 +70,6 @@ def refresh(client, token: str):
 
 def portal(client, token: str, return_url: str = BACK):
     return client.post("/v1/member/portal", json={"token": token, "return_url": return_url})
-
-
-def member_token(subject: str, proof: str | None = None) -> str:
-    """A token as the service makes it: an `email:` proven by a sign-in link, anything else
-    by a Checkout, unless `proof` says otherwise."""
-    if proof is None:
-        proof = rules.LINK if subject.startswith(rules.EMAIL_SUBJECT) else rules.CHECKOUT
-    tokens = Tokens(SECRET_KEY)
-    return tokens.encode_member(tokens.member(subject, time.time(), proof=proof))
 
 
 def token_before_proofs(subject: str, issued: float | None = None) -> str:

@@ -32,7 +32,7 @@ from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support.member_count import set_member_count
 from tests.support.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
-from tests.support.settings import SECRET_KEY
+from tests.support.settings import SECRET_KEY, member_token
 
 KEYS = Keys()
 STAFF = "staff-token-0123456789abcdef"
@@ -83,11 +83,6 @@ def post(client, data=None, **kw):
 
 def placements(response) -> dict:
     return {p["placement"]: p["campaign"] for p in response.get_json()["prompts"]}
-
-
-def member_token(subject="cus_1", now=None, secret=SECRET_KEY) -> str:
-    tokens = Tokens(secret)
-    return tokens.encode_member(tokens.member(subject, time.time() if now is None else now))
 
 
 # --- The answer ----------------------------------------------------------------------

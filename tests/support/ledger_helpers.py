@@ -7,9 +7,23 @@ from collections import Counter
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.rules import count_members
+from membership.stripe.apply import apply_event
 from membership.stripe.events import subscription_from_object
+from tests.support import stripe_payloads as sp
 
 ACTOR = "test-staff"
+
+
+def join(ledger: Ledger, customer, email, name, *, status="active", sub=None, at=sp.T0, amount=500):
+    """A Checkout by `customer`, then their subscription (`sub`, else sub_ and the customer's
+    id after cus_) in `status` at `amount`, applied to the ledger."""
+    checkout = sp.checkout_subscription(customer, email, name=name, created=at)
+    outcome = apply_event(ledger.writer, checkout).outcome
+    assert outcome == ("stale" if email is None else "applied")  # no email: nothing to link
+    obj = sp.subscription(
+        sub or f"sub_{customer[4:]}", customer, status, prices=[sp.price(amount=amount)], start=at
+    )
+    assert apply_event(ledger.writer, sp.subscription_event(obj, created=at)).outcome == "applied"
 
 
 def add_offline(ledger: Ledger, email: str, reason: str, **kwargs):
