@@ -12,7 +12,6 @@ import random
 
 from redis.cluster import RedisCluster
 
-from membership import create_app
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.core.runtime import runtime
 from membership.ledger import Ledger
@@ -21,29 +20,16 @@ from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, assert_exact
 from tests.support.processes import free_port
 from tests.support.redis_topologies import WebhookStream
-from tests.support.settings import SECRET_KEY
 
 # --- the service on the cluster, end to end ------------------------------------------
 
 
-def _app(url, tmp_path, prefix="e2e"):
-    return create_app(
-        {
-            "redis_url": url,
-            "redis_prefix": prefix,
-            "data_dir": tmp_path / "var",
-            "stripe_webhook_secrets": (sp.WEBHOOK_SECRET,),
-            "secret_key": SECRET_KEY,
-        }
-    )
-
-
-def test_webhooks_on_the_cluster_give_the_exact_count_on_one_slot(redis_cluster, tmp_path):
+def test_webhooks_on_the_cluster_give_the_exact_count_on_one_slot(redis_cluster, service_app):
     redis_cluster.flush()
     rng = random.Random(5)
     events, offline = sp.random_world(rng, 60)
     truth = sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES)
-    app = _app(redis_cluster.url, tmp_path)
+    app = service_app(redis_cluster.url, "e2e")
     ledger = Ledger.on(runtime(app).redis, Keys("e2e"), DEFAULT_MEMBER_STATUSES)
     for email in offline:
         add_offline(ledger, email, "gift")
@@ -64,9 +50,9 @@ def test_webhooks_on_the_cluster_give_the_exact_count_on_one_slot(redis_cluster,
     client.close()
 
 
-def test_the_service_starts_while_the_cluster_is_unreachable(tmp_path):
+def test_the_service_starts_while_the_cluster_is_unreachable(service_app):
     nowhere = f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
-    app = _app(nowhere, tmp_path)  # no node answers: start anyway, answer 503
+    app = service_app(nowhere, "e2e")  # no node answers: start anyway, answer 503
     http = app.test_client()
     assert http.get("/readyz").status_code == 503
     body = sp.body(sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))

@@ -11,21 +11,19 @@ from __future__ import annotations
 import random
 import time
 
-from membership import create_app
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.store import Keys, connect
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, assert_exact
 from tests.support.redis_topologies import SentinelSetup, WebhookStream
-from tests.support.settings import SECRET_KEY
 
 # --- failover --------------------------------------------------------------------
 
 PREFIX = "failover"
 
 
-def test_a_failover_mid_stream_costs_a_few_503s_and_no_member(tmp_path):
+def test_a_failover_mid_stream_costs_a_few_503s_and_no_member(service_app):
     """Kill the primary while webhooks arrive: deliveries get 503 (never a wrong 200)
     until the Sentinels promote the replica, then the same app carries on; Stripe's
     retries make the count exact. The banner serves the last good value meanwhile."""
@@ -35,15 +33,7 @@ def test_a_failover_mid_stream_costs_a_few_503s_and_no_member(tmp_path):
         events, offline = sp.random_world(rng, 120)
         truth = sp.ground_truth(events, offline, DEFAULT_MEMBER_STATUSES)
         bodies = [sp.body(e) for e in sp.shuffled_with_duplicates(rng, events)]
-        app = create_app(
-            {
-                "redis_url": setup.url,
-                "redis_prefix": PREFIX,
-                "data_dir": tmp_path / "var",
-                "stripe_webhook_secrets": (sp.WEBHOOK_SECRET,),
-                "secret_key": SECRET_KEY,
-            }
-        )
+        app = service_app(setup.url, PREFIX)
         http = app.test_client()
         ledger = Ledger.on(connect(setup.url), Keys(PREFIX), DEFAULT_MEMBER_STATUSES)
         for email in offline:
