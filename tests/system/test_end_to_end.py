@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from membership.cli import cli
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
-from tests.support.processes import ServiceProcess
 from tests.support.stripe_payloads import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.slow
@@ -44,7 +43,7 @@ def wait_for_count(service, count, locale="en", timeout=5.0):
         time.sleep(0.1)
 
 
-def test_webhooks_move_the_banner_and_reach_goals(redis_url, tmp_path):
+def test_webhooks_move_the_banner_and_reach_goals(serve, redis_url, tmp_path):
     env = {
         "REDIS_URL": redis_url,
         "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
@@ -56,32 +55,30 @@ def test_webhooks_move_the_banner_and_reach_goals(redis_url, tmp_path):
         added = runner.invoke(cli, ["goals", "add", target], env=env, catch_exceptions=False)
         assert added.exit_code == 0, added.output
 
-    service = ServiceProcess(env).start()
-    try:
-        hook = service.url + "/webhooks/stripe"
-        with pytest.raises(urllib.error.HTTPError) as nothing_yet:
-            banner(service)  # no member ever counted: no banner, rather than "0 members"
-        assert nothing_yet.value.code == 503
+    service = serve(env)
+    hook = service.url + "/webhooks/stripe"
+    with pytest.raises(urllib.error.HTTPError) as nothing_yet:
+        banner(service)  # no member ever counted: no banner, rather than "0 members"
+    assert nothing_yet.value.code == 503
 
-        subs = [sp.subscription(f"sub_{i}", f"cus_{i}", "active") for i in range(3)]
-        for sub in subs:
-            assert sp.post(hook, sp.body(sp.subscription_event(sub))) == 200
-        body = wait_for_count(service, 3)
-        assert body["count"] == 3
-        assert body["headline"] == "3 members on board"
-        assert body["goal"]["target"] == 5
-        assert body["goal"]["remaining"] == 2
-        assert body["milestone"]["target"] == 2  # reached by the webhooks, kept reached
+    subs = [sp.subscription(f"sub_{i}", f"cus_{i}", "active") for i in range(3)]
+    for sub in subs:
+        assert sp.post(hook, sp.body(sp.subscription_event(sub))) == 200
+    body = wait_for_count(service, 3)
+    assert body["count"] == 3
+    assert body["headline"] == "3 members on board"
+    assert body["goal"]["target"] == 5
+    assert body["goal"]["remaining"] == 2
+    assert body["milestone"]["target"] == 2  # reached by the webhooks, kept reached
 
-        # One member leaves: the goal of 2 stays reached; the banner follows the count.
-        ended = sp.subscription("sub_0", "cus_0", "canceled")
-        assert sp.post(hook, sp.body(sp.subscription_event(ended, created=sp.T0 + 60))) == 200
-        body = wait_for_count(service, 2)
-        assert body["count"] == 2
-        assert body["milestone"]["target"] == 2
-        assert wait_for_count(service, 2, "uk")["headline"].startswith("2 учасники")
-    finally:
-        service.stop()
+    # One member leaves: the goal of 2 stays reached; the banner follows the count.
+    ended = sp.subscription("sub_0", "cus_0", "canceled")
+    assert sp.post(hook, sp.body(sp.subscription_event(ended, created=sp.T0 + 60))) == 200
+    body = wait_for_count(service, 2)
+    assert body["count"] == 2
+    assert body["milestone"]["target"] == 2
+    assert wait_for_count(service, 2, "uk")["headline"].startswith("2 учасники")
+    service.stop()
 
     listed = runner.invoke(cli, ["goals", "list", "--json"], env=env, catch_exceptions=False)
     goals = {g["target"]: g for g in json.loads(listed.output)["goals"]}

@@ -5,8 +5,6 @@ import urllib.request
 
 import pytest
 
-from tests.support.processes import ServiceProcess
-
 pytestmark = pytest.mark.slow
 
 
@@ -15,30 +13,26 @@ def _get(url):
         return response.status, json.load(response)
 
 
-def test_serve_on_embedded_redis_then_stop_it_cleanly(tmp_path):
+def test_serve_on_embedded_redis_then_stop_it_cleanly(serve, tmp_path):
     data_dir = tmp_path / "var"
-    service = ServiceProcess({"MEMBERSHIP_DATA_DIR": str(data_dir)}).start()
-    try:
-        assert _get(service.url + "/healthz") == (200, {"status": "ok"})
-        assert _get(service.url + "/readyz")[0] == 200
-        assert (data_dir / "redis.sock").exists()
-    finally:
-        service.stop()
+    service = serve({"MEMBERSHIP_DATA_DIR": str(data_dir)})
+    assert _get(service.url + "/healthz") == (200, {"status": "ok"})
+    assert _get(service.url + "/readyz")[0] == 200
+    assert (data_dir / "redis.sock").exists()
+    service.stop()
     assert service.process.returncode == 0
     assert not (data_dir / "redis.sock").exists()  # the server that started it stopped it
     assert (data_dir / "appendonly.aof").exists()
 
 
-def test_serve_with_redis_url(redis_server, tmp_path):
-    service = ServiceProcess(
+def test_serve_with_redis_url(serve, redis_server, tmp_path):
+    service = serve(
         {"REDIS_URL": redis_server.url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}, workers=1
-    ).start()
-    try:
-        status, body = _get(service.url + "/readyz")
-        assert status == 200
-        assert body["redis"] == "ok"
-    finally:
-        service.stop()
+    )
+    status, body = _get(service.url + "/readyz")
+    assert status == 200
+    assert body["redis"] == "ok"
+    service.stop()
     assert "using Redis at redis://127.0.0.1" in service.log.read_text()
 
 

@@ -10,19 +10,21 @@ import pytest
 
 from membership.store import Keys
 from tests.support.member_count import set_member_count
-from tests.support.processes import ServiceProcess, SlowClients, percentile, probe
+from tests.support.processes import SlowClients, percentile, probe
 
 pytestmark = pytest.mark.slow
 
 
-def test_banner_keeps_answering_beside_200_slow_and_200_idle_connections(own_redis, tmp_path):
+def test_banner_keeps_answering_beside_200_slow_and_200_idle_connections(
+    serve, own_redis, tmp_path
+):
     set_member_count(own_redis.client(), Keys(), 25012)
     env = {
         "REDIS_URL": own_redis.url,
         "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
         "LOG_LEVEL": "WARNING",
     }
-    service = ServiceProcess(env, workers=2, threads=4).start()
+    service = serve(env, workers=2, threads=4)
     attack = None
     try:
         attack = SlowClients(service.port, slow=200, idle=200, interval=5.0).start()
@@ -33,7 +35,6 @@ def test_banner_keeps_answering_beside_200_slow_and_200_idle_connections(own_red
     finally:
         if attack is not None:
             attack.stop()
-        service.stop()
     assert failures == []
     assert held >= 350
     assert len(latencies) >= 30  # five answers a second at least, the reader never stalled
