@@ -18,12 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from membership.core.config import DEFAULT_MEMBER_STATUSES
-from membership.ledger import Ledger
-from membership.store import Keys, connect
 from membership.stripe.apply import apply_event
 from membership.stripe.events import to_command
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import add_offline, recount
+from tests.support.ledger_helpers import add_offline, emptied_ledger, recount
 from tests.support.memory_ledger import MemoryLedger
 
 ORDER = [
@@ -170,10 +168,7 @@ def test_any_order_and_duplication_gives_the_same_ledger(rng, customers, statuse
 )
 @given(rng=st.randoms(use_true_random=False), customers=st.integers(1, 10))
 def test_the_redis_ledger_agrees_with_the_reference_in_any_order(redis_server, rng, customers):
-    client = connect(redis_server.url)
-    client.flushall()
-    ledger = Ledger.on(client, Keys("prop"), DEFAULT_MEMBER_STATUSES)
-    try:
+    with emptied_ledger(redis_server.url, "prop") as (_, ledger):
         events, offline = sp.random_world(rng, customers)
         truth = memory_run(events, {len(events): offline}, DEFAULT_MEMBER_STATUSES)
         deliveries = sp.shuffled_with_duplicates(rng, events, dup_rate=0.5)
@@ -201,8 +196,6 @@ def test_the_redis_ledger_agrees_with_the_reference_in_any_order(redis_server, r
         } == _money(expected)
         by_status = Counter(expected["statuses"].values())
         assert stats["subscriptions_by_status"] == dict(sorted(by_status.items()))
-    finally:
-        client.close()
 
 
 def test_the_generator_makes_worlds_worth_testing():

@@ -10,15 +10,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from membership.core.config import DEFAULT_MEMBER_STATUSES
-from membership.ledger import Ledger, LedgerWriteFailed
+from membership.ledger import LedgerWriteFailed
 from membership.ledger.index import customer_row, tokens
 from membership.ledger.members import BadCursor
 from membership.ledger.model import Customer, SubRecord, Subscription
 from membership.ledger.rebuild import rebuild
-from membership.store import Keys, connect
+from membership.store import Keys
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import ACTOR, add_offline, join, link, remove_offline
+from tests.support.ledger_helpers import (
+    ACTOR,
+    add_offline,
+    emptied_ledger,
+    join,
+    link,
+    remove_offline,
+)
 
 pytestmark = pytest.mark.topologies("single", "cluster")
 
@@ -197,11 +204,8 @@ def test_a_rebuild_applies_new_member_statuses_to_the_index(ledger, redis_conn, 
 )
 @given(rng=st.randoms(use_true_random=False), customers=st.integers(1, 12))
 def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng, customers):
-    redis_conn = connect(redis_server.url)
-    redis_conn.flushall()
     keys = Keys("prop")
-    ledger = Ledger.on(redis_conn, keys, DEFAULT_MEMBER_STATUSES)
-    try:
+    with emptied_ledger(redis_server.url, keys.prefix) as (redis_conn, ledger):
         events, offline = sp.random_world(rng, customers)
         deliveries = sp.shuffled_with_duplicates(rng, events, dup_rate=0.3)
         for e in deliveries:
@@ -222,8 +226,6 @@ def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng,
         drop_index(redis_conn, keys)
         rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
         assert index_dump(redis_conn, keys) == kept
-    finally:
-        redis_conn.close()
 
 
 def test_the_index_is_built_for_a_ledger_written_before_it(ledger, redis_conn, keys):

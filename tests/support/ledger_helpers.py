@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator
 
+from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.rules import count_members
+from membership.store import Keys, connect
 from membership.stripe.apply import apply_event
 from membership.stripe.events import subscription_from_object
 from tests.support import stripe_payloads as sp
 
 ACTOR = "test-staff"
+
+
+@contextlib.contextmanager
+def emptied_ledger(url: str, prefix: str) -> Iterator[tuple]:
+    """(client, ledger) on the Redis at `url`, emptied first, under Keys(`prefix`): a
+    hypothesis example's own (a test's fixtures are set up once for all its examples)."""
+    client = connect(url)
+    client.flushall()
+    try:
+        yield client, Ledger.on(client, Keys(prefix), DEFAULT_MEMBER_STATUSES)
+    finally:
+        client.close()
 
 
 def join(ledger: Ledger, customer, email, name, *, status="active", sub=None, at=sp.T0, amount=500):
