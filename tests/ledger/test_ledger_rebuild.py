@@ -20,7 +20,7 @@ from membership.ledger.rebuild import rebuild
 from membership.store import Keys, connect
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import ACTOR, add_offline, recount
+from tests.support.ledger_helpers import ACTOR, add_offline, fill, recount
 from tests.support.memory_ledger import MemoryLedger
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
@@ -30,16 +30,6 @@ PREFIX = "rebuild"
 
 def make(redis_conn, keys, statuses=DEFAULT_MEMBER_STATUSES, **options) -> Ledger:
     return Ledger.on(redis_conn, keys, statuses, **options)
-
-
-def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
-    """A random world delivered in order; returns (events, offline emails)."""
-    events, offline = sp.random_world(random.Random(seed), customers)
-    for e in events:
-        assert apply_event(ledger.writer, e).outcome != "failed"
-    for email in offline:
-        add_offline(ledger, email, "comp")
-    return events, offline
 
 
 def dump(redis_conn, keys):

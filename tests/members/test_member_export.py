@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import re
 
 import pytest
@@ -16,7 +15,7 @@ from membership.ledger.index import Row
 from membership.ledger.members import COLUMNS, amount_text, csv_line, export_cells, safe_cell
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import add_offline, join
+from tests.support.ledger_helpers import add_offline, fill, join
 
 pytestmark = pytest.mark.topologies("single", "cluster")
 
@@ -94,11 +93,7 @@ def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, r
 
 
 def test_the_export_reads_in_batches_and_matches_the_count(ledger, redis_conn, keys):
-    events, offline = sp.random_world(random.Random(11), 60)
-    for e in events:
-        apply_event(ledger.writer, e)
-    for email in offline:
-        add_offline(ledger, email, "comp")
+    fill(ledger, 11, 60)
     export = ledger.queries.member_export()
     whole = list(export.export_lines())
     assert list(export.export_lines(batch=7)) == whole  # same lines, 7 at a time

@@ -3,8 +3,6 @@ rebuilt by `ledger rebuild` to exactly what the writer keeps (property-tested)."
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +20,7 @@ from tests.support.ledger_helpers import (
     ACTOR,
     add_offline,
     emptied_ledger,
+    fill,
     join,
     link,
     remove_offline,
@@ -229,11 +228,7 @@ def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng,
 
 
 def test_the_index_is_built_for_a_ledger_written_before_it(ledger, redis_conn, keys):
-    events, offline = sp.random_world(random.Random(7), 30)
-    for e in events:
-        apply_event(ledger.writer, e)
-    for email in offline:
-        add_offline(ledger, email, "comp")
+    fill(ledger, 7, 30)
     kept = index_dump(redis_conn, keys)
     drop_index(redis_conn, keys)  # as an upgraded ledger has it
     report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from collections import Counter
 from collections.abc import Iterator
 
@@ -40,6 +41,16 @@ def join(ledger: Ledger, customer, email, name, *, status="active", sub=None, at
         sub or f"sub_{customer[4:]}", customer, status, prices=[sp.price(amount=amount)], start=at
     )
     assert apply_event(ledger.writer, sp.subscription_event(obj, created=at)).outcome == "applied"
+
+
+def fill(ledger: Ledger, seed: int = 1, customers: int = 40):
+    """A random world delivered in order; returns (events, offline emails)."""
+    events, offline = sp.random_world(random.Random(seed), customers)
+    for e in events:
+        assert apply_event(ledger.writer, e).outcome != "failed"
+    for email in offline:
+        add_offline(ledger, email, "comp")
+    return events, offline
 
 
 def add_offline(ledger: Ledger, email: str, reason: str, **kwargs):
