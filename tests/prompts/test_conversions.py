@@ -25,11 +25,10 @@ from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.prompts import counts, results
 from membership.prompts.counts import HOLDOUT
-from membership.prompts.tokens import DecisionClaim, Tokens
+from membership.prompts.tokens import DecisionClaim
 from tests.support import stripe_payloads as sp
 from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.prompt_helpers import EXAMPLE
-from tests.support.settings import SECRET_KEY
 from tests.support.webhooks import deliver
 
 CAMPAIGN = EXAMPLE["id"]  # winter-drive: variants a and b, a holdout
@@ -93,11 +92,9 @@ def new_session(priced_stripe, plan: str, variant: str | None, decision: str) ->
 # --- from a click to a credited variant --------------------------------------------------
 
 
-def test_a_click_becomes_one_conversion_for_its_variant(app, priced_stripe):
+def test_a_click_becomes_one_conversion_for_its_variant(app, priced_stripe, tokens):
     client = app.test_client()
-    token = Tokens(SECRET_KEY).decision(
-        "dec0000000000001", CAMPAIGN, "a", "r_reader01", time.time()
-    )
+    token = tokens.decision("dec0000000000001", CAMPAIGN, "a", "r_reader01", time.time())
     response = client.post("/v1/checkout", json={"plan": "monthly", "token": token})
     assert response.status_code == 200
     [session_id] = priced_stripe.checkout.sessions

@@ -27,11 +27,6 @@ def app(make_app):
     return make_app(allowed_origins=(SITE,), rate_limit_prompt_events="off")
 
 
-@pytest.fixture
-def tokens(app):
-    return Tokens(runtime(app).settings.secret_key)
-
-
 def token(tokens, variant="a", decision="d1", reader="r_reader01", at=None, campaign=CAMPAIGN):
     return tokens.decision(decision, campaign, variant, reader, time.time() if at is None else at)
 

@@ -28,11 +28,10 @@ from membership.prompts import assign, campaigns, snapshot, store
 from membership.prompts import http as prompts_http
 from membership.prompts.filters import INTERRUPTIVE, decide
 from membership.prompts.request import parse_request
-from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support.member_count import set_member_count
 from tests.support.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
-from tests.support.settings import SECRET_KEY, member_token
+from tests.support.settings import member_token
 
 KEYS = Keys()
 STAFF = "staff-token-0123456789abcdef"
@@ -88,7 +87,7 @@ def placements(response) -> dict:
 # --- The answer ----------------------------------------------------------------------
 
 
-def test_a_prompt_as_the_issue_shows_it(app, client, redis_client):
+def test_a_prompt_as_the_issue_shows_it(app, client, redis_client, tokens):
     set_member_count(redis_client, KEYS, 25012)
     apply(redis_client, EXAMPLE)
     refresh(app)  # not the refresher's first read, which a loaded machine may take past 1 s
@@ -122,24 +121,24 @@ def test_a_prompt_as_the_issue_shows_it(app, client, redis_client):
     }
     assert prompt["banner"]["count"] == 25012
     assert prompt["headline"] in ("Ви прочитали 3 статей цього місяця", "25\u00a0012 учасників")
-    claim = Tokens(SECRET_KEY).read_decision(prompt["token"], time.time())
+    claim = tokens.read_decision(prompt["token"], time.time())
     assert (claim.campaign, claim.variant, claim.reader) == ("winter-drive", variant, reader)
 
 
-def test_a_decision_id_per_request_and_a_token_per_prompt(client, redis_client):
+def test_a_decision_id_per_request_and_a_token_per_prompt(client, redis_client, tokens):
     apply(
         redis_client, doc(id="i"), doc(id="b", placement="banner"), doc(id="m", placement="modal")
     )
     first = post(client).get_json()["prompts"]
     second = post(client).get_json()["prompts"]
     assert [p["placement"] for p in first] == ["banner", "inline", "modal"]
-    claims = [Tokens(SECRET_KEY).read_decision(p["token"], time.time()) for p in first + second]
+    claims = [tokens.read_decision(p["token"], time.time()) for p in first + second]
     assert len({c.decision for c in claims[:3]}) == 1  # one decision per request...
     assert claims[0].decision != claims[3].decision  # ...and a new one for the next
     assert len({p["token"] for p in first}) == 3
 
 
-def test_holdout_is_listed_with_a_token(client, redis_client):
+def test_holdout_is_listed_with_a_token(client, redis_client, tokens):
     apply(redis_client, doc(control_share=0.5))
     reader = next(
         f"reader-{i:04d}" for i in range(100) if assign.bucket(f"reader-{i:04d}", "c1") < 5000
@@ -148,7 +147,7 @@ def test_holdout_is_listed_with_a_token(client, redis_client):
     assert answer["prompts"] == []
     (entry,) = answer["holdout"]
     assert (entry["campaign"], entry["placement"]) == ("c1", "inline")
-    claim = Tokens(SECRET_KEY).read_decision(entry["token"], time.time())
+    claim = tokens.read_decision(entry["token"], time.time())
     assert (claim.campaign, claim.variant, claim.holdout, claim.reader) == (
         "c1",
         None,
