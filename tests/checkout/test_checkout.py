@@ -12,6 +12,7 @@ import pytest
 
 from membership.prompts.tokens import Tokens
 from membership.stripe import api as stripe_api
+from tests.support.cors import assert_post_preflight
 from tests.support.fake_stripe import STRIPE_KEY
 from tests.support.settings import SECRET_KEY
 
@@ -306,9 +307,4 @@ def test_cors_for_allowed_origins_only(client, priced_stripe):
     assert "Access-Control-Allow-Origin" not in other.headers
     refused = post(client, {"plan": "x"}, headers={"Origin": SITE})
     assert refused.headers["Access-Control-Allow-Origin"] == SITE  # errors are readable too
-    preflight = client.options(
-        "/v1/checkout",
-        headers={"Origin": SITE, "Access-Control-Request-Method": "POST"},
-    )
-    assert preflight.status_code == 204
-    assert preflight.headers["Access-Control-Allow-Methods"] == "POST"
+    assert_post_preflight(client, "/v1/checkout", SITE)

@@ -17,6 +17,7 @@ from membership.prompts.tokens import Tokens
 from membership.store import Keys
 from tests.support import stripe_payloads as sp
 from tests.support.clock import Clock
+from tests.support.cors import assert_post_preflight
 from tests.support.ledger_helpers import add_offline, link
 from tests.support.ledger_helpers import snapshot as observe
 from tests.support.settings import SECRET_KEY
@@ -295,16 +296,7 @@ def test_without_smtp_url_sign_in_is_a_503(make):
 
 
 def test_preflight(client):
-    allowed = client.options(
-        "/v1/member/sign-in",
-        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
-    )
-    assert allowed.status_code == 204
-    assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert allowed.headers["Access-Control-Allow-Methods"] == "POST"
-    other = client.options("/v1/member/sign-in", headers={"Origin": "https://evil.example"})
-    assert "Access-Control-Allow-Origin" not in other.headers
-    assert "Access-Control-Allow-Methods" not in other.headers
+    assert_post_preflight(client, "/v1/member/sign-in", ORIGIN)
 
 
 # --- Rate limits ---------------------------------------------------------------------------

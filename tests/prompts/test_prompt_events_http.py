@@ -14,6 +14,7 @@ from membership.core.runtime import runtime
 from membership.prompts import counts, event_api
 from membership.prompts.counts import HOLDOUT, digest
 from membership.prompts.tokens import DECISION_MAX_AGE, Tokens
+from tests.support.cors import assert_post_preflight
 
 pytestmark = pytest.mark.topologies("single", "cluster")
 
@@ -387,22 +388,7 @@ def test_cors_for_allowed_origins_only(client, tokens):
     assert error.status_code == 400
     assert error.headers["Access-Control-Allow-Origin"] == SITE
 
-    preflight = client.options(
-        URL,
-        headers={
-            "Origin": SITE,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-    )
-    assert preflight.status_code == 204
-    assert preflight.headers["Access-Control-Allow-Origin"] == SITE
-    assert preflight.headers["Access-Control-Allow-Methods"] == "POST"
-    assert preflight.headers["Access-Control-Allow-Headers"] == "Content-Type"
-    refused = client.options(URL, headers={"Origin": "https://evil.example"})
-    assert refused.status_code == 204
-    assert "Access-Control-Allow-Methods" not in refused.headers
-    assert "Access-Control-Allow-Origin" not in refused.headers
+    assert_post_preflight(client, URL, SITE)
 
 
 def test_get_is_405_json(client):
