@@ -70,12 +70,8 @@ def test_data_dir_cannot_be_created():
     _one_clear_line(_run(["goals", "list"], env), "MEMBERSHIP_DATA_DIR", "/proc/")
 
 
-def test_stripe_api_base_unreachable(redis_url, tmp_path):
-    env = {
-        "REDIS_URL": redis_url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path),
-        "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
-    }
+def test_stripe_api_base_unreachable(env):
+    env = {**env, "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"}
     _one_clear_line(
         _run(["sync"], env), "cannot reach Stripe's API", "STRIPE_API_BASE", "Connection refused"
     )
@@ -94,37 +90,31 @@ class _NotStripe(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_stripe_api_base_that_is_not_stripe(redis_url, tmp_path):
+def test_stripe_api_base_that_is_not_stripe(env):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotStripe)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env = {
-            "REDIS_URL": redis_url,
-            "MEMBERSHIP_DATA_DIR": str(tmp_path),
-            "STRIPE_API_BASE": f"http://127.0.0.1:{server.server_port}",
-        }
+        env = {**env, "STRIPE_API_BASE": f"http://127.0.0.1:{server.server_port}"}
         _one_clear_line(_run(["sync"], env), "Stripe's API at", "answered an error")
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_a_corrupt_count_is_one_line(redis_url, redis_client, tmp_path):
+def test_a_corrupt_count_is_one_line(env, redis_client):
     redis_client.set(KEYS.member_count, "garbled")
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     result = _run(["members", "add", "reader@example.org", "--reason", "gift"], env)
     _one_clear_line(result, "corrupt", "nothing was changed")
     assert redis_client.get(KEYS.member_count) == "garbled"
 
 
-def test_a_rebuild_in_progress_is_one_line(redis_url, redis_client, tmp_path):
+def test_a_rebuild_in_progress_is_one_line(env, redis_client):
     redis_client.set(KEYS.ledger_rebuild_lock, "another-rebuild", ex=60)
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     result = _run(["members", "add", "reader@example.org", "--reason", "gift"], env)
     _one_clear_line(result, "busy", "try again")
 
 
-def test_a_bug_still_shows_its_traceback(monkeypatch, redis_url, tmp_path):
+def test_a_bug_still_shows_its_traceback(monkeypatch, env):
     """Only failures an operator can meet are turned into a line; a bug is not hidden."""
     from membership.ledger import queries
 
@@ -132,13 +122,12 @@ def test_a_bug_still_shows_its_traceback(monkeypatch, redis_url, tmp_path):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(queries, "count", broken)
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     result = _run(["goals", "list"], env)
     assert isinstance(result.exception, ZeroDivisionError)
 
 
 def test_a_missing_file_outside_the_data_dir_is_a_bug_not_a_data_dir_problem(
-    monkeypatch, redis_url, tmp_path
+    monkeypatch, env, tmp_path
 ):
     """Found in review: every OSError was "check MEMBERSHIP_DATA_DIR", so a bug that opened
     a wrong path (outside the data directory) lost its traceback and blamed the setting."""
@@ -148,7 +137,6 @@ def test_a_missing_file_outside_the_data_dir_is_a_bug_not_a_data_dir_problem(
         open(tmp_path / "elsewhere" / "package-file.json")  # noqa: SIM115 - raises
 
     monkeypatch.setattr(queries, "count", broken)
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
     result = _run(["goals", "list"], env)
     assert isinstance(result.exception, FileNotFoundError), result.output
 

@@ -23,9 +23,7 @@ DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 @pytest.fixture
-def run(redis_url, tmp_path):
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
-
+def run(env):
     def invoke(*args):
         return CliRunner().invoke(cli, list(args), env=env)
 
