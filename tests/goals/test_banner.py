@@ -8,12 +8,11 @@ from hypothesis import strategies as st
 
 from membership.core.runtime import runtime
 from membership.goals import banner
-from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.goals.cache import Snapshot
 from membership.goals.rules import Goal
 from membership.ledger import Outcome
-from tests.support.member_count import CHANGED_AT, set_member_count
+from tests.support.member_count import CHANGED_AT, seed_banner, set_member_count
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
@@ -149,20 +148,7 @@ def site(make_app, redis_client):
         banner_refresh_seconds=0,  # no micro-cache here: every request reads Redis
     )
     keys = runtime(app).keys
-    set_member_count(redis_client, keys, 25012)
-    goals.add(
-        redis_client,
-        keys,
-        goal_rules.parse_goal({"target": 25000}),
-        now="2026-11-20T10:00:00Z",
-        actor="test",
-    )
-    goals.add(
-        redis_client,
-        keys,
-        goal_rules.parse_goal({"target": 30000, "deadline": "2099-12-31"}),
-        actor="test",
-    )
+    seed_banner(redis_client, keys, {"target": 30000, "deadline": "2099-12-31"}, reached=25000)
     return app
 
 

@@ -8,12 +8,10 @@ import gzip
 
 import pytest
 
-from membership.goals import rules as goal_rules
-from membership.goals import store as goals
 from membership.goals.widget import PROMPT_SCRIPT, SCRIPT, built
 from membership.prompts import campaigns, store
 from membership.store import Keys
-from tests.support.member_count import set_member_count
+from tests.support.member_count import seed_banner
 from tests.support.processes import RedisServer, ServiceProcess
 from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
 
@@ -46,8 +44,7 @@ def service(tmp_path_factory):
     redis = RedisServer().start()
     client = redis.client()
     keys = Keys()
-    set_member_count(client, keys, 25012)
-    goals.add(client, keys, goal_rules.parse_goal({"target": 30000}), actor="test")
+    seed_banner(client, keys, {"target": 30000})
     store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
     service = ServiceProcess(
         {

@@ -12,9 +12,8 @@ import time
 import pytest
 
 from membership.goals import rules as goal_rules
-from membership.goals import store as goals
 from membership.store import Keys
-from tests.support.member_count import set_member_count
+from tests.support.member_count import seed_banner
 from tests.support.processes import REPO, RedisServer, ServiceProcess, service_on_own_redis
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -39,17 +38,7 @@ new PerformanceObserver((list) => {
 def service(tmp_path_factory):
     def seed(client):
         keys = Keys()
-        set_member_count(client, keys, 25012)
-        goals.add(
-            client,
-            keys,
-            goal_rules.parse_goal({"target": 25000}),
-            now="2026-11-20T10:00:00Z",
-            actor="test",
-        )
-        goals.add(
-            client, keys, goal_rules.parse_goal({"target": 30000, "name": "Winter"}), actor="test"
-        )
+        seed_banner(client, keys, {"target": 30000, "name": "Winter"}, reached=25000)
 
     env = {"JOIN_URL": JOIN, "PUBLICATION_NAME": "The Kyiv Independent"}
     with service_on_own_redis(tmp_path_factory.mktemp("var"), env, seed=seed) as service:

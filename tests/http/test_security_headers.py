@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from membership.goals import rules as goal_rules
-from membership.goals import store as goals
 from membership.http import security
 from membership.store import Keys
-from tests.support.member_count import set_member_count
+from tests.support.member_count import seed_banner, set_member_count
 from tests.support.processes import service_on_own_redis
 
 
@@ -139,8 +137,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     def seed(client):
-        set_member_count(client, Keys(), 25012)
-        goals.add(client, Keys(), goal_rules.parse_goal({"target": 30000}), actor="test")
+        seed_banner(client, Keys(), {"target": 30000})
 
     with service_on_own_redis(tmp_path_factory.mktemp("var"), seed=seed) as service:
         yield service

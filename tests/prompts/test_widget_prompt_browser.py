@@ -15,12 +15,10 @@ import time
 
 import pytest
 
-from membership.goals import rules as goal_rules
-from membership.goals import store as goals
 from membership.prompts import assign, campaigns, store
 from membership.prompts.tokens import Tokens
 from membership.store import Keys
-from tests.support.member_count import set_member_count
+from tests.support.member_count import seed_banner
 from tests.support.processes import service_on_own_redis
 from tests.support.widget_browser import is_ask, live_campaign, new_reader, serve_demo_as
 
@@ -71,8 +69,7 @@ CAMPAIGNS = [
 def service(tmp_path_factory):
     def seed(client):
         keys = Keys()
-        set_member_count(client, keys, 25012)
-        goals.add(client, keys, goal_rules.parse_goal({"target": 30000}), actor="test")
+        seed_banner(client, keys, {"target": 30000})
         store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
 
     env = {"SECRET_KEY": SECRET, "JOIN_URL": JOIN, "PUBLICATION_NAME": "The Kyiv Independent"}
