@@ -12,7 +12,7 @@ from membership.goals.widget import PROMPT_SCRIPT, SCRIPT, built
 from membership.prompts import campaigns, store
 from membership.store import Keys
 from tests.support.member_count import seed_banner
-from tests.support.processes import RedisServer, ServiceProcess
+from tests.support.processes import service_on_own_redis
 from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,23 +41,18 @@ CAMPAIGNS = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    redis = RedisServer().start()
-    client = redis.client()
-    keys = Keys()
-    seed_banner(client, keys, {"target": 30000})
-    store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
-    service = ServiceProcess(
-        {
-            "REDIS_URL": redis.url,
-            "MEMBERSHIP_DATA_DIR": str(tmp_path_factory.mktemp("var")),
-            "SECRET_KEY": "reader-page-browser-secret-0123456789",
-            "JOIN_URL": "https://example.org/join",
-            "PUBLICATION_NAME": "The Kyiv Independent",
-        }
-    ).start()
-    yield service
-    service.stop()
-    redis.stop()
+    def seed(client):
+        keys = Keys()
+        seed_banner(client, keys, {"target": 30000})
+        store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
+
+    env = {
+        "SECRET_KEY": "reader-page-browser-secret-0123456789",
+        "JOIN_URL": "https://example.org/join",
+        "PUBLICATION_NAME": "The Kyiv Independent",
+    }
+    with service_on_own_redis(tmp_path_factory.mktemp("var"), env, seed=seed) as service:
+        yield service
 
 
 @pytest.fixture(params=VIEWPORTS, ids=lambda v: f"{v['width']}x{v['height']}")
