@@ -4,14 +4,13 @@ Every error carries the service's JSON error body, or no body at all where the
 server itself refuses a request the app never sees; never a 500 or a traceback.
 """
 
-import contextlib
 import json
-import socket
 
 import pytest
 
 from tests.support import stripe_payloads as sp
 from tests.support.processes import service_on_own_redis
+from tests.support.raw_http import exchange
 
 pytestmark = pytest.mark.slow
 
@@ -24,24 +23,6 @@ def service(tmp_path_factory):
     env = {"STRIPE_WEBHOOK_SECRET": sp.WEBHOOK_SECRET}
     with service_on_own_redis(data_dir, env, workers=1, threads=2) as service:
         yield service
-
-
-def _exchange(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict, bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        # The server may answer and close before taking the whole body.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            s.sendall(data)
-        raw = b""
-        try:
-            while chunk := s.recv(65536):
-                raw += chunk
-        except ConnectionResetError:
-            pass
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    return status, headers, body
 
 
 def _chunked(payload_chunks: bytes, signature: str) -> bytes:
@@ -70,7 +51,7 @@ def _json_error(headers, body) -> dict:
 
 def test_a_signed_chunked_event_is_read_whole(service):
     payload = sp.body(sp.subscription_event(sp.subscription("sub_chunk", "cus_chunk", "active")))
-    status, _, body = _exchange(
+    status, _, body = exchange(
         service.port, _chunked(_chunks(payload.encode(), 97), sp.sign(payload))
     )
     assert status == 200, body
@@ -79,7 +60,7 @@ def test_a_signed_chunked_event_is_read_whole(service):
 
 def test_a_bad_chunk_size_is_a_400_with_a_json_body_never_a_500(service):
     payload = b'{"id": "evt_x"}'
-    status, headers, body = _exchange(
+    status, headers, body = exchange(
         service.port, _chunked(b"zz\r\n" + payload + b"\r\n0\r\n\r\n", sp.sign(payload))
     )
     assert status == 400
@@ -89,7 +70,7 @@ def test_a_bad_chunk_size_is_a_400_with_a_json_body_never_a_500(service):
 
 def test_a_chunked_body_over_1_mib_is_a_413_not_cut_short(service):
     payload = b'{"pad": "' + b"a" * LIMIT + b'"}'
-    status, headers, body = _exchange(service.port, _chunked(_chunks(payload), sp.sign(payload)))
+    status, headers, body = exchange(service.port, _chunked(_chunks(payload), sp.sign(payload)))
     assert status == 413
     assert _json_error(headers, body)["code"] == "request_entity_too_large"
 
@@ -99,7 +80,7 @@ def test_a_declared_length_over_1_mib_is_a_413(service):
         b"POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
         b"Stripe-Signature: t=1,v1=00\r\nConnection: close\r\n\r\n" % (LIMIT + 1)
     )
-    status, headers, body = _exchange(service.port, request + b"a" * 1024)
+    status, headers, body = exchange(service.port, request + b"a" * 1024)
     assert status == 413
     assert _json_error(headers, body)["code"] == "request_entity_too_large"
 
@@ -115,7 +96,7 @@ def test_a_declared_length_over_1_mib_is_a_413(service):
     ids=["request-line", "header-line", "headers-over-1mb", "content-length"],
 )
 def test_a_request_the_server_refuses_gets_a_4xx_with_no_body(service, request_bytes):
-    status, headers, body = _exchange(service.port, request_bytes)
+    status, headers, body = exchange(service.port, request_bytes)
     assert 400 <= status < 500
     assert body == b""
     assert headers.get("content-length", "0") == "0"

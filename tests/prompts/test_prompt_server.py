@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.support.processes import service_on_own_redis
+from tests.support.raw_http import exchange, read_answer
 
 pytestmark = pytest.mark.slow
 
@@ -46,24 +47,6 @@ def _head(length: int, content_type: str = "application/json") -> bytes:
     ).encode()
 
 
-def _read(s: socket.socket) -> tuple[int, dict, bytes]:
-    raw = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := s.recv(65536):
-            raw += chunk
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
-
-
-def _send(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict, bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            s.sendall(data)
-        return _read(s)
-
-
 def _decision(status: int, headers: dict, body: bytes) -> dict:
     assert status == 200, body
     assert headers["content-type"] == "application/json"
@@ -81,7 +64,7 @@ def test_a_body_that_arrives_in_slow_pieces_gets_its_decision(service):
         for i in range(0, len(BODY), 40):
             s.sendall(BODY[i : i + 40])
             time.sleep(0.05)
-        _decision(*_read(s))
+        _decision(*read_answer(s))
 
 
 def test_a_client_gone_half_way_through_its_body_leaves_the_service_answering(service):
@@ -89,7 +72,7 @@ def test_a_client_gone_half_way_through_its_body_leaves_the_service_answering(se
         with socket.create_connection(("127.0.0.1", service.port), timeout=5) as s:
             s.sendall(_head(len(BODY)) + BODY[: len(BODY) // 2])
         time.sleep(0.05)
-    _decision(*_send(service.port, _head(len(BODY)) + BODY))
+    _decision(*exchange(service.port, _head(len(BODY)) + BODY))
 
 
 @pytest.mark.parametrize(
@@ -116,20 +99,20 @@ def test_a_client_gone_half_way_through_its_body_leaves_the_service_answering(se
     ],
 )
 def test_hostile_bytes_get_a_decision_or_a_json_4xx(service, body):
-    status, headers, answer = _send(service.port, _head(len(body)) + body)
+    status, headers, answer = exchange(service.port, _head(len(body)) + body)
     if status == 200:
         _decision(status, headers, answer)
     else:
         assert 400 <= status < 500, (status, answer)
         assert json.loads(answer)["error"]["code"]
-    _decision(*_send(service.port, _head(len(BODY)) + BODY))  # and it goes on answering
+    _decision(*exchange(service.port, _head(len(BODY)) + BODY))  # and it goes on answering
 
 
 def test_a_length_past_16_kib_is_a_413_and_a_false_small_length_a_clean_answer(service):
-    status, _, answer = _send(service.port, _head(20_000) + b"{" * 100)
+    status, _, answer = exchange(service.port, _head(20_000) + b"{" * 100)
     assert status == 413 and json.loads(answer)["error"]["code"] == "request_entity_too_large"
     # A length shorter than the body: the first bytes are the body, cut JSON, a 400.
-    status, _, answer = _send(service.port, _head(10) + BODY)
+    status, _, answer = exchange(service.port, _head(10) + BODY)
     assert status == 400 and json.loads(answer)["error"]["code"] == "invalid_json"
 
 
@@ -163,7 +146,7 @@ def test_slow_senders_do_not_hold_up_the_readers_beside_them(service):
         took = []
         for _ in range(40):
             started = time.monotonic()
-            _decision(*_send(service.port, _head(len(BODY)) + BODY, timeout=5))
+            _decision(*exchange(service.port, _head(len(BODY)) + BODY, timeout=5))
             took.append(time.monotonic() - started)
     finally:
         stop.set()
@@ -179,11 +162,11 @@ def test_decisions_are_counted_in_metrics_by_the_real_server(service):
 
     def counted() -> float:
         scrape = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        status, _, body = _send(service.port, scrape)
+        status, _, body = exchange(service.port, scrape)
         assert status == 200
         return requests_total(body.decode(), "/v1/prompt", "200", "POST")
 
     before = counted()
     for _ in range(12):
-        _decision(*_send(service.port, _head(len(BODY)) + BODY))
+        _decision(*exchange(service.port, _head(len(BODY)) + BODY))
     assert counted() - before == 12

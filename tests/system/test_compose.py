@@ -33,6 +33,7 @@ import requests
 import yaml
 
 from tests.support.processes import ServiceProcess, free_port, wait_until
+from tests.support.raw_http import parse_answer
 from tests.support.smtp_server import make_certificate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -497,10 +498,7 @@ def _exchange(port: int, data: bytes, certificate: Path | None = None):
         with contextlib.suppress(ConnectionResetError, ssl.SSLError):
             while chunk := sock.recv(65536):
                 answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
+    return parse_answer(answer)
 
 
 def _oversize(chunked: bool) -> bytes:
