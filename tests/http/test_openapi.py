@@ -121,12 +121,11 @@ def test_the_prompt_body_schema_takes_what_the_parser_takes(client):
         assert schema.is_valid(body) is taken, body
 
 
-def test_the_member_body_schemas_take_what_the_parsers_take(make_app):
+def test_the_member_body_schemas_take_what_the_parsers_take(site_client):
     from membership.members import rules
 
-    client = make_app(allowed_origins=(SITE,)).test_client()
     sign_in, refresh, portal = (
-        _request_schema(client, path)
+        _request_schema(site_client, path)
         for path in ("/v1/member/sign-in", "/v1/member/token/refresh", "/v1/member/portal")
     )
     mail = {"email": "reader@example.org", "return_url": f"{SITE}/2026/11/26/story"}

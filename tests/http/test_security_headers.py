@@ -89,17 +89,16 @@ def test_json_answers_and_errors_are_nosniff(client, method, path, status):
     assert "Content-Security-Policy" not in response.headers  # not a document
 
 
-def test_the_banner_keeps_its_caching_and_cors(make_app, redis_client):
+def test_the_banner_keeps_its_caching_and_cors(site_client, redis_client):
     set_member_count(redis_client, Keys(), 1200)
-    client = make_app(allowed_origins=("https://news.example",)).test_client()
-    response = client.get("/v1/banner", headers={"Origin": "https://news.example"})
+    response = site_client.get("/v1/banner", headers={"Origin": "https://news.example"})
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]  # not twice
     assert response.headers["Access-Control-Allow-Origin"] == "https://news.example"
     assert response.headers["Cache-Control"].startswith("public, max-age=")
     assert "Content-Security-Policy" not in response.headers
-    again = client.get("/v1/banner", headers={"If-None-Match": response.headers["ETag"]})
+    again = site_client.get("/v1/banner", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
     assert again.headers["X-Content-Type-Options"] == "nosniff"
 
