@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import settings
 
 from membership import create_app
+from membership.cli import cli
 from membership.core.config import DEFAULT_MEMBER_STATUSES, ENV_VARS
 from membership.ledger import Ledger
 from membership.store import Keys, connect
@@ -146,6 +148,19 @@ def outage_app(make_app, own_redis):
     """make_app on own_redis, the private Redis a test kills and starts again; keyword
     settings as make_app's."""
     return functools.partial(make_app, redis_url=own_redis.url)
+
+
+@pytest.fixture
+def membership_cli(redis_url, tmp_path):
+    """`membership ARGS` through click's CliRunner, on the flushed test Redis with a data
+    directory of the test's own; `env` adds settings, `input` is standard input. Returns
+    the click Result."""
+    base = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
+
+    def invoke(*args, env=None, input=None):
+        return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, input=input)
+
+    return invoke
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
+import functools
 import json
 
 import pytest
 import redis as redis_lib
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.core import audit
 from membership.store import Keys
 
@@ -175,13 +174,9 @@ def test_default_actor(monkeypatch):
 
 
 @pytest.fixture
-def run(redis_url, tmp_path, r):
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path), "USER": "maria"}
-
-    def invoke(*args):
-        return CliRunner().invoke(cli, list(args), env=env)
-
-    return invoke
+def run(membership_cli):
+    """`membership ARGS` as the operator maria ($USER)."""
+    return functools.partial(membership_cli, env={"USER": "maria"})
 
 
 def test_cli_goal_changes_show_in_the_audit_log(run, r):

@@ -1,13 +1,12 @@
 import datetime as dt
+import functools
 import json
 import threading
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from membership.cli import cli
 from membership.core import audit
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals
@@ -305,13 +304,9 @@ def test_concurrent_removes_audit_each_goal_once(redis_server, r):
 
 
 @pytest.fixture
-def run(redis_url, tmp_path, r):
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
-
-    def invoke(*args):
-        return CliRunner().invoke(cli, ["goals", *args], env=env)
-
-    return invoke
+def run(membership_cli):
+    """`membership goals ARGS`."""
+    return functools.partial(membership_cli, "goals")
 
 
 def test_cli_add_list_remove(run, r):

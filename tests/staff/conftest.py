@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from click.testing import CliRunner
+import functools
 
-from membership.cli import cli
+import pytest
+
 from tests.support.clock import Clock
 from tests.support.staff import FAST, with_role_accounts
 
@@ -22,16 +22,7 @@ def app(make_app):
 
 
 @pytest.fixture
-def run(redis_url, tmp_path):
-    """`membership staff ARGS` (CliRunner) on the test Redis; returns the click Result."""
-    env = {
-        "REDIS_URL": redis_url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
-        "SECRET_KEY": "cli-secret-key-0123456789",
-        "PUBLIC_URL": "https://members.news.example",
-    }
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(cli, ["staff", *args], env=env, input=input)
-
-    return invoke
+def run(membership_cli):
+    """`membership staff ARGS` on the test Redis; returns the click Result."""
+    env = {"SECRET_KEY": "cli-secret-key-0123456789", "PUBLIC_URL": "https://members.news.example"}
+    return functools.partial(membership_cli, "staff", env=env)
