@@ -153,12 +153,12 @@ def outage_app(make_app, own_redis):
 @pytest.fixture
 def membership_cli(redis_url, tmp_path):
     """`membership ARGS` through click's CliRunner, on the flushed test Redis with a data
-    directory of the test's own; `env` adds settings, `input` is standard input. Returns
-    the click Result."""
+    directory of the test's own; `env` adds settings, other keywords go to CliRunner.invoke
+    (`input`, `catch_exceptions`). Returns the click Result."""
     base = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
 
-    def invoke(*args, env=None, input=None):
-        return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, input=input)
+    def invoke(*args, env=None, **options):
+        return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, **options)
 
     return invoke
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.prompts import counts
 from membership.prompts.tokens import DecisionClaim
 from membership.store import Keys, connect
@@ -20,13 +19,8 @@ KEYS = Keys()
 
 
 @pytest.fixture
-def run(redis_url, tmp_path):
-    env = {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path / "var")}
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(cli, ["campaigns", *args], env=env, input=input)
-
-    return invoke
+def run(membership_cli):
+    return functools.partial(membership_cli, "campaigns")
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.core import audit
 from membership.store import Keys
 from tests.support.prompt_helpers import EXAMPLE, doc
@@ -16,13 +15,8 @@ KEYS = Keys()
 
 
 @pytest.fixture
-def run(env):
-    def invoke(*args, input=None):
-        return CliRunner().invoke(
-            cli, ["campaigns", *args], env=env, input=input, catch_exceptions=False
-        )
-
-    return invoke
+def run(membership_cli):
+    return functools.partial(membership_cli, "campaigns", catch_exceptions=False)
 
 
 def apply_json(run, value, *extra):

@@ -6,9 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.prompts import campaigns, snapshot, store
@@ -29,15 +27,11 @@ def ledger(redis_url, redis_client):
 
 
 @pytest.fixture
-def run(redis_url, tmp_path):
-    env = {
-        "REDIS_URL": redis_url,
-        "MEMBERSHIP_DATA_DIR": str(tmp_path / "var"),
-        "SECRET_KEY": SECRET,
-    }
-
+def run(membership_cli):
     def invoke(who: str):
-        return CliRunner().invoke(cli, ["members", "token", who], env=env, catch_exceptions=False)
+        return membership_cli(
+            "members", "token", who, env={"SECRET_KEY": SECRET}, catch_exceptions=False
+        )
 
     return invoke
 

@@ -7,9 +7,7 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 
-from membership.cli import cli
 from membership.core import i18n
 from membership.goals import store as goals
 from membership.ledger import Ledger
@@ -22,17 +20,9 @@ ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
-@pytest.fixture
-def run(env):
-    def invoke(*args):
-        return CliRunner().invoke(cli, list(args), env=env)
-
-    return invoke
-
-
-def test_members_list_says_yes_or_no(run):
-    assert run("members", "add", "a@example.org", "--reason", "gift").exit_code == 0
-    listing = run("members", "list")
+def test_members_list_says_yes_or_no(membership_cli):
+    assert membership_cli("members", "add", "a@example.org", "--reason", "gift").exit_code == 0
+    listing = membership_cli("members", "list")
     assert listing.exit_code == 0, listing.output
     row = listing.output.splitlines()[1].split()
     assert row[-1] == "no"
@@ -42,29 +32,29 @@ def test_members_list_says_yes_or_no(run):
 @pytest.mark.parametrize(
     "args", [["-5"], ["-1"], ["--name", "Spring", "-30000"], ["-5", "--name", "Spring"]]
 )
-def test_a_negative_target_is_a_clear_error(run, args):
-    result = run("goals", "add", *args)
+def test_a_negative_target_is_a_clear_error(membership_cli, args):
+    result = membership_cli("goals", "add", *args)
     assert result.exit_code == 2
     assert "target: expected 1 to 1,000,000,000" in result.output
     assert "No such option" not in result.output
 
 
-def test_an_unknown_option_is_still_named(run):
-    result = run("goals", "add", "--nmae", "x", "5")
+def test_an_unknown_option_is_still_named(membership_cli):
+    result = membership_cli("goals", "add", "--nmae", "x", "5")
     assert result.exit_code == 2
     assert "No such option '--nmae'" in result.output
 
 
-def test_a_refused_goal_uses_up_no_id(run, redis_client):
-    assert "added goal 1" in run("goals", "add", "10").output
+def test_a_refused_goal_uses_up_no_id(membership_cli, redis_client):
+    assert "added goal 1" in membership_cli("goals", "add", "10").output
     for refused in (["10"], ["0"], ["lots"], ["20", "--copy", "en.cta={count}"], ["-5"]):
-        assert run("goals", "add", *refused).exit_code == 2, refused
-    assert "added goal 2" in run("goals", "add", "20").output
+        assert membership_cli("goals", "add", *refused).exit_code == 2, refused
+    assert "added goal 2" in membership_cli("goals", "add", "20").output
     assert [g.id for g in goals.load(redis_client, KEYS)] == [1, 2]
 
 
-def test_copy_help_lists_every_field_placeholder_and_plural_form(run):
-    result = run("goals", "add", "--help")
+def test_copy_help_lists_every_field_placeholder_and_plural_form(membership_cli):
+    result = membership_cli("goals", "add", "--help")
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     for field in i18n.FIELDS:
@@ -76,8 +66,8 @@ def test_copy_help_lists_every_field_placeholder_and_plural_form(run):
             assert form in text
 
 
-def test_a_goal_cannot_set_the_invite_it_would_never_show(run):
-    result = run("goals", "add", "10", "--copy", "en.invite=Join us")
+def test_a_goal_cannot_set_the_invite_it_would_never_show(membership_cli):
+    result = membership_cli("goals", "add", "10", "--copy", "en.invite=Join us")
     assert result.exit_code == 2
     assert "en.invite: shown only when there is no goal" in result.output
 
@@ -86,7 +76,7 @@ UNSAFE = ["\x1b[2J", "\x07", "\x9b31m", "\u202e", "\u200b", "\u2028", "\u2029", 
 
 
 @pytest.mark.parametrize("bad", UNSAFE, ids=[f"U+{ord(c[0]):04X}" for c in UNSAFE])
-def test_control_characters_and_escape_sequences_are_refused(run, redis_client, bad):
+def test_control_characters_and_escape_sequences_are_refused(membership_cli, redis_client, bad):
     attempts = [
         (["goals", "add", "10", "--name", f"Spr{bad}ing"], "name: control characters"),
         (["goals", "add", "10", "--copy", f"en.cta=Join{bad}"], "control character"),
@@ -103,7 +93,7 @@ def test_control_characters_and_escape_sequences_are_refused(run, redis_client, 
         (["members", "remove", "a@example.org", "--reason", f"le{bad}ft"], "reason: control"),
     ]
     for args, problem in attempts:
-        result = run(*args)
+        result = membership_cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert problem in result.output, (args, result.output)
         assert bad not in result.output  # the refusal itself never echoes it raw
@@ -123,17 +113,19 @@ def test_control_characters_and_escape_sequences_are_refused(run, redis_client, 
         (["members", "add", "a" * 250 + "@example.org", "--reason", "gift"], "email"),
     ],
 )
-def test_names_and_reasons_have_length_limits(run, args, problem):
-    result = run(*args)
+def test_names_and_reasons_have_length_limits(membership_cli, args, problem):
+    result = membership_cli(*args)
     assert result.exit_code == 2
     assert problem in result.output
 
 
-def test_letters_of_every_script_are_welcome(run):
+def test_letters_of_every_script_are_welcome(membership_cli):
     name = "Олена Ковальчук-Дяченко, née O'Brien 🙂"
-    result = run("members", "add", "olena@example.org", "--reason", "подарунок", "--name", name)
+    result = membership_cli(
+        "members", "add", "olena@example.org", "--reason", "подарунок", "--name", name
+    )
     assert result.exit_code == 0, result.output
-    assert run("goals", "add", "10", "--name", "Зимова кампанія").exit_code == 0
+    assert membership_cli("goals", "add", "10", "--name", "Зимова кампанія").exit_code == 0
 
 
 def _times(value, path=""):
@@ -149,7 +141,7 @@ def _times(value, path=""):
             yield from _times(inner, f"{path}[{i}]")
 
 
-def test_every_time_in_json_output_is_iso_8601(run, app, redis_client):
+def test_every_time_in_json_output_is_iso_8601(membership_cli, app, redis_client):
     from membership.core.runtime import runtime
 
     rt = runtime(app)
@@ -159,9 +151,9 @@ def test_every_time_in_json_output_is_iso_8601(run, app, redis_client):
         ledger.writer, sp.subscription_event(sub, type_="customer.subscription.created")
     )
     assert outcome.outcome == "applied"
-    assert run("members", "add", "a@example.org", "--reason", "gift").exit_code == 0
-    assert run("goals", "add", "1", "--deadline", "2099-12-31").exit_code == 0
-    assert run("goals", "add", "50").exit_code == 0
+    assert membership_cli("members", "add", "a@example.org", "--reason", "gift").exit_code == 0
+    assert membership_cli("goals", "add", "1", "--deadline", "2099-12-31").exit_code == 0
+    assert membership_cli("goals", "add", "50").exit_code == 0
     redis_client.hset(KEYS.ledger_needs_rebuild, mapping={"since": "2026-11-25T19:00:00Z"})
 
     outputs = {}
@@ -173,7 +165,7 @@ def test_every_time_in_json_output_is_iso_8601(run, app, redis_client):
         ["goals", "list", "--json"],
         ["ledger", "rebuild", "--json"],
     ):
-        result = run(*args)
+        result = membership_cli(*args)
         assert result.exit_code == 0, (args, result.output)
         outputs[" ".join(args)] = json.loads(result.stdout)
 
