@@ -9,11 +9,7 @@ import gzip
 import pytest
 
 from membership.goals.widget import PROMPT_SCRIPT, SCRIPT, built
-from membership.prompts import campaigns, store
-from membership.store import Keys
-from tests.support.member_count import seed_banner
-from tests.support.processes import service_on_own_redis
-from tests.support.widget_browser import is_ask, live_campaign, serve_demo_as
+from tests.support.widget_browser import is_ask, live_campaign, reader_service, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,17 +37,12 @@ CAMPAIGNS = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    def seed(client):
-        keys = Keys()
-        seed_banner(client, keys, {"target": 30000})
-        store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
-
     env = {
         "SECRET_KEY": "reader-page-browser-secret-0123456789",
         "JOIN_URL": "https://example.org/join",
         "PUBLICATION_NAME": "The Kyiv Independent",
     }
-    with service_on_own_redis(tmp_path_factory.mktemp("var"), env, seed=seed) as service:
+    with reader_service(tmp_path_factory.mktemp("var"), CAMPAIGNS, env) as service:
         yield service
 
 

@@ -15,12 +15,15 @@ import time
 
 import pytest
 
-from membership.prompts import assign, campaigns, store
+from membership.prompts import assign
 from membership.prompts.tokens import Tokens
-from membership.store import Keys
-from tests.support.member_count import seed_banner
-from tests.support.processes import service_on_own_redis
-from tests.support.widget_browser import is_ask, live_campaign, new_reader, serve_demo_as
+from tests.support.widget_browser import (
+    is_ask,
+    live_campaign,
+    new_reader,
+    reader_service,
+    serve_demo_as,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -67,13 +70,8 @@ CAMPAIGNS = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    def seed(client):
-        keys = Keys()
-        seed_banner(client, keys, {"target": 30000})
-        store.apply(client, keys, [campaigns.parse(c) for c in CAMPAIGNS], actor="test")
-
     env = {"SECRET_KEY": SECRET, "JOIN_URL": JOIN, "PUBLICATION_NAME": "The Kyiv Independent"}
-    with service_on_own_redis(tmp_path_factory.mktemp("var"), env, seed=seed) as service:
+    with reader_service(tmp_path_factory.mktemp("var"), CAMPAIGNS, env) as service:
         yield service
 
 

@@ -4,6 +4,25 @@ from __future__ import annotations
 
 import contextlib
 
+from membership.prompts import campaigns, store
+from membership.store import Keys
+from tests.support.member_count import seed_banner
+from tests.support.processes import service_on_own_redis
+
+
+@contextlib.contextmanager
+def reader_service(data_dir, campaign_docs: list[dict], env: dict[str, str]):
+    """`membership serve` with the settings `env` on a Redis of its own that holds 25,012
+    members, a goal of 30,000 and the live `campaign_docs`: what a reader's page meets."""
+
+    def seed(client):
+        keys = Keys()
+        seed_banner(client, keys, {"target": 30000})
+        store.apply(client, keys, [campaigns.parse(c) for c in campaign_docs], actor="test")
+
+    with service_on_own_redis(data_dir, env, seed=seed) as service:
+        yield service
+
 
 def live_campaign(cid: str, placement: str, section: str, headline: str, **extra) -> dict:
     """A live campaign for non-members on one section, no holdout, hidden 7 days by a
