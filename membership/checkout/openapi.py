@@ -4,18 +4,8 @@ schema that loads them, and, with the settings, what `checkout.request.parse` ch
 from __future__ import annotations
 
 from membership.checkout import request as checkout_request
+from membership.core import openapi as shapes
 from membership.core.config import PRICED_PLANS
-from membership.core.openapi import (
-    NOT_JSON,
-    answer,
-    error,
-    from_marshmallow,
-    json_body,
-    obj,
-    ref,
-    retry_later,
-    too_large,
-)
 from membership.stripe.openapi import STRIPE_TIMEOUT
 
 OPENAPI = {
@@ -29,13 +19,14 @@ OPENAPI = {
             "variant; a forged or expired one is ignored. The reader's `locale` is passed when "
             "Checkout speaks it, else `auto`. Nothing refused here reaches Stripe. "
             "Rate-limited per client address (RATE_LIMIT_CHECKOUT).",
-            "requestBody": json_body(
-                ref("CheckoutRequest"), description="At most 4 KiB; unknown fields are ignored."
+            "requestBody": shapes.json_body(
+                shapes.ref("CheckoutRequest"),
+                description="At most 4 KiB; unknown fields are ignored.",
             ),
             "responses": {
-                "200": answer(
+                "200": shapes.answer(
                     "Go to `url` (Stripe Checkout)",
-                    obj(
+                    shapes.obj(
                         {
                             "url": {
                                 "type": "string",
@@ -44,18 +35,18 @@ OPENAPI = {
                         }
                     ),
                 ),
-                "400": error(
+                "400": shapes.error(
                     "Not JSON, an unknown or unpriced plan, a missing or out-of-limits amount, "
                     "a currency not configured, a malformed field (the field is named)"
                 ),
-                "413": too_large("4 KiB"),
-                "415": error(NOT_JSON),
-                "429": retry_later("Over RATE_LIMIT_CHECKOUT for this address"),
-                "502": error(
+                "413": shapes.too_large("4 KiB"),
+                "415": shapes.error(shapes.NOT_JSON),
+                "429": shapes.retry_later("Over RATE_LIMIT_CHECKOUT for this address"),
+                "502": shapes.error(
                     "Stripe refused or failed (its error code and parameter named), or answered "
                     "something other than a session with an https:// url (`stripe_bad_answer`)"
                 ),
-                "503": error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
+                "503": shapes.error("STRIPE_API_KEY is not set (`stripe_not_configured`)"),
                 **STRIPE_TIMEOUT,
             },
         }
@@ -72,7 +63,7 @@ _WORDS = {
 def openapi_schemas(settings) -> dict:
     """CheckoutRequest; with the settings, a priced plan without amount or currency, or
     `once` within the configured limits."""
-    body = from_marshmallow(checkout_request.BodySchema)
+    body = shapes.from_marshmallow(checkout_request.BodySchema)
     fields = body["properties"]
     for name, words in _WORDS.items():
         fields[name]["description"] = words
