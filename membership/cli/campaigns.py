@@ -138,6 +138,7 @@ def show(campaign_id: str, as_json: bool):
         ("readers", a.readers),
         ("articles read", f"{ar.min} to {ar.max or 'any'} in {ar.days} days" if ar else "-"),
         ("max views", f"{f.max_views} per {f.per_days} days" if f.max_views else "-"),
+        ("dismissed", f"hidden {f.after_dismiss_days} days" if f.after_dismiss_days else "shown"),
         ("holdout", f"{c.control_share:.0%}"),
         (
             "gate",

@@ -62,6 +62,8 @@ def test_apply_list_show_export(run, redis_client, tmp_path):
     assert json.loads(shown.stdout)["name"] == "Winter drive"
     text = run("show", "winter-drive").stdout
     assert "holdout:       10%" in text
+    # c2 says nothing of dismissals: the one default (7 days) is what it shows
+    assert "dismissed:     hidden 7 days" in run("show", "c2").stdout
     assert "  a  weight 1  You've read {articles_read} articles this month" in text
 
     exported = run("export")
