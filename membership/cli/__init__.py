@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 import click
 
@@ -22,6 +23,11 @@ class _Group(click.Group):
             ctx.exit(2)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader stopped reading (`membership events list | head -1`): what it took
+            # is the answer. Output still buffered goes nowhere, as Python's docs advise.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            ctx.exit(0)
         except Exception as exc:
             from membership.cli.errors import explain
 
