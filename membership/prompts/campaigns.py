@@ -1,20 +1,7 @@
 """Campaigns: the document staff write, validated into frozen dataclasses (pure, no I/O).
 
-```
-{"id": "winter-drive", "name": "Winter drive", "status": "live", "priority": 10,
- "starts_at": "2026-12-01T00:00:00Z", "ends_at": null, "placement": "inline",
- "locales": ["en", "uk"],
- "audience": {"readers": "non-members",
-              "sections": {"include": [], "exclude": ["obituaries"]}, "tags": {...},
-              "articles_read": {"min": 3, "max": null, "days": 30},
-              "referrers": {...}, "countries": {...}},
- "frequency": {"max_views": 4, "per_days": 30, "min_hours_between": 24, "after_dismiss_days": 7},
- "control_share": 0.1, "gate": null,
- "variants": [{"id": "a", "weight": 1, "cta_url": null,
-               "copy": {"en": {"headline": "...", "body": "...", "cta": "Become a member"}}}]}
-```
-
-What this module decides beyond the example (each is what `to_json` writes back):
+A complete, valid document with English and Ukrainian copy is examples/campaign.json (a test
+applies it as written). What this module decides (each is what `to_json` writes back):
 
 - Unknown fields are refused (`audience.section: unknown field`): a targeting option the
   engine does not know must never be silently ignored.
