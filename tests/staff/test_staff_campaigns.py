@@ -633,7 +633,8 @@ def test_every_campaign_page_in_chromium(app, browser, width):
     page.fill("#f-audience-countries-include", "Ukraine")
     page.click("#save")
     page.wait_for_selector("#form-errors")
-    assert page.evaluate("document.activeElement.id") == "form-errors"
+    # campaign.js focuses the summary once the page has loaded: wait for it, not a moment
+    page.wait_for_function("document.activeElement?.id === 'form-errors'", timeout=5000)
     assert page.locator(".field-error").count() == 3
     shoot(page, "campaign-edit-errors")
     # Nothing refused by the CSP (the 400 itself is logged as a failed load).
