@@ -21,12 +21,11 @@ from urllib.parse import parse_qsl
 import msgspec
 import redis
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.http import parse_options_header
-from werkzeug.wsgi import get_content_length, get_input_stream
 
 from membership.core import errors
 from membership.core.errors import ApiError
 from membership.core.runtime import runtime
+from membership.http.bodies import read_environ_limited
 from membership.http.cors import PREFLIGHT_MAX_AGE, Origins
 from membership.http.outer import ENDPOINT_KEY
 from membership.prompts import render, snapshot
@@ -217,29 +216,6 @@ def answer(
 def _request(environ: dict) -> PromptRequest:
     """The body, read and validated (`request.decode`): a 400 names what is wrong."""
     try:
-        return decode(_read_body(environ))
+        return decode(read_environ_limited(environ, MAX_BODY_BYTES))
     except RequestError as exc:
         raise ApiError(400, exc.code, str(exc)) from None
-
-
-def _read_body(environ: dict) -> bytes:
-    """At most MAX_BODY_BYTES of a JSON body (415 for another type, 413 past the limit,
-    whatever the length header says), read as werkzeug reads a request's stream."""
-    mimetype = environ.get("CONTENT_TYPE", "")
-    if mimetype != "application/json":  # as the widget sends it: nothing to parse
-        mimetype = parse_options_header(mimetype)[0].lower()
-    if mimetype != "application/json":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Content-Type: expected application/json, got {mimetype[:60] or 'none'}",
-        )
-    too_large = ApiError(
-        413, "request_entity_too_large", f"request body is larger than {MAX_BODY_BYTES} bytes"
-    )
-    if (get_content_length(environ) or 0) > MAX_BODY_BYTES:
-        raise too_large
-    raw = get_input_stream(environ).read(MAX_BODY_BYTES + 1)  # a body without a length too
-    if len(raw) > MAX_BODY_BYTES:
-        raise too_large
-    return raw
