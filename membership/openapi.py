@@ -17,12 +17,13 @@ from flask import Blueprint, current_app, jsonify
 from membership.checkout import openapi as checkout
 from membership.core import health, metrics
 from membership.core.config import Settings
-from membership.core.openapi import TEXT, answer, error, obj
+from membership.core.openapi import TEXT, answer, obj
 from membership.core.runtime import runtime
 from membership.goals import openapi as goals
 from membership.members import openapi as members
 from membership.prompts import openapi as prompts
 from membership.staff import areas as staff
+from membership.staff import views as staff_views
 from membership.stripe import openapi as stripe
 
 bp = Blueprint("openapi", __name__)
@@ -33,29 +34,6 @@ _ERROR = obj(
 )
 
 OPENAPI = {
-    "/staff/api/me": {  # the staff API's door; each staff area describes its own routes
-        "get": {
-            "summary": "Who is calling the staff API: email, role, and how (session or token)",
-            "description": "Every /staff/api/ route takes a staff member's personal token "
-            "(`Authorization: Bearer mst_...`, made on /staff/me, shown once) or the "
-            "dashboard's session cookie (writes then need the CSRF token), and the same role "
-            "rules as the pages: 401 signed out, 403 above one's role.",
-            "security": [{"staffToken": []}],
-            "responses": {
-                "200": answer(
-                    "The caller",
-                    obj(
-                        {
-                            "email": TEXT,
-                            "role": {"enum": ["viewer", "editor", "admin"]},
-                            "via": {"enum": ["session", "token"]},
-                        }
-                    ),
-                ),
-                "401": error("No valid token or session"),
-            },
-        }
-    },
     "/openapi.json": {
         "get": {"summary": "This document", "responses": {"200": answer("OpenAPI 3.1 document")}}
     },
@@ -65,7 +43,13 @@ OPENAPI = {
 def document(version: str, settings: Settings | None = None) -> dict:
     """The document; with the settings, the bodies that depend on them (return_url's
     origins, the plans and limits of Checkout) say exactly what this service takes."""
-    paths = {**health.OPENAPI, **stripe.OPENAPI, **metrics.OPENAPI, **OPENAPI}
+    paths = {
+        **health.OPENAPI,
+        **stripe.OPENAPI,
+        **metrics.OPENAPI,
+        **staff_views.OPENAPI,
+        **OPENAPI,
+    }
     schemas = {"Error": _ERROR}
     for area in _AREAS:
         paths.update(area.OPENAPI)

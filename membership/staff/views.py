@@ -25,6 +25,7 @@ from flask_wtf.csrf import CSRFError
 
 from membership.core import audit
 from membership.core.errors import store_error_response
+from membership.core.openapi import TEXT, answer, error, obj
 from membership.core.runtime import runtime
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
 from membership.staff import areas
@@ -267,6 +268,33 @@ def _me_page(error=None, notice=None, status: int = 200, new_token: str | None =
 @requires("viewer")
 def me():
     return _me_page()
+
+
+OPENAPI = {  # the staff API's door; each staff area describes its own routes (areas.py)
+    "/staff/api/me": {
+        "get": {
+            "summary": "Who is calling the staff API: email, role, and how (session or token)",
+            "description": "Every /staff/api/ route takes a staff member's personal token "
+            "(`Authorization: Bearer mst_...`, made on /staff/me, shown once) or the "
+            "dashboard's session cookie (writes then need the CSRF token), and the same role "
+            "rules as the pages: 401 signed out, 403 above one's role.",
+            "security": [{"staffToken": []}],
+            "responses": {
+                "200": answer(
+                    "The caller",
+                    obj(
+                        {
+                            "email": TEXT,
+                            "role": {"enum": ["viewer", "editor", "admin"]},
+                            "via": {"enum": ["session", "token"]},
+                        }
+                    ),
+                ),
+                "401": error("No valid token or session"),
+            },
+        }
+    }
+}
 
 
 @bp.get("/api/me")
