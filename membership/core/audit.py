@@ -13,7 +13,9 @@ import datetime as dt
 import json
 import math
 import os
+import pwd
 import re
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +47,19 @@ def check_actor(actor: str) -> str:
 
 
 def default_actor() -> str:
-    """$USER, else $LOGNAME (the first that is a valid actor), else "unknown"."""
-    for name in ("USER", "LOGNAME"):
+    """$USER, else $LOGNAME, else the OS login name of this process's user, else
+    "cli@<host>": the first that is a valid actor."""
+    for candidate in (
+        lambda: os.environ.get("USER", ""),
+        lambda: os.environ.get("LOGNAME", ""),
+        lambda: pwd.getpwuid(os.getuid()).pw_name,
+        lambda: f"cli@{socket.gethostname()}",
+    ):
         try:
-            return check_actor(os.environ.get(name, ""))
-        except AuditInputError:
+            return check_actor(candidate())
+        except (AuditInputError, KeyError, OSError):  # KeyError: a uid without a passwd entry
             continue
-    return "unknown"
+    return "cli"
 
 
 def _check_action(action: str) -> str:

@@ -1,16 +1,22 @@
 import functools
 import json
+import os
+import pwd
+import subprocess
+import sys
 
 import pytest
 import redis as redis_lib
 
 from membership.core import audit
 from membership.store import Keys
+from tests.support.processes import REPO
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
 KEYS = Keys()
 AT = 1795687200.0  # 2026-11-26T10:00:00Z
+LOGIN_NAME = pwd.getpwuid(os.getuid()).pw_name
 BAD_ACTORS = ["", "   ", "x" * 321, "\x1b[31m", "a\nb", "olena\u202e", "a\u2028b", "\x00"]
 
 
@@ -165,9 +171,9 @@ def test_default_actor(monkeypatch):
     monkeypatch.delenv("USER")
     assert audit.default_actor() == "taras"
     monkeypatch.delenv("LOGNAME")
-    assert audit.default_actor() == "unknown"
+    assert audit.default_actor() == LOGIN_NAME
     monkeypatch.setenv("USER", "\x1b[31mroot")
-    assert audit.default_actor() == "unknown"
+    assert audit.default_actor() == LOGIN_NAME
 
 
 # --- CLI ------------------------------------------------------------------------
@@ -251,6 +257,25 @@ def test_cli_refuses_a_bad_actor_and_changes_nothing(run, r, actor):
     assert "Invalid value for '--actor'" in result.output
     assert "actor: " in result.output
     assert r.exists(KEYS.goals, KEYS.audit) == 0
+
+
+@pytest.mark.topologies("single")  # the environment is what varies, not Redis
+def test_a_cli_change_without_user_or_logname_is_audited_as_the_login_name(redis_url, r, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "MEMBERSHIP_"))}
+    env = {k: v for k, v in env.items() if k not in ("USER", "LOGNAME")}
+    env |= {"REDIS_URL": redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "membership.cli", "goals", "add", "100"],
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (only,) = audit.entries(r, KEYS)
+    assert (only["action"], only["target"]) == ("goal_added", "goal 1")
+    assert only["actor"] == LOGIN_NAME != "unknown"
 
 
 def test_cli_limit_must_be_positive(run):
