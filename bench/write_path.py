@@ -1,0 +1,274 @@
+"""The Stripe webhook write path, in process: what one event costs in Redis and in time.
+
+Starts a throwaway redis-server on 127.0.0.1 and the real app (Flask test client, the
+test configuration), then feeds signed events through POST /webhooks/stripe:
+
+- `customer.subscription.created` for N new customers (the common case), then
+- a mix on those members: renewals (`invoice.paid`) and updates (a later
+  `customer.subscription.updated`, status unchanged or `past_due`).
+
+For each phase it prints, per event: round trips (sends of redis-py's connections, counted
+by a wrapper), Redis commands (server side, `INFO commandstats` deltas, which include the
+commands scripts run), arguments redis-py encoded, and events per second beside a bare Flask
+JSON POST of a body of the same size in the same process (alternating rounds). Then the
+Redis memory per member by key family (`MEMORY USAGE` summed over the family's keys,
+divided by N), per event record, and per log entry.
+
+    .venv/bin/python bench/write_path.py [--members 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import redis  # noqa: E402
+from flask import Flask, jsonify, request  # noqa: E402
+from redis.connection import Connection  # noqa: E402
+
+from membership import create_app  # noqa: E402
+from tests.support import stripe_payloads as sp  # noqa: E402
+from tests.support.processes import RedisServer  # noqa: E402
+
+PREFIX = "bench"
+HOUR = 3600
+
+
+class Wire:
+    """Counts what redis-py's connections send while `on`: sends (round trips: a pipeline
+    or a command is one send, then its replies are read) and arguments packed."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.sends = 0
+        self.args = 0
+
+    def install(self) -> None:
+        wire = self
+        send, pack_one, pack_many = (
+            Connection.send_packed_command,
+            Connection.pack_command,
+            Connection.pack_commands,
+        )
+
+        def send_packed_command(conn, command, check_health=True):
+            if wire.on:
+                wire.sends += 1
+            return send(conn, command, check_health)
+
+        def pack_command(conn, *args):
+            if wire.on:
+                wire.args += len(args)
+            return pack_one(conn, *args)
+
+        def pack_commands(conn, commands):
+            if wire.on:
+                wire.args += sum(len(c) for c in commands)
+            return pack_many(conn, commands)
+
+        Connection.send_packed_command = send_packed_command
+        Connection.pack_command = pack_command
+        Connection.pack_commands = pack_commands
+
+
+def commands_run(client: redis.Redis) -> dict[str, int]:
+    """Calls per command name since the server started (INFO itself excluded)."""
+    stats = client.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items()}
+    calls.pop("info", None)
+    return calls
+
+
+def bare_app() -> Flask:
+    app = Flask("bare")
+
+    @app.post("/webhooks/stripe")
+    def bare():
+        request.get_json()
+        return jsonify({"received": True})
+
+    return app
+
+
+def new_member_events(n: int) -> list[dict]:
+    return [sp.new_member_event() for _ in range(n)]
+
+
+def mixed_events(created: list[dict]) -> list[dict]:
+    """For each member: an invoice paid an hour later, then every other member's
+    subscription updated (same status, or past_due) two hours later."""
+    out = []
+    for i, event in enumerate(created):
+        sub = event["data"]["object"]
+        invoice = sp.invoice("invoice.paid", sub["customer"], sub["id"], created=sp.T0 + HOUR)
+        out.append(invoice)
+        if i % 2 == 0:
+            status = "past_due" if i % 4 == 0 else sub["status"]
+            updated = {**sub, "status": status}
+            out.append(sp.subscription_event(updated, created=sp.T0 + 2 * HOUR))
+    return out
+
+
+def feed(client, bodies: list[str]) -> float:
+    """POST each signed body; seconds taken. Any answer but 200 stops the bench."""
+    signed = [(b, sp.sign(b)) for b in bodies]
+    began = time.perf_counter()
+    for body, header in signed:
+        response = client.post(
+            "/webhooks/stripe",
+            data=body,
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"{response.status_code}: {response.get_data(as_text=True)}")
+    return time.perf_counter() - began
+
+
+def measured(app, redis_client, wire: Wire, bodies: list[str]) -> dict:
+    """Feed `bodies` once with counting on: per-event figures."""
+    before = commands_run(redis_client)
+    wire.sends = wire.args = 0
+    wire.on = True
+    try:
+        feed(app.test_client(), bodies)
+    finally:
+        wire.on = False
+    after = commands_run(redis_client)
+    deltas = {name: after[name] - before.get(name, 0) for name in after}
+    deltas = {name: n for name, n in deltas.items() if n}
+    n = len(bodies)
+    return {
+        "round_trips": wire.sends / n,
+        "commands": sum(deltas.values()) / n,
+        "by_command": {name: calls / n for name, calls in sorted(deltas.items())},
+        "args": wire.args / n,
+    }
+
+
+def speed(make_app, redis_client, bodies: list[str], rounds: int) -> tuple[float, float]:
+    """Events per second, the real endpoint beside the bare one, median of `rounds`
+    alternating runs (Redis flushed before each run of the real one)."""
+    bare = bare_app().test_client()
+    real, base = [], []
+    for _ in range(rounds):
+        base.append(len(bodies) / feed(bare, bodies))
+        redis_client.flushall()
+        real.append(len(bodies) / feed(make_app().test_client(), bodies))
+    return statistics.median(real), statistics.median(base)
+
+
+_ID = re.compile(r"(sub|cus|evt|in|pi|ch|price|prod)_[A-Za-z0-9]+")
+
+
+def family(key: str) -> str:
+    """A key with its ids replaced: `{bench}:ledger:sub:<sub>`."""
+    key = _ID.sub(lambda m: f"<{m.group(1)}>", key)
+    return re.sub(r"ledger:email:[^:]+", "ledger:email:<email>", key)
+
+
+def memory(redis_client) -> dict[str, tuple[int, int]]:
+    """Key family → (keys, bytes) by MEMORY USAGE (every element sampled)."""
+    out: dict[str, tuple[int, int]] = {}
+    for key in redis_client.scan_iter(match="*", count=1000):
+        name = family(key)
+        used = redis_client.memory_usage(key, samples=0) or 0
+        keys, total = out.get(name, (0, 0))
+        out[name] = (keys + 1, total + used)
+    return out
+
+
+def print_costs(title: str, figures: dict) -> None:
+    print(f"\n{title}")
+    print(
+        f"  round trips {figures['round_trips']:.2f}, commands {figures['commands']:.1f}, "
+        f"arguments {figures['args']:.0f} per event"
+    )
+    calls = ", ".join(f"{name} {n:.2f}" for name, n in figures["by_command"].items())
+    print(f"  commands: {calls}")
+
+
+def print_memory(families: dict, members: int, events: int) -> None:
+    print(f"\nRedis memory after {members} members (MEMORY USAGE by key family)")
+    print("| key family | keys | bytes | per member |")
+    print("| --- | ---: | ---: | ---: |")
+    long_term = 0
+    for name, (keys, total) in sorted(families.items(), key=lambda kv: -kv[1][1]):
+        per = total / members
+        transient = ":ledger:event:" in name or ":ledger:events" in name
+        if not transient:
+            long_term += total
+        print(f"| `{name}` | {keys:,} | {total:,} | {per:,.0f}{' (7 days)' if transient else ''} |")
+    records = [v for n, v in families.items() if ":ledger:event:<evt>" in n]
+    logs = [v for n, v in families.items() if ":ledger:events" in n]
+    print(f"\nlong term per member: {long_term / members:,.0f} bytes")
+    if records:
+        keys, total = records[0]
+        print(f"per event record (7 days): {total / keys:,.0f} bytes")
+    if logs:
+        print(f"per log entry, all log streams: {sum(t for _, t in logs) / events:,.0f} bytes")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=2000, help="new members fed (max 50000)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each endpoint")
+    parser.add_argument("--keep", action="store_true", help="wait before stopping Redis")
+    args = parser.parse_args()
+    members = min(args.members, 50_000)
+
+    created = new_member_events(members)
+    new_bodies = [sp.body(e) for e in created]
+    mix_bodies = [sp.body(e) for e in mixed_events(created)]
+    server = RedisServer().start()
+    wire = Wire()
+    wire.install()
+    data_dir = tempfile.mkdtemp(prefix="write-path-")
+
+    def make_app():
+        return create_app(
+            {
+                "redis_url": server.url,
+                "redis_prefix": PREFIX,
+                "data_dir": Path(data_dir),
+                "stripe_webhook_secrets": (sp.WEBHOOK_SECRET,),
+                "secret_key": "bench-" + "x" * 40,
+                "log_level": "WARNING",
+            }
+        )
+
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        app = make_app()
+        feed(app.test_client(), [sp.body(sp.new_member_event()) for _ in range(50)])  # warm
+        client.flushall()
+        first = measured(app, client, wire, new_bodies)
+        families = memory(client)
+        mix = measured(app, client, wire, mix_bodies)
+        real, base = speed(make_app, client, new_bodies, args.rounds)
+        if args.keep:
+            input(f"Redis at {server.url}; Enter stops it ")
+    finally:
+        client.close()
+        server.stop()
+
+    size = statistics.mean(len(b) for b in new_bodies)
+    print(f"{members} new members, body about {size:,.0f} bytes; {len(mix_bodies)} mixed events")
+    print_costs("customer.subscription.created, new customer", first)
+    print_costs("mix: invoice.paid and customer.subscription.updated", mix)
+    print(
+        f"\nin process: {real:,.0f} events/s, bare Flask JSON POST {base:,.0f}/s: "
+        f"{real / base:.2f}x (median of {args.rounds})"
+    )
+    print_memory(families, members, members)
+
+
+if __name__ == "__main__":
+    main()
