@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 import secrets
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, make_dataclass
 from email.headerregistry import Address
@@ -255,6 +256,15 @@ def _flag(text: str) -> bool:
     if text not in ("true", "false"):
         raise ValueError("expected true or false")
     return text == "true"
+
+
+def _timezone(text: str) -> str:
+    name = text.strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone, as in Europe/Kyiv or UTC") from None
+    return name
 
 
 # Checkout plans that take a configured Stripe price; "once" (payment mode) takes none.
@@ -685,6 +695,14 @@ class _ServiceSettings(Schema):
         "`true` drops `Secure` from the staff cookies, for a dashboard on local "
         "`http://`; never in production.",
         parse=_flag,
+    )
+    timezone = setting(
+        "TIMEZONE",
+        "UTC",
+        "The newsroom's IANA time zone (`Europe/Kyiv`): the dashboard shows times in it to "
+        "a staff member who has not chosen their own on `/staff/me`. JSON and CSV keep "
+        "UTC ISO-8601.",
+        parse=_timezone,
     )
 
 

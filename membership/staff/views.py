@@ -5,7 +5,6 @@ live in access/; these views read the form, call them and render."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from membership.core.openapi import TEXT, answer, error, obj
 from membership.core.runtime import runtime
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
 from membership.staff import areas
-from membership.staff.access import guard
+from membership.staff.access import guard, rules
 from membership.staff.access.accounts import accounts_for
 from membership.staff.access.api_tokens import api_tokens_for
 from membership.staff.access.cookies import clear_session_cookie, set_session_cookie
@@ -39,6 +38,7 @@ from membership.staff.access.guard import public, requires, safe_next
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import lockout_for, sessions_for
 from membership.staff.access.totp import qr_svg, second_factor_for
+from membership.staff.format import money, when
 from membership.staff.forms import field
 from membership.staff.overview import views as overview
 
@@ -51,9 +51,8 @@ bp = Blueprint(
 )
 
 
-@bp.app_template_filter("staff_time")
-def _staff_time(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+bp.add_app_template_filter(money)
+bp.add_app_template_filter(when)
 
 
 @bp.before_request
@@ -246,7 +245,7 @@ def home():
     )
 
 
-def _me_page(error=None, notice=None, status: int = 200, new_token: str | None = None):
+def _me_page(error=None, notice=None, status=200, new_token=None, zone_error=False):
     rt = runtime()
     factor = second_factor_for(rt)
     page = render_template(
@@ -258,8 +257,11 @@ def _me_page(error=None, notice=None, status: int = 200, new_token: str | None =
         current=g.staff_session.id,
         tokens=api_tokens_for(rt).list(g.staff.email),
         new_token=new_token,
+        zones=rules.zone_names(),
+        newsroom_zone=rt.settings.timezone,
         error=error,
         notice=notice,
+        zone_error=zone_error,
     )
     return page, status
 
@@ -327,6 +329,19 @@ def me_password():
     except StaffInputError as exc:
         return _me_page(str(exc), status=400)
     return _me_page(notice="Password changed; your other sessions are ended.")
+
+
+@bp.post("/me/timezone")
+@requires("viewer")
+def me_timezone():
+    """The zone this staff member's pages show times in ("": the newsroom's TIMEZONE)."""
+    try:
+        g.staff = accounts_for(runtime()).set_timezone(
+            g.staff.email, field("timezone"), actor=g.staff.email
+        )
+    except StaffInputError as exc:
+        return _me_page(str(exc), status=400, zone_error=True)
+    return _me_page(notice="Time zone saved: times are now shown in it.")
 
 
 @bp.post("/me/sessions/end")

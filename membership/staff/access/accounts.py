@@ -39,6 +39,7 @@ class Account:
     created: str
     updated: str
     has_totp: bool = False
+    timezone: str = ""  # the IANA zone pages show times in; "": the newsroom's TIMEZONE
 
     def public(self) -> dict:
         """What the audit log and listings show: never the hash."""
@@ -102,6 +103,7 @@ class AccountRecords:
             created=f.get("created", ""),
             updated=f.get("updated", ""),
             has_totp=bool(f.get("totp")),
+            timezone=f.get("timezone", ""),
         )
 
     def get(self, email: str) -> Account | None:
@@ -313,6 +315,16 @@ class Accounts(AccountRecords):
             return {}, before.public()
 
         self._change(email, actor, "staff_sessions_ended", decide, lambda p: end_sessions(p, email))
+
+    def set_timezone(self, email: str, name: str, *, actor: str) -> Account:
+        """The zone the account's pages show times in ("": the newsroom's TIMEZONE)."""
+        email, name = rules.check_email(email), rules.check_timezone(name)
+
+        def decide(before):
+            was = {**before.public(), "timezone": before.timezone}
+            return {"timezone": name}, {**was, "timezone": name}
+
+        return self._change(email, actor, "staff_timezone_changed", decide)
 
     def set_password(self, email: str, password: str, *, actor: str, extra=None) -> None:
         email = rules.check_email(email)

@@ -6,6 +6,7 @@ manages staff. A view asks for the least role that may use it (`allows`).
 
 from __future__ import annotations
 
+import zoneinfo
 from functools import cache
 from pathlib import Path
 
@@ -47,6 +48,19 @@ def check_role(role: object) -> str:
     if role not in ROLES:
         raise StaffInputError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
     return role  # type: ignore[return-value]
+
+
+@cache
+def zone_names() -> tuple[str, ...]:
+    """Every IANA time zone this host knows, sorted: the choices of a staff member's zone."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def check_timezone(name: object) -> str:
+    """A staff member's time zone: one of zone_names(), or "" for the newsroom's TIMEZONE."""
+    if name == "" or (isinstance(name, str) and name in zone_names()):
+        return name  # type: ignore[return-value]
+    raise StaffInputError("Time zone: expected a zone from the list, as in Europe/Kyiv")
 
 
 def allows(role: str | None, needed: str) -> bool:

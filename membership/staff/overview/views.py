@@ -8,16 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 import redis as redis_lib
-from babel.numbers import format_currency, get_currency_precision
 
 from membership.core import i18n
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_
 from membership.goals.banner import progress
 from membership.ledger.queries import Queries
+from membership.staff import format as staff_format
 from membership.staff.overview import charts as charts_
 from membership.store import Keys
 
@@ -61,10 +60,8 @@ def read(
 
 
 def money(locale: str, currency: str, minor: int) -> str:
-    """1000 eur -> "€10.00" (en), "10,00 €" (uk); minor units by the currency's precision."""
-    code = currency.upper()
-    amount = Decimal(minor).scaleb(-get_currency_precision(code))
-    return format_currency(amount, code, locale=locale)
+    """1000 eur -> "€10.00" (en), "10,00 €" (uk): staff/format.money in `locale`."""
+    return staff_format.money(minor, currency, locale)
 
 
 def view(reads: Reads, *, locale: str = "en", today: date | None = None) -> dict:

@@ -73,7 +73,6 @@ def row(entry: Mapping[str, str]) -> dict:
         "type": entry.get("type", ""),
         "created": _created(entry.get("created")),
         "received": entry.get("received", ""),
-        "received_display": entry.get("received", "").replace("T", " ").removesuffix("Z"),
         "outcome": entry.get("outcome", ""),
         "error": error,
         "error_short": error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 1] + "…",

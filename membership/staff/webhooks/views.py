@@ -145,7 +145,7 @@ def api_webhook_events():
     except LedgerInputError as exc:
         return _bad_request(str(exc))
     for row in rows:
-        del row["error_short"], row["received_display"]
+        del row["error_short"]
     return jsonify(
         events=rows,
         next_cursor=next_cursor,
