@@ -1,4 +1,5 @@
-"""The member index: one row per Stripe customer and per offline member, for staff search.
+"""The member index: one row per Stripe customer and per offline member, for staff search
+and the list of members (by when they joined, by name, by email).
 
 A row is a pure function of the ledger's records (`customer_row`, `offline_row`), so the writer
 keeps it in the change's own transaction (`prepare`: old rows from the records as they were,
@@ -12,7 +13,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from membership.ledger import rules
@@ -20,6 +21,12 @@ from membership.ledger.model import Contribution, Customer, EmailBucket, SubReco
 from membership.store import Keys
 
 SEP = "\x00"  # between a sort key and its row id: below every character a key holds
+# Above every character a name or an email holds. `NONE<row id>`: a row without a name (in
+# the name set) or without an email (in the email set), listed after every name or email;
+# `NAMED<row id>`: a Stripe customer with a name, so that `NAMED`/`NONE` + `stripe:cus_...`
+# find every customer by a prefix of its id.
+NONE = "\U0010ffff\x01"
+NAMED = "\U0010ffff\x02"
 _TOKEN = re.compile(r"\w+")
 
 
@@ -36,31 +43,60 @@ class Row:
     currency: str
     current: bool  # counted as a member now (the export's rows)
     customer: str = ""
+    joined: int = 0  # epoch seconds: the subscription's start, the offline member's addition
+
+    @property
+    def blank(self) -> bool:
+        """A customer the ledger knows nothing to list by: no email, name or subscription."""
+        return not (self.email or self.name or self.status or self.current)
 
     def to_json(self) -> str:
-        # Fields in sorted order by hand: asdict() deep-copies, which a 200k rebuild feels.
-        return _ENCODER.encode({name: getattr(self, name) for name in _ROW_FIELDS})
+        """The stored row: its values in `_STORED` order, without names (source and
+        customer follow from the id), about half the bytes of an object."""
+        return _ENCODER.encode([getattr(self, name) for name in _STORED])
 
     @classmethod
     def from_json(cls, raw: str) -> Row:
-        return cls(**json.loads(raw))
+        values = json.loads(raw)
+        if isinstance(values, dict):  # as stored before `ledger rebuild` rewrote it
+            return cls(**values)
+        row = dict(zip(_STORED, values, strict=True))
+        source, _, customer = row["id"].partition(":")
+        row["current"] = bool(row["current"])
+        return cls(**row, source=source, customer=customer if source == "stripe" else "")
 
 
-_ROW_FIELDS = tuple(sorted(f.name for f in fields(Row)))
+_STORED = ("id", "email", "name", "status", "since", "plan", "amount", "currency", "current",
+           "joined")  # fmt: skip
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def tokens(name: str | None) -> list[str]:
     """A name's search tokens: accents dropped, case folded, split at non-word characters."""
-    if not name:
-        return []
-    plain = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
-    return sorted(set(_TOKEN.findall(plain)))
+    return sorted(set(_TOKEN.findall(_folded(name)))) if name else []
+
+
+def name_words(name: str | None) -> list[str]:
+    """A name's words in their order, each once, folded as `tokens` folds them: the name
+    sort's key."""
+    return list(dict.fromkeys(_TOKEN.findall(_folded(name)))) if name else []
+
+
+def _folded(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
 
 
 def _day(epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).date().isoformat() if epoch else ""
+
+
+def _epoch(iso: str) -> int:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return 0
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def customer_row(customer: Customer, subs: Iterable[SubRecord]) -> Row:
@@ -81,6 +117,7 @@ def customer_row(customer: Customer, subs: Iterable[SubRecord]) -> Row:
         currency=main.sub.currency if main else "",
         current=customer.member,
         customer=customer.id,
+        joined=(main.sub.started or 0) if main else 0,
     )
 
 
@@ -100,21 +137,26 @@ def offline_row(bucket: EmailBucket) -> Row | None:
         amount=0,
         currency="",
         current=bucket.live == 0,
+        joined=_epoch(bucket.offline.added_at),
     )
 
 
 def entries(row: Row | None) -> set[tuple[str, str]]:
-    """(sorted set, member) pairs a row puts into the index."""
-    if row is None:
+    """(sorted set, member) pairs a row puts into the index; a blank row puts none."""
+    if row is None or row.blank:
         return set()
-    words = tokens(row.name)
+    words = name_words(row.name)
     # The whole folded name rides along, so a search filters on further words without
-    # fetching rows.
-    out = {("name", f"{t}{SEP}{' '.join(words)}{SEP}{row.id}") for t in words}
-    if row.email:
-        out.add(("email", f"{row.email}{SEP}{row.id}"))
+    # fetching rows, and the name sort walks the entries of each name's first word.
+    spoken = " ".join(words)
+    out = {("name", f"{t}{SEP}{spoken}{SEP}{row.id}") for t in words}
+    if not words or row.customer:
+        out.add(("name", f"{NAMED if words else NONE}{row.id}"))
+    out.add(("email", f"{row.email}{SEP}{row.id}" if row.email else f"{NONE}{row.id}"))
     if row.current:
         out.add(("current", f"{row.email}{SEP}{row.id}"))
+    if row.joined:  # the list of members: who has had a subscription or offline membership
+        out.add(("joined", f"{row.joined}{SEP}{row.id}"))  # the score, then the member
     return out
 
 
@@ -123,11 +165,27 @@ def set_key(keys: Keys, which: str) -> str:
         "email": keys.ledger_index_email,
         "name": keys.ledger_index_name,
         "current": keys.ledger_index_current,
+        "joined": keys.ledger_index_joined,
         "contributions": keys.ledger_index_contributions,
     }[which]
 
 
-SETS = ("email", "name", "current", "contributions")
+SETS = ("email", "name", "current", "joined", "contributions")
+
+
+def _queue_set(pipe, keys: Keys, which: str, drop: list[str], add: list[str]) -> None:
+    """ZREM and ZADD one set's entries; `joined` entries are `<score>\0<row id>`."""
+    key = set_key(keys, which)
+    if which == "joined":
+        scored = dict(reversed(m.split(SEP, 1)) for m in add)
+        drop = [row_id for row_id in (m.split(SEP, 1)[1] for m in drop) if row_id not in scored]
+        add = {row_id: int(score) for row_id, score in scored.items()}
+    else:
+        add = dict.fromkeys(add, 0)
+    if drop:
+        pipe.zrem(key, *drop)
+    if add:
+        pipe.zadd(key, add)
 
 
 def contribution_entry(c: Contribution | None) -> str | None:
@@ -150,13 +208,10 @@ class Change:
         the right type; EXEC's replies are checked by the writer)."""
         for row_id, old, new in self.rows:
             gone, added = entries(old) - entries(new), entries(new) - entries(old)
-            for which in ("email", "name", "current"):
+            for which in ("email", "name", "current", "joined"):
                 drop = sorted(m for w, m in gone if w == which)
                 add = sorted(m for w, m in added if w == which)
-                if drop:
-                    pipe.zrem(set_key(keys, which), *drop)
-                if add:
-                    pipe.zadd(set_key(keys, which), dict.fromkeys(add, 0))
+                _queue_set(pipe, keys, which, drop, add)
             if new is None:
                 pipe.hdel(keys.ledger_index_rows, row_id)
             elif new != old:
@@ -270,18 +325,25 @@ def queue_rebuild(pipe, keys: Keys, plan: RebuildPlan, batch: int = 10_000) -> N
         pipe.hset(keys.ledger_index_rows, mapping=dict(items[i : i + batch]))
     for i in range(0, len(plan.rows_deleted), batch):
         pipe.hdel(keys.ledger_index_rows, *plan.rows_deleted[i : i + batch])
-    for which, members in plan.removed.items():
-        for i in range(0, len(members), batch):
-            pipe.zrem(set_key(keys, which), *members[i : i + batch])
-    for which, members in plan.added.items():
-        for i in range(0, len(members), batch):
-            pipe.zadd(set_key(keys, which), dict.fromkeys(members[i : i + batch], 0))
+    for which in SETS:  # removals first: a `joined` row id may leave one score for another
+        removed = plan.removed.get(which, [])
+        for i in range(0, len(removed), batch):
+            _queue_set(pipe, keys, which, removed[i : i + batch], [])
+    for which in SETS:
+        added = plan.added.get(which, [])
+        for i in range(0, len(added), batch):
+            _queue_set(pipe, keys, which, [], added[i : i + batch])
 
 
 def read_stored(client, keys: Keys, batch: int = 5000) -> tuple[dict[str, str], dict]:
-    """The stored index (for a rebuild): rows and the three sorted sets, read in batches."""
+    """The stored index (for a rebuild): rows and the sorted sets, read in batches (`joined`
+    as `<score>\0<row id>`, the shape `entries` gives it)."""
     rows = dict(client.hscan_iter(keys.ledger_index_rows, count=batch))
     sets = {}
     for which in SETS:
-        sets[which] = {m for m, _ in client.zscan_iter(set_key(keys, which), count=batch)}
+        found = client.zscan_iter(set_key(keys, which), count=batch)
+        if which == "joined":
+            sets[which] = {f"{int(score)}{SEP}{m}" for m, score in found}
+        else:
+            sets[which] = {m for m, _ in found}
     return rows, sets

@@ -4,14 +4,20 @@ from the counters the writer keeps, history and the stored records. Nothing here
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
+import re
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import redis
 
 from membership.ledger import codec
-from membership.ledger.members import MemberPage, MemberSearch, Page
+from membership.ledger.index import NAMED, NONE, SEP, Row, set_key
+from membership.ledger.members import BadCursor, MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
 from membership.ledger.records import batches, read_hashes
 from membership.store import Keys
@@ -130,8 +136,16 @@ class Queries:
     # --- the Members page (membership/ledger/members.py) -------------------------
 
     def search(self, query: str, *, limit: int = 50, cursor: str | None = None) -> Page:
-        """Members by email prefix, name word prefixes, or exact `cus_...`; paginated."""
-        return MemberSearch(self.redis, self.keys).search(query, limit=limit, cursor=cursor)
+        """Members by email prefix, name word prefixes, or a prefix of a `cus_...` id (by
+        id); paginated."""
+        q = (query or "").strip()
+        if ID_PREFIX.match(q):
+            return MemberList(self.redis, self.keys).by_id(q, limit=limit, cursor=cursor)
+        return MemberSearch(self.redis, self.keys).search(q, limit=limit, cursor=cursor)
+
+    def members(self, filters: Filters | None = None, **options) -> Page:
+        """The list of members (`MemberList.page`): newest first, or by name or email."""
+        return MemberList(self.redis, self.keys).page(filters or Filters(), **options)
 
     def member(self, who: str) -> MemberPage | None:
         """One person's page, by Stripe customer id or email (None: unknown)."""
@@ -203,3 +217,200 @@ class Queries:
             else self.keys.ledger_unlinked_timeline
         )
         return [json.loads(item) for item in self.redis.lrange(key, 0, limit - 1)]
+
+
+# --- the list of members -------------------------------------------------------------------
+
+ID_PREFIX = re.compile(r"^cus_[A-Za-z0-9]{0,250}$")
+SORTS = ("joined", "name", "email")
+SCAN_MAX = 4000  # index entries one page reads at most
+_GROW = 4  # each read after the first is this much larger (up to SCAN_MAX)
+
+
+def _midnight(day: date) -> int:
+    return int(datetime.combine(day, time(), UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which rows the list shows: None or "" is any; joined between two UTC days, both in."""
+
+    current: bool | None = None
+    source: str = ""
+    plan: str = ""
+    status: str = ""
+    joined_from: date | None = None
+    joined_to: date | None = None
+
+    def span(self) -> tuple[float, float]:
+        """Joined between (epoch seconds, both in); a row without a date has none."""
+        low = _midnight(self.joined_from) if self.joined_from else 1
+        high = _midnight(self.joined_to) + 86_399 if self.joined_to else math.inf
+        return low, high
+
+    def keeps(self, row: Row) -> bool:
+        low, high = self.span()
+        dated = self.joined_from is None and self.joined_to is None
+        return (
+            (dated or low <= row.joined <= high)
+            and (self.current is None or row.current == self.current)
+            and (not self.source or row.source == self.source)
+            and (not self.plan or row.plan == self.plan)
+            and (not self.status or row.status == self.status)
+        )
+
+
+def _encode(state: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+
+
+def _decode(cursor: str, shape: list) -> list:
+    """A cursor's state; BadCursor unless it has the types of `shape` and its first values."""
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeError, binascii.Error):
+        state = None
+    if (
+        not isinstance(state, list)
+        or len(state) != len(shape)
+        or state[:2] != shape[:2]
+        or not all(isinstance(v, type(s)) for v, s in zip(state, shape, strict=True))
+    ):
+        raise BadCursor("cursor: not one this list handed out for this sort")
+    return state
+
+
+class MemberList:
+    """The rows of members (who have joined: a subscription started, an offline member
+    added), newest first or by name or email, read in the sort's own index set; filters
+    are tested on the rows (HMGET in batches as the walk goes). A page reads at most
+    SCAN_MAX entries, so a rare filter may give a short page, even an empty one, with a
+    cursor: offer more while the cursor is not None."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis, self.keys = client, keys
+
+    def page(
+        self,
+        filters: Filters,
+        *,
+        sort: str = "joined",
+        descending: bool | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        if sort not in SORTS:
+            raise ValueError(f"sort: one of {', '.join(SORTS)}")
+        descending = sort == "joined" if descending is None else descending
+        if sort == "joined":
+            state = _decode(cursor, [sort, descending, 0, "", 0]) if cursor else None
+            step = self._by_joined(filters, descending, state)
+        else:
+            state = _decode(cursor, [sort, descending, ""]) if cursor else None
+            step = self._by_key(sort, descending, state[2] if state else None)
+        out: list[Row] = []
+        scanned, chunk = 0, limit + 1
+        while True:
+            found, reached, exhausted = step(chunk)
+            scanned += chunk
+            rows = self._rows([row_id for _, row_id in found])
+            for (position, _), row in zip(found, rows, strict=True):
+                if row is None or not row.joined or not filters.keeps(row):
+                    continue
+                out.append(row)
+                if len(out) == limit:
+                    more = not exhausted or position is not found[-1][0]
+                    return Page(
+                        tuple(out), _encode([sort, descending, *position]) if more else None
+                    )
+            if exhausted:
+                return Page(tuple(out), None)
+            if scanned >= SCAN_MAX:
+                return Page(tuple(out), _encode([sort, descending, *reached]))
+            chunk = min(chunk * _GROW, SCAN_MAX - scanned)
+
+    def _rows(self, row_ids: list[str]) -> list[Row | None]:
+        if not row_ids:
+            return []
+        raws = self.redis.hmget(self.keys.ledger_index_rows, row_ids)
+        return [Row.from_json(raw) if raw else None for raw in raws]
+
+    def _by_joined(self, filters: Filters, descending: bool, state: list | None):
+        """Steps through the joined set by score (ties by row id): each step gives
+        [(position, row id)], the position reached, and whether the range is exhausted; a
+        position is (score, row id, entries of that score passed)."""
+        key = set_key(self.keys, "joined")
+        low, high = filters.span()
+        score, last, passed = state[2:] if state else (None, "", 0)
+
+        def step(chunk: int):
+            nonlocal score, last, passed
+            start = high if score is None or not descending else score
+            end = low if score is None or descending else score
+            if descending:
+                raw = self.redis.zrevrangebyscore(
+                    key, start, low, start=passed, num=chunk, withscores=True
+                )
+            else:
+                raw = self.redis.zrangebyscore(
+                    key, end, high, start=passed, num=chunk, withscores=True
+                )
+            found = []
+            for member, value in raw:
+                value = int(value)
+                behind = member >= last if descending else member <= last
+                if value == score and last and behind:
+                    passed += 1  # joined since the cursor was made: already listed or not
+                    continue
+                passed = passed + 1 if value == score else 1
+                score, last = value, member
+                found.append(((value, member, passed), member))
+            return found, (score, last, passed), len(raw) < chunk
+
+        return step
+
+    def _by_key(self, sort: str, descending: bool, last: str | None):
+        """Steps through the name or email set in order: each step gives [((entry,), row
+        id)] for the entries that list a row, the position reached, and whether the range is
+        exhausted."""
+        key = set_key(self.keys, sort)
+        top = "(" + NAMED if sort == "name" else "+"
+
+        def step(chunk: int):
+            nonlocal last
+            if descending:
+                raw = self.redis.zrevrangebylex(key, "(" + last if last else top, "-", 0, chunk)
+            else:
+                raw = self.redis.zrangebylex(key, "(" + last if last else "-", top, 0, chunk)
+            found = []
+            for entry in raw:
+                last = entry
+                if entry.startswith(NONE):
+                    found.append(((entry,), entry[len(NONE) :]))
+                elif sort == "email":
+                    found.append(((entry,), entry.rpartition(SEP)[2]))
+                else:
+                    word, spoken, row_id = entry.split(SEP)
+                    if spoken.partition(" ")[0] == word:  # the name's first word: once a row
+                        found.append(((entry,), row_id))
+            return found, (last,), len(raw) < chunk
+
+        return step
+
+    def by_id(self, prefix: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Stripe customers whose id starts with `prefix`, by id; `cursor`: the last one."""
+        after = _decode(cursor, ["id", False, ""])[2] if cursor else None
+        key = set_key(self.keys, "name")
+        ids: set[str] = set()
+        for mark in (NONE, NAMED):
+            low = (
+                b"(" + f"{mark}{after}".encode()
+                if after
+                else b"[" + f"{mark}stripe:{prefix}".encode()
+            )
+            high = b"[" + f"{mark}stripe:{prefix}".encode() + b"\xff"
+            ids.update(m[len(mark) :] for m in self.redis.zrangebylex(key, low, high, 0, limit + 1))
+        listed = sorted(ids)[:limit]
+        rows = tuple(r for r in self._rows(listed) if r is not None)
+        more = len(ids) > limit
+        return Page(rows, _encode(["id", False, listed[-1]]) if more else None)

@@ -66,6 +66,7 @@ class Keys:
     ledger_index_email = _Key("ledger:index:email")  # sorted set (scores 0), prefix search
     ledger_index_name = _Key("ledger:index:name")  # sorted set (scores 0), one per name word
     ledger_index_current = _Key("ledger:index:current")  # sorted set: current members
+    ledger_index_joined = _Key("ledger:index:joined")  # sorted set: row ids by when they joined
     ledger_index_contributions = _Key("ledger:index:contributions")  # sorted set
 
     # --- Goals, the banner and the audit log ----------------------------------------------

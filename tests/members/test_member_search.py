@@ -39,6 +39,7 @@ def index_dump(redis_conn, keys):
         "email": redis_conn.zrange(keys.ledger_index_email, 0, -1),
         "name": redis_conn.zrange(keys.ledger_index_name, 0, -1),
         "current": redis_conn.zrange(keys.ledger_index_current, 0, -1),
+        "joined": redis_conn.zrange(keys.ledger_index_joined, 0, -1, withscores=True),
         "contributions": redis_conn.zrange(keys.ledger_index_contributions, 0, -1),
     }
 
@@ -49,6 +50,7 @@ def drop_index(redis_conn, keys):
         keys.ledger_index_email,
         keys.ledger_index_name,
         keys.ledger_index_current,
+        keys.ledger_index_joined,
         keys.ledger_index_contributions,
     )
 
@@ -103,8 +105,10 @@ def test_search_by_email_prefix_name_word_and_customer_id(ledger):
     ]
     assert emails(q.search("kov ann")) == ["anna.k@example.org"]  # every word must match
     assert emails(q.search("unal")) == ["zoe@example.org"]  # accents folded
-    assert emails(q.search("cus_bob")) == ["bob@example.org"]  # exact id
-    assert q.search("cus_bo").rows == ()  # ids are not prefixes
+    assert emails(q.search("cus_bob")) == ["bob@example.org"]  # the whole id
+    assert emails(q.search("cus_")) == ["anna.k@example.org", "bob@example.org", "zoe@example.org"]
+    assert emails(q.search("cus_bo")) == ["bob@example.org"]  # a prefix of an id
+    assert q.search("cus_bob2").rows == () and q.search("cus_Bob").rows == ()  # ids are exact
     assert q.search("   ").rows == () and q.search("nobody").rows == ()
 
     zoe = q.search("zoe").rows[0]
