@@ -57,7 +57,11 @@ OPENAPI = {
             ],
             "security": [{}, {"staffToken": []}],
             "requestBody": json_body(
-                _BODY, description="At most 16 KiB; unknown fields are ignored."
+                _BODY,
+                description="At most 16 KiB; only `reader` is required. The page is described "
+                "inside `page` (`page.section`, `page.tags`, `page.referrer`, `page.type`); "
+                "unknown fields are ignored at every level, so a top-level `section` is never "
+                "read.",
             ),
             "responses": {
                 "200": answer(
