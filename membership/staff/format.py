@@ -35,8 +35,12 @@ def money(amount_minor, currency: str, locale: str = LOCALE) -> str:
     "€10.00" (en; "10,00 €" in uk), 500 jpy -> "¥500". Empty -> "—"."""
     if amount_minor is None or amount_minor == "" or not currency:
         return NOTHING
+    try:
+        minor = int(amount_minor)
+    except (TypeError, ValueError):
+        return str(amount_minor)  # not an amount: shown as it is
     code = str(currency).upper()
-    amount = Decimal(int(amount_minor)).scaleb(-get_currency_precision(code))
+    amount = Decimal(minor).scaleb(-get_currency_precision(code))
     return format_currency(amount, code, locale=locale)
 
 

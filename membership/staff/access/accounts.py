@@ -321,8 +321,7 @@ class Accounts(AccountRecords):
         email, name = rules.check_email(email), rules.check_timezone(name)
 
         def decide(before):
-            was = {**before.public(), "timezone": before.timezone}
-            return {"timezone": name}, {**was, "timezone": name}
+            return {"timezone": name}, {**before.public(), "timezone": name}
 
         return self._change(email, actor, "staff_timezone_changed", decide)
 
