@@ -64,14 +64,15 @@ def mark_reached(
 
 
 def reach_goals(redis: redis_lib.Redis, keys: Keys):
-    """A subscriber to the ledger's writer: a rise in the count (or a rebuild, which
-    also mends a mark lost to a crash after a commit) marks the goals it reaches."""
+    """A subscriber to the ledger: a rebuild marks the goals its count reaches (it mends a
+    mark a count set by other means lacks). The writer marks the goals a rise reaches in
+    the rise's own transaction (ledger/writer.py), so its outcomes need nothing here."""
 
     def on_ledger_outcome(outcome) -> None:
-        after, before = outcome.count_after, outcome.count_before
+        after = outcome.count_after
         if after is None:
             return
-        if outcome.outcome == "rebuilt" or before is None or after > before:
+        if outcome.outcome == "rebuilt":
             at = dt.datetime.fromtimestamp(outcome.at, dt.UTC) if outcome.at else utc_now()
             mark_reached(redis, keys, after, at)
 

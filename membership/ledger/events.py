@@ -6,9 +6,11 @@ writer's transaction. What is kept and for how long: docs/ledger.md.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +32,22 @@ PAGE_SCAN = 2000  # log entries read at most for one dashboard page (bounds its 
 PAGE_BATCH = 500
 STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _TYPE = re.compile(r"[a-z0-9_.]{1,100}\*?")
+
+
+def pack_payload(raw: str) -> str:
+    """The body as kept in an event's record: raw deflate, Base85 text (the client decodes
+    replies as text)."""
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return base64.b85encode(squeezer.compress(raw.encode()) + squeezer.flush()).decode()
+
+
+def payload_of(fields: dict) -> str:
+    """The body an event's record keeps: `payload` as received (records written before
+    the body was compressed), else `z`, the packed body; "" when there is none."""
+    if fields.get("payload"):
+        return fields["payload"]
+    packed = fields.get("z")
+    return zlib.decompress(base64.b85decode(packed), -15).decode() if packed else ""
 
 
 def iso(ts: float) -> str:
@@ -90,6 +108,8 @@ class EventLog:
         self._queue_entry(pipe, meta, "failed", error=error)
 
     def _queue_record(self, pipe, meta, outcome, error, detail, ttl) -> None:
+        """The record: `note` is the error of a failed event, else the detail (one field,
+        so a rewrite replaces it); `z` the body, packed."""
         key = self.mark_key(meta.id)
         pipe.hset(
             key,
@@ -98,9 +118,8 @@ class EventLog:
                 "created": meta.created,
                 "received": iso(meta.received),
                 "outcome": outcome,
-                "error": error,
-                "detail": detail,
-                "payload": meta.raw,
+                "note": error if outcome == "failed" else detail,
+                "z": pack_payload(meta.raw),
             },
         )
         pipe.expire(key, ttl)
@@ -161,7 +180,7 @@ class EventLog:
 
     def stored(self, event_id: str) -> dict | None:
         """The event as received (parsed JSON), while its record is kept; for replay."""
-        raw = self.redis.hget(self.mark_key(event_id), "payload")
+        raw = payload_of(self.redis.hgetall(self.mark_key(event_id)))
         return json.loads(raw) if raw else None
 
     def outcome_of(self, event_id: str) -> str | None:
@@ -206,8 +225,13 @@ class EventLog:
         fields = self.redis.hgetall(self.mark_key(event_id))
         if not fields:
             return None
-        keep = ("type", "created", "received", "outcome", "error", "detail", "payload")
-        return {"id": event_id, **{name: fields.get(name, "") for name in keep}}
+        record = {name: fields.get(name, "") for name in ("type", "created", "received")}
+        outcome = record["outcome"] = fields.get("outcome", "")
+        if "note" in fields:  # else a record written before `note` replaced error and detail
+            fields["error"] = fields["note"] if outcome == "failed" else ""
+            fields["detail"] = "" if outcome == "failed" else fields["note"]
+        record["error"], record["detail"] = fields.get("error", ""), fields.get("detail", "")
+        return {"id": event_id, **record, "payload": payload_of(fields)}
 
     def failed_count(self) -> int:
         """How many events wait for a replay (their record still kept); reads only."""

@@ -43,6 +43,10 @@ NAME_MAX = 200
 # The count, its change time, the day's closing count and joins/leaves, together:
 # the day's count must be the count after this change, whatever others did since.
 # KEYS[6], the banner's version, orders the banner's snapshots (banner_cache.py).
+# A rise marks the goals it reaches (KEYS[7] pending by target, KEYS[8] reached at), as
+# goals.store.mark_reached does, so a mark commits with the count that reached it; through
+# pcall, so a goal key of the wrong type (planted by hand) cannot fail the commit: `ledger
+# rebuild` marks what that skipped.
 _BUMP = """
 local delta = tonumber(ARGV[1])
 redis.call('INCR', KEYS[6])
@@ -51,6 +55,17 @@ redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], count)
 if delta > 0 then
   redis.call('HINCRBY', KEYS[4], ARGV[3], delta)
+  local ids = redis.pcall('ZRANGEBYSCORE', KEYS[7], '-inf', count)
+  if ids.err == nil then
+    if #ids > 0 then
+      redis.call('INCR', KEYS[6])  -- a mark is a change of its own, as mark_reached's
+    end
+    for _, id in ipairs(ids) do
+      if type(redis.pcall('HSETNX', KEYS[8], id, ARGV[2])) == 'number' then
+        redis.pcall('ZREM', KEYS[7], id)
+      end
+    end
+  end
 else
   redis.call('HINCRBY', KEYS[5], ARGV[3], -delta)
 end
@@ -411,13 +426,15 @@ def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, cou
         pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
             "EVAL",
             _BUMP,
-            6,
+            8,
             k.member_count,
             k.count_changed_at,
             k.ledger_history_count,
             k.ledger_history_joins,
             k.ledger_history_leaves,
             k.banner_version,
+            k.goals_pending,
+            k.goals_reached,
             count_delta,
             iso(now),
             today,

@@ -327,7 +327,45 @@ def test_event_records_expire(ledger, keys, redis_client):
     apply_event(ledger.writer, e)
     ttl = redis_client.ttl(keys.ledger_event(e["id"]))
     assert 6 * 86400 < ttl <= 7 * 86400
-    assert json.loads(redis_client.hget(keys.ledger_event(e["id"]), "payload")) == e
+    assert ledger.events.stored(e["id"]) == e
+    stored = redis_client.hgetall(keys.ledger_event(e["id"]))
+    assert "payload" not in stored and len(stored["z"]) < len(sp.body(e))  # kept compressed
+
+
+def test_event_records_of_the_previous_format_are_read(ledger, keys, redis_client):
+    """Records written before the body was compressed (payload, error and detail fields)
+    are read as they were, and a replay's rewrite of one reads right too."""
+    e = sub_event("sub_1", "cus_1", "lapsed", 10)
+    key = keys.ledger_event(e["id"])
+    redis_client.hset(
+        key,
+        mapping={
+            "type": e["type"],
+            "created": 10,
+            "received": "2026-11-25T19:00:00Z",
+            "outcome": "failed",
+            "error": "ValueError: lapsed",
+            "detail": "",
+            "payload": sp.body(e),
+        },
+    )
+    assert ledger.events.stored(e["id"]) == e
+    record = ledger.events.record(e["id"])
+    assert (record["outcome"], record["error"], record["detail"]) == (
+        "failed",
+        "ValueError: lapsed",
+        "",
+    )
+    assert json.loads(record["payload"]) == e
+    fixed = sub_event("sub_1", "cus_1", "active", 10)
+    fixed["id"] = e["id"]
+    redis_client.hset(key, "payload", sp.body(fixed))
+    assert (
+        apply_event(ledger.writer, ledger.events.stored(e["id"]), replay=True).outcome == "applied"
+    )
+    record = ledger.events.record(e["id"])
+    assert (record["outcome"], record["error"]) == ("applied", "")
+    assert record["detail"] == "sub_1: (new) -> active"
 
 
 def test_a_snapshot_does_not_overwrite_a_newer_webhook(ledger):

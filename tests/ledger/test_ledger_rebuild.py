@@ -217,10 +217,22 @@ def test_a_lock_taken_over_before_the_commit_is_busy_and_nothing_is_written(
     assert redis_conn.get(keys.ledger_rebuild_lock) == "another rebuild"  # theirs: left alone
 
 
-def test_a_rebuild_marks_goals_a_lost_hook_did_not(redis_conn, keys):
-    goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
-    silent = make(redis_conn, keys)  # no subscribers: as if the process died after the commit
+def test_the_writer_marks_goals_in_the_commit_that_reaches_them(redis_conn, keys):
+    goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 2}), actor=ACTOR)
+    silent = make(redis_conn, keys)  # no subscribers: the mark is the commit's own
     apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    assert goals.load(redis_conn, keys)[0].reached_at is None
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_2", "cus_2", "active")))
+    assert goals.load(redis_conn, keys)[0].reached_at is not None
+    assert redis_conn.zcard(keys.goals_pending) == 0
+
+
+def test_a_rebuild_marks_goals_a_lost_mark_did_not(redis_conn, keys):
+    goal = goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
+    silent = make(redis_conn, keys)
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    redis_conn.hdel(keys.goals_reached, str(goal.id))  # a count restored without its marks
+    redis_conn.zadd(keys.goals_pending, {str(goal.id): 1})
     assert goals.load(redis_conn, keys)[0].reached_at is None
     rebuild(
         redis_conn,
