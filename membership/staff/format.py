@@ -12,6 +12,7 @@ newsroom's TIMEZONE setting. JSON and CSV keep ISO-8601 UTC and minor units.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import zoneinfo
 from decimal import Decimal
@@ -28,6 +29,10 @@ LOCALE = "en"  # the dashboard's language
 SHOWN = "d MMM y, HH:mm"  # 7 Dec 2026, 10:14
 EXACT = "d MMM y, HH:mm:ss"  # the hover text, followed by the zone's name
 NOTHING = "—"
+# The ledger's words for an amount in an event's detail ("contribution pi_1: net 1000 eur");
+# the event log and its JSON keep them as they are.
+_LEDGER_AMOUNT = re.compile(r"\bnet (-?\d{1,15}) ([a-z]{3})\b")
+JUST_NOW = dt.timedelta(minutes=1)  # closer than this, a relative time says "just now"
 
 
 def money(amount_minor, currency: str, locale: str = LOCALE) -> str:
@@ -50,6 +55,11 @@ def zone(name: str | None) -> dt.tzinfo:
         return zoneinfo.ZoneInfo(name) if name else dt.UTC
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return dt.UTC
+
+
+def amounts(text: str) -> str:
+    """The ledger's "net 1000 eur" in a detail text as "net €10.00"; the rest as it is."""
+    return _LEDGER_AMOUNT.sub(lambda m: f"net {money(m[1], m[2])}", str(text or ""))
 
 
 def viewer_zone_name() -> str:
@@ -98,7 +108,11 @@ def when(value, relative: bool = False, plain: bool = False) -> Markup | str:
     exact = f"{format_datetime(at, EXACT, tzinfo=tz, locale=LOCALE)} {name}"
     if relative:
         ago = dt.timedelta(seconds=at.timestamp() - _now())
-        shown = format_timedelta(ago, add_direction=True, locale=LOCALE)
+        shown = (
+            "just now"
+            if abs(ago) < JUST_NOW
+            else format_timedelta(ago, add_direction=True, locale=LOCALE)
+        )
     else:
         shown = format_datetime(at, SHOWN, tzinfo=tz, locale=LOCALE)
     if plain:

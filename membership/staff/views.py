@@ -38,7 +38,7 @@ from membership.staff.access.guard import public, requires, safe_next
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import lockout_for, sessions_for
 from membership.staff.access.totp import qr_svg, second_factor_for
-from membership.staff.format import money, when
+from membership.staff.format import amounts, money, when
 from membership.staff.forms import field
 from membership.staff.overview import views as overview
 
@@ -51,6 +51,7 @@ bp = Blueprint(
 )
 
 
+bp.add_app_template_filter(amounts)
 bp.add_app_template_filter(money)
 bp.add_app_template_filter(when)
 

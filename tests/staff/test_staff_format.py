@@ -13,7 +13,7 @@ from membership.core import audit
 from membership.core.config import ConfigError, load_settings
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
-from membership.staff.format import money, when
+from membership.staff.format import amounts, money, when
 from tests.support.clock import Clock
 from tests.support.staff import FAST, signed_in, with_role_accounts
 
@@ -42,6 +42,13 @@ def test_money_in_another_locale_and_nothing():
     assert money(1000, "eur", "uk") == "10,00\xa0EUR"
     assert money(12345, "uah", "uk") == "123,45\xa0₴"
     assert money(None, "eur") == money("", "eur") == money(5, "") == "—"
+
+
+def test_the_ledger_amounts_in_an_event_detail_read_as_money():
+    assert amounts("contribution pi_1: net 1000 eur") == "contribution pi_1: net €10.00"
+    assert amounts("contribution pi_2: net 500 jpy") == "contribution pi_2: net ¥500"
+    assert amounts("sub_1: (new) -> active") == "sub_1: (new) -> active"
+    assert amounts("") == amounts(None) == ""
 
 
 # --- when -------------------------------------------------------------------------------
@@ -77,6 +84,9 @@ def test_relative_form_keeps_the_exact_time_on_hover(kyiv_app):
     assert _when(kyiv_app, AT.timestamp() + 3 * 86400 - 120, relative=True).endswith(
         ">2 minutes ago</time>"
     )
+    soon = AT.timestamp() + 3 * 86400 + 20
+    assert _when(kyiv_app, soon - 40, relative=True).endswith(">just now</time>")
+    assert _when(kyiv_app, soon + 86400, relative=True).endswith(">in 1 day</time>")
 
 
 def test_nothing_is_a_dash_and_text_that_is_no_time_is_escaped(kyiv_app):
