@@ -12,9 +12,11 @@ from flask import g, render_template_string
 from membership.core import audit
 from membership.core.config import ConfigError, load_settings
 from membership.core.runtime import runtime
+from membership.prompts import campaigns, store
 from membership.staff import accounts_for
 from membership.staff.format import amounts, money, when
 from tests.support.clock import Clock
+from tests.support.prompt_helpers import EXAMPLE
 from tests.support.staff import FAST, signed_in, with_role_accounts
 
 AT = dt.datetime(2026, 12, 7, 10, 14, 5, tzinfo=dt.UTC)
@@ -209,3 +211,15 @@ def test_the_audit_log_shows_its_utc_entries_in_the_viewer_zone(staff_app):
         '<time datetime="2026-12-10T10:14:05Z" title="10 Dec 2026, 19:14:05 Asia/Tokyo">'
         "10 Dec 2026, 19:14</time>"
     ) in page
+
+
+def test_campaign_results_show_revenue_and_refunds_as_money(staff_app):
+    rt = runtime(staff_app)
+    store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")
+    rt.redis.hset(rt.keys.prompt_counts(EXAMPLE["id"]), mapping={
+        "a:views": 10, "a:conversions": 3, "a:revenue:eur": 2500, "a:revenue:jpy": 500,
+        "a:refunds": 1, "a:refunded:eur": 1000})  # fmt: skip
+    client, _ = signed_in(staff_app, "viewer")
+    page = client.get(f"/staff/campaign/{EXAMPLE['id']}/results").get_data(as_text=True)
+    assert "<td>€25.00, ¥500</td><td>1 (€10.00)</td>" in page
+    assert "2500" not in page
