@@ -124,25 +124,46 @@ def test_a_document_taken_to_the_form_and_back_is_the_same_document():
         assert campaigns.to_json(campaigns.parse(again)) == canonical
 
 
-def test_errors_name_the_field_they_belong_to():
-    names = campaign_form.field_names(campaign_form.to_form(EXAMPLE))
+def test_errors_name_the_field_they_belong_to_by_its_label():
+    values = {**campaign_form.to_form(EXAMPLE), "control_share": "60"}
+    names = campaign_form.field_names(values)
     placed = campaign_form.place_errors(
         [
             "variants[1].copy.uk.headline: missing",
             "audience.sections.include[2]: expected 1 to 100 characters",
             "variants[0].copy.uk: missing",
             "gate: missing (required for placement gate)",
+            "control_share: expected 0 to 0.5",
+            "variants[0].copy.en.headline: missing",
+            "ends_at: must be after starts_at (ends_at is exclusive)",
             "something else entirely",
         ],
         names,
+        values,
     )
     assert placed.by_field == {
-        "variants[1].copy.uk.headline": ["missing"],
+        "variants[1].copy.uk.headline": ["required"],
         "audience.sections.include": ["expected 1 to 100 characters"],
-        "variants[0].copy.uk": ["missing"],
+        "variants[0].copy.uk": ["required"],
         "gate": ["missing (required for placement gate)"],
+        "control_share": ["at most 50%"],
+        "variants[0].copy.en.headline": ["required"],
+        "ends_at": ["must be after Starts at"],
     }
+    assert placed.summary == [
+        ("Variant B, Ukrainian headline: required", "f-variants-1-copy-uk-headline"),
+        ("Sections: only these: expected 1 to 100 characters", "f-audience-sections-include"),
+        ("Variant A, Ukrainian copy: required", "f-variants-0-copy-uk"),
+        ("Gate: missing (required for placement gate)", "f-gate"),
+        ("Holdout share: at most 50%", "f-control-share"),
+        ("Variant A, English headline: required", "f-variants-0-copy-en-headline"),
+        ("Ends at (exclusive): must be after Starts at", "f-ends-at"),
+    ]
     assert placed.general == ["something else entirely"]
+    # Every field and group has a label of its own (from the form's definitions), no path.
+    for name in names:
+        label = campaign_form.label_of(name, values)
+        assert label and "[" not in label and "_" not in label, (name, label)
 
 
 def test_an_editor_creates_a_campaign_with_the_form(app, editor):
@@ -175,7 +196,8 @@ def _field_block(html: str, name: str) -> str:
 def test_field_errors_show_next_to_their_fields_and_nothing_is_stored(app, editor):
     client, token = editor
     form = form_of(EXAMPLE)
-    del form["variants[1].copy.uk.headline.plural"]  # b's Ukrainian headline: gone
+    for key in [k for k in form if k.startswith("variants[1].copy.uk.headline")]:
+        del form[key]  # b's Ukrainian headline, each of its plural forms: gone
     answer = client.post(
         "/staff/campaigns/new",
         data={
@@ -193,13 +215,17 @@ def test_field_errors_show_next_to_their_fields_and_nothing_is_stored(app, edito
     for name, message in [
         ("audience.countries.include", "expected a two-letter ISO country code"),
         ("priority", "expected a whole number"),
-        ("variants[1].copy.uk.headline", "missing"),
+        ("variants[1].copy.uk.headline", "required"),
     ]:
         block = _field_block(html, name)
         fid = campaign_form.field_id(name)
         # The message follows its own input, which points at it with aria-describedby.
         assert message in block and f"{fid}-error-1" in block and 'aria-invalid="true"' in block
         assert f'href="#{fid}"' in html  # the summary links to the field
+    # ... and names each field by its label, not its path in the document.
+    assert ">Variant B, Ukrainian headline: required</a>" in html
+    assert ">Countries: only these: expected a two-letter ISO country code, e.g. UA</a>" in html
+    assert "variants[1].copy" not in re.search(r'id="form-errors".*?</div>', html, re.S).group(0)
     assert 'value="Ukraine"' in html and 'value="soon"' in html  # what was typed stays
 
 
@@ -628,17 +654,17 @@ def test_every_campaign_page_in_chromium(app, browser, width):
                 card = page.locator(f"#preview-{figure} .mp-inline")
                 assert card.is_visible() and card.bounding_box()["height"] > 40, figure
         shoot(page, name)
-    # The form refused: each message by its field, the summary focused (campaign.js).
+    # The form refused: each message by its field, the first field in error focused.
     page.goto(url("/staff/campaign/winter-drive/edit"))
     page.fill("#f-name", "")
     page.fill("#f-variants-0-copy-uk-cta", "")
     page.fill("#f-audience-countries-include", "Ukraine")
     page.click("#save")
     page.wait_for_selector("#form-errors")
-    # campaign.js focuses the summary once the page has loaded: wait for it, not a moment
+    # campaign.js focuses the field once the page has loaded: wait for it, not a moment
     # (expect, not wait_for_function: a string predicate is eval'd, which the CSP refuses)
-    expect(page.locator("#form-errors")).to_be_focused(timeout=5000)
-    assert page.locator(".field-error").count() == 3
+    expect(page.locator("#f-name")).to_be_focused(timeout=5000)
+    assert page.locator("form .field-error").count() == 3
     shoot(page, "campaign-edit-errors")
     # Nothing refused by the CSP (the 400 itself is logged as a failed load).
     assert [e for e in page.console_errors if "status of 400" not in e] == []

@@ -1,47 +1,253 @@
 """The campaign form: a campaign document <-> the fields of a plain HTML form (pure, no I/O).
 
 Field names are the document's own paths (`audience.sections.include`,
-`variants[1].copy.uk.headline`), so a validation error of `campaigns.parse` names the field
-it belongs to and is shown next to it (`place_errors`). The form holds every field of the
-document, and a document taken to the form and back is the same document:
+`variants[1].copy.uk.headline`), so a validation error of `campaigns.parse` belongs to the
+field of its path (`place_errors`); the field's definition here (`FIELDS`, its label, kind
+and hint) is what the page draws and what an error is named by ("Holdout share: at most
+50%", "Variant A, English headline: required"). A document taken to the form and back is
+the same document:
 
 - lists of sections, tags, referrer domains and countries are written comma-separated;
 - `locales` is "every locale we serve" (null) or the checked ones;
 - `audience.articles_read` is null unless its box is ticked;
+- times are date-and-time pickers in the newsroom's time zone (`zone`), stored in UTC;
+- the holdout share is typed as a percentage (0 to 50), stored as a fraction;
 - empty number fields are left out (the schema's default applies, or it says "missing"),
   and text that is not a number is passed on as it is, so the schema names the field;
-- a variant's copy in a language whose three fields are all empty is left out;
-- copy given as CLDR plural forms is carried in a hidden field as JSON and edited in the
-  JSON view (the page says so): a form with a box per plural form and language would be
-  unwieldy, and the JSON view validates it the same way.
+- a copy field is one box, plus one per other CLDR plural form of its language
+  (`name.one`, `name.few`, ...): filled, they make the field plural forms and the first
+  box is their "other" form;
+- a variant's copy in a language whose fields are all empty is left out.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, DecimalException
 
+from membership.core import i18n
 from membership.core.config import SUPPORTED_LOCALES
-from membership.prompts.campaigns import COPY_FIELDS
+from membership.prompts.campaigns import COPY_FIELDS, MAX_CONTROL_SHARE, utc_time
+
+MAX_VARIANTS = 26  # the schema's limit; more rows than this are not read
+_VARIANT_KEY = re.compile(r"variants\[(\d{1,3})\]\.")
+_PATH_TAIL = re.compile(r"(\[\d+\]|\.[^.\[]+)$")
+_INT = re.compile(r"[+-]?\d{1,18}")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+LOCALE_NAMES = {"en": "English", "uk": "Ukrainian"}
+PLURAL_ORDER = ("zero", "one", "two", "few", "many")  # "other" is the copy field's own box
+MAX_PERCENT = Decimal(str(MAX_CONTROL_SHARE)) * 100
+_TIME_MESSAGES = {
+    "expected an ISO-8601 time with a zone, e.g. 2026-12-01T00:00:00Z": "expected a date and time",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field (or group of fields, kind "group") of the form, as the page draws it and
+    as its errors name it."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text, number, percent, datetime, select, checkbox, url, textarea, group
+    hint: str | None = None
+    extra: str = ""  # more attributes of its input
+    messages: Mapping[str, str] = field(default_factory=dict)  # the schema's words -> ours
+
 
 LISTS = tuple(
     f"audience.{part}.{side}"
     for part in ("sections", "tags", "referrers", "countries")
     for side in ("include", "exclude")
 )
-MAX_VARIANTS = 26  # the schema's limit; more rows than this are not read
-_VARIANT_KEY = re.compile(r"variants\[(\d{1,3})\]\.")
-_PATH_TAIL = re.compile(r"(\[\d+\]|\.[^.\[]+)$")
-_INT = re.compile(r"[+-]?\d{1,18}")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-PLURAL = ".plural"  # suffix of the hidden field that carries a copy field's plural forms
+_LIST_LABELS = {
+    "sections": ("Sections", "e.g. war, politics"),
+    "tags": ("Tags", "e.g. kursk"),
+    "referrers": ("Referrer domains", "subdomains match, e.g. t.co, news.example"),
+    "countries": ("Countries", "two-letter ISO codes, e.g. UA, PL"),
+}
+
+
+def _list_fields() -> list[Field]:
+    found = []
+    for name in LISTS:
+        _, part, side = name.split(".")
+        label, example = _LIST_LABELS[part]
+        if side == "include":
+            found.append(
+                Field(name, f"{label}: only these", hint=f"Comma-separated; empty: any. {example}")
+            )
+        else:
+            found.append(Field(name, f"{label}: not these", hint="Comma-separated"))
+    return found
+
+
+FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field(
+            "id",
+            "Id",
+            hint="1 to 64 of a-z, 0-9 and -; it cannot change later",
+            extra='autocomplete="off" maxlength="64"',
+        ),
+        Field("name", "Name", extra='maxlength="100"'),
+        Field(
+            "status",
+            "Status",
+            "select",
+            hint="Only a live campaign is shown; an archived one is kept for its results",
+        ),
+        Field(
+            "placement",
+            "Placement",
+            "select",
+            hint="banner: a bar at the bottom; inline: at the end of the article; "
+            "modal: a dialog; gate: over the article",
+        ),
+        Field(
+            "priority",
+            "Priority",
+            "number",
+            hint="Lower is tried first; ties by id",
+            extra='step="1"',
+        ),
+        Field("starts_at", "Starts at", "datetime", hint="Empty: now", messages=_TIME_MESSAGES),
+        Field(
+            "ends_at",
+            "Ends at (exclusive)",
+            "datetime",
+            hint="Empty: no end",
+            messages={
+                **_TIME_MESSAGES,
+                "must be after starts_at (ends_at is exclusive)": "must be after Starts at",
+            },
+        ),
+        Field("locales", "Locales", "group"),
+        Field(
+            "control_share",
+            "Holdout share",
+            "percent",
+            hint="0 to 50%: the share of readers who see no ask from this campaign "
+            "(lift is measured against them)",
+            extra='step="any" min="0" max="50"',
+        ),
+        Field("audience", "Audience", "group"),
+        Field("audience.readers", "Readers", "select"),
+        *_list_fields(),
+        Field("audience.articles_read", "Only readers who read a number of articles", "checkbox"),
+        Field("audience.articles_read.min", "At least", "number", extra='min="0"'),
+        Field(
+            "audience.articles_read.max",
+            "At most",
+            "number",
+            hint="Empty: any",
+            extra='min="0"',
+            messages={"must be at least min": "must be at least At least"},
+        ),
+        Field(
+            "audience.articles_read.days",
+            "In the last … days",
+            "number",
+            hint="Today and the days before it, 1 to 90",
+            extra='min="1" max="90"',
+        ),
+        Field("frequency", "Frequency", "group"),
+        Field(
+            "frequency.max_views",
+            "At most … views",
+            "number",
+            hint="Empty: no cap",
+            extra='min="1" max="100"',
+        ),
+        Field("frequency.per_days", "… in the last … days", "number", extra='min="1" max="365"'),
+        Field(
+            "frequency.min_hours_between",
+            "Hours between views",
+            "number",
+            extra='min="0" step="any"',
+        ),
+        Field(
+            "frequency.after_dismiss_days",
+            "Days hidden after a dismissal",
+            "number",
+            hint="0: a dismissal does not hide it",
+            extra='min="0" max="365"',
+        ),
+        Field("gate", "Gate", "group"),
+        Field("gate.dismissible", "Readers may dismiss it (“Maybe later”)", "checkbox"),
+        Field(
+            "gate.free_articles",
+            "Free articles",
+            "number",
+            hint="The gate shows from the next article in the articles-read window",
+            extra='min="0" max="1000"',
+        ),
+        Field("variants", "Variants", "group"),
+    )
+}
+VARIANT_FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field("id", "Id", hint="a-z, 0-9 and -", extra='maxlength="32" autocomplete="off"'),
+        Field(
+            "weight", "Weight", "number", hint="0 to 1000; 0 pauses it", extra='min="0" max="1000"'
+        ),
+        Field(
+            "cta_url",
+            "Call to action URL",
+            "url",
+            hint="Empty: the join page, through Stripe Checkout",
+        ),
+    )
+}
+COPY_LABELS = {"headline": "Headline", "body": "Body", "cta": "Call to action"}
+GENERAL_MESSAGES = {"missing": "required", "may not be null": "required"}
 
 
 def field_id(name: str) -> str:
     """An HTML id for a field name: `variants[1].copy.uk.cta` -> `f-variants-1-copy-uk-cta`."""
     return "f-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def definition(name: str) -> Field:
+    """The definition of a field by its name; a variant's fields by their name after
+    `variants[i].` (`variants[2].weight` -> VARIANT_FIELDS["weight"])."""
+    m = _VARIANT_KEY.match(name)
+    return VARIANT_FIELDS[name[m.end() :]] if m else FIELDS[name]
+
+
+def plural_forms(locale: str) -> list[str]:
+    """The CLDR plural forms of a locale that get a box besides the field's own ("other")."""
+    forms = i18n.plural_categories(locale)
+    return [f for f in PLURAL_ORDER if f in forms]
+
+
+def variant_name(values: Mapping[str, object], i: int) -> str:
+    """ "Variant A" for id "a", "Variant spring-1" for a longer id, "Variant 3" for none."""
+    vid = str(values.get(f"variants[{i}].id") or "").strip()
+    return f"Variant {vid.upper() if len(vid) == 1 else vid or i + 1}"
+
+
+def label_of(name: str, values: Mapping[str, object]) -> str:
+    """What the editor reads for a field or group: "Holdout share", "Variant A, weight",
+    "Variant A, English headline", "Variant A, Ukrainian headline (few)"."""
+    m = _VARIANT_KEY.match(name + ".")
+    if m is None:
+        return FIELDS[name].label
+    variant, rest = variant_name(values, int(m.group(1))), name[m.end() :].rstrip(".")
+    if not rest:
+        return variant
+    parts = rest.split(".")
+    if parts[0] != "copy":
+        return f"{variant}, {VARIANT_FIELDS[rest].label[0].lower()}{VARIANT_FIELDS[rest].label[1:]}"
+    language = LOCALE_NAMES.get(parts[1], parts[1]) if len(parts) > 1 else ""
+    what = COPY_LABELS[parts[2]].lower() if len(parts) > 2 else "copy"
+    form = f" ({parts[3]})" if len(parts) > 3 else ""
+    return f"{variant}, {language} {what}{form}" if language else f"{variant}, copy"
 
 
 def _text(value: object) -> str:
@@ -52,17 +258,70 @@ def _text(value: object) -> str:
     return str(value)
 
 
+# --- times and percentages --------------------------------------------------------------
+
+
+def local_time(value: object, zone: dt.tzinfo) -> str:
+    """A stored UTC time as a datetime-local value in `zone` ("2026-12-01T10:00", seconds
+    only when there are some); anything unreadable as it is."""
+    at = utc_time(value)
+    if at is None:
+        return _text(value)
+    try:
+        local = at.astimezone(zone)
+    except (OverflowError, ValueError):
+        return _text(value)
+    return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
+
+
+def utc_text(raw: str, zone: dt.tzinfo) -> str | None:
+    """A datetime-local value read in `zone` as the document's UTC time; a time that says
+    its zone is kept; empty is None; anything else is passed on for the schema to refuse."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(text)
+        if at.tzinfo is not None:
+            return text
+        utc = at.replace(tzinfo=zone).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        return text
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def percent_text(value: object) -> str:
+    """0.1 -> "10" (exactly: 0.123 -> "12.3")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _text(value)
+    shown = format((Decimal(repr(value)) * 100).normalize(), "f")
+    return shown.removesuffix(".0")
+
+
+def fraction(raw: str) -> object:
+    """ "10" -> 0.1; anything else as typed, for the schema to refuse by name."""
+    text = raw.strip()
+    if not _NUMBER.fullmatch(text):
+        return raw
+    try:
+        return float(Decimal(text) / 100)
+    except DecimalException:
+        return raw
+
+
 # --- document -> form ------------------------------------------------------------------
 
 
-def to_form(doc: Mapping) -> dict[str, str | list[str]]:
-    """A document (as `campaigns.to_json` writes it) as form values by field name."""
+def to_form(doc: Mapping, zone: dt.tzinfo = dt.UTC) -> dict[str, str | list[str]]:
+    """A document (as `campaigns.to_json` writes it) as form values by field name; its
+    times in `zone`, the newsroom's."""
     a, f = doc.get("audience") or {}, doc.get("frequency") or {}
     values: dict[str, str | list[str]] = {
-        name: _text(doc.get(name))
-        for name in ("id", "name", "status", "priority", "starts_at", "ends_at", "placement")
+        name: _text(doc.get(name)) for name in ("id", "name", "status", "priority", "placement")
     }
-    values["control_share"] = _text(doc.get("control_share"))
+    for name in ("starts_at", "ends_at"):
+        values[name] = local_time(doc.get(name), zone)
+    values["control_share"] = percent_text(doc.get("control_share"))
     locales = doc.get("locales")
     values["locales_mode"] = "all" if locales is None else "some"
     values["locales"] = list(locales or [])
@@ -85,12 +344,13 @@ def to_form(doc: Mapping) -> dict[str, str | list[str]]:
 
 
 def _variant_values(prefix: str, v: Mapping) -> dict[str, str]:
-    values = {f"{prefix}.{k}": _text(v.get(k)) for k in ("id", "weight", "cta_url")}
+    values = {f"{prefix}.{k}": _text(v.get(k)) for k in VARIANT_FIELDS}
     for locale, fields_ in (v.get("copy") or {}).items():
         for name, template in (fields_ or {}).items():
             key = f"{prefix}.copy.{locale}.{name}"
             if isinstance(template, Mapping):
-                values[key + PLURAL] = json.dumps(template, ensure_ascii=False, sort_keys=True)
+                for form, text in template.items():
+                    values[key if form == "other" else f"{key}.{form}"] = _text(text)
             else:
                 values[key] = _text(template)
     return values
@@ -138,16 +398,17 @@ def variant_indexes(form: Mapping) -> list[int]:
     return found[: MAX_VARIANTS + 1]
 
 
-def from_form(form, campaign_id: str | None = None) -> dict:
+def from_form(form, campaign_id: str | None = None, zone: dt.tzinfo = dt.UTC) -> dict:
     """The document a posted form describes (`form`: a MultiDict, or a dict of strings).
-    `campaign_id` is the edited campaign's (its id is not a form field then)."""
+    `campaign_id` is the edited campaign's (its id is not a form field then); times are
+    read in `zone`."""
     get = form.get
     doc: dict = {"id": campaign_id if campaign_id is not None else get("id", "").strip()}
     for name in ("name", "status", "placement"):
         doc[name] = get(name, "")
     _put(doc, "priority", get("priority"))
     for name in ("starts_at", "ends_at"):
-        doc[name] = get(name, "").strip() or None
+        doc[name] = utc_text(get(name, ""), zone)
     if get("locales_mode") == "all":
         doc["locales"] = None
     else:
@@ -171,7 +432,8 @@ def from_form(form, campaign_id: str | None = None) -> dict:
     _put(frequency, "min_hours_between", get("frequency.min_hours_between"), whole=False)
     _put(frequency, "after_dismiss_days", get("frequency.after_dismiss_days"))
     doc["frequency"] = frequency
-    _put(doc, "control_share", get("control_share"), whole=False)
+    if (get("control_share") or "").strip():
+        doc["control_share"] = fraction(get("control_share"))
     if doc["placement"] == "gate":
         gate: dict = {"dismissible": bool(get("gate.dismissible"))}
         _put(gate, "free_articles", get("gate.free_articles"))
@@ -182,6 +444,20 @@ def from_form(form, campaign_id: str | None = None) -> dict:
     return doc
 
 
+def _template(form, key: str, locale: str) -> str | dict | None:
+    """A copy field's boxes as its template: plain text, or its plural forms (the field's
+    own box their "other" form); None when every box is empty."""
+    text = (form.get(key) or "").replace("\r\n", "\n")
+    forms = {}
+    for form_name in plural_forms(locale):
+        other = (form.get(f"{key}.{form_name}") or "").replace("\r\n", "\n")
+        if other.strip():
+            forms[form_name] = other
+    if forms:
+        return {**forms, "other": text} if text.strip() else forms
+    return text if text.strip() else None
+
+
 def _variant(form, prefix: str) -> dict:
     get = form.get
     v: dict = {"id": get(f"{prefix}.id", "").strip()}
@@ -190,17 +466,9 @@ def _variant(form, prefix: str) -> dict:
     for locale in SUPPORTED_LOCALES:
         fields_: dict = {}
         for name in COPY_FIELDS:
-            key = f"{prefix}.copy.{locale}.{name}"
-            plural = get(key + PLURAL)
-            if plural:
-                try:
-                    fields_[name] = json.loads(plural)
-                except ValueError:
-                    fields_[name] = plural  # the schema says what is wrong with it
-                continue
-            text = get(key, "").replace("\r\n", "\n")
-            if text.strip():
-                fields_[name] = text
+            template = _template(form, f"{prefix}.copy.{locale}.{name}", locale)
+            if template is not None:
+                fields_[name] = template
         if fields_:
             copy[locale] = fields_
     v["copy"] = copy
@@ -253,32 +521,25 @@ def form_values(form) -> dict[str, str | list[str]]:
     return values
 
 
-def plural_forms(values: Mapping[str, object], key: str) -> dict | None:
-    """The plural forms a copy field carries (shown read-only), or None for a plain one."""
-    raw = values.get(key + PLURAL)
-    if not raw:
-        return None
-    try:
-        forms = json.loads(str(raw))
-    except ValueError:
-        return {"?": str(raw)}
-    return forms if isinstance(forms, dict) else {"?": str(raw)}
-
-
-# --- errors next to their fields --------------------------------------------------------
+# --- errors next to their fields, named by their labels ----------------------------------
 
 
 @dataclass
 class Placed:
-    """Validation messages by the form field (or group of fields) they belong to; `general`
-    holds those that name no part of the form."""
+    """Validation messages by the form field (or group of fields) they belong to; `summary`
+    lists each as the editor reads it ("Holdout share: at most 50%") with the id of its
+    field; `general` holds those that name no part of the form."""
 
     by_field: dict[str, list[str]] = field(default_factory=dict)
     general: list[str] = field(default_factory=list)
-    anchors: dict[str, str] = field(default_factory=dict)  # each full line -> the field's id
+    summary: list[tuple[str, str]] = field(default_factory=list)  # (line, the field's id)
 
     def __bool__(self) -> bool:
         return bool(self.by_field or self.general)
+
+    @property
+    def count(self) -> int:
+        return len(self.summary) + len(self.general)
 
 
 def split_error(line: str) -> tuple[str, str]:
@@ -289,7 +550,25 @@ def split_error(line: str) -> tuple[str, str]:
     return path, message
 
 
-def place_errors(lines: Sequence[str], names: set[str] | frozenset[str]) -> Placed:
+def _message(name: str, message: str, values: Mapping[str, object]) -> str:
+    """The schema's message in the form's words: "missing" is "required", a share is in %."""
+    m = _VARIANT_KEY.match(name)
+    known = VARIANT_FIELDS.get(name[m.end() :]) if m else FIELDS.get(name)
+    if known is not None and known.kind == "percent":
+        typed = fraction(str(values.get(name) or ""))
+        if isinstance(typed, float) and typed > MAX_CONTROL_SHARE:
+            return f"at most {MAX_PERCENT.normalize():f}%"
+        if isinstance(typed, float) and typed < 0:
+            return "at least 0%"
+        return f"expected a number from 0 to {MAX_PERCENT.normalize():f} (%)"
+    if known is not None and message in known.messages:
+        return known.messages[message]
+    return GENERAL_MESSAGES.get(message, message)
+
+
+def place_errors(
+    lines: Sequence[str], names: set[str] | frozenset[str], values: Mapping[str, object] = {}
+) -> Placed:
     """Each `path: message` line under the nearest field or group named in `names`: the path
     itself, else the path with its last parts taken off (`...include[2]` -> `...include`)."""
     placed = Placed()
@@ -300,8 +579,9 @@ def place_errors(lines: Sequence[str], names: set[str] | frozenset[str]) -> Plac
             shorter = _PATH_TAIL.sub("", target)
             target = "" if shorter == target else shorter
         if target:
-            placed.by_field.setdefault(target, []).append(message)
-            placed.anchors[line] = field_id(target)
+            shown = _message(target, message, values)
+            placed.by_field.setdefault(target, []).append(shown)
+            placed.summary.append((f"{label_of(target, values)}: {shown}", field_id(target)))
         else:
             placed.general.append(line)
     return placed
@@ -309,37 +589,10 @@ def place_errors(lines: Sequence[str], names: set[str] | frozenset[str]) -> Plac
 
 def field_names(values: Mapping[str, object]) -> set[str]:
     """Every field and group of fields the form shows, for `place_errors`."""
-    names = {
-        "id",
-        "name",
-        "status",
-        "priority",
-        "starts_at",
-        "ends_at",
-        "placement",
-        "locales",
-        "control_share",
-        "audience",
-        "audience.readers",
-        "audience.articles_read",
-        "audience.articles_read.min",
-        "audience.articles_read.max",
-        "audience.articles_read.days",
-        "frequency",
-        "frequency.max_views",
-        "frequency.per_days",
-        "frequency.min_hours_between",
-        "frequency.after_dismiss_days",
-        "gate",
-        "gate.dismissible",
-        "gate.free_articles",
-        "variants",
-        *LISTS,
-    }
+    names = set(FIELDS)
     for i in range(len(variant_indexes(values))):
         prefix = f"variants[{i}]"
-        names |= {prefix, f"{prefix}.id", f"{prefix}.weight", f"{prefix}.cta_url"}
-        names.add(f"{prefix}.copy")
+        names |= {prefix, f"{prefix}.copy"} | {f"{prefix}.{k}" for k in VARIANT_FIELDS}
         for locale in SUPPORTED_LOCALES:
             names.add(f"{prefix}.copy.{locale}")
             names |= {f"{prefix}.copy.{locale}.{name}" for name in COPY_FIELDS}

@@ -9,10 +9,12 @@ newer version is refused with 409, keeping what was typed on the page.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable
 from functools import partial
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import (
     Blueprint,
@@ -46,6 +48,7 @@ from membership.staff.campaigns import api
 from membership.staff.campaigns import form as form_
 from membership.staff.campaigns import preview as campaign_preview
 from membership.staff.campaigns import reads as campaign_reads
+from membership.staff.goals.form import plural_examples
 from membership.staff.overview import charts
 from membership.staff.overview import views as overview
 
@@ -214,6 +217,18 @@ def campaign_move(campaign_id: str):
 
 
 # --- the form ----------------------------------------------------------------------------
+def newsroom_zone() -> dt.tzinfo:
+    """The newsroom's time zone (the `TIMEZONE` setting), in which the form shows times;
+    UTC where the deployment sets none."""
+    zone = getattr(runtime().settings, "timezone", None) or "UTC"
+    if isinstance(zone, dt.tzinfo):
+        return zone
+    try:
+        return ZoneInfo(str(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
 def _form_page(
     values: dict,
     *,
@@ -224,22 +239,27 @@ def _form_page(
     conflict: str | None = None,
     preview: list | None = None,
 ):
+    zone = newsroom_zone()
     page = render_template(
         "staff/campaign_edit.html",
         values=values,
         campaign_id=campaign_id,
         based_on=based_on,
-        errors=form_.place_errors(errors, form_.field_names(values)),
+        errors=form_.place_errors(errors, form_.field_names(values), values),
         conflict=conflict,
         variant_count=len(form_.variant_indexes(values)),
         field_id=form_.field_id,
-        plural_suffix=form_.PLURAL,
+        definition=form_.definition,
+        variant_name=form_.variant_name,
+        copy_labels=form_.COPY_LABELS,
+        plural_forms=form_.plural_forms,
+        plural_examples=plural_examples,
+        zone_name=str(getattr(zone, "key", None) or zone),
         statuses=STATUSES,
         placements=PLACEMENTS,
         readers=READERS,
         previews=preview,
         notice=_done(),
-        plural=form_.plural_forms,
         **_preview_words(),
     )
     return page, status
@@ -256,14 +276,15 @@ def _preview_words() -> dict:
 @bp.get("/campaigns/new")
 @requires("editor")
 def campaign_new():
-    return _form_page(form_.to_form(NEW_CAMPAIGN), campaign_id=None, based_on="")
+    return _form_page(form_.to_form(NEW_CAMPAIGN, newsroom_zone()), campaign_id=None, based_on="")
 
 
 @bp.get("/campaign/<campaign_id>/edit")
 @requires("editor")
 def campaign_edit(campaign_id: str):
     c, version = _existing(campaign_id)
-    return _form_page(form_.to_form(to_json(c)), campaign_id=c.id, based_on=version)
+    values = form_.to_form(to_json(c), newsroom_zone())
+    return _form_page(values, campaign_id=c.id, based_on=version)
 
 
 @bp.post("/campaigns/new")
@@ -302,7 +323,7 @@ def _form_post(campaign_id: str | None):
     if action not in ("save", "preview"):
         problem = "action: expected save, preview or add_variant"
         return page(values, errors=[problem], status=400)
-    doc = form_.from_form(posted, campaign_id)
+    doc = form_.from_form(posted, campaign_id, newsroom_zone())
     try:
         parsed = parse(doc)
     except CampaignError:
@@ -310,6 +331,25 @@ def _form_post(campaign_id: str | None):
     if action == "preview":
         return page(values, preview=campaign_preview.previews_now(parsed, runtime().settings))
     return _save(parsed, based_on or None, campaign_id, partial(page, values))
+
+
+@bp.post("/campaigns/preview")
+@requires("viewer")  # previewing stores nothing
+def campaign_form_preview():
+    """The previews of the form as it is now, as HTML to put beside it (campaign.js asks as
+    the editor types); a document that does not parse yet is a 400 naming its fields."""
+    posted = request.form
+    values = form_.form_values(posted)
+    # An edited campaign's id is no field, and a new one's may not be typed yet.
+    doc = form_.from_form(posted, posted.get("id", "").strip() or "preview", newsroom_zone())
+    try:
+        parsed = parse(doc)
+    except CampaignError:
+        problems = form_.place_errors(every_problem(doc), form_.field_names(values), values)
+        page = render_template("staff/campaign_previews.html", problems=problems)
+        return page, 400
+    previews = campaign_preview.previews_now(parsed, runtime().settings)
+    return render_template("staff/campaign_previews.html", previews=previews, **_preview_words())
 
 
 def _save(parsed: Campaign, based_on: str | None, campaign_id: str | None, page):
