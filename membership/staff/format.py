@@ -37,7 +37,7 @@ JUST_NOW = dt.timedelta(minutes=1)  # closer than this, a relative time says "ju
 
 def money(amount_minor, currency: str, locale: str = LOCALE) -> str:
     """Minor units as money in their currency, by the currency's digits: 1000 eur ->
-    "€10.00" (en; "10,00 €" in uk), 500 jpy -> "¥500". Empty -> "—"."""
+    "€10.00" (en; "10,00 EUR" in uk), 500 jpy -> "¥500". Empty -> "—"."""
     if amount_minor is None or amount_minor == "" or not currency:
         return NOTHING
     try:

@@ -60,7 +60,7 @@ def read(
 
 
 def money(locale: str, currency: str, minor: int) -> str:
-    """1000 eur -> "€10.00" (en), "10,00 €" (uk): staff/format.money in `locale`."""
+    """1000 eur -> "€10.00" (en), "10,00 EUR" (uk): staff/format.money in `locale`."""
     return staff_format.money(minor, currency, locale)
 
 
