@@ -29,7 +29,7 @@ LIMIT_MAX = 100
 CHUNK = 500  # name entries read per round trip while filtering on the other words
 CHUNKS_PER_PAGE = 4  # a page stops there and hands back a cursor: bounded work per call
 EXPORT_BATCH = 1000
-COLUMNS = ("email", "name", "source", "status", "since", "plan", "amount")
+COLUMNS = ("email", "name", "source", "status", "since", "plan", "amount", "customer")
 # Stripe's zero-decimal currencies: their minor unit is the unit.
 ZERO_DECIMAL = frozenset(
     [
@@ -360,6 +360,7 @@ def export_cells(row: Row) -> tuple[str, ...]:
         row.since,
         row.plan,
         amount_text(row.amount, row.currency),
+        row.customer,
     )
     return tuple(safe_cell(v) for v in values)
 
@@ -492,9 +493,9 @@ def _customer_view(page: CustomerPage) -> dict:
                 "what": INVOICE_KINDS.get(e.get("kind", ""), e.get("kind", "")),
                 "reference": e.get("reference", ""),
                 "amount": amount_text(int(e.get("amount") or 0), e.get("currency") or ""),
-                "subscription": e.get("subscription", ""),
             }
             for e in page.timeline
+            if e.get("kind") != STATUS_CHANGE  # shown in the subscription's history
         ],
         "events": list(page.events),
         "contributions": [_contribution_view(x) for x in page.contributions],

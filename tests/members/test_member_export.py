@@ -64,13 +64,14 @@ def test_a_formula_after_a_separator_is_neutralised_and_every_cell_quoted(ledger
 
 @given(st.lists(hostile_text, min_size=7, max_size=7))
 def test_no_cell_starts_a_formula_however_a_spreadsheet_splits_the_line(values):
-    row = Row("x", *values[:6], amount=0, currency="", current=True)
+    row = Row("x", *values[:6], amount=0, currency="", current=True, customer=values[6])
     line = csv_line(export_cells(row))
     for separator, cell in cells_a_spreadsheet_could_see(line):
         assert not cell.startswith(FORMULA), (separator, cell, line)
     assert parse([line])[0][:2] == [safe_cell(values[0]), safe_cell(values[1])]
     # Neutralising only adds quote marks: nothing of the value is lost.
     assert safe_cell(values[6]).replace("'", "") == values[6].replace("'", "")
+    assert parse([line])[0][7] == safe_cell(values[6])
 
 
 def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, redis_conn, keys):
@@ -86,10 +87,13 @@ def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, r
     assert table[0] == list(COLUMNS)
     body = table[1:]
     assert len(body) == ledger.queries.count() == 3
-    assert body[0] == ["", "", "stripe", "active", "2026-05-28", "Monthly", "5.00 EUR"]
+    # A Stripe member without an email is a row with its customer id, not an anonymous one
+    assert body[0] == ["", "", "stripe", "active", "2026-05-28", "Monthly", "5.00 EUR", "cus_c"]
     since = body[1][4]
-    assert body[1] == ["'+off@example.org", "'-Off", "offline", "offline", since, "offline", ""]
+    offline = ["'+off@example.org", "'-Off", "offline", "offline", since, "offline", "", ""]
+    assert body[1] == offline
     assert body[2][:3] == ["a@example.org", '\'=HYPERLINK("http://evil")', "stripe"]
+    assert body[2][7] == "cus_a"
 
 
 def test_the_export_reads_in_batches_and_matches_the_count(ledger, redis_conn, keys):

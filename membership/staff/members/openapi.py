@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from membership.core.openapi import INTEGER, TEXT, answer, error, json_body, obj
+from membership.ledger.queries import SORTS
 from membership.staff.apidoc import in_path, in_query, op
+from membership.staff.members.listing import (
+    CURRENT,
+    LABELS,
+    ORDERS,
+    PAGE,
+    PLAN_MAX,
+    QUERY_MAX,
+    SOURCES,
+    STATUSES,
+)
 
 _ROW = obj(
     {
@@ -19,6 +30,7 @@ _ROW = obj(
         "amount_text": {**TEXT, "examples": ["5.00 EUR"]},
         "current": {"type": "boolean", "description": "counted as a member now"},
         "customer": TEXT,
+        "joined": {**INTEGER, "description": "epoch seconds it started; 0: never"},
     },
     required=("id", "email", "name", "source", "status", "since", "plan", "amount"),
 )
@@ -62,7 +74,7 @@ def _offline_change(summary: str, done: tuple, refused: tuple, audited: str) -> 
 OPENAPI: dict = {
     "/staff/api/members": {
         "get": op(
-            "Search members by email prefix, name words or exact Stripe customer id",
+            "The list of members (newest first, by name or by email, filtered), or a search",
             {
                 "200": answer(
                     "A page of members",
@@ -73,15 +85,39 @@ OPENAPI: dict = {
                         }
                     ),
                 ),
-                "400": error("A bad `q`, `cursor` or `limit`; `error.field` names it"),
+                "400": error(
+                    "A bad parameter; `error.field` names it, the message by its label "
+                    "(`Status: one of ...`)"
+                ),
             },
-            description="Matches by email first, then by name; `cursor` from one answer "
-            "gives the next page. A page may be short and still carry a cursor (work per "
-            "call is bounded): ask again while `cursor` is not null.",
+            description="Without `q`: everyone who has had a subscription or an offline "
+            "membership, sorted by `sort` and `order` (default: joined, newest first; name "
+            "and email A to Z, those without one last) and filtered by the other "
+            "parameters. With `q`: members whose email starts with it, then those whose name "
+            "has words starting with each of its words, or Stripe customers whose id starts "
+            "with it (`cus_...`); the filters apply, the sort does not. `cursor` from one "
+            "answer gives the next page. Work per call is bounded, so a page may be short, "
+            "even empty, and still carry a cursor: ask again while `cursor` is not null.",
             parameters=[
-                in_query("q", {**TEXT, "maxLength": 254}),
+                in_query("q", {**TEXT, "maxLength": QUERY_MAX}, LABELS["q"]),
+                in_query(
+                    "current",
+                    {"enum": [c for c in CURRENT if c]},
+                    "Counted as a member now (true) or not (false)",
+                ),
+                in_query("source", {"enum": list(SOURCES)}, LABELS["source"]),
+                in_query("plan", {**TEXT, "maxLength": PLAN_MAX}, "A plan's name, exactly"),
+                in_query("status", {"enum": list(STATUSES)}, LABELS["status"]),
+                in_query("joined_from", {**TEXT, "format": "date"}, "Joined on or after (UTC day)"),
+                in_query("joined_to", {**TEXT, "format": "date"}, "Joined on or before (UTC day)"),
+                in_query("sort", {"enum": list(SORTS), "default": "joined"}, LABELS["sort"]),
+                in_query(
+                    "order",
+                    {"enum": list(ORDERS)},
+                    "Default: desc when sorted by joined, else asc",
+                ),
                 in_query("cursor", TEXT),
-                in_query("limit", {**INTEGER, "minimum": 1, "maximum": 100, "default": 50}),
+                in_query("limit", {**INTEGER, "minimum": 1, "maximum": 100, "default": PAGE}),
             ],
         )
     },
@@ -113,7 +149,8 @@ OPENAPI: dict = {
         "get": op(
             "Every current member (offline ones included) as CSV, streamed",
             {"200": answer("CSV", TEXT, "text/csv")},
-            description="Columns email, name, source, status, since, plan, amount; a cell "
+            description="Columns email, name, source, status, since, plan, amount, customer "
+            "(the Stripe customer id; empty for an offline member); a cell "
             "that a spreadsheet would run as a formula starts with a quote. Each download is "
             "recorded in the audit log (`members_exported`) before the first line.",
         )

@@ -1,6 +1,8 @@
-"""Staff pages: members. Search (email, name words, `cus_...`), a member's page, offline
-members added and removed with a reason, and the CSV export of current members; the same
-reads and changes answer JSON under /staff/api/members. Reads go through the ledger's
+"""Staff pages: members. The list (newest first, or by name or email; filtered by counted,
+source, plan, status, when they joined), the search above it (email, name words, a prefix of
+a `cus_...` id), a member's page, offline members added and removed with a reason, and the
+CSV export of current members; the same reads and changes answer JSON under
+/staff/api/members. Reads go through the ledger's
 queries (bounded whatever the number of members), changes through the writer's offline
 commands as `membership members add|remove` does; the export is audited before its first
 line.
@@ -22,20 +24,12 @@ from membership.ledger.model import valid_email
 from membership.staff.access import rules
 from membership.staff.access.guard import api_error, requires
 from membership.staff.forms import MAX_FIELD, field
+from membership.staff.members import listing
+from membership.staff.members.listing import Ask, Refused
 
 bp = Blueprint("members", __name__)
 
-PAGE = 50
-QUERY_MAX = 254
 RETRY_AFTER = "2"
-
-
-class Refused(Exception):
-    """A request the page answers with a message next to `field` (or above the form)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
 
 
 # --- reading the request -----------------------------------------------------------------
@@ -64,22 +58,22 @@ def _named(field: str, message: str) -> str:
     return message if message.startswith(f"{field}:") else f"{field}: {message}"
 
 
-def _search_args() -> tuple[str, str | None, int]:
-    q = (request.args.get("q") or "").strip()
-    if len(q) > QUERY_MAX:
-        raise Refused(400, f"q: at most {QUERY_MAX} characters", "q")
-    cursor = request.args.get("cursor") or None
-    raw_limit = request.args.get("limit", str(PAGE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= read_side.LIMIT_MAX:
-        raise Refused(400, f"limit: a whole number from 1 to {read_side.LIMIT_MAX}", "limit")
-    return q, cursor, int(raw_limit)
-
-
-def _search(q: str, cursor: str | None, limit: int) -> read_side.Page:
+def _read(ask: Ask) -> read_side.Page:
+    """The search's matches (the filters applied to them), else the list."""
+    queries = ledger_for(runtime()).queries
     try:
-        return ledger_for(runtime()).queries.search(q, limit=limit, cursor=cursor)
-    except BadCursor as exc:
-        raise Refused(400, str(exc), "cursor") from None
+        if ask.q:
+            page = queries.search(ask.q, limit=ask.limit, cursor=ask.cursor)
+            return read_side.Page(tuple(filter(ask.filters.keeps, page.rows)), page.cursor)
+        return queries.members(
+            ask.filters,
+            sort=ask.sort,
+            descending=ask.descending,
+            limit=ask.limit,
+            cursor=ask.cursor,
+        )
+    except BadCursor:
+        raise listing.refuse("cursor", "not a page of this list; start again") from None
 
 
 # --- changes: the writer's doors, as the CLI uses them ------------------------------------
@@ -116,27 +110,49 @@ def _can_edit() -> bool:
 
 
 def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None = None):
-    """The search (GET ?q=&cursor=) with its results, the export and the offline form."""
-    q, cursor, page, error = "", None, read_side.Page((), None), None
+    """The list, or the search's matches, with the filters; the export; the offline form."""
+    ask, page, error = Ask(), read_side.Page((), None), None
     try:
-        q, cursor, limit = _search_args()
-        page = _search(q, cursor, limit)
+        ask = listing.read(request.args)
+        page = _read(ask)
     except Refused as exc:
         error = exc
     status = (refused or error).status if (refused or error) else 200
-    page_html = render_template(
+    queries = ledger_for(runtime()).queries
+    html = render_template(
         "staff/members.html",
-        q=q,
-        cursor=cursor,
+        ask=ask,
         rows=[read_side.row_view(r) for r in page.rows],
-        next_url=url_for("staff.members.members", q=q, cursor=page.cursor) if page.cursor else None,
-        first_url=url_for("staff.members.members", q=q) if cursor else None,
+        next_url=_list_url(ask, cursor=page.cursor) if page.cursor else None,
+        first_url=_list_url(ask) if ask.cursor else None,
+        sort_urls={c: _sort_url(ask, c) for c in listing.SORTS},
+        filtered=listing.filtered(ask),
+        labels=listing.LABELS,
+        statuses=listing.STATUSES,
+        plans=listing.plan_choices(queries.stats(), ask.filters.plan),
+        count=queries.count(),
         search_error=error,
         refused=refused,
         form=form or {},
         can_edit=_can_edit(),
     )
-    return _answer(page_html, status)
+    return _answer(html, status)
+
+
+def _list_url(ask: Ask, **more) -> str:
+    q = {"q": ask.q} if ask.q else {}
+    return url_for("staff.members.members", **q, **(ask.args or {}), **more)
+
+
+def _sort_url(ask: Ask, sort: str) -> str:
+    """The list by `sort`: the other way round when it is the sort already."""
+    if sort == ask.sort:
+        order = "asc" if ask.descending else "desc"
+    else:
+        order = "desc" if sort == "joined" else "asc"
+    return _list_url(
+        Ask(ask.q, ask.filters, args={**(ask.args or {}), "sort": sort, "order": order})
+    )
 
 
 @bp.get("/members")
@@ -248,8 +264,7 @@ def _api_error(exc: Refused):
 @requires("viewer")
 def api_members():
     try:
-        q, cursor, limit = _search_args()
-        page = _search(q, cursor, limit)
+        page = _read(listing.read(request.args))
     except Refused as exc:
         return _api_error(exc)
     return jsonify(members=[read_side.row_json(r) for r in page.rows], cursor=page.cursor)
