@@ -3,9 +3,12 @@
     .venv/bin/python scripts/build_widgets.py          # writes membership/static/*.min.js
     .venv/bin/python scripts/build_widgets.py --check  # exit 1 if a built file is stale
 
-calmjs.parse (a test extra) minifies ES5 and mangles local names; it refuses anything that is
-not ES5, the syntax both scripts keep to. The built files are committed, so nothing is built
-at run time; tests/goals/test_widget_builds.py fails when one is out of date.
+calmjs.parse (a test extra) minifies ES5 and mangles local names, after this script has joined
+what the readable source writes apart for its readers: string literals split over lines
+("a" + "b" is built as "ab") and one `var` statement after another (`var a = 1, b = 2`). It
+refuses anything that is not ES5, the syntax both scripts keep to. The built files are
+committed, so nothing is built at run time; tests/goals/test_widget_builds.py fails when one
+is out of date.
 """
 
 from __future__ import annotations
@@ -21,13 +24,59 @@ def built_path(source: Path) -> Path:
     return source.with_suffix(".min.js")
 
 
+def _literal(node) -> bool:
+    from calmjs.parse import asttypes
+
+    return isinstance(node, asttypes.String) and node.value.startswith('"')
+
+
+def _join(left, right):
+    left.value = left.value[:-1] + right.value[1:]
+    return left
+
+
+def _merge_vars(nodes: list) -> list:
+    """Statements with each run of `var` statements made one (declared in the same order)."""
+    from calmjs.parse import asttypes
+
+    out: list = []
+    for node in nodes:
+        if isinstance(node, asttypes.VarStatement) and out and type(out[-1]) is type(node):
+            out[-1]._children_list.extend(node._children_list)
+        else:
+            out.append(node)
+    return out
+
+
+def fold(node):
+    """`node` with each `"a" + "b"` joined into one literal, also at the end of a longer sum
+    (`x + "a" + "b"` is `x + "ab"`: once a string is added, + only concatenates), and each run
+    of `var` statements joined into one."""
+    from calmjs.parse import asttypes
+
+    for name, value in vars(node).items():
+        if isinstance(value, asttypes.Node):
+            setattr(node, name, fold(value))
+        elif isinstance(value, list):
+            value[:] = _merge_vars([fold(v) if isinstance(v, asttypes.Node) else v for v in value])
+    if not (isinstance(node, asttypes.BinOp) and node.op == "+" and _literal(node.right)):
+        return node
+    if _literal(node.left):
+        return _join(node.left, node.right)
+    left = node.left
+    if isinstance(left, asttypes.BinOp) and left.op == "+" and _literal(left.right):
+        left.right = _join(left.right, node.right)
+        return left
+    return node
+
+
 def minify(source: Path) -> str:
     """The minified text of one readable script."""
     from calmjs.parse import es5
     from calmjs.parse.unparsers.es5 import minify_print
 
-    tree = es5(source.read_text(encoding="utf-8"))
-    body = minify_print(tree, obfuscate=True, obfuscate_globals=False)
+    tree = fold(es5(source.read_text(encoding="utf-8")))
+    body = minify_print(tree, obfuscate=True, obfuscate_globals=False, drop_semi=True)
     return body + "\n"
 
 

@@ -1,7 +1,7 @@
 """The embeddable widget scripts and an example article that embeds them.
 
 Each script is served as built by scripts/build_widgets.py (`*.min.js` beside the readable
-source, committed), gzipped for a client that accepts it.
+source, committed), compressed with brotli or gzip for a client that accepts either.
 
 - `GET /static/banner.js`: the member-count banner.
 - `GET /static/prompt.js`: the paywall-prompt client (asks `POST /v1/prompt`, reports to
@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
+import brotli
 from flask import Blueprint, Response, render_template, request, url_for
 
 from membership.core.errors import ApiError
@@ -48,20 +49,34 @@ def built(path: Path) -> Path:
     return path.with_suffix(".min.js")
 
 
+# The encodings each script is kept in, smallest first: brotli for the browsers that accept it,
+# gzip for the rest (docs/benchmarks.md, "Reader page weight").
+ENCODINGS = {
+    "br": lambda body: brotli.compress(body, mode=brotli.MODE_TEXT, quality=11),
+    "gzip": lambda body: gzip.compress(body, 9, mtime=0),
+}
+
+
 @lru_cache(maxsize=2)
-def _script(path: Path) -> tuple[bytes, bytes, str]:
-    """(minified, gzipped, ETag of the minified); the gzipped one's ETag ends in "-gz"."""
+def _script(path: Path) -> tuple[bytes, dict[str, bytes], str]:
+    """(minified, its encodings by name, ETag of the minified); an encoding's ETag ends in
+    "-" and its name."""
     body = built(path).read_bytes()
-    return body, gzip.compress(body, 9, mtime=0), hashlib.sha256(body).hexdigest()[:32]
+    encoded = {name: encode(body) for name, encode in ENCODINGS.items()}
+    return body, encoded, hashlib.sha256(body).hexdigest()[:32]
 
 
 def _serve(path: Path) -> Response:
-    body, zipped, etag = _script(path)
-    gzipped = request.accept_encodings["gzip"] > 0
-    response = Response(zipped if gzipped else body, content_type="text/javascript; charset=utf-8")
-    if gzipped:
-        response.headers["Content-Encoding"] = "gzip"
-    response.set_etag(etag + "-gz" if gzipped else etag)
+    body, encoded, etag = _script(path)
+    accepted = request.accept_encodings
+    coding = max(encoded, key=lambda name: accepted[name])  # the client's order, br on a tie
+    coding = coding if accepted[coding] > 0 else None
+    response = Response(
+        encoded[coding] if coding else body, content_type="text/javascript; charset=utf-8"
+    )
+    if coding:
+        response.headers["Content-Encoding"] = coding
+    response.set_etag(f"{etag}-{coding}" if coding else etag)
     response.headers["Vary"] = "Accept-Encoding"
     response.headers["Cache-Control"] = SCRIPT_CACHE_CONTROL
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -5,13 +5,12 @@
  * one we serve (uk-UA: uk, else en) into each box; on failure the box stays empty. */
 (function () {
   "use strict";
-  var me = document.currentScript;
-  var base = new URL(me ? me.src : "/", location.href).origin;
+  var D = document, me = D.currentScript, base = new URL(me ? me.src : "/", location.href).origin;
   var SEL = "[data-membership-banner]";
   var CSS =
     SEL + "{display:flex;min-height:12rem;box-sizing:border-box}" +
     "@media (max-width:30rem){" + SEL + "{min-height:15rem}}" +
-    ".mb{flex:1;display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;" +
+    ".mb{flex:1;display:flex;flex-flow:column;justify-content:center;box-sizing:border-box;" +
     "padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;color:#16140f;" +
     "font:1rem/1.4 system-ui,sans-serif}" +
     ".mb-h{margin:0 0 .25rem;font-size:1.375rem;line-height:1.25;font-weight:750}" +
@@ -24,11 +23,12 @@
   var SERVED = ["en", "uk"]; // config.py's, fallback first
   var pending = {};
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
+  // A new element appended to `to`, with its text (a <style> is checked by the CSP once in).
+  function el(to, tag, cls, text) {
+    var e = D.createElement(tag);
     e.className = cls;
     if (text) e.textContent = text;
-    return e;
+    return to.appendChild(e);
   }
 
   function str(s) {
@@ -42,63 +42,46 @@
   }
 
   function render(box, d) {
-    var root = el("div", "mb"), g = d.goal;
-    root.appendChild(el("p", "mb-h", d.headline));
-    root.appendChild(el("p", "mb-m", d.message));
+    var root = el(box, "div", "mb"), g = d.goal, bar, k, aria;
+    el(root, "p", "mb-h", d.headline);
+    el(root, "p", "mb-m", d.message);
     if (g && g.target > 0 && typeof g.progress == "number") {
-      var bar = el("div", "mb-bar"), fill = el("div", "mb-fill");
-      bar.setAttribute("role", "progressbar");
-      bar.setAttribute("aria-valuemin", "0");
-      bar.setAttribute("aria-valuemax", String(g.target));
-      bar.setAttribute("aria-valuenow", String(Math.min(d.count, g.target)));
+      bar = el(root, "div", "mb-bar");
+      aria = { role: "progressbar", "aria-valuemin": 0, "aria-valuemax": g.target,
+        "aria-valuenow": Math.min(d.count, g.target), "aria-label": d.message };
       if (str(d.count_display) && str(g.target_display))
-        bar.setAttribute("aria-valuetext", d.count_display + " / " + g.target_display);
-      bar.setAttribute("aria-label", d.message);
-      fill.style.transform = "scaleX(" + Math.max(0, Math.min(1, g.progress)) + ")";
-      bar.appendChild(fill);
-      root.appendChild(bar);
+        aria["aria-valuetext"] = d.count_display + " / " + g.target_display;
+      for (k in aria) bar.setAttribute(k, aria[k]);
+      el(bar, "div", "mb-fill").style.transform = "scaleX(" + Math.max(0, Math.min(1, g.progress)) + ")";
     }
-    var a = el("a", "mb-cta", d.cta.label);
-    a.href = d.cta.url;
-    root.appendChild(a);
-    box.appendChild(root);
+    el(root, "a", "mb-cta", d.cta.label).href = d.cta.url;
     box.setAttribute("data-state", "ready");
   }
 
+  // One request per language, whatever the number of boxes in it. The time limit covers
+  // reading the body too: an abort fails the fetch or the read.
   function fetchBanner(locale) {
-    if (!pending[locale]) {
-      // The time limit covers reading the body too: an abort fails the fetch or the read.
-      var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, 2000);
-      pending[locale] = fetch(base + "/v1/banner?locale=" + locale, {
-        credentials: "omit",
-        signal: ctl.signal
-      }).then(function (r) {
-        if (!r.ok) throw r.status;
-        return r.json();
-      }).then(function (d) {
-        clearTimeout(timer);
-        if (!ok(d)) throw 0; // not a banner we can show
-        return d;
-      });
-    }
-    return pending[locale];
+    var ctl = new AbortController(), timer;
+    return pending[locale] || (pending[locale] = (timer = setTimeout(function () { ctl.abort(); }, 2000),
+      fetch(base + "/v1/banner?locale=" + locale, { credentials: "omit", signal: ctl.signal })
+        .then(function (r) {
+          if (!r.ok) throw r.status;
+          return r.json();
+        }).then(function (d) {
+          clearTimeout(timer);
+          if (!ok(d)) throw 0; // not a banner we can show
+          return d;
+        })));
   }
 
   function start() {
-    if (!document.getElementById("mb-css")) {
-      var s = el("style", "");
-      s.id = "mb-css";
-      s.textContent = CSS;
-      document.head.appendChild(s);
-    }
-    var boxes = document.querySelectorAll(SEL);
-    Array.prototype.forEach.call(boxes, function (box) {
+    if (!D.getElementById("mb-css")) el(D.head, "style", "", CSS).id = "mb-css";
+    [].forEach.call(D.querySelectorAll(SEL), function (box) {
       if (box.getAttribute("data-state")) return;
       box.setAttribute("data-state", "loading");
-      var locale = (box.getAttribute("data-locale") || document.documentElement.lang || "")
+      var locale = (box.getAttribute("data-locale") || D.documentElement.lang || "")
         .split(/[^a-z]/i)[0].toLowerCase();
-      if (SERVED.indexOf(locale) < 0) locale = SERVED[0];
-      fetchBanner(locale).then(function (d) {
+      fetchBanner(SERVED.indexOf(locale) < 0 ? SERVED[0] : locale).then(function (d) {
         render(box, d);
       }, function () {
         box.setAttribute("data-state", "error"); // nothing shown; the reserved space stays
@@ -106,6 +89,6 @@
     });
   }
 
-  if (document.readyState == "loading") document.addEventListener("DOMContentLoaded", start);
+  if (D.readyState == "loading") D.addEventListener("DOMContentLoaded", start);
   else start();
 })();

@@ -15,46 +15,39 @@
  * Stripe Checkout (POST /v1/checkout), or its own link when that fails. */
 (function () {
   "use strict";
-  var D = document;
-  var me = D.currentScript;
-  var base = new URL(me ? me.src : "/", location.href).origin;
+  var D = document, me = D.currentScript, base = new URL(me ? me.src : "/", location.href).origin;
   var KEY = "membership";
   var TOKEN = "member_token";
   var CSS =
-    ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;" +
-    "color:#16140f;border-top:4px solid #f5c400;font:1rem/1.4 system-ui,sans-serif}" +
+    ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;color:#16140f;border-top:4px solid #f5c400;font:1rem/1.4 system-ui,sans-serif}" +
     ".mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}.mp p{margin:0 0 .75rem}" +
     ".mp-bar,.mp-fill{display:block;height:.375rem}.mp-bar{margin:.25rem 0;background:#e8dfba}" +
     ".mp-fill{background:#16140f;transform-origin:0 0}" +
-    ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;" +
-    "background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
+    ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
     ".mp-later{background:none;color:inherit;text-decoration:underline}" +
-    ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;" +
-    "background:none;font-size:1.5rem}" +
-    ".mp-banner{position:fixed;left:0;right:0;bottom:0;z-index:99999;max-height:15vh;" +
-    "overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;" +
-    "font:.875rem/1.25 system-ui,sans-serif}.mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
-    ".mp-banner .mp-h{margin-right:1.5rem;font-size:.9375rem}.mp-banner .mp-bar{width:3rem;" +
-    "display:inline-block;margin:0 .5rem;vertical-align:middle}.mp-banner .mp-cta{" +
-    "grid-column:2;grid-row:1/9;align-self:end}" +
-    ".mp-pad{height:15vh}.mp[hidden]{display:none}" +
-    ".mp-over{position:fixed;inset:0;z-index:99999;display:flex;align-items:center;" +
-    "justify-content:center;background:#0009}.mp-modal{width:100%;max-width:32rem;margin:1rem;outline:0}" +
-    ".mp-gated{position:relative}.mp-cover{position:absolute;inset:0;z-index:99999;" +
-    "background:linear-gradient(#fffc,#fff 9rem)}" +
+    ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
+    ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
+    ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
+    ".mp-banner .mp-h{margin-right:1.5rem;font-size:.9375rem}" +
+    ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
+    ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
+    ".mp[hidden]{display:none}" +
+    ".mp-over{position:fixed;inset:0;z-index:99999;display:flex;align-items:center;justify-content:center;background:#0009}" +
+    ".mp-modal{width:100%;max-width:32rem;margin:1rem;outline:0}.mp-gated{position:relative}" +
+    ".mp-cover{position:absolute;inset:0;z-index:99999;background:linear-gradient(#fffc,#fff 9rem)}" +
     ".mp-cover .mp{position:sticky;top:20vh;max-width:32rem;margin:8rem auto 0}";
   var WORDS = { en: ["Close", "Maybe later"], uk: ["Закрити", "Можливо, пізніше"] };
   var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
   lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
-  var words = WORDS[lang] || WORDS.en;
-  var ls, member, sid, going;
+  var words = WORDS[lang] || WORDS.en, ls, member, sid, going;
 
-  function el(tag, cls, text, attrs) {
+  // A new element, appended to `to` when given.
+  function el(tag, cls, text, attrs, to) {
     var e = D.createElement(tag);
     e.className = cls;
     if (text) e.textContent = text; // server text is never parsed as HTML
     for (var k in attrs) e.setAttribute(k, attrs[k]);
-    return e;
+    return to ? to.appendChild(e) : e;
   }
 
   function on(target, type, fn, opts) {
@@ -136,6 +129,11 @@
     } catch (e) {}
   }
 
+  // The token's answer from the service kept, if it has one.
+  function kept(d) {
+    if (str(d.token)) keep(d.token);
+  }
+
   // When the member token ends (unix seconds), from its payload, which is readable without the
   // key (base64url JSON [subject, issued at, expires at]); 0 when unreadable: renew it now.
   function expiry(token) {
@@ -150,25 +148,19 @@
   // and the lapsed member is asked again; on a network error it is kept for the next page view.
   function renew() {
     if (member && expiry(member) * 1e3 - Date.now() < 864e5) {
-      call("/v1/member/token/refresh", JSON.stringify({ token: member }), 5000).then(function (d) {
-        if (str(d.token)) keep(d.token);
-      }).catch(function (status) {
+      call("/v1/member/token/refresh", JSON.stringify({ token: member }), 5000).then(kept, function (status) {
         if (status == 401 || status == 400) keep();
       });
     }
   }
 
-  function post(events) {
-    var url = base + "/v1/prompt/events", body = JSON.stringify({ events: events });
+  function report(p, type) {
+    var url = base + "/v1/prompt/events", body = JSON.stringify({ events: [{ type: type, token: p.token }] });
     try {
       if (navigator.sendBeacon(url, body)) return; // a string goes as text/plain: no preflight
     } catch (e) {}
     fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit",
       headers: { "Content-Type": "text/plain" } }).catch(Boolean);
-  }
-
-  function report(p, type) {
-    post([{ type: type, token: p.token }]);
   }
 
   // The one click handler of every call to action: Stripe Checkout for the page's plan, with the
@@ -182,7 +174,7 @@
     e.preventDefault();
     if (going) return; // one checkout at a time, however often the reader clicks
     going = 1;
-    call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 10000)
+    call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 1e4)
       .then(function (d) {
         if (!/^https:\/\//.test(d.url)) throw 0;
         return d.url;
@@ -234,37 +226,33 @@
     if (node.pad) node.pad.remove();
   }
 
-  function button(cls, text, onClick, label) {
-    var b = el("button", cls, text, { type: "button" });
+  function button(cls, text, onClick, label, to) {
+    var b = el("button", cls, text, { type: "button" }, to);
     if (label) b.setAttribute("aria-label", label);
     on(b, "click", onClick);
-    return b;
   }
 
   function card(p, tag, attrs) {
-    var box = el(tag, "mp mp-" + p.placement, "", attrs), d = p.banner, g = d && d.goal;
-    var a = el("a", "mp-cta", p.cta.label), t, bar;
-    box.setAttribute("aria-labelledby", "mp-" + p.placement);
-    box.appendChild(el("p", "mp-h", p.headline, { id: "mp-" + p.placement }));
-    if (str(p.body)) box.appendChild(el("p", "", p.body));
+    var box = el(tag, "mp mp-" + p.placement, "", attrs), id = "mp-" + p.placement,
+      d = p.banner, g = d && d.goal, t;
+    box.setAttribute("aria-labelledby", id);
+    el("p", "mp-h", p.headline, { id: id }, box);
+    if (str(p.body)) el("p", "", p.body, 0, box);
     // The ticker: the live member count and the goal, from the banner data in the answer.
     if (d && d.count > 0 && str(d.headline)) { // never "0 members"
-      box.appendChild(t = el("p", "mp-t", d.headline));
+      t = el("p", "mp-t", d.headline, 0, box);
       if (g && g.target > 0 && g.progress >= 0 && str(d.message)) {
-        t.appendChild(bar = el("span", "mp-bar", "", {
+        el("span", "mp-fill", "", 0, el("span", "mp-bar", "", {
           role: "progressbar", "aria-valuemin": 0, "aria-valuemax": g.target,
           "aria-valuenow": Math.min(d.count, g.target), "aria-label": d.message
-        }));
-        bar.appendChild(el("span", "mp-fill")).style.transform = "scaleX(" + Math.min(1, g.progress) + ")";
+        }, t)).style.transform = "scaleX(" + Math.min(1, g.progress) + ")";
         t.appendChild(D.createTextNode(d.message));
       }
     }
-    a.href = p.cta.url;
-    on(a, "click", function (e) { go(p, e); });
-    box.appendChild(a);
-    if (p.dismissible && tag == "aside") box.appendChild(button("mp-x", "×", function () {
+    on(el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box), "click", function (e) { go(p, e); });
+    if (p.dismissible && tag == "aside") button("mp-x", "×", function () {
       dismiss(p, box);
-    }, words[0]));
+    }, words[0], box);
     return box;
   }
 
@@ -273,7 +261,7 @@
     // high at the end of the page lets its last line scroll above the bar (gone with it).
     banner: function (p) {
       var bar = card(p, "aside");
-      bar.pad = D.body.appendChild(el("div", "mp-pad"));
+      bar.pad = el("div", "mp-pad", "", 0, D.body);
       seen(D.body.appendChild(bar), p);
     },
     inline: function (p) {
@@ -281,15 +269,15 @@
       if (s) seen(s.appendChild(card(p, "aside")), p);
     },
     modal: function (p) {
-      var back = D.activeElement, over = el("div", "mp-over");
-      var box = card(p, "div", { role: "dialog", "aria-modal": "true", tabindex: -1 });
+      var back = D.activeElement, over = el("div", "mp-over"),
+        box = card(p, "div", { role: "dialog", "aria-modal": "true", tabindex: -1 });
       function close() {
         D.removeEventListener("keydown", keys, true);
-        D.removeEventListener("focusin", keep, true);
+        D.removeEventListener("focusin", trap, true);
         dismiss(p, over);
         if (back) back.focus();
       }
-      function keep(e) {
+      function trap(e) {
         if (!box.contains(e.target)) box.focus();
       }
       function keys(e) {
@@ -299,33 +287,47 @@
         else f[i < 0 ? (e.shiftKey ? n - 1 : 0) : (i + (e.shiftKey ? n - 1 : 1)) % n].focus();
         e.preventDefault(); // Tab cycles through the dialog's own controls only
       }
-      box.appendChild(button("mp-x", "×", close, words[0]));
-      over.appendChild(box);
-      D.body.appendChild(over);
+      button("mp-x", "×", close, words[0], box);
+      D.body.appendChild(over).appendChild(box);
       on(D, "keydown", keys, true);
-      on(D, "focusin", keep, true);
+      on(D, "focusin", trap, true);
       box.focus();
       seen(box, p);
     },
     gate: function (p) {
-      var art = D.querySelector("article"), over = el("div", "mp-cover");
-      var box = card(p, "div", { role: "dialog" }), covered = art ? [].slice.call(art.children) : [];
+      var art = D.querySelector("article"), over = el("div", "mp-cover"),
+        box = card(p, "div", { role: "dialog" }), covered = art ? [].slice.call(art.children) : [];
       function inert(yes) {
         covered.forEach(function (c) { c.inert = yes; }); // covered text cannot be reached either
       }
       if (!art) return;
-      if (p.dismissible) box.appendChild(button("mp-later", words[1], function () {
+      if (p.dismissible) button("mp-later", words[1], function () {
         inert(false);
         art.classList.remove("mp-gated");
         dismiss(p, over);
-      }));
+      }, "", box);
       inert(true);
       art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
-      over.appendChild(box);
-      art.appendChild(over);
+      art.appendChild(over).appendChild(box);
       seen(box, p);
     }
   };
+
+  // One count per viewport: while an inline ask is on screen the bar waits; while the page's
+  // own member count (banner.js's box) is, the bar's ticker does (hidden in place: nothing moves).
+  function wait(bar) {
+    var t = bar.querySelector(".mp-t"), io = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { e.target.mpIn = e.isIntersecting; });
+      bar.hidden = inView(".mp-inline");
+      if (t) t.style.visibility = inView("[data-membership-banner]") ? "hidden" : "";
+    });
+    function inView(sel) {
+      return [].some.call(D.querySelectorAll(sel), function (b) { return b.mpIn; });
+    }
+    [].forEach.call(D.querySelectorAll(".mp-inline,[data-membership-banner]"), function (b) {
+      io.observe(b);
+    });
+  }
 
   function show(d) {
     // A holdout is reported when its ask would have been seen, under the same rules as a
@@ -334,8 +336,7 @@
       function held() {
         report(h, "holdout");
       }
-      var inline = h.placement == "inline";
-      var s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
+      var inline = h.placement == "inline", s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
       if (!str(h.token) || !place[h.placement] || !s) return;
       if (inline) watch(s, held);
       else shown(held);
@@ -343,14 +344,10 @@
     var prompts = (d.prompts || []).filter(function (p) {
       return place[p.placement] && str(p.campaign) && str(p.headline) && str(p.token) &&
         p.cta && str(p.cta.label) && /^https?:\/\//.test(p.cta.url);
-    });
-    if (prompts.length) D.head.appendChild(el("style", "", CSS));
+    }), bar;
+    if (prompts.length) el("style", "", CSS, 0, D.head);
     prompts.forEach(function (p) { place[p.placement](p); });
-    // The inline ask wins the viewport: the bar waits while the ask is on screen.
-    var bar = D.querySelector(".mp-banner"), ask = D.querySelector(".mp-inline");
-    if (bar && ask) new IntersectionObserver(function (entries) {
-      bar.hidden = entries[entries.length - 1].isIntersecting;
-    }).observe(ask);
+    if (bar = D.querySelector(".mp-banner")) wait(bar);
   }
 
   function data(name) {
@@ -360,8 +357,8 @@
   }
 
   function start() {
-    var s, now = Date.now(), today = iso(now).slice(0, 10), oldest = iso(now - 89 * 864e5).slice(0, 10);
-    var nav = performance.getEntriesByType("navigation")[0];
+    var s, body, json, seen, now = Date.now(), today = iso(now).slice(0, 10),
+      oldest = iso(now - 89 * 864e5).slice(0, 10), nav = performance.getEntriesByType("navigation")[0];
     renew();
     try {
       s = load();
@@ -375,7 +372,7 @@
     if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
     for (var day in s.articles) if (day < oldest) delete s.articles[day];
     save(s);
-    var body = {
+    body = {
       reader: s.reader, locale: lang, member: member || undefined,
       page: {
         section: data("section"), type: "article", referrer: D.referrer.slice(0, 2000) || null,
@@ -385,7 +382,6 @@
     };
     // The service refuses a body over 16 KiB (a 413: no ask ever again for this reader):
     // drop the oldest views and dismissals, a few at a time, until it fits.
-    var json, seen;
     while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
     call("/v1/prompt", json, 2000).then(show).catch(Boolean); // an error or no answer in 2 s: no ask
   }
@@ -395,9 +391,7 @@
     else if (D.readyState == "loading") on(D, "DOMContentLoaded", ready);
     // Back from Checkout: the member's token first (the session proves the payment before the
     // webhook has come), so the new member is not asked; no token (not paid yet): as before.
-    else if (sid) call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(function (d) {
-      if (str(d.token)) keep(d.token);
-    }).catch(Boolean).then(start);
+    else if (sid) call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(kept).catch(Boolean).then(start);
     else start();
   }
 
