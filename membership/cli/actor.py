@@ -20,5 +20,6 @@ actor_option = click.option(
     default=default_actor,  # read when the command runs, not at import
     show_default=False,
     callback=_checked,
-    help="Who is making this change (recorded in the audit log); default $USER.",
+    help="Who is making this change (recorded in the audit log); default $USER, else the "
+    "login name.",
 )
