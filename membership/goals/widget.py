@@ -69,7 +69,7 @@ def _script(path: Path) -> tuple[bytes, dict[str, bytes], str]:
 def _serve(path: Path) -> Response:
     body, encoded, etag = _script(path)
     accepted = request.accept_encodings
-    coding = max(encoded, key=lambda name: accepted[name])  # the client's order, br on a tie
+    coding = max(encoded, key=lambda name: accepted[name])  # by the q the client gives, br on a tie
     coding = coding if accepted[coding] > 0 else None
     response = Response(
         encoded[coding] if coding else body, content_type="text/javascript; charset=utf-8"
