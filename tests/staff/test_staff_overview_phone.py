@@ -4,10 +4,10 @@ with a shadow at the edge that has more beyond it (none on a table that fits).""
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
 
 import pytest
+from PIL import Image
 
 from tests.support.staff import seed_everything
 from tests.support.staff_browser import open_page, url
@@ -36,36 +36,11 @@ def test_chart_labels_are_at_least_12_px(app, browser, width):
 
 
 def _png_rows(png: bytes) -> list[list[tuple[int, int, int]]]:
-    """The pixels of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes)."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", None
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", data)
-        elif kind == b"IDAT":
-            idat += data
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and interlace == 0, header
-    bpp = 3 if colour == 2 else 4
-    raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
-    for y in range(height):
-        kind, line = (
-            raw[y * (stride + 1)],
-            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
-        )
-        for i in range(stride):
-            a, b = line[i - bpp] if i >= bpp else 0, prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            paeth = a if pa <= pb and pa <= pc else b if pb <= pc else c
-            line[i] = (line[i] + (0, a, b, (a + b) // 2, paeth)[kind]) & 0xFF
-        rows.append([tuple(line[x * bpp : x * bpp + 3]) for x in range(width)])
-        prev = line
-    return rows
+    """The RGB pixels of a screenshot, row by row."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    width, height = image.size
+    pixels = list(image.getdata())
+    return [pixels[y * width : (y + 1) * width] for y in range(height)]
 
 
 def _edges(box) -> tuple[int, int]:
