@@ -9,7 +9,7 @@ from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
 from membership.staff.access.guard import api_error, requires
 from membership.staff.forms import form_fields
-from membership.staff.goals.form import errors_of, goal_data
+from membership.staff.goals.form import errors_of, form_errors, goal_data
 from membership.staff.goals.reads import find, goal_id_of, live_count, preview_of
 
 bp = Blueprint("api", __name__)
@@ -83,8 +83,11 @@ def api_goals_preview():
     if errors:
         if request.is_json and "preview_count" in errors:  # JSON calls it count
             errors = {"count": errors.pop("preview_count"), **errors}
+        elif not request.is_json:  # the page's boxes, named as the page names them
+            errors = form_errors(errors)
         name, message = next(iter(errors.items()))
-        return api_error(400, "invalid_goal", f"{name}: {message}", field=name, fields=errors)
+        said = message if name.startswith("copy.") and not request.is_json else f"{name}: {message}"
+        return api_error(400, "invalid_goal", said, field=name, fields=errors)
     return jsonify(preview.as_json())
 
 

@@ -25,6 +25,8 @@ PLURAL_ORDER = ("zero", "one", "two", "few", "many", "other")
 GOAL_FIELDS = ("target", "deadline", "name")
 MAX_PREVIEW_COUNT = 10 * goals_mod.MAX_TARGET
 GOAL_ID = re.compile(r"[1-9][0-9]{0,11}")
+# The dashboard's own English, in the plural form Babel's rules pick (i18n.pick).
+AT_COUNT = {"one": "At {count} member", "other": "At {count} members"}
 
 
 # --- The form (pure) ------------------------------------------------------------------
@@ -132,6 +134,32 @@ def errors_of(exc: goals_mod.GoalError) -> dict[str, str]:
     return {name: message} if name in (*GOAL_FIELDS, "version") else {"form": str(exc)}
 
 
+def box_label(path: str) -> str:
+    """What a copy box is called on the page: "copy.uk.message.few" -> "Ukrainian message
+    (few)", "copy.en.cta" -> "English cta"."""
+    _, locale, field, *form = path.split(".")
+    return f"{LOCALE_NAMES.get(locale, locale)} {field}" + (f" ({form[0]})" if form else "")
+
+
+def form_errors(errors: Mapping[str, str]) -> dict[str, str]:
+    """errors_of's messages as the form shows them: a copy box's named by its language,
+    field and plural form, on the box itself (a plural field's one text is its "other"
+    box), and the general "copy" message left out when a box says what is wrong."""
+    shown: dict[str, str] = {}
+    for name, message in errors.items():
+        parts = name.split(".")
+        if parts[0] != "copy" or len(parts) < 3 or parts[1] not in SUPPORTED_LOCALES:
+            shown[name] = message
+            continue
+        boxes = copy_inputs(parts[1], parts[2]) if parts[2] in i18n.FIELDS else []
+        if len(parts) == 3 and boxes and boxes[0].form is not None:
+            name = f"{name}.other"
+        shown[name] = f"{box_label(name)}: {message}"
+    if len(shown) > 1 and any(n.startswith("copy.") for n in shown):
+        shown.pop("copy", None)
+    return shown
+
+
 def preview_count(raw: str | None, live: int) -> int:
     """The member count to preview at: the live one when blank. ValueError names the field."""
     text = (raw or "").strip().replace(",", "")
@@ -153,9 +181,26 @@ class Preview:
     def shows_this_goal(self) -> bool:
         return self.shown is not None and self.shown.id == self.goal.id
 
+    @property
+    def note(self) -> str:
+        """What the preview shows, in a sentence: "At 1 member the banner shows this goal."."""
+        at = i18n.pick(AT_COUNT, "en", self.count).format(count=f"{self.count:,}")
+        if self.shows_this_goal:
+            shows = "this goal"
+        elif self.shown is not None:
+            shows = (
+                f"goal {self.shown.id} (target {self.shown.target:,}), not this one: "
+                "change the count to see this goal's copy"
+            )
+        else:
+            shows = "no goal"
+        empty = " The widget shows nothing while the count is 0." if self.count == 0 else ""
+        return f"{at} the banner shows {shows}.{empty} Nothing is saved by previewing."
+
     def as_json(self) -> dict:
         shown = None if self.shown is None else {"id": self.shown.id, "target": self.shown.target}
         return {
+            "note": self.note,
             "count": self.count,
             "shows_this_goal": self.shows_this_goal,
             "shown_goal": shown,

@@ -50,6 +50,7 @@ _GOAL = obj(
 )
 _PREVIEW = obj(
     {
+        "note": {"type": "string", "description": "What the preview shows, in a sentence"},
         "count": INTEGER,
         "shows_this_goal": {"type": "boolean"},
         "shown_goal": {"type": ["object", "null"]},

@@ -25,6 +25,7 @@ from membership.staff.goals.form import (
     copy_inputs,
     copy_rows,
     errors_of,
+    form_errors,
     form_values,
     goal_data,
     plural_examples,
@@ -64,7 +65,7 @@ def _list_page(values=None, errors=None, preview=None, status=200, notice=None):
         goals=stored,
         states=goal_rules.states(stored, live_count() or 0),
         values=values or {},
-        errors=errors or {},
+        errors=form_errors(errors or {}),
         preview=preview,
         notice=notice,
     )
@@ -80,7 +81,7 @@ def _edit_page(goal, values=None, errors=None, preview=None, status=200, **extra
         goal=goal,
         values=values,
         version=extra.pop("version", None) or goal_rules.version_of(goal),
-        errors=errors or {},
+        errors=form_errors(errors or {}),
         preview=preview,
         **extra,
     )

@@ -1,7 +1,8 @@
 /* Goals and copy: the banner preview follows the form as the staff member types.
  * Without this script the form's Preview button does the same through the server.
  * Posts the form's own fields to its data-preview-url (/staff/api/goals/preview, which
- * stores nothing) at most every 300 ms and draws the answer into #preview. */
+ * stores nothing) at most every 300 ms and draws the answer into #preview; a refusal marks
+ * the boxes it names (aria-invalid, the message beside each), as the server's page does. */
 (function () {
   "use strict";
   var form = document.querySelector("form[data-preview-url]");
@@ -35,14 +36,35 @@
         bar.setAttribute("hidden", "");
       }
     });
-    var shows = data.shows_this_goal ? "this goal"
-      : data.shown_goal ? "goal " + data.shown_goal.id + " (target " + data.shown_goal.target.toLocaleString("en-US") +
-        "), not this one: change the count to see this goal's copy"
-      : "no goal";
-    note.textContent = "At " + data.count.toLocaleString("en-US") + " members the banner shows " + shows + "." +
-      (data.count === 0 ? " The widget shows nothing while the count is 0." : "") +
-      " Nothing is saved by previewing.";
+    note.textContent = data.note; // the server's words, in the right plural form
     section.setAttribute("data-state", "ready");
+  }
+
+  // Each named box marked, with its message beside it (as the server's page does); the
+  // others unmarked.
+  function mark(fields) {
+    Array.prototype.forEach.call(form.querySelectorAll("input[id]"), function (box) {
+      var id = box.id + "-error", p = document.getElementById(id), message = fields[box.name];
+      var described = (box.getAttribute("aria-describedby") || "").split(" ").filter(function (x) {
+        return x && x !== id;
+      });
+      if (message) {
+        if (!p) {
+          p = document.createElement("p");
+          p.className = "field-error";
+          p.id = id;
+          box.insertAdjacentElement("afterend", p);
+        }
+        p.textContent = message;
+        box.setAttribute("aria-invalid", "true");
+        described.push(id);
+      } else {
+        if (p) p.parentNode.removeChild(p);
+        box.removeAttribute("aria-invalid");
+      }
+      if (described.length) box.setAttribute("aria-describedby", described.join(" "));
+      else box.removeAttribute("aria-describedby");
+    });
   }
 
   function ask() {
@@ -56,10 +78,11 @@
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (answer) {
       if (mine !== asked) return; // a newer question is on its way
+      var e = !answer.ok && answer.body && answer.body.error;
+      mark(e && e.fields || {});
       if (answer.ok) {
         draw(answer.body);
       } else {
-        var e = answer.body && answer.body.error;
         note.textContent = "Not previewed: " + (e ? e.message : "the server refused");
         section.setAttribute("data-state", "error");
       }
