@@ -19,7 +19,6 @@ from membership.ledger.model import (
     SubRecord,
     Subscription,
 )
-from membership.ledger.rules import mrr_of
 
 # Redis integers are signed 64-bit; every counter must stay inside.
 INT64_MAX = 2**63 - 1
@@ -67,51 +66,112 @@ def _required(key: str, raw: Mapping[str, str], name: str) -> str:
 # --- subscriptions -----------------------------------------------------------
 
 
+# A subscription's fields as stored: short names (a hash under 64-byte values and 128
+# fields stays one compact listpack), and a field at its default is not stored. Records
+# written before under the long names still read (`sub_field` falls back to them).
+_SUB_FIELDS = {
+    "id": "i",
+    "customer": "c",
+    "created": "t",
+    "price": "p",
+    "plan": "n",
+    "amount": "a",
+    "currency": "cu",
+    "interval": "iv",
+    "interval_count": "ic",
+    "quantity": "q",
+    "started": "s",
+    "canceled_at": "ca",
+    "ended_at": "e",
+    "cancel_at_period_end": "cp",
+    "current_period_end": "pe",
+    "source": "src",
+    "stripe_status": "ss",
+    "status": "st",
+    "live": "l",
+}
+_SUB_DEFAULTS = {"amount": 0, "interval_count": 1, "quantity": 1, "cancel_at_period_end": 0}
+
+
 def sub_to_hash(record: SubRecord) -> dict[str, str | int]:
+    """The fields to store (the hash is written whole: replaced, not merged)."""
     sub = record.sub
     values = _fields_of(sub)
     values["stripe_status"] = values.pop("status")
     values["status"] = record.status
     values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
-    values["mrr"] = mrr_of(sub, record.status)[1]
     if record.live is not None:
         values["live"] = int(record.live)
-    return _text(values)
+    return {
+        _SUB_FIELDS[name]: value
+        for name, value in values.items()
+        if value not in (None, "") and _SUB_DEFAULTS.get(name) != value
+    }
+
+
+def sub_field(raw: Mapping[str, str], name: str, default=None):
+    """A stored subscription's field by its long name, whichever name stored it."""
+    value = raw.get(_SUB_FIELDS[name])
+    return raw.get(name, default) if value is None else value
 
 
 def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
     if not raw:
         return None
+
+    def need(name: str) -> str:
+        value = sub_field(raw, name)
+        if not value:
+            raise CorruptRecord(key, f"the stored record has no {name}")
+        return value
+
+    def number(name: str, default: int | None = 0) -> int | None:
+        return whole(key, name, sub_field(raw, name), default)
+
     sub = Subscription(
-        id=_required(key, raw, "id"),
-        customer=_required(key, raw, "customer"),
-        status=_required(key, raw, "stripe_status"),
-        created=whole(key, "created", _required(key, raw, "created")),
-        price=raw.get("price", ""),
-        plan=raw.get("plan", ""),
-        amount=whole(key, "amount", raw.get("amount")),
-        currency=raw.get("currency", ""),
-        interval=raw.get("interval", ""),
-        interval_count=whole(key, "interval_count", raw.get("interval_count"), 1),
-        quantity=whole(key, "quantity", raw.get("quantity"), 1),
-        started=whole(key, "started", raw.get("started"), None),
-        canceled_at=whole(key, "canceled_at", raw.get("canceled_at"), None),
-        ended_at=whole(key, "ended_at", raw.get("ended_at"), None),
-        cancel_at_period_end=raw.get("cancel_at_period_end") == "1",
-        current_period_end=whole(key, "current_period_end", raw.get("current_period_end"), None),
-        source=raw.get("source", ""),
+        id=need("id"),
+        customer=need("customer"),
+        status=need("stripe_status"),
+        created=whole(key, "created", need("created")),
+        price=sub_field(raw, "price", ""),
+        plan=sub_field(raw, "plan", ""),
+        amount=number("amount"),
+        currency=sub_field(raw, "currency", ""),
+        interval=sub_field(raw, "interval", ""),
+        interval_count=number("interval_count", 1),
+        quantity=number("quantity", 1),
+        started=number("started", None),
+        canceled_at=number("canceled_at", None),
+        ended_at=number("ended_at", None),
+        cancel_at_period_end=sub_field(raw, "cancel_at_period_end") == "1",
+        current_period_end=number("current_period_end", None),
+        source=sub_field(raw, "source", ""),
     )
-    live = raw.get("live")
-    return SubRecord(
-        sub, _required(key, raw, "status"), live=None if live in (None, "") else live == "1"
-    )
+    live = sub_field(raw, "live")
+    return SubRecord(sub, need("status"), live=None if live in (None, "") else live == "1")
 
 
 # --- customers -----------------------------------------------------------------
 
 
-def customer_to_hash(customer: Customer) -> dict[str, str | int]:
-    return _text({**_fields_of(customer), "source": "stripe"})
+_CUSTOMER_FIELDS = ("email", "email_created", "name", "metadata", "deleted_at")
+
+
+def customer_to_hash(
+    customer: Customer, old: Customer | None = None
+) -> tuple[dict[str, str | int], tuple[str, ...]]:
+    """(fields to set, fields to delete): `live`, and each field not at its default
+    (absent reads as the default); a field `old` had that is back at its default is
+    deleted. (Records written before also hold `id` and `source`, never read.)"""
+    values: dict[str, str | int] = {"live": customer.live}
+    cleared = []
+    for name in _CUSTOMER_FIELDS:
+        value = getattr(customer, name)
+        if value not in (None, "", 0):
+            values[name] = value
+        elif old is not None and getattr(old, name) not in (None, "", 0):
+            cleared.append(name)
+    return values, tuple(cleared)
 
 
 def customer_from_hash(key: str, customer_id: str, raw: Mapping[str, str]) -> Customer:

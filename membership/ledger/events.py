@@ -93,11 +93,15 @@ class EventLog:
 
     # --- writes, queued inside the caller's MULTI ------------------------------
 
-    def queue_outcome(self, pipe, meta: EventMeta, outcome: str, detail: str = "") -> None:
-        """Record how the event was dealt with (a duplicate leaves its record alone)."""
+    def queue_outcome(
+        self, pipe, meta: EventMeta, outcome: str, detail: str = "", *, failed_before=True
+    ) -> None:
+        """Record how the event was dealt with (a duplicate leaves its record alone);
+        `failed_before`: its record said `failed` (it leaves the failed events)."""
         if outcome != "duplicate":
             self._queue_record(pipe, meta, outcome, "", detail, self.event_ttl)
-            pipe.zrem(self.keys.ledger_failed_events, meta.id)
+            if failed_before:
+                pipe.zrem(self.keys.ledger_failed_events, meta.id)
         self._queue_entry(pipe, meta, outcome, detail=detail)
 
     def queue_failure(self, pipe, meta: EventMeta, error: str) -> None:

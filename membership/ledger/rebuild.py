@@ -182,7 +182,7 @@ def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict,
         for name, raw in zip(names, read_hashes(client, names), strict=True):
             record = codec.sub_from_hash(name, raw)
             if record is not None:
-                subs[record.id] = (raw.get("live", ""), record)
+                subs[record.id] = (codec.sub_field(raw, "live", ""), record)
         progress(len(ids))
     customers: dict[str, tuple[str, Customer]] = {}
     for ids in batches(client.sscan_iter(keys.ledger_customers, count=BATCH), BATCH):
@@ -333,7 +333,8 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
     """Queue the plan's writes, its audit entry, and the lock's release when held."""
     differ = plan.counters_differ
     for kind, record in plan.writes:
-        if kind == "subscription":
+        if kind == "subscription":  # written whole: no field of the old record stays
+            pipe.delete(keys.ledger_subscription(record.id))
             pipe.hset(keys.ledger_subscription(record.id), mapping=codec.sub_to_hash(record))
         elif kind == "customer":
             pipe.hset(keys.ledger_customer(record.id), "live", record.live)

@@ -27,7 +27,7 @@ from membership.ledger.model import (
     EmailBucket,
     SubRecord,
 )
-from membership.store import Keys
+from membership.store import Keys, whole
 
 TIMELINE_MAX = 200  # entries per customer timeline
 
@@ -60,21 +60,17 @@ class RedisReader:
         self.cache: dict[tuple, object] = {}
 
     def read(self, watched: Sequence[tuple], unwatched: Sequence[tuple] = ()) -> list:
-        """WATCH the keys of `watched`, then read both lists in one round trip (on another
-        connection: the WATCH, set first, still catches every change after it)."""
+        """WATCH the keys of `watched`, then read both lists, in one round trip on the
+        transaction's connection (`whole.watch_and_read`). A read is a redis-py method's
+        name and the command's arguments: `("hgetall", key)`."""
         todo = [r for r in watched if r not in self.cache]
-        if todo:
-            self.pipe.watch(*{r[1] for r in todo})
-        if todo or unwatched:
-            reader = self.redis.pipeline(transaction=False)
-            for method, *args in (*todo, *unwatched):
-                getattr(reader, method)(*args)
-            values = reader.execute()
-            self.cache.update(zip(todo, values, strict=False))
-            extra = values[len(todo) :]
-        else:
-            extra = []
-        return [self.cache[r] for r in watched] + extra
+        values = whole.watch_and_read(
+            self.pipe,
+            sorted({r[1] for r in todo}),
+            [(method.upper(), *args) for method, *args in (*todo, *unwatched)],
+        )
+        self.cache.update(zip(todo, values, strict=False))
+        return [self.cache[r] for r in watched] + values[len(todo) :]
 
     def _one(self, read: tuple):
         return self.read([read])[0]
@@ -134,11 +130,19 @@ def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None 
     onto `pipe`, inside MULTI."""
     for old, new in decision.changes:
         if isinstance(new, SubRecord):
-            pipe.hset(k.ledger_subscription(new.id), mapping=codec.sub_to_hash(new))
+            key = k.ledger_subscription(new.id)
+            if old is not None:  # written whole: no field of the old record stays
+                pipe.delete(key)
+            pipe.hset(key, mapping=codec.sub_to_hash(new))
+            # every time: a write that failed half-way may have left the record unlisted
             pipe.sadd(k.ledger_subscriptions, new.id)
             pipe.sadd(k.ledger_customer_subscriptions(new.sub.customer), new.id)
         elif isinstance(new, Customer):
-            pipe.hset(k.ledger_customer(new.id), mapping=codec.customer_to_hash(new))
+            key = k.ledger_customer(new.id)
+            values, cleared = codec.customer_to_hash(new, old)
+            pipe.hset(key, mapping=values)
+            if cleared:
+                pipe.hdel(key, *cleared)
             pipe.sadd(k.ledger_customers, new.id)
         elif isinstance(new, EmailBucket):
             values, cleared = codec.bucket_to_hash(new)

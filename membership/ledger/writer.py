@@ -370,7 +370,9 @@ class Writer:
             index.queue(pipe, k)
             _queue_counts(pipe, k, decision, count, count_delta, raw_counters, counter_deltas, now)
             if meta is not None:
-                self.log.queue_outcome(pipe, meta, decision.outcome, decision.detail)
+                self.log.queue_outcome(
+                    pipe, meta, decision.outcome, decision.detail, failed_before=done == "failed"
+                )
             _queue_audit(pipe, k, decision, meta, done, actor, now)
             for queue_joined in joined:
                 if queue_joined is not None:

@@ -8,11 +8,12 @@ Sentinel and on a Cluster (the keys' shared hash tag puts them on one slot). red
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis
+from redis.cluster import ClusterPipeline
 
 T = TypeVar("T")
 
@@ -30,6 +31,48 @@ def check_types(pipe, expected: Iterable[tuple[str, str]]) -> None:
             kind = kind.decode()
         if kind not in ("none", wanted):
             raise WrongType(f"{key} is a {kind}, not a {wanted}; nothing was changed")
+
+
+def watch_and_read(pipe, keys: Sequence[str], reads: Sequence[tuple]) -> list:
+    """WATCH `keys` on the transaction pipeline `pipe` (before `multi()`), then run `reads`
+    (commands as sent: `("HGETALL", key)`) on the same connection, all in one round trip.
+
+    The WATCH is processed before every read, so a change after any of them fails EXEC.
+    Returns the reads' replies, parsed as redis-py parses them; a reply that is an error is
+    raised once every reply is read. A connection error drops the connection (its WATCH
+    with it) and is raised: the caller's attempt starts over or gives up."""
+    commands = [("WATCH", *keys), *reads] if keys else list(reads)
+    if not commands:
+        return []
+    if isinstance(pipe, ClusterPipeline):  # every key shares one slot: its node's connection
+        strategy = pipe._execution_strategy
+        for command in commands:
+            strategy._pipeline_slots.add(strategy._resolve_transaction_slot(*command))
+        if keys:
+            strategy._validate_watch()
+        node, conn = strategy._get_client_and_connection_for_transaction()
+        parse = node.parse_response
+    else:
+        if pipe.connection is None:
+            pipe.connection = pipe.connection_pool.get_connection()
+        conn, parse = pipe.connection, pipe.parse_response  # a WATCH reply sets `watching`
+    replies: list = []
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+        for command in commands:
+            try:
+                replies.append(parse(conn, command[0]))
+            except redis.ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        conn.disconnect()
+        raise
+    if keys and isinstance(pipe, ClusterPipeline):
+        strategy._watch_acknowledged = True
+    for reply in replies:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+    return replies[1:] if keys else replies
 
 
 @dataclass(frozen=True)

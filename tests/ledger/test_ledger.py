@@ -591,3 +591,71 @@ def test_changing_member_statuses_never_corrupts_the_count(redis_url, keys, cloc
     assert after.queries.count() == recount(after) == 0
     assert after.queries.customer("cus_1").live == 0
     client.close()
+
+
+def test_subscriptions_and_customers_of_the_previous_format_read_and_rewrite_whole(
+    ledger, keys, redis_client
+):
+    """Records written under the long field names (with every empty field) read as they
+    did; the next change rewrites them in the short form, leaving no old field behind."""
+    sub_key, customer_key = keys.ledger_subscription("sub_1"), keys.ledger_customer("cus_1")
+    redis_client.hset(
+        sub_key,
+        mapping={
+            "id": "sub_1",
+            "customer": "cus_1",
+            "created": "10",
+            "price": "price_1",
+            "plan": "Monthly",
+            "amount": "500",
+            "currency": "eur",
+            "interval": "month",
+            "interval_count": "1",
+            "quantity": "2",
+            "started": "10",
+            "canceled_at": "15",
+            "ended_at": "",
+            "cancel_at_period_end": "1",
+            "current_period_end": "99",
+            "source": "evt_old",
+            "stripe_status": "active",
+            "status": "active",
+            "mrr": "1000",
+            "live": "1",
+        },
+    )
+    redis_client.sadd(keys.ledger_subscriptions, "sub_1")
+    redis_client.sadd(keys.ledger_customer_subscriptions("cus_1"), "sub_1")
+    redis_client.hset(
+        customer_key,
+        mapping={
+            "id": "cus_1",
+            "email": "a@example.org",
+            "email_created": "5",
+            "name": "",
+            "metadata": "",
+            "deleted_at": "",
+            "live": "1",
+            "source": "stripe",
+        },
+    )
+    redis_client.sadd(keys.ledger_customers, "cus_1")
+    redis_client.set(keys.member_count, 1)
+    old = ledger.queries.subscription("sub_1")
+    assert (old.status, old.live, old.sub.quantity, old.sub.canceled_at) == ("active", True, 2, 15)
+    assert old.sub.cancel_at_period_end and old.sub.source == "evt_old"
+    assert ledger.queries.customer("cus_1").email == "a@example.org"
+
+    later = sp.subscription("sub_1", "cus_1", "past_due")  # canceled_at null again
+    assert apply_event(ledger.writer, sp.subscription_event(later, created=20)).outcome == "applied"
+    stored = redis_client.hgetall(sub_key)
+    assert not {"id", "customer", "canceled_at", "mrr", "stripe_status"} & set(stored)
+    new = ledger.queries.subscription("sub_1")
+    assert (new.status, new.live, new.sub.canceled_at, new.sub.quantity) == (
+        "past_due",
+        True,
+        None,
+        1,
+    )
+    assert ledger.queries.customer("cus_1").email == "a@example.org"
+    assert ledger.queries.count() == 1
