@@ -18,7 +18,7 @@ import redis
 
 from membership.core import audit
 from membership.ledger import codec
-from membership.ledger.index import SEP, Row, set_key, tokens
+from membership.ledger.index import NONE, SEP, Row, set_key, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
 from membership.ledger.records import read_hashes
 from membership.ledger.rules import STATUS_CHANGE
@@ -276,14 +276,16 @@ class MemberSearch:
     # --- the CSV export -----------------------------------------------------------------
 
     def current_rows(self, batch: int = EXPORT_BATCH) -> Iterator[Row]:
-        """Every current member's row (Stripe and offline), by email, `batch` at a time.
-        Not a snapshot: a member who joins or leaves while it runs may be in it or not."""
-        key = set_key(self.keys, "current")
+        """Every current member's row (Stripe and offline), by email (those without one
+        last), `batch` at a time, from the email set's entry of every row. Not a snapshot:
+        a member who joins or leaves while it runs may be in it or not."""
+        key = set_key(self.keys, "email")
         low = b"-"
         while True:
             members = self.redis.zrangebylex(key, low, b"+", start=0, num=batch)
-            for row in self.rows([_row_id(m) for m in members]):
-                if row is not None:
+            ids = [m[len(NONE) :] if m.startswith(NONE) else _row_id(m) for m in members]
+            for row in self.rows(ids):
+                if row is not None and row.current:
                     yield row
             if len(members) < batch:
                 return
@@ -292,7 +294,7 @@ class MemberSearch:
     def audited_export(self, *, actor: str, at: float) -> Iterator[str]:
         """Record the export in the audit log now (a Redis failure raises here, before any
         line is sent), then return the lines to stream: no download goes unrecorded."""
-        rows = self.redis.zcard(set_key(self.keys, "current"))
+        rows = codec.count_from(self.keys.member_count, self.redis.get(self.keys.member_count)) or 0
         record_export(self.redis, self.keys, actor=actor, rows=rows, at=at)
         return self.export_lines()
 

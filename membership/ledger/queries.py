@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import redis
 
 from membership.ledger import codec
-from membership.ledger.index import NAMED, NONE, SEP, Row, set_key
+from membership.ledger.index import NAMED, NONE, SEP, Row, set_key, stored
 from membership.ledger.members import BadCursor, MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
 from membership.ledger.records import batches, read_hashes
@@ -249,14 +249,24 @@ class Filters:
         return low, high
 
     def keeps(self, row: Row) -> bool:
-        low, high = self.span()
-        dated = self.joined_from is None and self.joined_to is None
+        return self.holds(vars(row))
+
+    def needles(self) -> tuple[str, ...]:
+        """Text every stored row the filters keep holds (its status and plan as JSON
+        strings): rows without it are dropped before they are decoded."""
+        return tuple(json.dumps(v) for v in (self.status, self.plan) if v)
+
+    def holds(self, row: Mapping) -> bool:
+        """Whether a row's fields (a Row's, or `index.stored`) pass every filter."""
+        if self.joined_from or self.joined_to:
+            low, high = self.span()
+            if not low <= row.get("joined", 0) <= high:
+                return False
         return (
-            (dated or low <= row.joined <= high)
-            and (self.current is None or row.current == self.current)
-            and (not self.source or row.source == self.source)
-            and (not self.plan or row.plan == self.plan)
-            and (not self.status or row.status == self.status)
+            (self.current is None or row["current"] == self.current)
+            and (not self.source or row["source"] == self.source)
+            and (not self.plan or row["plan"] == self.plan)
+            and (not self.status or row["status"] == self.status)
         )
 
 
@@ -309,15 +319,20 @@ class MemberList:
             state = _decode(cursor, [sort, descending, ""]) if cursor else None
             step = self._by_key(sort, descending, state[2] if state else None)
         out: list[Row] = []
-        scanned, chunk = 0, limit + 1
+        scanned, chunk, needles = 0, limit + 1, filters.needles()
         while True:
             found, reached, exhausted = step(chunk)
             scanned += chunk
-            rows = self._rows([row_id for _, row_id in found])
-            for (position, _), row in zip(found, rows, strict=True):
-                if row is None or not row.joined or not filters.keeps(row):
+            if filters.source:  # a row id says its source: no need to read the row
+                found = [(p, i) for p, i in found if i.startswith(f"{filters.source}:")]
+            raws = self._raw([row_id for _, row_id in found])
+            for (position, _), raw in zip(found, raws, strict=True):
+                if not raw or not all(n in raw for n in needles):
                     continue
-                out.append(row)
+                row = stored(raw)
+                if not row.get("joined") or not filters.holds(row):
+                    continue
+                out.append(Row(**row))
                 if len(out) == limit:
                     more = not exhausted or position is not found[-1][0]
                     return Page(
@@ -329,11 +344,8 @@ class MemberList:
                 return Page(tuple(out), _encode([sort, descending, *reached]))
             chunk = min(chunk * _GROW, SCAN_MAX - scanned)
 
-    def _rows(self, row_ids: list[str]) -> list[Row | None]:
-        if not row_ids:
-            return []
-        raws = self.redis.hmget(self.keys.ledger_index_rows, row_ids)
-        return [Row.from_json(raw) if raw else None for raw in raws]
+    def _raw(self, row_ids: list[str]) -> list[str | None]:
+        return self.redis.hmget(self.keys.ledger_index_rows, row_ids) if row_ids else []
 
     def _by_joined(self, filters: Filters, descending: bool, state: list | None):
         """Steps through the joined set by score (ties by row id): each step gives
@@ -411,6 +423,6 @@ class MemberList:
             high = b"[" + f"{mark}stripe:{prefix}".encode() + b"\xff"
             ids.update(m[len(mark) :] for m in self.redis.zrangebylex(key, low, high, 0, limit + 1))
         listed = sorted(ids)[:limit]
-        rows = tuple(r for r in self._rows(listed) if r is not None)
+        rows = tuple(Row.from_json(raw) for raw in self._raw(listed) if raw)
         more = len(ids) > limit
         return Page(rows, _encode(["id", False, listed[-1]]) if more else None)
