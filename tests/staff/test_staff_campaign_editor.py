@@ -52,6 +52,29 @@ def test_times_are_shown_and_read_in_the_newsrooms_time_zone():
     assert campaign_form.to_form(EXAMPLE)["starts_at"] == "2026-11-01T00:00"  # UTC by default
 
 
+def test_the_form_reads_and_writes_times_in_the_timezone_setting(app, make_app):
+    from tests.support.staff import FAST
+
+    # The same Redis (and staff accounts) as `app`, in a newsroom in Kyiv.
+    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone="Europe/Kyiv")
+    put(app, EXAMPLE)
+    client, token = signed_in(app, "editor")
+    html = client.get("/staff/campaign/winter-drive/edit").get_data(as_text=True)
+    assert 'name="starts_at" type="datetime-local" value="2026-11-01T02:00"' in html
+    assert "Newsroom time zone: Europe/Kyiv." in html
+    form = {k: v for k, v in campaign_form.to_form(EXAMPLE).items() if v not in ("", [])}
+    form["based_on"] = re.search(r'name="based_on" value="([^"]*)"', html).group(1)
+    form["starts_at"], form["ends_at"] = "2026-11-02T09:30", "2027-01-01T00:00"
+    saved = client.post("/staff/campaign/winter-drive/edit", data={**form, "csrf_token": token})
+    assert saved.status_code == 303
+    document = campaigns.to_json(stored(app, "winter-drive"))
+    assert (document["starts_at"], document["ends_at"]) == (
+        "2026-11-02T07:30:00Z",
+        "2026-12-31T22:00:00Z",
+    )
+    snapshot.for_app(app).close()
+
+
 def test_the_holdout_share_is_a_percentage():
     for share, shown in [(0.1, "10"), (0.0, "0"), (0.5, "50"), (0.123, "12.3"), (0.25, "25")]:
         values = campaign_form.to_form({**EXAMPLE, "control_share": share})

@@ -31,13 +31,13 @@ from decimal import Decimal, DecimalException
 from membership.core import i18n
 from membership.core.config import SUPPORTED_LOCALES
 from membership.prompts.campaigns import COPY_FIELDS, MAX_CONTROL_SHARE, utc_time
+from membership.staff.goals.form import LOCALE_NAMES
 
 MAX_VARIANTS = 26  # the schema's limit; more rows than this are not read
 _VARIANT_KEY = re.compile(r"variants\[(\d{1,3})\]\.")
 _PATH_TAIL = re.compile(r"(\[\d+\]|\.[^.\[]+)$")
 _INT = re.compile(r"[+-]?\d{1,18}")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-LOCALE_NAMES = {"en": "English", "uk": "Ukrainian"}
 PLURAL_ORDER = ("zero", "one", "two", "few", "many")  # "other" is the copy field's own box
 MAX_PERCENT = Decimal(str(MAX_CONTROL_SHARE)) * 100
 _TIME_MESSAGES = {

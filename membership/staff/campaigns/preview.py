@@ -23,7 +23,6 @@ from membership.prompts.filters import Prompt
 
 PROMPT_SCRIPT = Path(__file__).resolve().parents[2] / "static" / "prompt.js"
 SAMPLE_ARTICLES = 5  # {articles_read} when the campaign sets no minimum
-LOCALE_NAMES = {"en": "English", "uk": "Ukrainian"}
 # prompt.js's WORDS: its close button's label and a gate's "maybe later", per language.
 WIDGET_WORDS = {"en": ("Close", "Maybe later"), "uk": ("Закрити", "Можливо, пізніше")}
 

@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Callable
 from functools import partial
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import (
     Blueprint,
@@ -42,6 +41,7 @@ from membership.prompts.campaigns import (
     parse,
     to_json,
 )
+from membership.staff import format as staff_format
 from membership.staff.access import guard
 from membership.staff.access.guard import requires
 from membership.staff.campaigns import api
@@ -218,15 +218,9 @@ def campaign_move(campaign_id: str):
 
 # --- the form ----------------------------------------------------------------------------
 def newsroom_zone() -> dt.tzinfo:
-    """The newsroom's time zone (the `TIMEZONE` setting), in which the form shows times;
-    UTC where the deployment sets none."""
-    zone = getattr(runtime().settings, "timezone", None) or "UTC"
-    if isinstance(zone, dt.tzinfo):
-        return zone
-    try:
-        return ZoneInfo(str(zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
+    """The newsroom's time zone (the `TIMEZONE` setting, UTC by default), in which the form
+    shows and reads times."""
+    return staff_format.zone(runtime().settings.timezone)
 
 
 def _form_page(
@@ -268,7 +262,7 @@ def _form_page(
 def _preview_words() -> dict:
     return {
         "locales": SUPPORTED_LOCALES,
-        "locale_names": campaign_preview.LOCALE_NAMES,
+        "locale_names": form_.LOCALE_NAMES,
         "words": campaign_preview.WIDGET_WORDS,
     }
 
