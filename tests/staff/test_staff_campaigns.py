@@ -125,7 +125,7 @@ def test_a_document_taken_to_the_form_and_back_is_the_same_document():
 
 
 def test_errors_name_the_field_they_belong_to_by_its_label():
-    values = {**campaign_form.to_form(EXAMPLE), "control_share": "60"}
+    values = {**campaign_form.to_form(EXAMPLE), "control_share": "60", "name": " "}
     names = campaign_form.field_names(values)
     placed = campaign_form.place_errors(
         [
@@ -136,6 +136,7 @@ def test_errors_name_the_field_they_belong_to_by_its_label():
             "control_share: expected 0 to 0.5",
             "variants[0].copy.en.headline: missing",
             "ends_at: must be after starts_at (ends_at is exclusive)",
+            "name: expected 1 to 100 characters",
             "something else entirely",
         ],
         names,
@@ -149,6 +150,7 @@ def test_errors_name_the_field_they_belong_to_by_its_label():
         "control_share": ["at most 50%"],
         "variants[0].copy.en.headline": ["required"],
         "ends_at": ["must be after Starts at"],
+        "name": ["required"],  # left empty: the schema's "1 to 100 characters" says less
     }
     assert placed.summary == [
         ("Variant B, Ukrainian headline: required", "f-variants-1-copy-uk-headline"),
@@ -158,6 +160,7 @@ def test_errors_name_the_field_they_belong_to_by_its_label():
         ("Holdout share: at most 50%", "f-control-share"),
         ("Variant A, English headline: required", "f-variants-0-copy-en-headline"),
         ("Ends at (exclusive): must be after Starts at", "f-ends-at"),
+        ("Name: required", "f-name"),
     ]
     assert placed.general == ["something else entirely"]
     # Every field and group has a label of its own (from the form's definitions), no path.

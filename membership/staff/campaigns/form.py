@@ -561,6 +561,9 @@ def _message(name: str, message: str, values: Mapping[str, object]) -> str:
         if isinstance(typed, float) and typed < 0:
             return "at least 0%"
         return f"expected a number from 0 to {MAX_PERCENT.normalize():f} (%)"
+    blank = not str(values.get(name) or "").strip()
+    if known is not None and known.kind == "text" and name not in LISTS and blank:
+        return "required"  # an empty name or id: whatever the schema expected, it is needed
     if known is not None and message in known.messages:
         return known.messages[message]
     return GENERAL_MESSAGES.get(message, message)
