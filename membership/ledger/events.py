@@ -23,6 +23,8 @@ from membership.store import Keys
 OUTCOMES = ("applied", "duplicate", "stale", "ignored", "failed")
 # Outcomes that mean "this event id has been dealt with": a redelivery is a duplicate.
 DONE = frozenset({"applied", "stale", "ignored"})
+# Most entries of the log: its entries are not written again in a stream of their own.
+COMMON = "applied"
 
 EVENT_TTL = 7 * 86400  # dedupe marks and payloads: Stripe retries for up to 3 days
 FAILED_EVENT_TTL = 30 * 86400  # failed events wait this long for a replay
@@ -34,10 +36,40 @@ STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _TYPE = re.compile(r"[a-z0-9_.]{1,100}\*?")
 
 
+# Deflate's preset dictionary for event bodies: fragments every Stripe event shares (the
+# envelope) and those of the objects the ledger reads, the likeliest last. Bodies packed
+# with it can only be read with it: never change it; a new one needs a new field name.
+_STRIPE_WORDS = (
+    b'"unit_amount_decimal":"","nickname":null,"lookup_key":null,"tax_behavior":"unspecified",'
+    b'"billing_scheme":"per_unit","transform_quantity":null,"custom_unit_amount":null,'
+    b'"recurring":{"aggregate_usage":null,"interval":"month","interval_count":1,'
+    b'"meter":null,"trial_period_days":null,"usage_type":"licensed"},"type":"recurring"},'
+    b'"payment_intent":"pi_","payment_status":"paid","amount_total":,"amount_subtotal":,'
+    b'"amount_refunded":,"amount_captured":,"refunded":false,"charge":"ch_","invoice":"in_",'
+    b'"amount_due":,"amount_paid":,"amount_remaining":,"status":"paid","hosted_invoice_url":null,'
+    b'"mode":"subscription","customer_details":{"email":"","name":"","phone":null},'
+    b'"customer_email":null,"client_reference_id":null,"success_url":"","cancel_url":"",'
+    b'"parent":{"type":"subscription_details","subscription_details":{"metadata":{},'
+    b'"subscription":"sub_"}},"lines":{"object":"list","data":[],"has_more":false,"url":""},'
+    b'"default_payment_method":null,"latest_invoice":"in_","collection_method":"charge_automatically",'
+    b'"billing_cycle_anchor":,"cancel_at":null,"cancel_at_period_end":false,"canceled_at":null,'
+    b'"cancellation_details":{"comment":null,"feedback":null,"reason":null},"ended_at":null,'
+    b'"trial_start":null,"trial_end":null,"start_date":,"livemode":false,"metadata":{},'
+    b'"items":{"object":"list","data":[{"id":"si_","object":"subscription_item","quantity":1,'
+    b'"current_period_start":,"current_period_end":,"price":{"id":"price_","object":"price",'
+    b'"active":true,"currency":"eur","unit_amount":,"product":"prod_","subscription":"sub_"}],'
+    b'"has_more":false},"previous_attributes":{"status":""},'
+    b'{"id":"evt_","object":"event","api_version":"2025-10-29.clover","created":,'
+    b'"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},'
+    b'"type":"customer.subscription.created","data":{"object":{"id":"sub_",'
+    b'"object":"subscription","customer":"cus_","status":"active","currency":"eur",'
+)
+
+
 def pack_payload(raw: str) -> str:
-    """The body as kept in an event's record: raw deflate, Base85 text (the client decodes
-    replies as text)."""
-    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    """The body as kept in an event's record: raw deflate with `_STRIPE_WORDS` as its
+    dictionary, as Base85 text (the client decodes replies as text)."""
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _STRIPE_WORDS)
     return base64.b85encode(squeezer.compress(raw.encode()) + squeezer.flush()).decode()
 
 
@@ -47,7 +79,10 @@ def payload_of(fields: dict) -> str:
     if fields.get("payload"):
         return fields["payload"]
     packed = fields.get("z")
-    return zlib.decompress(base64.b85decode(packed), -15).decode() if packed else ""
+    if not packed:
+        return ""
+    opener = zlib.decompressobj(-15, zdict=_STRIPE_WORDS)
+    return (opener.decompress(base64.b85decode(packed)) + opener.flush()).decode()
 
 
 def iso(ts: float) -> str:
@@ -113,13 +148,11 @@ class EventLog:
 
     def _queue_record(self, pipe, meta, outcome, error, detail, ttl) -> None:
         """The record: `note` is the error of a failed event, else the detail (one field,
-        so a rewrite replaces it); `z` the body, packed."""
+        so a rewrite replaces it); `z` the body, packed, which holds its type and created."""
         key = self.mark_key(meta.id)
         pipe.hset(
             key,
             mapping={
-                "type": meta.type,
-                "created": meta.created,
                 "received": iso(meta.received),
                 "outcome": outcome,
                 "note": error if outcome == "failed" else detail,
@@ -139,7 +172,9 @@ class EventLog:
             "replay": int(meta.replay),
             "detail": detail,
         }
-        for key in (self.keys.ledger_event_log, self.keys.ledger_event_log_by_outcome(outcome)):
+        pipe.xadd(self.keys.ledger_event_log, entry, maxlen=EVENT_LOG_MAX, approximate=True)
+        if outcome != COMMON:  # the common outcome is read from the log itself
+            key = self.keys.ledger_event_log_by_outcome(outcome)
             pipe.xadd(key, entry, maxlen=EVENT_LOG_MAX, approximate=True)
 
     # --- reads -----------------------------------------------------------------
@@ -149,12 +184,23 @@ class EventLog:
         error, replay, detail}; only those with `outcome` when given (its own stream)."""
         if outcome is not None and outcome not in OUTCOMES:
             raise LedgerInputError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        if outcome == COMMON:  # the log, filtered: most of its entries are
+            found = []
+            for entry_id, fields in self._newest_first(
+                self.keys.ledger_event_log, "", EVENT_LOG_MAX * 2
+            ):
+                if fields.get("outcome") == COMMON:
+                    found.append({"entry": entry_id, **fields})
+                    if len(found) == limit:
+                        break
+            return found
         entries = self.redis.xrevrange(self._stream(outcome), "+", "-", count=limit)
         return [{"entry": entry_id, **fields} for entry_id, fields in entries]
 
     def _stream(self, outcome: str | None) -> str:
-        """The log's stream: all entries, or those of one outcome."""
-        if outcome is None:
+        """The stream that holds the entries of `outcome`: the log itself for all of them
+        and for the common outcome (filtered by the reader), else the outcome's own."""
+        if outcome is None or outcome == COMMON:
             return self.keys.ledger_event_log
         return self.keys.ledger_event_log_by_outcome(outcome)
 
@@ -217,6 +263,8 @@ class EventLog:
         read, last = 0, cursor
         for entry_id, fields in self._newest_first(self._stream(outcome), cursor, scan):
             read, last = read + 1, entry_id
+            if outcome == COMMON and fields.get("outcome") != COMMON:
+                continue
             if matches(fields.get("type", "")):
                 found.append({"entry": entry_id, **fields})
                 if len(found) == limit:
@@ -229,13 +277,17 @@ class EventLog:
         fields = self.redis.hgetall(self.mark_key(event_id))
         if not fields:
             return None
-        record = {name: fields.get(name, "") for name in ("type", "created", "received")}
-        outcome = record["outcome"] = fields.get("outcome", "")
+        payload = payload_of(fields)
         if "note" in fields:  # else a record written before `note` replaced error and detail
-            fields["error"] = fields["note"] if outcome == "failed" else ""
-            fields["detail"] = "" if outcome == "failed" else fields["note"]
-        record["error"], record["detail"] = fields.get("error", ""), fields.get("detail", "")
-        return {"id": event_id, **record, "payload": payload_of(fields)}
+            failed = fields.get("outcome") == "failed"
+            fields["error"], fields["detail"] = (
+                (fields["note"], "") if failed else ("", fields["note"])
+            )
+            fields.update(_type_and_created(payload))
+        record = {"id": event_id, "payload": payload}
+        for name in ("type", "created", "received", "outcome", "error", "detail"):
+            record[name] = fields.get(name, "")
+        return record
 
     def failed_count(self) -> int:
         """How many events wait for a replay (their record still kept); reads only."""
@@ -249,6 +301,17 @@ class EventLog:
             if fields.get("replay") != "1":
                 return fields.get("received") or None
         return None
+
+
+def _type_and_created(payload: str) -> dict:
+    """An event body's `type` and `created` as a record's fields hold them (text)."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return {}
+    if not isinstance(event, dict):
+        return {}
+    return {name: str(event[name]) for name in ("type", "created") if name in event}
 
 
 def type_matcher(type_: str) -> Callable[[str], bool]:

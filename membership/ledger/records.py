@@ -60,9 +60,10 @@ class RedisReader:
         self.cache: dict[tuple, object] = {}
 
     def read(self, watched: Sequence[tuple], unwatched: Sequence[tuple] = ()) -> list:
-        """WATCH the keys of `watched`, then read both lists, in one round trip on the
-        transaction's connection (`whole.watch_and_read`). A read is a redis-py method's
-        name and the command's arguments: `("hgetall", key)`."""
+        """WATCH the key of each `watched` read (its first: an MGET WATCHes only that one),
+        then read both lists, in one round trip on the transaction's connection
+        (`whole.watch_and_read`). A read is a redis-py method's name and the command's
+        arguments: `("hgetall", key)`."""
         todo = [r for r in watched if r not in self.cache]
         values = whole.watch_and_read(
             self.pipe,

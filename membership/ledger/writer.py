@@ -331,21 +331,20 @@ class Writer:
         now = meta.received if meta else self.clock()
         today = day(now)
         reader = RedisReader(self.redis, pipe, k)
-        guards = [("get", k.ledger_rebuild_lock)]
+        # The lock (WATCHed: a read WATCHes its first key), the count and the banner's version.
+        guards = [("mget", k.ledger_rebuild_lock, k.member_count, k.banner_version)]
         if meta is not None:
             guards.append(("hget", self.log.mark_key(meta.id), "outcome"))
         values = reader.read(
             [*guards, *first_reads(command, k)],
             [
-                ("get", k.member_count),
                 ("hgetall", k.ledger_counters),
                 ("hget", k.ledger_history_joins, today),
                 ("hget", k.ledger_history_leaves, today),
-                ("get", k.banner_version),
             ],
         )
-        lock, done = values[0], values[1] if meta is not None else None
-        raw_count, raw_counters, joins, leaves, raw_version = values[-5:]
+        (lock, raw_count, raw_version), done = values[0], values[1] if meta else None
+        raw_counters, joins, leaves = values[-3:]
         label = delivery.label if delivery is not None else None
         if done in DONE:
             return self._duplicate(meta, label, done, now)

@@ -502,8 +502,8 @@ def test_a_command_failing_inside_exec_is_said_loudly_and_kept_for_replay(
 ):
     from membership.ledger import LedgerWriteFailed
 
-    # The log of applied events holds the last id there is: its XADD fails inside EXEC.
-    redis_client.xadd(keys.ledger_event_log_by_outcome("applied"), {"x": "y"}, id=LAST_ID)
+    # The event log holds the last id there is: its XADD fails inside EXEC.
+    redis_client.xadd(keys.ledger_event_log, {"x": "y"}, id=LAST_ID)
     event = sub_event("sub_1", "cus_1", "active", 10)
     with pytest.raises(LedgerWriteFailed, match=r"1 command\(s\) of the transaction failed"):
         apply_event(ledger.writer, event)
