@@ -20,7 +20,7 @@
   var TOKEN = "member_token";
   var CSS =
     ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;color:#16140f;border-top:4px solid #f5c400;font:1rem/1.4 system-ui,sans-serif}" +
-    ".mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}.mp p{margin:0 0 .75rem}" +
+    ".mp p{margin:0 0 .75rem}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
     ".mp-bar,.mp-fill{display:block;height:.375rem}.mp-bar{margin:.25rem 0;background:#e8dfba}" +
     ".mp-fill{background:#16140f;transform-origin:0 0}" +
     ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
@@ -28,7 +28,7 @@
     ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
     ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
     ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
-    ".mp-banner .mp-h{margin-right:1.5rem;font-size:.9375rem}" +
+    ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem}" +
     ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
     ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
     ".mp[hidden]{display:none}" +

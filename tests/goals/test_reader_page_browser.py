@@ -36,10 +36,12 @@ def _bar_campaign(cid: str, section: str) -> dict:
     return doc
 
 
+LONG_HEADLINE = "Our reporters stayed in Kharkiv through every night of shelling this winter"
 CAMPAIGNS = [
     _bar_campaign("bar-ask", "kyiv"),
     _bar_campaign("bar-beside-inline", "both"),
     live_campaign("inline-beside-bar", "inline", "both", "You've read {articles_read} articles"),
+    live_campaign("long-inline", "inline", "long", LONG_HEADLINE),
 ]
 
 
@@ -139,6 +141,35 @@ def test_the_bar_waits_while_an_inline_ask_is_in_view(page, service):
     ask.get_by_role("button", name="Close").click()  # the reader closes the inline ask
     page.wait_for_timeout(200)
     assert bar.is_visible()
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and (
+        b["top"] < a["bottom"]
+    )
+
+
+def test_the_close_button_stays_clear_of_a_long_headline(page, service):
+    """The inline ask's close button sits beside the headline, never on its last words (the headline's
+    box, which its text fills to the end on a phone, keeps clear of the button's)."""
+    url = serve_demo_as(page, service, "/test-only/long-article", "long")
+    answer = _open(page, url)
+    assert [p["campaign"] for p in answer["prompts"]] == ["long-inline"]
+    ask = page.locator(INLINE)
+    ask.wait_for(state="attached", timeout=5_000)
+    ask.scroll_into_view_if_needed()
+    headline, close = ask.locator(".mp-h"), ask.get_by_role("button", name="Close")
+    assert headline.inner_text() == LONG_HEADLINE
+    assert close.is_visible()
+    head_box, close_box = _rect(headline), _rect(close)
+    assert head_box["height"] > 0 and close_box["width"] > 0
+    assert not _overlap(head_box, close_box), (head_box, close_box)
+    # the words reach the end of the box they keep to: the room is the box's, not luck
+    words = headline.evaluate(
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return Math.max(...[...r.getClientRects()].map(q => q.right)); }"
+    )
+    assert words <= head_box["right"] + 0.5 and words < close_box["left"]
 
 
 def test_a_closed_bar_stays_closed_on_the_next_three_articles(page, service):
