@@ -144,14 +144,13 @@ def test_the_bar_waits_while_an_inline_ask_is_in_view(page, service):
 
 
 def _overlap(a: dict, b: dict) -> bool:
-    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and (
-        b["top"] < a["bottom"]
-    )
+    across = a["left"] < b["right"] and b["left"] < a["right"]
+    return across and a["top"] < b["bottom"] and b["top"] < a["bottom"]
 
 
 def test_the_close_button_stays_clear_of_a_long_headline(page, service):
-    """The inline ask's close button sits beside the headline, never on its last words (the headline's
-    box, which its text fills to the end on a phone, keeps clear of the button's)."""
+    """The inline ask's close button sits beside the headline, never on its last words (the
+    headline's box, which its text fills to the end on a phone, keeps clear of the button's)."""
     url = serve_demo_as(page, service, "/test-only/long-article", "long")
     answer = _open(page, url)
     assert [p["campaign"] for p in answer["prompts"]] == ["long-inline"]
