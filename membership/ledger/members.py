@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -408,7 +408,26 @@ def when(epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def row_view(row: Row) -> dict:
+@dataclass(frozen=True)
+class Shown:
+    """How the views write a time (epoch seconds) and an amount (minor units, currency):
+    plain UTC text and `8.00 EUR` here and in the JSON; the staff pages pass their own
+    (Babel, in the viewer's zone)."""
+
+    time: Callable[[int], object] = when
+    money: Callable[[int, str], object] = amount_text
+
+    def at(self, epoch: int | None):
+        return self.time(epoch) if epoch else ""
+
+    def amount(self, amount: int, currency: str):
+        return self.money(amount, currency) if currency else ""
+
+
+PLAIN = Shown()
+
+
+def row_view(row: Row, shown: Shown = PLAIN) -> dict:
     """A search result as the page lists it; `who` is the id of the member's page."""
     return {
         "who": row.customer or row.email,
@@ -417,8 +436,9 @@ def row_view(row: Row) -> dict:
         "source": row.source,
         "status": row.status,
         "since": row.since,
+        "joined": shown.at(row.joined) or row.since,
         "plan": row.plan,
-        "amount": amount_text(row.amount, row.currency),
+        "amount": shown.amount(row.amount, row.currency),
         "current": row.current,
     }
 
@@ -427,7 +447,9 @@ def row_json(row: Row) -> dict:
     return {**asdict(row), "amount_text": amount_text(row.amount, row.currency)}
 
 
-def status_history(record: SubRecord, timeline: tuple[dict, ...] = ()) -> list[dict]:
+def status_history(
+    record: SubRecord, timeline: tuple[dict, ...] = (), shown: Shown = PLAIN
+) -> list[dict]:
     """A subscription's steps, oldest first, from what the ledger keeps: its start, the
     cancellation asked and the end (dates Stripe gives on the subscription), the status that
     stands and the event that set it, its invoices paid and failed, and each change of
@@ -443,7 +465,7 @@ def status_history(record: SubRecord, timeline: tuple[dict, ...] = ()) -> list[d
         if entry.get("subscription") != sub.id:
             continue
         if entry.get("kind") in INVOICE_KINDS:
-            amount = amount_text(int(entry.get("amount") or 0), entry.get("currency") or "")
+            amount = shown.amount(int(entry.get("amount") or 0), entry.get("currency") or "")
             steps.append((entry["created"], INVOICE_KINDS[entry["kind"]], amount))
         elif entry.get("kind") == STATUS_CHANGE:
             change = f"{entry.get('from') or 'new'} → {entry.get('to')}"
@@ -453,21 +475,21 @@ def status_history(record: SubRecord, timeline: tuple[dict, ...] = ()) -> list[d
     counts = "counts" if record.live else "does not count"
     steps.append((sub.created, f"now {sub.status}", f"{counts}; set by {sub.source}"))
     steps.sort(key=lambda step: step[0])
-    return [{"at": when(at), "what": what, "detail": detail} for at, what, detail in steps]
+    return [{"at": shown.at(at), "what": what, "detail": detail} for at, what, detail in steps]
 
 
-def _contribution_view(c: Contribution) -> dict:
+def _contribution_view(c: Contribution, shown: Shown) -> dict:
     return {
         "key": c.key,
-        "at": when(c.created),
+        "at": shown.at(c.created),
         "paid": c.paid,
-        "amount": amount_text(c.amount, c.currency),
-        "refunded": amount_text(c.refunded, c.currency) if c.refunded else "",
-        "net": amount_text(c.net, c.currency),
+        "amount": shown.amount(c.amount, c.currency),
+        "refunded": shown.amount(c.refunded, c.currency) if c.refunded else "",
+        "net": shown.amount(c.net, c.currency),
     }
 
 
-def _customer_view(page: CustomerPage) -> dict:
+def _customer_view(page: CustomerPage, shown: Shown) -> dict:
     c = page.customer
     subs = sorted(page.subscriptions, key=lambda r: (r.sub.started or 0, r.id))
     return {
@@ -475,49 +497,49 @@ def _customer_view(page: CustomerPage) -> dict:
         "email": c.email or "",
         "name": c.name or "",
         "member": c.member,
-        "deleted": when(c.deleted_at),
+        "deleted": shown.at(c.deleted_at),
         "subscriptions": [
             {
                 "id": r.id,
                 "status": r.status,
                 "plan": r.sub.plan_label,
-                "amount": amount_text(r.sub.amount, r.sub.currency),
+                "amount": shown.amount(r.sub.amount, r.sub.currency),
                 "interval": r.sub.interval,
-                "period_end": when(r.sub.current_period_end),
+                "period_end": shown.at(r.sub.current_period_end),
                 "cancel_at_period_end": r.sub.cancel_at_period_end,
-                "history": status_history(r, page.timeline),
+                "history": status_history(r, page.timeline, shown),
             }
             for r in subs
         ],
         "invoices": [
             {
-                "at": when(e.get("created")),
+                "at": shown.at(e.get("created")),
                 "what": INVOICE_KINDS.get(e.get("kind", ""), e.get("kind", "")),
                 "reference": e.get("reference", ""),
-                "amount": amount_text(int(e.get("amount") or 0), e.get("currency") or ""),
+                "amount": shown.amount(int(e.get("amount") or 0), e.get("currency") or ""),
             }
             for e in page.timeline
             if e.get("kind") != STATUS_CHANGE  # shown in the subscription's history
         ],
         "events": list(page.events),
-        "contributions": [_contribution_view(x) for x in page.contributions],
+        "contributions": [_contribution_view(x, shown) for x in page.contributions],
     }
 
 
-def member_view(page: MemberPage) -> dict:
+def member_view(page: MemberPage, shown: Shown = PLAIN) -> dict:
     """The member's page: their index rows, each customer, the offline record,
     contributions and, apart, every refunded contribution."""
-    customers = [_customer_view(c) for c in page.customers]
+    customers = [_customer_view(c, shown) for c in page.customers]
     every = [*page.contributions, *(x for c in page.customers for x in c.contributions)]
     offline = page.offline
     return {
         "email": page.email,
         "name": next((r.name for r in page.rows if r.name), ""),
-        "rows": [row_view(r) for r in page.rows],
+        "rows": [row_view(r, shown) for r in page.rows],
         "customers": customers,
         "offline": asdict(offline) if offline else None,
-        "contributions": [_contribution_view(x) for x in page.contributions],
-        "refunds": [_contribution_view(x) for x in every if x.refunded],
+        "contributions": [_contribution_view(x, shown) for x in page.contributions],
+        "refunds": [_contribution_view(x, shown) for x in every if x.refunded],
     }
 
 

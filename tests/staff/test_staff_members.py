@@ -77,7 +77,7 @@ def test_search_by_email_name_and_customer_id(app, world):
         assert found(response.get_data(as_text=True)) == ["olena.k@example.org"], q
     html = client.get("/staff/members", query_string={"q": "petro"}).get_data(as_text=True)
     assert found(html) == ["petro@example.org"]
-    assert f'href="/staff/members/{PETRO}"' in html and "5.00 EUR" in html
+    assert f'href="/staff/members/{PETRO}"' in html and "€5.00" in html  # Babel's money
     html = client.get("/staff/members", query_string={"q": "gone"}).get_data(as_text=True)
     assert found(html) == ["gone@example.org"] and "(not counted)" in html
     nobody = client.get("/staff/members", query_string={"q": "zzz"}).get_data(as_text=True)
@@ -133,7 +133,7 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):
     assert "olena.k@example.org" in html and "Olena Kovalenko" in html
     customer = _section(html, "c-1-heading")
     history = re.search(r'<table class="history">(.*?)</table>', customer, re.S).group(1)
-    steps = re.findall(r"<tr><td>[^<]*</td><td>([^<]+)</td>", history)
+    steps = re.findall(r"<tr><td><time [^>]*>[^<]*</time></td><td>([^<]+)</td>", history)
     assert steps == [
         "started",
         "status new → active",
@@ -145,21 +145,24 @@ def test_a_members_page_shows_what_the_ledger_keeps(app, world):
     assert world["past_due_event"] in history  # the event that set the state
     invoices = re.search(r'<table class="invoices">.*?<tbody>(.*?)</tbody>', customer, re.S)
     rows = re.findall(
-        r"<tr><td>[^<]*</td><td>([^<]+)</td><td>([^<]*)</td><td><code>([^<]+)<", invoices.group(1)
+        r"<tr><td><time [^>]*>[^<]*</time></td><td>([^<]+)</td><td>([^<]*)</td><td><code>([^<]+)<",
+        invoices.group(1),
     )
     # An invoice with its amount, newest first; status changes are in the history, not here
     assert [(what, amount, ref[:3]) for what, amount, ref in rows] == [
-        ("payment failed", "5.00 EUR", "in_"),
-        ("invoice paid", "5.00 EUR", "in_"),
+        ("payment failed", "€5.00", "in_"),
+        ("invoice paid", "€5.00", "in_"),
     ]
     assert "sub_olena1" not in invoices.group(1) and "subscription.status" not in customer
     facts = re.search(r'<dl class="facts">(.*?)</dl>', customer, re.S).group(1)
     assert "<dt>Counted</dt><dd>yes, a member</dd>" in facts and "· a member" not in html
     events = _section(html, "c-1-heading").split("Events that")[1]
     assert f'href="/staff/webhooks/events/{world["past_due_event"]}"' in events
-    assert "pi_gift1" in customer and "25.00 EUR" in customer
+    assert "pi_gift1" in customer and "€25.00" in customer
+    # Times in the viewer's zone (the newsroom's TIMEZONE here: UTC), ISO on the element
+    assert '<time datetime="2026-05-28T20:26:42Z" title="28 May 2026, 20:26:42 UTC">' in customer
     refunds = _section(html, "refunds-heading")
-    assert "pi_gift1" in refunds and "10.00 EUR" in refunds and "15.00 EUR" in refunds
+    assert "pi_gift1" in refunds and "€10.00" in refunds and "€15.00" in refunds
     assert "None." in _section(html, "offline-heading")
     assert "<script" not in html and "style=" not in html and "<style" not in html  # CSP
 

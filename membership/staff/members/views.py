@@ -21,6 +21,7 @@ from membership.ledger import LedgerBusy, LedgerCorrupt, LedgerInputError, ledge
 from membership.ledger import members as read_side
 from membership.ledger.members import BadCursor
 from membership.ledger.model import valid_email
+from membership.staff import format
 from membership.staff.access import rules
 from membership.staff.access.guard import api_error, requires
 from membership.staff.forms import MAX_FIELD, field
@@ -30,6 +31,7 @@ from membership.staff.members.listing import Ask, Refused
 bp = Blueprint("members", __name__)
 
 RETRY_AFTER = "2"
+SHOWN = read_side.Shown(time=format.when, money=format.money)  # Babel, the viewer's zone
 
 
 # --- reading the request -----------------------------------------------------------------
@@ -122,7 +124,7 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
     html = render_template(
         "staff/members.html",
         ask=ask,
-        rows=[read_side.row_view(r) for r in page.rows],
+        rows=[read_side.row_view(r, SHOWN) for r in page.rows],
         next_url=_list_url(ask, cursor=page.cursor) if page.cursor else None,
         first_url=_list_url(ask) if ask.cursor else None,
         sort_urls={c: _sort_url(ask, c) for c in listing.SORTS},
@@ -163,7 +165,7 @@ def members():
 
 def _member_model(who: str):
     page = ledger_for(runtime()).queries.member(who[:MAX_FIELD])
-    return None if page is None else read_side.member_view(page)
+    return None if page is None else read_side.member_view(page, SHOWN)
 
 
 def _member_page(who: str, refused: Refused | None = None, form=None, notice: str = ""):
