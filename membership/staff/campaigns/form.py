@@ -71,139 +71,62 @@ _LIST_LABELS = {
 }
 
 
-def _list_fields() -> list[Field]:
-    found = []
-    for name in LISTS:
-        _, part, side = name.split(".")
-        label, example = _LIST_LABELS[part]
-        if side == "include":
-            found.append(
-                Field(name, f"{label}: only these", hint=f"Comma-separated; empty: any. {example}")
-            )
-        else:
-            found.append(Field(name, f"{label}: not these", hint="Comma-separated"))
-    return found
+def _list_field(name: str) -> Field:
+    label, example = _LIST_LABELS[name.split(".")[1]]
+    if name.endswith(".include"):
+        return Field(name, f"{label}: only these", hint=f"Comma-separated; empty: any. {example}")
+    return Field(name, f"{label}: not these", hint="Comma-separated")
 
 
-FIELDS: dict[str, Field] = {
-    f.name: f
-    for f in (
-        Field(
-            "id",
-            "Id",
-            hint="1 to 64 of a-z, 0-9 and -; it cannot change later",
-            extra='autocomplete="off" maxlength="64"',
-        ),
-        Field("name", "Name", extra='maxlength="100"'),
-        Field(
-            "status",
-            "Status",
-            "select",
-            hint="Only a live campaign is shown; an archived one is kept for its results",
-        ),
-        Field(
-            "placement",
-            "Placement",
-            "select",
-            hint="banner: a bar at the bottom; inline: at the end of the article; "
-            "modal: a dialog; gate: over the article",
-        ),
-        Field(
-            "priority",
-            "Priority",
-            "number",
-            hint="Lower is tried first; ties by id",
-            extra='step="1"',
-        ),
-        Field("starts_at", "Starts at", "datetime", hint="Empty: now", messages=_TIME_MESSAGES),
-        Field(
-            "ends_at",
-            "Ends at (exclusive)",
-            "datetime",
-            hint="Empty: no end",
-            messages={
-                **_TIME_MESSAGES,
-                "must be after starts_at (ends_at is exclusive)": "must be after Starts at",
-            },
-        ),
-        Field("locales", "Locales", "group"),
-        Field(
-            "control_share",
-            "Holdout share",
-            "percent",
-            hint="0 to 50%: the share of readers who see no ask from this campaign "
-            "(lift is measured against them)",
-            extra='step="any" min="0" max="50"',
-        ),
-        Field("audience", "Audience", "group"),
-        Field("audience.readers", "Readers", "select"),
-        *_list_fields(),
-        Field("audience.articles_read", "Only readers who read a number of articles", "checkbox"),
-        Field("audience.articles_read.min", "At least", "number", extra='min="0"'),
-        Field(
-            "audience.articles_read.max",
-            "At most",
-            "number",
-            hint="Empty: any",
-            extra='min="0"',
-            messages={"must be at least min": "must be at least At least"},
-        ),
-        Field(
-            "audience.articles_read.days",
-            "In the last … days",
-            "number",
-            hint="Today and the days before it, 1 to 90",
-            extra='min="1" max="90"',
-        ),
-        Field("frequency", "Frequency", "group"),
-        Field(
-            "frequency.max_views",
-            "At most … views",
-            "number",
-            hint="Empty: no cap",
-            extra='min="1" max="100"',
-        ),
-        Field("frequency.per_days", "… in the last … days", "number", extra='min="1" max="365"'),
-        Field(
-            "frequency.min_hours_between",
-            "Hours between views",
-            "number",
-            extra='min="0" step="any"',
-        ),
-        Field(
-            "frequency.after_dismiss_days",
-            "Days hidden after a dismissal",
-            "number",
-            hint="0: a dismissal does not hide it",
-            extra='min="0" max="365"',
-        ),
-        Field("gate", "Gate", "group"),
-        Field("gate.dismissible", "Readers may dismiss it (“Maybe later”)", "checkbox"),
-        Field(
-            "gate.free_articles",
-            "Free articles",
-            "number",
-            hint="The gate shows from the next article in the articles-read window",
-            extra='min="0" max="1000"',
-        ),
-        Field("variants", "Variants", "group"),
-    )
-}
-VARIANT_FIELDS: dict[str, Field] = {
-    f.name: f
-    for f in (
-        Field("id", "Id", hint="a-z, 0-9 and -", extra='maxlength="32" autocomplete="off"'),
-        Field(
-            "weight", "Weight", "number", hint="0 to 1000; 0 pauses it", extra='min="0" max="1000"'
-        ),
-        Field(
-            "cta_url",
-            "Call to action URL",
-            "url",
-            hint="Empty: the join page, through Stripe Checkout",
-        ),
-    )
-}
+_AFTER = {"must be after starts_at (ends_at is exclusive)": "must be after Starts at"}
+
+# fmt: off
+FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("id", "Id", hint="1 to 64 of a-z, 0-9 and -; it cannot change later",
+          extra='autocomplete="off" maxlength="64"'),
+    Field("name", "Name", extra='maxlength="100"'),
+    Field("status", "Status", "select",
+          hint="Only a live campaign is shown; an archived one is kept for its results"),
+    Field("placement", "Placement", "select", hint="banner: a bar at the bottom; inline: at "
+          "the end of the article; modal: a dialog; gate: over the article"),
+    Field("priority", "Priority", "number", "Lower is tried first; ties by id", 'step="1"'),
+    Field("starts_at", "Starts at", "datetime", "Empty: now", messages=_TIME_MESSAGES),
+    Field("ends_at", "Ends at (exclusive)", "datetime", "Empty: no end",
+          messages={**_TIME_MESSAGES, **_AFTER}),
+    Field("locales", "Locales", "group"),
+    Field("control_share", "Holdout share", "percent", "0 to 50%: the share of readers who see "
+          "no ask from this campaign (lift is measured against them)",
+          'step="any" min="0" max="50"'),
+    Field("audience", "Audience", "group"),
+    Field("audience.readers", "Readers", "select"),
+    *map(_list_field, LISTS),
+    Field("audience.articles_read", "Only readers who read a number of articles", "checkbox"),
+    Field("audience.articles_read.min", "At least", "number", extra='min="0"'),
+    Field("audience.articles_read.max", "At most", "number", "Empty: any", 'min="0"',
+          messages={"must be at least min": "must be at least At least"}),
+    Field("audience.articles_read.days", "In the last … days", "number",
+          "Today and the days before it, 1 to 90", 'min="1" max="90"'),
+    Field("frequency", "Frequency", "group"),
+    Field("frequency.max_views", "At most … views", "number", "Empty: no cap",
+          'min="1" max="100"'),
+    Field("frequency.per_days", "… in the last … days", "number", extra='min="1" max="365"'),
+    Field("frequency.min_hours_between", "Hours between views", "number",
+          extra='min="0" step="any"'),
+    Field("frequency.after_dismiss_days", "Days hidden after a dismissal", "number",
+          "0: a dismissal does not hide it", 'min="0" max="365"'),
+    Field("gate", "Gate", "group"),
+    Field("gate.dismissible", "Readers may dismiss it (“Maybe later”)", "checkbox"),
+    Field("gate.free_articles", "Free articles", "number",
+          "The gate shows from the next article in the articles-read window",
+          'min="0" max="1000"'),
+    Field("variants", "Variants", "group"),
+)}
+VARIANT_FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("id", "Id", hint="a-z, 0-9 and -", extra='maxlength="32" autocomplete="off"'),
+    Field("weight", "Weight", "number", "0 to 1000; 0 pauses it", 'min="0" max="1000"'),
+    Field("cta_url", "Call to action URL", "url", "Empty: the join page, through Stripe Checkout"),
+)}
+# fmt: on
 COPY_LABELS = {"headline": "Headline", "body": "Body", "cta": "Call to action"}
 GENERAL_MESSAGES = {"missing": "required", "may not be null": "required"}
 
