@@ -493,11 +493,14 @@ def _message(name: str, message: str, values: Mapping[str, object]) -> str:
 
 
 def place_errors(
-    lines: Sequence[str], names: set[str] | frozenset[str], values: Mapping[str, object] = {}
+    lines: Sequence[str],
+    names: set[str] | frozenset[str],
+    values: Mapping[str, object] | None = None,
 ) -> Placed:
     """Each `path: message` line under the nearest field or group named in `names`: the path
-    itself, else the path with its last parts taken off (`...include[2]` -> `...include`)."""
-    placed = Placed()
+    itself, else the path with its last parts taken off (`...include[2]` -> `...include`);
+    `values`, the form's, name the variants and tell an empty box."""
+    placed, values = Placed(), values or {}
     for line in lines:
         path, message = split_error(line)
         target = path
