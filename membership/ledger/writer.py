@@ -311,16 +311,24 @@ class Writer:
             pause=pause,
         )
 
-    def _write(self, queue: Callable, outcome: Callable[[int | None], Outcome]) -> whole.Write:
-        """Write what `queue` queues, then read the count last in the transaction: the
-        transaction answers `outcome(count)`."""
+    def _write(
+        self, queue: Callable, outcome: Callable[[int | None], Outcome], last=None
+    ) -> whole.Write:
+        """Write what `queue` queues, then what `last` queues, whose reply is the count (by
+        default a GET of it): the transaction answers `outcome(count)`."""
 
         def queue_then_count(pipe) -> None:
             queue(pipe)
-            pipe.get(self.keys.member_count)
+            if last is None:
+                pipe.get(self.keys.member_count)
+            else:
+                last(pipe)
 
         def returns(replies: list) -> Outcome:
-            return outcome(codec.count_from(self.keys.member_count, replies[-1]))
+            raw = replies[-1]  # a GET's text, or the count's change's integer
+            return outcome(
+                codec.count_from(self.keys.member_count, None if raw is None else str(raw))
+            )
 
         return whole.Write(queue_then_count, returns=returns)
 
@@ -367,7 +375,7 @@ class Writer:
         def queue(pipe) -> None:
             queue_records(pipe, k, decision, meta.id if meta is not None else None)
             index.queue(pipe, k)
-            _queue_counts(pipe, k, decision, count, count_delta, raw_counters, counter_deltas, now)
+            _queue_counts(pipe, k, decision, count, count_delta, raw_counters, counter_deltas)
             if meta is not None:
                 self.log.queue_outcome(
                     pipe, meta, decision.outcome, decision.detail, failed_before=done == "failed"
@@ -381,7 +389,9 @@ class Writer:
             before = None if after is None else after - count_delta
             return _outcome(meta, label, decision.outcome, before, after, decision.detail, now)
 
-        return self._write(queue, outcome)
+        # The count's change, last: its reply is the count after it (no GET of it).
+        bump = (lambda pipe: _queue_bump(pipe, k, count_delta, now)) if count_delta else None
+        return self._write(queue, outcome, bump)
 
     def _duplicate(self, meta: EventMeta, label, done: str, at: float) -> whole.Write:
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
@@ -419,28 +429,32 @@ class Writer:
                 )
 
 
-def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, counter_deltas, now):
-    """Queue the count's change (with its day's history and the banner's version), the
-    counters' and the ledger's version."""
-    today = day(now)
-    if count_delta:
-        pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
-            "EVAL",
-            _BUMP,
-            8,
-            k.member_count,
-            k.count_changed_at,
-            k.ledger_history_count,
-            k.ledger_history_joins,
-            k.ledger_history_leaves,
-            k.banner_version,
-            k.goals_pending,
-            k.goals_reached,
-            count_delta,
-            iso(now),
-            today,
-        )
-    elif count is None and decision.changes:
+def _queue_bump(pipe, k: Keys, count_delta: int, now: float) -> None:
+    """Queue the count's change with its day's history, the banner's version and the goals
+    it reaches (`_BUMP`); its reply is the count after it."""
+    pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
+        "EVAL",
+        _BUMP,
+        8,
+        k.member_count,
+        k.count_changed_at,
+        k.ledger_history_count,
+        k.ledger_history_joins,
+        k.ledger_history_leaves,
+        k.banner_version,
+        k.goals_pending,
+        k.goals_reached,
+        count_delta,
+        iso(now),
+        day(now),
+    )
+
+
+def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, counter_deltas):
+    """Queue the counters' changes and the ledger's version, and, for a change that does not
+    move the count, what it does to the count (once the ledger holds records its count is
+    known); the count's own change is `_queue_bump`, queued last."""
+    if not count_delta and count is None and decision.changes:
         # Once the ledger holds records its count is known, even when it is zero.
         pipe.set(k.member_count, 0, nx=True)
         pipe.incr(k.banner_version)
