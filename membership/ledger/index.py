@@ -60,6 +60,12 @@ class Row:
         return cls(**stored(raw))
 
 
+def stored_current(raw: str) -> bool | None:
+    """Whether a stored row counts, read off its text without decoding it (None: a row
+    stored as an object, before `ledger rebuild` rewrote it)."""
+    return raw.rsplit(",", 2)[1] == "true" if raw.startswith("[") else None
+
+
 def stored(raw: str) -> dict:
     """A stored row's fields by name (cheaper than a Row, for a list that filters many)."""
     values = json.loads(raw)

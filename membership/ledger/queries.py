@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import redis
 
 from membership.ledger import codec
-from membership.ledger.index import NAMED, NONE, SEP, Row, set_key, stored
+from membership.ledger.index import NAMED, NONE, SEP, Row, set_key, stored, stored_current
 from membership.ledger.members import BadCursor, MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
 from membership.ledger.records import batches, read_hashes
@@ -223,7 +223,7 @@ class Queries:
 
 ID_PREFIX = re.compile(r"^cus_[A-Za-z0-9]{0,250}$")
 SORTS = ("joined", "name", "email")
-SCAN_MAX = 4000  # index entries one page reads at most
+SCAN_MAX = 2000  # index entries one page reads at most
 _GROW = 4  # each read after the first is this much larger (up to SCAN_MAX)
 
 
@@ -328,6 +328,8 @@ class MemberList:
             raws = self._raw([row_id for _, row_id in found])
             for (position, _), raw in zip(found, raws, strict=True):
                 if not raw or not all(n in raw for n in needles):
+                    continue
+                if filters.current is not None and stored_current(raw) is (not filters.current):
                     continue
                 row = stored(raw)
                 if not row.get("joined") or not filters.holds(row):
