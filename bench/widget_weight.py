@@ -4,11 +4,12 @@
 
 For each script an article embeds (`banner.js`, `prompt.js`, their CSS inside them) prints
 the bytes as written, as built by scripts/build_widgets.py (what is served; and how much of
-that is the CSS the script inserts) and as each
-encoding the service keeps (membership/goals/widget.py's ENCODINGS: the very bytes a client
-that accepts it gets), and the sums beside the aim. The browser's own measure (transfer sizes
-of the demo article's requests, in Chromium) is tests/goals/test_reader_page_browser.py's
-`light_on_the_wire` test; it prints its figures with `pytest -s`.
+that is the CSS the script inserts) and as each encoding the service keeps
+(membership/goals/widget.py's ENCODINGS: the very bytes a client that accepts it gets); then,
+for a page showing each placement, the sum of the scripts it loads beside the aim. The
+browser's own measure (transfer sizes of the demo article's requests, in Chromium, for each
+placement) is tests/goals/test_reader_page_browser.py's `light_on_the_wire` test; it prints
+its figures with `pytest -s`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from membership.goals.widget import ENCODINGS, PROMPT_SCRIPT, SCRIPT, built
 from membership.http.security import widget_css
 
 AIM = {"minified": 8 * 1024, "br": 4 * 1024, "gzip": 4 * 1024}
+# What a page showing each placement loads from us: the demo article's count box (banner.js)
+# and the prompt client, which draws all four placements itself.
+PLACEMENTS = {
+    placement: (SCRIPT.name, PROMPT_SCRIPT.name)
+    for placement in ("banner", "inline", "modal", "gate")
+}
 
 
 def weights() -> dict[str, dict[str, int]]:
@@ -31,17 +38,33 @@ def weights() -> dict[str, dict[str, int]]:
     return out
 
 
+def _table(rows: dict[str, dict[str, int]], columns: list[str], head: str) -> None:
+    print(f"| {head} | " + " | ".join(columns) + " |")
+    print("| --- |" + " ---: |" * len(columns))
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row[c]:,}" for c in columns) + " |")
+
+
 def main() -> None:
     rows = weights()
     columns = ["written", "minified", "of it CSS", *ENCODINGS]
-    total = {c: sum(row[c] for row in rows.values()) for c in columns}
-    print("| script | " + " | ".join(columns) + " |")
-    print("| --- |" + " ---: |" * len(columns))
-    for name, row in [*rows.items(), ("both", total)]:
-        print(f"| `{name}` | " + " | ".join(f"{row[c]:,}" for c in columns) + " |")
-    for column, aim in AIM.items():
-        verdict = "within" if total[column] <= aim else "OVER"
-        print(f"{column}: {total[column]:,} bytes, {verdict} the aim of {aim:,}")
+    _table({f"`{name}`": row for name, row in rows.items()}, columns, "script")
+    print()
+    pages = {
+        placement: {c: sum(rows[name][c] for name in names) for c in AIM}
+        for placement, names in PLACEMENTS.items()
+    }
+    _table(
+        {
+            f"{placement} ({' + '.join(PLACEMENTS[placement])})": row
+            for placement, row in pages.items()
+        },
+        list(AIM),
+        "page showing",
+    )
+    for placement, row in pages.items():
+        over = [f"{c} {row[c]:,} > {AIM[c]:,}" for c in AIM if row[c] > AIM[c]]
+        print(f"{placement}: " + ("OVER the aim: " + ", ".join(over) if over else "within the aim"))
 
 
 if __name__ == "__main__":

@@ -61,17 +61,15 @@
   // One request per language, whatever the number of boxes in it. The time limit covers
   // reading the body too: an abort fails the fetch or the read.
   function fetchBanner(locale) {
-    var ctl = new AbortController(), timer;
-    return pending[locale] || (pending[locale] = (timer = setTimeout(function () { ctl.abort(); }, 2000),
-      fetch(base + "/v1/banner?locale=" + locale, { credentials: "omit", signal: ctl.signal })
+    return pending[locale] || (pending[locale] =
+      fetch(base + "/v1/banner?locale=" + locale, { credentials: "omit", signal: AbortSignal.timeout(2000) })
         .then(function (r) {
           if (!r.ok) throw r.status;
           return r.json();
         }).then(function (d) {
-          clearTimeout(timer);
           if (!ok(d)) throw 0; // not a banner we can show
           return d;
-        })));
+        }));
   }
 
   function start() {

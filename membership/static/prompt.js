@@ -109,16 +109,12 @@
   // JSON from the service, or a rejection (the status for an error answer) on any failure; the
   // time limit covers reading the body too.
   function call(path, body, ms) {
-    var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, ms);
     return fetch(base + path, {
-      method: body ? "POST" : "GET", credentials: "omit", signal: ctl.signal, body: body,
+      method: body ? "POST" : "GET", credentials: "omit", signal: AbortSignal.timeout(ms), body: body,
       headers: body ? { "Content-Type": "application/json" } : {}
     }).then(function (r) {
       if (!r.ok) throw r.status;
       return r.json();
-    }).then(function (d) {
-      clearTimeout(timer);
-      return d;
     });
   }
 
