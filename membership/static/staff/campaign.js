@@ -71,7 +71,9 @@
     }
     form.addEventListener("input", later);
     form.addEventListener("change", later);
-    if (!D.getElementById("form-preview")) ask();
+    // A saved campaign is previewed at once; a new one, or one refused, once it is edited.
+    if (!D.getElementById("form-preview") && !D.getElementById("form-errors") &&
+        !D.getElementById("f-id")) ask();
   }
 
   // Dragging a row by n places posts its move form n times, one after the other, then reloads.
