@@ -14,7 +14,7 @@ from membership.ledger.queries import Filters
 from membership.ledger.rebuild import rebuild
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import ACTOR, add_offline, join
+from tests.support.ledger_helpers import ACTOR, add_offline, join, link
 
 pytestmark = pytest.mark.topologies("single", "cluster")
 
@@ -149,8 +149,11 @@ def test_a_cursor_from_elsewhere_is_refused(world):
         world.search("cus_", cursor=page.cursor)
 
 
-def test_search_by_a_customer_id_prefix_pages_and_finds_who_has_no_email(world):
+def test_search_by_a_customer_id_prefix_pages_and_finds_who_has_no_email(world, ledger):
     assert ids(world.search("cus_d")) == ["stripe:cus_d"]  # neither email nor name
+    link(ledger, "cus_c", "chris@example.org", observed_at=sp.T0 + 5 * DAY, name="Chris Named")
+    assert ids(world.search("cus_c")) == ["stripe:cus_c"]  # named now: found all the same
+    assert ids(world.search("chris named")) == ["stripe:cus_c"]
     first = world.search("cus_", limit=3)
     assert ids(first) == ["stripe:cus_a", "stripe:cus_b", "stripe:cus_c"] and first.cursor
     rest = world.search("cus_", limit=3, cursor=first.cursor)
