@@ -50,7 +50,6 @@ from membership.staff.campaigns import preview as campaign_preview
 from membership.staff.campaigns import reads as campaign_reads
 from membership.staff.goals.form import plural_examples
 from membership.staff.overview import charts
-from membership.staff.overview import views as overview
 
 bp = Blueprint("campaigns", __name__)
 bp.register_blueprint(api.bp)
@@ -496,10 +495,4 @@ def campaign_results(campaign_id: str):
         days=days,
         periods=campaign_reads.RESULT_PERIODS,
         percent=charts.percent,
-        money=_money,
     )
-
-
-def _money(amounts: dict) -> str:
-    shown = [overview.money("en", cur, n) for cur, n in sorted(amounts.items()) if n]
-    return ", ".join(shown) or "\u2013"  # an en dash: none

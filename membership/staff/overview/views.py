@@ -59,11 +59,6 @@ def read(
 # --- View model (pure) -------------------------------------------------------
 
 
-def money(locale: str, currency: str, minor: int) -> str:
-    """1000 eur -> "€10.00" (en), "10,00 EUR" (uk): staff/format.money in `locale`."""
-    return staff_format.money(minor, currency, locale)
-
-
 def view(reads: Reads, *, locale: str = "en", today: date | None = None) -> dict:
     """The Overview as plain data. `today` (UTC) gives the goal's days left."""
     today = today or datetime.now(UTC).date()
@@ -83,7 +78,7 @@ def view(reads: Reads, *, locale: str = "en", today: date | None = None) -> dict
         "milestones": _milestones(reads.goals, count, locale),
         "history": _history(reads.history),
         "mrr": [
-            {"currency": c, "minor": m, "display": money(locale, c, m)}
+            {"currency": c, "minor": m, "display": staff_format.money(m, c, locale)}
             for c, m in sorted(stats["mrr"].items())
         ],
         "contributions": _contributions(stats["contributions"], locale),
@@ -153,7 +148,7 @@ def _contributions(raw: Mapping, locale: str) -> dict:
                 "currency": c,
                 "count": counts.get(c, 0),
                 "sum": sums.get(c, 0),
-                "display": money(locale, c, sums.get(c, 0)),
+                "display": staff_format.money(sums.get(c, 0), c, locale),
             }
             for c in sorted(set(sums) | set(counts))
         ],
