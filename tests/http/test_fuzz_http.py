@@ -21,11 +21,17 @@ Where the check of valid data is tuned (CONFIG below):
   operation but STAFF_NOT_CHECKED, whose documents cannot say what is valid (reasons there).
 - No stateful phase: the document's links all join staff operations, which the first run
   cannot pass (401) and the second run, with its token, did not follow either.
+
+Each run is split by path into a few tests (RUNS, STAFF_RUNS) that pytest-xdist spreads
+over its workers, rather than one test that would end the suite alone; the paths of each
+run's parts cover every documented path exactly once (checked first). The parts of a
+worker share one service (a module fixture), as the two runs shared theirs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,9 +39,12 @@ from pathlib import Path
 
 import pytest
 
+from membership import create_app
+from membership.store import Keys
 from tests.support.fake_stripe import FakeStripe
 from tests.support.member_count import set_member_count
-from tests.support.processes import ServiceProcess
+from tests.support.processes import RedisServer, ServiceProcess
+from tests.support.settings import SECRET_KEY
 from tests.support.smtp_server import SmtpServer
 from tests.support.stripe_payloads import WEBHOOK_SECRET
 
@@ -81,82 +90,119 @@ HOOKED = {
 }
 
 
-def _staff_token(make_app) -> str:
+# The staff API in two parts of about the same time: the campaign bodies (the Campaign
+# document, with the most cases) and the rest.
+STAFF_RUNS = {
+    "campaign-bodies": r"^/staff/api/campaigns(/preview)?$",
+    "the-rest": r"^/staff/api/(?!campaigns(/preview)?$)",
+}
+# The first run's parts, each a test of its own: every documented path is in one of them.
+RUNS = {
+    "site": r"^/(healthz|readyz|metrics|openapi\.json|static/|demo/|webhooks/|v1/banner)",
+    "prompt": r"^/v1/prompt",
+    "reader": r"^/v1/(checkout|member/)",
+    **{f"staff-{name}": paths for name, paths in STAFF_RUNS.items()},
+}
+
+
+def _staff_token(redis_url: str, data_dir: Path) -> str:
     """An admin's personal API token, in the run's Redis."""
     from membership.core.runtime import runtime
     from membership.staff import accounts_for
     from membership.staff.access.api_tokens import api_tokens_for
 
-    rt = runtime(make_app())
+    config = {"redis_url": redis_url, "data_dir": data_dir, "secret_key": SECRET_KEY}
+    rt = runtime(create_app(config, start_embedded_redis=False))
     accounts_for(rt).add("fuzz@news.example", "admin", actor="t", password="correct horse battery")
     return api_tokens_for(rt).create("fuzz@news.example", "fuzz")
 
 
-def test_no_documented_endpoint_answers_a_5xx_or_off_its_schema(
-    redis_server, redis_url, tmp_path, make_app
-):
-    from membership.store import Keys
-
-    set_member_count(redis_server.client(), Keys(), 25012)
-    token = _staff_token(make_app)
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory):
+    """The service every run's part sends to, on a Redis of its own (a banner to show, an
+    admin's token), and that token."""
+    data_dir = tmp_path_factory.mktemp("fuzzed")
+    redis = RedisServer().start()
+    set_member_count(redis.client(), Keys(), 25012)
+    token = _staff_token(redis.url, data_dir)
     # Stripe and mail configured (on this machine), so their endpoints answer what they would
     # in production rather than their 503 for a missing setting.
     fake_stripe = FakeStripe().start()
-    smtp = SmtpServer(tmp_path).start()
-    service = ServiceProcess(
-        {
-            "REDIS_URL": redis_url,
-            "MEMBERSHIP_DATA_DIR": str(tmp_path),
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "ALLOWED_ORIGINS": "https://kyivindependent.com",
-            "STRIPE_API_KEY": "sk_test_fuzz_0123456789",
-            "STRIPE_API_BASE": fake_stripe.url,
-            "SMTP_URL": smtp.url(),
-            **{
-                name: UNLIMITED
-                for name in (
-                    "RATE_LIMIT_PROMPT_EVENTS",
-                    "RATE_LIMIT_CHECKOUT",
-                    "RATE_LIMIT_SIGN_IN",
-                    "RATE_LIMIT_SIGN_IN_EMAIL",
-                )
-            },
-        }
-    ).start()
-    st = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(CONFIG)
+    smtp = SmtpServer(data_dir).start()
+    service = None
     try:
-        result = subprocess.run(
-            [
-                st, "--config-file", str(config), "run", f"{service.url}/openapi.json",
-                "--phases", "examples,coverage,fuzzing",
-                "--max-examples", "60",
-                "--seed", "20261125",
-                "--no-color",
-            ],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=HOOKED,
-        )  # fmt: skip
-        staff = subprocess.run(
-            [
-                st, "run", f"{service.url}/openapi.json",
-                "-H", f"Authorization: Bearer {token}",
-                "--checks", "positive_data_acceptance,not_a_server_error",
-                "--include-path-regex", "^/staff/api/",
-                *(arg for name in STAFF_NOT_CHECKED for arg in ("--exclude-name", name)),
-                "--phases", "examples,coverage,fuzzing",
-                "--max-examples", "20",
-                "--seed", "20261125",
-                "--no-color",
-            ],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=HOOKED,
-        )  # fmt: skip
+        service = ServiceProcess(
+            {
+                "REDIS_URL": redis.url,
+                "MEMBERSHIP_DATA_DIR": str(data_dir),
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "ALLOWED_ORIGINS": "https://kyivindependent.com",
+                "STRIPE_API_KEY": "sk_test_fuzz_0123456789",
+                "STRIPE_API_BASE": fake_stripe.url,
+                "SMTP_URL": smtp.url(),
+                **{
+                    name: UNLIMITED
+                    for name in (
+                        "RATE_LIMIT_PROMPT_EVENTS",
+                        "RATE_LIMIT_CHECKOUT",
+                        "RATE_LIMIT_SIGN_IN",
+                        "RATE_LIMIT_SIGN_IN_EMAIL",
+                    )
+                },
+            }
+        ).start()
+        yield service, token
     finally:
-        service.stop()
+        if service is not None:
+            service.stop()
         smtp.stop()
         fake_stripe.stop()
+        redis.stop()
+
+
+def _schemathesis(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    st = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+    return subprocess.run(
+        [st, *args, "--phases", "examples,coverage,fuzzing", "--seed", "20261125", "--no-color"],
+        capture_output=True, text=True, timeout=300, cwd=cwd, env=HOOKED,
+    )  # fmt: skip
+
+
+def test_the_parts_of_each_run_cover_every_documented_path_once(app):
+    for path in app.test_client().get("/openapi.json").get_json()["paths"]:
+        parts = [name for name, regex in RUNS.items() if re.search(regex, path)]
+        assert len(parts) == 1, (path, parts)
+        staff_parts = [name for name, regex in STAFF_RUNS.items() if re.search(regex, path)]
+        assert len(staff_parts) == path.startswith("/staff/api/"), (path, staff_parts)
+
+
+@pytest.mark.parametrize("paths", RUNS.values(), ids=RUNS.keys())
+def test_no_documented_endpoint_answers_a_5xx_or_off_its_schema(fuzzed, paths, tmp_path):
+    service, _ = fuzzed
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
+    result = _schemathesis(
+        "--config-file", str(config), "run", f"{service.url}/openapi.json",
+        "--include-path-regex", paths,
+        "--max-examples", "60",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in result.stdout
     assert "not_a_server_error" in result.stdout or "generated" in result.stdout
-    assert staff.returncode == 0, staff.stdout[-4000:]
-    assert " passed" in staff.stdout and "401" not in staff.stdout.split("SUMMARY")[-1]
+
+
+@pytest.mark.parametrize("paths", STAFF_RUNS.values(), ids=STAFF_RUNS.keys())
+def test_an_admin_s_valid_staff_requests_are_accepted(fuzzed, paths, tmp_path):
+    service, token = fuzzed
+    result = _schemathesis(
+        "run", f"{service.url}/openapi.json",
+        "-H", f"Authorization: Bearer {token}",
+        "--checks", "positive_data_acceptance,not_a_server_error",
+        "--include-path-regex", paths,
+        *(arg for name in STAFF_NOT_CHECKED for arg in ("--exclude-name", name)),
+        "--max-examples", "20",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert " passed" in result.stdout and "401" not in result.stdout.split("SUMMARY")[-1]
