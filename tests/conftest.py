@@ -45,6 +45,24 @@ def pytest_configure(config):
     )
 
 
+def _rank(item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    return 1 if item.get_closest_marker("browser") else 2
+
+
+def pytest_collection_modifyitems(items):
+    """The long tests first: the modules with a `slow` test, then those with a browser test,
+    then the rest, each module whole and in the order collected. Under pytest-xdist's
+    worksteal (pyproject's addopts) an idle worker takes the end of the busiest one's queue,
+    so with the long tests at the front the run ends on short tests, not on a long one that
+    the other workers wait for."""
+    module_rank: dict = {}
+    for item in items:
+        module_rank[item.module] = min(module_rank.get(item.module, 2), _rank(item))
+    items.sort(key=lambda item: module_rank[item.module])  # stable: collected order kept
+
+
 def pytest_generate_tests(metafunc):
     """A test marked `topologies` runs once per topology it names; tests on `own_redis`
     (a private single server they kill) stay on it."""
