@@ -204,7 +204,7 @@ def generate(client, keys: Keys, members: int, statuses: frozenset[str], seed: i
             deleted_at=T0 - rng.randint(0, 30 * DAY) if deleted else None,
             live=live,
         )
-        values = codec.customer_to_hash(customer)
+        values, _ = codec.customer_to_hash(customer)
         if stale:
             del values["live"]
         pipe.hset(keys.ledger_customer(cid), mapping=values)
