@@ -191,7 +191,7 @@ def generate(client, keys: Keys, members: int, statuses: frozenset[str], seed: i
             live += counts
             record = SubRecord(sub, effective, live=None if stale else counts)
             pipe.hset(keys.ledger_subscription(sub.id), mapping=codec.sub_to_hash(record))
-            pipe.sadd(keys.ledger_customer_subscriptions(cid), sub.id)
+            pipe.hset(keys.ledger_customer(cid), codec.SUB_MARK + sub.id, "")
             batch_subs.append(sub.id)
         world.subscriptions += len(subs_statuses)
         member = live > 0

@@ -7,7 +7,7 @@ defaults, so records stored by earlier versions still load.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields as dataclass_fields
 
 from membership.ledger.model import (
@@ -155,6 +155,14 @@ def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
 
 
 _CUSTOMER_FIELDS = ("email", "email_created", "name", "metadata", "deleted_at")
+SUB_MARK = "s:"  # a customer's field `s:<subscription id>` (empty): one of its subscriptions
+
+
+def customer_sub_ids(raw: Mapping[str, str], listed: Iterable[str] = ()) -> list[str]:
+    """A customer's subscription ids, sorted: its record's `s:<id>` fields, and `listed`,
+    the members of its subscription set (where versions before kept them)."""
+    ids = {name[len(SUB_MARK) :] for name in raw if name.startswith(SUB_MARK)}
+    return sorted(ids.union(listed))
 
 
 def customer_to_hash(

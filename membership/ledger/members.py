@@ -197,10 +197,10 @@ class MemberSearch:
         None when the ledger knows nobody by that id or email."""
         who = (who or "").strip()
         if CUSTOMER_ID.match(who):
-            customer = self._customer(who)
-            if customer is None:
+            found = self._customer(who)
+            if found is None:
                 return None
-            ids, email = [who], customer.email
+            ids, email = [who], found[0].email
         else:
             email = normalize_email(who)
             if not email:
@@ -230,10 +230,16 @@ class MemberSearch:
         records = (codec.contribution_from_hash(n, r) for n, r in zip(names, raws, strict=True))
         return tuple(sorted((c for c in records if c), key=lambda c: (c.created, c.key)))
 
-    def _customer(self, cid: str) -> Customer | None:
+    def _customer(self, cid: str) -> tuple[Customer, list[str]] | None:
+        """The customer and its subscription ids (None: no such customer)."""
         key = self.keys.ledger_customer(cid)
-        raw = self.redis.hgetall(key)
-        return codec.customer_from_hash(key, cid, raw) if raw else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.smembers(self.keys.ledger_customer_subscriptions(cid))
+        raw, listed = pipe.execute()
+        if not raw:
+            return None
+        return codec.customer_from_hash(key, cid, raw), codec.customer_sub_ids(raw, listed)
 
     def _offline(self, email: str) -> Offline | None:
         key = self.keys.ledger_email(email)
@@ -241,10 +247,10 @@ class MemberSearch:
 
     def _customer_page(self, cid: str) -> CustomerPage | None:
         k = self.keys
-        customer = self._customer(cid)
-        if customer is None:
+        found = self._customer(cid)
+        if found is None:
             return None
-        sub_ids = sorted(self.redis.smembers(k.ledger_customer_subscriptions(cid)))
+        customer, sub_ids = found
         pipe = self.redis.pipeline(transaction=False)
         for sid in sub_ids:
             pipe.hgetall(k.ledger_subscription(sid))

@@ -85,7 +85,9 @@ class RedisReader:
         return codec.customer_from_hash(key, customer_id, self._one(("hgetall", key)))
 
     def customer_subscriptions(self, customer_id: str) -> list[SubRecord]:
-        ids = sorted(self._one(("smembers", self.keys.ledger_customer_subscriptions(customer_id))))
+        raw = self._one(("hgetall", self.keys.ledger_customer(customer_id)))
+        listed = self._one(("smembers", self.keys.ledger_customer_subscriptions(customer_id)))
+        ids = codec.customer_sub_ids(raw, listed)
         keys = [self.keys.ledger_subscription(s) for s in ids]
         raws = self.read([("hgetall", key) for key in keys]) if keys else []
         records = (codec.sub_from_hash(k, raw) for k, raw in zip(keys, raws, strict=True))
@@ -111,7 +113,8 @@ def first_reads(command: Command, keys: Keys) -> list[tuple]:
         return [
             ("hgetall", keys.ledger_subscription(sub.id)),
             ("hgetall", keys.ledger_customer(sub.customer)),
-            # the member index's row sums the customer's subscriptions (index.prepare)
+            # the member index's row sums the customer's subscriptions (index.prepare): the
+            # customer's record names them, and so does the set versions before kept
             ("smembers", keys.ledger_customer_subscriptions(sub.customer)),
         ]
     if isinstance(command, DeleteCustomer | LinkCustomer):
@@ -137,7 +140,7 @@ def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None 
             pipe.hset(key, mapping=codec.sub_to_hash(new))
             # every time: a write that failed half-way may have left the record unlisted
             pipe.sadd(k.ledger_subscriptions, new.id)
-            pipe.sadd(k.ledger_customer_subscriptions(new.sub.customer), new.id)
+            pipe.hset(k.ledger_customer(new.sub.customer), codec.SUB_MARK + new.id, "")
         elif isinstance(new, Customer):
             key = k.ledger_customer(new.id)
             values, cleared = codec.customer_to_hash(new, old)

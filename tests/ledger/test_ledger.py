@@ -659,3 +659,9 @@ def test_subscriptions_and_customers_of_the_previous_format_read_and_rewrite_who
     )
     assert ledger.queries.customer("cus_1").email == "a@example.org"
     assert ledger.queries.count() == 1
+    # the customer's subscriptions: the old set's, and from now on its record's fields
+    assert redis_client.hget(customer_key, "s:sub_1") == ""
+    apply_event(ledger.writer, sub_event("sub_2", "cus_1", "active", 30))
+    assert redis_client.smembers(keys.ledger_customer_subscriptions("cus_1")) == {"sub_1"}
+    page = ledger.queries.member("cus_1")
+    assert [s.id for s in page.customers[0].subscriptions] == ["sub_1", "sub_2"]
