@@ -167,5 +167,5 @@ def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None 
         if event_id:
             entry = {**entry, "event": event_id}
         key = k.ledger_customer_timeline(customer) if customer else k.ledger_unlinked_timeline
-        pipe.lpush(key, json.dumps(entry, sort_keys=True))
+        pipe.lpush(key, json.dumps(entry, sort_keys=True, separators=(",", ":")))
         pipe.ltrim(key, 0, TIMELINE_MAX - 1)

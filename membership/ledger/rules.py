@@ -337,13 +337,9 @@ def _subscription(cmd: commands.ApplySubscription, loaded: Loaded, statuses) -> 
     before = old.status if old else "(new)"
     timeline = None
     if old is None or old.status != record.status:  # the status history a member page shows
-        entry = {
+        entry = {  # the timeline's key names the customer; no amount
             "kind": STATUS_CHANGE,
             "created": sub.created,
-            "reference": sub.id,
-            "customer": sub.customer,
-            "amount": 0,
-            "currency": "",
             "subscription": sub.id,
             "from": old.status if old else "",
             "to": record.status,
