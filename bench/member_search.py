@@ -9,12 +9,14 @@ list of first and last names (so name words are shared by thousands, as real one
 and builds the member index, the count and the counters with `ledger rebuild` (rows in the
 shape the writer keeps them: the same `index.customer_row`). Then it times, interleaved,
 `--calls` of each search through `Queries.search` (a page of 50): an email prefix that
-matches one reader, a common last-name prefix, two words, an exact `cus_...`, and page 20
+matches one reader, a common last-name prefix, two words, an exact `cus_...`, a `cus_`
+prefix, and page 20
 of an email prefix matching most members (reached by following cursors; the call timed is
 the 20th page alone). The baseline is what a page would do without the index: SCAN every
 customer hash and filter by email prefix in Python (`--naive` runs, the slowest part).
 Last, the whole CSV export is drained (rows/s, MB/s, peak Python memory by tracemalloc) and
-checked to hold exactly the member count's rows. Exits 1 if a check fails. The redis-server
+checked to hold exactly the member count's rows, and the member index's memory is printed
+per member, key by key (MEMORY USAGE). Exits 1 if a check fails. The redis-server
 is stopped by PID at the end.
 """
 
@@ -195,6 +197,7 @@ def main() -> None:
             "last-name prefix 'kov'": lambda: queries.search("kov"),
             "two words 'olena sh'": lambda: queries.search("olena sh"),
             "exact cus_ id": lambda: queries.search(rng.choice(customer_ids)),
+            "cus_ id prefix 'cus_00012'": lambda: queries.search("cus_00012"),
             "page 20 of 'reader'": lambda: queries.search("reader", cursor=deep_cursor),
         }
         for check, want in (
@@ -250,6 +253,15 @@ def main() -> None:
             f"{peak / 1e6:.1f} MB; rebuild with the index {build_s:.1f} s (build), "
             f"{check_s:.1f} s (check); Redis "
             f"{client.info('memory')['used_memory_human']}"
+        )
+        index = {
+            name: client.memory_usage(getattr(keys, f"ledger_index_{name}"), samples=0) or 0
+            for name in ("rows", "email", "name", "joined")
+        }
+        each = ", ".join(f"{name} {size / args.members:.0f}" for name, size in index.items())
+        print(
+            f"member index, bytes a member (MEMORY USAGE): {each}; "
+            f"all {sum(index.values()) / args.members:.0f}"
         )
     finally:
         client.close()

@@ -57,7 +57,14 @@ class Row:
 
     @classmethod
     def from_json(cls, raw: str) -> Row:
-        return cls(**stored(raw))
+        values = json.loads(raw)
+        if isinstance(values, dict):  # as stored before `ledger rebuild` rewrote it
+            return cls(**values)
+        row_id, email, name, status, since, plan, amount, currency, current, joined = values
+        source, _, customer = row_id.partition(":")
+        customer = customer if source == "stripe" else ""
+        return cls(row_id, email, name, source, status, since, plan, amount, currency,
+                   bool(current), customer, joined)  # fmt: skip
 
 
 def stored_current(raw: str) -> bool | None:

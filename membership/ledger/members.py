@@ -356,6 +356,8 @@ def safe_cell(value: str) -> str:
     """A cell a spreadsheet shows as text, however it splits it (OWASP's CSV injection
     advice): a formula character at the start, or after any separator a spreadsheet may
     split on, gets a single quote before it (`Olena;=1+1` -> `Olena;'=1+1`)."""
+    if not any(c in value for c in FORMULA_START):  # most cells: nothing to look for
+        return value
     return _CELL_START.sub(r"\1'", value)
 
 
