@@ -10,8 +10,10 @@ events through the real writer (one in ten fails: no customer), 20 campaigns, 5 
 `--audit` audit entries and three staff accounts. An app is built on that Redis and an
 admin signs in through the login form. The pages are found the way a person finds them:
 every /staff link reachable from the Overview and from two member searches (each path once,
-at most 3 pages a route, so member pages do not crowd out the rest). Each page is fetched
-`--calls` times
+at most 3 pages a route, so member pages do not crowd out the rest), then the Members list
+with each filter and each sort (LIST_PAGES: common and rare filters, a month's joins, a
+search by a `cus_` prefix, and the second page of a rare filter by its cursor). Each page is
+fetched `--calls` times
 in-process through the Flask test client (the whole request: guard, session, reads,
 template), interleaved page by page; the table gives p50/p95/max in ms and the p50 ratio to
 `/healthz`. As in a `membership serve` worker, what is loaded before the timing is frozen
@@ -60,6 +62,29 @@ LIMIT_MS = 100.0
 PASSWORD = "bench password 0123"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _HREF = re.compile(r'href="(/staff/[^"#]*)"')
+_NEXT = re.compile(r'href="([^"]+)" rel="next"')
+# The Members list by each sort and filter (bench/ledger.py's plans and statuses; joined over
+# the three years before 2026-01-01).
+LIST_PAGES = (
+    "/staff/members",
+    "/staff/members?sort=joined&order=asc",
+    "/staff/members?sort=name",
+    "/staff/members?sort=name&order=desc",
+    "/staff/members?sort=email",
+    "/staff/members?sort=email&order=desc",
+    "/staff/members?current=true",
+    "/staff/members?current=false",
+    "/staff/members?source=stripe",
+    "/staff/members?source=offline",
+    "/staff/members?plan=Yearly",
+    "/staff/members?plan=Student&sort=name",
+    "/staff/members?status=past_due",
+    "/staff/members?status=unpaid&sort=email",
+    "/staff/members?joined_from=2025-03-01&joined_to=2025-03-31",
+    "/staff/members?joined_from=2025-03-01&joined_to=2025-03-31&sort=name",
+    "/staff/members?current=false&source=stripe&status=canceled&plan=Monthly",
+    "/staff/members?q=cus_00001",
+)
 
 
 def seed_pages(app, events: int, entries: int, seed: int) -> None:
@@ -125,6 +150,14 @@ def find_pages(app, client, limit: int = 60, per_route: int = 3) -> list[str]:
     return found
 
 
+def list_pages(client) -> list[str]:
+    """LIST_PAGES, and the next page of the rarest filter (by the cursor its link carries)."""
+    rare = client.get("/staff/members?source=offline").get_data(as_text=True)
+    found = _NEXT.search(rare)
+    more = [found.group(1).replace("&amp;", "&")] if found else []
+    return [*LIST_PAGES, *more]
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -165,6 +198,7 @@ def main() -> None:
         staff = sign_in(app)
         print(f"  seeded in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         pages = find_pages(app, staff)  # member pages through the searches' links
+        pages += [p for p in list_pages(staff) if p not in pages]
         gc.collect()
         gc.freeze()  # what a `membership serve` worker does once its app is loaded
         pages = ["/healthz", *pages]
