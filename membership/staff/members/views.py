@@ -120,7 +120,7 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
     except Refused as exc:
         error = exc
     status = (refused or error).status if (refused or error) else 200
-    queries = ledger_for(runtime()).queries
+    stats = ledger_for(runtime()).queries.stats()
     html = render_template(
         "staff/members.html",
         ask=ask,
@@ -131,8 +131,8 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
         filtered=listing.filtered(ask),
         labels=listing.LABELS,
         statuses=listing.STATUSES,
-        plans=listing.plan_choices(queries.stats(), ask.filters.plan),
-        count=queries.count(),
+        plans=listing.plan_choices(stats, ask.filters.plan),
+        count=stats["members"],
         search_error=error,
         refused=refused,
         form=form or {},
