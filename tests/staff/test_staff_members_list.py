@@ -150,6 +150,9 @@ def test_bad_values_are_400_naming_the_field_by_its_label(app, world, query, fie
     assert page.status_code == 400 and message in html.replace("&#39;", "'")
     prefix = "search" if field == "q" else "list"
     assert f'id="{prefix}-{field}-error"' in html
+    if field.startswith("joined"):  # the form shows what was typed, marked
+        typed = query[field].replace("'", "&#39;")
+        assert f'name="{field}" type="date" value="{typed}" aria-describedby' in html
 
 
 def test_a_cursor_of_another_sort_is_refused(app, world):

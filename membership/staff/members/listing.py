@@ -125,6 +125,13 @@ def read(args: Mapping[str, str]) -> Ask:
     )
 
 
+def as_given(args: Mapping[str, str]) -> Ask:
+    """An Ask holding the query string as it came (a refused one), so that the form shows
+    what was typed."""
+    given = {k: args[k] for k in LABELS if k not in ("q", "cursor") and args.get(k)}
+    return Ask(q=(args.get("q") or "")[:QUERY_MAX], args=given)
+
+
 def filtered(ask: Ask) -> bool:
     return ask.filters != Filters()
 

@@ -118,7 +118,7 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
         ask = listing.read(request.args)
         page = _read(ask)
     except Refused as exc:
-        error = exc
+        ask, error = listing.as_given(request.args), exc
     status = (refused or error).status if (refused or error) else 200
     stats = ledger_for(runtime()).queries.stats()
     html = render_template(
