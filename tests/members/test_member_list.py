@@ -16,7 +16,7 @@ from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import ACTOR, add_offline, join, link
 
-pytestmark = pytest.mark.topologies("single", "cluster")
+pytestmark = pytest.mark.topologies("single", "cluster", "sentinel")
 
 DAY = 86_400
 

@@ -26,7 +26,7 @@ from tests.support.ledger_helpers import (
     remove_offline,
 )
 
-pytestmark = pytest.mark.topologies("single", "cluster")
+pytestmark = pytest.mark.topologies("single", "cluster", "sentinel")
 
 
 def emails(page):
