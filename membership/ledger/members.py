@@ -134,7 +134,7 @@ class MemberSearch:
 
     def search(self, query: str, *, limit: int = 50, cursor: str | None = None) -> Page:
         """Rows whose email starts with the query, then rows whose name has words starting
-        with each of the query's words; `cus_...` finds that customer exactly. Ordered by
+        with each of the query's words (a `cus_` id prefix: `Queries.search`). Ordered by
         email, then by name word; `cursor` continues where a page ended. Work per call is
         bounded, so a page may be short, even empty, and still carry a cursor: offer "more"
         while the cursor is not None."""
@@ -142,9 +142,6 @@ class MemberSearch:
         limit = max(1, min(int(limit), LIMIT_MAX))
         if not q:
             return Page((), None)
-        if CUSTOMER_ID.match(q):
-            found = [r for r in self.rows([f"stripe:{q}"]) if r is not None]
-            return Page(tuple(found), None)
         phase, after = _uncursor(cursor) if cursor else ("email", None)
         email = normalize_email(q) or ""
         by_email = " " not in email
