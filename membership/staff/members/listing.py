@@ -105,7 +105,8 @@ def read(args: Mapping[str, str]) -> Ask:
     if len(q) > QUERY_MAX:
         raise refuse("q", f"at most {QUERY_MAX} characters")
     raw_limit = args.get("limit", str(PAGE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= read_side.LIMIT_MAX:
+    whole = raw_limit.isascii() and raw_limit.isdigit()  # int() would take "²" as a digit: no
+    if not whole or not 1 <= int(raw_limit) <= read_side.LIMIT_MAX:
         raise refuse("limit", f"a whole number from 1 to {read_side.LIMIT_MAX}")
     filters = filters_of(args)
     sort = _one_of(args, "sort", SORTS) or "joined"
