@@ -284,10 +284,22 @@ def _decode(cursor: str, shape: list) -> list:
         not isinstance(state, list)
         or len(state) != len(shape)
         or state[:2] != shape[:2]
-        or not all(isinstance(v, type(s)) for v, s in zip(state, shape, strict=True))
+        or not all(_fits(v, s) for v, s in zip(state, shape, strict=True))
     ):
         raise BadCursor("cursor: not one this list handed out for this sort")
     return state
+
+
+def _fits(value, like) -> bool:
+    """Whether a cursor's value is of its place's type (a bool is no number) and one Redis
+    takes: a number from 0 below 2**53, text without lone surrogates."""
+    if type(value) is not type(like):
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0 <= value < 2**53
+    if isinstance(value, str):
+        return not any("\ud800" <= c <= "\udfff" for c in value)
+    return True
 
 
 class MemberList:
