@@ -165,7 +165,7 @@ def preview_count(raw: str | None, live: int) -> int:
     text = (raw or "").strip().replace(",", "")
     if not text:
         return live
-    if not text.isdigit() or int(text) > MAX_PREVIEW_COUNT:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_PREVIEW_COUNT:
         raise ValueError(f"expected a whole number of members, 0 to {MAX_PREVIEW_COUNT:,}")
     return int(text)
 
