@@ -213,6 +213,23 @@ def utc_text(raw: str, zone: dt.tzinfo) -> str | None:
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
 
 
+def skipped_times(form: Mapping, zone: dt.tzinfo) -> list[str]:
+    """ "starts_at: 2026-03-29T03:30 does not exist in Europe/Kyiv ..." for each time typed
+    in the hour the clocks skip (utc_text would move it by that hour)."""
+    lines = []
+    for name in ("starts_at", "ends_at"):
+        text = str(form.get(name) or "").strip()
+        try:
+            at = dt.datetime.fromisoformat(text)
+            back = at.replace(tzinfo=zone).astimezone(dt.UTC).astimezone(zone)
+        except (ValueError, OverflowError):
+            continue  # empty or unreadable: utc_text passes it on to the schema
+        if at.tzinfo is None and back.replace(tzinfo=None) != at:
+            where = getattr(zone, "key", None) or zone
+            lines.append(f"{name}: {text} does not exist in {where} (the clocks skip it)")
+    return lines
+
+
 def percent_text(value: object) -> str:
     """0.1 -> "10" (exactly: 0.123 -> "12.3")."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -316,11 +316,9 @@ def _form_post(campaign_id: str | None):
     if action not in ("save", "preview"):
         problem = "action: expected save, preview or add_variant"
         return page(values, errors=[problem], status=400)
-    doc = form_.from_form(posted, campaign_id, newsroom_zone())
-    try:
-        parsed = parse(doc)
-    except CampaignError:
-        return page(values, errors=every_problem(doc), status=400)
+    parsed, problems = _read_form(posted, campaign_id)
+    if parsed is None:
+        return page(values, errors=problems, status=400)
     if action == "preview":
         return page(values, preview=campaign_preview.previews_now(parsed, runtime().settings))
     return _save(parsed, based_on or None, campaign_id, partial(page, values))
@@ -334,15 +332,26 @@ def campaign_form_preview():
     posted = request.form
     values = form_.form_values(posted)
     # An edited campaign's id is no field, and a new one's may not be typed yet.
-    doc = form_.from_form(posted, posted.get("id", "").strip() or "preview", newsroom_zone())
-    try:
-        parsed = parse(doc)
-    except CampaignError:
-        problems = form_.place_errors(every_problem(doc), form_.field_names(values), values)
+    parsed, lines = _read_form(posted, posted.get("id", "").strip() or "preview")
+    if parsed is None:
+        problems = form_.place_errors(lines, form_.field_names(values), values)
         page = render_template("staff/campaign_previews.html", problems=problems)
         return page, 400
     previews = campaign_preview.previews_now(parsed, runtime().settings)
     return render_template("staff/campaign_previews.html", previews=previews, **_preview_words())
+
+
+def _read_form(posted, campaign_id: str | None) -> tuple[Campaign | None, list[str]]:
+    """The campaign a posted form describes, or None and the problems naming its fields
+    (a time in the hour the newsroom's clocks skip is one)."""
+    zone = newsroom_zone()
+    doc = form_.from_form(posted, campaign_id, zone)
+    problems = form_.skipped_times(posted, zone)
+    try:
+        parsed = parse(doc)
+    except CampaignError:
+        return None, problems + every_problem(doc)
+    return (None, problems) if problems else (parsed, [])
 
 
 def _save(parsed: Campaign, based_on: str | None, campaign_id: str | None, page):
