@@ -1,0 +1,408 @@
+"""Hostile requests to the staff features added last: the list of members (its filters,
+sort and cursor, HTML and JSON), the viewer's own time zone, the campaign form's live
+preview and its times in the newsroom's zone (DST gaps, the year 9999), the holdout as a
+percentage, and the goal editor's preview. Each is a clear 4xx naming the field by its
+label (JSON under /staff/api/), never a 500, and nothing is stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import quote
+
+import pytest
+
+from membership.core.runtime import runtime
+from membership.goals import store as goals
+from membership.ledger import ledger_for
+from membership.prompts import campaigns, snapshot, store
+from membership.staff import accounts_for
+from membership.staff.campaigns import form as campaign_form
+from tests.support.ledger_helpers import add_offline, join
+from tests.support.prompt_helpers import EXAMPLE
+from tests.support.staff import FAST, add_members, signed_in
+
+
+@pytest.fixture(autouse=True)
+def _stop_refreshers(app):
+    yield
+    snapshot.for_app(app).close()
+
+
+def _cursor(state) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+
+
+def _stored_campaigns(app) -> list:
+    rt = runtime(app)
+    return store.load_all(rt.redis, rt.keys)
+
+
+# --- the list of members ------------------------------------------------------------------
+
+BAD_LIST_QUERIES = [
+    ("limit=-1", "limit", "Per page"),
+    ("limit=1e309", "limit", "Per page"),
+    ("limit=NaN", "limit", "Per page"),
+    ("limit=inf", "limit", "Per page"),
+    ("limit=99999999999999999999999", "limit", "Per page"),
+    ("limit=", "limit", "Per page"),
+    ("limit=%C2%B2", "limit", "Per page"),  # a superscript two: a digit to str.isdigit
+    ("q=" + "a" * 10_000, "q", "Search"),
+    ("plan=" + "p" * 10_000, "plan", "Plan"),
+    ("plan=monthly%00", "plan", "Plan"),
+    ("status=active%00", "status", "Status"),
+    ("status=%ED%A0%80", "status", "Status"),  # a lone surrogate, UTF-8 encoded
+    ("source=%FF%FE", "source", "Source"),
+    ("current=yes", "current", "Counted"),
+    ("sort=joined%00", "sort", "Sort by"),
+    ("order=up", "order", "Order"),
+    ("joined_from=2026-02-30", "joined_from", "Joined from"),
+    ("joined_from=2026-13-01", "joined_from", "Joined from"),
+    ("joined_to=20261207", "joined_to", "Joined to"),
+    ("joined_to=%EF%BC%92026-12-07", "joined_to", "Joined to"),  # a fullwidth digit
+    ("joined_from=2026-12-07&joined_to=2026-12-06", "joined_to", "Joined to"),
+    ("cursor=%00%00", "cursor", "Page"),
+    ("cursor=" + "A" * 10_000, "cursor", "Page"),
+    ("cursor=" + _cursor(["name", False, "x"]), "cursor", "Page"),  # another sort's
+    ("sort=name&cursor=" + _cursor(["name", True, "x"]), "cursor", "Page"),  # another order's
+    ("cursor=" + _cursor(["joined", True, 1.5, "", 0]), "cursor", "Page"),
+    ("cursor=" + _cursor(["joined", True, 0, "", True]), "cursor", "Page"),
+    ("cursor=" + _cursor(["joined", True, 0, "", -1]), "cursor", "Page"),
+    ("cursor=" + _cursor(["joined", True, 0, "", 10**30]), "cursor", "Page"),
+    ("cursor=" + _cursor(["joined", True, 10**400, "stripe:cus_1", 1]), "cursor", "Page"),
+    ("cursor=" + _cursor(["joined", True, -(10**30), "stripe:cus_1", 1]), "cursor", "Page"),
+    ("sort=name&order=asc&cursor=" + _cursor(["name", False, "\ud800"]), "cursor", "Page"),
+    ("q=cus_1&cursor=" + _cursor(["joined", True, 0, "", 0]), "cursor", "Page"),  # the list's
+    ("q=cus_1&cursor=" + _cursor(["id", False, "\ud800"]), "cursor", "Page"),
+    ("q=anna&cursor=" + _cursor(["joined", True, 0, "", 0]), "cursor", "Page"),
+]
+
+
+@pytest.fixture
+def people(app):
+    ledger = ledger_for(runtime(app))
+    join(ledger, "cus_1anna", "anna@example.org", "Anna Kovalenko", at=1_780_000_000)
+    join(ledger, "cus_2bohd", "bohdan@example.org", "Bohdan Ivanenko", at=1_780_086_400)
+    add_offline(ledger, "friend@example.org", "comp")
+    return app
+
+
+@pytest.mark.parametrize(("query", "field", "label"), BAD_LIST_QUERIES)
+def test_a_hostile_list_query_is_a_400_naming_its_field(people, query, field, label):
+    client, _ = signed_in(people, "viewer")
+    answer = client.get(f"/staff/api/members?{query}")
+    assert answer.status_code == 400, (query[:80], answer.status_code)
+    error = answer.get_json()["error"]
+    assert (error["code"], error["field"]) == ("bad_request", field)
+    assert error["message"].startswith(f"{label}: ")
+    page = client.get(f"/staff/members?{query}")
+    assert page.status_code == 400, (query[:80], page.status_code)
+    assert f"{label}: " in page.get_data(as_text=True)
+
+
+GOOD_LIST_QUERIES = [
+    "sort=name&sort=email",  # repeated: the first one counts
+    "limit=1&limit=-1",
+    "sort=email&order=asc&cursor=" + _cursor(["email", False, "a" * 10_000]),  # well formed
+    "joined_from=0001-01-01&joined_to=9999-12-31",
+    "joined_from=9999-12-31",
+    "q=cus_",
+    "q=%00",
+    "q=%ED%A0%80",
+    "q=cus_%00",
+    "q=" + quote("анна"),
+    "plan=" + quote("\u202e<script>"),
+]
+
+
+@pytest.mark.parametrize("query", GOOD_LIST_QUERIES)
+def test_odd_but_valid_list_queries_answer_a_list(people, query):
+    client, _ = signed_in(people, "viewer")
+    answer = client.get(f"/staff/api/members?{query}")
+    assert answer.status_code == 200, (query, answer.get_data(as_text=True)[:300])
+    assert isinstance(answer.get_json()["members"], list)
+    assert client.get(f"/staff/members?{query}").status_code == 200
+
+
+def test_the_list_follows_its_own_cursors_and_refuses_them_elsewhere(people):
+    client, _ = signed_in(people, "viewer")
+    first = client.get("/staff/api/members?limit=1").get_json()
+    assert len(first["members"]) == 1 and first["cursor"]
+    second = client.get(f"/staff/api/members?limit=1&cursor={first['cursor']}").get_json()
+    assert second["members"] != first["members"]
+    # The list's cursor on the same list in the other order, by name, or in a search: refused.
+    for other in ("order=asc", "sort=name", "q=anna", "q=cus_"):
+        answer = client.get(f"/staff/api/members?limit=1&{other}&cursor={first['cursor']}")
+        assert answer.status_code == 400, other
+        assert answer.get_json()["error"]["field"] == "cursor"
+    by_id = client.get("/staff/api/members?limit=1&q=cus_").get_json()
+    assert by_id["cursor"]
+    answer = client.get(f"/staff/api/members?limit=1&cursor={by_id['cursor']}")
+    assert answer.status_code == 400
+
+
+def test_the_list_is_for_signed_in_staff_only(people):
+    client, _ = signed_in(people, None)
+    assert client.get("/staff/api/members").status_code == 401
+    assert client.get("/staff/members").status_code in (302, 303)
+    viewer, token = signed_in(people, "viewer")
+    for method in ("post", "put", "delete"):
+        answer = getattr(viewer, method)("/staff/api/members", data={"csrf_token": token})
+        assert answer.status_code in (403, 405), method
+
+
+# --- the viewer's own time zone -----------------------------------------------------------
+
+BAD_ZONES = [
+    "Etc/../../etc/passwd",
+    "../../../../etc/passwd",
+    "/etc/localtime",
+    "Europe/Kyiv\x00",
+    "Europe/Kyiv ",
+    "europe/kyiv",
+    "Mars/Olympus",
+    "\udcff",  # a lone surrogate: what an invalid UTF-8 byte becomes
+    "z" * 10_000,
+    "posixrules",
+]
+
+
+@pytest.mark.parametrize("zone", BAD_ZONES)
+def test_an_unknown_or_crafted_time_zone_is_refused_by_its_label(app, zone):
+    client, token = signed_in(app, "viewer")
+    body = f"timezone={quote(zone, errors='surrogateescape')}&csrf_token={quote(token)}"
+    form = "application/x-www-form-urlencoded"
+    answer = client.post("/staff/me/timezone", data=body, content_type=form)
+    assert answer.status_code == 400
+    assert "Time zone: expected a zone from the list" in answer.get_data(as_text=True)
+    assert accounts_for(runtime(app)).get("viewer@news.example").timezone == ""
+
+
+def test_the_time_zone_form_needs_its_token_a_session_and_post(app):
+    client, token = signed_in(app, "viewer")
+    data = {"timezone": "Europe/Kyiv"}
+    assert client.post("/staff/me/timezone", data=data).status_code == 400  # no CSRF token
+    forged = {**data, "csrf_token": token[:-2] + "xx"}
+    assert client.post("/staff/me/timezone", data=forged).status_code == 400
+    assert client.get("/staff/me/timezone").status_code == 405
+    out, out_token = signed_in(app, None)
+    answer = out.post("/staff/me/timezone", data={**data, "csrf_token": out_token})
+    assert answer.status_code in (302, 303, 401, 403)
+    assert accounts_for(runtime(app)).get("viewer@news.example").timezone == ""
+    # Repeated: the first value counts; the form is then saved.
+    body = f"timezone=Europe%2FKyiv&timezone=Etc%2F..%2F..&csrf_token={quote(token)}"
+    form = "application/x-www-form-urlencoded"
+    saved = client.post("/staff/me/timezone", data=body, content_type=form)
+    assert saved.status_code == 200
+    assert accounts_for(runtime(app)).get("viewer@news.example").timezone == "Europe/Kyiv"
+
+
+def test_two_admins_change_their_own_zones_at_once(app):
+    first, first_token = signed_in(app, "admin")
+    second, second_token = signed_in(app, "editor")
+    a = first.post("/staff/me/timezone", data={"timezone": "Asia/Tokyo", "csrf_token": first_token})
+    b = second.post("/staff/me/timezone", data={"timezone": "", "csrf_token": second_token})
+    assert (a.status_code, b.status_code) == (200, 200)
+    accounts = accounts_for(runtime(app))
+    assert accounts.get("admin@news.example").timezone == "Asia/Tokyo"
+    assert accounts.get("editor@news.example").timezone == ""
+
+
+# --- the campaign form's preview and times ------------------------------------------------
+
+
+def _form(**changes) -> dict:
+    values = {k: v for k, v in campaign_form.to_form(EXAMPLE).items() if v not in ("", [])}
+    values["id"] = "hostile-preview"
+    return {**values, **changes}
+
+
+def test_the_live_preview_needs_a_session_its_token_and_post_and_stores_nothing(app):
+    viewer, token = signed_in(app, "viewer")
+    assert viewer.post("/staff/campaigns/preview", data=_form()).status_code == 400  # no token
+    assert viewer.get("/staff/campaigns/preview").status_code == 405
+    out, out_token = signed_in(app, None)
+    answer = out.post("/staff/campaigns/preview", data={**_form(), "csrf_token": out_token})
+    assert answer.status_code in (302, 303, 401, 403)
+    shown = viewer.post("/staff/campaigns/preview", data={**_form(), "csrf_token": token})
+    assert shown.status_code == 200 and 'id="preview-' in shown.get_data(as_text=True)
+    # A viewer may not save through the form's own door, whatever its action says.
+    saving = viewer.post("/staff/campaigns/new", data={**_form(), "csrf_token": token})
+    assert saving.status_code == 403
+    assert _stored_campaigns(app) == []
+
+
+BAD_FORM_VALUES = [
+    ({"control_share": "NaN"}, "Holdout share: expected a number from 0 to 50 (%)"),
+    ({"control_share": "inf"}, "Holdout share: expected a number from 0 to 50 (%)"),
+    ({"control_share": "1e309"}, "Holdout share: at most 50%"),
+    ({"control_share": "-1"}, "Holdout share: at least 0%"),
+    ({"control_share": "50.0000001"}, "Holdout share: at most 50%"),
+    ({"control_share": "9" * 10_000}, "Holdout share: at most 50%"),
+    ({"control_share": "0x10"}, "Holdout share: expected a number from 0 to 50 (%)"),
+    ({"control_share": "1" + "0" * 5000}, "Holdout share: at most 50%"),
+    ({"control_share": "10%"}, "Holdout share: expected a number from 0 to 50 (%)"),
+    ({"priority": "1e999"}, "Priority: "),
+    ({"priority": "9" * 30}, "Priority: "),
+    ({"priority": "-" + "9" * 18}, "Priority: "),
+    ({"starts_at": "2026-02-30T10:00"}, "Starts at: expected a date and time"),
+    ({"starts_at": "2026-12-07T24:00"}, "Starts at: expected a date and time"),
+    ({"starts_at": "0001-01-01T00:00"}, "Starts at: "),
+    ({"starts_at": "\x00"}, "Starts at: expected a date and time"),
+    ({"ends_at": "x" * 10_000}, "Ends at (exclusive): expected a date and time"),
+    ({"ends_at": "2026-10-31T23:59"}, "Ends at (exclusive): must be after Starts at"),
+    ({"name": "n" * 10_000}, "Name: "),
+    ({"name": ""}, "Name: required"),
+    ({"placement": "popup\x00"}, "Placement: "),
+    ({"variants[0].weight": "-1"}, "Variant A, weight: "),
+    ({"variants[0].weight": "NaN"}, "Variant A, weight: "),
+    ({"variants[0].copy.en.headline": "{count"}, "Variant A, English headline: "),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_FORM_VALUES)
+def test_hostile_form_values_are_named_by_their_label(app, changes, message):
+    client, token = signed_in(app, "editor")
+    form = {**_form(starts_at="2026-11-01T00:00"), **changes, "csrf_token": token}
+    preview = client.post("/staff/campaigns/preview", data=form)
+    assert preview.status_code == 400, preview.get_data(as_text=True)[:500]
+    assert message in preview.get_data(as_text=True).replace("&#34;", '"')
+    saving = client.post("/staff/campaigns/new", data=form)
+    assert saving.status_code == 400
+    assert message in saving.get_data(as_text=True).replace("&#34;", '"')
+    assert _stored_campaigns(app) == []
+
+
+def test_scalars_sent_as_arrays_and_rows_out_of_range_are_no_server_error(app):
+    client, token = signed_in(app, "editor")
+    form = "application/x-www-form-urlencoded"
+    body = (
+        "id=a-b&id=c&name=N&name=M&status=draft&status=live&placement=inline&placement=gate"
+        "&control_share=10&control_share=60&variants%5B0%5D.id=a&variants%5B0%5D.weight=1"
+        "&variants%5B0%5D.copy.en.headline=Hi&variants%5B0%5D.copy.en.cta=Go"
+        "&variants%5B0%5D.copy.en.headline.few=x"  # English has no "few" form: not read
+        "&variants%5B999%5D.id=z&variants%5B99999%5D.id=y&variants%5B-1%5D.id=w"
+        "&locales_mode=some&locales=en&locales=en&locales=xx%00&remove=&action=preview"
+        f"&csrf_token={quote(token)}"
+    )
+    for path in ("/staff/campaigns/preview", "/staff/campaigns/new"):
+        answer = client.post(path, data=body, content_type=form)
+        assert answer.status_code in (200, 400), (path, answer.status_code)
+    huge_row = client.post("/staff/campaigns/new", data={**_form(), "remove": "99999",
+                                                         "csrf_token": token})  # fmt: skip
+    assert huge_row.status_code == 400
+    assert "expected a variant&#39;s row number" in huge_row.get_data(as_text=True)
+    assert _stored_campaigns(app) == []
+
+
+@pytest.fixture
+def kyiv(app, make_app):
+    """The same Redis and staff accounts as `app`, in a newsroom in Kyiv."""
+    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone="Europe/Kyiv")
+    yield app
+    snapshot.for_app(app).close()
+
+
+@pytest.fixture
+def new_york(app, make_app):
+    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone="America/New_York")
+    yield app
+    snapshot.for_app(app).close()
+
+
+def test_a_time_the_clocks_skip_is_refused_by_its_label(kyiv):
+    client, token = signed_in(kyiv, "editor")
+    # Kyiv's clocks go from 03:00 to 04:00 on 29 March 2026: 03:30 never happens.
+    form = {**_form(starts_at="2026-03-29T03:30"), "csrf_token": token}
+    for path in ("/staff/campaigns/preview", "/staff/campaigns/new"):
+        answer = client.post(path, data=form)
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == 400, path
+        assert "Starts at: 2026-03-29T03:30 does not exist in Europe/Kyiv" in html
+    assert _stored_campaigns(kyiv) == []
+    # The hour before and after it are times like any other.
+    ok = {**form, "starts_at": "2026-03-29T02:59", "ends_at": "2026-03-29T04:00"}
+    assert client.post("/staff/campaigns/new", data=ok).status_code == 303
+    saved = campaigns.to_json(_stored_campaigns(kyiv)[0])
+    assert (saved["starts_at"], saved["ends_at"]) == (
+        "2026-03-29T00:59:00Z",
+        "2026-03-29T01:00:00Z",
+    )
+
+
+def test_a_time_the_clocks_repeat_is_its_first_occurrence(kyiv):
+    client, token = signed_in(kyiv, "editor")
+    # Kyiv's clocks go from 04:00 back to 03:00 on 25 October 2026: 03:30 happens twice.
+    form = {**_form(starts_at="2026-10-25T03:30", ends_at=""), "csrf_token": token}
+    assert client.post("/staff/campaigns/new", data=form).status_code == 303
+    saved = campaigns.to_json(_stored_campaigns(kyiv)[0])
+    assert saved["starts_at"] == "2026-10-25T00:30:00Z"  # summer time, UTC+3
+    html = client.get("/staff/campaign/hostile-preview/edit").get_data(as_text=True)
+    assert 'name="starts_at" type="datetime-local" value="2026-10-25T03:30"' in html
+
+
+@pytest.mark.parametrize(
+    ("zone_app", "typed"),
+    [("kyiv", "9999-12-31T23:59"), ("new_york", "9999-12-31T23:59"), ("kyiv", "0001-01-01T00:00")],
+)
+def test_times_at_the_ends_of_the_calendar_are_no_server_error(request, zone_app, typed):
+    app = request.getfixturevalue(zone_app)
+    client, token = signed_in(app, "editor")
+    form = {**_form(starts_at="2026-11-01T00:00", ends_at=typed), "csrf_token": token}
+    preview = client.post("/staff/campaigns/preview", data=form)
+    saved = client.post("/staff/campaigns/new", data=form)
+    assert preview.status_code in (200, 400)
+    assert saved.status_code in (303, 400)
+    if saved.status_code == 400:
+        assert "Ends at (exclusive): " in saved.get_data(as_text=True)
+        assert _stored_campaigns(app) == []
+    else:
+        edit = client.get("/staff/campaign/hostile-preview/edit")
+        assert edit.status_code == 200
+        assert client.get("/staff/campaigns").status_code == 200
+
+
+# --- the goal editor's preview ------------------------------------------------------------
+
+BAD_PREVIEW_COUNTS = ["-1", "1e309", "NaN", "inf", "9" * 10_000, "\u00b2", "1.5", "1\x00"]
+
+
+@pytest.mark.parametrize("count", BAD_PREVIEW_COUNTS)
+def test_a_hostile_preview_count_is_named_and_nothing_is_stored(app, count):
+    add_members(app)
+    client, token = signed_in(app, "editor")
+    form = {"target": "100", "name": "Hundred", "preview_count": count, "csrf_token": token}
+    answer = client.post("/staff/goals/preview", data=form)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400, (count[:20], answer.status_code)
+    found = re.search(r'id="preview_count-error">([^<]*)<', html)
+    assert found and "expected a whole number of members" in found.group(1)
+    # A viewer may preview too (it stores nothing): the same refusal.
+    viewer, viewer_token = signed_in(app, "viewer")
+    refused = viewer.post("/staff/goals/preview", data={**form, "csrf_token": viewer_token})
+    assert refused.status_code == 400
+    rt = runtime(app)
+    assert goals.load(rt.redis, rt.keys) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"target": "NaN"},
+        {"target": "1e309"},
+        {"target": "-5"},
+        {"target": "9" * 10_000},
+        {"deadline": "2026-02-30"},
+        {"deadline": "9999-12-31T23:59"},
+        {"name": "\x00" * 10},
+        {"copy.en.headline": "{count"},
+    ],
+)
+def test_hostile_goal_previews_are_4xx(app, changes):
+    client, token = signed_in(app, "viewer")
+    form = {"target": "100", "name": "Hundred", **changes, "csrf_token": token}
+    answer = client.post("/staff/goals/preview", data=form)
+    assert 200 <= answer.status_code < 500
+    assert client.post("/staff/goals/preview", data={**form, "csrf_token": ""}).status_code == 400
