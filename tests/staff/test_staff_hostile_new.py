@@ -343,6 +343,49 @@ def test_a_time_the_clocks_repeat_is_its_first_occurrence(kyiv):
     assert 'name="starts_at" type="datetime-local" value="2026-10-25T03:30"' in html
 
 
+def _edit_form(client, campaign_id: str) -> dict:
+    """The edit form's fields as the page fills them (text inputs and hidden ones)."""
+    html = client.get(f"/staff/campaign/{campaign_id}/edit").get_data(as_text=True)
+    fields = dict(re.findall(r'<input[^>]* name="([^"]+)"[^>]* value="([^"]*)"', html))
+    fields |= dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    return {k: v.replace("&#34;", '"').replace("&#39;", "'") for k, v in fields.items()}
+
+
+def test_the_second_of_a_repeated_hour_is_kept_when_the_form_is_saved_unchanged(kyiv):
+    # 01:30Z on 25 October 2026 is the second 03:30 in Kyiv (winter time, UTC+2).
+    rt = runtime(kyiv)
+    document = {**EXAMPLE, "starts_at": "2026-10-25T01:30:00Z", "ends_at": None}
+    store.apply(rt.redis, rt.keys, [campaigns.parse(document)], actor="test")
+    client, token = signed_in(kyiv, "editor")
+    form = _edit_form(client, "winter-drive")
+    assert form["starts_at"] == "2026-10-25T03:30"
+    form = {**_form(), **form, "csrf_token": token}
+    form.pop("id")
+    saved = client.post("/staff/campaign/winter-drive/edit", data=form)
+    assert saved.status_code == 303, saved.get_data(as_text=True)[-2000:]
+    after = campaigns.to_json(store.get(rt.redis, rt.keys, "winter-drive"))
+    assert after["starts_at"] == "2026-10-25T01:30:00Z"
+
+
+def test_two_admins_saving_one_campaign_at_once(app):
+    rt = runtime(app)
+    store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")
+    first, first_token = signed_in(app, "admin")
+    second, second_token = signed_in(app, "editor")
+    mine, theirs = _edit_form(first, "winter-drive"), _edit_form(second, "winter-drive")
+    base = {k: v for k, v in _form().items() if k != "id"}
+    # One previews (which stores nothing, so the other's save is not refused for it) ...
+    preview = {**base, **mine, "name": "Previewed", "csrf_token": first_token}
+    assert first.post("/staff/campaigns/preview", data=preview).status_code == 200
+    saved = {**base, **theirs, "name": "Theirs", "csrf_token": second_token}
+    assert second.post("/staff/campaign/winter-drive/edit", data=saved).status_code == 303
+    # ... then saves over the version it opened: refused, what was typed kept on the page.
+    late = first.post("/staff/campaign/winter-drive/edit", data={**preview, "name": "Mine"})
+    assert late.status_code == 409
+    assert 'value="Mine"' in late.get_data(as_text=True)
+    assert store.get(rt.redis, rt.keys, "winter-drive").name == "Theirs"
+
+
 @pytest.mark.parametrize(
     ("zone_app", "typed"),
     [("kyiv", "9999-12-31T23:59"), ("new_york", "9999-12-31T23:59"), ("kyiv", "0001-01-01T00:00")],

@@ -10,7 +10,8 @@ the same document:
 - lists of sections, tags, referrer domains and countries are written comma-separated;
 - `locales` is "every locale we serve" (null) or the checked ones;
 - `audience.articles_read` is null unless its box is ticked;
-- times are date-and-time pickers in the newsroom's time zone (`zone`), stored in UTC;
+- times are date-and-time pickers in the newsroom's time zone (`zone`), stored in UTC (the
+  second of an hour the clocks repeat is marked in a hidden `<name>.fold` field);
 - the holdout share is typed as a percentage (0 to 50), stored as a fraction;
 - empty number fields are left out (the schema's default applies, or it says "missing"),
   and text that is not a number is passed on as it is, so the schema names the field;
@@ -197,9 +198,20 @@ def local_time(value: object, zone: dt.tzinfo) -> str:
     return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
 
 
-def utc_text(raw: str, zone: dt.tzinfo) -> str | None:
-    """A datetime-local value read in `zone` as the document's UTC time; a time that says
-    its zone is kept; empty is None; anything else is passed on for the schema to refuse."""
+def second_of_repeated(value: object, zone: dt.tzinfo) -> str:
+    """ "1" when a stored UTC time is the second of an hour the clocks repeat in `zone` (its
+    datetime-local value cannot say so: the form keeps it beside it), else ""."""
+    at = utc_time(value)
+    try:
+        return "1" if at is not None and at.astimezone(zone).fold else ""
+    except (OverflowError, ValueError):
+        return ""
+
+
+def utc_text(raw: str, zone: dt.tzinfo, fold: object = "") -> str | None:
+    """A datetime-local value read in `zone` as the document's UTC time (an hour the clocks
+    repeat: its first time, its second with `fold` "1"); a time that says its zone is kept;
+    empty is None; anything else is passed on for the schema to refuse."""
     text = raw.strip()
     if not text:
         return None
@@ -207,7 +219,7 @@ def utc_text(raw: str, zone: dt.tzinfo) -> str | None:
         at = dt.datetime.fromisoformat(text)
         if at.tzinfo is not None:
             return text
-        utc = at.replace(tzinfo=zone).astimezone(dt.UTC)
+        utc = at.replace(tzinfo=zone, fold=int(fold == "1")).astimezone(dt.UTC)
     except (ValueError, OverflowError):
         return text
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
@@ -261,6 +273,7 @@ def to_form(doc: Mapping, zone: dt.tzinfo = dt.UTC) -> dict[str, str | list[str]
     }
     for name in ("starts_at", "ends_at"):
         values[name] = local_time(doc.get(name), zone)
+        values[f"{name}.fold"] = second_of_repeated(doc.get(name), zone)
     values["control_share"] = percent_text(doc.get("control_share"))
     locales = doc.get("locales")
     values["locales_mode"] = "all" if locales is None else "some"
@@ -348,7 +361,7 @@ def from_form(form, campaign_id: str | None = None, zone: dt.tzinfo = dt.UTC) ->
         doc[name] = get(name, "")
     _put(doc, "priority", get("priority"))
     for name in ("starts_at", "ends_at"):
-        doc[name] = utc_text(get(name, ""), zone)
+        doc[name] = utc_text(get(name, ""), zone, get(f"{name}.fold"))
     if get("locales_mode") == "all":
         doc["locales"] = None
     else:
