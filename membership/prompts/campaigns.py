@@ -584,12 +584,9 @@ def parse_list(data: object) -> list[Campaign]:
 
 
 def iso(at: dt.datetime) -> str:
-    """UTC with a Z, to the second (microseconds only when there are any)."""
-    at = at.astimezone(dt.UTC)
-    text = at.strftime("%Y-%m-%dT%H:%M:%S")
-    if at.microsecond:
-        text += f".{at.microsecond:06d}"
-    return text + "Z"
+    """UTC with a Z, to the second (microseconds only when there are any); a year before
+    1000 in four digits (strftime's %Y writes 999, which fromisoformat refuses)."""
+    return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def to_json(value):

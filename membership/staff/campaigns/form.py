@@ -195,7 +195,7 @@ def local_time(value: object, zone: dt.tzinfo) -> str:
         local = at.astimezone(zone)
     except (OverflowError, ValueError):
         return _text(value)
-    return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
+    return local.replace(tzinfo=None).isoformat("T", "seconds" if local.second else "minutes")
 
 
 def second_of_repeated(value: object, zone: dt.tzinfo) -> str:
@@ -222,7 +222,7 @@ def utc_text(raw: str, zone: dt.tzinfo, fold: object = "") -> str | None:
         utc = at.replace(tzinfo=zone, fold=int(fold == "1")).astimezone(dt.UTC)
     except (ValueError, OverflowError):
         return text
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+    return utc.replace(tzinfo=None).isoformat("T", "seconds") + "Z"  # a year in 4 digits
 
 
 def skipped_times(form: Mapping, zone: dt.tzinfo) -> list[str]:
