@@ -103,6 +103,10 @@ def when(value, relative: bool = False, plain: bool = False) -> Markup | str:
     if at is None:
         return Markup(NOTHING) if value is None or value == "" else escape(str(value))
     tz = zone(viewer_zone_name())
+    try:
+        at.astimezone(tz)
+    except OverflowError:  # past the calendar's end there (9999-12-31T23:00Z in Kyiv)
+        tz = dt.UTC
     name = getattr(tz, "key", "UTC")
     iso = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     exact = f"{format_datetime(at, EXACT, tzinfo=tz, locale=LOCALE)} {name}"
