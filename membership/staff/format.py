@@ -108,7 +108,7 @@ def when(value, relative: bool = False, plain: bool = False) -> Markup | str:
     except OverflowError:  # past the calendar's end there (9999-12-31T23:00Z in Kyiv)
         tz = dt.UTC
     name = getattr(tz, "key", "UTC")
-    iso = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    iso = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat("T", "seconds") + "Z"
     exact = f"{format_datetime(at, EXACT, tzinfo=tz, locale=LOCALE)} {name}"
     if relative:
         ago = dt.timedelta(seconds=at.timestamp() - _now())
