@@ -522,6 +522,61 @@ def test_a_year_before_1000_is_stored_in_four_digits_and_read_back(app):
     assert client.post("/staff/api/campaigns", json=draft, headers=headers).status_code == 201
     starts = {c.id: campaigns.to_json(c)["starts_at"] for c in _stored_campaigns(app)}
     assert starts == {"hostile-preview": "0999-01-01T00:00:00Z", "second": "0001-01-01T00:00:00Z"}
-    assert client.get("/staff/campaigns").status_code == 200
+    listed = client.get("/staff/campaigns").get_data(as_text=True)
+    assert '<time datetime="0999-01-01T00:00:00Z"' in listed
     edit = client.get("/staff/campaign/hostile-preview/edit").get_data(as_text=True)
     assert 'name="starts_at" type="datetime-local" value="0999-01-01T00:00"' in edit
+
+
+def test_paging_while_another_admin_adds_members_neither_repeats_nor_skips(people):
+    reader, _ = signed_in(people, "admin")
+    adder, token = signed_in(people, "admin")
+    seen, cursor = [], None
+    for step in range(10):
+        query = "limit=1" + (f"&cursor={cursor}" if cursor else "")
+        page = reader.get(f"/staff/api/members?{query}").get_json()
+        seen += [row["email"] for row in page["members"]]
+        data = {"email": f"new{step}@example.org", "reason": "comp", "csrf_token": token}
+        assert adder.post("/staff/api/members/offline", data=data).status_code == 201
+        cursor = page["cursor"]
+        if cursor is None:
+            break
+    # Those added while paging joined after the first page: newer than every cursor.
+    assert seen == ["friend@example.org", "bohdan@example.org", "anna@example.org"]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+def test_a_goal_due_on_the_calendars_last_day_shows_in_any_zone(app, zone):
+    client, token = signed_in(app, "editor")
+    data = {"target": "100", "name": "Far", "deadline": "9999-12-31", "csrf_token": token}
+    assert client.post("/staff/goals", data=data).status_code == 303
+    chosen = client.post("/staff/me/timezone", data={"timezone": zone, "csrf_token": token})
+    assert chosen.status_code == 200
+    for path in ("/staff/goals", "/staff/goals/1", "/staff/", "/staff/audit"):
+        assert client.get(path).status_code == 200, path
+    preview = client.post("/staff/goals/1/preview", data={**data, "preview_count": "99"})
+    assert preview.status_code in (200, 400)
+
+
+def test_offline_members_sent_as_arrays_objects_or_without_a_role_are_refused(people):
+    editor, token = signed_in(people, "editor")
+    headers = {"X-CSRFToken": token}
+    for body, field in [
+        ({"email": ["x@example.org"], "reason": "comp"}, "email"),
+        ({"email": "x@example.org", "reason": {"why": "comp"}}, "reason"),
+        ({"email": "x@example.org\u0000", "reason": "comp"}, "email"),
+        ({"email": "x@example.org", "reason": "r" * 10_000}, "reason"),
+    ]:
+        answer = editor.post("/staff/api/members/offline", json=body, headers=headers)
+        assert answer.status_code == 400, body
+        assert answer.get_json()["error"]["field"] == field, body
+    listed = editor.post("/staff/api/members/offline", json=["x@example.org"], headers=headers)
+    assert listed.status_code == 400
+    good = {"email": "x@example.org", "reason": "comp"}
+    assert editor.post("/staff/api/members/offline", json=good).status_code == 400  # no token
+    viewer, viewer_token = signed_in(people, "viewer")
+    refused = viewer.post("/staff/api/members/offline", json=good,
+                          headers={"X-CSRFToken": viewer_token})  # fmt: skip
+    assert refused.status_code == 403
+    found = editor.get("/staff/api/members?q=x%40example.org").get_json()["members"]
+    assert found == []
