@@ -580,3 +580,48 @@ def test_offline_members_sent_as_arrays_objects_or_without_a_role_are_refused(pe
     assert refused.status_code == 403
     found = editor.get("/staff/api/members?q=x%40example.org").get_json()["members"]
     assert found == []
+
+
+@pytest.mark.parametrize("stored", ["Etc/../../etc/passwd", "Gone/Zone", "\x00", "z" * 300])
+def test_a_stored_zone_this_host_does_not_know_shows_the_newsroom_zone(app, stored):
+    """A zone saved by an older version, or on a host with other zone data, or written by
+    hand: the pages fall back to UTC and the form offers a valid choice again."""
+    rt = runtime(app)
+    rt.redis.hset(rt.keys.staff_account("viewer@news.example"), "timezone", stored)
+    seed = {**EXAMPLE, "starts_at": "2026-11-01T00:00:00Z"}
+    store.apply(rt.redis, rt.keys, [campaigns.parse(seed)], actor="test")
+    client, token = signed_in(app, "viewer")
+    for path in ("/staff/", "/staff/me", "/staff/campaigns", "/staff/members", "/staff/audit"):
+        assert client.get(path).status_code == 200, path
+    assert 'title="1 Nov 2026, 00:00:00 UTC"' in client.get("/staff/campaigns").get_data(
+        as_text=True
+    )
+    data = {"timezone": "Europe/Kyiv", "csrf_token": token}
+    assert client.post("/staff/me/timezone", data=data).status_code == 200
+
+
+def _everything(app) -> dict:
+    """Every key of the test Redis and its value as DUMP gives it, staff sessions aside."""
+    client = runtime(app).redis
+    return {k: client.dump(k) for k in client.scan_iter(count=1000) if "session" not in str(k)}
+
+
+def test_previews_write_nothing_to_redis(app):
+    rt = runtime(app)
+    store.apply(rt.redis, rt.keys, [campaigns.parse(EXAMPLE)], actor="test")
+    client, token = signed_in(app, "viewer")
+    client.get("/staff/")  # anything a first page writes, before the snapshot
+    before = _everything(app)
+    assert any(b"winter-drive" in (value or b"") for value in before.values())
+    form = {**_form(), "csrf_token": token}
+    assert client.post("/staff/campaigns/preview", data=form).status_code == 200
+    assert (
+        client.post("/staff/campaigns/preview", data={**form, "control_share": "x"}).status_code
+        == 400
+    )
+    goal = {"target": "100", "name": "Hundred", "preview_count": "5", "csrf_token": token}
+    assert client.post("/staff/goals/preview", data=goal).status_code == 200
+    draft = {**EXAMPLE, "id": "draft"}
+    api = client.post("/staff/api/campaigns/preview", json=draft, headers={"X-CSRFToken": token})
+    assert api.status_code == 200
+    assert _everything(app) == before
