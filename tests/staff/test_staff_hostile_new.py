@@ -625,3 +625,37 @@ def test_previews_write_nothing_to_redis(app):
     api = client.post("/staff/api/campaigns/preview", json=draft, headers={"X-CSRFToken": token})
     assert api.status_code == 200
     assert _everything(app) == before
+
+
+@pytest.mark.parametrize(
+    ("count", "note"),
+    [
+        ("0", "At 0 members the banner shows"),
+        ("1", "At 1 member the banner shows"),
+        ("1,001", "At 1,001 members the banner shows"),
+        (" 2 ", "At 2 members the banner shows"),
+    ],
+)
+def test_the_goal_preview_note_at_edge_counts(app, count, note):
+    client, token = signed_in(app, "editor")
+    data = {"target": "100", "name": "Hundred", "preview_count": count, "csrf_token": token}
+    answer = client.post("/staff/api/goals/preview", data=data)  # the form, as goals.js sends
+    assert answer.status_code == 200
+    assert answer.get_json()["note"].startswith(note)
+    page = client.post("/staff/goals/preview", data=data)
+    assert page.status_code == 200 and note in page.get_data(as_text=True)
+    body = {"target": 100, "count": count.strip().replace(",", "")}
+    api = client.post("/staff/api/goals/preview", json=body, headers={"X-CSRFToken": token})
+    assert api.status_code == 200 and api.get_json()["note"].startswith(note)
+
+
+@pytest.mark.parametrize(
+    "count", [b"-1", b"1e400", b"NaN", b"true", b"[1]", b'{"n": 1}', b'"\\u00b2"']
+)
+def test_a_hostile_json_preview_count_is_a_400_naming_it(app, count):
+    client, token = signed_in(app, "viewer")
+    body = b'{"target": 100, "count": ' + count + b"}"
+    answer = client.post("/staff/api/goals/preview", data=body, content_type="application/json",
+                         headers={"X-CSRFToken": token})  # fmt: skip
+    assert answer.status_code == 400, (count, answer.get_data(as_text=True)[:300])
+    assert "expected a whole number of members" in answer.get_data(as_text=True)
