@@ -659,3 +659,11 @@ def test_a_hostile_json_preview_count_is_a_400_naming_it(app, count):
                          headers={"X-CSRFToken": token})  # fmt: skip
     assert answer.status_code == 400, (count, answer.get_data(as_text=True)[:300])
     assert "expected a whole number of members" in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("zone", ["Etc/../../etc/passwd", "Mars/Olympus", "Europe/Kyiv\x00"])
+def test_a_crafted_newsroom_timezone_setting_is_refused_at_start(zone):
+    from membership.core.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="TIMEZONE: expected an IANA time zone"):
+        load_settings({"TIMEZONE": zone})
