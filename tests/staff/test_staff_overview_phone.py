@@ -38,9 +38,8 @@ def test_chart_labels_are_at_least_12_px(app, browser, width):
 def _png_rows(png: bytes) -> list[list[tuple[int, int, int]]]:
     """The RGB pixels of a screenshot, row by row."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    width, height = image.size
-    pixels = list(image.getdata())
-    return [pixels[y * width : (y + 1) * width] for y in range(height)]
+    pixels, (width, height) = image.load(), image.size
+    return [[pixels[x, y] for x in range(width)] for y in range(height)]
 
 
 def _edges(box) -> tuple[int, int]:
