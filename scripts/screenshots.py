@@ -55,10 +55,16 @@ from tests.support import stripe_payloads as sp  # noqa: E402
 from tests.support.ledger_helpers import add_offline, join  # noqa: E402
 from tests.support.processes import RedisServer  # noqa: E402
 from tests.support.prompt_helpers import EXAMPLE, merge  # noqa: E402
-from tests.support.staff_browser import open_page, site_port, stop_site, url  # noqa: E402
+from tests.support.staff_browser import (  # noqa: E402
+    CHROMIUM,
+    launch_chromium,
+    open_page,
+    site_port,
+    stop_site,
+    url,
+)
 from tests.support.widget_browser import live_campaign, serve_demo_as  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 WIDTHS = (1280, 375)
 PHONE = {"width": 375, "height": 812}
 DAY = 86_400
@@ -134,20 +140,6 @@ def _history(rt, count: int) -> None:
     rt.redis.hset(rt.keys.ledger_history_count, mapping=counts)
     rt.redis.hset(rt.keys.ledger_history_joins, mapping=joins)
     rt.redis.hset(rt.keys.ledger_history_leaves, mapping=leaves)
-
-
-def launch(playwright):
-    """Chromium with tests/conftest.py's arguments, staff.test mapped to the local server."""
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            f"--host-resolver-rules=MAP staff.test 127.0.0.1:{site_port()}",
-        ],
-    )
 
 
 def shoot_placements(browser, out: Path) -> list[Path]:
@@ -235,7 +227,7 @@ def main() -> None:
         client = sign_in(app)
         _progress(f"seeded {args.members:,} members")
         with sync_playwright() as playwright:
-            browser = launch(playwright)
+            browser = launch_chromium(playwright)
             try:
                 open_page(app, browser, None).close()  # the local server now serves `app`
                 written = shoot_placements(browser, args.dir)

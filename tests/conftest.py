@@ -217,34 +217,19 @@ def priced_stripe():
     server.stop()
 
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test.sh installs it (never `playwright install`)
-
-
 @pytest.fixture(scope="session")
 def browser():
     """Headless Chromium through Playwright, one per test session (per worker)."""
     from pathlib import Path
 
+    from tests.support.staff_browser import CHROMIUM, launch_chromium
+
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
     from playwright.sync_api import sync_playwright
 
-    from tests.support.staff_browser import site_port
-
-    # staff.test: the local server of the staff pages' browser tests
-    # (tests/support/staff_browser.py)
-    staff = f"--host-resolver-rules=MAP staff.test 127.0.0.1:{site_port()}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                staff,
-            ],
-        )
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 

@@ -53,6 +53,24 @@ def site_port() -> int:
         return _server.server_port
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test.sh installs it (never `playwright install`)
+
+
+def launch_chromium(playwright):
+    """Headless Chromium with staff.test mapped to the shared server (the tests' `browser`
+    fixture and scripts/screenshots.py)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            f"--host-resolver-rules=MAP staff.test 127.0.0.1:{site_port()}",
+        ],
+    )
+
+
 def stop_site() -> None:
     global _server
     with _lock:
