@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from babel.numbers import format_currency, get_currency_precision
 
 from membership.cli import with_app
 from membership.cli.output import echo_json
+from membership.core import i18n
 from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.ledger.codec import CorruptRecord
@@ -16,12 +16,7 @@ def money(per_currency: dict[str, int]) -> str:
     """Minor units as money: 12345 eur -> "€123.45", 500 jpy -> "¥500" (Babel knows the digits)."""
     if not per_currency:
         return "-"
-    parts = []
-    for cur, amount in per_currency.items():
-        code = cur.upper()
-        digits = get_currency_precision(code)
-        parts.append(format_currency(amount / 10**digits, code, locale="en"))
-    return ", ".join(parts)
+    return ", ".join(i18n.format_money("en", n, cur) for cur, n in per_currency.items())
 
 
 @click.command()

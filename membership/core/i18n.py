@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import cache, lru_cache
 
 from babel import Locale
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal, get_currency_precision
 
 from membership.core.config import SUPPORTED_LOCALES
 from membership.core.text import unsafe_character
@@ -121,6 +122,14 @@ def plural_category(locale: str, n: int) -> str:
 def format_number(locale: str, n: int) -> str:
     """25012 -> "25,012" (en), "25 012" with a no-break space (uk)."""
     return format_decimal(n, locale=_locale(locale))
+
+
+def format_money(locale: str, minor: int, currency: str) -> str:
+    """Minor units as money, by the currency's digits (Babel): 1000 eur -> "€10.00" (en),
+    "10,00 EUR" (uk); 500 jpy -> "¥500"."""
+    code = currency.upper()
+    amount = Decimal(minor).scaleb(-get_currency_precision(code))
+    return format_currency(amount, code, locale=locale)
 
 
 def check_template(field: str, text: str, placeholders: frozenset[str] | None = None) -> None:

@@ -15,13 +15,12 @@ import datetime as dt
 import re
 import time
 import zoneinfo
-from decimal import Decimal
 
 from babel.dates import format_datetime, format_timedelta
-from babel.numbers import format_currency, get_currency_precision
 from flask import g, has_app_context, has_request_context
 from markupsafe import Markup, escape
 
+from membership.core import i18n
 from membership.core.runtime import runtime
 from membership.staff.access.stored import clock_for
 
@@ -44,9 +43,7 @@ def money(amount_minor, currency: str, locale: str = LOCALE) -> str:
         minor = int(amount_minor)
     except (TypeError, ValueError):
         return str(amount_minor)  # not an amount: shown as it is
-    code = str(currency).upper()
-    amount = Decimal(minor).scaleb(-get_currency_precision(code))
-    return format_currency(amount, code, locale=locale)
+    return i18n.format_money(locale, minor, str(currency))
 
 
 def zone(name: str | None) -> dt.tzinfo:
