@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 .venv/bin/ruff check .
-.venv/bin/ruff format --check membership tests bench
+.venv/bin/ruff format --check membership tests bench scripts
 # The layers of membership/ (pyproject.toml, [tool.importlinter]): a module imports only below.
 .venv/bin/lint-imports
 # One pytest worker per core (pytest-xdist; more workers than cores measured no faster, as the
