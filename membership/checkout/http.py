@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from membership.checkout.request import CheckoutInvalid, Offer, parse, session_params
 from membership.core.errors import ApiError
 from membership.core.runtime import runtime
 from membership.http.bodies import json_body
-from membership.http.cors import Origins
+from membership.http.cors import open_to_site
 from membership.http.rate_limits import rate_limited
 from membership.prompts import counts
 from membership.prompts.tokens import DecisionClaim, Tokens, new_decision_id
@@ -33,7 +33,6 @@ class _Endpoint:
         settings = runtime(app).settings
         self.offer = Offer.from_settings(settings)
         self.tokens = Tokens(settings.secret_key)
-        self.origins = Origins(settings.allowed_origins)
         self.stripe = stripe_api.interactive(app)
 
     def claim(self, token: str | None, now: float) -> DecisionClaim | None:
@@ -78,14 +77,4 @@ def checkout():
     return jsonify(url=url)
 
 
-@bp.route("/v1/checkout", methods=["OPTIONS"])
-def preflight():
-    return current_app.extensions[EXTENSION].origins.preflight("POST", "Content-Type")
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    """One reader's answer (errors and 429s too): never cached; depends on Origin."""
-    if response.status_code != 204:
-        response.headers["Cache-Control"] = "no-store"
-    return current_app.extensions[EXTENSION].origins.finish(response)
+open_to_site(bp, "/v1/checkout", cache_control="no-store")  # one reader's answer

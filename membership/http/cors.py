@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Response, request
+from flask import Blueprint, Response, current_app, request
+
+from membership.core.runtime import runtime
 
 PREFLIGHT_MAX_AGE = 86400
+EXTENSION = "membership.cors"
 
 
 class Origins:
@@ -50,3 +53,29 @@ class Origins:
         if origin is not None:
             response.headers["Access-Control-Allow-Origin"] = origin
         return response
+
+
+def open_to_site(bp: Blueprint, *rules: str, cache_control: str | None = None) -> None:
+    """Let the news site's pages POST JSON to `rules` of `bp`: a preflight for each, and on
+    every answer of `bp` (errors and 429s too) the CORS headers and, but on a preflight's,
+    `Cache-Control: <cache_control>`."""
+
+    def origins() -> Origins:
+        return current_app.extensions[EXTENSION]
+
+    @bp.record_once
+    def _attach(state) -> None:
+        allowed = runtime(state.app).settings.allowed_origins
+        state.app.extensions.setdefault(EXTENSION, Origins(allowed))
+
+    def preflight() -> Response:
+        return origins().preflight("POST", "Content-Type")
+
+    for rule in rules:
+        bp.add_url_rule(rule, "preflight", preflight, methods=["OPTIONS"])
+
+    @bp.after_request
+    def _finish(response: Response) -> Response:
+        if cache_control is not None and response.status_code != 204:
+            response.headers["Cache-Control"] = cache_control
+        return origins().finish(response)

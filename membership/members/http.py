@@ -14,7 +14,7 @@ from membership.core.errors import ApiError
 from membership.core.runtime import runtime
 from membership.http import rate_limits
 from membership.http.bodies import json_body
-from membership.http.cors import Origins
+from membership.http.cors import open_to_site
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
 from membership.ledger.events import iso
 from membership.ledger.queries import Queries
@@ -48,7 +48,6 @@ class _Endpoint:
             StripeCalls(stripe_api.interactive(app)),
             **({"clock": clock} if clock else {}),
         )
-        self.origins = Origins(settings.allowed_origins)
         self.allowed = settings.allowed_origins
         self.publication = settings.publication_name
         self.join_url = settings.join_url
@@ -210,16 +209,11 @@ def portal():
     return jsonify(url=ep.members.portal(token, return_url))
 
 
-@bp.route("/v1/member/sign-in", methods=["OPTIONS"])
-@bp.route("/v1/member/token/refresh", methods=["OPTIONS"])
-@bp.route("/v1/member/portal", methods=["OPTIONS"])
-def preflight():
-    return _ep().origins.preflight("POST", "Content-Type")
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    """Every answer here is one reader's (a token, a page for one link): never cached."""
-    if response.status_code != 204:
-        response.headers["Cache-Control"] = CACHE_CONTROL
-    return _ep().origins.finish(response)
+# Every answer here is one reader's (a token, a page for one link): never cached.
+open_to_site(
+    bp,
+    "/v1/member/sign-in",
+    "/v1/member/token/refresh",
+    "/v1/member/portal",
+    cache_control=CACHE_CONTROL,
+)

@@ -18,12 +18,12 @@ import hashlib
 import hmac
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from membership.core.errors import ApiError
 from membership.core.runtime import runtime
 from membership.http.bodies import BodyError, parse_json, read_limited
-from membership.http.cors import Origins
+from membership.http.cors import open_to_site
 from membership.http.rate_limits import client_address, rate_limited
 from membership.prompts import counts
 from membership.prompts.tokens import Tokens
@@ -77,7 +77,6 @@ def judge(tokens: Tokens, events, now: float) -> tuple[list, int]:
 class _Endpoint:
     def __init__(self, settings) -> None:
         self.tokens = Tokens(settings.secret_key)
-        self.origins = Origins(settings.allowed_origins)
         self.hops = settings.trusted_proxy_hops
         self.per_address = settings.prompt_events_per_address
         self._address_key = hmac.new(
@@ -122,12 +121,4 @@ def post_events():
     return response
 
 
-@bp.route("/v1/prompt/events", methods=["OPTIONS"])
-def preflight():
-    return current_app.extensions[EXTENSION].origins.preflight("POST", "Content-Type")
-
-
-@bp.after_request
-def _cors(response: Response) -> Response:
-    """Every answer here (errors and 429s too) depends on Origin."""
-    return current_app.extensions[EXTENSION].origins.finish(response)
+open_to_site(bp, "/v1/prompt/events")
