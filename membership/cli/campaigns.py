@@ -7,6 +7,7 @@ stderr, and exits 2 with nothing stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -35,8 +36,22 @@ def _refuse(ctx: click.Context, lines: list[str], summary: str) -> None:
     ctx.exit(2)
 
 
-def _store_error(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+@contextlib.contextmanager
+def _refusals():
+    """A change or read the store refuses (CampaignStoreError) as the command's one line."""
+    try:
+        yield
+    except store.CampaignStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _campaign(campaign_id: str):
+    rt = runtime()
+    with _refusals():
+        found = store.get(rt.redis, rt.keys, campaign_id)
+    if found is None:
+        raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
+    return found
 
 
 @campaigns.command("apply")
@@ -67,10 +82,8 @@ def apply_(ctx: click.Context, source, actor: str):
     if not parsed:
         _refuse(ctx, [], "the list holds no campaign")
     rt = runtime()
-    try:
+    with _refusals():
         results = store.apply(rt.redis, rt.keys, parsed, actor=actor)
-    except store.CampaignStoreError as exc:
-        raise _store_error(exc) from None
     for campaign_id, outcome in results:
         click.echo(f"{outcome} {campaign_id}")
 
@@ -86,21 +99,14 @@ def _row(c) -> dict:
     }
 
 
-def _load(getter):
-    rt = runtime()
-    try:
-        return getter(store, rt)
-    except store.CampaignStoreError as exc:
-        raise _store_error(exc) from None
-
-
 @campaigns.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @with_app
 def list_(as_json: bool):
     """Campaigns by priority (lower first; ties by id)."""
-    all_ = _load(lambda store, rt: store.load_all(rt.redis, rt.keys))
-    rows = [_row(c) for c in all_]
+    rt = runtime()
+    with _refusals():
+        rows = [_row(c) for c in store.load_all(rt.redis, rt.keys)]
     if as_json:
         echo_json(rows)
         return
@@ -118,9 +124,7 @@ def list_(as_json: bool):
 @with_app
 def show(campaign_id: str, as_json: bool):
     """One campaign: its settings and variants (--json: the document `apply` takes)."""
-    c = _load(lambda store, rt: store.get(rt.redis, rt.keys, campaign_id))
-    if c is None:
-        raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
+    c = _campaign(campaign_id)
     if as_json:
         echo_json(to_json(c))
         return
@@ -169,10 +173,8 @@ def _status_command(action: str, done: str):
     @with_app
     def command(campaign_id: str, actor: str):
         rt = runtime()
-        try:
+        with _refusals():
             before, after = store.set_status(rt.redis, rt.keys, campaign_id, action, actor=actor)
-        except store.CampaignStoreError as exc:
-            raise _store_error(exc) from None
         if before == after:
             click.echo(f"campaign {campaign_id} is already {after}; nothing changed")
         else:
@@ -190,7 +192,9 @@ archive = _status_command("archive", "archived")
 @with_app
 def export():
     """Every campaign as one JSON list on stdout, which `apply` takes back unchanged."""
-    echo_json(_load(lambda store, rt: store.export(rt.redis, rt.keys)))
+    rt = runtime()
+    with _refusals():
+        echo_json(store.export(rt.redis, rt.keys))
 
 
 @campaigns.command("results")
@@ -208,9 +212,7 @@ def results_(campaign_id: str, as_json: bool, days: int | None):
     """Per variant and the holdout: views, readers, clicks, dismissals, excess (events not
     counted: one address past PROMPT_EVENTS_PER_ADDRESS in an hour), conversions, the
     conversion rate with its 95% interval, the lift against the holdout and a verdict."""
-    c = _load(lambda store, rt: store.get(rt.redis, rt.keys, campaign_id))
-    if c is None:
-        raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
+    c = _campaign(campaign_id)
     rt = runtime()
     try:
         stored = counts.read_campaign(rt.redis, rt.keys, c, time.time(), days or 0)
