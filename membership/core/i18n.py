@@ -216,10 +216,10 @@ def render(
         text = pick(DEFAULT_COPY[locale][field], locale, n)
     values = {name: format_number(locale, value) for name, value in numbers.items()}
     values["publication"] = publication
-    return text.format_map(_Blank(values))
+    return text.format_map(Blank(values))
 
 
-class _Blank(dict):
+class Blank(dict):
     """A placeholder that does not apply here renders as nothing, never as "None"."""
 
     def __missing__(self, key: str) -> str:

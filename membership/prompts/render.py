@@ -48,13 +48,8 @@ def numbers_of(snapshot: Snapshot | None) -> Numbers:
     return Numbers(snapshot.count, current.target if current is not None else None)
 
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
 def text(template: i18n.Template, locale: str, values: Mapping[str, str], count: int | None):
-    return i18n.pick(template, locale, count).format_map(_Blank(values))
+    return i18n.pick(template, locale, count).format_map(i18n.Blank(values))
 
 
 PROMPTS_HELD = 4096  # rendered prompts kept per banner state; cleared when full
