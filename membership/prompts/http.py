@@ -38,7 +38,8 @@ MAX_BODY_BYTES = 16 * 1024
 CACHE_CONTROL = "private, no-store"
 # Codes CDNs send when they do not know: Cloudflare's XX (unknown) and T1 (Tor), ZZ.
 UNKNOWN_COUNTRIES = frozenset({"XX", "T1", "ZZ"})
-_DEBUG_VALUES = {"": True, "1": True, "true": True, "0": False, "false": False}
+# ?debug= (lower-cased) -> whether it asks for the trace
+DEBUG_VALUES = {"1": True, "0": False, "true": True, "false": False, "": True}
 FORBIDDEN = "?debug=1 needs Authorization: Bearer <STAFF_API_TOKEN>"
 
 
@@ -64,8 +65,6 @@ class PromptEndpoint:
         self.views = render.BannerViews(
             publication=settings.publication_name, join_url=settings.join_url
         )
-        self.publication = settings.publication_name
-        self.join_url = settings.join_url
         self.origins = Origins(settings.allowed_origins)
         # WSGI's name for the header: CF-IPCountry -> HTTP_CF_IPCOUNTRY
         self.country_key = "HTTP_" + settings.country_header.upper().replace("-", "_")
@@ -153,9 +152,9 @@ def _debug_requested(query_string: str) -> bool:
     values = [value for name, value in parse_qsl(text, keep_blank_values=True) if name == "debug"]
     if not values:
         return False
-    if len(values) > 1 or values[0].lower() not in _DEBUG_VALUES:
+    if len(values) > 1 or values[0].lower() not in DEBUG_VALUES:
         raise ApiError(400, "invalid_query", "debug: expected 1 (or 0), once")
-    return _DEBUG_VALUES[values[0].lower()]
+    return DEBUG_VALUES[values[0].lower()]
 
 
 _to_json = msgspec.json.Encoder().encode
@@ -199,8 +198,8 @@ def answer(
         numbers,
         ep.views.view(facts, req.locale) if decision.prompts else None,
         sign,
-        publication=ep.publication,
-        join_url=ep.join_url,
+        publication=ep.views.publication,
+        join_url=ep.views.join_url,
         debug=debug,
         cache=facts.prompts,
     )

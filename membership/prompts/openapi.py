@@ -17,9 +17,11 @@ from membership.core.openapi import (
     too_large,
 )
 from membership.prompts import request as prompt_request
+from membership.prompts.campaigns import PLACEMENTS
+from membership.prompts.http import DEBUG_VALUES
 
 _BODY, _BODY_SCHEMAS = prompt_request.schema_components(REF)
-_PLACEMENT = {"enum": ["banner", "inline", "modal", "gate"]}
+_PLACEMENT = {"enum": list(PLACEMENTS)}
 _COUNT = {"type": "integer", "minimum": 0}
 
 # Loose on purpose: an event of any shape inside an object is answered (rejected), not refused.
@@ -52,7 +54,7 @@ OPENAPI = {
                     "name": "debug",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "string", "enum": ["1", "0", "true", "false", ""]},
+                    "schema": {"type": "string", "enum": list(DEBUG_VALUES)},
                 }
             ],
             "security": [{}, {"staffToken": []}],
