@@ -3,6 +3,9 @@ operation behind a staff token, the 401 every one of them answers, and parameter
 
 from __future__ import annotations
 
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
 from membership.core.openapi import NOT_JSON, TEXT, error, too_large
 
 SIGNED_OUT = error("No valid token or session")
@@ -28,3 +31,10 @@ def in_query(name: str, schema: dict, description: str | None = None, **extra) -
 def read_refusals(size: str) -> dict:
     """What reading a JSON body refuses before its fields are looked at (413, 415)."""
     return {"413": too_large(size), "415": error(NOT_JSON)}
+
+
+def query_parameters(schema: type) -> list[dict]:
+    """The query parameters a marshmallow schema reads (apispec), as it validates them."""
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda _: None)
+    APISpec("membership", "0", "3.1.0", plugins=[plugin])
+    return plugin.converter.schema2parameters(schema, location="query")

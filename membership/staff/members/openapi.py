@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from membership.core.openapi import INTEGER, TEXT, answer, error, json_body, obj
-from membership.ledger.queries import SORTS
-from membership.staff.apidoc import in_path, in_query, op
-from membership.staff.members.listing import (
-    CURRENT,
-    LABELS,
-    ORDERS,
-    PAGE,
-    PLAN_MAX,
-    QUERY_MAX,
-    SOURCES,
-    STATUSES,
-)
+from membership.staff.apidoc import in_path, op, query_parameters
+from membership.staff.members.listing import ListQuery
 
 _ROW = obj(
     {
@@ -98,27 +88,7 @@ OPENAPI: dict = {
             "with it (`cus_...`); the filters apply, the sort does not. `cursor` from one "
             "answer gives the next page. Work per call is bounded, so a page may be short, "
             "even empty, and still carry a cursor: ask again while `cursor` is not null.",
-            parameters=[
-                in_query("q", {**TEXT, "maxLength": QUERY_MAX}, LABELS["q"]),
-                in_query(
-                    "current",
-                    {"enum": [c for c in CURRENT if c]},
-                    "Counted as a member now (true) or not (false)",
-                ),
-                in_query("source", {"enum": list(SOURCES)}, LABELS["source"]),
-                in_query("plan", {**TEXT, "maxLength": PLAN_MAX}, "A plan's name, exactly"),
-                in_query("status", {"enum": list(STATUSES)}, LABELS["status"]),
-                in_query("joined_from", {**TEXT, "format": "date"}, "Joined on or after (UTC day)"),
-                in_query("joined_to", {**TEXT, "format": "date"}, "Joined on or before (UTC day)"),
-                in_query("sort", {"enum": list(SORTS), "default": "joined"}, LABELS["sort"]),
-                in_query(
-                    "order",
-                    {"enum": list(ORDERS)},
-                    "Default: desc when sorted by joined, else asc",
-                ),
-                in_query("cursor", TEXT),
-                in_query("limit", {**INTEGER, "minimum": 1, "maximum": 100, "default": PAGE}),
-            ],
+            parameters=query_parameters(ListQuery),
         )
     },
     "/staff/api/members/{who}": {
