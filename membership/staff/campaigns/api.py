@@ -25,18 +25,14 @@ MAX_BODY = 256 * 1024
 MAX_RESULT_DAYS = 400
 
 
-def _error(status: int, code: str, message: str):
-    raise ApiError(status, code, message)
-
-
 def _campaign(campaign_id: str):
     rt = runtime()
     try:
         found = store.get_versioned(rt.redis, rt.keys, campaign_id)
     except store.CampaignStoreError as exc:
-        _error(409, "corrupt", str(exc))
+        raise ApiError(409, "corrupt", str(exc)) from None
     if found is None:
-        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+        raise ApiError(404, "not_found", f"no campaign {campaign_id[:64]!r}")
     return found
 
 
@@ -45,10 +41,9 @@ def _document(expected_id: str | None = None):
     try:
         parsed = parse(data)
     except CampaignError:
-        problems = every_problem(data)
-        raise ApiError(400, "invalid_campaign", "; ".join(problems[:20])) from None
+        raise ApiError(400, "invalid_campaign", "; ".join(every_problem(data)[:20])) from None
     if expected_id is not None and parsed.id != expected_id:
-        _error(400, "invalid_campaign", f"id: expected {expected_id!r}, as in the path")
+        raise ApiError(400, "invalid_campaign", f"id: expected {expected_id!r}, as in the path")
     return parsed
 
 
@@ -59,9 +54,9 @@ def _apply(parsed, based_on):
             rt.redis, rt.keys, [parsed], actor=g.staff.email, based_on=based_on
         )
     except store.CampaignConflict as exc:
-        _error(409, "conflict", str(exc))
+        raise ApiError(409, "conflict", str(exc)) from None
     except store.CampaignStoreError as exc:
-        _error(409, "refused", str(exc))
+        raise ApiError(409, "refused", str(exc)) from None
     _, version = store.get_versioned(rt.redis, rt.keys, parsed.id)
     return outcome, version
 
@@ -116,7 +111,7 @@ def api_campaign_put(campaign_id: str):
     if match and not match.star_tag:
         tags = list(match.as_set())
         if len(tags) != 1:
-            _error(400, "invalid_header", "If-Match: expected one version")
+            raise ApiError(400, "invalid_header", "If-Match: expected one version")
         based_on = {parsed.id: tags[0]}
     outcome, version = _apply(parsed, based_on)
     return _answer(parsed, version, 201 if outcome == "created" else 200, outcome=outcome)
@@ -129,9 +124,9 @@ def _change(campaign_id: str, change, *args):
     try:
         return change(rt.redis, rt.keys, campaign_id, *args, actor=g.staff.email)
     except store.CampaignNotFound:
-        _error(404, "not_found", f"no campaign {campaign_id[:64]!r}")
+        raise ApiError(404, "not_found", f"no campaign {campaign_id[:64]!r}") from None
     except store.CampaignStoreError as exc:
-        _error(409, "refused", str(exc))
+        raise ApiError(409, "refused", str(exc)) from None
 
 
 def _status_view(action: str):
@@ -164,7 +159,7 @@ def api_campaign_move(campaign_id: str):
     direction = body.get("direction") if isinstance(body, dict) else None
     offset = {"up": -1, "down": 1}.get(direction if isinstance(direction, str) else "")
     if offset is None:
-        _error(400, "invalid_request", "direction: expected up or down")
+        raise ApiError(400, "invalid_request", "direction: expected up or down")
     changed = _change(campaign_id, store.move, offset)
     rt = runtime()
     order = [c.id for c in store.read(rt.redis, rt.keys).campaigns if c.status != "archived"]
@@ -176,13 +171,15 @@ def api_campaign_move(campaign_id: str):
 def api_campaign_results(campaign_id: str):
     raw = request.args.get("days", "0")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) <= MAX_RESULT_DAYS):
-        _error(400, "invalid_query", f"days: expected a whole number from 0 to {MAX_RESULT_DAYS}")
+        raise ApiError(
+            400, "invalid_query", f"days: expected a whole number from 0 to {MAX_RESULT_DAYS}"
+        )
     c, _ = _campaign(campaign_id)
     rt = runtime()
     try:
         data = campaign_reads.campaign_results(rt.redis, rt.keys, c, int(raw))
     except counts.CorruptCounts as exc:
-        _error(409, "corrupt", f"a stored prompt counter is corrupt: {exc}")
+        raise ApiError(409, "corrupt", f"a stored prompt counter is corrupt: {exc}") from None
     return jsonify(data)
 
 
