@@ -56,6 +56,13 @@ bp.add_app_template_filter(money)
 bp.add_app_template_filter(when)
 
 
+@bp.context_processor
+def _roles() -> dict:
+    """What every page offers by the viewer's role: changes to newsroom data (editors)."""
+    staff = g.get("staff")
+    return {"can_edit": staff is not None and rules.allows(staff.role, "editor")}
+
+
 @bp.before_request
 def _guard():
     return guard.check_request(csrf)

@@ -91,10 +91,6 @@ CONFLICT = (
 LAST_CHANGE_LOOKBACK = 200  # audit entries read to say who saved last (on a conflict only)
 
 
-def _can_edit() -> bool:
-    return guard.rules.allows(g.staff.role, "editor")
-
-
 def _done() -> str | None:
     return DONE.get(request.args.get("done", ""))
 
@@ -144,7 +140,6 @@ def _list_page(error: str | None = None, status: int = 200):
     page = render_template(
         "staff/campaigns.html",
         listing=campaign_reads.listing(rt.redis, rt.keys),
-        can_edit=_can_edit(),
         error=error,
         notice=done if error is None else None,
         changed=request.args.get("id", "") if done else "",
@@ -164,9 +159,7 @@ def campaign_prompt_css():
 def campaign(campaign_id: str):
     c, _ = _existing(campaign_id)
     doc = json.dumps(to_json(c), ensure_ascii=False, indent=2)
-    return render_template(
-        "staff/campaign.html", c=c, doc=doc, can_edit=_can_edit(), notice=_done()
-    )
+    return render_template("staff/campaign.html", c=c, doc=doc, notice=_done())
 
 
 def _change(campaign_id: str, change: Callable, *args):

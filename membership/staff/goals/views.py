@@ -14,7 +14,6 @@ from membership.core.config import SUPPORTED_LOCALES
 from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
-from membership.staff.access import guard
 from membership.staff.access.guard import requires
 from membership.staff.forms import form_fields
 from membership.staff.goals import api
@@ -49,7 +48,6 @@ def _render(template: str, status: int = 200, **context):
         plural_examples={loc: plural_examples(loc) for loc in SUPPORTED_LOCALES},
         copy_rows=copy_rows,
         has_copy=lambda values: any(k.startswith("copy.") and v for k, v in values.items()),
-        can_edit=guard.rules.allows(g.staff.role, "editor"),
         live=live_count(),
         **context,
     )

@@ -22,7 +22,6 @@ from membership.ledger import members as read_side
 from membership.ledger.members import BadCursor
 from membership.ledger.model import valid_email
 from membership.staff import format
-from membership.staff.access import rules
 from membership.staff.access.guard import api_error, requires
 from membership.staff.forms import MAX_FIELD, field
 from membership.staff.members import listing
@@ -104,10 +103,6 @@ def _change_offline(inputs: Mapping[str, str], *, adding: bool):
     return outcome
 
 
-def _can_edit() -> bool:
-    return rules.allows(g.staff.role, "editor")
-
-
 # --- pages ---------------------------------------------------------------------------------
 
 
@@ -136,7 +131,6 @@ def _members_page(refused: Refused | None = None, form: Mapping[str, str] | None
         search_error=error,
         refused=refused,
         form=form or {},
-        can_edit=_can_edit(),
     )
     return _answer(html, status)
 
@@ -180,7 +174,6 @@ def _member_page(who: str, refused: Refused | None = None, form=None, notice: st
         refused=refused,
         form=form or {},
         notice=notice,
-        can_edit=_can_edit(),
     )
     return _answer(html, refused.status if refused else 200)
 

@@ -13,7 +13,6 @@ from flask import Blueprint, g, jsonify, render_template, request, url_for
 from membership.core.runtime import runtime
 from membership.ledger import ledger_for
 from membership.ledger.model import LedgerInputError
-from membership.staff.access import rules
 from membership.staff.access.guard import api_error, refuse, requires
 from membership.staff.webhooks import model
 from membership.stripe.replay import UnknownEvent, replay, replay_failed
@@ -55,8 +54,6 @@ def _list_page(filters: model.Filters, *, notice=None, replayed=None, status=200
         fresh=_freshness(),
         ago=model.ago,
         failed=_events().failed_count(),
-        may_replay=rules.allows(g.staff.role, "editor"),
-        is_admin=g.staff.role == "admin",
         notice=notice,
         replayed=replayed,
     )
@@ -90,7 +87,6 @@ def _event_page(event_id: str, *, replayed=None):
     page = render_template(
         "staff/webhook_event.html",
         event=model.event_view(record),
-        may_replay=rules.allows(g.staff.role, "editor"),
         replayed=replayed,
     )
     return page, 200
