@@ -13,6 +13,7 @@ from membership.core.runtime import runtime
 from membership.ledger import LedgerBusy
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.rebuild import rebuild as rebuild_ledger
+from membership.ledger.rebuild import records_about
 from membership.store import patient_client
 
 
@@ -33,7 +34,7 @@ def rebuild(as_json: bool, actor: str) -> None:
     webhooks arrive.
     """
     rt = runtime()
-    total = rt.redis.scard(rt.keys.ledger_subscriptions) + rt.redis.scard(rt.keys.ledger_customers)
+    total = records_about(rt.redis, rt.keys)
     try:
         with (
             patient_client(rt.redis_url) as client,  # its one EXEC may take long

@@ -19,7 +19,7 @@ from membership.ledger import codec
 from membership.ledger.index import NAMED, NONE, SEP, Row, set_key, stored, stored_current
 from membership.ledger.members import BadCursor, MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
-from membership.ledger.records import batches, read_hashes
+from membership.ledger.records import read_hashes, record_ids
 from membership.store import Keys
 
 # The counters hash carries this field once it was built by this version's writer
@@ -165,9 +165,7 @@ class Queries:
         """Every stored subscription (any order): `.sub` is the state that stands
         (Stripe's status, the `created` of the event that set it, price...),
         `.status` the effective status that counts."""
-        for ids in batches(
-            self.redis.sscan_iter(self.keys.ledger_subscriptions, count=batch), batch
-        ):
+        for ids in record_ids(self.redis, self.keys.ledger_subscription(""), batch):
             keys = [self.keys.ledger_subscription(s) for s in ids]
             for key, raw in zip(keys, read_hashes(self.redis, keys), strict=True):
                 record = codec.sub_from_hash(key, raw)
@@ -180,7 +178,7 @@ class Queries:
         return codec.customer_from_hash(key, customer_id, raw) if raw else None
 
     def customers(self, batch: int = 1000) -> Iterator[Customer]:
-        for ids in batches(self.redis.sscan_iter(self.keys.ledger_customers, count=batch), batch):
+        for ids in record_ids(self.redis, self.keys.ledger_customer(""), batch):
             keys = [self.keys.ledger_customer(c) for c in ids]
             for cid, key, raw in zip(ids, keys, read_hashes(self.redis, keys), strict=True):
                 yield codec.customer_from_hash(key, cid, raw)

@@ -22,7 +22,7 @@ from membership.ledger import index as member_index
 from membership.ledger.events import day, iso
 from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
-from membership.ledger.records import batches, read_hashes
+from membership.ledger.records import batches, read_hashes, record_id
 from membership.ledger.writer import LedgerBusy, Outcome
 from membership.store import Keys, whole
 
@@ -113,7 +113,8 @@ def rebuild(
         plan = _plan(client, keys, statuses, progress)
         return whole.Write(lambda pipe: _queue(pipe, keys, plan, actor, clock()), plan)
 
-    plan = _transaction(client, optimistic, keys.ledger_version, OPTIMISTIC_TRIES, lambda: None)
+    # Every change of the ledger INCRs the banner's version: a writer in between starts over.
+    plan = _transaction(client, optimistic, keys.banner_version, OPTIMISTIC_TRIES, lambda: None)
     if plan is not None:
         return _finish(plan, False, subscribers, clock())
     token = secrets.token_hex(8)
@@ -172,35 +173,43 @@ def _finish(plan: Plan, locked: bool, subscribers, at: float) -> Report:
 # --- reading --------------------------------------------------------------------
 
 
+def records_about(client: redis.Redis, keys: Keys) -> int:
+    """About how many records a rebuild reads (a progress bar's length): the subscriptions
+    the counters count, a customer for each, and the offline members."""
+    counters = client.hgetall(keys.ledger_counters)
+    numbers = {n: int(v) for n, v in counters.items() if v.isascii() and v.isdigit()}
+    subs = sum(v for n, v in numbers.items() if n.startswith("subs:"))
+    return 2 * subs + numbers.get("offline_members", 0)
+
+
 def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict, dict]:
-    """Every subscription, customer, email, contribution and contributor as stored.
-    Values the rebuild derives anew (live counts) are read leniently: a corrupt one
-    is replaced, not fatal."""
-    subs: dict[str, tuple[str, SubRecord]] = {}
-    for ids in batches(client.sscan_iter(keys.ledger_subscriptions, count=BATCH), BATCH):
-        names = [keys.ledger_subscription(s) for s in ids]
-        for name, raw in zip(names, read_hashes(client, names), strict=True):
-            record = codec.sub_from_hash(name, raw)
-            if record is not None:
-                subs[record.id] = (codec.sub_field(raw, "live", ""), record)
-        progress(len(ids))
-    customers: dict[str, tuple[str, Customer]] = {}
-    for ids in batches(client.sscan_iter(keys.ledger_customers, count=BATCH), BATCH):
-        names = [keys.ledger_customer(c) for c in ids]
-        for cid, name, raw in zip(ids, names, read_hashes(client, names), strict=True):
-            customers[cid] = (raw.get("live", ""), _customer(name, cid, raw))
-        progress(len(ids))
+    """Every subscription, customer, email, contribution and contributor as stored, found
+    by one SCAN of the ledger's keys. Values the rebuild derives anew (live counts) are read
+    leniently: a corrupt one is replaced, not fatal."""
+    sub_prefix, customer_prefix = keys.ledger_subscription(""), keys.ledger_customer("")
     email_prefix = keys.ledger_email("")
     contribution_prefix = keys.ledger_contribution("")
     contributor_prefix = keys.ledger_contributor("")
+    subs: dict[str, tuple[str, SubRecord]] = {}
+    customers: dict[str, tuple[str, Customer]] = {}
     emails, contributions, contributors = {}, {}, {}
+    hashed = (sub_prefix, customer_prefix, email_prefix, contribution_prefix)
     for names in batches(client.scan_iter(match=keys.ledger_pattern, count=BATCH), BATCH):
-        hashes = [n for n in names if n.startswith((email_prefix, contribution_prefix))]
+        names = [n for n in names if record_id(n, (sub_prefix, customer_prefix)) != ""]
+        hashes = [n for n in names if n.startswith(hashed)]
         raws = dict(zip(hashes, read_hashes(client, hashes), strict=True))
         people = [n for n in names if n.startswith(contributor_prefix)]
         actives = dict(zip(people, client.mget(people), strict=True)) if people else {}
         for name in names:
-            if name.startswith(email_prefix):
+            if name.startswith(sub_prefix):
+                raw = raws[name]
+                record = codec.sub_from_hash(name, raw)
+                if record is not None:
+                    subs[record.id] = (codec.sub_field(raw, "live", ""), record)
+            elif name.startswith(customer_prefix):
+                cid, raw = name[len(customer_prefix) :], raws[name]
+                customers[cid] = (raw.get("live", ""), _customer(name, cid, raw))
+            elif name.startswith(email_prefix):
                 email = name[len(email_prefix) :]
                 raw = raws[name]
                 emails[email] = (raw.get("live", ""), _bucket(name, email, raw))
@@ -210,6 +219,7 @@ def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict,
                     contributions[record.key] = record
             elif name.startswith(contributor_prefix):
                 contributors[name[len(contributor_prefix) :]] = actives[name]
+        progress(len(hashes))
     return subs, customers, emails, contributions, contributors
 
 
@@ -338,7 +348,6 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
             pipe.hset(keys.ledger_subscription(record.id), mapping=codec.sub_to_hash(record))
         elif kind == "customer":
             pipe.hset(keys.ledger_customer(record.id), "live", record.live)
-            pipe.sadd(keys.ledger_customers, record.id)  # one only a subscription named
         elif kind == "email":
             pipe.hset(keys.ledger_email(record.email), "live", record.live)
         elif kind == "contributor":
@@ -361,11 +370,16 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
         # Milliseconds since the epoch: above any version counted one change at a time,
         # so the banner's last good file cannot outrank what Redis holds from now on.
         pipe.set(keys.banner_version, int(now * 1000))
-    elif plan.count_differs:
+    elif not plan.unchanged:
         pipe.incr(keys.banner_version)
-    pipe.delete(keys.ledger_needs_rebuild)
-    if not plan.unchanged:
-        pipe.incr(keys.ledger_version)
+    # and what versions before kept: a version of their own, every subscription's and
+    # every customer's id in a set (records are found by SCAN now)
+    pipe.delete(
+        keys.ledger_needs_rebuild,
+        keys.ledger_version,
+        keys.ledger_subscriptions,
+        keys.ledger_customers,
+    )
     if release_lock:
         pipe.delete(keys.ledger_rebuild_lock)
     audit.queue(

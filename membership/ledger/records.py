@@ -52,6 +52,32 @@ def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
+def record_id(name: str, prefixes: Sequence[str]) -> str | None:
+    """The id in a key named `<prefix><id>` for one of `prefixes` (a subscription's or a
+    customer's record: `keys.ledger_customer("")`); "" for another key under such a prefix
+    (a customer's `:timeline`), None for a key under none of them."""
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            rest = name[len(prefix) :]
+            return "" if ":" in rest else rest
+    return None
+
+
+def record_ids(client: redis.Redis, prefix: str, batch: int) -> Iterator[list[str]]:
+    """The ids of every record named `<prefix><id>`, in lists of at most `batch`, found by
+    SCAN (each at least once; a record added meanwhile may or may not be)."""
+    seen: set[str] = set()
+
+    def fresh() -> Iterator[str]:
+        for name in client.scan_iter(match=prefix + "*", count=batch):
+            found = record_id(name, (prefix,))
+            if found and found not in seen:
+                seen.add(found)
+                yield found
+
+    return batches(fresh(), batch)
+
+
 class RedisReader:
     """`rules.Reader` over Redis: WATCH each key, then read it (several in one round trip)."""
 
@@ -132,22 +158,24 @@ def first_reads(command: Command, keys: Keys) -> list[tuple]:
 def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None = None) -> None:
     """Queue the decision's records (and timeline entry, naming the event that made it)
     onto `pipe`, inside MULTI."""
+    # Each subscription is named in its customer's record, written with that record when
+    # the decision changes it too (one HSET), else on its own.
+    marks: dict[str, dict[str, str]] = {}
+    for _, new in decision.changes:
+        if isinstance(new, SubRecord):
+            marks.setdefault(new.sub.customer, {})[codec.SUB_MARK + new.id] = ""
     for old, new in decision.changes:
         if isinstance(new, SubRecord):
             key = k.ledger_subscription(new.id)
             if old is not None:  # written whole: no field of the old record stays
                 pipe.delete(key)
             pipe.hset(key, mapping=codec.sub_to_hash(new))
-            # every time: a write that failed half-way may have left the record unlisted
-            pipe.sadd(k.ledger_subscriptions, new.id)
-            pipe.hset(k.ledger_customer(new.sub.customer), codec.SUB_MARK + new.id, "")
         elif isinstance(new, Customer):
             key = k.ledger_customer(new.id)
             values, cleared = codec.customer_to_hash(new, old)
-            pipe.hset(key, mapping=values)
+            pipe.hset(key, mapping={**values, **marks.pop(new.id, {})})
             if cleared:
                 pipe.hdel(key, *cleared)
-            pipe.sadd(k.ledger_customers, new.id)
         elif isinstance(new, EmailBucket):
             values, cleared = codec.bucket_to_hash(new)
             key = k.ledger_email(new.email)
@@ -162,6 +190,8 @@ def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None 
             pipe.hset(k.ledger_contribution(new.key), mapping=codec.contribution_to_hash(new))
         elif isinstance(new, Contributor):
             pipe.set(k.ledger_contributor(new.person), new.active)
+    for customer_id, named in marks.items():
+        pipe.hset(k.ledger_customer(customer_id), mapping=named)
     if decision.timeline is not None:
         customer, entry = decision.timeline
         if event_id:

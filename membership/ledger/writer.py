@@ -451,19 +451,19 @@ def _queue_bump(pipe, k: Keys, count_delta: int, now: float) -> None:
 
 
 def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, counter_deltas):
-    """Queue the counters' changes and the ledger's version, and, for a change that does not
-    move the count, what it does to the count (once the ledger holds records its count is
-    known); the count's own change is `_queue_bump`, queued last."""
+    """Queue the counters' changes and, for a change that does not move the count, what it
+    does to the count (once the ledger holds records its count is known) and the version
+    (`banner_version`: +1 with every change of the ledger, which a rebuild WATCHes); the
+    count's own change is `_queue_bump`, queued last, and INCRs the version itself."""
     if not count_delta and count is None and decision.changes:
         # Once the ledger holds records its count is known, even when it is zero.
         pipe.set(k.member_count, 0, nx=True)
-        pipe.incr(k.banner_version)
     if not raw_counters and count is None:  # a new ledger: its counters start right
         pipe.hsetnx(k.ledger_counters, SCHEMA_FIELD, SCHEMA)
     for name, delta in counter_deltas.items():
         pipe.hincrby(k.ledger_counters, name, delta)
-    if decision.changes or decision.timeline:
-        pipe.incr(k.ledger_version)
+    if not count_delta and (decision.changes or decision.timeline):
+        pipe.incr(k.banner_version)
 
 
 def _back_off(attempt: int) -> None:

@@ -171,7 +171,7 @@ def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(redis_conn,
             except LedgerBusy:
                 refused.append(True)
         else:  # a webhook lands during each optimistic read
-            redis_conn.incr(keys.ledger_version)
+            redis_conn.incr(keys.banner_version)
         return real_plan(*args)
 
     monkeypatch.setattr(rebuild_module, "_plan", plan_with_a_writer_in_between)
@@ -187,7 +187,7 @@ def test_a_rebuild_that_keeps_losing_takes_the_lock_and_writers_wait(redis_conn,
 
 def test_a_second_rebuild_while_one_holds_the_lock_changes_nothing(redis_conn, keys):
     redis_conn.set(keys.ledger_rebuild_lock, "someone-else", ex=60)
-    redis_conn.incr(keys.ledger_version)
+    redis_conn.incr(keys.banner_version)
     real = rebuild_module.OPTIMISTIC_TRIES
     try:
         rebuild_module.OPTIMISTIC_TRIES = 0

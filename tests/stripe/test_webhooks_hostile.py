@@ -135,9 +135,9 @@ def test_a_corrupt_record_the_event_touches_is_503_before_anything_is_queued(
 def test_a_failed_exec_is_500_replayable_and_flags_a_rebuild(
     client, app, redis_client, keys, tmp_path
 ):
-    """What checks before queueing cannot foresee (here, the subscriptions index turned
+    """What checks before queueing cannot foresee (here, the member index's rows turned
     into a string by hand) must still never be answered as if nothing happened."""
-    redis_client.set(keys.ledger_subscriptions, "not a set")
+    redis_client.set(keys.ledger_index_rows, "not a hash")
     e = active()
     response = post(client, e)
     assert response.status_code == 500
@@ -148,7 +148,7 @@ def test_a_failed_exec_is_500_replayable_and_flags_a_rebuild(
     assert client.get("/readyz").json["ledger"] == "needs_rebuild"
     assert redis_client.hgetall(keys.ledger_needs_rebuild)["reason"]
 
-    redis_client.delete(keys.ledger_subscriptions)  # the operator mends the key...
+    redis_client.delete(keys.ledger_index_rows)  # the operator mends the key...
     env = {"REDIS_URL": runtime(app).settings.redis_url, "MEMBERSHIP_DATA_DIR": str(tmp_path)}
     replay = CliRunner().invoke(cli, ["events", "replay", "--failed", "--actor", "ops"], env=env)
     assert replay.exit_code == 0, replay.output

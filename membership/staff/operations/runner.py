@@ -20,6 +20,7 @@ from membership.ledger import LedgerBusy, ledger_for
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.events import iso
 from membership.ledger.rebuild import rebuild as rebuild_ledger
+from membership.ledger.rebuild import records_about
 from membership.store import patient_client
 from membership.stripe import sync as reconcile
 from membership.stripe.api import iter_subscriptions, make_client
@@ -167,7 +168,7 @@ def _json(raw: str | None):
 
 def run_rebuild(rt, actor: str, progress: Callable[[str], None]) -> dict:
     client = rt.redis
-    total = client.scard(rt.keys.ledger_subscriptions) + client.scard(rt.keys.ledger_customers)
+    total = records_about(client, rt.keys)
     done = 0
 
     def counted(n: int) -> None:
