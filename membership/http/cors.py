@@ -32,15 +32,21 @@ class Origins:
         origin = request.headers.get("Origin")
         return origin if self.allowed(origin) else None
 
+    def grant(self, origin: str | None, methods: str, headers: str) -> list[tuple[str, str]]:
+        """What a preflight from `origin` is granted: nothing unless the origin is allowed."""
+        if not self.allowed(origin):
+            return []
+        return [
+            ("Access-Control-Allow-Methods", methods),
+            ("Access-Control-Allow-Headers", headers),
+            ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)),
+        ]
+
     def preflight(self, methods: str, headers: str) -> Response:
-        """A 204 preflight answer; the grant only for an allowed origin (the after-request
-        hook adds Allow-Origin and Vary)."""
+        """A 204 preflight answer (the after-request hook adds Allow-Origin and Vary)."""
         response = Response(status=204)
         del response.headers["Content-Type"]
-        if self.request_origin() is not None:
-            response.headers["Access-Control-Allow-Methods"] = methods
-            response.headers["Access-Control-Allow-Headers"] = headers
-            response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+        response.headers.extend(self.grant(request.headers.get("Origin"), methods, headers))
         return response
 
     def finish(self, response: Response) -> Response:

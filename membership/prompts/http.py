@@ -26,7 +26,7 @@ from membership.core import errors
 from membership.core.errors import ApiError
 from membership.core.runtime import runtime
 from membership.http.bodies import read_environ_limited
-from membership.http.cors import PREFLIGHT_MAX_AGE, Origins
+from membership.http.cors import Origins
 from membership.http.outer import ENDPOINT_KEY
 from membership.prompts import render, snapshot
 from membership.prompts.filters import decide
@@ -125,13 +125,7 @@ class PromptEndpoint:
 
     def _preflight(self, environ: dict, start_response: Callable) -> list[bytes]:
         """A 204 that grants the method and header only to an allowed origin."""
-        headers = []
-        if self.origins.allowed(environ.get("HTTP_ORIGIN")):
-            headers = [
-                ("Access-Control-Allow-Methods", "POST"),
-                ("Access-Control-Allow-Headers", "Content-Type"),
-                ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)),
-            ]
+        headers = self.origins.grant(environ.get("HTTP_ORIGIN"), "POST", "Content-Type")
         start_response(errors.status_line(204), self.cors(environ, headers))
         return []
 
