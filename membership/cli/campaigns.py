@@ -7,7 +7,6 @@ stderr, and exits 2 with nothing stored.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
@@ -15,7 +14,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
-from membership.cli.output import echo_json, echo_table
+from membership.cli.output import echo_json, echo_table, refusals
 from membership.cli.stats import money as format_money
 from membership.core.runtime import runtime
 from membership.prompts import counts, results, store
@@ -36,18 +35,9 @@ def _refuse(ctx: click.Context, lines: list[str], summary: str) -> None:
     ctx.exit(2)
 
 
-@contextlib.contextmanager
-def _refusals():
-    """A change or read the store refuses (CampaignStoreError) as the command's one line."""
-    try:
-        yield
-    except store.CampaignStoreError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
 def _campaign(campaign_id: str):
     rt = runtime()
-    with _refusals():
+    with refusals(store.CampaignStoreError):
         found = store.get(rt.redis, rt.keys, campaign_id)
     if found is None:
         raise click.ClickException(f"no campaign {campaign_id!r} (see `membership campaigns list`)")
@@ -82,7 +72,7 @@ def apply_(ctx: click.Context, source, actor: str):
     if not parsed:
         _refuse(ctx, [], "the list holds no campaign")
     rt = runtime()
-    with _refusals():
+    with refusals(store.CampaignStoreError):
         results = store.apply(rt.redis, rt.keys, parsed, actor=actor)
     for campaign_id, outcome in results:
         click.echo(f"{outcome} {campaign_id}")
@@ -105,7 +95,7 @@ def _row(c) -> dict:
 def list_(as_json: bool):
     """Campaigns by priority (lower first; ties by id)."""
     rt = runtime()
-    with _refusals():
+    with refusals(store.CampaignStoreError):
         rows = [_row(c) for c in store.load_all(rt.redis, rt.keys)]
     if as_json:
         echo_json(rows)
@@ -173,7 +163,7 @@ def _status_command(action: str, done: str):
     @with_app
     def command(campaign_id: str, actor: str):
         rt = runtime()
-        with _refusals():
+        with refusals(store.CampaignStoreError):
             before, after = store.set_status(rt.redis, rt.keys, campaign_id, action, actor=actor)
         if before == after:
             click.echo(f"campaign {campaign_id} is already {after}; nothing changed")
@@ -193,7 +183,7 @@ archive = _status_command("archive", "archived")
 def export():
     """Every campaign as one JSON list on stdout, which `apply` takes back unchanged."""
     rt = runtime()
-    with _refusals():
+    with refusals(store.CampaignStoreError):
         echo_json(store.export(rt.redis, rt.keys))
 
 

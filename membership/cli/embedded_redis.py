@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
+from membership.cli.output import refusals
 from membership.core.config import load_settings
 from membership.store.embedded import EmbeddedRedis, EmbeddedRedisError, redis_server_binary
 
@@ -46,27 +47,22 @@ def check_aof(fix: bool, yes: bool) -> None:
         )
     embedded = EmbeddedRedis(settings.data_dir)
     aof = embedded.aof_path
-    try:
-        with embedded.offline():
-            if not aof.exists():
-                raise click.ClickException(f"no append-only file at {aof}")
-            sys.stdout.flush()
-            if _run(aof).returncode == 0:
-                return
-            if not fix:
-                sys.exit(1)
-            if not yes:
-                click.confirm(
-                    f"Cut {aof} at its first damaged command (a copy is kept)?", abort=True
-                )
-            copy = aof.with_name(f"{aof.name}.{datetime.now(UTC):%Y%m%dT%H%M%SZ}.bak")
-            shutil.copy2(aof, copy)
-            click.echo(f"copied {aof.name} to {copy}")
-            sys.stdout.flush()
-            if _run(aof, fix=True).returncode != 0:
-                sys.exit(1)
-    except EmbeddedRedisError as exc:
-        raise click.ClickException(str(exc)) from None
+    with refusals(EmbeddedRedisError), embedded.offline():
+        if not aof.exists():
+            raise click.ClickException(f"no append-only file at {aof}")
+        sys.stdout.flush()
+        if _run(aof).returncode == 0:
+            return
+        if not fix:
+            sys.exit(1)
+        if not yes:
+            click.confirm(f"Cut {aof} at its first damaged command (a copy is kept)?", abort=True)
+        copy = aof.with_name(f"{aof.name}.{datetime.now(UTC):%Y%m%dT%H%M%SZ}.bak")
+        shutil.copy2(aof, copy)
+        click.echo(f"copied {aof.name} to {copy}")
+        sys.stdout.flush()
+        if _run(aof, fix=True).returncode != 0:
+            sys.exit(1)
     click.echo("repaired: start the server again, then compare with Stripe (`membership sync`)")
 
 

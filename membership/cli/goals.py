@@ -9,6 +9,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
+from membership.cli.output import refusals
 from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
@@ -67,14 +68,12 @@ def add(
 ):
     """Add a goal of TARGET members (reached at once if the count is already there)."""
     rt = runtime()
-    try:
+    with refusals(goal_rules.GoalError, error=click.UsageError):
         copy = goal_rules.parse_copy_options(copy_options)
         new = goal_rules.parse_goal(
             {"target": target, "deadline": deadline, "name": name, "copy": copy}
         )
         goal = goals_mod.add(rt.redis, rt.keys, new, actor=actor)
-    except goal_rules.GoalError as exc:
-        raise click.UsageError(str(exc)) from None
     state = f"reached at once ({goal.reached_at})" if goal.reached_at else "not reached yet"
     click.echo(f"added goal {goal.id}: {goal.target} members, {state}")
 

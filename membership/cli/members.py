@@ -8,7 +8,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
-from membership.cli.output import echo_json, echo_table
+from membership.cli.output import echo_json, echo_table, refusals
 from membership.core.runtime import runtime
 from membership.ledger import LedgerInputError, Queries, ledger_for
 from membership.ledger.model import valid_email
@@ -29,11 +29,9 @@ def members() -> None:
 @with_app
 def add(email: str, reason: str, name: str | None, actor: str) -> None:
     """Add EMAIL as a member outside Stripe; it counts like a paying member."""
-    try:
+    with refusals(LedgerInputError, error=click.UsageError):
         writer = ledger_for(runtime()).writer
         outcome = writer.add_offline_member(email, reason, name=name, actor=actor)
-    except LedgerInputError as exc:
-        raise click.UsageError(str(exc)) from None
     if outcome.outcome == "applied":
         click.echo(f"added {email}; members: {outcome.count_before} -> {outcome.count_after}")
     else:
@@ -47,10 +45,8 @@ def add(email: str, reason: str, name: str | None, actor: str) -> None:
 @with_app
 def remove(email: str, reason: str, actor: str) -> None:
     """Remove the offline member EMAIL (a Stripe subscription, if any, still counts)."""
-    try:
+    with refusals(LedgerInputError, error=click.UsageError):
         outcome = ledger_for(runtime()).writer.remove_offline_member(email, reason, actor=actor)
-    except LedgerInputError as exc:
-        raise click.UsageError(str(exc)) from None
     if outcome.outcome == "applied":
         click.echo(f"removed {email}; members: {outcome.count_before} -> {outcome.count_after}")
     else:

@@ -1,7 +1,9 @@
-"""Small helpers for printing command results: JSON for machines, aligned text for people."""
+"""Small helpers for printing command results: JSON for machines, aligned text for people,
+one line for a refusal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -31,3 +33,13 @@ def echo_table(rows: list[dict], columns: list[str]) -> None:
     click.echo(line.rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@contextlib.contextmanager
+def refusals(*kinds: type[Exception], error: type[click.ClickException] = click.ClickException):
+    """A refusal (an exception of `kinds`, its message the reason) as the command's one
+    error line (`error`: click.UsageError for bad input, which exits 2)."""
+    try:
+        yield
+    except kinds as exc:
+        raise error(str(exc)) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import urllib.parse
 
@@ -10,7 +9,7 @@ import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
-from membership.cli.output import echo_json, echo_table
+from membership.cli.output import echo_json, echo_table, refusals
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from membership.staff.access.rules import ROLES, StaffInputError
@@ -20,15 +19,6 @@ from membership.staff.access.sessions import sessions_for
 @click.group()
 def staff() -> None:
     """Staff accounts: who may sign in to the dashboard, and with which role."""
-
-
-@contextlib.contextmanager
-def _refusals():
-    """A refused change (StaffInputError) as the command's one error line."""
-    try:
-        yield
-    except StaffInputError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @staff.command("add")
@@ -46,7 +36,7 @@ def add(email: str, role: str, password_stdin: bool, actor: str) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     accounts = accounts_for(runtime())
-    with _refusals():
+    with refusals(StaffInputError):
         account = accounts.add(email, role, actor=actor, password=password)
     click.echo(f"added {account.email} ({account.role})")
     if password is None:
@@ -90,7 +80,7 @@ def disable(email: str, actor: str) -> None:
     """Disable a staff account, end its sessions and revoke its API tokens (for good). Never
     the last enabled admin."""
     rt = runtime()
-    with _refusals():
+    with refusals(StaffInputError):
         accounts_for(rt).disable(email, actor=actor, end_sessions=sessions_for(rt).queue_end_all)
     click.echo(f"disabled {email.strip().lower()}; its sessions are ended, its API tokens revoked")
 
@@ -101,7 +91,7 @@ def disable(email: str, actor: str) -> None:
 @with_app
 def enable(email: str, actor: str) -> None:
     """Let a disabled staff account sign in again."""
-    with _refusals():
+    with refusals(StaffInputError):
         account = accounts_for(runtime()).enable(email, actor=actor)
     click.echo(f"enabled {account.email}")
 
@@ -113,7 +103,7 @@ def enable(email: str, actor: str) -> None:
 def reset_2fa(email: str, actor: str) -> None:
     """Turn a staff member's two-factor sign-in off (a lost phone) and end their sessions."""
     rt = runtime()
-    with _refusals():
+    with refusals(StaffInputError):
         account = accounts_for(rt).reset_two_factor(
             email, actor=actor, end_sessions=sessions_for(rt).queue_end_all
         )
@@ -128,6 +118,6 @@ def reset_2fa(email: str, actor: str) -> None:
 def role(email: str, role: str, actor: str) -> None:
     """Change a staff member's role (takes effect on their next request); never the last
     enabled admin's."""
-    with _refusals():
+    with refusals(StaffInputError):
         account = accounts_for(runtime()).set_role(email, role, actor=actor)
     click.echo(f"{account.email} is now {account.role}")
