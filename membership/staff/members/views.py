@@ -221,7 +221,10 @@ def members_offline_remove():
     return redirect(url_for("staff.members.member", who=valid_email(email), done="removed"), 303)
 
 
-def _export(download_name: str) -> Response:
+@bp.get("/members/export.csv")
+@bp.get("/api/members/export.csv")
+@requires("viewer")
+def members_export() -> Response:
     """The current members as CSV, streamed; the download is audited before the first line."""
     lines = (
         ledger_for(runtime())
@@ -229,18 +232,9 @@ def _export(download_name: str) -> Response:
         .audited_export(actor=g.staff.email, at=time.time())
     )
     response = Response(lines, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    name = f"members-{dt.datetime.now(dt.UTC).date().isoformat()}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
-
-
-def _export_name() -> str:
-    return f"members-{dt.datetime.now(dt.UTC).date().isoformat()}.csv"
-
-
-@bp.get("/members/export.csv")
-@requires("viewer")
-def members_export():
-    return _export(_export_name())
 
 
 # --- JSON under /staff/api/members -------------------------------------------------------
@@ -298,9 +292,3 @@ def api_members_offline_add():
 @requires("editor")
 def api_members_offline_remove():
     return _api_change(adding=False)
-
-
-@bp.get("/api/members/export.csv")
-@requires("viewer")
-def api_members_export():
-    return _export(_export_name())
