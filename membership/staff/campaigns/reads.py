@@ -16,6 +16,7 @@ import redis as redis_lib
 
 from membership.prompts import counts, results, store
 from membership.prompts.campaigns import Campaign
+from membership.staff.forms import period
 from membership.store import Keys
 
 RESULT_PERIODS = (7, 30, 90)  # the per-day table's choices of days
@@ -71,12 +72,7 @@ def listing(client: redis_lib.Redis, keys: Keys, now: float | None = None) -> Li
 
 
 def parse_days(raw: str | None) -> int:
-    """The results page's `days`: one of RESULT_PERIODS (missing: 30); ValueError else."""
-    if raw is None or raw == "":
-        return DEFAULT_RESULT_DAYS
-    if raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) in RESULT_PERIODS:
-        return int(raw)
-    raise ValueError(f"days: expected one of {', '.join(map(str, RESULT_PERIODS))}")
+    return period(raw, RESULT_PERIODS, DEFAULT_RESULT_DAYS)
 
 
 def campaign_results(

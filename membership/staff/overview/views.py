@@ -17,6 +17,7 @@ from membership.goals import store as goals_
 from membership.goals.banner import progress
 from membership.ledger.queries import Queries
 from membership.staff import format as staff_format
+from membership.staff.forms import period
 from membership.staff.overview import charts as charts_
 from membership.store import Keys
 
@@ -25,12 +26,7 @@ DEFAULT_PERIOD = 30
 
 
 def parse_days(raw: str | None) -> int:
-    """The `days` query parameter: one of PERIODS (None or "" -> 30); ValueError otherwise."""
-    if raw is None or raw == "":
-        return DEFAULT_PERIOD
-    if raw.isascii() and raw.isdigit() and int(raw) in PERIODS:
-        return int(raw)
-    raise ValueError(f"days: expected one of {', '.join(map(str, PERIODS))}")
+    return period(raw, PERIODS, DEFAULT_PERIOD)
 
 
 @dataclass(frozen=True)
