@@ -20,6 +20,10 @@ def _api_invalid(exc: goal_rules.GoalError):
     return api_error(400, "invalid_goal", str(exc), field=next(iter(errors)), fields=errors)
 
 
+def _conflict(exc: goal_rules.GoalConflict):
+    return api_error(409, "conflict", str(exc), field="version", current=_api_goal(exc.current))
+
+
 def _api_goal(goal: goal_rules.Goal, state: str | None = None) -> dict:
     body = {**goal.as_dict(), "version": goal_rules.version_of(goal)}
     return body if state is None else {**body, "state": state}
@@ -118,7 +122,7 @@ def api_goal_save(goal_id):
             rt.redis, rt.keys, goal.id, new, expected=version, actor=g.staff.email
         )
     except goal_rules.GoalConflict as exc:
-        return api_error(409, "conflict", str(exc), field="version", current=_api_goal(exc.current))
+        return _conflict(exc)
     except goal_rules.GoalError as exc:
         return _api_invalid(exc)
     if saved is None:
@@ -137,7 +141,7 @@ def api_goal_remove(goal_id):
             rt.redis, rt.keys, goal_id_, actor=g.staff.email, expected=version
         )
     except goal_rules.GoalConflict as exc:
-        return api_error(409, "conflict", str(exc), field="version", current=_api_goal(exc.current))
+        return _conflict(exc)
     except goal_rules.GoalError as exc:
         return api_error(503, "unavailable", str(exc))
     if not removed:
