@@ -101,8 +101,7 @@ def store_error_response(exc: redis.exceptions.RedisError):
     """Down or timing out; refusing writes it cannot persist (MISCONF); or refusing otherwise
     (READONLY after a failover, OOM). Either way the store, not the request, is at fault: 503
     with Retry-After, counted and logged."""
-    error = store_error(exc, request.method, request.path)
-    return error_response(error.status, error.code, error.message, error.headers)
+    return store_error(exc, request.method, request.path).response()
 
 
 def store_error(exc: redis.exceptions.RedisError, method: str, path: str) -> ApiError:
@@ -134,6 +133,9 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+    def response(self) -> Response:
+        return error_response(self.status, self.code, self.message, self.headers)
 
 
 def too_large(limit: int) -> ApiError:
@@ -190,18 +192,14 @@ def http_error(exc: HTTPException, method: str, path: str) -> ApiError:
 def init_app(app: Flask) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    app.register_error_handler(ApiError, ApiError.response)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        error = http_error(exc, request.method, request.path)
-        return error_response(error.status, error.code, error.message, error.headers)
+        return http_error(exc, request.method, request.path).response()
 
     app.register_error_handler(redis.exceptions.RedisError, store_error_response)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        error = unexpected_error(request.method, request.path)
-        return error_response(error.status, error.code, error.message)
+        return unexpected_error(request.method, request.path).response()

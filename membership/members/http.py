@@ -10,7 +10,7 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from membership.core import i18n
-from membership.core.errors import ApiError
+from membership.core.errors import ApiError, too_large
 from membership.core.runtime import runtime
 from membership.http import rate_limits
 from membership.http.bodies import json_body
@@ -77,10 +77,6 @@ def _mimetype() -> str:
     return request.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
 
 
-def _too_large() -> str:
-    return f"request body is larger than {MAX_BODY_BYTES} bytes"
-
-
 def _invalid(exc: rules.RequestError) -> ApiError:
     return ApiError(400, "invalid_request", str(exc))
 
@@ -139,7 +135,7 @@ def sign_in():
     limits = current_app.extensions[rate_limits.EXTENSION]
     form = _mimetype() == FORM
     if form and (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(413, "request_entity_too_large", _too_large())
+        raise too_large(MAX_BODY_BYTES)
     try:
         locale = i18n.resolve_locale(request.form.get("locale")) if form else "en"
     except i18n.CopyError:
