@@ -89,6 +89,7 @@ _SUB_FIELDS = {
     "stripe_status": "ss",
     "status": "st",
     "live": "l",
+    "opening": "o",
 }
 _SUB_DEFAULTS = {"amount": 0, "interval_count": 1, "quantity": 1, "cancel_at_period_end": 0}
 
@@ -102,6 +103,7 @@ def sub_to_hash(record: SubRecord) -> dict[str, str | int]:
     values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
     if record.live is not None:
         values["live"] = int(record.live)
+    values["opening"] = record.opening
     return {
         _SUB_FIELDS[name]: value
         for name, value in values.items()
@@ -148,7 +150,12 @@ def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
         source=sub_field(raw, "source", ""),
     )
     live = sub_field(raw, "live")
-    return SubRecord(sub, need("status"), live=None if live in (None, "") else live == "1")
+    return SubRecord(
+        sub,
+        need("status"),
+        live=None if live in (None, "") else live == "1",
+        opening=raw.get(_SUB_FIELDS["opening"], ""),
+    )
 
 
 # --- customers -----------------------------------------------------------------

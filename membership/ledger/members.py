@@ -20,7 +20,7 @@ from membership.core import audit
 from membership.ledger import codec
 from membership.ledger.index import NONE, SEP, Row, set_key, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
-from membership.ledger.records import read_hashes
+from membership.ledger.records import read_hashes, with_openings
 from membership.ledger.rules import STATUS_CHANGE
 from membership.store import Keys
 
@@ -258,7 +258,7 @@ class MemberSearch:
             for sid, raw in zip(sub_ids, raws, strict=True)
         ]
         subs = [s for s in subs if s is not None]
-        entries = tuple(json.loads(item) for item in timeline)
+        entries = tuple(with_openings([json.loads(item) for item in timeline], subs))
         touched = {s.sub.source for s in subs} | {e.get("event", "") for e in entries}
         sources = sorted(e for e in touched if e.startswith("evt_"))
         pipe = self.redis.pipeline(transaction=False)

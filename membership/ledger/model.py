@@ -90,6 +90,10 @@ class SubRecord:
     # MEMBER_STATUSES says now (`ledger rebuild` applies a new list). None: stored
     # before the flag existed.
     live: bool | None = None
+    # The status change that opened it, `<created> <status>[ <event id>]`, kept in its
+    # record rather than in its customer's timeline ("": written before, when the timeline
+    # held it).
+    opening: str = ""
 
     @property
     def id(self) -> str:

@@ -19,7 +19,7 @@ from membership.ledger import codec
 from membership.ledger.index import NAMED, NONE, SEP, Row, set_key, stored, stored_current
 from membership.ledger.members import BadCursor, MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
-from membership.ledger.records import read_hashes, record_ids
+from membership.ledger.records import read_hashes, record_ids, with_openings
 from membership.store import Keys
 
 # The counters hash carries this field once it was built by this version's writer
@@ -208,13 +208,24 @@ class Queries:
         return out
 
     def timeline(self, customer_id: str | None, limit: int = 50) -> list[dict]:
-        """A customer's invoices and disputes, newest applied first (None: the unlinked ones)."""
-        key = (
-            self.keys.ledger_customer_timeline(customer_id)
-            if customer_id
-            else self.keys.ledger_unlinked_timeline
-        )
-        return [json.loads(item) for item in self.redis.lrange(key, 0, limit - 1)]
+        """A customer's invoices, disputes and status changes, newest applied first (None:
+        the unlinked ones)."""
+        if not customer_id:
+            key = self.keys.ledger_unlinked_timeline
+            return [json.loads(item) for item in self.redis.lrange(key, 0, limit - 1)]
+        key = self.keys.ledger_customer(customer_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lrange(self.keys.ledger_customer_timeline(customer_id), 0, limit - 1)
+        pipe.hgetall(key)
+        pipe.smembers(self.keys.ledger_customer_subscriptions(customer_id))
+        listed, raw, old_set = pipe.execute()
+        names = [self.keys.ledger_subscription(s) for s in codec.customer_sub_ids(raw, old_set)]
+        subs = [
+            codec.sub_from_hash(n, r)
+            for n, r in zip(names, read_hashes(self.redis, names), strict=True)
+        ]
+        entries = with_openings([json.loads(item) for item in listed], filter(None, subs))
+        return entries[:limit]
 
 
 # --- the list of members -------------------------------------------------------------------

@@ -298,6 +298,7 @@ def _plan_members(plan: Plan, stored_subs, stored_customers, stored_emails, stat
     for stored_live, record in stored_subs.values():
         owner = customers.get(record.sub.customer) or Customer(record.sub.customer)
         target = rules.sub_record(record.sub, owner.deleted_at is not None, statuses)
+        target = replace(target, opening=record.opening)
         live_by_customer[record.sub.customer] += int(target.live)
         if target.status != record.status or stored_live != str(int(target.live)):
             plan.writes.append(("subscription", target))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 import redis
 
@@ -155,9 +156,46 @@ def first_reads(command: Command, keys: Keys) -> list[tuple]:
     return []
 
 
+def opening_of(entry: dict) -> str:
+    """A new subscription's first status change (a timeline entry) as its record keeps it."""
+    event = entry.get("event")
+    return f"{entry['created']} {entry['to']}" + (f" {event}" if event else "")
+
+
+def opening_entry(record: SubRecord) -> dict | None:
+    """The timeline entry of the status change that opened `record` (None: not kept in the
+    record, as before; its customer's timeline holds it)."""
+    if not record.opening:
+        return None
+    created, to, *event = record.opening.split(" ")
+    entry = {"kind": rules.STATUS_CHANGE, "created": int(created), "subscription": record.id}
+    entry.update({"from": "", "to": to}, **({"event": event[0]} if event else {}))
+    return entry
+
+
+def with_openings(entries: Sequence[dict], subs: Iterable[SubRecord]) -> list[dict]:
+    """A customer's timeline (newest first) with each subscription's opening status change
+    placed in it: after every entry not older than it."""
+    out = list(entries)
+    openings = (opening_entry(r) for r in subs)
+    for opening in sorted((o for o in openings if o), key=lambda o: -o["created"]):
+        at = next((i for i, e in enumerate(out) if _created(e) < opening["created"]), len(out))
+        out.insert(at, opening)
+    return out
+
+
+def _created(entry: dict) -> int:
+    created = entry.get("created")
+    return created if isinstance(created, int) else 0
+
+
 def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None = None) -> None:
     """Queue the decision's records (and timeline entry, naming the event that made it)
-    onto `pipe`, inside MULTI."""
+    onto `pipe`, inside MULTI. A new subscription's first status change is kept in its record
+    (`opening`, carried by every rewrite), not in a timeline of its own."""
+    timeline = decision.timeline
+    if timeline is not None and event_id:
+        timeline = (timeline[0], {**timeline[1], "event": event_id})
     # Each subscription is named in its customer's record, written with that record when
     # the decision changes it too (one HSET), else on its own.
     marks: dict[str, dict[str, str]] = {}
@@ -169,6 +207,10 @@ def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None 
             key = k.ledger_subscription(new.id)
             if old is not None:  # written whole: no field of the old record stays
                 pipe.delete(key)
+                new = replace(new, opening=new.opening or old.opening)
+            elif timeline is not None and _opens(timeline[1], new):
+                new = replace(new, opening=opening_of(timeline[1]))
+                timeline = None
             pipe.hset(key, mapping=codec.sub_to_hash(new))
         elif isinstance(new, Customer):
             key = k.ledger_customer(new.id)
@@ -192,10 +234,19 @@ def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None 
             pipe.set(k.ledger_contributor(new.person), new.active)
     for customer_id, named in marks.items():
         pipe.hset(k.ledger_customer(customer_id), mapping=named)
-    if decision.timeline is not None:
-        customer, entry = decision.timeline
-        if event_id:
-            entry = {**entry, "event": event_id}
+    if timeline is not None:
+        customer, entry = timeline
         key = k.ledger_customer_timeline(customer) if customer else k.ledger_unlinked_timeline
         pipe.lpush(key, json.dumps(entry, sort_keys=True, separators=(",", ":")))
         pipe.ltrim(key, 0, TIMELINE_MAX - 1)
+
+
+def _opens(entry: dict, record: SubRecord) -> bool:
+    """Whether a timeline entry is the first status change of the new `record`."""
+    return (
+        entry.get("kind") == rules.STATUS_CHANGE
+        and entry.get("subscription") == record.id
+        and entry.get("from") == ""
+        and isinstance(entry.get("created"), int)
+        and " " not in f"{entry.get('to')}{entry.get('event', '')}"
+    )

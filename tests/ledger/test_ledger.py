@@ -250,6 +250,55 @@ def test_each_change_of_status_is_kept_with_its_event(ledger):
     ]
 
 
+def test_a_new_subscriptions_first_status_change_is_kept_in_its_record(ledger, keys, redis_client):
+    """No timeline list for a new member: the opening status change rides in the
+    subscription's record, through every rewrite, and reads in its place in the timeline."""
+    first = sub_event("sub_1", "cus_1", "incomplete", 100)
+    apply_event(ledger.writer, first)
+    sub_key = keys.ledger_subscription("sub_1")
+    assert redis_client.hget(sub_key, "o") == f"100 incomplete {first['id']}"
+    assert not redis_client.exists(keys.ledger_customer_timeline("cus_1"))
+    apply_event(ledger.writer, sp.invoice("invoice.paid", "cus_1", "sub_1", created=101))
+    later = sub_event("sub_1", "cus_1", "active", 102)
+    apply_event(ledger.writer, later)
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 103))  # no change shown
+    assert redis_client.hget(sub_key, "o") == f"100 incomplete {first['id']}"
+    shown = [(e["kind"], e.get("from"), e.get("event")) for e in ledger.queries.timeline("cus_1")]
+    assert shown[0] == ("subscription.status", "incomplete", later["id"])
+    assert shown[1][0] == "invoice.paid"
+    assert shown[2] == ("subscription.status", "", first["id"])
+    assert len(shown) == 3
+    assert [e["kind"] for e in ledger.queries.timeline("cus_1", limit=2)] == [
+        "subscription.status",
+        "invoice.paid",
+    ]
+    deleted = sp.customer_deleted("cus_1", created=104)
+    apply_event(ledger.writer, deleted)  # rewrites the subscription: its opening stays
+    assert redis_client.hget(sub_key, "o") == f"100 incomplete {first['id']}"
+    page = ledger.queries.member("cus_1")
+    assert [e.get("from") for e in page.customers[0].timeline][-1] == ""
+
+
+def test_a_timeline_written_before_keeps_its_opening_entries(ledger, keys, redis_client):
+    """Records written before hold no opening: their timeline's entry is read as it was,
+    beside a newer subscription's kept in its record."""
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 100))
+    sub_key, timeline = keys.ledger_subscription("sub_1"), keys.ledger_customer_timeline("cus_1")
+    opening = {"created": 100, "event": "evt_old", "from": "", "kind": "subscription.status",
+               "subscription": "sub_1", "to": "active"}  # fmt: skip
+    redis_client.hdel(sub_key, "o")
+    redis_client.lpush(timeline, json.dumps(opening))
+    apply_event(ledger.writer, sub_event("sub_2", "cus_1", "active", 110))
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "past_due", 120))
+    assert redis_client.hget(sub_key, "o") is None
+    shown = [(e["subscription"], e["from"], e["to"]) for e in ledger.queries.timeline("cus_1")]
+    assert shown == [
+        ("sub_1", "active", "past_due"),
+        ("sub_2", "", "active"),
+        ("sub_1", "", "active"),
+    ]
+
+
 def test_timeline(ledger):
     apply_event(ledger.writer, sp.invoice("invoice.paid", "cus_1", "sub_1", amount=500, created=10))
     apply_event(ledger.writer, sp.invoice("invoice.payment_failed", "cus_1", "sub_1", created=11))

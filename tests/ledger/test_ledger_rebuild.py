@@ -63,9 +63,13 @@ def test_a_rebuild_of_a_correct_ledger_changes_nothing_and_says_so(redis_conn, k
 
 def test_a_rebuild_applies_a_new_member_statuses_list(redis_conn, keys):
     events, offline = fill(make(redis_conn, keys), seed=2)
+    openings = {r.id: r.opening for r in make(redis_conn, keys).queries.subscriptions()}
+    assert all(openings.values())
     narrow = ("active",)
     report = rebuild(redis_conn, keys, narrow, actor=ACTOR)
     assert not report.unchanged and report.differed["subscription"] > 0
+    # the subscriptions it rewrites keep their opening status change
+    assert {r.id: r.opening for r in make(redis_conn, keys).queries.subscriptions()} == openings
     ledger = make(redis_conn, keys, narrow)
     assert_matches(ledger, sp.ground_truth(events, offline, narrow))
     # and the writer carries on from there under the new list
