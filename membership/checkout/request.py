@@ -14,13 +14,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
 from membership.core.config import PRICED_PLANS, Settings
+from membership.ledger.model import MAX_EMAIL
 from membership.prompts.campaigns import RESERVED_VARIANT
 from membership.prompts.errors import DocumentError, flatten
 from membership.prompts.tokens import DecisionClaim
 
 PLANS = (*PRICED_PLANS, "once")
-HOLDOUT_VARIANT = RESERVED_VARIANT  # metadata `variant` of a holdout token
-MAX_EMAIL = 254
 
 # The locales Stripe Checkout displays (`locale` of checkout.Session.create), as Stripe lists
 # them: https://docs.stripe.com/js/appendix/supported_locales (the "Checkout" column) and the
@@ -161,7 +160,7 @@ def metadata(claim: DecisionClaim | None) -> dict[str, str]:
     and the decision of a valid token; nothing without one."""
     if claim is None:
         return {}
-    variant = HOLDOUT_VARIANT if claim.variant is None else claim.variant
+    variant = RESERVED_VARIANT if claim.variant is None else claim.variant
     return {"campaign": claim.campaign, "variant": variant, "decision": claim.decision}
 
 
