@@ -20,7 +20,7 @@ from membership.core import audit
 from membership.core.runtime import Runtime
 from membership.staff.access import rules
 from membership.staff.access.rules import StaffInputError
-from membership.staff.access.stored import clock_for, digest, fields, held_email, text
+from membership.staff.access.stored import clock_for, digest, fields, held_email, indexed, text
 from membership.store import Keys, whole
 
 _ATTEMPTS = 20
@@ -114,11 +114,8 @@ class AccountRecords:
         return self._account(self.client.hgetall(self.keys.staff_account(email)))
 
     def list(self) -> list[Account]:
-        emails = sorted(text(e) for e in self.client.smembers(self.keys.staff_accounts))
-        with self.client.pipeline(transaction=False) as pipe:
-            for email in emails:
-                pipe.hgetall(self.keys.staff_account(email))
-            found = [self._account(raw) for raw in pipe.execute()]
+        stored = indexed(self.client, self.keys.staff_accounts, self.keys.staff_account)
+        found = [self._account(raw) for _, raw in stored]
         return [a for a in found if a is not None]
 
     def verify(self, email: str, password: str) -> Account | None:

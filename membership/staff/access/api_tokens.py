@@ -15,7 +15,7 @@ import redis
 
 from membership.core.text import has_control
 from membership.staff.access.rules import StaffInputError
-from membership.staff.access.stored import audit_own, clock_for, digest, fields, text
+from membership.staff.access.stored import audit_own, clock_for, digest, fields, indexed
 from membership.store import Keys, whole
 
 PREFIX = "mst_"
@@ -55,13 +55,10 @@ class ApiTokens:
         self.client, self.keys, self.clock = client, keys, clock
 
     def list(self, email: str) -> list[ApiToken]:
-        tids = sorted(
-            text(t) for t in self.client.smembers(self.keys.staff_account_api_tokens(email))
+        index = self.keys.staff_account_api_tokens(email)
+        found = (
+            _token(t, raw) for t, raw in indexed(self.client, index, self.keys.staff_api_token)
         )
-        with self.client.pipeline(transaction=False) as pipe:
-            for tid in tids:
-                pipe.hgetall(self.keys.staff_api_token(tid))
-            found = [_token(t, raw) for t, raw in zip(tids, pipe.execute(), strict=True)]
         return sorted((t for t in found if t is not None), key=lambda t: t.created, reverse=True)
 
     def create(self, email: str, name: str) -> str:

@@ -14,7 +14,7 @@ import redis
 
 from membership.core.runtime import Runtime
 from membership.staff.access import rules
-from membership.staff.access.stored import audit_own, clock_for, digest, fields, text
+from membership.staff.access.stored import audit_own, clock_for, digest, fields, indexed, text
 from membership.store import Keys, whole
 
 TOUCH_EVERY = 60  # seconds: a busy page does not write on every request
@@ -95,13 +95,9 @@ class StaffSessions:
     def list(self, email: str) -> list[Session]:
         """`email`'s live sessions, newest first; forgets those that are over."""
         index = self.keys.staff_account_sessions(email)
-        sids = sorted(text(s) for s in self.client.smembers(index))
-        with self.client.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.hgetall(self.keys.staff_session(sid))
-            found = [_session(sid, raw) for sid, raw in zip(sids, pipe.execute(), strict=True)]
         now, live, over = self.clock(), [], []
-        for sid, session in zip(sids, found, strict=True):
+        for sid, raw in indexed(self.client, index, self.keys.staff_session):
+            session = _session(sid, raw)
             if session is None or rules.session_expired(session.seen, now):
                 over.append(sid)
             elif session.email == email:

@@ -30,6 +30,18 @@ def fields(raw: dict) -> dict[str, str]:
     return {text(k): text(v) for k, v in raw.items()}
 
 
+def indexed(
+    client: redis.Redis, index: str, key_of: Callable[[str], str]
+) -> list[tuple[str, dict]]:
+    """Each id the set `index` holds, sorted, with its hash `key_of(id)` (read in one round
+    trip; an id whose hash is gone has {})."""
+    ids = sorted(text(i) for i in client.smembers(index))
+    with client.pipeline(transaction=False) as pipe:
+        for i in ids:
+            pipe.hgetall(key_of(i))
+        return list(zip(ids, pipe.execute(), strict=True))
+
+
 def held_email(
     client: redis.Redis, key_of: Callable[[str], str], token: object, now: float
 ) -> str | None:
