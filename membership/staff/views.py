@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError
 
 from membership.core import audit
 from membership.core.errors import store_error_response
-from membership.core.openapi import TEXT, answer, error, obj
+from membership.core.openapi import TEXT, answer, obj
 from membership.core.runtime import runtime
 from membership.http.rate_limits import RateLimitExceeded, rate_limited
 from membership.staff import areas
@@ -38,6 +38,7 @@ from membership.staff.access.guard import public, requires, safe_next
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import lockout_for, sessions_for
 from membership.staff.access.totp import qr_svg, second_factor_for
+from membership.staff.apidoc import op
 from membership.staff.format import amounts, money, when
 from membership.staff.forms import field
 from membership.staff.overview import views as overview
@@ -280,29 +281,17 @@ def me():
     return _me_page()
 
 
+ROLE, VIA = {"enum": list(rules.ROLES)}, {"enum": ["session", "token"]}
 OPENAPI = {  # the staff API's door; each staff area describes its own routes (areas.py)
     "/staff/api/me": {
-        "get": {
-            "summary": "Who is calling the staff API: email, role, and how (session or token)",
-            "description": "Every /staff/api/ route takes a staff member's personal token "
+        "get": op(
+            "Who is calling the staff API: email, role, and how (session or token)",
+            {"200": answer("The caller", obj({"email": TEXT, "role": ROLE, "via": VIA}))},
+            description="Every /staff/api/ route takes a staff member's personal token "
             "(`Authorization: Bearer mst_...`, made on /staff/me, shown once) or the "
             "dashboard's session cookie (writes then need the CSRF token), and the same role "
             "rules as the pages: 401 signed out, 403 above one's role.",
-            "security": [{"staffToken": []}],
-            "responses": {
-                "200": answer(
-                    "The caller",
-                    obj(
-                        {
-                            "email": TEXT,
-                            "role": {"enum": ["viewer", "editor", "admin"]},
-                            "via": {"enum": ["session", "token"]},
-                        }
-                    ),
-                ),
-                "401": error("No valid token or session"),
-            },
-        }
+        )
     }
 }
 
