@@ -60,22 +60,20 @@ def accounts_add():
     return _accounts_page(notice=notice, link=_password_link(account.email))
 
 
-def _not_yourself(email: str) -> str | None:
-    """An admin does not demote or disable themselves here (another admin does). The rule
-    that keeps an enabled admin is in accounts.py, checked in the change's transaction."""
+def _not_yourself(email: str) -> str:
+    """`email`, unless it is the admin's own (StaffInputError): an admin does not demote or
+    disable themselves here (another admin does). The rule that keeps an enabled admin is in
+    accounts.py, checked in the change's transaction."""
     if email.strip().lower() == g.staff.email:
-        return "email: not your own account (ask another admin)"
-    return None
+        raise StaffInputError("email: not your own account (ask another admin)")
+    return email
 
 
 @bp.post("/accounts/role")
 @requires("admin")
 def accounts_role():
-    email = field("email")
-    problem = _not_yourself(email)
-    if problem:
-        return _accounts_page(problem, status=400)
     try:
+        email = _not_yourself(field("email"))
         account = accounts_for(runtime()).set_role(email, field("role"), actor=g.staff.email)
     except StaffInputError as exc:
         return _accounts_page(str(exc), status=400)
@@ -86,13 +84,11 @@ def accounts_role():
 @requires("admin")
 def accounts_disable():
     rt = runtime()
-    email = field("email")
-    problem = _not_yourself(email)
-    if problem:
-        return _accounts_page(problem, status=400)
     try:
         account = accounts_for(rt).disable(
-            email, actor=g.staff.email, end_sessions=sessions_for(rt).queue_end_all
+            _not_yourself(field("email")),
+            actor=g.staff.email,
+            end_sessions=sessions_for(rt).queue_end_all,
         )
     except StaffInputError as exc:
         return _accounts_page(str(exc), status=400)
@@ -130,9 +126,10 @@ def account_reset_two_factor(email: str):
     email = email.strip().lower()
     if accounts_for(rt).get(email) is None:
         abort(404)
-    problem = _not_yourself(email)
-    if problem:
-        return _account_page(email, problem, status=400)
+    try:
+        _not_yourself(email)
+    except StaffInputError as exc:
+        return _account_page(email, str(exc), status=400)
     try:
         accounts_for(rt).reset_two_factor(
             email, actor=g.staff.email, end_sessions=sessions_for(rt).queue_end_all
