@@ -4,8 +4,12 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from membership.core.errors import ApiError
 from membership.stripe import events as stripe_events
+from membership.stripe import webhooks
 from tests.support import stripe_payloads as sp
 from tests.support.stripe_payloads import WEBHOOK_SECRET
 from tests.support.webhooks import URL, active, post
@@ -211,3 +215,65 @@ def test_each_event_is_logged_with_its_outcome(client, caplog):
     assert lines[0].startswith(f"stripe customer.subscription.updated {e['id']}: applied")
     assert lines[0].endswith("members 0 -> 1")
     assert lines[1].startswith(f"stripe customer.subscription.updated {e['id']}: duplicate")
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _same_reading(body: str):
+    """`_parse(body)` is what `json.loads` reads, or both refuse it (400 invalid_json)."""
+    try:
+        expected = json.loads(body)
+    except (ValueError, RecursionError):
+        refused_too = True
+    else:
+        refused_too = webhooks._has_lone_surrogate(body, expected)
+    if refused_too:
+        with pytest.raises(ApiError) as refused:
+            webhooks._parse(body)
+        assert (refused.value.status, refused.value.code) == (400, "invalid_json")
+        return
+    # repr: tells 1 from 1.0 and True, -0.0 from 0.0, keeps nan and inf comparable
+    assert repr(webhooks._parse(body)) == repr(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.booleans())
+def test_a_body_reads_as_json_loads_reads_it(value, ascii_only):
+    _same_reading(json.dumps(value, ensure_ascii=ascii_only))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a":1,"a":2}',
+        "12345678901234567890123456789",
+        "[1e400, -1e400, NaN, Infinity]",
+        '"\\ud800"',
+        '"\\udfff\\ud800"',
+        '"\\ud83d\\ude00"',
+        '"a\tb"',
+        "-0",
+        "-0.0",
+        "0.1e-400",
+        "1E2",
+        "123.456e-5",
+        "01",
+        "[1,]",
+        "\ufeff{}",
+        "{} \n\t\r",
+        "{}\x0b",
+        "[" * 100_000 + "]" * 100_000,
+        '{"x": 1}x',
+    ],
+)
+def test_bodies_at_the_edges_of_json_read_as_json_loads_reads_them(body):
+    _same_reading(body)
