@@ -66,23 +66,33 @@ _STRIPE_WORDS = (
 )
 
 
+# Marks a packed body in Base64 (C-fast); Base85 (pure Python) never writes this character.
+_BASE64 = ":"
+
+
 def pack_payload(raw: str) -> str:
     """The body as kept in an event's record: raw deflate with `_STRIPE_WORDS` as its
-    dictionary, as Base85 text (the client decodes replies as text)."""
+    dictionary, as text (the client decodes replies as text): `_BASE64` and Base64."""
     squeezer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _STRIPE_WORDS)
-    return base64.b85encode(squeezer.compress(raw.encode()) + squeezer.flush()).decode()
+    packed = squeezer.compress(raw.encode()) + squeezer.flush()
+    return _BASE64 + base64.b64encode(packed).decode("ascii")
 
 
 def payload_of(fields: dict) -> str:
     """The body an event's record keeps: `payload` as received (records written before
-    the body was compressed), else `z`, the packed body; "" when there is none."""
+    the body was compressed), else `z`, the packed body (Base85 in records written before
+    `_BASE64`); "" when there is none."""
     if fields.get("payload"):
         return fields["payload"]
     packed = fields.get("z")
     if not packed:
         return ""
+    if packed.startswith(_BASE64):
+        deflated = base64.b64decode(packed[len(_BASE64) :], validate=True)
+    else:
+        deflated = base64.b85decode(packed)
     opener = zlib.decompressobj(-15, zdict=_STRIPE_WORDS)
-    return (opener.decompress(base64.b85decode(packed)) + opener.flush()).decode()
+    return (opener.decompress(deflated) + opener.flush()).decode()
 
 
 def iso(ts: float) -> str:

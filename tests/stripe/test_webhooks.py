@@ -152,6 +152,39 @@ def test_a_failing_handler_is_500_and_logged_for_replay(client, app, monkeypatch
     assert ledger.events.failed_ids() == [] and ledger.queries.count() == 1
 
 
+def test_the_event_record_keeps_the_body_packed_and_reads_the_earlier_packing(
+    client, app, redis_client, keys
+):
+    """A record keeps the body deflated (Base64 text); a record of the earlier packing
+    (Base85) is read back the same, and a failed one of that packing replays."""
+    import base64
+    import zlib
+
+    from membership.core.runtime import runtime
+    from membership.ledger import ledger_for
+    from membership.ledger.events import _STRIPE_WORDS
+    from membership.stripe.replay import replay
+
+    events = ledger_for(runtime(app)).events
+    e = active()
+    assert post(client, e).json["outcome"] == "applied"
+    packed = redis_client.hget(keys.ledger_event(e["id"]), "z")
+    assert packed.startswith(":") and len(packed) < len(sp.body(e)) / 3
+    assert events.stored(e["id"]) == e and json.loads(events.record(e["id"])["payload"]) == e
+
+    obj = sp.subscription("sub_2", "cus_2", "active")
+    lapsed = sp.subscription_event({**obj, "status": "lapsed"})  # a status it cannot read
+    assert post(client, lapsed).status_code == 500
+    fixed = sp.subscription_event(obj, id=lapsed["id"])
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _STRIPE_WORDS)
+    deflated = squeezer.compress(sp.body(fixed).encode()) + squeezer.flush()
+    redis_client.hset(keys.ledger_event(fixed["id"]), "z", base64.b85encode(deflated).decode())
+    assert events.stored(fixed["id"]) == fixed
+    assert json.loads(events.record(fixed["id"])["payload"]) == fixed
+    assert replay(ledger_for(runtime(app)), fixed["id"], actor="ops").outcome == "applied"
+    assert redis_client.get(keys.member_count) == "2"
+
+
 def test_an_unreadable_event_is_500_not_a_crash(client):
     obj = sp.subscription("sub_1", "cus_1", "active")
     del obj["customer"]
