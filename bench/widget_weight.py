@@ -2,69 +2,78 @@
 
     .venv/bin/python bench/widget_weight.py
 
-For each script an article embeds (`banner.js`, `prompt.js`, their CSS inside them) prints
-the bytes as written, as built by scripts/build_widgets.py (what is served; and how much of
-that is the CSS the script inserts) and as each encoding the service keeps
-(membership/goals/widget.py's ENCODINGS: the very bytes a client that accepts it gets); then,
-for a page showing each placement, the sum of the scripts it loads beside the aim. The
-browser's own measure (transfer sizes of the demo article's requests, in Chromium, for each
-placement) is tests/goals/test_reader_page_browser.py's `light_on_the_wire` test; it prints
-its figures with `pytest -s`.
+For each served script (`banner.js`: the count boxes alone; `prompt.js`: the asks and the
+boxes, all an article page loads) prints the readable parts it is built of
+(scripts/build_widgets.py's PARTS) and their bytes as written, the bytes as built (what is
+served; and how much of that is the CSS the parts insert) and as each encoding the service
+keeps (membership/goals/widget.py's ENCODINGS: the very bytes a client that accepts it gets);
+then, for a page showing each placement, what it loads beside the aim. The browser's own
+measure (transfer sizes of the demo article's requests, in Chromium, for each placement) is
+tests/goals/test_reader_page_browser.py's `light_on_the_wire` test; it prints its figures with
+`pytest -s`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from membership.goals.widget import ENCODINGS, PROMPT_SCRIPT, SCRIPT, built
 from membership.http.security import widget_css
 
+BUILD = Path(__file__).resolve().parents[1] / "scripts" / "build_widgets.py"
 AIM = {"minified": 8 * 1024, "br": 4 * 1024, "gzip": 4 * 1024}
-# What a page showing each placement loads from us: the demo article's count box (banner.js)
-# and the prompt client, which draws all four placements itself.
-PLACEMENTS = {
-    placement: (SCRIPT.name, PROMPT_SCRIPT.name)
-    for placement in ("banner", "inline", "modal", "gate")
+# What a page loads from us: an article showing any placement, prompt.js alone (it draws all
+# four and fills the count box); a page with only the count box, banner.js.
+PAGES = {
+    **{placement: PROMPT_SCRIPT.name for placement in ("banner", "inline", "modal", "gate")},
+    "the count alone": SCRIPT.name,
 }
 
 
-def weights() -> dict[str, dict[str, int]]:
-    """Bytes per script: as written, minified, and in each served encoding."""
-    out = {}
+def _parts() -> dict[str, tuple[str, ...]]:
+    spec = importlib.util.spec_from_file_location("build_widgets", BUILD)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PARTS
+
+
+def weights() -> dict[str, dict]:
+    """Per served script: its parts, their bytes as written, minified, and in each encoding."""
+    out, parts = {}, _parts()
     for source in (SCRIPT, PROMPT_SCRIPT):
+        texts = [source.with_name(name).read_text(encoding="utf-8") for name in parts[source.name]]
         body = built(source).read_bytes()
-        css = (widget_css(source.read_text(encoding="utf-8")) or "").encode("utf-8")
-        row = {"written": source.stat().st_size, "minified": len(body), "of it CSS": len(css)}
+        css = sum(len((widget_css(text) or "").encode("utf-8")) for text in texts)
+        row = {
+            "parts": " + ".join(parts[source.name]),
+            "written": sum(len(text.encode("utf-8")) for text in texts),
+            "minified": len(body),
+            "of it CSS": css,
+        }
         row.update({name: len(encode(body)) for name, encode in ENCODINGS.items()})
         out[source.name] = row
     return out
 
 
-def _table(rows: dict[str, dict[str, int]], columns: list[str], head: str) -> None:
+def _table(rows: dict[str, dict], columns: list[str], head: str) -> None:
     print(f"| {head} | " + " | ".join(columns) + " |")
-    print("| --- |" + " ---: |" * len(columns))
+    print("| --- |" + "".join(" --- |" if c == "parts" else " ---: |" for c in columns))
     for name, row in rows.items():
-        print(f"| {name} | " + " | ".join(f"{row[c]:,}" for c in columns) + " |")
+        cells = (row[c] if isinstance(row[c], str) else f"{row[c]:,}" for c in columns)
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
     rows = weights()
-    columns = ["written", "minified", "of it CSS", *ENCODINGS]
+    columns = ["parts", "written", "minified", "of it CSS", *ENCODINGS]
     _table({f"`{name}`": row for name, row in rows.items()}, columns, "script")
     print()
-    pages = {
-        placement: {c: sum(rows[name][c] for name in names) for c in AIM}
-        for placement, names in PLACEMENTS.items()
-    }
-    _table(
-        {
-            f"{placement} ({' + '.join(PLACEMENTS[placement])})": row
-            for placement, row in pages.items()
-        },
-        list(AIM),
-        "page showing",
-    )
-    for placement, row in pages.items():
+    pages = {f"{page} (`{name}`)": rows[name] for page, name in PAGES.items()}
+    _table(pages, list(AIM), "page showing")
+    for page, row in pages.items():
         over = [f"{c} {row[c]:,} > {AIM[c]:,}" for c in AIM if row[c] > AIM[c]]
-        print(f"{placement}: " + ("OVER the aim: " + ", ".join(over) if over else "within the aim"))
+        print(f"{page}: " + ("over the aim: " + ", ".join(over) if over else "within the aim"))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
     .venv/bin/python scripts/build_widgets.py          # writes membership/static/*.min.js
     .venv/bin/python scripts/build_widgets.py --check  # exit 1 if a built file is stale
 
-calmjs.parse (a test extra) minifies ES5 and mangles local names, after this script has joined
-what the readable source writes apart for its readers: string literals split over lines
-("a" + "b" is built as "ab") and one `var` statement after another (`var a = 1, b = 2`). It
-refuses anything that is not ES5, the syntax both scripts keep to. The built files are
-committed, so nothing is built at run time; tests/goals/test_widget_builds.py fails when one
-is out of date.
+Each served script is one function of readable parts, so what both need is written once
+(`PARTS`): banner.js is common.js + banner.js (the member-count boxes), prompt.js is common.js +
+banner.js + prompt.js (the asks and the boxes: an article page loads it alone). calmjs.parse
+(a test extra) minifies ES5 and mangles local names, after this script has joined what the
+readable source writes apart for its readers: string literals split over lines ("a" + "b" is
+built as "ab") and one `var` statement after another (`var a = 1, b = 2`). It refuses anything
+that is not ES5, the syntax the parts keep to. The built files are committed, so nothing is
+built at run time; tests/goals/test_widget_builds.py fails when one is out of date.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import sys
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent.parent / "membership" / "static"
-SOURCES = ("banner.js", "prompt.js")
+# Each served script (by its readable source's name) and the parts it is built of, in order.
+PARTS = {
+    "banner.js": ("common.js", "banner.js"),
+    "prompt.js": ("common.js", "banner.js", "prompt.js"),
+}
+SOURCES = tuple(PARTS)
 
 
 def built_path(source: Path) -> Path:
@@ -51,9 +58,11 @@ def _merge_vars(nodes: list) -> list:
 def fold(node):
     """`node` with each `"a" + "b"` joined into one literal, also at the end of a longer sum
     (`x + "a" + "b"` is `x + "ab"`: once a string is added, + only concatenates), and each run
-    of `var` statements joined into one."""
+    of `var` statements joined into one; `true` and `false` are written `!0` and `!1`."""
     from calmjs.parse import asttypes
 
+    if isinstance(node, asttypes.Boolean):
+        return asttypes.UnaryExpr("!", asttypes.Number("0" if node.value == "true" else "1"))
     for name, value in vars(node).items():
         if isinstance(value, asttypes.Node):
             setattr(node, name, fold(value))
@@ -70,12 +79,23 @@ def fold(node):
     return node
 
 
+def composed(source: Path) -> str:
+    """The readable script served for `source`: its parts (`PARTS`, beside it) as the body of
+    one function called at once, so their names are local (mangled) and shared; a file not in
+    `PARTS` is taken as it is."""
+    names = PARTS.get(source.name)
+    if names is None:
+        return source.read_text(encoding="utf-8")
+    parts = [(source.parent / name).read_text(encoding="utf-8") for name in names]
+    return "(function () {\n" + "\n".join(parts) + "\n})();\n"
+
+
 def minify(source: Path) -> str:
-    """The minified text of one readable script."""
+    """The minified text of one served script."""
     from calmjs.parse import es5
     from calmjs.parse.unparsers.es5 import minify_print
 
-    tree = fold(es5(source.read_text(encoding="utf-8")))
+    tree = fold(es5(composed(source)))
     body = minify_print(tree, obfuscate=True, obfuscate_globals=False, drop_semi=True)
     return body + "\n"
 

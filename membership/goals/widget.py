@@ -1,16 +1,17 @@
 """The embeddable widget scripts and an example article that embeds them.
 
 Each script is served as built by scripts/build_widgets.py (`*.min.js` beside the readable
-source, committed), compressed with brotli or gzip for a client that accepts either.
+source, committed; each built of readable parts, scripts/build_widgets.py's PARTS), compressed
+with brotli or gzip for a client that accepts either.
 
-- `GET /static/banner.js`: the member-count banner.
+- `GET /static/banner.js`: the member-count boxes alone, for a page that wants only the count.
 - `GET /static/prompt.js`: the paywall-prompt client (asks `POST /v1/prompt`, reports to
-  `POST /v1/prompt/events`); a second script so a page that wants only the banner does not
-  pay for it, and the banner's budget and tests stand as they were.
-- `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with both in place,
-  for staff to look at and for the browser tests: a section and tags, a prompt slot at the
-  end (below the fold), and a link to article n+1. It also takes `session_id` (ignored here;
-  prompt.js reads it), so it can be CHECKOUT_SUCCESS_URL: `.../demo/article?session_id=
+  `POST /v1/prompt/events`), which fills the member-count boxes too: an article page loads
+  this one script.
+- `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with a count box and
+  prompt.js, for staff to look at and for the browser tests: a section and tags, a prompt slot
+  at the end (below the fold), and a link to article n+1. It also takes `session_id` (ignored
+  here; prompt.js reads it), so it can be CHECKOUT_SUCCESS_URL: `.../demo/article?session_id=
   {CHECKOUT_SESSION_ID}`.
 """
 
@@ -96,7 +97,8 @@ def prompt_script():
 @lru_cache(maxsize=1)
 def demo_policy() -> str:
     """The HTML policy of membership.http.security, with the prompt's <style> allowed by its
-    hash as well as the banner's (security.py hashes only banner.js's CSS)."""
+    hash as well as the count box's (security.py hashes only banner.js's CSS); prompt.js
+    inserts both."""
     styles = security.template_styles()
     for path in (SCRIPT, PROMPT_SCRIPT):
         css = security.widget_css(path.read_text(encoding="utf-8"))

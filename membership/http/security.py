@@ -39,7 +39,10 @@ _DIRECTIVES = {
 _STYLE_BLOCK = re.compile(r"<style(?:\s[^>]*)?>(.*?)</style>", re.DOTALL | re.IGNORECASE)
 _JS_STRING = r'"(?:[^"\\\n]|\\.)*"'
 _JS_VAR = re.compile(rf"var\s+([A-Za-z_$][\w$]*)\s*=\s*({_JS_STRING})\s*;")
-_JS_CSS = re.compile(rf"var\s+CSS\s*=\s*((?:\s*(?:{_JS_STRING}|[A-Za-z_$][\w$]*)\s*\+?)+)\s*;")
+# `var CSS = ...;`, or a part's `var BOX_CSS = ...;` (each part of a built script names its own)
+_JS_CSS = re.compile(
+    rf"var\s+(?:[A-Z]+_)?CSS\s*=\s*((?:\s*(?:{_JS_STRING}|[A-Za-z_$][\w$]*)\s*\+?)+)\s*;"
+)
 _JS_TOKEN = re.compile(rf"({_JS_STRING})|([A-Za-z_$][\w$]*)")
 
 
@@ -62,8 +65,9 @@ def template_styles(directory: Path = TEMPLATES) -> list[str]:
 
 
 def widget_css(script: str) -> str | None:
-    """The CSS text the widget inserts as a <style>: `var CSS = "..." + SEL + ...;` evaluated
-    (string literals and `var X = "...";` names joined by +). None if it cannot be read."""
+    """The CSS text the widget inserts as a <style>: `var CSS = "..." + SEL + ...;` (or
+    `var BOX_CSS = ...`) evaluated (string literals and `var X = "...";` names joined by +).
+    None if it cannot be read."""
     names = {name: json.loads(literal) for name, literal in _JS_VAR.findall(script)}
     match = _JS_CSS.search(script)
     if match is None:

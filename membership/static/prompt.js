@@ -12,402 +12,354 @@
  * dismissed) and "member_token" (from a #member_token= fragment, or asked for with the
  * ?session_id= Checkout returns with; renewed a day before it ends). Without localStorage, or
  * with a corrupt value (then removed), it shows nothing this page view. A call to action opens
- * Stripe Checkout (POST /v1/checkout), or its own link when that fails. */
-(function () {
-  "use strict";
-  var D = document, me = D.currentScript, base = new URL(me ? me.src : "/", location.href).origin;
-  var KEY = "membership";
-  var TOKEN = "member_token";
-  var CSS =
-    ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;color:#16140f;border-top:4px solid #f5c400;font:1rem/1.4 system-ui,sans-serif}" +
-    ".mp p{margin:0 0 .75rem}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
-    ".mp-bar,.mp-fill{display:block;height:.375rem}.mp-bar{margin:.25rem 0;background:#e8dfba}" +
-    ".mp-fill{background:#16140f;transform-origin:0 0}" +
-    ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
-    ".mp-later{background:none;color:inherit;text-decoration:underline}" +
-    ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
-    ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
-    ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
-    ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem}" +
-    ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
-    ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
-    ".mp[hidden]{display:none}" +
-    ".mp-over{position:fixed;inset:0;z-index:99999;display:flex;align-items:center;justify-content:center;background:#0009}" +
-    ".mp-modal{width:100%;max-width:32rem;margin:1rem;outline:0}.mp-gated{position:relative}" +
-    ".mp-cover{position:absolute;inset:0;z-index:99999;background:linear-gradient(#fffc,#fff 9rem)}" +
-    ".mp-cover .mp{position:sticky;top:20vh;max-width:32rem;margin:8rem auto 0}";
-  var WORDS = { en: ["Close", "Maybe later"], uk: ["Закрити", "Можливо, пізніше"] };
-  var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
-  lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
-  var words = WORDS[lang] || WORDS.en, ls, member, sid, going;
+ * Stripe Checkout (POST /v1/checkout), or its own link when that fails. It fills the page's
+ * member-count boxes too (banner.js is built into it: after common.js and banner.js, see
+ * common.js), so an article page needs this one script. */
+var KEY = "membership";
+var TOKEN = "member_token";
+var CSS =
+  ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;color:#16140f;font:1rem/1.4 system-ui,sans-serif}" +
+  ".mp p{margin:0 0 .75rem}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
+  ".mp-bar,.mp-fill{display:block;height:.375rem}.mp-bar{margin:.25rem 0;background:#e8dfba}" +
+  ".mp-fill{background:#16140f;transform-origin:0 0}" +
+  ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
+  ".mp-later{background:none;color:inherit;text-decoration:underline}" +
+  ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
+  ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
+  ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
+  ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem}" +
+  ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
+  ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
+  ".mp[hidden]{display:none}" +
+  ".mp-over{all:unset;position:fixed;inset:0;display:flex;align-items:center;justify-content:center;background:#0009}" +
+  ".mp-modal{width:100%;max-width:32rem;margin:1rem}.mp-gated{position:relative}" +
+  ".mp-cover{position:absolute;inset:0;z-index:99999;background:linear-gradient(#fffc,#fff 9rem)}" +
+  ".mp-cover .mp{position:sticky;top:20vh;max-width:32rem;margin:8rem auto 0}";
+var WORDS = { en: ["Close", "Maybe later"], uk: ["Закрити", "Можливо, пізніше"] };
+var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
+lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
+var words = WORDS[lang] || WORDS.en, ls, member, sid, going;
 
-  // A new element, appended to `to` when given.
-  function el(tag, cls, text, attrs, to) {
-    var e = D.createElement(tag);
-    e.className = cls;
-    if (text) e.textContent = text; // server text is never parsed as HTML
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    return to ? to.appendChild(e) : e;
+function iso(ms) {
+  return new Date(ms).toISOString().slice(0, 19) + "Z";
+}
+
+function seenList(a) {
+  return Array.isArray(a) && a.every(function (x) {
+    return x && str(x.campaign) && !isNaN(Date.parse(x.at));
+  });
+}
+
+// The stored state, or an exception when it is malformed: what the server would refuse is
+// refused here, so one bad value cannot cost every later ask.
+function load() {
+  var raw = ls.getItem(KEY), s, a, id;
+  if (raw) s = JSON.parse(raw);
+  else {
+    // 128 random bits in 22 characters of base64url
+    id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))));
+    id = id.slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
+    s = { reader: id, articles: {}, views: [], dismissed: [] };
   }
+  a = s.articles;
+  if (!(/^[\w-]{8,64}$/.test(s.reader) && a && !Array.isArray(a) && typeof a == "object" &&
+      Object.keys(a).every(function (day) {
+        var t = Date.parse(day);
+        return t == t && iso(t).slice(0, 10) == day && a[day] === (a[day] | 0) && a[day] >= 0;
+      }) && seenList(s.views) && seenList(s.dismissed))) throw Error("corrupt");
+  return s;
+}
 
-  function on(target, type, fn, opts) {
-    target.addEventListener(type, fn, opts);
-  }
-
-  function str(s) {
-    return typeof s == "string" && s.length > 0;
-  }
-
-  function iso(ms) {
-    return new Date(ms).toISOString().slice(0, 19) + "Z";
-  }
-
-  function seenList(a) {
-    return Array.isArray(a) && a.every(function (x) {
-      return x && str(x.campaign) && !isNaN(Date.parse(x.at));
-    });
-  }
-
-  // The stored state, or an exception when it is malformed: what the server would refuse is
-  // refused here, so one bad value cannot cost every later ask.
-  function load() {
-    var raw = ls.getItem(KEY), s, a, id;
-    if (raw) s = JSON.parse(raw);
-    else {
-      // 128 random bits in 22 characters of base64url
-      id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))));
-      id = id.slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
-      s = { reader: id, articles: {}, views: [], dismissed: [] };
-    }
-    a = s.articles;
-    if (!(/^[\w-]{8,64}$/.test(s.reader) && a && !Array.isArray(a) && typeof a == "object" &&
-        Object.keys(a).every(function (day) {
-          var t = Date.parse(day);
-          return t == t && iso(t).slice(0, 10) == day && a[day] === (a[day] | 0) && a[day] >= 0;
-        }) && seenList(s.views) && seenList(s.dismissed))) throw Error("corrupt");
-    return s;
-  }
-
-  function save(s) {
-    try {
-      ls.setItem(KEY, JSON.stringify(s));
-    } catch (e) {} // storage full: the ask still stands
-  }
-
-  // A view or a dismissal, kept for the next asks (the server keeps nothing per reader); a
-  // dismissal replaces the campaign's earlier one.
-  function remember(list, campaign) {
-    try {
-      var s = load();
-      s[list] = s[list].filter(function (x) {
-        return list == "views" || x.campaign != campaign;
-      }).concat({ campaign: campaign, at: iso(Date.now()) }).slice(-100);
-      save(s);
-    } catch (e) {}
-  }
-
-  // JSON from the service, or a rejection (the status for an error answer) on any failure; the
-  // time limit covers reading the body too.
-  function call(path, body, ms) {
-    return fetch(base + path, {
-      method: body ? "POST" : "GET", credentials: "omit", signal: AbortSignal.timeout(ms), body: body,
-      headers: body ? { "Content-Type": "application/json" } : {}
-    }).then(function (r) {
-      if (!r.ok) throw r.status;
-      return r.json();
-    });
-  }
-
-  function keep(token) {
-    member = token;
-    try {
-      token ? ls.setItem(TOKEN, token) : ls.removeItem(TOKEN);
-    } catch (e) {}
-  }
-
-  // The token's answer from the service kept, if it has one.
-  function kept(d) {
-    if (str(d.token)) keep(d.token);
-  }
-
-  // When the member token ends (unix seconds), from its payload, which is readable without the
-  // key (base64url JSON [subject, issued at, expires at]); 0 when unreadable: renew it now.
-  function expiry(token) {
-    try {
-      return JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")))[2] || 0;
-    } catch (e) {
-      return 0;
-    }
-  }
-
-  // A day before the token ends, a fresh one. Refused (401, or 400: not a token), it is dropped
-  // and the lapsed member is asked again; on a network error it is kept for the next page view.
-  function renew() {
-    if (member && expiry(member) * 1e3 - Date.now() < 864e5) {
-      call("/v1/member/token/refresh", JSON.stringify({ token: member }), 5000).then(kept, function (status) {
-        if (status == 401 || status == 400) keep();
-      });
-    }
-  }
-
-  function report(p, type) {
-    var url = base + "/v1/prompt/events", body = JSON.stringify({ events: [{ type: type, token: p.token }] });
-    try {
-      if (navigator.sendBeacon(url, body)) return; // a string goes as text/plain: no preflight
-    } catch (e) {}
-    fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit",
-      headers: { "Content-Type": "text/plain" } }).catch(Boolean);
-  }
-
-  // The one click handler of every call to action: Stripe Checkout for the page's plan, with the
-  // prompt's token (the conversion is credited to its variant). A failure of any kind follows
-  // the link (the variant's cta_url or JOIN_URL), so a click is never lost. A variant with its
-  // own URL (cta.checkout false) leads where staff chose; a click with a modifier key (a new
-  // tab or window) is the browser's.
-  function go(p, e) {
-    report(p, "click");
-    if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || p.cta.checkout === false) return;
-    e.preventDefault();
-    if (going) return; // one checkout at a time, however often the reader clicks
-    going = 1;
-    call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 1e4)
-      .then(function (d) {
-        if (!/^https:\/\//.test(d.url)) throw 0;
-        return d.url;
-      }).catch(function () {
-        return p.cta.url;
-      }).then(function (url) {
-        going = 0; // back from Checkout (the back/forward cache), the link works again
-        location.assign(url);
-      });
-  }
-
-  // Only in a page the reader has actually opened: not prerendering, not a hidden tab.
-  function shown(fn) {
-    var wait = D.prerendering ? "prerenderingchange" : D.hidden ? "visibilitychange" : "";
-    if (wait) on(D, wait, function () { shown(fn); }, { once: true });
-    else fn();
-  }
-
-  // Once `node` is at least half on screen (an empty slot: once it is on screen at all).
-  function watch(node, fn) {
-    var io = new IntersectionObserver(function (entries) {
-      var e = entries[entries.length - 1];
-      if (e.isIntersecting && e.intersectionRatio >= 0.5) {
-        io.disconnect();
-        shown(fn);
-      }
-    }, { threshold: 0.5 });
-    io.observe(node);
-  }
-
-  function seen(node, p) {
-    watch(node, function () {
-      remember("views", p.campaign);
-      report(p, "view");
-    });
-  }
-
-  // The inline slot, while it is below the fold (or the page reserved its space): filling it
-  // then moves nothing the reader is looking at. Otherwise this page view goes without it.
-  function slot() {
-    var s = D.querySelector("[data-membership-prompt]");
-    return s && (s.getBoundingClientRect().top >= innerHeight || s.offsetHeight) ? s : null;
-  }
-
-  function dismiss(p, node) {
-    remember("dismissed", p.campaign);
-    report(p, "dismiss");
-    node.remove();
-    if (node.pad) node.pad.remove();
-  }
-
-  function button(cls, text, onClick, label, to) {
-    var b = el("button", cls, text, { type: "button" }, to);
-    if (label) b.setAttribute("aria-label", label);
-    on(b, "click", onClick);
-  }
-
-  function card(p, tag, attrs) {
-    var box = el(tag, "mp mp-" + p.placement, "", attrs), id = "mp-" + p.placement,
-      d = p.banner, g = d && d.goal, t;
-    box.setAttribute("aria-labelledby", id);
-    el("p", "mp-h", p.headline, { id: id }, box);
-    if (str(p.body)) el("p", "", p.body, 0, box);
-    // The ticker: the live member count and the goal, from the banner data in the answer.
-    if (d && d.count > 0 && str(d.headline)) { // never "0 members"
-      t = el("p", "mp-t", d.headline, 0, box);
-      if (g && g.target > 0 && g.progress >= 0 && str(d.message)) {
-        el("span", "mp-fill", "", 0, el("span", "mp-bar", "", {
-          role: "progressbar", "aria-valuemin": 0, "aria-valuemax": g.target,
-          "aria-valuenow": Math.min(d.count, g.target), "aria-label": d.message
-        }, t)).style.transform = "scaleX(" + Math.min(1, g.progress) + ")";
-        t.appendChild(D.createTextNode(d.message));
-      }
-    }
-    on(el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box), "click", function (e) { go(p, e); });
-    if (p.dismissible && tag == "aside") button("mp-x", "×", function () {
-      dismiss(p, box);
-    }, words[0], box);
-    return box;
-  }
-
-  var place = {
-    // Fixed, at most 15% of the viewport high: nothing on the page moves, and a spacer as
-    // high at the end of the page lets its last line scroll above the bar (gone with it).
-    banner: function (p) {
-      var bar = card(p, "aside");
-      bar.pad = el("div", "mp-pad", "", 0, D.body);
-      seen(D.body.appendChild(bar), p);
-    },
-    inline: function (p) {
-      var s = slot();
-      if (s) seen(s.appendChild(card(p, "aside")), p);
-    },
-    modal: function (p) {
-      var back = D.activeElement, over = el("div", "mp-over"),
-        box = card(p, "div", { role: "dialog", "aria-modal": "true", tabindex: -1 });
-      function close() {
-        D.removeEventListener("keydown", keys, true);
-        D.removeEventListener("focusin", trap, true);
-        dismiss(p, over);
-        if (back) back.focus();
-      }
-      function trap(e) {
-        if (!box.contains(e.target)) box.focus();
-      }
-      function keys(e) {
-        var f = box.querySelectorAll("a,button"), n = f.length, i = [].indexOf.call(f, D.activeElement);
-        if (e.key == "Escape") close();
-        else if (e.key != "Tab") return;
-        else f[i < 0 ? (e.shiftKey ? n - 1 : 0) : (i + (e.shiftKey ? n - 1 : 1)) % n].focus();
-        e.preventDefault(); // Tab cycles through the dialog's own controls only
-      }
-      button("mp-x", "×", close, words[0], box);
-      D.body.appendChild(over).appendChild(box);
-      on(D, "keydown", keys, true);
-      on(D, "focusin", trap, true);
-      box.focus();
-      seen(box, p);
-    },
-    gate: function (p) {
-      var art = D.querySelector("article"), over = el("div", "mp-cover"),
-        box = card(p, "div", { role: "dialog" }), covered = art ? [].slice.call(art.children) : [];
-      function inert(yes) {
-        covered.forEach(function (c) { c.inert = yes; }); // covered text cannot be reached either
-      }
-      if (!art) return;
-      if (p.dismissible) button("mp-later", words[1], function () {
-        inert(false);
-        art.classList.remove("mp-gated");
-        dismiss(p, over);
-      }, "", box);
-      inert(true);
-      art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
-      art.appendChild(over).appendChild(box);
-      seen(box, p);
-    }
-  };
-
-  // One count per viewport: while an inline ask is on screen the bar waits; while the page's
-  // own member count (banner.js's box) is, the bar's ticker does (hidden in place: nothing moves).
-  function wait(bar) {
-    var t = bar.querySelector(".mp-t"), io = new IntersectionObserver(function (entries) {
-      entries.forEach(function (e) { e.target.mpIn = e.isIntersecting; });
-      bar.hidden = inView(".mp-inline");
-      if (t) t.style.visibility = inView("[data-membership-banner]") ? "hidden" : "";
-    });
-    function inView(sel) {
-      return [].some.call(D.querySelectorAll(sel), function (b) { return b.mpIn; });
-    }
-    [].forEach.call(D.querySelectorAll(".mp-inline,[data-membership-banner]"), function (b) {
-      io.observe(b);
-    });
-  }
-
-  function show(d) {
-    // A holdout is reported when its ask would have been seen, under the same rules as a
-    // view (the inline slot on screen; the others at once), so the two groups compare.
-    (d.holdout || []).forEach(function (h) {
-      function held() {
-        report(h, "holdout");
-      }
-      var inline = h.placement == "inline", s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
-      if (!str(h.token) || !place[h.placement] || !s) return;
-      if (inline) watch(s, held);
-      else shown(held);
-    });
-    var prompts = (d.prompts || []).filter(function (p) {
-      return place[p.placement] && str(p.campaign) && str(p.headline) && str(p.token) &&
-        p.cta && str(p.cta.label) && /^https?:\/\//.test(p.cta.url);
-    }), bar;
-    if (prompts.length) el("style", "", CSS, 0, D.head);
-    prompts.forEach(function (p) { place[p.placement](p); });
-    if (bar = D.querySelector(".mp-banner")) wait(bar);
-  }
-
-  function data(name) {
-    name = "data-" + name;
-    var e = me && me.hasAttribute(name) ? me : D.querySelector("article[" + name + "]");
-    return e && e.getAttribute(name);
-  }
-
-  function start() {
-    var s, body, json, seen, now = Date.now(), today = iso(now).slice(0, 10),
-      oldest = iso(now - 89 * 864e5).slice(0, 10), nav = performance.getEntriesByType("navigation")[0];
-    renew();
-    try {
-      s = load();
-    } catch (e) {
-      try {
-        ls.removeItem(KEY); // corrupt: no ask now, a fresh start on the next page view
-      } catch (x) {}
-      return;
-    }
-    // A reload or a step back/forward shows an article already counted: not another read.
-    if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
-    for (var day in s.articles) if (day < oldest) delete s.articles[day];
-    save(s);
-    body = {
-      reader: s.reader, locale: lang, member: member || undefined,
-      page: {
-        section: data("section"), type: "article", referrer: D.referrer.slice(0, 2000) || null,
-        tags: (data("tags") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean).slice(0, 50)
-      },
-      history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
-    };
-    // The service refuses a body over 16 KiB (a 413: no ask ever again for this reader):
-    // drop the oldest views and dismissals, a few at a time, until it fits.
-    while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
-    call("/v1/prompt", json, 2000).then(show).catch(Boolean); // an error or no answer in 2 s: no ask
-  }
-
-  function ready() {
-    if (D.prerendering) on(D, "prerenderingchange", ready, { once: true });
-    else if (D.readyState == "loading") on(D, "DOMContentLoaded", ready);
-    // Back from Checkout: the member's token first (the session proves the payment before the
-    // webhook has come), so the new member is not asked; no token (not paid yet): as before.
-    else if (sid) call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(kept).catch(Boolean).then(start);
-    else start();
-  }
-
+function save(s) {
   try {
-    ls = localStorage; // throws where storage is blocked
-    // A sign-in link lands with #member_token=..., Checkout's success URL with ?session_id=...:
-    // keep the token, and take either out of the address (a reload must not ask again).
-    var u = new URL(location.href), h = new URLSearchParams(u.hash.slice(1)), t = h.get(TOKEN);
-    sid = u.searchParams.get("session_id");
-    sid = /^cs_/.test(sid) && sid; // Checkout's ids only: a page's own session_id is its own
-    if (t) {
-      ls.setItem(TOKEN, t);
-      h.delete(TOKEN);
-      u.hash = h;
-    }
-    if (sid) u.searchParams.delete("session_id");
-    if (t || sid) history.replaceState(history.state, "", u);
-    member = ls.getItem(TOKEN);
+    ls.setItem(KEY, JSON.stringify(s));
+  } catch (e) {} // storage full: the ask still stands
+}
+
+// A view or a dismissal, kept for the next asks (the server keeps nothing per reader); a
+// dismissal replaces the campaign's earlier one.
+function remember(list, campaign) {
+  try {
+    var s = load();
+    s[list] = s[list].filter(function (x) {
+      return list == "views" || x.campaign != campaign;
+    }).concat({ campaign: campaign, at: iso(Date.now()) }).slice(-100);
+    save(s);
+  } catch (e) {}
+}
+
+function keep(token) {
+  member = token;
+  try {
+    token ? ls.setItem(TOKEN, token) : ls.removeItem(TOKEN);
+  } catch (e) {}
+}
+
+// The token's answer from the service kept, if it has one.
+function kept(d) {
+  if (str(d.token)) keep(d.token);
+}
+
+// When the member token ends (unix seconds), from its payload, which is readable without the
+// key (base64url JSON [subject, issued at, expires at]); 0 when unreadable: renew it now.
+function expiry(token) {
+  try {
+    return JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")))[2] || 0;
   } catch (e) {
-    return; // no storage: no reader id, history or caps, so no ask
+    return 0;
   }
-  ready();
-})();
+}
+
+// A day before the token ends, a fresh one. Refused (401, or 400: not a token), it is dropped
+// and the lapsed member is asked again; on a network error it is kept for the next page view.
+function renew() {
+  if (member && expiry(member) * 1e3 - Date.now() < 864e5) {
+    call("/v1/member/token/refresh", JSON.stringify({ token: member }), 5000).then(kept, function (status) {
+      if (status == 401 || status == 400) keep();
+    });
+  }
+}
+
+// An event, sent even as the page goes away (keepalive: what navigator.sendBeacon does);
+// as text/plain, so no preflight.
+function report(p, type) {
+  fetch(base + "/v1/prompt/events", {
+    method: "POST", body: JSON.stringify({ events: [{ type: type, token: p.token }] }),
+    keepalive: true, credentials: "omit", headers: { "Content-Type": "text/plain" }
+  }).catch(Boolean);
+}
+
+// The one click handler of every call to action: Stripe Checkout for the page's plan, with the
+// prompt's token (the conversion is credited to its variant). A failure of any kind follows
+// the link (the variant's cta_url or JOIN_URL), so a click is never lost. A variant with its
+// own URL (cta.checkout false) leads where staff chose; a click with a modifier key (a new
+// tab or window) is the browser's.
+function go(p, e) {
+  report(p, "click");
+  if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || p.cta.checkout === false) return;
+  e.preventDefault();
+  if (going) return; // one checkout at a time, however often the reader clicks
+  going = 1;
+  call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 1e4)
+    .catch(Boolean).then(function (d) {
+      going = 0; // back from Checkout (the back/forward cache), the link works again
+      location.assign(/^https:\/\//.test(d && d.url) ? d.url : p.cta.url);
+    });
+}
+
+// Only in a page the reader has actually opened: not prerendering, not a hidden tab.
+function shown(fn) {
+  var wait = D.prerendering ? "prerenderingchange" : D.hidden ? "visibilitychange" : "";
+  if (wait) on(D, wait, function () { shown(fn); }, { once: true });
+  else fn();
+}
+
+// Once `node` is at least half on screen (an empty slot: once it is on screen at all).
+function watch(node, fn) {
+  var io = new IntersectionObserver(function (entries) {
+    var e = entries[entries.length - 1];
+    if (e.isIntersecting && e.intersectionRatio >= 0.5) {
+      io.disconnect();
+      shown(fn);
+    }
+  }, { threshold: 0.5 });
+  io.observe(node);
+}
+
+function seen(node, p) {
+  watch(node, function () {
+    remember("views", p.campaign);
+    report(p, "view");
+  });
+}
+
+// The inline slot, while it is below the fold (or the page reserved its space): filling it
+// then moves nothing the reader is looking at. Otherwise this page view goes without it.
+function slot() {
+  var s = D.querySelector("[data-membership-prompt]");
+  return s && (s.getBoundingClientRect().top >= innerHeight || s.offsetHeight) ? s : null;
+}
+
+function dismiss(p, node) {
+  remember("dismissed", p.campaign);
+  report(p, "dismiss");
+  node.remove();
+  if (node.pad) node.pad.remove();
+}
+
+function button(cls, text, onClick, label, to) {
+  var b = el("button", cls, text, { type: "button", "aria-label": label }, to);
+  on(b, "click", onClick);
+  return b;
+}
+
+function card(p, tag, attrs) {
+  var box = el(tag, "mp mp-" + p.placement, "", attrs), id = "mp-" + p.placement,
+    d = p.banner, g = d && d.goal, t;
+  box.setAttribute("aria-labelledby", id);
+  el("p", "mp-h", p.headline, { id: id }, box);
+  if (str(p.body)) el("p", "", p.body, 0, box);
+  // The ticker: the live member count and the goal, from the banner data in the answer.
+  if (d && d.count > 0 && str(d.headline)) { // never "0 members"
+    t = el("p", "mp-t", d.headline, 0, box);
+    if (g && g.target > 0 && g.progress >= 0 && str(d.message)) {
+      progress("span", "mp", d, g, t);
+      t.appendChild(D.createTextNode(d.message));
+    }
+  }
+  on(el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box), "click", function (e) { go(p, e); });
+  if (p.dismissible && tag == "aside") button("mp-x", "×", function () {
+    dismiss(p, box);
+  }, words[0], box);
+  return box;
+}
+
+var place = {
+  // Fixed, at most 15% of the viewport high: nothing on the page moves, and a spacer as
+  // high at the end of the page lets its last line scroll above the bar (gone with it).
+  banner: function (p) {
+    var bar = card(p, "aside");
+    bar.pad = el("div", "mp-pad", "", 0, D.body);
+    seen(D.body.appendChild(bar), p);
+  },
+  inline: function (p) {
+    var s = slot();
+    if (s) seen(s.appendChild(card(p, "aside")), p);
+  },
+  // The browser's own modal <dialog>: the page behind is inert, focus starts inside and
+  // returns where it was on close, Escape closes it (as the close button does): a dismissal.
+  // Tab and Shift+Tab go from one of its two controls to the other (past the last, the
+  // browser's would leave the page).
+  modal: function (p) {
+    var over = el("dialog", "mp-over", "", { "aria-labelledby": "mp-modal" }, D.body),
+      box = card(p, "div"), cta = box.querySelector("a"),
+      x = button("mp-x", "×", function () { over.close(); }, words[0], box);
+    on(over, "close", function () { dismiss(p, over); });
+    on(over, "keydown", function (e) {
+      if (e.key == "Tab") {
+        (D.activeElement == x ? cta : x).focus();
+        e.preventDefault();
+      }
+    });
+    over.appendChild(box);
+    over.showModal();
+    seen(box, p);
+  },
+  gate: function (p) {
+    var art = D.querySelector("article"), over = el("div", "mp-cover"),
+      box = card(p, "div", { role: "dialog" }), covered = art ? [].slice.call(art.children) : [];
+    function inert(yes) {
+      covered.forEach(function (c) { c.inert = yes; }); // covered text cannot be reached either
+    }
+    if (!art) return;
+    if (p.dismissible) button("mp-later", words[1], function () {
+      inert(false);
+      art.classList.remove("mp-gated");
+      dismiss(p, over);
+    }, words[1], box);
+    inert(true);
+    art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
+    art.appendChild(over).appendChild(box);
+    seen(box, p);
+  }
+};
+
+// One count per viewport: while an inline ask is on screen the bar waits; while the page's
+// own member count (banner.js's box) is, the bar's ticker does (hidden in place: nothing moves).
+function wait(bar) {
+  var t = bar.querySelector(".mp-t"), io = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) { e.target.mpIn = e.isIntersecting; });
+    bar.hidden = inView(".mp-inline");
+    if (t) t.style.visibility = inView(SEL) ? "hidden" : ""; // SEL: the count boxes
+  });
+  function inView(sel) {
+    return [].some.call(D.querySelectorAll(sel), function (b) { return b.mpIn; });
+  }
+  [].forEach.call(D.querySelectorAll(".mp-inline," + SEL), function (b) {
+    io.observe(b);
+  });
+}
+
+function show(d) {
+  // A holdout is reported when its ask would have been seen, under the same rules as a
+  // view (the inline slot on screen; the others at once), so the two groups compare.
+  (d.holdout || []).forEach(function (h) {
+    function held() {
+      report(h, "holdout");
+    }
+    var inline = h.placement == "inline", s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
+    if (!str(h.token) || !place[h.placement] || !s) return;
+    if (inline) watch(s, held);
+    else shown(held);
+  });
+  var prompts = (d.prompts || []).filter(function (p) {
+    return place[p.placement] && str(p.campaign) && str(p.token) && showable(p);
+  }), bar;
+  if (prompts.length) el("style", "", CSS, 0, D.head);
+  prompts.forEach(function (p) { place[p.placement](p); });
+  if (bar = D.querySelector(".mp-banner")) wait(bar);
+}
+
+function data(name) {
+  name = "data-" + name;
+  var e = me && me.hasAttribute(name) ? me : D.querySelector("article[" + name + "]");
+  return e && e.getAttribute(name);
+}
+
+function start() {
+  var s, body, json, seen, now = Date.now(), today = iso(now).slice(0, 10),
+    oldest = iso(now - 89 * 864e5).slice(0, 10), nav = performance.getEntriesByType("navigation")[0];
+  renew();
+  try {
+    s = load();
+  } catch (e) {
+    try {
+      ls.removeItem(KEY); // corrupt: no ask now, a fresh start on the next page view
+    } catch (x) {}
+    return;
+  }
+  // A reload or a step back/forward shows an article already counted: not another read.
+  if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
+  for (var day in s.articles) if (day < oldest) delete s.articles[day];
+  save(s);
+  body = {
+    reader: s.reader, locale: lang, member: member || undefined,
+    page: {
+      section: data("section"), type: "article", referrer: D.referrer.slice(0, 2000) || null,
+      tags: (data("tags") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean).slice(0, 50)
+    },
+    history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
+  };
+  // The service refuses a body over 16 KiB (a 413: no ask ever again for this reader):
+  // drop the oldest views and dismissals, a few at a time, until it fits.
+  while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
+  call("/v1/prompt", json, 2000).then(show).catch(Boolean); // an error or no answer in 2 s: no ask
+}
+
+function ready() {
+  if (D.prerendering) on(D, "prerenderingchange", ready, { once: true });
+  // Back from Checkout: the member's token first (the session proves the payment before the
+  // webhook has come), so the new member is not asked; no token (not paid yet): as before.
+  else if (sid) call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(kept).catch(Boolean).then(start);
+  else start();
+}
+
+try {
+  ls = localStorage; // throws where storage is blocked
+  // A sign-in link lands with #member_token=..., Checkout's success URL with ?session_id=...:
+  // keep the token, and take either out of the address (a reload must not ask again).
+  var u = new URL(location.href), h = new URLSearchParams(u.hash.slice(1)), t = h.get(TOKEN);
+  sid = u.searchParams.get("session_id");
+  sid = /^cs_/.test(sid) && sid; // Checkout's ids only: a page's own session_id is its own
+  if (t) {
+    ls.setItem(TOKEN, t);
+    h.delete(TOKEN);
+    u.hash = h;
+  }
+  if (sid) u.searchParams.delete("session_id");
+  if (t || sid) history.replaceState(history.state, "", u);
+  member = ls.getItem(TOKEN);
+} catch (e) {
+  ls = null; // no storage: no reader id, history or caps, so no ask
+}
+if (ls) parsed(ready);

@@ -285,3 +285,36 @@ def test_the_longest_copy_fits_the_reserved_space_on_a_phone(browser, service, l
     _reserved_and_fits(page)
     _shot(page, f"banner-{state}-{locale}-375")
     page.close()
+
+
+@pytest.mark.parametrize(
+    "scripts",
+    [("banner.js",), ("prompt.js",), ("banner.js", "prompt.js"), ("prompt.js", "banner.js")],
+)
+def test_either_script_fills_each_box_once(browser, service, scripts):
+    """banner.js alone (a page that wants only the count), prompt.js alone (an article page:
+    it fills the boxes too), or both, as a page embedded them before: each box is filled
+    once, from one request per language, with one copy of the boxes' style."""
+    tags = "".join(f'<script src="{service.url}/static/{name}" async></script>' for name in scripts)
+    html = (
+        '<!doctype html><html lang="en"><head><title>news</title></head><body><article>'
+        '<div data-membership-banner></div><div data-membership-banner data-locale="uk"></div>'
+        f'<div data-membership-banner data-locale="uk"></div></article>{tags}</body></html>'
+    )
+    page = _page(browser)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/banner" in r.url else None)
+    article = service.url + "/test-only/both-scripts"
+    page.route(
+        article, lambda route: route.fulfill(status=200, content_type="text/html", body=html)
+    )
+    page.goto(article)
+    page.wait_for_selector(f"{BOX}:nth-child(3)[data-state=ready]", timeout=10_000)
+    page.wait_for_timeout(300)
+    boxes = page.locator(BOX)
+    assert [boxes.nth(i).locator(".mb").count() for i in range(3)] == [1, 1, 1]
+    assert boxes.nth(0).locator(".mb-h").inner_text() == "25,012 members on board"
+    assert boxes.nth(2).locator(".mb-h").text_content() == f"25{NBSP}012 учасників спільноти"
+    assert page.locator("#mb-css").count() == 1
+    assert sorted(asked) == [f"{service.url}/v1/banner?locale={x}" for x in ("en", "uk")]
+    page.close()
