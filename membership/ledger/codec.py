@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import fields as dataclass_fields
+from dataclasses import replace
 
 from membership.ledger.model import (
     Contribution,
@@ -94,16 +95,29 @@ _SUB_FIELDS = {
 _SUB_DEFAULTS = {"amount": 0, "interval_count": 1, "quantity": 1, "cancel_at_period_end": 0}
 
 
+IMPLIED = "="  # a stored opening that is the record's own created, status and source
+
+
+def _implied_opening(record: SubRecord) -> str:
+    """The opening of a record not rewritten since it opened: its own created, status and
+    source (an event)."""
+    return f"{record.sub.created} {record.status} {record.sub.source}"
+
+
 def sub_to_hash(record: SubRecord) -> dict[str, str | int]:
-    """The fields to store (the hash is written whole: replaced, not merged)."""
+    """The fields to store (the hash is written whole: replaced, not merged). The id is
+    the key's (records written before also hold it); an opening the record implies is
+    stored as `IMPLIED`."""
     sub = record.sub
     values = _fields_of(sub)
+    del values["id"]
     values["stripe_status"] = values.pop("status")
     values["status"] = record.status
     values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
     if record.live is not None:
         values["live"] = int(record.live)
-    values["opening"] = record.opening
+    implied = record.opening and record.opening == _implied_opening(record)
+    values["opening"] = IMPLIED if implied else record.opening
     return {
         _SUB_FIELDS[name]: value
         for name, value in values.items()
@@ -117,7 +131,8 @@ def sub_field(raw: Mapping[str, str], name: str, default=None):
     return raw.get(name, default) if value is None else value
 
 
-def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
+def sub_from_hash(key: str, raw: Mapping[str, str], sub_id: str) -> SubRecord | None:
+    """The subscription stored under `key`, whose id is `sub_id` (None: none stored)."""
     if not raw:
         return None
 
@@ -130,8 +145,11 @@ def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
     def number(name: str, default: int | None = 0) -> int | None:
         return whole(key, name, sub_field(raw, name), default)
 
+    stored_id = sub_field(raw, "id")
+    if stored_id is not None and stored_id != sub_id:
+        raise CorruptRecord(key, f"the stored record is {stored_id!r}'s")
     sub = Subscription(
-        id=need("id"),
+        id=sub_id,
         customer=need("customer"),
         status=need("stripe_status"),
         created=whole(key, "created", need("created")),
@@ -150,12 +168,9 @@ def sub_from_hash(key: str, raw: Mapping[str, str]) -> SubRecord | None:
         source=sub_field(raw, "source", ""),
     )
     live = sub_field(raw, "live")
-    return SubRecord(
-        sub,
-        need("status"),
-        live=None if live in (None, "") else live == "1",
-        opening=raw.get(_SUB_FIELDS["opening"], ""),
-    )
+    record = SubRecord(sub, need("status"), live=None if live in (None, "") else live == "1")
+    opening = raw.get(_SUB_FIELDS["opening"], "")
+    return replace(record, opening=_implied_opening(record) if opening == IMPLIED else opening)
 
 
 # --- customers -----------------------------------------------------------------

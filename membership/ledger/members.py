@@ -254,7 +254,7 @@ class MemberSearch:
         pipe.lrange(k.ledger_customer_timeline(cid), 0, -1)
         *raws, timeline = pipe.execute()
         subs = [
-            codec.sub_from_hash(k.ledger_subscription(sid), raw)
+            codec.sub_from_hash(k.ledger_subscription(sid), raw, sid)
             for sid, raw in zip(sub_ids, raws, strict=True)
         ]
         subs = [s for s in subs if s is not None]

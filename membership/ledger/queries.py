@@ -159,7 +159,7 @@ class Queries:
 
     def subscription(self, subscription_id: str) -> SubRecord | None:
         key = self.keys.ledger_subscription(subscription_id)
-        return codec.sub_from_hash(key, self.redis.hgetall(key))
+        return codec.sub_from_hash(key, self.redis.hgetall(key), subscription_id)
 
     def subscriptions(self, batch: int = 1000) -> Iterator[SubRecord]:
         """Every stored subscription (any order): `.sub` is the state that stands
@@ -167,8 +167,8 @@ class Queries:
         `.status` the effective status that counts."""
         for ids in record_ids(self.redis, self.keys.ledger_subscription(""), batch):
             keys = [self.keys.ledger_subscription(s) for s in ids]
-            for key, raw in zip(keys, read_hashes(self.redis, keys), strict=True):
-                record = codec.sub_from_hash(key, raw)
+            for sid, key, raw in zip(ids, keys, read_hashes(self.redis, keys), strict=True):
+                record = codec.sub_from_hash(key, raw, sid)
                 if record is not None:
                     yield record
 
@@ -219,11 +219,9 @@ class Queries:
         pipe.hgetall(key)
         pipe.smembers(self.keys.ledger_customer_subscriptions(customer_id))
         listed, raw, old_set = pipe.execute()
-        names = [self.keys.ledger_subscription(s) for s in codec.customer_sub_ids(raw, old_set)]
-        subs = [
-            codec.sub_from_hash(n, r)
-            for n, r in zip(names, read_hashes(self.redis, names), strict=True)
-        ]
+        ids = codec.customer_sub_ids(raw, old_set)
+        names = [self.keys.ledger_subscription(s) for s in ids]
+        subs = map(codec.sub_from_hash, names, read_hashes(self.redis, names), ids)
         entries = with_openings([json.loads(item) for item in listed], filter(None, subs))
         return entries[:limit]
 

@@ -203,7 +203,7 @@ def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict,
         for name in names:
             if name.startswith(sub_prefix):
                 raw = raws[name]
-                record = codec.sub_from_hash(name, raw)
+                record = codec.sub_from_hash(name, raw, name[len(sub_prefix) :])
                 if record is not None:
                     subs[record.id] = (codec.sub_field(raw, "live", ""), record)
             elif name.startswith(customer_prefix):

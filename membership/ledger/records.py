@@ -105,7 +105,7 @@ class RedisReader:
 
     def subscription(self, sub_id: str) -> SubRecord | None:
         key = self.keys.ledger_subscription(sub_id)
-        return codec.sub_from_hash(key, self._one(("hgetall", key)))
+        return codec.sub_from_hash(key, self._one(("hgetall", key)), sub_id)
 
     def customer(self, customer_id: str) -> Customer:
         key = self.keys.ledger_customer(customer_id)
@@ -117,7 +117,7 @@ class RedisReader:
         ids = codec.customer_sub_ids(raw, listed)
         keys = [self.keys.ledger_subscription(s) for s in ids]
         raws = self.read([("hgetall", key) for key in keys]) if keys else []
-        records = (codec.sub_from_hash(k, raw) for k, raw in zip(keys, raws, strict=True))
+        records = map(codec.sub_from_hash, keys, raws, ids)
         return [r for r in records if r is not None]
 
     def bucket(self, email: str) -> EmailBucket:

@@ -11,6 +11,7 @@ import pytest
 from membership.core import audit
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
+from membership.ledger.codec import CorruptRecord
 from membership.ledger.model import LedgerInputError
 from membership.store import Keys, connect
 from membership.stripe import events as stripe_events
@@ -256,7 +257,10 @@ def test_a_new_subscriptions_first_status_change_is_kept_in_its_record(ledger, k
     first = sub_event("sub_1", "cus_1", "incomplete", 100)
     apply_event(ledger.writer, first)
     sub_key = keys.ledger_subscription("sub_1")
-    assert redis_client.hget(sub_key, "o") == f"100 incomplete {first['id']}"
+    # its own created, status and event, so far: said in one character; the id is the key's
+    assert redis_client.hget(sub_key, "o") == "="
+    assert not {"i", "id"} & set(redis_client.hkeys(sub_key))
+    assert ledger.queries.subscription("sub_1").opening == f"100 incomplete {first['id']}"
     assert not redis_client.exists(keys.ledger_customer_timeline("cus_1"))
     apply_event(ledger.writer, sp.invoice("invoice.paid", "cus_1", "sub_1", created=101))
     later = sub_event("sub_1", "cus_1", "active", 102)
@@ -277,6 +281,15 @@ def test_a_new_subscriptions_first_status_change_is_kept_in_its_record(ledger, k
     assert redis_client.hget(sub_key, "o") == f"100 incomplete {first['id']}"
     page = ledger.queries.member("cus_1")
     assert [e.get("from") for e in page.customers[0].timeline][-1] == ""
+
+
+def test_a_subscription_stored_under_another_id_is_corrupt(ledger, keys, redis_client):
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 100))
+    redis_client.hset(keys.ledger_subscription("sub_1"), "i", "sub_2")  # as written before
+    with pytest.raises(CorruptRecord, match="sub_2"):
+        ledger.queries.subscription("sub_1")
+    redis_client.hset(keys.ledger_subscription("sub_1"), "i", "sub_1")
+    assert ledger.queries.subscription("sub_1").id == "sub_1"
 
 
 def test_a_timeline_written_before_keeps_its_opening_entries(ledger, keys, redis_client):
