@@ -233,7 +233,7 @@ def test_the_view_is_reported_only_once_the_ask_is_scrolled_into_view(page, serv
     assert json.loads(sent.value.post_data) == {"events": [{"type": "view", "token": token}]}
     views = _state(page)["views"]
     assert [v["campaign"] for v in views] == ["inline-ask"]
-    # The server took it (a beacon's answer is not the page's business, so ask the server).
+    # The server took it (the event's answer is not the page's business, so ask the server).
     response = page.request.post(
         service.url + "/v1/prompt/events",
         data=json.dumps({"events": [{"type": "view", "token": token}]}),
