@@ -243,32 +243,25 @@ def _interval(locale: str, interval: Sequence) -> str:
     return f"{percent(locale, float(interval[0]))} {EN_DASH} {percent(locale, float(interval[1]))}"
 
 
+def _figures(f: Mapping, locale: str) -> list[str]:
+    """Readers, conversions, the rate and its interval: a variant's or the holdout's."""
+    fmt, rate = i18n.format_number, percent(locale, float(f["conversion_rate"]))
+    readers, conversions = fmt(locale, int(f["readers"])), fmt(locale, int(f["conversions"]))
+    return [readers, conversions, rate, _interval(locale, f["interval"])]
+
+
 def _results_table(title: str, variants, holdout, locale: str) -> Markup:
-    fmt = i18n.format_number
     rows = [
         [
             str(v["id"]) + (" (retired)" if v.get("retired") else ""),
-            fmt(locale, int(v["readers"])),
-            fmt(locale, int(v["conversions"])),
-            percent(locale, float(v["conversion_rate"])),
-            _interval(locale, v["interval"]),
+            *_figures(v, locale),
             "" if v.get("lift") is None else percent(locale, float(v["lift"])),
             v["verdict"],
         ]
         for v in variants
     ]
     if holdout:
-        rows.append(
-            [
-                "holdout",
-                fmt(locale, int(holdout["readers"])),
-                fmt(locale, int(holdout["conversions"])),
-                percent(locale, float(holdout["conversion_rate"])),
-                _interval(locale, holdout["interval"]),
-                "",
-                "",
-            ]
-        )
+        rows.append(["holdout", *_figures(holdout, locale), "", ""])
     headers = ["Variant", "Readers", "Conversions", "Rate", "95% interval", "Lift", "Verdict"]
     return table(title, headers, rows)
 
