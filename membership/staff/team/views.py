@@ -37,6 +37,12 @@ def _accounts_page(error=None, notice=None, link=None, status=200):
     return page, status
 
 
+@bp.errorhandler(StaffInputError)
+def _refused(exc: StaffInputError):
+    """A change accounts.py refuses (its message names the field): the list, and why."""
+    return _accounts_page(str(exc), status=400)
+
+
 def _password_link(email: str) -> str:
     rt = runtime()
     token = accounts_for(rt).create_link(email)
@@ -52,10 +58,7 @@ def accounts():
 @bp.post("/accounts")
 @requires("admin")
 def accounts_add():
-    try:
-        account = accounts_for(runtime()).add(field("email"), field("role"), actor=g.staff.email)
-    except StaffInputError as exc:
-        return _accounts_page(str(exc), status=400)
+    account = accounts_for(runtime()).add(field("email"), field("role"), actor=g.staff.email)
     notice = f"Added {account.email} ({account.role}). Send them this link (24 h, once):"
     return _accounts_page(notice=notice, link=_password_link(account.email))
 
@@ -72,11 +75,8 @@ def _not_yourself(email: str) -> str:
 @bp.post("/accounts/role")
 @requires("admin")
 def accounts_role():
-    try:
-        email = _not_yourself(field("email"))
-        account = accounts_for(runtime()).set_role(email, field("role"), actor=g.staff.email)
-    except StaffInputError as exc:
-        return _accounts_page(str(exc), status=400)
+    email = _not_yourself(field("email"))
+    account = accounts_for(runtime()).set_role(email, field("role"), actor=g.staff.email)
     return _accounts_page(notice=f"{account.email} is now {account.role}.")
 
 
@@ -84,14 +84,11 @@ def accounts_role():
 @requires("admin")
 def accounts_disable():
     rt = runtime()
-    try:
-        account = accounts_for(rt).disable(
-            _not_yourself(field("email")),
-            actor=g.staff.email,
-            end_sessions=sessions_for(rt).queue_end_all,
-        )
-    except StaffInputError as exc:
-        return _accounts_page(str(exc), status=400)
+    account = accounts_for(rt).disable(
+        _not_yourself(field("email")),
+        actor=g.staff.email,
+        end_sessions=sessions_for(rt).queue_end_all,
+    )
     notice = f"{account.email} is disabled; their sessions are ended and API tokens revoked."
     return _accounts_page(notice=notice)
 
@@ -99,10 +96,7 @@ def accounts_disable():
 @bp.post("/accounts/enable")
 @requires("admin")
 def accounts_enable():
-    try:
-        account = accounts_for(runtime()).enable(field("email"), actor=g.staff.email)
-    except StaffInputError as exc:
-        return _accounts_page(str(exc), status=400)
+    account = accounts_for(runtime()).enable(field("email"), actor=g.staff.email)
     return _accounts_page(notice=f"{account.email} may sign in again.")
 
 
