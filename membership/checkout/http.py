@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from membership.checkout.request import CheckoutInvalid, Offer, parse, session_params
 from membership.core.errors import ApiError
-from membership.core.runtime import runtime
+from membership.core.runtime import per_app, runtime
 from membership.http.bodies import json_body
 from membership.http.cors import open_to_site
 from membership.http.rate_limits import rate_limited
@@ -23,7 +23,6 @@ from membership.stripe import api as stripe_api
 
 bp = Blueprint("checkout", __name__)
 
-EXTENSION = "membership.checkout"
 MAX_BODY_BYTES = 4 * 1024
 DOING = "creating the checkout session"
 
@@ -47,15 +46,13 @@ class _Endpoint:
         return claim
 
 
-@bp.record_once
-def _attach(state) -> None:
-    state.app.extensions[EXTENSION] = _Endpoint(state.app)
+_endpoint = per_app(bp, _Endpoint)
 
 
 @bp.post("/v1/checkout", provide_automatic_options=False)
 @rate_limited("checkout")
 def checkout():
-    ep: _Endpoint = current_app.extensions[EXTENSION]
+    ep: _Endpoint = _endpoint()
     if not ep.stripe.configured:
         raise stripe_api.failure(stripe_api.StripeNotConfigured(), DOING)
     try:

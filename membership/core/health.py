@@ -12,7 +12,7 @@ import logging
 import threading
 
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from membership.core.errors import (
     REFUSES_WRITES,
@@ -22,7 +22,7 @@ from membership.core.errors import (
     refuses_writes,
 )
 from membership.core.openapi import answer, obj, retry_later
-from membership.core.runtime import runtime
+from membership.core.runtime import per_app, runtime
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ DISK_FULL = (
     "the data disk is full (Redis cannot persist writes): reads are served, writes are "
     "refused until space is freed"
 )
-_STATE = "membership.readiness"
 
 OPENAPI = {
     "/healthz": {
@@ -100,9 +99,7 @@ class _Readiness:
             log.warning("not ready: %s", reason)
 
 
-@bp.record_once
-def _attach(state) -> None:
-    state.app.extensions[_STATE] = _Readiness()
+_readiness = per_app(bp, lambda app: _Readiness())
 
 
 @bp.get("/healthz")
@@ -117,7 +114,7 @@ def readyz():
     `membership ledger rebuild` (still ready: the count and the banner keep working)."""
     rt = runtime()
     healthy, reason = is_healthy(rt.redis)
-    current_app.extensions[_STATE].saw("ok" if healthy else reason)
+    _readiness().saw("ok" if healthy else reason)
     if not healthy:
         return error_response(
             503, "not_ready", public_reason(reason), {"Retry-After": str(RETRY_AFTER_SECONDS)}

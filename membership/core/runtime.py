@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
-from flask import Flask, current_app
+from flask import Blueprint, Flask, current_app
 
 from membership.core.config import Settings
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # core sits below store: the types only
     from membership.store import EmbeddedRedis, Keys
 
 EXTENSION = "membership"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,15 @@ class Runtime:
 
 def runtime(app: Flask | None = None) -> Runtime:
     return (app or current_app).extensions[EXTENSION]
+
+
+def per_app(bp: Blueprint, build: Callable[[Flask], T]) -> Callable[..., T]:
+    """What `bp`'s views need, built by `build(app)` once for each app that registers `bp`;
+    the function returned gives the current app's (or, given, `app`'s)."""
+    key = f"membership.{bp.name}"
+
+    def attach(state) -> None:
+        state.app.extensions[key] = build(state.app)
+
+    bp.record_once(attach)
+    return lambda app=None: (app or current_app).extensions[key]

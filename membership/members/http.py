@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from membership.core import i18n
 from membership.core.errors import ApiError, too_large
-from membership.core.runtime import runtime
+from membership.core.runtime import per_app, runtime
 from membership.http import rate_limits
 from membership.http.bodies import json_body
 from membership.http.cors import open_to_site
@@ -27,7 +27,6 @@ from membership.stripe import api as stripe_api
 
 bp = Blueprint("members", __name__)
 
-EXTENSION = "membership.members"
 MAX_BODY_BYTES = 8 * 1024
 CACHE_CONTROL = "private, no-store"
 FORM = "application/x-www-form-urlencoded"
@@ -59,18 +58,12 @@ class _Endpoint:
         return hmac.new(self._email_key, email.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-@bp.record_once
-def _attach(state) -> None:
-    state.app.extensions[EXTENSION] = _Endpoint(state.app)
-
-
-def _ep() -> _Endpoint:
-    return current_app.extensions[EXTENSION]
+_ep = per_app(bp, _Endpoint)
 
 
 def members_of(app) -> Members:
     """The app's member service (tests wait on its outbox)."""
-    return app.extensions[EXTENSION].members
+    return _ep(app).members
 
 
 def _mimetype() -> str:

@@ -18,10 +18,10 @@ import hashlib
 import hmac
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from membership.core.errors import ApiError
-from membership.core.runtime import runtime
+from membership.core.runtime import per_app, runtime
 from membership.http.bodies import BodyError, parse_json, read_limited
 from membership.http.cors import open_to_site
 from membership.http.rate_limits import client_address, rate_limited
@@ -30,7 +30,6 @@ from membership.prompts.tokens import Tokens
 
 bp = Blueprint("prompt_events", __name__)
 
-EXTENSION = "membership.prompt_events"
 MAX_BODY_BYTES = 16 * 1024
 CONTENT_TYPES = ("application/json", "text/plain")
 
@@ -91,15 +90,13 @@ class _Endpoint:
         return base64.urlsafe_b64encode(hashed[:12]).decode("ascii")
 
 
-@bp.record_once
-def _attach(state) -> None:
-    state.app.extensions[EXTENSION] = _Endpoint(runtime(state.app).settings)
+_endpoint = per_app(bp, lambda app: _Endpoint(runtime(app).settings))
 
 
 @bp.post("/v1/prompt/events", provide_automatic_options=False)
 @rate_limited("prompt_events")
 def post_events():
-    endpoint: _Endpoint = current_app.extensions[EXTENSION]
+    endpoint: _Endpoint = _endpoint()
     try:
         events = parse(parse_json(read_limited(MAX_BODY_BYTES, CONTENT_TYPES)))
     except BodyError as exc:
