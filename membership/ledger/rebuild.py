@@ -22,7 +22,7 @@ from membership.ledger import index as member_index
 from membership.ledger.events import day, iso
 from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
-from membership.ledger.records import batches, read_hashes, record_id
+from membership.ledger.records import LAYOUT, LAYOUT_FIELD, batches, read_hashes, record_id
 from membership.ledger.writer import LedgerBusy, Outcome
 from membership.store import Keys, whole
 
@@ -44,6 +44,8 @@ class Plan:
     count_before: str | None = None
     version_garbled: bool = False  # the banner's version cannot be INCRed: set it anew
     index: member_index.RebuildPlan | None = None  # the member index's writes
+    unnamed: list[tuple[str, str]] = field(default_factory=list)  # (customer, subscription)
+    old_sets: list[str] = field(default_factory=list)  # customers' sets, as kept before
     differed: Counter = field(default_factory=Counter)
 
     @property
@@ -64,6 +66,8 @@ class Plan:
     def unchanged(self) -> bool:
         return not (
             self.writes
+            or self.unnamed
+            or self.old_sets
             or any(self.offline_index)
             or self.counters_differ
             or self.version_garbled
@@ -182,10 +186,12 @@ def records_about(client: redis.Redis, keys: Keys) -> int:
     return 2 * subs + numbers.get("offline_members", 0)
 
 
-def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict, dict]:
+def _read_records(client, keys: Keys, progress, named: dict, old_sets: list) -> tuple:
     """Every subscription, customer, email, contribution and contributor as stored, found
-    by one SCAN of the ledger's keys. Values the rebuild derives anew (live counts) are read
-    leniently: a corrupt one is replaced, not fatal."""
+    by one SCAN of the ledger's keys; into `named` each customer's subscriptions its record
+    names, into `old_sets` the customers' subscription sets versions before kept. Values
+    the rebuild derives anew (live counts) are read leniently: a corrupt one is replaced,
+    not fatal."""
     sub_prefix, customer_prefix = keys.ledger_subscription(""), keys.ledger_customer("")
     email_prefix = keys.ledger_email("")
     contribution_prefix = keys.ledger_contribution("")
@@ -195,6 +201,7 @@ def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict,
     emails, contributions, contributors = {}, {}, {}
     hashed = (sub_prefix, customer_prefix, email_prefix, contribution_prefix)
     for names in batches(client.scan_iter(match=keys.ledger_pattern, count=BATCH), BATCH):
+        old_sets += [n for n in names if n.startswith(customer_prefix) and n.endswith(":subs")]
         names = [n for n in names if record_id(n, (sub_prefix, customer_prefix)) != ""]
         hashes = [n for n in names if n.startswith(hashed)]
         raws = dict(zip(hashes, read_hashes(client, hashes), strict=True))
@@ -209,6 +216,7 @@ def _read_records(client, keys: Keys, progress) -> tuple[dict, dict, dict, dict,
             elif name.startswith(customer_prefix):
                 cid, raw = name[len(customer_prefix) :], raws[name]
                 customers[cid] = (raw.get("live", ""), _customer(name, cid, raw))
+                named[cid] = set(codec.customer_sub_ids(raw))
             elif name.startswith(email_prefix):
                 email = name[len(email_prefix) :]
                 raw = raws[name]
@@ -249,8 +257,18 @@ def _plan(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
 def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
     plan = Plan()
     subs, customers, emails, contributions, people = _read_records(
-        client, keys, progress or (lambda n: None)
+        client, keys, progress or (lambda n: None), named := {}, plan.old_sets
     )
+    # Each subscription is named in its customer's record (versions before kept a set)
+    plan.unnamed = sorted(
+        (record.sub.customer, sid)
+        for sid, (_, record) in subs.items()
+        if sid not in named.get(record.sub.customer, ())
+    )
+    if plan.unnamed:
+        plan.differed["subscription named by its customer"] = len(plan.unnamed)
+    if plan.old_sets:
+        plan.differed["customer's subscription set"] = len(plan.old_sets)
     plan.records = len(subs) + len(customers) + len(emails) + len(contributions)
     members = _plan_members(plan, subs, customers, emails, statuses)
     # The offline flag lives in the email's hash; the set is its index.
@@ -276,6 +294,7 @@ def _plan_all(client, keys: Keys, statuses: frozenset[str], progress) -> Plan:
         plan.count += rules.count_of(record)
     plan.counters = {n: v for n, v in sorted(counters.items()) if v}
     plan.counters[SCHEMA_FIELD] = SCHEMA
+    plan.counters[LAYOUT_FIELD] = LAYOUT
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(keys.ledger_counters)
     pipe.get(keys.member_count)
@@ -353,6 +372,10 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
             pipe.hset(keys.ledger_email(record.email), "live", record.live)
         elif kind == "contributor":
             pipe.set(keys.ledger_contributor(record.person), record.active)
+    for cid, sid in plan.unnamed:
+        pipe.hset(keys.ledger_customer(cid), codec.SUB_MARK + sid, "")
+    for i in range(0, len(plan.old_sets), BATCH):
+        pipe.delete(*plan.old_sets[i : i + BATCH])
     if plan.index is not None:
         member_index.queue_rebuild(pipe, keys, plan.index)
     added, removed = plan.offline_index

@@ -31,6 +31,10 @@ from membership.ledger.model import (
 from membership.store import Keys, whole
 
 TIMELINE_MAX = 200  # entries per customer timeline
+# A field of the counters: LAYOUT once no customer's subscriptions are kept in a set of
+# their own, as versions before kept them (a new ledger, or `ledger rebuild` folded them
+# into the customers' records); until then the writer reads those sets too.
+LAYOUT_FIELD, LAYOUT = "layout", 2
 
 
 def read_hashes(client: redis.Redis, keys: Sequence[str]) -> list[dict]:
@@ -82,9 +86,10 @@ def record_ids(client: redis.Redis, prefix: str, batch: int) -> Iterator[list[st
 class RedisReader:
     """`rules.Reader` over Redis: WATCH each key, then read it (several in one round trip)."""
 
-    def __init__(self, client: redis.Redis, pipe, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, pipe, keys: Keys, old_sets: bool = True) -> None:
         self.redis, self.pipe, self.keys = client, pipe, keys
         self.cache: dict[tuple, object] = {}
+        self.old_sets = old_sets  # whether customers' subscription sets may still be kept
 
     def read(self, watched: Sequence[tuple], unwatched: Sequence[tuple] = ()) -> list:
         """WATCH the key of each `watched` read (its first: an MGET WATCHes only that one),
@@ -113,7 +118,9 @@ class RedisReader:
 
     def customer_subscriptions(self, customer_id: str) -> list[SubRecord]:
         raw = self._one(("hgetall", self.keys.ledger_customer(customer_id)))
-        listed = self._one(("smembers", self.keys.ledger_customer_subscriptions(customer_id)))
+        listed = ()
+        if self.old_sets:
+            listed = self._one(("smembers", self.keys.ledger_customer_subscriptions(customer_id)))
         ids = codec.customer_sub_ids(raw, listed)
         keys = [self.keys.ledger_subscription(s) for s in ids]
         raws = self.read([("hgetall", key) for key in keys]) if keys else []
@@ -133,22 +140,27 @@ class RedisReader:
         return codec.contributor_from(key, person, self._one(("get", key)))
 
 
-def first_reads(command: Command, keys: Keys) -> list[tuple]:
-    """The reads `rules.load` starts with, fetched with the guards in the first round trip."""
+def first_reads(command: Command, keys: Keys, old_sets: bool = True) -> list[tuple]:
+    """The reads `rules.load` starts with, fetched with the guards in the first round trip.
+    The member index's row sums the customer's subscriptions (index.prepare): the
+    customer's record names them, and so does the set versions before kept (`old_sets`)."""
     if isinstance(command, ApplySubscription):
         sub = command.sub
-        return [
+        reads = [
             ("hgetall", keys.ledger_subscription(sub.id)),
             ("hgetall", keys.ledger_customer(sub.customer)),
-            # the member index's row sums the customer's subscriptions (index.prepare): the
-            # customer's record names them, and so does the set versions before kept
-            ("smembers", keys.ledger_customer_subscriptions(sub.customer)),
         ]
-    if isinstance(command, DeleteCustomer | LinkCustomer):
-        return [
-            ("hgetall", keys.ledger_customer(command.customer)),
-            ("smembers", keys.ledger_customer_subscriptions(command.customer)),
-        ]
+        customer = sub.customer
+    elif isinstance(command, DeleteCustomer | LinkCustomer):
+        reads, customer = [("hgetall", keys.ledger_customer(command.customer))], command.customer
+    else:
+        return _other_reads(command, keys)
+    if old_sets:
+        reads.append(("smembers", keys.ledger_customer_subscriptions(customer)))
+    return reads
+
+
+def _other_reads(command: Command, keys: Keys) -> list[tuple]:
     if isinstance(command, RecordContribution | RecordRefund):
         return [("hgetall", keys.ledger_contribution(command.key))]
     if isinstance(command, AddOffline | RemoveOffline):

@@ -32,7 +32,13 @@ from membership.ledger.model import (
     valid_email,
 )
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
-from membership.ledger.records import RedisReader, first_reads, queue_records
+from membership.ledger.records import (
+    LAYOUT,
+    LAYOUT_FIELD,
+    RedisReader,
+    first_reads,
+    queue_records,
+)
 from membership.store import UNAVAILABLE, Keys, whole
 
 log = logging.getLogger(__name__)
@@ -47,8 +53,31 @@ NAME_MAX = 200
 # goals.store.mark_reached does, so a mark commits with the count that reached it; through
 # pcall, so a goal key of the wrong type (planted by hand) cannot fail the commit: `ledger
 # rebuild` marks what that skipped.
+# The counters' changes come along (ARGV[4] of them, each: name, the value read before
+# deciding, the value after, the change): when no other writer changed one since, one HSET
+# writes them all, else each is HINCRBYed.
 _BUMP = """
 local delta = tonumber(ARGV[1])
+local n = tonumber(ARGV[4])
+if n > 0 then
+  local names = {}
+  for i = 1, n do names[i] = ARGV[1 + 4 * i] end
+  local now = redis.call('HMGET', KEYS[9], unpack(names))
+  local same = true
+  for i = 1, n do
+    if (now[i] or '') ~= ARGV[2 + 4 * i] then same = false end
+  end
+  if same then
+    local values = {}
+    for i = 1, n do
+      values[2 * i - 1] = names[i]
+      values[2 * i] = ARGV[3 + 4 * i]
+    end
+    redis.call('HSET', KEYS[9], unpack(values))
+  else
+    for i = 1, n do redis.call('HINCRBY', KEYS[9], names[i], ARGV[4 + 4 * i]) end
+  end
+end
 redis.call('INCR', KEYS[6])
 local count = redis.call('INCRBY', KEYS[1], delta)
 redis.call('SET', KEYS[2], ARGV[2])
@@ -213,6 +242,7 @@ class Writer:
         self.max_attempts = max_attempts
         self.subscribers = tuple(subscribers)
         self.hooks = tuple(hooks)
+        self.old_sets = True  # until the counters say otherwise (`records.LAYOUT`)
 
     # --- the doors -------------------------------------------------------------
 
@@ -338,13 +368,13 @@ class Writer:
         k = self.keys
         now = meta.received if meta else self.clock()
         today = day(now)
-        reader = RedisReader(self.redis, pipe, k)
+        reader = RedisReader(self.redis, pipe, k, self.old_sets)
         # The lock (WATCHed: a read WATCHes its first key), the count and the banner's version.
         guards = [("mget", k.ledger_rebuild_lock, k.member_count, k.banner_version)]
         if meta is not None:
             guards.append(("hget", self.log.mark_key(meta.id), "outcome"))
         values = reader.read(
-            [*guards, *first_reads(command, k)],
+            [*guards, *first_reads(command, k, self.old_sets)],
             [
                 ("hgetall", k.ledger_counters),
                 ("hget", k.ledger_history_joins, today),
@@ -361,6 +391,9 @@ class Writer:
         count = codec.count_from(k.member_count, raw_count)
         codec.version_from(k.banner_version, raw_version)  # the count's change INCRs it
         counters = codec.counters_from(k.ledger_counters, raw_counters)
+        # Sets of customers' subscriptions read only while a ledger may keep them; a ledger
+        # restored from before makes this reader, and the next, read them again.
+        self.old_sets = reader.old_sets = counters.get(LAYOUT_FIELD) != LAYOUT
         history = {
             "joins": codec.whole(k.ledger_history_joins, today, joins),
             "leaves": codec.whole(k.ledger_history_leaves, today, leaves),
@@ -375,7 +408,9 @@ class Writer:
         def queue(pipe) -> None:
             queue_records(pipe, k, decision, meta.id if meta is not None else None)
             index.queue(pipe, k)
-            _queue_counts(pipe, k, decision, count, count_delta, raw_counters, counter_deltas)
+            # with the count's change, the counters' come in its script
+            in_queue = {} if count_delta else counter_deltas
+            _queue_counts(pipe, k, decision, count, count_delta, raw_counters, in_queue)
             if meta is not None:
                 self.log.queue_outcome(
                     pipe, meta, decision.outcome, decision.detail, failed_before=done == "failed"
@@ -390,8 +425,15 @@ class Writer:
             return _outcome(meta, label, decision.outcome, before, after, decision.detail, now)
 
         # The count's change, last: its reply is the count after it (no GET of it).
-        bump = (lambda pipe: _queue_bump(pipe, k, count_delta, now)) if count_delta else None
-        return self._write(queue, outcome, bump)
+        changes = [
+            (n, raw_counters.get(n, ""), counters.get(n, 0) + d, d)
+            for n, d in counter_deltas.items()
+        ]
+
+        def bump(pipe) -> None:
+            _queue_bump(pipe, k, count_delta, now, changes)
+
+        return self._write(queue, outcome, bump if count_delta else None)
 
     def _duplicate(self, meta: EventMeta, label, done: str, at: float) -> whole.Write:
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
@@ -429,13 +471,14 @@ class Writer:
                 )
 
 
-def _queue_bump(pipe, k: Keys, count_delta: int, now: float) -> None:
-    """Queue the count's change with its day's history, the banner's version and the goals
-    it reaches (`_BUMP`); its reply is the count after it."""
+def _queue_bump(pipe, k: Keys, count_delta: int, now: float, counters=()) -> None:
+    """Queue the count's change with its day's history, the banner's version, the goals it
+    reaches and the counters' changes (`_BUMP`: (name, value read, value after, change)
+    each); its reply is the count after it."""
     pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
         "EVAL",
         _BUMP,
-        8,
+        9,
         k.member_count,
         k.count_changed_at,
         k.ledger_history_count,
@@ -444,9 +487,12 @@ def _queue_bump(pipe, k: Keys, count_delta: int, now: float) -> None:
         k.banner_version,
         k.goals_pending,
         k.goals_reached,
+        k.ledger_counters,
         count_delta,
         iso(now),
         day(now),
+        len(counters),
+        *(value for change in counters for value in change),
     )
 
 
@@ -459,7 +505,7 @@ def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, cou
         # Once the ledger holds records its count is known, even when it is zero.
         pipe.set(k.member_count, 0, nx=True)
     if not raw_counters and count is None:  # a new ledger: its counters start right
-        pipe.hsetnx(k.ledger_counters, SCHEMA_FIELD, SCHEMA)
+        pipe.hset(k.ledger_counters, mapping={SCHEMA_FIELD: SCHEMA, LAYOUT_FIELD: LAYOUT})
     for name, delta in counter_deltas.items():
         pipe.hincrby(k.ledger_counters, name, delta)
     if not count_delta and (decision.changes or decision.timeline):

@@ -13,6 +13,7 @@ from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import Ledger
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.model import LedgerInputError
+from membership.ledger.rebuild import rebuild
 from membership.store import Keys, connect
 from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
@@ -727,3 +728,63 @@ def test_subscriptions_and_customers_of_the_previous_format_read_and_rewrite_who
     assert redis_client.smembers(keys.ledger_customer_subscriptions("cus_1")) == {"sub_1"}
     page = ledger.queries.member("cus_1")
     assert [s.id for s in page.customers[0].subscriptions] == ["sub_1", "sub_2"]
+
+
+def test_a_rebuild_folds_the_customers_subscription_sets_kept_before(ledger, keys, redis_client):
+    """Versions before listed a customer's subscriptions in a set the writer read with every
+    event; a rebuild names them in the customers' records and drops the sets (and the
+    every-id sets), after which the writer reads no set, unless a ledger from before is
+    restored."""
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 10))
+    apply_event(ledger.writer, sub_event("sub_2", "cus_2", "active", 10))
+    assert redis_client.hget(keys.ledger_counters, "layout") == "2"  # a new ledger's
+    customer_key, old_set = keys.ledger_customer("cus_1"), keys.ledger_customer_subscriptions
+    # as a version before left it: named only in sets, no layout
+    redis_client.hdel(customer_key, "s:sub_1")
+    redis_client.sadd(old_set("cus_1"), "sub_1")
+    redis_client.sadd(keys.ledger_customers, "cus_1", "cus_2")
+    redis_client.hdel(keys.ledger_counters, "layout")
+    apply_event(ledger.writer, sub_event("sub_3", "cus_1", "past_due", 20))
+    assert ledger.writer.old_sets  # it read the counters: sets may be kept
+    page = ledger.queries.member("cus_1")
+    assert [s.id for s in page.customers[0].subscriptions] == ["sub_1", "sub_3"]
+
+    report = rebuild(redis_client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.differed["customer's subscription set"] == 1
+    assert report.differed["subscription named by its customer"] == 1
+    assert not redis_client.exists(old_set("cus_1"), keys.ledger_customers)
+    assert redis_client.hget(customer_key, "s:sub_1") == ""
+    assert redis_client.hget(keys.ledger_counters, "layout") == "2"
+    apply_event(ledger.writer, sub_event("sub_4", "cus_1", "active", 30))
+    assert not ledger.writer.old_sets
+    page = ledger.queries.member("cus_1")
+    assert [s.id for s in page.customers[0].subscriptions] == ["sub_1", "sub_3", "sub_4"]
+    assert rebuild(redis_client, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR).unchanged
+
+    # a ledger from before restored: the writer reads the sets again, from this event on
+    redis_client.hdel(customer_key, "s:sub_1")
+    redis_client.sadd(old_set("cus_1"), "sub_1")
+    redis_client.hdel(keys.ledger_counters, "layout")
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "canceled", 40))
+    assert ledger.writer.old_sets
+    assert recount(ledger) == ledger.queries.count()
+
+
+def test_counters_changed_after_the_read_are_added_to_not_overwritten(redis_client, keys):
+    """The counters ride in the count's script: one HSET of the values decided on when
+    nobody changed them since the read, else each change added as it is."""
+
+    class Meddler:
+        def prepare(self, event, reader, at):
+            redis_client.hincrby(keys.ledger_counters, "stripe_members", 5)  # after the read
+            return None
+
+    calm = Ledger.on(redis_client, keys, DEFAULT_MEMBER_STATUSES)
+    apply_event(calm.writer, sub_event("sub_1", "cus_1", "active", 10))
+    stats = calm.queries.stats()
+    assert (stats["stripe_members"], stats["subscriptions_by_status"]) == (1, {"active": 1})
+    meddled = Ledger.on(redis_client, keys, DEFAULT_MEMBER_STATUSES, hooks=[Meddler()])
+    apply_event(meddled.writer, sub_event("sub_2", "cus_2", "active", 10))
+    stats = calm.queries.stats()
+    assert (stats["stripe_members"], stats["subscriptions_by_status"]) == (7, {"active": 2})
+    assert stats["members"] == 2
