@@ -98,7 +98,8 @@ def _add_areas(app: Flask, rt: Runtime) -> dict:
     # --- Ledger ---
     from membership.stripe import webhooks
 
-    app.register_blueprint(webhooks.bp)
+    # Stripe's deliveries: a plain WSGI endpoint, no Flask request (as `/v1/prompt` below).
+    plain = {webhooks.PATH: webhooks.WebhookEndpoint(app)}
 
     # --- Goals and banner ---
     from membership.goals import banner, widget
@@ -114,7 +115,7 @@ def _add_areas(app: Flask, rt: Runtime) -> dict:
 
     # Every page view asks: a plain WSGI endpoint, no Flask request (after the banner's
     # blueprint: it shares its cache).
-    plain = {prompts_http.PATH: prompts_http.PromptEndpoint(app)}
+    plain[prompts_http.PATH] = prompts_http.PromptEndpoint(app)
 
     from membership.prompts import event_api
 

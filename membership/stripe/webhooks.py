@@ -11,21 +11,29 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 
 import msgspec
+import redis
 import stripe
-from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.wsgi import get_input_stream
 
-from membership.core.errors import RETRY_AFTER_SECONDS, ApiError, error_response
+from membership.core import errors
+from membership.core.errors import RETRY_AFTER_SECONDS, ApiError
 from membership.core.runtime import runtime
+from membership.http.outer import ENDPOINT_KEY
 from membership.ledger import LedgerBusy, LedgerCorrupt, LedgerWriteFailed, ledger_for
 from membership.stripe.apply import apply_event
 from membership.stripe.events import InvalidEvent, envelope_errors
 
-bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)
 
+PATH = "/webhooks/stripe"
 _RETRY = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+_JSON = (("Content-Type", "application/json"),)
+# Flask's automatic answer to OPTIONS (an empty HTML page; the outer layer adds its headers).
+_OPTIONS = (("Content-Type", "text/html; charset=utf-8"), ("Allow", "POST, OPTIONS"))
 
 
 THIN_EVENT = "v2.core.event"
@@ -80,30 +88,76 @@ def verify(payload: str, header: str | None, secrets: tuple[str, ...], tolerance
     raise ApiError(400, "invalid_signature", "the Stripe-Signature header does not match the body")
 
 
-@bp.post("/webhooks/stripe")
-def stripe_webhook():
-    rt = runtime()
+class WebhookEndpoint:
+    """The WSGI endpoint of `/webhooks/stripe`, answered without a Flask request (the outer
+    layer, membership.http.outer, gives it its request id, headers, body limit and metrics),
+    as Flask answered it: POST, the automatic OPTIONS, a 405 naming both for the rest."""
+
+    methods = ("POST", "OPTIONS")
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "").upper()
+        if method not in self.methods:
+            error = errors.http_error(MethodNotAllowed(self.methods), method, PATH)
+            return self.refuse(environ, start_response, error)
+        environ[ENDPOINT_KEY] = PATH
+        if method == "OPTIONS":
+            start_response("200 OK", [*_OPTIONS, ("Content-Length", "0")])
+            return []
+        try:
+            stream = get_input_stream(environ, max_content_length=errors.MAX_BODY_BYTES)
+            event_id, outcome = receive(
+                runtime(self.app), stream.read(), environ.get("HTTP_STRIPE_SIGNATURE")
+            )
+        except ApiError as exc:
+            return self.refuse(environ, start_response, exc)
+        except HTTPException as exc:  # a client gone mid-body (werkzeug's ClientDisconnected)
+            return self.refuse(environ, start_response, errors.http_error(exc, method, PATH))
+        except redis.RedisError as exc:
+            return self.refuse(environ, start_response, errors.store_error(exc, method, PATH))
+        except Exception:
+            return self.refuse(environ, start_response, errors.unexpected_error(method, PATH))
+        body = json.dumps({"id": event_id, "outcome": outcome}, separators=(",", ":")) + "\n"
+        data = body.encode("ascii")
+        start_response("200 OK", [*_JSON, ("Content-Length", str(len(data)))])
+        return [data]
+
+    def refuse(self, environ: dict, start_response: Callable, error: ApiError) -> list[bytes]:
+        """An error answer (`outer.Endpoint`); a method it does not have is counted as
+        `unmatched`, as for a path without a route."""
+        body = errors.error_body(error.code, error.message)
+        headers = [*_JSON, ("Content-Length", str(len(body))), *error.headers.items()]
+        method = environ.get("REQUEST_METHOD", "").upper()
+        if method in self.methods:
+            environ[ENDPOINT_KEY] = PATH
+        start_response(errors.status_line(error.status), headers)
+        return [] if method == "HEAD" else [body]
+
+
+def receive(rt, body: bytes, signature: str | None) -> tuple[str, str]:
+    """One delivery: the event's id and outcome once its effect is in Redis (or it was
+    ignored); ApiError for every other answer."""
     settings = rt.settings
     if not settings.stripe_webhook_secrets:
-        return error_response(
+        raise ApiError(
             503,
             "webhook_secret_not_configured",
             "STRIPE_WEBHOOK_SECRET is not configured; the event was not processed",
-            _RETRY,
+            headers=_RETRY,
         )
-    body = request.get_data(cache=False)
     try:
         payload = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "invalid_body", "the body is not UTF-8 text") from None
     tolerance = settings.stripe_webhook_tolerance
-    signed_at = verify(
-        payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets, tolerance
-    )
+    signed_at = verify(payload, signature, settings.stripe_webhook_secrets, tolerance)
     event = _parse(payload)
     if isinstance(event, dict) and event.get("object") == THIN_EVENT:
         log.info("stripe thin event %s ignored", str(event.get("id"))[:255])
-        return jsonify(id=event.get("id"), outcome="ignored")
+        return event.get("id"), "ignored"
     problems = envelope_errors(event)
     if problems:
         raise ApiError(
@@ -115,42 +169,40 @@ def stripe_webhook():
             "created_after_signing",
             f"the event's created time is more than {tolerance} s after its signature's",
         )
-    try:
-        outcome = apply_event(ledger_for(rt).writer, event, raw=payload)
-    except InvalidEvent as exc:
-        raise ApiError(400, "invalid_event", f"the event is not one Stripe sends: {exc}") from None
-    except LedgerBusy:
-        return error_response(
-            503, "ledger_busy", "too many concurrent updates; try again shortly", _RETRY
-        )
-    except LedgerCorrupt:
-        return error_response(
-            503,
-            "ledger_corrupt",
-            "a stored record this event depends on is corrupt; nothing was written",
-            _RETRY,
-        )
-    except LedgerWriteFailed:
-        return error_response(
-            500,
-            "event_failed",
-            f"event {event['id']} could not be written whole and was logged for replay",
-        )
+    outcome = _apply(rt, event, payload)
     if log.isEnabledFor(logging.INFO):
         _log_outcome(event, outcome)
     if outcome.outcome == "failed":
-        return error_response(
+        raise ApiError(
             500,
             "event_failed",
             f"event {outcome.event_id} could not be applied and was logged for replay",
         )
-    return _answer(outcome.event_id, outcome.outcome)
+    return outcome.event_id, outcome.outcome
 
 
-def _answer(event_id: str, outcome: str) -> Response:
-    """`{"id": ..., "outcome": ...}`, as `jsonify` writes it, without its per-call setup."""
-    body = json.dumps({"id": event_id, "outcome": outcome}, separators=(",", ":"))
-    return Response(body + "\n", mimetype="application/json")
+def _apply(rt, event: dict, payload: str):
+    try:
+        return apply_event(ledger_for(rt).writer, event, raw=payload)
+    except InvalidEvent as exc:
+        raise ApiError(400, "invalid_event", f"the event is not one Stripe sends: {exc}") from None
+    except LedgerBusy:
+        raise ApiError(
+            503, "ledger_busy", "too many concurrent updates; try again shortly", headers=_RETRY
+        ) from None
+    except LedgerCorrupt:
+        raise ApiError(
+            503,
+            "ledger_corrupt",
+            "a stored record this event depends on is corrupt; nothing was written",
+            headers=_RETRY,
+        ) from None
+    except LedgerWriteFailed:
+        raise ApiError(
+            500,
+            "event_failed",
+            f"event {event['id']} could not be written whole and was logged for replay",
+        ) from None
 
 
 def _log_outcome(event: dict, outcome) -> None:

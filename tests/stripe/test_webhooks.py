@@ -224,6 +224,20 @@ def test_only_post(client):
     response = client.get(URL)
     assert response.status_code == 405
     assert json.loads(response.data)["error"]["code"] == "method_not_allowed"
+    for method in ("HEAD", "PUT", "DELETE", "BREW"):
+        refused = client.open(URL, method=method)
+        assert refused.status_code == 405 and refused.headers["Allow"] == "POST, OPTIONS"
+        assert refused.headers["Content-Type"] == "application/json"
+        if method == "HEAD":
+            assert refused.data == b""
+        else:
+            assert refused.json["error"]["message"] == f"{method} is not allowed on {URL}"
+    # OPTIONS, as Flask answers it for any route: the methods, an empty page
+    options = client.options(URL)
+    assert options.status_code == 200 and options.data == b""
+    assert options.headers["Allow"] == "POST, OPTIONS"
+    assert options.headers["Content-Security-Policy"] and options.headers["X-Request-ID"]
+    assert client.post(URL + "/").status_code == 404
 
 
 def test_a_too_contended_ledger_is_503(client, monkeypatch, redis_client):
