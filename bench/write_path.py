@@ -10,7 +10,8 @@ test configuration), then feeds signed events through POST /webhooks/stripe:
 For each phase it prints, per event: round trips (sends of redis-py's connections, counted
 by a wrapper), Redis commands (server side, `INFO commandstats` deltas, which include the
 commands scripts run), arguments redis-py encoded, and events per second beside a bare Flask
-JSON POST of a body of the same size in the same process (alternating rounds). Then the
+JSON POST of a body of the same size in the same process (alternating rounds), with the CPU
+each used per event (this process's, and the Redis server's). Then the
 Redis memory per member by key family (`MEMORY USAGE` summed over the family's keys,
 divided by N), per event record, and per log entry.
 
@@ -153,16 +154,39 @@ def measured(app, redis_client, wire: Wire, bodies: list[str]) -> dict:
     }
 
 
-def speed(make_app, redis_client, bodies: list[str], rounds: int) -> tuple[float, float]:
-    """Events per second, the real endpoint beside the bare one, median of `rounds`
-    alternating runs (Redis flushed before each run of the real one)."""
+def redis_cpu(client: redis.Redis) -> float:
+    """Seconds of CPU the Redis server has used (user + system)."""
+    cpu = client.info("cpu")
+    return cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+
+
+def timed(client, bodies: list[str], redis_client: redis.Redis) -> dict:
+    """One run of `feed`: events per second, and this process's and Redis's CPU per event
+    (microseconds), which a loaded machine inflates less than the wall clock."""
+    cpu, server = time.process_time(), redis_cpu(redis_client)
+    seconds = feed(client, bodies)
+    n = len(bodies)
+    return {
+        "per_second": n / seconds,
+        "cpu_us": (time.process_time() - cpu) / n * 1e6,
+        "redis_us": (redis_cpu(redis_client) - server) / n * 1e6,
+    }
+
+
+def speed(make_app, redis_client, bodies: list[str], rounds: int) -> tuple[dict, dict]:
+    """Events per second and CPU per event, the real endpoint beside the bare one, each the
+    median of `rounds` alternating runs (Redis flushed before each run of the real one)."""
     bare = bare_app().test_client()
     real, base = [], []
     for _ in range(rounds):
-        base.append(len(bodies) / feed(bare, bodies))
+        base.append(timed(bare, bodies, redis_client))
         redis_client.flushall()
-        real.append(len(bodies) / feed(make_app().test_client(), bodies))
-    return statistics.median(real), statistics.median(base)
+        real.append(timed(make_app().test_client(), bodies, redis_client))
+
+    def median(runs: list[dict]) -> dict:
+        return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+
+    return median(real), median(base)
 
 
 _ID = re.compile(r"(sub|cus|evt|in|pi|ch|price|prod)_[A-Za-z0-9]+")
@@ -264,8 +288,13 @@ def main() -> None:
     print_costs("customer.subscription.created, new customer", first)
     print_costs("mix: invoice.paid and customer.subscription.updated", mix)
     print(
-        f"\nin process: {real:,.0f} events/s, bare Flask JSON POST {base:,.0f}/s: "
-        f"{real / base:.2f}x (median of {args.rounds})"
+        f"\nin process: {real['per_second']:,.0f} events/s, bare Flask JSON POST "
+        f"{base['per_second']:,.0f}/s: {real['per_second'] / base['per_second']:.2f}x "
+        f"(median of {args.rounds})"
+    )
+    print(
+        f"CPU per event: this process {real['cpu_us']:,.0f} us + Redis {real['redis_us']:,.0f} us;"
+        f" bare {base['cpu_us']:,.0f} us"
     )
     print_memory(families, members, members)
 
