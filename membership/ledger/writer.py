@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +43,10 @@ from membership.ledger.records import (
 from membership.store import UNAVAILABLE, Keys, whole
 
 log = logging.getLogger(__name__)
+
+# Per client and hash tag: whether the ledger may keep customers' subscription sets (a
+# writer is made for each request; what one learns serves the next).
+_OLD_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 REASON_MAX = 500
 NAME_MAX = 200
@@ -242,7 +247,16 @@ class Writer:
         self.max_attempts = max_attempts
         self.subscribers = tuple(subscribers)
         self.hooks = tuple(hooks)
-        self.old_sets = True  # until the counters say otherwise (`records.LAYOUT`)
+
+    @property
+    def old_sets(self) -> bool:
+        """Whether customers' subscription sets may still be kept (`records.LAYOUT`): what
+        the last commit through this client read of its counters (True at first)."""
+        return _OLD_SETS.get(self.redis, {}).get(self.keys.tag, True)
+
+    @old_sets.setter
+    def old_sets(self, value: bool) -> None:
+        _OLD_SETS.setdefault(self.redis, {})[self.keys.tag] = value
 
     # --- the doors -------------------------------------------------------------
 

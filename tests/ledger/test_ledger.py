@@ -770,7 +770,7 @@ def test_a_rebuild_folds_the_customers_subscription_sets_kept_before(ledger, key
     assert recount(ledger) == ledger.queries.count()
 
 
-def test_counters_changed_after_the_read_are_added_to_not_overwritten(redis_client, keys):
+def test_counters_changed_after_the_read_are_added_to_not_overwritten(ledger, redis_client, keys):
     """The counters ride in the count's script: one HSET of the values decided on when
     nobody changed them since the read, else each change added as it is."""
 
@@ -779,7 +779,7 @@ def test_counters_changed_after_the_read_are_added_to_not_overwritten(redis_clie
             redis_client.hincrby(keys.ledger_counters, "stripe_members", 5)  # after the read
             return None
 
-    calm = Ledger.on(redis_client, keys, DEFAULT_MEMBER_STATUSES)
+    calm = ledger
     apply_event(calm.writer, sub_event("sub_1", "cus_1", "active", 10))
     stats = calm.queries.stats()
     assert (stats["stripe_members"], stats["subscriptions_by_status"]) == (1, {"active": 1})
