@@ -120,7 +120,11 @@ class WebhookEndpoint:
             return self.refuse(environ, start_response, errors.store_error(exc, method, PATH))
         except Exception:
             return self.refuse(environ, start_response, errors.unexpected_error(method, PATH))
-        body = json.dumps({"id": event_id, "outcome": outcome}, separators=(",", ":")) + "\n"
+        # as jsonify wrote it (keys sorted: a thin event's id may be anything)
+        body = json.dumps(
+            {"id": event_id, "outcome": outcome}, separators=(",", ":"), sort_keys=True
+        )
+        body += "\n"
         data = body.encode("ascii")
         start_response("200 OK", [*_JSON, ("Content-Length", str(len(data)))])
         return [data]

@@ -220,6 +220,20 @@ def test_a_redis_that_refuses_writes_is_503_not_a_failed_event(outage_app, own_r
     assert post(client, event).json["outcome"] == "applied"  # Stripe's retry succeeds
 
 
+def test_a_thin_event_is_ignored_and_its_answer_written_as_before(client, redis_client):
+    """A v2 thin event is acknowledged, nothing stored; the answer is the JSON jsonify wrote
+    (keys sorted, ASCII), whatever its id holds."""
+    for event_id, written in (
+        ("evt_thin_1", '"evt_thin_1"'),
+        ({"b": 1, "a": "é"}, '{"a":"\\u00e9","b":1}'),
+    ):
+        body = json.dumps({"id": event_id, "object": "v2.core.event", "type": "v1.x"})
+        response = post(client, body)
+        assert response.status_code == 200
+        assert response.data == b'{"id":%s,"outcome":"ignored"}\n' % written.encode()
+    assert redis_client.keys("*") == []
+
+
 def test_only_post(client):
     response = client.get(URL)
     assert response.status_code == 405
