@@ -37,6 +37,7 @@ from bench.ledger import PREFIX, generate  # noqa: E402
 from membership.core.config import DEFAULT_MEMBER_STATUSES  # noqa: E402
 from membership.ledger import Queries  # noqa: E402
 from membership.ledger.rebuild import rebuild  # noqa: E402
+from membership.ledger.records import record_ids  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
 from tests.support.processes import RedisServer  # noqa: E402
 
@@ -103,7 +104,8 @@ LAST = [
 def name_customers(client, keys: Keys, seed: int) -> None:
     rng = random.Random(seed)
     pipe = client.pipeline(transaction=False)
-    for n, cid in enumerate(client.sscan_iter(keys.ledger_customers, count=2000), 1):
+    customers = (c for ids in record_ids(client, keys.ledger_customer(""), 2000) for c in ids)
+    for n, cid in enumerate(customers, 1):
         pipe.hset(keys.ledger_customer(cid), "name", f"{rng.choice(FIRST)} {rng.choice(LAST)}")
         if n % 2000 == 0:
             pipe.execute()
@@ -187,9 +189,7 @@ def main() -> None:
         )
         queries = Queries(client, keys)
         rng = random.Random(args.seed)
-        customer_ids = [
-            c for c, _ in zip(client.sscan_iter(keys.ledger_customers), range(5000), strict=False)
-        ]
+        customer_ids = next(record_ids(client, keys.ledger_customer(""), 5000), [])
         with_email = [e for e, _ in world.customers if e]
         deep_cursor = cursor_for_page(queries, "reader", 20)
         kinds = {
