@@ -89,17 +89,19 @@ def people(app):
     return app
 
 
-@pytest.mark.parametrize(("query", "field", "label"), BAD_LIST_QUERIES)
-def test_a_hostile_list_query_is_a_400_naming_its_field(people, query, field, label):
+def test_a_hostile_list_query_is_a_400_naming_its_field(people, subtests):
+    """Each query a subtest: reads only, so they share one app, its people and a session."""
     client, _ = signed_in(people, "viewer")
-    answer = client.get(f"/staff/api/members?{query}")
-    assert answer.status_code == 400, (query[:80], answer.status_code)
-    error = answer.get_json()["error"]
-    assert (error["code"], error["field"]) == ("bad_request", field)
-    assert error["message"].startswith(f"{label}: ")
-    page = client.get(f"/staff/members?{query}")
-    assert page.status_code == 400, (query[:80], page.status_code)
-    assert f"{label}: " in page.get_data(as_text=True)
+    for query, field, label in BAD_LIST_QUERIES:
+        with subtests.test(query=query[:80]):
+            answer = client.get(f"/staff/api/members?{query}")
+            assert answer.status_code == 400, (query[:80], answer.status_code)
+            error = answer.get_json()["error"]
+            assert (error["code"], error["field"]) == ("bad_request", field)
+            assert error["message"].startswith(f"{label}: ")
+            page = client.get(f"/staff/members?{query}")
+            assert page.status_code == 400, (query[:80], page.status_code)
+            assert f"{label}: " in page.get_data(as_text=True)
 
 
 GOOD_LIST_QUERIES = [
@@ -117,13 +119,14 @@ GOOD_LIST_QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("query", GOOD_LIST_QUERIES)
-def test_odd_but_valid_list_queries_answer_a_list(people, query):
+def test_odd_but_valid_list_queries_answer_a_list(people, subtests):
     client, _ = signed_in(people, "viewer")
-    answer = client.get(f"/staff/api/members?{query}")
-    assert answer.status_code == 200, (query, answer.get_data(as_text=True)[:300])
-    assert isinstance(answer.get_json()["members"], list)
-    assert client.get(f"/staff/members?{query}").status_code == 200
+    for query in GOOD_LIST_QUERIES:
+        with subtests.test(query=query[:80]):
+            answer = client.get(f"/staff/api/members?{query}")
+            assert answer.status_code == 200, (query, answer.get_data(as_text=True)[:300])
+            assert isinstance(answer.get_json()["members"], list)
+            assert client.get(f"/staff/members?{query}").status_code == 200
 
 
 def test_the_list_follows_its_own_cursors_and_refuses_them_elsewhere(people):
@@ -169,15 +172,17 @@ BAD_ZONES = [
 ]
 
 
-@pytest.mark.parametrize("zone", BAD_ZONES)
-def test_an_unknown_or_crafted_time_zone_is_refused_by_its_label(app, zone):
+def test_an_unknown_or_crafted_time_zone_is_refused_by_its_label(app, subtests):
+    """Each zone a subtest, on one app: a refused one changes nothing for the next."""
     client, token = signed_in(app, "viewer")
-    body = f"timezone={quote(zone, errors='surrogateescape')}&csrf_token={quote(token)}"
-    form = "application/x-www-form-urlencoded"
-    answer = client.post("/staff/me/timezone", data=body, content_type=form)
-    assert answer.status_code == 400
-    assert "Time zone: expected a zone from the list" in answer.get_data(as_text=True)
-    assert accounts_for(runtime(app)).get("viewer@news.example").timezone == ""
+    for zone in BAD_ZONES:
+        with subtests.test(zone=zone[:40]):
+            body = f"timezone={quote(zone, errors='surrogateescape')}&csrf_token={quote(token)}"
+            form = "application/x-www-form-urlencoded"
+            answer = client.post("/staff/me/timezone", data=body, content_type=form)
+            assert answer.status_code == 400
+            assert "Time zone: expected a zone from the list" in answer.get_data(as_text=True)
+            assert accounts_for(runtime(app)).get("viewer@news.example").timezone == ""
 
 
 def test_the_time_zone_form_needs_its_token_a_session_and_post(app):
@@ -262,17 +267,19 @@ BAD_FORM_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "message"), BAD_FORM_VALUES)
-def test_hostile_form_values_are_named_by_their_label(app, changes, message):
+def test_hostile_form_values_are_named_by_their_label(app, subtests):
+    """Each value a subtest, on one app: a refused one stores nothing for the next."""
     client, token = signed_in(app, "editor")
-    form = {**_form(starts_at="2026-11-01T00:00"), **changes, "csrf_token": token}
-    preview = client.post("/staff/campaigns/preview", data=form)
-    assert preview.status_code == 400, preview.get_data(as_text=True)[:500]
-    assert message in preview.get_data(as_text=True).replace("&#34;", '"')
-    saving = client.post("/staff/campaigns/new", data=form)
-    assert saving.status_code == 400
-    assert message in saving.get_data(as_text=True).replace("&#34;", '"')
-    assert _stored_campaigns(app) == []
+    for changes, message in BAD_FORM_VALUES:
+        with subtests.test(changes=repr(changes)[:60]):
+            form = {**_form(starts_at="2026-11-01T00:00"), **changes, "csrf_token": token}
+            preview = client.post("/staff/campaigns/preview", data=form)
+            assert preview.status_code == 400, preview.get_data(as_text=True)[:500]
+            assert message in preview.get_data(as_text=True).replace("&#34;", '"')
+            saving = client.post("/staff/campaigns/new", data=form)
+            assert saving.status_code == 400
+            assert message in saving.get_data(as_text=True).replace("&#34;", '"')
+            assert _stored_campaigns(app) == []
 
 
 def test_scalars_sent_as_arrays_and_rows_out_of_range_are_no_server_error(app):
@@ -412,43 +419,46 @@ def test_times_at_the_ends_of_the_calendar_are_no_server_error(request, zone_app
 BAD_PREVIEW_COUNTS = ["-1", "1e309", "NaN", "inf", "9" * 10_000, "\u00b2", "1.5", "1\x00"]
 
 
-@pytest.mark.parametrize("count", BAD_PREVIEW_COUNTS)
-def test_a_hostile_preview_count_is_named_and_nothing_is_stored(app, count):
+def test_a_hostile_preview_count_is_named_and_nothing_is_stored(app, subtests):
     add_members(app)
     client, token = signed_in(app, "editor")
-    form = {"target": "100", "name": "Hundred", "preview_count": count, "csrf_token": token}
-    answer = client.post("/staff/goals/preview", data=form)
-    html = answer.get_data(as_text=True)
-    assert answer.status_code == 400, (count[:20], answer.status_code)
-    found = re.search(r'id="preview_count-error">([^<]*)<', html)
-    assert found and "expected a whole number of members" in found.group(1)
-    # A viewer may preview too (it stores nothing): the same refusal.
     viewer, viewer_token = signed_in(app, "viewer")
-    refused = viewer.post("/staff/goals/preview", data={**form, "csrf_token": viewer_token})
-    assert refused.status_code == 400
     rt = runtime(app)
-    assert goals.load(rt.redis, rt.keys) == []
+    for count in BAD_PREVIEW_COUNTS:
+        with subtests.test(count=count[:20]):
+            form = {"target": "100", "name": "Hundred", "preview_count": count, "csrf_token": token}
+            answer = client.post("/staff/goals/preview", data=form)
+            html = answer.get_data(as_text=True)
+            assert answer.status_code == 400, (count[:20], answer.status_code)
+            found = re.search(r'id="preview_count-error">([^<]*)<', html)
+            assert found and "expected a whole number of members" in found.group(1)
+            # A viewer may preview too (it stores nothing): the same refusal.
+            refused = viewer.post("/staff/goals/preview", data={**form, "csrf_token": viewer_token})
+            assert refused.status_code == 400
+            assert goals.load(rt.redis, rt.keys) == []
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"target": "NaN"},
-        {"target": "1e309"},
-        {"target": "-5"},
-        {"target": "9" * 10_000},
-        {"deadline": "2026-02-30"},
-        {"deadline": "9999-12-31T23:59"},
-        {"name": "\x00" * 10},
-        {"copy.en.headline": "{count"},
-    ],
-)
-def test_hostile_goal_previews_are_4xx(app, changes):
+HOSTILE_GOAL_CHANGES = [
+    {"target": "NaN"},
+    {"target": "1e309"},
+    {"target": "-5"},
+    {"target": "9" * 10_000},
+    {"deadline": "2026-02-30"},
+    {"deadline": "9999-12-31T23:59"},
+    {"name": "\x00" * 10},
+    {"copy.en.headline": "{count"},
+]
+
+
+def test_hostile_goal_previews_are_4xx(app, subtests):
     client, token = signed_in(app, "viewer")
-    form = {"target": "100", "name": "Hundred", **changes, "csrf_token": token}
-    answer = client.post("/staff/goals/preview", data=form)
-    assert 200 <= answer.status_code < 500
-    assert client.post("/staff/goals/preview", data={**form, "csrf_token": ""}).status_code == 400
+    for changes in HOSTILE_GOAL_CHANGES:
+        with subtests.test(changes=repr(changes)[:60]):
+            form = {"target": "100", "name": "Hundred", **changes, "csrf_token": token}
+            answer = client.post("/staff/goals/preview", data=form)
+            assert 200 <= answer.status_code < 500
+            no_token = {**form, "csrf_token": ""}
+            assert client.post("/staff/goals/preview", data=no_token).status_code == 400
 
 
 PAGES_WITH_TIMES = [
@@ -477,25 +487,24 @@ def test_times_at_the_calendars_ends_show_in_any_zone(kyiv, at):
             assert client.get(path).status_code == 200, (zone, path)
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"control_share": NaN}',
-        b'{"control_share": Infinity}',
-        b'{"priority": 1e400}',
-        b'{"priority": -1e400}',
-        b'{"priority": 100000000000000000000000000000000}',
-        b'{"starts_at": "2026-02-30T10:00:00Z"}',
-        b'{"ends_at": "9999-12-31T23:59:59-14:00"}',  # after the calendar's end in UTC
-        b'{"starts_at": ["2026-11-01T00:00:00Z"]}',
-        b'{"name": {"a": 1}}',
-        b'{"variants": "a"}',
-        b'{"locales": [null]}',
-        b'{"audience": {"articles_read": {"min": NaN}}}',
-    ],
-)
-def test_a_hostile_draft_for_the_json_preview_is_a_400_naming_its_field(app, body):
-    client, token = signed_in(app, "viewer")
+HOSTILE_DRAFTS = [
+    b'{"control_share": NaN}',
+    b'{"control_share": Infinity}',
+    b'{"priority": 1e400}',
+    b'{"priority": -1e400}',
+    b'{"priority": 100000000000000000000000000000000}',
+    b'{"starts_at": "2026-02-30T10:00:00Z"}',
+    b'{"ends_at": "9999-12-31T23:59:59-14:00"}',  # after the calendar's end in UTC
+    b'{"starts_at": ["2026-11-01T00:00:00Z"]}',
+    b'{"name": {"a": 1}}',
+    b'{"variants": "a"}',
+    b'{"locales": [null]}',
+    b'{"audience": {"articles_read": {"min": NaN}}}',
+]
+
+
+def _hostile_draft(body: bytes) -> bytes:
+    """The example campaign as a JSON draft, with `body`'s fields in place of its own."""
     draft = json.dumps({**EXAMPLE, "id": "hostile-preview"})
     merged = json.loads(draft) | json.loads(body)
     raw = body if b"NaN" in body or b"Infinity" in body else json.dumps(merged).encode()
@@ -503,12 +512,19 @@ def test_a_hostile_draft_for_the_json_preview_is_a_400_naming_its_field(app, bod
         key = body.decode().split('"')[1]
         raw = draft[:-1].encode() + b", " + body[1:-1] + b"}"
         assert key in raw.decode()
+    return raw
+
+
+def test_a_hostile_draft_for_the_json_preview_is_a_400_naming_its_field(app, subtests):
+    client, token = signed_in(app, "viewer")
     headers = {"X-CSRFToken": token}
-    answer = client.post("/staff/api/campaigns/preview", data=raw, headers=headers,
-                         content_type="application/json")  # fmt: skip
-    assert answer.status_code == 400, (body, answer.get_data(as_text=True)[:300])
-    assert answer.get_json()["error"]["message"]
-    assert _stored_campaigns(app) == []
+    for body in HOSTILE_DRAFTS:
+        with subtests.test(body=body):
+            answer = client.post("/staff/api/campaigns/preview", data=_hostile_draft(body),
+                                 headers=headers, content_type="application/json")  # fmt: skip
+            assert answer.status_code == 400, (body, answer.get_data(as_text=True)[:300])
+            assert answer.get_json()["error"]["message"]
+            assert _stored_campaigns(app) == []
 
 
 def test_a_year_before_1000_is_stored_in_four_digits_and_read_back(app):
@@ -649,16 +665,16 @@ def test_the_goal_preview_note_at_edge_counts(app, count, note):
     assert api.status_code == 200 and api.get_json()["note"].startswith(note)
 
 
-@pytest.mark.parametrize(
-    "count", [b"-1", b"1e400", b"NaN", b"true", b"[1]", b'{"n": 1}', b'"\\u00b2"']
-)
-def test_a_hostile_json_preview_count_is_a_400_naming_it(app, count):
+def test_a_hostile_json_preview_count_is_a_400_naming_it(app, subtests):
     client, token = signed_in(app, "viewer")
-    body = b'{"target": 100, "count": ' + count + b"}"
-    answer = client.post("/staff/api/goals/preview", data=body, content_type="application/json",
-                         headers={"X-CSRFToken": token})  # fmt: skip
-    assert answer.status_code == 400, (count, answer.get_data(as_text=True)[:300])
-    assert "expected a whole number of members" in answer.get_data(as_text=True)
+    for count in [b"-1", b"1e400", b"NaN", b"true", b"[1]", b'{"n": 1}', b'"\\u00b2"']:
+        with subtests.test(count=count):
+            body = b'{"target": 100, "count": ' + count + b"}"
+            answer = client.post("/staff/api/goals/preview", data=body,
+                                 content_type="application/json",
+                                 headers={"X-CSRFToken": token})  # fmt: skip
+            assert answer.status_code == 400, (count, answer.get_data(as_text=True)[:300])
+            assert "expected a whole number of members" in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("zone", ["Etc/../../etc/passwd", "Mars/Olympus", "Europe/Kyiv\x00"])
