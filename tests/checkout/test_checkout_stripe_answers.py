@@ -84,20 +84,25 @@ def portal(client, token: str):
     return client.post("/v1/member/portal", json={"token": token, "return_url": BACK})
 
 
-@pytest.mark.parametrize("url", URLS, ids=short)
-def test_a_portal_url_that_is_not_an_https_url_is_a_502(client, priced_stripe, url):
-    customer = a_member(client, priced_stripe)
-    priced_stripe.answer_next({"id": "bps_1", "object": "billing_portal.session", "url": url})
-    bad_gateway(portal(client, member_token(customer)))
+# Each table below is one test, its rows subtests on one app, fake Stripe and member: a bad
+# answer is refused with a 502 and changes nothing the next row depends on.
 
 
-@pytest.mark.parametrize(
-    "body", [[], "https://billing.stripe.com/", None, 5, {"id": "bps_1"}], ids=short
-)
-def test_a_portal_answer_that_is_not_a_session_with_a_url_is_a_502(client, priced_stripe, body):
+def test_a_portal_url_that_is_not_an_https_url_is_a_502(client, priced_stripe, subtests):
     customer = a_member(client, priced_stripe)
-    priced_stripe.answer_next(body)
-    bad_gateway(portal(client, member_token(customer)))
+    for url in URLS:
+        with subtests.test(url=short(url)):
+            answer = {"id": "bps_1", "object": "billing_portal.session", "url": url}
+            priced_stripe.answer_next(answer)
+            bad_gateway(portal(client, member_token(customer)))
+
+
+def test_a_portal_answer_that_is_not_a_session_with_a_url_is_a_502(client, priced_stripe, subtests):
+    customer = a_member(client, priced_stripe)
+    for body in [[], "https://billing.stripe.com/", None, 5, {"id": "bps_1"}]:
+        with subtests.test(body=short(body)):
+            priced_stripe.answer_next(body)
+            bad_gateway(portal(client, member_token(customer)))
 
 
 @pytest.mark.parametrize("sized", [True, False], ids=["content-length", "until-close"])
@@ -123,26 +128,26 @@ def test_an_answer_just_under_the_limit_is_read(client, priced_stripe):
     bad_gateway(portal(client, member_token(customer)))
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        [],
-        {"object": "list", "data": "cus_A1"},
-        {"object": "list"},
-        {"object": "list", "data": [{"id": 5}]},
-        {"object": "list", "data": ["cus_A1"]},
-        {"object": "list", "data": [{"id": "cus_A1/../../v1/charges"}]},
-    ],
-    ids=short,
-)
-def test_a_customer_list_that_is_not_one_is_a_502(client, priced_stripe, redis_client, body):
+BAD_CUSTOMER_LISTS = [
+    [],
+    {"object": "list", "data": "cus_A1"},
+    {"object": "list"},
+    {"object": "list", "data": [{"id": 5}]},
+    {"object": "list", "data": ["cus_A1"]},
+    {"object": "list", "data": [{"id": "cus_A1/../../v1/charges"}]},
+]
+
+
+def test_a_customer_list_that_is_not_one_is_a_502(client, priced_stripe, redis_client, subtests):
     """A member signed in by email, where the ledger's member index was never built: their
     customer is looked up in Stripe by the email."""
     a_member(client, priced_stripe, "payer@example.org")
     redis_client.delete(Keys().ledger_index_email)
-    priced_stripe.answer_next(body)
-    bad_gateway(portal(client, member_token("email:payer@example.org")))
-    assert priced_stripe.checkout.portal_sessions == []
+    for body in BAD_CUSTOMER_LISTS:
+        with subtests.test(body=short(body)):
+            priced_stripe.answer_next(body)
+            bad_gateway(portal(client, member_token("email:payer@example.org")))
+            assert priced_stripe.checkout.portal_sessions == []
 
 
 def test_a_40_mb_customer_list_is_a_502(client, priced_stripe, redis_client):
@@ -178,33 +183,33 @@ def completed(priced_stripe, mode: str = "subscription") -> tuple[str, dict]:
     return session["id"], answer
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"id": "cs_test_another_session"},
-        {"object": "payment_intent"},
-        {"created": "yesterday"},
-        {"created": None},
-        {"created": True},
-        {"created": 1.5e9},
-        {"status": ["complete"]},
-        {"mode": 1},
-        {"payment_status": {"paid": True}},
-        {"customer": 5},
-        {"customer": {"object": "customer"}},
-        {"payment_intent": ["pi_1"]},
-        {"subscription": 7},
-        {"subscription": {"id": "sub_1", "status": 1, "customer": "cus_A1"}},
-        {"subscription": {"id": "sub_1", "status": "active", "customer": {"email": "a@b.org"}}},
-        {"subscription": {"status": "active", "customer": "cus_A1"}},
-        {"subscription": {"id": "sub_1", "status": "active", "customer": "cus_A1", "created": "x"}},
-    ],
-    ids=short,
-)
-def test_a_session_answer_of_another_shape_is_a_502(client, priced_stripe, change):
+SESSION_CHANGES = [
+    {"id": "cs_test_another_session"},
+    {"object": "payment_intent"},
+    {"created": "yesterday"},
+    {"created": None},
+    {"created": True},
+    {"created": 1.5e9},
+    {"status": ["complete"]},
+    {"mode": 1},
+    {"payment_status": {"paid": True}},
+    {"customer": 5},
+    {"customer": {"object": "customer"}},
+    {"payment_intent": ["pi_1"]},
+    {"subscription": 7},
+    {"subscription": {"id": "sub_1", "status": 1, "customer": "cus_A1"}},
+    {"subscription": {"id": "sub_1", "status": "active", "customer": {"email": "a@b.org"}}},
+    {"subscription": {"status": "active", "customer": "cus_A1"}},
+    {"subscription": {"id": "sub_1", "status": "active", "customer": "cus_A1", "created": "x"}},
+]
+
+
+def test_a_session_answer_of_another_shape_is_a_502(client, priced_stripe, subtests):
     session_id, answer = completed(priced_stripe)
-    priced_stripe.answer_next({**answer, **change})
-    bad_gateway(token_for(client, session_id))
+    for change in SESSION_CHANGES:
+        with subtests.test(change=short(change)):
+            priced_stripe.answer_next({**answer, **change})
+            bad_gateway(token_for(client, session_id))
 
 
 def test_a_contributions_session_answer_of_another_shape_is_a_502(client, priced_stripe):
@@ -223,11 +228,12 @@ def test_a_contributions_session_answer_of_another_shape_is_a_502(client, priced
     assert token_for(client, session_id).status_code == 200
 
 
-@pytest.mark.parametrize("body", [[], "cs_test", None, 5, {}], ids=short)
-def test_a_session_answer_that_is_not_an_object_is_a_502(client, priced_stripe, body):
+def test_a_session_answer_that_is_not_an_object_is_a_502(client, priced_stripe, subtests):
     session_id, _ = completed(priced_stripe)
-    priced_stripe.answer_next(body)
-    bad_gateway(token_for(client, session_id))
+    for body in [[], "cs_test", None, 5, {}]:
+        with subtests.test(body=short(body)):
+            priced_stripe.answer_next(body)
+            bad_gateway(token_for(client, session_id))
 
 
 def test_a_session_answer_that_is_not_json_is_a_502(client, priced_stripe):
@@ -265,18 +271,20 @@ def session_answer(url) -> dict:
     }
 
 
-@pytest.mark.parametrize("url", URLS, ids=short)
-def test_a_checkout_url_that_is_not_an_https_url_is_a_502(client, priced_stripe, url):
-    priced_stripe.answer_next(session_answer(url))
-    bad_gateway(checkout(client))
+def test_a_checkout_url_that_is_not_an_https_url_is_a_502(client, priced_stripe, subtests):
+    for url in URLS:
+        with subtests.test(url=short(url)):
+            priced_stripe.answer_next(session_answer(url))
+            bad_gateway(checkout(client))
 
 
-@pytest.mark.parametrize(
-    "body", [[], "https://checkout.stripe.com/", None, {"id": "cs_1"}], ids=short
-)
-def test_a_checkout_answer_that_is_not_a_session_with_a_url_is_a_502(client, priced_stripe, body):
-    priced_stripe.answer_next(body)
-    bad_gateway(checkout(client))
+def test_a_checkout_answer_that_is_not_a_session_with_a_url_is_a_502(
+    client, priced_stripe, subtests
+):
+    for body in [[], "https://checkout.stripe.com/", None, {"id": "cs_1"}]:
+        with subtests.test(body=short(body)):
+            priced_stripe.answer_next(body)
+            bad_gateway(checkout(client))
 
 
 def test_a_40_mb_checkout_answer_is_a_502_and_checkout_goes_on(client, priced_stripe):
