@@ -6,6 +6,7 @@ import functools
 
 import pytest
 
+from membership.prompts import snapshot
 from tests.support.clock import Clock
 from tests.support.staff import FAST, with_role_accounts
 
@@ -19,6 +20,16 @@ def clock():
 def app(make_app):
     """viewer@, editor@ and admin@news.example (password GOOD), a fast hasher, HTTP cookies."""
     return with_role_accounts(make_app(staff_hasher=FAST, staff_insecure_cookies=True))
+
+
+@pytest.fixture(autouse=True)
+def _stop_refreshers(request):
+    """The prompts' refresher of the test's `app` stops when the test ends; a test that uses
+    no app gets none made for this."""
+    app = request.getfixturevalue("app") if "app" in request.fixturenames else None
+    yield
+    if app is not None:
+        snapshot.for_app(app).close()
 
 
 @pytest.fixture

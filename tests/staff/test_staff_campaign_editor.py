@@ -27,12 +27,6 @@ def stored(app, campaign_id):
     return store.get(rt.redis, rt.keys, campaign_id)
 
 
-@pytest.fixture(autouse=True)
-def _stop_refreshers(app):
-    yield
-    snapshot.for_app(app).close()
-
-
 def test_times_are_shown_and_read_in_the_newsrooms_time_zone():
     kyiv = ZoneInfo("Europe/Kyiv")
     document = {**EXAMPLE, "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-24T21:30:15Z"}

@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from membership.core import audit
 from membership.core.runtime import runtime
-from membership.prompts import campaigns, snapshot, store
+from membership.prompts import campaigns, store
 from membership.staff.campaigns import form as campaign_form
 from tests.support import prompt_helpers
 from tests.support.prompt_helpers import EXAMPLE, PLAIN_COPY, doc
@@ -55,12 +55,6 @@ def based_on(html: str) -> str:
 @pytest.fixture
 def editor(app):
     return signed_in(app, "editor")
-
-
-@pytest.fixture(autouse=True)
-def _stop_refreshers(app):
-    yield
-    snapshot.for_app(app).close()
 
 
 # --- pages and roles ----------------------------------------------------------------------

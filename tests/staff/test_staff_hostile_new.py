@@ -24,12 +24,6 @@ from tests.support.prompt_helpers import EXAMPLE
 from tests.support.staff import FAST, add_members, signed_in
 
 
-@pytest.fixture(autouse=True)
-def _stop_refreshers(app):
-    yield
-    snapshot.for_app(app).close()
-
-
 def _cursor(state) -> str:
     return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
 
