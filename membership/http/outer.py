@@ -19,9 +19,10 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
 
+import redis
 from flask import Flask
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from membership.core import errors, logs, metrics
 from membership.http.security import NOSNIFF
@@ -32,18 +33,65 @@ _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _READ_CHUNK = 65536
 
 
-class Endpoint(Protocol):
-    """A plain WSGI endpoint the outer layer dispatches to by its exact path."""
+class Endpoint:
+    """A plain WSGI endpoint the outer layer dispatches to by its exact path, answered without
+    a Flask request. A subclass names its `path` and `methods` and gives `handle` (a request
+    of one of those methods, but OPTIONS -> its body and headers) and `preflight` (OPTIONS);
+    `own_headers` adds what its every answer carries. Every refusal is a JSON error built by
+    core.errors, as the Flask app's: an ApiError as it says, a client gone mid-body as
+    werkzeug's, a Redis error a 503, anything else a logged 500; a method it does not have a
+    405 naming those it has, counted as `unmatched` (as a path without a route is)."""
 
-    methods: tuple[str, ...]  # those it answers (a 405 names them)
+    path: str
+    methods: tuple[str, ...] = ("POST", "OPTIONS")
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]: ...
+    def handle(self, environ: dict) -> tuple[bytes, list]:
+        raise NotImplementedError
+
+    def preflight(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        raise NotImplementedError
+
+    def own_headers(self, environ: dict, headers: list) -> list:
+        return headers
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "").upper()
+        if method not in self.methods:
+            error = errors.http_error(MethodNotAllowed(self.methods), method, self.path)
+            return self.refuse(environ, start_response, error)
+        environ[ENDPOINT_KEY] = self.path
+        if method == "OPTIONS":
+            return self.preflight(environ, start_response)
+        try:
+            data, headers = self.handle(environ)
+        except errors.ApiError as exc:
+            return self.refuse(environ, start_response, exc)
+        except HTTPException as exc:  # a client gone mid-body (werkzeug's ClientDisconnected)
+            error = errors.http_error(exc, method, self.path)
+            return self.refuse(environ, start_response, error)
+        except redis.RedisError as exc:
+            return self.refuse(environ, start_response, errors.store_error(exc, method, self.path))
+        except Exception:
+            return self.refuse(environ, start_response, errors.unexpected_error(method, self.path))
+        start_response("200 OK", headers)
+        return [data]
 
     def refuse(
         self, environ: dict, start_response: Callable, error: errors.ApiError
     ) -> Iterable[bytes]:
-        """Answer a refusal of the outer layer (a body over the limit) with its headers."""
-        ...
+        """An error answer (also the outer layer's: a body over the limit)."""
+        body = errors.error_body(error.code, error.message)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            *error.headers.items(),
+        ]
+        method = environ.get("REQUEST_METHOD", "").upper()
+        if method in self.methods:
+            environ[ENDPOINT_KEY] = self.path
+            self.own_headers(environ, headers)
+        start_response(errors.status_line(error.status), headers)
+        return [] if method == "HEAD" else [body]
 
 
 class Outer:

@@ -19,15 +19,13 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 import msgspec
-import redis
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from membership.core import errors
 from membership.core.errors import ApiError
 from membership.core.runtime import runtime
 from membership.http.bodies import read_environ_limited
 from membership.http.cors import Origins
-from membership.http.outer import ENDPOINT_KEY
+from membership.http.outer import Endpoint
 from membership.prompts import render, snapshot
 from membership.prompts.filters import decide
 from membership.prompts.request import PromptRequest, RequestError, decode
@@ -53,10 +51,10 @@ def country_from(raw: str | None) -> str | None:
     return code
 
 
-class PromptEndpoint:
+class PromptEndpoint(Endpoint):
     """The WSGI endpoint of `/v1/prompt`, with what a request needs, built once per app."""
 
-    methods = ("POST", "OPTIONS")
+    path = PATH
 
     def __init__(self, app) -> None:
         settings = runtime(app).settings
@@ -81,49 +79,18 @@ class PromptEndpoint:
         if not ok:
             raise ApiError(403, "forbidden", FORBIDDEN)
 
-    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
-        method = environ.get("REQUEST_METHOD", "").upper()
-        if method not in self.methods:
-            error = errors.http_error(MethodNotAllowed(self.methods), method, PATH)
-            return self.refuse(environ, start_response, error)
-        environ[ENDPOINT_KEY] = PATH
-        if method == "OPTIONS":
-            return self._preflight(environ, start_response)
-        try:
-            debug = _debug_requested(environ.get("QUERY_STRING", ""))
-            if debug:
-                self.check_staff(environ.get("HTTP_AUTHORIZATION"))
-            data, headers = answer(self, _request(environ), environ, debug)
-        except ApiError as exc:
-            return self.refuse(environ, start_response, exc)
-        except HTTPException as exc:  # a client gone mid-body (werkzeug's ClientDisconnected)
-            return self.refuse(environ, start_response, errors.http_error(exc, method, PATH))
-        except redis.exceptions.RedisError as exc:
-            return self.refuse(environ, start_response, errors.store_error(exc, method, PATH))
-        except Exception:
-            return self.refuse(environ, start_response, errors.unexpected_error(method, PATH))
-        start_response("200 OK", headers)
-        return [data]
+    def handle(self, environ: dict) -> tuple[bytes, list]:
+        debug = _debug_requested(environ.get("QUERY_STRING", ""))
+        if debug:
+            self.check_staff(environ.get("HTTP_AUTHORIZATION"))
+        return answer(self, _request(environ), environ, debug)
 
-    def refuse(self, environ: dict, start_response: Callable, error: ApiError) -> list[bytes]:
-        """An error answer, with the headers every answer here carries (`outer.Endpoint`);
-        for a method it does not have, as for a path without a route: no CORS, no caching
-        rule, counted as `unmatched`."""
-        body = errors.error_body(error.code, error.message)
-        headers = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            *error.headers.items(),
-        ]
-        method = environ.get("REQUEST_METHOD", "").upper()
-        if method in self.methods:
-            environ[ENDPOINT_KEY] = PATH
-            headers.append(("Cache-Control", CACHE_CONTROL))
-            self.cors(environ, headers)
-        start_response(errors.status_line(error.status), headers)
-        return [] if method == "HEAD" else [body]
+    def own_headers(self, environ: dict, headers: list) -> list:
+        """An answer's caching rule and CORS (not for a method it does not have: no route)."""
+        headers.append(("Cache-Control", CACHE_CONTROL))
+        return self.cors(environ, headers)
 
-    def _preflight(self, environ: dict, start_response: Callable) -> list[bytes]:
+    def preflight(self, environ: dict, start_response: Callable) -> list[bytes]:
         """A 204 that grants the method and header only to an allowed origin."""
         headers = self.origins.grant(environ.get("HTTP_ORIGIN"), "POST", "Content-Type")
         start_response(errors.status_line(204), self.cors(environ, headers))

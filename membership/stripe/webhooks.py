@@ -14,15 +14,13 @@ import time
 from collections.abc import Callable
 
 import msgspec
-import redis
 import stripe
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wsgi import get_input_stream
 
 from membership.core import errors
 from membership.core.errors import RETRY_AFTER_SECONDS, ApiError
 from membership.core.runtime import runtime
-from membership.http.outer import ENDPOINT_KEY
+from membership.http.outer import Endpoint
 from membership.ledger import LedgerBusy, LedgerCorrupt, LedgerWriteFailed, ledger_for
 from membership.stripe.apply import apply_event
 from membership.stripe.events import InvalidEvent, envelope_errors
@@ -88,57 +86,31 @@ def verify(payload: str, header: str | None, secrets: tuple[str, ...], tolerance
     raise ApiError(400, "invalid_signature", "the Stripe-Signature header does not match the body")
 
 
-class WebhookEndpoint:
+class WebhookEndpoint(Endpoint):
     """The WSGI endpoint of `/webhooks/stripe`, answered without a Flask request (the outer
     layer, membership.http.outer, gives it its request id, headers, body limit and metrics),
     as Flask answered it: POST, the automatic OPTIONS, a 405 naming both for the rest."""
 
-    methods = ("POST", "OPTIONS")
+    path = PATH
 
     def __init__(self, app) -> None:
         self.app = app
 
-    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
-        method = environ.get("REQUEST_METHOD", "").upper()
-        if method not in self.methods:
-            error = errors.http_error(MethodNotAllowed(self.methods), method, PATH)
-            return self.refuse(environ, start_response, error)
-        environ[ENDPOINT_KEY] = PATH
-        if method == "OPTIONS":
-            start_response("200 OK", [*_OPTIONS, ("Content-Length", "0")])
-            return []
-        try:
-            stream = get_input_stream(environ, max_content_length=errors.MAX_BODY_BYTES)
-            event_id, outcome = receive(
-                runtime(self.app), stream.read(), environ.get("HTTP_STRIPE_SIGNATURE")
-            )
-        except ApiError as exc:
-            return self.refuse(environ, start_response, exc)
-        except HTTPException as exc:  # a client gone mid-body (werkzeug's ClientDisconnected)
-            return self.refuse(environ, start_response, errors.http_error(exc, method, PATH))
-        except redis.RedisError as exc:
-            return self.refuse(environ, start_response, errors.store_error(exc, method, PATH))
-        except Exception:
-            return self.refuse(environ, start_response, errors.unexpected_error(method, PATH))
+    def preflight(self, environ: dict, start_response: Callable) -> list[bytes]:
+        start_response("200 OK", [*_OPTIONS, ("Content-Length", "0")])
+        return []
+
+    def handle(self, environ: dict) -> tuple[bytes, list]:
+        stream = get_input_stream(environ, max_content_length=errors.MAX_BODY_BYTES)
+        event_id, outcome = receive(
+            runtime(self.app), stream.read(), environ.get("HTTP_STRIPE_SIGNATURE")
+        )
         # as jsonify wrote it (keys sorted: a thin event's id may be anything)
         body = json.dumps(
             {"id": event_id, "outcome": outcome}, separators=(",", ":"), sort_keys=True
         )
-        body += "\n"
-        data = body.encode("ascii")
-        start_response("200 OK", [*_JSON, ("Content-Length", str(len(data)))])
-        return [data]
-
-    def refuse(self, environ: dict, start_response: Callable, error: ApiError) -> list[bytes]:
-        """An error answer (`outer.Endpoint`); a method it does not have is counted as
-        `unmatched`, as for a path without a route."""
-        body = errors.error_body(error.code, error.message)
-        headers = [*_JSON, ("Content-Length", str(len(body))), *error.headers.items()]
-        method = environ.get("REQUEST_METHOD", "").upper()
-        if method in self.methods:
-            environ[ENDPOINT_KEY] = PATH
-        start_response(errors.status_line(error.status), headers)
-        return [] if method == "HEAD" else [body]
+        data = (body + "\n").encode("ascii")
+        return data, [*_JSON, ("Content-Length", str(len(data)))]
 
 
 def receive(rt, body: bytes, signature: str | None) -> tuple[str, str]:
