@@ -149,7 +149,9 @@ def fuzzed(tmp_path_factory):
                         "RATE_LIMIT_SIGN_IN_EMAIL",
                     )
                 },
-            }
+            },
+            workers=1,  # schemathesis sends one request at a time
+            threads=2,
         ).start()
         yield service, token
     finally:
