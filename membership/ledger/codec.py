@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import fields as dataclass_fields
-from dataclasses import replace
 
 from membership.ledger.model import (
     Contribution,
@@ -167,10 +166,11 @@ def sub_from_hash(key: str, raw: Mapping[str, str], sub_id: str) -> SubRecord | 
         current_period_end=number("current_period_end", None),
         source=sub_field(raw, "source", ""),
     )
-    live = sub_field(raw, "live")
-    record = SubRecord(sub, need("status"), live=None if live in (None, "") else live == "1")
+    live, status = sub_field(raw, "live"), need("status")
     opening = raw.get(_SUB_FIELDS["opening"], "")
-    return replace(record, opening=_implied_opening(record) if opening == IMPLIED else opening)
+    if opening == IMPLIED:
+        opening = f"{sub.created} {status} {sub.source}"  # as `_implied_opening` says
+    return SubRecord(sub, status, None if live in (None, "") else live == "1", opening)
 
 
 # --- customers -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from membership.ledger import index as member_index
 from membership.ledger.events import day, iso
 from membership.ledger.model import Contributor, Customer, EmailBucket, SubRecord
 from membership.ledger.queries import SCHEMA, SCHEMA_FIELD
-from membership.ledger.records import LAYOUT, LAYOUT_FIELD, batches, read_hashes, record_id
+from membership.ledger.records import LAYOUT, LAYOUT_FIELD, batches, read_hashes
 from membership.ledger.writer import LedgerBusy, Outcome
 from membership.store import Keys, whole
 
@@ -201,8 +201,8 @@ def _read_records(client, keys: Keys, progress, named: dict, old_sets: list) -> 
     emails, contributions, contributors = {}, {}, {}
     hashed = (sub_prefix, customer_prefix, email_prefix, contribution_prefix)
     for names in batches(client.scan_iter(match=keys.ledger_pattern, count=BATCH), BATCH):
-        old_sets += [n for n in names if n.startswith(customer_prefix) and n.endswith(":subs")]
-        names = [n for n in names if record_id(n, (sub_prefix, customer_prefix)) != ""]
+        old_sets += [n for n in names if n.endswith(":subs") and n.startswith(customer_prefix)]
+        names = [n for n in names if not n.endswith((":subs", ":timeline"))]  # no records
         hashes = [n for n in names if n.startswith(hashed)]
         raws = dict(zip(hashes, read_hashes(client, hashes), strict=True))
         people = [n for n in names if n.startswith(contributor_prefix)]
@@ -316,8 +316,8 @@ def _plan_members(plan: Plan, stored_subs, stored_customers, stored_emails, stat
     targets: list[rules.Record] = []
     for stored_live, record in stored_subs.values():
         owner = customers.get(record.sub.customer) or Customer(record.sub.customer)
-        target = rules.sub_record(record.sub, owner.deleted_at is not None, statuses)
-        target = replace(target, opening=record.opening)
+        deleted = owner.deleted_at is not None
+        target = rules.sub_record(record.sub, deleted, statuses, record.opening)
         live_by_customer[record.sub.customer] += int(target.live)
         if target.status != record.status or stored_live != str(int(target.live)):
             plan.writes.append(("subscription", target))
@@ -375,7 +375,7 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
     for cid, sid in plan.unnamed:
         pipe.hset(keys.ledger_customer(cid), codec.SUB_MARK + sid, "")
     for i in range(0, len(plan.old_sets), BATCH):
-        pipe.delete(*plan.old_sets[i : i + BATCH])
+        pipe.unlink(*plan.old_sets[i : i + BATCH])
     if plan.index is not None:
         member_index.queue_rebuild(pipe, keys, plan.index)
     added, removed = plan.offline_index
@@ -398,12 +398,9 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
         pipe.incr(keys.banner_version)
     # and what versions before kept: a version of their own, every subscription's and
     # every customer's id in a set (records are found by SCAN now)
-    pipe.delete(
-        keys.ledger_needs_rebuild,
-        keys.ledger_version,
-        keys.ledger_subscriptions,
-        keys.ledger_customers,
-    )
+    pipe.delete(keys.ledger_needs_rebuild, keys.ledger_version)
+    # UNLINK: the sets may be large; Redis frees them after EXEC, in the background
+    pipe.unlink(keys.ledger_subscriptions, keys.ledger_customers)
     if release_lock:
         pipe.delete(keys.ledger_rebuild_lock)
     audit.queue(

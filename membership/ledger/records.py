@@ -57,15 +57,11 @@ def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def record_id(name: str, prefixes: Sequence[str]) -> str | None:
-    """The id in a key named `<prefix><id>` for one of `prefixes` (a subscription's or a
-    customer's record: `keys.ledger_customer("")`); "" for another key under such a prefix
-    (a customer's `:timeline`), None for a key under none of them."""
-    for prefix in prefixes:
-        if name.startswith(prefix):
-            rest = name[len(prefix) :]
-            return "" if ":" in rest else rest
-    return None
+def _record_id(name: str, prefix: str) -> str:
+    """The id in a key named `<prefix><id>`; "" for another key under `prefix` (a
+    customer's `:timeline`)."""
+    rest = name[len(prefix) :]
+    return "" if ":" in rest else rest
 
 
 def record_ids(client: redis.Redis, prefix: str, batch: int) -> Iterator[list[str]]:
@@ -75,7 +71,7 @@ def record_ids(client: redis.Redis, prefix: str, batch: int) -> Iterator[list[st
 
     def fresh() -> Iterator[str]:
         for name in client.scan_iter(match=prefix + "*", count=batch):
-            found = record_id(name, (prefix,))
+            found = _record_id(name, prefix)
             if found and found not in seen:
                 seen.add(found)
                 yield found

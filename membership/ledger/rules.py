@@ -69,10 +69,13 @@ def mrr_of(sub: Subscription, status: str) -> tuple[str, int]:
     return sub.currency, monthly_amount(sub.amount, sub.interval, sub.interval_count)
 
 
-def sub_record(sub: Subscription, customer_deleted: bool, statuses: frozenset[str]) -> SubRecord:
-    """How `sub` is stored: with its effective status, and whether it counts now."""
+def sub_record(
+    sub: Subscription, customer_deleted: bool, statuses: frozenset[str], opening: str = ""
+) -> SubRecord:
+    """How `sub` is stored: with its effective status, whether it counts now, and the
+    status change that opened it (`SubRecord.opening`)."""
     status = effective_status(sub.status, customer_deleted)
-    return SubRecord(sub, status, live=status in statuses)
+    return SubRecord(sub, status, status in statuses, opening)
 
 
 # --- Customers, emails, offline members ------------------------------------
