@@ -1,4 +1,10 @@
-"""Shared fixtures: one real redis-server per test session, flushed before each test."""
+"""Shared fixtures: one real redis-server per test session, flushed before each test.
+
+Each test that asks for an app gets a fresh one (make_app), and building one is most of a
+short test's time (werkzeug compiles every route's URL builder). A table of rows that only
+read, or that are refused and store nothing, is therefore one test whose rows are subtests
+(pytest's `subtests` fixture) on one app; rows that change what the next would see stay
+parametrized tests of their own."""
 
 from __future__ import annotations
 
