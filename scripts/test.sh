@@ -25,6 +25,11 @@ fi
 .venv/bin/ruff format --check membership tests bench scripts
 # The layers of membership/ (pyproject.toml, [tool.importlinter]): a module imports only below.
 .venv/bin/lint-imports
+# The suite starts many Python processes (its workers, and the servers and commands the tests
+# run): let them keep compiled modules, and pytest its rewritten test modules, in __pycache__
+# (ignored by git) even where the environment says not to write bytecode.
+unset PYTHONDONTWRITEBYTECODE
+
 # One pytest worker per core (pytest-xdist; more workers than cores measured no faster, as the
 # fuzz and property tests keep the cores busy); each worker starts its own servers on free
 # ports. pyproject's addopts add --dist worksteal.
