@@ -39,11 +39,12 @@ class Keys:
     member_count = _Key("count")  # integer, O(1) to read
     count_changed_at = _Key("count:changed_at")  # ISO-8601 UTC, written with the count
     ledger_subscription = _Key("ledger:sub:{}")  # hash: state and effective status
-    ledger_subscriptions = _Key("ledger:subs")  # set: every subscription id
+    ledger_subscriptions = _Key("ledger:subs")  # set (versions before): a rebuild deletes it
     ledger_customer = _Key("ledger:customer:{}")  # hash: email, name, live subscriptions...
-    ledger_customer_subscriptions = _Key("ledger:customer:{}:subs")  # set
+    # set (versions before): read until a rebuild folds it into the customer's hash
+    ledger_customer_subscriptions = _Key("ledger:customer:{}:subs")
     ledger_customer_timeline = _Key("ledger:customer:{}:timeline")  # list: invoices, disputes
-    ledger_customers = _Key("ledger:customers")  # set: every customer id
+    ledger_customers = _Key("ledger:customers")  # set (versions before): a rebuild deletes it
     ledger_unlinked_timeline = _Key("ledger:timeline:unlinked")  # list: customer unknown
     ledger_email = _Key("ledger:email:{}")  # hash: an email's member customers, offline fields
     ledger_pattern = _Key("ledger:*")  # SCAN pattern of every ledger key (rebuild)
@@ -55,7 +56,7 @@ class Keys:
     ledger_contribution = _Key("ledger:contribution:{}")  # hash: a one-time contribution
     ledger_contributor = _Key("ledger:contributor:{}")  # integer: contributions not refunded
     ledger_counters = _Key("ledger:counters")  # hash: the `stats` counters
-    ledger_version = _Key("ledger:version")  # integer: +1 per committed change
+    ledger_version = _Key("ledger:version")  # integer (versions before): a rebuild deletes it
     ledger_rebuild_lock = _Key("ledger:rebuild:lock")  # string (expiring): a rebuild commits
     ledger_needs_rebuild = _Key("ledger:rebuild:needed")  # hash: why the counters may be wrong
     ledger_history_count = _Key("ledger:history:count")  # hash: UTC day -> the count
