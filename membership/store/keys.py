@@ -75,7 +75,8 @@ class Keys:
     goals_reached = _Key("goals:reached")  # hash: goal id -> when reached; only added to
     goals_pending = _Key("goals:pending")  # sorted set: goals not reached, by target
     goals_next_id = _Key("goals:next_id")  # integer: the last goal id handed out
-    # integer: +1 with every change of the count or the goals (orders banner snapshots)
+    # integer: +1 with every change of the ledger or the goals (orders banner snapshots;
+    # a rebuild WATCHes it)
     banner_version = _Key("banner:version")
     # string: a random id of this data's history; versions compare only within one lineage
     banner_lineage = _Key("banner:lineage")
