@@ -7,6 +7,7 @@ defaults, so records stored by earlier versions still load.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields as dataclass_fields
 
@@ -95,6 +96,7 @@ _SUB_DEFAULTS = {"amount": 0, "interval_count": 1, "quantity": 1, "cancel_at_per
 
 
 IMPLIED = "="  # a stored opening that is the record's own created, status and source
+_OPENING = re.compile(r"-?[0-9]{1,19} [^ ]+( [^ ]+)?")
 
 
 def _implied_opening(record: SubRecord) -> str:
@@ -170,6 +172,8 @@ def sub_from_hash(key: str, raw: Mapping[str, str], sub_id: str) -> SubRecord | 
     opening = raw.get(_SUB_FIELDS["opening"], "")
     if opening == IMPLIED:
         opening = f"{sub.created} {status} {sub.source}"  # as `_implied_opening` says
+    elif opening and not _OPENING.fullmatch(opening):
+        raise CorruptRecord(key, f"its opening is {opening!r}, not '<created> <status> [event]'")
     return SubRecord(sub, status, None if live in (None, "") else live == "1", opening)
 
 

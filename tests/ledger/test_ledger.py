@@ -291,6 +291,9 @@ def test_a_subscription_stored_under_another_id_is_corrupt(ledger, keys, redis_c
         ledger.queries.subscription("sub_1")
     redis_client.hset(keys.ledger_subscription("sub_1"), "i", "sub_1")
     assert ledger.queries.subscription("sub_1").id == "sub_1"
+    redis_client.hset(keys.ledger_subscription("sub_1"), "o", "yesterday active")
+    with pytest.raises(CorruptRecord, match="opening"):
+        ledger.queries.subscription("sub_1")
 
 
 def test_a_timeline_written_before_keeps_its_opening_entries(ledger, keys, redis_client):
