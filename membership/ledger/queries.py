@@ -115,7 +115,8 @@ class Queries:
         pipe.hgetall(self.keys.ledger_history_count)
         pipe.hgetall(self.keys.ledger_history_joins)
         pipe.hgetall(self.keys.ledger_history_leaves)
-        counts, joins, leaves = pipe.execute()
+        pipe.hgetall(self.keys.ledger_history_moves)
+        counts, joins, leaves, moves = pipe.execute()  # joins, leaves: as kept before
         first = today - timedelta(days=days - 1)
         earlier = [d for d in counts if d < first.isoformat()]
         current = int(counts[max(earlier)]) if earlier else 0
@@ -127,8 +128,8 @@ class Queries:
                 {
                     "day": day,
                     "count": current,
-                    "joins": int(joins.get(day) or 0),
-                    "leaves": int(leaves.get(day) or 0),
+                    "joins": int(joins.get(day) or 0) + int(moves.get(f"+{day}") or 0),
+                    "leaves": int(leaves.get(day) or 0) + int(moves.get(f"-{day}") or 0),
                 }
             )
         return rows

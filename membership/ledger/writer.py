@@ -51,10 +51,11 @@ _OLD_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 REASON_MAX = 500
 NAME_MAX = 200
 
-# The count, its change time, the day's closing count and joins/leaves, together:
-# the day's count must be the count after this change, whatever others did since.
-# KEYS[6], the banner's version, orders the banner's snapshots (banner_cache.py).
-# A rise marks the goals it reaches (KEYS[7] pending by target, KEYS[8] reached at), as
+# The count, its change time, the day's closing count and joins/leaves (KEYS[4]: `+<day>`,
+# `-<day>`), together: the day's count must be the count after this change, whatever others
+# did since.
+# KEYS[5], the banner's version, orders the banner's snapshots (banner_cache.py).
+# A rise marks the goals it reaches (KEYS[6] pending by target, KEYS[7] reached at), as
 # goals.store.mark_reached does, so a mark commits with the count that reached it; through
 # pcall, so a goal key of the wrong type (planted by hand) cannot fail the commit: `ledger
 # rebuild` marks what that skipped.
@@ -67,7 +68,7 @@ local n = tonumber(ARGV[4])
 if n > 0 then
   local names = {}
   for i = 1, n do names[i] = ARGV[1 + 4 * i] end
-  local now = redis.call('HMGET', KEYS[9], unpack(names))
+  local now = redis.call('HMGET', KEYS[8], unpack(names))
   local same = true
   for i = 1, n do
     if (now[i] or '') ~= ARGV[2 + 4 * i] then same = false end
@@ -78,30 +79,30 @@ if n > 0 then
       values[2 * i - 1] = names[i]
       values[2 * i] = ARGV[3 + 4 * i]
     end
-    redis.call('HSET', KEYS[9], unpack(values))
+    redis.call('HSET', KEYS[8], unpack(values))
   else
-    for i = 1, n do redis.call('HINCRBY', KEYS[9], names[i], ARGV[4 + 4 * i]) end
+    for i = 1, n do redis.call('HINCRBY', KEYS[8], names[i], ARGV[4 + 4 * i]) end
   end
 end
-redis.call('INCR', KEYS[6])
+redis.call('INCR', KEYS[5])
 local count = redis.call('INCRBY', KEYS[1], delta)
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], count)
 if delta > 0 then
-  redis.call('HINCRBY', KEYS[4], ARGV[3], delta)
-  local ids = redis.pcall('ZRANGEBYSCORE', KEYS[7], '-inf', count)
+  redis.call('HINCRBY', KEYS[4], '+' .. ARGV[3], delta)
+  local ids = redis.pcall('ZRANGEBYSCORE', KEYS[6], '-inf', count)
   if ids.err == nil then
     if #ids > 0 then
-      redis.call('INCR', KEYS[6])  -- a mark is a change of its own, as mark_reached's
+      redis.call('INCR', KEYS[5])  -- a mark is a change of its own, as mark_reached's
     end
     for _, id in ipairs(ids) do
-      if type(redis.pcall('HSETNX', KEYS[8], id, ARGV[2])) == 'number' then
-        redis.pcall('ZREM', KEYS[7], id)
+      if type(redis.pcall('HSETNX', KEYS[7], id, ARGV[2])) == 'number' then
+        redis.pcall('ZREM', KEYS[6], id)
       end
     end
   end
 else
-  redis.call('HINCRBY', KEYS[5], ARGV[3], -delta)
+  redis.call('HINCRBY', KEYS[4], '-' .. ARGV[3], -delta)
 end
 return count
 """
@@ -391,12 +392,11 @@ class Writer:
             [*guards, *first_reads(command, k, self.old_sets)],
             [
                 ("hgetall", k.ledger_counters),
-                ("hget", k.ledger_history_joins, today),
-                ("hget", k.ledger_history_leaves, today),
+                ("hmget", k.ledger_history_moves, f"+{today}", f"-{today}"),
             ],
         )
         (lock, raw_count, raw_version), done = values[0], values[1] if meta else None
-        raw_counters, joins, leaves = values[-3:]
+        raw_counters, (joins, leaves) = values[-2:]
         label = delivery.label if delivery is not None else None
         if done in DONE:
             return self._duplicate(meta, label, done, now)
@@ -409,8 +409,8 @@ class Writer:
         # restored from before makes this reader, and the next, read them again.
         self.old_sets = reader.old_sets = counters.get(LAYOUT_FIELD) != LAYOUT
         history = {
-            "joins": codec.whole(k.ledger_history_joins, today, joins),
-            "leaves": codec.whole(k.ledger_history_leaves, today, leaves),
+            "joins": codec.whole(k.ledger_history_moves, f"+{today}", joins),
+            "leaves": codec.whole(k.ledger_history_moves, f"-{today}", leaves),
         }
 
         decision = rules.decide(command, rules.load(command, reader), self.statuses)
@@ -492,12 +492,11 @@ def _queue_bump(pipe, k: Keys, count_delta: int, now: float, counters=()) -> Non
     pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
         "EVAL",
         _BUMP,
-        9,
+        8,
         k.member_count,
         k.count_changed_at,
         k.ledger_history_count,
-        k.ledger_history_joins,
-        k.ledger_history_leaves,
+        k.ledger_history_moves,
         k.banner_version,
         k.goals_pending,
         k.goals_reached,
@@ -594,9 +593,9 @@ def _check_room(keys, count, count_delta, history, counters, counter_deltas) -> 
     """CorruptRecord unless every increment the transaction will make fits in Redis."""
     room = [(keys.member_count, "count", (count or 0) + count_delta)]
     if count_delta > 0:
-        room.append((keys.ledger_history_joins, "joins", history["joins"] + count_delta))
+        room.append((keys.ledger_history_moves, "joins", history["joins"] + count_delta))
     elif count_delta < 0:
-        room.append((keys.ledger_history_leaves, "leaves", history["leaves"] - count_delta))
+        room.append((keys.ledger_history_moves, "leaves", history["leaves"] - count_delta))
     room += [(keys.ledger_counters, n, counters.get(n, 0) + d) for n, d in counter_deltas.items()]
     for key, name, value in room:
         if abs(value) > codec.INT64_MAX:

@@ -60,8 +60,11 @@ class Keys:
     ledger_rebuild_lock = _Key("ledger:rebuild:lock")  # string (expiring): a rebuild commits
     ledger_needs_rebuild = _Key("ledger:rebuild:needed")  # hash: why the counters may be wrong
     ledger_history_count = _Key("ledger:history:count")  # hash: UTC day -> the count
-    ledger_history_joins = _Key("ledger:history:joins")  # hash: UTC day -> members gained
-    ledger_history_leaves = _Key("ledger:history:leaves")  # hash: UTC day -> members lost
+    # hash: `+<UTC day>` -> members gained, `-<UTC day>` -> members lost
+    ledger_history_moves = _Key("ledger:history:moves")
+    # hashes (versions before): UTC day -> members gained, lost; still read, added to moves
+    ledger_history_joins = _Key("ledger:history:joins")
+    ledger_history_leaves = _Key("ledger:history:leaves")
     # The member index (membership/ledger/index.py), written in the change's transaction.
     ledger_index_rows = _Key("ledger:index:rows")  # hash: row id -> the row as JSON
     ledger_index_email = _Key("ledger:index:email")  # sorted set (scores 0), prefix search

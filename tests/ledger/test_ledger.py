@@ -10,7 +10,7 @@ import pytest
 
 from membership.core import audit
 from membership.core.config import DEFAULT_MEMBER_STATUSES
-from membership.ledger import Ledger
+from membership.ledger import Ledger, LedgerCorrupt
 from membership.ledger.codec import CorruptRecord
 from membership.ledger.model import LedgerInputError
 from membership.ledger.rebuild import rebuild
@@ -474,6 +474,30 @@ def test_history_by_day(ledger, clock):
         {"day": "2026-11-26", "count": 3, "joins": 0, "leaves": 0},
     ]
     assert ledger.queries.history(days=1, today=date(2026, 11, 26))[0]["count"] == 3
+
+
+def test_history_kept_before_in_two_hashes_still_counts(ledger, clock, keys, redis_client):
+    """Joins and leaves are one hash now (`+<day>`, `-<day>`, one read an event); the days
+    versions before kept in their own hashes still read, added to it."""
+    clock.at = 1_795_500_000  # 2026-11-24
+    redis_client.hset(keys.ledger_history_joins, mapping={"2026-11-23": 4, "2026-11-24": 1})
+    redis_client.hset(keys.ledger_history_leaves, "2026-11-24", 2)
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 10))
+    apply_event(ledger.writer, sub_event("sub_2", "cus_2", "active", 10))
+    apply_event(ledger.writer, sub_event("sub_1", "cus_1", "canceled", 20))
+    assert redis_client.hgetall(keys.ledger_history_moves) == {
+        "+2026-11-24": "2",
+        "-2026-11-24": "1",
+    }
+    rows = ledger.queries.history(days=2, today=date(2026, 11, 24))
+    assert [(r["day"], r["joins"], r["leaves"]) for r in rows] == [
+        ("2026-11-23", 4, 0),
+        ("2026-11-24", 3, 3),
+    ]
+    redis_client.hset(keys.ledger_history_moves, "-2026-11-24", "lots")
+    with pytest.raises(LedgerCorrupt):  # refused before anything is queued
+        apply_event(ledger.writer, sub_event("sub_2", "cus_2", "canceled", 20))
+    assert ledger.queries.count() == 1
 
 
 def test_stats(ledger):
