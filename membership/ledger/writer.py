@@ -272,7 +272,7 @@ class Writer:
         replay. Raises `RETRYABLE` errors when nothing was recorded and the delivery should
         be retried, and `LedgerWriteFailed` when EXEC reported an error.
         """
-        meta = self._meta(delivery)
+        meta = _meta(delivery, self.clock())
         if actor is not None:
             audit.check_actor(actor)
         try:
@@ -286,17 +286,7 @@ class Writer:
     def fail_event(self, delivery: Delivery, error: str) -> Outcome:
         """Log an event its source could not make a command of as `failed`, kept for replay
         (`duplicate` when the event was processed before)."""
-        return self._record_failure(self._meta(delivery), delivery.label, error)
-
-    def _meta(self, delivery: Delivery) -> EventMeta:
-        return EventMeta(
-            delivery.id,
-            delivery.type,
-            delivery.created,
-            delivery.raw,
-            self.clock(),
-            delivery.replay,
-        )
+        return self._record_failure(_meta(delivery, self.clock()), delivery.label, error)
 
     def apply(self, command: Command, *, actor: str | None = None) -> Outcome:
         """Apply a command that is not a Stripe event (a sync's snapshot, a staff change)."""
@@ -338,7 +328,7 @@ class Writer:
         except codec.CorruptRecord as exc:
             log.error("ledger: refusing %s: corrupt record %s", _what(meta, command), exc)
             raise LedgerCorrupt(str(exc)) from exc
-        self._notify(outcome)
+        _notify(self.subscribers, outcome)
         return outcome
 
     def _transaction(self, body, meta: EventMeta | None, watch=(), pause=None) -> Outcome:
@@ -472,17 +462,24 @@ class Writer:
 
         return self._transaction(body, meta, watch=(mark,))
 
-    def _notify(self, outcome: Outcome) -> None:
-        for subscriber in self.subscribers:
-            try:
-                subscriber(outcome)
-            except Exception:  # committed already: a subscriber's trouble is its own
-                log.exception(  # ids only: an offline member's outcome names their email
-                    "ledger subscriber %r failed on %s (%s)",
-                    subscriber,
-                    outcome.event_id or "a staff change",
-                    outcome.outcome,
-                )
+
+def _meta(delivery: Delivery, received: float) -> EventMeta:
+    return EventMeta(
+        delivery.id, delivery.type, delivery.created, delivery.raw, received, delivery.replay
+    )
+
+
+def _notify(subscribers: Sequence[Subscriber], outcome: Outcome) -> None:
+    for subscriber in subscribers:
+        try:
+            subscriber(outcome)
+        except Exception:  # committed already: a subscriber's trouble is its own
+            log.exception(  # ids only: an offline member's outcome names their email
+                "ledger subscriber %r failed on %s (%s)",
+                subscriber,
+                outcome.event_id or "a staff change",
+                outcome.outcome,
+            )
 
 
 def _queue_bump(pipe, k: Keys, count_delta: int, now: float, counters=()) -> None:
