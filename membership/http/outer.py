@@ -73,7 +73,7 @@ class Endpoint:
             return self.refuse(environ, start_response, errors.store_error(exc, method, self.path))
         except Exception:
             return self.refuse(environ, start_response, errors.unexpected_error(method, self.path))
-        start_response("200 OK", headers)
+        start_response("200 OK", self.own_headers(environ, headers))
         return [data]
 
     def refuse(

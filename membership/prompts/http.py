@@ -134,8 +134,8 @@ def _encode(body: dict) -> bytes:
 def answer(
     ep: PromptEndpoint, req: PromptRequest, environ: dict, debug: bool
 ) -> tuple[bytes, list]:
-    """A valid request -> the decision's JSON and its headers (all but those the outer
-    layer adds to every answer: nosniff, X-Request-ID)."""
+    """A valid request -> the decision's JSON and its content headers (the caching rule and
+    CORS are the endpoint's `own_headers`; nosniff and X-Request-ID the outer layer's)."""
     now = time.time()
     member = (
         req.member_token is not None and ep.tokens.read_member(req.member_token, now) is not None
@@ -165,12 +165,7 @@ def answer(
         cache=facts.prompts,
     )
     data = _encode(body)
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(data))),
-        ("Cache-Control", CACHE_CONTROL),
-    ]
-    return data, ep.cors(environ, headers)
+    return data, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
 
 
 def _request(environ: dict) -> PromptRequest:
