@@ -298,19 +298,22 @@ def test_scalars_sent_as_arrays_and_rows_out_of_range_are_no_server_error(app):
     assert _stored_campaigns(app) == []
 
 
-@pytest.fixture
-def kyiv(app, make_app):
-    """The same Redis and staff accounts as `app`, in a newsroom in Kyiv."""
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone="Europe/Kyiv")
+def _newsroom_in(make_app, timezone: str):
+    """The same Redis and staff accounts as `app`, in a newsroom in `timezone`; its prompts'
+    refresher stops when the test ends."""
+    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone=timezone)
     yield app
     snapshot.for_app(app).close()
+
+
+@pytest.fixture
+def kyiv(app, make_app):
+    yield from _newsroom_in(make_app, "Europe/Kyiv")
 
 
 @pytest.fixture
 def new_york(app, make_app):
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone="America/New_York")
-    yield app
-    snapshot.for_app(app).close()
+    yield from _newsroom_in(make_app, "America/New_York")
 
 
 def test_a_time_the_clocks_skip_is_refused_by_its_label(kyiv):
