@@ -99,10 +99,10 @@ IMPLIED = "="  # a stored opening that is the record's own created, status and s
 _OPENING = re.compile(r"-?[0-9]{1,19} [^ ]+( [^ ]+)?")
 
 
-def _implied_opening(record: SubRecord) -> str:
+def _implied_opening(created: int, status: str, source: str) -> str:
     """The opening of a record not rewritten since it opened: its own created, status and
     source (an event)."""
-    return f"{record.sub.created} {record.status} {record.sub.source}"
+    return f"{created} {status} {source}"
 
 
 def sub_to_hash(record: SubRecord) -> dict[str, str | int]:
@@ -117,7 +117,9 @@ def sub_to_hash(record: SubRecord) -> dict[str, str | int]:
     values["cancel_at_period_end"] = int(sub.cancel_at_period_end)
     if record.live is not None:
         values["live"] = int(record.live)
-    implied = record.opening and record.opening == _implied_opening(record)
+    implied = record.opening and record.opening == _implied_opening(
+        sub.created, record.status, sub.source
+    )
     values["opening"] = IMPLIED if implied else record.opening
     return {
         _SUB_FIELDS[name]: value
@@ -171,7 +173,7 @@ def sub_from_hash(key: str, raw: Mapping[str, str], sub_id: str) -> SubRecord | 
     live, status = sub_field(raw, "live"), need("status")
     opening = raw.get(_SUB_FIELDS["opening"], "")
     if opening == IMPLIED:
-        opening = f"{sub.created} {status} {sub.source}"  # as `_implied_opening` says
+        opening = _implied_opening(sub.created, status, sub.source)
     elif opening and not _OPENING.fullmatch(opening):
         raise CorruptRecord(key, f"its opening is {opening!r}, not '<created> <status> [event]'")
     return SubRecord(sub, status, None if live in (None, "") else live == "1", opening)
