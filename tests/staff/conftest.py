@@ -1,4 +1,5 @@
-"""Staff fixtures: an app with one account per role, a clock set by hand, `membership staff`."""
+"""Staff fixtures: an app with one account per role, the same in another time zone, a clock
+set by hand, `membership staff`."""
 
 from __future__ import annotations
 
@@ -30,6 +31,22 @@ def _stop_refreshers(request):
     yield
     if app is not None:
         snapshot.for_app(app).close()
+
+
+@pytest.fixture
+def newsroom_in(app, make_app):
+    """newsroom_in("Europe/Kyiv"): an app on the same Redis and staff accounts as `app`, in a
+    newsroom in that time zone (its TIMEZONE setting); its prompts' refresher stops when the
+    test ends."""
+    made = []
+
+    def make(timezone: str):
+        made.append(make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone=timezone))
+        return made[-1]
+
+    yield make
+    for each in made:
+        snapshot.for_app(each).close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from membership.core.runtime import runtime
-from membership.prompts import campaigns, snapshot, store
+from membership.prompts import campaigns, store
 from membership.staff.campaigns import form as campaign_form
 from tests.support.prompt_helpers import EXAMPLE
 from tests.support.staff import signed_in
@@ -46,11 +46,8 @@ def test_times_are_shown_and_read_in_the_newsrooms_time_zone():
     assert campaign_form.to_form(EXAMPLE)["starts_at"] == "2026-11-01T00:00"  # UTC by default
 
 
-def test_the_form_reads_and_writes_times_in_the_timezone_setting(app, make_app):
-    from tests.support.staff import FAST
-
-    # The same Redis (and staff accounts) as `app`, in a newsroom in Kyiv.
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone="Europe/Kyiv")
+def test_the_form_reads_and_writes_times_in_the_timezone_setting(newsroom_in):
+    app = newsroom_in("Europe/Kyiv")
     put(app, EXAMPLE)
     client, token = signed_in(app, "editor")
     html = client.get("/staff/campaign/winter-drive/edit").get_data(as_text=True)
@@ -66,7 +63,6 @@ def test_the_form_reads_and_writes_times_in_the_timezone_setting(app, make_app):
         "2026-11-02T07:30:00Z",
         "2026-12-31T22:00:00Z",
     )
-    snapshot.for_app(app).close()
 
 
 def test_the_holdout_share_is_a_percentage():

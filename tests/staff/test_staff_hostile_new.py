@@ -16,12 +16,12 @@ import pytest
 from membership.core.runtime import runtime
 from membership.goals import store as goals
 from membership.ledger import ledger_for
-from membership.prompts import campaigns, snapshot, store
+from membership.prompts import campaigns, store
 from membership.staff import accounts_for
 from membership.staff.campaigns import form as campaign_form
 from tests.support.ledger_helpers import add_offline, join
 from tests.support.prompt_helpers import EXAMPLE
-from tests.support.staff import FAST, add_members, signed_in
+from tests.support.staff import add_members, signed_in
 
 
 def _cursor(state) -> str:
@@ -298,22 +298,14 @@ def test_scalars_sent_as_arrays_and_rows_out_of_range_are_no_server_error(app):
     assert _stored_campaigns(app) == []
 
 
-def _newsroom_in(make_app, timezone: str):
-    """The same Redis and staff accounts as `app`, in a newsroom in `timezone`; its prompts'
-    refresher stops when the test ends."""
-    app = make_app(staff_hasher=FAST, staff_insecure_cookies=True, timezone=timezone)
-    yield app
-    snapshot.for_app(app).close()
+@pytest.fixture
+def kyiv(newsroom_in):
+    return newsroom_in("Europe/Kyiv")
 
 
 @pytest.fixture
-def kyiv(app, make_app):
-    yield from _newsroom_in(make_app, "Europe/Kyiv")
-
-
-@pytest.fixture
-def new_york(app, make_app):
-    yield from _newsroom_in(make_app, "America/New_York")
+def new_york(newsroom_in):
+    return newsroom_in("America/New_York")
 
 
 def test_a_time_the_clocks_skip_is_refused_by_its_label(kyiv):
