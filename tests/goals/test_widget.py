@@ -7,6 +7,7 @@ import pytest
 from membership.core.config import SUPPORTED_LOCALES
 from membership.goals.widget import PROMPT_SCRIPT, SCRIPT, built
 from membership.http import security
+from tests.support.widget_build import build_module
 
 COMMON = SCRIPT.with_name("common.js")  # both scripts are built with it (scripts/build_widgets.py)
 
@@ -84,16 +85,6 @@ MINIFIED_BUDGET = 11 * 1024
 GZIPPED_BUDGET = int(4.75 * 1024)
 
 
-def minified(path) -> bytes:
-    """The script through calmjs.parse's ES5 minifier with local names mangled (a few percent
-    above terser's -c -m); it also fails on anything that is not ES5, the syntax we write."""
-    from calmjs.parse import es5
-    from calmjs.parse.unparsers.es5 import minify_print
-
-    tree = es5(path.read_text(encoding="utf-8"))
-    return minify_print(tree, obfuscate=True, obfuscate_globals=False).encode("utf-8")
-
-
 def test_prompt_script_is_cacheable_javascript(client):
     response = client.get("/static/prompt.js")
     assert response.status_code == 200
@@ -118,11 +109,12 @@ def test_what_an_article_loads_from_us_stays_small():
 
 
 def test_the_minifier_refuses_what_is_not_es5(tmp_path):
-    """The control for the syntax check above."""
+    """The control for the build's syntax check: scripts/build_widgets.py refuses what is
+    not ES5, the syntax the parts keep to."""
     bad = tmp_path / "bad.js"
     bad.write_text("const f = (x) => x;")
     with pytest.raises(Exception):  # noqa: B017 - calmjs raises its own ECMASyntaxError
-        minified(bad)
+        build_module().minify(bad)
 
 
 def test_prompt_script_keeps_to_local_storage_and_safe_text():

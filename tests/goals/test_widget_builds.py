@@ -5,16 +5,14 @@ article loads from us within its weight budget."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import re
-from pathlib import Path
 
 import brotli
 import pytest
 
 from membership.goals.widget import ENCODINGS, PROMPT_SCRIPT, SCRIPT, built
+from tests.support.widget_build import build_module
 
-BUILD = Path(__file__).resolve().parents[2] / "scripts" / "build_widgets.py"
 SCRIPTS = {"/static/banner.js": SCRIPT, "/static/prompt.js": PROMPT_SCRIPT}
 # An article page loads prompt.js alone (it fills the count box too). The aim is 8 KB minified
 # and 4 KB compressed: brotli, what browsers accept, is within it; minified and gzip are not
@@ -22,15 +20,8 @@ SCRIPTS = {"/static/banner.js": SCRIPT, "/static/prompt.js": PROMPT_SCRIPT}
 BUDGET = {"minified": 11_264, "br": 4_096, "gzip": 4_864}
 
 
-def _build_module():
-    spec = importlib.util.spec_from_file_location("build_widgets", BUILD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_committed_builds_are_up_to_date():
-    build = _build_module()
+    build = build_module()
     assert build.stale() == [], "run: .venv/bin/python scripts/build_widgets.py"
     for source in SCRIPTS.values():
         text = built(source).read_text(encoding="utf-8")
@@ -41,7 +32,7 @@ def test_the_committed_builds_are_up_to_date():
 def test_each_script_is_built_of_its_parts_written_once():
     """prompt.js is banner.js's build with the asks' part added (so an article page needs it
     alone), and no function or variable is defined twice across the parts."""
-    build = _build_module()
+    build = build_module()
     assert build.PARTS == {
         "banner.js": ("common.js", "banner.js"),
         "prompt.js": ("common.js", "banner.js", "prompt.js"),
@@ -56,7 +47,7 @@ def test_each_script_is_built_of_its_parts_written_once():
 
 def test_a_stale_build_is_found(tmp_path, monkeypatch):
     """The control: a source edited after its build makes --check fail."""
-    build = _build_module()
+    build = build_module()
     for name in {part for parts in build.PARTS.values() for part in parts}:
         (tmp_path / name).write_text((build.STATIC / name).read_text(encoding="utf-8"))
     for name in build.SOURCES:
@@ -74,7 +65,7 @@ def test_a_stale_build_is_found(tmp_path, monkeypatch):
 
 
 def test_the_build_joins_literals_and_var_statements(tmp_path):
-    build = _build_module()
+    build = build_module()
     source = tmp_path / "s.js"
     source.write_text(
         '(function () {\n  var SEL = "[x]";\n  var CSS = SEL + "{a:b}" +\n    "c{d:e}";\n'
