@@ -45,6 +45,8 @@ def watch_and_read(pipe, keys: Sequence[str], reads: Sequence[tuple]) -> list:
     if not commands:
         return []
     if isinstance(pipe, ClusterPipeline):  # every key shares one slot: its node's connection
+        # redis-py has no public way to send a Cluster transaction's WATCH and reads in one
+        # round trip: these private names are why pyproject bounds redis (re-test on upgrade).
         strategy = pipe._execution_strategy
         for command in commands:
             strategy._pipeline_slots.add(strategy._resolve_transaction_slot(*command))
