@@ -144,12 +144,12 @@ def _history(rt, count: int) -> None:
 
 def shoot_placements(browser, out: Path) -> list[Path]:
     """Each placement on the demo article, a new reader on a phone each time."""
-    origin = argparse.Namespace(url=f"http://127.0.0.1:{site_port()}")
+    base = f"http://127.0.0.1:{site_port()}"
     written = []
     for placement in PLACEMENTS:
         context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         page = context.new_page()
-        page.goto(serve_demo_as(page, origin, f"/demo/{placement}", f"shots-{placement}"))
+        page.goto(serve_demo_as(page, base, f"/demo/{placement}", f"shots-{placement}"))
         ask = page.locator(f".mp-{placement}")
         ask.wait_for(state="visible", timeout=15_000)
         ask.scroll_into_view_if_needed()

@@ -211,7 +211,7 @@ def test_a_failed_checkout_follows_the_link(page, world, failure):
 
 def test_a_variant_with_its_own_url_skips_checkout(page, world):
     service, _, _ = world
-    url = serve_demo_as(page, service, "/test-only/own-url-article", "own-url-test")
+    url = serve_demo_as(page, service.url, "/test-only/own-url-article", "own-url-test")
     asked = []
     page.on("request", lambda r: asked.append(r.url) if "/v1/checkout" in r.url else None)
     _, answer = _read(page, url)

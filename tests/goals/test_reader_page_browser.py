@@ -127,7 +127,7 @@ def test_the_bar_is_low_and_the_last_link_clickable_above_it(page, service):
 
 
 def test_the_bar_waits_while_an_inline_ask_is_in_view(page, service):
-    url = serve_demo_as(page, service, "/test-only/both-article", "both")
+    url = serve_demo_as(page, service.url, "/test-only/both-article", "both")
     answer = _open(page, url)
     assert sorted(p["placement"] for p in answer["prompts"]) == ["banner", "inline"]
     bar, ask = page.locator(BAR), page.locator(INLINE)
@@ -159,7 +159,7 @@ def _overlap(a: dict, b: dict) -> bool:
 def test_the_close_button_stays_clear_of_a_long_headline(page, service):
     """The inline ask's close button sits beside the headline, never on its last words (the
     headline's box, which its text fills to the end on a phone, keeps clear of the button's)."""
-    url = serve_demo_as(page, service, "/test-only/long-article", "long")
+    url = serve_demo_as(page, service.url, "/test-only/long-article", "long")
     answer = _open(page, url)
     assert [p["campaign"] for p in answer["prompts"]] == ["long-inline"]
     ask = page.locator(INLINE)
@@ -249,7 +249,9 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
         lambda e: wire.update({e["requestId"]: int(e["encodedDataLength"])}),
     )
     path, section, shown = PLACEMENT_PAGES[placement]
-    url = service.url + path if section == "kyiv" else serve_demo_as(page, service, path, section)
+    url = (
+        service.url + path if section == "kyiv" else serve_demo_as(page, service.url, path, section)
+    )
     answer = _open(page, url)
     assert [p["placement"] for p in answer["prompts"]] == [placement]
     page.locator(shown).wait_for(state="attached", timeout=5_000)

@@ -247,7 +247,7 @@ def test_the_view_is_reported_only_once_the_ask_is_scrolled_into_view(page, serv
 
 
 def test_the_modal_is_keyboard_accessible(page, service):
-    url = serve_demo_as(page, service, "/test-only/modal-article", "modal-test")
+    url = serve_demo_as(page, service.url, "/test-only/modal-article", "modal-test")
     held = []  # the ask waits until the reader's focus is somewhere on the page
     page.route("**/v1/prompt", lambda route: held.append(route))
     page.goto(url)
@@ -332,7 +332,7 @@ def test_nothing_in_view_moves_when_the_answer_arrives(page, service, height):
 
 
 def test_the_gate_covers_the_article_until_maybe_later(page, service):
-    url = serve_demo_as(page, service, "/test-only/gate-article", "gate-test")
+    url = serve_demo_as(page, service.url, "/test-only/gate-article", "gate-test")
     _, answer = _read(page, url)
     assert [p["placement"] for p in answer["prompts"]] == ["gate"]
     gate = page.locator(".mp-cover")
@@ -358,7 +358,7 @@ def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
         and assign.bucket(reader, "holdout-inline") < 5000
     )
     _seed(page, service, reader=held)
-    url = serve_demo_as(page, service, "/test-only/holdout-article", "holdout-test")
+    url = serve_demo_as(page, service.url, "/test-only/holdout-article", "holdout-test")
     with page.expect_request("**/v1/prompt/events") as sent:
         _, answer = _read(page, url)
     assert answer["prompts"] == []

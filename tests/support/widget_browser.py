@@ -65,13 +65,13 @@ def is_ask(response) -> bool:
     return response.url.endswith("/v1/prompt") and response.request.method == "POST"
 
 
-def serve_demo_as(page, service, path: str, section: str) -> str:
-    """The demo article, with its real headers (CSP included), under `path` and with another
-    section, so a test can reach a campaign of its own."""
-    url = service.url + path
+def serve_demo_as(page, base: str, path: str, section: str) -> str:
+    """The demo article of the service at `base`, with its real headers (CSP included), under
+    `path` and with another section, so a test can reach a campaign of its own."""
+    url = base + path
 
     def handle(route):
-        response = route.fetch(url=service.url + "/demo/article")
+        response = route.fetch(url=base + "/demo/article")
         body = response.text().replace('data-section="kyiv"', f'data-section="{section}"')
         route.fulfill(response=response, body=body)
 
