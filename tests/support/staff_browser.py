@@ -103,7 +103,9 @@ def open_page(app, browser, role: str | None, *, width: int = 1280, client=None)
 
 def shoot(page, name: str) -> Path:
     """Save a full-page screenshot as staff-NAME-WIDTH.png and check nothing scrolls
-    sideways (wide tables scroll inside their own box)."""
+    sideways (wide tables scroll inside their own box). Measured once the page's stylesheets
+    have loaded: after a form's submit the new page's rows can be there before its CSS is."""
+    page.wait_for_load_state("load")
     width = page.viewport_size["width"]
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
