@@ -22,7 +22,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError
 
-from membership.core import audit
+from membership.core import audit, config
 from membership.core.errors import store_error_response
 from membership.core.openapi import TEXT, answer, obj
 from membership.core.runtime import runtime
@@ -266,7 +266,7 @@ def _me_page(error=None, notice=None, status=200, new_token=None, zone_error=Fal
         current=g.staff_session.id,
         tokens=api_tokens_for(rt).list(g.staff.email),
         new_token=new_token,
-        zones=rules.zone_names(),
+        zones=config.zone_names(),
         newsroom_zone=rt.settings.timezone,
         error=error,
         notice=notice,

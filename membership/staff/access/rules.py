@@ -6,10 +6,10 @@ manages staff. A view asks for the least role that may use it (`allows`).
 
 from __future__ import annotations
 
-import zoneinfo
 from functools import cache
 from pathlib import Path
 
+from membership.core import config
 from membership.ledger import LedgerInputError
 from membership.ledger.model import valid_email
 
@@ -50,15 +50,9 @@ def check_role(role: object) -> str:
     return role  # type: ignore[return-value]
 
 
-@cache
-def zone_names() -> tuple[str, ...]:
-    """Every IANA time zone this host knows, sorted: the choices of a staff member's zone."""
-    return tuple(sorted(zoneinfo.available_timezones()))
-
-
 def check_timezone(name: object) -> str:
-    """A staff member's time zone: one of zone_names(), or "" for the newsroom's TIMEZONE."""
-    if name == "" or (isinstance(name, str) and name in zone_names()):
+    """A staff member's time zone: one of config.zone_names(), or "" for the newsroom's TIMEZONE."""
+    if name == "" or (isinstance(name, str) and name in config.zone_names()):
         return name  # type: ignore[return-value]
     raise StaffInputError("Time zone: expected a zone from the list, as in Europe/Kyiv")
 
