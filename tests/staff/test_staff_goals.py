@@ -401,6 +401,20 @@ def test_the_preview_without_javascript_stores_nothing(app, redis_client):
     assert _snapshot(app, redis_client) == before
 
 
+def test_a_viewer_s_refused_preview_says_why(app, redis_client):
+    """A viewer's page has no form to mark, so the preview box itself names what was wrong,
+    on a goal's page and on the goals list (a new goal)."""
+    goal = _add(app, 100)
+    client, token = signed_in(app, "viewer")
+    before = _snapshot(app, redis_client)
+    for path in ("/staff/goals/1/preview", "/staff/goals/preview"):
+        response = _post(client, token, path, {**_form(goal), "target": "many"})
+        note = re.search(r'<p id="preview-note"[^>]*>([^<]*)<', response.get_data(as_text=True))
+        assert response.status_code == 400
+        assert note and note[1].startswith("Not previewed: Target: "), path
+    assert _snapshot(app, redis_client) == before
+
+
 def test_the_preview_is_what_v1_banner_answers_once_saved(app, redis_client):
     set_member_count(redis_client, _keys(app), 1234)
     goal = _add(app, 2000)
