@@ -94,19 +94,24 @@ def prompt_script():
     return _serve(PROMPT_SCRIPT)
 
 
-@lru_cache(maxsize=1)
-def demo_policy() -> str:
-    """The HTML policy of membership.http.security, with the prompt's <style> allowed by its
-    hash as well as the count box's (security.py hashes only banner.js's CSS); prompt.js
-    inserts both."""
-    styles = security.template_styles()
+def styles() -> list[str]:
+    """The CSS the widget inserts as <style> elements, in the order it does: the look the count
+    boxes and the asks share (banner.js's), then the asks' (prompt.js's)."""
+    found = []
     for path in (SCRIPT, PROMPT_SCRIPT):
         css = security.widget_css(path.read_text(encoding="utf-8"))
         if css is None:  # tests/goals/test_widget.py fails first
             log.warning("cannot read the CSS of %s: its style is not allowed by the CSP", path)
         else:
-            styles.append(css)
-    return security.html_policy(styles)
+            found.append(css)
+    return found
+
+
+@lru_cache(maxsize=1)
+def demo_policy() -> str:
+    """The HTML policy of membership.http.security, with each <style> the widget inserts
+    allowed by its hash (security.py hashes only banner.js's)."""
+    return security.html_policy(security.template_styles() + styles())
 
 
 def parse_article_query(query_string: bytes) -> tuple[str, int]:

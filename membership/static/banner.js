@@ -5,18 +5,20 @@
  * Fetches /v1/banner (2 s timeout) from its own origin in the page's language reduced to
  * one we serve (uk-UA: uk, else en) into each box; on failure the box stays empty. */
 var SEL = "[data-membership-banner]";
+// The boxes' look, and what the asks share of it (prompt.js's .mp): in the page once, first.
 var BOX_CSS =
   SEL + "{display:flex;min-height:12rem;box-sizing:border-box}" +
   "@media (max-width:30rem){" + SEL + "{min-height:15rem}}" +
-  ".mb{flex:1;display:flex;flex-flow:column;justify-content:center;box-sizing:border-box;" +
-  "padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;color:#16140f;" +
-  "font:1rem/1.4 system-ui,sans-serif}" +
+  ".mb,.mp{box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;" +
+  "color:#16140f;font:1rem/1.4 system-ui,sans-serif}" +
+  ".mb{flex:1;display:flex;flex-flow:column;justify-content:center}" +
   ".mb-h{margin:0 0 .25rem;font-size:1.375rem;line-height:1.25;font-weight:750}" +
   ".mb-m{margin:0 0 .75rem}" +
-  ".mb-bar{height:.5rem;margin:0 0 1rem;border-radius:.25rem;background:#e8dfba;overflow:hidden}" +
-  ".mb-fill{height:100%;background:#16140f;transform-origin:0 0}" +
-  ".mb-cta{align-self:flex-start;padding:.55rem 1.1rem;border-radius:.25rem;background:#16140f;" +
-  "color:#fff;font-weight:650;text-decoration:none}" +
+  ".mb-bar{height:.5rem;margin:0 0 1rem;border-radius:.25rem;overflow:hidden}" +
+  ".mb-bar,.mp-bar{background:#e8dfba}" +
+  ".mb-fill,.mp-fill{display:block;height:100%;background:#16140f;transform-origin:0 0}" +
+  ".mb-cta,.mp-cta{border-radius:.25rem;background:#16140f;color:#fff;text-decoration:none}" +
+  ".mb-cta{align-self:flex-start;padding:.55rem 1.1rem;font-weight:650}" +
   ".mb-cta:hover,.mb-cta:focus-visible{background:#3a352a;outline-offset:2px}";
 var SERVED = ["en", "uk"]; // config.py's, fallback first
 var pending = {};
@@ -44,9 +46,14 @@ function count(locale) {
     }));
 }
 
+// The look the boxes and the asks share, in the page once (before the asks' own CSS).
+function look() {
+  if (!D.getElementById("mb-css")) el("style", "", BOX_CSS, { id: "mb-css" }, D.head);
+}
+
 function boxes() {
   var all = D.querySelectorAll(SEL);
-  if (all.length && !D.getElementById("mb-css")) el("style", "", BOX_CSS, { id: "mb-css" }, D.head);
+  if (all.length) look();
   [].forEach.call(all, function (box) {
     if (box.getAttribute("data-state")) return; // filled by the other script on the page
     box.setAttribute("data-state", "loading");

@@ -17,12 +17,12 @@
  * common.js), so an article page needs this one script. */
 var KEY = "membership";
 var TOKEN = "member_token";
+// After banner.js's BOX_CSS (look()), which gives .mp its colours, padding and font.
 var CSS =
-  ".mp{position:relative;box-sizing:border-box;padding:1rem 1.25rem;background:#fff6d1;border-top:4px solid #f5c400;color:#16140f;font:1rem/1.4 system-ui,sans-serif}" +
+  ".mp{position:relative}" +
   ".mp p{margin:0 0 .75rem}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
-  ".mp-bar,.mp-fill{display:block;height:.375rem}.mp-bar{margin:.25rem 0;background:#e8dfba}" +
-  ".mp-fill{background:#16140f;transform-origin:0 0}" +
-  ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;border-radius:.25rem;background:#16140f;color:#fff;font:inherit;text-decoration:none}" +
+  ".mp-bar{display:block;height:.375rem;margin:.25rem 0}" +
+  ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;font:inherit}" +
   ".mp-later{background:none;color:inherit;text-decoration:underline}" +
   ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
   ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
@@ -295,7 +295,10 @@ function show(d) {
   var prompts = (d.prompts || []).filter(function (p) {
     return place[p.placement] && str(p.campaign) && str(p.token) && showable(p);
   }), bar;
-  if (prompts.length) el("style", "", CSS, 0, D.head);
+  if (prompts.length) {
+    look();
+    el("style", "", CSS, 0, D.head);
+  }
   prompts.forEach(function (p) { place[p.placement](p); });
   if (bar = D.querySelector(".mp-banner")) wait(bar);
 }

@@ -4,24 +4,21 @@ The copy is written by `membership.prompts.render.prompt_dict`, the function tha
 `POST /v1/prompt`'s answer, with today's member count and goal from the banner's data: the
 preview never templates copy itself. The page draws each answer with the widget's markup
 (prompt.js's `card()`: the same elements and class names) and the widget's own CSS, read
-out of prompt.js and served from our origin (`widget_css`), so a change to the widget's
-look shows here too.
+out of its scripts (membership.goals.widget.styles) and served from our origin
+(`widget_css`), so a change to the widget's look shows here too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from membership.goals import banner
+from membership.goals import banner, widget
 from membership.goals.cache import State
-from membership.http import security
 from membership.prompts import render
 from membership.prompts.campaigns import Campaign, Variant
 from membership.prompts.filters import Prompt
 
-PROMPT_SCRIPT = Path(__file__).resolve().parents[2] / "static" / "prompt.js"
 SAMPLE_ARTICLES = 5  # {articles_read} when the campaign sets no minimum
 # prompt.js's WORDS: its close button's label and a gate's "maybe later", per language.
 WIDGET_WORDS = {"en": ("Close", "Maybe later"), "uk": ("Закрити", "Можливо, пізніше")}
@@ -39,8 +36,8 @@ class Preview:
 
 @lru_cache(maxsize=1)
 def widget_css() -> str:
-    """The CSS prompt.js adds to the page it is embedded in."""
-    return security.widget_css(PROMPT_SCRIPT.read_text(encoding="utf-8")) or ""
+    """The CSS prompt.js adds to the page it is embedded in (membership.goals.widget.styles)."""
+    return "".join(widget.styles())
 
 
 def sample_articles(campaign: Campaign) -> int:
