@@ -8,6 +8,7 @@ value stops start-up with one line that names the variable and what was expected
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
 import re
@@ -834,22 +835,39 @@ def _add_query(url: str, pair: str) -> str:
 
 
 def _persistent_dev_secret(data_dir: Path) -> str:
-    """Without SECRET_KEY, keep a random one in the data dir so sessions survive restarts."""
+    """Without SECRET_KEY, keep a random one in the data dir so sessions survive restarts.
+
+    Written whole or not at all (a temporary file renamed into place), under a lock on the
+    data dir, so that processes starting together all read the one key, and a disk that
+    refuses the write leaves no empty key behind. An empty file (left by a refused write
+    before this was so) never signed anything: it is replaced."""
     path = data_dir / "secret_key"
+    if value := _read_secret(path):
+        return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = os.open(data_dir, os.O_RDONLY)
     try:
-        return path.read_text().strip() or _write_secret(path)
-    except FileNotFoundError:
-        return _write_secret(path)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if value := _read_secret(path):  # another process wrote it while this one waited
+            return value
+        value = secrets.token_urlsafe(32)
+        new = path.with_name(f".secret_key.{os.getpid()}")
+        try:
+            with open(new, "x", encoding="ascii") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                fh.write(value)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(new, path)
+        finally:
+            new.unlink(missing_ok=True)
+        return value
+    finally:
+        os.close(lock)  # and with it the lock
 
 
-def _write_secret(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    # O_EXCL: when two workers race, the loser reads the winner's key.
+def _read_secret(path: Path) -> str:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
         return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return value
+    except FileNotFoundError:
+        return ""

@@ -104,6 +104,25 @@ def test_dev_secret_key_is_generated_once_and_kept(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_processes_starting_together_all_get_the_one_dev_secret_key(tmp_path):
+    """Workers that load the settings at once read one key, never an empty or half-written
+    one; an empty file (left by a write a full disk refused) is replaced, not used."""
+    (tmp_path / "secret_key").write_text("")
+    script = (
+        "import sys; from membership.core.config import load_settings; "
+        "print(load_settings({'MEMBERSHIP_DATA_DIR': sys.argv[1]}).secret_key)"
+    )
+    starts = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    keys = {p.communicate(timeout=60)[0].decode().strip() for p in starts}
+    assert [p.returncode for p in starts] == [0] * len(starts)
+    assert keys == {(tmp_path / "secret_key").read_text()}
+    assert len(keys.pop()) >= 32
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["secret_key"]  # no temporary left
+
+
 def test_cli_reports_a_bad_setting_in_one_line(monkeypatch):
     from click.testing import CliRunner
 

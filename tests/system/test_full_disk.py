@@ -327,3 +327,20 @@ def test_a_server_stopped_while_the_disk_is_full_leaves_no_metrics_behind(small_
         service.stop()
         if redis_pid is not None and pid_alive(redis_pid):  # it could not save, so not stop
             os.kill(redis_pid, signal.SIGKILL)
+
+
+def test_a_dev_secret_key_the_disk_refuses_is_not_left_empty(small_disk):
+    """Without SECRET_KEY, the first start writes one to the data dir. On a full disk that
+    write fails, and it leaves no empty key behind that every later start would refuse."""
+    from membership.core.config import load_settings
+
+    env = {"MEMBERSHIP_DATA_DIR": str(small_disk.path / "var")}
+    (small_disk.path / "var").mkdir()
+    small_disk.fill()
+    with pytest.raises(OSError) as refused:
+        load_settings(env)
+    assert refused.value.errno == errno.ENOSPC
+    assert list((small_disk.path / "var").iterdir()) == []
+    small_disk.free()
+    key = load_settings(env).secret_key
+    assert len(key) >= 32 and (small_disk.path / "var" / "secret_key").read_text() == key
