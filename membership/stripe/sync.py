@@ -1,17 +1,20 @@
 """Reconciling the ledger with Stripe (docs/ledger.md): what differs (pure) and making it
 match (shell). A listed subscription is applied as a snapshot observed when the listing
-began, so the ledger's ordering rules keep any state set by a newer webhook.
+began, so the ledger's ordering rules keep any state set by a newer webhook. The listing is
+compared a page at a time as Stripe's pages arrive: what a run holds is the listed ids and
+the repairs it will make, never the listing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 
 from membership.core import audit
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
-from membership.ledger.model import normalize_email
+from membership.ledger.model import SubRecord, normalize_email
 from membership.stripe.events import subscription_from_object
 
 
@@ -66,18 +69,10 @@ class SyncResult:
     linked: list[str] = field(default_factory=list)  # customers whose email was linked
 
 
-def collect(
-    subscriptions: Iterable[dict], progress: Callable[[int], None] | None = None, every: int = 500
-) -> dict[str, dict]:
-    """Drain the listing into id -> subscription, reporting progress every `every` items."""
-    listed: dict[str, dict] = {}
-    for n, subscription in enumerate(subscriptions, start=1):
-        listed[subscription["id"]] = subscription
-        if progress is not None and n % every == 0:
-            progress(n)
-    return listed
-
-
+# Listed subscriptions compared at a time: Stripe's page. Only one batch of the listing is
+# held; of the rest, its ids and the repairs a run with `apply` would make.
+BATCH = 100
+PROGRESS_EVERY = 500
 # A ledger state set this close to the listing's start may postdate the listing
 # (Stripe lists newest first), so it is never judged "extra" on this run.
 EXTRA_GRACE_SECONDS = 60
@@ -106,6 +101,62 @@ def prune_refusal(extras: int, open_in_ledger: int, listed: int) -> str | None:
     return None
 
 
+@dataclass
+class Scan:
+    """What one pass over the listing found: the listed ids, the drift among them, and with
+    `repairs` the snapshots and customer links an applied sync makes (none of the listing)."""
+
+    listed: set[str] = field(default_factory=set)
+    missing: list[str] = field(default_factory=list)
+    differs: list[StatusChange] = field(default_factory=list)
+    unrepairable: list[str] = field(default_factory=list)
+    snapshots: dict[str, ApplySubscription] = field(default_factory=dict)
+    links: dict[str, LinkCustomer] = field(default_factory=dict)
+
+
+def scan(
+    ledger: Ledger,
+    listing: Iterable[dict],
+    *,
+    observed_at: int,
+    repairs: bool,
+    progress: Callable[[int], None] | None = None,
+) -> Scan:
+    """Compare the listing with the ledger a batch at a time as it is read (the listing is
+    an iterator over Stripe's pages), reporting progress every PROGRESS_EVERY."""
+    found, read = Scan(), 0
+    items = iter(listing)
+    while batch := list(islice(items, BATCH)):
+        stripe = {s["id"]: s for s in batch if s["id"] not in found.listed}
+        found.listed.update(stripe)
+        records = {sid: ledger.queries.subscription(sid) for sid in stripe}
+        drift = compare(
+            {sid: r.sub.status for sid, r in records.items() if r is not None},
+            {sid: s["status"] for sid, s in stripe.items()},
+        )
+        found.missing += drift.missing
+        found.differs += drift.status_differs
+        # A final status stands against every later state, a listing's too (the rules).
+        found.unrepairable += [
+            c.subscription_id for c in drift.status_differs if records[c.subscription_id].sub.final
+        ]
+        if repairs:
+            for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
+                found.snapshots[sid] = _snapshot(stripe[sid], observed_at)
+            for subscription in stripe.values():
+                customer = subscription.get("customer")
+                link = _link(ledger, customer, observed_at, found.links)
+                if link is not None:
+                    found.links[link.customer] = link
+        if progress is not None:
+            for mark in range(
+                (read // PROGRESS_EVERY + 1) * PROGRESS_EVERY, read + len(batch) + 1, PROGRESS_EVERY
+            ):
+                progress(mark)
+        read += len(batch)
+    return found
+
+
 def run(
     ledger: Ledger,
     listing: Iterable[dict],
@@ -118,55 +169,51 @@ def run(
     """Compare the ledger with a full listing taken from `observed_at`; repair it when `apply`
     (docs/ledger.md, "Reconciling with Stripe"). Raises SyncRefused, having changed nothing,
     when ending the extra subscriptions looks unsafe (`prune_refusal`) and not `force`."""
-    listed = collect(listing, progress)
+    found = scan(ledger, listing, observed_at=observed_at, repairs=apply, progress=progress)
     # An ended subscription Stripe no longer lists is history, not drift: it counts for nothing.
-    records = {
-        record.id: record
-        for record in ledger.queries.subscriptions()
-        if record.id in listed or not record.sub.final
-    }
-    drift = compare(
-        {sid: record.sub.status for sid, record in records.items()},
-        {sid: sub["status"] for sid, sub in listed.items()},
+    extras: list[SubRecord] = []
+    open_in_ledger = 0
+    for record in ledger.queries.subscriptions():
+        if not record.sub.final:
+            open_in_ledger += 1
+            if record.id not in found.listed:
+                extras.append(record)
+    extras.sort(key=lambda record: record.id)
+    drift = Drift(
+        missing=tuple(sorted(found.missing)),
+        extra=tuple(record.id for record in extras),
+        status_differs=tuple(sorted(found.differs, key=lambda c: c.subscription_id)),
     )
-    result = SyncResult(drift=drift, listed=len(listed))
-    # A final status stands against every later state, a listing's too (the counting rules).
-    result.unrepairable = [
-        c.subscription_id for c in drift.status_differs if records[c.subscription_id].sub.final
-    ]
+    result = SyncResult(drift=drift, listed=len(found.listed))
+    result.unrepairable = sorted(found.unrepairable)
     if not apply:
         return result
 
-    open_in_ledger = sum(1 for r in records.values() if not r.sub.final)
-    refusal = prune_refusal(len(drift.extra), open_in_ledger, len(listed))
+    refusal = prune_refusal(len(extras), open_in_ledger, len(found.listed))
     if refusal and not force:
         raise SyncRefused(refusal)
 
-    emails = {c.id: c.email for c in ledger.queries.customers()}
-    for subscription in listed.values():
-        customer = subscription.get("customer")
-        if _link_customer(ledger, customer, emails, observed_at):
-            result.linked.append(customer["id"])
-
+    for command in found.links.values():
+        if ledger.writer.apply(command).outcome == "applied":
+            result.linked.append(command.customer)
     for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
-        outcome = _apply_snapshot(ledger, listed[sid], observed_at)
+        outcome = ledger.writer.apply(found.snapshots[sid])
         (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
 
-    for sid in drift.extra:
-        record = records[sid]
+    for record in extras:
         if record.sub.created >= observed_at - EXTRA_GRACE_SECONDS:
-            result.kept_newer.append(sid)
+            result.kept_newer.append(record.id)
             continue
         gone = {
-            "id": sid,
+            "id": record.id,
             "object": "subscription",
             "customer": record.sub.customer,
             "status": "canceled",
             "ended_at": observed_at,
             "items": {"data": []},
         }
-        outcome = _apply_snapshot(ledger, gone, observed_at)
-        (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
+        outcome = ledger.writer.apply(_snapshot(gone, observed_at))
+        (result.applied if outcome.outcome == "applied" else result.kept_newer).append(record.id)
     return result
 
 
@@ -213,30 +260,32 @@ def run_audited(
     return AuditedSync(result, before, after)
 
 
-def _apply_snapshot(ledger: Ledger, subscription: Mapping, observed_at: int):
-    """Apply a subscription as the listing showed it at `observed_at`: it competes with
-    webhook events by the same rules, as if it were an event created then, so a webhook
-    newer than the listing is not overwritten (`stale`)."""
+def _snapshot(subscription: Mapping, observed_at: int) -> ApplySubscription:
+    """A subscription as the listing showed it at `observed_at`: it competes with webhook
+    events by the same rules, as if it were an event created then, so a webhook newer than
+    the listing is not overwritten (`stale`)."""
     sub = subscription_from_object(
         subscription, created=int(observed_at), source=f"sync@{int(observed_at)}"
     )
-    return ledger.writer.apply(ApplySubscription(sub))
+    return ApplySubscription(sub)
 
 
-def _link_customer(
-    ledger: Ledger, customer, known: Mapping[str, str | None], observed_at: int
-) -> bool:
-    """Link an expanded customer's email when the ledger does not have it yet."""
+def _link(
+    ledger: Ledger, customer, observed_at: int, linking: Mapping[str, LinkCustomer]
+) -> LinkCustomer | None:
+    """The link of an expanded customer's email, when the ledger does not have it yet
+    (nor `linking`, the links found before)."""
     if not isinstance(customer, Mapping) or customer.get("deleted") or not customer.get("email"):
-        return False
-    if known.get(customer["id"]) == normalize_email(customer["email"]):
-        return False
-    command = LinkCustomer(
+        return None
+    if customer["id"] in linking:
+        return None
+    known = ledger.queries.customer(customer["id"])
+    if known is not None and known.email == normalize_email(customer["email"]):
+        return None
+    return LinkCustomer(
         customer["id"],
         customer["email"],
         customer.get("name"),
         dict(customer.get("metadata") or {}),
         int(observed_at),
     )
-    outcome = ledger.writer.apply(command)
-    return outcome.outcome == "applied"
