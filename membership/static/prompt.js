@@ -10,8 +10,10 @@
  * gate over the article. It keeps in localStorage, and nowhere else: "membership" (the reader's
  * random id, articles read per UTC day for 90 days, the prompts seen (newest 100) and
  * dismissed) and "member_token" (from a #member_token= fragment, or asked for with the
- * ?session_id= Checkout returns with; renewed a day before it ends). Without localStorage, or
- * with a corrupt value (then removed), it shows nothing this page view. A call to action opens
+ * ?session_id= Checkout returns with; renewed a day before it ends). Without localStorage it
+ * shows nothing; a stored state that is not JSON, or that the service refuses (a 400 naming
+ * the field: the service is its one judge), is removed: no ask this page view, a new reader
+ * on the next. A call to action opens
  * Stripe Checkout (POST /v1/checkout), or its own link when that fails. It fills the page's
  * member-count boxes too (banner.js is built into it: after common.js and banner.js, see
  * common.js), so an article page needs this one script. */
@@ -44,30 +46,22 @@ function iso(ms) {
   return new Date(ms).toISOString().slice(0, 19) + "Z";
 }
 
-function seenList(a) {
-  return Array.isArray(a) && a.every(function (x) {
-    return x && str(x.campaign) && !isNaN(Date.parse(x.at));
-  });
+// The stored state (a new reader's when there is none), as stored: the server is the one
+// judge of its shape (a 400 naming the field), and the widget then starts afresh (reset()).
+function load() {
+  var raw = ls.getItem(KEY), id;
+  if (raw) return JSON.parse(raw);
+  // 128 random bits in 22 characters of base64url
+  id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))));
+  id = id.slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
+  return { reader: id, articles: {}, views: [], dismissed: [] };
 }
 
-// The stored state, or an exception when it is malformed: what the server would refuse is
-// refused here, so one bad value cannot cost every later ask.
-function load() {
-  var raw = ls.getItem(KEY), s, a, id;
-  if (raw) s = JSON.parse(raw);
-  else {
-    // 128 random bits in 22 characters of base64url
-    id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))));
-    id = id.slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
-    s = { reader: id, articles: {}, views: [], dismissed: [] };
-  }
-  a = s.articles;
-  if (!(/^[\w-]{8,64}$/.test(s.reader) && a && !Array.isArray(a) && typeof a == "object" &&
-      Object.keys(a).every(function (day) {
-        var t = Date.parse(day);
-        return t == t && iso(t).slice(0, 10) == day && a[day] === (a[day] | 0) && a[day] >= 0;
-      }) && seenList(s.views) && seenList(s.dismissed))) throw Error("corrupt");
-  return s;
+// A state that cannot be read or that the server refused: no ask now, a new reader next time.
+function reset() {
+  try {
+    ls.removeItem(KEY);
+  } catch (e) {}
 }
 
 function save(s) {
@@ -315,28 +309,30 @@ function start() {
   renew();
   try {
     s = load();
+    // A reload or a step back/forward shows an article already counted: not another read.
+    if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
+    for (var day in s.articles) if (day < oldest) delete s.articles[day];
+    body = {
+      reader: s.reader, locale: lang, member: member || undefined,
+      page: {
+        section: (data("section") || "").slice(0, 100) || null, type: "article",
+        referrer: D.referrer.slice(0, 2000) || null,
+        tags: (data("tags") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean).slice(0, 50)
+      },
+      history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
+    };
+    // The service refuses a body over 16 KiB (a 413: no ask ever again for this reader):
+    // drop the oldest views and dismissals, a few at a time, until it fits.
+    while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
   } catch (e) {
-    try {
-      ls.removeItem(KEY); // corrupt: no ask now, a fresh start on the next page view
-    } catch (x) {}
-    return;
+    return reset(); // not JSON, or not even shaped so that a body can be made of it
   }
-  // A reload or a step back/forward shows an article already counted: not another read.
-  if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
-  for (var day in s.articles) if (day < oldest) delete s.articles[day];
   save(s);
-  body = {
-    reader: s.reader, locale: lang, member: member || undefined,
-    page: {
-      section: data("section"), type: "article", referrer: D.referrer.slice(0, 2000) || null,
-      tags: (data("tags") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean).slice(0, 50)
-    },
-    history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
-  };
-  // The service refuses a body over 16 KiB (a 413: no ask ever again for this reader):
-  // drop the oldest views and dismissals, a few at a time, until it fits.
-  while (new Blob([json = JSON.stringify(body)]).size > 16000 && (seen = body.views.length >= body.dismissed.length ? body.views : body.dismissed).length) seen.splice(0, 5);
-  call("/v1/prompt", json, 2000).then(show).catch(Boolean); // an error or no answer in 2 s: no ask
+  // An error or no answer in 2 s: no ask; a 400 (the page's own fields are kept within the
+  // server's limits above, so it is the stored state) a fresh start next time.
+  call("/v1/prompt", json, 2000).then(show).catch(function (status) {
+    if (status == 400) reset();
+  });
 }
 
 function ready() {

@@ -408,27 +408,38 @@ def test_no_answer_in_time_or_a_bad_one_shows_nothing(page, service, failure):
         assert time.monotonic() - started > 2.5
 
 
+SEEDED = '"reader":"reader_seeded_0001"'
+
+
 @pytest.mark.parametrize(
-    "stored",
+    ("stored", "refused"),
     [
-        "{not json",
-        "null",
-        '{"reader":"short","articles":{},"views":[],"dismissed":[]}',
-        '{"reader":"reader_seeded_0001","articles":{"2026-13-01":1},"views":[],"dismissed":[]}',
-        '{"reader":"reader_seeded_0001","articles":{},"views":{},"dismissed":[]}',
+        ("{not json", False),
+        ("null", False),
+        ('{"reader":"short","articles":{},"views":[],"dismissed":[]}', True),
+        ("{" + SEEDED + ',"articles":{"2026-13-01":1},"views":[],"dismissed":[]}', True),
+        ("{" + SEEDED + ',"articles":{},"views":{},"dismissed":[]}', True),
     ],
     ids=["not-json", "null", "bad-reader", "bad-day", "views-not-a-list"],
 )
-def test_corrupt_storage_means_no_ask_and_no_error(page, service, stored):
+def test_a_corrupt_state_means_no_ask_and_a_new_reader_next(page, service, stored, refused):
+    """What is not JSON (or no object) is dropped at once; the rest the service refuses (a 400
+    naming the field: it is the one judge of the state's shape), and then it is dropped."""
     page.goto(service.url + "/healthz")
     page.evaluate("s => localStorage.setItem('membership', s)", stored)
-    asked = []
-    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/v1/prompt") else None)
+    answers = []
+    page.on("response", lambda r: answers.append(r.status) if is_ask(r) else None)
     page.goto(service.url + "/demo/article")
+    deadline = time.monotonic() + 5
+    while page.evaluate("localStorage.getItem('membership')") is not None:
+        assert time.monotonic() < deadline, "the stored state was kept"
+        page.wait_for_timeout(50)
     page.wait_for_timeout(300)
-    assert asked == []
-    assert page.evaluate("localStorage.getItem('membership')") is None  # a fresh start next
-    _read(page)  # ... which asks again
+    assert answers == ([400] if refused else [])
+    assert page.locator(".mp").count() == 0
+    body, _ = _read(page, service.url + "/demo/article?n=2")  # a fresh start: a new reader
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", body["reader"])
+    assert body["history"] == {"articles": {_today(page): 1}}
 
 
 def test_no_local_storage_means_no_ask_and_no_error(page, service):
