@@ -36,6 +36,29 @@ def exit_with_parent(parent: int, *, interval: float = 0.5, grace: float = 20.0)
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def stop_promptly_until_loaded() -> None:
+    """In the serve process: a worker forked from it dies at once on SIGTERM/SIGINT until
+    granian installs the worker's own handlers (after the app has loaded).
+
+    A forked worker inherits the serve process's handlers, which in the copy only set a flag
+    nobody reads: a stop arriving before the app had loaded was lost, and the server's
+    shutdown waited its 20 s to kill that worker. The signals are blocked across the fork
+    and unblocked in the child only once their default action is back, so none is lost in
+    between (a stop pending then ends the worker at once)."""
+    stops = {signal.SIGTERM, signal.SIGINT}
+
+    def in_child() -> None:
+        for signum in stops:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+
+    os.register_at_fork(
+        before=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, stops),
+        after_in_parent=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, stops),
+        after_in_child=in_child,
+    )
+
+
 def _server_class():
     """granian's MPServer, replacing a crashed worker however soon it crashes again.
 
@@ -107,12 +130,6 @@ def run(
     serve_pid = os.getpid()
 
     def loader():
-        # Forked with the serve process's own handlers, which only set a flag in this copy:
-        # a stop (SIGTERM/SIGINT) arriving while the app loads was lost and the server's
-        # shutdown waited 20 s to kill the worker. Until granian installs the worker's
-        # handlers (after this returns), a stop ends the worker at once: nothing runs yet.
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)
         exit_with_parent(serve_pid)
         if on_worker_start is not None:
             on_worker_start()
@@ -139,4 +156,5 @@ def run(
     )
     if after_logging_setup is not None:
         after_logging_setup()
+    stop_promptly_until_loaded()
     server.serve(target_loader=loader, wrap_loader=False)
