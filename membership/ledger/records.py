@@ -1,4 +1,4 @@
-"""The ledger's records in Redis: read under WATCH (`RedisReader`), written whole inside MULTI
+"""The ledger's records in Redis: read for a checked commit (`RedisReader`), written whole by it
 (`queue_records`).
 """
 
@@ -79,8 +79,13 @@ def record_ids(client: redis.Redis, prefix: str, batch: int) -> Iterator[list[st
     return batches(fresh(), batch)
 
 
+_WHOLE = ("hgetall", "smembers")  # reads of a whole key: nothing read, no key
+
+
 class RedisReader:
-    """`rules.Reader` over Redis: WATCH each key, then read it (several in one round trip)."""
+    """`rules.Reader` over Redis: several reads in one round trip on the transaction's
+    connection, each remembered so the commit can check that it still gives the same
+    (`checks`): the keys read as absent must still be, the others read the same."""
 
     def __init__(self, client: redis.Redis, pipe, keys: Keys, old_sets: bool = True) -> None:
         self.redis, self.pipe, self.keys = client, pipe, keys
@@ -88,18 +93,28 @@ class RedisReader:
         self.old_sets = old_sets  # whether customers' subscription sets may still be kept
 
     def read(self, watched: Sequence[tuple], unwatched: Sequence[tuple] = ()) -> list:
-        """WATCH the key of each `watched` read (its first: an MGET WATCHes only that one),
-        then read both lists, in one round trip on the transaction's connection
-        (`whole.watch_and_read`). A read is a redis-py method's name and the command's
-        arguments: `("hgetall", key)`."""
+        """Run both lists of reads in one round trip (`whole.watch_and_read`); the
+        `watched` ones (a read of an MGET: of its first key) are checked by the commit. A
+        read is a redis-py method's name and the command's arguments: `("hgetall", key)`."""
         todo = [r for r in watched if r not in self.cache]
         values = whole.watch_and_read(
-            self.pipe,
-            sorted({r[1] for r in todo}),
-            [(method.upper(), *args) for method, *args in (*todo, *unwatched)],
+            self.pipe, (), [(method.upper(), *args) for method, *args in (*todo, *unwatched)]
         )
         self.cache.update(zip(todo, values, strict=False))
         return [self.cache[r] for r in watched] + values[len(todo) :]
+
+    def checks(self) -> tuple[list[str], list[list]]:
+        """What the commit checks (`whole.Checked`): the keys read as absent, and the
+        other reads with what they gave."""
+        absent, same = [], []
+        for (method, key, *args), value in self.cache.items():
+            if method == "mget":  # of its first key
+                method, args, value = "get", [], value[0]
+            if (value is None and method == "get") or (method in _WHOLE and not value):
+                absent.append(key)
+            else:
+                same.append([method.upper(), key, *args, whole.expected(method, value)])
+        return absent, same
 
     def _one(self, read: tuple):
         return self.read([read])[0]
@@ -199,8 +214,8 @@ def _created(entry: dict) -> int:
 
 def queue_records(pipe, k: Keys, decision: rules.Decision, event_id: str | None = None) -> None:
     """Queue the decision's records (and timeline entry, naming the event that made it)
-    onto `pipe`, inside MULTI. A new subscription's first status change is kept in its record
-    (`opening`, carried by every rewrite), not in a timeline of its own."""
+    onto `pipe` (the commit's writes). A new subscription's first status change is kept in its
+    record (`opening`, carried by every rewrite), not in a timeline of its own."""
     timeline = decision.timeline
     if timeline is not None and event_id:
         timeline = (timeline[0], {**timeline[1], "event": event_id})

@@ -1,9 +1,11 @@
 """The ledger's write side, the only writer of the member count: for each command, load, decide,
-check and write the effects in one MULTI/EXEC (docs/ledger.md, "How an event is applied").
+check and write the effects in one script that first checks that what was read still stands
+(`whole.Checked`; docs/ledger.md, "How an event is applied").
 
-Nothing that can fail is left to EXEC (Redis does not roll back): records are parsed strictly
-and every counter is checked for room before anything is queued; a failed reply of EXEC still
-marks the ledger for a rebuild and raises `LedgerWriteFailed`. The client must decode responses.
+Nothing that can fail is left to the commit (Redis does not roll back): records are parsed
+strictly and every counter is checked for room before anything is queued; a failed write of
+the commit still marks the ledger for a rebuild and raises `LedgerWriteFailed`. The client
+must decode responses.
 """
 
 from __future__ import annotations
@@ -51,60 +53,70 @@ _OLD_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 REASON_MAX = 500
 NAME_MAX = 200
 
-# The count, its change time, the day's closing count and joins/leaves (KEYS[4]: `+<day>`,
-# `-<day>`), together: the day's count must be the count after this change, whatever others
-# did since.
+# The commit's last part (`whole.Checked`'s tail; `job[4]`: the count's change, else empty,
+# and the count is read for the answer): the count, its change time, the day's closing
+# count and joins/leaves (KEYS[4]: `+<day>`, `-<day>`), together: the day's count must be the
+# count after this change, whatever others did since.
 # KEYS[5], the banner's version, orders the banner's snapshots (banner_cache.py).
 # A rise marks the goals it reaches (KEYS[6] pending by target, KEYS[7] reached at), as
 # goals.store.mark_reached does, so a mark commits with the count that reached it; through
 # pcall, so a goal key of the wrong type (planted by hand) cannot fail the commit: `ledger
 # rebuild` marks what that skipped.
-# The counters' changes come along (ARGV[4] of them, each: name, the value read before
+# The counters' changes come along (bump[4] of them, each: name, the value read before
 # deciding, the value after, the change): when no other writer changed one since, one HSET
-# writes them all, else each is HINCRBYed.
+# writes them all, else each is HINCRBYed. A failure is one of the commit's errors.
 _BUMP = """
-local delta = tonumber(ARGV[1])
-local n = tonumber(ARGV[4])
-if n > 0 then
-  local names = {}
-  for i = 1, n do names[i] = ARGV[1 + 4 * i] end
-  local now = redis.call('HMGET', KEYS[8], unpack(names))
-  local same = true
-  for i = 1, n do
-    if (now[i] or '') ~= ARGV[2 + 4 * i] then same = false end
-  end
-  if same then
-    local values = {}
-    for i = 1, n do
-      values[2 * i - 1] = names[i]
-      values[2 * i] = ARGV[3 + 4 * i]
-    end
-    redis.call('HSET', KEYS[8], unpack(values))
-  else
-    for i = 1, n do redis.call('HINCRBY', KEYS[8], names[i], ARGV[4 + 4 * i]) end
-  end
+local bump = job[4]
+if #bump == 0 then
+  result = redis.call('GET', KEYS[1])
+  return {0, result, errors}
 end
-redis.call('INCR', KEYS[5])
-local count = redis.call('INCRBY', KEYS[1], delta)
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[3], count)
-if delta > 0 then
-  redis.call('HINCRBY', KEYS[4], '+' .. ARGV[3], delta)
-  local ids = redis.pcall('ZRANGEBYSCORE', KEYS[6], '-inf', count)
-  if ids.err == nil then
-    if #ids > 0 then
-      redis.call('INCR', KEYS[5])  -- a mark is a change of its own, as mark_reached's
+local ok, failed = pcall(function()
+  local delta = tonumber(bump[1])
+  local n = tonumber(bump[4])
+  if n > 0 then
+    local names = {}
+    for i = 1, n do names[i] = bump[1 + 4 * i] end
+    local now = redis.call('HMGET', KEYS[8], unpack(names))
+    local same = true
+    for i = 1, n do
+      if (now[i] or '') ~= bump[2 + 4 * i] then same = false end
     end
-    for _, id in ipairs(ids) do
-      if type(redis.pcall('HSETNX', KEYS[7], id, ARGV[2])) == 'number' then
-        redis.pcall('ZREM', KEYS[6], id)
+    if same then
+      local values = {}
+      for i = 1, n do
+        values[2 * i - 1] = names[i]
+        values[2 * i] = bump[3 + 4 * i]
+      end
+      redis.call('HSET', KEYS[8], unpack(values))
+    else
+      for i = 1, n do redis.call('HINCRBY', KEYS[8], names[i], bump[4 + 4 * i]) end
+    end
+  end
+  redis.call('INCR', KEYS[5])
+  result = redis.call('INCRBY', KEYS[1], delta)
+  redis.call('SET', KEYS[2], bump[2])
+  redis.call('HSET', KEYS[3], bump[3], result)
+  if delta > 0 then
+    redis.call('HINCRBY', KEYS[4], '+' .. bump[3], delta)
+    local ids = redis.pcall('ZRANGEBYSCORE', KEYS[6], '-inf', result)
+    if ids.err == nil then
+      if #ids > 0 then
+        redis.call('INCR', KEYS[5])  -- a mark is a change of its own, as mark_reached's
+      end
+      for _, id in ipairs(ids) do
+        if type(redis.pcall('HSETNX', KEYS[7], id, bump[2])) == 'number' then
+          redis.pcall('ZREM', KEYS[6], id)
+        end
       end
     end
+  else
+    redis.call('HINCRBY', KEYS[4], '-' .. bump[3], -delta)
   end
-else
-  redis.call('HINCRBY', KEYS[4], '-' .. ARGV[3], -delta)
+end)
+if not ok then
+  errors[#errors + 1] = type(failed) == 'table' and failed.err or tostring(failed)
 end
-return count
 """
 
 
@@ -117,7 +129,7 @@ class LedgerCorrupt(Exception):
 
 
 class LedgerWriteFailed(Exception):
-    """EXEC reported an error: part of the change may be committed. The ledger is marked
+    """A write of the commit failed: part of the change may be committed. The ledger is marked
     as needing a rebuild and the event is kept for replay (answer 500)."""
 
     def __init__(self, event_id: str | None, errors: Sequence[Exception]) -> None:
@@ -177,9 +189,9 @@ class TransactionHook(Protocol):
     event that fails: a replay brings it back), so what it writes commits with the
     ledger's change or not at all, whatever crashes when.
 
-    `prepare(event, reader, at)` runs before MULTI, with the event's `Delivery.payload`: it
-    reads what it needs through `reader` (WATCHed: a concurrent change makes the writer
-    decide again) and returns None, or a function that queues its writes on the
+    `prepare(event, reader, at)` runs before the commit, with the event's `Delivery.payload`:
+    it reads what it needs through `reader` (checked by the commit: a concurrent change makes
+    the writer decide again) and returns None, or a function that queues its writes on the
     transaction. Redis does not roll back: everything those writes depend on is checked in
     `prepare`. It may raise `codec.CorruptRecord` (nothing is written, the delivery is
     answered 503 and retried).
@@ -270,7 +282,7 @@ class Writer:
         (`delivery.replay`) is audited under `actor`. Returns `failed` (with `error`) when
         the command cannot be applied: the event is logged with its error and kept for
         replay. Raises `RETRYABLE` errors when nothing was recorded and the delivery should
-        be retried, and `LedgerWriteFailed` when EXEC reported an error.
+        be retried, and `LedgerWriteFailed` when a write of the commit failed.
         """
         meta = _meta(delivery, self.clock())
         if actor is not None:
@@ -347,37 +359,46 @@ class Writer:
         )
 
     def _write(
-        self, queue: Callable, outcome: Callable[[int | None], Outcome], last=None
-    ) -> whole.Write:
-        """Write what `queue` queues, then what `last` queues, whose reply is the count (by
-        default a GET of it): the transaction answers `outcome(count)`."""
-
-        def queue_then_count(pipe) -> None:
-            queue(pipe)
-            if last is None:
-                pipe.get(self.keys.member_count)
-            else:
-                last(pipe)
-
-        def returns(replies: list) -> Outcome:
-            raw = replies[-1]  # a GET's text, or the count's change's integer
-            return outcome(
-                codec.count_from(self.keys.member_count, None if raw is None else str(raw))
-            )
-
-        return whole.Write(queue_then_count, returns=returns)
+        self,
+        reader: RedisReader,
+        queue: Callable,
+        outcome: Callable[[int | None], Outcome],
+        bump=(),
+    ) -> whole.Checked:
+        """A commit of what `queue` queues, if what `reader` read still stands, then the
+        count's change `bump` (`_bump_args`), whose reply is the count after it (none: the
+        count is read): the transaction answers `outcome(count)`."""
+        queued = whole.Queued()
+        queue(queued)
+        absent, same = reader.checks()
+        k = self.keys
+        return whole.Checked(
+            keys=(
+                *(k.member_count, k.count_changed_at, k.ledger_history_count),
+                *(k.ledger_history_moves, k.banner_version, k.goals_pending, k.goals_reached),
+                k.ledger_counters,
+            ),
+            writes=queued.commands,
+            absent=absent,
+            same=same,
+            tail=_BUMP,
+            tail_args=bump,
+            returns=lambda raw: outcome(
+                codec.count_from(k.member_count, None if raw is None else str(raw))
+            ),
+        )
 
     def _attempt(
         self, pipe, command: Command, meta: EventMeta | None, actor, delivery: Delivery | None
-    ) -> whole.Write:
+    ) -> whole.Checked:
         k = self.keys
         now = meta.received if meta else self.clock()
         today = day(now)
         reader = RedisReader(self.redis, pipe, k, self.old_sets)
-        # The lock (WATCHed: a read WATCHes its first key), the count and the banner's version.
+        # The lock (checked by the commit: an MGET its first key), the count, the banner's version.
         guards = [("mget", k.ledger_rebuild_lock, k.member_count, k.banner_version)]
-        if meta is not None:
-            guards.append(("hget", self.log.mark_key(meta.id), "outcome"))
+        if meta is not None:  # its record, whole: "nothing read" is "no such key"
+            guards.append(("hgetall", self.log.mark_key(meta.id)))
         values = reader.read(
             [*guards, *first_reads(command, k, self.old_sets)],
             [
@@ -385,11 +406,11 @@ class Writer:
                 ("hmget", k.ledger_history_moves, f"+{today}", f"-{today}"),
             ],
         )
-        (lock, raw_count, raw_version), done = values[0], values[1] if meta else None
+        (lock, raw_count, raw_version), done = values[0], values[1].get("outcome") if meta else None
         raw_counters, (joins, leaves) = values[-2:]
         label = delivery.label if delivery is not None else None
         if done in DONE:
-            return self._duplicate(meta, label, done, now)
+            return self._duplicate(reader, meta, label, done, now)
         if lock:
             raise LedgerBusy("a ledger rebuild is committing; try again shortly")
         count = codec.count_from(k.member_count, raw_count)
@@ -412,7 +433,7 @@ class Writer:
         def queue(pipe) -> None:
             queue_records(pipe, k, decision, meta.id if meta is not None else None)
             index.queue(pipe, k)
-            # with the count's change, the counters' come in its script
+            # with the count's change, the counters' come in its part of the script
             in_queue = {} if count_delta else counter_deltas
             _queue_counts(pipe, k, decision, count, count_delta, raw_counters, in_queue)
             if meta is not None:
@@ -433,15 +454,13 @@ class Writer:
             (n, raw_counters.get(n, ""), counters.get(n, 0) + d, d)
             for n, d in counter_deltas.items()
         ]
+        bump = _bump_args(count_delta, now, changes) if count_delta else ()
+        return self._write(reader, queue, outcome, bump)
 
-        def bump(pipe) -> None:
-            _queue_bump(pipe, k, count_delta, now, changes)
-
-        return self._write(queue, outcome, bump if count_delta else None)
-
-    def _duplicate(self, meta: EventMeta, label, done: str, at: float) -> whole.Write:
+    def _duplicate(self, reader, meta: EventMeta, label, done: str, at: float) -> whole.Checked:
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
         return self._write(
+            reader,
             lambda pipe: self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}"),
             lambda count: _outcome(meta, label, "duplicate", count, count, f"already {done}", at),
         )
@@ -449,18 +468,21 @@ class Writer:
     def _record_failure(self, meta: EventMeta, label: str | None, error: str) -> Outcome:
         mark = self.log.mark_key(meta.id)
 
-        def body(pipe) -> whole.Write:
-            done = self.redis.hget(mark, "outcome")
+        def body(pipe) -> whole.Checked:
+            reader = RedisReader(self.redis, pipe, self.keys)
+            [record] = reader.read([("hgetall", mark)])
+            done = record.get("outcome")
             if done in DONE:  # processed before (or concurrently): it stays processed
-                return self._duplicate(meta, label, done, meta.received)
+                return self._duplicate(reader, meta, label, done, meta.received)
             return self._write(
+                reader,
                 lambda pipe: self.log.queue_failure(pipe, meta, error),
                 lambda count: Outcome(
                     "failed", meta.id, label, error, count, count, at=meta.received
                 ),
             )
 
-        return self._transaction(body, meta, watch=(mark,))
+        return self._transaction(body, meta)
 
 
 def _meta(delivery: Delivery, received: float) -> EventMeta:
@@ -482,35 +504,19 @@ def _notify(subscribers: Sequence[Subscriber], outcome: Outcome) -> None:
             )
 
 
-def _queue_bump(pipe, k: Keys, count_delta: int, now: float, counters=()) -> None:
-    """Queue the count's change with its day's history, the banner's version, the goals it
-    reaches and the counters' changes (`_BUMP`: (name, value read, value after, change)
-    each); its reply is the count after it."""
-    pipe.execute_command(  # EVAL by name: a Cluster pipeline has no eval()
-        "EVAL",
-        _BUMP,
-        8,
-        k.member_count,
-        k.count_changed_at,
-        k.ledger_history_count,
-        k.ledger_history_moves,
-        k.banner_version,
-        k.goals_pending,
-        k.goals_reached,
-        k.ledger_counters,
-        count_delta,
-        iso(now),
-        day(now),
-        len(counters),
-        *(value for change in counters for value in change),
-    )
+def _bump_args(count_delta: int, now: float, counters=()) -> list:
+    """The count's change as `_BUMP` takes it, with its day's history, the banner's version,
+    the goals it reaches and the counters' changes ((name, value read, value after, change)
+    each)."""
+    values = [count_delta, iso(now), day(now), len(counters), *(v for c in counters for v in c)]
+    return [str(v) for v in values]
 
 
 def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, counter_deltas):
     """Queue the counters' changes and, for a change that does not move the count, what it
     does to the count (once the ledger holds records its count is known) and the version
     (`banner_version`: +1 with every change of the ledger, which a rebuild WATCHes); the
-    count's own change is `_queue_bump`, queued last, and INCRs the version itself."""
+    count's own change is `_BUMP`, the commit's last part, and INCRs the version itself."""
     if not count_delta and count is None and decision.changes:
         # Once the ledger holds records its count is known, even when it is zero.
         pipe.set(k.member_count, 0, nx=True)
@@ -535,7 +541,7 @@ def _half_committed(
     meta: EventMeta | None,
     errors: list[Exception],
 ) -> None:
-    """An EXEC reply was an error: Redis kept the rest. Say so loudly, flag a rebuild, mark
+    """A write of the commit failed: Redis kept the rest. Say so loudly, flag a rebuild, mark
     the event failed (so a replay can bring it back) and raise LedgerWriteFailed."""
     what = f"event {meta.id} ({meta.type})" if meta else "a staff change"
     log.error(

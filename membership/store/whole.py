@@ -1,19 +1,24 @@
 """Transactions that commit whole: the one helper every optimistic write runs through.
 
 Redis does not roll back a MULTI/EXEC when one command fails inside it, so `transaction`
-checks before it queues and reads every reply after. It works the same on one Redis, behind
-Sentinel and on a Cluster (the keys' shared hash tag puts them on one slot). redis-py's own
-`Redis.transaction` retries forever and raises on the first failed reply, so it is not used.
+checks before it queues and reads every reply after. A body may instead return a `Checked`
+commit: one script that checks the reads still stand, then writes (no WATCH, MULTI or EXEC).
+Both work the same on one Redis, behind Sentinel and on a Cluster (the keys' shared hash tag
+puts them on one slot). redis-py's own `Redis.transaction` retries forever and raises on the first failed reply, so it is not used.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis
+from redis._parsers.base import BaseParser
 from redis.cluster import ClusterPipeline
+from redis.commands.core import CoreCommands
 
 T = TypeVar("T")
 
@@ -92,6 +97,133 @@ class Write(Generic[T]):
     returns: Callable[[list], T] | None = None
 
 
+# A commit as one script (`Checked`): each check's key absent, each read giving what it gave
+# (else {1}: start over), then each write, its reply checked as EXEC's are; a write refused
+# before any was made (a read-only replica, no memory, no disk) refuses the whole ({2, err}).
+# `-- tail` is where a caller's Lua runs last: it may set `result` and add to `errors`.
+_CHECKED = """
+local job = cjson.decode(ARGV[1])
+if #job[1] > 0 and redis.call('EXISTS', unpack(job[1])) > 0 then return {1} end
+for _, read in ipairs(job[2]) do
+  local want = table.remove(read)
+  local got = redis.call(unpack(read))
+  if type(got) ~= 'table' then got = got and {got} or {} end
+  if read[1] == 'SMEMBERS' then table.sort(got) end
+  if #got ~= #want then return {1} end
+  for i = 1, #got do
+    if got[i] ~= want[i] then return {1} end
+  end
+end
+local errors, result = {}, false
+for i, command in ipairs(job[3]) do
+  local reply = redis.pcall(unpack(command))
+  if type(reply) == 'table' and reply.err then
+    local err = reply.err:match('^@user_script:%s*%d+:%s*%-(.*)$') or reply.err
+    err = err:gsub('%s+$', '')
+    if i == 1 and (err:find('^READONLY') or err:find('^OOM') or err:find('^MISCONF')) then
+      return {2, err}
+    end
+    errors[#errors + 1] = err
+  end
+end
+-- tail
+return {0, result, errors}
+"""
+
+
+class Queued(CoreCommands):
+    """Stands for a pipeline: records the commands redis-py's methods make (`hset`,
+    `xadd`, ...) as lists of text, for a `Checked` commit to run."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def execute_command(self, *args, **_options) -> None:
+        self.commands.append([a if a.__class__ is str else _text(a) for a in args])
+
+
+def _text(value) -> str:
+    """An argument as redis-py's encoder writes it (bytes must be UTF-8 here)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, bool):
+        raise redis.DataError(f"invalid input of type bool: {value!r}")
+    if isinstance(value, int | float):
+        return repr(value)
+    raise redis.DataError(f"invalid input of type {type(value).__name__}: {value!r}")
+
+
+def expected(method: str, reply) -> list[str]:
+    """A read's reply as `_CHECKED` compares it: a list of text (a hash's fields and
+    values in the order read; a set's members sorted; nothing for no value)."""
+    if reply is None:
+        return []
+    if isinstance(reply, dict):
+        return [x for pair in reply.items() for x in pair]
+    if isinstance(reply, set | frozenset):
+        return sorted(reply)
+    if isinstance(reply, list | tuple):
+        return list(reply)
+    return [reply]
+
+
+@dataclass(frozen=True)
+class Checked(Generic[T]):
+    """What a transaction's body decided, written by one script instead of WATCH and
+    MULTI/EXEC: `absent` keys must still not exist and each read in `same` ((command,
+    args..., its reply as `expected` gives it)) must still give it, or the attempt starts
+    over; then `writes` (from a `Queued`) run, every reply checked. `tail` is Lua that runs
+    last (`job[4]` holds `tail_args`, KEYS `keys`; it may set `result`). The transaction
+    returns `returns(result)`. `keys`: at least one key of the hash tag (a Cluster routes
+    by it)."""
+
+    keys: Sequence[str]
+    writes: Sequence[Sequence[str]]
+    returns: Callable[[Any], T]
+    absent: Sequence[str] = ()
+    same: Sequence[Sequence[Any]] = ()
+    tail: str = ""
+    tail_args: Sequence[Any] = ()
+
+    def run(self, pipe) -> list:
+        source = _CHECKED.replace("-- tail", self.tail) if self.tail else _CHECKED
+        sha = _SHAS.get(source) or _SHAS.setdefault(source, _sha(source))
+        job = json.dumps(
+            [list(self.absent), [list(r) for r in self.same], self.writes, list(self.tail_args)],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        keys = list(self.keys)
+        try:
+            [reply] = watch_and_read(pipe, (), [("EVALSHA", sha, len(keys), *keys, job)])
+        except redis.exceptions.NoScriptError:
+            [reply] = watch_and_read(pipe, (), [("EVAL", source, len(keys), *keys, job)])
+        return reply
+
+
+_SHAS: dict[str, str] = {}
+
+
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()
+
+
+def _commit(pipe, decided: Checked, refused) -> tuple[bool, Any]:
+    """Run a `Checked` commit: (False, None) when a check failed (start over), else
+    (True, what the transaction returns)."""
+    reply = decided.run(pipe)
+    if reply[0] == 1:
+        return False, None
+    if reply[0] == 2:
+        raise BaseParser.parse_error(reply[1])
+    errors = [redis.ResponseError(e) for e in reply[2]]
+    if errors:
+        raise refused(errors)
+    return True, decided.returns(reply[1])
+
+
 def _first(errors: list[Exception]) -> Exception:
     return errors[0]
 
@@ -110,8 +242,9 @@ def transaction(
 
     Each attempt WATCHes `watch` on a transaction pipeline and calls `body(pipe)`: it reads
     (on the pipeline, or on another connection once it has WATCHed more keys on `pipe`) and
-    checks, raising the writer's own errors, and returns a `Write`, or any other value to
-    write nothing (returned as it is). A Write is checked (`types`), queued inside MULTI and
+    checks, raising the writer's own errors, and returns a `Write`, a `Checked` (its script
+    run instead of MULTI/EXEC: a failed check starts the next attempt as a WatchError does),
+    or any other value to write nothing (returned as it is). A Write is checked (`types`), queued inside MULTI and
     EXECed. A reply that is an error means Redis kept the rest: `refused(errors)` gives
     what to raise (the first error itself by default); it may record the damage first, or
     raise itself.
@@ -127,6 +260,13 @@ def transaction(
                 if watch:
                     pipe.watch(*watch)
                 decided = body(pipe)
+                if isinstance(decided, Checked):
+                    done, result = _commit(pipe, decided, refused)
+                    if done:
+                        return result
+                    if pause is not None:
+                        pause(attempt)
+                    continue
                 if not isinstance(decided, Write):
                     return decided
                 types = tuple(decided.types)

@@ -621,7 +621,8 @@ def test_a_conflicting_writer_makes_the_transaction_retry_then_give_up(
         ]
         if customers:  # the first read of each attempt: another process changes a record
             attempts.append(1)
-            redis_client.hset(customers[0], "name", "by another process")  # after WATCH
+            # after the read, a name it had not read (the commit compares what it read)
+            redis_client.hset(customers[0], "name", f"by another process {len(attempts)}")
         return values
 
     monkeypatch.setattr(RedisReader, "read", interfering)

@@ -176,3 +176,94 @@ def test_concurrent_writers_lose_no_increment(r):
     assert len(done) + len(gave_up) == 100
     assert sorted(done) == list(range(1, len(done) + 1))  # each value handed out once
     assert r.get(COUNTER) == str(len(done))
+
+
+def checked_body(reads, meddle=lambda: None, writes=(), returns=lambda result: result, tail=""):
+    """A body that reads `reads` (no WATCH), lets `meddle` change Redis, then commits
+    `writes` as one `Checked` script that checks the reads first."""
+
+    def body(pipe):
+        replies = whole.watch_and_read(pipe, (), [tuple(r) for r in reads])
+        meddle()
+        absent = [r[1] for r, got in zip(reads, replies, strict=True) if not got]
+        same = [
+            [*r, whole.expected(r[0].lower(), got)]
+            for r, got in zip(reads, replies, strict=True)
+            if got
+        ]
+        queued = whole.Queued()
+        for command in writes:
+            queued.execute_command(*command)
+        return whole.Checked(
+            keys=[A], writes=queued.commands, absent=absent, same=same, returns=returns, tail=tail
+        )
+
+    return body
+
+
+def test_a_checked_commit_writes_when_what_it_read_stands(r):
+    r.hset(B, mapping={"x": "1", "é\x00": "ü"})
+    body = checked_body(
+        [("HGETALL", B), ("GET", A), ("SMEMBERS", SET)],
+        writes=[("SET", A, 7), ("SADD", SET, "m", "n"), ("HSET", B, "x", 2.5)],
+        returns=lambda result: ("done", result),
+        tail="result = redis.call('GET', KEYS[1])",
+    )
+    assert whole.transaction(r, body, attempts=1, busy=Busy()) == ("done", "7")
+    assert r.get(A) == "7" and r.smembers(SET) == {"m", "n"} and r.hget(B, "x") == "2.5"
+
+
+@pytest.mark.parametrize(
+    "meddle",
+    [
+        lambda r: r.set(A, "now there"),  # read as absent
+        lambda r: r.hset(B, "x", "2"),  # read, then changed
+        lambda r: r.sadd(SET, "c"),  # a set read, then changed
+    ],
+    ids=["absent", "hash", "set"],
+)
+def test_a_checked_commit_starts_over_when_a_read_changed(r, meddle):
+    r.hset(B, "x", "1")
+    r.sadd(SET, "a", "b")
+    meddled, pauses = [], []
+
+    def once():
+        if not meddled:
+            meddled.append(1)
+            meddle(r)
+
+    body = checked_body([("GET", A), ("HGETALL", B), ("SMEMBERS", SET)], once, [("SET", TEXT, 1)])
+    whole.transaction(r, body, attempts=2, busy=Busy(), pause=pauses.append)
+    assert pauses == [0] and r.get(TEXT) == "1"  # the second attempt committed
+
+    # a read that changes before every commit: given up, nothing written
+    body = checked_body([("GET", COUNTER)], lambda: r.incr(COUNTER), [("SET", TEXT, 2)])
+    assert whole.transaction(r, body, attempts=3, busy=lambda: "gave up") == "gave up"
+    assert r.get(TEXT) == "1" and r.get(COUNTER) == "3"
+
+
+def test_a_checked_commit_reads_every_reply_and_keeps_going_as_exec_does(r):
+    r.set(TEXT, "not a number")
+    body = checked_body([], writes=[("SET", A, 1), ("INCR", TEXT), ("SET", B, 2)])
+    with pytest.raises(Refused, match=r"1: ERR value is not an integer"):
+        whole.transaction(
+            r,
+            body,
+            attempts=3,
+            busy=Busy(),
+            refused=lambda errors: Refused(f"{len(errors)}: {errors[0]}"),
+        )
+    assert (r.get(A), r.get(TEXT), r.get(B)) == ("1", "not a number", "2")  # no rollback
+
+
+@pytest.mark.topologies("single")  # its own memory limit
+def test_a_checked_commit_refused_before_its_first_write_raises_as_redis_would(r):
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", 1)
+    try:
+        body = checked_body([], writes=[("SET", A, 1), ("SET", B, 2)])
+        with pytest.raises(redis_lib.exceptions.OutOfMemoryError):
+            whole.transaction(r, body, attempts=3, busy=Busy())
+    finally:
+        r.config_set("maxmemory", 0)
+    assert r.exists(A, B) == 0
