@@ -154,6 +154,9 @@ def _signed_in(email: str, target: str | None, second_factor: bool = False):
     session.pop("csrf_token", None)  # a new CSRF token for the signed-in session
     agent = request.headers.get("User-Agent", "")
     token = sessions_for(runtime()).create(email, agent, second_factor=second_factor)
+    if token is None:  # disabled since the password was checked
+        page = render_template("staff/login.html", next=target, error=LOGIN_REFUSED, email=email)
+        return page, 401
     response = redirect(target or url_for("staff.home"), 303)
     set_session_cookie(response, token)
     return response

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import redis
 from argon2 import PasswordHasher
@@ -35,8 +38,9 @@ def test_a_change_whose_audit_entry_fails_inside_exec_is_an_error(accounts, redi
 
 
 def test_a_sign_in_whose_audit_entry_fails_inside_exec_raises_redis_error(
-    redis_url, redis_client, clock
+    accounts, redis_client, clock
 ):
+    accounts.add("a@x.org", "admin", actor="setup")
     redis_client.xadd(KEYS.audit, {"x": "y"}, id=LAST_ID)
     with pytest.raises(redis.ResponseError, match="exhausted the last possible ID"):
         StaffSessions(redis_client, KEYS, clock).create("a@x.org")
@@ -207,3 +211,60 @@ def test_cli_errors_are_one_line(run):
     assert (missing.exit_code, missing.output) == (1, "Error: nobody@news.example has no staff "
                                                       "account\n")  # fmt: skip
     assert run("role", "nobody@news.example", "admin").exit_code == 1
+
+
+def test_no_session_outlives_a_disable_that_races_sign_ins(accounts, redis_client, clock):
+    """Sign-ins whose password was checked before an admin disabled the account, creating
+    their sessions around the disable: afterwards the account has no session at all."""
+    accounts.add("a@news.example", "admin", actor="ops", password=GOOD)
+    accounts.add("v@news.example", "viewer", actor="ops", password=GOOD)
+    sessions = StaffSessions(redis_client, KEYS, clock)
+    made: list[str | None] = []
+    disabled = threading.Event()
+
+    def sign_ins():
+        after = 0
+        while after < 3 and len(made) < 20_000:  # and a few once the disable is done
+            made.append(sessions.create("v@news.example"))
+            after += disabled.is_set()
+
+    def disable():
+        while len(made) < 20:  # sign-ins under way
+            time.sleep(0.001)
+        for _ in range(50):  # an admin trying again while sign-ins keep the index changing
+            try:
+                accounts.disable(
+                    "v@news.example", actor="a@news.example", end_sessions=sessions.queue_end_all
+                )
+                break
+            except StaffConflict:
+                continue
+        disabled.set()
+
+    threads = [threading.Thread(target=sign_ins) for _ in range(8)]
+    threads.append(threading.Thread(target=disable))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert accounts.get("v@news.example").disabled
+    left = [
+        key
+        for key in redis_client.scan_iter(KEYS.staff_session("*"))
+        if redis_client.hget(key, "email") == "v@news.example"
+    ]
+    assert left == []
+    assert redis_client.smembers(KEYS.staff_account_sessions("v@news.example")) == set()
+    assert all(sessions.resume(token) is None for token in made if token)
+    assert any(made) and None in made  # sessions made before the disable, refused after
+
+
+def test_a_sign_in_is_refused_a_session_once_the_account_is_disabled(accounts, redis_client, clock):
+    accounts.add("a@news.example", "admin", actor="ops", password=GOOD)
+    accounts.add("v@news.example", "viewer", actor="ops", password=GOOD)
+    sessions = StaffSessions(redis_client, KEYS, clock)
+    assert sessions.create("v@news.example") is not None
+    accounts.disable("v@news.example", actor="ops", end_sessions=sessions.queue_end_all)
+    assert sessions.create("v@news.example") is None
+    assert sessions.create("nobody@news.example") is None
+    assert sessions.list("v@news.example") == []

@@ -69,6 +69,28 @@ def _leaves_admins(before: Account | None, changes: dict) -> bool:
     return changes.get("role", "admin") != "admin" or changes.get("disabled", "0") == "1"
 
 
+def account_from(raw: dict) -> Account | None:
+    """The account a stored hash holds (None: no account)."""
+    f = fields(raw)
+    if not f.get("email"):
+        return None
+    return Account(
+        email=f["email"],
+        role=f.get("role", ""),
+        disabled=f.get("disabled") == "1",
+        has_password=bool(f.get("password")),
+        created=f.get("created", ""),
+        updated=f.get("updated", ""),
+        has_totp=bool(f.get("totp")),
+        timezone=f.get("timezone", ""),
+    )
+
+
+def may_sign_in(account: Account | None) -> bool:
+    """Whether an account may sign in: it exists, is enabled and its role sees the dashboard."""
+    return account is not None and not account.disabled and rules.allows(account.role, "viewer")
+
+
 def accounts_for(rt: Runtime) -> Accounts:
     return Accounts(
         rt.redis, rt.keys, clock=clock_for(rt), hasher=rt.settings.extra.get("staff_hasher")
@@ -91,31 +113,16 @@ class AccountRecords:
         self.hasher = hasher or PasswordHasher()
 
     # --- reads --------------------------------------------------------------
-    def _account(self, raw: dict) -> Account | None:
-        f = fields(raw)
-        if not f.get("email"):
-            return None
-        return Account(
-            email=f["email"],
-            role=f.get("role", ""),
-            disabled=f.get("disabled") == "1",
-            has_password=bool(f.get("password")),
-            created=f.get("created", ""),
-            updated=f.get("updated", ""),
-            has_totp=bool(f.get("totp")),
-            timezone=f.get("timezone", ""),
-        )
-
     def get(self, email: str) -> Account | None:
         try:
             email = rules.check_email(email)
         except StaffInputError:
             return None
-        return self._account(self.client.hgetall(self.keys.staff_account(email)))
+        return account_from(self.client.hgetall(self.keys.staff_account(email)))
 
     def list(self) -> list[Account]:
         stored = indexed(self.client, self.keys.staff_accounts, self.keys.staff_account)
-        found = [self._account(raw) for _, raw in stored]
+        found = [account_from(raw) for _, raw in stored]
         return [a for a in found if a is not None]
 
     def verify(self, email: str, password: str) -> Account | None:
@@ -132,8 +139,8 @@ class AccountRecords:
             ok = self.hasher.verify(stored, password) and stored is not dummy
         except (VerificationError, InvalidHashError):
             ok = False
-        account = self._account(raw) if ok else None
-        if account is None or account.disabled or not rules.allows(account.role, "viewer"):
+        account = account_from(raw) if ok else None
+        if not may_sign_in(account):
             return None
         if self.hasher.check_needs_rehash(stored):
             self.client.hset(self.keys.staff_account(email), "password", self.hasher.hash(password))
@@ -159,7 +166,7 @@ class AccountRecords:
         key = self.keys.staff_account(email)
 
         def body(pipe):
-            before = self._account(pipe.hgetall(key))
+            before = account_from(pipe.hgetall(key))
             if before is None and not new:
                 raise StaffConflict(f"{email} has no staff account")
             changes, after = decide(before)
@@ -206,7 +213,7 @@ class AccountRecords:
         if others:
             pipe.watch(*(self.keys.staff_account(e) for e in others))
         for other in others:
-            account = self._account(pipe.hgetall(self.keys.staff_account(other)))
+            account = account_from(pipe.hgetall(self.keys.staff_account(other)))
             if account is not None and account.role == "admin" and not account.disabled:
                 return
         raise StaffConflict(
@@ -252,7 +259,9 @@ class Accounts(AccountRecords):
     def disable(self, email: str, *, actor: str, end_sessions: Callable | None = None) -> Account:
         """Disable the account and revoke its personal API tokens for good (enabling it again
         does not bring them back); `end_sessions(pipe, email)` ends its sessions in the same
-        transaction. Never the last enabled admin."""
+        transaction, and once more after it: a sign-in that committed while the disable was
+        written is ended then, and none commits after it (`StaffSessions.create` WATCHes the
+        account). Never the last enabled admin."""
         email = rules.check_email(email)
         index = self.keys.staff_account_api_tokens(email)
         sessions = self.keys.staff_account_sessions(email)
@@ -271,8 +280,16 @@ class Accounts(AccountRecords):
             if end_sessions is not None:
                 end_sessions(pipe, email)
 
-        both = (index, sessions)
-        return self._change(email, actor, "staff_disabled", decide, extra, both, both)
+        # The sessions' index is not WATCHed: sign-ins that keep changing it cannot hold the
+        # disable off; the sweep after it ends those it missed.
+        account = self._change(
+            email, actor, "staff_disabled", decide, extra, (index,), (index, sessions)
+        )
+        if end_sessions is not None:
+            with self.client.pipeline(transaction=True) as pipe:
+                end_sessions(pipe, email)
+                pipe.execute()
+        return account
 
     def enable(self, email: str, *, actor: str) -> Account:
         """Let a disabled account sign in again (its password and 2FA are as they were)."""

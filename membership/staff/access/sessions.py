@@ -14,6 +14,7 @@ import redis
 
 from membership.core.runtime import Runtime
 from membership.staff.access import rules
+from membership.staff.access.accounts import account_from, may_sign_in
 from membership.staff.access.stored import audit_own, clock_for, digest, fields, indexed, text
 from membership.store import Keys, whole
 
@@ -46,12 +47,14 @@ class StaffSessions:
     def __init__(self, client: redis.Redis, keys: Keys, clock: Callable[[], float]) -> None:
         self.client, self.keys, self.clock = client, keys, clock
 
-    def create(self, email: str, agent: str = "", *, second_factor: bool = False) -> str:
+    def create(self, email: str, agent: str = "", *, second_factor: bool = False) -> str | None:
         """A new session for `email`, audited as `staff_signed_in` in the same transaction;
-        returns the cookie value (shown nowhere else)."""
+        returns the cookie value (shown nowhere else), or None when the account may not sign
+        in (disabled since its password was checked, or gone)."""
         token = secrets.token_urlsafe(32)
         sid, now = digest(token), self.clock()
         key, index = self.keys.staff_session(sid), self.keys.staff_account_sessions(email)
+        account = self.keys.staff_account(email)
         agent = _clean_agent(agent)
         record = {"email": email, "created": now, "seen": now, "agent": agent}
 
@@ -65,9 +68,17 @@ class StaffSessions:
         # Redis does not roll back: an index or log of another type would fail inside EXEC
         # and leave a session no index lists ("end all" misses it).
         write = whole.Write(queue, token, types=((index, "set"), (self.keys.audit, "stream")))
+
+        def body(pipe):
+            # The account is WATCHed: a disable that commits first restarts this, which then
+            # refuses; one that commits after sees this session in the index (which it
+            # WATCHes) and ends it. Either way no session outlives the disable.
+            return write if may_sign_in(account_from(pipe.hgetall(account))) else None
+
         return whole.transaction(
             self.client,
-            lambda pipe: write,
+            body,
+            watch=(account,),
             attempts=20,
             busy=redis.ResponseError("staff session: the index kept changing; try again"),
         )
