@@ -14,9 +14,10 @@ Where the check of valid data is tuned (CONFIG below):
   that offers a new link), as a 404 would answer an unknown resource.
 - Refusing invalid data with 413 counts as refusing it: a body a fuzzer makes too long
   for a maxLength may also be over the endpoint's body limit.
-- The staff API (/staff/api/) answers 401 to the first run (no token): every one of its
-  coverage cases is sent, but only a few random ones, as any body gets the same 401; a
-  second run sends an admin's personal token and checks only that valid data is accepted
+- The staff API (/staff/api/) answers 401 to the first run (no token), whatever the body:
+  that run sends it a few random cases and not its coverage cases (some thousands, all
+  answered the same 401, unexpected methods included); a second run sends an admin's
+  personal token, with every coverage case, and checks only that valid data is accepted
   (its routes have other disagreements with the document, reported apart), on every staff
   operation but STAFF_NOT_CHECKED, whose documents cannot say what is valid (reasons there).
 - No stateful phase: the document's links all join staff operations, which the first run
@@ -59,6 +60,7 @@ expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429,
 [[operations]]
 include-path-regex = "^/staff/api/"
 generation.max-examples = 8
+phases.coverage.enabled = false
 
 [[operations]]
 include-path = "/webhooks/stripe"
@@ -101,7 +103,7 @@ RUNS = {
     "site": r"^/(healthz|readyz|metrics|openapi\.json|static/|demo/|webhooks/|v1/banner)",
     "prompt": r"^/v1/prompt",
     "reader": r"^/v1/(checkout|member/)",
-    **{f"staff-{name}": paths for name, paths in STAFF_RUNS.items()},
+    "staff": r"^/staff/api/",
 }
 
 
