@@ -53,11 +53,11 @@ _OLD_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 REASON_MAX = 500
 NAME_MAX = 200
 
-# The commit's last part (`whole.Checked`'s tail; `job[4]`: the count's change, else empty,
-# and the count is read for the answer): the count, its change time, the day's closing
-# count and joins/leaves (KEYS[4]: `+<day>`, `-<day>`), together: the day's count must be the
-# count after this change, whatever others did since.
-# KEYS[5], the banner's version, orders the banner's snapshots (banner_cache.py).
+# The commit's last part (`whole.Checked`'s tail; `job[4]`: the count's change, if any):
+# the count, its change time, the day's closing count and joins/leaves (KEYS[4]: `+<day>`,
+# `-<day>`), together: the day's count must be the count after this change, whatever others
+# did since. The count and KEYS[5], the banner's version (it orders the banner's snapshots,
+# banner_cache.py), are read and written with the change time in one MSET.
 # A rise marks the goals it reaches (KEYS[6] pending by target, KEYS[7] reached at), as
 # goals.store.mark_reached does, so a mark commits with the count that reached it; through
 # pcall, so a goal key of the wrong type (planted by hand) cannot fail the commit: `ledger
@@ -67,9 +67,9 @@ NAME_MAX = 200
 # writes them all, else each is HINCRBYed. A failure is one of the commit's errors.
 _BUMP = """
 local bump = job[4]
-if #bump == 0 then
-  result = redis.call('GET', KEYS[1])
-  return {0, result, errors}
+if #bump == 0 then return {0, result, errors} end
+local function whole(value)  -- none, or an integer Lua adds exactly
+  return not value or (#value <= 15 and value:find('^%-?%d+$') ~= nil)
 end
 local ok, failed = pcall(function()
   local delta = tonumber(bump[1])
@@ -93,9 +93,15 @@ local ok, failed = pcall(function()
       for i = 1, n do redis.call('HINCRBY', KEYS[8], names[i], bump[4 + 4 * i]) end
     end
   end
-  redis.call('INCR', KEYS[5])
-  result = redis.call('INCRBY', KEYS[1], delta)
-  redis.call('SET', KEYS[2], bump[2])
+  local now = redis.call('MGET', KEYS[1], KEYS[5])
+  if whole(now[1]) and whole(now[2]) then  -- one MSET of the three
+    result = tonumber(now[1] or '0') + delta
+    redis.call('MSET', KEYS[1], result, KEYS[5], tonumber(now[2] or '0') + 1, KEYS[2], bump[2])
+  else  -- what INCR and INCRBY make of them, errors included
+    redis.call('INCR', KEYS[5])
+    result = redis.call('INCRBY', KEYS[1], delta)
+    redis.call('SET', KEYS[2], bump[2])
+  end
   redis.call('HSET', KEYS[3], bump[3], result)
   if delta > 0 then
     redis.call('HINCRBY', KEYS[4], '+' .. bump[3], delta)
@@ -364,10 +370,11 @@ class Writer:
         queue: Callable,
         outcome: Callable[[int | None], Outcome],
         bump=(),
+        count: str | None = None,
     ) -> whole.Checked:
         """A commit of what `queue` queues, if what `reader` read still stands, then the
-        count's change `bump` (`_bump_args`), whose reply is the count after it (none: the
-        count is read): the transaction answers `outcome(count)`."""
+        count's change `bump` (`_bump_args`), whose reply is the count after it: the
+        transaction answers `outcome(count)`; without a change, `count` (the count as read)."""
         queued = whole.Queued()
         queue(queued)
         absent, same = reader.checks()
@@ -384,7 +391,7 @@ class Writer:
             tail=_BUMP,
             tail_args=bump,
             returns=lambda raw: outcome(
-                codec.count_from(k.member_count, None if raw is None else str(raw))
+                codec.count_from(k.member_count, str(raw) if bump else count)
             ),
         )
 
@@ -410,7 +417,7 @@ class Writer:
         raw_counters, (joins, leaves) = values[-2:]
         label = delivery.label if delivery is not None else None
         if done in DONE:
-            return self._duplicate(reader, meta, label, done, now)
+            return self._duplicate(reader, meta, label, done, now, raw_count)
         if lock:
             raise LedgerBusy("a ledger rebuild is committing; try again shortly")
         count = codec.count_from(k.member_count, raw_count)
@@ -455,14 +462,17 @@ class Writer:
             for n, d in counter_deltas.items()
         ]
         bump = _bump_args(count_delta, now, changes) if count_delta else ()
-        return self._write(reader, queue, outcome, bump)
+        if count is None and decision.changes and not count_delta:
+            raw_count = "0"  # `_queue_counts` sets it
+        return self._write(reader, queue, outcome, bump, raw_count)
 
-    def _duplicate(self, reader, meta: EventMeta, label, done: str, at: float) -> whole.Checked:
+    def _duplicate(self, reader, meta: EventMeta, label, done: str, at: float, count):
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
         return self._write(
             reader,
             lambda pipe: self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}"),
             lambda count: _outcome(meta, label, "duplicate", count, count, f"already {done}", at),
+            count=count,
         )
 
     def _record_failure(self, meta: EventMeta, label: str | None, error: str) -> Outcome:
@@ -470,16 +480,17 @@ class Writer:
 
         def body(pipe) -> whole.Checked:
             reader = RedisReader(self.redis, pipe, self.keys)
-            [record] = reader.read([("hgetall", mark)])
+            record, count = reader.read([("hgetall", mark)], [("get", self.keys.member_count)])
             done = record.get("outcome")
             if done in DONE:  # processed before (or concurrently): it stays processed
-                return self._duplicate(reader, meta, label, done, meta.received)
+                return self._duplicate(reader, meta, label, done, meta.received, count)
             return self._write(
                 reader,
                 lambda pipe: self.log.queue_failure(pipe, meta, error),
                 lambda count: Outcome(
                     "failed", meta.id, label, error, count, count, at=meta.received
                 ),
+                count=count,
             )
 
         return self._transaction(body, meta)

@@ -4,7 +4,8 @@ Redis does not roll back a MULTI/EXEC when one command fails inside it, so `tran
 checks before it queues and reads every reply after. A body may instead return a `Checked`
 commit: one script that checks the reads still stand, then writes (no WATCH, MULTI or EXEC).
 Both work the same on one Redis, behind Sentinel and on a Cluster (the keys' shared hash tag
-puts them on one slot). redis-py's own `Redis.transaction` retries forever and raises on the first failed reply, so it is not used.
+puts them on one slot). redis-py's own `Redis.transaction` retries forever and raises on the
+first failed reply, so it is not used.
 """
 
 from __future__ import annotations
@@ -244,10 +245,10 @@ def transaction(
     (on the pipeline, or on another connection once it has WATCHed more keys on `pipe`) and
     checks, raising the writer's own errors, and returns a `Write`, a `Checked` (its script
     run instead of MULTI/EXEC: a failed check starts the next attempt as a WatchError does),
-    or any other value to write nothing (returned as it is). A Write is checked (`types`), queued inside MULTI and
-    EXECed. A reply that is an error means Redis kept the rest: `refused(errors)` gives
-    what to raise (the first error itself by default); it may record the damage first, or
-    raise itself.
+    or any other value to write nothing (returned as it is). A Write is checked (`types`),
+    queued inside MULTI and EXECed. A reply that is an error means Redis kept the rest:
+    `refused(errors)` gives what to raise (the first error itself by default); it may record
+    the damage first, or raise itself.
 
     A WATCHed key changed before EXEC (WatchError) starts the next attempt, after
     `pause(attempt)` when given (a back-off). After `attempts`, `busy` is raised when it is
