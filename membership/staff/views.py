@@ -37,7 +37,7 @@ from membership.staff.access.csrf import init_app as csrf_init
 from membership.staff.access.guard import public, requires, safe_next
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import lockout_for, sessions_for
-from membership.staff.access.totp import qr_svg, second_factor_for
+from membership.staff.access.totp import ENROL_SECONDS, qr_svg, second_factor_for
 from membership.staff.apidoc import op
 from membership.staff.format import amounts, money, when
 from membership.staff.forms import field
@@ -426,6 +426,8 @@ def me_2fa_confirm():
     with the change (audited `staff_two_factor_replaced`)."""
     factor = second_factor_for(runtime())
     email, code = g.staff.email, field("code")
+    if factor.pending_secret(email) is None:  # finished in another tab, or expired
+        return _me_page(NOTHING_PENDING, status=400)
     if not factor.enabled(email):
         if factor.confirm(email, code) is None:
             return _me_page("code: not right; use the current code from the app", status=400)
@@ -442,6 +444,10 @@ def me_2fa_confirm():
     return _me_page(notice="Two-factor sign-in now uses the new app; the old one no longer works.")
 
 
+NOTHING_PENDING = (
+    "code: no set-up is waiting for a code (it was finished in another tab, or started "
+    f"{ENROL_SECONDS // 60} minutes ago or more); this page shows where it stands now"
+)
 REPLACING = (
     "password and current code: replacing two-factor sign-in takes your password and a code "
     "from the app in use now, with a code from the new one"

@@ -310,3 +310,51 @@ def test_guesses_from_a_session_count_toward_the_sign_in_lock(make, clock):
     clock.at += 15 * 60
     assert client.post("/staff/me/2fa/disable", data={
         **right, "code": pyotp.TOTP(secret).at(clock.at)}).status_code == 200  # fmt: skip
+
+
+# --- An enrolment started twice ----------------------------------------------------------
+
+
+def test_setting_up_in_a_second_tab_keeps_the_first_tabs_code_working(make, clock):
+    """Set-up started in two tabs shows one secret: the app that scanned the first tab's QR
+    code turns two-factor sign-in on, and the other tab's confirm then says it is done."""
+    app = make()
+    first, second = app.test_client(), app.test_client()
+    password_step(first)
+    password_step(second)
+    token_first, token_second = csrf_of(first.get("/staff/me")), csrf_of(second.get("/staff/me"))
+    scanned = _start(first, token_first)
+    clock.at += 60
+    assert _start(second, token_second) == scanned
+    assert second.get("/staff/me/2fa/qr.svg").data == first.get("/staff/me/2fa/qr.svg").data
+    code = pyotp.TOTP(scanned).at(clock.at)
+    on = first.post("/staff/me/2fa/confirm", data={"csrf_token": token_first, "code": code})
+    assert on.status_code == 200 and "Two-factor sign-in is on" in on.get_data(as_text=True)
+    late = second.post("/staff/me/2fa/confirm", data={"csrf_token": token_second, "code": code})
+    assert late.status_code == 400
+    assert "finished in another tab" in late.get_data(as_text=True)
+    assert "staff_two_factor_replaced" not in _actions(app)
+    assert _sign_in_with_code(app, pyotp.TOTP(scanned).at(clock.at + 30)) == 303
+
+
+def test_an_enrolment_waits_for_its_code_thirty_minutes(make, clock, redis_client):
+    app = make()
+    client = app.test_client()
+    password_step(client)
+    token = csrf_of(client.get("/staff/me"))
+    stale = _start(client, token)
+    clock.at += 30 * 60
+    assert client.get("/staff/me/2fa/qr.svg").status_code == 404
+    assert stale not in client.get("/staff/me").get_data(as_text=True)
+    code = pyotp.TOTP(stale).at(clock.at)
+    refused = client.post("/staff/me/2fa/confirm", data={"csrf_token": token, "code": code})
+    assert refused.status_code == 400 and "30 minutes" in refused.get_data(as_text=True)
+    assert not accounts_for(runtime(app)).get("a@news.example").has_totp
+    fresh = _start(client, token)
+    assert fresh != stale
+    code = pyotp.TOTP(fresh).at(clock.at)
+    on = client.post("/staff/me/2fa/confirm", data={"csrf_token": token, "code": code})
+    assert on.status_code == 200
+    key = runtime(app).keys.staff_account("a@news.example")
+    assert not redis_client.hexists(key, "totp_pending")
+    assert not redis_client.hexists(key, "totp_pending_at")

@@ -21,6 +21,7 @@ from membership.core.runtime import Runtime
 from membership.staff.access import rules
 from membership.staff.access.rules import StaffInputError
 from membership.staff.access.stored import clock_for, digest, fields, held_email, indexed, text
+from membership.staff.access.totp import PENDING_FIELDS
 from membership.store import Keys, whole
 
 _ATTEMPTS = 20
@@ -315,7 +316,7 @@ class Accounts(AccountRecords):
             return {}, {**before.public(), "two_factor": False}
 
         def extra(pipe):
-            pipe.hdel(key, "totp", "totp_pending", "totp_last")
+            pipe.hdel(key, "totp", *PENDING_FIELDS, "totp_last")
             if end_sessions is not None:
                 end_sessions(pipe, email)
 

@@ -25,7 +25,11 @@ from membership.store import Keys, whole
 ISSUER = "membership staff"
 STEP = 30
 PENDING_SECONDS = 5 * 60
+# An enrolment waits this long for its first code: set-up again meanwhile (a second tab, a
+# reload) shows the same secret, so the code of an app that scanned either page works.
+ENROL_SECONDS = 30 * 60
 
+PENDING_FIELDS = ("totp_pending", "totp_pending_at")  # an enrolment's, in the account's hash
 ON, OFF = {"two_factor": True}, {"two_factor": False}  # what the audit entries say
 
 
@@ -90,12 +94,34 @@ class SecondFactor:
         return bool(self._get(email).get("totp"))
 
     def pending_secret(self, email: str) -> str | None:
-        return self.box.open(self._get(email).get("totp_pending"))
+        """The secret of the enrolment waiting for its first code; None when there is none,
+        or it was started ENROL_SECONDS ago or more."""
+        return self._pending(self._get(email))
+
+    def _pending(self, f: dict[str, str]) -> str | None:
+        try:
+            started = float(f.get("totp_pending_at", ""))
+        except ValueError:  # none, or written before enrolments expired
+            return None
+        if self.clock() - started >= ENROL_SECONDS:
+            return None
+        return self.box.open(f.get("totp_pending"))
 
     def start(self, email: str) -> str:
-        secret = pyotp.random_base32()
-        self.client.hset(self.keys.staff_account(email), "totp_pending", self.box.seal(secret))
-        return secret
+        """The secret of the account's enrolment: the one waiting for its first code, else a
+        new one, kept ENROL_SECONDS (two set-ups at once agree on one)."""
+        key = self.keys.staff_account(email)
+
+        def body(pipe):
+            waiting = self._pending(fields(pipe.hgetall(key)))
+            if waiting is not None:
+                return waiting
+            secret, started = pyotp.random_base32(), f"{self.clock():.0f}"
+            sealed = {"totp_pending": self.box.seal(secret), "totp_pending_at": started}
+            return whole.Write(lambda pipe: pipe.hset(key, mapping=sealed), secret)
+
+        busy = redis.ResponseError("two-factor set-up: the account kept changing; try again")
+        return whole.transaction(self.client, body, watch=(key,), attempts=20, busy=busy)
 
     def _accept(self, email: str, decide: Callable) -> str | None:
         """Check codes and record their step, atomically. `decide(fields)` reads the account
@@ -143,7 +169,7 @@ class SecondFactor:
         key = self.keys.staff_account(email)
 
         def decide(f):
-            if not f.get("totp_pending"):
+            if self._pending(f) is None:
                 return None
             replacing = bool(f.get("totp"))
             if replacing and not current:
@@ -153,7 +179,7 @@ class SecondFactor:
 
             def change(pipe, secrets):
                 pipe.hset(key, "totp", self.box.seal(secrets["totp_pending"]))
-                pipe.hdel(key, "totp_pending")
+                pipe.hdel(key, *PENDING_FIELDS)
                 action = f"staff_two_factor_{'replaced' if replacing else 'enabled'}"
                 before = ON if replacing else None
                 audit_own(pipe, self.keys, email, action, before=before, after=ON)
@@ -167,7 +193,7 @@ class SecondFactor:
         key = self.keys.staff_account(email)
 
         def off(pipe, _secrets):
-            pipe.hdel(key, "totp", "totp_pending")
+            pipe.hdel(key, "totp", *PENDING_FIELDS)
             audit_own(pipe, self.keys, email, "staff_two_factor_disabled", before=ON, after=OFF)
 
         return self._accept(email, lambda f: ("disabled", [("totp", code)], off)) is not None
