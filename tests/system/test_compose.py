@@ -501,10 +501,12 @@ def _exchange(port: int, data: bytes, certificate: Path | None = None):
     return parse_answer(answer)
 
 
-def _oversize(chunked: bool) -> bytes:
+def _oversize(chunked: bool, path: str = "/webhooks/stripe", origin: str = "") -> bytes:
     body = b"{" + b" " * (1024 * 1024) + b"}"  # one byte over 1 MiB
-    head = b"POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    head = b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" % path.encode()
     head += b"Content-Type: application/json\r\n"
+    if origin:
+        head += b"Origin: %s\r\n" % origin.encode()
     if not chunked:
         return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
     chunks = b"".join(
@@ -556,6 +558,40 @@ def test_the_app_s_own_errors_pass_through_and_nginx_s_are_json_too(stack):
     assert gone.status_code == 502
     assert gone.headers["Content-Type"] == "application/json"
     assert gone.json()["error"]["code"] == "bad_gateway"
+
+
+SITE = "https://news.example"  # a news site's page: not in the service's ALLOWED_ORIGINS here
+
+
+@pytest.mark.slow
+def test_nginx_s_own_errors_on_the_public_api_let_the_site_s_script_read_them(stack):
+    """A 413 or 502 nginx answers itself on /v1/ carries Access-Control-Allow-Origin, or the
+    page's script sees an opaque network error instead of the status."""
+    for port, certificate in (
+        (stack.tls.https_port, stack.certificate),
+        (stack.local.http_port, None),
+    ):
+        status, headers, body = _exchange(port, _oversize(False, "/v1/prompt", SITE), certificate)
+        assert status == 413 and json.loads(body)["error"]["code"] == "request_entity_too_large"
+        assert headers["access-control-allow-origin"] == "*"
+    _, headers, _ = _exchange(
+        stack.tls.https_port, _oversize(True, "/v1/prompt", SITE), stack.certificate
+    )
+    assert headers["access-control-allow-origin"] == "*"
+    assert headers["strict-transport-security"] == "max-age=63072000"  # kept beside it
+    down = f"http://127.0.0.1:{stack.unreachable.http_port}"
+    for method, path in (("GET", "/v1/banner"), ("POST", "/v1/prompt")):
+        gone = requests.request(method, down + path, headers={"Origin": SITE}, timeout=10)
+        assert gone.status_code == 502 and gone.json()["error"]["code"] == "bad_gateway"
+        assert gone.headers["Access-Control-Allow-Origin"] == "*"
+    # Not the public API: nginx's errors there say nothing of CORS.
+    _, headers, _ = _exchange(stack.local.http_port, _oversize(False, origin=SITE))
+    assert "access-control-allow-origin" not in headers
+    # The app's own answers keep the app's CORS (this origin is not allowed: none).
+    banner = requests.get(
+        f"http://127.0.0.1:{stack.local.http_port}/v1/banner", headers={"Origin": SITE}, timeout=10
+    )
+    assert banner.headers["X-Request-ID"] and "Access-Control-Allow-Origin" not in banner.headers
 
 
 @pytest.mark.slow
