@@ -36,6 +36,7 @@ from flask import Flask, jsonify, request  # noqa: E402
 from redis.connection import Connection  # noqa: E402
 
 from membership import create_app  # noqa: E402
+from membership.store import whole  # noqa: E402
 from tests.support import stripe_payloads as sp  # noqa: E402
 from tests.support.processes import RedisServer  # noqa: E402
 
@@ -78,6 +79,14 @@ class Wire:
         Connection.send_packed_command = send_packed_command
         Connection.pack_command = pack_command
         Connection.pack_commands = pack_commands
+        packs = whole.pack
+
+        def pack(commands):  # the ledger's reads and commit, packed by hiredis
+            if wire.on:
+                wire.args += sum(len(c) for c in commands)
+            return packs(commands)
+
+        whole.pack = pack
 
 
 def commands_run(client: redis.Redis) -> dict[str, int]:
