@@ -1,8 +1,9 @@
 """Reconciling the ledger with Stripe (docs/ledger.md): what differs (pure) and making it
 match (shell). A listed subscription is applied as a snapshot observed when the listing
 began, so the ledger's ordering rules keep any state set by a newer webhook. The listing is
-compared a page at a time as Stripe's pages arrive: what a run holds is the listed ids and
-the repairs it will make, never the listing.
+compared a page at a time as Stripe's pages arrive: a run holds the listed ids and, until
+ending the extra subscriptions can no longer be refused, the repairs it will make; never
+the listing.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class SyncResult:
 
 
 # Listed subscriptions compared at a time: Stripe's page. Only one batch of the listing is
-# held; of the rest, its ids and the repairs a run with `apply` would make.
+# held; of the rest, its ids (and the repairs `Repairs` holds).
 BATCH = 100
 PROGRESS_EVERY = 500
 # A ledger state set this close to the listing's start may postdate the listing
@@ -103,15 +104,46 @@ def prune_refusal(extras: int, open_in_ledger: int, listed: int) -> str | None:
 
 @dataclass
 class Scan:
-    """What one pass over the listing found: the listed ids, the drift among them, and with
-    `repairs` the snapshots and customer links an applied sync makes (none of the listing)."""
+    """What one pass over the listing found: the listed ids, the drift among them, and how
+    many of the listed were open in the ledger (`matched`)."""
 
     listed: set[str] = field(default_factory=set)
     missing: list[str] = field(default_factory=list)
     differs: list[StatusChange] = field(default_factory=list)
     unrepairable: list[str] = field(default_factory=list)
-    snapshots: dict[str, ApplySubscription] = field(default_factory=dict)
-    links: dict[str, LinkCustomer] = field(default_factory=dict)
+    matched: int = 0
+
+
+class Repairs:
+    """The snapshots and customer links an applied sync makes, into `result`. Held while
+    ending the extra subscriptions may yet be refused (nothing may change before that), and
+    written as they come once it cannot be: when at most `prune_refusal`'s share of the
+    subscriptions open at the start (`open_before`) is still unlisted. So a first sync (an
+    empty ledger) or one that finds most of the ledger early holds a batch at most."""
+
+    def __init__(self, ledger: Ledger, result: SyncResult, open_before: int, force: bool):
+        self.ledger, self.result, self.open_before = ledger, result, open_before
+        self.writing = force
+        self.snapshots: list[ApplySubscription] = []
+        self.links: dict[str, LinkCustomer] = {}
+
+    def batch_done(self, found: Scan) -> None:
+        if not self.writing and found.listed:
+            unlisted = self.open_before - found.matched
+            self.writing = prune_refusal(unlisted, self.open_before, len(found.listed)) is None
+        if self.writing:
+            self.write()
+
+    def write(self) -> None:
+        for command in self.links.values():
+            if self.ledger.writer.apply(command).outcome == "applied":
+                self.result.linked.append(command.customer)
+        for command in self.snapshots:
+            outcome = self.ledger.writer.apply(command).outcome
+            (self.result.applied if outcome == "applied" else self.result.kept_newer).append(
+                command.sub.id
+            )
+        self.links, self.snapshots = {}, []
 
 
 def scan(
@@ -119,7 +151,7 @@ def scan(
     listing: Iterable[dict],
     *,
     observed_at: int,
-    repairs: bool,
+    repairs: Repairs | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Scan:
     """Compare the listing with the ledger a batch at a time as it is read (the listing is
@@ -130,6 +162,7 @@ def scan(
         stripe = {s["id"]: s for s in batch if s["id"] not in found.listed}
         found.listed.update(stripe)
         records = {sid: ledger.queries.subscription(sid) for sid in stripe}
+        found.matched += sum(1 for r in records.values() if r is not None and not r.sub.final)
         drift = compare(
             {sid: r.sub.status for sid, r in records.items() if r is not None},
             {sid: s["status"] for sid, s in stripe.items()},
@@ -140,14 +173,14 @@ def scan(
         found.unrepairable += [
             c.subscription_id for c in drift.status_differs if records[c.subscription_id].sub.final
         ]
-        if repairs:
-            for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
-                found.snapshots[sid] = _snapshot(stripe[sid], observed_at)
+        if repairs is not None:
             for subscription in stripe.values():
-                customer = subscription.get("customer")
-                link = _link(ledger, customer, observed_at, found.links)
+                link = _link(ledger, subscription.get("customer"), observed_at, repairs.links)
                 if link is not None:
-                    found.links[link.customer] = link
+                    repairs.links[link.customer] = link
+            for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
+                repairs.snapshots.append(_snapshot(stripe[sid], observed_at))
+            repairs.batch_done(found)
         if progress is not None:
             for mark in range(
                 (read // PROGRESS_EVERY + 1) * PROGRESS_EVERY, read + len(batch) + 1, PROGRESS_EVERY
@@ -169,7 +202,12 @@ def run(
     """Compare the ledger with a full listing taken from `observed_at`; repair it when `apply`
     (docs/ledger.md, "Reconciling with Stripe"). Raises SyncRefused, having changed nothing,
     when ending the extra subscriptions looks unsafe (`prune_refusal`) and not `force`."""
-    found = scan(ledger, listing, observed_at=observed_at, repairs=apply, progress=progress)
+    result = SyncResult(drift=Drift(), listed=0)
+    repairs = None
+    if apply:
+        open_before = sum(1 for r in ledger.queries.subscriptions() if not r.sub.final)
+        repairs = Repairs(ledger, result, open_before, force)
+    found = scan(ledger, listing, observed_at=observed_at, repairs=repairs, progress=progress)
     # An ended subscription Stripe no longer lists is history, not drift: it counts for nothing.
     extras: list[SubRecord] = []
     open_in_ledger = 0
@@ -179,26 +217,21 @@ def run(
             if record.id not in found.listed:
                 extras.append(record)
     extras.sort(key=lambda record: record.id)
-    drift = Drift(
+    result.drift = Drift(
         missing=tuple(sorted(found.missing)),
         extra=tuple(record.id for record in extras),
         status_differs=tuple(sorted(found.differs, key=lambda c: c.subscription_id)),
     )
-    result = SyncResult(drift=drift, listed=len(found.listed))
+    result.listed = len(found.listed)
     result.unrepairable = sorted(found.unrepairable)
-    if not apply:
+    if repairs is None:
         return result
 
+    # Once repairs are being written the listing had shown enough of the ledger: not refused.
     refusal = prune_refusal(len(extras), open_in_ledger, len(found.listed))
-    if refusal and not force:
+    if refusal and not repairs.writing:
         raise SyncRefused(refusal)
-
-    for command in found.links.values():
-        if ledger.writer.apply(command).outcome == "applied":
-            result.linked.append(command.customer)
-    for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
-        outcome = ledger.writer.apply(found.snapshots[sid])
-        (result.applied if outcome.outcome == "applied" else result.kept_newer).append(sid)
+    repairs.write()
 
     for record in extras:
         if record.sub.created >= observed_at - EXTRA_GRACE_SECONDS:

@@ -11,7 +11,14 @@ from membership.ledger import Ledger
 from membership.store import Keys
 from membership.stripe.api import iter_subscriptions
 from membership.stripe.apply import apply_event
-from membership.stripe.sync import BATCH, StatusChange, compare, prune_refusal, run
+from membership.stripe.sync import (
+    BATCH,
+    StatusChange,
+    SyncRefused,
+    compare,
+    prune_refusal,
+    run,
+)
 from tests.support import stripe_payloads as sp
 
 STATUSES = st.sampled_from(["active", "trialing", "past_due", "canceled", "unpaid", "paused"])
@@ -127,10 +134,14 @@ def test_sync_holds_one_batch_of_the_listing_and_reports_progress(sync_ledger):
     def freed():
         alive[0] -= 1
 
+    counted = {}
+
     def listing():
         nonlocal most
         for i in range(1200):
             most = max(most, alive[0])
+            if i == 1000:
+                counted[i] = sync_ledger.queries.count()
             sub = _Listed(sp.subscription(f"sub_{i:04d}", f"cus_{i:04d}", "active"))
             sub["customer"] = {"id": f"cus_{i:04d}", "email": f"r{i}@example.org"}
             alive[0] += 1
@@ -144,3 +155,24 @@ def test_sync_holds_one_batch_of_the_listing_and_reports_progress(sync_ledger):
     assert sync_ledger.queries.count() == 1200
     assert seen == [500, 1000]
     assert 0 < most <= 2 * BATCH  # the batch compared and the one being read, never more
+    # Nothing in the ledger could be ended: the repairs were written as the listing came.
+    assert counted[1000] >= 1000 - BATCH
+
+
+def test_repairs_wait_while_the_listing_may_yet_be_refused(sync_ledger):
+    """Another account's listing (a wrong key) that shares a few subscriptions: the ones it
+    adds are not written while the listing goes on, and the refusal at its end changed
+    nothing."""
+    old = int(time.time()) - 3600
+    ours = [sp.subscription(f"sub_ours_{i:02d}", f"cus_ours_{i:02d}", "active") for i in range(40)]
+    for sub in ours:
+        apply_event(sync_ledger.writer, sp.subscription_event(sub, created=old))
+    theirs = [sp.subscription(f"sub_x_{i:03d}", f"cus_x_{i:03d}", "active") for i in range(250)]
+    with pytest.raises(SyncRefused, match="30 of the ledger's 40 open subscriptions"):
+        run(sync_ledger, [*theirs, *ours[:10]], observed_at=int(time.time()), apply=True)
+    assert sync_ledger.queries.count() == 40
+    assert sync_ledger.queries.subscription("sub_x_000") is None
+    forced = run(
+        sync_ledger, [*theirs, *ours[:10]], observed_at=int(time.time()), apply=True, force=True
+    )
+    assert len(forced.applied) == 250 + 30 and sync_ledger.queries.count() == 250 + 10
