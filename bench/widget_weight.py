@@ -2,15 +2,17 @@
 
     .venv/bin/python bench/widget_weight.py
 
-For each served script (`banner.js`: the count boxes alone; `prompt.js`: the asks and the
-boxes, all an article page loads) prints the readable parts it is built of
-(scripts/build_widgets.py's PARTS) and their bytes as written, the bytes as built (what is
-served; and how much of that is the CSS the parts insert) and as each encoding the service
-keeps (membership/goals/widget.py's ENCODINGS: the very bytes a client that accepts it gets);
-then, for a page showing each placement, what it loads beside the aim. The browser's own
-measure (transfer sizes of the demo article's requests, in Chromium, for each placement) is
-tests/goals/test_reader_page_browser.py's `light_on_the_wire` test; it prints its figures with
-`pytest -s`.
+For each served script (`banner.js`: the count boxes alone; `prompt.js`: the core an article
+page embeds, which fills the count boxes and draws an inline ask; `prompt-banner.js`,
+`prompt-modal.js`, `prompt-gate.js`: each other placement's module, loaded once an answer names
+it) prints the readable parts it is built of (scripts/build_widgets.py's PARTS) and their bytes
+as written, the bytes as built (what is served; and how much of that is the CSS the parts
+insert) and as each encoding the service keeps (membership/goals/widget.py's ENCODINGS: the
+very bytes a client that accepts it gets); then, for a page showing each placement (and one
+showing none), the sum of what it loads (membership.goals.widget.loads) beside the aim. The
+browser's own measure (transfer sizes of the demo article's requests, in Chromium, for each
+placement) is tests/goals/test_reader_page_browser.py's `light_on_the_wire` test; it prints its
+figures with `pytest -s`.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from membership.goals.widget import ENCODINGS, PROMPT_SCRIPT, SCRIPT, built
+from membership.goals.widget import ENCODINGS, MODULES, PROMPT_SCRIPT, SCRIPT, built, loads
 from membership.http.security import widget_css
 
 BUILD = Path(__file__).resolve().parents[1] / "scripts" / "build_widgets.py"
 AIM = {"minified": 8 * 1024, "br": 4 * 1024, "gzip": 4 * 1024}
-# What a page loads from us: an article showing any placement, prompt.js alone (it draws all
-# four and fills the count box); a page with only the count box, banner.js.
-PAGES = {
-    **{placement: PROMPT_SCRIPT.name for placement in ("banner", "inline", "modal", "gate")},
-    "the count alone": SCRIPT.name,
-}
+# A page showing each placement, or no ask (what prompt.js loads); a page with only the count
+# box loads banner.js alone.
+PAGES = {placement: loads(placement) for placement in ("banner", "inline", "modal", "gate", None)}
 
 
 def _parts() -> dict[str, tuple[str, ...]]:
@@ -41,7 +40,7 @@ def _parts() -> dict[str, tuple[str, ...]]:
 def weights() -> dict[str, dict]:
     """Per served script: its parts, their bytes as written, minified, and in each encoding."""
     out, parts = {}, _parts()
-    for source in (SCRIPT, PROMPT_SCRIPT):
+    for source in (SCRIPT, PROMPT_SCRIPT, *MODULES.values()):
         texts = [source.with_name(name).read_text(encoding="utf-8") for name in parts[source.name]]
         body = built(source).read_bytes()
         css = sum(len((widget_css(text) or "").encode("utf-8")) for text in texts)
@@ -58,7 +57,8 @@ def weights() -> dict[str, dict]:
 
 def _table(rows: dict[str, dict], columns: list[str], head: str) -> None:
     print(f"| {head} | " + " | ".join(columns) + " |")
-    print("| --- |" + "".join(" --- |" if c == "parts" else " ---: |" for c in columns))
+    text = ("parts", "scripts")  # left-aligned; the numbers right
+    print("| --- |" + "".join(" --- |" if c in text else " ---: |" for c in columns))
     for name, row in rows.items():
         cells = (row[c] if isinstance(row[c], str) else f"{row[c]:,}" for c in columns)
         print(f"| {name} | " + " | ".join(cells) + " |")
@@ -69,8 +69,13 @@ def main() -> None:
     columns = ["parts", "written", "minified", "of it CSS", *ENCODINGS]
     _table({f"`{name}`": row for name, row in rows.items()}, columns, "script")
     print()
-    pages = {f"{page} (`{name}`)": rows[name] for page, name in PAGES.items()}
-    _table(pages, list(AIM), "page showing")
+    pages = {}
+    for placement, sources in {**PAGES, "the count alone": (SCRIPT,)}.items():
+        names = [source.name for source in sources]
+        page = {c: sum(rows[name][c] for name in names) for c in AIM}
+        page["scripts"] = " + ".join(f"`{name}`" for name in names)
+        pages[placement or "no ask"] = page
+    _table(pages, ["scripts", *AIM], "page showing")
     for page, row in pages.items():
         over = [f"{c} {row[c]:,} > {AIM[c]:,}" for c in AIM if row[c] > AIM[c]]
         print(f"{page}: " + ("over the aim: " + ", ".join(over) if over else "within the aim"))

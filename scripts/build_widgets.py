@@ -3,9 +3,11 @@
     .venv/bin/python scripts/build_widgets.py          # writes membership/static/*.min.js
     .venv/bin/python scripts/build_widgets.py --check  # exit 1 if a built file is stale
 
-Each served script is one function of readable parts, so what both need is written once
+Each served script is one function of readable parts, so what two need is written once
 (`PARTS`): banner.js is common.js + banner.js (the member-count boxes), prompt.js is common.js +
-banner.js + prompt.js (the asks and the boxes: an article page loads it alone). calmjs.parse
+banner.js + prompt.js (the asks' core and the boxes: an article page embeds it alone), and each
+placement's module (prompt-banner.js, prompt-modal.js, prompt-gate.js, which prompt.js loads
+once an answer names the placement) is built of itself. calmjs.parse
 (a test extra) minifies ES5 and mangles local names, after this script has joined what the
 readable source writes apart for its readers: string literals split over lines ("a" + "b" is
 built as "ab") and one `var` statement after another (`var a = 1, b = 2`). It refuses anything
@@ -23,6 +25,8 @@ STATIC = Path(__file__).resolve().parent.parent / "membership" / "static"
 PARTS = {
     "banner.js": ("common.js", "banner.js"),
     "prompt.js": ("common.js", "banner.js", "prompt.js"),
+    # each placement's module but the inline ask's, loaded by prompt.js when an answer needs it
+    **{f"prompt-{name}.js": (f"prompt-{name}.js",) for name in ("banner", "modal", "gate")},
 }
 SOURCES = tuple(PARTS)
 

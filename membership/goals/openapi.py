@@ -52,6 +52,17 @@ OPENAPI = {
     "/static/prompt.js": _script(
         "The embeddable paywall-prompt widget (asks /v1/prompt once per page view)"
     ),
+    "/static/prompt-{placement}.js": {
+        "parameters": [
+            {
+                "name": "placement",
+                "in": "path",
+                "required": True,
+                "schema": {"enum": ["banner", "modal", "gate"]},
+            }
+        ],
+        **_script("A placement's renderer, which prompt.js loads once an answer names it"),
+    },
     "/demo/article": {
         "get": {
             "summary": "An example article with the banner and prompt widgets embedded",

@@ -6,8 +6,10 @@ with brotli or gzip for a client that accepts either.
 
 - `GET /static/banner.js`: the member-count boxes alone, for a page that wants only the count.
 - `GET /static/prompt.js`: the paywall-prompt client (asks `POST /v1/prompt`, reports to
-  `POST /v1/prompt/events`), which fills the member-count boxes too: an article page loads
-  this one script.
+  `POST /v1/prompt/events`), which fills the member-count boxes too and draws an inline ask:
+  the one script an article page embeds.
+- `GET /static/prompt-banner.js`, `prompt-modal.js`, `prompt-gate.js`: the renderer and style
+  of each other placement, which prompt.js loads only once an answer names it.
 - `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with a count box and
   prompt.js, for staff to look at and for the browser tests: a section and tags, a prompt slot
   at the end (below the fold), and a link to article n+1. It also takes `session_id` (ignored
@@ -39,6 +41,8 @@ bp = Blueprint("widget", __name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SCRIPT = STATIC / "banner.js"
 PROMPT_SCRIPT = STATIC / "prompt.js"
+# The placements drawn by a module of their own (the inline ask is prompt.js's), by name.
+MODULES = {name: STATIC / f"prompt-{name}.js" for name in ("banner", "modal", "gate")}
 # The URLs are not versioned, so a deploy must show up within the hour.
 SCRIPT_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 MAX_ARTICLE = 999
@@ -50,6 +54,12 @@ def built(path: Path) -> Path:
     return path.with_suffix(".min.js")
 
 
+def loads(placement: str | None) -> tuple[Path, ...]:
+    """The scripts (readable sources) an article page showing an ask of `placement` (None: no
+    ask) loads from us: prompt.js, and the placement's module if it has one."""
+    return (PROMPT_SCRIPT, *([MODULES[placement]] if placement in MODULES else []))
+
+
 # The encodings each script is kept in, smallest first: brotli for the browsers that accept it,
 # gzip for the rest (docs/benchmarks.md, "Reader page weight").
 ENCODINGS = {
@@ -58,7 +68,7 @@ ENCODINGS = {
 }
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=len(MODULES) + 2)
 def _script(path: Path) -> tuple[bytes, dict[str, bytes], str]:
     """(minified, its encodings by name, ETag of the minified); an encoding's ETag ends in
     "-" and its name."""
@@ -94,11 +104,17 @@ def prompt_script():
     return _serve(PROMPT_SCRIPT)
 
 
+@bp.get(f"/static/prompt-<any({', '.join(MODULES)}):placement>.js")
+def placement_script(placement: str):
+    return _serve(MODULES[placement])
+
+
 def styles() -> list[str]:
     """The CSS the widget inserts as <style> elements, in the order it does: the look the count
-    boxes and the asks share (banner.js's), then the asks' (prompt.js's)."""
+    boxes and the asks share (banner.js's), the asks' (prompt.js's), then each placement
+    module's."""
     found = []
-    for path in (SCRIPT, PROMPT_SCRIPT):
+    for path in (SCRIPT, PROMPT_SCRIPT, *MODULES.values()):
         css = security.widget_css(path.read_text(encoding="utf-8"))
         if css is None:  # tests/goals/test_widget.py fails first
             log.warning("cannot read the CSS of %s: its style is not allowed by the CSP", path)

@@ -13,13 +13,13 @@ var BOX_CSS =
   "color:#16140f;font:1rem/1.4 system-ui,sans-serif}" +
   ".mb{flex:1;display:flex;flex-flow:column;justify-content:center}" +
   ".mb-h{margin:0 0 .25rem;font-size:1.375rem;line-height:1.25;font-weight:750}" +
-  ".mb-m{margin:0 0 .75rem}" +
+  ".mb-m,.mp p{margin:0 0 .75rem}" +
   ".mb-bar{height:.5rem;margin:0 0 1rem;border-radius:.25rem;overflow:hidden}" +
   ".mb-bar,.mp-bar{background:#e8dfba}" +
   ".mb-fill,.mp-fill{display:block;height:100%;background:#16140f;transform-origin:0 0}" +
-  ".mb-cta,.mp-cta{border-radius:.25rem;background:#16140f;color:#fff;text-decoration:none}" +
-  ".mb-cta{align-self:flex-start;padding:.55rem 1.1rem;font-weight:650}" +
-  ".mb-cta:hover,.mb-cta:focus-visible{background:#3a352a;outline-offset:2px}";
+  ".mb-cta,.mp-cta{padding:.5rem 1rem;border-radius:.25rem;background:#16140f;color:#fff;font-weight:650;" +
+  "text-decoration:none}" +
+  ".mb-cta{align-self:flex-start}.mb-cta:hover,.mb-cta:focus-visible{background:#3a352a;outline-offset:2px}";
 var SERVED = ["en", "uk"]; // config.py's, fallback first
 var pending = {};
 

@@ -1,8 +1,9 @@
 /* What both widget scripts share; not served alone. scripts/build_widgets.py builds each served
  * script as one function of its parts, in this order:
  *   /static/banner.js = common.js + banner.js              (the member-count boxes only)
- *   /static/prompt.js = common.js + banner.js + prompt.js  (the asks, and the boxes too)
- * so an article page loads one script, and each part is written once. */
+ *   /static/prompt.js = common.js + banner.js + prompt.js  (the asks' core, and the boxes too)
+ * so an article page embeds one script, and each part is written once. (A placement's module,
+ * prompt-banner.js..., is built alone and gets these helpers from prompt.js: its `kit`.) */
 "use strict";
 var D = document, me = D.currentScript, base = new URL(me ? me.src : "/", location.href).origin;
 
@@ -27,7 +28,7 @@ function parsed(fn) {
 }
 
 function str(s) {
-  return typeof s == "string" && s.length > 0;
+  return typeof s == "string" && s != "";
 }
 
 // Copy with a headline and a call to action that links over http(s): worth showing.

@@ -1,4 +1,4 @@
-/* membership prompt widget. Embed on article pages, after the article:
+/* membership prompt widget, the core. Embed on article pages, after the article:
  *   <article data-section="war" data-tags="kursk,front"> ... <div data-membership-prompt></div>
  *   </article>
  *   <script src="https://MEMBERSHIP-HOST/static/prompt.js" async></script>
@@ -6,41 +6,30 @@
  * checkout: monthly by default, or yearly) on the script win over the <article>'s; the locale
  * defaults to <html lang>.
  * Once per page view it asks POST /v1/prompt (2 s timeout: no ask on a timeout or an error)
- * and shows what it gets: a banner (fixed bar), an inline ask in the slot, a modal dialog or a
- * gate over the article. It keeps in localStorage, and nowhere else: "membership" (the reader's
- * random id, articles read per UTC day for 90 days, the prompts seen (newest 100) and
- * dismissed) and "member_token" (from a #member_token= fragment, or asked for with the
- * ?session_id= Checkout returns with; renewed a day before it ends). Without localStorage it
- * shows nothing; a stored state that is not JSON, or that the service refuses (a 400 naming
- * the field: the service is its one judge), is removed: no ask this page view, a new reader
- * on the next. A call to action opens
- * Stripe Checkout (POST /v1/checkout), or its own link when that fails. It fills the page's
- * member-count boxes too (banner.js is built into it: after common.js and banner.js, see
- * common.js), so an article page needs this one script. */
+ * and shows what it gets: an inline ask in the slot, drawn here; a banner (fixed bar), a modal
+ * dialog or a gate over the article, each drawn by its module (prompt-banner.js...), loaded
+ * from our origin only once an answer names it (draw()). It keeps in localStorage, and nowhere
+ * else: "membership" (the reader's random id, articles read per UTC day for 90 days, the
+ * prompts seen (newest 100) and dismissed) and "member_token" (from a #member_token= fragment,
+ * or asked for with the ?session_id= Checkout returns with; renewed a day before it ends).
+ * Without localStorage it shows nothing; a stored state that is not JSON, or that the service
+ * refuses (a 400 naming the field: the service is its one judge), is removed: no ask this page
+ * view, a new reader on the next. A call to action opens Stripe Checkout (POST /v1/checkout),
+ * or its own link when that fails. It fills the page's member-count boxes too (banner.js is
+ * built into it: after common.js and banner.js, see common.js), so an article page embeds
+ * this one script. */
 var KEY = "membership";
 var TOKEN = "member_token";
 // After banner.js's BOX_CSS (look()), which gives .mp its colours, padding and font.
 var CSS =
-  ".mp{position:relative}" +
-  ".mp p{margin:0 0 .75rem}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
-  ".mp-bar{display:block;height:.375rem;margin:.25rem 0}" +
-  ".mp-cta,.mp-later{display:inline-block;padding:.5rem 1rem;border:0;font:inherit}" +
-  ".mp-later{background:none;color:inherit;text-decoration:underline}" +
-  ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
-  ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
-  ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
-  ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem}" +
-  ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
-  ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
-  ".mp[hidden]{display:none}" +
-  ".mp-over{all:unset;position:fixed;inset:0;display:flex;align-items:center;justify-content:center;background:#0009}" +
-  ".mp-modal{width:100%;max-width:32rem;margin:1rem}.mp-gated{position:relative}" +
-  ".mp-cover{position:absolute;inset:0;z-index:99999;background:linear-gradient(#fffc,#fff 9rem)}" +
-  ".mp-cover .mp{position:sticky;top:20vh;max-width:32rem;margin:8rem auto 0}";
-var WORDS = { en: ["Close", "Maybe later"], uk: ["Закрити", "Можливо, пізніше"] };
+  ".mp{position:relative}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
+  ".mp-bar{display:block;height:.375rem;margin:.25rem 0}.mp-cta{display:inline-block}" +
+  ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}";
+// The close button's label (a gate's "Maybe later" is prompt-gate.js's), by language.
+var CLOSE = { en: "Close", uk: "Закрити" };
 var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
 lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
-var words = WORDS[lang] || WORDS.en, ls, member, sid, going;
+var close = CLOSE[lang] || CLOSE.en, ls, member, sid, going;
 
 function iso(ms) {
   return new Date(ms).toISOString().slice(0, 19) + "Z";
@@ -52,8 +41,8 @@ function load() {
   var raw = ls.getItem(KEY), id;
   if (raw) return JSON.parse(raw);
   // 128 random bits in 22 characters of base64url
-  id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))));
-  id = id.slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
+  id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))))
+    .slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
   return { reader: id, articles: {}, views: [], dismissed: [] };
 }
 
@@ -114,12 +103,12 @@ function renew() {
   }
 }
 
-// An event, sent even as the page goes away (keepalive: what navigator.sendBeacon does);
-// as text/plain, so no preflight.
+// An event, sent even as the page goes away (keepalive: what navigator.sendBeacon does); as
+// text/plain (a string body's own type), so no preflight.
 function report(p, type) {
   fetch(base + "/v1/prompt/events", {
     method: "POST", body: JSON.stringify({ events: [{ type: type, token: p.token }] }),
-    keepalive: true, credentials: "omit", headers: { "Content-Type": "text/plain" }
+    keepalive: true, credentials: "omit"
   }).catch(Boolean);
 }
 
@@ -137,7 +126,7 @@ function go(p, e) {
   call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 1e4)
     .catch(Boolean).then(function (d) {
       going = 0; // back from Checkout (the back/forward cache), the link works again
-      location.assign(/^https:\/\//.test(d && d.url) ? d.url : p.cta.url);
+      location.href = /^https:\/\//.test(d && d.url) ? d.url : p.cta.url;
     });
 }
 
@@ -171,7 +160,7 @@ function seen(node, p) {
 // then moves nothing the reader is looking at. Otherwise this page view goes without it.
 function slot() {
   var s = D.querySelector("[data-membership-prompt]");
-  return s && (s.getBoundingClientRect().top >= innerHeight || s.offsetHeight) ? s : null;
+  return s && (s.getBoundingClientRect().top >= innerHeight || s.offsetHeight) && s;
 }
 
 function dismiss(p, node) {
@@ -183,14 +172,13 @@ function dismiss(p, node) {
 
 function button(cls, text, onClick, label, to) {
   var b = el("button", cls, text, { type: "button", "aria-label": label }, to);
-  on(b, "click", onClick);
+  b.onclick = onClick;
   return b;
 }
 
-function card(p, tag, attrs) {
-  var box = el(tag, "mp mp-" + p.placement, "", attrs), id = "mp-" + p.placement,
+function card(p, tag) {
+  var id = "mp-" + p.placement, box = el(tag, "mp " + id, "", { "aria-labelledby": id }),
     d = p.banner, g = d && d.goal, t;
-  box.setAttribute("aria-labelledby", id);
   el("p", "mp-h", p.headline, { id: id }, box);
   if (str(p.body)) el("p", "", p.body, 0, box);
   // The ticker: the live member count and the goal, from the banner data in the answer.
@@ -201,77 +189,32 @@ function card(p, tag, attrs) {
       t.appendChild(D.createTextNode(d.message));
     }
   }
-  on(el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box), "click", function (e) { go(p, e); });
+  el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box).onclick = function (e) { go(p, e); };
   if (p.dismissible && tag == "aside") button("mp-x", "×", function () {
     dismiss(p, box);
-  }, words[0], box);
+  }, close, box);
   return box;
 }
 
-var place = {
-  // Fixed, at most 15% of the viewport high: nothing on the page moves, and a spacer as
-  // high at the end of the page lets its last line scroll above the bar (gone with it).
-  banner: function (p) {
-    var bar = card(p, "aside");
-    bar.pad = el("div", "mp-pad", "", 0, D.body);
-    seen(D.body.appendChild(bar), p);
-  },
-  inline: function (p) {
-    var s = slot();
-    if (s) seen(s.appendChild(card(p, "aside")), p);
-  },
-  // The browser's own modal <dialog>: the page behind is inert, focus starts inside and
-  // returns where it was on close, Escape closes it (as the close button does): a dismissal.
-  // Tab and Shift+Tab go from one of its two controls to the other (past the last, the
-  // browser's would leave the page).
-  modal: function (p) {
-    var over = el("dialog", "mp-over", "", { "aria-labelledby": "mp-modal" }, D.body),
-      box = card(p, "div"), cta = box.querySelector("a"),
-      x = button("mp-x", "×", function () { over.close(); }, words[0], box);
-    on(over, "close", function () { dismiss(p, over); });
-    on(over, "keydown", function (e) {
-      if (e.key == "Tab") {
-        (D.activeElement == x ? cta : x).focus();
-        e.preventDefault();
-      }
-    });
-    over.appendChild(box);
-    over.showModal();
-    seen(box, p);
-  },
-  gate: function (p) {
-    var art = D.querySelector("article"), over = el("div", "mp-cover"),
-      box = card(p, "div", { role: "dialog" }), covered = art ? [].slice.call(art.children) : [];
-    function inert(yes) {
-      covered.forEach(function (c) { c.inert = yes; }); // covered text cannot be reached either
-    }
-    if (!art) return;
-    if (p.dismissible) button("mp-later", words[1], function () {
-      inert(false);
-      art.classList.remove("mp-gated");
-      dismiss(p, over);
-    }, words[1], box);
-    inert(true);
-    art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
-    art.appendChild(over).appendChild(box);
-    seen(box, p);
-  }
+// The placements. The inline ask is drawn here; the others by a module of their own, loaded
+// once an answer names it (loadable()).
+var PLACES = /^(banner|inline|modal|gate)$/;
+var inline = function (p) {
+  var s = slot();
+  if (s) seen(s.appendChild(card(p, "aside")), p);
 };
+// What a placement's module gets of this script: the `kit` of the <script> element that loads
+// it, with the prompt to draw as `p` (see prompt-banner.js).
+var kit = { el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL };
 
-// One count per viewport: while an inline ask is on screen the bar waits; while the page's
-// own member count (banner.js's box) is, the bar's ticker does (hidden in place: nothing moves).
-function wait(bar) {
-  var t = bar.querySelector(".mp-t"), io = new IntersectionObserver(function (entries) {
-    entries.forEach(function (e) { e.target.mpIn = e.isIntersecting; });
-    bar.hidden = inView(".mp-inline");
-    if (t) t.style.visibility = inView(SEL) ? "hidden" : ""; // SEL: the count boxes
-  });
-  function inView(sel) {
-    return [].some.call(D.querySelectorAll(sel), function (b) { return b.mpIn; });
-  }
-  [].forEach.call(D.querySelectorAll(".mp-inline," + SEL), function (b) {
-    io.observe(b);
-  });
+// The module that draws `p` (/static/prompt-banner.js...), served as this script is. It draws
+// when it has run; one that fails to load draws nothing. An inline ask is drawn at once, so
+// it is on the page before a bar that waits while it is on screen.
+function draw(p) {
+  if (p.placement == "inline") return inline(p);
+  var s = el("script", "", "", { src: base + "/static/prompt-" + p.placement + ".js" }, D.head);
+  s.kit = kit; // it runs once loaded, after this
+  s.p = p;
 }
 
 function show(d) {
@@ -282,19 +225,18 @@ function show(d) {
       report(h, "holdout");
     }
     var inline = h.placement == "inline", s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
-    if (!str(h.token) || !place[h.placement] || !s) return;
+    if (!str(h.token) || !PLACES.test(h.placement) || !s) return;
     if (inline) watch(s, held);
     else shown(held);
   });
   var prompts = (d.prompts || []).filter(function (p) {
-    return place[p.placement] && str(p.campaign) && str(p.token) && showable(p);
-  }), bar;
+    return PLACES.test(p.placement) && str(p.campaign) && str(p.token) && showable(p);
+  });
   if (prompts.length) {
     look();
     el("style", "", CSS, 0, D.head);
+    prompts.forEach(draw);
   }
-  prompts.forEach(function (p) { place[p.placement](p); });
-  if (bar = D.querySelector(".mp-banner")) wait(bar);
 }
 
 function data(name) {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import brotli
 import pytest
 
-from membership.goals.widget import PROMPT_SCRIPT, built
+from membership.goals.widget import built, loads
 from tests.support.widget_browser import is_ask, live_campaign, reader_service, serve_demo_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -17,8 +17,9 @@ VIEWPORTS = [{"width": 375, "height": 812}, {"width": 1280, "height": 900}]
 BAR = ".mp-banner"
 INLINE = "[data-membership-prompt] .mp-inline"
 COUNT_BOX = "[data-membership-banner]"
-# The script body a page showing any one placement loads from us (prompt.js alone, which fills
-# the count box too): at most 4 KiB on the wire (docs/benchmarks.md, "Reader page weight").
+# The script bodies a page showing any one placement loads from us (prompt.js, which fills the
+# count box too, and the placement's module if it has one), summed: at most 4 KiB on the wire
+# (docs/benchmarks.md, "Reader page weight").
 WIRE_BUDGET = 4_096
 # Sums layout-shift entries without recent input, from the very start of the page.
 CLS_OBSERVER = """
@@ -229,8 +230,8 @@ PLACEMENT_PAGES = {
 @pytest.mark.parametrize("placement", PLACEMENT_PAGES)
 def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, placement):
     """For a page showing each placement, every request to us for a script, as Chromium counts
-    it: the body on the wire (Resource Timing's encodedBodySize) within the budget, and with
-    its headers (DevTools' encodedDataLength)."""
+    it: prompt.js and the placement's module only, their bodies on the wire (Resource Timing's
+    encodedBodySize) within the budget, and with their headers (DevTools' encodedDataLength)."""
     session = page.context.new_cdp_session(page)
     session.send("Network.enable")
     wire: dict[str, int] = {}
@@ -258,7 +259,8 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
     page.wait_for_timeout(300)
     sizes = {urls[r].removeprefix(service.url): n for r, n in wire.items() if r in urls}
     scripts = {u: n for u, n in sizes.items() if u.startswith("/static/")}
-    assert sorted(scripts) == ["/static/prompt.js"]  # one script, which fills the count box too
+    expected = {f"/static/{source.name}": source for source in loads(placement)}
+    assert sorted(scripts) == sorted(expected)  # prompt.js fills the count box too
     page.locator(f"{COUNT_BOX}[data-state=ready] .mb").wait_for(timeout=5_000)
     bodies = page.evaluate(
         """() => Object.fromEntries(performance.getEntriesByType('resource')
@@ -266,13 +268,27 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
         .map(e => [new URL(e.name).pathname, e.encodedBodySize]))"""
     )
     assert sorted(bodies) == sorted(scripts)
-    # brotli on the wire (Chromium accepts it): the body is the built file's, compressed
-    assert codings[service.url + "/static/prompt.js"] == "br"
-    body = built(PROMPT_SCRIPT).read_bytes()
-    assert bodies["/static/prompt.js"] == len(
-        brotli.compress(body, mode=brotli.MODE_TEXT, quality=11)
-    )
+    # brotli on the wire (Chromium accepts it): each body is the built file's, compressed
+    for path, source in expected.items():
+        assert codings[service.url + path] == "br"
+        body = built(source).read_bytes()
+        assert bodies[path] == len(brotli.compress(body, mode=brotli.MODE_TEXT, quality=11))
     print(f"\n{placement}: bytes on the wire (headers and body):", sizes)
     print(f"{placement}: script bodies, brotli:", bodies, "sum", sum(bodies.values()))
     assert sum(bodies.values()) <= WIRE_BUDGET
     assert sum(scripts.values()) <= WIRE_BUDGET + 512 * len(scripts)  # with their headers
+
+
+def test_a_placement_whose_module_fails_to_load_shows_nothing(page, service):
+    """The bar's module refused (a network error): no bar, no spacer, no page error (the
+    fixture's check), and the rest of the page as before: the count box is filled."""
+    page.route("**/static/prompt-banner.js", lambda route: route.abort("connectionrefused"))
+    answer = _open(page, service.url + "/demo/article")
+    assert [p["placement"] for p in answer["prompts"]] == ["banner"]
+    page.locator(f"{COUNT_BOX}[data-state=ready] .mb").wait_for(timeout=5_000)
+    page.wait_for_timeout(500)
+    assert page.locator(BAR).count() == 0 and page.locator(".mp-pad").count() == 0
+    _no_shift(page)
+    page.unroute("**/static/prompt-banner.js")  # the control: loaded, it draws the bar
+    _open(page, service.url + "/demo/article?n=2")
+    page.locator(BAR).wait_for(timeout=5_000)

@@ -10,14 +10,23 @@ import re
 import brotli
 import pytest
 
-from membership.goals.widget import ENCODINGS, PROMPT_SCRIPT, SCRIPT, built
+from membership.goals.widget import ENCODINGS, MODULES, PROMPT_SCRIPT, SCRIPT, built, loads
 from tests.support.widget_build import build_module
 
-SCRIPTS = {"/static/banner.js": SCRIPT, "/static/prompt.js": PROMPT_SCRIPT}
-# An article page loads prompt.js alone (it fills the count box too). The aim is 8 KB minified
-# and 4 KB compressed: brotli, what browsers accept, is within it; minified and gzip are not
-# (docs/benchmarks.md, "Reader page weight"), and these budgets stop them from growing.
-BUDGET = {"minified": 11_264, "br": 4_096, "gzip": 4_864}
+SCRIPTS = {
+    "/static/banner.js": SCRIPT,
+    "/static/prompt.js": PROMPT_SCRIPT,
+    **{f"/static/prompt-{name}.js": path for name, path in MODULES.items()},
+}
+# What a page loads from us, summed (docs/benchmarks.md, "Reader page weight"): the aim is
+# 8 KiB minified and 4 KiB compressed. Brotli, what browsers accept, is within it for every
+# page; where minified or gzip is not yet, its ceiling today stops it from growing.
+AIM = {"minified": 8_192, "br": 4_096, "gzip": 4_096}
+OVER_THE_AIM = {
+    "banner": {"minified": 9_344, "gzip": 4_480},
+    "modal": {"minified": 8_864, "gzip": 4_288},
+    "gate": {"minified": 9_152, "gzip": 4_480},
+}
 
 
 def test_the_committed_builds_are_up_to_date():
@@ -30,19 +39,27 @@ def test_the_committed_builds_are_up_to_date():
 
 
 def test_each_script_is_built_of_its_parts_written_once():
-    """prompt.js is banner.js's build with the asks' part added (so an article page needs it
-    alone), and no function or variable is defined twice across the parts."""
+    """prompt.js is banner.js's build with the core of the asks added (so an article page
+    embeds it alone), each other placement's module is built alone, and no function or
+    variable is defined twice across the parts of one script."""
     build = build_module()
     assert build.PARTS == {
         "banner.js": ("common.js", "banner.js"),
         "prompt.js": ("common.js", "banner.js", "prompt.js"),
+        "prompt-banner.js": ("prompt-banner.js",),
+        "prompt-modal.js": ("prompt-modal.js",),
+        "prompt-gate.js": ("prompt-gate.js",),
     }
     asks = (build.STATIC / "prompt.js").read_text(encoding="utf-8")
     composed = build.composed(PROMPT_SCRIPT)
     assert composed == build.composed(SCRIPT).replace("\n})();\n", f"\n{asks}\n}})();\n")
-    names = re.findall(r"^(?:function|var) ([\w$]+)", composed, re.MULTILINE)
-    assert "el" in names and "call" in names and "fill" in names and "card" in names
-    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    for source, defined in [
+        (PROMPT_SCRIPT, {"el", "call", "fill", "card", "draw"}),
+        *((path, {"draw"}) for path in MODULES.values()),
+    ]:
+        names = re.findall(r"^(?:function|var) ([\w$]+)", build.composed(source), re.MULTILINE)
+        assert defined <= set(names), source.name
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
 
 
 def test_a_stale_build_is_found(tmp_path, monkeypatch):
@@ -104,7 +121,8 @@ def test_a_script_is_compressed_for_a_client_that_accepts_it(client, url, accept
     assert packed.headers["Cache-Control"].startswith("public, max-age=3600")
     assert packed.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert _decode(coding, packed.get_data()) == plain.get_data()
-    assert len(packed.get_data()) < 0.6 * len(plain.get_data())
+    # a placement's module is small, so less of it is repetition
+    assert len(packed.get_data()) < (0.75 if "prompt-" in url else 0.6) * len(plain.get_data())
     # one ETag per representation, each revalidated on its own
     assert packed.headers["ETag"] not in (plain.headers["ETag"], "")
     again = client.get(
@@ -122,11 +140,28 @@ def test_a_script_is_compressed_for_a_client_that_accepts_it(client, url, accept
     assert refused.get_data() == plain.get_data()
 
 
-def test_what_an_article_loads_from_us_is_within_its_weight_budget():
-    """prompt.js as served: minified, and in each encoding the service keeps."""
-    body = built(PROMPT_SCRIPT).read_bytes()
-    sizes = {"minified": len(body)}
-    sizes.update({name: len(encode(body)) for name, encode in ENCODINGS.items()})
-    assert sizes.keys() == BUDGET.keys()
-    assert all(sizes[name] <= BUDGET[name] for name in BUDGET), sizes
+@pytest.mark.parametrize("placement", ["banner", "inline", "modal", "gate", None])
+def test_what_an_article_loads_from_us_is_within_its_weight_budget(placement):
+    """prompt.js and the module of the placement shown (none for an inline ask or no ask), as
+    served: minified, and in each encoding the service keeps, summed."""
+    assert loads(placement)[0] == PROMPT_SCRIPT
+    bodies = [built(source).read_bytes() for source in loads(placement)]
+    sizes = {"minified": sum(map(len, bodies))}
+    sizes.update({name: sum(len(encode(b)) for b in bodies) for name, encode in ENCODINGS.items()})
+    budget = {**AIM, **OVER_THE_AIM.get(placement, {})}
+    assert sizes.keys() == budget.keys()
+    assert all(sizes[name] <= budget[name] for name in budget), sizes
+    assert sizes["br"] <= AIM["br"]  # on the wire to a browser: within the aim for every page
     assert sizes["br"] < sizes["gzip"] < sizes["minified"] / 2
+
+
+def test_a_placement_is_loaded_as_its_own_module_only():
+    """The inline ask is drawn by prompt.js; each other placement by its module, whose style
+    (known by its first rule) is in no other script."""
+    first_rule = {"banner": ".mp-banner{", "modal": ".mp-over{", "gate": ".mp-cover{"}
+    assert first_rule.keys() == MODULES.keys()
+    assert loads(None) == loads("inline") == (PROMPT_SCRIPT,)
+    texts = {path: built(path).read_text(encoding="utf-8") for path in SCRIPTS.values()}
+    for name, path in MODULES.items():
+        assert loads(name) == (PROMPT_SCRIPT, path)
+        assert [p.name for p, text in texts.items() if first_rule[name] in text] == [path.name]

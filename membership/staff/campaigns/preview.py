@@ -20,7 +20,8 @@ from membership.prompts.campaigns import Campaign, Variant
 from membership.prompts.filters import Prompt
 
 SAMPLE_ARTICLES = 5  # {articles_read} when the campaign sets no minimum
-# prompt.js's WORDS: its close button's label and a gate's "maybe later", per language.
+# The widget's words, per language: its close button's label (prompt.js's CLOSE) and a gate's
+# "maybe later" (prompt-gate.js's LATER).
 WIDGET_WORDS = {"en": ("Close", "Maybe later"), "uk": ("Закрити", "Можливо, пізніше")}
 
 

@@ -1,0 +1,44 @@
+/* membership prompt widget: the bottom bar, loaded by prompt.js (the core) only once an answer names
+ * the placement, and served as /static/prompt-banner.js (built of this file alone by
+ * scripts/build_widgets.py). It takes what it needs of the core, and the prompt to draw, from
+ * the <script> element the core loads it with (`kit` and `p`: prompt.js's draw()), and draws
+ * it at once, its style first (after the core's). */
+"use strict";
+var D = document, me = D.currentScript, kit = me.kit, el = kit.el, card = kit.card, seen = kit.seen;
+var SEL = kit.SEL;
+var CSS =
+  ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
+  ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
+  ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem}" +
+  ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
+  ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
+  ".mp[hidden]{display:none}";
+
+// One count per viewport: while an inline ask is on screen the bar waits; while the page's
+// own member count (banner.js's box) is, the bar's ticker does (hidden in place: nothing moves).
+function wait(bar) {
+  var t = bar.querySelector(".mp-t"), io = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) { e.target.mpIn = e.isIntersecting; });
+    bar.hidden = inView(".mp-inline");
+    if (t) t.style.visibility = inView(SEL) ? "hidden" : ""; // SEL: the count boxes
+  });
+  function inView(sel) {
+    return [].some.call(D.querySelectorAll(sel), function (b) { return b.mpIn; });
+  }
+  [].forEach.call(D.querySelectorAll(".mp-inline," + SEL), function (b) {
+    io.observe(b);
+  });
+}
+
+el("style", "", CSS, 0, D.head);
+// Fixed, at most 15% of the viewport high: nothing on the page moves, and a spacer as high at
+// the end of the page lets its last line scroll above the bar (gone with it). The core draws
+// it after any inline ask, which it waits for.
+function draw(p) {
+  var bar = card(p, "aside");
+  bar.pad = el("div", "mp-pad", "", 0, D.body);
+  seen(D.body.appendChild(bar), p);
+  wait(bar);
+}
+
+draw(me.p);

@@ -1,0 +1,33 @@
+/* membership prompt widget: the modal dialog, loaded by prompt.js (the core) only once an answer names
+ * the placement, and served as /static/prompt-modal.js (built of this file alone by
+ * scripts/build_widgets.py). It takes what it needs of the core, and the prompt to draw, from
+ * the <script> element the core loads it with (`kit` and `p`: prompt.js's draw()), and draws
+ * it at once, its style first (after the core's). */
+"use strict";
+var D = document, me = D.currentScript, kit = me.kit, el = kit.el, card = kit.card, seen = kit.seen;
+var CSS =
+  ".mp-over{all:unset;position:fixed;inset:0;display:flex;align-items:center;justify-content:center;background:#0009}" +
+  ".mp-modal{width:100%;max-width:32rem;margin:1rem}";
+
+el("style", "", CSS, 0, D.head);
+// The browser's own modal <dialog>: the page behind is inert, focus starts inside and returns
+// where it was on close, Escape closes it (as the close button does): a dismissal. Tab and
+// Shift+Tab go from one of its two controls to the other (past the last, the browser's would
+// leave the page).
+function draw(p) {
+  var over = el("dialog", "mp-over", "", { "aria-labelledby": "mp-modal" }, D.body),
+    box = card(p, "div"), cta = box.querySelector("a"),
+    x = kit.button("mp-x", "×", function () { over.close(); }, kit.close, box);
+  over.onclose = function () { kit.dismiss(p, over); };
+  over.onkeydown = function (e) {
+    if (e.key == "Tab") {
+      (D.activeElement == x ? cta : x).focus();
+      e.preventDefault();
+    }
+  };
+  over.appendChild(box);
+  over.showModal();
+  seen(box, p);
+}
+
+draw(me.p);
