@@ -196,16 +196,19 @@ function card(p, tag) {
   return box;
 }
 
-// The placements. The inline ask is drawn here; the others by a module of their own, loaded
-// once an answer names it (loadable()).
+// The placements. The inline ask is drawn here (inline()); the others by a module of their
+// own, loaded once an answer names it (draw()).
 var PLACES = /^(banner|inline|modal|gate)$/;
-var inline = function (p) {
-  var s = slot();
-  if (s) seen(s.appendChild(card(p, "aside")), p);
-};
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
 // it, with the prompt to draw as `p` (see prompt-banner.js).
-var kit = { el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL };
+var kit = {
+  el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL
+};
+
+function inline(p) {
+  var s = slot();
+  if (s) seen(s.appendChild(card(p, "aside")), p);
+}
 
 // The module that draws `p` (/static/prompt-banner.js...), served as this script is. It draws
 // when it has run; one that fails to load draws nothing. An inline ask is drawn at once, so
@@ -224,9 +227,9 @@ function show(d) {
     function held() {
       report(h, "holdout");
     }
-    var inline = h.placement == "inline", s = inline ? slot() : h.placement != "gate" || D.querySelector("article");
+    var slotted = h.placement == "inline", s = slotted ? slot() : h.placement != "gate" || D.querySelector("article");
     if (!str(h.token) || !PLACES.test(h.placement) || !s) return;
-    if (inline) watch(s, held);
+    if (slotted) watch(s, held);
     else shown(held);
   });
   var prompts = (d.prompts || []).filter(function (p) {
