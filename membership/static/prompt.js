@@ -200,7 +200,9 @@ function card(p, tag) {
 // own, loaded once an answer names it (draw()).
 var PLACES = /^(banner|inline|modal|gate)$/;
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
-// it, with the prompt to draw as `p` (see prompt-banner.js).
+// it, with the prompt to draw as `p` (see prompt-banner.js). Their URLs are not versioned, so
+// a module may be a cache's, up to a day older or newer than this script (Cache-Control's
+// stale-while-revalidate): change what kit holds only by adding to it.
 var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL
 };
