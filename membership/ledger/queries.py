@@ -173,6 +173,21 @@ class Queries:
                 if record is not None:
                     yield record
 
+    def subscriptions_by_id(self, ids: list[str]) -> dict[str, SubRecord | None]:
+        """The stored subscription of each id (None: none), read in one round trip."""
+        keys = [self.keys.ledger_subscription(s) for s in ids]
+        raws = read_hashes(self.redis, keys)
+        return {s: codec.sub_from_hash(k, r, s) for s, k, r in zip(ids, keys, raws, strict=True)}
+
+    def customers_by_id(self, ids: list[str]) -> dict[str, Customer | None]:
+        """The stored customer of each id (None: none), read in one round trip."""
+        keys = [self.keys.ledger_customer(c) for c in ids]
+        raws = read_hashes(self.redis, keys)
+        return {
+            c: codec.customer_from_hash(k, c, r) if r else None
+            for c, k, r in zip(ids, keys, raws, strict=True)
+        }
+
     def customer(self, customer_id: str) -> Customer | None:
         key = self.keys.ledger_customer(customer_id)
         raw = self.redis.hgetall(key)

@@ -161,7 +161,7 @@ def scan(
     while batch := list(islice(items, BATCH)):
         stripe = {s["id"]: s for s in batch if s["id"] not in found.listed}
         found.listed.update(stripe)
-        records = {sid: ledger.queries.subscription(sid) for sid in stripe}
+        records = ledger.queries.subscriptions_by_id(list(stripe))
         found.matched += sum(1 for r in records.values() if r is not None and not r.sub.final)
         drift = compare(
             {sid: r.sub.status for sid, r in records.items() if r is not None},
@@ -174,10 +174,7 @@ def scan(
             c.subscription_id for c in drift.status_differs if records[c.subscription_id].sub.final
         ]
         if repairs is not None:
-            for subscription in stripe.values():
-                link = _link(ledger, subscription.get("customer"), observed_at, repairs.links)
-                if link is not None:
-                    repairs.links[link.customer] = link
+            repairs.links.update(_links(ledger, stripe.values(), observed_at, repairs.links))
             for sid in (*drift.missing, *(c.subscription_id for c in drift.status_differs)):
                 repairs.snapshots.append(_snapshot(stripe[sid], observed_at))
             repairs.batch_done(found)
@@ -303,22 +300,28 @@ def _snapshot(subscription: Mapping, observed_at: int) -> ApplySubscription:
     return ApplySubscription(sub)
 
 
-def _link(
-    ledger: Ledger, customer, observed_at: int, linking: Mapping[str, LinkCustomer]
-) -> LinkCustomer | None:
-    """The link of an expanded customer's email, when the ledger does not have it yet
-    (nor `linking`, the links found before)."""
-    if not isinstance(customer, Mapping) or customer.get("deleted") or not customer.get("email"):
-        return None
-    if customer["id"] in linking:
-        return None
-    known = ledger.queries.customer(customer["id"])
-    if known is not None and known.email == normalize_email(customer["email"]):
-        return None
-    return LinkCustomer(
-        customer["id"],
-        customer["email"],
-        customer.get("name"),
-        dict(customer.get("metadata") or {}),
-        int(observed_at),
-    )
+def _links(
+    ledger: Ledger, listed: Iterable[Mapping], observed_at: int, linking: Mapping[str, LinkCustomer]
+) -> dict[str, LinkCustomer]:
+    """The links of the listed subscriptions' expanded customers whose email the ledger does
+    not have yet (nor `linking`, the links found before), by customer id."""
+    customers = {
+        customer["id"]: customer
+        for customer in (subscription.get("customer") for subscription in listed)
+        if isinstance(customer, Mapping)
+        and not customer.get("deleted")
+        and customer.get("email")
+        and customer["id"] not in linking
+    }
+    known = ledger.queries.customers_by_id(list(customers))
+    return {
+        cid: LinkCustomer(
+            cid,
+            customer["email"],
+            customer.get("name"),
+            dict(customer.get("metadata") or {}),
+            int(observed_at),
+        )
+        for cid, customer in customers.items()
+        if known[cid] is None or known[cid].email != normalize_email(customer["email"])
+    }
