@@ -147,7 +147,9 @@ class Queued(CoreCommands):
         self.commands: list[list[str]] = []
 
     def execute_command(self, *args, **_options) -> None:
-        self.commands.append([a if a.__class__ is str else _text(a) for a in args])
+        self.commands.append(
+            [a if a.__class__ is str else str(a) if a.__class__ is int else _text(a) for a in args]
+        )
 
 
 def _text(value) -> str:
@@ -172,8 +174,8 @@ def expected(method: str, reply) -> list[str]:
         return [x for pair in reply.items() for x in pair]
     if isinstance(reply, set | frozenset):
         return sorted(reply)
-    if isinstance(reply, list | tuple):
-        return list(reply)
+    if isinstance(reply, list | tuple):  # a missing value is Lua's false (as JSON's)
+        return [False if x is None else x for x in reply]
     return [reply]
 
 

@@ -204,7 +204,7 @@ def checked_body(reads, meddle=lambda: None, writes=(), returns=lambda result: r
 def test_a_checked_commit_writes_when_what_it_read_stands(r):
     r.hset(B, mapping={"x": "1", "é\x00": "ü"})
     body = checked_body(
-        [("HGETALL", B), ("GET", A), ("SMEMBERS", SET)],
+        [("HGETALL", B), ("GET", A), ("SMEMBERS", SET), ("HMGET", B, "x", "missing")],
         writes=[("SET", A, 7), ("SADD", SET, "m", "n"), ("HSET", B, "x", 2.5)],
         returns=lambda result: ("done", result),
         tail="result = redis.call('GET', KEYS[1])",
