@@ -107,17 +107,21 @@ class SecondFactor:
             return None
         return self.box.open(f.get("totp_pending"))
 
-    def start(self, email: str) -> str:
+    def start(self, email: str) -> str | None:
         """The secret of the account's enrolment: the one waiting for its first code, else a
-        new one, kept ENROL_SECONDS (two set-ups at once agree on one)."""
+        new one; either waits ENROL_SECONDS from now (two set-ups at once agree on one).
+        None when the account is gone."""
         key = self.keys.staff_account(email)
 
         def body(pipe):
-            waiting = self._pending(fields(pipe.hgetall(key)))
+            f, now = fields(pipe.hgetall(key)), f"{self.clock():.0f}"
+            if not f.get("email"):  # gone since this request was let in: nothing to enrol
+                return None
+            waiting = self._pending(f)
             if waiting is not None:
-                return waiting
-            secret, started = pyotp.random_base32(), f"{self.clock():.0f}"
-            sealed = {"totp_pending": self.box.seal(secret), "totp_pending_at": started}
+                return whole.Write(lambda pipe: pipe.hset(key, "totp_pending_at", now), waiting)
+            secret = pyotp.random_base32()
+            sealed = {"totp_pending": self.box.seal(secret), "totp_pending_at": now}
             return whole.Write(lambda pipe: pipe.hset(key, mapping=sealed), secret)
 
         busy = redis.ResponseError("two-factor set-up: the account kept changing; try again")
