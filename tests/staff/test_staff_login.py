@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from argon2 import PasswordHasher
 
 from membership.core import audit
 from membership.core.runtime import runtime
@@ -359,3 +360,31 @@ def test_a_staff_member_with_a_long_email_is_audited_whole(app):
     assert login(client, email).status_code == 303
     [entry] = _audited(app, "staff_signed_in")
     assert entry["actor"] == email and len(email) > 200
+
+
+def test_a_sign_in_whose_account_is_disabled_during_its_password_check_gets_no_session(
+    staff_app, redis_client
+):
+    """An admin's disable that lands while the password is checked (after the account was
+    read): the sign-in is refused, and no session of the account is left."""
+    disabling = {}
+
+    class DisabledMeanwhile(PasswordHasher):
+        def verify(self, hash, password):
+            right = super().verify(hash, password)
+            if disabling.pop("now", False):
+                accounts_for(runtime(app)).disable("v@news.example", actor="a@news.example")
+            return right
+
+    app = staff_app(staff_hasher=DisabledMeanwhile(time_cost=1, memory_cost=8, parallelism=1))
+    accounts = accounts_for(runtime(app))
+    for email, role in (("v@news.example", "viewer"), ("a@news.example", "admin")):
+        accounts.add(email, role, actor="test", password=GOOD)
+    client = app.test_client()
+    disabling["now"] = True
+    answer = login(client)
+    assert answer.status_code == 401 and LOGIN_REFUSED in answer.get_data(as_text=True)
+    assert COOKIE not in (answer.headers.get("Set-Cookie") or "")
+    keys = runtime(app).keys
+    assert redis_client.smembers(keys.staff_account_sessions("v@news.example")) == set()
+    assert client.get("/staff/", follow_redirects=False).status_code in (302, 303)
