@@ -9,11 +9,11 @@ test configuration), then feeds signed events through POST /webhooks/stripe:
 
 For each phase it prints, per event: round trips (sends of redis-py's connections, counted
 by a wrapper), Redis commands (server side, `INFO commandstats` deltas, which include the
-commands scripts run), arguments redis-py encoded, and events per second beside a bare Flask
-JSON POST of a body of the same size in the same process (alternating rounds), with the CPU
-each used per event (this process's, and the Redis server's). Then the
-Redis memory per member by key family (`MEMORY USAGE` summed over the family's keys,
-divided by N), per event record, and per log entry.
+commands scripts run), arguments packed (by redis-py, or by `store/whole.pack`), and events
+per second beside a bare Flask JSON POST of a body of the same size in the same process
+(alternating rounds), with the CPU each used per event (this process's, and the Redis
+server's). Then the Redis memory per member by key family (`MEMORY USAGE` summed over the
+family's keys, divided by N), per event record, and per log entry.
 
     .venv/bin/python bench/write_path.py [--members 2000] [--rounds 3]
 """
