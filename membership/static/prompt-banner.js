@@ -4,7 +4,7 @@
  * the <script> element the core loads it with (`kit` and `p`: prompt.js's draw()), and draws
  * it at once, its style first (after the core's). */
 "use strict";
-var D = document, me = D.currentScript, kit = me.kit, el = kit.el, card = kit.card, seen = kit.seen;
+var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
 var SEL = kit.SEL;
 var CSS =
   ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
@@ -35,10 +35,11 @@ el("style", "", CSS, 0, D.head);
 // the end of the page lets its last line scroll above the bar (gone with it). The core draws
 // it after any inline ask, which it waits for.
 function draw(p) {
-  var bar = card(p, "aside");
+  var bar = kit.card(p, "aside");
   bar.pad = el("div", "mp-pad", "", 0, D.body);
-  seen(D.body.appendChild(bar), p);
+  kit.seen(D.body.appendChild(bar), p);
   wait(bar);
 }
 
-draw(me.p);
+// Too late (after the core's `t`: a late answer), nothing; a core without `t`, at once.
+Date.now() > me.t || draw(me.p);

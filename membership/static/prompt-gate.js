@@ -4,7 +4,7 @@
  * the <script> element the core loads it with (`kit` and `p`: prompt.js's draw()), and draws
  * it at once, its style first (after the core's). */
 "use strict";
-var D = document, me = D.currentScript, kit = me.kit, el = kit.el, card = kit.card, seen = kit.seen;
+var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
 var CSS =
   ".mp-later{display:inline-block;padding:.5rem 1rem;border:0;background:none;color:inherit;font:inherit;" +
   "text-decoration:underline}.mp-gated{position:relative}" +
@@ -20,7 +20,7 @@ el("style", "", CSS, 0, D.head);
 // inert until "Maybe later" (a dismissible gate's).
 function draw(p) {
   var art = D.querySelector("article"), over = el("div", "mp-cover"),
-    box = card(p, "div"), covered = art ? [].slice.call(art.children) : [];
+    box = kit.card(p, "div"), covered = art ? [].slice.call(art.children) : [];
   function inert(yes) {
     covered.forEach(function (c) { c.inert = yes; }); // covered text cannot be reached either
   }
@@ -34,7 +34,8 @@ function draw(p) {
   inert(true);
   art.classList.add("mp-gated"); // position:relative, for the overlay: nothing moves
   art.appendChild(over).appendChild(box);
-  seen(box, p);
+  kit.seen(box, p);
 }
 
-draw(me.p);
+// Too late (after the core's `t`: a late answer), nothing; a core without `t`, at once.
+Date.now() > me.t || draw(me.p);

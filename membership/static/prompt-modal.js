@@ -4,7 +4,7 @@
  * the <script> element the core loads it with (`kit` and `p`: prompt.js's draw()), and draws
  * it at once, its style first (after the core's). */
 "use strict";
-var D = document, me = D.currentScript, kit = me.kit, el = kit.el, card = kit.card, seen = kit.seen;
+var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
 var CSS =
   ".mp-over{all:unset;position:fixed;inset:0;display:flex;align-items:center;justify-content:center;background:#0009}" +
   ".mp-modal{width:100%;max-width:32rem;margin:1rem}";
@@ -16,7 +16,7 @@ el("style", "", CSS, 0, D.head);
 // leave the page).
 function draw(p) {
   var over = el("dialog", "mp-over", "", { "aria-labelledby": "mp-modal" }, D.body),
-    box = card(p, "div"), cta = box.querySelector("a"),
+    box = kit.card(p, "div"), cta = box.querySelector("a"),
     x = kit.button("mp-x", "×", function () { over.close(); }, kit.close, box);
   over.onclose = function () { kit.dismiss(p, over); };
   over.onkeydown = function (e) {
@@ -27,7 +27,8 @@ function draw(p) {
   };
   over.appendChild(box);
   over.showModal();
-  seen(box, p);
+  kit.seen(box, p);
 }
 
-draw(me.p);
+// Too late (after the core's `t`: a late answer), nothing; a core without `t`, at once.
+Date.now() > me.t || draw(me.p);

@@ -38,12 +38,13 @@ function iso(ms) {
 // The stored state (a new reader's when there is none), as stored: the server is the one
 // judge of its shape (a 400 naming the field), and the widget then starts afresh (reset()).
 function load() {
-  var raw = ls.getItem(KEY), id;
-  if (raw) return JSON.parse(raw);
-  // 128 random bits in 22 characters of base64url
-  id = btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))))
-    .slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
-  return { reader: id, articles: {}, views: [], dismissed: [] };
+  var raw = ls.getItem(KEY);
+  return raw ? JSON.parse(raw) : {
+    // 128 random bits in 22 characters of base64url
+    reader: btoa(String.fromCharCode.apply(0, crypto.getRandomValues(new Uint8Array(16))))
+      .slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_"),
+    articles: {}, views: [], dismissed: []
+  };
 }
 
 // A state that cannot be read or that the server refused: no ask now, a new reader next time.
@@ -200,7 +201,8 @@ function card(p, tag) {
 // own, loaded once an answer names it (draw()).
 var PLACES = /^(banner|inline|modal|gate)$/;
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
-// it, with the prompt to draw as `p` (see prompt-banner.js). Their URLs are not versioned, so
+// it, with the prompt to draw as `p` and the time it may draw until as `t` (draw(); see
+// prompt-banner.js). Their URLs are not versioned, so
 // a module may be a cache's, up to a day older or newer than this script (Cache-Control's
 // stale-while-revalidate): change what kit holds only by adding to it.
 var kit = {
@@ -213,13 +215,15 @@ function inline(p) {
 }
 
 // The module that draws `p` (/static/prompt-banner.js...), served as this script is. It draws
-// when it has run; one that fails to load draws nothing. An inline ask is drawn at once, so
+// when it has run, unless it runs after `t` (2 s on: a late module is a late answer, and
+// draws nothing); one that fails to load draws nothing. An inline ask is drawn at once, so
 // it is on the page before a bar that waits while it is on screen.
 function draw(p) {
   if (p.placement == "inline") return inline(p);
   var s = el("script", "", "", { src: base + "/static/prompt-" + p.placement + ".js" }, D.head);
   s.kit = kit; // it runs once loaded, after this
   s.p = p;
+  s.t = Date.now() + 2e3;
 }
 
 function show(d) {
@@ -264,7 +268,7 @@ function start() {
       page: {
         section: (data("section") || "").slice(0, 100) || null, type: "article",
         referrer: D.referrer.slice(0, 2000) || null,
-        tags: (data("tags") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean).slice(0, 50)
+        tags: (data("tags") || "").trim().split(/\s*,\s*/).filter(Boolean).slice(0, 50)
       },
       history: { articles: s.articles }, views: s.views, dismissed: s.dismissed
     };

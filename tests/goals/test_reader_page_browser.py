@@ -5,6 +5,8 @@ wire."""
 
 from __future__ import annotations
 
+import time
+
 import brotli
 import pytest
 
@@ -290,5 +292,34 @@ def test_a_placement_whose_module_fails_to_load_shows_nothing(page, service):
     assert page.locator(BAR).count() == 0 and page.locator(".mp-pad").count() == 0
     _no_shift(page)
     page.unroute("**/static/prompt-banner.js")  # the control: loaded, it draws the bar
+    _open(page, service.url + "/demo/article?n=2")
+    page.locator(BAR).wait_for(timeout=5_000)
+
+
+def test_a_placement_whose_module_comes_late_shows_nothing(page, service):
+    """A module that runs more than 2 s after the answer named it is a late answer: no bar,
+    no spacer, no view reported, no page error (the fixture's check); the count box filled.
+    The control: the same module on time draws the bar."""
+    events: list[str] = []
+    page.on("request", lambda r: events.append(r.url) if "/v1/prompt/events" in r.url else None)
+
+    def late(route):
+        time.sleep(2.5)
+        route.continue_()
+
+    page.route("**/static/prompt-banner.js", late)
+    answer = _open(page, service.url + "/demo/article")
+    assert [p["placement"] for p in answer["prompts"]] == ["banner"]
+    page.locator(f"{COUNT_BOX}[data-state=ready] .mb").wait_for(timeout=5_000)
+    loaded = "performance.getEntriesByName(location.origin + '/static/prompt-banner.js').length"
+    deadline = time.monotonic() + 10
+    while not page.evaluate(loaded):  # loaded (and run at once)
+        assert time.monotonic() < deadline, "the module was never loaded"
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)
+    assert page.locator(BAR).count() == 0 and page.locator(".mp-pad").count() == 0
+    assert events == []
+    _no_shift(page)
+    page.unroute("**/static/prompt-banner.js")
     _open(page, service.url + "/demo/article?n=2")
     page.locator(BAR).wait_for(timeout=5_000)
