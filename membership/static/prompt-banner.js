@@ -1,8 +1,9 @@
 /* membership prompt widget: the bottom bar, loaded by prompt.js (the core) only once an answer names
  * the placement, and served as /static/prompt-banner.js (built of this file alone by
  * scripts/build_widgets.py). It takes what it needs of the core, and the prompt to draw, from
- * the <script> element the core loads it with (`kit` and `p`: prompt.js's draw()), and draws
- * it at once, its style first (after the core's). */
+ * the <script> element the core loads it with (`kit`, `p` and `t`: prompt.js's draw()), and
+ * draws it at once, its style first (after the core's). It may be a day older or newer than
+ * the core (both are cached): it uses only what `var kit` in prompt.js says stays. */
 "use strict";
 var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
 var SEL = kit.SEL;

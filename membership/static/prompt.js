@@ -201,10 +201,11 @@ function card(p, tag) {
 // own, loaded once an answer names it (draw()).
 var PLACES = /^(banner|inline|modal|gate)$/;
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
-// it, with the prompt to draw as `p` and the time it may draw until as `t` (draw(); see
-// prompt-banner.js). Their URLs are not versioned, so
-// a module may be a cache's, up to a day older or newer than this script (Cache-Control's
-// stale-while-revalidate): change what kit holds only by adding to it.
+// it, with the prompt to draw as `p` and the time it may draw until as `t` (draw()). Their URLs
+// are not versioned, so a module may be a cache's, up to a day older or newer than this script
+// (Cache-Control's stale-while-revalidate): change what kit holds, what its functions take and
+// what card() draws (the classes a module's CSS styles) only by adding to them
+// (tests/goals/test_widget.py holds the names a module may use).
 var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL
 };

@@ -209,3 +209,25 @@ def test_demo_article_refuses_a_bad_n(client, query, message):
     response = client.get("/demo/article" + query)
     assert response.status_code == 400
     assert response.get_json()["error"] == {"code": "invalid_query", "message": message}
+
+
+# What prompt.js gives a placement module (its `var kit`, and the module's <script> element's
+# own properties) as first served. A module may be a cache's, a day older or newer than the
+# core, so a name here is never taken away (a new one may be added: add it here too).
+KIT_AS_SERVED = {"el", "card", "button", "dismiss", "seen", "close", "lang", "SEL"}
+ELEMENT_AS_SERVED = {"kit", "p", "t"}
+
+
+def test_what_the_core_gives_a_module_only_grows():
+    core = PROMPT_SCRIPT.read_text(encoding="utf-8")
+    found = re.search(r"^var kit = \{(.*?)\};$", core, re.MULTILINE | re.DOTALL)
+    assert found, "prompt.js no longer declares its kit"
+    kit = set(re.findall(r"([\w$]+):", found.group(1)))
+    draw = core[core.index("function draw(") :]
+    element = set(re.findall(r"^  s\.([\w$]+) = ", draw[: draw.index("\n}\n")], re.MULTILINE))
+    assert kit >= KIT_AS_SERVED and element >= ELEMENT_AS_SERVED, "a name taken away"
+    assert kit == KIT_AS_SERVED and element == ELEMENT_AS_SERVED, "a new name: list it above"
+    for name, module in MODULES.items():  # and a module uses no more than the core gives
+        text = module.read_text(encoding="utf-8")
+        assert set(re.findall(r"\bkit\.([\w$]+)", text)) <= kit, name
+        assert set(re.findall(r"\bme\.([\w$]+)", text)) <= element, name
