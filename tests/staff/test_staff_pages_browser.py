@@ -1,6 +1,7 @@
 """The shared staff pages in Chromium: the members-over-time chart (a point per day), a
-viewer who sees no edit controls anywhere and whose forged POSTs are refused, and
-screenshots of the Overview, Audit, own and Staff pages at 1280 and 375 px."""
+viewer who sees no edit controls anywhere and whose forged POSTs are refused, and every
+page at 1280 and 375 px (their screenshots: scripts/screenshots.sh, tests/system/
+test_screenshots.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff.access import guard
 from tests.support.staff import add_members, seed_everything, signed_in, staff_routes
-from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+from tests.support.staff_browser import WIDTHS, fits, open_page, shoot, url
 
 pytestmark = pytest.mark.browser
 
@@ -63,9 +64,11 @@ def _tab_shows_focus(page, path: str) -> None:
         assert tag != "BODY" and style != "none" and outline >= 2, (path, seen)
 
 
-def test_a_screenshot_of_every_page_at_both_widths(app, browser):
-    """Every page an admin reaches by links (one a route), at 1280 and 375 px, saved as
-    test-artifacts/staff-<route>-<width>.png; none scrolls sideways, none logs an error."""
+def test_every_page_at_both_widths(app, browser):
+    """Every page an admin reaches by links (one a route), at 1280 and 375 px: one heading,
+    every control labelled, the focus shown, none scrolls sideways, none logs an error. None
+    is saved as a screenshot: scripts/screenshots.sh takes those of every page (its test
+    runs it), and a full-page PNG of each page here was most of that work done twice."""
     seed_everything(app)
     rt = runtime(app)
     audit.record(rt.redis, rt.keys, actor="ann@news.example", action="goal_added",
@@ -88,7 +91,7 @@ def test_a_screenshot_of_every_page_at_both_widths(app, browser):
             assert page.evaluate(UNLABELLED) == [], path
             if width == WIDTHS[0]:
                 _tab_shows_focus(page, path)
-            shoot(page, endpoint.replace("_", "-"))
+            fits(page)
         areas = {"home", "goals", "campaigns", "members", "webhooks", "audit_log", "accounts"}
         assert areas | {"member", "webhook_event", "account"} <= shot, shot
         assert page.console_errors == []

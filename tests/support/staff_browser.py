@@ -101,14 +101,20 @@ def open_page(app, browser, role: str | None, *, width: int = 1280, client=None)
     return page
 
 
-def shoot(page, name: str) -> Path:
-    """Save a full-page screenshot as staff-NAME-WIDTH.png and check nothing scrolls
-    sideways (wide tables scroll inside their own box). Measured once the page's stylesheets
-    have loaded: after a form's submit the new page's rows can be there before its CSS is."""
+def fits(page) -> int:
+    """Check nothing on the page scrolls sideways (wide tables scroll inside their own box);
+    the viewport's width. Measured once the page's stylesheets have loaded: after a form's
+    submit the new page's rows can be there before its CSS is."""
     page.wait_for_load_state("load")
     width = page.viewport_size["width"]
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
+    return width
+
+
+def shoot(page, name: str) -> Path:
+    """fits(page), then save a full-page screenshot as staff-NAME-WIDTH.png."""
+    width = fits(page)
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"staff-{name}-{width}.png"
     page.screenshot(path=str(path), full_page=True)
