@@ -26,7 +26,8 @@ function wait(bar) {
   function inView(sel) {
     return [].some.call(D.querySelectorAll(sel), function (b) { return b.mpIn; });
   }
-  [].forEach.call(D.querySelectorAll(".mp-inline," + SEL), function (b) {
+  // the bar too, so that this decides at once even on a page with neither
+  D.querySelectorAll(".mp-inline,.mp-banner," + SEL).forEach(function (b) {
     io.observe(b);
   });
 }
@@ -34,9 +35,11 @@ function wait(bar) {
 el("style", "", CSS, 0, D.head);
 // Fixed, at most 15% of the viewport high: nothing on the page moves, and a spacer as high at
 // the end of the page lets its last line scroll above the bar (gone with it). The core draws
-// it after any inline ask, which it waits for.
+// it after any inline ask, which it waits for: hidden until wait() has seen whether that is on
+// screen, so it is never reported seen (kit.seen) in a frame before it would be hidden.
 function draw(p) {
   var bar = kit.card(p, "aside");
+  bar.hidden = true;
   bar.pad = el("div", "mp-pad", "", 0, D.body);
   kit.seen(D.body.appendChild(bar), p);
   wait(bar);

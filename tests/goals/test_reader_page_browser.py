@@ -323,3 +323,42 @@ def test_a_placement_whose_module_comes_late_shows_nothing(page, service):
     page.unroute("**/static/prompt-banner.js")
     _open(page, service.url + "/demo/article?n=2")
     page.locator(BAR).wait_for(timeout=5_000)
+
+
+def test_a_bar_hidden_by_an_inline_ask_in_view_is_not_reported_seen(page, service):
+    """A page that reserves the slot's space gets the inline ask even in view; the bar, drawn
+    after it, is hidden from the start, so its view is reported only once it shows (here: once
+    the reader closes the inline ask), never for the frame before it was hidden."""
+    views: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            views.extend(e["token"] for e in r.post_data_json["events"] if e["type"] == "view")
+            if r.url.endswith("/v1/prompt/events")
+            else None
+        ),
+    )
+    page.set_viewport_size({"width": page.viewport["width"], "height": 6_000})  # all in view
+    url = serve_demo_as(page, service.url, "/test-only/both-article", "both")
+    held = []
+    page.route("**/v1/prompt", lambda route: held.append(route))
+    page.goto(url)
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the widget never asked"
+        page.wait_for_timeout(20)
+    page.evaluate("document.querySelector('[data-membership-prompt]').style.minHeight = '12rem'")
+    with page.expect_response(is_ask) as info:
+        held[0].continue_()
+    tokens = {p["placement"]: p["token"] for p in info.value.json()["prompts"]}
+    assert sorted(tokens) == ["banner", "inline"]
+    bar, ask = page.locator(BAR), page.locator(INLINE)
+    bar.wait_for(state="attached", timeout=5_000)
+    ask.wait_for(timeout=5_000)
+    page.wait_for_timeout(500)
+    assert not bar.is_visible()
+    assert views == [tokens["inline"]]
+    ask.get_by_role("button", name="Close").click()  # the control: the bar shows, and is seen
+    bar.wait_for(timeout=5_000)
+    page.wait_for_timeout(300)
+    assert views == [tokens["inline"], tokens["banner"]]
