@@ -7,6 +7,7 @@ import pytest
 from membership.core.config import SUPPORTED_LOCALES
 from membership.goals.widget import MODULES, PROMPT_SCRIPT, SCRIPT, built
 from membership.http import security
+from membership.staff.campaigns import preview as campaign_preview
 from tests.support.widget_build import build_module
 
 COMMON = SCRIPT.with_name("common.js")  # both scripts are built with it (scripts/build_widgets.py)
@@ -231,3 +232,19 @@ def test_what_the_core_gives_a_module_only_grows():
         text = module.read_text(encoding="utf-8")
         assert set(re.findall(r"\bkit\.([\w$]+)", text)) <= kit, name
         assert set(re.findall(r"\bme\.([\w$]+)", text)) <= element, name
+
+
+def _words(script, name: str) -> dict[str, str]:
+    """A script's `var NAME = { en: "...", uk: "..." };`, by language."""
+    text = script.read_text(encoding="utf-8")
+    found = re.search(rf"^var {name} = \{{(.*?)\}};$", text, re.MULTILINE)
+    assert found, f"{script.name} no longer declares {name}"
+    return dict(re.findall(r'(\w+): "([^"]*)"', found.group(1)))
+
+
+def test_the_staff_preview_says_what_the_widget_says():
+    """The staff preview writes the widget's words again (the close button's label, a gate's
+    "Maybe later"): they are the widget's own, in each language the service speaks."""
+    close, later = _words(PROMPT_SCRIPT, "CLOSE"), _words(MODULES["gate"], "LATER")
+    assert set(close) == set(later) == set(SUPPORTED_LOCALES)
+    assert {lang: (close[lang], later[lang]) for lang in close} == campaign_preview.WIDGET_WORDS

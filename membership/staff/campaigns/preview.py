@@ -21,7 +21,7 @@ from membership.prompts.filters import Prompt
 
 SAMPLE_ARTICLES = 5  # {articles_read} when the campaign sets no minimum
 # The widget's words, per language: its close button's label (prompt.js's CLOSE) and a gate's
-# "maybe later" (prompt-gate.js's LATER).
+# "maybe later" (prompt-gate.js's LATER); tests/goals/test_widget.py holds them to those.
 WIDGET_WORDS = {"en": ("Close", "Maybe later"), "uk": ("Закрити", "Можливо, пізніше")}
 
 
@@ -37,7 +37,8 @@ class Preview:
 
 @lru_cache(maxsize=1)
 def widget_css() -> str:
-    """The CSS prompt.js adds to the page it is embedded in (membership.goals.widget.styles)."""
+    """The CSS the widget adds to a page: the count box's and asks' shared look, prompt.js's and
+    each placement module's (membership.goals.widget.styles)."""
     return "".join(widget.styles())
 
 
