@@ -892,15 +892,11 @@ def test_decisions_keep_the_rules(args):
     # without the trace the decision is the same (compiled once, as the snapshot does)
     quick = decide(compile_campaigns(cs), r, now, member, country, count_known, has_goal)
     assert quick == replace(d, debug=())
-
-
-@settings(max_examples=200, deadline=None)
-@given(decisions)
-def test_a_member_is_never_shown_a_non_members_campaign(args):
-    cs, r, _, country, count_known, has_goal, now = args
+    # the same campaigns all for non-members: a member is shown none, nor held out of one
+    # (checked on the examples drawn here: drawing campaigns is most of an example's time)
     cs = [replace(c, audience=replace(c.audience, readers="non-members")) for c in cs]
-    d = decide(cs, r, now, True, country, count_known, has_goal)
-    assert d.prompts == () and d.holdout == ()
+    to_member = decide(cs, r, now, True, country, count_known, has_goal)
+    assert to_member.prompts == () and to_member.holdout == ()
 
 
 # --- Compiled ---------------------------------------------------------------------------
