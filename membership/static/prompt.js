@@ -61,11 +61,12 @@ function save(s) {
 }
 
 // A view or a dismissal, kept for the next asks (the server keeps nothing per reader); a
-// dismissal replaces the campaign's earlier one.
+// dismissal replaces the campaign's earlier one. A list the state lacks (or null: the server
+// takes either) is started.
 function remember(list, campaign) {
   try {
     var s = load();
-    s[list] = s[list].filter(function (x) {
+    s[list] = (s[list] || []).filter(function (x) {
       return list == "views" || x.campaign != campaign;
     }).concat({ campaign: campaign, at: iso(Date.now()) }).slice(-100);
     save(s);

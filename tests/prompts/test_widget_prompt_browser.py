@@ -442,6 +442,31 @@ def test_a_corrupt_state_means_no_ask_and_a_new_reader_next(page, service, store
     assert body["history"] == {"articles": {_today(page): 1}}
 
 
+@pytest.mark.parametrize(
+    "lists", ["", ',"views":null,"dismissed":null'], ids=["lists-missing", "lists-null"]
+)
+def test_a_state_without_its_lists_still_keeps_what_is_seen(page, service, lists):
+    """The service takes a state without `views` and `dismissed` (or with them null): the
+    widget starts them, so what the reader sees and closes is still kept (a dismissed ask stays
+    away), where it once could keep neither, on any page view, and never got a 400 to reset."""
+    page.goto(service.url + "/healthz")
+    stored = "{" + SEEDED + ',"articles":{"' + _today(page) + '":2}' + lists + "}"
+    page.evaluate("s => localStorage.setItem('membership', s)", stored)
+    _, answer = _read(page, service.url + "/demo/article")
+    assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    with page.expect_request("**/v1/prompt/events"):
+        box.scroll_into_view_if_needed()
+    with page.expect_request("**/v1/prompt/events"):
+        box.get_by_role("button", name="Close").click()
+    state = _state(page)
+    assert [v["campaign"] for v in state["views"]] == ["inline-ask"]
+    assert [d["campaign"] for d in state["dismissed"]] == ["inline-ask"]
+    _, answer = _read(page, service.url + "/demo/article?n=2")
+    assert answer["prompts"] == []  # closed: left out for its after_dismiss_days
+
+
 def test_no_local_storage_means_no_ask_and_no_error(page, service):
     page.add_init_script(
         "Object.defineProperty(window, 'localStorage', {get() {"
