@@ -53,59 +53,72 @@ _OLD_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 REASON_MAX = 500
 NAME_MAX = 200
 
-# The commit's last part (`whole.Checked`'s tail; `job[4]`: the count's change, if any):
-# the count, its change time, the day's closing count and joins/leaves (KEYS[4]: `+<day>`,
-# `-<day>`), together: the day's count must be the count after this change, whatever others
-# did since. The count and KEYS[5], the banner's version (it orders the banner's snapshots,
-# banner_cache.py), are read and written with the change time in one MSET.
-# A rise marks the goals it reaches (KEYS[6] pending by target, KEYS[7] reached at), as
-# goals.store.mark_reached does, so a mark commits with the count that reached it; through
-# pcall, so a goal key of the wrong type (planted by hand) cannot fail the commit: `ledger
-# rebuild` marks what that skipped.
-# The counters' changes come along (bump[4] of them, each: name, the value read before
-# deciding, the value after, the change): when no other writer changed one since, one HSET
-# writes them all, else each is HINCRBYed. A failure is one of the commit's errors.
+# The counters, read by the commit itself before it writes anything (`whole.Checked`'s
+# `before`; `job[4]`, the change: see `_bump_args`): its layout must be the one the writer
+# assumed when it read no customer's subscription set, and each counter it changes a whole
+# number that stays one Lua adds exactly, else nothing is written ({3, ...}: `_refused`).
+# A new ledger's counters start with their schema and layout.
+_COUNTERS = """
+local bump, counted, layout = job[4], {}, false
+if #bump > 0 then
+  local n = tonumber(bump[10])
+  local names = {bump[8], bump[6]}
+  for i = 1, n do names[i + 2] = bump[9 + 2 * i] end
+  local now = redis.call('HMGET', KEYS[8], unpack(names))
+  layout = now[1]
+  if bump[4] ~= '' and layout ~= bump[4] then return {3, 'layout', layout or ''} end
+  for i = 1, n do
+    local value = now[i + 2] or ''
+    if not value:find('^%s*%-?%d*%s*$') or not value:find('%d') and value:find('%S') then
+      return {3, KEYS[8], names[i + 2] .. ' is ' .. value .. ', not a whole number'}
+    end
+    local after = (tonumber(value) or 0) + tonumber(bump[10 + 2 * i])
+    if #value > 15 or math.abs(after) >= 2 ^ 53 then
+      return {3, KEYS[8], names[i + 2] .. ' would leave the whole numbers it adds exactly'}
+    end
+    counted[2 * i - 1], counted[2 * i] = names[i + 2], after
+  end
+  if bump[5] ~= '' and not now[1] and not now[2] and redis.call('HLEN', KEYS[8]) == 0 then
+    counted[#counted + 1], counted[#counted + 2] = bump[6], bump[7]
+    counted[#counted + 1], counted[#counted + 2] = bump[8], bump[9]
+    layout = bump[9]
+  end
+end
+"""
+
+# The commit's last part (`whole.Checked`'s tail): the counters read before, with this
+# change's; then, when the count moves (bump[1]), the count, its change time, the day's
+# closing count and joins/leaves (KEYS[4]: `+<day>`, `-<day>`), together: the day's count
+# must be the count after this change, whatever others did since. The count and KEYS[5], the
+# banner's version (it orders the banner's snapshots, banner_cache.py), are read and written
+# with the change time in one MSET. A rise marks the goals it reaches (KEYS[6] pending by
+# target, KEYS[7] reached at), as goals.store.mark_reached does, so a mark commits with the
+# count that reached it; through pcall, so a goal key of the wrong type (planted by hand)
+# cannot fail the commit: `ledger rebuild` marks what that skipped. A failure is one of the
+# commit's errors. `result`: the count after (false: it did not move) and the layout read.
 _BUMP = """
-local bump = job[4]
 if #bump == 0 then return {0, result, errors} end
 local function whole(value)  -- none, or an integer Lua adds exactly
   return not value or (#value <= 15 and value:find('^%-?%d+$') ~= nil)
 end
+local count = false
 local ok, failed = pcall(function()
+  if #counted > 0 then redis.call('HSET', KEYS[8], unpack(counted)) end
   local delta = tonumber(bump[1])
-  local n = tonumber(bump[4])
-  if n > 0 then
-    local names = {}
-    for i = 1, n do names[i] = bump[1 + 4 * i] end
-    local now = redis.call('HMGET', KEYS[8], unpack(names))
-    local same = true
-    for i = 1, n do
-      if (now[i] or '') ~= bump[2 + 4 * i] then same = false end
-    end
-    if same then
-      local values = {}
-      for i = 1, n do
-        values[2 * i - 1] = names[i]
-        values[2 * i] = bump[3 + 4 * i]
-      end
-      redis.call('HSET', KEYS[8], unpack(values))
-    else
-      for i = 1, n do redis.call('HINCRBY', KEYS[8], names[i], bump[4 + 4 * i]) end
-    end
-  end
+  if delta == 0 then return end
   local now = redis.call('MGET', KEYS[1], KEYS[5])
   if whole(now[1]) and whole(now[2]) then  -- one MSET of the three
-    result = tonumber(now[1] or '0') + delta
-    redis.call('MSET', KEYS[1], result, KEYS[5], tonumber(now[2] or '0') + 1, KEYS[2], bump[2])
+    count = tonumber(now[1] or '0') + delta
+    redis.call('MSET', KEYS[1], count, KEYS[5], tonumber(now[2] or '0') + 1, KEYS[2], bump[2])
   else  -- what INCR and INCRBY make of them, errors included
     redis.call('INCR', KEYS[5])
-    result = redis.call('INCRBY', KEYS[1], delta)
+    count = redis.call('INCRBY', KEYS[1], delta)
     redis.call('SET', KEYS[2], bump[2])
   end
-  redis.call('HSET', KEYS[3], bump[3], result)
+  redis.call('HSET', KEYS[3], bump[3], count)
   if delta > 0 then
     redis.call('HINCRBY', KEYS[4], '+' .. bump[3], delta)
-    local ids = redis.pcall('ZRANGEBYSCORE', KEYS[6], '-inf', result)
+    local ids = redis.pcall('ZRANGEBYSCORE', KEYS[6], '-inf', count)
     if ids.err == nil then
       if #ids > 0 then
         redis.call('INCR', KEYS[5])  -- a mark is a change of its own, as mark_reached's
@@ -123,6 +136,7 @@ end)
 if not ok then
   errors[#errors + 1] = type(failed) == 'table' and failed.err or tostring(failed)
 end
+result = {count, layout}
 """
 
 
@@ -390,10 +404,27 @@ class Writer:
             same=same,
             tail=_BUMP,
             tail_args=bump,
-            returns=lambda raw: outcome(
-                codec.count_from(k.member_count, str(raw) if bump else count)
-            ),
+            before=_COUNTERS,
+            refuse=self._refused,
+            returns=lambda result: outcome(self._count_after(result, count)),
         )
+
+    def _count_after(self, result, count: str | None) -> int | None:
+        """The count after a commit (`_BUMP`'s result: the count when it moved, and the
+        layout read, which the next commits assume), else `count` as read."""
+        if result:
+            after, layout = result
+            self.old_sets = layout != str(LAYOUT)
+            if after is not None:
+                count = str(after)
+        return codec.count_from(self.keys.member_count, count)
+
+    def _refused(self, key: str, found: str) -> None:
+        """`_COUNTERS` refused the commit: another layout than assumed (start over, reading
+        customers' subscription sets if it may keep them), or a corrupt counter."""
+        if key != "layout":
+            raise codec.CorruptRecord(key, found)
+        self.old_sets = found != str(LAYOUT)
 
     def _attempt(
         self, pipe, command: Command, meta: EventMeta | None, actor, delivery: Delivery | None
@@ -408,13 +439,10 @@ class Writer:
             guards.append(("hgetall", self.log.mark_key(meta.id)))
         values = reader.read(
             [*guards, *first_reads(command, k, self.old_sets)],
-            [
-                ("hgetall", k.ledger_counters),
-                ("hmget", k.ledger_history_moves, f"+{today}", f"-{today}"),
-            ],
+            [("hmget", k.ledger_history_moves, f"+{today}", f"-{today}")],
         )
         (lock, raw_count, raw_version), done = values[0], values[1].get("outcome") if meta else None
-        raw_counters, (joins, leaves) = values[-2:]
+        joins, leaves = values[-1]
         label = delivery.label if delivery is not None else None
         if done in DONE:
             return self._duplicate(reader, meta, label, done, now, raw_count)
@@ -422,10 +450,9 @@ class Writer:
             raise LedgerBusy("a ledger rebuild is committing; try again shortly")
         count = codec.count_from(k.member_count, raw_count)
         codec.version_from(k.banner_version, raw_version)  # the count's change INCRs it
-        counters = codec.counters_from(k.ledger_counters, raw_counters)
-        # Sets of customers' subscriptions read only while a ledger may keep them; a ledger
-        # restored from before makes this reader, and the next, read them again.
-        self.old_sets = reader.old_sets = counters.get(LAYOUT_FIELD) != LAYOUT
+        # Sets of customers' subscriptions read only while a ledger may keep them: what the
+        # last commit read of the layout; the commit checks it when it read none.
+        old_sets = reader.old_sets
         history = {
             "joins": codec.whole(k.ledger_history_moves, f"+{today}", joins),
             "leaves": codec.whole(k.ledger_history_moves, f"-{today}", leaves),
@@ -433,16 +460,14 @@ class Writer:
 
         decision = rules.decide(command, rules.load(command, reader), self.statuses)
         count_delta, counter_deltas = rules.deltas(decision.changes, self.statuses)
-        _check_room(k, count, count_delta, history, counters, counter_deltas)
+        _check_room(k, count, count_delta, history)  # the counters': the commit's
         index = member_index.prepare(decision, reader)  # search rows, same transaction
         joined = [h.prepare(delivery.payload, reader, now) for h in self.hooks] if delivery else []
 
         def queue(pipe) -> None:
             queue_records(pipe, k, decision, meta.id if meta is not None else None)
             index.queue(pipe, k)
-            # with the count's change, the counters' come in its part of the script
-            in_queue = {} if count_delta else counter_deltas
-            _queue_counts(pipe, k, decision, count, count_delta, raw_counters, in_queue)
+            _queue_counts(pipe, k, decision, count, count_delta)  # the rest: in `_BUMP`
             if meta is not None:
                 self.log.queue_outcome(
                     pipe, meta, decision.outcome, decision.detail, failed_before=done == "failed"
@@ -456,12 +481,8 @@ class Writer:
             before = None if after is None else after - count_delta
             return _outcome(meta, label, decision.outcome, before, after, decision.detail, now)
 
-        # The count's change, last: its reply is the count after it (no GET of it).
-        changes = [
-            (n, raw_counters.get(n, ""), counters.get(n, 0) + d, d)
-            for n, d in counter_deltas.items()
-        ]
-        bump = _bump_args(count_delta, now, changes) if count_delta else ()
+        # The counters' and the count's changes, last: the count after it answers.
+        bump = _bump_args(count_delta, now, old_sets, count is None, counter_deltas)
         if count is None and decision.changes and not count_delta:
             raw_count = "0"  # `_queue_counts` sets it
         return self._write(reader, queue, outcome, bump, raw_count)
@@ -515,26 +536,24 @@ def _notify(subscribers: Sequence[Subscriber], outcome: Outcome) -> None:
             )
 
 
-def _bump_args(count_delta: int, now: float, counters=()) -> list:
-    """The count's change as `_BUMP` takes it, with its day's history, the banner's version,
-    the goals it reaches and the counters' changes ((name, value read, value after, change)
-    each)."""
-    values = [count_delta, iso(now), day(now), len(counters), *(v for c in counters for v in c)]
+def _bump_args(count_delta: int, now: float, old_sets: bool, new: bool, counters) -> list:
+    """A change as `_COUNTERS` and `_BUMP` take it: the count's (with its day's history, the
+    banner's version, the goals it reaches), the layout the writer assumed ("": sets read),
+    whether the count was unknown (a new ledger's counters start), the counters' changes."""
+    values = [count_delta, iso(now), day(now), "" if old_sets else LAYOUT, "1" if new else ""]
+    values += [SCHEMA_FIELD, SCHEMA, LAYOUT_FIELD, LAYOUT, len(counters)]
+    values += [v for change in counters.items() for v in change]
     return [str(v) for v in values]
 
 
-def _queue_counts(pipe, k: Keys, decision, count, count_delta, raw_counters, counter_deltas):
-    """Queue the counters' changes and, for a change that does not move the count, what it
-    does to the count (once the ledger holds records its count is known) and the version
-    (`banner_version`: +1 with every change of the ledger, which a rebuild WATCHes); the
-    count's own change is `_BUMP`, the commit's last part, and INCRs the version itself."""
+def _queue_counts(pipe, k: Keys, decision, count, count_delta):
+    """Queue, for a change that does not move the count, what it does to the count (once
+    the ledger holds records its count is known) and the version (`banner_version`: +1 with
+    every change of the ledger, which a rebuild WATCHes); the counters and the count's own
+    change are `_BUMP`, the commit's last part, which INCRs the version itself."""
     if not count_delta and count is None and decision.changes:
         # Once the ledger holds records its count is known, even when it is zero.
         pipe.set(k.member_count, 0, nx=True)
-    if not raw_counters and count is None:  # a new ledger: its counters start right
-        pipe.hset(k.ledger_counters, mapping={SCHEMA_FIELD: SCHEMA, LAYOUT_FIELD: LAYOUT})
-    for name, delta in counter_deltas.items():
-        pipe.hincrby(k.ledger_counters, name, delta)
     if not count_delta and (decision.changes or decision.timeline):
         pipe.incr(k.banner_version)
 
@@ -603,14 +622,14 @@ def _queue_audit(pipe, keys: Keys, decision, meta, done, actor, now) -> None:
         )
 
 
-def _check_room(keys, count, count_delta, history, counters, counter_deltas) -> None:
-    """CorruptRecord unless every increment the transaction will make fits in Redis."""
+def _check_room(keys, count, count_delta, history) -> None:
+    """CorruptRecord unless the count's and its day's increments fit in Redis (the
+    counters' are checked by the commit, `_COUNTERS`)."""
     room = [(keys.member_count, "count", (count or 0) + count_delta)]
     if count_delta > 0:
         room.append((keys.ledger_history_moves, "joins", history["joins"] + count_delta))
     elif count_delta < 0:
         room.append((keys.ledger_history_moves, "leaves", history["leaves"] - count_delta))
-    room += [(keys.ledger_counters, n, counters.get(n, 0) + d) for n, d in counter_deltas.items()]
     for key, name, value in room:
         if abs(value) > codec.INT64_MAX:
             raise codec.CorruptRecord(key, f"{name} would leave a 64-bit integer ({value})")

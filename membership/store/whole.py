@@ -108,7 +108,8 @@ class Write(Generic[T]):
 # A commit as one script (`Checked`): each check's key absent, each read giving what it gave
 # (else {1}: start over), then each write, its reply checked as EXEC's are; a write refused
 # before any was made (a read-only replica, no memory, no disk) refuses the whole ({2, err}).
-# `-- tail` is where a caller's Lua runs last: it may set `result` and add to `errors`.
+# A caller's Lua runs at `-- before` (before any write: it may return {3, ...} to refuse)
+# and at `-- tail`, last (it may set `result` and add to `errors`).
 _CHECKED = """
 local job = cjson.decode(ARGV[1])
 if #job[1] > 0 and redis.call('EXISTS', unpack(job[1])) > 0 then return {1} end
@@ -122,6 +123,7 @@ for _, read in ipairs(job[2]) do
     if got[i] ~= want[i] then return {1} end
   end
 end
+-- before
 local errors, result = {}, false
 for i, command in ipairs(job[3]) do
   local reply = redis.pcall(unpack(command))
@@ -184,10 +186,11 @@ class Checked(Generic[T]):
     """What a transaction's body decided, written by one script instead of WATCH and
     MULTI/EXEC: `absent` keys must still not exist and each read in `same` ((command,
     args..., its reply as `expected` gives it)) must still give it, or the attempt starts
-    over; then `writes` (from a `Queued`) run, every reply checked. `tail` is Lua that runs
-    last (`job[4]` holds `tail_args`, KEYS `keys`; it may set `result`). The transaction
-    returns `returns(result)`. `keys`: at least one key of the hash tag (a Cluster routes
-    by it)."""
+    over; then `writes` (from a `Queued`) run, every reply checked. `before` is Lua that
+    runs before the writes and `tail` Lua that runs last (`job[4]` holds `tail_args`, KEYS
+    `keys`; the tail may set `result`). The transaction returns `returns(result)`. A
+    `before` that returns {3, ...} writes nothing: `refuse(...)` raises, or returns to start
+    over. `keys`: at least one key of the hash tag (a Cluster routes by it)."""
 
     keys: Sequence[str]
     writes: Sequence[Sequence[str]]
@@ -196,9 +199,11 @@ class Checked(Generic[T]):
     same: Sequence[Sequence[Any]] = ()
     tail: str = ""
     tail_args: Sequence[Any] = ()
+    before: str = ""
+    refuse: Callable[..., None] | None = None
 
     def run(self, pipe) -> list:
-        source = _CHECKED.replace("-- tail", self.tail) if self.tail else _CHECKED
+        source = _CHECKED.replace("-- tail", self.tail).replace("-- before", self.before)
         sha = _SHAS.get(source) or _SHAS.setdefault(source, _sha(source))
         job = json.dumps(
             [list(self.absent), [list(r) for r in self.same], self.writes, list(self.tail_args)],
@@ -228,6 +233,9 @@ def _commit(pipe, decided: Checked, refused) -> tuple[bool, Any]:
         return False, None
     if reply[0] == 2:
         raise BaseParser.parse_error(reply[1])
+    if reply[0] == 3 and decided.refuse is not None:
+        decided.refuse(*reply[1:])
+        return False, None
     errors = [redis.ResponseError(e) for e in reply[2]]
     if errors:
         raise refused(errors)

@@ -267,3 +267,33 @@ def test_a_checked_commit_refused_before_its_first_write_raises_as_redis_would(r
     finally:
         r.config_set("maxmemory", 0)
     assert r.exists(A, B) == 0
+
+
+def test_a_checked_commits_before_part_refuses_it_whole_or_starts_it_over(r):
+    r.set(TEXT, "not a number")
+    before = "if redis.call('GET', KEYS[1]) ~= '1' then return {3, KEYS[1], 'not one'} end"
+    refusals = []
+
+    def refuse(key, said):
+        refusals.append((key, said))
+        if len(refusals) == 1:
+            r.set(TEXT, "1")  # mended: the next attempt commits
+            return
+        raise Refused(said)
+
+    def body(pipe):
+        queued = whole.Queued()
+        queued.hset(B, "x", 1)
+        return whole.Checked(
+            keys=[TEXT], writes=queued.commands, returns=lambda _: "done", before=before,
+            refuse=refuse,
+        )  # fmt: skip
+
+    assert whole.transaction(r, body, attempts=3, busy=Busy()) == "done"
+    assert refusals == [(TEXT, "not one")] and r.hget(B, "x") == "1"
+    r.set(TEXT, "2")
+    r.delete(B)
+    refusals.append("a second refusal raises")
+    with pytest.raises(Refused, match="not one"):
+        whole.transaction(r, body, attempts=3, busy=Busy())
+    assert r.exists(B) == 0  # nothing written
