@@ -69,12 +69,17 @@ def service(tmp_path_factory):
 
 @pytest.fixture(params=VIEWPORTS, ids=lambda v: f"{v['width']}x{v['height']}")
 def page(browser, request):
-    """A new reader at one viewport size. Page errors fail the test."""
+    """A new reader at one viewport size. Page errors fail the test, and so does anything the
+    demo page's CSP refuses (each script's style is allowed by its hash)."""
     context = browser.new_context(viewport=request.param)
     context.add_init_script(CLS_OBSERVER)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page.viewport = request.param
     yield page
     context.close()
