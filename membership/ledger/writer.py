@@ -405,26 +405,9 @@ class Writer:
             tail=_BUMP,
             tail_args=bump,
             before=_COUNTERS,
-            refuse=self._refused,
-            returns=lambda result: outcome(self._count_after(result, count)),
+            refuse=lambda key, found: _refused(self, key, found),
+            returns=lambda result: outcome(_count_after(self, result, count)),
         )
-
-    def _count_after(self, result, count: str | None) -> int | None:
-        """The count after a commit (`_BUMP`'s result: the count when it moved, and the
-        layout read, which the next commits assume), else `count` as read."""
-        if result:
-            after, layout = result
-            self.old_sets = layout != str(LAYOUT)
-            if after is not None:
-                count = str(after)
-        return codec.count_from(self.keys.member_count, count)
-
-    def _refused(self, key: str, found: str) -> None:
-        """`_COUNTERS` refused the commit: another layout than assumed (start over, reading
-        customers' subscription sets if it may keep them), or a corrupt counter."""
-        if key != "layout":
-            raise codec.CorruptRecord(key, found)
-        self.old_sets = found != str(LAYOUT)
 
     def _attempt(
         self, pipe, command: Command, meta: EventMeta | None, actor, delivery: Delivery | None
@@ -515,6 +498,25 @@ class Writer:
             )
 
         return self._transaction(body, meta)
+
+
+def _count_after(writer: Writer, result, count: str | None) -> int | None:
+    """The count after a commit (`_BUMP`'s result: the count when it moved, and the layout
+    read, which the writer's next commits assume), else `count` as read."""
+    if result:
+        after, layout = result
+        writer.old_sets = layout != str(LAYOUT)
+        if after is not None:
+            count = str(after)
+    return codec.count_from(writer.keys.member_count, count)
+
+
+def _refused(writer: Writer, key: str, found: str) -> None:
+    """`_COUNTERS` refused the commit: another layout than assumed (start over, reading
+    customers' subscription sets if it may keep them), or a corrupt counter."""
+    if key != "layout":
+        raise codec.CorruptRecord(key, found)
+    writer.old_sets = found != str(LAYOUT)
 
 
 def _meta(delivery: Delivery, received: float) -> EventMeta:
