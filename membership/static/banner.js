@@ -46,9 +46,11 @@ function count(locale) {
     }));
 }
 
-// The look the boxes and the asks share, in the page once (before the asks' own CSS).
+// The look the boxes and the asks share, in the page once (before the asks' own CSS). Not under
+// "mb-css", the id of a banner.js of before (a cache's, up to a day old), whose style, the
+// boxes' alone, would stand in for it; a new id whenever a rule goes that another script needs.
 function look() {
-  if (!D.getElementById("mb-css")) el("style", "", BOX_CSS, { id: "mb-css" }, D.head);
+  if (!D.getElementById("mb-look")) el("style", "", BOX_CSS, { id: "mb-look" }, D.head);
 }
 
 function boxes() {

@@ -315,6 +315,6 @@ def test_either_script_fills_each_box_once(browser, service, scripts):
     assert [boxes.nth(i).locator(".mb").count() for i in range(3)] == [1, 1, 1]
     assert boxes.nth(0).locator(".mb-h").inner_text() == "25,012 members on board"
     assert boxes.nth(2).locator(".mb-h").text_content() == f"25{NBSP}012 учасників спільноти"
-    assert page.locator("#mb-css").count() == 1
+    assert page.locator("#mb-look").count() == 1
     assert sorted(asked) == [f"{service.url}/v1/banner?locale={x}" for x in ("en", "uk")]
     page.close()

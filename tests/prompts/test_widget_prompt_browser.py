@@ -467,6 +467,40 @@ def test_a_state_without_its_lists_still_keeps_what_is_seen(page, service, lists
     assert answer["prompts"] == []  # closed: left out for its after_dismiss_days
 
 
+def test_a_cached_banner_js_of_before_the_shared_look_leaves_the_ask_its_look(page, service):
+    """A page that embeds banner.js too may run a cached copy from before the asks shared the
+    count box's look: its <style> for the boxes alone went in first (under the id it used).
+    The ask still gets the look it shares with the boxes (background, padding, button)."""
+    yesterdays = (
+        "var s = document.createElement('style'); s.id = 'mb-css';"
+        " s.textContent = '[data-membership-banner]{min-height:12rem}';"
+        " document.head.appendChild(s);"
+    )
+    page.route(
+        "**/static/banner-of-yesterday.js",
+        lambda route: route.fulfill(content_type="text/javascript", body=yesterdays),
+    )
+
+    def with_it_first(route):
+        response = route.fetch()
+        body = response.text().replace(
+            "</head>", '<script src="/static/banner-of-yesterday.js"></script></head>'
+        )
+        route.fulfill(response=response, body=body)
+
+    page.route("**/demo/article", with_it_first)
+    _seed(page, service, articles={_today(page): 2})
+    _read(page, service.url + "/demo/article")
+    assert page.locator("style#mb-css").text_content().startswith("[data-membership-banner]{")
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    look = box.evaluate(
+        "e => { const s = getComputedStyle(e), c = getComputedStyle(e.querySelector('.mp-cta'));"
+        " return [s.backgroundColor, s.paddingLeft, c.backgroundColor, c.color]; }"
+    )
+    assert look == ["rgb(255, 246, 209)", "20px", "rgb(22, 20, 15)", "rgb(255, 255, 255)"]
+
+
 def test_no_local_storage_means_no_ask_and_no_error(page, service):
     page.add_init_script(
         "Object.defineProperty(window, 'localStorage', {get() {"
