@@ -105,3 +105,34 @@ def test_a_stop_while_a_worker_loads_the_app_is_not_lost(tmp_path):
             process.wait(10)
         for pid in workers:
             _kill(pid)
+
+
+# A worker forked by the serve process that has not loaded the app yet: granian's handlers,
+# inherited from the serve process, would only set a flag in the worker's copy.
+_FORKS_A_LOADING_WORKER = """
+import os, signal, time
+from membership.cli.server import stop_promptly_until_loaded
+
+signal.signal(signal.SIGTERM, lambda *args: None)  # the serve process's own handler
+stop_promptly_until_loaded()
+child = os.fork()
+if child == 0:
+    time.sleep(20)  # loading the app
+    os._exit(0)
+os.kill(child, signal.SIGTERM)
+started = time.monotonic()
+_, status = os.waitpid(child, 0)
+print(os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1, time.monotonic() - started)
+"""
+
+
+def test_a_stop_ends_a_worker_still_loading_the_app_at_once():
+    """Earlier than the test above: a stop that reached a worker between its fork and the app's
+    loader was lost, and the server's shutdown waited 20 s to kill it (found by the suite's
+    timings)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FORKS_A_LOADING_WORKER],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    assert int(out[0]) == 15  # SIGTERM's default action ended it
+    assert float(out[1]) < 5
