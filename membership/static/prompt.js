@@ -27,7 +27,8 @@ var CSS =
   ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}";
 // The close button's label (a gate's "Maybe later" is prompt-gate.js's), by language.
 var CLOSE = { en: "Close", uk: "Закрити" };
-var lang = ((me && me.getAttribute("data-locale")) || D.documentElement.lang).match(/^[a-z]{2,8}/i);
+// The script's data-locale, or its <article>'s (parsed by now: the script comes after it).
+var lang = (data("locale") || D.documentElement.lang).match(/^[a-z]{2,8}/i);
 lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
 var close = CLOSE[lang] || CLOSE.en, ls, member, sid, going;
 

@@ -292,6 +292,26 @@ def test_the_modal_is_keyboard_accessible(page, service):
     assert [d["campaign"] for d in _state(page)["dismissed"]] == ["modal-ask"]
 
 
+def test_the_article_s_data_locale_is_the_ask_s_language(page, service):
+    """data-locale on the <article>, as data-section and data-tags are (the <script>'s would
+    win): over <html lang>, in the request and in the widget's own words."""
+
+    def in_ukrainian(route):
+        response = route.fetch()
+        body = response.text().replace("<article ", '<article data-locale="uk" ')
+        route.fulfill(response=response, body=body)
+
+    page.route("**/demo/article", in_ukrainian)
+    _seed(page, service, articles={_today(page): 2})
+    body, answer = _read(page, service.url + "/demo/article")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert body["locale"] == "uk"
+    assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    assert box.get_by_role("button", name="Закрити").count() == 1
+
+
 def test_a_member_is_not_asked(page, service):
     tokens = Tokens(SECRET)
     token = tokens.encode_member(tokens.member("email:reader@example.org", time.time()))
