@@ -297,3 +297,22 @@ def test_a_checked_commits_before_part_refuses_it_whole_or_starts_it_over(r):
     with pytest.raises(Refused, match="not one"):
         whole.transaction(r, body, attempts=3, busy=Busy())
     assert r.exists(B) == 0  # nothing written
+
+
+def test_a_checked_commit_takes_a_hash_read_in_another_order_as_the_same(r):
+    """A hash Redis keeps as a hash table (a value over 64 bytes) is rehashed a step at a
+    time by whatever touches it, reads included: HGETALL then lists the same fields in
+    another order. That is no change, and the commit goes ahead at its first attempt."""
+    r.hset(B, mapping={f"f{i}": "long " * 15 for i in range(4)})
+    r.hset(B, "f4", "the fifth field grows the table: a rehash starts")
+    orders, pauses = [], []
+
+    def meddle():
+        orders.append(list(r.hgetall(B)))
+        r.hget(B, "f0")  # a reader elsewhere: one rehash step
+        orders.append(list(r.hgetall(B)))
+
+    body = checked_body([("HGETALL", B)], meddle, [("SET", TEXT, "written")])
+    whole.transaction(r, body, attempts=2, busy=Busy(), pause=pauses.append)
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])
+    assert pauses == [] and r.get(TEXT) == "written"
