@@ -20,9 +20,9 @@ _BAD_QUERY = error("Unknown or malformed query parameter")
 _TIME = {"type": "string", "format": "date-time"}
 
 
-def _script(summary: str) -> dict:
+def _script(summary: str, **more) -> dict:
     js = answer("JavaScript", TEXT, "text/javascript")
-    return {"get": {"summary": summary, "responses": {"200": js, "304": NOT_MODIFIED}}}
+    return {"get": {"summary": summary, "responses": {"200": js, "304": NOT_MODIFIED, **more}}}
 
 
 OPENAPI = {
@@ -48,7 +48,7 @@ OPENAPI = {
             "responses": {"204": answer("Preflight answer")},
         },
     },
-    "/static/banner.js": _script("The embeddable banner widget"),
+    "/static/banner.js": _script("The member-count box alone, for pages that show no ask"),
     "/static/prompt.js": _script(
         "The embeddable paywall-prompt widget (asks /v1/prompt once per page view)"
     ),
@@ -61,7 +61,10 @@ OPENAPI = {
                 "schema": {"enum": ["banner", "modal", "gate"]},
             }
         ],
-        **_script("A placement's renderer, which prompt.js loads once an answer names it"),
+        **_script(
+            "A placement's renderer, which prompt.js loads once an answer names it",
+            **{"404": error("No module for that placement (the inline ask is prompt.js's own)")},
+        ),
     },
     "/demo/article": {
         "get": {
