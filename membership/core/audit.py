@@ -19,7 +19,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from membership.core.text import has_control
+from membership.core.text import has_control, stream_id
 
 if TYPE_CHECKING:  # core sits below store: the type only
     from membership.store import Keys
@@ -167,7 +167,6 @@ def entries(client, keys: Keys, limit: int = 50) -> list[dict]:
     return [_entry(i, f) for i, f in client.xrevrange(keys.audit, "+", "-", count=limit)]
 
 
-_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 SCAN_BATCH = 500
 
 
@@ -188,7 +187,7 @@ def page(
     Reads start below `cursor` (an entry id) and stop after `limit` matches or `scan`
     entries read, so a rare filter costs at most `scan` entries a page. Returns the entries
     and the cursor of the next page (None at the end of the log)."""
-    if cursor and not _STREAM_ID.fullmatch(cursor):
+    if cursor and not stream_id(cursor):
         raise AuditInputError("cursor: expected an entry id")
     actor = actor.strip().lower()
     found: list[dict] = []

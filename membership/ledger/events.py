@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import redis
 
+from membership.core.text import stream_id
 from membership.ledger.model import LedgerInputError
 from membership.store import Keys
 
@@ -32,7 +33,6 @@ EVENT_LOG_MAX = 100_000  # entries in the event log streams (approximate cap)
 ERROR_MAX = 2000
 PAGE_SCAN = 2000  # log entries read at most for one dashboard page (bounds its parse)
 PAGE_BATCH = 500
-STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _TYPE = re.compile(r"[a-z0-9_.]{1,100}\*?")
 
 
@@ -266,7 +266,7 @@ class EventLog:
         log. Returns the entries and the next page's cursor (None at the log's end)."""
         if outcome is not None and outcome not in OUTCOMES:
             raise LedgerInputError(f"outcome: expected one of {', '.join(OUTCOMES)}")
-        if cursor and not STREAM_ID.fullmatch(cursor):
+        if cursor and not stream_id(cursor):
             raise LedgerInputError("cursor: expected an entry id")
         matches = type_matcher(type_)
         found: list[dict] = []

@@ -58,6 +58,7 @@ def test_newest_first_with_before_and_after_and_filters(app):
     bad = client.get("/staff/audit?since=yesterday")
     assert bad.status_code == 400 and "since: expected a date" in bad.get_data(as_text=True)
     assert client.get("/staff/audit?cursor=nope").status_code == 400
+    assert client.get(f"/staff/audit?cursor={2**64}-0").status_code == 400  # past Redis's ids
 
 
 def test_pages_follow_the_cursor(app):

@@ -134,6 +134,11 @@ def test_bad_filters_are_400_next_to_the_field_they_name(app):
     assert api.status_code == 400 and api.get_json()["error"]["field"] == "type"
     api = client.get("/staff/api/webhooks/events?outcome=weird")
     assert api.status_code == 400 and api.get_json()["error"]["field"] == "outcome"
+    # an entry id's shape, but a part past the 64 bits Redis takes: named, not a Redis error
+    too_big = f"5-{2**64}"
+    assert client.get(f"/staff/webhooks?cursor={too_big}").status_code == 400
+    api = client.get(f"/staff/api/webhooks/events?cursor={too_big}")
+    assert api.status_code == 400 and api.get_json()["error"]["field"] == "cursor"
 
 
 def test_a_rare_type_reads_a_bounded_number_of_entries_a_page(app):

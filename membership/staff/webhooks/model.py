@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from membership.ledger.events import OUTCOMES, STREAM_ID, iso, type_matcher
+from membership.core.text import stream_id
+from membership.ledger.events import OUTCOMES, iso, type_matcher
 from membership.ledger.model import LedgerInputError
 from membership.stripe.events import HANDLERS
 
@@ -47,7 +48,7 @@ def read_filters(args: Mapping[str, str]) -> Filters:
         type_matcher(values["type"])
     except LedgerInputError as exc:
         errors["type"] = str(exc)
-    if values["cursor"] and not STREAM_ID.fullmatch(values["cursor"]):
+    if values["cursor"] and not stream_id(values["cursor"]):
         errors["cursor"] = "cursor: expected an entry id (follow the page links)"
     clean = {name: "" if name in errors else value for name, value in values.items()}
     return Filters(**clean, errors=errors)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from membership.core.openapi import INTEGER, TEXT, answer, error, obj
-from membership.ledger.events import OUTCOMES, STREAM_ID
+from membership.core.text import STREAM_ID
+from membership.ledger.events import OUTCOMES
 from membership.staff.apidoc import in_path, in_query, op
 
 _EVENT_ID = in_path("event_id", description="A Stripe event id (evt_...); anything else is 404")
