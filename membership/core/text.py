@@ -27,11 +27,22 @@ def has_control(text: str) -> bool:
     return unsafe_character(text) is not None
 
 
-# A Redis stream entry id, as the logs' cursors are: its shape (the API document's pattern);
-# stream_id() also holds each part to the 64 bits Redis takes.
-STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+def _at_most(bound: str) -> str:
+    """A regex of the decimal strings as long as `bound` and not above it."""
+    below = [
+        f"{bound[:i]}[0-{int(d) - 1}][0-9]{{{len(bound) - i - 1}}}"
+        for i, d in enumerate(bound)
+        if d != "0"
+    ]
+    return "|".join([bound, *below])
+
+
+# A Redis stream entry id, as the logs' cursors are: `ms-seq`, each part below 2**64 (Redis
+# refuses more); also the API document's pattern, so the two cannot differ.
+_PART = f"(?:[0-9]{{1,19}}|{_at_most(str(2**64 - 1))})"
+STREAM_ID = re.compile(f"{_PART}-{_PART}")
 
 
 def stream_id(text: str) -> bool:
-    """Whether `text` is an entry id Redis takes as a cursor (`ms-seq`, each below 2**64)."""
-    return bool(STREAM_ID.fullmatch(text)) and all(int(p) < 2**64 for p in text.split("-"))
+    """Whether `text` is an entry id Redis takes as a cursor."""
+    return STREAM_ID.fullmatch(text) is not None
