@@ -21,6 +21,7 @@ from hiredis import pack_command
 from redis._parsers.base import BaseParser
 from redis.cluster import ClusterPipeline
 from redis.commands.core import CoreCommands
+from redis.exceptions import MovedError
 
 T = TypeVar("T")
 
@@ -52,8 +53,9 @@ def watch_and_read(pipe, keys: Sequence[str], reads: Sequence[tuple]) -> list:
 
     The WATCH is processed before every read, so a change after any of them fails EXEC.
     Returns the reads' replies, parsed as redis-py parses them; a reply that is an error is
-    raised once every reply is read. A connection error drops the connection (its WATCH
-    with it) and is raised: the caller's attempt starts over or gives up."""
+    raised once every reply is read (a Cluster's MOVED as a WatchError, the slot's new
+    owner learnt: the next attempt goes there). A connection error drops the connection
+    (its WATCH with it) and is raised: the caller's attempt starts over or gives up."""
     commands = [("WATCH", *keys), *reads] if keys else list(reads)
     if not commands:
         return []
@@ -85,6 +87,10 @@ def watch_and_read(pipe, keys: Sequence[str], reads: Sequence[tuple]) -> list:
     if keys and isinstance(pipe, ClusterPipeline):
         strategy._watch_acknowledged = True
     for reply in replies:
+        if isinstance(reply, MovedError) and isinstance(pipe, ClusterPipeline):
+            # The slot moved (nothing ran): the next attempt goes to its owner now.
+            strategy._nodes_manager.move_slot(reply)
+            raise redis.WatchError("the keys' slot moved to another node") from reply
         if isinstance(reply, redis.ResponseError):
             raise reply
     return replies[1:] if keys else replies

@@ -316,3 +316,39 @@ def test_a_checked_commit_takes_a_hash_read_in_another_order_as_the_same(r):
     whole.transaction(r, body, attempts=2, busy=Busy(), pause=pauses.append)
     assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])
     assert pauses == [] and r.get(TEXT) == "written"
+
+
+def _move_slot(cluster, slot: int, to: int | None = None) -> int:
+    """Hand the empty `slot` to the primary on port `to` (by default the next one), as a
+    resharding does; returns the port of the primary that held it."""
+    nodes = {n.port: n.client() for n in cluster.nodes}
+    ids = {port: client.execute_command("CLUSTER MYID") for port, client in nodes.items()}
+    table = nodes[cluster.nodes[0].port].execute_command("CLUSTER SLOTS")
+    [owner] = [primary[1] for low, high, primary, *_ in table if low <= slot <= high]
+    if to is None:
+        ports = sorted(nodes)
+        to = ports[(ports.index(owner) + 1) % len(ports)]
+    nodes[to].execute_command("CLUSTER SETSLOT", slot, "IMPORTING", ids[owner])
+    nodes[owner].execute_command("CLUSTER SETSLOT", slot, "MIGRATING", ids[to])
+    for port in (to, owner, *(p for p in nodes if p not in (to, owner))):
+        nodes[port].execute_command("CLUSTER SETSLOT", slot, "NODE", ids[to])
+    return owner
+
+
+@pytest.mark.topologies("cluster")
+def test_a_checked_commit_follows_a_slot_that_moved_to_another_node(r, redis_server):
+    """A resharding moved the keys' slot after the client learnt where it was: the node
+    answers MOVED (nothing ran), the client learns the new owner and the next attempt
+    commits there, as redis-py's own transactions do."""
+    slot = r.keyslot(A)
+    r.get(A)  # the client knows the slot's owner
+    pauses = []
+    owner = _move_slot(redis_server, slot)
+    try:
+        body = checked_body([("GET", A)], writes=[("SET", A, "moved")])
+        whole.transaction(r, body, attempts=3, busy=Busy(), pause=pauses.append)
+        assert pauses == [0] and r.get(A) == "moved"
+        assert r.get_node_from_key(A).port != owner
+    finally:
+        r.delete(A)
+        _move_slot(redis_server, slot, owner)
