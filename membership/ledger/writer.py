@@ -464,9 +464,12 @@ class Writer:
             before = None if after is None else after - count_delta
             return _outcome(meta, label, decision.outcome, before, after, decision.detail, now)
 
-        # The counters' and the count's changes, last: the count after it answers.
-        bump = _bump_args(count_delta, now, old_sets, count is None, counter_deltas)
-        if count is None and decision.changes and not count_delta:
+        # The counters' and the count's changes, last: the count after it answers. A new
+        # ledger's counters start with its first change (as its count: `_queue_counts`), so
+        # a change of nothing writes nothing.
+        new = count is None and bool(decision.changes)
+        bump = _bump_args(count_delta, now, old_sets, new, counter_deltas)
+        if new and not count_delta:
             raw_count = "0"  # `_queue_counts` sets it
         return self._write(reader, queue, outcome, bump, raw_count)
 
