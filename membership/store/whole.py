@@ -112,9 +112,9 @@ class Write(Generic[T]):
 
 
 # A commit as one script (`Checked`): each check's key absent, each read giving what it gave
-# (a hash's fields in any order; else {1}: start over), then each write, its reply checked
-# as EXEC's are; a write refused before any was made (a read-only replica, no memory, no
-# disk) refuses the whole ({2, err}).
+# (a hash's fields, a set's members in any order; else {1}: start over), then each write,
+# its reply checked as EXEC's are; a write refused before any was made (a read-only
+# replica, no memory, no disk) refuses the whole ({2, err}).
 # A caller's Lua runs at `-- before` (before any write: it may return {3, ...} to refuse)
 # and at `-- tail`, last (it may set `result` and add to `errors`).
 _CHECKED = """
@@ -131,8 +131,13 @@ for _, read in ipairs(job[2]) do
     for i = 1, #want, 2 do
       if fields[want[i]] ~= want[i + 1] then return {1} end
     end
+  elseif read[1] == 'SMEMBERS' then  -- in any order: Lua sorts by the server's locale
+    local members = {}
+    for _, member in ipairs(got) do members[member] = true end
+    for _, member in ipairs(want) do
+      if not members[member] then return {1} end
+    end
   else
-    if read[1] == 'SMEMBERS' then table.sort(got) end
     for i = 1, #got do
       if got[i] ~= want[i] then return {1} end
     end
@@ -184,7 +189,7 @@ def _text(value) -> str:
 
 def expected(method: str, reply) -> list[str]:
     """A read's reply as `_CHECKED` compares it: a list of text (a hash's fields and
-    values, compared in any order; a set's members sorted; nothing for no value)."""
+    values; a set's members, sorted: both compared in any order; nothing for no value)."""
     if reply is None:
         return []
     if isinstance(reply, dict):

@@ -4,12 +4,15 @@ Keys share one hash tag, so the tests run on a Cluster and through Sentinel too 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 
 import pytest
 import redis as redis_lib
 
 from membership.store import whole
+from tests.support.processes import RedisServer
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
@@ -352,3 +355,33 @@ def test_a_checked_commit_follows_a_slot_that_moved_to_another_node(r, redis_ser
     finally:
         r.delete(A)
         _move_slot(redis_server, slot, owner)
+
+
+def test_a_checked_commit_takes_a_set_read_as_the_same_whatever_the_servers_locale(
+    tmp_path, monkeypatch
+):
+    """Lua compares text by the server's locale (strcoll): under en_US.UTF-8 (a server of
+    its own) it sorts `sub_1b` before `sub_1C`, Python after. A set read is the same."""
+    localedef = shutil.which("localedef")
+    assert localedef, "localedef (glibc) builds the locale the server runs in"
+    subprocess.run(
+        [localedef, "-i", "en_US", "-f", "UTF-8", str(tmp_path / "en_US.UTF-8")],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("LOCPATH", str(tmp_path))
+    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")
+    server = RedisServer().start()
+    try:
+        client = server.client()
+        members = ["sub_1A", "sub_1b", "sub_1C", "Sub_2"]
+        lua_order = client.eval("local t = {...} table.sort(t) return t", 0, *members)
+        assert lua_order != sorted(members)  # the locale took
+        client.sadd(SET, *members)
+        pauses = []
+        body = checked_body([("SMEMBERS", SET)], writes=[("SET", TEXT, "written")])
+        whole.transaction(client, body, attempts=2, busy=Busy(), pause=pauses.append)
+        assert pauses == [] and client.get(TEXT) == "written"
+        client.close()
+    finally:
+        server.stop()
