@@ -385,3 +385,14 @@ def test_a_checked_commit_takes_a_set_read_as_the_same_whatever_the_servers_loca
         client.close()
     finally:
         server.stop()
+
+
+def test_a_checked_commit_loads_its_script_again_after_redis_forgot_it(r):
+    """After a SCRIPT FLUSH (or a failover to a server that never ran it) EVALSHA answers
+    NOSCRIPT, which runs nothing: the commit sends the script itself, once."""
+    body = checked_body([("GET", A)], writes=[("INCR", COUNTER)], returns=lambda _: "done")
+    assert whole.transaction(r, body, attempts=1, busy=Busy()) == "done"
+    r.script_flush()
+    assert whole.transaction(r, body, attempts=1, busy=Busy()) == "done"
+    assert whole.transaction(r, body, attempts=1, busy=Busy()) == "done"
+    assert r.get(COUNTER) == "3"  # each commit ran once, none twice
