@@ -3,7 +3,8 @@
  * scripts/build_widgets.py). It takes what it needs of the core, and the prompt to draw, from
  * the <script> element the core loads it with (`kit`, `p` and `t`: prompt.js's draw()), and
  * draws it at once, its style first (after the core's). It may be a day older or newer than
- * the core (both are cached): it uses only what `var kit` in prompt.js says stays. */
+ * the core (both are cached): it uses only what `var kit` in prompt.js says stays, and
+ * draws nothing after `t` (0 for a holdout's, which the core loads to report it alike). */
 "use strict";
 var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
 var CSS =

@@ -199,11 +199,12 @@ function card(p, tag) {
   return box;
 }
 
-// The placements. The inline ask is drawn here (inline()); the others by a module of their
-// own, loaded once an answer names it (draw()).
+// The placements. The inline ask is drawn here; the others by a module of their own, loaded
+// once an answer names it (draw()).
 var PLACES = /^(banner|inline|modal|gate)$/;
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
-// it, with the prompt to draw as `p` and the time it may draw until as `t` (draw()). Their URLs
+// it, with the prompt to draw as `p` and the time it may draw until as `t` (draw(): 0 for a
+// holdout's, which every module, since it has had `t`, draws nothing for). Their URLs
 // are not versioned, so a module may be a cache's, up to a day older or newer than this script
 // (Cache-Control's stale-while-revalidate): change what kit holds, what its functions take and
 // what card() draws (the classes a module's CSS styles) only by adding to them
@@ -212,34 +213,35 @@ var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL
 };
 
-function inline(p) {
-  var s = slot();
-  if (s) seen(s.appendChild(card(p, "aside")), p);
-}
-
-// The module that draws `p` (/static/prompt-banner.js...), served as this script is. It draws
-// when it has run, unless it runs after `t` (2 s on: a late module is a late answer, and
-// draws nothing); one that fails to load draws nothing. An inline ask is drawn at once, so
-// it is on the page before a bar that waits while it is on screen.
-function draw(p) {
-  if (p.placement == "inline") return inline(p);
-  var s = el("script", "", "", { src: base + "/static/prompt-" + p.placement + ".js" }, D.head);
+// Draws `p`; or, given `held` (a holdout's report), draws nothing and reports it when the ask
+// would have been seen, under the same rules as a view, so the two groups compare. The inline
+// ask is drawn here, at once (on the page before a bar that waits while it is on screen), in
+// the slot below the fold; its holdout is reported once that empty slot is on screen
+// (counting readers who never reach it would bias the lift). The others are drawn by their
+// module (/static/prompt-banner.js...), served as this script is, which draws when it has
+// run, unless it runs after `t` (2 s on: a late module is a late answer, and draws nothing);
+// one that fails to load draws nothing. A holdout's module is loaded too (the same URL, so
+// the same cache) with `t` 0, so that every module draws nothing, and the holdout is reported
+// only once it has run in time: a module that fails or is late sends neither a view nor a
+// holdout, so both groups pass the same gate.
+function draw(p, held) {
+  var t = Date.now() + 2e3, s;
+  if (p.placement == "inline") return (s = slot()) && (held ? watch(s, held) : seen(s.appendChild(card(p, "aside")), p));
+  s = el("script", "", "", { src: base + "/static/prompt-" + p.placement + ".js" }, D.head);
   s.kit = kit; // it runs once loaded, after this
   s.p = p;
-  s.t = Date.now() + 2e3;
+  s.t = held ? 0 : t;
+  if (held) on(s, "load", function () {
+    Date.now() > t || shown(held);
+  });
 }
 
 function show(d) {
-  // A holdout is reported when its ask would have been seen, under the same rules as a
-  // view (the inline slot on screen; the others at once), so the two groups compare.
+  // A gate's holdout only where the page has an <article> (as its ask).
   (d.holdout || []).forEach(function (h) {
-    function held() {
+    if (str(h.token) && PLACES.test(h.placement) && (h.placement != "gate" || D.querySelector("article"))) draw(h, function () {
       report(h, "holdout");
-    }
-    var slotted = h.placement == "inline", s = slotted ? slot() : h.placement != "gate" || D.querySelector("article");
-    if (!str(h.token) || !PLACES.test(h.placement) || !s) return;
-    if (slotted) watch(s, held);
-    else shown(held);
+    });
   });
   var prompts = (d.prompts || []).filter(function (p) {
     return PLACES.test(p.placement) && str(p.campaign) && str(p.token) && showable(p);
@@ -247,7 +249,9 @@ function show(d) {
   if (prompts.length) {
     look();
     el("style", "", CSS, 0, D.head);
-    prompts.forEach(draw);
+    prompts.forEach(function (p) {
+      draw(p); // not forEach's index as `held`
+    });
   }
 }
 

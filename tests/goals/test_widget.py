@@ -234,6 +234,16 @@ def test_what_the_core_gives_a_module_only_grows():
         assert set(re.findall(r"\bme\.([\w$]+)", text)) <= element, name
 
 
+def test_every_module_draws_only_until_t():
+    """The core loads a holdout's module with `t` 0 (it reports the holdout once the module has
+    run in time, drawing nothing): each module, as first served with `t` and ever after, draws
+    only while the time is not past `t`, at its end (after its declarations), and nowhere else."""
+    for name, module in MODULES.items():
+        text = module.read_text(encoding="utf-8").rstrip()
+        assert text.endswith("\nDate.now() > me.t || draw(me.p);"), name
+        assert text.count("draw(me.p)") == 1, name  # that call only
+
+
 def _words(script, name: str) -> dict[str, str]:
     """A script's `var NAME = { en: "...", uk: "..." };`, by language."""
     text = script.read_text(encoding="utf-8")

@@ -370,16 +370,20 @@ def test_the_gate_covers_the_article_until_maybe_later(page, service):
     assert page.evaluate("window.__cls") == 0
 
 
-def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
-    """As a view is: the banner's place at once, the inline slot once scrolled to (counting
-    readers who never reach the slot would bias the lift)."""
-    held = next(
+def _held_reader() -> str:
+    """A reader in the holdout of both campaigns of the holdout test's section."""
+    return next(
         reader
         for reader in (f"holdout_reader_{i:04d}" for i in range(1000))
         if assign.bucket(reader, "holdout-ask") < 5000
         and assign.bucket(reader, "holdout-inline") < 5000
     )
-    _seed(page, service, reader=held)
+
+
+def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
+    """As a view is: the banner's place once its module has run, the inline slot once
+    scrolled to (counting readers who never reach the slot would bias the lift)."""
+    _seed(page, service, reader=_held_reader())
     url = serve_demo_as(page, service.url, "/test-only/holdout-article", "holdout-test")
     with page.expect_request("**/v1/prompt/events") as sent:
         _, answer = _read(page, url)
@@ -402,6 +406,50 @@ def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
     page.wait_for_timeout(300)
     assert len(page.reported) == 2  # each once per page view
     assert page.locator(".mp").count() == 0
+
+
+BAR_MODULE = "**/static/prompt-banner.js"
+
+
+def _bar_modules_loaded(page) -> int:
+    return page.evaluate(
+        "performance.getEntriesByName(location.origin + '/static/prompt-banner.js').length"
+    )
+
+
+def test_a_bars_holdout_passes_the_gate_its_ask_does(page, service):
+    """The bar's module more than 2 s late draws no ask, so no view is sent for it: a holdout
+    of the bar loads the same module and is reported only once it has run in time, or else
+    the holdout would keep the readers with slow or failing loads that the ask group loses.
+    On time: exactly one holdout event, and nothing drawn."""
+    _seed(page, service, reader=_held_reader())
+    url = serve_demo_as(page, service.url, "/test-only/holdout-article", "holdout-test")
+
+    def late(route):
+        time.sleep(2.5)
+        route.continue_()
+
+    page.route(BAR_MODULE, late)
+    _, answer = _read(page, url)
+    assert answer["prompts"] == []
+    assert "banner" in [h["placement"] for h in answer["holdout"]]
+    deadline = time.monotonic() + 10
+    while not _bar_modules_loaded(page):  # loaded (and run at once), late
+        assert time.monotonic() < deadline, "the bar's module was never loaded"
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(500)
+    assert page.reported == []
+    assert page.locator(".mp, .mp-pad, dialog").count() == 0
+
+    page.unroute(BAR_MODULE)  # on time: reported once, still nothing drawn
+    with page.expect_request("**/v1/prompt/events") as sent:
+        _, answer = _read(page, url)
+    token = next(h["token"] for h in answer["holdout"] if h["placement"] == "banner")
+    assert json.loads(sent.value.post_data) == {"events": [{"type": "holdout", "token": token}]}
+    page.wait_for_timeout(500)
+    assert page.reported == [{"type": "holdout", "token": token}]
+    assert _bar_modules_loaded(page) == 1
+    assert page.locator(".mp, .mp-pad, dialog").count() == 0
 
 
 @pytest.mark.parametrize("failure", ["slow", "500", "garbage", "network"])
