@@ -223,6 +223,9 @@ class Checked(Generic[T]):
     refuse: Callable[..., None] | None = None
 
     def run(self, pipe) -> list:
+        longest = max(map(len, (*self.writes, *self.same, self.absent)), default=0)
+        if longest > _MOST_VALUES:  # unpack would fail mid-script, after earlier writes
+            raise redis.DataError(f"a command of {longest} arguments is more than Lua passes whole")
         source = _CHECKED.replace("-- tail", self.tail).replace("-- before", self.before)
         sha = _SHAS.get(source) or _SHAS.setdefault(source, _sha(source))
         job = json.dumps(
@@ -239,6 +242,8 @@ class Checked(Generic[T]):
 
 
 _SHAS: dict[str, str] = {}
+# What Lua's unpack passes at most (LUAI_MAXCSTACK is 8,000), with room for a read's reply.
+_MOST_VALUES = 7_900
 
 
 def _sha(source: str) -> str:

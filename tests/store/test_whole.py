@@ -396,3 +396,16 @@ def test_a_checked_commit_loads_its_script_again_after_redis_forgot_it(r):
     assert whole.transaction(r, body, attempts=1, busy=Busy()) == "done"
     assert whole.transaction(r, body, attempts=1, busy=Busy()) == "done"
     assert r.get(COUNTER) == "3"  # each commit ran once, none twice
+
+
+def test_a_checked_commit_too_long_for_lua_is_refused_before_anything_is_written(r):
+    """Lua's unpack passes at most about 8,000 values: a longer write would fail inside the
+    script after the writes before it. It is refused before the script is sent."""
+    fields = [str(i) for i in range(4_100) for _ in (0, 1)]  # HSET with 8,200 values
+    body = checked_body([], writes=[("SET", A, "1"), ("HSET", B, *fields)])
+    with pytest.raises(redis_lib.DataError, match="arguments"):
+        whole.transaction(r, body, attempts=1, busy=Busy())
+    assert r.exists(A, B) == 0
+    small = checked_body([], writes=[("SET", A, "1"), ("HSET", B, *fields[:7_000])])
+    whole.transaction(r, small, attempts=1, busy=Busy())
+    assert r.get(A) == "1" and r.hlen(B) == 3_500
