@@ -11,7 +11,13 @@ import brotli
 import pytest
 
 from membership.goals.widget import built, loads
-from tests.support.widget_browser import is_ask, live_campaign, reader_service, serve_demo_as
+from tests.support.widget_browser import (
+    is_ask,
+    live_campaign,
+    open_holding_the_ask,
+    reader_service,
+    serve_demo_as,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -345,16 +351,10 @@ def test_a_bar_hidden_by_an_inline_ask_in_view_is_not_reported_seen(page, servic
     )
     page.set_viewport_size({"width": page.viewport["width"], "height": 6_000})  # all in view
     url = serve_demo_as(page, service.url, "/test-only/both-article", "both")
-    held = []
-    page.route("**/v1/prompt", lambda route: held.append(route))
-    page.goto(url)
-    deadline = time.monotonic() + 10
-    while not held:
-        assert time.monotonic() < deadline, "the widget never asked"
-        page.wait_for_timeout(20)
+    held = open_holding_the_ask(page, url)
     page.evaluate("document.querySelector('[data-membership-prompt]').style.minHeight = '12rem'")
     with page.expect_response(is_ask) as info:
-        held[0].continue_()
+        held.continue_()
     tokens = {p["placement"]: p["token"] for p in info.value.json()["prompts"]}
     assert sorted(tokens) == ["banner", "inline"]
     bar, ask = page.locator(BAR), page.locator(INLINE)

@@ -22,6 +22,7 @@ from tests.support.widget_browser import (
     is_ask,
     live_campaign,
     new_reader,
+    open_holding_the_ask,
     reader_service,
     serve_demo_as,
 )
@@ -250,15 +251,9 @@ def test_the_view_is_reported_only_once_the_ask_is_scrolled_into_view(page, serv
 
 def test_the_modal_is_keyboard_accessible(page, service):
     url = serve_demo_as(page, service.url, "/test-only/modal-article", "modal-test")
-    held = []  # the ask waits until the reader's focus is somewhere on the page
-    page.route("**/v1/prompt", lambda route: held.append(route))
-    page.goto(url)
-    deadline = time.monotonic() + 10
-    while not held:
-        assert time.monotonic() < deadline, "the widget never asked"
-        page.wait_for_timeout(20)
+    held = open_holding_the_ask(page, url)  # the ask waits until the reader's focus is set
     page.locator("nav.next a").focus()
-    held[0].continue_()
+    held.continue_()
     dialog = page.get_by_role("dialog", name="Before you go")
     dialog.wait_for(timeout=5_000)
     # the browser's own modal dialog: the page behind it inert

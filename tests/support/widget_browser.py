@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 from membership.prompts import campaigns, store
 from membership.store import Keys
@@ -77,6 +78,19 @@ def serve_demo_as(page, base: str, path: str, section: str) -> str:
 
     page.route(url, handle)
     return url
+
+
+def open_holding_the_ask(page, url: str):
+    """Open `url` with the widget's ask (POST /v1/prompt) held back: returns the held route,
+    for the test to set the page up and then `continue_()` it."""
+    held: list = []
+    page.route("**/v1/prompt", lambda route: held.append(route))
+    page.goto(url)
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the widget never asked"
+        page.wait_for_timeout(20)
+    return held[0]
 
 
 @contextlib.contextmanager
