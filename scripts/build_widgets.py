@@ -20,19 +20,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-STATIC = Path(__file__).resolve().parent.parent / "membership" / "static"
+from membership.goals.widget import MODULES, STATIC
+from membership.goals.widget import built as built_path
+
 # Each served script (by its readable source's name) and the parts it is built of, in order.
 PARTS = {
     "banner.js": ("common.js", "banner.js"),
     "prompt.js": ("common.js", "banner.js", "prompt.js"),
     # each placement's module but the inline ask's, loaded by prompt.js when an answer needs it
-    **{f"prompt-{name}.js": (f"prompt-{name}.js",) for name in ("banner", "modal", "gate")},
+    **{module.name: (module.name,) for module in MODULES.values()},
 }
 SOURCES = tuple(PARTS)
-
-
-def built_path(source: Path) -> Path:
-    return source.with_suffix(".min.js")
 
 
 def _literal(node) -> bool:
