@@ -5,11 +5,13 @@
 For each served script (`banner.js`: the count boxes alone; `prompt.js`: the core an article
 page embeds, which fills the count boxes and draws an inline ask; `prompt-banner.js`,
 `prompt-modal.js`, `prompt-gate.js`: each other placement's module, loaded once an answer names
-it) prints the readable parts it is built of (scripts/build_widgets.py's PARTS) and their bytes
+it; `prompt-member.js`: the member token's arrival and renewal, loaded only when a page needs it)
+prints the readable parts it is built of (scripts/build_widgets.py's PARTS) and their bytes
 as written, the bytes as built (what is served; and how much of that is the CSS the parts
 insert) and as each encoding the service keeps (membership/goals/widget.py's ENCODINGS: the
 very bytes a client that accepts it gets); then, for a page showing each placement (and one
-showing none), the sum of what it loads (membership.goals.widget.loads) beside the aim. The
+showing none, and a member's page where the token arrives or is renewed), the sum of what it
+loads (membership.goals.widget.loads) beside the aim. The
 browser's own measure (transfer sizes of the demo article's requests, in Chromium, for each
 placement) is tests/goals/test_reader_page_browser.py's `light_on_the_wire` test; it prints its
 figures with `pytest -s`.
@@ -20,14 +22,18 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from membership.goals.widget import ENCODINGS, MODULES, PROMPT_SCRIPT, SCRIPT, built, loads
+from membership.goals.widget import ENCODINGS, LOADED, PROMPT_SCRIPT, SCRIPT, built, loads
 from membership.http.security import widget_css
 
 BUILD = Path(__file__).resolve().parents[1] / "scripts" / "build_widgets.py"
 AIM = {"minified": 8 * 1024, "br": 4 * 1024, "gzip": 4 * 1024}
 # A page showing each placement, or no ask (what prompt.js loads); a page with only the count
 # box loads banner.js alone.
-PAGES = {placement: loads(placement) for placement in ("banner", "inline", "modal", "gate", None)}
+PAGES = {
+    **{placement: loads(placement) for placement in ("banner", "inline", "modal", "gate")},
+    "no ask": loads(None),
+    "a member's (a token arriving or renewed)": loads(None, member=True),
+}
 
 
 def _parts() -> dict[str, tuple[str, ...]]:
@@ -40,7 +46,7 @@ def _parts() -> dict[str, tuple[str, ...]]:
 def weights() -> dict[str, dict]:
     """Per served script: its parts, their bytes as written, minified, and in each encoding."""
     out, parts = {}, _parts()
-    for source in (SCRIPT, PROMPT_SCRIPT, *MODULES.values()):
+    for source in (SCRIPT, PROMPT_SCRIPT, *LOADED.values()):
         texts = [source.with_name(name).read_text(encoding="utf-8") for name in parts[source.name]]
         body = built(source).read_bytes()
         css = sum(len((widget_css(text) or "").encode("utf-8")) for text in texts)
@@ -74,7 +80,7 @@ def main() -> None:
         names = [source.name for source in sources]
         page = {c: sum(rows[name][c] for name in names) for c in AIM}
         page["scripts"] = " + ".join(f"`{name}`" for name in names)
-        pages[placement or "no ask"] = page
+        pages[placement] = page
     _table(pages, ["scripts", *AIM], "page showing")
     for page, row in pages.items():
         over = [f"{c} {row[c]:,} > {AIM[c]:,}" for c in AIM if row[c] > AIM[c]]

@@ -7,7 +7,8 @@ Each served script is one function of readable parts, so what two need is writte
 (`PARTS`): banner.js is common.js + banner.js (the member-count boxes), prompt.js is common.js +
 banner.js + prompt.js (the asks' core and the boxes: an article page embeds it alone), and each
 placement's module (prompt-banner.js, prompt-modal.js, prompt-gate.js, which prompt.js loads
-once an answer names the placement) is built of itself. calmjs.parse
+once an answer names the placement) and the member module (prompt-member.js: a token's arrival
+and renewal) is built of itself. calmjs.parse
 (a test extra) minifies ES5 and mangles local names, after this script has joined what the
 readable source writes apart for its readers: string literals split over lines ("a" + "b" is
 built as "ab") and one `var` statement after another (`var a = 1, b = 2`). It refuses anything
@@ -20,15 +21,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from membership.goals.widget import MODULES, STATIC
+from membership.goals.widget import LOADED, STATIC
 from membership.goals.widget import built as built_path
 
 # Each served script (by its readable source's name) and the parts it is built of, in order.
 PARTS = {
     "banner.js": ("common.js", "banner.js"),
     "prompt.js": ("common.js", "banner.js", "prompt.js"),
-    # each placement's module but the inline ask's, loaded by prompt.js when an answer needs it
-    **{module.name: (module.name,) for module in MODULES.values()},
+    # each module prompt.js loads when a page needs it: a placement's (but the inline ask's),
+    # the member's
+    **{module.name: (module.name,) for module in LOADED.values()},
 }
 SOURCES = tuple(PARTS)
 

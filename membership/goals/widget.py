@@ -10,6 +10,9 @@ with brotli or gzip for a client that accepts either.
   the one script an article page embeds.
 - `GET /static/prompt-banner.js`, `prompt-modal.js`, `prompt-gate.js`: the renderer and style
   of each other placement, which prompt.js loads only once an answer names it.
+- `GET /static/prompt-member.js`: the member token's arrival (a sign-in link, Checkout's return)
+  and renewal, which prompt.js loads only when the address carries one or the stored token is
+  due.
 - `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with a count box and
   prompt.js, for staff to look at and for the browser tests: a section and tags, a prompt slot
   at the end (below the fold), and a link to article n+1. It also takes `session_id` (ignored
@@ -43,6 +46,10 @@ SCRIPT = STATIC / "banner.js"
 PROMPT_SCRIPT = STATIC / "prompt.js"
 # The placements drawn by a module of their own (the inline ask is prompt.js's), by name.
 MODULES = {name: STATIC / f"prompt-{name}.js" for name in ("banner", "modal", "gate")}
+# The member token's arrival and renewal, which prompt.js loads only when a page needs it.
+MEMBER_MODULE = STATIC / "prompt-member.js"
+# Every module prompt.js may load, served at /static/prompt-NAME.js.
+LOADED = {**MODULES, "member": MEMBER_MODULE}
 # The URLs are not versioned, so a deploy must show up within the hour.
 SCRIPT_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 MAX_ARTICLE = 999
@@ -54,10 +61,12 @@ def built(path: Path) -> Path:
     return path.with_suffix(".min.js")
 
 
-def loads(placement: str | None) -> tuple[Path, ...]:
+def loads(placement: str | None, member: bool = False) -> tuple[Path, ...]:
     """The scripts (readable sources) an article page showing an ask of `placement` (None: no
-    ask) loads from us: prompt.js, and the placement's module if it has one."""
-    return (PROMPT_SCRIPT, *([MODULES[placement]] if placement in MODULES else []))
+    ask) loads from us: prompt.js, the placement's module if it has one, and the member module
+    if `member` (a token arriving, or due for renewal)."""
+    found = [MODULES[placement]] if placement in MODULES else []
+    return (PROMPT_SCRIPT, *found, *([MEMBER_MODULE] if member else []))
 
 
 # The encodings each script is kept in, smallest first: brotli for the browsers that accept it,
@@ -68,7 +77,7 @@ ENCODINGS = {
 }
 
 
-@lru_cache(maxsize=len(MODULES) + 2)
+@lru_cache(maxsize=len(LOADED) + 2)
 def _script(path: Path) -> tuple[bytes, dict[str, bytes], str]:
     """(minified, its encodings by name, ETag of the minified); an encoding's ETag ends in
     "-" and its name."""
@@ -104,9 +113,9 @@ def prompt_script():
     return _serve(PROMPT_SCRIPT)
 
 
-@bp.get(f"/static/prompt-<any({', '.join(MODULES)}):placement>.js")
-def placement_script(placement: str):
-    return _serve(MODULES[placement])
+@bp.get(f"/static/prompt-<any({', '.join(LOADED)}):name>.js")
+def module_script(name: str):
+    return _serve(LOADED[name])
 
 
 def styles() -> list[str]:

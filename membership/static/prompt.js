@@ -10,8 +10,9 @@
  * dialog or a gate over the article, each drawn by its module (prompt-banner.js...), loaded
  * from our origin only once an answer names it (draw()). It keeps in localStorage, and nowhere
  * else: "membership" (the reader's random id, articles read per UTC day for 90 days, the
- * prompts seen (newest 100) and dismissed) and "member_token" (from a #member_token= fragment,
- * or asked for with the ?session_id= Checkout returns with; renewed a day before it ends).
+ * prompts seen (newest 100) and dismissed) and "member_token" (sent with the ask, so a member is
+ * not asked; kept from a #member_token= fragment, or asked for with the ?session_id= Checkout
+ * returns with, and renewed a day before it ends, by prompt-member.js, loaded only then).
  * Without localStorage it shows nothing; a stored state that is not JSON, or that the service
  * refuses (a 400 naming the field: the service is its one judge), is removed: no ask this page
  * view, a new reader on the next. A call to action opens Stripe Checkout (POST /v1/checkout),
@@ -30,7 +31,7 @@ var CLOSE = { en: "Close", uk: "Закрити" };
 // The script's data-locale, or its <article>'s (parsed by now: the script comes after it).
 var lang = (data("locale") || D.documentElement.lang).match(/^[a-z]{2,8}/i);
 lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
-var close = CLOSE[lang] || CLOSE.en, ls, member, sid, going;
+var close = CLOSE[lang] || CLOSE.en, ls, going;
 
 function iso(ms) {
   return new Date(ms).toISOString().slice(0, 19) + "Z";
@@ -74,35 +75,14 @@ function remember(list, campaign) {
   } catch (e) {}
 }
 
-function keep(token) {
-  member = token;
+// Whether the member token `token` is due for renewal: a day before it ends (unix seconds, in its
+// payload, which is readable without the key: base64url JSON [subject, issued at, expires at]),
+// or now when that cannot be read.
+function due(token) {
   try {
-    token ? ls.setItem(TOKEN, token) : ls.removeItem(TOKEN);
-  } catch (e) {}
-}
-
-// The token's answer from the service kept, if it has one.
-function kept(d) {
-  if (str(d.token)) keep(d.token);
-}
-
-// When the member token ends (unix seconds), from its payload, which is readable without the
-// key (base64url JSON [subject, issued at, expires at]); 0 when unreadable: renew it now.
-function expiry(token) {
-  try {
-    return JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")))[2] || 0;
+    return (JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")))[2] || 0) * 1e3 - Date.now() < 864e5;
   } catch (e) {
-    return 0;
-  }
-}
-
-// A day before the token ends, a fresh one. Refused (401, or 400: not a token), it is dropped
-// and the lapsed member is asked again; on a network error it is kept for the next page view.
-function renew() {
-  if (member && expiry(member) * 1e3 - Date.now() < 864e5) {
-    call("/v1/member/token/refresh", JSON.stringify({ token: member }), 5000).then(kept, function (status) {
-      if (status == 401 || status == 400) keep();
-    });
+    return 1;
   }
 }
 
@@ -210,7 +190,8 @@ var PLACES = /^(banner|inline|modal|gate)$/;
 // what card() draws (the classes a module's CSS styles) only by adding to them
 // (tests/goals/test_widget.py holds the names a module may use).
 var kit = {
-  el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL
+  el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL,
+  call: call, str: str // and the member module's (module("member"))
 };
 
 // Draws `p`; or, given `held` (a holdout's report), draws nothing and reports it when the ask
@@ -227,13 +208,20 @@ var kit = {
 function draw(p, held) {
   var t = Date.now() + 2e3, s;
   if (p.placement == "inline") return (s = slot()) && (held ? watch(s, held) : seen(s.appendChild(card(p, "aside")), p));
-  s = el("script", "", "", { src: base + "/static/prompt-" + p.placement + ".js" }, D.head);
-  s.kit = kit; // it runs once loaded, after this
+  s = module(p.placement);
   s.p = p;
   s.t = held ? 0 : t;
   if (held) on(s, "load", function () {
     Date.now() > t || shown(held);
   });
+}
+
+// Our module `name` (/static/prompt-NAME.js, served as this script is), which runs once loaded,
+// after this, with `kit` as its <script> element's.
+function module(name) {
+  var s = el("script", "", "", { src: base + "/static/prompt-" + name + ".js" }, D.head);
+  s.kit = kit;
+  return s;
 }
 
 function show(d) {
@@ -262,16 +250,18 @@ function data(name) {
 }
 
 function start() {
-  var s, body, json, seen, now = Date.now(), today = iso(now).slice(0, 10),
+  var s, body, json, seen, token, now = Date.now(), today = iso(now).slice(0, 10),
     oldest = iso(now - 89 * 864e5).slice(0, 10), nav = performance.getEntriesByType("navigation")[0];
-  renew();
   try {
+    token = ls.getItem(TOKEN);
+    // Its renewal, alongside (the ask does not wait): the member module's.
+    if (token && due(token)) module("member");
     s = load();
     // A reload or a step back/forward shows an article already counted: not another read.
     if (!/^(reload|back_forward)$/.test(nav && nav.type)) s.articles[today] = (s.articles[today] || 0) + 1;
     for (var day in s.articles) if (day < oldest) delete s.articles[day];
     body = {
-      reader: s.reader, locale: lang, member: member || undefined,
+      reader: s.reader, locale: lang, member: token || undefined,
       page: {
         section: (data("section") || "").slice(0, 100) || null, type: "article",
         referrer: D.referrer.slice(0, 2000) || null,
@@ -295,28 +285,17 @@ function start() {
 
 function ready() {
   if (D.prerendering) on(D, "prerenderingchange", ready, { once: true });
-  // Back from Checkout: the member's token first (the session proves the payment before the
-  // webhook has come), so the new member is not asked; no token (not paid yet): as before.
-  else if (sid) call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(kept).catch(Boolean).then(start);
-  else start();
+  // A sign-in link lands with #member_token=..., Checkout's success URL with ?session_id=cs_...:
+  // the member module keeps the token first (so the new member is not asked), takes it out of
+  // the address, and then starts (`go`); a module that fails to load, this page view without.
+  else if (/[#&]member_token=|[?&]session_id=cs_/.test(location.href)) {
+    var s = module("member");
+    s.go = start;
+    on(s, "error", start);
+  } else start();
 }
 
 try {
   ls = localStorage; // throws where storage is blocked
-  // A sign-in link lands with #member_token=..., Checkout's success URL with ?session_id=...:
-  // keep the token, and take either out of the address (a reload must not ask again).
-  var u = new URL(location.href), h = new URLSearchParams(u.hash.slice(1)), t = h.get(TOKEN);
-  sid = u.searchParams.get("session_id");
-  sid = /^cs_/.test(sid) && sid; // Checkout's ids only: a page's own session_id is its own
-  if (t) {
-    ls.setItem(TOKEN, t);
-    h.delete(TOKEN);
-    u.hash = h;
-  }
-  if (sid) u.searchParams.delete("session_id");
-  if (t || sid) history.replaceState(history.state, "", u);
-  member = ls.getItem(TOKEN);
-} catch (e) {
-  ls = null; // no storage: no reader id, history or caps, so no ask
-}
+} catch (e) {} // no storage: no reader id, history or caps, so no ask
 if (ls) parsed(ready);

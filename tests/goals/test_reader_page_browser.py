@@ -11,6 +11,7 @@ import brotli
 import pytest
 
 from membership.goals.widget import built, loads
+from membership.prompts.tokens import Tokens
 from tests.support.widget_browser import (
     is_ask,
     live_campaign,
@@ -62,10 +63,13 @@ CAMPAIGNS = [
 ]
 
 
+SECRET = "reader-page-browser-secret-0123456789"
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     env = {
-        "SECRET_KEY": "reader-page-browser-secret-0123456789",
+        "SECRET_KEY": SECRET,
         "JOIN_URL": "https://example.org/join",
         "PUBLICATION_NAME": "The Kyiv Independent",
     }
@@ -231,20 +235,28 @@ def test_one_member_count_in_view_the_ticker_waits_by_the_count_box(page, servic
     _no_shift(page)
 
 
-# A page showing each placement: (where it is served, its section, what shows the ask).
+# A page showing each placement: (where it is served, its section, what shows the ask); and a
+# member's page, where a sign-in link's token arrives (no ask: the member module's page).
 PLACEMENT_PAGES = {
     "banner": ("/demo/article", "kyiv", BAR),
     "inline": ("/test-only/long-article", "long", INLINE),
     "modal": ("/test-only/modal-article", "modal", "dialog.mp-over[open]"),
     "gate": ("/test-only/gate-article", "gate", ".mp-cover"),
+    "member": ("/demo/article#member_token=", "kyiv", None),
 }
+
+
+def _member_token() -> str:
+    tokens = Tokens(SECRET)
+    return tokens.encode_member(tokens.member("email:reader@example.org", time.time()))
 
 
 @pytest.mark.parametrize("placement", PLACEMENT_PAGES)
 def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, placement):
-    """For a page showing each placement, every request to us for a script, as Chromium counts
-    it: prompt.js and the placement's module only, their bodies on the wire (Resource Timing's
-    encodedBodySize) within the budget, and with their headers (DevTools' encodedDataLength)."""
+    """For a page showing each placement (and a member's), every request to us for a script, as
+    Chromium counts it: prompt.js and the placement's module (or the member module) only, their
+    bodies on the wire (Resource Timing's encodedBodySize) within the budget, and with their
+    headers (DevTools' encodedDataLength)."""
     session = page.context.new_cdp_session(page)
     session.send("Network.enable")
     wire: dict[str, int] = {}
@@ -266,13 +278,18 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
     url = (
         service.url + path if section == "kyiv" else serve_demo_as(page, service.url, path, section)
     )
-    answer = _open(page, url)
-    assert [p["placement"] for p in answer["prompts"]] == [placement]
-    page.locator(shown).wait_for(state="attached", timeout=5_000)
+    member = placement == "member"
+    answer = _open(page, url + _member_token() if member else url)
+    assert [p["placement"] for p in answer["prompts"]] == ([] if member else [placement])
+    if shown:
+        page.locator(shown).wait_for(state="attached", timeout=5_000)
     page.wait_for_timeout(300)
-    sizes = {urls[r].removeprefix(service.url): n for r, n in wire.items() if r in urls}
+    sizes = {
+        urls[r].removeprefix(service.url).split("#")[0]: n for r, n in wire.items() if r in urls
+    }
     scripts = {u: n for u, n in sizes.items() if u.startswith("/static/")}
-    expected = {f"/static/{source.name}": source for source in loads(placement)}
+    sources = loads(None, member=True) if member else loads(placement)
+    expected = {f"/static/{source.name}": source for source in sources}
     assert sorted(scripts) == sorted(expected)  # prompt.js fills the count box too
     page.locator(f"{COUNT_BOX}[data-state=ready] .mb").wait_for(timeout=5_000)
     bodies = page.evaluate(

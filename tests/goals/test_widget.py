@@ -5,7 +5,7 @@ import re
 import pytest
 
 from membership.core.config import SUPPORTED_LOCALES
-from membership.goals.widget import MODULES, PROMPT_SCRIPT, SCRIPT, built
+from membership.goals.widget import MEMBER_MODULE, MODULES, PROMPT_SCRIPT, SCRIPT, built
 from membership.http import security
 from membership.staff.campaigns import preview as campaign_preview
 from tests.support.widget_build import build_module
@@ -29,7 +29,7 @@ def test_script_is_small_cacheable_javascript(client):
 def test_script_has_no_dependencies_and_renders_text_safely():
     source = SCRIPT.read_text()
     assert "2000" in source  # the 2 s timeout
-    for part in (COMMON, SCRIPT, PROMPT_SCRIPT, *MODULES.values()):  # every part of a script
+    for part in (COMMON, SCRIPT, PROMPT_SCRIPT, *MODULES.values(), MEMBER_MODULE):  # every part
         text = part.read_text()
         assert "import " not in text and "require(" not in text
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text  # textContent
@@ -107,14 +107,14 @@ def test_what_an_article_loads_from_us_stays_small():
     assert len(body) < 0.7 * parts
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_a_placement_module_is_small_cacheable_javascript(client, name):
+@pytest.mark.parametrize("name", [*MODULES, "member"])
+def test_a_module_is_small_cacheable_javascript(client, name):
     response = client.get(f"/static/prompt-{name}.js")
     assert response.status_code == 200
     assert response.mimetype == "text/javascript"
     assert response.headers["Cache-Control"].startswith("public, max-age=3600")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.get_data() == built(MODULES[name]).read_bytes()
+    assert response.get_data() == built({**MODULES, "member": MEMBER_MODULE}[name]).read_bytes()
     assert len(response.get_data()) < 1.25 * 1024
     again = client.get(response.request.path, headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
@@ -146,6 +146,17 @@ def test_prompt_script_keeps_to_local_storage_and_safe_text():
     assert "cookie" not in source  # localStorage only
     assert "sessionStorage" not in source
     assert re.findall(r"localStorage\b", source.split("*/", 1)[1]) == ["localStorage"]
+    # the member module keeps the member token, and nothing else, in localStorage
+    member = MEMBER_MODULE.read_text().split("*/", 1)[1]
+    assert 'var TOKEN = "member_token";' in member
+    assert set(re.findall(r"localStorage\.(\w+)\(TOKEN", member)) == {
+        "getItem",
+        "setItem",
+        "removeItem",
+    }
+    assert len(re.findall(r"localStorage\b", member)) == 3
+    for word in ("cookie", "sessionStorage", "innerHTML", "fetch("):
+        assert word not in member
     assert 'var KEY = "membership";' in source and 'var TOKEN = "member_token";' in source
     assert "2000" in source  # the 2 s timeout
     assert "threshold: 0.5" in source  # a view is half on screen
@@ -215,8 +226,8 @@ def test_demo_article_refuses_a_bad_n(client, query, message):
 # What prompt.js gives a placement module (its `var kit`, and the module's <script> element's
 # own properties) as first served. A module may be a cache's, a day older or newer than the
 # core, so a name here is never taken away (a new one may be added: add it here too).
-KIT_AS_SERVED = {"el", "card", "button", "dismiss", "seen", "close", "lang", "SEL"}
-ELEMENT_AS_SERVED = {"kit", "p", "t"}
+KIT_AS_SERVED = {"el", "card", "button", "dismiss", "seen", "close", "lang", "SEL", "call", "str"}
+ELEMENT_AS_SERVED = {"kit", "p", "t", "go"}
 
 
 def test_what_the_core_gives_a_module_only_grows():
@@ -224,11 +235,10 @@ def test_what_the_core_gives_a_module_only_grows():
     found = re.search(r"^var kit = \{(.*?)\};$", core, re.MULTILINE | re.DOTALL)
     assert found, "prompt.js no longer declares its kit"
     kit = set(re.findall(r"([\w$]+):", found.group(1)))
-    draw = core[core.index("function draw(") :]
-    element = set(re.findall(r"^  s\.([\w$]+) = ", draw[: draw.index("\n}\n")], re.MULTILINE))
+    element = set(re.findall(r"^ +s\.([\w$]+) = ", core, re.MULTILINE))  # module()'s `s`
     assert kit >= KIT_AS_SERVED and element >= ELEMENT_AS_SERVED, "a name taken away"
     assert kit == KIT_AS_SERVED and element == ELEMENT_AS_SERVED, "a new name: list it above"
-    for name, module in MODULES.items():  # and a module uses no more than the core gives
+    for name, module in {**MODULES, "member": MEMBER_MODULE}.items():  # and no more is used
         text = module.read_text(encoding="utf-8")
         assert set(re.findall(r"\bkit\.([\w$]+)", text)) <= kit, name
         assert set(re.findall(r"\bme\.([\w$]+)", text)) <= element, name

@@ -327,6 +327,25 @@ def test_a_member_is_not_asked(page, service):
     assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
 
 
+def test_a_member_module_that_fails_to_load_leaves_a_reader_s_page(page, service):
+    """The token's arrival is the member module's: refused (a network error), the page view goes
+    on as a reader's (asked, the token not kept), with no page error; the module is loaded only
+    for a page that needs it (the control: a page without a token does not ask for it)."""
+    tokens = Tokens(SECRET)
+    token = tokens.encode_member(tokens.member("email:reader@example.org", time.time()))
+    loaded = []
+    page.on("request", lambda r: loaded.append(r.url) if "/static/prompt-member" in r.url else None)
+    _seed(page, service, articles={_today(page): 5})
+    _read(page, service.url + "/demo/article?n=2")
+    assert loaded == []
+    page.route("**/static/prompt-member.js", lambda route: route.abort("connectionrefused"))
+    body, answer = _read(page, service.url + f"/demo/article?n=3#member_token={token}")
+    assert loaded == [service.url + "/static/prompt-member.js"]
+    assert "member" not in body
+    assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
+    assert page.evaluate("localStorage.getItem('member_token')") is None
+
+
 @pytest.mark.parametrize("height", [720, 6000], ids=["slot-below-the-fold", "slot-in-view"])
 def test_nothing_in_view_moves_when_the_answer_arrives(page, service, height):
     """A heavy reader gets the banner (a fixed bar) and the inline ask: the inline ask fills
