@@ -1,7 +1,8 @@
 """The webhook event log: dedupe marks, the log streams, failed events and their replay.
 
-An event's record (outcome, error, raw payload) is its dedupe mark; writes are queued on the
-writer's transaction. What is kept and for how long: docs/ledger.md.
+An event's record (outcome, error, raw payload) is its dedupe mark: one string (`record_text`),
+a failed event's a hash (replay rewrites it); writes are queued on the writer's transaction.
+What is kept and for how long: docs/ledger.md.
 """
 
 from __future__ import annotations
@@ -95,6 +96,40 @@ def payload_of(fields: dict) -> str:
     return (opener.decompress(deflated) + opener.flush()).decode()
 
 
+def record_text(outcome: str, received: str, note: str, packed: str) -> str:
+    """An event's record as one string: `<outcome> <received> <packed body>`, a line break,
+    then the note (none of the first three holds a space or a line break)."""
+    return f"{outcome} {received} {packed}\n{note}"
+
+
+def record_fields(stored: str | dict | None) -> dict:
+    """An event's record as fields (outcome, received, note, z; or those versions before
+    kept) from either shape it is kept in: a string (`record_text`) or a hash; {} for none."""
+    if not isinstance(stored, str):
+        return dict(stored or {})
+    head, _, note = stored.partition("\n")
+    outcome, received, packed = [*head.split(" ", 2), "", ""][:3]
+    return {"outcome": outcome, "received": received, "note": note, "z": packed}
+
+
+def read_records(client: redis.Redis, keys: Keys, event_ids: list[str]) -> list[dict]:
+    """The records of `event_ids` as `record_fields` gives them, in one round trip (a
+    second for those kept as hashes: failed events, and records written before)."""
+    names = [keys.ledger_event(i) for i in event_ids]
+    found = client.mget(names) if names else []
+    hashes = [name for name, value in zip(names, found, strict=True) if value is None]
+    if hashes:
+        pipe = client.pipeline(transaction=False)
+        for name in hashes:
+            pipe.hgetall(name)
+        kept = dict(zip(hashes, pipe.execute(raise_on_error=False), strict=True))
+        found = [
+            value if value is not None else kept[name]
+            for name, value in zip(names, found, strict=True)
+        ]
+    return [record_fields(v if not isinstance(v, Exception) else None) for v in found]
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -133,8 +168,12 @@ class EventLog:
         self.failed_event_ttl = failed_event_ttl
 
     def mark_key(self, event_id: str) -> str:
-        """The key whose `outcome` field is the event's dedupe mark (WATCHed by the writer)."""
+        """The key of the event's record, its dedupe mark (read and checked by the writer)."""
         return self.keys.ledger_event(event_id)
+
+    def fields(self, event_id: str) -> dict:
+        """The event's record as `record_fields` gives it ({}: unknown, or expired)."""
+        return read_records(self.redis, self.keys, [event_id])[0]
 
     # --- writes, queued inside the caller's MULTI ------------------------------
 
@@ -157,18 +196,16 @@ class EventLog:
         self._queue_entry(pipe, meta, "failed", error=error)
 
     def _queue_record(self, pipe, meta, outcome, error, detail, ttl) -> None:
-        """The record: `note` is the error of a failed event, else the detail (one field,
-        so a rewrite replaces it); `z` the body, packed, which holds its type and created."""
-        key = self.mark_key(meta.id)
-        pipe.hset(
-            key,
-            mapping={
-                "received": iso(meta.received),
-                "outcome": outcome,
-                "note": error if outcome == "failed" else detail,
-                "z": pack_payload(meta.raw),
-            },
-        )
+        """The record: `note` is the error of a failed event, else the detail; `z` the
+        body, packed, which holds its type and created. One string written with its expiry
+        (`record_text`); a failed event's is a hash, which a replay's fix may rewrite."""
+        key, received, packed = self.mark_key(meta.id), iso(meta.received), pack_payload(meta.raw)
+        if outcome != "failed":
+            pipe.set(key, record_text(outcome, received, detail, packed), ex=ttl)
+            return
+        pipe.delete(key)  # it may be a string: an HSET would fail on it
+        fields = {"received": received, "outcome": outcome, "note": error, "z": packed}
+        pipe.hset(key, mapping=fields)
         pipe.expire(key, ttl)
 
     def _queue_entry(self, pipe, meta: EventMeta, outcome: str, *, error="", detail="") -> None:
@@ -240,12 +277,12 @@ class EventLog:
 
     def stored(self, event_id: str) -> dict | None:
         """The event as received (parsed JSON), while its record is kept; for replay."""
-        raw = payload_of(self.redis.hgetall(self.mark_key(event_id)))
+        raw = payload_of(self.fields(event_id))
         return json.loads(raw) if raw else None
 
     def outcome_of(self, event_id: str) -> str | None:
         """The recorded outcome of an event id (None: never seen, or expired)."""
-        return self.redis.hget(self.mark_key(event_id), "outcome")
+        return self.fields(event_id).get("outcome") or None
 
     # --- reads for the staff dashboard ---------------------------------------------
 
@@ -284,7 +321,7 @@ class EventLog:
     def record(self, event_id: str) -> dict | None:
         """An event's record while it is kept: {id, type, created, received, outcome,
         error, detail, payload (the body as received, text)}; None if unknown or expired."""
-        fields = self.redis.hgetall(self.mark_key(event_id))
+        fields = self.fields(event_id)
         if not fields:
             return None
         payload = payload_of(fields)

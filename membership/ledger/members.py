@@ -18,6 +18,7 @@ import redis
 
 from membership.core import audit
 from membership.ledger import codec
+from membership.ledger.events import read_records
 from membership.ledger.index import NONE, SEP, Row, set_key, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
 from membership.ledger.records import read_hashes, with_openings
@@ -261,12 +262,9 @@ class MemberSearch:
         entries = tuple(with_openings([json.loads(item) for item in timeline], subs))
         touched = {s.sub.source for s in subs} | {e.get("event", "") for e in entries}
         sources = sorted(e for e in touched if e.startswith("evt_"))
-        pipe = self.redis.pipeline(transaction=False)
-        for event_id in sources:
-            pipe.hmget(k.ledger_event(event_id), "outcome", "received")
         events = tuple(
-            {"id": eid, "outcome": outcome, "received": received}
-            for eid, (outcome, received) in zip(sources, pipe.execute(), strict=True)
+            {"id": eid, "outcome": record.get("outcome"), "received": record.get("received")}
+            for eid, record in zip(sources, read_records(self.redis, k, sources), strict=True)
         )
         return CustomerPage(
             customer=customer,

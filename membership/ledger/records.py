@@ -91,11 +91,13 @@ class RedisReader:
         self.redis, self.pipe, self.keys = client, pipe, keys
         self.cache: dict[tuple, object] = {}
         self.old_sets = old_sets  # whether customers' subscription sets may still be kept
+        self.checked: dict[tuple, int] = {}  # an MGET read -> how many of its first keys
 
     def read(self, watched: Sequence[tuple], unwatched: Sequence[tuple] = ()) -> list:
         """Run both lists of reads in one round trip (`whole.watch_and_read`); the
-        `watched` ones (a read of an MGET: of its first key) are checked by the commit. A
-        read is a redis-py method's name and the command's arguments: `("hgetall", key)`."""
+        `watched` ones (of an MGET: its first key, or as many as `checked` says) are
+        checked by the commit. A read is a redis-py method's name and the command's
+        arguments: `("hgetall", key)`."""
         todo = [r for r in watched if r not in self.cache]
         values = whole.watch_and_read(
             self.pipe, (), [(method.upper(), *args) for method, *args in (*todo, *unwatched)]
@@ -107,13 +109,21 @@ class RedisReader:
         """What the commit checks (`whole.Checked`): the keys read as absent, and the
         other reads with what they gave."""
         absent, same = [], []
-        for (method, key, *args), value in self.cache.items():
-            if method == "mget":  # of its first key
-                method, args, value = "get", [], value[0]
-            if (value is None and method == "get") or (method in _WHOLE and not value):
-                absent.append(key)
+        for read, value in self.cache.items():
+            method, key, *args = read
+            if method == "mget":  # of its first keys
+                n = self.checked.get(read, 1)
+                reads = [
+                    ("get", name, [], one)
+                    for name, one in zip(read[1 : n + 1], value[:n], strict=True)
+                ]
             else:
-                same.append([method.upper(), key, *args, whole.expected(method, value)])
+                reads = [(method, key, args, value)]
+            for method, key, args, value in reads:
+                if (value is None and method == "get") or (method in _WHOLE and not value):
+                    absent.append(key)
+                else:
+                    same.append([method.upper(), key, *args, whole.expected(method, value)])
         return absent, same
 
     def _one(self, read: tuple):

@@ -10,6 +10,7 @@ must decode responses.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
@@ -22,7 +23,7 @@ import redis
 
 from membership.core import audit
 from membership.core.text import unsafe_character
-from membership.ledger import codec, rules
+from membership.ledger import codec, events, rules
 from membership.ledger import index as member_index
 from membership.ledger.commands import (
     AddOffline,
@@ -351,9 +352,10 @@ class Writer:
         actor: str | None,
         delivery: Delivery | None = None,
     ) -> Outcome:
+        tries = itertools.count()
         try:
             outcome = self._transaction(
-                lambda pipe: self._attempt(pipe, command, meta, actor, delivery),
+                lambda pipe: self._attempt(pipe, command, meta, actor, delivery, next(tries)),
                 meta,
                 pause=_back_off,
             )
@@ -410,22 +412,30 @@ class Writer:
         )
 
     def _attempt(
-        self, pipe, command: Command, meta: EventMeta | None, actor, delivery: Delivery | None
+        self,
+        pipe,
+        command: Command,
+        meta: EventMeta | None,
+        actor,
+        delivery: Delivery | None,
+        attempt: int = 0,
     ) -> whole.Checked:
         k = self.keys
         now = meta.received if meta else self.clock()
         today = day(now)
         reader = RedisReader(self.redis, pipe, k, self.old_sets)
-        # The lock (checked by the commit: an MGET its first key), the count, the banner's version.
-        guards = [("mget", k.ledger_rebuild_lock, k.member_count, k.banner_version)]
-        if meta is not None:  # its record, whole: "nothing read" is "no such key"
-            guards.append(("hgetall", self.log.mark_key(meta.id)))
+        # The lock and the event's record (checked by the commit), the count, the banner's
+        # version: one MGET.
+        mark = [self.log.mark_key(meta.id)] if meta is not None else []
+        guard = ("mget", k.ledger_rebuild_lock, *mark, k.member_count, k.banner_version)
+        unwatched = [("hmget", k.ledger_history_moves, f"+{today}", f"-{today}")]
+        reader.checked[guard] = 1 + len(mark)
         values = reader.read(
-            [*guards, *first_reads(command, k, self.old_sets)],
-            [("hmget", k.ledger_history_moves, f"+{today}", f"-{today}")],
+            [guard, *first_reads(command, k, self.old_sets)], _mark_type(mark, attempt, unwatched)
         )
-        (lock, raw_count, raw_version), done = values[0], values[1].get("outcome") if meta else None
-        joins, leaves = values[-1]
+        lock, *stored, raw_count, raw_version = values[0]
+        done = _outcome_read(reader, guard, mark, stored, values, attempt)
+        joins, leaves = values[len(values) - 1 - bool(mark and attempt)]
         label = delivery.label if delivery is not None else None
         if done in DONE:
             return self._duplicate(reader, meta, label, done, now, raw_count)
@@ -485,10 +495,14 @@ class Writer:
     def _record_failure(self, meta: EventMeta, label: str | None, error: str) -> Outcome:
         mark = self.log.mark_key(meta.id)
 
+        tries = itertools.count()
+
         def body(pipe) -> whole.Checked:
             reader = RedisReader(self.redis, pipe, self.keys)
-            record, count = reader.read([("hgetall", mark)], [("get", self.keys.member_count)])
-            done = record.get("outcome")
+            guard, attempt = ("mget", mark, self.keys.member_count), next(tries)
+            values = reader.read([guard], _mark_type([mark], attempt, []))
+            stored, count = values[0]
+            done = _outcome_read(reader, guard, [mark], [stored], values, attempt)
             if done in DONE:  # processed before (or concurrently): it stays processed
                 return self._duplicate(reader, meta, label, done, meta.received, count)
             return self._write(
@@ -501,6 +515,25 @@ class Writer:
             )
 
         return self._transaction(body, meta)
+
+
+def _mark_type(mark: list[str], attempt: int, unwatched: list) -> list:
+    """The unwatched reads of an attempt, with the event record's type after a first
+    attempt that failed: a record kept as a hash (a failed event, or written by versions
+    before) reads as nothing in an MGET, and the commit, which finds it, starts over."""
+    return [*unwatched, ("type", mark[0])] if mark and attempt else unwatched
+
+
+def _outcome_read(reader: RedisReader, guard, mark, stored, values, attempt) -> str | None:
+    """The outcome an event's record holds: from the guard's MGET (a string, checked by the
+    commit), or, when `_mark_type` found a hash, from the hash read whole (and checked
+    instead of the MGET's nothing)."""
+    if not mark:
+        return None
+    if attempt and values[-1] == "hash":
+        reader.checked[guard] = reader.checked.get(guard, 1) - 1  # its last checked: the record
+        return events.record_fields(reader.read([("hgetall", mark[0])])[0]).get("outcome")
+    return events.record_fields(stored[0]).get("outcome")
 
 
 def _count_after(writer: Writer, result, count: str | None) -> int | None:

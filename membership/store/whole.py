@@ -122,7 +122,8 @@ local job = cjson.decode(ARGV[1])
 if #job[1] > 0 and redis.call('EXISTS', unpack(job[1])) > 0 then return {1} end
 for _, read in ipairs(job[2]) do
   local want = table.remove(read)
-  local got = redis.call(unpack(read))
+  local got = redis.pcall(unpack(read))  -- a key of another type now: start over
+  if type(got) == 'table' and got.err then return {1} end
   if type(got) ~= 'table' then got = got and {got} or {} end
   if #got ~= #want then return {1} end
   if read[1] == 'HGETALL' then  -- in any order: a rehash reorders a hash it leaves alone

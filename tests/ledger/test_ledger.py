@@ -394,7 +394,7 @@ def test_event_records_expire(ledger, keys, redis_client):
     ttl = redis_client.ttl(keys.ledger_event(e["id"]))
     assert 6 * 86400 < ttl <= 7 * 86400
     assert ledger.events.stored(e["id"]) == e
-    stored = redis_client.hgetall(keys.ledger_event(e["id"]))
+    stored = ledger.events.fields(e["id"])
     assert "payload" not in stored and len(stored["z"]) < len(sp.body(e))  # kept compressed
 
 
@@ -432,6 +432,37 @@ def test_event_records_of_the_previous_format_are_read(ledger, keys, redis_clien
     record = ledger.events.record(e["id"])
     assert (record["outcome"], record["error"]) == ("applied", "")
     assert record["detail"] == "sub_1: (new) -> active"
+
+
+def test_an_applied_event_recorded_as_a_hash_before_is_a_duplicate(ledger, keys, redis_client):
+    """Versions before kept every event's record as a hash, which the writer's MGET reads as
+    nothing: the commit finds the key, and the next attempt reads the hash."""
+    e = sub_event("sub_1", "cus_1", "active", 10)
+    apply_event(ledger.writer, e)
+    key = keys.ledger_event(e["id"])
+    fields = ledger.events.fields(e["id"])
+    redis_client.delete(key)
+    redis_client.hset(key, mapping=fields)
+    again = apply_event(ledger.writer, e)
+    assert (again.outcome, again.detail) == ("duplicate", "already applied")
+    assert ledger.events.outcome_of(e["id"]) == "applied"
+    assert ledger.queries.count() == 1
+
+
+def test_an_event_that_fails_again_is_recorded_failed_again(ledger, keys):
+    """A failed event's record is a hash (a replay's fix may rewrite it): a second
+    failure finds it, as a replay that applies does."""
+    obj = sp.subscription("sub_1", "cus_1", "active")
+    bad = sp.subscription_event({**obj, "status": "lapsed"})
+    assert apply_event(ledger.writer, bad).outcome == "failed"
+    again = apply_event(ledger.writer, bad)
+    assert (again.outcome, ledger.events.outcome_of(bad["id"])) == ("failed", "failed")
+    assert ledger.events.failed_ids() == [bad["id"]]
+    fixed = sp.subscription_event(obj, id=bad["id"])
+    assert apply_event(ledger.writer, fixed, replay=True).outcome == "applied"
+    assert ledger.events.outcome_of(bad["id"]) == "applied"
+    assert apply_event(ledger.writer, fixed).outcome == "duplicate"
+    assert (ledger.events.failed_ids(), ledger.queries.count()) == ([], 1)
 
 
 def test_a_snapshot_does_not_overwrite_a_newer_webhook(ledger):

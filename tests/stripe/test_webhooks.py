@@ -168,7 +168,7 @@ def test_the_event_record_keeps_the_body_packed_and_reads_the_earlier_packing(
     events = ledger_for(runtime(app)).events
     e = active()
     assert post(client, e).json["outcome"] == "applied"
-    packed = redis_client.hget(keys.ledger_event(e["id"]), "z")
+    packed = events.fields(e["id"])["z"]
     assert packed.startswith(":") and len(packed) < len(sp.body(e)) / 3
     assert events.stored(e["id"]) == e and json.loads(events.record(e["id"])["payload"]) == e
 
