@@ -34,7 +34,7 @@ function fill(box, d) {
   el("p", "mb-m", d.message, 0, root);
   if (g && g.target > 0 && typeof g.progress == "number") progress("div", "mb", d, g, root);
   el("a", "mb-cta", d.cta.label, { href: d.cta.url }, root);
-  box.setAttribute("data-state", "ready");
+  box.dataset.state = "ready";
 }
 
 // One request per language, whatever the number of boxes in it.
@@ -56,15 +56,14 @@ function look() {
 function boxes() {
   var all = D.querySelectorAll(SEL);
   if (all.length) look();
-  [].forEach.call(all, function (box) {
-    if (box.getAttribute("data-state")) return; // filled by the other script on the page
-    box.setAttribute("data-state", "loading");
-    var locale = (box.getAttribute("data-locale") || D.documentElement.lang || "")
-      .split(/[^a-z]/i)[0].toLowerCase();
+  all.forEach(function (box) {
+    if (box.dataset.state) return; // filled by the other script on the page
+    box.dataset.state = "loading";
+    var locale = language(box.dataset.locale);
     count(SERVED.indexOf(locale) < 0 ? SERVED[0] : locale).then(function (d) {
       fill(box, d);
     }, function () {
-      box.setAttribute("data-state", "error"); // nothing shown; the reserved space stays
+      box.dataset.state = "error"; // nothing shown; the reserved space stays
     });
   });
 }

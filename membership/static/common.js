@@ -27,6 +27,12 @@ function parsed(fn) {
   else fn();
 }
 
+// The language of a tag (uk-UA: uk), or the page's; "en" when neither has one.
+function language(tag) {
+  tag = /^[a-z]{2,8}/i.exec(tag || D.documentElement.lang);
+  return tag ? tag[0].toLowerCase() : "en";
+}
+
 function str(s) {
   return typeof s == "string" && s != "";
 }
@@ -47,11 +53,13 @@ function progress(tag, cls, d, g, to) {
 }
 
 // JSON from the service, or a rejection (the status for an error answer) on any failure; the
-// time limit covers reading the body too.
-function call(path, body, ms) {
+// time limit covers reading the body too. An event (`keep`) is sent even as the page goes away
+// (keepalive: what navigator.sendBeacon does), as text/plain (a string body's own type), so
+// with no preflight; any other body as JSON.
+function call(path, body, ms, keep) {
   return fetch(base + path, {
     method: body ? "POST" : "GET", credentials: "omit", signal: AbortSignal.timeout(ms), body: body,
-    headers: body ? { "Content-Type": "application/json" } : {}
+    keepalive: keep, headers: body && !keep ? { "Content-Type": "application/json" } : {}
   }).then(function (r) {
     if (!r.ok) throw r.status;
     return r.json();

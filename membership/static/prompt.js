@@ -28,9 +28,9 @@ var CSS =
   ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}";
 // The close button's label (a gate's "Maybe later" is prompt-gate.js's), by language.
 var CLOSE = { en: "Close", uk: "Закрити" };
-// The script's data-locale, or its <article>'s (parsed by now: the script comes after it).
-var lang = (data("locale") || D.documentElement.lang).match(/^[a-z]{2,8}/i);
-lang = lang ? lang[0].toLowerCase() : "en"; // the server reduces it to a locale it serves
+// The script's data-locale, or its <article>'s (parsed by now: the script comes after it); the
+// server reduces it to a locale it serves.
+var lang = language(data("locale"));
 var close = CLOSE[lang] || CLOSE.en, ls, going;
 
 function iso(ms) {
@@ -86,13 +86,9 @@ function due(token) {
   }
 }
 
-// An event, sent even as the page goes away (keepalive: what navigator.sendBeacon does); as
-// text/plain (a string body's own type), so no preflight.
+// An event, sent even as the page goes away (call()'s `keep`).
 function report(p, type) {
-  fetch(base + "/v1/prompt/events", {
-    method: "POST", body: JSON.stringify({ events: [{ type: type, token: p.token }] }),
-    keepalive: true, credentials: "omit"
-  }).catch(Boolean);
+  call("/v1/prompt/events", JSON.stringify({ events: [{ type: type, token: p.token }] }), 1e4, true).catch(Boolean);
 }
 
 // The one click handler of every call to action: Stripe Checkout for the page's plan, with the
@@ -123,8 +119,8 @@ function shown(fn) {
 // Once `node` is at least half on screen (an empty slot: once it is on screen at all).
 function watch(node, fn) {
   var io = new IntersectionObserver(function (entries) {
-    var e = entries[entries.length - 1];
-    if (e.isIntersecting && e.intersectionRatio >= 0.5) {
+    // (an empty slot's ratio is 1 once it intersects at all, 0 before)
+    if (entries[entries.length - 1].intersectionRatio >= 0.5) {
       io.disconnect();
       shown(fn);
     }
@@ -169,7 +165,7 @@ function card(p, tag) {
     t = el("p", "mp-t", d.headline, 0, box);
     if (g && g.target > 0 && g.progress >= 0 && str(d.message)) {
       progress("span", "mp", d, g, t);
-      t.appendChild(D.createTextNode(d.message));
+      t.append(d.message);
     }
   }
   el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box).onclick = function (e) { go(p, e); };
@@ -243,10 +239,10 @@ function show(d) {
   }
 }
 
+// The script's data-NAME, or its <article>'s.
 function data(name) {
-  name = "data-" + name;
-  var e = me && me.hasAttribute(name) ? me : D.querySelector("article[" + name + "]");
-  return e && e.getAttribute(name);
+  var e = me && name in me.dataset ? me : D.querySelector("article[data-" + name + "]");
+  return e && e.dataset[name];
 }
 
 function start() {

@@ -160,7 +160,9 @@ def test_prompt_script_keeps_to_local_storage_and_safe_text():
     assert 'var KEY = "membership";' in source and 'var TOKEN = "member_token";' in source
     assert "2000" in source  # the 2 s timeout
     assert "threshold: 0.5" in source  # a view is half on screen
-    assert "keepalive: true" in source  # an event is sent even as the page goes away
+    # an event is sent even as the page goes away (common.js's call(), with `keep`)
+    assert "keepalive: keep" in COMMON.read_text()
+    assert re.search(r'call\("/v1/prompt/events", .*, true\)', source)
     assert "prerenderingchange" in source
 
 

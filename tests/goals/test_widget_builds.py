@@ -38,10 +38,9 @@ PAGES = {
 # page; where minified or gzip is not yet, its ceiling today stops it from growing.
 AIM = {"minified": 8_192, "br": 4_096, "gzip": 4_096}
 OVER_THE_AIM = {
-    "banner": {"minified": 8_832, "gzip": 4_274},
-    "modal": {"minified": 8_350},
-    "gate": {"minified": 8_630, "gzip": 4_259},
-    "a member's": {"minified": 8_460},
+    "banner": {"minified": 8_619, "gzip": 4_206},
+    "gate": {"minified": 8_417, "gzip": 4_191},
+    "a member's": {"minified": 8_247},
 }
 
 
