@@ -50,7 +50,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
 
     settings = load_settings()
     configure_logging(settings)  # this process's own lines (supervisor, start-up) included
-    metrics_dir = _metrics_dir(settings.data_dir)  # may start this process again
+    metrics_dir = _metrics_dir(settings.data_dir)
     try:
         lock = ServerLock(settings.data_dir).acquire()
     except DataDirInUse as exc:
@@ -114,25 +114,16 @@ def _check_address(host: str, port: int, lock: ServerLock) -> None:
 
 
 def _metrics_dir(data_dir) -> Path:
-    """This server's PROMETHEUS_MULTIPROC_DIR (`metrics.directory_for`).
-
-    prometheus-client reads it once, at its import, which the CLI has done already: the first
-    time through this names the directory, puts it in the environment and execs this same
-    command again (same pid, same arguments); the second time it returns that directory.
-    """
+    """This server's PROMETHEUS_MULTIPROC_DIR (`metrics.directory_for`), set in the
+    environment before prometheus-client is first imported (it reads the variable then, and
+    core.metrics imports it only when its first series is made: in the workers, after this)."""
     from membership.core import metrics
 
-    given = os.environ.get(metrics.MULTIPROC_ENV)
-    if given and metrics.is_directory_of_this_process(given):
-        return Path(given)
-    os.environ[metrics.MULTIPROC_ENV] = str(metrics.directory_for(data_dir))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execv(sys.executable, sys.orig_argv)
-    except OSError as exc:
-        raise click.ClickException(f"cannot start {sys.executable} again: {exc}") from None
-    raise AssertionError("unreachable")  # pragma: no cover
+    if "prometheus_client" in sys.modules:  # the workers would each count on their own
+        raise click.ClickException("prometheus_client was imported before serve could set it up")
+    path = metrics.directory_for(data_dir)
+    os.environ[metrics.MULTIPROC_ENV] = str(path)
+    return path
 
 
 def _create_app(settings):

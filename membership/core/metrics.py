@@ -4,10 +4,11 @@ lists the series and how to scrape them.
 Requests are counted and timed by the outer WSGI layer (`count`, from membership.http.outer)
 by endpoint: the Flask rule or a plain endpoint's path, else `unmatched`. Several processes
 use prometheus-client's multiprocess mode as it is designed: it is chosen when the library
-is first imported, by PROMETHEUS_MULTIPROC_DIR being set, so `membership serve` names a fresh
-directory on a memory filesystem (`directory_for`; never under MEMBERSHIP_DATA_DIR, whose
-disk may fill) and starts itself again with the variable set (cli/serve.py). Unset (tests, an
-app made in-process), the values live in this process's own registry. The files of a worker
+is first imported, by PROMETHEUS_MULTIPROC_DIR being set, so this module imports it only when
+the first series is made: `membership serve` names a fresh directory on a memory filesystem
+(`directory_for`; never under MEMBERSHIP_DATA_DIR, whose disk may fill) and sets the variable
+before that (cli/serve.py). Unset (tests, an app made in-process), the values live in this
+process's own registry. The files of a worker
 that exited stay part of the sums: the one gauge, `members`, is read at scrape time.
 """
 
@@ -26,18 +27,6 @@ import threading
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, request
-from prometheus_client import (
-    CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE,
-)
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.core import GaugeMetricFamily
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from membership.core.openapi import TEXT, answer, error
@@ -110,13 +99,6 @@ def directory_for(data_dir: Path | str) -> Path:
     return parent / str(os.getpid())
 
 
-def is_directory_of_this_process(path: Path | str) -> bool:
-    """Whether `path` is one `directory_for` named in this very process (before it started
-    itself again with PROMETHEUS_MULTIPROC_DIR set)."""
-    path = Path(path)
-    return path.name == str(os.getpid()) and path.parent.name.startswith("membership-metrics-")
-
-
 def fresh_directory(path: Path | str) -> Path:
     """Make `path` (from `directory_for`), empty and private (0700). Called by the serve
     process while it holds the data directory's lock, so whatever an earlier server on it
@@ -143,14 +125,14 @@ def remove_directory(path: Path | str) -> None:
         path.parent.rmdir()
 
 
-# Decided as prometheus-client decides its mode: by the environment this process started with.
-_directory = os.environ.get(MULTIPROC_ENV) or None
-
-
 class _Series:
-    """This process's metric objects."""
+    """This process's metric objects, made once the environment names the mode."""
 
     def __init__(self) -> None:
+        # prometheus-client decides its mode as it is first imported: here, with this.
+        self.directory = os.environ.get(MULTIPROC_ENV) or None
+        from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
+
         self.children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> series
         disable_created_metrics()  # as in multiprocess mode: no `_created` series
         self.registry = CollectorRegistry(auto_describe=True)
@@ -189,7 +171,9 @@ class _Series:
             "Times the serve process restarted the embedded Redis.",
         )
 
-    def _counter(self, name: str, text: str, *labels: str) -> Counter:
+    def _counter(self, name: str, text: str, *labels: str):
+        from prometheus_client import Counter
+
         return Counter(name, text, labels, registry=self.registry)
 
 
@@ -288,8 +272,12 @@ class _Scrape:
         self.rt = rt
 
     def collect(self):
-        if _directory is not None:
-            yield from multiprocess.MultiProcessCollector(None, path=_directory).collect()
+        from prometheus_client import multiprocess
+        from prometheus_client.core import GaugeMetricFamily
+
+        directory = self.series.directory
+        if directory is not None:
+            yield from multiprocess.MultiProcessCollector(None, path=directory).collect()
         else:
             yield from self.series.registry.collect()
         count = self.rt.member_count()
@@ -303,16 +291,20 @@ class _Scrape:
 
 @bp.get("/metrics")
 def metrics():
+    from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE
+    from prometheus_client import generate_latest
+
     rt = runtime()
     if not _client_allowed(rt.settings):
         raise NotFound()
-    if _directory is not None and not os.path.isdir(_directory):
+    series = _get()
+    if series.directory is not None and not os.path.isdir(series.directory):
         # Removed under the running server: its workers write into files no longer there.
         log.error(
             "metrics: the directory %s was removed; restart membership serve to count again",
-            _directory,
+            series.directory,
         )
         raise ServiceUnavailable()
-    body = generate_latest(_Scrape(_get(), rt))
+    body = generate_latest(_Scrape(series, rt))
     # The classic text format: our names need no escaping, and every Prometheus reads it.
     return Response(body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

@@ -374,15 +374,14 @@ def test_a_removed_metrics_directory_needs_a_restart_and_says_so(redis_url, tmp_
 @pytest.mark.slow
 def test_the_serve_process_counts_into_the_directory_too(tmp_path):
     """prometheus-client picks its multiprocess mode at import, from the environment: the
-    serve process (which imported it before choosing the directory) starts itself again
-    with PROMETHEUS_MULTIPROC_DIR set, so its own counts (embedded Redis restarts, by its
-    supervisor) reach the sums like every worker's."""
+    serve process sets PROMETHEUS_MULTIPROC_DIR before anything imports it, so its own counts
+    (embedded Redis restarts, by its supervisor) reach the sums like every worker's."""
     data_dir = tmp_path / "var"
     env = {"MEMBERSHIP_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
     service = ServiceProcess(env, workers=1, threads=2).start()
     try:
         [directory] = [p for p in metrics.servers_directory(data_dir).glob("*") if p.is_dir()]
-        assert directory.name == str(service.process.pid)  # the same process, started again
+        assert directory.name == str(service.process.pid)  # named by the serve process
         redis_pid = int((data_dir / "redis.pid").read_text())
         os.kill(redis_pid, signal.SIGKILL)
         wait_until(
@@ -484,7 +483,7 @@ def test_a_planted_directory_in_the_shared_place_is_never_used(tmp_path, monkeyp
     parent.chmod(0o755)  # this user's, readable by others: made private
     named = metrics.directory_for(data_dir)
     assert named.parent == parent and not named.exists()  # named, not made
-    assert metrics.is_directory_of_this_process(named)
+    assert named.name == str(os.getpid())  # the serve process's own
     ours = metrics.fresh_directory(named)
     assert ours == named and parent.stat().st_mode & 0o777 == 0o700
     assert not (parent / "keep").exists()  # this user's leftovers are cleared
