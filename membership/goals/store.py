@@ -211,6 +211,7 @@ def _queue_change(pipe, keys: Keys, actor: str, action: str, goal: Goal, old, ne
     """Queue the banner's version, `new` as stored (reached with its time, or pending by
     target, never both; None: `goal` deleted) and the audit entry of `action` on `goal`."""
     pipe.incr(keys.banner_version)
+    pipe.delete(keys.goals_lowest)  # the ledger's writer finds it again (ledger/writer.py)
     field_ = str(goal.id)
     if new is None:
         pipe.hdel(keys.goals, field_)

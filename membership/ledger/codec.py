@@ -299,6 +299,26 @@ def count_from(key: str, raw: str | None) -> int | None:
     return count
 
 
+_DAY = re.compile(r"(-?\d{1,18}) (\d{1,18}) (\d{1,18}) (-?\d{1,18})")
+
+
+def history_day(count: int, joins: int, leaves: int, opening: int) -> str:
+    """A UTC day of the count's history as kept (`keys.ledger_history_day`): the count at
+    the day's last change, members gained and lost, the count before its first change."""
+    return f"{count} {joins} {leaves} {opening}"
+
+
+def history_day_from(key: str, raw: str | None) -> tuple[int, int, int, int] | None:
+    """`history_day`'s values (None: no change that day); CorruptRecord if garbled."""
+    if raw is None:
+        return None
+    found = _DAY.fullmatch(raw)
+    if found is None:
+        raise CorruptRecord(key, f"{raw!r} is not a day of the history")
+    count, joins, leaves, opening = map(int, found.groups())
+    return count, joins, leaves, opening
+
+
 def version_from(key: str, raw: str | None) -> int:
     """A version counter that a transaction will INCR: a whole number with room for one
     more (absent: 0); CorruptRecord otherwise, so nothing is queued around a failing INCR."""

@@ -109,27 +109,44 @@ class Queries:
 
     def history(self, days: int = 30, today: date | None = None) -> list[dict]:
         """[{day, count, joins, leaves}] for the last `days` UTC days, oldest first;
-        a day without changes carries the previous day's count."""
+        a day without changes carries the previous day's count. Each day is one key
+        (`codec.history_day`); days versions before kept in hashes read too, added to it."""
         today = today or datetime.now(UTC).date()
+        first = today - timedelta(days=days - 1)
+        # The days after the window too (up to tomorrow, UTC): the first day with changes
+        # says what the count was before it.
+        upto = min(max(today, datetime.now(UTC).date()) + timedelta(days=1), today + _AFTER)
+        names = [(first + timedelta(days=i)).isoformat() for i in range((upto - first).days + 1)]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(self.keys.ledger_history_count)
-        pipe.hgetall(self.keys.ledger_history_joins)
+        pipe.execute_command("MGET", *(self.keys.ledger_history_day(d) for d in names))
+        pipe.get(self.keys.member_count)
+        for key in (self.keys.ledger_history_count, self.keys.ledger_history_joins):
+            pipe.hgetall(key)
         pipe.hgetall(self.keys.ledger_history_leaves)
         pipe.hgetall(self.keys.ledger_history_moves)
-        counts, joins, leaves, moves = pipe.execute()  # joins, leaves: as kept before
-        first = today - timedelta(days=days - 1)
-        earlier = [d for d in counts if d < first.isoformat()]
-        current = int(counts[max(earlier)]) if earlier else 0
+        kept, now, counts, joins, leaves, moves = pipe.execute()  # the hashes: as kept before
+        kept = {
+            d: _day(self.keys.ledger_history_day(d), raw)
+            for d, raw in zip(names, kept, strict=True)
+        }
+        changed = next((d for d in names if kept[d] or d in counts), None)
+        if changed is None:  # no change since the window began: the count stands
+            current = codec.count_from(self.keys.member_count, now) or 0
+        elif kept[changed]:
+            current = kept[changed][3]
+        else:
+            earlier = [d for d in counts if d < first.isoformat()]
+            current = int(counts[max(earlier)]) if earlier else 0
         rows = []
-        for i in range(days):
-            day = (first + timedelta(days=i)).isoformat()
-            current = int(counts.get(day, current))
+        for day in names[:days]:
+            own = kept[day] or (int(counts.get(day, current)), 0, 0, 0)
+            current = own[0]
             rows.append(
                 {
                     "day": day,
                     "count": current,
-                    "joins": int(joins.get(day) or 0) + int(moves.get(f"+{day}") or 0),
-                    "leaves": int(leaves.get(day) or 0) + int(moves.get(f"-{day}") or 0),
+                    "joins": own[1] + int(joins.get(day) or 0) + int(moves.get(f"+{day}") or 0),
+                    "leaves": own[2] + int(leaves.get(day) or 0) + int(moves.get(f"-{day}") or 0),
                 }
             )
         return rows
@@ -463,3 +480,14 @@ class MemberList:
         rows = tuple(Row.from_json(raw) for raw in self._raw(listed) if raw)
         more = len(ids) > limit
         return Page(rows, _encode(["id", False, listed[-1]]) if more else None)
+
+
+_AFTER = timedelta(days=400)  # days after a window read to find the count before it
+
+
+def _day(key: str, raw: str | None) -> tuple[int, int, int, int] | None:
+    """A day of the history, or None (no change that day, or garbled: not shown)."""
+    try:
+        return codec.history_day_from(key, raw)
+    except codec.CorruptRecord:
+        return None

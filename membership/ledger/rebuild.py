@@ -359,6 +359,16 @@ def _plan_contributors(plan: Plan, contributions: dict, stored_people: dict) -> 
 # --- writing -----------------------------------------------------------------------
 
 
+# The day's history (`codec.history_day`) with the count ARGV[1]: its joins and leaves
+# kept, or a day begun at ARGV[2] (a garbled day, or a key of another type, is begun anew).
+_DAY = """
+local day = redis.pcall('GET', KEYS[1])
+local _, joins, leaves, opening = tostring(day):match('^(%-?%d+) (%d+) (%d+) (%-?%d+)$')
+if not joins then joins, leaves, opening = 0, 0, ARGV[2] end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. joins .. ' ' .. leaves .. ' ' .. opening)
+"""
+
+
 def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=False) -> None:
     """Queue the plan's writes, its audit entry, and the lock's release when held."""
     differ = plan.counters_differ
@@ -389,7 +399,11 @@ def _queue(pipe, keys: Keys, plan: Plan, actor: str, now: float, release_lock=Fa
     if plan.count_differs:
         pipe.set(keys.member_count, plan.count)
         pipe.set(keys.count_changed_at, iso(now))
-        pipe.hset(keys.ledger_history_count, day(now), plan.count)
+        # The day's history keeps its joins and leaves: `writer._BUMP` keeps the rest.
+        before = plan.count_before or "0"
+        before = before if before.lstrip("-").isdigit() else plan.count  # garbled: mended
+        today = keys.ledger_history_day(day(now))
+        pipe.execute_command("EVAL", _DAY, 1, today, plan.count, before)
     if plan.version_garbled:
         # Milliseconds since the epoch: above any version counted one change at a time,
         # so the banner's last good file cannot outrank what Redis holds from now on.

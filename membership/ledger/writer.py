@@ -88,12 +88,13 @@ end
 """
 
 # The commit's last part (`whole.Checked`'s tail): the counters read before, with this
-# change's; then, when the count moves (bump[1]), the count, its change time, the day's
-# closing count and joins/leaves (KEYS[4]: `+<day>`, `-<day>`), together: the day's count
-# must be the count after this change, whatever others did since. The count and KEYS[5], the
-# banner's version (it orders the banner's snapshots, banner_cache.py), are read and written
-# with the change time in one MSET. A rise marks the goals it reaches (KEYS[6] pending by
-# target, KEYS[7] reached at), as goals.store.mark_reached does, so a mark commits with the
+# change's; then, when the count moves (bump[1]), the count, its change time and the day's
+# history (KEYS[3]: `codec.history_day`), together: the day's count must be the count after
+# this change, whatever others did since. The count, KEYS[5] (the banner's version: it orders
+# the banner's snapshots, banner_cache.py), the day and KEYS[4] (the lowest pending goal's
+# target) are read in one MGET and written with the change time in one MSET. A rise that
+# reaches that target (or when it is not known) marks the goals it reaches (KEYS[6] pending
+# by target, KEYS[7] reached at), as goals.store.mark_reached does, so a mark commits with the
 # count that reached it; through pcall, so a goal key of the wrong type (planted by hand)
 # cannot fail the commit: `ledger rebuild` marks what that skipped. A failure is one of the
 # commit's errors. `result`: the count after (false: it did not move) and the layout read.
@@ -107,31 +108,51 @@ local ok, failed = pcall(function()
   if #counted > 0 then redis.call('HSET', KEYS[8], unpack(counted)) end
   local delta = tonumber(bump[1])
   if delta == 0 then return end
-  local now = redis.call('MGET', KEYS[1], KEYS[5])
-  if whole(now[1]) and whole(now[2]) then  -- one MSET of the three
-    count = tonumber(now[1] or '0') + delta
-    redis.call('MSET', KEYS[1], count, KEYS[5], tonumber(now[2] or '0') + 1, KEYS[2], bump[2])
+  local now = redis.call('MGET', KEYS[1], KEYS[5], KEYS[3], KEYS[4])
+  local day = {0, 0, 0, false}
+  if now[3] then
+    day = {now[3]:match('^(%-?%d+) (%d+) (%d+) (%-?%d+)$')}
+    if #day < 4 then error(KEYS[3] .. ' is not a day of the history') end
+  end
+  local sets, version = {}, false
+  if whole(now[1]) and whole(now[2]) then  -- one MSET of them all
+    count, version = tonumber(now[1] or '0') + delta, tonumber(now[2] or '0') + 1
   else  -- what INCR and INCRBY make of them, errors included
     redis.call('INCR', KEYS[5])
     count = redis.call('INCRBY', KEYS[1], delta)
     redis.call('SET', KEYS[2], bump[2])
   end
-  redis.call('HSET', KEYS[3], bump[3], count)
-  if delta > 0 then
-    redis.call('HINCRBY', KEYS[4], '+' .. bump[3], delta)
-    local ids = redis.pcall('ZRANGEBYSCORE', KEYS[6], '-inf', count)
-    if ids.err == nil then
-      if #ids > 0 then
-        redis.call('INCR', KEYS[5])  -- a mark is a change of its own, as mark_reached's
-      end
-      for _, id in ipairs(ids) do
-        if type(redis.pcall('HSETNX', KEYS[7], id, bump[2])) == 'number' then
-          redis.pcall('ZREM', KEYS[6], id)
+  day[1], day[4] = count, day[4] or count - delta
+  if delta > 0 then day[2] = day[2] + delta else day[3] = day[3] - delta end
+  sets = {KEYS[3], table.concat(day, ' ')}
+  local reached, lowest = {}, tonumber(now[4] or '')
+  if delta > 0 and now[4] ~= '' and not (lowest and count < lowest) then
+    local pending = redis.pcall('ZRANGE', KEYS[6], 0, -1, 'WITHSCORES')
+    if pending.err == nil then
+      lowest = ''
+      for i = 1, #pending, 2 do
+        if tonumber(pending[i + 1]) <= count then
+          reached[#reached + 1] = pending[i]
+        elseif lowest == '' then
+          lowest = pending[i + 1]
         end
       end
+      sets[3], sets[4] = KEYS[4], lowest
     end
-  else
-    redis.call('HINCRBY', KEYS[4], '-' .. bump[3], -delta)
+  end
+  if #reached > 0 then  -- a mark is a change of its own, as mark_reached's
+    if version then version = version + 1 else redis.call('INCR', KEYS[5]) end
+  end
+  if version then
+    for _, v in ipairs({KEYS[1], count, KEYS[5], version, KEYS[2], bump[2]}) do
+      sets[#sets + 1] = v
+    end
+  end
+  redis.call('MSET', unpack(sets))
+  for _, id in ipairs(reached) do
+    if type(redis.pcall('HSETNX', KEYS[7], id, bump[2])) == 'number' then
+      redis.pcall('ZREM', KEYS[6], id)
+    end
   end
 end)
 if not ok then
@@ -387,6 +408,7 @@ class Writer:
         outcome: Callable[[int | None], Outcome],
         bump=(),
         count: str | None = None,
+        at: float | None = None,
     ) -> whole.Checked:
         """A commit of what `queue` queues, if what `reader` read still stands, then the
         count's change `bump` (`_bump_args`), whose reply is the count after it: the
@@ -397,8 +419,12 @@ class Writer:
         k = self.keys
         return whole.Checked(
             keys=(
-                *(k.member_count, k.count_changed_at, k.ledger_history_count),
-                *(k.ledger_history_moves, k.banner_version, k.goals_pending, k.goals_reached),
+                *(
+                    k.member_count,
+                    k.count_changed_at,
+                    k.ledger_history_day(day(at or self.clock())),
+                ),
+                *(k.goals_lowest, k.banner_version, k.goals_pending, k.goals_reached),
                 k.ledger_counters,
             ),
             writes=queued.commands,
@@ -422,20 +448,18 @@ class Writer:
     ) -> whole.Checked:
         k = self.keys
         now = meta.received if meta else self.clock()
-        today = day(now)
         reader = RedisReader(self.redis, pipe, k, self.old_sets)
         # The lock and the event's record (checked by the commit), the count, the banner's
         # version: one MGET.
         mark = [self.log.mark_key(meta.id)] if meta is not None else []
-        guard = ("mget", k.ledger_rebuild_lock, *mark, k.member_count, k.banner_version)
-        unwatched = [("hmget", k.ledger_history_moves, f"+{today}", f"-{today}")]
+        today = k.ledger_history_day(day(now))
+        guard = ("mget", k.ledger_rebuild_lock, *mark, k.member_count, k.banner_version, today)
         reader.checked[guard] = 1 + len(mark)
         values = reader.read(
-            [guard, *first_reads(command, k, self.old_sets)], _mark_type(mark, attempt, unwatched)
+            [guard, *first_reads(command, k, self.old_sets)], _mark_type(mark, attempt, [])
         )
-        lock, *stored, raw_count, raw_version = values[0]
+        lock, *stored, raw_count, raw_version, raw_day = values[0]
         done = _outcome_read(reader, guard, mark, stored, values, attempt)
-        joins, leaves = values[len(values) - 1 - bool(mark and attempt)]
         label = delivery.label if delivery is not None else None
         if done in DONE:
             return self._duplicate(reader, meta, label, done, now, raw_count)
@@ -446,14 +470,11 @@ class Writer:
         # Sets of customers' subscriptions read only while a ledger may keep them: what the
         # last commit read of the layout; the commit checks it when it read none.
         old_sets = reader.old_sets
-        history = {
-            "joins": codec.whole(k.ledger_history_moves, f"+{today}", joins),
-            "leaves": codec.whole(k.ledger_history_moves, f"-{today}", leaves),
-        }
+        history = codec.history_day_from(today, raw_day) or (0, 0, 0, 0)
 
         decision = rules.decide(command, rules.load(command, reader), self.statuses)
         count_delta, counter_deltas = rules.deltas(decision.changes, self.statuses)
-        _check_room(k, count, count_delta, history)  # the counters': the commit's
+        _check_room(k, count, count_delta, today, history)  # the counters': the commit's
         index = member_index.prepare(decision, reader)  # search rows, same transaction
         joined = [h.prepare(delivery.payload, reader, now) for h in self.hooks] if delivery else []
 
@@ -481,7 +502,7 @@ class Writer:
         bump = _bump_args(count_delta, now, old_sets, new, counter_deltas)
         if new and not count_delta:
             raw_count = "0"  # `_queue_counts` sets it
-        return self._write(reader, queue, outcome, bump, raw_count)
+        return self._write(reader, queue, outcome, bump, raw_count, now)
 
     def _duplicate(self, reader, meta: EventMeta, label, done: str, at: float, count):
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
@@ -660,14 +681,14 @@ def _queue_audit(pipe, keys: Keys, decision, meta, done, actor, now) -> None:
         )
 
 
-def _check_room(keys, count, count_delta, history) -> None:
+def _check_room(keys, count, count_delta, today: str, history) -> None:
     """CorruptRecord unless the count's and its day's increments fit in Redis (the
     counters' are checked by the commit, `_COUNTERS`)."""
     room = [(keys.member_count, "count", (count or 0) + count_delta)]
     if count_delta > 0:
-        room.append((keys.ledger_history_moves, "joins", history["joins"] + count_delta))
+        room.append((today, "joins", history[1] + count_delta))
     elif count_delta < 0:
-        room.append((keys.ledger_history_moves, "leaves", history["leaves"] - count_delta))
+        room.append((today, "leaves", history[2] - count_delta))
     for key, name, value in room:
         if abs(value) > codec.INT64_MAX:
             raise codec.CorruptRecord(key, f"{name} would leave a 64-bit integer ({value})")

@@ -59,8 +59,10 @@ class Keys:
     ledger_version = _Key("ledger:version")  # integer (versions before): a rebuild deletes it
     ledger_rebuild_lock = _Key("ledger:rebuild:lock")  # string (expiring): a rebuild commits
     ledger_needs_rebuild = _Key("ledger:rebuild:needed")  # hash: why the counters may be wrong
-    ledger_history_count = _Key("ledger:history:count")  # hash: UTC day -> the count
-    # hash: `+<UTC day>` -> members gained, `-<UTC day>` -> members lost
+    # string per UTC day: `<count> <joins> <leaves> <count before the day's first change>`
+    ledger_history_day = _Key("ledger:history:day:{}")
+    # hashes (versions before): UTC day -> the count; `+<day>`/`-<day>` -> gained, lost
+    ledger_history_count = _Key("ledger:history:count")
     ledger_history_moves = _Key("ledger:history:moves")
     # hashes (versions before): UTC day -> members gained, lost; still read, added to moves
     ledger_history_joins = _Key("ledger:history:joins")
@@ -78,6 +80,8 @@ class Keys:
     goals_reached = _Key("goals:reached")  # hash: goal id -> when reached; only added to
     goals_pending = _Key("goals:pending")  # sorted set: goals not reached, by target
     goals_next_id = _Key("goals:next_id")  # integer: the last goal id handed out
+    # the lowest pending goal's target ("": none; absent: not known, deleted by a goal's change)
+    goals_lowest = _Key("goals:lowest")
     # integer: +1 with every change of the ledger or the goals (orders banner snapshots;
     # a rebuild WATCHes it)
     banner_version = _Key("banner:version")

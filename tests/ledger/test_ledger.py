@@ -18,7 +18,16 @@ from membership.store import Keys, connect
 from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
-from tests.support.ledger_helpers import ACTOR, add_offline, link, recount, remove_offline, snapshot
+from tests.support.ledger_helpers import (
+    ACTOR,
+    add_offline,
+    day_moves,
+    link,
+    recount,
+    remove_offline,
+    set_day_move,
+    snapshot,
+)
 
 pytestmark = pytest.mark.topologies  # each test on a single server, a Cluster and Sentinel
 
@@ -508,15 +517,15 @@ def test_history_by_day(ledger, clock):
 
 
 def test_history_kept_before_in_two_hashes_still_counts(ledger, clock, keys, redis_client):
-    """Joins and leaves are one hash now (`+<day>`, `-<day>`, one read an event); the days
-    versions before kept in their own hashes still read, added to it."""
+    """Joins and leaves are kept with the day's count now (one key a day, read with the
+    count); the days versions before kept in their own hashes still read, added to it."""
     clock.at = 1_795_500_000  # 2026-11-24
     redis_client.hset(keys.ledger_history_joins, mapping={"2026-11-23": 4, "2026-11-24": 1})
     redis_client.hset(keys.ledger_history_leaves, "2026-11-24", 2)
     apply_event(ledger.writer, sub_event("sub_1", "cus_1", "active", 10))
     apply_event(ledger.writer, sub_event("sub_2", "cus_2", "active", 10))
     apply_event(ledger.writer, sub_event("sub_1", "cus_1", "canceled", 20))
-    assert redis_client.hgetall(keys.ledger_history_moves) == {
+    assert day_moves(redis_client, keys, "2026-11-24") == {
         "+2026-11-24": "2",
         "-2026-11-24": "1",
     }
@@ -525,7 +534,7 @@ def test_history_kept_before_in_two_hashes_still_counts(ledger, clock, keys, red
         ("2026-11-23", 4, 0),
         ("2026-11-24", 3, 3),
     ]
-    redis_client.hset(keys.ledger_history_moves, "-2026-11-24", "lots")
+    set_day_move(redis_client, keys, "-2026-11-24", "lots")
     with pytest.raises(LedgerCorrupt):  # refused before anything is queued
         apply_event(ledger.writer, sub_event("sub_2", "cus_2", "canceled", 20))
     assert ledger.queries.count() == 1

@@ -231,6 +231,32 @@ def test_the_writer_marks_goals_in_the_commit_that_reaches_them(redis_conn, keys
     assert redis_conn.zcard(keys.goals_pending) == 0
 
 
+def test_a_goal_added_below_the_next_target_is_marked_by_the_rise_that_reaches_it(redis_conn, keys):
+    """The writer looks for goals only when the rise reaches the lowest pending target it
+    keeps: a goal's change makes it look again."""
+    far = goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 3}), actor=ACTOR)
+    silent = make(redis_conn, keys)
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    near = goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 2}), actor=ACTOR)
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_2", "cus_2", "active")))
+    reached = {g.id: g.reached_at for g in goals.load(redis_conn, keys)}
+    assert reached[near.id] is not None and reached[far.id] is None
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_3", "cus_3", "active")))
+    assert all(g.reached_at is not None for g in goals.load(redis_conn, keys))
+    assert redis_conn.zcard(keys.goals_pending) == 0
+
+
+def test_a_rebuild_keeps_the_days_joins_and_leaves(redis_conn, keys):
+    silent = make(redis_conn, keys)
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_1", "cus_1", "active")))
+    apply_event(silent.writer, sp.subscription_event(sp.subscription("sub_2", "cus_2", "active")))
+    redis_conn.set(keys.member_count, 7)  # a count gone wrong: the rebuild mends it
+    rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    [today] = silent.queries.history(days=1)
+    assert (today["count"], today["joins"], today["leaves"]) == (2, 2, 0)
+    assert silent.queries.count() == 2
+
+
 def test_a_rebuild_marks_goals_a_lost_mark_did_not(redis_conn, keys):
     goal = goals.add(redis_conn, keys, goal_rules.parse_goal({"target": 1}), actor=ACTOR)
     silent = make(redis_conn, keys)

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from membership.core.config import DEFAULT_MEMBER_STATUSES
-from membership.ledger import Ledger
+from membership.ledger import Ledger, codec
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.rules import count_members
 from membership.store import Keys, connect
@@ -89,3 +89,23 @@ def assert_exact(ledger: Ledger, events: list[dict], truth) -> None:
     assert set(done) == {e["id"] for e in events}
     failed_then_done = [i for i, n in done.items() if n > 1]
     assert failed_then_done == []
+
+
+def day_moves(redis, keys: Keys, day: str) -> dict[str, str]:
+    """The members a UTC day gained and lost as the writer keeps them (`codec.history_day`),
+    in the shape versions before kept them: {"+<day>": joins, "-<day>": leaves}."""
+    kept = codec.history_day_from(
+        keys.ledger_history_day(day), redis.get(keys.ledger_history_day(day))
+    )
+    if kept is None:
+        return {}
+    return {f"{sign}{day}": str(n) for sign, n in (("+", kept[1]), ("-", kept[2])) if n}
+
+
+def set_day_move(redis, keys: Keys, move: str, value: str) -> None:
+    """Write `value` as the day's joins (`+<day>`) or leaves (`-<day>`), as `day_moves` names
+    them: a test's way to garble one."""
+    key = keys.ledger_history_day(move[1:])
+    count, joins, leaves, opening = (redis.get(key) or "0 0 0 0").split(" ")
+    joins, leaves = (value, leaves) if move[0] == "+" else (joins, value)
+    redis.set(key, f"{count} {joins} {leaves} {opening}")
