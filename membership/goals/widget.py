@@ -6,10 +6,10 @@ with brotli or gzip for a client that accepts either.
 
 - `GET /static/banner.js`: the member-count boxes alone, for a page that wants only the count.
 - `GET /static/prompt.js`: the paywall-prompt client (asks `POST /v1/prompt`, reports to
-  `POST /v1/prompt/events`), which fills the member-count boxes too and draws an inline ask:
-  the one script an article page embeds.
-- `GET /static/prompt-banner.js`, `prompt-modal.js`, `prompt-gate.js`: the renderer and style
-  of each other placement, which prompt.js loads only once an answer names it.
+  `POST /v1/prompt/events`), which fills the member-count boxes too: the one script an article
+  page embeds.
+- `GET /static/prompt-banner.js`, `prompt-inline.js`, `prompt-modal.js`, `prompt-gate.js`: the
+  renderer (and style) of each placement, which prompt.js loads only once an answer names it.
 - `GET /static/prompt-member.js`: the member token's arrival (a sign-in link, Checkout's return)
   and renewal, which prompt.js loads only when the address carries one or the stored token is
   due.
@@ -44,8 +44,8 @@ bp = Blueprint("widget", __name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SCRIPT = STATIC / "banner.js"
 PROMPT_SCRIPT = STATIC / "prompt.js"
-# The placements drawn by a module of their own (the inline ask is prompt.js's), by name.
-MODULES = {name: STATIC / f"prompt-{name}.js" for name in ("banner", "modal", "gate")}
+# The placements, each drawn by a module of its own, by name.
+MODULES = {name: STATIC / f"prompt-{name}.js" for name in ("banner", "inline", "modal", "gate")}
 # The member token's arrival and renewal, which prompt.js loads only when a page needs it.
 MEMBER_MODULE = STATIC / "prompt-member.js"
 # Every module prompt.js may load, served at /static/prompt-NAME.js.
@@ -124,7 +124,10 @@ def styles() -> list[str]:
     module's."""
     found = []
     for path in (SCRIPT, PROMPT_SCRIPT, *MODULES.values()):
-        css = security.widget_css(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if "CSS =" not in text:  # a module styled by the core's CSS alone
+            continue
+        css = security.widget_css(text)
         if css is None:  # tests/goals/test_widget.py fails first
             log.warning("cannot read the CSS of %s: its style is not allowed by the CSP", path)
         else:

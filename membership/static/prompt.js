@@ -135,13 +135,6 @@ function seen(node, p) {
   });
 }
 
-// The inline slot, while it is below the fold (or the page reserved its space): filling it
-// then moves nothing the reader is looking at. Otherwise this page view goes without it.
-function slot() {
-  var s = D.querySelector("[data-membership-prompt]");
-  return s && (s.getBoundingClientRect().top >= innerHeight || s.offsetHeight) && s;
-}
-
 function dismiss(p, node) {
   remember("dismissed", p.campaign);
   report(p, "dismiss");
@@ -175,49 +168,49 @@ function card(p, tag) {
   return box;
 }
 
-// The placements. The inline ask is drawn here; the others by a module of their own, loaded
-// once an answer names it (draw()).
+// The placements, each drawn by a module of its own, loaded once an answer names it (draw()).
 var PLACES = /^(banner|inline|modal|gate)$/;
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
 // it, with the prompt to draw as `p` and the time it may draw until as `t` (draw(): 0 for a
-// holdout's, which every module, since it has had `t`, draws nothing for). Their URLs
+// holdout's, which every module, since it has had `t`, draws nothing for); a module whose ask
+// is seen later than it runs gives back `until` (draw()). Their URLs
 // are not versioned, so a module may be a cache's, up to a day older or newer than this script
 // (Cache-Control's stale-while-revalidate): change what kit holds, what its functions take and
 // what card() draws (the classes a module's CSS styles) only by adding to them
 // (tests/goals/test_widget.py holds the names a module may use).
 var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL,
-  call: call, str: str // and the member module's (module("member"))
+  call: call, str: str, // and the member module's (module("member"))
+  watch: watch
 };
 
 // Draws `p`; or, given `held` (a holdout's report), draws nothing and reports it when the ask
-// would have been seen, under the same rules as a view, so the two groups compare. The inline
-// ask is drawn here, at once (on the page before a bar that waits while it is on screen), in
-// the slot below the fold; its holdout is reported once that empty slot is on screen
-// (counting readers who never reach it would bias the lift). The others are drawn by their
-// module (/static/prompt-banner.js...), served as this script is, which draws when it has
-// run, unless it runs after `t` (2 s on: a late module is a late answer, and draws nothing);
-// one that fails to load draws nothing. A holdout's module is loaded too (the same URL, so
-// the same cache) with `t` 0, so that every module draws nothing, and the holdout is reported
-// only once it has run in time: a module that fails or is late sends neither a view nor a
-// holdout, so both groups pass the same gate.
+// would have been seen, under the same rules as a view, so the two groups compare. Each
+// placement is drawn by its module (/static/prompt-inline.js...), served as this script is,
+// which draws when it has run, unless it runs after `t` (2 s on: a late module is a late
+// answer, and draws nothing); one that fails to load draws nothing. A holdout's module is
+// loaded too (the same URL, so the same cache) with `t` 0, so that every module draws nothing,
+// and the holdout is reported only once it has run in time: a module that fails or is late
+// sends neither a view nor a holdout, so both groups pass the same gate. It is reported then,
+// or once the module's `until` says the ask would have been seen (the inline ask's: once its
+// empty slot is on screen).
 function draw(p, held) {
-  var t = Date.now() + 2e3, s;
-  if (p.placement == "inline") return (s = slot()) && (held ? watch(s, held) : seen(s.appendChild(card(p, "aside")), p));
-  s = module(p.placement);
+  var t = Date.now() + 2e3, s = module(p.placement);
   s.p = p;
   s.t = held ? 0 : t;
   if (held) on(s, "load", function () {
-    Date.now() > t || shown(held);
+    Date.now() > t || (s.until || shown)(held);
   });
 }
 
 // Our module `name` (/static/prompt-NAME.js, served as this script is), which runs once loaded,
-// after this, with `kit` as its <script> element's.
+// after this, with `kit` as its <script> element's; the modules run in the order they are
+// asked for, whichever arrives first.
 function module(name) {
-  var s = el("script", "", "", { src: base + "/static/prompt-" + name + ".js" }, D.head);
+  var s = el("script", "", "", { src: base + "/static/prompt-" + name + ".js" });
   s.kit = kit;
-  return s;
+  s.async = false; // before it is in the page, to count
+  return D.head.appendChild(s);
 }
 
 function show(d) {
@@ -233,7 +226,10 @@ function show(d) {
   if (prompts.length) {
     look();
     el("style", "", CSS, 0, D.head);
-    prompts.forEach(function (p) {
+    // the inline ask first: a bar, which waits while it is on screen, sees it
+    prompts.sort(function (a, b) {
+      return (b.placement == "inline") - (a.placement == "inline");
+    }).forEach(function (p) {
       draw(p); // not forEach's index as `held`
     });
   }

@@ -38,9 +38,8 @@ PAGES = {
 # page; where minified or gzip is not yet, its ceiling today stops it from growing.
 AIM = {"minified": 8_192, "br": 4_096, "gzip": 4_096}
 OVER_THE_AIM = {
-    "banner": {"minified": 8_619, "gzip": 4_206},
-    "gate": {"minified": 8_417, "gzip": 4_191},
-    "a member's": {"minified": 8_247},
+    "banner": {"minified": 8_514, "gzip": 4_167},
+    "gate": {"minified": 8_312, "gzip": 4_152},
 }
 
 
@@ -62,6 +61,7 @@ def test_each_script_is_built_of_its_parts_written_once():
         "banner.js": ("common.js", "banner.js"),
         "prompt.js": ("common.js", "banner.js", "prompt.js"),
         "prompt-banner.js": ("prompt-banner.js",),
+        "prompt-inline.js": ("prompt-inline.js",),
         "prompt-modal.js": ("prompt-modal.js",),
         "prompt-gate.js": ("prompt-gate.js",),
         "prompt-member.js": ("prompt-member.js",),
@@ -195,12 +195,17 @@ def test_what_an_article_loads_from_us_is_within_its_weight_budget(page):
 
 
 def test_a_placement_is_loaded_as_its_own_module_only():
-    """The inline ask is drawn by prompt.js; each other placement by its module, whose style
-    (known by its first rule) is in no other script."""
+    """Each placement is drawn by its module, whose style (known by its first rule; the inline
+    ask has the core's alone) is in no other script."""
     first_rule = {"banner": ".mp-banner{", "modal": ".mp-over{", "gate": ".mp-cover{"}
-    assert first_rule.keys() == MODULES.keys()
-    assert loads(None) == loads("inline") == (PROMPT_SCRIPT,)
+    assert loads(None) == (PROMPT_SCRIPT,)
     texts = {path: built(path).read_text(encoding="utf-8") for path in SCRIPTS.values()}
+    assert (
+        "slot" in texts[MODULES["inline"]] or "data-membership-prompt" in texts[MODULES["inline"]]
+    )
+    assert "data-membership-prompt" not in texts[PROMPT_SCRIPT]  # the slot is the module's
     for name, path in MODULES.items():
         assert loads(name) == (PROMPT_SCRIPT, path)
-        assert [p.name for p, text in texts.items() if first_rule[name] in text] == [path.name]
+        if name in first_rule:
+            found = [p.name for p, text in texts.items() if first_rule[name] in text]
+            assert found == [path.name]
