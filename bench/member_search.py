@@ -256,7 +256,7 @@ def main() -> None:
         )
         index = {
             name: client.memory_usage(getattr(keys, f"ledger_index_{name}"), samples=0) or 0
-            for name in ("rows", "email", "name", "joined")
+            for name in ("rows", "entries")
         }
         each = ", ".join(f"{name} {size / args.members:.0f}" for name, size in index.items())
         print(

@@ -22,7 +22,7 @@ from membership.store import Keys
 
 SEP = "\x00"  # between a sort key and its row id: below every character a key holds
 # Above every character a name or an email holds. `NONE<row id>`: a row without a name (in
-# the name set) or without an email (in the email set), listed after every name or email;
+# the name entries) or without an email (in the email entries), listed after every name or email;
 # `NAMED<row id>`: a Stripe customer with a name, so that `NAMED`/`NONE` + `stripe:cus_...`
 # find every customer by a prefix of its id.
 NONE = "\U0010ffff\x01"
@@ -160,51 +160,50 @@ def offline_row(bucket: EmailBucket) -> Row | None:
     )
 
 
-def entries(row: Row | None) -> set[tuple[str, str]]:
-    """(sorted set, member) pairs a row puts into the index; a blank row puts none."""
+# Every entry of the index is in one sorted set (`keys.ledger_index_entries`, scores 0, in
+# lex order), its family's letter first: so a change of a row is one ZREM and one ZADD.
+FAMILY = {"email": "e", "name": "n", "joined": "j"}
+JOINED_DIGITS = 10  # epoch seconds, zero-padded: the lex order is the time order
+
+
+def entries(row: Row | None) -> set[str]:
+    """The entries a row puts into the index (each family's letter first); a blank row
+    puts none."""
     if row is None or row.blank:
         return set()
     words = name_words(row.name)
     # The whole folded name rides along, so a search filters on further words without
     # fetching rows, and the name sort walks the entries of each name's first word.
     spoken = " ".join(words)
-    out = {("name", f"{t}{SEP}{spoken}{SEP}{row.id}") for t in words}
+    out = {f"n{t}{SEP}{spoken}{SEP}{row.id}" for t in words}
     if not words or row.customer:
-        out.add(("name", f"{NAMED if words else NONE}{row.id}"))
-    out.add(("email", f"{row.email}{SEP}{row.id}" if row.email else f"{NONE}{row.id}"))
+        out.add(f"n{NAMED if words else NONE}{row.id}")
+    out.add(f"e{row.email}{SEP}{row.id}" if row.email else f"e{NONE}{row.id}")
     if row.joined:  # the list of members: who has had a subscription or offline membership
-        out.add(("joined", f"{row.joined}{SEP}{row.id}"))  # the score, then the member
+        out.add(f"j{row.joined:0{JOINED_DIGITS}d}{SEP}{row.id}")
     return out
 
 
-def set_key(keys: Keys, which: str) -> str:
+def lex_range(which: str, prefix: str = "", after: str | None = None) -> tuple[bytes, bytes]:
+    """A ZRANGEBYLEX range of the family's entries that start with `prefix`, from after the
+    entry `after` (as stored) when given. Bytes, not str: 0xff is above every UTF-8 byte."""
+    start = (FAMILY[which] + prefix).encode()
+    low = b"(" + after.encode() if after else b"[" + start
+    return low, b"[" + start + b"\xff"
+
+
+# Kept by versions before, one sorted set a family (`joined` scored by the time); `ledger
+# rebuild` writes their entries into the one set and deletes them.
+RETIRED = ("email", "name", "joined", "current")
+
+
+def retired_key(keys: Keys, which: str) -> str:
     return {
         "email": keys.ledger_index_email,
         "name": keys.ledger_index_name,
         "joined": keys.ledger_index_joined,
         "current": keys.ledger_index_current,
-        "contributions": keys.ledger_index_contributions,
     }[which]
-
-
-SETS = ("email", "name", "joined", "contributions")
-RETIRED = ("current",)  # kept by an earlier version; a rebuild empties it (the export reads
-# the email set)
-
-
-def _queue_set(pipe, keys: Keys, which: str, drop: list[str], add: list[str]) -> None:
-    """ZREM and ZADD one set's entries; `joined` entries are `<score>\0<row id>`."""
-    key = set_key(keys, which)
-    if which == "joined":
-        scored = dict(reversed(m.split(SEP, 1)) for m in add)
-        drop = [row_id for row_id in (m.split(SEP, 1)[1] for m in drop) if row_id not in scored]
-        add = {row_id: int(score) for row_id, score in scored.items()}
-    else:
-        add = dict.fromkeys(add, 0)
-    if drop:
-        pipe.zrem(key, *drop)
-    if add:
-        pipe.zadd(key, add)
 
 
 def contribution_entry(c: Contribution | None) -> str | None:
@@ -224,13 +223,18 @@ class Change:
 
     def queue(self, pipe, keys: Keys) -> None:
         """Queue the index writes inside MULTI (ZREM/ZADD/HSET/HDEL: none fails on keys of
-        the right type; EXEC's replies are checked by the writer)."""
+        the right type; EXEC's replies are checked by the writer): one ZREM and one ZADD of
+        every row's entries."""
+        gone: set[str] = set()
+        added: set[str] = set()
+        for _, old, new in self.rows:
+            gone |= entries(old) - entries(new)
+            added |= entries(new) - entries(old)
+        if gone - added:
+            pipe.zrem(keys.ledger_index_entries, *sorted(gone - added))
+        if added - gone:
+            pipe.zadd(keys.ledger_index_entries, dict.fromkeys(sorted(added - gone), 0))
         for row_id, old, new in self.rows:
-            gone, added = entries(old) - entries(new), entries(new) - entries(old)
-            for which in ("email", "name", "joined"):
-                drop = sorted(m for w, m in gone if w == which)
-                add = sorted(m for w, m in added if w == which)
-                _queue_set(pipe, keys, which, drop, add)
             if new is None:
                 pipe.hdel(keys.ledger_index_rows, row_id)
             elif new != old:
@@ -282,8 +286,8 @@ def prepare(decision: rules.Decision, reader: rules.Reader) -> Change:
 class RebuildPlan:
     rows_set: dict[str, str]  # row id -> JSON to store
     rows_deleted: list[str]
-    added: dict[str, list[str]]  # sorted set -> members to add
-    removed: dict[str, list[str]]
+    added: dict[str, list[str]]  # "entries" or "contributions" -> members to add
+    removed: dict[str, list[str]]  # the same, and each RETIRED set's members (deleted)
 
     @property
     def changed(self) -> int:
@@ -319,22 +323,32 @@ def plan_rebuild(
     stored_sets: dict[str, set[str]],
 ) -> RebuildPlan:
     """What to write so the stored index equals the one derived from the records."""
-    want: dict[str, set[str]] = {w: set() for w in (*SETS, *RETIRED)}
+    want: dict[str, set[str]] = {w: set() for w in _SETS}
     want["contributions"] = {e for e in map(contribution_entry, contributions) if e}
     for row in rows.values():
-        for which, member in entries(row):
-            want[which].add(member)
+        want["entries"] |= entries(row)
     rows_set = {}
     for row_id, row in rows.items():
         text = row.to_json()
         if stored_rows.get(row_id) != text:
             rows_set[row_id] = text
+    removed = {w: sorted(stored_sets.get(w, set()) - want[w]) for w in want}
+    removed.update({w: sorted(stored_sets.get(w, ())) for w in RETIRED})
     return RebuildPlan(
         rows_set=rows_set,
         rows_deleted=sorted(set(stored_rows) - set(rows)),
         added={w: sorted(want[w] - stored_sets.get(w, set())) for w in want},
-        removed={w: sorted(stored_sets.get(w, set()) - want[w]) for w in want},
+        removed=removed,
     )
+
+
+_SETS = ("entries", "contributions")
+
+
+def _set_key(keys: Keys, which: str) -> str:
+    if which in _SETS:
+        return keys.ledger_index_entries if which == "entries" else keys.ledger_index_contributions
+    return retired_key(keys, which)
 
 
 def queue_rebuild(pipe, keys: Keys, plan: RebuildPlan, batch: int = 10_000) -> None:
@@ -344,25 +358,23 @@ def queue_rebuild(pipe, keys: Keys, plan: RebuildPlan, batch: int = 10_000) -> N
         pipe.hset(keys.ledger_index_rows, mapping=dict(items[i : i + batch]))
     for i in range(0, len(plan.rows_deleted), batch):
         pipe.hdel(keys.ledger_index_rows, *plan.rows_deleted[i : i + batch])
-    for which in (*SETS, *RETIRED):  # removals first: a `joined` row id may change score
-        removed = plan.removed.get(which, [])
+    for which in RETIRED:
+        if plan.removed.get(which):
+            pipe.unlink(retired_key(keys, which))
+    for which in _SETS:
+        key, removed, added = _set_key(keys, which), plan.removed[which], plan.added[which]
         for i in range(0, len(removed), batch):
-            _queue_set(pipe, keys, which, removed[i : i + batch], [])
-    for which in SETS:
-        added = plan.added.get(which, [])
+            pipe.zrem(key, *removed[i : i + batch])
         for i in range(0, len(added), batch):
-            _queue_set(pipe, keys, which, [], added[i : i + batch])
+            pipe.zadd(key, dict.fromkeys(added[i : i + batch], 0))
 
 
 def read_stored(client, keys: Keys, batch: int = 5000) -> tuple[dict[str, str], dict]:
-    """The stored index (for a rebuild): rows and the sorted sets, read in batches (`joined`
-    as `<score>\0<row id>`, the shape `entries` gives it)."""
+    """The stored index (for a rebuild): rows, and the members of each sorted set, the
+    RETIRED ones' too, read in batches."""
     rows = dict(client.hscan_iter(keys.ledger_index_rows, count=batch))
-    sets = {}
-    for which in (*SETS, *RETIRED):
-        found = client.zscan_iter(set_key(keys, which), count=batch)
-        if which == "joined":
-            sets[which] = {f"{int(score)}{SEP}{m}" for m, score in found}
-        else:
-            sets[which] = {m for m, _ in found}
+    sets = {
+        which: {m for m, _ in client.zscan_iter(_set_key(keys, which), count=batch)}
+        for which in (*_SETS, *RETIRED)
+    }
     return rows, sets

@@ -19,7 +19,7 @@ import redis
 from membership.core import audit
 from membership.ledger import codec
 from membership.ledger.events import read_records
-from membership.ledger.index import NONE, SEP, Row, set_key, tokens
+from membership.ledger.index import NONE, SEP, Row, lex_range, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
 from membership.ledger.records import read_hashes, with_openings
 from membership.ledger.rules import STATUS_CHANGE
@@ -126,9 +126,8 @@ class MemberSearch:
 
     def customers_with_email(self, email: str) -> list[str]:
         """The Stripe customers the ledger holds with exactly this (normalized) email."""
-        prefix = f"{email}{SEP}"
         members = self.redis.zrangebylex(
-            self.keys.ledger_index_email, *_range(prefix, None), start=0, num=LIMIT_MAX
+            self.keys.ledger_index_entries, *lex_range("email", f"{email}{SEP}"), 0, LIMIT_MAX
         )
         rows = self.rows([_row_id(m) for m in members])
         return [r.customer for r in rows if r and r.email == email and r.customer]
@@ -148,9 +147,9 @@ class MemberSearch:
         by_email = " " not in email
         out: list[Row] = []
         if phase == "email" and by_email:
-            low, high = _range(email, after)
+            low, high = lex_range("email", email, after)
             members = self.redis.zrangebylex(
-                self.keys.ledger_index_email, low, high, start=0, num=limit + 1
+                self.keys.ledger_index_entries, low, high, start=0, num=limit + 1
             )
             out = [r for r in self.rows([_row_id(m) for m in members[:limit]]) if r]
             if len(members) > limit:
@@ -170,11 +169,11 @@ class MemberSearch:
         # page or two; more words: a chunk.
         chunk = CHUNK if len(words) > 1 else max(limit + 1, 100)
         for _ in range(CHUNKS_PER_PAGE):
-            low, high = _range(first, after)
+            low, high = lex_range("name", first, after)
             members = self.redis.zrangebylex(
-                self.keys.ledger_index_name, low, high, start=0, num=chunk
+                self.keys.ledger_index_entries, low, high, start=0, num=chunk
             )
-            matched = [m for m in members if _name_match(m, words, first)]
+            matched = [m for m in members if _name_match(m[1:], words, first)]
             for member, row in zip(matched, self.rows([_row_id(m) for m in matched]), strict=True):
                 if row is None or (email_prefix and row.email.startswith(email_prefix)):
                     continue  # listed among the email matches already
@@ -203,8 +202,8 @@ class MemberSearch:
             email = normalize_email(who)
             if not email:
                 return None
-            low, high = _range(email + SEP, None)
-            members = self.redis.zrangebylex(self.keys.ledger_index_email, low, high)
+            low, high = lex_range("email", email + SEP)
+            members = self.redis.zrangebylex(self.keys.ledger_index_entries, low, high)
             ids = [m[len("stripe:") :] for m in map(_row_id, members) if m.startswith("stripe:")]
         offline = self._offline(email) if email else None
         customers = tuple(self._customer_page(cid) for cid in ids)
@@ -278,13 +277,13 @@ class MemberSearch:
 
     def current_rows(self, batch: int = EXPORT_BATCH) -> Iterator[Row]:
         """Every current member's row (Stripe and offline), by email (those without one
-        last), `batch` at a time, from the email set's entry of every row. Not a snapshot:
+        last), `batch` at a time, from the email entry of every row. Not a snapshot:
         a member who joins or leaves while it runs may be in it or not."""
-        key = set_key(self.keys, "email")
-        low = b"-"
+        key = self.keys.ledger_index_entries
+        low, high = lex_range("email")
         while True:
-            members = self.redis.zrangebylex(key, low, b"+", start=0, num=batch)
-            ids = [m[len(NONE) :] if m.startswith(NONE) else _row_id(m) for m in members]
+            members = self.redis.zrangebylex(key, low, high, start=0, num=batch)
+            ids = [m[1 + len(NONE) :] if m[1:].startswith(NONE) else _row_id(m) for m in members]
             for row in self.rows(ids):
                 if row is not None and row.current:
                     yield row

@@ -16,7 +16,16 @@ from datetime import UTC, date, datetime, time, timedelta
 import redis
 
 from membership.ledger import codec
-from membership.ledger.index import NAMED, NONE, SEP, Row, set_key, stored, stored_current
+from membership.ledger.index import (
+    JOINED_DIGITS,
+    NAMED,
+    NONE,
+    SEP,
+    Row,
+    lex_range,
+    stored,
+    stored_current,
+)
 from membership.ledger.members import BadCursor, MemberPage, MemberSearch, Page
 from membership.ledger.model import Customer, EmailBucket, SubRecord
 from membership.ledger.records import read_hashes, record_ids, with_openings
@@ -344,7 +353,7 @@ def _fits(value, like) -> bool:
 
 class MemberList:
     """The rows of members (who have joined: a subscription started, an offline member
-    added), newest first or by name or email, read in the sort's own index set; filters
+    added), newest first or by name or email, read in the sort's own index entries; filters
     are tested on the rows (HMGET in batches as the walk goes). A page reads at most
     SCAN_MAX entries, so a rare filter may give a short page, even an empty one, with a
     cursor: offer more while the cursor is not None."""
@@ -364,12 +373,8 @@ class MemberList:
         if sort not in SORTS:
             raise ValueError(f"sort: one of {', '.join(SORTS)}")
         descending = sort == "joined" if descending is None else descending
-        if sort == "joined":
-            state = _decode(cursor, [sort, descending, 0, "", 0]) if cursor else None
-            step = self._by_joined(filters, descending, state)
-        else:
-            state = _decode(cursor, [sort, descending, ""]) if cursor else None
-            step = self._by_key(sort, descending, state[2] if state else None)
+        state = _decode(cursor, [sort, descending, ""]) if cursor else None
+        step = self._walk(sort, filters, descending, state[2] if state else None)
         out: list[Row] = []
         scanned, chunk, needles = 0, limit + 1, filters.needles()
         while True:
@@ -401,62 +406,37 @@ class MemberList:
     def _raw(self, row_ids: list[str]) -> list[str | None]:
         return self.redis.hmget(self.keys.ledger_index_rows, row_ids) if row_ids else []
 
-    def _by_joined(self, filters: Filters, descending: bool, state: list | None):
-        """Steps through the joined set by score (ties by row id): each step gives
-        [(position, row id)], the position reached, and whether the range is exhausted; a
-        position is (score, row id, entries of that score passed)."""
-        key = set_key(self.keys, "joined")
-        low, high = filters.span()
-        score, last, passed = state[2:] if state else (None, "", 0)
-
-        def step(chunk: int):
-            nonlocal score, last, passed
-            start = high if score is None or not descending else score
-            end = low if score is None or descending else score
-            if descending:
-                raw = self.redis.zrevrangebyscore(
-                    key, start, low, start=passed, num=chunk, withscores=True
-                )
-            else:
-                raw = self.redis.zrangebyscore(
-                    key, end, high, start=passed, num=chunk, withscores=True
-                )
-            found = []
-            for member, value in raw:
-                value = int(value)
-                behind = member >= last if descending else member <= last
-                if value == score and last and behind:
-                    passed += 1  # joined since the cursor was made: already listed or not
-                    continue
-                passed = passed + 1 if value == score else 1
-                score, last = value, member
-                found.append(((value, member, passed), member))
-            return found, (score, last, passed), len(raw) < chunk
-
-        return step
-
-    def _by_key(self, sort: str, descending: bool, last: str | None):
-        """Steps through the name or email set in order: each step gives [((entry,), row
-        id)] for the entries that list a row, the position reached, and whether the range is
-        exhausted."""
-        key = set_key(self.keys, sort)
-        top = "(" + NAMED if sort == "name" else "+"
+    def _walk(self, sort: str, filters: Filters, descending: bool, last: str | None):
+        """Steps through the sort's entries of the index in order (the joined ones: by
+        time, then row id, inside the joined-between filter): each step gives [((entry,),
+        row id)] for the entries that list a row, the position reached, and whether the
+        range is exhausted."""
+        key = self.keys.ledger_index_entries
+        low, high = lex_range(sort)
+        if sort == "name":
+            high = b"(n" + NAMED.encode()  # a customer's NAMED entry lists no row here
+        elif sort == "joined":
+            since, until = filters.span()
+            low = b"[j" + f"{int(since):0{JOINED_DIGITS}d}".encode()
+            if until != math.inf:
+                high = b"(j" + f"{int(until) + 1:0{JOINED_DIGITS}d}".encode()
 
         def step(chunk: int):
             nonlocal last
+            after = b"(" + last.encode() if last else None
             if descending:
-                raw = self.redis.zrevrangebylex(key, "(" + last if last else top, "-", 0, chunk)
+                raw = self.redis.zrevrangebylex(key, after or high, low, 0, chunk)
             else:
-                raw = self.redis.zrangebylex(key, "(" + last if last else "-", top, 0, chunk)
+                raw = self.redis.zrangebylex(key, after or low, high, 0, chunk)
             found = []
             for entry in raw:
-                last = entry
-                if entry.startswith(NONE):
-                    found.append(((entry,), entry[len(NONE) :]))
-                elif sort == "email":
-                    found.append(((entry,), entry.rpartition(SEP)[2]))
+                last, own = entry, entry[1:]
+                if own.startswith(NONE):
+                    found.append(((entry,), own[len(NONE) :]))
+                elif sort != "name":
+                    found.append(((entry,), own.partition(SEP)[2]))
                 else:
-                    word, spoken, row_id = entry.split(SEP)
+                    word, spoken, row_id = own.split(SEP)
                     if spoken.partition(" ")[0] == word:  # the name's first word: once a row
                         found.append(((entry,), row_id))
             return found, (last,), len(raw) < chunk
@@ -466,16 +446,12 @@ class MemberList:
     def by_id(self, prefix: str, *, limit: int = 50, cursor: str | None = None) -> Page:
         """Stripe customers whose id starts with `prefix`, by id; `cursor`: the last one."""
         after = _decode(cursor, ["id", False, ""])[2] if cursor else None
-        key = set_key(self.keys, "name")
+        key = self.keys.ledger_index_entries
         ids: set[str] = set()
         for mark in (NONE, NAMED):
-            low = (
-                b"(" + f"{mark}{after}".encode()
-                if after
-                else b"[" + f"{mark}stripe:{prefix}".encode()
-            )
-            high = b"[" + f"{mark}stripe:{prefix}".encode() + b"\xff"
-            ids.update(m[len(mark) :] for m in self.redis.zrangebylex(key, low, high, 0, limit + 1))
+            low, high = lex_range("name", f"{mark}stripe:{prefix}", after and f"n{mark}{after}")
+            found = self.redis.zrangebylex(key, low, high, 0, limit + 1)
+            ids.update(m[1 + len(mark) :] for m in found)
         listed = sorted(ids)[:limit]
         rows = tuple(Row.from_json(raw) for raw in self._raw(listed) if raw)
         more = len(ids) > limit

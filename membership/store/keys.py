@@ -69,10 +69,13 @@ class Keys:
     ledger_history_leaves = _Key("ledger:history:leaves")
     # The member index (membership/ledger/index.py), written in the change's transaction.
     ledger_index_rows = _Key("ledger:index:rows")  # hash: row id -> the row as JSON
-    ledger_index_email = _Key("ledger:index:email")  # sorted set (scores 0), prefix search
-    ledger_index_name = _Key("ledger:index:name")  # sorted set (scores 0), one per name word
-    ledger_index_current = _Key("ledger:index:current")  # sorted set: current members
-    ledger_index_joined = _Key("ledger:index:joined")  # sorted set: row ids by when they joined
+    # sorted set (scores 0): every email, name word and joined time entry, by family letter
+    ledger_index_entries = _Key("ledger:index:entries")
+    # sorted sets (versions before): one a family; `ledger rebuild` deletes them
+    ledger_index_email = _Key("ledger:index:email")
+    ledger_index_name = _Key("ledger:index:name")
+    ledger_index_current = _Key("ledger:index:current")
+    ledger_index_joined = _Key("ledger:index:joined")
     ledger_index_contributions = _Key("ledger:index:contributions")  # sorted set
 
     # --- Goals, the banner and the audit log ----------------------------------------------

@@ -142,7 +142,7 @@ def test_a_customer_list_that_is_not_one_is_a_502(client, priced_stripe, redis_c
     """A member signed in by email, where the ledger's member index was never built: their
     customer is looked up in Stripe by the email."""
     a_member(client, priced_stripe, "payer@example.org")
-    redis_client.delete(Keys().ledger_index_email)
+    redis_client.delete(Keys().ledger_index_entries)
     for body in BAD_CUSTOMER_LISTS:
         with subtests.test(body=short(body)):
             priced_stripe.answer_next(body)
@@ -152,7 +152,7 @@ def test_a_customer_list_that_is_not_one_is_a_502(client, priced_stripe, redis_c
 
 def test_a_40_mb_customer_list_is_a_502(client, priced_stripe, redis_client):
     a_member(client, priced_stripe, "payer@example.org")
-    redis_client.delete(Keys().ledger_index_email)
+    redis_client.delete(Keys().ledger_index_entries)
     priced_stripe.answer_next(padded({"object": "list", "data": []}, BIG))
     bad_gateway(portal(client, member_token("email:payer@example.org")))
     # ... and a good one still opens the portal that way.

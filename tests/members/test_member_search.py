@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from membership.core.config import DEFAULT_MEMBER_STATUSES
 from membership.ledger import LedgerWriteFailed
-from membership.ledger.index import SEP, customer_row, tokens
+from membership.ledger.index import SEP, customer_row, read_stored, tokens
 from membership.ledger.members import BadCursor
 from membership.ledger.model import Customer, SubRecord, Subscription
 from membership.ledger.rebuild import rebuild
@@ -34,13 +34,9 @@ def emails(page):
 
 
 def index_dump(redis_conn, keys):
-    return {
-        "rows": redis_conn.hgetall(keys.ledger_index_rows),
-        "email": redis_conn.zrange(keys.ledger_index_email, 0, -1),
-        "name": redis_conn.zrange(keys.ledger_index_name, 0, -1),
-        "joined": redis_conn.zrange(keys.ledger_index_joined, 0, -1, withscores=True),
-        "contributions": redis_conn.zrange(keys.ledger_index_contributions, 0, -1),
-    }
+    """The stored index as the ledger's own reader (a rebuild's) reads it."""
+    rows, sets = read_stored(redis_conn, keys)
+    return {"rows": rows, **{which: sorted(members) for which, members in sets.items()}}
 
 
 def current(queries) -> int:
@@ -51,6 +47,7 @@ def current(queries) -> int:
 def drop_index(redis_conn, keys):
     redis_conn.delete(
         keys.ledger_index_rows,
+        keys.ledger_index_entries,
         keys.ledger_index_email,
         keys.ledger_index_name,
         keys.ledger_index_current,
@@ -181,11 +178,11 @@ def test_the_index_follows_email_changes_cancellations_and_offline_removals(
 
 
 def test_a_failed_index_write_is_reported_and_a_rebuild_mends_it(ledger, redis_conn, keys):
-    redis_conn.set(keys.ledger_index_email, "planted by hand")  # the wrong type: ZADD fails in EXEC
+    redis_conn.set(keys.ledger_index_entries, "planted by hand")  # the wrong type: ZADD fails
     with pytest.raises(LedgerWriteFailed):
         join(ledger, "cus_1", "a@example.org", "A Reader")
     assert ledger.queries.needs_rebuild() is not None
-    redis_conn.delete(keys.ledger_index_email)
+    redis_conn.delete(keys.ledger_index_entries)
     report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
     assert report.differed.get("member index", 0) >= 1
     assert emails(ledger.queries.search("a@")) == ["a@example.org"]
@@ -233,6 +230,24 @@ def test_a_rebuilt_index_equals_the_one_kept_change_by_change(redis_server, rng,
         drop_index(redis_conn, keys)
         rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
         assert index_dump(redis_conn, keys) == kept
+
+
+def test_a_rebuild_moves_the_index_kept_in_a_set_a_family_into_one(ledger, redis_conn, keys):
+    """Versions before kept the email, name and joined entries in three sorted sets: a
+    rebuild writes them into the one set, deletes the three, and the searches find all."""
+    fill(ledger, 3, 12)
+    kept = index_dump(redis_conn, keys)
+    redis_conn.delete(keys.ledger_index_entries)
+    redis_conn.zadd(keys.ledger_index_email, {f"a@example.org{SEP}stripe:cus_1": 0})
+    redis_conn.zadd(keys.ledger_index_name, {f"ann{SEP}ann{SEP}stripe:cus_1": 0})
+    redis_conn.zadd(keys.ledger_index_joined, {"stripe:cus_1": 1_780_000_000})
+    assert ledger.queries.members().rows == ()  # until the rebuild
+    report = rebuild(redis_conn, keys, DEFAULT_MEMBER_STATUSES, actor=ACTOR)
+    assert report.differed["member index"] > 0
+    assert index_dump(redis_conn, keys) == kept
+    assert redis_conn.exists(*(keys.ledger_index_email, keys.ledger_index_name)) == 0
+    assert not redis_conn.exists(keys.ledger_index_joined)
+    assert len(ledger.queries.members(limit=100).rows) == len(kept["rows"])
 
 
 def test_the_index_is_built_for_a_ledger_written_before_it(ledger, redis_conn, keys):
