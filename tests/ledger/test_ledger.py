@@ -514,6 +514,9 @@ def test_history_by_day(ledger, clock):
         {"day": "2026-11-26", "count": 3, "joins": 0, "leaves": 0},
     ]
     assert ledger.queries.history(days=1, today=date(2026, 11, 26))[0]["count"] == 3
+    # a window before the latest change: the count before the next day's first change
+    assert ledger.queries.history(days=1, today=date(2026, 11, 23))[0]["count"] == 0
+    assert [r["count"] for r in ledger.queries.history(days=2, today=date(2026, 11, 24))] == [0, 2]
 
 
 def test_history_kept_before_in_two_hashes_still_counts(ledger, clock, keys, redis_client):
