@@ -48,15 +48,36 @@ def _new_redis_pid(data_dir, old: int) -> bool:
         return False
 
 
-@pytest.fixture
-def served(tmp_path):
-    data_dir = tmp_path / "var"
+def _serve(data_dir) -> ServiceProcess:
     service = ServiceProcess({"MEMBERSHIP_DATA_DIR": str(data_dir)}, workers=2).start()
     try:
         wait_until(lambda: len(service.worker_pids()) == 2, 10, "two workers")
-        yield service, data_dir
-    finally:
+    except TimeoutError:
         service.stop()
+        raise
+    return service
+
+
+@pytest.fixture(scope="module")
+def _module_server(tmp_path_factory):
+    """One `membership serve` for the tests below that leave it running: each kills a worker,
+    its Redis or runs a command beside it, and the server brings itself back (what they
+    test), so sharing it saves a server's start and stop per test."""
+    data_dir = tmp_path_factory.mktemp("served") / "var"
+    service = _serve(data_dir)
+    yield service, data_dir
+    service.stop()
+
+
+@pytest.fixture
+def served(_module_server):
+    """The module's server as each test starts on it: running, two workers, /readyz 200 (its
+    embedded Redis answering), whatever the test before it killed."""
+    service, data_dir = _module_server
+    assert service.process.poll() is None, service.log.read_text()[-3000:]
+    wait_until(lambda: len(service.worker_pids()) == 2, 30, "two workers")
+    wait_until(lambda: _ready(service) == 200, 30, "/readyz")
+    return service, data_dir
 
 
 def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
@@ -96,6 +117,7 @@ def test_a_killed_worker_and_a_hup_reload_keep_the_embedded_redis(served):
 
 def test_a_killed_embedded_redis_is_restarted_and_readyz_recovers(served):
     service, data_dir = served
+    restarts = service.log.read_text().count("restarted it")  # by the tests before
     old = _redis_pid(data_dir)
     os.kill(old, signal.SIGKILL)
     killed = time.monotonic()
@@ -105,13 +127,20 @@ def test_a_killed_embedded_redis_is_restarted_and_readyz_recovers(served):
     new = _redis_pid(data_dir)
     assert new != old and pid_alive(new)
     # The supervisor logs once the new server answers, so /readyz may turn 200 first.
-    wait_until(lambda: "restarted it" in service.log.read_text(), 5, "the restart's log line")
+    wait_until(
+        lambda: service.log.read_text().count("restarted it") == restarts + 1,
+        5,
+        "the restart's log line",
+    )
 
 
-def test_the_server_stops_its_embedded_redis_only_at_the_very_end(served):
-    service, data_dir = served
-    redis_pid = _redis_pid(data_dir)
-    service.stop()
+def test_the_server_stops_its_embedded_redis_only_at_the_very_end(tmp_path):
+    data_dir = tmp_path / "var"
+    service = _serve(data_dir)  # its own: this test stops it
+    try:
+        redis_pid = _redis_pid(data_dir)
+    finally:
+        service.stop()
     assert service.process.returncode == 0
     wait_until(lambda: not pid_alive(redis_pid), 10, "the embedded Redis to stop")
     left = metrics.servers_directory(data_dir)  # where serve's workers kept their metrics
