@@ -92,7 +92,7 @@ class _NotStripe(http.server.BaseHTTPRequestHandler):
 
 def test_stripe_api_base_that_is_not_stripe(env):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotStripe)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         env = {**env, "STRIPE_API_BASE": f"http://127.0.0.1:{server.server_port}"}
         _one_clear_line(_run(["sync"], env), "Stripe's API at", "answered an error")
