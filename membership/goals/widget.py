@@ -119,13 +119,13 @@ def module_script(name: str):
 
 
 def styles() -> list[str]:
-    """The CSS the widget inserts as <style> elements, in the order it does: the look the count
-    boxes and the asks share (banner.js's), the asks' (prompt.js's), then each placement
-    module's."""
+    """The CSS the widget inserts as <style> elements: the look the count boxes and the asks
+    share (banner.js's, which prompt.js inserts too), then each placement module's (each under
+    its placement's class, so their order does not matter)."""
     found = []
     for path in (SCRIPT, PROMPT_SCRIPT, *MODULES.values()):
         text = path.read_text(encoding="utf-8")
-        if "CSS =" not in text:  # a module styled by the core's CSS alone
+        if "CSS =" not in text:  # prompt.js: its look is banner.js's
             continue
         css = security.widget_css(text)
         if css is None:  # tests/goals/test_widget.py fails first

@@ -8,11 +8,13 @@
 "use strict";
 var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
 var SEL = kit.SEL;
+// After banner.js's BOX_CSS (the core's look()), which gives .mp its colours, padding and font.
 var CSS =
-  ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font:.875rem/1.25 system-ui,sans-serif}" +
-  ".mp-banner>*{grid-column:1}.mp-banner p{margin:0}" +
-  ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem}" +
-  ".mp-banner .mp-bar{width:3rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
+  ".mp-banner{position:fixed;inset:auto 0 0;z-index:99999;max-height:15vh;overflow:auto;padding:.5rem 1rem;display:grid;grid-template-columns:1fr auto;gap:0 1rem;font-size:.875rem;line-height:1.25}" +
+  ".mp-banner p{margin:0}" +
+  ".mp-banner .mp-h{margin:0 1.5rem 0 0;font-size:.9375rem;font-weight:700}" +
+  ".mp-banner .mp-bar{width:3rem;height:.375rem;display:inline-block;margin:0 .5rem;vertical-align:middle}" +
+  ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}" +
   ".mp-banner .mp-cta{grid-column:2;grid-row:1/9;align-self:end}.mp-pad{height:15vh}" +
   ".mp[hidden]{display:none}";
 

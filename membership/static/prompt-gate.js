@@ -7,7 +7,10 @@
  * draws nothing after `t` (0 for a holdout's, which the core loads to report it alike). */
 "use strict";
 var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
+// After banner.js's BOX_CSS (the core's look()), which gives .mp its colours, padding and font.
 var CSS =
+  ".mp-gate .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
+  ".mp-gate .mp-bar{display:block;height:.375rem;margin:.25rem 0}.mp-gate .mp-cta{display:inline-block}" +
   ".mp-later{display:inline-block;padding:.5rem 1rem;border:0;background:none;color:inherit;font:inherit;" +
   "text-decoration:underline}.mp-gated{position:relative}" +
   ".mp-cover{position:absolute;inset:0;z-index:99999;background:linear-gradient(#fffc,#fff 9rem)}" +

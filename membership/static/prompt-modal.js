@@ -7,9 +7,13 @@
  * draws nothing after `t` (0 for a holdout's, which the core loads to report it alike). */
 "use strict";
 var D = document, me = D.currentScript, kit = me.kit, el = kit.el;
+// After banner.js's BOX_CSS (the core's look()), which gives .mp its colours, padding and font.
 var CSS =
   ".mp-over{all:unset;position:fixed;inset:0;display:flex;align-items:center;justify-content:center;background:#0009}" +
-  ".mp-modal{width:100%;max-width:32rem;margin:1rem}";
+  ".mp-modal{position:relative;width:100%;max-width:32rem;margin:1rem}" +
+  ".mp-modal .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
+  ".mp-modal .mp-bar{display:block;height:.375rem;margin:.25rem 0}.mp-modal .mp-cta{display:inline-block}" +
+  ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}";
 
 el("style", "", CSS, 0, D.head);
 // The browser's own modal <dialog>: the page behind is inert, focus starts inside and returns

@@ -21,11 +21,6 @@
  * this one script. */
 var KEY = "membership";
 var TOKEN = "member_token";
-// After banner.js's BOX_CSS (look()), which gives .mp its colours, padding and font.
-var CSS =
-  ".mp{position:relative}.mp .mp-h{margin:0 2rem .25rem 0;font-size:1.25rem;font-weight:700}" +
-  ".mp-bar{display:block;height:.375rem;margin:.25rem 0}.mp-cta{display:inline-block}" +
-  ".mp-x{position:absolute;top:0;right:0;width:2.5rem;height:2.5rem;border:0;background:none;font-size:1.5rem}";
 // The close button's label (a gate's "Maybe later" is prompt-gate.js's), by language.
 var CLOSE = { en: "Close", uk: "Закрити" };
 // The script's data-locale, or its <article>'s (parsed by now: the script comes after it); the
@@ -224,12 +219,11 @@ function show(d) {
     return PLACES.test(p.placement) && str(p.campaign) && str(p.token) && showable(p);
   });
   if (prompts.length) {
-    look();
-    el("style", "", CSS, 0, D.head);
-    // the inline ask first: a bar, which waits while it is on screen, sees it
-    prompts.sort(function (a, b) {
-      return (b.placement == "inline") - (a.placement == "inline");
-    }).forEach(function (p) {
+    look(); // the look the asks share; each placement's own is its module's
+    // The answer lists them in the order of the service's PLACEMENTS (banner, inline, modal,
+    // gate): drawn from the last, the inline ask comes before a bar, which sees it (and waits
+    // while it is on screen).
+    prompts.reverse().forEach(function (p) {
       draw(p); // not forEach's index as `held`
     });
   }

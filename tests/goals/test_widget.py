@@ -167,13 +167,11 @@ def test_prompt_script_keeps_to_local_storage_and_safe_text():
 
 
 def test_the_prompt_css_is_allowed_on_the_demo_page(client):
-    css = security.widget_css(PROMPT_SCRIPT.read_text(encoding="utf-8"))
-    assert css is not None and css.startswith(".mp{")
+    """prompt.js inserts banner.js's look alone (the asks share it); each placement's own style
+    is its module's, allowed by its hash."""
+    assert security.widget_css(PROMPT_SCRIPT.read_text(encoding="utf-8")) is None
     policy = client.get("/demo/article").headers["Content-Security-Policy"]
-    assert security.source_hash(css) in policy
     for name, module in MODULES.items():  # each placement module's style, which it inserts
-        if "var CSS" not in module.read_text(encoding="utf-8"):
-            continue  # the inline ask has the core's style alone
         module_css = security.widget_css(module.read_text(encoding="utf-8"))
         assert module_css is not None and security.source_hash(module_css) in policy, name
     banner_css = security.widget_css(SCRIPT.read_text(encoding="utf-8"))

@@ -37,10 +37,7 @@ PAGES = {
 # 8 KiB minified and 4 KiB compressed. Brotli, what browsers accept, is within it for every
 # page; where minified or gzip is not yet, its ceiling today stops it from growing.
 AIM = {"minified": 8_192, "br": 4_096, "gzip": 4_096}
-OVER_THE_AIM = {
-    "banner": {"minified": 8_514, "gzip": 4_167},
-    "gate": {"minified": 8_312, "gzip": 4_152},
-}
+OVER_THE_AIM = {"banner": {"minified": 8_248}}
 
 
 def test_the_committed_builds_are_up_to_date():
@@ -191,7 +188,8 @@ def test_what_an_article_loads_from_us_is_within_its_weight_budget(page):
     assert sizes.keys() == budget.keys()
     assert all(sizes[name] <= budget[name] for name in budget), sizes
     assert sizes["br"] <= AIM["br"]  # on the wire to a browser: within the aim for every page
-    assert sizes["br"] < sizes["gzip"] < sizes["minified"] / 2
+    # really compressed (each script on its own: a small module is less repetition)
+    assert sizes["br"] < sizes["gzip"] < sizes["minified"] * 0.55
 
 
 def test_a_placement_is_loaded_as_its_own_module_only():
