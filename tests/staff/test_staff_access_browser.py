@@ -10,7 +10,7 @@ from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff import accounts_for
 from tests.support.staff import FAST, GOOD, with_role_accounts
-from tests.support.staff_browser import open_page, shoot, url
+from tests.support.staff_browser import fits, open_page, url
 
 pytestmark = pytest.mark.browser
 EDITOR = "editor@news.example"
@@ -39,7 +39,7 @@ def test_signing_in_and_out(app, browser):
         page = _signed_out_page(app, browser, width)
         page.goto(url("/staff/audit"))  # signed out: to the login, and back after it
         assert page.url.startswith(url("/staff/login"))
-        shoot(page, "login")
+        fits(page)
         _sign_in(page, EDITOR, GOOD)
         page.wait_for_url(url("/staff/audit"))
         assert page.locator(".who").first.inner_text() == EDITOR
@@ -91,7 +91,7 @@ def test_two_factor_enrolment_then_sign_in_with_a_code(app, browser, clock):
     qr = page.locator("img[alt^='QR code']")
     # decode() waits for the image (a loaded machine may not have it yet) and fails on a broken one
     assert qr.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")  # SVG served
-    shoot(page, "me-2fa")
+    fits(page)
     page.fill("#enrol-code", pyotp.TOTP(key).at(clock.at))
     page.click('button:text-is("Turn on")')
     assert "on" in page.locator("main").inner_text()

@@ -606,7 +606,7 @@ def test_every_campaign_page_in_chromium(app, browser, width):
     from membership.goals import rules as goal_rules
     from membership.goals import store as goals
     from tests.support.member_count import set_member_count
-    from tests.support.staff_browser import open_page, shoot, url
+    from tests.support.staff_browser import fits, open_page, url
 
     r, k = runtime(app).redis, keys(app)
     set_member_count(r, k, 25012)
@@ -650,7 +650,7 @@ def test_every_campaign_page_in_chromium(app, browser, width):
             for figure in ("a-en", "a-uk", "b-en", "b-uk"):
                 card = page.locator(f"#preview-{figure} .mp-inline")
                 assert card.is_visible() and card.bounding_box()["height"] > 40, figure
-        shoot(page, name)
+        fits(page)
     # The form refused: each message by its field, the first field in error focused.
     page.goto(url("/staff/campaign/winter-drive/edit"))
     page.fill("#f-name", "")
@@ -662,7 +662,7 @@ def test_every_campaign_page_in_chromium(app, browser, width):
     # (expect, not wait_for_function: a string predicate is eval'd, which the CSP refuses)
     expect(page.locator("#f-name")).to_be_focused(timeout=5000)
     assert page.locator("form .field-error").count() == 3
-    shoot(page, "campaign-edit-errors")
+    fits(page)
     # Nothing refused by the CSP (the 400 itself is logged as a failed load).
     assert [e for e in page.console_errors if "status of 400" not in e] == []
 

@@ -17,7 +17,7 @@ from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import join
 from tests.support.prompt_helpers import EXAMPLE
 from tests.support.staff import FAST, with_role_accounts
-from tests.support.staff_browser import open_page, shoot, url
+from tests.support.staff_browser import fits, open_page, url
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +62,7 @@ def test_money_and_times_follow_the_currency_and_the_viewer_zone(kyiv_app, brows
     expect(contributions).to_contain_text("¥500")  # no minor unit: not ¥5.00
     expect(contributions).to_contain_text("UAH123.45")
     expect(page.locator("main")).not_to_contain_text("1250 eur")
-    shoot(page, "format-overview")
+    fits(page)
 
     # The newsroom's zone: Kyiv is UTC+3 in May, UTC+2 in November.
     page.goto(url(f"/staff/webhooks/events/{event_id}"))
@@ -89,7 +89,7 @@ def test_money_and_times_follow_the_currency_and_the_viewer_zone(kyiv_app, brows
     received = page.locator("#events time").first
     expect(page.locator("#events")).to_contain_text("contribution pi_uah: net UAH123.45")
     expect(received).to_have_attribute("title", re.compile(r" America/New_York$"))
-    shoot(page, "format-webhooks")
+    fits(page)
     assert page.console_errors == []
     page.close()
 
@@ -108,5 +108,5 @@ def test_another_staff_member_keeps_the_newsroom_zone(kyiv_app, browser):
     theirs = open_page(kyiv_app, browser, "viewer", width=375)
     theirs.goto(url(f"/staff/webhooks/events/{event_id}"))
     _time(theirs, "dl.facts time", "28 May 2026, 23:26", "Europe/Kyiv", ISO_CREATED)
-    shoot(theirs, "format-event")
+    fits(theirs)
     theirs.close()

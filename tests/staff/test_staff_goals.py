@@ -22,7 +22,7 @@ from membership.staff.goals import form as page
 from membership.staff.goals.openapi import OPENAPI
 from tests.support.member_count import set_member_count
 from tests.support.staff import signed_in
-from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+from tests.support.staff_browser import WIDTHS, fits, open_page, url
 
 AT = "2026-11-25T19:00:00Z"
 LATER = "2026-11-26T10:00:00Z"
@@ -637,7 +637,7 @@ def test_an_editor_changes_copy_sees_the_preview_saves_and_the_banner_follows(
     assert _stored(app)[0].target == 2000  # typing stored nothing
     for width in WIDTHS:
         page_.set_viewport_size({"width": width, "height": 900})
-        shoot(page_, "goal-edit")
+        fits(page_)
     saved_at = time.monotonic()
     saving = lambda r: r.request.method == "POST" and "/api/" not in r.url  # noqa: E731
     with page_.expect_response(saving) as saved:  # the save's answer, not a live preview's
@@ -651,7 +651,7 @@ def test_an_editor_changes_copy_sees_the_preview_saves_and_the_banner_follows(
 
 
 @pytest.mark.browser
-def test_screenshots_and_the_page_without_javascript(app, redis_client, browser):
+def test_the_goal_pages_at_both_widths_and_without_javascript(app, redis_client, browser):
     set_member_count(redis_client, _keys(app), 1234)
     _add(app, 1000, name="A long goal name " * 5)
     _add(app, 2000, name="Winter", deadline="2099-12-31",
@@ -659,13 +659,13 @@ def test_screenshots_and_the_page_without_javascript(app, redis_client, browser)
     for width in WIDTHS:
         page_ = open_page(app, browser, "editor", width=width)
         page_.goto(url("/staff/goals"))
-        shoot(page_, "goals")
+        fits(page_)
         page_.goto(url("/staff/goals/2/remove"))
-        shoot(page_, "goal-remove")
+        fits(page_)
         viewer = open_page(app, browser, "viewer", width=width)
         viewer.goto(url("/staff/goals/2"))
         assert viewer.locator("main form").count() == 0
-        shoot(viewer, "goal-view")
+        fits(viewer)
         # Someone else saves goal 2 while this page is open: saving here is refused.
         page_.goto(url("/staff/goals/2"))
         page_.fill("#name", "Mine")
@@ -683,7 +683,7 @@ def test_screenshots_and_the_page_without_javascript(app, redis_client, browser)
             page_.get_by_role("button", name="Save").click()
         assert refused.value.status == 409
         page_.get_by_text("Saved by someone else").wait_for()
-        shoot(page_, "goal-conflict")
+        fits(page_)
         for p in (page_, viewer):  # Chromium logs the 409 itself; nothing else (no CSP refusal)
             assert [e for e in p.console_errors if "status of 409" not in e] == []
             p.close()
@@ -711,7 +711,7 @@ def test_screenshots_and_the_page_without_javascript(app, redis_client, browser)
         "1,234 readers strong"
     )
     assert plain.input_value("#copy-en-headline-other") == "{count} readers strong"
-    shoot(plain, "goals-preview")
+    fits(plain)
     assert [g.target for g in _stored(app)] == [1000, 2000]
     plain.get_by_role("button", name="Add goal").focus()
     with plain.expect_response(lambda r: r.request.method == "POST") as added:

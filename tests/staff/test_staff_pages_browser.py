@@ -13,7 +13,7 @@ from membership.core import audit
 from membership.core.runtime import runtime
 from membership.staff.access import guard
 from tests.support.staff import add_members, seed_everything, signed_in, staff_routes
-from tests.support.staff_browser import WIDTHS, fits, open_page, shoot, url
+from tests.support.staff_browser import WIDTHS, fits, open_page, url
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def test_the_members_chart_has_a_point_per_day(app, browser, days):
     assert "4" in last  # today's count: 3 through Stripe and 1 offline
     ys = [float(y) for _, y in points]
     assert ys[-1] < ys[0]  # today higher on the chart than the empty first day
-    shoot(page, f"overview-{days}")
+    fits(page)
     assert page.console_errors == []
     page.close()
 
@@ -99,7 +99,7 @@ def test_every_page_at_both_widths(app, browser):
     page = open_page(app, browser, "viewer", width=375)
     page.goto(url("/staff/accounts"))
     assert page.locator("h1").inner_text() == "your role does not allow this"
-    shoot(page, "refused")
+    fits(page)
     page.close()
 
 

@@ -19,7 +19,7 @@ from membership.stripe import events as stripe_events
 from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.staff import FAST, GOOD, signed_in
-from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+from tests.support.staff_browser import WIDTHS, fits, open_page, url
 
 HOUR = 3600
 
@@ -499,7 +499,7 @@ def test_a_failed_event_is_replayed_from_its_page(app, browser, handler):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS)
-def test_screenshots(app, browser, width):
+def test_the_webhook_pages_fit_at_both_widths(app, browser, width):
     ledger = _ledger(app)
     long_type = sp.subscription("sub_9", "cus_9", "mystery")
     long_type["metadata"] = {"note": "a long note " * 20}
@@ -513,12 +513,12 @@ def test_screenshots(app, browser, width):
     page = open_page(app, browser, "admin", width=width)
     page.goto(url("/staff/webhooks"))
     page.wait_for_selector("#events")
-    shoot(page, "webhooks")
+    fits(page)
     page.goto(url(f"/staff/webhooks/events/{failing['id']}"))
-    shoot(page, "webhook-event")
+    fits(page)
     page.goto(url("/staff/operations"))
     page.wait_for_selector("#result")
-    shoot(page, "operations")
+    fits(page)
     assert page.console_errors == []
     page.close()
 
