@@ -13,6 +13,8 @@ with brotli or gzip for a client that accepts either.
 - `GET /static/prompt-member.js`: the member token's arrival (a sign-in link, Checkout's return)
   and renewal, which prompt.js loads only when the address carries one or the stored token is
   due.
+- `GET /static/prompt-checkout.js`: Stripe Checkout for a call to action, which prompt.js loads
+  only once the reader clicks one.
 - `GET /demo/article?locale=en|uk&n=1..999`: a realistic news article with a count box and
   prompt.js, for staff to look at and for the browser tests: a section and tags, a prompt slot
   at the end (below the fold), and a link to article n+1. It also takes `session_id` (ignored
@@ -48,8 +50,10 @@ PROMPT_SCRIPT = STATIC / "prompt.js"
 MODULES = {name: STATIC / f"prompt-{name}.js" for name in ("banner", "inline", "modal", "gate")}
 # The member token's arrival and renewal, which prompt.js loads only when a page needs it.
 MEMBER_MODULE = STATIC / "prompt-member.js"
+# Stripe Checkout for a call to action, which prompt.js loads only once the reader clicks one.
+CHECKOUT_MODULE = STATIC / "prompt-checkout.js"
 # Every module prompt.js may load, served at /static/prompt-NAME.js.
-LOADED = {**MODULES, "member": MEMBER_MODULE}
+LOADED = {**MODULES, "member": MEMBER_MODULE, "checkout": CHECKOUT_MODULE}
 # The URLs are not versioned, so a deploy must show up within the hour.
 SCRIPT_CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 MAX_ARTICLE = 999

@@ -26,7 +26,7 @@ var CLOSE = { en: "Close", uk: "Закрити" };
 // The script's data-locale, or its <article>'s (parsed by now: the script comes after it); the
 // server reduces it to a locale it serves.
 var lang = language(data("locale"));
-var close = CLOSE[lang] || CLOSE.en, ls, going;
+var close = CLOSE[lang] || CLOSE.en, ls;
 
 function iso(ms) {
   return new Date(ms).toISOString().slice(0, 19) + "Z";
@@ -86,22 +86,20 @@ function report(p, type) {
   call("/v1/prompt/events", JSON.stringify({ events: [{ type: type, token: p.token }] }), 1e4, true).catch(Boolean);
 }
 
-// The one click handler of every call to action: Stripe Checkout for the page's plan, with the
-// prompt's token (the conversion is credited to its variant). A failure of any kind follows
-// the link (the variant's cta_url or JOIN_URL), so a click is never lost. A variant with its
-// own URL (cta.checkout false) leads where staff chose; a click with a modifier key (a new
-// tab or window) is the browser's.
+// The one click handler of every call to action, reported. A variant with its own URL
+// (cta.checkout false) leads where staff chose, and a click with a modifier key (a new tab or
+// window) is the browser's; any other opens Stripe Checkout, by the checkout module
+// (prompt-checkout.js), loaded only now, which follows the link on any failure, as this does
+// if the module fails to load: a click is never lost.
 function go(p, e) {
   report(p, "click");
   if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || p.cta.checkout === false) return;
   e.preventDefault();
-  if (going) return; // one checkout at a time, however often the reader clicks
-  going = 1;
-  call("/v1/checkout", JSON.stringify({ plan: data("plan") || "monthly", locale: lang, token: p.token }), 1e4)
-    .catch(Boolean).then(function (d) {
-      going = 0; // back from Checkout (the back/forward cache), the link works again
-      location.href = /^https:\/\//.test(d && d.url) ? d.url : p.cta.url;
-    });
+  var s = module("checkout");
+  s.p = p;
+  on(s, "error", function () {
+    location.href = p.cta.url;
+  });
 }
 
 // Only in a page the reader has actually opened: not prerendering, not a hidden tab.
@@ -156,7 +154,7 @@ function card(p, tag) {
       t.append(d.message);
     }
   }
-  el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box).onclick = function (e) { go(p, e); };
+  el("a", "mp-cta", p.cta.label, { href: p.cta.url }, box).onclick = go.bind(0, p);
   if (p.dismissible && tag == "aside") button("mp-x", "×", function () {
     dismiss(p, box);
   }, close, box);
@@ -176,7 +174,7 @@ var PLACES = /^(banner|inline|modal|gate)$/;
 var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL,
   call: call, str: str, // and the member module's (module("member"))
-  watch: watch
+  watch: watch, data: data, going: 0 // and the checkout module's (`going`: its own)
 };
 
 // Draws `p`; or, given `held` (a holdout's report), draws nothing and reports it when the ask
@@ -199,12 +197,12 @@ function draw(p, held) {
 }
 
 // Our module `name` (/static/prompt-NAME.js, served as this script is), which runs once loaded,
-// after this, with `kit` as its <script> element's; the modules run in the order they are
+// after this, with `kit` as its <script> element's; the placements' run in the order they are
 // asked for, whichever arrives first.
 function module(name) {
   var s = el("script", "", "", { src: base + "/static/prompt-" + name + ".js" });
   s.kit = kit;
-  s.async = false; // before it is in the page, to count
+  s.async = !PLACES.test(name); // a placement's: in order (before it is in the page, to count)
   return D.head.appendChild(s);
 }
 

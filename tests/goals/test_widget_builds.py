@@ -10,6 +10,7 @@ import brotli
 import pytest
 
 from membership.goals.widget import (
+    CHECKOUT_MODULE,
     ENCODINGS,
     LOADED,
     MEMBER_MODULE,
@@ -33,11 +34,9 @@ PAGES = {
     "no ask": loads(None),
     "a member's": loads(None, member=True),
 }
-# What a page loads from us, summed (docs/benchmarks.md, "Reader page weight"): the aim is
-# 8 KiB minified and 4 KiB compressed. Brotli, what browsers accept, is within it for every
-# page; where minified or gzip is not yet, its ceiling today stops it from growing.
+# What a page loads from us, summed (docs/benchmarks.md, "Reader page weight"): at most 8 KiB
+# minified and 4 KiB compressed, in either encoding, for every page.
 AIM = {"minified": 8_192, "br": 4_096, "gzip": 4_096}
-OVER_THE_AIM = {"banner": {"minified": 8_248}}
 
 
 def test_the_committed_builds_are_up_to_date():
@@ -62,6 +61,7 @@ def test_each_script_is_built_of_its_parts_written_once():
         "prompt-modal.js": ("prompt-modal.js",),
         "prompt-gate.js": ("prompt-gate.js",),
         "prompt-member.js": ("prompt-member.js",),
+        "prompt-checkout.js": ("prompt-checkout.js",),
     }
     asks = (build.STATIC / "prompt.js").read_text(encoding="utf-8")
     composed = build.composed(PROMPT_SCRIPT)
@@ -73,6 +73,7 @@ def test_each_script_is_built_of_its_parts_written_once():
         ),
         *((path, {"draw", "me", "kit"}) for path in MODULES.values()),
         (MEMBER_MODULE, {"keep", "arrive", "renew", "me", "kit"}),
+        (CHECKOUT_MODULE, {"checkout", "me", "kit", "p"}),
     ]:
         names = _declared(build.composed(source))
         assert defined <= set(names), source.name
@@ -156,8 +157,10 @@ def test_a_script_is_compressed_for_a_client_that_accepts_it(client, url, accept
     assert packed.headers["Cache-Control"].startswith("public, max-age=3600")
     assert packed.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert _decode(coding, packed.get_data()) == plain.get_data()
-    # a placement's module is small, so less of it is repetition
-    assert len(packed.get_data()) < (0.75 if "prompt-" in url else 0.6) * len(plain.get_data())
+    # a module is small, so less of it is repetition (under 512 bytes, the encoding's own
+    # header and tables are a good part of it)
+    small = 0.85 if len(plain.get_data()) < 512 else 0.75
+    assert len(packed.get_data()) < (small if "prompt-" in url else 0.6) * len(plain.get_data())
     # one ETag per representation, each revalidated on its own
     assert packed.headers["ETag"] not in (plain.headers["ETag"], "")
     again = client.get(
@@ -177,17 +180,15 @@ def test_a_script_is_compressed_for_a_client_that_accepts_it(client, url, accept
 
 @pytest.mark.parametrize("page", PAGES)
 def test_what_an_article_loads_from_us_is_within_its_weight_budget(page):
-    """prompt.js, the module of the placement shown (none for an inline ask or no ask) and the
-    member module where a token arrives or is renewed, as served: minified, and in each
-    encoding the service keeps, summed."""
+    """prompt.js, the module of the placement shown (none for no ask) and the member module
+    where a token arrives or is renewed, as served: minified, and in each encoding the service
+    keeps, summed. (The checkout module is loaded as the reader leaves for Checkout.)"""
     assert PAGES[page][0] == PROMPT_SCRIPT
     bodies = [built(source).read_bytes() for source in PAGES[page]]
     sizes = {"minified": sum(map(len, bodies))}
     sizes.update({name: sum(len(encode(b)) for b in bodies) for name, encode in ENCODINGS.items()})
-    budget = {**AIM, **OVER_THE_AIM.get(page, {})}
-    assert sizes.keys() == budget.keys()
-    assert all(sizes[name] <= budget[name] for name in budget), sizes
-    assert sizes["br"] <= AIM["br"]  # on the wire to a browser: within the aim for every page
+    assert sizes.keys() == AIM.keys()
+    assert all(sizes[name] <= AIM[name] for name in AIM), sizes
     # really compressed (each script on its own: a small module is less repetition)
     assert sizes["br"] < sizes["gzip"] < sizes["minified"] * 0.55
 

@@ -346,6 +346,35 @@ def test_a_member_module_that_fails_to_load_leaves_a_reader_s_page(page, service
     assert page.evaluate("localStorage.getItem('member_token')") is None
 
 
+@pytest.mark.parametrize("module", ["refused", "loaded"])
+def test_checkout_is_loaded_on_the_click_and_a_click_is_never_lost(page, service, module):
+    """Checkout is the checkout module's, loaded only once a call to action is clicked. Refused
+    (a network error), the click follows the link at once; the control: loaded, it asks for a
+    Checkout session, which a service without Stripe refuses (503), and follows the link too."""
+    asked = []
+    page.on(
+        "request",
+        lambda r: (
+            asked.append(r.url)
+            if re.search(r"/static/prompt-checkout|/v1/checkout", r.url)
+            else None
+        ),
+    )
+    if module == "refused":
+        page.route("**/static/prompt-checkout.js", lambda route: route.abort("connectionrefused"))
+    page.route(JOIN, lambda route: route.fulfill(content_type="text/html", body="<p>Join us</p>"))
+    _seed(page, service, articles={_today(page): 2})
+    _read(page, service.url + "/demo/article")
+    box = page.locator(INLINE)
+    box.wait_for(timeout=5_000)
+    page.wait_for_timeout(200)
+    assert asked == []  # nothing of Checkout before a click
+    with page.expect_navigation(url=JOIN, timeout=10_000):
+        box.get_by_role("link", name="Join").click()
+    expected = ["/static/prompt-checkout.js"] + (["/v1/checkout"] if module == "loaded" else [])
+    assert asked == [service.url + path for path in expected]
+
+
 @pytest.mark.parametrize("height", [720, 6000], ids=["slot-below-the-fold", "slot-in-view"])
 def test_nothing_in_view_moves_when_the_answer_arrives(page, service, height):
     """A heavy reader gets the banner (a fixed bar) and the inline ask: the inline ask fills
