@@ -153,9 +153,9 @@ def shoot_placements(browser, out: Path) -> list[Path]:
         ask = page.locator(f".mp-{placement}")
         ask.wait_for(state="visible", timeout=15_000)
         ask.scroll_into_view_if_needed()
-        page.wait_for_timeout(400)  # the ask's entrance transition
         written.append(out / f"prompt-{placement}-375.png")
-        page.screenshot(path=str(written[-1]))
+        # Any transition or animation shown at its end, not at the moment of the shot.
+        page.screenshot(path=str(written[-1]), animations="disabled")
         context.close()
     return written
 
