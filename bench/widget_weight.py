@@ -3,9 +3,10 @@
     .venv/bin/python bench/widget_weight.py
 
 For each served script (`banner.js`: the count boxes alone; `prompt.js`: the core an article
-page embeds, which fills the count boxes and draws an inline ask; `prompt-banner.js`,
-`prompt-modal.js`, `prompt-gate.js`: each other placement's module, loaded once an answer names
-it; `prompt-member.js`: the member token's arrival and renewal, loaded only when a page needs it)
+page embeds, which fills the count boxes; `prompt-inline.js`, `prompt-banner.js`,
+`prompt-modal.js`, `prompt-gate.js`: each placement's module, loaded once an answer names it;
+`prompt-member.js`: the member token's arrival and renewal, loaded only when a page needs it;
+`prompt-checkout.js`: Stripe Checkout, loaded once the reader clicks a call to action)
 prints the readable parts it is built of (scripts/build_widgets.py's PARTS) and their bytes
 as written, the bytes as built (what is served; and how much of that is the CSS the parts
 insert) and as each encoding the service keeps (membership/goals/widget.py's ENCODINGS: the
@@ -27,7 +28,7 @@ from membership.http.security import widget_css
 
 BUILD = Path(__file__).resolve().parents[1] / "scripts" / "build_widgets.py"
 AIM = {"minified": 8 * 1024, "br": 4 * 1024, "gzip": 4 * 1024}
-# A page showing each placement, or no ask (what prompt.js loads); a page with only the count
+# A page showing each placement, or no ask, or a member's; a page with only the count
 # box loads banner.js alone.
 PAGES = {
     **{placement: loads(placement) for placement in ("banner", "inline", "modal", "gate")},

@@ -6,17 +6,17 @@
  * checkout: monthly by default, or yearly) on the script win over the <article>'s; the locale
  * defaults to <html lang>.
  * Once per page view it asks POST /v1/prompt (2 s timeout: no ask on a timeout or an error)
- * and shows what it gets: an inline ask in the slot, drawn here; a banner (fixed bar), a modal
- * dialog or a gate over the article, each drawn by its module (prompt-banner.js...), loaded
- * from our origin only once an answer names it (draw()). It keeps in localStorage, and nowhere
+ * and shows what it gets: an inline ask in the slot, a banner (fixed bar), a modal dialog or a
+ * gate over the article, each drawn by its module (prompt-inline.js...), loaded from our origin
+ * only once an answer names it (draw()). It keeps in localStorage, and nowhere
  * else: "membership" (the reader's random id, articles read per UTC day for 90 days, the
  * prompts seen (newest 100) and dismissed) and "member_token" (sent with the ask, so a member is
  * not asked; kept from a #member_token= fragment, or asked for with the ?session_id= Checkout
  * returns with, and renewed a day before it ends, by prompt-member.js, loaded only then).
  * Without localStorage it shows nothing; a stored state that is not JSON, or that the service
  * refuses (a 400 naming the field: the service is its one judge), is removed: no ask this page
- * view, a new reader on the next. A call to action opens Stripe Checkout (POST /v1/checkout),
- * or its own link when that fails. It fills the page's member-count boxes too (banner.js is
+ * view, a new reader on the next. A call to action opens Stripe Checkout (POST /v1/checkout, by
+ * prompt-checkout.js, loaded on the click), or its own link when that fails. It fills the page's member-count boxes too (banner.js is
  * built into it: after common.js and banner.js, see common.js), so an article page embeds
  * this one script. */
 var KEY = "membership";
