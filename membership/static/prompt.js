@@ -166,11 +166,11 @@ var PLACES = /^(banner|inline|modal|gate)$/;
 // What a placement's module gets of this script: the `kit` of the <script> element that loads
 // it, with the prompt to draw as `p` and the time it may draw until as `t` (draw(): 0 for a
 // holdout's, which every module, since it has had `t`, draws nothing for); a module whose ask
-// is seen later than it runs gives back `until` (draw()). Their URLs
-// are not versioned, so a module may be a cache's, up to a day older or newer than this script
+// is seen later than it runs gives back `until` (draw()). Their URLs carry only the kit's
+// version (module()), so a module may be a cache's, up to a day older or newer than this script
 // (Cache-Control's stale-while-revalidate): change what kit holds, what its functions take and
-// what card() draws (the classes a module's CSS styles) only by adding to them
-// (tests/goals/test_widget.py holds the names a module may use).
+// what card() draws (the classes a module's CSS styles) only by adding to them, or raise the
+// version (tests/goals/test_widget.py holds the names a module may use).
 var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL,
   call: call, str: str, // and the member module's (module("member"))
@@ -198,9 +198,12 @@ function draw(p, held) {
 
 // Our module `name` (/static/prompt-NAME.js, served as this script is), which runs once loaded,
 // after this, with `kit` as its <script> element's; the placements' run in the order they are
-// asked for, whichever arrives first.
+// asked for, whichever arrives first. The query is the kit's version, raised when the core
+// stops giving what an earlier module needs (2: each placement's style moved into its module),
+// so that this core never runs a cache's older module; an older core asks for the URL without
+// it, and runs the newer modules, which take only what every core gives.
 function module(name) {
-  var s = el("script", "", "", { src: base + "/static/prompt-" + name + ".js" });
+  var s = el("script", "", "", { src: base + "/static/prompt-" + name + ".js?2" });
   s.kit = kit;
   s.async = !PLACES.test(name); // a placement's: in order (before it is in the page, to count)
   return D.head.appendChild(s);

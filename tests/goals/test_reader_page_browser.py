@@ -6,6 +6,7 @@ wire."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import brotli
 import pytest
@@ -15,6 +16,8 @@ from membership.prompts.tokens import Tokens
 from tests.support.widget_browser import (
     is_ask,
     live_campaign,
+    module_glob,
+    module_url,
     open_holding_the_ask,
     reader_service,
     serve_demo_as,
@@ -267,7 +270,7 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
         response = event["response"]
         urls[event["requestId"]] = response["url"]
         headers = {name.lower(): value for name, value in response["headers"].items()}
-        codings[response["url"]] = headers.get("content-encoding", "")
+        codings[urlsplit(response["url"]).path] = headers.get("content-encoding", "")
 
     session.on("Network.responseReceived", received)
     session.on(
@@ -284,9 +287,7 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
     if shown:
         page.locator(shown).wait_for(state="attached", timeout=5_000)
     page.wait_for_timeout(300)
-    sizes = {
-        urls[r].removeprefix(service.url).split("#")[0]: n for r, n in wire.items() if r in urls
-    }
+    sizes = {urlsplit(urls[r]).path: n for r, n in wire.items() if r in urls}
     scripts = {u: n for u, n in sizes.items() if u.startswith("/static/")}
     sources = loads(None, member=True) if member else loads(placement)
     expected = {f"/static/{source.name}": source for source in sources}
@@ -300,7 +301,7 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
     assert sorted(bodies) == sorted(scripts)
     # brotli on the wire (Chromium accepts it): each body is the built file's, compressed
     for path, source in expected.items():
-        assert codings[service.url + path] == "br"
+        assert codings[path] == "br"
         body = built(source).read_bytes()
         assert bodies[path] == len(brotli.compress(body, mode=brotli.MODE_TEXT, quality=11))
     print(f"\n{placement}: bytes on the wire (headers and body):", sizes)
@@ -312,14 +313,14 @@ def test_what_an_article_loads_from_us_is_light_on_the_wire(page, service, place
 def test_a_placement_whose_module_fails_to_load_shows_nothing(page, service):
     """The bar's module refused (a network error): no bar, no spacer, no page error (the
     fixture's check), and the rest of the page as before: the count box is filled."""
-    page.route("**/static/prompt-banner.js", lambda route: route.abort("connectionrefused"))
+    page.route(module_glob("banner"), lambda route: route.abort("connectionrefused"))
     answer = _open(page, service.url + "/demo/article")
     assert [p["placement"] for p in answer["prompts"]] == ["banner"]
     page.locator(f"{COUNT_BOX}[data-state=ready] .mb").wait_for(timeout=5_000)
     page.wait_for_timeout(500)
     assert page.locator(BAR).count() == 0 and page.locator(".mp-pad").count() == 0
     _no_shift(page)
-    page.unroute("**/static/prompt-banner.js")  # the control: loaded, it draws the bar
+    page.unroute(module_glob("banner"))  # the control: loaded, it draws the bar
     _open(page, service.url + "/demo/article?n=2")
     page.locator(BAR).wait_for(timeout=5_000)
 
@@ -335,11 +336,11 @@ def test_a_placement_whose_module_comes_late_shows_nothing(page, service):
         time.sleep(2.5)
         route.continue_()
 
-    page.route("**/static/prompt-banner.js", late)
+    page.route(module_glob("banner"), late)
     answer = _open(page, service.url + "/demo/article")
     assert [p["placement"] for p in answer["prompts"]] == ["banner"]
     page.locator(f"{COUNT_BOX}[data-state=ready] .mb").wait_for(timeout=5_000)
-    loaded = "performance.getEntriesByName(location.origin + '/static/prompt-banner.js').length"
+    loaded = f"performance.getEntriesByName('{module_url(service.url, 'banner')}').length"
     deadline = time.monotonic() + 10
     while not page.evaluate(loaded):  # loaded (and run at once)
         assert time.monotonic() < deadline, "the module was never loaded"
@@ -348,7 +349,7 @@ def test_a_placement_whose_module_comes_late_shows_nothing(page, service):
     assert page.locator(BAR).count() == 0 and page.locator(".mp-pad").count() == 0
     assert events == []
     _no_shift(page)
-    page.unroute("**/static/prompt-banner.js")
+    page.unroute(module_glob("banner"))
     _open(page, service.url + "/demo/article?n=2")
     page.locator(BAR).wait_for(timeout=5_000)
 

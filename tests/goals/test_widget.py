@@ -15,6 +15,7 @@ from membership.goals.widget import (
 )
 from membership.http import security
 from membership.staff.campaigns import preview as campaign_preview
+from tests.support.widget_browser import MODULE_QUERY
 from tests.support.widget_build import build_module
 
 COMMON = SCRIPT.with_name("common.js")  # both scripts are built with it (scripts/build_widgets.py)
@@ -262,6 +263,12 @@ def test_what_the_core_gives_a_module_only_grows():
         text = module.read_text(encoding="utf-8")
         assert set(re.findall(r"\bkit\.([\w$]+)", text)) <= kit, name
         assert set(re.findall(r"\bme\.([\w$]+)", text)) <= element | ELEMENT_GIVEN_BACK, name
+
+
+def test_the_core_asks_for_its_modules_with_the_kit_s_version():
+    """The browser tests' MODULE_QUERY is the query prompt.js's module() asks with."""
+    core = PROMPT_SCRIPT.read_text(encoding="utf-8")
+    assert re.findall(r'"/static/prompt-" \+ name \+ "\.js(\?\d+)"', core) == [MODULE_QUERY]
 
 
 def test_every_module_draws_only_until_t():

@@ -19,8 +19,11 @@ from playwright.sync_api import expect
 from membership.prompts import assign
 from membership.prompts.tokens import Tokens
 from tests.support.widget_browser import (
+    MODULE_QUERY,
     is_ask,
     live_campaign,
+    module_glob,
+    module_url,
     new_reader,
     open_holding_the_ask,
     reader_service,
@@ -338,9 +341,9 @@ def test_a_member_module_that_fails_to_load_leaves_a_reader_s_page(page, service
     _seed(page, service, articles={_today(page): 5})
     _read(page, service.url + "/demo/article?n=2")
     assert loaded == []
-    page.route("**/static/prompt-member.js", lambda route: route.abort("connectionrefused"))
+    page.route(module_glob("member"), lambda route: route.abort("connectionrefused"))
     body, answer = _read(page, service.url + f"/demo/article?n=3#member_token={token}")
-    assert loaded == [service.url + "/static/prompt-member.js"]
+    assert loaded == [module_url(service.url, "member")]
     assert "member" not in body
     assert [p["campaign"] for p in answer["prompts"]] == ["inline-ask"]
     assert page.evaluate("localStorage.getItem('member_token')") is None
@@ -361,7 +364,7 @@ def test_checkout_is_loaded_on_the_click_and_a_click_is_never_lost(page, service
         ),
     )
     if module == "refused":
-        page.route("**/static/prompt-checkout.js", lambda route: route.abort("connectionrefused"))
+        page.route(module_glob("checkout"), lambda route: route.abort("connectionrefused"))
     page.route(JOIN, lambda route: route.fulfill(content_type="text/html", body="<p>Join us</p>"))
     _seed(page, service, articles={_today(page): 2})
     _read(page, service.url + "/demo/article")
@@ -371,8 +374,8 @@ def test_checkout_is_loaded_on_the_click_and_a_click_is_never_lost(page, service
     assert asked == []  # nothing of Checkout before a click
     with page.expect_navigation(url=JOIN, timeout=10_000):
         box.get_by_role("link", name="Join").click()
-    expected = ["/static/prompt-checkout.js"] + (["/v1/checkout"] if module == "loaded" else [])
-    assert asked == [service.url + path for path in expected]
+    checkout = [service.url + "/v1/checkout"] if module == "loaded" else []
+    assert asked == [module_url(service.url, "checkout"), *checkout]
 
 
 @pytest.mark.parametrize("height", [720, 6000], ids=["slot-below-the-fold", "slot-in-view"])
@@ -451,13 +454,12 @@ def test_a_holdout_is_reported_once_its_place_is_on_screen(page, service):
     assert page.locator(".mp").count() == 0
 
 
-BAR_MODULE = "**/static/prompt-banner.js"
+BAR_MODULE = module_glob("banner")
 
 
 def _bar_modules_loaded(page) -> int:
-    return page.evaluate(
-        "performance.getEntriesByName(location.origin + '/static/prompt-banner.js').length"
-    )
+    path = f"/static/prompt-banner.js{MODULE_QUERY}"  # as prompt.js asks for it
+    return page.evaluate(f"performance.getEntriesByName(location.origin + '{path}').length")
 
 
 def test_a_bars_holdout_passes_the_gate_its_ask_does(page, service):

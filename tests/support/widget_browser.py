@@ -61,6 +61,20 @@ def live_campaign(cid: str, placement: str, section: str, headline: str, **extra
     return doc
 
 
+# The query prompt.js asks for its modules with (the kit's version: its module()).
+MODULE_QUERY = "?2"
+
+
+def module_url(base: str, name: str) -> str:
+    """The URL prompt.js loads its module `name` (banner, inline, member, checkout...) from."""
+    return f"{base}/static/prompt-{name}.js{MODULE_QUERY}"
+
+
+def module_glob(name: str) -> str:
+    """A Playwright route pattern for that URL, whatever its query."""
+    return f"**/static/prompt-{name}.js*"
+
+
 def is_ask(response) -> bool:
     """A Playwright response to the widget's ask (POST /v1/prompt)."""
     return response.url.endswith("/v1/prompt") and response.request.method == "POST"
