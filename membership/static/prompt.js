@@ -174,7 +174,8 @@ var PLACES = /^(banner|inline|modal|gate)$/;
 var kit = {
   el: el, card: card, button: button, dismiss: dismiss, seen: seen, close: close, lang: lang, SEL: SEL,
   call: call, str: str, // and the member module's (module("member"))
-  watch: watch, data: data, going: 0 // and the checkout module's (`going`: its own)
+  watch: watch, // and the inline module's (its `until`)
+  data: data, going: 0 // and the checkout module's (`going`: its own)
 };
 
 // Draws `p`; or, given `held` (a holdout's report), draws nothing and reports it when the ask
