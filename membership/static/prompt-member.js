@@ -7,8 +7,9 @@
  * - An arrival (`go` given): a sign-in link's #member_token=... is kept; Checkout's success URL's
  *   ?session_id=cs_... is exchanged for the member's token (the session proves the payment
  *   before the webhook has come); either is taken out of the address (a reload must not ask
- *   again), and then `go` (the core's start: the new member is not asked). No token (not paid
- *   yet, or no answer in 10 s): as before.
+ *   again), and then `go` (the core's start: the new member is not asked). A Checkout return
+ *   without a token (a payment still processing, or no answer in 10 s) asks nothing on that
+ *   page view: the reader has just been through Checkout; the next page view asks as before.
  * - A renewal (no `go`: the stored token ends within a day): a fresh one. Refused (401, or 400:
  *   not a token), it is dropped and the lapsed member is asked again; on a network error it is
  *   kept for the next page view. */
@@ -38,7 +39,10 @@ function arrive() {
   }
   if (sid) u.searchParams.delete("session_id");
   if (t || sid) history.replaceState(history.state, "", u);
-  if (sid) kit.call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(kept).catch(Boolean).then(go);
+  if (sid) kit.call("/v1/member/token?session_id=" + encodeURIComponent(sid), null, 1e4).then(function (d) {
+    kept(d);
+    go();
+  }, Boolean);
   else go();
 }
 

@@ -337,3 +337,24 @@ def test_a_session_id_not_from_checkout_is_left_alone(page, world):
     body, _ = _read(page, service.url + "/demo/article?session_id=abc123")
     assert "member" not in body and asked == []
     assert page.url == service.url + "/demo/article?session_id=abc123"
+
+
+def test_a_checkout_return_without_a_token_asks_nothing_on_that_page(page, world):
+    """Back from Checkout with a session that gives no token (not paid yet, as a bank debit
+    still processing; here one Stripe does not know), the reader gets no ask on that page view
+    (they have just been through Checkout); the session id still leaves the address, and the
+    next page view asks as before."""
+    service, _, _ = world
+    unpaid = "cs_test_not_paid_0123456789"
+    asks, scripts = [], []
+    page.on("request", lambda r: asks.append(r.url) if is_ask(r) else None)
+    page.on("request", lambda r: scripts.append(r.url) if "/static/" in r.url else None)
+    with page.expect_response("**/v1/member/token?session_id=*", timeout=10_000) as token_call:
+        page.goto(service.url + f"/demo/article?session_id={unpaid}")
+    assert token_call.value.status != 200
+    page.wait_for_timeout(300)
+    assert asks == [] and page.locator(".mp").count() == 0 and _stored_token(page) is None
+    assert page.url == service.url + "/demo/article"
+    assert not any("prompt-banner" in url for url in scripts)  # no placement module either
+    _, answer = _read(page, click_next=True)
+    assert [p["campaign"] for p in answer["prompts"]] == ["checkout-ask"]
