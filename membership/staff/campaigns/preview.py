@@ -37,8 +37,8 @@ class Preview:
 
 @lru_cache(maxsize=1)
 def widget_css() -> str:
-    """The CSS the widget adds to a page: the count box's and asks' shared look, prompt.js's and
-    each placement module's (membership.goals.widget.styles)."""
+    """The CSS the widget adds to a page: the look the count box and the asks share, then each
+    placement module's (membership.goals.widget.styles)."""
     return "".join(widget.styles())
 
 
