@@ -59,7 +59,7 @@ from tests.support.staff_browser import (  # noqa: E402
     CHROMIUM,
     launch_chromium,
     open_page,
-    site_port,
+    serve,
     stop_site,
     url,
 )
@@ -142,9 +142,9 @@ def _history(rt, count: int) -> None:
     rt.redis.hset(rt.keys.ledger_history_leaves, mapping=leaves)
 
 
-def shoot_placements(browser, out: Path) -> list[Path]:
+def shoot_placements(app, browser, out: Path) -> list[Path]:
     """Each placement on the demo article, a new reader on a phone each time."""
-    base = f"http://127.0.0.1:{site_port()}"
+    base = f"http://127.0.0.1:{serve(app)}"
     written = []
     for placement in PLACEMENTS:
         context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -175,19 +175,19 @@ def shoot_staff(app, browser, client, out: Path, quick: bool) -> list[Path]:
         "login": "/staff/login",
         "set-password": f"/staff/set-password?token={accounts.create_link('nadia@news.example')}",
     }
+    signed_in = {name.replace("_", "-"): path for name, path in named.items()}
+    # A page for each, at one width then the other (a new page costs more than a visit).
+    tabs = ((open_page(app, browser, None, client=client), signed_in),
+            (open_page(app, browser, None), signed_out))  # fmt: skip
     written = []
     for width in WIDTHS:
-        page = open_page(app, browser, None, width=width, client=client)
-        for name, path in named.items():
-            page.goto(url(path))
-            written.append(out / f"staff-{name.replace('_', '-')}-{width}.png")
-            page.screenshot(path=str(written[-1]), full_page=True)
-        page.close()
-        page = open_page(app, browser, None, width=width)  # signed out
-        for name, path in signed_out.items():
-            page.goto(url(path))
-            written.append(out / f"staff-{name}-{width}.png")
-            page.screenshot(path=str(written[-1]), full_page=True)
+        for page, pages in tabs:
+            page.set_viewport_size({"width": width, "height": 900})
+            for name, path in pages.items():
+                page.goto(url(path))
+                written.append(out / f"staff-{name}-{width}.png")
+                page.screenshot(path=str(written[-1]), full_page=True)
+    for page, _ in tabs:
         page.close()
     return written
 
@@ -229,8 +229,7 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             try:
-                open_page(app, browser, None).close()  # the local server now serves `app`
-                written = shoot_placements(browser, args.dir)
+                written = shoot_placements(app, browser, args.dir)
                 _progress("the placements")
                 written += shoot_staff(app, browser, client, args.dir, args.quick)
                 _progress("the staff pages")

@@ -80,14 +80,20 @@ def stop_site() -> None:
             _server = None
 
 
+def serve(app) -> int:
+    """The shared server hands its requests to `app` from now on; its port."""
+    port = site_port()
+    _DISPATCH.app = app
+    return port
+
+
 def open_page(app, browser, role: str | None, *, width: int = 1280, client=None):
     """A new Chromium page (in its own context) signed in as `role` (None: signed out, or
     the state of `client`). Console errors (a CSP refusal among them) collect in
     page.console_errors."""
     if client is None:
         client, _ = signed_in(app, role)
-    site_port()
-    _DISPATCH.app = app
+    serve(app)
     page = browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
     cookies = [
         {"name": c.key, "value": c.value, "domain": "staff.test", "path": c.path or "/"}
