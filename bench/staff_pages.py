@@ -53,6 +53,7 @@ from membership.ledger.rebuild import rebuild  # noqa: E402
 from membership.prompts import campaigns, store  # noqa: E402
 from membership.staff import accounts_for  # noqa: E402
 from membership.store import Keys, connect  # noqa: E402
+from membership.store.client import PATIENT_READ_TIMEOUT  # noqa: E402
 from membership.stripe.apply import apply_event  # noqa: E402
 from tests.support import stripe_payloads as sp  # noqa: E402
 from tests.support.processes import RedisServer  # noqa: E402
@@ -181,7 +182,9 @@ def main() -> None:
     statuses = frozenset(DEFAULT_MEMBER_STATUSES)
     server = RedisServer().start()
     try:
-        client = connect(server.url)
+        # Patient: a loaded machine may stall this Redis past the default timeout while it
+        # takes 200,000 members' records and their rebuild.
+        client = connect(server.url, read_timeout=PATIENT_READ_TIMEOUT)
         keys = Keys(PREFIX)
         t0 = time.perf_counter()
         print(f"{args.members:,} members: writing...", file=sys.stderr, flush=True)
