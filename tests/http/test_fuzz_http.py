@@ -69,6 +69,19 @@ phases.coverage.enabled = false
 include-path = "/webhooks/stripe"
 checks.positive_data_acceptance.enabled = false
 
+# Where every random case meets one refusal once a single value is looked at: a Stripe
+# signature that cannot match (an HMAC of the body), a sign-in code or a Checkout session
+# nobody was given (gone, not found), a placement's script by a name that is none. The
+# coverage phase sends each one's bounds; twenty random cases, not sixty, show the refusal.
+[[operations]]
+include-name = [
+    "POST /webhooks/stripe",
+    "GET /v1/member/verify",
+    "GET /v1/member/token",
+    "GET /static/prompt-{placement}.js",
+]
+generation.max-examples = 20
+
 [[operations]]
 include-path = "/v1/member/verify"
 checks.positive_data_acceptance.expected-statuses = [
