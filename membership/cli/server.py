@@ -157,4 +157,10 @@ def run(
     if after_logging_setup is not None:
         after_logging_setup()
     stop_promptly_until_loaded()
+    # What this process imported, kept out of the collector's sight before the workers fork
+    # (as Python's gc.freeze docs advise): their copies are not written to by collections,
+    # their own first collection (load_frozen) walks only the app, and this process's exit
+    # skips walking it.
+    gc.collect()
+    gc.freeze()
     server.serve(target_loader=loader, wrap_loader=False)
