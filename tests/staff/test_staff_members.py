@@ -20,7 +20,7 @@ from membership.staff.access.api_tokens import api_tokens_for
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline
 from tests.support.staff import signed_in
-from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+from tests.support.staff_browser import WIDTHS, fits, open_page, url
 from tests.support.webhooks import deliver
 
 OLENA, PETRO, GONE = "cus_olena1", "cus_petro1", "cus_gone1"
@@ -423,21 +423,21 @@ def test_the_export_downloads_in_chromium_with_the_right_rows(app, world, browse
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS)
-def test_screenshots_of_the_members_pages(app, world, browser, width):
+def test_the_members_pages_fit_both_widths(app, world, browser, width):
     page = open_page(app, browser, "editor", width=width)
     page.goto(url("/staff/members"))
-    shoot(page, "members")
+    fits(page)
     page.fill("#q", "olena")
     page.keyboard.press("Enter")
     page.wait_for_url("**/staff/members?q=olena")
     assert page.locator("#results tbody tr").count() == 1
-    shoot(page, "members-search")
+    fits(page)
     page.click("#results a")
     page.wait_for_url(f"**/staff/members/{OLENA}")
     assert page.locator("table.history").count() == 1
-    shoot(page, "member")
+    fits(page)
     page.goto(url("/staff/members/bank@example.org"))
-    shoot(page, "member-offline")
+    fits(page)
     page.goto(url("/staff/members"))
     page.fill("#add-email", "new@example.org")
     page.fill("#add-reason", "bank transfer")

@@ -15,7 +15,7 @@ from membership.stripe.apply import apply_event
 from tests.support import stripe_payloads as sp
 from tests.support.ledger_helpers import add_offline, join
 from tests.support.staff import signed_in
-from tests.support.staff_browser import WIDTHS, open_page, shoot, url
+from tests.support.staff_browser import WIDTHS, fits, open_page, url
 
 DAY = 86_400
 NEWEST_FIRST = [
@@ -174,7 +174,7 @@ def test_the_list_with_its_filters_and_sorting_in_chromium(app, world, browser, 
     page.goto(url("/staff/members"))
     rows = page.locator("#results tbody tr td:first-child")
     expect(rows).to_have_text(NEWEST_FIRST)
-    shoot(page, "members-list")
+    fits(page)
 
     page.select_option("#f-status", "past_due")
     page.click("#filters button")
@@ -188,7 +188,7 @@ def test_the_list_with_its_filters_and_sorting_in_chromium(app, world, browser, 
     page.click("#filters button")
     expect(rows).to_have_text(["bohdan@example.org", "dmytro@example.org", "cus_nomail"])
     expect(page.locator('th[aria-sort="ascending"]')).to_have_text("Name ↑")
-    shoot(page, "members-filtered")
+    fits(page)
 
     page.click("th a.sort >> text=Name")  # the other way round
     expect(rows).to_have_text(["cus_nomail", "dmytro@example.org", "bohdan@example.org"])

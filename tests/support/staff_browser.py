@@ -2,7 +2,7 @@
 
     page = open_page(app, browser, "editor", width=375)
     page.goto(url("/staff/goals"))
-    shoot(page, "goals")          # test-artifacts/staff-goals-375.png; fails on sideways scroll
+    fits(page)                    # fails if anything scrolls sideways at 375 px
 
 Chromium resolves staff.test to one local werkzeug server (started once a test session;
 tests/conftest.py gives the browser the mapping) that hands every request to the app of the
@@ -14,12 +14,10 @@ share one staff session.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from tests.support.staff import signed_in
 
 ORIGIN = "http://staff.test"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WIDTHS = (1280, 375)
 
 
@@ -116,12 +114,3 @@ def fits(page) -> int:
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{page.url} scrolls sideways at {width} px ({scroll} px wide)"
     return width
-
-
-def shoot(page, name: str) -> Path:
-    """fits(page), then save a full-page screenshot as staff-NAME-WIDTH.png."""
-    width = fits(page)
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"staff-{name}-{width}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
