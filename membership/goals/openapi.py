@@ -15,6 +15,7 @@ from membership.core.openapi import (
     ref,
     retry_later,
 )
+from membership.goals.widget import LOADED
 
 _BAD_QUERY = error("Unknown or malformed query parameter")
 _TIME = {"type": "string", "format": "date-time"}
@@ -52,18 +53,19 @@ OPENAPI = {
     "/static/prompt.js": _script(
         "The embeddable paywall-prompt widget (asks /v1/prompt once per page view)"
     ),
-    "/static/prompt-{placement}.js": {
+    "/static/prompt-{name}.js": {
         "parameters": [
             {
-                "name": "placement",
+                "name": "name",
                 "in": "path",
                 "required": True,
-                "schema": {"enum": ["banner", "modal", "gate"]},
+                "schema": {"enum": list(LOADED)},
             }
         ],
         **_script(
-            "A placement's renderer, which prompt.js loads once an answer names it",
-            **{"404": error("No module for that placement (the inline ask is prompt.js's own)")},
+            "A module prompt.js loads when it needs it: a placement's renderer (once an answer"
+            " names it), the member token's arrival and renewal, or Checkout (on a click)",
+            **{"404": error("No module by that name (the core is prompt.js itself)")},
         ),
     },
     "/demo/article": {
