@@ -62,27 +62,27 @@ NAME_MAX = 200
 _COUNTERS = """
 local bump, counted, layout = job[4], {}, false
 if #bump > 0 then
-  local n = tonumber(bump[10])
-  local names = {bump[8], bump[6]}
-  for i = 1, n do names[i + 2] = bump[9 + 2 * i] end
+  local n = tonumber(bump[9])
+  local names = {bump[7], bump[5]}
+  for i = 1, n do names[i + 2] = bump[8 + 2 * i] end
   local now = redis.call('HMGET', KEYS[8], unpack(names))
   layout = now[1]
-  if bump[4] ~= '' and layout ~= bump[4] then return {3, 'layout', layout or ''} end
+  if bump[3] ~= '' and layout ~= bump[3] then return {3, 'layout', layout or ''} end
   for i = 1, n do
     local value = now[i + 2] or ''
     if not value:find('^%s*%-?%d*%s*$') or not value:find('%d') and value:find('%S') then
       return {3, KEYS[8], names[i + 2] .. ' is ' .. value .. ', not a whole number'}
     end
-    local after = (tonumber(value) or 0) + tonumber(bump[10 + 2 * i])
+    local after = (tonumber(value) or 0) + tonumber(bump[9 + 2 * i])
     if #value > 15 or math.abs(after) >= 2 ^ 53 then
       return {3, KEYS[8], names[i + 2] .. ' would leave the whole numbers it adds exactly'}
     end
     counted[2 * i - 1], counted[2 * i] = names[i + 2], after
   end
-  if bump[5] ~= '' and not now[1] and not now[2] and redis.call('HLEN', KEYS[8]) == 0 then
-    counted[#counted + 1], counted[#counted + 2] = bump[6], bump[7]
-    counted[#counted + 1], counted[#counted + 2] = bump[8], bump[9]
-    layout = bump[9]
+  if bump[4] ~= '' and not now[1] and not now[2] and redis.call('HLEN', KEYS[8]) == 0 then
+    counted[#counted + 1], counted[#counted + 2] = bump[5], bump[6]
+    counted[#counted + 1], counted[#counted + 2] = bump[7], bump[8]
+    layout = bump[8]
   end
 end
 """
@@ -401,42 +401,6 @@ class Writer:
             pause=pause,
         )
 
-    def _write(
-        self,
-        reader: RedisReader,
-        queue: Callable,
-        outcome: Callable[[int | None], Outcome],
-        bump=(),
-        count: str | None = None,
-        at: float | None = None,
-    ) -> whole.Checked:
-        """A commit of what `queue` queues, if what `reader` read still stands, then the
-        count's change `bump` (`_bump_args`), whose reply is the count after it: the
-        transaction answers `outcome(count)`; without a change, `count` (the count as read)."""
-        queued = whole.Queued()
-        queue(queued)
-        absent, same = reader.checks()
-        k = self.keys
-        return whole.Checked(
-            keys=(
-                *(
-                    k.member_count,
-                    k.count_changed_at,
-                    k.ledger_history_day(day(at or self.clock())),
-                ),
-                *(k.goals_lowest, k.banner_version, k.goals_pending, k.goals_reached),
-                k.ledger_counters,
-            ),
-            writes=queued.commands,
-            absent=absent,
-            same=same,
-            tail=_BUMP,
-            tail_args=bump,
-            before=_COUNTERS,
-            refuse=lambda key, found: _refused(self, key, found),
-            returns=lambda result: outcome(_count_after(self, result, count)),
-        )
-
     def _attempt(
         self,
         pipe,
@@ -502,11 +466,12 @@ class Writer:
         bump = _bump_args(count_delta, now, old_sets, new, counter_deltas)
         if new and not count_delta:
             raw_count = "0"  # `_queue_counts` sets it
-        return self._write(reader, queue, outcome, bump, raw_count, now)
+        return _commit(self, reader, queue, outcome, bump, raw_count, now)
 
     def _duplicate(self, reader, meta: EventMeta, label, done: str, at: float, count):
         """An event processed before (or concurrently) stays processed: logged `duplicate`."""
-        return self._write(
+        return _commit(
+            self,
             reader,
             lambda pipe: self.log.queue_outcome(pipe, meta, "duplicate", f"already {done}"),
             lambda count: _outcome(meta, label, "duplicate", count, count, f"already {done}", at),
@@ -526,7 +491,8 @@ class Writer:
             done = _outcome_read(reader, guard, [mark], [stored], values, attempt)
             if done in DONE:  # processed before (or concurrently): it stays processed
                 return self._duplicate(reader, meta, label, done, meta.received, count)
-            return self._write(
+            return _commit(
+                self,
                 reader,
                 lambda pipe: self.log.queue_failure(pipe, meta, error),
                 lambda count: Outcome(
@@ -536,6 +502,44 @@ class Writer:
             )
 
         return self._transaction(body, meta)
+
+
+def _commit(
+    writer: Writer,
+    reader: RedisReader,
+    queue: Callable,
+    outcome: Callable[[int | None], Outcome],
+    bump=(),
+    count: str | None = None,
+    at: float | None = None,
+) -> whole.Checked:
+    """A commit of what `queue` queues, if what `reader` read still stands, then the
+    count's change `bump` (`_bump_args`), whose reply is the count after it: the
+    transaction answers `outcome(count)`; without a change, `count` (the count as read)."""
+    queued = whole.Queued()
+    queue(queued)
+    absent, same = reader.checks()
+    k = writer.keys
+    return whole.Checked(
+        keys=(  # KEYS[1] to KEYS[8] of `_COUNTERS` and `_BUMP`
+            k.member_count,
+            k.count_changed_at,
+            k.ledger_history_day(day(at or writer.clock())),
+            k.goals_lowest,
+            k.banner_version,
+            k.goals_pending,
+            k.goals_reached,
+            k.ledger_counters,
+        ),
+        writes=queued.commands,
+        absent=absent,
+        same=same,
+        tail=_BUMP,
+        tail_args=bump,
+        before=_COUNTERS,
+        refuse=lambda key, found: _refused(writer, key, found),
+        returns=lambda result: outcome(_count_after(writer, result, count)),
+    )
 
 
 def _mark_type(mark: list[str], attempt: int, unwatched: list) -> list:
@@ -596,10 +600,11 @@ def _notify(subscribers: Sequence[Subscriber], outcome: Outcome) -> None:
 
 
 def _bump_args(count_delta: int, now: float, old_sets: bool, new: bool, counters) -> list:
-    """A change as `_COUNTERS` and `_BUMP` take it: the count's (with its day's history, the
-    banner's version, the goals it reaches), the layout the writer assumed ("": sets read),
-    whether the count was unknown (a new ledger's counters start), the counters' changes."""
-    values = [count_delta, iso(now), day(now), "" if old_sets else LAYOUT, "1" if new else ""]
+    """A change as `_COUNTERS` and `_BUMP` take it: the count's and its time (the day's
+    history, the banner's version and the goals it reaches are the commit's KEYS), the layout
+    the writer assumed ("": sets read), whether the count was unknown (a new ledger's counters
+    start), the counters' changes."""
+    values = [count_delta, iso(now), "" if old_sets else LAYOUT, "1" if new else ""]
     values += [SCHEMA_FIELD, SCHEMA, LAYOUT_FIELD, LAYOUT, len(counters)]
     values += [v for change in counters.items() for v in change]
     return [str(v) for v in values]
