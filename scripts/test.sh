@@ -22,7 +22,10 @@ if ! python3 -m venv .venv >/dev/null 2>&1; then
   apt_install "python$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')-venv"
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# uv (Astral's installer, from PyPI) resolves and installs the package and its test extras in a
+# few seconds where pip takes about half a minute.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[test]'
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
