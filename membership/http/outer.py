@@ -2,7 +2,7 @@
 WSGI endpoint beside it, such as `POST /v1/prompt`), done once:
 
 - the request id (`logs.request_id_of`), bound for the request's log records and returned
-  in `X-Request-ID`;
+  in `X-Request-ID` (but by a script: the same file for every request, light on the wire);
 - the security headers (`security.py`), each unless the answer set its own;
 - the body limit: a declared length over `limit` is a 413 before anyone reads it; a chunked
   body is read whole first (at most `limit` bytes) and handed on with its length, so no view
@@ -31,6 +31,9 @@ from membership.http.security import NOSNIFF
 ENDPOINT_KEY = "membership.endpoint"
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 _READ_CHUNK = 65536
+# A script is the same file for every request, cached for long, and logs nothing: its answer
+# carries no request id, whose bytes would count in every article page's weight on the wire.
+_SCRIPT = "text/javascript"
 
 
 class Endpoint:
@@ -158,7 +161,8 @@ class Outer:
             headers.append(NOSNIFF)
         if "x-request-id" in names:
             headers[:] = [pair for pair in headers if pair[0].lower() != "x-request-id"]
-        headers.append((logs.REQUEST_ID_HEADER, request_id))
+        if content_type is None or not content_type.startswith(_SCRIPT):
+            headers.append((logs.REQUEST_ID_HEADER, request_id))
 
     # --- The body limit ---------------------------------------------------------------
 

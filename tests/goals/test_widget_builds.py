@@ -5,6 +5,7 @@ article loads from us within its weight budget."""
 from __future__ import annotations
 
 import gzip
+import re
 
 import brotli
 import pytest
@@ -176,6 +177,30 @@ def test_a_script_is_compressed_for_a_client_that_accepts_it(client, url, accept
     refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0, br;q=0, identity"})
     assert "Content-Encoding" not in refused.headers
     assert refused.get_data() == plain.get_data()
+
+
+@pytest.mark.parametrize("url", sorted(SCRIPTS))
+def test_a_script_carries_only_the_headers_a_cached_script_needs(client, url):
+    """Every article page pays for a script's headers on the wire: the answer carries nosniff,
+    its validators and caching, and no per-request id (the same file for every request, which
+    logs nothing); a refusal under /static/ is JSON and keeps its request id."""
+    served = client.get(url, headers={"Accept-Encoding": "br", "X-Request-ID": "page-view.7"})
+    assert served.status_code == 200
+    assert served.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert "X-Request-ID" not in served.headers
+    assert re.fullmatch(r'"[A-Za-z0-9_-]{12}"', served.headers["ETag"])
+    assert set(served.headers.keys()) - {"Date"} == {
+        "Cache-Control",
+        "Content-Encoding",
+        "Content-Length",
+        "Content-Type",
+        "ETag",
+        "Vary",
+        "X-Content-Type-Options",
+    }
+    missing = client.get("/static/prompt-nope.js", headers={"X-Request-ID": "page-view.8"})
+    assert missing.status_code == 404 and missing.is_json
+    assert missing.headers["X-Request-ID"] == "page-view.8"
 
 
 @pytest.mark.parametrize("page", PAGES)
