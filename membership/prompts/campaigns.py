@@ -1,27 +1,6 @@
 """Campaigns: the document staff write, validated into frozen dataclasses (pure, no I/O).
 
-A complete, valid document with English and Ukrainian copy is examples/campaign.json (a test
-applies it as written). What this module decides (each is what `to_json` writes back):
-
-- Unknown fields are refused (`audience.section: unknown field`): a targeting option the
-  engine does not know must never be silently ignored.
-- Optional with defaults: `starts_at`, `ends_at` (null: unbounded), `locales` (null: every
-  locale in SUPPORTED_LOCALES), `audience` and each of its parts (readers `non-members`,
-  empty include/exclude lists, `articles_read` null = no condition), `frequency` (no
-  `max_views` cap, `per_days` 30, `min_hours_between` 0, `after_dismiss_days` 7: a dismissal
-  hides the campaign for a week; 0 = it does not hide it), `control_share` 0, `gate` null,
-  `cta_url` null (JOIN_URL).
-- Times are ISO-8601 with a zone (`Z` or an offset), held in UTC; `ends_at` is exclusive
-  and must be after `starts_at`.
-- Sections and tags are compared lower-cased, referrer domains lower-cased, countries
-  upper-cased: they are stored so.
-- Copy: for every locale the campaign targets, `headline` and `cta` are required and `body`
-  is optional; each is a template or an object of CLDR plural forms of that locale, with an
-  `other` form, chosen by the member count. Templates may use {count}, {goal}, {remaining},
-  {articles_read} and {publication} (checked by membership.core.i18n.check_template, which
-  also refuses unsafe characters).
-- A variant's `weight` is a whole number 0-1000 (0 pauses it); at least one is above 0.
-"""
+The rules each field follows: docs/prompts.md; `to_json` writes every field back so."""
 
 from __future__ import annotations
 

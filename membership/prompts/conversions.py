@@ -1,14 +1,8 @@
-"""Conversions: a paid Checkout Session from a prompt credits its campaign's variant, once;
-a payment later refunded in full counts once under `refunds` (docs/checkout-and-members.md).
+"""Conversions: a paid Checkout Session from a prompt credits its campaign's variant once; a
+full refund counts once under `refunds` (docs/checkout-and-members.md, "Conversions").
 
-`ConversionHook` is a `TransactionHook` of the ledger's writer: the credit is queued in the
-same MULTI as the event's own change, after a WATCHed read of the session's mark
-(`keys.conversion(session)`), which that MULTI writes, so a second event for the session
-finds the mark or fails its EXEC and is decided again. A refund matches the session by its
-payment intent (a subscription's: its first invoice's, from `invoice_payment.paid`); one that
-comes before the session's event waits (WAIT) for it. `credit_from`, `refund_from` and
-`payment_of` read events (pure); the hook reads Redis and queues the writes.
-"""
+`ConversionHook` queues the credit in the ledger writer's own MULTI, after a WATCHed read of
+the session's mark that the MULTI writes, so a second event for the session is decided again."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
-"""`POST /v1/prompt/events`: what the reader did with a prompt (docs/prompts.md, "Prompt
-events and results").
-
-    {"events": [{"type": "view" | "click" | "dismiss" | "holdout", "token": "..."}]}
-
-The body as a whole is checked first (400 naming the field, nothing counted); each event then
-stands alone, rejected when its token is missing, forged or expired or its type does not fit
-the token, else counted once per (token, type) by `counts.record`, at most
-PROMPT_EVENTS_PER_ADDRESS per type, campaign and UTC hour from one client address (kept only
-as a keyed hash). Answer 202 `{"accepted": n, "rejected": m}`. Rate-limited per client
-address (RATE_LIMIT_PROMPT_EVENTS); CORS for ALLOWED_ORIGINS.
-"""
+"""`POST /v1/prompt/events`: what the reader did with a prompt, each event counted once per
+(token, type) by `counts.record` (docs/prompts.md, "Prompt events and results")."""
 
 from __future__ import annotations
 

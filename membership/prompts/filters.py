@@ -1,23 +1,9 @@
 """Which ask a reader sees: named filters in a fixed order, compiled per campaign, and the
 one decider, `decide` (pure, no I/O).
 
-Each filter, compiled for one campaign when the snapshot reads the campaigns, is its name,
-the tests that can fail for that campaign (each a predicate of the request's `Facts` with
-what its failure says) and what a pass says. A filter that passes whatever the request has
-no test, so a decision runs only the checks that can fail; `?debug=1` runs the same checks,
-all of them, and records each filter's result and reason. Windows:
-
-- `articles_read.days` = N: today (UTC) and the N-1 days before it (30 when the campaign
-  sets none, for {articles_read} and a gate's free articles).
-- `per_days`, `after_dismiss_days`, `min_hours_between`: the last N x 24 hours (or hours)
-  before `now`; a view or dismissal exactly that long ago is outside.
-- `starts_at` is inclusive, `ends_at` exclusive.
-- An include list passes when any of the page's values is in it, an exclude list fails when
-  any is; a missing value fails an include list and passes an exclude list. A referrer
-  domain matches itself and its subdomains.
-- A gate with `free_articles` N passes from the (N+1)-th article in its window (the history
-  includes the article being viewed).
-"""
+Each filter compiles, per campaign, to the tests that can fail for it (each with what its
+failure says) and what a pass says: a decision runs those up to the first that fails,
+`?debug=1` runs all of them and records each result. The windows: docs/prompts.md."""
 
 from __future__ import annotations
 
@@ -475,24 +461,9 @@ def decide(
     *,
     debug: bool = False,
 ) -> Decision:
-    """The prompts for one page view, the holdout, and (with `debug`) the trace.
-
-    Campaigns are tried by rank (priority, then id). One that passes every filter is
-    assigned (`assign.assign`): in its holdout, or to a variant. The first of a placement
-    that passes wins it; later ones that pass too are `outranked`.
-
-    - A variant whose copy (in the reader's locale) needs the count while it is unknown, or
-      {goal}/{remaining} while there is no current goal, is never shown, nor replaced by
-      another (assignment is sticky): the campaign is `rejected` by a "copy" check after the
-      filters, and the placement goes to the next campaign.
-    - A reader in a winner's holdout sees no ask in that placement (no copy check applies).
-    - At most one of modal and gate: when both have a winner (a holdout stands for the ask
-      it holds back), the lower rank keeps its placement, the other is `outranked` and its
-      placement stays empty.
-
-    Without `debug` a campaign stops at its first failed test, and campaigns whose place is
-    taken (SLOTS) are not tried: the same prompts and holdout.
-    """
+    """The prompts for one page view, the holdout, and (with `debug`) the trace; how
+    campaigns compete for a placement: docs/prompts.md ("The decision"). Without `debug` a
+    campaign stops at its first failed test and one whose slot is taken is not tried."""
     if not isinstance(campaigns, Compiled):
         campaigns = Compiled(campaigns)
     facts = Facts(request, now, member, country)

@@ -1,13 +1,6 @@
-"""`POST /v1/prompt`: which asks this page view shows (the shell around the decider).
-
-A plain WSGI endpoint, the one door of its path (docs/prompts.md, "The decision"): the outer
-layer (membership.http.outer) dispatches `/v1/prompt` here after giving the request its id,
-and adds the security headers, the body limit and the metrics to whatever this answers. It
-answers every case itself: the decision, `?debug=1` (403 without the staff token), the CORS
-preflight, 400/413/415 naming the field, 405, the 503 of a Redis error and a logged 500,
-through the service's error functions (`membership.core.errors`). It sends no Redis
-command: campaigns and banner data come from the process's `PromptSnapshot`.
-"""
+"""`POST /v1/prompt`: a plain WSGI endpoint, the one door of its path, which answers every case
+itself through the service's error functions and sends no Redis command (docs/prompts.md,
+"One door")."""
 
 from __future__ import annotations
 

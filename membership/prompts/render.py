@@ -1,11 +1,5 @@
-"""The answer of `POST /v1/prompt`, built from a decision (pure, no I/O; its shape in
-/openapi.json and docs/prompts.md).
-
-Copy templates get {count}, {goal}, {remaining}, {articles_read} and {publication}, numbers
-formatted for the locale by Babel, plural forms chosen by the member count. decide() never
-picks copy whose numbers are unknown; should one slip through, the placeholder renders as
-nothing, never as "None". `banner` is null while no member count was ever seen.
-"""
+"""The answer of `POST /v1/prompt`, built from a decision (pure; its shape in /openapi.json).
+A placeholder whose number is unknown renders as nothing, never as "None"."""
 
 from __future__ import annotations
 

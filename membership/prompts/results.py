@@ -1,13 +1,5 @@
-"""A campaign's results, from its stored figures (pure: no Redis, no clock); what each figure
-means is in docs/prompts.md ("Results").
-
-Per variant: the counts, unique readers, rates, money per currency, the conversion rate per
-unique reader with its 95% Wilson score interval, the lift against the holdout's rate, and a
-verdict: `too early` under MIN_VIEWS views; `leading` when its interval lies wholly above
-every other variant's (touching is not above) and each of those has MIN_VIEWS views too;
-else `inconclusive` (always for a campaign's only variant). A variant removed from the
-campaign whose figures remain is listed last with `"retired": true`.
-"""
+"""A campaign's results from its stored figures (pure: no Redis, no clock); what each figure
+means, the verdicts included: docs/prompts.md ("Results")."""
 
 from __future__ import annotations
 

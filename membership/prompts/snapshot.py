@@ -1,15 +1,8 @@
-"""The live campaigns and the banner's data, held in process memory for `POST /v1/prompt`
-(docs/prompts.md, "From memory"), so a decision sends no Redis command.
+"""The live campaigns and the banner's data, held in process memory for `POST /v1/prompt` so
+that a decision sends no Redis command (docs/prompts.md, "From memory").
 
-A daemon thread per process refreshes both every `refresh_seconds`: one GET of
-`keys.campaigns_version`, a full read (`store.read`) only when it changed or
-`full_read_seconds` have passed (a Redis emptied and refilled up to the same version is still
-seen), then the banner cache's `get()`. The last good set stays while Redis cannot be read,
-and per campaign while a stored one is corrupt; trouble is logged when it starts or changes
-and once when it ends. The thread starts on first use and again in a forked child; the first
-decision of a process waits at most `first_wait` for the first read. The thread holds the
-snapshot only weakly: an app that is gone stops it.
-"""
+A daemon thread per process refreshes them (started on first use and again in a forked
+child; it holds the snapshot weakly, so an app that is gone stops it)."""
 
 from __future__ import annotations
 
