@@ -852,3 +852,46 @@ def test_odd_numbers_in_the_query_and_the_form_are_400s(app, editor):
         answer = client.post("/staff/campaign/winter-drive/edit", data={**form, "remove": remove})
         assert answer.status_code == 400, remove
     assert entries(app) == []
+
+
+def test_a_dismissal_hides_a_campaign_7_days_by_every_door_unless_it_says_otherwise(app, editor):
+    """A campaign that says nothing of `after_dismiss_days` (the form's box left empty, a JSON
+    document without it, the API's) is hidden 7 days by a dismissal, and its page and its form
+    show the 7."""
+    client, token = editor
+    headers = {"X-CSRFToken": token}
+    silent = copy.deepcopy(EXAMPLE)
+    del silent["frequency"]["after_dismiss_days"]
+    by_door = {}
+    form = form_of({**silent, "id": "by-form"})
+    assert "frequency.after_dismiss_days" not in form  # the box is left empty
+    posted = client.post("/staff/campaigns/new", data={**form, "csrf_token": token})
+    assert posted.status_code == 303
+    by_door["by-form"] = stored(app, "by-form")
+    document = json.dumps({**silent, "id": "by-json"})
+    posted = client.post(
+        "/staff/campaigns/new/json", data={"document": document, "csrf_token": token}
+    )
+    assert posted.status_code == 303
+    by_door["by-json"] = stored(app, "by-json")
+    posted = client.post("/staff/api/campaigns", json={**silent, "id": "by-api"}, headers=headers)
+    assert posted.status_code == 201
+    by_door["by-api"] = stored(app, "by-api")
+    for cid, campaign in by_door.items():
+        assert campaign.frequency.after_dismiss_days == 7, cid
+        assert (
+            client.get(f"/staff/api/campaigns/{cid}").get_json()["campaign"]["frequency"][
+                "after_dismiss_days"
+            ]
+            == 7
+        )
+        page = client.get(f"/staff/campaign/{cid}").get_data(as_text=True)
+        assert "hidden 7 days after a dismissal" in page, cid
+        edit = client.get(f"/staff/campaign/{cid}/edit").get_data(as_text=True)
+        box = re.search(r'<input[^>]*name="frequency\.after_dismiss_days"[^>]*>', edit).group(0)
+        assert 'value="7"' in box, box
+    # a campaign that says otherwise keeps its word, 0 included (a dismissal hides nothing)
+    said = copy.deepcopy(EXAMPLE)
+    said["frequency"]["after_dismiss_days"] = 0
+    posted = client.post("/staff/api/campaigns", json={**said, "id": "says-0"}, headers=headers)
+    assert posted.status_code == 201 and stored(app, "says-0").frequency.after_dismiss_days == 0
