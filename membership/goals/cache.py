@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
+import msgspec
 import redis as redis_lib
+from msgspec import Meta
 
-from membership.core import i18n
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals
 from membership.ledger import queries as ledger_queries
@@ -39,6 +40,7 @@ REFRESH_SECONDS = 0.9
 RETRY_SECONDS = 1.0
 MAX_WHOLE = 2**63 - 1  # Redis's integers: a count or version beyond it is not real
 MAX_TEXT = 64  # a time stamp or date in the file
+MAX_LINEAGES = 64  # lineages remembered in the file (marks, retired): a few KB at most
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a last-good file is a few KB; far more is not one
 
 
@@ -64,73 +66,62 @@ class Snapshot:
             "goals": [g.as_dict() for g in self.goals],
         }
 
-    @classmethod
-    def from_json(cls, data) -> Snapshot:
-        """The snapshot in a last-good file, every field checked; ValueError names the first
-        bad one (a file may be truncated, hand-edited or written by something else)."""
-        data = _mapping("snapshot", data)
-        raw_goals = data.get("goals")
-        if not isinstance(raw_goals, list):
-            raise ValueError(f"goals: expected a list, got {type(raw_goals).__name__}")
-        return cls(
-            count=_whole("count", data.get("count")),
-            changed_at=_text("changed_at", data.get("changed_at")),
-            goals=tuple(_goal(i, g) for i, g in enumerate(raw_goals)),
-            version=_whole("version", data.get("version")),
-            lineage=_text("lineage", data.get("lineage")),  # none in files from before it
+
+# The last good file as written by `LastGood.save`, every field checked as it is decoded: a
+# file may be truncated, hand-edited or written by something else.
+_Whole = Annotated[int, Meta(ge=0, le=MAX_WHOLE)]
+_Text = Annotated[str, Meta(max_length=MAX_TEXT)]
+_Lineage = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT)]
+
+
+def _printable(*texts: str | None) -> None:
+    if any(text is not None and not text.isprintable() for text in texts):
+        raise ValueError("expected a short line of text")
+
+
+class _GoalRecord(msgspec.Struct):
+    id: Annotated[int, Meta(ge=1, le=MAX_WHOLE)]
+    target: Annotated[int, Meta(ge=1, le=goal_rules.MAX_TARGET)]
+    deadline: _Text | None = None
+    name: Annotated[str, Meta(max_length=goal_rules.MAX_NAME)] | None = None
+    copy: dict[str, dict[str, str | dict[str, str]]] | None = None
+    created_at: _Text | None = None
+    reached_at: _Text | None = None
+
+    def __post_init__(self) -> None:
+        _printable(self.deadline, self.created_at, self.reached_at)
+        goal_rules.check_copy(self.copy or {})  # every template, as `goals add` checks it
+
+
+class _SnapshotRecord(msgspec.Struct):
+    count: _Whole
+    version: _Whole
+    goals: list[_GoalRecord]
+    changed_at: _Text | None = None
+    lineage: _Text | None = None  # none in files from before it
+
+    def __post_init__(self) -> None:
+        _printable(self.changed_at, self.lineage)
+
+    def snapshot(self) -> Snapshot:
+        goals = (
+            goal_rules.Goal(**{**msgspec.structs.asdict(g), "copy": g.copy or {}})
+            for g in self.goals
         )
+        return Snapshot(self.count, self.changed_at, tuple(goals), self.version, self.lineage)
 
 
-def _mapping(name: str, raw) -> dict:
-    if not isinstance(raw, dict):
-        raise ValueError(f"{name}: expected an object, got {type(raw).__name__}")
-    return raw
+class _LastGoodFile(msgspec.Struct):
+    snapshot: _SnapshotRecord
+    # Neither in files from before them.
+    marks: Annotated[list[tuple[_Lineage, _Whole]], Meta(max_length=MAX_LINEAGES)] = []
+    retired: Annotated[list[_Lineage], Meta(max_length=MAX_LINEAGES)] = []
+
+    def __post_init__(self) -> None:
+        _printable(*(name for name, _ in self.marks), *self.retired)
 
 
-def _whole(name: str, raw, minimum: int = 0, maximum: int = MAX_WHOLE) -> int:
-    """A JSON integer in range: not a string ("12"), a boolean, a fraction (1.9) or 1e999."""
-    if isinstance(raw, bool) or not isinstance(raw, int) or not minimum <= raw <= maximum:
-        raise ValueError(
-            f"{name}: expected a whole number from {minimum} to {maximum}, got {raw!r}"[:200]
-        )
-    return raw
-
-
-def _show(raw) -> str:
-    text = repr(raw) if not isinstance(raw, int) or abs(raw) < 10**30 else "a huge number"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _text(name: str, raw, limit: int = MAX_TEXT) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or len(raw) > limit or not raw.isprintable():
-        raise ValueError(f"{name}: expected a short line of text, got {_show(raw)}")
-    return raw
-
-
-def _goal(index: int, raw) -> goal_rules.Goal:
-    where = f"goals[{index}]"
-    raw = _mapping(where, raw)
-    name = raw.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > goal_rules.MAX_NAME):
-        raise ValueError(f"{where}.name: expected text of at most {goal_rules.MAX_NAME} characters")
-    copy = _mapping(f"{where}.copy", raw.get("copy") or {})
-    try:
-        for fields_ in copy.values():
-            _mapping(f"{where}.copy", fields_)
-        goal_rules.check_copy(copy)  # every template text, checked as `goals add` checks it
-    except (i18n.CopyError, AttributeError, TypeError) as exc:
-        raise ValueError(f"{where}.copy: {exc}") from None
-    return goal_rules.Goal(
-        id=_whole(f"{where}.id", raw.get("id"), 1),
-        target=_whole(f"{where}.target", raw.get("target"), 1, goal_rules.MAX_TARGET),
-        deadline=_text(f"{where}.deadline", raw.get("deadline")),
-        name=name,
-        copy=copy,
-        created_at=_text(f"{where}.created_at", raw.get("created_at")),
-        reached_at=_text(f"{where}.reached_at", raw.get("reached_at")),
-    )
+_decode_file = msgspec.json.Decoder(_LastGoodFile).decode
 
 
 def read_snapshot(client: redis_lib.Redis, keys: Keys) -> Snapshot:
@@ -218,9 +209,6 @@ class State:
     reason: str | None = None
 
 
-MAX_LINEAGES = 64  # lineages remembered in the file (marks, retired): a few KB at most
-
-
 class Saved(NamedTuple):
     """What `LastGood.save` found: whether it wrote, else the file's snapshot (None: none);
     the highest version seen of each recent lineage (`marks`); and the lineages found to
@@ -249,20 +237,16 @@ class LastGood:
         """The file's snapshot, marks and retired lineages (oldest first); (None, {}, ()) when
         it is missing or corrupt in any way (with a warning)."""
         try:
-            text = _read_small_file(self.path).decode("utf-8")
-            data = _mapping("file", json.loads(text, parse_constant=_refuse_constant))
-            snapshot = Snapshot.from_json(data.get("snapshot"))
-            # Neither in files from before them.
-            marks = dict(_lineages("marks", data.get("marks", []), pairs=True))
-            retired = tuple(_lineages("retired", data.get("retired", [])))
+            found = _decode_file(_read_small_file(self.path))
         except FileNotFoundError:
             return None, {}, ()
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        except (OSError, ValueError) as exc:  # msgspec's errors are ValueErrors
             log.warning("ignoring unreadable last good banner %s: %s", self.path, exc)
             return None, {}, ()
+        snapshot, marks = found.snapshot.snapshot(), dict(found.marks)
         if snapshot.lineage is not None and snapshot.lineage not in marks:
             marks[snapshot.lineage] = snapshot.version
-        return snapshot, marks, retired
+        return snapshot, marks, tuple(found.retired)
 
     def save(
         self,
@@ -326,27 +310,6 @@ class LastGood:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return Saved(True, snapshot, kept, retired)
-
-
-def _lineages(name: str, raw, pairs: bool = False) -> list:
-    """A list of lineages (or of [lineage, version] pairs) in the file, checked."""
-    if not isinstance(raw, list) or len(raw) > MAX_LINEAGES:
-        raise ValueError(f"{name}: expected a list of at most {MAX_LINEAGES}")
-    found = []
-    for item in raw:
-        if pairs:
-            if not isinstance(item, list) or len(item) != 2:
-                raise ValueError(f"{name}: expected [lineage, version] pairs")
-            found.append((_lineage(name, item[0]), _whole(name, item[1])))
-        else:
-            found.append(_lineage(name, item))
-    return found
-
-
-def _lineage(name: str, raw) -> str:
-    if not isinstance(raw, str) or not raw:
-        raise ValueError(f"{name}: expected a lineage, got {_show(raw)}")
-    return _text(name, raw)
 
 
 class BannerCache:
@@ -567,7 +530,3 @@ def _read_small_file(path: Path) -> bytes:
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"more than {MAX_FILE_BYTES} bytes")
     return data
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number")
