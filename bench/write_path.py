@@ -15,12 +15,17 @@ per second beside a bare Flask JSON POST of a body of the same size in the same 
 server's). Then the Redis memory per member by key family (`MEMORY USAGE` summed over the
 family's keys, divided by N), per event record, and per log entry.
 
-    .venv/bin/python bench/write_path.py [--members 2000] [--rounds 3]
+    .venv/bin/python bench/write_path.py [--members 2000] [--rounds 3] [--profile]
+
+`--profile` instead feeds the new members' events once under cProfile and prints the top 30
+functions by cumulative time and by own time (where a webhook's time goes).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import re
 import statistics
 import sys
@@ -249,11 +254,22 @@ def print_memory(families: dict, members: int, events: int) -> None:
         print(f"per log entry, all log streams: {sum(t for _, t in logs) / events:,.0f} bytes")
 
 
+def profile(app, bodies: list[str]) -> None:
+    """Feed `bodies` once under cProfile; print the top 30 by cumulative and by own time."""
+    client = app.test_client()
+    profiler = cProfile.Profile()
+    profiler.runcall(feed, client, bodies)
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    for order in ("cumulative", "tottime"):
+        stats.sort_stats(order).print_stats(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=2000, help="new members fed (max 50000)")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs of each endpoint")
     parser.add_argument("--keep", action="store_true", help="wait before stopping Redis")
+    parser.add_argument("--profile", action="store_true", help="profile the new members' events")
     args = parser.parse_args()
     members = min(args.members, 50_000)
 
@@ -282,6 +298,9 @@ def main() -> None:
         app = make_app()
         feed(app.test_client(), [sp.body(sp.new_member_event()) for _ in range(50)])  # warm
         client.flushall()
+        if args.profile:
+            profile(app, new_bodies)
+            return
         first = measured(app, client, wire, new_bodies)
         families = memory(client)
         mix = measured(app, client, wire, mix_bodies)
