@@ -231,12 +231,12 @@ OPENAPI = {
 }
 
 # The printable ASCII a return_url's path, query and fragment may hold in the document
-# (members.rules.return_url: no space, quote, backslash or angle bracket).
+# (members.rules.ReturnUrl: no space, quote, backslash or angle bracket).
 _URL_REST = r"""(?:[/?#][!#-&(-;=?-\[\]-_a-~]*)?"""
 
 
 def openapi_schemas(settings) -> dict:
-    """ReturnUrl: an http(s) URL on an ALLOWED_ORIGINS origin (members.rules.return_url)."""
+    """ReturnUrl: an http(s) URL on an ALLOWED_ORIGINS origin (members.rules.ReturnUrl)."""
     origins = settings.allowed_origins if settings is not None else ()
     origin = "|".join(map(re.escape, origins)) or r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?"
     return {

@@ -202,16 +202,6 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}{suffix}".lower()
 
 
-def return_url(value: object, allowed_origins: tuple[str, ...], name: str = "return_url") -> str:
-    """An http(s) URL on an allowed origin, its fragment dropped (the token goes there)."""
-    if not isinstance(value, str) or not value:
-        raise RequestError(f"{name}: required, an https:// URL on the news site")
-    problem = _url_problem(value, allowed_origins)
-    if problem is not None:
-        raise RequestError(f"{name}: {problem}")
-    return urlunsplit(urlsplit(value)._replace(fragment=""))
-
-
 def _url_problem(value: str, allowed_origins: tuple[str, ...]) -> str | None:
     if len(value) > MAX_URL:
         return f"at most {MAX_URL} characters"

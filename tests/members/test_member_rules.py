@@ -306,14 +306,17 @@ def test_a_bad_sign_in_body_names_its_field(body, message):
 
 
 def test_return_urls_compare_by_origin_as_config_spells_it():
-    assert rules.return_url("HTTPS://NEWS.example:443/a", ORIGINS) == "https://NEWS.example:443/a"
-    assert rules.return_url("http://localhost:8080/a", ORIGINS) == "http://localhost:8080/a"
-    with pytest.raises(RequestError, match="http://localhost is not one of"):
-        rules.return_url("http://localhost/a", ORIGINS)
+    def return_url(url: str) -> str:
+        return rules.parse_portal({"token": "t", "return_url": url}, ORIGINS)[1]
+
+    assert return_url("HTTPS://NEWS.example:443/a") == "https://NEWS.example:443/a"
+    assert return_url("http://localhost:8080/a") == "http://localhost:8080/a"
+    with pytest.raises(RequestError, match="return_url: http://localhost is not one of"):
+        return_url("http://localhost/a")
     with pytest.raises(RequestError, match=r"http://news\.example is not one of"):
-        rules.return_url("http://news.example/", ORIGINS)  # http is another origin
+        return_url("http://news.example/")  # http is another origin
     with pytest.raises(RequestError, match=r"https://news\.example\.evil\.example is not"):
-        rules.return_url("https://news.example.evil.example/", ORIGINS)
+        return_url("https://news.example.evil.example/")
 
 
 def test_token_and_portal_bodies():
