@@ -1,21 +1,8 @@
-"""Prompt events counted in Redis: views, clicks, dismissals, holdout entries, and (queued
-in the ledger's transaction by `conversions`) conversions, revenue and refunds.
+"""Prompt events counted in Redis: views, clicks, dismissals, holdout entries, and (queued in
+the ledger's transaction by `conversions`) conversions, revenue and refunds.
 
-Keys (`store.keys`, one hash tag, so the script below runs on Redis Cluster too):
-
-- `prompt_counts(campaign)`        hash, all time: `<slot>:<metric>` -> integer
-- `prompt_counts_day(campaign, d)` hash, the same for UTC day `d`; expires DAY_TTL after its
-                                   last write (a year back, and a month to spare)
-- `prompt_readers(campaign, slot)` HyperLogLog of distinct readers: a variant's viewers, or
-                                   the holdout's readers; all time
-- `prompt_event_mark(digest, type)` the dedupe mark of one token's event of one type
-- `prompt_event_budget(address, hour)` hash, one client address's counted events in one UTC
-                                   hour (`<campaign>:<type>` -> n), gone a minute after it
-
-A slot is a variant id or `_holdout`. Metrics: `views`, `clicks`, `dismissals` (variants),
-`events` (holdout entries), `excess` (new events refused: their address had had its bound),
-`conversions`, `revenue:<currency>` (minor units), `refunds` and `refunded:<currency>`.
-"""
+The keys, slots (a variant id or `_holdout`) and metrics: docs/ledger.md, "Keys". Every key
+of one campaign shares the one hash tag, so the script below runs on Redis Cluster too."""
 
 from __future__ import annotations
 

@@ -1,20 +1,11 @@
 """The body of `POST /v1/prompt`, decoded and validated into a frozen `PromptRequest` (pure).
 
-- `PromptBody` (a msgspec Struct) is the one definition of the body: `decode` checks a body
-  against it in one pass, the OpenAPI component is generated from it (`schema_components`),
-  and a refused body is explained from it, naming the first bad field in the order the
-  fields are declared (`history.articles.2026-13-01: expected a date as YYYY-MM-DD`).
-- Only `reader` is required; unknown fields are ignored at every level.
-- Cut, not refused: the history to its newest 90 days, `views` and `dismissed` to their
-  newest 100 entries, `page.tags` to its first 50.
-- The locale is reduced as the banner's is (`i18n.resolve_locale`: `uk-UA` -> uk, one we do
-  not serve or none -> en). Sections and tags are lower-cased; the referrer's host is kept
-  apart, lower-cased. `member` is kept as sent: checking it is the caller's business.
-- The text is read as json.loads reads it: a body msgspec refuses as JSON (NaN, a lone
-  surrogate) is read by json.loads (`bodies.parse_json`) and checked against the same
-  Struct; one json.loads would refuse (not UTF-8, nested past its recursion limit, an
-  integer past the int-from-text limit) never takes msgspec's pass (`_plain`).
-"""
+`PromptBody` (a msgspec Struct) is the one definition of the body: `decode` checks a body
+against it in one pass, the OpenAPI component is generated from it, and a refused body is
+explained from it, naming the first bad field in declared order. What is kept and cut:
+docs/prompts.md ("The decision"). A body msgspec refuses as JSON (NaN, a lone surrogate) is
+read by json.loads and checked against the same Struct, so the text reads as json.loads
+reads it; one json.loads would refuse never takes msgspec's pass (`_plain`)."""
 
 from __future__ import annotations
 

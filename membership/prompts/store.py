@@ -1,19 +1,10 @@
-"""Campaigns in Redis: create or replace them (all or nothing), change their status, move
-or copy one, read them back strictly, export them.
+"""Campaigns in Redis (`keys.campaigns`, `keys.campaigns_version`: docs/ledger.md): create or
+replace them (all or nothing), change their status, move or copy one, read them back
+strictly, export them.
 
-- `keys.campaigns`          hash  id -> the campaign as JSON (`campaigns.to_json`)
-- `keys.campaigns_version`  integer, incremented by every committed change
-
-Every change is one `whole.transaction` over both keys, its audit entries (target
-`campaign <id>`, before/after as the campaign's JSON) queued in the same MULTI; `move` and
-`duplicate` read what is stored under the same WATCH, so a change meanwhile starts them
-over. Reads never write. A stored campaign that does not read back is reported by its id
-(`CorruptCampaigns`); `apply` may replace it, the audit entry's `before` keeping its text.
-
-A campaign's `version` is a digest of its stored text: `apply(..., based_on={id: version})`
-compares it under the WATCH (None: "must not exist yet"), and a mismatch raises
-`CampaignConflict` with nothing written, so the second of two saves never overwrites the first.
-"""
+Every change is one `whole.transaction` over both keys with its audit entries; reads never
+write. A campaign's `version` is a digest of its stored text: `apply(..., based_on=...)`
+compares it under the WATCH, so the second of two saves never overwrites the first."""
 
 from __future__ import annotations
 
