@@ -1,14 +1,6 @@
-"""Goals in Redis: each read and write whole (`membership.store.whole`), decided by `rules`.
-
-- `keys.goals`          hash  id -> goal JSON (rewritten only by `update`)
-- `keys.goals_reached`  hash  id -> reached-at time (HSETNX by the count; `update` of a
-                        goal's target sets or clears it)
-- `keys.goals_pending`  zset  unreached ids scored by target, so `mark_reached`
-                        is one ZRANGEBYSCORE when no goal is crossed
-- `keys.goals_next_id`  counter for ids (advanced only by a goal that is stored)
-- `keys.banner_version` incremented by every change here, as by every change of the count:
-                        it orders the banner's snapshots
-"""
+"""Goals in Redis (their keys: docs/ledger.md): each read and write whole
+(`membership.store.whole`), decided by `rules`; every change increments the banner's
+version, which orders the banner's snapshots."""
 
 from __future__ import annotations
 

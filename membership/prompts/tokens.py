@@ -90,8 +90,7 @@ def compact_json(values: list) -> str:
 def new_decision_id() -> str:
     """16 hex characters, unique per decision; not a secret (the token carrying it is signed).
     From `random`, which reseeds itself in a forked worker, not os.urandom: a system call
-    that lets go of the GIL, and a worker's other threads take it (py-spy: 8% of a
-    decision's wall time was spent getting it back)."""
+    that lets go of the GIL, which a worker's other threads then take."""
     return f"{random.getrandbits(64):016x}"
 
 
