@@ -4,6 +4,8 @@ the same list in Chromium at 1280 and 375 px."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -119,6 +121,29 @@ def test_pages_of_the_list_by_link_and_cursor(app, world):
     assert "sort=name" in name and "order=asc" in name
     joined = re.search(r'<a href="([^"]+)" class="sort">Joined', first).group(1)
     assert "order=asc" in joined
+
+
+def test_the_list_shows_50_a_page_and_the_export_keeps_a_member_without_an_email(app, world):
+    """Without a limit the list (page and JSON) holds 50 members; the CSV export's row of a
+    Stripe member without an email carries their customer id."""
+    for n in range(50):
+        add_offline(world, f"more{n:02d}@example.org", "comp")
+    client, _ = signed_in(app, "viewer")
+    html = client.get("/staff/members").get_data(as_text=True)
+    first = listed(html)
+    assert len(first) == 50
+    more = re.search(r'href="([^"]+)" rel="next"', html).group(1).replace("&amp;", "&")
+    rest = listed(client.get(more).get_data(as_text=True))
+    offline = {f"more{n:02d}@example.org" for n in range(50)} | {OFF}  # all added this second
+    assert set(first + rest[:1]) == offline and rest[1:] == NEWEST_FIRST[1:]  # Stripe's older
+    api = client.get("/staff/api/members").get_json()
+    assert len(api["members"]) == 50 and api["cursor"]
+    export = client.get("/staff/members/export.csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(export)))
+    assert rows[0][0] == "email" and rows[0][-1] == "customer"
+    (nomail,) = [row for row in rows[1:] if row[-1] == "cus_nomail"]
+    assert nomail[:4] == ["", "", "stripe", "active"]
+    assert all(row[0] or row[-1] for row in rows[1:])  # no anonymous row
 
 
 BAD_VALUES = [
