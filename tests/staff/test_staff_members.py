@@ -446,3 +446,20 @@ def test_the_members_pages_fit_both_widths(app, world, browser, width):
     assert "Added as an offline member." in page.content()
     assert page.console_errors == []
     page.close()
+
+
+def test_a_dispute_row_shows_the_dispute_with_its_amount(app, world):
+    """A dispute of a customer's payment is a row of their invoices and disputes: what it is,
+    its amount as money and the dispute's id, never a subscription's."""
+    deliver(app.test_client(), sp.dispute("pi_gift1", 2500, created=sp.T0 + 7))
+    client, _ = signed_in(app, "viewer")
+    html = client.get(f"/staff/members/{OLENA}").get_data(as_text=True)
+    customer = _section(html, "c-1-heading")
+    invoices = re.search(r'<table class="invoices">.*?<tbody>(.*?)</tbody>', customer, re.S)
+    rows = re.findall(
+        r"<tr><td><time [^>]*>[^<]*</time></td><td>([^<]+)</td><td>([^<]*)</td><td><code>([^<]+)<",
+        invoices.group(1),
+    )
+    disputes = [(what, amount, ref[:3]) for what, amount, ref in rows if "dispute" in what]
+    assert disputes == [("dispute opened", "€25.00", "dp_")], rows
+    assert "sub_" not in invoices.group(1)
