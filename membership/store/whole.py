@@ -11,11 +11,11 @@ first failed reply, so it is not used.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import msgspec
 import redis
 from hiredis import pack_command
 from redis._parsers.base import BaseParser
@@ -118,7 +118,7 @@ class Write(Generic[T]):
 # A caller's Lua runs at `-- before` (before any write: it may return {3, ...} to refuse)
 # and at `-- tail`, last (it may set `result` and add to `errors`).
 _CHECKED = """
-local job = cjson.decode(ARGV[1])
+local job = cmsgpack.unpack(ARGV[1])
 if #job[1] > 0 and redis.call('EXISTS', unpack(job[1])) > 0 then return {1} end
 for _, read in ipairs(job[2]) do
   local want = table.remove(read)
@@ -197,7 +197,7 @@ def expected(method: str, reply) -> list[str]:
         return [x for pair in reply.items() for x in pair]
     if isinstance(reply, set | frozenset):
         return sorted(reply)
-    if isinstance(reply, list | tuple):  # a missing value is Lua's false (as JSON's)
+    if isinstance(reply, list | tuple):  # a missing value is Lua's false (as MessagePack's)
         return [False if x is None else x for x in reply]
     return [reply]
 
@@ -229,11 +229,7 @@ class Checked(Generic[T]):
             raise redis.DataError(f"a command of {longest} arguments is more than Lua passes whole")
         source = _CHECKED.replace("-- tail", self.tail).replace("-- before", self.before)
         sha = _SHAS.get(source) or _SHAS.setdefault(source, _sha(source))
-        job = json.dumps(
-            [list(self.absent), [list(r) for r in self.same], self.writes, list(self.tail_args)],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        job = _JOB.encode((self.absent, self.same, self.writes, self.tail_args))
         keys = list(self.keys)
         try:
             [reply] = watch_and_read(pipe, (), [("EVALSHA", sha, len(keys), *keys, job)])
@@ -243,6 +239,9 @@ class Checked(Generic[T]):
 
 
 _SHAS: dict[str, str] = {}
+# The job as MessagePack, which Redis's Lua reads (cmsgpack) in less time than JSON (cjson),
+# encoded by msgspec in less time than json.dumps.
+_JOB = msgspec.msgpack.Encoder()
 # What Lua's unpack passes at most (LUAI_MAXCSTACK is 8,000), with room for a read's reply.
 _MOST_VALUES = 7_900
 
