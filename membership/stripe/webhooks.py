@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import msgspec
-import stripe
+from stripe import SignatureVerificationError, WebhookSignature  # once: stripe's names are lazy
 from werkzeug.wsgi import get_input_stream
 
 from membership.core import errors
@@ -65,8 +65,8 @@ def verify(payload: str, header: str | None, secrets: tuple[str, ...], tolerance
     stale = False
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
-        except stripe.SignatureVerificationError as exc:
+            WebhookSignature.verify_header(payload, header, secret, tolerance)
+        except SignatureVerificationError as exc:
             stale = stale or "tolerance" in str(exc)
             continue
         except (TypeError, ValueError):  # e.g. non-ASCII in the header: hmac refuses to compare
