@@ -1,12 +1,8 @@
-"""Logging: readable text (the default) or one JSON object a line (`LOG_FORMAT=json`).
+"""Logging: readable text (the default) or one JSON object a line (`LOG_FORMAT=json`), every
+line redacted and made one line (docs/observability.md shows both formats).
 
-`configure_logging(settings)` puts one handler on the root logger and routes the server's own
-loggers and Python warnings through it; it is idempotent (the app factory calls it in every
-worker, the serve process again after the server set up its loggers). Every line is redacted
-(`redact`: Stripe secrets and signatures, bearer tokens, card numbers, the configured
-secrets) and made one line (`one_line`, `one_json_line`); docs/observability.md shows both
-formats. Within a request each record carries `request_id`, bound by the outer WSGI layer.
-"""
+`configure_logging(settings)` is idempotent: the app factory calls it in every worker, the
+serve process again after the server set up its loggers."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
-"""Prometheus metrics: `GET /metrics`, summed over every worker process; docs/observability.md
-lists the series and how to scrape them.
+"""Prometheus metrics: `GET /metrics`, summed over every worker process (the series, scraping
+and the multiprocess directory: docs/observability.md, docs/production.md).
 
-Requests are counted and timed by the outer WSGI layer (`count`, from membership.http.outer)
-by endpoint: the Flask rule or a plain endpoint's path, else `unmatched`. Several processes
-use prometheus-client's multiprocess mode as it is designed: it is chosen when the library
-is first imported, by PROMETHEUS_MULTIPROC_DIR being set, so this module imports it only when
-the first series is made: `membership serve` names a fresh directory on a memory filesystem
-(`directory_for`; never under MEMBERSHIP_DATA_DIR, whose disk may fill) and sets the variable
-before that (cli/serve.py). Unset (tests, an app made in-process), the values live in this
-process's own registry. The files of a worker
-that exited stay part of the sums: the one gauge, `members`, is read at scrape time.
-"""
+prometheus-client picks its multiprocess mode when first imported, by
+PROMETHEUS_MULTIPROC_DIR being set, so this module imports it only when the first series is
+made: `membership serve` sets the variable before that (cli/serve.py). Unset (tests, an app
+made in-process), the values live in this process's own registry."""
 
 from __future__ import annotations
 

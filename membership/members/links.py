@@ -1,10 +1,6 @@
-"""Sign-in links in Redis: a random code mailed to a member, good once within LINK_SECONDS.
-
-Redis holds only the SHA-256 of a code: the link (subject, deadline, return_url, locale; the
-only key that signs in, deleted by its first use) and a note without the subject, kept a day,
-so a second or late click can be told apart from a made-up code. `use` is one Lua script, so
-two clicks at once sign in once. The clock is the caller's (`now`).
-"""
+"""Sign-in links in Redis (their keys: docs/ledger.md): a random code mailed to a member, good
+once within LINK_SECONDS; Redis holds only its SHA-256. `use` is one Lua script, so two
+clicks at once sign in once. The clock is the caller's (`now`)."""
 
 from __future__ import annotations
 
