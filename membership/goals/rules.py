@@ -92,19 +92,6 @@ def is_reached(goal: Goal, count: int) -> bool:
     return goal.reached_at is not None or goal.target <= count
 
 
-def newly_reached(goals: Iterable[Goal], count: int) -> list[Goal]:
-    """Goals the count has reached that are not marked yet."""
-    return [g for g in goals if g.reached_at is None and g.target <= count]
-
-
-def apply_count(goals: Iterable[Goal], count: int, at: str) -> list[Goal]:
-    """The goals after the count became `count` at `at` (the model of `mark_reached`)."""
-    return [
-        replace(g, reached_at=at) if g.reached_at is None and g.target <= count else g
-        for g in goals
-    ]
-
-
 def select(goals: Iterable[Goal], count: int) -> Selection:
     current = milestone = None
     for g in goals:
