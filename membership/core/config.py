@@ -752,10 +752,6 @@ class SettingsSchema(
 
 
 class _SettingsMethods:
-    def price_for(self, plan: str) -> str | None:
-        """STRIPE_PRICES' price id for a plan, None when that plan has none configured."""
-        return dict(self.stripe_prices).get(plan)
-
     @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url is None

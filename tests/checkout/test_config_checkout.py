@@ -11,7 +11,7 @@ BASE = {"SECRET_KEY": "x" * 16}
 
 def test_defaults():
     s = load_settings(BASE)
-    assert s.stripe_prices == () and s.price_for("monthly") is None
+    assert s.stripe_prices == ()
     assert (
         s.checkout_success_url == "https://example.org/membership?session_id={CHECKOUT_SESSION_ID}"
     )
@@ -41,7 +41,7 @@ def test_values_are_parsed():
             "SMTP_URL": "smtp://user:p%40ss@mail.example:587",
         }
     )
-    assert s.price_for("monthly") == "price_1Abc" and s.price_for("yearly") == "plan_legacy-2024"
+    assert s.stripe_prices == (("monthly", "price_1Abc"), ("yearly", "plan_legacy-2024"))
     assert s.checkout_success_url == "https://news.example/thanks?s={CHECKOUT_SESSION_ID}"
     assert s.checkout_cancel_url == "https://news.example/join"
     assert (s.checkout_once_min, s.checkout_once_max) == (500, 500)
