@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
 
 from membership.cli import with_app
 from membership.cli.actor import actor_option
-from membership.cli.output import refusals
+from membership.cli.output import echo_json, refusals
 from membership.core.runtime import runtime
 from membership.goals import rules as goal_rules
 from membership.goals import store as goals_mod
@@ -91,7 +90,7 @@ def list_(as_json: bool):
 
     if as_json:
         rows = [{**g.as_dict(), "state": state[g.id]} for g in all_goals]
-        click.echo(json.dumps({"count": known, "goals": rows}, ensure_ascii=False, indent=2))
+        echo_json({"count": known, "goals": rows})
         return
     click.echo(f"members now: {'unknown (none counted yet)' if known is None else known}")
     if not all_goals:
