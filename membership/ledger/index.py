@@ -228,8 +228,9 @@ class Change:
         gone: set[str] = set()
         added: set[str] = set()
         for _, old, new in self.rows:
-            gone |= entries(old) - entries(new)
-            added |= entries(new) - entries(old)
+            before, after = entries(old), entries(new)
+            gone |= before - after
+            added |= after - before
         if gone - added:
             pipe.zrem(keys.ledger_index_entries, *sorted(gone - added))
         if added - gone:

@@ -209,11 +209,12 @@ Change = tuple[Record | None, Record]  # (stored before, to store)
 def deltas(changes: Iterable[Change], statuses: frozenset[str]) -> tuple[int, dict[str, int]]:
     """(member count delta, counter deltas without zeros) of a decision's changes."""
     count = 0
-    counters: Counter[str] = Counter()
+    counters: dict[str, int] = {}
     for old, new in changes:
         count += count_of(new) - count_of(old)
-        counters.update(counters_of(new, statuses))
-        counters.subtract(counters_of(old, statuses))
+        for sign, record in ((1, new), (-1, old)):
+            for name, amount in counters_of(record, statuses).items():
+                counters[name] = counters.get(name, 0) + sign * amount
     return count, {name: d for name, d in sorted(counters.items()) if d}
 
 
