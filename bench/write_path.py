@@ -51,25 +51,42 @@ HOUR = 3600
 
 class Wire:
     """Counts what redis-py's connections send while `on`: sends (round trips: a pipeline
-    or a command is one send, then its replies are read) and arguments packed."""
+    or a command is one send, then its replies are read), arguments packed, and the seconds
+    spent sending and reading replies (waiting on Redis: its work and the trip)."""
 
     def __init__(self) -> None:
         self.on = False
         self.sends = 0
         self.args = 0
+        self.waited = 0.0
 
     def install(self) -> None:
         wire = self
-        send, pack_one, pack_many = (
+        send, read, pack_one, pack_many = (
             Connection.send_packed_command,
+            Connection.read_response,
             Connection.pack_command,
             Connection.pack_commands,
         )
 
         def send_packed_command(conn, command, check_health=True):
-            if wire.on:
-                wire.sends += 1
-            return send(conn, command, check_health)
+            if not wire.on:
+                return send(conn, command, check_health)
+            wire.sends += 1
+            began = time.perf_counter()
+            try:
+                return send(conn, command, check_health)
+            finally:
+                wire.waited += time.perf_counter() - began
+
+        def read_response(conn, *args, **kwargs):
+            if not wire.on:
+                return read(conn, *args, **kwargs)
+            began = time.perf_counter()
+            try:
+                return read(conn, *args, **kwargs)
+            finally:
+                wire.waited += time.perf_counter() - began
 
         def pack_command(conn, *args):
             if wire.on:
@@ -82,6 +99,7 @@ class Wire:
             return pack_many(conn, commands)
 
         Connection.send_packed_command = send_packed_command
+        Connection.read_response = read_response
         Connection.pack_command = pack_command
         Connection.pack_commands = pack_commands
         packs = whole.pack
@@ -151,9 +169,10 @@ def measured(app, redis_client, wire: Wire, bodies: list[str]) -> dict:
     """Feed `bodies` once with counting on: per-event figures."""
     before = commands_run(redis_client)
     wire.sends = wire.args = 0
+    wire.waited = 0.0
     wire.on = True
     try:
-        feed(app.test_client(), bodies)
+        seconds = feed(app.test_client(), bodies)
     finally:
         wire.on = False
     after = commands_run(redis_client)
@@ -165,6 +184,8 @@ def measured(app, redis_client, wire: Wire, bodies: list[str]) -> dict:
         "commands": sum(deltas.values()) / n,
         "by_command": {name: calls / n for name, calls in sorted(deltas.items())},
         "args": wire.args / n,
+        "us": seconds / n * 1e6,
+        "waited_us": wire.waited / n * 1e6,
     }
 
 
@@ -231,6 +252,10 @@ def print_costs(title: str, figures: dict) -> None:
     )
     calls = ", ".join(f"{name} {n:.2f}" for name, n in figures["by_command"].items())
     print(f"  commands: {calls}")
+    print(
+        f"  {figures['us']:,.0f} us an event (counted, one run), of which waiting on Redis "
+        f"(sending, its work, reading the replies) {figures['waited_us']:,.0f} us"
+    )
 
 
 def print_memory(families: dict, members: int, events: int) -> None:
