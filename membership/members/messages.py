@@ -92,9 +92,7 @@ PAGE = {
 
 def minutes(locale: str, seconds: int) -> str:
     n = max(1, seconds // 60)
-    forms = MAIL[locale]["minutes"]
-    form = forms.get(i18n.plural_category(locale, n), forms["other"])
-    return form.format(n=i18n.format_number(locale, n))
+    return i18n.pick(MAIL[locale]["minutes"], locale, n).format(n=i18n.format_number(locale, n))
 
 
 def sign_in_mail(
