@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import jinja2
 import pytest
 from click.testing import CliRunner
 from hypothesis import settings
@@ -150,8 +151,15 @@ def own_redis():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def compiled_templates(tmp_path_factory):
+    """Jinja's bytecode cache (keyed by each template's source), shared by the session's apps:
+    each app would otherwise compile every page it renders again."""
+    return jinja2.FileSystemBytecodeCache(str(tmp_path_factory.mktemp("jinja")))
+
+
 @pytest.fixture
-def make_app(tmp_path, redis_url):
+def make_app(tmp_path, redis_url, compiled_templates):
     def make(*, start_embedded_redis=False, **overrides):
         config = {
             "redis_url": redis_url,
@@ -162,6 +170,7 @@ def make_app(tmp_path, redis_url):
         config.update(overrides)
         app = create_app(config, start_embedded_redis=start_embedded_redis)
         app.testing = True
+        app.jinja_env.bytecode_cache = compiled_templates
         return app
 
     return make
