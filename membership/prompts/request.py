@@ -388,14 +388,13 @@ _NOT_DIGITS_OR_OPENERS = bytes(c for c in range(256) if c not in b"0123456789[{"
 # --- From the Struct to a PromptRequest ---------------------------------------------------
 
 _NO_PAGE = Page()
-_UTC = dt.UTC
 _from_iso = dt.datetime.fromisoformat
 _new_tuple = tuple.__new__  # Seen(...) without NamedTuple's Python-level __new__
 _at = itemgetter(1)
 _at_text = attrgetter("at")
 _campaign = attrgetter("campaign")
 _zone = attrgetter("tzinfo")
-_ONLY_UTC = {_UTC}
+_ONLY_UTC = {dt.UTC}
 _new_seen = functools.partial(_new_tuple, Seen)  # (campaign, at) -> Seen
 
 
@@ -458,14 +457,8 @@ def _seen(items: list[PromptSeen] | None, name: str) -> tuple[Seen, ...]:
 
 
 def _utc_at(text: str, where: str) -> dt.datetime:
-    """One time (as `utc_time` reads it) in UTC; a RequestError names `where` it is bad."""
-    try:
-        when = _from_iso(text)
-        zone = when.tzinfo
-        if zone is not _UTC:
-            when = when.astimezone(_UTC) if zone is not None else None
-    except (ValueError, OverflowError):
-        when = None
+    """One time in UTC (`utc_time`); a RequestError names `where` it is bad."""
+    when = utc_time(text)
     if when is None:
         raise RequestError([f"{where}: {AT_MESSAGE}"])
     return when
