@@ -17,9 +17,8 @@ from flask import Blueprint, jsonify
 from membership.core.errors import (
     REFUSES_WRITES,
     RETRY_AFTER_SECONDS,
-    UNAVAILABLE,
     error_response,
-    refuses_writes,
+    store_kind,
 )
 from membership.core.openapi import answer, obj, retry_later
 from membership.core.runtime import per_app, runtime
@@ -60,25 +59,27 @@ OPENAPI = {
 }
 
 
+# What a failed check says by errors.store_kind: in the log (with the detail), and in public.
+_SAID = {
+    "unavailable": ("Redis is unreachable", UNREACHABLE),
+    "disk": (REFUSES_WRITES, DISK_FULL),
+    "refused": ("Redis answered with an error", REFUSING),
+}
+
+
 def is_healthy(client: redis.Redis) -> tuple[bool, str]:
     """(True, "ok") when Redis answers PING, else (False, reason). Redis refuses PING too
     while it refuses writes (MISCONF): the reason then starts with REFUSES_WRITES."""
     try:
         client.ping()
-    except UNAVAILABLE as exc:
-        return False, f"Redis is unreachable: {exc}"
     except redis.exceptions.RedisError as exc:
-        if refuses_writes(exc):
-            return False, f"{REFUSES_WRITES}: {exc}"
-        return False, f"Redis answered with an error: {exc}"
+        return False, f"{_SAID[store_kind(exc)][0]}: {exc}"
     return True, "ok"
 
 
 def public_reason(reason: str) -> str:
     """A fixed sentence for a failed check: never the exception text, which names hosts."""
-    if reason.startswith("Redis is unreachable"):
-        return UNREACHABLE
-    return DISK_FULL if reason.startswith(REFUSES_WRITES) else REFUSING
+    return next((public for said, public in _SAID.values() if reason.startswith(said)), REFUSING)
 
 
 class _Readiness:
