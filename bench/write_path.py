@@ -189,6 +189,16 @@ def measured(app, redis_client, wire: Wire, bodies: list[str]) -> dict:
     }
 
 
+def round_trip(client: redis.Redis, n: int = 2000) -> float:
+    """The median microseconds of a PING: one round trip with no work in Redis."""
+    times = []
+    for _ in range(n):
+        began = time.perf_counter()
+        client.ping()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1e6
+
+
 def redis_cpu(client: redis.Redis) -> float:
     """Seconds of CPU the Redis server has used (user + system)."""
     cpu = client.info("cpu")
@@ -330,6 +340,7 @@ def main() -> None:
         families = memory(client)
         mix = measured(app, client, wire, mix_bodies)
         real, base = speed(make_app, client, new_bodies, args.rounds)
+        ping = round_trip(client)
         if args.keep:
             input(f"Redis at {server.url}; Enter stops it ")
     finally:
@@ -348,6 +359,11 @@ def main() -> None:
     print(
         f"CPU per event: this process {real['cpu_us']:,.0f} us + Redis {real['redis_us']:,.0f} us;"
         f" bare {base['cpu_us']:,.0f} us"
+    )
+    print(
+        f"Redis's part: 2 round trips (a PING takes {ping:,.0f} us) and {real['redis_us']:,.0f}"
+        f" us of its CPU an event; at 0.5x an event may take {1e6 / base['per_second']:,.0f} us"
+        f" beyond the bare POST's"
     )
     print_memory(families, members, members)
 
