@@ -14,18 +14,30 @@ from typing import Any
 
 class _Key:
     """A key of `Keys`: its template after the hash tag. Read on a `Keys`, a fixed key is its
-    name, one with variable parts a function of them to its name."""
+    name, one with variable parts a function of them to its name; either is kept on that
+    `Keys` at its first read (a webhook reads some thirty)."""
 
     def __init__(self, template: str) -> None:
         self.template = template
         self.arity = template.count("{}")
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
     def __get__(self, keys: Keys | None, owner: type) -> Any:
         if keys is None:
             return self
-        if not self.arity:
-            return f"{keys.tag}:{self.template}"
-        return lambda *parts: f"{keys.tag}:{self.template.format(*parts)}"
+        value = f"{keys.tag}:{self.template}" if not self.arity else self._named(keys.tag)
+        keys.__dict__[self.name] = value
+        return value
+
+    def _named(self, tag: str):
+        head, template = tag + ":", self.template
+
+        def name(*parts) -> str:
+            return head + template.format(*parts)
+
+        return name
 
 
 class Keys:
