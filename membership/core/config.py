@@ -194,19 +194,44 @@ def _webhook_secrets(text: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` as a browser's Origin header spells it (lower-case, default
+    port dropped), or None when `url` is not an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    suffix = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host}{suffix}".lower()
+
+
 def _origins(text: str) -> tuple[str, ...]:
+    """Each origin as browsers send it in Origin (`https://news.example:443` is
+    `https://news.example`), so that comparing the two is comparing strings."""
     origins = []
     for item in _csv(text):
         parts = urlsplit(item)
+        origin = origin_of(item)
         if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
+            origin is None
             or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
         ):
             raise ValueError(
                 f"expected origins like https://example.org separated by commas, got {item!r}"
             )
-        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+        origins.append(origin)
     return tuple(origins)
 
 

@@ -18,6 +18,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
 from membership.core import i18n
+from membership.core.config import origin_of
 from membership.core.text import unsafe_character
 from membership.ledger.model import Customer, EmailBucket, LedgerInputError, valid_email
 
@@ -39,7 +40,6 @@ SESSION_PROOF_SECONDS = 24 * 3600
 MAX_URL = 2048
 MAX_TOKEN = 1024
 _URL_FORBIDDEN = re.compile(r"[\s\\<>\"'`\x00-\x1f\x7f]")  # what browsers and urlsplit read apart
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class RequestError(ValueError):
@@ -183,23 +183,6 @@ def is_current(subject: str, customer: Customer | None, bucket: EmailBucket | No
 
 
 # --- Request bodies ------------------------------------------------------------------------
-
-
-def origin_of(url: str) -> str | None:
-    """`scheme://host[:port]` as config spells ALLOWED_ORIGINS (lower-case, default port
-    dropped), or None when `url` is not an http(s) URL with a host."""
-    parts = urlsplit(url)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
-    suffix = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
-    return f"{parts.scheme}://{host}{suffix}".lower()
 
 
 def _url_problem(value: str, allowed_origins: tuple[str, ...]) -> str | None:

@@ -37,7 +37,8 @@ def test_values_are_parsed(tmp_path):
             "STRIPE_WEBHOOK_TOLERANCE": "120",
             "STRIPE_API_KEY": "sk_test_abc123",
             "SECRET_KEY": "x" * 32,
-            "ALLOWED_ORIGINS": "https://kyivindependent.com, https://www.KyivIndependent.com",
+            "ALLOWED_ORIGINS": "https://kyivindependent.com:443, https://www.KyivIndependent.com/,"
+            " http://localhost:80, http://localhost:8080",
             "PUBLICATION_NAME": "The Kyiv Independent",
             "MEMBER_STATUSES": "active,trialing",
             "MEMBERSHIP_DATA_DIR": str(tmp_path),
@@ -48,7 +49,9 @@ def test_values_are_parsed(tmp_path):
     assert settings.stripe_webhook_tolerance == 120
     assert settings.allowed_origins == (
         "https://kyivindependent.com",
-        "https://www.kyivindependent.com",
+        "https://www.kyivindependent.com",  # as browsers send Origin: no default port
+        "http://localhost",
+        "http://localhost:8080",
     )
     assert settings.member_statuses == ("active", "trialing")
     assert settings.data_dir == Path(tmp_path)
@@ -69,6 +72,9 @@ def test_values_are_parsed(tmp_path):
         ("SECRET_KEY", "short", "at least 16"),
         ("ALLOWED_ORIGINS", "kyivindependent.com", "origins like https://"),
         ("ALLOWED_ORIGINS", "https://site.org/path", "origins like https://"),
+        ("ALLOWED_ORIGINS", "https://site.org?x=1", "origins like https://"),
+        ("ALLOWED_ORIGINS", "https://user@site.org", "origins like https://"),
+        ("ALLOWED_ORIGINS", "https://site.org:99999", "origins like https://"),
         ("MEMBER_STATUSES", "active,member", "Stripe subscription statuses"),
         ("REDIS_PREFIX", "has space", "A-Z a-z"),
         ("BANNER_MAX_AGE", "-1", "between 0 and 86400"),

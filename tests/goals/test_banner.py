@@ -296,6 +296,15 @@ def test_cors_for_allowed_origins_only(site):
     assert not_modified.headers["Access-Control-Allow-Origin"] == "https://kyivindependent.com"
 
 
+def test_an_origin_configured_with_its_default_port_is_the_browser_s_origin(make_app, monkeypatch):
+    """Browsers leave the default port out of Origin: ALLOWED_ORIGINS spelled with :443 must
+    still let the site read the banner (and a return URL on it pass, members' rules)."""
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://kyivindependent.com:443")
+    client = make_app().test_client()
+    allowed = client.get("/v1/banner", headers={"Origin": "https://kyivindependent.com"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://kyivindependent.com"
+
+
 def test_cors_preflight(site):
     client = site.test_client()
     ok = client.options(
