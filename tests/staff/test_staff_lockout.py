@@ -150,11 +150,21 @@ def served(make_app, clock, hasher):
 
 
 def test_seven_wrong_at_once_and_the_right_one_60_ms_later_are_refused(served, hasher, clock):
-    """The report: 7 wrong passwords sent at once plus the right one 60 ms later signed in."""
+    """The report: 7 wrong passwords sent at once plus the right one 60 ms later signed in.
+    The right one goes once the wrong ones hold the window's places (on a loaded machine the
+    seven may not have reached the server 60 ms later, and the right one, first in, would
+    rightly sign in)."""
     app, url = served
     accounts_for(runtime(app)).add("ed@news.example", "editor", actor="t", password=GOOD)
+    redis, window = runtime(app).redis, lockout_for(runtime(app))._key("ed@news.example")
     with hasher.holding():
-        wrong, right = burst(url, "ed@news.example", 7, 0.06)
+        wrong, right = burst(
+            url,
+            "ed@news.example",
+            7,
+            0.06,
+            ready=lambda: int(redis.hget(window, "attempts") or 0) >= rules.MAX_FAILURES,
+        )
     assert wrong == [401] * 7
     assert hasher.checked(WRONG) <= rules.MAX_FAILURES
     assert right == 401  # the five places were taken: the right password waits too
