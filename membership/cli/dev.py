@@ -8,7 +8,6 @@ server and shows the member count before and after.
 from __future__ import annotations
 
 import http.client
-import logging
 import secrets
 import time
 import urllib.error
@@ -166,14 +165,8 @@ def send_event(event_type, url, customer, subscription, payment_intent, email, s
     problem = dev_events.option_problem(event_type, mode or "subscription", given)
     if problem:
         raise click.UsageError(problem)
-    # The command's own lines are its report; the store's start-up note would only
-    # push an error off its one line.
-    logger = logging.getLogger("membership")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        code = _send(event_type, url, given, status, mode or "subscription")
-    finally:
-        logger.setLevel(level)
+    # The command's own lines are its report: the group keeps the store's start-up note
+    # out of them unless --verbose asks for it.
+    code = _send(event_type, url, given, status, mode or "subscription")
     if not 200 <= code < 300:
         raise click.exceptions.Exit(1)

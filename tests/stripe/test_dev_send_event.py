@@ -17,7 +17,7 @@ from membership.core.config import SUBSCRIPTION_STATUSES
 from membership.store import Keys
 from membership.stripe import dev_events
 from membership.stripe.events import envelope_errors, subscription_from_object, to_command
-from tests.support.processes import ServiceProcess, free_port
+from tests.support.processes import ServiceProcess, free_port, run_cli
 from tests.support.settings import SECRET_KEY
 from tests.support.stripe_payloads import WEBHOOK_SECRET
 
@@ -202,3 +202,21 @@ def test_bad_options_are_usage_errors(send, args, message):
     result = send(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_verbose_shows_the_store_s_start_up_note_and_plain_keeps_to_the_report(
+    service, redis_single, tmp_path
+):
+    """`--verbose` is the group's promise for every command, send-event included."""
+    env = {
+        "REDIS_URL": redis_single.url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SECRET_KEY": SECRET_KEY,
+    }
+    args = ("dev", "send-event", "customer.subscription.created", "--url", service.url)
+    plain = run_cli(tmp_path, *args, env=env)
+    loud = run_cli(tmp_path, "--verbose", *args, env=env)
+    assert plain.returncode == 0 and loud.returncode == 0, plain.stderr + loud.stderr
+    assert "HTTP 200" in plain.stdout and "HTTP 200" in loud.stdout
+    assert "using Redis at" not in plain.stderr
+    assert "using Redis at" in loud.stderr
