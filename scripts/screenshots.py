@@ -7,9 +7,10 @@ Starts a throwaway redis-server (tests/support/processes.py) and the app, served
 process by the staff pages' browser-test server (tests/support/staff_browser.py), and seeds
 a small newsroom through the same writers as the service: `--members` readers who joined
 through Checkout over the year (named as bench/member_search.py names them; some left,
-some pay late), one-time contributions, offline members, failed webhook events, a year of
-the Overview's daily history, goals (one reached, one current), campaigns of every
-placement (live, paused, draft) and audit entries by named staff. A reader on a phone then meets
+some pay late), one-time contributions and offline members, each applied at its own time
+so the Overview's daily history is the ledger's, then failed webhook events, goals (one
+reached, one current), campaigns of every placement (live, paused, draft) and audit entries
+by named staff. A reader on a phone then meets
 each placement (banner, inline, modal, gate), each on an article of its own section; an
 admin, signed in as bench/staff_pages.py signs in, visits every page reached by links from
 the Overview and two member searches (bench/staff_pages.py's crawl, one page a route), and
@@ -25,13 +26,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import logging
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +49,7 @@ from membership.core import audit  # noqa: E402
 from membership.core.runtime import runtime  # noqa: E402
 from membership.goals import rules as goal_rules  # noqa: E402
 from membership.goals import store as goals  # noqa: E402
-from membership.ledger import LedgerWriteFailed, ledger_for  # noqa: E402
+from membership.ledger import Ledger, LedgerWriteFailed  # noqa: E402
 from membership.ledger.queries import count as member_count  # noqa: E402
 from membership.prompts import campaigns, store  # noqa: E402
 from membership.staff import accounts_for  # noqa: E402
@@ -86,7 +89,6 @@ def seed(app, members: int) -> None:
     rt = runtime(app)
     _members(rt, members)
     count = member_count(rt.redis, rt.keys) or 0
-    _history(rt, count)
     for target, name, actor in (
         (max(count // 2, 1), "First half", "olena@news.example"),
         (count * 5 // 4 + 1, "Spring drive", "taras@news.example"),
@@ -104,42 +106,53 @@ def seed(app, members: int) -> None:
 
 def _members(rt, members: int) -> None:
     """`members` readers who joined through Checkout over the last 300 days (one in six has
-    left since, a few pay late), each a named customer with an email, all through the webhook
-    writer as Stripe's events would; some one-time contributions, offline members, and
-    events that failed (no customer)."""
+    left since, a few pay late), each a named customer with an email; some one-time
+    contributions and offline members, then events that failed (no customer). Each goes
+    through the webhook writer in the order of its time, with the writer's clock at that time,
+    as Stripe's events would have arrived: the Overview's daily history (each day's count,
+    joins and leaves) is the ledger's own."""
     rng, now = random.Random(1), int(time.time())
-    ledger = ledger_for(rt)
+    clock = [float(now)]
+    ledger = Ledger.on(
+        rt.redis,
+        rt.keys,
+        rt.settings.member_statuses,
+        subscribers=rt.ledger_subscribers,
+        hooks=rt.ledger_hooks,
+        clock=lambda: clock[0],
+    )
+    steps: list[tuple[int, Callable[[], object]]] = []
     for i in range(members):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         status = rng.choices(("active", "canceled", "past_due"), weights=(80, 16, 4))[0]
-        join(ledger, f"cus_{i:07d}", f"{first}.{last}{i}@example.org".lower(),
-             f"{first} {last}", status=status, at=now - rng.randint(0, 300 * DAY),
-             amount=rng.choice((500, 800, 1000, 2000)))  # fmt: skip
+        customer, at = f"cus_{i:07d}", now - rng.randint(0, 300 * DAY)
+        amount = rng.choice((500, 800, 1000, 2000))
+        email = f"{first}.{last}{i}@example.org".lower()
+        steps.append((at, partial(join, ledger, customer, email, f"{first} {last}", at=at,
+                                  amount=amount)))  # fmt: skip
+        later = rng.randint(at, now)
+        if status != "active" and later > at:
+            sub = sp.subscription(f"sub_{customer[4:]}", customer, status,
+                                  prices=[sp.price(amount=amount)], start=at)  # fmt: skip
+            event = sp.subscription_event(sub, created=later)
+            steps.append((later, partial(apply_event, ledger.writer, event)))
     for i in range(max(members // 20, 3)):
+        created = now - rng.randint(0, 60 * DAY)
         donation = sp.checkout_payment(f"pi_shot{i}", rng.choice((1000, 2500, 5000)),
-                                       created=now - rng.randint(0, 60 * DAY))  # fmt: skip
-        apply_event(ledger.writer, donation)
-        add_offline(ledger, f"friend{i}@example.org", "comp")
+                                       created=created)  # fmt: skip
+        steps.append((created, partial(apply_event, ledger.writer, donation)))
+    for i in range(max(members // 20, 3)):
+        added = now - rng.randint(0, 300 * DAY)
+        steps.append((added, partial(add_offline, ledger, f"friend{i}@example.org", "comp")))
+    for at, step in sorted(steps, key=itemgetter(0)):
+        clock[0] = at
+        step()
+    clock[0] = now
     for i in range(3):
         orphan = sp.subscription_event(sp.subscription(f"sub_orphan{i}", f"cus_x{i}", "active"))
         orphan["data"]["object"].pop("customer")
         with contextlib.suppress(LedgerWriteFailed):  # recorded as failed, as meant
             apply_event(ledger.writer, orphan)
-
-
-def _history(rt, count: int) -> None:
-    """A year of daily joins and leaves ending at today's count (the generator's members
-    all join the ledger today): what the Overview's chart of a newsroom looks like."""
-    rng, today = random.Random(1), dt.datetime.now(dt.UTC).date()
-    counts, joins, leaves = {}, {}, {}
-    for back in range(1, 366):
-        day = (today - dt.timedelta(days=back)).isoformat()
-        joined, left = rng.randint(0, max(count // 150, 2)), rng.randint(0, max(count // 400, 1))
-        count = max(count - joined + left, 0)
-        counts[day], joins[day], leaves[day] = count, joined, left
-    rt.redis.hset(rt.keys.ledger_history_count, mapping=counts)
-    rt.redis.hset(rt.keys.ledger_history_joins, mapping=joins)
-    rt.redis.hset(rt.keys.ledger_history_leaves, mapping=leaves)
 
 
 def shoot_placements(app, browser, out: Path) -> list[Path]:
