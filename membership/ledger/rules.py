@@ -87,14 +87,24 @@ def bucket_count(live: int, offline: bool) -> int:
     return live + (1 if offline and live == 0 else 0)
 
 
-def link_stands(customer: Customer, email: str | None, created: int) -> bool:
+def link_stands(
+    customer: Customer, email: str | None, created: int, name: str | None = None
+) -> bool:
     """Whether a checkout's (email, time) replaces the stored link: newer wins; same
     second, the greater address. The same address arriving later still stands (it
     moves the link's clock, so an older checkout with another address cannot then
-    replace it): the result never depends on delivery order."""
+    replace it): the result never depends on delivery order.
+
+    A link without an email (a Stripe customer kept without one) only names a customer no
+    email was linked to, newer name over older: any link with an email replaces it, and it
+    replaces none, so the result still never depends on delivery order."""
     email = normalize_email(email)
     if not email:
-        return False
+        return (
+            bool(name)
+            and customer.email is None
+            and ((created, name) > (customer.email_created, customer.name or ""))
+        )
     if customer.email is None:
         return True
     return (created, email) > (customer.email_created, customer.email)
@@ -262,7 +272,7 @@ def load(command: commands.Command, reader: Reader) -> Loaded:
     if isinstance(command, commands.LinkCustomer):
         customer = reader.customer(command.customer)
         buckets = {}
-        if customer.member and link_stands(customer, command.email, command.created):
+        if customer.member and link_stands(customer, command.email, command.created, command.name):
             buckets = _buckets(reader, customer.email, normalize_email(command.email))
         return Loaded(customer=customer, buckets=buckets)
     if isinstance(command, commands.RecordContribution | commands.RecordRefund):
@@ -369,7 +379,7 @@ def _delete_customer(cmd: commands.DeleteCustomer, loaded: Loaded, statuses) -> 
 
 def _link(cmd: commands.LinkCustomer, loaded: Loaded) -> Decision:
     customer = loaded.customer
-    if not link_stands(customer, cmd.email, cmd.created):
+    if not link_stands(customer, cmd.email, cmd.created, cmd.name):
         return Decision("stale", f"{cmd.customer}: a newer link stands")
     email = normalize_email(cmd.email)
     new_customer = replace(
@@ -386,7 +396,9 @@ def _link(cmd: commands.LinkCustomer, loaded: Loaded) -> Decision:
                 bucket = loaded.buckets[address]
                 changes.append((bucket, replace(bucket, live=bucket.live + step)))
     # Ids only: the detail is logged with every checkout webhook, and logs keep no addresses.
-    if email == customer.email:
+    if email is None:
+        said = "name set, no email"
+    elif email == customer.email:
         said = "email unchanged"
     else:
         said = "email changed" if customer.email else "email set"

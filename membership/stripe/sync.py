@@ -304,24 +304,34 @@ def _links(
     ledger: Ledger, listed: Iterable[Mapping], observed_at: int, linking: Mapping[str, LinkCustomer]
 ) -> dict[str, LinkCustomer]:
     """The links of the listed subscriptions' expanded customers whose email the ledger does
-    not have yet (nor `linking`, the links found before), by customer id."""
+    not have yet, or for a customer without one, whose name (nor `linking`, the links found
+    before), by customer id."""
     customers = {
         customer["id"]: customer
         for customer in (subscription.get("customer") for subscription in listed)
         if isinstance(customer, Mapping)
         and not customer.get("deleted")
-        and customer.get("email")
+        and (customer.get("email") or customer.get("name"))
         and customer["id"] not in linking
     }
     known = ledger.queries.customers_by_id(list(customers))
+
+    def news(cid: str, customer: Mapping) -> bool:
+        email = normalize_email(customer.get("email"))
+        if known[cid] is None:
+            return True
+        if email:
+            return known[cid].email != email
+        return known[cid].email is None and known[cid].name != customer["name"]
+
     return {
         cid: LinkCustomer(
             cid,
-            customer["email"],
+            customer.get("email"),
             customer.get("name"),
             dict(customer.get("metadata") or {}),
             int(observed_at),
         )
         for cid, customer in customers.items()
-        if known[cid] is None or known[cid].email != normalize_email(customer["email"])
+        if news(cid, customer)
     }

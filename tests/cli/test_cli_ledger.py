@@ -194,6 +194,19 @@ def test_sync_reports_then_repairs_drift(env, ledger, fake_stripe):
     assert clean["drift"] == {"missing": [], "extra": [], "status_differs": []}
 
 
+def test_sync_names_a_customer_stripe_keeps_without_an_email(env, ledger, fake_stripe):
+    fake_stripe.add(
+        sp.subscription("sub_named", "cus_named", "active"),
+        {"id": "cus_named", "object": "customer", "email": None, "name": "Olena Koval"},
+    )
+    env = {**env, "STRIPE_API_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
+    repaired = run(env, "sync", "--apply", "--actor", "ops")
+    assert repaired.exit_code == 0, repaired.output
+    customer = ledger.queries.customer("cus_named")
+    assert (customer.email, customer.name, customer.member) == (None, "Olena Koval", True)
+    assert [row.customer for row in ledger.queries.search("koval").rows] == ["cus_named"]
+
+
 def test_sync_keeps_a_webhook_newer_than_the_listing(env, ledger, fake_stripe):
     fake_stripe.add(sp.subscription("sub_1", "cus_1", "active"))
     later = int(time.time()) + 120  # the webhook was created after the listing began

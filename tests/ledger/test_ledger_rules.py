@@ -1,6 +1,8 @@
 """The counting rules as plain functions: no Redis."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from membership.ledger.commands import (
     ApplySubscription,
@@ -189,6 +191,45 @@ def test_a_newer_checkout_email_wins_and_ties_do_not_depend_on_order():
     assert link_stands(c, "z@x.org", 10) and not link_stands(c, "a@x.org", 10)
     assert link_stands(Customer("cus_2"), "first@x.org", 0)
     assert not link_stands(c, None, 99)
+
+
+def test_a_link_without_an_email_names_only_a_customer_without_one():
+    assert link_stands(Customer("cus_1"), None, 5, "Olena Koval")
+    assert not link_stands(Customer("cus_1"), None, 5, None)  # nothing to link
+    named = Customer("cus_1", email_created=5, name="Olena Koval")
+    assert link_stands(named, None, 6, "Olena Shevchenko") and not link_stands(named, None, 4, "Z")
+    assert link_stands(named, None, 5, "Z") and not link_stands(named, None, 5, "A")  # same second
+    assert link_stands(named, "o@x.org", 1)  # an email always replaces a name alone
+    assert not link_stands(Customer("cus_1", email="o@x.org", email_created=1), None, 9, "Other")
+
+
+LINKS = st.lists(
+    st.tuples(st.sampled_from([None, "a@x.org", "B@x.org"]), st.sampled_from([None, "Ann", "Bo"])),
+    max_size=6,
+)
+
+
+@given(links=LINKS, order=st.randoms(use_true_random=False))
+def test_links_with_and_without_emails_end_the_same_in_any_order(links, order):
+    """Each link at its own second: the newest link with an email decides the email and the
+    name; with none, the newest name. The oracle is written here, not the rules'."""
+    commands = [LinkCustomer("cus_1", e, n, {}, t) for t, (e, n) in enumerate(links, 1)]
+    with_email = [c for c in commands if c.email]
+    named = [c for c in commands if c.name]
+    if with_email:
+        last = max(with_email, key=lambda c: c.created)
+        expected = (normalize_email(last.email), last.name)
+    elif named:
+        expected = (None, max(named, key=lambda c: c.created).name)
+    else:
+        expected = (None, None)
+    shuffled = list(commands)
+    order.shuffle(shuffled)
+    ledger = MemoryLedger(MEMBER)
+    for command in shuffled:
+        ledger.apply(command)
+    customer = ledger.customer("cus_1")
+    assert (customer.email, customer.name) == expected
 
 
 def test_contributions_pay_then_refund_in_either_order():

@@ -77,7 +77,7 @@ def test_no_cell_starts_a_formula_however_a_spreadsheet_splits_the_line(values):
 def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, redis_conn, keys):
     join(ledger, "cus_a", "a@example.org", '=HYPERLINK("http://evil")')
     join(ledger, "cus_b", "b@example.org", "Bo", status="canceled")  # not a member
-    join(ledger, "cus_c", None, "No Email")  # a member all the same (no email: no link)
+    join(ledger, "cus_c", None, "No Email")  # a member all the same, named without an email
     add_offline(ledger, "+off@example.org", "gift", name="-Off")
     add_offline(ledger, "a@example.org", "comp")  # counted once, as the Stripe customer
 
@@ -92,9 +92,11 @@ def test_the_export_holds_every_current_member_once_stripe_and_offline(ledger, r
     assert body[0] == offline
     assert body[1][:3] == ["a@example.org", '\'=HYPERLINK("http://evil")', "stripe"]
     assert body[1][7] == "cus_a"
-    # A Stripe member without an email is a row with its customer id (after every email),
-    # not an anonymous one
-    assert body[2] == ["", "", "stripe", "active", "2026-05-28", "Monthly", "5.00 EUR", "cus_c"]
+    # A Stripe member without an email is a row with its name and customer id (after every
+    # email), not an anonymous one
+    assert body[2] == [
+        "", "No Email", "stripe", "active", "2026-05-28", "Monthly", "5.00 EUR", "cus_c"
+    ]  # fmt: skip
 
 
 def test_the_export_reads_in_batches_and_matches_the_count(ledger, redis_conn, keys):

@@ -91,6 +91,24 @@ def test_a_members_row_shows_its_oldest_counted_subscription():
 # --- search ----------------------------------------------------------------------------
 
 
+def test_a_stripe_member_without_an_email_is_found_by_name_and_by_id(ledger):
+    """Checkout (or a sync) knew a name and no email: the member is found by a word of the
+    name, by the id and a prefix of it, and listed without an email."""
+    join(ledger, "cus_olena", None, "Olena Koval")
+    join(ledger, "cus_nomail", None, None)
+    q = ledger.queries
+    assert [r.customer for r in q.search("koval").rows] == ["cus_olena"]
+    assert [r.customer for r in q.search("cus_ole").rows] == ["cus_olena"]
+    assert [r.customer for r in q.search("cus_nomail").rows] == ["cus_nomail"]
+    (olena,) = q.search("olena").rows
+    assert (olena.email, olena.name, olena.source, olena.current) == (
+        "",  # a row without an email
+        "Olena Koval",
+        "stripe",
+        True,
+    )
+
+
 def test_search_by_email_prefix_name_word_and_customer_id(ledger):
     join(ledger, "cus_ann", "Anna.K@Example.org", "Anna Kovalenko")
     join(ledger, "cus_bob", "bob@example.org", "Bob Annett")
