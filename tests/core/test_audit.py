@@ -2,6 +2,7 @@ import functools
 import json
 import os
 import pwd
+import socket
 import subprocess
 import sys
 
@@ -174,6 +175,12 @@ def test_default_actor(monkeypatch):
     assert audit.default_actor() == LOGIN_NAME
     monkeypatch.setenv("USER", "\x1b[31mroot")
     assert audit.default_actor() == LOGIN_NAME
+
+    def no_passwd_entry(uid):  # a container's arbitrary uid
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(audit.pwd, "getpwuid", no_passwd_entry)
+    assert audit.default_actor() == f"cli@{socket.gethostname()}"
 
 
 # --- CLI ------------------------------------------------------------------------
