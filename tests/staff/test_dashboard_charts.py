@@ -82,10 +82,19 @@ def test_members_golden_fragment():
         'stroke-width="2" stroke-linejoin="round" points="108.7,150.0 222.0,12.0 335.3,81.0"/>'
     ) in chart.svg
     assert chart.summary == (
-        "0 members on 2026-10-28, 1 on 2026-10-30 (+1); 2 joined and 1 left; "
+        "0 members before 2026-10-28, 1 on 2026-10-30 (+1); 2 joined and 1 left; "
         "highest 2 on 2026-10-29."
     )
     assert chart.svg == charts.members_chart(history([0, 2, 1], [0, 2, 0], [0, 0, 1])).svg
+
+
+def test_the_change_said_is_what_the_days_joined_less_what_they_left():
+    """A window whose first day already changed the count: the sentence's change counts that
+    day's changes too, as its joined and left do (it once said +1 beside 5 joined, 1 left)."""
+    days = history([103, 104], joins=[3, 2], leaves=[0, 1])
+    assert charts.members_chart(days).summary.startswith(
+        "100 members before 2026-10-28, 104 on 2026-10-29 (+4); 5 joined and 1 left;"
+    )
 
 
 def test_all_zeros():
@@ -93,7 +102,7 @@ def test_all_zeros():
     root = parse(chart.svg)
     assert {y for _, y in points(root)} == {150.0}  # on the baseline, no division by zero
     assert root.findall(f".//{SVG}g[@class='joins']/{SVG}rect") == []
-    assert "0 members on 2026-10-28, 0 on 2026-11-26 (+0)" in chart.summary
+    assert "0 members before 2026-10-28, 0 on 2026-11-26 (+0)" in chart.summary
 
 
 def test_a_single_day_sits_in_the_middle():
@@ -102,7 +111,8 @@ def test_a_single_day_sits_in_the_middle():
     assert points(root) == [(222.0, 150.0)]  # 7 on a 7..8 scale
     labels = [t.text for t in root.iter(f"{SVG}text")]
     assert labels.count("28 Oct") == 1
-    assert chart.summary.startswith("7 members on 2026-10-28, 7 on 2026-10-28 (+0); 7 joined")
+    # the change over the day is what it joined less what it left
+    assert chart.summary.startswith("0 members before 2026-10-28, 7 on 2026-10-28 (+7); 7 joined")
 
 
 def test_no_days():

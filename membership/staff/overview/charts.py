@@ -138,20 +138,28 @@ def _bars(joins: list[int], leaves: list[int], x, step: float, locale: str) -> s
     return "".join(parts)
 
 
+def count_before(history: Sequence[Mapping]) -> int:
+    """The count before the first day of `history` (not empty): that day's count less its
+    changes (a day's joins and leaves are what changed its count), so that the change over
+    the days is what they joined less what they left."""
+    first = history[0]
+    return int(first["count"]) - int(first["joins"]) + int(first["leaves"])
+
+
 def members_summary(history: Sequence[Mapping], locale: str = "en") -> str:
     """One sentence with the figures a reader of the chart would take from it."""
     if not history:
         return "No days to show."
     fmt = i18n.format_number
     first, last = history[0], history[-1]
-    start, end = int(first["count"]), int(last["count"])
+    start, end = count_before(history), int(last["count"])
     net = end - start
     peak = max(history, key=lambda r: int(r["count"]))  # the first day of the highest count
     joined = sum(int(r["joins"]) for r in history)
     left = sum(int(r["leaves"]) for r in history)
     sign = "+" if net >= 0 else MINUS
     return (
-        f"{fmt(locale, start)} members on {first['day']}, {fmt(locale, end)} on {last['day']} "
+        f"{fmt(locale, start)} members before {first['day']}, {fmt(locale, end)} on {last['day']} "
         f"({sign}{fmt(locale, abs(net))}); {fmt(locale, joined)} joined and "
         f"{fmt(locale, left)} left; highest {fmt(locale, int(peak['count']))} on {peak['day']}."
     )

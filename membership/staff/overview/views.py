@@ -124,7 +124,7 @@ def _milestones(goals: Sequence[goal_rules.Goal], count: int | None, locale: str
 
 def _history(rows: Sequence[Mapping]) -> dict:
     rows = [dict(r) for r in rows]
-    start = rows[0]["count"] if rows else 0
+    start = charts_.count_before(rows) if rows else 0
     end = rows[-1]["count"] if rows else 0
     return {
         "days": len(rows),
