@@ -18,7 +18,7 @@ import redis
 
 from membership.core import audit
 from membership.ledger import codec
-from membership.ledger.events import read_records
+from membership.ledger.events import iso, read_records
 from membership.ledger.index import NONE, SEP, Row, lex_range, tokens
 from membership.ledger.model import Contribution, Customer, Offline, SubRecord, normalize_email
 from membership.ledger.records import read_hashes, with_openings
@@ -446,7 +446,12 @@ def row_view(row: Row, shown: Shown = PLAIN) -> dict:
 
 
 def row_json(row: Row) -> dict:
-    return {**asdict(row), "amount_text": amount_text(row.amount, row.currency)}
+    """A row for JSON: when it joined in ISO 8601 UTC as every time in the API (empty: never)."""
+    return {
+        **asdict(row),
+        "amount_text": amount_text(row.amount, row.currency),
+        "joined": iso(row.joined) if row.joined else "",
+    }
 
 
 def status_history(

@@ -20,7 +20,7 @@ _ROW = obj(
         "amount_text": {**TEXT, "examples": ["5.00 EUR"]},
         "current": {"type": "boolean", "description": "counted as a member now"},
         "customer": TEXT,
-        "joined": {**INTEGER, "description": "epoch seconds it started; 0: never"},
+        "joined": {**TEXT, "description": "when it started, ISO 8601 UTC; empty: never"},
     },
     required=("id", "email", "name", "source", "status", "since", "plan", "amount"),
 )
