@@ -16,7 +16,7 @@ import re
 import time
 import zoneinfo
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 from flask import g, has_app_context, has_request_context
 from markupsafe import Markup, escape
 
@@ -27,6 +27,7 @@ from membership.staff.access.stored import clock_for
 LOCALE = "en"  # the dashboard's language
 SHOWN = "d MMM y, HH:mm"  # 7 Dec 2026, 10:14
 EXACT = "d MMM y, HH:mm:ss"  # the hover text, followed by the zone's name
+DAY = "d MMM y"  # 7 Dec 2026
 NOTHING = "—"
 # The ledger's words for an amount in an event's detail ("contribution pi_1: net 1000 eur");
 # the event log and its JSON keep them as they are.
@@ -44,6 +45,15 @@ def money(amount_minor, currency: str, locale: str = LOCALE) -> str:
     except (TypeError, ValueError):
         return str(amount_minor)  # not an amount: shown as it is
     return i18n.format_money(locale, minor, str(currency))
+
+
+def date(day: str, locale: str = LOCALE) -> str:
+    """A UTC day as the ledger and the results key it ("2026-12-07") as the dashboard shows
+    dates ("7 Dec 2026"); anything else as it is."""
+    try:
+        return format_date(dt.date.fromisoformat(str(day)), DAY, locale=locale)
+    except ValueError:
+        return str(day)
 
 
 def zone(name: str | None) -> dt.tzinfo:

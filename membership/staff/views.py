@@ -39,7 +39,7 @@ from membership.staff.access.rules import StaffInputError
 from membership.staff.access.sessions import lockout_for, sessions_for
 from membership.staff.access.totp import ENROL_SECONDS, qr_svg, second_factor_for
 from membership.staff.apidoc import op
-from membership.staff.format import amounts, money, when
+from membership.staff.format import amounts, date, money, when
 from membership.staff.forms import field
 from membership.staff.overview import views as overview
 
@@ -55,6 +55,7 @@ bp = Blueprint(
 bp.add_app_template_filter(amounts)
 bp.add_app_template_filter(money)
 bp.add_app_template_filter(when)
+bp.add_app_template_filter(date)
 
 
 @bp.context_processor

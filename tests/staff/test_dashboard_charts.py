@@ -82,8 +82,8 @@ def test_members_golden_fragment():
         'stroke-width="2" stroke-linejoin="round" points="108.7,150.0 222.0,12.0 335.3,81.0"/>'
     ) in chart.svg
     assert chart.summary == (
-        "0 members before 2026-10-28, 1 on 2026-10-30 (+1); 2 joined and 1 left; "
-        "highest 2 on 2026-10-29."
+        "0 members before 28 Oct 2026, 1 on 30 Oct 2026 (+1); 2 joined and 1 left; "
+        "highest 2 on 29 Oct 2026."
     )
     assert chart.svg == charts.members_chart(history([0, 2, 1], [0, 2, 0], [0, 0, 1])).svg
 
@@ -93,7 +93,7 @@ def test_the_change_said_is_what_the_days_joined_less_what_they_left():
     day's changes too, as its joined and left do (it once said +1 beside 5 joined, 1 left)."""
     days = history([103, 104], joins=[3, 2], leaves=[0, 1])
     assert charts.members_chart(days).summary.startswith(
-        "100 members before 2026-10-28, 104 on 2026-10-29 (+4); 5 joined and 1 left;"
+        "100 members before 28 Oct 2026, 104 on 29 Oct 2026 (+4); 5 joined and 1 left;"
     )
 
 
@@ -102,7 +102,7 @@ def test_all_zeros():
     root = parse(chart.svg)
     assert {y for _, y in points(root)} == {150.0}  # on the baseline, no division by zero
     assert root.findall(f".//{SVG}g[@class='joins']/{SVG}rect") == []
-    assert "0 members before 2026-10-28, 0 on 2026-11-26 (+0)" in chart.summary
+    assert "0 members before 28 Oct 2026, 0 on 26 Nov 2026 (+0)" in chart.summary
 
 
 def test_a_single_day_sits_in_the_middle():
@@ -112,7 +112,7 @@ def test_a_single_day_sits_in_the_middle():
     labels = [t.text for t in root.iter(f"{SVG}text")]
     assert labels.count("28 Oct") == 1
     # the change over the day is what it joined less what it left
-    assert chart.summary.startswith("0 members before 2026-10-28, 7 on 2026-10-28 (+7); 7 joined")
+    assert chart.summary.startswith("0 members before 28 Oct 2026, 7 on 28 Oct 2026 (+7); 7 joined")
 
 
 def test_no_days():
@@ -159,9 +159,9 @@ def test_locale_formats_numbers_and_dates():
 def test_the_table_matches_the_data():
     rows = history([10, 12, 11], joins=[1, 2, 0], leaves=[0, 0, 1])
     assert table_rows(charts.members_chart(rows).table) == [
-        ["2026-10-28", "10", "1", "0"],
-        ["2026-10-29", "12", "2", "0"],
-        ["2026-10-30", "11", "0", "1"],
+        ["28 Oct 2026", "10", "1", "0"],  # days as the dashboard shows dates
+        ["29 Oct 2026", "12", "2", "0"],
+        ["30 Oct 2026", "11", "0", "1"],
     ]
 
 

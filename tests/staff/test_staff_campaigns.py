@@ -8,6 +8,7 @@ import copy
 import json
 import re
 import time
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -444,7 +445,11 @@ def test_results_show_the_figures_the_chart_and_the_verdict(app):
     assert html.count('<g class="variant">') == 2 and 'class="holdout"' in html
     assert "1,500" in html and "6%" in html  # a's views and rate (12 of 200 readers)
     assert "verdict-leading" in html or "inconclusive" in html
+    today = datetime.now(UTC).date()  # the table's days read as dates, the JSON's stay ISO
+    assert f"<td>{today.day} {today.strftime('%b')} {today.year}</td>" in html
+    assert f"<td>{today.isoformat()}</td>" not in html
     api = client.get("/staff/api/campaigns/winter-drive/results?days=7").get_json()
+    assert api["days"][-1]["day"] == today.isoformat()
     assert [v["id"] for v in api["variants"]] == ["a", "b"] and len(api["days"]) == 7
     assert api["variants"][0]["conversions"] == 12
     listing = client.get("/staff/campaigns").get_data(as_text=True)

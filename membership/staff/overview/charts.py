@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from membership.core import i18n
 from membership.goals.banner import progress as goal_progress
+from membership.staff import format as staff_format
 from membership.staff.overview.svg import Chart, clip, frame, nice_ticks, num, table, text
 
 MEMBERS_COLOUR = "#1f5fa8"
@@ -32,6 +33,7 @@ def percent(locale: str, value: float) -> str:
 
 
 def _day(locale: str, day: str) -> str:
+    """A history day (ISO) on an axis: "7 Dec"."""
     try:
         return format_date(date.fromisoformat(day), "d MMM", locale=locale)
     except ValueError:
@@ -39,6 +41,7 @@ def _day(locale: str, day: str) -> str:
 
 
 # --- Members over time -------------------------------------------------------
+
 
 _W, _H = 400, 240
 _LEFT, _RIGHT, _TOP = 52, 392, 12
@@ -99,7 +102,7 @@ def members_chart(
     title = f"Members over the last {n} days" if n != 1 else "Members today"
     desc = summary + " Bars below the line: members who joined (up) and left (down) each day."
     rows = [
-        [r["day"], fmt(locale, c), fmt(locale, j), fmt(locale, v)]
+        [staff_format.date(r["day"], locale), fmt(locale, c), fmt(locale, j), fmt(locale, v)]
         for r, c, j, v in zip(history, counts, joins, leaves, strict=True)
     ]
     return Chart(
@@ -158,10 +161,13 @@ def members_summary(history: Sequence[Mapping], locale: str = "en") -> str:
     joined = sum(int(r["joins"]) for r in history)
     left = sum(int(r["leaves"]) for r in history)
     sign = "+" if net >= 0 else MINUS
+    first_day, last_day, peak_day = (
+        staff_format.date(r["day"], locale) for r in (first, last, peak)
+    )
     return (
-        f"{fmt(locale, start)} members before {first['day']}, {fmt(locale, end)} on {last['day']} "
+        f"{fmt(locale, start)} members before {first_day}, {fmt(locale, end)} on {last_day} "
         f"({sign}{fmt(locale, abs(net))}); {fmt(locale, joined)} joined and "
-        f"{fmt(locale, left)} left; highest {fmt(locale, int(peak['count']))} on {peak['day']}."
+        f"{fmt(locale, left)} left; highest {fmt(locale, int(peak['count']))} on {peak_day}."
     )
 
 
