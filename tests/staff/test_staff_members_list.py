@@ -61,6 +61,7 @@ def test_the_page_opens_on_the_members_newest_first(app, world):
     assert 'aria-sort="descending"' in html and "newest first" in html
     assert '<p class="lead" id="count">4 counted now</p>' in html
     anna = re.search(r'<td><a href="/staff/members/cus_anna">.*?</tr>', html, re.S).group(0)
+    assert "<td>Stripe</td>" in anna  # the source as the filter names it
     assert "<td>€5.00</td>" in anna  # Babel's money, and when they joined in the viewer's zone
     assert '<time datetime="2026-05-28T20:26:40Z" title="28 May 2026, 20:26:40 UTC">' in anna
     api = client.get("/staff/api/members").get_json()
