@@ -17,6 +17,7 @@ from marshmallow import Schema, validate
 from marshmallow import fields as mf
 
 from membership.core.config import SUBSCRIPTION_STATUSES
+from membership.core.text import has_control
 from membership.ledger.commands import (
     AddTimeline,
     ApplySubscription,
@@ -36,6 +37,7 @@ MAX_TIMESTAMP = 10**11 - 1  # the year 5138
 MAX_ITEMS = 20  # Stripe's limit of items per subscription
 INTERVALS = ("day", "week", "month", "year")
 MAX_INTERVAL_COUNT = 1095  # three years of days: Stripe's longest billing period
+MAX_CUSTOMER_NAME = 256  # Stripe's own limit on a customer's name
 _CURRENCY = re.compile(r"^[a-z]{3}$")
 
 
@@ -147,6 +149,15 @@ def _email(value: Any) -> str | None:
     return email
 
 
+def customer_name(value: Any) -> str | None:
+    """A customer's name as the ledger keeps it: text of at most 256 characters that a staff
+    page or a terminal shows as it is; anything else (not text, too long, a control or
+    format character) is no name, and the event or listing still applies."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return None if len(value) > MAX_CUSTOMER_NAME or has_control(value) else value
+
+
 def _metadata(obj: Mapping) -> dict[str, str]:
     value = obj.get("metadata") or {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
@@ -240,7 +251,7 @@ def _checkout(obj: Mapping, event: Mapping) -> Command:
         return LinkCustomer(
             customer=customer,
             email=email,
-            name=details.get("name"),
+            name=customer_name(details.get("name")),
             metadata=_metadata(obj),
             created=event["created"],
         )

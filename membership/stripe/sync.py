@@ -16,7 +16,7 @@ from membership.core import audit
 from membership.ledger import Ledger
 from membership.ledger.commands import ApplySubscription, LinkCustomer
 from membership.ledger.model import SubRecord, normalize_email
-from membership.stripe.events import subscription_from_object
+from membership.stripe.events import customer_name, subscription_from_object
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,7 @@ def _links(
         for customer in (subscription.get("customer") for subscription in listed)
         if isinstance(customer, Mapping)
         and not customer.get("deleted")
-        and (customer.get("email") or customer.get("name"))
+        and (customer.get("email") or customer_name(customer.get("name")))
         and customer["id"] not in linking
     }
     known = ledger.queries.customers_by_id(list(customers))
@@ -322,13 +322,13 @@ def _links(
             return True
         if email:
             return known[cid].email != email
-        return known[cid].email is None and known[cid].name != customer["name"]
+        return known[cid].email is None and known[cid].name != customer_name(customer["name"])
 
     return {
         cid: LinkCustomer(
             cid,
             customer.get("email"),
-            customer.get("name"),
+            customer_name(customer.get("name")),
             dict(customer.get("metadata") or {}),
             int(observed_at),
         )

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from membership.cli import cli
 from membership.core.runtime import runtime
+from membership.ledger import ledger_for
 from tests.support import stripe_payloads as sp
 from tests.support.webhooks import URL, active, post
 
@@ -78,6 +79,27 @@ def test_other_events_with_impossible_values_are_400(client, redis_client, keys,
     response = post(client, event())
     assert response.status_code == 400, response.json
     assert_nothing_stored(redis_client, keys)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [{"x": 1}, 12345, ["a"], True, "A\x1b[31mB", "\u202eevil", "x" * 257, "   "],
+    ids=["object", "number", "list", "boolean", "escape", "bidi", "too-long", "blank"],
+)
+@pytest.mark.parametrize("email", [None, "a@example.org"])
+def test_a_checkout_s_name_that_cannot_be_shown_is_no_name_and_the_rest_applies(
+    client, app, name, email
+):
+    """Stripe sends text, but a name that is not short printable text (before: a 500, or a 503
+    that Stripe retries for days) is kept as no name; the email still links."""
+    for _ in range(2):  # the same second twice: a tie compares the names
+        response = post(client, sp.checkout_subscription("cus_1", email, name=name))
+        assert response.status_code == 200, response.json
+    customer = ledger_for(runtime(app)).queries.customer("cus_1")
+    if email is None:
+        assert customer is None  # no email and no name: nothing to link
+    else:
+        assert (customer.email, customer.name) == (email, None)
 
 
 def test_an_event_id_that_is_not_stripe_shaped_is_400(client, redis_client, keys):
