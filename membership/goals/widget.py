@@ -100,9 +100,8 @@ def _script(path: Path) -> dict[str | None, tuple[bytes, str]]:
 def _serve(path: Path) -> Response:
     kept = _script(path)
     accepted = request.accept_encodings
-    coding = max(
-        ENCODINGS, key=lambda name: accepted[name]
-    )  # by the q the client gives, br on a tie
+    # By the q the client gives, br on a tie.
+    coding = max(ENCODINGS, key=lambda name: accepted[name])
     coding = coding if accepted[coding] > 0 else None
     body, etag = kept[coding]
     response = Response(body, content_type="text/javascript; charset=utf-8")

@@ -47,11 +47,11 @@ def money(amount_minor, currency: str, locale: str = LOCALE) -> str:
     return i18n.format_money(locale, minor, str(currency))
 
 
-def date(day: str, locale: str = LOCALE) -> str:
+def date(day: str, locale: str = LOCALE, pattern: str = DAY) -> str:
     """A UTC day as the ledger and the results key it ("2026-12-07") as the dashboard shows
-    dates ("7 Dec 2026"); anything else as it is."""
+    dates ("7 Dec 2026", or by `pattern`: "d MMM" on a chart's axis); anything else as it is."""
     try:
-        return format_date(dt.date.fromisoformat(str(day)), DAY, locale=locale)
+        return format_date(dt.date.fromisoformat(str(day)), pattern, locale=locale)
     except ValueError:
         return str(day)
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date
 
-from babel.dates import format_date
 from babel.numbers import format_percent
 from markupsafe import Markup
 
@@ -30,14 +28,6 @@ MINUS, EN_DASH = "\u2212", "\u2013"  # typographic minus and range dash
 def percent(locale: str, value: float) -> str:
     """0.01234 -> "1.23%" (en), "1,23%" (uk)."""
     return format_percent(value, "#,##0.##%", locale=locale)
-
-
-def _day(locale: str, day: str) -> str:
-    """A history day (ISO) on an axis: "7 Dec"."""
-    try:
-        return format_date(date.fromisoformat(day), "d MMM", locale=locale)
-    except ValueError:
-        return day
 
 
 # --- Members over time -------------------------------------------------------
@@ -96,7 +86,7 @@ def members_chart(
         xl = _LEFT if anchor == "start" else _RIGHT if anchor == "end" else x(i)
         parts.append(
             f'<text x="{num(xl)}" y="{_H - 6}" text-anchor="{anchor}" fill="currentColor">'
-            f"{text(_day(locale, str(history[i]['day'])))}</text>"
+            f"{text(staff_format.date(history[i]['day'], locale, 'd MMM'))}</text>"
         )
     summary = members_summary(history, locale)
     title = f"Members over the last {n} days" if n != 1 else "Members today"
